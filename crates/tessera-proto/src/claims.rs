@@ -1,0 +1,118 @@
+//! Claims inside Tessera's signed tokens: API keys and access tokens.
+//!
+//! Both are compact JWS signed with EdDSA and carrying `kid` in the header. An API
+//! key may sit behind a deployment prefix such as `lk_` (for secret scanners); the
+//! JWS starts at the first `eyJ`, the base64url of `{"`.
+
+use crate::scope::Scopes;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+
+/// What a signed token is for. A server never accepts one kind where the other is
+/// expected by accident: the claim is checked alongside the signature.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenUse {
+    ApiKey,
+    Access,
+}
+
+/// The payload of an API key or access token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    /// Account id.
+    pub sub: String,
+    /// API key id or access token id; the server's revocation check looks this up.
+    pub jti: String,
+    pub scope: Scopes,
+    pub iat: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    pub token_use: TokenUse,
+    /// The OAuth client the access token was issued to (RFC 9068 §2.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// Authentication assurance level; `"0"` for token-URL session logins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+}
+
+/// Claims read from a token without checking its signature.
+///
+/// Good for telling a user what their stored key says (id, scope, expiry) and
+/// nothing else: the type has no way back to a [`Claims`], so it cannot be mistaken
+/// for a verified principal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnverifiedClaims(Claims);
+
+impl UnverifiedClaims {
+    /// Decodes the payload of a compact JWS, skipping any prefix before it.
+    pub fn decode(token: &str) -> Option<Self> {
+        let start = token.find("eyJ")?;
+        let mut parts = token[start..].split('.');
+        let (_header, payload, _sig) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() {
+            return None;
+        }
+        let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+        serde_json::from_slice(&bytes).ok().map(Self)
+    }
+
+    pub fn claims(&self) -> &Claims {
+        &self.0
+    }
+
+    /// Whether `exp` is at or before `now` (Unix seconds). No `exp`: never.
+    pub fn is_expired_at(&self, now: i64) -> bool {
+        self.0.exp.is_some_and(|exp| exp <= now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jws(claims: &Claims) -> String {
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"EdDSA","kid":"k1"}"#);
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap());
+        format!("{header}.{payload}.c2ln")
+    }
+
+    fn sample() -> Claims {
+        Claims {
+            iss: "http://127.0.0.1:8080".into(),
+            sub: "acct_1".into(),
+            jti: "key_1".into(),
+            scope: Scopes::parse("THIRD_PARTY_OPERATION"),
+            iat: 100,
+            exp: Some(200),
+            token_use: TokenUse::ApiKey,
+            client_id: None,
+            acr: None,
+        }
+    }
+
+    #[test]
+    fn decodes_with_and_without_prefix() {
+        let token = jws(&sample());
+        assert_eq!(UnverifiedClaims::decode(&token).unwrap().claims(), &sample());
+        let prefixed = format!("lk_{token}");
+        assert_eq!(UnverifiedClaims::decode(&prefixed).unwrap().claims(), &sample());
+    }
+
+    #[test]
+    fn expiry() {
+        let c = UnverifiedClaims::decode(&jws(&sample())).unwrap();
+        assert!(!c.is_expired_at(199));
+        assert!(c.is_expired_at(200));
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        assert!(UnverifiedClaims::decode("not a token").is_none());
+        assert!(UnverifiedClaims::decode("eyJ.a.b.c").is_none());
+        assert!(UnverifiedClaims::decode("eyJhbGciOiJub25lIn0.!!!.x").is_none());
+    }
+}

@@ -1,0 +1,18 @@
+//! Wire types shared by the Tessera client and server.
+//!
+//! This crate does no I/O. It defines what travels between `tessera-client` and
+//! `tesserad`: secrets that refuse to be printed, token and error bodies, the
+//! claims inside API keys and access tokens, scopes, and the rate-limit headers.
+
+pub mod api;
+pub mod claims;
+pub mod error;
+pub mod ratelimit;
+pub mod scope;
+pub mod secret;
+pub mod token;
+
+pub use claims::{Claims, TokenUse, UnverifiedClaims};
+pub use error::{ApiErrorBody, OAuthErrorBody, OAuthErrorCode, INSUFFICIENT_SCOPE_CODE};
+pub use scope::{Scopes, THIRD_PARTY_OPERATION};
+pub use secret::{AccessToken, ApiKey, ClientSecret, RefreshToken};

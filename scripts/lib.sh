@@ -1,0 +1,63 @@
+# Shared helpers for scripts/*. Sourced, not run.
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+apt_updated=0
+apt_install() {
+  if [ "$apt_updated" = 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    apt_updated=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+ensure_cargo_nextest() {
+  if ! cargo nextest --version >/dev/null 2>&1; then
+    step "installing cargo-nextest"
+    cargo install --locked cargo-nextest
+  fi
+}
+
+# Debian installs the server binaries under /usr/lib/postgresql/<major>/bin.
+pg_bin_dir() {
+  local d
+  for d in /usr/lib/postgresql/*/bin; do
+    [ -x "$d/initdb" ] && { echo "$d"; return 0; }
+  done
+  command -v initdb >/dev/null 2>&1 && { dirname "$(command -v initdb)"; return 0; }
+  return 1
+}
+
+ensure_postgres_binaries() {
+  if ! pg_bin_dir >/dev/null; then
+    step "installing PostgreSQL (Debian package)"
+    apt_install postgresql
+  fi
+}
+
+# Starts a PostgreSQL that lives only for this run: its own data dir, a free
+# loopback port, no listening socket elsewhere. PostgreSQL refuses to run as root,
+# so it runs as the `postgres` user when we are root. Sets PG_URL.
+start_throwaway_postgres() {
+  local bin; bin=$(pg_bin_dir)
+  PG_DIR=$(mktemp -d /tmp/tessera-pg.XXXXXX)
+  PG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  local as=()
+  if [ "$(id -u)" = 0 ]; then
+    id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
+    chown postgres "$PG_DIR"
+    as=(runuser -u postgres --)
+  fi
+  "${as[@]}" "$bin/initdb" -D "$PG_DIR/data" -U postgres --auth=trust -E UTF8 >/dev/null
+  "${as[@]}" "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w \
+    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR -c max_connections=300 -c fsync=off" start >/dev/null
+  PG_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
+  PG_AS=("${as[@]}"); PG_BIN=$bin
+  export PG_URL PG_DIR PG_PORT
+}
+
+stop_throwaway_postgres() {
+  [ -n "${PG_DIR:-}" ] || return 0
+  "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true
+  rm -rf "$PG_DIR"
+}
