@@ -41,7 +41,7 @@ ensure_postgres_binaries() {
 start_throwaway_postgres() {
   local bin; bin=$(pg_bin_dir)
   PG_DIR=$(mktemp -d /tmp/tessera-pg.XXXXXX)
-  PG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  PG_PORT=$(free_port)
   local as=()
   if [ "$(id -u)" = 0 ]; then
     id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
@@ -60,4 +60,28 @@ stop_throwaway_postgres() {
   [ -n "${PG_DIR:-}" ] || return 0
   "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true
   rm -rf "$PG_DIR"
+}
+
+ensure_apt_tools() {
+  local missing=() tool
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  step "installing ${missing[*]} (Debian packages)"
+  apt_install "${missing[@]}"
+}
+
+# npm dependencies of a test folder, installed from its lockfile into the folder
+# (node_modules is git-ignored).
+ensure_npm_deps() {
+  local dir=$1
+  if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    step "npm ci in $dir"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }

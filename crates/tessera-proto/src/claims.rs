@@ -97,9 +97,15 @@ mod tests {
     #[test]
     fn decodes_with_and_without_prefix() {
         let token = jws(&sample());
-        assert_eq!(UnverifiedClaims::decode(&token).unwrap().claims(), &sample());
+        assert_eq!(
+            UnverifiedClaims::decode(&token).unwrap().claims(),
+            &sample()
+        );
         let prefixed = format!("lk_{token}");
-        assert_eq!(UnverifiedClaims::decode(&prefixed).unwrap().claims(), &sample());
+        assert_eq!(
+            UnverifiedClaims::decode(&prefixed).unwrap().claims(),
+            &sample()
+        );
     }
 
     #[test]

@@ -13,6 +13,6 @@ pub mod secret;
 pub mod token;
 
 pub use claims::{Claims, TokenUse, UnverifiedClaims};
-pub use error::{ApiErrorBody, OAuthErrorBody, OAuthErrorCode, INSUFFICIENT_SCOPE_CODE};
+pub use error::{ApiErrorBody, INSUFFICIENT_SCOPE_CODE, OAuthErrorBody, OAuthErrorCode};
 pub use scope::{Scopes, THIRD_PARTY_OPERATION};
 pub use secret::{AccessToken, ApiKey, ClientSecret, RefreshToken};
