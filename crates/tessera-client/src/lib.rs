@@ -1,1 +1,23 @@
+//! Client library for Tessera CLIs: the credential store, profiles and
+//! environments, credential resolution, and the platform API over blocking HTTP.
+//!
+//! Nothing here knows a path or an environment-variable name: those come from an
+//! [`AppSpec`], so persona CLIs reuse every piece with their own names.
 
+pub mod api;
+pub mod app;
+pub mod config;
+pub mod dotenv;
+pub mod env;
+pub mod error;
+pub mod resolve;
+pub mod store;
+
+pub use api::ApiClient;
+pub use app::{AppSpec, DirDefault, TESSERA};
+pub use config::{Config, Credentials, CredentialsFile, DEFAULT_ENVIRONMENT, Environment, Profile};
+pub use env::{EnvVars, ProcessEnv};
+pub use error::Error;
+pub use resolve::{Found, ProfileFrom, Resolution, Resolver, Selection, Source};
+pub use store::{CredentialsRead, PermissionWarning, Store, StoreLock};
+pub use tessera_proto::ApiKey;

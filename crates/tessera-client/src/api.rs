@@ -1,0 +1,210 @@
+//! The platform API (`/v1/…`) over blocking HTTP: no async runtime is started.
+
+use crate::error::Error;
+use std::time::Duration;
+use tessera_proto::api::Me;
+use tessera_proto::{ApiErrorBody, ApiKey};
+
+/// A client for one server. Built only by commands that talk to the server, never
+/// on the paths that just read the store.
+pub struct ApiClient {
+    agent: ureq::Agent,
+    base: String,
+}
+
+impl ApiClient {
+    pub fn new(base_url: &str) -> Self {
+        let agent = ureq::Agent::config_builder()
+            // 4xx/5xx bodies carry the reason; read them instead of erroring.
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_connect(Some(Duration::from_secs(10)))
+            .timeout_global(Some(Duration::from_secs(30)))
+            .user_agent(concat!("tessera/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into();
+        Self {
+            agent,
+            base: base_url.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// `GET /v1/me` with `Authorization: token <key>`: who the key acts for.
+    pub fn me_with_api_key(&self, key: &ApiKey) -> Result<Me, Error> {
+        let url = format!("{}/v1/me", self.base);
+        tracing::debug!(%url, "verifying API key");
+        let response = self
+            .agent
+            .get(&url)
+            .header("Authorization", format!("token {}", key.expose_secret()))
+            .header("Accept", "application/json")
+            .call()
+            .map_err(|source| Error::Network {
+                url: url.clone(),
+                source,
+            })?;
+        read_json(&url, response)
+    }
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(
+    url: &str,
+    mut response: ureq::http::Response<ureq::Body>,
+) -> Result<T, Error> {
+    let status = response.status().as_u16();
+    tracing::debug!(%url, status, "response");
+    if (200..300).contains(&status) {
+        return response
+            .body_mut()
+            .read_json()
+            .map_err(|e| Error::InvalidResponse {
+                url: url.to_owned(),
+                message: e.to_string(),
+            });
+    }
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok());
+    let body: Option<ApiErrorBody> = response
+        .body_mut()
+        .with_config()
+        .limit(64 * 1024)
+        .read_to_string()
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok());
+    let message = body
+        .as_ref()
+        .map_or_else(|| format!("HTTP {status}"), |b| b.message.clone());
+    Err(match status {
+        401 => Error::Unauthorized { message },
+        403 => Error::Forbidden {
+            code: body.and_then(|b| b.code),
+            message,
+        },
+        429 => Error::RateLimited { retry_after },
+        _ => Error::Server {
+            url: url.to_owned(),
+            status,
+            message,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+
+    /// Serves one canned response and returns the request head it received.
+    fn serve_once(
+        status: &str,
+        headers: &str,
+        body: &str,
+    ) -> (String, std::thread::JoinHandle<String>) {
+        let response = format!(
+            "HTTP/1.1 {status}\r\n{headers}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let handle = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line == "\r\n" || line.is_empty() {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            (&stream).write_all(response.as_bytes()).unwrap();
+            head
+        });
+        (base, handle)
+    }
+
+    #[test]
+    fn me_sends_the_token_header_and_parses_the_body() {
+        let body = r#"{"account_id":"a1","email":"a@example.test","credential":"api_key","credential_id":"k1","scope":"THIRD_PARTY_OPERATION"}"#;
+        let (base, server) = serve_once("200 OK", "content-type: application/json\r\n", body);
+        let me = ApiClient::new(&base)
+            .me_with_api_key(&ApiKey::new("the-key"))
+            .unwrap();
+        assert_eq!(me.email, "a@example.test");
+        let head = server.join().unwrap();
+        assert!(head.starts_with("GET /v1/me HTTP/1.1"), "{head}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("authorization: token the-key"),
+            "{head}"
+        );
+    }
+
+    #[test]
+    fn status_codes_map_to_errors() {
+        let me = |base: &str| {
+            ApiClient::new(base)
+                .me_with_api_key(&ApiKey::new("k"))
+                .unwrap_err()
+        };
+        let (base, _s) = serve_once(
+            "401 Unauthorized",
+            "",
+            r#"{"error":"invalid_token","message":"revoked."}"#,
+        );
+        let err = me(&base);
+        assert!(
+            matches!(err, Error::Unauthorized { ref message } if message == "revoked."),
+            "{err:?}"
+        );
+
+        let (base, _s) = serve_once(
+            "403 Forbidden",
+            "",
+            r#"{"error":"insufficient_scope","message":"no.","code":200100}"#,
+        );
+        let err = me(&base);
+        assert!(
+            matches!(
+                err,
+                Error::Forbidden {
+                    code: Some(200100),
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+
+        let (base, _s) = serve_once("503 Service Unavailable", "", "");
+        assert!(matches!(me(&base), Error::Server { status: 503, .. }));
+
+        let (base, _s) = serve_once("429 Too Many Requests", "retry-after: 7\r\n", "");
+        assert!(matches!(
+            me(&base),
+            Error::RateLimited {
+                retry_after: Some(7)
+            }
+        ));
+
+        let (base, _s) = serve_once("200 OK", "", "not json");
+        assert!(matches!(me(&base), Error::InvalidResponse { .. }));
+    }
+
+    #[test]
+    fn connection_refused_is_a_network_error() {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let err = ApiClient::new(&format!("http://127.0.0.1:{port}"))
+            .me_with_api_key(&ApiKey::new("k"))
+            .unwrap_err();
+        assert!(matches!(err, Error::Network { .. }), "{err:?}");
+    }
+}

@@ -1,0 +1,104 @@
+//! The per-application description: every path and environment-variable name the
+//! store and resolution use comes from here, so a persona CLI (`lua`, `llamactl`,
+//! `lofty-cli`) reuses the same code with its own names.
+
+use crate::env::EnvVars;
+use crate::error::Error;
+use std::path::PathBuf;
+
+/// Where an application's configuration directory is when its environment
+/// variable does not name one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DirDefault {
+    /// `<name>` inside the platform configuration directory
+    /// (`$XDG_CONFIG_HOME` or `~/.config` on Linux).
+    PlatformConfig(&'static str),
+    /// `<name>` inside the home directory, for tools that keep a dot directory
+    /// there (`~/.lua-cli`).
+    Home(&'static str),
+}
+
+/// Names that make one application's store and resolution its own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppSpec {
+    /// The command name, used in messages (`tessera auth login`).
+    pub name: &'static str,
+    /// Overrides the configuration directory when set.
+    pub config_dir_env: &'static str,
+    pub config_dir_default: DirDefault,
+    /// Non-secret settings: environments, profiles, current selections.
+    pub config_file: &'static str,
+    /// Secrets, mode 0600.
+    pub credentials_file: &'static str,
+    /// Environment variable that carries an API key and beats the stored one.
+    pub api_key_env: &'static str,
+    /// Environment variable that selects a profile.
+    pub profile_env: &'static str,
+    /// Environment variable that sets the server URL of the default environment.
+    pub url_env: &'static str,
+    /// Server URL of the default environment when nothing else names one.
+    pub default_url: &'static str,
+    /// File in the working directory consulted last, and the key read from it.
+    pub dotenv_file: &'static str,
+    pub dotenv_key: &'static str,
+    /// Environment variable holding a log filter (`RUST_LOG` syntax).
+    pub log_env: &'static str,
+}
+
+/// The generic `tessera` CLI.
+pub const TESSERA: AppSpec = AppSpec {
+    name: "tessera",
+    config_dir_env: "TESSERA_CONFIG_DIR",
+    config_dir_default: DirDefault::PlatformConfig("tessera"),
+    config_file: "config.toml",
+    credentials_file: "credentials.toml",
+    api_key_env: "TESSERA_API_KEY",
+    profile_env: "TESSERA_PROFILE",
+    url_env: "TESSERA_URL",
+    default_url: "http://127.0.0.1:8080",
+    dotenv_file: ".env",
+    dotenv_key: "TESSERA_API_KEY",
+    log_env: "TESSERA_LOG",
+};
+
+impl AppSpec {
+    /// The configuration directory: the application's environment variable when
+    /// set, else its platform default.
+    pub fn config_dir(&self, env: &dyn EnvVars) -> Result<PathBuf, Error> {
+        if let Some(dir) = env.var(self.config_dir_env) {
+            return Ok(PathBuf::from(dir));
+        }
+        match self.config_dir_default {
+            DirDefault::PlatformConfig(name) => {
+                use etcetera::BaseStrategy as _;
+                let base = etcetera::choose_base_strategy().map_err(|_| Error::NoHomeDir)?;
+                Ok(base.config_dir().join(name))
+            }
+            DirDefault::Home(name) => Ok(etcetera::home_dir()
+                .map_err(|_| Error::NoHomeDir)?
+                .join(name)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn env_var_overrides_the_default_dir() {
+        let env = BTreeMap::from([("TESSERA_CONFIG_DIR", "/tmp/x")]);
+        assert_eq!(TESSERA.config_dir(&env).unwrap(), PathBuf::from("/tmp/x"));
+    }
+
+    #[test]
+    fn home_default_for_dot_directories() {
+        let spec = AppSpec {
+            config_dir_default: DirDefault::Home(".lua-cli"),
+            ..TESSERA
+        };
+        let dir = spec.config_dir(&BTreeMap::<&str, &str>::new()).unwrap();
+        assert!(dir.ends_with(".lua-cli"));
+    }
+}

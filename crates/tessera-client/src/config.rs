@@ -1,0 +1,293 @@
+//! The two files of the store: `config.toml` (environments, profiles, current
+//! selections; nothing secret) and `credentials.toml` (secrets per profile).
+//!
+//! Both keep keys they do not know (`other`), so that a file written by a newer
+//! version (say, with an OAuth token cache) survives a write by an older one.
+
+use crate::app::AppSpec;
+use crate::env::EnvVars;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use tessera_proto::ApiKey;
+
+/// The environment that exists without being configured.
+pub const DEFAULT_ENVIRONMENT: &str = "default";
+
+/// `config.toml`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_environment: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub environments: BTreeMap<String, Environment>,
+    /// Profile names are unique across environments, so `--profile NAME` alone
+    /// says which credentials and which server are meant.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub profiles: BTreeMap<String, Profile>,
+    #[serde(flatten)]
+    pub other: toml::Table,
+}
+
+/// A named server.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Environment {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_profile: Option<String>,
+    #[serde(flatten)]
+    pub other: toml::Table,
+}
+
+/// A login: which environment it belongs to, plus non-secret settings an
+/// application keeps per login (e.g. llamactl's project id or API URL).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    pub environment: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub settings: BTreeMap<String, String>,
+    #[serde(flatten)]
+    pub other: toml::Table,
+}
+
+impl Config {
+    pub fn current_environment(&self) -> &str {
+        self.current_environment
+            .as_deref()
+            .unwrap_or(DEFAULT_ENVIRONMENT)
+    }
+
+    /// The environment's server URL. The default environment always exists: its
+    /// URL is the application's URL variable when set, else the stored one, else
+    /// the application's default.
+    pub fn environment_url(&self, spec: &AppSpec, env: &dyn EnvVars, name: &str) -> Option<String> {
+        let stored = self.environments.get(name).and_then(|e| e.url.clone());
+        if name == DEFAULT_ENVIRONMENT {
+            return Some(
+                env.var(spec.url_env)
+                    .or(stored)
+                    .unwrap_or_else(|| spec.default_url.to_owned()),
+            );
+        }
+        stored
+    }
+
+    /// Every environment by name, the default one included.
+    pub fn environment_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.environments.keys().map(String::as_str).collect();
+        if !self.environments.contains_key(DEFAULT_ENVIRONMENT) {
+            names.insert(0, DEFAULT_ENVIRONMENT);
+        }
+        names.sort_unstable();
+        names
+    }
+
+    pub fn has_environment(&self, name: &str) -> bool {
+        name == DEFAULT_ENVIRONMENT || self.environments.contains_key(name)
+    }
+
+    pub fn current_profile(&self, environment: &str) -> Option<&str> {
+        self.environments
+            .get(environment)
+            .and_then(|e| e.current_profile.as_deref())
+    }
+
+    /// Profiles of one environment, by name.
+    pub fn profiles_in<'a>(
+        &'a self,
+        environment: &'a str,
+    ) -> impl Iterator<Item = (&'a str, &'a Profile)> + 'a {
+        self.profiles
+            .iter()
+            .filter(move |(_, p)| p.environment == environment)
+            .map(|(n, p)| (n.as_str(), p))
+    }
+
+    /// Records a profile in `environment` and makes it that environment's current one.
+    pub fn set_current_profile(&mut self, environment: &str, profile: &str) {
+        self.profiles
+            .entry(profile.to_owned())
+            .or_insert_with(|| Profile {
+                environment: environment.to_owned(),
+                ..Profile::default()
+            });
+        self.environments
+            .entry(environment.to_owned())
+            .or_default()
+            .current_profile = Some(profile.to_owned());
+    }
+
+    /// Forgets a profile; clears it as its environment's current one.
+    pub fn remove_profile(&mut self, name: &str) -> Option<Profile> {
+        let removed = self.profiles.remove(name)?;
+        if let Some(env) = self.environments.get_mut(&removed.environment)
+            && env.current_profile.as_deref() == Some(name)
+        {
+            env.current_profile = None;
+        }
+        Some(removed)
+    }
+
+    /// A name for a new profile in `environment`: the environment's own name if
+    /// free (so the first login in `default` is profile `default`), else numbered.
+    pub fn new_profile_name(&self, environment: &str) -> String {
+        if !self.profiles.contains_key(environment) {
+            return environment.to_owned();
+        }
+        (2..)
+            .map(|n| format!("{environment}-{n}"))
+            .find(|name| !self.profiles.contains_key(name))
+            .expect("an unused name exists")
+    }
+}
+
+/// Checks a server URL given by a user: absolute, http or https, with a host.
+/// Returns it without a trailing slash, the form paths are appended to.
+pub fn parse_server_url(input: &str) -> Result<String, crate::Error> {
+    let invalid = || crate::Error::InvalidUrl(input.to_owned());
+    let url = url::Url::parse(input).map_err(|_| invalid())?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(invalid());
+    }
+    Ok(input.trim_end_matches('/').to_owned())
+}
+
+/// `credentials.toml`: secrets by profile name.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CredentialsFile {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub profiles: BTreeMap<String, Credentials>,
+    #[serde(flatten)]
+    pub other: toml::Table,
+}
+
+/// The secrets of one profile. New kinds of credential (an OAuth token cache)
+/// are new optional fields; unknown ones are carried through untouched.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Credentials {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<ApiKey>,
+    #[serde(flatten)]
+    pub other: toml::Table,
+}
+
+impl Credentials {
+    pub fn is_empty(&self) -> bool {
+        self.api_key.is_none() && self.other.is_empty()
+    }
+}
+
+// Hand-written Debug: `other` may hold secrets this version has no type for, so
+// only key names are shown.
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("api_key", &self.api_key)
+            .field("other", &self.other.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for CredentialsFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialsFile")
+            .field("profiles", &self.profiles)
+            .field("other", &self.other.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::TESSERA;
+
+    #[test]
+    fn unknown_keys_survive_a_round_trip() {
+        let text = r#"
+future = 1
+[profiles.work]
+api_key = "k"
+[profiles.work.oauth]
+access_token = "at-secret"
+expires_at = 5
+"#;
+        let file: CredentialsFile = toml::from_str(text).unwrap();
+        assert_eq!(
+            file.profiles["work"]
+                .api_key
+                .as_ref()
+                .unwrap()
+                .expose_secret(),
+            "k"
+        );
+        let again: CredentialsFile = toml::from_str(&toml::to_string(&file).unwrap()).unwrap();
+        assert_eq!(again, file);
+        assert!(!format!("{file:?}").contains("at-secret"));
+    }
+
+    #[test]
+    fn config_round_trip() {
+        let mut config = Config::default();
+        config.set_current_profile("default", "default");
+        config
+            .profiles
+            .get_mut("default")
+            .unwrap()
+            .settings
+            .insert("project_id".into(), "p1".into());
+        config.environments.insert(
+            "staging".into(),
+            Environment {
+                url: Some("https://staging.example".into()),
+                ..Default::default()
+            },
+        );
+        let text = toml::to_string(&config).unwrap();
+        assert_eq!(toml::from_str::<Config>(&text).unwrap(), config);
+    }
+
+    #[test]
+    fn default_environment_url() {
+        let config = Config::default();
+        let none = std::collections::BTreeMap::<&str, &str>::new();
+        assert_eq!(
+            config.environment_url(&TESSERA, &none, "default").unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        let env = std::collections::BTreeMap::from([("TESSERA_URL", "http://127.0.0.1:9")]);
+        assert_eq!(
+            config.environment_url(&TESSERA, &env, "default").unwrap(),
+            "http://127.0.0.1:9"
+        );
+        assert_eq!(config.environment_url(&TESSERA, &env, "other"), None);
+    }
+
+    #[test]
+    fn server_urls() {
+        assert_eq!(
+            parse_server_url("http://127.0.0.1:8080/").unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            parse_server_url("https://api.example/v").unwrap(),
+            "https://api.example/v"
+        );
+        assert!(parse_server_url("ftp://x").is_err());
+        assert!(parse_server_url("127.0.0.1:8080").is_err());
+        assert!(parse_server_url("not a url").is_err());
+    }
+
+    #[test]
+    fn removing_the_current_profile_clears_it() {
+        let mut config = Config::default();
+        config.set_current_profile("default", "a");
+        config.set_current_profile("default", "b");
+        assert_eq!(config.current_profile("default"), Some("b"));
+        config.remove_profile("b");
+        assert_eq!(config.current_profile("default"), None);
+        assert_eq!(config.new_profile_name("default"), "default");
+        config.set_current_profile("default", "default");
+        assert_eq!(config.new_profile_name("default"), "default-2");
+    }
+}

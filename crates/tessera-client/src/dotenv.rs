@@ -1,0 +1,105 @@
+//! Reading one key from a `.env` file.
+//!
+//! Only the requested key is looked up; nothing is loaded into the process
+//! environment, so a `.env` full of unrelated settings cannot change how this
+//! process (or its children) behave.
+
+/// The value of the last assignment to `key` in `contents`.
+///
+/// Accepts what shells and the common dotenv loaders accept: `export ` prefixes,
+/// single quotes (literal), double quotes (with `\n`, `\"`, `\\` escapes), `#`
+/// comment lines and trailing ` # comments` on unquoted values, and CRLF line
+/// endings. Later assignments win, as when a shell sources the file.
+pub fn lookup(contents: &str, key: &str) -> Option<String> {
+    let mut found = None;
+    for line in contents.split('\n') {
+        let line = line.strip_suffix('\r').unwrap_or(line).trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line
+            .strip_prefix("export")
+            .filter(|rest| rest.starts_with([' ', '\t']))
+            .map_or(line, str::trim_start);
+        let Some((name, value)) = line.split_once('=') else {
+            continue;
+        };
+        if name.trim_end() != key {
+            continue;
+        }
+        if let Some(value) = parse_value(value.trim_start()) {
+            found = Some(value);
+        }
+    }
+    found
+}
+
+fn parse_value(raw: &str) -> Option<String> {
+    if let Some(rest) = raw.strip_prefix('\'') {
+        return rest.find('\'').map(|end| rest[..end].to_owned());
+    }
+    if let Some(rest) = raw.strip_prefix('"') {
+        let mut out = String::new();
+        let mut chars = rest.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' => return Some(out),
+                '\\' => match chars.next()? {
+                    'n' => out.push('\n'),
+                    'r' => out.push('\r'),
+                    't' => out.push('\t'),
+                    other => out.push(other),
+                },
+                c => out.push(c),
+            }
+        }
+        return None; // unterminated quote: ignore rather than guess
+    }
+    let value = match raw.find(" #").or_else(|| raw.find("\t#")) {
+        Some(comment) => &raw[..comment],
+        None => raw,
+    };
+    Some(value.trim_end().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lookup;
+
+    const K: &str = "TESSERA_API_KEY";
+
+    #[test]
+    fn table() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("TESSERA_API_KEY=abc", Some("abc")),
+            ("export TESSERA_API_KEY=abc", Some("abc")),
+            ("export\tTESSERA_API_KEY = abc ", Some("abc")),
+            ("TESSERA_API_KEY=\"abc def\"", Some("abc def")),
+            ("TESSERA_API_KEY='a#b \\n'", Some("a#b \\n")),
+            ("TESSERA_API_KEY=\"a\\\"b\\n\"", Some("a\"b\n")),
+            ("TESSERA_API_KEY=abc # a comment", Some("abc")),
+            (
+                "TESSERA_API_KEY=abc#not-a-comment",
+                Some("abc#not-a-comment"),
+            ),
+            ("# TESSERA_API_KEY=commented", None),
+            ("  # TESSERA_API_KEY=commented", None),
+            ("TESSERA_API_KEY=abc\r\n", Some("abc")),
+            ("A=1\r\nTESSERA_API_KEY=crlf\r\nB=2\r\n", Some("crlf")),
+            ("TESSERA_API_KEY=\"abc\"\r\n", Some("abc")),
+            ("TESSERA_API_KEY_2=no", None),
+            ("XTESSERA_API_KEY=no", None),
+            ("exportTESSERA_API_KEY=no", None),
+            ("TESSERA_API_KEY=\"unterminated", None),
+            (
+                "TESSERA_API_KEY=first\nTESSERA_API_KEY=second",
+                Some("second"),
+            ),
+            ("TESSERA_API_KEY=", Some("")),
+            ("", None),
+        ];
+        for (contents, want) in cases {
+            assert_eq!(lookup(contents, K).as_deref(), *want, "{contents:?}");
+        }
+    }
+}

@@ -1,0 +1,397 @@
+//! Which API key a command uses, and where it came from.
+//!
+//! Priority: flag > environment variable > credentials file (the selected
+//! profile) > `.env` in the working directory. Commands that only need the key
+//! stop at the first source; `status` asks for every source so it can say when
+//! one silently overrides another.
+
+use crate::app::AppSpec;
+use crate::config::Config;
+use crate::dotenv;
+use crate::env::EnvVars;
+use crate::error::Error;
+use crate::store::{PermissionWarning, Store};
+use std::path::{Path, PathBuf};
+use tessera_proto::ApiKey;
+
+/// Where a credential came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    Flag,
+    EnvVar(&'static str),
+    Profile { name: String, path: PathBuf },
+    DotEnv { path: PathBuf, key: &'static str },
+}
+
+impl Source {
+    /// A stable machine-readable name, for `--json`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Source::Flag => "flag",
+            Source::EnvVar(_) => "env",
+            Source::Profile { .. } => "credentials_file",
+            Source::DotEnv { .. } => "dotenv",
+        }
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Flag => f.write_str("--api-key flag"),
+            Source::EnvVar(name) => write!(f, "{name} environment variable"),
+            Source::Profile { name, path } => {
+                write!(f, "profile {name:?} in {}", path.display())
+            }
+            Source::DotEnv { path, key } => write!(f, "{key} in {}", path.display()),
+        }
+    }
+}
+
+/// A key and its source.
+#[derive(Clone, Debug)]
+pub struct Found {
+    pub key: ApiKey,
+    pub source: Source,
+}
+
+/// How the profile was chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProfileFrom {
+    Flag,
+    EnvVar(&'static str),
+    /// The current profile of the environment.
+    Current,
+}
+
+/// The environment, server and profile a command acts on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Selection {
+    pub environment: String,
+    /// `None` when the environment is not configured.
+    pub server: Option<String>,
+    pub profile: Option<(String, ProfileFrom)>,
+}
+
+impl Selection {
+    pub fn profile_name(&self) -> Option<&str> {
+        self.profile.as_ref().map(|(name, _)| name.as_str())
+    }
+}
+
+/// Every inputs resolution looks at, injected.
+pub struct Resolver<'a> {
+    pub spec: &'a AppSpec,
+    pub env: &'a dyn EnvVars,
+    pub store: &'a Store,
+    pub cwd: &'a Path,
+    pub api_key_flag: Option<&'a ApiKey>,
+    pub profile_flag: Option<&'a str>,
+}
+
+/// The outcome: every source found, best first.
+#[derive(Debug, Default)]
+pub struct Resolution {
+    pub found: Vec<Found>,
+    /// Computed when the credentials file was consulted.
+    pub selection: Option<Selection>,
+    pub warnings: Vec<PermissionWarning>,
+}
+
+impl Resolution {
+    pub fn winner(&self) -> Option<&Found> {
+        self.found.first()
+    }
+
+    /// Sources that hold a key but lose to the winner.
+    pub fn overridden(&self) -> &[Found] {
+        self.found.get(1..).unwrap_or_default()
+    }
+}
+
+impl Resolver<'_> {
+    /// The profile from flag, environment variable or the current environment's
+    /// current one; its environment (a named profile brings its own), and that
+    /// environment's server.
+    pub fn select(&self, config: &Config) -> Selection {
+        let profile = self
+            .profile_flag
+            .map(|p| (p.to_owned(), ProfileFrom::Flag))
+            .or_else(|| {
+                self.env
+                    .var(self.spec.profile_env)
+                    .map(|p| (p, ProfileFrom::EnvVar(self.spec.profile_env)))
+            })
+            .or_else(|| {
+                config
+                    .current_profile(config.current_environment())
+                    .map(|p| (p.to_owned(), ProfileFrom::Current))
+            });
+        let environment = profile
+            .as_ref()
+            .and_then(|(name, _)| config.profiles.get(name))
+            .map_or(config.current_environment(), |p| p.environment.as_str())
+            .to_owned();
+        Selection {
+            server: config.environment_url(self.spec, self.env, &environment),
+            environment,
+            profile,
+        }
+    }
+
+    /// The winning key only; later sources are not read.
+    pub fn first(&self) -> Result<Resolution, Error> {
+        self.resolve(true)
+    }
+
+    /// Every source, so that overrides can be reported.
+    pub fn all(&self) -> Result<Resolution, Error> {
+        self.resolve(false)
+    }
+
+    fn resolve(&self, stop_at_first: bool) -> Result<Resolution, Error> {
+        let mut out = Resolution::default();
+        let done = |out: &Resolution| stop_at_first && !out.found.is_empty();
+
+        if let Some(key) = self.api_key_flag.filter(|k| !k.expose_secret().is_empty()) {
+            out.found.push(Found {
+                key: key.clone(),
+                source: Source::Flag,
+            });
+        }
+        if done(&out) {
+            return Ok(out);
+        }
+        if let Some(key) = self.env.var(self.spec.api_key_env) {
+            out.found.push(Found {
+                key: ApiKey::new(key),
+                source: Source::EnvVar(self.spec.api_key_env),
+            });
+        }
+        if done(&out) {
+            return Ok(out);
+        }
+
+        let config = self.store.read_config()?;
+        let selection = self.select(&config);
+        if let Some(name) = selection.profile_name() {
+            let read = self.store.read_credentials()?;
+            out.warnings = read.warnings;
+            let mut file = read.file;
+            if let Some(key) = file
+                .profiles
+                .remove(name)
+                .and_then(|c| c.api_key)
+                .filter(|k| !k.expose_secret().is_empty())
+            {
+                out.found.push(Found {
+                    key,
+                    source: Source::Profile {
+                        name: name.to_owned(),
+                        path: self.store.credentials_path(),
+                    },
+                });
+            }
+        }
+        tracing::debug!(
+            environment = %selection.environment,
+            profile = ?selection.profile_name(),
+            "selected profile"
+        );
+        out.selection = Some(selection);
+        if done(&out) {
+            return Ok(out);
+        }
+
+        let path = self.cwd.join(self.spec.dotenv_file);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                if let Some(key) =
+                    dotenv::lookup(&text, self.spec.dotenv_key).filter(|k| !k.is_empty())
+                {
+                    out.found.push(Found {
+                        key: ApiKey::new(key),
+                        source: Source::DotEnv {
+                            path,
+                            key: self.spec.dotenv_key,
+                        },
+                    });
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            // A .env we cannot read (a directory, no permission) is not ours to fail on.
+            Err(e) => {
+                tracing::debug!(path = %path.display(), error = %e, "skipping unreadable .env")
+            }
+        }
+        if let Some(winner) = out.winner() {
+            tracing::debug!(source = winner.source.kind(), "credential resolved");
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::TESSERA;
+    use crate::config::{Credentials, Environment};
+    use std::collections::BTreeMap;
+
+    struct Fixture {
+        _tmp: tempfile::TempDir,
+        store: Store,
+        cwd: PathBuf,
+    }
+
+    fn fixture() -> Fixture {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::in_dir(tmp.path().join("cfg"), &TESSERA);
+        let cwd = tmp.path().join("work");
+        std::fs::create_dir_all(&cwd).unwrap();
+        store
+            .update(|config, creds| {
+                config.set_current_profile("default", "main");
+                config.environments.insert(
+                    "staging".into(),
+                    Environment {
+                        url: Some("https://staging.test".into()),
+                        ..Default::default()
+                    },
+                );
+                config.set_current_profile("staging", "stage");
+                config.current_environment = Some("default".into());
+                for (name, key) in [("main", "file-main"), ("stage", "file-stage")] {
+                    creds.profiles.insert(
+                        name.into(),
+                        Credentials {
+                            api_key: Some(ApiKey::new(key)),
+                            ..Default::default()
+                        },
+                    );
+                }
+                Ok(())
+            })
+            .unwrap();
+        Fixture {
+            _tmp: tmp,
+            store,
+            cwd,
+        }
+    }
+
+    fn resolve(
+        f: &Fixture,
+        flag: Option<&str>,
+        profile: Option<&str>,
+        env: &[(&str, &str)],
+        all: bool,
+    ) -> Resolution {
+        let env: BTreeMap<&str, &str> = env.iter().copied().collect();
+        let flag = flag.map(ApiKey::new);
+        let resolver = Resolver {
+            spec: &TESSERA,
+            env: &env,
+            store: &f.store,
+            cwd: &f.cwd,
+            api_key_flag: flag.as_ref(),
+            profile_flag: profile,
+        };
+        if all {
+            resolver.all()
+        } else {
+            resolver.first()
+        }
+        .unwrap()
+    }
+
+    fn winner(r: &Resolution) -> (&str, &'static str) {
+        let w = r.winner().unwrap();
+        (w.key.expose_secret(), w.source.kind())
+    }
+
+    #[test]
+    fn priority_order() {
+        let f = fixture();
+        std::fs::write(f.cwd.join(".env"), "TESSERA_API_KEY=dotenv\n").unwrap();
+        let env = [("TESSERA_API_KEY", "from-env")];
+        assert_eq!(
+            winner(&resolve(&f, Some("flag"), None, &env, false)),
+            ("flag", "flag")
+        );
+        assert_eq!(
+            winner(&resolve(&f, None, None, &env, false)),
+            ("from-env", "env")
+        );
+        assert_eq!(
+            winner(&resolve(&f, None, None, &[], false)),
+            ("file-main", "credentials_file")
+        );
+        std::fs::remove_file(f.store.credentials_path()).unwrap();
+        assert_eq!(
+            winner(&resolve(&f, None, None, &[], false)),
+            ("dotenv", "dotenv")
+        );
+        std::fs::remove_file(f.cwd.join(".env")).unwrap();
+        assert!(resolve(&f, None, None, &[], false).winner().is_none());
+    }
+
+    #[test]
+    fn first_stops_early_and_all_reports_overrides() {
+        let f = fixture();
+        std::fs::write(f.cwd.join(".env"), "export TESSERA_API_KEY='dotenv'\r\n").unwrap();
+        let env = [("TESSERA_API_KEY", "from-env")];
+        let first = resolve(&f, None, None, &env, false);
+        assert_eq!(first.found.len(), 1);
+        assert!(first.selection.is_none(), "files were not read");
+        let all = resolve(&f, None, None, &env, true);
+        let kinds: Vec<_> = all.found.iter().map(|f| f.source.kind()).collect();
+        assert_eq!(kinds, ["env", "credentials_file", "dotenv"]);
+        assert_eq!(all.overridden().len(), 2);
+    }
+
+    #[test]
+    fn profile_selection_brings_its_environment() {
+        let f = fixture();
+        let r = resolve(&f, None, Some("stage"), &[], false);
+        assert_eq!(winner(&r), ("file-stage", "credentials_file"));
+        let sel = r.selection.unwrap();
+        assert_eq!(sel.environment, "staging");
+        assert_eq!(sel.server.as_deref(), Some("https://staging.test"));
+        assert_eq!(sel.profile, Some(("stage".into(), ProfileFrom::Flag)));
+
+        let r = resolve(&f, None, None, &[("TESSERA_PROFILE", "stage")], false);
+        assert_eq!(
+            r.selection.unwrap().profile,
+            Some(("stage".into(), ProfileFrom::EnvVar("TESSERA_PROFILE")))
+        );
+        // The flag beats the environment variable.
+        let r = resolve(
+            &f,
+            None,
+            Some("main"),
+            &[("TESSERA_PROFILE", "stage")],
+            false,
+        );
+        assert_eq!(winner(&r).0, "file-main");
+    }
+
+    #[test]
+    fn unknown_profile_has_no_key() {
+        let f = fixture();
+        let r = resolve(&f, None, Some("nope"), &[], false);
+        assert!(r.winner().is_none());
+        let sel = r.selection.unwrap();
+        assert_eq!(sel.environment, "default");
+        assert_eq!(sel.server.as_deref(), Some("http://127.0.0.1:8080"));
+    }
+
+    #[test]
+    fn empty_values_count_as_unset() {
+        let f = fixture();
+        std::fs::write(f.cwd.join(".env"), "TESSERA_API_KEY=\n").unwrap();
+        let r = resolve(&f, Some(""), None, &[("TESSERA_API_KEY", "")], true);
+        let kinds: Vec<_> = r.found.iter().map(|f| f.source.kind()).collect();
+        assert_eq!(kinds, ["credentials_file"]);
+    }
+}
