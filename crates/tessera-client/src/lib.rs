@@ -10,6 +10,7 @@ pub mod config;
 pub mod dotenv;
 pub mod env;
 pub mod error;
+pub mod oauth;
 pub mod resolve;
 pub mod store;
 

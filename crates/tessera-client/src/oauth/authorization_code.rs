@@ -1,0 +1,839 @@
+//! Authorization code grant with PKCE (RFC 6749 §4.1, RFC 7636 `S256`) for a
+//! native app: a loopback redirect on `127.0.0.1` with an OS-chosen port
+//! (RFC 8252 §7.3), and a pasted redirect URL or code when no browser can
+//! reach that port (SSH, no display).
+
+use super::error::OAuthError;
+use super::http::HttpClient;
+use super::token::{Client, token_request};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+use std::ffi::OsString;
+use std::io::{self, BufRead, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::time::Duration;
+use tessera_proto::OAuthErrorBody;
+use tessera_proto::secret::constant_time_eq;
+use tessera_proto::token::TokenResponse;
+
+/// The PKCE code verifier (RFC 7636 §4.1): the secret half, sent only to the
+/// token endpoint. It cannot be printed, serialized or built without its
+/// challenge.
+pub struct PkceVerifier(String);
+
+/// The PKCE code challenge (RFC 7636 §4.2): `BASE64URL(SHA256(verifier))`,
+/// sent in the authorization request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PkceChallenge(String);
+
+impl PkceVerifier {
+    /// A fresh verifier (32 random bytes, 43 characters) and its `S256`
+    /// challenge.
+    pub fn generate() -> (PkceVerifier, PkceChallenge) {
+        Self::from_secret(random_urlsafe(32))
+    }
+
+    fn from_secret(verifier: String) -> (PkceVerifier, PkceChallenge) {
+        let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+        (PkceVerifier(verifier), PkceChallenge(challenge))
+    }
+
+    pub fn expose_secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for PkceVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PkceVerifier([redacted])")
+    }
+}
+
+impl PkceChallenge {
+    /// The only method Tessera sends; `plain` would defeat PKCE.
+    pub const METHOD: &'static str = "S256";
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn random_urlsafe(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::fill(buf.as_mut_slice());
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// Opens a URL in the user's browser. Injected so tests can play the browser.
+pub trait BrowserOpener {
+    fn open(&self, url: &str) -> io::Result<()>;
+}
+
+/// The desktop's default browser (`webbrowser`, http(s) URLs only).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemBrowser;
+
+impl BrowserOpener for SystemBrowser {
+    fn open(&self, url: &str) -> io::Result<()> {
+        webbrowser::open(url)
+    }
+}
+
+/// Whether a browser on this machine could reach the loopback redirect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BrowserAvailability {
+    Usable,
+    /// Why not, in words for the user.
+    Unavailable(&'static str),
+}
+
+/// Decides whether to open a browser at all. Over SSH a browser would open on
+/// the remote machine (or not at all) and could not reach our loopback port
+/// from the user's desk; on Linux without a display, `webbrowser` would fall
+/// back to a text browser inside the terminal. `env` reads an environment
+/// variable (injected for tests).
+pub fn browser_availability(
+    no_browser: bool,
+    env: &dyn Fn(&str) -> Option<OsString>,
+) -> BrowserAvailability {
+    let set = |name: &str| env(name).is_some_and(|v| !v.is_empty());
+    if no_browser {
+        return BrowserAvailability::Unavailable("--no-browser was given");
+    }
+    if set("SSH_CONNECTION") || set("SSH_TTY") {
+        return BrowserAvailability::Unavailable("this is an SSH session");
+    }
+    let needs_display = cfg!(all(unix, not(target_os = "macos")));
+    if needs_display && !set("BROWSER") && !set("DISPLAY") && !set("WAYLAND_DISPLAY") {
+        return BrowserAvailability::Unavailable("there is no graphical display");
+    }
+    BrowserAvailability::Usable
+}
+
+/// What a browser login needs to know.
+#[derive(Clone, Copy, Debug)]
+pub struct WebLogin<'a> {
+    pub authorization_endpoint: &'a str,
+    pub token_endpoint: &'a str,
+    pub client: &'a Client,
+    /// Space-separated scopes; the server's default when `None`.
+    pub scope: Option<&'a str>,
+    /// When set, an `iss` parameter in the redirect must equal it (RFC 9207,
+    /// mix-up defence). Pass the discovered issuer.
+    pub issuer: Option<&'a str>,
+    /// More authorization request parameters (`prompt`, `login_hint`, …).
+    pub extra_params: &'a [(&'a str, &'a str)],
+    /// How long to wait for the redirect (or paste) before giving up.
+    pub timeout: Duration,
+}
+
+impl<'a> WebLogin<'a> {
+    /// Five minutes to finish, no scope, no extra parameters.
+    pub fn new(
+        authorization_endpoint: &'a str,
+        token_endpoint: &'a str,
+        client: &'a Client,
+    ) -> Self {
+        Self {
+            authorization_endpoint,
+            token_endpoint,
+            client,
+            scope: None,
+            issuer: None,
+            extra_params: &[],
+            timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// What the caller should tell the user, reported once before waiting.
+#[derive(Debug)]
+pub enum WebLoginEvent<'a> {
+    /// The browser was asked to open `url`.
+    BrowserOpened { url: &'a str },
+    /// No browser: print `url`. The flow now also accepts the redirect URL the
+    /// browser ended on, or the bare code, from the paste reader.
+    /// `open_error` says why opening failed, when it was tried.
+    OpenManually {
+        url: &'a str,
+        open_error: Option<String>,
+    },
+}
+
+/// Runs the whole browser login and returns the token response.
+///
+/// Binds `127.0.0.1:0`, builds the authorization URL with a fresh PKCE pair
+/// and `state`, asks `browser` to open it (`None`: do not try, e.g. over SSH
+/// — see [`browser_availability`]) and waits up to `login.timeout` for the
+/// redirect to `http://127.0.0.1:PORT/callback`. When the URL had to be
+/// shown instead, lines from `paste` (a pasted redirect URL or code) are
+/// accepted too, whichever comes first; for stdin pass
+/// `Box::new(io::BufReader::new(io::stdin()))`. The loopback page tells the
+/// user to return to the terminal, or shows the error the server redirected
+/// with. Then the code is exchanged with its verifier.
+pub fn login_with_browser(
+    http: &dyn HttpClient,
+    login: &WebLogin<'_>,
+    browser: Option<&dyn BrowserOpener>,
+    paste: Box<dyn BufRead + Send>,
+    on_event: &mut dyn FnMut(WebLoginEvent<'_>),
+) -> Result<TokenResponse, OAuthError> {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).map_err(|source| OAuthError::Io {
+        context: "could not listen on a loopback port for the login redirect",
+        source,
+    })?;
+    let addr = listener.local_addr().map_err(|source| OAuthError::Io {
+        context: "could not read the loopback port",
+        source,
+    })?;
+    let redirect_uri = format!("http://{addr}/callback");
+    let (verifier, challenge) = PkceVerifier::generate();
+    let expected = Expected {
+        state: random_urlsafe(16),
+        issuer: login.issuer.map(str::to_owned),
+    };
+    let url = authorization_url(login, &redirect_uri, &challenge, &expected.state)?;
+
+    let (tx, rx) = mpsc::channel();
+    let stop = Arc::new(AtomicBool::new(false));
+    spawn_listener(listener, expected.clone(), tx.clone(), stop.clone());
+
+    let open_result = browser.map(|b| b.open(&url));
+    match open_result {
+        Some(Ok(())) => on_event(WebLoginEvent::BrowserOpened { url: &url }),
+        failed => {
+            on_event(WebLoginEvent::OpenManually {
+                url: &url,
+                open_error: failed.and_then(Result::err).map(|e| e.to_string()),
+            });
+            spawn_paste_reader(paste, expected, tx);
+        }
+    }
+
+    let outcome = match rx.recv_timeout(login.timeout) {
+        Ok(outcome) => outcome,
+        Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
+            Err(OAuthError::TimedOut {
+                what: "the browser login to finish",
+                after: login.timeout,
+            })
+        }
+    };
+    stop_listener(&stop, addr);
+    let code = outcome?;
+
+    token_request(
+        http,
+        login.token_endpoint,
+        Some(login.client),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &redirect_uri),
+            ("code_verifier", verifier.expose_secret()),
+        ],
+    )
+}
+
+/// RFC 6749 §4.1.1 with RFC 7636 §4.3; keeps any query the endpoint has.
+fn authorization_url(
+    login: &WebLogin<'_>,
+    redirect_uri: &str,
+    challenge: &PkceChallenge,
+    state: &str,
+) -> Result<String, OAuthError> {
+    let mut url =
+        url::Url::parse(login.authorization_endpoint).map_err(|e| OAuthError::InvalidUrl {
+            url: login.authorization_endpoint.to_owned(),
+            reason: e.to_string(),
+        })?;
+    {
+        let mut query = url.query_pairs_mut();
+        query
+            .append_pair("response_type", "code")
+            .append_pair("client_id", login.client.id())
+            .append_pair("redirect_uri", redirect_uri);
+        if let Some(scope) = login.scope {
+            query.append_pair("scope", scope);
+        }
+        query
+            .append_pair("state", state)
+            .append_pair("code_challenge", challenge.as_str())
+            .append_pair("code_challenge_method", PkceChallenge::METHOD)
+            .extend_pairs(login.extra_params);
+    }
+    Ok(url.into())
+}
+
+/// What a genuine redirect for this login carries.
+#[derive(Clone)]
+struct Expected {
+    state: String,
+    issuer: Option<String>,
+}
+
+type Outcome = Result<String, OAuthError>;
+
+/// Reads an authorization response (RFC 6749 §4.1.2, §4.1.2.1). `None` when
+/// the query is not one (no `code`, no `error`): a stray request to ignore.
+fn interpret_callback(query: &str, expected: &Expected) -> Option<Outcome> {
+    let mut code = None;
+    let mut state = None;
+    let mut error = None;
+    let mut description = None;
+    let mut iss = None;
+    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        let slot = match key.as_ref() {
+            "code" => &mut code,
+            "state" => &mut state,
+            "error" => &mut error,
+            "error_description" => &mut description,
+            "iss" => &mut iss,
+            _ => continue,
+        };
+        *slot = Some(value.into_owned());
+    }
+    if code.is_none() && error.is_none() {
+        return None;
+    }
+    let state_ok = state
+        .as_deref()
+        .is_some_and(|s| constant_time_eq(s.as_bytes(), expected.state.as_bytes()));
+    if !state_ok {
+        return Some(Err(OAuthError::StateMismatch));
+    }
+    if let (Some(found), Some(expected)) = (iss, &expected.issuer)
+        && found.trim_end_matches('/') != expected.trim_end_matches('/')
+    {
+        return Some(Err(OAuthError::IssuerMismatch {
+            expected: expected.clone(),
+            found,
+        }));
+    }
+    if let Some(error) = error {
+        let error = serde_json::from_value(serde_json::Value::String(error))
+            .expect("unknown codes deserialize as Other");
+        return Some(Err(OAuthError::Rejected {
+            status: None,
+            body: OAuthErrorBody {
+                error,
+                error_description: description,
+            },
+        }));
+    }
+    code.map(Ok)
+}
+
+/// A pasted line: the full redirect URL (checked like the loopback request),
+/// or the bare code. `None` for a blank line.
+fn interpret_paste(text: &str, expected: &Expected) -> Option<Outcome> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    if text.starts_with("http://") || text.starts_with("https://") {
+        let query = url::Url::parse(text)
+            .ok()
+            .and_then(|u| u.query().map(str::to_owned))
+            .unwrap_or_default();
+        return Some(interpret_callback(&query, expected).unwrap_or_else(|| {
+            Err(OAuthError::InvalidInput(
+                "the pasted URL carries no authorization code; paste the whole address the browser ended on"
+                    .to_owned(),
+            ))
+        }));
+    }
+    if text
+        .chars()
+        .any(|c| c.is_whitespace() || "?&=#/".contains(c))
+    {
+        return Some(Err(OAuthError::InvalidInput(
+            "the pasted text is neither the redirect URL nor an authorization code".to_owned(),
+        )));
+    }
+    Some(Ok(text.to_owned()))
+}
+
+fn spawn_paste_reader(paste: Box<dyn BufRead + Send>, expected: Expected, tx: Sender<Outcome>) {
+    // A blocked read of stdin cannot be cancelled; the thread ends with the
+    // process, and the channel drops its answer if the login finished first.
+    std::thread::spawn(move || {
+        for line in paste.lines() {
+            let Ok(line) = line else { return };
+            if let Some(outcome) = interpret_paste(&line, &expected) {
+                let _ = tx.send(outcome);
+                return;
+            }
+        }
+    });
+}
+
+fn spawn_listener(
+    listener: TcpListener,
+    expected: Expected,
+    tx: Sender<Outcome>,
+    stop: Arc<AtomicBool>,
+) {
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            if stop.load(Ordering::SeqCst) {
+                return;
+            }
+            let Ok(stream) = stream else { continue };
+            // One thread per connection: browsers open speculative
+            // connections that never send a request.
+            let expected = expected.clone();
+            let tx = tx.clone();
+            std::thread::spawn(move || handle_connection(stream, &expected, &tx));
+        }
+    });
+}
+
+/// Ends the accept loop: set the flag, then wake `accept` with a connection.
+fn stop_listener(stop: &AtomicBool, addr: SocketAddr) {
+    stop.store(true, Ordering::SeqCst);
+    let _ = TcpStream::connect_timeout(&addr, Duration::from_secs(1));
+}
+
+fn handle_connection(mut stream: TcpStream, expected: &Expected, tx: &Sender<Outcome>) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let Some(target) = read_request_target(&mut stream) else {
+        return;
+    };
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    if path != "/callback" {
+        respond(
+            &mut stream,
+            "404 Not Found",
+            &page(
+                "Not found",
+                "This address only receives the login redirect.",
+            ),
+        );
+        return;
+    }
+    match interpret_callback(query, expected) {
+        None => respond(
+            &mut stream,
+            "400 Bad Request",
+            &page(
+                "Nothing to do",
+                "This address only receives the login redirect.",
+            ),
+        ),
+        Some(Ok(code)) => {
+            respond(
+                &mut stream,
+                "200 OK",
+                &page(
+                    "Login received",
+                    "You can close this tab and return to the terminal.",
+                ),
+            );
+            let _ = tx.send(Ok(code));
+        }
+        Some(Err(err)) => {
+            respond(
+                &mut stream,
+                "400 Bad Request",
+                &page(
+                    "Login failed",
+                    &format!("{err}. Return to the terminal to try again."),
+                ),
+            );
+            let _ = tx.send(Err(err));
+        }
+    }
+}
+
+/// The request target of a `GET`, from a request head of at most 8 KiB.
+fn read_request_target(stream: &mut TcpStream) -> Option<String> {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
+        let n = stream.read(&mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    let mut parts = head.lines().next()?.split(' ');
+    match (parts.next(), parts.next()) {
+        (Some("GET"), Some(target)) => Some(target.to_owned()),
+        _ => None,
+    }
+}
+
+fn respond(stream: &mut TcpStream, status: &str, body: &str) {
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\n\
+         Cache-Control: no-store\r\nReferrer-Policy: no-referrer\r\n\
+         Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(response.as_bytes());
+}
+
+fn page(title: &str, message: &str) -> String {
+    format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <style>body{{font-family:system-ui,sans-serif;display:flex;align-items:center;\
+         justify-content:center;min-height:90vh;margin:0;background:#f6f7f9;color:#1f2328}}\
+         main{{background:#fff;padding:2rem 2.5rem;border-radius:12px;\
+         box-shadow:0 1px 4px rgba(0,0,0,.12);max-width:32rem}}h1{{font-size:1.4rem}}</style>\
+         </head><body><main><h1>{title}</h1><p>{}</p></main></body></html>",
+        html_escape(message)
+    )
+}
+
+/// The message may quote the server's `error_description`, which came from
+/// the (untrusted) query string.
+fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::token::testing::{FakeHttp, TOKEN_JSON};
+    use super::*;
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    use tessera_proto::OAuthErrorCode;
+
+    fn expected() -> Expected {
+        Expected {
+            state: "st4te".into(),
+            issuer: Some("http://as.test".into()),
+        }
+    }
+
+    #[test]
+    fn pkce_matches_rfc7636_appendix_b() {
+        let (verifier, challenge) =
+            PkceVerifier::from_secret("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk".into());
+        assert_eq!(
+            challenge.as_str(),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+        assert_eq!(format!("{verifier:?}"), "PkceVerifier([redacted])");
+    }
+
+    #[test]
+    fn generated_pairs_are_fresh_and_well_formed() {
+        let (a, ca) = PkceVerifier::generate();
+        let (b, _) = PkceVerifier::generate();
+        assert_eq!(a.expose_secret().len(), 43);
+        assert_ne!(a.expose_secret(), b.expose_secret());
+        let (_, recomputed) = PkceVerifier::from_secret(a.expose_secret().to_owned());
+        assert_eq!(ca, recomputed);
+        assert!(!format!("{a:?}").contains(a.expose_secret()));
+    }
+
+    #[test]
+    fn authorization_url_carries_pkce_state_and_extras() {
+        let client = Client::public("cli");
+        let mut login = WebLogin::new(
+            "http://as.test/auth?tenant=1",
+            "http://as.test/token",
+            &client,
+        );
+        login.scope = Some("api:read offline_access");
+        login.extra_params = &[("prompt", "consent")];
+        let (_, challenge) = PkceVerifier::generate();
+        let url =
+            authorization_url(&login, "http://127.0.0.1:5/callback", &challenge, "s1").unwrap();
+        let query: HashMap<String, String> = url::Url::parse(&url)
+            .unwrap()
+            .query_pairs()
+            .into_owned()
+            .collect();
+        assert_eq!(query["tenant"], "1");
+        assert_eq!(query["response_type"], "code");
+        assert_eq!(query["client_id"], "cli");
+        assert_eq!(query["redirect_uri"], "http://127.0.0.1:5/callback");
+        assert_eq!(query["scope"], "api:read offline_access");
+        assert_eq!(query["state"], "s1");
+        assert_eq!(query["code_challenge"], challenge.as_str());
+        assert_eq!(query["code_challenge_method"], "S256");
+        assert_eq!(query["prompt"], "consent");
+    }
+
+    #[test]
+    fn callback_interpretation() {
+        let e = expected();
+        assert_eq!(
+            interpret_callback("code=c1&state=st4te&iss=http%3A%2F%2Fas.test", &e)
+                .unwrap()
+                .unwrap(),
+            "c1"
+        );
+        assert!(interpret_callback("", &e).is_none());
+        assert!(interpret_callback("foo=bar", &e).is_none());
+        assert!(matches!(
+            interpret_callback("code=c1&state=other", &e).unwrap(),
+            Err(OAuthError::StateMismatch)
+        ));
+        assert!(matches!(
+            interpret_callback("code=c1", &e).unwrap(),
+            Err(OAuthError::StateMismatch)
+        ));
+        assert!(matches!(
+            interpret_callback("code=c1&state=st4te&iss=http%3A%2F%2Fevil.test", &e).unwrap(),
+            Err(OAuthError::IssuerMismatch { .. })
+        ));
+        let denied = interpret_callback(
+            "error=access_denied&error_description=no+thanks&state=st4te",
+            &e,
+        )
+        .unwrap()
+        .unwrap_err();
+        assert_eq!(denied.oauth_code(), Some(&OAuthErrorCode::AccessDenied));
+        assert!(denied.to_string().contains("no thanks"));
+        // An error with a forged state is a state mismatch, not a denial.
+        assert!(matches!(
+            interpret_callback("error=access_denied&state=x", &e).unwrap(),
+            Err(OAuthError::StateMismatch)
+        ));
+    }
+
+    #[test]
+    fn paste_interpretation() {
+        let e = expected();
+        assert!(interpret_paste("   ", &e).is_none());
+        assert_eq!(
+            interpret_paste(" c0de-1_x \n", &e).unwrap().unwrap(),
+            "c0de-1_x"
+        );
+        assert_eq!(
+            interpret_paste("http://127.0.0.1:4444/callback?code=c2&state=st4te", &e)
+                .unwrap()
+                .unwrap(),
+            "c2"
+        );
+        assert!(matches!(
+            interpret_paste("http://127.0.0.1:4444/callback?code=c2&state=bad", &e).unwrap(),
+            Err(OAuthError::StateMismatch)
+        ));
+        assert!(matches!(
+            interpret_paste("http://127.0.0.1:4444/callback", &e).unwrap(),
+            Err(OAuthError::InvalidInput(_))
+        ));
+        assert!(matches!(
+            interpret_paste("two words", &e).unwrap(),
+            Err(OAuthError::InvalidInput(_))
+        ));
+    }
+
+    #[test]
+    fn browser_availability_rules() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| OsString::from(*v))
+            }
+        };
+        let desktop = env(&[("DISPLAY", ":0")]);
+        assert_eq!(
+            browser_availability(false, &desktop),
+            BrowserAvailability::Usable
+        );
+        assert!(matches!(
+            browser_availability(true, &desktop),
+            BrowserAvailability::Unavailable(_)
+        ));
+        let ssh = env(&[
+            ("DISPLAY", ":0"),
+            ("SSH_CONNECTION", "1.2.3.4 5 6.7.8.9 22"),
+        ]);
+        assert_eq!(
+            browser_availability(false, &ssh),
+            BrowserAvailability::Unavailable("this is an SSH session")
+        );
+        let tty = env(&[("DISPLAY", ":0"), ("SSH_TTY", "/dev/pts/1")]);
+        assert!(matches!(
+            browser_availability(false, &tty),
+            BrowserAvailability::Unavailable(_)
+        ));
+        if cfg!(all(unix, not(target_os = "macos"))) {
+            let headless = env(&[]);
+            assert_eq!(
+                browser_availability(false, &headless),
+                BrowserAvailability::Unavailable("there is no graphical display")
+            );
+        }
+    }
+
+    /// Plays the browser: reads the authorization URL and requests the
+    /// loopback redirect with the given query (`{state}` is replaced).
+    struct RedirectingBrowser {
+        query: &'static str,
+        page: Mutex<String>,
+        auth_url: Mutex<String>,
+    }
+
+    impl RedirectingBrowser {
+        fn new(query: &'static str) -> Self {
+            Self {
+                query,
+                page: Mutex::new(String::new()),
+                auth_url: Mutex::new(String::new()),
+            }
+        }
+    }
+
+    impl BrowserOpener for RedirectingBrowser {
+        fn open(&self, url: &str) -> io::Result<()> {
+            *self.auth_url.lock().unwrap() = url.to_owned();
+            let query: HashMap<String, String> = url::Url::parse(url)
+                .unwrap()
+                .query_pairs()
+                .into_owned()
+                .collect();
+            let redirect = url::Url::parse(&query["redirect_uri"]).unwrap();
+            let target = format!(
+                "/callback?{}",
+                self.query.replace("{state}", &query["state"])
+            );
+            let mut stream =
+                TcpStream::connect((redirect.host_str().unwrap(), redirect.port().unwrap()))?;
+            write!(stream, "GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")?;
+            let mut page = String::new();
+            stream.read_to_string(&mut page)?;
+            *self.page.lock().unwrap() = page;
+            Ok(())
+        }
+    }
+
+    struct BrokenBrowser;
+
+    impl BrowserOpener for BrokenBrowser {
+        fn open(&self, _url: &str) -> io::Result<()> {
+            Err(io::Error::other("no browser found"))
+        }
+    }
+
+    fn no_paste() -> Box<dyn BufRead + Send> {
+        Box::new(io::empty())
+    }
+
+    #[test]
+    fn browser_redirect_then_code_exchange() {
+        let http = FakeHttp::default().reply(200, TOKEN_JSON);
+        let client = Client::public("cli");
+        let login = WebLogin::new("http://as.test/auth", "http://as.test/token", &client);
+        let browser = RedirectingBrowser::new("code=the-code&state={state}");
+        let mut events = Vec::new();
+        let token = login_with_browser(&http, &login, Some(&browser), no_paste(), &mut |e| {
+            events.push(format!("{e:?}"))
+        })
+        .unwrap();
+        assert_eq!(token.access_token.expose_secret(), "at-1");
+        assert!(events[0].starts_with("BrowserOpened"));
+        let page = browser.page.lock().unwrap().clone();
+        assert!(page.starts_with("HTTP/1.1 200 OK"), "{page}");
+        assert!(page.contains("return to the terminal"));
+
+        let auth: HashMap<String, String> = url::Url::parse(&browser.auth_url.lock().unwrap())
+            .unwrap()
+            .query_pairs()
+            .into_owned()
+            .collect();
+        assert_eq!(
+            http.field(0, "grant_type").as_deref(),
+            Some("authorization_code")
+        );
+        assert_eq!(http.field(0, "code").as_deref(), Some("the-code"));
+        assert_eq!(
+            http.field(0, "redirect_uri").as_deref(),
+            Some(auth["redirect_uri"].as_str())
+        );
+        assert!(auth["redirect_uri"].starts_with("http://127.0.0.1:"));
+        let verifier = http.field(0, "code_verifier").unwrap();
+        let (_, challenge) = PkceVerifier::from_secret(verifier);
+        assert_eq!(challenge.as_str(), auth["code_challenge"]);
+    }
+
+    #[test]
+    fn error_redirect_shows_error_page_and_fails() {
+        let http = FakeHttp::default();
+        let client = Client::public("cli");
+        let login = WebLogin::new("http://as.test/auth", "http://as.test/token", &client);
+        let browser = RedirectingBrowser::new(
+            "error=access_denied&error_description=%3Cb%3Enope%3C%2Fb%3E&state={state}",
+        );
+        let err =
+            login_with_browser(&http, &login, Some(&browser), no_paste(), &mut |_| {}).unwrap_err();
+        assert_eq!(err.oauth_code(), Some(&OAuthErrorCode::AccessDenied));
+        let page = browser.page.lock().unwrap().clone();
+        assert!(page.starts_with("HTTP/1.1 400"), "{page}");
+        assert!(page.contains("Return to the terminal"));
+        assert!(page.contains("&lt;b&gt;nope") && !page.contains("<b>nope"));
+        assert_eq!(http.count(), 0);
+    }
+
+    #[test]
+    fn forged_state_fails_without_exchange() {
+        let http = FakeHttp::default();
+        let client = Client::public("cli");
+        let login = WebLogin::new("http://as.test/auth", "http://as.test/token", &client);
+        let browser = RedirectingBrowser::new("code=c&state=forged");
+        let err =
+            login_with_browser(&http, &login, Some(&browser), no_paste(), &mut |_| {}).unwrap_err();
+        assert!(matches!(err, OAuthError::StateMismatch));
+        assert_eq!(http.count(), 0);
+    }
+
+    #[test]
+    fn failed_browser_prints_url_and_accepts_a_pasted_code() {
+        let http = FakeHttp::default().reply(200, TOKEN_JSON);
+        let client = Client::public("cli");
+        let login = WebLogin::new("http://as.test/auth", "http://as.test/token", &client);
+        let mut shown = None;
+        login_with_browser(
+            &http,
+            &login,
+            Some(&BrokenBrowser),
+            Box::new(io::Cursor::new("\npasted-code\n")),
+            &mut |e| {
+                if let WebLoginEvent::OpenManually { url, open_error } = e {
+                    shown = Some((url.to_owned(), open_error));
+                }
+            },
+        )
+        .unwrap();
+        let (url, open_error) = shown.unwrap();
+        assert!(url.starts_with("http://as.test/auth?"));
+        assert_eq!(open_error.as_deref(), Some("no browser found"));
+        assert_eq!(http.field(0, "code").as_deref(), Some("pasted-code"));
+    }
+
+    #[test]
+    fn times_out_with_a_clear_error() {
+        let http = FakeHttp::default();
+        let client = Client::public("cli");
+        let mut login = WebLogin::new("http://as.test/auth", "http://as.test/token", &client);
+        login.timeout = Duration::from_millis(50);
+        let err = login_with_browser(&http, &login, None, no_paste(), &mut |_| {}).unwrap_err();
+        assert!(matches!(err, OAuthError::TimedOut { .. }), "{err:?}");
+        assert!(err.to_string().contains("browser login"));
+    }
+}

@@ -1,0 +1,170 @@
+//! Authorization server metadata (RFC 8414), with the OpenID Connect
+//! Discovery location as fallback, so the client works with any standard
+//! server and not only tesserad.
+
+use super::error::OAuthError;
+use super::http::HttpClient;
+use super::token::body_excerpt;
+use tessera_proto::token::ServerMetadata;
+use ureq::http::{Request, StatusCode, header};
+
+/// The two metadata locations for `issuer`, in the order they are tried:
+/// RFC 8414 §3.1 inserts the well-known segment before the issuer's path;
+/// OpenID Connect Discovery 1.0 §4 appends it.
+pub fn well_known_urls(issuer: &str) -> Result<[String; 2], OAuthError> {
+    let invalid = |reason: &str| OAuthError::InvalidUrl {
+        url: issuer.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let parsed = url::Url::parse(issuer).map_err(|e| invalid(&e.to_string()))?;
+    if !matches!(parsed.scheme(), "https" | "http") {
+        return Err(invalid("an issuer is an http(s) URL"));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(invalid("an issuer has no query or fragment (RFC 8414 §2)"));
+    }
+    let path = parsed.path().trim_end_matches('/');
+    let origin = parsed.origin().ascii_serialization();
+    Ok([
+        format!("{origin}/.well-known/oauth-authorization-server{path}"),
+        format!("{origin}{path}/.well-known/openid-configuration"),
+    ])
+}
+
+/// Fetches the metadata of `issuer` and checks that it describes that issuer.
+///
+/// RFC 8414 §3.3 requires the `issuer` in the document to be identical to the
+/// one the client started from; a trailing `/` is the only difference
+/// tolerated, since users type both forms. A server that answers one location
+/// with anything but 200 is asked at the other; an unreachable server is not.
+pub fn discover(http: &dyn HttpClient, issuer: &str) -> Result<ServerMetadata, OAuthError> {
+    let urls = well_known_urls(issuer)?;
+    let mut misses = Vec::new();
+    for url in &urls {
+        let request = Request::get(url.as_str())
+            .header(header::ACCEPT, "application/json")
+            .body(Vec::new())
+            .map_err(|e| OAuthError::InvalidUrl {
+                url: url.clone(),
+                reason: e.to_string(),
+            })?;
+        let response = http
+            .send(request)
+            .map_err(|source| OAuthError::Unreachable {
+                url: url.clone(),
+                source,
+            })?;
+        if response.status() != StatusCode::OK {
+            misses.push((
+                url,
+                response.status().as_u16(),
+                body_excerpt(response.body()),
+            ));
+            continue;
+        }
+        let metadata: ServerMetadata =
+            serde_json::from_slice(response.body()).map_err(|e| OAuthError::BadResponse {
+                url: url.clone(),
+                status: 200,
+                detail: format!("not authorization server metadata: {e}"),
+            })?;
+        if metadata.issuer.trim_end_matches('/') != issuer.trim_end_matches('/') {
+            return Err(OAuthError::IssuerMismatch {
+                expected: issuer.to_owned(),
+                found: metadata.issuer,
+            });
+        }
+        return Ok(metadata);
+    }
+    let (url, status, detail) = misses.pop().expect("two locations were tried");
+    Err(OAuthError::BadResponse {
+        url: url.clone(),
+        status,
+        detail: format!(
+            "no authorization server metadata here nor at {} ({detail})",
+            urls[0]
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::token::testing::FakeHttp;
+    use super::*;
+
+    const META: &str = r#"{"issuer":"http://as.test","token_endpoint":"http://as.test/token","grant_types_supported":["client_credentials"]}"#;
+
+    #[test]
+    fn well_known_locations_follow_both_specs() {
+        assert_eq!(
+            well_known_urls("https://as.test").unwrap(),
+            [
+                "https://as.test/.well-known/oauth-authorization-server",
+                "https://as.test/.well-known/openid-configuration"
+            ]
+        );
+        assert_eq!(
+            well_known_urls("https://as.test/tenant/1/").unwrap(),
+            [
+                "https://as.test/.well-known/oauth-authorization-server/tenant/1",
+                "https://as.test/tenant/1/.well-known/openid-configuration"
+            ]
+        );
+        assert!(well_known_urls("ftp://as.test").is_err());
+        assert!(well_known_urls("https://as.test/?x=1").is_err());
+        assert!(well_known_urls("not a url").is_err());
+    }
+
+    #[test]
+    fn rfc8414_location_first() {
+        let http = FakeHttp::default().reply(200, META);
+        let meta = discover(&http, "http://as.test/").unwrap();
+        assert_eq!(meta.token_endpoint, "http://as.test/token");
+        assert_eq!(http.count(), 1);
+        assert_eq!(
+            http.url(0),
+            "http://as.test/.well-known/oauth-authorization-server"
+        );
+    }
+
+    #[test]
+    fn falls_back_to_openid_configuration() {
+        let http = FakeHttp::default().reply(404, "not found").reply(200, META);
+        discover(&http, "http://as.test").unwrap();
+        assert_eq!(
+            http.url(1),
+            "http://as.test/.well-known/openid-configuration"
+        );
+    }
+
+    #[test]
+    fn issuer_must_match() {
+        let http = FakeHttp::default().reply(200, META);
+        let err = discover(&http, "http://other.test").unwrap_err();
+        assert!(matches!(err, OAuthError::IssuerMismatch { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn neither_location_answers() {
+        let http = FakeHttp::default().reply(404, "").reply(500, "boom");
+        let err = discover(&http, "http://as.test").unwrap_err();
+        match err {
+            OAuthError::BadResponse { status, detail, .. } => {
+                assert_eq!(status, 500);
+                assert!(detail.contains("oauth-authorization-server"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn unreachable_server_is_not_retried_elsewhere() {
+        let http = FakeHttp::default().fail("refused");
+        assert!(
+            discover(&http, "http://as.test")
+                .unwrap_err()
+                .is_unreachable()
+        );
+        assert_eq!(http.count(), 1);
+    }
+}

@@ -1,0 +1,149 @@
+//! The one error type of the OAuth flows.
+//!
+//! The variants keep apart what a caller must treat differently: the server
+//! said no ([`OAuthError::Rejected`], [`OAuthError::ApiRejected`]), the server
+//! could not be reached ([`OAuthError::Unreachable`]), the server answered
+//! something that is not OAuth ([`OAuthError::BadResponse`]), and failures of
+//! the local side of an interactive login.
+
+use super::http::TransportError;
+use std::time::Duration;
+use tessera_proto::{ApiErrorBody, OAuthErrorBody, OAuthErrorCode};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OAuthError {
+    /// The authorization server refused (RFC 6749 §5.2, §4.1.2.1; RFC 8628
+    /// §3.5). `status` is `None` when the error came in an authorization
+    /// redirect rather than an HTTP response, or was detected locally in the
+    /// server's terms (a device code past its `expires_in`).
+    #[error("{}", rejection_message(.body))]
+    Rejected {
+        status: Option<u16>,
+        body: OAuthErrorBody,
+    },
+
+    /// The platform API (`/v1/…`) refused, with its own error body.
+    #[error("the server refused (HTTP {status}): {}", .body.message)]
+    ApiRejected {
+        status: u16,
+        body: ApiErrorBody,
+        /// Seconds from `Retry-After`, when the refusal was a rate limit.
+        retry_after: Option<u64>,
+    },
+
+    /// No response at all: DNS, refused connection, TLS, network timeout.
+    #[error("could not reach {url}: {source}")]
+    Unreachable {
+        url: String,
+        #[source]
+        source: TransportError,
+    },
+
+    /// A response that is not what the protocol allows.
+    #[error("unexpected response from {url} (HTTP {status}): {detail}")]
+    BadResponse {
+        url: String,
+        status: u16,
+        detail: String,
+    },
+
+    /// A configured URL, or one from server metadata, is not usable.
+    #[error("invalid URL {url:?}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+
+    /// Discovery metadata or an authorization response names another issuer
+    /// (RFC 8414 §3.3, RFC 9207): possibly a mix-up attack, never trusted.
+    #[error("issuer mismatch: expected {expected:?}, got {found:?}")]
+    IssuerMismatch { expected: String, found: String },
+
+    /// The server's metadata does not advertise an endpoint this flow needs.
+    #[error("the authorization server does not advertise a {0}")]
+    MissingEndpoint(&'static str),
+
+    /// The user did not finish in time.
+    #[error("timed out after {}s waiting for {what}", .after.as_secs())]
+    TimedOut { what: &'static str, after: Duration },
+
+    /// The redirect carried another `state` than this login sent (RFC 6749
+    /// §10.12): it was not started by this process.
+    #[error(
+        "the authorization response does not belong to this login (state mismatch); start the login again"
+    )]
+    StateMismatch,
+
+    /// Pasted text that is neither the redirect URL nor a code.
+    #[error("{0}")]
+    InvalidInput(String),
+
+    /// A local resource failed: binding the loopback port, reading the paste.
+    #[error("{context}: {source}")]
+    Io {
+        context: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl OAuthError {
+    /// The RFC 6749 error code, when the server refused.
+    pub fn oauth_code(&self) -> Option<&OAuthErrorCode> {
+        match self {
+            Self::Rejected { body, .. } => Some(&body.error),
+            _ => None,
+        }
+    }
+
+    /// True when the grant used is no longer good (refresh token revoked,
+    /// expired or rotated away): the user has to log in again.
+    pub fn is_invalid_grant(&self) -> bool {
+        matches!(self.oauth_code(), Some(OAuthErrorCode::InvalidGrant))
+    }
+
+    /// True when nothing reached the server or nothing came back.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Self::Unreachable { .. })
+    }
+
+    pub(crate) fn rejected(code: OAuthErrorCode, description: impl Into<String>) -> Self {
+        Self::Rejected {
+            status: None,
+            body: OAuthErrorBody {
+                error: code,
+                error_description: Some(description.into()),
+            },
+        }
+    }
+}
+
+fn rejection_message(body: &OAuthErrorBody) -> String {
+    let what = match &body.error {
+        OAuthErrorCode::AccessDenied => "access was denied",
+        OAuthErrorCode::ExpiredToken => "the login request expired before it was approved",
+        OAuthErrorCode::InvalidClient => "the client was not accepted (wrong id or secret?)",
+        OAuthErrorCode::InvalidGrant => "the grant is invalid, expired or revoked",
+        OAuthErrorCode::InvalidScope => "the requested scope is not allowed",
+        OAuthErrorCode::UnauthorizedClient => "this client may not use this grant",
+        _ => "the authorization server refused the request",
+    };
+    match &body.error_description {
+        Some(description) => format!("{what}: {} ({description})", body.error),
+        None => format!("{what}: {}", body.error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejection_names_code_and_description() {
+        let err = OAuthError::rejected(OAuthErrorCode::AccessDenied, "user said no");
+        assert_eq!(
+            err.to_string(),
+            "access was denied: access_denied (user said no)"
+        );
+        assert!(!err.is_invalid_grant());
+        let grant = OAuthError::rejected(OAuthErrorCode::InvalidGrant, "gone");
+        assert!(grant.is_invalid_grant());
+    }
+}

@@ -1,0 +1,47 @@
+//! OAuth 2.0 client flows, blocking, against any standard authorization server.
+//!
+//! Every flow is a function taking an [`HttpClient`] and the endpoint it talks
+//! to (found with [`discover`]), and returns the server's
+//! [`TokenResponse`] or one [`OAuthError`]. Nothing here stores tokens or
+//! prints: callers decide what to keep and what to show.
+//!
+//! | flow | function |
+//! |---|---|
+//! | discovery (RFC 8414) | [`discover`] |
+//! | client credentials (+ `customer_key`) | [`client_credentials`] |
+//! | authorization code + PKCE, loopback redirect | [`login_with_browser`] |
+//! | device authorization (RFC 8628) | [`request_device_authorization`], [`poll_device_token`] |
+//! | refresh (RFC 6749 §6) | [`refresh`] |
+//! | revocation (RFC 7009) | [`revoke`] |
+//! | token URL + session id (Level 0) | [`session_token`] |
+//! | email one-time code | [`request_otp`], [`verify_otp`] |
+
+mod authorization_code;
+mod client_credentials;
+mod clock;
+mod device;
+mod discovery;
+mod error;
+mod http;
+mod otp;
+mod refresh;
+mod revoke;
+mod session;
+mod token;
+
+pub use authorization_code::{
+    BrowserAvailability, BrowserOpener, PkceChallenge, PkceVerifier, SystemBrowser, WebLogin,
+    WebLoginEvent, browser_availability, login_with_browser,
+};
+pub use client_credentials::{ClientCredentialsRequest, client_credentials};
+pub use clock::{Clock, SystemClock};
+pub use device::{DEVICE_CODE_GRANT, poll_device_token, request_device_authorization};
+pub use discovery::{discover, well_known_urls};
+pub use error::OAuthError;
+pub use http::{HttpClient, HttpRequest, HttpResponse, TransportError, UreqClient};
+pub use otp::{request_otp, verify_otp};
+pub use refresh::refresh;
+pub use revoke::{TokenToRevoke, revoke};
+pub use session::{LEVEL_0_ACR, session_token};
+pub use tessera_proto::token::{DeviceAuthorizationResponse, ServerMetadata, TokenResponse};
+pub use token::{Client, ClientAuthMethod, access_token_expiry, granted_scopes};

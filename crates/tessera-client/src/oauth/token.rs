@@ -1,0 +1,385 @@
+//! Client authentication, the token endpoint request every grant shares, and
+//! what callers compute from a token response.
+
+use super::error::OAuthError;
+use super::http::{HttpClient, HttpResponse};
+use base64::Engine;
+use std::time::{Duration, SystemTime};
+use tessera_proto::token::TokenResponse;
+use tessera_proto::{ClientSecret, OAuthErrorBody, Scopes};
+use ureq::http::{Request, header};
+
+/// How the client proves who it is at the token endpoint (RFC 6749 §2.3.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientAuthMethod {
+    /// HTTP Basic with the form-encoded id and secret; the RFC's default.
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form body.
+    ClientSecretPost,
+    /// A public client (a CLI): `client_id` in the body, no secret.
+    None,
+}
+
+/// An OAuth client as the token endpoint sees it.
+#[derive(Clone, Debug)]
+pub struct Client {
+    id: String,
+    secret: Option<ClientSecret>,
+    method: ClientAuthMethod,
+}
+
+impl Client {
+    /// A public client: no secret (RFC 6749 §2.1), as CLIs ship.
+    pub fn public(id: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            secret: None,
+            method: ClientAuthMethod::None,
+        }
+    }
+
+    /// A confidential client authenticating with `client_secret_basic`.
+    pub fn confidential(id: impl Into<String>, secret: ClientSecret) -> Self {
+        Self {
+            id: id.into(),
+            secret: Some(secret),
+            method: ClientAuthMethod::ClientSecretBasic,
+        }
+    }
+
+    /// Sends the secret in the form body (`client_secret_post`) instead.
+    /// Has no effect on a public client.
+    pub fn with_secret_post(mut self) -> Self {
+        if self.secret.is_some() {
+            self.method = ClientAuthMethod::ClientSecretPost;
+        }
+        self
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn auth_method(&self) -> ClientAuthMethod {
+        self.method
+    }
+}
+
+/// POSTs a form to a token-style endpoint with client authentication and
+/// returns the raw response. Shared by the token, device and revocation
+/// endpoints, which authenticate clients the same way.
+pub(crate) fn post_form(
+    http: &dyn HttpClient,
+    url: &str,
+    client: Option<&Client>,
+    params: &[(&str, &str)],
+) -> Result<HttpResponse, OAuthError> {
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    form.extend_pairs(params);
+    let mut request = Request::post(url)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::ACCEPT, "application/json");
+    if let Some(client) = client {
+        match (&client.secret, client.method) {
+            (Some(secret), ClientAuthMethod::ClientSecretBasic) => {
+                request = request.header(
+                    header::AUTHORIZATION,
+                    basic_authorization(&client.id, secret),
+                );
+            }
+            (Some(secret), ClientAuthMethod::ClientSecretPost) => {
+                form.append_pair("client_id", &client.id);
+                form.append_pair("client_secret", secret.expose_secret());
+            }
+            _ => {
+                form.append_pair("client_id", &client.id);
+            }
+        }
+    }
+    let request = request
+        .body(form.finish().into_bytes())
+        .map_err(|e| OAuthError::InvalidUrl {
+            url: url.to_owned(),
+            reason: e.to_string(),
+        })?;
+    http.send(request)
+        .map_err(|source| OAuthError::Unreachable {
+            url: url.to_owned(),
+            source,
+        })
+}
+
+/// RFC 6749 §2.3.1: id and secret are form-encoded before Basic encoding, so
+/// that a `:` in the id cannot shift the split.
+fn basic_authorization(id: &str, secret: &ClientSecret) -> String {
+    let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let pair = format!("{}:{}", encode(id), encode(secret.expose_secret()));
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    )
+}
+
+/// A grant request at the token endpoint: success is RFC 6749 §5.1, failure
+/// §5.2.
+pub(crate) fn token_request(
+    http: &dyn HttpClient,
+    token_endpoint: &str,
+    client: Option<&Client>,
+    params: &[(&str, &str)],
+) -> Result<TokenResponse, OAuthError> {
+    let response = post_form(http, token_endpoint, client, params)?;
+    let token: TokenResponse = parse_success(token_endpoint, &response)?;
+    // RFC 6749 §7.1: a client must not use a token type it does not understand.
+    if !token.token_type.eq_ignore_ascii_case("bearer") {
+        return Err(OAuthError::BadResponse {
+            url: token_endpoint.to_owned(),
+            status: response.status().as_u16(),
+            detail: format!("unsupported token_type {:?}", token.token_type),
+        });
+    }
+    Ok(token)
+}
+
+/// A 2xx body parsed as `T`, or the OAuth error the server sent.
+pub(crate) fn parse_success<T: serde::de::DeserializeOwned>(
+    url: &str,
+    response: &HttpResponse,
+) -> Result<T, OAuthError> {
+    let status = response.status().as_u16();
+    if response.status().is_success() {
+        // serde's message names the field, not the value, so no token leaks into it.
+        return serde_json::from_slice(response.body()).map_err(|e| OAuthError::BadResponse {
+            url: url.to_owned(),
+            status,
+            detail: format!("not a valid response body: {e}"),
+        });
+    }
+    Err(error_from_response(url, response))
+}
+
+/// Turns a non-2xx response into [`OAuthError::Rejected`] when it carries an
+/// RFC 6749 error body, else [`OAuthError::BadResponse`].
+pub(crate) fn error_from_response(url: &str, response: &HttpResponse) -> OAuthError {
+    let status = response.status().as_u16();
+    match serde_json::from_slice::<OAuthErrorBody>(response.body()) {
+        Ok(body) => OAuthError::Rejected {
+            status: Some(status),
+            body,
+        },
+        Err(_) => OAuthError::BadResponse {
+            url: url.to_owned(),
+            status,
+            detail: body_excerpt(response.body()),
+        },
+    }
+}
+
+/// The start of an unexpected (error) body, for a human to recognise a proxy
+/// page or a stack trace.
+pub(crate) fn body_excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        return "empty body".to_owned();
+    }
+    let excerpt: String = text.chars().take(200).collect();
+    if excerpt.len() < text.len() {
+        format!("{excerpt}…")
+    } else {
+        excerpt
+    }
+}
+
+/// When the access token stops being valid: `now + expires_in`. `None` when
+/// the server did not say (RFC 6749 §5.1 only recommends `expires_in`).
+pub fn access_token_expiry(token: &TokenResponse, now: SystemTime) -> Option<SystemTime> {
+    token
+        .expires_in
+        .map(|seconds| now + Duration::from_secs(seconds))
+}
+
+/// The scopes the token carries: the response's `scope`, or, when the server
+/// left it out, the scopes requested (RFC 6749 §5.1: omitted means "as
+/// requested").
+pub fn granted_scopes(token: &TokenResponse, requested: Option<&str>) -> Scopes {
+    Scopes::parse(token.scope.as_deref().or(requested).unwrap_or(""))
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! An in-memory [`HttpClient`] that records requests and replays answers.
+
+    use super::super::http::{HttpClient, HttpRequest, HttpResponse, TransportError};
+    use std::cell::RefCell;
+    use std::collections::VecDeque;
+    use ureq::http::Response;
+
+    #[derive(Default)]
+    pub struct FakeHttp {
+        pub requests: RefCell<Vec<HttpRequest>>,
+        replies: RefCell<VecDeque<Result<HttpResponse, TransportError>>>,
+    }
+
+    impl FakeHttp {
+        pub fn reply(self, status: u16, body: &str) -> Self {
+            let response = Response::builder()
+                .status(status)
+                .header("content-type", "application/json")
+                .body(body.as_bytes().to_vec())
+                .unwrap();
+            self.replies.borrow_mut().push_back(Ok(response));
+            self
+        }
+
+        pub fn reply_with(self, response: HttpResponse) -> Self {
+            self.replies.borrow_mut().push_back(Ok(response));
+            self
+        }
+
+        pub fn fail(self, message: &str) -> Self {
+            self.replies
+                .borrow_mut()
+                .push_back(Err(TransportError(message.to_owned())));
+            self
+        }
+
+        /// The form fields of the `n`th request.
+        pub fn form(&self, n: usize) -> Vec<(String, String)> {
+            let requests = self.requests.borrow();
+            url::form_urlencoded::parse(requests[n].body())
+                .into_owned()
+                .collect()
+        }
+
+        pub fn field(&self, n: usize, name: &str) -> Option<String> {
+            self.form(n)
+                .into_iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v)
+        }
+
+        pub fn header(&self, n: usize, name: &str) -> Option<String> {
+            self.requests.borrow()[n]
+                .headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_owned())
+        }
+
+        pub fn url(&self, n: usize) -> String {
+            self.requests.borrow()[n].uri().to_string()
+        }
+
+        pub fn count(&self) -> usize {
+            self.requests.borrow().len()
+        }
+    }
+
+    impl HttpClient for FakeHttp {
+        fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+            self.requests.borrow_mut().push(request);
+            self.replies
+                .borrow_mut()
+                .pop_front()
+                .expect("the test scripted fewer replies than requests")
+        }
+    }
+
+    pub const TOKEN_JSON: &str =
+        r#"{"access_token":"at-1","token_type":"Bearer","expires_in":3600,"scope":"api:read"}"#;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{FakeHttp, TOKEN_JSON};
+    use super::*;
+    use tessera_proto::OAuthErrorCode;
+
+    const URL: &str = "http://as.test/token";
+
+    #[test]
+    fn basic_auth_form_encodes_id_and_secret() {
+        let http = FakeHttp::default().reply(200, TOKEN_JSON);
+        let client = Client::confidential("id:1", ClientSecret::new("s p/+"));
+        token_request(&http, URL, Some(&client), &[("grant_type", "x")]).unwrap();
+        let expected = base64::engine::general_purpose::STANDARD.encode("id%3A1:s+p%2F%2B");
+        assert_eq!(
+            http.header(0, "authorization").unwrap(),
+            format!("Basic {expected}")
+        );
+        assert_eq!(http.field(0, "client_secret"), None);
+        assert_eq!(http.field(0, "client_id"), None);
+        assert_eq!(
+            http.header(0, "content-type").unwrap(),
+            "application/x-www-form-urlencoded"
+        );
+    }
+
+    #[test]
+    fn secret_post_and_public_clients_send_id_in_body() {
+        let http = FakeHttp::default()
+            .reply(200, TOKEN_JSON)
+            .reply(200, TOKEN_JSON);
+        let post = Client::confidential("c", ClientSecret::new("s")).with_secret_post();
+        token_request(&http, URL, Some(&post), &[]).unwrap();
+        assert_eq!(http.field(0, "client_secret").as_deref(), Some("s"));
+        assert_eq!(http.header(0, "authorization"), None);
+        token_request(&http, URL, Some(&Client::public("cli")), &[]).unwrap();
+        assert_eq!(http.field(1, "client_id").as_deref(), Some("cli"));
+        assert_eq!(http.field(1, "client_secret"), None);
+    }
+
+    #[test]
+    fn rfc6749_error_body_is_a_rejection() {
+        let http = FakeHttp::default().reply(
+            401,
+            r#"{"error":"invalid_client","error_description":"bad secret"}"#,
+        );
+        let err = token_request(&http, URL, None, &[]).unwrap_err();
+        match err {
+            OAuthError::Rejected { status, body } => {
+                assert_eq!(status, Some(401));
+                assert_eq!(body.error, OAuthErrorCode::InvalidClient);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn non_oauth_answers_are_bad_responses() {
+        let http = FakeHttp::default()
+            .reply(502, "<html>bad gateway</html>")
+            .reply(200, r#"{"token_type":"Bearer"}"#)
+            .reply(200, r#"{"access_token":"a","token_type":"mac"}"#);
+        for _ in 0..3 {
+            let err = token_request(&http, URL, None, &[]).unwrap_err();
+            assert!(matches!(err, OAuthError::BadResponse { .. }), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn transport_failure_is_unreachable() {
+        let http = FakeHttp::default().fail("connection refused");
+        let err = token_request(&http, URL, None, &[]).unwrap_err();
+        assert!(err.is_unreachable());
+        assert!(err.to_string().contains(URL));
+    }
+
+    #[test]
+    fn expiry_and_scopes() {
+        let token: TokenResponse = serde_json::from_str(TOKEN_JSON).unwrap();
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        assert_eq!(
+            access_token_expiry(&token, now),
+            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(4_600))
+        );
+        assert_eq!(
+            granted_scopes(&token, Some("other")).to_string(),
+            "api:read"
+        );
+        let bare: TokenResponse =
+            serde_json::from_str(r#"{"access_token":"a","token_type":"bearer"}"#).unwrap();
+        assert_eq!(access_token_expiry(&bare, now), None);
+        assert_eq!(granted_scopes(&bare, Some("b a")).to_string(), "a b");
+    }
+}
