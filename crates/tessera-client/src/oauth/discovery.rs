@@ -87,6 +87,16 @@ pub fn discover(http: &dyn HttpClient, issuer: &str) -> Result<ServerMetadata, O
     })
 }
 
+/// An optional endpoint from [`ServerMetadata`], or
+/// [`OAuthError::MissingEndpoint`] naming it:
+/// `require_endpoint(&meta.device_authorization_endpoint, "device authorization endpoint")?`.
+pub fn require_endpoint<'a>(
+    endpoint: &'a Option<String>,
+    what: &'static str,
+) -> Result<&'a str, OAuthError> {
+    endpoint.as_deref().ok_or(OAuthError::MissingEndpoint(what))
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::token::testing::FakeHttp;
@@ -155,6 +165,21 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn missing_endpoints_are_named() {
+        let meta: ServerMetadata = serde_json::from_str(META).unwrap();
+        let err = require_endpoint(&meta.revocation_endpoint, "revocation endpoint").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the authorization server does not advertise a revocation endpoint"
+        );
+        let token = Some("http://as.test/token".to_owned());
+        assert_eq!(
+            require_endpoint(&token, "token endpoint").unwrap(),
+            "http://as.test/token"
+        );
     }
 
     #[test]

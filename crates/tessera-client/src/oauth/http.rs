@@ -43,7 +43,7 @@ pub struct UreqClient {
 }
 
 impl UreqClient {
-    /// Default: 30 s for the whole request.
+    /// Default: 30 s for the whole request, 10 s to connect.
     pub fn new() -> Self {
         Self::with_timeout(Duration::from_secs(30))
     }
@@ -53,6 +53,7 @@ impl UreqClient {
             // OAuth error bodies (RFC 6749 §5.2) arrive with 400/401 and must be read.
             .http_status_as_error(false)
             .max_redirects(0)
+            .timeout_connect(Some(timeout.min(Duration::from_secs(10))))
             .timeout_global(Some(timeout))
             .user_agent(concat!("tessera/", env!("CARGO_PKG_VERSION")))
             .build();

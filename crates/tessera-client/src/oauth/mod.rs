@@ -7,7 +7,7 @@
 //!
 //! | flow | function |
 //! |---|---|
-//! | discovery (RFC 8414) | [`discover`] |
+//! | discovery (RFC 8414) | [`discover`], [`require_endpoint`] |
 //! | client credentials (+ `customer_key`) | [`client_credentials`] |
 //! | authorization code + PKCE, loopback redirect | [`login_with_browser`] |
 //! | device authorization (RFC 8628) | [`request_device_authorization`], [`poll_device_token`] |
@@ -36,7 +36,7 @@ pub use authorization_code::{
 pub use client_credentials::{ClientCredentialsRequest, client_credentials};
 pub use clock::{Clock, SystemClock};
 pub use device::{DEVICE_CODE_GRANT, poll_device_token, request_device_authorization};
-pub use discovery::{discover, well_known_urls};
+pub use discovery::{discover, require_endpoint, well_known_urls};
 pub use error::OAuthError;
 pub use http::{HttpClient, HttpRequest, HttpResponse, TransportError, UreqClient};
 pub use otp::{request_otp, verify_otp};
