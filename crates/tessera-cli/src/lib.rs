@@ -1,1 +1,146 @@
+//! Clap command groups built on `tessera-client`, and the generic `tessera`
+//! binary's entry point.
+//!
+//! Each command is an argument struct plus a `run(args, ctx, io)` function with
+//! everything injected ([`Ctx`], [`Io`]), so persona binaries mount the pieces
+//! they need under their own names and texts, and tests drive them without a
+//! terminal.
 
+pub mod auth;
+pub mod context;
+pub mod error;
+pub mod exit;
+pub mod io;
+
+pub use context::Ctx;
+pub use error::CliError;
+pub use exit::{Exit, exit_for};
+pub use io::{Io, Prompter, TerminalPrompter};
+
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+use std::io::IsTerminal as _;
+use std::process::ExitCode;
+use tessera_client::{AppSpec, EnvVars, ProcessEnv, Store};
+
+/// Tessera: API keys, profiles and environments for the Tessera platform.
+#[derive(Debug, Parser)]
+#[command(name = "tessera", version)]
+pub struct Cli {
+    /// Profile to use instead of the current one (also: TESSERA_PROFILE).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Log in, inspect and manage credentials, profiles and environments.
+    #[command(subcommand)]
+    Auth(auth::AuthCommand),
+}
+
+/// The whole `tessera` process: parse, optional logging, run, report.
+pub fn main_for(spec: &AppSpec) -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                Exit::Usage.code()
+            } else {
+                Exit::Ok.code()
+            });
+        }
+    };
+    let env = ProcessEnv;
+    init_logging(spec, &env);
+
+    let mut stdout = std::io::stdout().lock();
+    let mut stderr = std::io::stderr().lock();
+    let stdin = std::io::stdin();
+    let stdin_is_tty = stdin.is_terminal();
+    let mut stdin = stdin.lock();
+    let mut prompter = TerminalPrompter;
+    let mut io = Io {
+        stdout: &mut stdout,
+        stderr: &mut stderr,
+        stdin: &mut stdin,
+        stdin_is_tty,
+        prompter: &mut prompter,
+    };
+
+    let Command::Auth(command) = cli.command;
+    let json = command.json();
+    let result = context(spec, &env, cli.profile).and_then(|ctx| auth::run(command, &ctx, &mut io));
+    report(result, json, &mut io).into()
+}
+
+/// The context of a real process.
+pub fn context<'a>(
+    spec: &'a AppSpec,
+    env: &'a dyn EnvVars,
+    profile_flag: Option<String>,
+) -> Result<Ctx<'a>, CliError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    Ok(Ctx {
+        spec,
+        env,
+        cwd: std::env::current_dir()?,
+        now,
+        store: Store::open(spec, env)?,
+        profile_flag,
+    })
+}
+
+#[derive(Serialize)]
+struct ErrorJson<'a> {
+    error: String,
+    kind: &'static str,
+    exit_code: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hint: Option<&'a str>,
+}
+
+/// Prints an error (as `{"error":…}` when `json`) on stderr and returns the
+/// exit status. The only place a command's outcome becomes an exit code.
+pub fn report(result: Result<(), CliError>, json: bool, io: &mut Io) -> Exit {
+    let _ = io.stdout.flush();
+    let Err(error) = result else {
+        return Exit::Ok;
+    };
+    let exit = exit_for(&error);
+    tracing::debug!(kind = error.kind(), code = exit.code(), "command failed");
+    if json {
+        let body = ErrorJson {
+            error: error.to_string(),
+            kind: error.kind(),
+            exit_code: exit.code(),
+            hint: error.hint(),
+        };
+        let _ = serde_json::to_writer(&mut *io.stderr, &body);
+        let _ = writeln!(io.stderr);
+    } else {
+        let _ = writeln!(io.stderr, "error: {error}");
+        if let Some(hint) = error.hint() {
+            let _ = writeln!(io.stderr, "hint: {hint}");
+        }
+    }
+    exit
+}
+
+/// Logging is off unless the application's log variable or `RUST_LOG` asks for
+/// it: building a filter costs more than `auth token` itself.
+fn init_logging(spec: &AppSpec, env: &dyn EnvVars) {
+    let Some(filter) = env.var(spec.log_env).or_else(|| env.var("RUST_LOG")) else {
+        return;
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}

@@ -1,0 +1,120 @@
+//! `auth env list | add NAME URL | switch NAME`: named servers.
+
+use crate::context::Ctx;
+use crate::error::CliError;
+use crate::io::Io;
+use clap::Subcommand;
+use serde::Serialize;
+use tessera_client::Error as ClientError;
+use tessera_client::config::parse_server_url;
+
+#[derive(Debug, Subcommand)]
+pub enum EnvCommand {
+    /// List environments; `*` marks the current one.
+    List(EnvListArgs),
+    /// Add an environment, or change its URL.
+    Add(EnvAddArgs),
+    /// Make an environment current.
+    Switch(EnvSwitchArgs),
+}
+
+#[derive(Debug, Default, clap::Args)]
+pub struct EnvListArgs {
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EnvAddArgs {
+    pub name: String,
+    /// Server URL, http:// or https://.
+    pub url: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EnvSwitchArgs {
+    pub name: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EnvRow {
+    pub name: String,
+    pub url: Option<String>,
+    pub current: bool,
+    pub current_profile: Option<String>,
+}
+
+pub fn run(command: &EnvCommand, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
+    match command {
+        EnvCommand::List(args) => list(args, ctx, io),
+        EnvCommand::Add(args) => add(args, ctx, io),
+        EnvCommand::Switch(args) => switch(args, ctx, io),
+    }
+}
+
+pub fn environments(ctx: &Ctx) -> Result<Vec<EnvRow>, CliError> {
+    let config = ctx.store.read_config()?;
+    let current = config.current_environment();
+    Ok(config
+        .environment_names()
+        .into_iter()
+        .map(|name| EnvRow {
+            url: config.environment_url(ctx.spec, ctx.env, name),
+            current: name == current,
+            current_profile: config.current_profile(name).map(str::to_owned),
+            name: name.to_owned(),
+        })
+        .collect())
+}
+
+fn list(args: &EnvListArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
+    let rows = environments(ctx)?;
+    if args.json {
+        return super::print_json(io, &rows);
+    }
+    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(0).max(4);
+    writeln!(io.stdout, "  {:width$}  URL", "NAME")?;
+    for r in &rows {
+        writeln!(
+            io.stdout,
+            "{} {:width$}  {}",
+            if r.current { "*" } else { " " },
+            r.name,
+            r.url.as_deref().unwrap_or("-")
+        )?;
+    }
+    Ok(())
+}
+
+fn add(args: &EnvAddArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
+    let url = parse_server_url(&args.url)?;
+    ctx.store.update(|config, _| {
+        config
+            .environments
+            .entry(args.name.clone())
+            .or_default()
+            .url = Some(url.clone());
+        Ok(())
+    })?;
+    writeln!(io.stderr, "Environment {:?} is {url}.", args.name)?;
+    Ok(())
+}
+
+fn switch(args: &EnvSwitchArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
+    ctx.store
+        .update(|config, _| {
+            if !config.has_environment(&args.name) {
+                return Err(ClientError::UnknownEnvironment(args.name.clone()));
+            }
+            config.current_environment = Some(args.name.clone());
+            Ok(())
+        })
+        .map_err(|e| {
+            CliError::from(e).with_hint(format!(
+                "add it with `{} auth env add {} URL`",
+                ctx.spec.name, args.name
+            ))
+        })?;
+    writeln!(io.stderr, "Switched to environment {:?}.", args.name)?;
+    Ok(())
+}

@@ -1,0 +1,89 @@
+//! `auth list`: the profiles of the current environment, current one marked `*`.
+
+use crate::context::Ctx;
+use crate::error::CliError;
+use crate::io::Io;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Default, clap::Args)]
+pub struct ListArgs {
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProfileRow {
+    pub name: String,
+    pub current: bool,
+    /// Masked; null when the profile has no stored key.
+    pub key: Option<String>,
+    pub settings: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProfileList {
+    pub environment: String,
+    pub profiles: Vec<ProfileRow>,
+}
+
+/// The profiles of the current environment, as data.
+pub fn profiles(ctx: &Ctx, io: &mut Io) -> Result<ProfileList, CliError> {
+    let config = ctx.store.read_config()?;
+    let creds = ctx.store.read_credentials()?;
+    super::print_warnings(io, &creds.warnings)?;
+    let environment = config.current_environment();
+    let current = config.current_profile(environment);
+    let profiles = config
+        .profiles_in(environment)
+        .map(|(name, profile)| ProfileRow {
+            name: name.to_owned(),
+            current: current == Some(name),
+            key: creds
+                .file
+                .profiles
+                .get(name)
+                .and_then(|c| c.api_key.as_ref())
+                .map(|k| k.masked()),
+            settings: profile.settings.clone(),
+        })
+        .collect();
+    Ok(ProfileList {
+        environment: environment.to_owned(),
+        profiles,
+    })
+}
+
+pub fn run(args: &ListArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
+    let list = profiles(ctx, io)?;
+    if args.json {
+        return super::print_json(io, &list);
+    }
+    if list.profiles.is_empty() {
+        writeln!(
+            io.stderr,
+            "No profiles in environment {:?}; {}.",
+            list.environment,
+            ctx.login_hint()
+        )?;
+        return Ok(());
+    }
+    let width = list
+        .profiles
+        .iter()
+        .map(|p| p.name.len())
+        .max()
+        .unwrap_or(0)
+        .max("NAME".len());
+    writeln!(io.stdout, "  {:width$}  KEY", "NAME")?;
+    for p in &list.profiles {
+        writeln!(
+            io.stdout,
+            "{} {:width$}  {}",
+            if p.current { "*" } else { " " },
+            p.name,
+            p.key.as_deref().unwrap_or("-")
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,157 @@
+//! `auth logout [NAME] [--all] [--force]`: delete profiles and their stored
+//! credentials. Asks first on a terminal; without one, refuses unless `--force`.
+
+use crate::context::Ctx;
+use crate::error::CliError;
+use crate::io::Io;
+
+#[derive(Debug, Default, clap::Args)]
+pub struct LogoutArgs {
+    /// The profile to log out of (default: the selected profile).
+    #[arg(conflicts_with = "all")]
+    pub name: Option<String>,
+    /// Log out of every profile in every environment.
+    #[arg(long)]
+    pub all: bool,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub force: bool,
+}
+
+pub fn run(args: &LogoutArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
+    let config = ctx.store.read_config()?;
+    let creds = ctx.store.read_credentials()?.file;
+    let targets: Vec<String> = if args.all {
+        let mut names: Vec<String> = config
+            .profiles
+            .keys()
+            .chain(creds.profiles.keys())
+            .cloned()
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    } else {
+        let name = args.name.clone().or_else(|| {
+            ctx.resolver(None)
+                .select(&config)
+                .profile_name()
+                .map(str::to_owned)
+        });
+        match name {
+            Some(name)
+                if config.profiles.contains_key(&name) || creds.profiles.contains_key(&name) =>
+            {
+                vec![name]
+            }
+            Some(name) => {
+                return Err(CliError::NotLoggedIn {
+                    message: format!("no profile named {name:?}"),
+                    hint: format!("`{} auth list` shows the profiles", ctx.spec.name),
+                });
+            }
+            None => vec![],
+        }
+    };
+    if targets.is_empty() {
+        return Err(CliError::NotLoggedIn {
+            message: "not logged in: there is no profile to log out of".into(),
+            hint: ctx.login_hint(),
+        });
+    }
+
+    let what = match targets.as_slice() {
+        [one] => format!("logging out of profile {one:?}"),
+        many => format!("logging out of {} profiles", many.len()),
+    };
+    if !args.force {
+        let question = format!(
+            "{}{}? This deletes the stored credentials.",
+            what[..1].to_uppercase(),
+            &what[1..]
+        );
+        if !io.confirm_or_flag(&question, &what, "--force")? {
+            return Err(CliError::Cancelled);
+        }
+    }
+
+    ctx.store.update(|config, creds| {
+        for name in &targets {
+            config.remove_profile(name);
+            creds.profiles.remove(name);
+        }
+        Ok(())
+    })?;
+    for name in &targets {
+        writeln!(io.stderr, "Logged out of profile {name:?}.")?;
+    }
+    writeln!(
+        io.stderr,
+        "The key itself still works on the server until it is revoked there."
+    )?;
+    if ctx.env.var(ctx.spec.api_key_env).is_some() {
+        io.warn(format!(
+            "{} is still set in this environment and will keep being used",
+            ctx.spec.api_key_env
+        ))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::testing::ctx;
+    use crate::exit::{Exit, exit_for};
+    use crate::io::testing::Captured;
+    use tessera_client::ApiKey;
+
+    /// (stdin is a terminal, --force, the answer if asked) -> asked?, exit, logged out?
+    #[test]
+    fn prompt_on_a_terminal_refuse_without_one() {
+        let cases = [
+            (true, false, Some(true), true, Exit::Ok, true),
+            (true, false, Some(false), true, Exit::Failure, false),
+            (false, false, None, false, Exit::Usage, false),
+            (false, true, None, false, Exit::Ok, true),
+            (true, true, None, false, Exit::Ok, true),
+        ];
+        for (tty, force, answer, want_asked, want_exit, want_gone) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let ctx = ctx(&dir);
+            ctx.store
+                .update(|config, creds| {
+                    config.set_current_profile("default", "default");
+                    creds.profiles.entry("default".into()).or_default().api_key =
+                        Some(ApiKey::new("k"));
+                    Ok(())
+                })
+                .unwrap();
+            let mut cap = Captured {
+                tty,
+                ..Default::default()
+            };
+            cap.prompter.answers.extend(answer);
+            let args = LogoutArgs {
+                force,
+                ..Default::default()
+            };
+            let result = run(&args, &ctx, &mut cap.io());
+            let exit = result.as_ref().map_or_else(exit_for, |()| Exit::Ok);
+            let case = (tty, force, answer);
+            assert_eq!(exit, want_exit, "{case:?}: {result:?}");
+            assert_eq!(!cap.prompter.asked.is_empty(), want_asked, "{case:?}");
+            let gone = !ctx
+                .store
+                .read_credentials()
+                .unwrap()
+                .file
+                .profiles
+                .contains_key("default");
+            assert_eq!(gone, want_gone, "{case:?}");
+            if want_exit == Exit::Usage {
+                assert!(result.unwrap_err().to_string().contains("--force"));
+            }
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! `auth`: the command group. This module only wires subcommands; each lives in
+//! its own file as an argument struct and a `run` function, so persona binaries
+//! can mount any of them under their own names.
+
+pub mod env;
+pub mod list;
+pub mod login;
+pub mod logout;
+pub mod show;
+pub mod status;
+pub mod switch;
+pub mod token;
+
+use crate::context::Ctx;
+use crate::error::CliError;
+use crate::io::Io;
+use clap::Subcommand;
+use serde::Serialize;
+use tessera_proto::UnverifiedClaims;
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Store an API key in the current (or --profile) profile.
+    Login(login::LoginArgs),
+    /// Show the environment, server, profile and credential in use, and where it came from.
+    Status(status::StatusArgs),
+    /// Print the credential alone, for `$(tessera auth token)`.
+    Token(token::TokenArgs),
+    /// Show the credential in use, masked unless --raw.
+    Show(show::ShowArgs),
+    /// List the profiles of the current environment; `*` marks the current one.
+    List(list::ListArgs),
+    /// Make a profile the current one.
+    Switch(switch::SwitchArgs),
+    /// Delete a profile and its stored credentials.
+    Logout(logout::LogoutArgs),
+    /// Manage environments (named servers).
+    #[command(subcommand)]
+    Env(env::EnvCommand),
+}
+
+impl AuthCommand {
+    /// Whether errors should be reported as JSON.
+    pub fn json(&self) -> bool {
+        match self {
+            AuthCommand::Status(a) => a.json,
+            AuthCommand::Token(a) => a.json,
+            AuthCommand::Show(a) => a.json,
+            AuthCommand::List(a) => a.json,
+            AuthCommand::Env(env::EnvCommand::List(a)) => a.json,
+            AuthCommand::Login(_)
+            | AuthCommand::Switch(_)
+            | AuthCommand::Logout(_)
+            | AuthCommand::Env(_) => false,
+        }
+    }
+}
+
+pub fn run(command: AuthCommand, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
+    match command {
+        AuthCommand::Login(args) => login::run(&args, ctx, io),
+        AuthCommand::Status(args) => status::run(&args, ctx, io),
+        AuthCommand::Token(args) => token::run(&args, ctx, io),
+        AuthCommand::Show(args) => show::run(&args, ctx, io),
+        AuthCommand::List(args) => list::run(&args, ctx, io),
+        AuthCommand::Switch(args) => switch::run(&args, ctx, io),
+        AuthCommand::Logout(args) => logout::run(&args, ctx, io),
+        AuthCommand::Env(command) => env::run(&command, ctx, io),
+    }
+}
+
+pub(crate) fn print_json(io: &mut Io, value: &impl Serialize) -> Result<(), CliError> {
+    serde_json::to_writer_pretty(&mut *io.stdout, value).map_err(std::io::Error::from)?;
+    writeln!(io.stdout)?;
+    Ok(())
+}
+
+pub(crate) fn print_warnings(
+    io: &mut Io,
+    warnings: &[tessera_client::PermissionWarning],
+) -> Result<(), CliError> {
+    for warning in warnings {
+        io.warn(warning)?;
+    }
+    Ok(())
+}
+
+/// RFC 3339 for a Unix time; the number itself if out of range.
+pub(crate) fn format_time(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| unix.to_string())
+}
+
+/// The claims of an API key, decoded without verification, when it is a JWS.
+pub(crate) fn claims_of(key: &tessera_proto::ApiKey) -> Option<UnverifiedClaims> {
+    UnverifiedClaims::decode(key.expose_secret())
+}
+
+/// Fails with exit code 4 when a key's own `exp` has passed.
+pub(crate) fn ensure_not_expired(
+    key: &tessera_proto::ApiKey,
+    source: &tessera_client::Source,
+    ctx: &Ctx,
+) -> Result<(), CliError> {
+    if let Some(exp) = claims_of(key).and_then(|c| c.claims().exp)
+        && exp <= ctx.now
+    {
+        return Err(CliError::Expired {
+            message: format!("the API key from {source} expired at {}", format_time(exp)),
+            hint: format!(
+                "create a new key and run `{} auth login --api-key KEY`",
+                ctx.spec.name
+            ),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,57 @@
+//! `auth show [--raw]`: the credential in use, masked unless asked otherwise.
+
+use crate::context::Ctx;
+use crate::error::CliError;
+use crate::io::Io;
+use serde::Serialize;
+use tessera_proto::ApiKey;
+
+#[derive(Debug, Default, clap::Args)]
+pub struct ShowArgs {
+    /// Show the full, unmasked key.
+    #[arg(long)]
+    pub raw: bool,
+    #[arg(long, value_name = "KEY", hide = true)]
+    pub api_key: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Serialize)]
+struct ShowJson {
+    key: String,
+    masked: bool,
+    source: &'static str,
+    source_detail: String,
+}
+
+pub fn run(args: &ShowArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
+    let flag = args.api_key.clone().map(ApiKey::new);
+    let resolution = ctx.resolver(flag.as_ref()).first()?;
+    super::print_warnings(io, &resolution.warnings)?;
+    let Some(found) = resolution.winner() else {
+        return Err(CliError::NotLoggedIn {
+            message: "not logged in: no API key found".into(),
+            hint: ctx.login_hint(),
+        });
+    };
+    let key = if args.raw {
+        found.key.expose_secret().to_owned()
+    } else {
+        found.key.masked()
+    };
+    if args.json {
+        return super::print_json(
+            io,
+            &ShowJson {
+                key,
+                masked: !args.raw,
+                source: found.source.kind(),
+                source_detail: found.source.to_string(),
+            },
+        );
+    }
+    writeln!(io.stdout, "API key: {key}")?;
+    writeln!(io.stdout, "Source:  {}", found.source)?;
+    Ok(())
+}

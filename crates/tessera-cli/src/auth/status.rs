@@ -1,0 +1,169 @@
+//! `auth status`: which environment, server, profile and credential are in use,
+//! where the credential came from, what its claims say, and which sources it
+//! overrides. Works offline: the claims are decoded, not verified.
+
+use crate::context::Ctx;
+use crate::error::CliError;
+use crate::io::Io;
+use serde::Serialize;
+use tessera_client::ProfileFrom;
+use tessera_proto::ApiKey;
+
+#[derive(Debug, Default, clap::Args)]
+pub struct StatusArgs {
+    #[arg(long, value_name = "KEY", hide = true)]
+    pub api_key: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StatusReport {
+    pub environment: String,
+    pub server: Option<String>,
+    pub profile: Option<String>,
+    /// `flag`, `env` or `current`.
+    pub profile_from: Option<&'static str>,
+    /// `flag`, `env`, `credentials_file` or `dotenv`.
+    pub source: &'static str,
+    pub source_detail: String,
+    /// First and last four characters.
+    pub key: String,
+    pub key_id: Option<String>,
+    pub account_id: Option<String>,
+    pub scope: Option<String>,
+    /// Unix seconds; null when the key does not expire or is not a JWS.
+    pub expires_at: Option<i64>,
+    pub expired: bool,
+    /// Lower-priority sources that also hold a key and are ignored.
+    pub overrides: Vec<Overridden>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Overridden {
+    pub source: &'static str,
+    pub source_detail: String,
+}
+
+pub fn run(args: &StatusArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
+    let report = report(args, ctx, io)?;
+    if args.json {
+        super::print_json(io, &report)?;
+    } else {
+        print_human(&report, io)?;
+    }
+    if report.expired {
+        return Err(CliError::Expired {
+            message: format!("the API key from {} has expired", report.source_detail),
+            hint: format!(
+                "create a new key and run `{} auth login --api-key KEY`",
+                ctx.spec.name
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The status as data, for persona CLIs that print it their own way.
+pub fn report(args: &StatusArgs, ctx: &Ctx, io: &mut Io) -> Result<StatusReport, CliError> {
+    let flag = args.api_key.clone().map(ApiKey::new);
+    let resolution = ctx.resolver(flag.as_ref()).all()?;
+    super::print_warnings(io, &resolution.warnings)?;
+    let selection = resolution
+        .selection
+        .clone()
+        .expect("resolving every source selects a profile");
+    let Some(found) = resolution.winner() else {
+        let server = selection
+            .server
+            .as_deref()
+            .unwrap_or("no server configured");
+        let message = match selection.profile_name() {
+            Some(profile) => format!(
+                "not logged in: profile {profile:?} has no API key (environment {:?}, {server})",
+                selection.environment
+            ),
+            None => format!(
+                "not logged in to environment {:?} ({server})",
+                selection.environment
+            ),
+        };
+        return Err(CliError::NotLoggedIn {
+            message,
+            hint: ctx.login_hint(),
+        });
+    };
+    let claims = super::claims_of(&found.key);
+    let claims = claims.as_ref().map(|c| c.claims());
+    let expires_at = claims.and_then(|c| c.exp);
+    Ok(StatusReport {
+        server: selection.server.clone(),
+        profile: selection.profile_name().map(str::to_owned),
+        profile_from: selection.profile.as_ref().map(|(_, from)| match from {
+            ProfileFrom::Flag => "flag",
+            ProfileFrom::EnvVar(_) => "env",
+            ProfileFrom::Current => "current",
+        }),
+        environment: selection.environment,
+        source: found.source.kind(),
+        source_detail: found.source.to_string(),
+        key: found.key.masked(),
+        key_id: claims.map(|c| c.jti.clone()),
+        account_id: claims.map(|c| c.sub.clone()),
+        scope: claims.map(|c| c.scope.to_string()),
+        expires_at,
+        expired: expires_at.is_some_and(|exp| exp <= ctx.now),
+        overrides: resolution
+            .overridden()
+            .iter()
+            .map(|f| Overridden {
+                source: f.source.kind(),
+                source_detail: f.source.to_string(),
+            })
+            .collect(),
+    })
+}
+
+fn print_human(r: &StatusReport, io: &mut Io) -> Result<(), CliError> {
+    let out = &mut *io.stdout;
+    writeln!(out, "Environment: {}", r.environment)?;
+    writeln!(
+        out,
+        "Server:      {}",
+        r.server.as_deref().unwrap_or("(not configured)")
+    )?;
+    let profile = match (&r.profile, r.profile_from) {
+        (Some(name), Some("flag")) => format!("{name} (from --profile)"),
+        (Some(name), Some("env")) => format!("{name} (from environment variable)"),
+        (Some(name), _) => name.clone(),
+        (None, _) => "(none)".into(),
+    };
+    writeln!(out, "Profile:     {profile}")?;
+    writeln!(out, "Source:      {}", r.source_detail)?;
+    writeln!(out, "API key:     {}", r.key)?;
+    if let Some(id) = &r.key_id {
+        writeln!(out, "Key id:      {id}")?;
+    }
+    if let Some(account) = &r.account_id {
+        writeln!(out, "Account:     {account}")?;
+    }
+    if let Some(scope) = &r.scope {
+        writeln!(out, "Scope:       {scope}")?;
+    }
+    match r.expires_at {
+        Some(exp) if r.expired => {
+            writeln!(out, "Expires:     {} (EXPIRED)", super::format_time(exp))?
+        }
+        Some(exp) => writeln!(out, "Expires:     {}", super::format_time(exp))?,
+        None if r.key_id.is_some() => writeln!(out, "Expires:     never")?,
+        None => {}
+    }
+    for o in &r.overrides {
+        writeln!(
+            out,
+            "Note:        the {} overrides {}",
+            r.source_detail, o.source_detail
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,58 @@
+//! What every command is given: the application's names, environment
+//! variables, working directory, clock and store. Nothing is read from globals.
+
+use std::path::PathBuf;
+use tessera_client::{ApiKey, AppSpec, EnvVars, Resolver, Store};
+
+pub struct Ctx<'a> {
+    pub spec: &'a AppSpec,
+    pub env: &'a dyn EnvVars,
+    pub cwd: PathBuf,
+    /// Unix seconds.
+    pub now: i64,
+    pub store: Store,
+    /// `--profile`, when given.
+    pub profile_flag: Option<String>,
+}
+
+impl Ctx<'_> {
+    pub fn resolver<'b>(&'b self, api_key_flag: Option<&'b ApiKey>) -> Resolver<'b> {
+        Resolver {
+            spec: self.spec,
+            env: self.env,
+            store: &self.store,
+            cwd: &self.cwd,
+            api_key_flag,
+            profile_flag: self.profile_flag.as_deref(),
+        }
+    }
+
+    /// The ways to log in, for "not logged in" messages.
+    pub fn login_hint(&self) -> String {
+        format!(
+            "run `{} auth login --api-key KEY`, or set {}",
+            self.spec.name, self.spec.api_key_env
+        )
+    }
+}
+
+/// A context over a temporary store, for tests of commands.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::Ctx;
+    use std::collections::BTreeMap;
+    use tessera_client::{Store, TESSERA};
+
+    pub(crate) static NO_ENV: BTreeMap<&str, &str> = BTreeMap::new();
+
+    pub(crate) fn ctx(dir: &tempfile::TempDir) -> Ctx<'static> {
+        Ctx {
+            spec: &TESSERA,
+            env: &NO_ENV,
+            cwd: dir.path().to_owned(),
+            now: 1_800_000_000,
+            store: Store::in_dir(dir.path().join("cfg"), &TESSERA),
+            profile_flag: None,
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! The one error type of the CLI. Exit codes come from [`crate::exit::exit_for`].
+
+/// A command failure, with a message for the user and an optional hint that
+/// names what to do instead.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Usage(String),
+
+    /// A prompt was needed but stdin is not a terminal.
+    #[error("{what} needs confirmation and stdin is not a terminal; pass {flag} to proceed")]
+    NeedsTerminal { what: String, flag: &'static str },
+
+    #[error("{message}")]
+    NotLoggedIn { message: String, hint: String },
+
+    #[error("{message}")]
+    Expired { message: String, hint: String },
+
+    #[error("cancelled")]
+    Cancelled,
+
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+
+    #[error("{source}")]
+    Client {
+        source: tessera_client::Error,
+        hint: Option<String>,
+    },
+}
+
+impl CliError {
+    /// What to do about it, when there is something to say.
+    pub fn hint(&self) -> Option<&str> {
+        match self {
+            CliError::NotLoggedIn { hint, .. } | CliError::Expired { hint, .. } => Some(hint),
+            CliError::Client { hint, .. } => hint.as_deref(),
+            CliError::Usage(_)
+            | CliError::NeedsTerminal { .. }
+            | CliError::Cancelled
+            | CliError::Io(_) => None,
+        }
+    }
+
+    /// A stable machine-readable name, for `{"error":…}` output.
+    pub fn kind(&self) -> &'static str {
+        use crate::exit::{Exit, exit_for};
+        match exit_for(self) {
+            Exit::Ok | Exit::Failure => "failure",
+            Exit::Usage => "usage",
+            Exit::NotLoggedIn => "not_logged_in",
+            Exit::CredentialRejected => "credential_rejected",
+            Exit::Network => "network",
+            Exit::Server => "server",
+        }
+    }
+
+    pub fn with_hint(self, hint: impl Into<String>) -> Self {
+        match self {
+            CliError::Client { source, .. } => CliError::Client {
+                source,
+                hint: Some(hint.into()),
+            },
+            other => other,
+        }
+    }
+}
+
+impl From<tessera_client::Error> for CliError {
+    fn from(source: tessera_client::Error) -> Self {
+        CliError::Client { source, hint: None }
+    }
+}

@@ -1,0 +1,61 @@
+//! Exit codes: one table for every command, and the one place errors map to it.
+
+use crate::error::CliError;
+use tessera_client::Error as ClientError;
+
+/// The process exit status of a command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Exit {
+    Ok = 0,
+    /// Anything not covered below.
+    Failure = 1,
+    /// Bad flags or arguments, or a prompt needed without a terminal.
+    Usage = 2,
+    /// No credential found.
+    NotLoggedIn = 3,
+    /// The credential expired, was revoked, or is not accepted.
+    CredentialRejected = 4,
+    /// The server could not be reached.
+    Network = 5,
+    /// The server answered with an error (5xx, rate limit, unreadable response).
+    Server = 6,
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+impl From<Exit> for std::process::ExitCode {
+    fn from(exit: Exit) -> Self {
+        std::process::ExitCode::from(exit.code())
+    }
+}
+
+/// The exit status for an error. Exhaustive on purpose: a new error variant
+/// must be given its code here.
+pub fn exit_for(error: &CliError) -> Exit {
+    match error {
+        CliError::Usage(_) | CliError::NeedsTerminal { .. } => Exit::Usage,
+        CliError::NotLoggedIn { .. } => Exit::NotLoggedIn,
+        CliError::Expired { .. } => Exit::CredentialRejected,
+        CliError::Cancelled => Exit::Failure,
+        CliError::Io(_) => Exit::Failure,
+        CliError::Client { source, .. } => match source {
+            ClientError::Unauthorized { .. } => Exit::CredentialRejected,
+            ClientError::Network { .. } => Exit::Network,
+            ClientError::Server { .. }
+            | ClientError::RateLimited { .. }
+            | ClientError::InvalidResponse { .. } => Exit::Server,
+            ClientError::NoHomeDir
+            | ClientError::Io { .. }
+            | ClientError::Parse { .. }
+            | ClientError::UnknownEnvironment(_)
+            | ClientError::UnknownProfile(_)
+            | ClientError::InvalidUrl(_)
+            | ClientError::Forbidden { .. } => Exit::Failure,
+        },
+    }
+}

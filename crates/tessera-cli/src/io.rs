@@ -1,0 +1,124 @@
+//! Injected input and output, so that every command runs the same in tests.
+
+use std::io::{self, BufRead, Write};
+
+/// Asks the user things. Only called when stdin is a terminal.
+pub trait Prompter {
+    fn confirm(&mut self, question: &str) -> io::Result<bool>;
+    /// Reads a secret without echoing it.
+    fn secret(&mut self, prompt: &str) -> io::Result<String>;
+}
+
+/// The streams a command reads and writes.
+pub struct Io<'a> {
+    pub stdout: &'a mut dyn Write,
+    pub stderr: &'a mut dyn Write,
+    pub stdin: &'a mut dyn BufRead,
+    /// Whether prompting is possible.
+    pub stdin_is_tty: bool,
+    pub prompter: &'a mut dyn Prompter,
+}
+
+impl Io<'_> {
+    /// Asks on a terminal; without one, fails naming the flag that skips the question.
+    pub fn confirm_or_flag(
+        &mut self,
+        question: &str,
+        what: &str,
+        flag: &'static str,
+    ) -> Result<bool, crate::CliError> {
+        if !self.stdin_is_tty {
+            return Err(crate::CliError::NeedsTerminal {
+                what: what.to_owned(),
+                flag,
+            });
+        }
+        Ok(self.prompter.confirm(question)?)
+    }
+
+    pub fn warn(&mut self, message: impl std::fmt::Display) -> io::Result<()> {
+        writeln!(self.stderr, "warning: {message}")
+    }
+}
+
+/// Prompts on the terminal through dialoguer (on stderr, so stdout stays data).
+pub struct TerminalPrompter;
+
+impl Prompter for TerminalPrompter {
+    fn confirm(&mut self, question: &str) -> io::Result<bool> {
+        dialoguer::Confirm::new()
+            .with_prompt(question)
+            .default(false)
+            .interact()
+            .map_err(dialoguer_io)
+    }
+
+    fn secret(&mut self, prompt: &str) -> io::Result<String> {
+        dialoguer::Password::new()
+            .with_prompt(prompt)
+            .interact()
+            .map_err(dialoguer_io)
+    }
+}
+
+fn dialoguer_io(e: dialoguer::Error) -> io::Error {
+    match e {
+        dialoguer::Error::IO(e) => e,
+    }
+}
+
+/// A scripted prompter and captured streams, for tests of this crate and of the
+/// persona binaries.
+pub mod testing {
+    use super::*;
+    use std::collections::VecDeque;
+
+    #[derive(Default)]
+    pub struct ScriptedPrompter {
+        pub answers: VecDeque<bool>,
+        pub secrets: VecDeque<String>,
+        pub asked: Vec<String>,
+    }
+
+    impl Prompter for ScriptedPrompter {
+        fn confirm(&mut self, question: &str) -> io::Result<bool> {
+            self.asked.push(question.to_owned());
+            Ok(self.answers.pop_front().expect("unexpected confirm"))
+        }
+
+        fn secret(&mut self, prompt: &str) -> io::Result<String> {
+            self.asked.push(prompt.to_owned());
+            Ok(self.secrets.pop_front().expect("unexpected secret prompt"))
+        }
+    }
+
+    /// Owns everything an [`Io`] borrows.
+    #[derive(Default)]
+    pub struct Captured {
+        pub stdout: Vec<u8>,
+        pub stderr: Vec<u8>,
+        pub stdin: io::Cursor<Vec<u8>>,
+        pub tty: bool,
+        pub prompter: ScriptedPrompter,
+    }
+
+    impl Captured {
+        pub fn io(&mut self) -> Io<'_> {
+            Io {
+                stdout: &mut self.stdout,
+                stderr: &mut self.stderr,
+                stdin: &mut self.stdin,
+                stdin_is_tty: self.tty,
+                prompter: &mut self.prompter,
+            }
+        }
+
+        pub fn stdout(&self) -> String {
+            String::from_utf8_lossy(&self.stdout).into_owned()
+        }
+
+        pub fn stderr(&self) -> String {
+            String::from_utf8_lossy(&self.stderr).into_owned()
+        }
+    }
+}

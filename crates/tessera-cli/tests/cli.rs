@@ -1,0 +1,582 @@
+//! The real `tessera` binary against a temporary config directory, and, where a
+//! server is needed, a small HTTP stub on 127.0.0.1 that answers `/v1/me`.
+
+use assert_cmd::Command;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+
+/// A fresh HOME, config dir and working directory.
+struct Sandbox {
+    tmp: tempfile::TempDir,
+    cfg: PathBuf,
+    cwd: PathBuf,
+}
+
+impl Sandbox {
+    fn new() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = tmp.path().join("config");
+        let cwd = tmp.path().join("work");
+        std::fs::create_dir_all(&cwd).unwrap();
+        Self { tmp, cfg, cwd }
+    }
+
+    /// The binary with a clean environment: nothing from the test runner's
+    /// shell (a stray TESSERA_API_KEY or RUST_LOG) leaks in.
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tessera"));
+        cmd.env_clear()
+            .env("HOME", self.tmp.path())
+            .env("TESSERA_CONFIG_DIR", &self.cfg)
+            .current_dir(&self.cwd)
+            .args(args);
+        cmd
+    }
+
+    fn credentials(&self) -> PathBuf {
+        self.cfg.join("credentials.toml")
+    }
+
+    fn login(&self, key: &str, extra: &[&str]) {
+        let mut args = vec!["auth", "login", "--api-key", key, "--no-verify"];
+        args.extend_from_slice(extra);
+        self.cmd(&args).assert().success();
+    }
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8(out.stderr.clone()).unwrap()
+}
+
+/// An API key shaped like the server's: `lk_` + compact JWS.
+fn jws_key(jti: &str, exp: Option<i64>) -> String {
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"EdDSA","kid":"k1"}"#);
+    let mut claims = serde_json::json!({
+        "iss": "http://127.0.0.1:8080", "sub": "acct_1", "jti": jti,
+        "scope": "THIRD_PARTY_OPERATION", "iat": 1_700_000_000, "token_use": "api_key",
+    });
+    if let Some(exp) = exp {
+        claims["exp"] = exp.into();
+    }
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap());
+    format!("lk_{header}.{payload}.c2lnbmF0dXJlLW9mLWEta2V5")
+}
+
+const GOOD_KEY: &str = "good-key-0123456789abcdef";
+const BOOM_KEY: &str = "boom-key-0123456789abcdef";
+
+/// Answers `GET /v1/me`: 200 for [`GOOD_KEY`] (or any `lk_` key), 500 for
+/// [`BOOM_KEY`], 401 otherwise. Runs until the test process exits.
+fn stub_server() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let (mut request_line, mut auth) = (String::new(), String::new());
+            reader.read_line(&mut request_line).unwrap();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':')
+                    && name.eq_ignore_ascii_case("authorization")
+                {
+                    auth = value.trim().to_owned();
+                }
+            }
+            let key = auth.strip_prefix("token ").unwrap_or("");
+            let (status, body) = if !request_line.starts_with("GET /v1/me ") {
+                (
+                    "404 Not Found",
+                    r#"{"error":"not_found","message":"no such path"}"#,
+                )
+            } else if key == GOOD_KEY || key.starts_with("lk_") {
+                (
+                    "200 OK",
+                    r#"{"account_id":"acct_1","email":"dev@example.test","credential":"api_key","credential_id":"key_1","scope":"THIRD_PARTY_OPERATION"}"#,
+                )
+            } else if key == BOOM_KEY {
+                (
+                    "500 Internal Server Error",
+                    r#"{"error":"internal","message":"internal error"}"#,
+                )
+            } else {
+                (
+                    "401 Unauthorized",
+                    r#"{"error":"invalid_token","message":"The API key is invalid or revoked."}"#,
+                )
+            };
+            let _ = write!(
+                &stream,
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+fn closed_port_url() -> String {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("http://127.0.0.1:{port}")
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn token_without_login_exits_3_with_a_hint() {
+    let s = Sandbox::new();
+    let out = s.cmd(&["auth", "token"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(out.stdout.is_empty());
+    assert!(
+        stderr(&out).contains("auth login --api-key KEY"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("TESSERA_API_KEY"));
+}
+
+#[test]
+fn login_then_token_prints_the_key_alone() {
+    let s = Sandbox::new();
+    s.login("my-secret-key-123456", &[]);
+    s.cmd(&["auth", "token"])
+        .assert()
+        .success()
+        .stdout("my-secret-key-123456\n")
+        .stderr("");
+    assert_eq!(mode(&s.cfg), 0o700);
+    assert_eq!(mode(&s.credentials()), 0o600);
+    assert_eq!(mode(&s.cfg.join("config.toml")), 0o600);
+}
+
+#[test]
+fn login_with_token_reads_stdin() {
+    let s = Sandbox::new();
+    s.cmd(&["auth", "login", "--with-token", "--no-verify"])
+        .write_stdin("from-stdin-key-0001\n")
+        .assert()
+        .success();
+    s.cmd(&["auth", "token"])
+        .assert()
+        .stdout("from-stdin-key-0001\n");
+    // Without a key and without a terminal there is nothing to prompt with.
+    let out = s.cmd(&["auth", "login", "--no-verify"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--api-key"));
+}
+
+#[test]
+fn login_verifies_against_the_server() {
+    let s = Sandbox::new();
+    let server = stub_server();
+    s.cmd(&["auth", "env", "add", "local", &server])
+        .assert()
+        .success();
+    s.cmd(&["auth", "env", "switch", "local"])
+        .assert()
+        .success();
+
+    let out = s
+        .cmd(&["auth", "login", "--api-key", GOOD_KEY])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("dev@example.test"),
+        "{}",
+        stderr(&out)
+    );
+    let status = s.cmd(&["auth", "status", "--json"]).output().unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["environment"], "local");
+    assert_eq!(status["server"], server.as_str());
+    assert_eq!(status["profile"], "local");
+
+    let out = s
+        .cmd(&[
+            "auth",
+            "login",
+            "--api-key",
+            "bad-key-0123456789abc",
+            "--profile",
+            "bad",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("invalid or revoked"),
+        "{}",
+        stderr(&out)
+    );
+    // Nothing was stored for the rejected key.
+    s.cmd(&["auth", "token", "--profile", "bad"])
+        .assert()
+        .code(3);
+
+    let out = s
+        .cmd(&["auth", "login", "--api-key", BOOM_KEY])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+}
+
+#[test]
+fn unreachable_server_exits_5_and_names_no_verify() {
+    let s = Sandbox::new();
+    let out = s
+        .cmd(&["auth", "login", "--api-key", GOOD_KEY])
+        .env("TESSERA_URL", closed_port_url())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--no-verify"));
+    assert!(!s.credentials().exists());
+}
+
+#[test]
+fn resolution_order_and_reported_overrides() {
+    let s = Sandbox::new();
+    std::fs::write(
+        s.cwd.join(".env"),
+        "# local settings\r\nexport TESSERA_API_KEY=\"dotenv-key-000000\"\r\n",
+    )
+    .unwrap();
+    s.cmd(&["auth", "token"])
+        .assert()
+        .stdout("dotenv-key-000000\n");
+    s.login("stored-key-0000000", &[]);
+    s.cmd(&["auth", "token"])
+        .assert()
+        .stdout("stored-key-0000000\n");
+    s.cmd(&["auth", "token"])
+        .env("TESSERA_API_KEY", "env-key-000000000")
+        .assert()
+        .stdout("env-key-000000000\n");
+    s.cmd(&["auth", "token", "--api-key", "flag-key-00000000"])
+        .env("TESSERA_API_KEY", "env-key-000000000")
+        .assert()
+        .stdout("flag-key-00000000\n");
+
+    let out = s
+        .cmd(&["auth", "status"])
+        .env("TESSERA_API_KEY", "env-key-000000000")
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(
+        text.contains("Source:      TESSERA_API_KEY environment variable"),
+        "{text}"
+    );
+    assert!(text.contains("overrides profile \"default\""), "{text}");
+    let out = s
+        .cmd(&["auth", "status", "--json"])
+        .env("TESSERA_API_KEY", "env-key-000000000")
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["source"], "env");
+    let overrides: Vec<_> = json["overrides"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["source"].as_str().unwrap())
+        .collect();
+    assert_eq!(overrides, ["credentials_file", "dotenv"]);
+}
+
+#[test]
+fn status_decodes_claims_and_flags_expiry() {
+    let s = Sandbox::new();
+    let live = jws_key("key_live", Some(4_000_000_000));
+    s.login(&live, &[]);
+    let out = s.cmd(&["auth", "status", "--json"]).output().unwrap();
+    assert!(out.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["key_id"], "key_live");
+    assert_eq!(json["scope"], "THIRD_PARTY_OPERATION");
+    assert_eq!(json["expires_at"], 4_000_000_000i64);
+    assert_eq!(json["expired"], false);
+    assert_eq!(json["key"], format!("lk_e…{}", &live[live.len() - 4..]));
+
+    let dead = jws_key("key_dead", Some(1_000_000_000));
+    s.login(&dead, &["--profile", "old"]);
+    let out = s.cmd(&["auth", "status"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    assert!(stdout(&out).contains("(EXPIRED)"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("Key id:      key_dead"));
+    let out = s.cmd(&["auth", "token"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    assert!(out.stdout.is_empty());
+    assert!(
+        stderr(&out).contains("expired at 2001-09-09T01:46:40Z"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn show_masks_unless_raw() {
+    let s = Sandbox::new();
+    s.login("abcd-very-secret-middle-wxyz", &[]);
+    let out = s.cmd(&["auth", "show"]).output().unwrap();
+    assert!(stdout(&out).contains("abcd…wxyz"));
+    assert!(!stdout(&out).contains("very-secret"));
+    let out = s.cmd(&["auth", "show", "--raw"]).output().unwrap();
+    assert!(stdout(&out).contains("abcd-very-secret-middle-wxyz"));
+    let out = s.cmd(&["auth", "show", "--json"]).output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["key"], "abcd…wxyz");
+    assert_eq!(json["masked"], true);
+    assert_eq!(json["source"], "credentials_file");
+}
+
+#[test]
+fn profiles_list_and_switch() {
+    let s = Sandbox::new();
+    s.login("first-key-000000000", &[]);
+    s.login("second-key-00000000", &["--profile", "work"]);
+    let out = s.cmd(&["auth", "list"]).output().unwrap();
+    let text = stdout(&out);
+    assert!(text.contains("* work"), "{text}");
+    assert!(text.contains("  default"), "{text}");
+    s.cmd(&["auth", "token"])
+        .assert()
+        .stdout("second-key-00000000\n");
+    s.cmd(&["auth", "token", "--profile", "default"])
+        .assert()
+        .stdout("first-key-000000000\n");
+    s.cmd(&["auth", "token"])
+        .env("TESSERA_PROFILE", "default")
+        .assert()
+        .stdout("first-key-000000000\n");
+
+    s.cmd(&["auth", "switch", "default"]).assert().success();
+    s.cmd(&["auth", "token"])
+        .assert()
+        .stdout("first-key-000000000\n");
+    let out = s.cmd(&["auth", "list", "--json"]).output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["environment"], "default");
+    let current: Vec<_> = json["profiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["current"] == true)
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(current, ["default"]);
+
+    let out = s.cmd(&["auth", "switch", "nope"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no profile named \"nope\""));
+}
+
+#[test]
+fn profiles_belong_to_environments() {
+    let s = Sandbox::new();
+    s.login("default-key-0000000", &[]);
+    s.cmd(&["auth", "env", "add", "staging", "https://staging.example/"])
+        .assert()
+        .success();
+    s.cmd(&["auth", "env", "switch", "staging"])
+        .assert()
+        .success();
+    s.cmd(&["auth", "token"]).assert().code(3);
+    s.login("staging-key-0000000", &[]);
+    let out = s.cmd(&["auth", "list", "--json"]).output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["profiles"].as_array().unwrap().len(), 1);
+    assert_eq!(json["profiles"][0]["name"], "staging");
+    let out = s.cmd(&["auth", "env", "list", "--json"]).output().unwrap();
+    let envs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(envs[0]["name"], "default");
+    assert_eq!(envs[0]["url"], "http://127.0.0.1:8080");
+    assert_eq!(envs[1]["url"], "https://staging.example");
+    assert_eq!(envs[1]["current"], true);
+    // Switching to a profile of another environment switches the environment.
+    s.cmd(&["auth", "switch", "default"]).assert().success();
+    s.cmd(&["auth", "token"])
+        .assert()
+        .stdout("default-key-0000000\n");
+    // TESSERA_URL sets the default environment's server.
+    let out = s
+        .cmd(&["auth", "status", "--json"])
+        .env("TESSERA_URL", "http://127.0.0.1:9999")
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["server"], "http://127.0.0.1:9999");
+
+    s.cmd(&["auth", "env", "add", "bad", "not-a-url"])
+        .assert()
+        .code(1);
+    s.cmd(&["auth", "env", "switch", "nope"]).assert().code(1);
+}
+
+#[test]
+fn logout_refuses_without_a_terminal_unless_forced() {
+    let s = Sandbox::new();
+    s.login("first-key-000000000", &[]);
+    s.login("second-key-00000000", &["--profile", "work"]);
+    let out = s.cmd(&["auth", "logout"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
+    s.cmd(&["auth", "token"]).assert().success();
+
+    s.cmd(&["auth", "logout", "work", "--force"])
+        .assert()
+        .success();
+    s.cmd(&["auth", "token", "--profile", "work"])
+        .assert()
+        .code(3);
+    s.cmd(&["auth", "logout", "work", "--force"])
+        .assert()
+        .code(3);
+    s.cmd(&["auth", "token", "--profile", "default"])
+        .assert()
+        .success();
+
+    s.cmd(&["auth", "logout", "--all", "--force"])
+        .assert()
+        .success();
+    s.cmd(&["auth", "token", "--profile", "default"])
+        .assert()
+        .code(3);
+    let creds = std::fs::read_to_string(s.credentials()).unwrap();
+    assert!(!creds.contains("key"), "{creds}");
+    s.cmd(&["auth", "logout", "--force"]).assert().code(3);
+}
+
+#[test]
+fn group_readable_credentials_are_reported_with_the_chmod() {
+    let s = Sandbox::new();
+    s.login("perm-key-0000000000", &[]);
+    std::fs::set_permissions(s.credentials(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = s.cmd(&["auth", "token"]).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(stdout(&out), "perm-key-0000000000\n");
+    let want = format!("chmod 600 {}", s.credentials().display());
+    assert!(stderr(&out).contains(&want), "{}", stderr(&out));
+    // The next write restores 0600.
+    s.login("perm-key-0000000001", &[]);
+    assert_eq!(mode(&s.credentials()), 0o600);
+}
+
+#[test]
+fn errors_are_json_with_json() {
+    let s = Sandbox::new();
+    for args in [
+        &["auth", "status", "--json"][..],
+        &["auth", "token", "--json"],
+        &["auth", "show", "--json"],
+    ] {
+        let out = s.cmd(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(3));
+        assert!(out.stdout.is_empty());
+        let err: serde_json::Value = serde_json::from_slice(&out.stderr).unwrap();
+        assert_eq!(err["kind"], "not_logged_in");
+        assert_eq!(err["exit_code"], 3);
+        assert!(err["error"].as_str().unwrap().contains("not logged in"));
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let s = Sandbox::new();
+    s.cmd(&["auth", "nope"]).assert().code(2);
+    s.cmd(&["auth", "login", "--api-key", "a", "--with-token"])
+        .assert()
+        .code(2);
+    s.cmd(&["auth", "login", "--api-key", "  "])
+        .assert()
+        .code(2);
+    s.cmd(&["--help"]).assert().success();
+}
+
+/// Every command at trace level, with a server to talk to: the key appears only
+/// where it was asked for (`token`, `show --raw`).
+#[test]
+fn no_secret_in_any_output_at_trace_level() {
+    let s = Sandbox::new();
+    let server = stub_server();
+    let key = jws_key("key_leak", Some(4_000_000_000));
+    // The part of the key that masking never shows.
+    let middle = &key[4..key.len() - 4];
+    let runs: Vec<(Vec<&str>, bool)> = vec![
+        (vec!["auth", "login", "--api-key", &key], false),
+        (
+            vec![
+                "auth",
+                "login",
+                "--api-key",
+                "wrong-key-000000000",
+                "--profile",
+                "x",
+            ],
+            false,
+        ),
+        (vec!["auth", "status"], false),
+        (vec!["auth", "status", "--json"], false),
+        (vec!["auth", "show"], false),
+        (vec!["auth", "show", "--json"], false),
+        (vec!["auth", "list"], false),
+        (vec!["auth", "list", "--json"], false),
+        (vec!["auth", "env", "list"], false),
+        (vec!["auth", "switch", "default"], false),
+        (vec!["auth", "token"], true),
+        (vec!["auth", "show", "--raw"], true),
+        (vec!["auth", "logout", "--force"], false),
+    ];
+    for (args, may_print_key) in runs {
+        let out = s
+            .cmd(&args)
+            .env("TESSERA_URL", &server)
+            .env("TESSERA_LOG", "trace")
+            .env("RUST_LOG", "trace")
+            .output()
+            .unwrap();
+        let (o, e) = (stdout(&out), stderr(&out));
+        assert!(!e.contains(middle), "{args:?} leaked on stderr:\n{e}");
+        if may_print_key {
+            assert!(out.status.success(), "{args:?}: {e}");
+            assert!(o.contains(&key));
+        } else {
+            assert!(!o.contains(middle), "{args:?} leaked on stdout:\n{o}");
+        }
+    }
+    // The key sent in a request is also not echoed in errors from a bad file.
+    std::fs::create_dir_all(&s.cfg).unwrap();
+    std::fs::write(
+        s.credentials(),
+        format!("[profiles.default]\napi_key = \"{key}\n"),
+    )
+    .unwrap();
+    let out = s
+        .cmd(&["auth", "token", "--profile", "default"])
+        .env("TESSERA_LOG", "trace")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!stderr(&out).contains(middle), "{}", stderr(&out));
+    assert!(stderr(&out).contains("line 2"), "{}", stderr(&out));
+}
