@@ -15,6 +15,34 @@
 //! | revocation (RFC 7009) | [`revoke`] |
 //! | token URL + session id (Level 0) | [`session_token`] |
 //! | email one-time code | [`request_otp`], [`verify_otp`] |
+//!
+//! ```no_run
+//! use std::time::SystemTime;
+//! use tessera_client::oauth::{self, Client, OAuthError, UreqClient, WebLogin, WebLoginEvent};
+//!
+//! # fn main() -> Result<(), OAuthError> {
+//! let http = UreqClient::new();
+//! let meta = oauth::discover(&http, "https://auth.example.com")?;
+//! let client = Client::public("lofty-cli");
+//! let authorize = oauth::require_endpoint(&meta.authorization_endpoint, "authorization endpoint")?;
+//! let mut login = WebLogin::new(authorize, &meta.token_endpoint, &client);
+//! login.issuer = Some(&meta.issuer);
+//! let browser = match oauth::browser_availability(false, &|k| std::env::var_os(k)) {
+//!     oauth::BrowserAvailability::Usable => Some(&oauth::SystemBrowser as &dyn oauth::BrowserOpener),
+//!     oauth::BrowserAvailability::Unavailable(_why) => None,
+//! };
+//! let paste = Box::new(std::io::BufReader::new(std::io::stdin()));
+//! let token = oauth::login_with_browser(&http, &login, browser, paste, &mut |event| match event {
+//!     WebLoginEvent::BrowserOpened { url } => eprintln!("Opened {url} in your browser."),
+//!     WebLoginEvent::OpenManually { url, .. } => {
+//!         eprintln!("Open this URL, then paste the address you land on:\n{url}")
+//!     }
+//! })?;
+//! let expires_at = oauth::access_token_expiry(&token, SystemTime::now());
+//! # let _ = expires_at;
+//! # Ok(())
+//! # }
+//! ```
 
 mod authorization_code;
 mod client_credentials;

@@ -316,6 +316,12 @@ mod tests {
     }
 
     #[test]
+    fn client_debug_redacts_the_secret() {
+        let client = Client::confidential("app", ClientSecret::new("very-secret-value"));
+        assert!(!format!("{client:?}").contains("very-secret-value"));
+    }
+
+    #[test]
     fn secret_post_and_public_clients_send_id_in_body() {
         let http = FakeHttp::default()
             .reply(200, TOKEN_JSON)
@@ -349,11 +355,16 @@ mod tests {
     fn non_oauth_answers_are_bad_responses() {
         let http = FakeHttp::default()
             .reply(502, "<html>bad gateway</html>")
-            .reply(200, r#"{"token_type":"Bearer"}"#)
-            .reply(200, r#"{"access_token":"a","token_type":"mac"}"#);
+            .reply(
+                200,
+                r#"{"token_type":"Bearer","refresh_token":"secret-rt"}"#,
+            )
+            .reply(200, r#"{"access_token":"secret-at","token_type":"mac"}"#);
         for _ in 0..3 {
             let err = token_request(&http, URL, None, &[]).unwrap_err();
             assert!(matches!(err, OAuthError::BadResponse { .. }), "{err:?}");
+            // A malformed success body may hold tokens: the error never quotes it.
+            assert!(!format!("{err} {err:?}").contains("secret-"), "{err:?}");
         }
     }
 
