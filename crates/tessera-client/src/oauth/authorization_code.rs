@@ -175,6 +175,11 @@ pub enum WebLoginEvent<'a> {
 /// `Box::new(io::BufReader::new(io::stdin()))`. The loopback page tells the
 /// user to return to the terminal, or shows the error the server redirected
 /// with. Then the code is exchanged with its verifier.
+///
+/// A read from `paste` cannot be cancelled: when the browser wins the race,
+/// the reading thread stays blocked until a line or end of input arrives and
+/// then drops it. A caller that reads stdin again after the login should pass
+/// a paste reader it controls instead of stdin itself.
 pub fn login_with_browser(
     http: &dyn HttpClient,
     login: &WebLogin<'_>,
