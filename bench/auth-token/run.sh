@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Times `tessera auth token` (stored API key) against `cat` of the credentials
+# file in one hyperfine run, and records the ratio in bench/RESULTS.md.
+#
+# Usage: bench/auth-token/run.sh [--runs N]
+set -euo pipefail
+
+runs=1000
+if [[ "${1:-}" == "--runs" ]]; then runs="$2"; fi
+
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$root"
+
+if ! command -v hyperfine >/dev/null; then
+    sudo=""; [[ "$(id -u)" -ne 0 ]] && sudo="sudo"
+    $sudo apt-get update -qq && $sudo apt-get install -y -qq hyperfine
+fi
+
+cargo build --release --quiet -p tessera-cli
+bin="$root/target/release/tessera"
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+# A throwaway store and an empty working directory (no .env), nothing inherited.
+export TESSERA_CONFIG_DIR="$work/config"
+unset TESSERA_API_KEY TESSERA_PROFILE TESSERA_URL TESSERA_LOG RUST_LOG
+cd "$work"
+
+# A key shaped like the server's: prefix + compact JWS (~230 characters).
+b64() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
+header="$(printf '{"alg":"EdDSA","kid":"bench"}' | b64)"
+payload="$(printf '{"iss":"http://127.0.0.1:8080","sub":"acct_bench","jti":"key_bench","scope":"THIRD_PARTY_OPERATION","iat":1700000000,"token_use":"api_key"}' | b64)"
+key="lk_${header}.${payload}.$(head -c 64 /dev/urandom | b64)"
+"$bin" auth login --api-key "$key" --no-verify 2>/dev/null
+[[ "$("$bin" auth token)" == "$key" ]] || { echo "tessera auth token printed the wrong key" >&2; exit 1; }
+
+creds="$TESSERA_CONFIG_DIR/credentials.toml"
+hyperfine --shell=none --warmup 100 --runs "$runs" --style basic \
+    --export-json "$work/result.json" \
+    "cat $creds" \
+    "$bin auth token"
+
+python3 - "$work/result.json" "$root/bench/RESULTS.md" "$runs" <<'PY'
+import json, sys, datetime, platform, os, re
+result, results_md, runs = sys.argv[1], sys.argv[2], sys.argv[3]
+r = {x["command"].split()[0].rsplit("/", 1)[-1]: x for x in json.load(open(result))["results"]}
+cat, tok = r["cat"], r["tessera"]
+ratio = tok["mean"] / cat["mean"]
+ms = lambda x: f'{x["mean"]*1000:.3f} ms ± {x["stddev"]*1000:.3f}'
+section = f"""<!-- auth-token:start -->
+## `tessera auth token` vs `cat`
+
+`bench/auth-token/run.sh`: one hyperfine run (`--shell=none`, 100 warmups,
+{runs} runs each) of `cat credentials.toml` and `tessera auth token` with the
+key stored in a profile (release build; reads config.toml and credentials.toml,
+no network, no async runtime).
+
+| command | mean |
+|---|---|
+| `cat credentials.toml` | {ms(cat)} |
+| `tessera auth token` | {ms(tok)} |
+
+**Ratio: {ratio:.2f}x `cat`** (target ≤ 2x; for comparison `gh auth token` ~19x,
+`aws configure export-credentials` ~145x on this machine).
+
+Measured {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on
+{platform.machine()}, {os.cpu_count()} CPUs.
+<!-- auth-token:end -->
+"""
+text = open(results_md).read() if os.path.exists(results_md) else "# Benchmark results\n\n"
+pattern = re.compile(r"<!-- auth-token:start -->.*?<!-- auth-token:end -->\n?", re.S)
+text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
+open(results_md, "w").write(text)
+print(f"ratio {ratio:.2f}x written to {results_md}")
+PY
