@@ -44,6 +44,10 @@ pub struct Environment {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Profile {
     pub environment: String,
+    /// A server URL for this profile alone, overriding its environment's
+    /// (llamactl keeps the API URL in each profile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub settings: BTreeMap<String, String>,
     #[serde(flatten)]
@@ -70,6 +74,24 @@ impl Config {
             );
         }
         stored
+    }
+
+    /// The server a profile talks to: the application's URL variable when the
+    /// profile is in the default environment and the variable is set (an explicit
+    /// override), else the profile's own URL, else its environment's.
+    pub fn server_url(
+        &self,
+        spec: &AppSpec,
+        env: &dyn EnvVars,
+        environment: &str,
+        profile: Option<&str>,
+    ) -> Option<String> {
+        let overridden = environment == DEFAULT_ENVIRONMENT && env.var(spec.url_env).is_some();
+        profile
+            .and_then(|p| self.profiles.get(p))
+            .and_then(|p| p.url.clone())
+            .filter(|_| !overridden)
+            .or_else(|| self.environment_url(spec, env, environment))
     }
 
     /// Every environment by name, the default one included.
@@ -276,6 +298,19 @@ expires_at = 5
         assert!(parse_server_url("ftp://x").is_err());
         assert!(parse_server_url("127.0.0.1:8080").is_err());
         assert!(parse_server_url("not a url").is_err());
+    }
+
+    #[test]
+    fn a_profile_url_beats_its_environment_but_not_the_url_variable() {
+        let mut config = Config::default();
+        config.set_current_profile("default", "p");
+        config.profiles.get_mut("p").unwrap().url = Some("http://profile.test".into());
+        let none = std::collections::BTreeMap::<&str, &str>::new();
+        let env = std::collections::BTreeMap::from([("TESSERA_URL", "http://env.test")]);
+        let server = |env: &dyn EnvVars, p| config.server_url(&TESSERA, env, "default", p);
+        assert_eq!(server(&none, Some("p")).unwrap(), "http://profile.test");
+        assert_eq!(server(&none, None).unwrap(), "http://127.0.0.1:8080");
+        assert_eq!(server(&env, Some("p")).unwrap(), "http://env.test");
     }
 
     #[test]

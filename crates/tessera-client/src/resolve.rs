@@ -133,7 +133,12 @@ impl Resolver<'_> {
             .map_or(config.current_environment(), |p| p.environment.as_str())
             .to_owned();
         Selection {
-            server: config.environment_url(self.spec, self.env, &environment),
+            server: config.server_url(
+                self.spec,
+                self.env,
+                &environment,
+                profile.as_ref().map(|(name, _)| name.as_str()),
+            ),
             environment,
             profile,
         }
