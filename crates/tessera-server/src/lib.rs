@@ -1,1 +1,33 @@
+//! `tesserad`: the Tessera authorization server and platform API.
+//!
+//! Layout (domain first, HTTP at the edge):
+//! - [`store`]: the database (SQLite or PostgreSQL, one SQL text, migrations per backend).
+//! - [`keys`]: Ed25519 signing keys, sealed at rest, the JWS format and the JWKS.
+//! - [`apikey`], [`access_token`]: issuing and verifying the two kinds of signed token.
+//! - [`auth`]: the one place where a request's [`auth::Principal`] is decided.
+//! - [`http`]: the axum router, handlers and request extractors.
+//! - [`admin`], [`dev`], [`cli`]: the `tesserad` command line.
+//!
+//! The domain modules ([`store`], [`keys`], [`apikey`], [`access_token`]) do not use
+//! axum, and take the current time as an argument (see [`clock`]).
 
+pub mod access_token;
+pub mod admin;
+pub mod apikey;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod dev;
+pub mod digest;
+pub mod error;
+pub mod http;
+pub mod ids;
+pub mod keys;
+pub mod metrics;
+pub mod server;
+pub mod state;
+pub mod store;
+
+pub use error::{Error, Result};
+pub use state::AppState;

@@ -1,0 +1,172 @@
+//! API keys: compact JWS (EdDSA, `kid`), claims = account (`sub`), key id (`jti`),
+//! scope, `iat`, optional `exp`; optionally behind a deployment prefix such as
+//! `lk_`. The database keeps only the id and a hash (Lofty API-keys document).
+//!
+//! Verification order: parse, `alg` = EdDSA, known `kid`, signature, `exp`, then
+//! the database row on every request, so a revocation takes effect on the next
+//! request on every instance.
+
+use crate::digest;
+use crate::error::{AuthError, Error, Result};
+use crate::keys::Keyring;
+use crate::store::{ApiKeyRecord, Store};
+use tessera_proto::api::CreatedApiKey;
+use tessera_proto::{ApiKey, Claims, Scopes, THIRD_PARTY_OPERATION, TokenUse};
+
+/// `last_used_at` is written at most this often per key.
+const LAST_USED_GRANULARITY_SECS: i64 = 60;
+
+/// What to issue.
+#[derive(Clone, Debug)]
+pub struct NewApiKey {
+    pub account_id: String,
+    pub name: Option<String>,
+    /// `None`: the default, `THIRD_PARTY_OPERATION`.
+    pub scope: Option<Scopes>,
+    /// Unix seconds; `None` for a key that does not expire.
+    pub expires_at: Option<i64>,
+}
+
+/// A freshly issued key: the only moment the key itself exists outside the client.
+#[derive(Debug)]
+pub struct IssuedApiKey {
+    pub record: ApiKeyRecord,
+    pub key: ApiKey,
+}
+
+impl IssuedApiKey {
+    /// The wire form (`POST /v1/api-keys`, `admin api-key create --json`).
+    pub fn to_created(&self) -> CreatedApiKey {
+        CreatedApiKey {
+            id: self.record.id.clone(),
+            key: self.key.clone(),
+            scope: Scopes::parse(&self.record.scope),
+            expires_at: self.record.expires_at.map(rfc3339),
+        }
+    }
+}
+
+pub fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| unix.to_string())
+}
+
+pub fn default_scope() -> Scopes {
+    Scopes::parse(THIRD_PARTY_OPERATION)
+}
+
+/// Signs and records a new API key.
+pub async fn issue(
+    store: &Store,
+    keyring: &Keyring,
+    issuer: &str,
+    prefix: &str,
+    new: NewApiKey,
+    now: i64,
+) -> Result<IssuedApiKey> {
+    let scope = new.scope.unwrap_or_else(default_scope);
+    if scope.is_empty() {
+        return Err(Error::BadRequest(
+            "an API key needs at least one scope".into(),
+        ));
+    }
+    let claims = Claims {
+        iss: issuer.to_owned(),
+        sub: new.account_id.clone(),
+        jti: crate::ids::api_key(),
+        scope: scope.clone(),
+        iat: now,
+        exp: new.expires_at,
+        token_use: TokenUse::ApiKey,
+        client_id: None,
+        acr: None,
+    };
+    let (jws, kid) = keyring.sign_with_kid(&claims, None)?;
+    let record = ApiKeyRecord {
+        id: claims.jti,
+        account_id: new.account_id,
+        key_hash: digest::secret_hash(&jws),
+        kid,
+        name: new.name,
+        scope: scope.to_string(),
+        created_at: now,
+        expires_at: new.expires_at,
+        revoked_at: None,
+        last_used_at: None,
+    };
+    store.insert_api_key(&record).await?;
+    Ok(IssuedApiKey {
+        record,
+        key: ApiKey::new(format!("{prefix}{jws}")),
+    })
+}
+
+/// A key that passed every check.
+#[derive(Clone, Debug)]
+pub struct VerifiedApiKey {
+    pub claims: Claims,
+    pub email: String,
+}
+
+/// The JWS inside a presented key: everything from the first `eyJ` (base64url of
+/// `{"`), so keys issued under an earlier or no prefix keep working.
+fn jws_part(presented: &str) -> Option<&str> {
+    presented.find("eyJ").map(|start| &presented[start..])
+}
+
+/// Checks a presented API key completely, including revocation.
+pub async fn verify(
+    store: &Store,
+    keyring: &Keyring,
+    presented: &str,
+    now: i64,
+) -> Result<VerifiedApiKey> {
+    let jws = jws_part(presented).ok_or(AuthError::Malformed)?;
+    let claims = keyring.verify(store, jws, TokenUse::ApiKey, now).await?;
+    let row = store
+        .api_key_for_auth(&claims.jti)
+        .await?
+        .ok_or(AuthError::Revoked)?;
+    if !digest::secret_matches(jws, &row.key_hash) || row.account_id != claims.sub {
+        // Signed by us but not the key we recorded: treat as forged.
+        return Err(AuthError::BadSignature.into());
+    }
+    if row.revoked_at.is_some() {
+        return Err(AuthError::Revoked.into());
+    }
+    if row.expires_at.is_some_and(|exp| exp <= now) {
+        return Err(AuthError::Expired.into());
+    }
+    if row
+        .last_used_at
+        .is_none_or(|used| used + LAST_USED_GRANULARITY_SECS <= now)
+    {
+        store.touch_api_key(&claims.jti, now).await?;
+    }
+    Ok(VerifiedApiKey {
+        claims,
+        email: row.email,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_is_skipped() {
+        assert_eq!(jws_part("lk_eyJhbGc.x.y"), Some("eyJhbGc.x.y"));
+        assert_eq!(jws_part("eyJhbGc.x.y"), Some("eyJhbGc.x.y"));
+        assert_eq!(jws_part("nothing"), None);
+    }
+
+    #[test]
+    fn timestamps_render_as_rfc3339() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+    }
+}

@@ -1,0 +1,216 @@
+//! The single place where a request's [`Principal`] is decided.
+//!
+//! Accepted credentials (Lofty auth overview):
+//! - `Authorization: token <api_key>`: an API key ([`crate::apikey`]);
+//! - `Authorization: Bearer <access_token>`: an OAuth access token
+//!   ([`crate::access_token`]).
+//!
+//! Anything else is 401 with `WWW-Authenticate`. [`platform`] is the middleware in
+//! front of every `/v1` platform endpoint (all but `/v1/auth/*`): it authenticates,
+//! requires `THIRD_PARTY_OPERATION` (else 403, code 200100), and stores the
+//! [`Principal`] in the request extensions, where handlers and later layers (rate
+//! limits) read it.
+
+use crate::error::{AuthError, Error, Result};
+use crate::state::AppState;
+use crate::{access_token, apikey};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use tessera_proto::{Scopes, THIRD_PARTY_OPERATION};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CredentialKind {
+    ApiKey,
+    AccessToken,
+}
+
+impl CredentialKind {
+    /// As in `GET /v1/me`'s `credential`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ApiKey => "api_key",
+            Self::AccessToken => "access_token",
+        }
+    }
+}
+
+/// Who a request acts for, decided by [`authenticate`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    pub account_id: String,
+    pub email: String,
+    pub kind: CredentialKind,
+    /// API key id or access token `jti`.
+    pub credential_id: String,
+    pub scope: Scopes,
+    /// The OAuth client of an access token; `None` for a bare API key.
+    pub client_id: Option<String>,
+    /// Unix seconds.
+    pub expires_at: Option<i64>,
+    /// Assurance level; `Some("0")` for token-URL logins.
+    pub acr: Option<String>,
+}
+
+impl Principal {
+    pub fn require_scope(&self, scope: &'static str) -> Result<()> {
+        if self.scope.contains(scope) {
+            Ok(())
+        } else {
+            Err(Error::InsufficientScope { required: scope })
+        }
+    }
+}
+
+/// A presented credential, before verification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Presented<'a> {
+    ApiKey(&'a str),
+    Bearer(&'a str),
+}
+
+/// Parses the `Authorization` header. Schemes are case-insensitive (RFC 9110 §11.1).
+pub fn presented(headers: &HeaderMap) -> Result<Presented<'_>> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Err(AuthError::Missing.into());
+    };
+    if values.next().is_some() {
+        return Err(Error::BadRequest(
+            "send exactly one Authorization header".into(),
+        ));
+    }
+    let value = value.to_str().map_err(|_| {
+        Error::BadRequest("the Authorization header must be printable ASCII".into())
+    })?;
+    let (scheme, credential) = value
+        .trim()
+        .split_once(' ')
+        .ok_or(AuthError::UnsupportedScheme)?;
+    let credential = credential.trim_start();
+    if credential.is_empty() || credential.contains(' ') {
+        return Err(AuthError::Malformed.into());
+    }
+    if scheme.eq_ignore_ascii_case("token") {
+        Ok(Presented::ApiKey(credential))
+    } else if scheme.eq_ignore_ascii_case("bearer") {
+        Ok(Presented::Bearer(credential))
+    } else {
+        Err(AuthError::UnsupportedScheme.into())
+    }
+}
+
+/// Verifies the request's credential completely (signature, expiry, revocation).
+pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal> {
+    let now = state.now();
+    match presented(headers)? {
+        Presented::ApiKey(key) => {
+            let v = apikey::verify(&state.store, &state.keyring, key, now).await?;
+            Ok(Principal {
+                account_id: v.claims.sub,
+                email: v.email,
+                kind: CredentialKind::ApiKey,
+                credential_id: v.claims.jti,
+                scope: v.claims.scope,
+                client_id: None,
+                expires_at: v.claims.exp,
+                acr: None,
+            })
+        }
+        Presented::Bearer(token) => {
+            let v = access_token::verify(
+                &state.store,
+                &state.keyring,
+                &state.settings.issuer,
+                token,
+                now,
+            )
+            .await?;
+            Ok(Principal {
+                account_id: v.claims.sub,
+                email: v.email,
+                kind: CredentialKind::AccessToken,
+                credential_id: v.claims.jti,
+                scope: v.claims.scope,
+                client_id: v.claims.client_id,
+                expires_at: v.claims.exp,
+                acr: v.claims.acr,
+            })
+        }
+    }
+}
+
+/// Middleware for the platform API: authenticate, require `THIRD_PARTY_OPERATION`,
+/// put the [`Principal`] into the request extensions.
+pub async fn platform(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response> {
+    let principal = authenticate(&state, request.headers()).await?;
+    principal.require_scope(THIRD_PARTY_OPERATION)?;
+    request.extensions_mut().insert(principal);
+    Ok(next.run(request).await)
+}
+
+/// Handlers behind [`platform`] take the principal as an argument.
+impl<S: Send + Sync> FromRequestParts<S> for Principal {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self> {
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .ok_or_else(|| Error::internal("route is not behind the authentication middleware"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(value: &[u8]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_bytes(value).unwrap(),
+        );
+        h
+    }
+
+    #[test]
+    fn schemes() {
+        assert_eq!(
+            presented(&headers(b"token abc")).unwrap(),
+            Presented::ApiKey("abc")
+        );
+        assert_eq!(
+            presented(&headers(b"Token abc")).unwrap(),
+            Presented::ApiKey("abc")
+        );
+        assert_eq!(
+            presented(&headers(b"Bearer xyz")).unwrap(),
+            Presented::Bearer("xyz")
+        );
+        assert!(matches!(
+            presented(&headers(b"Basic dXNlcjpwYXNz")),
+            Err(Error::Unauthenticated(AuthError::UnsupportedScheme))
+        ));
+        assert!(matches!(
+            presented(&headers(b"abc")),
+            Err(Error::Unauthenticated(AuthError::UnsupportedScheme))
+        ));
+        assert!(matches!(
+            presented(&HeaderMap::new()),
+            Err(Error::Unauthenticated(AuthError::Missing))
+        ));
+        assert!(matches!(
+            presented(&headers(b"token \xff\xfe")),
+            Err(Error::BadRequest(_))
+        ));
+    }
+}

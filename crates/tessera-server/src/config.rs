@@ -1,0 +1,367 @@
+//! Settings: command-line flags > environment (`TESSERAD_*`) > TOML config file >
+//! defaults. Resolved once into [`Settings`]; nothing reads the environment later.
+
+use crate::error::{Error, Result};
+use crate::keys::MasterKey;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+const DEFAULT_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(3600);
+const DEFAULT_REFRESH_TOKEN_TTL: Duration = Duration::from_secs(30 * 86400);
+
+/// Flags shared by `serve`, `admin` and `migrate` (admin needs the issuer and key
+/// prefix too: it signs API keys and prints token URLs).
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct SettingsArgs {
+    /// TOML file with any of the settings below (snake_case keys).
+    #[arg(long, env = "TESSERAD_CONFIG", global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// `postgres://…` for PostgreSQL, `sqlite://PATH` or a file path for SQLite.
+    /// Default: a SQLite file in the user's data directory.
+    #[arg(long, env = "TESSERAD_DATABASE_URL", global = true, value_name = "URL")]
+    pub database: Option<String>,
+    /// Address to listen on (also the default issuer's host).
+    #[arg(long, env = "TESSERAD_LISTEN", global = true, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Issuer URL, as in tokens and discovery. Default: `http://` + listen address.
+    #[arg(long, env = "TESSERAD_ISSUER", global = true, value_name = "URL")]
+    pub issuer: Option<String>,
+    /// Lifetime of access tokens, e.g. `30s`, `10m`, `1h` (default), `30d`.
+    #[arg(long, env = "TESSERAD_ACCESS_TOKEN_TTL", global = true, value_parser = parse_duration)]
+    pub access_token_ttl: Option<Duration>,
+    /// Lifetime of refresh tokens (default `30d`).
+    #[arg(long, env = "TESSERAD_REFRESH_TOKEN_TTL", global = true, value_parser = parse_duration)]
+    pub refresh_token_ttl: Option<Duration>,
+    /// Fixed text in front of every new API key (e.g. `lk_`), for secret scanners.
+    #[arg(
+        long,
+        env = "TESSERAD_API_KEY_PREFIX",
+        global = true,
+        value_name = "PREFIX"
+    )]
+    pub api_key_prefix: Option<String>,
+    /// Directory for outgoing mail when no SMTP server is configured
+    /// (default: `outbox/` beside the SQLite database file).
+    #[arg(long, env = "TESSERAD_MAIL_OUTBOX", global = true, value_name = "DIR")]
+    pub mail_outbox: Option<PathBuf>,
+}
+
+/// The TOML config file. Flags and environment variables win over it.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<SocketAddr>,
+    pub database_url: Option<String>,
+    pub issuer: Option<String>,
+    pub access_token_ttl: Option<String>,
+    pub refresh_token_ttl: Option<String>,
+    pub api_key_prefix: Option<String>,
+    pub mail_outbox: Option<PathBuf>,
+    pub rate_limit_enabled: Option<bool>,
+    /// Prefer `TESSERAD_MASTER_KEY` in the environment; a config file is easier to leak.
+    pub master_key: Option<String>,
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("cannot read config {}: {e}", path.display())))?;
+        toml::from_str(&text)
+            .map_err(|e| Error::Config(format!("invalid config {}: {e}", path.display())))
+    }
+}
+
+/// Where the database lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DatabaseLocation {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl DatabaseLocation {
+    pub fn parse(url: &str) -> Result<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(url.to_owned()));
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        if path.is_empty() || path.contains('?') {
+            return Err(Error::Config(format!(
+                "unsupported database URL {url:?}: use postgres://… or a SQLite file path"
+            )));
+        }
+        Ok(Self::Sqlite(PathBuf::from(path)))
+    }
+
+    /// The default: `tesserad.db` in the user's data directory.
+    pub fn default_sqlite() -> Result<Self> {
+        Ok(Self::Sqlite(data_dir()?.join("tesserad.db")))
+    }
+
+    /// The directory beside a SQLite file, for the outbox and the generated master key.
+    fn sibling_dir(&self) -> Option<PathBuf> {
+        match self {
+            Self::Sqlite(path) => Some(
+                path.parent()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| PathBuf::from(".")),
+            ),
+            Self::Postgres(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for DatabaseLocation {
+    /// Never prints a PostgreSQL password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            Self::Postgres(url) => match url::Url::parse(url) {
+                Ok(mut u) => {
+                    if u.password().is_some() {
+                        let _ = u.set_password(Some("****"));
+                    }
+                    write!(f, "{u}")
+                }
+                Err(_) => f.write_str("postgres://(unparseable url)"),
+            },
+        }
+    }
+}
+
+fn data_dir() -> Result<PathBuf> {
+    use etcetera::BaseStrategy as _;
+    let strategy = etcetera::choose_base_strategy()
+        .map_err(|e| Error::Config(format!("cannot find the user's data directory: {e}")))?;
+    Ok(strategy.data_dir().join("tesserad"))
+}
+
+/// Everything the server and admin commands need, resolved.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub database: DatabaseLocation,
+    /// No trailing slash; equals the discovery document's `issuer` exactly.
+    pub issuer: String,
+    /// The issuer was not configured but derived from `listen`; `serve` re-derives it
+    /// from the bound address when `listen` has port 0.
+    pub issuer_follows_listen: bool,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    /// Empty when the deployment uses none.
+    pub api_key_prefix: String,
+    /// `serve --dev`: throwaway database, demo data, mail printed to the terminal.
+    pub dev: bool,
+    pub mail_outbox: PathBuf,
+    /// Turned off by `serve --no-rate-limit` or `rate_limit_enabled = false`.
+    pub rate_limit_enabled: bool,
+    /// Seals signing keys' private halves at rest.
+    pub master_key: MasterKey,
+}
+
+/// What `serve` adds to the shared flags.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ServeOverrides {
+    pub dev: bool,
+    pub no_rate_limit: bool,
+}
+
+impl Settings {
+    /// Resolves flags/env (`args`) over the config file over defaults.
+    ///
+    /// The master key comes from `TESSERAD_MASTER_KEY` (read by the caller and passed
+    /// in as `master_key_env`) or the config file; failing both, a SQLite deployment
+    /// keeps a generated key in `master.key` (mode 0600) beside the database, and a
+    /// PostgreSQL deployment must set one (all its instances need the same key).
+    pub fn resolve(
+        args: &SettingsArgs,
+        serve: ServeOverrides,
+        master_key_env: Option<String>,
+    ) -> Result<Self> {
+        let file = match &args.config {
+            Some(path) => FileConfig::load(path)?,
+            None => FileConfig::default(),
+        };
+        let listen = match args.listen.or(file.listen) {
+            Some(addr) => addr,
+            None => DEFAULT_LISTEN.parse().expect("valid default address"),
+        };
+        let dev_dir = if serve.dev {
+            Some(
+                tempfile::Builder::new()
+                    .prefix("tesserad-dev-")
+                    .tempdir()
+                    .map_err(|e| {
+                        Error::Config(format!("cannot create a temporary directory: {e}"))
+                    })?
+                    .keep(),
+            )
+        } else {
+            None
+        };
+        let database = match (
+            &dev_dir,
+            args.database.as_ref().or(file.database_url.as_ref()),
+        ) {
+            (Some(dir), _) => DatabaseLocation::Sqlite(dir.join("tesserad.db")),
+            (None, Some(url)) => DatabaseLocation::parse(url)?,
+            (None, None) => DatabaseLocation::default_sqlite()?,
+        };
+        let configured_issuer = args.issuer.clone().or(file.issuer);
+        let issuer_follows_listen = configured_issuer.is_none();
+        let issuer =
+            normalize_issuer(&configured_issuer.unwrap_or_else(|| format!("http://{listen}")))?;
+        let access_token_ttl = match (args.access_token_ttl, file.access_token_ttl.as_deref()) {
+            (Some(d), _) => d,
+            (None, Some(s)) => parse_duration(s).map_err(Error::Config)?,
+            (None, None) => DEFAULT_ACCESS_TOKEN_TTL,
+        };
+        let refresh_token_ttl = match (args.refresh_token_ttl, file.refresh_token_ttl.as_deref()) {
+            (Some(d), _) => d,
+            (None, Some(s)) => parse_duration(s).map_err(Error::Config)?,
+            (None, None) => DEFAULT_REFRESH_TOKEN_TTL,
+        };
+        let api_key_prefix = args
+            .api_key_prefix
+            .clone()
+            .or(file.api_key_prefix)
+            .unwrap_or_default();
+        if api_key_prefix.contains("eyJ") || !api_key_prefix.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(Error::Config(
+                "the API key prefix must be printable ASCII without `eyJ`".into(),
+            ));
+        }
+        let mail_outbox = match args.mail_outbox.clone().or(file.mail_outbox) {
+            Some(dir) => dir,
+            None => match database.sibling_dir() {
+                Some(dir) => dir.join("outbox"),
+                None => data_dir()?.join("outbox"),
+            },
+        };
+        let master_key = match (master_key_env.or(file.master_key), &database) {
+            (Some(encoded), _) => MasterKey::parse(&encoded)?,
+            (None, _) if serve.dev => MasterKey::generate(),
+            (None, DatabaseLocation::Sqlite(path)) => {
+                let dir = path.parent().unwrap_or(Path::new("."));
+                MasterKey::load_or_create(&dir.join("master.key"))?
+            }
+            (None, DatabaseLocation::Postgres(_)) => {
+                return Err(Error::Config(
+                    "set TESSERAD_MASTER_KEY (32 random bytes, base64) for a PostgreSQL database: \
+                     every instance must use the same key to read the signing keys; \
+                     generate one with `openssl rand -base64 32`"
+                        .into(),
+                ));
+            }
+        };
+        Ok(Self {
+            listen,
+            database,
+            issuer,
+            issuer_follows_listen,
+            access_token_ttl,
+            refresh_token_ttl,
+            api_key_prefix,
+            dev: serve.dev,
+            mail_outbox,
+            rate_limit_enabled: !serve.no_rate_limit && file.rate_limit_enabled.unwrap_or(true),
+            master_key,
+        })
+    }
+}
+
+fn normalize_issuer(issuer: &str) -> Result<String> {
+    let url = url::Url::parse(issuer)
+        .map_err(|e| Error::Config(format!("invalid issuer URL {issuer:?}: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https")
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
+        return Err(Error::Config(format!(
+            "invalid issuer URL {issuer:?}: use http(s)://host[:port][/path] without query or fragment"
+        )));
+    }
+    Ok(issuer.trim_end_matches('/').to_owned())
+}
+
+/// Parses `30s`, `10m`, `1h`, `30d`, `2w`, or bare seconds.
+pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?}: expected e.g. 30s, 10m, 1h, 30d"))?;
+    let unit_secs = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        "w" => 7 * 86400,
+        _ => {
+            return Err(format!(
+                "invalid duration unit in {s:?}: use s, m, h, d or w"
+            ));
+        }
+    };
+    n.checked_mul(unit_secs)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("duration {s:?} is too long"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(2_592_000)));
+        assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
+        assert!(parse_duration("1y").is_err());
+        assert!(parse_duration("h").is_err());
+        assert!(parse_duration("-1h").is_err());
+    }
+
+    #[test]
+    fn database_urls() {
+        assert_eq!(
+            DatabaseLocation::parse("postgres://u@127.0.0.1/db").unwrap(),
+            DatabaseLocation::Postgres("postgres://u@127.0.0.1/db".into())
+        );
+        assert_eq!(
+            DatabaseLocation::parse("sqlite:///tmp/x.db").unwrap(),
+            DatabaseLocation::Sqlite("/tmp/x.db".into())
+        );
+        assert_eq!(
+            DatabaseLocation::parse("/tmp/y.db").unwrap(),
+            DatabaseLocation::Sqlite("/tmp/y.db".into())
+        );
+        let shown = DatabaseLocation::Postgres("postgres://u:hunter2@h/db".into()).to_string();
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn issuer_defaults_to_listen_address() {
+        let args = SettingsArgs {
+            listen: Some("127.0.0.1:9999".parse().unwrap()),
+            database: Some("/tmp/never-created.db".into()),
+            ..Default::default()
+        };
+        let s = Settings::resolve(
+            &args,
+            ServeOverrides::default(),
+            Some(MasterKey::generate().encode()),
+        )
+        .unwrap();
+        assert_eq!(s.issuer, "http://127.0.0.1:9999");
+        assert_eq!(s.mail_outbox, PathBuf::from("/tmp/outbox"));
+    }
+}

@@ -1,0 +1,86 @@
+//! `serve --dev`: seed a demo account, project, development-mode app and API key
+//! into the throwaway database, and print them with the commands to try next.
+
+use crate::admin::app::{CreateArgs, Grant};
+use crate::apikey::{self, NewApiKey};
+use crate::error::Result;
+use crate::state::AppState;
+use crate::store::AppMode;
+
+pub const DEMO_EMAIL: &str = "demo@example.com";
+
+pub async fn seed_and_print(state: &AppState) -> Result<()> {
+    let now = state.now();
+    let store = &state.store;
+    let account = crate::admin::account::create(store, DEMO_EMAIL, now).await?;
+    let project = crate::admin::project::create(store, &account.id, "Demo project", now).await?;
+    let app = crate::admin::app::create(
+        store,
+        &account.id,
+        CreateArgs {
+            account: account.email.clone(),
+            name: "Demo app".into(),
+            mode: AppMode::Development,
+            redirect_uris: vec!["http://127.0.0.1/callback".into()],
+            public: false,
+            client_id: None,
+            grants: Grant::defaults(false),
+        },
+        now,
+    )
+    .await?;
+    let key = apikey::issue(
+        store,
+        &state.keyring,
+        &state.settings.issuer,
+        &state.settings.api_key_prefix,
+        NewApiKey {
+            account_id: account.id.clone(),
+            name: Some("demo".into()),
+            scope: None,
+            expires_at: None,
+        },
+        now,
+    )
+    .await?;
+    let issuer = &state.settings.issuer;
+    let secret = app
+        .client_secret
+        .as_ref()
+        .map(|s| s.expose_secret().to_owned())
+        .unwrap_or_default();
+    let api_key = key.key.expose_secret();
+    // The `tessera` CLI talks to http://127.0.0.1:8080 unless TESSERA_URL says otherwise.
+    let url_env = if issuer == "http://127.0.0.1:8080" {
+        String::new()
+    } else {
+        format!("TESSERA_URL={issuer} ")
+    };
+    // Printed on purpose: this is a throwaway development database.
+    println!(
+        "\
+tesserad (development mode) — throwaway database at {database}
+
+  account        {email} ({account_id})
+  project        {project_name} ({project_id})
+  app            {app_name} (development mode)
+    client_id      {client_id}
+    client_secret  {secret}
+  API key        {key_id}
+    {api_key}
+
+Try next:
+  {url_env}tessera auth login --api-key {api_key}
+  curl -H \"Authorization: token {api_key}\" {issuer}/v1/me
+",
+        database = state.settings.database,
+        email = account.email,
+        account_id = account.id,
+        project_name = project.name,
+        project_id = project.id,
+        app_name = app.app.name,
+        client_id = app.app.client_id,
+        key_id = key.record.id,
+    );
+    Ok(())
+}

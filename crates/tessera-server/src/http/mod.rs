@@ -1,0 +1,35 @@
+//! The HTTP surface: one router, built from one `routes()` function per module.
+//!
+//! Adding endpoints: write `pub fn routes() -> Router<AppState>` in a new module
+//! (e.g. `http/oauth.rs`) and merge it in [`router`]. Platform endpoints that need a
+//! signed-in caller go into [`v1::routes`] (behind [`auth::platform`]); public ones
+//! (OAuth, `/v1/auth/*`) are merged beside it without that layer. Handlers return
+//! `Result<_, Error>`; take bodies with [`extract::Json`] / [`extract::Form`] so
+//! malformed input is a 400 in our error format.
+
+pub mod extract;
+pub mod ops;
+pub mod v1;
+
+use crate::auth;
+use crate::state::AppState;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+
+/// Largest request body any endpoint reads.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    let platform = v1::routes().route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        auth::platform,
+    ));
+    Router::new()
+        .merge(ops::routes())
+        .merge(platform)
+        .fallback(ops::not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(crate::metrics::track))
+        .with_state(state)
+}

@@ -1,0 +1,477 @@
+//! Signing keys and the token format.
+//!
+//! Tokens are compact JWS (RFC 7515 §7.1) signed with EdDSA/Ed25519 (RFC 8037),
+//! `kid` in the header. Verification accepts exactly one algorithm, `EdDSA`, and only
+//! keys from the database: `none`, HMAC and RSA headers are rejected before any
+//! key is touched, so algorithm confusion (RFC 8725 §2.1) has nothing to work with.
+//!
+//! Keys live in the `signing_keys` table. The private half is sealed with
+//! AES-256-GCM under the [`MasterKey`] (the `kid` is the associated data). `keys
+//! rotate` adds a key that signs from then on; older keys stay verifiable, and in the
+//! JWKS, while tokens they signed can still be valid.
+
+use crate::error::{AuthError, Error, Result};
+use crate::store::{SigningKeyRow, Store};
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::signature::{ED25519, Ed25519KeyPair, KeyPair as _, UnparsedPublicKey};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use tessera_proto::{Claims, TokenUse};
+
+const ALG: &str = "EdDSA";
+/// An unknown `kid` makes the keyring re-read the database (another instance may
+/// have rotated), at most this often, so random kids cannot hammer the database.
+const UNKNOWN_KID_RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The key that seals signing keys at rest (32 bytes).
+pub struct MasterKey {
+    raw: [u8; 32],
+}
+
+impl Clone for MasterKey {
+    fn clone(&self) -> Self {
+        Self { raw: self.raw }
+    }
+}
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey([redacted])")
+    }
+}
+
+impl MasterKey {
+    pub fn generate() -> Self {
+        let mut raw = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut raw).expect("the OS random number generator failed");
+        Self { raw }
+    }
+
+    /// 32 bytes as base64 (standard or URL-safe, padded or not) or 64 hex digits.
+    pub fn parse(encoded: &str) -> Result<Self> {
+        let s = encoded.trim();
+        let bytes = if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            (0..32)
+                .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16))
+                .collect::<std::result::Result<Vec<u8>, _>>()
+                .ok()
+        } else {
+            let unpadded = s.trim_end_matches('=');
+            URL_SAFE_NO_PAD
+                .decode(unpadded.replace('+', "-").replace('/', "_"))
+                .ok()
+        };
+        let raw: [u8; 32] = bytes.and_then(|b| b.try_into().ok()).ok_or_else(|| {
+            Error::Config(
+                "the master key must be 32 bytes, base64 or hex (e.g. `openssl rand -base64 32`)"
+                    .into(),
+            )
+        })?;
+        Ok(Self { raw })
+    }
+
+    /// Standard base64.
+    pub fn encode(&self) -> String {
+        STANDARD.encode(self.raw)
+    }
+
+    /// Reads the key file, or creates it (mode 0600) with a new key.
+    pub fn load_or_create(path: &Path) -> Result<Self> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::parse(&text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = Self::generate();
+                write_private_file(path, key.encode().as_bytes())?;
+                Ok(key)
+            }
+            Err(e) => Err(Error::Config(format!(
+                "cannot read master key {}: {e}",
+                path.display()
+            ))),
+        }
+    }
+
+    fn aead(&self) -> LessSafeKey {
+        LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &self.raw).expect("32-byte AES key"))
+    }
+
+    /// base64url(nonce || ciphertext || tag).
+    fn seal(&self, kid: &str, plaintext: &[u8]) -> Result<String> {
+        let mut nonce = [0u8; NONCE_LEN];
+        aws_lc_rs::rand::fill(&mut nonce).map_err(|_| Error::internal("random nonce"))?;
+        let mut buf = plaintext.to_vec();
+        self.aead()
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(kid.as_bytes()),
+                &mut buf,
+            )
+            .map_err(|_| Error::internal("sealing a signing key failed"))?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&buf);
+        Ok(URL_SAFE_NO_PAD.encode(out))
+    }
+
+    fn open(&self, kid: &str, sealed: &str) -> Result<Vec<u8>> {
+        let bytes = URL_SAFE_NO_PAD
+            .decode(sealed)
+            .map_err(|_| Error::internal(format!("signing key {kid} is not valid base64")))?;
+        if bytes.len() < NONCE_LEN {
+            return Err(Error::internal(format!("signing key {kid} is truncated")));
+        }
+        let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
+        let nonce =
+            Nonce::try_assume_unique_for_key(nonce).map_err(|_| Error::internal("nonce"))?;
+        let mut buf = ciphertext.to_vec();
+        let plain = self
+            .aead()
+            .open_in_place(nonce, Aad::from(kid.as_bytes()), &mut buf)
+            .map_err(|_| {
+                Error::Config(format!(
+                    "cannot decrypt signing key {kid}: is TESSERAD_MASTER_KEY the key this database was created with?"
+                ))
+            })?;
+        Ok(plain.to_vec())
+    }
+}
+
+fn write_private_file(path: &Path, contents: &[u8]) -> Result<()> {
+    use std::io::Write as _;
+    let io = |e: std::io::Error| Error::Config(format!("cannot write {}: {e}", path.display()));
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(io)?;
+    file.write_all(contents).map_err(io)?;
+    file.sync_all().map_err(io)
+}
+
+/// A new Ed25519 key, sealed for the database.
+pub fn generate_signing_key(master: &MasterKey, now: i64) -> Result<SigningKeyRow> {
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng)
+        .map_err(|_| Error::internal("Ed25519 key generation failed"))?;
+    let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
+        .map_err(|_| Error::internal("Ed25519 key rejected"))?;
+    let kid = crate::ids::signing_key();
+    Ok(SigningKeyRow {
+        private_key_sealed: master.seal(&kid, pkcs8.as_ref())?,
+        public_key: URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()),
+        algorithm: ALG.to_owned(),
+        kid,
+        created_at: now,
+        rotated_at: None,
+    })
+}
+
+/// `keys rotate`: a new key signs from now on; the others stay verifiable.
+pub async fn rotate(store: &Store, master: &MasterKey, now: i64) -> Result<String> {
+    let row = generate_signing_key(master, now)?;
+    store.insert_signing_key_rotating(&row, now).await?;
+    Ok(row.kid)
+}
+
+#[derive(Serialize, Deserialize)]
+struct Header<'a> {
+    alg: &'a str,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    typ: Option<&'a str>,
+    kid: &'a str,
+}
+
+/// Header fields we read; anything unexpected (`crit`, `jku`, `x5u`…) is ignored
+/// except `crit`, whose presence makes us refuse the token (RFC 7515 §4.1.11).
+#[derive(Deserialize)]
+struct ReceivedHeader {
+    alg: String,
+    kid: Option<String>,
+    crit: Option<serde_json::Value>,
+}
+
+struct Signer {
+    kid: String,
+    pair: Ed25519KeyPair,
+}
+
+/// The public keys a verifier accepts, by kid, plus the key that signs.
+struct Loaded {
+    verifiers: HashMap<String, Arc<UnparsedPublicKey<Vec<u8>>>>,
+    jwks: Jwks,
+    signer: Arc<Signer>,
+}
+
+/// The JWKS document (RFC 7517 §5).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Jwks {
+    pub keys: Vec<Jwk>,
+}
+
+/// An OKP public key (RFC 8037 §2).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Jwk {
+    pub kty: String,
+    pub crv: String,
+    pub x: String,
+    pub kid: String,
+    pub alg: String,
+    #[serde(rename = "use")]
+    pub use_: String,
+}
+
+/// The signing keys in memory: signs new tokens, verifies presented ones.
+///
+/// Shared by every request; reloads from the database on an unknown `kid`
+/// (throttled) and when [`Keyring::reload`] is called (the server does so
+/// periodically), so a rotation on one instance reaches the others.
+pub struct Keyring {
+    master: MasterKey,
+    /// How long an access token lives: a rotated-out key is kept this long.
+    access_token_ttl_secs: i64,
+    loaded: RwLock<Arc<Loaded>>,
+    /// When an unknown kid last caused a reload (a throttle, so monotonic time).
+    last_unknown_kid_reload: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl Keyring {
+    /// Loads the keys; creates the first one when the database has none.
+    pub async fn load(
+        store: &Store,
+        master: MasterKey,
+        access_token_ttl_secs: i64,
+        now: i64,
+    ) -> Result<Self> {
+        let loaded = Self::read(store, &master, access_token_ttl_secs, now).await?;
+        Ok(Self {
+            master,
+            access_token_ttl_secs,
+            loaded: RwLock::new(Arc::new(loaded)),
+            last_unknown_kid_reload: std::sync::Mutex::new(None),
+        })
+    }
+
+    async fn read(store: &Store, master: &MasterKey, ttl: i64, now: i64) -> Result<Loaded> {
+        let mut rows = store.signing_keys().await?;
+        if !rows.iter().any(|r| r.rotated_at.is_none()) {
+            // First start (or every key rotated out by hand): make one. Two
+            // instances starting together may both do this; the later one wins
+            // `current`, and both keys stay valid.
+            let row = generate_signing_key(master, now)?;
+            store.insert_signing_key_rotating(&row, now).await?;
+            rows = store.signing_keys().await?;
+        }
+        let in_use = store.signing_kids_with_live_api_keys(now).await?;
+        let current = rows
+            .iter()
+            .filter(|r| r.rotated_at.is_none())
+            .max_by(|a, b| (a.created_at, &a.kid).cmp(&(b.created_at, &b.kid)))
+            .ok_or_else(|| Error::internal("no current signing key"))?;
+        let pkcs8 = master.open(&current.kid, &current.private_key_sealed)?;
+        let pair = Ed25519KeyPair::from_pkcs8(&pkcs8)
+            .map_err(|_| Error::internal(format!("signing key {} is corrupt", current.kid)))?;
+        let signer = Arc::new(Signer {
+            kid: current.kid.clone(),
+            pair,
+        });
+        let mut verifiers = HashMap::new();
+        let mut jwks = Vec::new();
+        for row in &rows {
+            let live = match row.rotated_at {
+                None => true,
+                Some(rotated) => rotated + ttl > now || in_use.contains(&row.kid),
+            };
+            if !live || row.algorithm != ALG {
+                continue;
+            }
+            let public = URL_SAFE_NO_PAD
+                .decode(&row.public_key)
+                .map_err(|_| Error::internal(format!("public key {} is corrupt", row.kid)))?;
+            verifiers.insert(
+                row.kid.clone(),
+                Arc::new(UnparsedPublicKey::new(&ED25519, public)),
+            );
+            jwks.push(Jwk {
+                kty: "OKP".into(),
+                crv: "Ed25519".into(),
+                x: row.public_key.clone(),
+                kid: row.kid.clone(),
+                alg: ALG.into(),
+                use_: "sig".into(),
+            });
+        }
+        Ok(Loaded {
+            verifiers,
+            jwks: Jwks { keys: jwks },
+            signer,
+        })
+    }
+
+    fn snapshot(&self) -> Arc<Loaded> {
+        self.loaded
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn may_reload_for_unknown_kid(&self) -> bool {
+        let mut last = self
+            .last_unknown_kid_reload
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = std::time::Instant::now();
+        if last.is_some_and(|t| now.duration_since(t) < UNKNOWN_KID_RELOAD_INTERVAL) {
+            return false;
+        }
+        *last = Some(now);
+        true
+    }
+
+    /// Re-reads the keys from the database.
+    pub async fn reload(&self, store: &Store, now: i64) -> Result<()> {
+        let fresh = Self::read(store, &self.master, self.access_token_ttl_secs, now).await?;
+        *self
+            .loaded
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(fresh);
+        Ok(())
+    }
+
+    /// The public keys, for `/.well-known/jwks.json`.
+    pub fn jwks(&self) -> Jwks {
+        self.snapshot().jwks.clone()
+    }
+
+    /// Signs `claims` as a compact JWS with the current key. `typ` is the JOSE
+    /// header type, e.g. `at+jwt` for access tokens (RFC 9068 §2.1).
+    pub fn sign(&self, claims: &Claims, typ: Option<&str>) -> Result<String> {
+        Ok(self.sign_with_kid(claims, typ)?.0)
+    }
+
+    /// [`Keyring::sign`], also returning the `kid` that signed.
+    pub fn sign_with_kid(&self, claims: &Claims, typ: Option<&str>) -> Result<(String, String)> {
+        let signer = self.snapshot().signer.clone();
+        let header = serde_json::to_vec(&Header {
+            alg: ALG,
+            typ,
+            kid: &signer.kid,
+        })
+        .map_err(Error::internal)?;
+        let payload = serde_json::to_vec(claims).map_err(Error::internal)?;
+        let mut token = URL_SAFE_NO_PAD.encode(header);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(payload, &mut token);
+        let signature = signer.pair.sign(token.as_bytes());
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature.as_ref(), &mut token);
+        Ok((token, signer.kid.clone()))
+    }
+
+    /// Checks a compact JWS: structure, `alg` = EdDSA, known `kid`, signature,
+    /// `token_use`, and `exp` against `now`. Revocation is the caller's next step
+    /// (it needs the database).
+    pub async fn verify(
+        &self,
+        store: &Store,
+        token: &str,
+        expected: TokenUse,
+        now: i64,
+    ) -> std::result::Result<Claims, VerifyError> {
+        let mut parts = token.splitn(3, '.');
+        let (Some(header_b64), Some(payload_b64), Some(signature_b64)) =
+            (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(AuthError::Malformed.into());
+        };
+        if signature_b64.contains('.') {
+            return Err(AuthError::Malformed.into());
+        }
+        let header_bytes = URL_SAFE_NO_PAD
+            .decode(header_b64)
+            .map_err(|_| AuthError::Malformed)?;
+        let header: ReceivedHeader =
+            serde_json::from_slice(&header_bytes).map_err(|_| AuthError::Malformed)?;
+        if header.alg != ALG {
+            return Err(AuthError::BadAlgorithm.into());
+        }
+        if header.crit.is_some() {
+            return Err(AuthError::Malformed.into());
+        }
+        let kid = header.kid.ok_or(AuthError::UnknownKey)?;
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature_b64)
+            .map_err(|_| AuthError::Malformed)?;
+
+        let mut loaded = self.snapshot();
+        if !loaded.verifiers.contains_key(&kid) && self.may_reload_for_unknown_kid() {
+            self.reload(store, now).await.map_err(VerifyError::Server)?;
+            loaded = self.snapshot();
+        }
+        let verifier = loaded.verifiers.get(&kid).ok_or(AuthError::UnknownKey)?;
+        let signed_len = header_b64.len() + 1 + payload_b64.len();
+        verifier
+            .verify(&token.as_bytes()[..signed_len], &signature)
+            .map_err(|_| AuthError::BadSignature)?;
+
+        let payload = URL_SAFE_NO_PAD
+            .decode(payload_b64)
+            .map_err(|_| AuthError::Malformed)?;
+        let claims: Claims = serde_json::from_slice(&payload).map_err(|_| AuthError::Malformed)?;
+        if claims.token_use != expected {
+            return Err(AuthError::WrongTokenUse.into());
+        }
+        if claims.exp.is_some_and(|exp| exp <= now) {
+            return Err(AuthError::Expired.into());
+        }
+        Ok(claims)
+    }
+}
+
+/// Verification fails either because the token is bad (401) or because the server
+/// could not check it (database down while reloading keys: 5xx).
+#[derive(Debug)]
+pub enum VerifyError {
+    Rejected(AuthError),
+    Server(Error),
+}
+
+impl From<AuthError> for VerifyError {
+    fn from(e: AuthError) -> Self {
+        Self::Rejected(e)
+    }
+}
+
+impl From<VerifyError> for Error {
+    fn from(e: VerifyError) -> Self {
+        match e {
+            VerifyError::Rejected(a) => Error::Unauthenticated(a),
+            VerifyError::Server(e) => e,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn master_key_round_trips_and_seals() {
+        let key = MasterKey::generate();
+        let parsed = MasterKey::parse(&key.encode()).unwrap();
+        let sealed = key.seal("kid1", b"private").unwrap();
+        assert_eq!(parsed.open("kid1", &sealed).unwrap(), b"private");
+        // The kid is bound in: a sealed key moved to another row does not open.
+        assert!(parsed.open("kid2", &sealed).is_err());
+        assert!(MasterKey::generate().open("kid1", &sealed).is_err());
+        assert_eq!(format!("{key:?}"), "MasterKey([redacted])");
+        let hex: String = (0..32).map(|i| format!("{i:02x}")).collect();
+        assert!(MasterKey::parse(&hex).is_ok());
+        assert!(MasterKey::parse("short").is_err());
+    }
+}

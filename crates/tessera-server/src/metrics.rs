@@ -1,0 +1,77 @@
+//! Prometheus metrics. Names are constants here so every module counts the same
+//! series; `/metrics` renders them.
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::time::Instant;
+
+/// Labels `route` (the matched route pattern), `status`.
+pub const HTTP_REQUESTS: &str = "tesserad_http_requests_total";
+/// Labels `route`, `status`.
+pub const HTTP_DURATION: &str = "tesserad_http_request_duration_seconds";
+pub const API_KEYS_ISSUED: &str = "tesserad_api_keys_issued_total";
+pub const API_KEYS_REVOKED: &str = "tesserad_api_keys_revoked_total";
+/// Label `grant`: one of [`GRANTS`]. Incremented by the token endpoints.
+pub const TOKENS_ISSUED: &str = "tesserad_tokens_issued_total";
+/// Requests refused with 429. Label `scope` (e.g. `app`, `ip`).
+pub const RATE_LIMIT_REJECTIONS: &str = "tesserad_rate_limit_rejections_total";
+
+pub const GRANTS: [&str; 5] = [
+    "client_credentials",
+    "authorization_code",
+    "refresh_token",
+    "device_code",
+    "session",
+];
+
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+/// Installs the process-wide recorder (the `metrics` crate has exactly one) and
+/// registers every series at zero, so `/metrics` lists them before first use.
+pub fn install() -> Result<PrometheusHandle, String> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.into()), &LATENCY_BUCKETS)
+        .map_err(|e| e.to_string())?
+        .install_recorder()
+        .map_err(|e| e.to_string())?;
+    metrics::describe_counter!(HTTP_REQUESTS, "HTTP requests by route and status");
+    metrics::describe_histogram!(
+        HTTP_DURATION,
+        metrics::Unit::Seconds,
+        "HTTP request latency by route and status"
+    );
+    metrics::describe_counter!(API_KEYS_ISSUED, "API keys issued");
+    metrics::describe_counter!(API_KEYS_REVOKED, "API keys revoked");
+    metrics::describe_counter!(TOKENS_ISSUED, "OAuth access tokens issued, by grant");
+    metrics::describe_counter!(RATE_LIMIT_REJECTIONS, "requests refused for rate limits");
+    metrics::counter!(API_KEYS_ISSUED).absolute(0);
+    metrics::counter!(API_KEYS_REVOKED).absolute(0);
+    for grant in GRANTS {
+        metrics::counter!(TOKENS_ISSUED, "grant" => grant).absolute(0);
+    }
+    Ok(handle)
+}
+
+/// Counts and times every request by matched route and status, and logs it at
+/// debug level (method, route, status, latency; never headers or query).
+pub async fn track(request: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = request.method().clone();
+    let response = next.run(request).await;
+    let elapsed = start.elapsed();
+    let status = response.status().as_u16().to_string();
+    tracing::debug!(%method, %route, %status, latency_ms = elapsed.as_secs_f64() * 1000.0, "request");
+    metrics::counter!(HTTP_REQUESTS, "route" => route.clone(), "status" => status.clone())
+        .increment(1);
+    metrics::histogram!(HTTP_DURATION, "route" => route, "status" => status).record(elapsed);
+    response
+}

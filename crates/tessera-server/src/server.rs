@@ -1,0 +1,117 @@
+//! `tesserad serve`: open the database, load keys, bind, serve until SIGTERM/SIGINT.
+
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::keys::Keyring;
+use crate::state::AppState;
+use crate::store::Store;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// How often each instance re-reads the signing keys (rotations elsewhere).
+const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Opens the database (migrating it) and loads the keyring: everything a request
+/// needs. `metrics` is the installed recorder's handle, if any.
+pub async fn build_state(
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+) -> Result<AppState> {
+    let store = Store::open(&settings.database).await?;
+    let ttl = i64::try_from(settings.access_token_ttl.as_secs()).unwrap_or(i64::MAX / 2);
+    let keyring = Keyring::load(&store, settings.master_key.clone(), ttl, clock.now()).await?;
+    Ok(AppState {
+        settings: Arc::new(settings),
+        store,
+        keyring: Arc::new(keyring),
+        clock,
+        metrics,
+    })
+}
+
+/// Binds `settings.listen` and serves until a shutdown signal. With port 0 the
+/// kernel picks a port; unless `--issuer` was given, the issuer follows it.
+pub async fn serve(mut settings: Settings, clock: Arc<dyn Clock>) -> Result<()> {
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", settings.listen)))?;
+    let local = listener.local_addr().map_err(Error::internal)?;
+    if settings.issuer_follows_listen {
+        settings.issuer = format!("http://{local}");
+    }
+    settings.listen = local;
+    let metrics = match crate::metrics::install() {
+        Ok(handle) => Some(handle),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics recorder not installed");
+            None
+        }
+    };
+    let dev = settings.dev;
+    let state = build_state(settings, clock, metrics).await?;
+    tracing::info!(
+        listen = %local,
+        issuer = %state.settings.issuer,
+        database = %state.settings.database,
+        "tesserad ready"
+    );
+    if dev {
+        crate::dev::seed_and_print(&state).await?;
+    }
+    // A line for scripts and tests to wait for (and to learn a kernel-picked port).
+    println!("tesserad listening on http://{local}");
+
+    let background = tokio::spawn(background_tasks(state.clone()));
+    let app = crate::http::router(state.clone());
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| Error::internal(format!("server error: {e}")))?;
+    background.abort();
+    state.store.close().await;
+    tracing::info!("tesserad stopped");
+    Ok(())
+}
+
+async fn background_tasks(state: AppState) {
+    let mut tick = tokio::time::interval(KEY_RELOAD_INTERVAL);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let now = state.now();
+        if let Err(e) = state.keyring.reload(&state.store, now).await {
+            tracing::warn!(error = %e, "reloading signing keys failed");
+        }
+        if let Err(e) = state.store.prune_revoked_access_tokens(now).await {
+            tracing::warn!(error = %e, "pruning revoked access tokens failed");
+        }
+        if let Some(handle) = &state.metrics {
+            handle.run_upkeep();
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received; finishing open requests");
+}

@@ -1,0 +1,19 @@
+//! PostgreSQL: several `tesserad` instances may share one database.
+
+use crate::error::Result;
+use sqlx::AnyPool;
+use sqlx::any::AnyPoolOptions;
+use std::time::Duration;
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+pub async fn connect(url: &str) -> Result<AnyPool> {
+    let pool = AnyPoolOptions::new()
+        .max_connections(16)
+        // Fail fast while the database is down, so requests get a 503 rather
+        // than hang; the pool reconnects by itself when it is back.
+        .acquire_timeout(Duration::from_secs(3))
+        .connect(url)
+        .await?;
+    Ok(pool)
+}

@@ -1,0 +1,198 @@
+//! `tesserad admin --json`: the field names DESIGN.md's contract promises.
+
+use crate::support::{Backend, Server};
+
+backend_tests!(
+    admin_json_contract,
+    admin_flags_anywhere_after_admin,
+    admin_errors_exit_nonzero
+);
+
+async fn admin_json_contract(backend: Backend) {
+    let server = Server::start(backend).await;
+    let account = server.admin(&["account", "create", "--email", "Alice@Example.com"]);
+    assert!(account["id"].as_str().unwrap().starts_with("acct_"));
+    assert_eq!(account["email"], "alice@example.com");
+
+    let project = server.admin(&[
+        "project",
+        "create",
+        "--account",
+        "alice@example.com",
+        "--name",
+        "P1",
+    ]);
+    assert!(project["id"].is_string());
+    assert_eq!(project["name"], "P1");
+
+    let app = server.admin(&[
+        "app",
+        "create",
+        "--account",
+        "alice@example.com",
+        "--name",
+        "Web",
+        "--redirect-uri",
+        "https://app.example.com/cb",
+    ]);
+    assert!(app["client_id"].is_string());
+    assert!(app["client_secret"].as_str().unwrap().len() >= 32);
+    assert_eq!(app["name"], "Web");
+    assert_eq!(app["mode"], "development");
+    assert_eq!(
+        app["grant_types"],
+        serde_json::json!([
+            "client_credentials",
+            "authorization_code",
+            "refresh_token",
+            "device_code"
+        ])
+    );
+
+    let public = server.admin(&[
+        "app",
+        "create",
+        "--account",
+        "alice@example.com",
+        "--name",
+        "Lofty CLI",
+        "--public",
+        "--client-id",
+        "lofty-cli",
+        "--mode",
+        "production",
+        "--redirect-uri",
+        "http://127.0.0.1/callback",
+    ]);
+    assert_eq!(public["client_id"], "lofty-cli");
+    assert!(public.get("client_secret").is_none(), "{public}");
+    assert_eq!(public["mode"], "production");
+    assert_eq!(
+        public["grant_types"],
+        serde_json::json!(["authorization_code", "refresh_token", "device_code"])
+    );
+
+    let restricted = server.admin(&[
+        "app",
+        "create",
+        "--account",
+        "alice@example.com",
+        "--name",
+        "Batch",
+        "--grant",
+        "client_credentials",
+    ]);
+    assert_eq!(
+        restricted["grant_types"],
+        serde_json::json!(["client_credentials"])
+    );
+
+    let key = server.admin(&["api-key", "create", "--account", "alice@example.com"]);
+    assert!(key["id"].as_str().unwrap().starts_with("key_"));
+    assert!(key["key"].as_str().unwrap().starts_with("eyJ"));
+    assert_eq!(key["scope"], "THIRD_PARTY_OPERATION");
+    assert!(key["expires_at"].is_null());
+
+    let expiring = server.admin(&[
+        "api-key",
+        "create",
+        "--account",
+        "alice@example.com",
+        "--expires-in",
+        "30d",
+    ]);
+    let expires_at = expiring["expires_at"].as_str().unwrap();
+    assert!(expires_at.ends_with('Z'), "{expires_at}");
+
+    let session = server.admin(&["session", "create", "--account", "alice@example.com"]);
+    assert!(session["session_id"].as_str().unwrap().len() >= 32);
+    assert_eq!(
+        session["token_url"],
+        format!("{}/oauth/session-token", server.url)
+    );
+
+    let rotated = server.admin(&["keys", "rotate"]);
+    assert!(rotated["kid"].as_str().unwrap().starts_with("sk_"));
+
+    let list = server.admin(&["api-key", "list"]);
+    let listed = list["api_keys"].as_array().unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(
+        listed.iter().all(|k| k.get("key").is_none()),
+        "a listing never shows keys"
+    );
+
+    let revoked = server.admin(&["api-key", "revoke", key["id"].as_str().unwrap()]);
+    assert_eq!(revoked["revoked"], true);
+}
+
+async fn admin_flags_anywhere_after_admin(backend: Backend) {
+    let server = Server::start(backend).await;
+    // `--json` and `--database` before the noun, between, and at the end.
+    let out = std::process::Command::new(crate::support::TESSERAD)
+        .args([
+            "admin",
+            "--json",
+            "--database",
+            &server.db.url,
+            "account",
+            "create",
+            "--email",
+            "a@x.io",
+        ])
+        .env("TESSERAD_MASTER_KEY", &server.master_key)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["email"], "a@x.io");
+    let out = std::process::Command::new(crate::support::TESSERAD)
+        .args([
+            "admin",
+            "project",
+            "--database",
+            &server.db.url,
+            "create",
+            "--account",
+            "a@x.io",
+            "--name",
+            "n",
+            "--json",
+        ])
+        .env("TESSERAD_MASTER_KEY", &server.master_key)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["name"], "n");
+}
+
+async fn admin_errors_exit_nonzero(backend: Backend) {
+    let server = Server::start(backend).await;
+    server.admin(&["account", "create", "--email", "dup@example.com"]);
+    let dup = server.admin_raw(&["account", "create", "--email", "dup@example.com"]);
+    assert!(!dup.status.success());
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
+    let missing = server.admin_raw(&["api-key", "create", "--account", "nobody@example.com"]);
+    assert!(!missing.status.success());
+    let public_cc = server.admin_raw(&[
+        "app",
+        "create",
+        "--account",
+        "dup@example.com",
+        "--name",
+        "x",
+        "--public",
+        "--grant",
+        "client_credentials",
+    ]);
+    assert!(!public_cc.status.success());
+}

@@ -1,0 +1,12 @@
+//! End-to-end tests of `tesserad`: each starts the real binary on a free loopback
+//! port with its own database, on SQLite and (with `TESSERA_TEST_POSTGRES_URL`)
+//! PostgreSQL. Add a module per area; use `support` for servers and admin calls.
+
+#[macro_use]
+mod support;
+
+mod admin;
+mod api_keys;
+mod forgery;
+mod malformed;
+mod server;
