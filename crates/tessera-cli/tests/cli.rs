@@ -426,6 +426,21 @@ fn profiles_belong_to_environments() {
         .unwrap();
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["server"], "http://127.0.0.1:9999");
+    let out = s
+        .cmd(&["auth", "status"])
+        .env("TESSERA_URL", "http://127.0.0.1:9999")
+        .env("TESSERA_PROFILE", "default")
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(
+        text.contains("Server:      http://127.0.0.1:9999 (from TESSERA_URL)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Profile:     default (from TESSERA_PROFILE)"),
+        "{text}"
+    );
 
     s.cmd(&["auth", "env", "add", "bad", "not-a-url"])
         .assert()

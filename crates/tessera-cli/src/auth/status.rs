@@ -50,7 +50,7 @@ pub fn run(args: &StatusArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     if args.json {
         super::print_json(io, &report)?;
     } else {
-        print_human(&report, io)?;
+        print_human(&report, ctx, io)?;
     }
     if report.expired {
         return Err(CliError::Expired {
@@ -124,17 +124,21 @@ pub fn report(args: &StatusArgs, ctx: &Ctx, io: &mut Io) -> Result<StatusReport,
     })
 }
 
-fn print_human(r: &StatusReport, io: &mut Io) -> Result<(), CliError> {
+fn print_human(r: &StatusReport, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     let out = &mut *io.stdout;
     writeln!(out, "Environment: {}", r.environment)?;
-    writeln!(
-        out,
-        "Server:      {}",
-        r.server.as_deref().unwrap_or("(not configured)")
-    )?;
+    let server = r.server.as_deref().unwrap_or("(not configured)");
+    // Say when the URL variable, not the stored configuration, picked the server.
+    if r.environment == tessera_client::DEFAULT_ENVIRONMENT
+        && ctx.env.var(ctx.spec.url_env).is_some()
+    {
+        writeln!(out, "Server:      {server} (from {})", ctx.spec.url_env)?;
+    } else {
+        writeln!(out, "Server:      {server}")?;
+    }
     let profile = match (&r.profile, r.profile_from) {
         (Some(name), Some("flag")) => format!("{name} (from --profile)"),
-        (Some(name), Some("env")) => format!("{name} (from environment variable)"),
+        (Some(name), Some("env")) => format!("{name} (from {})", ctx.spec.profile_env),
         (Some(name), _) => name.clone(),
         (None, _) => "(none)".into(),
     };
