@@ -144,3 +144,36 @@ fn init_logging(spec: &AppSpec, env: &dyn EnvVars) {
         .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parsed_arguments_do_not_debug_print_keys() {
+        for args in [
+            &["tessera", "auth", "login", "--api-key", "sekrit-value"][..],
+            &["tessera", "auth", "token", "--api-key", "sekrit-value"],
+            &["tessera", "auth", "status", "--api-key", "sekrit-value"],
+            &["tessera", "auth", "show", "--api-key", "sekrit-value"],
+        ] {
+            let cli = Cli::try_parse_from(args).unwrap();
+            assert!(!format!("{cli:?}").contains("sekrit"), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn every_exit_code_is_distinct() {
+        let codes = [
+            Exit::Ok,
+            Exit::Failure,
+            Exit::Usage,
+            Exit::NotLoggedIn,
+            Exit::CredentialRejected,
+            Exit::Network,
+            Exit::Server,
+        ]
+        .map(Exit::code);
+        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6]);
+    }
+}

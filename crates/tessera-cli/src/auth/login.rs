@@ -13,8 +13,8 @@ use tessera_proto::api::Me;
 #[derive(Debug, Default, clap::Args)]
 pub struct LoginArgs {
     /// The API key to store.
-    #[arg(long, value_name = "KEY", conflicts_with = "with_token")]
-    pub api_key: Option<String>,
+    #[arg(long, value_name = "KEY", value_parser = super::api_key_arg, conflicts_with = "with_token")]
+    pub api_key: Option<ApiKey>,
     /// Read the API key from stdin.
     #[arg(long)]
     pub with_token: bool,
@@ -69,7 +69,7 @@ pub fn run(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
 /// when stdin is a terminal.
 pub fn read_key(args: &LoginArgs, io: &mut Io) -> Result<ApiKey, CliError> {
     let raw = if let Some(key) = &args.api_key {
-        key.clone()
+        key.expose_secret().to_owned()
     } else if args.with_token {
         let mut text = String::new();
         io.stdin.read_to_string(&mut text)?;
@@ -174,7 +174,7 @@ mod tests {
             };
             cap.prompter.secrets.extend(typed.map(str::to_owned));
             let args = LoginArgs {
-                api_key: flag.map(str::to_owned),
+                api_key: flag.map(ApiKey::new),
                 with_token,
                 no_verify: true,
             };

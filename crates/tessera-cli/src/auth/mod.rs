@@ -69,6 +69,12 @@ pub fn run(command: AuthCommand, ctx: &Ctx, io: &mut Io) -> Result<(), CliError>
     }
 }
 
+/// Clap parser for key arguments: the value goes straight into the redacting
+/// newtype, so `{:?}` of parsed arguments cannot print it.
+pub fn api_key_arg(value: &str) -> Result<tessera_proto::ApiKey, std::convert::Infallible> {
+    Ok(tessera_proto::ApiKey::new(value))
+}
+
 pub(crate) fn print_json(io: &mut Io, value: &impl Serialize) -> Result<(), CliError> {
     serde_json::to_writer_pretty(&mut *io.stdout, value).map_err(std::io::Error::from)?;
     writeln!(io.stdout)?;

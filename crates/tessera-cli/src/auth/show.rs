@@ -11,8 +11,8 @@ pub struct ShowArgs {
     /// Show the full, unmasked key.
     #[arg(long)]
     pub raw: bool,
-    #[arg(long, value_name = "KEY", hide = true)]
-    pub api_key: Option<String>,
+    #[arg(long, value_name = "KEY", value_parser = super::api_key_arg, hide = true)]
+    pub api_key: Option<ApiKey>,
     #[arg(long)]
     pub json: bool,
 }
@@ -26,8 +26,7 @@ struct ShowJson {
 }
 
 pub fn run(args: &ShowArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
-    let flag = args.api_key.clone().map(ApiKey::new);
-    let resolution = ctx.resolver(flag.as_ref()).first()?;
+    let resolution = ctx.resolver(args.api_key.as_ref()).first()?;
     super::print_warnings(io, &resolution.warnings)?;
     let Some(found) = resolution.winner() else {
         return Err(CliError::NotLoggedIn {

@@ -11,8 +11,8 @@ use tessera_proto::ApiKey;
 
 #[derive(Debug, Default, clap::Args)]
 pub struct StatusArgs {
-    #[arg(long, value_name = "KEY", hide = true)]
-    pub api_key: Option<String>,
+    #[arg(long, value_name = "KEY", value_parser = super::api_key_arg, hide = true)]
+    pub api_key: Option<ApiKey>,
     #[arg(long)]
     pub json: bool,
 }
@@ -66,8 +66,7 @@ pub fn run(args: &StatusArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
 
 /// The status as data, for persona CLIs that print it their own way.
 pub fn report(args: &StatusArgs, ctx: &Ctx, io: &mut Io) -> Result<StatusReport, CliError> {
-    let flag = args.api_key.clone().map(ApiKey::new);
-    let resolution = ctx.resolver(flag.as_ref()).all()?;
+    let resolution = ctx.resolver(args.api_key.as_ref()).all()?;
     super::print_warnings(io, &resolution.warnings)?;
     let selection = resolution
         .selection

@@ -12,9 +12,9 @@ use tessera_proto::ApiKey;
 
 #[derive(Debug, Default, clap::Args)]
 pub struct TokenArgs {
-    /// Use this key instead of the stored one (resolution still reports it).
-    #[arg(long, value_name = "KEY", hide_env_values = true)]
-    pub api_key: Option<String>,
+    /// Use this key instead of any stored one (the flag tops resolution).
+    #[arg(long, value_name = "KEY", value_parser = super::api_key_arg)]
+    pub api_key: Option<ApiKey>,
     /// Print {"token":…,"source":…} instead of the bare token.
     #[arg(long)]
     pub json: bool,
@@ -27,8 +27,7 @@ struct TokenJson<'a> {
 }
 
 pub fn run(args: &TokenArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
-    let flag = args.api_key.clone().map(ApiKey::new);
-    let resolution = ctx.resolver(flag.as_ref()).first()?;
+    let resolution = ctx.resolver(args.api_key.as_ref()).first()?;
     super::print_warnings(io, &resolution.warnings)?;
     let Some(found) = resolution.winner() else {
         return Err(CliError::NotLoggedIn {
