@@ -56,25 +56,30 @@ pub fn main_for(spec: &AppSpec) -> ExitCode {
     };
     let env = ProcessEnv;
     init_logging(spec, &env);
+    let Command::Auth(command) = cli.command;
+    let json = command.json();
+    with_process_io(|io| {
+        let result = context(spec, &env, cli.profile).and_then(|ctx| auth::run(command, &ctx, io));
+        report(result, json, io).into()
+    })
+}
 
+/// Runs `f` with the process's real stdin, stdout, stderr and terminal
+/// prompter; persona binaries use it to run the commands they mount.
+pub fn with_process_io<R>(f: impl FnOnce(&mut Io) -> R) -> R {
     let mut stdout = std::io::stdout().lock();
     let mut stderr = std::io::stderr().lock();
     let stdin = std::io::stdin();
     let stdin_is_tty = stdin.is_terminal();
     let mut stdin = stdin.lock();
     let mut prompter = TerminalPrompter;
-    let mut io = Io {
+    f(&mut Io {
         stdout: &mut stdout,
         stderr: &mut stderr,
         stdin: &mut stdin,
         stdin_is_tty,
         prompter: &mut prompter,
-    };
-
-    let Command::Auth(command) = cli.command;
-    let json = command.json();
-    let result = context(spec, &env, cli.profile).and_then(|ctx| auth::run(command, &ctx, &mut io));
-    report(result, json, &mut io).into()
+    })
 }
 
 /// The context of a real process.
@@ -134,7 +139,7 @@ pub fn report(result: Result<(), CliError>, json: bool, io: &mut Io) -> Exit {
 
 /// Logging is off unless the application's log variable or `RUST_LOG` asks for
 /// it: building a filter costs more than `auth token` itself.
-fn init_logging(spec: &AppSpec, env: &dyn EnvVars) {
+pub fn init_logging(spec: &AppSpec, env: &dyn EnvVars) {
     let Some(filter) = env.var(spec.log_env).or_else(|| env.var("RUST_LOG")) else {
         return;
     };

@@ -389,6 +389,18 @@ mod tests {
     }
 
     #[test]
+    fn readers_do_not_wait_for_the_lock() {
+        let (_tmp, store) = store();
+        let lock = store.lock().unwrap();
+        let mut creds = lock.read_credentials().unwrap().file;
+        creds.profiles.entry("p".into()).or_default().api_key = Some(ApiKey::new("v"));
+        lock.write_credentials(&creds).unwrap();
+        // Still locked: a plain read sees the renamed file without blocking.
+        assert_eq!(key(&store, "p").as_deref(), Some("v"));
+        drop(lock);
+    }
+
+    #[test]
     fn group_readable_credentials_are_reported_with_the_fix() {
         let (_tmp, store) = store();
         store
