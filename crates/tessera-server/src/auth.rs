@@ -214,3 +214,185 @@ mod tests {
         ));
     }
 }
+
+/// The whole authentication path through the router, with a controlled clock.
+#[cfg(test)]
+mod flow_tests {
+    use crate::access_token::{self, NewAccessToken};
+    use crate::apikey::{self, NewApiKey};
+    use crate::testing::{Fixture, ISSUER, body_json};
+    use axum::http::StatusCode;
+    use std::time::Duration;
+    use tessera_proto::{Claims, Scopes, THIRD_PARTY_OPERATION, TokenUse};
+
+    fn access(fx: &Fixture, account: &str, scope: &str) -> access_token::IssuedAccessToken {
+        access_token::issue(
+            &fx.state.keyring,
+            &fx.state.settings.issuer,
+            Duration::from_secs(60),
+            NewAccessToken {
+                account_id: account.to_owned(),
+                client_id: Some("app_1".into()),
+                scope: Scopes::parse(scope),
+                acr: Some("0".into()),
+            },
+            fx.clock_now(),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn access_token_authenticates_until_it_expires() {
+        let fx = Fixture::new().await;
+        let account = fx.account("a@example.com").await;
+        let token = access(&fx, &account, THIRD_PARTY_OPERATION);
+        let bearer = format!("Bearer {}", token.token.expose_secret());
+        let response = fx.get("/v1/me", &bearer).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let me = body_json(response).await;
+        assert_eq!(me["credential"], "access_token");
+        assert_eq!(me["client_id"], "app_1");
+        assert_eq!(me["acr"], "0");
+        assert_eq!(me["email"], "a@example.com");
+
+        fx.clock.advance(59);
+        assert_eq!(fx.get("/v1/me", &bearer).await.status(), StatusCode::OK);
+        fx.clock.advance(1);
+        let response = fx.get("/v1/me", &bearer).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert!(
+            body_json(response).await["message"]
+                .as_str()
+                .unwrap()
+                .contains("expired")
+        );
+    }
+
+    #[tokio::test]
+    async fn revoked_access_token_is_rejected() {
+        let fx = Fixture::new().await;
+        let account = fx.account("a@example.com").await;
+        let token = access(&fx, &account, THIRD_PARTY_OPERATION);
+        let bearer = format!("Bearer {}", token.token.expose_secret());
+        access_token::revoke(&fx.state.store, &token.claims, fx.clock_now())
+            .await
+            .unwrap();
+        let response = fx.get("/v1/me", &bearer).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert!(
+            body_json(response).await["message"]
+                .as_str()
+                .unwrap()
+                .contains("revoked")
+        );
+    }
+
+    #[tokio::test]
+    async fn token_kinds_do_not_cross() {
+        let fx = Fixture::new().await;
+        let account = fx.account("a@example.com").await;
+        let token = access(&fx, &account, THIRD_PARTY_OPERATION);
+        // An access token sent as an API key, and an API key sent as a bearer token.
+        let as_key = format!("token {}", token.token.expose_secret());
+        assert_eq!(
+            fx.get("/v1/me", &as_key).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+        let key = apikey::issue(
+            &fx.state.store,
+            &fx.state.keyring,
+            ISSUER,
+            "",
+            NewApiKey {
+                account_id: account.clone(),
+                name: None,
+                scope: None,
+                expires_at: None,
+            },
+            fx.clock_now(),
+        )
+        .await
+        .unwrap();
+        let as_bearer = format!("Bearer {}", key.key.expose_secret());
+        assert_eq!(
+            fx.get("/v1/me", &as_bearer).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+
+    #[tokio::test]
+    async fn access_token_from_another_issuer_is_rejected() {
+        let fx = Fixture::new().await;
+        let account = fx.account("a@example.com").await;
+        let now = fx.clock_now();
+        let claims = Claims {
+            iss: "https://elsewhere.example".into(),
+            sub: account,
+            jti: "at_x".into(),
+            scope: Scopes::parse(THIRD_PARTY_OPERATION),
+            iat: now,
+            exp: Some(now + 60),
+            token_use: TokenUse::Access,
+            client_id: None,
+            acr: None,
+        };
+        let token = fx
+            .state
+            .keyring
+            .sign(&claims, Some(access_token::TYP))
+            .unwrap();
+        let response = fx.get("/v1/me", &format!("Bearer {token}")).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn access_token_without_the_scope_gets_200100() {
+        let fx = Fixture::new().await;
+        let account = fx.account("a@example.com").await;
+        let token = access(&fx, &account, "openid");
+        let response = fx
+            .get("/v1/me", &format!("Bearer {}", token.token.expose_secret()))
+            .await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        assert_eq!(body_json(response).await["code"], 200100);
+    }
+
+    #[tokio::test]
+    async fn api_key_expires_on_the_clock() {
+        let fx = Fixture::new().await;
+        let account = fx.account("a@example.com").await;
+        let key = apikey::issue(
+            &fx.state.store,
+            &fx.state.keyring,
+            ISSUER,
+            "lk_",
+            NewApiKey {
+                account_id: account,
+                name: None,
+                scope: None,
+                expires_at: Some(fx.clock_now() + 30),
+            },
+            fx.clock_now(),
+        )
+        .await
+        .unwrap();
+        let auth = format!("token {}", key.key.expose_secret());
+        assert!(key.key.expose_secret().starts_with("lk_eyJ"));
+        assert_eq!(fx.get("/v1/me", &auth).await.status(), StatusCode::OK);
+        fx.clock.advance(30);
+        assert_eq!(
+            fx.get("/v1/me", &auth).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+
+    #[tokio::test]
+    async fn deleted_account_invalidates_its_access_tokens() {
+        let fx = Fixture::new().await;
+        let token = access(&fx, "acct_missing", THIRD_PARTY_OPERATION);
+        let response = fx
+            .get("/v1/me", &format!("Bearer {}", token.token.expose_secret()))
+            .await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+}

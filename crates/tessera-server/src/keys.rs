@@ -459,6 +459,124 @@ impl From<VerifyError> for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::Fixture;
+    use tessera_proto::Scopes;
+
+    fn claims(now: i64, exp: Option<i64>) -> Claims {
+        Claims {
+            iss: crate::testing::ISSUER.into(),
+            sub: "acct_1".into(),
+            jti: "at_1".into(),
+            scope: Scopes::parse("THIRD_PARTY_OPERATION"),
+            iat: now,
+            exp,
+            token_use: TokenUse::Access,
+            client_id: None,
+            acr: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn rotation_reaches_other_instances_and_old_keys_retire_after_the_ttl() {
+        let fx = Fixture::new().await;
+        let store = &fx.state.store;
+        let now = fx.clock_now();
+        let ttl = i64::try_from(fx.state.settings.access_token_ttl.as_secs()).unwrap();
+        let old_token = fx
+            .state
+            .keyring
+            .sign(&claims(now, Some(now + ttl)), None)
+            .unwrap();
+
+        // "Another instance" rotates and signs with the new key.
+        let other = Keyring::load(store, fx.state.settings.master_key.clone(), ttl, now)
+            .await
+            .unwrap();
+        let new_kid = rotate(store, &fx.state.settings.master_key, now)
+            .await
+            .unwrap();
+        other.reload(store, now).await.unwrap();
+        let (new_token, kid) = other
+            .sign_with_kid(&claims(now, Some(now + ttl)), None)
+            .unwrap();
+        assert_eq!(kid, new_kid);
+
+        // This instance has never seen the new kid: it reloads once and accepts.
+        let keyring = &fx.state.keyring;
+        assert!(
+            keyring
+                .verify(store, &new_token, TokenUse::Access, now)
+                .await
+                .is_ok()
+        );
+        assert!(
+            keyring
+                .verify(store, &old_token, TokenUse::Access, now)
+                .await
+                .is_ok()
+        );
+        assert_eq!(keyring.jwks().keys.len(), 2);
+
+        // Once every access token the old key could have signed has expired (and
+        // no API key uses it), the old key leaves the JWKS.
+        let later = now + ttl + 1;
+        keyring.reload(store, later).await.unwrap();
+        let kids: Vec<String> = keyring.jwks().keys.into_iter().map(|k| k.kid).collect();
+        assert_eq!(kids, [new_kid]);
+    }
+
+    #[tokio::test]
+    async fn verification_rejects_what_it_must() {
+        let fx = Fixture::new().await;
+        let (store, keyring, now) = (&fx.state.store, &fx.state.keyring, fx.clock_now());
+        let token = keyring.sign(&claims(now, Some(now + 10)), None).unwrap();
+        let reject = |r: std::result::Result<Claims, VerifyError>| match r {
+            Err(VerifyError::Rejected(e)) => e,
+            other => panic!("expected a rejection, got {other:?}"),
+        };
+        assert_eq!(
+            reject(keyring.verify(store, &token, TokenUse::ApiKey, now).await),
+            AuthError::WrongTokenUse
+        );
+        assert_eq!(
+            reject(
+                keyring
+                    .verify(store, &token, TokenUse::Access, now + 10)
+                    .await
+            ),
+            AuthError::Expired
+        );
+        let (h, p, _) = {
+            let mut it = token.split('.');
+            (it.next().unwrap(), it.next().unwrap(), it.next().unwrap())
+        };
+        let none = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","kid":"x"}"#);
+        assert_eq!(
+            reject(
+                keyring
+                    .verify(store, &format!("{none}.{p}."), TokenUse::Access, now)
+                    .await
+            ),
+            AuthError::BadAlgorithm
+        );
+        let crit = URL_SAFE_NO_PAD.encode(br#"{"alg":"EdDSA","kid":"x","crit":["exp"]}"#);
+        assert_eq!(
+            reject(
+                keyring
+                    .verify(store, &format!("{crit}.{p}.AA"), TokenUse::Access, now)
+                    .await
+            ),
+            AuthError::Malformed
+        );
+        assert_eq!(
+            reject(
+                keyring
+                    .verify(store, &format!("{h}.{p}.AAAA"), TokenUse::Access, now)
+                    .await
+            ),
+            AuthError::BadSignature
+        );
+    }
 
     #[test]
     fn master_key_round_trips_and_seals() {

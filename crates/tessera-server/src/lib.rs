@@ -28,6 +28,8 @@ pub mod metrics;
 pub mod server;
 pub mod state;
 pub mod store;
+#[cfg(test)]
+pub mod testing;
 
 pub use error::{Error, Result};
 pub use state::AppState;

@@ -7,6 +7,7 @@ mod support;
 
 mod admin;
 mod api_keys;
+mod cli;
 mod forgery;
 mod malformed;
 mod server;

@@ -3,7 +3,11 @@
 use crate::support::{Backend, Server, json};
 use reqwest::StatusCode;
 
-backend_tests!(healthz_metrics_jwks, sigterm_shuts_down_cleanly);
+backend_tests!(
+    healthz_metrics_jwks,
+    sigterm_shuts_down_cleanly,
+    json_logs_carry_no_secrets
+);
 
 async fn healthz_metrics_jwks(backend: Backend) {
     let server = Server::start(backend).await;
@@ -53,5 +57,32 @@ async fn sigterm_shuts_down_cleanly(backend: Backend) {
     assert!(
         exit.success(),
         "tesserad exited with {exit:?} after SIGTERM"
+    );
+}
+
+async fn json_logs_carry_no_secrets(backend: Backend) {
+    let server = Server::start_with(backend, &["--log-format", "json"]).await;
+    let demo = server.demo_account().await;
+    server.get("/v1/me", demo.auth().as_deref()).await;
+    server
+        .get("/v1/me", Some("token eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."))
+        .await;
+    let revoked = server.admin(&["api-key", "create", "--account", &demo.email]);
+    server.admin(&["api-key", "revoke", revoked["id"].as_str().unwrap()]);
+    server
+        .get(
+            "/v1/me",
+            Some(&format!("token {}", revoked["key"].as_str().unwrap())),
+        )
+        .await;
+    let logs = server.logs();
+    let first = logs.lines().next().expect("some log lines");
+    let parsed: serde_json::Value = serde_json::from_str(first).expect("JSON log lines");
+    assert!(parsed["level"].is_string(), "{first}");
+    let (_, _, signature) = crate::support::jws_parts(&demo.key);
+    assert!(!logs.contains(&signature), "an API key leaked into the log");
+    assert!(
+        !logs.contains(&server.master_key),
+        "the master key leaked into the log"
     );
 }

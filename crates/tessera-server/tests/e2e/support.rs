@@ -31,7 +31,7 @@ pub enum Backend {
 }
 
 /// Generates, for each named `async fn(Backend)`, a test per backend:
-/// `sqlite::NAME` and `postgres::NAME`.
+/// `sqlite::NAME` and `postgres::NAME`. Once per module: list all tests in one call.
 macro_rules! backend_tests {
     ($($name:ident),+ $(,)?) => {
         mod sqlite {
@@ -109,6 +109,8 @@ pub struct Server {
     pub url: String,
     pub db: TestDb,
     pub master_key: String,
+    /// The server's stderr (its logs); printed when a test panics.
+    pub log_path: PathBuf,
     child: Child,
     http: reqwest::Client,
 }
@@ -128,6 +130,11 @@ impl Server {
 
     /// Starts on an existing database (e.g. a second instance on the same one).
     pub fn start_on(db: TestDb, master_key: String, args: &[&str]) -> Self {
+        let log_path = db
+            .dir
+            .path()
+            .join(format!("tesserad-{}.log", uuid::Uuid::new_v4().simple()));
+        let log = std::fs::File::create(&log_path).expect("log file");
         let mut child = Command::new(TESSERAD)
             .args(["serve", "--listen", "127.0.0.1:0", "--database", &db.url])
             .args(args)
@@ -137,12 +144,13 @@ impl Server {
             .env_remove("TESSERAD_ISSUER")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::from(log))
             .spawn()
             .expect("spawn tesserad");
-        let url = wait_for_listening(&mut child);
+        let url = wait_for_listening(&mut child, &log_path);
         Self {
             url,
+            log_path,
             db,
             master_key,
             child,
@@ -228,10 +236,20 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Everything the server has logged so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- tesserad log ({}) ---\n{}", self.url, self.logs());
+        }
     }
 }
 
@@ -259,7 +277,7 @@ fn random_bytes() -> [u8; 32] {
 
 /// Reads the server's stdout until `tesserad listening on URL`; keeps draining it
 /// afterwards so the pipe never fills.
-fn wait_for_listening(child: &mut Child) -> String {
+fn wait_for_listening(child: &mut Child, log_path: &std::path::Path) -> String {
     let stdout = child.stdout.take().expect("piped stdout");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -278,7 +296,8 @@ fn wait_for_listening(child: &mut Child) -> String {
         Ok(url) => url,
         Err(_) => {
             let _ = child.kill();
-            panic!("tesserad did not report listening (see its stderr above)");
+            let log = std::fs::read_to_string(log_path).unwrap_or_default();
+            panic!("tesserad did not report listening; its log:\n{log}");
         }
     }
 }

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Cost of authentication in tesserad: authenticated `GET /v1/me` (API key: JWS
+# verify + revocation lookup on every request) against unauthenticated `/healthz`,
+# on the same server in the same run, with wrk on loopback.
+#
+# Targets (issue 4): authenticated throughput >= 50% of /healthz, p99 < 5 ms at
+# 32 connections. Writes its section of bench/RESULTS.md (between the
+# server-auth markers; other sections are left alone).
+#
+# Env: DURATION (default 15s), CONNECTIONS (32), THREADS (2), DATABASE (a
+# postgres:// URL to bench PostgreSQL instead of a fresh SQLite file).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+source scripts/lib.sh
+
+DURATION=${DURATION:-15s}
+CONNECTIONS=${CONNECTIONS:-32}
+THREADS=${THREADS:-2}
+
+ensure_apt_tools wrk
+step "release build of tesserad"
+cargo build --release --quiet -p tessera-server --bin tesserad
+bin=$root/target/release/tesserad
+
+work=$(mktemp -d /tmp/tessera-bench-auth.XXXXXX)
+server_pid=
+cleanup() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+export TESSERAD_MASTER_KEY
+TESSERAD_MASTER_KEY=$(python3 -c 'import os,base64;print(base64.b64encode(os.urandom(32)).decode())')
+export TESSERAD_DATABASE_URL=${DATABASE:-sqlite://$work/tesserad.db}
+backend=${TESSERAD_DATABASE_URL%%:*}
+port=$(free_port)
+
+step "seeding an account and an API key"
+"$bin" admin account create --email bench@example.com >/dev/null
+key=$("$bin" admin --json api-key create --account bench@example.com |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+
+step "starting tesserad on 127.0.0.1:$port ($backend)"
+RUST_LOG=warn "$bin" serve --listen "127.0.0.1:$port" --no-rate-limit >"$work/stdout" 2>"$work/stderr" &
+server_pid=$!
+for _ in $(seq 1 100); do
+  grep -q '^tesserad listening on' "$work/stdout" 2>/dev/null && break
+  sleep 0.1
+done
+grep -q '^tesserad listening on' "$work/stdout" || { cat "$work/stderr"; exit 1; }
+base="http://127.0.0.1:$port"
+status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: token $key" "$base/v1/me")
+[ "$status" = 200 ] || { echo "GET /v1/me answered $status" >&2; exit 1; }
+
+run_wrk() { # name, extra args…
+  local name=$1; shift
+  wrk --latency -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" "$@" >"$work/$name.txt"
+  cat "$work/$name.txt" >&2
+}
+
+step "warm-up"
+wrk -t"$THREADS" -c"$CONNECTIONS" -d3s -H "Authorization: token $key" "$base/v1/me" >/dev/null
+step "wrk /healthz"
+run_wrk healthz "$base/healthz"
+step "wrk /v1/me (API key)"
+run_wrk me -H "Authorization: token $key" "$base/v1/me"
+
+cpu_secs=$(awk '{print ($14+$15)/100}' "/proc/$server_pid/stat")
+
+python3 - "$work" "$root/bench/RESULTS.md" "$DURATION" "$CONNECTIONS" "$THREADS" "$backend" "$cpu_secs" <<'PY'
+import re, sys, datetime, os, platform
+work, results, duration, conns, threads, backend, cpu = sys.argv[1:]
+
+def parse(name):
+    text = open(f"{work}/{name}.txt").read()
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    def ms(label):
+        m = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
+        v, unit = float(m.group(1)), m.group(2)
+        return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    socket = re.search(r"Socket errors:.*", text)
+    return rps, ms("50"), ms("99"), int(errors.group(1)) if errors else 0, socket.group(0) if socket else ""
+
+h = parse("healthz"); m = parse("me")
+ratio = m[0] / h[0]
+ok_ratio = ratio >= 0.5
+ok_p99 = m[2] < 5.0
+cores = os.cpu_count()
+now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+section = f"""<!-- server-auth:start -->
+## tesserad: authenticated requests vs /healthz (issue 4)
+
+`bench/server-auth/run.sh` — {now}; {cores} cores, {platform.machine()}, release build,
+{backend} database, wrk `-t{threads} -c{conns} -d{duration}` on loopback (wrk and
+tesserad share the machine), rate limiting off, one run per endpoint back to back
+on the same server.
+
+| endpoint | requests/s | p50 | p99 | non-2xx |
+|---|---:|---:|---:|---:|
+| `GET /healthz` (no auth) | {h[0]:,.0f} | {h[1]:.2f} ms | {h[2]:.2f} ms | {h[3]} |
+| `GET /v1/me` (`Authorization: token <api_key>`) | {m[0]:,.0f} | {m[1]:.2f} ms | {m[2]:.2f} ms | {m[3]} |
+
+- Authenticated / healthz throughput: **{ratio:.0%}** (target >= 50%: {"met" if ok_ratio else "NOT met"}).
+- Authenticated p99: **{m[2]:.2f} ms** (target < 5 ms: {"met" if ok_p99 else "NOT met"}).
+- Server CPU time over the whole run (both endpoints and warm-up): {float(cpu):.1f} s.
+- Every `/v1/me` request parses the JWS, checks `alg`/`kid`, verifies the Ed25519
+  signature and `exp`, and reads the key's row (revocation) from the database.
+<!-- server-auth:end -->
+"""
+try:
+    text = open(results).read()
+except FileNotFoundError:
+    text = "# Benchmark results\n\nEach section is written by its benchmark script.\n"
+pattern = re.compile(r"<!-- server-auth:start -->.*?<!-- server-auth:end -->\n?", re.S)
+text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
+open(results, "w").write(text)
+print(section)
+sys.exit(0 if ok_ratio and ok_p99 else 3)
+PY

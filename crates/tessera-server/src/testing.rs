@@ -1,0 +1,88 @@
+//! In-process test fixtures for unit tests beside the code: an [`AppState`] on a
+//! temporary SQLite database with a [`FixedClock`], and requests through the router
+//! without a socket. End-to-end tests with the real binary live in `tests/e2e`.
+
+use crate::clock::FixedClock;
+use crate::config::{ServeOverrides, Settings, SettingsArgs};
+use crate::keys::MasterKey;
+use crate::state::AppState;
+use axum::body::Body;
+use axum::http::{Request, Response};
+use std::sync::Arc;
+use tower::ServiceExt as _;
+
+pub const ISSUER: &str = "http://127.0.0.1:8080";
+/// 2026-01-01T00:00:00Z.
+pub const T0: i64 = 1_767_225_600;
+
+pub struct Fixture {
+    pub state: AppState,
+    pub clock: Arc<FixedClock>,
+    _dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    pub async fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let args = SettingsArgs {
+            database: Some(dir.path().join("t.db").display().to_string()),
+            issuer: Some(ISSUER.into()),
+            ..Default::default()
+        };
+        let settings = Settings::resolve(
+            &args,
+            ServeOverrides::default(),
+            Some(MasterKey::generate().encode()),
+        )
+        .expect("settings");
+        let clock = Arc::new(FixedClock::new(T0));
+        let state = crate::server::build_state(settings, clock.clone(), None)
+            .await
+            .expect("state");
+        Self {
+            state,
+            clock,
+            _dir: dir,
+        }
+    }
+
+    /// Sends a request through the full router.
+    pub async fn send(&self, request: Request<Body>) -> Response<Body> {
+        crate::http::router(self.state.clone())
+            .oneshot(request)
+            .await
+            .expect("infallible")
+    }
+
+    /// `GET path` with an `Authorization` value.
+    pub async fn get(&self, path: &str, authorization: &str) -> Response<Body> {
+        self.send(
+            Request::get(path)
+                .header("authorization", authorization)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// A new account; returns its id.
+    pub async fn account(&self, email: &str) -> String {
+        crate::admin::account::create(&self.state.store, email, self.clock_now())
+            .await
+            .expect("account")
+            .id
+    }
+
+    pub fn clock_now(&self) -> i64 {
+        use crate::clock::Clock as _;
+        self.clock.now()
+    }
+}
+
+/// The JSON body of a response.
+pub async fn body_json(response: Response<Body>) -> serde_json::Value {
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    serde_json::from_slice(&bytes).expect("JSON body")
+}

@@ -1,0 +1,139 @@
+//! The command line around the server: `migrate`, the default database location,
+//! and `serve --dev`.
+
+use crate::support::{Backend, TESSERAD, TestDb, json, postgres_available};
+use std::io::{BufRead as _, BufReader};
+use std::process::{Command, Stdio};
+
+#[tokio::test]
+async fn default_database_lives_in_the_data_dir_in_wal_mode() {
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join("data");
+    let out = Command::new(TESSERAD)
+        .args(["migrate"])
+        .env("HOME", home.path())
+        .env("XDG_DATA_HOME", &data)
+        .env_remove("TESSERAD_DATABASE_URL")
+        .env_remove("TESSERAD_MASTER_KEY")
+        .env_remove("TESSERAD_CONFIG")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let db = data.join("tesserad").join("tesserad.db");
+    assert!(db.is_file(), "no database at {}", db.display());
+    // WAL mode is recorded in the file header (bytes 18 and 19 are 2).
+    let header = std::fs::read(&db).unwrap();
+    assert_eq!((header[18], header[19]), (2, 2), "not in WAL mode");
+    // Without TESSERAD_MASTER_KEY a SQLite deployment keeps its key beside the
+    // database, readable by the owner only.
+    let key = data.join("tesserad").join("master.key");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&key).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    // The same key is used again next time: an API key created now verifies later.
+    let run = |args: &[&str]| {
+        Command::new(TESSERAD)
+            .args(args)
+            .env("HOME", home.path())
+            .env("XDG_DATA_HOME", &data)
+            .env_remove("TESSERAD_DATABASE_URL")
+            .env_remove("TESSERAD_MASTER_KEY")
+            .output()
+            .unwrap()
+    };
+    assert!(
+        run(&["admin", "account", "create", "--email", "a@b.c"])
+            .status
+            .success()
+    );
+    assert!(
+        run(&["admin", "api-key", "create", "--account", "a@b.c"])
+            .status
+            .success()
+    );
+    assert!(run(&["admin", "keys", "rotate"]).status.success());
+}
+
+#[tokio::test]
+async fn postgres_requires_a_master_key() {
+    if !postgres_available() {
+        return;
+    }
+    let db = TestDb::create(Backend::Postgres).await;
+    let out = Command::new(TESSERAD)
+        .args(["migrate", "--database", &db.url])
+        .env_remove("TESSERAD_MASTER_KEY")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TESSERAD_MASTER_KEY"));
+    let out = Command::new(TESSERAD)
+        .args(["migrate", "--database", &db.url])
+        .env(
+            "TESSERAD_MASTER_KEY",
+            "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn serve_dev_seeds_and_prints_what_to_try() {
+    let mut child = Command::new(TESSERAD)
+        .args(["serve", "--dev", "--listen", "127.0.0.1:0"])
+        .env_remove("TESSERAD_DATABASE_URL")
+        .env_remove("TESSERAD_MASTER_KEY")
+        .env_remove("TESSERAD_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut printed = String::new();
+    let mut url = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if let Some(u) = line.strip_prefix("tesserad listening on ") {
+            url = Some(u.trim().to_owned());
+            break;
+        }
+        printed.push_str(&line);
+        printed.push('\n');
+    }
+    let url = url.expect("listening line");
+    let curl = printed
+        .lines()
+        .find(|l| l.trim_start().starts_with("curl "))
+        .unwrap_or_else(|| panic!("no curl line in:\n{printed}"));
+    assert!(
+        printed.contains("tessera auth login --api-key eyJ"),
+        "{printed}"
+    );
+    assert!(printed.contains("demo@example.com"));
+    assert!(printed.contains("client_secret"));
+    let key = curl
+        .split("Authorization: token ")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap();
+    assert!(curl.trim_end().ends_with(&format!("{url}/v1/me")), "{curl}");
+    let me = reqwest::Client::new()
+        .get(format!("{url}/v1/me"))
+        .header("authorization", format!("token {key}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    assert_eq!(json(me).await["email"], "demo@example.com");
+    let _ = child.kill();
+    let _ = child.wait();
+}
