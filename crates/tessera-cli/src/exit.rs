@@ -2,6 +2,7 @@
 
 use crate::error::CliError;
 use tessera_client::Error as ClientError;
+use tessera_client::oauth::OAuthError;
 
 /// The process exit status of a command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,6 +57,33 @@ pub fn exit_for(error: &CliError) -> Exit {
             | ClientError::UnknownProfile(_)
             | ClientError::InvalidUrl(_)
             | ClientError::Forbidden { .. } => Exit::Failure,
+            ClientError::SessionExpired { .. } | ClientError::LoggedOut(_) => {
+                Exit::CredentialRejected
+            }
+            ClientError::OAuth(e) => exit_for_oauth(e),
         },
+    }
+}
+
+/// OAuth failures: the server refusing a grant or a client is a rejected
+/// credential; no answer is the network; an answer that is not OAuth, or a
+/// 5xx/429 from the platform API, is the server's fault; the rest happened
+/// on this machine.
+fn exit_for_oauth(error: &OAuthError) -> Exit {
+    match error {
+        OAuthError::Rejected { .. } => Exit::CredentialRejected,
+        OAuthError::ApiRejected { status, .. } => match status {
+            401 | 403 => Exit::CredentialRejected,
+            429 | 500.. => Exit::Server,
+            _ => Exit::Failure,
+        },
+        OAuthError::Unreachable { .. } => Exit::Network,
+        OAuthError::BadResponse { .. }
+        | OAuthError::IssuerMismatch { .. }
+        | OAuthError::MissingEndpoint(_) => Exit::Server,
+        OAuthError::InvalidUrl { .. } | OAuthError::InvalidInput(_) => Exit::Usage,
+        OAuthError::TimedOut { .. } | OAuthError::StateMismatch | OAuthError::Io { .. } => {
+            Exit::Failure
+        }
     }
 }

@@ -1,9 +1,59 @@
 //! The platform API (`/v1/…`) over blocking HTTP: no async runtime is started.
 
 use crate::error::Error;
+use crate::oauth::Clock;
+use crate::retry::{RateLimitWait, RetryPolicy};
 use std::time::Duration;
 use tessera_proto::api::Me;
-use tessera_proto::{ApiErrorBody, ApiKey};
+use tessera_proto::{AccessToken, ApiErrorBody, ApiKey};
+
+/// How a request proves who it acts for (Lofty overview: `token <api_key>` for
+/// API keys, `Bearer <access_token>` for OAuth tokens).
+#[derive(Clone, Debug)]
+pub enum Authorization {
+    ApiKey(ApiKey),
+    Bearer(AccessToken),
+}
+
+impl Authorization {
+    /// The `Authorization` header value; it carries the secret.
+    pub fn header_value(&self) -> String {
+        match self {
+            Authorization::ApiKey(key) => format!("token {}", key.expose_secret()),
+            Authorization::Bearer(token) => format!("Bearer {}", token.expose_secret()),
+        }
+    }
+
+    /// The credential alone, as `auth token` prints it.
+    pub fn secret(&self) -> &str {
+        match self {
+            Authorization::ApiKey(key) => key.expose_secret(),
+            Authorization::Bearer(token) => token.expose_secret(),
+        }
+    }
+}
+
+/// Any answer from the server, whatever its status.
+#[derive(Clone, Debug)]
+pub struct ApiResponse {
+    pub status: u16,
+    /// Lower-case names, in the order received.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl ApiResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Responses larger than this are cut off (`tessera api` is for API calls,
+/// not downloads).
+const MAX_RESPONSE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// A client for one server. Built only by commands that talk to the server, never
 /// on the paths that just read the store.
@@ -31,12 +81,17 @@ impl ApiClient {
 
     /// `GET /v1/me` with `Authorization: token <key>`: who the key acts for.
     pub fn me_with_api_key(&self, key: &ApiKey) -> Result<Me, Error> {
+        self.me(&Authorization::ApiKey(key.clone()))
+    }
+
+    /// `GET /v1/me`: who the credential acts for.
+    pub fn me(&self, auth: &Authorization) -> Result<Me, Error> {
         let url = format!("{}/v1/me", self.base);
-        tracing::debug!(%url, "verifying API key");
+        tracing::debug!(%url, "asking who the credential acts for");
         let response = self
             .agent
             .get(&url)
-            .header("Authorization", format!("token {}", key.expose_secret()))
+            .header("Authorization", auth.header_value())
             .header("Accept", "application/json")
             .call()
             .map_err(|source| Error::Network {
@@ -44,6 +99,112 @@ impl ApiClient {
                 source,
             })?;
         read_json(&url, response)
+    }
+
+    /// The full URL of `path` (`/v1/me`, `v1/me`, or an absolute URL on this server).
+    pub fn url(&self, path: &str) -> String {
+        if path.starts_with("http://") || path.starts_with("https://") {
+            path.to_owned()
+        } else {
+            format!("{}/{}", self.base, path.trim_start_matches('/'))
+        }
+    }
+
+    /// One request; any HTTP status is a response, only no answer at all is an
+    /// error. A body is sent as JSON.
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+        auth: &Authorization,
+    ) -> Result<ApiResponse, Error> {
+        let url = self.url(path);
+        let invalid = |message: String| Error::InvalidResponse {
+            url: url.clone(),
+            message,
+        };
+        let method = ureq::http::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+            .map_err(|e| invalid(format!("bad method: {e}")))?;
+        let request = ureq::http::Request::builder()
+            .method(method)
+            .uri(&url)
+            .header("Authorization", auth.header_value())
+            .header("Accept", "application/json");
+        let result = match body {
+            Some(body) => self.agent.run(
+                request
+                    .header("Content-Type", "application/json")
+                    .body(body.to_vec())
+                    .map_err(|e| invalid(e.to_string()))?,
+            ),
+            None => self
+                .agent
+                .run(request.body(()).map_err(|e| invalid(e.to_string()))?),
+        };
+        let mut response = result.map_err(|source| Error::Network {
+            url: url.clone(),
+            source,
+        })?;
+        let status = response.status().as_u16();
+        tracing::debug!(%url, status, "response");
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_RESPONSE_BYTES)
+            .read_to_vec()
+            .map_err(|source| Error::Network {
+                url: url.clone(),
+                source,
+            })?;
+        Ok(ApiResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// [`send`](Self::send), waiting and retrying while the server answers 429
+    /// (per `Retry-After`, else `X-RateLimit-Reset`, else backoff; jittered),
+    /// at most `policy.max_attempts` times. `unix_now` is the wall clock at
+    /// the call; later wall times are derived from `clock`, so tests never
+    /// sleep. `on_wait` hears about each wait before it starts.
+    #[allow(clippy::too_many_arguments)]
+    pub fn send_with_retry(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+        auth: &Authorization,
+        policy: &RetryPolicy,
+        clock: &dyn Clock,
+        unix_now: i64,
+        on_wait: &mut dyn FnMut(&RateLimitWait),
+    ) -> Result<ApiResponse, Error> {
+        let start = clock.now();
+        let mut attempt = 1;
+        loop {
+            let response = self.send(method, path, body, auth)?;
+            if response.status != 429 || attempt >= policy.max_attempts {
+                return Ok(response);
+            }
+            let elapsed = clock.now().saturating_duration_since(start).as_secs();
+            let now = unix_now.saturating_add(i64::try_from(elapsed).unwrap_or(i64::MAX));
+            let wait = policy.wait(&response, now, attempt, rand::random::<f64>());
+            on_wait(&wait);
+            clock.sleep(wait.delay);
+            attempt += 1;
+        }
     }
 }
 

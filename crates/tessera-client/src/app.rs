@@ -61,6 +61,29 @@ pub const TESSERA: AppSpec = AppSpec {
     log_env: "TESSERA_LOG",
 };
 
+/// The names an application's OAuth logins use: kept apart from [`AppSpec`]
+/// so that applications without OAuth logins need not fill them in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OAuthSpec {
+    /// The public client id of web and device logins when none is given: the
+    /// server registers the CLI under this fixed id.
+    pub default_client_id: &'static str,
+    pub client_id_env: &'static str,
+    pub client_secret_env: &'static str,
+    /// Token URL and session id of the token-URL (Level 0) login.
+    pub token_url_env: &'static str,
+    pub session_id_env: &'static str,
+}
+
+/// The generic `tessera` CLI's OAuth names.
+pub const TESSERA_OAUTH: OAuthSpec = OAuthSpec {
+    default_client_id: "tessera-cli",
+    client_id_env: "TESSERA_CLIENT_ID",
+    client_secret_env: "TESSERA_CLIENT_SECRET",
+    token_url_env: "TESSERA_TOKEN_URL",
+    session_id_env: "TESSERA_SESSION_ID",
+};
+
 impl AppSpec {
     /// The configuration directory: the application's environment variable when
     /// set, else its platform default.

@@ -6,6 +6,7 @@
 
 use crate::app::AppSpec;
 use crate::env::EnvVars;
+use crate::session::OAuthSession;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use tessera_proto::ApiKey;
@@ -189,13 +190,16 @@ pub struct CredentialsFile {
 pub struct Credentials {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key: Option<ApiKey>,
+    /// An OAuth login and its token cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth: Option<OAuthSession>,
     #[serde(flatten)]
     pub other: toml::Table,
 }
 
 impl Credentials {
     pub fn is_empty(&self) -> bool {
-        self.api_key.is_none() && self.other.is_empty()
+        self.api_key.is_none() && self.oauth.is_none() && self.other.is_empty()
     }
 }
 
@@ -205,6 +209,7 @@ impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Credentials")
             .field("api_key", &self.api_key)
+            .field("oauth", &self.oauth)
             .field("other", &self.other.keys().collect::<Vec<_>>())
             .finish()
     }
@@ -230,8 +235,8 @@ mod tests {
 future = 1
 [profiles.work]
 api_key = "k"
-[profiles.work.oauth]
-access_token = "at-secret"
+[profiles.work.keyring]
+secret = "at-secret"
 expires_at = 5
 "#;
         let file: CredentialsFile = toml::from_str(text).unwrap();

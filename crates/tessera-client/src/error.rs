@@ -55,6 +55,25 @@ pub enum Error {
 
     #[error("unexpected response from {url}: {message}")]
     InvalidResponse { url: String, message: String },
+
+    /// An OAuth exchange failed: login, refresh, revocation.
+    #[error(transparent)]
+    OAuth(#[from] crate::oauth::OAuthError),
+
+    /// A cached OAuth login can no longer give a token: the server refused the
+    /// refresh (revoked, expired, replayed) or there is no way to renew it.
+    /// The user has to log in again with `method`.
+    #[error("the {method} login of profile {profile:?} has expired or was revoked: {reason}")]
+    SessionExpired {
+        profile: String,
+        method: crate::session::LoginMethod,
+        reason: String,
+    },
+
+    /// The profile's OAuth login disappeared while this process waited for the
+    /// store's lock (a concurrent logout).
+    #[error("profile {0:?} was logged out while this command was running")]
+    LoggedOut(String),
 }
 
 impl Error {

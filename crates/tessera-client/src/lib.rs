@@ -12,13 +12,19 @@ pub mod env;
 pub mod error;
 pub mod oauth;
 pub mod resolve;
+pub mod retry;
+pub mod session;
 pub mod store;
+pub mod token_cache;
 
-pub use api::ApiClient;
-pub use app::{AppSpec, DirDefault, TESSERA};
+pub use api::{ApiClient, ApiResponse, Authorization};
+pub use app::{AppSpec, DirDefault, OAuthSpec, TESSERA, TESSERA_OAUTH};
 pub use config::{Config, Credentials, CredentialsFile, DEFAULT_ENVIRONMENT, Environment, Profile};
 pub use env::{EnvVars, ProcessEnv};
 pub use error::Error;
-pub use resolve::{Found, ProfileFrom, Resolution, Resolver, Selection, Source};
+pub use resolve::{
+    Credential, Found, FoundSession, ProfileFrom, Resolution, Resolver, Selection, Source,
+};
+pub use session::{LoginMethod, OAuthSession};
 pub use store::{CredentialsRead, PermissionWarning, Store, StoreLock};
 pub use tessera_proto::ApiKey;

@@ -4,12 +4,17 @@
 //! profile) > `.env` in the working directory. Commands that only need the key
 //! stop at the first source; `status` asks for every source so it can say when
 //! one silently overrides another.
+//!
+//! A profile may hold an OAuth login besides (or instead of) an API key; it
+//! beats the profile's key, which a client-credentials login keeps as its
+//! `customer_key` ([`Resolution::credential`]).
 
 use crate::app::AppSpec;
 use crate::config::Config;
 use crate::dotenv;
 use crate::env::EnvVars;
 use crate::error::Error;
+use crate::session::OAuthSession;
 use crate::store::{PermissionWarning, Store};
 use std::path::{Path, PathBuf};
 use tessera_proto::ApiKey;
@@ -55,6 +60,21 @@ pub struct Found {
     pub source: Source,
 }
 
+/// A profile's OAuth login, as found in the credentials file.
+#[derive(Clone, Debug)]
+pub struct FoundSession {
+    pub profile: String,
+    pub path: PathBuf,
+    pub session: OAuthSession,
+}
+
+/// The credential a request goes out with.
+#[derive(Clone, Copy, Debug)]
+pub enum Credential<'a> {
+    ApiKey(&'a Found),
+    OAuth(&'a FoundSession),
+}
+
 /// How the profile was chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProfileFrom {
@@ -93,6 +113,8 @@ pub struct Resolver<'a> {
 #[derive(Debug, Default)]
 pub struct Resolution {
     pub found: Vec<Found>,
+    /// The selected profile's OAuth login, when it has one.
+    pub session: Option<FoundSession>,
     /// Computed when the credentials file was consulted.
     pub selection: Option<Selection>,
     pub warnings: Vec<PermissionWarning>,
@@ -106,6 +128,19 @@ impl Resolution {
     /// Sources that hold a key but lose to the winner.
     pub fn overridden(&self) -> &[Found] {
         self.found.get(1..).unwrap_or_default()
+    }
+
+    /// What to authenticate with: a key from the flag or an environment
+    /// variable, else the profile's OAuth login, else the best key found.
+    pub fn credential(&self) -> Option<Credential<'_>> {
+        match (self.found.first(), &self.session) {
+            (Some(found), _) if matches!(found.source, Source::Flag | Source::EnvVar(_)) => {
+                Some(Credential::ApiKey(found))
+            }
+            (_, Some(session)) => Some(Credential::OAuth(session)),
+            (Some(found), None) => Some(Credential::ApiKey(found)),
+            (None, None) => None,
+        }
     }
 }
 
@@ -156,7 +191,8 @@ impl Resolver<'_> {
 
     fn resolve(&self, stop_at_first: bool) -> Result<Resolution, Error> {
         let mut out = Resolution::default();
-        let done = |out: &Resolution| stop_at_first && !out.found.is_empty();
+        let done =
+            |out: &Resolution| stop_at_first && (!out.found.is_empty() || out.session.is_some());
 
         if let Some(key) = self.api_key_flag.filter(|k| !k.expose_secret().is_empty()) {
             out.found.push(Found {
@@ -183,10 +219,16 @@ impl Resolver<'_> {
             let read = self.store.read_credentials()?;
             out.warnings = read.warnings;
             let mut file = read.file;
-            if let Some(key) = file
-                .profiles
-                .remove(name)
-                .and_then(|c| c.api_key)
+            let credentials = file.profiles.remove(name).unwrap_or_default();
+            if let Some(session) = credentials.oauth {
+                out.session = Some(FoundSession {
+                    profile: name.to_owned(),
+                    path: self.store.credentials_path(),
+                    session,
+                });
+            }
+            if let Some(key) = credentials
+                .api_key
                 .filter(|k| !k.expose_secret().is_empty())
             {
                 out.found.push(Found {
@@ -389,6 +431,46 @@ mod tests {
         let sel = r.selection.unwrap();
         assert_eq!(sel.environment, "default");
         assert_eq!(sel.server.as_deref(), Some("http://127.0.0.1:8080"));
+    }
+
+    #[test]
+    fn a_profile_oauth_login_beats_its_key_and_dotenv_but_not_env() {
+        use crate::session::{LoginMethod, OAuthSession};
+        let f = fixture();
+        std::fs::write(f.cwd.join(".env"), "TESSERA_API_KEY=dotenv\n").unwrap();
+        let session = OAuthSession::from_token(
+            LoginMethod::ClientCredentials,
+            serde_json::from_str(r#"{"access_token":"at","token_type":"Bearer"}"#).unwrap(),
+            0,
+        );
+        f.store
+            .update(|_, creds| {
+                creds.profiles.get_mut("main").unwrap().oauth = Some(session);
+                Ok(())
+            })
+            .unwrap();
+        let r = resolve(&f, None, None, &[], false);
+        let Some(Credential::OAuth(found)) = r.credential() else {
+            panic!("{r:?}")
+        };
+        assert_eq!(found.profile, "main");
+        assert!(
+            r.found.len() == 1,
+            "stops at the profile: its key is kept, .env not read"
+        );
+        let r = resolve(&f, None, None, &[("TESSERA_API_KEY", "from-env")], false);
+        assert!(
+            matches!(r.credential(), Some(Credential::ApiKey(k)) if k.key.expose_secret() == "from-env")
+        );
+        // A profile with only an OAuth login still stops resolution.
+        f.store
+            .update(|_, creds| {
+                creds.profiles.get_mut("main").unwrap().api_key = None;
+                Ok(())
+            })
+            .unwrap();
+        let r = resolve(&f, None, None, &[], false);
+        assert!(r.found.is_empty() && matches!(r.credential(), Some(Credential::OAuth(_))));
     }
 
     #[test]

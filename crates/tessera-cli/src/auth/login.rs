@@ -114,7 +114,11 @@ pub fn store_api_key(ctx: &Ctx, key: &ApiKey, verify: bool) -> Result<LoginOutco
                 .map_or_else(|| config.new_profile_name(&environment), str::to_owned),
         };
         config.set_current_profile(&environment, &name);
-        creds.profiles.entry(name.clone()).or_default().api_key = Some(key.clone());
+        let entry = creds.profiles.entry(name.clone()).or_default();
+        entry.api_key = Some(key.clone());
+        // A key login replaces an OAuth login of the profile, which would
+        // otherwise keep winning resolution.
+        entry.oauth = None;
         Ok(name)
     })?;
     Ok(LoginOutcome {

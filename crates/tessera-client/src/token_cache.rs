@@ -1,0 +1,355 @@
+//! A valid access token from a profile's cached OAuth login, refreshed at
+//! most once however many processes ask at the same moment.
+//!
+//! The cache hit reads the store without locking, builds no HTTP client and
+//! starts no runtime. A token with less than [`MIN_VALIDITY_SECS`] left is
+//! renewed under the store's exclusive lock, after reading the cache again:
+//! processes that queued on the lock find the token the first one wrote and
+//! use it (kubelogin's lock-file approach), so N racing processes send one
+//! refresh request, not N.
+
+use crate::error::Error;
+use crate::oauth::{self, Client, ClientCredentialsRequest, HttpClient, OAuthError, TokenResponse};
+use crate::session::{LoginMethod, OAuthSession};
+use crate::store::Store;
+use tessera_proto::ApiKey;
+
+/// A cached token is handed out only while it stays valid this much longer,
+/// so that the request it is used for does not arrive with an expired one.
+pub const MIN_VALIDITY_SECS: i64 = 60;
+
+/// Obtains a new token for a session. [`HttpRefresher`] does it over HTTP;
+/// tests count calls.
+pub trait Refresher {
+    /// `customer_key`: the profile's API key, which a client-credentials login
+    /// sends again.
+    fn renew(
+        &self,
+        session: &OAuthSession,
+        customer_key: Option<&ApiKey>,
+    ) -> Result<TokenResponse, OAuthError>;
+}
+
+/// The session as it is after the call, and whether this call renewed it.
+#[derive(Debug)]
+pub struct Fresh {
+    pub session: OAuthSession,
+    pub renewed: bool,
+}
+
+/// A session whose access token is valid for at least
+/// [`MIN_VALIDITY_SECS`] more seconds at `now` (Unix seconds).
+///
+/// `cached` is the session as read without the lock. When it is fresh enough
+/// it is returned untouched. Otherwise this takes the lock, reads the profile
+/// again, and renews only if the re-read session is still stale, writing the
+/// result before releasing the lock.
+pub fn fresh_session(
+    store: &Store,
+    profile: &str,
+    cached: OAuthSession,
+    now: i64,
+    refresher: &dyn Refresher,
+) -> Result<Fresh, Error> {
+    if cached.valid_for(now, MIN_VALIDITY_SECS) {
+        return Ok(Fresh {
+            session: cached,
+            renewed: false,
+        });
+    }
+    let lock = store.lock()?;
+    let mut file = lock.read_credentials()?.file;
+    let credentials = file
+        .profiles
+        .get_mut(profile)
+        .ok_or_else(|| Error::LoggedOut(profile.to_owned()))?;
+    let current = credentials
+        .oauth
+        .clone()
+        .ok_or_else(|| Error::LoggedOut(profile.to_owned()))?;
+    if current.valid_for(now, MIN_VALIDITY_SECS) {
+        tracing::debug!(profile, "another process renewed the token");
+        return Ok(Fresh {
+            session: current,
+            renewed: false,
+        });
+    }
+    if !current.renewable() {
+        return Err(Error::SessionExpired {
+            profile: profile.to_owned(),
+            method: current.method,
+            reason: "the token expired and the login has no refresh token".into(),
+        });
+    }
+    tracing::debug!(profile, method = current.method.as_str(), "renewing token");
+    let token = refresher
+        .renew(&current, credentials.api_key.as_ref())
+        .map_err(|e| {
+            if e.is_invalid_grant() {
+                Error::SessionExpired {
+                    profile: profile.to_owned(),
+                    method: current.method,
+                    reason: e.to_string(),
+                }
+            } else {
+                Error::OAuth(e)
+            }
+        })?;
+    let mut renewed = current;
+    renewed.apply(token, now);
+    credentials.oauth = Some(renewed.clone());
+    lock.write_credentials(&file)?;
+    Ok(Fresh {
+        session: renewed,
+        renewed: true,
+    })
+}
+
+/// The OAuth client a session authenticates as: confidential when it holds a
+/// secret, else public.
+pub fn session_client(session: &OAuthSession) -> Client {
+    let id = session.client_id.clone().unwrap_or_default();
+    match &session.client_secret {
+        Some(secret) => Client::confidential(id, secret.clone()),
+        None => Client::public(id),
+    }
+}
+
+/// Renews over HTTP with the endpoints stored in the session: the refresh
+/// token grant when there is a refresh token, else (client credentials) the
+/// same grant again.
+pub struct HttpRefresher<'a> {
+    pub http: &'a dyn HttpClient,
+}
+
+impl Refresher for HttpRefresher<'_> {
+    fn renew(
+        &self,
+        session: &OAuthSession,
+        customer_key: Option<&ApiKey>,
+    ) -> Result<TokenResponse, OAuthError> {
+        let token_endpoint = oauth::require_endpoint(&session.token_endpoint, "token endpoint")?;
+        let client = session_client(session);
+        match (&session.refresh_token, session.method) {
+            (Some(refresh_token), _) => {
+                oauth::refresh(self.http, token_endpoint, &client, refresh_token, None)
+            }
+            (None, LoginMethod::ClientCredentials) => oauth::client_credentials(
+                self.http,
+                token_endpoint,
+                &client,
+                ClientCredentialsRequest {
+                    scope: session.scope.as_deref(),
+                    customer_key,
+                },
+            ),
+            (None, _) => Err(OAuthError::InvalidInput(
+                "the login has no refresh token; log in again".into(),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::TESSERA;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tessera_proto::{OAuthErrorBody, OAuthErrorCode};
+
+    struct Counting {
+        calls: AtomicUsize,
+        fail: Option<OAuthErrorCode>,
+    }
+
+    impl Counting {
+        fn ok() -> Self {
+            Counting {
+                calls: AtomicUsize::new(0),
+                fail: None,
+            }
+        }
+    }
+
+    impl Refresher for Counting {
+        fn renew(
+            &self,
+            session: &OAuthSession,
+            _: Option<&ApiKey>,
+        ) -> Result<TokenResponse, OAuthError> {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+            assert!(session.refresh_token.is_some());
+            if let Some(code) = &self.fail {
+                return Err(OAuthError::Rejected {
+                    status: Some(400),
+                    body: OAuthErrorBody {
+                        error: code.clone(),
+                        error_description: None,
+                    },
+                });
+            }
+            Ok(serde_json::from_value(serde_json::json!({
+                "access_token": format!("at-{n}"), "token_type": "Bearer",
+                "expires_in": 3600, "refresh_token": format!("rt-{n}"),
+            }))
+            .unwrap())
+        }
+    }
+
+    fn expired_session(now: i64) -> OAuthSession {
+        let mut session = OAuthSession::from_token(
+            LoginMethod::Web,
+            serde_json::from_str(
+                r#"{"access_token":"at-0","token_type":"Bearer","expires_in":30,"refresh_token":"rt-0"}"#,
+            )
+            .unwrap(),
+            now,
+        );
+        session.client_id = Some("tessera-cli".into());
+        session
+    }
+
+    fn store_with(session: OAuthSession) -> (tempfile::TempDir, Store) {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::in_dir(tmp.path().join("cfg"), &TESSERA);
+        store
+            .update(|config, creds| {
+                config.set_current_profile("default", "p");
+                creds.profiles.entry("p".into()).or_default().oauth = Some(session);
+                Ok(())
+            })
+            .unwrap();
+        (tmp, store)
+    }
+
+    fn stored(store: &Store) -> OAuthSession {
+        store.read_credentials().unwrap().file.profiles["p"]
+            .oauth
+            .clone()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_fresh_token_is_returned_without_renewing() {
+        let now = 1_000;
+        let mut session = expired_session(now);
+        session.expires_at = Some(now + MIN_VALIDITY_SECS);
+        let (_tmp, store) = store_with(session.clone());
+        std::fs::remove_file(store.lock_path()).unwrap();
+        let counting = Counting::ok();
+        let fresh = fresh_session(&store, "p", session, now, &counting).unwrap();
+        assert!(!fresh.renewed);
+        assert_eq!(counting.calls.load(Ordering::SeqCst), 0);
+        assert!(!store.lock_path().exists(), "no lock taken on a cache hit");
+    }
+
+    #[test]
+    fn a_stale_token_is_renewed_and_written() {
+        let now = 1_000;
+        let session = expired_session(now);
+        let (_tmp, store) = store_with(session.clone());
+        let counting = Counting::ok();
+        let fresh = fresh_session(&store, "p", session, now, &counting).unwrap();
+        assert!(fresh.renewed);
+        assert_eq!(fresh.session.access_token.expose_secret(), "at-1");
+        let on_disk = stored(&store);
+        assert_eq!(on_disk, fresh.session);
+        assert_eq!(on_disk.refresh_token.unwrap().expose_secret(), "rt-1");
+        assert_eq!(on_disk.expires_at, Some(now + 3600));
+    }
+
+    #[test]
+    fn a_stale_copy_uses_what_another_process_wrote() {
+        let now = 1_000;
+        let stale = expired_session(now);
+        let (_tmp, store) = store_with(stale.clone());
+        // Another process renewed after this one read the cache.
+        fresh_session(&store, "p", stale.clone(), now, &Counting::ok()).unwrap();
+        let counting = Counting::ok();
+        let fresh = fresh_session(&store, "p", stale, now, &counting).unwrap();
+        assert!(!fresh.renewed);
+        assert_eq!(counting.calls.load(Ordering::SeqCst), 0);
+        assert_eq!(fresh.session.access_token.expose_secret(), "at-1");
+    }
+
+    #[test]
+    fn threads_racing_renew_once() {
+        let now = 1_000;
+        let stale = expired_session(now);
+        let (_tmp, store) = store_with(stale.clone());
+        let counting = Counting::ok();
+        let tokens: Vec<String> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..16)
+                .map(|_| {
+                    let (store, stale, counting) = (&store, stale.clone(), &counting);
+                    s.spawn(move || {
+                        fresh_session(store, "p", stale, now, counting)
+                            .unwrap()
+                            .session
+                            .access_token
+                            .expose_secret()
+                            .to_owned()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(counting.calls.load(Ordering::SeqCst), 1);
+        assert!(tokens.iter().all(|t| t == "at-1"), "{tokens:?}");
+    }
+
+    #[test]
+    fn a_refused_refresh_means_log_in_again() {
+        let now = 1_000;
+        let stale = expired_session(now);
+        let (_tmp, store) = store_with(stale.clone());
+        let counting = Counting {
+            fail: Some(OAuthErrorCode::InvalidGrant),
+            ..Counting::ok()
+        };
+        let err = fresh_session(&store, "p", stale.clone(), now, &counting).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::SessionExpired {
+                    method: LoginMethod::Web,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(stored(&store), stale, "nothing written on failure");
+
+        let counting = Counting {
+            fail: Some(OAuthErrorCode::ServerError),
+            ..Counting::ok()
+        };
+        let err = fresh_session(&store, "p", stale, now, &counting).unwrap_err();
+        assert!(matches!(err, Error::OAuth(_)), "{err:?}");
+    }
+
+    #[test]
+    fn no_refresh_token_cannot_be_renewed() {
+        let now = 1_000;
+        let mut stale = expired_session(now);
+        stale.refresh_token = None;
+        let (_tmp, store) = store_with(stale.clone());
+        let err = fresh_session(&store, "p", stale, now, &Counting::ok()).unwrap_err();
+        assert!(matches!(err, Error::SessionExpired { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn logged_out_meanwhile() {
+        let now = 1_000;
+        let stale = expired_session(now);
+        let (_tmp, store) = store_with(stale.clone());
+        store
+            .update(|_, creds| {
+                creds.profiles.clear();
+                Ok(())
+            })
+            .unwrap();
+        let err = fresh_session(&store, "p", stale, now, &Counting::ok()).unwrap_err();
+        assert!(matches!(err, Error::LoggedOut(_)), "{err:?}");
+    }
+}
