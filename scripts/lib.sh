@@ -85,3 +85,9 @@ ensure_npm_deps() {
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
+
+ensure_node_and_npm() {
+  command -v npm >/dev/null 2>&1 && return 0
+  step "installing nodejs and npm (Debian packages)"
+  apt_install nodejs npm
+}
