@@ -206,6 +206,52 @@ struct Loaded {
     verifiers: HashMap<String, Arc<UnparsedPublicKey<Vec<u8>>>>,
     jwks: Jwks,
     signer: Arc<Signer>,
+    /// Tokens whose signature one of `verifiers` has checked, with their claims.
+    /// A hit needs the exact same bytes, so it proves what a signature check would;
+    /// it lives and dies with this key set (a reload starts empty). Only the
+    /// signature work is skipped: `token_use`, `exp` and the caller's revocation
+    /// check still run on every request.
+    verified: RwLock<HashMap<Box<str>, Claims>>,
+}
+
+/// Bound on [`Loaded::verified`]; when full it is emptied (cheap, and a refill
+/// costs one signature check per token).
+const VERIFIED_CACHE_ENTRIES: usize = 16 * 1024;
+
+impl Loaded {
+    fn cached(&self, token: &str) -> Option<Claims> {
+        self.verified
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(token)
+            .cloned()
+    }
+
+    fn remember(&self, token: &str, claims: &Claims) {
+        let mut cache = self
+            .verified
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.len() >= VERIFIED_CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(token.into(), claims.clone());
+    }
+}
+
+/// The checks that hold for a token whose signature is good.
+fn check_claims(
+    claims: Claims,
+    expected: TokenUse,
+    now: i64,
+) -> std::result::Result<Claims, VerifyError> {
+    if claims.token_use != expected {
+        return Err(AuthError::WrongTokenUse.into());
+    }
+    if claims.exp.is_some_and(|exp| exp <= now) {
+        return Err(AuthError::Expired.into());
+    }
+    Ok(claims)
 }
 
 /// The JWKS document (RFC 7517 §5).
@@ -310,6 +356,7 @@ impl Keyring {
             verifiers,
             jwks: Jwks { keys: jwks },
             signer,
+            verified: RwLock::new(HashMap::new()),
         })
     }
 
@@ -383,6 +430,9 @@ impl Keyring {
         expected: TokenUse,
         now: i64,
     ) -> std::result::Result<Claims, VerifyError> {
+        if let Some(claims) = self.snapshot().cached(token) {
+            return check_claims(claims, expected, now);
+        }
         let mut parts = token.splitn(3, '.');
         let (Some(header_b64), Some(payload_b64), Some(signature_b64)) =
             (parts.next(), parts.next(), parts.next())
@@ -423,13 +473,8 @@ impl Keyring {
             .decode(payload_b64)
             .map_err(|_| AuthError::Malformed)?;
         let claims: Claims = serde_json::from_slice(&payload).map_err(|_| AuthError::Malformed)?;
-        if claims.token_use != expected {
-            return Err(AuthError::WrongTokenUse.into());
-        }
-        if claims.exp.is_some_and(|exp| exp <= now) {
-            return Err(AuthError::Expired.into());
-        }
-        Ok(claims)
+        loaded.remember(token, &claims);
+        check_claims(claims, expected, now)
     }
 }
 

@@ -10,6 +10,7 @@
 //! same meaning; `INTEGER` in SQLite is `BIGINT` in PostgreSQL), then add methods
 //! here, or in a sibling module with its own `impl Store` block.
 
+pub mod auth_cache;
 pub mod postgres;
 pub mod sqlite;
 
@@ -24,6 +25,8 @@ use std::collections::HashSet;
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite only: see [`auth_cache`].
+    auth_cache: Option<std::sync::Arc<auth_cache::AuthCache>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,10 +44,14 @@ impl Store {
             DatabaseLocation::Sqlite(path) => Ok(Self {
                 pool: sqlite::connect(path).await?,
                 backend: Backend::Sqlite,
+                auth_cache: Some(std::sync::Arc::new(auth_cache::AuthCache::new(
+                    sqlite::ChangeWatch::new(path),
+                ))),
             }),
             DatabaseLocation::Postgres(url) => Ok(Self {
                 pool: postgres::connect(url).await?,
                 backend: Backend::Postgres,
+                auth_cache: None,
             }),
         }
     }
@@ -394,7 +401,26 @@ impl Store {
         Ok(())
     }
 
+    /// Every request's API-key check. Reflects every commit before the call (see
+    /// [`auth_cache`] for how SQLite avoids the query when nothing changed).
     pub async fn api_key_for_auth(&self, id: &str) -> Result<Option<ApiKeyAuthRow>> {
+        let cached = self
+            .auth_cache
+            .as_ref()
+            .and_then(|c| Some((c, c.version()?)));
+        if let Some((cache, version)) = &cached
+            && let Some(hit) = cache.api_key(version, id)
+        {
+            return Ok(hit);
+        }
+        let row = self.query_api_key_for_auth(id).await?;
+        if let Some((cache, version)) = &cached {
+            cache.put_api_key(version, id, row.clone());
+        }
+        Ok(row)
+    }
+
+    async fn query_api_key_for_auth(&self, id: &str) -> Result<Option<ApiKeyAuthRow>> {
         Ok(sqlx::query_as(
             "SELECT k.account_id, a.email, k.key_hash, k.expires_at, k.revoked_at, k.last_used_at \
              FROM api_keys k JOIN accounts a ON a.id = k.account_id WHERE k.id = $1",
@@ -602,6 +628,27 @@ impl Store {
         jti: &str,
         account_id: &str,
     ) -> Result<Option<AccessTokenAuthRow>> {
+        let cached = self
+            .auth_cache
+            .as_ref()
+            .and_then(|c| Some((c, c.version()?)));
+        if let Some((cache, version)) = &cached
+            && let Some(hit) = cache.access_token(version, jti, account_id)
+        {
+            return Ok(hit);
+        }
+        let row = self.query_access_token_for_auth(jti, account_id).await?;
+        if let Some((cache, version)) = &cached {
+            cache.put_access_token(version, jti, account_id, row.clone());
+        }
+        Ok(row)
+    }
+
+    async fn query_access_token_for_auth(
+        &self,
+        jti: &str,
+        account_id: &str,
+    ) -> Result<Option<AccessTokenAuthRow>> {
         Ok(sqlx::query_as(
             "SELECT a.email, r.revoked_at FROM accounts a \
              LEFT JOIN revoked_access_tokens r ON r.jti = $1 WHERE a.id = $2",
@@ -633,5 +680,130 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::Fixture;
+
+    #[tokio::test]
+    async fn sessions_are_single_use_and_expire() {
+        let fx = Fixture::new().await;
+        let store = &fx.state.store;
+        let now = fx.clock_now();
+        let account = fx.account("s@example.com").await;
+        let (id, row) = crate::admin::session::create(store, &account, "0", now)
+            .await
+            .unwrap();
+        let hash = crate::digest::secret_hash(&id);
+        assert_eq!(row.id_hash, hash);
+        let taken = store.take_session(&hash, now + 1).await.unwrap().unwrap();
+        assert_eq!(taken.account_id, account);
+        assert_eq!(taken.acr, "0");
+        assert!(
+            store.take_session(&hash, now + 2).await.unwrap().is_none(),
+            "single use"
+        );
+
+        let (id, row) = crate::admin::session::create(store, &account, "0", now)
+            .await
+            .unwrap();
+        let hash = crate::digest::secret_hash(&id);
+        assert!(
+            store
+                .take_session(&hash, row.expires_at)
+                .await
+                .unwrap()
+                .is_none(),
+            "expired"
+        );
+    }
+
+    #[tokio::test]
+    async fn cached_auth_lookups_see_commits_from_other_connections() {
+        let fx = Fixture::new().await;
+        let store = &fx.state.store;
+        let now = fx.clock_now();
+        let account = fx.account("c@example.com").await;
+        let key = crate::apikey::issue(
+            store,
+            &fx.state.keyring,
+            crate::testing::ISSUER,
+            "",
+            crate::apikey::NewApiKey {
+                account_id: account,
+                name: None,
+                scope: None,
+                expires_at: None,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+        let id = &key.record.id;
+        let cache = store.auth_cache.as_ref().expect("SQLite has the cache");
+        let v1 = cache.version().expect("WAL-index header readable");
+        assert!(
+            store
+                .api_key_for_auth(id)
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at
+                .is_none()
+        );
+        assert!(cache.api_key(&v1, id).is_some(), "answer cached under v1");
+        assert_eq!(cache.version(), Some(v1), "reads do not change the marker");
+
+        // Another pool on the same file stands in for another process.
+        let other = Store::connect(&fx.state.settings.database).await.unwrap();
+        assert_eq!(
+            other.revoke_api_key(id, None, now).await.unwrap(),
+            Revoked::Now
+        );
+        let v2 = cache.version().expect("header");
+        assert_ne!(v1, v2, "a commit elsewhere changes the marker");
+        assert!(
+            store
+                .api_key_for_auth(id)
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at
+                .is_some()
+        );
+    }
+
+    #[tokio::test]
+    async fn apps_round_trip() {
+        let fx = Fixture::new().await;
+        let account = fx.account("o@example.com").await;
+        let app = App {
+            client_id: "lofty-cli".into(),
+            account_id: account.clone(),
+            name: "Lofty CLI".into(),
+            mode: AppMode::Production,
+            public: true,
+            client_secret_hash: None,
+            redirect_uris: vec!["http://127.0.0.1/callback".into()],
+            grant_types: vec!["authorization_code".into(), "device_code".into()],
+            rate_limit_per_min: Some(42),
+            created_at: fx.clock_now(),
+        };
+        fx.state.store.insert_app(&app).await.unwrap();
+        assert_eq!(
+            fx.state.store.app_by_client_id("lofty-cli").await.unwrap(),
+            Some(app.clone())
+        );
+        assert_eq!(
+            fx.state.store.apps_of(&account).await.unwrap(),
+            vec![app.clone()]
+        );
+        assert!(matches!(
+            fx.state.store.insert_app(&app).await,
+            Err(Error::Conflict(_))
+        ));
     }
 }

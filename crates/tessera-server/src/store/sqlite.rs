@@ -40,3 +40,47 @@ pub async fn connect(path: &Path) -> Result<AnyPool> {
         .await?;
     Ok(pool)
 }
+
+/// Notices commits to a WAL-mode SQLite database by any process, without a query.
+///
+/// SQLite keeps a WAL-index header at the start of the `-shm` file (two copies,
+/// 48 bytes each; <https://sqlite.org/walformat.html> §2.2). Every write
+/// transaction changes it (`iChange` counter, `mxFrame`, and new salts when the WAL
+/// restarts), and it is updated before the commit returns. So: equal headers now and
+/// at an earlier read mean no commit happened in between, in this process or another
+/// one on the machine (SQLite's own readers rely on the same header to know whether
+/// their page cache is stale). Anything unexpected — no file, the two copies
+/// differing mid-update, not initialised — reads as "unknown", and callers query.
+#[derive(Debug)]
+pub struct ChangeWatch {
+    shm_path: std::path::PathBuf,
+}
+
+/// An opaque snapshot of the WAL-index header.
+pub type Version = [u8; 48];
+
+impl ChangeWatch {
+    pub fn new(db_path: &Path) -> Self {
+        let mut shm = db_path.as_os_str().to_owned();
+        shm.push("-shm");
+        Self {
+            shm_path: shm.into(),
+        }
+    }
+
+    /// The current header, or `None` when it cannot be trusted.
+    pub fn version(&self) -> Option<Version> {
+        use std::os::unix::fs::FileExt as _;
+        // Opened each time: SQLite deletes and recreates `-shm` when the last
+        // connection closes, and a kept descriptor would watch a dead file.
+        let file = std::fs::File::open(&self.shm_path).ok()?;
+        let mut both = [0u8; 96];
+        file.read_exact_at(&mut both, 0).ok()?;
+        let (first, second) = both.split_at(48);
+        const IS_INIT: usize = 12;
+        if first != second || first[IS_INIT] != 1 {
+            return None;
+        }
+        first.try_into().ok()
+    }
+}
