@@ -2,14 +2,21 @@
 //! variables, working directory, clock and store. Nothing is read from globals.
 
 use std::path::PathBuf;
-use tessera_client::{ApiKey, AppSpec, EnvVars, Resolver, Store};
+use tessera_client::oauth::{BrowserOpener, Clock};
+use tessera_client::{ApiKey, AppSpec, EnvVars, OAuthSpec, Resolver, Store};
 
 pub struct Ctx<'a> {
     pub spec: &'a AppSpec,
+    /// Names of the OAuth logins' variables and the default client id.
+    pub oauth: &'a OAuthSpec,
     pub env: &'a dyn EnvVars,
     pub cwd: PathBuf,
     /// Unix seconds.
     pub now: i64,
+    /// Waits: device-flow polling, rate-limit retries.
+    pub clock: &'a dyn Clock,
+    /// Opens the browser of a web login.
+    pub browser: &'a dyn BrowserOpener,
     pub store: Store,
     /// `--profile`, when given.
     pub profile_flag: Option<String>,
@@ -45,12 +52,37 @@ pub(crate) mod testing {
 
     pub(crate) static NO_ENV: BTreeMap<&str, &str> = BTreeMap::new();
 
+    /// A browser that must not be opened.
+    pub(crate) struct NoBrowser;
+
+    impl tessera_client::oauth::BrowserOpener for NoBrowser {
+        fn open(&self, url: &str) -> std::io::Result<()> {
+            panic!("a test tried to open {url}")
+        }
+    }
+
+    /// A clock whose sleeps fail the test: commands under unit test never wait.
+    pub(crate) struct NoSleep;
+
+    impl tessera_client::oauth::Clock for NoSleep {
+        fn now(&self) -> std::time::Instant {
+            std::time::Instant::now()
+        }
+
+        fn sleep(&self, duration: std::time::Duration) {
+            panic!("a test slept {duration:?}")
+        }
+    }
+
     pub(crate) fn ctx(dir: &tempfile::TempDir) -> Ctx<'static> {
         Ctx {
             spec: &TESSERA,
+            oauth: &tessera_client::TESSERA_OAUTH,
             env: &NO_ENV,
             cwd: dir.path().to_owned(),
             now: 1_800_000_000,
+            clock: &NoSleep,
+            browser: &NoBrowser,
             store: Store::in_dir(dir.path().join("cfg"), &TESSERA),
             profile_flag: None,
         }

@@ -20,6 +20,11 @@ pub enum CliError {
     #[error("cancelled")]
     Cancelled,
 
+    /// A platform API call answered with a status that is neither success
+    /// nor one of the statuses with an exit code of their own.
+    #[error("the server answered HTTP {status}: {message}")]
+    Http { status: u16, message: String },
+
     #[error(transparent)]
     Io(#[from] std::io::Error),
 
@@ -39,6 +44,7 @@ impl CliError {
             CliError::Usage(_)
             | CliError::NeedsTerminal { .. }
             | CliError::Cancelled
+            | CliError::Http { .. }
             | CliError::Io(_) => None,
         }
     }

@@ -7,6 +7,8 @@ pub trait Prompter {
     fn confirm(&mut self, question: &str) -> io::Result<bool>;
     /// Reads a secret without echoing it.
     fn secret(&mut self, prompt: &str) -> io::Result<String>;
+    /// Picks one of `items`; returns its index.
+    fn select(&mut self, prompt: &str, items: &[&str]) -> io::Result<usize>;
 }
 
 /// The streams a command reads and writes.
@@ -16,6 +18,8 @@ pub struct Io<'a> {
     pub stdin: &'a mut dyn BufRead,
     /// Whether prompting is possible.
     pub stdin_is_tty: bool,
+    /// Whether progress (a spinner) may be drawn on stderr.
+    pub stderr_is_tty: bool,
     pub prompter: &'a mut dyn Prompter,
 }
 
@@ -59,6 +63,15 @@ impl Prompter for TerminalPrompter {
             .interact()
             .map_err(dialoguer_io)
     }
+
+    fn select(&mut self, prompt: &str, items: &[&str]) -> io::Result<usize> {
+        dialoguer::Select::new()
+            .with_prompt(prompt)
+            .items(items)
+            .default(0)
+            .interact()
+            .map_err(dialoguer_io)
+    }
 }
 
 fn dialoguer_io(e: dialoguer::Error) -> io::Error {
@@ -77,6 +90,7 @@ pub mod testing {
     pub struct ScriptedPrompter {
         pub answers: VecDeque<bool>,
         pub secrets: VecDeque<String>,
+        pub selections: VecDeque<usize>,
         pub asked: Vec<String>,
     }
 
@@ -89,6 +103,11 @@ pub mod testing {
         fn secret(&mut self, prompt: &str) -> io::Result<String> {
             self.asked.push(prompt.to_owned());
             Ok(self.secrets.pop_front().expect("unexpected secret prompt"))
+        }
+
+        fn select(&mut self, prompt: &str, _items: &[&str]) -> io::Result<usize> {
+            self.asked.push(prompt.to_owned());
+            Ok(self.selections.pop_front().expect("unexpected select"))
         }
     }
 
@@ -109,6 +128,7 @@ pub mod testing {
                 stderr: &mut self.stderr,
                 stdin: &mut self.stdin,
                 stdin_is_tty: self.tty,
+                stderr_is_tty: false,
                 prompter: &mut self.prompter,
             }
         }

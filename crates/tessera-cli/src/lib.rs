@@ -6,6 +6,7 @@
 //! they need under their own names and texts, and tests drive them without a
 //! terminal.
 
+pub mod api;
 pub mod auth;
 pub mod context;
 pub mod error;
@@ -39,6 +40,8 @@ pub enum Command {
     /// Log in, inspect and manage credentials, profiles and environments.
     #[command(subcommand)]
     Auth(auth::AuthCommand),
+    /// Call the platform API with the right Authorization header (like `gh api`).
+    Api(api::ApiArgs),
 }
 
 /// The whole `tessera` process: parse, optional logging, run, report.
@@ -56,28 +59,39 @@ pub fn main_for(spec: &AppSpec) -> ExitCode {
     };
     let env = ProcessEnv;
     init_logging(spec, &env);
-    let Command::Auth(command) = cli.command;
-    let json = command.json();
+    let json = match &cli.command {
+        Command::Auth(command) => command.json(),
+        Command::Api(_) => false,
+    };
     with_process_io(|io| {
-        let result = context(spec, &env, cli.profile).and_then(|ctx| auth::run(command, &ctx, io));
+        let result = context(spec, &env, cli.profile).and_then(|ctx| match cli.command {
+            Command::Auth(command) => auth::run(command, &ctx, io),
+            Command::Api(args) => api::run(&args, &ctx, io),
+        });
         report(result, json, io).into()
     })
 }
 
 /// Runs `f` with the process's real stdin, stdout, stderr and terminal
 /// prompter; persona binaries use it to run the commands they mount.
+///
+/// stderr and stdin are not held locked: a progress spinner draws on stderr
+/// from its own thread, and a web login reads a pasted redirect from stdin on
+/// another thread; either would wait forever on a lock held here.
 pub fn with_process_io<R>(f: impl FnOnce(&mut Io) -> R) -> R {
     let mut stdout = std::io::stdout().lock();
-    let mut stderr = std::io::stderr().lock();
+    let mut stderr = std::io::stderr();
+    let stderr_is_tty = stderr.is_terminal();
     let stdin = std::io::stdin();
     let stdin_is_tty = stdin.is_terminal();
-    let mut stdin = stdin.lock();
+    let mut stdin = std::io::BufReader::new(stdin);
     let mut prompter = TerminalPrompter;
     f(&mut Io {
         stdout: &mut stdout,
         stderr: &mut stderr,
         stdin: &mut stdin,
         stdin_is_tty,
+        stderr_is_tty,
         prompter: &mut prompter,
     })
 }
@@ -93,9 +107,12 @@ pub fn context<'a>(
         .map_or(0, |d| d.as_secs() as i64);
     Ok(Ctx {
         spec,
+        oauth: &tessera_client::TESSERA_OAUTH,
         env,
         cwd: std::env::current_dir()?,
         now,
+        clock: &tessera_client::oauth::SystemClock,
+        browser: &tessera_client::oauth::SystemBrowser,
         store: Store::open(spec, env)?,
         profile_flag,
     })

@@ -115,6 +115,21 @@ pub fn session_client(session: &OAuthSession) -> Client {
     }
 }
 
+/// [`HttpRefresher`] over a [`UreqClient`](crate::oauth::UreqClient) built
+/// only when a renewal is due, so the cache hit never builds an HTTP client.
+pub struct UreqRefresher;
+
+impl Refresher for UreqRefresher {
+    fn renew(
+        &self,
+        session: &OAuthSession,
+        customer_key: Option<&ApiKey>,
+    ) -> Result<TokenResponse, OAuthError> {
+        let http = oauth::UreqClient::new();
+        HttpRefresher { http: &http }.renew(session, customer_key)
+    }
+}
+
 /// Renews over HTTP with the endpoints stored in the session: the refresh
 /// token grant when there is a refresh token, else (client credentials) the
 /// same grant again.

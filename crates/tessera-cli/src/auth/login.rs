@@ -1,26 +1,207 @@
-//! `auth login --api-key KEY | --with-token`: verify a key with `GET /v1/me`
-//! (unless `--no-verify`) and store it in the selected profile, making that
-//! profile current.
+//! `auth login`: every way of logging in, each in its own module.
+//!
+//! - `--api-key KEY | --with-token`: verify a key with `GET /v1/me` (unless
+//!   `--no-verify`) and store it (this file).
+//! - `--client-credentials`, `--web`, `--device`, `--session`: OAuth logins
+//!   whose token is cached in the profile ([`client_credentials`], [`web`],
+//!   [`device`], [`session`]).
+//! - `--email ADDR [--otp CODE]`: a one-time code by email, traded for a new
+//!   API key ([`email`]).
+//!
+//! Without a method: on a terminal, ask (or use the device flow when no
+//! browser can be used); without one, fail naming the flags.
+//!
+//! Every login stores into the selected profile (a new one named after the
+//! environment when none is selected) and makes that profile current.
+
+pub mod client_credentials;
+pub mod device;
+pub mod email;
+pub mod oauth;
+pub mod session;
+pub mod web;
 
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::io::Io;
 
-use tessera_client::{ApiClient, Error as ClientError};
-use tessera_proto::ApiKey;
+use tessera_client::oauth::{BrowserAvailability, browser_availability};
+use tessera_client::{ApiClient, Config, Error as ClientError, Selection};
 use tessera_proto::api::Me;
+use tessera_proto::{ApiKey, ClientSecret};
 
 #[derive(Debug, Default, clap::Args)]
+#[command(group(
+    clap::ArgGroup::new("method")
+        .args(["client_credentials", "web", "device", "session", "email"])
+))]
 pub struct LoginArgs {
-    /// The API key to store.
-    #[arg(long, value_name = "KEY", value_parser = super::api_key_arg, conflicts_with = "with_token")]
+    /// The API key to store (with --client-credentials: the key sent as customer_key).
+    #[arg(long, value_name = "KEY", value_parser = super::api_key_arg, conflicts_with_all = ["with_token", "web", "device", "session", "email"])]
     pub api_key: Option<ApiKey>,
     /// Read the API key from stdin.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["web", "device", "session", "email"])]
     pub with_token: bool,
     /// Store the key without checking it against the server.
     #[arg(long)]
     pub no_verify: bool,
+
+    /// OAuth client credentials (client id and secret from --client-id/--client-secret
+    /// or TESSERA_CLIENT_ID/TESSERA_CLIENT_SECRET), with the API key as customer_key.
+    #[arg(long)]
+    pub client_credentials: bool,
+    /// Log in in a browser (authorization code + PKCE, loopback redirect).
+    #[arg(long)]
+    pub web: bool,
+    /// Log in with a code entered on another device's browser (device flow).
+    #[arg(long)]
+    pub device: bool,
+    /// Log in with a token URL and a session id (Level 0).
+    #[arg(long)]
+    pub session: bool,
+    /// Email a one-time code to ADDR; with --otp, trade the code for an API key.
+    #[arg(long, value_name = "ADDR")]
+    pub email: Option<String>,
+    /// The 6-digit code from the email (step 2 of --email).
+    #[arg(long, value_name = "CODE", requires = "email", value_parser = secret_arg)]
+    pub otp: Option<Secret>,
+
+    /// OAuth client id (also TESSERA_CLIENT_ID; web and device logins default to the CLI's own).
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+    /// OAuth client secret for --client-credentials (also TESSERA_CLIENT_SECRET).
+    #[arg(long, value_name = "SECRET", value_parser = client_secret_arg)]
+    pub client_secret: Option<ClientSecret>,
+    /// Scopes to ask for, space-separated (default: the server's).
+    #[arg(long, value_name = "SCOPES")]
+    pub scope: Option<String>,
+    /// Do not open a browser; print the URL and accept the pasted redirect (--web).
+    #[arg(long)]
+    pub no_browser: bool,
+    /// Seconds to wait for the browser login to finish (--web).
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub timeout: u64,
+    /// The token URL of --session (also TESSERA_TOKEN_URL).
+    #[arg(long, value_name = "URL")]
+    pub token_url: Option<String>,
+    /// The session id of --session (also TESSERA_SESSION_ID).
+    #[arg(long, value_name = "ID", value_parser = secret_arg)]
+    pub session_id: Option<Secret>,
+}
+
+/// A secret argument (session id, one-time code): `Debug` does not show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    pub fn expose_secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+fn secret_arg(value: &str) -> Result<Secret, std::convert::Infallible> {
+    Ok(Secret::new(value))
+}
+
+fn client_secret_arg(value: &str) -> Result<ClientSecret, std::convert::Infallible> {
+    Ok(ClientSecret::new(value))
+}
+
+/// The ways to log in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    ApiKey,
+    ClientCredentials,
+    Web,
+    Device,
+    Session,
+    EmailRequest,
+    EmailVerify,
+}
+
+/// The flags that pick a method, for "no method given" errors.
+pub const METHOD_FLAGS: &str =
+    "--web, --device, --api-key KEY, --with-token, --client-credentials, --session or --email ADDR";
+
+/// Which method the flags ask for; without one, asks on a terminal (the
+/// device flow when no browser can be used) and fails without one.
+pub fn choose_method(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<Method, CliError> {
+    let explicit = [
+        (args.client_credentials, Method::ClientCredentials),
+        (args.web, Method::Web),
+        (args.device, Method::Device),
+        (args.session, Method::Session),
+        (
+            args.email.is_some() && args.otp.is_none(),
+            Method::EmailRequest,
+        ),
+        (args.otp.is_some(), Method::EmailVerify),
+        (args.api_key.is_some() || args.with_token, Method::ApiKey),
+    ];
+    if let Some((_, method)) = explicit.iter().find(|(given, _)| *given) {
+        return Ok(*method);
+    }
+    if !io.stdin_is_tty {
+        return Err(CliError::Usage(format!(
+            "no login method given and stdin is not a terminal; pass {METHOD_FLAGS}"
+        )));
+    }
+    let env = |name: &str| ctx.env.var(name).map(std::ffi::OsString::from);
+    if let BrowserAvailability::Unavailable(why) = browser_availability(args.no_browser, &env) {
+        writeln!(
+            io.stderr,
+            "No browser can be used here ({why}): logging in with a device code."
+        )?;
+        return Ok(Method::Device);
+    }
+    let choices = [
+        ("Log in with a web browser", Method::Web),
+        (
+            "Log in with a code on another device (device flow)",
+            Method::Device,
+        ),
+        ("Paste an API key", Method::ApiKey),
+    ];
+    let items: Vec<&str> = choices.iter().map(|(label, _)| *label).collect();
+    let picked = io
+        .prompter
+        .select("How would you like to log in?", &items)?;
+    Ok(choices.get(picked).map_or(Method::Web, |(_, m)| *m))
+}
+
+pub fn run(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
+    match choose_method(args, ctx, io)? {
+        Method::ApiKey => run_api_key(args, ctx, io),
+        Method::ClientCredentials => client_credentials::run(args, ctx, io),
+        Method::Web => web::run(args, ctx, io),
+        Method::Device => device::run(args, ctx, io),
+        Method::Session => session::run(args, ctx, io),
+        Method::EmailRequest => email::request(args, ctx, io),
+        Method::EmailVerify => email::verify(args, ctx, io),
+    }
+}
+
+/// The profile a login stores into: the selected one, else the environment's
+/// current one, else a new one named after the environment. Called under the
+/// store's lock, so that concurrent logins do not pick the same new name.
+pub fn login_profile(config: &Config, selection: &Selection) -> String {
+    match selection.profile_name() {
+        Some(name) => name.to_owned(),
+        None => config.current_profile(&selection.environment).map_or_else(
+            || config.new_profile_name(&selection.environment),
+            str::to_owned,
+        ),
+    }
 }
 
 /// What a login stored.
@@ -33,7 +214,7 @@ pub struct LoginOutcome {
     pub me: Option<Me>,
 }
 
-pub fn run(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
+fn run_api_key(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     let key = read_key(args, io)?;
     if let Some(exp) = super::claims_of(&key).and_then(|c| c.claims().exp)
         && exp <= ctx.now
@@ -105,14 +286,7 @@ pub fn store_api_key(ctx: &Ctx, key: &ApiKey, verify: bool) -> Result<LoginOutco
     };
     let environment = selection.environment.clone();
     let profile = ctx.store.update(|config, creds| {
-        // Named again under the lock: a concurrent login may have created the
-        // profile this one would otherwise have been given.
-        let name = match selection.profile_name() {
-            Some(name) => name.to_owned(),
-            None => config
-                .current_profile(&environment)
-                .map_or_else(|| config.new_profile_name(&environment), str::to_owned),
-        };
+        let name = login_profile(config, &selection);
         config.set_current_profile(&environment, &name);
         let entry = creds.profiles.entry(name.clone()).or_default();
         entry.api_key = Some(key.clone());
@@ -181,6 +355,7 @@ mod tests {
                 api_key: flag.map(ApiKey::new),
                 with_token,
                 no_verify: true,
+                ..Default::default()
             };
             let got = read_key(&args, &mut cap.io());
             let got = got.as_ref().map(|k| k.expose_secret()).map_err(exit_for);

@@ -1,9 +1,19 @@
 //! `auth logout [NAME] [--all] [--force]`: delete profiles and their stored
 //! credentials. Asks first on a terminal; without one, refuses unless `--force`.
+//!
+//! An OAuth login is revoked at the server first (RFC 7009: the refresh token,
+//! then the access token). When that fails (server down, no revocation
+//! endpoint) the local copy is deleted anyway, with a warning that the tokens
+//! stay valid at the server until they expire, and the exit status is 0: the
+//! user asked to be logged out here and is, as with `gh auth logout`. Scripts
+//! that must know can read the warning or revoke the tokens themselves.
 
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::io::Io;
+use tessera_client::OAuthSession;
+use tessera_client::oauth::{self, TokenToRevoke, UreqClient};
+use tessera_client::token_cache;
 
 #[derive(Debug, Default, clap::Args)]
 pub struct LogoutArgs {
@@ -75,6 +85,11 @@ pub fn run(args: &LogoutArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
         }
     }
 
+    for name in &targets {
+        if let Some(session) = creds.profiles.get(name).and_then(|c| c.oauth.as_ref()) {
+            revoke_session(name, session, io)?;
+        }
+    }
     ctx.store.update(|config, creds| {
         for name in &targets {
             config.remove_profile(name);
@@ -85,16 +100,56 @@ pub fn run(args: &LogoutArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     for name in &targets {
         writeln!(io.stderr, "Logged out of profile {name:?}.")?;
     }
-    writeln!(
-        io.stderr,
-        "The key itself still works on the server until it is revoked there."
-    )?;
+    let had_key = targets.iter().any(|name| {
+        creds
+            .profiles
+            .get(name)
+            .is_some_and(|c| c.api_key.is_some())
+    });
+    if had_key {
+        writeln!(
+            io.stderr,
+            "The API key itself still works on the server until it is revoked there."
+        )?;
+    }
     if ctx.env.var(ctx.spec.api_key_env).is_some() {
         io.warn(format!(
             "{} is still set in this environment and will keep being used",
             ctx.spec.api_key_env
         ))?;
     }
+    Ok(())
+}
+
+/// Revokes a login's tokens at the server, refresh token first (revoking it
+/// also ends the grant's access tokens on servers that support it). Failures
+/// are warnings: logging out locally goes ahead.
+fn revoke_session(profile: &str, session: &OAuthSession, io: &mut Io) -> Result<(), CliError> {
+    let Some(endpoint) = session.revocation_endpoint.as_deref() else {
+        io.warn(format!(
+            "the server of profile {profile:?} has no revocation endpoint: its tokens were deleted here but not revoked, and stay valid until they expire"
+        ))?;
+        return Ok(());
+    };
+    let http = UreqClient::new();
+    let client = token_cache::session_client(session);
+    let mut tokens = Vec::new();
+    if let Some(refresh) = &session.refresh_token {
+        tokens.push(TokenToRevoke::Refresh(refresh));
+    }
+    tokens.push(TokenToRevoke::Access(&session.access_token));
+    for token in tokens {
+        if let Err(e) = oauth::revoke(&http, endpoint, &client, token) {
+            io.warn(format!(
+                "{e}; the tokens of profile {profile:?} were deleted here but not revoked at the server, and stay valid until they expire"
+            ))?;
+            return Ok(());
+        }
+    }
+    writeln!(
+        io.stderr,
+        "Revoked the tokens of profile {profile:?} at the server."
+    )?;
     Ok(())
 }
 

@@ -2,13 +2,18 @@
 //! its own file as an argument struct and a `run` function, so persona binaries
 //! can mount any of them under their own names.
 
+pub mod credential;
 pub mod env;
+pub mod exec_credential;
+pub mod git_credential;
 pub mod list;
 pub mod login;
 pub mod logout;
+pub mod shell_env;
 pub mod show;
 pub mod status;
 pub mod switch;
+pub mod test;
 pub mod token;
 
 use crate::context::Ctx;
@@ -20,7 +25,7 @@ use tessera_proto::UnverifiedClaims;
 
 #[derive(Debug, Subcommand)]
 pub enum AuthCommand {
-    /// Store an API key in the current (or --profile) profile.
+    /// Log in: API key, browser, device code, client credentials, token URL or email code.
     Login(login::LoginArgs),
     /// Show the environment, server, profile and credential in use, and where it came from.
     Status(status::StatusArgs),
@@ -34,9 +39,23 @@ pub enum AuthCommand {
     Switch(switch::SwitchArgs),
     /// Delete a profile and its stored credentials.
     Logout(logout::LogoutArgs),
-    /// Manage environments (named servers).
+    /// Manage environments (named servers); without a subcommand, print
+    /// `export` lines for `eval "$(tessera auth env)"`.
+    Env(EnvGroup),
+    /// Call GET /v1/me and say who the credential acts for, or why not.
+    Test(test::TestArgs),
+    /// Git credential helper: `git config credential.helper '!tessera auth git-credential'`.
+    GitCredential(git_credential::GitCredentialArgs),
+    /// Kubernetes ExecCredential (client.authentication.k8s.io/v1) for kubectl.
+    ExecCredential(exec_credential::ExecCredentialArgs),
+}
+
+/// `auth env`: a subcommand manages environments; none prints shell exports.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct EnvGroup {
     #[command(subcommand)]
-    Env(env::EnvCommand),
+    pub command: Option<env::EnvCommand>,
 }
 
 impl AuthCommand {
@@ -47,11 +66,16 @@ impl AuthCommand {
             AuthCommand::Token(a) => a.json,
             AuthCommand::Show(a) => a.json,
             AuthCommand::List(a) => a.json,
-            AuthCommand::Env(env::EnvCommand::List(a)) => a.json,
+            AuthCommand::Test(a) => a.json,
+            AuthCommand::Env(EnvGroup {
+                command: Some(env::EnvCommand::List(a)),
+            }) => a.json,
             AuthCommand::Login(_)
             | AuthCommand::Switch(_)
             | AuthCommand::Logout(_)
-            | AuthCommand::Env(_) => false,
+            | AuthCommand::Env(_)
+            | AuthCommand::GitCredential(_)
+            | AuthCommand::ExecCredential(_) => false,
         }
     }
 }
@@ -65,8 +89,22 @@ pub fn run(command: AuthCommand, ctx: &Ctx, io: &mut Io) -> Result<(), CliError>
         AuthCommand::List(args) => list::run(&args, ctx, io),
         AuthCommand::Switch(args) => switch::run(&args, ctx, io),
         AuthCommand::Logout(args) => logout::run(&args, ctx, io),
-        AuthCommand::Env(command) => env::run(&command, ctx, io),
+        AuthCommand::Env(EnvGroup {
+            command: Some(command),
+        }) => env::run(&command, ctx, io),
+        AuthCommand::Env(EnvGroup { command: None }) => shell_env::run(ctx, io),
+        AuthCommand::Test(args) => test::run(&args, ctx, io),
+        AuthCommand::GitCredential(args) => git_credential::run(&args, ctx, io),
+        AuthCommand::ExecCredential(args) => exec_credential::run(&args, ctx, io),
     }
+}
+
+/// The server of the selected environment and profile.
+pub(crate) fn server_url(ctx: &Ctx) -> Result<String, CliError> {
+    let selection = ctx.resolver(None).select(&ctx.store.read_config()?);
+    selection.server.ok_or_else(|| {
+        tessera_client::Error::UnknownEnvironment(selection.environment.clone()).into()
+    })
 }
 
 /// Clap parser for key arguments: the value goes straight into the redacting

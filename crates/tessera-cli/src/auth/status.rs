@@ -1,12 +1,13 @@
 //! `auth status`: which environment, server, profile and credential are in use,
 //! where the credential came from, what its claims say, and which sources it
-//! overrides. Works offline: the claims are decoded, not verified.
+//! overrides. Works offline: the claims are decoded, not verified, and a
+//! cached OAuth login is described, not refreshed.
 
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::io::Io;
 use serde::Serialize;
-use tessera_client::ProfileFrom;
+use tessera_client::{Credential, FoundSession, ProfileFrom};
 use tessera_proto::ApiKey;
 
 #[derive(Debug, Default, clap::Args)]
@@ -24,10 +25,11 @@ pub struct StatusReport {
     pub profile: Option<String>,
     /// `flag`, `env` or `current`.
     pub profile_from: Option<&'static str>,
-    /// `flag`, `env`, `credentials_file` or `dotenv`.
+    /// `flag`, `env`, `credentials_file`, `dotenv`, or `oauth` for a
+    /// profile's OAuth login.
     pub source: &'static str,
     pub source_detail: String,
-    /// First and last four characters.
+    /// First and last four characters (of the access token for `oauth`).
     pub key: String,
     pub key_id: Option<String>,
     pub account_id: Option<String>,
@@ -35,8 +37,30 @@ pub struct StatusReport {
     /// Unix seconds; null when the key does not expire or is not a JWS.
     pub expires_at: Option<i64>,
     pub expired: bool,
+    /// The profile's OAuth login, when it is what requests use.
+    pub oauth: Option<OAuthStatus>,
     /// Lower-priority sources that also hold a key and are ignored.
     pub overrides: Vec<Overridden>,
+}
+
+/// A cached OAuth login as `status` shows it.
+#[derive(Debug, Serialize)]
+pub struct OAuthStatus {
+    /// `client_credentials`, `web`, `device` or `session`.
+    pub method: &'static str,
+    pub client_id: Option<String>,
+    pub issuer: Option<String>,
+    pub scope: Option<String>,
+    /// The assurance level (`acr`); `"0"` for token-URL sessions.
+    pub level: Option<String>,
+    /// Unix seconds; when the access token expires.
+    pub expires_at: Option<i64>,
+    /// The access token has expired (the next use renews it when `renewable`).
+    pub expired: bool,
+    /// A new access token can be had without logging in again.
+    pub renewable: bool,
+    /// Unix seconds; when the current access token was obtained.
+    pub obtained_at: i64,
 }
 
 #[derive(Debug, Serialize)]
@@ -72,6 +96,20 @@ pub fn report(args: &StatusArgs, ctx: &Ctx, io: &mut Io) -> Result<StatusReport,
         .selection
         .clone()
         .expect("resolving every source selects a profile");
+    let profile_from = selection.profile.as_ref().map(|(_, from)| match from {
+        ProfileFrom::Flag => "flag",
+        ProfileFrom::EnvVar(_) => "env",
+        ProfileFrom::Current => "current",
+    });
+    if let Some(Credential::OAuth(found)) = resolution.credential() {
+        return Ok(oauth_report(
+            ctx,
+            &resolution,
+            found,
+            selection,
+            profile_from,
+        ));
+    }
     let Some(found) = resolution.winner() else {
         let server = selection
             .server
@@ -95,14 +133,24 @@ pub fn report(args: &StatusArgs, ctx: &Ctx, io: &mut Io) -> Result<StatusReport,
     let claims = super::claims_of(&found.key);
     let claims = claims.as_ref().map(|c| c.claims());
     let expires_at = claims.and_then(|c| c.exp);
+    let mut overrides: Vec<Overridden> = resolution
+        .overridden()
+        .iter()
+        .map(|f| Overridden {
+            source: f.source.kind(),
+            source_detail: f.source.to_string(),
+        })
+        .collect();
+    if let Some(session) = &resolution.session {
+        overrides.push(Overridden {
+            source: "oauth",
+            source_detail: session_detail(session),
+        });
+    }
     Ok(StatusReport {
         server: selection.server.clone(),
         profile: selection.profile_name().map(str::to_owned),
-        profile_from: selection.profile.as_ref().map(|(_, from)| match from {
-            ProfileFrom::Flag => "flag",
-            ProfileFrom::EnvVar(_) => "env",
-            ProfileFrom::Current => "current",
-        }),
+        profile_from,
         environment: selection.environment,
         source: found.source.kind(),
         source_detail: found.source.to_string(),
@@ -112,15 +160,63 @@ pub fn report(args: &StatusArgs, ctx: &Ctx, io: &mut Io) -> Result<StatusReport,
         scope: claims.map(|c| c.scope.to_string()),
         expires_at,
         expired: expires_at.is_some_and(|exp| exp <= ctx.now),
+        oauth: None,
+        overrides,
+    })
+}
+
+fn session_detail(found: &FoundSession) -> String {
+    format!(
+        "{} login of profile {:?} in {}",
+        found.session.method,
+        found.profile,
+        found.path.display()
+    )
+}
+
+fn oauth_report(
+    ctx: &Ctx,
+    resolution: &tessera_client::Resolution,
+    found: &FoundSession,
+    selection: tessera_client::Selection,
+    profile_from: Option<&'static str>,
+) -> StatusReport {
+    let session = &found.session;
+    StatusReport {
+        server: selection.server.clone(),
+        profile: selection.profile_name().map(str::to_owned),
+        profile_from,
+        environment: selection.environment,
+        source: "oauth",
+        source_detail: session_detail(found),
+        key: session.access_token.masked(),
+        key_id: None,
+        account_id: None,
+        scope: session.scope.clone(),
+        expires_at: session.expires_at,
+        // An expired access token is renewed on use; only a login that cannot
+        // be renewed is a problem, and `token` reports it.
+        expired: false,
+        oauth: Some(OAuthStatus {
+            method: session.method.as_str(),
+            client_id: session.client_id.clone(),
+            issuer: session.issuer.clone(),
+            scope: session.scope.clone(),
+            level: session.acr.clone(),
+            expires_at: session.expires_at,
+            expired: session.is_expired(ctx.now),
+            renewable: session.renewable(),
+            obtained_at: session.obtained_at,
+        }),
         overrides: resolution
-            .overridden()
+            .found
             .iter()
             .map(|f| Overridden {
                 source: f.source.kind(),
                 source_detail: f.source.to_string(),
             })
             .collect(),
-    })
+    }
 }
 
 fn print_human(r: &StatusReport, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
@@ -143,6 +239,9 @@ fn print_human(r: &StatusReport, ctx: &Ctx, io: &mut Io) -> Result<(), CliError>
     };
     writeln!(out, "Profile:     {profile}")?;
     writeln!(out, "Source:      {}", r.source_detail)?;
+    if let Some(oauth) = &r.oauth {
+        return print_oauth(r, oauth, out);
+    }
     writeln!(out, "API key:     {}", r.key)?;
     if let Some(id) = &r.key_id {
         writeln!(out, "Key id:      {id}")?;
@@ -167,6 +266,49 @@ fn print_human(r: &StatusReport, ctx: &Ctx, io: &mut Io) -> Result<(), CliError>
             "Note:        the {} overrides {}",
             r.source_detail, o.source_detail
         )?;
+    }
+    Ok(())
+}
+
+fn print_oauth(
+    r: &StatusReport,
+    oauth: &OAuthStatus,
+    out: &mut dyn std::io::Write,
+) -> Result<(), CliError> {
+    writeln!(
+        out,
+        "Login:       OAuth, {}",
+        r.source_detail
+            .split(" login")
+            .next()
+            .unwrap_or(oauth.method)
+    )?;
+    if let Some(level) = &oauth.level {
+        writeln!(out, "Level:       Level {level}")?;
+    }
+    if let Some(client) = &oauth.client_id {
+        writeln!(out, "Client:      {client}")?;
+    }
+    writeln!(out, "Token:       {}", r.key)?;
+    if let Some(scope) = &oauth.scope {
+        writeln!(out, "Scopes:      {scope}")?;
+    }
+    match oauth.expires_at {
+        Some(exp) if oauth.expired && oauth.renewable => writeln!(
+            out,
+            "Expires:     {} (expired; renewed on next use)",
+            super::format_time(exp)
+        )?,
+        Some(exp) if oauth.expired => writeln!(
+            out,
+            "Expires:     {} (EXPIRED; log in again)",
+            super::format_time(exp)
+        )?,
+        Some(exp) => writeln!(out, "Expires:     {}", super::format_time(exp))?,
+        None => writeln!(out, "Expires:     unknown (the server did not say)")?,
+    }
+    for o in &r.overrides {
+        writeln!(out, "Note:        this login overrides {}", o.source_detail)?;
     }
     Ok(())
 }

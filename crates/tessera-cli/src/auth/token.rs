@@ -2,12 +2,15 @@
 //!
 //! The fast path of the whole CLI: it reads at most the two small store files
 //! (and `.env` if nothing else has a key), builds no HTTP client and starts no
-//! runtime.
+//! runtime. An OAuth access token with under a minute left is renewed first,
+//! once across all processes asking at the same time (see
+//! `tessera_client::token_cache`).
 
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::io::Io;
 use serde::Serialize;
+use tessera_client::Authorization;
 use tessera_proto::ApiKey;
 
 #[derive(Debug, Default, clap::Args)]
@@ -23,29 +26,32 @@ pub struct TokenArgs {
 #[derive(Serialize)]
 struct TokenJson<'a> {
     token: &'a str,
+    /// `api_key` or `bearer`: how the token goes in an `Authorization` header.
+    token_type: &'static str,
     source: &'static str,
+    /// Unix seconds, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<i64>,
 }
 
 pub fn run(args: &TokenArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
-    let resolution = ctx.resolver(args.api_key.as_ref()).first()?;
-    super::print_warnings(io, &resolution.warnings)?;
-    let Some(found) = resolution.winner() else {
-        return Err(CliError::NotLoggedIn {
-            message: "not logged in: no API key found".into(),
-            hint: ctx.login_hint(),
-        });
-    };
-    super::ensure_not_expired(&found.key, &found.source, ctx)?;
+    let active = super::credential::active(ctx, args.api_key.as_ref(), io)?;
+    let token = active.authorization.secret();
     if args.json {
         super::print_json(
             io,
             &TokenJson {
-                token: found.key.expose_secret(),
-                source: found.source.kind(),
+                token,
+                token_type: match active.authorization {
+                    Authorization::ApiKey(_) => "api_key",
+                    Authorization::Bearer(_) => "bearer",
+                },
+                source: active.source,
+                expires_at: active.expires_at,
             },
         )
     } else {
-        writeln!(io.stdout, "{}", found.key.expose_secret())?;
+        writeln!(io.stdout, "{token}")?;
         Ok(())
     }
 }

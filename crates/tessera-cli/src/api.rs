@@ -1,0 +1,130 @@
+//! `api [-X METHOD] PATH [-d JSON] [--include]`: an authenticated request to
+//! the platform API, like `gh api`. The right `Authorization` header for the
+//! credential in use (`token <key>` or `Bearer <access token>`, renewed first
+//! when due); on 429 it waits per `Retry-After` / `X-RateLimit-Reset` with
+//! jitter, a bounded number of times, saying so on stderr.
+//!
+//! The response body goes to stdout whatever the status; a non-2xx status
+//! also fails the command (401 → 4, 429 after the last attempt and 5xx → 6,
+//! other statuses → 1).
+
+use crate::auth;
+use crate::context::Ctx;
+use crate::error::CliError;
+use crate::io::Io;
+use tessera_client::retry::RetryPolicy;
+use tessera_client::{ApiClient, Error as ClientError};
+use tessera_proto::{ApiErrorBody, ApiKey};
+
+#[derive(Debug, clap::Args)]
+pub struct ApiArgs {
+    /// A path on the server (`/v1/me`) or a full URL.
+    pub path: String,
+    /// The HTTP method (default GET, or POST with --data).
+    #[arg(short = 'X', long, value_name = "METHOD")]
+    pub method: Option<String>,
+    /// A JSON request body; `@FILE` reads it from a file, `@-` from stdin.
+    #[arg(short = 'd', long, value_name = "JSON")]
+    pub data: Option<String>,
+    /// Print the status line and response headers (rate-limit headers
+    /// included) before the body.
+    #[arg(short = 'i', long)]
+    pub include: bool,
+    /// Requests in total when rate limited (429).
+    #[arg(long, value_name = "N", default_value_t = RetryPolicy::default().max_attempts)]
+    pub max_attempts: u32,
+    /// Use this API key instead of the resolved credential.
+    #[arg(long, value_name = "KEY", value_parser = auth::api_key_arg, hide = true)]
+    pub api_key: Option<ApiKey>,
+}
+
+pub fn run(args: &ApiArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
+    let body = read_body(args, io)?;
+    let method = args
+        .method
+        .clone()
+        .unwrap_or_else(|| if body.is_some() { "POST" } else { "GET" }.to_owned());
+    let active = auth::credential::active(ctx, args.api_key.as_ref(), io)?;
+    let server = auth::server_url(ctx)?;
+    let client = ApiClient::new(&server);
+    let policy = RetryPolicy {
+        max_attempts: args.max_attempts.max(1),
+        ..RetryPolicy::default()
+    };
+    let stderr = &mut *io.stderr;
+    let response = client.send_with_retry(
+        &method,
+        &args.path,
+        body.as_deref(),
+        &active.authorization,
+        &policy,
+        ctx.clock,
+        ctx.now,
+        &mut |wait| {
+            let _ = writeln!(
+                stderr,
+                "rate limited (HTTP 429); retrying in {:.1}s (attempt {} of {})",
+                wait.delay.as_secs_f64(),
+                wait.attempt + 1,
+                wait.max_attempts
+            );
+        },
+    )?;
+    if args.include {
+        writeln!(io.stdout, "HTTP {}", response.status)?;
+        for (name, value) in &response.headers {
+            writeln!(io.stdout, "{name}: {value}")?;
+        }
+        writeln!(io.stdout)?;
+    }
+    io.stdout.write_all(&response.body)?;
+    if !response.body.is_empty() && !response.body.ends_with(b"\n") {
+        writeln!(io.stdout)?;
+    }
+    if (200..300).contains(&response.status) {
+        return Ok(());
+    }
+    let message = serde_json::from_slice::<ApiErrorBody>(&response.body)
+        .map_or_else(|_| format!("HTTP {}", response.status), |b| b.message);
+    let url = client.url(&args.path);
+    Err(match response.status {
+        401 => CliError::from(ClientError::Unauthorized { message }).with_hint(format!(
+            "the server did not accept the credential from {}",
+            active.source_detail
+        )),
+        429 => ClientError::RateLimited {
+            retry_after: response
+                .header("retry-after")
+                .and_then(|v| v.trim().parse().ok()),
+        }
+        .into(),
+        500.. => ClientError::Server {
+            url,
+            status: response.status,
+            message,
+        }
+        .into(),
+        status => CliError::Http { status, message },
+    })
+}
+
+/// The `--data` body, checked to be JSON so that a typo fails here with exit 2
+/// rather than at the server.
+fn read_body(args: &ApiArgs, io: &mut Io) -> Result<Option<Vec<u8>>, CliError> {
+    let Some(data) = &args.data else {
+        return Ok(None);
+    };
+    let bytes = match data.strip_prefix('@') {
+        Some("-") => {
+            let mut bytes = Vec::new();
+            io.stdin.read_to_end(&mut bytes)?;
+            bytes
+        }
+        Some(path) => std::fs::read(path)
+            .map_err(|e| CliError::Usage(format!("cannot read --data file {path}: {e}")))?,
+        None => data.as_bytes().to_vec(),
+    };
+    serde_json::from_slice::<serde_json::Value>(&bytes)
+        .map_err(|e| CliError::Usage(format!("--data is not valid JSON: {e}")))?;
+    Ok(Some(bytes))
+}

@@ -1,0 +1,97 @@
+//! The credential a command sends, ready to use: an API key (refused when its
+//! own `exp` has passed) or a profile's OAuth access token, renewed under the
+//! store's lock when it has less than a minute left.
+//!
+//! Shared by `auth token`, `auth test`, `api` and the credential helpers, so
+//! they agree on what "logged in" means.
+
+use crate::context::Ctx;
+use crate::error::CliError;
+use crate::io::Io;
+use tessera_client::token_cache::{self, UreqRefresher};
+use tessera_client::{ApiKey, Authorization, Credential, Error as ClientError, Resolution};
+
+/// What a request goes out with, and what callers report about it.
+#[derive(Debug)]
+pub struct Active {
+    pub authorization: Authorization,
+    /// Unix seconds, when known (an API key's `exp`, an access token's expiry).
+    pub expires_at: Option<i64>,
+    /// `flag`, `env`, `credentials_file`, `dotenv` or `oauth`.
+    pub source: &'static str,
+    pub source_detail: String,
+    /// The profile whose OAuth login was used.
+    pub profile: Option<String>,
+}
+
+/// Resolves and, for an OAuth login, makes sure the access token is valid for
+/// at least a minute (no network when it is).
+pub fn active(ctx: &Ctx, api_key_flag: Option<&ApiKey>, io: &mut Io) -> Result<Active, CliError> {
+    let resolution = ctx.resolver(api_key_flag).first()?;
+    super::print_warnings(io, &resolution.warnings)?;
+    from_resolution(ctx, &resolution)
+}
+
+pub fn from_resolution(ctx: &Ctx, resolution: &Resolution) -> Result<Active, CliError> {
+    match resolution.credential() {
+        None => Err(CliError::NotLoggedIn {
+            message: "not logged in: no credential found".into(),
+            hint: ctx.login_hint(),
+        }),
+        Some(Credential::ApiKey(found)) => {
+            super::ensure_not_expired(&found.key, &found.source, ctx)?;
+            Ok(Active {
+                authorization: Authorization::ApiKey(found.key.clone()),
+                expires_at: super::claims_of(&found.key).and_then(|c| c.claims().exp),
+                source: found.source.kind(),
+                source_detail: found.source.to_string(),
+                profile: None,
+            })
+        }
+        Some(Credential::OAuth(found)) => {
+            let fresh = token_cache::fresh_session(
+                &ctx.store,
+                &found.profile,
+                found.session.clone(),
+                ctx.now,
+                &UreqRefresher,
+            )
+            .map_err(|e| relogin_hint(ctx, e))?;
+            Ok(Active {
+                authorization: Authorization::Bearer(fresh.session.access_token.clone()),
+                expires_at: fresh.session.expires_at,
+                source: "oauth",
+                source_detail: format!(
+                    "{} login of profile {:?} in {}",
+                    fresh.session.method,
+                    found.profile,
+                    found.path.display()
+                ),
+                profile: Some(found.profile.clone()),
+            })
+        }
+    }
+}
+
+/// Names the login command to run when a cached login cannot be renewed.
+pub fn relogin_hint(ctx: &Ctx, error: ClientError) -> CliError {
+    let hint = match &error {
+        ClientError::SessionExpired {
+            profile, method, ..
+        } => Some(format!(
+            "log in again: `{} auth login {} --profile {profile}`",
+            ctx.spec.name,
+            method.login_flag()
+        )),
+        ClientError::LoggedOut(_) => Some(ctx.login_hint()),
+        ClientError::OAuth(e) if e.is_unreachable() => {
+            Some("the cached token expired and the server could not be reached to renew it".into())
+        }
+        _ => None,
+    };
+    let error = CliError::from(error);
+    match hint {
+        Some(hint) => error.with_hint(hint),
+        None => error,
+    }
+}

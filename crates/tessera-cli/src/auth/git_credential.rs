@@ -1,0 +1,114 @@
+//! `auth git-credential get|store|erase`: a git credential helper
+//! (gitcredentials(7)). `get` answers only for the Tessera server's own
+//! protocol and host, so git asks its other helpers for everything else;
+//! `store` and `erase` have nothing to do, since the credential lives in
+//! Tessera's own store.
+//!
+//! ```text
+//! git config --global credential.https://api.example.com.helper '!tessera auth git-credential'
+//! ```
+
+use crate::context::Ctx;
+use crate::error::CliError;
+use crate::io::Io;
+use std::collections::HashMap;
+
+#[derive(Debug, clap::Args)]
+pub struct GitCredentialArgs {
+    /// The operation git asks for: get, store or erase.
+    #[arg(value_parser = ["get", "store", "erase"])]
+    pub operation: String,
+}
+
+/// The user name sent with the token; servers read the password.
+const USERNAME: &str = "x-access-token";
+
+pub fn run(args: &GitCredentialArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
+    let request = read_attributes(io)?;
+    if args.operation != "get" {
+        return Ok(());
+    }
+    let server = url::Url::parse(&super::server_url(ctx)?)
+        .map_err(|e| CliError::Usage(format!("the server URL is not valid: {e}")))?;
+    let host = match server.port() {
+        Some(port) => format!("{}:{port}", server.host_str().unwrap_or_default()),
+        None => server.host_str().unwrap_or_default().to_owned(),
+    };
+    let asked = |key: &str| request.get(key).map(String::as_str);
+    if asked("protocol") != Some(server.scheme()) || asked("host") != Some(host.as_str()) {
+        return Ok(());
+    }
+    let active = super::credential::active(ctx, None, io)?;
+    writeln!(io.stdout, "protocol={}", server.scheme())?;
+    writeln!(io.stdout, "host={host}")?;
+    writeln!(io.stdout, "username={USERNAME}")?;
+    writeln!(io.stdout, "password={}", active.authorization.secret())?;
+    if let Some(exp) = active.expires_at {
+        writeln!(io.stdout, "password_expiry_utc={exp}")?;
+    }
+    Ok(())
+}
+
+/// `key=value` lines up to a blank line or the end of input.
+fn read_attributes(io: &mut Io) -> Result<HashMap<String, String>, CliError> {
+    let mut attributes = HashMap::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if io.stdin.read_line(&mut line)? == 0 {
+            break;
+        }
+        let line = line.trim_end_matches(['\r', '\n']);
+        if line.is_empty() {
+            break;
+        }
+        if let Some((key, value)) = line.split_once('=') {
+            attributes.insert(key.to_owned(), value.to_owned());
+        }
+    }
+    Ok(attributes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::testing::ctx;
+    use crate::io::testing::Captured;
+
+    fn run_with(ctx: &Ctx, op: &str, input: &str) -> String {
+        let mut cap = Captured {
+            stdin: std::io::Cursor::new(input.as_bytes().to_vec()),
+            ..Default::default()
+        };
+        let args = GitCredentialArgs {
+            operation: op.to_owned(),
+        };
+        run(&args, ctx, &mut cap.io()).unwrap();
+        cap.stdout()
+    }
+
+    #[test]
+    fn answers_only_for_the_server_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = ctx(&dir);
+        crate::auth::login::store_api_key(&ctx, &tessera_proto::ApiKey::new("k-123"), false)
+            .unwrap();
+        let out = run_with(&ctx, "get", "protocol=http\nhost=127.0.0.1:8080\n\n");
+        assert_eq!(
+            out,
+            "protocol=http\nhost=127.0.0.1:8080\nusername=x-access-token\npassword=k-123\n"
+        );
+        assert_eq!(
+            run_with(&ctx, "get", "protocol=https\nhost=github.com\n"),
+            ""
+        );
+        assert_eq!(
+            run_with(
+                &ctx,
+                "store",
+                "protocol=http\nhost=127.0.0.1:8080\npassword=x\n"
+            ),
+            ""
+        );
+    }
+}

@@ -1,0 +1,99 @@
+//! `auth login --client-credentials`: a confidential client's own token
+//! (RFC 6749 §4.4), with the account's API key sent as `customer_key` (Lofty:
+//! the CLI uses the API key as `LOFTY_CUSTOMER_KEY`).
+//!
+//! The client secret is kept with the session: client credentials have no
+//! refresh token, so a new token is obtained by asking again.
+
+use super::LoginArgs;
+use super::oauth::{self as common, Target};
+use crate::context::Ctx;
+use crate::error::CliError;
+use crate::io::Io;
+use tessera_client::oauth::{self, Client, ClientCredentialsRequest, UreqClient};
+use tessera_client::{LoginMethod, OAuthSession};
+use tessera_proto::{ApiKey, ClientSecret};
+
+pub fn run(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
+    let client_id = args
+        .client_id
+        .clone()
+        .or_else(|| ctx.env.var(ctx.oauth.client_id_env))
+        .ok_or_else(|| missing(ctx.oauth.client_id_env, "--client-id ID"))?;
+    let secret = args
+        .client_secret
+        .clone()
+        .or_else(|| {
+            ctx.env
+                .var(ctx.oauth.client_secret_env)
+                .map(ClientSecret::new)
+        })
+        .ok_or_else(|| missing(ctx.oauth.client_secret_env, "--client-secret SECRET"))?;
+    let customer_key = customer_key(args, ctx, io)?;
+
+    let target = common::target(ctx)?;
+    let http = UreqClient::new();
+    let meta = common::discover(ctx, &http, &target.server)?;
+    let client = Client::confidential(client_id.clone(), secret.clone());
+    let token = oauth::client_credentials(
+        &http,
+        &meta.token_endpoint,
+        &client,
+        ClientCredentialsRequest {
+            scope: args.scope.as_deref(),
+            customer_key: customer_key.as_ref(),
+        },
+    )
+    .map_err(|e| {
+        let hint = e.oauth_code().is_some().then(|| {
+            format!(
+                "check {} and {}, and that the app may use client credentials",
+                ctx.oauth.client_id_env, ctx.oauth.client_secret_env
+            )
+        });
+        common::oauth_error(e, hint)
+    })?;
+    let mut session = OAuthSession::from_token(LoginMethod::ClientCredentials, token, ctx.now);
+    session.client_id = Some(client_id);
+    session.client_secret = Some(secret);
+    if session.scope.is_none() {
+        session.scope = args.scope.clone();
+    }
+    let session = common::with_server(session, &meta);
+    store_and_report(ctx, io, &target, session, customer_key)
+}
+
+fn store_and_report(
+    ctx: &Ctx,
+    io: &mut Io,
+    target: &Target,
+    session: OAuthSession,
+    customer_key: Option<ApiKey>,
+) -> Result<(), CliError> {
+    let sent_key = customer_key.is_some();
+    let profile = common::store_session(ctx, target, session.clone(), customer_key)?;
+    common::report(ctx, io, target, &profile, &session)?;
+    if !sent_key {
+        writeln!(
+            io.stderr,
+            "No API key was found to send as customer_key; pass --api-key KEY to act for an account."
+        )?;
+    }
+    Ok(())
+}
+
+/// The API key sent as `customer_key`: `--api-key`, `--with-token` (stdin),
+/// else whatever resolution finds (environment, profile, `.env`).
+fn customer_key(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<Option<ApiKey>, CliError> {
+    if args.api_key.is_some() || args.with_token {
+        return super::read_key(args, io).map(Some);
+    }
+    let resolution = ctx.resolver(None).first()?;
+    Ok(resolution.winner().map(|found| found.key.clone()))
+}
+
+fn missing(variable: &str, flag: &str) -> CliError {
+    CliError::Usage(format!(
+        "client credentials need {variable}: set it, or pass {flag}"
+    ))
+}

@@ -1,0 +1,60 @@
+//! `auth env` without a subcommand: `export` lines for a POSIX shell, so that
+//! `eval "$(tessera auth env)"` gives tools that cannot run `tessera` the
+//! server and a ready `Authorization` header value.
+//!
+//! `TESSERA_TOKEN` is the token alone; `TESSERA_AUTHORIZATION` is the header
+//! value (`token …` or `Bearer …`); `TESSERA_TOKEN_EXPIRES_AT` (Unix seconds)
+//! is set when the token expires. An OAuth token is renewed first when it has
+//! under a minute left.
+
+use crate::context::Ctx;
+use crate::error::CliError;
+use crate::io::Io;
+
+pub fn run(ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
+    let active = super::credential::active(ctx, None, io)?;
+    let server = super::server_url(ctx)?;
+    let prefix = env_prefix(ctx.spec.url_env);
+    let mut lines = vec![
+        (ctx.spec.url_env.to_owned(), server),
+        (
+            format!("{prefix}TOKEN"),
+            active.authorization.secret().to_owned(),
+        ),
+        (
+            format!("{prefix}AUTHORIZATION"),
+            active.authorization.header_value(),
+        ),
+    ];
+    if let Some(exp) = active.expires_at {
+        lines.push((format!("{prefix}TOKEN_EXPIRES_AT"), exp.to_string()));
+    }
+    for (name, value) in lines {
+        writeln!(io.stdout, "export {name}={}", shell_quote(&value))?;
+    }
+    Ok(())
+}
+
+/// `TESSERA_` from `TESSERA_URL`: the application's variable prefix.
+fn env_prefix(url_env: &str) -> &str {
+    url_env.strip_suffix("URL").unwrap_or("TESSERA_")
+}
+
+/// Single quotes, with each `'` written as `'\''`: nothing inside is
+/// expanded by the shell.
+pub fn shell_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_for_posix_shells() {
+        assert_eq!(shell_quote("plain"), "'plain'");
+        assert_eq!(shell_quote("it's $HOME `x`"), r"'it'\''s $HOME `x`'");
+        assert_eq!(env_prefix("TESSERA_URL"), "TESSERA_");
+        assert_eq!(env_prefix("LUA_API_URL"), "LUA_API_");
+    }
+}

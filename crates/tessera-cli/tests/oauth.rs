@@ -1,0 +1,465 @@
+//! The real `tessera` binary's OAuth logins and token cache: against the
+//! counting token server of `support` (refresh, the 32-process race, revoked
+//! grants, the network) and against npm oidc-provider (client credentials,
+//! web with a pasted redirect, device, logout revocation).
+
+mod support;
+
+use std::io::Write as _;
+use std::process::Stdio;
+use support::{Browser, Landing, Provider, RefreshReply, Tessera, TokenServer, stderr, stdout};
+
+// ---------------------------------------------------------------------------
+// Token cache and refresh (counting server).
+
+#[test]
+fn a_valid_cached_token_needs_no_server() {
+    let server = TokenServer::start(RefreshReply::Grant);
+    let t = Tessera::new(&support::closed_port_url());
+    t.seed_session(
+        &server
+            .expired_session()
+            .replace("expires_at = 1000", "expires_at = 99999999999"),
+    );
+    assert_eq!(t.ok(&["auth", "token"]), "at-expired\n");
+    assert_eq!(server.refresh_count(), 0);
+}
+
+#[test]
+fn an_expired_token_is_refreshed_once_and_cached() {
+    let server = TokenServer::start(RefreshReply::Grant);
+    let t = Tessera::new(&server.url);
+    t.seed_session(&server.expired_session());
+    assert_eq!(t.ok(&["auth", "token"]), "at-1\n");
+    assert_eq!(t.ok(&["auth", "token"]), "at-1\n");
+    assert_eq!(server.refresh_count(), 1);
+    let session = t.session("default");
+    assert_eq!(session["refresh_token"].as_str(), Some("rt-1"), "rotated");
+    let json: serde_json::Value =
+        serde_json::from_str(&t.ok(&["auth", "token", "--json"])).unwrap();
+    assert_eq!(json["token_type"], "bearer");
+    assert_eq!(json["source"], "oauth");
+}
+
+#[test]
+fn thirty_two_processes_with_an_expired_token_refresh_once() {
+    let server = TokenServer::start(RefreshReply::Grant);
+    let t = Tessera::new(&server.url);
+    t.seed_session(&server.expired_session());
+    let children: Vec<_> = (0..32)
+        .map(|_| {
+            t.command(&["auth", "token"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outputs: Vec<_> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    for out in &outputs {
+        assert!(out.status.success(), "{}", stderr(out));
+        assert_eq!(stdout(out), "at-1\n");
+    }
+    assert_eq!(
+        server.refresh_count(),
+        1,
+        "exactly one refresh reached the server"
+    );
+}
+
+#[test]
+fn a_revoked_grant_exits_4_naming_the_login_command() {
+    let server = TokenServer::start(RefreshReply::InvalidGrant);
+    let t = Tessera::new(&server.url);
+    t.seed_session(&server.expired_session());
+    let out = t.run(&["auth", "token"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    assert!(
+        stderr(&out).contains("auth login --web"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn an_unreachable_token_endpoint_exits_5() {
+    let t = Tessera::new(&support::closed_port_url());
+    let dead = support::closed_port_url();
+    t.seed_session(&format!(
+        "method = \"device\"\naccess_token = \"at-old\"\nrefresh_token = \"rt\"\nexpires_at = 1000\nclient_id = \"c\"\ntoken_endpoint = \"{dead}/token\"\nobtained_at = 0\n"
+    ));
+    let out = t.run(&["auth", "token"]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+}
+
+#[test]
+fn status_shows_the_oauth_login() {
+    let server = TokenServer::start(RefreshReply::Grant);
+    let t = Tessera::new(&server.url);
+    t.seed_session(
+        &server
+            .expired_session()
+            .replace("method = \"web\"", "method = \"session\"\nacr = \"0\""),
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&t.ok(&["auth", "status", "--json"])).unwrap();
+    assert_eq!(json["source"], "oauth", "{json}");
+    assert_eq!(json["oauth"]["method"], "session", "{json}");
+    assert_eq!(json["oauth"]["level"], "0", "{json}");
+    assert_eq!(json["oauth"]["expired"], true, "{json}");
+    assert_eq!(json["oauth"]["scope"], "api:read", "{json}");
+    let text = t.ok(&["auth", "status"]);
+    assert!(text.contains("Level 0"), "{text}");
+    assert!(!text.contains("at-expired"), "{text}");
+    assert_eq!(server.refresh_count(), 0, "status does not refresh");
+}
+
+#[test]
+fn logout_revokes_at_the_server_then_deletes() {
+    let server = TokenServer::start(RefreshReply::Grant);
+    let t = Tessera::new(&server.url);
+    t.seed_session(&server.expired_session());
+    let out = t.run(&["auth", "logout", "--force"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let revoked = server.revoked.lock().unwrap().clone();
+    assert_eq!(
+        revoked,
+        [
+            ("refresh_token".to_owned(), "rt-0".to_owned()),
+            ("access_token".to_owned(), "at-expired".to_owned())
+        ]
+    );
+    assert!(
+        !t.credentials().contains_key("profiles")
+            || t.credentials()["profiles"].as_table().unwrap().is_empty()
+    );
+    assert_eq!(t.run(&["auth", "token"]).status.code(), Some(3));
+}
+
+#[test]
+fn logout_with_the_server_down_deletes_locally_and_warns() {
+    let t = Tessera::new(&support::closed_port_url());
+    let dead = support::closed_port_url();
+    t.seed_session(&format!(
+        "method = \"web\"\naccess_token = \"at\"\nrefresh_token = \"rt\"\nexpires_at = 99999999999\nclient_id = \"c\"\nrevocation_endpoint = \"{dead}/revoke\"\nobtained_at = 0\n"
+    ));
+    let out = t.run(&["auth", "logout", "--force"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not revoked"), "{}", stderr(&out));
+    assert_eq!(t.run(&["auth", "token"]).status.code(), Some(3));
+}
+
+// ---------------------------------------------------------------------------
+// Tools (counting server).
+
+#[test]
+fn auth_test_and_api_use_the_bearer_token() {
+    let server = TokenServer::start(RefreshReply::Grant);
+    let t = Tessera::new(&server.url);
+    t.seed_session(&server.expired_session());
+    let out = t.ok(&["auth", "test"]);
+    assert!(out.contains("dev@example.test"), "{out}");
+    let body = t.ok(&["api", "/v1/me"]);
+    let me: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(me["account_id"], "acct_1");
+    let with_headers = t.ok(&["api", "--include", "v1/me"]);
+    assert!(with_headers.starts_with("HTTP 200"), "{with_headers}");
+    assert!(
+        with_headers.contains("x-ratelimit-remaining: 99"),
+        "{with_headers}"
+    );
+    assert_eq!(server.refresh_count(), 1);
+
+    let out = Tessera::new(&server.url)
+        .with_env("TESSERA_API_KEY", "bad-key")
+        .run(&["auth", "test"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let out = Tessera::new(&server.url)
+        .with_env("TESSERA_API_KEY", "bad-key")
+        .run(&["api", "/v1/me"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let out = Tessera::new(&support::closed_port_url())
+        .with_env("TESSERA_API_KEY", "good-key")
+        .run(&["auth", "test"]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+}
+
+#[test]
+fn api_waits_out_rate_limits_within_bounds() {
+    let server = TokenServer::start(RefreshReply::Grant);
+    let t = Tessera::new(&server.url).with_env("TESSERA_API_KEY", "good-key");
+    server.limited.store(2, std::sync::atomic::Ordering::SeqCst);
+    let out = t.run(&["api", "/v1/limited"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), r#"{"ok":true}"#);
+    assert_eq!(
+        stderr(&out).matches("rate limited").count(),
+        2,
+        "{}",
+        stderr(&out)
+    );
+    server
+        .limited
+        .store(10, std::sync::atomic::Ordering::SeqCst);
+    let out = t.run(&["api", "/v1/limited"]);
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+}
+
+#[test]
+fn credential_helpers_print_the_token() {
+    let server = TokenServer::start(RefreshReply::Grant);
+    let t = Tessera::new(&server.url);
+    t.seed_session(&server.expired_session());
+
+    let k8s: serde_json::Value = serde_json::from_str(&t.ok(&["auth", "exec-credential"])).unwrap();
+    assert_eq!(k8s["apiVersion"], "client.authentication.k8s.io/v1");
+    assert_eq!(k8s["kind"], "ExecCredential");
+    assert_eq!(k8s["status"]["token"], "at-1");
+    assert!(
+        k8s["status"]["expirationTimestamp"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
+
+    let host = server.url.trim_start_matches("http://");
+    let mut git = t.command(&["auth", "git-credential", "get"]);
+    let mut child = git
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    write!(
+        child.stdin.take().unwrap(),
+        "protocol=http\nhost={host}\n\n"
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(stdout(&out).contains("password=at-1\n"), "{}", stdout(&out));
+    // Another host: no answer, so git asks its other helpers.
+    let mut child = t
+        .command(&["auth", "git-credential", "get"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    write!(
+        child.stdin.take().unwrap(),
+        "protocol=https\nhost=example.com\n\n"
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success() && out.stdout.is_empty(),
+        "{}",
+        stdout(&out)
+    );
+
+    let env = t.ok(&["auth", "env"]);
+    assert!(env.contains("export TESSERA_TOKEN='at-1'\n"), "{env}");
+    assert!(
+        env.contains(&format!("export TESSERA_URL='{}'\n", server.url)),
+        "{env}"
+    );
+    assert!(
+        env.contains("export TESSERA_AUTHORIZATION='Bearer at-1'\n"),
+        "{env}"
+    );
+    assert_eq!(server.refresh_count(), 1);
+}
+
+// ---------------------------------------------------------------------------
+// Against npm oidc-provider.
+
+#[test]
+fn client_credentials_login_and_renewal() {
+    let Some(provider) = Provider::start() else {
+        return;
+    };
+    let t = Tessera::new(&provider.issuer);
+    let out = t.run(&["auth", "login", "--client-credentials"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("TESSERA_CLIENT_ID"),
+        "{}",
+        stderr(&out)
+    );
+    let t = t.with_env("TESSERA_CLIENT_ID", support::CC_BASIC.0);
+    let out = t.run(&["auth", "login", "--client-credentials"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("TESSERA_CLIENT_SECRET"),
+        "{}",
+        stderr(&out)
+    );
+
+    let t = t.with_env("TESSERA_CLIENT_SECRET", support::CC_BASIC.1);
+    t.ok(&[
+        "auth",
+        "login",
+        "--client-credentials",
+        "--scope",
+        "api:read",
+        "--api-key",
+        "lk_customer-key-0123456789",
+    ]);
+    let first = t.ok(&["auth", "token"]).trim().to_owned();
+    assert!(provider.is_active(&first));
+    assert_eq!(
+        t.session("default")["method"].as_str(),
+        Some("client_credentials")
+    );
+
+    // Expired: the next `token` asks again with the stored client secret.
+    t.edit_session("default", |s| {
+        s.insert("expires_at".into(), 1000.into());
+    });
+    let second = t.ok(&["auth", "token"]).trim().to_owned();
+    assert_ne!(first, second);
+    assert!(provider.is_active(&second));
+
+    // Wrong secret: the server refuses, exit 4.
+    let out = Tessera::new(&provider.issuer)
+        .with_env("TESSERA_CLIENT_ID", support::CC_BASIC.0)
+        .with_env("TESSERA_CLIENT_SECRET", "wrong")
+        .run(&["auth", "login", "--client-credentials"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+}
+
+#[test]
+fn web_login_with_a_pasted_redirect_then_refresh_and_logout() {
+    let Some(provider) = Provider::start() else {
+        return;
+    };
+    let t = Tessera::new(&provider.issuer);
+    let mut child = t.spawn(&[
+        "auth",
+        "login",
+        "--web",
+        "--no-browser",
+        "--scope",
+        "api:read",
+    ]);
+    let (url, rest) = support::watch_stderr(&mut child, |line| {
+        let line = line.trim();
+        line.starts_with(&provider.issuer).then(|| line.to_owned())
+    });
+    // The user's browser is elsewhere: it cannot reach the loopback port,
+    // so the user pastes the address it ended on.
+    let Landing::Loopback(address) = Browser::new(&provider.issuer).walk(&url) else {
+        panic!("the browser did not end at the loopback redirect");
+    };
+    assert!(address.starts_with("http://127.0.0.1:"), "{address}");
+    writeln!(child.stdin.take().unwrap(), "{address}").unwrap();
+    let status = child.wait().unwrap();
+    let err = rest.join().unwrap();
+    assert!(status.success(), "{err}");
+    assert!(err.contains("Logged in to"), "{err}");
+
+    let session = t.session("default");
+    assert_eq!(session["method"].as_str(), Some("web"));
+    assert_eq!(session["client_id"].as_str(), Some("tessera-cli"));
+    let first = t.ok(&["auth", "token"]).trim().to_owned();
+    assert!(provider.is_active(&first));
+
+    // Refresh on expiry, with the rotated refresh token stored.
+    let old_refresh = session["refresh_token"].as_str().unwrap().to_owned();
+    t.edit_session("default", |s| {
+        s.insert("expires_at".into(), 1000.into());
+    });
+    let second = t.ok(&["auth", "token"]).trim().to_owned();
+    assert_ne!(first, second);
+    assert!(provider.is_active(&second));
+    let new_refresh = t.session("default")["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(old_refresh, new_refresh);
+
+    // Logout revokes at the server: introspection says inactive.
+    let out = t.run(&["auth", "logout", "--force"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!provider.is_active(&second), "access token revoked");
+    assert!(!provider.is_active(&new_refresh), "refresh token revoked");
+}
+
+#[test]
+fn device_login_approved_in_the_browser() {
+    let Some(provider) = Provider::start() else {
+        return;
+    };
+    let t = Tessera::new(&provider.issuer);
+    let mut child = t.spawn(&["auth", "login", "--device", "--scope", "api:read"]);
+    let (complete, rest) = support::watch_stderr(&mut child, |line| {
+        let line = line.trim();
+        (line.starts_with(&provider.issuer) && line.contains("user_code=")).then(|| line.to_owned())
+    });
+    match Browser::new(&provider.issuer).walk(&complete) {
+        Landing::Page(200, body) => assert!(body.contains("device-success"), "{body}"),
+        Landing::Page(status, body) => panic!("{status}: {body}"),
+        Landing::Loopback(url) => panic!("{url}"),
+    }
+    let status = child.wait().unwrap();
+    let err = rest.join().unwrap();
+    assert!(status.success(), "{err}");
+    assert!(err.contains("enter the code"), "{err}");
+    assert_eq!(t.session("default")["method"].as_str(), Some("device"));
+    let token = t.ok(&["auth", "token"]).trim().to_owned();
+    assert!(provider.is_active(&token));
+}
+
+#[test]
+fn device_login_denied_exits_4() {
+    let Some(provider) = Provider::start() else {
+        return;
+    };
+    let t = Tessera::new(&provider.issuer);
+    let mut child = t.spawn(&["auth", "login", "--device"]);
+    let (complete, rest) = support::watch_stderr(&mut child, |line| {
+        let line = line.trim();
+        (line.starts_with(&provider.issuer) && line.contains("user_code=")).then(|| line.to_owned())
+    });
+    let mut browser = Browser::new(&provider.issuer);
+    browser.deny = true;
+    let _ = browser.walk(&complete);
+    let status = child.wait().unwrap();
+    let err = rest.join().unwrap();
+    assert_eq!(status.code(), Some(4), "{err}");
+    assert!(err.contains("denied"), "{err}");
+}
+
+#[test]
+fn login_without_a_method_or_terminal_names_the_flags() {
+    let t = Tessera::new(&support::closed_port_url());
+    let out = t.run(&["auth", "login"]);
+    assert_eq!(out.status.code(), Some(2));
+    for flag in ["--web", "--device", "--api-key", "--client-credentials"] {
+        assert!(stderr(&out).contains(flag), "{}", stderr(&out));
+    }
+}
+
+#[test]
+fn session_login_needs_its_variables() {
+    let t = Tessera::new(&support::closed_port_url());
+    let out = t.run(&["auth", "login", "--session"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("TESSERA_TOKEN_URL"),
+        "{}",
+        stderr(&out)
+    );
+    let out = t
+        .with_env("TESSERA_TOKEN_URL", "http://127.0.0.1:1/token")
+        .run(&["auth", "login", "--session"]);
+    assert!(
+        stderr(&out).contains("TESSERA_SESSION_ID"),
+        "{}",
+        stderr(&out)
+    );
+}
