@@ -349,6 +349,56 @@ mod tests {
     }
 
     #[test]
+    fn flags_win_over_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tesserad.toml");
+        std::fs::write(
+            &file,
+            r#"
+listen = "127.0.0.1:7000"
+database_url = "/tmp/from-file.db"
+issuer = "https://auth.example.com/"
+access_token_ttl = "10m"
+api_key_prefix = "lk_"
+rate_limit_enabled = false
+"#,
+        )
+        .unwrap();
+        let args = SettingsArgs {
+            config: Some(file.clone()),
+            access_token_ttl: Some(Duration::from_secs(30)),
+            ..Default::default()
+        };
+        let key = Some(MasterKey::generate().encode());
+        let s = Settings::resolve(&args, ServeOverrides::default(), key.clone()).unwrap();
+        assert_eq!(s.listen, "127.0.0.1:7000".parse().unwrap());
+        assert_eq!(
+            s.database,
+            DatabaseLocation::Sqlite("/tmp/from-file.db".into())
+        );
+        assert_eq!(s.issuer, "https://auth.example.com");
+        assert!(!s.issuer_follows_listen);
+        assert_eq!(s.access_token_ttl, Duration::from_secs(30));
+        assert_eq!(s.refresh_token_ttl, DEFAULT_REFRESH_TOKEN_TTL);
+        assert_eq!(s.api_key_prefix, "lk_");
+        assert!(!s.rate_limit_enabled);
+
+        std::fs::write(&file, "unknown_setting = 1\n").unwrap();
+        let err = Settings::resolve(&args, ServeOverrides::default(), key).unwrap_err();
+        assert!(err.to_string().contains("unknown_setting"), "{err}");
+    }
+
+    #[test]
+    fn postgres_needs_a_master_key() {
+        let args = SettingsArgs {
+            database: Some("postgres://u@127.0.0.1/db".into()),
+            ..Default::default()
+        };
+        let err = Settings::resolve(&args, ServeOverrides::default(), None).unwrap_err();
+        assert!(err.to_string().contains("TESSERAD_MASTER_KEY"), "{err}");
+    }
+
+    #[test]
     fn issuer_defaults_to_listen_address() {
         let args = SettingsArgs {
             listen: Some("127.0.0.1:9999".parse().unwrap()),
