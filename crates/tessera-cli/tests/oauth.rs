@@ -445,6 +445,70 @@ fn login_without_a_method_or_terminal_names_the_flags() {
 }
 
 #[test]
+fn session_login_is_level_0() {
+    let server = TokenServer::start(RefreshReply::Grant);
+    let t = Tessera::new(&server.url).with_env(
+        "TESSERA_TOKEN_URL",
+        &format!("{}/session-token", server.url),
+    );
+    let out = t.run(&["auth", "login", "--session", "--session-id", "sess-used"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let out = t.run(&["auth", "login", "--session", "--session-id", "sess-good"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("Level 0"), "{}", stderr(&out));
+    assert_eq!(t.ok(&["auth", "token"]), "at-session\n");
+    let json: serde_json::Value =
+        serde_json::from_str(&t.ok(&["auth", "status", "--json"])).unwrap();
+    assert_eq!(json["oauth"]["method"], "session", "{json}");
+    assert_eq!(json["oauth"]["level"], "0", "{json}");
+    assert!(t.ok(&["auth", "status"]).contains("Level:       Level 0"));
+}
+
+#[test]
+fn email_login_in_two_steps() {
+    let server = TokenServer::start(RefreshReply::Grant);
+    let t = Tessera::new(&server.url);
+    let out = t.run(&["auth", "login", "--email", "dev@example.test"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "Check your email for a 6-digit code.\n");
+    assert_eq!(
+        t.run(&["auth", "token"]).status.code(),
+        Some(3),
+        "nothing stored yet"
+    );
+
+    let out = t.run(&[
+        "auth",
+        "login",
+        "--email",
+        "dev@example.test",
+        "--otp",
+        "000000",
+    ]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("auth login --email dev@example.test"),
+        "{}",
+        stderr(&out)
+    );
+    let out = t.run(&[
+        "auth",
+        "login",
+        "--email",
+        "dev@example.test",
+        "--otp",
+        "123456",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        t.ok(&["auth", "token"]),
+        format!("{}\n", support::OTP_API_KEY)
+    );
+    let out = t.run(&["auth", "login", "--otp", "123456"]);
+    assert_eq!(out.status.code(), Some(2), "--otp needs --email");
+}
+
+#[test]
 fn session_login_needs_its_variables() {
     let t = Tessera::new(&support::closed_port_url());
     let out = t.run(&["auth", "login", "--session"]);

@@ -18,6 +18,9 @@ pub struct ProfileRow {
     pub current: bool,
     /// Masked; null when the profile has no stored key.
     pub key: Option<String>,
+    /// The method of the profile's OAuth login (`web`, `device`,
+    /// `client_credentials`, `session`), when it has one.
+    pub oauth: Option<&'static str>,
     pub settings: BTreeMap<String, String>,
 }
 
@@ -45,6 +48,12 @@ pub fn profiles(ctx: &Ctx, io: &mut Io) -> Result<ProfileList, CliError> {
                 .get(name)
                 .and_then(|c| c.api_key.as_ref())
                 .map(|k| k.masked()),
+            oauth: creds
+                .file
+                .profiles
+                .get(name)
+                .and_then(|c| c.oauth.as_ref())
+                .map(|s| s.method.as_str()),
             settings: profile.settings.clone(),
         })
         .collect();
@@ -82,7 +91,11 @@ pub fn run(args: &ListArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
             "{} {:width$}  {}",
             if p.current { "*" } else { " " },
             p.name,
-            p.key.as_deref().unwrap_or("-")
+            match (&p.key, p.oauth) {
+                (_, Some(method)) => format!("OAuth ({method} login)"),
+                (Some(key), None) => key.clone(),
+                (None, None) => "-".to_owned(),
+            }
         )?;
     }
     Ok(())

@@ -364,6 +364,146 @@ mod tests {
     }
 
     #[test]
+    fn method_from_flags_then_terminal_then_browser() {
+        let dir = tempfile::tempdir().unwrap();
+        let display = std::collections::BTreeMap::from([("DISPLAY", ":0")]);
+        let with_display = Ctx {
+            env: &display,
+            ..ctx(&dir)
+        };
+        let headless = ctx(&dir);
+        let flags = |f: fn(&mut LoginArgs)| {
+            let mut args = LoginArgs::default();
+            f(&mut args);
+            args
+        };
+        // (args, ctx, stdin is a terminal, menu pick) -> method or exit, asked?
+        type Case<'a> = (
+            LoginArgs,
+            &'a Ctx<'a>,
+            bool,
+            Option<usize>,
+            Result<Method, Exit>,
+            bool,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                flags(|a| a.web = true),
+                &headless,
+                false,
+                None,
+                Ok(Method::Web),
+                false,
+            ),
+            (
+                flags(|a| a.device = true),
+                &headless,
+                false,
+                None,
+                Ok(Method::Device),
+                false,
+            ),
+            (
+                flags(|a| a.client_credentials = true),
+                &headless,
+                false,
+                None,
+                Ok(Method::ClientCredentials),
+                false,
+            ),
+            (
+                flags(|a| a.session = true),
+                &headless,
+                false,
+                None,
+                Ok(Method::Session),
+                false,
+            ),
+            (
+                flags(|a| a.email = Some("a@b".into())),
+                &headless,
+                false,
+                None,
+                Ok(Method::EmailRequest),
+                false,
+            ),
+            (
+                flags(|a| {
+                    a.email = Some("a@b".into());
+                    a.otp = Some(Secret::new("123456"));
+                }),
+                &headless,
+                false,
+                None,
+                Ok(Method::EmailVerify),
+                false,
+            ),
+            (
+                flags(|a| a.with_token = true),
+                &headless,
+                false,
+                None,
+                Ok(Method::ApiKey),
+                false,
+            ),
+            (
+                LoginArgs::default(),
+                &headless,
+                false,
+                None,
+                Err(Exit::Usage),
+                false,
+            ),
+            // No display: the device flow, without asking.
+            (
+                LoginArgs::default(),
+                &headless,
+                true,
+                None,
+                Ok(Method::Device),
+                false,
+            ),
+            (
+                flags(|a| a.no_browser = true),
+                &with_display,
+                true,
+                None,
+                Ok(Method::Device),
+                false,
+            ),
+            (
+                LoginArgs::default(),
+                &with_display,
+                true,
+                Some(0),
+                Ok(Method::Web),
+                true,
+            ),
+            (
+                LoginArgs::default(),
+                &with_display,
+                true,
+                Some(2),
+                Ok(Method::ApiKey),
+                true,
+            ),
+        ];
+        for (i, (args, ctx, tty, pick, want, want_asked)) in cases.into_iter().enumerate() {
+            let mut cap = Captured {
+                tty,
+                ..Default::default()
+            };
+            cap.prompter.selections.extend(pick);
+            let got = choose_method(&args, ctx, &mut cap.io());
+            if let Err(e) = &got {
+                assert!(e.to_string().contains("--device"), "{e}");
+            }
+            assert_eq!(got.map_err(|e| exit_for(&e)), want, "case {i}");
+            assert_eq!(!cap.prompter.asked.is_empty(), want_asked, "case {i}");
+        }
+    }
+
+    #[test]
     fn first_login_names_the_profile_after_the_environment() {
         let dir = tempfile::tempdir().unwrap();
         let ctx = ctx(&dir);

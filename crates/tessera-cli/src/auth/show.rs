@@ -4,6 +4,7 @@ use crate::context::Ctx;
 use crate::error::CliError;
 use crate::io::Io;
 use serde::Serialize;
+use tessera_client::Credential;
 use tessera_proto::ApiKey;
 
 #[derive(Debug, Default, clap::Args)]
@@ -28,6 +29,36 @@ struct ShowJson {
 pub fn run(args: &ShowArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     let resolution = ctx.resolver(args.api_key.as_ref()).first()?;
     super::print_warnings(io, &resolution.warnings)?;
+    // A profile's OAuth login: its cached access token, as stored (showing
+    // does not renew it; `auth token` does).
+    if let Some(Credential::OAuth(found)) = resolution.credential() {
+        let token = &found.session.access_token;
+        let shown = if args.raw {
+            token.expose_secret().to_owned()
+        } else {
+            token.masked()
+        };
+        let detail = format!(
+            "{} login of profile {:?} in {}",
+            found.session.method,
+            found.profile,
+            found.path.display()
+        );
+        if args.json {
+            return super::print_json(
+                io,
+                &ShowJson {
+                    key: shown,
+                    masked: !args.raw,
+                    source: "oauth",
+                    source_detail: detail,
+                },
+            );
+        }
+        writeln!(io.stdout, "Access token: {shown}")?;
+        writeln!(io.stdout, "Source:       {detail}")?;
+        return Ok(());
+    }
     let Some(found) = resolution.winner() else {
         return Err(CliError::NotLoggedIn {
             message: "not logged in: no API key found".into(),

@@ -165,6 +165,9 @@ pub fn closed_port_url() -> String {
 // ---------------------------------------------------------------------------
 // A counting authorization server.
 
+/// The API key the counting server's one-time-code login hands out.
+pub const OTP_API_KEY: &str = "lk_otp-key-0123456789abcdef";
+
 /// What the counting server does with a refresh request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RefreshReply {
@@ -176,7 +179,10 @@ pub enum RefreshReply {
 /// `POST /token` (refresh_token grant: counted, answered with `at-N`/`rt-N`),
 /// `POST /revoke` (recorded), and `GET /v1/me` (200 for a Bearer `at-*`
 /// token or `token good-key`, else 401). `GET /v1/limited` answers 429 (with
-/// `Retry-After: 0`) `limited` times, then 200. Runs until the test exits.
+/// `Retry-After: 0`) `limited` times, then 200. `POST /session-token` trades
+/// session id `sess-good` for a token; `POST /v1/auth/otp` accepts any
+/// address and `/v1/auth/otp/verify` code `123456` for API key
+/// [`OTP_API_KEY`]. Runs until the test exits.
 pub struct TokenServer {
     pub url: String,
     pub refreshes: Arc<AtomicUsize>,
@@ -255,6 +261,27 @@ impl TokenServer {
                                 ),
                             }
                         }
+                        ["POST", "/session-token"] if form.get("session_id").map(String::as_str) == Some("sess-good") => (
+                            "200 OK",
+                            String::new(),
+                            r#"{"access_token":"at-session","token_type":"Bearer","expires_in":3600,"acr":"2"}"#.to_owned(),
+                        ),
+                        ["POST", "/session-token"] => (
+                            "400 Bad Request",
+                            String::new(),
+                            r#"{"error":"invalid_grant","error_description":"unknown or used session"}"#.to_owned(),
+                        ),
+                        ["POST", "/v1/auth/otp"] => ("202 Accepted", String::new(), "{}".to_owned()),
+                        ["POST", "/v1/auth/otp/verify"] if body.contains(r#""code":"123456""#) => (
+                            "200 OK",
+                            String::new(),
+                            format!(r#"{{"id":"key_otp","key":"{OTP_API_KEY}","scope":"THIRD_PARTY_OPERATION","expires_at":null}}"#),
+                        ),
+                        ["POST", "/v1/auth/otp/verify"] => (
+                            "401 Unauthorized",
+                            String::new(),
+                            r#"{"error":"invalid_otp","message":"Invalid OTP code"}"#.to_owned(),
+                        ),
                         ["POST", "/revoke"] => {
                             revoked.lock().unwrap().push((
                                 form.get("token_type_hint").cloned().unwrap_or_default(),
