@@ -161,7 +161,11 @@ pub fn init_logging(spec: &AppSpec, env: &dyn EnvVars) {
         return;
     };
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        // ureq's protocol layer dumps request and response bodies at trace
+        // level, and OAuth bodies carry tokens: cap it at debug, always.
+        .with_env_filter(tracing_subscriber::EnvFilter::new(format!(
+            "{filter},ureq_proto=debug"
+        )))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .try_init();

@@ -527,3 +527,21 @@ fn session_login_needs_its_variables() {
         stderr(&out)
     );
 }
+
+#[test]
+fn no_token_in_trace_logs_of_a_refresh() {
+    let server = TokenServer::start(RefreshReply::Grant);
+    let t = Tessera::new(&server.url).with_env("TESSERA_LOG", "trace");
+    t.seed_session(&server.expired_session());
+    let out = t.run(&["auth", "token"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "at-1\n");
+    let log = stderr(&out);
+    assert!(log.contains("renewing token"), "logging is on: {log}");
+    for secret in ["at-expired", "rt-0", "at-1", "rt-1"] {
+        assert!(!log.contains(secret), "{secret} in the log:\n{log}");
+    }
+    let out = t.run(&["api", "/v1/me"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("at-1"), "{}", stderr(&out));
+}
