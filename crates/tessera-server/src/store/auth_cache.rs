@@ -1,5 +1,6 @@
-//! Per-request credential look-ups that skip the database round trip when the
-//! database has not changed since the answer was read (SQLite only).
+//! Per-request look-ups (API keys, access-token revocations, OAuth clients) that
+//! skip the database round trip when the database has not changed since the answer
+//! was read (SQLite only).
 //!
 //! Revocation must hold from the very next request, from any process. So every
 //! look-up first reads the database's change marker ([`ChangeWatch`]: SQLite's
@@ -13,7 +14,7 @@
 //! small machine costs more than everything else an authenticated request does.
 
 use super::sqlite::{ChangeWatch, Version};
-use super::{AccessTokenAuthRow, ApiKeyAuthRow};
+use super::{AccessTokenAuthRow, ApiKeyAuthRow, App};
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Mutex;
@@ -31,6 +32,8 @@ struct Inner {
     version: Option<Version>,
     api_keys: HashMap<String, Option<ApiKeyAuthRow>>,
     access_tokens: HashMap<(String, String), Option<AccessTokenAuthRow>>,
+    /// OAuth clients by client id: the token endpoint authenticates one per grant.
+    apps: HashMap<String, Option<App>>,
 }
 
 impl Inner {
@@ -40,6 +43,7 @@ impl Inner {
             self.version = Some(*version);
             self.api_keys.clear();
             self.access_tokens.clear();
+            self.apps.clear();
         }
         self
     }
@@ -115,5 +119,19 @@ impl AuthCache {
             (jti.to_owned(), account_id.to_owned()),
             row,
         );
+    }
+
+    pub fn app(&self, version: &Version, client_id: &str) -> Option<Option<App>> {
+        let inner = self.lock();
+        if inner.version.as_ref() != Some(version) {
+            return None;
+        }
+        inner.apps.get(client_id).cloned()
+    }
+
+    pub fn put_app(&self, version: &Version, client_id: &str, app: Option<App>) {
+        let mut inner = self.lock();
+        let inner = inner.at(version);
+        bounded_insert(&mut inner.apps, client_id.to_owned(), app);
     }
 }

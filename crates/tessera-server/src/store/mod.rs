@@ -309,7 +309,26 @@ impl Store {
         Ok(())
     }
 
+    /// Looks an OAuth client up; on SQLite answered from memory while no
+    /// transaction has committed since it was last read ([`auth_cache`]).
     pub async fn app_by_client_id(&self, client_id: &str) -> Result<Option<App>> {
+        let cached = self
+            .auth_cache
+            .as_ref()
+            .and_then(|c| Some((c, c.version()?)));
+        if let Some((cache, version)) = &cached
+            && let Some(hit) = cache.app(version, client_id)
+        {
+            return Ok(hit);
+        }
+        let app = self.query_app_by_client_id(client_id).await?;
+        if let Some((cache, version)) = &cached {
+            cache.put_app(version, client_id, app.clone());
+        }
+        Ok(app)
+    }
+
+    async fn query_app_by_client_id(&self, client_id: &str) -> Result<Option<App>> {
         let row: Option<AppRow> = sqlx::query_as(concat!(
             "SELECT ",
             app_columns!(),

@@ -9,7 +9,7 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgr
 
 pub async fn connect(url: &str) -> Result<AnyPool> {
     let pool = AnyPoolOptions::new()
-        .max_connections(16)
+        .max_connections(8)
         // Fail fast while the database is down, so requests get a 503 rather
         // than hang; the pool reconnects by itself when it is back.
         .acquire_timeout(Duration::from_secs(3))
