@@ -142,6 +142,32 @@ impl Store {
     /// Takes the store's exclusive lock, creating the directory (0700) if needed.
     /// Blocks while another process holds it. Released when the guard drops.
     pub fn lock(&self) -> Result<StoreLock<'_>, Error> {
+        let (path, file) = self.open_lock_file()?;
+        file.lock().map_err(Error::io(&path))?;
+        Ok(self.locked(&path, file))
+    }
+
+    /// The lock if no other process holds it, else `None` at once.
+    pub fn try_lock(&self) -> Result<Option<StoreLock<'_>>, Error> {
+        let (path, file) = self.open_lock_file()?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(self.locked(&path, file))),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::io(path)(e)),
+        }
+    }
+
+    /// Blocks until no process holds the lock, without taking it: a shared
+    /// lock taken and dropped. Every process waiting this way is released at
+    /// the same moment when the writer finishes, instead of one after another
+    /// as exclusive waiters would be.
+    pub fn wait_for_writer(&self) -> Result<(), Error> {
+        let (path, file) = self.open_lock_file()?;
+        file.lock_shared().map_err(Error::io(&path))?;
+        Ok(())
+    }
+
+    fn open_lock_file(&self) -> Result<(PathBuf, File), Error> {
         DirBuilder::new()
             .recursive(true)
             .mode(DIR_MODE)
@@ -155,14 +181,17 @@ impl Store {
             .mode(FILE_MODE)
             .open(&path)
             .map_err(Error::io(&path))?;
-        file.lock().map_err(Error::io(&path))?;
+        Ok((path, file))
+    }
+
+    fn locked(&self, path: &Path, file: File) -> StoreLock<'_> {
         tracing::trace!(path = %path.display(), "store locked");
         let guard = StoreLock {
             store: self,
             _file: file,
         };
         guard.remove_stale_temp_files();
-        Ok(guard)
+        guard
     }
 
     /// Read-modify-write of both files under the lock. Only files whose content
@@ -398,6 +427,17 @@ mod tests {
         // Still locked: a plain read sees the renamed file without blocking.
         assert_eq!(key(&store, "p").as_deref(), Some("v"));
         drop(lock);
+    }
+
+    #[test]
+    fn try_lock_fails_while_held_and_waiting_needs_no_lock() {
+        let (_tmp, store) = store();
+        let held = store.lock().unwrap();
+        assert!(store.try_lock().unwrap().is_none());
+        drop(held);
+        store.wait_for_writer().unwrap();
+        let again = store.try_lock().unwrap();
+        assert!(again.is_some());
     }
 
     #[test]

@@ -4,8 +4,9 @@
 //! The cache hit reads the store without locking, builds no HTTP client and
 //! starts no runtime. A token with less than [`MIN_VALIDITY_SECS`] left is
 //! renewed under the store's exclusive lock, after reading the cache again:
-//! processes that queued on the lock find the token the first one wrote and
-//! use it (kubelogin's lock-file approach), so N racing processes send one
+//! processes that find the lock taken wait for it to be released (all
+//! together, on a shared lock), read the token the first one wrote and use
+//! it (kubelogin's lock-file approach), so N racing processes send one
 //! refresh request, not N.
 
 use crate::error::Error;
@@ -57,7 +58,28 @@ pub fn fresh_session(
             renewed: false,
         });
     }
-    let lock = store.lock()?;
+    let lock = match store.try_lock()? {
+        Some(lock) => lock,
+        None => {
+            // Most likely another process is renewing this very token.
+            store.wait_for_writer()?;
+            let current = store
+                .read_credentials()?
+                .file
+                .profiles
+                .remove(profile)
+                .and_then(|c| c.oauth)
+                .ok_or_else(|| Error::LoggedOut(profile.to_owned()))?;
+            if current.valid_for(now, MIN_VALIDITY_SECS) {
+                tracing::debug!(profile, "another process renewed the token");
+                return Ok(Fresh {
+                    session: current,
+                    renewed: false,
+                });
+            }
+            store.lock()?
+        }
+    };
     let mut file = lock.read_credentials()?.file;
     let credentials = file
         .profiles
