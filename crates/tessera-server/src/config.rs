@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Name prefix of the temporary directory holding a `serve --dev` database.
+pub const DEV_DIR_PREFIX: &str = "tesserad-dev-";
 const DEFAULT_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(3600);
 const DEFAULT_REFRESH_TOKEN_TTL: Duration = Duration::from_secs(30 * 86400);
 
@@ -194,7 +196,7 @@ impl Settings {
         let dev_dir = if serve.dev {
             Some(
                 tempfile::Builder::new()
-                    .prefix("tesserad-dev-")
+                    .prefix(DEV_DIR_PREFIX)
                     .tempdir()
                     .map_err(|e| {
                         Error::Config(format!("cannot create a temporary directory: {e}"))

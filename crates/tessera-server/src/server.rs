@@ -72,8 +72,25 @@ pub async fn serve(mut settings: Settings, clock: Arc<dyn Clock>) -> Result<()> 
         .map_err(|e| Error::internal(format!("server error: {e}")))?;
     background.abort();
     state.store.close().await;
+    if dev {
+        remove_dev_database(&state.settings.database);
+    }
     tracing::info!("tesserad stopped");
     Ok(())
+}
+
+/// `serve --dev` made a temporary directory for its database; it goes with the server.
+fn remove_dev_database(database: &crate::config::DatabaseLocation) {
+    if let crate::config::DatabaseLocation::Sqlite(path) = database
+        && let Some(dir) = path.parent()
+        && dir.file_name().is_some_and(|n| {
+            n.to_string_lossy()
+                .starts_with(crate::config::DEV_DIR_PREFIX)
+        })
+        && let Err(e) = std::fs::remove_dir_all(dir)
+    {
+        tracing::warn!(error = %e, dir = %dir.display(), "could not remove the dev database");
+    }
 }
 
 async fn background_tasks(state: AppState) {

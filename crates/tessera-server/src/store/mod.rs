@@ -11,6 +11,7 @@
 //! here, or in a sibling module with its own `impl Store` block.
 
 pub mod auth_cache;
+pub mod batch;
 pub mod postgres;
 pub mod sqlite;
 
@@ -27,6 +28,8 @@ pub struct Store {
     backend: Backend,
     /// SQLite only: see [`auth_cache`].
     auth_cache: Option<std::sync::Arc<auth_cache::AuthCache>>,
+    /// PostgreSQL only: see [`batch`].
+    api_key_batch: Option<std::sync::Arc<batch::Batcher<String, ApiKeyAuthRow>>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,12 +50,23 @@ impl Store {
                 auth_cache: Some(std::sync::Arc::new(auth_cache::AuthCache::new(
                     sqlite::ChangeWatch::new(path),
                 ))),
+                api_key_batch: None,
             }),
-            DatabaseLocation::Postgres(url) => Ok(Self {
-                pool: postgres::connect(url).await?,
-                backend: Backend::Postgres,
-                auth_cache: None,
-            }),
+            DatabaseLocation::Postgres(url) => {
+                let pool = postgres::connect(url).await?;
+                let batch_pool = pool.clone();
+                let api_key_batch = batch::Batcher::spawn(
+                    postgres::BATCH_WORKERS,
+                    postgres::MAX_BATCH,
+                    move |ids| query_api_keys_for_auth(batch_pool.clone(), ids),
+                );
+                Ok(Self {
+                    pool,
+                    backend: Backend::Postgres,
+                    auth_cache: None,
+                    api_key_batch: Some(std::sync::Arc::new(api_key_batch)),
+                })
+            }
         }
     }
 
@@ -384,6 +398,32 @@ pub struct ApiKeyAuthRow {
     pub last_used_at: Option<i64>,
 }
 
+#[derive(FromRow)]
+struct ApiKeyAuthRowWithId {
+    id: String,
+    #[sqlx(flatten)]
+    row: ApiKeyAuthRow,
+}
+
+/// [`Store::api_key_for_auth`] for many keys in one query (the PostgreSQL batcher).
+async fn query_api_keys_for_auth(
+    pool: AnyPool,
+    ids: Vec<String>,
+) -> Result<std::collections::HashMap<String, ApiKeyAuthRow>> {
+    // Built from placeholders only; the ids are bound.
+    let sql = format!(
+        "SELECT k.id, k.account_id, a.email, k.key_hash, k.expires_at, k.revoked_at, k.last_used_at \
+         FROM api_keys k JOIN accounts a ON a.id = k.account_id WHERE k.id IN ({})",
+        batch::placeholders(ids.len())
+    );
+    let mut query = sqlx::query_as::<_, ApiKeyAuthRowWithId>(sqlx::AssertSqlSafe(sql));
+    for id in ids {
+        query = query.bind(id);
+    }
+    let rows = query.fetch_all(&pool).await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.row)).collect())
+}
+
 /// What `revoke_api_key` found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Revoked {
@@ -431,6 +471,11 @@ impl Store {
             && let Some(hit) = cache.api_key(version, id)
         {
             return Ok(hit);
+        }
+        if let Some(batch) = &self.api_key_batch
+            && let Some(answer) = batch.get(id.to_owned()).await
+        {
+            return Ok(answer);
         }
         let row = self.query_api_key_for_auth(id).await?;
         if let Some((cache, version)) = &cached {

@@ -5,6 +5,11 @@ use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 use std::time::Duration;
 
+/// Per-request look-ups in flight at once, and keys answered per query
+/// (see [`super::batch`]).
+pub const BATCH_WORKERS: usize = 4;
+pub const MAX_BATCH: usize = 64;
+
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
 pub async fn connect(url: &str) -> Result<AnyPool> {

@@ -134,6 +134,21 @@ async fn serve_dev_seeds_and_prints_what_to_try() {
         .unwrap();
     assert_eq!(me.status(), 200);
     assert_eq!(json(me).await["email"], "demo@example.com");
-    let _ = child.kill();
-    let _ = child.wait();
+    let db = printed
+        .split("throwaway database at sqlite://")
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .map(std::path::PathBuf::from)
+        .expect("the database path is printed");
+    assert!(db.is_file());
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    assert!(child.wait().unwrap().success());
+    assert!(
+        !db.parent().unwrap().exists(),
+        "the throwaway database is removed"
+    );
 }
