@@ -48,6 +48,11 @@ pub struct StatusReport {
 pub struct OAuthStatus {
     /// `client_credentials`, `web`, `device` or `session`.
     pub method: &'static str,
+    /// The method in words, for people.
+    #[serde(skip)]
+    pub method_description: String,
+    /// Client credentials: the masked API key sent as `customer_key`.
+    pub customer_key: Option<String>,
     pub client_id: Option<String>,
     pub issuer: Option<String>,
     pub scope: Option<String>,
@@ -174,6 +179,12 @@ fn session_detail(found: &FoundSession) -> String {
     )
 }
 
+/// The profile's own API key next to its OAuth login: a client-credentials
+/// login's customer key, part of the login rather than overridden by it.
+fn is_own_key(key: &tessera_client::Found, login: &FoundSession) -> bool {
+    matches!(&key.source, tessera_client::Source::Profile { name, .. } if *name == login.profile)
+}
+
 fn oauth_report(
     ctx: &Ctx,
     resolution: &tessera_client::Resolution,
@@ -199,6 +210,12 @@ fn oauth_report(
         expired: false,
         oauth: Some(OAuthStatus {
             method: session.method.as_str(),
+            method_description: session.method.to_string(),
+            customer_key: resolution
+                .found
+                .iter()
+                .find(|f| is_own_key(f, found))
+                .map(|f| f.key.masked()),
             client_id: session.client_id.clone(),
             issuer: session.issuer.clone(),
             scope: session.scope.clone(),
@@ -211,6 +228,7 @@ fn oauth_report(
         overrides: resolution
             .found
             .iter()
+            .filter(|f| !is_own_key(f, found))
             .map(|f| Overridden {
                 source: f.source.kind(),
                 source_detail: f.source.to_string(),
@@ -275,19 +293,15 @@ fn print_oauth(
     oauth: &OAuthStatus,
     out: &mut dyn std::io::Write,
 ) -> Result<(), CliError> {
-    writeln!(
-        out,
-        "Login:       OAuth, {}",
-        r.source_detail
-            .split(" login")
-            .next()
-            .unwrap_or(oauth.method)
-    )?;
+    writeln!(out, "Login:       OAuth, {}", oauth.method_description)?;
     if let Some(level) = &oauth.level {
         writeln!(out, "Level:       Level {level}")?;
     }
     if let Some(client) = &oauth.client_id {
         writeln!(out, "Client:      {client}")?;
+    }
+    if let Some(key) = &oauth.customer_key {
+        writeln!(out, "Customer key: {key}")?;
     }
     writeln!(out, "Token:       {}", r.key)?;
     if let Some(scope) = &oauth.scope {

@@ -57,7 +57,9 @@ pub fn with_server(mut session: OAuthSession, meta: &ServerMetadata) -> OAuthSes
 }
 
 /// Stores `session` (and `api_key`, the customer key of a client-credentials
-/// login) in the target profile and makes it current. Returns the profile.
+/// login) in the target profile and makes it current. A login replaces the
+/// profile's credentials: an API key from an earlier login is dropped unless
+/// it is this login's customer key. Returns the profile.
 pub fn store_session(
     ctx: &Ctx,
     target: &Target,
@@ -70,9 +72,7 @@ pub fn store_session(
         config.set_current_profile(&environment, &name);
         let entry = creds.profiles.entry(name.clone()).or_default();
         entry.oauth = Some(session);
-        if let Some(key) = api_key {
-            entry.api_key = Some(key);
-        }
+        entry.api_key = api_key;
         Ok(name)
     })?)
 }
