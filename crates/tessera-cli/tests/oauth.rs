@@ -117,6 +117,18 @@ fn status_shows_the_oauth_login() {
     assert!(text.contains("Level 0"), "{text}");
     assert!(!text.contains("at-expired"), "{text}");
     assert_eq!(server.refresh_count(), 0, "status does not refresh");
+
+    // Without a refresh token the expired login is over: exit 4, naming the login.
+    t.edit_session("default", |s| {
+        s.remove("refresh_token");
+    });
+    let out = t.run(&["auth", "status"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("auth login --session"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

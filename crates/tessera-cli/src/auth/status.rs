@@ -51,6 +51,9 @@ pub struct OAuthStatus {
     /// The method in words, for people.
     #[serde(skip)]
     pub method_description: String,
+    /// The `auth login` flag that logs in this way again.
+    #[serde(skip)]
+    pub login_flag: &'static str,
     /// Client credentials: the masked API key sent as `customer_key`.
     pub customer_key: Option<String>,
     pub client_id: Option<String>,
@@ -80,6 +83,18 @@ pub fn run(args: &StatusArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
         super::print_json(io, &report)?;
     } else {
         print_human(&report, ctx, io)?;
+    }
+    if let Some(oauth) = report.oauth.as_ref().filter(|_| report.expired) {
+        return Err(CliError::Expired {
+            message: format!(
+                "the {} has expired and cannot be renewed",
+                report.source_detail
+            ),
+            hint: format!(
+                "log in again: `{} auth login {}`",
+                ctx.spec.name, oauth.login_flag
+            ),
+        });
     }
     if report.expired {
         return Err(CliError::Expired {
@@ -206,11 +221,12 @@ fn oauth_report(
         scope: session.scope.clone(),
         expires_at: session.expires_at,
         // An expired access token is renewed on use; only a login that cannot
-        // be renewed is a problem, and `token` reports it.
-        expired: false,
+        // be renewed has expired.
+        expired: session.is_expired(ctx.now) && !session.renewable(),
         oauth: Some(OAuthStatus {
             method: session.method.as_str(),
             method_description: session.method.to_string(),
+            login_flag: session.method.login_flag(),
             customer_key: resolution
                 .found
                 .iter()
