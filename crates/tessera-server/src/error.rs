@@ -137,13 +137,27 @@ impl Error {
 }
 
 impl From<sqlx::Error> for Error {
+    /// Failures that go away when the database is back (unreachable, restarting,
+    /// shutting down) are `Unavailable` (503, retry); everything else is a bug or
+    /// a broken database (500).
     fn from(e: sqlx::Error) -> Self {
-        match e {
+        let transient = match &e {
             sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_) => Self::Unavailable(e),
-            e => Self::Database(e),
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => true,
+            // PostgreSQL SQLSTATE class 08 (connection exception) and 57P01-57P03
+            // (admin/crash shutdown, cannot connect now).
+            sqlx::Error::Database(db) => db
+                .code()
+                .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+            _ => false,
+        };
+        if transient {
+            Self::Unavailable(e)
+        } else {
+            Self::Database(e)
         }
     }
 }
