@@ -15,7 +15,9 @@ use crate::auth;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::header;
 use axum::middleware;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
 /// Largest request body any endpoint reads.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -31,5 +33,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(ops::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(crate::metrics::track))
+        // Marks credentials so that any layer that prints headers redacts them.
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+        ]))
         .with_state(state)
 }
