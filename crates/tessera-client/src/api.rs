@@ -356,6 +356,130 @@ mod tests {
         assert!(matches!(me(&base), Error::InvalidResponse { .. }));
     }
 
+    /// Answers each connection with the next of `responses` (status, extra
+    /// headers), counting requests.
+    fn serve_sequence(
+        responses: Vec<(&'static str, &'static str)>,
+    ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = count.clone();
+        std::thread::spawn(move || {
+            for (status, headers) in responses {
+                let (stream, _) = listener.accept().unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                loop {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap();
+                    if line == "\r\n" || line.is_empty() {
+                        break;
+                    }
+                }
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let body = "{}";
+                let response = format!(
+                    "HTTP/1.1 {status}\r\n{headers}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                (&stream).write_all(response.as_bytes()).unwrap();
+            }
+        });
+        (base, count)
+    }
+
+    /// Virtual time: sleeping advances it and is recorded.
+    #[derive(Default)]
+    struct FakeClock {
+        slept: std::cell::RefCell<Vec<Duration>>,
+    }
+
+    impl crate::oauth::Clock for FakeClock {
+        fn now(&self) -> std::time::Instant {
+            static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+            *START.get_or_init(std::time::Instant::now)
+                + self.slept.borrow().iter().sum::<Duration>()
+        }
+
+        fn sleep(&self, duration: Duration) {
+            self.slept.borrow_mut().push(duration);
+        }
+    }
+
+    #[test]
+    fn rate_limits_are_waited_out_per_retry_after_within_bounds() {
+        let auth = Authorization::ApiKey(ApiKey::new("k"));
+        let (base, count) = serve_sequence(vec![
+            ("429 Too Many Requests", "retry-after: 7\r\n"),
+            ("429 Too Many Requests", "x-ratelimit-reset: 1700000030\r\n"),
+            ("200 OK", ""),
+        ]);
+        let clock = FakeClock::default();
+        let mut waits = Vec::new();
+        let response = ApiClient::new(&base)
+            .send_with_retry(
+                "GET",
+                "/v1/me",
+                None,
+                &auth,
+                &RetryPolicy::default(),
+                &clock,
+                1_700_000_000,
+                &mut |w| waits.push(*w),
+            )
+            .unwrap();
+        assert_eq!(response.status, 200);
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 3);
+        let slept = clock.slept.borrow().clone();
+        assert_eq!(slept.len(), 2);
+        // 7 s plus at most a quarter and 250 ms of jitter.
+        assert!(slept[0] >= Duration::from_secs(7) && slept[0] <= Duration::from_millis(9_000));
+        // The reset is 30 s after the start, of which the first wait passed.
+        let left = Duration::from_secs(30) - Duration::from_secs(slept[0].as_secs());
+        assert!(slept[1] >= left && slept[1] <= left.mul_f64(1.25) + Duration::from_millis(250));
+        assert_eq!(waits.iter().map(|w| w.attempt).collect::<Vec<_>>(), [1, 2]);
+
+        // Bounded: after max_attempts the 429 itself is the answer.
+        let (base, count) = serve_sequence(vec![
+            ("429 Too Many Requests", "retry-after: 1\r\n"),
+            ("429 Too Many Requests", "retry-after: 1\r\n"),
+        ]);
+        let policy = RetryPolicy {
+            max_attempts: 2,
+            ..RetryPolicy::default()
+        };
+        let response = ApiClient::new(&base)
+            .send_with_retry(
+                "GET",
+                "/x",
+                None,
+                &auth,
+                &policy,
+                &FakeClock::default(),
+                0,
+                &mut |_| {},
+            )
+            .unwrap();
+        assert_eq!(response.status, 429);
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn authorization_headers_by_credential_kind() {
+        assert_eq!(
+            Authorization::ApiKey(ApiKey::new("k1")).header_value(),
+            "token k1"
+        );
+        assert_eq!(
+            Authorization::Bearer(AccessToken::new("t1")).header_value(),
+            "Bearer t1"
+        );
+        assert!(
+            !format!("{:?}", Authorization::Bearer(AccessToken::new("t1-secret")))
+                .contains("t1-secret")
+        );
+    }
+
     #[test]
     fn connection_refused_is_a_network_error() {
         let port = TcpListener::bind("127.0.0.1:0")
