@@ -182,6 +182,32 @@ mod tests {
             &["tessera", "auth", "token", "--api-key", "sekrit-value"],
             &["tessera", "auth", "status", "--api-key", "sekrit-value"],
             &["tessera", "auth", "show", "--api-key", "sekrit-value"],
+            &[
+                "tessera",
+                "auth",
+                "login",
+                "--client-credentials",
+                "--client-secret",
+                "sekrit-value",
+            ],
+            &[
+                "tessera",
+                "auth",
+                "login",
+                "--session",
+                "--session-id",
+                "sekrit-value",
+            ],
+            &[
+                "tessera",
+                "auth",
+                "login",
+                "--email",
+                "a@b",
+                "--otp",
+                "sekrit-value",
+            ],
+            &["tessera", "api", "/v1/me", "--api-key", "sekrit-value"],
         ] {
             let cli = Cli::try_parse_from(args).unwrap();
             assert!(!format!("{cli:?}").contains("sekrit"), "{args:?}");

@@ -37,7 +37,7 @@ pub enum AuthCommand {
     List(list::ListArgs),
     /// Make a profile the current one.
     Switch(switch::SwitchArgs),
-    /// Delete a profile and its stored credentials.
+    /// Delete a profile and its stored credentials (OAuth tokens are revoked at the server first).
     Logout(logout::LogoutArgs),
     /// Manage environments (named servers); without a subcommand, print
     /// `export` lines for `eval "$(tessera auth env)"`.
