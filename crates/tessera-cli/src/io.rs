@@ -9,6 +9,8 @@ pub trait Prompter {
     fn secret(&mut self, prompt: &str) -> io::Result<String>;
     /// Picks one of `items`; returns its index.
     fn select(&mut self, prompt: &str, items: &[&str]) -> io::Result<usize>;
+    /// Reads a line of visible text (an email address, a one-time code).
+    fn input(&mut self, prompt: &str) -> io::Result<String>;
 }
 
 /// The streams a command reads and writes.
@@ -50,7 +52,29 @@ pub struct TerminalPrompter;
 
 impl Prompter for TerminalPrompter {
     fn confirm(&mut self, question: &str) -> io::Result<bool> {
-        dialoguer::Confirm::new()
+        ThemedPrompter(&dialoguer::theme::SimpleTheme).confirm(question)
+    }
+
+    fn secret(&mut self, prompt: &str) -> io::Result<String> {
+        ThemedPrompter(&dialoguer::theme::SimpleTheme).secret(prompt)
+    }
+
+    fn select(&mut self, prompt: &str, items: &[&str]) -> io::Result<usize> {
+        ThemedPrompter(&dialoguer::theme::SimpleTheme).select(prompt, items)
+    }
+
+    fn input(&mut self, prompt: &str) -> io::Result<String> {
+        ThemedPrompter(&dialoguer::theme::SimpleTheme).input(prompt)
+    }
+}
+
+/// Terminal prompts drawn by a dialoguer theme, for CLIs whose documented
+/// prompts look a particular way (e.g. Inquirer's `? question Yes`).
+pub struct ThemedPrompter<'t>(pub &'t dyn dialoguer::theme::Theme);
+
+impl Prompter for ThemedPrompter<'_> {
+    fn confirm(&mut self, question: &str) -> io::Result<bool> {
+        dialoguer::Confirm::with_theme(self.0)
             .with_prompt(question)
             .default(false)
             .interact()
@@ -58,18 +82,25 @@ impl Prompter for TerminalPrompter {
     }
 
     fn secret(&mut self, prompt: &str) -> io::Result<String> {
-        dialoguer::Password::new()
+        dialoguer::Password::with_theme(self.0)
             .with_prompt(prompt)
             .interact()
             .map_err(dialoguer_io)
     }
 
     fn select(&mut self, prompt: &str, items: &[&str]) -> io::Result<usize> {
-        dialoguer::Select::new()
+        dialoguer::Select::with_theme(self.0)
             .with_prompt(prompt)
             .items(items)
             .default(0)
             .interact()
+            .map_err(dialoguer_io)
+    }
+
+    fn input(&mut self, prompt: &str) -> io::Result<String> {
+        dialoguer::Input::<String>::with_theme(self.0)
+            .with_prompt(prompt)
+            .interact_text()
             .map_err(dialoguer_io)
     }
 }
@@ -91,6 +122,8 @@ pub mod testing {
         pub answers: VecDeque<bool>,
         pub secrets: VecDeque<String>,
         pub selections: VecDeque<usize>,
+        /// Answers to `input` prompts.
+        pub inputs: VecDeque<String>,
         pub asked: Vec<String>,
     }
 
@@ -108,6 +141,11 @@ pub mod testing {
         fn select(&mut self, prompt: &str, _items: &[&str]) -> io::Result<usize> {
             self.asked.push(prompt.to_owned());
             Ok(self.selections.pop_front().expect("unexpected select"))
+        }
+
+        fn input(&mut self, prompt: &str) -> io::Result<String> {
+            self.asked.push(prompt.to_owned());
+            Ok(self.inputs.pop_front().expect("unexpected input prompt"))
         }
     }
 

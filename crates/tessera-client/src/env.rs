@@ -19,6 +19,39 @@ impl EnvVars for ProcessEnv {
     }
 }
 
+/// Values given on the command line (`--api-url`) layered over another source,
+/// so that a flag reaches every place that reads the variable it stands for.
+pub struct Overlay<'a> {
+    base: &'a dyn EnvVars,
+    set: BTreeMap<&'static str, String>,
+}
+
+impl<'a> Overlay<'a> {
+    pub fn new(base: &'a dyn EnvVars) -> Self {
+        Self {
+            base,
+            set: BTreeMap::new(),
+        }
+    }
+
+    /// Makes `name` read as `value`; `None` leaves the base's value.
+    pub fn with(mut self, name: &'static str, value: Option<String>) -> Self {
+        if let Some(value) = value {
+            self.set.insert(name, value);
+        }
+        self
+    }
+}
+
+impl EnvVars for Overlay<'_> {
+    fn var(&self, name: &str) -> Option<String> {
+        match self.set.get(name) {
+            Some(value) => Some(value.clone()).filter(|v| !v.is_empty()),
+            None => self.base.var(name),
+        }
+    }
+}
+
 impl<K: AsRef<str> + Ord, V: AsRef<str>> EnvVars for BTreeMap<K, V> {
     fn var(&self, name: &str) -> Option<String> {
         self.iter()
@@ -31,5 +64,21 @@ impl<K: AsRef<str> + Ord, V: AsRef<str>> EnvVars for BTreeMap<K, V> {
 impl EnvVars for HashMap<String, String> {
     fn var(&self, name: &str) -> Option<String> {
         self.get(name).filter(|v| !v.is_empty()).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlay_beats_the_base_and_leaves_other_names() {
+        let base = BTreeMap::from([("A", "base"), ("B", "base")]);
+        let env = Overlay::new(&base)
+            .with("A", Some("flag".into()))
+            .with("B", None);
+        assert_eq!(env.var("A").as_deref(), Some("flag"));
+        assert_eq!(env.var("B").as_deref(), Some("base"));
+        assert_eq!(env.var("C"), None);
     }
 }

@@ -20,7 +20,7 @@ pub mod token_cache;
 pub use api::{ApiClient, ApiResponse, Authorization};
 pub use app::{AppSpec, DirDefault, OAuthSpec, TESSERA, TESSERA_OAUTH};
 pub use config::{Config, Credentials, CredentialsFile, DEFAULT_ENVIRONMENT, Environment, Profile};
-pub use env::{EnvVars, ProcessEnv};
+pub use env::{EnvVars, Overlay, ProcessEnv};
 pub use error::Error;
 pub use resolve::{
     Credential, Found, FoundSession, ProfileFrom, Resolution, Resolver, Selection, Source,

@@ -248,6 +248,23 @@ impl StoreLock<'_> {
         self.write(self.store.credentials_file, credentials)
     }
 
+    /// Deletes the credentials file, for CLIs whose logout is documented as
+    /// removing it. Returns whether there was one. The directory is synced so
+    /// the deletion survives a crash.
+    pub fn remove_credentials(&self) -> Result<bool, Error> {
+        let path = self.store.credentials_path();
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(Error::io(path)(e)),
+        }
+        let dir = &self.store.dir;
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(Error::io(dir))?;
+        Ok(true)
+    }
+
     fn write(&self, name: &str, value: &impl Serialize) -> Result<(), Error> {
         let dir = &self.store.dir;
         let path = dir.join(name);
@@ -438,6 +455,18 @@ mod tests {
         store.wait_for_writer().unwrap();
         let again = store.try_lock().unwrap();
         assert!(again.is_some());
+    }
+
+    #[test]
+    fn remove_credentials_deletes_the_file_once() {
+        let (_tmp, store) = store();
+        let lock = store.lock().unwrap();
+        assert!(!lock.remove_credentials().unwrap());
+        let mut creds = CredentialsFile::default();
+        creds.profiles.entry("p".into()).or_default().api_key = Some(ApiKey::new("v"));
+        lock.write_credentials(&creds).unwrap();
+        assert!(lock.remove_credentials().unwrap());
+        assert!(!store.credentials_path().exists());
     }
 
     #[test]
