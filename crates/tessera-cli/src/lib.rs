@@ -79,20 +79,25 @@ pub fn main_for(spec: &AppSpec) -> ExitCode {
 /// from its own thread, and a web login reads a pasted redirect from stdin on
 /// another thread; either would wait forever on a lock held here.
 pub fn with_process_io<R>(f: impl FnOnce(&mut Io) -> R) -> R {
+    with_process_io_and(&mut TerminalPrompter, f)
+}
+
+/// [`with_process_io`] with the application's own prompter, e.g. a
+/// [`io::ThemedPrompter`] drawing prompts as its documentation shows them.
+pub fn with_process_io_and<R>(prompter: &mut dyn Prompter, f: impl FnOnce(&mut Io) -> R) -> R {
     let mut stdout = std::io::stdout().lock();
     let mut stderr = std::io::stderr();
     let stderr_is_tty = stderr.is_terminal();
     let stdin = std::io::stdin();
     let stdin_is_tty = stdin.is_terminal();
     let mut stdin = std::io::BufReader::new(stdin);
-    let mut prompter = TerminalPrompter;
     f(&mut Io {
         stdout: &mut stdout,
         stderr: &mut stderr,
         stdin: &mut stdin,
         stdin_is_tty,
         stderr_is_tty,
-        prompter: &mut prompter,
+        prompter,
     })
 }
 

@@ -1,0 +1,528 @@
+//! `lua auth`, line by line of `lua-cli-auth.txt`: the real `lua` binary with a
+//! temporary HOME, against a real tesserad (or, for the email one-time code,
+//! which tesserad does not serve yet, a stub on 127.0.0.1).
+
+use persona_testkit::{DOWN, ENTER, Home, Stub, StubRequest, StubResponse, Tesserad};
+use serde_json::json;
+use std::os::unix::fs::PermissionsExt as _;
+
+const LUA: &str = env!("CARGO_BIN_EXE_lua");
+
+fn home() -> Home {
+    Home::new(LUA)
+}
+
+/// A tesserad with one account and an API key of it.
+struct Server {
+    tesserad: Tesserad,
+    email: String,
+    key_id: String,
+    key: String,
+}
+
+fn server() -> Server {
+    let tesserad = Tesserad::start();
+    let email = tesserad.account();
+    let (key_id, key) = tesserad.api_key(&email);
+    Server {
+        tesserad,
+        email,
+        key_id,
+        key,
+    }
+}
+
+fn credentials(home: &Home) -> std::path::PathBuf {
+    home.home().join(".lua-cli/credentials")
+}
+
+fn mode(path: &std::path::Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// Stores `key` the documented way, against `server`.
+fn configure(home: &Home, server: &Server, key: &str) {
+    home.run(
+        &["auth", "configure", "--api-key", key],
+        &[("LUA_API_URL", &server.tesserad.url)],
+    )
+    .ok();
+}
+
+/// The email one-time code endpoints: any code but 123456 is wrong; the right
+/// one returns `GENERATED_KEY`.
+const GENERATED_KEY: &str = "lk_generated.by.otp";
+
+fn otp_stub() -> Stub {
+    Stub::builder()
+        .route("POST", "/v1/auth/otp", |_: &StubRequest, _: &str| {
+            StubResponse::json(202, json!({"status": "sent"}))
+        })
+        .route("POST", "/v1/auth/otp/verify", |r: &StubRequest, _: &str| {
+            if r.json()["code"] == "123456" {
+                StubResponse::json(
+                    200,
+                    json!({"id": "key_otp", "key": GENERATED_KEY, "scope": "THIRD_PARTY_OPERATION", "expires_at": null}),
+                )
+            } else {
+                StubResponse::json(
+                    400,
+                    json!({"error": "invalid_otp", "message": "invalid or expired code"}),
+                )
+            }
+        })
+        .start()
+}
+
+// --- lua auth configure ------------------------------------------------------
+
+#[test]
+fn configure_api_key_validates_and_stores_it_in_lua_cli_credentials_0600() {
+    let server = server();
+    let home = home();
+    let run = home
+        .run(
+            &["auth", "configure", "--api-key", &server.key],
+            &[("LUA_API_URL", &server.tesserad.url)],
+        )
+        .ok();
+    assert!(run.stderr().contains(&server.email), "{}", run.stderr());
+    let path = credentials(&home);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(&server.key));
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(mode(path.parent().unwrap()), 0o700);
+    assert!(!run.stdout().contains(&server.key) && !run.stderr().contains(&server.key));
+}
+
+#[test]
+fn configure_with_a_revoked_key_says_authentication_failed_and_stores_nothing() {
+    let server = server();
+    server.tesserad.revoke(&server.key_id);
+    let home = home();
+    let run = home
+        .run(
+            &["auth", "configure", "--api-key", &server.key],
+            &[("LUA_API_URL", &server.tesserad.url)],
+        )
+        .expect_code(4);
+    assert!(
+        run.stderr().contains("❌ Authentication failed"),
+        "{}",
+        run.stderr()
+    );
+    assert!(run.stderr().contains("Verify you copied the complete key"));
+    assert!(!credentials(&home).exists());
+}
+
+#[test]
+fn configure_email_requests_a_code_and_prints_check_your_email() {
+    let stub = otp_stub();
+    let home = home();
+    let run = home
+        .run(
+            &["auth", "configure", "--email", "dev@example.com"],
+            &[("LUA_API_URL", &stub.url)],
+        )
+        .ok();
+    assert!(
+        run.stderr()
+            .contains("Check your email for a 6-digit code.")
+    );
+    let sent = stub.requests_to("/v1/auth/otp");
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].json()["email"], "dev@example.com");
+    assert!(!credentials(&home).exists(), "step 1 stores nothing");
+}
+
+#[test]
+fn configure_email_otp_verifies_and_stores_the_generated_key() {
+    let stub = otp_stub();
+    let home = home();
+    home.run(
+        &[
+            "auth",
+            "configure",
+            "--email",
+            "dev@example.com",
+            "--otp",
+            "123456",
+        ],
+        &[("LUA_API_URL", &stub.url)],
+    )
+    .ok();
+    let verify = stub.requests_to("/v1/auth/otp/verify");
+    assert_eq!(verify[0].json()["email"], "dev@example.com");
+    let text = std::fs::read_to_string(credentials(&home)).unwrap();
+    assert!(text.contains(GENERATED_KEY));
+    assert_eq!(mode(&credentials(&home)), 0o600);
+}
+
+#[test]
+fn configure_with_a_wrong_otp_says_invalid_otp_code() {
+    let stub = otp_stub();
+    let home = home();
+    let run = home
+        .run(
+            &[
+                "auth",
+                "configure",
+                "--email",
+                "dev@example.com",
+                "--otp",
+                "000000",
+            ],
+            &[("LUA_API_URL", &stub.url)],
+        )
+        .expect_code(4);
+    assert!(
+        run.stderr().contains("❌ Invalid OTP code"),
+        "{}",
+        run.stderr()
+    );
+    assert!(run.stderr().contains("OTP expires after 10 minutes"));
+    assert!(!credentials(&home).exists());
+}
+
+#[test]
+fn configure_otp_that_is_not_six_digits_is_invalid_without_asking_the_server() {
+    let stub = otp_stub();
+    let home = home();
+    let run = home
+        .run(
+            &[
+                "auth",
+                "configure",
+                "--email",
+                "a@example.com",
+                "--otp",
+                "12ab",
+            ],
+            &[("LUA_API_URL", &stub.url)],
+        )
+        .expect_code(4);
+    assert!(run.stderr().contains("❌ Invalid OTP code"));
+    assert!(stub.requests().is_empty());
+}
+
+#[test]
+fn configure_otp_without_email_is_a_usage_error() {
+    let home = home();
+    let run = home
+        .run(&["auth", "configure", "--otp", "123456"], &[])
+        .expect_code(2);
+    assert!(run.stderr().contains("--email"), "{}", run.stderr());
+}
+
+#[test]
+fn configure_interactive_asks_for_the_method_then_the_api_key_on_a_terminal() {
+    let server = server();
+    let home = home();
+    let mut pty = home.pty(
+        &["auth", "configure"],
+        &[("LUA_API_URL", &server.tesserad.url)],
+    );
+    pty.expect("Choose an authentication method:");
+    pty.expect("API Key");
+    pty.send(ENTER);
+    pty.expect("Enter your API key:");
+    pty.wait_for_hidden_input();
+    pty.send_line(&server.key);
+    pty.expect("API key saved to");
+    let (code, _) = pty.finish();
+    assert_eq!(code, 0);
+    assert!(
+        std::fs::read_to_string(credentials(&home))
+            .unwrap()
+            .contains(&server.key)
+    );
+}
+
+#[test]
+fn configure_interactive_email_sends_a_code_then_asks_for_it_on_a_terminal() {
+    let stub = otp_stub();
+    let home = home();
+    let mut pty = home.pty(&["auth", "configure"], &[("LUA_API_URL", &stub.url)]);
+    pty.expect("Email (one-time code)");
+    pty.send(DOWN);
+    pty.send(ENTER);
+    pty.expect("Enter your email:");
+    pty.send(&format!("dev@example.com{ENTER}"));
+    pty.expect("Check your email for a 6-digit code.");
+    pty.expect("Enter the 6-digit code:");
+    pty.send(&format!("123456{ENTER}"));
+    pty.expect("API key generated and saved to");
+    assert_eq!(pty.finish().0, 0);
+    assert!(
+        std::fs::read_to_string(credentials(&home))
+            .unwrap()
+            .contains(GENERATED_KEY)
+    );
+}
+
+#[test]
+fn configure_without_a_terminal_or_flags_names_the_flags_instead_of_prompting() {
+    let home = home();
+    let run = home.run(&["auth", "configure"], &[]).expect_code(2);
+    let err = run.stderr();
+    assert!(
+        err.contains("--api-key") && err.contains("--email") && err.contains("--otp"),
+        "{err}"
+    );
+}
+
+#[test]
+fn configure_on_a_headless_machine_skips_the_keychain_migration_and_says_so() {
+    let home = home();
+    // No session D-Bus: the old keychain cannot be read; the command must not hang.
+    let run = home.run(&["auth", "configure"], &[]).expect_code(2);
+    assert!(run.stderr().contains("OS keychain"), "{}", run.stderr());
+    let bus = home.dir.path().join("no-such-bus");
+    let bus = format!("unix:path={}", bus.display());
+    let run = home
+        .run(
+            &["auth", "configure"],
+            &[("DBUS_SESSION_BUS_ADDRESS", bus.as_str())],
+        )
+        .expect_code(2);
+    assert!(run.stderr().contains("OS keychain"), "{}", run.stderr());
+}
+
+#[test]
+fn configure_help_lists_the_documented_options() {
+    let run = home().run(&["auth", "configure", "--help"], &[]).ok();
+    let help = run.stdout();
+    for text in [
+        "Set API key directly. Best for CI/CD where you already have a key from the dashboard.",
+        "Request an OTP to be sent to this email. Step 1 of the OTP flow.",
+        "Verify the 6-digit code from email and generate an API key. Step 2 of the OTP flow (combine with --email).",
+    ] {
+        let flat = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(flat.contains(text), "{text:?} missing from\n{help}");
+    }
+}
+
+#[test]
+fn auth_help_lists_configure_key_and_logout() {
+    let help = home().run(&["auth", "--help"], &[]).ok().stdout();
+    for line in [
+        "configure  Set up authentication",
+        "key        Display stored key",
+        "logout     Remove credentials",
+    ] {
+        assert!(help.contains(line), "{line:?} missing from\n{help}");
+    }
+}
+
+// --- key resolution order -----------------------------------------------------
+
+#[test]
+fn lua_api_key_env_var_beats_the_credentials_file() {
+    let server = server();
+    let home = home();
+    configure(&home, &server, &server.key);
+    let run = home
+        .run(&["auth", "key", "--force"], &[("LUA_API_KEY", "from-env")])
+        .ok();
+    assert_eq!(run.stdout(), "from-env\n");
+    assert!(
+        run.stderr()
+            .contains("Source: LUA_API_KEY environment variable")
+    );
+}
+
+#[test]
+fn credentials_file_beats_dotenv() {
+    let server = server();
+    let home = home();
+    configure(&home, &server, &server.key);
+    std::fs::write(home.work().join(".env"), "LUA_API_KEY=from-dotenv\n").unwrap();
+    let run = home.run(&["auth", "key", "--force"], &[]).ok();
+    assert_eq!(run.stdout(), format!("{}\n", server.key));
+    assert!(
+        run.stderr()
+            .contains(&format!("Source: {}", credentials(&home).display())),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
+fn dotenv_file_is_the_last_fallback() {
+    let home = home();
+    std::fs::write(home.work().join(".env"), "LUA_API_KEY=key\n").unwrap();
+    let run = home.run(&["auth", "key", "--force"], &[]).ok();
+    assert_eq!(run.stdout(), "key\n");
+    assert!(
+        run.stderr().contains("Source: .env file"),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
+fn no_api_key_found_lists_the_three_ways_to_authenticate() {
+    let run = home().run(&["auth", "key", "--force"], &[]).expect_code(3);
+    let err = run.stderr();
+    assert!(err.contains("Error: No API key found."), "{err}");
+    assert!(err.contains(
+        "lua auth configure          # Interactive setup (stores in ~/.lua-cli/credentials)"
+    ));
+    assert!(err.contains("export LUA_API_KEY=your-key # Environment variable"));
+    assert!(err.contains("echo \"LUA_API_KEY=key\" >> .env  # .env file"));
+}
+
+// --- lua auth key ---------------------------------------------------------------
+
+#[test]
+fn key_asks_for_confirmation_then_shows_the_key_and_its_source() {
+    let server = server();
+    let home = home();
+    configure(&home, &server, &server.key);
+    let mut pty = home.pty(&["auth", "key"], &[]);
+    pty.expect("? This will display your API key. Are you sure you want to continue?");
+    pty.send("y");
+    pty.expect("? This will display your API key. Are you sure you want to continue? Yes");
+    pty.expect("🔑 Your API key:");
+    pty.expect(&server.key);
+    pty.expect("Source: ");
+    assert_eq!(pty.finish().0, 0);
+}
+
+#[test]
+fn key_declined_shows_nothing() {
+    let server = server();
+    let home = home();
+    configure(&home, &server, &server.key);
+    let mut pty = home.pty(&["auth", "key"], &[]);
+    pty.expect("Are you sure you want to continue?");
+    pty.send("n");
+    let (code, rest) = pty.finish();
+    assert_eq!(code, 1);
+    assert!(!rest.contains(&server.key), "{rest}");
+}
+
+#[test]
+fn key_force_skips_the_confirmation_for_scripts() {
+    let server = server();
+    let home = home();
+    configure(&home, &server, &server.key);
+    let run = home.run(&["auth", "key", "--force"], &[]).ok();
+    assert_eq!(run.stdout(), format!("{}\n", server.key));
+    assert!(run.stderr().contains("🔑 Your API key:"));
+}
+
+#[test]
+fn key_without_a_terminal_or_force_refuses_and_names_force() {
+    let server = server();
+    let home = home();
+    configure(&home, &server, &server.key);
+    let run = home.run(&["auth", "key"], &[]).expect_code(2);
+    assert!(run.stderr().contains("--force"), "{}", run.stderr());
+    assert!(!run.stdout().contains(&server.key));
+}
+
+// --- lua auth logout --------------------------------------------------------------
+
+#[test]
+fn logout_asks_for_confirmation_then_deletes_the_credentials_file() {
+    let server = server();
+    let home = home();
+    configure(&home, &server, &server.key);
+    let mut pty = home.pty(&["auth", "logout"], &[]);
+    pty.expect("? Are you sure you want to delete your API key? This action cannot be undone.");
+    pty.send("y");
+    pty.expect("API key deleted successfully.");
+    assert_eq!(pty.finish().0, 0);
+    assert!(!credentials(&home).exists());
+}
+
+#[test]
+fn logout_declined_keeps_the_credentials_file() {
+    let server = server();
+    let home = home();
+    configure(&home, &server, &server.key);
+    let mut pty = home.pty(&["auth", "logout"], &[]);
+    pty.expect("This action cannot be undone.");
+    pty.send("n");
+    assert_eq!(pty.finish().0, 1);
+    assert!(credentials(&home).exists());
+}
+
+#[test]
+fn logout_force_skips_the_confirmation() {
+    let server = server();
+    let home = home();
+    configure(&home, &server, &server.key);
+    let run = home.run(&["auth", "logout", "--force"], &[]).ok();
+    assert!(run.stderr().contains("API key deleted successfully."));
+    assert!(!credentials(&home).exists());
+}
+
+#[test]
+fn logout_without_a_terminal_or_force_refuses_and_names_force() {
+    let server = server();
+    let home = home();
+    configure(&home, &server, &server.key);
+    let run = home.run(&["auth", "logout"], &[]).expect_code(2);
+    assert!(run.stderr().contains("--force"));
+    assert!(credentials(&home).exists());
+}
+
+#[test]
+fn after_logout_cli_access_is_lost_until_configure_or_lua_api_key() {
+    let server = server();
+    let home = home();
+    configure(&home, &server, &server.key);
+    home.run(&["auth", "logout", "--force"], &[]).ok();
+    let run = home.run(&["auth", "key", "--force"], &[]).expect_code(3);
+    assert!(run.stderr().contains("No API key found."));
+    home.run(&["auth", "key", "--force"], &[("LUA_API_KEY", "k")])
+        .ok();
+}
+
+#[test]
+fn logout_does_not_invalidate_the_key_on_the_server() {
+    let server = server();
+    let home = home();
+    configure(&home, &server, &server.key);
+    let run = home.run(&["auth", "logout", "--force"], &[]).ok();
+    assert!(run.stderr().contains("NOT invalidated on the server"));
+    // The same key still authenticates (configure checks it with GET /v1/me).
+    let elsewhere = Home::new(LUA);
+    configure(&elsewhere, &server, &server.key);
+}
+
+// --- environment ------------------------------------------------------------------
+
+#[test]
+fn lua_telemetry_false_is_accepted_and_nothing_but_the_api_is_contacted() {
+    let stub = otp_stub();
+    let home = home();
+    home.run(
+        &["auth", "configure", "--email", "dev@example.com"],
+        &[("LUA_API_URL", &stub.url), ("LUA_TELEMETRY", "false")],
+    )
+    .ok();
+    let paths: Vec<String> = stub.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, ["/v1/auth/otp"]);
+}
+
+#[test]
+fn api_url_flag_beats_lua_api_url() {
+    let stub = otp_stub();
+    let home = home();
+    home.run(
+        &[
+            "--api-url",
+            &stub.url,
+            "auth",
+            "configure",
+            "--email",
+            "dev@example.com",
+        ],
+        &[("LUA_API_URL", "http://127.0.0.1:9")],
+    )
+    .ok();
+    assert_eq!(stub.requests_to("/v1/auth/otp").len(), 1);
+}

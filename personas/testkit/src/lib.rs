@@ -1,0 +1,517 @@
+//! Harness for the persona acceptance suites.
+//!
+//! - [`Tesserad`]: a real `tesserad serve` on a kernel-picked loopback port with a
+//!   fresh SQLite database, plus `tesserad admin --json` against it.
+//! - [`Stub`]: a scripted HTTP server on `127.0.0.1` for server features that are
+//!   not in `tesserad` yet; it records every request.
+//! - [`Home`]: a temporary `HOME` and working directory, and a [`Command`] for a
+//!   persona binary with a clean environment.
+//! - [`Home::pty`]: the binary on a pseudo-terminal, for prompts and menus.
+
+use base64::Engine as _;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+/// A bound, not a timing assertion: it only turns a hang into a failure.
+const HANG: Duration = Duration::from_secs(60);
+
+/// `target/debug/tesserad` of this workspace (or `$CARGO_TARGET_DIR`).
+pub fn tesserad_path() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
+        PathBuf::from,
+    );
+    let path = target.join("debug/tesserad");
+    assert!(
+        path.exists(),
+        "{} is missing: build it first with `cargo build -p tessera-server --bin tesserad`",
+        path.display()
+    );
+    path
+}
+
+/// A running `tesserad serve`; killed on drop.
+pub struct Tesserad {
+    /// `http://127.0.0.1:PORT`, also the issuer.
+    pub url: String,
+    db_url: String,
+    master_key: String,
+    dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Tesserad {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db_url = format!("sqlite://{}", dir.path().join("tesserad.db").display());
+        let mut key = [0u8; 32];
+        std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| f.read_exact(&mut key))
+            .expect("random bytes");
+        let master_key = base64::engine::general_purpose::STANDARD.encode(key);
+        let mut child = Command::new(tesserad_path())
+            .args(["serve", "--listen", "127.0.0.1:0", "--database", &db_url])
+            .env("TESSERAD_MASTER_KEY", &master_key)
+            .env("TESSERAD_MAIL_OUTBOX", dir.path().join("outbox"))
+            .env_remove("TESSERAD_CONFIG")
+            .env_remove("TESSERAD_ISSUER")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn tesserad");
+        let url = wait_for_listening(&mut child);
+        Self {
+            url,
+            db_url,
+            master_key,
+            dir,
+            child,
+        }
+    }
+
+    /// `tesserad admin --json ARGS…`; the parsed output. Panics on failure.
+    pub fn admin(&self, args: &[&str]) -> Value {
+        let out = Command::new(tesserad_path())
+            .args(["admin", "--json"])
+            .args(args)
+            .env("TESSERAD_DATABASE_URL", &self.db_url)
+            .env("TESSERAD_MASTER_KEY", &self.master_key)
+            .env("TESSERAD_ISSUER", &self.url)
+            .env("TESSERAD_MAIL_OUTBOX", self.dir.path().join("outbox"))
+            .env_remove("TESSERAD_CONFIG")
+            .output()
+            .expect("run tesserad admin");
+        assert!(
+            out.status.success(),
+            "tesserad admin {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("admin prints JSON")
+    }
+
+    /// A new account; returns its email.
+    pub fn account(&self) -> String {
+        let email = format!("user-{}@example.com", unique());
+        self.admin(&["account", "create", "--email", &email]);
+        email
+    }
+
+    /// A new API key of `email`'s account: `(id, key)`.
+    pub fn api_key(&self, email: &str) -> (String, String) {
+        let key = self.admin(&["api-key", "create", "--account", email]);
+        (str_field(&key, "id"), str_field(&key, "key"))
+    }
+
+    /// A new project of `email`'s account; returns its id.
+    pub fn project(&self, email: &str, name: &str) -> String {
+        let project = self.admin(&["project", "create", "--account", email, "--name", name]);
+        str_field(&project, "id")
+    }
+
+    pub fn revoke(&self, key_id: &str) {
+        self.admin(&["api-key", "revoke", key_id]);
+    }
+}
+
+impl Drop for Tesserad {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn str_field(value: &Value, name: &str) -> String {
+    value[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {name:?} in {value}"))
+        .to_owned()
+}
+
+fn unique() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn wait_for_listening(child: &mut Child) -> String {
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if !sent && let Some(url) = line.strip_prefix("tesserad listening on ") {
+                let _ = tx.send(url.trim().to_owned());
+                sent = true;
+            }
+        }
+    });
+    match rx.recv_timeout(HANG) {
+        Ok(url) => url,
+        Err(_) => {
+            let _ = child.kill();
+            panic!("tesserad did not report listening (see its stderr above)");
+        }
+    }
+}
+
+/// One request the stub received.
+#[derive(Clone, Debug)]
+pub struct StubRequest {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    /// Lower-case names.
+    pub headers: BTreeMap<String, String>,
+    pub body: String,
+}
+
+impl StubRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+
+    /// A form or query field.
+    pub fn field(&self, name: &str) -> Option<String> {
+        let source = if self.method == "GET" {
+            &self.query
+        } else {
+            &self.body
+        };
+        source.split('&').find_map(|pair| {
+            let (k, v) = pair.split_once('=')?;
+            (k == name).then(|| percent_decode(v))
+        })
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).expect("a JSON body")
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                out.push(u8::from_str_radix(hex, 16).unwrap_or(b'?'));
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// What a stub route answers.
+#[derive(Clone, Debug)]
+pub struct StubResponse {
+    pub status: u16,
+    pub body: String,
+}
+
+impl StubResponse {
+    pub fn json(status: u16, body: Value) -> Self {
+        Self {
+            status,
+            body: body.to_string(),
+        }
+    }
+}
+
+type Handler = Box<dyn Fn(&StubRequest, &str) -> StubResponse + Send + Sync>;
+
+/// A scripted HTTP/1.1 server on `127.0.0.1:0`. Each route is a method, a path
+/// and a function of the request and the stub's own base URL; anything else is
+/// 404. Every request is recorded.
+pub struct Stub {
+    pub url: String,
+    requests: Arc<Mutex<Vec<StubRequest>>>,
+}
+
+#[derive(Default)]
+pub struct StubBuilder {
+    routes: Vec<(String, String, Handler)>,
+}
+
+impl StubBuilder {
+    pub fn route(
+        mut self,
+        method: &str,
+        path: &str,
+        handler: impl Fn(&StubRequest, &str) -> StubResponse + Send + Sync + 'static,
+    ) -> Self {
+        self.routes
+            .push((method.to_owned(), path.to_owned(), Box::new(handler)));
+        self
+    }
+
+    pub fn start(self) -> Stub {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind stub");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let routes = Arc::new(self.routes);
+        let (seen, base) = (requests.clone(), url.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let (routes, seen, base) = (routes.clone(), seen.clone(), base.clone());
+                std::thread::spawn(move || serve(stream, &routes, &seen, &base));
+            }
+        });
+        Stub { url, requests }
+    }
+}
+
+impl Stub {
+    pub fn builder() -> StubBuilder {
+        StubBuilder::default()
+    }
+
+    pub fn requests(&self) -> Vec<StubRequest> {
+        self.requests.lock().expect("lock").clone()
+    }
+
+    /// Requests to `path`, in order.
+    pub fn requests_to(&self, path: &str) -> Vec<StubRequest> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.path == path)
+            .collect()
+    }
+}
+
+fn serve(
+    stream: TcpStream,
+    routes: &[(String, String, Handler)],
+    seen: &Mutex<Vec<StubRequest>>,
+    base: &str,
+) {
+    let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or_default().to_owned();
+    let target = parts.next().unwrap_or_default().to_owned();
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p.to_owned(), q.to_owned()),
+        None => (target, String::new()),
+    };
+    let mut headers = BTreeMap::new();
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header).unwrap_or(0) == 0 || header.trim().is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':') {
+            headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
+        }
+    }
+    let length: usize = headers
+        .get("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    let _ = reader.read_exact(&mut body);
+    let request = StubRequest {
+        method,
+        path,
+        query,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    };
+    seen.lock().expect("lock").push(request.clone());
+    let response = routes
+        .iter()
+        .find(|(m, p, _)| *m == request.method && *p == request.path)
+        .map_or_else(
+            || StubResponse::json(404, serde_json::json!({"error": "not_found"})),
+            |(_, _, handler)| handler(&request, base),
+        );
+    let text = format!(
+        "HTTP/1.1 {} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{}",
+        response.status,
+        response.body.len(),
+        response.body
+    );
+    let mut stream = stream;
+    let _ = stream.write_all(text.as_bytes());
+}
+
+/// A temporary home directory and working directory for one test.
+pub struct Home {
+    pub dir: tempfile::TempDir,
+    bin: PathBuf,
+}
+
+impl Home {
+    /// `bin` is the persona binary (`env!("CARGO_BIN_EXE_lua")`).
+    pub fn new(bin: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir(dir.path().join("home")).expect("home");
+        std::fs::create_dir(dir.path().join("work")).expect("work");
+        Self {
+            dir,
+            bin: PathBuf::from(bin),
+        }
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    /// The working directory commands run in (where `.env` is looked for).
+    pub fn work(&self) -> PathBuf {
+        self.dir.path().join("work")
+    }
+
+    /// The binary with only `HOME`, `PATH` and `vars` in its environment, run in
+    /// [`Home::work`], stdin empty (not a terminal).
+    pub fn cmd(&self, args: &[&str], vars: &[(&str, &str)]) -> Command {
+        let mut cmd = self.bare_cmd(args, vars);
+        cmd.stdin(Stdio::null());
+        cmd
+    }
+
+    fn bare_cmd(&self, args: &[&str], vars: &[(&str, &str)]) -> Command {
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(args)
+            .env_clear()
+            .env("HOME", self.home())
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .envs(vars.iter().copied())
+            .current_dir(self.work());
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str], vars: &[(&str, &str)]) -> Run {
+        Run(self.cmd(args, vars).output().expect("run persona binary"))
+    }
+
+    /// The binary on a pseudo-terminal (80x24, `TERM=xterm`), same environment
+    /// as [`Home::cmd`].
+    pub fn pty(&self, args: &[&str], vars: &[(&str, &str)]) -> Pty {
+        let mut cmd = self.bare_cmd(args, vars);
+        cmd.env("TERM", "xterm");
+        let session = rexpect::session::spawn_command(cmd, Some(HANG.as_millis() as u64))
+            .expect("spawn on a pty");
+        Pty { session }
+    }
+}
+
+/// The outcome of a non-interactive run.
+pub struct Run(pub Output);
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        self.0.status.code().expect("exited normally")
+    }
+
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.0.stdout).into_owned()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.0.stderr).into_owned()
+    }
+
+    /// Panics with both streams unless the exit code is `code`.
+    pub fn expect_code(self, code: i32) -> Self {
+        assert_eq!(
+            self.code(),
+            code,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout(),
+            self.stderr()
+        );
+        self
+    }
+
+    pub fn ok(self) -> Self {
+        self.expect_code(0)
+    }
+}
+
+/// A persona process on a pseudo-terminal.
+pub struct Pty {
+    pub session: rexpect::session::PtySession,
+}
+
+/// Keys as a terminal sends them.
+pub const DOWN: &str = "\x1b[B";
+pub const ENTER: &str = "\r";
+
+impl Pty {
+    /// Waits until `text` has been printed; returns what came before it.
+    pub fn expect(&mut self, text: &str) -> String {
+        // The session reads bytes as Latin-1 characters; match UTF-8 text
+        // (emoji) in that form and decode what is returned.
+        let latin1: String = text.bytes().map(char::from).collect();
+        let before = self
+            .session
+            .exp_string(&latin1)
+            .unwrap_or_else(|e| panic!("waiting for {text:?}: {e}"));
+        from_latin1(&before)
+    }
+
+    /// Waits until the program has turned echo off for a password prompt.
+    /// Typing earlier would be lost: the prompt flushes pending input when it
+    /// switches modes (`TCSAFLUSH`), as `sudo` and `ssh` do.
+    pub fn wait_for_hidden_input(&mut self) {
+        use nix::sys::termios::{LocalFlags, tcgetattr};
+        let start = std::time::Instant::now();
+        loop {
+            let termios = tcgetattr(&self.session.process.pty).expect("tcgetattr");
+            if !termios.local_flags.contains(LocalFlags::ECHO) {
+                return;
+            }
+            assert!(start.elapsed() < HANG, "the prompt never turned echo off");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    pub fn send(&mut self, keys: &str) {
+        self.session.send(keys).expect("send keys");
+        self.session.flush().expect("flush");
+    }
+
+    pub fn send_line(&mut self, line: &str) {
+        self.session.send_line(line).expect("send line");
+    }
+
+    /// Waits for the process to end; returns its exit code and the rest of
+    /// its output.
+    pub fn finish(mut self) -> (i32, String) {
+        let rest = from_latin1(&self.session.exp_eof().unwrap_or_default());
+        let status = self.session.process.wait().expect("wait");
+        let code = match status {
+            rexpect::process::wait::WaitStatus::Exited(_, code) => code,
+            other => panic!("ended abnormally: {other:?}"),
+        };
+        (code, rest)
+    }
+}
+
+fn from_latin1(text: &str) -> String {
+    let bytes: Vec<u8> = text.chars().map(|c| c as u32 as u8).collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
