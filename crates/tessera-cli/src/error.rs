@@ -33,13 +33,6 @@ pub enum CliError {
         source: tessera_client::Error,
         hint: Option<String>,
     },
-
-    /// A login flow failed: refused by the server, unreachable, or abandoned.
-    #[error("{source}")]
-    OAuth {
-        source: tessera_client::oauth::OAuthError,
-        hint: Option<String>,
-    },
 }
 
 impl CliError {
@@ -47,7 +40,7 @@ impl CliError {
     pub fn hint(&self) -> Option<&str> {
         match self {
             CliError::NotLoggedIn { hint, .. } | CliError::Expired { hint, .. } => Some(hint),
-            CliError::Client { hint, .. } | CliError::OAuth { hint, .. } => hint.as_deref(),
+            CliError::Client { hint, .. } => hint.as_deref(),
             CliError::Usage(_)
             | CliError::NeedsTerminal { .. }
             | CliError::Cancelled
@@ -75,10 +68,6 @@ impl CliError {
                 source,
                 hint: Some(hint.into()),
             },
-            CliError::OAuth { source, .. } => CliError::OAuth {
-                source,
-                hint: Some(hint.into()),
-            },
             other => other,
         }
     }
@@ -87,11 +76,5 @@ impl CliError {
 impl From<tessera_client::Error> for CliError {
     fn from(source: tessera_client::Error) -> Self {
         CliError::Client { source, hint: None }
-    }
-}
-
-impl From<tessera_client::oauth::OAuthError> for CliError {
-    fn from(source: tessera_client::oauth::OAuthError) -> Self {
-        CliError::OAuth { source, hint: None }
     }
 }

@@ -62,22 +62,6 @@ pub fn exit_for(error: &CliError) -> Exit {
             }
             ClientError::OAuth(e) => exit_for_oauth(e),
         },
-        CliError::OAuth { source, .. } => match source {
-            // The server refused the grant, the code or the credential.
-            OAuthError::Rejected { .. } => Exit::CredentialRejected,
-            OAuthError::ApiRejected { status, .. } => match status {
-                400 | 401 | 403 => Exit::CredentialRejected,
-                _ => Exit::Server,
-            },
-            OAuthError::Unreachable { .. } => Exit::Network,
-            OAuthError::BadResponse { .. }
-            | OAuthError::MissingEndpoint(_)
-            | OAuthError::IssuerMismatch { .. } => Exit::Server,
-            OAuthError::InvalidUrl { .. } | OAuthError::InvalidInput(_) => Exit::Usage,
-            OAuthError::TimedOut { .. } | OAuthError::StateMismatch | OAuthError::Io { .. } => {
-                Exit::Failure
-            }
-        },
     }
 }
 

@@ -107,12 +107,23 @@ pub fn context<'a>(
     env: &'a dyn EnvVars,
     profile_flag: Option<String>,
 ) -> Result<Ctx<'a>, CliError> {
+    context_for(spec, &tessera_client::TESSERA_OAUTH, env, profile_flag)
+}
+
+/// [`context`] for an application with its own OAuth names (a persona's
+/// client id and variables).
+pub fn context_for<'a>(
+    spec: &'a AppSpec,
+    oauth: &'a tessera_client::OAuthSpec,
+    env: &'a dyn EnvVars,
+    profile_flag: Option<String>,
+) -> Result<Ctx<'a>, CliError> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
     Ok(Ctx {
         spec,
-        oauth: &tessera_client::TESSERA_OAUTH,
+        oauth,
         env,
         cwd: std::env::current_dir()?,
         now,

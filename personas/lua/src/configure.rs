@@ -74,10 +74,9 @@ pub fn run(
 }
 
 fn interactive(ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
-    let methods = METHODS.map(str::to_owned);
     match io
         .prompter
-        .select("Choose an authentication method:", &methods, 0)?
+        .select("Choose an authentication method:", &METHODS)?
     {
         0 => {
             let key = io.prompter.secret("Enter your API key:")?;
@@ -139,7 +138,7 @@ fn authentication_failed(reason: &str) -> CliError {
 }
 
 fn request_code(ctx: &Ctx, email: &str) -> Result<(), CliError> {
-    oauth::request_otp(&UreqClient::new(), &server(ctx)?, email)?;
+    oauth::request_otp(&UreqClient::new(), &server(ctx)?, email).map_err(ClientError::from)?;
     Ok(())
 }
 
@@ -154,7 +153,7 @@ fn verify_code(ctx: &Ctx, io: &mut Io, email: &str, code: &str) -> Result<(), Cl
                 status: 400 | 401 | 403 | 404,
                 ..
             } => invalid_otp(email),
-            other => other.into(),
+            other => ClientError::from(other).into(),
         })?;
     store(ctx, &created.key)?;
     writeln!(

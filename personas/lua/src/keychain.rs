@@ -180,12 +180,23 @@ mod tests {
 
     static NO_ENV: BTreeMap<&str, &str> = BTreeMap::new();
 
+    struct NoBrowser;
+
+    impl tessera_client::oauth::BrowserOpener for NoBrowser {
+        fn open(&self, url: &str) -> std::io::Result<()> {
+            panic!("a test tried to open {url}")
+        }
+    }
+
     fn ctx(dir: &tempfile::TempDir) -> Ctx<'static> {
         Ctx {
             spec: &crate::LUA,
+            oauth: &tessera_client::TESSERA_OAUTH,
             env: &NO_ENV,
             cwd: dir.path().to_owned(),
             now: 1_800_000_000,
+            clock: &tessera_client::oauth::SystemClock,
+            browser: &NoBrowser,
             store: Store::in_dir(dir.path().join(".lua-cli"), &crate::LUA),
             profile_flag: Some(crate::PROFILE.into()),
         }
