@@ -167,6 +167,19 @@ fn wait_for_listening(child: &mut Child) -> String {
     }
 }
 
+/// A token response body.
+pub fn token_json(access_token: &str) -> StubResponse {
+    StubResponse::json(
+        200,
+        serde_json::json!({"access_token": access_token, "token_type": "Bearer", "expires_in": 3600}),
+    )
+}
+
+/// An RFC 6749 error body.
+pub fn oauth_error(status: u16, error: &str) -> StubResponse {
+    StubResponse::json(status, serde_json::json!({"error": error}))
+}
+
 /// One request the stub received.
 #[derive(Clone, Debug)]
 pub struct StubRequest {
@@ -252,6 +265,29 @@ pub struct StubBuilder {
 }
 
 impl StubBuilder {
+    /// RFC 8414 metadata naming the stub's own `/oauth/authorize`,
+    /// `/oauth/token`, `/oauth/device_authorization` and `/oauth/revoke`, at
+    /// `/.well-known/oauth-authorization-server`.
+    pub fn oauth_metadata(self) -> Self {
+        self.route(
+            "GET",
+            "/.well-known/oauth-authorization-server",
+            |_: &StubRequest, base: &str| {
+                StubResponse::json(
+                    200,
+                    serde_json::json!({
+                        "issuer": base,
+                        "authorization_endpoint": format!("{base}/oauth/authorize"),
+                        "token_endpoint": format!("{base}/oauth/token"),
+                        "device_authorization_endpoint": format!("{base}/oauth/device_authorization"),
+                        "revocation_endpoint": format!("{base}/oauth/revoke"),
+                        "code_challenge_methods_supported": ["S256"],
+                    }),
+                )
+            },
+        )
+    }
+
     pub fn route(
         mut self,
         method: &str,
@@ -407,6 +443,32 @@ impl Home {
         Run(self.cmd(args, vars).output().expect("run persona binary"))
     }
 
+    /// The binary running in the background with piped output, e.g. to act
+    /// on a URL it prints while it waits.
+    pub fn spawn(&self, args: &[&str], vars: &[(&str, &str)]) -> Running {
+        let mut child = self
+            .cmd(args, vars)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn persona binary");
+        let (tx, lines) = mpsc::channel();
+        let stderr = child.stderr.take().expect("piped");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Running {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
     /// The binary on a pseudo-terminal (80x24, `TERM=xterm`), same environment
     /// as [`Home::cmd`].
     pub fn pty(&self, args: &[&str], vars: &[(&str, &str)]) -> Pty {
@@ -416,6 +478,63 @@ impl Home {
             .expect("spawn on a pty");
         Pty { session }
     }
+}
+
+/// A persona process started by [`Home::spawn`].
+pub struct Running {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Running {
+    /// Reads stderr until a line satisfies `find`; returns what it found.
+    pub fn stderr_until<T>(&mut self, find: impl Fn(&str) -> Option<T>) -> T {
+        loop {
+            let line = self.lines.recv_timeout(HANG).unwrap_or_else(|_| {
+                panic!("not printed; stderr so far:\n{}", self.seen.join("\n"))
+            });
+            let found = find(&line);
+            self.seen.push(line);
+            if let Some(found) = found {
+                return found;
+            }
+        }
+    }
+
+    /// Waits for the exit; the exit code and all of stderr.
+    pub fn finish(mut self) -> (i32, String) {
+        while let Ok(line) = self.lines.recv_timeout(HANG) {
+            self.seen.push(line);
+        }
+        let status = self.child.wait().expect("wait");
+        (status.code().expect("exit code"), self.seen.join("\n"))
+    }
+}
+
+/// A plain HTTP GET of a loopback URL (the browser's part of a redirect);
+/// returns the response text.
+pub fn http_get(url: &str) -> String {
+    let rest = url.strip_prefix("http://").expect("an http URL");
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut stream = TcpStream::connect(host).expect("connect");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send request");
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response
+}
+
+/// A query parameter of a URL, percent-decoded.
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == name).then(|| percent_decode(v))
+    })
 }
 
 /// The outcome of a non-interactive run.

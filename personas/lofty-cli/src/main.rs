@@ -1,0 +1,221 @@
+//! `lofty-cli`: the Lofty CLI's `auth` commands, as `lofty-cli-auth.txt`
+//! documents them, on Tessera's store, resolution and OAuth flows.
+//!
+//! One account per machine, as the Lofty CLI has: the customer key and the
+//! cached OAuth login live in `~/.lofty/credentials.toml` (0600, directory
+//! 0700). Resolution: `LOFTY_CUSTOMER_KEY` > saved key > `.env`; requests use a
+//! cached OAuth token (`Bearer`) when there is one, else the key (`token`).
+
+mod commands;
+mod help;
+
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+use tessera_cli::{CliError, Exit, exit_for};
+use tessera_client::{AppSpec, DirDefault, OAuthSpec, Overlay, ProcessEnv};
+
+pub const LOFTY: AppSpec = AppSpec {
+    name: "lofty-cli",
+    config_dir_env: "LOFTY_CONFIG_DIR",
+    config_dir_default: DirDefault::Home(".lofty"),
+    config_file: "config.toml",
+    credentials_file: "credentials.toml",
+    api_key_env: "LOFTY_CUSTOMER_KEY",
+    profile_env: "LOFTY_PROFILE",
+    url_env: "LOFTY_API_URL",
+    default_url: "http://127.0.0.1:8080",
+    dotenv_file: ".env",
+    dotenv_key: "LOFTY_CUSTOMER_KEY",
+    log_env: "LOFTY_LOG",
+};
+
+pub const LOFTY_OAUTH: OAuthSpec = OAuthSpec {
+    default_client_id: "lofty-cli",
+    client_id_env: "LOFTY_CLIENT_ID",
+    client_secret_env: "LOFTY_CLIENT_SECRET",
+    token_url_env: "LOFTY_TOKEN_URL",
+    session_id_env: "LOFTY_SESSION_ID",
+};
+
+/// The single profile the Lofty CLI keeps.
+pub const PROFILE: &str = "default";
+
+#[derive(Parser)]
+#[command(
+    name = "lofty-cli",
+    version,
+    disable_help_subcommand = true,
+    arg_required_else_help = true,
+    override_help = help::root()
+)]
+struct Cli {
+    #[arg(long, global = true, value_name = "url")]
+    api_url: Option<String>,
+    #[command(subcommand)]
+    command: Top,
+}
+
+#[derive(Subcommand)]
+enum Top {
+    #[command(
+        subcommand,
+        disable_help_subcommand = true,
+        arg_required_else_help = true,
+        override_help = help::auth()
+    )]
+    Auth(Auth),
+    #[command(override_help = help::root())]
+    Help { command: Option<String> },
+}
+
+#[derive(Subcommand)]
+enum Auth {
+    #[command(override_help = sub("set"))]
+    Set {
+        #[arg(value_name = "customer-key", value_parser = tessera_cli::auth::api_key_arg)]
+        customer_key: tessera_proto::ApiKey,
+    },
+    #[command(override_help = sub("show"))]
+    Show {
+        #[arg(long)]
+        raw: bool,
+    },
+    #[command(override_help = sub("remove"))]
+    Remove,
+    #[command(override_help = sub("login"))]
+    Login,
+    #[command(override_help = sub("status"))]
+    Status,
+    #[command(override_help = sub("login-session"))]
+    LoginSession {
+        #[arg(long, value_name = "url")]
+        tokenurl: Option<String>,
+        #[arg(long, value_name = "id", value_parser = session_id_arg)]
+        sessionid: Option<commands::SessionId>,
+    },
+    #[command(override_help = sub("login-browser"))]
+    LoginBrowser,
+    #[command(override_help = sub("logout"))]
+    Logout,
+    #[command(override_help = sub("test"))]
+    Test,
+    #[command(override_help = sub("help"))]
+    Help { command: Option<String> },
+}
+
+fn sub(name: &str) -> String {
+    help::subcommand(name).expect("a documented command")
+}
+
+fn session_id_arg(value: &str) -> Result<commands::SessionId, std::convert::Infallible> {
+    Ok(commands::SessionId::new(value))
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return parse_error(&e).into(),
+    };
+    let process = ProcessEnv;
+    let env = Overlay::new(&process).with(LOFTY.url_env, cli.api_url);
+    tessera_cli::init_logging(&LOFTY, &env);
+    let auth = match cli.command {
+        Top::Help { command } => return print_help(command.as_deref(), help::root()).into(),
+        Top::Auth(Auth::Help { command }) => {
+            return print_help(command.as_deref(), help::auth()).into();
+        }
+        Top::Auth(auth) => auth,
+    };
+    tessera_cli::with_process_io(|io| {
+        let result = tessera_cli::context_for(&LOFTY, &LOFTY_OAUTH, &env, Some(PROFILE.into()))
+            .and_then(|ctx| match auth {
+                Auth::Set { customer_key } => commands::set(&ctx, io, customer_key),
+                Auth::Show { raw } => commands::show(&ctx, io, raw),
+                Auth::Remove => commands::remove(&ctx, io),
+                Auth::Login => commands::login(&ctx, io),
+                Auth::Status => commands::status(&ctx, io),
+                Auth::LoginSession {
+                    tokenurl,
+                    sessionid,
+                } => commands::login_session(&ctx, io, tokenurl, sessionid),
+                Auth::LoginBrowser => commands::login_browser(&ctx, io),
+                Auth::Logout => commands::logout(&ctx, io),
+                Auth::Test => commands::test(&ctx, io),
+                Auth::Help { .. } => unreachable!("handled before the context is built"),
+            });
+        report(result, io).into()
+    })
+}
+
+/// `help [command]`: the command's help, or Commander's error for an unknown one.
+fn print_help(command: Option<&str>, own: String) -> Exit {
+    match command {
+        None => {
+            print!("{own}");
+            Exit::Ok
+        }
+        Some(name) => match help::subcommand(name) {
+            Some(text) => {
+                print!("{text}");
+                Exit::Ok
+            }
+            None => {
+                eprintln!("error: unknown command '{name}'");
+                Exit::Usage
+            }
+        },
+    }
+}
+
+/// Argument errors in Commander's words (`error: unknown command 'x'`).
+fn parse_error(e: &clap::Error) -> Exit {
+    let value = |kind| match e.get(kind) {
+        Some(ContextValue::String(s)) => s.clone(),
+        Some(ContextValue::Strings(v)) => v.first().cloned().unwrap_or_default(),
+        _ => String::new(),
+    };
+    let message = match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            return Exit::Ok;
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            return Exit::Usage;
+        }
+        ErrorKind::InvalidSubcommand => {
+            format!(
+                "unknown command '{}'",
+                value(ContextKind::InvalidSubcommand)
+            )
+        }
+        ErrorKind::UnknownArgument => {
+            format!("unknown option '{}'", value(ContextKind::InvalidArg))
+        }
+        ErrorKind::MissingRequiredArgument => format!(
+            "missing required argument '{}'",
+            value(ContextKind::InvalidArg)
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+        ),
+        _ => {
+            let _ = e.print();
+            return Exit::Usage;
+        }
+    };
+    eprintln!("error: {message}");
+    Exit::Usage
+}
+
+fn report(result: Result<(), CliError>, io: &mut tessera_cli::Io) -> Exit {
+    let _ = io.stdout.flush();
+    let Err(error) = result else {
+        return Exit::Ok;
+    };
+    let _ = writeln!(io.stderr, "error: {error}");
+    if let Some(hint) = error.hint() {
+        let _ = writeln!(io.stderr, "{hint}");
+    }
+    exit_for(&error)
+}

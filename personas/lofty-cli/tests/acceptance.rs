@@ -1,0 +1,716 @@
+//! `lofty-cli auth`, line by line of `lofty-cli-auth.txt`, `lofty-api-keys.txt`
+//! and `lofty-auth-overview.txt`: the real binary with a temporary HOME, against
+//! a real tesserad for customer keys (`Authorization: token`), and against a
+//! stub on 127.0.0.1 for the OAuth endpoints tesserad does not serve yet.
+
+use persona_testkit::{
+    Home, Stub, StubRequest, StubResponse, Tesserad, http_get, oauth_error, query_param, token_json,
+};
+use serde_json::json;
+use std::os::unix::fs::PermissionsExt as _;
+
+const LOFTY: &str = env!("CARGO_BIN_EXE_lofty-cli");
+const KEY: &str = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJhY2N0In0.c2lnbmF0dXJl";
+
+fn home() -> Home {
+    Home::new(LOFTY)
+}
+
+fn credentials(home: &Home) -> std::path::PathBuf {
+    home.home().join(".lofty/credentials.toml")
+}
+
+fn saved(home: &Home) -> String {
+    std::fs::read_to_string(credentials(home)).unwrap_or_default()
+}
+
+/// An OAuth server stub: client credentials for `vendor`/`vendor-secret`,
+/// token URL sessions for `sess-1` (single use is the server's business; the
+/// stub accepts it once per test), the PKCE code `good-code` for `lofty-cli`,
+/// and `/v1/me` for any Bearer token it issued.
+fn oauth_stub() -> Stub {
+    Stub::builder()
+        .oauth_metadata()
+        .route("POST", "/oauth/token", |r: &StubRequest, _: &str| {
+            match r.field("grant_type").as_deref() {
+                Some("client_credentials") => {
+                    // Basic base64("vendor:vendor-secret")
+                    if r.header("authorization") == Some("Basic dmVuZG9yOnZlbmRvci1zZWNyZXQ=") {
+                        token_json("at-client-credentials")
+                    } else {
+                        oauth_error(401, "invalid_client")
+                    }
+                }
+                Some("authorization_code")
+                    if r.field("code").as_deref() == Some("good-code")
+                        && r.field("client_id").as_deref() == Some("lofty-cli")
+                        && r.field("code_verifier").is_some() =>
+                {
+                    token_json("at-pkce")
+                }
+                _ => oauth_error(400, "invalid_grant"),
+            }
+        })
+        .route("POST", "/oauth/session-token", |r: &StubRequest, _: &str| {
+            if r.field("session_id").as_deref() == Some("sess-1") {
+                token_json("at-session")
+            } else {
+                oauth_error(400, "invalid_grant")
+            }
+        })
+        .route("GET", "/v1/me", |r: &StubRequest, _: &str| {
+            match r.header("authorization") {
+                Some(value) if value.starts_with("Bearer at-") => StubResponse::json(
+                    200,
+                    json!({"account_id": "acct_1", "email": "vendor@example.com", "credential": "access_token",
+                           "credential_id": "tok_1", "scope": "THIRD_PARTY_OPERATION"}),
+                ),
+                _ => StubResponse::json(401, json!({"error": "invalid_token", "message": "no"})),
+            }
+        })
+        .start()
+}
+
+fn vendor(stub: &Stub) -> Vec<(&str, &str)> {
+    vec![
+        ("LOFTY_API_URL", stub.url.as_str()),
+        ("LOFTY_CLIENT_ID", "vendor"),
+        ("LOFTY_CLIENT_SECRET", "vendor-secret"),
+    ]
+}
+
+// --- help texts ------------------------------------------------------------------
+
+const AUTH_HELP: &str = "\
+Usage: lofty-cli auth [options] [command]
+
+Manage API authentication
+
+Options:
+  -h, --help               display help for command
+
+Commands:
+  set <customer-key>       Save your customer key (API key)
+  show [options]           Display current customer key (masked by default)
+  remove                   Delete the saved customer key and OAuth cache
+  login                    Obtain an OAuth access_token using customer key +
+                           vendor credentials
+  status                   Show current authentication status
+  login-session [options]  Authenticate via Token URL using session ID (Level 0)
+  login-browser            Authorize via browser using OAuth PKCE flow (like
+                           Claude CLI)
+  logout                   Clear all locally stored authentication credentials
+                           (Token URL cache, PKCE token, OAuth cache, customer
+                           key)
+  test                     Verify authentication by making a test API call
+  help [command]           display help for command
+";
+
+#[test]
+fn auth_help_is_the_documented_overview() {
+    assert_eq!(
+        home().run(&["auth", "--help"], &[]).ok().stdout(),
+        AUTH_HELP
+    );
+    assert_eq!(home().run(&["auth", "-h"], &[]).ok().stdout(), AUTH_HELP);
+    assert_eq!(home().run(&["auth", "help"], &[]).ok().stdout(), AUTH_HELP);
+}
+
+/// Each command's documented help, line by line (whitespace-normalised, as the
+/// document's own copy is).
+#[test]
+fn every_subcommand_help_is_the_documented_text() {
+    let docs: [(&str, &[&str]); 9] = [
+        (
+            "set",
+            &[
+                "Usage: lofty-cli auth set [options] <customer-key>",
+                "Save your customer key (API key)",
+                "Arguments:",
+                "customer-key Your Lofty customer key",
+                "Options:",
+                "-h, --help display help for command",
+                "Example:",
+                "lofty-cli auth set eyJhbGciOiJIUzI1NiJ9...",
+            ],
+        ),
+        (
+            "show",
+            &[
+                "Usage: lofty-cli auth show [options]",
+                "Display current customer key (masked by default)",
+                "Options:",
+                "--raw Show the full unmasked key",
+                "-h, --help display help for command",
+                "Example:",
+                "lofty-cli auth show",
+                "lofty-cli auth show --raw",
+            ],
+        ),
+        (
+            "remove",
+            &[
+                "Usage: lofty-cli auth remove [options]",
+                "Delete the saved customer key and OAuth cache",
+                "Options:",
+                "-h, --help display help for command",
+                "Example:",
+                "lofty-cli auth remove",
+            ],
+        ),
+        (
+            "login",
+            &[
+                "Usage: lofty-cli auth login [options]",
+                "Obtain an OAuth access_token using customer key + vendor credentials",
+                "Options:",
+                "-h, --help display help for command",
+                "Requires environment variables:",
+                "LOFTY_CLIENT_ID Vendor client ID",
+                "LOFTY_CLIENT_SECRET Vendor client secret",
+                "Example:",
+                "lofty-cli auth login",
+            ],
+        ),
+        (
+            "status",
+            &[
+                "Usage: lofty-cli auth status [options]",
+                "Show current authentication status",
+                "Options:",
+                "-h, --help display help for command",
+                "Example:",
+                "lofty-cli auth status",
+            ],
+        ),
+        (
+            "login-session",
+            &[
+                "Usage: lofty-cli auth login-session [options]",
+                "Authenticate via Token URL using session ID (Level 0)",
+                "Options:",
+                "--tokenurl <url> Token URL (overrides LOFTY_TOKEN_URL env var)",
+                "--sessionid <id> Session ID (overrides LOFTY_SESSION_ID env var)",
+                "-h, --help display help for command",
+                "Requires environment variables (or CLI flags):",
+                "LOFTY_TOKEN_URL URL to obtain tokens from",
+                "LOFTY_SESSION_ID Session ID to authenticate with",
+                "Example:",
+                "lofty-cli auth login-session",
+                "lofty-cli auth login-session --tokenurl https://example.com/token --sessionid abc123",
+            ],
+        ),
+        (
+            "login-browser",
+            &[
+                "Usage: lofty-cli auth login-browser [options]",
+                "Authorize via browser using OAuth PKCE flow (like Claude CLI)",
+                "Options:",
+                "-h, --help display help for command",
+                "This opens a browser for authorization. If browser cannot be opened,",
+                "a URL is printed for manual copy-paste.",
+                "Example:",
+                "lofty-cli auth login-browser",
+            ],
+        ),
+        (
+            "logout",
+            &[
+                "Usage: lofty-cli auth logout [options]",
+                "Clear all locally stored authentication credentials (Token URL cache, PKCE",
+                "token, OAuth cache, customer key)",
+                "Options:",
+                "-h, --help display help for command",
+                "Removes all locally stored authentication credentials.",
+                "This includes PKCE token, OAuth cache, and customer key.",
+                "Environment variables already exported in your current shell are not removed.",
+                "Example:",
+                "lofty-cli auth logout",
+            ],
+        ),
+        (
+            "test",
+            &[
+                "Usage: lofty-cli auth test [options]",
+                "Verify authentication by making a test API call",
+                "Options:",
+                "-h, --help display help for command",
+                "Example:",
+                "lofty-cli auth test",
+            ],
+        ),
+    ];
+    let home = home();
+    for (command, lines) in docs {
+        let help = home.run(&["auth", command, "--help"], &[]).ok().stdout();
+        let got: Vec<String> = help
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .filter(|l| !l.is_empty())
+            .collect();
+        assert_eq!(got, lines, "lofty-cli auth {command} --help");
+        let via_help = home.run(&["auth", "help", command], &[]).ok().stdout();
+        assert_eq!(via_help, help, "lofty-cli auth help {command}");
+    }
+}
+
+#[test]
+fn unknown_commands_and_missing_arguments_are_reported_like_commander() {
+    let home = home();
+    let run = home.run(&["auth", "frobnicate"], &[]).expect_code(2);
+    assert_eq!(run.stderr(), "error: unknown command 'frobnicate'\n");
+    let run = home.run(&["auth", "set"], &[]).expect_code(2);
+    assert_eq!(
+        run.stderr(),
+        "error: missing required argument 'customer-key'\n"
+    );
+    let run = home.run(&["auth", "help", "nope"], &[]).expect_code(2);
+    assert_eq!(run.stderr(), "error: unknown command 'nope'\n");
+}
+
+#[test]
+fn root_help_documents_config_location_and_environment_variables() {
+    let help = home().run(&["--help"], &[]).ok().stdout();
+    for text in [
+        "--api-url <url>",
+        "~/.lofty/credentials.toml",
+        "LOFTY_CUSTOMER_KEY",
+        "LOFTY_API_URL",
+        "LOFTY_CLIENT_ID",
+        "LOFTY_TOKEN_URL",
+    ] {
+        assert!(help.contains(text), "{text} missing from\n{help}");
+    }
+}
+
+// --- set / show / remove --------------------------------------------------------------
+
+#[test]
+fn set_saves_the_customer_key_privately() {
+    let home = home();
+    let run = home.run(&["auth", "set", KEY], &[]).ok();
+    assert!(!run.stderr().contains(KEY));
+    assert!(saved(&home).contains(KEY));
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&credentials(&home)), 0o600);
+    assert_eq!(mode(&home.home().join(".lofty")), 0o700);
+}
+
+#[test]
+fn show_masks_the_key_by_default() {
+    let home = home();
+    home.run(&["auth", "set", KEY], &[]).ok();
+    let out = home.run(&["auth", "show"], &[]).ok().stdout();
+    assert!(!out.contains(KEY), "{out}");
+    assert!(out.contains("eyJh"), "{out}");
+}
+
+#[test]
+fn show_raw_prints_the_full_key() {
+    let home = home();
+    home.run(&["auth", "set", KEY], &[]).ok();
+    let run = home.run(&["auth", "show", "--raw"], &[]).ok();
+    assert_eq!(run.stdout(), format!("{KEY}\n"));
+}
+
+#[test]
+fn show_without_a_key_says_how_to_set_one() {
+    let run = home().run(&["auth", "show"], &[]).expect_code(3);
+    assert!(run.stderr().contains("lofty-cli auth set <customer-key>"));
+}
+
+#[test]
+fn lofty_customer_key_environment_variable_is_the_api_key() {
+    let home = home();
+    home.run(&["auth", "set", KEY], &[]).ok();
+    let run = home
+        .run(
+            &["auth", "show", "--raw"],
+            &[("LOFTY_CUSTOMER_KEY", "from-env")],
+        )
+        .ok();
+    assert_eq!(run.stdout(), "from-env\n");
+    assert!(
+        run.stderr()
+            .contains("LOFTY_CUSTOMER_KEY environment variable")
+    );
+}
+
+#[test]
+fn remove_deletes_the_customer_key_and_the_oauth_cache() {
+    let stub = oauth_stub();
+    let home = home();
+    home.run(&["auth", "set", KEY], &[]).ok();
+    home.run(&["auth", "login"], &vendor(&stub)).ok();
+    assert!(saved(&home).contains("at-client-credentials"));
+    let run = home.run(&["auth", "remove"], &[]).ok();
+    assert!(
+        run.stderr()
+            .contains("Removed the saved customer key and OAuth cache.")
+    );
+    assert!(!saved(&home).contains(KEY));
+    assert!(!saved(&home).contains("at-client-credentials"));
+    home.run(&["auth", "show"], &[]).expect_code(3);
+}
+
+// --- login (client credentials) ---------------------------------------------------------
+
+#[test]
+fn login_gets_a_token_with_vendor_credentials_and_the_customer_key() {
+    let stub = oauth_stub();
+    let home = home();
+    home.run(&["auth", "set", KEY], &[]).ok();
+    let run = home.run(&["auth", "login"], &vendor(&stub)).ok();
+    assert!(run.stderr().contains("access_token"), "{}", run.stderr());
+    let token = &stub.requests_to("/oauth/token")[0];
+    assert_eq!(
+        token.field("grant_type").as_deref(),
+        Some("client_credentials")
+    );
+    assert_eq!(token.field("customer_key").as_deref(), Some(KEY));
+    assert!(saved(&home).contains("at-client-credentials"));
+}
+
+#[test]
+fn login_uses_lofty_customer_key_from_the_environment() {
+    let stub = oauth_stub();
+    let home = home();
+    let mut vars = vendor(&stub);
+    vars.push(("LOFTY_CUSTOMER_KEY", KEY));
+    home.run(&["auth", "login"], &vars).ok();
+    let token = &stub.requests_to("/oauth/token")[0];
+    assert_eq!(token.field("customer_key").as_deref(), Some(KEY));
+    assert!(
+        !saved(&home).contains(KEY),
+        "an exported key is not written to disk"
+    );
+}
+
+#[test]
+fn login_names_the_missing_environment_variables() {
+    let home = home();
+    home.run(&["auth", "set", KEY], &[]).ok();
+    let run = home.run(&["auth", "login"], &[]).expect_code(2);
+    assert!(
+        run.stderr()
+            .contains("LOFTY_CLIENT_ID, LOFTY_CLIENT_SECRET"),
+        "{}",
+        run.stderr()
+    );
+    let run = home
+        .run(&["auth", "login"], &[("LOFTY_CLIENT_ID", "vendor")])
+        .expect_code(2);
+    assert!(
+        run.stderr().contains("variable: LOFTY_CLIENT_SECRET"),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
+fn login_without_a_customer_key_says_so() {
+    let stub = oauth_stub();
+    let run = home()
+        .run(&["auth", "login"], &vendor(&stub))
+        .expect_code(3);
+    assert!(run.stderr().contains("No customer key found."));
+    assert!(stub.requests().is_empty());
+}
+
+#[test]
+fn login_with_wrong_vendor_credentials_is_rejected() {
+    let stub = oauth_stub();
+    let home = home();
+    home.run(&["auth", "set", KEY], &[]).ok();
+    let run = home
+        .run(
+            &["auth", "login"],
+            &[
+                ("LOFTY_API_URL", stub.url.as_str()),
+                ("LOFTY_CLIENT_ID", "vendor"),
+                ("LOFTY_CLIENT_SECRET", "wrong"),
+            ],
+        )
+        .expect_code(4);
+    assert!(
+        run.stderr().contains("LOFTY_CLIENT_SECRET"),
+        "{}",
+        run.stderr()
+    );
+}
+
+// --- status -------------------------------------------------------------------------------
+
+#[test]
+fn status_shows_the_customer_key_and_that_requests_use_the_token_header() {
+    let home = home();
+    home.run(&["auth", "set", KEY], &[]).ok();
+    let out = home.run(&["auth", "status"], &[]).ok().stdout();
+    assert!(out.contains("Customer key: eyJh"), "{out}");
+    assert!(out.contains("OAuth:        not logged in"), "{out}");
+    assert!(out.contains("Authorization: token"), "{out}");
+    assert!(!out.contains(KEY));
+}
+
+#[test]
+fn status_after_login_shows_the_oauth_token_used_as_bearer() {
+    let stub = oauth_stub();
+    let home = home();
+    home.run(&["auth", "set", KEY], &[]).ok();
+    home.run(&["auth", "login"], &vendor(&stub)).ok();
+    let out = home
+        .run(&["auth", "status"], &[("LOFTY_API_URL", stub.url.as_str())])
+        .ok()
+        .stdout();
+    assert!(out.contains("client credentials"), "{out}");
+    assert!(out.contains("Authorization: Bearer"), "{out}");
+}
+
+#[test]
+fn status_when_not_authenticated_exits_3() {
+    let run = home().run(&["auth", "status"], &[]).expect_code(3);
+    assert!(run.stderr().contains("Not authenticated."));
+}
+
+// --- login-session (Level 0) -------------------------------------------------------------------
+
+#[test]
+fn login_session_uses_lofty_token_url_and_session_id_and_is_level_0() {
+    let stub = oauth_stub();
+    let home = home();
+    let token_url = format!("{}/oauth/session-token", stub.url);
+    let run = home
+        .run(
+            &["auth", "login-session"],
+            &[
+                ("LOFTY_TOKEN_URL", token_url.as_str()),
+                ("LOFTY_SESSION_ID", "sess-1"),
+            ],
+        )
+        .ok();
+    assert!(run.stderr().contains("Level 0"), "{}", run.stderr());
+    assert!(saved(&home).contains("at-session"));
+    let out = home.run(&["auth", "status"], &[]).ok().stdout();
+    assert!(out.contains("Token URL session (Level 0)"), "{out}");
+}
+
+#[test]
+fn login_session_flags_override_the_environment_variables() {
+    let stub = oauth_stub();
+    let home = home();
+    let token_url = format!("{}/oauth/session-token", stub.url);
+    home.run(
+        &[
+            "auth",
+            "login-session",
+            "--tokenurl",
+            &token_url,
+            "--sessionid",
+            "sess-1",
+        ],
+        &[
+            ("LOFTY_TOKEN_URL", "http://127.0.0.1:9/nowhere"),
+            ("LOFTY_SESSION_ID", "wrong"),
+        ],
+    )
+    .ok();
+    assert_eq!(
+        stub.requests_to("/oauth/session-token")[0]
+            .field("session_id")
+            .as_deref(),
+        Some("sess-1")
+    );
+}
+
+#[test]
+fn login_session_names_what_is_missing() {
+    let run = home().run(&["auth", "login-session"], &[]).expect_code(2);
+    let err = run.stderr();
+    assert!(
+        err.contains("LOFTY_TOKEN_URL (or --tokenurl <url>)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("LOFTY_SESSION_ID (or --sessionid <id>)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn login_session_with_a_rejected_session_id_fails() {
+    let stub = oauth_stub();
+    let token_url = format!("{}/oauth/session-token", stub.url);
+    let run = home()
+        .run(
+            &[
+                "auth",
+                "login-session",
+                "--tokenurl",
+                &token_url,
+                "--sessionid",
+                "used",
+            ],
+            &[],
+        )
+        .expect_code(4);
+    assert!(run.stderr().contains("single use"), "{}", run.stderr());
+}
+
+// --- login-browser (PKCE) ------------------------------------------------------------------------
+
+#[test]
+fn login_browser_prints_the_url_when_no_browser_opens_and_completes_the_pkce_flow() {
+    let stub = oauth_stub();
+    let home = home();
+    // No DISPLAY and no BROWSER: no browser can be opened here.
+    let mut running = home.spawn(
+        &["auth", "login-browser"],
+        &[("LOFTY_API_URL", stub.url.as_str())],
+    );
+    let url = running.stderr_until(|line| {
+        line.trim()
+            .starts_with(&format!("{}/oauth/authorize?", stub.url))
+            .then(|| line.trim().to_owned())
+    });
+    assert_eq!(query_param(&url, "client_id").as_deref(), Some("lofty-cli"));
+    assert_eq!(
+        query_param(&url, "code_challenge_method").as_deref(),
+        Some("S256")
+    );
+    assert!(query_param(&url, "code_challenge").is_some());
+    // Play the browser: the authorization server redirects back with a code.
+    let redirect = query_param(&url, "redirect_uri").unwrap();
+    assert!(redirect.starts_with("http://127.0.0.1:"), "{redirect}");
+    let state = query_param(&url, "state").unwrap();
+    let page = http_get(&format!("{redirect}?code=good-code&state={state}"));
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    let (code, stderr) = running.finish();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(saved(&home).contains("at-pkce"));
+    let token = &stub.requests_to("/oauth/token")[0];
+    assert_eq!(
+        token.field("grant_type").as_deref(),
+        Some("authorization_code")
+    );
+}
+
+// --- logout -----------------------------------------------------------------------------------------
+
+#[test]
+fn logout_clears_every_local_credential_and_says_exported_variables_stay() {
+    let stub = oauth_stub();
+    let home = home();
+    home.run(&["auth", "set", KEY], &[]).ok();
+    let token_url = format!("{}/oauth/session-token", stub.url);
+    home.run(
+        &[
+            "auth",
+            "login-session",
+            "--tokenurl",
+            &token_url,
+            "--sessionid",
+            "sess-1",
+        ],
+        &[],
+    )
+    .ok();
+    let run = home
+        .run(&["auth", "logout"], &[("LOFTY_CUSTOMER_KEY", "exported")])
+        .ok();
+    let err = run.stderr();
+    assert!(
+        err.contains("Token URL cache, PKCE token, OAuth cache, customer key"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "Environment variables already exported in your current shell are not removed."
+        )
+    );
+    assert!(
+        err.contains("Still set in this shell: LOFTY_CUSTOMER_KEY"),
+        "{err}"
+    );
+    let left = saved(&home);
+    assert!(
+        !left.contains(KEY) && !left.contains("at-session"),
+        "{left}"
+    );
+    home.run(&["auth", "status"], &[]).expect_code(3);
+}
+
+// --- test ---------------------------------------------------------------------------------------------
+
+#[test]
+fn test_calls_the_api_with_the_customer_key_as_a_token_header() {
+    let server = Tesserad::start();
+    let email = server.account();
+    let (_, key) = server.api_key(&email);
+    let home = home();
+    home.run(&["auth", "set", &key], &[]).ok();
+    let out = home
+        .run(&["auth", "test"], &[("LOFTY_API_URL", server.url.as_str())])
+        .ok()
+        .stdout();
+    assert!(out.contains(&email), "{out}");
+    assert!(out.contains("Authorization: token"), "{out}");
+}
+
+#[test]
+fn test_with_a_revoked_key_fails_with_exit_4() {
+    let server = Tesserad::start();
+    let email = server.account();
+    let (id, key) = server.api_key(&email);
+    server.revoke(&id);
+    let run = home()
+        .run(
+            &["auth", "test"],
+            &[
+                ("LOFTY_API_URL", server.url.as_str()),
+                ("LOFTY_CUSTOMER_KEY", key.as_str()),
+            ],
+        )
+        .expect_code(4);
+    assert!(run.stderr().contains("rejected"), "{}", run.stderr());
+}
+
+#[test]
+fn test_with_an_oauth_login_sends_a_bearer_token() {
+    let stub = oauth_stub();
+    let home = home();
+    home.run(&["auth", "set", KEY], &[]).ok();
+    home.run(&["auth", "login"], &vendor(&stub)).ok();
+    let out = home
+        .run(&["auth", "test"], &[("LOFTY_API_URL", stub.url.as_str())])
+        .ok()
+        .stdout();
+    assert!(out.contains("vendor@example.com"), "{out}");
+    let me = &stub.requests_to("/v1/me")[0];
+    assert_eq!(
+        me.header("authorization"),
+        Some("Bearer at-client-credentials")
+    );
+}
+
+#[test]
+fn test_when_not_authenticated_exits_3() {
+    let run = home().run(&["auth", "test"], &[]).expect_code(3);
+    assert!(run.stderr().contains("Not authenticated."));
+}
+
+#[test]
+fn api_url_flag_overrides_lofty_api_url() {
+    let stub = oauth_stub();
+    let home = home();
+    home.run(&["auth", "set", KEY], &[]).ok();
+    home.run(
+        &["--api-url", &stub.url, "auth", "login"],
+        &[
+            ("LOFTY_API_URL", "http://127.0.0.1:9"),
+            ("LOFTY_CLIENT_ID", "vendor"),
+            ("LOFTY_CLIENT_SECRET", "vendor-secret"),
+        ],
+    )
+    .ok();
+    assert_eq!(stub.requests_to("/oauth/token").len(), 1);
+}
