@@ -447,6 +447,22 @@ fn device_login_denied_exits_4() {
 }
 
 #[test]
+fn web_login_times_out_with_a_clear_message() {
+    let server = TokenServer::start(RefreshReply::Grant);
+    let t = Tessera::new(&server.url);
+    // Nobody opens the URL and nothing is pasted (stdin is empty).
+    let out = t.run(&["auth", "login", "--web", "--no-browser", "--timeout", "1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains(&format!("{}/authorize?", server.url)), "{err}");
+    assert!(
+        err.contains("timed out") && err.contains("--timeout"),
+        "{err}"
+    );
+    assert_eq!(t.run(&["auth", "token"]).status.code(), Some(3));
+}
+
+#[test]
 fn login_without_a_method_or_terminal_names_the_flags() {
     let t = Tessera::new(&support::closed_port_url());
     let out = t.run(&["auth", "login"]);

@@ -78,9 +78,9 @@ pub struct LoginArgs {
     /// Do not open a browser; print the URL and accept the pasted redirect (--web).
     #[arg(long)]
     pub no_browser: bool,
-    /// Seconds to wait for the browser login to finish (--web).
-    #[arg(long, value_name = "SECS", default_value_t = 300)]
-    pub timeout: u64,
+    /// Seconds to wait for the browser login to finish (--web; default 300).
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
     /// The token URL of --session (also TESSERA_TOKEN_URL).
     #[arg(long, value_name = "URL")]
     pub token_url: Option<String>,

@@ -241,7 +241,7 @@ impl TokenServer {
                             "200 OK",
                             String::new(),
                             format!(
-                                r#"{{"issuer":"{url}","token_endpoint":"{url}/token","revocation_endpoint":"{url}/revoke"}}"#
+                                r#"{{"issuer":"{url}","authorization_endpoint":"{url}/authorize","token_endpoint":"{url}/token","revocation_endpoint":"{url}/revoke"}}"#
                             ),
                         ),
                         ["POST", "/token"] if form.get("grant_type").map(String::as_str) == Some("refresh_token") => {

@@ -27,7 +27,9 @@ pub fn run(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     let mut login = WebLogin::new(authorize, &meta.token_endpoint, &client);
     login.issuer = Some(&meta.issuer);
     login.scope = args.scope.as_deref();
-    login.timeout = Duration::from_secs(args.timeout.max(1));
+    if let Some(seconds) = args.timeout {
+        login.timeout = Duration::from_secs(seconds.max(1));
+    }
 
     let env = |name: &str| ctx.env.var(name).map(std::ffi::OsString::from);
     let browser = match oauth::browser_availability(args.no_browser, &env) {
