@@ -1,6 +1,12 @@
 //! Client library for Tessera CLIs: the credential store, profiles and
 //! environments, credential resolution, and the platform API over blocking HTTP.
 //!
+//! OAuth: the flows are in [`oauth`]; a login's tokens are cached per profile
+//! as an [`OAuthSession`] ([`session`]); [`token_cache::fresh_session`] hands
+//! out a valid access token with no network on a cache hit and renews it
+//! once across racing processes; [`ApiClient::send_with_retry`] waits out
+//! rate limits per [`retry::RetryPolicy`].
+//!
 //! Nothing here knows a path or an environment-variable name: those come from an
 //! [`AppSpec`], so persona CLIs reuse every piece with their own names.
 
