@@ -32,4 +32,4 @@ pub mod store;
 pub mod testing;
 
 pub use error::{Error, Result};
-pub use state::AppState;
+pub use state::{AppState, Services};

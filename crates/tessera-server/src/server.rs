@@ -4,7 +4,7 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::keys::Keyring;
-use crate::state::AppState;
+use crate::state::{AppState, Services};
 use crate::store::Store;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,13 +23,13 @@ pub async fn build_state(
     let store = Store::open(&settings.database).await?;
     let ttl = i64::try_from(settings.access_token_ttl.as_secs()).unwrap_or(i64::MAX / 2);
     let keyring = Keyring::load(&store, settings.master_key.clone(), ttl, clock.now()).await?;
-    Ok(AppState {
-        settings: Arc::new(settings),
+    Ok(AppState::new(Services {
+        settings,
         store,
-        keyring: Arc::new(keyring),
+        keyring,
         clock,
         metrics,
-    })
+    }))
 }
 
 /// Binds `settings.listen` and serves until a shutdown signal. With port 0 the

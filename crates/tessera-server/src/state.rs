@@ -1,5 +1,8 @@
-//! What every handler can reach. Add a field here for a new shared service (a rate
-//! limiter, a mailer); keep it cheap to clone (`Arc` inside).
+//! What every handler can reach. Add a field to [`Services`] for a new shared
+//! service (a rate limiter, a mailer) and fill it in `server::build_state`.
+//!
+//! `AppState` is one `Arc`: axum clones the state for every request, and one
+//! reference count is cheaper than one per service.
 
 use crate::clock::Clock;
 use crate::config::Settings;
@@ -9,18 +12,32 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::Arc;
 
 #[derive(Clone)]
-pub struct AppState {
-    pub settings: Arc<Settings>,
+pub struct AppState(Arc<Services>);
+
+pub struct Services {
+    pub settings: Settings,
     pub store: Store,
-    pub keyring: Arc<Keyring>,
+    pub keyring: Keyring,
     pub clock: Arc<dyn Clock>,
     /// Renders `/metrics`; `None` when no recorder is installed (some tests).
     pub metrics: Option<PrometheusHandle>,
 }
 
 impl AppState {
+    pub fn new(services: Services) -> Self {
+        Self(Arc::new(services))
+    }
+
     /// Unix seconds, from the injected clock.
     pub fn now(&self) -> i64 {
-        self.clock.now()
+        self.0.clock.now()
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
     }
 }
