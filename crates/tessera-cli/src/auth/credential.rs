@@ -39,10 +39,10 @@ pub fn from_resolution(ctx: &Ctx, resolution: &Resolution) -> Result<Active, Cli
             hint: ctx.login_hint(),
         }),
         Some(Credential::ApiKey(found)) => {
-            super::ensure_not_expired(&found.key, &found.source, ctx)?;
+            let expires_at = super::ensure_not_expired(&found.key, &found.source, ctx)?;
             Ok(Active {
                 authorization: Authorization::ApiKey(found.key.clone()),
-                expires_at: super::claims_of(&found.key).and_then(|c| c.claims().exp),
+                expires_at,
                 source: found.source.kind(),
                 source_detail: found.source.to_string(),
                 profile: None,

@@ -145,13 +145,15 @@ pub(crate) fn claims_of(key: &tessera_proto::ApiKey) -> Option<UnverifiedClaims>
     UnverifiedClaims::decode(key.expose_secret())
 }
 
-/// Fails with exit code 4 when a key's own `exp` has passed.
+/// Fails with exit code 4 when a key's own `exp` has passed; else returns
+/// that `exp` (decoded once, for callers that report it).
 pub(crate) fn ensure_not_expired(
     key: &tessera_proto::ApiKey,
     source: &tessera_client::Source,
     ctx: &Ctx,
-) -> Result<(), CliError> {
-    if let Some(exp) = claims_of(key).and_then(|c| c.claims().exp)
+) -> Result<Option<i64>, CliError> {
+    let exp = claims_of(key).and_then(|c| c.claims().exp);
+    if let Some(exp) = exp
         && exp <= ctx.now
     {
         return Err(CliError::Expired {
@@ -162,5 +164,5 @@ pub(crate) fn ensure_not_expired(
             ),
         });
     }
-    Ok(())
+    Ok(exp)
 }
