@@ -55,6 +55,11 @@ pub struct ServeArgs {
     /// Turn rate limiting off (e.g. to measure what it costs).
     #[arg(long)]
     pub no_rate_limit: bool,
+    /// Where rate-limit counters live: `memory` (one instance) or `postgres`
+    /// (shared by every instance on the database). Default: `postgres` with a
+    /// postgres:// database, else `memory`.
+    #[arg(long, value_enum, env = "TESSERAD_RATE_LIMIT_BACKEND")]
+    pub rate_limit_backend: Option<crate::ratelimit::Backend>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -95,6 +100,7 @@ async fn run(command: Command) -> Result<()> {
             let overrides = ServeOverrides {
                 dev: args.dev,
                 no_rate_limit: args.no_rate_limit,
+                rate_limit_backend: args.rate_limit_backend,
             };
             let mut settings_args = args.settings;
             if args.dev && settings_args.listen.is_none() {

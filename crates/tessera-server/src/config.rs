@@ -3,6 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::keys::MasterKey;
+use crate::ratelimit::{Backend, EndpointLimit, Policy};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -63,6 +64,19 @@ pub struct FileConfig {
     pub api_key_prefix: Option<String>,
     pub mail_outbox: Option<PathBuf>,
     pub rate_limit_enabled: Option<bool>,
+    /// `memory` or `postgres` (see [`crate::ratelimit::Backend`]).
+    pub rate_limit_backend: Option<crate::ratelimit::Backend>,
+    /// Requests per minute of a development-mode app (and of a bare API key).
+    pub rate_limit_development: Option<u32>,
+    /// Requests per minute of a production-mode app.
+    pub rate_limit_production: Option<u32>,
+    /// Requests per minute per client IP to each unauthenticated endpoint.
+    pub rate_limit_per_ip: Option<u32>,
+    /// Lower limits by path prefix, requests per minute: replaces the default
+    /// table (`"/v1/auth/otp" = 20`).
+    pub rate_limit_endpoints: Option<std::collections::BTreeMap<String, u32>>,
+    /// Behind a load balancer: take the client IP from the last `X-Forwarded-For`.
+    pub rate_limit_trust_forwarded_for: Option<bool>,
     /// Prefer `TESSERAD_MASTER_KEY` in the environment; a config file is easier to leak.
     pub master_key: Option<String>,
 }
@@ -162,6 +176,10 @@ pub struct Settings {
     pub mail_outbox: PathBuf,
     /// Turned off by `serve --no-rate-limit` or `rate_limit_enabled = false`.
     pub rate_limit_enabled: bool,
+    /// Default: `postgres` with a PostgreSQL database (several instances share the
+    /// counters), else `memory`.
+    pub rate_limit_backend: crate::ratelimit::Backend,
+    pub rate_limit_policy: crate::ratelimit::Policy,
     /// Seals signing keys' private halves at rest.
     pub master_key: MasterKey,
 }
@@ -171,6 +189,8 @@ pub struct Settings {
 pub struct ServeOverrides {
     pub dev: bool,
     pub no_rate_limit: bool,
+    /// `serve --rate-limit-backend` / `TESSERAD_RATE_LIMIT_BACKEND`.
+    pub rate_limit_backend: Option<crate::ratelimit::Backend>,
 }
 
 impl Settings {
@@ -261,6 +281,65 @@ impl Settings {
                 ));
             }
         };
+        let rate_limit_backend = match (
+            serve.rate_limit_backend.or(file.rate_limit_backend),
+            &database,
+        ) {
+            (Some(Backend::Postgres), DatabaseLocation::Sqlite(_)) => {
+                return Err(Error::Config(
+                    "rate_limit_backend = \"postgres\" needs a postgres:// database; \
+                     a SQLite deployment is one instance and limits in memory"
+                        .into(),
+                ));
+            }
+            (Some(backend), _) => backend,
+            (None, DatabaseLocation::Postgres(_)) => Backend::Postgres,
+            (None, DatabaseLocation::Sqlite(_)) => Backend::Memory,
+        };
+        let defaults = Policy::default();
+        let positive = |name: &str, value: Option<u32>, default: u32| match value {
+            Some(0) => Err(Error::Config(format!(
+                "{name} must be at least 1 request per minute (use rate_limit_enabled = false to turn limits off)"
+            ))),
+            Some(n) => Ok(n),
+            None => Ok(default),
+        };
+        let endpoints = match file.rate_limit_endpoints {
+            Some(table) => table
+                .into_iter()
+                .map(|(prefix, per_min)| {
+                    if !prefix.starts_with('/') {
+                        return Err(Error::Config(format!(
+                            "rate_limit_endpoints: {prefix:?} must be a path starting with /"
+                        )));
+                    }
+                    Ok(EndpointLimit {
+                        per_min: positive("rate_limit_endpoints", Some(per_min), 0)?,
+                        prefix,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?,
+            None => defaults.endpoints.clone(),
+        };
+        let rate_limit_policy = Policy::new(
+            positive(
+                "rate_limit_development",
+                file.rate_limit_development,
+                defaults.development_per_min,
+            )?,
+            positive(
+                "rate_limit_production",
+                file.rate_limit_production,
+                defaults.production_per_min,
+            )?,
+            positive(
+                "rate_limit_per_ip",
+                file.rate_limit_per_ip,
+                defaults.per_ip_per_min,
+            )?,
+            endpoints,
+            file.rate_limit_trust_forwarded_for.unwrap_or(false),
+        );
         Ok(Self {
             listen,
             database,
@@ -272,6 +351,8 @@ impl Settings {
             dev: serve.dev,
             mail_outbox,
             rate_limit_enabled: !serve.no_rate_limit && file.rate_limit_enabled.unwrap_or(true),
+            rate_limit_backend,
+            rate_limit_policy,
             master_key,
         })
     }

@@ -25,6 +25,7 @@ pub async fn seed_and_print(state: &AppState) -> Result<()> {
             public: false,
             client_id: None,
             grants: Grant::defaults(false),
+            rate_limit: None,
         },
         now,
     )

@@ -34,6 +34,9 @@ pub enum Error {
         error: OAuthErrorCode,
         description: Option<String>,
     },
+    /// Over a rate limit (Lofty: 429): `Retry-After` and the `X-RateLimit-*` headers.
+    #[error("rate limit of {} requests per minute exceeded", .0.limit)]
+    RateLimited(crate::ratelimit::Decision),
     /// Bad settings or arguments found at startup or in an admin command.
     #[error("{0}")]
     Config(String),
@@ -95,7 +98,8 @@ impl Error {
     /// `handler().await.map_err(Error::into_oauth)`.
     pub fn into_oauth(self) -> Self {
         let (error, description) = match self {
-            Self::OAuth { .. } => return self,
+            // The platform's 429 body on every endpoint: RFC 6749 has no code for it.
+            Self::OAuth { .. } | Self::RateLimited(_) => return self,
             Self::BadRequest(m) => (OAuthErrorCode::InvalidRequest, Some(m)),
             Self::Unauthenticated(e) => (OAuthErrorCode::InvalidGrant, Some(e.to_string())),
             Self::InsufficientScope { required } => (
@@ -122,6 +126,7 @@ impl Error {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::OAuth { error, .. } => match error {
                 OAuthErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
                 OAuthErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
@@ -253,6 +258,25 @@ impl IntoResponse for Error {
                         HeaderValue::from_static(r#"Basic realm="tessera""#),
                     );
                 }
+                response
+            }
+            Self::RateLimited(decision) => {
+                let mut response = (
+                    status,
+                    [(header::RETRY_AFTER, decision.retry_after().to_string())],
+                    api_body(
+                        "rate_limited",
+                        format!(
+                            "rate limit of {} requests per minute exceeded; retry after {} s (X-RateLimit-Reset {})",
+                            decision.limit,
+                            decision.retry_after(),
+                            decision.reset
+                        ),
+                        None,
+                    ),
+                )
+                    .into_response();
+                crate::ratelimit::http::write_headers(&decision, response.headers_mut());
                 response
             }
             Self::Unavailable(e) => {

@@ -6,6 +6,7 @@
 //! - [`apikey`], [`access_token`]: issuing and verifying the two kinds of signed token.
 //! - [`auth`]: the one place where a request's [`auth::Principal`] is decided.
 //! - [`http`]: the axum router, handlers and request extractors.
+//! - [`ratelimit`]: per-app and per-IP limits, in process or shared through PostgreSQL.
 //! - [`admin`], [`dev`], [`cli`]: the `tesserad` command line.
 //!
 //! The domain modules ([`store`], [`keys`], [`apikey`], [`access_token`]) do not use
@@ -25,6 +26,7 @@ pub mod http;
 pub mod ids;
 pub mod keys;
 pub mod metrics;
+pub mod ratelimit;
 pub mod server;
 pub mod state;
 pub mod store;

@@ -53,6 +53,9 @@ pub fn install() -> Result<PrometheusHandle, String> {
     for grant in GRANTS {
         metrics::counter!(TOKENS_ISSUED, "grant" => grant).absolute(0);
     }
+    for scope in ["app", "ip"] {
+        metrics::counter!(RATE_LIMIT_REJECTIONS, "scope" => scope).absolute(0);
+    }
     Ok(handle)
 }
 

@@ -4,6 +4,7 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::keys::Keyring;
+use crate::ratelimit::RateLimits;
 use crate::state::{AppState, Services};
 use crate::store::Store;
 use std::sync::Arc;
@@ -23,12 +24,22 @@ pub async fn build_state(
     let store = Store::open(&settings.database).await?;
     let ttl = i64::try_from(settings.access_token_ttl.as_secs()).unwrap_or(i64::MAX / 2);
     let keyring = Keyring::load(&store, settings.master_key.clone(), ttl, clock.now()).await?;
+    let rate_limits = if settings.rate_limit_enabled {
+        Some(RateLimits::new(
+            settings.rate_limit_policy.clone(),
+            settings.rate_limit_backend,
+            &store,
+        )?)
+    } else {
+        None
+    };
     Ok(AppState::new(Services {
         settings,
         store,
         keyring,
         clock,
         metrics,
+        rate_limits,
     }))
 }
 
@@ -56,6 +67,7 @@ pub async fn serve(mut settings: Settings, clock: Arc<dyn Clock>) -> Result<()> 
         listen = %local,
         issuer = %state.settings.issuer,
         database = %state.settings.database,
+        rate_limits = state.rate_limits.as_ref().map_or("off", |r| r.backend.as_str()),
         "tesserad ready"
     );
     if dev {
@@ -66,10 +78,14 @@ pub async fn serve(mut settings: Settings, clock: Arc<dyn Clock>) -> Result<()> 
 
     let background = tokio::spawn(background_tasks(state.clone()));
     let app = crate::http::router(state.clone());
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| Error::internal(format!("server error: {e}")))?;
+    // The peer address feeds the per-IP rate limits.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(|e| Error::internal(format!("server error: {e}")))?;
     background.abort();
     state.store.close().await;
     if dev {
@@ -104,6 +120,11 @@ async fn background_tasks(state: AppState) {
         }
         if let Err(e) = state.store.prune_revoked_access_tokens(now).await {
             tracing::warn!(error = %e, "pruning revoked access tokens failed");
+        }
+        if let Some(limits) = &state.rate_limits
+            && let Err(e) = limits.limiter.prune(now).await
+        {
+            tracing::warn!(error = %e, "pruning rate-limit counters failed");
         }
         if let Some(handle) = &state.metrics {
             handle.run_upkeep();

@@ -7,6 +7,7 @@
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::keys::Keyring;
+use crate::ratelimit::RateLimits;
 use crate::store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::Arc;
@@ -21,6 +22,8 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     /// Renders `/metrics`; `None` when no recorder is installed (some tests).
     pub metrics: Option<PrometheusHandle>,
+    /// `None` when rate limiting is off (`serve --no-rate-limit`).
+    pub rate_limits: Option<RateLimits>,
 }
 
 impl AppState {

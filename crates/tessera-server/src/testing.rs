@@ -23,6 +23,11 @@ pub struct Fixture {
 
 impl Fixture {
     pub async fn new() -> Self {
+        Self::with_settings(|_| {}).await
+    }
+
+    /// A fixture whose settings `adjust` changes first (limits, TTLs…).
+    pub async fn with_settings(adjust: impl FnOnce(&mut Settings)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let args = SettingsArgs {
             database: Some(dir.path().join("t.db").display().to_string()),
@@ -35,6 +40,8 @@ impl Fixture {
             Some(MasterKey::generate().encode()),
         )
         .expect("settings");
+        let mut settings = settings;
+        adjust(&mut settings);
         let clock = Arc::new(FixedClock::new(T0));
         let state = crate::server::build_state(settings, clock.clone(), None)
             .await

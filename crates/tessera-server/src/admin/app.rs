@@ -1,5 +1,6 @@
 //! `admin app create --account E --name N [--mode development|production]
-//! [--redirect-uri U]… [--public] [--client-id ID] [--grant G]…`.
+//! [--redirect-uri U]… [--public] [--client-id ID] [--grant G]… [--rate-limit N/min]`
+//! and `admin app update CLIENT_ID [--mode M] [--rate-limit N/min|default]`.
 
 use super::{Ctx, Output};
 use crate::digest;
@@ -55,6 +56,33 @@ pub enum Command {
     /// Register an OAuth app. Prints client_id and, for confidential apps, the
     /// client_secret (once).
     Create(CreateArgs),
+    /// Change an app's mode or rate limit. Running servers apply it within 5 s.
+    Update(UpdateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct UpdateArgs {
+    pub client_id: String,
+    #[arg(long, value_enum)]
+    pub mode: Option<AppMode>,
+    /// Requests per minute (`N/min`), or `default` for the mode's limit.
+    #[arg(long, value_name = "N/min|default", value_parser = parse_limit_override)]
+    pub rate_limit: Option<LimitOverride>,
+}
+
+/// `--rate-limit` of `app update`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitOverride {
+    PerMinute(u32),
+    ModeDefault,
+}
+
+fn parse_limit_override(s: &str) -> std::result::Result<LimitOverride, String> {
+    if s.trim() == "default" {
+        Ok(LimitOverride::ModeDefault)
+    } else {
+        crate::ratelimit::parse_per_minute(s).map(LimitOverride::PerMinute)
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -78,6 +106,10 @@ pub struct CreateArgs {
     /// Restrict the grant types (repeatable).
     #[arg(long = "grant", value_enum, value_name = "GRANT")]
     pub grants: Vec<Grant>,
+    /// Requests per minute (`N/min`), instead of the mode's default (development
+    /// 100/min, production 500/min unless configured otherwise).
+    #[arg(long, value_name = "N/min", value_parser = crate::ratelimit::parse_per_minute)]
+    pub rate_limit: Option<u32>,
 }
 
 /// What `create` made: the app, and the secret when it is confidential.
@@ -92,22 +124,16 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<Output> {
             let account = ctx.account(&args.account).await?;
             let created = create(&ctx.store, &account.id, args, ctx.now()).await?;
             let app = &created.app;
-            let mut json = json!({
-                "client_id": app.client_id,
-                "name": app.name,
-                "mode": app.mode.as_str(),
-                "public": app.public,
-                "grant_types": app.grant_types,
-                "redirect_uris": app.redirect_uris,
-            });
+            let mut json = describe(ctx, app);
             let mut text = format!(
-                "Created {} app {} ({}, {})\nclient_id: {}\ngrant_types: {}\n",
+                "Created {} app {} ({}, {})\nclient_id: {}\ngrant_types: {}\n{}\n",
                 if app.public { "public" } else { "confidential" },
                 app.name,
                 app.mode.as_str(),
                 account.email,
                 app.client_id,
                 app.grant_types.join(" "),
+                limit_line(ctx, app),
             );
             if let Some(secret) = &created.client_secret {
                 json["client_secret"] = json!(secret.expose_secret());
@@ -118,7 +144,63 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<Output> {
             }
             Ok(Output { json, text })
         }
+        Command::Update(args) => {
+            if args.mode.is_none() && args.rate_limit.is_none() {
+                return Err(Error::BadRequest(
+                    "nothing to change: give --mode and/or --rate-limit".into(),
+                ));
+            }
+            let limit = args.rate_limit.map(|l| match l {
+                LimitOverride::PerMinute(n) => Some(i64::from(n)),
+                LimitOverride::ModeDefault => None,
+            });
+            let app = ctx
+                .store
+                .update_app_limits(&args.client_id, args.mode, limit)
+                .await?
+                .ok_or_else(|| Error::NotFound(format!("no app {}", args.client_id)))?;
+            let text = format!(
+                "Updated app {} ({})\nmode: {}\n{}\n",
+                app.name,
+                app.client_id,
+                app.mode.as_str(),
+                limit_line(ctx, &app)
+            );
+            Ok(Output {
+                json: describe(ctx, &app),
+                text,
+            })
+        }
     }
+}
+
+/// The app as `--json` prints it (never the secret; `create` adds that).
+fn describe(ctx: &Ctx, app: &App) -> serde_json::Value {
+    json!({
+        "client_id": app.client_id,
+        "name": app.name,
+        "mode": app.mode.as_str(),
+        "public": app.public,
+        "grant_types": app.grant_types,
+        "redirect_uris": app.redirect_uris,
+        "rate_limit_per_min": effective_limit(ctx, app),
+        "rate_limit_source": if app.rate_limit_per_min.is_some() { "app" } else { "mode" },
+    })
+}
+
+fn effective_limit(ctx: &Ctx, app: &App) -> u32 {
+    ctx.settings
+        .rate_limit_policy
+        .app_limit(app.mode, app.rate_limit_per_min)
+}
+
+fn limit_line(ctx: &Ctx, app: &App) -> String {
+    let source = if app.rate_limit_per_min.is_some() {
+        "set on the app"
+    } else {
+        "the mode's default"
+    };
+    format!("rate limit: {}/min ({source})", effective_limit(ctx, app))
 }
 
 fn valid_client_id(id: &str) -> bool {
@@ -180,7 +262,7 @@ pub async fn create(
             .map(|s| digest::secret_hash(s.expose_secret())),
         redirect_uris: args.redirect_uris,
         grant_types: grants.iter().map(|g| g.as_str().to_owned()).collect(),
-        rate_limit_per_min: None,
+        rate_limit_per_min: args.rate_limit.map(i64::from),
         created_at: now,
     };
     store.insert_app(&app).await?;

@@ -11,8 +11,8 @@ pub mod extract;
 pub mod ops;
 pub mod v1;
 
-use crate::auth;
 use crate::state::AppState;
+use crate::{auth, ratelimit};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::header;
@@ -22,16 +22,33 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 /// Largest request body any endpoint reads.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// The whole HTTP surface. Rate limits (when on): platform routes count against
+/// the caller's app after authentication; the unauthenticated token, device and
+/// one-time-code endpoints count per client IP, matched by path over the whole
+/// router (see [`ratelimit::http`]).
 pub fn router(state: AppState) -> Router {
-    let platform = v1::routes().route_layer(middleware::from_fn_with_state(
+    let mut platform = v1::routes();
+    if state.rate_limits.is_some() {
+        platform = platform.route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            ratelimit::http::by_app,
+        ));
+    }
+    let platform = platform.route_layer(middleware::from_fn_with_state(
         state.clone(),
         auth::platform,
     ));
-    Router::new()
+    let mut app = Router::new()
         .merge(ops::routes())
         .merge(platform)
-        .fallback(ops::not_found)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .fallback(ops::not_found);
+    if state.rate_limits.is_some() {
+        app = app.layer(middleware::from_fn_with_state(
+            state.clone(),
+            ratelimit::http::by_ip,
+        ));
+    }
+    app.layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(crate::metrics::track))
         // Marks credentials so that any layer that prints headers redacts them.
         .layer(SetSensitiveRequestHeadersLayer::new([

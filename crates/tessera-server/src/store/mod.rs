@@ -354,6 +354,41 @@ impl Store {
         row.map(App::try_from).transpose()
     }
 
+    /// Changes an app's mode and/or its rate-limit override (`Some(None)` clears
+    /// it, back to the mode's default). `None` when there is no such app.
+    pub async fn update_app_limits(
+        &self,
+        client_id: &str,
+        mode: Option<AppMode>,
+        rate_limit_per_min: Option<Option<i64>>,
+    ) -> Result<Option<App>> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(mode) = mode {
+            sqlx::query("UPDATE apps SET mode = $1 WHERE client_id = $2")
+                .bind(mode.as_str())
+                .bind(client_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(limit) = rate_limit_per_min {
+            sqlx::query("UPDATE apps SET rate_limit_per_min = $1 WHERE client_id = $2")
+                .bind(limit)
+                .bind(client_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let row: Option<AppRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            app_columns!(),
+            " FROM apps WHERE client_id = $1"
+        ))
+        .bind(client_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        row.map(App::try_from).transpose()
+    }
+
     pub async fn apps_of(&self, account_id: &str) -> Result<Vec<App>> {
         let rows: Vec<AppRow> = sqlx::query_as(concat!(
             "SELECT ",

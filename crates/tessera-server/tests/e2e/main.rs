@@ -10,4 +10,5 @@ mod api_keys;
 mod cli;
 mod forgery;
 mod malformed;
+mod ratelimit;
 mod server;

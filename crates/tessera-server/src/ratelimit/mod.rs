@@ -1,0 +1,542 @@
+//! Rate limits (Lofty auth overview): per app, not per account — development
+//! 100 requests/min, production 500/min, an app may override its mode's limit —
+//! lower limits for some endpoints, and per-client-IP limits on the unauthenticated
+//! token, device and one-time-code endpoints.
+//!
+//! # The window
+//! Every limit is "N requests per 60 seconds" over a *sliding* window of one-second
+//! buckets: a request at second `s` is admitted when fewer than N requests were
+//! admitted in seconds `s-59 ..= s`. Compared with a token bucket / GCRA, this keeps
+//! the headers exact in the sense clients rely on:
+//! - `X-RateLimit-Remaining` counts down by exactly one per admitted request
+//!   (capacity only comes back when a whole second leaves the window, never
+//!   fractionally in the middle of a burst);
+//! - `X-RateLimit-Reset` is the epoch second at which the oldest counted request
+//!   leaves the window; when Remaining is 0 (and on a 429) it is exactly the second
+//!   at which a request will be admitted again;
+//! - there is no burst of 2N at a fixed-window boundary.
+//!
+//! Refused requests are not counted. The same arithmetic runs in process
+//! ([`memory`]) and, for several instances on one PostgreSQL, inside the database
+//! under a per-key lock ([`postgres`]), so both answer identically.
+//!
+//! Time is the injected clock's Unix seconds, passed in as `now`.
+
+pub mod http;
+pub mod memory;
+pub mod postgres;
+
+use crate::auth::Principal;
+use crate::error::{Error, Result};
+use crate::store::{AppMode, Store};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// Seconds in a window: every limit is per minute.
+pub const PERIOD_SECS: i64 = 60;
+
+/// Lofty's defaults, requests per minute.
+pub const DEFAULT_DEVELOPMENT_PER_MIN: u32 = 100;
+pub const DEFAULT_PRODUCTION_PER_MIN: u32 = 500;
+/// Unauthenticated endpoints, per client IP and endpoint.
+pub const DEFAULT_PER_IP_PER_MIN: u32 = 300;
+
+/// Endpoints that anyone may call: limited per client IP. Matched as path prefixes
+/// on segment boundaries (`/v1/auth/otp` also covers `/v1/auth/otp/verify`).
+pub const UNAUTHENTICATED_PATHS: [&str; 3] = [
+    "/oauth/token",
+    "/oauth/device_authorization",
+    "/v1/auth/otp",
+];
+
+/// Lower limits that apply unless the configuration says otherwise: a one-time code
+/// sends mail, so requesting (and verifying) codes is limited harder.
+pub const DEFAULT_ENDPOINT_LIMITS: [(&str, u32); 1] = [("/v1/auth/otp", 20)];
+
+/// How long an instance trusts its copy of an app's limit: `admin app update`
+/// reaches every instance within this many seconds.
+const APP_LIMIT_CACHE_SECS: i64 = 5;
+
+/// Where the counters live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// In this process: right for a single instance (the SQLite default).
+    Memory,
+    /// In the PostgreSQL database: several instances together admit the limit once
+    /// (the default with a `postgres://` database).
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Memory => "memory",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+/// A lower limit for requests whose path starts with `prefix`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EndpointLimit {
+    pub prefix: String,
+    pub per_min: u32,
+}
+
+/// The configured limits. See [`crate::config`] for the settings' names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policy {
+    pub development_per_min: u32,
+    pub production_per_min: u32,
+    pub per_ip_per_min: u32,
+    /// Longest prefix first, so the most specific rule wins.
+    pub endpoints: Vec<EndpointLimit>,
+    /// Take the client IP from the last `X-Forwarded-For` entry (set this only
+    /// behind a load balancer that appends it); otherwise the TCP peer address.
+    pub trust_forwarded_for: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self::new(
+            DEFAULT_DEVELOPMENT_PER_MIN,
+            DEFAULT_PRODUCTION_PER_MIN,
+            DEFAULT_PER_IP_PER_MIN,
+            DEFAULT_ENDPOINT_LIMITS
+                .iter()
+                .map(|(p, n)| EndpointLimit {
+                    prefix: (*p).to_owned(),
+                    per_min: *n,
+                })
+                .collect(),
+            false,
+        )
+    }
+}
+
+/// Whether `path` is `prefix` or below it (segment boundary).
+pub fn path_under(path: &str, prefix: &str) -> bool {
+    let prefix = prefix.trim_end_matches('/');
+    path.strip_prefix(prefix)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+impl Policy {
+    pub fn new(
+        development_per_min: u32,
+        production_per_min: u32,
+        per_ip_per_min: u32,
+        mut endpoints: Vec<EndpointLimit>,
+        trust_forwarded_for: bool,
+    ) -> Self {
+        endpoints.sort_by_key(|e| std::cmp::Reverse(e.prefix.len()));
+        Self {
+            development_per_min,
+            production_per_min,
+            per_ip_per_min,
+            endpoints,
+            trust_forwarded_for,
+        }
+    }
+
+    pub fn mode_default(&self, mode: AppMode) -> u32 {
+        match mode {
+            AppMode::Development => self.development_per_min,
+            AppMode::Production => self.production_per_min,
+        }
+    }
+
+    /// The limit of an app: its own override, else its mode's default.
+    pub fn app_limit(&self, mode: AppMode, override_per_min: Option<i64>) -> u32 {
+        override_per_min
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or_else(|| self.mode_default(mode))
+    }
+
+    fn endpoint(&self, path: &str) -> Option<&EndpointLimit> {
+        self.endpoints.iter().find(|e| path_under(path, &e.prefix))
+    }
+
+    /// The per-IP bucket for an unauthenticated endpoint, or `None` when `path` is
+    /// not one: (bucket name, limit).
+    pub fn ip_rule(&self, path: &str) -> Option<(&str, u32)> {
+        let base = UNAUTHENTICATED_PATHS.iter().find(|p| path_under(path, p))?;
+        Some(match self.endpoint(path) {
+            Some(e) => (e.prefix.as_str(), e.per_min),
+            None => (base, self.per_ip_per_min),
+        })
+    }
+
+    /// The bucket of an authenticated request: per app (or, for a bare API key, per
+    /// account), narrowed to an endpoint when one has a lower limit configured.
+    pub fn app_bucket(&self, subject: &Subject, app_limit: u32, path: &str) -> Bucket {
+        let base = match subject {
+            Subject::App(client_id) => format!("app:{client_id}"),
+            Subject::Account(account_id) => format!("account:{account_id}"),
+        };
+        match self.endpoint(path) {
+            Some(e) => Bucket {
+                key: format!("{base}|{}", e.prefix),
+                limit: e.per_min.min(app_limit),
+            },
+            None => Bucket {
+                key: base,
+                limit: app_limit,
+            },
+        }
+    }
+}
+
+/// Whom an authenticated request is counted against.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Subject {
+    /// The OAuth client an access token was issued to.
+    App(String),
+    /// A bare API key: the account's own default app, in development mode.
+    Account(String),
+}
+
+impl Subject {
+    pub fn of(principal: &Principal) -> Self {
+        match &principal.client_id {
+            Some(client_id) => Self::App(client_id.clone()),
+            None => Self::Account(principal.account_id.clone()),
+        }
+    }
+}
+
+/// A counter and its limit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bucket {
+    pub key: String,
+    pub limit: u32,
+}
+
+/// The answer for one request; becomes the `X-RateLimit-*` headers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    pub limit: u32,
+    pub remaining: u32,
+    /// Unix seconds: when the oldest counted request leaves the window; with
+    /// `remaining == 0`, when a request will be admitted again.
+    pub reset: i64,
+    /// The time of the decision (Unix seconds), for `Retry-After`.
+    pub now: i64,
+}
+
+impl Decision {
+    /// Seconds until `reset`, at least 1 (RFC 9110 §10.2.3).
+    pub fn retry_after(&self) -> i64 {
+        (self.reset - self.now).max(1)
+    }
+}
+
+/// Counts in one window: `(second, admitted requests)`, oldest first.
+///
+/// The shared arithmetic of both backends ([`postgres`] does the same in SQL):
+/// drop seconds that left the window, admit when `used < limit`, then compute the
+/// headers.
+#[derive(Clone, Debug, Default)]
+pub struct Window {
+    buckets: std::collections::VecDeque<(i64, u32)>,
+}
+
+impl Window {
+    pub fn take(&mut self, now: i64, limit: u32) -> Decision {
+        while self
+            .buckets
+            .front()
+            .is_some_and(|&(second, _)| second <= now - PERIOD_SECS)
+        {
+            self.buckets.pop_front();
+        }
+        let mut used: u64 = self.buckets.iter().map(|&(_, n)| u64::from(n)).sum();
+        let allowed = used < u64::from(limit);
+        if allowed {
+            match self.buckets.back_mut() {
+                // A clock that stepped back counts in the newest second.
+                Some((second, n)) if *second >= now => *n += 1,
+                _ => self.buckets.push_back((now, 1)),
+            }
+            used += 1;
+        }
+        let remaining = u64::from(limit).saturating_sub(used);
+        let mut reset = now + PERIOD_SECS;
+        let mut freed = 0u64;
+        for &(second, n) in &self.buckets {
+            freed += u64::from(n);
+            reset = second + PERIOD_SECS;
+            if remaining > 0 || used - freed < u64::from(limit) {
+                break;
+            }
+        }
+        Decision {
+            allowed,
+            limit,
+            remaining: u32::try_from(remaining).unwrap_or(u32::MAX),
+            reset,
+            now,
+        }
+    }
+
+    /// No request in the window any more: the entry can go.
+    pub fn is_idle(&self, now: i64) -> bool {
+        self.buckets
+            .back()
+            .is_none_or(|&(second, _)| second <= now - PERIOD_SECS)
+    }
+}
+
+/// Where the counters are kept.
+pub enum Limiter {
+    Memory(memory::MemoryLimiter),
+    Postgres(postgres::PostgresLimiter),
+}
+
+impl Limiter {
+    /// Counts one request against `bucket` (when under its limit).
+    pub async fn take(&self, bucket: &Bucket, now: i64) -> Result<Decision> {
+        match self {
+            Self::Memory(m) => Ok(m.take(&bucket.key, bucket.limit, now)),
+            Self::Postgres(p) => p.take(&bucket.key, bucket.limit, now).await,
+        }
+    }
+
+    /// Forgets windows nobody used for a whole period.
+    pub async fn prune(&self, now: i64) -> Result<()> {
+        match self {
+            Self::Memory(m) => {
+                m.prune(now);
+                Ok(())
+            }
+            Self::Postgres(p) => p.prune(now).await,
+        }
+    }
+}
+
+/// Rate limiting as the server runs it: policy, counters, and a short-lived copy
+/// of each app's limit (so a request costs no extra query).
+pub struct RateLimits {
+    pub policy: Policy,
+    pub backend: Backend,
+    pub limiter: Limiter,
+    app_limits: Mutex<HashMap<String, (u32, i64)>>,
+}
+
+impl RateLimits {
+    pub fn new(policy: Policy, backend: Backend, store: &Store) -> Result<Self> {
+        let limiter = match backend {
+            Backend::Memory => Limiter::Memory(memory::MemoryLimiter::default()),
+            Backend::Postgres => Limiter::Postgres(postgres::PostgresLimiter::new(store)?),
+        };
+        Ok(Self {
+            policy,
+            backend,
+            limiter,
+            app_limits: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The bucket an authenticated request is counted in.
+    pub async fn bucket_for(
+        &self,
+        store: &Store,
+        principal: &Principal,
+        path: &str,
+        now: i64,
+    ) -> Result<Bucket> {
+        let subject = Subject::of(principal);
+        let limit = match &subject {
+            Subject::App(client_id) => self.app_limit(store, client_id, now).await?,
+            Subject::Account(_) => self.policy.development_per_min,
+        };
+        Ok(self.policy.app_bucket(&subject, limit, path))
+    }
+
+    async fn app_limit(&self, store: &Store, client_id: &str, now: i64) -> Result<u32> {
+        if let Some(&(limit, fetched)) = self.cache().get(client_id)
+            && now - fetched < APP_LIMIT_CACHE_SECS
+            && now >= fetched
+        {
+            return Ok(limit);
+        }
+        // A token whose app was deleted still counts, at the development limit.
+        let limit = match store.app_by_client_id(client_id).await? {
+            Some(app) => self.policy.app_limit(app.mode, app.rate_limit_per_min),
+            None => self.policy.development_per_min,
+        };
+        let mut cache = self.cache();
+        if cache.len() > 100_000 {
+            cache.retain(|_, &mut (_, fetched)| now - fetched < APP_LIMIT_CACHE_SECS);
+        }
+        cache.insert(client_id.to_owned(), (limit, now));
+        Ok(limit)
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u32, i64)>> {
+        self.app_limits
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Parses a limit: `100/min`, `100/m` or `100` (per minute), at least 1.
+pub fn parse_per_minute(s: &str) -> std::result::Result<u32, String> {
+    let s = s.trim();
+    let digits = s
+        .strip_suffix("/min")
+        .or_else(|| s.strip_suffix("/m"))
+        .unwrap_or(s)
+        .trim();
+    match digits.parse::<u32>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "invalid rate limit {s:?}: expected requests per minute, e.g. 100/min (at least 1)"
+        )),
+    }
+}
+
+impl From<Decision> for Error {
+    fn from(d: Decision) -> Self {
+        Error::RateLimited(d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: i64 = 1_767_225_600;
+
+    #[test]
+    fn remaining_counts_down_one_per_request_and_reset_is_exact() {
+        let mut w = Window::default();
+        for i in 0..5u32 {
+            let d = w.take(T, 5);
+            assert!(d.allowed);
+            assert_eq!(d.remaining, 4 - i);
+            assert_eq!(d.reset, T + 60);
+        }
+        let refused = w.take(T + 10, 5);
+        assert!(!refused.allowed);
+        assert_eq!(refused.remaining, 0);
+        assert_eq!(refused.reset, T + 60);
+        assert_eq!(refused.retry_after(), 50);
+        // One second before Reset: still refused; at Reset: admitted.
+        assert!(!w.take(T + 59, 5).allowed);
+        let d = w.take(T + 60, 5);
+        assert!(d.allowed);
+        assert_eq!(d.remaining, 4);
+        assert_eq!(d.reset, T + 120);
+    }
+
+    #[test]
+    fn the_window_slides_second_by_second() {
+        let mut w = Window::default();
+        assert_eq!(w.take(T, 3).remaining, 2);
+        assert_eq!(w.take(T + 20, 3).remaining, 1);
+        let last = w.take(T + 40, 3);
+        assert_eq!((last.remaining, last.reset), (0, T + 60));
+        let refused = w.take(T + 50, 3);
+        assert!(!refused.allowed);
+        assert_eq!(refused.reset, T + 60);
+        // The request at T leaves: one slot; the next comes back at T+80.
+        let d = w.take(T + 60, 3);
+        assert!(d.allowed);
+        assert_eq!((d.remaining, d.reset), (0, T + 80));
+        assert!(!w.take(T + 79, 3).allowed);
+        assert!(w.take(T + 80, 3).allowed);
+    }
+
+    #[test]
+    fn no_double_burst_at_a_boundary() {
+        let mut w = Window::default();
+        let admitted = (0..200)
+            .filter(|i| w.take(T + 59 + i / 100, 100).allowed)
+            .count();
+        assert_eq!(admitted, 100);
+    }
+
+    #[test]
+    fn a_lowered_limit_resets_when_enough_has_left() {
+        let mut w = Window::default();
+        for _ in 0..3 {
+            w.take(T, 10);
+        }
+        for _ in 0..3 {
+            w.take(T + 5, 10);
+        }
+        // Limit lowered to 2 with 6 counted: admitted again only when both seconds
+        // have left (6 - 3 = 3 is still over 2 at T+60).
+        let d = w.take(T + 6, 2);
+        assert!(!d.allowed);
+        assert_eq!(d.reset, T + 65);
+    }
+
+    #[test]
+    fn idle_windows() {
+        let mut w = Window::default();
+        assert!(w.is_idle(T));
+        w.take(T, 1);
+        assert!(!w.is_idle(T + 59));
+        assert!(w.is_idle(T + 60));
+    }
+
+    #[test]
+    fn limits_parse() {
+        assert_eq!(parse_per_minute("100/min"), Ok(100));
+        assert_eq!(parse_per_minute("7/m"), Ok(7));
+        assert_eq!(parse_per_minute("500"), Ok(500));
+        assert!(parse_per_minute("0/min").is_err());
+        assert!(parse_per_minute("10/h").is_err());
+        assert!(parse_per_minute("-1").is_err());
+    }
+
+    #[test]
+    fn endpoint_rules_and_ip_paths() {
+        let policy = Policy::new(
+            100,
+            500,
+            300,
+            vec![
+                EndpointLimit {
+                    prefix: "/v1/auth/otp".into(),
+                    per_min: 10,
+                },
+                EndpointLimit {
+                    prefix: "/v1/projects".into(),
+                    per_min: 50,
+                },
+            ],
+            false,
+        );
+        assert_eq!(policy.ip_rule("/oauth/token"), Some(("/oauth/token", 300)));
+        assert_eq!(
+            policy.ip_rule("/v1/auth/otp/verify"),
+            Some(("/v1/auth/otp", 10))
+        );
+        assert_eq!(policy.ip_rule("/oauth/tokenx"), None);
+        assert_eq!(policy.ip_rule("/v1/me"), None);
+        let app = Subject::App("app_1".into());
+        assert_eq!(
+            policy.app_bucket(&app, 500, "/v1/me"),
+            Bucket {
+                key: "app:app_1".into(),
+                limit: 500
+            }
+        );
+        assert_eq!(
+            policy.app_bucket(&Subject::Account("acct_1".into()), 100, "/v1/projects"),
+            Bucket {
+                key: "account:acct_1|/v1/projects".into(),
+                limit: 50
+            }
+        );
+        // An endpoint limit never raises the app's own.
+        assert_eq!(policy.app_bucket(&app, 20, "/v1/projects").limit, 20);
+        assert_eq!(policy.app_limit(AppMode::Production, None), 500);
+        assert_eq!(policy.app_limit(AppMode::Production, Some(42)), 42);
+    }
+}
