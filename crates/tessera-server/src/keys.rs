@@ -26,6 +26,12 @@ const ALG: &str = "EdDSA";
 /// An unknown `kid` makes the keyring re-read the database (another instance may
 /// have rotated), at most this often, so random kids cannot hammer the database.
 const UNKNOWN_KID_RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often a running server re-reads the signing keys (see `server.rs`).
+pub const RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+/// A rotated-out key stays verifiable this long beyond the access-token lifetime:
+/// another instance keeps signing with it until its next reload, and the tokens it
+/// signs then must stay valid for their whole life.
+const RETIRE_GRACE_SECS: i64 = 6 * RELOAD_INTERVAL.as_secs() as i64;
 
 /// The key that seals signing keys at rest (32 bytes).
 pub struct MasterKey {
@@ -331,7 +337,9 @@ impl Keyring {
         for row in &rows {
             let live = match row.rotated_at {
                 None => true,
-                Some(rotated) => rotated + ttl > now || in_use.contains(&row.kid),
+                Some(rotated) => {
+                    rotated + ttl + RETIRE_GRACE_SECS > now || in_use.contains(&row.kid)
+                }
             };
             if !live || row.algorithm != ALG {
                 continue;
@@ -564,7 +572,10 @@ mod tests {
 
         // Once every access token the old key could have signed has expired (and
         // no API key uses it), the old key leaves the JWKS.
-        let later = now + ttl + 1;
+        // (Plus the grace for instances that signed with it before they reloaded.)
+        keyring.reload(store, now + ttl + 1).await.unwrap();
+        assert_eq!(keyring.jwks().keys.len(), 2);
+        let later = now + ttl + RETIRE_GRACE_SECS + 1;
         keyring.reload(store, later).await.unwrap();
         let kids: Vec<String> = keyring.jwks().keys.into_iter().map(|k| k.kid).collect();
         assert_eq!(kids, [new_kid]);

@@ -11,8 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
-/// How often each instance re-reads the signing keys (rotations elsewhere).
-const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(60);
+/// How often each instance re-reads the signing keys (rotations elsewhere reach
+/// its JWKS and its signer within this), prunes, and renders metrics upkeep.
+const KEY_RELOAD_INTERVAL: Duration = crate::keys::RELOAD_INTERVAL;
 
 /// Opens the database (migrating it) and loads the keyring: everything a request
 /// needs. `metrics` is the installed recorder's handle, if any.

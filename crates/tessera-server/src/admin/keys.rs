@@ -1,6 +1,6 @@
 //! `admin keys rotate`: a new signing key signs from now on; older keys stay in the
 //! JWKS and verifiable while tokens they signed can be valid. Running servers pick
-//! the new key up within a minute (or at once on an unknown `kid`).
+//! the new key up within 10 seconds (or at once on an unknown `kid`).
 
 use super::{Ctx, Output};
 use crate::error::Result;
