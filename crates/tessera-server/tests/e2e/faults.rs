@@ -166,7 +166,7 @@ async fn sigkill_loses_nothing_acknowledged(backend: Backend) {
         master_key,
         &["--config", config.to_str().unwrap()],
     );
-    let ack = ack.lock().unwrap();
+    let ack = std::mem::take(&mut *ack.lock().unwrap());
     check_nothing_lost(&restarted, &ack).await;
     drop(server);
 }
@@ -370,7 +370,7 @@ async fn postgres_restart_under_load_is_503_then_recovers() {
     for w in workers {
         w.await.unwrap();
     }
-    let ack = ack.lock().unwrap();
+    let ack = std::mem::take(&mut *ack.lock().unwrap());
     assert!(ack.statuses.len() > seen_while_down);
     for status in &ack.statuses {
         assert!(
