@@ -43,9 +43,11 @@ pub const DEFAULT_PER_IP_PER_MIN: u32 = 300;
 
 /// Endpoints that anyone may call: limited per client IP. Matched as path prefixes
 /// on segment boundaries (`/v1/auth/otp` also covers `/v1/auth/otp/verify`).
-pub const UNAUTHENTICATED_PATHS: [&str; 3] = [
+/// `/device` is where a user types a device flow's user code: guessing ground.
+pub const UNAUTHENTICATED_PATHS: [&str; 4] = [
     "/oauth/token",
     "/oauth/device_authorization",
+    "/device",
     "/v1/auth/otp",
 ];
 
@@ -518,6 +520,8 @@ mod tests {
             Some(("/v1/auth/otp", 10))
         );
         assert_eq!(policy.ip_rule("/oauth/tokenx"), None);
+        assert_eq!(policy.ip_rule("/device"), Some(("/device", 300)));
+        assert_eq!(policy.ip_rule("/developer/apps"), None);
         assert_eq!(policy.ip_rule("/v1/me"), None);
         let app = Subject::App("app_1".into());
         assert_eq!(
