@@ -4,7 +4,7 @@ use crate::error::Error;
 use crate::oauth::Clock;
 use crate::retry::{RateLimitWait, RetryPolicy};
 use std::time::Duration;
-use tessera_proto::api::Me;
+use tessera_proto::api::{Me, ProjectList};
 use tessera_proto::{AccessToken, ApiErrorBody, ApiKey};
 
 /// How a request proves who it acts for (Lofty overview: `token <api_key>` for
@@ -88,6 +88,23 @@ impl ApiClient {
     pub fn me(&self, auth: &Authorization) -> Result<Me, Error> {
         let url = format!("{}/v1/me", self.base);
         tracing::debug!(%url, "asking who the credential acts for");
+        let response = self
+            .agent
+            .get(&url)
+            .header("Authorization", auth.header_value())
+            .header("Accept", "application/json")
+            .call()
+            .map_err(|source| Error::Network {
+                url: url.clone(),
+                source,
+            })?;
+        read_json(&url, response)
+    }
+
+    /// `GET /v1/projects`: the projects of the credential's account.
+    pub fn projects(&self, auth: &Authorization) -> Result<ProjectList, Error> {
+        let url = format!("{}/v1/projects", self.base);
+        tracing::debug!(%url, "listing projects");
         let response = self
             .agent
             .get(&url)
@@ -302,6 +319,24 @@ mod tests {
         assert!(
             head.to_ascii_lowercase()
                 .contains("authorization: token the-key"),
+            "{head}"
+        );
+    }
+
+    #[test]
+    fn projects_sends_the_bearer_header_and_parses_the_list() {
+        let body = r#"{"projects":[{"id":"prj_1","name":"Demo"}]}"#;
+        let (base, server) = serve_once("200 OK", "content-type: application/json\r\n", body);
+        let token = tessera_proto::AccessToken::new("at-1");
+        let list = ApiClient::new(&base)
+            .projects(&Authorization::Bearer(token))
+            .unwrap();
+        assert_eq!(list.projects[0].name, "Demo");
+        let head = server.join().unwrap();
+        assert!(head.starts_with("GET /v1/projects HTTP/1.1"), "{head}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("authorization: bearer at-1"),
             "{head}"
         );
     }
