@@ -40,7 +40,6 @@ const ENVIRONMENT_HELP: &str = "\
 Environment variables:
   LLAMACTL_API_URL     API URL of the default environment (default http://127.0.0.1:8080)
   LLAMACTL_API_KEY     API key used instead of the current profile's
-  LLAMACTL_PROFILE     profile used instead of the current one
   LLAMACTL_CONFIG_DIR  configuration directory (default ~/.config/llamactl)
 
 Profiles live in ~/.config/llamactl/config.toml; API keys and tokens in
