@@ -50,6 +50,18 @@ pub struct SettingsArgs {
     /// (default: `outbox/` beside the SQLite database file).
     #[arg(long, env = "TESSERAD_MAIL_OUTBOX", global = true, value_name = "DIR")]
     pub mail_outbox: Option<PathBuf>,
+    /// Send mail over SMTP: `smtps://user:pass@host` (TLS), `smtp://host:587?tls=required`
+    /// (STARTTLS) or `smtp://host:25` (plain, local relays only). Unset: the outbox.
+    #[arg(long, env = "TESSERAD_SMTP_URL", global = true, value_name = "URL")]
+    pub smtp_url: Option<String>,
+    /// `From:` of outgoing mail (default `Tessera <no-reply@localhost>`).
+    #[arg(
+        long,
+        env = "TESSERAD_MAIL_FROM",
+        global = true,
+        value_name = "MAILBOX"
+    )]
+    pub mail_from: Option<String>,
 }
 
 /// The TOML config file. Flags and environment variables win over it.
@@ -63,6 +75,8 @@ pub struct FileConfig {
     pub refresh_token_ttl: Option<String>,
     pub api_key_prefix: Option<String>,
     pub mail_outbox: Option<PathBuf>,
+    pub smtp_url: Option<String>,
+    pub mail_from: Option<String>,
     pub rate_limit_enabled: Option<bool>,
     /// `memory` or `postgres` (see [`crate::ratelimit::Backend`]).
     pub rate_limit_backend: Option<crate::ratelimit::Backend>,
@@ -174,6 +188,9 @@ pub struct Settings {
     /// `serve --dev`: throwaway database, demo data, mail printed to the terminal.
     pub dev: bool,
     pub mail_outbox: PathBuf,
+    /// SMTP server for outgoing mail; `None`: write to [`Settings::mail_outbox`].
+    pub smtp_url: Option<SmtpUrl>,
+    pub mail_from: String,
     /// Turned off by `serve --no-rate-limit` or `rate_limit_enabled = false`.
     pub rate_limit_enabled: bool,
     /// Default: `postgres` with a PostgreSQL database (several instances share the
@@ -350,11 +367,29 @@ impl Settings {
             api_key_prefix,
             dev: serve.dev,
             mail_outbox,
+            smtp_url: args.smtp_url.clone().or(file.smtp_url).map(SmtpUrl),
+            mail_from: args
+                .mail_from
+                .clone()
+                .or(file.mail_from)
+                .unwrap_or_else(|| DEFAULT_MAIL_FROM.to_owned()),
             rate_limit_enabled: !serve.no_rate_limit && file.rate_limit_enabled.unwrap_or(true),
             rate_limit_backend,
             rate_limit_policy,
             master_key,
         })
+    }
+}
+
+const DEFAULT_MAIL_FROM: &str = "Tessera <no-reply@localhost>";
+
+/// An SMTP URL; it may carry a password, so `Debug` hides it.
+#[derive(Clone)]
+pub struct SmtpUrl(pub String);
+
+impl std::fmt::Debug for SmtpUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SmtpUrl([redacted])")
     }
 }
 

@@ -8,6 +8,8 @@ use crate::state::AppState;
 use crate::store::AppMode;
 
 pub const DEMO_EMAIL: &str = "demo@example.com";
+/// Client id of the public app `serve --dev` registers for the `tessera` CLI.
+pub const CLI_CLIENT_ID: &str = "tessera-cli";
 
 pub async fn seed_and_print(state: &AppState) -> Result<()> {
     let now = state.now();
@@ -25,6 +27,24 @@ pub async fn seed_and_print(state: &AppState) -> Result<()> {
             public: false,
             client_id: None,
             grants: Grant::defaults(false),
+            rate_limit: None,
+        },
+        now,
+    )
+    .await?;
+    // The `tessera` CLI's well-known public client: `tessera auth login --web` and
+    // `--device` work against a dev server without registering anything.
+    let cli_app = crate::admin::app::create(
+        store,
+        &account.id,
+        CreateArgs {
+            account: account.email.clone(),
+            name: "Tessera CLI".into(),
+            mode: AppMode::Development,
+            redirect_uris: vec![crate::admin::app::LOOPBACK_REDIRECT_URI.into()],
+            public: true,
+            client_id: Some(CLI_CLIENT_ID.into()),
+            grants: Grant::defaults(true),
             rate_limit: None,
         },
         now,
@@ -67,11 +87,13 @@ tesserad (development mode) — throwaway database at {database}
   app            {app_name} (development mode)
     client_id      {client_id}
     client_secret  {secret}
+  public app     {cli_app_name}: client_id {cli_client_id} (browser and device login)
   API key        {key_id}
     {api_key}
 
 Try next:
   {url_env}tessera auth login --api-key {api_key}
+  {url_env}tessera auth login --device
   curl -H \"Authorization: token {api_key}\" {issuer}/v1/me
 ",
         database = state.settings.database,
@@ -82,6 +104,8 @@ Try next:
         app_name = app.app.name,
         client_id = app.app.client_id,
         key_id = key.record.id,
+        cli_app_name = cli_app.app.name,
+        cli_client_id = cli_app.app.client_id,
     );
     Ok(())
 }

@@ -37,6 +37,19 @@ pub enum Error {
     /// Over a rate limit (Lofty: 429): `Retry-After` and the `X-RateLimit-*` headers.
     #[error("rate limit of {} requests per minute exceeded", .0.limit)]
     RateLimited(crate::ratelimit::Decision),
+    /// RFC 8628 §3.5 `slow_down`: the device polled too fast. The body also carries
+    /// the new `interval`, so a client need not track the +5 s itself.
+    #[error("slow_down: poll no more often than every {interval_secs} s")]
+    SlowDown { interval_secs: u64 },
+    /// Too many attempts (one-time code requests, user-code guesses); retry later.
+    #[error("{message}")]
+    TooManyRequests {
+        message: String,
+        retry_after_secs: u64,
+    },
+    /// A wrong, expired, used or burnt email one-time code (`/v1/auth/otp/verify`).
+    #[error("the one-time code is invalid or has expired; request a new one")]
+    InvalidOtp,
     /// Bad settings or arguments found at startup or in an admin command.
     #[error("{0}")]
     Config(String),
@@ -99,7 +112,14 @@ impl Error {
     pub fn into_oauth(self) -> Self {
         let (error, description) = match self {
             // The platform's 429 body on every endpoint: RFC 6749 has no code for it.
-            Self::OAuth { .. } | Self::RateLimited(_) => return self,
+            Self::OAuth { .. }
+            | Self::RateLimited(_)
+            | Self::TooManyRequests { .. }
+            | Self::SlowDown { .. } => return self,
+            Self::InvalidOtp => (
+                OAuthErrorCode::InvalidGrant,
+                Some(Self::InvalidOtp.to_string()),
+            ),
             Self::BadRequest(m) => (OAuthErrorCode::InvalidRequest, Some(m)),
             Self::Unauthenticated(e) => (OAuthErrorCode::InvalidGrant, Some(e.to_string())),
             Self::InsufficientScope { required } => (
@@ -133,6 +153,9 @@ impl Error {
                 OAuthErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::BAD_REQUEST,
             },
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::SlowDown { .. } => StatusCode::BAD_REQUEST,
+            Self::InvalidOtp => StatusCode::UNAUTHORIZED,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Config(_) | Self::Database(_) | Self::Migration(_) | Self::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -278,6 +301,30 @@ impl IntoResponse for Error {
                     .into_response();
                 crate::ratelimit::http::write_headers(&decision, response.headers_mut());
                 response
+            }
+            Self::SlowDown { interval_secs } => (
+                status,
+                [(header::CACHE_CONTROL, "no-store")],
+                axum::Json(serde_json::json!({
+                    "error": "slow_down",
+                    "error_description": format!(
+                        "polling too fast: poll no more often than every {interval_secs} seconds"
+                    ),
+                    "interval": interval_secs,
+                })),
+            )
+                .into_response(),
+            Self::TooManyRequests {
+                message,
+                retry_after_secs,
+            } => (
+                status,
+                [(header::RETRY_AFTER, retry_after_secs.to_string())],
+                api_body("rate_limited", message, None),
+            )
+                .into_response(),
+            e @ Self::InvalidOtp => {
+                (status, api_body("invalid_otp", e.to_string(), None)).into_response()
             }
             Self::Unavailable(e) => {
                 tracing::warn!(error = %e, "database unavailable");

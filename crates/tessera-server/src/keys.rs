@@ -101,6 +101,22 @@ impl MasterKey {
         }
     }
 
+    /// HMAC-SHA256 of `message` under a key derived from the master key for
+    /// `purpose`: for low-entropy secrets (one-time codes) whose plain hash could
+    /// be brute-forced from a database copy.
+    pub fn keyed_hash(&self, purpose: &str, message: &[u8]) -> String {
+        use aws_lc_rs::hmac;
+        let derived = hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA256, &self.raw),
+            purpose.as_bytes(),
+        );
+        let tag = hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()),
+            message,
+        );
+        URL_SAFE_NO_PAD.encode(tag.as_ref())
+    }
+
     fn aead(&self) -> LessSafeKey {
         LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &self.raw).expect("32-byte AES key"))
     }

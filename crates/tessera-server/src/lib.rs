@@ -15,6 +15,7 @@
 pub mod access_token;
 pub mod admin;
 pub mod apikey;
+pub mod attempts;
 pub mod auth;
 pub mod cli;
 pub mod clock;
@@ -25,7 +26,10 @@ pub mod error;
 pub mod http;
 pub mod ids;
 pub mod keys;
+pub mod mail;
 pub mod metrics;
+pub mod oauth;
+pub mod otp;
 pub mod ratelimit;
 pub mod server;
 pub mod state;

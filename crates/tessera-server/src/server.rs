@@ -34,7 +34,9 @@ pub async fn build_state(
     } else {
         None
     };
+    let mailer = crate::mail::Mailer::from_settings(&settings)?;
     Ok(AppState::new(Services {
+        mailer,
         settings,
         store,
         keyring,

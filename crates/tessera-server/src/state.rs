@@ -7,6 +7,7 @@
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::keys::Keyring;
+use crate::mail::Mailer;
 use crate::ratelimit::RateLimits;
 use crate::store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -20,6 +21,8 @@ pub struct Services {
     pub store: Store,
     pub keyring: Keyring,
     pub clock: Arc<dyn Clock>,
+    /// Outgoing mail (SMTP or the file outbox).
+    pub mailer: Mailer,
     /// Renders `/metrics`; `None` when no recorder is installed (some tests).
     pub metrics: Option<PrometheusHandle>,
     /// `None` when rate limiting is off (`serve --no-rate-limit`).

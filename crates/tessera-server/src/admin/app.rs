@@ -9,6 +9,10 @@ use crate::store::{App, AppMode, Store};
 use serde_json::json;
 use tessera_proto::ClientSecret;
 
+/// The redirect URI public apps get by default: what `tessera auth login --web`
+/// listens on, any port.
+pub const LOOPBACK_REDIRECT_URI: &str = "http://127.0.0.1/callback";
+
 /// Grant types an app may use (the OAuth token endpoint's `grant_type`, with the
 /// device grant's URN shortened).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -239,6 +243,13 @@ pub async fn create(
             "redirect URI {bad:?} must be an absolute URL without a fragment"
         )));
     }
+    // A public app is a CLI or native app: without explicit redirect URIs it gets
+    // the loopback one, which matches any port (RFC 8252 §7.3).
+    let redirect_uris = if args.public && args.redirect_uris.is_empty() {
+        vec![LOOPBACK_REDIRECT_URI.to_owned()]
+    } else {
+        args.redirect_uris
+    };
     let mut grants = if args.grants.is_empty() {
         Grant::defaults(args.public)
     } else {
@@ -260,7 +271,7 @@ pub async fn create(
         client_secret_hash: client_secret
             .as_ref()
             .map(|s| digest::secret_hash(s.expose_secret())),
-        redirect_uris: args.redirect_uris,
+        redirect_uris,
         grant_types: grants.iter().map(|g| g.as_str().to_owned()).collect(),
         rate_limit_per_min: args.rate_limit.map(i64::from),
         created_at: now,

@@ -9,6 +9,7 @@
 
 pub mod extract;
 pub mod ops;
+pub mod otp;
 pub mod v1;
 
 use crate::state::AppState;
@@ -41,6 +42,8 @@ pub fn router(state: AppState) -> Router {
     let mut app = Router::new()
         .merge(ops::routes())
         .merge(platform)
+        .merge(crate::oauth::routes())
+        .merge(otp::routes())
         .fallback(ops::not_found);
     if state.rate_limits.is_some() {
         app = app.layer(middleware::from_fn_with_state(

@@ -1,0 +1,119 @@
+//! The authorization_code grant at the token endpoint (RFC 6749 §4.1.3) with PKCE
+//! (RFC 7636 §4.6, S256 only).
+//!
+//! The code is consumed first, atomically, so every later check failing (another
+//! client, another redirect URI, a wrong or missing verifier) still burns it. A
+//! code presented again fails and revokes every token issued from it (RFC 6749
+//! §4.1.2: an attacker may hold them).
+
+use super::token::TokenForm;
+use crate::digest;
+use crate::error::Result;
+use crate::state::AppState;
+use crate::store::App;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest as _, Sha256};
+use sqlx::FromRow;
+use subtle::ConstantTimeEq as _;
+use tessera_proto::Scopes;
+use tessera_proto::token::TokenResponse;
+
+#[derive(FromRow)]
+struct CodeRow {
+    client_id: String,
+    account_id: String,
+    redirect_uri: String,
+    scope: String,
+    code_challenge: String,
+    family_id: String,
+    expires_at: i64,
+}
+
+/// RFC 7636 §4.1: 43-128 characters of `[A-Za-z0-9-._~]`.
+fn valid_verifier(verifier: &str) -> bool {
+    (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+/// RFC 7636 §4.6: base64url(SHA-256(verifier)) equals the challenge.
+pub fn s256_matches(verifier: &str, challenge: &str) -> bool {
+    let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    computed.as_bytes().ct_eq(challenge.as_bytes()).into()
+}
+
+pub async fn grant(state: &AppState, app: &App, form: &TokenForm) -> Result<TokenResponse> {
+    let code = super::required(&form.code, "code")?;
+    let now = state.now();
+    let code_hash = digest::secret_hash(code);
+    let row: Option<CodeRow> = sqlx::query_as(
+        "UPDATE authorization_codes SET consumed_at = $1 \
+         WHERE code_hash = $2 AND consumed_at IS NULL \
+         RETURNING client_id, account_id, redirect_uri, scope, code_challenge, family_id, expires_at",
+    )
+    .bind(now)
+    .bind(&code_hash)
+    .fetch_optional(state.store.pool())
+    .await?;
+    let Some(row) = row else {
+        let used: Option<(String,)> =
+            sqlx::query_as("SELECT family_id FROM authorization_codes WHERE code_hash = $1")
+                .bind(&code_hash)
+                .fetch_optional(state.store.pool())
+                .await?;
+        return Err(match used {
+            Some((family_id,)) => {
+                tracing::warn!(
+                    client_id = %app.client_id,
+                    "authorization code presented twice; revoking the tokens issued from it"
+                );
+                super::issue::revoke_family(state, &family_id).await?;
+                super::invalid_grant("the authorization code has already been used")
+            }
+            None => super::invalid_grant("the authorization code is invalid"),
+        });
+    };
+    if row.client_id != app.client_id {
+        return Err(super::invalid_grant(
+            "the authorization code was issued to another client",
+        ));
+    }
+    if row.expires_at <= now {
+        return Err(super::invalid_grant("the authorization code has expired"));
+    }
+    if form.redirect_uri.as_deref() != Some(row.redirect_uri.as_str()) {
+        return Err(super::invalid_grant(
+            "redirect_uri differs from the one in the authorization request",
+        ));
+    }
+    let verifier = form.code_verifier.as_deref().unwrap_or("");
+    if !valid_verifier(verifier) || !s256_matches(verifier, &row.code_challenge) {
+        return Err(super::invalid_grant(
+            "code_verifier does not match the code_challenge (PKCE S256)",
+        ));
+    }
+    let scope = Scopes::parse(&row.scope);
+    super::issue::create_family(state, &row.family_id, app, &row.account_id, &scope).await?;
+    let body = super::issue::in_family(state, app, &row.family_id, &row.account_id, &scope).await?;
+    super::issue::count("authorization_code");
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc7636_appendix_b() {
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        assert!(valid_verifier(verifier));
+        assert!(s256_matches(
+            verifier,
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        ));
+        assert!(!s256_matches(verifier, verifier));
+        assert!(!valid_verifier("short"));
+    }
+}

@@ -1,0 +1,364 @@
+//! The device authorization grant (RFC 8628).
+//!
+//! - `POST /oauth/device_authorization` ([`endpoint`]): a device code (256 random
+//!   bits, stored hashed) and a user code of 8 letters from a 20-consonant alphabet
+//!   (no vowels, so no words; no look-alikes), shown as `BCDF-GHJK`: 34.6 bits,
+//!   RFC 8628 §6.1. The response always carries `interval`.
+//! - Polling at the token endpoint ([`grant`]): `authorization_pending`,
+//!   `slow_down` (+5 s per violation, RFC 8628 §3.5; the new interval is in the
+//!   body), `expired_token`, `access_denied`, then tokens exactly once.
+//! - The verification page (web module) uses [`lookup`], [`approve`], [`deny`].
+//!   Failed look-ups are counted per client IP and capped ([`GUESS_LIMIT`]), so the
+//!   user-code space cannot be searched (RFC 8628 §5.1).
+
+use super::client_auth;
+use super::token::TokenForm;
+use crate::attempts::{self, Limit};
+use crate::digest;
+use crate::error::{Error, Result};
+use crate::http::extract::Form;
+use crate::state::AppState;
+use crate::store::App;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use sqlx::FromRow;
+use std::net::IpAddr;
+use tessera_proto::token::{DeviceAuthorizationResponse, TokenResponse};
+use tessera_proto::{OAuthErrorCode, Scopes};
+
+/// A device code lives this long (RFC 8628 §3.2 `expires_in`).
+pub const DEVICE_CODE_TTL_SECS: i64 = 600;
+/// The initial polling interval.
+pub const INTERVAL_SECS: i64 = 5;
+/// RFC 8628 §3.5: each `slow_down` adds this to the interval.
+pub const SLOW_DOWN_STEP_SECS: i64 = 5;
+/// Failed user-code look-ups allowed per client IP per window.
+pub const GUESS_LIMIT: Limit = Limit {
+    max: 10,
+    window_secs: 15 * 60,
+};
+const ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";
+const USER_CODE_LEN: usize = 8;
+
+#[derive(Deserialize)]
+pub struct DeviceAuthorizationForm {
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub scope: Option<String>,
+}
+
+/// A random user code, normalized (no separator).
+fn new_user_code() -> String {
+    let mut code = String::with_capacity(USER_CODE_LEN);
+    let mut buf = [0u8; 32];
+    while code.len() < USER_CODE_LEN {
+        aws_lc_rs::rand::fill(&mut buf).expect("the OS random number generator failed");
+        // Rejection sampling: 240 is the largest multiple of 20 below 256.
+        for b in buf.iter().filter(|b| **b < 240) {
+            if code.len() == USER_CODE_LEN {
+                break;
+            }
+            code.push(char::from(ALPHABET[usize::from(*b % 20)]));
+        }
+    }
+    code
+}
+
+/// `BCDFGHJK` -> `BCDF-GHJK`.
+pub fn display_user_code(normalized: &str) -> String {
+    let (a, b) = normalized.split_at(normalized.len() / 2);
+    format!("{a}-{b}")
+}
+
+/// What a user typed -> the stored form: upper case, separators and spaces
+/// dropped. `None` when it cannot be a user code.
+pub fn normalize_user_code(typed: &str) -> Option<String> {
+    let code: String = typed
+        .chars()
+        .filter(|c| !matches!(c, '-' | ' ' | '\t'))
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    (code.len() == USER_CODE_LEN && code.bytes().all(|b| ALPHABET.contains(&b))).then_some(code)
+}
+
+/// `POST /oauth/device_authorization`.
+pub async fn endpoint(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<DeviceAuthorizationForm>, Error>,
+) -> Response {
+    match authorize_device(&state, &headers, form).await {
+        Ok(body) => ([(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response(),
+        Err(e) => e.into_oauth().into_response(),
+    }
+}
+
+async fn authorize_device(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: Result<Form<DeviceAuthorizationForm>, Error>,
+) -> Result<DeviceAuthorizationResponse> {
+    let Form(form) = form?;
+    let app = client_auth::authenticate(
+        state,
+        headers,
+        form.client_id.as_deref(),
+        form.client_secret.as_deref(),
+    )
+    .await?;
+    client_auth::require_grant(&app, super::APP_GRANT_DEVICE_CODE)?;
+    let scope = super::requested_scope(form.scope.as_deref())?;
+    let now = state.now();
+    let device_code = digest::random_token(32);
+    // A collision of user codes among live ones is possible but rare: retry.
+    let mut attempts_left = 3;
+    let user_code = loop {
+        let user_code = new_user_code();
+        let inserted = sqlx::query(
+            "INSERT INTO device_codes (device_code_hash, user_code, client_id, scope, status, \
+             account_id, interval_secs, last_polled_at, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, 'pending', NULL, $5, NULL, $6, $7)",
+        )
+        .bind(digest::secret_hash(&device_code))
+        .bind(&user_code)
+        .bind(&app.client_id)
+        .bind(scope.to_string())
+        .bind(INTERVAL_SECS)
+        .bind(now)
+        .bind(now + DEVICE_CODE_TTL_SECS)
+        .execute(state.store.pool())
+        .await;
+        match inserted {
+            Ok(_) => break user_code,
+            Err(sqlx::Error::Database(db)) if db.is_unique_violation() && attempts_left > 0 => {
+                // An expired code may hold the user code: clear expired ones first.
+                sqlx::query("DELETE FROM device_codes WHERE expires_at <= $1")
+                    .bind(now)
+                    .execute(state.store.pool())
+                    .await?;
+                attempts_left -= 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let display = display_user_code(&user_code);
+    let verification_uri = format!(
+        "{}{}",
+        state.settings.issuer,
+        super::PATH_DEVICE_VERIFICATION
+    );
+    Ok(DeviceAuthorizationResponse {
+        device_code,
+        verification_uri_complete: Some(format!("{verification_uri}?user_code={display}")),
+        verification_uri,
+        user_code: display,
+        expires_in: DEVICE_CODE_TTL_SECS as u64,
+        interval: INTERVAL_SECS as u64,
+    })
+}
+
+#[derive(FromRow)]
+struct DeviceRow {
+    client_id: String,
+    scope: String,
+    status: String,
+    account_id: Option<String>,
+    interval_secs: i64,
+    last_polled_at: Option<i64>,
+    expires_at: i64,
+}
+
+/// The device_code grant: one poll.
+pub async fn grant(state: &AppState, app: &App, form: &TokenForm) -> Result<TokenResponse> {
+    let device_code = super::required(&form.device_code, "device_code")?;
+    let hash = digest::secret_hash(device_code);
+    let now = state.now();
+    let row: DeviceRow = sqlx::query_as(
+        "SELECT client_id, scope, status, account_id, interval_secs, last_polled_at, expires_at \
+         FROM device_codes WHERE device_code_hash = $1",
+    )
+    .bind(&hash)
+    .fetch_optional(state.store.pool())
+    .await?
+    .ok_or_else(|| super::invalid_grant("the device code is invalid"))?;
+    if row.client_id != app.client_id {
+        return Err(super::invalid_grant(
+            "the device code was issued to another client",
+        ));
+    }
+    if row.expires_at <= now {
+        return Err(Error::oauth(
+            OAuthErrorCode::ExpiredToken,
+            "the device code has expired; start again",
+        ));
+    }
+    let too_fast = row
+        .last_polled_at
+        .is_some_and(|last| now - last < row.interval_secs);
+    let interval = if too_fast {
+        row.interval_secs + SLOW_DOWN_STEP_SECS
+    } else {
+        row.interval_secs
+    };
+    // Compare-and-set on the last poll: of two concurrent polls one is too fast.
+    let polled = sqlx::query(
+        "UPDATE device_codes SET last_polled_at = $1, interval_secs = $2 \
+         WHERE device_code_hash = $3 AND COALESCE(last_polled_at, -1) = $4",
+    )
+    .bind(now)
+    .bind(interval)
+    .bind(&hash)
+    .bind(row.last_polled_at.unwrap_or(-1))
+    .execute(state.store.pool())
+    .await?;
+    if too_fast || polled.rows_affected() != 1 {
+        return Err(Error::SlowDown {
+            interval_secs: u64::try_from(interval).unwrap_or(0),
+        });
+    }
+    match row.status.as_str() {
+        "pending" => Err(Error::oauth(
+            OAuthErrorCode::AuthorizationPending,
+            "the user has not approved the device yet",
+        )),
+        "denied" => Err(Error::oauth(
+            OAuthErrorCode::AccessDenied,
+            "the user denied the request",
+        )),
+        "approved" => {
+            let taken = sqlx::query(
+                "UPDATE device_codes SET status = 'consumed' \
+                 WHERE device_code_hash = $1 AND status = 'approved'",
+            )
+            .bind(&hash)
+            .execute(state.store.pool())
+            .await?;
+            let account_id = row
+                .account_id
+                .filter(|_| taken.rows_affected() == 1)
+                .ok_or_else(|| super::invalid_grant("the device code was already used"))?;
+            let scope = Scopes::parse(&row.scope);
+            let family_id = super::issue::new_family_id();
+            super::issue::create_family(state, &family_id, app, &account_id, &scope).await?;
+            let body = super::issue::in_family(state, app, &family_id, &account_id, &scope).await?;
+            super::issue::count("device_code");
+            Ok(body)
+        }
+        _ => Err(super::invalid_grant("the device code was already used")),
+    }
+}
+
+/// A device waiting for the user's decision, for the verification page.
+#[derive(Clone, Debug)]
+pub struct PendingDevice {
+    /// As shown to the user, `BCDF-GHJK`.
+    pub user_code: String,
+    pub client_id: String,
+    pub client_name: String,
+    pub scope: Scopes,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+#[derive(FromRow)]
+struct PendingRow {
+    user_code: String,
+    client_id: String,
+    name: String,
+    scope: String,
+    expires_at: i64,
+}
+
+const GUESS_MESSAGE: &str = "too many wrong codes from this address; wait and try again";
+
+/// Finds the pending, unexpired device for a typed user code. A miss counts
+/// against `client_ip`; past [`GUESS_LIMIT`] misses every look-up from that IP is
+/// refused with `TooManyRequests` until the window ends.
+pub async fn lookup(state: &AppState, user_code: &str, client_ip: IpAddr) -> Result<PendingDevice> {
+    let key = format!("device-guess:{client_ip}");
+    attempts::check(state, &key, GUESS_LIMIT, GUESS_MESSAGE).await?;
+    let found: Option<PendingRow> = match normalize_user_code(user_code) {
+        Some(code) => {
+            sqlx::query_as(
+                "SELECT d.user_code, d.client_id, a.name, d.scope, d.expires_at \
+                 FROM device_codes d JOIN apps a ON a.client_id = d.client_id \
+                 WHERE d.user_code = $1 AND d.status = 'pending' AND d.expires_at > $2",
+            )
+            .bind(code)
+            .bind(state.now())
+            .fetch_optional(state.store.pool())
+            .await?
+        }
+        None => None,
+    };
+    match found {
+        Some(row) => Ok(PendingDevice {
+            user_code: display_user_code(&row.user_code),
+            client_id: row.client_id,
+            client_name: row.name,
+            scope: Scopes::parse(&row.scope),
+            expires_at: row.expires_at,
+        }),
+        None => {
+            attempts::hit(state, &key, GUESS_LIMIT, GUESS_MESSAGE).await?;
+            Err(Error::NotFound(
+                "no device is waiting for that code; check it and try again".into(),
+            ))
+        }
+    }
+}
+
+async fn decide(
+    state: &AppState,
+    user_code: &str,
+    status: &str,
+    account_id: Option<&str>,
+) -> Result<()> {
+    let code = normalize_user_code(user_code)
+        .ok_or_else(|| Error::NotFound("no device is waiting for that code".into()))?;
+    let done = sqlx::query(
+        "UPDATE device_codes SET status = $1, account_id = $2 \
+         WHERE user_code = $3 AND status = 'pending' AND expires_at > $4",
+    )
+    .bind(status)
+    .bind(account_id)
+    .bind(code)
+    .bind(state.now())
+    .execute(state.store.pool())
+    .await?;
+    if done.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err(Error::NotFound(
+            "no device is waiting for that code (it may have expired or been decided)".into(),
+        ))
+    }
+}
+
+/// The signed-in user `account_id` approves the device: its next poll gets tokens.
+pub async fn approve(state: &AppState, user_code: &str, account_id: &str) -> Result<()> {
+    decide(state, user_code, "approved", Some(account_id)).await
+}
+
+/// The user denies the device: its next poll gets `access_denied`.
+pub async fn deny(state: &AppState, user_code: &str) -> Result<()> {
+    decide(state, user_code, "denied", None).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_codes() {
+        let code = new_user_code();
+        assert_eq!(code.len(), 8);
+        assert_eq!(normalize_user_code(&code), Some(code.clone()));
+        let shown = display_user_code(&code);
+        assert_eq!(normalize_user_code(&shown.to_lowercase()), Some(code));
+        assert_eq!(normalize_user_code("BCDF-GHJA"), None); // vowel
+        assert_eq!(normalize_user_code("BCDF"), None);
+    }
+}
