@@ -13,4 +13,8 @@ mod forgery;
 mod malformed;
 mod multi_instance;
 mod ratelimit;
+mod oauth_flows;
+mod oauth_security;
+mod oauth_support;
+mod otp;
 mod server;

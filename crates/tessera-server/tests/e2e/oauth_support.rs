@@ -1,0 +1,246 @@
+//! Helpers for the OAuth tests: apps via `tesserad admin`, PKCE pairs, token
+//! requests over HTTP, and the server's domain API in this process (on the same
+//! database) for the steps a browser would take on the web pages: authorization
+//! (`oauth::authorize::validate` + `issue_code`) and device approval.
+
+use crate::support::Server;
+use base64::Engine as _;
+use reqwest::StatusCode;
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+use std::sync::Arc;
+use std::time::Duration;
+use tessera_server::AppState;
+use tessera_server::clock::SystemClock;
+use tessera_server::config::{ServeOverrides, Settings, SettingsArgs};
+use tessera_server::oauth::authorize::{self, AuthorizeQuery};
+
+pub const LOOPBACK: &str = "http://127.0.0.1/callback";
+
+/// The server's domain API, in this process, on the server's database.
+pub async fn domain(server: &Server) -> AppState {
+    let args = SettingsArgs {
+        database: Some(server.db.url.clone()),
+        issuer: Some(server.url.clone()),
+        mail_outbox: Some(server.db.dir.path().join("outbox-domain")),
+        ..Default::default()
+    };
+    let settings = Settings::resolve(
+        &args,
+        ServeOverrides::default(),
+        Some(server.master_key.clone()),
+    )
+    .expect("settings");
+    tessera_server::server::build_state(settings, Arc::new(SystemClock), None)
+        .await
+        .expect("domain state")
+}
+
+pub struct ConfidentialApp {
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+pub fn confidential_app(server: &Server, email: &str, extra: &[&str]) -> ConfidentialApp {
+    let mut args = vec![
+        "app",
+        "create",
+        "--account",
+        email,
+        "--name",
+        "Server app",
+        "--redirect-uri",
+        "https://app.example/cb",
+    ];
+    args.extend_from_slice(extra);
+    let app = server.admin(&args);
+    ConfidentialApp {
+        client_id: app["client_id"].as_str().unwrap().to_owned(),
+        client_secret: app["client_secret"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// A public app with a fixed client id and the default loopback redirect URI.
+pub fn public_app(server: &Server, email: &str, client_id: &str) -> String {
+    let app = server.admin(&[
+        "app",
+        "create",
+        "--account",
+        email,
+        "--name",
+        "A CLI",
+        "--public",
+        "--client-id",
+        client_id,
+    ]);
+    assert_eq!(app["client_id"], client_id);
+    client_id.to_owned()
+}
+
+/// A PKCE pair: (verifier, S256 challenge).
+pub fn pkce() -> (String, String) {
+    let mut raw = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut raw).unwrap();
+    let verifier = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+pub fn query(client_id: &str, redirect_uri: &str, challenge: &str, state: &str) -> AuthorizeQuery {
+    AuthorizeQuery {
+        response_type: Some("code".into()),
+        client_id: Some(client_id.into()),
+        redirect_uri: Some(redirect_uri.into()),
+        scope: None,
+        state: Some(state.into()),
+        code_challenge: Some(challenge.into()),
+        code_challenge_method: Some("S256".into()),
+    }
+}
+
+/// What the consent page does after the user approves: the redirect URL.
+pub async fn authorize(domain: &AppState, q: &AuthorizeQuery, account_id: &str) -> url::Url {
+    let validated = authorize::validate(domain, q)
+        .await
+        .unwrap_or_else(|e| panic!("authorization request rejected: {e}"));
+    authorize::issue_code(domain, &validated, account_id, &validated.scope)
+        .await
+        .expect("issue code")
+}
+
+pub fn param(url: &url::Url, name: &str) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// POST a form to `path`, with optional Basic client credentials.
+pub async fn post_form(
+    server: &Server,
+    path: &str,
+    form: &[(&str, &str)],
+    basic: Option<(&str, &str)>,
+) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    let mut req = server.http().post(server.endpoint(path)).form(form);
+    if let Some((id, secret)) = basic {
+        req = req.basic_auth(id, Some(secret));
+    }
+    let response = req.send().await.expect("request");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response.text().await.expect("body");
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{status}: not JSON ({e}): {text}"))
+    };
+    (status, headers, body)
+}
+
+/// POST /oauth/token.
+pub async fn token(
+    server: &Server,
+    form: &[(&str, &str)],
+    basic: Option<(&str, &str)>,
+) -> (StatusCode, Value) {
+    let (status, _, body) = post_form(server, "/oauth/token", form, basic).await;
+    (status, body)
+}
+
+/// Exchanges a code for tokens as the public client `client_id`.
+pub async fn exchange(
+    server: &Server,
+    client_id: &str,
+    code: &str,
+    redirect_uri: &str,
+    verifier: &str,
+) -> (StatusCode, Value) {
+    token(
+        server,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", client_id),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+            ("code_verifier", verifier),
+        ],
+        None,
+    )
+    .await
+}
+
+/// A full code flow for a public client: the token response.
+pub async fn code_flow(
+    server: &Server,
+    domain: &AppState,
+    client_id: &str,
+    account_id: &str,
+) -> Value {
+    let (verifier, challenge) = pkce();
+    let redirect = "http://127.0.0.1:49152/callback";
+    let url = authorize(
+        domain,
+        &query(client_id, redirect, &challenge, "s1"),
+        account_id,
+    )
+    .await;
+    let code = param(&url, "code").unwrap();
+    let (status, body) = exchange(server, client_id, &code, redirect, &verifier).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+/// GET /v1/me with a bearer token: the status.
+pub async fn me_status(server: &Server, access_token: &Value) -> StatusCode {
+    server
+        .get(
+            "/v1/me",
+            Some(&format!("Bearer {}", access_token.as_str().unwrap())),
+        )
+        .await
+        .status()
+}
+
+/// Asserts an RFC 6749 §5.2 error body: `error` as expected, nothing but
+/// `error` and `error_description` (and `interval` for slow_down).
+pub fn assert_oauth_error(
+    status: StatusCode,
+    body: &Value,
+    expected_status: StatusCode,
+    error: &str,
+) {
+    assert_eq!(status, expected_status, "{body}");
+    assert_eq!(body["error"], error, "{body}");
+    for key in body.as_object().expect("object").keys() {
+        assert!(
+            matches!(key.as_str(), "error" | "error_description" | "interval"),
+            "unexpected field {key} in {body}"
+        );
+    }
+}
+
+/// Waits until the outbox holds a mail for `email`, and returns the code in it.
+/// (Mail is written in the background; this bounds the wait, it asserts no timing.)
+pub async fn code_from_outbox(server: &Server, email: &str, skip: usize) -> String {
+    let outbox = server.db.dir.path().join("outbox");
+    for _ in 0..200 {
+        let mut mails: Vec<(std::time::SystemTime, String)> = std::fs::read_dir(&outbox)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let text = std::fs::read_to_string(e.path()).ok()?;
+                let modified = e.metadata().ok()?.modified().ok()?;
+                text.contains(email).then_some((modified, text))
+            })
+            .collect();
+        mails.sort();
+        if let Some((_, text)) = mails.get(skip) {
+            let start = text.find("code is ").expect("code in mail") + "code is ".len();
+            return text[start..start + 6].to_owned();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no mail for {email} in {}", outbox.display());
+}
