@@ -400,12 +400,30 @@ pub fn status(ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     writeln!(out, "API URL:      {}", server(ctx)?)?;
     writeln!(out, "Credentials:  {}", path(ctx))?;
     match resolution.winner() {
-        Some(found) => writeln!(
-            out,
-            "Customer key: {} (from {})",
-            found.key.masked(),
-            describe(&found.source)
-        )?,
+        Some(found) => {
+            writeln!(
+                out,
+                "Customer key: {} (from {})",
+                found.key.masked(),
+                describe(&found.source)
+            )?;
+            // A key is a JWS with metadata: show its scope and expiry, decoded
+            // without verification (the server is the judge).
+            if let Some(claims) = tessera_proto::UnverifiedClaims::decode(found.key.expose_secret())
+            {
+                let claims = claims.claims();
+                let expiry = match claims.exp {
+                    Some(exp) if exp <= ctx.now => format!("EXPIRED at {}", format_time(exp)),
+                    Some(exp) => format!("expires {}", format_time(exp)),
+                    None => "does not expire".into(),
+                };
+                writeln!(
+                    out,
+                    "              key {}, scope {}, {expiry}",
+                    claims.jti, claims.scope
+                )?;
+            }
+        }
         None => writeln!(out, "Customer key: not set")?,
     }
     for ignored in resolution.overridden() {

@@ -675,6 +675,56 @@ fn test_with_a_revoked_key_fails_with_exit_4() {
 }
 
 #[test]
+fn test_with_a_key_lacking_the_scope_explains_the_200100_error() {
+    let server = Tesserad::start();
+    let email = server.account();
+    let key = server.admin(&[
+        "api-key",
+        "create",
+        "--account",
+        &email,
+        "--scope",
+        "OTHER_SCOPE",
+    ]);
+    let key = key["key"].as_str().unwrap();
+    let run = home()
+        .run(
+            &["auth", "test"],
+            &[
+                ("LOFTY_API_URL", server.url.as_str()),
+                ("LOFTY_CUSTOMER_KEY", key),
+            ],
+        )
+        .expect_code(1);
+    let err = run.stderr();
+    assert!(
+        err.contains("200100") && err.contains("Developer Portal"),
+        "{err}"
+    );
+}
+
+#[test]
+fn status_shows_the_key_scope_and_expiry_from_its_jws_metadata() {
+    let server = Tesserad::start();
+    let email = server.account();
+    let created = server.admin(&[
+        "api-key",
+        "create",
+        "--account",
+        &email,
+        "--expires-in",
+        "30d",
+    ]);
+    let home = home();
+    home.run(&["auth", "set", created["key"].as_str().unwrap()], &[])
+        .ok();
+    let out = home.run(&["auth", "status"], &[]).ok().stdout();
+    assert!(out.contains("scope THIRD_PARTY_OPERATION"), "{out}");
+    assert!(out.contains(created["id"].as_str().unwrap()), "{out}");
+    assert!(out.contains("expires 20"), "{out}");
+}
+
+#[test]
 fn test_with_an_oauth_login_sends_a_bearer_token() {
     let stub = oauth_stub();
     let home = home();

@@ -27,6 +27,10 @@ pub fn run(args: &LogoutArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     writeln!(io.stderr, "✅ API key deleted successfully.")?;
     writeln!(
         io.stderr,
+        "To use the CLI again, run `lua auth configure` or set LUA_API_KEY."
+    )?;
+    writeln!(
+        io.stderr,
         "Removed {path}. The key is NOT invalidated on the server and still works if used \
          elsewhere; to fully revoke access, regenerate a new key from the admin dashboard."
     )?;
