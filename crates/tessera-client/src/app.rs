@@ -73,6 +73,33 @@ pub struct OAuthSpec {
     /// Token URL and session id of the token-URL (Level 0) login.
     pub token_url_env: &'static str,
     pub session_id_env: &'static str,
+    /// The commands that log in again, named in hints when a cached login
+    /// can no longer be renewed.
+    pub relogin: ReloginCommands,
+}
+
+/// The command that starts each login method again, in the application's own
+/// words (`lofty-cli auth login-session`, `tessera auth login --web …`).
+/// `{profile}` is replaced by the profile's name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReloginCommands {
+    pub client_credentials: &'static str,
+    pub web: &'static str,
+    pub device: &'static str,
+    pub session: &'static str,
+}
+
+impl ReloginCommands {
+    pub fn command(&self, method: crate::session::LoginMethod, profile: &str) -> String {
+        use crate::session::LoginMethod;
+        let template = match method {
+            LoginMethod::ClientCredentials => self.client_credentials,
+            LoginMethod::Web => self.web,
+            LoginMethod::Device => self.device,
+            LoginMethod::Session => self.session,
+        };
+        template.replace("{profile}", profile)
+    }
 }
 
 /// The generic `tessera` CLI's OAuth names.
@@ -82,6 +109,12 @@ pub const TESSERA_OAUTH: OAuthSpec = OAuthSpec {
     client_secret_env: "TESSERA_CLIENT_SECRET",
     token_url_env: "TESSERA_TOKEN_URL",
     session_id_env: "TESSERA_SESSION_ID",
+    relogin: ReloginCommands {
+        client_credentials: "tessera auth login --client-credentials --profile {profile}",
+        web: "tessera auth login --web --profile {profile}",
+        device: "tessera auth login --device --profile {profile}",
+        session: "tessera auth login --session --profile {profile}",
+    },
 };
 
 impl AppSpec {
@@ -113,6 +146,15 @@ mod tests {
     fn env_var_overrides_the_default_dir() {
         let env = BTreeMap::from([("TESSERA_CONFIG_DIR", "/tmp/x")]);
         assert_eq!(TESSERA.config_dir(&env).unwrap(), PathBuf::from("/tmp/x"));
+    }
+
+    #[test]
+    fn relogin_commands_name_the_profile() {
+        use crate::session::LoginMethod;
+        assert_eq!(
+            TESSERA_OAUTH.relogin.command(LoginMethod::Web, "work"),
+            "tessera auth login --web --profile work"
+        );
     }
 
     #[test]

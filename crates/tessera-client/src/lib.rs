@@ -24,7 +24,7 @@ pub mod store;
 pub mod token_cache;
 
 pub use api::{ApiClient, ApiResponse, Authorization};
-pub use app::{AppSpec, DirDefault, OAuthSpec, TESSERA, TESSERA_OAUTH};
+pub use app::{AppSpec, DirDefault, OAuthSpec, ReloginCommands, TESSERA, TESSERA_OAUTH};
 pub use config::{Config, Credentials, CredentialsFile, DEFAULT_ENVIRONMENT, Environment, Profile};
 pub use env::{EnvVars, Overlay, ProcessEnv};
 pub use error::Error;

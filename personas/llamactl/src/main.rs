@@ -11,7 +11,7 @@ mod commands;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 use tessera_cli::{CliError, Exit, Io, exit_for};
-use tessera_client::{AppSpec, DirDefault, OAuthSpec, ProcessEnv};
+use tessera_client::{AppSpec, DirDefault, OAuthSpec, ProcessEnv, ReloginCommands};
 
 pub const LLAMACTL: AppSpec = AppSpec {
     name: "llamactl",
@@ -34,6 +34,13 @@ pub const LLAMACTL_OAUTH: OAuthSpec = OAuthSpec {
     client_secret_env: "LLAMACTL_CLIENT_SECRET",
     token_url_env: "LLAMACTL_TOKEN_URL",
     session_id_env: "LLAMACTL_SESSION_ID",
+    // Every OAuth login of llamactl is `auth login` (device flow).
+    relogin: ReloginCommands {
+        client_credentials: "llamactl auth login",
+        web: "llamactl auth login",
+        device: "llamactl auth login",
+        session: "llamactl auth login",
+    },
 };
 
 const ENVIRONMENT_HELP: &str = "\

@@ -13,7 +13,7 @@ use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 use tessera_cli::{CliError, Exit, exit_for};
-use tessera_client::{AppSpec, DirDefault, OAuthSpec, Overlay, ProcessEnv};
+use tessera_client::{AppSpec, DirDefault, OAuthSpec, Overlay, ProcessEnv, ReloginCommands};
 
 pub const LOFTY: AppSpec = AppSpec {
     name: "lofty-cli",
@@ -36,6 +36,13 @@ pub const LOFTY_OAUTH: OAuthSpec = OAuthSpec {
     client_secret_env: "LOFTY_CLIENT_SECRET",
     token_url_env: "LOFTY_TOKEN_URL",
     session_id_env: "LOFTY_SESSION_ID",
+    relogin: ReloginCommands {
+        client_credentials: "lofty-cli auth login",
+        web: "lofty-cli auth login-browser",
+        // lofty-cli has no device login; its browser login is the interactive one.
+        device: "lofty-cli auth login-browser",
+        session: "lofty-cli auth login-session",
+    },
 };
 
 /// The single profile the Lofty CLI keeps.

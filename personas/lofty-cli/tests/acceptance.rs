@@ -52,10 +52,14 @@ fn oauth_stub() -> Stub {
             }
         })
         .route("POST", "/oauth/session-token", |r: &StubRequest, _: &str| {
-            if r.field("session_id").as_deref() == Some("sess-1") {
-                token_json("at-session")
-            } else {
-                oauth_error(400, "invalid_grant")
+            match r.field("session_id").as_deref() {
+                Some("sess-1") => token_json("at-session"),
+                // Expires within the minute a cached token must still be valid for.
+                Some("sess-short") => StubResponse::json(
+                    200,
+                    json!({"access_token": "at-short", "token_type": "Bearer", "expires_in": 30}),
+                ),
+                _ => oauth_error(400, "invalid_grant"),
             }
         })
         .route("GET", "/v1/me", |r: &StubRequest, _: &str| {
@@ -554,6 +558,35 @@ fn login_session_with_a_rejected_session_id_fails() {
         )
         .expect_code(4);
     assert!(run.stderr().contains("single use"), "{}", run.stderr());
+}
+
+#[test]
+fn an_expired_token_url_session_names_login_session_to_log_in_again() {
+    let stub = oauth_stub();
+    let home = home();
+    let token_url = format!("{}/oauth/session-token", stub.url);
+    home.run(
+        &[
+            "auth",
+            "login-session",
+            "--tokenurl",
+            &token_url,
+            "--sessionid",
+            "sess-short",
+        ],
+        &[],
+    )
+    .ok();
+    let run = home
+        .run(&["auth", "test"], &[("LOFTY_API_URL", stub.url.as_str())])
+        .expect_code(4);
+    assert!(
+        run.stderr()
+            .contains("log in again: `lofty-cli auth login-session`"),
+        "{}",
+        run.stderr()
+    );
+    assert!(stub.requests_to("/v1/me").is_empty());
 }
 
 // --- login-browser (PKCE) ------------------------------------------------------------------------

@@ -79,9 +79,8 @@ pub fn relogin_hint(ctx: &Ctx, error: ClientError) -> CliError {
         ClientError::SessionExpired {
             profile, method, ..
         } => Some(format!(
-            "log in again: `{} auth login {} --profile {profile}`",
-            ctx.spec.name,
-            method.login_flag()
+            "log in again: `{}`",
+            ctx.oauth.relogin.command(*method, profile)
         )),
         ClientError::LoggedOut(_) => Some(ctx.login_hint()),
         ClientError::OAuth(e) if e.is_unreachable() => {
