@@ -130,8 +130,18 @@ fn report(result: Result<(), CliError>, io: &mut Io) -> Exit {
         return Exit::Ok;
     };
     let _ = writeln!(io.stderr, "Error: {error}");
-    if let Some(hint) = error.hint() {
-        let _ = writeln!(io.stderr, "{hint}");
+    let exit = exit_for(&error);
+    match error.hint() {
+        Some(hint) => {
+            let _ = writeln!(io.stderr, "{hint}");
+        }
+        None if exit == Exit::Network => {
+            let _ = writeln!(
+                io.stderr,
+                "Check the control plane API URL: `llamactl auth env list` shows it."
+            );
+        }
+        None => {}
     }
-    exit_for(&error)
+    exit
 }

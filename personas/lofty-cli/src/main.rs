@@ -221,8 +221,18 @@ fn report(result: Result<(), CliError>, io: &mut tessera_cli::Io) -> Exit {
         return Exit::Ok;
     };
     let _ = writeln!(io.stderr, "error: {error}");
-    if let Some(hint) = error.hint() {
-        let _ = writeln!(io.stderr, "{hint}");
+    let exit = exit_for(&error);
+    match error.hint() {
+        Some(hint) => {
+            let _ = writeln!(io.stderr, "{hint}");
+        }
+        None if exit == Exit::Network => {
+            let _ = writeln!(
+                io.stderr,
+                "Check that the Lofty API is reachable (LOFTY_API_URL or --api-url)."
+            );
+        }
+        None => {}
     }
-    exit_for(&error)
+    exit
 }

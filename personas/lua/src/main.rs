@@ -130,10 +130,20 @@ fn report(result: Result<(), CliError>, io: &mut Io) -> Exit {
         CliError::Cancelled => writeln!(io.stderr, "Operation cancelled."),
         _ => writeln!(io.stderr, "❌ {error}"),
     };
-    if let Some(hint) = error.hint() {
-        let _ = writeln!(io.stderr, "{hint}");
+    let exit = exit_for(&error);
+    match error.hint() {
+        Some(hint) => {
+            let _ = writeln!(io.stderr, "{hint}");
+        }
+        None if exit == Exit::Network => {
+            let _ = writeln!(
+                io.stderr,
+                "Check that the Lua API is reachable (LUA_API_URL or --api-url)."
+            );
+        }
+        None => {}
     }
-    exit_for(&error)
+    exit
 }
 
 /// Where a key came from, in the words of the resolution-order table.

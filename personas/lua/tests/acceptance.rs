@@ -526,3 +526,21 @@ fn api_url_flag_beats_lua_api_url() {
     .ok();
     assert_eq!(stub.requests_to("/v1/auth/otp").len(), 1);
 }
+
+#[test]
+fn configure_when_the_api_is_unreachable_exits_5_and_names_lua_api_url() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let url = format!("http://{closed}");
+    let home = home();
+    let run = home
+        .run(
+            &["auth", "configure", "--api-key", "k"],
+            &[("LUA_API_URL", url.as_str())],
+        )
+        .expect_code(5);
+    assert!(run.stderr().contains("LUA_API_URL"), "{}", run.stderr());
+    assert!(!credentials(&home).exists());
+}
