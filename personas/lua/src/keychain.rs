@@ -78,6 +78,7 @@ pub fn migrate(ctx: &Ctx, io: &mut Io, keychain: &dyn Keychain) -> Result<bool, 
 /// The real keychain, through `secret-tool`.
 pub struct SecretTool {
     session_bus: Option<String>,
+    program: std::path::PathBuf,
     timeout: Duration,
 }
 
@@ -85,6 +86,7 @@ impl SecretTool {
     pub fn new(env: &dyn EnvVars) -> Self {
         Self {
             session_bus: env.var("DBUS_SESSION_BUS_ADDRESS"),
+            program: "secret-tool".into(),
             timeout: Duration::from_secs(5),
         }
     }
@@ -97,7 +99,7 @@ impl SecretTool {
                 "there is no desktop session (DBUS_SESSION_BUS_ADDRESS is not set)".into(),
             ));
         };
-        let mut child = Command::new("secret-tool")
+        let mut child = Command::new(&self.program)
             .args(args)
             .args(["service", SERVICE, "account", ACCOUNT])
             .env("DBUS_SESSION_BUS_ADDRESS", bus)
@@ -247,6 +249,45 @@ mod tests {
         assert!(!migrate(&ctx, &mut cap.io(), &Headless).unwrap());
         assert!(cap.stderr().contains("no session bus"), "{}", cap.stderr());
         assert_eq!(stored(&ctx), None);
+    }
+
+    /// A `secret-tool` stand-in: a shell script with `body`, which sees the
+    /// real arguments.
+    fn fake_secret_tool(dir: &tempfile::TempDir, body: &str, timeout: Duration) -> SecretTool {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = dir.path().join("secret-tool");
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        SecretTool {
+            session_bus: Some("unix:path=/nonexistent".into()),
+            program: path,
+            timeout,
+        }
+    }
+
+    #[test]
+    fn secret_tool_looks_up_the_keytar_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let body = r#"[ "$*" = "lookup service lua-cli account api-key" ] && printf old-key && exit 0; exit 1"#;
+        let keychain = fake_secret_tool(&dir, body, Duration::from_secs(60));
+        let key = keychain.find().unwrap().unwrap();
+        assert_eq!(key.expose_secret(), "old-key");
+    }
+
+    #[test]
+    fn secret_tool_not_finding_the_entry_is_no_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let keychain = fake_secret_tool(&dir, "exit 1", Duration::from_secs(60));
+        assert_eq!(keychain.find().unwrap(), None);
+    }
+
+    #[test]
+    fn a_keychain_that_does_not_answer_is_abandoned_after_the_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        // A keychain stuck waiting for an unlock prompt nobody sees.
+        let keychain = fake_secret_tool(&dir, "exec sleep 600", Duration::from_millis(200));
+        let err = keychain.find().unwrap_err();
+        assert!(err.0.contains("did not answer"), "{err}");
     }
 
     #[test]
