@@ -70,9 +70,11 @@ run_wrk me -H "Authorization: token $key" "$base/v1/me"
 
 cpu_secs=$(awk '{print ($14+$15)/100}' "/proc/$server_pid/stat")
 
-python3 - "$work" "$root/bench/RESULTS.md" "$DURATION" "$CONNECTIONS" "$THREADS" "$backend" "$cpu_secs" <<'PY'
+load=$(cut -d' ' -f1 /proc/loadavg)
+
+python3 - "$work" "$root/bench/RESULTS.md" "$DURATION" "$CONNECTIONS" "$THREADS" "$backend" "$cpu_secs" "$load" <<'PY'
 import re, sys, datetime, os, platform
-work, results, duration, conns, threads, backend, cpu = sys.argv[1:]
+work, results, duration, conns, threads, backend, cpu, load = sys.argv[1:]
 
 def parse(name):
     text = open(f"{work}/{name}.txt").read()
@@ -98,7 +100,8 @@ section = f"""<!-- {marker}:start -->
 `bench/server-auth/run.sh` — {now}; {cores} cores, {platform.machine()}, release build,
 {backend} database, wrk `-t{threads} -c{conns} -d{duration}` on loopback (wrk and
 tesserad share the machine), rate limiting off, one run per endpoint back to back
-on the same server.
+on the same server. Load average {load} at the end (anything above ~2 means other
+work shared the two cores and the numbers are noisy).
 
 | endpoint | requests/s | p50 | p99 | non-2xx |
 |---|---:|---:|---:|---:|
