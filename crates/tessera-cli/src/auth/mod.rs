@@ -23,7 +23,10 @@ use clap::Subcommand;
 use serde::Serialize;
 use tessera_proto::UnverifiedClaims;
 
+/// Subcommands are deferred (see `Command` in the crate root): only the one
+/// that runs defines its arguments.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum AuthCommand {
     /// Log in: API key, browser, device code, client credentials, token URL or email code.
     Login(login::LoginArgs),
