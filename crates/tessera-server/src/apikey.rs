@@ -127,12 +127,19 @@ pub async fn verify(
     now: i64,
 ) -> Result<VerifiedApiKey> {
     let jws = jws_part(presented).ok_or(AuthError::Malformed)?;
-    let claims = keyring.verify(store, jws, TokenUse::ApiKey, now).await?;
+    let verified = keyring
+        .verify_with_digest(store, jws, TokenUse::ApiKey, now)
+        .await?;
+    let claims = &verified.claims;
     let row = store
         .api_key_for_auth(&claims.jti)
         .await?
         .ok_or(AuthError::Revoked)?;
-    if !digest::secret_matches(jws, &row.key_hash) || row.account_id != claims.sub {
+    let recorded = tessera_proto::secret::constant_time_eq(
+        verified.digest.as_bytes(),
+        row.key_hash.as_bytes(),
+    );
+    if !recorded || row.account_id != claims.sub {
         // Signed by us but not the key we recorded: treat as forged.
         return Err(AuthError::BadSignature.into());
     }
@@ -149,7 +156,7 @@ pub async fn verify(
         store.touch_api_key(&claims.jti, now).await?;
     }
     Ok(VerifiedApiKey {
-        claims,
+        claims: claims.clone(),
         email: row.email,
     })
 }

@@ -233,7 +233,15 @@ struct Loaded {
     /// it lives and dies with this key set (a reload starts empty). Only the
     /// signature work is skipped: `token_use`, `exp` and the caller's revocation
     /// check still run on every request.
-    verified: RwLock<HashMap<Box<str>, Claims>>,
+    verified: RwLock<HashMap<Box<str>, Arc<Verified>>>,
+}
+
+/// A token whose signature checked out: its claims, and its
+/// [`crate::digest::secret_hash`] (what the API-key table stores), computed once.
+#[derive(Debug)]
+pub struct Verified {
+    pub claims: Claims,
+    pub digest: String,
 }
 
 /// Bound on [`Loaded::verified`]; when full it is emptied (cheap, and a refill
@@ -241,7 +249,7 @@ struct Loaded {
 const VERIFIED_CACHE_ENTRIES: usize = 16 * 1024;
 
 impl Loaded {
-    fn cached(&self, token: &str) -> Option<Claims> {
+    fn cached(&self, token: &str) -> Option<Arc<Verified>> {
         self.verified
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -249,7 +257,11 @@ impl Loaded {
             .cloned()
     }
 
-    fn remember(&self, token: &str, claims: &Claims) {
+    fn remember(&self, token: &str, claims: Claims) -> Arc<Verified> {
+        let verified = Arc::new(Verified {
+            claims,
+            digest: crate::digest::secret_hash(token),
+        });
         let mut cache = self
             .verified
             .write()
@@ -257,23 +269,24 @@ impl Loaded {
         if cache.len() >= VERIFIED_CACHE_ENTRIES {
             cache.clear();
         }
-        cache.insert(token.into(), claims.clone());
+        cache.insert(token.into(), verified.clone());
+        verified
     }
 }
 
 /// The checks that hold for a token whose signature is good.
 fn check_claims(
-    claims: Claims,
+    verified: Arc<Verified>,
     expected: TokenUse,
     now: i64,
-) -> std::result::Result<Claims, VerifyError> {
-    if claims.token_use != expected {
+) -> std::result::Result<Arc<Verified>, VerifyError> {
+    if verified.claims.token_use != expected {
         return Err(AuthError::WrongTokenUse.into());
     }
-    if claims.exp.is_some_and(|exp| exp <= now) {
+    if verified.claims.exp.is_some_and(|exp| exp <= now) {
         return Err(AuthError::Expired.into());
     }
-    Ok(claims)
+    Ok(verified)
 }
 
 /// The JWKS document (RFC 7517 §5).
@@ -454,8 +467,23 @@ impl Keyring {
         expected: TokenUse,
         now: i64,
     ) -> std::result::Result<Claims, VerifyError> {
-        if let Some(claims) = self.snapshot().cached(token) {
-            return check_claims(claims, expected, now);
+        Ok(self
+            .verify_with_digest(store, token, expected, now)
+            .await?
+            .claims
+            .clone())
+    }
+
+    /// [`Keyring::verify`], also giving the token's digest.
+    pub async fn verify_with_digest(
+        &self,
+        store: &Store,
+        token: &str,
+        expected: TokenUse,
+        now: i64,
+    ) -> std::result::Result<Arc<Verified>, VerifyError> {
+        if let Some(verified) = self.snapshot().cached(token) {
+            return check_claims(verified, expected, now);
         }
         let mut parts = token.splitn(3, '.');
         let (Some(header_b64), Some(payload_b64), Some(signature_b64)) =
@@ -497,8 +525,7 @@ impl Keyring {
             .decode(payload_b64)
             .map_err(|_| AuthError::Malformed)?;
         let claims: Claims = serde_json::from_slice(&payload).map_err(|_| AuthError::Malformed)?;
-        loaded.remember(token, &claims);
-        check_claims(claims, expected, now)
+        check_claims(loaded.remember(token, claims), expected, now)
     }
 }
 
