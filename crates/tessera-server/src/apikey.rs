@@ -87,6 +87,7 @@ pub async fn issue(
         acr: None,
     };
     let (jws, kid) = keyring.sign_with_kid(&claims, None)?;
+    let key = ApiKey::new(format!("{prefix}{jws}"));
     let record = ApiKeyRecord {
         id: claims.jti,
         account_id: new.account_id,
@@ -98,12 +99,10 @@ pub async fn issue(
         expires_at: new.expires_at,
         revoked_at: None,
         last_used_at: None,
+        preview: Some(key.masked()),
     };
     store.insert_api_key(&record).await?;
-    Ok(IssuedApiKey {
-        record,
-        key: ApiKey::new(format!("{prefix}{jws}")),
-    })
+    Ok(IssuedApiKey { record, key })
 }
 
 /// A key that passed every check.

@@ -62,6 +62,17 @@ pub struct SettingsArgs {
         value_name = "MAILBOX"
     )]
     pub mail_from: Option<String>,
+    /// Apps switched to production mode in the developer portal wait for an admin
+    /// (`tesserad admin app approve CLIENT_ID`), the seeds' "security review".
+    #[arg(
+        long,
+        env = "TESSERAD_PRODUCTION_REQUIRES_APPROVAL",
+        global = true,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_name = "BOOL"
+    )]
+    pub production_requires_approval: Option<bool>,
 }
 
 /// The TOML config file. Flags and environment variables win over it.
@@ -91,6 +102,7 @@ pub struct FileConfig {
     pub rate_limit_endpoints: Option<std::collections::BTreeMap<String, u32>>,
     /// Behind a load balancer: take the client IP from the last `X-Forwarded-For`.
     pub rate_limit_trust_forwarded_for: Option<bool>,
+    pub production_requires_approval: Option<bool>,
     /// Prefer `TESSERAD_MASTER_KEY` in the environment; a config file is easier to leak.
     pub master_key: Option<String>,
 }
@@ -199,6 +211,8 @@ pub struct Settings {
     pub rate_limit_policy: crate::ratelimit::Policy,
     /// Seals signing keys' private halves at rest.
     pub master_key: MasterKey,
+    /// Switching an app to production in the console needs an admin's approval.
+    pub production_requires_approval: bool,
 }
 
 /// What `serve` adds to the shared flags.
@@ -377,6 +391,10 @@ impl Settings {
             rate_limit_backend,
             rate_limit_policy,
             master_key,
+            production_requires_approval: args
+                .production_requires_approval
+                .or(file.production_requires_approval)
+                .unwrap_or(false),
         })
     }
 }

@@ -29,3 +29,12 @@ pub fn access_token() -> String {
 pub fn signing_key() -> String {
     prefixed("sk")
 }
+
+pub fn audit_event() -> String {
+    prefixed("evt")
+}
+
+/// Public handle of a browser session (the cookie secret is separate).
+pub fn web_session() -> String {
+    prefixed("ws")
+}

@@ -7,6 +7,7 @@
 //! - [`auth`]: the one place where a request's [`auth::Principal`] is decided.
 //! - [`http`]: the axum router, handlers and request extractors.
 //! - [`ratelimit`]: per-app and per-IP limits, in process or shared through PostgreSQL.
+//! - [`web`]: server-rendered pages (sign-in, consent, device, the console).
 //! - [`admin`], [`dev`], [`cli`]: the `tesserad` command line.
 //!
 //! The domain modules ([`store`], [`keys`], [`apikey`], [`access_token`]) do not use
@@ -16,6 +17,7 @@ pub mod access_token;
 pub mod admin;
 pub mod apikey;
 pub mod attempts;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod clock;
@@ -30,12 +32,14 @@ pub mod mail;
 pub mod metrics;
 pub mod oauth;
 pub mod otp;
+pub mod password;
 pub mod ratelimit;
 pub mod server;
 pub mod state;
 pub mod store;
 #[cfg(test)]
 pub mod testing;
+pub mod web;
 
 pub use error::{Error, Result};
 pub use state::{AppState, Services};

@@ -81,7 +81,7 @@ pub async fn serve(mut settings: Settings, clock: Arc<dyn Clock>) -> Result<()> 
 
     let background = tokio::spawn(background_tasks(state.clone()));
     let app = crate::http::router(state.clone());
-    // The peer address feeds the per-IP rate limits.
+    // The peer address feeds the per-IP rate limits, the pages and the audit trail.
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),

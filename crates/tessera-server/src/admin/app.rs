@@ -62,6 +62,12 @@ pub enum Command {
     Create(CreateArgs),
     /// Change an app's mode or rate limit. Running servers apply it within 5 s.
     Update(UpdateArgs),
+    /// Approve an app's request for production mode (made in the developer portal
+    /// when the server runs with `--production-requires-approval`).
+    Approve {
+        /// The app's client id.
+        client_id: String,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -173,6 +179,17 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<Output> {
             Ok(Output {
                 json: describe(ctx, &app),
                 text,
+            })
+        }
+        Command::Approve { client_id } => {
+            if !ctx.store.approve_production(&client_id).await? {
+                return Err(Error::NotFound(format!(
+                    "app {client_id} has no pending request for production mode"
+                )));
+            }
+            Ok(Output {
+                text: format!("App {client_id} is now in production mode"),
+                json: json!({ "client_id": client_id, "mode": "production" }),
             })
         }
     }

@@ -44,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         .merge(platform)
         .merge(crate::oauth::routes())
         .merge(otp::routes())
+        .merge(crate::web::routes(state.clone()))
         .fallback(ops::not_found);
     if state.rate_limits.is_some() {
         app = app.layer(middleware::from_fn_with_state(

@@ -14,6 +14,7 @@ pub mod auth_cache;
 pub mod batch;
 pub mod postgres;
 pub mod sqlite;
+pub mod web;
 
 use crate::config::DatabaseLocation;
 use crate::error::{Error, Result};
@@ -420,6 +421,9 @@ pub struct ApiKeyRecord {
     pub expires_at: Option<i64>,
     pub revoked_at: Option<i64>,
     pub last_used_at: Option<i64>,
+    /// A masked form of the key (first and last characters) to recognise it by;
+    /// `None` for keys issued before previews were kept.
+    pub preview: Option<String>,
 }
 
 /// What the per-request check needs, in one query.
@@ -469,7 +473,8 @@ pub enum Revoked {
 
 macro_rules! api_key_columns {
     () => {
-        "id, account_id, key_hash, kid, name, scope, created_at, expires_at, revoked_at, last_used_at"
+        "id, account_id, key_hash, kid, name, scope, created_at, expires_at, revoked_at, last_used_at, \
+         preview"
     };
 }
 
@@ -478,7 +483,7 @@ impl Store {
         sqlx::query(concat!(
             "INSERT INTO api_keys (",
             api_key_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         ))
         .bind(&key.id)
         .bind(&key.account_id)
@@ -490,6 +495,7 @@ impl Store {
         .bind(key.expires_at)
         .bind(key.revoked_at)
         .bind(key.last_used_at)
+        .bind(&key.preview)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -1,0 +1,160 @@
+//! Sessions and authorizations: the browsers signed in to the account and the
+//! apps it has authorized, each revocable.
+
+use super::notice;
+use crate::audit::{self, Action};
+use crate::error::Error;
+use crate::state::AppState;
+use crate::web::page::{CsrfForm, Layout, PageForm, PageResult, ok, when};
+use crate::web::session::Member;
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+pub const PATH: &str = "/settings/sessions";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(PATH, get(list))
+        .route("/settings/sessions/{id}/revoke", post(revoke_session))
+        .route(
+            "/settings/authorizations/{client_id}/revoke",
+            post(revoke_authorization),
+        )
+}
+
+pub struct SessionView {
+    pub id: String,
+    pub method: &'static str,
+    pub ip: String,
+    pub user_agent: String,
+    pub created: String,
+    pub last_seen: String,
+    pub current: bool,
+}
+
+pub struct AuthorizationView {
+    pub client_id: String,
+    pub app_name: String,
+    pub scope: String,
+    pub created: String,
+    pub updated: String,
+}
+
+#[derive(Template)]
+#[template(path = "sessions.html")]
+struct SessionsPage {
+    layout: Layout,
+    sessions: Vec<SessionView>,
+    authorizations: Vec<AuthorizationView>,
+    notice: Option<&'static str>,
+}
+
+#[derive(Deserialize)]
+pub struct DoneQuery {
+    done: Option<String>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    member: Member,
+    Query(q): Query<DoneQuery>,
+) -> PageResult {
+    let now = state.now();
+    let account = member.account_id();
+    let sessions = state
+        .store
+        .live_web_sessions_of(account, now)
+        .await?
+        .into_iter()
+        .map(|s| SessionView {
+            current: s.id == member.account.session_id,
+            method: if s.method == "password" {
+                "Password"
+            } else {
+                "Email code"
+            },
+            ip: s.ip.unwrap_or_else(|| "unknown".into()),
+            user_agent: s.user_agent.unwrap_or_else(|| "unknown browser".into()),
+            created: when(s.created_at),
+            last_seen: when(s.last_seen_at),
+            id: s.id,
+        })
+        .collect();
+    let authorizations = state
+        .store
+        .app_authorizations_of(account)
+        .await?
+        .into_iter()
+        .map(|a| AuthorizationView {
+            client_id: a.client_id,
+            app_name: a.app_name,
+            scope: a.scope,
+            created: when(a.created_at),
+            updated: when(a.updated_at),
+        })
+        .collect();
+    Ok(ok(&SessionsPage {
+        layout: Layout::new(&member.visitor, "Sessions and apps", "sessions"),
+        sessions,
+        authorizations,
+        notice: notice(q.done.as_deref()),
+    }))
+}
+
+async fn revoke_session(
+    State(state): State<AppState>,
+    member: Member,
+    Path(id): Path<String>,
+    PageForm(form): PageForm<CsrfForm>,
+) -> PageResult {
+    member.visitor.check_csrf(&form.csrf)?;
+    let now = state.now();
+    if !state
+        .store
+        .revoke_web_session(member.account_id(), &id, now)
+        .await?
+    {
+        return Err(Error::NotFound("There is no such session.".into()).into());
+    }
+    audit::record(
+        &state.store,
+        member.account_id(),
+        Action::SessionRevoked,
+        Some(&id),
+        member.ip(),
+        now,
+    )
+    .await?;
+    Ok(Redirect::to(&format!("{PATH}?done=session_revoked")).into_response())
+}
+
+async fn revoke_authorization(
+    State(state): State<AppState>,
+    member: Member,
+    Path(client_id): Path<String>,
+    PageForm(form): PageForm<CsrfForm>,
+) -> PageResult {
+    member.visitor.check_csrf(&form.csrf)?;
+    let now = state.now();
+    if !state
+        .store
+        .delete_app_authorization(member.account_id(), &client_id)
+        .await?
+    {
+        return Err(Error::NotFound("That app is not authorized.".into()).into());
+    }
+    audit::record(
+        &state.store,
+        member.account_id(),
+        Action::AppAuthorizationRevoked,
+        Some(&client_id),
+        member.ip(),
+        now,
+    )
+    .await?;
+    Ok(Redirect::to(&format!("{PATH}?done=authorization_revoked")).into_response())
+}

@@ -1,0 +1,648 @@
+//! The pages through the router (no socket), with a cookie jar and a fixed clock.
+//! The real browser runs them again in `tests/interop/browser`.
+
+use crate::testing::{Fixture, body_json};
+use axum::body::Body;
+use axum::http::{Request, Response, StatusCode, header};
+use std::collections::BTreeMap;
+
+/// A browser in miniature: keeps cookies, reads CSRF tokens off pages.
+pub struct Browser<'a> {
+    fx: &'a Fixture,
+    cookies: BTreeMap<String, String>,
+}
+
+pub struct Page {
+    pub status: StatusCode,
+    pub location: Option<String>,
+    pub html: String,
+}
+
+impl Page {
+    /// The CSRF token of the first form on the page.
+    pub fn csrf(&self) -> String {
+        let marker = r#"name="csrf" value=""#;
+        let start = self.html.find(marker).expect("a form with a CSRF token") + marker.len();
+        let end = start + self.html[start..].find('"').expect("closing quote");
+        self.html[start..end].to_owned()
+    }
+}
+
+impl<'a> Browser<'a> {
+    pub fn new(fx: &'a Fixture) -> Self {
+        Self {
+            fx,
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn keep(&mut self, response: Response<Body>) -> Page {
+        for value in response.headers().get_all(header::SET_COOKIE) {
+            let text = value.to_str().unwrap();
+            let (pair, attrs) = text.split_once(';').unwrap_or((text, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            if attrs.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        let status = response.status();
+        let location = response
+            .headers()
+            .get(header::LOCATION)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        Page {
+            status,
+            location,
+            html: String::from_utf8(bytes.to_vec()).unwrap(),
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Page {
+        let request = Request::get(path)
+            .header(header::COOKIE, self.cookie_header())
+            .body(Body::empty())
+            .unwrap();
+        let response = self.fx.send(request).await;
+        self.keep(response).await
+    }
+
+    pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let request = Request::post(path)
+            .header(header::COOKIE, self.cookie_header())
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap();
+        let response = self.fx.send(request).await;
+        self.keep(response).await
+    }
+
+    pub fn has_cookie(&self, name: &str) -> bool {
+        self.cookies.contains_key(name)
+    }
+
+    /// Signs in with a password an admin set.
+    pub async fn sign_in_with_password(&mut self, email: &str, password: &str) -> Page {
+        let form = self.get("/signin?next=/settings/api").await;
+        let csrf = form.csrf();
+        self.post(
+            "/signin/password",
+            &[
+                ("csrf", &csrf),
+                ("email", email),
+                ("password", password),
+                ("next", "/settings/api"),
+            ],
+        )
+        .await
+    }
+}
+
+const PASSWORD: &str = "correct horse battery";
+
+async fn account_with_password(fx: &Fixture, email: &str) -> String {
+    let id = fx.account(email).await;
+    let hash = crate::password::hash(PASSWORD).unwrap();
+    fx.state
+        .store
+        .set_account_password(&id, Some(&hash))
+        .await
+        .unwrap();
+    id
+}
+
+/// The text between `start` and the next `end`, after `after`.
+fn between<'h>(html: &'h str, after: &str, start: &str, end: &str) -> &'h str {
+    let from = html.find(after).expect(after);
+    let rest = &html[from..];
+    let s = rest.find(start).expect(start) + start.len();
+    let e = s + rest[s..].find(end).expect(end);
+    &rest[s..e]
+}
+
+#[tokio::test]
+async fn console_pages_send_strangers_to_sign_in() {
+    let fx = Fixture::new().await;
+    let mut browser = Browser::new(&fx);
+    for path in [
+        "/settings/api",
+        "/developer/apps",
+        "/settings/sessions",
+        "/settings/activity",
+    ] {
+        let page = browser.get(path).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{path}");
+        let expected = format!(
+            "/signin?next={}",
+            url::form_urlencoded::byte_serialize(path.as_bytes()).collect::<String>()
+        );
+        assert_eq!(page.location.as_deref(), Some(expected.as_str()));
+    }
+}
+
+#[tokio::test]
+async fn password_sign_in_starts_a_session_and_sign_out_ends_it() {
+    let fx = Fixture::new().await;
+    account_with_password(&fx, "a@example.com").await;
+    let mut browser = Browser::new(&fx);
+    let page = browser
+        .sign_in_with_password("a@example.com", PASSWORD)
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(page.location.as_deref(), Some("/settings/api"));
+    assert!(browser.has_cookie("tessera_session"));
+
+    let keys = browser.get("/settings/api").await;
+    assert_eq!(keys.status, StatusCode::OK);
+    assert!(keys.html.contains("a@example.com"));
+
+    let csrf = keys.csrf();
+    let out = browser.post("/signout", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert!(!browser.has_cookie("tessera_session"));
+    assert_eq!(
+        browser.get("/settings/api").await.status,
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn a_stolen_session_cookie_stops_working_after_sign_out() {
+    let fx = Fixture::new().await;
+    account_with_password(&fx, "a@example.com").await;
+    let mut browser = Browser::new(&fx);
+    browser
+        .sign_in_with_password("a@example.com", PASSWORD)
+        .await;
+    let copy = browser.cookies.clone();
+    let csrf = browser.get("/settings/api").await.csrf();
+    browser.post("/signout", &[("csrf", &csrf)]).await;
+    let mut thief = Browser::new(&fx);
+    thief.cookies = copy;
+    assert_eq!(
+        thief.get("/settings/api").await.status,
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_account_look_the_same() {
+    let fx = Fixture::new().await;
+    account_with_password(&fx, "a@example.com").await;
+    let mut browser = Browser::new(&fx);
+    let wrong = browser
+        .sign_in_with_password("a@example.com", "not the password")
+        .await;
+    let nobody = browser
+        .sign_in_with_password("b@example.com", PASSWORD)
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(nobody.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.html.contains("do not match"));
+    assert!(nobody.html.contains("do not match"));
+    assert!(!browser.has_cookie("tessera_session"));
+}
+
+#[tokio::test]
+async fn password_guessing_pauses_after_ten_failures() {
+    let fx = Fixture::new().await;
+    account_with_password(&fx, "a@example.com").await;
+    let mut browser = Browser::new(&fx);
+    for _ in 0..10 {
+        browser
+            .sign_in_with_password("a@example.com", "guess guess guess")
+            .await;
+    }
+    let page = browser
+        .sign_in_with_password("a@example.com", PASSWORD)
+        .await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    assert!(page.html.contains("Too many failed attempts"));
+    fx.clock.advance(15 * 60 + 1);
+    let page = browser
+        .sign_in_with_password("a@example.com", PASSWORD)
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn forms_without_the_right_csrf_token_are_refused() {
+    let fx = Fixture::new().await;
+    account_with_password(&fx, "a@example.com").await;
+    let mut browser = Browser::new(&fx);
+    browser.get("/signin").await;
+    let page = browser
+        .post(
+            "/signin/password",
+            &[
+                ("csrf", "forged"),
+                ("email", "a@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.html.contains("This form has expired"));
+    assert!(!browser.has_cookie("tessera_session"));
+
+    // Signed in, a token from before sign-in no longer counts.
+    let old = browser.get("/signin").await.csrf();
+    browser
+        .sign_in_with_password("a@example.com", PASSWORD)
+        .await;
+    let page = browser
+        .post(
+            "/settings/api",
+            &[
+                ("csrf", &old),
+                ("name", "x"),
+                ("scope", "THIRD_PARTY_OPERATION"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn a_key_is_shown_once_works_and_stops_working_when_revoked() {
+    let fx = Fixture::new().await;
+    account_with_password(&fx, "a@example.com").await;
+    let mut browser = Browser::new(&fx);
+    browser
+        .sign_in_with_password("a@example.com", PASSWORD)
+        .await;
+    let csrf = browser.get("/settings/api").await.csrf();
+    let created = browser
+        .post(
+            "/settings/api",
+            &[
+                ("csrf", &csrf),
+                ("name", "laptop"),
+                ("expires", "2026-01-10"),
+                ("scope", "THIRD_PARTY_OPERATION"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let key = between(&created.html, r#"id="secret""#, r#"value=""#, "\"").to_owned();
+    assert!(key.starts_with("eyJ"), "{key}");
+    assert!(
+        created
+            .html
+            .contains(&format!("Authorization: token {key}"))
+    );
+
+    let list = browser.get("/settings/api").await;
+    assert!(!list.html.contains(&key), "the key is shown only once");
+    assert!(list.html.contains("laptop"));
+    assert!(
+        list.html.contains("Expires within 14 days"),
+        "expiry warning"
+    );
+
+    let me = fx.get("/v1/me", &format!("token {key}")).await;
+    assert_eq!(me.status(), StatusCode::OK);
+    let key_id = body_json(me).await["credential_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let confirm = browser.get(&format!("/settings/api/{key_id}/revoke")).await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    let revoked = browser
+        .post(
+            &format!("/settings/api/{key_id}/revoke"),
+            &[("csrf", &confirm.csrf())],
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        fx.get("/v1/me", &format!("token {key}")).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let activity = browser.get("/settings/activity").await;
+    assert!(activity.html.contains("API key created"));
+    assert!(activity.html.contains("API key revoked"));
+    assert!(activity.html.contains(&key_id));
+}
+
+#[tokio::test]
+async fn keys_of_other_accounts_cannot_be_revoked() {
+    let fx = Fixture::new().await;
+    account_with_password(&fx, "a@example.com").await;
+    let other = fx.account("b@example.com").await;
+    let issued = crate::apikey::issue(
+        &fx.state.store,
+        &fx.state.keyring,
+        &fx.state.settings.issuer,
+        "",
+        crate::apikey::NewApiKey {
+            account_id: other,
+            name: None,
+            scope: None,
+            expires_at: None,
+        },
+        fx.clock_now(),
+    )
+    .await
+    .unwrap();
+    let mut browser = Browser::new(&fx);
+    browser
+        .sign_in_with_password("a@example.com", PASSWORD)
+        .await;
+    let csrf = browser.get("/settings/api").await.csrf();
+    let page = browser
+        .post(
+            &format!("/settings/api/{}/revoke", issued.record.id),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    let record = fx
+        .state
+        .store
+        .api_key(&issued.record.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(record.revoked_at.is_none());
+}
+
+#[tokio::test]
+async fn bad_key_forms_are_explained_on_the_page() {
+    let fx = Fixture::new().await;
+    account_with_password(&fx, "a@example.com").await;
+    let mut browser = Browser::new(&fx);
+    browser
+        .sign_in_with_password("a@example.com", PASSWORD)
+        .await;
+    let csrf = browser.get("/settings/api").await.csrf();
+    let past = browser
+        .post(
+            "/settings/api",
+            &[
+                ("csrf", &csrf),
+                ("name", "old"),
+                ("expires", "2020-01-01"),
+                ("scope", "THIRD_PARTY_OPERATION"),
+            ],
+        )
+        .await;
+    assert_eq!(past.status, StatusCode::BAD_REQUEST);
+    assert!(past.html.contains("must be in the future"));
+    let scope = browser
+        .post(
+            "/settings/api",
+            &[("csrf", &csrf), ("name", "x"), ("scope", "admin")],
+        )
+        .await;
+    assert_eq!(scope.status, StatusCode::BAD_REQUEST);
+    assert!(scope.html.contains("cannot be granted here"));
+}
+
+#[tokio::test]
+async fn apps_register_rotate_switch_and_delete() {
+    let fx = Fixture::new().await;
+    account_with_password(&fx, "a@example.com").await;
+    let mut browser = Browser::new(&fx);
+    browser
+        .sign_in_with_password("a@example.com", PASSWORD)
+        .await;
+    let csrf = browser.get("/developer/apps").await.csrf();
+    let created = browser
+        .post(
+            "/developer/apps",
+            &[
+                ("csrf", &csrf),
+                ("name", "Reporting <script>"),
+                ("client_type", "confidential"),
+                ("mode", "development"),
+                (
+                    "redirect_uris",
+                    "https://app.example.com/cb\nhttp://127.0.0.1/callback",
+                ),
+                ("grant", "authorization_code"),
+                ("grant", "client_credentials"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    assert!(
+        created.html.contains("Reporting &#60;script&#62;")
+            || created.html.contains("Reporting &lt;script&gt;")
+    );
+    let client_id = between(&created.html, r#"id="client-id""#, ">", "<").to_owned();
+    let secret = between(&created.html, r#"id="secret""#, r#"value=""#, "\"").to_owned();
+    let app = fx
+        .state
+        .store
+        .app_by_client_id(&client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(crate::digest::secret_matches(
+        &secret,
+        app.client_secret_hash.as_deref().unwrap()
+    ));
+    assert!(created.html.contains("100 requests/min"));
+
+    let rotated = browser
+        .post(
+            &format!("/developer/apps/{client_id}/secret"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK);
+    let new_secret = between(&rotated.html, r#"id="secret""#, r#"value=""#, "\"").to_owned();
+    let app = fx
+        .state
+        .store
+        .app_by_client_id(&client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let stored = app.client_secret_hash.unwrap();
+    assert!(crate::digest::secret_matches(&new_secret, &stored));
+    assert!(!crate::digest::secret_matches(&secret, &stored));
+    let shown = browser.get(&format!("/developer/apps/{client_id}")).await;
+    assert!(!shown.html.contains(&new_secret), "a secret is shown once");
+
+    let switched = browser
+        .post(
+            &format!("/developer/apps/{client_id}/mode"),
+            &[("csrf", &csrf), ("mode", "production")],
+        )
+        .await;
+    assert_eq!(switched.status, StatusCode::SEE_OTHER);
+    let shown = browser.get(switched.location.as_deref().unwrap()).await;
+    assert!(shown.html.contains("500 requests/min"));
+
+    let deleted = browser
+        .post(
+            &format!("/developer/apps/{client_id}/delete"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER);
+    assert!(
+        fx.state
+            .store
+            .app_by_client_id(&client_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let activity = browser.get("/settings/activity").await;
+    for what in [
+        "App registered",
+        "App secret rotated",
+        "App mode changed",
+        "App deleted",
+    ] {
+        assert!(activity.html.contains(what), "{what}");
+    }
+}
+
+#[tokio::test]
+async fn public_apps_cannot_use_client_credentials() {
+    let fx = Fixture::new().await;
+    account_with_password(&fx, "a@example.com").await;
+    let mut browser = Browser::new(&fx);
+    browser
+        .sign_in_with_password("a@example.com", PASSWORD)
+        .await;
+    let csrf = browser.get("/developer/apps").await.csrf();
+    let page = browser
+        .post(
+            "/developer/apps",
+            &[
+                ("csrf", &csrf),
+                ("name", "CLI"),
+                ("client_type", "public"),
+                ("grant", "client_credentials"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.html.contains("cannot use client_credentials"));
+}
+
+#[tokio::test]
+async fn other_sessions_can_be_signed_out() {
+    let fx = Fixture::new().await;
+    account_with_password(&fx, "a@example.com").await;
+    let mut laptop = Browser::new(&fx);
+    laptop
+        .sign_in_with_password("a@example.com", PASSWORD)
+        .await;
+    let mut phone = Browser::new(&fx);
+    phone.sign_in_with_password("a@example.com", PASSWORD).await;
+    let page = laptop.get("/settings/sessions").await;
+    assert!(page.html.contains("this browser"));
+    let sessions = fx
+        .state
+        .store
+        .live_web_sessions_of(
+            &fx.state
+                .store
+                .account_by_email("a@example.com")
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+            fx.clock_now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(sessions.len(), 2);
+    // The laptop's page offers to sign out exactly the other session: the phone.
+    let revocable: Vec<_> = sessions
+        .iter()
+        .filter(|s| {
+            page.html
+                .contains(&format!("/settings/sessions/{}/revoke", s.id))
+        })
+        .collect();
+    assert_eq!(revocable.len(), 1);
+    let phone_session = revocable[0];
+    let done = laptop
+        .post(
+            &format!("/settings/sessions/{}/revoke", phone_session.id),
+            &[("csrf", &page.csrf())],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        phone.get("/settings/api").await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(laptop.get("/settings/api").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn sessions_expire() {
+    let fx = Fixture::new().await;
+    account_with_password(&fx, "a@example.com").await;
+    let mut browser = Browser::new(&fx);
+    browser
+        .sign_in_with_password("a@example.com", PASSWORD)
+        .await;
+    fx.clock.advance(super::session::SESSION_TTL_SECS);
+    assert_eq!(
+        browser.get("/settings/api").await.status,
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn pages_cannot_be_framed_or_cached() {
+    let fx = Fixture::new().await;
+    let response = fx
+        .send(Request::get("/signin").body(Body::empty()).unwrap())
+        .await;
+    let h = response.headers();
+    assert_eq!(h[header::X_FRAME_OPTIONS], "DENY");
+    assert_eq!(h[header::CACHE_CONTROL], "no-store");
+    assert!(
+        h[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+    let cookie = h[header::SET_COOKIE].to_str().unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    // The fixture's issuer is loopback HTTP: no `Secure`, or the browser drops it.
+    assert!(!cookie.contains("Secure"), "{cookie}");
+}
+
+#[tokio::test]
+async fn unknown_pages_and_errors_are_pages_without_internals() {
+    let fx = Fixture::new().await;
+    account_with_password(&fx, "a@example.com").await;
+    let mut browser = Browser::new(&fx);
+    browser
+        .sign_in_with_password("a@example.com", PASSWORD)
+        .await;
+    let page = browser.get("/settings/api/key_nope/revoke").await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(page.html.contains("<html"));
+    assert!(page.html.contains("no such API key"));
+}
