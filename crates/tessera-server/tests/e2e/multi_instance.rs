@@ -1,10 +1,12 @@
 //! Two `tesserad` processes on one PostgreSQL database form one service: requests
 //! alternate between them, and everything that must be shared is (rate-limit
-//! counters, API-key revocations, signing keys). PostgreSQL only: a SQLite
-//! deployment is one instance.
+//! counters, API-key revocations, signing keys, refresh-token families, device
+//! codes). PostgreSQL only: a SQLite deployment is one instance.
 
+use crate::oauth_support as oauth;
 use crate::support::{Backend, Server, TestDb, json, postgres_available};
 use reqwest::StatusCode;
+use serde_json::Value;
 
 /// A second instance on `first`'s database, with the same master key.
 pub fn second_instance(first: &Server, args: &[&str]) -> Server {
@@ -170,4 +172,131 @@ async fn keys_rotated_elsewhere_verify_everywhere() {
             "{jwks}"
         );
     }
+}
+
+/// Two instances behind one issuer, as a load balancer presents them.
+const ISSUER: &str = "http://tessera.example";
+
+/// Two instances on one fresh database with the shared issuer.
+async fn pair() -> (Server, Server) {
+    let a = Server::start_with(Backend::Postgres, &["--issuer", ISSUER]).await;
+    let b = second_instance(&a, &["--issuer", ISSUER]);
+    (a, b)
+}
+
+async fn refresh(server: &Server, client_id: &str, refresh_token: &str) -> (StatusCode, Value) {
+    oauth::token(
+        server,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", client_id),
+            ("refresh_token", refresh_token),
+        ],
+        None,
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_rotated_on_one_cannot_be_replayed_on_the_other() {
+    if !postgres_available() {
+        return;
+    }
+    let (a, b) = pair().await;
+    let domain = oauth::domain(&a).await;
+    let demo = a.demo_account().await;
+    let cli = oauth::public_app(&a, &demo.email, "lofty-cli");
+    let tokens = oauth::code_flow(&a, &domain, &cli, &demo.account_id).await;
+    assert_eq!(
+        oauth::me_status(&b, &tokens["access_token"]).await,
+        StatusCode::OK,
+        "an access token from one instance is good on the other"
+    );
+    let old = tokens["refresh_token"].as_str().unwrap();
+    let (status, rotated) = refresh(&a, &cli, old).await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+
+    // The rotated-out token replayed on B: refused, and its whole family revoked,
+    // for both instances (the new refresh token and its access token too).
+    let (status, body) = refresh(&b, &cli, old).await;
+    oauth::assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
+    let (status, body) = refresh(&a, &cli, rotated["refresh_token"].as_str().unwrap()).await;
+    oauth::assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
+    for server in [&a, &b] {
+        assert_eq!(
+            oauth::me_status(server, &rotated["access_token"]).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_codes_are_shared_between_instances() {
+    if !postgres_available() {
+        return;
+    }
+    let (a, b) = pair().await;
+    let domain = oauth::domain(&a).await;
+    let demo = a.demo_account().await;
+    let cli = oauth::public_app(&a, &demo.email, "llamactl");
+    let start = || async {
+        let (status, _, auth) = oauth::post_form(
+            &a,
+            "/oauth/device_authorization",
+            &[("client_id", cli.as_str())],
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{auth}");
+        auth
+    };
+    let redeem = |server: &Server, device_code: &str| {
+        let form = [
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("client_id", cli.as_str()),
+            ("device_code", device_code),
+        ]
+        .map(|(k, v)| (k, v.to_owned()));
+        let request = server
+            .http()
+            .post(server.endpoint("/oauth/token"))
+            .form(&form);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            (status, json(response).await)
+        }
+    };
+
+    // Polling state is shared: a poll on A then at once on B is too fast.
+    let pending = start().await;
+    let code = pending["device_code"].as_str().unwrap();
+    let (status, body) = redeem(&a, code).await;
+    oauth::assert_oauth_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        "authorization_pending",
+    );
+    let (status, body) = redeem(&b, code).await;
+    oauth::assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "slow_down");
+
+    // Started on A, approved (the verification page's step), redeemed on B, once.
+    let auth = start().await;
+    tessera_server::oauth::device::approve(
+        &domain,
+        auth["user_code"].as_str().unwrap(),
+        &demo.account_id,
+    )
+    .await
+    .unwrap();
+    let code = auth["device_code"].as_str().unwrap();
+    let (status, tokens) = redeem(&b, code).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    assert_eq!(
+        oauth::me_status(&a, &tokens["access_token"]).await,
+        StatusCode::OK
+    );
+    let (status, body) = redeem(&a, code).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "redeemed twice: {body}");
 }

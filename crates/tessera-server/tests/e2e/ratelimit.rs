@@ -2,11 +2,13 @@
 //! (PostgreSQL uses the shared limiter by default), the admin flags, the config
 //! file, `--no-rate-limit`, and the rejection counter in `/metrics`.
 
+use crate::oauth_support as oauth;
 use crate::support::{Backend, Server, json};
 use reqwest::StatusCode;
 
 backend_tests!(
     api_key_limit_headers_and_429,
+    oauth_tokens_share_their_apps_limit,
     app_limits_from_admin,
     configured_limits_and_switch_off,
 );
@@ -172,4 +174,43 @@ async fn configured_limits_and_switch_off(backend: Backend) {
         assert_eq!(response.status(), StatusCode::OK);
         assert!(!response.headers().contains_key("x-ratelimit-limit"));
     }
+}
+
+async fn oauth_tokens_share_their_apps_limit(backend: Backend) {
+    let server = Server::start(backend).await;
+    let demo = server.demo_account().await;
+    let app = oauth::confidential_app(&server, &demo.email, &["--rate-limit", "3/min"]);
+    let basic = Some((app.client_id.as_str(), app.client_secret.as_str()));
+    let mut bearers = Vec::new();
+    for _ in 0..2 {
+        let (status, body) =
+            oauth::token(&server, &[("grant_type", "client_credentials")], basic).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        bearers.push(format!("Bearer {}", body["access_token"].as_str().unwrap()));
+    }
+    // Two tokens of one app: one window of 3.
+    for (i, bearer) in [&bearers[0], &bearers[1], &bearers[0]].iter().enumerate() {
+        let response = server.get("/v1/me", Some(bearer)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(num(&response, "x-ratelimit-limit"), 3);
+        assert_eq!(num(&response, "x-ratelimit-remaining"), 2 - i as i64);
+    }
+    let refused = server.get("/v1/me", Some(&bearers[1])).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    // The account's bare API key is its own (development) app.
+    let response = server.get("/v1/me", demo.auth().as_deref()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(num(&response, "x-ratelimit-limit"), 100);
+
+    // The token endpoint itself is limited per client IP, headers included.
+    let (status, headers, _) = oauth::post_form(
+        &server,
+        "/oauth/token",
+        &[("grant_type", "client_credentials")],
+        basic,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["x-ratelimit-limit"], "300");
+    assert_eq!(headers["x-ratelimit-remaining"], "297");
 }
