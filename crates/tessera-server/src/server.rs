@@ -124,6 +124,9 @@ async fn background_tasks(state: AppState) {
         if let Err(e) = state.store.prune_revoked_access_tokens(now).await {
             tracing::warn!(error = %e, "pruning revoked access tokens failed");
         }
+        if let Err(e) = crate::oauth::prune(&state, now).await {
+            tracing::warn!(error = %e, "pruning expired OAuth state failed");
+        }
         if let Some(limits) = &state.rate_limits
             && let Err(e) = limits.limiter.prune(now).await
         {

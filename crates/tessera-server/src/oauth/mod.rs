@@ -87,6 +87,34 @@ pub fn requested_scope(scope: Option<&str>) -> Result<Scopes, Error> {
     Ok(requested)
 }
 
+/// Deletes OAuth state nobody can use any more. Used codes are kept a day past
+/// expiry so that a late replay is still recognised (and revokes its tokens).
+pub async fn prune(state: &AppState, now: i64) -> Result<(), Error> {
+    const DAY: i64 = 86_400;
+    let pool = state.store.pool();
+    let deletes: [(&'static str, i64); 6] = [
+        (
+            "DELETE FROM authorization_codes WHERE expires_at <= $1",
+            now - DAY,
+        ),
+        ("DELETE FROM device_codes WHERE expires_at <= $1", now - DAY),
+        ("DELETE FROM refresh_tokens WHERE expires_at <= $1", now),
+        (
+            "DELETE FROM family_access_tokens WHERE expires_at <= $1",
+            now,
+        ),
+        ("DELETE FROM otp_codes WHERE expires_at <= $1", now),
+        (
+            "DELETE FROM attempt_counters WHERE window_start <= $1",
+            now - DAY,
+        ),
+    ];
+    for (sql, before) in deletes {
+        sqlx::query(sql).bind(before).execute(pool).await?;
+    }
+    Ok(())
+}
+
 /// `invalid_request` with a description.
 pub fn invalid_request(description: impl Into<String>) -> Error {
     Error::oauth(OAuthErrorCode::InvalidRequest, description)
@@ -103,4 +131,44 @@ pub fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, Er
         .as_deref()
         .filter(|v| !v.is_empty())
         .ok_or_else(|| invalid_request(format!("the parameter {name} is required")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::Fixture;
+
+    #[tokio::test]
+    async fn prune_drops_only_what_nobody_can_use() {
+        let fx = Fixture::new().await;
+        let now = fx.clock_now();
+        let pool = fx.state.store.pool();
+        for (email, expires_at) in [("old@example.com", now - 1), ("new@example.com", now + 60)] {
+            sqlx::query(
+                "INSERT INTO otp_codes (email, code_hash, attempts, created_at, expires_at, consumed_at) \
+                 VALUES ($1, 'h', 0, $2, $3, NULL)",
+            )
+            .bind(email)
+            .bind(now - 600)
+            .bind(expires_at)
+            .execute(pool)
+            .await
+            .unwrap();
+        }
+        prune(&fx.state, now).await.unwrap();
+        let left: Vec<(String,)> = sqlx::query_as("SELECT email FROM otp_codes")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+        assert_eq!(left, vec![("new@example.com".to_owned(),)]);
+    }
+
+    #[test]
+    fn scopes() {
+        assert_eq!(
+            requested_scope(None).unwrap().to_string(),
+            THIRD_PARTY_OPERATION
+        );
+        assert!(requested_scope(Some("admin")).is_err());
+    }
 }
