@@ -128,7 +128,17 @@ fn main() -> ExitCode {
     let env = Overlay::new(&process).with(LOFTY.url_env, cli.api_url);
     tessera_cli::init_logging(&LOFTY, &env);
     let auth = match cli.command {
-        Top::Help { command } => return print_help(command.as_deref(), help::root()).into(),
+        Top::Help { command } => {
+            return match command.as_deref() {
+                None | Some("help") => print_help(None, help::root()),
+                Some("auth") => print_help(None, help::auth()),
+                Some(other) => {
+                    eprintln!("error: unknown command '{other}'");
+                    Exit::Usage
+                }
+            }
+            .into();
+        }
         Top::Auth(Auth::Help { command }) => {
             return print_help(command.as_deref(), help::auth()).into();
         }

@@ -118,6 +118,7 @@ fn auth_help_is_the_documented_overview() {
     );
     assert_eq!(home().run(&["auth", "-h"], &[]).ok().stdout(), AUTH_HELP);
     assert_eq!(home().run(&["auth", "help"], &[]).ok().stdout(), AUTH_HELP);
+    assert_eq!(home().run(&["help", "auth"], &[]).ok().stdout(), AUTH_HELP);
 }
 
 /// Each command's documented help, line by line (whitespace-normalised, as the
