@@ -248,6 +248,25 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Ids of the unrevoked token families (grants) an account gave an app.
+    pub async fn live_token_families(
+        &self,
+        account_id: &str,
+        client_id: &str,
+    ) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM token_families \
+             WHERE account_id = $1 AND client_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(account_id)
+        .bind(client_id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+}
+
 // ---------------------------------------------------------------- passwords
 
 impl Store {

@@ -8,8 +8,11 @@
 //! binds forms shown before sign-in) and `tessera_session` (a signed-in session,
 //! stored hashed in `web_sessions`). Pages are `no-store` and cannot be framed.
 
+pub mod authorize;
 pub mod console;
+pub mod device;
 pub mod page;
+pub mod scopes;
 pub mod session;
 pub mod signin;
 #[cfg(test)]
@@ -29,6 +32,8 @@ pub const SCRIPT_PATH: &str = "/static/tessera.js";
 pub fn routes(state: AppState) -> Router<AppState> {
     let pages = Router::new()
         .merge(signin::routes())
+        .merge(authorize::routes())
+        .merge(device::routes())
         .merge(console::routes())
         .route("/", get(home))
         .layer(middleware::from_fn_with_state(state, browser_layer));

@@ -119,6 +119,8 @@ pub struct SignedIn {
 pub struct Visitor {
     pub signed_in: Option<SignedIn>,
     csrf: String,
+    /// The TCP peer (unspecified in tests without a socket).
+    pub peer: std::net::IpAddr,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
 }
@@ -173,10 +175,11 @@ impl FromRequestParts<AppState> for Visitor {
                 email: session.email,
             });
         }
-        let ip = parts
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string());
+            .map(|c| c.0.ip());
+        let ip = peer.map(|p| p.to_string());
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)
@@ -185,6 +188,7 @@ impl FromRequestParts<AppState> for Visitor {
         Ok(Self {
             signed_in,
             csrf: csrf_for(&binding),
+            peer: peer.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
             ip,
             user_agent,
         })

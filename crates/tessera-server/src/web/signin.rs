@@ -27,6 +27,8 @@ const PASSWORD_WINDOW_SECS: i64 = 15 * 60;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route(PATH, get(signin_page))
+        .route("/signin/code/request", post(request_code))
+        .route("/signin/code", post(signin_code))
         .route("/signin/password", post(signin_password))
         .route("/signout", post(signout))
 }
@@ -66,6 +68,120 @@ async fn signin_page(visitor: Visitor, Query(q): Query<SigninQuery>) -> Response
         error: None,
         password_open: false,
     })
+}
+
+#[derive(Template)]
+#[template(path = "signin_code.html")]
+struct CodePage {
+    layout: Layout,
+    next: String,
+    email: String,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct CodeRequestForm {
+    csrf: String,
+    email: String,
+    next: Option<String>,
+}
+
+/// Sends a one-time code (if the address has an account; the page is the same
+/// either way) and asks for it.
+async fn request_code(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    PageForm(form): PageForm<CodeRequestForm>,
+) -> PageResult {
+    visitor.check_csrf(&form.csrf)?;
+    let next = local_path(form.next.as_deref());
+    let email = form.email.trim().to_lowercase();
+    match crate::otp::request(&state, &email, visitor.peer).await {
+        Ok(()) => Ok(ok(&CodePage {
+            layout: Layout::bare(&visitor, "Enter your code"),
+            next,
+            email,
+            error: None,
+        })),
+        Err(e @ (Error::BadRequest(_) | Error::TooManyRequests { .. })) => Ok(render(
+            e.status(),
+            &SigninPage {
+                layout: Layout::bare(&visitor, "Sign in"),
+                next,
+                email,
+                error: Some(sentence(&e)),
+                password_open: false,
+            },
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// An error's text as a sentence for the page.
+fn sentence(e: &Error) -> String {
+    let text = match e {
+        Error::TooManyRequests { .. } => {
+            "Too many codes were requested. Wait a few minutes and try again.".to_owned()
+        }
+        other => other.to_string(),
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => text,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    csrf: String,
+    email: String,
+    code: String,
+    next: Option<String>,
+}
+
+async fn signin_code(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    PageForm(form): PageForm<CodeForm>,
+) -> PageResult {
+    visitor.check_csrf(&form.csrf)?;
+    let next = local_path(form.next.as_deref());
+    let email = form.email.trim().to_lowercase();
+    let code: String = form.code.chars().filter(|c| !c.is_whitespace()).collect();
+    match crate::otp::verify(&state, &email, &code).await {
+        Ok(account_id) => complete(&state, &visitor, &account_id, "email_code", &next).await,
+        Err(e @ (Error::InvalidOtp | Error::BadRequest(_) | Error::TooManyRequests { .. })) => {
+            if let Some(account) = state.store.account_by_email(&email).await? {
+                audit::record(
+                    &state.store,
+                    &account.id,
+                    Action::SignInFailed,
+                    Some("email_code"),
+                    visitor.ip.as_deref(),
+                    state.now(),
+                )
+                .await?;
+            }
+            let message = match e {
+                Error::InvalidOtp => {
+                    "That code is not valid. Check the latest email, or request a new code."
+                        .to_owned()
+                }
+                other => sentence(&other),
+            };
+            Ok(render(
+                StatusCode::UNAUTHORIZED,
+                &CodePage {
+                    layout: Layout::bare(&visitor, "Enter your code"),
+                    next,
+                    email,
+                    error: Some(message),
+                },
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[derive(Deserialize)]

@@ -646,3 +646,420 @@ async fn unknown_pages_and_errors_are_pages_without_internals() {
     assert!(page.html.contains("<html"));
     assert!(page.html.contains("no such API key"));
 }
+
+/// The one-time code mailed to `email` (the file outbox). The mail is sent by a
+/// spawned task: yield to it until the file is there (no sleeping).
+async fn code_from_outbox(fx: &Fixture, email: &str) -> String {
+    let dir = &fx.state.settings.mail_outbox;
+    for _ in 0..100_000 {
+        let mail = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .find(|text| text.contains(email) && text.contains("code is "));
+        if let Some(text) = mail {
+            let start = text.find("code is ").unwrap() + "code is ".len();
+            // Consume it, so that a later sign-in reads its own code.
+            for entry in std::fs::read_dir(dir).unwrap().flatten() {
+                std::fs::remove_file(entry.path()).unwrap();
+            }
+            return text[start..start + 6].to_owned();
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("no mail for {email} in {}", dir.display());
+}
+
+impl Browser<'_> {
+    /// Signs in with an emailed code; returns the final response.
+    pub async fn sign_in_with_code(&mut self, email: &str, next: &str) -> Page {
+        let form = self.get(&super::signin::signin_url(next)).await;
+        let csrf = form.csrf();
+        let asked = self
+            .post(
+                "/signin/code/request",
+                &[("csrf", &csrf), ("email", email), ("next", next)],
+            )
+            .await;
+        assert_eq!(asked.status, StatusCode::OK, "{}", asked.html);
+        assert!(asked.html.contains("Check your email"));
+        let code = code_from_outbox(self.fx, email).await;
+        self.post(
+            "/signin/code",
+            &[
+                ("csrf", &asked.csrf()),
+                ("email", email),
+                ("code", &code),
+                ("next", next),
+            ],
+        )
+        .await
+    }
+}
+
+#[tokio::test]
+async fn email_code_sign_in() {
+    let fx = Fixture::new().await;
+    fx.account("a@example.com").await;
+    let mut browser = Browser::new(&fx);
+    let done = browser
+        .sign_in_with_code("a@example.com", "/settings/activity")
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.html);
+    assert_eq!(done.location.as_deref(), Some("/settings/activity"));
+    let activity = browser.get("/settings/activity").await;
+    assert!(activity.html.contains("Signed in"));
+}
+
+#[tokio::test]
+async fn a_wrong_email_code_is_explained_and_unknown_addresses_look_the_same() {
+    let fx = Fixture::new().await;
+    fx.account("a@example.com").await;
+    let mut browser = Browser::new(&fx);
+    let csrf = browser.get("/signin").await.csrf();
+    let known = browser
+        .post(
+            "/signin/code/request",
+            &[("csrf", &csrf), ("email", "a@example.com")],
+        )
+        .await;
+    let unknown = browser
+        .post(
+            "/signin/code/request",
+            &[("csrf", &csrf), ("email", "nobody@example.com")],
+        )
+        .await;
+    assert_eq!(known.status, unknown.status);
+    assert_eq!(
+        known.html.replace("a@example.com", "X"),
+        unknown.html.replace("nobody@example.com", "X")
+    );
+    let wrong = browser
+        .post(
+            "/signin/code",
+            &[
+                ("csrf", &csrf),
+                ("email", "a@example.com"),
+                ("code", "000000"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.html.contains("That code is not valid"));
+    assert!(!browser.has_cookie("tessera_session"));
+}
+
+fn pkce() -> (String, String) {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let verifier = crate::digest::random_token(32);
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+async fn public_app(fx: &Fixture, account_id: &str) -> String {
+    crate::admin::app::create(
+        &fx.state.store,
+        account_id,
+        crate::admin::app::CreateArgs {
+            account: String::new(),
+            name: "Lofty CLI".into(),
+            mode: crate::store::AppMode::Development,
+            redirect_uris: vec!["http://127.0.0.1/callback".into()],
+            public: true,
+            client_id: Some("lofty-cli".into()),
+            grants: Vec::new(),
+            rate_limit: None,
+        },
+        fx.clock_now(),
+    )
+    .await
+    .unwrap();
+    "lofty-cli".into()
+}
+
+fn authorize_path(client_id: &str, redirect_uri: &str, challenge: Option<&str>) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("response_type", "code")
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", redirect_uri)
+        .append_pair("state", "st<>ate");
+    if let Some(c) = challenge {
+        q.append_pair("code_challenge", c)
+            .append_pair("code_challenge_method", "S256");
+    }
+    format!("/oauth/authorize?{}", q.finish())
+}
+
+#[tokio::test]
+async fn invalid_authorization_requests_never_reach_sign_in() {
+    let fx = Fixture::new().await;
+    let account = fx.account("a@example.com").await;
+    let client = public_app(&fx, &account).await;
+    let (_, challenge) = pkce();
+    let mut browser = Browser::new(&fx);
+
+    let unknown = browser
+        .get(&authorize_path(
+            "nope",
+            "http://127.0.0.1:5000/callback",
+            Some(&challenge),
+        ))
+        .await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+    assert!(unknown.location.is_none());
+    assert!(unknown.html.contains("not valid"));
+
+    let open_redirect = browser
+        .get(&authorize_path(
+            &client,
+            "https://evil.example/cb",
+            Some(&challenge),
+        ))
+        .await;
+    assert_eq!(open_redirect.status, StatusCode::BAD_REQUEST);
+    assert!(open_redirect.location.is_none());
+
+    let no_pkce = browser
+        .get(&authorize_path(
+            &client,
+            "http://127.0.0.1:5000/callback",
+            None,
+        ))
+        .await;
+    let location = no_pkce.location.expect("a redirect back to the client");
+    assert!(
+        location.starts_with("http://127.0.0.1:5000/callback?"),
+        "{location}"
+    );
+    assert!(location.contains("error=invalid_request"), "{location}");
+}
+
+#[tokio::test]
+async fn sign_in_then_consent_then_code() {
+    let fx = Fixture::new().await;
+    let account = fx.account("a@example.com").await;
+    let client = public_app(&fx, &account).await;
+    let (verifier, challenge) = pkce();
+    let redirect = "http://127.0.0.1:5000/callback";
+    let path = authorize_path(&client, redirect, Some(&challenge));
+    let mut browser = Browser::new(&fx);
+
+    let first = browser.get(&path).await;
+    assert_eq!(first.status, StatusCode::SEE_OTHER);
+    let signin = first.location.unwrap();
+    assert!(signin.starts_with("/signin?next="), "{signin}");
+    let signed_in = browser.sign_in_with_code("a@example.com", &path).await;
+    assert_eq!(signed_in.location.as_deref(), Some(path.as_str()));
+
+    let consent = browser.get(&path).await;
+    assert_eq!(consent.status, StatusCode::OK);
+    assert!(consent.html.contains("Lofty CLI"));
+    assert!(consent.html.contains("THIRD_PARTY_OPERATION"));
+    assert!(consent.html.contains("st&#60;&#62;ate") || consent.html.contains("st&lt;&gt;ate"));
+
+    let mut fields: Vec<(String, String)> = vec![
+        ("csrf".into(), consent.csrf()),
+        ("decision".into(), "approve".into()),
+    ];
+    let url = url::Url::parse(&format!("http://x{path}")).unwrap();
+    fields.extend(
+        url.query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned())),
+    );
+    let pairs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let approved = browser.post("/oauth/authorize", &pairs).await;
+    assert_eq!(approved.status, StatusCode::SEE_OTHER);
+    let back = url::Url::parse(approved.location.as_deref().unwrap()).unwrap();
+    assert!(back.as_str().starts_with(redirect));
+    let param = |name: &str| {
+        back.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    assert_eq!(param("state").as_deref(), Some("st<>ate"));
+    let code = param("code").expect("a code");
+
+    let token = fx
+        .send(
+            Request::post("/oauth/token")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(
+                    url::form_urlencoded::Serializer::new(String::new())
+                        .append_pair("grant_type", "authorization_code")
+                        .append_pair("code", &code)
+                        .append_pair("redirect_uri", redirect)
+                        .append_pair("client_id", &client)
+                        .append_pair("code_verifier", &verifier)
+                        .finish(),
+                ))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(token.status(), StatusCode::OK);
+    let tokens = body_json(token).await;
+    let refresh = tokens["refresh_token"]
+        .as_str()
+        .expect("a refresh token")
+        .to_owned();
+
+    // The app shows under Sessions; revoking it kills its refresh token.
+    let sessions = browser.get("/settings/sessions").await;
+    assert!(sessions.html.contains("Lofty CLI"));
+    let revoked = browser
+        .post(
+            &format!("/settings/authorizations/{client}/revoke"),
+            &[("csrf", &sessions.csrf())],
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER);
+    let refreshed = fx
+        .send(
+            Request::post("/oauth/token")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(
+                    url::form_urlencoded::Serializer::new(String::new())
+                        .append_pair("grant_type", "refresh_token")
+                        .append_pair("refresh_token", &refresh)
+                        .append_pair("client_id", &client)
+                        .finish(),
+                ))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(refreshed.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(body_json(refreshed).await["error"], "invalid_grant");
+}
+
+#[tokio::test]
+async fn denying_consent_sends_access_denied() {
+    let fx = Fixture::new().await;
+    let account = fx.account("a@example.com").await;
+    let client = public_app(&fx, &account).await;
+    let (_, challenge) = pkce();
+    let path = authorize_path(&client, "http://127.0.0.1:5000/callback", Some(&challenge));
+    let mut browser = Browser::new(&fx);
+    browser.sign_in_with_code("a@example.com", &path).await;
+    let consent = browser.get(&path).await;
+    let mut fields: Vec<(String, String)> = vec![
+        ("csrf".into(), consent.csrf()),
+        ("decision".into(), "deny".into()),
+    ];
+    let url = url::Url::parse(&format!("http://x{path}")).unwrap();
+    fields.extend(
+        url.query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned())),
+    );
+    let pairs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let denied = browser.post("/oauth/authorize", &pairs).await;
+    let location = denied.location.unwrap();
+    assert!(location.contains("error=access_denied"), "{location}");
+    assert!(location.contains("state=st%3C%3Eate"), "{location}");
+}
+
+async fn device_code(fx: &Fixture, client: &str) -> (String, String) {
+    let response = fx
+        .send(
+            Request::post("/oauth/device_authorization")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(format!("client_id={client}")))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = body_json(response).await;
+    (
+        body["user_code"].as_str().unwrap().to_owned(),
+        body["verification_uri_complete"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn device_approval_denial_and_bad_codes() {
+    let fx = Fixture::new().await;
+    let account = fx.account("a@example.com").await;
+    let client = public_app(&fx, &account).await;
+    let (user_code, complete) = device_code(&fx, &client).await;
+    let path = complete
+        .strip_prefix(crate::testing::ISSUER)
+        .unwrap()
+        .to_owned();
+    let mut browser = Browser::new(&fx);
+
+    let first = browser.get(&path).await;
+    assert_eq!(first.status, StatusCode::SEE_OTHER);
+    browser.sign_in_with_code("a@example.com", &path).await;
+    let confirm = browser.get(&path).await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    assert!(confirm.html.contains("Lofty CLI"));
+    assert!(confirm.html.contains(&user_code));
+    let done = browser
+        .post(
+            "/device/decision",
+            &[
+                ("csrf", &confirm.csrf()),
+                ("user_code", &user_code),
+                ("decision", "approve"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK);
+    assert!(done.html.contains("return to your terminal"));
+    // Decided codes are gone.
+    let again = browser
+        .post(
+            "/device/decision",
+            &[
+                ("csrf", &confirm.csrf()),
+                ("user_code", &user_code),
+                ("decision", "approve"),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+    assert!(again.html.contains("start the sign-in again"));
+
+    let bad = browser
+        .post(
+            "/device",
+            &[("csrf", &confirm.csrf()), ("user_code", "BCDF-GHJK")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::NOT_FOUND);
+    assert!(bad.html.contains("That code is not valid"));
+
+    let (second, _) = device_code(&fx, &client).await;
+    let entered = browser
+        .post(
+            "/device",
+            &[
+                ("csrf", &confirm.csrf()),
+                ("user_code", &second.to_lowercase()),
+            ],
+        )
+        .await;
+    assert_eq!(entered.status, StatusCode::OK);
+    let denied = browser
+        .post(
+            "/device/decision",
+            &[
+                ("csrf", &confirm.csrf()),
+                ("user_code", &second),
+                ("decision", "deny"),
+            ],
+        )
+        .await;
+    assert_eq!(denied.status, StatusCode::OK);
+    assert!(denied.html.contains("Request denied"));
+}

@@ -140,12 +140,18 @@ async fn revoke_authorization(
 ) -> PageResult {
     member.visitor.check_csrf(&form.csrf)?;
     let now = state.now();
-    if !state
+    let account = member.account_id();
+    let families = state.store.live_token_families(account, &client_id).await?;
+    let recorded = state
         .store
-        .delete_app_authorization(member.account_id(), &client_id)
-        .await?
-    {
+        .delete_app_authorization(account, &client_id)
+        .await?;
+    if !recorded && families.is_empty() {
         return Err(Error::NotFound("That app is not authorized.".into()).into());
+    }
+    // Every grant the account gave the app: its refresh tokens and access tokens.
+    for family in &families {
+        crate::oauth::issue::revoke_family(&state, family).await?;
     }
     audit::record(
         &state.store,

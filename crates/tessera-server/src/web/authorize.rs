@@ -1,0 +1,187 @@
+//! `GET/POST /oauth/authorize`: the authorization code flow's pages (RFC 6749
+//! §4.1, PKCE RFC 7636).
+//!
+//! The request is validated first, before anything else is shown: an untrusted
+//! client or redirect URI gets an error page (never a redirect, so this endpoint
+//! cannot be used as an open redirector); other invalid requests go back to the
+//! client with `error=`. Only then sign-in (if needed) and consent. The POST
+//! carries the request in hidden fields and validates it again.
+
+use super::page::{FormFields, Layout, PageError, PageResult, ok};
+use super::scopes::{self, ScopeLine};
+use super::session::{Member, Visitor};
+use crate::audit::{self, Action};
+use crate::error::Error;
+use crate::oauth::authorize::{self, AuthorizeError, AuthorizeQuery, ValidatedAuthorization};
+use crate::state::AppState;
+use askama::Template;
+use axum::Router;
+use axum::extract::{Query, RawQuery, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+
+pub const PATH: &str = "/oauth/authorize";
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route(PATH, get(show).post(decide))
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+struct ConsentPage {
+    layout: Layout,
+    app_name: String,
+    client_id: String,
+    /// Where the browser goes afterwards (scheme + host), so the user can judge it.
+    redirect_host: String,
+    scopes: Vec<ScopeLine>,
+    /// The request, carried through the form.
+    fields: Vec<(&'static str, String)>,
+}
+
+/// The request as hidden form fields.
+fn hidden_fields(q: &AuthorizeQuery) -> Vec<(&'static str, String)> {
+    [
+        ("response_type", &q.response_type),
+        ("client_id", &q.client_id),
+        ("redirect_uri", &q.redirect_uri),
+        ("scope", &q.scope),
+        ("state", &q.state),
+        ("code_challenge", &q.code_challenge),
+        ("code_challenge_method", &q.code_challenge_method),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| value.clone().map(|v| (name, v)))
+    .collect()
+}
+
+fn query_from(form: &FormFields) -> AuthorizeQuery {
+    let field = |name: &str| {
+        form.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    AuthorizeQuery {
+        response_type: field("response_type"),
+        client_id: field("client_id"),
+        redirect_uri: field("redirect_uri"),
+        scope: field("scope"),
+        state: field("state"),
+        code_challenge: field("code_challenge"),
+        code_challenge_method: field("code_challenge_method"),
+    }
+}
+
+/// Validation first; an invalid request ends here.
+async fn validated(
+    state: &AppState,
+    q: &AuthorizeQuery,
+) -> Result<ValidatedAuthorization, Response> {
+    authorize::validate(state, q).await.map_err(|e| match e {
+        AuthorizeError::Redirect { .. } => match e.redirect_url() {
+            Some(url) => Redirect::to(url.as_str()).into_response(),
+            None => PageError(Error::BadRequest(e.to_string())).into_response(),
+        },
+        AuthorizeError::Untrusted { reason } => PageError(Error::BadRequest(format!(
+            "This sign-in link is not valid: {reason}. Go back to the app and start again."
+        )))
+        .into_response(),
+        AuthorizeError::Server(e) => PageError(e).into_response(),
+    })
+}
+
+fn redirect_host(uri: &str) -> String {
+    url::Url::parse(uri)
+        .ok()
+        .map(|u| match (u.host_str(), u.port()) {
+            (Some(h), Some(p)) => format!("{}://{h}:{p}", u.scheme()),
+            (Some(h), None) => format!("{}://{h}", u.scheme()),
+            _ => u.scheme().to_owned(),
+        })
+        .unwrap_or_default()
+}
+
+async fn show(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    RawQuery(raw): RawQuery,
+    query: Result<Query<AuthorizeQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(Query(q)) = query else {
+        return PageError(Error::BadRequest(
+            "This sign-in link is malformed. Go back to the app and start again.".into(),
+        ))
+        .into_response();
+    };
+    let request = match validated(&state, &q).await {
+        Ok(v) => v,
+        Err(response) => return response,
+    };
+    if visitor.signed_in.is_none() {
+        let back = format!("{PATH}?{}", raw.unwrap_or_default());
+        return Redirect::to(&super::signin::signin_url(&back)).into_response();
+    }
+    ok(&ConsentPage {
+        layout: Layout::bare(&visitor, format!("Authorize {}", request.client_name)),
+        app_name: request.client_name.clone(),
+        client_id: request.client_id.clone(),
+        redirect_host: redirect_host(&request.redirect_uri),
+        scopes: scopes::lines(&request.scope),
+        fields: hidden_fields(&q),
+    })
+}
+
+async fn decide(State(state): State<AppState>, member: Member, form: FormFields) -> PageResult {
+    member.visitor.check_csrf(form.get("csrf"))?;
+    let q = query_from(&form);
+    let request = match validated(&state, &q).await {
+        Ok(v) => v,
+        Err(response) => return Ok(response),
+    };
+    match form.get("decision") {
+        "approve" => {
+            let now = state.now();
+            let url = authorize::issue_code(&state, &request, member.account_id(), &request.scope)
+                .await?;
+            state
+                .store
+                .upsert_app_authorization(
+                    member.account_id(),
+                    &request.client_id,
+                    &request.scope.to_string(),
+                    now,
+                )
+                .await?;
+            audit::record(
+                &state.store,
+                member.account_id(),
+                Action::AppAuthorized,
+                Some(&request.client_id),
+                member.ip(),
+                now,
+            )
+            .await?;
+            Ok(Redirect::to(url.as_str()).into_response())
+        }
+        "deny" => Ok(Redirect::to(authorize::deny_redirect(&request).as_str()).into_response()),
+        _ => Err(Error::BadRequest("Choose Allow or Deny.".into()).into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_are_shown_without_paths() {
+        assert_eq!(
+            redirect_host("http://127.0.0.1:4321/cb?x=1"),
+            "http://127.0.0.1:4321"
+        );
+        assert_eq!(
+            redirect_host("https://app.example.com/cb"),
+            "https://app.example.com"
+        );
+    }
+}
