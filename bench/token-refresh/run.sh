@@ -98,6 +98,8 @@ for item in sys.argv[4:]:
     extra = (many["mean"] - floor["mean"]) * 1000
     rows.append(f"| {delay} ms | {ms(one)} | {ms(many)} | **{ratio:.2f}x** | {ms(floor)} | {extra:.1f} ms | {refreshes} in {total} runs |")
 table = "\n".join(rows)
+met = [f"{d} ms latency" for d, r in ratios if r <= 1.5]
+verdict = "met at " + ", ".join(met) if met else "NOT met in this run"
 section = f"""<!-- token-refresh:start -->
 ## 32 processes with an expired OAuth token vs one
 
@@ -113,12 +115,11 @@ and reuse the token the first one wrote).
 |---|---|---|---|---|---|---|
 {table}
 
-Target ≤ 1.5x. The last timing column is the floor: the same {processes} processes
-when the cached token is still valid (no lock, no network). The cost of the
-expired case over that floor ("expired − valid") is the one refresh plus the
-queue on the lock, and stays below the cost of one refresh alone: the
-processes start while the first one refreshes. The rest of the ratio is
-starting {processes} processes on {os.cpu_count()} CPUs, which no refresh strategy removes.
+Target ≤ 1.5x: {verdict}. The "valid token" column is the floor: the same
+{processes} processes when the cached token is still valid (no lock, no network);
+"expired − valid" is what the expired token adds to it (the one refresh and
+the wait on the lock). Starting {processes} processes on {os.cpu_count()} CPUs is most of the
+ratio, and it is what a loaded machine slows down most.
 
 Measured {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on
 {platform.machine()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end
