@@ -1,6 +1,6 @@
 //! `lua auth`, line by line of `lua-cli-auth.txt`: the real `lua` binary with a
-//! temporary HOME, against a real tesserad (or, for the email one-time code,
-//! which tesserad does not serve yet, a stub on 127.0.0.1).
+//! temporary HOME, against a real tesserad (a recording stub on 127.0.0.1
+//! only where a test checks which requests are made at all).
 
 use persona_testkit::{DOWN, ENTER, Home, Stub, StubRequest, StubResponse, Tesserad};
 use serde_json::json;
@@ -49,29 +49,29 @@ fn configure(home: &Home, server: &Server, key: &str) {
     .ok();
 }
 
-/// The email one-time code endpoints: any code but 123456 is wrong; the right
-/// one returns `GENERATED_KEY`.
-const GENERATED_KEY: &str = "lk_generated.by.otp";
-
-fn otp_stub() -> Stub {
+/// A recorder standing in for the API where a test checks which requests are
+/// made at all: the OTP request is accepted.
+fn recorder() -> Stub {
     Stub::builder()
         .route("POST", "/v1/auth/otp", |_: &StubRequest, _: &str| {
             StubResponse::json(202, json!({"status": "sent"}))
         })
-        .route("POST", "/v1/auth/otp/verify", |r: &StubRequest, _: &str| {
-            if r.json()["code"] == "123456" {
-                StubResponse::json(
-                    200,
-                    json!({"id": "key_otp", "key": GENERATED_KEY, "scope": "THIRD_PARTY_OPERATION", "expires_at": null}),
-                )
-            } else {
-                StubResponse::json(
-                    400,
-                    json!({"error": "invalid_otp", "message": "invalid or expired code"}),
-                )
-            }
-        })
         .start()
+}
+
+/// A code that is not `code`.
+fn wrong(code: &str) -> String {
+    let first = if code.starts_with('0') { '1' } else { '0' };
+    format!("{first}{}", &code[1..])
+}
+
+/// The key `lua auth key --force` shows.
+fn stored_key(home: &Home) -> String {
+    home.run(&["auth", "key", "--force"], &[])
+        .ok()
+        .stdout()
+        .trim()
+        .to_owned()
 }
 
 // --- lua auth configure ------------------------------------------------------
@@ -117,62 +117,70 @@ fn configure_with_a_revoked_key_says_authentication_failed_and_stores_nothing() 
 
 #[test]
 fn configure_email_requests_a_code_and_prints_check_your_email() {
-    let stub = otp_stub();
+    let server = server();
     let home = home();
     let run = home
         .run(
-            &["auth", "configure", "--email", "dev@example.com"],
-            &[("LUA_API_URL", &stub.url)],
+            &["auth", "configure", "--email", &server.email],
+            &[("LUA_API_URL", &server.tesserad.url)],
         )
         .ok();
     assert!(
         run.stderr()
             .contains("Check your email for a 6-digit code.")
     );
-    let sent = stub.requests_to("/v1/auth/otp");
-    assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0].json()["email"], "dev@example.com");
+    assert_eq!(server.tesserad.otp_code(&server.email).len(), 6);
     assert!(!credentials(&home).exists(), "step 1 stores nothing");
 }
 
 #[test]
 fn configure_email_otp_verifies_and_stores_the_generated_key() {
-    let stub = otp_stub();
+    let server = server();
     let home = home();
-    home.run(
-        &[
-            "auth",
-            "configure",
-            "--email",
-            "dev@example.com",
-            "--otp",
-            "123456",
-        ],
-        &[("LUA_API_URL", &stub.url)],
-    )
-    .ok();
-    let verify = stub.requests_to("/v1/auth/otp/verify");
-    assert_eq!(verify[0].json()["email"], "dev@example.com");
-    let text = std::fs::read_to_string(credentials(&home)).unwrap();
-    assert!(text.contains(GENERATED_KEY));
-    assert_eq!(mode(&credentials(&home)), 0o600);
-}
-
-#[test]
-fn configure_with_a_wrong_otp_says_invalid_otp_code() {
-    let stub = otp_stub();
-    let home = home();
+    let url = [("LUA_API_URL", server.tesserad.url.as_str())];
+    home.run(&["auth", "configure", "--email", &server.email], &url)
+        .ok();
+    let code = server.tesserad.otp_code(&server.email);
     let run = home
         .run(
             &[
                 "auth",
                 "configure",
                 "--email",
-                "dev@example.com",
+                &server.email,
                 "--otp",
-                "000000",
+                &code,
             ],
-            &[("LUA_API_URL", &stub.url)],
+            &url,
+        )
+        .ok();
+    assert!(run.stderr().contains("API key generated and saved to"));
+    assert_eq!(mode(&credentials(&home)), 0o600);
+    // The generated key is a new, working key of the account.
+    let key = stored_key(&home);
+    assert_ne!(key, server.key);
+    configure(&Home::new(LUA), &server, &key);
+}
+
+#[test]
+fn configure_with_a_wrong_otp_says_invalid_otp_code() {
+    let server = server();
+    let home = home();
+    let url = [("LUA_API_URL", server.tesserad.url.as_str())];
+    home.run(&["auth", "configure", "--email", &server.email], &url)
+        .ok();
+    let code = wrong(&server.tesserad.otp_code(&server.email));
+    let run = home
+        .run(
+            &[
+                "auth",
+                "configure",
+                "--email",
+                &server.email,
+                "--otp",
+                &code,
+            ],
+            &url,
         )
         .expect_code(4);
     assert!(
@@ -186,9 +194,13 @@ fn configure_with_a_wrong_otp_says_invalid_otp_code() {
 
 #[test]
 fn configure_otp_that_is_not_six_digits_is_invalid_without_asking_the_server() {
-    let stub = otp_stub();
-    let home = home();
-    let run = home
+    // Nothing listens there: asking the server would fail with exit 5.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let url = format!("http://{closed}");
+    let run = home()
         .run(
             &[
                 "auth",
@@ -198,11 +210,10 @@ fn configure_otp_that_is_not_six_digits_is_invalid_without_asking_the_server() {
                 "--otp",
                 "12ab",
             ],
-            &[("LUA_API_URL", &stub.url)],
+            &[("LUA_API_URL", url.as_str())],
         )
         .expect_code(4);
     assert!(run.stderr().contains("❌ Invalid OTP code"));
-    assert!(stub.requests().is_empty());
 }
 
 #[test]
@@ -240,24 +251,24 @@ fn configure_interactive_asks_for_the_method_then_the_api_key_on_a_terminal() {
 
 #[test]
 fn configure_interactive_email_sends_a_code_then_asks_for_it_on_a_terminal() {
-    let stub = otp_stub();
+    let server = server();
     let home = home();
-    let mut pty = home.pty(&["auth", "configure"], &[("LUA_API_URL", &stub.url)]);
+    let mut pty = home.pty(
+        &["auth", "configure"],
+        &[("LUA_API_URL", &server.tesserad.url)],
+    );
     pty.expect("Email (one-time code)");
     pty.send(DOWN);
     pty.send(ENTER);
     pty.expect("Enter your email:");
-    pty.send(&format!("dev@example.com{ENTER}"));
+    pty.send(&format!("{}{ENTER}", server.email));
     pty.expect("Check your email for a 6-digit code.");
     pty.expect("Enter the 6-digit code:");
-    pty.send(&format!("123456{ENTER}"));
+    let code = server.tesserad.otp_code(&server.email);
+    pty.send(&format!("{code}{ENTER}"));
     pty.expect("API key generated and saved to");
     assert_eq!(pty.finish().0, 0);
-    assert!(
-        std::fs::read_to_string(credentials(&home))
-            .unwrap()
-            .contains(GENERATED_KEY)
-    );
+    configure(&Home::new(LUA), &server, &stored_key(&home));
 }
 
 #[test]
@@ -497,7 +508,7 @@ fn logout_does_not_invalidate_the_key_on_the_server() {
 
 #[test]
 fn lua_telemetry_false_is_accepted_and_nothing_but_the_api_is_contacted() {
-    let stub = otp_stub();
+    let stub = recorder();
     let home = home();
     home.run(
         &["auth", "configure", "--email", "dev@example.com"],
@@ -510,7 +521,7 @@ fn lua_telemetry_false_is_accepted_and_nothing_but_the_api_is_contacted() {
 
 #[test]
 fn api_url_flag_beats_lua_api_url() {
-    let stub = otp_stub();
+    let stub = recorder();
     let home = home();
     home.run(
         &[

@@ -119,6 +119,54 @@ impl Tesserad {
     pub fn revoke(&self, key_id: &str) {
         self.admin(&["api-key", "revoke", key_id]);
     }
+
+    /// A confidential app of `email`'s account: `(client_id, client_secret)`.
+    pub fn confidential_app(&self, email: &str) -> (String, String) {
+        let app = self.admin(&["app", "create", "--account", email, "--name", "vendor"]);
+        (
+            str_field(&app, "client_id"),
+            str_field(&app, "client_secret"),
+        )
+    }
+
+    /// A token-URL session of `email`'s account: `(session_id, token_url)`.
+    pub fn session(&self, email: &str) -> (String, String) {
+        let session = self.admin(&["session", "create", "--account", email]);
+        (
+            str_field(&session, "session_id"),
+            str_field(&session, "token_url"),
+        )
+    }
+
+    /// The one-time code in the newest mail to `email` in the outbox. Mail is
+    /// written as the request is answered; the wait only bounds a hang.
+    pub fn otp_code(&self, email: &str) -> String {
+        let outbox = self.dir.path().join("outbox");
+        let start = std::time::Instant::now();
+        loop {
+            let mut mails: Vec<(std::time::SystemTime, String)> = std::fs::read_dir(&outbox)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|entry| {
+                    let text = std::fs::read_to_string(entry.path()).ok()?;
+                    let modified = entry.metadata().ok()?.modified().ok()?;
+                    text.contains(email).then_some((modified, text))
+                })
+                .collect();
+            mails.sort();
+            if let Some((_, text)) = mails.last() {
+                let start = text.find("code is ").expect("a code in the mail") + "code is ".len();
+                return text[start..start + 6].to_owned();
+            }
+            assert!(
+                start.elapsed() < HANG,
+                "no mail to {email} in {}",
+                outbox.display()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 impl Drop for Tesserad {
