@@ -1,12 +1,11 @@
 //! `lofty-cli auth`, line by line of `lofty-cli-auth.txt`, `lofty-api-keys.txt`
 //! and `lofty-auth-overview.txt`: the real binary with a temporary HOME, against
-//! a real tesserad for customer keys (`Authorization: token`), and against a
-//! stub on 127.0.0.1 for the OAuth endpoints tesserad does not serve yet.
+//! a real tesserad (customer keys, client credentials, token URL sessions), and
+//! a stub authorization server on 127.0.0.1 for the browser (PKCE) login.
 
 use persona_testkit::{
-    Home, Stub, StubRequest, StubResponse, Tesserad, http_get, oauth_error, query_param, token_json,
+    Home, Stub, StubRequest, Tesserad, http_get, oauth_error, query_param, token_json,
 };
-use serde_json::json;
 use std::os::unix::fs::PermissionsExt as _;
 
 const LOFTY: &str = env!("CARGO_BIN_EXE_lofty-cli");
@@ -24,63 +23,73 @@ fn saved(home: &Home) -> String {
     std::fs::read_to_string(credentials(home)).unwrap_or_default()
 }
 
-/// An OAuth server stub: client credentials for `vendor`/`vendor-secret`,
-/// token URL sessions for `sess-1` (single use is the server's business; the
-/// stub accepts it once per test), the PKCE code `good-code` for `lofty-cli`,
-/// and `/v1/me` for any Bearer token it issued.
-fn oauth_stub() -> Stub {
+/// The browser login's authorization server: a stub, as driving tesserad's
+/// sign-in and consent pages is not done here. It accepts the PKCE code
+/// `good-code` from the public client `lofty-cli`.
+fn pkce_stub() -> Stub {
     Stub::builder()
         .oauth_metadata()
         .route("POST", "/oauth/token", |r: &StubRequest, _: &str| {
-            match r.field("grant_type").as_deref() {
-                Some("client_credentials") => {
-                    // Basic base64("vendor:vendor-secret")
-                    if r.header("authorization") == Some("Basic dmVuZG9yOnZlbmRvci1zZWNyZXQ=") {
-                        token_json("at-client-credentials")
-                    } else {
-                        oauth_error(401, "invalid_client")
-                    }
-                }
-                Some("authorization_code")
-                    if r.field("code").as_deref() == Some("good-code")
-                        && r.field("client_id").as_deref() == Some("lofty-cli")
-                        && r.field("code_verifier").is_some() =>
-                {
-                    token_json("at-pkce")
-                }
-                _ => oauth_error(400, "invalid_grant"),
-            }
-        })
-        .route("POST", "/oauth/session-token", |r: &StubRequest, _: &str| {
-            match r.field("session_id").as_deref() {
-                Some("sess-1") => token_json("at-session"),
-                // Expires within the minute a cached token must still be valid for.
-                Some("sess-short") => StubResponse::json(
-                    200,
-                    json!({"access_token": "at-short", "token_type": "Bearer", "expires_in": 30}),
-                ),
-                _ => oauth_error(400, "invalid_grant"),
-            }
-        })
-        .route("GET", "/v1/me", |r: &StubRequest, _: &str| {
-            match r.header("authorization") {
-                Some(value) if value.starts_with("Bearer at-") => StubResponse::json(
-                    200,
-                    json!({"account_id": "acct_1", "email": "vendor@example.com", "credential": "access_token",
-                           "credential_id": "tok_1", "scope": "THIRD_PARTY_OPERATION"}),
-                ),
-                _ => StubResponse::json(401, json!({"error": "invalid_token", "message": "no"})),
+            let pkce = r.field("grant_type").as_deref() == Some("authorization_code")
+                && r.field("code").as_deref() == Some("good-code")
+                && r.field("client_id").as_deref() == Some("lofty-cli")
+                && r.field("code_verifier").is_some();
+            if pkce {
+                token_json("at-pkce")
+            } else {
+                oauth_error(400, "invalid_grant")
             }
         })
         .start()
 }
 
-fn vendor(stub: &Stub) -> Vec<(&str, &str)> {
-    vec![
-        ("LOFTY_API_URL", stub.url.as_str()),
-        ("LOFTY_CLIENT_ID", "vendor"),
-        ("LOFTY_CLIENT_SECRET", "vendor-secret"),
-    ]
+/// A real tesserad with an account, its customer key (API key) and a
+/// confidential vendor app.
+struct Lofty {
+    server: Tesserad,
+    email: String,
+    key: String,
+    client_id: String,
+    client_secret: String,
+}
+
+fn lofty() -> Lofty {
+    lofty_with(&[])
+}
+
+fn lofty_with(serve_args: &[&str]) -> Lofty {
+    let server = Tesserad::start_with(serve_args);
+    let email = server.account();
+    let (_, key) = server.api_key(&email);
+    let (client_id, client_secret) = server.confidential_app(&email);
+    Lofty {
+        server,
+        email,
+        key,
+        client_id,
+        client_secret,
+    }
+}
+
+impl Lofty {
+    fn url(&self) -> (&'static str, &str) {
+        ("LOFTY_API_URL", self.server.url.as_str())
+    }
+
+    /// LOFTY_API_URL, LOFTY_CLIENT_ID and LOFTY_CLIENT_SECRET.
+    fn vendor(&self) -> Vec<(&'static str, &str)> {
+        vec![
+            self.url(),
+            ("LOFTY_CLIENT_ID", self.client_id.as_str()),
+            ("LOFTY_CLIENT_SECRET", self.client_secret.as_str()),
+        ]
+    }
+
+    /// `auth set` then `auth login`.
+    fn login(&self, home: &Home) {
+        home.run(&["auth", "set", &self.key], &[]).ok();
+        home.run(&["auth", "login"], &self.vendor()).ok();
+    }
 }
 
 // --- help texts ------------------------------------------------------------------
@@ -343,18 +352,17 @@ fn lofty_customer_key_environment_variable_is_the_api_key() {
 
 #[test]
 fn remove_deletes_the_customer_key_and_the_oauth_cache() {
-    let stub = oauth_stub();
+    let lofty = lofty();
     let home = home();
-    home.run(&["auth", "set", KEY], &[]).ok();
-    home.run(&["auth", "login"], &vendor(&stub)).ok();
-    assert!(saved(&home).contains("at-client-credentials"));
+    lofty.login(&home);
+    assert!(saved(&home).contains("access_token"));
     let run = home.run(&["auth", "remove"], &[]).ok();
     assert!(
         run.stderr()
             .contains("Removed the saved customer key and OAuth cache.")
     );
-    assert!(!saved(&home).contains(KEY));
-    assert!(!saved(&home).contains("at-client-credentials"));
+    assert!(!saved(&home).contains(&lofty.key));
+    assert!(!saved(&home).contains("access_token"));
     home.run(&["auth", "show"], &[]).expect_code(3);
 }
 
@@ -362,31 +370,27 @@ fn remove_deletes_the_customer_key_and_the_oauth_cache() {
 
 #[test]
 fn login_gets_a_token_with_vendor_credentials_and_the_customer_key() {
-    let stub = oauth_stub();
+    let lofty = lofty();
     let home = home();
-    home.run(&["auth", "set", KEY], &[]).ok();
-    let run = home.run(&["auth", "login"], &vendor(&stub)).ok();
+    home.run(&["auth", "set", &lofty.key], &[]).ok();
+    let run = home.run(&["auth", "login"], &lofty.vendor()).ok();
     assert!(run.stderr().contains("access_token"), "{}", run.stderr());
-    let token = &stub.requests_to("/oauth/token")[0];
-    assert_eq!(
-        token.field("grant_type").as_deref(),
-        Some("client_credentials")
-    );
-    assert_eq!(token.field("customer_key").as_deref(), Some(KEY));
-    assert!(saved(&home).contains("at-client-credentials"));
+    // The token acts for the customer key's account.
+    let out = home.run(&["auth", "test"], &[lofty.url()]).ok().stdout();
+    assert!(out.contains(&lofty.email), "{out}");
+    assert!(out.contains("OAuth access token"), "{out}");
 }
 
 #[test]
 fn login_uses_lofty_customer_key_from_the_environment() {
-    let stub = oauth_stub();
+    let lofty = lofty();
     let home = home();
-    let mut vars = vendor(&stub);
-    vars.push(("LOFTY_CUSTOMER_KEY", KEY));
+    let mut vars = lofty.vendor();
+    vars.push(("LOFTY_CUSTOMER_KEY", lofty.key.as_str()));
     home.run(&["auth", "login"], &vars).ok();
-    let token = &stub.requests_to("/oauth/token")[0];
-    assert_eq!(token.field("customer_key").as_deref(), Some(KEY));
+    assert!(saved(&home).contains("access_token"));
     assert!(
-        !saved(&home).contains(KEY),
+        !saved(&home).contains(&lofty.key),
         "an exported key is not written to disk"
     );
 }
@@ -414,25 +418,24 @@ fn login_names_the_missing_environment_variables() {
 
 #[test]
 fn login_without_a_customer_key_says_so() {
-    let stub = oauth_stub();
+    let lofty = lofty();
     let run = home()
-        .run(&["auth", "login"], &vendor(&stub))
+        .run(&["auth", "login"], &lofty.vendor())
         .expect_code(3);
     assert!(run.stderr().contains("No customer key found."));
-    assert!(stub.requests().is_empty());
 }
 
 #[test]
 fn login_with_wrong_vendor_credentials_is_rejected() {
-    let stub = oauth_stub();
+    let lofty = lofty();
     let home = home();
-    home.run(&["auth", "set", KEY], &[]).ok();
+    home.run(&["auth", "set", &lofty.key], &[]).ok();
     let run = home
         .run(
             &["auth", "login"],
             &[
-                ("LOFTY_API_URL", stub.url.as_str()),
-                ("LOFTY_CLIENT_ID", "vendor"),
+                lofty.url(),
+                ("LOFTY_CLIENT_ID", lofty.client_id.as_str()),
                 ("LOFTY_CLIENT_SECRET", "wrong"),
             ],
         )
@@ -459,14 +462,10 @@ fn status_shows_the_customer_key_and_that_requests_use_the_token_header() {
 
 #[test]
 fn status_after_login_shows_the_oauth_token_used_as_bearer() {
-    let stub = oauth_stub();
+    let lofty = lofty();
     let home = home();
-    home.run(&["auth", "set", KEY], &[]).ok();
-    home.run(&["auth", "login"], &vendor(&stub)).ok();
-    let out = home
-        .run(&["auth", "status"], &[("LOFTY_API_URL", stub.url.as_str())])
-        .ok()
-        .stdout();
+    lofty.login(&home);
+    let out = home.run(&["auth", "status"], &[lofty.url()]).ok().stdout();
     assert!(out.contains("client credentials"), "{out}");
     assert!(out.contains("Authorization: Bearer"), "{out}");
 }
@@ -481,50 +480,48 @@ fn status_when_not_authenticated_exits_3() {
 
 #[test]
 fn login_session_uses_lofty_token_url_and_session_id_and_is_level_0() {
-    let stub = oauth_stub();
+    let lofty = lofty();
+    let (session_id, token_url) = lofty.server.session(&lofty.email);
     let home = home();
-    let token_url = format!("{}/oauth/session-token", stub.url);
     let run = home
         .run(
             &["auth", "login-session"],
             &[
                 ("LOFTY_TOKEN_URL", token_url.as_str()),
-                ("LOFTY_SESSION_ID", "sess-1"),
+                ("LOFTY_SESSION_ID", session_id.as_str()),
             ],
         )
         .ok();
     assert!(run.stderr().contains("Level 0"), "{}", run.stderr());
-    assert!(saved(&home).contains("at-session"));
     let out = home.run(&["auth", "status"], &[]).ok().stdout();
     assert!(out.contains("Token URL session (Level 0)"), "{out}");
+    let out = home.run(&["auth", "test"], &[lofty.url()]).ok().stdout();
+    assert!(
+        out.contains(&lofty.email) && out.contains("Level:      0"),
+        "{out}"
+    );
 }
 
 #[test]
 fn login_session_flags_override_the_environment_variables() {
-    let stub = oauth_stub();
-    let home = home();
-    let token_url = format!("{}/oauth/session-token", stub.url);
-    home.run(
-        &[
-            "auth",
-            "login-session",
-            "--tokenurl",
-            &token_url,
-            "--sessionid",
-            "sess-1",
-        ],
-        &[
-            ("LOFTY_TOKEN_URL", "http://127.0.0.1:9/nowhere"),
-            ("LOFTY_SESSION_ID", "wrong"),
-        ],
-    )
-    .ok();
-    assert_eq!(
-        stub.requests_to("/oauth/session-token")[0]
-            .field("session_id")
-            .as_deref(),
-        Some("sess-1")
-    );
+    let lofty = lofty();
+    let (session_id, token_url) = lofty.server.session(&lofty.email);
+    home()
+        .run(
+            &[
+                "auth",
+                "login-session",
+                "--tokenurl",
+                &token_url,
+                "--sessionid",
+                &session_id,
+            ],
+            &[
+                ("LOFTY_TOKEN_URL", "http://127.0.0.1:9/nowhere"),
+                ("LOFTY_SESSION_ID", "wrong"),
+            ],
+        )
+        .ok();
 }
 
 #[test]
@@ -542,30 +539,29 @@ fn login_session_names_what_is_missing() {
 }
 
 #[test]
-fn login_session_with_a_rejected_session_id_fails() {
-    let stub = oauth_stub();
-    let token_url = format!("{}/oauth/session-token", stub.url);
-    let run = home()
-        .run(
-            &[
-                "auth",
-                "login-session",
-                "--tokenurl",
-                &token_url,
-                "--sessionid",
-                "used",
-            ],
-            &[],
-        )
-        .expect_code(4);
+fn login_session_ids_are_single_use() {
+    let lofty = lofty();
+    let (session_id, token_url) = lofty.server.session(&lofty.email);
+    let args = [
+        "auth",
+        "login-session",
+        "--tokenurl",
+        &token_url,
+        "--sessionid",
+        &session_id,
+    ];
+    home().run(&args, &[]).ok();
+    let run = home().run(&args, &[]).expect_code(4);
     assert!(run.stderr().contains("single use"), "{}", run.stderr());
 }
 
 #[test]
 fn an_expired_token_url_session_names_login_session_to_log_in_again() {
-    let stub = oauth_stub();
+    // Tokens that live 30 s are due for renewal at once (a cached token must
+    // stay valid for another minute), and a session cannot be renewed.
+    let lofty = lofty_with(&["--access-token-ttl", "30s"]);
+    let (session_id, token_url) = lofty.server.session(&lofty.email);
     let home = home();
-    let token_url = format!("{}/oauth/session-token", stub.url);
     home.run(
         &[
             "auth",
@@ -573,28 +569,25 @@ fn an_expired_token_url_session_names_login_session_to_log_in_again() {
             "--tokenurl",
             &token_url,
             "--sessionid",
-            "sess-short",
+            &session_id,
         ],
         &[],
     )
     .ok();
-    let run = home
-        .run(&["auth", "test"], &[("LOFTY_API_URL", stub.url.as_str())])
-        .expect_code(4);
+    let run = home.run(&["auth", "test"], &[lofty.url()]).expect_code(4);
     assert!(
         run.stderr()
             .contains("log in again: `lofty-cli auth login-session`"),
         "{}",
         run.stderr()
     );
-    assert!(stub.requests_to("/v1/me").is_empty());
 }
 
 // --- login-browser (PKCE) ------------------------------------------------------------------------
 
 #[test]
 fn login_browser_prints_the_url_when_no_browser_opens_and_completes_the_pkce_flow() {
-    let stub = oauth_stub();
+    let stub = pkce_stub();
     let home = home();
     // No DISPLAY and no BROWSER: no browser can be opened here.
     let mut running = home.spawn(
@@ -632,10 +625,10 @@ fn login_browser_prints_the_url_when_no_browser_opens_and_completes_the_pkce_flo
 
 #[test]
 fn logout_clears_every_local_credential_and_says_exported_variables_stay() {
-    let stub = oauth_stub();
+    let lofty = lofty();
+    let (session_id, token_url) = lofty.server.session(&lofty.email);
     let home = home();
-    home.run(&["auth", "set", KEY], &[]).ok();
-    let token_url = format!("{}/oauth/session-token", stub.url);
+    home.run(&["auth", "set", &lofty.key], &[]).ok();
     home.run(
         &[
             "auth",
@@ -643,7 +636,7 @@ fn logout_clears_every_local_credential_and_says_exported_variables_stay() {
             "--tokenurl",
             &token_url,
             "--sessionid",
-            "sess-1",
+            &session_id,
         ],
         &[],
     )
@@ -667,7 +660,7 @@ fn logout_clears_every_local_credential_and_says_exported_variables_stay() {
     );
     let left = saved(&home);
     assert!(
-        !left.contains(KEY) && !left.contains("at-session"),
+        !left.contains(&lofty.key) && !left.contains("access_token"),
         "{left}"
     );
     home.run(&["auth", "status"], &[]).expect_code(3);
@@ -760,19 +753,15 @@ fn status_shows_the_key_scope_and_expiry_from_its_jws_metadata() {
 
 #[test]
 fn test_with_an_oauth_login_sends_a_bearer_token() {
-    let stub = oauth_stub();
+    // tesserad accepts an access token only as `Bearer`.
+    let lofty = lofty();
     let home = home();
-    home.run(&["auth", "set", KEY], &[]).ok();
-    home.run(&["auth", "login"], &vendor(&stub)).ok();
-    let out = home
-        .run(&["auth", "test"], &[("LOFTY_API_URL", stub.url.as_str())])
-        .ok()
-        .stdout();
-    assert!(out.contains("vendor@example.com"), "{out}");
-    let me = &stub.requests_to("/v1/me")[0];
-    assert_eq!(
-        me.header("authorization"),
-        Some("Bearer at-client-credentials")
+    lofty.login(&home);
+    let out = home.run(&["auth", "test"], &[lofty.url()]).ok().stdout();
+    assert!(out.contains(&lofty.email), "{out}");
+    assert!(
+        out.contains("OAuth access token (Authorization: Bearer)"),
+        "{out}"
     );
 }
 
@@ -784,17 +773,17 @@ fn test_when_not_authenticated_exits_3() {
 
 #[test]
 fn api_url_flag_overrides_lofty_api_url() {
-    let stub = oauth_stub();
+    let lofty = lofty();
     let home = home();
-    home.run(&["auth", "set", KEY], &[]).ok();
+    home.run(&["auth", "set", &lofty.key], &[]).ok();
     home.run(
-        &["--api-url", &stub.url, "auth", "login"],
+        &["--api-url", &lofty.server.url, "auth", "login"],
         &[
             ("LOFTY_API_URL", "http://127.0.0.1:9"),
-            ("LOFTY_CLIENT_ID", "vendor"),
-            ("LOFTY_CLIENT_SECRET", "vendor-secret"),
+            ("LOFTY_CLIENT_ID", lofty.client_id.as_str()),
+            ("LOFTY_CLIENT_SECRET", lofty.client_secret.as_str()),
         ],
     )
     .ok();
-    assert_eq!(stub.requests_to("/oauth/token").len(), 1);
+    assert!(saved(&home).contains("access_token"));
 }

@@ -48,6 +48,11 @@ pub struct Tesserad {
 
 impl Tesserad {
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts with extra `serve` flags, e.g. `["--access-token-ttl", "30s"]`.
+    pub fn start_with(serve_args: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let db_url = format!("sqlite://{}", dir.path().join("tesserad.db").display());
         let mut key = [0u8; 32];
@@ -57,6 +62,7 @@ impl Tesserad {
         let master_key = base64::engine::general_purpose::STANDARD.encode(key);
         let mut child = Command::new(tesserad_path())
             .args(["serve", "--listen", "127.0.0.1:0", "--database", &db_url])
+            .args(serve_args)
             .env("TESSERAD_MASTER_KEY", &master_key)
             .env("TESSERAD_MAIL_OUTBOX", dir.path().join("outbox"))
             .env_remove("TESSERAD_CONFIG")
