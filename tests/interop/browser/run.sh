@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Tessera's web pages in a real headless Chromium: starts tesserad on a free
+# loopback port with a temporary database, creates fixtures with
+# `tesserad admin --json`, runs the tests with node's test runner and prints
+# `N passed, N failed` last. Screenshots go to tests/interop/artifacts/.
+#
+#   TESSERAD_BIN=target/debug/tesserad tests/interop/browser/run.sh
+#
+# Needs: Debian `chromium` (CHROMIUM overrides /usr/bin/chromium), node 20, npm.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../../.." && pwd)
+source "$root/scripts/lib.sh"
+source "$root/tests/interop/tesserad.sh"
+
+export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
+if [ ! -x "$CHROMIUM" ]; then
+  if [ -n "${CI:-}" ]; then echo "chromium not found at $CHROMIUM" >&2; exit 1; fi
+  echo "skipped: install chromium (apt-get install chromium) or set CHROMIUM"
+  echo "0 passed, 0 failed"
+  exit 0
+fi
+ensure_npm_deps "$here" >&2
+
+export ARTIFACTS="$root/tests/interop/artifacts"
+mkdir -p "$ARTIFACTS"
+start_tesserad
+export FIXTURES="$TESSERAD_WORK/fixtures.json"
+{
+  echo "{"
+  echo "\"alice\": $(tesserad_admin account create --email alice@example.com),"
+  echo "\"bob\": $(tesserad_admin account create --email bob@example.com),"
+  echo "\"cli\": $(tesserad_admin app create --account alice@example.com --name 'Lofty CLI' --public --client-id lofty-cli)"
+  echo "}"
+} >"$FIXTURES"
+
+cd "$here"
+run_node_tests tests/*.test.mjs

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# openid-client 6 (a stock OAuth library, used as its documentation says, no
+# special cases) against a real tesserad: discovery, client credentials, the
+# PKCE code flow driven by headless Chromium, the device flow, refresh,
+# introspection and revocation. Prints `N passed, N failed` last.
+#
+#   TESSERAD_BIN=target/debug/tesserad tests/interop/openid-client/run.sh
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../../.." && pwd)
+source "$root/scripts/lib.sh"
+source "$root/tests/interop/tesserad.sh"
+
+export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
+if [ ! -x "$CHROMIUM" ]; then
+  if [ -n "${CI:-}" ]; then echo "chromium not found at $CHROMIUM" >&2; exit 1; fi
+  echo "skipped: install chromium (apt-get install chromium) or set CHROMIUM"
+  echo "0 passed, 0 failed"
+  exit 0
+fi
+ensure_npm_deps "$here" >&2
+
+export ARTIFACTS="$root/tests/interop/artifacts"
+mkdir -p "$ARTIFACTS"
+start_tesserad
+export FIXTURES="$TESSERAD_WORK/fixtures.json"
+{
+  echo "{"
+  echo "\"account\": $(tesserad_admin account create --email carol@example.com),"
+  echo "\"confidential\": $(tesserad_admin app create --account carol@example.com --name 'Reporting service' --redirect-uri http://127.0.0.1/callback),"
+  echo "\"public\": $(tesserad_admin app create --account carol@example.com --name 'Carol CLI' --public --client-id carol-cli)"
+  echo "}"
+} >"$FIXTURES"
+
+cd "$here"
+run_node_tests tests/*.test.mjs
