@@ -22,6 +22,7 @@ pub enum Action {
     AppAuthorized,
     AppAuthorizationRevoked,
     DeviceApproved,
+    TokenUrlSessionCreated,
 }
 
 impl Action {
@@ -41,6 +42,7 @@ impl Action {
             Self::AppAuthorized => "app_authorized",
             Self::AppAuthorizationRevoked => "app_authorization_revoked",
             Self::DeviceApproved => "device_approved",
+            Self::TokenUrlSessionCreated => "token_url_session_created",
         }
     }
 
@@ -61,6 +63,7 @@ impl Action {
             "app_authorized" => "App authorized",
             "app_authorization_revoked" => "App authorization revoked",
             "device_approved" => "Device sign-in approved",
+            "token_url_session_created" => "CLI sign-in session created",
             _ => "Other",
         }
     }

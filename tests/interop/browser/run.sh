@@ -33,6 +33,9 @@ export FIXTURES="$TESSERAD_WORK/fixtures.json"
   echo "\"cli\": $(tesserad_admin app create --account alice@example.com --name 'Lofty CLI' --public --client-id lofty-cli)"
   echo "}"
 } >"$FIXTURES"
+# A password for bob (read from stdin, never a flag); alice signs in by email code only.
+printf '%s\n' 'correct horse battery staple' |
+  tesserad_admin account set-password --account bob@example.com >/dev/null
 
 cd "$here"
 run_node_tests tests/*.test.mjs

@@ -1063,3 +1063,83 @@ async fn device_approval_denial_and_bad_codes() {
     assert_eq!(denied.status, StatusCode::OK);
     assert!(denied.html.contains("Request denied"));
 }
+
+#[tokio::test]
+async fn a_token_url_session_from_the_console_is_exchanged_once() {
+    let fx = Fixture::new().await;
+    account_with_password(&fx, "a@example.com").await;
+    let mut browser = Browser::new(&fx);
+    browser
+        .sign_in_with_password("a@example.com", PASSWORD)
+        .await;
+    let csrf = browser.get("/settings/sessions").await.csrf();
+    let page = browser
+        .post("/settings/sessions/token-url", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let session_id = between(&page.html, r#"id="secret""#, r#"value=""#, "\"").to_owned();
+    let exchange = || async {
+        fx.send(
+            Request::post("/oauth/session-token")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(format!("session_id={session_id}")))
+                .unwrap(),
+        )
+        .await
+    };
+    let first = exchange().await;
+    assert_eq!(first.status(), StatusCode::OK);
+    let token = body_json(first).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let me = body_json(fx.get("/v1/me", &format!("Bearer {token}")).await).await;
+    assert_eq!(me["email"], "a@example.com");
+    assert_eq!(me["acr"], "0");
+    assert_ne!(exchange().await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn production_mode_waits_for_an_admin_when_configured() {
+    let fx = Fixture::with_settings(|s| s.production_requires_approval = true).await;
+    account_with_password(&fx, "a@example.com").await;
+    let mut browser = Browser::new(&fx);
+    browser
+        .sign_in_with_password("a@example.com", PASSWORD)
+        .await;
+    let csrf = browser.get("/developer/apps").await.csrf();
+    let created = browser
+        .post(
+            "/developer/apps",
+            &[
+                ("csrf", &csrf),
+                ("name", "Prod app"),
+                ("client_type", "confidential"),
+                ("mode", "production"),
+                ("grant", "client_credentials"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    assert!(created.html.contains("production requested"));
+    let client_id = between(&created.html, r#"id="client-id""#, ">", "<").to_owned();
+    let app = fx
+        .state
+        .store
+        .app_by_client_id(&client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(app.mode, crate::store::AppMode::Development);
+
+    assert!(fx.state.store.approve_production(&client_id).await.unwrap());
+    let app = fx
+        .state
+        .store
+        .app_by_client_id(&client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(app.mode, crate::store::AppMode::Production);
+    assert!(!fx.state.store.approve_production(&client_id).await.unwrap());
+}

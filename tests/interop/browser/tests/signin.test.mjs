@@ -158,3 +158,18 @@ test("a bad device code is explained on the page", async () => {
   await page.getByRole("alert").filter({ hasText: "That code is not valid or has expired" }).waitFor();
   await shot(page, "device-bad-code");
 });
+
+test("password sign-in where an admin set one; a wrong password is refused", async () => {
+  await browser.context.clearCookies();
+  await page.goto(`${URL_BASE}/signin?next=%2Fsettings%2Fsessions`);
+  await page.getByText("Sign in with a password").click();
+  await page.locator("#pw-email").fill("bob@example.com");
+  await page.getByLabel("Password").fill("wrong password here");
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
+  await page.getByRole("alert").filter({ hasText: "do not match" }).waitFor();
+  await shot(page, "signin-password-wrong");
+  await page.getByLabel("Password").fill("correct horse battery staple");
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
+  await page.getByRole("heading", { name: "Sessions and authorized apps" }).waitFor();
+  await page.getByText("Password", { exact: true }).waitFor();
+});

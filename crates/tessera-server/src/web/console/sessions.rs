@@ -19,6 +19,7 @@ pub const PATH: &str = "/settings/sessions";
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route(PATH, get(list))
+        .route("/settings/sessions/token-url", post(token_url_session))
         .route("/settings/sessions/{id}/revoke", post(revoke_session))
         .route(
             "/settings/authorizations/{client_id}/revoke",
@@ -51,6 +52,16 @@ struct SessionsPage {
     sessions: Vec<SessionView>,
     authorizations: Vec<AuthorizationView>,
     notice: Option<&'static str>,
+}
+
+/// A single-use token-URL session, shown once.
+#[derive(Template)]
+#[template(path = "token_url_session.html")]
+struct TokenUrlPage {
+    layout: Layout,
+    session_id: String,
+    token_url: String,
+    minutes: i64,
 }
 
 #[derive(Deserialize)]
@@ -163,4 +174,41 @@ async fn revoke_authorization(
     )
     .await?;
     Ok(Redirect::to(&format!("{PATH}?done=authorization_revoked")).into_response())
+}
+
+/// Creates a session id for a CLI's token-URL login (`lofty-cli auth
+/// login-session`): single use, short-lived, exchanged for a Level 0 token.
+async fn token_url_session(
+    State(state): State<AppState>,
+    member: Member,
+    PageForm(form): PageForm<CsrfForm>,
+) -> PageResult {
+    member.visitor.check_csrf(&form.csrf)?;
+    let now = state.now();
+    let (session_id, _) = crate::admin::session::create(
+        &state.store,
+        member.account_id(),
+        crate::admin::session::LEVEL_0,
+        now,
+    )
+    .await?;
+    audit::record(
+        &state.store,
+        member.account_id(),
+        Action::TokenUrlSessionCreated,
+        None,
+        member.ip(),
+        now,
+    )
+    .await?;
+    Ok(ok(&TokenUrlPage {
+        layout: Layout::new(&member.visitor, "CLI sign-in session", "sessions"),
+        session_id,
+        token_url: format!(
+            "{}{}",
+            state.settings.issuer,
+            crate::admin::session::TOKEN_URL_PATH
+        ),
+        minutes: crate::admin::session::SESSION_TTL_SECS / 60,
+    }))
 }
