@@ -1,12 +1,9 @@
 //! `llamactl auth`, line by line of `llamactl-auth.txt`: the real binary with a
-//! temporary HOME, against a real tesserad (API keys, `GET /v1/projects`), and a
-//! stub on 127.0.0.1 for the OIDC device flow tesserad does not serve yet.
+//! temporary HOME, against a real tesserad (API keys, `GET /v1/projects`, and the
+//! OIDC device flow approved on its `/device` page by a scripted browser).
 //! Menus and prompts are driven through a pseudo-terminal.
 
-use persona_testkit::{
-    DOWN, ENTER, Home, Stub, StubRequest, StubResponse, Tesserad, oauth_error, token_json,
-};
-use serde_json::json;
+use persona_testkit::{Browser, DOWN, ENTER, Home, Tesserad};
 
 const LLAMACTL: &str = env!("CARGO_BIN_EXE_llamactl");
 
@@ -81,46 +78,31 @@ fn list(home: &Home, vars: &[(&str, &str)]) -> Vec<String> {
         .collect()
 }
 
-/// The device flow: code `dc-1` is approved at once; the token lists
-/// `projects` projects.
-fn device_stub(projects: usize) -> Stub {
-    Stub::builder()
-        .oauth_metadata()
-        .route(
-            "POST",
-            "/oauth/device_authorization",
-            |_: &StubRequest, base: &str| {
-                StubResponse::json(
-                    200,
-                    json!({"device_code": "dc-1", "user_code": "WDJB-MJHT",
-                           "verification_uri": format!("{base}/device"),
-                           "verification_uri_complete": format!("{base}/device?user_code=WDJB-MJHT"),
-                           "expires_in": 600, "interval": 1}),
-                )
-            },
-        )
-        .route("POST", "/oauth/token", |r: &StubRequest, _: &str| {
-            if r.field("grant_type").as_deref()
-                == Some("urn:ietf:params:oauth:grant-type:device_code")
-                && r.field("device_code").as_deref() == Some("dc-1")
-                && r.field("client_id").as_deref() == Some("llamactl")
-            {
-                token_json("at-device")
-            } else {
-                oauth_error(400, "invalid_grant")
-            }
-        })
-        .route("GET", "/v1/projects", move |r: &StubRequest, _: &str| {
-            if r.header("authorization") != Some("Bearer at-device") {
-                return StubResponse::json(401, json!({"error": "invalid_token", "message": "no"}));
-            }
-            let all = [
-                json!({"id": "prj_one", "name": "one"}),
-                json!({"id": "prj_two", "name": "two"}),
-            ];
-            StubResponse::json(200, json!({"projects": all[..projects]}))
-        })
-        .start()
+/// A tesserad whose account has `projects` projects and the public app
+/// `llamactl`; `(server, account email)`.
+fn device_server(projects: usize) -> (Tesserad, String) {
+    let server = Tesserad::start();
+    let email = server.account();
+    for name in ["one", "two"].iter().take(projects) {
+        server.project(&email, name);
+    }
+    server.admin(&[
+        "app",
+        "create",
+        "--account",
+        &email,
+        "--name",
+        "llamactl",
+        "--public",
+        "--client-id",
+        "llamactl",
+    ]);
+    (server, email)
+}
+
+/// The `Or open: URL` line of `auth login` (the verification URL with the code).
+fn verification_url(line: &str) -> Option<String> {
+    line.strip_prefix("Or open: ").map(str::to_owned)
 }
 
 // --- auth token ---------------------------------------------------------------------------
@@ -267,61 +249,50 @@ fn interactive_flag_without_a_terminal_is_refused() {
 
 #[test]
 fn login_uses_the_device_flow_and_picks_the_only_project() {
-    let stub = device_stub(1);
+    let (server, email) = device_server(1);
     let home = home();
-    let run = home
-        .run(
-            &["auth", "login"],
-            &[("LLAMACTL_API_URL", stub.url.as_str())],
-        )
-        .ok();
-    let err = run.stderr();
-    assert!(err.contains("WDJB-MJHT"), "{err}");
-    assert!(err.contains(&format!("{}/device", stub.url)), "{err}");
-    let auth = &stub.requests_to("/oauth/device_authorization")[0];
-    assert_eq!(auth.field("client_id").as_deref(), Some("llamactl"));
+    let mut login = home.spawn(&["auth", "login"], &[("LLAMACTL_API_URL", &server.url)]);
+    let url = login.stderr_until(verification_url);
+    assert!(url.starts_with(&format!("{}/device", server.url)), "{url}");
+    Browser::new(&server.url).approve_device(&server, &email, &url);
+    let (code, stderr) = login.finish();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("enter the code"), "{stderr}");
     let rows = list(&home, &[]);
     assert!(rows[0].starts_with("* default"), "{rows:?}");
     assert!(
-        rows[0].contains("prj_one") && rows[0].ends_with("login"),
+        rows[0].contains("one (proj_") && rows[0].ends_with("login"),
         "{rows:?}"
     );
-    assert!(credentials(&home).contains("at-device"));
 }
 
 #[test]
 fn login_on_a_terminal_selects_the_project_with_arrow_keys() {
-    let stub = device_stub(2);
+    let (server, email) = device_server(2);
     let home = home();
-    let mut pty = home.pty(
-        &["auth", "login"],
-        &[("LLAMACTL_API_URL", stub.url.as_str())],
-    );
-    pty.expect("WDJB-MJHT");
+    let mut pty = home.pty(&["auth", "login"], &[("LLAMACTL_API_URL", &server.url)]);
+    pty.expect("Or open: ");
+    let url = pty.read_line();
+    Browser::new(&server.url).approve_device(&server, &email, &url);
     pty.expect("Select a project");
-    pty.expect("two (prj_two)");
+    pty.expect("two (proj_");
     pty.send(DOWN);
     pty.send(ENTER);
     let (code, rest) = pty.finish();
     assert_eq!(code, 0, "{rest}");
-    assert!(list(&home, &[])[0].contains("prj_two"));
+    assert!(list(&home, &[])[0].contains("two (proj_"));
 }
 
 #[test]
 fn login_without_a_terminal_never_shows_a_menu_and_says_how_to_pick_a_project() {
-    let stub = device_stub(2);
+    let (server, email) = device_server(2);
     let home = home();
-    let run = home
-        .run(
-            &["auth", "login"],
-            &[("LLAMACTL_API_URL", stub.url.as_str())],
-        )
-        .ok();
-    assert!(
-        run.stderr().contains("llamactl auth project"),
-        "{}",
-        run.stderr()
-    );
+    let mut login = home.spawn(&["auth", "login"], &[("LLAMACTL_API_URL", &server.url)]);
+    let url = login.stderr_until(verification_url);
+    Browser::new(&server.url).approve_device(&server, &email, &url);
+    let (code, stderr) = login.finish();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("llamactl auth project"), "{stderr}");
     assert!(list(&home, &[])[0].starts_with("* default"));
 }
 

@@ -662,6 +662,12 @@ impl Pty {
         }
     }
 
+    /// The rest of the current line, without its line ending.
+    pub fn read_line(&mut self) -> String {
+        let line = self.session.read_line().expect("read a line");
+        from_latin1(line.trim_end_matches('\r'))
+    }
+
     pub fn send(&mut self, keys: &str) {
         self.session.send(keys).expect("send keys");
         self.session.flush().expect("flush");
@@ -687,4 +693,182 @@ impl Pty {
 fn from_latin1(text: &str) -> String {
     let bytes: Vec<u8> = text.chars().map(|c| c as u32 as u8).collect();
     String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// Where a browser step ended.
+#[derive(Debug)]
+pub enum Landing {
+    /// A page of the server: its URL and HTML.
+    Page { url: String, body: String },
+    /// A redirect away from the server (to the CLI's loopback), not followed.
+    Away(String),
+}
+
+impl Landing {
+    pub fn body(&self) -> &str {
+        match self {
+            Landing::Page { body, .. } => body,
+            Landing::Away(url) => panic!("expected a page, was sent to {url}"),
+        }
+    }
+}
+
+/// A scripted browser for tesserad's pages: a cookie jar, same-origin
+/// redirects, and forms submitted with their hidden fields (CSRF included).
+pub struct Browser {
+    agent: ureq::Agent,
+    origin: String,
+    cookies: std::cell::RefCell<BTreeMap<String, String>>,
+}
+
+impl Browser {
+    pub fn new(origin: &str) -> Self {
+        Self {
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .max_redirects(0)
+                .build()
+                .into(),
+            origin: origin.trim_end_matches('/').to_owned(),
+            cookies: Default::default(),
+        }
+    }
+
+    /// GET `url`, following redirects within the server.
+    pub fn go(&self, url: &str) -> Landing {
+        self.step(url.to_owned(), None)
+    }
+
+    /// Submits the page's form whose action is `action`, with `fill` set (a
+    /// button's `name`/`value` included).
+    pub fn submit(&self, page: &Landing, action: &str, fill: &[(&str, &str)]) -> Landing {
+        let Landing::Page { url, body } = page else {
+            panic!("no page to submit a form on: {page:?}");
+        };
+        let mut fields = form_fields(body, action)
+            .unwrap_or_else(|| panic!("no form posting to {action} on {url}:\n{body}"));
+        for (name, value) in fill {
+            fields.retain(|(n, _)| n != name);
+            fields.push(((*name).to_owned(), (*value).to_owned()));
+        }
+        let target = url::Url::parse(url)
+            .expect("page URL")
+            .join(action)
+            .expect("action");
+        self.step(target.to_string(), Some(fields))
+    }
+
+    /// Signs in with a code emailed to `email` (read from the server's
+    /// outbox), starting from `url`; returns the page signing in led to.
+    pub fn sign_in(&self, server: &Tesserad, email: &str, url: &str) -> Landing {
+        let page = self.go(url);
+        let page = self.submit(&page, "/signin/code/request", &[("email", email)]);
+        let code = server.otp_code(email);
+        self.submit(&page, "/signin/code", &[("code", &code)])
+    }
+
+    /// Signs in and approves the device login whose verification URL is `url`.
+    pub fn approve_device(&self, server: &Tesserad, email: &str, url: &str) -> Landing {
+        let mut page = self.sign_in(server, email, url);
+        if form_fields(page.body(), "/device/decision").is_none() {
+            page = self.submit(&page, "/device", &[]);
+        }
+        self.submit(&page, "/device/decision", &[("decision", "approve")])
+    }
+
+    fn step(&self, mut url: String, mut form: Option<Vec<(String, String)>>) -> Landing {
+        for _ in 0..20 {
+            let cookie = self
+                .cookies
+                .borrow()
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let mut response = match form.take() {
+                Some(fields) => {
+                    let body = url::form_urlencoded::Serializer::new(String::new())
+                        .extend_pairs(fields)
+                        .finish();
+                    self.agent
+                        .post(&url)
+                        .header("cookie", &cookie)
+                        .header("origin", &self.origin)
+                        .content_type("application/x-www-form-urlencoded")
+                        .send(body)
+                }
+                None => self.agent.get(&url).header("cookie", &cookie).call(),
+            }
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+            for header in response.headers().get_all("set-cookie") {
+                let pair = header
+                    .to_str()
+                    .unwrap_or_default()
+                    .split(';')
+                    .next()
+                    .unwrap_or_default();
+                if let Some((name, value)) = pair.split_once('=') {
+                    let mut jar = self.cookies.borrow_mut();
+                    if value.is_empty() {
+                        jar.remove(name);
+                    } else {
+                        jar.insert(name.to_owned(), value.to_owned());
+                    }
+                }
+            }
+            let status = response.status().as_u16();
+            if (300..400).contains(&status) {
+                let location = response.headers()["location"].to_str().expect("location");
+                let next = url::Url::parse(&url)
+                    .expect("URL")
+                    .join(location)
+                    .expect("location URL");
+                if !next.as_str().starts_with(&self.origin) {
+                    return Landing::Away(next.to_string());
+                }
+                url = next.to_string();
+                continue;
+            }
+            let body = response.body_mut().read_to_string().unwrap_or_default();
+            assert!(status < 400, "{url} answered {status}:\n{body}");
+            return Landing::Page { url, body };
+        }
+        panic!("more than 20 redirects from {url}");
+    }
+}
+
+/// The named inputs of the form posting to `action` (`value` or empty).
+fn form_fields(html: &str, action: &str) -> Option<Vec<(String, String)>> {
+    let needle = format!("action=\"{action}\"");
+    let start = html.find(&needle)?;
+    let end = html[start..]
+        .find("</form>")
+        .map_or(html.len(), |i| start + i);
+    let form = &html[start..end];
+    let mut fields = Vec::new();
+    let mut rest = form;
+    while let Some(i) = rest.find("<input") {
+        let tag = &rest[i..];
+        let tag = &tag[..tag.find('>').unwrap_or(tag.len())];
+        if let Some(name) = html_attribute(tag, "name") {
+            fields.push((name, html_attribute(tag, "value").unwrap_or_default()));
+        }
+        rest = &rest[i + tag.len()..];
+    }
+    Some(fields)
+}
+
+fn html_attribute(tag: &str, name: &str) -> Option<String> {
+    let needle = format!(" {name}=\"");
+    let start = tag.find(&needle)? + needle.len();
+    let len = tag[start..].find('"')?;
+    Some(
+        tag[start..start + len]
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&#x27;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&"),
+    )
 }
