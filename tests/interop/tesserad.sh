@@ -33,7 +33,9 @@ start_tesserad() {
   port=$(free_port)
   TESSERA_URL="http://127.0.0.1:$port"
   export TESSERAD_WORK TESSERAD_LOG TESSERAD_OUTBOX TESSERA_URL
-  export TESSERAD_DATABASE_URL="$TESSERAD_WORK/tesserad.db"
+  # TESSERA_INTEROP_DATABASE_URL runs the suite on another database (an empty
+  # PostgreSQL database; then also set TESSERAD_MASTER_KEY).
+  export TESSERAD_DATABASE_URL="${TESSERA_INTEROP_DATABASE_URL:-$TESSERAD_WORK/tesserad.db}"
   export TESSERAD_MAIL_OUTBOX="$TESSERAD_OUTBOX"
   export TESSERAD_ISSUER="$TESSERA_URL"
   # Debug logs include every request line: the suites check that no secret is in them.
