@@ -1,11 +1,9 @@
 //! `lofty-cli auth`, line by line of `lofty-cli-auth.txt`, `lofty-api-keys.txt`
 //! and `lofty-auth-overview.txt`: the real binary with a temporary HOME, against
-//! a real tesserad (customer keys, client credentials, token URL sessions), and
-//! a stub authorization server on 127.0.0.1 for the browser (PKCE) login.
+//! a real tesserad: customer keys, client credentials, token URL sessions, and
+//! the browser (PKCE) login with a scripted browser signing in and allowing.
 
-use persona_testkit::{
-    Home, Stub, StubRequest, Tesserad, http_get, oauth_error, query_param, token_json,
-};
+use persona_testkit::{Browser, Home, Landing, Tesserad, http_get, query_param};
 use std::os::unix::fs::PermissionsExt as _;
 
 const LOFTY: &str = env!("CARGO_BIN_EXE_lofty-cli");
@@ -21,26 +19,6 @@ fn credentials(home: &Home) -> std::path::PathBuf {
 
 fn saved(home: &Home) -> String {
     std::fs::read_to_string(credentials(home)).unwrap_or_default()
-}
-
-/// The browser login's authorization server: a stub, as driving tesserad's
-/// sign-in and consent pages is not done here. It accepts the PKCE code
-/// `good-code` from the public client `lofty-cli`.
-fn pkce_stub() -> Stub {
-    Stub::builder()
-        .oauth_metadata()
-        .route("POST", "/oauth/token", |r: &StubRequest, _: &str| {
-            let pkce = r.field("grant_type").as_deref() == Some("authorization_code")
-                && r.field("code").as_deref() == Some("good-code")
-                && r.field("client_id").as_deref() == Some("lofty-cli")
-                && r.field("code_verifier").is_some();
-            if pkce {
-                token_json("at-pkce")
-            } else {
-                oauth_error(400, "invalid_grant")
-            }
-        })
-        .start()
 }
 
 /// A real tesserad with an account, its customer key (API key) and a
@@ -587,16 +565,27 @@ fn an_expired_token_url_session_names_login_session_to_log_in_again() {
 
 #[test]
 fn login_browser_prints_the_url_when_no_browser_opens_and_completes_the_pkce_flow() {
-    let stub = pkce_stub();
+    let lofty = lofty();
+    lofty.server.admin(&[
+        "app",
+        "create",
+        "--account",
+        &lofty.email,
+        "--name",
+        "Lofty CLI",
+        "--public",
+        "--client-id",
+        "lofty-cli",
+        "--redirect-uri",
+        "http://127.0.0.1/callback",
+    ]);
     let home = home();
     // No DISPLAY and no BROWSER: no browser can be opened here.
-    let mut running = home.spawn(
-        &["auth", "login-browser"],
-        &[("LOFTY_API_URL", stub.url.as_str())],
-    );
+    let mut running = home.spawn(&["auth", "login-browser"], &[lofty.url()]);
+    let authorize = format!("{}/oauth/authorize?", lofty.server.url);
     let url = running.stderr_until(|line| {
         line.trim()
-            .starts_with(&format!("{}/oauth/authorize?", stub.url))
+            .starts_with(&authorize)
             .then(|| line.trim().to_owned())
     });
     assert_eq!(query_param(&url, "client_id").as_deref(), Some("lofty-cli"));
@@ -604,21 +593,23 @@ fn login_browser_prints_the_url_when_no_browser_opens_and_completes_the_pkce_flo
         query_param(&url, "code_challenge_method").as_deref(),
         Some("S256")
     );
-    assert!(query_param(&url, "code_challenge").is_some());
-    // Play the browser: the authorization server redirects back with a code.
-    let redirect = query_param(&url, "redirect_uri").unwrap();
+    // Play the user: sign in, allow, and land on the CLI's loopback address.
+    let browser = Browser::new(&lofty.server.url);
+    let consent = browser.sign_in(&lofty.server, &lofty.email, &url);
+    let Landing::Away(redirect) =
+        browser.submit(&consent, "/oauth/authorize", &[("decision", "approve")])
+    else {
+        panic!("allowing did not redirect to the CLI");
+    };
     assert!(redirect.starts_with("http://127.0.0.1:"), "{redirect}");
-    let state = query_param(&url, "state").unwrap();
-    let page = http_get(&format!("{redirect}?code=good-code&state={state}"));
+    let page = http_get(&redirect);
     assert!(page.starts_with("HTTP/1.1 200"), "{page}");
     let (code, stderr) = running.finish();
     assert_eq!(code, 0, "{stderr}");
-    assert!(saved(&home).contains("at-pkce"));
-    let token = &stub.requests_to("/oauth/token")[0];
-    assert_eq!(
-        token.field("grant_type").as_deref(),
-        Some("authorization_code")
-    );
+    assert!(stderr.contains("PKCE token"), "{stderr}");
+    let out = home.run(&["auth", "test"], &[lofty.url()]).ok().stdout();
+    assert!(out.contains(&lofty.email), "{out}");
+    assert!(out.contains("Authorization: Bearer"), "{out}");
 }
 
 // --- logout -----------------------------------------------------------------------------------------
