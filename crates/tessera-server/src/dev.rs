@@ -95,6 +95,7 @@ Try next:
   {url_env}tessera auth login --api-key {api_key}
   {url_env}tessera auth login --device
   curl -H \"Authorization: token {api_key}\" {issuer}/v1/me
+  open {issuer}/settings/api   (sign in as {email}; the code is printed here)
 ",
         database = state.settings.database,
         email = account.email,
