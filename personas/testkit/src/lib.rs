@@ -2,8 +2,10 @@
 //!
 //! - [`Tesserad`]: a real `tesserad serve` on a kernel-picked loopback port with a
 //!   fresh SQLite database, plus `tesserad admin --json` against it.
-//! - [`Stub`]: a scripted HTTP server on `127.0.0.1` for server features that are
-//!   not in `tesserad` yet; it records every request.
+//! - [`Browser`]: a scripted browser that signs in on tesserad's pages (code
+//!   from its mail outbox) and allows a device or browser login.
+//! - [`Stub`]: a recording HTTP server on `127.0.0.1`, for tests that check which
+//!   requests a command makes at all.
 //! - [`Home`]: a temporary `HOME` and working directory, and a [`Command`] for a
 //!   persona binary with a clean environment.
 //! - [`Home::pty`]: the binary on a pseudo-terminal, for prompts and menus.
@@ -221,19 +223,6 @@ fn wait_for_listening(child: &mut Child) -> String {
     }
 }
 
-/// A token response body.
-pub fn token_json(access_token: &str) -> StubResponse {
-    StubResponse::json(
-        200,
-        serde_json::json!({"access_token": access_token, "token_type": "Bearer", "expires_in": 3600}),
-    )
-}
-
-/// An RFC 6749 error body.
-pub fn oauth_error(status: u16, error: &str) -> StubResponse {
-    StubResponse::json(status, serde_json::json!({"error": error}))
-}
-
 /// One request the stub received.
 #[derive(Clone, Debug)]
 pub struct StubRequest {
@@ -243,29 +232,6 @@ pub struct StubRequest {
     /// Lower-case names.
     pub headers: BTreeMap<String, String>,
     pub body: String,
-}
-
-impl StubRequest {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(String::as_str)
-    }
-
-    /// A form or query field.
-    pub fn field(&self, name: &str) -> Option<String> {
-        let source = if self.method == "GET" {
-            &self.query
-        } else {
-            &self.body
-        };
-        source.split('&').find_map(|pair| {
-            let (k, v) = pair.split_once('=')?;
-            (k == name).then(|| percent_decode(v))
-        })
-    }
-
-    pub fn json(&self) -> Value {
-        serde_json::from_str(&self.body).expect("a JSON body")
-    }
 }
 
 fn percent_decode(s: &str) -> String {
@@ -319,29 +285,6 @@ pub struct StubBuilder {
 }
 
 impl StubBuilder {
-    /// RFC 8414 metadata naming the stub's own `/oauth/authorize`,
-    /// `/oauth/token`, `/oauth/device_authorization` and `/oauth/revoke`, at
-    /// `/.well-known/oauth-authorization-server`.
-    pub fn oauth_metadata(self) -> Self {
-        self.route(
-            "GET",
-            "/.well-known/oauth-authorization-server",
-            |_: &StubRequest, base: &str| {
-                StubResponse::json(
-                    200,
-                    serde_json::json!({
-                        "issuer": base,
-                        "authorization_endpoint": format!("{base}/oauth/authorize"),
-                        "token_endpoint": format!("{base}/oauth/token"),
-                        "device_authorization_endpoint": format!("{base}/oauth/device_authorization"),
-                        "revocation_endpoint": format!("{base}/oauth/revoke"),
-                        "code_challenge_methods_supported": ["S256"],
-                    }),
-                )
-            },
-        )
-    }
-
     pub fn route(
         mut self,
         method: &str,
