@@ -267,6 +267,19 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Ids of an app's unrevoked token families, across all accounts.
+    pub async fn live_token_families_of_app(&self, client_id: &str) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM token_families WHERE client_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(client_id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+}
+
 // ---------------------------------------------------------------- passwords
 
 impl Store {

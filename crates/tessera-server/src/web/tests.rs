@@ -1143,3 +1143,83 @@ async fn production_mode_waits_for_an_admin_when_configured() {
     assert_eq!(app.mode, crate::store::AppMode::Production);
     assert!(!fx.state.store.approve_production(&client_id).await.unwrap());
 }
+
+/// Consent approved in the browser and the code exchanged: the token response.
+async fn code_flow(fx: &Fixture, browser: &mut Browser<'_>, client: &str) -> serde_json::Value {
+    let (verifier, challenge) = pkce();
+    let redirect = "http://127.0.0.1:5000/callback";
+    let path = authorize_path(client, redirect, Some(&challenge));
+    let consent = browser.get(&path).await;
+    assert_eq!(consent.status, StatusCode::OK);
+    let mut fields: Vec<(String, String)> = vec![
+        ("csrf".into(), consent.csrf()),
+        ("decision".into(), "approve".into()),
+    ];
+    let url = url::Url::parse(&format!("http://x{path}")).unwrap();
+    fields.extend(
+        url.query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned())),
+    );
+    let pairs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let approved = browser.post("/oauth/authorize", &pairs).await;
+    let back = url::Url::parse(approved.location.as_deref().unwrap()).unwrap();
+    let code = back
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let token = fx
+        .send(
+            Request::post("/oauth/token")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(
+                    url::form_urlencoded::Serializer::new(String::new())
+                        .append_pair("grant_type", "authorization_code")
+                        .append_pair("code", &code)
+                        .append_pair("redirect_uri", redirect)
+                        .append_pair("client_id", client)
+                        .append_pair("code_verifier", &verifier)
+                        .finish(),
+                ))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(token.status(), StatusCode::OK);
+    body_json(token).await
+}
+
+#[tokio::test]
+async fn deleting_an_app_ends_its_users_tokens() {
+    let fx = Fixture::new().await;
+    let owner = account_with_password(&fx, "owner@example.com").await;
+    fx.account("user@example.com").await;
+    let client = public_app(&fx, &owner).await;
+    let mut user = Browser::new(&fx);
+    user.sign_in_with_code("user@example.com", "/").await;
+    let tokens = code_flow(&fx, &mut user, &client).await;
+    let bearer = format!("Bearer {}", tokens["access_token"].as_str().unwrap());
+    assert_eq!(fx.get("/v1/me", &bearer).await.status(), StatusCode::OK);
+
+    let mut developer = Browser::new(&fx);
+    developer
+        .sign_in_with_password("owner@example.com", PASSWORD)
+        .await;
+    let confirm = developer
+        .get(&format!("/developer/apps/{client}/delete"))
+        .await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    let deleted = developer
+        .post(
+            &format!("/developer/apps/{client}/delete"),
+            &[("csrf", &confirm.csrf())],
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        fx.get("/v1/me", &bearer).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}

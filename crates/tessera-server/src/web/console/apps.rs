@@ -495,6 +495,12 @@ async fn delete(
     PageForm(form): PageForm<CsrfForm>,
 ) -> PageResult {
     member.visitor.check_csrf(&form.csrf)?;
+    own_app(&state, &member, &client_id).await?;
+    // Its users' grants end now: the access tokens in them go on the revocation
+    // list before the rows that name them are deleted with the app.
+    for family in state.store.live_token_families_of_app(&client_id).await? {
+        crate::oauth::issue::revoke_family(&state, &family).await?;
+    }
     if !state
         .store
         .delete_app(member.account_id(), &client_id)
