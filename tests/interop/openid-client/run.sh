@@ -22,6 +22,8 @@ ensure_npm_deps "$here" >&2
 
 export ARTIFACTS="$root/tests/interop/artifacts"
 mkdir -p "$ARTIFACTS"
+# A server or fixture failure still ends with the summary line.
+trap 'echo "0 passed, 1 failed"' ERR
 start_tesserad
 export FIXTURES="$TESSERAD_WORK/fixtures.json"
 {
@@ -32,5 +34,6 @@ export FIXTURES="$TESSERAD_WORK/fixtures.json"
   echo "}"
 } >"$FIXTURES"
 
+trap - ERR
 cd "$here"
 run_node_tests tests/*.test.mjs
