@@ -18,3 +18,4 @@ mod oauth_support;
 mod otp;
 mod ratelimit;
 mod server;
+mod web;
