@@ -2,7 +2,8 @@
 //! web sign-in): 6 digits, valid 10 minutes, single use, burnt after 5 wrong tries.
 //!
 //! - [`request`] answers the same whether or not the address has an account (the
-//!   mail is sent in the background, so timing does not tell either), and is
+//!   look-up, the code and the mail happen in the background, so timing does not
+//!   tell either), and is
 //!   throttled per address and per client IP in the database (every instance
 //!   counts the same).
 //! - [`verify`] checks a code and returns the account. The code is stored only as
@@ -75,7 +76,21 @@ pub async fn request(state: &AppState, email: &str, client_ip: IpAddr) -> Result
     let email = normalize_email(email)?;
     attempts::hit(state, &format!("otp-ip:{client_ip}"), PER_IP, THROTTLED).await?;
     attempts::hit(state, &format!("otp-email:{email}"), PER_ADDRESS, THROTTLED).await?;
-    let Some(account) = state.store.account_by_email(&email).await? else {
+    // Everything that differs between a known and an unknown address (the look-up,
+    // storing the code, the mail) happens after the answer, so its timing says
+    // nothing about which addresses have accounts.
+    let state = state.clone();
+    tokio::spawn(async move {
+        if let Err(e) = send_code(&state, &email).await {
+            tracing::error!(error = %e, "sending a one-time code failed");
+        }
+    });
+    Ok(())
+}
+
+/// Stores a new code for `email`'s account, if there is one, and mails it.
+async fn send_code(state: &AppState, email: &str) -> Result<()> {
+    let Some(account) = state.store.account_by_email(email).await? else {
         return Ok(());
     };
     let now = state.now();
@@ -93,22 +108,18 @@ pub async fn request(state: &AppState, email: &str, client_ip: IpAddr) -> Result
     .bind(now + CODE_TTL_SECS)
     .execute(state.store.pool())
     .await?;
-    let mail = Mail {
-        to: account.email,
-        subject: format!("Your Tessera code: {code}"),
-        body: format!(
-            "Your one-time code is {code}\n\nIt expires in {} minutes and works once. \
-             If you did not ask for it, ignore this message.\n",
-            CODE_TTL_SECS / 60
-        ),
-    };
-    let state = state.clone();
-    tokio::spawn(async move {
-        if let Err(e) = state.mailer.send(mail).await {
-            tracing::error!(error = %e, "sending a one-time code failed");
-        }
-    });
-    Ok(())
+    state
+        .mailer
+        .send(Mail {
+            to: account.email,
+            subject: format!("Your Tessera code: {code}"),
+            body: format!(
+                "Your one-time code is {code}\n\nIt expires in {} minutes and works once. \
+                 If you did not ask for it, ignore this message.\n",
+                CODE_TTL_SECS / 60
+            ),
+        })
+        .await
 }
 
 /// Checks `code` for `email`: the account on success; `InvalidOtp` for a wrong,
