@@ -44,6 +44,8 @@ pub fn signin_url(next: &str) -> String {
 #[template(path = "signin.html")]
 struct SigninPage {
     layout: Layout,
+    /// Why the user is signing in ("to continue to Lofty CLI"), when known.
+    purpose: Option<String>,
     next: String,
     email: String,
     error: Option<String>,
@@ -56,13 +58,36 @@ pub struct SigninQuery {
     next: Option<String>,
 }
 
-async fn signin_page(visitor: Visitor, Query(q): Query<SigninQuery>) -> Response {
+/// What the page after sign-in is for, in words: the app asking for
+/// authorization, or a device.
+async fn purpose(state: &AppState, next: &str) -> Option<String> {
+    let url = url::Url::parse(&format!("http://local{next}")).ok()?;
+    match url.path() {
+        super::authorize::PATH => {
+            let client_id = url
+                .query_pairs()
+                .find(|(k, _)| k == "client_id")
+                .map(|(_, v)| v.into_owned())?;
+            let app = state.store.app_by_client_id(&client_id).await.ok()??;
+            Some(format!("to continue to {}", app.name))
+        }
+        super::device::PATH => Some("to connect a device".to_owned()),
+        _ => None,
+    }
+}
+
+async fn signin_page(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Query(q): Query<SigninQuery>,
+) -> Response {
     let next = local_path(q.next.as_deref());
     if visitor.signed_in.is_some() {
         return Redirect::to(&next).into_response();
     }
     ok(&SigninPage {
         layout: Layout::bare(&visitor, "Sign in"),
+        purpose: purpose(&state, &next).await,
         next,
         email: String::new(),
         error: None,
@@ -107,6 +132,7 @@ async fn request_code(
             e.status(),
             &SigninPage {
                 layout: Layout::bare(&visitor, "Sign in"),
+                purpose: None,
                 next,
                 email,
                 error: Some(sentence(&e)),
@@ -231,6 +257,7 @@ async fn signin_password(
             StatusCode::UNAUTHORIZED,
             &SigninPage {
                 layout: Layout::bare(&visitor, "Sign in"),
+                purpose: None,
                 next: next.clone(),
                 email: email.clone(),
                 error: Some(message.to_owned()),

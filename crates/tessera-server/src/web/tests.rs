@@ -851,6 +851,8 @@ async fn sign_in_then_consent_then_code() {
     assert_eq!(first.status, StatusCode::SEE_OTHER);
     let signin = first.location.unwrap();
     assert!(signin.starts_with("/signin?next="), "{signin}");
+    let page = browser.get(&signin).await;
+    assert!(page.html.contains("to continue to Lofty CLI"));
     let signed_in = browser.sign_in_with_code("a@example.com", &path).await;
     assert_eq!(signed_in.location.as_deref(), Some(path.as_str()));
 

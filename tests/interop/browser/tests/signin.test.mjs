@@ -67,6 +67,7 @@ test("sign-in with an emailed code, consent, and the code works at the token end
   const { verifier, challenge } = pkce();
   await page.goto(authorizeUrl(challenge, "xyz-123"));
   assert.ok(page.url().includes("/signin?next="), page.url());
+  await page.getByText("to continue to Lofty CLI").waitFor();
   await signIn(page, "alice@example.com", { screenshotAs: "signin" });
 
   await page.getByRole("heading", { name: /Lofty CLI wants to access your account/ }).waitFor();
