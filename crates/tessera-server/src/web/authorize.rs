@@ -84,7 +84,8 @@ async fn validated(
             None => PageError(Error::BadRequest(e.to_string())).into_response(),
         },
         AuthorizeError::Untrusted { reason } => PageError(Error::BadRequest(format!(
-            "This sign-in link is not valid: {reason}. Go back to the app and start again."
+            "This sign-in link is not valid: {}. Go back to the app and start again.",
+            reason.trim_end_matches('.')
         )))
         .into_response(),
         AuthorizeError::Server(e) => PageError(e).into_response(),
