@@ -35,7 +35,7 @@ export async function launch() {
       "--disable-component-update",
       "--disable-sync",
     ],
-    viewport: { width: 1100, height: 760 },
+    viewport: { width: 1360, height: 860 },
   });
   const close = async () => {
     await context.close();
