@@ -80,8 +80,8 @@ export async function signIn(page, email, { screenshotAs } = {}) {
   await page.getByRole("heading", { name: "Check your email" }).waitFor();
   const code = await codeFromOutbox(email);
   await page.getByLabel("One-time code").fill(code);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.waitForLoadState();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
+  await page.waitForURL((url) => !url.pathname.startsWith("/signin"));
 }
 
 export async function shot(page, name) {

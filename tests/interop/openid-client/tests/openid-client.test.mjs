@@ -67,7 +67,7 @@ async function signInIfAsked() {
   await page.getByRole("heading", { name: "Check your email" }).waitFor();
   await page.getByLabel("One-time code").fill(await codeFromOutbox(EMAIL));
   await page.getByRole("button", { name: "Sign in", exact: true }).click();
-  await page.waitForLoadState();
+  await page.waitForURL((url) => !url.pathname.startsWith("/signin"));
 }
 
 before(async () => {
@@ -159,9 +159,10 @@ test("authorization code with PKCE, driven by the browser", async () => {
   const redirected = callback.next();
   await page.goto(url.href);
   await signInIfAsked();
+  await page.getByRole("heading", { name: /wants to access your account/ }).waitFor();
+  await page.screenshot({ path: join(ARTIFACTS, "openid-client-consent.png") });
   await page.getByRole("button", { name: "Allow" }).click();
   const currentUrl = await redirected;
-  await page.screenshot({ path: join(ARTIFACTS, "openid-client-after-consent.png") });
   const tokens = await client.authorizationCodeGrant(confidential, currentUrl, {
     pkceCodeVerifier: verifier,
     expectedState: state,
