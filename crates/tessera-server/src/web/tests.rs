@@ -1225,3 +1225,63 @@ async fn deleting_an_app_ends_its_users_tokens() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn every_form_endpoint_checks_the_csrf_token() {
+    let fx = Fixture::new().await;
+    let account = account_with_password(&fx, "a@example.com").await;
+    let client = public_app(&fx, &account).await;
+    let mut browser = Browser::new(&fx);
+    browser
+        .sign_in_with_password("a@example.com", PASSWORD)
+        .await;
+    let posts = [
+        "/signout".to_owned(),
+        "/signin/password".to_owned(),
+        "/signin/code/request".to_owned(),
+        "/signin/code".to_owned(),
+        "/oauth/authorize".to_owned(),
+        "/device".to_owned(),
+        "/device/decision".to_owned(),
+        "/settings/api".to_owned(),
+        "/settings/api/key_x/revoke".to_owned(),
+        "/developer/apps".to_owned(),
+        format!("/developer/apps/{client}/secret"),
+        format!("/developer/apps/{client}/mode"),
+        format!("/developer/apps/{client}/delete"),
+        "/settings/sessions/ws_x/revoke".to_owned(),
+        format!("/settings/authorizations/{client}/revoke"),
+        "/settings/sessions/token-url".to_owned(),
+    ];
+    for path in &posts {
+        let page = browser
+            .post(
+                path,
+                &[
+                    ("csrf", "forged"),
+                    ("email", "a@example.com"),
+                    ("password", PASSWORD),
+                    ("code", "123456"),
+                    ("user_code", "BCDF-GHJK"),
+                    ("decision", "approve"),
+                    ("mode", "production"),
+                    ("name", "x"),
+                    ("scope", "THIRD_PARTY_OPERATION"),
+                    ("grant", "client_credentials"),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{path}");
+        assert!(page.html.contains("This form has expired"), "{path}");
+    }
+    // Nothing happened: still signed in, the app unchanged.
+    assert_eq!(browser.get("/settings/api").await.status, StatusCode::OK);
+    let app = fx
+        .state
+        .store
+        .app_by_client_id(&client)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(app.mode, crate::store::AppMode::Development);
+}
