@@ -78,17 +78,21 @@ check() { # base key expect-headers(yes|no)
 
 run() { # name key base…  (one wrk per base, connections split between them)
   local name=$1 key=$2; shift 2
-  local n=$# c=$((CONNECTIONS / $#)) i=0 b
+  local c=$((CONNECTIONS / $#)) i=0 b wrks=()
+  # (Wait for the wrk processes only: a bare `wait` would wait for the servers.)
   for b in "$@"; do
     wrk -t"$THREADS" -c"$c" -d3s -H "Authorization: token $key" "$b/v1/me" >/dev/null &
+    wrks+=($!)
   done
-  wait
+  wait "${wrks[@]}"
+  wrks=()
   for b in "$@"; do
     wrk --latency -t"$THREADS" -c"$c" -d"$DURATION" -H "Authorization: token $key" "$b/v1/me" \
       >"$work/$name.$i.txt" &
+    wrks+=($!)
     i=$((i + 1))
   done
-  wait
+  wait "${wrks[@]}"
   cat "$work/$name".*.txt >&2
 }
 

@@ -25,8 +25,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The whole HTTP surface. Rate limits (when on): platform routes count against
 /// the caller's app after authentication; the unauthenticated token, device and
-/// one-time-code endpoints count per client IP, matched by path over the whole
-/// router (see [`ratelimit::http`]).
+/// one-time-code endpoints count per client IP (see [`ratelimit::http`]).
 pub fn router(state: AppState) -> Router {
     let mut platform = v1::routes();
     if state.rate_limits.is_some() {
@@ -39,19 +38,23 @@ pub fn router(state: AppState) -> Router {
         state.clone(),
         auth::platform,
     ));
-    let mut app = Router::new()
-        .merge(ops::routes())
-        .merge(platform)
-        .merge(crate::oauth::routes())
-        .merge(otp::routes())
-        .merge(crate::web::routes(state.clone()))
-        .fallback(ops::not_found);
-    if state.rate_limits.is_some() {
-        app = app.layer(middleware::from_fn_with_state(
+    // Per-IP limits wrap only the routers that serve unauthenticated endpoints
+    // (token, device, one-time codes); the layer matches paths, so other routes of
+    // these routers pass through, and platform requests never pay for it.
+    let by_ip = |routes: Router<AppState>| match state.rate_limits {
+        Some(_) => routes.layer(middleware::from_fn_with_state(
             state.clone(),
             ratelimit::http::by_ip,
-        ));
-    }
+        )),
+        None => routes,
+    };
+    let app = Router::new()
+        .merge(ops::routes())
+        .merge(platform)
+        .merge(by_ip(crate::oauth::routes()))
+        .merge(by_ip(otp::routes()))
+        .merge(by_ip(crate::web::routes(state.clone())))
+        .fallback(ops::not_found);
     app.layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(crate::metrics::track))
         // Marks credentials so that any layer that prints headers redacts them.

@@ -243,6 +243,8 @@ impl Decision {
 #[derive(Clone, Debug, Default)]
 pub struct Window {
     buckets: std::collections::VecDeque<(i64, u32)>,
+    /// Sum of the buckets' counts.
+    used: u64,
 }
 
 impl Window {
@@ -252,18 +254,20 @@ impl Window {
             .front()
             .is_some_and(|&(second, _)| second <= now - PERIOD_SECS)
         {
-            self.buckets.pop_front();
+            if let Some((_, n)) = self.buckets.pop_front() {
+                self.used -= u64::from(n);
+            }
         }
-        let mut used: u64 = self.buckets.iter().map(|&(_, n)| u64::from(n)).sum();
-        let allowed = used < u64::from(limit);
+        let allowed = self.used < u64::from(limit);
         if allowed {
             match self.buckets.back_mut() {
                 // A clock that stepped back counts in the newest second.
                 Some((second, n)) if *second >= now => *n += 1,
                 _ => self.buckets.push_back((now, 1)),
             }
-            used += 1;
+            self.used += 1;
         }
+        let used = self.used;
         let remaining = u64::from(limit).saturating_sub(used);
         let mut reset = now + PERIOD_SECS;
         let mut freed = 0u64;
