@@ -84,10 +84,10 @@ pub async fn verify(
         return Err(AuthError::Malformed.into());
     }
     let row = store
-        .access_token_for_auth(&claims.jti, &claims.sub)
+        .access_token_for_auth(&claims.jti, &claims.sub, claims.client_id.as_deref())
         .await?
         .ok_or(AuthError::UnknownAccount)?;
-    if row.revoked_at.is_some() {
+    if row.revoked_at.is_some() || row.app_exists == 0 {
         return Err(AuthError::Revoked.into());
     }
     Ok(VerifiedAccessToken {

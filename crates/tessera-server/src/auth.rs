@@ -225,6 +225,28 @@ mod flow_tests {
     use std::time::Duration;
     use tessera_proto::{Claims, Scopes, THIRD_PARTY_OPERATION, TokenUse};
 
+    /// Registers the app `app_1` that [`access`] issues tokens for: a token naming
+    /// a deleted (or never created) app is refused.
+    async fn register_app(fx: &Fixture, account: &str) {
+        crate::admin::app::create(
+            &fx.state.store,
+            account,
+            crate::admin::app::CreateArgs {
+                account: String::new(),
+                name: "App".into(),
+                mode: crate::store::AppMode::Development,
+                redirect_uris: vec!["http://127.0.0.1/callback".into()],
+                public: true,
+                client_id: Some("app_1".into()),
+                grants: Vec::new(),
+                rate_limit: None,
+            },
+            fx.clock_now(),
+        )
+        .await
+        .unwrap();
+    }
+
     fn access(fx: &Fixture, account: &str, scope: &str) -> access_token::IssuedAccessToken {
         access_token::issue(
             &fx.state.keyring,
@@ -245,6 +267,7 @@ mod flow_tests {
     async fn access_token_authenticates_until_it_expires() {
         let fx = Fixture::new().await;
         let account = fx.account("a@example.com").await;
+        register_app(&fx, &account).await;
         let token = access(&fx, &account, THIRD_PARTY_OPERATION);
         let bearer = format!("Bearer {}", token.token.expose_secret());
         let response = fx.get("/v1/me", &bearer).await;
@@ -272,6 +295,7 @@ mod flow_tests {
     async fn revoked_access_token_is_rejected() {
         let fx = Fixture::new().await;
         let account = fx.account("a@example.com").await;
+        register_app(&fx, &account).await;
         let token = access(&fx, &account, THIRD_PARTY_OPERATION);
         let bearer = format!("Bearer {}", token.token.expose_secret());
         access_token::revoke(&fx.state.store, &token.claims, fx.clock_now())
@@ -291,6 +315,7 @@ mod flow_tests {
     async fn token_kinds_do_not_cross() {
         let fx = Fixture::new().await;
         let account = fx.account("a@example.com").await;
+        register_app(&fx, &account).await;
         let token = access(&fx, &account, THIRD_PARTY_OPERATION);
         // An access token sent as an API key, and an API key sent as a bearer token.
         let as_key = format!("token {}", token.token.expose_secret());
@@ -349,6 +374,7 @@ mod flow_tests {
     async fn access_token_without_the_scope_gets_200100() {
         let fx = Fixture::new().await;
         let account = fx.account("a@example.com").await;
+        register_app(&fx, &account).await;
         let token = access(&fx, &account, "openid");
         let response = fx
             .get("/v1/me", &format!("Bearer {}", token.token.expose_secret()))

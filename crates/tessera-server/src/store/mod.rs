@@ -723,15 +723,20 @@ pub struct AccessTokenAuthRow {
     pub email: String,
     /// Set when the token's `jti` is in `revoked_access_tokens`.
     pub revoked_at: Option<i64>,
+    /// 0 when the token names an app (`client_id`) that has been deleted: a
+    /// deleted app's tokens stop working at once, including client-credentials
+    /// tokens, which belong to no refresh-token family that could be revoked.
+    pub app_exists: i64,
 }
 
 impl Store {
-    /// The account's email and whether the token was revoked; `None` when the
-    /// account does not exist (any more).
+    /// The account's email, whether the token was revoked and whether its app
+    /// still exists; `None` when the account does not exist (any more).
     pub async fn access_token_for_auth(
         &self,
         jti: &str,
         account_id: &str,
+        client_id: Option<&str>,
     ) -> Result<Option<AccessTokenAuthRow>> {
         let cached = self
             .auth_cache
@@ -742,7 +747,9 @@ impl Store {
         {
             return Ok(hit);
         }
-        let row = self.query_access_token_for_auth(jti, account_id).await?;
+        let row = self
+            .query_access_token_for_auth(jti, account_id, client_id)
+            .await?;
         if let Some((cache, version)) = &cached {
             cache.put_access_token(version, jti, account_id, row.clone());
         }
@@ -753,13 +760,19 @@ impl Store {
         &self,
         jti: &str,
         account_id: &str,
+        client_id: Option<&str>,
     ) -> Result<Option<AccessTokenAuthRow>> {
         Ok(sqlx::query_as(
-            "SELECT a.email, r.revoked_at FROM accounts a \
+            "SELECT a.email, r.revoked_at, \
+             CAST(CASE WHEN CAST($3 AS TEXT) IS NULL \
+                  OR EXISTS (SELECT 1 FROM apps p WHERE p.client_id = CAST($3 AS TEXT)) \
+             THEN 1 ELSE 0 END AS BIGINT) AS app_exists \
+             FROM accounts a \
              LEFT JOIN revoked_access_tokens r ON r.jti = $1 WHERE a.id = $2",
         )
         .bind(jti)
         .bind(account_id)
+        .bind(client_id)
         .fetch_optional(&self.pool)
         .await?)
     }

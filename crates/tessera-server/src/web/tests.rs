@@ -1227,6 +1227,57 @@ async fn deleting_an_app_ends_its_users_tokens() {
 }
 
 #[tokio::test]
+async fn deleting_an_app_ends_its_client_credentials_tokens() {
+    let fx = Fixture::new().await;
+    let owner = fx.account("owner@example.com").await;
+    let created = crate::admin::app::create(
+        &fx.state.store,
+        &owner,
+        crate::admin::app::CreateArgs {
+            account: String::new(),
+            name: "Server".into(),
+            mode: crate::store::AppMode::Development,
+            redirect_uris: Vec::new(),
+            public: false,
+            client_id: None,
+            grants: Vec::new(),
+            rate_limit: None,
+        },
+        fx.clock_now(),
+    )
+    .await
+    .unwrap();
+    let client_id = created.app.client_id.clone();
+    let secret = created.client_secret.unwrap();
+    let token = fx
+        .send(
+            Request::post("/oauth/token")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(
+                    url::form_urlencoded::Serializer::new(String::new())
+                        .append_pair("grant_type", "client_credentials")
+                        .append_pair("client_id", &client_id)
+                        .append_pair("client_secret", secret.expose_secret())
+                        .finish(),
+                ))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(token.status(), StatusCode::OK);
+    let token = body_json(token).await;
+    let bearer = format!("Bearer {}", token["access_token"].as_str().unwrap());
+    assert_eq!(fx.get("/v1/me", &bearer).await.status(), StatusCode::OK);
+
+    // Client-credentials tokens belong to no refresh-token family, so deleting the
+    // app has nothing to revoke: the per-request check must notice the app is gone.
+    assert!(fx.state.store.delete_app(&owner, &client_id).await.unwrap());
+    assert_eq!(
+        fx.get("/v1/me", &bearer).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
 async fn every_form_endpoint_checks_the_csrf_token() {
     let fx = Fixture::new().await;
     let account = account_with_password(&fx, "a@example.com").await;
