@@ -20,8 +20,8 @@ use crate::http::extract::Form;
 use crate::state::AppState;
 use crate::store::App;
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use serde::Deserialize;
 use sqlx::FromRow;
 use std::net::IpAddr;
@@ -89,10 +89,11 @@ pub async fn endpoint(
     headers: HeaderMap,
     form: Result<Form<DeviceAuthorizationForm>, Error>,
 ) -> Response {
-    match authorize_device(&state, &headers, form).await {
-        Ok(body) => ([(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response(),
-        Err(e) => e.into_oauth().into_response(),
-    }
+    super::reply(
+        authorize_device(&state, &headers, form)
+            .await
+            .map(super::no_store_json),
+    )
 }
 
 async fn authorize_device(

@@ -10,8 +10,8 @@ use crate::error::{Error, Result};
 use crate::http::extract::Form;
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use serde::Deserialize;
 use tessera_proto::OAuthErrorCode;
 use tessera_proto::token::IntrospectionResponse;
@@ -29,10 +29,11 @@ pub async fn endpoint(
     headers: HeaderMap,
     form: Result<Form<IntrospectForm>, Error>,
 ) -> Response {
-    match introspect(&state, &headers, form).await {
-        Ok(body) => ([(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response(),
-        Err(e) => e.into_oauth().into_response(),
-    }
+    super::reply(
+        introspect(&state, &headers, form)
+            .await
+            .map(super::no_store_json),
+    )
 }
 
 async fn introspect(

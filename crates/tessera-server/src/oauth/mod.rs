@@ -30,7 +30,10 @@ pub mod token;
 use crate::error::Error;
 use crate::state::AppState;
 use axum::Router;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use serde::Serialize;
 use tessera_proto::{OAuthErrorCode, Scopes, THIRD_PARTY_OPERATION};
 
 /// `grant_type` values (RFC 6749 §4, RFC 8628 §3.4).
@@ -113,6 +116,19 @@ pub async fn prune(state: &AppState, now: i64) -> Result<(), Error> {
         sqlx::query(sql).bind(before).execute(pool).await?;
     }
     Ok(())
+}
+
+/// Every endpoint's last step: its answer, or the error in RFC 6749 §5.2 form.
+pub fn reply(result: Result<impl IntoResponse, Error>) -> Response {
+    match result {
+        Ok(answer) => answer.into_response(),
+        Err(e) => e.into_oauth().into_response(),
+    }
+}
+
+/// A JSON answer that describes or carries tokens, so no cache may keep it.
+pub fn no_store_json(body: impl Serialize) -> Response {
+    ([(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response()
 }
 
 /// `invalid_request` with a description.

@@ -11,7 +11,7 @@ use crate::state::AppState;
 use crate::store::App;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 use tessera_proto::TokenUse;
 
@@ -28,10 +28,11 @@ pub async fn endpoint(
     headers: HeaderMap,
     form: Result<Form<RevokeForm>, Error>,
 ) -> Response {
-    match revoke(&state, &headers, form).await {
-        Ok(()) => (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")]).into_response(),
-        Err(e) => e.into_oauth().into_response(),
-    }
+    super::reply(
+        revoke(&state, &headers, form)
+            .await
+            .map(|()| (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")])),
+    )
 }
 
 async fn revoke(

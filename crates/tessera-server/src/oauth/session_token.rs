@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::http::extract::Form;
 use crate::state::AppState;
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 use std::time::Duration;
 use tessera_proto::token::TokenResponse;
@@ -27,10 +27,7 @@ pub async fn endpoint(
     State(state): State<AppState>,
     form: Result<Form<SessionForm>, Error>,
 ) -> Response {
-    match exchange(&state, form).await {
-        Ok(body) => super::issue::response(body),
-        Err(e) => e.into_oauth().into_response(),
-    }
+    super::reply(exchange(&state, form).await.map(super::issue::response))
 }
 
 async fn exchange(

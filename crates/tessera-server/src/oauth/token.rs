@@ -10,7 +10,7 @@ use crate::http::extract::Form;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 use tessera_proto::OAuthErrorCode;
 use tessera_proto::token::TokenResponse;
@@ -70,10 +70,11 @@ pub async fn endpoint(
     headers: HeaderMap,
     form: Result<Form<TokenForm>, Error>,
 ) -> Response {
-    match token(&state, &headers, form).await {
-        Ok(body) => super::issue::response(body),
-        Err(e) => e.into_oauth().into_response(),
-    }
+    super::reply(
+        token(&state, &headers, form)
+            .await
+            .map(super::issue::response),
+    )
 }
 
 async fn token(
