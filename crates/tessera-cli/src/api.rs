@@ -34,7 +34,7 @@ pub struct ApiArgs {
     #[arg(long, value_name = "N", default_value_t = RetryPolicy::default().max_attempts)]
     pub max_attempts: u32,
     /// Use this API key instead of the resolved credential.
-    #[arg(long, value_name = "KEY", value_parser = auth::api_key_arg, hide = true)]
+    #[arg(long, value_name = "KEY", value_parser = crate::args::api_key_arg, hide = true)]
     pub api_key: Option<ApiKey>,
 }
 

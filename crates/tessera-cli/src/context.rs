@@ -9,6 +9,8 @@ pub struct Ctx<'a> {
     pub spec: &'a AppSpec,
     /// Names of the OAuth logins' variables and the default client id.
     pub oauth: &'a OAuthSpec,
+    /// The single profile of a one-account CLI (see [`crate::host::Persona`]).
+    pub one_profile: Option<&'a str>,
     pub env: &'a dyn EnvVars,
     pub cwd: PathBuf,
     /// Unix seconds.
@@ -78,6 +80,7 @@ pub(crate) mod testing {
         Ctx {
             spec: &TESSERA,
             oauth: &tessera_client::TESSERA_OAUTH,
+            one_profile: None,
             env: &NO_ENV,
             cwd: dir.path().to_owned(),
             now: 1_800_000_000,

@@ -62,6 +62,22 @@ impl CliError {
         }
     }
 
+    /// The library's error underneath, for a CLI to put in its own words.
+    pub fn client(&self) -> Option<&tessera_client::Error> {
+        match self {
+            CliError::Client { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+
+    /// The OAuth error underneath.
+    pub fn oauth(&self) -> Option<&tessera_client::oauth::OAuthError> {
+        match self.client()? {
+            tessera_client::Error::OAuth(e) => Some(e),
+            _ => None,
+        }
+    }
+
     pub fn with_hint(self, hint: impl Into<String>) -> Self {
         match self {
             CliError::Client { source, .. } => CliError::Client {

@@ -1,5 +1,7 @@
 //! Injected input and output, so that every command runs the same in tests.
 
+pub use dialoguer::theme::{SimpleTheme, Theme};
+use std::fmt;
 use std::io::{self, BufRead, Write};
 
 /// Asks the user things. Only called when stdin is a terminal.
@@ -47,29 +49,9 @@ impl Io<'_> {
     }
 }
 
-/// Prompts on the terminal through dialoguer (on stderr, so stdout stays data).
-pub struct TerminalPrompter;
-
-impl Prompter for TerminalPrompter {
-    fn confirm(&mut self, question: &str) -> io::Result<bool> {
-        ThemedPrompter(&dialoguer::theme::SimpleTheme).confirm(question)
-    }
-
-    fn secret(&mut self, prompt: &str) -> io::Result<String> {
-        ThemedPrompter(&dialoguer::theme::SimpleTheme).secret(prompt)
-    }
-
-    fn select(&mut self, prompt: &str, items: &[&str]) -> io::Result<usize> {
-        ThemedPrompter(&dialoguer::theme::SimpleTheme).select(prompt, items)
-    }
-
-    fn input(&mut self, prompt: &str) -> io::Result<String> {
-        ThemedPrompter(&dialoguer::theme::SimpleTheme).input(prompt)
-    }
-}
-
-/// Terminal prompts drawn by a dialoguer theme, for CLIs whose documented
-/// prompts look a particular way (e.g. Inquirer's `? question Yes`).
+/// Terminal prompts drawn by a dialoguer theme (on stderr, so stdout stays
+/// data): [`dialoguer::theme::SimpleTheme`], or [`Inquirer`] for CLIs whose
+/// documented prompts look like Inquirer.js's.
 pub struct ThemedPrompter<'t>(pub &'t dyn dialoguer::theme::Theme);
 
 impl Prompter for ThemedPrompter<'_> {
@@ -102,6 +84,82 @@ impl Prompter for ThemedPrompter<'_> {
             .with_prompt(prompt)
             .interact_text()
             .map_err(dialoguer_io)
+    }
+}
+
+/// Prompts drawn the way Inquirer.js draws them, as Node CLIs' documentation
+/// shows: `? This will display your API key. Are you sure you want to continue? Yes`.
+pub struct Inquirer;
+
+impl Theme for Inquirer {
+    fn format_prompt(&self, f: &mut dyn fmt::Write, prompt: &str) -> fmt::Result {
+        write!(f, "? {prompt}")
+    }
+
+    fn format_confirm_prompt(
+        &self,
+        f: &mut dyn fmt::Write,
+        prompt: &str,
+        default: Option<bool>,
+    ) -> fmt::Result {
+        let choices = match default {
+            Some(true) => "(Y/n)",
+            Some(false) => "(y/N)",
+            None => "(y/n)",
+        };
+        write!(f, "? {prompt} {choices} ")
+    }
+
+    fn format_confirm_prompt_selection(
+        &self,
+        f: &mut dyn fmt::Write,
+        prompt: &str,
+        selection: Option<bool>,
+    ) -> fmt::Result {
+        match selection {
+            Some(true) => write!(f, "? {prompt} Yes"),
+            Some(false) => write!(f, "? {prompt} No"),
+            None => write!(f, "? {prompt}"),
+        }
+    }
+
+    fn format_input_prompt(
+        &self,
+        f: &mut dyn fmt::Write,
+        prompt: &str,
+        _default: Option<&str>,
+    ) -> fmt::Result {
+        write!(f, "? {prompt} ")
+    }
+
+    fn format_input_prompt_selection(
+        &self,
+        f: &mut dyn fmt::Write,
+        prompt: &str,
+        sel: &str,
+    ) -> fmt::Result {
+        write!(f, "? {prompt} {sel}")
+    }
+
+    fn format_password_prompt(&self, f: &mut dyn fmt::Write, prompt: &str) -> fmt::Result {
+        write!(f, "? {prompt} ")
+    }
+
+    fn format_password_prompt_selection(
+        &self,
+        f: &mut dyn fmt::Write,
+        prompt: &str,
+    ) -> fmt::Result {
+        write!(f, "? {prompt} [hidden]")
+    }
+
+    fn format_select_prompt_item(
+        &self,
+        f: &mut dyn fmt::Write,
+        text: &str,
+        active: bool,
+    ) -> fmt::Result {
+        write!(f, "{} {text}", if active { "❯" } else { " " })
     }
 }
 
@@ -178,5 +236,19 @@ pub mod testing {
         pub fn stderr(&self) -> String {
             String::from_utf8_lossy(&self.stderr).into_owned()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inquirer_confirmations_read_like_inquirer() {
+        let mut out = String::new();
+        Inquirer
+            .format_confirm_prompt_selection(&mut out, "Sure?", Some(true))
+            .unwrap();
+        assert_eq!(out, "? Sure? Yes");
     }
 }

@@ -1,5 +1,5 @@
 //! The generic `tessera` binary.
 
 fn main() -> std::process::ExitCode {
-    tessera_cli::main_for(&tessera_client::TESSERA)
+    tessera_cli::host::main::<tessera_cli::Cli>(&tessera_cli::TESSERA)
 }

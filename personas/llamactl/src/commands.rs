@@ -50,7 +50,7 @@ pub struct TokenArgs {
     #[arg(long, value_name = "ID")]
     project_id: Option<String>,
     /// API key (prompted for, masked, when interactive)
-    #[arg(long, value_name = "KEY", value_parser = tessera_cli::auth::api_key_arg)]
+    #[arg(long, value_name = "KEY", value_parser = tessera_cli::args::api_key_arg)]
     api_key: Option<ApiKey>,
     /// Control plane API URL for this profile (default: the environment's)
     #[arg(long, value_name = "URL")]

@@ -10,8 +10,9 @@ mod commands;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
-use tessera_cli::{CliError, Exit, Io, exit_for};
-use tessera_client::{AppSpec, DirDefault, OAuthSpec, ProcessEnv, ReloginCommands};
+use tessera_cli::host::{App, ErrorTexts, Persona};
+use tessera_cli::{CliError, Ctx, Io};
+use tessera_client::{AppSpec, DirDefault, OAuthSpec, ReloginCommands};
 
 pub const LLAMACTL: AppSpec = AppSpec {
     name: "llamactl",
@@ -91,57 +92,36 @@ enum Auth {
     Env(tessera_cli::auth::env::EnvCommand),
 }
 
-fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) => {
-            let _ = e.print();
-            let exit = if e.use_stderr() {
-                Exit::Usage
-            } else {
-                Exit::Ok
-            };
-            return exit.into();
+const PERSONA: Persona = Persona {
+    spec: &LLAMACTL,
+    oauth: &LLAMACTL_OAUTH,
+    profile: None,
+    errors: ErrorTexts {
+        error: "Error: ",
+        not_logged_in: "Error: ",
+        cancelled: None,
+        hint: "",
+        unreachable: Some("Check the control plane API URL: `llamactl auth env list` shows it."),
+    },
+    theme: &tessera_cli::io::SimpleTheme,
+    usage: tessera_cli::host::clap_usage,
+};
+
+impl App for Cli {
+    fn run(self, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
+        let Top::Auth(command) = self.command;
+        match command {
+            Auth::Token(args) => commands::token(&args, ctx, io),
+            Auth::Login(args) => commands::login(&args, ctx, io),
+            Auth::List => commands::list(ctx, io),
+            Auth::Switch(args) => commands::switch(&args, ctx, io),
+            Auth::Logout(args) => commands::logout(&args, ctx, io),
+            Auth::Project(args) => commands::project(&args, ctx, io),
+            Auth::Env(command) => tessera_cli::auth::env::run(&command, ctx, io),
         }
-    };
-    let env = ProcessEnv;
-    tessera_cli::init_logging(&LLAMACTL, &env);
-    let Top::Auth(command) = cli.command;
-    tessera_cli::with_process_io(|io| {
-        let result =
-            tessera_cli::context_for(&LLAMACTL, &LLAMACTL_OAUTH, &env, None).and_then(|ctx| {
-                match command {
-                    Auth::Token(args) => commands::token(&args, &ctx, io),
-                    Auth::Login(args) => commands::login(&args, &ctx, io),
-                    Auth::List => commands::list(&ctx, io),
-                    Auth::Switch(args) => commands::switch(&args, &ctx, io),
-                    Auth::Logout(args) => commands::logout(&args, &ctx, io),
-                    Auth::Project(args) => commands::project(&args, &ctx, io),
-                    Auth::Env(command) => tessera_cli::auth::env::run(&command, &ctx, io),
-                }
-            });
-        report(result, io).into()
-    })
+    }
 }
 
-fn report(result: Result<(), CliError>, io: &mut Io) -> Exit {
-    let _ = io.stdout.flush();
-    let Err(error) = result else {
-        return Exit::Ok;
-    };
-    let _ = writeln!(io.stderr, "Error: {error}");
-    let exit = exit_for(&error);
-    match error.hint() {
-        Some(hint) => {
-            let _ = writeln!(io.stderr, "{hint}");
-        }
-        None if exit == Exit::Network => {
-            let _ = writeln!(
-                io.stderr,
-                "Check the control plane API URL: `llamactl auth env list` shows it."
-            );
-        }
-        None => {}
-    }
-    exit
+fn main() -> ExitCode {
+    tessera_cli::host::main::<Cli>(&PERSONA)
 }

@@ -9,11 +9,11 @@
 mod commands;
 mod help;
 
-use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
-use tessera_cli::{CliError, Exit, exit_for};
-use tessera_client::{AppSpec, DirDefault, OAuthSpec, Overlay, ProcessEnv, ReloginCommands};
+use tessera_cli::host::{App, ErrorTexts, Globals, Persona};
+use tessera_cli::{CliError, Ctx, Io};
+use tessera_client::{AppSpec, DirDefault, OAuthSpec, ReloginCommands};
 
 pub const LOFTY: AppSpec = AppSpec {
     name: "lofty-cli",
@@ -80,7 +80,7 @@ enum Top {
 enum Auth {
     #[command(override_help = sub("set"))]
     Set {
-        #[arg(value_name = "customer-key", value_parser = tessera_cli::auth::api_key_arg)]
+        #[arg(value_name = "customer-key", value_parser = tessera_cli::args::api_key_arg)]
         customer_key: tessera_proto::ApiKey,
     },
     #[command(override_help = sub("show"))]
@@ -119,130 +119,69 @@ fn session_id_arg(value: &str) -> Result<commands::SessionId, std::convert::Infa
     Ok(commands::SessionId::new(value))
 }
 
-fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) => return parse_error(&e).into(),
-    };
-    let process = ProcessEnv;
-    let env = Overlay::new(&process).with(LOFTY.url_env, cli.api_url);
-    tessera_cli::init_logging(&LOFTY, &env);
-    let auth = match cli.command {
-        Top::Help { command } => {
-            return match command.as_deref() {
-                None | Some("help") => print_help(None, help::root()),
-                Some("auth") => print_help(None, help::auth()),
-                Some(other) => {
-                    eprintln!("error: unknown command '{other}'");
-                    Exit::Usage
-                }
-            }
-            .into();
+const PERSONA: Persona = Persona {
+    spec: &LOFTY,
+    oauth: &LOFTY_OAUTH,
+    profile: Some(PROFILE),
+    errors: ErrorTexts {
+        error: "error: ",
+        not_logged_in: "error: ",
+        cancelled: None,
+        hint: "",
+        unreachable: Some("Check that the Lofty API is reachable (LOFTY_API_URL or --api-url)."),
+    },
+    theme: &tessera_cli::io::SimpleTheme,
+    usage: tessera_cli::commander::usage_error,
+};
+
+impl App for Cli {
+    fn globals(&self) -> Globals {
+        Globals {
+            api_url: self.api_url.clone(),
+            ..Globals::default()
         }
-        Top::Auth(Auth::Help { command }) => {
-            return print_help(command.as_deref(), help::auth()).into();
-        }
-        Top::Auth(auth) => auth,
-    };
-    tessera_cli::with_process_io(|io| {
-        let result = tessera_cli::context_for(&LOFTY, &LOFTY_OAUTH, &env, Some(PROFILE.into()))
-            .and_then(|ctx| match auth {
-                Auth::Set { customer_key } => commands::set(&ctx, io, customer_key),
-                Auth::Show { raw } => commands::show(&ctx, io, raw),
-                Auth::Remove => commands::remove(&ctx, io),
-                Auth::Login => commands::login(&ctx, io),
-                Auth::Status => commands::status(&ctx, io),
+    }
+
+    fn run(self, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
+        match self.command {
+            Top::Help { command } => match command.as_deref() {
+                None | Some("help") => print_help(io, None, help::root()),
+                Some("auth") => print_help(io, None, help::auth()),
+                Some(other) => Err(unknown(other)),
+            },
+            Top::Auth(auth) => match auth {
+                Auth::Help { command } => print_help(io, command.as_deref(), help::auth()),
+                Auth::Set { customer_key } => commands::set(ctx, io, customer_key),
+                Auth::Show { raw } => commands::show(ctx, io, raw),
+                Auth::Remove => commands::remove(ctx, io),
+                Auth::Login => commands::login(ctx, io),
+                Auth::Status => commands::status(ctx, io),
                 Auth::LoginSession {
                     tokenurl,
                     sessionid,
-                } => commands::login_session(&ctx, io, tokenurl, sessionid),
-                Auth::LoginBrowser => commands::login_browser(&ctx, io),
-                Auth::Logout => commands::logout(&ctx, io),
-                Auth::Test => commands::test(&ctx, io),
-                Auth::Help { .. } => unreachable!("handled before the context is built"),
-            });
-        report(result, io).into()
-    })
+                } => commands::login_session(ctx, io, tokenurl, sessionid),
+                Auth::LoginBrowser => commands::login_browser(ctx, io),
+                Auth::Logout => commands::logout(ctx, io),
+                Auth::Test => commands::test(ctx, io),
+            },
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    tessera_cli::host::main::<Cli>(&PERSONA)
+}
+
+fn unknown(name: &str) -> CliError {
+    CliError::Usage(format!("unknown command '{name}'"))
 }
 
 /// `help [command]`: the command's help, or Commander's error for an unknown one.
-fn print_help(command: Option<&str>, own: String) -> Exit {
-    match command {
-        None => {
-            print!("{own}");
-            Exit::Ok
-        }
-        Some(name) => match help::subcommand(name) {
-            Some(text) => {
-                print!("{text}");
-                Exit::Ok
-            }
-            None => {
-                eprintln!("error: unknown command '{name}'");
-                Exit::Usage
-            }
-        },
-    }
-}
-
-/// Argument errors in Commander's words (`error: unknown command 'x'`).
-fn parse_error(e: &clap::Error) -> Exit {
-    let value = |kind| match e.get(kind) {
-        Some(ContextValue::String(s)) => s.clone(),
-        Some(ContextValue::Strings(v)) => v.first().cloned().unwrap_or_default(),
-        _ => String::new(),
+fn print_help(io: &mut Io, command: Option<&str>, own: String) -> Result<(), CliError> {
+    let text = match command {
+        None => own,
+        Some(name) => help::subcommand(name).ok_or_else(|| unknown(name))?,
     };
-    let message = match e.kind() {
-        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
-            let _ = e.print();
-            return Exit::Ok;
-        }
-        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            let _ = e.print();
-            return Exit::Usage;
-        }
-        ErrorKind::InvalidSubcommand => {
-            format!(
-                "unknown command '{}'",
-                value(ContextKind::InvalidSubcommand)
-            )
-        }
-        ErrorKind::UnknownArgument => {
-            format!("unknown option '{}'", value(ContextKind::InvalidArg))
-        }
-        ErrorKind::MissingRequiredArgument => format!(
-            "missing required argument '{}'",
-            value(ContextKind::InvalidArg)
-                .trim_start_matches('<')
-                .trim_end_matches('>')
-        ),
-        _ => {
-            let _ = e.print();
-            return Exit::Usage;
-        }
-    };
-    eprintln!("error: {message}");
-    Exit::Usage
-}
-
-fn report(result: Result<(), CliError>, io: &mut tessera_cli::Io) -> Exit {
-    let _ = io.stdout.flush();
-    let Err(error) = result else {
-        return Exit::Ok;
-    };
-    let _ = writeln!(io.stderr, "error: {error}");
-    let exit = exit_for(&error);
-    match error.hint() {
-        Some(hint) => {
-            let _ = writeln!(io.stderr, "{hint}");
-        }
-        None if exit == Exit::Network => {
-            let _ = writeln!(
-                io.stderr,
-                "Check that the Lofty API is reachable (LOFTY_API_URL or --api-url)."
-            );
-        }
-        None => {}
-    }
-    exit
+    write!(io.stdout, "{text}")?;
+    Ok(())
 }

@@ -16,7 +16,7 @@ pub struct ConfigureArgs {
     #[arg(
         long,
         value_name = "key",
-        value_parser = tessera_cli::auth::api_key_arg,
+        value_parser = tessera_cli::args::api_key_arg,
         conflicts_with_all = ["email", "otp"],
         help = "Set API key directly. Best for CI/CD where you already have a key from the dashboard."
     )]

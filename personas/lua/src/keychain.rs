@@ -194,6 +194,7 @@ mod tests {
         Ctx {
             spec: &crate::LUA,
             oauth: &tessera_client::TESSERA_OAUTH,
+            one_profile: Some(crate::PROFILE),
             env: &NO_ENV,
             cwd: dir.path().to_owned(),
             now: 1_800_000_000,

@@ -8,12 +8,12 @@ mod configure;
 mod key;
 mod keychain;
 mod logout;
-mod theme;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
-use tessera_cli::{CliError, Ctx, Exit, Io, exit_for};
-use tessera_client::{AppSpec, DirDefault, Overlay, ProcessEnv, Source};
+use tessera_cli::host::{App, ErrorTexts, Globals, Persona};
+use tessera_cli::{CliError, Ctx, Io};
+use tessera_client::{AppSpec, DirDefault, Source};
 
 /// Every name `lua` uses for its files and variables.
 pub const LUA: AppSpec = AppSpec {
@@ -71,37 +71,44 @@ enum AuthCommand {
     Logout(logout::LogoutArgs),
 }
 
-fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) => {
-            let _ = e.print();
-            let exit = if e.use_stderr() {
-                Exit::Usage
-            } else {
-                Exit::Ok
-            };
-            return exit.into();
+const PERSONA: Persona = Persona {
+    spec: &LUA,
+    oauth: &tessera_client::TESSERA_OAUTH,
+    profile: Some(PROFILE),
+    errors: ErrorTexts {
+        error: "❌ ",
+        not_logged_in: "Error: ",
+        cancelled: Some("Operation cancelled."),
+        hint: "",
+        unreachable: Some("Check that the Lua API is reachable (LUA_API_URL or --api-url)."),
+    },
+    theme: &tessera_cli::io::Inquirer,
+    usage: tessera_cli::host::clap_usage,
+};
+
+impl App for Cli {
+    fn globals(&self) -> Globals {
+        Globals {
+            api_url: self.api_url.clone(),
+            ..Globals::default()
         }
-    };
-    let process = ProcessEnv;
-    let env = Overlay::new(&process).with(LUA.url_env, cli.api_url);
-    tessera_cli::init_logging(&LUA, &env);
-    let mut prompter = tessera_cli::io::ThemedPrompter(&theme::Inquirer);
-    tessera_cli::with_process_io_and(&mut prompter, |io| {
-        let result = tessera_cli::context(&LUA, &env, Some(PROFILE.to_owned())).and_then(|ctx| {
-            let Command::Auth(command) = cli.command;
-            match command {
-                AuthCommand::Configure(args) => {
-                    let keychain = keychain::SecretTool::new(&env);
-                    configure::run(&args, &ctx, io, &keychain)
-                }
-                AuthCommand::Key(args) => key::run(&args, &ctx, io),
-                AuthCommand::Logout(args) => logout::run(&args, &ctx, io),
+    }
+
+    fn run(self, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
+        let Command::Auth(command) = self.command;
+        match command {
+            AuthCommand::Configure(args) => {
+                let keychain = keychain::SecretTool::new(ctx.env);
+                configure::run(&args, ctx, io, &keychain)
             }
-        });
-        report(result, io).into()
-    })
+            AuthCommand::Key(args) => key::run(&args, ctx, io),
+            AuthCommand::Logout(args) => logout::run(&args, ctx, io),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    tessera_cli::host::main::<Cli>(&PERSONA)
 }
 
 /// The three documented fixes for a missing key.
@@ -117,33 +124,6 @@ pub fn no_api_key() -> CliError {
         message: "No API key found.".into(),
         hint: NO_KEY_FIXES.into(),
     }
-}
-
-/// Prints a failure the way the Lua CLI does and returns the exit status.
-fn report(result: Result<(), CliError>, io: &mut Io) -> Exit {
-    let _ = io.stdout.flush();
-    let Err(error) = result else {
-        return Exit::Ok;
-    };
-    let _ = match &error {
-        CliError::NotLoggedIn { .. } => writeln!(io.stderr, "Error: {error}"),
-        CliError::Cancelled => writeln!(io.stderr, "Operation cancelled."),
-        _ => writeln!(io.stderr, "❌ {error}"),
-    };
-    let exit = exit_for(&error);
-    match error.hint() {
-        Some(hint) => {
-            let _ = writeln!(io.stderr, "{hint}");
-        }
-        None if exit == Exit::Network => {
-            let _ = writeln!(
-                io.stderr,
-                "Check that the Lua API is reachable (LUA_API_URL or --api-url)."
-            );
-        }
-        None => {}
-    }
-    exit
 }
 
 /// Where a key came from, in the words of the resolution-order table.

@@ -32,6 +32,19 @@ pub fn active(ctx: &Ctx, api_key_flag: Option<&ApiKey>, io: &mut Io) -> Result<A
     from_resolution(ctx, &resolution)
 }
 
+/// The credential of `profile`, when it has one (warnings are not printed).
+pub fn for_profile(ctx: &Ctx, profile: &str) -> Result<Option<Active>, CliError> {
+    let resolver = tessera_client::Resolver {
+        profile_flag: Some(profile),
+        ..ctx.resolver(None)
+    };
+    let resolution = resolver.first()?;
+    if resolution.credential().is_none() {
+        return Ok(None);
+    }
+    from_resolution(ctx, &resolution).map(Some)
+}
+
 pub fn from_resolution(ctx: &Ctx, resolution: &Resolution) -> Result<Active, CliError> {
     match resolution.credential() {
         None => Err(CliError::NotLoggedIn {

@@ -72,17 +72,11 @@ fn list(args: &EnvListArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     if args.json {
         return super::print_json(io, &rows);
     }
-    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(0).max(4);
-    writeln!(io.stdout, "  {:width$}  URL", "NAME")?;
-    for r in &rows {
-        writeln!(
-            io.stdout,
-            "{} {:width$}  {}",
-            if r.current { "*" } else { " " },
-            r.name,
-            r.url.as_deref().unwrap_or("-")
-        )?;
-    }
+    let rows: Vec<(bool, Vec<String>)> = rows
+        .into_iter()
+        .map(|r| (r.current, vec![r.name, r.url.unwrap_or_else(|| "-".into())]))
+        .collect();
+    crate::texts::table(io.stdout, &["NAME", "URL"], &rows)?;
     Ok(())
 }
 

@@ -34,7 +34,7 @@ pub fn run(_args: &ExecCredentialArgs, ctx: &Ctx, io: &mut Io) -> Result<(), Cli
         kind: "ExecCredential",
         status: Status {
             token: active.authorization.secret(),
-            expiration_timestamp: active.expires_at.map(super::format_time),
+            expiration_timestamp: active.expires_at.map(crate::texts::format_time),
         },
     };
     serde_json::to_writer(&mut *io.stdout, &credential).map_err(std::io::Error::from)?;

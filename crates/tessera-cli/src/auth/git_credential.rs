@@ -91,8 +91,7 @@ mod tests {
     fn answers_only_for_the_server_host() {
         let dir = tempfile::tempdir().unwrap();
         let ctx = ctx(&dir);
-        crate::auth::login::store_api_key(&ctx, &tessera_proto::ApiKey::new("k-123"), false)
-            .unwrap();
+        crate::auth::login::api_key(&ctx, &tessera_proto::ApiKey::new("k-123"), false).unwrap();
         let out = run_with(&ctx, "get", "protocol=http\nhost=127.0.0.1:8080\n\n");
         assert_eq!(
             out,

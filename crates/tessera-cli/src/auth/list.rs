@@ -22,6 +22,9 @@ pub struct ProfileRow {
     /// `client_credentials`, `session`), when it has one.
     pub oauth: Option<&'static str>,
     pub settings: BTreeMap<String, String>,
+    /// The profile's server (its own URL, else its environment's).
+    #[serde(skip)]
+    pub server: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -55,6 +58,7 @@ pub fn profiles(ctx: &Ctx, io: &mut Io) -> Result<ProfileList, CliError> {
                 .and_then(|c| c.oauth.as_ref())
                 .map(|s| s.method.as_str()),
             settings: profile.settings.clone(),
+            server: config.server_url(ctx.spec, ctx.env, environment, Some(name)),
         })
         .collect();
     Ok(ProfileList {
@@ -77,26 +81,31 @@ pub fn run(args: &ListArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
         )?;
         return Ok(());
     }
-    let width = list
+    let rows: Vec<(bool, Vec<String>)> = list
         .profiles
         .iter()
-        .map(|p| p.name.len())
-        .max()
-        .unwrap_or(0)
-        .max("NAME".len());
-    writeln!(io.stdout, "  {:width$}  KEY", "NAME")?;
-    for p in &list.profiles {
-        writeln!(
-            io.stdout,
-            "{} {:width$}  {}",
-            if p.current { "*" } else { " " },
-            p.name,
-            match (&p.key, p.oauth) {
+        .map(|p| {
+            let key = match (&p.key, p.oauth) {
                 (_, Some(method)) => format!("OAuth ({method} login)"),
                 (Some(key), None) => key.clone(),
                 (None, None) => "-".to_owned(),
-            }
-        )?;
-    }
+            };
+            (p.current, vec![p.name.clone(), key])
+        })
+        .collect();
+    crate::texts::table(io.stdout, &["NAME", "KEY"], &rows)?;
     Ok(())
+}
+
+/// The current environment, its profiles' names and its current profile:
+/// what commands that pick a profile of it need (no credentials are read).
+pub fn names(ctx: &Ctx) -> Result<(String, Vec<String>, Option<String>), CliError> {
+    let config = ctx.store.read_config()?;
+    let environment = config.current_environment().to_owned();
+    let names = config
+        .profiles_in(&environment)
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    let current = config.current_profile(&environment).map(str::to_owned);
+    Ok((environment, names, current))
 }

@@ -21,12 +21,14 @@ pub mod oauth;
 pub mod session;
 pub mod web;
 
+use super::save::{Saved, save};
+use crate::args::{Secret, api_key_arg, client_secret_arg, secret_arg};
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::io::Io;
-
+use crate::texts::format_time;
 use tessera_client::oauth::{BrowserAvailability, browser_availability};
-use tessera_client::{ApiClient, Config, Error as ClientError, Selection};
+use tessera_client::{ApiClient, Error as ClientError};
 use tessera_proto::api::Me;
 use tessera_proto::{ApiKey, ClientSecret};
 
@@ -37,7 +39,7 @@ use tessera_proto::{ApiKey, ClientSecret};
 ))]
 pub struct LoginArgs {
     /// The API key to store (with --client-credentials: the key sent as customer_key).
-    #[arg(long, value_name = "KEY", value_parser = super::api_key_arg, conflicts_with_all = ["with_token", "web", "device", "session", "email"])]
+    #[arg(long, value_name = "KEY", value_parser = api_key_arg, conflicts_with_all = ["with_token", "web", "device", "session", "email"])]
     pub api_key: Option<ApiKey>,
     /// Read the API key from stdin.
     #[arg(long, conflicts_with_all = ["web", "device", "session", "email"])]
@@ -87,34 +89,6 @@ pub struct LoginArgs {
     /// The session id of --session (also TESSERA_SESSION_ID).
     #[arg(long, value_name = "ID", value_parser = secret_arg)]
     pub session_id: Option<Secret>,
-}
-
-/// A secret argument (session id, one-time code): `Debug` does not show it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    pub fn expose_secret(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
-}
-
-fn secret_arg(value: &str) -> Result<Secret, std::convert::Infallible> {
-    Ok(Secret::new(value))
-}
-
-fn client_secret_arg(value: &str) -> Result<ClientSecret, std::convert::Infallible> {
-    Ok(ClientSecret::new(value))
 }
 
 /// The ways to log in.
@@ -191,20 +165,7 @@ pub fn run(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     }
 }
 
-/// The profile a login stores into: the selected one, else the environment's
-/// current one, else a new one named after the environment. Called under the
-/// store's lock, so that concurrent logins do not pick the same new name.
-pub fn login_profile(config: &Config, selection: &Selection) -> String {
-    match selection.profile_name() {
-        Some(name) => name.to_owned(),
-        None => config.current_profile(&selection.environment).map_or_else(
-            || config.new_profile_name(&selection.environment),
-            str::to_owned,
-        ),
-    }
-}
-
-/// What a login stored.
+/// What a key login stored.
 #[derive(Debug)]
 pub struct LoginOutcome {
     pub profile: String,
@@ -219,12 +180,9 @@ fn run_api_key(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError>
     if let Some(exp) = super::claims_of(&key).and_then(|c| c.claims().exp)
         && exp <= ctx.now
     {
-        io.warn(format!(
-            "this API key expired at {}",
-            super::format_time(exp)
-        ))?;
+        io.warn(format!("this API key expired at {}", format_time(exp)))?;
     }
-    let outcome = store_api_key(ctx, &key, !args.no_verify)?;
+    let outcome = api_key(ctx, &key, !args.no_verify).map_err(|e| verify_hint(ctx, e))?;
     match &outcome.me {
         Some(me) => writeln!(
             io.stderr,
@@ -269,53 +227,39 @@ pub fn read_key(args: &LoginArgs, io: &mut Io) -> Result<ApiKey, CliError> {
     Ok(ApiKey::new(key))
 }
 
-/// Verifies `key` against the selected environment's server when `verify`, then
-/// stores it in the selected profile (a new one named after the environment if
-/// none is selected) and makes that profile current.
-pub fn store_api_key(ctx: &Ctx, key: &ApiKey, verify: bool) -> Result<LoginOutcome, CliError> {
-    let resolver = ctx.resolver(None);
-    let selection = resolver.select(&ctx.store.read_config()?);
-    let server = selection
-        .server
-        .clone()
-        .ok_or_else(|| ClientError::UnknownEnvironment(selection.environment.clone()))?;
+/// The key login of every CLI: checks `key` with `GET /v1/me` on the selected
+/// server when `verify`, then stores it ([`save`]). Failures carry no hint:
+/// each CLI says what to do in its own words.
+pub fn api_key(ctx: &Ctx, key: &ApiKey, verify: bool) -> Result<LoginOutcome, CliError> {
+    if key.expose_secret().is_empty() {
+        return Err(CliError::Usage("the API key is empty".into()));
+    }
+    let target = oauth::target(ctx)?;
     let me = if verify {
-        Some(verify_key(ctx, &server, key)?)
+        Some(ApiClient::new(&target.server).me_with_api_key(key)?)
     } else {
         None
     };
-    let environment = selection.environment.clone();
-    let profile = ctx.store.update(|config, creds| {
-        let name = login_profile(config, &selection);
-        config.set_current_profile(&environment, &name);
-        let entry = creds.profiles.entry(name.clone()).or_default();
-        entry.api_key = Some(key.clone());
-        // A key login replaces an OAuth login of the profile, which would
-        // otherwise keep winning resolution.
-        entry.oauth = None;
-        Ok(name)
-    })?;
+    let profile = save(ctx, Saved::ApiKey(key.clone()))?;
     Ok(LoginOutcome {
         profile,
-        environment,
-        server,
+        environment: target.selection.environment,
+        server: target.server,
         me,
     })
 }
 
-fn verify_key(ctx: &Ctx, server: &str, key: &ApiKey) -> Result<Me, CliError> {
-    ApiClient::new(server)
-        .me_with_api_key(key)
-        .map_err(|e| match e {
-            ClientError::Unauthorized { .. } => CliError::from(e).with_hint(
-                "the key is invalid, expired or revoked; check it or create a new one",
-            ),
-            ClientError::Network { .. } => CliError::from(e).with_hint(format!(
-                "is the server running? To store the key without checking it, run `{} auth login --no-verify`",
-                ctx.spec.name
-            )),
-            other => other.into(),
-        })
+fn verify_hint(ctx: &Ctx, error: CliError) -> CliError {
+    match error.client() {
+        Some(ClientError::Unauthorized { .. }) => {
+            error.with_hint("the key is invalid, expired or revoked; check it or create a new one")
+        }
+        Some(ClientError::Network { .. }) => error.with_hint(format!(
+            "is the server running? To store the key without checking it, run `{} auth login --no-verify`",
+            ctx.spec.name
+        )),
+        _ => error,
+    }
 }
 
 #[cfg(test)]
@@ -507,11 +451,11 @@ mod tests {
     fn first_login_names_the_profile_after_the_environment() {
         let dir = tempfile::tempdir().unwrap();
         let ctx = ctx(&dir);
-        let outcome = store_api_key(&ctx, &ApiKey::new("k1"), false).unwrap();
+        let outcome = api_key(&ctx, &ApiKey::new("k1"), false).unwrap();
         assert_eq!(outcome.profile, "default");
         assert_eq!(outcome.server, "http://127.0.0.1:8080");
         // A second login replaces the key of the current profile.
-        store_api_key(&ctx, &ApiKey::new("k2"), false).unwrap();
+        api_key(&ctx, &ApiKey::new("k2"), false).unwrap();
         let creds = ctx.store.read_credentials().unwrap().file;
         assert_eq!(creds.profiles.len(), 1);
         assert_eq!(

@@ -90,13 +90,7 @@ pub fn run(args: &LogoutArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
             revoke_session(name, session, io)?;
         }
     }
-    ctx.store.update(|config, creds| {
-        for name in &targets {
-            config.remove_profile(name);
-            creds.profiles.remove(name);
-        }
-        Ok(())
-    })?;
+    delete(ctx, &targets)?;
     for name in &targets {
         writeln!(io.stderr, "Logged out of profile {name:?}.")?;
     }
@@ -119,6 +113,22 @@ pub fn run(args: &LogoutArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
         ))?;
     }
     Ok(())
+}
+
+/// Deletes profiles and their stored credentials, revoking nothing; returns
+/// whether one of them was its environment's current profile.
+pub fn delete(ctx: &Ctx, names: &[String]) -> Result<bool, CliError> {
+    Ok(ctx.store.update(|config, creds| {
+        let mut was_current = false;
+        for name in names {
+            if let Some(profile) = config.profiles.get(name) {
+                was_current |= config.current_profile(&profile.environment) == Some(name);
+            }
+            config.remove_profile(name);
+            creds.profiles.remove(name);
+        }
+        Ok(was_current)
+    })?)
 }
 
 /// Revokes a login's tokens at the server, refresh token first (revoking it

@@ -9,6 +9,8 @@ pub mod git_credential;
 pub mod list;
 pub mod login;
 pub mod logout;
+pub mod project;
+pub mod save;
 pub mod shell_env;
 pub mod show;
 pub mod status;
@@ -110,12 +112,6 @@ pub(crate) fn server_url(ctx: &Ctx) -> Result<String, CliError> {
     })
 }
 
-/// Clap parser for key arguments: the value goes straight into the redacting
-/// newtype, so `{:?}` of parsed arguments cannot print it.
-pub fn api_key_arg(value: &str) -> Result<tessera_proto::ApiKey, std::convert::Infallible> {
-    Ok(tessera_proto::ApiKey::new(value))
-}
-
 pub(crate) fn print_json(io: &mut Io, value: &impl Serialize) -> Result<(), CliError> {
     serde_json::to_writer_pretty(&mut *io.stdout, value).map_err(std::io::Error::from)?;
     writeln!(io.stdout)?;
@@ -132,19 +128,8 @@ pub(crate) fn print_warnings(
     Ok(())
 }
 
-/// RFC 3339 for a Unix time; the number itself if out of range.
-pub(crate) fn format_time(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| unix.to_string())
-}
-
 /// The claims of an API key, decoded without verification, when it is a JWS.
-pub(crate) fn claims_of(key: &tessera_proto::ApiKey) -> Option<UnverifiedClaims> {
+pub fn claims_of(key: &tessera_proto::ApiKey) -> Option<UnverifiedClaims> {
     UnverifiedClaims::decode(key.expose_secret())
 }
 
@@ -160,7 +145,10 @@ pub(crate) fn ensure_not_expired(
         && exp <= ctx.now
     {
         return Err(CliError::Expired {
-            message: format!("the API key from {source} expired at {}", format_time(exp)),
+            message: format!(
+                "the API key from {source} expired at {}",
+                crate::texts::format_time(exp)
+            ),
             hint: format!(
                 "create a new key and run `{} auth login --api-key KEY`",
                 ctx.spec.name

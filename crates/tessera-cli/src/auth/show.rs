@@ -12,7 +12,7 @@ pub struct ShowArgs {
     /// Show the full, unmasked key.
     #[arg(long)]
     pub raw: bool,
-    #[arg(long, value_name = "KEY", value_parser = super::api_key_arg, hide = true)]
+    #[arg(long, value_name = "KEY", value_parser = crate::args::api_key_arg, hide = true)]
     pub api_key: Option<ApiKey>,
     #[arg(long)]
     pub json: bool,
@@ -24,6 +24,14 @@ struct ShowJson {
     masked: bool,
     source: &'static str,
     source_detail: String,
+}
+
+/// The API key resolution picks (flag aside), and where it came from; an
+/// OAuth login is not looked at. Permission warnings go to stderr.
+pub fn key(ctx: &Ctx, io: &mut Io) -> Result<Option<tessera_client::Found>, CliError> {
+    let resolution = ctx.resolver(None).first()?;
+    super::print_warnings(io, &resolution.warnings)?;
+    Ok(resolution.found.into_iter().next())
 }
 
 pub fn run(args: &ShowArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {

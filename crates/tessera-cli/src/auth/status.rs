@@ -12,7 +12,7 @@ use tessera_proto::ApiKey;
 
 #[derive(Debug, Default, clap::Args)]
 pub struct StatusArgs {
-    #[arg(long, value_name = "KEY", value_parser = super::api_key_arg, hide = true)]
+    #[arg(long, value_name = "KEY", value_parser = crate::args::api_key_arg, hide = true)]
     pub api_key: Option<ApiKey>,
     #[arg(long)]
     pub json: bool,
@@ -108,10 +108,21 @@ pub fn run(args: &StatusArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     Ok(())
 }
 
-/// The status as data, for persona CLIs that print it their own way.
-pub fn report(args: &StatusArgs, ctx: &Ctx, io: &mut Io) -> Result<StatusReport, CliError> {
-    let resolution = ctx.resolver(args.api_key.as_ref()).all()?;
+/// Every source that holds a credential, best first, and the profile's OAuth
+/// login: the facts behind any `status`. Permission warnings go to stderr.
+pub fn sources(
+    ctx: &Ctx,
+    api_key_flag: Option<&ApiKey>,
+    io: &mut Io,
+) -> Result<tessera_client::Resolution, CliError> {
+    let resolution = ctx.resolver(api_key_flag).all()?;
     super::print_warnings(io, &resolution.warnings)?;
+    Ok(resolution)
+}
+
+/// The status as data, for `--json` and the human form.
+pub fn report(args: &StatusArgs, ctx: &Ctx, io: &mut Io) -> Result<StatusReport, CliError> {
+    let resolution = sources(ctx, args.api_key.as_ref(), io)?;
     let selection = resolution
         .selection
         .clone()
@@ -287,10 +298,12 @@ fn print_human(r: &StatusReport, ctx: &Ctx, io: &mut Io) -> Result<(), CliError>
         writeln!(out, "Scope:       {scope}")?;
     }
     match r.expires_at {
-        Some(exp) if r.expired => {
-            writeln!(out, "Expires:     {} (EXPIRED)", super::format_time(exp))?
-        }
-        Some(exp) => writeln!(out, "Expires:     {}", super::format_time(exp))?,
+        Some(exp) if r.expired => writeln!(
+            out,
+            "Expires:     {} (EXPIRED)",
+            crate::texts::format_time(exp)
+        )?,
+        Some(exp) => writeln!(out, "Expires:     {}", crate::texts::format_time(exp))?,
         None if r.key_id.is_some() => writeln!(out, "Expires:     never")?,
         None => {}
     }
@@ -327,14 +340,14 @@ fn print_oauth(
         Some(exp) if oauth.expired && oauth.renewable => writeln!(
             out,
             "Expires:     {} (expired; renewed on next use)",
-            super::format_time(exp)
+            crate::texts::format_time(exp)
         )?,
         Some(exp) if oauth.expired => writeln!(
             out,
             "Expires:     {} (EXPIRED; log in again)",
-            super::format_time(exp)
+            crate::texts::format_time(exp)
         )?,
-        Some(exp) => writeln!(out, "Expires:     {}", super::format_time(exp))?,
+        Some(exp) => writeln!(out, "Expires:     {}", crate::texts::format_time(exp))?,
         None => writeln!(out, "Expires:     unknown (the server did not say)")?,
     }
     for o in &r.overrides {

@@ -27,6 +27,16 @@ pub fn switch(ctx: &Ctx, name: &str) -> Result<String, CliError> {
     })?)
 }
 
+/// Makes `name` the current profile of `environment`, leaving which
+/// environment is current as it is.
+pub fn make_current(ctx: &Ctx, environment: &str, name: &str) -> Result<(), CliError> {
+    ctx.store.update(|config, _| {
+        config.set_current_profile(environment, name);
+        Ok(())
+    })?;
+    Ok(())
+}
+
 pub fn run(args: &SwitchArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     let environment = switch(ctx, &args.name).map_err(|e| {
         e.with_hint(format!(

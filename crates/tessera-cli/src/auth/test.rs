@@ -11,7 +11,7 @@ use tessera_proto::api::Me;
 
 #[derive(Debug, Default, clap::Args)]
 pub struct TestArgs {
-    #[arg(long, value_name = "KEY", value_parser = super::api_key_arg, hide = true)]
+    #[arg(long, value_name = "KEY", value_parser = crate::args::api_key_arg, hide = true)]
     pub api_key: Option<ApiKey>,
     #[arg(long)]
     pub json: bool,

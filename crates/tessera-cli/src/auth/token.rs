@@ -16,7 +16,7 @@ use tessera_proto::ApiKey;
 #[derive(Debug, Default, clap::Args)]
 pub struct TokenArgs {
     /// Use this key instead of any stored one (the flag tops resolution).
-    #[arg(long, value_name = "KEY", value_parser = super::api_key_arg)]
+    #[arg(long, value_name = "KEY", value_parser = crate::args::api_key_arg)]
     pub api_key: Option<ApiKey>,
     /// Print {"token":…,"source":…} instead of the bare token.
     #[arg(long)]

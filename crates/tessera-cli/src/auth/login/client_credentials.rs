@@ -6,7 +6,8 @@
 //! refresh token, so a new token is obtained by asking again.
 
 use super::LoginArgs;
-use super::oauth::{self as common, Target};
+use super::oauth::{self as common, LoginError, TESSERA_DISCOVERY};
+use crate::auth::save::{Saved, save};
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::io::Io;
@@ -32,47 +33,33 @@ pub fn run(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     let customer_key = customer_key(args, ctx, io)?;
 
     let target = common::target(ctx)?;
-    let http = UreqClient::new();
-    let meta = common::discover(ctx, &http, &target.server)?;
-    let client = Client::confidential(client_id.clone(), secret.clone());
-    let token = oauth::client_credentials(
-        &http,
-        &meta.token_endpoint,
-        &client,
-        ClientCredentialsRequest {
-            scope: args.scope.as_deref(),
-            customer_key: customer_key.as_ref(),
-        },
+    let session = obtain(
+        ctx,
+        &target.server,
+        &client_id,
+        &secret,
+        customer_key.as_ref(),
+        args.scope.as_deref(),
     )
     .map_err(|e| {
-        let hint = e.oauth_code().is_some().then(|| {
-            format!(
-                "check {} and {}, and that the app may use client credentials",
-                ctx.oauth.client_id_env, ctx.oauth.client_secret_env
-            )
-        });
-        common::oauth_error(e, hint)
+        e.hinted(ctx, Some(&TESSERA_DISCOVERY), |e| {
+            e.oauth_code().is_some().then(|| {
+                format!(
+                    "check {} and {}, and that the app may use client credentials",
+                    ctx.oauth.client_id_env, ctx.oauth.client_secret_env
+                )
+            })
+        })
     })?;
-    let mut session = OAuthSession::from_token(LoginMethod::ClientCredentials, token, ctx.now);
-    session.client_id = Some(client_id);
-    session.client_secret = Some(secret);
-    if session.scope.is_none() {
-        session.scope = args.scope.clone();
-    }
-    let session = common::with_server(session, &meta);
-    store_and_report(ctx, io, &target, session, customer_key)
-}
-
-fn store_and_report(
-    ctx: &Ctx,
-    io: &mut Io,
-    target: &Target,
-    session: OAuthSession,
-    customer_key: Option<ApiKey>,
-) -> Result<(), CliError> {
     let sent_key = customer_key.is_some();
-    let profile = common::store_session(ctx, target, session.clone(), customer_key)?;
-    common::report(ctx, io, target, &profile, &session)?;
+    let profile = save(
+        ctx,
+        Saved::OAuth {
+            session: Box::new(session.clone()),
+            customer_key,
+        },
+    )?;
+    common::report(ctx, io, &target, &profile, &session)?;
     if !sent_key {
         writeln!(
             io.stderr,
@@ -80,6 +67,39 @@ fn store_and_report(
         )?;
     }
     Ok(())
+}
+
+/// A confidential client's token from `server`, acting for `customer_key`'s
+/// account when given; the session to store (with the client secret, to ask
+/// again when the token expires).
+pub fn obtain(
+    ctx: &Ctx,
+    server: &str,
+    client_id: &str,
+    secret: &ClientSecret,
+    customer_key: Option<&ApiKey>,
+    scope: Option<&str>,
+) -> Result<OAuthSession, LoginError> {
+    let http = UreqClient::new();
+    let meta = common::discover(&http, server)?;
+    let client = Client::confidential(client_id, secret.clone());
+    let token = oauth::client_credentials(
+        &http,
+        &meta.token_endpoint,
+        &client,
+        ClientCredentialsRequest {
+            scope,
+            customer_key,
+        },
+    )
+    .map_err(LoginError::Grant)?;
+    let mut session = OAuthSession::from_token(LoginMethod::ClientCredentials, token, ctx.now);
+    session.client_id = Some(client_id.to_owned());
+    session.client_secret = Some(secret.clone());
+    if session.scope.is_none() {
+        session.scope = scope.map(str::to_owned);
+    }
+    Ok(common::with_server(session, &meta))
 }
 
 /// The API key sent as `customer_key`: `--api-key`, `--with-token` (stdin),

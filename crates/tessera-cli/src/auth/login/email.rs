@@ -2,7 +2,7 @@
 //! emailed one-time code traded for a new API key, in two non-interactive
 //! steps (lua's `auth configure --email`).
 
-use super::LoginArgs;
+use super::{LoginArgs, LoginOutcome};
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::io::Io;
@@ -12,8 +12,7 @@ use tessera_client::oauth::{self, OAuthError, UreqClient};
 /// Step 1: ask the server to email a code, and say so.
 pub fn request(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     let email = args.email.as_deref().unwrap_or_default();
-    let server = super::oauth::target(ctx)?.server;
-    oauth::request_otp(&UreqClient::new(), &server, email).map_err(|e| error(ctx, e, email))?;
+    send_code(ctx, email).map_err(|e| hint(ctx, e, email))?;
     writeln!(io.stdout, "Check your email for a 6-digit code.")?;
     writeln!(
         io.stderr,
@@ -32,32 +31,42 @@ pub fn verify(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> 
         .as_ref()
         .map(|c| c.expose_secret().trim().to_owned())
         .unwrap_or_default();
-    let server = super::oauth::target(ctx)?.server;
-    let created = oauth::verify_otp(&UreqClient::new(), &server, email, &code)
-        .map_err(|e| error(ctx, e, email))?;
-    let outcome = super::store_api_key(ctx, &created.key, false)?;
+    let (key_id, outcome) = trade_code(ctx, email, &code).map_err(|e| hint(ctx, e, email))?;
     writeln!(
         io.stderr,
-        "Logged in to {} as {email}: a new API key ({}) is stored in profile {:?} (environment {:?}).",
-        outcome.server, created.id, outcome.profile, outcome.environment
+        "Logged in to {} as {email}: a new API key ({key_id}) is stored in profile {:?} (environment {:?}).",
+        outcome.server, outcome.profile, outcome.environment
     )?;
     Ok(())
 }
 
-fn error(ctx: &Ctx, error: OAuthError, email: &str) -> CliError {
-    let hint = match &error {
-        OAuthError::ApiRejected {
+/// Asks the selected server to email a one-time code to `email`.
+pub fn send_code(ctx: &Ctx, email: &str) -> Result<(), CliError> {
+    let server = super::oauth::target(ctx)?.server;
+    oauth::request_otp(&UreqClient::new(), &server, email).map_err(ClientError::from)?;
+    Ok(())
+}
+
+/// Trades the code for a new API key and stores it; the new key's id and
+/// where it went.
+pub fn trade_code(ctx: &Ctx, email: &str, code: &str) -> Result<(String, LoginOutcome), CliError> {
+    let server = super::oauth::target(ctx)?.server;
+    let created =
+        oauth::verify_otp(&UreqClient::new(), &server, email, code).map_err(ClientError::from)?;
+    let outcome = super::api_key(ctx, &created.key, false)?;
+    Ok((created.id, outcome))
+}
+
+fn hint(ctx: &Ctx, error: CliError, email: &str) -> CliError {
+    let hint = match error.oauth() {
+        Some(OAuthError::ApiRejected {
             status: 400..=403, ..
-        } => Some(format!(
+        }) => format!(
             "check the code (it expires after 10 minutes and allows 5 tries); `{} auth login --email {email}` sends a new one",
             ctx.spec.name
-        )),
-        OAuthError::Unreachable { .. } => Some("is the server running?".to_owned()),
-        _ => None,
+        ),
+        Some(OAuthError::Unreachable { .. }) => "is the server running?".to_owned(),
+        _ => return error,
     };
-    let error = CliError::from(ClientError::OAuth(error));
-    match hint {
-        Some(hint) => error.with_hint(hint),
-        None => error,
-    }
+    error.with_hint(hint)
 }

@@ -1,11 +1,12 @@
-//! What the OAuth logins share: the server and its metadata (RFC 8414
-//! discovery on the environment's URL), storing the session, and reporting it.
+//! What the OAuth logins share: the target server and its metadata (RFC 8414
+//! discovery), a failed login's stage, and how `tessera` reports a login.
 
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::io::Io;
+use crate::texts::{fill, format_time};
 use tessera_client::oauth::{self, OAuthError, ServerMetadata, UreqClient};
-use tessera_client::{ApiKey, Error as ClientError, OAuthSession, Selection};
+use tessera_client::{Error as ClientError, OAuthSession, Selection};
 
 /// The selected environment, profile and server of a login.
 pub struct Target {
@@ -22,59 +23,110 @@ pub fn target(ctx: &Ctx) -> Result<Target, CliError> {
     Ok(Target { selection, server })
 }
 
-/// The server's authorization server metadata.
-pub fn discover(ctx: &Ctx, http: &UreqClient, server: &str) -> Result<ServerMetadata, CliError> {
-    oauth::discover(http, server).map_err(|e| {
-        let hint = if e.is_unreachable() {
-            format!(
-                "is the server running? `{} auth env list` shows the configured servers",
-                ctx.spec.name
-            )
-        } else {
-            format!(
-                "{server} does not look like an OAuth authorization server (RFC 8414 discovery)"
-            )
-        };
-        CliError::from(ClientError::OAuth(e)).with_hint(hint)
-    })
+/// Why an OAuth login failed, by stage, so that each CLI can say what to do
+/// about it in its own words ([`LoginError::hinted`]).
+#[derive(Debug)]
+pub enum LoginError {
+    /// RFC 8414 discovery on the server.
+    Discovery {
+        server: String,
+        error: OAuthError,
+    },
+    /// Before the user takes part: an endpoint the server lacks, the device
+    /// authorization request.
+    Setup(OAuthError),
+    /// The grant: the token request, the browser's answer, device polling.
+    Grant(OAuthError),
+    Local(CliError),
 }
 
-/// An OAuth failure, with what to do about it when there is something to say.
-pub fn oauth_error(error: OAuthError, hint: Option<String>) -> CliError {
-    let error = CliError::from(ClientError::OAuth(error));
-    match hint {
-        Some(hint) => error.with_hint(hint),
-        None => error,
+/// What to say when discovery fails. Templates: `{server}`, `{name}` (the
+/// CLI's command name).
+pub struct DiscoveryWords {
+    pub unreachable: &'static str,
+    pub not_oauth: &'static str,
+}
+
+impl LoginError {
+    /// The error with a hint: `discovery`'s words for a discovery failure,
+    /// `grant`'s for a failed grant, none otherwise.
+    pub fn hinted(
+        self,
+        ctx: &Ctx,
+        discovery: Option<&DiscoveryWords>,
+        grant: impl FnOnce(&OAuthError) -> Option<String>,
+    ) -> CliError {
+        let (error, hint) = match self {
+            LoginError::Discovery { server, error } => {
+                let hint = discovery.map(|words| {
+                    let template = if error.is_unreachable() {
+                        words.unreachable
+                    } else {
+                        words.not_oauth
+                    };
+                    fill(template, &[("server", &server), ("name", ctx.spec.name)])
+                });
+                (error, hint)
+            }
+            LoginError::Setup(error) => (error, None),
+            LoginError::Grant(error) => {
+                let hint = grant(&error);
+                (error, hint)
+            }
+            LoginError::Local(error) => return error,
+        };
+        let error = CliError::from(ClientError::OAuth(error));
+        match hint {
+            Some(hint) => error.with_hint(hint),
+            None => error,
+        }
     }
 }
 
+impl From<CliError> for LoginError {
+    fn from(error: CliError) -> Self {
+        LoginError::Local(error)
+    }
+}
+
+impl From<std::io::Error> for LoginError {
+    fn from(error: std::io::Error) -> Self {
+        LoginError::Local(error.into())
+    }
+}
+
+/// Without a hint.
+impl From<LoginError> for CliError {
+    fn from(error: LoginError) -> Self {
+        match error {
+            LoginError::Discovery { error, .. }
+            | LoginError::Setup(error)
+            | LoginError::Grant(error) => ClientError::OAuth(error).into(),
+            LoginError::Local(error) => error,
+        }
+    }
+}
+
+/// `tessera`'s words for a failed discovery.
+pub const TESSERA_DISCOVERY: DiscoveryWords = DiscoveryWords {
+    unreachable: "is the server running? `{name} auth env list` shows the configured servers",
+    not_oauth: "{server} does not look like an OAuth authorization server (RFC 8414 discovery)",
+};
+
+/// The server's authorization server metadata.
+pub(crate) fn discover(http: &UreqClient, server: &str) -> Result<ServerMetadata, LoginError> {
+    oauth::discover(http, server).map_err(|error| LoginError::Discovery {
+        server: server.to_owned(),
+        error,
+    })
+}
+
 /// Fills in what renewing and revoking need later without discovery.
-pub fn with_server(mut session: OAuthSession, meta: &ServerMetadata) -> OAuthSession {
+pub(crate) fn with_server(mut session: OAuthSession, meta: &ServerMetadata) -> OAuthSession {
     session.issuer = Some(meta.issuer.clone());
     session.token_endpoint = Some(meta.token_endpoint.clone());
     session.revocation_endpoint = meta.revocation_endpoint.clone();
     session
-}
-
-/// Stores `session` (and `api_key`, the customer key of a client-credentials
-/// login) in the target profile and makes it current. A login replaces the
-/// profile's credentials: an API key from an earlier login is dropped unless
-/// it is this login's customer key. Returns the profile.
-pub fn store_session(
-    ctx: &Ctx,
-    target: &Target,
-    session: OAuthSession,
-    api_key: Option<ApiKey>,
-) -> Result<String, CliError> {
-    let environment = target.selection.environment.clone();
-    Ok(ctx.store.update(|config, creds| {
-        let name = super::login_profile(config, &target.selection);
-        config.set_current_profile(&environment, &name);
-        let entry = creds.profiles.entry(name.clone()).or_default();
-        entry.oauth = Some(session);
-        entry.api_key = api_key;
-        Ok(name)
-    })?)
 }
 
 /// "Logged in to … with … (profile …)." and what the token allows, on stderr.
@@ -104,7 +156,7 @@ pub fn report(
         writeln!(
             io.stderr,
             "The access token expires at {}{renew}.",
-            crate::auth::format_time(exp)
+            format_time(exp)
         )?;
     }
     if let Some(scope) = &session.scope {
@@ -119,7 +171,8 @@ pub fn report(
     Ok(())
 }
 
-/// The public client id of web and device logins.
+/// The public client id of web and device logins: the flag, the variable,
+/// else the CLI's registered one.
 pub fn public_client_id(ctx: &Ctx, flag: Option<&str>) -> String {
     flag.map(str::to_owned)
         .or_else(|| ctx.env.var(ctx.oauth.client_id_env))

@@ -3,7 +3,8 @@
 //! server says, and `status` shows it as such.
 
 use super::LoginArgs;
-use super::oauth as common;
+use super::oauth::{self as common, LoginError};
+use crate::auth::save::{Saved, save};
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::io::Io;
@@ -24,23 +25,46 @@ pub fn run(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
         .ok_or_else(|| missing(ctx.oauth.session_id_env, "--session-id ID"))?;
 
     let target = common::target(ctx)?;
-    let http = UreqClient::new();
-    let token = oauth::session_token(&http, &token_url, &session_id).map_err(|e| {
-        let hint = e.oauth_code().is_some().then(|| {
-            "session ids are single use; create a new session and log in with it".to_owned()
-        });
-        common::oauth_error(e, hint)
+    let session = obtain(ctx, &token_url, &session_id, Some(&target.server)).map_err(|e| {
+        e.hinted(ctx, None, |e| {
+            e.oauth_code().is_some().then(|| {
+                "session ids are single use; create a new session and log in with it".to_owned()
+            })
+        })
     })?;
-    let mut session = OAuthSession::from_token(LoginMethod::Session, token, ctx.now);
-    // Renewal and revocation use the server's own endpoints, when it has
-    // metadata; a bare token URL works without them (the token then simply
-    // expires).
-    match oauth::discover(&http, &target.server) {
-        Ok(meta) => session = common::with_server(session, &meta),
-        Err(e) => tracing::debug!(error = %e, "no metadata for the session login"),
-    }
-    let profile = common::store_session(ctx, &target, session.clone(), None)?;
+    let profile = save(
+        ctx,
+        Saved::OAuth {
+            session: Box::new(session.clone()),
+            customer_key: None,
+        },
+    )?;
     common::report(ctx, io, &target, &profile, &session)
+}
+
+/// Trades `session_id` at `token_url` for a token; the session to store.
+/// With `server`, its metadata (when it has any) lets the session be renewed
+/// and revoked later; a bare token URL works without (the token then simply
+/// expires).
+pub fn obtain(
+    ctx: &Ctx,
+    token_url: &str,
+    session_id: &str,
+    server: Option<&str>,
+) -> Result<OAuthSession, LoginError> {
+    let http = UreqClient::new();
+    let token = oauth::session_token(&http, token_url, session_id).map_err(LoginError::Grant)?;
+    let session = OAuthSession::from_token(LoginMethod::Session, token, ctx.now);
+    let Some(server) = server else {
+        return Ok(session);
+    };
+    match oauth::discover(&http, server) {
+        Ok(meta) => Ok(common::with_server(session, &meta)),
+        Err(e) => {
+            tracing::debug!(error = %e, "no metadata for the session login");
+            Ok(session)
+        }
+    }
 }
 
 fn missing(variable: &str, flag: &str) -> CliError {

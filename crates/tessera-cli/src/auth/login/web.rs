@@ -7,61 +7,54 @@
 //! comes first.
 
 use super::LoginArgs;
-use super::oauth as common;
+use super::oauth::{self as common, LoginError, TESSERA_DISCOVERY};
+use crate::auth::save::{Saved, save};
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::io::Io;
+use crate::texts::fill;
 use std::time::Duration;
 use tessera_client::oauth::{
     self, BrowserAvailability, Client, OAuthError, UreqClient, WebLogin, WebLoginEvent,
 };
 use tessera_client::{LoginMethod, OAuthSession};
 
+/// What a browser login says on stderr while it runs. Templates: `{why}` (no
+/// browser can be used), `{url}` (the authorization URL), `{error}`.
+pub struct WebTexts {
+    pub no_browser: &'static str,
+    pub opened: &'static str,
+    pub open_failed: &'static str,
+    pub open_manually: &'static str,
+}
+
+/// What a browser login asks for.
+pub struct WebOptions<'a> {
+    pub client_id: &'a str,
+    pub scope: Option<&'a str>,
+    /// How long to wait for the browser (default 300 s).
+    pub timeout: Option<Duration>,
+    pub no_browser: bool,
+}
+
+const TEXTS: WebTexts = WebTexts {
+    no_browser: "Not opening a browser: {why}.",
+    opened: "Opened your browser to log in. If it did not open, visit:\n\n    {url}\n\nWaiting for the login to finish in the browser…",
+    open_failed: "Could not open a browser: {error}",
+    open_manually: "Open this URL in a browser to log in:\n\n    {url}\n\nThen return here. If the browser cannot reach this machine, paste the address it ended on (or the code) and press Enter:",
+};
+
 pub fn run(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     let target = common::target(ctx)?;
-    let http = UreqClient::new();
-    let meta = common::discover(ctx, &http, &target.server)?;
-    let authorize = oauth::require_endpoint(&meta.authorization_endpoint, "authorization endpoint")
-        .map_err(|e| common::oauth_error(e, None))?;
-    let client = Client::public(common::public_client_id(ctx, args.client_id.as_deref()));
-    let mut login = WebLogin::new(authorize, &meta.token_endpoint, &client);
-    login.issuer = Some(&meta.issuer);
-    login.scope = args.scope.as_deref();
-    if let Some(seconds) = args.timeout {
-        login.timeout = Duration::from_secs(seconds.max(1));
-    }
-
-    let env = |name: &str| ctx.env.var(name).map(std::ffi::OsString::from);
-    let browser = match oauth::browser_availability(args.no_browser, &env) {
-        BrowserAvailability::Usable => Some(ctx.browser),
-        BrowserAvailability::Unavailable(why) => {
-            writeln!(io.stderr, "Not opening a browser: {why}.")?;
-            None
-        }
+    let client_id = common::public_client_id(ctx, args.client_id.as_deref());
+    let options = WebOptions {
+        client_id: &client_id,
+        scope: args.scope.as_deref(),
+        timeout: args.timeout.map(|s| Duration::from_secs(s.max(1))),
+        no_browser: args.no_browser,
     };
-    // The paste is read on a thread of its own from the process's stdin (see
-    // `with_process_io`: stdin is not held locked).
-    let paste = Box::new(std::io::BufReader::new(std::io::stdin()));
-    let stderr = &mut *io.stderr;
-    let token = oauth::login_with_browser(&http, &login, browser, paste, &mut |event| {
-        let _ = match event {
-            WebLoginEvent::BrowserOpened { url } => writeln!(
-                stderr,
-                "Opened your browser to log in. If it did not open, visit:\n\n    {url}\n\nWaiting for the login to finish in the browser…"
-            ),
-            WebLoginEvent::OpenManually { url, open_error } => {
-                if let Some(error) = open_error {
-                    let _ = writeln!(stderr, "Could not open a browser: {error}");
-                }
-                writeln!(
-                    stderr,
-                    "Open this URL in a browser to log in:\n\n    {url}\n\nThen return here. If the browser cannot reach this machine, paste the address it ended on (or the code) and press Enter:"
-                )
-            }
-        };
-    })
-    .map_err(|e| {
-        let hint = match &e {
+    let session = obtain(ctx, io, &target.server, &options, &TEXTS).map_err(|e| {
+        e.hinted(ctx, Some(&TESSERA_DISCOVERY), |e| match e {
             OAuthError::TimedOut { .. } => Some(format!(
                 "run `{} auth login --web` again; --timeout SECS allows more time",
                 ctx.spec.name
@@ -71,15 +64,70 @@ pub fn run(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
                 ctx.spec.name
             )),
             _ => None,
-        };
-        common::oauth_error(e, hint)
+        })
     })?;
+    let profile = save(
+        ctx,
+        Saved::OAuth {
+            session: Box::new(session.clone()),
+            customer_key: None,
+        },
+    )?;
+    common::report(ctx, io, &target, &profile, &session)
+}
+
+/// A browser login at `server`, saying what happens in `texts`; the session
+/// to store.
+pub fn obtain(
+    ctx: &Ctx,
+    io: &mut Io,
+    server: &str,
+    options: &WebOptions,
+    texts: &WebTexts,
+) -> Result<OAuthSession, LoginError> {
+    let http = UreqClient::new();
+    let meta = common::discover(&http, server)?;
+    let authorize = oauth::require_endpoint(&meta.authorization_endpoint, "authorization endpoint")
+        .map_err(LoginError::Setup)?;
+    let client = Client::public(options.client_id);
+    let mut login = WebLogin::new(authorize, &meta.token_endpoint, &client);
+    login.issuer = Some(&meta.issuer);
+    login.scope = options.scope;
+    if let Some(timeout) = options.timeout {
+        login.timeout = timeout;
+    }
+    let env = |name: &str| ctx.env.var(name).map(std::ffi::OsString::from);
+    let browser = match oauth::browser_availability(options.no_browser, &env) {
+        BrowserAvailability::Usable => Some(ctx.browser),
+        BrowserAvailability::Unavailable(why) => {
+            let why = why.to_string();
+            writeln!(io.stderr, "{}", fill(texts.no_browser, &[("why", &why)]))?;
+            None
+        }
+    };
+    // The paste is read on a thread of its own from the process's stdin (see
+    // `host::with_process_io`: stdin is not held locked).
+    let paste = Box::new(std::io::BufReader::new(std::io::stdin()));
+    let stderr = &mut *io.stderr;
+    let token = oauth::login_with_browser(&http, &login, browser, paste, &mut |event| {
+        let _ = match event {
+            WebLoginEvent::BrowserOpened { url } => {
+                writeln!(stderr, "{}", fill(texts.opened, &[("url", url)]))
+            }
+            WebLoginEvent::OpenManually { url, open_error } => {
+                if let Some(error) = open_error {
+                    let error = error.to_string();
+                    let _ = writeln!(stderr, "{}", fill(texts.open_failed, &[("error", &error)]));
+                }
+                writeln!(stderr, "{}", fill(texts.open_manually, &[("url", url)]))
+            }
+        };
+    })
+    .map_err(LoginError::Grant)?;
     let mut session = OAuthSession::from_token(LoginMethod::Web, token, ctx.now);
     session.client_id = Some(client.id().to_owned());
     if session.scope.is_none() {
-        session.scope = args.scope.clone();
+        session.scope = options.scope.map(str::to_owned);
     }
-    let session = common::with_server(session, &meta);
-    let profile = common::store_session(ctx, &target, session.clone(), None)?;
-    common::report(ctx, io, &target, &profile, &session)
+    Ok(common::with_server(session, &meta))
 }

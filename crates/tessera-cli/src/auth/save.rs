@@ -1,0 +1,188 @@
+//! Where a login's credential is stored, the same for every login command of
+//! every CLI.
+//!
+//! A CLI of many profiles (`tessera`) stores into the selected profile — a new
+//! one named after the environment when none is selected — and makes it
+//! current; the login replaces whatever credential the profile had. A CLI of
+//! one account ([`crate::host::Persona::profile`]: lua, lofty-cli) writes only
+//! its credentials file: a key replaces the key (and drops a client-credentials
+//! login, which acts for the old key's account); a login replaces the login
+//! and keeps the key. A CLI that creates a profile per login (llamactl) uses
+//! [`save_new`].
+
+use crate::context::Ctx;
+use crate::error::CliError;
+use tessera_client::config::parse_server_url;
+use tessera_client::{Config, Error as ClientError, LoginMethod, OAuthSession, Selection};
+use tessera_proto::ApiKey;
+
+/// A credential a login obtained.
+#[derive(Debug)]
+pub enum Saved {
+    ApiKey(ApiKey),
+    OAuth {
+        session: Box<OAuthSession>,
+        /// The key a client-credentials login sent as `customer_key`.
+        customer_key: Option<ApiKey>,
+    },
+}
+
+/// Stores a login's credential; returns the profile it went into.
+pub fn save(ctx: &Ctx, saved: Saved) -> Result<String, CliError> {
+    if let Some(profile) = ctx.one_profile {
+        ctx.store.update(|_, creds| {
+            let entry = creds.profiles.entry(profile.to_owned()).or_default();
+            match saved {
+                Saved::ApiKey(key) => {
+                    if entry
+                        .oauth
+                        .as_ref()
+                        .is_some_and(|s| s.method == LoginMethod::ClientCredentials)
+                    {
+                        entry.oauth = None;
+                    }
+                    entry.api_key = Some(key);
+                }
+                Saved::OAuth { session, .. } => entry.oauth = Some(*session),
+            }
+            Ok(())
+        })?;
+        return Ok(profile.to_owned());
+    }
+    let selection = ctx.resolver(None).select(&ctx.store.read_config()?);
+    let environment = selection.environment.clone();
+    Ok(ctx.store.update(|config, creds| {
+        let name = login_profile(config, &selection);
+        config.set_current_profile(&environment, &name);
+        let entry = creds.profiles.entry(name.clone()).or_default();
+        match saved {
+            // An OAuth login of the profile would otherwise keep winning
+            // resolution over the new key.
+            Saved::ApiKey(key) => {
+                entry.api_key = Some(key);
+                entry.oauth = None;
+            }
+            // An API key from an earlier login is dropped unless it is this
+            // login's customer key.
+            Saved::OAuth {
+                session,
+                customer_key,
+            } => {
+                entry.oauth = Some(*session);
+                entry.api_key = customer_key;
+            }
+        }
+        Ok(name)
+    })?)
+}
+
+/// Stores a login's credential in a new, automatically named profile of
+/// `environment` with its own server URL and settings, and makes it current.
+pub fn save_new(
+    ctx: &Ctx,
+    environment: &str,
+    url: &str,
+    settings: Vec<(String, String)>,
+    saved: Saved,
+) -> Result<String, CliError> {
+    Ok(ctx.store.update(|config, creds| {
+        let name = config.new_profile_name(environment);
+        config.set_current_profile(environment, &name);
+        let profile = config.profiles.get_mut(&name).expect("just created");
+        profile.url = Some(url.to_owned());
+        profile.settings.extend(settings);
+        let entry = creds.profiles.entry(name.clone()).or_default();
+        match saved {
+            Saved::ApiKey(key) => entry.api_key = Some(key),
+            Saved::OAuth { session, .. } => entry.oauth = Some(*session),
+        }
+        Ok(name)
+    })?)
+}
+
+/// The current environment and the server URL a new profile of it gets:
+/// `url` when given, else the environment's.
+pub fn new_profile_target(ctx: &Ctx, url: Option<&str>) -> Result<(String, String), CliError> {
+    let config = ctx.store.read_config()?;
+    let environment = config.current_environment().to_owned();
+    let url = match url {
+        Some(url) => parse_server_url(url)?,
+        None => config
+            .environment_url(ctx.spec, ctx.env, &environment)
+            .ok_or_else(|| ClientError::UnknownEnvironment(environment.clone()))?,
+    };
+    Ok((environment, url))
+}
+
+/// The profile a login stores into: the selected one, else the environment's
+/// current one, else a new one named after the environment. Called under the
+/// store's lock, so that concurrent logins do not pick the same new name.
+fn login_profile(config: &Config, selection: &Selection) -> String {
+    match selection.profile_name() {
+        Some(name) => name.to_owned(),
+        None => config.current_profile(&selection.environment).map_or_else(
+            || config.new_profile_name(&selection.environment),
+            str::to_owned,
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::testing::ctx;
+    use tessera_client::oauth::TokenResponse;
+
+    fn session(method: LoginMethod) -> OAuthSession {
+        let token: TokenResponse =
+            serde_json::from_str(r#"{"access_token":"at","token_type":"Bearer"}"#).unwrap();
+        OAuthSession::from_token(method, token, 0)
+    }
+
+    #[test]
+    fn one_account_clis_keep_the_key_beside_a_login_but_not_a_client_credentials_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = Ctx {
+            one_profile: Some("default"),
+            ..ctx(&dir)
+        };
+        let saved = |s| save(&ctx, s).unwrap();
+        saved(Saved::ApiKey(ApiKey::new("k1")));
+        saved(Saved::OAuth {
+            session: Box::new(session(LoginMethod::Session)),
+            customer_key: None,
+        });
+        let creds = ctx.store.read_credentials().unwrap().file;
+        let entry = &creds.profiles["default"];
+        assert!(entry.api_key.is_some() && entry.oauth.is_some());
+        saved(Saved::OAuth {
+            session: Box::new(session(LoginMethod::ClientCredentials)),
+            customer_key: None,
+        });
+        saved(Saved::ApiKey(ApiKey::new("k2")));
+        let creds = ctx.store.read_credentials().unwrap().file;
+        assert!(creds.profiles["default"].oauth.is_none());
+        assert!(
+            !ctx.store.config_path().exists(),
+            "only the credentials file is written"
+        );
+    }
+
+    #[test]
+    fn a_login_replaces_the_profiles_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = ctx(&dir);
+        save(&ctx, Saved::ApiKey(ApiKey::new("k1"))).unwrap();
+        let name = save(
+            &ctx,
+            Saved::OAuth {
+                session: Box::new(session(LoginMethod::Web)),
+                customer_key: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(name, "default");
+        let creds = ctx.store.read_credentials().unwrap().file;
+        assert!(creds.profiles["default"].api_key.is_none());
+    }
+}

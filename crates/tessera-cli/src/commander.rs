@@ -1,0 +1,173 @@
+//! Help and usage errors laid out as Commander.js lays them out, for CLIs
+//! whose documentation is a Commander program's output (lofty-cli): `Usage:`,
+//! description, then `Arguments:`, `Options:` and `Commands:` with terms padded
+//! to one column and descriptions wrapped at 80 characters, then the text
+//! added after; errors as `error: unknown command 'x'`.
+
+use crate::exit::Exit;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+
+const WIDTH: usize = 80;
+
+/// Every command's own `-h, --help` row.
+pub const HELP_OPTION: (&str, &str) = ("-h, --help", "display help for command");
+
+/// One command's help page.
+pub struct Help<'a> {
+    /// The command as the help subcommand names it (`set`).
+    pub name: &'a str,
+    pub usage: &'a str,
+    pub description: &'a str,
+    pub arguments: &'a [(&'a str, &'a str)],
+    pub options: &'a [(&'a str, &'a str)],
+    pub commands: &'a [(&'a str, &'a str)],
+    pub after: &'a str,
+}
+
+impl Help<'_> {
+    pub fn render(&self) -> String {
+        let width = self
+            .arguments
+            .iter()
+            .chain(self.options)
+            .chain(self.commands)
+            .map(|(term, _)| term.len())
+            .max()
+            .unwrap_or(0);
+        let mut out = format!(
+            "Usage: {}\n\n{}\n",
+            self.usage,
+            wrap(self.description, WIDTH, 0)
+        );
+        for (title, items) in [
+            ("Arguments:", self.arguments),
+            ("Options:", self.options),
+            ("Commands:", self.commands),
+        ] {
+            if items.is_empty() {
+                continue;
+            }
+            out.push_str(&format!("\n{title}\n"));
+            for (term, description) in items {
+                let indent = 2 + width + 2;
+                out.push_str(&format!(
+                    "  {term:width$}  {}\n",
+                    wrap(description, WIDTH, indent)
+                ));
+            }
+        }
+        if !self.after.is_empty() {
+            out.push_str(&format!("\n{}\n", self.after));
+        }
+        out
+    }
+}
+
+/// The rendered help of the page named `name`.
+pub fn find(pages: &[Help], name: &str) -> Option<String> {
+    pages.iter().find(|p| p.name == name).map(Help::render)
+}
+
+/// Words of `text` in lines of at most `width` characters, continuation lines
+/// indented by `indent` (the first line is placed by the caller).
+fn wrap(text: &str, width: usize, indent: usize) -> String {
+    let room = width.saturating_sub(indent).max(20);
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.len() + 1 + word.len() > room {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    lines.push(line);
+    lines.join(&format!("\n{}", " ".repeat(indent)))
+}
+
+/// A refused command line in Commander's words (`error: unknown command 'x'`);
+/// for [`crate::host::Persona::usage`].
+pub fn usage_error(e: &clap::Error) -> Exit {
+    let value = |kind| match e.get(kind) {
+        Some(ContextValue::String(s)) => s.clone(),
+        Some(ContextValue::Strings(v)) => v.first().cloned().unwrap_or_default(),
+        _ => String::new(),
+    };
+    let message = match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            return Exit::Ok;
+        }
+        ErrorKind::InvalidSubcommand => {
+            format!(
+                "unknown command '{}'",
+                value(ContextKind::InvalidSubcommand)
+            )
+        }
+        ErrorKind::UnknownArgument => {
+            format!("unknown option '{}'", value(ContextKind::InvalidArg))
+        }
+        ErrorKind::MissingRequiredArgument => format!(
+            "missing required argument '{}'",
+            value(ContextKind::InvalidArg)
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+        ),
+        _ => {
+            let _ = e.print();
+            return Exit::Usage;
+        }
+    };
+    eprintln!("error: {message}");
+    Exit::Usage
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AUTH: Help = Help {
+        name: "auth",
+        usage: "lofty-cli auth [options] [command]",
+        description: "Manage API authentication",
+        arguments: &[],
+        options: &[HELP_OPTION],
+        commands: &[
+            (
+                "login",
+                "Obtain an OAuth access_token using customer key + vendor credentials",
+            ),
+            (
+                "login-session [options]",
+                "Authenticate via Token URL using session ID (Level 0)",
+            ),
+        ],
+        after: "",
+    };
+
+    #[test]
+    fn terms_share_a_column_and_descriptions_wrap_at_80() {
+        assert_eq!(
+            AUTH.render(),
+            "Usage: lofty-cli auth [options] [command]\n\nManage API authentication\n\n\
+             Options:\n  -h, --help               display help for command\n\n\
+             Commands:\n  login                    Obtain an OAuth access_token using customer key +\n\
+             \x20                          vendor credentials\n\
+             \x20 login-session [options]  Authenticate via Token URL using session ID (Level 0)\n"
+        );
+    }
+
+    #[test]
+    fn long_descriptions_wrap_at_80_columns() {
+        let help = Help {
+            description: "Clear all locally stored authentication credentials (Token URL cache, PKCE token, OAuth cache, customer key)",
+            commands: &[],
+            ..AUTH
+        };
+        assert!(help.render().contains(
+            "Clear all locally stored authentication credentials (Token URL cache, PKCE\ntoken, OAuth cache, customer key)\n"
+        ));
+    }
+}

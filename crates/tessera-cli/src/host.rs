@@ -1,0 +1,258 @@
+//! The command host: the one `main` of every binary built on this crate
+//! (`tessera` and the persona CLIs).
+//!
+//! A binary is a [`Persona`] (its names, how its errors and prompts read) and a
+//! clap tree implementing [`App`], whose `run` maps each of its commands to a
+//! library command and renders the result with the binary's texts. The host
+//! does everything else the same way for all of them: parse (bad usage exits
+//! 2), layer `--api-url` over the URL variable, start logging when asked,
+//! build the context and the terminal streams, run, and turn the outcome into
+//! words on stderr and an exit code ([`report`]).
+
+use crate::context::Ctx;
+use crate::error::CliError;
+use crate::exit::{Exit, exit_for};
+use crate::io::{Io, Prompter, ThemedPrompter};
+use serde::Serialize;
+use std::io::IsTerminal as _;
+use std::process::ExitCode;
+use tessera_client::{AppSpec, EnvVars, OAuthSpec, Overlay, ProcessEnv, Store};
+
+/// Everything that makes a binary itself, apart from its commands.
+pub struct Persona {
+    /// File locations and variable names.
+    pub spec: &'static AppSpec,
+    pub oauth: &'static OAuthSpec,
+    /// `Some(name)`: the CLI keeps a single account, in this profile of its
+    /// credentials file (lua, lofty-cli). `None`: profiles are chosen by flag,
+    /// variable or the environment's current one (tessera, llamactl).
+    pub profile: Option<&'static str>,
+    pub errors: ErrorTexts,
+    /// How prompts are drawn.
+    pub theme: &'static dyn crate::io::Theme,
+    /// How a command line clap refuses is reported; returns the exit status.
+    pub usage: fn(&clap::Error) -> Exit,
+}
+
+/// How a failed command reads on stderr: `{error}{message}`, then the hint on
+/// a line of its own.
+pub struct ErrorTexts {
+    pub error: &'static str,
+    /// Instead of `error` when there is no credential.
+    pub not_logged_in: &'static str,
+    /// The whole line when the user declined a confirmation; `None`: as any error.
+    pub cancelled: Option<&'static str>,
+    /// Before the hint.
+    pub hint: &'static str,
+    /// The hint when the server could not be reached and the error has none.
+    pub unreachable: Option<&'static str>,
+}
+
+/// Options of the command line that the host acts on.
+#[derive(Debug, Default)]
+pub struct Globals {
+    /// `--api-url`: read wherever the persona's URL variable is read.
+    pub api_url: Option<String>,
+    /// `--profile`.
+    pub profile: Option<String>,
+    /// Errors as JSON on stderr (`--json` of the command).
+    pub json: bool,
+}
+
+/// A binary's command tree.
+pub trait App: clap::Parser {
+    fn globals(&self) -> Globals {
+        Globals::default()
+    }
+
+    /// Runs the parsed command: the persona's table from its commands to the
+    /// library's, each result rendered in its words.
+    fn run(self, ctx: &Ctx, io: &mut Io) -> Result<(), CliError>;
+}
+
+/// The whole process of a binary: parse, optional logging, run, report.
+pub fn main<A: App>(persona: &Persona) -> ExitCode {
+    let app = match A::try_parse() {
+        Ok(app) => app,
+        Err(e) => return (persona.usage)(&e).into(),
+    };
+    let globals = app.globals();
+    let process = ProcessEnv;
+    let env = Overlay::new(&process).with(persona.spec.url_env, globals.api_url);
+    init_logging(persona.spec, &env);
+    let profile = persona.profile.map(str::to_owned).or(globals.profile);
+    with_process_io(&mut ThemedPrompter(persona.theme), |io| {
+        let result = context(persona, &env, profile).and_then(|ctx| app.run(&ctx, io));
+        report(result, globals.json, &persona.errors, io).into()
+    })
+}
+
+/// clap's own message for a refused command line; help and version are not
+/// failures.
+pub fn clap_usage(error: &clap::Error) -> Exit {
+    let _ = error.print();
+    if error.use_stderr() {
+        Exit::Usage
+    } else {
+        Exit::Ok
+    }
+}
+
+/// Runs `f` with the process's real stdin, stdout, stderr and `prompter`.
+///
+/// stderr and stdin are not held locked: a progress spinner draws on stderr
+/// from its own thread, and a web login reads a pasted redirect from stdin on
+/// another thread; either would wait forever on a lock held here.
+pub fn with_process_io<R>(prompter: &mut dyn Prompter, f: impl FnOnce(&mut Io) -> R) -> R {
+    let mut stdout = std::io::stdout().lock();
+    let mut stderr = std::io::stderr();
+    let stderr_is_tty = stderr.is_terminal();
+    let stdin = std::io::stdin();
+    let stdin_is_tty = stdin.is_terminal();
+    let mut stdin = std::io::BufReader::new(stdin);
+    f(&mut Io {
+        stdout: &mut stdout,
+        stderr: &mut stderr,
+        stdin: &mut stdin,
+        stdin_is_tty,
+        stderr_is_tty,
+        prompter,
+    })
+}
+
+/// The context of a real process: the system clock and browser, the store
+/// in the persona's directory.
+pub fn context<'a>(
+    persona: &'a Persona,
+    env: &'a dyn EnvVars,
+    profile_flag: Option<String>,
+) -> Result<Ctx<'a>, CliError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    Ok(Ctx {
+        spec: persona.spec,
+        oauth: persona.oauth,
+        one_profile: persona.profile,
+        env,
+        cwd: std::env::current_dir()?,
+        now,
+        clock: &tessera_client::oauth::SystemClock,
+        browser: &tessera_client::oauth::SystemBrowser,
+        store: Store::open(persona.spec, env)?,
+        profile_flag,
+    })
+}
+
+#[derive(Serialize)]
+struct ErrorJson<'a> {
+    error: String,
+    kind: &'static str,
+    exit_code: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hint: Option<&'a str>,
+}
+
+/// Prints an error (as `{"error":…}` when `json`) on stderr and returns the
+/// exit status. The only place a command's outcome becomes an exit code.
+pub fn report(result: Result<(), CliError>, json: bool, texts: &ErrorTexts, io: &mut Io) -> Exit {
+    let _ = io.stdout.flush();
+    let Err(error) = result else {
+        return Exit::Ok;
+    };
+    let exit = exit_for(&error);
+    tracing::debug!(kind = error.kind(), code = exit.code(), "command failed");
+    if json {
+        let body = ErrorJson {
+            error: error.to_string(),
+            kind: error.kind(),
+            exit_code: exit.code(),
+            hint: error.hint(),
+        };
+        let _ = serde_json::to_writer(&mut *io.stderr, &body);
+        let _ = writeln!(io.stderr);
+        return exit;
+    }
+    let _ = match (&error, texts.cancelled) {
+        (CliError::Cancelled, Some(line)) => writeln!(io.stderr, "{line}"),
+        (CliError::NotLoggedIn { .. }, _) => writeln!(io.stderr, "{}{error}", texts.not_logged_in),
+        _ => writeln!(io.stderr, "{}{error}", texts.error),
+    };
+    let hint = error
+        .hint()
+        .or(texts.unreachable.filter(|_| exit == Exit::Network));
+    if let Some(hint) = hint {
+        let _ = writeln!(io.stderr, "{}{hint}", texts.hint);
+    }
+    exit
+}
+
+/// Logging is off unless the application's log variable or `RUST_LOG` asks for
+/// it: building a filter costs more than `auth token` itself.
+pub fn init_logging(spec: &AppSpec, env: &dyn EnvVars) {
+    let Some(filter) = env.var(spec.log_env).or_else(|| env.var("RUST_LOG")) else {
+        return;
+    };
+    let _ = tracing_subscriber::fmt()
+        // ureq's protocol layer dumps request and response bodies at trace
+        // level, and OAuth bodies carry tokens: cap it at debug, always.
+        .with_env_filter(tracing_subscriber::EnvFilter::new(format!(
+            "{filter},ureq_proto=debug"
+        )))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::testing::Captured;
+
+    const WORDS: ErrorTexts = ErrorTexts {
+        error: "❌ ",
+        not_logged_in: "Error: ",
+        cancelled: Some("Operation cancelled."),
+        hint: "",
+        unreachable: Some("Is the API reachable?"),
+    };
+
+    fn reported(error: CliError) -> (Exit, String) {
+        let mut cap = Captured::default();
+        let exit = report(Err(error), false, &WORDS, &mut cap.io());
+        (exit, cap.stderr())
+    }
+
+    #[test]
+    fn errors_read_in_the_personas_words() {
+        let (exit, text) = reported(CliError::NotLoggedIn {
+            message: "No API key found.".into(),
+            hint: "Run configure.".into(),
+        });
+        assert_eq!(
+            (exit, text.as_str()),
+            (
+                Exit::NotLoggedIn,
+                "Error: No API key found.\nRun configure.\n"
+            )
+        );
+        let (exit, text) = reported(CliError::Cancelled);
+        assert_eq!(
+            (exit, text.as_str()),
+            (Exit::Failure, "Operation cancelled.\n")
+        );
+        let (_, text) = reported(CliError::Usage("bad".into()));
+        assert_eq!(text, "❌ bad\n");
+    }
+
+    #[test]
+    fn an_unreachable_server_gets_the_personas_hint() {
+        let error = tessera_client::Error::Network {
+            url: "http://127.0.0.1:9".into(),
+            source: ureq::Error::ConnectionFailed,
+        };
+        let (exit, text) = reported(error.into());
+        assert_eq!(exit, Exit::Network);
+        assert!(text.ends_with("\nIs the API reachable?\n"), "{text}");
+    }
+}

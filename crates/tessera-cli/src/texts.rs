@@ -1,0 +1,125 @@
+//! Helpers for the words every CLI prints: templates with named values,
+//! times, credential sources and column tables. The words themselves belong to
+//! each CLI (a persona's texts file, or the `tessera` command modules).
+
+use tessera_client::Source;
+
+/// `template` with each `{name}` replaced by its value. Texts are templates so
+/// that a CLI can reorder or drop values without code.
+pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = template.to_owned();
+    for (name, value) in values {
+        out = out.replace(&format!("{{{name}}}"), value);
+    }
+    out
+}
+
+/// RFC 3339 for a Unix time; the number itself if out of range.
+pub fn format_time(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| unix.to_string())
+}
+
+/// How a CLI names the places a credential is found in, beyond the flag and
+/// the environment variable, which every CLI names alike. Templates: `{path}`,
+/// and `{key}` (the variable read from the `.env` file).
+pub struct SourceWords {
+    pub credentials_file: &'static str,
+    pub dotenv: &'static str,
+}
+
+/// Where a key came from, in a CLI's own words.
+pub fn describe(source: &Source, words: &SourceWords) -> String {
+    match source {
+        Source::Flag | Source::EnvVar(_) => source.to_string(),
+        Source::Profile { path, .. } => fill(
+            words.credentials_file,
+            &[("path", &path.display().to_string())],
+        ),
+        Source::DotEnv { path, key } => fill(
+            words.dotenv,
+            &[("path", &path.display().to_string()), ("key", key)],
+        ),
+    }
+}
+
+/// Columns padded to their widest cell, two spaces apart, each row led by
+/// `*` when marked: the layout of every `list` command.
+pub fn table(
+    out: &mut dyn std::io::Write,
+    header: &[&str],
+    rows: &[(bool, Vec<String>)],
+) -> std::io::Result<()> {
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| {
+            rows.iter()
+                .map(|(_, cells)| cells[i].len())
+                .chain([header[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let header: Vec<String> = header.iter().map(|h| (*h).to_owned()).collect();
+    for (mark, cells) in std::iter::once((false, &header)).chain(rows.iter().map(|(m, c)| (*m, c)))
+    {
+        let mut line = String::from(if mark { "*" } else { " " });
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                line.push_str(&format!(" {cell}"));
+            } else {
+                line.push_str(&format!(" {cell:width$} ", width = widths[i]));
+            }
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_take_named_values() {
+        assert_eq!(
+            fill("open {url} ({url}) in {n}", &[("url", "u"), ("n", "1")]),
+            "open u (u) in 1"
+        );
+    }
+
+    #[test]
+    fn tables_pad_all_but_the_last_column() {
+        let mut out = Vec::new();
+        let rows = [
+            (true, vec!["default".into(), "a".into(), "x".into()]),
+            (false, vec!["b".into(), "longer".into(), "y".into()]),
+        ];
+        table(&mut out, &["NAME", "P", "URL"], &rows).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "  NAME     P       URL\n* default  a       x\n  b        longer  y\n"
+        );
+    }
+
+    #[test]
+    fn sources_in_a_clis_words() {
+        let words = SourceWords {
+            credentials_file: "{path}",
+            dotenv: ".env file ({path})",
+        };
+        let dotenv = Source::DotEnv {
+            path: "/w/.env".into(),
+            key: "K",
+        };
+        assert_eq!(describe(&dotenv, &words), ".env file (/w/.env)");
+        assert_eq!(
+            describe(&Source::EnvVar("K"), &words),
+            "K environment variable"
+        );
+    }
+}
