@@ -12,6 +12,7 @@ use std::io::Read as _;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
+use tessera_cli::auth::save::{Saved, save};
 use tessera_cli::{CliError, Ctx, Io};
 use tessera_client::EnvVars;
 use tessera_proto::ApiKey;
@@ -60,11 +61,11 @@ pub fn migrate(ctx: &Ctx, io: &mut Io, keychain: &dyn Keychain) -> Result<bool, 
             return Ok(false);
         }
     };
-    crate::configure::store(ctx, &key)?;
+    save(ctx, Saved::ApiKey(key))?;
     writeln!(
         io.stderr,
         "🔑 Migrated your API key from the OS keychain to {}",
-        crate::credentials_path(ctx)
+        ctx.store.credentials_path().display()
     )?;
     if let Err(why) = keychain.delete() {
         writeln!(
@@ -192,7 +193,7 @@ mod tests {
 
     fn ctx(dir: &tempfile::TempDir) -> Ctx<'static> {
         Ctx {
-            spec: &crate::LUA,
+            spec: &crate::texts::LUA,
             oauth: &tessera_client::TESSERA_OAUTH,
             one_profile: Some(crate::PROFILE),
             env: &NO_ENV,
@@ -200,7 +201,7 @@ mod tests {
             now: 1_800_000_000,
             clock: &tessera_client::oauth::SystemClock,
             browser: &NoBrowser,
-            store: Store::in_dir(dir.path().join(".lua-cli"), &crate::LUA),
+            store: Store::in_dir(dir.path().join(".lua-cli"), &crate::texts::LUA),
             profile_flag: Some(crate::PROFILE.into()),
         }
     }
@@ -235,7 +236,7 @@ mod tests {
     fn a_stored_key_is_never_replaced_by_the_keychain() {
         let dir = tempfile::tempdir().unwrap();
         let ctx = ctx(&dir);
-        crate::configure::store(&ctx, &ApiKey::new("current")).unwrap();
+        save(&ctx, Saved::ApiKey(ApiKey::new("current"))).unwrap();
         let keychain = Memory(RefCell::new(Some(ApiKey::new("old"))));
         assert!(!migrate(&ctx, &mut Captured::default().io(), &keychain).unwrap());
         assert_eq!(stored(&ctx).as_deref(), Some("current"));

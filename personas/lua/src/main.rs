@@ -1,54 +1,37 @@
 //! `lua`: the Lua CLI's `auth` commands, as `lua-cli-auth.txt` documents them,
-//! on Tessera's credential store and resolution.
+//! on Tessera's command host. Words, file locations and variable names are in
+//! `texts.rs`; this file is the command tree and what each command does.
 //!
 //! One credential, no profiles: the key lives in `~/.lua-cli/credentials`
 //! (0600, directory 0700) and resolution is `LUA_API_KEY` > that file > `.env`.
 
-mod configure;
-mod key;
 mod keychain;
-mod logout;
+mod texts;
 
 use clap::{Parser, Subcommand};
-use std::process::ExitCode;
-use tessera_cli::host::{App, ErrorTexts, Globals, Persona};
+use tessera_cli::auth::{login, show};
+use tessera_cli::host::{App, Globals, Persona};
 use tessera_cli::{CliError, Ctx, Io};
-use tessera_client::{AppSpec, DirDefault, Source};
-
-/// Every name `lua` uses for its files and variables.
-pub const LUA: AppSpec = AppSpec {
-    name: "lua",
-    config_dir_env: "LUA_CONFIG_DIR",
-    config_dir_default: DirDefault::Home(".lua-cli"),
-    config_file: "config.toml",
-    credentials_file: "credentials",
-    api_key_env: "LUA_API_KEY",
-    profile_env: "LUA_PROFILE",
-    url_env: "LUA_API_URL",
-    default_url: "http://127.0.0.1:8080",
-    dotenv_file: ".env",
-    dotenv_key: "LUA_API_KEY",
-    log_env: "LUA_LOG",
-};
+use tessera_client::Error as ClientError;
+use tessera_client::oauth::OAuthError;
+use tessera_proto::ApiKey;
 
 /// `lua` keeps its one key under this profile of the credentials file.
 pub const PROFILE: &str = "default";
 
-const ENVIRONMENT_HELP: &str = "\
-Environment variables:
-  LUA_API_KEY     API key; takes priority over ~/.lua-cli/credentials and .env
-  LUA_API_URL     API server (default http://127.0.0.1:8080); --api-url overrides it
-  LUA_CONFIG_DIR  use this directory instead of ~/.lua-cli
-  LUA_TELEMETRY   accepted (e.g. LUA_TELEMETRY=false); this CLI never sends telemetry
+const PERSONA: Persona = Persona {
+    spec: &texts::LUA,
+    oauth: &tessera_client::TESSERA_OAUTH,
+    profile: Some(PROFILE),
+    errors: texts::ERRORS,
+    theme: &tessera_cli::io::Inquirer,
+    usage: tessera_cli::host::clap_usage,
+};
 
-Key resolution order: LUA_API_KEY, then ~/.lua-cli/credentials, then LUA_API_KEY=... in .env";
-
-/// Lua CLI
 #[derive(Parser)]
-#[command(name = "lua", version, after_help = ENVIRONMENT_HELP)]
+#[command(name = "lua", version, about = texts::ABOUT, after_help = texts::ENVIRONMENT_HELP)]
 struct Cli {
-    /// API server URL (overrides LUA_API_URL)
-    #[arg(long, global = true, value_name = "URL")]
+    #[arg(long, global = true, value_name = "URL", help = texts::API_URL)]
     api_url: Option<String>,
     #[command(subcommand)]
     command: Command,
@@ -56,35 +39,36 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Manage authentication
-    #[command(subcommand)]
-    Auth(AuthCommand),
+    #[command(subcommand, about = texts::AUTH)]
+    Auth(Auth),
 }
 
 #[derive(Subcommand)]
-enum AuthCommand {
-    /// Set up authentication
-    Configure(configure::ConfigureArgs),
-    /// Display stored key
-    Key(key::KeyArgs),
-    /// Remove credentials
-    Logout(logout::LogoutArgs),
+enum Auth {
+    #[command(about = texts::CONFIGURE)]
+    Configure(Configure),
+    #[command(about = texts::KEY)]
+    Key {
+        #[arg(long, help = texts::FORCE_KEY)]
+        force: bool,
+    },
+    #[command(about = texts::LOGOUT)]
+    Logout {
+        #[arg(long, help = texts::FORCE_LOGOUT)]
+        force: bool,
+    },
 }
 
-const PERSONA: Persona = Persona {
-    spec: &LUA,
-    oauth: &tessera_client::TESSERA_OAUTH,
-    profile: Some(PROFILE),
-    errors: ErrorTexts {
-        error: "❌ ",
-        not_logged_in: "Error: ",
-        cancelled: Some("Operation cancelled."),
-        hint: "",
-        unreachable: Some("Check that the Lua API is reachable (LUA_API_URL or --api-url)."),
-    },
-    theme: &tessera_cli::io::Inquirer,
-    usage: tessera_cli::host::clap_usage,
-};
+#[derive(clap::Args)]
+struct Configure {
+    #[arg(long, value_name = "key", value_parser = tessera_cli::args::api_key_arg,
+          conflicts_with_all = ["email", "otp"], help = texts::API_KEY)]
+    api_key: Option<ApiKey>,
+    #[arg(long, value_name = "email", help = texts::EMAIL)]
+    email: Option<String>,
+    #[arg(long, value_name = "code", requires = "email", help = texts::OTP)]
+    otp: Option<String>,
+}
 
 impl App for Cli {
     fn globals(&self) -> Globals {
@@ -97,46 +81,93 @@ impl App for Cli {
     fn run(self, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
         let Command::Auth(command) = self.command;
         match command {
-            AuthCommand::Configure(args) => {
-                let keychain = keychain::SecretTool::new(ctx.env);
-                configure::run(&args, ctx, io, &keychain)
+            Auth::Configure(args) => configure(&args, ctx, io),
+            Auth::Key { force } => {
+                let found = show::key(ctx, io)?.ok_or_else(texts::no_api_key)?;
+                confirm(io, force, texts::SHOW_KEY, texts::SHOW_KEY_WHAT)?;
+                Ok(texts::key(io, &found)?)
             }
-            AuthCommand::Key(args) => key::run(&args, ctx, io),
-            AuthCommand::Logout(args) => logout::run(&args, ctx, io),
+            // The key is not revoked on the server, as documented.
+            Auth::Logout { force } => {
+                if !ctx.store.credentials_path().exists() {
+                    return Ok(texts::nothing_to_delete(ctx, io)?);
+                }
+                confirm(io, force, texts::DELETE_KEY, texts::DELETE_KEY_WHAT)?;
+                ctx.store.lock()?.remove_credentials()?;
+                Ok(texts::deleted(ctx, io)?)
+            }
         }
     }
 }
 
-fn main() -> ExitCode {
+fn main() -> std::process::ExitCode {
     tessera_cli::host::main::<Cli>(&PERSONA)
 }
 
-/// The three documented fixes for a missing key.
-const NO_KEY_FIXES: &str = "\
-Authenticate using one of:
-  lua auth configure          # Interactive setup (stores in ~/.lua-cli/credentials)
-  export LUA_API_KEY=your-key # Environment variable
-  echo \"LUA_API_KEY=key\" >> .env  # .env file";
+/// Asks unless `--force`; without a terminal, fails naming `--force`.
+fn confirm(io: &mut Io, force: bool, question: &str, what: &str) -> Result<(), CliError> {
+    if !force && !io.confirm_or_flag(question, what, "--force")? {
+        return Err(CliError::Cancelled);
+    }
+    Ok(())
+}
 
-/// `Error: No API key found.` and its fixes.
-pub fn no_api_key() -> CliError {
-    CliError::NotLoggedIn {
-        message: "No API key found.".into(),
-        hint: NO_KEY_FIXES.into(),
+/// With a flag it never prompts (CI, scripts, AI IDEs). Without one it first
+/// migrates a key left in the OS keychain by versions before 3.9.0, then asks
+/// on a terminal which method to use, and names the flags without one.
+fn configure(args: &Configure, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
+    match (&args.api_key, &args.email, &args.otp) {
+        (Some(key), _, _) => save_key(ctx, io, key),
+        (None, Some(email), None) => {
+            login::email::send_code(ctx, email)?;
+            texts::code_sent(io)?;
+            Ok(texts::code_next(io, email)?)
+        }
+        (None, Some(email), Some(code)) => trade_code(ctx, io, email, code),
+        (None, None, _) => {
+            if keychain::migrate(ctx, io, &keychain::SecretTool::new(ctx.env))? {
+                return Ok(());
+            }
+            if !io.stdin_is_tty {
+                return Err(CliError::Usage(texts::NEEDS_FLAGS.into()));
+            }
+            if io.prompter.select(texts::CHOOSE_METHOD, &texts::METHODS)? == 0 {
+                let key = io.prompter.secret(texts::ENTER_KEY)?;
+                return save_key(ctx, io, &ApiKey::new(key.trim()));
+            }
+            let email = io.prompter.input(texts::ENTER_EMAIL)?;
+            let email = email.trim();
+            login::email::send_code(ctx, email)?;
+            texts::code_sent(io)?;
+            let code = io.prompter.input(texts::ENTER_CODE)?;
+            trade_code(ctx, io, email, code.trim())
+        }
     }
 }
 
-/// Where a key came from, in the words of the resolution-order table.
-pub fn describe(source: &Source) -> String {
-    match source {
-        Source::Flag => "--api-key flag".into(),
-        Source::EnvVar(name) => format!("{name} environment variable"),
-        Source::Profile { path, .. } => path.display().to_string(),
-        Source::DotEnv { path, .. } => format!(".env file ({})", path.display()),
-    }
+/// Checks the key with `GET /v1/me`, then stores it.
+fn save_key(ctx: &Ctx, io: &mut Io, key: &ApiKey) -> Result<(), CliError> {
+    let outcome = login::api_key(ctx, key, true).map_err(|e| match e.client() {
+        Some(ClientError::Unauthorized { message } | ClientError::Forbidden { message, .. }) => {
+            texts::authentication_failed(message)
+        }
+        _ => e,
+    })?;
+    let email = outcome.me.map(|me| me.email).unwrap_or_default();
+    Ok(texts::authenticated(ctx, io, &email)?)
 }
 
-/// The credentials file, for messages.
-pub fn credentials_path(ctx: &Ctx) -> String {
-    ctx.store.credentials_path().display().to_string()
+fn trade_code(ctx: &Ctx, io: &mut Io, email: &str, code: &str) -> Result<(), CliError> {
+    // A code that cannot be right is not sent: each try counts at the server.
+    if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(texts::invalid_otp(email));
+    }
+    login::email::trade_code(ctx, email, code).map_err(|e| match e.oauth() {
+        Some(OAuthError::ApiRejected {
+            status: 400 | 401 | 403 | 404,
+            ..
+        }) => texts::invalid_otp(email),
+        _ => e,
+    })?;
+    Ok(texts::generated(ctx, io)?)
 }
