@@ -1,61 +1,40 @@
 //! `lofty-cli`: the Lofty CLI's `auth` commands, as `lofty-cli-auth.txt`
-//! documents them, on Tessera's store, resolution and OAuth flows.
+//! documents them, on Tessera's command host. Words, help pages, file
+//! locations and variable names are in `texts.rs`; this file is the command
+//! tree and which library command each command runs.
 //!
 //! One account per machine, as the Lofty CLI has: the customer key and the
 //! cached OAuth login live in `~/.lofty/credentials.toml` (0600, directory
 //! 0700). Resolution: `LOFTY_CUSTOMER_KEY` > saved key > `.env`; requests use a
 //! cached OAuth token (`Bearer`) when there is one, else the key (`token`).
 
-mod commands;
-mod help;
+mod texts;
 
 use clap::{Parser, Subcommand};
-use std::process::ExitCode;
-use tessera_cli::host::{App, ErrorTexts, Globals, Persona};
+use tessera_cli::args::{Secret, api_key_arg, secret_arg};
+use tessera_cli::auth::login::{client_credentials, oauth, session, web};
+use tessera_cli::auth::save::{Saved, forget_key, save};
+use tessera_cli::auth::{credential, logout, show, status};
+use tessera_cli::host::{App, Globals, Persona};
 use tessera_cli::{CliError, Ctx, Io};
-use tessera_client::{AppSpec, DirDefault, OAuthSpec, ReloginCommands};
-
-pub const LOFTY: AppSpec = AppSpec {
-    name: "lofty-cli",
-    config_dir_env: "LOFTY_CONFIG_DIR",
-    config_dir_default: DirDefault::Home(".lofty"),
-    config_file: "config.toml",
-    credentials_file: "credentials.toml",
-    api_key_env: "LOFTY_CUSTOMER_KEY",
-    profile_env: "LOFTY_PROFILE",
-    url_env: "LOFTY_API_URL",
-    default_url: "http://127.0.0.1:8080",
-    dotenv_file: ".env",
-    dotenv_key: "LOFTY_CUSTOMER_KEY",
-    log_env: "LOFTY_LOG",
-};
-
-pub const LOFTY_OAUTH: OAuthSpec = OAuthSpec {
-    default_client_id: "lofty-cli",
-    client_id_env: "LOFTY_CLIENT_ID",
-    client_secret_env: "LOFTY_CLIENT_SECRET",
-    token_url_env: "LOFTY_TOKEN_URL",
-    session_id_env: "LOFTY_SESSION_ID",
-    relogin: ReloginCommands {
-        client_credentials: "lofty-cli auth login",
-        web: "lofty-cli auth login-browser",
-        // lofty-cli has no device login; its browser login is the interactive one.
-        device: "lofty-cli auth login-browser",
-        session: "lofty-cli auth login-session",
-    },
-};
+use tessera_client::{ApiClient, Source};
+use tessera_proto::{ApiKey, ClientSecret};
 
 /// The single profile the Lofty CLI keeps.
-pub const PROFILE: &str = "default";
+const PROFILE: &str = "default";
+
+const PERSONA: Persona = Persona {
+    spec: &texts::LOFTY,
+    oauth: &texts::LOFTY_OAUTH,
+    profile: Some(PROFILE),
+    errors: texts::ERRORS,
+    theme: &tessera_cli::io::SimpleTheme,
+    usage: tessera_cli::commander::usage_error,
+};
 
 #[derive(Parser)]
-#[command(
-    name = "lofty-cli",
-    version,
-    disable_help_subcommand = true,
-    arg_required_else_help = true,
-    override_help = help::root()
-)]
+#[command(name = "lofty-cli", version, disable_help_subcommand = true,
+          arg_required_else_help = true, override_help = texts::ROOT.render())]
 struct Cli {
     #[arg(long, global = true, value_name = "url")]
     api_url: Option<String>,
@@ -65,74 +44,47 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Top {
-    #[command(
-        subcommand,
-        disable_help_subcommand = true,
-        arg_required_else_help = true,
-        override_help = help::auth()
-    )]
+    #[command(subcommand, disable_help_subcommand = true, arg_required_else_help = true,
+              override_help = texts::AUTH.render())]
     Auth(Auth),
-    #[command(override_help = help::root())]
+    #[command(override_help = texts::ROOT.render())]
     Help { command: Option<String> },
 }
 
 #[derive(Subcommand)]
 enum Auth {
-    #[command(override_help = sub("set"))]
+    #[command(override_help = texts::page("set"))]
     Set {
-        #[arg(value_name = "customer-key", value_parser = tessera_cli::args::api_key_arg)]
-        customer_key: tessera_proto::ApiKey,
+        #[arg(value_name = "customer-key", value_parser = api_key_arg)]
+        customer_key: ApiKey,
     },
-    #[command(override_help = sub("show"))]
+    #[command(override_help = texts::page("show"))]
     Show {
         #[arg(long)]
         raw: bool,
     },
-    #[command(override_help = sub("remove"))]
+    #[command(override_help = texts::page("remove"))]
     Remove,
-    #[command(override_help = sub("login"))]
+    #[command(override_help = texts::page("login"))]
     Login,
-    #[command(override_help = sub("status"))]
+    #[command(override_help = texts::page("status"))]
     Status,
-    #[command(override_help = sub("login-session"))]
+    #[command(override_help = texts::page("login-session"))]
     LoginSession {
         #[arg(long, value_name = "url")]
         tokenurl: Option<String>,
-        #[arg(long, value_name = "id", value_parser = session_id_arg)]
-        sessionid: Option<commands::SessionId>,
+        #[arg(long, value_name = "id", value_parser = secret_arg)]
+        sessionid: Option<Secret>,
     },
-    #[command(override_help = sub("login-browser"))]
+    #[command(override_help = texts::page("login-browser"))]
     LoginBrowser,
-    #[command(override_help = sub("logout"))]
+    #[command(override_help = texts::page("logout"))]
     Logout,
-    #[command(override_help = sub("test"))]
+    #[command(override_help = texts::page("test"))]
     Test,
-    #[command(override_help = sub("help"))]
+    #[command(override_help = texts::page("help"))]
     Help { command: Option<String> },
 }
-
-fn sub(name: &str) -> String {
-    help::subcommand(name).expect("a documented command")
-}
-
-fn session_id_arg(value: &str) -> Result<commands::SessionId, std::convert::Infallible> {
-    Ok(commands::SessionId::new(value))
-}
-
-const PERSONA: Persona = Persona {
-    spec: &LOFTY,
-    oauth: &LOFTY_OAUTH,
-    profile: Some(PROFILE),
-    errors: ErrorTexts {
-        error: "error: ",
-        not_logged_in: "error: ",
-        cancelled: None,
-        hint: "",
-        unreachable: Some("Check that the Lofty API is reachable (LOFTY_API_URL or --api-url)."),
-    },
-    theme: &tessera_cli::io::SimpleTheme,
-    usage: tessera_cli::commander::usage_error,
-};
 
 impl App for Cli {
     fn globals(&self) -> Globals {
@@ -143,45 +95,134 @@ impl App for Cli {
     }
 
     fn run(self, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
-        match self.command {
-            Top::Help { command } => match command.as_deref() {
-                None | Some("help") => print_help(io, None, help::root()),
-                Some("auth") => print_help(io, None, help::auth()),
-                Some(other) => Err(unknown(other)),
-            },
-            Top::Auth(auth) => match auth {
-                Auth::Help { command } => print_help(io, command.as_deref(), help::auth()),
-                Auth::Set { customer_key } => commands::set(ctx, io, customer_key),
-                Auth::Show { raw } => commands::show(ctx, io, raw),
-                Auth::Remove => commands::remove(ctx, io),
-                Auth::Login => commands::login(ctx, io),
-                Auth::Status => commands::status(ctx, io),
-                Auth::LoginSession {
-                    tokenurl,
-                    sessionid,
-                } => commands::login_session(ctx, io, tokenurl, sessionid),
-                Auth::LoginBrowser => commands::login_browser(ctx, io),
-                Auth::Logout => commands::logout(ctx, io),
-                Auth::Test => commands::test(ctx, io),
-            },
+        let auth = match self.command {
+            Top::Help { command } => {
+                let page = match command.as_deref() {
+                    None | Some("help") => texts::ROOT.render(),
+                    Some("auth") => texts::AUTH.render(),
+                    Some(other) => return Err(texts::unknown_command(other)),
+                };
+                return Ok(write!(io.stdout, "{page}")?);
+            }
+            Top::Auth(auth) => auth,
+        };
+        match auth {
+            Auth::Help { command } => {
+                let page = match command.as_deref() {
+                    None => texts::AUTH.render(),
+                    Some(name) => tessera_cli::commander::find(&texts::PAGES, name)
+                        .ok_or_else(|| texts::unknown_command(name))?,
+                };
+                Ok(write!(io.stdout, "{page}")?)
+            }
+            Auth::Set { customer_key } => {
+                let key = ApiKey::new(customer_key.expose_secret().trim());
+                if key.expose_secret().is_empty() {
+                    return Err(texts::empty_key());
+                }
+                save(ctx, Saved::ApiKey(key))?;
+                Ok(texts::saved(ctx, io)?)
+            }
+            Auth::Show { raw } => {
+                let found = show::key(ctx, io)?.ok_or_else(texts::no_customer_key)?;
+                Ok(texts::show(io, &found, raw)?)
+            }
+            Auth::Remove => Ok(texts::removed(ctx, io, forget_key(ctx, PROFILE)?)?),
+            Auth::Login => login(ctx, io),
+            Auth::Status => {
+                let resolution = status::sources(ctx, None, io)?;
+                texts::status(ctx, io, &oauth::target(ctx)?.server, &resolution)?;
+                match resolution.credential() {
+                    Some(_) => Ok(()),
+                    None => Err(texts::not_authenticated(true)),
+                }
+            }
+            Auth::LoginSession {
+                tokenurl,
+                sessionid,
+            } => {
+                let url = tokenurl.or_else(|| ctx.env.var(ctx.oauth.token_url_env));
+                let id = sessionid
+                    .map(|s| s.expose_secret().to_owned())
+                    .or_else(|| ctx.env.var(ctx.oauth.session_id_env));
+                let (Some(url), Some(id)) = (&url, &id) else {
+                    return Err(texts::missing_session(url.is_none(), id.is_none()));
+                };
+                let session = session::obtain(ctx, url, id, None)
+                    .map_err(|e| e.hinted(ctx, None, texts::session_hint))?;
+                store(ctx, &session)?;
+                Ok(texts::token_url(io, &session)?)
+            }
+            Auth::LoginBrowser => {
+                let options = web::WebOptions {
+                    client_id: ctx.oauth.default_client_id,
+                    scope: None,
+                    timeout: None,
+                    no_browser: false,
+                };
+                let server = oauth::target(ctx)?.server;
+                let session = web::obtain(ctx, io, &server, &options, &texts::WEB)
+                    .map_err(|e| e.hinted(ctx, Some(&texts::DISCOVERY), texts::browser_hint))?;
+                store(ctx, &session)?;
+                Ok(texts::browser(io, &session)?)
+            }
+            Auth::Logout => {
+                let deleted = logout::delete(ctx, &[PROFILE.to_owned()])?;
+                Ok(texts::logged_out(ctx, io, deleted.had_credentials)?)
+            }
+            Auth::Test => {
+                let active = credential::active(ctx, None, io).map_err(|e| match e {
+                    CliError::NotLoggedIn { .. } => texts::not_authenticated(false),
+                    other => other,
+                })?;
+                let me = ApiClient::new(&oauth::target(ctx)?.server)
+                    .me(&active.authorization)
+                    .map_err(|e| texts::test_failed(&active, e))?;
+                Ok(texts::tested(io, &active, &me)?)
+            }
         }
     }
 }
 
-fn main() -> ExitCode {
+fn main() -> std::process::ExitCode {
     tessera_cli::host::main::<Cli>(&PERSONA)
 }
 
-fn unknown(name: &str) -> CliError {
-    CliError::Usage(format!("unknown command '{name}'"))
+fn store(ctx: &Ctx, session: &tessera_client::OAuthSession) -> Result<String, CliError> {
+    save(
+        ctx,
+        Saved::OAuth {
+            session: Box::new(session.clone()),
+            customer_key: None,
+        },
+    )
 }
 
-/// `help [command]`: the command's help, or Commander's error for an unknown one.
-fn print_help(io: &mut Io, command: Option<&str>, own: String) -> Result<(), CliError> {
-    let text = match command {
-        None => own,
-        Some(name) => help::subcommand(name).ok_or_else(|| unknown(name))?,
+/// Client credentials from `LOFTY_CLIENT_ID`/`LOFTY_CLIENT_SECRET`, with the
+/// customer key sent as `customer_key`.
+fn login(ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
+    let [id, secret] =
+        [ctx.oauth.client_id_env, ctx.oauth.client_secret_env].map(|v| ctx.env.var(v));
+    let (Some(id), Some(secret)) = (id, secret) else {
+        let names = [ctx.oauth.client_id_env, ctx.oauth.client_secret_env];
+        let missing: Vec<&str> = names
+            .into_iter()
+            .filter(|n| ctx.env.var(n).is_none())
+            .collect();
+        return Err(texts::missing_vendor(&missing));
     };
-    write!(io.stdout, "{text}")?;
-    Ok(())
+    let resolution = ctx.resolver(None).first()?;
+    let found = resolution.winner().ok_or_else(texts::no_customer_key)?;
+    let server = oauth::target(ctx)?.server;
+    let secret = ClientSecret::new(secret);
+    let mut session =
+        client_credentials::obtain(ctx, &server, &id, &secret, Some(&found.key), None)
+            .map_err(|e| e.hinted(ctx, Some(&texts::DISCOVERY), texts::vendor_hint))?;
+    // Renewing resends the saved customer key; a key that only lives in the
+    // environment is not written to disk, so such a login is not renewed.
+    if !matches!(found.source, Source::Profile { .. }) {
+        session.client_secret = None;
+    }
+    store(ctx, &session)?;
+    Ok(texts::client_credentials(io, found, &session)?)
 }

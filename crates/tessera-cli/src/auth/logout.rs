@@ -115,19 +115,30 @@ pub fn run(args: &LogoutArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Deletes profiles and their stored credentials, revoking nothing; returns
-/// whether one of them was its environment's current profile.
-pub fn delete(ctx: &Ctx, names: &[String]) -> Result<bool, CliError> {
+/// What [`delete`] found.
+#[derive(Debug)]
+pub struct Deleted {
+    /// One of the profiles was its environment's current one.
+    pub was_current: bool,
+    /// One of the profiles had a credential stored.
+    pub had_credentials: bool,
+}
+
+/// Deletes profiles and their stored credentials, revoking nothing.
+pub fn delete(ctx: &Ctx, names: &[String]) -> Result<Deleted, CliError> {
     Ok(ctx.store.update(|config, creds| {
-        let mut was_current = false;
+        let mut deleted = Deleted {
+            was_current: false,
+            had_credentials: false,
+        };
         for name in names {
             if let Some(profile) = config.profiles.get(name) {
-                was_current |= config.current_profile(&profile.environment) == Some(name);
+                deleted.was_current |= config.current_profile(&profile.environment) == Some(name);
             }
             config.remove_profile(name);
-            creds.profiles.remove(name);
+            deleted.had_credentials |= creds.profiles.remove(name).is_some_and(|c| !c.is_empty());
         }
-        Ok(was_current)
+        Ok(deleted)
     })?)
 }
 

@@ -76,6 +76,30 @@ pub fn save(ctx: &Ctx, saved: Saved) -> Result<String, CliError> {
     })?)
 }
 
+/// The inverse of saving a key in a one-account CLI: forgets the key and the
+/// client-credentials login made with it (other logins stay). Returns whether
+/// there was anything to forget.
+pub fn forget_key(ctx: &Ctx, profile: &str) -> Result<bool, CliError> {
+    Ok(ctx.store.update(|_, creds| {
+        let Some(entry) = creds.profiles.get_mut(profile) else {
+            return Ok(false);
+        };
+        let mut removed = entry.api_key.take().is_some();
+        if entry
+            .oauth
+            .as_ref()
+            .is_some_and(|s| s.method == LoginMethod::ClientCredentials)
+        {
+            entry.oauth = None;
+            removed = true;
+        }
+        if entry.is_empty() {
+            creds.profiles.remove(profile);
+        }
+        Ok(removed)
+    })?)
+}
+
 /// Stores a login's credential in a new, automatically named profile of
 /// `environment` with its own server URL and settings, and makes it current.
 pub fn save_new(
