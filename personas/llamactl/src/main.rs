@@ -1,61 +1,36 @@
 //! `llamactl`: the `llamactl auth` commands, as `llamactl-auth.txt` documents
-//! them, on Tessera's store (profiles per environment), OAuth device flow and
-//! platform API.
+//! them, on Tessera's command host. Words, file locations and variable names
+//! are in `texts.rs`; this file is the command tree and what each command does.
 //!
 //! A profile keeps its control plane API URL, its project and, optionally, an
 //! API key (or the OAuth login of `auth login`). Profiles are listed and
 //! chosen within the current environment (`llamactl auth env switch`).
+//! Prompts and arrow-key menus appear only in interactive mode, which needs a
+//! terminal; otherwise a missing value is an error naming the argument.
 
-mod commands;
+mod texts;
 
 use clap::{Parser, Subcommand};
-use std::process::ExitCode;
-use tessera_cli::host::{App, ErrorTexts, Persona};
+use tessera_cli::args::{Interactive, api_key_arg};
+use tessera_cli::auth::save::{Saved, new_profile_target, save_new};
+use tessera_cli::auth::{credential, env, list, login, logout, project, switch};
+use tessera_cli::host::{App, Persona};
 use tessera_cli::{CliError, Ctx, Io};
-use tessera_client::{AppSpec, DirDefault, OAuthSpec, ReloginCommands};
+use tessera_client::{Authorization, Error as ClientError};
+use tessera_proto::ApiKey;
+use tessera_proto::api::Project;
 
-pub const LLAMACTL: AppSpec = AppSpec {
-    name: "llamactl",
-    config_dir_env: "LLAMACTL_CONFIG_DIR",
-    config_dir_default: DirDefault::PlatformConfig("llamactl"),
-    config_file: "config.toml",
-    credentials_file: "credentials.toml",
-    api_key_env: "LLAMACTL_API_KEY",
-    profile_env: "LLAMACTL_PROFILE",
-    url_env: "LLAMACTL_API_URL",
-    default_url: "http://127.0.0.1:8080",
-    dotenv_file: ".env",
-    dotenv_key: "LLAMACTL_API_KEY",
-    log_env: "LLAMACTL_LOG",
+const PERSONA: Persona = Persona {
+    spec: &texts::LLAMACTL,
+    oauth: &texts::LLAMACTL_OAUTH,
+    profile: None,
+    errors: texts::ERRORS,
+    theme: &tessera_cli::io::SimpleTheme,
+    usage: tessera_cli::host::clap_usage,
 };
 
-pub const LLAMACTL_OAUTH: OAuthSpec = OAuthSpec {
-    default_client_id: "llamactl",
-    client_id_env: "LLAMACTL_CLIENT_ID",
-    client_secret_env: "LLAMACTL_CLIENT_SECRET",
-    token_url_env: "LLAMACTL_TOKEN_URL",
-    session_id_env: "LLAMACTL_SESSION_ID",
-    // Every OAuth login of llamactl is `auth login` (device flow).
-    relogin: ReloginCommands {
-        client_credentials: "llamactl auth login",
-        web: "llamactl auth login",
-        device: "llamactl auth login",
-        session: "llamactl auth login",
-    },
-};
-
-const ENVIRONMENT_HELP: &str = "\
-Environment variables:
-  LLAMACTL_API_URL     API URL of the default environment (default http://127.0.0.1:8080)
-  LLAMACTL_API_KEY     API key used instead of the current profile's
-  LLAMACTL_CONFIG_DIR  configuration directory (default ~/.config/llamactl)
-
-Profiles live in ~/.config/llamactl/config.toml; API keys and tokens in
-~/.config/llamactl/credentials.toml (mode 0600).";
-
-/// llamactl: manage LlamaDeploy deployments from the command line
 #[derive(Parser)]
-#[command(name = "llamactl", version, after_help = ENVIRONMENT_HELP)]
+#[command(name = "llamactl", version, about = texts::ABOUT, after_help = texts::ENVIRONMENT_HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Top,
@@ -63,65 +38,233 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Top {
-    /// Authenticate and manage profiles for the current environment
-    #[command(subcommand, after_help = AUTH_NOTES)]
+    #[command(subcommand, about = texts::AUTH, after_help = texts::AUTH_NOTES)]
     Auth(Auth),
 }
 
-const AUTH_NOTES: &str = "\
-Notes:
-  Profiles are filtered by the current environment (llamactl auth env switch).
-  Non-interactive token requires both --api-key and --project-id.";
-
 #[derive(Subcommand)]
 enum Auth {
-    /// Create profile from API key; validates token and selects a project
-    Token(commands::TokenArgs),
-    /// Login via web browser (OIDC device flow) and create a profile
-    Login(commands::LoginArgs),
-    /// List login profiles in the current environment
-    List,
-    /// Set currently logged in user/token
-    Switch(commands::SwitchArgs),
-    /// Delete a login and its local data
-    Logout(commands::LogoutArgs),
-    /// Change the active project for the current profile
-    Project(commands::ProjectArgs),
-    /// List, add and switch environments (control plane API URLs)
-    #[command(subcommand)]
-    Env(tessera_cli::auth::env::EnvCommand),
-}
-
-const PERSONA: Persona = Persona {
-    spec: &LLAMACTL,
-    oauth: &LLAMACTL_OAUTH,
-    profile: None,
-    errors: ErrorTexts {
-        error: "Error: ",
-        not_logged_in: "Error: ",
-        cancelled: None,
-        hint: "",
-        unreachable: Some("Check the control plane API URL: `llamactl auth env list` shows it."),
+    #[command(about = texts::TOKEN)]
+    Token {
+        #[arg(long, value_name = "ID", help = texts::PROJECT_ID)]
+        project_id: Option<String>,
+        #[arg(long, value_name = "KEY", value_parser = api_key_arg, help = texts::API_KEY)]
+        api_key: Option<ApiKey>,
+        #[arg(long, value_name = "URL", help = texts::API_URL)]
+        api_url: Option<String>,
+        #[command(flatten)]
+        mode: Interactive,
     },
-    theme: &tessera_cli::io::SimpleTheme,
-    usage: tessera_cli::host::clap_usage,
-};
+    #[command(about = texts::LOGIN)]
+    Login {
+        #[arg(long, value_name = "URL", help = texts::API_URL)]
+        api_url: Option<String>,
+        #[command(flatten)]
+        mode: Interactive,
+    },
+    #[command(about = texts::LIST)]
+    List,
+    #[command(about = texts::SWITCH)]
+    Switch {
+        #[arg(help = texts::SWITCH_NAME)]
+        name: Option<String>,
+        #[command(flatten)]
+        mode: Interactive,
+    },
+    #[command(about = texts::LOGOUT)]
+    Logout {
+        #[arg(help = texts::LOGOUT_NAME)]
+        name: Option<String>,
+        #[command(flatten)]
+        mode: Interactive,
+    },
+    #[command(about = texts::PROJECT)]
+    Project {
+        #[arg(help = texts::PROJECT_ARG)]
+        project_id: Option<String>,
+        #[command(flatten)]
+        mode: Interactive,
+    },
+    #[command(subcommand, about = texts::ENV)]
+    Env(env::EnvCommand),
+}
 
 impl App for Cli {
     fn run(self, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
         let Top::Auth(command) = self.command;
         match command {
-            Auth::Token(args) => commands::token(&args, ctx, io),
-            Auth::Login(args) => commands::login(&args, ctx, io),
-            Auth::List => commands::list(ctx, io),
-            Auth::Switch(args) => commands::switch(&args, ctx, io),
-            Auth::Logout(args) => commands::logout(&args, ctx, io),
-            Auth::Project(args) => commands::project(&args, ctx, io),
-            Auth::Env(command) => tessera_cli::auth::env::run(&command, ctx, io),
+            Auth::Token {
+                project_id,
+                api_key,
+                api_url,
+                mode,
+            } => {
+                if !mode.resolve(io)? && (api_key.is_none() || project_id.is_none()) {
+                    return Err(texts::usage(texts::TOKEN_NEEDS_BOTH));
+                }
+                let (environment, url) = new_profile_target(ctx, api_url.as_deref())?;
+                let key = match api_key {
+                    Some(key) => key,
+                    None => ApiKey::new(io.prompter.secret(texts::ENTER_KEY)?.trim()),
+                };
+                if key.expose_secret().is_empty() {
+                    return Err(texts::usage("the API key is empty"));
+                }
+                let projects = projects(&url, &Authorization::ApiKey(key.clone()))?;
+                let project = match &project_id {
+                    Some(id) => find(&projects, id)?,
+                    None => choose(io, &projects)?,
+                };
+                let settings = project::settings(&project);
+                let name = save_new(ctx, &environment, &url, settings, Saved::ApiKey(key))?;
+                Ok(texts::created(io, &name, Some(&project))?)
+            }
+            Auth::Login { api_url, mode } => {
+                let interactive = mode.resolve(io)?;
+                let (environment, url) = new_profile_target(ctx, api_url.as_deref())?;
+                let client_id = ctx.oauth.default_client_id;
+                let session = login::device::obtain(ctx, io, &url, client_id, None, &texts::DEVICE)
+                    .map_err(|e| e.hinted(ctx, None, texts::device_hint))?;
+                let token = Authorization::Bearer(session.access_token.clone());
+                let projects = projects(&url, &token)?;
+                let project = match projects.as_slice() {
+                    [only] => Some(only.clone()),
+                    _ if interactive => Some(choose(io, &projects)?),
+                    _ => None,
+                };
+                let settings = project.as_ref().map(project::settings).unwrap_or_default();
+                let saved = Saved::OAuth {
+                    session: Box::new(session),
+                    customer_key: None,
+                };
+                let name = save_new(ctx, &environment, &url, settings, saved)?;
+                Ok(texts::created(io, &name, project.as_ref())?)
+            }
+            Auth::List => {
+                let profiles = list::profiles(ctx, io)?;
+                Ok(texts::list(io, &profiles)?)
+            }
+            Auth::Switch { name, mode } => {
+                let (environment, names, _) = list::names(ctx)?;
+                let name = match name {
+                    Some(name) => name,
+                    None if mode.resolve(io)? => {
+                        choose_profile(io, texts::SELECT_PROFILE, &names, &environment)?
+                    }
+                    None => return Err(texts::usage(texts::SWITCH_NEEDS_NAME)),
+                };
+                known(&name, &names, &environment)?;
+                switch::make_current(ctx, &environment, &name)?;
+                Ok(texts::switched(io, &name)?)
+            }
+            // Deletes the profile and its credentials; clears the current
+            // selection when it was current.
+            Auth::Logout { name, mode } => {
+                let (environment, names, current) = list::names(ctx)?;
+                let name = match name {
+                    Some(name) => name,
+                    None if mode.resolve(io)? => {
+                        choose_profile(io, texts::SELECT_LOGOUT, &names, &environment)?
+                    }
+                    None => current.ok_or_else(|| texts::no_profiles(&environment))?,
+                };
+                known(&name, &names, &environment)?;
+                let deleted = logout::delete(ctx, std::slice::from_ref(&name))?;
+                Ok(texts::logged_out(io, &name, deleted.was_current)?)
+            }
+            Auth::Project { project_id, mode } => {
+                change_project(ctx, io, project_id, mode.resolve(io)?)
+            }
+            Auth::Env(command) => env::run(&command, ctx, io),
         }
     }
 }
 
-fn main() -> ExitCode {
+fn main() -> std::process::ExitCode {
     tessera_cli::host::main::<Cli>(&PERSONA)
+}
+
+fn projects(url: &str, auth: &Authorization) -> Result<Vec<Project>, CliError> {
+    project::list(url, auth).map_err(texts::rejected)
+}
+
+fn find(projects: &[Project], id: &str) -> Result<Project, CliError> {
+    let found = projects.iter().find(|p| p.id == id);
+    found
+        .cloned()
+        .ok_or_else(|| texts::project_not_found(id, projects))
+}
+
+/// An arrow-key menu of projects.
+fn choose(io: &mut Io, projects: &[Project]) -> Result<Project, CliError> {
+    if projects.is_empty() {
+        return Err(texts::no_projects());
+    }
+    let labels: Vec<String> = projects.iter().map(texts::label).collect();
+    let items: Vec<&str> = labels.iter().map(String::as_str).collect();
+    let picked = io.prompter.select(texts::SELECT_PROJECT, &items)?;
+    Ok(projects[picked].clone())
+}
+
+fn choose_profile(
+    io: &mut Io,
+    prompt: &str,
+    names: &[String],
+    environment: &str,
+) -> Result<String, CliError> {
+    if names.is_empty() {
+        return Err(texts::no_profiles(environment));
+    }
+    let items: Vec<&str> = names.iter().map(String::as_str).collect();
+    Ok(names[io.prompter.select(prompt, &items)?].clone())
+}
+
+fn known(name: &str, names: &[String], environment: &str) -> Result<(), CliError> {
+    match names.iter().any(|n| n == name) {
+        true => Ok(()),
+        false => Err(texts::unknown_profile(name.to_owned(), environment)),
+    }
+}
+
+/// The current profile's project: one of the server's when the profile has
+/// a credential, else (an environment without auth) any id typed in.
+fn change_project(
+    ctx: &Ctx,
+    io: &mut Io,
+    id: Option<String>,
+    interactive: bool,
+) -> Result<(), CliError> {
+    let config = ctx.store.read_config()?;
+    let environment = config.current_environment().to_owned();
+    let Some(profile) = config.current_profile(&environment).map(str::to_owned) else {
+        return Err(texts::no_current_profile(&environment));
+    };
+    let url = config
+        .server_url(ctx.spec, ctx.env, &environment, Some(&profile))
+        .ok_or_else(|| ClientError::UnknownEnvironment(environment.clone()))?;
+    let server_projects = match credential::for_profile(ctx, &profile)? {
+        Some(active) => Some(projects(&url, &active.authorization)?),
+        None => None,
+    };
+    let chosen = match (id, &server_projects) {
+        (Some(id), Some(list)) => find(list, &id)?,
+        (Some(id), None) => Project {
+            name: id.clone(),
+            id,
+        },
+        (None, Some(list)) if interactive => choose(io, list)?,
+        (None, None) if interactive => {
+            let id = io.prompter.input(texts::ENTER_PROJECT)?.trim().to_owned();
+            if id.is_empty() {
+                return Err(texts::usage("the project ID is empty"));
+            }
+            Project {
+                name: id.clone(),
+                id,
+            }
+        }
+        (None, _) => return Err(texts::usage(texts::PROJECT_NEEDS_ID)),
+    };
+    project::set(ctx, &profile, &chosen)?;
+    Ok(texts::project_set(io, &profile, &chosen)?)
 }

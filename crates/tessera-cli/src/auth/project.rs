@@ -5,7 +5,6 @@
 
 use crate::context::Ctx;
 use crate::error::CliError;
-use std::collections::BTreeMap;
 use tessera_client::{ApiClient, Authorization, Error as ClientError};
 use tessera_proto::api::Project;
 
@@ -25,14 +24,6 @@ pub fn settings(project: &Project) -> Vec<(String, String)> {
         (PROJECT_ID.into(), project.id.clone()),
         (PROJECT_NAME.into(), project.name.clone()),
     ]
-}
-
-/// The active project in a profile's settings; a project known only by its
-/// id has the id as its name.
-pub fn active(settings: &BTreeMap<String, String>) -> Option<Project> {
-    let id = settings.get(PROJECT_ID)?.clone();
-    let name = settings.get(PROJECT_NAME).unwrap_or(&id).clone();
-    Some(Project { id, name })
 }
 
 /// Makes `project` the active project of `profile`.
