@@ -78,6 +78,14 @@ impl CliError {
         }
     }
 
+    /// [`CliError::with_hint`] when there is a hint.
+    pub fn maybe_hint(self, hint: Option<String>) -> Self {
+        match hint {
+            Some(hint) => self.with_hint(hint),
+            None => self,
+        }
+    }
+
     pub fn with_hint(self, hint: impl Into<String>) -> Self {
         match self {
             CliError::Client { source, .. } => CliError::Client {

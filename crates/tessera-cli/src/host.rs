@@ -59,6 +59,16 @@ pub struct Globals {
     pub json: bool,
 }
 
+impl Globals {
+    /// Just `--api-url`.
+    pub fn api_url(url: &Option<String>) -> Self {
+        Globals {
+            api_url: url.clone(),
+            ..Globals::default()
+        }
+    }
+}
+
 /// A binary's command tree.
 pub trait App: clap::Parser {
     fn globals(&self) -> Globals {

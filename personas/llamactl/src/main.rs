@@ -146,14 +146,16 @@ impl App for Cli {
             }
             Auth::Switch { name, mode } => {
                 let (environment, names, _) = list::names(ctx)?;
-                let name = match name {
-                    Some(name) => name,
-                    None if mode.resolve(io)? => {
-                        choose_profile(io, texts::SELECT_PROFILE, &names, &environment)?
-                    }
-                    None => return Err(texts::usage(texts::SWITCH_NEEDS_NAME)),
-                };
-                known(&name, &names, &environment)?;
+                let needs_name = || Err(texts::usage(texts::SWITCH_NEEDS_NAME));
+                let name = pick(
+                    io,
+                    name,
+                    &mode,
+                    texts::SELECT_PROFILE,
+                    &environment,
+                    &names,
+                    needs_name,
+                )?;
                 switch::make_current(ctx, &environment, &name)?;
                 Ok(texts::switched(io, &name)?)
             }
@@ -161,14 +163,16 @@ impl App for Cli {
             // selection when it was current.
             Auth::Logout { name, mode } => {
                 let (environment, names, current) = list::names(ctx)?;
-                let name = match name {
-                    Some(name) => name,
-                    None if mode.resolve(io)? => {
-                        choose_profile(io, texts::SELECT_LOGOUT, &names, &environment)?
-                    }
-                    None => current.ok_or_else(|| texts::no_profiles(&environment))?,
-                };
-                known(&name, &names, &environment)?;
+                let current = || current.ok_or_else(|| texts::no_profiles(&environment));
+                let name = pick(
+                    io,
+                    name,
+                    &mode,
+                    texts::SELECT_LOGOUT,
+                    &environment,
+                    &names,
+                    current,
+                )?;
                 let deleted = logout::delete(ctx, std::slice::from_ref(&name))?;
                 Ok(texts::logged_out(io, &name, deleted.was_current)?)
             }
@@ -206,23 +210,31 @@ fn choose(io: &mut Io, projects: &[Project]) -> Result<Project, CliError> {
     Ok(projects[picked].clone())
 }
 
-fn choose_profile(
+/// A profile of the environment: `name`, else one chosen from a menu when
+/// interactive, else `otherwise`'s.
+fn pick(
     io: &mut Io,
+    name: Option<String>,
+    mode: &Interactive,
     prompt: &str,
-    names: &[String],
     environment: &str,
+    names: &[String],
+    otherwise: impl FnOnce() -> Result<String, CliError>,
 ) -> Result<String, CliError> {
-    if names.is_empty() {
-        return Err(texts::no_profiles(environment));
-    }
-    let items: Vec<&str> = names.iter().map(String::as_str).collect();
-    Ok(names[io.prompter.select(prompt, &items)?].clone())
-}
-
-fn known(name: &str, names: &[String], environment: &str) -> Result<(), CliError> {
-    match names.iter().any(|n| n == name) {
-        true => Ok(()),
-        false => Err(texts::unknown_profile(name.to_owned(), environment)),
+    let name = match name {
+        Some(name) => name,
+        None if mode.resolve(io)? => {
+            if names.is_empty() {
+                return Err(texts::no_profiles(environment));
+            }
+            let items: Vec<&str> = names.iter().map(String::as_str).collect();
+            names[io.prompter.select(prompt, &items)?].clone()
+        }
+        None => otherwise()?,
+    };
+    match names.contains(&name) {
+        true => Ok(name),
+        false => Err(texts::unknown_profile(name, environment)),
     }
 }
 

@@ -88,10 +88,7 @@ enum Auth {
 
 impl App for Cli {
     fn globals(&self) -> Globals {
-        Globals {
-            api_url: self.api_url.clone(),
-            ..Globals::default()
-        }
+        Globals::api_url(&self.api_url)
     }
 
     fn run(self, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {

@@ -349,11 +349,7 @@ pub fn test_failed(active: &Active, e: ClientError) -> CliError {
         }
         _ => None,
     };
-    let error = CliError::from(e);
-    match hint {
-        Some(hint) => error.with_hint(hint),
-        None => error,
-    }
+    CliError::from(e).maybe_hint(hint)
 }
 
 // --- reports -------------------------------------------------------------------------

@@ -101,9 +101,5 @@ pub fn relogin_hint(ctx: &Ctx, error: ClientError) -> CliError {
         }
         _ => None,
     };
-    let error = CliError::from(error);
-    match hint {
-        Some(hint) => error.with_hint(hint),
-        None => error,
-    }
+    CliError::from(error).maybe_hint(hint)
 }

@@ -298,12 +298,7 @@ fn print_human(r: &StatusReport, ctx: &Ctx, io: &mut Io) -> Result<(), CliError>
         writeln!(out, "Scope:       {scope}")?;
     }
     match r.expires_at {
-        Some(exp) if r.expired => writeln!(
-            out,
-            "Expires:     {} (EXPIRED)",
-            crate::texts::format_time(exp)
-        )?,
-        Some(exp) => writeln!(out, "Expires:     {}", crate::texts::format_time(exp))?,
+        Some(exp) => expires(out, exp, if r.expired { " (EXPIRED)" } else { "" })?,
         None if r.key_id.is_some() => writeln!(out, "Expires:     never")?,
         None => {}
     }
@@ -337,21 +332,22 @@ fn print_oauth(
         writeln!(out, "Scopes:      {scope}")?;
     }
     match oauth.expires_at {
-        Some(exp) if oauth.expired && oauth.renewable => writeln!(
-            out,
-            "Expires:     {} (expired; renewed on next use)",
-            crate::texts::format_time(exp)
-        )?,
-        Some(exp) if oauth.expired => writeln!(
-            out,
-            "Expires:     {} (EXPIRED; log in again)",
-            crate::texts::format_time(exp)
-        )?,
-        Some(exp) => writeln!(out, "Expires:     {}", crate::texts::format_time(exp))?,
+        Some(exp) => {
+            let note = match (oauth.expired, oauth.renewable) {
+                (true, true) => " (expired; renewed on next use)",
+                (true, false) => " (EXPIRED; log in again)",
+                (false, _) => "",
+            };
+            expires(out, exp, note)?
+        }
         None => writeln!(out, "Expires:     unknown (the server did not say)")?,
     }
     for o in &r.overrides {
         writeln!(out, "Note:        this login overrides {}", o.source_detail)?;
     }
     Ok(())
+}
+
+fn expires(out: &mut dyn std::io::Write, exp: i64, note: &str) -> std::io::Result<()> {
+    writeln!(out, "Expires:     {}{note}", crate::texts::format_time(exp))
 }

@@ -45,11 +45,7 @@ pub fn run(args: &TestArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
                 )),
                 _ => None,
             };
-            let error = CliError::from(e);
-            match hint {
-                Some(hint) => error.with_hint(hint),
-                None => error,
-            }
+            CliError::from(e).maybe_hint(hint)
         })?;
     if args.json {
         return super::print_json(

@@ -7,7 +7,6 @@
 
 use super::LoginArgs;
 use super::oauth::{self as common, LoginError, TESSERA_DISCOVERY};
-use crate::auth::save::{Saved, save};
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::io::Io;
@@ -16,20 +15,25 @@ use tessera_client::{LoginMethod, OAuthSession};
 use tessera_proto::{ApiKey, ClientSecret};
 
 pub fn run(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
-    let client_id = args
-        .client_id
-        .clone()
-        .or_else(|| ctx.env.var(ctx.oauth.client_id_env))
-        .ok_or_else(|| missing(ctx.oauth.client_id_env, "--client-id ID"))?;
-    let secret = args
-        .client_secret
-        .clone()
-        .or_else(|| {
-            ctx.env
-                .var(ctx.oauth.client_secret_env)
-                .map(ClientSecret::new)
-        })
-        .ok_or_else(|| missing(ctx.oauth.client_secret_env, "--client-secret SECRET"))?;
+    let needs = "client credentials need";
+    let id_env = ctx.oauth.client_id_env;
+    let client_id = common::required(
+        ctx,
+        args.client_id.as_deref(),
+        id_env,
+        "--client-id ID",
+        needs,
+    )?;
+    let secret = match &args.client_secret {
+        Some(secret) => secret.clone(),
+        None => ClientSecret::new(common::required(
+            ctx,
+            None,
+            ctx.oauth.client_secret_env,
+            "--client-secret SECRET",
+            needs,
+        )?),
+    };
     let customer_key = customer_key(args, ctx, io)?;
 
     let target = common::target(ctx)?;
@@ -52,14 +56,7 @@ pub fn run(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
         })
     })?;
     let sent_key = customer_key.is_some();
-    let profile = save(
-        ctx,
-        Saved::OAuth {
-            session: Box::new(session.clone()),
-            customer_key,
-        },
-    )?;
-    common::report(ctx, io, &target, &profile, &session)?;
+    common::save_and_report(ctx, io, &target, session, customer_key)?;
     if !sent_key {
         writeln!(
             io.stderr,
@@ -110,10 +107,4 @@ fn customer_key(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<Option<ApiKe
     }
     let resolution = ctx.resolver(None).first()?;
     Ok(resolution.winner().map(|found| found.key.clone()))
-}
-
-fn missing(variable: &str, flag: &str) -> CliError {
-    CliError::Usage(format!(
-        "client credentials need {variable}: set it, or pass {flag}"
-    ))
 }

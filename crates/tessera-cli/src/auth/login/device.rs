@@ -4,7 +4,6 @@
 
 use super::LoginArgs;
 use super::oauth::{self as common, LoginError, TESSERA_DISCOVERY};
-use crate::auth::save::{Saved, save};
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::io::Io;
@@ -65,14 +64,7 @@ pub fn run(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
             }
         })
     })?;
-    let profile = save(
-        ctx,
-        Saved::OAuth {
-            session: Box::new(session.clone()),
-            customer_key: None,
-        },
-    )?;
-    common::report(ctx, io, &target, &profile, &session)
+    common::save_and_report(ctx, io, &target, session, None)
 }
 
 /// A device login at `server` with the public client `client_id`, saying what

@@ -1,12 +1,13 @@
 //! What the OAuth logins share: the target server and its metadata (RFC 8414
 //! discovery), a failed login's stage, and how `tessera` reports a login.
 
+use crate::auth::save::{Saved, save};
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::io::Io;
 use crate::texts::{fill, format_time};
 use tessera_client::oauth::{self, OAuthError, ServerMetadata, UreqClient};
-use tessera_client::{Error as ClientError, OAuthSession, Selection};
+use tessera_client::{ApiKey, Error as ClientError, OAuthSession, Selection};
 
 /// The selected environment, profile and server of a login.
 pub struct Target {
@@ -75,11 +76,7 @@ impl LoginError {
             }
             LoginError::Local(error) => return error,
         };
-        let error = CliError::from(ClientError::OAuth(error));
-        match hint {
-            Some(hint) => error.with_hint(hint),
-            None => error,
-        }
+        CliError::from(ClientError::OAuth(error)).maybe_hint(hint)
     }
 }
 
@@ -129,14 +126,22 @@ pub(crate) fn with_server(mut session: OAuthSession, meta: &ServerMetadata) -> O
     session
 }
 
-/// "Logged in to … with … (profile …)." and what the token allows, on stderr.
-pub fn report(
+/// Stores the login ([`save`]) and says "Logged in to … with … (profile …)."
+/// and what the token allows, on stderr.
+pub(crate) fn save_and_report(
     ctx: &Ctx,
     io: &mut Io,
     target: &Target,
-    profile: &str,
-    session: &OAuthSession,
+    session: OAuthSession,
+    customer_key: Option<ApiKey>,
 ) -> Result<(), CliError> {
+    let profile = save(
+        ctx,
+        Saved::OAuth {
+            session: Box::new(session.clone()),
+            customer_key,
+        },
+    )?;
     let level = if session.is_level_0() {
         ", Level 0"
     } else {
@@ -169,6 +174,20 @@ pub fn report(
         ))?;
     }
     Ok(())
+}
+
+/// `flag`, else the variable; else a usage error naming both, after `needs`
+/// ("client credentials need").
+pub(crate) fn required(
+    ctx: &Ctx,
+    flag: Option<&str>,
+    variable: &str,
+    flag_name: &str,
+    needs: &str,
+) -> Result<String, CliError> {
+    flag.map(str::to_owned)
+        .or_else(|| ctx.env.var(variable))
+        .ok_or_else(|| CliError::Usage(format!("{needs} {variable}: set it, or pass {flag_name}")))
 }
 
 /// The public client id of web and device logins: the flag, the variable,

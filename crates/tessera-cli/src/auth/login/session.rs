@@ -4,7 +4,6 @@
 
 use super::LoginArgs;
 use super::oauth::{self as common, LoginError};
-use crate::auth::save::{Saved, save};
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::io::Io;
@@ -12,17 +11,23 @@ use tessera_client::oauth::{self, UreqClient};
 use tessera_client::{LoginMethod, OAuthSession};
 
 pub fn run(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
-    let token_url = args
-        .token_url
-        .clone()
-        .or_else(|| ctx.env.var(ctx.oauth.token_url_env))
-        .ok_or_else(|| missing(ctx.oauth.token_url_env, "--token-url URL"))?;
-    let session_id = args
-        .session_id
-        .as_ref()
-        .map(|s| s.expose_secret().to_owned())
-        .or_else(|| ctx.env.var(ctx.oauth.session_id_env))
-        .ok_or_else(|| missing(ctx.oauth.session_id_env, "--session-id ID"))?;
+    let needs = "a token URL login needs";
+    let token_url = args.token_url.as_deref();
+    let token_url = common::required(
+        ctx,
+        token_url,
+        ctx.oauth.token_url_env,
+        "--token-url URL",
+        needs,
+    )?;
+    let session_id = args.session_id.as_ref().map(|s| s.expose_secret());
+    let session_id = common::required(
+        ctx,
+        session_id,
+        ctx.oauth.session_id_env,
+        "--session-id ID",
+        needs,
+    )?;
 
     let target = common::target(ctx)?;
     let session = obtain(ctx, &token_url, &session_id, Some(&target.server)).map_err(|e| {
@@ -32,14 +37,7 @@ pub fn run(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
             })
         })
     })?;
-    let profile = save(
-        ctx,
-        Saved::OAuth {
-            session: Box::new(session.clone()),
-            customer_key: None,
-        },
-    )?;
-    common::report(ctx, io, &target, &profile, &session)
+    common::save_and_report(ctx, io, &target, session, None)
 }
 
 /// Trades `session_id` at `token_url` for a token; the session to store.
@@ -65,10 +63,4 @@ pub fn obtain(
             Ok(session)
         }
     }
-}
-
-fn missing(variable: &str, flag: &str) -> CliError {
-    CliError::Usage(format!(
-        "a token URL login needs {variable}: set it, or pass {flag}"
-    ))
 }

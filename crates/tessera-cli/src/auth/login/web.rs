@@ -8,7 +8,6 @@
 
 use super::LoginArgs;
 use super::oauth::{self as common, LoginError, TESSERA_DISCOVERY};
-use crate::auth::save::{Saved, save};
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::io::Io;
@@ -66,14 +65,7 @@ pub fn run(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
             _ => None,
         })
     })?;
-    let profile = save(
-        ctx,
-        Saved::OAuth {
-            session: Box::new(session.clone()),
-            customer_key: None,
-        },
-    )?;
-    common::report(ctx, io, &target, &profile, &session)
+    common::save_and_report(ctx, io, &target, session, None)
 }
 
 /// A browser login at `server`, saying what happens in `texts`; the session
