@@ -130,44 +130,42 @@ mod tests {
 
     const AUTH: Help = Help {
         name: "auth",
-        usage: "lofty-cli auth [options] [command]",
-        description: "Manage API authentication",
+        usage: "acme auth [options] [command]",
+        description: "Sign in to Acme",
         arguments: &[],
         options: &[HELP_OPTION],
         commands: &[
             (
                 "login",
-                "Obtain an OAuth access_token using customer key + vendor credentials",
+                "Trade the saved key and the vendor's credentials for a short-lived token",
             ),
-            (
-                "login-session [options]",
-                "Authenticate via Token URL using session ID (Level 0)",
-            ),
+            ("login-code [options]", "Sign in with a code"),
         ],
-        after: "",
+        after: "Example:\n  acme auth login",
     };
 
     #[test]
     fn terms_share_a_column_and_descriptions_wrap_at_80() {
         assert_eq!(
             AUTH.render(),
-            "Usage: lofty-cli auth [options] [command]\n\nManage API authentication\n\n\
-             Options:\n  -h, --help               display help for command\n\n\
-             Commands:\n  login                    Obtain an OAuth access_token using customer key +\n\
-             \x20                          vendor credentials\n\
-             \x20 login-session [options]  Authenticate via Token URL using session ID (Level 0)\n"
+            "Usage: acme auth [options] [command]\n\nSign in to Acme\n\n\
+             Options:\n  -h, --help            display help for command\n\n\
+             Commands:\n  login                 Trade the saved key and the vendor's credentials for a\n\
+             \x20                       short-lived token\n\
+             \x20 login-code [options]  Sign in with a code\n\n\
+             Example:\n  acme auth login\n"
         );
     }
 
     #[test]
-    fn long_descriptions_wrap_at_80_columns() {
+    fn a_long_description_wraps_at_80_columns() {
         let help = Help {
-            description: "Clear all locally stored authentication credentials (Token URL cache, PKCE token, OAuth cache, customer key)",
+            description: "Forget every credential stored on this machine (keys, tokens, sessions) and say which variables are still exported",
             commands: &[],
             ..AUTH
         };
         assert!(help.render().contains(
-            "Clear all locally stored authentication credentials (Token URL cache, PKCE\ntoken, OAuth cache, customer key)\n"
+            "Forget every credential stored on this machine (keys, tokens, sessions) and say\nwhich variables are still exported\n"
         ));
     }
 }
