@@ -3,6 +3,13 @@
 //! Only the requested key is looked up; nothing is loaded into the process
 //! environment, so a `.env` full of unrelated settings cannot change how this
 //! process (or its children) behave.
+//!
+//! Hand-written rather than `dotenvy::from_read_iter`, which was tried against
+//! the table below: dotenvy rejects a whole line whose unquoted value has
+//! trailing whitespace (`KEY=abc `, common in hand-edited files), so the key
+//! would silently not be found, and it expands `$NAME` in unquoted and
+//! double-quoted values from the process environment, so a key containing
+//! `$` would change. A key file is data, not a shell script.
 
 /// The value of the last assignment to `key` in `contents`.
 ///
@@ -74,6 +81,8 @@ mod tests {
             ("TESSERA_API_KEY=abc", Some("abc")),
             ("export TESSERA_API_KEY=abc", Some("abc")),
             ("export\tTESSERA_API_KEY = abc ", Some("abc")),
+            ("TESSERA_API_KEY=abc\t", Some("abc")),
+            ("TESSERA_API_KEY=a$HOME", Some("a$HOME")),
             ("TESSERA_API_KEY=\"abc def\"", Some("abc def")),
             ("TESSERA_API_KEY='a#b \\n'", Some("a#b \\n")),
             ("TESSERA_API_KEY=\"a\\\"b\\n\"", Some("a\"b\n")),
