@@ -105,7 +105,7 @@ pub fn run(command: AuthCommand, ctx: &Ctx, io: &mut Io) -> Result<(), CliError>
 }
 
 /// The server of the selected environment and profile.
-pub(crate) fn server_url(ctx: &Ctx) -> Result<String, CliError> {
+pub fn server_url(ctx: &Ctx) -> Result<String, CliError> {
     let selection = ctx.resolver(None).select(&ctx.store.read_config()?);
     selection.server.ok_or_else(|| {
         tessera_client::Error::UnknownEnvironment(selection.environment.clone()).into()

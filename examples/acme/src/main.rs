@@ -1,0 +1,100 @@
+//! `acme`: a new CLI for the Acme platform with Tessera's whole `auth` group
+//! and one command of its own. The example of docs/embedding.md.
+
+use clap::{Parser, Subcommand};
+use tessera_cli::auth::{self, AuthCommand, credential};
+use tessera_cli::host::{self, App, ErrorTexts, Globals, Persona};
+use tessera_cli::{CliError, Ctx, Io};
+use tessera_client::{ApiClient, AppSpec, DirDefault, OAuthSpec, ReloginCommands};
+
+/// Where Acme keeps its files and which variables it reads.
+const ACME: AppSpec = AppSpec {
+    name: "acme",
+    config_dir_env: "ACME_CONFIG_DIR",
+    config_dir_default: DirDefault::PlatformConfig("acme"), // ~/.config/acme
+    config_file: "config.toml",
+    credentials_file: "credentials.toml",
+    api_key_env: "ACME_API_KEY",
+    profile_env: "ACME_PROFILE",
+    url_env: "ACME_URL",
+    default_url: "https://api.acme.example",
+    dotenv_file: ".env",
+    dotenv_key: "ACME_API_KEY",
+    log_env: "ACME_LOG",
+};
+
+/// Acme's registered OAuth client, and what to run when a login cannot be renewed.
+const ACME_OAUTH: OAuthSpec = OAuthSpec {
+    default_client_id: "acme-cli",
+    client_id_env: "ACME_CLIENT_ID",
+    client_secret_env: "ACME_CLIENT_SECRET",
+    token_url_env: "ACME_TOKEN_URL",
+    session_id_env: "ACME_SESSION_ID",
+    relogin: ReloginCommands {
+        client_credentials: "acme auth login --client-credentials --profile {profile}",
+        web: "acme auth login --web --profile {profile}",
+        device: "acme auth login --device --profile {profile}",
+        session: "acme auth login --session --profile {profile}",
+    },
+};
+
+const PERSONA: Persona = Persona {
+    spec: &ACME,
+    oauth: &ACME_OAUTH,
+    profile: None, // named profiles per environment, like gh and gcloud
+    errors: ErrorTexts {
+        error: "acme: ",
+        not_logged_in: "acme: ",
+        cancelled: None,
+        hint: "  try: ",
+        unreachable: Some("is https://status.acme.example green?"),
+    },
+    theme: &tessera_cli::io::SimpleTheme,
+    usage: host::clap_usage,
+};
+
+#[derive(Parser)]
+#[command(name = "acme", version, about = "Acme's command line")]
+struct Cli {
+    /// Profile to use instead of the current one (also: ACME_PROFILE).
+    #[arg(long, global = true, value_name = "NAME")]
+    profile: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Log in, inspect and manage credentials, profiles and environments.
+    #[command(subcommand)]
+    Auth(Box<AuthCommand>),
+    /// Who the credential in use acts for.
+    Whoami,
+}
+
+impl App for Cli {
+    fn globals(&self) -> Globals {
+        Globals {
+            profile: self.profile.clone(),
+            json: matches!(&self.command, Command::Auth(c) if c.json()),
+            api_url: None,
+        }
+    }
+
+    fn run(self, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
+        match self.command {
+            Command::Auth(command) => auth::run(*command, ctx, io),
+            // Acme's own commands use the same credential as `auth token`.
+            Command::Whoami => {
+                let active = credential::active(ctx, None, io)?;
+                let me = ApiClient::new(&auth::server_url(ctx)?).me(&active.authorization)?;
+                writeln!(io.stdout, "{} ({})", me.email, active.source_detail)?;
+                Ok(())
+            }
+        }
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    host::main::<Cli>(&PERSONA)
+}

@@ -1,0 +1,72 @@
+//! The embedding guide's promises, on the real `acme` binary: Tessera's whole
+//! `auth` group under Acme's names, against a real tesserad on a free port.
+
+use persona_testkit::{Home, Tesserad};
+use std::os::unix::fs::PermissionsExt as _;
+
+fn acme() -> Home {
+    Home::new(env!("CARGO_BIN_EXE_acme"))
+}
+
+#[test]
+fn help_lists_the_auth_group_and_acmes_own_command() {
+    let help = acme().run(&["--help"], &[]).ok().stdout();
+    assert!(help.contains("auth") && help.contains("whoami"), "{help}");
+    let help = acme().run(&["auth", "--help"], &[]).ok().stdout();
+    for command in ["login", "status", "token", "logout", "env"] {
+        assert!(help.contains(command), "{command} missing from\n{help}");
+    }
+}
+
+#[test]
+fn not_logged_in_is_exit_3_with_a_json_error_naming_acmes_command() {
+    let run = acme()
+        .run(&["auth", "status", "--json"], &[])
+        .expect_code(3);
+    let error: serde_json::Value = serde_json::from_str(&run.stderr()).unwrap();
+    assert_eq!(error["kind"], "not_logged_in");
+    assert_eq!(error["exit_code"], 3);
+    let hint = error["hint"].as_str().unwrap();
+    assert!(hint.contains("acme auth login --api-key KEY") && hint.contains("ACME_API_KEY"));
+    let run = acme().run(&["whoami"], &[]).expect_code(3);
+    assert!(
+        run.stderr().starts_with("acme: not logged in"),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
+fn login_status_token_and_acmes_own_command_against_tesserad() {
+    let server = Tesserad::start();
+    let email = server.account();
+    let (key_id, key) = server.api_key(&email);
+    let home = acme();
+    let url = [("ACME_URL", server.url.as_str())];
+    let run = home.run(&["auth", "login", "--api-key", &key], &url).ok();
+    assert!(
+        run.stderr()
+            .contains(&format!("Logged in to {} as {email}", server.url))
+    );
+    let credentials = home.home().join(".config/acme/credentials.toml");
+    let mode = std::fs::metadata(&credentials)
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    let status = home.run(&["auth", "status", "--json"], &url).ok().stdout();
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(status["source"], "credentials_file");
+    assert_eq!(status["key_id"], key_id.as_str());
+    assert_eq!(
+        home.run(&["auth", "token"], &url).ok().stdout(),
+        format!("{key}\n")
+    );
+    let me = home.run(&["whoami"], &url).ok().stdout();
+    assert!(me.starts_with(&email), "{me}");
+
+    server.revoke(&key_id);
+    let run = home.run(&["whoami"], &url).expect_code(4);
+    assert!(run.stderr().starts_with("acme: "), "{}", run.stderr());
+}
