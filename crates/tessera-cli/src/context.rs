@@ -9,7 +9,8 @@ pub struct Ctx<'a> {
     pub spec: &'a AppSpec,
     /// Names of the OAuth logins' variables and the default client id.
     pub oauth: &'a OAuthSpec,
-    /// The single profile of a one-account CLI (see [`crate::host::Persona`]).
+    /// The single profile of a one-account CLI (lua, lofty-cli): logins
+    /// write only its credentials.
     pub one_profile: Option<&'a str>,
     pub env: &'a dyn EnvVars,
     pub cwd: PathBuf,

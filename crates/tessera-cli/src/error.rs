@@ -1,4 +1,4 @@
-//! The one error type of the CLI. Exit codes come from [`crate::exit::exit_for`].
+//! The one error type of the CLI. Exit codes come from `exit::exit_for`.
 
 /// A command failure, with a message for the user and an optional hint that
 /// names what to do instead.
@@ -46,19 +46,6 @@ impl CliError {
             | CliError::Cancelled
             | CliError::Http { .. }
             | CliError::Io(_) => None,
-        }
-    }
-
-    /// A stable machine-readable name, for `{"error":…}` output.
-    pub fn kind(&self) -> &'static str {
-        use crate::exit::{Exit, exit_for};
-        match exit_for(self) {
-            Exit::Ok | Exit::Failure => "failure",
-            Exit::Usage => "usage",
-            Exit::NotLoggedIn => "not_logged_in",
-            Exit::CredentialRejected => "credential_rejected",
-            Exit::Network => "network",
-            Exit::Server => "server",
         }
     }
 

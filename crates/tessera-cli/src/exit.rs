@@ -27,6 +27,18 @@ impl Exit {
     pub fn code(self) -> u8 {
         self as u8
     }
+
+    /// A stable machine-readable name, for `{"error":…}` output.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Exit::Ok | Exit::Failure => "failure",
+            Exit::Usage => "usage",
+            Exit::NotLoggedIn => "not_logged_in",
+            Exit::CredentialRejected => "credential_rejected",
+            Exit::Network => "network",
+            Exit::Server => "server",
+        }
+    }
 }
 
 impl From<Exit> for std::process::ExitCode {

@@ -171,11 +171,11 @@ pub fn report(result: Result<(), CliError>, json: bool, texts: &ErrorTexts, io: 
         return Exit::Ok;
     };
     let exit = exit_for(&error);
-    tracing::debug!(kind = error.kind(), code = exit.code(), "command failed");
+    tracing::debug!(kind = exit.kind(), code = exit.code(), "command failed");
     if json {
         let body = ErrorJson {
             error: error.to_string(),
-            kind: error.kind(),
+            kind: exit.kind(),
             exit_code: exit.code(),
             hint: error.hint(),
         };
