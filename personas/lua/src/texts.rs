@@ -116,6 +116,9 @@ pub fn invalid_otp(email: &str) -> CliError {
 
 // --- reports ----------------------------------------------------------------------
 
+const OVERRIDES: &str = "set in this shell and takes priority over the saved key";
+const STILL_SET: &str = "still set in this shell and will keep being used";
+
 pub fn code_sent(io: &mut Io) -> std::io::Result<()> {
     writeln!(io.stderr, "Check your email for a 6-digit code.")
 }
@@ -133,7 +136,7 @@ pub fn authenticated(ctx: &Ctx, io: &mut Io, email: &str) -> std::io::Result<()>
         "✅ Authenticated as {email}. API key saved to {}",
         ctx.store.credentials_path().display()
     )?;
-    env_overrides(ctx, io)
+    env_note(ctx, io, OVERRIDES)
 }
 
 pub fn generated(ctx: &Ctx, io: &mut Io) -> std::io::Result<()> {
@@ -142,16 +145,13 @@ pub fn generated(ctx: &Ctx, io: &mut Io) -> std::io::Result<()> {
         "✅ API key generated and saved to {}",
         ctx.store.credentials_path().display()
     )?;
-    env_overrides(ctx, io)
+    env_note(ctx, io, OVERRIDES)
 }
 
-fn env_overrides(ctx: &Ctx, io: &mut Io) -> std::io::Result<()> {
+/// A key in `LUA_API_KEY` wins over the file, whatever happened to the file.
+fn env_note(ctx: &Ctx, io: &mut Io, what: &str) -> std::io::Result<()> {
     if ctx.env.var(ctx.spec.api_key_env).is_some() {
-        writeln!(
-            io.stderr,
-            "Note: {} is set in this shell and takes priority over the saved key.",
-            ctx.spec.api_key_env
-        )?;
+        writeln!(io.stderr, "Note: {} is {what}.", ctx.spec.api_key_env)?;
     }
     Ok(())
 }
@@ -170,7 +170,7 @@ pub fn nothing_to_delete(ctx: &Ctx, io: &mut Io) -> std::io::Result<()> {
         "No stored API key: {} does not exist.",
         ctx.store.credentials_path().display()
     )?;
-    env_still_set(ctx, io)
+    env_note(ctx, io, STILL_SET)
 }
 
 pub fn deleted(ctx: &Ctx, io: &mut Io) -> std::io::Result<()> {
@@ -185,16 +185,5 @@ pub fn deleted(ctx: &Ctx, io: &mut Io) -> std::io::Result<()> {
          elsewhere; to fully revoke access, regenerate a new key from the admin dashboard.",
         ctx.store.credentials_path().display()
     )?;
-    env_still_set(ctx, io)
-}
-
-fn env_still_set(ctx: &Ctx, io: &mut Io) -> std::io::Result<()> {
-    if ctx.env.var(ctx.spec.api_key_env).is_some() {
-        writeln!(
-            io.stderr,
-            "Note: {} is still set in this shell and will keep being used.",
-            ctx.spec.api_key_env
-        )?;
-    }
-    Ok(())
+    env_note(ctx, io, STILL_SET)
 }
