@@ -130,6 +130,24 @@ mod tests {
     }
 
     #[test]
+    fn session_ids_may_start_with_a_dash() {
+        let args = [
+            "tessera",
+            "auth",
+            "login",
+            "--session",
+            "--session-id",
+            "-e4x",
+        ];
+        let Command::Auth(auth::AuthCommand::Login(login)) =
+            Cli::try_parse_from(args).unwrap().command
+        else {
+            panic!("not a login");
+        };
+        assert_eq!(login.session_id.unwrap().expose_secret(), "-e4x");
+    }
+
+    #[test]
     fn the_command_definition_is_consistent() {
         // Deferred subcommands are only built when used; this builds and
         // checks every one (argument names in conflicts, groups, requires).

@@ -71,9 +71,10 @@ enum Auth {
     Status,
     #[command(override_help = texts::page("login-session"))]
     LoginSession {
-        #[arg(long, value_name = "url")]
+        // As Commander's: an option's value may start with `-` (session ids can).
+        #[arg(long, value_name = "url", allow_hyphen_values = true)]
         tokenurl: Option<String>,
-        #[arg(long, value_name = "id", value_parser = secret_arg)]
+        #[arg(long, value_name = "id", value_parser = secret_arg, allow_hyphen_values = true)]
         sessionid: Option<Secret>,
     },
     #[command(override_help = texts::page("login-browser"))]
@@ -222,4 +223,20 @@ fn login(ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     }
     store(ctx, &session)?;
     Ok(texts::client_credentials(io, found, &session)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn option_values_may_start_with_a_dash_as_in_commander() {
+        let args = ["lofty-cli", "auth", "login-session", "--sessionid", "-e4x"];
+        let Top::Auth(Auth::LoginSession { sessionid, .. }) =
+            Cli::try_parse_from(args).unwrap().command
+        else {
+            panic!("not login-session");
+        };
+        assert_eq!(sessionid.unwrap().expose_secret(), "-e4x");
+    }
 }

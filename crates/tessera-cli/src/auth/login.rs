@@ -87,7 +87,8 @@ pub struct LoginArgs {
     #[arg(long, value_name = "URL")]
     pub token_url: Option<String>,
     /// The session id of --session (also TESSERA_SESSION_ID).
-    #[arg(long, value_name = "ID", value_parser = secret_arg)]
+    // Session ids are random and may start with `-`.
+    #[arg(long, value_name = "ID", value_parser = secret_arg, allow_hyphen_values = true)]
     pub session_id: Option<Secret>,
 }
 
