@@ -3,7 +3,7 @@
 
 use crate::error::Result;
 use crate::store::Store;
-use crate::store::web::AuditEventRow;
+use crate::store::audit::AuditEventRow;
 
 /// Things worth telling the account owner about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,6 +4,7 @@
 use crate::error::{Error, Result};
 use crate::keys::MasterKey;
 use crate::ratelimit::{Backend, EndpointLimit, Policy};
+use crate::store::DatabaseLocation;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -116,66 +117,6 @@ impl FileConfig {
     }
 }
 
-/// Where the database lives.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DatabaseLocation {
-    Sqlite(PathBuf),
-    Postgres(String),
-}
-
-impl DatabaseLocation {
-    pub fn parse(url: &str) -> Result<Self> {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(Self::Postgres(url.to_owned()));
-        }
-        let path = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .unwrap_or(url);
-        if path.is_empty() || path.contains('?') {
-            return Err(Error::Config(format!(
-                "unsupported database URL {url:?}: use postgres://… or a SQLite file path"
-            )));
-        }
-        Ok(Self::Sqlite(PathBuf::from(path)))
-    }
-
-    /// The default: `tesserad.db` in the user's data directory.
-    pub fn default_sqlite() -> Result<Self> {
-        Ok(Self::Sqlite(data_dir()?.join("tesserad.db")))
-    }
-
-    /// The directory beside a SQLite file, for the outbox and the generated master key.
-    fn sibling_dir(&self) -> Option<PathBuf> {
-        match self {
-            Self::Sqlite(path) => Some(
-                path.parent()
-                    .map(Path::to_path_buf)
-                    .unwrap_or_else(|| PathBuf::from(".")),
-            ),
-            Self::Postgres(_) => None,
-        }
-    }
-}
-
-impl std::fmt::Display for DatabaseLocation {
-    /// Never prints a PostgreSQL password.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
-            Self::Postgres(url) => match url::Url::parse(url) {
-                Ok(mut u) => {
-                    if u.password().is_some() {
-                        let _ = u.set_password(Some("****"));
-                    }
-                    write!(f, "{u}")
-                }
-                Err(_) => f.write_str("postgres://(unparseable url)"),
-            },
-        }
-    }
-}
-
 fn data_dir() -> Result<PathBuf> {
     use etcetera::BaseStrategy as _;
     let strategy = etcetera::choose_base_strategy()
@@ -263,7 +204,7 @@ impl Settings {
         ) {
             (Some(dir), _) => DatabaseLocation::Sqlite(dir.join("tesserad.db")),
             (None, Some(url)) => DatabaseLocation::parse(url)?,
-            (None, None) => DatabaseLocation::default_sqlite()?,
+            (None, None) => DatabaseLocation::Sqlite(data_dir()?.join("tesserad.db")),
         };
         let configured_issuer = args.issuer.clone().or(file.issuer);
         let issuer_follows_listen = configured_issuer.is_none();
@@ -291,7 +232,7 @@ impl Settings {
         }
         let mail_outbox = match args.mail_outbox.clone().or(file.mail_outbox) {
             Some(dir) => dir,
-            None => match database.sibling_dir() {
+            None => match database.sqlite_dir() {
                 Some(dir) => dir.join("outbox"),
                 None => data_dir()?.join("outbox"),
             },
@@ -464,24 +405,6 @@ mod tests {
         assert!(parse_duration("1y").is_err());
         assert!(parse_duration("h").is_err());
         assert!(parse_duration("-1h").is_err());
-    }
-
-    #[test]
-    fn database_urls() {
-        assert_eq!(
-            DatabaseLocation::parse("postgres://u@127.0.0.1/db").unwrap(),
-            DatabaseLocation::Postgres("postgres://u@127.0.0.1/db".into())
-        );
-        assert_eq!(
-            DatabaseLocation::parse("sqlite:///tmp/x.db").unwrap(),
-            DatabaseLocation::Sqlite("/tmp/x.db".into())
-        );
-        assert_eq!(
-            DatabaseLocation::parse("/tmp/y.db").unwrap(),
-            DatabaseLocation::Sqlite("/tmp/y.db".into())
-        );
-        let shown = DatabaseLocation::Postgres("postgres://u:hunter2@h/db".into()).to_string();
-        assert!(!shown.contains("hunter2"), "{shown}");
     }
 
     #[test]

@@ -11,7 +11,8 @@
 //! JWKS, while tokens they signed can still be valid.
 
 use crate::error::{AuthError, Error, Result};
-use crate::store::{SigningKeyRow, Store};
+use crate::store::Store;
+use crate::store::signing_keys::SigningKeyRow;
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::signature::{ED25519, Ed25519KeyPair, KeyPair as _, UnparsedPublicKey};
 use base64::Engine as _;

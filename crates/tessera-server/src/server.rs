@@ -99,8 +99,8 @@ pub async fn serve(mut settings: Settings, clock: Arc<dyn Clock>) -> Result<()> 
 }
 
 /// `serve --dev` made a temporary directory for its database; it goes with the server.
-fn remove_dev_database(database: &crate::config::DatabaseLocation) {
-    if let crate::config::DatabaseLocation::Sqlite(path) = database
+fn remove_dev_database(database: &crate::store::DatabaseLocation) {
+    if let crate::store::DatabaseLocation::Sqlite(path) = database
         && let Some(dir) = path.parent()
         && dir.file_name().is_some_and(|n| {
             n.to_string_lossy()
@@ -124,7 +124,7 @@ async fn background_tasks(state: AppState) {
         if let Err(e) = state.store.prune_revoked_access_tokens(now).await {
             tracing::warn!(error = %e, "pruning revoked access tokens failed");
         }
-        if let Err(e) = crate::oauth::prune(&state, now).await {
+        if let Err(e) = state.store.prune_expired_oauth_state(now).await {
             tracing::warn!(error = %e, "pruning expired OAuth state failed");
         }
         if let Some(limits) = &state.rate_limits

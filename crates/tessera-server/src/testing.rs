@@ -80,6 +80,29 @@ impl Fixture {
             .id
     }
 
+    /// A new API key of `account_id` (no prefix, no name, no expiry).
+    pub async fn api_key(
+        &self,
+        account_id: &str,
+        scope: Option<tessera_proto::Scopes>,
+    ) -> crate::apikey::IssuedApiKey {
+        crate::apikey::issue(
+            &self.state.store,
+            &self.state.keyring,
+            ISSUER,
+            "",
+            crate::apikey::NewApiKey {
+                account_id: account_id.to_owned(),
+                name: None,
+                scope,
+                expires_at: None,
+            },
+            self.clock_now(),
+        )
+        .await
+        .expect("API key")
+    }
+
     pub fn clock_now(&self) -> i64 {
         use crate::clock::Clock as _;
         self.clock.now()

@@ -8,6 +8,7 @@
 //! malformed input is a 400 in our error format.
 
 pub mod extract;
+pub mod oauth;
 pub mod ops;
 pub mod otp;
 pub mod v1;
@@ -51,7 +52,7 @@ pub fn router(state: AppState) -> Router {
     let app = Router::new()
         .merge(ops::routes())
         .merge(platform)
-        .merge(by_ip(crate::oauth::routes()))
+        .merge(by_ip(oauth::routes()))
         .merge(by_ip(otp::routes()))
         .merge(by_ip(crate::web::routes(state.clone())))
         .fallback(ops::not_found);

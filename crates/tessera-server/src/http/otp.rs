@@ -45,7 +45,7 @@ async fn request_code(
     ClientIp(ip): ClientIp,
     Json(body): Json<OtpRequest>,
 ) -> Result<(StatusCode, Json<serde_json::Value>)> {
-    otp::request(&state, &body.email, ip).await?;
+    otp::request(&state, &body.email, ip, state.now()).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({
@@ -59,7 +59,7 @@ async fn verify_code(
     State(state): State<AppState>,
     Json(body): Json<OtpVerify>,
 ) -> Result<(StatusCode, Json<CreatedApiKey>)> {
-    let account_id = otp::verify(&state, &body.email, &body.code).await?;
+    let account_id = otp::verify(&state, &body.email, &body.code, state.now()).await?;
     let issued = apikey::issue(
         &state.store,
         &state.keyring,

@@ -16,8 +16,9 @@
 
 use crate::digest;
 use crate::error::Error;
-use crate::state::AppState;
+use crate::state::Services;
 use crate::store::App;
+use crate::store::authorization_codes::CodeRow;
 use serde::{Deserialize, Serialize};
 use tessera_proto::{OAuthErrorCode, Scopes};
 use url::Url;
@@ -144,7 +145,7 @@ fn valid_challenge(challenge: &str) -> bool {
 
 /// Validates an authorization request. See the module documentation.
 pub async fn validate(
-    state: &AppState,
+    svc: &Services,
     query: &AuthorizeQuery,
 ) -> Result<ValidatedAuthorization, AuthorizeError> {
     let untrusted = |reason: &str| AuthorizeError::Untrusted {
@@ -155,7 +156,7 @@ pub async fn validate(
         .as_deref()
         .filter(|c| !c.is_empty())
         .ok_or_else(|| untrusted("The request names no application (client_id is missing)."))?;
-    let app: App = state
+    let app: App = svc
         .store
         .app_by_client_id(client_id)
         .await?
@@ -180,7 +181,7 @@ pub async fn validate(
         error,
         description: description.to_owned(),
         state: query.state.clone(),
-        issuer: state.settings.issuer.clone(),
+        issuer: svc.settings.issuer.clone(),
     };
     if query.response_type.as_deref() != Some("code") {
         return Err(redirect(
@@ -233,41 +234,37 @@ pub async fn validate(
         scope,
         state: query.state.clone(),
         code_challenge: challenge,
-        issuer: state.settings.issuer.clone(),
+        issuer: svc.settings.issuer.clone(),
     })
 }
 
 /// Issues a single-use code for `account_id` with `granted_scope` (at most the
 /// requested scope) and returns the redirect URL: `code`, `state`, `iss`.
 pub async fn issue_code(
-    state: &AppState,
+    svc: &Services,
     request: &ValidatedAuthorization,
     account_id: &str,
     granted_scope: &Scopes,
+    now: i64,
 ) -> Result<Url, Error> {
     if !granted_scope.is_subset(&request.scope) || granted_scope.is_empty() {
         return Err(Error::BadRequest(
             "the granted scope must be a non-empty part of the requested scope".into(),
         ));
     }
-    let now = state.now();
     let code = digest::random_token(32);
-    sqlx::query(
-        "INSERT INTO authorization_codes (code_hash, client_id, account_id, redirect_uri, scope, \
-         code_challenge, family_id, created_at, expires_at, consumed_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)",
-    )
-    .bind(digest::secret_hash(&code))
-    .bind(&request.client_id)
-    .bind(account_id)
-    .bind(&request.redirect_uri)
-    .bind(granted_scope.to_string())
-    .bind(&request.code_challenge)
-    .bind(super::issue::new_family_id())
-    .bind(now)
-    .bind(now + CODE_TTL_SECS)
-    .execute(state.store.pool())
-    .await?;
+    let row = CodeRow {
+        client_id: request.client_id.clone(),
+        account_id: account_id.to_owned(),
+        redirect_uri: request.redirect_uri.clone(),
+        scope: granted_scope.to_string(),
+        code_challenge: request.code_challenge.clone(),
+        family_id: super::issue::new_family_id(),
+        expires_at: now + CODE_TTL_SECS,
+    };
+    svc.store
+        .insert_authorization_code(&digest::secret_hash(&code), &row, now)
+        .await?;
     let mut url = Url::parse(&request.redirect_uri)
         .map_err(|e| Error::internal(format!("validated redirect URI does not parse: {e}")))?;
     {

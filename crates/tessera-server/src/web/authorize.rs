@@ -143,8 +143,14 @@ async fn decide(State(state): State<AppState>, member: Member, form: FormFields)
     match form.get("decision") {
         "approve" => {
             let now = state.now();
-            let url = authorize::issue_code(&state, &request, member.account_id(), &request.scope)
-                .await?;
+            let url = authorize::issue_code(
+                &state,
+                &request,
+                member.account_id(),
+                &request.scope,
+                state.now(),
+            )
+            .await?;
             state
                 .store
                 .upsert_app_authorization(

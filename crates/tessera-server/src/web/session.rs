@@ -13,7 +13,7 @@
 use crate::digest;
 use crate::error::{Error, Result};
 use crate::state::AppState;
-use crate::store::web::WebSessionRow;
+use crate::store::web_sessions::WebSessionRow;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};

@@ -121,7 +121,7 @@ async fn request_code(
     visitor.check_csrf(&form.csrf)?;
     let next = local_path(form.next.as_deref());
     let email = form.email.trim().to_lowercase();
-    match crate::otp::request(&state, &email, visitor.peer).await {
+    match crate::otp::request(&state, &email, visitor.peer, state.now()).await {
         Ok(()) => Ok(ok(&CodePage {
             layout: Layout::bare(&visitor, "Enter your code"),
             next,
@@ -175,7 +175,7 @@ async fn signin_code(
     let next = local_path(form.next.as_deref());
     let email = form.email.trim().to_lowercase();
     let code: String = form.code.chars().filter(|c| !c.is_whitespace()).collect();
-    match crate::otp::verify(&state, &email, &code).await {
+    match crate::otp::verify(&state, &email, &code, state.now()).await {
         Ok(account_id) => complete(&state, &visitor, &account_id, "email_code", &next).await,
         Err(e @ (Error::InvalidOtp | Error::BadRequest(_) | Error::TooManyRequests { .. })) => {
             if let Some(account) = state.store.account_by_email(&email).await? {

@@ -376,24 +376,25 @@ async fn device_slow_down(backend: Backend) {
         &domain,
         auth["user_code"].as_str().unwrap(),
         &demo.account_id,
+        domain.now(),
     )
     .await
     .unwrap();
     // Let the interval pass without waiting: move the last poll into the past.
-    sqlx::query("UPDATE device_codes SET last_polled_at = last_polled_at - 60")
-        .execute(domain.store.pool())
-        .await
-        .unwrap();
+    server
+        .db
+        .execute("UPDATE device_codes SET last_polled_at = last_polled_at - 60")
+        .await;
     let (status, tokens) = poll(&server, &cli, device_code).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
     assert_eq!(
         me_status(&server, &tokens["access_token"]).await,
         StatusCode::OK
     );
-    sqlx::query("UPDATE device_codes SET last_polled_at = last_polled_at - 60")
-        .execute(domain.store.pool())
-        .await
-        .unwrap();
+    server
+        .db
+        .execute("UPDATE device_codes SET last_polled_at = last_polled_at - 60")
+        .await;
     let (status, body) = poll(&server, &cli, device_code).await;
     assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
 }
@@ -403,29 +404,35 @@ async fn device_slow_down(backend: Backend) {
 async fn device_expiry(backend: Backend) {
     let (server, domain, _demo, cli) = setup(backend).await;
     let auth = device_authorization(&server, &cli).await;
-    sqlx::query("UPDATE device_codes SET expires_at = 0")
-        .execute(domain.store.pool())
-        .await
-        .unwrap();
+    server
+        .db
+        .execute("UPDATE device_codes SET expires_at = 0")
+        .await;
     let (status, body) = poll(&server, &cli, auth["device_code"].as_str().unwrap()).await;
     assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "expired_token");
     assert!(
-        device::approve(&domain, auth["user_code"].as_str().unwrap(), "acct_x")
-            .await
-            .is_err()
+        device::approve(
+            &domain,
+            auth["user_code"].as_str().unwrap(),
+            "acct_x",
+            domain.now()
+        )
+        .await
+        .is_err()
     );
     assert!(
         device::lookup(
             &domain,
             auth["user_code"].as_str().unwrap(),
-            "10.1.1.1".parse().unwrap()
+            "10.1.1.1".parse().unwrap(),
+            domain.now()
         )
         .await
         .is_err()
     );
 
     let auth = device_authorization(&server, &cli).await;
-    device::deny(&domain, auth["user_code"].as_str().unwrap())
+    device::deny(&domain, auth["user_code"].as_str().unwrap(), domain.now())
         .await
         .unwrap();
     let (status, body) = poll(&server, &cli, auth["device_code"].as_str().unwrap()).await;
@@ -439,17 +446,19 @@ async fn user_code_guessing_cap(backend: Backend) {
     let auth = device_authorization(&server, &cli).await;
     let user_code = auth["user_code"].as_str().unwrap();
     let attacker: std::net::IpAddr = "10.9.9.9".parse().unwrap();
-    let found = device::lookup(&domain, &user_code.to_lowercase(), attacker)
+    let found = device::lookup(&domain, &user_code.to_lowercase(), attacker, domain.now())
         .await
         .unwrap();
     assert_eq!(found.client_id, cli);
     assert_eq!(found.client_name, "A CLI");
     for guess in 0..device::GUESS_LIMIT.max {
         let wrong = format!("BCDF-{:04}", guess);
-        let err = device::lookup(&domain, &wrong, attacker).await.unwrap_err();
+        let err = device::lookup(&domain, &wrong, attacker, domain.now())
+            .await
+            .unwrap_err();
         assert!(matches!(err, tessera_server::Error::NotFound(_)), "{err:?}");
     }
-    let err = device::lookup(&domain, user_code, attacker)
+    let err = device::lookup(&domain, user_code, attacker, domain.now())
         .await
         .unwrap_err();
     assert!(
@@ -457,7 +466,11 @@ async fn user_code_guessing_cap(backend: Backend) {
         "{err:?}"
     );
     let other: std::net::IpAddr = "10.9.9.10".parse().unwrap();
-    assert!(device::lookup(&domain, user_code, other).await.is_ok());
+    assert!(
+        device::lookup(&domain, user_code, other, domain.now())
+            .await
+            .is_ok()
+    );
 }
 
 /// A revocation on one instance is honoured by every instance at once: the API,

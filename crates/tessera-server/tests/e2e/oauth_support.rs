@@ -104,9 +104,15 @@ pub async fn authorize(domain: &AppState, q: &AuthorizeQuery, account_id: &str) 
     let validated = authorize::validate(domain, q)
         .await
         .unwrap_or_else(|e| panic!("authorization request rejected: {e}"));
-    authorize::issue_code(domain, &validated, account_id, &validated.scope)
-        .await
-        .expect("issue code")
+    authorize::issue_code(
+        domain,
+        &validated,
+        account_id,
+        &validated.scope,
+        domain.now(),
+    )
+    .await
+    .expect("issue code")
 }
 
 pub fn param(url: &url::Url, name: &str) -> Option<String> {

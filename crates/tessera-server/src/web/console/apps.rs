@@ -498,8 +498,8 @@ async fn delete(
     own_app(&state, &member, &client_id).await?;
     // Its users' grants end now: the access tokens in them go on the revocation
     // list before the rows that name them are deleted with the app.
-    for family in state.store.live_token_families_of_app(&client_id).await? {
-        crate::oauth::issue::revoke_family(&state, &family).await?;
+    for family in state.store.live_token_families(&client_id, None).await? {
+        crate::oauth::issue::revoke_family(&state.store, &family, state.now()).await?;
     }
     if !state
         .store

@@ -152,7 +152,10 @@ async fn revoke_authorization(
     member.visitor.check_csrf(&form.csrf)?;
     let now = state.now();
     let account = member.account_id();
-    let families = state.store.live_token_families(account, &client_id).await?;
+    let families = state
+        .store
+        .live_token_families(&client_id, Some(account))
+        .await?;
     let recorded = state
         .store
         .delete_app_authorization(account, &client_id)
@@ -162,7 +165,7 @@ async fn revoke_authorization(
     }
     // Every grant the account gave the app: its refresh tokens and access tokens.
     for family in &families {
-        crate::oauth::issue::revoke_family(&state, family).await?;
+        crate::oauth::issue::revoke_family(&state.store, family, now).await?;
     }
     audit::record(
         &state.store,
@@ -185,10 +188,10 @@ async fn token_url_session(
 ) -> PageResult {
     member.visitor.check_csrf(&form.csrf)?;
     let now = state.now();
-    let (session_id, _) = crate::admin::session::create(
+    let (session_id, _) = crate::oauth::session_token::create(
         &state.store,
         member.account_id(),
-        crate::admin::session::LEVEL_0,
+        crate::oauth::session_token::LEVEL_0,
         now,
     )
     .await?;
@@ -207,8 +210,8 @@ async fn token_url_session(
         token_url: format!(
             "{}{}",
             state.settings.issuer,
-            crate::admin::session::TOKEN_URL_PATH
+            crate::oauth::PATH_SESSION_TOKEN
         ),
-        minutes: crate::admin::session::SESSION_TTL_SECS / 60,
+        minutes: crate::oauth::session_token::SESSION_TTL_SECS / 60,
     }))
 }

@@ -1,0 +1,151 @@
+//! Token families: one grant (a redeemed authorization code, an approved device)
+//! and every token issued from it — its refresh tokens, and the ids of its access
+//! tokens, so that revoking the family revokes all of them.
+
+use super::{Store, one_row};
+use crate::error::Result;
+use sqlx::FromRow;
+
+/// A refresh token's row with its family's.
+#[derive(Clone, Debug, FromRow)]
+pub struct RefreshRow {
+    pub family_id: String,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    pub client_id: String,
+    pub account_id: String,
+    pub scope: String,
+    pub revoked_at: Option<i64>,
+}
+
+impl Store {
+    /// Records a family (idempotent: a code's family is created when it is redeemed).
+    pub async fn create_token_family(
+        &self,
+        family_id: &str,
+        client_id: &str,
+        account_id: &str,
+        scope: &str,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO token_families (id, client_id, account_id, scope, created_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, NULL) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(family_id)
+        .bind(client_id)
+        .bind(account_id)
+        .bind(scope)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Notes an access token as part of a family, so revoking the family reaches it.
+    pub async fn add_family_access_token(
+        &self,
+        jti: &str,
+        family_id: &str,
+        expires_at: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO family_access_tokens (jti, family_id, expires_at) VALUES ($1, $2, $3)",
+        )
+        .bind(jti)
+        .bind(family_id)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn insert_refresh_token(
+        &self,
+        token_hash: &str,
+        family_id: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, family_id, created_at, expires_at, used_at) \
+             VALUES ($1, $2, $3, $4, NULL)",
+        )
+        .bind(token_hash)
+        .bind(family_id)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The refresh token's row and its family, by the token's hash.
+    pub async fn refresh_token(&self, token_hash: &str) -> Result<Option<RefreshRow>> {
+        Ok(sqlx::query_as(
+            "SELECT r.family_id, r.expires_at, r.used_at, f.client_id, f.account_id, f.scope, f.revoked_at \
+             FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id WHERE r.token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Marks a refresh token used; `false` when it already was (compare-and-set,
+    /// so of two concurrent uses only one wins).
+    pub async fn use_refresh_token(&self, token_hash: &str, now: i64) -> Result<bool> {
+        Ok(one_row(
+            sqlx::query(
+                "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
+            )
+            .bind(now)
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?,
+        ))
+    }
+
+    /// Revokes a family: its refresh tokens stop working and its unexpired access
+    /// tokens go into the revocation list that every request checks.
+    pub async fn revoke_token_family(&self, family_id: &str, now: i64) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE token_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(family_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO revoked_access_tokens (jti, expires_at, revoked_at) \
+             SELECT jti, expires_at, $1 FROM family_access_tokens \
+             WHERE family_id = $2 AND expires_at > $1 \
+             ON CONFLICT (jti) DO NOTHING",
+        )
+        .bind(now)
+        .bind(family_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Ids of the unrevoked families an app holds: of one account, or with `None`
+    /// of every account.
+    pub async fn live_token_families(
+        &self,
+        client_id: &str,
+        account_id: Option<&str>,
+    ) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM token_families \
+             WHERE client_id = $1 AND (CAST($2 AS TEXT) IS NULL OR account_id = CAST($2 AS TEXT)) \
+             AND revoked_at IS NULL",
+        )
+        .bind(client_id)
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+}
