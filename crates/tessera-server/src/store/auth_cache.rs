@@ -3,7 +3,8 @@
 //! was read (SQLite only).
 //!
 //! Revocation must hold from the very next request, from any process. So every
-//! look-up first reads the database's change marker ([`ChangeWatch`]); an answer
+//! look-up first reads the database's change marker ([`ChangeWatch`], SQLite's
+//! `PRAGMA data_version` on a connection of its own); an answer
 //! is reused only if it was read under that same marker, i.e. no transaction has
 //! committed since. Any commit anywhere (a revocation, a new key, an unrelated
 //! write) empties the cache. The marker is read *before* the query whose answer
