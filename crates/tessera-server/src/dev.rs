@@ -2,9 +2,9 @@
 //! into the throwaway database, and print them with the commands to try next.
 
 use crate::admin::app::{CreateArgs, Grant};
-use crate::apikey::{self, NewApiKey};
+use crate::api_keys::{self, NewApiKey};
 use crate::error::Result;
-use crate::state::AppState;
+use crate::services::AppState;
 use crate::store::AppMode;
 
 pub const DEMO_EMAIL: &str = "demo@example.com";
@@ -50,7 +50,7 @@ pub async fn seed_and_print(state: &AppState) -> Result<()> {
         now,
     )
     .await?;
-    let key = apikey::issue(
+    let key = api_keys::issue(
         store,
         &state.keyring,
         &state.settings.issuer,

@@ -276,11 +276,7 @@ impl Loaded {
 }
 
 /// The checks that hold for a token whose signature is good.
-fn check_claims(
-    verified: Arc<Verified>,
-    expected: TokenUse,
-    now: i64,
-) -> std::result::Result<Arc<Verified>, VerifyError> {
+fn check_claims(verified: Arc<Verified>, expected: TokenUse, now: i64) -> Result<Arc<Verified>> {
     if verified.claims.token_use != expected {
         return Err(AuthError::WrongTokenUse.into());
     }
@@ -467,7 +463,7 @@ impl Keyring {
         token: &str,
         expected: TokenUse,
         now: i64,
-    ) -> std::result::Result<Claims, VerifyError> {
+    ) -> Result<Claims> {
         Ok(self
             .verify_with_digest(store, token, expected, now)
             .await?
@@ -482,7 +478,7 @@ impl Keyring {
         token: &str,
         expected: TokenUse,
         now: i64,
-    ) -> std::result::Result<Arc<Verified>, VerifyError> {
+    ) -> Result<Arc<Verified>> {
         if let Some(verified) = self.snapshot().cached(token) {
             return check_claims(verified, expected, now);
         }
@@ -513,7 +509,7 @@ impl Keyring {
 
         let mut loaded = self.snapshot();
         if !loaded.verifiers.contains_key(&kid) && self.may_reload_for_unknown_kid() {
-            self.reload(store, now).await.map_err(VerifyError::Server)?;
+            self.reload(store, now).await?;
             loaded = self.snapshot();
         }
         let verifier = loaded.verifiers.get(&kid).ok_or(AuthError::UnknownKey)?;
@@ -527,29 +523,6 @@ impl Keyring {
             .map_err(|_| AuthError::Malformed)?;
         let claims: Claims = serde_json::from_slice(&payload).map_err(|_| AuthError::Malformed)?;
         check_claims(loaded.remember(token, claims), expected, now)
-    }
-}
-
-/// Verification fails either because the token is bad (401) or because the server
-/// could not check it (database down while reloading keys: 5xx).
-#[derive(Debug)]
-pub enum VerifyError {
-    Rejected(AuthError),
-    Server(Error),
-}
-
-impl From<AuthError> for VerifyError {
-    fn from(e: AuthError) -> Self {
-        Self::Rejected(e)
-    }
-}
-
-impl From<VerifyError> for Error {
-    fn from(e: VerifyError) -> Self {
-        match e {
-            VerifyError::Rejected(a) => Error::Unauthenticated(a),
-            VerifyError::Server(e) => e,
-        }
     }
 }
 
@@ -630,8 +603,8 @@ mod tests {
         let fx = Fixture::new().await;
         let (store, keyring, now) = (&fx.state.store, &fx.state.keyring, fx.clock_now());
         let token = keyring.sign(&claims(now, Some(now + 10)), None).unwrap();
-        let reject = |r: std::result::Result<Claims, VerifyError>| match r {
-            Err(VerifyError::Rejected(e)) => e,
+        let reject = |r: Result<Claims>| match r {
+            Err(Error::Unauthenticated(e)) => e,
             other => panic!("expected a rejection, got {other:?}"),
         };
         assert_eq!(

@@ -13,12 +13,11 @@
 //! The domain modules ([`store`], [`keys`], [`apikey`], [`access_token`]) do not use
 //! axum, and take the current time as an argument (see [`clock`]).
 
-pub mod access_token;
+pub mod access_tokens;
 pub mod admin;
-pub mod apikey;
+pub mod api_keys;
 pub mod attempts;
 pub mod audit;
-pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -33,13 +32,13 @@ pub mod metrics;
 pub mod oauth;
 pub mod otp;
 pub mod password;
+pub mod principal;
 pub mod ratelimit;
 pub mod server;
-pub mod state;
+pub mod services;
 pub mod store;
 #[cfg(test)]
 pub mod testing;
-pub mod web;
 
 pub use error::{Error, Result};
-pub use state::{AppState, Services};
+pub use services::{AppState, Services};

@@ -14,7 +14,7 @@
 use crate::attempts::{self, Limit};
 use crate::error::{Error, Result};
 use crate::mail::Mail;
-use crate::state::{AppState, Services};
+use crate::services::{AppState, Services};
 use std::net::IpAddr;
 use subtle::ConstantTimeEq as _;
 

@@ -5,7 +5,7 @@ use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::keys::Keyring;
 use crate::ratelimit::RateLimits;
-use crate::state::{AppState, Services};
+use crate::services::{AppState, Services};
 use crate::store::Store;
 use std::sync::Arc;
 use std::time::Duration;

@@ -5,7 +5,7 @@
 use crate::clock::FixedClock;
 use crate::config::{ServeOverrides, Settings, SettingsArgs};
 use crate::keys::MasterKey;
-use crate::state::AppState;
+use crate::services::AppState;
 use axum::body::Body;
 use axum::http::{Request, Response};
 use std::sync::Arc;
@@ -85,13 +85,13 @@ impl Fixture {
         &self,
         account_id: &str,
         scope: Option<tessera_proto::Scopes>,
-    ) -> crate::apikey::IssuedApiKey {
-        crate::apikey::issue(
+    ) -> crate::api_keys::IssuedApiKey {
+        crate::api_keys::issue(
             &self.state.store,
             &self.state.keyring,
             ISSUER,
             "",
-            crate::apikey::NewApiKey {
+            crate::api_keys::NewApiKey {
                 account_id: account_id.to_owned(),
                 name: None,
                 scope,

@@ -1,7 +1,7 @@
 //! `admin api-key create|list|revoke`.
 
 use super::{Ctx, Output};
-use crate::apikey::{self, NewApiKey, rfc3339};
+use crate::api_keys::{self, NewApiKey, rfc3339};
 use crate::error::{Error, Result};
 use crate::store::Revoked;
 use serde_json::json;
@@ -63,7 +63,7 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<Output> {
             };
             let scope = (!scopes.is_empty()).then(|| Scopes::parse(&scopes.join(" ")));
             let keyring = ctx.keyring().await?;
-            let issued = apikey::issue(
+            let issued = api_keys::issue(
                 &ctx.store,
                 &keyring,
                 &ctx.settings.issuer,

@@ -2,12 +2,13 @@
 //! call [`crate::oauth`], and answer — tokens with `Cache-Control: no-store`,
 //! errors in RFC 6749 §5.2 form.
 
+use super::error::{Style, respond};
 use super::extract::Form;
 use crate::error::{Error, Result};
 use crate::oauth::client_auth::ClientCredentials;
 use crate::oauth::token::{Grant, TokenRequest};
 use crate::oauth::{self, authorization_code, client_credentials, device, refresh};
-use crate::state::AppState;
+use crate::services::AppState;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -31,7 +32,7 @@ pub fn routes() -> Router<AppState> {
 fn reply(result: Result<impl IntoResponse>) -> Response {
     match result {
         Ok(answer) => answer.into_response(),
-        Err(e) => e.into_oauth().into_response(),
+        Err(e) => respond(Style::OAuth, e),
     }
 }
 

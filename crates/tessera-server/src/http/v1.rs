@@ -1,27 +1,40 @@
-//! The platform API the CLIs call. Every route here sits behind
-//! [`crate::auth::platform`], so it has a [`Principal`] with `THIRD_PARTY_OPERATION`.
+//! `/v1`: the platform API the CLIs call, and its sign-in endpoints.
+//!
+//! - [`platform_routes`] sit behind the platform middleware, so each has a
+//!   [`Principal`] with `THIRD_PARTY_OPERATION`.
+//! - [`public_routes`], `/v1/auth/*`, need no credential: `POST /v1/auth/otp`
+//!   sends a one-time code; `POST /v1/auth/otp/verify` trades it for a new API key.
 
-use super::extract::{Json, OptionalJson};
-use crate::apikey::{self, NewApiKey};
-use crate::auth::Principal;
+use super::extract::{ClientIp, Json, OptionalJson};
+use crate::api_keys::{self, NewApiKey};
 use crate::error::{Error, Result};
-use crate::state::AppState;
+use crate::otp;
+use crate::principal::Principal;
+use crate::services::AppState;
 use crate::store::{ApiKeyRecord, Revoked};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
+use serde_json::json;
 use tessera_proto::Scopes;
 use tessera_proto::api::{
-    ApiKeyInfo, ApiKeyList, CreateApiKey, CreatedApiKey, Me, Project, ProjectList,
+    ApiKeyInfo, ApiKeyList, CreateApiKey, CreatedApiKey, Me, OtpRequest, OtpVerify, Project,
+    ProjectList,
 };
 
-pub fn routes() -> Router<AppState> {
+pub fn platform_routes() -> Router<AppState> {
     Router::new()
         .route("/v1/me", get(me))
         .route("/v1/projects", get(projects))
         .route("/v1/api-keys", get(list_api_keys).post(create_api_key))
         .route("/v1/api-keys/{id}", delete(revoke_api_key))
+}
+
+pub fn public_routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/auth/otp", post(request_code))
+        .route("/v1/auth/otp/verify", post(verify_code))
 }
 
 async fn me(principal: Principal) -> Json<Me> {
@@ -105,7 +118,7 @@ async fn create_api_key(
             Some(now.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2)))
         }
     };
-    let issued = apikey::issue(
+    let issued = api_keys::issue(
         &state.store,
         &state.keyring,
         &state.settings.issuer,
@@ -140,4 +153,42 @@ async fn revoke_api_key(
         Revoked::Already => Ok(StatusCode::NO_CONTENT),
         Revoked::NotFound => Err(Error::NotFound(format!("no API key {id} in this account"))),
     }
+}
+
+async fn request_code(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Json(body): Json<OtpRequest>,
+) -> Result<(StatusCode, Json<serde_json::Value>)> {
+    otp::request(&state, &body.email, ip, state.now()).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "status": "sent",
+            "message": "If an account exists for that address, a 6-digit code is on its way; it expires in 10 minutes.",
+        })),
+    ))
+}
+
+async fn verify_code(
+    State(state): State<AppState>,
+    Json(body): Json<OtpVerify>,
+) -> Result<(StatusCode, Json<CreatedApiKey>)> {
+    let account_id = otp::verify(&state, &body.email, &body.code, state.now()).await?;
+    let issued = api_keys::issue(
+        &state.store,
+        &state.keyring,
+        &state.settings.issuer,
+        &state.settings.api_key_prefix,
+        NewApiKey {
+            account_id,
+            name: Some("email one-time code".into()),
+            scope: None,
+            expires_at: None,
+        },
+        state.now(),
+    )
+    .await?;
+    metrics::counter!(crate::metrics::API_KEYS_ISSUED).increment(1);
+    Ok((StatusCode::CREATED, Json(issued.to_created())))
 }

@@ -8,7 +8,7 @@
 
 use crate::digest;
 use crate::error::Result;
-use crate::state::Services;
+use crate::services::Services;
 use crate::store::App;
 use crate::store::authorization_codes::Consumed;
 use base64::Engine as _;

@@ -4,10 +4,10 @@
 //! own account. A confidential client only (public apps are never registered for
 //! this grant). Nothing is written to the database: this path stays fast.
 
-use crate::access_token::NewAccessToken;
-use crate::apikey;
+use crate::access_tokens::NewAccessToken;
+use crate::api_keys;
 use crate::error::{Error, Result};
-use crate::state::Services;
+use crate::services::Services;
 use crate::store::App;
 use tessera_proto::token::TokenResponse;
 
@@ -21,7 +21,7 @@ pub struct Request {
 pub async fn grant(svc: &Services, app: &App, request: Request, now: i64) -> Result<TokenResponse> {
     let (account_id, scope) = match request.customer_key.as_deref() {
         Some(key) => {
-            let verified = apikey::verify(&svc.store, &svc.keyring, key, now)
+            let verified = api_keys::verify(&svc.store, &svc.keyring, key, now)
                 .await
                 .map_err(|e| match e {
                     Error::Unauthenticated(reason) => {

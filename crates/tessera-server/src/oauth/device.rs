@@ -15,7 +15,7 @@ use super::client_auth::{self, ClientCredentials};
 use crate::attempts::{self, Limit};
 use crate::digest;
 use crate::error::{Error, Result};
-use crate::state::Services;
+use crate::services::Services;
 use crate::store::App;
 use crate::store::device_codes::NewDeviceCode;
 use std::net::IpAddr;

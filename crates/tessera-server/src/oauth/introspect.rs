@@ -5,9 +5,9 @@
 //! Anything else is `{"active": false}` and nothing more (§2.2).
 
 use super::client_auth::{self, ClientCredentials};
-use crate::access_token;
+use crate::access_tokens;
 use crate::error::{Error, Result};
-use crate::state::Services;
+use crate::services::Services;
 use tessera_proto::OAuthErrorCode;
 use tessera_proto::token::IntrospectionResponse;
 
@@ -45,7 +45,7 @@ async fn as_access_token(
     token: &str,
     now: i64,
 ) -> Result<Option<IntrospectionResponse>> {
-    match access_token::verify(&svc.store, &svc.keyring, &svc.settings.issuer, token, now).await {
+    match access_tokens::verify(&svc.store, &svc.keyring, &svc.settings.issuer, token, now).await {
         Ok(v) => Ok(Some(IntrospectionResponse {
             active: true,
             scope: Some(v.claims.scope.to_string()),

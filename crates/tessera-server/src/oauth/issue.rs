@@ -7,10 +7,10 @@
 //! (RFC 6749 §4.1.2), and on revocation of a refresh token (RFC 7009 §2.1).
 //! client_credentials and token-URL tokens have no family and write nothing.
 
-use crate::access_token::{self, NewAccessToken};
+use crate::access_tokens::{self, NewAccessToken};
 use crate::digest;
 use crate::error::Result;
-use crate::state::Services;
+use crate::services::Services;
 use crate::store::{App, Store};
 use std::time::Duration;
 use tessera_proto::token::TokenResponse;
@@ -33,7 +33,7 @@ pub fn access_only(
 ) -> Result<TokenResponse> {
     let scope = new.scope.to_string();
     let acr = new.acr.clone();
-    let issued = access_token::issue(&svc.keyring, &svc.settings.issuer, ttl, new, now)?;
+    let issued = access_tokens::issue(&svc.keyring, &svc.settings.issuer, ttl, new, now)?;
     Ok(TokenResponse {
         access_token: issued.token,
         token_type: "Bearer".into(),
@@ -78,7 +78,7 @@ pub async fn in_family(
     scope: &Scopes,
     now: i64,
 ) -> Result<TokenResponse> {
-    let issued = access_token::issue(
+    let issued = access_tokens::issue(
         &svc.keyring,
         &svc.settings.issuer,
         svc.settings.access_token_ttl,

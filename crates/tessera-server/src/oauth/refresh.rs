@@ -5,7 +5,7 @@
 
 use crate::digest;
 use crate::error::Result;
-use crate::state::Services;
+use crate::services::Services;
 use crate::store::{App, Store, token_families::RefreshRow};
 use tessera_proto::Scopes;
 use tessera_proto::token::TokenResponse;

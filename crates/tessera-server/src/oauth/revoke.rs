@@ -6,7 +6,7 @@
 
 use super::client_auth::{self, ClientCredentials};
 use crate::error::Result;
-use crate::state::Services;
+use crate::services::Services;
 use crate::store::App;
 use tessera_proto::TokenUse;
 
@@ -42,7 +42,7 @@ async fn revoke_access(svc: &Services, app: &App, token: &str, now: i64) -> Resu
         return Ok(false);
     };
     if claims.iss == svc.settings.issuer && claims.client_id.as_deref() == Some(&app.client_id) {
-        crate::access_token::revoke(&svc.store, &claims, now).await?;
+        crate::access_tokens::revoke(&svc.store, &claims, now).await?;
     }
     Ok(true)
 }

@@ -4,10 +4,10 @@
 //! the lowest assurance), living at most [`MAX_TTL_SECS`]. No client
 //! authentication: the session id is the credential.
 
-use crate::access_token::NewAccessToken;
+use crate::access_tokens::NewAccessToken;
 use crate::digest;
 use crate::error::Result;
-use crate::state::Services;
+use crate::services::Services;
 use crate::store::Store;
 use crate::store::sessions::SessionRow;
 use std::time::Duration;
@@ -61,7 +61,7 @@ pub async fn exchange(
         NewAccessToken {
             account_id: session.account_id,
             client_id: None,
-            scope: crate::apikey::default_scope(),
+            scope: crate::api_keys::default_scope(),
             acr: Some(session.acr),
         },
         ttl,

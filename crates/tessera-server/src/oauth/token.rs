@@ -6,7 +6,7 @@
 use super::client_auth::{self, ClientCredentials};
 use super::{authorization_code, client_credentials, device, refresh};
 use crate::error::Result;
-use crate::state::Services;
+use crate::services::Services;
 use tessera_proto::token::TokenResponse;
 
 /// A token request: client credentials and one grant with its parameters.

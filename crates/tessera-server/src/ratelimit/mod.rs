@@ -22,12 +22,11 @@
 //!
 //! Time is the injected clock's Unix seconds, passed in as `now`.
 
-pub mod http;
 pub mod memory;
 pub mod postgres;
 
-use crate::auth::Principal;
 use crate::error::{Error, Result};
+use crate::principal::Principal;
 use crate::store::{AppMode, Store};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -57,7 +56,7 @@ pub const DEFAULT_ENDPOINT_LIMITS: [(&str, u32); 1] = [("/v1/auth/otp", 20)];
 
 /// How long an instance trusts its copy of an app's limit: `admin app update`
 /// reaches every instance within this many seconds.
-const APP_LIMIT_CACHE_SECS: i64 = 5;
+pub const APP_LIMIT_CACHE_SECS: i64 = 5;
 
 /// Where the counters live.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
@@ -406,7 +405,11 @@ pub fn parse_per_minute(s: &str) -> std::result::Result<u32, String> {
 
 impl From<Decision> for Error {
     fn from(d: Decision) -> Self {
-        Error::RateLimited(d)
+        Error::RateLimited {
+            limit: d.limit,
+            reset: d.reset,
+            now: d.now,
+        }
     }
 }
 

@@ -6,7 +6,8 @@
 use crate::oauth_support::*;
 use crate::support::{Backend, Server, TestDb, json};
 use reqwest::StatusCode;
-use tessera_server::oauth::authorize::{self, AuthorizeError};
+use tessera_server::Error;
+use tessera_server::oauth::authorize;
 use tessera_server::oauth::device;
 
 backend_tests!(
@@ -106,8 +107,8 @@ async fn missing_and_plain_challenge(backend: Backend) {
     cases.push(q);
     for q in cases {
         match authorize::validate(&domain, &q).await {
-            Err(e @ AuthorizeError::Redirect { .. }) => {
-                let url = e.redirect_url().unwrap();
+            Err(Error::RedirectToClient(back)) => {
+                let url = back.url().unwrap();
                 assert!(url.as_str().starts_with(redirect), "{url}");
                 assert_eq!(param(&url, "error").as_deref(), Some("invalid_request"));
                 assert_eq!(param(&url, "state").as_deref(), Some("st"));
@@ -208,7 +209,7 @@ async fn redirect_mismatch_and_open_redirect(backend: Backend) {
         let mut q = query(&cli, evil, &challenge, "st");
         q.response_type = Some("token".into());
         match authorize::validate(&domain, &q).await {
-            Err(AuthorizeError::Untrusted { .. }) => {}
+            Err(Error::UntrustedAuthorizationRequest { .. }) => {}
             other => panic!("{evil}: expected an error page, got {other:?}"),
         }
     }
@@ -218,7 +219,7 @@ async fn redirect_mismatch_and_open_redirect(backend: Backend) {
     )
     .await
     {
-        Err(AuthorizeError::Untrusted { .. }) => {}
+        Err(Error::UntrustedAuthorizationRequest { .. }) => {}
         other => panic!("unknown client: expected an error page, got {other:?}"),
     }
     // A registered loopback URI on another port is fine; the token request must
@@ -272,8 +273,10 @@ async fn state_round_trip(backend: Backend) {
 
     let mut bad = q.clone();
     bad.response_type = Some("token".into());
-    let err = authorize::validate(&domain, &bad).await.unwrap_err();
-    let url = err.redirect_url().unwrap();
+    let Err(Error::RedirectToClient(redirect)) = authorize::validate(&domain, &bad).await else {
+        panic!("expected a redirect with an error");
+    };
+    let url = redirect.url().unwrap();
     assert_eq!(
         param(&url, "error").as_deref(),
         Some("unsupported_response_type")
@@ -456,15 +459,12 @@ async fn user_code_guessing_cap(backend: Backend) {
         let err = device::lookup(&domain, &wrong, attacker, domain.now())
             .await
             .unwrap_err();
-        assert!(matches!(err, tessera_server::Error::NotFound(_)), "{err:?}");
+        assert!(matches!(err, Error::NotFound(_)), "{err:?}");
     }
     let err = device::lookup(&domain, user_code, attacker, domain.now())
         .await
         .unwrap_err();
-    assert!(
-        matches!(err, tessera_server::Error::TooManyRequests { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, Error::TooManyRequests { .. }), "{err:?}");
     let other: std::net::IpAddr = "10.9.9.10".parse().unwrap();
     assert!(
         device::lookup(&domain, user_code, other, domain.now())

@@ -3,13 +3,16 @@
 //! id and a masked preview exist here.
 
 use super::notice;
-use crate::apikey::{self, NewApiKey};
+use crate::api_keys::{self, NewApiKey};
 use crate::audit::{self, Action};
 use crate::error::Error;
-use crate::state::AppState;
+use crate::http::error::PageResult;
+use crate::http::extract::{FormFields, PageForm};
+use crate::http::web::page::{Layout, day, ok, render, when};
+use crate::http::web::session::CsrfForm;
+use crate::http::web::session::Member;
+use crate::services::AppState;
 use crate::store::{ApiKeyRecord, Revoked};
-use crate::web::page::{CsrfForm, FormFields, Layout, PageForm, PageResult, day, ok, render, when};
-use crate::web::session::Member;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -191,7 +194,7 @@ async fn create(State(state): State<AppState>, member: Member, form: FormFields)
             Some((name, expires, selected.clone())),
         )
         .await?;
-        Ok::<_, crate::web::page::PageError>(render(StatusCode::BAD_REQUEST, &page))
+        Ok::<_, crate::http::error::PageError>(render(StatusCode::BAD_REQUEST, &page))
     };
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
         return invalid(format!(
@@ -217,7 +220,7 @@ async fn create(State(state): State<AppState>, member: Member, form: FormFields)
     {
         return invalid(format!("The scope {bad} cannot be granted here.")).await;
     }
-    let issued = apikey::issue(
+    let issued = api_keys::issue(
         &state.store,
         &state.keyring,
         &state.settings.issuer,

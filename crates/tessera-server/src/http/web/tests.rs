@@ -346,12 +346,12 @@ async fn keys_of_other_accounts_cannot_be_revoked() {
     let fx = Fixture::new().await;
     account_with_password(&fx, "a@example.com").await;
     let other = fx.account("b@example.com").await;
-    let issued = crate::apikey::issue(
+    let issued = crate::api_keys::issue(
         &fx.state.store,
         &fx.state.keyring,
         &fx.state.settings.issuer,
         "",
-        crate::apikey::NewApiKey {
+        crate::api_keys::NewApiKey {
             account_id: other,
             name: None,
             scope: None,
@@ -674,7 +674,7 @@ async fn code_from_outbox(fx: &Fixture, email: &str) -> String {
 impl Browser<'_> {
     /// Signs in with an emailed code; returns the final response.
     pub async fn sign_in_with_code(&mut self, email: &str, next: &str) -> Page {
-        let form = self.get(&super::signin::signin_url(next)).await;
+        let form = self.get(&super::page::signin_url(next)).await;
         let csrf = form.csrf();
         let asked = self
             .post(

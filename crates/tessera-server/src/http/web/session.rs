@@ -12,13 +12,13 @@
 
 use crate::digest;
 use crate::error::{Error, Result};
-use crate::state::AppState;
+use crate::http::error::PageError;
+use crate::http::extract::peer;
+use crate::services::AppState;
 use crate::store::web_sessions::WebSessionRow;
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Redirect, Response};
-use std::net::SocketAddr;
 
 pub const SESSION_COOKIE: &str = "tessera_session";
 pub const BROWSER_COOKIE: &str = "tessera_browser";
@@ -100,6 +100,12 @@ pub fn new_browser_id() -> String {
     digest::random_token(32)
 }
 
+/// Forms that carry nothing but their CSRF token (sign out, revoke, delete).
+#[derive(serde::Deserialize)]
+pub struct CsrfForm {
+    pub csrf: String,
+}
+
 fn csrf_for(binding: &str) -> String {
     digest::secret_hash(&format!("csrf:{binding}"))
 }
@@ -175,10 +181,7 @@ impl FromRequestParts<AppState> for Visitor {
                 email: session.email,
             });
         }
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip());
+        let peer = peer(&parts.extensions);
         let ip = peer.map(|p| p.to_string());
         let user_agent = parts
             .headers
@@ -213,31 +216,11 @@ impl Member {
     }
 }
 
-/// Why a [`Member`] could not be extracted.
-pub enum MemberRejection {
-    SignIn(Redirect),
-    Failed(Error),
-}
-
-impl IntoResponse for MemberRejection {
-    fn into_response(self) -> Response {
-        match self {
-            Self::SignIn(redirect) => redirect.into_response(),
-            Self::Failed(e) => super::page::PageError::from(e).into_response(),
-        }
-    }
-}
-
 impl FromRequestParts<AppState> for Member {
-    type Rejection = MemberRejection;
+    type Rejection = PageError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, MemberRejection> {
-        let visitor = Visitor::from_request_parts(parts, state)
-            .await
-            .map_err(MemberRejection::Failed)?;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
+        let visitor = Visitor::from_request_parts(parts, state).await?;
         match visitor.signed_in.clone() {
             Some(account) => Ok(Self { visitor, account }),
             None => {
@@ -251,9 +234,7 @@ impl FromRequestParts<AppState> for Member {
                 } else {
                     parts.uri.path().to_owned()
                 };
-                Err(MemberRejection::SignIn(Redirect::to(
-                    &super::signin::signin_url(&back),
-                )))
+                Err(Error::SignInRequired { return_to: back }.into())
             }
         }
     }

@@ -4,9 +4,12 @@
 use super::notice;
 use crate::audit::{self, Action};
 use crate::error::Error;
-use crate::state::AppState;
-use crate::web::page::{CsrfForm, Layout, PageForm, PageResult, ok, when};
-use crate::web::session::Member;
+use crate::http::error::PageResult;
+use crate::http::extract::PageForm;
+use crate::http::web::page::{Layout, ok, when};
+use crate::http::web::session::CsrfForm;
+use crate::http::web::session::Member;
+use crate::services::AppState;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, Query, State};

@@ -2,13 +2,15 @@
 //! terminal shows (prefilled from `verification_uri_complete`), check which app
 //! is asking, approve or deny, then go back to the terminal.
 
-use super::page::{Layout, PageForm, PageResult, ok, render, when};
+use super::page::{Layout, ok, render, when};
 use super::scopes::{self, ScopeLine};
 use super::session::{Member, Visitor};
 use crate::audit::{self, Action};
 use crate::error::Error;
+use crate::http::error::PageResult;
+use crate::http::extract::PageForm;
 use crate::oauth::device::{self, PendingDevice};
-use crate::state::AppState;
+use crate::services::AppState;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Query, State};
@@ -122,7 +124,7 @@ async fn show(
             s.append_pair("user_code", &user_code);
             format!("{PATH}?{}", s.finish())
         };
-        return Ok(Redirect::to(&super::signin::signin_url(&back)).into_response());
+        return Ok(Redirect::to(&super::page::signin_url(&back)).into_response());
     };
     let member = Member { visitor, account };
     if user_code.trim().is_empty() {

@@ -7,7 +7,7 @@ pub mod apps;
 pub mod keys;
 pub mod sessions;
 
-use crate::state::AppState;
+use crate::services::AppState;
 use axum::Router;
 
 pub fn routes() -> Router<AppState> {

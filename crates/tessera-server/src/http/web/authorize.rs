@@ -7,17 +7,19 @@
 //! client with `error=`. Only then sign-in (if needed) and consent. The POST
 //! carries the request in hidden fields and validates it again.
 
-use super::page::{FormFields, Layout, PageError, PageResult, ok};
+use super::page::{Layout, ok};
 use super::scopes::{self, ScopeLine};
 use super::session::{Member, Visitor};
 use crate::audit::{self, Action};
 use crate::error::Error;
-use crate::oauth::authorize::{self, AuthorizeError, AuthorizeQuery, ValidatedAuthorization};
-use crate::state::AppState;
+use crate::http::error::PageResult;
+use crate::http::extract::FormFields;
+use crate::oauth::authorize::{self, AuthorizeQuery};
+use crate::services::AppState;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Query, RawQuery, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect};
 use axum::routing::get;
 
 pub const PATH: &str = "/oauth/authorize";
@@ -73,25 +75,6 @@ fn query_from(form: &FormFields) -> AuthorizeQuery {
     }
 }
 
-/// Validation first; an invalid request ends here.
-async fn validated(
-    state: &AppState,
-    q: &AuthorizeQuery,
-) -> Result<ValidatedAuthorization, Response> {
-    authorize::validate(state, q).await.map_err(|e| match e {
-        AuthorizeError::Redirect { .. } => match e.redirect_url() {
-            Some(url) => Redirect::to(url.as_str()).into_response(),
-            None => PageError(Error::BadRequest(e.to_string())).into_response(),
-        },
-        AuthorizeError::Untrusted { reason } => PageError(Error::BadRequest(format!(
-            "This sign-in link is not valid: {}. Go back to the app and start again.",
-            reason.trim_end_matches('.')
-        )))
-        .into_response(),
-        AuthorizeError::Server(e) => PageError(e).into_response(),
-    })
-}
-
 fn redirect_host(uri: &str) -> String {
     url::Url::parse(uri)
         .ok()
@@ -108,38 +91,32 @@ async fn show(
     visitor: Visitor,
     RawQuery(raw): RawQuery,
     query: Result<Query<AuthorizeQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
+) -> PageResult {
     let Ok(Query(q)) = query else {
-        return PageError(Error::BadRequest(
+        return Err(Error::BadRequest(
             "This sign-in link is malformed. Go back to the app and start again.".into(),
-        ))
-        .into_response();
+        )
+        .into());
     };
-    let request = match validated(&state, &q).await {
-        Ok(v) => v,
-        Err(response) => return response,
-    };
+    // Validation first: an invalid request never reaches sign-in.
+    let request = authorize::validate(&state, &q).await?;
     if visitor.signed_in.is_none() {
         let back = format!("{PATH}?{}", raw.unwrap_or_default());
-        return Redirect::to(&super::signin::signin_url(&back)).into_response();
+        return Err(Error::SignInRequired { return_to: back }.into());
     }
-    ok(&ConsentPage {
+    Ok(ok(&ConsentPage {
         layout: Layout::bare(&visitor, format!("Authorize {}", request.client_name)),
         app_name: request.client_name.clone(),
         client_id: request.client_id.clone(),
         redirect_host: redirect_host(&request.redirect_uri),
         scopes: scopes::lines(&request.scope),
         fields: hidden_fields(&q),
-    })
+    }))
 }
 
 async fn decide(State(state): State<AppState>, member: Member, form: FormFields) -> PageResult {
     member.visitor.check_csrf(form.get("csrf"))?;
-    let q = query_from(&form);
-    let request = match validated(&state, &q).await {
-        Ok(v) => v,
-        Err(response) => return Ok(response),
-    };
+    let request = authorize::validate(&state, &query_from(&form)).await?;
     match form.get("decision") {
         "approve" => {
             let now = state.now();

@@ -1,9 +1,10 @@
 //! `/settings/activity`: the account's audit trail, newest first.
 
 use crate::audit::Action;
-use crate::state::AppState;
-use crate::web::page::{Layout, PageResult, ok, when};
-use crate::web::session::Member;
+use crate::http::error::PageResult;
+use crate::http::web::page::{Layout, ok, when};
+use crate::http::web::session::Member;
+use crate::services::AppState;
 use askama::Template;
 use axum::Router;
 use axum::extract::State;

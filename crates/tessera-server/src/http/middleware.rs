@@ -1,44 +1,41 @@
-//! The two rate-limit layers and the `X-RateLimit-*` headers.
+//! The layers in front of handlers: authentication of platform requests, the two
+//! rate-limit layers with their `X-RateLimit-*` headers, and request metrics.
 //!
-//! - [`by_app`] sits behind [`crate::auth::platform`]: it reads the request's
-//!   [`Principal`] and counts the request against its app.
-//! - [`by_ip`] wraps the whole router and counts requests to the unauthenticated
-//!   endpoints ([`super::UNAUTHENTICATED_PATHS`]) per client IP, matched by path, so
-//!   it covers those routes whichever module serves them.
+//! - [`platform`] authenticates every `/v1` platform request, requires
+//!   `THIRD_PARTY_OPERATION` (else 403, code 200100) and stores the [`Principal`]
+//!   in the request extensions, where handlers and [`by_app`] read it.
+//! - [`by_app`] counts the request against the principal's app.
+//! - [`by_ip`] wraps the routers of the unauthenticated endpoints and counts
+//!   requests to them ([`crate::ratelimit::UNAUTHENTICATED_PATHS`]) per client IP,
+//!   matched by path, so it covers those routes whichever module serves them.
 //!
 //! Every response of a counted request carries the headers; a refused one is the
 //! 429 of [`Error::RateLimited`].
 
-use super::Decision;
-use crate::auth::Principal;
+use super::error::write_rate_limit_headers;
+use super::extract::{client_ip, presented};
 use crate::error::{Error, Result};
-use crate::state::AppState;
-use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, HeaderValue};
+use crate::principal::{self, Principal};
+use crate::ratelimit::{Bucket, Decision};
+use crate::services::AppState;
+use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use std::net::{IpAddr, SocketAddr};
-use tessera_proto::ratelimit::{LIMIT, REMAINING, RESET};
+use std::time::Instant;
+use tessera_proto::THIRD_PARTY_OPERATION;
 
-/// Sets `X-RateLimit-Limit`, `-Remaining` and `-Reset` (UTC epoch seconds).
-pub fn write_headers(decision: &Decision, headers: &mut HeaderMap) {
-    headers.insert(LIMIT, HeaderValue::from(decision.limit));
-    headers.insert(REMAINING, HeaderValue::from(decision.remaining));
-    headers.insert(RESET, HeaderValue::from(decision.reset));
-}
-
-fn admit(decision: Decision, scope: &'static str) -> Result<Decision> {
-    if decision.allowed {
-        return Ok(decision);
-    }
-    metrics::counter!(crate::metrics::RATE_LIMIT_REJECTIONS, "scope" => scope).increment(1);
-    tracing::debug!(
-        scope,
-        limit = decision.limit,
-        reset = decision.reset,
-        "rate limited"
-    );
-    Err(decision.into())
+/// Authenticate, require `THIRD_PARTY_OPERATION`, put the [`Principal`] into the
+/// request extensions.
+pub async fn platform(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response> {
+    let principal =
+        principal::authenticate(&state, presented(request.headers())?, state.now()).await?;
+    principal.require_scope(THIRD_PARTY_OPERATION)?;
+    request.extensions_mut().insert(principal);
+    Ok(next.run(request).await)
 }
 
 /// Per-app limit for authenticated platform requests.
@@ -59,10 +56,13 @@ pub async fn by_app(
     let bucket = limits
         .bucket_for(&state.store, principal, request.uri().path(), now)
         .await?;
-    let decision = admit(limits.limiter.take(&bucket, now).await?, "app")?;
-    let mut response = next.run(request).await;
-    write_headers(&decision, response.headers_mut());
-    Ok(response)
+    counted(
+        limits.limiter.take(&bucket, now).await?,
+        "app",
+        request,
+        next,
+    )
+    .await
 }
 
 /// Per-client-IP limit for the unauthenticated endpoints; other paths pass.
@@ -78,7 +78,7 @@ pub async fn by_ip(
         return Ok(next.run(request).await);
     };
     let ip = client_ip(&request, limits.policy.trust_forwarded_for);
-    let bucket = super::Bucket {
+    let bucket = Bucket {
         key: format!(
             "ip:{}|{rule}",
             ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
@@ -86,39 +86,69 @@ pub async fn by_ip(
         limit,
     };
     let now = state.now();
-    let decision = admit(limits.limiter.take(&bucket, now).await?, "ip")?;
+    counted(
+        limits.limiter.take(&bucket, now).await?,
+        "ip",
+        request,
+        next,
+    )
+    .await
+}
+
+/// Runs an admitted request and puts its headers on the response; a refused one
+/// is counted in the metrics and becomes the 429.
+async fn counted(
+    decision: Decision,
+    scope: &'static str,
+    request: Request,
+    next: Next,
+) -> Result<Response> {
+    if !decision.allowed {
+        metrics::counter!(crate::metrics::RATE_LIMIT_REJECTIONS, "scope" => scope).increment(1);
+        tracing::debug!(
+            scope,
+            limit = decision.limit,
+            reset = decision.reset,
+            "rate limited"
+        );
+        return Err(decision.into());
+    }
     let mut response = next.run(request).await;
-    write_headers(&decision, response.headers_mut());
+    write_rate_limit_headers(
+        decision.limit,
+        decision.remaining,
+        decision.reset,
+        response.headers_mut(),
+    );
     Ok(response)
 }
 
-/// The TCP peer, or with `trust_forwarded_for` the last `X-Forwarded-For` entry
-/// (the one our own load balancer appended; earlier ones are the client's say-so).
-fn client_ip(request: &Request, trust_forwarded_for: bool) -> Option<IpAddr> {
-    if trust_forwarded_for
-        && let Some(ip) = request
-            .headers()
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
-            .next_back()
-    {
-        return Some(ip);
-    }
-    request
+/// Counts and times every request by matched route and status, and logs it at
+/// debug level (method, route, status, latency; never headers or query).
+pub async fn track(request: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let route = request
         .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip())
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = request.method().clone();
+    let response = next.run(request).await;
+    let elapsed = start.elapsed();
+    let status = response.status().as_u16().to_string();
+    tracing::debug!(%method, %route, %status, latency_ms = elapsed.as_secs_f64() * 1000.0, "request");
+    metrics::counter!(crate::metrics::HTTP_REQUESTS, "route" => route.clone(), "status" => status.clone())
+        .increment(1);
+    metrics::histogram!(crate::metrics::HTTP_DURATION, "route" => route, "status" => status)
+        .record(elapsed);
+    response
 }
 
 /// The layers through the real router, with a fixed clock.
 #[cfg(test)]
 mod tests {
-    use crate::access_token::{self, NewAccessToken};
+    use crate::access_tokens::{self, NewAccessToken};
     use crate::admin::app::{CreateArgs, Grant};
-    use crate::apikey::{self, NewApiKey};
     use crate::ratelimit::{EndpointLimit, Policy};
     use crate::store::AppMode;
     use crate::testing::{Fixture, ISSUER, T0, body_json};
@@ -133,21 +163,7 @@ mod tests {
 
     async fn api_key(fx: &Fixture, email: &str) -> String {
         let account = fx.account(email).await;
-        let key = apikey::issue(
-            &fx.state.store,
-            &fx.state.keyring,
-            ISSUER,
-            "",
-            NewApiKey {
-                account_id: account,
-                name: None,
-                scope: None,
-                expires_at: None,
-            },
-            fx.clock_now(),
-        )
-        .await
-        .unwrap();
+        let key = fx.api_key(&account, None).await;
         format!("token {}", key.key.expose_secret())
     }
 
@@ -172,7 +188,7 @@ mod tests {
         )
         .await
         .unwrap();
-        let token = access_token::issue(
+        let token = access_tokens::issue(
             &fx.state.keyring,
             ISSUER,
             Duration::from_secs(3600),
@@ -250,7 +266,7 @@ mod tests {
 
         // A second token of the same app shares the app's window.
         let account = fx.account("c@example.com").await;
-        let second = access_token::issue(
+        let second = access_tokens::issue(
             &fx.state.keyring,
             ISSUER,
             Duration::from_secs(3600),
@@ -275,7 +291,7 @@ mod tests {
             .update_app_limits(&client_id, None, Some(Some(5)))
             .await
             .unwrap();
-        fx.clock.advance(super::super::APP_LIMIT_CACHE_SECS);
+        fx.clock.advance(crate::ratelimit::APP_LIMIT_CACHE_SECS);
         let response = fx.get("/v1/me", &second).await;
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(header(&response, "x-ratelimit-limit"), 5);

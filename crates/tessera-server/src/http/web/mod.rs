@@ -18,7 +18,7 @@ pub mod signin;
 #[cfg(test)]
 mod tests;
 
-use crate::state::AppState;
+use crate::services::AppState;
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
@@ -95,7 +95,7 @@ async fn stylesheet() -> impl IntoResponse {
             (header::CONTENT_TYPE, "text/css; charset=utf-8"),
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
-        include_str!("../../static/tessera.css"),
+        include_str!("../../../static/tessera.css"),
     )
 }
 
@@ -105,6 +105,6 @@ async fn script() -> impl IntoResponse {
             (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
-        include_str!("../../static/tessera.js"),
+        include_str!("../../../static/tessera.js"),
     )
 }

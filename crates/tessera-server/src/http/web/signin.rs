@@ -4,12 +4,15 @@
 //! Both paths answer the same way whether or not the address has an account, so
 //! the pages cannot be used to find out who has one.
 
-use super::page::{CsrfForm, Layout, PageForm, PageResult, local_path, ok, render};
+use super::page::{Layout, local_path, ok, render};
 use super::session::{self, CookiePolicy, Visitor};
 use crate::audit::{self, Action};
 use crate::error::Error;
+use crate::http::error::PageResult;
+use crate::http::extract::PageForm;
+use crate::http::web::session::CsrfForm;
 use crate::password;
-use crate::state::AppState;
+use crate::services::AppState;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Query, State};
@@ -18,7 +21,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-pub const PATH: &str = "/signin";
+pub const PATH: &str = super::page::SIGNIN_PATH;
 /// Failed password sign-ins per account within [`PASSWORD_WINDOW_SECS`] before
 /// password sign-in pauses for that account (the email code still works).
 const PASSWORD_FAILURES_ALLOWED: i64 = 10;
@@ -31,13 +34,6 @@ pub fn routes() -> Router<AppState> {
         .route("/signin/code", post(signin_code))
         .route("/signin/password", post(signin_password))
         .route("/signout", post(signout))
-}
-
-/// The sign-in page, returning to `next` afterwards.
-pub fn signin_url(next: &str) -> String {
-    let mut url = url::form_urlencoded::Serializer::new(String::new());
-    url.append_pair("next", next);
-    format!("{PATH}?{}", url.finish())
 }
 
 #[derive(Template)]
@@ -129,7 +125,10 @@ async fn request_code(
             error: None,
         })),
         Err(e @ (Error::BadRequest(_) | Error::TooManyRequests { .. })) => Ok(render(
-            e.status(),
+            match e {
+                Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+                _ => StatusCode::TOO_MANY_REQUESTS,
+            },
             &SigninPage {
                 layout: Layout::bare(&visitor, "Sign in"),
                 purpose: None,

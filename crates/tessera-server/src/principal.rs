@@ -1,25 +1,18 @@
-//! The single place where a request's [`Principal`] is decided.
+//! Who a request acts for: the one place a presented credential becomes a
+//! [`Principal`] (signature, expiry, revocation).
 //!
 //! Accepted credentials (Lofty auth overview):
-//! - `Authorization: token <api_key>`: an API key ([`crate::apikey`]);
+//! - `Authorization: token <api_key>`: an API key ([`crate::api_keys`]);
 //! - `Authorization: Bearer <access_token>`: an OAuth access token
-//!   ([`crate::access_token`]).
+//!   ([`crate::access_tokens`]).
 //!
-//! Anything else is 401 with `WWW-Authenticate`. [`platform`] is the middleware in
-//! front of every `/v1` platform endpoint (all but `/v1/auth/*`): it authenticates,
-//! requires `THIRD_PARTY_OPERATION` (else 403, code 200100), and stores the
-//! [`Principal`] in the request extensions, where handlers and later layers (rate
-//! limits) read it.
+//! The HTTP edge reads the header ([`Presented`]), calls [`authenticate`] and
+//! requires `THIRD_PARTY_OPERATION` in front of every `/v1` platform endpoint.
 
-use crate::error::{AuthError, Error, Result};
-use crate::state::AppState;
-use crate::{access_token, apikey};
-use axum::extract::{FromRequestParts, Request, State};
-use axum::http::request::Parts;
-use axum::http::{HeaderMap, header};
-use axum::middleware::Next;
-use axum::response::Response;
-use tessera_proto::{Scopes, THIRD_PARTY_OPERATION};
+use crate::error::{Error, Result};
+use crate::services::Services;
+use crate::{access_tokens, api_keys};
+use tessera_proto::Scopes;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CredentialKind {
@@ -71,43 +64,11 @@ pub enum Presented<'a> {
     Bearer(&'a str),
 }
 
-/// Parses the `Authorization` header. Schemes are case-insensitive (RFC 9110 §11.1).
-pub fn presented(headers: &HeaderMap) -> Result<Presented<'_>> {
-    let mut values = headers.get_all(header::AUTHORIZATION).iter();
-    let Some(value) = values.next() else {
-        return Err(AuthError::Missing.into());
-    };
-    if values.next().is_some() {
-        return Err(Error::BadRequest(
-            "send exactly one Authorization header".into(),
-        ));
-    }
-    let value = value.to_str().map_err(|_| {
-        Error::BadRequest("the Authorization header must be printable ASCII".into())
-    })?;
-    let (scheme, credential) = value
-        .trim()
-        .split_once(' ')
-        .ok_or(AuthError::UnsupportedScheme)?;
-    let credential = credential.trim_start();
-    if credential.is_empty() || credential.contains(' ') {
-        return Err(AuthError::Malformed.into());
-    }
-    if scheme.eq_ignore_ascii_case("token") {
-        Ok(Presented::ApiKey(credential))
-    } else if scheme.eq_ignore_ascii_case("bearer") {
-        Ok(Presented::Bearer(credential))
-    } else {
-        Err(AuthError::UnsupportedScheme.into())
-    }
-}
-
-/// Verifies the request's credential completely (signature, expiry, revocation).
-pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal> {
-    let now = state.now();
-    match presented(headers)? {
+/// Verifies a presented credential completely (signature, expiry, revocation).
+pub async fn authenticate(svc: &Services, presented: Presented<'_>, now: i64) -> Result<Principal> {
+    match presented {
         Presented::ApiKey(key) => {
-            let v = apikey::verify(&state.store, &state.keyring, key, now).await?;
+            let v = api_keys::verify(&svc.store, &svc.keyring, key, now).await?;
             Ok(Principal {
                 account_id: v.claims.sub,
                 email: v.email,
@@ -120,14 +81,9 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Princ
             })
         }
         Presented::Bearer(token) => {
-            let v = access_token::verify(
-                &state.store,
-                &state.keyring,
-                &state.settings.issuer,
-                token,
-                now,
-            )
-            .await?;
+            let v =
+                access_tokens::verify(&svc.store, &svc.keyring, &svc.settings.issuer, token, now)
+                    .await?;
             Ok(Principal {
                 account_id: v.claims.sub,
                 email: v.email,
@@ -142,84 +98,11 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Princ
     }
 }
 
-/// Middleware for the platform API: authenticate, require `THIRD_PARTY_OPERATION`,
-/// put the [`Principal`] into the request extensions.
-pub async fn platform(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Result<Response> {
-    let principal = authenticate(&state, request.headers()).await?;
-    principal.require_scope(THIRD_PARTY_OPERATION)?;
-    request.extensions_mut().insert(principal);
-    Ok(next.run(request).await)
-}
-
-/// Handlers behind [`platform`] take the principal as an argument.
-impl<S: Send + Sync> FromRequestParts<S> for Principal {
-    type Rejection = Error;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self> {
-        parts
-            .extensions
-            .get::<Principal>()
-            .cloned()
-            .ok_or_else(|| Error::internal("route is not behind the authentication middleware"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::http::HeaderValue;
-
-    fn headers(value: &[u8]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_bytes(value).unwrap(),
-        );
-        h
-    }
-
-    #[test]
-    fn schemes() {
-        assert_eq!(
-            presented(&headers(b"token abc")).unwrap(),
-            Presented::ApiKey("abc")
-        );
-        assert_eq!(
-            presented(&headers(b"Token abc")).unwrap(),
-            Presented::ApiKey("abc")
-        );
-        assert_eq!(
-            presented(&headers(b"Bearer xyz")).unwrap(),
-            Presented::Bearer("xyz")
-        );
-        assert!(matches!(
-            presented(&headers(b"Basic dXNlcjpwYXNz")),
-            Err(Error::Unauthenticated(AuthError::UnsupportedScheme))
-        ));
-        assert!(matches!(
-            presented(&headers(b"abc")),
-            Err(Error::Unauthenticated(AuthError::UnsupportedScheme))
-        ));
-        assert!(matches!(
-            presented(&HeaderMap::new()),
-            Err(Error::Unauthenticated(AuthError::Missing))
-        ));
-        assert!(matches!(
-            presented(&headers(b"token \xff\xfe")),
-            Err(Error::BadRequest(_))
-        ));
-    }
-}
-
 /// The whole authentication path through the router, with a controlled clock.
 #[cfg(test)]
 mod flow_tests {
-    use crate::access_token::{self, NewAccessToken};
-    use crate::apikey::{self, NewApiKey};
+    use crate::access_tokens::{self, NewAccessToken};
+    use crate::api_keys::{self, NewApiKey};
     use crate::testing::{Fixture, ISSUER, body_json};
     use axum::http::StatusCode;
     use std::time::Duration;
@@ -247,8 +130,8 @@ mod flow_tests {
         .unwrap();
     }
 
-    fn access(fx: &Fixture, account: &str, scope: &str) -> access_token::IssuedAccessToken {
-        access_token::issue(
+    fn access(fx: &Fixture, account: &str, scope: &str) -> access_tokens::IssuedAccessToken {
+        access_tokens::issue(
             &fx.state.keyring,
             &fx.state.settings.issuer,
             Duration::from_secs(60),
@@ -298,7 +181,7 @@ mod flow_tests {
         register_app(&fx, &account).await;
         let token = access(&fx, &account, THIRD_PARTY_OPERATION);
         let bearer = format!("Bearer {}", token.token.expose_secret());
-        access_token::revoke(&fx.state.store, &token.claims, fx.clock_now())
+        access_tokens::revoke(&fx.state.store, &token.claims, fx.clock_now())
             .await
             .unwrap();
         let response = fx.get("/v1/me", &bearer).await;
@@ -323,7 +206,7 @@ mod flow_tests {
             fx.get("/v1/me", &as_key).await.status(),
             StatusCode::UNAUTHORIZED
         );
-        let key = apikey::issue(
+        let key = api_keys::issue(
             &fx.state.store,
             &fx.state.keyring,
             ISSUER,
@@ -364,7 +247,7 @@ mod flow_tests {
         let token = fx
             .state
             .keyring
-            .sign(&claims, Some(access_token::TYP))
+            .sign(&claims, Some(access_tokens::TYP))
             .unwrap();
         let response = fx.get("/v1/me", &format!("Bearer {token}")).await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
@@ -387,7 +270,7 @@ mod flow_tests {
     async fn api_key_expires_on_the_clock() {
         let fx = Fixture::new().await;
         let account = fx.account("a@example.com").await;
-        let key = apikey::issue(
+        let key = api_keys::issue(
             &fx.state.store,
             &fx.state.keyring,
             ISSUER,
