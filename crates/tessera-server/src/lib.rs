@@ -14,20 +14,23 @@
 //! axum, and take the current time as an argument (see [`clock`]).
 
 pub mod access_tokens;
-pub mod admin;
+pub mod accounts;
+
 pub mod api_keys;
+pub mod apps;
 pub mod attempts;
 pub mod audit;
 pub mod cli;
 pub mod clock;
-pub mod config;
-pub mod dev;
+pub mod settings;
+
 pub mod digest;
 pub mod error;
 pub mod http;
 pub mod ids;
 pub mod keys;
 pub mod mail;
+pub mod master_key;
 pub mod metrics;
 pub mod oauth;
 pub mod otp;

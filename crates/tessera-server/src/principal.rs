@@ -111,23 +111,8 @@ mod flow_tests {
     /// Registers the app `app_1` that [`access`] issues tokens for: a token naming
     /// a deleted (or never created) app is refused.
     async fn register_app(fx: &Fixture, account: &str) {
-        crate::admin::app::create(
-            &fx.state.store,
-            account,
-            crate::admin::app::CreateArgs {
-                account: String::new(),
-                name: "App".into(),
-                mode: crate::store::AppMode::Development,
-                redirect_uris: vec!["http://127.0.0.1/callback".into()],
-                public: true,
-                client_id: Some("app_1".into()),
-                grants: Vec::new(),
-                rate_limit: None,
-            },
-            fx.clock_now(),
-        )
-        .await
-        .unwrap();
+        fx.app(account, crate::apps::NewApp::public_client("App", "app_1"))
+            .await;
     }
 
     fn access(fx: &Fixture, account: &str, scope: &str) -> access_tokens::IssuedAccessToken {

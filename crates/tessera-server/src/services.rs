@@ -5,10 +5,10 @@
 //! reference count is cheaper than one per service.
 
 use crate::clock::Clock;
-use crate::config::Settings;
 use crate::keys::Keyring;
 use crate::mail::Mailer;
 use crate::ratelimit::RateLimits;
+use crate::settings::Settings;
 use crate::store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::Arc;

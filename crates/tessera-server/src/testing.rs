@@ -2,10 +2,11 @@
 //! temporary SQLite database with a [`FixedClock`], and requests through the router
 //! without a socket. End-to-end tests with the real binary live in `tests/e2e`.
 
+use crate::cli::settings::{ServeOverrides, SettingsArgs, resolve};
 use crate::clock::FixedClock;
-use crate::config::{ServeOverrides, Settings, SettingsArgs};
-use crate::keys::MasterKey;
+use crate::master_key::MasterKey;
 use crate::services::AppState;
+use crate::settings::Settings;
 use axum::body::Body;
 use axum::http::{Request, Response};
 use std::sync::Arc;
@@ -34,7 +35,7 @@ impl Fixture {
             issuer: Some(ISSUER.into()),
             ..Default::default()
         };
-        let settings = Settings::resolve(
+        let settings = resolve(
             &args,
             ServeOverrides::default(),
             Some(MasterKey::generate().encode()),
@@ -74,10 +75,17 @@ impl Fixture {
 
     /// A new account; returns its id.
     pub async fn account(&self, email: &str) -> String {
-        crate::admin::account::create(&self.state.store, email, self.clock_now())
+        crate::accounts::create(&self.state.store, email, self.clock_now())
             .await
             .expect("account")
             .id
+    }
+
+    /// Registers an app for `account_id`.
+    pub async fn app(&self, account_id: &str, app: crate::apps::NewApp) -> crate::apps::CreatedApp {
+        crate::apps::create(&self.state.store, account_id, app, self.clock_now())
+            .await
+            .expect("app")
     }
 
     /// A new API key of `account_id` (no prefix, no name, no expiry).

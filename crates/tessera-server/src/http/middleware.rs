@@ -16,7 +16,7 @@ use super::error::write_rate_limit_headers;
 use super::extract::{client_ip, presented};
 use crate::error::{Error, Result};
 use crate::principal::{self, Principal};
-use crate::ratelimit::{Bucket, Decision};
+use crate::ratelimit::{Bucket, Decision, Subject};
 use crate::services::AppState;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
@@ -52,9 +52,13 @@ pub async fn by_app(
             "the per-app rate limit sits behind the authentication middleware",
         ));
     };
+    let subject = match &principal.client_id {
+        Some(client_id) => Subject::App(client_id.clone()),
+        None => Subject::Account(principal.account_id.clone()),
+    };
     let now = state.now();
     let bucket = limits
-        .bucket_for(&state.store, principal, request.uri().path(), now)
+        .bucket_for(&state.store, &subject, request.uri().path(), now)
         .await?;
     counted(
         limits.limiter.take(&bucket, now).await?,
@@ -148,7 +152,7 @@ pub async fn track(request: Request, next: Next) -> Response {
 #[cfg(test)]
 mod tests {
     use crate::access_tokens::{self, NewAccessToken};
-    use crate::admin::app::{CreateArgs, Grant};
+    use crate::apps::NewApp;
     use crate::ratelimit::{EndpointLimit, Policy};
     use crate::store::AppMode;
     use crate::testing::{Fixture, ISSUER, T0, body_json};
@@ -171,23 +175,16 @@ mod tests {
         let account = fx
             .account(&format!("{}@example.com", crate::ids::app()))
             .await;
-        let app = crate::admin::app::create(
-            &fx.state.store,
-            &account,
-            CreateArgs {
-                account: String::new(),
-                name: "App".into(),
-                mode,
-                redirect_uris: vec![],
-                public: false,
-                client_id: None,
-                grants: Grant::defaults(false),
-                rate_limit,
-            },
-            fx.clock_now(),
-        )
-        .await
-        .unwrap();
+        let app = fx
+            .app(
+                &account,
+                NewApp {
+                    mode,
+                    rate_limit,
+                    ..NewApp::named("App")
+                },
+            )
+            .await;
         let token = access_tokens::issue(
             &fx.state.keyring,
             ISSUER,

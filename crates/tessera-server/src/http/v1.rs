@@ -111,7 +111,7 @@ async fn create_api_key(
     let expires_at = match body.expires_in.as_deref() {
         None => None,
         Some(text) => {
-            let ttl = crate::config::parse_duration(text).map_err(Error::BadRequest)?;
+            let ttl = crate::clock::parse_duration(text).map_err(Error::BadRequest)?;
             if ttl.is_zero() {
                 return Err(Error::BadRequest("expires_in must be positive".into()));
             }

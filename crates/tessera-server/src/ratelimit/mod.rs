@@ -26,7 +26,6 @@ pub mod memory;
 pub mod postgres;
 
 use crate::error::{Error, Result};
-use crate::principal::Principal;
 use crate::store::{AppMode, Store};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -85,7 +84,7 @@ pub struct EndpointLimit {
     pub per_min: u32,
 }
 
-/// The configured limits. See [`crate::config`] for the settings' names.
+/// The configured limits (settings `rate_limit_*`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Policy {
     pub development_per_min: u32,
@@ -196,15 +195,6 @@ pub enum Subject {
     App(String),
     /// A bare API key: the account's own default app, in development mode.
     Account(String),
-}
-
-impl Subject {
-    pub fn of(principal: &Principal) -> Self {
-        match &principal.client_id {
-            Some(client_id) => Self::App(client_id.clone()),
-            None => Self::Account(principal.account_id.clone()),
-        }
-    }
 }
 
 /// A counter and its limit.
@@ -348,16 +338,15 @@ impl RateLimits {
     pub async fn bucket_for(
         &self,
         store: &Store,
-        principal: &Principal,
+        subject: &Subject,
         path: &str,
         now: i64,
     ) -> Result<Bucket> {
-        let subject = Subject::of(principal);
-        let limit = match &subject {
+        let limit = match subject {
             Subject::App(client_id) => self.app_limit(store, client_id, now).await?,
             Subject::Account(_) => self.policy.development_per_min,
         };
-        Ok(self.policy.app_bucket(&subject, limit, path))
+        Ok(self.policy.app_bucket(subject, limit, path))
     }
 
     async fn app_limit(&self, store: &Store, client_id: &str, now: i64) -> Result<u32> {

@@ -105,7 +105,7 @@ async fn show(
         return Err(Error::SignInRequired { return_to: back }.into());
     }
     Ok(ok(&ConsentPage {
-        layout: Layout::bare(&visitor, format!("Authorize {}", request.client_name)),
+        layout: visitor.bare_layout(format!("Authorize {}", request.client_name)),
         app_name: request.client_name.clone(),
         client_id: request.client_id.clone(),
         redirect_host: redirect_host(&request.redirect_uri),

@@ -69,7 +69,7 @@ fn entry(
     render(
         status,
         &EntryPage {
-            layout: Layout::bare(visitor, "Connect a device"),
+            layout: visitor.bare_layout("Connect a device"),
             user_code: user_code.to_owned(),
             error,
         },
@@ -101,7 +101,9 @@ async fn confirm(state: &AppState, member: &Member, user_code: &str) -> PageResu
 
 fn confirmation(member: &Member, pending: PendingDevice) -> Response {
     ok(&ConfirmPage {
-        layout: Layout::bare(&member.visitor, format!("Connect {}", pending.client_name)),
+        layout: member
+            .visitor
+            .bare_layout(format!("Connect {}", pending.client_name)),
         user_code: pending.user_code,
         app_name: pending.client_name,
         client_id: pending.client_id,
@@ -212,14 +214,11 @@ async fn decide(
         .await?;
     }
     Ok(ok(&DonePage {
-        layout: Layout::bare(
-            &member.visitor,
-            if approve {
-                "Device connected"
-            } else {
-                "Request denied"
-            },
-        ),
+        layout: member.visitor.bare_layout(if approve {
+            "Device connected"
+        } else {
+            "Request denied"
+        }),
         approved: approve,
         heading: if approve {
             format!("{} is connected", pending.client_name)
@@ -241,7 +240,7 @@ fn expired(member: &Member) -> Response {
     render(
         StatusCode::NOT_FOUND,
         &DonePage {
-            layout: Layout::bare(&member.visitor, "Code expired"),
+            layout: member.visitor.bare_layout("Code expired"),
             approved: false,
             heading: "This code has expired".to_owned(),
             message: "It may have been used already. Return to your terminal and start the sign-in again."

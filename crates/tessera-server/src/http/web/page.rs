@@ -1,7 +1,6 @@
 //! Rendering: the layout every page shares, HTML responses, the error page, and
 //! the small helpers pages share (times, the sign-in URL, safe local paths).
 
-use super::session::Visitor;
 use askama::Template;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -20,20 +19,6 @@ pub struct Layout {
 }
 
 impl Layout {
-    pub fn new(visitor: &Visitor, title: impl Into<String>, section: &'static str) -> Self {
-        Self {
-            title: title.into(),
-            email: visitor.email().map(str::to_owned),
-            csrf: visitor.csrf_token().to_owned(),
-            section,
-        }
-    }
-
-    /// For pages shown outside the console (sign-in, consent): no navigation.
-    pub fn bare(visitor: &Visitor, title: impl Into<String>) -> Self {
-        Self::new(visitor, title, "")
-    }
-
     pub fn current(&self, section: &str) -> bool {
         self.section == section
     }

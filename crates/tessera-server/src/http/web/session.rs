@@ -10,6 +10,7 @@
 //!   `digest("csrf:" + browser value)`. Another site can neither read these cookies
 //!   nor compute the token, and a token from one session is useless in another.
 
+use super::page::Layout;
 use crate::digest;
 use crate::error::{Error, Result};
 use crate::http::error::PageError;
@@ -151,6 +152,21 @@ impl Visitor {
 
     pub fn email(&self) -> Option<&str> {
         self.signed_in.as_ref().map(|s| s.email.as_str())
+    }
+
+    /// The shared layout of a console page in navigation `section`.
+    pub fn layout(&self, title: impl Into<String>, section: &'static str) -> Layout {
+        Layout {
+            title: title.into(),
+            email: self.email().map(str::to_owned),
+            csrf: self.csrf.clone(),
+            section,
+        }
+    }
+
+    /// For pages shown outside the console (sign-in, consent): no navigation.
+    pub fn bare_layout(&self, title: impl Into<String>) -> Layout {
+        self.layout(title, "")
     }
 }
 

@@ -82,7 +82,7 @@ async fn signin_page(
         return Redirect::to(&next).into_response();
     }
     ok(&SigninPage {
-        layout: Layout::bare(&visitor, "Sign in"),
+        layout: visitor.bare_layout("Sign in"),
         purpose: purpose(&state, &next).await,
         next,
         email: String::new(),
@@ -119,7 +119,7 @@ async fn request_code(
     let email = form.email.trim().to_lowercase();
     match crate::otp::request(&state, &email, visitor.peer, state.now()).await {
         Ok(()) => Ok(ok(&CodePage {
-            layout: Layout::bare(&visitor, "Enter your code"),
+            layout: visitor.bare_layout("Enter your code"),
             next,
             email,
             error: None,
@@ -130,7 +130,7 @@ async fn request_code(
                 _ => StatusCode::TOO_MANY_REQUESTS,
             },
             &SigninPage {
-                layout: Layout::bare(&visitor, "Sign in"),
+                layout: visitor.bare_layout("Sign in"),
                 purpose: None,
                 next,
                 email,
@@ -198,7 +198,7 @@ async fn signin_code(
             Ok(render(
                 StatusCode::UNAUTHORIZED,
                 &CodePage {
-                    layout: Layout::bare(&visitor, "Enter your code"),
+                    layout: visitor.bare_layout("Enter your code"),
                     next,
                     email,
                     error: Some(message),
@@ -255,7 +255,7 @@ async fn signin_password(
         render(
             StatusCode::UNAUTHORIZED,
             &SigninPage {
-                layout: Layout::bare(&visitor, "Sign in"),
+                layout: visitor.bare_layout("Sign in"),
                 purpose: None,
                 next: next.clone(),
                 email: email.clone(),

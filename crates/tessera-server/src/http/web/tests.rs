@@ -760,23 +760,11 @@ fn pkce() -> (String, String) {
 }
 
 async fn public_app(fx: &Fixture, account_id: &str) -> String {
-    crate::admin::app::create(
-        &fx.state.store,
+    fx.app(
         account_id,
-        crate::admin::app::CreateArgs {
-            account: String::new(),
-            name: "Lofty CLI".into(),
-            mode: crate::store::AppMode::Development,
-            redirect_uris: vec!["http://127.0.0.1/callback".into()],
-            public: true,
-            client_id: Some("lofty-cli".into()),
-            grants: Vec::new(),
-            rate_limit: None,
-        },
-        fx.clock_now(),
+        crate::apps::NewApp::public_client("Lofty CLI", "lofty-cli"),
     )
-    .await
-    .unwrap();
+    .await;
     "lofty-cli".into()
 }
 
@@ -1230,23 +1218,7 @@ async fn deleting_an_app_ends_its_users_tokens() {
 async fn deleting_an_app_ends_its_client_credentials_tokens() {
     let fx = Fixture::new().await;
     let owner = fx.account("owner@example.com").await;
-    let created = crate::admin::app::create(
-        &fx.state.store,
-        &owner,
-        crate::admin::app::CreateArgs {
-            account: String::new(),
-            name: "Server".into(),
-            mode: crate::store::AppMode::Development,
-            redirect_uris: Vec::new(),
-            public: false,
-            client_id: None,
-            grants: Vec::new(),
-            rate_limit: None,
-        },
-        fx.clock_now(),
-    )
-    .await
-    .unwrap();
+    let created = fx.app(&owner, crate::apps::NewApp::named("Server")).await;
     let client_id = created.app.client_id.clone();
     let secret = created.client_secret.unwrap();
     let token = fx

@@ -46,7 +46,7 @@ async fn list(State(state): State<AppState>, member: Member) -> PageResult {
         })
         .collect();
     Ok(ok(&ActivityPage {
-        layout: Layout::new(&member.visitor, "Activity", "activity"),
+        layout: member.visitor.layout("Activity", "activity"),
         events,
     }))
 }

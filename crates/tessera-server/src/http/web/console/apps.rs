@@ -6,7 +6,7 @@
 //! `tesserad admin app approve` grants.
 
 use super::notice;
-use crate::admin::app::{self as app_admin, CreateArgs, Grant};
+use crate::apps::{self, Grant, NewApp};
 use crate::audit::{self, Action};
 use crate::digest;
 use crate::error::Error;
@@ -186,7 +186,7 @@ async fn apps_page(
         })
         .collect();
     Ok(AppsPage {
-        layout: Layout::new(&member.visitor, "Apps", "apps"),
+        layout: member.visitor.layout("Apps", "apps"),
         apps,
         notice,
         error,
@@ -264,11 +264,10 @@ async fn register(State(state): State<AppState>, member: Member, form: FormField
     let created = match problem {
         Some(p) => Err(Error::BadRequest(p)),
         None => {
-            app_admin::create(
+            apps::create(
                 &state.store,
                 member.account_id(),
-                CreateArgs {
-                    account: member.account.email.clone(),
+                NewApp {
                     name: input.name.to_owned(),
                     mode: if direct_production {
                         AppMode::Production
@@ -324,7 +323,7 @@ async fn register(State(state): State<AppState>, member: Member, form: FormField
     Ok(render(
         StatusCode::CREATED,
         &AppPage {
-            layout: Layout::new(&member.visitor, created.app.name.clone(), "apps"),
+            layout: member.visitor.layout(created.app.name.clone(), "apps"),
             app: AppView::new(&state, &created.app, requested),
             secret: created.client_secret.map(|s| s.expose_secret().to_owned()),
             just_created: true,
@@ -357,7 +356,7 @@ async fn show(
 ) -> PageResult {
     let app = own_app(&state, &member, &client_id).await?;
     Ok(ok(&AppPage {
-        layout: Layout::new(&member.visitor, app.name.clone(), "apps"),
+        layout: member.visitor.layout(app.name.clone(), "apps"),
         app,
         secret: None,
         just_created: false,
@@ -400,7 +399,7 @@ async fn rotate_secret(
     )
     .await?;
     Ok(ok(&AppPage {
-        layout: Layout::new(&member.visitor, app.name.clone(), "apps"),
+        layout: member.visitor.layout(app.name.clone(), "apps"),
         app,
         secret: Some(secret.expose_secret().to_owned()),
         just_created: false,
@@ -486,7 +485,9 @@ async fn confirm_delete(
 ) -> PageResult {
     let app = own_app(&state, &member, &client_id).await?;
     Ok(ok(&DeletePage {
-        layout: Layout::new(&member.visitor, format!("Delete {}", app.name), "apps"),
+        layout: member
+            .visitor
+            .layout(format!("Delete {}", app.name), "apps"),
         app,
     }))
 }

@@ -152,7 +152,7 @@ async fn keys_page(
         .collect();
     let (name, expires, selected) = form.unwrap_or(("", "", Vec::new()));
     Ok(KeysPage {
-        layout: Layout::new(&member.visitor, "API keys", "api"),
+        layout: member.visitor.layout("API keys", "api"),
         keys,
         notice,
         error,
@@ -247,7 +247,7 @@ async fn create(State(state): State<AppState>, member: Member, form: FormFields)
     Ok(render(
         StatusCode::CREATED,
         &CreatedPage {
-            layout: Layout::new(&member.visitor, "API key created", "api"),
+            layout: member.visitor.layout("API key created", "api"),
             key: KeyView::new(&issued.record, now),
             secret: issued.key.expose_secret().to_owned(),
             issuer: state.settings.issuer.clone(),
@@ -269,7 +269,7 @@ async fn confirm_revoke(
 ) -> PageResult {
     let key = own_key(&state, &member, &id).await?;
     Ok(ok(&RevokePage {
-        layout: Layout::new(&member.visitor, "Revoke API key", "api"),
+        layout: member.visitor.layout("Revoke API key", "api"),
         key: KeyView::new(&key, state.now()),
     }))
 }

@@ -112,7 +112,7 @@ async fn list(
         })
         .collect();
     Ok(ok(&SessionsPage {
-        layout: Layout::new(&member.visitor, "Sessions and apps", "sessions"),
+        layout: member.visitor.layout("Sessions and apps", "sessions"),
         sessions,
         authorizations,
         notice: notice(q.done.as_deref()),
@@ -208,7 +208,7 @@ async fn token_url_session(
     )
     .await?;
     Ok(ok(&TokenUrlPage {
-        layout: Layout::new(&member.visitor, "CLI sign-in session", "sessions"),
+        layout: member.visitor.layout("CLI sign-in session", "sessions"),
         session_id,
         token_url: format!(
             "{}{}",

@@ -1,8 +1,7 @@
 //! `admin project create --account E --name N`.
 
 use super::{Ctx, Output};
-use crate::error::{Error, Result};
-use crate::store::{Project, Store};
+use crate::error::Result;
 use serde_json::json;
 
 #[derive(Debug, clap::Subcommand)]
@@ -21,7 +20,8 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<Output> {
     match command {
         Command::Create { account, name } => {
             let account = ctx.account(&account).await?;
-            let project = create(&ctx.store, &account.id, &name, ctx.now()).await?;
+            let project =
+                crate::accounts::create_project(&ctx.store, &account.id, &name, ctx.now()).await?;
             Ok(Output {
                 text: format!(
                     "Created project {} ({}) for {}",
@@ -31,19 +31,4 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<Output> {
             })
         }
     }
-}
-
-pub async fn create(store: &Store, account_id: &str, name: &str, now: i64) -> Result<Project> {
-    let name = name.trim();
-    if name.is_empty() {
-        return Err(Error::BadRequest("a project needs a name".into()));
-    }
-    let project = Project {
-        id: crate::ids::project(),
-        account_id: account_id.to_owned(),
-        name: name.to_owned(),
-        created_at: now,
-    };
-    store.insert_project(&project).await?;
-    Ok(project)
 }

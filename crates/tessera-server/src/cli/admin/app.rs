@@ -3,57 +3,10 @@
 //! and `admin app update CLIENT_ID [--mode M] [--rate-limit N/min|default]`.
 
 use super::{Ctx, Output};
-use crate::digest;
+use crate::apps::{self, Grant, NewApp};
 use crate::error::{Error, Result};
-use crate::store::{App, AppMode, Store};
+use crate::store::{App, AppMode};
 use serde_json::json;
-use tessera_proto::ClientSecret;
-
-/// The redirect URI public apps get by default: what `tessera auth login --web`
-/// listens on, any port.
-pub const LOOPBACK_REDIRECT_URI: &str = "http://127.0.0.1/callback";
-
-/// Grant types an app may use (the OAuth token endpoint's `grant_type`, with the
-/// device grant's URN shortened).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Grant {
-    #[value(name = "client_credentials")]
-    ClientCredentials,
-    #[value(name = "authorization_code")]
-    AuthorizationCode,
-    #[value(name = "refresh_token")]
-    RefreshToken,
-    #[value(
-        name = "device_code",
-        alias = "urn:ietf:params:oauth:grant-type:device_code"
-    )]
-    DeviceCode,
-}
-
-impl Grant {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ClientCredentials => "client_credentials",
-            Self::AuthorizationCode => "authorization_code",
-            Self::RefreshToken => "refresh_token",
-            Self::DeviceCode => "device_code",
-        }
-    }
-
-    /// DESIGN.md: confidential apps get all four; public apps all but
-    /// client_credentials (they cannot keep a secret).
-    pub fn defaults(public: bool) -> Vec<Grant> {
-        let mut grants = vec![
-            Self::AuthorizationCode,
-            Self::RefreshToken,
-            Self::DeviceCode,
-        ];
-        if !public {
-            grants.insert(0, Self::ClientCredentials);
-        }
-        grants
-    }
-}
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -122,17 +75,11 @@ pub struct CreateArgs {
     pub rate_limit: Option<u32>,
 }
 
-/// What `create` made: the app, and the secret when it is confidential.
-pub struct CreatedApp {
-    pub app: App,
-    pub client_secret: Option<ClientSecret>,
-}
-
 pub async fn run(ctx: &Ctx, command: Command) -> Result<Output> {
     match command {
         Command::Create(args) => {
             let account = ctx.account(&args.account).await?;
-            let created = create(&ctx.store, &account.id, args, ctx.now()).await?;
+            let created = apps::create(&ctx.store, &account.id, args.into(), ctx.now()).await?;
             let app = &created.app;
             let mut json = describe(ctx, app);
             let mut text = format!(
@@ -224,75 +171,16 @@ fn limit_line(ctx: &Ctx, app: &App) -> String {
     format!("rate limit: {}/min ({source})", effective_limit(ctx, app))
 }
 
-fn valid_client_id(id: &str) -> bool {
-    (1..=128).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
-}
-
-/// RFC 6749 §3.1.2: absolute, no fragment.
-fn valid_redirect_uri(uri: &str) -> bool {
-    url::Url::parse(uri).is_ok_and(|u| u.fragment().is_none() && !u.cannot_be_a_base())
-}
-
-pub async fn create(
-    store: &Store,
-    account_id: &str,
-    args: CreateArgs,
-    now: i64,
-) -> Result<CreatedApp> {
-    let name = args.name.trim();
-    if name.is_empty() {
-        return Err(Error::BadRequest("an app needs a name".into()));
-    }
-    let client_id = match args.client_id {
-        Some(id) if valid_client_id(&id) => id,
-        Some(id) => {
-            return Err(Error::BadRequest(format!(
-                "client id {id:?}: use 1-128 letters, digits, `-`, `_`, `.` or `:`"
-            )));
+impl From<CreateArgs> for NewApp {
+    fn from(args: CreateArgs) -> Self {
+        Self {
+            name: args.name,
+            mode: args.mode,
+            redirect_uris: args.redirect_uris,
+            public: args.public,
+            client_id: args.client_id,
+            grants: args.grants,
+            rate_limit: args.rate_limit,
         }
-        None => crate::ids::app(),
-    };
-    if let Some(bad) = args.redirect_uris.iter().find(|u| !valid_redirect_uri(u)) {
-        return Err(Error::BadRequest(format!(
-            "redirect URI {bad:?} must be an absolute URL without a fragment"
-        )));
     }
-    // A public app is a CLI or native app: without explicit redirect URIs it gets
-    // the loopback one, which matches any port (RFC 8252 §7.3).
-    let redirect_uris = if args.public && args.redirect_uris.is_empty() {
-        vec![LOOPBACK_REDIRECT_URI.to_owned()]
-    } else {
-        args.redirect_uris
-    };
-    let mut grants = if args.grants.is_empty() {
-        Grant::defaults(args.public)
-    } else {
-        args.grants
-    };
-    grants.dedup();
-    if args.public && grants.contains(&Grant::ClientCredentials) {
-        return Err(Error::BadRequest(
-            "a public app cannot use client_credentials: it has no secret".into(),
-        ));
-    }
-    let client_secret = (!args.public).then(|| ClientSecret::new(digest::random_token(32)));
-    let app = App {
-        client_id,
-        account_id: account_id.to_owned(),
-        name: name.to_owned(),
-        mode: args.mode,
-        public: args.public,
-        client_secret_hash: client_secret
-            .as_ref()
-            .map(|s| digest::secret_hash(s.expose_secret())),
-        redirect_uris,
-        grant_types: grants.iter().map(|g| g.as_str().to_owned()).collect(),
-        rate_limit_per_min: args.rate_limit.map(i64::from),
-        created_at: now,
-    };
-    store.insert_app(&app).await?;
-    Ok(CreatedApp { app, client_secret })
 }

@@ -1,10 +1,16 @@
-//! The `tesserad` command line: `serve`, `admin …`, `migrate`.
+//! The binary's edge: the `tesserad` command line (`serve`, `admin …`,
+//! `migrate`), the one place that reads flags, the environment and the config
+//! file ([`settings`]) and turns them into the plain `Settings` handed down.
+
+pub mod admin;
+pub mod dev;
+pub mod settings;
 
 use crate::clock::SystemClock;
-use crate::config::{ServeOverrides, Settings, SettingsArgs};
 use crate::error::{Error, Result};
 use crate::store::Store;
 use clap::{Parser, Subcommand, ValueEnum};
+use settings::{ServeOverrides, SettingsArgs};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -39,7 +45,7 @@ pub enum Command {
     /// Run the server.
     Serve(ServeArgs),
     /// Manage accounts, apps, keys and sessions in the database.
-    Admin(crate::admin::AdminArgs),
+    Admin(admin::AdminArgs),
     /// Create or upgrade the database schema, then exit.
     Migrate(MigrateArgs),
 }
@@ -104,15 +110,22 @@ async fn run(command: Command) -> Result<()> {
             };
             let mut settings_args = args.settings;
             if args.dev && settings_args.listen.is_none() {
-                settings_args.listen = Some(crate::config::DEFAULT_LISTEN.parse().expect("valid"));
+                settings_args.listen = Some(settings::DEFAULT_LISTEN.parse().expect("valid"));
             }
-            let settings = Settings::resolve(&settings_args, overrides, master_key_env)?;
-            crate::server::serve(settings, Arc::new(SystemClock)).await
+            let settings = settings::resolve(&settings_args, overrides, master_key_env)?;
+            let dev = settings.dev;
+            crate::server::serve(settings, Arc::new(SystemClock), async |state| {
+                if dev {
+                    dev::seed_and_print(state).await?;
+                }
+                Ok(())
+            })
+            .await
         }
-        Command::Admin(args) => crate::admin::run(args).await,
+        Command::Admin(args) => admin::run(args).await,
         Command::Migrate(args) => {
             let settings =
-                Settings::resolve(&args.settings, ServeOverrides::default(), master_key_env)?;
+                settings::resolve(&args.settings, ServeOverrides::default(), master_key_env)?;
             let store = Store::open(&settings.database).await?;
             store.close().await;
             println!("database {} is up to date", settings.database);

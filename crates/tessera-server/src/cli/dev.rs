@@ -1,11 +1,10 @@
 //! `serve --dev`: seed a demo account, project, development-mode app and API key
 //! into the throwaway database, and print them with the commands to try next.
 
-use crate::admin::app::{CreateArgs, Grant};
 use crate::api_keys::{self, NewApiKey};
+use crate::apps::{self, NewApp};
 use crate::error::Result;
 use crate::services::AppState;
-use crate::store::AppMode;
 
 pub const DEMO_EMAIL: &str = "demo@example.com";
 /// Client id of the public app `serve --dev` registers for the `tessera` CLI.
@@ -14,39 +13,24 @@ pub const CLI_CLIENT_ID: &str = "tessera-cli";
 pub async fn seed_and_print(state: &AppState) -> Result<()> {
     let now = state.now();
     let store = &state.store;
-    let account = crate::admin::account::create(store, DEMO_EMAIL, now).await?;
-    let project = crate::admin::project::create(store, &account.id, "Demo project", now).await?;
-    let app = crate::admin::app::create(
+    let account = crate::accounts::create(store, DEMO_EMAIL, now).await?;
+    let project = crate::accounts::create_project(store, &account.id, "Demo project", now).await?;
+    let app = apps::create(
         store,
         &account.id,
-        CreateArgs {
-            account: account.email.clone(),
-            name: "Demo app".into(),
-            mode: AppMode::Development,
-            redirect_uris: vec!["http://127.0.0.1/callback".into()],
-            public: false,
-            client_id: None,
-            grants: Grant::defaults(false),
-            rate_limit: None,
+        NewApp {
+            redirect_uris: vec![apps::LOOPBACK_REDIRECT_URI.into()],
+            ..NewApp::named("Demo app")
         },
         now,
     )
     .await?;
     // The `tessera` CLI's well-known public client: `tessera auth login --web` and
     // `--device` work against a dev server without registering anything.
-    let cli_app = crate::admin::app::create(
+    let cli_app = apps::create(
         store,
         &account.id,
-        CreateArgs {
-            account: account.email.clone(),
-            name: "Tessera CLI".into(),
-            mode: AppMode::Development,
-            redirect_uris: vec![crate::admin::app::LOOPBACK_REDIRECT_URI.into()],
-            public: true,
-            client_id: Some(CLI_CLIENT_ID.into()),
-            grants: Grant::defaults(true),
-            rate_limit: None,
-        },
+        NewApp::public_client("Tessera CLI", CLI_CLIENT_ID),
         now,
     )
     .await?;

@@ -1,7 +1,8 @@
 //! `admin api-key create|list|revoke`.
 
 use super::{Ctx, Output};
-use crate::api_keys::{self, NewApiKey, rfc3339};
+use crate::api_keys::{self, NewApiKey};
+use crate::clock::rfc3339;
 use crate::error::{Error, Result};
 use crate::store::Revoked;
 use serde_json::json;
@@ -15,7 +16,7 @@ pub enum Command {
         #[arg(long)]
         account: String,
         /// Lifetime, e.g. `30d`, `12h`. Default: no expiry.
-        #[arg(long, value_parser = crate::config::parse_duration, conflicts_with = "expires_at")]
+        #[arg(long, value_parser = crate::clock::parse_duration, conflicts_with = "expires_at")]
         expires_in: Option<std::time::Duration>,
         /// Exact expiry, RFC 3339 (e.g. `2027-01-01T00:00:00Z`).
         #[arg(long, value_parser = parse_rfc3339)]

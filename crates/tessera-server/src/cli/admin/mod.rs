@@ -10,10 +10,11 @@ pub mod keys;
 pub mod project;
 pub mod session;
 
+use super::settings::{ServeOverrides, SettingsArgs, resolve};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{ServeOverrides, Settings, SettingsArgs};
 use crate::error::{Error, Result};
-use crate::keys::Keyring;
+use crate::keys::{Keyring, ensure_current_key};
+use crate::settings::Settings;
 use crate::store::{Account, Store};
 use std::sync::Arc;
 
@@ -74,22 +75,21 @@ impl Ctx {
         self.clock.now()
     }
 
+    /// The signing keys, with a first one made if the database has none yet.
     pub async fn keyring(&self) -> Result<Keyring> {
-        let ttl = i64::try_from(self.settings.access_token_ttl.as_secs()).unwrap_or(i64::MAX / 2);
+        let master = &self.settings.master_key;
+        ensure_current_key(&self.store, master, self.now()).await?;
         Keyring::load(
             &self.store,
-            self.settings.master_key.clone(),
-            ttl,
+            master.clone(),
+            self.settings.access_token_ttl_secs(),
             self.now(),
         )
         .await
     }
 
     pub async fn account(&self, email: &str) -> Result<Account> {
-        self.store
-            .account_by_email(email)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("no account with email {email}")))
+        crate::accounts::by_email(&self.store, email).await
     }
 }
 
@@ -100,7 +100,7 @@ pub struct Output {
 }
 
 pub async fn run(args: AdminArgs) -> Result<()> {
-    let settings = Settings::resolve(
+    let settings = resolve(
         &args.settings,
         ServeOverrides::default(),
         std::env::var("TESSERAD_MASTER_KEY").ok(),
