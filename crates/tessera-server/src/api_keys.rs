@@ -9,7 +9,8 @@
 use crate::digest;
 use crate::error::{AuthError, Error, Result};
 use crate::keys::Keyring;
-use crate::store::{ApiKeyRecord, Store};
+use crate::services::Services;
+use crate::store::{ApiKeyRecord, Revoked, Store};
 use tessera_proto::api::CreatedApiKey;
 use tessera_proto::{ApiKey, Claims, Scopes, THIRD_PARTY_OPERATION, TokenUse};
 
@@ -93,6 +94,38 @@ pub async fn issue(
     };
     store.insert_api_key(&record).await?;
     Ok(IssuedApiKey { record, key })
+}
+
+/// Issues a key for a user of this server (its issuer and key prefix), counted
+/// in the metrics: the console, `POST /v1/api-keys`, a one-time code sign-in.
+pub async fn issue_for_user(svc: &Services, new: NewApiKey, now: i64) -> Result<IssuedApiKey> {
+    let settings = &svc.settings;
+    let issued = issue(
+        &svc.store,
+        &svc.keyring,
+        &settings.issuer,
+        &settings.api_key_prefix,
+        new,
+        now,
+    )
+    .await?;
+    metrics::counter!(crate::metrics::API_KEYS_ISSUED).increment(1);
+    Ok(issued)
+}
+
+/// Revokes a key; with `account_id`, only one of that account's (another
+/// account's key reads as not found). Counted in the metrics.
+pub async fn revoke(
+    store: &Store,
+    id: &str,
+    account_id: Option<&str>,
+    now: i64,
+) -> Result<Revoked> {
+    let revoked = store.revoke_api_key(id, account_id, now).await?;
+    if revoked == Revoked::Now {
+        metrics::counter!(crate::metrics::API_KEYS_REVOKED).increment(1);
+    }
+    Ok(revoked)
 }
 
 /// A key that passed every check.

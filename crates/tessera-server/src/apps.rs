@@ -1,9 +1,12 @@
-//! OAuth apps (clients): registering them and the grant types they may use.
+//! OAuth apps (clients): registering them, the grant types they may use, and what
+//! the developer console and the sessions page do to them (every change is in the
+//! account's audit trail).
 
-use crate::digest;
+use crate::audit::{self, Action, Actor};
 use crate::error::{Error, Result};
 use crate::store::{App, AppMode, Store};
-use tessera_proto::ClientSecret;
+use crate::{digest, oauth};
+use tessera_proto::{ClientSecret, Scopes};
 
 /// The redirect URI public apps get by default: what `tessera auth login --web`
 /// listens on, any port.
@@ -169,4 +172,196 @@ pub async fn create(store: &Store, account_id: &str, args: NewApp, now: i64) -> 
     };
     store.insert_app(&app).await?;
     Ok(CreatedApp { app, client_secret })
+}
+
+/// The developer console's answer for an app the account does not own.
+fn not_yours() -> Error {
+    Error::NotFound("There is no such app in your account.".into())
+}
+
+/// One of the account's apps, with when it asked for production mode (while
+/// that waits for an admin).
+pub async fn owned(store: &Store, account_id: &str, client_id: &str) -> Result<(App, Option<i64>)> {
+    let app = match store.app_by_client_id(client_id).await? {
+        Some(app) if app.account_id == account_id => app,
+        _ => return Err(not_yours()),
+    };
+    let requested = store
+        .production_requests_of(account_id)
+        .await?
+        .into_iter()
+        .find(|(id, _)| *id == app.client_id)
+        .map(|(_, at)| at);
+    Ok((app, requested))
+}
+
+/// How a switch of mode went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModeChange {
+    Switched,
+    /// Production needs an admin's approval (`--production-requires-approval`):
+    /// recorded as a request that `tesserad admin app approve` grants.
+    Requested,
+}
+
+/// Registers an app from the console: in production right away only where no
+/// review is required, else with a pending request. Returns the app and when
+/// production was requested.
+pub async fn register(
+    store: &Store,
+    actor: Actor<'_>,
+    new: NewApp,
+    approval_required: bool,
+    now: i64,
+) -> Result<(CreatedApp, Option<i64>)> {
+    let wants_production = new.mode == AppMode::Production;
+    let new = NewApp {
+        mode: if approval_required {
+            AppMode::Development
+        } else {
+            new.mode
+        },
+        ..new
+    };
+    let created = create(store, actor.account_id, new, now).await?;
+    let client_id = &created.app.client_id;
+    audit::record(store, actor, Action::AppRegistered, Some(client_id), now).await?;
+    let requested = if wants_production && approval_required {
+        request_production(store, actor, client_id, now).await?;
+        Some(now)
+    } else {
+        None
+    };
+    Ok((created, requested))
+}
+
+async fn request_production(
+    store: &Store,
+    actor: Actor<'_>,
+    client_id: &str,
+    now: i64,
+) -> Result<()> {
+    store
+        .set_app_production_request(actor.account_id, client_id, Some(now))
+        .await?;
+    audit::record(
+        store,
+        actor,
+        Action::AppProductionRequested,
+        Some(client_id),
+        now,
+    )
+    .await
+}
+
+/// Switches one of the account's apps to `mode` (production may wait for an
+/// admin, see [`ModeChange::Requested`]).
+pub async fn switch_mode(
+    store: &Store,
+    actor: Actor<'_>,
+    client_id: &str,
+    mode: AppMode,
+    approval_required: bool,
+    now: i64,
+) -> Result<ModeChange> {
+    if mode == AppMode::Production && approval_required {
+        request_production(store, actor, client_id, now).await?;
+        return Ok(ModeChange::Requested);
+    }
+    store
+        .set_app_mode(actor.account_id, client_id, mode)
+        .await?;
+    audit::record(store, actor, Action::AppModeChanged, Some(client_id), now).await?;
+    Ok(ModeChange::Switched)
+}
+
+/// A new client secret for a confidential app of the account, shown once.
+pub async fn rotate_secret(
+    store: &Store,
+    actor: Actor<'_>,
+    app: &App,
+    now: i64,
+) -> Result<ClientSecret> {
+    if app.public {
+        return Err(Error::BadRequest(
+            "A public app has no client secret.".into(),
+        ));
+    }
+    let secret = ClientSecret::new(digest::random_token(32));
+    let hash = digest::secret_hash(secret.expose_secret());
+    if !store
+        .set_app_secret_hash(actor.account_id, &app.client_id, &hash)
+        .await?
+    {
+        return Err(not_yours());
+    }
+    audit::record(
+        store,
+        actor,
+        Action::AppSecretRotated,
+        Some(&app.client_id),
+        now,
+    )
+    .await?;
+    Ok(secret)
+}
+
+/// Deletes one of the account's apps. Its users' grants end first: the access
+/// tokens in them go on the revocation list before the rows that name them are
+/// deleted with the app.
+pub async fn delete(store: &Store, actor: Actor<'_>, client_id: &str, now: i64) -> Result<()> {
+    owned(store, actor.account_id, client_id).await?;
+    for family in store.live_token_families(client_id, None).await? {
+        oauth::issue::revoke_family(store, &family, now).await?;
+    }
+    if !store.delete_app(actor.account_id, client_id).await? {
+        return Err(not_yours());
+    }
+    audit::record(store, actor, Action::AppDeleted, Some(client_id), now).await
+}
+
+/// The account approved the app for `scope` (consent, device approval): shown
+/// on the sessions page, and in the audit trail as `action`.
+pub async fn authorize(
+    store: &Store,
+    actor: Actor<'_>,
+    client_id: &str,
+    scope: &Scopes,
+    action: Action,
+    now: i64,
+) -> Result<()> {
+    store
+        .upsert_app_authorization(actor.account_id, client_id, &scope.to_string(), now)
+        .await?;
+    audit::record(store, actor, action, Some(client_id), now).await
+}
+
+/// Withdraws the account's authorization of an app: every grant the account
+/// gave it (its refresh tokens and access tokens) ends.
+pub async fn revoke_authorization(
+    store: &Store,
+    actor: Actor<'_>,
+    client_id: &str,
+    now: i64,
+) -> Result<()> {
+    let families = store
+        .live_token_families(client_id, Some(actor.account_id))
+        .await?;
+    let recorded = store
+        .delete_app_authorization(actor.account_id, client_id)
+        .await?;
+    if !recorded && families.is_empty() {
+        return Err(Error::NotFound("That app is not authorized.".into()));
+    }
+    for family in &families {
+        oauth::issue::revoke_family(store, family, now).await?;
+    }
+    audit::record(
+        store,
+        actor,
+        Action::AppAuthorizationRevoked,
+        Some(client_id),
+        now,
+    )
+    .await
 }

@@ -9,7 +9,7 @@
 //! | 1. edge | `cli` (and `main.rs`) |
 //! | 2. wiring | `server` |
 //! | 3. HTTP | `http` |
-//! | 4. domain | `services`, `settings`, `oauth`, `principal`, `accounts`, `apps`, `api_keys`, `access_tokens`, `keys`, `otp`, `mail`, `password`, `audit`, `attempts`, `ratelimit` |
+//! | 4. domain | `services`, `settings`, `oauth`, `principal`, `accounts`, `apps`, `api_keys`, `access_tokens`, `keys`, `otp`, `mail`, `password`, `audit`, `attempts`, `ratelimit`, `web_sessions` |
 //! | 5. store | `store` |
 //! | 6. core | `error`, `clock`, `digest`, `ids`, `master_key`, `metrics` |
 //!
@@ -53,6 +53,7 @@ pub mod settings;
 pub mod store;
 #[cfg(test)]
 pub mod testing;
+pub mod web_sessions;
 
 pub use error::{Error, Result};
 pub use services::{AppState, Services};

@@ -118,21 +118,13 @@ async fn create_api_key(
             Some(now.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2)))
         }
     };
-    let issued = api_keys::issue(
-        &state.store,
-        &state.keyring,
-        &state.settings.issuer,
-        &state.settings.api_key_prefix,
-        NewApiKey {
-            account_id: principal.account_id,
-            name: body.name,
-            scope,
-            expires_at,
-        },
-        now,
-    )
-    .await?;
-    metrics::counter!(crate::metrics::API_KEYS_ISSUED).increment(1);
+    let new = NewApiKey {
+        account_id: principal.account_id,
+        name: body.name,
+        scope,
+        expires_at,
+    };
+    let issued = api_keys::issue_for_user(&state, new, now).await?;
     Ok((StatusCode::CREATED, Json(issued.to_created())))
 }
 
@@ -141,16 +133,8 @@ async fn revoke_api_key(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    match state
-        .store
-        .revoke_api_key(&id, Some(&principal.account_id), state.now())
-        .await?
-    {
-        Revoked::Now => {
-            metrics::counter!(crate::metrics::API_KEYS_REVOKED).increment(1);
-            Ok(StatusCode::NO_CONTENT)
-        }
-        Revoked::Already => Ok(StatusCode::NO_CONTENT),
+    match api_keys::revoke(&state.store, &id, Some(&principal.account_id), state.now()).await? {
+        Revoked::Now | Revoked::Already => Ok(StatusCode::NO_CONTENT),
         Revoked::NotFound => Err(Error::NotFound(format!("no API key {id} in this account"))),
     }
 }
@@ -174,21 +158,14 @@ async fn verify_code(
     State(state): State<AppState>,
     Json(body): Json<OtpVerify>,
 ) -> Result<(StatusCode, Json<CreatedApiKey>)> {
-    let account_id = otp::verify(&state, &body.email, &body.code, state.now()).await?;
-    let issued = api_keys::issue(
-        &state.store,
-        &state.keyring,
-        &state.settings.issuer,
-        &state.settings.api_key_prefix,
-        NewApiKey {
-            account_id,
-            name: Some("email one-time code".into()),
-            scope: None,
-            expires_at: None,
-        },
-        state.now(),
-    )
-    .await?;
-    metrics::counter!(crate::metrics::API_KEYS_ISSUED).increment(1);
+    let now = state.now();
+    let account_id = otp::verify(&state, &body.email, &body.code, now).await?;
+    let new = NewApiKey {
+        account_id,
+        name: Some("email one-time code".into()),
+        scope: None,
+        expires_at: None,
+    };
+    let issued = api_keys::issue_for_user(&state, new, now).await?;
     Ok((StatusCode::CREATED, Json(issued.to_created())))
 }

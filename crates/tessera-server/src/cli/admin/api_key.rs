@@ -139,7 +139,7 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<Output> {
             });
             Ok(Output { json, text })
         }
-        Command::Revoke { id } => match ctx.store.revoke_api_key(&id, None, ctx.now()).await? {
+        Command::Revoke { id } => match api_keys::revoke(&ctx.store, &id, None, ctx.now()).await? {
             Revoked::NotFound => Err(Error::NotFound(format!("no API key {id}"))),
             outcome => Ok(Output {
                 text: if outcome == Revoked::Now {

@@ -10,7 +10,8 @@
 use super::page::{Layout, ok};
 use super::scopes::{self, ScopeLine};
 use super::session::{Member, Visitor};
-use crate::audit::{self, Action};
+use crate::apps;
+use crate::audit::Action;
 use crate::error::Error;
 use crate::http::error::PageResult;
 use crate::http::extract::FormFields;
@@ -128,24 +129,9 @@ async fn decide(State(state): State<AppState>, member: Member, form: FormFields)
                 state.now(),
             )
             .await?;
-            state
-                .store
-                .upsert_app_authorization(
-                    member.account_id(),
-                    &request.client_id,
-                    &request.scope.to_string(),
-                    now,
-                )
-                .await?;
-            audit::record(
-                &state.store,
-                member.account_id(),
-                Action::AppAuthorized,
-                Some(&request.client_id),
-                member.ip(),
-                now,
-            )
-            .await?;
+            let (client_id, actor) = (&request.client_id, member.actor());
+            let action = Action::AppAuthorized;
+            apps::authorize(&state.store, actor, client_id, &request.scope, action, now).await?;
             Ok(Redirect::to(url.as_str()).into_response())
         }
         "deny" => Ok(Redirect::to(authorize::deny_redirect(&request).as_str()).into_response()),

@@ -5,7 +5,8 @@
 use super::page::{Layout, ok, render, when};
 use super::scopes::{self, ScopeLine};
 use super::session::{Member, Visitor};
-use crate::audit::{self, Action};
+use crate::apps;
+use crate::audit::Action;
 use crate::error::Error;
 use crate::http::error::PageResult;
 use crate::http::extract::PageForm;
@@ -194,24 +195,9 @@ async fn decide(
         Err(e) => return Err(e.into()),
     }
     if approve {
-        state
-            .store
-            .upsert_app_authorization(
-                member.account_id(),
-                &pending.client_id,
-                &pending.scope.to_string(),
-                now,
-            )
-            .await?;
-        audit::record(
-            &state.store,
-            member.account_id(),
-            Action::DeviceApproved,
-            Some(&pending.client_id),
-            member.ip(),
-            now,
-        )
-        .await?;
+        let (client_id, actor) = (&pending.client_id, member.actor());
+        let action = Action::DeviceApproved;
+        apps::authorize(&state.store, actor, client_id, &pending.scope, action, now).await?;
     }
     Ok(ok(&DonePage {
         layout: member.visitor.bare_layout(if approve {

@@ -1,9 +1,9 @@
 //! Browser sessions and CSRF protection.
 //!
-//! - `tessera_session`: a random secret (32 bytes); `web_sessions` keeps its hash.
-//!   Created on sign-in (a new secret each time, so a planted cookie is useless),
-//!   revoked on sign-out or from the sessions page, expires after
-//!   [`SESSION_TTL_SECS`].
+//! - `tessera_session`: a random secret (32 bytes) of a session of
+//!   [`crate::web_sessions`], which keeps its hash. Created on sign-in (a new
+//!   secret each time, so a planted cookie is useless), revoked on sign-out or
+//!   from the sessions page.
 //! - `tessera_browser`: a random value given to every browser, which binds the
 //!   forms shown before sign-in.
 //! - CSRF token: `digest("csrf:" + session secret)` when signed in, else
@@ -11,22 +11,19 @@
 //!   nor compute the token, and a token from one session is useless in another.
 
 use super::page::Layout;
+use crate::audit::Actor;
 use crate::digest;
 use crate::error::{Error, Result};
 use crate::http::error::PageError;
 use crate::http::extract::peer;
 use crate::services::AppState;
-use crate::store::web_sessions::WebSessionRow;
+use crate::web_sessions::{self, Browser};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
 
 pub const SESSION_COOKIE: &str = "tessera_session";
 pub const BROWSER_COOKIE: &str = "tessera_browser";
-/// A browser session lasts this long after sign-in.
-pub const SESSION_TTL_SECS: i64 = 12 * 3600;
-/// `last_seen_at` is written at most this often per session.
-const LAST_SEEN_GRANULARITY_SECS: i64 = 60;
 /// Cookie values we mint are base64url of 32 bytes; anything else is ignored.
 const COOKIE_VALUE_LEN: usize = 43;
 
@@ -154,6 +151,14 @@ impl Visitor {
         self.signed_in.as_ref().map(|s| s.email.as_str())
     }
 
+    /// Where a sign-in comes from.
+    pub fn browser(&self) -> Browser<'_> {
+        Browser {
+            ip: self.ip.as_deref(),
+            user_agent: self.user_agent.as_deref(),
+        }
+    }
+
     /// The shared layout of a console page in navigation `section`.
     pub fn layout(&self, title: impl Into<String>, section: &'static str) -> Layout {
         Layout {
@@ -182,14 +187,8 @@ impl FromRequestParts<AppState> for Visitor {
             .map(|b| b.0.clone())
             .ok_or_else(|| Error::internal("web page outside the browser layer"))?;
         if let Some(secret) = cookie(&parts.headers, SESSION_COOKIE)
-            && let Some(session) = state
-                .store
-                .live_web_session(&digest::secret_hash(secret), now)
-                .await?
+            && let Some(session) = web_sessions::current(&state.store, secret, now).await?
         {
-            if session.last_seen_at + LAST_SEEN_GRANULARITY_SECS <= now {
-                state.store.touch_web_session(&session.id, now).await?;
-            }
             binding = secret.to_owned();
             signed_in = Some(SignedIn {
                 session_id: session.id,
@@ -230,6 +229,14 @@ impl Member {
     pub fn ip(&self) -> Option<&str> {
         self.visitor.ip.as_deref()
     }
+
+    /// The signed-in account acting from this browser, for the audit trail.
+    pub fn actor(&self) -> Actor<'_> {
+        Actor {
+            account_id: &self.account.account_id,
+            ip: self.ip(),
+        }
+    }
 }
 
 impl FromRequestParts<AppState> for Member {
@@ -254,32 +261,6 @@ impl FromRequestParts<AppState> for Member {
             }
         }
     }
-}
-
-/// Starts a session for `account_id`: returns the cookie secret and the row.
-pub async fn start(
-    state: &AppState,
-    account_id: &str,
-    method: &str,
-    ip: Option<&str>,
-    user_agent: Option<&str>,
-) -> Result<(String, WebSessionRow)> {
-    let now = state.now();
-    let secret = digest::random_token(32);
-    let row = WebSessionRow {
-        id_hash: digest::secret_hash(&secret),
-        id: crate::ids::web_session(),
-        account_id: account_id.to_owned(),
-        method: method.to_owned(),
-        ip: ip.map(str::to_owned),
-        user_agent: user_agent.map(str::to_owned),
-        created_at: now,
-        last_seen_at: now,
-        expires_at: now + SESSION_TTL_SECS,
-        revoked_at: None,
-    };
-    state.store.insert_web_session(&row).await?;
-    Ok((secret, row))
 }
 
 #[cfg(test)]

@@ -5,14 +5,13 @@
 //! the pages cannot be used to find out who has one.
 
 use super::page::{Layout, local_path, ok, render};
-use super::session::{self, CookiePolicy, Visitor};
-use crate::audit::{self, Action};
+use super::session::{self, CookiePolicy, CsrfForm, Visitor};
+use crate::audit::{Action, Actor};
 use crate::error::Error;
 use crate::http::error::PageResult;
 use crate::http::extract::PageForm;
-use crate::http::web::session::CsrfForm;
-use crate::password;
 use crate::services::AppState;
+use crate::web_sessions::{self, METHOD_EMAIL_CODE, PasswordSignIn};
 use askama::Template;
 use axum::Router;
 use axum::extract::{Query, State};
@@ -22,10 +21,6 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 pub const PATH: &str = super::page::SIGNIN_PATH;
-/// Failed password sign-ins per account within [`PASSWORD_WINDOW_SECS`] before
-/// password sign-in pauses for that account (the email code still works).
-const PASSWORD_FAILURES_ALLOWED: i64 = 10;
-const PASSWORD_WINDOW_SECS: i64 = 15 * 60;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -174,20 +169,22 @@ async fn signin_code(
     let next = local_path(form.next.as_deref());
     let email = form.email.trim().to_lowercase();
     let code: String = form.code.chars().filter(|c| !c.is_whitespace()).collect();
-    match crate::otp::verify(&state, &email, &code, state.now()).await {
-        Ok(account_id) => complete(&state, &visitor, &account_id, "email_code", &next).await,
+    let now = state.now();
+    match crate::otp::verify(&state, &email, &code, now).await {
+        Ok(account_id) => {
+            let secret = web_sessions::sign_in(
+                &state.store,
+                &account_id,
+                METHOD_EMAIL_CODE,
+                visitor.browser(),
+                now,
+            )
+            .await?;
+            signed_in(&state, &secret, &next)
+        }
         Err(e @ (Error::InvalidOtp | Error::BadRequest(_) | Error::TooManyRequests { .. })) => {
-            if let Some(account) = state.store.account_by_email(&email).await? {
-                audit::record(
-                    &state.store,
-                    &account.id,
-                    Action::SignInFailed,
-                    Some("email_code"),
-                    visitor.ip.as_deref(),
-                    state.now(),
-                )
-                .await?;
-            }
+            let (store, browser) = (&state.store, visitor.browser());
+            web_sessions::sign_in_failed(store, &email, METHOD_EMAIL_CODE, browser, now).await?;
             let message = match e {
                 Error::InvalidOtp => {
                     "That code is not valid. Check the latest email, or request a new code."
@@ -225,100 +222,41 @@ async fn signin_password(
     visitor.check_csrf(&form.csrf)?;
     let next = local_path(form.next.as_deref());
     let email = form.email.trim().to_lowercase();
-    let now = state.now();
-    let account = state.store.account_by_email(&email).await?;
-    let stored = match &account {
-        Some(a) => state.store.account_password_hash(&a.id).await?,
-        None => None,
-    };
-    let throttled = match &account {
-        Some(a) => {
-            state
-                .store
-                .count_audit_events_since(
-                    &a.id,
-                    Action::SignInFailed.as_str(),
-                    now - PASSWORD_WINDOW_SECS,
-                )
-                .await?
-                >= PASSWORD_FAILURES_ALLOWED
+    let outcome = web_sessions::sign_in_with_password(
+        &state.store,
+        &email,
+        form.password,
+        visitor.browser(),
+        state.now(),
+    )
+    .await?;
+    let message = match outcome {
+        PasswordSignIn::SignedIn(secret) => return signed_in(&state, &secret, &next),
+        PasswordSignIn::Paused => {
+            "Too many failed attempts. Wait 15 minutes, or sign in with an email code."
         }
-        None => false,
+        PasswordSignIn::Mismatch => "That email and password do not match.",
     };
-    let password = form.password;
-    // argon2 takes tens of milliseconds of CPU: off the async workers.
-    let matches =
-        tokio::task::spawn_blocking(move || password::verify(&password, stored.as_deref()))
-            .await
-            .map_err(Error::internal)?;
-    let failure = |message: &str| {
-        render(
-            StatusCode::UNAUTHORIZED,
-            &SigninPage {
-                layout: visitor.bare_layout("Sign in"),
-                purpose: None,
-                next: next.clone(),
-                email: email.clone(),
-                error: Some(message.to_owned()),
-                password_open: true,
-            },
-        )
-    };
-    match account {
-        Some(account) if matches && !throttled => {
-            complete(&state, &visitor, &account.id, "password", &next).await
-        }
-        Some(account) => {
-            audit::record(
-                &state.store,
-                &account.id,
-                Action::SignInFailed,
-                Some("password"),
-                visitor.ip.as_deref(),
-                now,
-            )
-            .await?;
-            Ok(failure(if throttled {
-                "Too many failed attempts. Wait 15 minutes, or sign in with an email code."
-            } else {
-                "That email and password do not match."
-            }))
-        }
-        None => Ok(failure("That email and password do not match.")),
-    }
+    Ok(render(
+        StatusCode::UNAUTHORIZED,
+        &SigninPage {
+            layout: visitor.bare_layout("Sign in"),
+            purpose: None,
+            next,
+            email,
+            error: Some(message.to_owned()),
+            password_open: true,
+        },
+    ))
 }
 
-/// Signs the browser in: a fresh session (never reusing a cookie from before
-/// sign-in), an audit event, and back to `next`.
-pub async fn complete(
-    state: &AppState,
-    visitor: &Visitor,
-    account_id: &str,
-    method: &str,
-    next: &str,
-) -> PageResult {
-    let (secret, row) = session::start(
-        state,
-        account_id,
-        method,
-        visitor.ip.as_deref(),
-        visitor.user_agent.as_deref(),
-    )
-    .await?;
-    audit::record(
-        &state.store,
-        account_id,
-        Action::SignedIn,
-        Some(method),
-        visitor.ip.as_deref(),
-        row.created_at,
-    )
-    .await?;
+/// The browser is signed in: the session cookie, and back to `next`.
+fn signed_in(state: &AppState, secret: &str, next: &str) -> PageResult {
     let policy = CookiePolicy::for_issuer(&state.settings.issuer);
     let cookie = policy.set_cookie(
         session::SESSION_COOKIE,
-        &secret,
-        Some(session::SESSION_TTL_SECS),
+        secret,
+        Some(web_sessions::SESSION_TTL_SECS),
     )?;
     let mut response = Redirect::to(next).into_response();
     response.headers_mut().append(header::SET_COOKIE, cookie);
@@ -331,19 +269,17 @@ async fn signout(
     PageForm(form): PageForm<CsrfForm>,
 ) -> PageResult {
     visitor.check_csrf(&form.csrf)?;
-    let now = state.now();
     if let Some(s) = &visitor.signed_in {
-        state
-            .store
-            .revoke_web_session(&s.account_id, &s.session_id, now)
-            .await?;
-        audit::record(
+        let actor = Actor {
+            account_id: &s.account_id,
+            ip: visitor.ip.as_deref(),
+        };
+        web_sessions::end(
             &state.store,
-            &s.account_id,
+            actor,
+            &s.session_id,
             Action::SignedOut,
-            None,
-            visitor.ip.as_deref(),
-            now,
+            state.now(),
         )
         .await?;
     }

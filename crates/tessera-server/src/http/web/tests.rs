@@ -602,7 +602,7 @@ async fn sessions_expire() {
     browser
         .sign_in_with_password("a@example.com", PASSWORD)
         .await;
-    fx.clock.advance(super::session::SESSION_TTL_SECS);
+    fx.clock.advance(crate::web_sessions::SESSION_TTL_SECS);
     assert_eq!(
         browser.get("/settings/api").await.status,
         StatusCode::SEE_OTHER

@@ -6,9 +6,7 @@
 //! `tesserad admin app approve` grants.
 
 use super::notice;
-use crate::apps::{self, Grant, NewApp};
-use crate::audit::{self, Action};
-use crate::digest;
+use crate::apps::{self, Grant, ModeChange, NewApp};
 use crate::error::Error;
 use crate::http::error::PageResult;
 use crate::http::extract::{FormFields, PageForm};
@@ -21,7 +19,7 @@ use askama::Template;
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use tessera_proto::ClientSecret;
@@ -209,30 +207,16 @@ async fn list(
     member: Member,
     Query(q): Query<DoneQuery>,
 ) -> PageResult {
-    Ok(ok(&apps_page(
-        &state,
-        &member,
-        notice(q.done.as_deref()),
-        None,
-        None,
-    )
-    .await?))
+    let page = apps_page(&state, &member, notice(q.done.as_deref()), None, None).await?;
+    Ok(ok(&page))
 }
 
 fn parse_grant(value: &str) -> Option<Grant> {
     GRANTS.iter().map(|(g, _)| *g).find(|g| g.as_str() == value)
 }
 
-async fn register(State(state): State<AppState>, member: Member, form: FormFields) -> PageResult {
-    member.visitor.check_csrf(form.get("csrf"))?;
-    let now = state.now();
-    let input = RegisterForm {
-        name: form.get("name"),
-        redirect_uris: form.get("redirect_uris"),
-        public: form.get("client_type") == "public",
-        production: form.get("mode") == "production",
-        grants: form.all("grant"),
-    };
+/// What the registration form asks for, or why it cannot be registered.
+fn new_app(input: &RegisterForm<'_>) -> Result<NewApp, Error> {
     let redirect_uris: Vec<String> = input
         .redirect_uris
         .lines()
@@ -242,110 +226,84 @@ async fn register(State(state): State<AppState>, member: Member, form: FormField
         .collect();
     let grants: Option<Vec<Grant>> = input.grants.iter().map(|g| parse_grant(g)).collect();
     let problem = if input.name.is_empty() || input.name.chars().count() > MAX_NAME_CHARS {
-        Some(format!(
-            "Give the app a name of 1 to {MAX_NAME_CHARS} characters."
-        ))
+        format!("Give the app a name of 1 to {MAX_NAME_CHARS} characters.")
     } else if redirect_uris.len() > MAX_REDIRECT_URIS {
-        Some(format!(
-            "An app may have at most {MAX_REDIRECT_URIS} redirect URIs."
-        ))
+        format!("An app may have at most {MAX_REDIRECT_URIS} redirect URIs.")
     } else if grants.as_ref().is_none_or(Vec::is_empty) {
-        Some("Choose at least one grant type.".to_owned())
+        "Choose at least one grant type.".to_owned()
     } else if grants
         .as_ref()
         .is_some_and(|g| g.contains(&Grant::AuthorizationCode) && redirect_uris.is_empty())
     {
-        Some("The authorization code grant needs at least one redirect URI.".to_owned())
+        "The authorization code grant needs at least one redirect URI.".to_owned()
     } else {
-        None
+        return Ok(NewApp {
+            mode: if input.production {
+                AppMode::Production
+            } else {
+                AppMode::Development
+            },
+            redirect_uris,
+            public: input.public,
+            grants: grants.unwrap_or_default(),
+            ..NewApp::named(input.name)
+        });
     };
-    // Production straight away only where no review is required.
-    let direct_production = input.production && !state.settings.production_requires_approval;
-    let created = match problem {
-        Some(p) => Err(Error::BadRequest(p)),
-        None => {
-            apps::create(
-                &state.store,
-                member.account_id(),
-                NewApp {
-                    name: input.name.to_owned(),
-                    mode: if direct_production {
-                        AppMode::Production
-                    } else {
-                        AppMode::Development
-                    },
-                    redirect_uris,
-                    public: input.public,
-                    client_id: None,
-                    grants: grants.unwrap_or_default(),
-                    rate_limit: None,
-                },
-                now,
-            )
-            .await
+    Err(Error::BadRequest(problem))
+}
+
+async fn register(State(state): State<AppState>, member: Member, form: FormFields) -> PageResult {
+    member.visitor.check_csrf(form.get("csrf"))?;
+    let input = RegisterForm {
+        name: form.get("name"),
+        redirect_uris: form.get("redirect_uris"),
+        public: form.get("client_type") == "public",
+        production: form.get("mode") == "production",
+        grants: form.all("grant"),
+    };
+    let approval_required = state.settings.production_requires_approval;
+    let registered = match new_app(&input) {
+        Ok(new) => {
+            let now = state.now();
+            apps::register(&state.store, member.actor(), new, approval_required, now).await
         }
+        Err(e) => Err(e),
     };
-    let created = match created {
-        Ok(c) => c,
+    let (created, requested) = match registered {
+        Ok(done) => done,
         Err(Error::BadRequest(message)) => {
             let page = apps_page(&state, &member, None, Some(message), Some(input)).await?;
             return Ok(render(StatusCode::BAD_REQUEST, &page));
         }
         Err(e) => return Err(e.into()),
     };
-    let client_id = created.app.client_id.clone();
-    audit::record(
-        &state.store,
-        member.account_id(),
-        Action::AppRegistered,
-        Some(&client_id),
-        member.ip(),
-        now,
-    )
-    .await?;
-    let mut requested = None;
-    if input.production && !direct_production {
-        state
-            .store
-            .set_app_production_request(member.account_id(), &client_id, Some(now))
-            .await?;
-        audit::record(
-            &state.store,
-            member.account_id(),
-            Action::AppProductionRequested,
-            Some(&client_id),
-            member.ip(),
-            now,
-        )
-        .await?;
-        requested = Some(now);
-    }
-    Ok(render(
-        StatusCode::CREATED,
-        &AppPage {
-            layout: member.visitor.layout(created.app.name.clone(), "apps"),
-            app: AppView::new(&state, &created.app, requested),
-            secret: created.client_secret.map(|s| s.expose_secret().to_owned()),
-            just_created: true,
-            notice: None,
-            approval_required: state.settings.production_requires_approval,
-        },
-    ))
+    let page = AppPage {
+        layout: member.visitor.layout(created.app.name.clone(), "apps"),
+        app: AppView::new(&state, &created.app, requested),
+        secret: created.client_secret.map(|s| s.expose_secret().to_owned()),
+        just_created: true,
+        notice: None,
+        approval_required,
+    };
+    Ok(render(StatusCode::CREATED, &page))
 }
 
-async fn own_app(state: &AppState, member: &Member, client_id: &str) -> PageResult<AppView> {
-    let app = match state.store.app_by_client_id(client_id).await? {
-        Some(a) if a.account_id == member.account_id() => a,
-        _ => return Err(Error::NotFound("There is no such app in your account.".into()).into()),
-    };
-    let requested = state
-        .store
-        .production_requests_of(member.account_id())
-        .await?
-        .into_iter()
-        .find(|(id, _)| *id == app.client_id)
-        .map(|(_, at)| at);
-    Ok(AppView::new(state, &app, requested))
+/// The app's page: `secret` is a client secret shown this once.
+fn app_page(
+    state: &AppState,
+    member: &Member,
+    (app, requested): (App, Option<i64>),
+    secret: Option<ClientSecret>,
+    notice: Option<&'static str>,
+) -> Response {
+    ok(&AppPage {
+        layout: member.visitor.layout(app.name.clone(), "apps"),
+        app: AppView::new(state, &app, requested),
+        secret: secret.map(|s| s.expose_secret().to_owned()),
+        just_created: false,
+        notice,
+        approval_required: state.settings.production_requires_approval,
+    })
 }
 
 async fn show(
@@ -354,15 +312,14 @@ async fn show(
     Path(client_id): Path<String>,
     Query(q): Query<DoneQuery>,
 ) -> PageResult {
-    let app = own_app(&state, &member, &client_id).await?;
-    Ok(ok(&AppPage {
-        layout: member.visitor.layout(app.name.clone(), "apps"),
+    let app = apps::owned(&state.store, member.account_id(), &client_id).await?;
+    Ok(app_page(
+        &state,
+        &member,
         app,
-        secret: None,
-        just_created: false,
-        notice: notice(q.done.as_deref()),
-        approval_required: state.settings.production_requires_approval,
-    }))
+        None,
+        notice(q.done.as_deref()),
+    ))
 }
 
 async fn rotate_secret(
@@ -372,40 +329,9 @@ async fn rotate_secret(
     PageForm(form): PageForm<CsrfForm>,
 ) -> PageResult {
     member.visitor.check_csrf(&form.csrf)?;
-    let app = own_app(&state, &member, &client_id).await?;
-    if app.public {
-        return Err(Error::BadRequest("A public app has no client secret.".into()).into());
-    }
-    let secret = ClientSecret::new(digest::random_token(32));
-    let now = state.now();
-    if !state
-        .store
-        .set_app_secret_hash(
-            member.account_id(),
-            &client_id,
-            &digest::secret_hash(secret.expose_secret()),
-        )
-        .await?
-    {
-        return Err(Error::NotFound("There is no such app in your account.".into()).into());
-    }
-    audit::record(
-        &state.store,
-        member.account_id(),
-        Action::AppSecretRotated,
-        Some(&client_id),
-        member.ip(),
-        now,
-    )
-    .await?;
-    Ok(ok(&AppPage {
-        layout: member.visitor.layout(app.name.clone(), "apps"),
-        app,
-        secret: Some(secret.expose_secret().to_owned()),
-        just_created: false,
-        notice: None,
-        approval_required: state.settings.production_requires_approval,
-    }))
+    let app = apps::owned(&state.store, member.account_id(), &client_id).await?;
+    let secret = apps::rotate_secret(&state.store, member.actor(), &app.0, state.now()).await?;
+    Ok(app_page(&state, &member, app, Some(secret), None))
 }
 
 #[derive(Deserialize)]
@@ -421,59 +347,26 @@ async fn switch_mode(
     PageForm(form): PageForm<ModeForm>,
 ) -> PageResult {
     member.visitor.check_csrf(&form.csrf)?;
-    own_app(&state, &member, &client_id).await?;
-    let now = state.now();
-    let account = member.account_id();
-    let done = match form.mode.as_str() {
-        "development" => {
-            state
-                .store
-                .set_app_mode(account, &client_id, AppMode::Development)
-                .await?;
-            audit::record(
-                &state.store,
-                account,
-                Action::AppModeChanged,
-                Some(&client_id),
-                member.ip(),
-                now,
-            )
-            .await?;
-            "app_mode"
-        }
-        "production" if state.settings.production_requires_approval => {
-            state
-                .store
-                .set_app_production_request(account, &client_id, Some(now))
-                .await?;
-            audit::record(
-                &state.store,
-                account,
-                Action::AppProductionRequested,
-                Some(&client_id),
-                member.ip(),
-                now,
-            )
-            .await?;
-            "production_requested"
-        }
-        "production" => {
-            state
-                .store
-                .set_app_mode(account, &client_id, AppMode::Production)
-                .await?;
-            audit::record(
-                &state.store,
-                account,
-                Action::AppModeChanged,
-                Some(&client_id),
-                member.ip(),
-                now,
-            )
-            .await?;
-            "app_mode"
-        }
+    apps::owned(&state.store, member.account_id(), &client_id).await?;
+    let mode = match form.mode.as_str() {
+        "development" => AppMode::Development,
+        "production" => AppMode::Production,
         _ => return Err(Error::BadRequest("Choose development or production.".into()).into()),
+    };
+    let approval_required = state.settings.production_requires_approval;
+    let actor = member.actor();
+    let done = match apps::switch_mode(
+        &state.store,
+        actor,
+        &client_id,
+        mode,
+        approval_required,
+        state.now(),
+    )
+    .await?
+    {
+        ModeChange::Switched => "app_mode",
+        ModeChange::Requested => "production_requested",
     };
     Ok(Redirect::to(&format!("{PATH}/{client_id}?done={done}")).into_response())
 }
@@ -483,12 +376,12 @@ async fn confirm_delete(
     member: Member,
     Path(client_id): Path<String>,
 ) -> PageResult {
-    let app = own_app(&state, &member, &client_id).await?;
+    let (app, requested) = apps::owned(&state.store, member.account_id(), &client_id).await?;
     Ok(ok(&DeletePage {
         layout: member
             .visitor
             .layout(format!("Delete {}", app.name), "apps"),
-        app,
+        app: AppView::new(&state, &app, requested),
     }))
 }
 
@@ -499,27 +392,6 @@ async fn delete(
     PageForm(form): PageForm<CsrfForm>,
 ) -> PageResult {
     member.visitor.check_csrf(&form.csrf)?;
-    own_app(&state, &member, &client_id).await?;
-    // Its users' grants end now: the access tokens in them go on the revocation
-    // list before the rows that name them are deleted with the app.
-    for family in state.store.live_token_families(&client_id, None).await? {
-        crate::oauth::issue::revoke_family(&state.store, &family, state.now()).await?;
-    }
-    if !state
-        .store
-        .delete_app(member.account_id(), &client_id)
-        .await?
-    {
-        return Err(Error::NotFound("There is no such app in your account.".into()).into());
-    }
-    audit::record(
-        &state.store,
-        member.account_id(),
-        Action::AppDeleted,
-        Some(&client_id),
-        member.ip(),
-        state.now(),
-    )
-    .await?;
+    apps::delete(&state.store, member.actor(), &client_id, state.now()).await?;
     Ok(Redirect::to(&format!("{PATH}?done=app_deleted")).into_response())
 }

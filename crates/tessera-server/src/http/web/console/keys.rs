@@ -220,27 +220,19 @@ async fn create(State(state): State<AppState>, member: Member, form: FormFields)
     {
         return invalid(format!("The scope {bad} cannot be granted here.")).await;
     }
-    let issued = api_keys::issue(
-        &state.store,
-        &state.keyring,
-        &state.settings.issuer,
-        &state.settings.api_key_prefix,
-        NewApiKey {
-            account_id: member.account_id().to_owned(),
-            name: Some(name.to_owned()),
-            scope: Some(Scopes::from_iter(selected.iter().copied())),
-            expires_at,
-        },
-        now,
-    )
-    .await?;
-    metrics::counter!(crate::metrics::API_KEYS_ISSUED).increment(1);
+    let new = NewApiKey {
+        account_id: member.account_id().to_owned(),
+        name: Some(name.to_owned()),
+        scope: Some(Scopes::from_iter(selected.iter().copied())),
+        expires_at,
+    };
+    let issued = api_keys::issue_for_user(&state, new, now).await?;
+    let subject = Some(issued.record.id.as_str());
     audit::record(
         &state.store,
-        member.account_id(),
+        member.actor(),
         Action::ApiKeyCreated,
-        Some(&issued.record.id),
-        member.ip(),
+        subject,
         now,
     )
     .await?;
@@ -255,11 +247,8 @@ async fn create(State(state): State<AppState>, member: Member, form: FormFields)
     ))
 }
 
-async fn own_key(state: &AppState, member: &Member, id: &str) -> PageResult<ApiKeyRecord> {
-    match state.store.api_key(id).await? {
-        Some(k) if k.account_id == member.account_id() => Ok(k),
-        _ => Err(Error::NotFound("There is no such API key in your account.".into()).into()),
-    }
+fn no_such_key() -> Error {
+    Error::NotFound("There is no such API key in your account.".into())
 }
 
 async fn confirm_revoke(
@@ -267,7 +256,10 @@ async fn confirm_revoke(
     member: Member,
     Path(id): Path<String>,
 ) -> PageResult {
-    let key = own_key(&state, &member, &id).await?;
+    let key = match state.store.api_key(&id).await? {
+        Some(k) if k.account_id == member.account_id() => k,
+        _ => return Err(no_such_key().into()),
+    };
     Ok(ok(&RevokePage {
         layout: member.visitor.layout("Revoke API key", "api"),
         key: KeyView::new(&key, state.now()),
@@ -282,27 +274,13 @@ async fn revoke(
 ) -> PageResult {
     member.visitor.check_csrf(&form.csrf)?;
     let now = state.now();
-    match state
-        .store
-        .revoke_api_key(&id, Some(member.account_id()), now)
-        .await?
-    {
+    match api_keys::revoke(&state.store, &id, Some(member.account_id()), now).await? {
         Revoked::Now => {
-            metrics::counter!(crate::metrics::API_KEYS_REVOKED).increment(1);
-            audit::record(
-                &state.store,
-                member.account_id(),
-                Action::ApiKeyRevoked,
-                Some(&id),
-                member.ip(),
-                now,
-            )
-            .await?;
+            let actor = member.actor();
+            audit::record(&state.store, actor, Action::ApiKeyRevoked, Some(&id), now).await?;
         }
         Revoked::Already => {}
-        Revoked::NotFound => {
-            return Err(Error::NotFound("There is no such API key in your account.".into()).into());
-        }
+        Revoked::NotFound => return Err(no_such_key().into()),
     }
     Ok(Redirect::to(&format!("{PATH}?done=key_revoked")).into_response())
 }

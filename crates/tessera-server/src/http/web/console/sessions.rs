@@ -2,14 +2,16 @@
 //! apps it has authorized, each revocable.
 
 use super::notice;
+use crate::apps;
 use crate::audit::{self, Action};
-use crate::error::Error;
 use crate::http::error::PageResult;
 use crate::http::extract::PageForm;
 use crate::http::web::page::{Layout, ok, when};
 use crate::http::web::session::CsrfForm;
 use crate::http::web::session::Member;
+use crate::oauth::session_token;
 use crate::services::AppState;
+use crate::web_sessions;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -127,19 +129,11 @@ async fn revoke_session(
 ) -> PageResult {
     member.visitor.check_csrf(&form.csrf)?;
     let now = state.now();
-    if !state
-        .store
-        .revoke_web_session(member.account_id(), &id, now)
-        .await?
-    {
-        return Err(Error::NotFound("There is no such session.".into()).into());
-    }
-    audit::record(
+    web_sessions::end(
         &state.store,
-        member.account_id(),
+        member.actor(),
+        &id,
         Action::SessionRevoked,
-        Some(&id),
-        member.ip(),
         now,
     )
     .await?;
@@ -153,32 +147,7 @@ async fn revoke_authorization(
     PageForm(form): PageForm<CsrfForm>,
 ) -> PageResult {
     member.visitor.check_csrf(&form.csrf)?;
-    let now = state.now();
-    let account = member.account_id();
-    let families = state
-        .store
-        .live_token_families(&client_id, Some(account))
-        .await?;
-    let recorded = state
-        .store
-        .delete_app_authorization(account, &client_id)
-        .await?;
-    if !recorded && families.is_empty() {
-        return Err(Error::NotFound("That app is not authorized.".into()).into());
-    }
-    // Every grant the account gave the app: its refresh tokens and access tokens.
-    for family in &families {
-        crate::oauth::issue::revoke_family(&state.store, family, now).await?;
-    }
-    audit::record(
-        &state.store,
-        member.account_id(),
-        Action::AppAuthorizationRevoked,
-        Some(&client_id),
-        member.ip(),
-        now,
-    )
-    .await?;
+    apps::revoke_authorization(&state.store, member.actor(), &client_id, state.now()).await?;
     Ok(Redirect::to(&format!("{PATH}?done=authorization_revoked")).into_response())
 }
 
@@ -191,22 +160,15 @@ async fn token_url_session(
 ) -> PageResult {
     member.visitor.check_csrf(&form.csrf)?;
     let now = state.now();
-    let (session_id, _) = crate::oauth::session_token::create(
+    let (session_id, _) = session_token::create(
         &state.store,
         member.account_id(),
-        crate::oauth::session_token::LEVEL_0,
+        session_token::LEVEL_0,
         now,
     )
     .await?;
-    audit::record(
-        &state.store,
-        member.account_id(),
-        Action::TokenUrlSessionCreated,
-        None,
-        member.ip(),
-        now,
-    )
-    .await?;
+    let action = Action::TokenUrlSessionCreated;
+    audit::record(&state.store, member.actor(), action, None, now).await?;
     Ok(ok(&TokenUrlPage {
         layout: member.visitor.layout("CLI sign-in session", "sessions"),
         session_id,
@@ -215,6 +177,6 @@ async fn token_url_session(
             state.settings.issuer,
             crate::oauth::PATH_SESSION_TOKEN
         ),
-        minutes: crate::oauth::session_token::SESSION_TTL_SECS / 60,
+        minutes: session_token::SESSION_TTL_SECS / 60,
     }))
 }
