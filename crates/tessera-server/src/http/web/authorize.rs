@@ -9,7 +9,7 @@
 
 use super::page::{Layout, ok};
 use super::scopes::{self, ScopeLine};
-use super::session::{Member, Visitor};
+use super::session::{Submitted, Visitor};
 use crate::apps;
 use crate::audit::Action;
 use crate::error::Error;
@@ -115,8 +115,10 @@ async fn show(
     }))
 }
 
-async fn decide(State(state): State<AppState>, member: Member, form: FormFields) -> PageResult {
-    member.visitor.check_csrf(form.get("csrf"))?;
+async fn decide(
+    State(state): State<AppState>,
+    Submitted { member, body: form }: Submitted<FormFields>,
+) -> PageResult {
     let request = authorize::validate(&state, &query_from(&form)).await?;
     match form.get("decision") {
         "approve" => {

@@ -4,7 +4,7 @@
 
 use super::page::{Layout, ok, render, when};
 use super::scopes::{self, ScopeLine};
-use super::session::{Member, Visitor};
+use super::session::{Member, Submitted, Visitor, WithCsrf};
 use crate::apps;
 use crate::audit::Action;
 use crate::error::Error;
@@ -142,12 +142,19 @@ pub struct EntryForm {
     user_code: String,
 }
 
+impl WithCsrf for EntryForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 async fn enter(
     State(state): State<AppState>,
-    member: Member,
-    PageForm(form): PageForm<EntryForm>,
+    Submitted {
+        member,
+        body: PageForm(form),
+    }: Submitted<PageForm<EntryForm>>,
 ) -> PageResult {
-    member.visitor.check_csrf(&form.csrf)?;
     if form.user_code.trim().is_empty() {
         return Ok(entry(
             &member.visitor,
@@ -166,12 +173,19 @@ pub struct DecisionForm {
     decision: String,
 }
 
+impl WithCsrf for DecisionForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 async fn decide(
     State(state): State<AppState>,
-    member: Member,
-    PageForm(form): PageForm<DecisionForm>,
+    Submitted {
+        member,
+        body: PageForm(form),
+    }: Submitted<PageForm<DecisionForm>>,
 ) -> PageResult {
-    member.visitor.check_csrf(&form.csrf)?;
     let now = state.now();
     let approve = match form.decision.as_str() {
         "approve" => true,

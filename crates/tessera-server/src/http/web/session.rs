@@ -15,10 +15,10 @@ use crate::audit::Actor;
 use crate::digest;
 use crate::error::{Error, Result};
 use crate::http::error::PageError;
-use crate::http::extract::peer;
+use crate::http::extract::{FormFields, PageForm, peer};
 use crate::services::AppState;
 use crate::web_sessions::{self, Browser};
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
 
@@ -102,6 +102,51 @@ pub fn new_browser_id() -> String {
 #[derive(serde::Deserialize)]
 pub struct CsrfForm {
     pub csrf: String,
+}
+
+/// A form that carries a CSRF token in its `csrf` field.
+pub trait WithCsrf {
+    fn csrf(&self) -> &str;
+}
+
+impl WithCsrf for CsrfForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl<T: WithCsrf> WithCsrf for PageForm<T> {
+    fn csrf(&self) -> &str {
+        self.0.csrf()
+    }
+}
+
+impl WithCsrf for FormFields {
+    fn csrf(&self) -> &str {
+        self.get("csrf")
+    }
+}
+
+/// A form posted by a signed-in member, its CSRF token already checked: a
+/// handler that takes one cannot forget the check. `B` is the body extractor.
+pub struct Submitted<B = PageForm<CsrfForm>> {
+    pub member: Member,
+    pub body: B,
+}
+
+impl<B> FromRequest<AppState> for Submitted<B>
+where
+    B: WithCsrf + FromRequest<AppState, Rejection = PageError>,
+{
+    type Rejection = PageError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, PageError> {
+        let (mut parts, body) = request.into_parts();
+        let member = Member::from_request_parts(&mut parts, state).await?;
+        let body = B::from_request(Request::from_parts(parts, body), state).await?;
+        member.visitor.check_csrf(body.csrf())?;
+        Ok(Self { member, body })
+    }
 }
 
 fn csrf_for(binding: &str) -> String {

@@ -11,8 +11,7 @@ use crate::error::Error;
 use crate::http::error::PageResult;
 use crate::http::extract::{FormFields, PageForm};
 use crate::http::web::page::{Layout, ok, render, when};
-use crate::http::web::session::CsrfForm;
-use crate::http::web::session::Member;
+use crate::http::web::session::{Member, Submitted, WithCsrf};
 use crate::services::AppState;
 use crate::store::{App, AppMode};
 use askama::Template;
@@ -252,8 +251,10 @@ fn new_app(input: &RegisterForm<'_>) -> Result<NewApp, Error> {
     Err(Error::BadRequest(problem))
 }
 
-async fn register(State(state): State<AppState>, member: Member, form: FormFields) -> PageResult {
-    member.visitor.check_csrf(form.get("csrf"))?;
+async fn register(
+    State(state): State<AppState>,
+    Submitted { member, body: form }: Submitted<FormFields>,
+) -> PageResult {
     let input = RegisterForm {
         name: form.get("name"),
         redirect_uris: form.get("redirect_uris"),
@@ -324,11 +325,9 @@ async fn show(
 
 async fn rotate_secret(
     State(state): State<AppState>,
-    member: Member,
     Path(client_id): Path<String>,
-    PageForm(form): PageForm<CsrfForm>,
+    Submitted { member, .. }: Submitted,
 ) -> PageResult {
-    member.visitor.check_csrf(&form.csrf)?;
     let app = apps::owned(&state.store, member.account_id(), &client_id).await?;
     let secret = apps::rotate_secret(&state.store, member.actor(), &app.0, state.now()).await?;
     Ok(app_page(&state, &member, app, Some(secret), None))
@@ -340,13 +339,20 @@ pub struct ModeForm {
     mode: String,
 }
 
+impl WithCsrf for ModeForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 async fn switch_mode(
     State(state): State<AppState>,
-    member: Member,
     Path(client_id): Path<String>,
-    PageForm(form): PageForm<ModeForm>,
+    Submitted {
+        member,
+        body: PageForm(form),
+    }: Submitted<PageForm<ModeForm>>,
 ) -> PageResult {
-    member.visitor.check_csrf(&form.csrf)?;
     apps::owned(&state.store, member.account_id(), &client_id).await?;
     let mode = match form.mode.as_str() {
         "development" => AppMode::Development,
@@ -387,11 +393,9 @@ async fn confirm_delete(
 
 async fn delete(
     State(state): State<AppState>,
-    member: Member,
     Path(client_id): Path<String>,
-    PageForm(form): PageForm<CsrfForm>,
+    Submitted { member, .. }: Submitted,
 ) -> PageResult {
-    member.visitor.check_csrf(&form.csrf)?;
     apps::delete(&state.store, member.actor(), &client_id, state.now()).await?;
     Ok(Redirect::to(&format!("{PATH}?done=app_deleted")).into_response())
 }

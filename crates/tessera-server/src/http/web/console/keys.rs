@@ -7,10 +7,9 @@ use crate::api_keys::{self, NewApiKey};
 use crate::audit::{self, Action};
 use crate::error::Error;
 use crate::http::error::PageResult;
-use crate::http::extract::{FormFields, PageForm};
+use crate::http::extract::FormFields;
 use crate::http::web::page::{Layout, day, ok, render, when};
-use crate::http::web::session::CsrfForm;
-use crate::http::web::session::Member;
+use crate::http::web::session::{Member, Submitted};
 use crate::services::AppState;
 use crate::store::{ApiKeyRecord, Revoked};
 use askama::Template;
@@ -179,8 +178,10 @@ fn end_of_day(date: &str) -> Option<i64> {
     Some(day.with_hms(23, 59, 59).ok()?.assume_utc().unix_timestamp())
 }
 
-async fn create(State(state): State<AppState>, member: Member, form: FormFields) -> PageResult {
-    member.visitor.check_csrf(form.get("csrf"))?;
+async fn create(
+    State(state): State<AppState>,
+    Submitted { member, body: form }: Submitted<FormFields>,
+) -> PageResult {
     let now = state.now();
     let name = form.get("name");
     let expires = form.get("expires");
@@ -268,11 +269,9 @@ async fn confirm_revoke(
 
 async fn revoke(
     State(state): State<AppState>,
-    member: Member,
     Path(id): Path<String>,
-    PageForm(form): PageForm<CsrfForm>,
+    Submitted { member, .. }: Submitted,
 ) -> PageResult {
-    member.visitor.check_csrf(&form.csrf)?;
     let now = state.now();
     match api_keys::revoke(&state.store, &id, Some(member.account_id()), now).await? {
         Revoked::Now => {

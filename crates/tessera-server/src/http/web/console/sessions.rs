@@ -5,10 +5,8 @@ use super::notice;
 use crate::apps;
 use crate::audit::{self, Action};
 use crate::http::error::PageResult;
-use crate::http::extract::PageForm;
 use crate::http::web::page::{Layout, ok, when};
-use crate::http::web::session::CsrfForm;
-use crate::http::web::session::Member;
+use crate::http::web::session::{Member, Submitted};
 use crate::oauth::session_token;
 use crate::services::AppState;
 use crate::web_sessions;
@@ -123,11 +121,9 @@ async fn list(
 
 async fn revoke_session(
     State(state): State<AppState>,
-    member: Member,
     Path(id): Path<String>,
-    PageForm(form): PageForm<CsrfForm>,
+    Submitted { member, .. }: Submitted,
 ) -> PageResult {
-    member.visitor.check_csrf(&form.csrf)?;
     let now = state.now();
     web_sessions::end(
         &state.store,
@@ -142,11 +138,9 @@ async fn revoke_session(
 
 async fn revoke_authorization(
     State(state): State<AppState>,
-    member: Member,
     Path(client_id): Path<String>,
-    PageForm(form): PageForm<CsrfForm>,
+    Submitted { member, .. }: Submitted,
 ) -> PageResult {
-    member.visitor.check_csrf(&form.csrf)?;
     apps::revoke_authorization(&state.store, member.actor(), &client_id, state.now()).await?;
     Ok(Redirect::to(&format!("{PATH}?done=authorization_revoked")).into_response())
 }
@@ -155,10 +149,8 @@ async fn revoke_authorization(
 /// login-session`): single use, short-lived, exchanged for a Level 0 token.
 async fn token_url_session(
     State(state): State<AppState>,
-    member: Member,
-    PageForm(form): PageForm<CsrfForm>,
+    Submitted { member, .. }: Submitted,
 ) -> PageResult {
-    member.visitor.check_csrf(&form.csrf)?;
     let now = state.now();
     let (session_id, _) = session_token::create(
         &state.store,
