@@ -16,7 +16,7 @@ use super::error::write_rate_limit_headers;
 use super::extract::{client_ip, presented};
 use crate::error::{Error, Result};
 use crate::principal::{self, Principal};
-use crate::ratelimit::{Bucket, Decision, Subject};
+use crate::ratelimit::{Bucket, Decision, RateLimits, Subject};
 use crate::services::AppState;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
@@ -38,15 +38,18 @@ pub async fn platform(
     Ok(next.run(request).await)
 }
 
+/// The limits of a layer that the router installs only when limits are on.
+fn limits(state: &AppState) -> Result<&RateLimits> {
+    (state.rate_limits.as_ref()).ok_or_else(|| Error::internal("rate limits are off"))
+}
+
 /// Per-app limit for authenticated platform requests.
 pub async fn by_app(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Result<Response> {
-    let Some(limits) = state.rate_limits.as_ref() else {
-        return Ok(next.run(request).await);
-    };
+    let limits = limits(&state)?;
     let Some(principal) = request.extensions().get::<Principal>() else {
         return Err(Error::internal(
             "the per-app rate limit sits behind the authentication middleware",
@@ -75,9 +78,7 @@ pub async fn by_ip(
     request: Request,
     next: Next,
 ) -> Result<Response> {
-    let Some(limits) = state.rate_limits.as_ref() else {
-        return Ok(next.run(request).await);
-    };
+    let limits = limits(&state)?;
     let Some((rule, limit)) = limits.policy.ip_rule(request.uri().path()) else {
         return Ok(next.run(request).await);
     };

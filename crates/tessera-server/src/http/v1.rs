@@ -50,23 +50,21 @@ async fn me(principal: Principal) -> Json<Me> {
     })
 }
 
-async fn projects(
-    State(state): State<AppState>,
-    principal: Principal,
-) -> Result<Json<ProjectList>> {
-    let projects = state.store.projects_of(&principal.account_id).await?;
+/// A JSON answer, or the error in the platform's form.
+type Answer<T> = Result<Json<T>>;
+
+async fn projects(State(state): State<AppState>, principal: Principal) -> Answer<ProjectList> {
+    let rows = state.store.projects_of(&principal.account_id).await?;
+    let projects = rows.into_iter().map(|p| Project {
+        id: p.id,
+        name: p.name,
+    });
     Ok(Json(ProjectList {
-        projects: projects
-            .into_iter()
-            .map(|p| Project {
-                id: p.id,
-                name: p.name,
-            })
-            .collect(),
+        projects: projects.collect(),
     }))
 }
 
-pub fn api_key_info(r: ApiKeyRecord) -> ApiKeyInfo {
+fn api_key_info(r: ApiKeyRecord) -> ApiKeyInfo {
     ApiKeyInfo {
         id: r.id,
         name: r.name,
@@ -78,17 +76,10 @@ pub fn api_key_info(r: ApiKeyRecord) -> ApiKeyInfo {
     }
 }
 
-async fn list_api_keys(
-    State(state): State<AppState>,
-    principal: Principal,
-) -> Result<Json<ApiKeyList>> {
-    let keys = state
-        .store
-        .list_api_keys(Some(&principal.account_id))
-        .await?;
-    Ok(Json(ApiKeyList {
-        api_keys: keys.into_iter().map(api_key_info).collect(),
-    }))
+async fn list_api_keys(State(state): State<AppState>, principal: Principal) -> Answer<ApiKeyList> {
+    let rows = state.store.list_api_keys(Some(&principal.account_id));
+    let api_keys = rows.await?.into_iter().map(api_key_info).collect();
+    Ok(Json(ApiKeyList { api_keys }))
 }
 
 /// Creates a key for the caller's own account; the key is in this response only.

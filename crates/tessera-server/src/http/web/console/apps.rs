@@ -5,7 +5,7 @@
 //! (`--production-requires-approval`): the switch then records a request that
 //! `tesserad admin app approve` grants.
 
-use super::notice;
+use super::Notice;
 use crate::apps::{self, Grant, ModeChange, NewApp};
 use crate::error::Error;
 use crate::http::error::PageResult;
@@ -16,7 +16,7 @@ use crate::services::AppState;
 use crate::store::{App, AppMode};
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -135,11 +135,6 @@ struct DeletePage {
     app: AppView,
 }
 
-#[derive(Deserialize)]
-pub struct DoneQuery {
-    done: Option<String>,
-}
-
 struct RegisterForm<'a> {
     name: &'a str,
     redirect_uris: &'a str,
@@ -201,12 +196,8 @@ async fn apps_page(
     })
 }
 
-async fn list(
-    State(state): State<AppState>,
-    member: Member,
-    Query(q): Query<DoneQuery>,
-) -> PageResult {
-    let page = apps_page(&state, &member, notice(q.done.as_deref()), None, None).await?;
+async fn list(State(state): State<AppState>, member: Member, Notice(notice): Notice) -> PageResult {
+    let page = apps_page(&state, &member, notice, None, None).await?;
     Ok(ok(&page))
 }
 
@@ -311,16 +302,10 @@ async fn show(
     State(state): State<AppState>,
     member: Member,
     Path(client_id): Path<String>,
-    Query(q): Query<DoneQuery>,
+    Notice(notice): Notice,
 ) -> PageResult {
     let app = apps::owned(&state.store, member.account_id(), &client_id).await?;
-    Ok(app_page(
-        &state,
-        &member,
-        app,
-        None,
-        notice(q.done.as_deref()),
-    ))
+    Ok(app_page(&state, &member, app, None, notice))
 }
 
 async fn rotate_secret(

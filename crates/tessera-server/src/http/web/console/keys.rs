@@ -2,7 +2,7 @@
 //! exactly once, in the response to the form that created it; afterwards only its
 //! id and a masked preview exist here.
 
-use super::notice;
+use super::Notice;
 use crate::api_keys::{self, NewApiKey};
 use crate::audit::{self, Action};
 use crate::error::Error;
@@ -14,11 +14,10 @@ use crate::services::AppState;
 use crate::store::{ApiKeyRecord, Revoked};
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::get;
-use serde::Deserialize;
 use tessera_proto::{Scopes, THIRD_PARTY_OPERATION};
 
 pub const PATH: &str = "/settings/api";
@@ -128,11 +127,6 @@ struct RevokePage {
     key: KeyView,
 }
 
-#[derive(Deserialize)]
-pub struct DoneQuery {
-    done: Option<String>,
-}
-
 async fn keys_page(
     state: &AppState,
     member: &Member,
@@ -162,12 +156,8 @@ async fn keys_page(
     })
 }
 
-async fn list(
-    State(state): State<AppState>,
-    member: Member,
-    Query(q): Query<DoneQuery>,
-) -> PageResult {
-    let page = keys_page(&state, &member, notice(q.done.as_deref()), None, None).await?;
+async fn list(State(state): State<AppState>, member: Member, Notice(notice): Notice) -> PageResult {
+    let page = keys_page(&state, &member, notice, None, None).await?;
     Ok(ok(&page))
 }
 

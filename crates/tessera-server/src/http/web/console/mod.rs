@@ -9,6 +9,9 @@ pub mod sessions;
 
 use crate::services::AppState;
 use axum::Router;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRequestParts, Query};
+use axum::http::request::Parts;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -20,7 +23,23 @@ pub fn routes() -> Router<AppState> {
 
 /// A short confirmation after a redirect (`?done=…`): fixed texts only, so a
 /// crafted link cannot put words on the page.
-pub fn notice(done: Option<&str>) -> Option<&'static str> {
+pub struct Notice(pub Option<&'static str>);
+
+#[derive(serde::Deserialize)]
+struct DoneQuery {
+    done: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Notice {
+    type Rejection = QueryRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, QueryRejection> {
+        let Query(q) = Query::<DoneQuery>::from_request_parts(parts, state).await?;
+        Ok(Self(notice(q.done.as_deref())))
+    }
+}
+
+fn notice(done: Option<&str>) -> Option<&'static str> {
     Some(match done? {
         "key_revoked" => "The API key was revoked. Requests with it are refused from now on.",
         "app_deleted" => "The app was deleted.",

@@ -1,7 +1,7 @@
 //! Sessions and authorizations: the browsers signed in to the account and the
 //! apps it has authorized, each revocable.
 
-use super::notice;
+use super::Notice;
 use crate::apps;
 use crate::audit::{self, Action};
 use crate::http::error::PageResult;
@@ -12,10 +12,9 @@ use crate::services::AppState;
 use crate::web_sessions;
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::{get, post};
-use serde::Deserialize;
 
 pub const PATH: &str = "/settings/sessions";
 
@@ -67,16 +66,7 @@ struct TokenUrlPage {
     minutes: i64,
 }
 
-#[derive(Deserialize)]
-pub struct DoneQuery {
-    done: Option<String>,
-}
-
-async fn list(
-    State(state): State<AppState>,
-    member: Member,
-    Query(q): Query<DoneQuery>,
-) -> PageResult {
+async fn list(State(state): State<AppState>, member: Member, Notice(notice): Notice) -> PageResult {
     let now = state.now();
     let account = member.account_id();
     let sessions = state
@@ -115,7 +105,7 @@ async fn list(
         layout: member.visitor.layout("Sessions and apps", "sessions"),
         sessions,
         authorizations,
-        notice: notice(q.done.as_deref()),
+        notice,
     }))
 }
 
