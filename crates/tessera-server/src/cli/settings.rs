@@ -41,12 +41,8 @@ pub struct SettingsArgs {
     #[arg(long, env = "TESSERAD_REFRESH_TOKEN_TTL", global = true, value_parser = parse_duration)]
     pub refresh_token_ttl: Option<Duration>,
     /// Fixed text in front of every new API key (e.g. `lk_`), for secret scanners.
-    #[arg(
-        long,
-        env = "TESSERAD_API_KEY_PREFIX",
-        global = true,
-        value_name = "PREFIX"
-    )]
+    #[arg(long, env = "TESSERAD_API_KEY_PREFIX", global = true)]
+    #[arg(value_name = "PREFIX")]
     pub api_key_prefix: Option<String>,
     /// Directory for outgoing mail when no SMTP server is configured
     /// (default: `outbox/` beside the SQLite database file).
@@ -57,23 +53,13 @@ pub struct SettingsArgs {
     #[arg(long, env = "TESSERAD_SMTP_URL", global = true, value_name = "URL")]
     pub smtp_url: Option<String>,
     /// `From:` of outgoing mail (default `Tessera <no-reply@localhost>`).
-    #[arg(
-        long,
-        env = "TESSERAD_MAIL_FROM",
-        global = true,
-        value_name = "MAILBOX"
-    )]
+    #[arg(long, env = "TESSERAD_MAIL_FROM", global = true)]
+    #[arg(value_name = "MAILBOX")]
     pub mail_from: Option<String>,
     /// Apps switched to production mode in the developer portal wait for an admin
     /// (`tesserad admin app approve CLIENT_ID`), the seeds' "security review".
-    #[arg(
-        long,
-        env = "TESSERAD_PRODUCTION_REQUIRES_APPROVAL",
-        global = true,
-        num_args = 0..=1,
-        default_missing_value = "true",
-        value_name = "BOOL"
-    )]
+    #[arg(long, env = "TESSERAD_PRODUCTION_REQUIRES_APPROVAL", global = true)]
+    #[arg(num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub production_requires_approval: Option<bool>,
 }
 

@@ -10,11 +10,13 @@ use crate::oauth::token::{Grant, TokenRequest};
 use crate::oauth::{self, authorization_code, client_credentials, device, refresh};
 use crate::services::AppState;
 use axum::Router;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use std::convert::Infallible;
 use tessera_proto::OAuthErrorCode;
 
 pub fn routes() -> Router<AppState> {
@@ -48,19 +50,39 @@ fn no_store(body: impl Serialize, pragma: bool) -> Response {
     response
 }
 
-/// The client credentials of a request: the `Authorization` header (Basic) and
-/// the form's `client_id` / `client_secret`.
+/// An endpoint's form, turned into the domain's request. `authorization` is the
+/// `Authorization` header (Basic client credentials); a value that is not
+/// printable ASCII is empty, which cannot be valid credentials.
+trait Endpoint: DeserializeOwned {
+    type Request;
+    fn request(self, authorization: Option<String>) -> Result<Self::Request>;
+}
+
+/// The parsed request of an endpoint, or why the form is not acceptable (an
+/// error the endpoint answers in RFC 6749 form, like its own).
+struct Parsed<F: Endpoint>(Result<F::Request>);
+
+impl<F: Endpoint, S: Send + Sync> FromRequest<S> for Parsed<F> {
+    type Rejection = Infallible;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Infallible> {
+        let authorization = (request.headers().get(header::AUTHORIZATION))
+            .map(|v| v.to_str().unwrap_or_default().to_owned());
+        Ok(Self(match Form::<F>::from_request(request, state).await {
+            Ok(Form(form)) => form.request(authorization),
+            Err(e) => Err(e),
+        }))
+    }
+}
+
 fn client(
-    headers: &HeaderMap,
-    client_id: Option<String>,
+    authorization: Option<String>,
+    id: Option<String>,
     secret: Option<String>,
 ) -> ClientCredentials {
     ClientCredentials {
-        // A value that is not printable ASCII cannot be valid Basic credentials.
-        authorization: headers
-            .get(header::AUTHORIZATION)
-            .map(|v| v.to_str().unwrap_or_default().to_owned()),
-        client_id,
+        authorization,
+        client_id: id,
         client_secret: secret,
     }
 }
@@ -88,9 +110,11 @@ struct TokenForm {
     device_code: Option<String>,
 }
 
-impl TokenForm {
+impl Endpoint for TokenForm {
+    type Request = TokenRequest;
+
     /// The one place a `grant_type` becomes a [`Grant`].
-    fn parse(self, headers: &HeaderMap) -> Result<TokenRequest> {
+    fn request(self, authorization: Option<String>) -> Result<TokenRequest> {
         let grant = match oauth::required(&self.grant_type, "grant_type")? {
             oauth::GRANT_CLIENT_CREDENTIALS => {
                 Grant::ClientCredentials(client_credentials::Request {
@@ -119,27 +143,14 @@ impl TokenForm {
                 ));
             }
         };
-        Ok(TokenRequest {
-            client: client(headers, self.client_id, self.client_secret),
-            grant,
-        })
+        let client = client(authorization, self.client_id, self.client_secret);
+        Ok(TokenRequest { client, grant })
     }
 }
 
-async fn token(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    form: Result<Form<TokenForm>>,
-) -> Response {
-    let now = state.now();
-    reply(
-        async {
-            let request = form?.0.parse(&headers)?;
-            oauth::token::exchange(&state, request, now).await
-        }
-        .await
-        .map(|body| no_store(body, true)),
-    )
+async fn token(State(state): State<AppState>, Parsed(request): Parsed<TokenForm>) -> Response {
+    let result = async { oauth::token::exchange(&state, request?, state.now()).await };
+    reply(result.await.map(|body| no_store(body, true)))
 }
 
 #[derive(Deserialize)]
@@ -149,28 +160,28 @@ struct DeviceAuthorizationForm {
     scope: Option<String>,
 }
 
-async fn device_authorization(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    form: Result<Form<DeviceAuthorizationForm>>,
-) -> Response {
-    let now = state.now();
-    reply(
-        async {
-            let Form(f) = form?;
-            let request = device::AuthorizationRequest {
-                client: client(&headers, f.client_id, f.client_secret),
-                scope: f.scope,
-            };
-            device::authorize(&state, request, now).await
-        }
-        .await
-        .map(|body| no_store(body, false)),
-    )
+impl Endpoint for DeviceAuthorizationForm {
+    type Request = device::AuthorizationRequest;
+
+    fn request(self, authorization: Option<String>) -> Result<Self::Request> {
+        let client = client(authorization, self.client_id, self.client_secret);
+        Ok(device::AuthorizationRequest {
+            client,
+            scope: self.scope,
+        })
+    }
 }
 
-/// `token_type_hint` is parsed (so that a repeated one is refused) even where
-/// it is not needed.
+async fn device_authorization(
+    State(state): State<AppState>,
+    Parsed(request): Parsed<DeviceAuthorizationForm>,
+) -> Response {
+    let result = async { device::authorize(&state, request?, state.now()).await };
+    reply(result.await.map(|body| no_store(body, false)))
+}
+
+/// Revocation and introspection; `token_type_hint` is parsed (so that a
+/// repeated one is refused) even where it is not needed.
 #[derive(Deserialize)]
 struct PresentedTokenForm {
     token: Option<String>,
@@ -179,45 +190,37 @@ struct PresentedTokenForm {
     client_secret: Option<String>,
 }
 
+impl Endpoint for PresentedTokenForm {
+    type Request = oauth::TokenQuestion;
+
+    fn request(self, authorization: Option<String>) -> Result<Self::Request> {
+        let client = client(authorization, self.client_id, self.client_secret);
+        Ok(oauth::TokenQuestion {
+            client,
+            token: self.token,
+            token_type_hint: self.token_type_hint,
+        })
+    }
+}
+
 async fn revoke(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    form: Result<Form<PresentedTokenForm>>,
+    Parsed(request): Parsed<PresentedTokenForm>,
 ) -> Response {
-    let now = state.now();
+    let result = async { oauth::revoke::revoke(&state, request?, state.now()).await };
     reply(
-        async {
-            let Form(f) = form?;
-            let request = oauth::revoke::Request {
-                client: client(&headers, f.client_id, f.client_secret),
-                token: f.token,
-                token_type_hint: f.token_type_hint,
-            };
-            oauth::revoke::revoke(&state, request, now).await
-        }
-        .await
-        .map(|()| (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")])),
+        result
+            .await
+            .map(|()| (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")])),
     )
 }
 
 async fn introspect(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    form: Result<Form<PresentedTokenForm>>,
+    Parsed(request): Parsed<PresentedTokenForm>,
 ) -> Response {
-    let now = state.now();
-    reply(
-        async {
-            let Form(f) = form?;
-            let request = oauth::introspect::Request {
-                client: client(&headers, f.client_id, f.client_secret),
-                token: f.token,
-            };
-            oauth::introspect::introspect(&state, request, now).await
-        }
-        .await
-        .map(|body| no_store(body, false)),
-    )
+    let result = async { oauth::introspect::introspect(&state, request?, state.now()).await };
+    reply(result.await.map(|body| no_store(body, false)))
 }
 
 #[derive(Deserialize)]
@@ -225,11 +228,18 @@ struct SessionForm {
     session_id: Option<String>,
 }
 
-async fn session_token(State(state): State<AppState>, form: Result<Form<SessionForm>>) -> Response {
-    let now = state.now();
-    reply(
-        async { oauth::session_token::exchange(&state, form?.0.session_id, now).await }
-            .await
-            .map(|body| no_store(body, true)),
-    )
+impl Endpoint for SessionForm {
+    type Request = Option<String>;
+
+    fn request(self, _: Option<String>) -> Result<Option<String>> {
+        Ok(self.session_id)
+    }
+}
+
+async fn session_token(
+    State(state): State<AppState>,
+    Parsed(session): Parsed<SessionForm>,
+) -> Response {
+    let result = async { oauth::session_token::exchange(&state, session?, state.now()).await };
+    reply(result.await.map(|body| no_store(body, true)))
 }

@@ -4,22 +4,16 @@
 //! account); refresh tokens are active while unused, unexpired and unrevoked.
 //! Anything else is `{"active": false}` and nothing more (§2.2).
 
-use super::client_auth::{self, ClientCredentials};
+use super::{TokenQuestion, client_auth};
 use crate::access_tokens;
 use crate::error::{Error, Result};
 use crate::services::Services;
 use tessera_proto::OAuthErrorCode;
 use tessera_proto::token::IntrospectionResponse;
 
-/// The endpoint's parameters (`token_type_hint` is read but not needed).
-pub struct Request {
-    pub client: ClientCredentials,
-    pub token: Option<String>,
-}
-
 pub async fn introspect(
     svc: &Services,
-    request: Request,
+    request: TokenQuestion,
     now: i64,
 ) -> Result<IntrospectionResponse> {
     let app = client_auth::authenticate(&svc.store, &request.client).await?;

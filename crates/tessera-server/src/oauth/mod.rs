@@ -35,6 +35,14 @@ pub mod token;
 use crate::error::{Error, Result};
 use tessera_proto::{OAuthErrorCode, Scopes, THIRD_PARTY_OPERATION};
 
+/// What the revocation and introspection endpoints are asked about: a token,
+/// by an authenticated client. `token_type_hint` only orders the look-ups.
+pub struct TokenQuestion {
+    pub client: client_auth::ClientCredentials,
+    pub token: Option<String>,
+    pub token_type_hint: Option<String>,
+}
+
 /// `grant_type` values (RFC 6749 §4, RFC 8628 §3.4).
 pub const GRANT_CLIENT_CREDENTIALS: &str = "client_credentials";
 pub const GRANT_AUTHORIZATION_CODE: &str = "authorization_code";

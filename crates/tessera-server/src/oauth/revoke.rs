@@ -4,20 +4,13 @@
 //! access tokens included (§2.1). Unknown, expired or foreign tokens get the same
 //! 200 as revoked ones (§2.2), so the endpoint reveals nothing.
 
-use super::client_auth::{self, ClientCredentials};
+use super::{TokenQuestion, client_auth};
 use crate::error::Result;
 use crate::services::Services;
 use crate::store::App;
 use tessera_proto::TokenUse;
 
-/// The endpoint's parameters.
-pub struct Request {
-    pub client: ClientCredentials,
-    pub token: Option<String>,
-    pub token_type_hint: Option<String>,
-}
-
-pub async fn revoke(svc: &Services, request: Request, now: i64) -> Result<()> {
+pub async fn revoke(svc: &Services, request: TokenQuestion, now: i64) -> Result<()> {
     let app = client_auth::authenticate(&svc.store, &request.client).await?;
     let token = super::required(&request.token, "token")?;
     // The hint only orders the look-ups (§2.1); both kinds are always tried.
