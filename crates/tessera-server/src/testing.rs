@@ -73,6 +73,29 @@ impl Fixture {
         .await
     }
 
+    /// `POST path` with `fields` as a form body.
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Response<Body> {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        self.send(
+            Request::post(path)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// The app with this client id, as stored now.
+    pub async fn stored_app(&self, client_id: &str) -> Option<crate::store::App> {
+        self.state
+            .store
+            .app_by_client_id(client_id)
+            .await
+            .expect("app look-up")
+    }
+
     /// A new account; returns its id.
     pub async fn account(&self, email: &str) -> String {
         crate::accounts::create(&self.state.store, email, self.clock_now())

@@ -92,6 +92,36 @@ impl<'a> Browser<'a> {
         self.keep(response).await
     }
 
+    /// A browser signed in with a password as `a@example.com` (made here).
+    pub async fn member(fx: &'a Fixture) -> Self {
+        account_with_password(fx, "a@example.com").await;
+        let mut browser = Self::new(fx);
+        browser
+            .sign_in_with_password("a@example.com", PASSWORD)
+            .await;
+        browser
+    }
+
+    /// GETs `page` for its form's CSRF token, then POSTs that and `fields` to
+    /// `action`, as a person filling in the form would.
+    pub async fn submit(&mut self, page: &str, action: &str, fields: &[(&str, &str)]) -> Page {
+        let csrf = self.get(page).await.csrf();
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        self.post(action, &all).await
+    }
+
+    /// Answers the consent page shown for the authorization request `path`:
+    /// the form carries the request in hidden fields.
+    pub async fn consent(&mut self, page: &Page, path: &str, decision: &str) -> Page {
+        let url = url::Url::parse(&format!("http://x{path}")).unwrap();
+        let request: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        let csrf = page.csrf();
+        let mut fields = vec![("csrf", csrf.as_str()), ("decision", decision)];
+        fields.extend(request.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        self.post("/oauth/authorize", &fields).await
+    }
+
     pub fn has_cookie(&self, name: &str) -> bool {
         self.cookies.contains_key(name)
     }
@@ -184,11 +214,7 @@ async fn password_sign_in_starts_a_session_and_sign_out_ends_it() {
 #[tokio::test]
 async fn a_stolen_session_cookie_stops_working_after_sign_out() {
     let fx = Fixture::new().await;
-    account_with_password(&fx, "a@example.com").await;
-    let mut browser = Browser::new(&fx);
-    browser
-        .sign_in_with_password("a@example.com", PASSWORD)
-        .await;
+    let mut browser = Browser::member(&fx).await;
     let copy = browser.cookies.clone();
     let csrf = browser.get("/settings/api").await.csrf();
     browser.post("/signout", &[("csrf", &csrf)]).await;
@@ -281,17 +307,12 @@ async fn forms_without_the_right_csrf_token_are_refused() {
 #[tokio::test]
 async fn a_key_is_shown_once_works_and_stops_working_when_revoked() {
     let fx = Fixture::new().await;
-    account_with_password(&fx, "a@example.com").await;
-    let mut browser = Browser::new(&fx);
-    browser
-        .sign_in_with_password("a@example.com", PASSWORD)
-        .await;
-    let csrf = browser.get("/settings/api").await.csrf();
+    let mut browser = Browser::member(&fx).await;
     let created = browser
-        .post(
+        .submit(
+            "/settings/api",
             "/settings/api",
             &[
-                ("csrf", &csrf),
                 ("name", "laptop"),
                 ("expires", "2026-01-10"),
                 ("scope", "THIRD_PARTY_OPERATION"),
@@ -383,52 +404,65 @@ async fn keys_of_other_accounts_cannot_be_revoked() {
     assert!(record.revoked_at.is_none());
 }
 
+/// A form's fields, as name/value pairs.
+type Fields<'a> = &'a [(&'a str, &'a str)];
+
 #[tokio::test]
-async fn bad_key_forms_are_explained_on_the_page() {
+async fn bad_console_forms_are_explained_on_the_page() {
     let fx = Fixture::new().await;
-    account_with_password(&fx, "a@example.com").await;
-    let mut browser = Browser::new(&fx);
-    browser
-        .sign_in_with_password("a@example.com", PASSWORD)
-        .await;
-    let csrf = browser.get("/settings/api").await.csrf();
-    let past = browser
-        .post(
-            "/settings/api",
+    let mut browser = Browser::member(&fx).await;
+    let scope = ("scope", "THIRD_PARTY_OPERATION");
+    let (keys, apps) = ("/settings/api", "/developer/apps");
+    let cases: [(&str, Fields, &str); 8] = [
+        (
+            keys,
+            &[("name", "old"), ("expires", "2020-01-01"), scope],
+            "must be in the future",
+        ),
+        (
+            keys,
+            &[("name", "x"), ("scope", "admin")],
+            "cannot be granted here",
+        ),
+        (keys, &[("name", ""), scope], "Give the key a name"),
+        (
+            keys,
+            &[("name", "x"), ("expires", "soon"), scope],
+            "Enter the expiry date as YYYY-MM-DD",
+        ),
+        (keys, &[("name", "x")], "Choose at least one scope"),
+        (
+            apps,
             &[
-                ("csrf", &csrf),
-                ("name", "old"),
-                ("expires", "2020-01-01"),
-                ("scope", "THIRD_PARTY_OPERATION"),
+                ("name", "CLI"),
+                ("client_type", "public"),
+                ("grant", "client_credentials"),
             ],
-        )
-        .await;
-    assert_eq!(past.status, StatusCode::BAD_REQUEST);
-    assert!(past.html.contains("must be in the future"));
-    let scope = browser
-        .post(
-            "/settings/api",
-            &[("csrf", &csrf), ("name", "x"), ("scope", "admin")],
-        )
-        .await;
-    assert_eq!(scope.status, StatusCode::BAD_REQUEST);
-    assert!(scope.html.contains("cannot be granted here"));
+            "cannot use client_credentials",
+        ),
+        (apps, &[("name", "CLI")], "Choose at least one grant type"),
+        (
+            apps,
+            &[("name", "Web"), ("grant", "authorization_code")],
+            "needs at least one redirect URI",
+        ),
+    ];
+    for (page, fields, explained) in cases {
+        let answer = browser.submit(page, page, fields).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{explained}");
+        assert!(answer.html.contains(explained), "{explained}");
+    }
 }
 
 #[tokio::test]
 async fn apps_register_rotate_switch_and_delete() {
     let fx = Fixture::new().await;
-    account_with_password(&fx, "a@example.com").await;
-    let mut browser = Browser::new(&fx);
-    browser
-        .sign_in_with_password("a@example.com", PASSWORD)
-        .await;
-    let csrf = browser.get("/developer/apps").await.csrf();
+    let mut browser = Browser::member(&fx).await;
     let created = browser
-        .post(
+        .submit(
+            "/developer/apps",
             "/developer/apps",
             &[
-                ("csrf", &csrf),
                 ("name", "Reporting <script>"),
                 ("client_type", "confidential"),
                 ("mode", "development"),
@@ -448,34 +482,20 @@ async fn apps_register_rotate_switch_and_delete() {
     );
     let client_id = between(&created.html, r#"id="client-id""#, ">", "<").to_owned();
     let secret = between(&created.html, r#"id="secret""#, r#"value=""#, "\"").to_owned();
-    let app = fx
-        .state
-        .store
-        .app_by_client_id(&client_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let app = fx.stored_app(&client_id).await.unwrap();
     assert_eq!(
         app.client_secret_hash.as_deref(),
         Some(crate::digest::secret_hash(&secret).as_str())
     );
     assert!(created.html.contains("100 requests/min"));
 
+    let app_page = format!("/developer/apps/{client_id}");
     let rotated = browser
-        .post(
-            &format!("/developer/apps/{client_id}/secret"),
-            &[("csrf", &csrf)],
-        )
+        .submit(&app_page, &format!("{app_page}/secret"), &[])
         .await;
     assert_eq!(rotated.status, StatusCode::OK);
     let new_secret = between(&rotated.html, r#"id="secret""#, r#"value=""#, "\"").to_owned();
-    let app = fx
-        .state
-        .store
-        .app_by_client_id(&client_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let app = fx.stored_app(&client_id).await.unwrap();
     let stored = app.client_secret_hash.unwrap();
     assert_eq!(stored, crate::digest::secret_hash(&new_secret));
     assert_ne!(stored, crate::digest::secret_hash(&secret));
@@ -483,9 +503,10 @@ async fn apps_register_rotate_switch_and_delete() {
     assert!(!shown.html.contains(&new_secret), "a secret is shown once");
 
     let switched = browser
-        .post(
-            &format!("/developer/apps/{client_id}/mode"),
-            &[("csrf", &csrf), ("mode", "production")],
+        .submit(
+            &app_page,
+            &format!("{app_page}/mode"),
+            &[("mode", "production")],
         )
         .await;
     assert_eq!(switched.status, StatusCode::SEE_OTHER);
@@ -493,20 +514,10 @@ async fn apps_register_rotate_switch_and_delete() {
     assert!(shown.html.contains("500 requests/min"));
 
     let deleted = browser
-        .post(
-            &format!("/developer/apps/{client_id}/delete"),
-            &[("csrf", &csrf)],
-        )
+        .submit(&app_page, &format!("{app_page}/delete"), &[])
         .await;
     assert_eq!(deleted.status, StatusCode::SEE_OTHER);
-    assert!(
-        fx.state
-            .store
-            .app_by_client_id(&client_id)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(fx.stored_app(&client_id).await.is_none());
     let activity = browser.get("/settings/activity").await;
     for what in [
         "App registered",
@@ -516,30 +527,6 @@ async fn apps_register_rotate_switch_and_delete() {
     ] {
         assert!(activity.html.contains(what), "{what}");
     }
-}
-
-#[tokio::test]
-async fn public_apps_cannot_use_client_credentials() {
-    let fx = Fixture::new().await;
-    account_with_password(&fx, "a@example.com").await;
-    let mut browser = Browser::new(&fx);
-    browser
-        .sign_in_with_password("a@example.com", PASSWORD)
-        .await;
-    let csrf = browser.get("/developer/apps").await.csrf();
-    let page = browser
-        .post(
-            "/developer/apps",
-            &[
-                ("csrf", &csrf),
-                ("name", "CLI"),
-                ("client_type", "public"),
-                ("grant", "client_credentials"),
-            ],
-        )
-        .await;
-    assert_eq!(page.status, StatusCode::BAD_REQUEST);
-    assert!(page.html.contains("cannot use client_credentials"));
 }
 
 #[tokio::test]
@@ -597,11 +584,7 @@ async fn other_sessions_can_be_signed_out() {
 #[tokio::test]
 async fn sessions_expire() {
     let fx = Fixture::new().await;
-    account_with_password(&fx, "a@example.com").await;
-    let mut browser = Browser::new(&fx);
-    browser
-        .sign_in_with_password("a@example.com", PASSWORD)
-        .await;
+    let mut browser = Browser::member(&fx).await;
     fx.clock.advance(crate::web_sessions::SESSION_TTL_SECS);
     assert_eq!(
         browser.get("/settings/api").await.status,
@@ -636,11 +619,7 @@ async fn pages_cannot_be_framed_or_cached() {
 #[tokio::test]
 async fn unknown_pages_and_errors_are_pages_without_internals() {
     let fx = Fixture::new().await;
-    account_with_password(&fx, "a@example.com").await;
-    let mut browser = Browser::new(&fx);
-    browser
-        .sign_in_with_password("a@example.com", PASSWORD)
-        .await;
+    let mut browser = Browser::member(&fx).await;
     let page = browser.get("/settings/api/key_nope/revoke").await;
     assert_eq!(page.status, StatusCode::NOT_FOUND);
     assert!(page.html.contains("<html"));
@@ -850,20 +829,7 @@ async fn sign_in_then_consent_then_code() {
     assert!(consent.html.contains("THIRD_PARTY_OPERATION"));
     assert!(consent.html.contains("st&#60;&#62;ate") || consent.html.contains("st&lt;&gt;ate"));
 
-    let mut fields: Vec<(String, String)> = vec![
-        ("csrf".into(), consent.csrf()),
-        ("decision".into(), "approve".into()),
-    ];
-    let url = url::Url::parse(&format!("http://x{path}")).unwrap();
-    fields.extend(
-        url.query_pairs()
-            .map(|(k, v)| (k.into_owned(), v.into_owned())),
-    );
-    let pairs: Vec<(&str, &str)> = fields
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let approved = browser.post("/oauth/authorize", &pairs).await;
+    let approved = browser.consent(&consent, &path, "approve").await;
     assert_eq!(approved.status, StatusCode::SEE_OTHER);
     let back = url::Url::parse(approved.location.as_deref().unwrap()).unwrap();
     assert!(back.as_str().starts_with(redirect));
@@ -876,19 +842,15 @@ async fn sign_in_then_consent_then_code() {
     let code = param("code").expect("a code");
 
     let token = fx
-        .send(
-            Request::post("/oauth/token")
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(Body::from(
-                    url::form_urlencoded::Serializer::new(String::new())
-                        .append_pair("grant_type", "authorization_code")
-                        .append_pair("code", &code)
-                        .append_pair("redirect_uri", redirect)
-                        .append_pair("client_id", &client)
-                        .append_pair("code_verifier", &verifier)
-                        .finish(),
-                ))
-                .unwrap(),
+        .post_form(
+            "/oauth/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", redirect),
+                ("client_id", &client),
+                ("code_verifier", &verifier),
+            ],
         )
         .await;
     assert_eq!(token.status(), StatusCode::OK);
@@ -909,17 +871,13 @@ async fn sign_in_then_consent_then_code() {
         .await;
     assert_eq!(revoked.status, StatusCode::SEE_OTHER);
     let refreshed = fx
-        .send(
-            Request::post("/oauth/token")
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(Body::from(
-                    url::form_urlencoded::Serializer::new(String::new())
-                        .append_pair("grant_type", "refresh_token")
-                        .append_pair("refresh_token", &refresh)
-                        .append_pair("client_id", &client)
-                        .finish(),
-                ))
-                .unwrap(),
+        .post_form(
+            "/oauth/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &refresh),
+                ("client_id", &client),
+            ],
         )
         .await;
     assert_eq!(refreshed.status(), StatusCode::BAD_REQUEST);
@@ -936,20 +894,7 @@ async fn denying_consent_sends_access_denied() {
     let mut browser = Browser::new(&fx);
     browser.sign_in_with_code("a@example.com", &path).await;
     let consent = browser.get(&path).await;
-    let mut fields: Vec<(String, String)> = vec![
-        ("csrf".into(), consent.csrf()),
-        ("decision".into(), "deny".into()),
-    ];
-    let url = url::Url::parse(&format!("http://x{path}")).unwrap();
-    fields.extend(
-        url.query_pairs()
-            .map(|(k, v)| (k.into_owned(), v.into_owned())),
-    );
-    let pairs: Vec<(&str, &str)> = fields
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let denied = browser.post("/oauth/authorize", &pairs).await;
+    let denied = browser.consent(&consent, &path, "deny").await;
     let location = denied.location.unwrap();
     assert!(location.contains("error=access_denied"), "{location}");
     assert!(location.contains("state=st%3C%3Eate"), "{location}");
@@ -957,12 +902,7 @@ async fn denying_consent_sends_access_denied() {
 
 async fn device_code(fx: &Fixture, client: &str) -> (String, String) {
     let response = fx
-        .send(
-            Request::post("/oauth/device_authorization")
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(Body::from(format!("client_id={client}")))
-                .unwrap(),
-        )
+        .post_form("/oauth/device_authorization", &[("client_id", client)])
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     let body = body_json(response).await;
@@ -994,60 +934,39 @@ async fn device_approval_denial_and_bad_codes() {
     assert_eq!(confirm.status, StatusCode::OK);
     assert!(confirm.html.contains("Lofty CLI"));
     assert!(confirm.html.contains(&user_code));
-    let done = browser
-        .post(
-            "/device/decision",
-            &[
-                ("csrf", &confirm.csrf()),
-                ("user_code", &user_code),
-                ("decision", "approve"),
-            ],
-        )
-        .await;
-    assert_eq!(done.status, StatusCode::OK);
-    assert!(done.html.contains("return to your terminal"));
-    // Decided codes are gone.
-    let again = browser
-        .post(
-            "/device/decision",
-            &[
-                ("csrf", &confirm.csrf()),
-                ("user_code", &user_code),
-                ("decision", "approve"),
-            ],
-        )
-        .await;
-    assert_eq!(again.status, StatusCode::NOT_FOUND);
-    assert!(again.html.contains("start the sign-in again"));
+    // Approved once; then the code is gone.
+    let approve = [("user_code", user_code.as_str()), ("decision", "approve")];
+    for (status, says) in [
+        (StatusCode::OK, "return to your terminal"),
+        (StatusCode::NOT_FOUND, "start the sign-in again"),
+    ] {
+        let page = browser
+            .submit("/device", "/device/decision", &approve)
+            .await;
+        assert_eq!(page.status, status, "{says}");
+        assert!(page.html.contains(says), "{says}");
+    }
 
     let bad = browser
-        .post(
-            "/device",
-            &[("csrf", &confirm.csrf()), ("user_code", "BCDF-GHJK")],
-        )
+        .submit("/device", "/device", &[("user_code", "BCDF-GHJK")])
         .await;
     assert_eq!(bad.status, StatusCode::NOT_FOUND);
     assert!(bad.html.contains("That code is not valid"));
 
     let (second, _) = device_code(&fx, &client).await;
     let entered = browser
-        .post(
+        .submit(
             "/device",
-            &[
-                ("csrf", &confirm.csrf()),
-                ("user_code", &second.to_lowercase()),
-            ],
+            "/device",
+            &[("user_code", &second.to_lowercase())],
         )
         .await;
     assert_eq!(entered.status, StatusCode::OK);
     let denied = browser
-        .post(
+        .submit(
+            "/device",
             "/device/decision",
-            &[
-                ("csrf", &confirm.csrf()),
-                ("user_code", &second),
-                ("decision", "deny"),
-            ],
+            &[("user_code", &second), ("decision", "deny")],
         )
         .await;
     assert_eq!(denied.status, StatusCode::OK);
@@ -1057,26 +976,15 @@ async fn device_approval_denial_and_bad_codes() {
 #[tokio::test]
 async fn a_token_url_session_from_the_console_is_exchanged_once() {
     let fx = Fixture::new().await;
-    account_with_password(&fx, "a@example.com").await;
-    let mut browser = Browser::new(&fx);
-    browser
-        .sign_in_with_password("a@example.com", PASSWORD)
-        .await;
+    let mut browser = Browser::member(&fx).await;
     let csrf = browser.get("/settings/sessions").await.csrf();
     let page = browser
         .post("/settings/sessions/token-url", &[("csrf", &csrf)])
         .await;
     assert_eq!(page.status, StatusCode::OK);
     let session_id = between(&page.html, r#"id="secret""#, r#"value=""#, "\"").to_owned();
-    let exchange = || async {
-        fx.send(
-            Request::post("/oauth/session-token")
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(Body::from(format!("session_id={session_id}")))
-                .unwrap(),
-        )
-        .await
-    };
+    let form = [("session_id", session_id.as_str())];
+    let exchange = || fx.post_form("/oauth/session-token", &form);
     let first = exchange().await;
     assert_eq!(first.status(), StatusCode::OK);
     let token = body_json(first).await["access_token"]
@@ -1092,17 +1000,12 @@ async fn a_token_url_session_from_the_console_is_exchanged_once() {
 #[tokio::test]
 async fn production_mode_waits_for_an_admin_when_configured() {
     let fx = Fixture::with_settings(|s| s.production_requires_approval = true).await;
-    account_with_password(&fx, "a@example.com").await;
-    let mut browser = Browser::new(&fx);
-    browser
-        .sign_in_with_password("a@example.com", PASSWORD)
-        .await;
-    let csrf = browser.get("/developer/apps").await.csrf();
+    let mut browser = Browser::member(&fx).await;
     let created = browser
-        .post(
+        .submit(
+            "/developer/apps",
             "/developer/apps",
             &[
-                ("csrf", &csrf),
                 ("name", "Prod app"),
                 ("client_type", "confidential"),
                 ("mode", "production"),
@@ -1113,23 +1016,11 @@ async fn production_mode_waits_for_an_admin_when_configured() {
     assert_eq!(created.status, StatusCode::CREATED);
     assert!(created.html.contains("production requested"));
     let client_id = between(&created.html, r#"id="client-id""#, ">", "<").to_owned();
-    let app = fx
-        .state
-        .store
-        .app_by_client_id(&client_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let app = fx.stored_app(&client_id).await.unwrap();
     assert_eq!(app.mode, crate::store::AppMode::Development);
 
     assert!(fx.state.store.approve_production(&client_id).await.unwrap());
-    let app = fx
-        .state
-        .store
-        .app_by_client_id(&client_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let app = fx.stored_app(&client_id).await.unwrap();
     assert_eq!(app.mode, crate::store::AppMode::Production);
     assert!(!fx.state.store.approve_production(&client_id).await.unwrap());
 }
@@ -1141,20 +1032,7 @@ async fn code_flow(fx: &Fixture, browser: &mut Browser<'_>, client: &str) -> ser
     let path = authorize_path(client, redirect, Some(&challenge));
     let consent = browser.get(&path).await;
     assert_eq!(consent.status, StatusCode::OK);
-    let mut fields: Vec<(String, String)> = vec![
-        ("csrf".into(), consent.csrf()),
-        ("decision".into(), "approve".into()),
-    ];
-    let url = url::Url::parse(&format!("http://x{path}")).unwrap();
-    fields.extend(
-        url.query_pairs()
-            .map(|(k, v)| (k.into_owned(), v.into_owned())),
-    );
-    let pairs: Vec<(&str, &str)> = fields
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let approved = browser.post("/oauth/authorize", &pairs).await;
+    let approved = browser.consent(&consent, &path, "approve").await;
     let back = url::Url::parse(approved.location.as_deref().unwrap()).unwrap();
     let code = back
         .query_pairs()
@@ -1162,19 +1040,15 @@ async fn code_flow(fx: &Fixture, browser: &mut Browser<'_>, client: &str) -> ser
         .map(|(_, v)| v.into_owned())
         .unwrap();
     let token = fx
-        .send(
-            Request::post("/oauth/token")
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(Body::from(
-                    url::form_urlencoded::Serializer::new(String::new())
-                        .append_pair("grant_type", "authorization_code")
-                        .append_pair("code", &code)
-                        .append_pair("redirect_uri", redirect)
-                        .append_pair("client_id", client)
-                        .append_pair("code_verifier", &verifier)
-                        .finish(),
-                ))
-                .unwrap(),
+        .post_form(
+            "/oauth/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", redirect),
+                ("client_id", client),
+                ("code_verifier", &verifier),
+            ],
         )
         .await;
     assert_eq!(token.status(), StatusCode::OK);
@@ -1299,12 +1173,6 @@ async fn every_form_endpoint_checks_the_csrf_token() {
     }
     // Nothing happened: still signed in, the app unchanged.
     assert_eq!(browser.get("/settings/api").await.status, StatusCode::OK);
-    let app = fx
-        .state
-        .store
-        .app_by_client_id(&client)
-        .await
-        .unwrap()
-        .unwrap();
+    let app = fx.stored_app(&client).await.unwrap();
     assert_eq!(app.mode, crate::store::AppMode::Development);
 }
