@@ -26,43 +26,28 @@ impl Store {
         client_id: Option<&str>,
     ) -> Result<Option<AccessTokenAuthRow>> {
         self.cached(|| format!("{jti}\n{account_id}"), async {
-            Ok(sqlx::query_as(
-                "SELECT a.email, r.revoked_at, \
-                 CAST(CASE WHEN CAST($3 AS TEXT) IS NULL \
-                      OR EXISTS (SELECT 1 FROM apps p WHERE p.client_id = CAST($3 AS TEXT)) \
-                 THEN 1 ELSE 0 END AS BIGINT) AS app_exists \
-                 FROM accounts a \
-                 LEFT JOIN revoked_access_tokens r ON r.jti = $1 WHERE a.id = $2",
-            )
-            .bind(jti)
-            .bind(account_id)
-            .bind(client_id)
-            .fetch_optional(&self.pool)
-            .await?)
+            let sql = "SELECT a.email, r.revoked_at, \
+                       CAST(CASE WHEN CAST($3 AS TEXT) IS NULL \
+                            OR EXISTS (SELECT 1 FROM apps p WHERE p.client_id = CAST($3 AS TEXT)) \
+                       THEN 1 ELSE 0 END AS BIGINT) AS app_exists \
+                       FROM accounts a \
+                       LEFT JOIN revoked_access_tokens r ON r.jti = $1 WHERE a.id = $2";
+            self.optional(sql, (jti, account_id, client_id)).await
         })
         .await
     }
 
     /// Revokes an access token until its expiry (RFC 7009). Idempotent.
     pub async fn revoke_access_token(&self, jti: &str, expires_at: i64, now: i64) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO revoked_access_tokens (jti, expires_at, revoked_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (jti) DO NOTHING",
-        )
-        .bind(jti)
-        .bind(expires_at)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
+        let sql = "INSERT INTO revoked_access_tokens (jti, expires_at, revoked_at) \
+                   VALUES ($1, $2, $3) ON CONFLICT (jti) DO NOTHING";
+        self.execute(sql, (jti, expires_at, now)).await?;
         Ok(())
     }
 
     /// Drops revocations of tokens that have expired anyway.
     pub async fn prune_revoked_access_tokens(&self, now: i64) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM revoked_access_tokens WHERE expires_at <= $1")
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+        let sql = "DELETE FROM revoked_access_tokens WHERE expires_at <= $1";
+        self.execute(sql, (now,)).await
     }
 }

@@ -21,77 +21,51 @@ pub struct Project {
 
 impl Store {
     pub async fn insert_account(&self, account: &Account) -> Result<()> {
-        sqlx::query("INSERT INTO accounts (id, email, created_at) VALUES ($1, $2, $3)")
-            .bind(&account.id)
-            .bind(&account.email)
-            .bind(account.created_at)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| {
-                conflict_on_unique(e, || {
-                    format!("an account with email {} already exists", account.email)
-                })
-            })?;
+        let sql = "INSERT INTO accounts (id, email, created_at) VALUES ($1, $2, $3)";
+        let values = (&account.id, &account.email, account.created_at);
+        self.execute(sql, values).await.map_err(|e| {
+            conflict_on_unique(e, || {
+                format!("an account with email {} already exists", account.email)
+            })
+        })?;
         Ok(())
     }
 
     /// Emails are stored lower-cased; look-ups lower-case too.
     pub async fn account_by_email(&self, email: &str) -> Result<Option<Account>> {
-        Ok(
-            sqlx::query_as("SELECT id, email, created_at FROM accounts WHERE email = $1")
-                .bind(email.to_lowercase())
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        let sql = "SELECT id, email, created_at FROM accounts WHERE email = $1";
+        self.optional(sql, (email.to_lowercase(),)).await
     }
 
     pub async fn account_by_id(&self, id: &str) -> Result<Option<Account>> {
-        Ok(
-            sqlx::query_as("SELECT id, email, created_at FROM accounts WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        let sql = "SELECT id, email, created_at FROM accounts WHERE id = $1";
+        self.optional(sql, (id,)).await
     }
 
     /// Sets (or with `None` removes) an account's argon2 password hash.
     pub async fn set_account_password(&self, account_id: &str, hash: Option<&str>) -> Result<()> {
-        sqlx::query("UPDATE accounts SET password_hash = $1 WHERE id = $2")
-            .bind(hash)
-            .bind(account_id)
-            .execute(&self.pool)
-            .await?;
+        let sql = "UPDATE accounts SET password_hash = $1 WHERE id = $2";
+        self.execute(sql, (hash, account_id)).await?;
         Ok(())
     }
 
     pub async fn account_password_hash(&self, account_id: &str) -> Result<Option<String>> {
-        let row: Option<(Option<String>,)> =
-            sqlx::query_as("SELECT password_hash FROM accounts WHERE id = $1")
-                .bind(account_id)
-                .fetch_optional(&self.pool)
-                .await?;
+        let sql = "SELECT password_hash FROM accounts WHERE id = $1";
+        let row: Option<(Option<String>,)> = self.optional(sql, (account_id,)).await?;
         Ok(row.and_then(|(hash,)| hash))
     }
 
     pub async fn insert_project(&self, project: &Project) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO projects (id, account_id, name, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(&project.id)
-        .bind(&project.account_id)
-        .bind(&project.name)
-        .bind(project.created_at)
-        .execute(&self.pool)
-        .await?;
+        let sql = "INSERT INTO projects (id, account_id, name, created_at) VALUES ($1, $2, $3, $4)";
+        let p = project;
+        self.execute(sql, (&p.id, &p.account_id, &p.name, p.created_at))
+            .await?;
         Ok(())
     }
 
     pub async fn projects_of(&self, account_id: &str) -> Result<Vec<Project>> {
-        Ok(sqlx::query_as(
-            "SELECT id, account_id, name, created_at FROM projects WHERE account_id = $1 ORDER BY created_at, id",
-        )
-        .bind(account_id)
-        .fetch_all(&self.pool)
-        .await?)
+        let sql = "SELECT id, account_id, name, created_at FROM projects \
+                   WHERE account_id = $1 ORDER BY created_at, id";
+        self.all(sql, (account_id,)).await
     }
 }

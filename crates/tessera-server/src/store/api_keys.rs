@@ -1,9 +1,9 @@
 //! API keys: their id and a hash, never the key; and the per-request check.
 
-use super::{Store, batch, one_row};
+use super::{Store, batch};
 use crate::error::Result;
 use sqlx::{AnyPool, FromRow};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// An API key's row: its id and a hash, never the key.
 #[derive(Clone, Debug, PartialEq, Eq, FromRow)]
@@ -80,24 +80,25 @@ pub(super) async fn query_for_auth_batch(
 
 impl Store {
     pub async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<()> {
-        sqlx::query(concat!(
+        let sql = concat!(
             "INSERT INTO api_keys (",
             api_key_columns!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-        ))
-        .bind(&key.id)
-        .bind(&key.account_id)
-        .bind(&key.key_hash)
-        .bind(&key.kid)
-        .bind(&key.name)
-        .bind(&key.scope)
-        .bind(key.created_at)
-        .bind(key.expires_at)
-        .bind(key.revoked_at)
-        .bind(key.last_used_at)
-        .bind(&key.preview)
-        .execute(&self.pool)
-        .await?;
+        );
+        let values = (
+            &key.id,
+            &key.account_id,
+            &key.key_hash,
+            &key.kid,
+            &key.name,
+            &key.scope,
+            key.created_at,
+            key.expires_at,
+            key.revoked_at,
+            key.last_used_at,
+            &key.preview,
+        );
+        self.execute(sql, values).await?;
         Ok(())
     }
 
@@ -110,62 +111,39 @@ impl Store {
             {
                 return Ok(answer);
             }
-            Ok(sqlx::query_as(
-                "SELECT k.account_id, a.email, k.key_hash, k.expires_at, k.revoked_at, k.last_used_at \
-                 FROM api_keys k JOIN accounts a ON a.id = k.account_id WHERE k.id = $1",
-            )
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?)
+            let sql = "SELECT k.account_id, a.email, k.key_hash, k.expires_at, k.revoked_at, \
+                       k.last_used_at FROM api_keys k JOIN accounts a ON a.id = k.account_id \
+                       WHERE k.id = $1";
+            self.optional(sql, (id,)).await
         })
         .await
     }
 
     /// Records use; callers throttle (a write per request would serialize SQLite).
     pub async fn touch_api_key(&self, id: &str, now: i64) -> Result<()> {
-        sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
-            .bind(now)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        let sql = "UPDATE api_keys SET last_used_at = $1 WHERE id = $2";
+        self.execute(sql, (now, id)).await?;
         Ok(())
     }
 
     pub async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>> {
-        Ok(sqlx::query_as(concat!(
+        let sql = concat!(
             "SELECT ",
             api_key_columns!(),
             " FROM api_keys WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?)
+        );
+        self.optional(sql, (id,)).await
     }
 
     /// One account's keys, or every key when `account_id` is `None` (admin).
     pub async fn list_api_keys(&self, account_id: Option<&str>) -> Result<Vec<ApiKeyRecord>> {
-        let rows = match account_id {
-            Some(account) => {
-                sqlx::query_as(concat!(
-                    "SELECT ",
-                    api_key_columns!(),
-                    " FROM api_keys WHERE account_id = $1 ORDER BY created_at, id"
-                ))
-                .bind(account)
-                .fetch_all(&self.pool)
-                .await?
-            }
-            None => {
-                sqlx::query_as(concat!(
-                    "SELECT ",
-                    api_key_columns!(),
-                    " FROM api_keys ORDER BY created_at, id"
-                ))
-                .fetch_all(&self.pool)
-                .await?
-            }
-        };
-        Ok(rows)
+        let sql = concat!(
+            "SELECT ",
+            api_key_columns!(),
+            " FROM api_keys WHERE CAST($1 AS TEXT) IS NULL OR account_id = CAST($1 AS TEXT) \
+             ORDER BY created_at, id"
+        );
+        self.all(sql, (account_id,)).await
     }
 
     /// Revokes a key; with `account_id`, only if it belongs to that account (a key
@@ -182,13 +160,8 @@ impl Store {
         if account_id.is_some_and(|a| a != key.account_id) {
             return Ok(Revoked::NotFound);
         }
-        let done =
-            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                .bind(now)
-                .bind(id)
-                .execute(&self.pool)
-                .await?;
-        Ok(if one_row(done) {
+        let sql = "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL";
+        Ok(if self.changed_one(sql, (now, id)).await? {
             Revoked::Now
         } else {
             Revoked::Already
@@ -196,17 +169,10 @@ impl Store {
     }
 
     /// Kids that signed an API key that is neither revoked nor expired.
-    pub async fn signing_kids_with_live_api_keys(
-        &self,
-        now: i64,
-    ) -> Result<std::collections::HashSet<String>> {
-        let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT DISTINCT kid FROM api_keys \
-             WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1)",
-        )
-        .bind(now)
-        .fetch_all(&self.pool)
-        .await?;
+    pub async fn signing_kids_with_live_api_keys(&self, now: i64) -> Result<HashSet<String>> {
+        let sql = "SELECT DISTINCT kid FROM api_keys \
+                   WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1)";
+        let rows: Vec<(String,)> = self.all(sql, (now,)).await?;
         Ok(rows.into_iter().map(|(kid,)| kid).collect())
     }
 }

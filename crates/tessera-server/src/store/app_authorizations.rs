@@ -1,6 +1,6 @@
 //! The apps an account approved (consent, device approval), for the sessions page.
 
-use super::{Store, one_row};
+use super::Store;
 use crate::error::Result;
 use sqlx::FromRow;
 
@@ -23,29 +23,19 @@ impl Store {
         scope: &str,
         now: i64,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO app_authorizations (account_id, client_id, scope, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $4) \
-             ON CONFLICT (account_id, client_id) DO UPDATE SET scope = $3, updated_at = $4",
-        )
-        .bind(account_id)
-        .bind(client_id)
-        .bind(scope)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
+        let sql = "INSERT INTO app_authorizations \
+                   (account_id, client_id, scope, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
+                   ON CONFLICT (account_id, client_id) DO UPDATE SET scope = $3, updated_at = $4";
+        self.execute(sql, (account_id, client_id, scope, now))
+            .await?;
         Ok(())
     }
 
     pub async fn app_authorizations_of(&self, account_id: &str) -> Result<Vec<AppAuthorization>> {
-        Ok(sqlx::query_as(
-            "SELECT z.client_id, p.name AS app_name, z.scope, z.created_at, z.updated_at \
-             FROM app_authorizations z JOIN apps p ON p.client_id = z.client_id \
-             WHERE z.account_id = $1 ORDER BY z.updated_at DESC, z.client_id",
-        )
-        .bind(account_id)
-        .fetch_all(&self.pool)
-        .await?)
+        let sql = "SELECT z.client_id, p.name AS app_name, z.scope, z.created_at, z.updated_at \
+                   FROM app_authorizations z JOIN apps p ON p.client_id = z.client_id \
+                   WHERE z.account_id = $1 ORDER BY z.updated_at DESC, z.client_id";
+        self.all(sql, (account_id,)).await
     }
 
     /// `false` when the account had not authorized the app.
@@ -54,12 +44,7 @@ impl Store {
         account_id: &str,
         client_id: &str,
     ) -> Result<bool> {
-        Ok(one_row(
-            sqlx::query("DELETE FROM app_authorizations WHERE account_id = $1 AND client_id = $2")
-                .bind(account_id)
-                .bind(client_id)
-                .execute(&self.pool)
-                .await?,
-        ))
+        let sql = "DELETE FROM app_authorizations WHERE account_id = $1 AND client_id = $2";
+        self.changed_one(sql, (account_id, client_id)).await
     }
 }

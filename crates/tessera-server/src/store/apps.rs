@@ -1,7 +1,7 @@
 //! Registered OAuth clients ("apps"), their mode and rate-limit override, and the
 //! production-mode requests of the developer console.
 
-use super::{Store, conflict_on_unique, flag, one_row};
+use super::{Store, conflict_on_unique, flag};
 use crate::error::{Error, Result};
 use sqlx::FromRow;
 
@@ -107,25 +107,25 @@ pub type ProductionRequests = Vec<(String, i64)>;
 
 impl Store {
     pub async fn insert_app(&self, app: &App) -> Result<()> {
-        let redirect_uris = serde_json::to_string(&app.redirect_uris).map_err(Error::internal)?;
-        sqlx::query(concat!(
+        let sql = concat!(
             "INSERT INTO apps (",
             app_columns!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-        ))
-        .bind(&app.client_id)
-        .bind(&app.account_id)
-        .bind(&app.name)
-        .bind(app.mode.as_str())
-        .bind(flag(app.public))
-        .bind(&app.client_secret_hash)
-        .bind(redirect_uris)
-        .bind(app.grant_types.join(" "))
-        .bind(app.rate_limit_per_min)
-        .bind(app.created_at)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| {
+        );
+        let redirect_uris = serde_json::to_string(&app.redirect_uris).map_err(Error::internal)?;
+        let values = (
+            &app.client_id,
+            &app.account_id,
+            &app.name,
+            app.mode.as_str(),
+            flag(app.public),
+            &app.client_secret_hash,
+            redirect_uris,
+            app.grant_types.join(" "),
+            app.rate_limit_per_min,
+            app.created_at,
+        );
+        self.execute(sql, values).await.map_err(|e| {
             conflict_on_unique(e, || {
                 format!("an app with client id {} already exists", app.client_id)
             })
@@ -137,14 +137,8 @@ impl Store {
     /// transaction has committed since it was last read ([`super::auth_cache`]).
     pub async fn app_by_client_id(&self, client_id: &str) -> Result<Option<App>> {
         self.cached(|| client_id, async {
-            let row: Option<AppRow> = sqlx::query_as(concat!(
-                "SELECT ",
-                app_columns!(),
-                " FROM apps WHERE client_id = $1"
-            ))
-            .bind(client_id)
-            .fetch_optional(&self.pool)
-            .await?;
+            let sql = concat!("SELECT ", app_columns!(), " FROM apps WHERE client_id = $1");
+            let row: Option<AppRow> = self.optional(sql, (client_id,)).await?;
             row.map(App::try_from).transpose()
         })
         .await
@@ -186,14 +180,12 @@ impl Store {
     }
 
     pub async fn apps_of(&self, account_id: &str) -> Result<Vec<App>> {
-        let rows: Vec<AppRow> = sqlx::query_as(concat!(
+        let sql = concat!(
             "SELECT ",
             app_columns!(),
             " FROM apps WHERE account_id = $1 ORDER BY created_at, client_id"
-        ))
-        .bind(account_id)
-        .fetch_all(&self.pool)
-        .await?;
+        );
+        let rows: Vec<AppRow> = self.all(sql, (account_id,)).await?;
         rows.into_iter().map(App::try_from).collect()
     }
 
@@ -205,17 +197,10 @@ impl Store {
         client_id: &str,
         secret_hash: &str,
     ) -> Result<bool> {
-        Ok(one_row(
-            sqlx::query(
-                "UPDATE apps SET client_secret_hash = $1 \
-                 WHERE client_id = $2 AND account_id = $3 AND is_public = 0",
-            )
-            .bind(secret_hash)
-            .bind(client_id)
-            .bind(account_id)
-            .execute(&self.pool)
-            .await?,
-        ))
+        let sql = "UPDATE apps SET client_secret_hash = $1 \
+                   WHERE client_id = $2 AND account_id = $3 AND is_public = 0";
+        self.changed_one(sql, (secret_hash, client_id, account_id))
+            .await
     }
 
     /// Sets the mode and clears any pending production request.
@@ -225,17 +210,10 @@ impl Store {
         client_id: &str,
         mode: AppMode,
     ) -> Result<bool> {
-        Ok(one_row(
-            sqlx::query(
-                "UPDATE apps SET mode = $1, production_requested_at = NULL \
-                 WHERE client_id = $2 AND account_id = $3",
-            )
-            .bind(mode.as_str())
-            .bind(client_id)
-            .bind(account_id)
-            .execute(&self.pool)
-            .await?,
-        ))
+        let sql = "UPDATE apps SET mode = $1, production_requested_at = NULL \
+                   WHERE client_id = $2 AND account_id = $3";
+        self.changed_one(sql, (mode.as_str(), client_id, account_id))
+            .await
     }
 
     /// Records (or with `None` withdraws) a request for production mode.
@@ -245,51 +223,29 @@ impl Store {
         client_id: &str,
         requested_at: Option<i64>,
     ) -> Result<bool> {
-        Ok(one_row(
-            sqlx::query(
-                "UPDATE apps SET production_requested_at = $1 \
-                 WHERE client_id = $2 AND account_id = $3",
-            )
-            .bind(requested_at)
-            .bind(client_id)
-            .bind(account_id)
-            .execute(&self.pool)
-            .await?,
-        ))
+        let sql = "UPDATE apps SET production_requested_at = $1 \
+                   WHERE client_id = $2 AND account_id = $3";
+        self.changed_one(sql, (requested_at, client_id, account_id))
+            .await
     }
 
     pub async fn production_requests_of(&self, account_id: &str) -> Result<ProductionRequests> {
-        Ok(sqlx::query_as(
-            "SELECT client_id, production_requested_at FROM apps \
-             WHERE account_id = $1 AND production_requested_at IS NOT NULL",
-        )
-        .bind(account_id)
-        .fetch_all(&self.pool)
-        .await?)
+        let sql = "SELECT client_id, production_requested_at FROM apps \
+                   WHERE account_id = $1 AND production_requested_at IS NOT NULL";
+        self.all(sql, (account_id,)).await
     }
 
     /// Approves a pending production request (admin): `false` when none is pending.
     pub async fn approve_production(&self, client_id: &str) -> Result<bool> {
-        Ok(one_row(
-            sqlx::query(
-                "UPDATE apps SET mode = 'production', production_requested_at = NULL \
-                 WHERE client_id = $1 AND production_requested_at IS NOT NULL",
-            )
-            .bind(client_id)
-            .execute(&self.pool)
-            .await?,
-        ))
+        let sql = "UPDATE apps SET mode = 'production', production_requested_at = NULL \
+                   WHERE client_id = $1 AND production_requested_at IS NOT NULL";
+        self.changed_one(sql, (client_id,)).await
     }
 
     /// Deletes one of the account's apps (its authorizations go with it).
     pub async fn delete_app(&self, account_id: &str, client_id: &str) -> Result<bool> {
-        Ok(one_row(
-            sqlx::query("DELETE FROM apps WHERE client_id = $1 AND account_id = $2")
-                .bind(client_id)
-                .bind(account_id)
-                .execute(&self.pool)
-                .await?,
-        ))
+        let sql = "DELETE FROM apps WHERE client_id = $1 AND account_id = $2";
+        self.changed_one(sql, (client_id, account_id)).await
     }
 }
 

@@ -14,29 +14,19 @@ impl Store {
         now: i64,
         window_floor: i64,
     ) -> Result<(i64, i64)> {
-        Ok(sqlx::query_as(
-            "INSERT INTO attempt_counters (key, window_start, count) VALUES ($1, $2, 1) \
-             ON CONFLICT (key) DO UPDATE SET \
-               count = CASE WHEN attempt_counters.window_start <= $3 THEN 1 \
-                            ELSE attempt_counters.count + 1 END, \
-               window_start = CASE WHEN attempt_counters.window_start <= $3 THEN $2 \
-                            ELSE attempt_counters.window_start END \
-             RETURNING count, window_start",
-        )
-        .bind(key)
-        .bind(now)
-        .bind(window_floor)
-        .fetch_one(&self.pool)
-        .await?)
+        let sql = "INSERT INTO attempt_counters (key, window_start, count) VALUES ($1, $2, 1) \
+                   ON CONFLICT (key) DO UPDATE SET \
+                     count = CASE WHEN attempt_counters.window_start <= $3 THEN 1 \
+                                  ELSE attempt_counters.count + 1 END, \
+                     window_start = CASE WHEN attempt_counters.window_start <= $3 THEN $2 \
+                                  ELSE attempt_counters.window_start END \
+                   RETURNING count, window_start";
+        self.one(sql, (key, now, window_floor)).await
     }
 
     /// The count and window start under `key`, without counting.
     pub async fn attempts(&self, key: &str) -> Result<Option<(i64, i64)>> {
-        Ok(
-            sqlx::query_as("SELECT count, window_start FROM attempt_counters WHERE key = $1")
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        let sql = "SELECT count, window_start FROM attempt_counters WHERE key = $1";
+        self.optional(sql, (key,)).await
     }
 }

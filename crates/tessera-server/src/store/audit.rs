@@ -16,18 +16,18 @@ pub struct AuditEventRow {
 
 impl Store {
     pub async fn insert_audit_event(&self, event: &AuditEventRow) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO audit_events (id, account_id, action, subject, ip, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&event.id)
-        .bind(&event.account_id)
-        .bind(&event.action)
-        .bind(&event.subject)
-        .bind(&event.ip)
-        .bind(event.created_at)
-        .execute(&self.pool)
-        .await?;
+        let sql = "INSERT INTO audit_events (id, account_id, action, subject, ip, created_at) \
+                   VALUES ($1, $2, $3, $4, $5, $6)";
+        let e = event;
+        let values = (
+            &e.id,
+            &e.account_id,
+            &e.action,
+            &e.subject,
+            &e.ip,
+            e.created_at,
+        );
+        self.execute(sql, values).await?;
         Ok(())
     }
 
@@ -37,14 +37,9 @@ impl Store {
         account_id: &str,
         limit: i64,
     ) -> Result<Vec<AuditEventRow>> {
-        Ok(sqlx::query_as(
-            "SELECT id, account_id, action, subject, ip, created_at FROM audit_events \
-             WHERE account_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
-        )
-        .bind(account_id)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
+        let sql = "SELECT id, account_id, action, subject, ip, created_at FROM audit_events \
+                   WHERE account_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2";
+        self.all(sql, (account_id, limit)).await
     }
 
     /// How many `action` events an account had at or after `since`.
@@ -54,15 +49,9 @@ impl Store {
         action: &str,
         since: i64,
     ) -> Result<i64> {
-        let (n,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM audit_events \
-             WHERE account_id = $1 AND action = $2 AND created_at >= $3",
-        )
-        .bind(account_id)
-        .bind(action)
-        .bind(since)
-        .fetch_one(&self.pool)
-        .await?;
+        let sql = "SELECT COUNT(*) FROM audit_events \
+                   WHERE account_id = $1 AND action = $2 AND created_at >= $3";
+        let (n,): (i64,) = self.one(sql, (account_id, action, since)).await?;
         Ok(n)
     }
 }

@@ -36,46 +36,36 @@ impl Store {
         code: &CodeRow,
         now: i64,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO authorization_codes (code_hash, client_id, account_id, redirect_uri, scope, \
-             code_challenge, family_id, created_at, expires_at, consumed_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)",
-        )
-        .bind(code_hash)
-        .bind(&code.client_id)
-        .bind(&code.account_id)
-        .bind(&code.redirect_uri)
-        .bind(&code.scope)
-        .bind(&code.code_challenge)
-        .bind(&code.family_id)
-        .bind(now)
-        .bind(code.expires_at)
-        .execute(&self.pool)
-        .await?;
+        let sql = "INSERT INTO authorization_codes (code_hash, client_id, account_id, \
+                   redirect_uri, scope, code_challenge, family_id, created_at, expires_at, \
+                   consumed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)";
+        let c = code;
+        let values = (
+            code_hash,
+            &c.client_id,
+            &c.account_id,
+            &c.redirect_uri,
+            &c.scope,
+            &c.code_challenge,
+            &c.family_id,
+            now,
+            c.expires_at,
+        );
+        self.execute(sql, values).await?;
         Ok(())
     }
 
     /// Marks the code used, atomically: of two concurrent redemptions one is
     /// [`Consumed::Replayed`].
     pub async fn consume_authorization_code(&self, code_hash: &str, now: i64) -> Result<Consumed> {
-        let row: Option<CodeRow> = sqlx::query_as(
-            "UPDATE authorization_codes SET consumed_at = $1 \
-             WHERE code_hash = $2 AND consumed_at IS NULL \
-             RETURNING client_id, account_id, redirect_uri, scope, code_challenge, family_id, expires_at",
-        )
-        .bind(now)
-        .bind(code_hash)
-        .fetch_optional(&self.pool)
-        .await?;
-        if let Some(row) = row {
+        let sql = "UPDATE authorization_codes SET consumed_at = $1 \
+                   WHERE code_hash = $2 AND consumed_at IS NULL RETURNING client_id, account_id, \
+                   redirect_uri, scope, code_challenge, family_id, expires_at";
+        if let Some(row) = self.optional(sql, (now, code_hash)).await? {
             return Ok(Consumed::Fresh(row));
         }
-        let used: Option<(String,)> =
-            sqlx::query_as("SELECT family_id FROM authorization_codes WHERE code_hash = $1")
-                .bind(code_hash)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(match used {
+        let sql = "SELECT family_id FROM authorization_codes WHERE code_hash = $1";
+        Ok(match self.optional(sql, (code_hash,)).await? {
             Some((family_id,)) => Consumed::Replayed { family_id },
             None => Consumed::Unknown,
         })

@@ -40,7 +40,8 @@ pub use apps::{App, AppMode};
 
 use crate::error::{Error, Result};
 use auth_cache::{AuthCache, Cached};
-use sqlx::AnyPool;
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::{Any, AnyPool, Arguments as _, Encode, FromRow, Type};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -172,7 +173,7 @@ impl Store {
 
     /// A cheap round trip, for health checks.
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        self.execute("SELECT 1", ()).await?;
         Ok(())
     }
 
@@ -222,23 +223,100 @@ impl Store {
             ),
         ];
         for (sql, before) in deletes {
-            sqlx::query(sql).bind(before).execute(&self.pool).await?;
+            self.execute(sql, (before,)).await?;
         }
         Ok(())
     }
 }
 
-/// A unique-constraint violation becomes `Conflict(message)`; anything else passes.
-fn conflict_on_unique(e: sqlx::Error, message: impl FnOnce() -> String) -> Error {
-    match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => Error::Conflict(message()),
-        _ => e.into(),
+/// A statement's parameters, bound to `$1, $2, …` in order: a tuple.
+trait Params<'t> {
+    fn arguments(self) -> Result<AnyArguments>;
+}
+
+macro_rules! params {
+    ($($value:ident),+) => {
+        impl<'t, $($value: Encode<'t, Any> + Type<Any>),+> Params<'t> for ($($value,)+) {
+            #[allow(non_snake_case)]
+            fn arguments(self) -> Result<AnyArguments> {
+                let ($($value,)+) = self;
+                let mut arguments = AnyArguments::default();
+                $(arguments.add($value).map_err(Error::internal)?;)+
+                Ok(arguments)
+            }
+        }
+    };
+}
+
+impl Params<'_> for () {
+    fn arguments(self) -> Result<AnyArguments> {
+        Ok(AnyArguments::default())
     }
 }
 
-/// Whether a statement changed exactly one row (a compare-and-set won).
-fn one_row(done: sqlx::any::AnyQueryResult) -> bool {
-    done.rows_affected() == 1
+params!(A);
+params!(A, B);
+params!(A, B, C);
+params!(A, B, C, D);
+params!(A, B, C, D, E);
+params!(A, B, C, D, E, F);
+params!(A, B, C, D, E, F, G);
+params!(A, B, C, D, E, F, G, H);
+params!(A, B, C, D, E, F, G, H, I);
+params!(A, B, C, D, E, F, G, H, I, J);
+params!(A, B, C, D, E, F, G, H, I, J, K);
+
+/// One way to run each kind of statement, so that every query reads as its SQL
+/// and its parameters.
+impl Store {
+    /// Runs a statement; the number of rows it changed.
+    async fn execute<'t>(&self, sql: &'static str, params: impl Params<'t>) -> Result<u64> {
+        let query = sqlx::query_with(sql, params.arguments()?);
+        Ok(query.execute(&self.pool).await?.rows_affected())
+    }
+
+    /// Whether a statement changed exactly one row (a compare-and-set won).
+    async fn changed_one<'t>(&self, sql: &'static str, params: impl Params<'t>) -> Result<bool> {
+        Ok(self.execute(sql, params).await? == 1)
+    }
+
+    async fn optional<'t, O>(&self, sql: &'static str, params: impl Params<'t>) -> Result<Option<O>>
+    where
+        O: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
+    {
+        let query = sqlx::query_as_with(sql, params.arguments()?);
+        Ok(query.fetch_optional(&self.pool).await?)
+    }
+
+    async fn all<'t, O>(&self, sql: &'static str, params: impl Params<'t>) -> Result<Vec<O>>
+    where
+        O: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
+    {
+        let query = sqlx::query_as_with(sql, params.arguments()?);
+        Ok(query.fetch_all(&self.pool).await?)
+    }
+
+    async fn one<'t, O>(&self, sql: &'static str, params: impl Params<'t>) -> Result<O>
+    where
+        O: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
+    {
+        let query = sqlx::query_as_with(sql, params.arguments()?);
+        Ok(query.fetch_one(&self.pool).await?)
+    }
+}
+
+/// Whether a statement failed on a unique constraint.
+fn is_unique_violation(e: &Error) -> bool {
+    matches!(e, Error::Database(sqlx::Error::Database(db)) if db.is_unique_violation())
+}
+
+/// A unique-constraint violation becomes `Conflict(message)`; anything else passes.
+fn conflict_on_unique(e: Error, message: impl FnOnce() -> String) -> Error {
+    if is_unique_violation(&e) {
+        Error::Conflict(message())
+    } else {
+        e
+    }
 }
 
 fn flag(b: bool) -> i64 {

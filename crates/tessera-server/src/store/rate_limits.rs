@@ -13,22 +13,14 @@ impl Store {
         limit: u32,
         now: i64,
     ) -> Result<(bool, i64, i64)> {
-        Ok(sqlx::query_as(
-            "SELECT allowed, remaining, reset_at FROM tessera_rate_limit_take($1, $2, $3)",
-        )
-        .bind(key)
-        .bind(now)
-        .bind(i64::from(limit))
-        .fetch_one(&self.pool)
-        .await?)
+        let sql = "SELECT allowed, remaining, reset_at FROM tessera_rate_limit_take($1, $2, $3)";
+        self.one(sql, (key, now, i64::from(limit))).await
     }
 
     /// Deletes seconds at or before `before` from every window.
     pub async fn prune_rate_limits(&self, before: i64) -> Result<()> {
-        sqlx::query("DELETE FROM rate_limit_windows WHERE second <= $1")
-            .bind(before)
-            .execute(&self.pool)
-            .await?;
+        let sql = "DELETE FROM rate_limit_windows WHERE second <= $1";
+        self.execute(sql, (before,)).await?;
         Ok(())
     }
 

@@ -19,32 +19,28 @@ pub struct SessionRow {
 
 impl Store {
     pub async fn insert_session(&self, session: &SessionRow) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO sessions (id_hash, account_id, acr, created_at, expires_at, consumed_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&session.id_hash)
-        .bind(&session.account_id)
-        .bind(&session.acr)
-        .bind(session.created_at)
-        .bind(session.expires_at)
-        .bind(session.consumed_at)
-        .execute(&self.pool)
-        .await?;
+        let sql = "INSERT INTO sessions \
+                   (id_hash, account_id, acr, created_at, expires_at, consumed_at) \
+                   VALUES ($1, $2, $3, $4, $5, $6)";
+        let s = session;
+        let values = (
+            &s.id_hash,
+            &s.account_id,
+            &s.acr,
+            s.created_at,
+            s.expires_at,
+            s.consumed_at,
+        );
+        self.execute(sql, values).await?;
         Ok(())
     }
 
     /// Consumes an unexpired, unused session atomically (single use even with
     /// several instances racing). `None` when there is nothing to consume.
     pub async fn take_session(&self, id_hash: &str, now: i64) -> Result<Option<SessionRow>> {
-        Ok(sqlx::query_as(
-            "UPDATE sessions SET consumed_at = $1 \
-             WHERE id_hash = $2 AND consumed_at IS NULL AND expires_at > $1 \
-             RETURNING id_hash, account_id, acr, created_at, expires_at, consumed_at",
-        )
-        .bind(now)
-        .bind(id_hash)
-        .fetch_optional(&self.pool)
-        .await?)
+        let sql = "UPDATE sessions SET consumed_at = $1 \
+                   WHERE id_hash = $2 AND consumed_at IS NULL AND expires_at > $1 \
+                   RETURNING id_hash, account_id, acr, created_at, expires_at, consumed_at";
+        self.optional(sql, (now, id_hash)).await
     }
 }

@@ -39,11 +39,8 @@ impl Store {
     }
 
     pub async fn signing_keys(&self) -> Result<Vec<SigningKeyRow>> {
-        Ok(sqlx::query_as(
-            "SELECT kid, algorithm, public_key, private_key_sealed, created_at, rotated_at \
-             FROM signing_keys ORDER BY created_at, kid",
-        )
-        .fetch_all(&self.pool)
-        .await?)
+        let sql = "SELECT kid, algorithm, public_key, private_key_sealed, created_at, rotated_at \
+                   FROM signing_keys ORDER BY created_at, kid";
+        self.all(sql, ()).await
     }
 }

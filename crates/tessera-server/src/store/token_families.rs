@@ -2,7 +2,7 @@
 //! and every token issued from it — its refresh tokens, and the ids of its access
 //! tokens, so that revoking the family revokes all of them.
 
-use super::{Store, one_row};
+use super::Store;
 use crate::error::Result;
 use sqlx::FromRow;
 
@@ -28,17 +28,11 @@ impl Store {
         scope: &str,
         now: i64,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO token_families (id, client_id, account_id, scope, created_at, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5, NULL) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(family_id)
-        .bind(client_id)
-        .bind(account_id)
-        .bind(scope)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
+        let sql = "INSERT INTO token_families \
+                   (id, client_id, account_id, scope, created_at, revoked_at) \
+                   VALUES ($1, $2, $3, $4, $5, NULL) ON CONFLICT (id) DO NOTHING";
+        self.execute(sql, (family_id, client_id, account_id, scope, now))
+            .await?;
         Ok(())
     }
 
@@ -49,14 +43,9 @@ impl Store {
         family_id: &str,
         expires_at: i64,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO family_access_tokens (jti, family_id, expires_at) VALUES ($1, $2, $3)",
-        )
-        .bind(jti)
-        .bind(family_id)
-        .bind(expires_at)
-        .execute(&self.pool)
-        .await?;
+        let sql =
+            "INSERT INTO family_access_tokens (jti, family_id, expires_at) VALUES ($1, $2, $3)";
+        self.execute(sql, (jti, family_id, expires_at)).await?;
         Ok(())
     }
 
@@ -67,42 +56,28 @@ impl Store {
         now: i64,
         expires_at: i64,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO refresh_tokens (token_hash, family_id, created_at, expires_at, used_at) \
-             VALUES ($1, $2, $3, $4, NULL)",
-        )
-        .bind(token_hash)
-        .bind(family_id)
-        .bind(now)
-        .bind(expires_at)
-        .execute(&self.pool)
-        .await?;
+        let sql = "INSERT INTO refresh_tokens \
+                   (token_hash, family_id, created_at, expires_at, used_at) \
+                   VALUES ($1, $2, $3, $4, NULL)";
+        self.execute(sql, (token_hash, family_id, now, expires_at))
+            .await?;
         Ok(())
     }
 
     /// The refresh token's row and its family, by the token's hash.
     pub async fn refresh_token(&self, token_hash: &str) -> Result<Option<RefreshRow>> {
-        Ok(sqlx::query_as(
-            "SELECT r.family_id, r.expires_at, r.used_at, f.client_id, f.account_id, f.scope, f.revoked_at \
-             FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id WHERE r.token_hash = $1",
-        )
-        .bind(token_hash)
-        .fetch_optional(&self.pool)
-        .await?)
+        let sql = "SELECT r.family_id, r.expires_at, r.used_at, f.client_id, f.account_id, \
+                   f.scope, f.revoked_at FROM refresh_tokens r \
+                   JOIN token_families f ON f.id = r.family_id WHERE r.token_hash = $1";
+        self.optional(sql, (token_hash,)).await
     }
 
     /// Marks a refresh token used; `false` when it already was (compare-and-set,
     /// so of two concurrent uses only one wins).
     pub async fn use_refresh_token(&self, token_hash: &str, now: i64) -> Result<bool> {
-        Ok(one_row(
-            sqlx::query(
-                "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
-            )
-            .bind(now)
-            .bind(token_hash)
-            .execute(&self.pool)
-            .await?,
-        ))
+        let sql =
+            "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL";
+        self.changed_one(sql, (now, token_hash)).await
     }
 
     /// Revokes a family: its refresh tokens stop working and its unexpired access
@@ -137,15 +112,10 @@ impl Store {
         client_id: &str,
         account_id: Option<&str>,
     ) -> Result<Vec<String>> {
-        let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT id FROM token_families \
-             WHERE client_id = $1 AND (CAST($2 AS TEXT) IS NULL OR account_id = CAST($2 AS TEXT)) \
-             AND revoked_at IS NULL",
-        )
-        .bind(client_id)
-        .bind(account_id)
-        .fetch_all(&self.pool)
-        .await?;
+        let sql = "SELECT id FROM token_families WHERE client_id = $1 \
+                   AND (CAST($2 AS TEXT) IS NULL OR account_id = CAST($2 AS TEXT)) \
+                   AND revoked_at IS NULL";
+        let rows: Vec<(String,)> = self.all(sql, (client_id, account_id)).await?;
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 }

@@ -1,6 +1,6 @@
 //! Signed-in browsers. The cookie's secret is never stored, only its hash.
 
-use super::{Store, one_row};
+use super::Store;
 use crate::error::Result;
 use sqlx::FromRow;
 
@@ -37,23 +37,24 @@ macro_rules! web_session_columns {
 
 impl Store {
     pub async fn insert_web_session(&self, row: &WebSessionRow) -> Result<()> {
-        sqlx::query(concat!(
+        let sql = concat!(
             "INSERT INTO web_sessions (",
             web_session_columns!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-        ))
-        .bind(&row.id_hash)
-        .bind(&row.id)
-        .bind(&row.account_id)
-        .bind(&row.method)
-        .bind(&row.ip)
-        .bind(&row.user_agent)
-        .bind(row.created_at)
-        .bind(row.last_seen_at)
-        .bind(row.expires_at)
-        .bind(row.revoked_at)
-        .execute(&self.pool)
-        .await?;
+        );
+        let values = (
+            &row.id_hash,
+            &row.id,
+            &row.account_id,
+            &row.method,
+            &row.ip,
+            &row.user_agent,
+            row.created_at,
+            row.last_seen_at,
+            row.expires_at,
+            row.revoked_at,
+        );
+        self.execute(sql, values).await?;
         Ok(())
     }
 
@@ -63,23 +64,15 @@ impl Store {
         id_hash: &str,
         now: i64,
     ) -> Result<Option<WebSessionAuth>> {
-        Ok(sqlx::query_as(
-            "SELECT s.id, s.account_id, a.email, s.last_seen_at FROM web_sessions s \
-             JOIN accounts a ON a.id = s.account_id \
-             WHERE s.id_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2",
-        )
-        .bind(id_hash)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?)
+        let sql = "SELECT s.id, s.account_id, a.email, s.last_seen_at FROM web_sessions s \
+                   JOIN accounts a ON a.id = s.account_id \
+                   WHERE s.id_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2";
+        self.optional(sql, (id_hash, now)).await
     }
 
     pub async fn touch_web_session(&self, id: &str, now: i64) -> Result<()> {
-        sqlx::query("UPDATE web_sessions SET last_seen_at = $1 WHERE id = $2")
-            .bind(now)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        let sql = "UPDATE web_sessions SET last_seen_at = $1 WHERE id = $2";
+        self.execute(sql, (now, id)).await?;
         Ok(())
     }
 
@@ -89,31 +82,20 @@ impl Store {
         account_id: &str,
         now: i64,
     ) -> Result<Vec<WebSessionRow>> {
-        Ok(sqlx::query_as(concat!(
+        let sql = concat!(
             "SELECT ",
             web_session_columns!(),
             " FROM web_sessions WHERE account_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
              ORDER BY last_seen_at DESC, id"
-        ))
-        .bind(account_id)
-        .bind(now)
-        .fetch_all(&self.pool)
-        .await?)
+        );
+        self.all(sql, (account_id, now)).await
     }
 
     /// Revokes one of the account's sessions by its public id; `false` when there
     /// was no such live session.
     pub async fn revoke_web_session(&self, account_id: &str, id: &str, now: i64) -> Result<bool> {
-        Ok(one_row(
-            sqlx::query(
-                "UPDATE web_sessions SET revoked_at = $1 \
-                 WHERE id = $2 AND account_id = $3 AND revoked_at IS NULL",
-            )
-            .bind(now)
-            .bind(id)
-            .bind(account_id)
-            .execute(&self.pool)
-            .await?,
-        ))
+        let sql = "UPDATE web_sessions SET revoked_at = $1 \
+                   WHERE id = $2 AND account_id = $3 AND revoked_at IS NULL";
+        self.changed_one(sql, (now, id, account_id)).await
     }
 }
