@@ -11,7 +11,9 @@
 # Env: DURATION (default 15s), CONNECTIONS (32), THREADS (2), DATABASE (an empty
 # postgres:// database to bench PostgreSQL instead of a fresh SQLite file),
 # PRIORITY=1 (root: run tesserad and wrk at nice -20, so that builds sharing
-# the machine do not land in the measured latencies).
+# the machine do not land in the measured latencies), TESSERAD_BIN (measure this
+# binary instead of building one, e.g. another commit's) and LABEL (a suffix for
+# the RESULTS.md section, so two binaries measured in one session keep both).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -25,8 +27,12 @@ THREADS=${THREADS:-2}
 
 ensure_apt_tools wrk
 step "release build of tesserad"
-cargo build --release --quiet -p tessera-server --bin tesserad
-bin=$root/target/release/tesserad
+if [ -n "${TESSERAD_BIN:-}" ]; then
+  bin=$TESSERAD_BIN
+else
+  cargo build --release --quiet -p tessera-server --bin tesserad
+  bin=$root/target/release/tesserad
+fi
 
 work=$(mktemp -d /tmp/tessera-bench-auth.XXXXXX)
 server_pid=
@@ -76,9 +82,9 @@ cpu_secs=$(awk '{print ($14+$15)/100}' "/proc/$server_pid/stat")
 
 load=$(cut -d' ' -f1 /proc/loadavg)
 
-python3 - "$work" "$root/bench/RESULTS.md" "$DURATION" "$CONNECTIONS" "$THREADS" "$backend" "$cpu_secs" "$load" "${PRIORITY:-0}" <<'PY'
+python3 - "$work" "$root/bench/RESULTS.md" "$DURATION" "$CONNECTIONS" "$THREADS" "$backend" "$cpu_secs" "$load" "${PRIORITY:-0}" "${LABEL:-}" <<'PY'
 import re, sys, datetime, os, platform
-work, results, duration, conns, threads, backend, cpu, load, prioritized = sys.argv[1:]
+work, results, duration, conns, threads, backend, cpu, load, prioritized, label = sys.argv[1:]
 priority = ("tesserad and wrk ran at nice -20 (`PRIORITY=1`), ahead of the other "
             "work on the machine; ") if prioritized == "1" else ""
 
@@ -99,9 +105,10 @@ ok_ratio = ratio >= 0.5
 ok_p99 = m[2] < 5.0
 cores = os.cpu_count()
 now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-marker = f"server-auth-{backend}"
+marker = f"server-auth-{backend}" + (f"-{label}" if label else "")
+shown = f"{backend} ({label})" if label else backend
 section = f"""<!-- {marker}:start -->
-## tesserad on {backend}: authenticated requests vs /healthz (issue 4)
+## tesserad on {shown}: authenticated requests vs /healthz (issue 4)
 
 `bench/server-auth/run.sh` — {now}; {cores} cores, {platform.machine()}, release build,
 {backend} database, wrk `-t{threads} -c{conns} -d{duration}` on loopback (wrk and

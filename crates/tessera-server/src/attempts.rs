@@ -1,9 +1,9 @@
-//! Fixed-window attempt counters in the database, shared by every instance: OTP
-//! request throttling (per address, per IP) and the user-code guessing cap.
-//! Keys name what is counted, e.g. `otp-email:a@example.com`.
+//! Fixed-window attempt limits, counted in the database so every instance sees
+//! the same numbers: OTP request throttling (per address, per IP) and the
+//! user-code guessing cap. Keys name what is counted, e.g. `otp-email:a@example.com`.
 
 use crate::error::{Error, Result};
-use crate::state::AppState;
+use crate::store::Store;
 
 /// A limit: at most `max` counted attempts per `window_secs`.
 #[derive(Clone, Copy, Debug)]
@@ -14,22 +14,10 @@ pub struct Limit {
 
 /// Counts one attempt under `key`. `Err(TooManyRequests)` when this attempt is
 /// over the limit (it is still counted, so hammering does not reset anything).
-pub async fn hit(state: &AppState, key: &str, limit: Limit, message: &str) -> Result<()> {
-    let now = state.now();
-    let (count, window_start): (i64, i64) = sqlx::query_as(
-        "INSERT INTO attempt_counters (key, window_start, count) VALUES ($1, $2, 1) \
-         ON CONFLICT (key) DO UPDATE SET \
-           count = CASE WHEN attempt_counters.window_start <= $3 THEN 1 \
-                        ELSE attempt_counters.count + 1 END, \
-           window_start = CASE WHEN attempt_counters.window_start <= $3 THEN $2 \
-                        ELSE attempt_counters.window_start END \
-         RETURNING count, window_start",
-    )
-    .bind(key)
-    .bind(now)
-    .bind(now - limit.window_secs)
-    .fetch_one(state.store.pool())
-    .await?;
+pub async fn hit(store: &Store, key: &str, limit: Limit, message: &str, now: i64) -> Result<()> {
+    let (count, window_start) = store
+        .count_attempt(key, now, now - limit.window_secs)
+        .await?;
     if count > limit.max {
         return Err(too_many(message, window_start + limit.window_secs - now));
     }
@@ -37,14 +25,8 @@ pub async fn hit(state: &AppState, key: &str, limit: Limit, message: &str) -> Re
 }
 
 /// Whether `key` is already at its limit, without counting.
-pub async fn check(state: &AppState, key: &str, limit: Limit, message: &str) -> Result<()> {
-    let now = state.now();
-    let row: Option<(i64, i64)> =
-        sqlx::query_as("SELECT count, window_start FROM attempt_counters WHERE key = $1")
-            .bind(key)
-            .fetch_optional(state.store.pool())
-            .await?;
-    match row {
+pub async fn check(store: &Store, key: &str, limit: Limit, message: &str, now: i64) -> Result<()> {
+    match store.attempts(key).await? {
         Some((count, window_start))
             if window_start > now - limit.window_secs && count >= limit.max =>
         {

@@ -3,7 +3,7 @@
 
 use crate::error::Result;
 use crate::store::Store;
-use crate::store::web::AuditEventRow;
+use crate::store::audit::AuditEventRow;
 
 /// Things worth telling the account owner about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,67 +25,111 @@ pub enum Action {
     TokenUrlSessionCreated,
 }
 
+/// Each action: as stored, and as the activity page says it.
+const ACTIONS: [(Action, &str, &str); 15] = [
+    (Action::SignedIn, "signed_in", "Signed in"),
+    (
+        Action::SignInFailed,
+        "sign_in_failed",
+        "Failed sign-in attempt",
+    ),
+    (Action::SignedOut, "signed_out", "Signed out"),
+    (
+        Action::SessionRevoked,
+        "session_revoked",
+        "Signed out a session",
+    ),
+    (Action::ApiKeyCreated, "api_key_created", "API key created"),
+    (Action::ApiKeyRevoked, "api_key_revoked", "API key revoked"),
+    (Action::AppRegistered, "app_registered", "App registered"),
+    (
+        Action::AppSecretRotated,
+        "app_secret_rotated",
+        "App secret rotated",
+    ),
+    (
+        Action::AppModeChanged,
+        "app_mode_changed",
+        "App mode changed",
+    ),
+    (
+        Action::AppProductionRequested,
+        "app_production_requested",
+        "Production mode requested",
+    ),
+    (Action::AppDeleted, "app_deleted", "App deleted"),
+    (Action::AppAuthorized, "app_authorized", "App authorized"),
+    (
+        Action::AppAuthorizationRevoked,
+        "app_authorization_revoked",
+        "App authorization revoked",
+    ),
+    (
+        Action::DeviceApproved,
+        "device_approved",
+        "Device sign-in approved",
+    ),
+    (
+        Action::TokenUrlSessionCreated,
+        "token_url_session_created",
+        "CLI sign-in session created",
+    ),
+];
+
 impl Action {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::SignedIn => "signed_in",
-            Self::SignInFailed => "sign_in_failed",
-            Self::SignedOut => "signed_out",
-            Self::SessionRevoked => "session_revoked",
-            Self::ApiKeyCreated => "api_key_created",
-            Self::ApiKeyRevoked => "api_key_revoked",
-            Self::AppRegistered => "app_registered",
-            Self::AppSecretRotated => "app_secret_rotated",
-            Self::AppModeChanged => "app_mode_changed",
-            Self::AppProductionRequested => "app_production_requested",
-            Self::AppDeleted => "app_deleted",
-            Self::AppAuthorized => "app_authorized",
-            Self::AppAuthorizationRevoked => "app_authorization_revoked",
-            Self::DeviceApproved => "device_approved",
-            Self::TokenUrlSessionCreated => "token_url_session_created",
-        }
+        ACTIONS
+            .iter()
+            .find(|(a, _, _)| *a == self)
+            .map_or("other", |(_, name, _)| name)
     }
 
-    /// How the activity page says it.
+    /// How the activity page says a stored action.
     pub fn describe(action: &str) -> &'static str {
-        match action {
-            "signed_in" => "Signed in",
-            "sign_in_failed" => "Failed sign-in attempt",
-            "signed_out" => "Signed out",
-            "session_revoked" => "Signed out a session",
-            "api_key_created" => "API key created",
-            "api_key_revoked" => "API key revoked",
-            "app_registered" => "App registered",
-            "app_secret_rotated" => "App secret rotated",
-            "app_mode_changed" => "App mode changed",
-            "app_production_requested" => "Production mode requested",
-            "app_deleted" => "App deleted",
-            "app_authorized" => "App authorized",
-            "app_authorization_revoked" => "App authorization revoked",
-            "device_approved" => "Device sign-in approved",
-            "token_url_session_created" => "CLI sign-in session created",
-            _ => "Other",
-        }
+        ACTIONS
+            .iter()
+            .find(|(_, name, _)| *name == action)
+            .map_or("Other", |(_, _, text)| text)
     }
+}
+
+/// Who did something: the account, and the IP address the request came from.
+#[derive(Clone, Copy, Debug)]
+pub struct Actor<'a> {
+    pub account_id: &'a str,
+    pub ip: Option<&'a str>,
 }
 
 /// Appends an event. `subject` names the thing acted on (a key id, a client id).
 pub async fn record(
     store: &Store,
-    account_id: &str,
+    actor: Actor<'_>,
     action: Action,
     subject: Option<&str>,
-    ip: Option<&str>,
     now: i64,
 ) -> Result<()> {
     store
         .insert_audit_event(&AuditEventRow {
             id: crate::ids::audit_event(),
-            account_id: account_id.to_owned(),
+            account_id: actor.account_id.to_owned(),
             action: action.as_str().to_owned(),
             subject: subject.map(str::to_owned),
-            ip: ip.map(str::to_owned),
+            ip: actor.ip.map(str::to_owned),
             created_at: now,
         })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_action_has_a_name_and_a_text() {
+        for (action, name, text) in ACTIONS {
+            assert_eq!(action.as_str(), name);
+            assert_eq!(Action::describe(name), text);
+        }
+        assert_eq!(Action::describe("unknown"), "Other");
+    }
 }

@@ -1,14 +1,9 @@
-//! The server's one error type, and the one place it becomes an HTTP response.
-//!
-//! Platform endpoints (`/v1/…`) answer with [`ApiErrorBody`]; OAuth endpoints
-//! (`/oauth/…`) answer in RFC 6749 §5.2 form ([`OAuthErrorBody`]): an OAuth handler
-//! maps its errors through [`Error::oauth`] so that even a database failure comes
-//! back as `{"error":"server_error"}`. 5xx bodies never carry internal details; those
-//! go to the log.
+//! The server's one error type: plain data. Which HTTP answer an error becomes —
+//! platform JSON, an RFC 6749 §5.2 body or an HTML page — is decided at the edge,
+//! in `http::error`, the one place that maps it.
 
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use tessera_proto::{ApiErrorBody, INSUFFICIENT_SCOPE_CODE, OAuthErrorBody, OAuthErrorCode};
+use tessera_proto::OAuthErrorCode;
+use url::Url;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -34,9 +29,16 @@ pub enum Error {
         error: OAuthErrorCode,
         description: Option<String>,
     },
-    /// Over a rate limit (Lofty: 429): `Retry-After` and the `X-RateLimit-*` headers.
-    #[error("rate limit of {} requests per minute exceeded", .0.limit)]
-    RateLimited(crate::ratelimit::Decision),
+    /// Over a rate limit (Lofty: 429): `Retry-After` and the `X-RateLimit-*` headers
+    /// (`Remaining` is 0).
+    #[error("rate limit of {limit} requests per minute exceeded")]
+    RateLimited {
+        limit: u32,
+        /// Unix seconds: when a request will be admitted again.
+        reset: i64,
+        /// The time of the decision (Unix seconds).
+        now: i64,
+    },
     /// RFC 8628 §3.5 `slow_down`: the device polled too fast. The body also carries
     /// the new `interval`, so a client need not track the +5 s itself.
     #[error("slow_down: poll no more often than every {interval_secs} s")]
@@ -50,6 +52,18 @@ pub enum Error {
     /// A wrong, expired, used or burnt email one-time code (`/v1/auth/otp/verify`).
     #[error("the one-time code is invalid or has expired; request a new one")]
     InvalidOtp,
+    /// An authorization request whose client or redirect URI cannot be trusted:
+    /// shown as an error page, never redirected to (RFC 6749 §4.1.2.1).
+    #[error("{reason}")]
+    UntrustedAuthorizationRequest { reason: String },
+    /// An invalid authorization request with a trusted redirect URI: the user goes
+    /// back to the client with `error=` (RFC 6749 §4.1.2.1).
+    #[error("{}: {}", .0.error, .0.description)]
+    RedirectToClient(Box<ClientRedirect>),
+    /// A page for signed-in users, visited without a session: sign in, then come
+    /// back to `return_to`.
+    #[error("sign in to continue")]
+    SignInRequired { return_to: String },
     /// Bad settings or arguments found at startup or in an admin command.
     #[error("{0}")]
     Config(String),
@@ -95,6 +109,34 @@ pub enum AuthError {
     UnknownAccount,
 }
 
+/// Where an authorization error sends the user: the client's redirect URI with
+/// `error`, `error_description`, `state` and `iss` (RFC 9207).
+#[derive(Clone, Debug)]
+pub struct ClientRedirect {
+    pub redirect_uri: String,
+    pub error: OAuthErrorCode,
+    pub description: String,
+    pub state: Option<String>,
+    pub issuer: String,
+}
+
+impl ClientRedirect {
+    /// The URL to redirect to; `None` if the redirect URI does not parse.
+    pub fn url(&self) -> Option<Url> {
+        let mut url = Url::parse(&self.redirect_uri).ok()?;
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("error", self.error.as_str());
+            q.append_pair("error_description", &self.description);
+            if let Some(state) = &self.state {
+                q.append_pair("state", state);
+            }
+            q.append_pair("iss", &self.issuer);
+        }
+        Some(url)
+    }
+}
+
 impl Error {
     pub fn internal(context: impl std::fmt::Display) -> Self {
         Self::Internal(context.to_string())
@@ -104,62 +146,6 @@ impl Error {
         Self::OAuth {
             error,
             description: Some(description.into()),
-        }
-    }
-
-    /// The same error in RFC 6749 form, for `/oauth/*` handlers:
-    /// `handler().await.map_err(Error::into_oauth)`.
-    pub fn into_oauth(self) -> Self {
-        let (error, description) = match self {
-            // The platform's 429 body on every endpoint: RFC 6749 has no code for it.
-            Self::OAuth { .. }
-            | Self::RateLimited(_)
-            | Self::TooManyRequests { .. }
-            | Self::SlowDown { .. } => return self,
-            Self::InvalidOtp => (
-                OAuthErrorCode::InvalidGrant,
-                Some(Self::InvalidOtp.to_string()),
-            ),
-            Self::BadRequest(m) => (OAuthErrorCode::InvalidRequest, Some(m)),
-            Self::Unauthenticated(e) => (OAuthErrorCode::InvalidGrant, Some(e.to_string())),
-            Self::InsufficientScope { required } => (
-                OAuthErrorCode::InvalidScope,
-                Some(format!("the scope {required} is required")),
-            ),
-            Self::NotFound(m) | Self::Conflict(m) => (OAuthErrorCode::InvalidRequest, Some(m)),
-            Self::Unavailable(e) => {
-                tracing::warn!(error = %e, "database unavailable");
-                (OAuthErrorCode::TemporarilyUnavailable, None)
-            }
-            e @ (Self::Config(_) | Self::Database(_) | Self::Migration(_) | Self::Internal(_)) => {
-                tracing::error!(error = %e, "internal error");
-                (OAuthErrorCode::ServerError, None)
-            }
-        };
-        Self::OAuth { error, description }
-    }
-
-    pub fn status(&self) -> StatusCode {
-        match self {
-            Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
-            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::OAuth { error, .. } => match error {
-                OAuthErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
-                OAuthErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
-                OAuthErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-                _ => StatusCode::BAD_REQUEST,
-            },
-            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::SlowDown { .. } => StatusCode::BAD_REQUEST,
-            Self::InvalidOtp => StatusCode::UNAUTHORIZED,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Config(_) | Self::Database(_) | Self::Migration(_) | Self::Internal(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
         }
     }
 }
@@ -187,190 +173,5 @@ impl From<sqlx::Error> for Error {
         } else {
             Self::Database(e)
         }
-    }
-}
-
-const REALM: &str = "tessera";
-
-fn api_body(error: &str, message: String, code: Option<u32>) -> axum::Json<ApiErrorBody> {
-    axum::Json(ApiErrorBody {
-        error: error.to_owned(),
-        message,
-        code,
-    })
-}
-
-/// Quotes a value for an auth-param (RFC 9110 §5.6.4): our texts carry no `"` or `\`,
-/// but never let one break the header.
-fn quoted(s: &str) -> String {
-    s.replace(['"', '\\'], "'")
-}
-
-impl IntoResponse for Error {
-    fn into_response(self) -> Response {
-        let status = self.status();
-        match self {
-            Self::Unauthenticated(reason) => {
-                // RFC 6750 §3: no error code when no credentials were sent at all.
-                let challenge = match reason {
-                    AuthError::Missing => format!(r#"Bearer realm="{REALM}""#),
-                    _ => format!(
-                        r#"Bearer realm="{REALM}", error="invalid_token", error_description="{}""#,
-                        quoted(&reason.to_string())
-                    ),
-                };
-                let error = match reason {
-                    AuthError::Missing | AuthError::UnsupportedScheme => "unauthorized",
-                    _ => "invalid_token",
-                };
-                let mut response =
-                    (status, api_body(error, reason.to_string(), None)).into_response();
-                if let Ok(value) = HeaderValue::from_str(&challenge) {
-                    response
-                        .headers_mut()
-                        .insert(header::WWW_AUTHENTICATE, value);
-                }
-                response
-            }
-            Self::InsufficientScope { required } => {
-                let mut response = (
-                    status,
-                    api_body(
-                        "insufficient_scope",
-                        format!(
-                            "the credential is valid but lacks the scope {required}; grant it and authorize again"
-                        ),
-                        Some(INSUFFICIENT_SCOPE_CODE),
-                    ),
-                )
-                    .into_response();
-                let challenge = format!(
-                    r#"Bearer realm="{REALM}", error="insufficient_scope", scope="{required}""#
-                );
-                if let Ok(value) = HeaderValue::from_str(&challenge) {
-                    response
-                        .headers_mut()
-                        .insert(header::WWW_AUTHENTICATE, value);
-                }
-                response
-            }
-            Self::BadRequest(message) => {
-                (status, api_body("invalid_request", message, None)).into_response()
-            }
-            Self::NotFound(message) => {
-                (status, api_body("not_found", message, None)).into_response()
-            }
-            Self::Conflict(message) => {
-                (status, api_body("conflict", message, None)).into_response()
-            }
-            Self::OAuth { error, description } => {
-                let invalid_client = error == OAuthErrorCode::InvalidClient;
-                let mut response = (
-                    status,
-                    [(header::CACHE_CONTROL, "no-store")],
-                    axum::Json(OAuthErrorBody {
-                        error,
-                        error_description: description,
-                    }),
-                )
-                    .into_response();
-                if invalid_client {
-                    // RFC 6749 §5.2: a 401 for client authentication names the scheme.
-                    response.headers_mut().insert(
-                        header::WWW_AUTHENTICATE,
-                        HeaderValue::from_static(r#"Basic realm="tessera""#),
-                    );
-                }
-                response
-            }
-            Self::RateLimited(decision) => {
-                let mut response = (
-                    status,
-                    [(header::RETRY_AFTER, decision.retry_after().to_string())],
-                    api_body(
-                        "rate_limited",
-                        format!(
-                            "rate limit of {} requests per minute exceeded; retry after {} s (X-RateLimit-Reset {})",
-                            decision.limit,
-                            decision.retry_after(),
-                            decision.reset
-                        ),
-                        None,
-                    ),
-                )
-                    .into_response();
-                crate::ratelimit::http::write_headers(&decision, response.headers_mut());
-                response
-            }
-            Self::SlowDown { interval_secs } => (
-                status,
-                [(header::CACHE_CONTROL, "no-store")],
-                axum::Json(serde_json::json!({
-                    "error": "slow_down",
-                    "error_description": format!(
-                        "polling too fast: poll no more often than every {interval_secs} seconds"
-                    ),
-                    "interval": interval_secs,
-                })),
-            )
-                .into_response(),
-            Self::TooManyRequests {
-                message,
-                retry_after_secs,
-            } => (
-                status,
-                [(header::RETRY_AFTER, retry_after_secs.to_string())],
-                api_body("rate_limited", message, None),
-            )
-                .into_response(),
-            e @ Self::InvalidOtp => {
-                (status, api_body("invalid_otp", e.to_string(), None)).into_response()
-            }
-            Self::Unavailable(e) => {
-                tracing::warn!(error = %e, "database unavailable");
-                (
-                    status,
-                    [(header::RETRY_AFTER, "1")],
-                    api_body(
-                        "temporarily_unavailable",
-                        "the service cannot reach its database; try again shortly".into(),
-                        None,
-                    ),
-                )
-                    .into_response()
-            }
-            e @ (Self::Config(_) | Self::Database(_) | Self::Migration(_) | Self::Internal(_)) => {
-                tracing::error!(error = %e, "internal error");
-                (
-                    status,
-                    api_body("server_error", "internal server error".into(), None),
-                )
-                    .into_response()
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn internal_details_stay_out_of_the_body() {
-        let r = Error::internal("secret path /var/lib/x").into_response();
-        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        let r = Error::internal("boom").into_oauth().into_response();
-        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    }
-
-    #[test]
-    fn unauthenticated_carries_a_challenge() {
-        let r = Error::from(AuthError::Expired).into_response();
-        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-        let challenge = r.headers()[header::WWW_AUTHENTICATE].to_str().unwrap();
-        assert!(
-            challenge.contains(r#"error="invalid_token""#),
-            "{challenge}"
-        );
     }
 }

@@ -11,14 +11,14 @@
 //! JWKS, while tokens they signed can still be valid.
 
 use crate::error::{AuthError, Error, Result};
-use crate::store::{SigningKeyRow, Store};
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use crate::master_key::MasterKey;
+use crate::store::Store;
+use crate::store::signing_keys::SigningKeyRow;
 use aws_lc_rs::signature::{ED25519, Ed25519KeyPair, KeyPair as _, UnparsedPublicKey};
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::{Arc, RwLock};
 use tessera_proto::{Claims, TokenUse};
 
@@ -33,151 +33,8 @@ pub const RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(
 /// signs then must stay valid for their whole life.
 const RETIRE_GRACE_SECS: i64 = 6 * RELOAD_INTERVAL.as_secs() as i64;
 
-/// The key that seals signing keys at rest (32 bytes).
-pub struct MasterKey {
-    raw: [u8; 32],
-}
-
-impl Clone for MasterKey {
-    fn clone(&self) -> Self {
-        Self { raw: self.raw }
-    }
-}
-
-impl std::fmt::Debug for MasterKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("MasterKey([redacted])")
-    }
-}
-
-impl MasterKey {
-    pub fn generate() -> Self {
-        let mut raw = [0u8; 32];
-        aws_lc_rs::rand::fill(&mut raw).expect("the OS random number generator failed");
-        Self { raw }
-    }
-
-    /// 32 bytes as base64 (standard or URL-safe, padded or not) or 64 hex digits.
-    pub fn parse(encoded: &str) -> Result<Self> {
-        let s = encoded.trim();
-        let bytes = if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
-            (0..32)
-                .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16))
-                .collect::<std::result::Result<Vec<u8>, _>>()
-                .ok()
-        } else {
-            let unpadded = s.trim_end_matches('=');
-            URL_SAFE_NO_PAD
-                .decode(unpadded.replace('+', "-").replace('/', "_"))
-                .ok()
-        };
-        let raw: [u8; 32] = bytes.and_then(|b| b.try_into().ok()).ok_or_else(|| {
-            Error::Config(
-                "the master key must be 32 bytes, base64 or hex (e.g. `openssl rand -base64 32`)"
-                    .into(),
-            )
-        })?;
-        Ok(Self { raw })
-    }
-
-    /// Standard base64.
-    pub fn encode(&self) -> String {
-        STANDARD.encode(self.raw)
-    }
-
-    /// Reads the key file, or creates it (mode 0600) with a new key.
-    pub fn load_or_create(path: &Path) -> Result<Self> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => Self::parse(&text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let key = Self::generate();
-                write_private_file(path, key.encode().as_bytes())?;
-                Ok(key)
-            }
-            Err(e) => Err(Error::Config(format!(
-                "cannot read master key {}: {e}",
-                path.display()
-            ))),
-        }
-    }
-
-    /// HMAC-SHA256 of `message` under a key derived from the master key for
-    /// `purpose`: for low-entropy secrets (one-time codes) whose plain hash could
-    /// be brute-forced from a database copy.
-    pub fn keyed_hash(&self, purpose: &str, message: &[u8]) -> String {
-        use aws_lc_rs::hmac;
-        let derived = hmac::sign(
-            &hmac::Key::new(hmac::HMAC_SHA256, &self.raw),
-            purpose.as_bytes(),
-        );
-        let tag = hmac::sign(
-            &hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()),
-            message,
-        );
-        URL_SAFE_NO_PAD.encode(tag.as_ref())
-    }
-
-    fn aead(&self) -> LessSafeKey {
-        LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &self.raw).expect("32-byte AES key"))
-    }
-
-    /// base64url(nonce || ciphertext || tag).
-    fn seal(&self, kid: &str, plaintext: &[u8]) -> Result<String> {
-        let mut nonce = [0u8; NONCE_LEN];
-        aws_lc_rs::rand::fill(&mut nonce).map_err(|_| Error::internal("random nonce"))?;
-        let mut buf = plaintext.to_vec();
-        self.aead()
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(kid.as_bytes()),
-                &mut buf,
-            )
-            .map_err(|_| Error::internal("sealing a signing key failed"))?;
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&buf);
-        Ok(URL_SAFE_NO_PAD.encode(out))
-    }
-
-    fn open(&self, kid: &str, sealed: &str) -> Result<Vec<u8>> {
-        let bytes = URL_SAFE_NO_PAD
-            .decode(sealed)
-            .map_err(|_| Error::internal(format!("signing key {kid} is not valid base64")))?;
-        if bytes.len() < NONCE_LEN {
-            return Err(Error::internal(format!("signing key {kid} is truncated")));
-        }
-        let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
-        let nonce =
-            Nonce::try_assume_unique_for_key(nonce).map_err(|_| Error::internal("nonce"))?;
-        let mut buf = ciphertext.to_vec();
-        let plain = self
-            .aead()
-            .open_in_place(nonce, Aad::from(kid.as_bytes()), &mut buf)
-            .map_err(|_| {
-                Error::Config(format!(
-                    "cannot decrypt signing key {kid}: is TESSERAD_MASTER_KEY the key this database was created with?"
-                ))
-            })?;
-        Ok(plain.to_vec())
-    }
-}
-
-fn write_private_file(path: &Path, contents: &[u8]) -> Result<()> {
-    use std::io::Write as _;
-    let io = |e: std::io::Error| Error::Config(format!("cannot write {}: {e}", path.display()));
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).map_err(io)?;
-    file.write_all(contents).map_err(io)?;
-    file.sync_all().map_err(io)
-}
-
 /// A new Ed25519 key, sealed for the database.
-pub fn generate_signing_key(master: &MasterKey, now: i64) -> Result<SigningKeyRow> {
+fn generate_signing_key(master: &MasterKey, now: i64) -> Result<SigningKeyRow> {
     let rng = aws_lc_rs::rand::SystemRandom::new();
     let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng)
         .map_err(|_| Error::internal("Ed25519 key generation failed"))?;
@@ -199,6 +56,22 @@ pub async fn rotate(store: &Store, master: &MasterKey, now: i64) -> Result<Strin
     let row = generate_signing_key(master, now)?;
     store.insert_signing_key_rotating(&row, now).await?;
     Ok(row.kid)
+}
+
+/// At start-up (server or admin command): makes sure a current key exists,
+/// generating the first one. The only write besides [`rotate`]: verification and
+/// reloads only read. Two instances starting together may both generate; the
+/// later one becomes current, and both keys stay valid.
+pub async fn ensure_current_key(store: &Store, master: &MasterKey, now: i64) -> Result<()> {
+    if !store
+        .signing_keys()
+        .await?
+        .iter()
+        .any(|r| r.rotated_at.is_none())
+    {
+        rotate(store, master, now).await?;
+    }
+    Ok(())
 }
 
 #[derive(Serialize, Deserialize)]
@@ -275,11 +148,7 @@ impl Loaded {
 }
 
 /// The checks that hold for a token whose signature is good.
-fn check_claims(
-    verified: Arc<Verified>,
-    expected: TokenUse,
-    now: i64,
-) -> std::result::Result<Arc<Verified>, VerifyError> {
+fn check_claims(verified: Arc<Verified>, expected: TokenUse, now: i64) -> Result<Arc<Verified>> {
     if verified.claims.token_use != expected {
         return Err(AuthError::WrongTokenUse.into());
     }
@@ -322,7 +191,7 @@ pub struct Keyring {
 }
 
 impl Keyring {
-    /// Loads the keys; creates the first one when the database has none.
+    /// Loads the keys (read only: see [`ensure_current_key`] for the first one).
     pub async fn load(
         store: &Store,
         master: MasterKey,
@@ -339,15 +208,7 @@ impl Keyring {
     }
 
     async fn read(store: &Store, master: &MasterKey, ttl: i64, now: i64) -> Result<Loaded> {
-        let mut rows = store.signing_keys().await?;
-        if !rows.iter().any(|r| r.rotated_at.is_none()) {
-            // First start (or every key rotated out by hand): make one. Two
-            // instances starting together may both do this; the later one wins
-            // `current`, and both keys stay valid.
-            let row = generate_signing_key(master, now)?;
-            store.insert_signing_key_rotating(&row, now).await?;
-            rows = store.signing_keys().await?;
-        }
+        let rows = store.signing_keys().await?;
         let in_use = store.signing_kids_with_live_api_keys(now).await?;
         let current = rows
             .iter()
@@ -466,7 +327,7 @@ impl Keyring {
         token: &str,
         expected: TokenUse,
         now: i64,
-    ) -> std::result::Result<Claims, VerifyError> {
+    ) -> Result<Claims> {
         Ok(self
             .verify_with_digest(store, token, expected, now)
             .await?
@@ -481,7 +342,7 @@ impl Keyring {
         token: &str,
         expected: TokenUse,
         now: i64,
-    ) -> std::result::Result<Arc<Verified>, VerifyError> {
+    ) -> Result<Arc<Verified>> {
         if let Some(verified) = self.snapshot().cached(token) {
             return check_claims(verified, expected, now);
         }
@@ -512,7 +373,7 @@ impl Keyring {
 
         let mut loaded = self.snapshot();
         if !loaded.verifiers.contains_key(&kid) && self.may_reload_for_unknown_kid() {
-            self.reload(store, now).await.map_err(VerifyError::Server)?;
+            self.reload(store, now).await?;
             loaded = self.snapshot();
         }
         let verifier = loaded.verifiers.get(&kid).ok_or(AuthError::UnknownKey)?;
@@ -526,29 +387,6 @@ impl Keyring {
             .map_err(|_| AuthError::Malformed)?;
         let claims: Claims = serde_json::from_slice(&payload).map_err(|_| AuthError::Malformed)?;
         check_claims(loaded.remember(token, claims), expected, now)
-    }
-}
-
-/// Verification fails either because the token is bad (401) or because the server
-/// could not check it (database down while reloading keys: 5xx).
-#[derive(Debug)]
-pub enum VerifyError {
-    Rejected(AuthError),
-    Server(Error),
-}
-
-impl From<AuthError> for VerifyError {
-    fn from(e: AuthError) -> Self {
-        Self::Rejected(e)
-    }
-}
-
-impl From<VerifyError> for Error {
-    fn from(e: VerifyError) -> Self {
-        match e {
-            VerifyError::Rejected(a) => Error::Unauthenticated(a),
-            VerifyError::Server(e) => e,
-        }
     }
 }
 
@@ -625,12 +463,48 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn loading_and_verifying_never_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = crate::store::DatabaseLocation::Sqlite(dir.path().join("k.db"));
+        let store = Store::open(&location).await.unwrap();
+        let master = MasterKey::generate();
+        let now = crate::testing::T0;
+        assert!(
+            Keyring::load(&store, master.clone(), 3600, now)
+                .await
+                .is_err()
+        );
+        assert!(
+            store.signing_keys().await.unwrap().is_empty(),
+            "loading never generates a key"
+        );
+        ensure_current_key(&store, &master, now).await.unwrap();
+        ensure_current_key(&store, &master, now).await.unwrap();
+        let keyring = Keyring::load(&store, master, 3600, now).await.unwrap();
+        let keys = store.signing_keys().await.unwrap();
+        assert_eq!(keys.len(), 1, "one current key, made once");
+        // An unknown kid makes the keyring reload: a read, never a new key.
+        let forged = format!(
+            "{}.{}.AA",
+            URL_SAFE_NO_PAD.encode(br#"{"alg":"EdDSA","kid":"sk_unknown"}"#),
+            URL_SAFE_NO_PAD.encode(b"{}")
+        );
+        assert!(
+            keyring
+                .verify(&store, &forged, TokenUse::Access, now)
+                .await
+                .is_err()
+        );
+        assert_eq!(store.signing_keys().await.unwrap(), keys);
+    }
+
+    #[tokio::test]
     async fn verification_rejects_what_it_must() {
         let fx = Fixture::new().await;
         let (store, keyring, now) = (&fx.state.store, &fx.state.keyring, fx.clock_now());
         let token = keyring.sign(&claims(now, Some(now + 10)), None).unwrap();
-        let reject = |r: std::result::Result<Claims, VerifyError>| match r {
-            Err(VerifyError::Rejected(e)) => e,
+        let reject = |r: Result<Claims>| match r {
+            Err(Error::Unauthenticated(e)) => e,
             other => panic!("expected a rejection, got {other:?}"),
         };
         assert_eq!(
@@ -675,20 +549,5 @@ mod tests {
             ),
             AuthError::BadSignature
         );
-    }
-
-    #[test]
-    fn master_key_round_trips_and_seals() {
-        let key = MasterKey::generate();
-        let parsed = MasterKey::parse(&key.encode()).unwrap();
-        let sealed = key.seal("kid1", b"private").unwrap();
-        assert_eq!(parsed.open("kid1", &sealed).unwrap(), b"private");
-        // The kid is bound in: a sealed key moved to another row does not open.
-        assert!(parsed.open("kid2", &sealed).is_err());
-        assert!(MasterKey::generate().open("kid1", &sealed).is_err());
-        assert_eq!(format!("{key:?}"), "MasterKey([redacted])");
-        let hex: String = (0..32).map(|i| format!("{i:02x}")).collect();
-        assert!(MasterKey::parse(&hex).is_ok());
-        assert!(MasterKey::parse("short").is_err());
     }
 }

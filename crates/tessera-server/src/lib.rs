@@ -1,45 +1,59 @@
 //! `tesserad`: the Tessera authorization server and platform API.
 //!
-//! Layout (domain first, HTTP at the edge):
-//! - [`store`]: the database (SQLite or PostgreSQL, one SQL text, migrations per backend).
-//! - [`keys`]: Ed25519 signing keys, sealed at rest, the JWS format and the JWKS.
-//! - [`apikey`], [`access_token`]: issuing and verifying the two kinds of signed token.
-//! - [`auth`]: the one place where a request's [`auth::Principal`] is decided.
-//! - [`http`]: the axum router, handlers and request extractors.
-//! - [`ratelimit`]: per-app and per-IP limits, in process or shared through PostgreSQL.
-//! - [`web`]: server-rendered pages (sign-in, consent, device, the console).
-//! - [`admin`], [`dev`], [`cli`]: the `tesserad` command line.
+//! The crate is layered. A module may use modules of its own layer or of the
+//! layers below it, never above; `layers.rs` (a test) reads every `crate::` path
+//! and fails on one that points up, and the table below is what it checks.
 //!
-//! The domain modules ([`store`], [`keys`], [`apikey`], [`access_token`]) do not use
-//! axum, and take the current time as an argument (see [`clock`]).
+//! | layer | modules |
+//! |---|---|
+//! | 1. edge | `cli` (and `main.rs`) |
+//! | 2. wiring | `server` |
+//! | 3. HTTP | `http` |
+//! | 4. domain | `services`, `settings`, `oauth`, `principal`, `accounts`, `apps`, `api_keys`, `access_tokens`, `keys`, `otp`, `mail`, `password`, `audit`, `attempts`, `ratelimit`, `web_sessions` |
+//! | 5. store | `store` |
+//! | 6. core | `error`, `clock`, `digest`, `ids`, `master_key`, `metrics` |
+//!
+//! - [`cli`] reads flags, `TESSERAD_*` and the TOML file into [`settings::Settings`]
+//!   and runs `serve`, `admin …` and `migrate`.
+//! - [`server`] builds the [`services::Services`] from the settings, serves the
+//!   router, runs the background jobs and shuts down.
+//! - [`http`] is the only module that knows axum: extractors, middleware, the
+//!   endpoints, the web pages, and the one `Error` → response mapping.
+//! - The domain takes plain inputs (including `now`, Unix seconds) and returns
+//!   plain results or the one [`Error`].
+//! - [`store`] holds every SQL statement, SQLite and PostgreSQL behind one `Store`.
+//! - The core is plain data and small utilities.
 
-pub mod access_token;
-pub mod admin;
-pub mod apikey;
+pub mod access_tokens;
+pub mod accounts;
+pub mod api_keys;
+pub mod apps;
 pub mod attempts;
 pub mod audit;
-pub mod auth;
 pub mod cli;
 pub mod clock;
-pub mod config;
-pub mod dev;
 pub mod digest;
 pub mod error;
 pub mod http;
 pub mod ids;
 pub mod keys;
+#[cfg(test)]
+mod layers;
 pub mod mail;
+pub mod master_key;
 pub mod metrics;
 pub mod oauth;
 pub mod otp;
 pub mod password;
+pub mod principal;
 pub mod ratelimit;
 pub mod server;
-pub mod state;
+pub mod services;
+pub mod settings;
 pub mod store;
 #[cfg(test)]
 pub mod testing;
-pub mod web;
+pub mod web_sessions;
 
 pub use error::{Error, Result};
-pub use state::{AppState, Services};
+pub use services::{AppState, Services};

@@ -4,8 +4,8 @@
 //! also prints each message to the terminal. Message bodies carry secrets, so
 //! they never go to the log.
 
-use crate::config::Settings;
 use crate::error::{Error, Result};
+use crate::settings::Settings;
 use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
 use lettre::{

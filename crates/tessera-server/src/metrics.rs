@@ -1,11 +1,7 @@
 //! Prometheus metrics. Names are constants here so every module counts the same
-//! series; `/metrics` renders them.
+//! series; `http::middleware::track` counts requests and `/metrics` renders them.
 
-use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
-use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use std::time::Instant;
 
 /// Labels `route` (the matched route pattern), `status`.
 pub const HTTP_REQUESTS: &str = "tesserad_http_requests_total";
@@ -57,24 +53,4 @@ pub fn install() -> Result<PrometheusHandle, String> {
         metrics::counter!(RATE_LIMIT_REJECTIONS, "scope" => scope).absolute(0);
     }
     Ok(handle)
-}
-
-/// Counts and times every request by matched route and status, and logs it at
-/// debug level (method, route, status, latency; never headers or query).
-pub async fn track(request: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let method = request.method().clone();
-    let response = next.run(request).await;
-    let elapsed = start.elapsed();
-    let status = response.status().as_u16().to_string();
-    tracing::debug!(%method, %route, %status, latency_ms = elapsed.as_secs_f64() * 1000.0, "request");
-    metrics::counter!(HTTP_REQUESTS, "route" => route.clone(), "status" => status.clone())
-        .increment(1);
-    metrics::histogram!(HTTP_DURATION, "route" => route, "status" => status).record(elapsed);
-    response
 }

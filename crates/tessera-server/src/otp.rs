@@ -14,7 +14,7 @@
 use crate::attempts::{self, Limit};
 use crate::error::{Error, Result};
 use crate::mail::Mail;
-use crate::state::AppState;
+use crate::services::{AppState, Services};
 use std::net::IpAddr;
 use subtle::ConstantTimeEq as _;
 
@@ -50,9 +50,8 @@ fn normalize_email(email: &str) -> Result<String> {
     }
 }
 
-fn code_hash(state: &AppState, email: &str, code: &str) -> String {
-    state
-        .settings
+fn code_hash(svc: &Services, email: &str, code: &str) -> String {
+    svc.settings
         .master_key
         .keyed_hash("tessera otp v1", format!("{email}\n{code}").as_bytes())
 }
@@ -72,16 +71,31 @@ fn new_code() -> String {
 
 /// Sends a code to `email` if it has an account. Same `Ok(())` either way;
 /// `TooManyRequests` past the per-address or per-IP limit.
-pub async fn request(state: &AppState, email: &str, client_ip: IpAddr) -> Result<()> {
+pub async fn request(state: &AppState, email: &str, client_ip: IpAddr, now: i64) -> Result<()> {
     let email = normalize_email(email)?;
-    attempts::hit(state, &format!("otp-ip:{client_ip}"), PER_IP, THROTTLED).await?;
-    attempts::hit(state, &format!("otp-email:{email}"), PER_ADDRESS, THROTTLED).await?;
+    let store = &state.store;
+    attempts::hit(
+        store,
+        &format!("otp-ip:{client_ip}"),
+        PER_IP,
+        THROTTLED,
+        now,
+    )
+    .await?;
+    attempts::hit(
+        store,
+        &format!("otp-email:{email}"),
+        PER_ADDRESS,
+        THROTTLED,
+        now,
+    )
+    .await?;
     // Everything that differs between a known and an unknown address (the look-up,
     // storing the code, the mail) happens after the answer, so its timing says
     // nothing about which addresses have accounts.
     let state = state.clone();
     tokio::spawn(async move {
-        if let Err(e) = send_code(&state, &email).await {
+        if let Err(e) = send_code(&state, &email, now).await {
             tracing::error!(error = %e, "sending a one-time code failed");
         }
     });
@@ -89,27 +103,21 @@ pub async fn request(state: &AppState, email: &str, client_ip: IpAddr) -> Result
 }
 
 /// Stores a new code for `email`'s account, if there is one, and mails it.
-async fn send_code(state: &AppState, email: &str) -> Result<()> {
-    let Some(account) = state.store.account_by_email(email).await? else {
+async fn send_code(svc: &Services, email: &str, now: i64) -> Result<()> {
+    let Some(account) = svc.store.account_by_email(email).await? else {
         return Ok(());
     };
-    let now = state.now();
     let code = new_code();
     // One live code per address: a new request replaces (and so voids) the old one.
-    sqlx::query(
-        "INSERT INTO otp_codes (email, code_hash, attempts, created_at, expires_at, consumed_at) \
-         VALUES ($1, $2, 0, $3, $4, NULL) \
-         ON CONFLICT (email) DO UPDATE SET code_hash = $2, attempts = 0, created_at = $3, \
-         expires_at = $4, consumed_at = NULL",
-    )
-    .bind(&account.email)
-    .bind(code_hash(state, &account.email, &code))
-    .bind(now)
-    .bind(now + CODE_TTL_SECS)
-    .execute(state.store.pool())
-    .await?;
-    state
-        .mailer
+    svc.store
+        .put_otp_code(
+            &account.email,
+            &code_hash(svc, &account.email, &code),
+            now,
+            now + CODE_TTL_SECS,
+        )
+        .await?;
+    svc.mailer
         .send(Mail {
             to: account.email,
             subject: format!("Your Tessera code: {code}"),
@@ -124,40 +132,20 @@ async fn send_code(state: &AppState, email: &str) -> Result<()> {
 
 /// Checks `code` for `email`: the account on success; `InvalidOtp` for a wrong,
 /// expired, used or burnt code, or an unknown address.
-pub async fn verify(state: &AppState, email: &str, code: &str) -> Result<AccountId> {
+pub async fn verify(svc: &Services, email: &str, code: &str, now: i64) -> Result<AccountId> {
     let email = normalize_email(email).map_err(|_| Error::InvalidOtp)?;
-    let now = state.now();
-    // Count the try before comparing, atomically: no more than MAX_TRIES ever compare.
-    let row: Option<(String,)> = sqlx::query_as(
-        "UPDATE otp_codes SET attempts = attempts + 1 \
-         WHERE email = $1 AND consumed_at IS NULL AND expires_at > $2 AND attempts < $3 \
-         RETURNING code_hash",
-    )
-    .bind(&email)
-    .bind(now)
-    .bind(MAX_TRIES)
-    .fetch_optional(state.store.pool())
-    .await?;
-    let Some((stored,)) = row else {
+    let Some(stored) = svc.store.try_otp_code(&email, now, MAX_TRIES).await? else {
         return Err(Error::InvalidOtp);
     };
     let well_formed = code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit());
-    let presented = code_hash(state, &email, code);
+    let presented = code_hash(svc, &email, code);
     if !well_formed || !bool::from(presented.as_bytes().ct_eq(stored.as_bytes())) {
         return Err(Error::InvalidOtp);
     }
-    let consumed = sqlx::query(
-        "UPDATE otp_codes SET consumed_at = $1 WHERE email = $2 AND code_hash = $3 AND consumed_at IS NULL",
-    )
-    .bind(now)
-    .bind(&email)
-    .bind(&stored)
-    .execute(state.store.pool())
-    .await?;
-    if consumed.rows_affected() != 1 {
+    if !svc.store.consume_otp_code(&email, &stored, now).await? {
         return Err(Error::InvalidOtp);
     }
-    let account = state
+    let account = svc
         .store
         .account_by_email(&email)
         .await?

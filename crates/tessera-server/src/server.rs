@@ -1,11 +1,11 @@
 //! `tesserad serve`: open the database, load keys, bind, serve until SIGTERM/SIGINT.
 
 use crate::clock::Clock;
-use crate::config::Settings;
 use crate::error::{Error, Result};
-use crate::keys::Keyring;
+use crate::keys::{self, Keyring};
 use crate::ratelimit::RateLimits;
-use crate::state::{AppState, Services};
+use crate::services::{AppState, Services};
+use crate::settings::Settings;
 use crate::store::Store;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,16 +15,26 @@ use tokio::net::TcpListener;
 /// its JWKS and its signer within this), prunes, and renders metrics upkeep.
 const KEY_RELOAD_INTERVAL: Duration = crate::keys::RELOAD_INTERVAL;
 
-/// Opens the database (migrating it) and loads the keyring: everything a request
-/// needs. `metrics` is the installed recorder's handle, if any.
+/// Name prefix of the temporary directory holding a `serve --dev` database.
+pub const DEV_DIR_PREFIX: &str = "tesserad-dev-";
+
+/// Opens the database (migrating it), makes sure a signing key exists, loads the
+/// keyring: everything a request needs. `metrics` is the installed recorder's
+/// handle, if any.
 pub async fn build_state(
     settings: Settings,
     clock: Arc<dyn Clock>,
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 ) -> Result<AppState> {
     let store = Store::open(&settings.database).await?;
-    let ttl = i64::try_from(settings.access_token_ttl.as_secs()).unwrap_or(i64::MAX / 2);
-    let keyring = Keyring::load(&store, settings.master_key.clone(), ttl, clock.now()).await?;
+    keys::ensure_current_key(&store, &settings.master_key, clock.now()).await?;
+    let keyring = Keyring::load(
+        &store,
+        settings.master_key.clone(),
+        settings.access_token_ttl_secs(),
+        clock.now(),
+    )
+    .await?;
     let rate_limits = if settings.rate_limit_enabled {
         Some(RateLimits::new(
             settings.rate_limit_policy.clone(),
@@ -48,7 +58,13 @@ pub async fn build_state(
 
 /// Binds `settings.listen` and serves until a shutdown signal. With port 0 the
 /// kernel picks a port; unless `--issuer` was given, the issuer follows it.
-pub async fn serve(mut settings: Settings, clock: Arc<dyn Clock>) -> Result<()> {
+/// `before_listening` runs once the state is built, before the first request
+/// (`serve --dev` seeds and prints its demo data there).
+pub async fn serve(
+    mut settings: Settings,
+    clock: Arc<dyn Clock>,
+    before_listening: impl AsyncFnOnce(&AppState) -> Result<()>,
+) -> Result<()> {
     let listener = TcpListener::bind(settings.listen)
         .await
         .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", settings.listen)))?;
@@ -73,9 +89,7 @@ pub async fn serve(mut settings: Settings, clock: Arc<dyn Clock>) -> Result<()> 
         rate_limits = state.rate_limits.as_ref().map_or("off", |r| r.backend.as_str()),
         "tesserad ready"
     );
-    if dev {
-        crate::dev::seed_and_print(&state).await?;
-    }
+    before_listening(&state).await?;
     // A line for scripts and tests to wait for (and to learn a kernel-picked port).
     println!("tesserad listening on http://{local}");
 
@@ -99,13 +113,12 @@ pub async fn serve(mut settings: Settings, clock: Arc<dyn Clock>) -> Result<()> 
 }
 
 /// `serve --dev` made a temporary directory for its database; it goes with the server.
-fn remove_dev_database(database: &crate::config::DatabaseLocation) {
-    if let crate::config::DatabaseLocation::Sqlite(path) = database
+fn remove_dev_database(database: &crate::store::DatabaseLocation) {
+    if let crate::store::DatabaseLocation::Sqlite(path) = database
         && let Some(dir) = path.parent()
-        && dir.file_name().is_some_and(|n| {
-            n.to_string_lossy()
-                .starts_with(crate::config::DEV_DIR_PREFIX)
-        })
+        && dir
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with(DEV_DIR_PREFIX))
         && let Err(e) = std::fs::remove_dir_all(dir)
     {
         tracing::warn!(error = %e, dir = %dir.display(), "could not remove the dev database");
@@ -124,7 +137,7 @@ async fn background_tasks(state: AppState) {
         if let Err(e) = state.store.prune_revoked_access_tokens(now).await {
             tracing::warn!(error = %e, "pruning revoked access tokens failed");
         }
-        if let Err(e) = crate::oauth::prune(&state, now).await {
+        if let Err(e) = state.store.prune_expired_oauth_state(now).await {
             tracing::warn!(error = %e, "pruning expired OAuth state failed");
         }
         if let Some(limits) = &state.rate_limits

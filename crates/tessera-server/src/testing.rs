@@ -2,10 +2,11 @@
 //! temporary SQLite database with a [`FixedClock`], and requests through the router
 //! without a socket. End-to-end tests with the real binary live in `tests/e2e`.
 
+use crate::cli::settings::{ServeOverrides, SettingsArgs, resolve};
 use crate::clock::FixedClock;
-use crate::config::{ServeOverrides, Settings, SettingsArgs};
-use crate::keys::MasterKey;
-use crate::state::AppState;
+use crate::master_key::MasterKey;
+use crate::services::AppState;
+use crate::settings::Settings;
 use axum::body::Body;
 use axum::http::{Request, Response};
 use std::sync::Arc;
@@ -34,7 +35,7 @@ impl Fixture {
             issuer: Some(ISSUER.into()),
             ..Default::default()
         };
-        let settings = Settings::resolve(
+        let settings = resolve(
             &args,
             ServeOverrides::default(),
             Some(MasterKey::generate().encode()),
@@ -72,12 +73,65 @@ impl Fixture {
         .await
     }
 
+    /// `POST path` with `fields` as a form body.
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Response<Body> {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        self.send(
+            Request::post(path)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// The app with this client id, as stored now.
+    pub async fn stored_app(&self, client_id: &str) -> Option<crate::store::App> {
+        self.state
+            .store
+            .app_by_client_id(client_id)
+            .await
+            .expect("app look-up")
+    }
+
     /// A new account; returns its id.
     pub async fn account(&self, email: &str) -> String {
-        crate::admin::account::create(&self.state.store, email, self.clock_now())
+        crate::accounts::create(&self.state.store, email, self.clock_now())
             .await
             .expect("account")
             .id
+    }
+
+    /// Registers an app for `account_id`.
+    pub async fn app(&self, account_id: &str, app: crate::apps::NewApp) -> crate::apps::CreatedApp {
+        crate::apps::create(&self.state.store, account_id, app, self.clock_now())
+            .await
+            .expect("app")
+    }
+
+    /// A new API key of `account_id` (no prefix, no name, no expiry).
+    pub async fn api_key(
+        &self,
+        account_id: &str,
+        scope: Option<tessera_proto::Scopes>,
+    ) -> crate::api_keys::IssuedApiKey {
+        crate::api_keys::issue(
+            &self.state.store,
+            &self.state.keyring,
+            ISSUER,
+            "",
+            crate::api_keys::NewApiKey {
+                account_id: account_id.to_owned(),
+                name: None,
+                scope,
+                expires_at: None,
+            },
+            self.clock_now(),
+        )
+        .await
+        .expect("API key")
     }
 
     pub fn clock_now(&self) -> i64 {

@@ -1,13 +1,18 @@
-//! Body extractors whose rejections are [`Error::BadRequest`] (400 in our format)
-//! instead of axum's plain-text 4xx.
+//! Extractors: request bodies whose rejections are [`Error::BadRequest`] (400 in
+//! our format, or an error page) instead of axum's plain-text 4xx; the client IP;
+//! the presented credential and the authenticated [`Principal`].
 
-use crate::error::Error;
+use super::error::PageError;
+use crate::error::{AuthError, Error};
+use crate::principal::{Presented, Principal};
 use axum::extract::rejection::{FormRejection, JsonRejection};
-use axum::extract::{FromRequest, Request};
-use axum::http::StatusCode;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{Extensions, HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 /// JSON request body / response.
 #[derive(Clone, Copy, Debug, Default)]
@@ -71,7 +76,7 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJ
 }
 
 /// `application/x-www-form-urlencoded` body (OAuth endpoints, RFC 6749 §4.1.3).
-/// OAuth handlers turn the error into RFC 6749 form with [`Error::into_oauth`].
+/// OAuth handlers show the error in RFC 6749 form.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Form<T>(pub T);
 
@@ -90,5 +95,188 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Form<T> {
                 r.body_text()
             ))),
         }
+    }
+}
+
+/// A form body whose rejection is an error page.
+pub struct PageForm<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for PageForm<T> {
+    type Rejection = PageError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, PageError> {
+        let Form(value) = Form::from_request(req, state).await?;
+        Ok(Self(value))
+    }
+}
+
+/// A form body as name/value pairs, for forms with repeated names (checkboxes).
+pub struct FormFields(pub Vec<(String, String)>);
+
+impl FormFields {
+    /// The first value of `name`, trimmed; empty when absent.
+    pub fn get(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.trim())
+            .unwrap_or("")
+    }
+
+    /// Every value of `name`.
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for FormFields {
+    type Rejection = PageError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, PageError> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|r| Error::BadRequest(format!("cannot read the form: {}", r.body_text())))?;
+        Ok(Self(
+            url::form_urlencoded::parse(&bytes)
+                .map(|(n, v)| (n.into_owned(), v.into_owned()))
+                .collect(),
+        ))
+    }
+}
+
+/// The peer's IP address. Requests without a socket (in-process tests) count as
+/// one unspecified address.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientIp(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            peer(&parts.extensions).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        ))
+    }
+}
+
+/// The TCP peer's address (the server runs with connect info).
+pub fn peer(extensions: &Extensions) -> Option<IpAddr> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+}
+
+/// The client of a request for per-IP limits: the TCP peer, or with
+/// `trust_forwarded_for` the last `X-Forwarded-For` entry (the one our own load
+/// balancer appended; earlier ones are the client's say-so).
+pub fn client_ip(request: &Request, trust_forwarded_for: bool) -> Option<IpAddr> {
+    if trust_forwarded_for
+        && let Some(ip) = request
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+            .next_back()
+    {
+        return Some(ip);
+    }
+    peer(request.extensions())
+}
+
+/// The credential in the `Authorization` header. Schemes are case-insensitive
+/// (RFC 9110 §11.1).
+pub fn presented(headers: &HeaderMap) -> Result<Presented<'_>, Error> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Err(AuthError::Missing.into());
+    };
+    if values.next().is_some() {
+        return Err(Error::BadRequest(
+            "send exactly one Authorization header".into(),
+        ));
+    }
+    let value = value.to_str().map_err(|_| {
+        Error::BadRequest("the Authorization header must be printable ASCII".into())
+    })?;
+    let (scheme, credential) = value
+        .trim()
+        .split_once(' ')
+        .ok_or(AuthError::UnsupportedScheme)?;
+    let credential = credential.trim_start();
+    if credential.is_empty() || credential.contains(' ') {
+        return Err(AuthError::Malformed.into());
+    }
+    if scheme.eq_ignore_ascii_case("token") {
+        Ok(Presented::ApiKey(credential))
+    } else if scheme.eq_ignore_ascii_case("bearer") {
+        Ok(Presented::Bearer(credential))
+    } else {
+        Err(AuthError::UnsupportedScheme.into())
+    }
+}
+
+/// Handlers behind the platform middleware take the principal as an argument.
+impl<S: Send + Sync> FromRequestParts<S> for Principal {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Error> {
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .ok_or_else(|| Error::internal("route is not behind the authentication middleware"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(value: &[u8]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_bytes(value).unwrap(),
+        );
+        h
+    }
+
+    #[test]
+    fn schemes() {
+        assert_eq!(
+            presented(&headers(b"token abc")).unwrap(),
+            Presented::ApiKey("abc")
+        );
+        assert_eq!(
+            presented(&headers(b"Token abc")).unwrap(),
+            Presented::ApiKey("abc")
+        );
+        assert_eq!(
+            presented(&headers(b"Bearer xyz")).unwrap(),
+            Presented::Bearer("xyz")
+        );
+        assert!(matches!(
+            presented(&headers(b"Basic dXNlcjpwYXNz")),
+            Err(Error::Unauthenticated(AuthError::UnsupportedScheme))
+        ));
+        assert!(matches!(
+            presented(&headers(b"abc")),
+            Err(Error::Unauthenticated(AuthError::UnsupportedScheme))
+        ));
+        assert!(matches!(
+            presented(&HeaderMap::new()),
+            Err(Error::Unauthenticated(AuthError::Missing))
+        ));
+        assert!(matches!(
+            presented(&headers(b"token \xff\xfe")),
+            Err(Error::BadRequest(_))
+        ));
     }
 }

@@ -1,7 +1,7 @@
 //! Operations endpoints: `/healthz`, `/metrics`, `/.well-known/jwks.json`.
 
 use crate::error::Error;
-use crate::state::AppState;
+use crate::services::AppState;
 use axum::Router;
 use axum::extract::State;
 use axum::http::header;

@@ -1,27 +1,40 @@
-//! The platform API the CLIs call. Every route here sits behind
-//! [`crate::auth::platform`], so it has a [`Principal`] with `THIRD_PARTY_OPERATION`.
+//! `/v1`: the platform API the CLIs call, and its sign-in endpoints.
+//!
+//! - [`platform_routes`] sit behind the platform middleware, so each has a
+//!   [`Principal`] with `THIRD_PARTY_OPERATION`.
+//! - [`public_routes`], `/v1/auth/*`, need no credential: `POST /v1/auth/otp`
+//!   sends a one-time code; `POST /v1/auth/otp/verify` trades it for a new API key.
 
-use super::extract::{Json, OptionalJson};
-use crate::apikey::{self, NewApiKey};
-use crate::auth::Principal;
+use super::extract::{ClientIp, Json, OptionalJson};
+use crate::api_keys::{self, NewApiKey};
 use crate::error::{Error, Result};
-use crate::state::AppState;
+use crate::otp;
+use crate::principal::Principal;
+use crate::services::AppState;
 use crate::store::{ApiKeyRecord, Revoked};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
+use serde_json::json;
 use tessera_proto::Scopes;
 use tessera_proto::api::{
-    ApiKeyInfo, ApiKeyList, CreateApiKey, CreatedApiKey, Me, Project, ProjectList,
+    ApiKeyInfo, ApiKeyList, CreateApiKey, CreatedApiKey, Me, OtpRequest, OtpVerify, Project,
+    ProjectList,
 };
 
-pub fn routes() -> Router<AppState> {
+pub fn platform_routes() -> Router<AppState> {
     Router::new()
         .route("/v1/me", get(me))
         .route("/v1/projects", get(projects))
         .route("/v1/api-keys", get(list_api_keys).post(create_api_key))
         .route("/v1/api-keys/{id}", delete(revoke_api_key))
+}
+
+pub fn public_routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/auth/otp", post(request_code))
+        .route("/v1/auth/otp/verify", post(verify_code))
 }
 
 async fn me(principal: Principal) -> Json<Me> {
@@ -37,23 +50,21 @@ async fn me(principal: Principal) -> Json<Me> {
     })
 }
 
-async fn projects(
-    State(state): State<AppState>,
-    principal: Principal,
-) -> Result<Json<ProjectList>> {
-    let projects = state.store.projects_of(&principal.account_id).await?;
+/// A JSON answer, or the error in the platform's form.
+type Answer<T> = Result<Json<T>>;
+
+async fn projects(State(state): State<AppState>, principal: Principal) -> Answer<ProjectList> {
+    let rows = state.store.projects_of(&principal.account_id).await?;
+    let projects = rows.into_iter().map(|p| Project {
+        id: p.id,
+        name: p.name,
+    });
     Ok(Json(ProjectList {
-        projects: projects
-            .into_iter()
-            .map(|p| Project {
-                id: p.id,
-                name: p.name,
-            })
-            .collect(),
+        projects: projects.collect(),
     }))
 }
 
-pub fn api_key_info(r: ApiKeyRecord) -> ApiKeyInfo {
+fn api_key_info(r: ApiKeyRecord) -> ApiKeyInfo {
     ApiKeyInfo {
         id: r.id,
         name: r.name,
@@ -65,17 +76,10 @@ pub fn api_key_info(r: ApiKeyRecord) -> ApiKeyInfo {
     }
 }
 
-async fn list_api_keys(
-    State(state): State<AppState>,
-    principal: Principal,
-) -> Result<Json<ApiKeyList>> {
-    let keys = state
-        .store
-        .list_api_keys(Some(&principal.account_id))
-        .await?;
-    Ok(Json(ApiKeyList {
-        api_keys: keys.into_iter().map(api_key_info).collect(),
-    }))
+async fn list_api_keys(State(state): State<AppState>, principal: Principal) -> Answer<ApiKeyList> {
+    let rows = state.store.list_api_keys(Some(&principal.account_id));
+    let api_keys = rows.await?.into_iter().map(api_key_info).collect();
+    Ok(Json(ApiKeyList { api_keys }))
 }
 
 /// Creates a key for the caller's own account; the key is in this response only.
@@ -98,28 +102,20 @@ async fn create_api_key(
     let expires_at = match body.expires_in.as_deref() {
         None => None,
         Some(text) => {
-            let ttl = crate::config::parse_duration(text).map_err(Error::BadRequest)?;
+            let ttl = crate::clock::parse_duration(text).map_err(Error::BadRequest)?;
             if ttl.is_zero() {
                 return Err(Error::BadRequest("expires_in must be positive".into()));
             }
             Some(now.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2)))
         }
     };
-    let issued = apikey::issue(
-        &state.store,
-        &state.keyring,
-        &state.settings.issuer,
-        &state.settings.api_key_prefix,
-        NewApiKey {
-            account_id: principal.account_id,
-            name: body.name,
-            scope,
-            expires_at,
-        },
-        now,
-    )
-    .await?;
-    metrics::counter!(crate::metrics::API_KEYS_ISSUED).increment(1);
+    let new = NewApiKey {
+        account_id: principal.account_id,
+        name: body.name,
+        scope,
+        expires_at,
+    };
+    let issued = api_keys::issue_for_user(&state, new, now).await?;
     Ok((StatusCode::CREATED, Json(issued.to_created())))
 }
 
@@ -128,16 +124,39 @@ async fn revoke_api_key(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    match state
-        .store
-        .revoke_api_key(&id, Some(&principal.account_id), state.now())
-        .await?
-    {
-        Revoked::Now => {
-            metrics::counter!(crate::metrics::API_KEYS_REVOKED).increment(1);
-            Ok(StatusCode::NO_CONTENT)
-        }
-        Revoked::Already => Ok(StatusCode::NO_CONTENT),
+    match api_keys::revoke(&state.store, &id, Some(&principal.account_id), state.now()).await? {
+        Revoked::Now | Revoked::Already => Ok(StatusCode::NO_CONTENT),
         Revoked::NotFound => Err(Error::NotFound(format!("no API key {id} in this account"))),
     }
+}
+
+async fn request_code(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Json(body): Json<OtpRequest>,
+) -> Result<(StatusCode, Json<serde_json::Value>)> {
+    otp::request(&state, &body.email, ip, state.now()).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "status": "sent",
+            "message": "If an account exists for that address, a 6-digit code is on its way; it expires in 10 minutes.",
+        })),
+    ))
+}
+
+async fn verify_code(
+    State(state): State<AppState>,
+    Json(body): Json<OtpVerify>,
+) -> Result<(StatusCode, Json<CreatedApiKey>)> {
+    let now = state.now();
+    let account_id = otp::verify(&state, &body.email, &body.code, now).await?;
+    let new = NewApiKey {
+        account_id,
+        name: Some("email one-time code".into()),
+        scope: None,
+        expires_at: None,
+    };
+    let issued = api_keys::issue_for_user(&state, new, now).await?;
+    Ok((StatusCode::CREATED, Json(issued.to_created())))
 }

@@ -6,28 +6,23 @@
 //! code presented again fails and revokes every token issued from it (RFC 6749
 //! §4.1.2: an attacker may hold them).
 
-use super::token::TokenForm;
 use crate::digest;
 use crate::error::Result;
-use crate::state::AppState;
+use crate::services::Services;
 use crate::store::App;
+use crate::store::authorization_codes::Consumed;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest as _, Sha256};
-use sqlx::FromRow;
 use subtle::ConstantTimeEq as _;
 use tessera_proto::Scopes;
 use tessera_proto::token::TokenResponse;
 
-#[derive(FromRow)]
-struct CodeRow {
-    client_id: String,
-    account_id: String,
-    redirect_uri: String,
-    scope: String,
-    code_challenge: String,
-    family_id: String,
-    expires_at: i64,
+/// The grant's parameters.
+pub struct Request {
+    pub code: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub code_verifier: Option<String>,
 }
 
 /// RFC 7636 §4.1: 43-128 characters of `[A-Za-z0-9-._~]`.
@@ -44,36 +39,25 @@ pub fn s256_matches(verifier: &str, challenge: &str) -> bool {
     computed.as_bytes().ct_eq(challenge.as_bytes()).into()
 }
 
-pub async fn grant(state: &AppState, app: &App, form: &TokenForm) -> Result<TokenResponse> {
-    let code = super::required(&form.code, "code")?;
-    let now = state.now();
-    let code_hash = digest::secret_hash(code);
-    let row: Option<CodeRow> = sqlx::query_as(
-        "UPDATE authorization_codes SET consumed_at = $1 \
-         WHERE code_hash = $2 AND consumed_at IS NULL \
-         RETURNING client_id, account_id, redirect_uri, scope, code_challenge, family_id, expires_at",
-    )
-    .bind(now)
-    .bind(&code_hash)
-    .fetch_optional(state.store.pool())
-    .await?;
-    let Some(row) = row else {
-        let used: Option<(String,)> =
-            sqlx::query_as("SELECT family_id FROM authorization_codes WHERE code_hash = $1")
-                .bind(&code_hash)
-                .fetch_optional(state.store.pool())
-                .await?;
-        return Err(match used {
-            Some((family_id,)) => {
-                tracing::warn!(
-                    client_id = %app.client_id,
-                    "authorization code presented twice; revoking the tokens issued from it"
-                );
-                super::issue::revoke_family(state, &family_id).await?;
-                super::invalid_grant("the authorization code has already been used")
-            }
-            None => super::invalid_grant("the authorization code is invalid"),
-        });
+pub async fn grant(svc: &Services, app: &App, request: Request, now: i64) -> Result<TokenResponse> {
+    let code = super::required(&request.code, "code")?;
+    let row = match svc
+        .store
+        .consume_authorization_code(&digest::secret_hash(code), now)
+        .await?
+    {
+        Consumed::Fresh(row) => row,
+        Consumed::Replayed { family_id } => {
+            tracing::warn!(
+                client_id = %app.client_id,
+                "authorization code presented twice; revoking the tokens issued from it"
+            );
+            super::issue::revoke_family(&svc.store, &family_id, now).await?;
+            return Err(super::invalid_grant(
+                "the authorization code has already been used",
+            ));
+        }
+        Consumed::Unknown => return Err(super::invalid_grant("the authorization code is invalid")),
     };
     if row.client_id != app.client_id {
         return Err(super::invalid_grant(
@@ -83,20 +67,29 @@ pub async fn grant(state: &AppState, app: &App, form: &TokenForm) -> Result<Toke
     if row.expires_at <= now {
         return Err(super::invalid_grant("the authorization code has expired"));
     }
-    if form.redirect_uri.as_deref() != Some(row.redirect_uri.as_str()) {
+    if request.redirect_uri.as_deref() != Some(row.redirect_uri.as_str()) {
         return Err(super::invalid_grant(
             "redirect_uri differs from the one in the authorization request",
         ));
     }
-    let verifier = form.code_verifier.as_deref().unwrap_or("");
+    let verifier = request.code_verifier.as_deref().unwrap_or("");
     if !valid_verifier(verifier) || !s256_matches(verifier, &row.code_challenge) {
         return Err(super::invalid_grant(
             "code_verifier does not match the code_challenge (PKCE S256)",
         ));
     }
     let scope = Scopes::parse(&row.scope);
-    super::issue::create_family(state, &row.family_id, app, &row.account_id, &scope).await?;
-    let body = super::issue::in_family(state, app, &row.family_id, &row.account_id, &scope).await?;
+    super::issue::create_family(
+        &svc.store,
+        &row.family_id,
+        app,
+        &row.account_id,
+        &scope,
+        now,
+    )
+    .await?;
+    let body =
+        super::issue::in_family(svc, app, &row.family_id, &row.account_id, &scope, now).await?;
     super::issue::count("authorization_code");
     Ok(body)
 }

@@ -1,10 +1,11 @@
 //! The authorization request (RFC 6749 §4.1.1 with PKCE, RFC 7636), as a domain API
 //! for the web pages at `/oauth/authorize`:
 //!
-//! 1. [`validate`] the query before showing any page. [`AuthorizeError::Untrusted`]
-//!    (unknown client, missing or unregistered `redirect_uri`) must be shown as an
-//!    error page and never redirected to (RFC 6749 §4.1.2.1, open redirects);
-//!    [`AuthorizeError::Redirect`] goes back to the client with `error=`.
+//! 1. [`validate`] the query before showing any page.
+//!    [`Error::UntrustedAuthorizationRequest`] (unknown client, missing or
+//!    unregistered `redirect_uri`) must be shown as an error page and never
+//!    redirected to (RFC 6749 §4.1.2.1, open redirects);
+//!    [`Error::RedirectToClient`] goes back to the client with `error=`.
 //! 2. After sign-in and consent, [`issue_code`] gives the redirect URL carrying the
 //!    code, the untouched `state` and `iss` (RFC 9207); [`deny_redirect`] the one
 //!    carrying `error=access_denied`.
@@ -15,9 +16,10 @@
 //! (`http://127.0.0.1/…`, `http://[::1]/…`) matches any port (RFC 8252 §7.3).
 
 use crate::digest;
-use crate::error::Error;
-use crate::state::AppState;
+use crate::error::{ClientRedirect, Error, Result};
+use crate::services::Services;
 use crate::store::App;
+use crate::store::authorization_codes::CodeRow;
 use serde::{Deserialize, Serialize};
 use tessera_proto::{OAuthErrorCode, Scopes};
 use url::Url;
@@ -54,56 +56,6 @@ pub struct ValidatedAuthorization {
     pub code_challenge: String,
     /// For `iss` in the redirect (RFC 9207).
     pub issuer: String,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum AuthorizeError {
-    /// The client or redirect URI cannot be trusted: show an error page, never
-    /// redirect.
-    #[error("{reason}")]
-    Untrusted { reason: String },
-    /// A trusted redirect URI: send the user back with `error=` (see
-    /// [`AuthorizeError::redirect_url`]).
-    #[error("{error}: {description}")]
-    Redirect {
-        redirect_uri: String,
-        error: OAuthErrorCode,
-        description: String,
-        state: Option<String>,
-        issuer: String,
-    },
-    /// The server failed (database); show a generic error page.
-    #[error(transparent)]
-    Server(#[from] Error),
-}
-
-impl AuthorizeError {
-    /// For [`AuthorizeError::Redirect`]: the URL to redirect to (`error`,
-    /// `error_description`, `state`, `iss`). `None` for the other variants.
-    pub fn redirect_url(&self) -> Option<Url> {
-        match self {
-            Self::Redirect {
-                redirect_uri,
-                error,
-                description,
-                state,
-                issuer,
-            } => {
-                let mut url = Url::parse(redirect_uri).ok()?;
-                {
-                    let mut q = url.query_pairs_mut();
-                    q.append_pair("error", error.as_str());
-                    q.append_pair("error_description", description);
-                    if let Some(state) = state {
-                        q.append_pair("state", state);
-                    }
-                    q.append_pair("iss", issuer);
-                }
-                Some(url)
-            }
-            Self::Untrusted { .. } | Self::Server(_) => None,
-        }
-    }
 }
 
 /// Whether `presented` matches the registered `registered` redirect URI: exactly,
@@ -143,11 +95,8 @@ fn valid_challenge(challenge: &str) -> bool {
 }
 
 /// Validates an authorization request. See the module documentation.
-pub async fn validate(
-    state: &AppState,
-    query: &AuthorizeQuery,
-) -> Result<ValidatedAuthorization, AuthorizeError> {
-    let untrusted = |reason: &str| AuthorizeError::Untrusted {
+pub async fn validate(svc: &Services, query: &AuthorizeQuery) -> Result<ValidatedAuthorization> {
+    let untrusted = |reason: &str| Error::UntrustedAuthorizationRequest {
         reason: reason.to_owned(),
     };
     let client_id = query
@@ -155,7 +104,7 @@ pub async fn validate(
         .as_deref()
         .filter(|c| !c.is_empty())
         .ok_or_else(|| untrusted("The request names no application (client_id is missing)."))?;
-    let app: App = state
+    let app: App = svc
         .store
         .app_by_client_id(client_id)
         .await?
@@ -175,12 +124,14 @@ pub async fn validate(
         ));
     }
     // From here on the redirect URI is trusted: errors go back to the client.
-    let redirect = |error: OAuthErrorCode, description: &str| AuthorizeError::Redirect {
-        redirect_uri: redirect_uri.to_owned(),
-        error,
-        description: description.to_owned(),
-        state: query.state.clone(),
-        issuer: state.settings.issuer.clone(),
+    let redirect = |error: OAuthErrorCode, description: &str| {
+        Error::RedirectToClient(Box::new(ClientRedirect {
+            redirect_uri: redirect_uri.to_owned(),
+            error,
+            description: description.to_owned(),
+            state: query.state.clone(),
+            issuer: svc.settings.issuer.clone(),
+        }))
     };
     if query.response_type.as_deref() != Some("code") {
         return Err(redirect(
@@ -233,41 +184,37 @@ pub async fn validate(
         scope,
         state: query.state.clone(),
         code_challenge: challenge,
-        issuer: state.settings.issuer.clone(),
+        issuer: svc.settings.issuer.clone(),
     })
 }
 
 /// Issues a single-use code for `account_id` with `granted_scope` (at most the
 /// requested scope) and returns the redirect URL: `code`, `state`, `iss`.
 pub async fn issue_code(
-    state: &AppState,
+    svc: &Services,
     request: &ValidatedAuthorization,
     account_id: &str,
     granted_scope: &Scopes,
-) -> Result<Url, Error> {
+    now: i64,
+) -> Result<Url> {
     if !granted_scope.is_subset(&request.scope) || granted_scope.is_empty() {
         return Err(Error::BadRequest(
             "the granted scope must be a non-empty part of the requested scope".into(),
         ));
     }
-    let now = state.now();
     let code = digest::random_token(32);
-    sqlx::query(
-        "INSERT INTO authorization_codes (code_hash, client_id, account_id, redirect_uri, scope, \
-         code_challenge, family_id, created_at, expires_at, consumed_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)",
-    )
-    .bind(digest::secret_hash(&code))
-    .bind(&request.client_id)
-    .bind(account_id)
-    .bind(&request.redirect_uri)
-    .bind(granted_scope.to_string())
-    .bind(&request.code_challenge)
-    .bind(super::issue::new_family_id())
-    .bind(now)
-    .bind(now + CODE_TTL_SECS)
-    .execute(state.store.pool())
-    .await?;
+    let row = CodeRow {
+        client_id: request.client_id.clone(),
+        account_id: account_id.to_owned(),
+        redirect_uri: request.redirect_uri.clone(),
+        scope: granted_scope.to_string(),
+        code_challenge: request.code_challenge.clone(),
+        family_id: super::issue::new_family_id(),
+        expires_at: now + CODE_TTL_SECS,
+    };
+    svc.store
+        .insert_authorization_code(&digest::secret_hash(&code), &row, now)
+        .await?;
     let mut url = Url::parse(&request.redirect_uri)
         .map_err(|e| Error::internal(format!("validated redirect URI does not parse: {e}")))?;
     {
@@ -283,14 +230,14 @@ pub async fn issue_code(
 
 /// The redirect URL for a user who denied consent: `error=access_denied`.
 pub fn deny_redirect(request: &ValidatedAuthorization) -> Url {
-    AuthorizeError::Redirect {
+    ClientRedirect {
         redirect_uri: request.redirect_uri.clone(),
         error: OAuthErrorCode::AccessDenied,
         description: "the user denied the request".into(),
         state: request.state.clone(),
         issuer: request.issuer.clone(),
     }
-    .redirect_url()
+    .url()
     .expect("a validated redirect URI parses")
 }
 

@@ -12,9 +12,7 @@
 
 use crate::digest;
 use crate::error::{Error, Result};
-use crate::state::AppState;
-use crate::store::App;
-use axum::http::{HeaderMap, header};
+use crate::store::{App, Store};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use subtle::ConstantTimeEq as _;
@@ -43,12 +41,21 @@ fn invalid_client() -> Error {
     )
 }
 
+/// What a client presents: the `Authorization` header (for `client_secret_basic`)
+/// and the body's `client_id` / `client_secret`. No `Debug`: it holds secrets.
+#[derive(Default)]
+pub struct ClientCredentials {
+    /// The header's value; empty when it was not printable ASCII.
+    pub authorization: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+}
+
 /// Id and secret from an `Authorization: Basic` header, if there is one.
-fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, ClientSecret)>> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
+fn basic_credentials(authorization: Option<&str>) -> Result<Option<(String, ClientSecret)>> {
+    let Some(value) = authorization else {
         return Ok(None);
     };
-    let value = value.to_str().map_err(|_| invalid_client())?;
     let (scheme, encoded) = value.trim().split_once(' ').ok_or_else(invalid_client)?;
     if !scheme.eq_ignore_ascii_case("basic") {
         return Err(invalid_client());
@@ -78,13 +85,10 @@ fn form_decode(component: &str) -> String {
 ///
 /// Exactly one method may be used (RFC 6749 §2.3); a confidential client must
 /// present its secret, a public one must not present any.
-pub async fn authenticate(
-    state: &AppState,
-    headers: &HeaderMap,
-    body_client_id: Option<&str>,
-    body_client_secret: Option<&str>,
-) -> Result<App> {
-    let (client_id, secret) = match basic_credentials(headers)? {
+pub async fn authenticate(store: &Store, credentials: &ClientCredentials) -> Result<App> {
+    let body_client_id = credentials.client_id.as_deref();
+    let body_client_secret = credentials.client_secret.as_deref();
+    let (client_id, secret) = match basic_credentials(credentials.authorization.as_deref())? {
         Some((id, secret)) => {
             if body_client_secret.is_some() {
                 return Err(super::invalid_request(
@@ -106,7 +110,7 @@ pub async fn authenticate(
             (id, body_client_secret.map(ClientSecret::new))
         }
     };
-    let app = state.store.app_by_client_id(&client_id).await?;
+    let app = store.app_by_client_id(&client_id).await?;
     match (app, secret) {
         (Some(app), Some(secret)) => {
             let stored = app.client_secret_hash.as_deref().unwrap_or(DUMMY_HASH);
@@ -175,13 +179,9 @@ mod tests {
 
     #[test]
     fn basic_credentials_are_form_decoded() {
-        let mut headers = HeaderMap::new();
         let encoded = STANDARD.encode("my%3Aclient:s%2Bcret%20x");
-        headers.insert(
-            header::AUTHORIZATION,
-            format!("Basic {encoded}").parse().unwrap(),
-        );
-        let (id, secret) = basic_credentials(&headers).unwrap().unwrap();
+        let header = format!("Basic {encoded}");
+        let (id, secret) = basic_credentials(Some(&header)).unwrap().unwrap();
         assert_eq!(id, "my:client");
         assert_eq!(secret.expose_secret(), "s+cret x");
     }

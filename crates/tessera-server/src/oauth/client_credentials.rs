@@ -4,19 +4,24 @@
 //! own account. A confidential client only (public apps are never registered for
 //! this grant). Nothing is written to the database: this path stays fast.
 
-use super::token::TokenForm;
-use crate::access_token::NewAccessToken;
-use crate::apikey;
+use crate::access_tokens::NewAccessToken;
+use crate::api_keys;
 use crate::error::{Error, Result};
-use crate::state::AppState;
+use crate::services::Services;
 use crate::store::App;
-use tessera_proto::OAuthErrorCode;
 use tessera_proto::token::TokenResponse;
 
-pub async fn grant(state: &AppState, app: &App, form: &TokenForm) -> Result<TokenResponse> {
-    let (account_id, scope) = match form.customer_key.as_deref() {
+/// The grant's parameters.
+pub struct Request {
+    pub scope: Option<String>,
+    /// Lofty's extension: an API key to act for.
+    pub customer_key: Option<String>,
+}
+
+pub async fn grant(svc: &Services, app: &App, request: Request, now: i64) -> Result<TokenResponse> {
+    let (account_id, scope) = match request.customer_key.as_deref() {
         Some(key) => {
-            let verified = apikey::verify(&state.store, &state.keyring, key, state.now())
+            let verified = api_keys::verify(&svc.store, &svc.keyring, key, now)
                 .await
                 .map_err(|e| match e {
                     Error::Unauthenticated(reason) => {
@@ -24,36 +29,32 @@ pub async fn grant(state: &AppState, app: &App, form: &TokenForm) -> Result<Toke
                     }
                     other => other,
                 })?;
-            let key_scope = verified.claims.scope;
-            let scope = match form.scope.as_deref().filter(|s| !s.trim().is_empty()) {
-                None => key_scope,
-                Some(requested) => {
-                    let requested = super::requested_scope(Some(requested))?;
-                    if !requested.is_subset(&key_scope) {
-                        return Err(Error::oauth(
-                            OAuthErrorCode::InvalidScope,
-                            "the requested scope exceeds the customer_key's scope",
-                        ));
-                    }
-                    requested
-                }
-            };
+            let requested = request.scope.as_deref().filter(|s| !s.trim().is_empty());
+            if requested.is_some() {
+                super::requested_scope(requested)?;
+            }
+            let scope = super::narrowed(
+                requested,
+                verified.claims.scope,
+                "the requested scope exceeds the customer_key's scope",
+            )?;
             (verified.claims.sub, scope)
         }
         None => (
             app.account_id.clone(),
-            super::requested_scope(form.scope.as_deref())?,
+            super::requested_scope(request.scope.as_deref())?,
         ),
     };
     let body = super::issue::access_only(
-        state,
+        svc,
         NewAccessToken {
             account_id,
             client_id: Some(app.client_id.clone()),
             scope,
             acr: None,
         },
-        state.settings.access_token_ttl,
+        svc.settings.access_token_ttl,
+        now,
     )?;
     super::issue::count("client_credentials");
     Ok(body)

@@ -1,6 +1,6 @@
 //! The device authorization grant (RFC 8628).
 //!
-//! - `POST /oauth/device_authorization` ([`endpoint`]): a device code (256 random
+//! - `POST /oauth/device_authorization` ([`authorize`]): a device code (256 random
 //!   bits, stored hashed) and a user code of 8 letters from a 20-consonant alphabet
 //!   (no vowels, so no words; no look-alikes), shown as `BCDF-GHJK`: 34.6 bits,
 //!   RFC 8628 §6.1. The response always carries `interval`.
@@ -11,19 +11,13 @@
 //!   Failed look-ups are counted per client IP and capped ([`GUESS_LIMIT`]), so the
 //!   user-code space cannot be searched (RFC 8628 §5.1).
 
-use super::client_auth;
-use super::token::TokenForm;
+use super::client_auth::{self, ClientCredentials};
 use crate::attempts::{self, Limit};
 use crate::digest;
 use crate::error::{Error, Result};
-use crate::http::extract::Form;
-use crate::state::AppState;
+use crate::services::Services;
 use crate::store::App;
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::Response;
-use serde::Deserialize;
-use sqlx::FromRow;
+use crate::store::device_codes::NewDeviceCode;
 use std::net::IpAddr;
 use tessera_proto::token::{DeviceAuthorizationResponse, TokenResponse};
 use tessera_proto::{OAuthErrorCode, Scopes};
@@ -42,11 +36,15 @@ pub const GUESS_LIMIT: Limit = Limit {
 const ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";
 const USER_CODE_LEN: usize = 8;
 
-#[derive(Deserialize)]
-pub struct DeviceAuthorizationForm {
-    pub client_id: Option<String>,
-    pub client_secret: Option<String>,
+/// `POST /oauth/device_authorization`'s parameters.
+pub struct AuthorizationRequest {
+    pub client: ClientCredentials,
     pub scope: Option<String>,
+}
+
+/// The device_code grant's parameters: one poll.
+pub struct Poll {
+    pub device_code: Option<String>,
 }
 
 /// A random user code, normalized (no separator).
@@ -83,73 +81,41 @@ pub fn normalize_user_code(typed: &str) -> Option<String> {
     (code.len() == USER_CODE_LEN && code.bytes().all(|b| ALPHABET.contains(&b))).then_some(code)
 }
 
-/// `POST /oauth/device_authorization`.
-pub async fn endpoint(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    form: Result<Form<DeviceAuthorizationForm>, Error>,
-) -> Response {
-    super::reply(
-        authorize_device(&state, &headers, form)
-            .await
-            .map(super::no_store_json),
-    )
-}
-
-async fn authorize_device(
-    state: &AppState,
-    headers: &HeaderMap,
-    form: Result<Form<DeviceAuthorizationForm>, Error>,
+/// `POST /oauth/device_authorization`: a new device code and user code.
+pub async fn authorize(
+    svc: &Services,
+    request: AuthorizationRequest,
+    now: i64,
 ) -> Result<DeviceAuthorizationResponse> {
-    let Form(form) = form?;
-    let app = client_auth::authenticate(
-        state,
-        headers,
-        form.client_id.as_deref(),
-        form.client_secret.as_deref(),
-    )
-    .await?;
+    let app = client_auth::authenticate(&svc.store, &request.client).await?;
     client_auth::require_grant(&app, super::APP_GRANT_DEVICE_CODE)?;
-    let scope = super::requested_scope(form.scope.as_deref())?;
-    let now = state.now();
+    let scope = super::requested_scope(request.scope.as_deref())?.to_string();
     let device_code = digest::random_token(32);
+    let device_code_hash = digest::secret_hash(&device_code);
     // A collision of user codes among live ones is possible but rare: retry.
     let mut attempts_left = 3;
     let user_code = loop {
         let user_code = new_user_code();
-        let inserted = sqlx::query(
-            "INSERT INTO device_codes (device_code_hash, user_code, client_id, scope, status, \
-             account_id, interval_secs, last_polled_at, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, 'pending', NULL, $5, NULL, $6, $7)",
-        )
-        .bind(digest::secret_hash(&device_code))
-        .bind(&user_code)
-        .bind(&app.client_id)
-        .bind(scope.to_string())
-        .bind(INTERVAL_SECS)
-        .bind(now)
-        .bind(now + DEVICE_CODE_TTL_SECS)
-        .execute(state.store.pool())
-        .await;
-        match inserted {
-            Ok(_) => break user_code,
-            Err(sqlx::Error::Database(db)) if db.is_unique_violation() && attempts_left > 0 => {
-                // An expired code may hold the user code: clear expired ones first.
-                sqlx::query("DELETE FROM device_codes WHERE expires_at <= $1")
-                    .bind(now)
-                    .execute(state.store.pool())
-                    .await?;
-                attempts_left -= 1;
-            }
-            Err(e) => return Err(e.into()),
+        let new = NewDeviceCode {
+            device_code_hash: &device_code_hash,
+            user_code: &user_code,
+            client_id: &app.client_id,
+            scope: &scope,
+            interval_secs: INTERVAL_SECS,
+            expires_at: now + DEVICE_CODE_TTL_SECS,
+        };
+        if svc.store.insert_device_code(&new, now).await? {
+            break user_code;
         }
+        if attempts_left == 0 {
+            return Err(Error::internal("no free user code after retries"));
+        }
+        // An expired code may hold the user code: clear expired ones first.
+        svc.store.delete_expired_device_codes(now).await?;
+        attempts_left -= 1;
     };
     let display = display_user_code(&user_code);
-    let verification_uri = format!(
-        "{}{}",
-        state.settings.issuer,
-        super::PATH_DEVICE_VERIFICATION
-    );
+    let verification_uri = format!("{}{}", svc.settings.issuer, super::PATH_DEVICE_VERIFICATION);
     Ok(DeviceAuthorizationResponse {
         device_code,
         verification_uri_complete: Some(format!("{verification_uri}?user_code={display}")),
@@ -160,30 +126,15 @@ async fn authorize_device(
     })
 }
 
-#[derive(FromRow)]
-struct DeviceRow {
-    client_id: String,
-    scope: String,
-    status: String,
-    account_id: Option<String>,
-    interval_secs: i64,
-    last_polled_at: Option<i64>,
-    expires_at: i64,
-}
-
 /// The device_code grant: one poll.
-pub async fn grant(state: &AppState, app: &App, form: &TokenForm) -> Result<TokenResponse> {
-    let device_code = super::required(&form.device_code, "device_code")?;
+pub async fn grant(svc: &Services, app: &App, poll: Poll, now: i64) -> Result<TokenResponse> {
+    let device_code = super::required(&poll.device_code, "device_code")?;
     let hash = digest::secret_hash(device_code);
-    let now = state.now();
-    let row: DeviceRow = sqlx::query_as(
-        "SELECT client_id, scope, status, account_id, interval_secs, last_polled_at, expires_at \
-         FROM device_codes WHERE device_code_hash = $1",
-    )
-    .bind(&hash)
-    .fetch_optional(state.store.pool())
-    .await?
-    .ok_or_else(|| super::invalid_grant("the device code is invalid"))?;
+    let row = svc
+        .store
+        .device_code(&hash)
+        .await?
+        .ok_or_else(|| super::invalid_grant("the device code is invalid"))?;
     if row.client_id != app.client_id {
         return Err(super::invalid_grant(
             "the device code was issued to another client",
@@ -204,17 +155,11 @@ pub async fn grant(state: &AppState, app: &App, form: &TokenForm) -> Result<Toke
         row.interval_secs
     };
     // Compare-and-set on the last poll: of two concurrent polls one is too fast.
-    let polled = sqlx::query(
-        "UPDATE device_codes SET last_polled_at = $1, interval_secs = $2 \
-         WHERE device_code_hash = $3 AND COALESCE(last_polled_at, -1) = $4",
-    )
-    .bind(now)
-    .bind(interval)
-    .bind(&hash)
-    .bind(row.last_polled_at.unwrap_or(-1))
-    .execute(state.store.pool())
-    .await?;
-    if too_fast || polled.rows_affected() != 1 {
+    let polled = svc
+        .store
+        .record_device_poll(&hash, row.last_polled_at, interval, now)
+        .await?;
+    if too_fast || !polled {
         return Err(Error::SlowDown {
             interval_secs: u64::try_from(interval).unwrap_or(0),
         });
@@ -229,21 +174,17 @@ pub async fn grant(state: &AppState, app: &App, form: &TokenForm) -> Result<Toke
             "the user denied the request",
         )),
         "approved" => {
-            let taken = sqlx::query(
-                "UPDATE device_codes SET status = 'consumed' \
-                 WHERE device_code_hash = $1 AND status = 'approved'",
-            )
-            .bind(&hash)
-            .execute(state.store.pool())
-            .await?;
+            let taken = svc.store.consume_device_code(&hash).await?;
             let account_id = row
                 .account_id
-                .filter(|_| taken.rows_affected() == 1)
+                .filter(|_| taken)
                 .ok_or_else(|| super::invalid_grant("the device code was already used"))?;
             let scope = Scopes::parse(&row.scope);
             let family_id = super::issue::new_family_id();
-            super::issue::create_family(state, &family_id, app, &account_id, &scope).await?;
-            let body = super::issue::in_family(state, app, &family_id, &account_id, &scope).await?;
+            super::issue::create_family(&svc.store, &family_id, app, &account_id, &scope, now)
+                .await?;
+            let body =
+                super::issue::in_family(svc, app, &family_id, &account_id, &scope, now).await?;
             super::issue::count("device_code");
             Ok(body)
         }
@@ -263,35 +204,21 @@ pub struct PendingDevice {
     pub expires_at: i64,
 }
 
-#[derive(FromRow)]
-struct PendingRow {
-    user_code: String,
-    client_id: String,
-    name: String,
-    scope: String,
-    expires_at: i64,
-}
-
 const GUESS_MESSAGE: &str = "too many wrong codes from this address; wait and try again";
 
 /// Finds the pending, unexpired device for a typed user code. A miss counts
 /// against `client_ip`; past [`GUESS_LIMIT`] misses every look-up from that IP is
 /// refused with `TooManyRequests` until the window ends.
-pub async fn lookup(state: &AppState, user_code: &str, client_ip: IpAddr) -> Result<PendingDevice> {
+pub async fn lookup(
+    svc: &Services,
+    user_code: &str,
+    client_ip: IpAddr,
+    now: i64,
+) -> Result<PendingDevice> {
     let key = format!("device-guess:{client_ip}");
-    attempts::check(state, &key, GUESS_LIMIT, GUESS_MESSAGE).await?;
-    let found: Option<PendingRow> = match normalize_user_code(user_code) {
-        Some(code) => {
-            sqlx::query_as(
-                "SELECT d.user_code, d.client_id, a.name, d.scope, d.expires_at \
-                 FROM device_codes d JOIN apps a ON a.client_id = d.client_id \
-                 WHERE d.user_code = $1 AND d.status = 'pending' AND d.expires_at > $2",
-            )
-            .bind(code)
-            .bind(state.now())
-            .fetch_optional(state.store.pool())
-            .await?
-        }
+    attempts::check(&svc.store, &key, GUESS_LIMIT, GUESS_MESSAGE, now).await?;
+    let found = match normalize_user_code(user_code) {
+        Some(code) => svc.store.pending_device(&code, now).await?,
         None => None,
     };
     match found {
@@ -303,7 +230,7 @@ pub async fn lookup(state: &AppState, user_code: &str, client_ip: IpAddr) -> Res
             expires_at: row.expires_at,
         }),
         None => {
-            attempts::hit(state, &key, GUESS_LIMIT, GUESS_MESSAGE).await?;
+            attempts::hit(&svc.store, &key, GUESS_LIMIT, GUESS_MESSAGE, now).await?;
             Err(Error::NotFound(
                 "no device is waiting for that code; check it and try again".into(),
             ))
@@ -312,24 +239,19 @@ pub async fn lookup(state: &AppState, user_code: &str, client_ip: IpAddr) -> Res
 }
 
 async fn decide(
-    state: &AppState,
+    svc: &Services,
     user_code: &str,
     status: &str,
     account_id: Option<&str>,
+    now: i64,
 ) -> Result<()> {
     let code = normalize_user_code(user_code)
         .ok_or_else(|| Error::NotFound("no device is waiting for that code".into()))?;
-    let done = sqlx::query(
-        "UPDATE device_codes SET status = $1, account_id = $2 \
-         WHERE user_code = $3 AND status = 'pending' AND expires_at > $4",
-    )
-    .bind(status)
-    .bind(account_id)
-    .bind(code)
-    .bind(state.now())
-    .execute(state.store.pool())
-    .await?;
-    if done.rows_affected() == 1 {
+    if svc
+        .store
+        .decide_device(&code, status, account_id, now)
+        .await?
+    {
         Ok(())
     } else {
         Err(Error::NotFound(
@@ -339,13 +261,13 @@ async fn decide(
 }
 
 /// The signed-in user `account_id` approves the device: its next poll gets tokens.
-pub async fn approve(state: &AppState, user_code: &str, account_id: &str) -> Result<()> {
-    decide(state, user_code, "approved", Some(account_id)).await
+pub async fn approve(svc: &Services, user_code: &str, account_id: &str, now: i64) -> Result<()> {
+    decide(svc, user_code, "approved", Some(account_id), now).await
 }
 
 /// The user denies the device: its next poll gets `access_denied`.
-pub async fn deny(state: &AppState, user_code: &str) -> Result<()> {
-    decide(state, user_code, "denied", None).await
+pub async fn deny(svc: &Services, user_code: &str, now: i64) -> Result<()> {
+    decide(svc, user_code, "denied", None, now).await
 }
 
 #[cfg(test)]

@@ -4,78 +4,42 @@
 //! account); refresh tokens are active while unused, unexpired and unrevoked.
 //! Anything else is `{"active": false}` and nothing more (§2.2).
 
-use super::client_auth;
-use crate::access_token;
+use super::{TokenQuestion, client_auth};
+use crate::access_tokens;
 use crate::error::{Error, Result};
-use crate::http::extract::Form;
-use crate::state::AppState;
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::Response;
-use serde::Deserialize;
+use crate::services::Services;
 use tessera_proto::OAuthErrorCode;
 use tessera_proto::token::IntrospectionResponse;
 
-#[derive(Deserialize)]
-pub struct IntrospectForm {
-    pub token: Option<String>,
-    pub token_type_hint: Option<String>,
-    pub client_id: Option<String>,
-    pub client_secret: Option<String>,
-}
-
-pub async fn endpoint(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    form: Result<Form<IntrospectForm>, Error>,
-) -> Response {
-    super::reply(
-        introspect(&state, &headers, form)
-            .await
-            .map(super::no_store_json),
-    )
-}
-
-async fn introspect(
-    state: &AppState,
-    headers: &HeaderMap,
-    form: Result<Form<IntrospectForm>, Error>,
+pub async fn introspect(
+    svc: &Services,
+    request: TokenQuestion,
+    now: i64,
 ) -> Result<IntrospectionResponse> {
-    let Form(form) = form?;
-    let app = client_auth::authenticate(
-        state,
-        headers,
-        form.client_id.as_deref(),
-        form.client_secret.as_deref(),
-    )
-    .await?;
+    let app = client_auth::authenticate(&svc.store, &request.client).await?;
     if app.public {
         return Err(Error::oauth(
             OAuthErrorCode::InvalidClient,
             "introspection requires a confidential client",
         ));
     }
-    let token = super::required(&form.token, "token")?;
+    let token = super::required(&request.token, "token")?;
     // Refresh tokens carry an `rt_` prefix and access tokens are JWS, so the kind
     // is known without the hint (RFC 7662 §2.1 lets the server ignore it).
     let found = if token.starts_with(super::issue::REFRESH_TOKEN_PREFIX) {
-        as_refresh_token(state, token).await?
+        as_refresh_token(svc, token, now).await?
     } else {
-        as_access_token(state, token).await?
+        as_access_token(svc, token, now).await?
     };
     Ok(found.unwrap_or_default())
 }
 
-async fn as_access_token(state: &AppState, token: &str) -> Result<Option<IntrospectionResponse>> {
-    match access_token::verify(
-        &state.store,
-        &state.keyring,
-        &state.settings.issuer,
-        token,
-        state.now(),
-    )
-    .await
-    {
+async fn as_access_token(
+    svc: &Services,
+    token: &str,
+    now: i64,
+) -> Result<Option<IntrospectionResponse>> {
+    match access_tokens::verify(&svc.store, &svc.keyring, &svc.settings.issuer, token, now).await {
         Ok(v) => Ok(Some(IntrospectionResponse {
             active: true,
             scope: Some(v.claims.scope.to_string()),
@@ -93,11 +57,15 @@ async fn as_access_token(state: &AppState, token: &str) -> Result<Option<Introsp
     }
 }
 
-async fn as_refresh_token(state: &AppState, token: &str) -> Result<Option<IntrospectionResponse>> {
-    let Some(row) = super::refresh::find(state, token).await? else {
+async fn as_refresh_token(
+    svc: &Services,
+    token: &str,
+    now: i64,
+) -> Result<Option<IntrospectionResponse>> {
+    let Some(row) = super::refresh::find(&svc.store, token).await? else {
         return Ok(None);
     };
-    let active = row.used_at.is_none() && row.revoked_at.is_none() && row.expires_at > state.now();
+    let active = row.used_at.is_none() && row.revoked_at.is_none() && row.expires_at > now;
     Ok(active.then(|| IntrospectionResponse {
         active: true,
         scope: Some(row.scope),

@@ -1,18 +1,23 @@
-//! The OAuth 2.0 authorization server: one module per endpoint and grant.
+//! The OAuth 2.0 authorization server's logic: one module per endpoint and grant.
+//! Requests arrive parsed (the HTTP edge, `http::oauth`, turns forms into these
+//! types); answers are `tessera_proto` token types or the crate's `Error`.
 //!
-//! | path | module |
+//! | endpoint | module |
 //! |---|---|
 //! | `/.well-known/oauth-authorization-server`, `/.well-known/openid-configuration` | [`discovery`] (RFC 8414) |
-//! | `/oauth/authorize` (pages by [`crate::http`]'s web module) | [`authorize`]: request validation, codes |
-//! | `/oauth/token` | [`token`] dispatching to [`client_credentials`], [`authorization_code`], [`refresh`], [`device`] |
-//! | `/oauth/device_authorization` | [`device`] (RFC 8628) |
+//! | `/oauth/authorize` (the pages are `http::web::authorize`) | [`authorize`]: request validation, codes |
+//! | `/oauth/token` | [`token`]: a [`token::Grant`] per grant type, each handled by its module: [`client_credentials`], [`authorization_code`], [`refresh`], [`device`] |
+//! | `/oauth/device_authorization`, `/device` | [`device`] (RFC 8628) |
 //! | `/oauth/revoke` | [`revoke`] (RFC 7009) |
 //! | `/oauth/introspect` | [`introspect`] (RFC 7662) |
 //! | `/oauth/session-token` | [`session_token`] (token URL, Level 0) |
 //!
 //! Client authentication for all of them is in [`client_auth`]; issuing tokens and
-//! the refresh-token families that tie them to one grant are in [`issue`]. Every
-//! error leaves these endpoints in RFC 6749 §5.2 form (`Error::into_oauth`).
+//! the refresh-token families that tie them to one grant are in [`issue`].
+//!
+//! Adding a grant: a module with its request struct and `grant` function, an arm
+//! in [`token::Grant`] (and its `grant_type` in the edge's parser), and its name
+//! in [`discovery`].
 
 pub mod authorization_code;
 pub mod authorize;
@@ -27,14 +32,16 @@ pub mod revoke;
 pub mod session_token;
 pub mod token;
 
-use crate::error::Error;
-use crate::state::AppState;
-use axum::Router;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use serde::Serialize;
+use crate::error::{Error, Result};
 use tessera_proto::{OAuthErrorCode, Scopes, THIRD_PARTY_OPERATION};
+
+/// What the revocation and introspection endpoints are asked about: a token,
+/// by an authenticated client. `token_type_hint` only orders the look-ups.
+pub struct TokenQuestion {
+    pub client: client_auth::ClientCredentials,
+    pub token: Option<String>,
+    pub token_type_hint: Option<String>,
+}
 
 /// `grant_type` values (RFC 6749 §4, RFC 8628 §3.4).
 pub const GRANT_CLIENT_CREDENTIALS: &str = "client_credentials";
@@ -50,33 +57,18 @@ pub const PATH_DEVICE_AUTHORIZATION: &str = "/oauth/device_authorization";
 pub const PATH_DEVICE_VERIFICATION: &str = "/device";
 pub const PATH_REVOKE: &str = "/oauth/revoke";
 pub const PATH_INTROSPECT: &str = "/oauth/introspect";
-pub const PATH_SESSION_TOKEN: &str = crate::admin::session::TOKEN_URL_PATH;
+pub const PATH_SESSION_TOKEN: &str = "/oauth/session-token";
 pub const PATH_JWKS: &str = "/.well-known/jwks.json";
+pub const PATH_METADATA: &str = "/.well-known/oauth-authorization-server";
+pub const PATH_OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";
 
 /// Scopes this server grants. `THIRD_PARTY_OPERATION` is what the platform API
 /// requires and the default when a request names none.
 pub const SCOPES_SUPPORTED: [&str; 1] = [THIRD_PARTY_OPERATION];
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/.well-known/oauth-authorization-server",
-            get(discovery::endpoint),
-        )
-        .route(
-            "/.well-known/openid-configuration",
-            get(discovery::endpoint),
-        )
-        .route(PATH_TOKEN, post(token::endpoint))
-        .route(PATH_DEVICE_AUTHORIZATION, post(device::endpoint))
-        .route(PATH_REVOKE, post(revoke::endpoint))
-        .route(PATH_INTROSPECT, post(introspect::endpoint))
-        .route(PATH_SESSION_TOKEN, post(session_token::endpoint))
-}
-
 /// The scope a request asks for, checked against [`SCOPES_SUPPORTED`]: absent or
 /// empty means the default; anything unknown is `invalid_scope` (RFC 6749 §3.3).
-pub fn requested_scope(scope: Option<&str>) -> Result<Scopes, Error> {
+pub fn requested_scope(scope: Option<&str>) -> Result<Scopes> {
     let requested = Scopes::parse(scope.unwrap_or(""));
     if requested.is_empty() {
         return Ok(Scopes::parse(THIRD_PARTY_OPERATION));
@@ -90,45 +82,17 @@ pub fn requested_scope(scope: Option<&str>) -> Result<Scopes, Error> {
     Ok(requested)
 }
 
-/// Deletes OAuth state nobody can use any more. Used codes are kept a day past
-/// expiry so that a late replay is still recognised (and revokes its tokens).
-pub async fn prune(state: &AppState, now: i64) -> Result<(), Error> {
-    const DAY: i64 = 86_400;
-    let pool = state.store.pool();
-    let deletes: [(&'static str, i64); 6] = [
-        (
-            "DELETE FROM authorization_codes WHERE expires_at <= $1",
-            now - DAY,
-        ),
-        ("DELETE FROM device_codes WHERE expires_at <= $1", now - DAY),
-        ("DELETE FROM refresh_tokens WHERE expires_at <= $1", now),
-        (
-            "DELETE FROM family_access_tokens WHERE expires_at <= $1",
-            now,
-        ),
-        ("DELETE FROM otp_codes WHERE expires_at <= $1", now),
-        (
-            "DELETE FROM attempt_counters WHERE window_start <= $1",
-            now - DAY,
-        ),
-    ];
-    for (sql, before) in deletes {
-        sqlx::query(sql).bind(before).execute(pool).await?;
+/// A narrower scope than `granted`, when the request names one (RFC 6749 §6):
+/// `invalid_scope` with `why` when it asks for more.
+fn narrowed(requested: Option<&str>, granted: Scopes, why: &'static str) -> Result<Scopes> {
+    let Some(requested) = requested.filter(|s| !s.trim().is_empty()) else {
+        return Ok(granted);
+    };
+    let requested = Scopes::parse(requested);
+    if !requested.is_subset(&granted) {
+        return Err(Error::oauth(OAuthErrorCode::InvalidScope, why));
     }
-    Ok(())
-}
-
-/// Every endpoint's last step: its answer, or the error in RFC 6749 §5.2 form.
-pub fn reply(result: Result<impl IntoResponse, Error>) -> Response {
-    match result {
-        Ok(answer) => answer.into_response(),
-        Err(e) => e.into_oauth().into_response(),
-    }
-}
-
-/// A JSON answer that describes or carries tokens, so no cache may keep it.
-pub fn no_store_json(body: impl Serialize) -> Response {
-    ([(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response()
+    Ok(requested)
 }
 
 /// `invalid_request` with a description.
@@ -142,7 +106,7 @@ pub fn invalid_grant(description: impl Into<String>) -> Error {
 }
 
 /// A required form parameter.
-pub fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, Error> {
+pub fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str> {
     value
         .as_deref()
         .filter(|v| !v.is_empty())
@@ -152,32 +116,6 @@ pub fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, Er
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::Fixture;
-
-    #[tokio::test]
-    async fn prune_drops_only_what_nobody_can_use() {
-        let fx = Fixture::new().await;
-        let now = fx.clock_now();
-        let pool = fx.state.store.pool();
-        for (email, expires_at) in [("old@example.com", now - 1), ("new@example.com", now + 60)] {
-            sqlx::query(
-                "INSERT INTO otp_codes (email, code_hash, attempts, created_at, expires_at, consumed_at) \
-                 VALUES ($1, 'h', 0, $2, $3, NULL)",
-            )
-            .bind(email)
-            .bind(now - 600)
-            .bind(expires_at)
-            .execute(pool)
-            .await
-            .unwrap();
-        }
-        prune(&fx.state, now).await.unwrap();
-        let left: Vec<(String,)> = sqlx::query_as("SELECT email FROM otp_codes")
-            .fetch_all(pool)
-            .await
-            .unwrap();
-        assert_eq!(left, vec![("new@example.com".to_owned(),)]);
-    }
 
     #[test]
     fn scopes() {

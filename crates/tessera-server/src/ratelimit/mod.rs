@@ -22,11 +22,9 @@
 //!
 //! Time is the injected clock's Unix seconds, passed in as `now`.
 
-pub mod http;
 pub mod memory;
 pub mod postgres;
 
-use crate::auth::Principal;
 use crate::error::{Error, Result};
 use crate::store::{AppMode, Store};
 use std::collections::HashMap;
@@ -57,7 +55,7 @@ pub const DEFAULT_ENDPOINT_LIMITS: [(&str, u32); 1] = [("/v1/auth/otp", 20)];
 
 /// How long an instance trusts its copy of an app's limit: `admin app update`
 /// reaches every instance within this many seconds.
-const APP_LIMIT_CACHE_SECS: i64 = 5;
+pub const APP_LIMIT_CACHE_SECS: i64 = 5;
 
 /// Where the counters live.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
@@ -86,7 +84,7 @@ pub struct EndpointLimit {
     pub per_min: u32,
 }
 
-/// The configured limits. See [`crate::config`] for the settings' names.
+/// The configured limits (settings `rate_limit_*`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Policy {
     pub development_per_min: u32,
@@ -197,15 +195,6 @@ pub enum Subject {
     App(String),
     /// A bare API key: the account's own default app, in development mode.
     Account(String),
-}
-
-impl Subject {
-    pub fn of(principal: &Principal) -> Self {
-        match &principal.client_id {
-            Some(client_id) => Self::App(client_id.clone()),
-            None => Self::Account(principal.account_id.clone()),
-        }
-    }
 }
 
 /// A counter and its limit.
@@ -349,16 +338,15 @@ impl RateLimits {
     pub async fn bucket_for(
         &self,
         store: &Store,
-        principal: &Principal,
+        subject: &Subject,
         path: &str,
         now: i64,
     ) -> Result<Bucket> {
-        let subject = Subject::of(principal);
-        let limit = match &subject {
+        let limit = match subject {
             Subject::App(client_id) => self.app_limit(store, client_id, now).await?,
             Subject::Account(_) => self.policy.development_per_min,
         };
-        Ok(self.policy.app_bucket(&subject, limit, path))
+        Ok(self.policy.app_bucket(subject, limit, path))
     }
 
     async fn app_limit(&self, store: &Store, client_id: &str, now: i64) -> Result<u32> {
@@ -406,7 +394,11 @@ pub fn parse_per_minute(s: &str) -> std::result::Result<u32, String> {
 
 impl From<Decision> for Error {
     fn from(d: Decision) -> Self {
-        Error::RateLimited(d)
+        Error::RateLimited {
+            limit: d.limit,
+            reset: d.reset,
+            now: d.now,
+        }
     }
 }
 

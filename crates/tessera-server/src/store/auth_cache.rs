@@ -3,12 +3,13 @@
 //! was read (SQLite only).
 //!
 //! Revocation must hold from the very next request, from any process. So every
-//! look-up first reads the database's change marker ([`ChangeWatch`]: SQLite's
-//! WAL-index header, one small `pread`); an answer is reused only if it was read
-//! under that same marker, i.e. no transaction has committed since. Any commit
-//! anywhere (a revocation, a new key, an unrelated write) empties the cache. The
-//! marker is read *before* the query whose answer gets cached, so a commit racing
-//! with the query can only make the cached answer newer than its tag, never older.
+//! look-up first reads the database's change marker ([`ChangeWatch`], SQLite's
+//! `PRAGMA data_version` on a connection of its own); an answer
+//! is reused only if it was read under that same marker, i.e. no transaction has
+//! committed since. Any commit anywhere (a revocation, a new key, an unrelated
+//! write) empties the cache. The marker is read *before* the query whose answer
+//! gets cached, so a commit racing with the query can only make the cached answer
+//! newer than its tag, never older.
 //!
 //! Why: with sqlx each SQLite query is a round trip to a worker thread, which on a
 //! small machine costs more than everything else an authenticated request does.
@@ -16,7 +17,6 @@
 use super::sqlite::{ChangeWatch, Version};
 use super::{AccessTokenAuthRow, ApiKeyAuthRow, App};
 use std::collections::HashMap;
-use std::hash::Hash;
 use std::sync::Mutex;
 
 const MAX_ENTRIES: usize = 16 * 1024;
@@ -24,36 +24,40 @@ const MAX_ENTRIES: usize = 16 * 1024;
 #[derive(Debug)]
 pub struct AuthCache {
     watch: ChangeWatch,
-    inner: Mutex<Inner>,
+    inner: Mutex<Tables>,
 }
 
 #[derive(Debug, Default)]
-struct Inner {
+pub struct Tables {
     version: Option<Version>,
     api_keys: HashMap<String, Option<ApiKeyAuthRow>>,
-    access_tokens: HashMap<(String, String), Option<AccessTokenAuthRow>>,
+    /// By `jti` and account id (see [`super::access_tokens`]).
+    access_tokens: HashMap<String, Option<AccessTokenAuthRow>>,
     /// OAuth clients by client id: the token endpoint authenticates one per grant.
     apps: HashMap<String, Option<App>>,
 }
 
-impl Inner {
-    /// Makes `version` current, dropping everything read under another one.
-    fn at(&mut self, version: &Version) -> &mut Self {
-        if self.version.as_ref() != Some(version) {
-            self.version = Some(*version);
-            self.api_keys.clear();
-            self.access_tokens.clear();
-            self.apps.clear();
-        }
-        self
+/// A row kind the cache keeps, and which of its tables holds it.
+pub trait Cached: Clone {
+    fn table(tables: &mut Tables) -> &mut HashMap<String, Option<Self>>;
+}
+
+impl Cached for ApiKeyAuthRow {
+    fn table(tables: &mut Tables) -> &mut HashMap<String, Option<Self>> {
+        &mut tables.api_keys
     }
 }
 
-fn bounded_insert<K: Hash + Eq, V>(map: &mut HashMap<K, V>, key: K, value: V) {
-    if map.len() >= MAX_ENTRIES {
-        map.clear();
+impl Cached for AccessTokenAuthRow {
+    fn table(tables: &mut Tables) -> &mut HashMap<String, Option<Self>> {
+        &mut tables.access_tokens
     }
-    map.insert(key, value);
+}
+
+impl Cached for App {
+    fn table(tables: &mut Tables) -> &mut HashMap<String, Option<Self>> {
+        &mut tables.apps
+    }
 }
 
 impl AuthCache {
@@ -64,7 +68,7 @@ impl AuthCache {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Tables> {
         self.inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -75,63 +79,29 @@ impl AuthCache {
         self.watch.version()
     }
 
-    pub fn api_key(&self, version: &Version, id: &str) -> Option<Option<ApiKeyAuthRow>> {
-        let inner = self.lock();
-        if inner.version.as_ref() != Some(version) {
+    /// The answer read under `version`, if any (`Some(None)`: no such row).
+    pub fn get<E: Cached>(&self, version: Version, key: &str) -> Option<Option<E>> {
+        let mut tables = self.lock();
+        if tables.version != Some(version) {
             return None;
         }
-        inner.api_keys.get(id).cloned()
+        E::table(&mut tables).get(key).cloned()
     }
 
-    pub fn put_api_key(&self, version: &Version, id: &str, row: Option<ApiKeyAuthRow>) {
-        let mut inner = self.lock();
-        let inner = inner.at(version);
-        bounded_insert(&mut inner.api_keys, id.to_owned(), row);
-    }
-
-    pub fn access_token(
-        &self,
-        version: &Version,
-        jti: &str,
-        account_id: &str,
-    ) -> Option<Option<AccessTokenAuthRow>> {
-        let inner = self.lock();
-        if inner.version.as_ref() != Some(version) {
-            return None;
+    /// Keeps an answer read under `version`, dropping everything read under
+    /// another one.
+    pub fn put<E: Cached>(&self, version: Version, key: &str, row: Option<E>) {
+        let mut tables = self.lock();
+        if tables.version != Some(version) {
+            tables.version = Some(version);
+            tables.api_keys.clear();
+            tables.access_tokens.clear();
+            tables.apps.clear();
         }
-        inner
-            .access_tokens
-            .get(&(jti.to_owned(), account_id.to_owned()))
-            .cloned()
-    }
-
-    pub fn put_access_token(
-        &self,
-        version: &Version,
-        jti: &str,
-        account_id: &str,
-        row: Option<AccessTokenAuthRow>,
-    ) {
-        let mut inner = self.lock();
-        let inner = inner.at(version);
-        bounded_insert(
-            &mut inner.access_tokens,
-            (jti.to_owned(), account_id.to_owned()),
-            row,
-        );
-    }
-
-    pub fn app(&self, version: &Version, client_id: &str) -> Option<Option<App>> {
-        let inner = self.lock();
-        if inner.version.as_ref() != Some(version) {
-            return None;
+        let table = E::table(&mut tables);
+        if table.len() >= MAX_ENTRIES {
+            table.clear();
         }
-        inner.apps.get(client_id).cloned()
-    }
-
-    pub fn put_app(&self, version: &Version, client_id: &str, app: Option<App>) {
-        let mut inner = self.lock();
-        let inner = inner.at(version);
-        bounded_insert(&mut inner.apps, client_id.to_owned(), app);
+        table.insert(key.to_owned(), row);
     }
 }

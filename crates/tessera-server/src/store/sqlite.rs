@@ -41,46 +41,57 @@ pub async fn connect(path: &Path) -> Result<AnyPool> {
     Ok(pool)
 }
 
-/// Notices commits to a WAL-mode SQLite database by any process, without a query.
-///
-/// SQLite keeps a WAL-index header at the start of the `-shm` file (two copies,
-/// 48 bytes each; <https://sqlite.org/walformat.html> §2.2). Every write
-/// transaction changes it (`iChange` counter, `mxFrame`, and new salts when the WAL
-/// restarts), and it is updated before the commit returns. So: equal headers now and
-/// at an earlier read mean no commit happened in between, in this process or another
-/// one on the machine (SQLite's own readers rely on the same header to know whether
-/// their page cache is stale). Anything unexpected — no file, the two copies
-/// differing mid-update, not initialised — reads as "unknown", and callers query.
+/// Notices commits to the SQLite database by any connection of any process,
+/// with SQLite's documented `PRAGMA data_version`
+/// (<https://sqlite.org/pragma.html#pragma_data_version>): its value changes when
+/// another connection has committed since the previous call on the same
+/// connection. So it runs on a connection of its own that never writes
+/// (`query_only`), outside sqlx's pool: a synchronous call of a few microseconds
+/// on the request's thread, where a query through the pool is a round trip to a
+/// worker thread. Equal values now and at an earlier read mean no commit in
+/// between. Any failure reads as "unknown" (`None`), and callers query; a failed
+/// connection is reopened on the next call.
 #[derive(Debug)]
 pub struct ChangeWatch {
-    shm_path: std::path::PathBuf,
+    path: std::path::PathBuf,
+    conn: std::sync::Mutex<Option<rusqlite::Connection>>,
 }
 
-/// An opaque snapshot of the WAL-index header.
-pub type Version = [u8; 48];
+/// An opaque change marker: equal markers, no commit in between.
+pub type Version = i64;
 
 impl ChangeWatch {
     pub fn new(db_path: &Path) -> Self {
-        let mut shm = db_path.as_os_str().to_owned();
-        shm.push("-shm");
         Self {
-            shm_path: shm.into(),
+            path: db_path.to_owned(),
+            conn: std::sync::Mutex::new(None),
         }
     }
 
-    /// The current header, or `None` when it cannot be trusted.
+    /// The current marker, or `None` when it cannot be read.
     pub fn version(&self) -> Option<Version> {
-        use std::os::unix::fs::FileExt as _;
-        // Opened each time: SQLite deletes and recreates `-shm` when the last
-        // connection closes, and a kept descriptor would watch a dead file.
-        let file = std::fs::File::open(&self.shm_path).ok()?;
-        let mut both = [0u8; 96];
-        file.read_exact_at(&mut both, 0).ok()?;
-        let (first, second) = both.split_at(48);
-        const IS_INIT: usize = 12;
-        if first != second || first[IS_INIT] != 1 {
-            return None;
+        let mut conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if conn.is_none() {
+            *conn = open_watch(&self.path).ok();
         }
-        first.try_into().ok()
+        let read = conn
+            .as_ref()?
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut statement| statement.query_row([], |row| row.get(0)));
+        if read.is_err() {
+            *conn = None;
+        }
+        read.ok()
     }
+}
+
+fn open_watch(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open(path)?;
+    conn.pragma_update(None, "query_only", true)?;
+    // Never wait on a lock on a request's thread: unknown is fine, callers query.
+    conn.busy_timeout(Duration::ZERO)?;
+    Ok(conn)
 }

@@ -287,6 +287,7 @@ async fn device_codes_are_shared_between_instances() {
         &domain,
         auth["user_code"].as_str().unwrap(),
         &demo.account_id,
+        domain.now(),
     )
     .await
     .unwrap();

@@ -248,12 +248,17 @@ async fn device_flow(backend: Backend) {
         format!("{}/device?user_code={user_code}", server.url)
     );
     assert_eq!(auth["expires_in"], 600);
-    let pending = device::lookup(&domain, user_code, "127.0.0.1".parse().unwrap())
-        .await
-        .unwrap();
+    let pending = device::lookup(
+        &domain,
+        user_code,
+        "127.0.0.1".parse().unwrap(),
+        domain.now(),
+    )
+    .await
+    .unwrap();
     assert_eq!(pending.client_name, "A CLI");
     assert_eq!(pending.scope.to_string(), "THIRD_PARTY_OPERATION");
-    device::approve(&domain, user_code, &demo.account_id)
+    device::approve(&domain, user_code, &demo.account_id, domain.now())
         .await
         .unwrap();
     let (status, tokens) = token(

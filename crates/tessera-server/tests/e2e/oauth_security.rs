@@ -6,7 +6,8 @@
 use crate::oauth_support::*;
 use crate::support::{Backend, Server, TestDb, json};
 use reqwest::StatusCode;
-use tessera_server::oauth::authorize::{self, AuthorizeError};
+use tessera_server::Error;
+use tessera_server::oauth::authorize;
 use tessera_server::oauth::device;
 
 backend_tests!(
@@ -106,8 +107,8 @@ async fn missing_and_plain_challenge(backend: Backend) {
     cases.push(q);
     for q in cases {
         match authorize::validate(&domain, &q).await {
-            Err(e @ AuthorizeError::Redirect { .. }) => {
-                let url = e.redirect_url().unwrap();
+            Err(Error::RedirectToClient(back)) => {
+                let url = back.url().unwrap();
                 assert!(url.as_str().starts_with(redirect), "{url}");
                 assert_eq!(param(&url, "error").as_deref(), Some("invalid_request"));
                 assert_eq!(param(&url, "state").as_deref(), Some("st"));
@@ -208,7 +209,7 @@ async fn redirect_mismatch_and_open_redirect(backend: Backend) {
         let mut q = query(&cli, evil, &challenge, "st");
         q.response_type = Some("token".into());
         match authorize::validate(&domain, &q).await {
-            Err(AuthorizeError::Untrusted { .. }) => {}
+            Err(Error::UntrustedAuthorizationRequest { .. }) => {}
             other => panic!("{evil}: expected an error page, got {other:?}"),
         }
     }
@@ -218,7 +219,7 @@ async fn redirect_mismatch_and_open_redirect(backend: Backend) {
     )
     .await
     {
-        Err(AuthorizeError::Untrusted { .. }) => {}
+        Err(Error::UntrustedAuthorizationRequest { .. }) => {}
         other => panic!("unknown client: expected an error page, got {other:?}"),
     }
     // A registered loopback URI on another port is fine; the token request must
@@ -272,8 +273,10 @@ async fn state_round_trip(backend: Backend) {
 
     let mut bad = q.clone();
     bad.response_type = Some("token".into());
-    let err = authorize::validate(&domain, &bad).await.unwrap_err();
-    let url = err.redirect_url().unwrap();
+    let Err(Error::RedirectToClient(redirect)) = authorize::validate(&domain, &bad).await else {
+        panic!("expected a redirect with an error");
+    };
+    let url = redirect.url().unwrap();
     assert_eq!(
         param(&url, "error").as_deref(),
         Some("unsupported_response_type")
@@ -376,24 +379,25 @@ async fn device_slow_down(backend: Backend) {
         &domain,
         auth["user_code"].as_str().unwrap(),
         &demo.account_id,
+        domain.now(),
     )
     .await
     .unwrap();
     // Let the interval pass without waiting: move the last poll into the past.
-    sqlx::query("UPDATE device_codes SET last_polled_at = last_polled_at - 60")
-        .execute(domain.store.pool())
-        .await
-        .unwrap();
+    server
+        .db
+        .execute("UPDATE device_codes SET last_polled_at = last_polled_at - 60")
+        .await;
     let (status, tokens) = poll(&server, &cli, device_code).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
     assert_eq!(
         me_status(&server, &tokens["access_token"]).await,
         StatusCode::OK
     );
-    sqlx::query("UPDATE device_codes SET last_polled_at = last_polled_at - 60")
-        .execute(domain.store.pool())
-        .await
-        .unwrap();
+    server
+        .db
+        .execute("UPDATE device_codes SET last_polled_at = last_polled_at - 60")
+        .await;
     let (status, body) = poll(&server, &cli, device_code).await;
     assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
 }
@@ -403,29 +407,35 @@ async fn device_slow_down(backend: Backend) {
 async fn device_expiry(backend: Backend) {
     let (server, domain, _demo, cli) = setup(backend).await;
     let auth = device_authorization(&server, &cli).await;
-    sqlx::query("UPDATE device_codes SET expires_at = 0")
-        .execute(domain.store.pool())
-        .await
-        .unwrap();
+    server
+        .db
+        .execute("UPDATE device_codes SET expires_at = 0")
+        .await;
     let (status, body) = poll(&server, &cli, auth["device_code"].as_str().unwrap()).await;
     assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "expired_token");
     assert!(
-        device::approve(&domain, auth["user_code"].as_str().unwrap(), "acct_x")
-            .await
-            .is_err()
+        device::approve(
+            &domain,
+            auth["user_code"].as_str().unwrap(),
+            "acct_x",
+            domain.now()
+        )
+        .await
+        .is_err()
     );
     assert!(
         device::lookup(
             &domain,
             auth["user_code"].as_str().unwrap(),
-            "10.1.1.1".parse().unwrap()
+            "10.1.1.1".parse().unwrap(),
+            domain.now()
         )
         .await
         .is_err()
     );
 
     let auth = device_authorization(&server, &cli).await;
-    device::deny(&domain, auth["user_code"].as_str().unwrap())
+    device::deny(&domain, auth["user_code"].as_str().unwrap(), domain.now())
         .await
         .unwrap();
     let (status, body) = poll(&server, &cli, auth["device_code"].as_str().unwrap()).await;
@@ -439,25 +449,28 @@ async fn user_code_guessing_cap(backend: Backend) {
     let auth = device_authorization(&server, &cli).await;
     let user_code = auth["user_code"].as_str().unwrap();
     let attacker: std::net::IpAddr = "10.9.9.9".parse().unwrap();
-    let found = device::lookup(&domain, &user_code.to_lowercase(), attacker)
+    let found = device::lookup(&domain, &user_code.to_lowercase(), attacker, domain.now())
         .await
         .unwrap();
     assert_eq!(found.client_id, cli);
     assert_eq!(found.client_name, "A CLI");
     for guess in 0..device::GUESS_LIMIT.max {
         let wrong = format!("BCDF-{:04}", guess);
-        let err = device::lookup(&domain, &wrong, attacker).await.unwrap_err();
-        assert!(matches!(err, tessera_server::Error::NotFound(_)), "{err:?}");
+        let err = device::lookup(&domain, &wrong, attacker, domain.now())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::NotFound(_)), "{err:?}");
     }
-    let err = device::lookup(&domain, user_code, attacker)
+    let err = device::lookup(&domain, user_code, attacker, domain.now())
         .await
         .unwrap_err();
-    assert!(
-        matches!(err, tessera_server::Error::TooManyRequests { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, Error::TooManyRequests { .. }), "{err:?}");
     let other: std::net::IpAddr = "10.9.9.10".parse().unwrap();
-    assert!(device::lookup(&domain, user_code, other).await.is_ok());
+    assert!(
+        device::lookup(&domain, user_code, other, domain.now())
+            .await
+            .is_ok()
+    );
 }
 
 /// A revocation on one instance is honoured by every instance at once: the API,

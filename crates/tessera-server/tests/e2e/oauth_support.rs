@@ -11,8 +11,8 @@ use sha2::{Digest as _, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
 use tessera_server::AppState;
+use tessera_server::cli::settings::{ServeOverrides, SettingsArgs, resolve};
 use tessera_server::clock::SystemClock;
-use tessera_server::config::{ServeOverrides, Settings, SettingsArgs};
 use tessera_server::oauth::authorize::{self, AuthorizeQuery};
 
 pub const LOOPBACK: &str = "http://127.0.0.1/callback";
@@ -25,7 +25,7 @@ pub async fn domain(server: &Server) -> AppState {
         mail_outbox: Some(server.db.dir.path().join("outbox-domain")),
         ..Default::default()
     };
-    let settings = Settings::resolve(
+    let settings = resolve(
         &args,
         ServeOverrides::default(),
         Some(server.master_key.clone()),
@@ -104,9 +104,15 @@ pub async fn authorize(domain: &AppState, q: &AuthorizeQuery, account_id: &str) 
     let validated = authorize::validate(domain, q)
         .await
         .unwrap_or_else(|e| panic!("authorization request rejected: {e}"));
-    authorize::issue_code(domain, &validated, account_id, &validated.scope)
-        .await
-        .expect("issue code")
+    authorize::issue_code(
+        domain,
+        &validated,
+        account_id,
+        &validated.scope,
+        domain.now(),
+    )
+    .await
+    .expect("issue code")
 }
 
 pub fn param(url: &url::Url, name: &str) -> Option<String> {

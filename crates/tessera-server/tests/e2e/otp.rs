@@ -114,11 +114,10 @@ async fn otp_reuse(backend: Backend) {
 
     request(&server, &demo.email).await;
     let code = code_from_outbox(&server, &demo.email, 1).await;
-    let domain = crate::oauth_support::domain(&server).await;
-    sqlx::query("UPDATE otp_codes SET expires_at = 0")
-        .execute(domain.store.pool())
-        .await
-        .unwrap();
+    server
+        .db
+        .execute("UPDATE otp_codes SET expires_at = 0")
+        .await;
     assert_eq!(
         verify(&server, &demo.email, &code).await.status(),
         StatusCode::UNAUTHORIZED

@@ -87,6 +87,19 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// Runs one statement on the database directly (a test moving time along).
+    pub async fn execute(&self, statement: &'static str) {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&self.url).await.expect("connect");
+        sqlx::query(statement)
+            .execute(&pool)
+            .await
+            .expect("statement");
+        pool.close().await;
+    }
+}
+
 async fn fresh_postgres_database() -> String {
     use sqlx::Connection as _;
     let server = std::env::var(POSTGRES_ENV).expect(POSTGRES_ENV);

@@ -1,0 +1,196 @@
+//! API keys: compact JWS (EdDSA, `kid`), claims = account (`sub`), key id (`jti`),
+//! scope, `iat`, optional `exp`; optionally behind a deployment prefix such as
+//! `lk_`. The database keeps only the id and a hash (Lofty API-keys document).
+//!
+//! Verification order: parse, `alg` = EdDSA, known `kid`, signature, `exp`, then
+//! the database row on every request, so a revocation takes effect on the next
+//! request on every instance.
+
+use crate::digest;
+use crate::error::{AuthError, Error, Result};
+use crate::keys::Keyring;
+use crate::services::Services;
+use crate::store::{ApiKeyRecord, Revoked, Store};
+use tessera_proto::api::CreatedApiKey;
+use tessera_proto::{ApiKey, Claims, Scopes, THIRD_PARTY_OPERATION, TokenUse};
+
+/// `last_used_at` is written at most this often per key.
+const LAST_USED_GRANULARITY_SECS: i64 = 60;
+
+/// What to issue.
+#[derive(Clone, Debug)]
+pub struct NewApiKey {
+    pub account_id: String,
+    pub name: Option<String>,
+    /// `None`: the default, `THIRD_PARTY_OPERATION`.
+    pub scope: Option<Scopes>,
+    /// Unix seconds; `None` for a key that does not expire.
+    pub expires_at: Option<i64>,
+}
+
+/// A freshly issued key: the only moment the key itself exists outside the client.
+#[derive(Debug)]
+pub struct IssuedApiKey {
+    pub record: ApiKeyRecord,
+    pub key: ApiKey,
+}
+
+impl IssuedApiKey {
+    /// The wire form (`POST /v1/api-keys`, `admin api-key create --json`).
+    pub fn to_created(&self) -> CreatedApiKey {
+        CreatedApiKey {
+            id: self.record.id.clone(),
+            key: self.key.clone(),
+            scope: Scopes::parse(&self.record.scope),
+            expires_at: self.record.expires_at.map(crate::clock::rfc3339),
+        }
+    }
+}
+
+pub fn default_scope() -> Scopes {
+    Scopes::parse(THIRD_PARTY_OPERATION)
+}
+
+/// Signs and records a new API key.
+pub async fn issue(
+    store: &Store,
+    keyring: &Keyring,
+    issuer: &str,
+    prefix: &str,
+    new: NewApiKey,
+    now: i64,
+) -> Result<IssuedApiKey> {
+    let scope = new.scope.unwrap_or_else(default_scope);
+    if scope.is_empty() {
+        return Err(Error::BadRequest(
+            "an API key needs at least one scope".into(),
+        ));
+    }
+    let claims = Claims {
+        iss: issuer.to_owned(),
+        sub: new.account_id.clone(),
+        jti: crate::ids::api_key(),
+        scope: scope.clone(),
+        iat: now,
+        exp: new.expires_at,
+        token_use: TokenUse::ApiKey,
+        client_id: None,
+        acr: None,
+    };
+    let (jws, kid) = keyring.sign_with_kid(&claims, None)?;
+    let key = ApiKey::new(format!("{prefix}{jws}"));
+    let record = ApiKeyRecord {
+        id: claims.jti,
+        account_id: new.account_id,
+        key_hash: digest::secret_hash(&jws),
+        kid,
+        name: new.name,
+        scope: scope.to_string(),
+        created_at: now,
+        expires_at: new.expires_at,
+        revoked_at: None,
+        last_used_at: None,
+        preview: Some(key.masked()),
+    };
+    store.insert_api_key(&record).await?;
+    Ok(IssuedApiKey { record, key })
+}
+
+/// Issues a key for a user of this server (its issuer and key prefix), counted
+/// in the metrics: the console, `POST /v1/api-keys`, a one-time code sign-in.
+pub async fn issue_for_user(svc: &Services, new: NewApiKey, now: i64) -> Result<IssuedApiKey> {
+    let settings = &svc.settings;
+    let issued = issue(
+        &svc.store,
+        &svc.keyring,
+        &settings.issuer,
+        &settings.api_key_prefix,
+        new,
+        now,
+    )
+    .await?;
+    metrics::counter!(crate::metrics::API_KEYS_ISSUED).increment(1);
+    Ok(issued)
+}
+
+/// Revokes a key; with `account_id`, only one of that account's (another
+/// account's key reads as not found). Counted in the metrics.
+pub async fn revoke(
+    store: &Store,
+    id: &str,
+    account_id: Option<&str>,
+    now: i64,
+) -> Result<Revoked> {
+    let revoked = store.revoke_api_key(id, account_id, now).await?;
+    if revoked == Revoked::Now {
+        metrics::counter!(crate::metrics::API_KEYS_REVOKED).increment(1);
+    }
+    Ok(revoked)
+}
+
+/// A key that passed every check.
+#[derive(Clone, Debug)]
+pub struct VerifiedApiKey {
+    pub claims: Claims,
+    pub email: String,
+}
+
+/// The JWS inside a presented key: everything from the first `eyJ` (base64url of
+/// `{"`), so keys issued under an earlier or no prefix keep working.
+fn jws_part(presented: &str) -> Option<&str> {
+    presented.find("eyJ").map(|start| &presented[start..])
+}
+
+/// Checks a presented API key completely, including revocation.
+pub async fn verify(
+    store: &Store,
+    keyring: &Keyring,
+    presented: &str,
+    now: i64,
+) -> Result<VerifiedApiKey> {
+    let jws = jws_part(presented).ok_or(AuthError::Malformed)?;
+    let verified = keyring
+        .verify_with_digest(store, jws, TokenUse::ApiKey, now)
+        .await?;
+    let claims = &verified.claims;
+    let row = store
+        .api_key_for_auth(&claims.jti)
+        .await?
+        .ok_or(AuthError::Revoked)?;
+    let recorded = tessera_proto::secret::constant_time_eq(
+        verified.digest.as_bytes(),
+        row.key_hash.as_bytes(),
+    );
+    if !recorded || row.account_id != claims.sub {
+        // Signed by us but not the key we recorded: treat as forged.
+        return Err(AuthError::BadSignature.into());
+    }
+    if row.revoked_at.is_some() {
+        return Err(AuthError::Revoked.into());
+    }
+    if row.expires_at.is_some_and(|exp| exp <= now) {
+        return Err(AuthError::Expired.into());
+    }
+    if row
+        .last_used_at
+        .is_none_or(|used| used + LAST_USED_GRANULARITY_SECS <= now)
+    {
+        store.touch_api_key(&claims.jti, now).await?;
+    }
+    Ok(VerifiedApiKey {
+        claims: claims.clone(),
+        email: row.email,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_is_skipped() {
+        assert_eq!(jws_part("lk_eyJhbGc.x.y"), Some("eyJhbGc.x.y"));
+        assert_eq!(jws_part("eyJhbGc.x.y"), Some("eyJhbGc.x.y"));
+        assert_eq!(jws_part("nothing"), None);
+    }
+}

@@ -1,0 +1,367 @@
+//! OAuth apps (clients): registering them, the grant types they may use, and what
+//! the developer console and the sessions page do to them (every change is in the
+//! account's audit trail).
+
+use crate::audit::{self, Action, Actor};
+use crate::error::{Error, Result};
+use crate::store::{App, AppMode, Store};
+use crate::{digest, oauth};
+use tessera_proto::{ClientSecret, Scopes};
+
+/// The redirect URI public apps get by default: what `tessera auth login --web`
+/// listens on, any port.
+pub const LOOPBACK_REDIRECT_URI: &str = "http://127.0.0.1/callback";
+
+/// Grant types an app may use (the OAuth token endpoint's `grant_type`, with the
+/// device grant's URN shortened).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Grant {
+    #[value(name = "client_credentials")]
+    ClientCredentials,
+    #[value(name = "authorization_code")]
+    AuthorizationCode,
+    #[value(name = "refresh_token")]
+    RefreshToken,
+    #[value(
+        name = "device_code",
+        alias = "urn:ietf:params:oauth:grant-type:device_code"
+    )]
+    DeviceCode,
+}
+
+impl Grant {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientCredentials => "client_credentials",
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+            Self::DeviceCode => "device_code",
+        }
+    }
+
+    /// DESIGN.md: confidential apps get all four; public apps all but
+    /// client_credentials (they cannot keep a secret).
+    pub fn defaults(public: bool) -> Vec<Grant> {
+        let mut grants = vec![
+            Self::AuthorizationCode,
+            Self::RefreshToken,
+            Self::DeviceCode,
+        ];
+        if !public {
+            grants.insert(0, Self::ClientCredentials);
+        }
+        grants
+    }
+}
+
+/// What to register.
+#[derive(Clone, Debug)]
+pub struct NewApp {
+    pub name: String,
+    pub mode: AppMode,
+    /// Exact redirect URIs; loopback ones match any port.
+    pub redirect_uris: Vec<String>,
+    /// A public client (a CLI or native app): no secret, PKCE required.
+    pub public: bool,
+    /// A fixed client id, e.g. the well-known id a CLI ships with.
+    pub client_id: Option<String>,
+    /// Empty: [`Grant::defaults`].
+    pub grants: Vec<Grant>,
+    /// Requests per minute, instead of the mode's default.
+    pub rate_limit: Option<u32>,
+}
+
+impl NewApp {
+    /// A confidential development-mode app with the default grants and no
+    /// redirect URIs; change fields with struct update syntax.
+    pub fn named(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            mode: AppMode::Development,
+            redirect_uris: Vec::new(),
+            public: false,
+            client_id: None,
+            grants: Vec::new(),
+            rate_limit: None,
+        }
+    }
+
+    /// A public app (a CLI) with a well-known client id and the loopback
+    /// redirect URI.
+    pub fn public_client(name: &str, client_id: &str) -> Self {
+        Self {
+            public: true,
+            client_id: Some(client_id.to_owned()),
+            redirect_uris: vec![LOOPBACK_REDIRECT_URI.to_owned()],
+            ..Self::named(name)
+        }
+    }
+}
+
+/// What `create` made: the app, and the secret when it is confidential.
+pub struct CreatedApp {
+    pub app: App,
+    pub client_secret: Option<ClientSecret>,
+}
+
+fn valid_client_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// RFC 6749 §3.1.2: absolute, no fragment.
+fn valid_redirect_uri(uri: &str) -> bool {
+    url::Url::parse(uri).is_ok_and(|u| u.fragment().is_none() && !u.cannot_be_a_base())
+}
+
+/// Registers an app for `account_id`; a confidential app's secret is returned
+/// here only (the store keeps its hash).
+pub async fn create(store: &Store, account_id: &str, args: NewApp, now: i64) -> Result<CreatedApp> {
+    let name = args.name.trim();
+    if name.is_empty() {
+        return Err(Error::BadRequest("an app needs a name".into()));
+    }
+    let client_id = match args.client_id {
+        Some(id) if valid_client_id(&id) => id,
+        Some(id) => {
+            return Err(Error::BadRequest(format!(
+                "client id {id:?}: use 1-128 letters, digits, `-`, `_`, `.` or `:`"
+            )));
+        }
+        None => crate::ids::app(),
+    };
+    if let Some(bad) = args.redirect_uris.iter().find(|u| !valid_redirect_uri(u)) {
+        return Err(Error::BadRequest(format!(
+            "redirect URI {bad:?} must be an absolute URL without a fragment"
+        )));
+    }
+    // A public app is a CLI or native app: without explicit redirect URIs it gets
+    // the loopback one, which matches any port (RFC 8252 §7.3).
+    let redirect_uris = if args.public && args.redirect_uris.is_empty() {
+        vec![LOOPBACK_REDIRECT_URI.to_owned()]
+    } else {
+        args.redirect_uris
+    };
+    let mut grants = if args.grants.is_empty() {
+        Grant::defaults(args.public)
+    } else {
+        args.grants
+    };
+    grants.dedup();
+    if args.public && grants.contains(&Grant::ClientCredentials) {
+        return Err(Error::BadRequest(
+            "a public app cannot use client_credentials: it has no secret".into(),
+        ));
+    }
+    let client_secret = (!args.public).then(|| ClientSecret::new(digest::random_token(32)));
+    let app = App {
+        client_id,
+        account_id: account_id.to_owned(),
+        name: name.to_owned(),
+        mode: args.mode,
+        public: args.public,
+        client_secret_hash: client_secret
+            .as_ref()
+            .map(|s| digest::secret_hash(s.expose_secret())),
+        redirect_uris,
+        grant_types: grants.iter().map(|g| g.as_str().to_owned()).collect(),
+        rate_limit_per_min: args.rate_limit.map(i64::from),
+        created_at: now,
+    };
+    store.insert_app(&app).await?;
+    Ok(CreatedApp { app, client_secret })
+}
+
+/// The developer console's answer for an app the account does not own.
+fn not_yours() -> Error {
+    Error::NotFound("There is no such app in your account.".into())
+}
+
+/// One of the account's apps, with when it asked for production mode (while
+/// that waits for an admin).
+pub async fn owned(store: &Store, account_id: &str, client_id: &str) -> Result<(App, Option<i64>)> {
+    let app = match store.app_by_client_id(client_id).await? {
+        Some(app) if app.account_id == account_id => app,
+        _ => return Err(not_yours()),
+    };
+    let requested = store
+        .production_requests_of(account_id)
+        .await?
+        .into_iter()
+        .find(|(id, _)| *id == app.client_id)
+        .map(|(_, at)| at);
+    Ok((app, requested))
+}
+
+/// How a switch of mode went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModeChange {
+    Switched,
+    /// Production needs an admin's approval (`--production-requires-approval`):
+    /// recorded as a request that `tesserad admin app approve` grants.
+    Requested,
+}
+
+/// Registers an app from the console: in production right away only where no
+/// review is required, else with a pending request. Returns the app and when
+/// production was requested.
+pub async fn register(
+    store: &Store,
+    actor: Actor<'_>,
+    new: NewApp,
+    approval_required: bool,
+    now: i64,
+) -> Result<(CreatedApp, Option<i64>)> {
+    let wants_production = new.mode == AppMode::Production;
+    let new = NewApp {
+        mode: if approval_required {
+            AppMode::Development
+        } else {
+            new.mode
+        },
+        ..new
+    };
+    let created = create(store, actor.account_id, new, now).await?;
+    let client_id = &created.app.client_id;
+    audit::record(store, actor, Action::AppRegistered, Some(client_id), now).await?;
+    let requested = if wants_production && approval_required {
+        request_production(store, actor, client_id, now).await?;
+        Some(now)
+    } else {
+        None
+    };
+    Ok((created, requested))
+}
+
+async fn request_production(
+    store: &Store,
+    actor: Actor<'_>,
+    client_id: &str,
+    now: i64,
+) -> Result<()> {
+    store
+        .set_app_production_request(actor.account_id, client_id, Some(now))
+        .await?;
+    audit::record(
+        store,
+        actor,
+        Action::AppProductionRequested,
+        Some(client_id),
+        now,
+    )
+    .await
+}
+
+/// Switches one of the account's apps to `mode` (production may wait for an
+/// admin, see [`ModeChange::Requested`]).
+pub async fn switch_mode(
+    store: &Store,
+    actor: Actor<'_>,
+    client_id: &str,
+    mode: AppMode,
+    approval_required: bool,
+    now: i64,
+) -> Result<ModeChange> {
+    if mode == AppMode::Production && approval_required {
+        request_production(store, actor, client_id, now).await?;
+        return Ok(ModeChange::Requested);
+    }
+    store
+        .set_app_mode(actor.account_id, client_id, mode)
+        .await?;
+    audit::record(store, actor, Action::AppModeChanged, Some(client_id), now).await?;
+    Ok(ModeChange::Switched)
+}
+
+/// A new client secret for a confidential app of the account, shown once.
+pub async fn rotate_secret(
+    store: &Store,
+    actor: Actor<'_>,
+    app: &App,
+    now: i64,
+) -> Result<ClientSecret> {
+    if app.public {
+        return Err(Error::BadRequest(
+            "A public app has no client secret.".into(),
+        ));
+    }
+    let secret = ClientSecret::new(digest::random_token(32));
+    let hash = digest::secret_hash(secret.expose_secret());
+    if !store
+        .set_app_secret_hash(actor.account_id, &app.client_id, &hash)
+        .await?
+    {
+        return Err(not_yours());
+    }
+    audit::record(
+        store,
+        actor,
+        Action::AppSecretRotated,
+        Some(&app.client_id),
+        now,
+    )
+    .await?;
+    Ok(secret)
+}
+
+/// Deletes one of the account's apps. Its users' grants end first: the access
+/// tokens in them go on the revocation list before the rows that name them are
+/// deleted with the app.
+pub async fn delete(store: &Store, actor: Actor<'_>, client_id: &str, now: i64) -> Result<()> {
+    owned(store, actor.account_id, client_id).await?;
+    for family in store.live_token_families(client_id, None).await? {
+        oauth::issue::revoke_family(store, &family, now).await?;
+    }
+    if !store.delete_app(actor.account_id, client_id).await? {
+        return Err(not_yours());
+    }
+    audit::record(store, actor, Action::AppDeleted, Some(client_id), now).await
+}
+
+/// The account approved the app for `scope` (consent, device approval): shown
+/// on the sessions page, and in the audit trail as `action`.
+pub async fn authorize(
+    store: &Store,
+    actor: Actor<'_>,
+    client_id: &str,
+    scope: &Scopes,
+    action: Action,
+    now: i64,
+) -> Result<()> {
+    store
+        .upsert_app_authorization(actor.account_id, client_id, &scope.to_string(), now)
+        .await?;
+    audit::record(store, actor, action, Some(client_id), now).await
+}
+
+/// Withdraws the account's authorization of an app: every grant the account
+/// gave it (its refresh tokens and access tokens) ends.
+pub async fn revoke_authorization(
+    store: &Store,
+    actor: Actor<'_>,
+    client_id: &str,
+    now: i64,
+) -> Result<()> {
+    let families = store
+        .live_token_families(client_id, Some(actor.account_id))
+        .await?;
+    let recorded = store
+        .delete_app_authorization(actor.account_id, client_id)
+        .await?;
+    if !recorded && families.is_empty() {
+        return Err(Error::NotFound("That app is not authorized.".into()));
+    }
+    for family in &families {
+        oauth::issue::revoke_family(store, family, now).await?;
+    }
+    audit::record(
+        store,
+        actor,
+        Action::AppAuthorizationRevoked,
+        Some(client_id),
+        now,
+    )
+    .await
+}

@@ -1,0 +1,61 @@
+//! `admin account create --email E`, `admin account set-password --account E`.
+
+use super::{Ctx, Output};
+use crate::error::{Error, Result};
+use serde_json::json;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Create an account. Prints its id.
+    Create {
+        #[arg(long)]
+        email: String,
+    },
+    /// Set the password for web sign-in, read from stdin (one line), e.g.
+    /// `printf '%s\n' "$PW" | tesserad admin account set-password --account E`.
+    /// Accounts without a password sign in with an email code.
+    SetPassword {
+        /// The account's email.
+        #[arg(long)]
+        account: String,
+        /// Remove the password instead (email-code sign-in only).
+        #[arg(long)]
+        remove: bool,
+    },
+}
+
+pub async fn run(ctx: &Ctx, command: Command) -> Result<Output> {
+    match command {
+        Command::Create { email } => {
+            let account = crate::accounts::create(&ctx.store, &email, ctx.now()).await?;
+            Ok(Output {
+                text: format!("Created account {} ({})", account.id, account.email),
+                json: json!({ "id": account.id, "email": account.email }),
+            })
+        }
+        Command::SetPassword { account, remove } => {
+            let account = ctx.account(&account).await?;
+            let hash = if remove {
+                None
+            } else {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line).map_err(|e| {
+                    Error::BadRequest(format!("cannot read the password from stdin: {e}"))
+                })?;
+                let password = line.trim_end_matches(['\r', '\n']);
+                Some(crate::password::hash(password)?)
+            };
+            ctx.store
+                .set_account_password(&account.id, hash.as_deref())
+                .await?;
+            Ok(Output {
+                text: if remove {
+                    format!("Removed the password of {}", account.email)
+                } else {
+                    format!("Set the password of {}", account.email)
+                },
+                json: json!({ "id": account.id, "email": account.email, "password": !remove }),
+            })
+        }
+    }
+}

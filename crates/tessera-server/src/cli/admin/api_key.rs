@@ -1,0 +1,154 @@
+//! `admin api-key create|list|revoke`.
+
+use super::{Ctx, Output};
+use crate::api_keys::{self, NewApiKey};
+use crate::clock::rfc3339;
+use crate::error::{Error, Result};
+use crate::store::Revoked;
+use serde_json::json;
+use tessera_proto::Scopes;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Issue an API key for an account. Prints the key once.
+    Create {
+        /// The account's email.
+        #[arg(long)]
+        account: String,
+        /// Lifetime, e.g. `30d`, `12h`. Default: no expiry.
+        #[arg(long, value_parser = crate::clock::parse_duration, conflicts_with = "expires_at")]
+        expires_in: Option<std::time::Duration>,
+        /// Exact expiry, RFC 3339 (e.g. `2027-01-01T00:00:00Z`).
+        #[arg(long, value_parser = parse_rfc3339)]
+        expires_at: Option<i64>,
+        /// Scope the key carries (repeatable); replaces the default
+        /// `THIRD_PARTY_OPERATION`.
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// A label to recognise the key by.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List API keys (never the keys themselves).
+    List {
+        /// Only this account's keys (email).
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Revoke an API key; effective on the next request, on every instance.
+    Revoke { id: String },
+}
+
+fn parse_rfc3339(s: &str) -> std::result::Result<i64, String> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map(|t| t.unix_timestamp())
+        .map_err(|e| format!("expected RFC 3339, e.g. 2027-01-01T00:00:00Z: {e}"))
+}
+
+pub async fn run(ctx: &Ctx, command: Command) -> Result<Output> {
+    match command {
+        Command::Create {
+            account,
+            expires_in,
+            expires_at,
+            scopes,
+            name,
+        } => {
+            let account = ctx.account(&account).await?;
+            let now = ctx.now();
+            let expires_at = match (expires_in, expires_at) {
+                (Some(ttl), _) => {
+                    Some(now.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2)))
+                }
+                (None, at) => at,
+            };
+            let scope = (!scopes.is_empty()).then(|| Scopes::parse(&scopes.join(" ")));
+            let keyring = ctx.keyring().await?;
+            let issued = api_keys::issue(
+                &ctx.store,
+                &keyring,
+                &ctx.settings.issuer,
+                &ctx.settings.api_key_prefix,
+                NewApiKey {
+                    account_id: account.id,
+                    name,
+                    scope,
+                    expires_at,
+                },
+                now,
+            )
+            .await?;
+            let created = issued.to_created();
+            Ok(Output {
+                text: format!(
+                    "Created API key {} for {}\nscope: {}\nexpires: {}\nkey (shown once, store it now):\n{}\n",
+                    created.id,
+                    account.email,
+                    created.scope,
+                    created.expires_at.as_deref().unwrap_or("never"),
+                    created.key.expose_secret(),
+                ),
+                json: json!({
+                    "id": created.id,
+                    "key": created.key.expose_secret(),
+                    "scope": created.scope.to_string(),
+                    "expires_at": created.expires_at,
+                }),
+            })
+        }
+        Command::List { account } => {
+            let account_id = match account {
+                Some(email) => Some(ctx.account(&email).await?.id),
+                None => None,
+            };
+            let keys = ctx.store.list_api_keys(account_id.as_deref()).await?;
+            let now = ctx.now();
+            let mut text = String::new();
+            for k in &keys {
+                let state = if k.revoked_at.is_some() {
+                    "revoked"
+                } else if k.expires_at.is_some_and(|e| e <= now) {
+                    "expired"
+                } else {
+                    "active"
+                };
+                text.push_str(&format!(
+                    "{}  {}  {}  {}  expires {}  {}\n",
+                    k.id,
+                    k.account_id,
+                    state,
+                    k.scope,
+                    k.expires_at.map(rfc3339).unwrap_or_else(|| "never".into()),
+                    k.name.as_deref().unwrap_or(""),
+                ));
+            }
+            if keys.is_empty() {
+                text.push_str("No API keys.\n");
+            }
+            let json = json!({
+                "api_keys": keys.iter().map(|k| json!({
+                    "id": k.id,
+                    "account_id": k.account_id,
+                    "name": k.name,
+                    "scope": k.scope,
+                    "created_at": rfc3339(k.created_at),
+                    "expires_at": k.expires_at.map(rfc3339),
+                    "revoked_at": k.revoked_at.map(rfc3339),
+                    "last_used_at": k.last_used_at.map(rfc3339),
+                })).collect::<Vec<_>>()
+            });
+            Ok(Output { json, text })
+        }
+        Command::Revoke { id } => match api_keys::revoke(&ctx.store, &id, None, ctx.now()).await? {
+            Revoked::NotFound => Err(Error::NotFound(format!("no API key {id}"))),
+            outcome => Ok(Output {
+                text: if outcome == Revoked::Now {
+                    format!("Revoked API key {id}")
+                } else {
+                    format!("API key {id} was already revoked")
+                },
+                json: json!({ "id": id, "revoked": true }),
+            }),
+        },
+    }
+}

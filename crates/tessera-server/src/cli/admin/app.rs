@@ -1,0 +1,186 @@
+//! `admin app create --account E --name N [--mode development|production]
+//! [--redirect-uri U]… [--public] [--client-id ID] [--grant G]… [--rate-limit N/min]`
+//! and `admin app update CLIENT_ID [--mode M] [--rate-limit N/min|default]`.
+
+use super::{Ctx, Output};
+use crate::apps::{self, Grant, NewApp};
+use crate::error::{Error, Result};
+use crate::store::{App, AppMode};
+use serde_json::json;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Register an OAuth app. Prints client_id and, for confidential apps, the
+    /// client_secret (once).
+    Create(CreateArgs),
+    /// Change an app's mode or rate limit. Running servers apply it within 5 s.
+    Update(UpdateArgs),
+    /// Approve an app's request for production mode (made in the developer portal
+    /// when the server runs with `--production-requires-approval`).
+    Approve {
+        /// The app's client id.
+        client_id: String,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct UpdateArgs {
+    pub client_id: String,
+    #[arg(long, value_enum)]
+    pub mode: Option<AppMode>,
+    /// Requests per minute (`N/min`), or `default` for the mode's limit.
+    #[arg(long, value_name = "N/min|default", value_parser = parse_limit_override)]
+    pub rate_limit: Option<LimitOverride>,
+}
+
+/// `--rate-limit` of `app update`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitOverride {
+    PerMinute(u32),
+    ModeDefault,
+}
+
+fn parse_limit_override(s: &str) -> std::result::Result<LimitOverride, String> {
+    if s.trim() == "default" {
+        Ok(LimitOverride::ModeDefault)
+    } else {
+        crate::ratelimit::parse_per_minute(s).map(LimitOverride::PerMinute)
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CreateArgs {
+    /// The owning account's email.
+    #[arg(long)]
+    pub account: String,
+    #[arg(long)]
+    pub name: String,
+    #[arg(long, value_enum, default_value = "development")]
+    pub mode: AppMode,
+    /// An exact redirect URI (repeatable). Loopback URIs match any port.
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    pub redirect_uris: Vec<String>,
+    /// A public client (a CLI or native app): no secret, PKCE required.
+    #[arg(long)]
+    pub public: bool,
+    /// A fixed client id, e.g. the well-known id a CLI ships with.
+    #[arg(long)]
+    pub client_id: Option<String>,
+    /// Restrict the grant types (repeatable).
+    #[arg(long = "grant", value_enum, value_name = "GRANT")]
+    pub grants: Vec<Grant>,
+    /// Requests per minute (`N/min`), instead of the mode's default (development
+    /// 100/min, production 500/min unless configured otherwise).
+    #[arg(long, value_name = "N/min", value_parser = crate::ratelimit::parse_per_minute)]
+    pub rate_limit: Option<u32>,
+}
+
+pub async fn run(ctx: &Ctx, command: Command) -> Result<Output> {
+    match command {
+        Command::Create(args) => {
+            let account = ctx.account(&args.account).await?;
+            let created = apps::create(&ctx.store, &account.id, args.into(), ctx.now()).await?;
+            let app = &created.app;
+            let mut json = describe(ctx, app);
+            let mut text = format!(
+                "Created {} app {} ({}, {})\nclient_id: {}\ngrant_types: {}\n{}\n",
+                if app.public { "public" } else { "confidential" },
+                app.name,
+                app.mode.as_str(),
+                account.email,
+                app.client_id,
+                app.grant_types.join(" "),
+                limit_line(ctx, app),
+            );
+            if let Some(secret) = &created.client_secret {
+                json["client_secret"] = json!(secret.expose_secret());
+                text.push_str(&format!(
+                    "client_secret (shown once, store it now): {}\n",
+                    secret.expose_secret()
+                ));
+            }
+            Ok(Output { json, text })
+        }
+        Command::Update(args) => {
+            if args.mode.is_none() && args.rate_limit.is_none() {
+                return Err(Error::BadRequest(
+                    "nothing to change: give --mode and/or --rate-limit".into(),
+                ));
+            }
+            let limit = args.rate_limit.map(|l| match l {
+                LimitOverride::PerMinute(n) => Some(i64::from(n)),
+                LimitOverride::ModeDefault => None,
+            });
+            let app = ctx
+                .store
+                .update_app_limits(&args.client_id, args.mode, limit)
+                .await?
+                .ok_or_else(|| Error::NotFound(format!("no app {}", args.client_id)))?;
+            let text = format!(
+                "Updated app {} ({})\nmode: {}\n{}\n",
+                app.name,
+                app.client_id,
+                app.mode.as_str(),
+                limit_line(ctx, &app)
+            );
+            Ok(Output {
+                json: describe(ctx, &app),
+                text,
+            })
+        }
+        Command::Approve { client_id } => {
+            if !ctx.store.approve_production(&client_id).await? {
+                return Err(Error::NotFound(format!(
+                    "app {client_id} has no pending request for production mode"
+                )));
+            }
+            Ok(Output {
+                text: format!("App {client_id} is now in production mode"),
+                json: json!({ "client_id": client_id, "mode": "production" }),
+            })
+        }
+    }
+}
+
+/// The app as `--json` prints it (never the secret; `create` adds that).
+fn describe(ctx: &Ctx, app: &App) -> serde_json::Value {
+    json!({
+        "client_id": app.client_id,
+        "name": app.name,
+        "mode": app.mode.as_str(),
+        "public": app.public,
+        "grant_types": app.grant_types,
+        "redirect_uris": app.redirect_uris,
+        "rate_limit_per_min": effective_limit(ctx, app),
+        "rate_limit_source": if app.rate_limit_per_min.is_some() { "app" } else { "mode" },
+    })
+}
+
+fn effective_limit(ctx: &Ctx, app: &App) -> u32 {
+    ctx.settings
+        .rate_limit_policy
+        .app_limit(app.mode, app.rate_limit_per_min)
+}
+
+fn limit_line(ctx: &Ctx, app: &App) -> String {
+    let source = if app.rate_limit_per_min.is_some() {
+        "set on the app"
+    } else {
+        "the mode's default"
+    };
+    format!("rate limit: {}/min ({source})", effective_limit(ctx, app))
+}
+
+impl From<CreateArgs> for NewApp {
+    fn from(args: CreateArgs) -> Self {
+        Self {
+            name: args.name,
+            mode: args.mode,
+            redirect_uris: args.redirect_uris,
+            public: args.public,
+            client_id: args.client_id,
+            grants: args.grants,
+            rate_limit: args.rate_limit,
+        }
+    }
+}

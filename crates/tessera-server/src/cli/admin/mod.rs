@@ -1,0 +1,137 @@
+//! `tesserad admin …`: manage a deployment from a shell, against the same database
+//! the server uses. One module per noun; each command returns an [`Output`] that is
+//! printed as text, or as JSON with `--json` (fields as DESIGN.md's contract says).
+//! Every created id and secret is printed exactly once.
+
+pub mod account;
+pub mod api_key;
+pub mod app;
+pub mod keys;
+pub mod project;
+pub mod session;
+
+use super::settings::{ServeOverrides, SettingsArgs, resolve};
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, Result};
+use crate::keys::{Keyring, ensure_current_key};
+use crate::settings::Settings;
+use crate::store::{Account, Store};
+use std::sync::Arc;
+
+#[derive(Debug, clap::Args)]
+pub struct AdminArgs {
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+    /// Print machine-readable JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Accounts (users).
+    Account {
+        #[command(subcommand)]
+        command: account::Command,
+    },
+    /// Projects of an account.
+    Project {
+        #[command(subcommand)]
+        command: project::Command,
+    },
+    /// OAuth apps (clients).
+    App {
+        #[command(subcommand)]
+        command: app::Command,
+    },
+    /// API keys.
+    ApiKey {
+        #[command(subcommand)]
+        command: api_key::Command,
+    },
+    /// Token-URL login sessions.
+    Session {
+        #[command(subcommand)]
+        command: session::Command,
+    },
+    /// Token signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: keys::Command,
+    },
+}
+
+/// What an admin command works with.
+pub struct Ctx {
+    pub settings: Settings,
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Ctx {
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// The signing keys, with a first one made if the database has none yet.
+    pub async fn keyring(&self) -> Result<Keyring> {
+        let master = &self.settings.master_key;
+        ensure_current_key(&self.store, master, self.now()).await?;
+        Keyring::load(
+            &self.store,
+            master.clone(),
+            self.settings.access_token_ttl_secs(),
+            self.now(),
+        )
+        .await
+    }
+
+    pub async fn account(&self, email: &str) -> Result<Account> {
+        crate::accounts::by_email(&self.store, email).await
+    }
+}
+
+/// A command's result, both ways.
+pub struct Output {
+    pub json: serde_json::Value,
+    pub text: String,
+}
+
+pub async fn run(args: AdminArgs) -> Result<()> {
+    let settings = resolve(
+        &args.settings,
+        ServeOverrides::default(),
+        std::env::var("TESSERAD_MASTER_KEY").ok(),
+    )?;
+    let store = Store::open(&settings.database).await?;
+    let ctx = Ctx {
+        settings,
+        store,
+        clock: Arc::new(SystemClock),
+    };
+    let result = dispatch(&ctx, args.command).await;
+    ctx.store.close().await;
+    let output = result?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&output.json).map_err(Error::internal)?
+        );
+    } else {
+        println!("{}", output.text.trim_end());
+    }
+    Ok(())
+}
+
+async fn dispatch(ctx: &Ctx, command: Command) -> Result<Output> {
+    match command {
+        Command::Account { command } => account::run(ctx, command).await,
+        Command::Project { command } => project::run(ctx, command).await,
+        Command::App { command } => app::run(ctx, command).await,
+        Command::ApiKey { command } => api_key::run(ctx, command).await,
+        Command::Session { command } => session::run(ctx, command).await,
+        Command::Keys { command } => keys::run(ctx, command).await,
+    }
+}

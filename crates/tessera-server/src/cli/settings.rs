@@ -1,0 +1,380 @@
+//! Reading the configuration: command-line flags > environment (`TESSERAD_*`) >
+//! TOML config file > defaults, resolved once into the plain `Settings` that
+//! everything else is handed.
+
+use crate::clock::parse_duration;
+use crate::error::{Error, Result};
+use crate::master_key::MasterKey;
+use crate::ratelimit::{Backend, EndpointLimit, Policy};
+use crate::settings::{Settings, SmtpUrl};
+use crate::store::DatabaseLocation;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+const DEFAULT_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(3600);
+const DEFAULT_REFRESH_TOKEN_TTL: Duration = Duration::from_secs(30 * 86400);
+
+/// Flags shared by `serve`, `admin` and `migrate` (admin needs the issuer and key
+/// prefix too: it signs API keys and prints token URLs).
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct SettingsArgs {
+    /// TOML file with any of the settings below (snake_case keys).
+    #[arg(long, env = "TESSERAD_CONFIG", global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// `postgres://…` for PostgreSQL, `sqlite://PATH` or a file path for SQLite.
+    /// Default: a SQLite file in the user's data directory.
+    #[arg(long, env = "TESSERAD_DATABASE_URL", global = true, value_name = "URL")]
+    pub database: Option<String>,
+    /// Address to listen on (also the default issuer's host).
+    #[arg(long, env = "TESSERAD_LISTEN", global = true, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Issuer URL, as in tokens and discovery. Default: `http://` + listen address.
+    #[arg(long, env = "TESSERAD_ISSUER", global = true, value_name = "URL")]
+    pub issuer: Option<String>,
+    /// Lifetime of access tokens, e.g. `30s`, `10m`, `1h` (default), `30d`.
+    #[arg(long, env = "TESSERAD_ACCESS_TOKEN_TTL", global = true, value_parser = parse_duration)]
+    pub access_token_ttl: Option<Duration>,
+    /// Lifetime of refresh tokens (default `30d`).
+    #[arg(long, env = "TESSERAD_REFRESH_TOKEN_TTL", global = true, value_parser = parse_duration)]
+    pub refresh_token_ttl: Option<Duration>,
+    /// Fixed text in front of every new API key (e.g. `lk_`), for secret scanners.
+    #[arg(long, env = "TESSERAD_API_KEY_PREFIX", global = true)]
+    #[arg(value_name = "PREFIX")]
+    pub api_key_prefix: Option<String>,
+    /// Directory for outgoing mail when no SMTP server is configured
+    /// (default: `outbox/` beside the SQLite database file).
+    #[arg(long, env = "TESSERAD_MAIL_OUTBOX", global = true, value_name = "DIR")]
+    pub mail_outbox: Option<PathBuf>,
+    /// Send mail over SMTP: `smtps://user:pass@host` (TLS), `smtp://host:587?tls=required`
+    /// (STARTTLS) or `smtp://host:25` (plain, local relays only). Unset: the outbox.
+    #[arg(long, env = "TESSERAD_SMTP_URL", global = true, value_name = "URL")]
+    pub smtp_url: Option<String>,
+    /// `From:` of outgoing mail (default `Tessera <no-reply@localhost>`).
+    #[arg(long, env = "TESSERAD_MAIL_FROM", global = true)]
+    #[arg(value_name = "MAILBOX")]
+    pub mail_from: Option<String>,
+    /// Apps switched to production mode in the developer portal wait for an admin
+    /// (`tesserad admin app approve CLIENT_ID`), the seeds' "security review".
+    #[arg(long, env = "TESSERAD_PRODUCTION_REQUIRES_APPROVAL", global = true)]
+    #[arg(num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub production_requires_approval: Option<bool>,
+}
+
+/// The TOML config file. Flags and environment variables win over it.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<SocketAddr>,
+    pub database_url: Option<String>,
+    pub issuer: Option<String>,
+    pub access_token_ttl: Option<String>,
+    pub refresh_token_ttl: Option<String>,
+    pub api_key_prefix: Option<String>,
+    pub mail_outbox: Option<PathBuf>,
+    pub smtp_url: Option<String>,
+    pub mail_from: Option<String>,
+    pub rate_limit_enabled: Option<bool>,
+    /// `memory` or `postgres` (see [`Backend`]).
+    pub rate_limit_backend: Option<Backend>,
+    /// Requests per minute of a development-mode app (and of a bare API key).
+    pub rate_limit_development: Option<u32>,
+    /// Requests per minute of a production-mode app.
+    pub rate_limit_production: Option<u32>,
+    /// Requests per minute per client IP to each unauthenticated endpoint.
+    pub rate_limit_per_ip: Option<u32>,
+    /// Lower limits by path prefix, requests per minute: replaces the default
+    /// table (`"/v1/auth/otp" = 20`).
+    pub rate_limit_endpoints: Option<std::collections::BTreeMap<String, u32>>,
+    /// Behind a load balancer: take the client IP from the last `X-Forwarded-For`.
+    pub rate_limit_trust_forwarded_for: Option<bool>,
+    pub production_requires_approval: Option<bool>,
+    /// Prefer `TESSERAD_MASTER_KEY` in the environment; a config file is easier to leak.
+    pub master_key: Option<String>,
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("cannot read config {}: {e}", path.display())))?;
+        toml::from_str(&text)
+            .map_err(|e| Error::Config(format!("invalid config {}: {e}", path.display())))
+    }
+}
+
+fn data_dir() -> Result<PathBuf> {
+    use etcetera::BaseStrategy as _;
+    let strategy = etcetera::choose_base_strategy()
+        .map_err(|e| Error::Config(format!("cannot find the user's data directory: {e}")))?;
+    Ok(strategy.data_dir().join("tesserad"))
+}
+
+/// What `serve` adds to the shared flags.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ServeOverrides {
+    pub dev: bool,
+    pub no_rate_limit: bool,
+    /// `serve --rate-limit-backend` / `TESSERAD_RATE_LIMIT_BACKEND`.
+    pub rate_limit_backend: Option<Backend>,
+}
+
+/// Resolves flags/env (`args`) over the config file over defaults.
+///
+/// The master key comes from `TESSERAD_MASTER_KEY` (read by the caller and passed
+/// in as `master_key_env`) or the config file; failing both, a SQLite deployment
+/// keeps a generated key in `master.key` (mode 0600) beside the database, and a
+/// PostgreSQL deployment must set one (all its instances need the same key).
+pub fn resolve(
+    args: &SettingsArgs,
+    serve: ServeOverrides,
+    master_key_env: Option<String>,
+) -> Result<Settings> {
+    let file = match &args.config {
+        Some(path) => FileConfig::load(path)?,
+        None => FileConfig::default(),
+    };
+    let listen = match args.listen.or(file.listen) {
+        Some(addr) => addr,
+        None => DEFAULT_LISTEN.parse().expect("valid default address"),
+    };
+    let dev_dir = if serve.dev {
+        Some(
+            tempfile::Builder::new()
+                .prefix(crate::server::DEV_DIR_PREFIX)
+                .tempdir()
+                .map_err(|e| Error::Config(format!("cannot create a temporary directory: {e}")))?
+                .keep(),
+        )
+    } else {
+        None
+    };
+    let database = match (
+        &dev_dir,
+        args.database.as_ref().or(file.database_url.as_ref()),
+    ) {
+        (Some(dir), _) => DatabaseLocation::Sqlite(dir.join("tesserad.db")),
+        (None, Some(url)) => DatabaseLocation::parse(url)?,
+        (None, None) => DatabaseLocation::Sqlite(data_dir()?.join("tesserad.db")),
+    };
+    let configured_issuer = args.issuer.clone().or(file.issuer);
+    let issuer_follows_listen = configured_issuer.is_none();
+    let issuer =
+        normalize_issuer(&configured_issuer.unwrap_or_else(|| format!("http://{listen}")))?;
+    let access_token_ttl = match (args.access_token_ttl, file.access_token_ttl.as_deref()) {
+        (Some(d), _) => d,
+        (None, Some(s)) => parse_duration(s).map_err(Error::Config)?,
+        (None, None) => DEFAULT_ACCESS_TOKEN_TTL,
+    };
+    let refresh_token_ttl = match (args.refresh_token_ttl, file.refresh_token_ttl.as_deref()) {
+        (Some(d), _) => d,
+        (None, Some(s)) => parse_duration(s).map_err(Error::Config)?,
+        (None, None) => DEFAULT_REFRESH_TOKEN_TTL,
+    };
+    let api_key_prefix = args
+        .api_key_prefix
+        .clone()
+        .or(file.api_key_prefix)
+        .unwrap_or_default();
+    if api_key_prefix.contains("eyJ") || !api_key_prefix.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::Config(
+            "the API key prefix must be printable ASCII without `eyJ`".into(),
+        ));
+    }
+    let mail_outbox = match args.mail_outbox.clone().or(file.mail_outbox) {
+        Some(dir) => dir,
+        None => match database.sqlite_dir() {
+            Some(dir) => dir.join("outbox"),
+            None => data_dir()?.join("outbox"),
+        },
+    };
+    let master_key = match (master_key_env.or(file.master_key), &database) {
+        (Some(encoded), _) => MasterKey::parse(&encoded)?,
+        (None, _) if serve.dev => MasterKey::generate(),
+        (None, DatabaseLocation::Sqlite(path)) => {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            MasterKey::load_or_create(&dir.join("master.key"))?
+        }
+        (None, DatabaseLocation::Postgres(_)) => {
+            return Err(Error::Config(
+                "set TESSERAD_MASTER_KEY (32 random bytes, base64) for a PostgreSQL database: \
+                     every instance must use the same key to read the signing keys; \
+                     generate one with `openssl rand -base64 32`"
+                    .into(),
+            ));
+        }
+    };
+    let rate_limit_backend = match (
+        serve.rate_limit_backend.or(file.rate_limit_backend),
+        &database,
+    ) {
+        (Some(Backend::Postgres), DatabaseLocation::Sqlite(_)) => {
+            return Err(Error::Config(
+                "rate_limit_backend = \"postgres\" needs a postgres:// database; \
+                     a SQLite deployment is one instance and limits in memory"
+                    .into(),
+            ));
+        }
+        (Some(backend), _) => backend,
+        (None, DatabaseLocation::Postgres(_)) => Backend::Postgres,
+        (None, DatabaseLocation::Sqlite(_)) => Backend::Memory,
+    };
+    let defaults = Policy::default();
+    let positive = |name: &str, value: Option<u32>, default: u32| match value {
+        Some(0) => Err(Error::Config(format!(
+            "{name} must be at least 1 request per minute (use rate_limit_enabled = false to turn limits off)"
+        ))),
+        Some(n) => Ok(n),
+        None => Ok(default),
+    };
+    let endpoints = match file.rate_limit_endpoints {
+        Some(table) => table
+            .into_iter()
+            .map(|(prefix, per_min)| {
+                if !prefix.starts_with('/') {
+                    return Err(Error::Config(format!(
+                        "rate_limit_endpoints: {prefix:?} must be a path starting with /"
+                    )));
+                }
+                Ok(EndpointLimit {
+                    per_min: positive("rate_limit_endpoints", Some(per_min), 0)?,
+                    prefix,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?,
+        None => defaults.endpoints.clone(),
+    };
+    let rate_limit_policy = Policy::new(
+        positive(
+            "rate_limit_development",
+            file.rate_limit_development,
+            defaults.development_per_min,
+        )?,
+        positive(
+            "rate_limit_production",
+            file.rate_limit_production,
+            defaults.production_per_min,
+        )?,
+        positive(
+            "rate_limit_per_ip",
+            file.rate_limit_per_ip,
+            defaults.per_ip_per_min,
+        )?,
+        endpoints,
+        file.rate_limit_trust_forwarded_for.unwrap_or(false),
+    );
+    Ok(Settings {
+        listen,
+        database,
+        issuer,
+        issuer_follows_listen,
+        access_token_ttl,
+        refresh_token_ttl,
+        api_key_prefix,
+        dev: serve.dev,
+        mail_outbox,
+        smtp_url: args.smtp_url.clone().or(file.smtp_url).map(SmtpUrl),
+        mail_from: args
+            .mail_from
+            .clone()
+            .or(file.mail_from)
+            .unwrap_or_else(|| DEFAULT_MAIL_FROM.to_owned()),
+        rate_limit_enabled: !serve.no_rate_limit && file.rate_limit_enabled.unwrap_or(true),
+        rate_limit_backend,
+        rate_limit_policy,
+        master_key,
+        production_requires_approval: args
+            .production_requires_approval
+            .or(file.production_requires_approval)
+            .unwrap_or(false),
+    })
+}
+
+const DEFAULT_MAIL_FROM: &str = "Tessera <no-reply@localhost>";
+
+fn normalize_issuer(issuer: &str) -> Result<String> {
+    let url = url::Url::parse(issuer)
+        .map_err(|e| Error::Config(format!("invalid issuer URL {issuer:?}: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https")
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
+        return Err(Error::Config(format!(
+            "invalid issuer URL {issuer:?}: use http(s)://host[:port][/path] without query or fragment"
+        )));
+    }
+    Ok(issuer.trim_end_matches('/').to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tesserad.toml");
+        std::fs::write(
+            &file,
+            r#"
+listen = "127.0.0.1:7000"
+database_url = "/tmp/from-file.db"
+issuer = "https://auth.example.com/"
+access_token_ttl = "10m"
+api_key_prefix = "lk_"
+rate_limit_enabled = false
+"#,
+        )
+        .unwrap();
+        let args = SettingsArgs {
+            config: Some(file.clone()),
+            access_token_ttl: Some(Duration::from_secs(30)),
+            ..Default::default()
+        };
+        let key = Some(MasterKey::generate().encode());
+        let s = resolve(&args, ServeOverrides::default(), key.clone()).unwrap();
+        assert_eq!(s.listen, "127.0.0.1:7000".parse().unwrap());
+        assert_eq!(
+            s.database,
+            DatabaseLocation::Sqlite("/tmp/from-file.db".into())
+        );
+        assert_eq!(s.issuer, "https://auth.example.com");
+        assert!(!s.issuer_follows_listen);
+        assert_eq!(s.access_token_ttl, Duration::from_secs(30));
+        assert_eq!(s.refresh_token_ttl, DEFAULT_REFRESH_TOKEN_TTL);
+        assert_eq!(s.api_key_prefix, "lk_");
+        assert!(!s.rate_limit_enabled);
+
+        std::fs::write(&file, "unknown_setting = 1\n").unwrap();
+        let err = resolve(&args, ServeOverrides::default(), key).unwrap_err();
+        assert!(err.to_string().contains("unknown_setting"), "{err}");
+    }
+
+    #[test]
+    fn postgres_needs_a_master_key() {
+        let args = SettingsArgs {
+            database: Some("postgres://u@127.0.0.1/db".into()),
+            ..Default::default()
+        };
+        let err = resolve(&args, ServeOverrides::default(), None).unwrap_err();
+        assert!(err.to_string().contains("TESSERAD_MASTER_KEY"), "{err}");
+    }
+
+    #[test]
+    fn issuer_defaults_to_listen_address() {
+        let args = SettingsArgs {
+            listen: Some("127.0.0.1:9999".parse().unwrap()),
+            database: Some("/tmp/never-created.db".into()),
+            ..Default::default()
+        };
+        let s = resolve(
+            &args,
+            ServeOverrides::default(),
+            Some(MasterKey::generate().encode()),
+        )
+        .unwrap();
+        assert_eq!(s.issuer, "http://127.0.0.1:9999");
+        assert_eq!(s.mail_outbox, PathBuf::from("/tmp/outbox"));
+    }
+}

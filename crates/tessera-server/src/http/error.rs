@@ -1,0 +1,362 @@
+//! The one place an [`Error`] becomes an HTTP response.
+//!
+//! The route decides the form ([`Style`]), the error only says what went wrong:
+//! platform endpoints (`/v1/…`) answer with [`ApiErrorBody`] (`impl IntoResponse
+//! for Error`); OAuth endpoints (`/oauth/…`) in RFC 6749 §5.2 form, so that even a
+//! database failure comes back as `{"error":"server_error"}`; web pages as HTML
+//! pages ([`PageError`]). 5xx answers never carry internal details; those go to
+//! the log.
+
+use super::web::page;
+use crate::error::{AuthError, Error};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use tessera_proto::ratelimit::{LIMIT, REMAINING, RESET};
+use tessera_proto::{ApiErrorBody, INSUFFICIENT_SCOPE_CODE, OAuthErrorBody, OAuthErrorCode};
+
+/// How a route shows its errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Style {
+    /// `{"error", "message", "code"}` with the status that says what happened.
+    Api,
+    /// `{"error", "error_description"}` (RFC 6749 §5.2), `no-store`.
+    OAuth,
+    /// An HTML page (or the redirect a browser should follow).
+    Page,
+}
+
+const REALM: &str = "tessera";
+
+/// The answer to `error` in `style`.
+pub fn respond(style: Style, error: Error) -> Response {
+    use Style::{Api, OAuth, Page};
+    let text = error.to_string();
+    match error {
+        Error::Unauthenticated(reason) => match style {
+            Api => unauthenticated(reason),
+            OAuth => oauth(OAuthErrorCode::InvalidGrant, Some(reason.to_string())),
+            Page => page_4xx(StatusCode::UNAUTHORIZED, text),
+        },
+        Error::InsufficientScope { required } => match style {
+            Api => insufficient_scope(required),
+            OAuth => oauth(
+                OAuthErrorCode::InvalidScope,
+                Some(format!("the scope {required} is required")),
+            ),
+            Page => page_4xx(StatusCode::FORBIDDEN, text),
+        },
+        Error::BadRequest(message) => match style {
+            Api => api(StatusCode::BAD_REQUEST, "invalid_request", message),
+            OAuth => oauth(OAuthErrorCode::InvalidRequest, Some(message)),
+            Page => page_4xx(StatusCode::BAD_REQUEST, message),
+        },
+        Error::NotFound(message) => match style {
+            Api => api(StatusCode::NOT_FOUND, "not_found", message),
+            OAuth => oauth(OAuthErrorCode::InvalidRequest, Some(message)),
+            Page => page_4xx(StatusCode::NOT_FOUND, message),
+        },
+        Error::Conflict(message) => match style {
+            Api => api(StatusCode::CONFLICT, "conflict", message),
+            OAuth => oauth(OAuthErrorCode::InvalidRequest, Some(message)),
+            Page => page_4xx(StatusCode::CONFLICT, message),
+        },
+        Error::OAuth { error, description } => match style {
+            Api | OAuth => oauth(error, description),
+            Page => {
+                let status = oauth_status(&error);
+                if status.is_server_error() {
+                    page_failure(status, &text)
+                } else {
+                    page_4xx(status, description.unwrap_or(text))
+                }
+            }
+        },
+        Error::RateLimited { limit, reset, now } => match style {
+            Api | OAuth => rate_limited(limit, reset, now),
+            Page => page_4xx(StatusCode::TOO_MANY_REQUESTS, text),
+        },
+        Error::SlowDown { interval_secs } => match style {
+            Api | OAuth => slow_down(interval_secs),
+            Page => page_4xx(StatusCode::BAD_REQUEST, text),
+        },
+        Error::TooManyRequests {
+            message,
+            retry_after_secs,
+        } => match style {
+            Api | OAuth => (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, retry_after_secs.to_string())],
+                api_body("rate_limited", message),
+            )
+                .into_response(),
+            Page => page_4xx(StatusCode::TOO_MANY_REQUESTS, message),
+        },
+        Error::InvalidOtp => match style {
+            Api => api(StatusCode::UNAUTHORIZED, "invalid_otp", text),
+            OAuth => oauth(OAuthErrorCode::InvalidGrant, Some(text)),
+            Page => page_4xx(StatusCode::UNAUTHORIZED, text),
+        },
+        Error::UntrustedAuthorizationRequest { reason } => match style {
+            Api => api(StatusCode::BAD_REQUEST, "invalid_request", reason),
+            OAuth => oauth(OAuthErrorCode::InvalidRequest, Some(reason)),
+            Page => page_4xx(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "This sign-in link is not valid: {}. Go back to the app and start again.",
+                    reason.trim_end_matches('.')
+                ),
+            ),
+        },
+        Error::RedirectToClient(redirect) => match (style, redirect.url()) {
+            (Page, Some(url)) => Redirect::to(url.as_str()).into_response(),
+            (Page, None) => page_4xx(StatusCode::BAD_REQUEST, text),
+            (Api | OAuth, _) => oauth(redirect.error, Some(redirect.description)),
+        },
+        Error::SignInRequired { return_to } => match style {
+            Page => Redirect::to(&page::signin_url(&return_to)).into_response(),
+            Api | OAuth => unauthenticated(AuthError::Missing),
+        },
+        Error::Unavailable(e) => match style {
+            Api => {
+                tracing::warn!(error = %e, "database unavailable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(header::RETRY_AFTER, "1")],
+                    api_body(
+                        "temporarily_unavailable",
+                        "the service cannot reach its database; try again shortly".into(),
+                    ),
+                )
+                    .into_response()
+            }
+            OAuth => {
+                tracing::warn!(error = %e, "database unavailable");
+                oauth(OAuthErrorCode::TemporarilyUnavailable, None)
+            }
+            Page => page_failure(StatusCode::SERVICE_UNAVAILABLE, &text),
+        },
+        Error::Config(_) | Error::Database(_) | Error::Migration(_) | Error::Internal(_) => {
+            match style {
+                Api => {
+                    tracing::error!(error = %text, "internal error");
+                    api(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "server_error",
+                        "internal server error".into(),
+                    )
+                }
+                OAuth => {
+                    tracing::error!(error = %text, "internal error");
+                    oauth(OAuthErrorCode::ServerError, None)
+                }
+                Page => page_failure(StatusCode::INTERNAL_SERVER_ERROR, &text),
+            }
+        }
+    }
+}
+
+/// Platform endpoints and middleware answer in [`Style::Api`].
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        respond(Style::Api, self)
+    }
+}
+
+/// An [`Error`] shown as a page: what web page handlers return.
+#[derive(Debug)]
+pub struct PageError(pub Error);
+
+impl From<Error> for PageError {
+    fn from(e: Error) -> Self {
+        Self(e)
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        respond(Style::Page, self.0)
+    }
+}
+
+pub type PageResult<T = Response> = std::result::Result<T, PageError>;
+
+/// Sets `X-RateLimit-Limit`, `-Remaining` and `-Reset` (UTC epoch seconds).
+pub fn write_rate_limit_headers(limit: u32, remaining: u32, reset: i64, headers: &mut HeaderMap) {
+    headers.insert(LIMIT, HeaderValue::from(limit));
+    headers.insert(REMAINING, HeaderValue::from(remaining));
+    headers.insert(RESET, HeaderValue::from(reset));
+}
+
+fn api_body(error: &str, message: String) -> axum::Json<ApiErrorBody> {
+    axum::Json(ApiErrorBody {
+        error: error.to_owned(),
+        message,
+        code: None,
+    })
+}
+
+fn api(status: StatusCode, error: &str, message: String) -> Response {
+    (status, api_body(error, message)).into_response()
+}
+
+/// Quotes a value for an auth-param (RFC 9110 §5.6.4): our texts carry no `"` or `\`,
+/// but never let one break the header.
+fn quoted(s: &str) -> String {
+    s.replace(['"', '\\'], "'")
+}
+
+fn with_challenge(mut response: Response, challenge: &str) -> Response {
+    if let Ok(value) = HeaderValue::from_str(challenge) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+fn unauthenticated(reason: AuthError) -> Response {
+    // RFC 6750 §3: no error code when no credentials were sent at all.
+    let challenge = match reason {
+        AuthError::Missing => format!(r#"Bearer realm="{REALM}""#),
+        _ => format!(
+            r#"Bearer realm="{REALM}", error="invalid_token", error_description="{}""#,
+            quoted(&reason.to_string())
+        ),
+    };
+    let error = match reason {
+        AuthError::Missing | AuthError::UnsupportedScheme => "unauthorized",
+        _ => "invalid_token",
+    };
+    with_challenge(
+        api(StatusCode::UNAUTHORIZED, error, reason.to_string()),
+        &challenge,
+    )
+}
+
+fn insufficient_scope(required: &str) -> Response {
+    let body = ApiErrorBody {
+        error: "insufficient_scope".to_owned(),
+        message: format!(
+            "the credential is valid but lacks the scope {required}; grant it and authorize again"
+        ),
+        code: Some(INSUFFICIENT_SCOPE_CODE),
+    };
+    with_challenge(
+        (StatusCode::FORBIDDEN, axum::Json(body)).into_response(),
+        &format!(r#"Bearer realm="{REALM}", error="insufficient_scope", scope="{required}""#),
+    )
+}
+
+fn oauth_status(error: &OAuthErrorCode) -> StatusCode {
+    match error {
+        OAuthErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+        OAuthErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        OAuthErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        OAuthErrorCode::InvalidRequest
+        | OAuthErrorCode::InvalidGrant
+        | OAuthErrorCode::UnauthorizedClient
+        | OAuthErrorCode::UnsupportedGrantType
+        | OAuthErrorCode::InvalidScope
+        | OAuthErrorCode::AccessDenied
+        | OAuthErrorCode::UnsupportedResponseType
+        | OAuthErrorCode::AuthorizationPending
+        | OAuthErrorCode::SlowDown
+        | OAuthErrorCode::ExpiredToken
+        | OAuthErrorCode::UnsupportedTokenType
+        | OAuthErrorCode::Other(_) => StatusCode::BAD_REQUEST,
+    }
+}
+
+fn oauth(error: OAuthErrorCode, description: Option<String>) -> Response {
+    let status = oauth_status(&error);
+    let invalid_client = error == OAuthErrorCode::InvalidClient;
+    let response = (
+        status,
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::Json(OAuthErrorBody {
+            error,
+            error_description: description,
+        }),
+    )
+        .into_response();
+    if invalid_client {
+        // RFC 6749 §5.2: a 401 for client authentication names the scheme.
+        with_challenge(response, r#"Basic realm="tessera""#)
+    } else {
+        response
+    }
+}
+
+fn rate_limited(limit: u32, reset: i64, now: i64) -> Response {
+    // RFC 9110 §10.2.3: at least one second.
+    let retry_after = (reset - now).max(1);
+    let mut response = (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::RETRY_AFTER, retry_after.to_string())],
+        api_body(
+            "rate_limited",
+            format!(
+                "rate limit of {limit} requests per minute exceeded; retry after {retry_after} s (X-RateLimit-Reset {reset})"
+            ),
+        ),
+    )
+        .into_response();
+    write_rate_limit_headers(limit, 0, reset, response.headers_mut());
+    response
+}
+
+fn slow_down(interval_secs: u64) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::Json(serde_json::json!({
+            "error": "slow_down",
+            "error_description": format!(
+                "polling too fast: poll no more often than every {interval_secs} seconds"
+            ),
+            "interval": interval_secs,
+        })),
+    )
+        .into_response()
+}
+
+/// A 4xx page: a heading for the status and the error's text for a person.
+fn page_4xx(status: StatusCode, message: String) -> Response {
+    let heading = match status {
+        StatusCode::NOT_FOUND => "Not found",
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => "Not allowed",
+        StatusCode::TOO_MANY_REQUESTS => "Too many attempts",
+        _ => "That did not work",
+    };
+    page::error_page(status, heading, message)
+}
+
+/// A 5xx page: the details go to the log, never to the browser.
+fn page_failure(status: StatusCode, logged: &str) -> Response {
+    tracing::error!(error = %logged, "web page failed");
+    page::server_error_page(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_details_stay_out_of_the_body() {
+        for style in [Style::Api, Style::OAuth, Style::Page] {
+            let r = respond(style, Error::internal("secret path /var/lib/x"));
+            assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR, "{style:?}");
+        }
+    }
+
+    #[test]
+    fn unauthenticated_carries_a_challenge() {
+        let r = Error::from(AuthError::Expired).into_response();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let challenge = r.headers()[header::WWW_AUTHENTICATE].to_str().unwrap();
+        assert!(
+            challenge.contains(r#"error="invalid_token""#),
+            "{challenge}"
+        );
+    }
+}

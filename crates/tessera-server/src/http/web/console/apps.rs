@@ -1,0 +1,386 @@
+//! Developer portal → Apps: register OAuth apps, see their client id and rate
+//! limit, rotate the client secret (shown once), switch mode, delete.
+//!
+//! Production mode may need an admin's approval
+//! (`--production-requires-approval`): the switch then records a request that
+//! `tesserad admin app approve` grants.
+
+use super::Notice;
+use crate::apps::{self, Grant, ModeChange, NewApp};
+use crate::error::Error;
+use crate::http::error::PageResult;
+use crate::http::extract::{FormFields, PageForm};
+use crate::http::web::page::{Layout, ok, render, when};
+use crate::http::web::session::{Member, Submitted, WithCsrf};
+use crate::services::AppState;
+use crate::store::{App, AppMode};
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use tessera_proto::ClientSecret;
+
+pub const PATH: &str = "/developer/apps";
+const MAX_NAME_CHARS: usize = 100;
+const MAX_REDIRECT_URIS: usize = 20;
+
+/// Requests per minute of a mode, as this server is configured.
+fn mode_limit(state: &AppState, mode: AppMode) -> u32 {
+    state.settings.rate_limit_policy.app_limit(mode, None)
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(PATH, get(list).post(register))
+        .route("/developer/apps/{client_id}", get(show))
+        .route("/developer/apps/{client_id}/secret", post(rotate_secret))
+        .route("/developer/apps/{client_id}/mode", post(switch_mode))
+        .route(
+            "/developer/apps/{client_id}/delete",
+            get(confirm_delete).post(delete),
+        )
+}
+
+const GRANTS: [(Grant, &str); 4] = [
+    (
+        Grant::AuthorizationCode,
+        "Authorization code with PKCE (sign-in in a browser)",
+    ),
+    (Grant::RefreshToken, "Refresh tokens"),
+    (Grant::DeviceCode, "Device code (sign-in on another device)"),
+    (
+        Grant::ClientCredentials,
+        "Client credentials (server to server; confidential apps only)",
+    ),
+];
+
+pub struct GrantOption {
+    pub value: &'static str,
+    pub label: &'static str,
+    pub checked: bool,
+}
+
+pub struct AppView {
+    pub client_id: String,
+    pub name: String,
+    pub mode: &'static str,
+    pub public: bool,
+    pub redirect_uris: Vec<String>,
+    pub grant_types: String,
+    pub rate_limit: u32,
+    pub created: String,
+    /// When production mode was requested and awaits approval.
+    pub production_requested: Option<String>,
+}
+
+impl AppView {
+    fn new(state: &AppState, app: &App, production_requested: Option<i64>) -> Self {
+        Self {
+            client_id: app.client_id.clone(),
+            name: app.name.clone(),
+            mode: app.mode.as_str(),
+            public: app.public,
+            redirect_uris: app.redirect_uris.clone(),
+            grant_types: app.grant_types.join(", "),
+            rate_limit: state
+                .settings
+                .rate_limit_policy
+                .app_limit(app.mode, app.rate_limit_per_min),
+            created: when(app.created_at),
+            production_requested: production_requested.map(when),
+        }
+    }
+
+    pub fn production(&self) -> bool {
+        self.mode == "production"
+    }
+}
+
+#[derive(Template)]
+#[template(path = "apps.html")]
+struct AppsPage {
+    layout: Layout,
+    apps: Vec<AppView>,
+    notice: Option<&'static str>,
+    error: Option<String>,
+    grants: Vec<GrantOption>,
+    name: String,
+    redirect_uris: String,
+    public: bool,
+    production: bool,
+    approval_required: bool,
+    development_limit: u32,
+    production_limit: u32,
+}
+
+#[derive(Template)]
+#[template(path = "app.html")]
+struct AppPage {
+    layout: Layout,
+    app: AppView,
+    /// A new client secret: rendered in this response only.
+    secret: Option<String>,
+    just_created: bool,
+    notice: Option<&'static str>,
+    approval_required: bool,
+}
+
+#[derive(Template)]
+#[template(path = "app_delete.html")]
+struct DeletePage {
+    layout: Layout,
+    app: AppView,
+}
+
+struct RegisterForm<'a> {
+    name: &'a str,
+    redirect_uris: &'a str,
+    public: bool,
+    production: bool,
+    grants: Vec<&'a str>,
+}
+
+async fn apps_page(
+    state: &AppState,
+    member: &Member,
+    notice: Option<&'static str>,
+    error: Option<String>,
+    form: Option<RegisterForm<'_>>,
+) -> PageResult<AppsPage> {
+    let account = member.account_id();
+    let requests = state.store.production_requests_of(account).await?;
+    let apps = state
+        .store
+        .apps_of(account)
+        .await?
+        .iter()
+        .rev()
+        .map(|a| {
+            let requested = requests
+                .iter()
+                .find(|(id, _)| *id == a.client_id)
+                .map(|(_, at)| *at);
+            AppView::new(state, a, requested)
+        })
+        .collect();
+    let grants = GRANTS
+        .iter()
+        .map(|(g, label)| GrantOption {
+            value: g.as_str(),
+            label,
+            checked: match &form {
+                Some(f) => f.grants.contains(&g.as_str()),
+                None => *g != Grant::ClientCredentials,
+            },
+        })
+        .collect();
+    Ok(AppsPage {
+        layout: member.visitor.layout("Apps", "apps"),
+        apps,
+        notice,
+        error,
+        grants,
+        name: form.as_ref().map(|f| f.name.to_owned()).unwrap_or_default(),
+        redirect_uris: form
+            .as_ref()
+            .map(|f| f.redirect_uris.to_owned())
+            .unwrap_or_default(),
+        public: form.as_ref().is_some_and(|f| f.public),
+        production: form.as_ref().is_some_and(|f| f.production),
+        approval_required: state.settings.production_requires_approval,
+        development_limit: mode_limit(state, AppMode::Development),
+        production_limit: mode_limit(state, AppMode::Production),
+    })
+}
+
+async fn list(State(state): State<AppState>, member: Member, Notice(notice): Notice) -> PageResult {
+    let page = apps_page(&state, &member, notice, None, None).await?;
+    Ok(ok(&page))
+}
+
+fn parse_grant(value: &str) -> Option<Grant> {
+    GRANTS.iter().map(|(g, _)| *g).find(|g| g.as_str() == value)
+}
+
+/// What the registration form asks for, or why it cannot be registered.
+fn new_app(input: &RegisterForm<'_>) -> Result<NewApp, Error> {
+    let redirect_uris: Vec<String> = input
+        .redirect_uris
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let grants: Option<Vec<Grant>> = input.grants.iter().map(|g| parse_grant(g)).collect();
+    let problem = if input.name.is_empty() || input.name.chars().count() > MAX_NAME_CHARS {
+        format!("Give the app a name of 1 to {MAX_NAME_CHARS} characters.")
+    } else if redirect_uris.len() > MAX_REDIRECT_URIS {
+        format!("An app may have at most {MAX_REDIRECT_URIS} redirect URIs.")
+    } else if grants.as_ref().is_none_or(Vec::is_empty) {
+        "Choose at least one grant type.".to_owned()
+    } else if grants
+        .as_ref()
+        .is_some_and(|g| g.contains(&Grant::AuthorizationCode) && redirect_uris.is_empty())
+    {
+        "The authorization code grant needs at least one redirect URI.".to_owned()
+    } else {
+        return Ok(NewApp {
+            mode: if input.production {
+                AppMode::Production
+            } else {
+                AppMode::Development
+            },
+            redirect_uris,
+            public: input.public,
+            grants: grants.unwrap_or_default(),
+            ..NewApp::named(input.name)
+        });
+    };
+    Err(Error::BadRequest(problem))
+}
+
+async fn register(
+    State(state): State<AppState>,
+    Submitted { member, body: form }: Submitted<FormFields>,
+) -> PageResult {
+    let input = RegisterForm {
+        name: form.get("name"),
+        redirect_uris: form.get("redirect_uris"),
+        public: form.get("client_type") == "public",
+        production: form.get("mode") == "production",
+        grants: form.all("grant"),
+    };
+    let approval_required = state.settings.production_requires_approval;
+    let registered = match new_app(&input) {
+        Ok(new) => {
+            let now = state.now();
+            apps::register(&state.store, member.actor(), new, approval_required, now).await
+        }
+        Err(e) => Err(e),
+    };
+    let (created, requested) = match registered {
+        Ok(done) => done,
+        Err(Error::BadRequest(message)) => {
+            let page = apps_page(&state, &member, None, Some(message), Some(input)).await?;
+            return Ok(render(StatusCode::BAD_REQUEST, &page));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let page = AppPage {
+        layout: member.visitor.layout(created.app.name.clone(), "apps"),
+        app: AppView::new(&state, &created.app, requested),
+        secret: created.client_secret.map(|s| s.expose_secret().to_owned()),
+        just_created: true,
+        notice: None,
+        approval_required,
+    };
+    Ok(render(StatusCode::CREATED, &page))
+}
+
+/// The app's page: `secret` is a client secret shown this once.
+fn app_page(
+    state: &AppState,
+    member: &Member,
+    (app, requested): (App, Option<i64>),
+    secret: Option<ClientSecret>,
+    notice: Option<&'static str>,
+) -> Response {
+    ok(&AppPage {
+        layout: member.visitor.layout(app.name.clone(), "apps"),
+        app: AppView::new(state, &app, requested),
+        secret: secret.map(|s| s.expose_secret().to_owned()),
+        just_created: false,
+        notice,
+        approval_required: state.settings.production_requires_approval,
+    })
+}
+
+async fn show(
+    State(state): State<AppState>,
+    member: Member,
+    Path(client_id): Path<String>,
+    Notice(notice): Notice,
+) -> PageResult {
+    let app = apps::owned(&state.store, member.account_id(), &client_id).await?;
+    Ok(app_page(&state, &member, app, None, notice))
+}
+
+async fn rotate_secret(
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    Submitted { member, .. }: Submitted,
+) -> PageResult {
+    let app = apps::owned(&state.store, member.account_id(), &client_id).await?;
+    let secret = apps::rotate_secret(&state.store, member.actor(), &app.0, state.now()).await?;
+    Ok(app_page(&state, &member, app, Some(secret), None))
+}
+
+#[derive(Deserialize)]
+pub struct ModeForm {
+    csrf: String,
+    mode: String,
+}
+
+impl WithCsrf for ModeForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+async fn switch_mode(
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    Submitted {
+        member,
+        body: PageForm(form),
+    }: Submitted<PageForm<ModeForm>>,
+) -> PageResult {
+    apps::owned(&state.store, member.account_id(), &client_id).await?;
+    let mode = match form.mode.as_str() {
+        "development" => AppMode::Development,
+        "production" => AppMode::Production,
+        _ => return Err(Error::BadRequest("Choose development or production.".into()).into()),
+    };
+    let approval_required = state.settings.production_requires_approval;
+    let actor = member.actor();
+    let done = match apps::switch_mode(
+        &state.store,
+        actor,
+        &client_id,
+        mode,
+        approval_required,
+        state.now(),
+    )
+    .await?
+    {
+        ModeChange::Switched => "app_mode",
+        ModeChange::Requested => "production_requested",
+    };
+    Ok(Redirect::to(&format!("{PATH}/{client_id}?done={done}")).into_response())
+}
+
+async fn confirm_delete(
+    State(state): State<AppState>,
+    member: Member,
+    Path(client_id): Path<String>,
+) -> PageResult {
+    let (app, requested) = apps::owned(&state.store, member.account_id(), &client_id).await?;
+    Ok(ok(&DeletePage {
+        layout: member
+            .visitor
+            .layout(format!("Delete {}", app.name), "apps"),
+        app: AppView::new(&state, &app, requested),
+    }))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    Submitted { member, .. }: Submitted,
+) -> PageResult {
+    apps::delete(&state.store, member.actor(), &client_id, state.now()).await?;
+    Ok(Redirect::to(&format!("{PATH}?done=app_deleted")).into_response())
+}

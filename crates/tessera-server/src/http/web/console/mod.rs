@@ -1,0 +1,56 @@
+//! The console: Settings → Integrations → API ([`keys`]), Developer portal → Apps
+//! ([`apps`]), sessions and authorized apps ([`sessions`]), and the audit trail
+//! ([`activity`]). Every page needs a signed-in [`Member`](super::session::Member).
+
+pub mod activity;
+pub mod apps;
+pub mod keys;
+pub mod sessions;
+
+use crate::services::AppState;
+use axum::Router;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRequestParts, Query};
+use axum::http::request::Parts;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .merge(keys::routes())
+        .merge(apps::routes())
+        .merge(sessions::routes())
+        .merge(activity::routes())
+}
+
+/// A short confirmation after a redirect (`?done=…`): fixed texts only, so a
+/// crafted link cannot put words on the page.
+pub struct Notice(pub Option<&'static str>);
+
+#[derive(serde::Deserialize)]
+struct DoneQuery {
+    done: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Notice {
+    type Rejection = QueryRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, QueryRejection> {
+        let Query(q) = Query::<DoneQuery>::from_request_parts(parts, state).await?;
+        Ok(Self(notice(q.done.as_deref())))
+    }
+}
+
+fn notice(done: Option<&str>) -> Option<&'static str> {
+    Some(match done? {
+        "key_revoked" => "The API key was revoked. Requests with it are refused from now on.",
+        "app_deleted" => "The app was deleted.",
+        "app_mode" => "The app's mode was changed.",
+        "production_requested" => {
+            "Production mode was requested. An administrator will review the app."
+        }
+        "session_revoked" => "The session was signed out.",
+        "authorization_revoked" => {
+            "The app's access was revoked. Its refresh tokens no longer work."
+        }
+        _ => return None,
+    })
+}

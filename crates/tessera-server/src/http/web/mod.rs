@@ -1,0 +1,110 @@
+//! Server-rendered web pages: sign-in, OAuth consent, device verification, and the
+//! console (API keys, apps, sessions, activity).
+//!
+//! Everything works without JavaScript (one small script only adds copy buttons).
+//! Every form carries a CSRF token ([`session::Visitor::csrf_token`]); browser
+//! state lives in two cookies, both `HttpOnly; SameSite=Lax` and `Secure` unless
+//! the issuer is plain HTTP on loopback: `tessera_browser` (a random value that
+//! binds forms shown before sign-in) and `tessera_session` (a signed-in session,
+//! stored hashed in `web_sessions`). Pages are `no-store` and cannot be framed.
+
+pub mod authorize;
+pub mod console;
+pub mod device;
+pub mod page;
+pub mod scopes;
+pub mod session;
+pub mod signin;
+#[cfg(test)]
+mod tests;
+
+use crate::services::AppState;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+
+pub const STYLESHEET_PATH: &str = "/static/tessera.css";
+pub const SCRIPT_PATH: &str = "/static/tessera.js";
+
+pub fn routes(state: AppState) -> Router<AppState> {
+    let pages = Router::new()
+        .merge(signin::routes())
+        .merge(authorize::routes())
+        .merge(device::routes())
+        .merge(console::routes())
+        .route("/", get(home))
+        .layer(middleware::from_fn_with_state(state, browser_layer));
+    Router::new()
+        .merge(pages)
+        .route(STYLESHEET_PATH, get(stylesheet))
+        .route(SCRIPT_PATH, get(script))
+}
+
+async fn home() -> Redirect {
+    Redirect::to(console::keys::PATH)
+}
+
+/// Gives every browser a binding cookie and every page its protective headers.
+async fn browser_layer(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let policy = session::CookiePolicy::for_issuer(&state.settings.issuer);
+    let existing = session::browser_id(request.headers());
+    let created = existing.is_none().then(session::new_browser_id);
+    let browser = existing.or_else(|| created.clone()).unwrap_or_default();
+    request.extensions_mut().insert(session::BrowserId(browser));
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    if let Some(id) = created
+        && let Ok(cookie) = policy.set_cookie(session::BROWSER_COOKIE, &id, None)
+    {
+        headers.append(header::SET_COOKIE, cookie);
+    }
+    // Pages hold CSRF tokens, one-time secrets and authorization requests: never
+    // cache them, never frame them (clickjacking on consent), never leak the URL.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            // No `form-action`: Chrome applies it to the redirect after a consent
+            // form, and a native app's redirect URI may use any scheme.
+            "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../../static/tessera.css"),
+    )
+}
+
+async fn script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../../static/tessera.js"),
+    )
+}

@@ -1,0 +1,357 @@
+//! Browser sessions and CSRF protection.
+//!
+//! - `tessera_session`: a random secret (32 bytes) of a session of
+//!   [`crate::web_sessions`], which keeps its hash. Created on sign-in (a new
+//!   secret each time, so a planted cookie is useless), revoked on sign-out or
+//!   from the sessions page.
+//! - `tessera_browser`: a random value given to every browser, which binds the
+//!   forms shown before sign-in.
+//! - CSRF token: `digest("csrf:" + session secret)` when signed in, else
+//!   `digest("csrf:" + browser value)`. Another site can neither read these cookies
+//!   nor compute the token, and a token from one session is useless in another.
+
+use super::page::Layout;
+use crate::audit::Actor;
+use crate::digest;
+use crate::error::{Error, Result};
+use crate::http::error::PageError;
+use crate::http::extract::{FormFields, PageForm, peer};
+use crate::services::AppState;
+use crate::web_sessions::{self, Browser};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, header};
+
+pub const SESSION_COOKIE: &str = "tessera_session";
+pub const BROWSER_COOKIE: &str = "tessera_browser";
+/// Cookie values we mint are base64url of 32 bytes; anything else is ignored.
+const COOKIE_VALUE_LEN: usize = 43;
+
+/// Cookie attributes for this deployment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CookiePolicy {
+    pub secure: bool,
+}
+
+impl CookiePolicy {
+    /// `Secure` everywhere but a plain-HTTP issuer on a loopback host, where a
+    /// browser would refuse to send a `Secure` cookie back.
+    pub fn for_issuer(issuer: &str) -> Self {
+        let loopback_http = url::Url::parse(issuer).is_ok_and(|u| {
+            u.scheme() == "http"
+                && match u.host() {
+                    Some(url::Host::Domain(d)) => d == "localhost",
+                    Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                    Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                    None => false,
+                }
+        });
+        Self {
+            secure: !loopback_http,
+        }
+    }
+
+    /// A `Set-Cookie` value; `max_age` in seconds, `None` for a browser-session
+    /// cookie.
+    pub fn set_cookie(&self, name: &str, value: &str, max_age: Option<i64>) -> Result<HeaderValue> {
+        let mut cookie = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
+        if let Some(age) = max_age {
+            cookie.push_str(&format!("; Max-Age={age}"));
+        }
+        if self.secure {
+            cookie.push_str("; Secure");
+        }
+        HeaderValue::from_str(&cookie).map_err(Error::internal)
+    }
+
+    pub fn clear_cookie(&self, name: &str) -> Result<HeaderValue> {
+        self.set_cookie(name, "", Some(0))
+    }
+}
+
+/// The value of cookie `name`, if it has the shape of one we minted.
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v)
+        .filter(|v| {
+            v.len() == COOKIE_VALUE_LEN
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+/// The browser binding value, set by the web layer for every page request.
+#[derive(Clone, Debug)]
+pub struct BrowserId(pub String);
+
+pub fn browser_id(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, BROWSER_COOKIE).map(str::to_owned)
+}
+
+pub fn new_browser_id() -> String {
+    digest::random_token(32)
+}
+
+/// Forms that carry nothing but their CSRF token (sign out, revoke, delete).
+#[derive(serde::Deserialize)]
+pub struct CsrfForm {
+    pub csrf: String,
+}
+
+/// A form that carries a CSRF token in its `csrf` field.
+pub trait WithCsrf {
+    fn csrf(&self) -> &str;
+}
+
+impl WithCsrf for CsrfForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl<T: WithCsrf> WithCsrf for PageForm<T> {
+    fn csrf(&self) -> &str {
+        self.0.csrf()
+    }
+}
+
+impl WithCsrf for FormFields {
+    fn csrf(&self) -> &str {
+        self.get("csrf")
+    }
+}
+
+/// A form posted by a signed-in member, its CSRF token already checked: a
+/// handler that takes one cannot forget the check. `B` is the body extractor.
+pub struct Submitted<B = PageForm<CsrfForm>> {
+    pub member: Member,
+    pub body: B,
+}
+
+impl<B> FromRequest<AppState> for Submitted<B>
+where
+    B: WithCsrf + FromRequest<AppState, Rejection = PageError>,
+{
+    type Rejection = PageError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, PageError> {
+        let (mut parts, body) = request.into_parts();
+        let member = Member::from_request_parts(&mut parts, state).await?;
+        let body = B::from_request(Request::from_parts(parts, body), state).await?;
+        member.visitor.check_csrf(body.csrf())?;
+        Ok(Self { member, body })
+    }
+}
+
+fn csrf_for(binding: &str) -> String {
+    digest::secret_hash(&format!("csrf:{binding}"))
+}
+
+/// A signed-in account.
+#[derive(Clone, Debug)]
+pub struct SignedIn {
+    /// The session's public handle (`ws_…`).
+    pub session_id: String,
+    pub account_id: String,
+    pub email: String,
+}
+
+/// Who is at the browser: the session (if any), the CSRF binding, and where the
+/// request came from. Every page handler takes one.
+#[derive(Clone, Debug)]
+pub struct Visitor {
+    pub signed_in: Option<SignedIn>,
+    csrf: String,
+    /// The TCP peer (unspecified in tests without a socket).
+    pub peer: std::net::IpAddr,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl Visitor {
+    /// The token every form on this page carries.
+    pub fn csrf_token(&self) -> &str {
+        &self.csrf
+    }
+
+    /// Checks a submitted form's token, in constant time.
+    pub fn check_csrf(&self, presented: &str) -> Result<()> {
+        if tessera_proto::secret::constant_time_eq(presented.as_bytes(), self.csrf.as_bytes()) {
+            Ok(())
+        } else {
+            Err(Error::BadRequest(
+                "This form has expired or was not sent from this site. Go back, reload the page and try again."
+                    .into(),
+            ))
+        }
+    }
+
+    pub fn email(&self) -> Option<&str> {
+        self.signed_in.as_ref().map(|s| s.email.as_str())
+    }
+
+    /// Where a sign-in comes from.
+    pub fn browser(&self) -> Browser<'_> {
+        Browser {
+            ip: self.ip.as_deref(),
+            user_agent: self.user_agent.as_deref(),
+        }
+    }
+
+    /// The shared layout of a console page in navigation `section`.
+    pub fn layout(&self, title: impl Into<String>, section: &'static str) -> Layout {
+        Layout {
+            title: title.into(),
+            email: self.email().map(str::to_owned),
+            csrf: self.csrf.clone(),
+            section,
+        }
+    }
+
+    /// For pages shown outside the console (sign-in, consent): no navigation.
+    pub fn bare_layout(&self, title: impl Into<String>) -> Layout {
+        self.layout(title, "")
+    }
+}
+
+impl FromRequestParts<AppState> for Visitor {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let now = state.now();
+        let mut signed_in = None;
+        let mut binding = parts
+            .extensions
+            .get::<BrowserId>()
+            .map(|b| b.0.clone())
+            .ok_or_else(|| Error::internal("web page outside the browser layer"))?;
+        if let Some(secret) = cookie(&parts.headers, SESSION_COOKIE)
+            && let Some(session) = web_sessions::current(&state.store, secret, now).await?
+        {
+            binding = secret.to_owned();
+            signed_in = Some(SignedIn {
+                session_id: session.id,
+                account_id: session.account_id,
+                email: session.email,
+            });
+        }
+        let peer = peer(&parts.extensions);
+        let ip = peer.map(|p| p.to_string());
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(200).collect());
+        Ok(Self {
+            signed_in,
+            csrf: csrf_for(&binding),
+            peer: peer.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+            ip,
+            user_agent,
+        })
+    }
+}
+
+/// A visitor who must be signed in: otherwise the browser goes to the sign-in
+/// page and comes back here afterwards.
+#[derive(Clone, Debug)]
+pub struct Member {
+    pub visitor: Visitor,
+    pub account: SignedIn,
+}
+
+impl Member {
+    pub fn account_id(&self) -> &str {
+        &self.account.account_id
+    }
+
+    pub fn ip(&self) -> Option<&str> {
+        self.visitor.ip.as_deref()
+    }
+
+    /// The signed-in account acting from this browser, for the audit trail.
+    pub fn actor(&self) -> Actor<'_> {
+        Actor {
+            account_id: &self.account.account_id,
+            ip: self.ip(),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Member {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
+        let visitor = Visitor::from_request_parts(parts, state).await?;
+        match visitor.signed_in.clone() {
+            Some(account) => Ok(Self { visitor, account }),
+            None => {
+                // After sign-in, come back to the page (a GET; a form post is lost).
+                let back = if parts.method == axum::http::Method::GET {
+                    parts
+                        .uri
+                        .path_and_query()
+                        .map(|p| p.as_str().to_owned())
+                        .unwrap_or_else(|| "/".into())
+                } else {
+                    parts.uri.path().to_owned()
+                };
+                Err(Error::SignInRequired { return_to: back }.into())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secure_except_on_loopback_http() {
+        assert!(!CookiePolicy::for_issuer("http://127.0.0.1:8080").secure);
+        assert!(!CookiePolicy::for_issuer("http://localhost:8080").secure);
+        assert!(!CookiePolicy::for_issuer("http://[::1]:8080").secure);
+        assert!(CookiePolicy::for_issuer("https://127.0.0.1").secure);
+        assert!(CookiePolicy::for_issuer("https://auth.example.com").secure);
+        assert!(CookiePolicy::for_issuer("http://auth.example.com").secure);
+    }
+
+    #[test]
+    fn cookie_attributes() {
+        let policy = CookiePolicy { secure: true };
+        let v = policy.set_cookie(SESSION_COOKIE, "abc", Some(60)).unwrap();
+        assert_eq!(
+            v.to_str().unwrap(),
+            "tessera_session=abc; Path=/; HttpOnly; SameSite=Lax; Max-Age=60; Secure"
+        );
+    }
+
+    #[test]
+    fn only_minted_cookie_values_are_read() {
+        let good = digest::random_token(32);
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&format!("x=1; {SESSION_COOKIE}={good}")).unwrap(),
+        );
+        assert_eq!(cookie(&h, SESSION_COOKIE), Some(good.as_str()));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("tessera_session=short"),
+        );
+        assert_eq!(cookie(&h, SESSION_COOKIE), None);
+    }
+
+    #[test]
+    fn csrf_tokens_differ_by_binding_and_are_not_the_stored_hash() {
+        let secret = digest::random_token(32);
+        assert_ne!(csrf_for(&secret), digest::secret_hash(&secret));
+        assert_ne!(csrf_for(&secret), csrf_for(&digest::random_token(32)));
+    }
+}

@@ -1,0 +1,293 @@
+//! Sign-in and sign-out: email + one-time code, or a password where an admin set
+//! one (`tesserad admin account set-password`).
+//!
+//! Both paths answer the same way whether or not the address has an account, so
+//! the pages cannot be used to find out who has one.
+
+use super::page::{Layout, local_path, ok, render};
+use super::session::{self, CookiePolicy, CsrfForm, Visitor};
+use crate::audit::{Action, Actor};
+use crate::error::Error;
+use crate::http::error::PageResult;
+use crate::http::extract::PageForm;
+use crate::services::AppState;
+use crate::web_sessions::{self, METHOD_EMAIL_CODE, PasswordSignIn};
+use askama::Template;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+pub const PATH: &str = super::page::SIGNIN_PATH;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(PATH, get(signin_page))
+        .route("/signin/code/request", post(request_code))
+        .route("/signin/code", post(signin_code))
+        .route("/signin/password", post(signin_password))
+        .route("/signout", post(signout))
+}
+
+#[derive(Template)]
+#[template(path = "signin.html")]
+struct SigninPage {
+    layout: Layout,
+    /// Why the user is signing in ("to continue to Lofty CLI"), when known.
+    purpose: Option<String>,
+    next: String,
+    email: String,
+    error: Option<String>,
+    /// Show the password form open (after a password attempt).
+    password_open: bool,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SigninQuery {
+    next: Option<String>,
+}
+
+/// What the page after sign-in is for, in words: the app asking for
+/// authorization, or a device.
+async fn purpose(state: &AppState, next: &str) -> Option<String> {
+    let url = url::Url::parse(&format!("http://local{next}")).ok()?;
+    match url.path() {
+        super::authorize::PATH => {
+            let client_id = url
+                .query_pairs()
+                .find(|(k, _)| k == "client_id")
+                .map(|(_, v)| v.into_owned())?;
+            let app = state.store.app_by_client_id(&client_id).await.ok()??;
+            Some(format!("to continue to {}", app.name))
+        }
+        super::device::PATH => Some("to connect a device".to_owned()),
+        _ => None,
+    }
+}
+
+async fn signin_page(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Query(q): Query<SigninQuery>,
+) -> Response {
+    let next = local_path(q.next.as_deref());
+    if visitor.signed_in.is_some() {
+        return Redirect::to(&next).into_response();
+    }
+    ok(&SigninPage {
+        layout: visitor.bare_layout("Sign in"),
+        purpose: purpose(&state, &next).await,
+        next,
+        email: String::new(),
+        error: None,
+        password_open: false,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "signin_code.html")]
+struct CodePage {
+    layout: Layout,
+    next: String,
+    email: String,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct CodeRequestForm {
+    csrf: String,
+    email: String,
+    next: Option<String>,
+}
+
+/// Sends a one-time code (if the address has an account; the page is the same
+/// either way) and asks for it.
+async fn request_code(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    PageForm(form): PageForm<CodeRequestForm>,
+) -> PageResult {
+    visitor.check_csrf(&form.csrf)?;
+    let next = local_path(form.next.as_deref());
+    let email = form.email.trim().to_lowercase();
+    match crate::otp::request(&state, &email, visitor.peer, state.now()).await {
+        Ok(()) => Ok(ok(&CodePage {
+            layout: visitor.bare_layout("Enter your code"),
+            next,
+            email,
+            error: None,
+        })),
+        Err(e @ (Error::BadRequest(_) | Error::TooManyRequests { .. })) => Ok(render(
+            match e {
+                Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+                _ => StatusCode::TOO_MANY_REQUESTS,
+            },
+            &SigninPage {
+                layout: visitor.bare_layout("Sign in"),
+                purpose: None,
+                next,
+                email,
+                error: Some(sentence(&e)),
+                password_open: false,
+            },
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// An error's text as a sentence for the page.
+fn sentence(e: &Error) -> String {
+    let text = match e {
+        Error::TooManyRequests { .. } => {
+            "Too many codes were requested. Wait a few minutes and try again.".to_owned()
+        }
+        other => other.to_string(),
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => text,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    csrf: String,
+    email: String,
+    code: String,
+    next: Option<String>,
+}
+
+async fn signin_code(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    PageForm(form): PageForm<CodeForm>,
+) -> PageResult {
+    visitor.check_csrf(&form.csrf)?;
+    let next = local_path(form.next.as_deref());
+    let email = form.email.trim().to_lowercase();
+    let code: String = form.code.chars().filter(|c| !c.is_whitespace()).collect();
+    let now = state.now();
+    match crate::otp::verify(&state, &email, &code, now).await {
+        Ok(account_id) => {
+            let secret = web_sessions::sign_in(
+                &state.store,
+                &account_id,
+                METHOD_EMAIL_CODE,
+                visitor.browser(),
+                now,
+            )
+            .await?;
+            signed_in(&state, &secret, &next)
+        }
+        Err(e @ (Error::InvalidOtp | Error::BadRequest(_) | Error::TooManyRequests { .. })) => {
+            let (store, browser) = (&state.store, visitor.browser());
+            web_sessions::sign_in_failed(store, &email, METHOD_EMAIL_CODE, browser, now).await?;
+            let message = match e {
+                Error::InvalidOtp => {
+                    "That code is not valid. Check the latest email, or request a new code."
+                        .to_owned()
+                }
+                other => sentence(&other),
+            };
+            Ok(render(
+                StatusCode::UNAUTHORIZED,
+                &CodePage {
+                    layout: visitor.bare_layout("Enter your code"),
+                    next,
+                    email,
+                    error: Some(message),
+                },
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    csrf: String,
+    email: String,
+    password: String,
+    next: Option<String>,
+}
+
+async fn signin_password(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    PageForm(form): PageForm<PasswordForm>,
+) -> PageResult {
+    visitor.check_csrf(&form.csrf)?;
+    let next = local_path(form.next.as_deref());
+    let email = form.email.trim().to_lowercase();
+    let outcome = web_sessions::sign_in_with_password(
+        &state.store,
+        &email,
+        form.password,
+        visitor.browser(),
+        state.now(),
+    )
+    .await?;
+    let message = match outcome {
+        PasswordSignIn::SignedIn(secret) => return signed_in(&state, &secret, &next),
+        PasswordSignIn::Paused => {
+            "Too many failed attempts. Wait 15 minutes, or sign in with an email code."
+        }
+        PasswordSignIn::Mismatch => "That email and password do not match.",
+    };
+    Ok(render(
+        StatusCode::UNAUTHORIZED,
+        &SigninPage {
+            layout: visitor.bare_layout("Sign in"),
+            purpose: None,
+            next,
+            email,
+            error: Some(message.to_owned()),
+            password_open: true,
+        },
+    ))
+}
+
+/// The browser is signed in: the session cookie, and back to `next`.
+fn signed_in(state: &AppState, secret: &str, next: &str) -> PageResult {
+    let policy = CookiePolicy::for_issuer(&state.settings.issuer);
+    let cookie = policy.set_cookie(
+        session::SESSION_COOKIE,
+        secret,
+        Some(web_sessions::SESSION_TTL_SECS),
+    )?;
+    let mut response = Redirect::to(next).into_response();
+    response.headers_mut().append(header::SET_COOKIE, cookie);
+    Ok(response)
+}
+
+async fn signout(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    PageForm(form): PageForm<CsrfForm>,
+) -> PageResult {
+    visitor.check_csrf(&form.csrf)?;
+    if let Some(s) = &visitor.signed_in {
+        let actor = Actor {
+            account_id: &s.account_id,
+            ip: visitor.ip.as_deref(),
+        };
+        web_sessions::end(
+            &state.store,
+            actor,
+            &s.session_id,
+            Action::SignedOut,
+            state.now(),
+        )
+        .await?;
+    }
+    let policy = CookiePolicy::for_issuer(&state.settings.issuer);
+    let mut response = Redirect::to(PATH).into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        policy.clear_cookie(session::SESSION_COOKIE)?,
+    );
+    Ok(response)
+}

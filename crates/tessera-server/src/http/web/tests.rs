@@ -1,0 +1,1178 @@
+//! The pages through the router (no socket), with a cookie jar and a fixed clock.
+//! The real browser runs them again in `tests/interop/browser`.
+
+use crate::testing::{Fixture, body_json};
+use axum::body::Body;
+use axum::http::{Request, Response, StatusCode, header};
+use std::collections::BTreeMap;
+
+/// A browser in miniature: keeps cookies, reads CSRF tokens off pages.
+pub struct Browser<'a> {
+    fx: &'a Fixture,
+    cookies: BTreeMap<String, String>,
+}
+
+pub struct Page {
+    pub status: StatusCode,
+    pub location: Option<String>,
+    pub html: String,
+}
+
+impl Page {
+    /// The CSRF token of the first form on the page.
+    pub fn csrf(&self) -> String {
+        let marker = r#"name="csrf" value=""#;
+        let start = self.html.find(marker).expect("a form with a CSRF token") + marker.len();
+        let end = start + self.html[start..].find('"').expect("closing quote");
+        self.html[start..end].to_owned()
+    }
+}
+
+impl<'a> Browser<'a> {
+    pub fn new(fx: &'a Fixture) -> Self {
+        Self {
+            fx,
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn keep(&mut self, response: Response<Body>) -> Page {
+        for value in response.headers().get_all(header::SET_COOKIE) {
+            let text = value.to_str().unwrap();
+            let (pair, attrs) = text.split_once(';').unwrap_or((text, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            if attrs.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        let status = response.status();
+        let location = response
+            .headers()
+            .get(header::LOCATION)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        Page {
+            status,
+            location,
+            html: String::from_utf8(bytes.to_vec()).unwrap(),
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Page {
+        let request = Request::get(path)
+            .header(header::COOKIE, self.cookie_header())
+            .body(Body::empty())
+            .unwrap();
+        let response = self.fx.send(request).await;
+        self.keep(response).await
+    }
+
+    pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let request = Request::post(path)
+            .header(header::COOKIE, self.cookie_header())
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap();
+        let response = self.fx.send(request).await;
+        self.keep(response).await
+    }
+
+    /// A browser signed in with a password as `a@example.com` (made here).
+    pub async fn member(fx: &'a Fixture) -> Self {
+        account_with_password(fx, "a@example.com").await;
+        let mut browser = Self::new(fx);
+        browser
+            .sign_in_with_password("a@example.com", PASSWORD)
+            .await;
+        browser
+    }
+
+    /// GETs `page` for its form's CSRF token, then POSTs that and `fields` to
+    /// `action`, as a person filling in the form would.
+    pub async fn submit(&mut self, page: &str, action: &str, fields: &[(&str, &str)]) -> Page {
+        let csrf = self.get(page).await.csrf();
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        self.post(action, &all).await
+    }
+
+    /// Answers the consent page shown for the authorization request `path`:
+    /// the form carries the request in hidden fields.
+    pub async fn consent(&mut self, page: &Page, path: &str, decision: &str) -> Page {
+        let url = url::Url::parse(&format!("http://x{path}")).unwrap();
+        let request: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        let csrf = page.csrf();
+        let mut fields = vec![("csrf", csrf.as_str()), ("decision", decision)];
+        fields.extend(request.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        self.post("/oauth/authorize", &fields).await
+    }
+
+    pub fn has_cookie(&self, name: &str) -> bool {
+        self.cookies.contains_key(name)
+    }
+
+    /// Signs in with a password an admin set.
+    pub async fn sign_in_with_password(&mut self, email: &str, password: &str) -> Page {
+        let form = self.get("/signin?next=/settings/api").await;
+        let csrf = form.csrf();
+        self.post(
+            "/signin/password",
+            &[
+                ("csrf", &csrf),
+                ("email", email),
+                ("password", password),
+                ("next", "/settings/api"),
+            ],
+        )
+        .await
+    }
+}
+
+const PASSWORD: &str = "correct horse battery";
+
+async fn account_with_password(fx: &Fixture, email: &str) -> String {
+    let id = fx.account(email).await;
+    let hash = crate::password::hash(PASSWORD).unwrap();
+    fx.state
+        .store
+        .set_account_password(&id, Some(&hash))
+        .await
+        .unwrap();
+    id
+}
+
+/// The text between `start` and the next `end`, after `after`.
+fn between<'h>(html: &'h str, after: &str, start: &str, end: &str) -> &'h str {
+    let from = html.find(after).expect(after);
+    let rest = &html[from..];
+    let s = rest.find(start).expect(start) + start.len();
+    let e = s + rest[s..].find(end).expect(end);
+    &rest[s..e]
+}
+
+#[tokio::test]
+async fn console_pages_send_strangers_to_sign_in() {
+    let fx = Fixture::new().await;
+    let mut browser = Browser::new(&fx);
+    for path in [
+        "/settings/api",
+        "/developer/apps",
+        "/settings/sessions",
+        "/settings/activity",
+    ] {
+        let page = browser.get(path).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{path}");
+        let expected = format!(
+            "/signin?next={}",
+            url::form_urlencoded::byte_serialize(path.as_bytes()).collect::<String>()
+        );
+        assert_eq!(page.location.as_deref(), Some(expected.as_str()));
+    }
+}
+
+#[tokio::test]
+async fn password_sign_in_starts_a_session_and_sign_out_ends_it() {
+    let fx = Fixture::new().await;
+    account_with_password(&fx, "a@example.com").await;
+    let mut browser = Browser::new(&fx);
+    let page = browser
+        .sign_in_with_password("a@example.com", PASSWORD)
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(page.location.as_deref(), Some("/settings/api"));
+    assert!(browser.has_cookie("tessera_session"));
+
+    let keys = browser.get("/settings/api").await;
+    assert_eq!(keys.status, StatusCode::OK);
+    assert!(keys.html.contains("a@example.com"));
+
+    let csrf = keys.csrf();
+    let out = browser.post("/signout", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert!(!browser.has_cookie("tessera_session"));
+    assert_eq!(
+        browser.get("/settings/api").await.status,
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn a_stolen_session_cookie_stops_working_after_sign_out() {
+    let fx = Fixture::new().await;
+    let mut browser = Browser::member(&fx).await;
+    let copy = browser.cookies.clone();
+    let csrf = browser.get("/settings/api").await.csrf();
+    browser.post("/signout", &[("csrf", &csrf)]).await;
+    let mut thief = Browser::new(&fx);
+    thief.cookies = copy;
+    assert_eq!(
+        thief.get("/settings/api").await.status,
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_account_look_the_same() {
+    let fx = Fixture::new().await;
+    account_with_password(&fx, "a@example.com").await;
+    let mut browser = Browser::new(&fx);
+    let wrong = browser
+        .sign_in_with_password("a@example.com", "not the password")
+        .await;
+    let nobody = browser
+        .sign_in_with_password("b@example.com", PASSWORD)
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(nobody.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.html.contains("do not match"));
+    assert!(nobody.html.contains("do not match"));
+    assert!(!browser.has_cookie("tessera_session"));
+}
+
+#[tokio::test]
+async fn password_guessing_pauses_after_ten_failures() {
+    let fx = Fixture::new().await;
+    account_with_password(&fx, "a@example.com").await;
+    let mut browser = Browser::new(&fx);
+    for _ in 0..10 {
+        browser
+            .sign_in_with_password("a@example.com", "guess guess guess")
+            .await;
+    }
+    let page = browser
+        .sign_in_with_password("a@example.com", PASSWORD)
+        .await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    assert!(page.html.contains("Too many failed attempts"));
+    fx.clock.advance(15 * 60 + 1);
+    let page = browser
+        .sign_in_with_password("a@example.com", PASSWORD)
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn forms_without_the_right_csrf_token_are_refused() {
+    let fx = Fixture::new().await;
+    account_with_password(&fx, "a@example.com").await;
+    let mut browser = Browser::new(&fx);
+    browser.get("/signin").await;
+    let page = browser
+        .post(
+            "/signin/password",
+            &[
+                ("csrf", "forged"),
+                ("email", "a@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.html.contains("This form has expired"));
+    assert!(!browser.has_cookie("tessera_session"));
+
+    // Signed in, a token from before sign-in no longer counts.
+    let old = browser.get("/signin").await.csrf();
+    browser
+        .sign_in_with_password("a@example.com", PASSWORD)
+        .await;
+    let page = browser
+        .post(
+            "/settings/api",
+            &[
+                ("csrf", &old),
+                ("name", "x"),
+                ("scope", "THIRD_PARTY_OPERATION"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn a_key_is_shown_once_works_and_stops_working_when_revoked() {
+    let fx = Fixture::new().await;
+    let mut browser = Browser::member(&fx).await;
+    let created = browser
+        .submit(
+            "/settings/api",
+            "/settings/api",
+            &[
+                ("name", "laptop"),
+                ("expires", "2026-01-10"),
+                ("scope", "THIRD_PARTY_OPERATION"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let key = between(&created.html, r#"id="secret""#, r#"value=""#, "\"").to_owned();
+    assert!(key.starts_with("eyJ"), "{key}");
+    assert!(
+        created
+            .html
+            .contains(&format!("Authorization: token {key}"))
+    );
+
+    let list = browser.get("/settings/api").await;
+    assert!(!list.html.contains(&key), "the key is shown only once");
+    assert!(list.html.contains("laptop"));
+    assert!(
+        list.html.contains("Expires within 14 days"),
+        "expiry warning"
+    );
+
+    let me = fx.get("/v1/me", &format!("token {key}")).await;
+    assert_eq!(me.status(), StatusCode::OK);
+    let key_id = body_json(me).await["credential_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let confirm = browser.get(&format!("/settings/api/{key_id}/revoke")).await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    let revoked = browser
+        .post(
+            &format!("/settings/api/{key_id}/revoke"),
+            &[("csrf", &confirm.csrf())],
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        fx.get("/v1/me", &format!("token {key}")).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let activity = browser.get("/settings/activity").await;
+    assert!(activity.html.contains("API key created"));
+    assert!(activity.html.contains("API key revoked"));
+    assert!(activity.html.contains(&key_id));
+}
+
+#[tokio::test]
+async fn keys_of_other_accounts_cannot_be_revoked() {
+    let fx = Fixture::new().await;
+    account_with_password(&fx, "a@example.com").await;
+    let other = fx.account("b@example.com").await;
+    let issued = crate::api_keys::issue(
+        &fx.state.store,
+        &fx.state.keyring,
+        &fx.state.settings.issuer,
+        "",
+        crate::api_keys::NewApiKey {
+            account_id: other,
+            name: None,
+            scope: None,
+            expires_at: None,
+        },
+        fx.clock_now(),
+    )
+    .await
+    .unwrap();
+    let mut browser = Browser::new(&fx);
+    browser
+        .sign_in_with_password("a@example.com", PASSWORD)
+        .await;
+    let csrf = browser.get("/settings/api").await.csrf();
+    let page = browser
+        .post(
+            &format!("/settings/api/{}/revoke", issued.record.id),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    let record = fx
+        .state
+        .store
+        .api_key(&issued.record.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(record.revoked_at.is_none());
+}
+
+/// A form's fields, as name/value pairs.
+type Fields<'a> = &'a [(&'a str, &'a str)];
+
+#[tokio::test]
+async fn bad_console_forms_are_explained_on_the_page() {
+    let fx = Fixture::new().await;
+    let mut browser = Browser::member(&fx).await;
+    let scope = ("scope", "THIRD_PARTY_OPERATION");
+    let (keys, apps) = ("/settings/api", "/developer/apps");
+    let cases: [(&str, Fields, &str); 8] = [
+        (
+            keys,
+            &[("name", "old"), ("expires", "2020-01-01"), scope],
+            "must be in the future",
+        ),
+        (
+            keys,
+            &[("name", "x"), ("scope", "admin")],
+            "cannot be granted here",
+        ),
+        (keys, &[("name", ""), scope], "Give the key a name"),
+        (
+            keys,
+            &[("name", "x"), ("expires", "soon"), scope],
+            "Enter the expiry date as YYYY-MM-DD",
+        ),
+        (keys, &[("name", "x")], "Choose at least one scope"),
+        (
+            apps,
+            &[
+                ("name", "CLI"),
+                ("client_type", "public"),
+                ("grant", "client_credentials"),
+            ],
+            "cannot use client_credentials",
+        ),
+        (apps, &[("name", "CLI")], "Choose at least one grant type"),
+        (
+            apps,
+            &[("name", "Web"), ("grant", "authorization_code")],
+            "needs at least one redirect URI",
+        ),
+    ];
+    for (page, fields, explained) in cases {
+        let answer = browser.submit(page, page, fields).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{explained}");
+        assert!(answer.html.contains(explained), "{explained}");
+    }
+}
+
+#[tokio::test]
+async fn apps_register_rotate_switch_and_delete() {
+    let fx = Fixture::new().await;
+    let mut browser = Browser::member(&fx).await;
+    let created = browser
+        .submit(
+            "/developer/apps",
+            "/developer/apps",
+            &[
+                ("name", "Reporting <script>"),
+                ("client_type", "confidential"),
+                ("mode", "development"),
+                (
+                    "redirect_uris",
+                    "https://app.example.com/cb\nhttp://127.0.0.1/callback",
+                ),
+                ("grant", "authorization_code"),
+                ("grant", "client_credentials"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    assert!(
+        created.html.contains("Reporting &#60;script&#62;")
+            || created.html.contains("Reporting &lt;script&gt;")
+    );
+    let client_id = between(&created.html, r#"id="client-id""#, ">", "<").to_owned();
+    let secret = between(&created.html, r#"id="secret""#, r#"value=""#, "\"").to_owned();
+    let app = fx.stored_app(&client_id).await.unwrap();
+    assert_eq!(
+        app.client_secret_hash.as_deref(),
+        Some(crate::digest::secret_hash(&secret).as_str())
+    );
+    assert!(created.html.contains("100 requests/min"));
+
+    let app_page = format!("/developer/apps/{client_id}");
+    let rotated = browser
+        .submit(&app_page, &format!("{app_page}/secret"), &[])
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK);
+    let new_secret = between(&rotated.html, r#"id="secret""#, r#"value=""#, "\"").to_owned();
+    let app = fx.stored_app(&client_id).await.unwrap();
+    let stored = app.client_secret_hash.unwrap();
+    assert_eq!(stored, crate::digest::secret_hash(&new_secret));
+    assert_ne!(stored, crate::digest::secret_hash(&secret));
+    let shown = browser.get(&format!("/developer/apps/{client_id}")).await;
+    assert!(!shown.html.contains(&new_secret), "a secret is shown once");
+
+    let switched = browser
+        .submit(
+            &app_page,
+            &format!("{app_page}/mode"),
+            &[("mode", "production")],
+        )
+        .await;
+    assert_eq!(switched.status, StatusCode::SEE_OTHER);
+    let shown = browser.get(switched.location.as_deref().unwrap()).await;
+    assert!(shown.html.contains("500 requests/min"));
+
+    let deleted = browser
+        .submit(&app_page, &format!("{app_page}/delete"), &[])
+        .await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER);
+    assert!(fx.stored_app(&client_id).await.is_none());
+    let activity = browser.get("/settings/activity").await;
+    for what in [
+        "App registered",
+        "App secret rotated",
+        "App mode changed",
+        "App deleted",
+    ] {
+        assert!(activity.html.contains(what), "{what}");
+    }
+}
+
+#[tokio::test]
+async fn other_sessions_can_be_signed_out() {
+    let fx = Fixture::new().await;
+    account_with_password(&fx, "a@example.com").await;
+    let mut laptop = Browser::new(&fx);
+    laptop
+        .sign_in_with_password("a@example.com", PASSWORD)
+        .await;
+    let mut phone = Browser::new(&fx);
+    phone.sign_in_with_password("a@example.com", PASSWORD).await;
+    let page = laptop.get("/settings/sessions").await;
+    assert!(page.html.contains("this browser"));
+    let sessions = fx
+        .state
+        .store
+        .live_web_sessions_of(
+            &fx.state
+                .store
+                .account_by_email("a@example.com")
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+            fx.clock_now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(sessions.len(), 2);
+    // The laptop's page offers to sign out exactly the other session: the phone.
+    let revocable: Vec<_> = sessions
+        .iter()
+        .filter(|s| {
+            page.html
+                .contains(&format!("/settings/sessions/{}/revoke", s.id))
+        })
+        .collect();
+    assert_eq!(revocable.len(), 1);
+    let phone_session = revocable[0];
+    let done = laptop
+        .post(
+            &format!("/settings/sessions/{}/revoke", phone_session.id),
+            &[("csrf", &page.csrf())],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        phone.get("/settings/api").await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(laptop.get("/settings/api").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn sessions_expire() {
+    let fx = Fixture::new().await;
+    let mut browser = Browser::member(&fx).await;
+    fx.clock.advance(crate::web_sessions::SESSION_TTL_SECS);
+    assert_eq!(
+        browser.get("/settings/api").await.status,
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn pages_cannot_be_framed_or_cached() {
+    let fx = Fixture::new().await;
+    let response = fx
+        .send(Request::get("/signin").body(Body::empty()).unwrap())
+        .await;
+    let h = response.headers();
+    assert_eq!(h[header::X_FRAME_OPTIONS], "DENY");
+    assert_eq!(h[header::CACHE_CONTROL], "no-store");
+    assert!(
+        h[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+    let cookie = h[header::SET_COOKIE].to_str().unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    // The fixture's issuer is loopback HTTP: no `Secure`, or the browser drops it.
+    assert!(!cookie.contains("Secure"), "{cookie}");
+}
+
+#[tokio::test]
+async fn unknown_pages_and_errors_are_pages_without_internals() {
+    let fx = Fixture::new().await;
+    let mut browser = Browser::member(&fx).await;
+    let page = browser.get("/settings/api/key_nope/revoke").await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(page.html.contains("<html"));
+    assert!(page.html.contains("no such API key"));
+}
+
+/// The one-time code mailed to `email` (the file outbox). The mail is sent by a
+/// spawned task: yield to it until the file is there (no sleeping).
+async fn code_from_outbox(fx: &Fixture, email: &str) -> String {
+    let dir = &fx.state.settings.mail_outbox;
+    for _ in 0..100_000 {
+        let mail = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .find(|text| text.contains(email) && text.contains("code is "));
+        if let Some(text) = mail {
+            let start = text.find("code is ").unwrap() + "code is ".len();
+            // Consume it, so that a later sign-in reads its own code.
+            for entry in std::fs::read_dir(dir).unwrap().flatten() {
+                std::fs::remove_file(entry.path()).unwrap();
+            }
+            return text[start..start + 6].to_owned();
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("no mail for {email} in {}", dir.display());
+}
+
+impl Browser<'_> {
+    /// Signs in with an emailed code; returns the final response.
+    pub async fn sign_in_with_code(&mut self, email: &str, next: &str) -> Page {
+        let form = self.get(&super::page::signin_url(next)).await;
+        let csrf = form.csrf();
+        let asked = self
+            .post(
+                "/signin/code/request",
+                &[("csrf", &csrf), ("email", email), ("next", next)],
+            )
+            .await;
+        assert_eq!(asked.status, StatusCode::OK, "{}", asked.html);
+        assert!(asked.html.contains("Check your email"));
+        let code = code_from_outbox(self.fx, email).await;
+        self.post(
+            "/signin/code",
+            &[
+                ("csrf", &asked.csrf()),
+                ("email", email),
+                ("code", &code),
+                ("next", next),
+            ],
+        )
+        .await
+    }
+}
+
+#[tokio::test]
+async fn email_code_sign_in() {
+    let fx = Fixture::new().await;
+    fx.account("a@example.com").await;
+    let mut browser = Browser::new(&fx);
+    let done = browser
+        .sign_in_with_code("a@example.com", "/settings/activity")
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.html);
+    assert_eq!(done.location.as_deref(), Some("/settings/activity"));
+    let activity = browser.get("/settings/activity").await;
+    assert!(activity.html.contains("Signed in"));
+}
+
+#[tokio::test]
+async fn a_wrong_email_code_is_explained_and_unknown_addresses_look_the_same() {
+    let fx = Fixture::new().await;
+    fx.account("a@example.com").await;
+    let mut browser = Browser::new(&fx);
+    let csrf = browser.get("/signin").await.csrf();
+    let known = browser
+        .post(
+            "/signin/code/request",
+            &[("csrf", &csrf), ("email", "a@example.com")],
+        )
+        .await;
+    let unknown = browser
+        .post(
+            "/signin/code/request",
+            &[("csrf", &csrf), ("email", "nobody@example.com")],
+        )
+        .await;
+    assert_eq!(known.status, unknown.status);
+    assert_eq!(
+        known.html.replace("a@example.com", "X"),
+        unknown.html.replace("nobody@example.com", "X")
+    );
+    let wrong = browser
+        .post(
+            "/signin/code",
+            &[
+                ("csrf", &csrf),
+                ("email", "a@example.com"),
+                ("code", "000000"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.html.contains("That code is not valid"));
+    assert!(!browser.has_cookie("tessera_session"));
+}
+
+fn pkce() -> (String, String) {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let verifier = crate::digest::random_token(32);
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+async fn public_app(fx: &Fixture, account_id: &str) -> String {
+    fx.app(
+        account_id,
+        crate::apps::NewApp::public_client("Lofty CLI", "lofty-cli"),
+    )
+    .await;
+    "lofty-cli".into()
+}
+
+fn authorize_path(client_id: &str, redirect_uri: &str, challenge: Option<&str>) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("response_type", "code")
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", redirect_uri)
+        .append_pair("state", "st<>ate");
+    if let Some(c) = challenge {
+        q.append_pair("code_challenge", c)
+            .append_pair("code_challenge_method", "S256");
+    }
+    format!("/oauth/authorize?{}", q.finish())
+}
+
+#[tokio::test]
+async fn invalid_authorization_requests_never_reach_sign_in() {
+    let fx = Fixture::new().await;
+    let account = fx.account("a@example.com").await;
+    let client = public_app(&fx, &account).await;
+    let (_, challenge) = pkce();
+    let mut browser = Browser::new(&fx);
+
+    let unknown = browser
+        .get(&authorize_path(
+            "nope",
+            "http://127.0.0.1:5000/callback",
+            Some(&challenge),
+        ))
+        .await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+    assert!(unknown.location.is_none());
+    assert!(unknown.html.contains("not valid"));
+
+    let open_redirect = browser
+        .get(&authorize_path(
+            &client,
+            "https://evil.example/cb",
+            Some(&challenge),
+        ))
+        .await;
+    assert_eq!(open_redirect.status, StatusCode::BAD_REQUEST);
+    assert!(open_redirect.location.is_none());
+
+    let no_pkce = browser
+        .get(&authorize_path(
+            &client,
+            "http://127.0.0.1:5000/callback",
+            None,
+        ))
+        .await;
+    let location = no_pkce.location.expect("a redirect back to the client");
+    assert!(
+        location.starts_with("http://127.0.0.1:5000/callback?"),
+        "{location}"
+    );
+    assert!(location.contains("error=invalid_request"), "{location}");
+}
+
+#[tokio::test]
+async fn sign_in_then_consent_then_code() {
+    let fx = Fixture::new().await;
+    let account = fx.account("a@example.com").await;
+    let client = public_app(&fx, &account).await;
+    let (verifier, challenge) = pkce();
+    let redirect = "http://127.0.0.1:5000/callback";
+    let path = authorize_path(&client, redirect, Some(&challenge));
+    let mut browser = Browser::new(&fx);
+
+    let first = browser.get(&path).await;
+    assert_eq!(first.status, StatusCode::SEE_OTHER);
+    let signin = first.location.unwrap();
+    assert!(signin.starts_with("/signin?next="), "{signin}");
+    let page = browser.get(&signin).await;
+    assert!(page.html.contains("to continue to Lofty CLI"));
+    let signed_in = browser.sign_in_with_code("a@example.com", &path).await;
+    assert_eq!(signed_in.location.as_deref(), Some(path.as_str()));
+
+    let consent = browser.get(&path).await;
+    assert_eq!(consent.status, StatusCode::OK);
+    assert!(consent.html.contains("Lofty CLI"));
+    assert!(consent.html.contains("THIRD_PARTY_OPERATION"));
+    assert!(consent.html.contains("st&#60;&#62;ate") || consent.html.contains("st&lt;&gt;ate"));
+
+    let approved = browser.consent(&consent, &path, "approve").await;
+    assert_eq!(approved.status, StatusCode::SEE_OTHER);
+    let back = url::Url::parse(approved.location.as_deref().unwrap()).unwrap();
+    assert!(back.as_str().starts_with(redirect));
+    let param = |name: &str| {
+        back.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    assert_eq!(param("state").as_deref(), Some("st<>ate"));
+    let code = param("code").expect("a code");
+
+    let token = fx
+        .post_form(
+            "/oauth/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", redirect),
+                ("client_id", &client),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await;
+    assert_eq!(token.status(), StatusCode::OK);
+    let tokens = body_json(token).await;
+    let refresh = tokens["refresh_token"]
+        .as_str()
+        .expect("a refresh token")
+        .to_owned();
+
+    // The app shows under Sessions; revoking it kills its refresh token.
+    let sessions = browser.get("/settings/sessions").await;
+    assert!(sessions.html.contains("Lofty CLI"));
+    let revoked = browser
+        .post(
+            &format!("/settings/authorizations/{client}/revoke"),
+            &[("csrf", &sessions.csrf())],
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER);
+    let refreshed = fx
+        .post_form(
+            "/oauth/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &refresh),
+                ("client_id", &client),
+            ],
+        )
+        .await;
+    assert_eq!(refreshed.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(body_json(refreshed).await["error"], "invalid_grant");
+}
+
+#[tokio::test]
+async fn denying_consent_sends_access_denied() {
+    let fx = Fixture::new().await;
+    let account = fx.account("a@example.com").await;
+    let client = public_app(&fx, &account).await;
+    let (_, challenge) = pkce();
+    let path = authorize_path(&client, "http://127.0.0.1:5000/callback", Some(&challenge));
+    let mut browser = Browser::new(&fx);
+    browser.sign_in_with_code("a@example.com", &path).await;
+    let consent = browser.get(&path).await;
+    let denied = browser.consent(&consent, &path, "deny").await;
+    let location = denied.location.unwrap();
+    assert!(location.contains("error=access_denied"), "{location}");
+    assert!(location.contains("state=st%3C%3Eate"), "{location}");
+}
+
+async fn device_code(fx: &Fixture, client: &str) -> (String, String) {
+    let response = fx
+        .post_form("/oauth/device_authorization", &[("client_id", client)])
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = body_json(response).await;
+    (
+        body["user_code"].as_str().unwrap().to_owned(),
+        body["verification_uri_complete"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn device_approval_denial_and_bad_codes() {
+    let fx = Fixture::new().await;
+    let account = fx.account("a@example.com").await;
+    let client = public_app(&fx, &account).await;
+    let (user_code, complete) = device_code(&fx, &client).await;
+    let path = complete
+        .strip_prefix(crate::testing::ISSUER)
+        .unwrap()
+        .to_owned();
+    let mut browser = Browser::new(&fx);
+
+    let first = browser.get(&path).await;
+    assert_eq!(first.status, StatusCode::SEE_OTHER);
+    browser.sign_in_with_code("a@example.com", &path).await;
+    let confirm = browser.get(&path).await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    assert!(confirm.html.contains("Lofty CLI"));
+    assert!(confirm.html.contains(&user_code));
+    // Approved once; then the code is gone.
+    let approve = [("user_code", user_code.as_str()), ("decision", "approve")];
+    for (status, says) in [
+        (StatusCode::OK, "return to your terminal"),
+        (StatusCode::NOT_FOUND, "start the sign-in again"),
+    ] {
+        let page = browser
+            .submit("/device", "/device/decision", &approve)
+            .await;
+        assert_eq!(page.status, status, "{says}");
+        assert!(page.html.contains(says), "{says}");
+    }
+
+    let bad = browser
+        .submit("/device", "/device", &[("user_code", "BCDF-GHJK")])
+        .await;
+    assert_eq!(bad.status, StatusCode::NOT_FOUND);
+    assert!(bad.html.contains("That code is not valid"));
+
+    let (second, _) = device_code(&fx, &client).await;
+    let entered = browser
+        .submit(
+            "/device",
+            "/device",
+            &[("user_code", &second.to_lowercase())],
+        )
+        .await;
+    assert_eq!(entered.status, StatusCode::OK);
+    let denied = browser
+        .submit(
+            "/device",
+            "/device/decision",
+            &[("user_code", &second), ("decision", "deny")],
+        )
+        .await;
+    assert_eq!(denied.status, StatusCode::OK);
+    assert!(denied.html.contains("Request denied"));
+}
+
+#[tokio::test]
+async fn a_token_url_session_from_the_console_is_exchanged_once() {
+    let fx = Fixture::new().await;
+    let mut browser = Browser::member(&fx).await;
+    let csrf = browser.get("/settings/sessions").await.csrf();
+    let page = browser
+        .post("/settings/sessions/token-url", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let session_id = between(&page.html, r#"id="secret""#, r#"value=""#, "\"").to_owned();
+    let form = [("session_id", session_id.as_str())];
+    let exchange = || fx.post_form("/oauth/session-token", &form);
+    let first = exchange().await;
+    assert_eq!(first.status(), StatusCode::OK);
+    let token = body_json(first).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let me = body_json(fx.get("/v1/me", &format!("Bearer {token}")).await).await;
+    assert_eq!(me["email"], "a@example.com");
+    assert_eq!(me["acr"], "0");
+    assert_ne!(exchange().await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn production_mode_waits_for_an_admin_when_configured() {
+    let fx = Fixture::with_settings(|s| s.production_requires_approval = true).await;
+    let mut browser = Browser::member(&fx).await;
+    let created = browser
+        .submit(
+            "/developer/apps",
+            "/developer/apps",
+            &[
+                ("name", "Prod app"),
+                ("client_type", "confidential"),
+                ("mode", "production"),
+                ("grant", "client_credentials"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    assert!(created.html.contains("production requested"));
+    let client_id = between(&created.html, r#"id="client-id""#, ">", "<").to_owned();
+    let app = fx.stored_app(&client_id).await.unwrap();
+    assert_eq!(app.mode, crate::store::AppMode::Development);
+
+    assert!(fx.state.store.approve_production(&client_id).await.unwrap());
+    let app = fx.stored_app(&client_id).await.unwrap();
+    assert_eq!(app.mode, crate::store::AppMode::Production);
+    assert!(!fx.state.store.approve_production(&client_id).await.unwrap());
+}
+
+/// Consent approved in the browser and the code exchanged: the token response.
+async fn code_flow(fx: &Fixture, browser: &mut Browser<'_>, client: &str) -> serde_json::Value {
+    let (verifier, challenge) = pkce();
+    let redirect = "http://127.0.0.1:5000/callback";
+    let path = authorize_path(client, redirect, Some(&challenge));
+    let consent = browser.get(&path).await;
+    assert_eq!(consent.status, StatusCode::OK);
+    let approved = browser.consent(&consent, &path, "approve").await;
+    let back = url::Url::parse(approved.location.as_deref().unwrap()).unwrap();
+    let code = back
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let token = fx
+        .post_form(
+            "/oauth/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", redirect),
+                ("client_id", client),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await;
+    assert_eq!(token.status(), StatusCode::OK);
+    body_json(token).await
+}
+
+#[tokio::test]
+async fn deleting_an_app_ends_its_users_tokens() {
+    let fx = Fixture::new().await;
+    let owner = account_with_password(&fx, "owner@example.com").await;
+    fx.account("user@example.com").await;
+    let client = public_app(&fx, &owner).await;
+    let mut user = Browser::new(&fx);
+    user.sign_in_with_code("user@example.com", "/").await;
+    let tokens = code_flow(&fx, &mut user, &client).await;
+    let bearer = format!("Bearer {}", tokens["access_token"].as_str().unwrap());
+    assert_eq!(fx.get("/v1/me", &bearer).await.status(), StatusCode::OK);
+
+    let mut developer = Browser::new(&fx);
+    developer
+        .sign_in_with_password("owner@example.com", PASSWORD)
+        .await;
+    let confirm = developer
+        .get(&format!("/developer/apps/{client}/delete"))
+        .await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    let deleted = developer
+        .post(
+            &format!("/developer/apps/{client}/delete"),
+            &[("csrf", &confirm.csrf())],
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        fx.get("/v1/me", &bearer).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn deleting_an_app_ends_its_client_credentials_tokens() {
+    let fx = Fixture::new().await;
+    let owner = fx.account("owner@example.com").await;
+    let created = fx.app(&owner, crate::apps::NewApp::named("Server")).await;
+    let client_id = created.app.client_id.clone();
+    let secret = created.client_secret.unwrap();
+    let token = fx
+        .send(
+            Request::post("/oauth/token")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(
+                    url::form_urlencoded::Serializer::new(String::new())
+                        .append_pair("grant_type", "client_credentials")
+                        .append_pair("client_id", &client_id)
+                        .append_pair("client_secret", secret.expose_secret())
+                        .finish(),
+                ))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(token.status(), StatusCode::OK);
+    let token = body_json(token).await;
+    let bearer = format!("Bearer {}", token["access_token"].as_str().unwrap());
+    assert_eq!(fx.get("/v1/me", &bearer).await.status(), StatusCode::OK);
+
+    // Client-credentials tokens belong to no refresh-token family, so deleting the
+    // app has nothing to revoke: the per-request check must notice the app is gone.
+    assert!(fx.state.store.delete_app(&owner, &client_id).await.unwrap());
+    assert_eq!(
+        fx.get("/v1/me", &bearer).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn every_form_endpoint_checks_the_csrf_token() {
+    let fx = Fixture::new().await;
+    let account = account_with_password(&fx, "a@example.com").await;
+    let client = public_app(&fx, &account).await;
+    let mut browser = Browser::new(&fx);
+    browser
+        .sign_in_with_password("a@example.com", PASSWORD)
+        .await;
+    let posts = [
+        "/signout".to_owned(),
+        "/signin/password".to_owned(),
+        "/signin/code/request".to_owned(),
+        "/signin/code".to_owned(),
+        "/oauth/authorize".to_owned(),
+        "/device".to_owned(),
+        "/device/decision".to_owned(),
+        "/settings/api".to_owned(),
+        "/settings/api/key_x/revoke".to_owned(),
+        "/developer/apps".to_owned(),
+        format!("/developer/apps/{client}/secret"),
+        format!("/developer/apps/{client}/mode"),
+        format!("/developer/apps/{client}/delete"),
+        "/settings/sessions/ws_x/revoke".to_owned(),
+        format!("/settings/authorizations/{client}/revoke"),
+        "/settings/sessions/token-url".to_owned(),
+    ];
+    for path in &posts {
+        let page = browser
+            .post(
+                path,
+                &[
+                    ("csrf", "forged"),
+                    ("email", "a@example.com"),
+                    ("password", PASSWORD),
+                    ("code", "123456"),
+                    ("user_code", "BCDF-GHJK"),
+                    ("decision", "approve"),
+                    ("mode", "production"),
+                    ("name", "x"),
+                    ("scope", "THIRD_PARTY_OPERATION"),
+                    ("grant", "client_credentials"),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{path}");
+        assert!(page.html.contains("This form has expired"), "{path}");
+    }
+    // Nothing happened: still signed in, the app unchanged.
+    assert_eq!(browser.get("/settings/api").await.status, StatusCode::OK);
+    let app = fx.stored_app(&client).await.unwrap();
+    assert_eq!(app.mode, crate::store::AppMode::Development);
+}

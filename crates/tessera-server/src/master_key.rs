@@ -1,0 +1,173 @@
+//! The master key: 32 bytes that seal the signing keys' private halves at rest
+//! (AES-256-GCM) and key the hashes of low-entropy secrets (one-time codes).
+//! Parsed from `TESSERAD_MASTER_KEY` or the config, or kept in `master.key`
+//! beside a SQLite database.
+
+use crate::error::{Error, Result};
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use std::path::Path;
+
+/// The key that seals signing keys at rest (32 bytes).
+pub struct MasterKey {
+    raw: [u8; 32],
+}
+
+impl Clone for MasterKey {
+    fn clone(&self) -> Self {
+        Self { raw: self.raw }
+    }
+}
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey([redacted])")
+    }
+}
+
+impl MasterKey {
+    pub fn generate() -> Self {
+        let mut raw = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut raw).expect("the OS random number generator failed");
+        Self { raw }
+    }
+
+    /// 32 bytes as base64 (standard or URL-safe, padded or not) or 64 hex digits.
+    pub fn parse(encoded: &str) -> Result<Self> {
+        let s = encoded.trim();
+        let bytes = if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            (0..32)
+                .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16))
+                .collect::<std::result::Result<Vec<u8>, _>>()
+                .ok()
+        } else {
+            let unpadded = s.trim_end_matches('=');
+            URL_SAFE_NO_PAD
+                .decode(unpadded.replace('+', "-").replace('/', "_"))
+                .ok()
+        };
+        let raw: [u8; 32] = bytes.and_then(|b| b.try_into().ok()).ok_or_else(|| {
+            Error::Config(
+                "the master key must be 32 bytes, base64 or hex (e.g. `openssl rand -base64 32`)"
+                    .into(),
+            )
+        })?;
+        Ok(Self { raw })
+    }
+
+    /// Standard base64.
+    pub fn encode(&self) -> String {
+        STANDARD.encode(self.raw)
+    }
+
+    /// Reads the key file, or creates it (mode 0600) with a new key.
+    pub fn load_or_create(path: &Path) -> Result<Self> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::parse(&text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = Self::generate();
+                write_private_file(path, key.encode().as_bytes())?;
+                Ok(key)
+            }
+            Err(e) => Err(Error::Config(format!(
+                "cannot read master key {}: {e}",
+                path.display()
+            ))),
+        }
+    }
+
+    /// HMAC-SHA256 of `message` under a key derived from the master key for
+    /// `purpose`: for low-entropy secrets (one-time codes) whose plain hash could
+    /// be brute-forced from a database copy.
+    pub fn keyed_hash(&self, purpose: &str, message: &[u8]) -> String {
+        use aws_lc_rs::hmac;
+        let derived = hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA256, &self.raw),
+            purpose.as_bytes(),
+        );
+        let tag = hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()),
+            message,
+        );
+        URL_SAFE_NO_PAD.encode(tag.as_ref())
+    }
+
+    fn aead(&self) -> LessSafeKey {
+        LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &self.raw).expect("32-byte AES key"))
+    }
+
+    /// base64url(nonce || ciphertext || tag).
+    pub(crate) fn seal(&self, kid: &str, plaintext: &[u8]) -> Result<String> {
+        let mut nonce = [0u8; NONCE_LEN];
+        aws_lc_rs::rand::fill(&mut nonce).map_err(|_| Error::internal("random nonce"))?;
+        let mut buf = plaintext.to_vec();
+        self.aead()
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(kid.as_bytes()),
+                &mut buf,
+            )
+            .map_err(|_| Error::internal("sealing a signing key failed"))?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&buf);
+        Ok(URL_SAFE_NO_PAD.encode(out))
+    }
+
+    pub(crate) fn open(&self, kid: &str, sealed: &str) -> Result<Vec<u8>> {
+        let bytes = URL_SAFE_NO_PAD
+            .decode(sealed)
+            .map_err(|_| Error::internal(format!("signing key {kid} is not valid base64")))?;
+        if bytes.len() < NONCE_LEN {
+            return Err(Error::internal(format!("signing key {kid} is truncated")));
+        }
+        let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
+        let nonce =
+            Nonce::try_assume_unique_for_key(nonce).map_err(|_| Error::internal("nonce"))?;
+        let mut buf = ciphertext.to_vec();
+        let plain = self
+            .aead()
+            .open_in_place(nonce, Aad::from(kid.as_bytes()), &mut buf)
+            .map_err(|_| {
+                Error::Config(format!(
+                    "cannot decrypt signing key {kid}: is TESSERAD_MASTER_KEY the key this database was created with?"
+                ))
+            })?;
+        Ok(plain.to_vec())
+    }
+}
+
+fn write_private_file(path: &Path, contents: &[u8]) -> Result<()> {
+    use std::io::Write as _;
+    let io = |e: std::io::Error| Error::Config(format!("cannot write {}: {e}", path.display()));
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(io)?;
+    file.write_all(contents).map_err(io)?;
+    file.sync_all().map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn master_key_round_trips_and_seals() {
+        let key = MasterKey::generate();
+        let parsed = MasterKey::parse(&key.encode()).unwrap();
+        let sealed = key.seal("kid1", b"private").unwrap();
+        assert_eq!(parsed.open("kid1", &sealed).unwrap(), b"private");
+        // The kid is bound in: a sealed key moved to another row does not open.
+        assert!(parsed.open("kid2", &sealed).is_err());
+        assert!(MasterKey::generate().open("kid1", &sealed).is_err());
+        assert_eq!(format!("{key:?}"), "MasterKey([redacted])");
+        let hex: String = (0..32).map(|i| format!("{i:02x}")).collect();
+        assert!(MasterKey::parse(&hex).is_ok());
+        assert!(MasterKey::parse("short").is_err());
+    }
+}

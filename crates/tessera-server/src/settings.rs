@@ -1,0 +1,59 @@
+//! Everything the server and the admin commands are configured with, as plain
+//! data. Read and resolved once at the binary's edge (`cli::settings`: flags >
+//! `TESSERAD_*` environment > TOML file > defaults); nothing reads the
+//! environment later.
+
+use crate::master_key::MasterKey;
+use crate::ratelimit::{Backend, Policy};
+use crate::store::DatabaseLocation;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub database: DatabaseLocation,
+    /// No trailing slash; equals the discovery document's `issuer` exactly.
+    pub issuer: String,
+    /// The issuer was not configured but derived from `listen`; `serve` re-derives it
+    /// from the bound address when `listen` has port 0.
+    pub issuer_follows_listen: bool,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    /// Empty when the deployment uses none.
+    pub api_key_prefix: String,
+    /// `serve --dev`: throwaway database, demo data, mail printed to the terminal.
+    pub dev: bool,
+    pub mail_outbox: PathBuf,
+    /// SMTP server for outgoing mail; `None`: write to [`Settings::mail_outbox`].
+    pub smtp_url: Option<SmtpUrl>,
+    pub mail_from: String,
+    /// Turned off by `serve --no-rate-limit` or `rate_limit_enabled = false`.
+    pub rate_limit_enabled: bool,
+    /// Default: `postgres` with a PostgreSQL database (several instances share the
+    /// counters), else `memory`.
+    pub rate_limit_backend: Backend,
+    pub rate_limit_policy: Policy,
+    /// Seals signing keys' private halves at rest.
+    pub master_key: MasterKey,
+    /// Switching an app to production in the console needs an admin's approval.
+    pub production_requires_approval: bool,
+}
+
+impl Settings {
+    /// The access-token lifetime in seconds, as the keyring and tokens count it.
+    pub fn access_token_ttl_secs(&self) -> i64 {
+        i64::try_from(self.access_token_ttl.as_secs()).unwrap_or(i64::MAX / 2)
+    }
+}
+
+/// An SMTP URL; it may carry a password, so `Debug` hides it.
+#[derive(Clone)]
+pub struct SmtpUrl(pub String);
+
+impl std::fmt::Debug for SmtpUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SmtpUrl([redacted])")
+    }
+}

@@ -1,0 +1,287 @@
+//! Registered OAuth clients ("apps"), their mode and rate-limit override, and the
+//! production-mode requests of the developer console.
+
+use super::{Store, conflict_on_unique, flag};
+use crate::error::{Error, Result};
+use sqlx::FromRow;
+
+/// `development` (100 requests/min) or `production` (500/min) in Lofty's terms.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum AppMode {
+    Development,
+    Production,
+}
+
+impl AppMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Development => "development",
+            Self::Production => "production",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self> {
+        match s {
+            "development" => Ok(Self::Development),
+            "production" => Ok(Self::Production),
+            other => Err(Error::internal(format!(
+                "unknown app mode {other:?} in the database"
+            ))),
+        }
+    }
+}
+
+/// A registered OAuth client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct App {
+    pub client_id: String,
+    pub account_id: String,
+    pub name: String,
+    pub mode: AppMode,
+    /// Public clients (CLIs, RFC 6749 §2.1) have no secret and must use PKCE.
+    pub public: bool,
+    /// [`crate::digest::secret_hash`] of the client secret; `None` for public clients.
+    pub client_secret_hash: Option<String>,
+    /// Exact redirect URIs (loopback ones match any port, RFC 8252 §7.3).
+    pub redirect_uris: Vec<String>,
+    /// e.g. `client_credentials`, `authorization_code`, `refresh_token`,
+    /// `device_code`.
+    pub grant_types: Vec<String>,
+    /// Overrides the mode's default limit, requests per minute.
+    pub rate_limit_per_min: Option<i64>,
+    pub created_at: i64,
+}
+
+#[derive(FromRow)]
+struct AppRow {
+    client_id: String,
+    account_id: String,
+    name: String,
+    mode: String,
+    is_public: i64,
+    client_secret_hash: Option<String>,
+    redirect_uris: String,
+    grant_types: String,
+    rate_limit_per_min: Option<i64>,
+    created_at: i64,
+}
+
+impl TryFrom<AppRow> for App {
+    type Error = Error;
+
+    fn try_from(r: AppRow) -> Result<Self> {
+        Ok(Self {
+            mode: AppMode::parse(&r.mode)?,
+            public: r.is_public != 0,
+            redirect_uris: serde_json::from_str(&r.redirect_uris)
+                .map_err(|e| Error::internal(format!("app {}: redirect_uris: {e}", r.client_id)))?,
+            grant_types: r
+                .grant_types
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
+            client_id: r.client_id,
+            account_id: r.account_id,
+            name: r.name,
+            client_secret_hash: r.client_secret_hash,
+            rate_limit_per_min: r.rate_limit_per_min,
+            created_at: r.created_at,
+        })
+    }
+}
+
+/// Column lists as macros, so queries stay `&'static str`.
+macro_rules! app_columns {
+    () => {
+        "client_id, account_id, name, mode, is_public, client_secret_hash, \
+         redirect_uris, grant_types, rate_limit_per_min, created_at"
+    };
+}
+
+/// Client ids of an account's apps waiting for production approval, with when
+/// they asked.
+pub type ProductionRequests = Vec<(String, i64)>;
+
+impl Store {
+    pub async fn insert_app(&self, app: &App) -> Result<()> {
+        let sql = concat!(
+            "INSERT INTO apps (",
+            app_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        );
+        let redirect_uris = serde_json::to_string(&app.redirect_uris).map_err(Error::internal)?;
+        let values = (
+            &app.client_id,
+            &app.account_id,
+            &app.name,
+            app.mode.as_str(),
+            flag(app.public),
+            &app.client_secret_hash,
+            redirect_uris,
+            app.grant_types.join(" "),
+            app.rate_limit_per_min,
+            app.created_at,
+        );
+        self.execute(sql, values).await.map_err(|e| {
+            conflict_on_unique(e, || {
+                format!("an app with client id {} already exists", app.client_id)
+            })
+        })?;
+        Ok(())
+    }
+
+    /// Looks an OAuth client up; on SQLite answered from memory while no
+    /// transaction has committed since it was last read ([`super::auth_cache`]).
+    pub async fn app_by_client_id(&self, client_id: &str) -> Result<Option<App>> {
+        self.cached(|| client_id, async {
+            let sql = concat!("SELECT ", app_columns!(), " FROM apps WHERE client_id = $1");
+            let row: Option<AppRow> = self.optional(sql, (client_id,)).await?;
+            row.map(App::try_from).transpose()
+        })
+        .await
+    }
+
+    /// Changes an app's mode and/or its rate-limit override (`Some(None)` clears
+    /// it, back to the mode's default). `None` when there is no such app.
+    pub async fn update_app_limits(
+        &self,
+        client_id: &str,
+        mode: Option<AppMode>,
+        rate_limit_per_min: Option<Option<i64>>,
+    ) -> Result<Option<App>> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(mode) = mode {
+            sqlx::query("UPDATE apps SET mode = $1 WHERE client_id = $2")
+                .bind(mode.as_str())
+                .bind(client_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(limit) = rate_limit_per_min {
+            sqlx::query("UPDATE apps SET rate_limit_per_min = $1 WHERE client_id = $2")
+                .bind(limit)
+                .bind(client_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let row: Option<AppRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            app_columns!(),
+            " FROM apps WHERE client_id = $1"
+        ))
+        .bind(client_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        row.map(App::try_from).transpose()
+    }
+
+    pub async fn apps_of(&self, account_id: &str) -> Result<Vec<App>> {
+        let sql = concat!(
+            "SELECT ",
+            app_columns!(),
+            " FROM apps WHERE account_id = $1 ORDER BY created_at, client_id"
+        );
+        let rows: Vec<AppRow> = self.all(sql, (account_id,)).await?;
+        rows.into_iter().map(App::try_from).collect()
+    }
+
+    /// Replaces a confidential app's secret hash; `false` when the account owns
+    /// no such confidential app.
+    pub async fn set_app_secret_hash(
+        &self,
+        account_id: &str,
+        client_id: &str,
+        secret_hash: &str,
+    ) -> Result<bool> {
+        let sql = "UPDATE apps SET client_secret_hash = $1 \
+                   WHERE client_id = $2 AND account_id = $3 AND is_public = 0";
+        self.changed_one(sql, (secret_hash, client_id, account_id))
+            .await
+    }
+
+    /// Sets the mode and clears any pending production request.
+    pub async fn set_app_mode(
+        &self,
+        account_id: &str,
+        client_id: &str,
+        mode: AppMode,
+    ) -> Result<bool> {
+        let sql = "UPDATE apps SET mode = $1, production_requested_at = NULL \
+                   WHERE client_id = $2 AND account_id = $3";
+        self.changed_one(sql, (mode.as_str(), client_id, account_id))
+            .await
+    }
+
+    /// Records (or with `None` withdraws) a request for production mode.
+    pub async fn set_app_production_request(
+        &self,
+        account_id: &str,
+        client_id: &str,
+        requested_at: Option<i64>,
+    ) -> Result<bool> {
+        let sql = "UPDATE apps SET production_requested_at = $1 \
+                   WHERE client_id = $2 AND account_id = $3";
+        self.changed_one(sql, (requested_at, client_id, account_id))
+            .await
+    }
+
+    pub async fn production_requests_of(&self, account_id: &str) -> Result<ProductionRequests> {
+        let sql = "SELECT client_id, production_requested_at FROM apps \
+                   WHERE account_id = $1 AND production_requested_at IS NOT NULL";
+        self.all(sql, (account_id,)).await
+    }
+
+    /// Approves a pending production request (admin): `false` when none is pending.
+    pub async fn approve_production(&self, client_id: &str) -> Result<bool> {
+        let sql = "UPDATE apps SET mode = 'production', production_requested_at = NULL \
+                   WHERE client_id = $1 AND production_requested_at IS NOT NULL";
+        self.changed_one(sql, (client_id,)).await
+    }
+
+    /// Deletes one of the account's apps (its authorizations go with it).
+    pub async fn delete_app(&self, account_id: &str, client_id: &str) -> Result<bool> {
+        let sql = "DELETE FROM apps WHERE client_id = $1 AND account_id = $2";
+        self.changed_one(sql, (client_id, account_id)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::Fixture;
+
+    #[tokio::test]
+    async fn apps_round_trip() {
+        let fx = Fixture::new().await;
+        let account = fx.account("o@example.com").await;
+        let app = App {
+            client_id: "lofty-cli".into(),
+            account_id: account.clone(),
+            name: "Lofty CLI".into(),
+            mode: AppMode::Production,
+            public: true,
+            client_secret_hash: None,
+            redirect_uris: vec!["http://127.0.0.1/callback".into()],
+            grant_types: vec!["authorization_code".into(), "device_code".into()],
+            rate_limit_per_min: Some(42),
+            created_at: fx.clock_now(),
+        };
+        fx.state.store.insert_app(&app).await.unwrap();
+        assert_eq!(
+            fx.state.store.app_by_client_id("lofty-cli").await.unwrap(),
+            Some(app.clone())
+        );
+        assert_eq!(
+            fx.state.store.apps_of(&account).await.unwrap(),
+            vec![app.clone()]
+        );
+        assert!(matches!(
+            fx.state.store.insert_app(&app).await,
+            Err(Error::Conflict(_))
+        ));
+    }
+}

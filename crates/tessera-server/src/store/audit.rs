@@ -1,0 +1,57 @@
+//! The audit trail behind `/settings/activity`.
+
+use super::Store;
+use crate::error::Result;
+use sqlx::FromRow;
+
+#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+pub struct AuditEventRow {
+    pub id: String,
+    pub account_id: String,
+    pub action: String,
+    pub subject: Option<String>,
+    pub ip: Option<String>,
+    pub created_at: i64,
+}
+
+impl Store {
+    pub async fn insert_audit_event(&self, event: &AuditEventRow) -> Result<()> {
+        let sql = "INSERT INTO audit_events (id, account_id, action, subject, ip, created_at) \
+                   VALUES ($1, $2, $3, $4, $5, $6)";
+        let e = event;
+        let values = (
+            &e.id,
+            &e.account_id,
+            &e.action,
+            &e.subject,
+            &e.ip,
+            e.created_at,
+        );
+        self.execute(sql, values).await?;
+        Ok(())
+    }
+
+    /// The newest `limit` events of an account, newest first.
+    pub async fn audit_events_of(
+        &self,
+        account_id: &str,
+        limit: i64,
+    ) -> Result<Vec<AuditEventRow>> {
+        let sql = "SELECT id, account_id, action, subject, ip, created_at FROM audit_events \
+                   WHERE account_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2";
+        self.all(sql, (account_id, limit)).await
+    }
+
+    /// How many `action` events an account had at or after `since`.
+    pub async fn count_audit_events_since(
+        &self,
+        account_id: &str,
+        action: &str,
+        since: i64,
+    ) -> Result<i64> {
+        let sql = "SELECT COUNT(*) FROM audit_events \
+                   WHERE account_id = $1 AND action = $2 AND created_at >= $3";
+        let (n,): (i64,) = self.one(sql, (account_id, action, since)).await?;
+        Ok(n)
+    }
+}

@@ -1,0 +1,121 @@
+//! Token families: one grant (a redeemed authorization code, an approved device)
+//! and every token issued from it — its refresh tokens, and the ids of its access
+//! tokens, so that revoking the family revokes all of them.
+
+use super::Store;
+use crate::error::Result;
+use sqlx::FromRow;
+
+/// A refresh token's row with its family's.
+#[derive(Clone, Debug, FromRow)]
+pub struct RefreshRow {
+    pub family_id: String,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    pub client_id: String,
+    pub account_id: String,
+    pub scope: String,
+    pub revoked_at: Option<i64>,
+}
+
+impl Store {
+    /// Records a family (idempotent: a code's family is created when it is redeemed).
+    pub async fn create_token_family(
+        &self,
+        family_id: &str,
+        client_id: &str,
+        account_id: &str,
+        scope: &str,
+        now: i64,
+    ) -> Result<()> {
+        let sql = "INSERT INTO token_families \
+                   (id, client_id, account_id, scope, created_at, revoked_at) \
+                   VALUES ($1, $2, $3, $4, $5, NULL) ON CONFLICT (id) DO NOTHING";
+        self.execute(sql, (family_id, client_id, account_id, scope, now))
+            .await?;
+        Ok(())
+    }
+
+    /// Notes an access token as part of a family, so revoking the family reaches it.
+    pub async fn add_family_access_token(
+        &self,
+        jti: &str,
+        family_id: &str,
+        expires_at: i64,
+    ) -> Result<()> {
+        let sql =
+            "INSERT INTO family_access_tokens (jti, family_id, expires_at) VALUES ($1, $2, $3)";
+        self.execute(sql, (jti, family_id, expires_at)).await?;
+        Ok(())
+    }
+
+    pub async fn insert_refresh_token(
+        &self,
+        token_hash: &str,
+        family_id: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<()> {
+        let sql = "INSERT INTO refresh_tokens \
+                   (token_hash, family_id, created_at, expires_at, used_at) \
+                   VALUES ($1, $2, $3, $4, NULL)";
+        self.execute(sql, (token_hash, family_id, now, expires_at))
+            .await?;
+        Ok(())
+    }
+
+    /// The refresh token's row and its family, by the token's hash.
+    pub async fn refresh_token(&self, token_hash: &str) -> Result<Option<RefreshRow>> {
+        let sql = "SELECT r.family_id, r.expires_at, r.used_at, f.client_id, f.account_id, \
+                   f.scope, f.revoked_at FROM refresh_tokens r \
+                   JOIN token_families f ON f.id = r.family_id WHERE r.token_hash = $1";
+        self.optional(sql, (token_hash,)).await
+    }
+
+    /// Marks a refresh token used; `false` when it already was (compare-and-set,
+    /// so of two concurrent uses only one wins).
+    pub async fn use_refresh_token(&self, token_hash: &str, now: i64) -> Result<bool> {
+        let sql =
+            "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL";
+        self.changed_one(sql, (now, token_hash)).await
+    }
+
+    /// Revokes a family: its refresh tokens stop working and its unexpired access
+    /// tokens go into the revocation list that every request checks.
+    pub async fn revoke_token_family(&self, family_id: &str, now: i64) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE token_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(family_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO revoked_access_tokens (jti, expires_at, revoked_at) \
+             SELECT jti, expires_at, $1 FROM family_access_tokens \
+             WHERE family_id = $2 AND expires_at > $1 \
+             ON CONFLICT (jti) DO NOTHING",
+        )
+        .bind(now)
+        .bind(family_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Ids of the unrevoked families an app holds: of one account, or with `None`
+    /// of every account.
+    pub async fn live_token_families(
+        &self,
+        client_id: &str,
+        account_id: Option<&str>,
+    ) -> Result<Vec<String>> {
+        let sql = "SELECT id FROM token_families WHERE client_id = $1 \
+                   AND (CAST($2 AS TEXT) IS NULL OR account_id = CAST($2 AS TEXT)) \
+                   AND revoked_at IS NULL";
+        let rows: Vec<(String,)> = self.all(sql, (client_id, account_id)).await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+}

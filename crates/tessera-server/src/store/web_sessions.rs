@@ -1,0 +1,101 @@
+//! Signed-in browsers. The cookie's secret is never stored, only its hash.
+
+use super::Store;
+use crate::error::Result;
+use sqlx::FromRow;
+
+#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+pub struct WebSessionRow {
+    pub id_hash: String,
+    /// Public handle (`ws_…`) for the sessions page.
+    pub id: String,
+    pub account_id: String,
+    /// `email_code` or `password`.
+    pub method: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// A live session with its account's email, for each request.
+#[derive(Clone, Debug, FromRow)]
+pub struct WebSessionAuth {
+    pub id: String,
+    pub account_id: String,
+    pub email: String,
+    pub last_seen_at: i64,
+}
+
+macro_rules! web_session_columns {
+    () => {
+        "id_hash, id, account_id, method, ip, user_agent, created_at, last_seen_at, expires_at, revoked_at"
+    };
+}
+
+impl Store {
+    pub async fn insert_web_session(&self, row: &WebSessionRow) -> Result<()> {
+        let sql = concat!(
+            "INSERT INTO web_sessions (",
+            web_session_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        );
+        let values = (
+            &row.id_hash,
+            &row.id,
+            &row.account_id,
+            &row.method,
+            &row.ip,
+            &row.user_agent,
+            row.created_at,
+            row.last_seen_at,
+            row.expires_at,
+            row.revoked_at,
+        );
+        self.execute(sql, values).await?;
+        Ok(())
+    }
+
+    /// The session behind a cookie, if it is neither revoked nor expired.
+    pub async fn live_web_session(
+        &self,
+        id_hash: &str,
+        now: i64,
+    ) -> Result<Option<WebSessionAuth>> {
+        let sql = "SELECT s.id, s.account_id, a.email, s.last_seen_at FROM web_sessions s \
+                   JOIN accounts a ON a.id = s.account_id \
+                   WHERE s.id_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2";
+        self.optional(sql, (id_hash, now)).await
+    }
+
+    pub async fn touch_web_session(&self, id: &str, now: i64) -> Result<()> {
+        let sql = "UPDATE web_sessions SET last_seen_at = $1 WHERE id = $2";
+        self.execute(sql, (now, id)).await?;
+        Ok(())
+    }
+
+    /// An account's live sessions, most recently used first.
+    pub async fn live_web_sessions_of(
+        &self,
+        account_id: &str,
+        now: i64,
+    ) -> Result<Vec<WebSessionRow>> {
+        let sql = concat!(
+            "SELECT ",
+            web_session_columns!(),
+            " FROM web_sessions WHERE account_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
+             ORDER BY last_seen_at DESC, id"
+        );
+        self.all(sql, (account_id, now)).await
+    }
+
+    /// Revokes one of the account's sessions by its public id; `false` when there
+    /// was no such live session.
+    pub async fn revoke_web_session(&self, account_id: &str, id: &str, now: i64) -> Result<bool> {
+        let sql = "UPDATE web_sessions SET revoked_at = $1 \
+                   WHERE id = $2 AND account_id = $3 AND revoked_at IS NULL";
+        self.changed_one(sql, (now, id, account_id)).await
+    }
+}

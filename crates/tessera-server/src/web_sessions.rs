@@ -1,0 +1,175 @@
+//! Browser sessions of the web pages: signing in (by email code or password),
+//! the session behind a cookie, signing out and revoking. The cookie's secret is
+//! returned once; the store keeps only its hash. Every change is audited.
+
+use crate::audit::{self, Action, Actor};
+use crate::error::{Error, Result};
+use crate::store::Store;
+use crate::store::web_sessions::{WebSessionAuth, WebSessionRow};
+use crate::{digest, password};
+
+/// A browser session lasts this long after sign-in.
+pub const SESSION_TTL_SECS: i64 = 12 * 3600;
+/// `last_seen_at` is written at most this often per session.
+const LAST_SEEN_GRANULARITY_SECS: i64 = 60;
+/// Failed password sign-ins per account within [`PASSWORD_WINDOW_SECS`] before
+/// password sign-in pauses for that account (the email code still works).
+const PASSWORD_FAILURES_ALLOWED: i64 = 10;
+const PASSWORD_WINDOW_SECS: i64 = 15 * 60;
+
+/// How a sign-in method is named in the session list and the audit trail.
+pub const METHOD_EMAIL_CODE: &str = "email_code";
+pub const METHOD_PASSWORD: &str = "password";
+
+/// Where a sign-in comes from.
+#[derive(Clone, Copy, Debug)]
+pub struct Browser<'a> {
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+}
+
+/// Starts a session for `account_id` (a new secret every time, so a cookie
+/// planted before sign-in is useless) and returns the cookie's secret.
+pub async fn sign_in(
+    store: &Store,
+    account_id: &str,
+    method: &str,
+    browser: Browser<'_>,
+    now: i64,
+) -> Result<String> {
+    let secret = digest::random_token(32);
+    let row = WebSessionRow {
+        id_hash: digest::secret_hash(&secret),
+        id: crate::ids::web_session(),
+        account_id: account_id.to_owned(),
+        method: method.to_owned(),
+        ip: browser.ip.map(str::to_owned),
+        user_agent: browser.user_agent.map(str::to_owned),
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now + SESSION_TTL_SECS,
+        revoked_at: None,
+    };
+    store.insert_web_session(&row).await?;
+    let actor = Actor {
+        account_id,
+        ip: browser.ip,
+    };
+    audit::record(store, actor, Action::SignedIn, Some(method), now).await?;
+    Ok(secret)
+}
+
+/// What a password sign-in came to.
+pub enum PasswordSignIn {
+    /// The cookie's secret of a new session.
+    SignedIn(String),
+    Mismatch,
+    /// Too many failures for the account lately: password sign-in pauses.
+    Paused,
+}
+
+/// Signs in with a password an admin set. The same answer, and about the same
+/// time, whether or not the account exists or has a password.
+pub async fn sign_in_with_password(
+    store: &Store,
+    email: &str,
+    password: String,
+    browser: Browser<'_>,
+    now: i64,
+) -> Result<PasswordSignIn> {
+    let account = store.account_by_email(email).await?;
+    let (stored, paused) = match &account {
+        Some(a) => (
+            store.account_password_hash(&a.id).await?,
+            store
+                .count_audit_events_since(
+                    &a.id,
+                    Action::SignInFailed.as_str(),
+                    now - PASSWORD_WINDOW_SECS,
+                )
+                .await?
+                >= PASSWORD_FAILURES_ALLOWED,
+        ),
+        None => (None, false),
+    };
+    // argon2 takes tens of milliseconds of CPU: off the async workers.
+    let matches =
+        tokio::task::spawn_blocking(move || password::verify(&password, stored.as_deref()))
+            .await
+            .map_err(Error::internal)?;
+    let Some(account) = account else {
+        return Ok(PasswordSignIn::Mismatch);
+    };
+    if matches && !paused {
+        let secret = sign_in(store, &account.id, METHOD_PASSWORD, browser, now).await?;
+        return Ok(PasswordSignIn::SignedIn(secret));
+    }
+    failed(store, &account.id, METHOD_PASSWORD, browser, now).await?;
+    Ok(if paused {
+        PasswordSignIn::Paused
+    } else {
+        PasswordSignIn::Mismatch
+    })
+}
+
+/// A failed sign-in of `email`'s account (if there is one), for its audit trail.
+pub async fn sign_in_failed(
+    store: &Store,
+    email: &str,
+    method: &str,
+    browser: Browser<'_>,
+    now: i64,
+) -> Result<()> {
+    match store.account_by_email(email).await? {
+        Some(account) => failed(store, &account.id, method, browser, now).await,
+        None => Ok(()),
+    }
+}
+
+async fn failed(
+    store: &Store,
+    account_id: &str,
+    method: &str,
+    browser: Browser<'_>,
+    now: i64,
+) -> Result<()> {
+    let actor = Actor {
+        account_id,
+        ip: browser.ip,
+    };
+    audit::record(store, actor, Action::SignInFailed, Some(method), now).await
+}
+
+/// The live session behind a cookie's secret, if any.
+pub async fn current(store: &Store, secret: &str, now: i64) -> Result<Option<WebSessionAuth>> {
+    let Some(session) = store
+        .live_web_session(&digest::secret_hash(secret), now)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if session.last_seen_at + LAST_SEEN_GRANULARITY_SECS <= now {
+        store.touch_web_session(&session.id, now).await?;
+    }
+    Ok(Some(session))
+}
+
+/// Ends one of the account's sessions: its own (`SignedOut`) or another one
+/// from the sessions page (`SessionRevoked`, `NotFound` when there is no such
+/// live session).
+pub async fn end(
+    store: &Store,
+    actor: Actor<'_>,
+    session_id: &str,
+    action: Action,
+    now: i64,
+) -> Result<()> {
+    let revoked = store
+        .revoke_web_session(actor.account_id, session_id, now)
+        .await?;
+    match action {
+        Action::SignedOut => audit::record(store, actor, action, None, now).await,
+        _ if !revoked => Err(Error::NotFound("There is no such session.".into())),
+        _ => audit::record(store, actor, action, Some(session_id), now).await,
+    }
+}
