@@ -16,21 +16,25 @@ pub mod config;
 pub mod dotenv;
 pub mod env;
 pub mod error;
+pub mod keychain;
 pub mod oauth;
 pub mod resolve;
 pub mod retry;
 pub mod session;
 pub mod store;
 pub mod token_cache;
+pub mod transport;
 
 pub use api::{ApiClient, ApiResponse, Authorization};
 pub use app::{AppSpec, DirDefault, OAuthSpec, ReloginCommands, TESSERA, TESSERA_OAUTH};
 pub use config::{Config, Credentials, CredentialsFile, DEFAULT_ENVIRONMENT, Environment, Profile};
 pub use env::{EnvVars, Overlay, ProcessEnv};
 pub use error::Error;
+pub use keychain::{Keychain, KeychainProblem, KeychainRef};
 pub use resolve::{
     Credential, Found, FoundSession, ProfileFrom, Resolution, Resolver, Selection, Source,
 };
 pub use session::{LoginMethod, OAuthSession};
 pub use store::{CredentialsRead, PermissionWarning, Store, StoreLock};
 pub use tessera_proto::ApiKey;
+pub use transport::{TlsTrust, Transport};
