@@ -2,7 +2,9 @@
 //! `credentials.toml`.
 //!
 //! Invariants:
-//! - The directory is created 0700 and both files 0600.
+//! - The directory is created 0700 and both files 0600 (Unix; elsewhere the
+//!   files inherit the ACL of the user's profile directory, private by
+//!   default on Windows, and no mode is checked).
 //! - Readers never lock: every write replaces a file by `rename`, so a reader
 //!   sees the old or the new content, never a mix.
 //! - Writers hold an exclusive advisory lock on a sibling `<credentials>.lock`
@@ -10,26 +12,44 @@
 //!   [`StoreLock`], so an unlocked write does not compile.
 //! - A write is: temp file in the same directory, fsync, rename, fsync of the
 //!   directory. A process killed at any instant leaves the old or the new file.
+//! - A profile with a keychain reference never has its secrets written to the
+//!   file: they go to the keychain first, and when that fails nothing is
+//!   written at all.
+//! - A file that is not what this program writes (a symbolic link for the
+//!   credentials, more than 1 MiB, not UTF-8, not TOML of the right shape) is
+//!   an error naming the file and the problem, before anything is written.
 
 use crate::app::AppSpec;
-use crate::config::{Config, CredentialsFile};
+use crate::config::{Config, Credentials, CredentialsFile, KeychainPayload, KeychainState};
 use crate::env::EnvVars;
 use crate::error::Error;
+use crate::keychain::{Keychain, KeychainProblem, KeychainRef};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::fs::{DirBuilder, File, OpenOptions, Permissions};
-use std::io::{ErrorKind, Write as _};
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+use std::collections::BTreeSet;
+use std::fs::{DirBuilder, File, OpenOptions};
+use std::io::{ErrorKind, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
+#[cfg(unix)]
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+
+#[cfg(unix)]
 const FILE_MODE: u32 = 0o600;
+#[cfg(unix)]
 const DIR_MODE: u32 = 0o700;
+
+/// Neither file is ever this large; a bigger one is the wrong file, and
+/// reading it whole would only waste memory.
+const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
 #[derive(Clone, Debug)]
 pub struct Store {
     dir: PathBuf,
+    app: &'static str,
     config_file: &'static str,
     credentials_file: &'static str,
+    keychain: Keychain,
 }
 
 /// A credentials file or directory that others can read, and the command that
@@ -66,12 +86,25 @@ impl Store {
         Ok(Self::in_dir(spec.config_dir(env)?, spec))
     }
 
+    /// A store whose keychain profiles use the OS keychain.
     pub fn in_dir(dir: impl Into<PathBuf>, spec: &AppSpec) -> Self {
         Self {
             dir: dir.into(),
+            app: spec.name,
             config_file: spec.config_file,
             credentials_file: spec.credentials_file,
+            keychain: Keychain::os(),
         }
+    }
+
+    /// The same store with another keychain (a deadline, a backend).
+    pub fn with_keychain(mut self, keychain: Keychain) -> Self {
+        self.keychain = keychain;
+        self
+    }
+
+    pub fn keychain(&self) -> &Keychain {
+        &self.keychain
     }
 
     pub fn dir(&self) -> &Path {
@@ -90,35 +123,90 @@ impl Store {
         self.dir.join(format!("{}.lock", self.credentials_file))
     }
 
-    /// `config.toml`, or an empty config when there is none yet.
-    pub fn read_config(&self) -> Result<Config, Error> {
-        let path = self.config_path();
-        match std::fs::read_to_string(&path) {
-            Ok(text) => parse(&path, &text),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(Config::default()),
-            Err(e) => Err(Error::io(path)(e)),
+    /// The keychain entry a profile of this store gets when its secret moves
+    /// to the keychain: service = the application, account = the profile and
+    /// this directory, so that two configuration directories (a test's, a
+    /// `TESSERA_CONFIG_DIR`) never share an entry.
+    pub fn keychain_ref(&self, profile: &str) -> KeychainRef {
+        KeychainRef {
+            service: self.app.to_owned(),
+            account: format!("{profile}@{}", self.dir.display()),
         }
     }
 
+    /// `config.toml`, or an empty config when there is none yet.
+    ///
+    /// An insecure-http opt-in is only believed from a file no one else can
+    /// write: otherwise whoever could write it could downgrade this user's
+    /// connections ([`Error::UntrustedConfig`]).
+    pub fn read_config(&self) -> Result<Config, Error> {
+        let path = self.config_path();
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Config::default()),
+            Err(e) => return Err(Error::io(path)(e)),
+        };
+        let config: Config = parse(&path, &read_text(&path, &file)?)?;
+        #[cfg(unix)]
+        if config.environments.values().any(|e| e.insecure) {
+            let mode = file
+                .metadata()
+                .map_err(Error::io(&path))?
+                .permissions()
+                .mode();
+            if mode & 0o022 != 0 {
+                return Err(Error::UntrustedConfig { path, mode });
+            }
+        }
+        Ok(config)
+    }
+
     /// `credentials.toml` (empty when missing), and a warning when it or the
-    /// directory is open to group or others.
+    /// directory is open to group or others. Keychain profiles come back with
+    /// their reference only; [`load_secrets`](Self::load_secrets) reads
+    /// their secrets in.
     pub fn read_credentials(&self) -> Result<CredentialsRead, Error> {
         let path = self.credentials_path();
+        // Not followed: a write replaces the file, which would cut the link
+        // and leave the target stale; a link planted elsewhere could expose
+        // what is written. Refused, nothing touched.
+        if let Ok(meta) = std::fs::symlink_metadata(&path)
+            && meta.file_type().is_symlink()
+        {
+            let target = std::fs::read_link(&path)
+                .map(|t| t.display().to_string())
+                .unwrap_or_else(|_| "?".into());
+            return Err(Error::SymlinkedCredentials { path, target });
+        }
         let file = match File::open(&path) {
             Ok(file) => file,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(CredentialsRead::default()),
             Err(e) => return Err(Error::io(path)(e)),
         };
+        let warnings = self.permission_warnings(&path, &file)?;
+        let text = read_text(&path, &file)?;
+        Ok(CredentialsRead {
+            file: parse(&path, &text)?,
+            warnings,
+        })
+    }
+
+    #[cfg(unix)]
+    fn permission_warnings(
+        &self,
+        path: &Path,
+        file: &File,
+    ) -> Result<Vec<PermissionWarning>, Error> {
         let mut warnings = Vec::new();
         let mode = file
             .metadata()
-            .map_err(Error::io(&path))?
+            .map_err(Error::io(path))?
             .permissions()
             .mode();
         if mode & 0o077 != 0 {
             warnings.push(PermissionWarning {
-                fix: format!("chmod 600 {}", shell_quote(&path)),
-                path: path.clone(),
+                fix: format!("chmod 600 {}", shell_quote(path)),
+                path: path.to_owned(),
                 mode,
             });
         }
@@ -132,11 +220,53 @@ impl Store {
                 });
             }
         }
-        let text = std::io::read_to_string(file).map_err(Error::io(&path))?;
-        Ok(CredentialsRead {
-            file: parse(&path, &text)?,
-            warnings,
-        })
+        Ok(warnings)
+    }
+
+    #[cfg(not(unix))]
+    fn permission_warnings(&self, _: &Path, _: &File) -> Result<Vec<PermissionWarning>, Error> {
+        Ok(Vec::new())
+    }
+
+    /// Reads a keychain profile's secrets into `credentials` (nothing to do
+    /// for a file profile, or when already read). Goes through the
+    /// keychain's deadline; its failure is [`Error::Keychain`].
+    ///
+    /// An entry that is gone (or unreadable) is an error for the caller but
+    /// not a lock on the profile: a new login may replace it.
+    pub fn load_secrets(&self, profile: &str, credentials: &mut Credentials) -> Result<(), Error> {
+        let Some(reference) = &credentials.keychain else {
+            return Ok(());
+        };
+        if matches!(credentials.keychain_state, KeychainState::Read(_)) {
+            return Ok(());
+        }
+        let failed = |problem: KeychainProblem| Error::Keychain {
+            profile: Some(profile.to_owned()),
+            problem,
+        };
+        let payload = match self.keychain.get(reference) {
+            Ok(Some(text)) => serde_json::from_str::<KeychainPayload>(&text).map_err(|_| {
+                KeychainProblem::Unreadable("not a credential this program stored".into())
+            }),
+            Ok(None) => Err(KeychainProblem::Missing),
+            Err(problem) => {
+                credentials.keychain_state = KeychainState::Failed(problem.clone());
+                return Err(failed(problem));
+            }
+        };
+        match payload {
+            Ok(payload) => {
+                credentials.api_key = payload.api_key.clone();
+                credentials.oauth = payload.oauth.clone();
+                credentials.keychain_state = KeychainState::Read(payload);
+                Ok(())
+            }
+            Err(problem) => {
+                credentials.keychain_state = KeychainState::Read(KeychainPayload::default());
+                Err(failed(problem))
+            }
+        }
     }
 
     /// Takes the store's exclusive lock, creating the directory (0700) if needed.
@@ -168,19 +298,17 @@ impl Store {
     }
 
     fn open_lock_file(&self) -> Result<(PathBuf, File), Error> {
-        DirBuilder::new()
-            .recursive(true)
-            .mode(DIR_MODE)
-            .create(&self.dir)
-            .map_err(Error::io(&self.dir))?;
+        let mut dir = DirBuilder::new();
+        dir.recursive(true);
+        #[cfg(unix)]
+        dir.mode(DIR_MODE);
+        dir.create(&self.dir).map_err(Error::io(&self.dir))?;
         let path = self.lock_path();
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(FILE_MODE)
-            .open(&path)
-            .map_err(Error::io(&path))?;
+        let mut options = OpenOptions::new();
+        options.create(true).truncate(false).write(true);
+        #[cfg(unix)]
+        options.mode(FILE_MODE);
+        let file = options.open(&path).map_err(Error::io(&path))?;
         Ok((path, file))
     }
 
@@ -198,13 +326,19 @@ impl Store {
     /// changed are written; credentials before config, so that a crash between
     /// the two leaves at worst an unused secret, never a profile pointing at a
     /// key that was not saved.
+    ///
+    /// `change` sees keychain profiles with their secrets read in, so it can
+    /// change them like any other. When the keychain cannot be read, profiles
+    /// whose secrets it leaves alone are still written; changing their
+    /// secrets is refused with the keychain's problem.
     pub fn update<T>(
         &self,
         change: impl FnOnce(&mut Config, &mut CredentialsFile) -> Result<T, Error>,
     ) -> Result<T, Error> {
         let lock = self.lock()?;
         let config = lock.read_config()?;
-        let credentials = lock.read_credentials()?.file;
+        let mut credentials = lock.read_credentials()?.file;
+        self.load_all_secrets(&mut credentials);
         let (mut new_config, mut new_credentials) = (config.clone(), credentials.clone());
         let out = change(&mut new_config, &mut new_credentials)?;
         if new_credentials != credentials {
@@ -214,6 +348,27 @@ impl Store {
             lock.write_config(&new_config)?;
         }
         Ok(out)
+    }
+
+    /// Reads every keychain profile in; after the first keychain failure the
+    /// rest are marked failed without asking again (one deadline, not one
+    /// per profile).
+    fn load_all_secrets(&self, file: &mut CredentialsFile) {
+        let mut down: Option<KeychainProblem> = None;
+        for (name, credentials) in file.profiles.iter_mut() {
+            if credentials.keychain.is_none() {
+                continue;
+            }
+            if let Some(problem) = &down {
+                credentials.keychain_state = KeychainState::Failed(problem.clone());
+                continue;
+            }
+            if let Err(Error::Keychain { problem, .. }) = self.load_secrets(name, credentials)
+                && matches!(credentials.keychain_state, KeychainState::Failed(_))
+            {
+                down = Some(problem);
+            }
+        }
     }
 
     fn temp_prefix(file: &str) -> String {
@@ -236,6 +391,9 @@ impl StoreLock<'_> {
         self.store.read_config()
     }
 
+    /// As [`Store::read_credentials`]: keychain secrets are not read in.
+    /// Secrets set on such a profile without [`Store::load_secrets`] replace
+    /// the keychain's copy whole.
     pub fn read_credentials(&self) -> Result<CredentialsRead, Error> {
         self.store.read_credentials()
     }
@@ -244,25 +402,84 @@ impl StoreLock<'_> {
         self.write(self.store.config_file, config)
     }
 
+    /// Writes the credentials file. Keychain profiles' secrets go to the
+    /// keychain (only when they changed) and the file keeps the reference;
+    /// a keychain failure stops the write before the file is touched. A
+    /// keychain entry no profile refers to any more is deleted afterwards;
+    /// failing that leaves an unused entry (logged), never a lost profile.
     pub fn write_credentials(&self, credentials: &CredentialsFile) -> Result<(), Error> {
-        self.write(self.store.credentials_file, credentials)
+        let before: BTreeSet<KeychainRef> = self
+            .read_credentials()
+            .map(|read| keychain_refs(&read.file).cloned().collect())
+            .unwrap_or_default();
+        let mut file = credentials.clone();
+        for (name, profile) in file.profiles.iter_mut() {
+            let Some(reference) = profile.keychain.clone() else {
+                continue;
+            };
+            let payload = profile.payload();
+            let has_secrets = payload != KeychainPayload::default();
+            match &profile.keychain_state {
+                KeychainState::Read(stored) if *stored == payload => {}
+                KeychainState::Failed(problem) if has_secrets => {
+                    return Err(Error::Keychain {
+                        profile: Some(name.clone()),
+                        problem: problem.clone(),
+                    });
+                }
+                KeychainState::Read(_) | KeychainState::NotRead if has_secrets => {
+                    let text = serde_json::to_string(&payload).map_err(|e| Error::Parse {
+                        path: self.store.credentials_path(),
+                        message: e.to_string(),
+                    })?;
+                    let label = format!("{} credentials for profile {name}", self.store.app);
+                    self.store
+                        .keychain
+                        .set(&reference, &label, &text)
+                        .map_err(|problem| Error::Keychain {
+                            profile: Some(name.clone()),
+                            problem,
+                        })?;
+                }
+                // Every secret removed: the entry goes with its reference.
+                KeychainState::Read(_) => profile.keychain = None,
+                KeychainState::NotRead | KeychainState::Failed(_) => {}
+            }
+            profile.api_key = None;
+            profile.oauth = None;
+        }
+        self.write(self.store.credentials_file, &file)?;
+        let kept: BTreeSet<&KeychainRef> = keychain_refs(&file).collect();
+        self.forget(before.iter().filter(|r| !kept.contains(r)));
+        Ok(())
     }
 
     /// Deletes the credentials file, for CLIs whose logout is documented as
-    /// removing it. Returns whether there was one. The directory is synced so
-    /// the deletion survives a crash.
+    /// removing it, and the keychain entries it referred to. Returns whether
+    /// there was one. The directory is synced so the deletion survives a
+    /// crash.
     pub fn remove_credentials(&self) -> Result<bool, Error> {
         let path = self.store.credentials_path();
+        let referenced: Vec<KeychainRef> = self
+            .read_credentials()
+            .map(|read| keychain_refs(&read.file).cloned().collect())
+            .unwrap_or_default();
         match std::fs::remove_file(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(Error::io(path)(e)),
         }
-        let dir = &self.store.dir;
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(Error::io(dir))?;
+        sync_dir(&self.store.dir)?;
+        self.forget(referenced.iter());
         Ok(true)
+    }
+
+    fn forget<'r>(&self, entries: impl Iterator<Item = &'r KeychainRef>) {
+        for entry in entries {
+            if let Err(problem) = self.store.keychain.delete(entry) {
+                tracing::warn!(%entry, %problem, "could not delete an unused keychain entry");
+            }
+        }
     }
 
     fn write(&self, name: &str, value: &impl Serialize) -> Result<(), Error> {
@@ -272,19 +489,17 @@ impl StoreLock<'_> {
             path: path.clone(),
             message: e.to_string(),
         })?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(&Store::temp_prefix(name))
-            .suffix(".tmp")
-            .permissions(Permissions::from_mode(FILE_MODE))
-            .tempfile_in(dir)
-            .map_err(Error::io(dir))?;
+        let prefix = Store::temp_prefix(name);
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&prefix).suffix(".tmp");
+        #[cfg(unix)]
+        builder.permissions(std::fs::Permissions::from_mode(FILE_MODE));
+        let mut tmp = builder.tempfile_in(dir).map_err(Error::io(dir))?;
         tmp.write_all(text.as_bytes())
             .map_err(Error::io(tmp.path()))?;
         tmp.as_file().sync_all().map_err(Error::io(tmp.path()))?;
         tmp.persist(&path).map_err(|e| Error::io(&path)(e.error))?;
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(Error::io(dir))?;
+        sync_dir(dir)?;
         tracing::debug!(path = %path.display(), "store file written");
         Ok(())
     }
@@ -307,6 +522,47 @@ impl StoreLock<'_> {
             }
         }
     }
+}
+
+fn keychain_refs(file: &CredentialsFile) -> impl Iterator<Item = &KeychainRef> {
+    file.profiles.values().filter_map(|c| c.keychain.as_ref())
+}
+
+/// A rename or deletion survives a crash once the directory is synced. On
+/// Windows a directory cannot be opened as a file; NTFS journals renames.
+fn sync_dir(dir: &Path) -> Result<(), Error> {
+    #[cfg(unix)]
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(Error::io(dir))?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// The whole file as text, refusing what this program never writes: more
+/// than [`MAX_FILE_BYTES`], or bytes that are not UTF-8.
+fn read_text(path: &Path, file: &File) -> Result<String, Error> {
+    let invalid = |message: String| Error::Parse {
+        path: path.to_owned(),
+        message,
+    };
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(Error::io(path))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(invalid(format!(
+            "larger than {} KiB, which no file this program writes is; check that it is the right file, or move it away",
+            MAX_FILE_BYTES / 1024
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        invalid(format!(
+            "not UTF-8 text (at byte {}); check that it is the right file, or move it away",
+            e.utf8_error().valid_up_to()
+        ))
+    })
 }
 
 /// TOML parse errors can quote the offending line, which in the credentials

@@ -7,7 +7,8 @@
 //! processes that find the lock taken wait for it to be released (all
 //! together, on a shared lock), read the token the first one wrote and use
 //! it (kubelogin's lock-file approach), so N racing processes send one
-//! refresh request, not N.
+//! refresh request, not N. A profile kept in the OS keychain is read from and
+//! written back to it, under the same lock.
 
 use crate::error::Error;
 use crate::oauth::{self, Client, ClientCredentialsRequest, HttpClient, OAuthError, TokenResponse};
@@ -63,12 +64,15 @@ pub fn fresh_session(
         None => {
             // Most likely another process is renewing this very token.
             store.wait_for_writer()?;
-            let current = store
+            let mut credentials = store
                 .read_credentials()?
                 .file
                 .profiles
                 .remove(profile)
-                .and_then(|c| c.oauth)
+                .ok_or_else(|| Error::LoggedOut(profile.to_owned()))?;
+            store.load_secrets(profile, &mut credentials)?;
+            let current = credentials
+                .oauth
                 .ok_or_else(|| Error::LoggedOut(profile.to_owned()))?;
             if current.valid_for(now, MIN_VALIDITY_SECS) {
                 tracing::debug!(profile, "another process renewed the token");
@@ -85,6 +89,7 @@ pub fn fresh_session(
         .profiles
         .get_mut(profile)
         .ok_or_else(|| Error::LoggedOut(profile.to_owned()))?;
+    store.load_secrets(profile, credentials)?;
     let current = credentials
         .oauth
         .clone()
