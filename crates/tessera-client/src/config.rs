@@ -247,7 +247,7 @@ pub(crate) enum KeychainState {
     #[default]
     NotRead,
     /// Read in; the keychain held this payload.
-    Read(KeychainPayload),
+    Read(Box<KeychainPayload>),
     /// Reading failed: writing secrets for this profile is refused, since
     /// what they would replace is unknown.
     Failed(KeychainProblem),

@@ -259,11 +259,11 @@ impl Store {
             Ok(payload) => {
                 credentials.api_key = payload.api_key.clone();
                 credentials.oauth = payload.oauth.clone();
-                credentials.keychain_state = KeychainState::Read(payload);
+                credentials.keychain_state = KeychainState::Read(Box::new(payload));
                 Ok(())
             }
             Err(problem) => {
-                credentials.keychain_state = KeychainState::Read(KeychainPayload::default());
+                credentials.keychain_state = KeychainState::Read(Box::default());
                 Err(failed(problem))
             }
         }
@@ -420,7 +420,7 @@ impl StoreLock<'_> {
             let payload = profile.payload();
             let has_secrets = payload != KeychainPayload::default();
             match &profile.keychain_state {
-                KeychainState::Read(stored) if *stored == payload => {}
+                KeychainState::Read(stored) if **stored == payload => {}
                 KeychainState::Failed(problem) if has_secrets => {
                     return Err(Error::Keychain {
                         profile: Some(name.clone()),
@@ -598,6 +598,7 @@ mod tests {
     use super::*;
     use crate::app::TESSERA;
     use crate::config::Credentials;
+    use std::fs::Permissions;
     use tessera_proto::ApiKey;
 
     fn store() -> (tempfile::TempDir, Store) {
