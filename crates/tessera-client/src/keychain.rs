@@ -491,3 +491,143 @@ mod platform {
         }
     }
 }
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Keychains for unit tests of the store's rules. The real Secret
+    //! Service is exercised in `tests/keychain.rs`.
+
+    use super::*;
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Entries in memory, counting writes.
+    #[derive(Default)]
+    pub struct Memory {
+        pub entries: Mutex<BTreeMap<KeychainRef, String>>,
+        pub sets: AtomicUsize,
+        /// When set, every call fails with it.
+        pub down: Mutex<Option<KeychainProblem>>,
+    }
+
+    impl Memory {
+        pub fn sets(&self) -> usize {
+            self.sets.load(Ordering::SeqCst)
+        }
+
+        fn check(&self) -> Result<(), KeychainProblem> {
+            match self.down.lock().unwrap().clone() {
+                Some(problem) => Err(problem),
+                None => Ok(()),
+            }
+        }
+    }
+
+    impl SecretBackend for Memory {
+        fn get(&self, entry: &KeychainRef) -> Result<Option<String>, KeychainProblem> {
+            self.check()?;
+            Ok(self.entries.lock().unwrap().get(entry).cloned())
+        }
+        fn set(&self, entry: &KeychainRef, _: &str, secret: &str) -> Result<(), KeychainProblem> {
+            self.check()?;
+            self.sets.fetch_add(1, Ordering::SeqCst);
+            self.entries
+                .lock()
+                .unwrap()
+                .insert(entry.clone(), secret.to_owned());
+            Ok(())
+        }
+        fn delete(&self, entry: &KeychainRef) -> Result<(), KeychainProblem> {
+            self.check()?;
+            self.entries.lock().unwrap().remove(entry);
+            Ok(())
+        }
+        fn get_foreign(&self, entry: &KeychainRef) -> Result<Option<String>, KeychainProblem> {
+            self.get(entry)
+        }
+        fn delete_foreign(&self, entry: &KeychainRef) -> Result<(), KeychainProblem> {
+            self.delete(entry)
+        }
+    }
+
+    /// A keychain that never answers, as one waiting for an unseen prompt.
+    pub struct Hung(pub Mutex<mpsc::Receiver<()>>);
+
+    impl SecretBackend for Hung {
+        fn get(&self, _: &KeychainRef) -> Result<Option<String>, KeychainProblem> {
+            let _ = self.0.lock().unwrap().recv();
+            Err(KeychainProblem::Platform("released".into()))
+        }
+        fn set(&self, e: &KeychainRef, _: &str, _: &str) -> Result<(), KeychainProblem> {
+            self.get(e).map(drop)
+        }
+        fn delete(&self, e: &KeychainRef) -> Result<(), KeychainProblem> {
+            self.get(e).map(drop)
+        }
+        fn get_foreign(&self, e: &KeychainRef) -> Result<Option<String>, KeychainProblem> {
+            self.get(e)
+        }
+        fn delete_foreign(&self, e: &KeychainRef) -> Result<(), KeychainProblem> {
+            self.get(e).map(drop)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::Hung;
+    use super::*;
+
+    #[test]
+    fn a_keychain_that_does_not_answer_is_abandoned_at_the_deadline() {
+        let (_release, rx) = mpsc::channel();
+        let keychain = Keychain::new(
+            Arc::new(Hung(std::sync::Mutex::new(rx))),
+            Duration::from_millis(50),
+        );
+        let entry = KeychainRef {
+            service: "s".into(),
+            account: "a".into(),
+        };
+        let err = keychain.get(&entry).unwrap_err();
+        assert_eq!(
+            err,
+            KeychainProblem::TimedOut {
+                after: Duration::from_millis(50)
+            }
+        );
+        assert!(
+            err.to_string().contains("did not answer within 0.05 s"),
+            "{err}"
+        );
+        assert!(err.fix().contains("--secure-storage"));
+    }
+
+    #[test]
+    fn every_problem_names_a_fix_and_a_kind() {
+        let all = [
+            KeychainProblem::NoSessionBus,
+            KeychainProblem::NoSecretService,
+            KeychainProblem::Locked,
+            KeychainProblem::Denied,
+            KeychainProblem::TimedOut {
+                after: DEFAULT_DEADLINE,
+            },
+            KeychainProblem::Missing,
+            KeychainProblem::Unreadable("x".into()),
+            KeychainProblem::Unsupported,
+            KeychainProblem::Platform("x".into()),
+        ];
+        let kinds: std::collections::BTreeSet<_> = all.iter().map(KeychainProblem::kind).collect();
+        assert_eq!(kinds.len(), all.len(), "kinds are distinct");
+        for problem in &all {
+            assert!(!problem.to_string().is_empty() && !problem.fix().is_empty());
+        }
+        assert!(
+            KeychainProblem::Locked
+                .fix()
+                .contains("gnome-keyring-daemon --unlock")
+        );
+    }
+}

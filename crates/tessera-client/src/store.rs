@@ -597,7 +597,7 @@ fn shell_quote(path: &Path) -> String {
 mod tests {
     use super::*;
     use crate::app::TESSERA;
-    use crate::config::Credentials;
+    use crate::keychain::testing::Memory;
     use std::fs::Permissions;
     use tessera_proto::ApiKey;
 
@@ -772,6 +772,332 @@ mod tests {
         std::fs::write(&stale, "half").unwrap();
         drop(store.lock().unwrap());
         assert!(!stale.exists());
+    }
+
+    fn keychain_store() -> (tempfile::TempDir, Store, std::sync::Arc<Memory>) {
+        let (tmp, store) = store();
+        let memory = std::sync::Arc::new(Memory::default());
+        let store = store.with_keychain(Keychain::new(
+            memory.clone(),
+            std::time::Duration::from_secs(3),
+        ));
+        (tmp, store, memory)
+    }
+
+    /// What `auth login --secure-storage` does: the key and a reference.
+    fn secure_login(store: &Store, profile: &str, key: &str) -> Result<(), Error> {
+        let reference = store.keychain_ref(profile);
+        store.update(|config, creds| {
+            config.set_current_profile("default", profile);
+            let entry = creds.profiles.entry(profile.into()).or_default();
+            entry.api_key = Some(ApiKey::new(key));
+            entry.oauth = None;
+            entry.keychain = Some(reference);
+            Ok(())
+        })
+    }
+
+    fn loaded(store: &Store, profile: &str) -> Result<Credentials, Error> {
+        let mut creds = store
+            .read_credentials()?
+            .file
+            .profiles
+            .remove(profile)
+            .unwrap();
+        store.load_secrets(profile, &mut creds)?;
+        Ok(creds)
+    }
+
+    #[test]
+    fn a_keychain_profile_keeps_only_a_reference_in_the_file() {
+        let (_tmp, store, memory) = keychain_store();
+        secure_login(&store, "work", "secret-in-keychain").unwrap();
+        let text = std::fs::read_to_string(store.credentials_path()).unwrap();
+        assert!(!text.contains("secret-in-keychain"), "{text}");
+        assert!(text.contains("[profiles.work.keychain]"), "{text}");
+        let raw = store.read_credentials().unwrap().file.profiles["work"].clone();
+        assert!(raw.in_keychain() && raw.api_key.is_none());
+        let creds = loaded(&store, "work").unwrap();
+        assert_eq!(creds.api_key.unwrap().expose_secret(), "secret-in-keychain");
+        assert_eq!(memory.sets(), 1);
+
+        // Changing something else neither rewrites nor loses the secret.
+        store
+            .update(|config, creds| {
+                config.set_current_profile("default", "other");
+                creds.profiles.entry("other".into()).or_default().api_key = Some(ApiKey::new("o"));
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(memory.sets(), 1);
+        assert_eq!(
+            loaded(&store, "work")
+                .unwrap()
+                .api_key
+                .unwrap()
+                .expose_secret(),
+            "secret-in-keychain"
+        );
+    }
+
+    #[test]
+    fn changing_part_of_a_keychain_profile_keeps_the_rest() {
+        let (_tmp, store, memory) = keychain_store();
+        secure_login(&store, "work", "customer-key").unwrap();
+        let session = crate::session::OAuthSession::from_token(
+            crate::session::LoginMethod::ClientCredentials,
+            serde_json::from_str(r#"{"access_token":"at-1","token_type":"Bearer"}"#).unwrap(),
+            0,
+        );
+        store
+            .update(|_, creds| {
+                creds.profiles.get_mut("work").unwrap().oauth = Some(session);
+                Ok(())
+            })
+            .unwrap();
+        let creds = loaded(&store, "work").unwrap();
+        assert_eq!(creds.api_key.unwrap().expose_secret(), "customer-key");
+        assert_eq!(creds.oauth.unwrap().access_token.expose_secret(), "at-1");
+        assert_eq!(memory.sets(), 2);
+        assert!(
+            !std::fs::read_to_string(store.credentials_path())
+                .unwrap()
+                .contains("at-1")
+        );
+    }
+
+    #[test]
+    fn a_keychain_that_fails_writes_nothing_anywhere() {
+        let (_tmp, store, memory) = keychain_store();
+        *memory.down.lock().unwrap() = Some(KeychainProblem::Locked);
+        let err = secure_login(&store, "work", "must-not-leak").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Keychain {
+                    problem: KeychainProblem::Locked,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().contains("gnome-keyring-daemon --unlock"),
+            "{err}"
+        );
+        assert!(!store.credentials_path().exists(), "no plaintext fallback");
+        assert!(
+            !store.config_path().exists(),
+            "no profile without its secret"
+        );
+    }
+
+    #[test]
+    fn a_locked_keychain_blocks_only_the_profiles_it_holds() {
+        let (_tmp, store, memory) = keychain_store();
+        secure_login(&store, "vault", "v").unwrap();
+        *memory.down.lock().unwrap() = Some(KeychainProblem::Locked);
+        // A file profile can still be written, and the keychain one survives.
+        store
+            .update(|_, creds| {
+                creds.profiles.entry("plain".into()).or_default().api_key = Some(ApiKey::new("p"));
+                Ok(())
+            })
+            .unwrap();
+        let raw = store.read_credentials().unwrap().file;
+        assert!(raw.profiles["vault"].in_keychain());
+        // Replacing the locked profile's secret is refused, not guessed.
+        let err = secure_login(&store, "vault", "new").unwrap_err();
+        assert!(matches!(err, Error::Keychain { .. }), "{err:?}");
+        *memory.down.lock().unwrap() = None;
+        assert_eq!(
+            loaded(&store, "vault")
+                .unwrap()
+                .api_key
+                .unwrap()
+                .expose_secret(),
+            "v"
+        );
+    }
+
+    #[test]
+    fn a_removed_profile_takes_its_keychain_entry_along() {
+        let (_tmp, store, memory) = keychain_store();
+        secure_login(&store, "a", "ka").unwrap();
+        secure_login(&store, "b", "kb").unwrap();
+        store
+            .update(|config, creds| {
+                config.remove_profile("a");
+                creds.profiles.remove("a");
+                Ok(())
+            })
+            .unwrap();
+        let entries = memory.entries.lock().unwrap().clone();
+        assert_eq!(entries.len(), 1);
+        assert!(entries.contains_key(&store.keychain_ref("b")));
+        drop(entries);
+        assert!(store.lock().unwrap().remove_credentials().unwrap());
+        assert!(memory.entries.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_secret_gone_from_the_keychain_is_said_and_a_new_login_replaces_it() {
+        let (_tmp, store, memory) = keychain_store();
+        secure_login(&store, "work", "k1").unwrap();
+        memory.entries.lock().unwrap().clear();
+        let err = loaded(&store, "work").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Keychain {
+                    problem: KeychainProblem::Missing,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        secure_login(&store, "work", "k2").unwrap();
+        assert_eq!(
+            loaded(&store, "work")
+                .unwrap()
+                .api_key
+                .unwrap()
+                .expose_secret(),
+            "k2"
+        );
+    }
+
+    #[test]
+    fn moving_a_profile_into_the_keychain_removes_the_plaintext() {
+        let (_tmp, store, _memory) = keychain_store();
+        store
+            .update(|_, creds| {
+                creds.profiles.entry("p".into()).or_default().api_key =
+                    Some(ApiKey::new("was-plain"));
+                Ok(())
+            })
+            .unwrap();
+        let reference = store.keychain_ref("p");
+        store
+            .update(|_, creds| {
+                creds.profiles.get_mut("p").unwrap().keychain = Some(reference);
+                Ok(())
+            })
+            .unwrap();
+        let text = std::fs::read_to_string(store.credentials_path()).unwrap();
+        assert!(!text.contains("was-plain"), "{text}");
+        assert_eq!(
+            loaded(&store, "p")
+                .unwrap()
+                .api_key
+                .unwrap()
+                .expose_secret(),
+            "was-plain"
+        );
+    }
+
+    #[test]
+    fn keychain_entries_are_named_per_directory() {
+        let (_tmp, store) = store();
+        let other = Store::in_dir("/elsewhere/tessera", &TESSERA);
+        assert_eq!(store.keychain_ref("p").service, "tessera");
+        assert_ne!(store.keychain_ref("p"), other.keychain_ref("p"));
+    }
+
+    #[test]
+    fn a_symlinked_credentials_file_is_refused_and_left_alone() {
+        let (tmp, store) = store();
+        std::fs::create_dir_all(store.dir()).unwrap();
+        let target = tmp.path().join("elsewhere.toml");
+        std::fs::write(&target, "[profiles.p]\napi_key = \"k\"\n").unwrap();
+        std::os::unix::fs::symlink(&target, store.credentials_path()).unwrap();
+        let err = store.read_credentials().unwrap_err();
+        assert!(matches!(err, Error::SymlinkedCredentials { .. }), "{err:?}");
+        assert!(err.to_string().contains("mv "), "{err}");
+        let err = store
+            .update(|_, creds| {
+                creds.profiles.clear();
+                Ok(())
+            })
+            .unwrap_err();
+        assert!(matches!(err, Error::SymlinkedCredentials { .. }));
+        assert!(
+            std::fs::symlink_metadata(store.credentials_path())
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(
+            std::fs::read_to_string(&target).unwrap(),
+            "[profiles.p]\napi_key = \"k\"\n"
+        );
+    }
+
+    #[test]
+    fn hostile_files_are_clear_errors_and_nothing_is_lost() {
+        let (_tmp, store) = store();
+        store
+            .update(|config, creds| {
+                config.set_current_profile("default", "p");
+                creds.profiles.entry("p".into()).or_default().api_key = Some(ApiKey::new("keep"));
+                Ok(())
+            })
+            .unwrap();
+        let good = std::fs::read(store.credentials_path()).unwrap();
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (vec![b'#'; 2 * 1024 * 1024], "larger than"),
+            (b"[profiles.p]\napi_key = \"a\0b\"\n".to_vec(), "line 2"),
+            (
+                b"[profiles.p]\napi_key = \"\xff\xfe\"\n".to_vec(),
+                "not UTF-8",
+            ),
+            (b"profiles = 5\n".to_vec(), "line 1"),
+            (b"[profiles.p]\napi_key = 7\n".to_vec(), "line 2"),
+            (
+                b"[profiles.p.oauth]\nmethod = \"web\"\n".to_vec(),
+                "missing field",
+            ),
+        ];
+        for (content, says) in cases {
+            std::fs::write(store.credentials_path(), &content).unwrap();
+            let err = store.read_credentials().unwrap_err();
+            assert!(matches!(err, Error::Parse { .. }), "{err:?}");
+            assert!(err.to_string().contains(says), "{says}: {err}");
+            assert!(err.to_string().contains("credentials.toml"), "{err}");
+            // The next write refuses too, so the file is not replaced.
+            assert!(
+                store
+                    .update(|_, creds| {
+                        creds.profiles.clear();
+                        Ok(())
+                    })
+                    .is_err()
+            );
+            assert_eq!(std::fs::read(store.credentials_path()).unwrap(), content);
+        }
+        std::fs::write(store.credentials_path(), &good).unwrap();
+        assert_eq!(key(&store, "p").as_deref(), Some("keep"));
+    }
+
+    #[test]
+    fn an_insecure_opt_in_is_only_trusted_from_a_private_config() {
+        let (_tmp, store) = store();
+        std::fs::create_dir_all(store.dir()).unwrap();
+        std::fs::write(
+            store.config_path(),
+            "[environments.lab]\nurl = \"http://10.0.0.5:8080\"\ninsecure = true\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(store.config_path(), Permissions::from_mode(0o600)).unwrap();
+        let config = store.read_config().unwrap();
+        assert!(config.insecure_http_allowed("lab", "http://10.0.0.5:8080/"));
+        std::fs::set_permissions(store.config_path(), Permissions::from_mode(0o666)).unwrap();
+        let err = store.read_config().unwrap_err();
+        assert!(matches!(err, Error::UntrustedConfig { .. }), "{err:?}");
+        assert!(err.to_string().contains("chmod 600"), "{err}");
+        // Without an opt-in in it, a loose config is just read.
+        std::fs::write(store.config_path(), "current_environment = \"lab\"\n").unwrap();
+        store.read_config().unwrap();
     }
 
     #[test]
