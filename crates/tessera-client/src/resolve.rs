@@ -539,6 +539,98 @@ mod tests {
     }
 
     #[test]
+    fn a_keychain_profile_resolves_through_the_keychain_or_fails_without_fallback() {
+        use crate::keychain::testing::Memory;
+        use crate::keychain::{Keychain, KeychainProblem};
+        let f = fixture();
+        let memory = std::sync::Arc::new(Memory::default());
+        let store = f.store.clone().with_keychain(Keychain::new(
+            memory.clone(),
+            std::time::Duration::from_secs(3),
+        ));
+        let reference = store.keychain_ref("main");
+        store
+            .update(|_, creds| {
+                creds.profiles.get_mut("main").unwrap().keychain = Some(reference);
+                Ok(())
+            })
+            .unwrap();
+        std::fs::write(f.cwd.join(".env"), "TESSERA_API_KEY=dotenv\n").unwrap();
+        let env = BTreeMap::<&str, &str>::new();
+        let resolver = Resolver {
+            spec: &TESSERA,
+            env: &env,
+            store: &store,
+            cwd: &f.cwd,
+            api_key_flag: None,
+            profile_flag: None,
+        };
+        let r = resolver.first().unwrap();
+        let found = r.winner().unwrap();
+        assert_eq!(found.key.expose_secret(), "file-main");
+        assert_eq!(found.source.storage(), "keychain");
+        assert_eq!(found.source.kind(), "credentials_file");
+        assert_eq!(
+            found.source.to_string(),
+            "profile \"main\" in the OS keychain"
+        );
+
+        *memory.down.lock().unwrap() = Some(KeychainProblem::NoSessionBus);
+        let err = resolver.first().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Keychain {
+                    problem: KeychainProblem::NoSessionBus,
+                    ..
+                }
+            ),
+            "not the .env key: {err:?}"
+        );
+        // `status` still gets everything else, and the problem.
+        let all = resolver.all().unwrap();
+        assert_eq!(all.keychain_problem, Some(KeychainProblem::NoSessionBus));
+        assert_eq!(all.winner().unwrap().source.kind(), "dotenv");
+    }
+
+    #[test]
+    fn the_insecure_opt_in_covers_its_own_url_only() {
+        let f = fixture();
+        f.store
+            .update(|config, _| {
+                let lab = config.environments.entry("lab".into()).or_default();
+                lab.url = Some("http://10.0.0.5:8080".into());
+                lab.insecure = true;
+                config.set_current_profile("lab", "labber");
+                config.set_current_profile("default", "main");
+                Ok(())
+            })
+            .unwrap();
+        let r = resolve(&f, None, Some("labber"), &[], true);
+        assert!(r.selection.as_ref().unwrap().insecure_http);
+        let transport = r.selection.unwrap().transport(&crate::Transport::default());
+        transport.check_url("http://10.0.0.5:8080/v1/me").unwrap();
+        // The default environment did not opt in, whatever its URL says.
+        let r = resolve(
+            &f,
+            None,
+            None,
+            &[("TESSERA_URL", "http://10.0.0.5:8080")],
+            true,
+        );
+        assert!(!r.selection.unwrap().insecure_http);
+        // A profile pointing elsewhere is not covered by its environment's opt-in.
+        f.store
+            .update(|config, _| {
+                config.profiles.get_mut("labber").unwrap().url = Some("http://10.0.0.6".into());
+                Ok(())
+            })
+            .unwrap();
+        let r = resolve(&f, None, Some("labber"), &[], true);
+        assert!(!r.selection.unwrap().insecure_http);
+    }
+
+    #[test]
     fn empty_values_count_as_unset() {
         let f = fixture();
         std::fs::write(f.cwd.join(".env"), "TESSERA_API_KEY=\n").unwrap();

@@ -381,6 +381,43 @@ mod tests {
     }
 
     #[test]
+    fn a_keychain_login_is_renewed_in_the_keychain() {
+        use crate::keychain::Keychain;
+        use crate::keychain::testing::Memory;
+        let now = 1_000;
+        let stale = expired_session(now);
+        let tmp = tempfile::tempdir().unwrap();
+        let memory = std::sync::Arc::new(Memory::default());
+        let store = Store::in_dir(tmp.path().join("cfg"), &TESSERA).with_keychain(Keychain::new(
+            memory.clone(),
+            std::time::Duration::from_secs(3),
+        ));
+        let reference = store.keychain_ref("p");
+        store
+            .update(|_, creds| {
+                let entry = creds.profiles.entry("p".into()).or_default();
+                entry.oauth = Some(stale.clone());
+                entry.keychain = Some(reference);
+                Ok(())
+            })
+            .unwrap();
+        let fresh = fresh_session(&store, "p", stale, now, &Counting::ok()).unwrap();
+        assert!(fresh.renewed);
+        let text = std::fs::read_to_string(store.credentials_path()).unwrap();
+        assert!(!text.contains("at-1") && !text.contains("rt-1"), "{text}");
+        let mut creds = store
+            .read_credentials()
+            .unwrap()
+            .file
+            .profiles
+            .remove("p")
+            .unwrap();
+        store.load_secrets("p", &mut creds).unwrap();
+        assert_eq!(creds.oauth.unwrap().access_token.expose_secret(), "at-1");
+        assert_eq!(memory.sets(), 2);
+    }
+
+    #[test]
     fn logged_out_meanwhile() {
         let now = 1_000;
         let stale = expired_session(now);
