@@ -54,19 +54,20 @@ fn https_server() -> Https {
         for stream in listener.incoming().flatten() {
             let conn = rustls::ServerConnection::new(config.clone()).unwrap();
             let mut tls = rustls::StreamOwned::new(conn, stream);
-            let mut target = String::new();
-            {
+            let target = {
                 let mut reader = BufReader::new(&mut tls);
                 let mut line = String::new();
                 // A client that refuses the certificate ends the handshake here.
                 if reader.read_line(&mut line).is_err() {
                     continue;
                 }
-                target = line.split(' ').nth(1).unwrap_or_default().to_owned();
+                let target = line.split(' ').nth(1).unwrap_or_default().to_owned();
+                line.clear();
                 while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
                     line.clear();
                 }
-            }
+                target
+            };
             let body = if target.starts_with("/.well-known/") {
                 format!(r#"{{"issuer":"{issuer}","token_endpoint":"{issuer}/oauth/token"}}"#)
             } else {
