@@ -422,14 +422,28 @@ mod platform {
     }
 
     fn service_problem(error: secret_service::Error) -> KeychainProblem {
+        use secret_service::Error as E;
+        // A bus where nobody owns `org.freedesktop.secrets` and nothing can
+        // be activated to own it.
+        let unknown_service = |name: &str| {
+            matches!(
+                name,
+                "org.freedesktop.DBus.Error.ServiceUnknown"
+                    | "org.freedesktop.DBus.Error.NameHasNoOwner"
+            )
+        };
         match error {
-            secret_service::Error::Unavailable => KeychainProblem::NoSecretService,
+            E::Unavailable => KeychainProblem::NoSecretService,
+            E::Zbus(zbus::Error::MethodError(name, _, _)) if unknown_service(name.as_str()) => {
+                KeychainProblem::NoSecretService
+            }
+            E::ZbusFdo(
+                zbus::fdo::Error::ServiceUnknown(_) | zbus::fdo::Error::NameHasNoOwner(_),
+            ) => KeychainProblem::NoSecretService,
             // No default collection is what a never-unlocked gnome-keyring
             // shows; unlocking it creates one.
-            secret_service::Error::Locked | secret_service::Error::NoResult => {
-                KeychainProblem::Locked
-            }
-            secret_service::Error::Prompt => KeychainProblem::Denied,
+            E::Locked | E::NoResult => KeychainProblem::Locked,
+            E::Prompt => KeychainProblem::Denied,
             other => KeychainProblem::Platform(other.to_string()),
         }
     }
