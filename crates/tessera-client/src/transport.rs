@@ -391,4 +391,17 @@ mod tests {
         let empty_dir = BTreeMap::from([("SSL_CERT_DIR", dir.path().to_str().unwrap())]);
         assert!(TlsTrust::from_env(&empty_dir).is_err());
     }
+
+    proptest::proptest! {
+        /// Whatever the path, a credential's request stays on its server.
+        #[test]
+        fn no_path_leaves_the_server(path in "\\PC{0,40}", server in proptest::sample::select(vec![
+            "http://127.0.0.1:8080", "https://api.test", "https://api.test/base/", "http://[::1]:9",
+        ])) {
+            if let Ok(url) = same_origin_url(server, &path) {
+                let base = Url::parse(server).unwrap();
+                proptest::prop_assert_eq!(url.origin(), base.origin());
+            }
+        }
+    }
 }

@@ -721,6 +721,19 @@ mod tests {
         assert_eq!(http.count(), 1);
     }
 
+    proptest::proptest! {
+        /// The redirect's query and the pasted text come from outside: never
+        /// a panic, and never a code without this login's state.
+        #[test]
+        fn outside_input_never_panics_or_skips_the_state(input in "\\PC{0,80}") {
+            let e = expected();
+            if let Some(Ok(_)) = interpret_callback(&input, &e) {
+                proptest::prop_assert!(input.contains("state=st4te"));
+            }
+            let _ = interpret_paste(&input, &e);
+        }
+    }
+
     #[test]
     fn paste_interpretation() {
         let e = expected();
