@@ -582,6 +582,7 @@ fn parse<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, Error> {
     })
 }
 
+#[cfg(unix)]
 fn shell_quote(path: &Path) -> String {
     let s = path.display().to_string();
     if s.chars()
@@ -593,7 +594,7 @@ fn shell_quote(path: &Path) -> String {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
     use crate::app::TESSERA;

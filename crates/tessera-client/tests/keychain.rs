@@ -13,6 +13,7 @@
 //! (Debian: dbus-daemon, dbus-bin, gnome-keyring, libsecret-tools;
 //! `scripts/lib.sh` installs them). Without them the scenarios that need
 //! them say so loudly and pass.
+#![cfg(unix)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
