@@ -144,7 +144,12 @@ pub fn session_client(session: &OAuthSession) -> Client {
 
 /// [`HttpRefresher`] over a [`UreqClient`](crate::oauth::UreqClient) built
 /// only when a renewal is due, so the cache hit never builds an HTTP client.
-pub struct UreqRefresher;
+/// `transport` is the profile's: its trust settings and insecure-http opt-in
+/// ([`Selection::transport`](crate::Selection::transport)).
+#[derive(Clone, Debug, Default)]
+pub struct UreqRefresher {
+    pub transport: crate::Transport,
+}
 
 impl Refresher for UreqRefresher {
     fn renew(
@@ -152,7 +157,8 @@ impl Refresher for UreqRefresher {
         session: &OAuthSession,
         customer_key: Option<&ApiKey>,
     ) -> Result<TokenResponse, OAuthError> {
-        let http = oauth::UreqClient::new();
+        let http =
+            oauth::UreqClient::with_transport(&self.transport, std::time::Duration::from_secs(30));
         HttpRefresher { http: &http }.renew(session, customer_key)
     }
 }
