@@ -449,41 +449,21 @@ mod platform {
     }
 }
 
-#[cfg(target_os = "macos")]
+/// Keychain Services and the Credential Manager: the keyring stores name an
+/// entry by service and account, as node-keytar did, so a foreign entry is an
+/// ordinary one.
+#[cfg(any(target_os = "macos", windows))]
 mod platform {
     use super::{KeychainProblem, KeychainRef};
     use std::sync::Arc;
 
+    #[cfg(target_os = "macos")]
     pub(super) fn store()
     -> Result<Arc<apple_native_keyring_store::keychain::Store>, KeychainProblem> {
         apple_native_keyring_store::keychain::Store::new().map_err(problem)
     }
 
-    /// node-keytar kept a generic password under the same service and
-    /// account.
-    pub(super) fn foreign(
-        entry: &KeychainRef,
-    ) -> Result<Option<keyring_core::Entry>, KeychainProblem> {
-        use keyring_core::api::CredentialStoreApi as _;
-        store()?
-            .build(&entry.service, &entry.account, None)
-            .map(Some)
-            .map_err(problem)
-    }
-
-    pub(super) fn problem(error: keyring_core::Error) -> KeychainProblem {
-        match error {
-            keyring_core::Error::NoStorageAccess(_) => KeychainProblem::Denied,
-            other => KeychainProblem::Platform(other.to_string()),
-        }
-    }
-}
-
-#[cfg(windows)]
-mod platform {
-    use super::{KeychainProblem, KeychainRef};
-    use std::sync::Arc;
-
+    #[cfg(windows)]
     pub(super) fn store() -> Result<Arc<windows_native_keyring_store::Store>, KeychainProblem> {
         windows_native_keyring_store::Store::new().map_err(problem)
     }

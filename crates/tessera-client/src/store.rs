@@ -798,6 +798,11 @@ mod tests {
         })
     }
 
+    fn loaded_key(store: &Store, profile: &str) -> String {
+        let key = loaded(store, profile).unwrap().api_key.unwrap();
+        key.expose_secret().to_owned()
+    }
+
     fn loaded(store: &Store, profile: &str) -> Result<Credentials, Error> {
         let mut creds = store
             .read_credentials()?
@@ -831,14 +836,7 @@ mod tests {
             })
             .unwrap();
         assert_eq!(memory.sets(), 1);
-        assert_eq!(
-            loaded(&store, "work")
-                .unwrap()
-                .api_key
-                .unwrap()
-                .expose_secret(),
-            "secret-in-keychain"
-        );
+        assert_eq!(loaded_key(&store, "work"), "secret-in-keychain");
     }
 
     #[test]
@@ -911,14 +909,7 @@ mod tests {
         let err = secure_login(&store, "vault", "new").unwrap_err();
         assert!(matches!(err, Error::Keychain { .. }), "{err:?}");
         *memory.down.lock().unwrap() = None;
-        assert_eq!(
-            loaded(&store, "vault")
-                .unwrap()
-                .api_key
-                .unwrap()
-                .expose_secret(),
-            "v"
-        );
+        assert_eq!(loaded_key(&store, "vault"), "v");
     }
 
     #[test]
@@ -958,14 +949,7 @@ mod tests {
             "{err:?}"
         );
         secure_login(&store, "work", "k2").unwrap();
-        assert_eq!(
-            loaded(&store, "work")
-                .unwrap()
-                .api_key
-                .unwrap()
-                .expose_secret(),
-            "k2"
-        );
+        assert_eq!(loaded_key(&store, "work"), "k2");
     }
 
     #[test]
@@ -987,14 +971,7 @@ mod tests {
             .unwrap();
         let text = std::fs::read_to_string(store.credentials_path()).unwrap();
         assert!(!text.contains("was-plain"), "{text}");
-        assert_eq!(
-            loaded(&store, "p")
-                .unwrap()
-                .api_key
-                .unwrap()
-                .expose_secret(),
-            "was-plain"
-        );
+        assert_eq!(loaded_key(&store, "p"), "was-plain");
     }
 
     #[test]

@@ -22,6 +22,12 @@ use tessera_client::app::TESSERA;
 use tessera_client::{ApiKey, Error, Keychain, KeychainProblem, KeychainRef, Store};
 
 const CHILD_VAR: &str = "TESSERA_KEYCHAIN_TEST_CHILD";
+const KEYRING_TOOLS: &[&str] = &[
+    "dbus-daemon",
+    "dbus-send",
+    "gnome-keyring-daemon",
+    "secret-tool",
+];
 
 fn have(program: &str) -> bool {
     Command::new("sh")
@@ -241,12 +247,7 @@ fn run_child(scenario: &str, mut command: Command) {
 
 #[test]
 fn secure_storage_round_trip_through_gnome_keyring() {
-    if skip_without(&[
-        "dbus-daemon",
-        "dbus-send",
-        "gnome-keyring-daemon",
-        "secret-tool",
-    ]) {
+    if skip_without(KEYRING_TOOLS) {
         return;
     }
     let session = Session::start(true);
@@ -271,12 +272,7 @@ fn secure_storage_round_trip_through_gnome_keyring() {
 
 #[test]
 fn a_locked_keyring_is_said_at_once_with_the_fix() {
-    if skip_without(&[
-        "dbus-daemon",
-        "dbus-send",
-        "gnome-keyring-daemon",
-        "secret-tool",
-    ]) {
+    if skip_without(KEYRING_TOOLS) {
         return;
     }
     let session = Session::start(true);
