@@ -3,7 +3,7 @@
 use crate::error::Error;
 use crate::oauth::Clock;
 use crate::retry::{RateLimitWait, RetryPolicy};
-use crate::transport::{Transport, same_origin_url};
+use crate::transport::{Transport, request_error, same_origin_url};
 use std::time::Duration;
 use tessera_proto::api::{Me, ProjectList};
 use tessera_proto::{AccessToken, ApiErrorBody, ApiKey};
@@ -111,7 +111,7 @@ impl ApiClient {
             .header("Authorization", auth.header_value())
             .header("Accept", "application/json")
             .call()
-            .map_err(|source| Error::request(&url, source))?;
+            .map_err(|source| request_error(&url, source))?;
         read_json(&url, response)
     }
 
@@ -155,7 +155,7 @@ impl ApiClient {
                 .agent
                 .run(request.body(()).map_err(|e| invalid(e.to_string()))?),
         };
-        let mut response = result.map_err(|source| Error::request(&url, source))?;
+        let mut response = result.map_err(|source| request_error(&url, source))?;
         let status = response.status().as_u16();
         tracing::debug!(%url, status, "response");
         let headers = response

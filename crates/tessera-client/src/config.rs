@@ -110,7 +110,7 @@ impl Config {
     /// Whether plain http to `server` is allowed for `environment`: only when
     /// the user opted in for that environment and `server` has the origin of
     /// the URL stored with the opt-in. Loopback needs no opt-in (see
-    /// [`crate::transport`]).
+    /// the transport module).
     pub fn insecure_http_allowed(&self, environment: &str, server: &str) -> bool {
         let Some(env) = self.environments.get(environment).filter(|e| e.insecure) else {
             return false;

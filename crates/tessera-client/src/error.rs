@@ -121,21 +121,6 @@ pub enum Error {
 }
 
 impl Error {
-    /// The error for a failed request: a refused certificate is said as
-    /// such, everything else is the network.
-    pub(crate) fn request(url: &str, source: ureq::Error) -> Error {
-        match crate::transport::certificate_problem(&source) {
-            Some(problem) => Error::Certificate {
-                url: url.to_owned(),
-                problem,
-            },
-            None => Error::Network {
-                url: url.to_owned(),
-                source,
-            },
-        }
-    }
-
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
         let path = path.into();
         move |source| Error::Io { path, source }

@@ -16,7 +16,7 @@
 //!   deadline.
 //!
 //! The credentials file keeps only a [`KeychainRef`] (service + account) for
-//! a profile whose secret is here; see [`crate::store`].
+//! a profile whose secret is here (see the store module).
 
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;

@@ -253,6 +253,21 @@ fn redact_userinfo(url: &Url) -> String {
     shown.to_string()
 }
 
+/// The error for a request that got no response: a refused certificate is
+/// said as such, everything else is the network.
+pub(crate) fn request_error(url: &str, source: ureq::Error) -> Error {
+    match certificate_problem(&source) {
+        Some(problem) => Error::Certificate {
+            url: url.to_owned(),
+            problem,
+        },
+        None => Error::Network {
+            url: url.to_owned(),
+            source,
+        },
+    }
+}
+
 /// Names a TLS certificate failure in words, when `error` is one: the
 /// problem (unknown issuer, expired, wrong name) and what to do about it.
 pub(crate) fn certificate_problem(error: &ureq::Error) -> Option<String> {
