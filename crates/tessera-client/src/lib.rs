@@ -7,6 +7,13 @@
 //! once across racing processes; [`ApiClient::send_with_retry`] waits out
 //! rate limits per [`retry::RetryPolicy`].
 //!
+//! Safety rules every caller gets: a stored credential is only sent to its
+//! server's origin, over https unless the server is on loopback or the user
+//! opted in for its environment, trusting the OS's roots or `SSL_CERT_FILE`
+//! ([`transport`]); a profile may keep its secret in the OS keychain, with a
+//! deadline on every call and no fallback to the file ([`keychain`],
+//! [`Store::load_secrets`]).
+//!
 //! Nothing here knows a path or an environment-variable name: those come from an
 //! [`AppSpec`], so persona CLIs reuse every piece with their own names.
 
