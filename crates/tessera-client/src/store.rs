@@ -167,17 +167,7 @@ impl Store {
     /// their secrets in.
     pub fn read_credentials(&self) -> Result<CredentialsRead, Error> {
         let path = self.credentials_path();
-        // Not followed: a write replaces the file, which would cut the link
-        // and leave the target stale; a link planted elsewhere could expose
-        // what is written. Refused, nothing touched.
-        if let Ok(meta) = std::fs::symlink_metadata(&path)
-            && meta.file_type().is_symlink()
-        {
-            let target = std::fs::read_link(&path)
-                .map(|t| t.display().to_string())
-                .unwrap_or_else(|_| "?".into());
-            return Err(Error::SymlinkedCredentials { path, target });
-        }
+        refuse_symlink(&path)?;
         let file = match File::open(&path) {
             Ok(file) => file,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(CredentialsRead::default()),
@@ -408,6 +398,7 @@ impl StoreLock<'_> {
     /// keychain entry no profile refers to any more is deleted afterwards;
     /// failing that leaves an unused entry (logged), never a lost profile.
     pub fn write_credentials(&self, credentials: &CredentialsFile) -> Result<(), Error> {
+        refuse_symlink(&self.store.credentials_path())?;
         let before: BTreeSet<KeychainRef> = self
             .read_credentials()
             .map(|read| keychain_refs(&read.file).cloned().collect())
@@ -521,6 +512,24 @@ impl StoreLock<'_> {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
+    }
+}
+
+/// The credentials file is not followed through a link: a write replaces
+/// the file, which would cut the link and leave its target stale, and a link
+/// planted elsewhere could expose what is written. Refused, nothing touched.
+fn refuse_symlink(path: &Path) -> Result<(), Error> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            let target = std::fs::read_link(path)
+                .map(|t| t.display().to_string())
+                .unwrap_or_else(|_| "?".into());
+            Err(Error::SymlinkedCredentials {
+                path: path.to_owned(),
+                target,
+            })
+        }
+        _ => Ok(()),
     }
 }
 
@@ -999,6 +1008,12 @@ mod tests {
             })
             .unwrap_err();
         assert!(matches!(err, Error::SymlinkedCredentials { .. }));
+        let lock = store.lock().unwrap();
+        let err = lock
+            .write_credentials(&CredentialsFile::default())
+            .unwrap_err();
+        assert!(matches!(err, Error::SymlinkedCredentials { .. }));
+        drop(lock);
         assert!(
             std::fs::symlink_metadata(store.credentials_path())
                 .unwrap()
