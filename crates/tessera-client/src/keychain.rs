@@ -241,10 +241,16 @@ impl Keychain {
                 let _ = tx.send(op(backend.as_ref()));
             })
             .map_err(|e| KeychainProblem::Platform(format!("cannot start a thread: {e}")))?;
-        rx.recv_timeout(self.deadline)
-            .unwrap_or(Err(KeychainProblem::TimedOut {
+        match rx.recv_timeout(self.deadline) {
+            Ok(answer) => answer,
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(KeychainProblem::TimedOut {
                 after: self.deadline,
-            }))
+            }),
+            // The platform library panicked on the worker thread.
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(KeychainProblem::Platform(
+                "the keychain call ended without an answer".into(),
+            )),
+        }
     }
 }
 
