@@ -50,10 +50,7 @@ pub fn discover(http: &dyn HttpClient, issuer: &str) -> Result<ServerMetadata, O
             })?;
         let response = http
             .send(request)
-            .map_err(|source| OAuthError::Unreachable {
-                url: url.clone(),
-                source,
-            })?;
+            .map_err(|source| OAuthError::transport(url.clone(), source))?;
         if response.status() != StatusCode::OK {
             misses.push((
                 url,
