@@ -145,10 +145,13 @@ pub fn session_client(session: &OAuthSession) -> Client {
 /// [`HttpRefresher`] over a [`UreqClient`](crate::oauth::UreqClient) built
 /// only when a renewal is due, so the cache hit never builds an HTTP client.
 /// `transport` is the profile's: its trust settings and insecure-http opt-in
-/// ([`Selection::transport`](crate::Selection::transport)).
-#[derive(Clone, Debug, Default)]
+/// ([`Selection::transport`](crate::Selection::transport)). `server` is the
+/// profile's server: the stored token endpoint is used only when it is on
+/// that server or in its metadata ([`oauth::check_stored_endpoint`]).
+#[derive(Clone, Debug)]
 pub struct UreqRefresher {
     pub transport: crate::Transport,
+    pub server: String,
 }
 
 impl Refresher for UreqRefresher {
@@ -159,6 +162,10 @@ impl Refresher for UreqRefresher {
     ) -> Result<TokenResponse, OAuthError> {
         let http =
             oauth::UreqClient::with_transport(&self.transport, std::time::Duration::from_secs(30));
+        let endpoint = oauth::require_endpoint(&session.token_endpoint, "token endpoint")?;
+        oauth::check_stored_endpoint(&http, &self.server, endpoint, |meta| {
+            Some(meta.token_endpoint.as_str())
+        })?;
         HttpRefresher { http: &http }.renew(session, customer_key)
     }
 }

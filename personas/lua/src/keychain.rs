@@ -203,6 +203,7 @@ mod tests {
             browser: &NoBrowser,
             store: Store::in_dir(dir.path().join(".lua-cli"), &crate::texts::LUA),
             profile_flag: Some(crate::PROFILE.into()),
+            storage: Default::default(),
         }
     }
 

@@ -116,7 +116,7 @@ fn configure(args: &Configure, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     match (&args.api_key, &args.email, &args.otp) {
         (Some(key), _, _) => save_key(ctx, io, key),
         (None, Some(email), None) => {
-            login::email::send_code(ctx, email)?;
+            login::email::send_code(ctx, io, email)?;
             texts::code_sent(io)?;
             Ok(texts::code_next(io, email)?)
         }
@@ -134,7 +134,7 @@ fn configure(args: &Configure, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
             }
             let email = io.prompter.input(texts::ENTER_EMAIL)?;
             let email = email.trim();
-            login::email::send_code(ctx, email)?;
+            login::email::send_code(ctx, io, email)?;
             texts::code_sent(io)?;
             let code = io.prompter.input(texts::ENTER_CODE)?;
             trade_code(ctx, io, email, code.trim())
@@ -144,7 +144,7 @@ fn configure(args: &Configure, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
 
 /// Checks the key with `GET /v1/me`, then stores it.
 fn save_key(ctx: &Ctx, io: &mut Io, key: &ApiKey) -> Result<(), CliError> {
-    let outcome = login::api_key(ctx, key, true).map_err(|e| match e.client() {
+    let outcome = login::api_key(ctx, io, key, true).map_err(|e| match e.client() {
         Some(ClientError::Unauthorized { message } | ClientError::Forbidden { message, .. }) => {
             texts::authentication_failed(message)
         }
@@ -159,7 +159,7 @@ fn trade_code(ctx: &Ctx, io: &mut Io, email: &str, code: &str) -> Result<(), Cli
     if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
         return Err(texts::invalid_otp(email));
     }
-    login::email::trade_code(ctx, email, code).map_err(|e| match e.oauth() {
+    login::email::trade_code(ctx, io, email, code).map_err(|e| match e.oauth() {
         Some(OAuthError::ApiRejected {
             status: 400 | 401 | 403 | 404,
             ..
