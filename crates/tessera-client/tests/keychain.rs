@@ -1,5 +1,6 @@
 //! The keychain against a real Secret Service: a private `dbus-daemon` with
-//! `gnome-keyring-daemon` on it, started here and stopped by PID; and the
+//! `gnome-keyring-daemon` on it (persona-testkit's `SecretService`, stopped
+//! by PID); and the
 //! ways it fails on a headless box: no session bus, a bus without a Secret
 //! Service, a locked keyring, a bus that never answers.
 //!
@@ -15,209 +16,17 @@
 //! them say so loudly and pass.
 #![cfg(unix)]
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
+use persona_testkit::secret_service::{KEYRING_TOOLS, SecretService, skip_without};
+use std::process::Command;
 use std::time::{Duration, Instant};
 use tessera_client::app::TESSERA;
 use tessera_client::{ApiKey, Error, Keychain, KeychainProblem, KeychainRef, Store};
 
 const CHILD_VAR: &str = "TESSERA_KEYCHAIN_TEST_CHILD";
-const KEYRING_TOOLS: &[&str] = &[
-    "dbus-daemon",
-    "dbus-send",
-    "gnome-keyring-daemon",
-    "secret-tool",
-];
 
-fn have(program: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn skip_without(programs: &[&str]) -> bool {
-    let missing: Vec<_> = programs.iter().filter(|p| !have(p)).collect();
-    if missing.is_empty() {
-        return false;
-    }
-    eprintln!(
-        "\n*** SKIPPED: {missing:?} not installed; the real Secret Service is not tested. \
-         Install with `source scripts/lib.sh; ensure_secret_service` ***\n"
-    );
-    true
-}
-
-/// A private session bus in a temp dir, optionally with gnome-keyring on it
-/// (its login keyring created and unlocked). Both processes are killed by
-/// PID on drop.
-struct Session {
-    dir: tempfile::TempDir,
-    address: String,
-    bus: Child,
-    keyring: Option<Child>,
-}
-
-impl Session {
-    fn start(with_keyring: bool) -> Session {
-        let dir = tempfile::tempdir().unwrap();
-        for sub in ["services", "run", "home", "data"] {
-            std::fs::create_dir(dir.path().join(sub)).unwrap();
-        }
-        // No standard service directories: nothing is started behind the
-        // test's back (Debian's gnome-keyring installs an activation file).
-        let config = dir.path().join("bus.conf");
-        std::fs::write(
-            &config,
-            format!(
-                r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:dir={dir}</listen>
-  <auth>EXTERNAL</auth>
-  <servicedir>{dir}/services</servicedir>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-"#,
-                dir = dir.path().display()
-            ),
-        )
-        .unwrap();
-        let mut bus = Command::new("dbus-daemon")
-            .arg(format!("--config-file={}", config.display()))
-            .args(["--nofork", "--print-address=1"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut address = String::new();
-        BufReader::new(bus.stdout.take().unwrap())
-            .read_line(&mut address)
-            .unwrap();
-        let address = address.trim().to_owned();
-        assert!(address.starts_with("unix:"), "{address:?}");
-        let mut session = Session {
-            dir,
-            address,
-            bus,
-            keyring: None,
-        };
-        if with_keyring {
-            let mut keyring = session
-                .command("gnome-keyring-daemon")
-                .args(["--foreground", "--unlock", "--components=secrets"])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
-            // --unlock reads the password to end of input.
-            keyring
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(b"test-password")
-                .unwrap();
-            session.keyring = Some(keyring);
-            session.wait_for_secret_service();
-        }
-        session
-    }
-
-    /// A command that sees only this session.
-    fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut command = Command::new(program);
-        command
-            .env_remove("DBUS_SESSION_BUS_ADDRESS")
-            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
-            .env("XDG_RUNTIME_DIR", self.dir.path().join("run"))
-            .env("HOME", self.dir.path().join("home"))
-            .env("XDG_DATA_HOME", self.dir.path().join("data"));
-        command
-    }
-
-    /// The daemon takes its bus name once its keyring is open. Polled: it
-    /// says nothing when ready.
-    fn wait_for_secret_service(&self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let out = self
-                .command("dbus-send")
-                .args([
-                    "--session",
-                    "--print-reply",
-                    "--dest=org.freedesktop.DBus",
-                    "/org/freedesktop/DBus",
-                    "org.freedesktop.DBus.NameHasOwner",
-                    "string:org.freedesktop.secrets",
-                ])
-                .output()
-                .unwrap();
-            if String::from_utf8_lossy(&out.stdout).contains("boolean true") {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "gnome-keyring-daemon did not start"
-            );
-            std::thread::sleep(Duration::from_millis(25));
-        }
-    }
-
-    fn secret_tool(&self, args: &[&str], stdin: &str) -> bool {
-        let mut child = self
-            .command("secret-tool")
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait().unwrap().success()
-    }
-
-    fn lock_login_keyring(&self) {
-        let out = self
-            .command("dbus-send")
-            .args([
-                "--session",
-                "--print-reply",
-                "--dest=org.freedesktop.secrets",
-                "/org/freedesktop/secrets",
-                "org.freedesktop.Secret.Service.Lock",
-                "array:objpath:/org/freedesktop/secrets/collection/login",
-            ])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-    }
-
-    /// Runs `scenario` in a child test process inside this session.
-    fn run(&self, scenario: &str) {
-        run_child(scenario, self.command(std::env::current_exe().unwrap()));
-    }
-}
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        if let Some(keyring) = &mut self.keyring {
-            let _ = keyring.kill();
-            let _ = keyring.wait();
-        }
-        let _ = self.bus.kill();
-        let _ = self.bus.wait();
-    }
+/// Runs `scenario` in a child test process inside `session`.
+fn run_in(session: &SecretService, scenario: &str) {
+    run_child(scenario, session.command(std::env::current_exe().unwrap()));
 }
 
 fn run_child(scenario: &str, mut command: Command) {
@@ -250,7 +59,7 @@ fn secure_storage_round_trip_through_gnome_keyring() {
     if skip_without(KEYRING_TOOLS) {
         return;
     }
-    let session = Session::start(true);
+    let session = SecretService::start();
     // What the Lua CLI (node-keytar) left before 3.9.
     assert!(session.secret_tool(
         &[
@@ -263,7 +72,7 @@ fn secure_storage_round_trip_through_gnome_keyring() {
         ],
         "old-keytar-key",
     ));
-    session.run("round_trip");
+    run_in(&session, "round_trip");
     assert!(
         !session.secret_tool(&["lookup", "service", "lua-cli", "account", "api-key"], ""),
         "the foreign entry was deleted"
@@ -275,13 +84,13 @@ fn a_locked_keyring_is_said_at_once_with_the_fix() {
     if skip_without(KEYRING_TOOLS) {
         return;
     }
-    let session = Session::start(true);
+    let session = SecretService::start();
     assert!(session.secret_tool(
         &["store", "--label=x", "service", "s", "username", "u"],
         "v"
     ));
     session.lock_login_keyring();
-    session.run("locked");
+    run_in(&session, "locked");
 }
 
 #[test]
@@ -289,7 +98,7 @@ fn a_bus_without_a_secret_service_fails_fast() {
     if skip_without(&["dbus-daemon"]) {
         return;
     }
-    Session::start(false).run("no_secret_service");
+    run_in(&SecretService::bus_only(), "no_secret_service");
 }
 
 #[test]

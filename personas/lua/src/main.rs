@@ -5,10 +5,10 @@
 //! One credential, no profiles: the key lives in `~/.lua-cli/credentials`
 //! (0600, directory 0700) and resolution is `LUA_API_KEY` > that file > `.env`.
 
-mod keychain;
 mod texts;
 
 use clap::{Parser, Subcommand};
+use tessera_cli::auth::save::{Saved, save};
 use tessera_cli::auth::{login, show};
 use tessera_cli::host::{App, Globals, Persona};
 use tessera_cli::{CliError, Ctx, Io};
@@ -122,7 +122,7 @@ fn configure(args: &Configure, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
         }
         (None, Some(email), Some(code)) => trade_code(ctx, io, email, code),
         (None, None, _) => {
-            if keychain::migrate(ctx, io, &keychain::SecretTool::new(ctx.env))? {
+            if migrate(ctx, io)? {
                 return Ok(());
             }
             if !io.stdin_is_tty {
@@ -140,6 +140,38 @@ fn configure(args: &Configure, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
             trade_code(ctx, io, email, code.trim())
         }
     }
+}
+
+/// Moves the key versions before 3.9.0 kept in the OS keychain (through
+/// keytar) into the credentials file, when the file has none; returns whether
+/// it did. The library's keychain reads keytar's entry, within its deadline:
+/// a keychain that cannot be read (no desktop session on a headless box,
+/// locked, not answering) is said, and `configure` goes on.
+fn migrate(ctx: &Ctx, io: &mut Io) -> Result<bool, CliError> {
+    let file = ctx.store.read_credentials()?.file;
+    if file
+        .profiles
+        .get(PROFILE)
+        .is_some_and(|c| c.api_key.is_some() || c.in_keychain())
+    {
+        return Ok(false);
+    }
+    let (service, account) = texts::KEYTAR;
+    let keychain = ctx.store.keychain();
+    let key = match keychain.get_foreign(service, account) {
+        Ok(Some(key)) if !key.trim().is_empty() => ApiKey::new(key.trim()),
+        Ok(_) => return Ok(false),
+        Err(problem) => {
+            texts::keychain_skipped(io, &problem)?;
+            return Ok(false);
+        }
+    };
+    save(ctx, Saved::ApiKey(key))?;
+    texts::migrated(ctx, io)?;
+    if let Err(problem) = keychain.delete_foreign(service, account) {
+        texts::keychain_kept(io, &problem)?;
+    }
+    Ok(true)
 }
 
 /// Checks the key with `GET /v1/me`, then stores it.
