@@ -91,3 +91,16 @@ ensure_node_and_npm() {
   step "installing nodejs and npm (Debian packages)"
   apt_install nodejs npm
 }
+
+# The keychain tests (crates/tessera-client/tests/keychain.rs) start their own
+# private dbus-daemon and gnome-keyring-daemon, by PID; this installs them.
+ensure_secret_service() {
+  local missing=()
+  command -v dbus-daemon >/dev/null 2>&1 || missing+=(dbus-daemon)
+  command -v dbus-send >/dev/null 2>&1 || missing+=(dbus-bin)
+  command -v gnome-keyring-daemon >/dev/null 2>&1 || missing+=(gnome-keyring)
+  command -v secret-tool >/dev/null 2>&1 || missing+=(libsecret-tools)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  step "installing ${missing[*]} (Debian packages, for the keychain tests)"
+  apt_install "${missing[@]}"
+}

@@ -12,8 +12,8 @@ use crate::auth;
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::io::Io;
+use tessera_client::Error as ClientError;
 use tessera_client::retry::RetryPolicy;
-use tessera_client::{ApiClient, Error as ClientError};
 use tessera_proto::{ApiErrorBody, ApiKey};
 
 #[derive(Debug, clap::Args)]
@@ -44,9 +44,14 @@ pub fn run(args: &ApiArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
         .method
         .clone()
         .unwrap_or_else(|| if body.is_some() { "POST" } else { "GET" }.to_owned());
+    let target = auth::target(ctx)?;
+    let client = target.api(ctx, io)?;
+    // Checked before the credential is even read: a URL on another server
+    // must not get this one's credential.
+    let url = client
+        .url(&args.path)
+        .map_err(|e| other_server_hint(ctx, &target, &args.path, e))?;
     let active = auth::credential::active(ctx, args.api_key.as_ref(), io)?;
-    let server = auth::server_url(ctx)?;
-    let client = ApiClient::new(&server);
     let policy = RetryPolicy {
         max_attempts: args.max_attempts.max(1),
         ..RetryPolicy::default()
@@ -86,7 +91,6 @@ pub fn run(args: &ApiArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     }
     let message = serde_json::from_slice::<ApiErrorBody>(&response.body)
         .map_or_else(|_| format!("HTTP {}", response.status), |b| b.message);
-    let url = client.url(&args.path);
     Err(match response.status {
         401 => CliError::from(ClientError::Unauthorized { message }).with_hint(format!(
             "the server did not accept the credential from {}",
@@ -106,6 +110,35 @@ pub fn run(args: &ApiArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
         .into(),
         status => CliError::Http { status, message },
     })
+}
+
+/// Says how to call another server, as `gh api --hostname` does: with a
+/// profile of that server, naming one when there is one.
+fn other_server_hint(ctx: &Ctx, target: &auth::Target, path: &str, error: ClientError) -> CliError {
+    if !matches!(error, ClientError::OtherOrigin { .. }) {
+        return error.into();
+    }
+    let name = ctx.spec.name;
+    let origin_of = |server: &str, path: &str| {
+        let url = url::Url::parse(server).ok()?.join(path).ok()?;
+        Some(url.origin())
+    };
+    let wanted = origin_of(&target.server, path);
+    let config = ctx.store.read_config().unwrap_or_default();
+    let profile = config.profiles.iter().find_map(|(profile, p)| {
+        let server = config.server_url(ctx.spec, ctx.env, &p.environment, Some(profile))?;
+        (wanted.is_some() && origin_of(&server, "/") == wanted).then_some(profile)
+    });
+    let hint = match profile {
+        Some(profile) => format!(
+            "to use profile {profile:?}, whose server that is: `{name} --profile {profile} api {path}`"
+        ),
+        None => format!(
+            "pass a path on {} (`{name} api /v1/me`), or log in to the other server in a profile of its own (`{name} auth env add NAME URL`, `{name} auth env switch NAME`, `{name} auth login`) and pass `--profile NAME`",
+            target.server
+        ),
+    };
+    CliError::from(error).with_hint(hint)
 }
 
 /// The `--data` body, checked to be JSON so that a typo fails here with exit 2

@@ -23,6 +23,23 @@ pub struct Ctx<'a> {
     pub store: Store,
     /// `--profile`, when given.
     pub profile_flag: Option<String>,
+    /// Where a login made by this command keeps its secret.
+    pub storage: Storage,
+}
+
+/// Where a login keeps its secret.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Storage {
+    /// The OS keychain for a profile whose secret is already there, or when
+    /// `config.toml` says `secure_storage = true`; else the credentials file.
+    #[default]
+    AsBefore,
+    /// `--secure-storage`: the OS keychain, or the login fails (never the
+    /// file instead).
+    Keychain,
+    /// `--insecure-storage`: the credentials file, also for a profile whose
+    /// secret was in the keychain (its entry is deleted).
+    File,
 }
 
 impl Ctx<'_> {
@@ -89,6 +106,7 @@ pub(crate) mod testing {
             browser: &NoBrowser,
             store: Store::in_dir(dir.path().join("cfg"), &TESSERA),
             profile_flag: None,
+            storage: super::Storage::AsBefore,
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use crate::error::CliError;
 use tessera_client::Error as ClientError;
+use tessera_client::KeychainProblem;
 use tessera_client::oauth::OAuthError;
 
 /// The process exit status of a command.
@@ -21,6 +22,9 @@ pub enum Exit {
     Network = 5,
     /// The server answered with an error (5xx, rate limit, unreadable response).
     Server = 6,
+    /// The OS keychain could not be used (no Secret Service, locked, denied,
+    /// no answer in time). Nothing was written in plaintext instead.
+    Keychain = 7,
 }
 
 impl Exit {
@@ -37,6 +41,7 @@ impl Exit {
             Exit::CredentialRejected => "credential_rejected",
             Exit::Network => "network",
             Exit::Server => "server",
+            Exit::Keychain => "keychain",
         }
     }
 }
@@ -58,7 +63,7 @@ pub fn exit_for(error: &CliError) -> Exit {
         CliError::Io(_) => Exit::Failure,
         CliError::Client { source, .. } => match source {
             ClientError::Unauthorized { .. } => Exit::CredentialRejected,
-            ClientError::Network { .. } => Exit::Network,
+            ClientError::Network { .. } | ClientError::Certificate { .. } => Exit::Network,
             ClientError::Server { .. }
             | ClientError::RateLimited { .. }
             | ClientError::InvalidResponse { .. } => Exit::Server,
@@ -68,7 +73,21 @@ pub fn exit_for(error: &CliError) -> Exit {
             | ClientError::UnknownEnvironment(_)
             | ClientError::UnknownProfile(_)
             | ClientError::InvalidUrl(_)
-            | ClientError::Forbidden { .. } => Exit::Failure,
+            | ClientError::Forbidden { .. }
+            | ClientError::SymlinkedCredentials { .. } => Exit::Failure,
+            // Refused before anything was sent: the command line (or the
+            // configuration it selects) asked for something unsafe.
+            ClientError::OtherOrigin { .. }
+            | ClientError::InsecureHttp { .. }
+            | ClientError::UntrustedConfig { .. }
+            | ClientError::TlsTrust { .. } => Exit::Usage,
+            // The entry a profile refers to is gone: log in again, as when
+            // there is no credential at all.
+            ClientError::Keychain {
+                problem: KeychainProblem::Missing,
+                ..
+            } => Exit::NotLoggedIn,
+            ClientError::Keychain { .. } => Exit::Keychain,
             ClientError::SessionExpired { .. } | ClientError::LoggedOut(_) => {
                 Exit::CredentialRejected
             }
@@ -92,8 +111,11 @@ fn exit_for_oauth(error: &OAuthError) -> Exit {
         OAuthError::Unreachable { .. } => Exit::Network,
         OAuthError::BadResponse { .. }
         | OAuthError::IssuerMismatch { .. }
+        | OAuthError::MissingIssuer { .. }
         | OAuthError::MissingEndpoint(_) => Exit::Server,
-        OAuthError::InvalidUrl { .. } | OAuthError::InvalidInput(_) => Exit::Usage,
+        OAuthError::InvalidUrl { .. }
+        | OAuthError::InvalidInput(_)
+        | OAuthError::InsecureHttp { .. } => Exit::Usage,
         OAuthError::TimedOut { .. } | OAuthError::StateMismatch | OAuthError::Io { .. } => {
             Exit::Failure
         }

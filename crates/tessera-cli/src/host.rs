@@ -9,7 +9,7 @@
 //! build the context and the terminal streams, run, and turn the outcome into
 //! words on stderr and an exit code ([`report`]).
 
-use crate::context::Ctx;
+use crate::context::{Ctx, Storage};
 use crate::error::CliError;
 use crate::exit::{Exit, exit_for};
 use crate::io::{Io, Prompter, ThemedPrompter};
@@ -57,6 +57,8 @@ pub struct Globals {
     pub profile: Option<String>,
     /// Errors as JSON on stderr (`--json` of the command).
     pub json: bool,
+    /// `--secure-storage` / `--insecure-storage` of a login.
+    pub storage: Storage,
 }
 
 impl Globals {
@@ -92,7 +94,12 @@ pub fn main<A: App>(persona: &Persona) -> ExitCode {
     init_logging(persona.spec, &env);
     let profile = persona.profile.map(str::to_owned).or(globals.profile);
     with_process_io(&mut ThemedPrompter(persona.theme), |io| {
-        let result = context(persona, &env, profile).and_then(|ctx| app.run(&ctx, io));
+        let result = context(persona, &env, profile)
+            .map(|ctx| Ctx {
+                storage: globals.storage,
+                ..ctx
+            })
+            .and_then(|ctx| app.run(&ctx, io));
         report(result, globals.json, &persona.errors, io).into()
     })
 }
@@ -151,6 +158,7 @@ pub fn context<'a>(
         browser: &tessera_client::oauth::SystemBrowser,
         store: Store::open(persona.spec, env)?,
         profile_flag,
+        storage: Storage::AsBefore,
     })
 }
 

@@ -17,7 +17,7 @@ pub mod host;
 pub mod io;
 pub mod texts;
 
-pub use context::Ctx;
+pub use context::{Ctx, Storage};
 pub use error::CliError;
 pub use exit::{Exit, exit_for};
 pub use io::{Io, Prompter};
@@ -73,6 +73,10 @@ impl App for Cli {
             json: match &self.command {
                 Command::Auth(command) => command.json(),
                 Command::Api(_) => false,
+            },
+            storage: match &self.command {
+                Command::Auth(command) => command.storage(),
+                Command::Api(_) => Storage::AsBefore,
             },
             ..Globals::default()
         }

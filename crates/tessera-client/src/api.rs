@@ -3,6 +3,7 @@
 use crate::error::Error;
 use crate::oauth::Clock;
 use crate::retry::{RateLimitWait, RetryPolicy};
+use crate::transport::{Transport, request_error, same_origin_url};
 use std::time::Duration;
 use tessera_proto::api::{Me, ProjectList};
 use tessera_proto::{AccessToken, ApiErrorBody, ApiKey};
@@ -57,25 +58,28 @@ const MAX_RESPONSE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// A client for one server. Built only by commands that talk to the server, never
 /// on the paths that just read the store.
+///
+/// Every request carries a credential, so every request is checked first:
+/// it must stay on the server's origin ([`same_origin_url`]) and use https
+/// unless the server is on loopback or the user opted in
+/// ([`Transport::check_url`]). A refused request sends nothing.
 pub struct ApiClient {
     agent: ureq::Agent,
     base: String,
+    transport: Transport,
 }
 
 impl ApiClient {
+    /// A client trusting the OS's certificate roots, with no insecure http.
     pub fn new(base_url: &str) -> Self {
-        let agent = ureq::Agent::config_builder()
-            // 4xx/5xx bodies carry the reason; read them instead of erroring.
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .timeout_connect(Some(Duration::from_secs(10)))
-            .timeout_global(Some(Duration::from_secs(30)))
-            .user_agent(concat!("tessera/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .into();
+        Self::with_transport(base_url, &Transport::default())
+    }
+
+    pub fn with_transport(base_url: &str, transport: &Transport) -> Self {
         Self {
-            agent,
+            agent: transport.agent(Duration::from_secs(30)),
             base: base_url.trim_end_matches('/').to_owned(),
+            transport: transport.clone(),
         }
     }
 
@@ -86,45 +90,37 @@ impl ApiClient {
 
     /// `GET /v1/me`: who the credential acts for.
     pub fn me(&self, auth: &Authorization) -> Result<Me, Error> {
-        let url = format!("{}/v1/me", self.base);
-        tracing::debug!(%url, "asking who the credential acts for");
-        let response = self
-            .agent
-            .get(&url)
-            .header("Authorization", auth.header_value())
-            .header("Accept", "application/json")
-            .call()
-            .map_err(|source| Error::Network {
-                url: url.clone(),
-                source,
-            })?;
-        read_json(&url, response)
+        self.get_json("/v1/me", auth)
     }
 
     /// `GET /v1/projects`: the projects of the credential's account.
     pub fn projects(&self, auth: &Authorization) -> Result<ProjectList, Error> {
-        let url = format!("{}/v1/projects", self.base);
-        tracing::debug!(%url, "listing projects");
+        self.get_json("/v1/projects", auth)
+    }
+
+    fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        auth: &Authorization,
+    ) -> Result<T, Error> {
+        let url = self.url(path)?;
+        tracing::debug!(%url, "GET");
         let response = self
             .agent
             .get(&url)
             .header("Authorization", auth.header_value())
             .header("Accept", "application/json")
             .call()
-            .map_err(|source| Error::Network {
-                url: url.clone(),
-                source,
-            })?;
+            .map_err(|source| request_error(&url, source))?;
         read_json(&url, response)
     }
 
-    /// The full URL of `path` (`/v1/me`, `v1/me`, or an absolute URL on this server).
-    pub fn url(&self, path: &str) -> String {
-        if path.starts_with("http://") || path.starts_with("https://") {
-            path.to_owned()
-        } else {
-            format!("{}/{}", self.base, path.trim_start_matches('/'))
-        }
+    /// The full URL of `path` (`/v1/me`, `v1/me`, or an absolute URL on this
+    /// server), once it is known that the credential may go there.
+    pub fn url(&self, path: &str) -> Result<String, Error> {
+        let url = same_origin_url(&self.base, path)?;
+        self.transport.check_url(url.as_str())?;
+        Ok(url.into())
     }
 
     /// One request; any HTTP status is a response, only no answer at all is an
@@ -136,7 +132,7 @@ impl ApiClient {
         body: Option<&[u8]>,
         auth: &Authorization,
     ) -> Result<ApiResponse, Error> {
-        let url = self.url(path);
+        let url = self.url(path)?;
         let invalid = |message: String| Error::InvalidResponse {
             url: url.clone(),
             message,
@@ -159,10 +155,7 @@ impl ApiClient {
                 .agent
                 .run(request.body(()).map_err(|e| invalid(e.to_string()))?),
         };
-        let mut response = result.map_err(|source| Error::Network {
-            url: url.clone(),
-            source,
-        })?;
+        let mut response = result.map_err(|source| request_error(&url, source))?;
         let status = response.status().as_u16();
         tracing::debug!(%url, status, "response");
         let headers = response

@@ -6,6 +6,7 @@
 
 use crate::app::AppSpec;
 use crate::env::EnvVars;
+use crate::keychain::{KeychainProblem, KeychainRef};
 use crate::session::OAuthSession;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -25,6 +26,10 @@ pub struct Config {
     /// says which credentials and which server are meant.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub profiles: BTreeMap<String, Profile>,
+    /// New logins keep their secret in the OS keychain, as if
+    /// `--secure-storage` were given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secure_storage: Option<bool>,
     #[serde(flatten)]
     pub other: toml::Table,
 }
@@ -36,6 +41,13 @@ pub struct Environment {
     pub url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_profile: Option<String>,
+    /// The user's opt-in to plain `http://` for this environment's `url`
+    /// when it is not on loopback (`auth env add NAME URL --insecure`). It
+    /// covers that URL's origin only: not a URL from an environment
+    /// variable, a flag or a profile, and not a later `url` written
+    /// without it ([`Config::insecure_http_allowed`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure: bool,
     #[serde(flatten)]
     pub other: toml::Table,
 }
@@ -93,6 +105,26 @@ impl Config {
             .and_then(|p| p.url.clone())
             .filter(|_| !overridden)
             .or_else(|| self.environment_url(spec, env, environment))
+    }
+
+    /// Whether plain http to `server` is allowed for `environment`: only when
+    /// the user opted in for that environment and `server` has the origin of
+    /// the URL stored with the opt-in. Loopback needs no opt-in (see
+    /// the transport module).
+    pub fn insecure_http_allowed(&self, environment: &str, server: &str) -> bool {
+        let Some(env) = self.environments.get(environment).filter(|e| e.insecure) else {
+            return false;
+        };
+        let origin = |u: &str| url::Url::parse(u).ok().map(|u| u.origin());
+        env.url
+            .as_deref()
+            .and_then(origin)
+            .is_some_and(|stored| Some(stored) == origin(server))
+    }
+
+    /// Whether a new login keeps its secret in the OS keychain by default.
+    pub fn secure_storage(&self) -> bool {
+        self.secure_storage.unwrap_or(false)
     }
 
     /// Every environment by name, the default one included.
@@ -186,6 +218,11 @@ pub struct CredentialsFile {
 
 /// The secrets of one profile. New kinds of credential (an OAuth token cache)
 /// are new optional fields; unknown ones are carried through untouched.
+///
+/// With `keychain` set, `api_key` and `oauth` live in the OS keychain and the
+/// file holds only the reference; the store reads them in on demand
+/// ([`Store::load_secrets`](crate::Store::load_secrets)) and writes them back
+/// there, never to the file.
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Credentials {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -193,13 +230,56 @@ pub struct Credentials {
     /// An OAuth login and its token cache.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oauth: Option<OAuthSession>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keychain: Option<KeychainRef>,
+    /// What this process knows of the keychain's copy; never stored.
+    #[serde(skip)]
+    pub(crate) keychain_state: KeychainState,
     #[serde(flatten)]
     pub other: toml::Table,
 }
 
+/// Whether a keychain profile's secrets were read in.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) enum KeychainState {
+    /// As parsed from the file: `api_key` and `oauth` are not the
+    /// keychain's. Secrets set on such a profile replace the keychain's.
+    #[default]
+    NotRead,
+    /// Read in; the keychain held this payload.
+    Read(Box<KeychainPayload>),
+    /// Reading failed: writing secrets for this profile is refused, since
+    /// what they would replace is unknown.
+    Failed(KeychainProblem),
+}
+
+/// What a keychain entry holds: the profile's secrets, as JSON.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct KeychainPayload {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<ApiKey>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth: Option<OAuthSession>,
+}
+
 impl Credentials {
     pub fn is_empty(&self) -> bool {
-        self.api_key.is_none() && self.oauth.is_none() && self.other.is_empty()
+        self.api_key.is_none()
+            && self.oauth.is_none()
+            && self.keychain.is_none()
+            && self.other.is_empty()
+    }
+
+    /// Whether the secrets of this profile are in the OS keychain.
+    pub fn in_keychain(&self) -> bool {
+        self.keychain.is_some()
+    }
+
+    pub(crate) fn payload(&self) -> KeychainPayload {
+        KeychainPayload {
+            api_key: self.api_key.clone(),
+            oauth: self.oauth.clone(),
+        }
     }
 }
 
@@ -210,6 +290,7 @@ impl std::fmt::Debug for Credentials {
         f.debug_struct("Credentials")
             .field("api_key", &self.api_key)
             .field("oauth", &self.oauth)
+            .field("keychain", &self.keychain)
             .field("other", &self.other.keys().collect::<Vec<_>>())
             .finish()
     }

@@ -28,6 +28,50 @@ pub enum Error {
     #[error("{0:?} is not a valid server URL (expected http:// or https://)")]
     InvalidUrl(String),
 
+    /// A request carrying a stored credential was aimed at another origin
+    /// than the credential's server. Nothing was sent.
+    #[error(
+        "refusing to send the credential for {server} to {url}: it is another server; select a profile or environment for that server instead"
+    )]
+    OtherOrigin { url: String, server: String },
+
+    /// Plain `http://` to a host that is not loopback, without the user's
+    /// opt-in for it. Nothing was sent.
+    #[error(
+        "refusing to send a credential over plain http to {url}: anyone on the network path could read it; use https, or opt in for this server's environment if it has no https"
+    )]
+    InsecureHttp { url: String },
+
+    /// `config.toml` holds an insecure-http opt-in, but others could have
+    /// written it.
+    #[error(
+        "{path} can be changed by other users (mode {mode:04o}), so its insecure-http opt-in is not trusted; fix it with: chmod 600 {path}"
+    )]
+    UntrustedConfig { path: PathBuf, mode: u32 },
+
+    /// `SSL_CERT_FILE` / `SSL_CERT_DIR` do not lead to certificates.
+    #[error("{path}: {reason}")]
+    TlsTrust { path: PathBuf, reason: String },
+
+    /// The server's TLS certificate was refused; `problem` says why and
+    /// what to do.
+    #[error("cannot connect securely to {url}: {problem}")]
+    Certificate { url: String, problem: String },
+
+    /// The OS keychain could not be used. Nothing was written anywhere else.
+    #[error("{problem}{}; {}", profile.as_ref().map(|p| format!(" (profile {p:?})")).unwrap_or_default(), problem.fix())]
+    Keychain {
+        profile: Option<String>,
+        problem: crate::keychain::KeychainProblem,
+    },
+
+    /// The credentials file is a symbolic link. Secrets are kept only in a
+    /// regular file this program owns and writes in place; it is left as is.
+    #[error(
+        "{path} is a symbolic link (to {target}); secrets are only kept in a regular file: replace the link with the file itself (`mv {target} {path}`) and try again"
+    )]
+    SymlinkedCredentials { path: PathBuf, target: String },
+
     /// 401: the server does not accept the credential (invalid, expired or revoked).
     #[error("the server rejected the credential: {message}")]
     Unauthorized { message: String },

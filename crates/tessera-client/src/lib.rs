@@ -7,6 +7,13 @@
 //! once across racing processes; [`ApiClient::send_with_retry`] waits out
 //! rate limits per [`retry::RetryPolicy`].
 //!
+//! Safety rules every caller gets: a stored credential is only sent to its
+//! server's origin, over https unless the server is on loopback or the user
+//! opted in for its environment, trusting the OS's roots or `SSL_CERT_FILE`
+//! ([`transport`]); a profile may keep its secret in the OS keychain, with a
+//! deadline on every call and no fallback to the file ([`keychain`],
+//! [`Store::load_secrets`]).
+//!
 //! Nothing here knows a path or an environment-variable name: those come from an
 //! [`AppSpec`], so persona CLIs reuse every piece with their own names.
 
@@ -16,21 +23,25 @@ pub mod config;
 pub mod dotenv;
 pub mod env;
 pub mod error;
+pub mod keychain;
 pub mod oauth;
 pub mod resolve;
 pub mod retry;
 pub mod session;
 pub mod store;
 pub mod token_cache;
+pub mod transport;
 
 pub use api::{ApiClient, ApiResponse, Authorization};
 pub use app::{AppSpec, DirDefault, OAuthSpec, ReloginCommands, TESSERA, TESSERA_OAUTH};
 pub use config::{Config, Credentials, CredentialsFile, DEFAULT_ENVIRONMENT, Environment, Profile};
 pub use env::{EnvVars, Overlay, ProcessEnv};
 pub use error::Error;
+pub use keychain::{Keychain, KeychainProblem, KeychainRef};
 pub use resolve::{
     Credential, Found, FoundSession, ProfileFrom, Resolution, Resolver, Selection, Source,
 };
 pub use session::{LoginMethod, OAuthSession};
 pub use store::{CredentialsRead, PermissionWarning, Store, StoreLock};
 pub use tessera_proto::ApiKey;
+pub use transport::{TlsTrust, Transport};

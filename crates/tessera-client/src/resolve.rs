@@ -14,8 +14,10 @@ use crate::config::Config;
 use crate::dotenv;
 use crate::env::EnvVars;
 use crate::error::Error;
+use crate::keychain::{KeychainProblem, KeychainRef};
 use crate::session::OAuthSession;
 use crate::store::{PermissionWarning, Store};
+use crate::transport::Transport;
 use std::path::{Path, PathBuf};
 use tessera_proto::ApiKey;
 
@@ -24,11 +26,33 @@ use tessera_proto::ApiKey;
 pub enum Source {
     Flag,
     EnvVar(&'static str),
-    Profile { name: String, path: PathBuf },
-    DotEnv { path: PathBuf, key: &'static str },
+    /// A profile of the credentials file; `keychain` is set when its secret
+    /// is in the OS keychain and the file holds only the reference.
+    Profile {
+        name: String,
+        path: PathBuf,
+        keychain: Option<KeychainRef>,
+    },
+    DotEnv {
+        path: PathBuf,
+        key: &'static str,
+    },
 }
 
 impl Source {
+    /// Where the secret itself is kept, for `--json`: `keychain` for a
+    /// profile whose secret is in the OS keychain, else `file` for a profile,
+    /// `env`, `flag` or `dotenv`.
+    pub fn storage(&self) -> &'static str {
+        match self {
+            Source::Profile {
+                keychain: Some(_), ..
+            } => "keychain",
+            Source::Profile { .. } => "file",
+            other => other.kind(),
+        }
+    }
+
     /// A stable machine-readable name, for `--json`.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -45,9 +69,16 @@ impl std::fmt::Display for Source {
         match self {
             Source::Flag => f.write_str("--api-key flag"),
             Source::EnvVar(name) => write!(f, "{name} environment variable"),
-            Source::Profile { name, path } => {
-                write!(f, "profile {name:?} in {}", path.display())
-            }
+            Source::Profile {
+                name,
+                path,
+                keychain: None,
+            } => write!(f, "profile {name:?} in {}", path.display()),
+            Source::Profile {
+                name,
+                keychain: Some(_),
+                ..
+            } => write!(f, "profile {name:?} in the OS keychain"),
             Source::DotEnv { path, key } => write!(f, "{key} in {}", path.display()),
         }
     }
@@ -65,6 +96,8 @@ pub struct Found {
 pub struct FoundSession {
     pub profile: String,
     pub path: PathBuf,
+    /// Set when the login is kept in the OS keychain.
+    pub keychain: Option<KeychainRef>,
     pub session: OAuthSession,
 }
 
@@ -91,11 +124,24 @@ pub struct Selection {
     /// `None` when the environment is not configured.
     pub server: Option<String>,
     pub profile: Option<(String, ProfileFrom)>,
+    /// The user opted in to plain http for this environment and `server` is
+    /// the URL they opted in for ([`Config::insecure_http_allowed`]).
+    pub insecure_http: bool,
 }
 
 impl Selection {
     pub fn profile_name(&self) -> Option<&str> {
         self.profile.as_ref().map(|(name, _)| name.as_str())
+    }
+
+    /// `base` with this selection's insecure-http opt-in: what an
+    /// [`ApiClient`](crate::ApiClient) or OAuth client for `server` is built
+    /// with.
+    pub fn transport(&self, base: &Transport) -> Transport {
+        Transport {
+            allow_insecure_http: self.insecure_http,
+            ..base.clone()
+        }
     }
 }
 
@@ -118,6 +164,9 @@ pub struct Resolution {
     /// Computed when the credentials file was consulted.
     pub selection: Option<Selection>,
     pub warnings: Vec<PermissionWarning>,
+    /// [`Resolver::all`] only: the selected profile's secret is in the
+    /// keychain and could not be read. ([`Resolver::first`] fails instead.)
+    pub keychain_problem: Option<KeychainProblem>,
 }
 
 impl Resolution {
@@ -167,13 +216,17 @@ impl Resolver<'_> {
             .and_then(|(name, _)| config.profiles.get(name))
             .map_or(config.current_environment(), |p| p.environment.as_str())
             .to_owned();
+        let server = config.server_url(
+            self.spec,
+            self.env,
+            &environment,
+            profile.as_ref().map(|(name, _)| name.as_str()),
+        );
         Selection {
-            server: config.server_url(
-                self.spec,
-                self.env,
-                &environment,
-                profile.as_ref().map(|(name, _)| name.as_str()),
-            ),
+            insecure_http: server
+                .as_deref()
+                .is_some_and(|s| config.insecure_http_allowed(&environment, s)),
+            server,
             environment,
             profile,
         }
@@ -219,11 +272,22 @@ impl Resolver<'_> {
             let read = self.store.read_credentials()?;
             out.warnings = read.warnings;
             let mut file = read.file;
-            let credentials = file.profiles.remove(name).unwrap_or_default();
+            let mut credentials = file.profiles.remove(name).unwrap_or_default();
+            // No silent fall-through to `.env`: a profile whose keychain
+            // cannot be read is an error for a command that needs the key.
+            match self.store.load_secrets(name, &mut credentials) {
+                Ok(()) => {}
+                Err(Error::Keychain { problem, .. }) if !stop_at_first => {
+                    out.keychain_problem = Some(problem);
+                }
+                Err(e) => return Err(e),
+            }
+            let keychain = credentials.keychain.clone();
             if let Some(session) = credentials.oauth {
                 out.session = Some(FoundSession {
                     profile: name.to_owned(),
                     path: self.store.credentials_path(),
+                    keychain: keychain.clone(),
                     session,
                 });
             }
@@ -236,6 +300,7 @@ impl Resolver<'_> {
                     source: Source::Profile {
                         name: name.to_owned(),
                         path: self.store.credentials_path(),
+                        keychain,
                     },
                 });
             }
@@ -471,6 +536,98 @@ mod tests {
             .unwrap();
         let r = resolve(&f, None, None, &[], false);
         assert!(r.found.is_empty() && matches!(r.credential(), Some(Credential::OAuth(_))));
+    }
+
+    #[test]
+    fn a_keychain_profile_resolves_through_the_keychain_or_fails_without_fallback() {
+        use crate::keychain::testing::Memory;
+        use crate::keychain::{Keychain, KeychainProblem};
+        let f = fixture();
+        let memory = std::sync::Arc::new(Memory::default());
+        let store = f.store.clone().with_keychain(Keychain::new(
+            memory.clone(),
+            std::time::Duration::from_secs(3),
+        ));
+        let reference = store.keychain_ref("main");
+        store
+            .update(|_, creds| {
+                creds.profiles.get_mut("main").unwrap().keychain = Some(reference);
+                Ok(())
+            })
+            .unwrap();
+        std::fs::write(f.cwd.join(".env"), "TESSERA_API_KEY=dotenv\n").unwrap();
+        let env = BTreeMap::<&str, &str>::new();
+        let resolver = Resolver {
+            spec: &TESSERA,
+            env: &env,
+            store: &store,
+            cwd: &f.cwd,
+            api_key_flag: None,
+            profile_flag: None,
+        };
+        let r = resolver.first().unwrap();
+        let found = r.winner().unwrap();
+        assert_eq!(found.key.expose_secret(), "file-main");
+        assert_eq!(found.source.storage(), "keychain");
+        assert_eq!(found.source.kind(), "credentials_file");
+        assert_eq!(
+            found.source.to_string(),
+            "profile \"main\" in the OS keychain"
+        );
+
+        *memory.down.lock().unwrap() = Some(KeychainProblem::NoSessionBus);
+        let err = resolver.first().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Keychain {
+                    problem: KeychainProblem::NoSessionBus,
+                    ..
+                }
+            ),
+            "not the .env key: {err:?}"
+        );
+        // `status` still gets everything else, and the problem.
+        let all = resolver.all().unwrap();
+        assert_eq!(all.keychain_problem, Some(KeychainProblem::NoSessionBus));
+        assert_eq!(all.winner().unwrap().source.kind(), "dotenv");
+    }
+
+    #[test]
+    fn the_insecure_opt_in_covers_its_own_url_only() {
+        let f = fixture();
+        f.store
+            .update(|config, _| {
+                let lab = config.environments.entry("lab".into()).or_default();
+                lab.url = Some("http://10.0.0.5:8080".into());
+                lab.insecure = true;
+                config.set_current_profile("lab", "labber");
+                config.set_current_profile("default", "main");
+                Ok(())
+            })
+            .unwrap();
+        let r = resolve(&f, None, Some("labber"), &[], true);
+        assert!(r.selection.as_ref().unwrap().insecure_http);
+        let transport = r.selection.unwrap().transport(&crate::Transport::default());
+        transport.check_url("http://10.0.0.5:8080/v1/me").unwrap();
+        // The default environment did not opt in, whatever its URL says.
+        let r = resolve(
+            &f,
+            None,
+            None,
+            &[("TESSERA_URL", "http://10.0.0.5:8080")],
+            true,
+        );
+        assert!(!r.selection.unwrap().insecure_http);
+        // A profile pointing elsewhere is not covered by its environment's opt-in.
+        f.store
+            .update(|config, _| {
+                config.profiles.get_mut("labber").unwrap().url = Some("http://10.0.0.6".into());
+                Ok(())
+            })
+            .unwrap();
+        let r = resolve(&f, None, Some("labber"), &[], true);
+        assert!(!r.selection.unwrap().insecure_http);
     }
 
     #[test]

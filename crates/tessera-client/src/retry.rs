@@ -65,7 +65,9 @@ impl RetryPolicy {
         let reset = response
             .header(ratelimit::RESET)
             .and_then(|v| v.trim().parse::<i64>().ok())
-            .map(|reset| Duration::from_secs(u64::try_from(reset - now).unwrap_or(0)));
+            .map(|reset| {
+                Duration::from_secs(u64::try_from(reset.saturating_sub(now)).unwrap_or(0))
+            });
         let (base, reason) = match (retry_after, reset) {
             (Some(d), _) => (d, WaitReason::RetryAfter),
             (None, Some(d)) => (d, WaitReason::RateLimitReset),
@@ -99,7 +101,9 @@ fn parse_retry_after(value: &str, now: i64) -> Option<Duration> {
         .ok()?
         .assume_utc()
         .unix_timestamp();
-    Some(Duration::from_secs(u64::try_from(at - now).unwrap_or(0)))
+    Some(Duration::from_secs(
+        u64::try_from(at.saturating_sub(now)).unwrap_or(0),
+    ))
 }
 
 #[cfg(test)]
@@ -161,5 +165,21 @@ mod tests {
         assert!(w.delay > Duration::from_secs(8) && w.delay <= Duration::from_millis(10_250));
         let w = policy.wait(&limited(&[("retry-after", "3600")]), 0, 1, 0.5);
         assert_eq!(w.delay, policy.max_delay);
+    }
+
+    use proptest::strategy::Strategy as _;
+
+    proptest::proptest! {
+        /// Server headers are outside input: any value gives a bounded wait.
+        #[test]
+        fn any_header_values_give_a_bounded_wait(
+            retry_after in proptest::prop_oneof!["\\PC{0,40}", proptest::num::i64::ANY.prop_map(|n| n.to_string())],
+            reset in proptest::prop_oneof!["\\PC{0,20}", proptest::num::i64::ANY.prop_map(|n| n.to_string())],
+            now in proptest::num::i64::ANY,
+        ) {
+            let policy = RetryPolicy::default();
+            let w = policy.wait(&limited(&[("retry-after", &retry_after), (ratelimit::RESET, &reset)]), now, 3, 0.5);
+            proptest::prop_assert!(w.delay <= policy.max_delay);
+        }
     }
 }

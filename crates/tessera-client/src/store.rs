@@ -2,7 +2,9 @@
 //! `credentials.toml`.
 //!
 //! Invariants:
-//! - The directory is created 0700 and both files 0600.
+//! - The directory is created 0700 and both files 0600 (Unix; elsewhere the
+//!   files inherit the ACL of the user's profile directory, private by
+//!   default on Windows, and no mode is checked).
 //! - Readers never lock: every write replaces a file by `rename`, so a reader
 //!   sees the old or the new content, never a mix.
 //! - Writers hold an exclusive advisory lock on a sibling `<credentials>.lock`
@@ -10,26 +12,44 @@
 //!   [`StoreLock`], so an unlocked write does not compile.
 //! - A write is: temp file in the same directory, fsync, rename, fsync of the
 //!   directory. A process killed at any instant leaves the old or the new file.
+//! - A profile with a keychain reference never has its secrets written to the
+//!   file: they go to the keychain first, and when that fails nothing is
+//!   written at all.
+//! - A file that is not what this program writes (a symbolic link for the
+//!   credentials, more than 1 MiB, not UTF-8, not TOML of the right shape) is
+//!   an error naming the file and the problem, before anything is written.
 
 use crate::app::AppSpec;
-use crate::config::{Config, CredentialsFile};
+use crate::config::{Config, Credentials, CredentialsFile, KeychainPayload, KeychainState};
 use crate::env::EnvVars;
 use crate::error::Error;
+use crate::keychain::{Keychain, KeychainProblem, KeychainRef};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::fs::{DirBuilder, File, OpenOptions, Permissions};
-use std::io::{ErrorKind, Write as _};
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+use std::collections::BTreeSet;
+use std::fs::{DirBuilder, File, OpenOptions};
+use std::io::{ErrorKind, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
+#[cfg(unix)]
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+
+#[cfg(unix)]
 const FILE_MODE: u32 = 0o600;
+#[cfg(unix)]
 const DIR_MODE: u32 = 0o700;
+
+/// Neither file is ever this large; a bigger one is the wrong file, and
+/// reading it whole would only waste memory.
+const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
 #[derive(Clone, Debug)]
 pub struct Store {
     dir: PathBuf,
+    app: &'static str,
     config_file: &'static str,
     credentials_file: &'static str,
+    keychain: Keychain,
 }
 
 /// A credentials file or directory that others can read, and the command that
@@ -66,12 +86,25 @@ impl Store {
         Ok(Self::in_dir(spec.config_dir(env)?, spec))
     }
 
+    /// A store whose keychain profiles use the OS keychain.
     pub fn in_dir(dir: impl Into<PathBuf>, spec: &AppSpec) -> Self {
         Self {
             dir: dir.into(),
+            app: spec.name,
             config_file: spec.config_file,
             credentials_file: spec.credentials_file,
+            keychain: Keychain::os(),
         }
+    }
+
+    /// The same store with another keychain (a deadline, a backend).
+    pub fn with_keychain(mut self, keychain: Keychain) -> Self {
+        self.keychain = keychain;
+        self
+    }
+
+    pub fn keychain(&self) -> &Keychain {
+        &self.keychain
     }
 
     pub fn dir(&self) -> &Path {
@@ -90,35 +123,80 @@ impl Store {
         self.dir.join(format!("{}.lock", self.credentials_file))
     }
 
-    /// `config.toml`, or an empty config when there is none yet.
-    pub fn read_config(&self) -> Result<Config, Error> {
-        let path = self.config_path();
-        match std::fs::read_to_string(&path) {
-            Ok(text) => parse(&path, &text),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(Config::default()),
-            Err(e) => Err(Error::io(path)(e)),
+    /// The keychain entry a profile of this store gets when its secret moves
+    /// to the keychain: service = the application, account = the profile and
+    /// this directory, so that two configuration directories (a test's, a
+    /// `TESSERA_CONFIG_DIR`) never share an entry.
+    pub fn keychain_ref(&self, profile: &str) -> KeychainRef {
+        KeychainRef {
+            service: self.app.to_owned(),
+            account: format!("{profile}@{}", self.dir.display()),
         }
     }
 
+    /// `config.toml`, or an empty config when there is none yet.
+    ///
+    /// An insecure-http opt-in is only believed from a file no one else can
+    /// write: otherwise whoever could write it could downgrade this user's
+    /// connections ([`Error::UntrustedConfig`]).
+    pub fn read_config(&self) -> Result<Config, Error> {
+        let path = self.config_path();
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Config::default()),
+            Err(e) => return Err(Error::io(path)(e)),
+        };
+        let config: Config = parse(&path, &read_text(&path, &file)?)?;
+        #[cfg(unix)]
+        if config.environments.values().any(|e| e.insecure) {
+            let mode = file
+                .metadata()
+                .map_err(Error::io(&path))?
+                .permissions()
+                .mode();
+            if mode & 0o022 != 0 {
+                return Err(Error::UntrustedConfig { path, mode });
+            }
+        }
+        Ok(config)
+    }
+
     /// `credentials.toml` (empty when missing), and a warning when it or the
-    /// directory is open to group or others.
+    /// directory is open to group or others. Keychain profiles come back with
+    /// their reference only; [`load_secrets`](Self::load_secrets) reads
+    /// their secrets in.
     pub fn read_credentials(&self) -> Result<CredentialsRead, Error> {
         let path = self.credentials_path();
+        refuse_symlink(&path)?;
         let file = match File::open(&path) {
             Ok(file) => file,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(CredentialsRead::default()),
             Err(e) => return Err(Error::io(path)(e)),
         };
+        let warnings = self.permission_warnings(&path, &file)?;
+        let text = read_text(&path, &file)?;
+        Ok(CredentialsRead {
+            file: parse(&path, &text)?,
+            warnings,
+        })
+    }
+
+    #[cfg(unix)]
+    fn permission_warnings(
+        &self,
+        path: &Path,
+        file: &File,
+    ) -> Result<Vec<PermissionWarning>, Error> {
         let mut warnings = Vec::new();
         let mode = file
             .metadata()
-            .map_err(Error::io(&path))?
+            .map_err(Error::io(path))?
             .permissions()
             .mode();
         if mode & 0o077 != 0 {
             warnings.push(PermissionWarning {
-                fix: format!("chmod 600 {}", shell_quote(&path)),
-                path: path.clone(),
+                fix: format!("chmod 600 {}", shell_quote(path)),
+                path: path.to_owned(),
                 mode,
             });
         }
@@ -132,11 +210,53 @@ impl Store {
                 });
             }
         }
-        let text = std::io::read_to_string(file).map_err(Error::io(&path))?;
-        Ok(CredentialsRead {
-            file: parse(&path, &text)?,
-            warnings,
-        })
+        Ok(warnings)
+    }
+
+    #[cfg(not(unix))]
+    fn permission_warnings(&self, _: &Path, _: &File) -> Result<Vec<PermissionWarning>, Error> {
+        Ok(Vec::new())
+    }
+
+    /// Reads a keychain profile's secrets into `credentials` (nothing to do
+    /// for a file profile, or when already read). Goes through the
+    /// keychain's deadline; its failure is [`Error::Keychain`].
+    ///
+    /// An entry that is gone (or unreadable) is an error for the caller but
+    /// not a lock on the profile: a new login may replace it.
+    pub fn load_secrets(&self, profile: &str, credentials: &mut Credentials) -> Result<(), Error> {
+        let Some(reference) = &credentials.keychain else {
+            return Ok(());
+        };
+        if matches!(credentials.keychain_state, KeychainState::Read(_)) {
+            return Ok(());
+        }
+        let failed = |problem: KeychainProblem| Error::Keychain {
+            profile: Some(profile.to_owned()),
+            problem,
+        };
+        let payload = match self.keychain.get(reference) {
+            Ok(Some(text)) => serde_json::from_str::<KeychainPayload>(&text).map_err(|_| {
+                KeychainProblem::Unreadable("not a credential this program stored".into())
+            }),
+            Ok(None) => Err(KeychainProblem::Missing),
+            Err(problem) => {
+                credentials.keychain_state = KeychainState::Failed(problem.clone());
+                return Err(failed(problem));
+            }
+        };
+        match payload {
+            Ok(payload) => {
+                credentials.api_key = payload.api_key.clone();
+                credentials.oauth = payload.oauth.clone();
+                credentials.keychain_state = KeychainState::Read(Box::new(payload));
+                Ok(())
+            }
+            Err(problem) => {
+                credentials.keychain_state = KeychainState::Read(Box::default());
+                Err(failed(problem))
+            }
+        }
     }
 
     /// Takes the store's exclusive lock, creating the directory (0700) if needed.
@@ -168,19 +288,17 @@ impl Store {
     }
 
     fn open_lock_file(&self) -> Result<(PathBuf, File), Error> {
-        DirBuilder::new()
-            .recursive(true)
-            .mode(DIR_MODE)
-            .create(&self.dir)
-            .map_err(Error::io(&self.dir))?;
+        let mut dir = DirBuilder::new();
+        dir.recursive(true);
+        #[cfg(unix)]
+        dir.mode(DIR_MODE);
+        dir.create(&self.dir).map_err(Error::io(&self.dir))?;
         let path = self.lock_path();
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(FILE_MODE)
-            .open(&path)
-            .map_err(Error::io(&path))?;
+        let mut options = OpenOptions::new();
+        options.create(true).truncate(false).write(true);
+        #[cfg(unix)]
+        options.mode(FILE_MODE);
+        let file = options.open(&path).map_err(Error::io(&path))?;
         Ok((path, file))
     }
 
@@ -198,13 +316,19 @@ impl Store {
     /// changed are written; credentials before config, so that a crash between
     /// the two leaves at worst an unused secret, never a profile pointing at a
     /// key that was not saved.
+    ///
+    /// `change` sees keychain profiles with their secrets read in, so it can
+    /// change them like any other. When the keychain cannot be read, profiles
+    /// whose secrets it leaves alone are still written; changing their
+    /// secrets is refused with the keychain's problem.
     pub fn update<T>(
         &self,
         change: impl FnOnce(&mut Config, &mut CredentialsFile) -> Result<T, Error>,
     ) -> Result<T, Error> {
         let lock = self.lock()?;
         let config = lock.read_config()?;
-        let credentials = lock.read_credentials()?.file;
+        let mut credentials = lock.read_credentials()?.file;
+        self.load_all_secrets(&mut credentials);
         let (mut new_config, mut new_credentials) = (config.clone(), credentials.clone());
         let out = change(&mut new_config, &mut new_credentials)?;
         if new_credentials != credentials {
@@ -214,6 +338,27 @@ impl Store {
             lock.write_config(&new_config)?;
         }
         Ok(out)
+    }
+
+    /// Reads every keychain profile in; after the first keychain failure the
+    /// rest are marked failed without asking again (one deadline, not one
+    /// per profile).
+    fn load_all_secrets(&self, file: &mut CredentialsFile) {
+        let mut down: Option<KeychainProblem> = None;
+        for (name, credentials) in file.profiles.iter_mut() {
+            if credentials.keychain.is_none() {
+                continue;
+            }
+            if let Some(problem) = &down {
+                credentials.keychain_state = KeychainState::Failed(problem.clone());
+                continue;
+            }
+            if let Err(Error::Keychain { problem, .. }) = self.load_secrets(name, credentials)
+                && matches!(credentials.keychain_state, KeychainState::Failed(_))
+            {
+                down = Some(problem);
+            }
+        }
     }
 
     fn temp_prefix(file: &str) -> String {
@@ -236,6 +381,9 @@ impl StoreLock<'_> {
         self.store.read_config()
     }
 
+    /// As [`Store::read_credentials`]: keychain secrets are not read in.
+    /// Secrets set on such a profile without [`Store::load_secrets`] replace
+    /// the keychain's copy whole.
     pub fn read_credentials(&self) -> Result<CredentialsRead, Error> {
         self.store.read_credentials()
     }
@@ -244,25 +392,85 @@ impl StoreLock<'_> {
         self.write(self.store.config_file, config)
     }
 
+    /// Writes the credentials file. Keychain profiles' secrets go to the
+    /// keychain (only when they changed) and the file keeps the reference;
+    /// a keychain failure stops the write before the file is touched. A
+    /// keychain entry no profile refers to any more is deleted afterwards;
+    /// failing that leaves an unused entry (logged), never a lost profile.
     pub fn write_credentials(&self, credentials: &CredentialsFile) -> Result<(), Error> {
-        self.write(self.store.credentials_file, credentials)
+        refuse_symlink(&self.store.credentials_path())?;
+        let before: BTreeSet<KeychainRef> = self
+            .read_credentials()
+            .map(|read| keychain_refs(&read.file).cloned().collect())
+            .unwrap_or_default();
+        let mut file = credentials.clone();
+        for (name, profile) in file.profiles.iter_mut() {
+            let Some(reference) = profile.keychain.clone() else {
+                continue;
+            };
+            let payload = profile.payload();
+            let has_secrets = payload != KeychainPayload::default();
+            match &profile.keychain_state {
+                KeychainState::Read(stored) if **stored == payload => {}
+                KeychainState::Failed(problem) if has_secrets => {
+                    return Err(Error::Keychain {
+                        profile: Some(name.clone()),
+                        problem: problem.clone(),
+                    });
+                }
+                KeychainState::Read(_) | KeychainState::NotRead if has_secrets => {
+                    let text = serde_json::to_string(&payload).map_err(|e| Error::Parse {
+                        path: self.store.credentials_path(),
+                        message: e.to_string(),
+                    })?;
+                    let label = format!("{} credentials for profile {name}", self.store.app);
+                    self.store
+                        .keychain
+                        .set(&reference, &label, &text)
+                        .map_err(|problem| Error::Keychain {
+                            profile: Some(name.clone()),
+                            problem,
+                        })?;
+                }
+                // Every secret removed: the entry goes with its reference.
+                KeychainState::Read(_) => profile.keychain = None,
+                KeychainState::NotRead | KeychainState::Failed(_) => {}
+            }
+            profile.api_key = None;
+            profile.oauth = None;
+        }
+        self.write(self.store.credentials_file, &file)?;
+        let kept: BTreeSet<&KeychainRef> = keychain_refs(&file).collect();
+        self.forget(before.iter().filter(|r| !kept.contains(r)));
+        Ok(())
     }
 
     /// Deletes the credentials file, for CLIs whose logout is documented as
-    /// removing it. Returns whether there was one. The directory is synced so
-    /// the deletion survives a crash.
+    /// removing it, and the keychain entries it referred to. Returns whether
+    /// there was one. The directory is synced so the deletion survives a
+    /// crash.
     pub fn remove_credentials(&self) -> Result<bool, Error> {
         let path = self.store.credentials_path();
+        let referenced: Vec<KeychainRef> = self
+            .read_credentials()
+            .map(|read| keychain_refs(&read.file).cloned().collect())
+            .unwrap_or_default();
         match std::fs::remove_file(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(Error::io(path)(e)),
         }
-        let dir = &self.store.dir;
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(Error::io(dir))?;
+        sync_dir(&self.store.dir)?;
+        self.forget(referenced.iter());
         Ok(true)
+    }
+
+    fn forget<'r>(&self, entries: impl Iterator<Item = &'r KeychainRef>) {
+        for entry in entries {
+            if let Err(problem) = self.store.keychain.delete(entry) {
+                tracing::warn!(%entry, %problem, "could not delete an unused keychain entry");
+            }
+        }
     }
 
     fn write(&self, name: &str, value: &impl Serialize) -> Result<(), Error> {
@@ -272,19 +480,17 @@ impl StoreLock<'_> {
             path: path.clone(),
             message: e.to_string(),
         })?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(&Store::temp_prefix(name))
-            .suffix(".tmp")
-            .permissions(Permissions::from_mode(FILE_MODE))
-            .tempfile_in(dir)
-            .map_err(Error::io(dir))?;
+        let prefix = Store::temp_prefix(name);
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&prefix).suffix(".tmp");
+        #[cfg(unix)]
+        builder.permissions(std::fs::Permissions::from_mode(FILE_MODE));
+        let mut tmp = builder.tempfile_in(dir).map_err(Error::io(dir))?;
         tmp.write_all(text.as_bytes())
             .map_err(Error::io(tmp.path()))?;
         tmp.as_file().sync_all().map_err(Error::io(tmp.path()))?;
         tmp.persist(&path).map_err(|e| Error::io(&path)(e.error))?;
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(Error::io(dir))?;
+        sync_dir(dir)?;
         tracing::debug!(path = %path.display(), "store file written");
         Ok(())
     }
@@ -309,6 +515,65 @@ impl StoreLock<'_> {
     }
 }
 
+/// The credentials file is not followed through a link: a write replaces
+/// the file, which would cut the link and leave its target stale, and a link
+/// planted elsewhere could expose what is written. Refused, nothing touched.
+fn refuse_symlink(path: &Path) -> Result<(), Error> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            let target = std::fs::read_link(path)
+                .map(|t| t.display().to_string())
+                .unwrap_or_else(|_| "?".into());
+            Err(Error::SymlinkedCredentials {
+                path: path.to_owned(),
+                target,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+fn keychain_refs(file: &CredentialsFile) -> impl Iterator<Item = &KeychainRef> {
+    file.profiles.values().filter_map(|c| c.keychain.as_ref())
+}
+
+/// A rename or deletion survives a crash once the directory is synced. On
+/// Windows a directory cannot be opened as a file; NTFS journals renames.
+fn sync_dir(dir: &Path) -> Result<(), Error> {
+    #[cfg(unix)]
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(Error::io(dir))?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// The whole file as text, refusing what this program never writes: more
+/// than [`MAX_FILE_BYTES`], or bytes that are not UTF-8.
+fn read_text(path: &Path, file: &File) -> Result<String, Error> {
+    let invalid = |message: String| Error::Parse {
+        path: path.to_owned(),
+        message,
+    };
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(Error::io(path))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(invalid(format!(
+            "larger than {} KiB, which no file this program writes is; check that it is the right file, or move it away",
+            MAX_FILE_BYTES / 1024
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        invalid(format!(
+            "not UTF-8 text (at byte {}); check that it is the right file, or move it away",
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}
+
 /// TOML parse errors can quote the offending line, which in the credentials
 /// file may be a secret. Keep the line number and the reason only.
 fn parse<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, Error> {
@@ -326,6 +591,7 @@ fn parse<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, Error> {
     })
 }
 
+#[cfg(unix)]
 fn shell_quote(path: &Path) -> String {
     let s = path.display().to_string();
     if s.chars()
@@ -337,11 +603,12 @@ fn shell_quote(path: &Path) -> String {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
     use crate::app::TESSERA;
-    use crate::config::Credentials;
+    use crate::keychain::testing::Memory;
+    use std::fs::Permissions;
     use tessera_proto::ApiKey;
 
     fn store() -> (tempfile::TempDir, Store) {
@@ -515,6 +782,315 @@ mod tests {
         std::fs::write(&stale, "half").unwrap();
         drop(store.lock().unwrap());
         assert!(!stale.exists());
+    }
+
+    fn keychain_store() -> (tempfile::TempDir, Store, std::sync::Arc<Memory>) {
+        let (tmp, store) = store();
+        let memory = std::sync::Arc::new(Memory::default());
+        let store = store.with_keychain(Keychain::new(
+            memory.clone(),
+            std::time::Duration::from_secs(3),
+        ));
+        (tmp, store, memory)
+    }
+
+    /// What `auth login --secure-storage` does: the key and a reference.
+    fn secure_login(store: &Store, profile: &str, key: &str) -> Result<(), Error> {
+        let reference = store.keychain_ref(profile);
+        store.update(|config, creds| {
+            config.set_current_profile("default", profile);
+            let entry = creds.profiles.entry(profile.into()).or_default();
+            entry.api_key = Some(ApiKey::new(key));
+            entry.oauth = None;
+            entry.keychain = Some(reference);
+            Ok(())
+        })
+    }
+
+    fn loaded_key(store: &Store, profile: &str) -> String {
+        let key = loaded(store, profile).unwrap().api_key.unwrap();
+        key.expose_secret().to_owned()
+    }
+
+    fn loaded(store: &Store, profile: &str) -> Result<Credentials, Error> {
+        let mut creds = store
+            .read_credentials()?
+            .file
+            .profiles
+            .remove(profile)
+            .unwrap();
+        store.load_secrets(profile, &mut creds)?;
+        Ok(creds)
+    }
+
+    #[test]
+    fn a_keychain_profile_keeps_only_a_reference_in_the_file() {
+        let (_tmp, store, memory) = keychain_store();
+        secure_login(&store, "work", "secret-in-keychain").unwrap();
+        let text = std::fs::read_to_string(store.credentials_path()).unwrap();
+        assert!(!text.contains("secret-in-keychain"), "{text}");
+        assert!(text.contains("[profiles.work.keychain]"), "{text}");
+        let raw = store.read_credentials().unwrap().file.profiles["work"].clone();
+        assert!(raw.in_keychain() && raw.api_key.is_none());
+        let creds = loaded(&store, "work").unwrap();
+        assert_eq!(creds.api_key.unwrap().expose_secret(), "secret-in-keychain");
+        assert_eq!(memory.sets(), 1);
+
+        // Changing something else neither rewrites nor loses the secret.
+        store
+            .update(|config, creds| {
+                config.set_current_profile("default", "other");
+                creds.profiles.entry("other".into()).or_default().api_key = Some(ApiKey::new("o"));
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(memory.sets(), 1);
+        assert_eq!(loaded_key(&store, "work"), "secret-in-keychain");
+    }
+
+    #[test]
+    fn changing_part_of_a_keychain_profile_keeps_the_rest() {
+        let (_tmp, store, memory) = keychain_store();
+        secure_login(&store, "work", "customer-key").unwrap();
+        let session = crate::session::OAuthSession::from_token(
+            crate::session::LoginMethod::ClientCredentials,
+            serde_json::from_str(r#"{"access_token":"at-1","token_type":"Bearer"}"#).unwrap(),
+            0,
+        );
+        store
+            .update(|_, creds| {
+                creds.profiles.get_mut("work").unwrap().oauth = Some(session);
+                Ok(())
+            })
+            .unwrap();
+        let creds = loaded(&store, "work").unwrap();
+        assert_eq!(creds.api_key.unwrap().expose_secret(), "customer-key");
+        assert_eq!(creds.oauth.unwrap().access_token.expose_secret(), "at-1");
+        assert_eq!(memory.sets(), 2);
+        assert!(
+            !std::fs::read_to_string(store.credentials_path())
+                .unwrap()
+                .contains("at-1")
+        );
+    }
+
+    #[test]
+    fn a_keychain_that_fails_writes_nothing_anywhere() {
+        let (_tmp, store, memory) = keychain_store();
+        *memory.down.lock().unwrap() = Some(KeychainProblem::Locked);
+        let err = secure_login(&store, "work", "must-not-leak").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Keychain {
+                    problem: KeychainProblem::Locked,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().contains("gnome-keyring-daemon --unlock"),
+            "{err}"
+        );
+        assert!(!store.credentials_path().exists(), "no plaintext fallback");
+        assert!(
+            !store.config_path().exists(),
+            "no profile without its secret"
+        );
+    }
+
+    #[test]
+    fn a_locked_keychain_blocks_only_the_profiles_it_holds() {
+        let (_tmp, store, memory) = keychain_store();
+        secure_login(&store, "vault", "v").unwrap();
+        *memory.down.lock().unwrap() = Some(KeychainProblem::Locked);
+        // A file profile can still be written, and the keychain one survives.
+        store
+            .update(|_, creds| {
+                creds.profiles.entry("plain".into()).or_default().api_key = Some(ApiKey::new("p"));
+                Ok(())
+            })
+            .unwrap();
+        let raw = store.read_credentials().unwrap().file;
+        assert!(raw.profiles["vault"].in_keychain());
+        // Replacing the locked profile's secret is refused, not guessed.
+        let err = secure_login(&store, "vault", "new").unwrap_err();
+        assert!(matches!(err, Error::Keychain { .. }), "{err:?}");
+        *memory.down.lock().unwrap() = None;
+        assert_eq!(loaded_key(&store, "vault"), "v");
+    }
+
+    #[test]
+    fn a_removed_profile_takes_its_keychain_entry_along() {
+        let (_tmp, store, memory) = keychain_store();
+        secure_login(&store, "a", "ka").unwrap();
+        secure_login(&store, "b", "kb").unwrap();
+        store
+            .update(|config, creds| {
+                config.remove_profile("a");
+                creds.profiles.remove("a");
+                Ok(())
+            })
+            .unwrap();
+        let entries = memory.entries.lock().unwrap().clone();
+        assert_eq!(entries.len(), 1);
+        assert!(entries.contains_key(&store.keychain_ref("b")));
+        drop(entries);
+        assert!(store.lock().unwrap().remove_credentials().unwrap());
+        assert!(memory.entries.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_secret_gone_from_the_keychain_is_said_and_a_new_login_replaces_it() {
+        let (_tmp, store, memory) = keychain_store();
+        secure_login(&store, "work", "k1").unwrap();
+        memory.entries.lock().unwrap().clear();
+        let err = loaded(&store, "work").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Keychain {
+                    problem: KeychainProblem::Missing,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        secure_login(&store, "work", "k2").unwrap();
+        assert_eq!(loaded_key(&store, "work"), "k2");
+    }
+
+    #[test]
+    fn moving_a_profile_into_the_keychain_removes_the_plaintext() {
+        let (_tmp, store, _memory) = keychain_store();
+        store
+            .update(|_, creds| {
+                creds.profiles.entry("p".into()).or_default().api_key =
+                    Some(ApiKey::new("was-plain"));
+                Ok(())
+            })
+            .unwrap();
+        let reference = store.keychain_ref("p");
+        store
+            .update(|_, creds| {
+                creds.profiles.get_mut("p").unwrap().keychain = Some(reference);
+                Ok(())
+            })
+            .unwrap();
+        let text = std::fs::read_to_string(store.credentials_path()).unwrap();
+        assert!(!text.contains("was-plain"), "{text}");
+        assert_eq!(loaded_key(&store, "p"), "was-plain");
+    }
+
+    #[test]
+    fn keychain_entries_are_named_per_directory() {
+        let (_tmp, store) = store();
+        let other = Store::in_dir("/elsewhere/tessera", &TESSERA);
+        assert_eq!(store.keychain_ref("p").service, "tessera");
+        assert_ne!(store.keychain_ref("p"), other.keychain_ref("p"));
+    }
+
+    #[test]
+    fn a_symlinked_credentials_file_is_refused_and_left_alone() {
+        let (tmp, store) = store();
+        std::fs::create_dir_all(store.dir()).unwrap();
+        let target = tmp.path().join("elsewhere.toml");
+        std::fs::write(&target, "[profiles.p]\napi_key = \"k\"\n").unwrap();
+        std::os::unix::fs::symlink(&target, store.credentials_path()).unwrap();
+        let err = store.read_credentials().unwrap_err();
+        assert!(matches!(err, Error::SymlinkedCredentials { .. }), "{err:?}");
+        assert!(err.to_string().contains("mv "), "{err}");
+        let err = store
+            .update(|_, creds| {
+                creds.profiles.clear();
+                Ok(())
+            })
+            .unwrap_err();
+        assert!(matches!(err, Error::SymlinkedCredentials { .. }));
+        let lock = store.lock().unwrap();
+        let err = lock
+            .write_credentials(&CredentialsFile::default())
+            .unwrap_err();
+        assert!(matches!(err, Error::SymlinkedCredentials { .. }));
+        drop(lock);
+        assert!(
+            std::fs::symlink_metadata(store.credentials_path())
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(
+            std::fs::read_to_string(&target).unwrap(),
+            "[profiles.p]\napi_key = \"k\"\n"
+        );
+    }
+
+    #[test]
+    fn hostile_files_are_clear_errors_and_nothing_is_lost() {
+        let (_tmp, store) = store();
+        store
+            .update(|config, creds| {
+                config.set_current_profile("default", "p");
+                creds.profiles.entry("p".into()).or_default().api_key = Some(ApiKey::new("keep"));
+                Ok(())
+            })
+            .unwrap();
+        let good = std::fs::read(store.credentials_path()).unwrap();
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (vec![b'#'; 2 * 1024 * 1024], "larger than"),
+            (b"[profiles.p]\napi_key = \"a\0b\"\n".to_vec(), "line 2"),
+            (
+                b"[profiles.p]\napi_key = \"\xff\xfe\"\n".to_vec(),
+                "not UTF-8",
+            ),
+            (b"profiles = 5\n".to_vec(), "line 1"),
+            (b"[profiles.p]\napi_key = 7\n".to_vec(), "line 2"),
+            (
+                b"[profiles.p.oauth]\nmethod = \"web\"\n".to_vec(),
+                "missing field",
+            ),
+        ];
+        for (content, says) in cases {
+            std::fs::write(store.credentials_path(), &content).unwrap();
+            let err = store.read_credentials().unwrap_err();
+            assert!(matches!(err, Error::Parse { .. }), "{err:?}");
+            assert!(err.to_string().contains(says), "{says}: {err}");
+            assert!(err.to_string().contains("credentials.toml"), "{err}");
+            // The next write refuses too, so the file is not replaced.
+            assert!(
+                store
+                    .update(|_, creds| {
+                        creds.profiles.clear();
+                        Ok(())
+                    })
+                    .is_err()
+            );
+            assert_eq!(std::fs::read(store.credentials_path()).unwrap(), content);
+        }
+        std::fs::write(store.credentials_path(), &good).unwrap();
+        assert_eq!(key(&store, "p").as_deref(), Some("keep"));
+    }
+
+    #[test]
+    fn an_insecure_opt_in_is_only_trusted_from_a_private_config() {
+        let (_tmp, store) = store();
+        std::fs::create_dir_all(store.dir()).unwrap();
+        std::fs::write(
+            store.config_path(),
+            "[environments.lab]\nurl = \"http://10.0.0.5:8080\"\ninsecure = true\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(store.config_path(), Permissions::from_mode(0o600)).unwrap();
+        let config = store.read_config().unwrap();
+        assert!(config.insecure_http_allowed("lab", "http://10.0.0.5:8080/"));
+        std::fs::set_permissions(store.config_path(), Permissions::from_mode(0o666)).unwrap();
+        let err = store.read_config().unwrap_err();
+        assert!(matches!(err, Error::UntrustedConfig { .. }), "{err:?}");
+        assert!(err.to_string().contains("chmod 600"), "{err}");
+        // Without an opt-in in it, a loose config is just read.
+        std::fs::write(store.config_path(), "current_environment = \"lab\"\n").unwrap();
+        store.read_config().unwrap();
     }
 
     #[test]

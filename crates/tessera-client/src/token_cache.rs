@@ -7,7 +7,8 @@
 //! processes that find the lock taken wait for it to be released (all
 //! together, on a shared lock), read the token the first one wrote and use
 //! it (kubelogin's lock-file approach), so N racing processes send one
-//! refresh request, not N.
+//! refresh request, not N. A profile kept in the OS keychain is read from and
+//! written back to it, under the same lock.
 
 use crate::error::Error;
 use crate::oauth::{self, Client, ClientCredentialsRequest, HttpClient, OAuthError, TokenResponse};
@@ -63,12 +64,15 @@ pub fn fresh_session(
         None => {
             // Most likely another process is renewing this very token.
             store.wait_for_writer()?;
-            let current = store
+            let mut credentials = store
                 .read_credentials()?
                 .file
                 .profiles
                 .remove(profile)
-                .and_then(|c| c.oauth)
+                .ok_or_else(|| Error::LoggedOut(profile.to_owned()))?;
+            store.load_secrets(profile, &mut credentials)?;
+            let current = credentials
+                .oauth
                 .ok_or_else(|| Error::LoggedOut(profile.to_owned()))?;
             if current.valid_for(now, MIN_VALIDITY_SECS) {
                 tracing::debug!(profile, "another process renewed the token");
@@ -85,6 +89,7 @@ pub fn fresh_session(
         .profiles
         .get_mut(profile)
         .ok_or_else(|| Error::LoggedOut(profile.to_owned()))?;
+    store.load_secrets(profile, credentials)?;
     let current = credentials
         .oauth
         .clone()
@@ -139,7 +144,15 @@ pub fn session_client(session: &OAuthSession) -> Client {
 
 /// [`HttpRefresher`] over a [`UreqClient`](crate::oauth::UreqClient) built
 /// only when a renewal is due, so the cache hit never builds an HTTP client.
-pub struct UreqRefresher;
+/// `transport` is the profile's: its trust settings and insecure-http opt-in
+/// ([`Selection::transport`](crate::Selection::transport)). `server` is the
+/// profile's server: the stored token endpoint is used only when it is on
+/// that server or in its metadata ([`oauth::check_stored_endpoint`]).
+#[derive(Clone, Debug)]
+pub struct UreqRefresher {
+    pub transport: crate::Transport,
+    pub server: String,
+}
 
 impl Refresher for UreqRefresher {
     fn renew(
@@ -147,7 +160,12 @@ impl Refresher for UreqRefresher {
         session: &OAuthSession,
         customer_key: Option<&ApiKey>,
     ) -> Result<TokenResponse, OAuthError> {
-        let http = oauth::UreqClient::new();
+        let http =
+            oauth::UreqClient::with_transport(&self.transport, std::time::Duration::from_secs(30));
+        let endpoint = oauth::require_endpoint(&session.token_endpoint, "token endpoint")?;
+        oauth::check_stored_endpoint(&http, &self.server, endpoint, |meta| {
+            Some(meta.token_endpoint.as_str())
+        })?;
         HttpRefresher { http: &http }.renew(session, customer_key)
     }
 }
@@ -373,6 +391,43 @@ mod tests {
         let (_tmp, store) = store_with(stale.clone());
         let err = fresh_session(&store, "p", stale, now, &Counting::ok()).unwrap_err();
         assert!(matches!(err, Error::SessionExpired { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn a_keychain_login_is_renewed_in_the_keychain() {
+        use crate::keychain::Keychain;
+        use crate::keychain::testing::Memory;
+        let now = 1_000;
+        let stale = expired_session(now);
+        let tmp = tempfile::tempdir().unwrap();
+        let memory = std::sync::Arc::new(Memory::default());
+        let store = Store::in_dir(tmp.path().join("cfg"), &TESSERA).with_keychain(Keychain::new(
+            memory.clone(),
+            std::time::Duration::from_secs(3),
+        ));
+        let reference = store.keychain_ref("p");
+        store
+            .update(|_, creds| {
+                let entry = creds.profiles.entry("p".into()).or_default();
+                entry.oauth = Some(stale.clone());
+                entry.keychain = Some(reference);
+                Ok(())
+            })
+            .unwrap();
+        let fresh = fresh_session(&store, "p", stale, now, &Counting::ok()).unwrap();
+        assert!(fresh.renewed);
+        let text = std::fs::read_to_string(store.credentials_path()).unwrap();
+        assert!(!text.contains("at-1") && !text.contains("rt-1"), "{text}");
+        let mut creds = store
+            .read_credentials()
+            .unwrap()
+            .file
+            .profiles
+            .remove("p")
+            .unwrap();
+        store.load_secrets("p", &mut creds).unwrap();
+        assert_eq!(creds.oauth.unwrap().access_token.expose_secret(), "at-1");
+        assert_eq!(memory.sets(), 2);
     }
 
     #[test]

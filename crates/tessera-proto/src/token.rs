@@ -85,6 +85,10 @@ pub struct ServerMetadata {
     pub response_types_supported: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scopes_supported: Vec<String>,
+    /// RFC 9207 §3: the server puts `iss` in every authorization response, so
+    /// a response without it (or with another issuer) is refused.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub authorization_response_iss_parameter_supported: bool,
 }
 
 #[cfg(test)]

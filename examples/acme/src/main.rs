@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use tessera_cli::auth::{self, AuthCommand, credential};
 use tessera_cli::host::{self, App, ErrorTexts, Globals, Persona};
 use tessera_cli::{CliError, Ctx, Io};
-use tessera_client::{ApiClient, AppSpec, DirDefault, OAuthSpec, ReloginCommands};
+use tessera_client::{AppSpec, DirDefault, OAuthSpec, ReloginCommands};
 
 /// Where Acme keeps its files and which variables it reads.
 const ACME: AppSpec = AppSpec {
@@ -77,6 +77,10 @@ impl App for Cli {
         Globals {
             profile: self.profile.clone(),
             json: matches!(&self.command, Command::Auth(c) if c.json()),
+            storage: match &self.command {
+                Command::Auth(c) => c.storage(),
+                Command::Whoami => Default::default(),
+            },
             api_url: None,
         }
     }
@@ -87,7 +91,7 @@ impl App for Cli {
             // Acme's own commands use the same credential as `auth token`.
             Command::Whoami => {
                 let active = credential::active(ctx, None, io)?;
-                let me = ApiClient::new(&auth::server_url(ctx)?).me(&active.authorization)?;
+                let me = auth::target(ctx)?.api(ctx, io)?.me(&active.authorization)?;
                 writeln!(io.stdout, "{} ({})", me.email, active.source_detail)?;
                 Ok(())
             }

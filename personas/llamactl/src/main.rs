@@ -13,10 +13,10 @@ mod texts;
 use clap::{Parser, Subcommand};
 use tessera_cli::args::{Interactive, api_key_arg};
 use tessera_cli::auth::save::{Saved, new_profile_target, save_new};
-use tessera_cli::auth::{credential, env, list, login, logout, project, switch};
+use tessera_cli::auth::{Target, credential, env, list, login, logout, project, switch};
 use tessera_cli::host::{App, Persona};
 use tessera_cli::{CliError, Ctx, Io};
-use tessera_client::{Authorization, Error as ClientError};
+use tessera_client::{Authorization, Resolver};
 use tessera_proto::ApiKey;
 use tessera_proto::api::Project;
 
@@ -102,7 +102,7 @@ impl App for Cli {
                 if !mode.resolve(io)? && (api_key.is_none() || project_id.is_none()) {
                     return Err(texts::usage(texts::TOKEN_NEEDS_BOTH));
                 }
-                let (environment, url) = new_profile_target(ctx, api_url.as_deref())?;
+                let target = new_profile_target(ctx, api_url.as_deref())?;
                 let key = match api_key {
                     Some(key) => key,
                     None => ApiKey::new(io.prompter.secret(texts::ENTER_KEY)?.trim()),
@@ -110,23 +110,24 @@ impl App for Cli {
                 if key.expose_secret().is_empty() {
                     return Err(texts::usage("the API key is empty"));
                 }
-                let projects = projects(&url, &Authorization::ApiKey(key.clone()))?;
+                let projects = projects(ctx, io, &target, &Authorization::ApiKey(key.clone()))?;
                 let project = match &project_id {
                     Some(id) => find(&projects, id)?,
                     None => choose(io, &projects)?,
                 };
                 let settings = project::settings(&project);
-                let name = save_new(ctx, &environment, &url, settings, Saved::ApiKey(key))?;
+                let name = save_new(ctx, &target, settings, Saved::ApiKey(key))?;
                 Ok(texts::created(io, &name, Some(&project))?)
             }
             Auth::Login { api_url, mode } => {
                 let interactive = mode.resolve(io)?;
-                let (environment, url) = new_profile_target(ctx, api_url.as_deref())?;
+                let target = new_profile_target(ctx, api_url.as_deref())?;
                 let client_id = ctx.oauth.default_client_id;
-                let session = login::device::obtain(ctx, io, &url, client_id, None, &texts::DEVICE)
-                    .map_err(|e| e.hinted(ctx, None, texts::device_hint))?;
+                let session =
+                    login::device::obtain(ctx, io, &target, client_id, None, &texts::DEVICE)
+                        .map_err(|e| e.hinted(ctx, None, texts::device_hint))?;
                 let token = Authorization::Bearer(session.access_token.clone());
-                let projects = projects(&url, &token)?;
+                let projects = projects(ctx, io, &target, &token)?;
                 let project = match projects.as_slice() {
                     [only] => Some(only.clone()),
                     _ if interactive => Some(choose(io, &projects)?),
@@ -137,7 +138,7 @@ impl App for Cli {
                     session: Box::new(session),
                     customer_key: None,
                 };
-                let name = save_new(ctx, &environment, &url, settings, saved)?;
+                let name = save_new(ctx, &target, settings, saved)?;
                 Ok(texts::created(io, &name, project.as_ref())?)
             }
             Auth::List => {
@@ -188,8 +189,13 @@ fn main() -> std::process::ExitCode {
     tessera_cli::host::main::<Cli>(&PERSONA)
 }
 
-fn projects(url: &str, auth: &Authorization) -> Result<Vec<Project>, CliError> {
-    project::list(url, auth).map_err(texts::rejected)
+fn projects(
+    ctx: &Ctx,
+    io: &mut Io,
+    target: &Target,
+    auth: &Authorization,
+) -> Result<Vec<Project>, CliError> {
+    project::list(&target.api(ctx, io)?, auth).map_err(texts::rejected)
 }
 
 fn find(projects: &[Project], id: &str) -> Result<Project, CliError> {
@@ -251,11 +257,13 @@ fn change_project(
     let Some(profile) = config.current_profile(&environment).map(str::to_owned) else {
         return Err(texts::no_current_profile(&environment));
     };
-    let url = config
-        .server_url(ctx.spec, ctx.env, &environment, Some(&profile))
-        .ok_or_else(|| ClientError::UnknownEnvironment(environment.clone()))?;
-    let server_projects = match credential::for_profile(ctx, &profile)? {
-        Some(active) => Some(projects(&url, &active.authorization)?),
+    let resolver = Resolver {
+        profile_flag: Some(&profile),
+        ..ctx.resolver(None)
+    };
+    let target = Target::of(resolver.select(&config))?;
+    let server_projects = match credential::for_profile(ctx, &profile, io)? {
+        Some(active) => Some(projects(ctx, io, &target, &active.authorization)?),
         None => None,
     };
     let chosen = match (id, &server_projects) {

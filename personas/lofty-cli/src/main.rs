@@ -12,12 +12,12 @@ mod texts;
 
 use clap::{Parser, Subcommand};
 use tessera_cli::args::{Secret, api_key_arg, secret_arg};
-use tessera_cli::auth::login::{client_credentials, oauth, session, web};
+use tessera_cli::auth::login::{client_credentials, session, web};
 use tessera_cli::auth::save::{Saved, forget_key, save};
-use tessera_cli::auth::{credential, logout, show, status};
+use tessera_cli::auth::{self, credential, logout, show, status};
 use tessera_cli::host::{App, Globals, Persona};
 use tessera_cli::{CliError, Ctx, Io};
-use tessera_client::{ApiClient, Source};
+use tessera_client::Source;
 use tessera_proto::{ApiKey, ClientSecret};
 
 /// The single profile the Lofty CLI keeps.
@@ -129,7 +129,7 @@ impl App for Cli {
             Auth::Login => login(ctx, io),
             Auth::Status => {
                 let resolution = status::sources(ctx, None, io)?;
-                texts::status(ctx, io, &oauth::target(ctx)?.server, &resolution)?;
+                texts::status(ctx, io, &auth::target(ctx)?.server, &resolution)?;
                 match resolution.credential() {
                     Some(_) => Ok(()),
                     None => Err(texts::not_authenticated(true)),
@@ -146,7 +146,7 @@ impl App for Cli {
                 let (Some(url), Some(id)) = (&url, &id) else {
                     return Err(texts::missing_session(url.is_none(), id.is_none()));
                 };
-                let session = session::obtain(ctx, url, id, None)
+                let session = session::obtain(ctx, io, url, id, None)
                     .map_err(|e| e.hinted(ctx, None, texts::session_hint))?;
                 store(ctx, &session)?;
                 Ok(texts::token_url(io, &session)?)
@@ -158,8 +158,8 @@ impl App for Cli {
                     timeout: None,
                     no_browser: false,
                 };
-                let server = oauth::target(ctx)?.server;
-                let session = web::obtain(ctx, io, &server, &options, &texts::WEB)
+                let target = auth::target(ctx)?;
+                let session = web::obtain(ctx, io, &target, &options, &texts::WEB)
                     .map_err(|e| e.hinted(ctx, Some(&texts::DISCOVERY), texts::browser_hint))?;
                 store(ctx, &session)?;
                 Ok(texts::browser(io, &session)?)
@@ -173,7 +173,8 @@ impl App for Cli {
                     CliError::NotLoggedIn { .. } => texts::not_authenticated(false),
                     other => other,
                 })?;
-                let me = ApiClient::new(&oauth::target(ctx)?.server)
+                let me = auth::target(ctx)?
+                    .api(ctx, io)?
                     .me(&active.authorization)
                     .map_err(|e| texts::test_failed(&active, e))?;
                 Ok(texts::tested(io, &active, &me)?)
@@ -211,10 +212,10 @@ fn login(ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     };
     let resolution = ctx.resolver(None).first()?;
     let found = resolution.winner().ok_or_else(texts::no_customer_key)?;
-    let server = oauth::target(ctx)?.server;
+    let target = auth::target(ctx)?;
     let secret = ClientSecret::new(secret);
     let mut session =
-        client_credentials::obtain(ctx, &server, &id, &secret, Some(&found.key), None)
+        client_credentials::obtain(ctx, io, &target, &id, &secret, Some(&found.key), None)
             .map_err(|e| e.hinted(ctx, Some(&texts::DISCOVERY), texts::vendor_hint))?;
     // Renewing resends the saved customer key; a key that only lives in the
     // environment is not written to disk, so such a login is not renewed.

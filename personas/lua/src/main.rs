@@ -5,10 +5,10 @@
 //! One credential, no profiles: the key lives in `~/.lua-cli/credentials`
 //! (0600, directory 0700) and resolution is `LUA_API_KEY` > that file > `.env`.
 
-mod keychain;
 mod texts;
 
 use clap::{Parser, Subcommand};
+use tessera_cli::auth::save::{Saved, save};
 use tessera_cli::auth::{login, show};
 use tessera_cli::host::{App, Globals, Persona};
 use tessera_cli::{CliError, Ctx, Io};
@@ -116,13 +116,13 @@ fn configure(args: &Configure, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     match (&args.api_key, &args.email, &args.otp) {
         (Some(key), _, _) => save_key(ctx, io, key),
         (None, Some(email), None) => {
-            login::email::send_code(ctx, email)?;
+            login::email::send_code(ctx, io, email)?;
             texts::code_sent(io)?;
             Ok(texts::code_next(io, email)?)
         }
         (None, Some(email), Some(code)) => trade_code(ctx, io, email, code),
         (None, None, _) => {
-            if keychain::migrate(ctx, io, &keychain::SecretTool::new(ctx.env))? {
+            if migrate(ctx, io)? {
                 return Ok(());
             }
             if !io.stdin_is_tty {
@@ -134,7 +134,7 @@ fn configure(args: &Configure, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
             }
             let email = io.prompter.input(texts::ENTER_EMAIL)?;
             let email = email.trim();
-            login::email::send_code(ctx, email)?;
+            login::email::send_code(ctx, io, email)?;
             texts::code_sent(io)?;
             let code = io.prompter.input(texts::ENTER_CODE)?;
             trade_code(ctx, io, email, code.trim())
@@ -142,9 +142,41 @@ fn configure(args: &Configure, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     }
 }
 
+/// Moves the key versions before 3.9.0 kept in the OS keychain (through
+/// keytar) into the credentials file, when the file has none; returns whether
+/// it did. The library's keychain reads keytar's entry, within its deadline:
+/// a keychain that cannot be read (no desktop session on a headless box,
+/// locked, not answering) is said, and `configure` goes on.
+fn migrate(ctx: &Ctx, io: &mut Io) -> Result<bool, CliError> {
+    let file = ctx.store.read_credentials()?.file;
+    if file
+        .profiles
+        .get(PROFILE)
+        .is_some_and(|c| c.api_key.is_some() || c.in_keychain())
+    {
+        return Ok(false);
+    }
+    let (service, account) = texts::KEYTAR;
+    let keychain = ctx.store.keychain();
+    let key = match keychain.get_foreign(service, account) {
+        Ok(Some(key)) if !key.trim().is_empty() => ApiKey::new(key.trim()),
+        Ok(_) => return Ok(false),
+        Err(problem) => {
+            texts::keychain_skipped(io, &problem)?;
+            return Ok(false);
+        }
+    };
+    save(ctx, Saved::ApiKey(key))?;
+    texts::migrated(ctx, io)?;
+    if let Err(problem) = keychain.delete_foreign(service, account) {
+        texts::keychain_kept(io, &problem)?;
+    }
+    Ok(true)
+}
+
 /// Checks the key with `GET /v1/me`, then stores it.
 fn save_key(ctx: &Ctx, io: &mut Io, key: &ApiKey) -> Result<(), CliError> {
-    let outcome = login::api_key(ctx, key, true).map_err(|e| match e.client() {
+    let outcome = login::api_key(ctx, io, key, true).map_err(|e| match e.client() {
         Some(ClientError::Unauthorized { message } | ClientError::Forbidden { message, .. }) => {
             texts::authentication_failed(message)
         }
@@ -159,7 +191,7 @@ fn trade_code(ctx: &Ctx, io: &mut Io, email: &str, code: &str) -> Result<(), Cli
     if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
         return Err(texts::invalid_otp(email));
     }
-    login::email::trade_code(ctx, email, code).map_err(|e| match e.oauth() {
+    login::email::trade_code(ctx, io, email, code).map_err(|e| match e.oauth() {
         Some(OAuthError::ApiRejected {
             status: 400 | 401 | 403 | 404,
             ..

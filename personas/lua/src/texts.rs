@@ -4,7 +4,7 @@
 use tessera_cli::host::ErrorTexts;
 use tessera_cli::texts::{SourceWords, describe};
 use tessera_cli::{CliError, Ctx, Io};
-use tessera_client::{AppSpec, DirDefault, Found};
+use tessera_client::{AppSpec, DirDefault, Found, KeychainProblem};
 
 /// Every name `lua` uses for its files and variables.
 pub const LUA: AppSpec = AppSpec {
@@ -154,6 +154,32 @@ fn env_note(ctx: &Ctx, io: &mut Io, what: &str) -> std::io::Result<()> {
         writeln!(io.stderr, "Note: {} is {what}.", ctx.spec.api_key_env)?;
     }
     Ok(())
+}
+
+/// The keytar entry where versions before 3.9.0 kept the key: service, account.
+pub const KEYTAR: (&str, &str) = ("lua-cli", "api-key");
+
+pub fn migrated(ctx: &Ctx, io: &mut Io) -> std::io::Result<()> {
+    writeln!(
+        io.stderr,
+        "🔑 Migrated your API key from the OS keychain to {}",
+        ctx.store.credentials_path().display()
+    )
+}
+
+/// The keychain could not be read: said, and `configure` goes on.
+pub fn keychain_skipped(io: &mut Io, problem: &KeychainProblem) -> std::io::Result<()> {
+    writeln!(
+        io.stderr,
+        "Note: skipped the check for a key in the OS keychain: {problem}."
+    )
+}
+
+pub fn keychain_kept(io: &mut Io, problem: &KeychainProblem) -> std::io::Result<()> {
+    writeln!(
+        io.stderr,
+        "Note: could not remove the old keychain entry ({problem}); it is no longer used."
+    )
 }
 
 /// The key alone on stdout, so `$(lua auth key --force)` is just the key.

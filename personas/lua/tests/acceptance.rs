@@ -2,6 +2,7 @@
 //! temporary HOME, against a real tesserad (a recording stub on 127.0.0.1
 //! only where a test checks which requests are made at all).
 
+use persona_testkit::secret_service::{KEYRING_TOOLS, SecretService, skip_without};
 use persona_testkit::{DOWN, ENTER, Home, Stub, StubRequest, StubResponse, Tesserad};
 use serde_json::json;
 use std::os::unix::fs::PermissionsExt as _;
@@ -297,6 +298,37 @@ fn configure_on_a_headless_machine_skips_the_keychain_migration_and_says_so() {
         )
         .expect_code(2);
     assert!(run.stderr().contains("OS keychain"), "{}", run.stderr());
+}
+
+#[test]
+fn configure_moves_the_pre_3_9_keytar_key_from_the_keychain_into_the_credentials_file() {
+    if skip_without(KEYRING_TOOLS) {
+        return;
+    }
+    let keyring = SecretService::start();
+    let keytar = ["service", "lua-cli", "account", "api-key"];
+    assert!(keyring.secret_tool(
+        &[&["store", "--label=lua-cli"][..], &keytar].concat(),
+        "old-keytar-key"
+    ));
+    let vars = keyring.vars();
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let home = home();
+    let run = home.run(&["auth", "configure"], &vars).ok();
+    assert!(
+        run.stderr()
+            .contains("Migrated your API key from the OS keychain"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(stored_key(&home), "old-keytar-key");
+    assert_eq!(mode(&credentials(&home)), 0o600);
+    assert!(
+        !keyring.secret_tool(&[&["lookup"][..], &keytar].concat(), ""),
+        "the keytar entry is removed once migrated"
+    );
+    // Once migrated there is nothing left to move: configure asks again.
+    home.run(&["auth", "configure"], &vars).expect_code(2);
 }
 
 #[test]

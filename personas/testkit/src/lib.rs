@@ -9,6 +9,10 @@
 //! - [`Home`]: a temporary `HOME` and working directory, and a [`Command`] for a
 //!   persona binary with a clean environment.
 //! - [`Home::pty`]: the binary on a pseudo-terminal, for prompts and menus.
+//! - [`secret_service::SecretService`]: a private D-Bus session with
+//!   gnome-keyring on it, for the OS keychain (Unix).
+
+pub mod secret_service;
 
 use base64::Engine as _;
 use serde_json::Value;

@@ -5,11 +5,14 @@
 //! Shared by `auth token`, `auth test`, `api` and the credential helpers, so
 //! they agree on what "logged in" means.
 
+use super::Target;
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::io::Io;
-use tessera_client::token_cache::{self, UreqRefresher};
-use tessera_client::{ApiKey, Authorization, Credential, Error as ClientError, Resolution};
+use tessera_client::token_cache::{self, MIN_VALIDITY_SECS, UreqRefresher};
+use tessera_client::{
+    ApiKey, Authorization, Credential, Error as ClientError, Resolution, Transport,
+};
 
 /// What a request goes out with, and what callers report about it.
 #[derive(Debug)]
@@ -29,11 +32,11 @@ pub struct Active {
 pub fn active(ctx: &Ctx, api_key_flag: Option<&ApiKey>, io: &mut Io) -> Result<Active, CliError> {
     let resolution = ctx.resolver(api_key_flag).first()?;
     super::print_warnings(io, &resolution.warnings)?;
-    from_resolution(ctx, &resolution)
+    from_resolution(ctx, &resolution, io)
 }
 
 /// The credential of `profile`, when it has one (warnings are not printed).
-pub fn for_profile(ctx: &Ctx, profile: &str) -> Result<Option<Active>, CliError> {
+pub fn for_profile(ctx: &Ctx, profile: &str, io: &mut Io) -> Result<Option<Active>, CliError> {
     let resolver = tessera_client::Resolver {
         profile_flag: Some(profile),
         ..ctx.resolver(None)
@@ -42,10 +45,14 @@ pub fn for_profile(ctx: &Ctx, profile: &str) -> Result<Option<Active>, CliError>
     if resolution.credential().is_none() {
         return Ok(None);
     }
-    from_resolution(ctx, &resolution).map(Some)
+    from_resolution(ctx, &resolution, io).map(Some)
 }
 
-pub fn from_resolution(ctx: &Ctx, resolution: &Resolution) -> Result<Active, CliError> {
+pub fn from_resolution(
+    ctx: &Ctx,
+    resolution: &Resolution,
+    io: &mut Io,
+) -> Result<Active, CliError> {
     match resolution.credential() {
         None => Err(CliError::NotLoggedIn {
             message: "not logged in: no credential found".into(),
@@ -62,12 +69,28 @@ pub fn from_resolution(ctx: &Ctx, resolution: &Resolution) -> Result<Active, Cli
             })
         }
         Some(Credential::OAuth(found)) => {
+            let target = Target::of(
+                resolution
+                    .selection
+                    .clone()
+                    .expect("a profile's login comes with its selection"),
+            )?;
+            // The transport reads SSL_CERT_DIR: not for a token still valid.
+            let transport = if found.session.valid_for(ctx.now, MIN_VALIDITY_SECS) {
+                Transport::default()
+            } else {
+                target.transport(ctx, io)?
+            };
+            let refresher = UreqRefresher {
+                transport,
+                server: target.server,
+            };
             let fresh = token_cache::fresh_session(
                 &ctx.store,
                 &found.profile,
                 found.session.clone(),
                 ctx.now,
-                &UreqRefresher,
+                &refresher,
             )
             .map_err(|e| relogin_hint(ctx, e))?;
             Ok(Active {
@@ -96,6 +119,7 @@ pub fn relogin_hint(ctx: &Ctx, error: ClientError) -> CliError {
             ctx.oauth.relogin.command(*method, profile)
         )),
         ClientError::LoggedOut(_) => Some(ctx.login_hint()),
+
         ClientError::OAuth(e) if e.is_unreachable() => {
             Some("the cached token expired and the server could not be reached to renew it".into())
         }

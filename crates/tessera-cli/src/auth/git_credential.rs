@@ -28,7 +28,7 @@ pub fn run(args: &GitCredentialArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliEr
     if args.operation != "get" {
         return Ok(());
     }
-    let server = url::Url::parse(&super::server_url(ctx)?)
+    let server = url::Url::parse(&super::target(ctx)?.server)
         .map_err(|e| CliError::Usage(format!("the server URL is not valid: {e}")))?;
     let host = match server.port() {
         Some(port) => format!("{}:{port}", server.host_str().unwrap_or_default()),
@@ -91,7 +91,8 @@ mod tests {
     fn answers_only_for_the_server_host() {
         let dir = tempfile::tempdir().unwrap();
         let ctx = ctx(&dir);
-        crate::auth::login::api_key(&ctx, &tessera_proto::ApiKey::new("k-123"), false).unwrap();
+        let key = tessera_proto::ApiKey::new("k-123");
+        crate::auth::login::api_key(&ctx, &mut Captured::default().io(), &key, false).unwrap();
         let out = run_with(&ctx, "get", "protocol=http\nhost=127.0.0.1:8080\n\n");
         assert_eq!(
             out,

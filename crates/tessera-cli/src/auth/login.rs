@@ -23,12 +23,12 @@ pub mod web;
 
 use super::save::{Saved, save};
 use crate::args::{Secret, api_key_arg, client_secret_arg, secret_arg};
-use crate::context::Ctx;
+use crate::context::{Ctx, Storage};
 use crate::error::CliError;
 use crate::io::Io;
 use crate::texts::format_time;
+use tessera_client::Error as ClientError;
 use tessera_client::oauth::{BrowserAvailability, browser_availability};
-use tessera_client::{ApiClient, Error as ClientError};
 use tessera_proto::api::Me;
 use tessera_proto::{ApiKey, ClientSecret};
 
@@ -47,6 +47,15 @@ pub struct LoginArgs {
     /// Store the key without checking it against the server.
     #[arg(long)]
     pub no_verify: bool,
+    /// Keep the secret in the OS keychain (Secret Service, macOS Keychain,
+    /// Windows Credential Manager), not in the credentials file; fails when
+    /// the keychain cannot be used.
+    #[arg(long)]
+    pub secure_storage: bool,
+    /// Keep the secret in the credentials file, also for a profile whose
+    /// secret was in the keychain or when config.toml sets secure_storage.
+    #[arg(long, conflicts_with = "secure_storage")]
+    pub insecure_storage: bool,
 
     /// OAuth client credentials (client id and secret from --client-id/--client-secret
     /// or TESSERA_CLIENT_ID/TESSERA_CLIENT_SECRET), with the API key as customer_key.
@@ -90,6 +99,17 @@ pub struct LoginArgs {
     // Session ids are random and may start with `-`.
     #[arg(long, value_name = "ID", value_parser = secret_arg, allow_hyphen_values = true)]
     pub session_id: Option<Secret>,
+}
+
+impl LoginArgs {
+    /// Where the login keeps its secret.
+    pub fn storage(&self) -> Storage {
+        match (self.secure_storage, self.insecure_storage) {
+            (true, _) => Storage::Keychain,
+            (false, true) => Storage::File,
+            (false, false) => Storage::AsBefore,
+        }
+    }
 }
 
 /// The ways to log in.
@@ -183,7 +203,7 @@ fn run_api_key(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError>
     {
         io.warn(format!("this API key expired at {}", format_time(exp)))?;
     }
-    let outcome = api_key(ctx, &key, !args.no_verify).map_err(|e| verify_hint(ctx, e))?;
+    let outcome = api_key(ctx, io, &key, !args.no_verify).map_err(|e| verify_hint(ctx, e))?;
     match &outcome.me {
         Some(me) => writeln!(
             io.stderr,
@@ -231,13 +251,18 @@ pub fn read_key(args: &LoginArgs, io: &mut Io) -> Result<ApiKey, CliError> {
 /// The key login of every CLI: checks `key` with `GET /v1/me` on the selected
 /// server when `verify`, then stores it ([`save`]). Failures carry no hint:
 /// each CLI says what to do in its own words.
-pub fn api_key(ctx: &Ctx, key: &ApiKey, verify: bool) -> Result<LoginOutcome, CliError> {
+pub fn api_key(
+    ctx: &Ctx,
+    io: &mut Io,
+    key: &ApiKey,
+    verify: bool,
+) -> Result<LoginOutcome, CliError> {
     if key.expose_secret().is_empty() {
         return Err(CliError::Usage("the API key is empty".into()));
     }
-    let target = oauth::target(ctx)?;
+    let target = super::target(ctx)?;
     let me = if verify {
-        Some(ApiClient::new(&target.server).me_with_api_key(key)?)
+        Some(target.api(ctx, io)?.me_with_api_key(key)?)
     } else {
         None
     };
@@ -452,11 +477,12 @@ mod tests {
     fn first_login_names_the_profile_after_the_environment() {
         let dir = tempfile::tempdir().unwrap();
         let ctx = ctx(&dir);
-        let outcome = api_key(&ctx, &ApiKey::new("k1"), false).unwrap();
+        let mut cap = Captured::default();
+        let outcome = api_key(&ctx, &mut cap.io(), &ApiKey::new("k1"), false).unwrap();
         assert_eq!(outcome.profile, "default");
         assert_eq!(outcome.server, "http://127.0.0.1:8080");
         // A second login replaces the key of the current profile.
-        api_key(&ctx, &ApiKey::new("k2"), false).unwrap();
+        api_key(&ctx, &mut cap.io(), &ApiKey::new("k2"), false).unwrap();
         let creds = ctx.store.read_credentials().unwrap().file;
         assert_eq!(creds.profiles.len(), 1);
         assert_eq!(

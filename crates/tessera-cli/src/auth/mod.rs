@@ -18,11 +18,13 @@ pub mod switch;
 pub mod test;
 pub mod token;
 
-use crate::context::Ctx;
+use crate::context::{Ctx, Storage};
 use crate::error::CliError;
 use crate::io::Io;
 use clap::Subcommand;
 use serde::Serialize;
+use tessera_client::oauth::UreqClient;
+use tessera_client::{ApiClient, Error as ClientError, Selection, Transport};
 use tessera_proto::UnverifiedClaims;
 
 /// Subcommands are deferred (see `Command` in the crate root): only the one
@@ -83,6 +85,14 @@ impl AuthCommand {
             | AuthCommand::ExecCredential(_) => false,
         }
     }
+
+    /// Where a login keeps its secret (`--secure-storage`).
+    pub fn storage(&self) -> Storage {
+        match self {
+            AuthCommand::Login(a) => a.storage(),
+            _ => Storage::AsBefore,
+        }
+    }
 }
 
 pub fn run(command: AuthCommand, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
@@ -104,13 +114,64 @@ pub fn run(command: AuthCommand, ctx: &Ctx, io: &mut Io) -> Result<(), CliError>
     }
 }
 
-/// The server of the selected environment and profile.
-pub fn server_url(ctx: &Ctx) -> Result<String, CliError> {
-    let selection = ctx.resolver(None).select(&ctx.store.read_config()?);
-    selection.server.ok_or_else(|| {
-        tessera_client::Error::UnknownEnvironment(selection.environment.clone()).into()
-    })
+/// Where a command's requests go: the selected environment, profile and
+/// server.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub selection: Selection,
+    pub server: String,
 }
+
+/// The server of the selected environment and profile.
+pub fn target(ctx: &Ctx) -> Result<Target, CliError> {
+    Target::of(ctx.resolver(None).select(&ctx.store.read_config()?))
+}
+
+impl Target {
+    /// `selection`, when its environment has a server.
+    pub fn of(selection: Selection) -> Result<Target, CliError> {
+        let server = selection
+            .server
+            .clone()
+            .ok_or_else(|| ClientError::UnknownEnvironment(selection.environment.clone()))?;
+        Ok(Target { selection, server })
+    }
+
+    /// How requests to the server go out: the process's TLS trust
+    /// (`SSL_CERT_FILE`, `SSL_CERT_DIR`) and the environment's insecure-http
+    /// opt-in, which is said on stderr each time it is used. Only for
+    /// commands that go to the network: `SSL_CERT_DIR` may hold hundreds of
+    /// files, and `auth token` with a cached token must not read them.
+    pub fn transport(&self, ctx: &Ctx, io: &mut Io) -> Result<Transport, CliError> {
+        let transport = self.selection.transport(&Transport::from_env(ctx.env)?);
+        if transport.allow_insecure_http && Transport::default().check_url(&self.server).is_err() {
+            io.warn(format!(
+                "{} is plain http (environment {:?} was added with --insecure): anyone on the network path can read the credentials sent to it",
+                self.server, self.selection.environment
+            ))?;
+        }
+        Ok(transport)
+    }
+
+    /// A platform API client for the server ([`Target::transport`]).
+    pub fn api(&self, ctx: &Ctx, io: &mut Io) -> Result<ApiClient, CliError> {
+        Ok(ApiClient::with_transport(
+            &self.server,
+            &self.transport(ctx, io)?,
+        ))
+    }
+
+    /// An OAuth HTTP client for the server ([`Target::transport`]).
+    pub fn oauth_http(&self, ctx: &Ctx, io: &mut Io) -> Result<UreqClient, CliError> {
+        Ok(UreqClient::with_transport(
+            &self.transport(ctx, io)?,
+            OAUTH_TIMEOUT,
+        ))
+    }
+}
+
+/// A whole OAuth request, connecting included.
+pub(crate) const OAUTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub(crate) fn print_json(io: &mut Io, value: &impl Serialize) -> Result<(), CliError> {
     serde_json::to_writer_pretty(&mut *io.stdout, value).map_err(std::io::Error::from)?;

@@ -11,11 +11,9 @@ use tessera_proto::api::Project;
 pub const PROJECT_ID: &str = "project_id";
 pub const PROJECT_NAME: &str = "project_name";
 
-/// The projects `auth` may use on `server`.
-pub fn list(server: &str, auth: &Authorization) -> Result<Vec<Project>, ClientError> {
-    ApiClient::new(server)
-        .projects(auth)
-        .map(|list| list.projects)
+/// The projects `auth` may use on `client`'s server.
+pub fn list(client: &ApiClient, auth: &Authorization) -> Result<Vec<Project>, ClientError> {
+    client.projects(auth).map(|list| list.projects)
 }
 
 /// A new profile's settings for `project`.

@@ -9,11 +9,18 @@
 //! login, which acts for the old key's account); a login replaces the login
 //! and keeps the key. A CLI that creates a profile per login (llamactl) uses
 //! [`save_new`].
+//!
+//! The secret goes to the OS keychain when the command asks for it
+//! ([`Storage`]), when `config.toml` says `secure_storage = true`, or when
+//! the profile's secret is already there; the credentials file then keeps
+//! only a reference, and a keychain that cannot be used fails the login
+//! with nothing written.
 
-use crate::context::Ctx;
+use super::Target;
+use crate::context::{Ctx, Storage};
 use crate::error::CliError;
 use tessera_client::config::parse_server_url;
-use tessera_client::{Config, Error as ClientError, LoginMethod, OAuthSession, Selection};
+use tessera_client::{Config, Credentials, LoginMethod, OAuthSession, Selection, Store};
 use tessera_proto::ApiKey;
 
 /// A credential a login obtained.
@@ -30,8 +37,9 @@ pub enum Saved {
 /// Stores a login's credential; returns the profile it went into.
 pub fn save(ctx: &Ctx, saved: Saved) -> Result<String, CliError> {
     if let Some(profile) = ctx.one_profile {
-        ctx.store.update(|_, creds| {
+        ctx.store.update(|config, creds| {
             let entry = creds.profiles.entry(profile.to_owned()).or_default();
+            place(&ctx.store, ctx.storage, config, profile, entry);
             match saved {
                 Saved::ApiKey(key) => {
                     if entry
@@ -55,6 +63,7 @@ pub fn save(ctx: &Ctx, saved: Saved) -> Result<String, CliError> {
         let name = login_profile(config, &selection);
         config.set_current_profile(&environment, &name);
         let entry = creds.profiles.entry(name.clone()).or_default();
+        place(&ctx.store, ctx.storage, config, &name, entry);
         match saved {
             // An OAuth login of the profile would otherwise keep winning
             // resolution over the new key.
@@ -101,21 +110,23 @@ pub fn forget_key(ctx: &Ctx, profile: &str) -> Result<bool, CliError> {
 }
 
 /// Stores a login's credential in a new, automatically named profile of
-/// `environment` with its own server URL and settings, and makes it current.
+/// `target`'s environment with `target`'s server URL and `settings`, and
+/// makes it current ([`new_profile_target`]).
 pub fn save_new(
     ctx: &Ctx,
-    environment: &str,
-    url: &str,
+    target: &Target,
     settings: Vec<(String, String)>,
     saved: Saved,
 ) -> Result<String, CliError> {
+    let environment = &target.selection.environment;
     Ok(ctx.store.update(|config, creds| {
         let name = config.new_profile_name(environment);
         config.set_current_profile(environment, &name);
         let profile = config.profiles.get_mut(&name).expect("just created");
-        profile.url = Some(url.to_owned());
+        profile.url = Some(target.server.clone());
         profile.settings.extend(settings);
         let entry = creds.profiles.entry(name.clone()).or_default();
+        place(&ctx.store, ctx.storage, config, &name, entry);
         match saved {
             Saved::ApiKey(key) => entry.api_key = Some(key),
             Saved::OAuth { session, .. } => entry.oauth = Some(*session),
@@ -124,18 +135,39 @@ pub fn save_new(
     })?)
 }
 
-/// The current environment and the server URL a new profile of it gets:
-/// `url` when given, else the environment's.
-pub fn new_profile_target(ctx: &Ctx, url: Option<&str>) -> Result<(String, String), CliError> {
+/// The current environment and the server a new profile of it gets: `url`
+/// when given, else the environment's. Plain http to it is allowed only
+/// where the environment opted in for that very URL.
+pub fn new_profile_target(ctx: &Ctx, url: Option<&str>) -> Result<Target, CliError> {
     let config = ctx.store.read_config()?;
     let environment = config.current_environment().to_owned();
-    let url = match url {
-        Some(url) => parse_server_url(url)?,
-        None => config
-            .environment_url(ctx.spec, ctx.env, &environment)
-            .ok_or_else(|| ClientError::UnknownEnvironment(environment.clone()))?,
+    let server = match url {
+        Some(url) => Some(parse_server_url(url)?),
+        None => config.environment_url(ctx.spec, ctx.env, &environment),
     };
-    Ok((environment, url))
+    Target::of(Selection {
+        insecure_http: server
+            .as_deref()
+            .is_some_and(|s| config.insecure_http_allowed(&environment, s)),
+        server,
+        environment,
+        profile: None,
+    })
+}
+
+/// Puts the reference of `profile`'s keychain entry in `entry`, or takes it
+/// out, as `storage` says. An existing reference is only ever removed on
+/// request: a login must not move a secret to the file behind the user's
+/// back.
+fn place(store: &Store, storage: Storage, config: &Config, profile: &str, entry: &mut Credentials) {
+    match storage {
+        Storage::Keychain => entry.keychain = Some(store.keychain_ref(profile)),
+        Storage::File => entry.keychain = None,
+        Storage::AsBefore if entry.keychain.is_none() && config.secure_storage() => {
+            entry.keychain = Some(store.keychain_ref(profile));
+        }
+        Storage::AsBefore => {}
+    }
 }
 
 /// The profile a login stores into: the selected one, else the environment's

@@ -13,7 +13,7 @@ use crate::io::Io;
 
 pub fn run(ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     let active = super::credential::active(ctx, None, io)?;
-    let server = super::server_url(ctx)?;
+    let server = super::target(ctx)?.server;
     let prefix = env_prefix(ctx.spec.url_env);
     let mut lines = vec![
         (ctx.spec.url_env.to_owned(), server),

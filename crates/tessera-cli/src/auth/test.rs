@@ -5,7 +5,7 @@ use crate::context::Ctx;
 use crate::error::CliError;
 use crate::io::Io;
 use serde::Serialize;
-use tessera_client::{ApiClient, Error as ClientError};
+use tessera_client::Error as ClientError;
 use tessera_proto::ApiKey;
 use tessera_proto::api::Me;
 
@@ -27,8 +27,10 @@ struct TestJson<'a> {
 
 pub fn run(args: &TestArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     let active = super::credential::active(ctx, args.api_key.as_ref(), io)?;
-    let server = super::server_url(ctx)?;
-    let me = ApiClient::new(&server)
+    let target = super::target(ctx)?;
+    let server = &target.server;
+    let me = target
+        .api(ctx, io)?
         .me(&active.authorization)
         .map_err(|e| {
             let hint = match &e {
@@ -51,7 +53,7 @@ pub fn run(args: &TestArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
         return super::print_json(
             io,
             &TestJson {
-                server: &server,
+                server,
                 source: active.source,
                 source_detail: &active.source_detail,
                 me: &me,

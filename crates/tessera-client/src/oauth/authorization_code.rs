@@ -3,6 +3,7 @@
 //! (RFC 8252 §7.3), and a pasted redirect URL or code when no browser can
 //! reach that port (SSH, no display).
 
+use super::discovery::require_endpoint;
 use super::error::OAuthError;
 use super::http::HttpClient;
 use super::token::{Client, token_request};
@@ -18,7 +19,7 @@ use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::time::Duration;
 use tessera_proto::OAuthErrorBody;
 use tessera_proto::secret::constant_time_eq;
-use tessera_proto::token::TokenResponse;
+use tessera_proto::token::{ServerMetadata, TokenResponse};
 
 /// The PKCE code verifier (RFC 7636 §4.1): the secret half, sent only to the
 /// token endpoint. It cannot be printed, serialized or built without its
@@ -122,9 +123,13 @@ pub struct WebLogin<'a> {
     pub client: &'a Client,
     /// Space-separated scopes; the server's default when `None`.
     pub scope: Option<&'a str>,
-    /// When set, an `iss` parameter in the redirect must equal it (RFC 9207,
-    /// mix-up defence). Pass the discovered issuer.
+    /// When set, an `iss` parameter in the redirect must equal it exactly
+    /// (RFC 9207 §2.4, mix-up defence). Pass the discovered issuer.
     pub issuer: Option<&'a str>,
+    /// The server advertises `authorization_response_iss_parameter_supported`:
+    /// a redirect without `iss` is refused too, since a response from this
+    /// server always has one (RFC 9207 §2.4; RFC 9700 §4.4.2).
+    pub iss_required: bool,
     /// More authorization request parameters (`prompt`, `login_hint`, …).
     pub extra_params: &'a [(&'a str, &'a str)],
     /// How long to wait for the redirect (or paste) before giving up.
@@ -144,9 +149,21 @@ impl<'a> WebLogin<'a> {
             client,
             scope: None,
             issuer: None,
+            iss_required: false,
             extra_params: &[],
             timeout: Duration::from_secs(300),
         }
+    }
+
+    /// A login against a discovered server: its endpoints, and the RFC 9207
+    /// checks its metadata calls for. The way every caller should start one.
+    pub fn for_server(meta: &'a ServerMetadata, client: &'a Client) -> Result<Self, OAuthError> {
+        let authorize = require_endpoint(&meta.authorization_endpoint, "authorization endpoint")?;
+        Ok(Self {
+            issuer: Some(&meta.issuer),
+            iss_required: meta.authorization_response_iss_parameter_supported,
+            ..Self::new(authorize, &meta.token_endpoint, client)
+        })
     }
 }
 
@@ -200,6 +217,7 @@ pub fn login_with_browser(
     let expected = Expected {
         state: random_urlsafe(16),
         issuer: login.issuer.map(str::to_owned),
+        iss_required: login.iss_required,
     };
     let url = authorization_url(login, &redirect_uri, &challenge, &expected.state)?;
 
@@ -279,6 +297,7 @@ fn authorization_url(
 struct Expected {
     state: String,
     issuer: Option<String>,
+    iss_required: bool,
 }
 
 type Outcome = Result<String, OAuthError>;
@@ -311,13 +330,21 @@ fn interpret_callback(query: &str, expected: &Expected) -> Option<Outcome> {
     if !state_ok {
         return Some(Err(OAuthError::StateMismatch));
     }
-    if let (Some(found), Some(expected)) = (iss, &expected.issuer)
-        && found.trim_end_matches('/') != expected.trim_end_matches('/')
-    {
-        return Some(Err(OAuthError::IssuerMismatch {
-            expected: expected.clone(),
-            found,
-        }));
+    // Checked before the error too: an error redirect from another server
+    // must not be shown as this server's answer.
+    match (iss, &expected.issuer) {
+        (Some(found), Some(issuer)) if found != *issuer => {
+            return Some(Err(OAuthError::IssuerMismatch {
+                expected: issuer.clone(),
+                found,
+            }));
+        }
+        (None, Some(issuer)) if expected.iss_required => {
+            return Some(Err(OAuthError::MissingIssuer {
+                expected: issuer.clone(),
+            }));
+        }
+        _ => {}
     }
     if let Some(error) = error {
         let error = serde_json::from_value(serde_json::Value::String(error))
@@ -527,6 +554,7 @@ mod tests {
         Expected {
             state: "st4te".into(),
             issuer: Some("http://as.test".into()),
+            iss_required: false,
         }
     }
 
@@ -617,6 +645,93 @@ mod tests {
             interpret_callback("error=access_denied&state=x", &e).unwrap(),
             Err(OAuthError::StateMismatch)
         ));
+    }
+
+    #[test]
+    fn issuer_checks_follow_rfc9207() {
+        let required = Expected {
+            iss_required: true,
+            ..expected()
+        };
+        let ok = "code=c1&state=st4te&iss=http%3A%2F%2Fas.test";
+        assert_eq!(interpret_callback(ok, &required).unwrap().unwrap(), "c1");
+        assert!(matches!(
+            interpret_callback("code=c1&state=st4te", &required).unwrap(),
+            Err(OAuthError::MissingIssuer { .. })
+        ));
+        // Without the metadata flag a missing `iss` is fine (RFC 9207 §2.4).
+        assert!(interpret_callback("code=c1&state=st4te", &expected()).is_some_and(|r| r.is_ok()));
+        // Simple string comparison: a trailing slash is another issuer.
+        assert!(matches!(
+            interpret_callback(
+                "code=c1&state=st4te&iss=http%3A%2F%2Fas.test%2F",
+                &expected()
+            )
+            .unwrap(),
+            Err(OAuthError::IssuerMismatch { .. })
+        ));
+        // An error from another server is a mix-up, not a denial.
+        assert!(matches!(
+            interpret_callback(
+                "error=access_denied&state=st4te&iss=http%3A%2F%2Fevil.test",
+                &expected()
+            )
+            .unwrap(),
+            Err(OAuthError::IssuerMismatch { .. })
+        ));
+        assert!(matches!(
+            interpret_callback("error=access_denied&state=st4te", &required).unwrap(),
+            Err(OAuthError::MissingIssuer { .. })
+        ));
+    }
+
+    #[test]
+    fn a_login_for_a_server_takes_its_issuer_rules_from_metadata() {
+        let client = Client::public("cli");
+        let mut meta: ServerMetadata = serde_json::from_str(
+            r#"{"issuer":"http://as.test","token_endpoint":"http://as.test/token","authorization_endpoint":"http://as.test/auth","authorization_response_iss_parameter_supported":true}"#,
+        )
+        .unwrap();
+        let login = WebLogin::for_server(&meta, &client).unwrap();
+        assert_eq!(login.issuer, Some("http://as.test"));
+        assert!(login.iss_required);
+        assert_eq!(login.authorization_endpoint, "http://as.test/auth");
+        meta.authorization_endpoint = None;
+        assert!(matches!(
+            WebLogin::for_server(&meta, &client),
+            Err(OAuthError::MissingEndpoint(_))
+        ));
+    }
+
+    #[test]
+    fn a_redirect_without_iss_from_a_server_that_sends_it_is_not_exchanged() {
+        let http = FakeHttp::default().reply(200, TOKEN_JSON);
+        let client = Client::public("cli");
+        let mut login = WebLogin::new("http://as.test/auth", "http://as.test/token", &client);
+        login.issuer = Some("http://as.test");
+        login.iss_required = true;
+        let browser = RedirectingBrowser::new("code=c&state={state}");
+        let err =
+            login_with_browser(&http, &login, Some(&browser), no_paste(), &mut |_| {}).unwrap_err();
+        assert!(matches!(err, OAuthError::MissingIssuer { .. }), "{err:?}");
+        assert!(err.to_string().contains("RFC 9207"));
+        assert_eq!(http.count(), 0, "no code exchange");
+        let browser = RedirectingBrowser::new("code=c&state={state}&iss=http%3A%2F%2Fas.test");
+        login_with_browser(&http, &login, Some(&browser), no_paste(), &mut |_| {}).unwrap();
+        assert_eq!(http.count(), 1);
+    }
+
+    proptest::proptest! {
+        /// The redirect's query and the pasted text come from outside: never
+        /// a panic, and never a code without this login's state.
+        #[test]
+        fn outside_input_never_panics_or_skips_the_state(input in "\\PC{0,80}") {
+            let e = expected();
+            if let Some(Ok(_)) = interpret_callback(&input, &e) {
+                proptest::prop_assert!(input.contains("state=st4te"));
+            }
+            let _ = interpret_paste(&input, &e);
+        }
     }
 
     #[test]

@@ -50,10 +50,7 @@ pub fn discover(http: &dyn HttpClient, issuer: &str) -> Result<ServerMetadata, O
             })?;
         let response = http
             .send(request)
-            .map_err(|source| OAuthError::Unreachable {
-                url: url.clone(),
-                source,
-            })?;
+            .map_err(|source| OAuthError::transport(url.clone(), source))?;
         if response.status() != StatusCode::OK {
             misses.push((
                 url,
@@ -87,6 +84,34 @@ pub fn discover(http: &dyn HttpClient, issuer: &str) -> Result<ServerMetadata, O
     })
 }
 
+/// Checks that a login's stored endpoint (token, revocation) may be sent
+/// its tokens: it is on `server`'s origin (RFC 6454), or `server`'s own
+/// metadata names it (an authorization server on another host, found by
+/// discovering `server` again). `listed` picks the endpoint from the
+/// metadata. The credentials file is outside input: without this, whoever
+/// could edit it could send a refresh token anywhere.
+pub fn check_stored_endpoint(
+    http: &dyn HttpClient,
+    server: &str,
+    endpoint: &str,
+    listed: fn(&ServerMetadata) -> Option<&str>,
+) -> Result<(), OAuthError> {
+    let origin = |u: &str| url::Url::parse(u).ok().map(|u| u.origin());
+    if origin(endpoint).is_some_and(|o| o.is_tuple() && Some(o) == origin(server)) {
+        return Ok(());
+    }
+    let meta = discover(http, server)?;
+    if listed(&meta) == Some(endpoint) {
+        return Ok(());
+    }
+    Err(OAuthError::InvalidUrl {
+        url: endpoint.to_owned(),
+        reason: format!(
+            "the stored login names this endpoint, which is neither on {server} nor in its metadata; nothing was sent to it. Log in again"
+        ),
+    })
+}
+
 /// An optional endpoint from [`ServerMetadata`], or
 /// [`OAuthError::MissingEndpoint`] naming it:
 /// `require_endpoint(&meta.device_authorization_endpoint, "device authorization endpoint")?`.
@@ -103,6 +128,28 @@ mod tests {
     use super::*;
 
     const META: &str = r#"{"issuer":"http://as.test","token_endpoint":"http://as.test/token","grant_types_supported":["client_credentials"]}"#;
+
+    #[test]
+    fn a_stored_endpoint_must_be_on_the_server_or_in_its_metadata() {
+        let token: fn(&ServerMetadata) -> Option<&str> = |m| Some(&m.token_endpoint);
+        // Same origin: no request at all.
+        let http = FakeHttp::default();
+        check_stored_endpoint(&http, "http://as.test", "http://as.test/token", token).unwrap();
+        assert_eq!(http.count(), 0);
+        // Elsewhere, but the server's metadata names it.
+        let meta = r#"{"issuer":"http://api.test","token_endpoint":"http://as.test/token"}"#;
+        let http = FakeHttp::default().reply(200, meta);
+        check_stored_endpoint(&http, "http://api.test", "http://as.test/token", token).unwrap();
+        // Elsewhere and not named: refused, nothing sent there.
+        let http = FakeHttp::default().reply(200, META);
+        let err = check_stored_endpoint(&http, "http://as.test", "https://evil.test/token", token)
+            .unwrap_err();
+        assert!(matches!(err, OAuthError::InvalidUrl { .. }), "{err:?}");
+        assert!(err.to_string().contains("Log in again"), "{err}");
+        assert_eq!(http.count(), 1, "only the server's metadata was asked");
+        let http = FakeHttp::default().reply(200, META);
+        assert!(check_stored_endpoint(&http, "http://as.test", "not a url", token).is_err());
+    }
 
     #[test]
     fn well_known_locations_follow_both_specs() {

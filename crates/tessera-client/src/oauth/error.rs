@@ -39,6 +39,13 @@ pub enum OAuthError {
         source: TransportError,
     },
 
+    /// Not sent: plain `http://` to a host that is not loopback, and the
+    /// user did not opt in for it.
+    #[error(
+        "refusing to talk OAuth over plain http to {url}: anyone on the network path could read the tokens; use https, or opt in for this server's environment if it has no https"
+    )]
+    InsecureHttp { url: String },
+
     /// A response that is not what the protocol allows.
     #[error("unexpected response from {url} (HTTP {status}): {detail}")]
     BadResponse {
@@ -55,6 +62,13 @@ pub enum OAuthError {
     /// (RFC 8414 §3.3, RFC 9207): possibly a mix-up attack, never trusted.
     #[error("issuer mismatch: expected {expected:?}, got {found:?}")]
     IssuerMismatch { expected: String, found: String },
+
+    /// The server says it puts `iss` in every authorization response (RFC
+    /// 9207), and this one has none: it may come from another server.
+    #[error(
+        "the authorization response has no issuer although {expected} always sends one (RFC 9207): it may come from another server; start the login again"
+    )]
+    MissingIssuer { expected: String },
 
     /// The server's metadata does not advertise an endpoint this flow needs.
     #[error("the authorization server does not advertise a {0}")]
@@ -102,6 +116,18 @@ impl OAuthError {
     /// True when nothing reached the server or nothing came back.
     pub fn is_unreachable(&self) -> bool {
         matches!(self, Self::Unreachable { .. })
+    }
+
+    /// A failed send: a policy refusal is said as such; anything else is
+    /// an unreachable server (with the certificate problem, if that was it).
+    pub(crate) fn transport(url: impl Into<String>, source: TransportError) -> Self {
+        match source {
+            TransportError::InsecureHttp(_) => Self::InsecureHttp { url: url.into() },
+            source => Self::Unreachable {
+                url: url.into(),
+                source,
+            },
+        }
     }
 
     pub(crate) fn rejected(code: OAuthErrorCode, description: impl Into<String>) -> Self {

@@ -5,6 +5,8 @@
 //! failing to get one at all (DNS, refused connection, TLS, timeout) is a
 //! [`TransportError`].
 
+use crate::error::Error;
+use crate::transport::{Transport, certificate_problem};
 use std::time::Duration;
 use ureq::http::{Request, Response};
 
@@ -29,8 +31,18 @@ where
 
 /// No response was received. The message names the cause, never a secret.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct TransportError(pub String);
+pub enum TransportError {
+    /// DNS, a refused connection, a timeout, a broken connection.
+    #[error("{0}")]
+    Network(String),
+    /// The TLS handshake refused the server's certificate; says why.
+    #[error("{0}")]
+    Certificate(String),
+    /// Not sent: plain `http://` to a host that is not loopback, without the
+    /// user's opt-in ([`Transport::allow_insecure_http`]).
+    #[error("refusing plain http to {0}: use https, or opt in for this server's environment")]
+    InsecureHttp(String),
+}
 
 /// Answers larger than this are not OAuth responses.
 const MAX_BODY_BYTES: u64 = 1024 * 1024;
@@ -40,25 +52,24 @@ const MAX_BODY_BYTES: u64 = 1024 * 1024;
 #[derive(Clone)]
 pub struct UreqClient {
     agent: ureq::Agent,
+    transport: Transport,
 }
 
 impl UreqClient {
-    /// Default: 30 s for the whole request, 10 s to connect.
+    /// Default: 30 s for the whole request, 10 s to connect; the OS's
+    /// certificate roots; plain http only to loopback.
     pub fn new() -> Self {
-        Self::with_timeout(Duration::from_secs(30))
+        Self::with_transport(&Transport::default(), Duration::from_secs(30))
     }
 
     pub fn with_timeout(timeout: Duration) -> Self {
-        let config = ureq::Agent::config_builder()
-            // OAuth error bodies (RFC 6749 §5.2) arrive with 400/401 and must be read.
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .timeout_connect(Some(timeout.min(Duration::from_secs(10))))
-            .timeout_global(Some(timeout))
-            .user_agent(concat!("tessera/", env!("CARGO_PKG_VERSION")))
-            .build();
+        Self::with_transport(&Transport::default(), timeout)
+    }
+
+    pub fn with_transport(transport: &Transport, timeout: Duration) -> Self {
         Self {
-            agent: config.into(),
+            agent: transport.agent(timeout),
+            transport: transport.clone(),
         }
     }
 }
@@ -71,19 +82,26 @@ impl Default for UreqClient {
 
 impl HttpClient for UreqClient {
     fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        let uri = request.uri().to_string();
+        if let Err(Error::InsecureHttp { url }) = self.transport.check_url(&uri) {
+            return Err(TransportError::InsecureHttp(url));
+        }
         let (parts, body) = request.into_parts();
         let result = if body.is_empty() {
             self.agent.run(Request::from_parts(parts, ()))
         } else {
             self.agent.run(Request::from_parts(parts, body))
         };
-        let response = result.map_err(|e| TransportError(e.to_string()))?;
+        let response = result.map_err(|e| match certificate_problem(&e) {
+            Some(problem) => TransportError::Certificate(problem),
+            None => TransportError::Network(e.to_string()),
+        })?;
         let (parts, mut body) = response.into_parts();
         let bytes = body
             .with_config()
             .limit(MAX_BODY_BYTES)
             .read_to_vec()
-            .map_err(|e| TransportError(format!("reading the response: {e}")))?;
+            .map_err(|e| TransportError::Network(format!("reading the response: {e}")))?;
         Ok(Response::from_parts(parts, bytes))
     }
 }
@@ -142,6 +160,9 @@ mod tests {
                     .unwrap(),
             )
             .unwrap_err();
-        assert!(!err.0.is_empty());
+        assert!(
+            matches!(err, TransportError::Network(ref m) if !m.is_empty()),
+            "{err:?}"
+        );
     }
 }

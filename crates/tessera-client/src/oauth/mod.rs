@@ -64,7 +64,7 @@ pub use authorization_code::{
 pub use client_credentials::{ClientCredentialsRequest, client_credentials};
 pub use clock::{Clock, SystemClock};
 pub use device::{DEVICE_CODE_GRANT, poll_device_token, request_device_authorization};
-pub use discovery::{discover, require_endpoint, well_known_urls};
+pub use discovery::{check_stored_endpoint, discover, require_endpoint, well_known_urls};
 pub use error::OAuthError;
 pub use http::{HttpClient, HttpRequest, HttpResponse, TransportError, UreqClient};
 pub use otp::{request_otp, verify_otp};

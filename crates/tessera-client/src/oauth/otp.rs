@@ -72,10 +72,7 @@ fn post_json(
             reason: e.to_string(),
         })?;
     http.send(request)
-        .map_err(|source| OAuthError::Unreachable {
-            url: url.to_owned(),
-            source,
-        })
+        .map_err(|source| OAuthError::transport(url.to_owned(), source))
 }
 
 fn api_error(url: &str, response: &HttpResponse) -> OAuthError {

@@ -103,10 +103,7 @@ pub(crate) fn post_form(
             reason: e.to_string(),
         })?;
     http.send(request)
-        .map_err(|source| OAuthError::Unreachable {
-            url: url.to_owned(),
-            source,
-        })
+        .map_err(|source| OAuthError::transport(url.to_owned(), source))
 }
 
 /// RFC 6749 §2.3.1: id and secret are form-encoded before Basic encoding, so
@@ -240,7 +237,7 @@ pub(crate) mod testing {
         pub fn fail(self, message: &str) -> Self {
             self.replies
                 .borrow_mut()
-                .push_back(Err(TransportError(message.to_owned())));
+                .push_back(Err(TransportError::Network(message.to_owned())));
             self
         }
 

@@ -7,10 +7,11 @@
 
 use super::LoginArgs;
 use super::oauth::{self as common, LoginError, TESSERA_DISCOVERY};
+use crate::auth::Target;
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::io::Io;
-use tessera_client::oauth::{self, Client, ClientCredentialsRequest, UreqClient};
+use tessera_client::oauth::{self, Client, ClientCredentialsRequest};
 use tessera_client::{LoginMethod, OAuthSession};
 use tessera_proto::{ApiKey, ClientSecret};
 
@@ -36,10 +37,11 @@ pub fn run(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     };
     let customer_key = customer_key(args, ctx, io)?;
 
-    let target = common::target(ctx)?;
+    let target = crate::auth::target(ctx)?;
     let session = obtain(
         ctx,
-        &target.server,
+        io,
+        &target,
         &client_id,
         &secret,
         customer_key.as_ref(),
@@ -66,19 +68,20 @@ pub fn run(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     Ok(())
 }
 
-/// A confidential client's token from `server`, acting for `customer_key`'s
-/// account when given; the session to store (with the client secret, to ask
-/// again when the token expires).
+/// A confidential client's token from `target`'s server, acting for
+/// `customer_key`'s account when given; the session to store (with the
+/// client secret, to ask again when the token expires).
 pub fn obtain(
     ctx: &Ctx,
-    server: &str,
+    io: &mut Io,
+    target: &Target,
     client_id: &str,
     secret: &ClientSecret,
     customer_key: Option<&ApiKey>,
     scope: Option<&str>,
 ) -> Result<OAuthSession, LoginError> {
-    let http = UreqClient::new();
-    let meta = common::discover(&http, server)?;
+    let http = target.oauth_http(ctx, io)?;
+    let meta = common::discover(&http, &target.server)?;
     let client = Client::confidential(client_id, secret.clone());
     let token = oauth::client_credentials(
         &http,

@@ -4,12 +4,13 @@
 
 use super::LoginArgs;
 use super::oauth::{self as common, LoginError, TESSERA_DISCOVERY};
+use crate::auth::Target;
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::io::Io;
 use crate::texts::fill;
 use std::time::Duration;
-use tessera_client::oauth::{self, BrowserAvailability, Client, UreqClient};
+use tessera_client::oauth::{self, BrowserAvailability, Client};
 use tessera_client::{LoginMethod, OAuthSession};
 use tessera_proto::OAuthErrorCode;
 
@@ -40,45 +41,38 @@ const TEXTS: DeviceTexts = DeviceTexts {
 };
 
 pub fn run(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
-    let target = common::target(ctx)?;
+    let target = crate::auth::target(ctx)?;
     let client_id = common::public_client_id(ctx, args.client_id.as_deref());
-    let session = obtain(
-        ctx,
-        io,
-        &target.server,
-        &client_id,
-        args.scope.as_deref(),
-        &TEXTS,
-    )
-    .map_err(|e| {
-        e.hinted(ctx, Some(&TESSERA_DISCOVERY), |e| {
-            let again = format!("run `{} auth login --device` to try again", ctx.spec.name);
-            match e.oauth_code() {
-                Some(OAuthErrorCode::AccessDenied) => {
-                    Some(format!("the login was denied in the browser; {again}"))
+    let session =
+        obtain(ctx, io, &target, &client_id, args.scope.as_deref(), &TEXTS).map_err(|e| {
+            e.hinted(ctx, Some(&TESSERA_DISCOVERY), |e| {
+                let again = format!("run `{} auth login --device` to try again", ctx.spec.name);
+                match e.oauth_code() {
+                    Some(OAuthErrorCode::AccessDenied) => {
+                        Some(format!("the login was denied in the browser; {again}"))
+                    }
+                    Some(OAuthErrorCode::ExpiredToken) => Some(format!(
+                        "the code expired before the login was approved; {again}"
+                    )),
+                    _ => None,
                 }
-                Some(OAuthErrorCode::ExpiredToken) => Some(format!(
-                    "the code expired before the login was approved; {again}"
-                )),
-                _ => None,
-            }
-        })
-    })?;
+            })
+        })?;
     common::save_and_report(ctx, io, &target, session, None)
 }
 
-/// A device login at `server` with the public client `client_id`, saying what
-/// to do in `texts`; the session to store.
+/// A device login at `target`'s server with the public client `client_id`,
+/// saying what to do in `texts`; the session to store.
 pub fn obtain(
     ctx: &Ctx,
     io: &mut Io,
-    server: &str,
+    target: &Target,
     client_id: &str,
     scope: Option<&str>,
     texts: &DeviceTexts,
 ) -> Result<OAuthSession, LoginError> {
-    let http = UreqClient::new();
-    let meta = common::discover(&http, server)?;
+    let http = target.oauth_http(ctx, io)?;
+    let meta = common::discover(&http, &target.server)?;
     let endpoint = oauth::require_endpoint(
         &meta.device_authorization_endpoint,
         "device authorization endpoint",

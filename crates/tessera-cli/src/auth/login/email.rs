@@ -7,12 +7,12 @@ use crate::context::Ctx;
 use crate::error::CliError;
 use crate::io::Io;
 use tessera_client::Error as ClientError;
-use tessera_client::oauth::{self, OAuthError, UreqClient};
+use tessera_client::oauth::{self, OAuthError};
 
 /// Step 1: ask the server to email a code, and say so.
 pub fn request(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     let email = args.email.as_deref().unwrap_or_default();
-    send_code(ctx, email).map_err(|e| hint(ctx, e, email))?;
+    send_code(ctx, io, email).map_err(|e| hint(ctx, e, email))?;
     writeln!(io.stdout, "Check your email for a 6-digit code.")?;
     writeln!(
         io.stderr,
@@ -31,7 +31,7 @@ pub fn verify(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> 
         .as_ref()
         .map(|c| c.expose_secret().trim().to_owned())
         .unwrap_or_default();
-    let (key_id, outcome) = trade_code(ctx, email, &code).map_err(|e| hint(ctx, e, email))?;
+    let (key_id, outcome) = trade_code(ctx, io, email, &code).map_err(|e| hint(ctx, e, email))?;
     writeln!(
         io.stderr,
         "Logged in to {} as {email}: a new API key ({key_id}) is stored in profile {:?} (environment {:?}).",
@@ -41,19 +41,26 @@ pub fn verify(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> 
 }
 
 /// Asks the selected server to email a one-time code to `email`.
-pub fn send_code(ctx: &Ctx, email: &str) -> Result<(), CliError> {
-    let server = super::oauth::target(ctx)?.server;
-    oauth::request_otp(&UreqClient::new(), &server, email).map_err(ClientError::from)?;
+pub fn send_code(ctx: &Ctx, io: &mut Io, email: &str) -> Result<(), CliError> {
+    let target = crate::auth::target(ctx)?;
+    let http = target.oauth_http(ctx, io)?;
+    oauth::request_otp(&http, &target.server, email).map_err(ClientError::from)?;
     Ok(())
 }
 
 /// Trades the code for a new API key and stores it; the new key's id and
 /// where it went.
-pub fn trade_code(ctx: &Ctx, email: &str, code: &str) -> Result<(String, LoginOutcome), CliError> {
-    let server = super::oauth::target(ctx)?.server;
+pub fn trade_code(
+    ctx: &Ctx,
+    io: &mut Io,
+    email: &str,
+    code: &str,
+) -> Result<(String, LoginOutcome), CliError> {
+    let target = crate::auth::target(ctx)?;
+    let http = target.oauth_http(ctx, io)?;
     let created =
-        oauth::verify_otp(&UreqClient::new(), &server, email, code).map_err(ClientError::from)?;
-    let outcome = super::api_key(ctx, &created.key, false)?;
+        oauth::verify_otp(&http, &target.server, email, code).map_err(ClientError::from)?;
+    let outcome = super::api_key(ctx, io, &created.key, false)?;
     Ok((created.id, outcome))
 }
 

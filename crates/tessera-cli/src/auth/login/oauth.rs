@@ -1,28 +1,14 @@
-//! What the OAuth logins share: the target server and its metadata (RFC 8414
-//! discovery), a failed login's stage, and how `tessera` reports a login.
+//! What the OAuth logins share: the server's metadata (RFC 8414 discovery),
+//! a failed login's stage, and how `tessera` reports a login.
 
+use crate::auth::Target;
 use crate::auth::save::{Saved, save};
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::io::Io;
 use crate::texts::{fill, format_time};
 use tessera_client::oauth::{self, OAuthError, ServerMetadata, UreqClient};
-use tessera_client::{ApiKey, Error as ClientError, OAuthSession, Selection};
-
-/// The selected environment, profile and server of a login.
-pub struct Target {
-    pub selection: Selection,
-    pub server: String,
-}
-
-pub fn target(ctx: &Ctx) -> Result<Target, CliError> {
-    let selection = ctx.resolver(None).select(&ctx.store.read_config()?);
-    let server = selection
-        .server
-        .clone()
-        .ok_or_else(|| ClientError::UnknownEnvironment(selection.environment.clone()))?;
-    Ok(Target { selection, server })
-}
+use tessera_client::{ApiKey, Error as ClientError, OAuthSession};
 
 /// Why an OAuth login failed, by stage, so that each CLI can say what to do
 /// about it in its own words ([`LoginError::hinted`]).

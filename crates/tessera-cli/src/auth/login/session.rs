@@ -4,10 +4,13 @@
 
 use super::LoginArgs;
 use super::oauth::{self as common, LoginError};
+use crate::auth::{OAUTH_TIMEOUT, Target};
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::io::Io;
+use tessera_client::Transport;
 use tessera_client::oauth::{self, UreqClient};
+use tessera_client::transport::same_origin_url;
 use tessera_client::{LoginMethod, OAuthSession};
 
 pub fn run(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
@@ -29,8 +32,8 @@ pub fn run(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
         needs,
     )?;
 
-    let target = common::target(ctx)?;
-    let session = obtain(ctx, &token_url, &session_id, Some(&target.server)).map_err(|e| {
+    let target = crate::auth::target(ctx)?;
+    let session = obtain(ctx, io, &token_url, &session_id, Some(&target)).map_err(|e| {
         e.hinted(ctx, None, |e| {
             e.oauth_code().is_some().then(|| {
                 "session ids are single use; create a new session and log in with it".to_owned()
@@ -43,20 +46,32 @@ pub fn run(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
 /// Trades `session_id` at `token_url` for a token; the session to store.
 /// With `server`, its metadata (when it has any) lets the session be renewed
 /// and revoked later; a bare token URL works without (the token then simply
-/// expires).
+/// expires). The environment's insecure-http opt-in covers the token URL
+/// only when it is on the environment's server.
 pub fn obtain(
     ctx: &Ctx,
+    io: &mut Io,
     token_url: &str,
     session_id: &str,
-    server: Option<&str>,
+    server: Option<&Target>,
 ) -> Result<OAuthSession, LoginError> {
-    let http = UreqClient::new();
+    let transport = match server {
+        Some(target) => target.transport(ctx, io)?,
+        None => Transport::from_env(ctx.env).map_err(CliError::from)?,
+    };
+    let on_server = server.is_some_and(|t| same_origin_url(&t.server, token_url).is_ok());
+    let token_transport = Transport {
+        allow_insecure_http: transport.allow_insecure_http && on_server,
+        ..transport.clone()
+    };
+    let http = UreqClient::with_transport(&token_transport, OAUTH_TIMEOUT);
     let token = oauth::session_token(&http, token_url, session_id).map_err(LoginError::Grant)?;
     let session = OAuthSession::from_token(LoginMethod::Session, token, ctx.now);
-    let Some(server) = server else {
+    let Some(target) = server else {
         return Ok(session);
     };
-    match oauth::discover(&http, server) {
+    let http = UreqClient::with_transport(&transport, OAUTH_TIMEOUT);
+    match oauth::discover(&http, &target.server) {
         Ok(meta) => Ok(common::with_server(session, &meta)),
         Err(e) => {
             tracing::debug!(error = %e, "no metadata for the session login");

@@ -8,13 +8,14 @@
 
 use super::LoginArgs;
 use super::oauth::{self as common, LoginError, TESSERA_DISCOVERY};
+use crate::auth::Target;
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::io::Io;
 use crate::texts::fill;
 use std::time::Duration;
 use tessera_client::oauth::{
-    self, BrowserAvailability, Client, OAuthError, UreqClient, WebLogin, WebLoginEvent,
+    self, BrowserAvailability, Client, OAuthError, WebLogin, WebLoginEvent,
 };
 use tessera_client::{LoginMethod, OAuthSession};
 
@@ -44,7 +45,7 @@ const TEXTS: WebTexts = WebTexts {
 };
 
 pub fn run(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
-    let target = common::target(ctx)?;
+    let target = crate::auth::target(ctx)?;
     let client_id = common::public_client_id(ctx, args.client_id.as_deref());
     let options = WebOptions {
         client_id: &client_id,
@@ -52,7 +53,7 @@ pub fn run(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
         timeout: args.timeout.map(|s| Duration::from_secs(s.max(1))),
         no_browser: args.no_browser,
     };
-    let session = obtain(ctx, io, &target.server, &options, &TEXTS).map_err(|e| {
+    let session = obtain(ctx, io, &target, &options, &TEXTS).map_err(|e| {
         e.hinted(ctx, Some(&TESSERA_DISCOVERY), |e| match e {
             OAuthError::TimedOut { .. } => Some(format!(
                 "run `{} auth login --web` again; --timeout SECS allows more time",
@@ -68,22 +69,20 @@ pub fn run(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     common::save_and_report(ctx, io, &target, session, None)
 }
 
-/// A browser login at `server`, saying what happens in `texts`; the session
-/// to store.
+/// A browser login at `target`'s server, saying what happens in `texts`;
+/// the session to store. The redirect must carry the server's issuer when
+/// its metadata promises one (RFC 9207).
 pub fn obtain(
     ctx: &Ctx,
     io: &mut Io,
-    server: &str,
+    target: &Target,
     options: &WebOptions,
     texts: &WebTexts,
 ) -> Result<OAuthSession, LoginError> {
-    let http = UreqClient::new();
-    let meta = common::discover(&http, server)?;
-    let authorize = oauth::require_endpoint(&meta.authorization_endpoint, "authorization endpoint")
-        .map_err(LoginError::Setup)?;
+    let http = target.oauth_http(ctx, io)?;
+    let meta = common::discover(&http, &target.server)?;
     let client = Client::public(options.client_id);
-    let mut login = WebLogin::new(authorize, &meta.token_endpoint, &client);
-    login.issuer = Some(&meta.issuer);
+    let mut login = WebLogin::for_server(&meta, &client).map_err(LoginError::Setup)?;
     login.scope = options.scope;
     if let Some(timeout) = options.timeout {
         login.timeout = timeout;

@@ -1,0 +1,422 @@
+//! How requests leave the process, for the platform API and the OAuth flows
+//! alike: which certificate authorities are trusted, when plain `http://` is
+//! allowed, and which URLs a stored credential may be sent to.
+//!
+//! - Trust: the operating system's roots (through `rustls-platform-verifier`:
+//!   Keychain on macOS, the Windows store, the distribution's bundle on
+//!   Linux), or, when `SSL_CERT_FILE` / `SSL_CERT_DIR` are set, exactly the
+//!   certificates found there, as curl, git and OpenSSL do. A server behind a
+//!   private CA works by pointing `SSL_CERT_FILE` at that CA.
+//! - Plain `http://` is for loopback servers. Any other host needs an
+//!   explicit opt-in ([`Transport::allow_insecure_http`]), which the
+//!   environment model grants per environment (`insecure = true`).
+//! - A credential goes only to its server's origin (scheme, host, port; RFC
+//!   6454): see [`same_origin_url`].
+
+use crate::env::EnvVars;
+use crate::error::Error;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use url::Url;
+
+/// Which certificate authorities a TLS connection trusts.
+#[derive(Clone, Default)]
+pub enum TlsTrust {
+    /// The platform's verifier and roots.
+    #[default]
+    Os,
+    /// Exactly these roots, read from `SSL_CERT_FILE` / `SSL_CERT_DIR`.
+    Bundle {
+        roots: Arc<Vec<ureq::tls::Certificate<'static>>>,
+        from: Vec<PathBuf>,
+    },
+}
+
+impl std::fmt::Debug for TlsTrust {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TlsTrust::Os => f.write_str("Os"),
+            TlsTrust::Bundle { roots, from } => f
+                .debug_struct("Bundle")
+                .field("roots", &roots.len())
+                .field("from", from)
+                .finish(),
+        }
+    }
+}
+
+/// Certificate files larger than this are not CA bundles.
+const MAX_BUNDLE_BYTES: u64 = 16 * 1024 * 1024;
+
+impl TlsTrust {
+    /// `SSL_CERT_FILE` (a PEM file) and `SSL_CERT_DIR` (directories of PEM
+    /// files, `:`-separated; `;` on Windows) when either is set, else the
+    /// OS. A set variable whose files hold no certificate is an error, not a
+    /// silent fall back to other roots.
+    pub fn from_env(env: &dyn EnvVars) -> Result<Self, Error> {
+        let file = env.var("SSL_CERT_FILE").map(PathBuf::from);
+        let dirs: Vec<PathBuf> = env
+            .var("SSL_CERT_DIR")
+            .map(|d| std::env::split_paths(&d).collect())
+            .unwrap_or_default();
+        if file.is_none() && dirs.is_empty() {
+            return Ok(TlsTrust::Os);
+        }
+        let mut roots = Vec::new();
+        let mut from = Vec::new();
+        if let Some(file) = file {
+            roots.extend(read_pem_certificates(&file, "SSL_CERT_FILE")?);
+            from.push(file);
+        }
+        for dir in dirs {
+            let entries = std::fs::read_dir(&dir).map_err(|e| Error::TlsTrust {
+                path: dir.clone(),
+                reason: format!("SSL_CERT_DIR names a directory that cannot be read: {e}"),
+            })?;
+            let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+            paths.sort();
+            for path in paths.iter().filter(|p| p.is_file()) {
+                // Hash links and stray files in a c_rehash directory are not
+                // all PEM; only readable certificates count.
+                if let Ok(found) = read_pem_certificates(path, "SSL_CERT_DIR") {
+                    roots.extend(found);
+                }
+            }
+            from.push(dir);
+        }
+        if roots.is_empty() {
+            return Err(Error::TlsTrust {
+                path: from.first().cloned().unwrap_or_default(),
+                reason: "SSL_CERT_FILE / SSL_CERT_DIR hold no PEM certificate; point them at your CA bundle or unset them".into(),
+            });
+        }
+        Ok(TlsTrust::Bundle {
+            roots: Arc::new(roots),
+            from,
+        })
+    }
+
+    fn root_certs(&self) -> ureq::tls::RootCerts {
+        match self {
+            TlsTrust::Os => ureq::tls::RootCerts::PlatformVerifier,
+            TlsTrust::Bundle { roots, .. } => ureq::tls::RootCerts::Specific(roots.clone()),
+        }
+    }
+}
+
+fn read_pem_certificates(
+    path: &Path,
+    variable: &str,
+) -> Result<Vec<ureq::tls::Certificate<'static>>, Error> {
+    use std::io::Read as _;
+    let invalid = |reason: String| Error::TlsTrust {
+        path: path.to_owned(),
+        reason,
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_BUNDLE_BYTES).read_to_end(&mut bytes))
+        .map_err(|e| invalid(format!("{variable} names a file that cannot be read: {e}")))?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&bytes) {
+        match item {
+            Ok(ureq::tls::PemItem::Certificate(cert)) => certs.push(cert),
+            Ok(_) => {}
+            Err(e) => return Err(invalid(format!("{variable}: not a PEM file: {e}"))),
+        }
+    }
+    if certs.is_empty() {
+        return Err(invalid(format!(
+            "{variable} names a file with no PEM certificate in it"
+        )));
+    }
+    Ok(certs)
+}
+
+/// The network settings every client of this crate is built with.
+#[derive(Clone, Debug, Default)]
+pub struct Transport {
+    pub trust: TlsTrust,
+    /// Plain `http://` to a host that is not loopback. Off unless the user
+    /// opted in for the server at hand.
+    pub allow_insecure_http: bool,
+}
+
+impl Transport {
+    /// The process's trust settings (`SSL_CERT_FILE`, `SSL_CERT_DIR`), no
+    /// insecure http.
+    pub fn from_env(env: &dyn EnvVars) -> Result<Self, Error> {
+        Ok(Self {
+            trust: TlsTrust::from_env(env)?,
+            allow_insecure_http: false,
+        })
+    }
+
+    /// A blocking agent: no redirects (a redirect could carry a credential
+    /// elsewhere), error statuses are responses, `timeout` for the whole
+    /// request and at most 10 s to connect.
+    pub(crate) fn agent(&self, timeout: Duration) -> ureq::Agent {
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_connect(Some(timeout.min(Duration::from_secs(10))))
+            .timeout_global(Some(timeout))
+            .user_agent(concat!("tessera/", env!("CARGO_PKG_VERSION")))
+            .tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(self.trust.root_certs())
+                    .build(),
+            )
+            .build()
+            .into()
+    }
+
+    /// Refuses plain `http://` to anything but loopback unless opted in:
+    /// whoever is on the network path could read the credential.
+    pub fn check_url(&self, url: &str) -> Result<(), Error> {
+        let parsed = Url::parse(url).map_err(|_| Error::InvalidUrl(url.to_owned()))?;
+        match parsed.scheme() {
+            "https" => Ok(()),
+            "http" if self.allow_insecure_http || is_loopback(&parsed) => Ok(()),
+            "http" => Err(Error::InsecureHttp {
+                url: parsed.origin().ascii_serialization(),
+            }),
+            _ => Err(Error::InvalidUrl(url.to_owned())),
+        }
+    }
+}
+
+/// `127.0.0.0/8`, `::1` and `localhost`: traffic that never leaves the
+/// machine (RFC 8252 §8.3 makes the same distinction for redirects).
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// The URL a request for `path` goes to when it carries `server`'s
+/// credential: a path (`/v1/me`, `v1/me`) is appended to the server's URL; an
+/// absolute URL (`https://…`) or a scheme-relative one (`//host/…`) is taken
+/// as is, and must then have the server's origin — scheme, host and port all
+/// equal. Anything else is [`Error::OtherOrigin`].
+///
+/// An `https://` URL on the host of an `http://` server is refused too: it is
+/// another origin (port 443, not the server's port) that may be another
+/// service, and the fix — configuring the server as `https://` — is the
+/// user's to make, not this function's to guess.
+pub fn same_origin_url(server: &str, path: &str) -> Result<Url, Error> {
+    let base = Url::parse(server).map_err(|_| Error::InvalidUrl(server.to_owned()))?;
+    let absolute = path.starts_with("//")
+        || path
+            .split_once(':')
+            .is_some_and(|(scheme, _)| is_scheme(scheme));
+    let url = if absolute {
+        base.join(path)
+            .map_err(|_| Error::InvalidUrl(path.to_owned()))?
+    } else {
+        let joined = format!(
+            "{}/{}",
+            server.trim_end_matches('/'),
+            path.trim_start_matches('/')
+        );
+        Url::parse(&joined).map_err(|_| Error::InvalidUrl(path.to_owned()))?
+    };
+    // Checked on the parsed result, whatever the branch: no spelling of a
+    // path (`@host`, `\\host`, `%2F%2F`) may move the request elsewhere.
+    if url.origin() != base.origin() {
+        return Err(Error::OtherOrigin {
+            url: redact_userinfo(&url),
+            server: base.origin().ascii_serialization(),
+        });
+    }
+    Ok(url)
+}
+
+/// RFC 3986 §3.1: `ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )`.
+fn is_scheme(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+}
+
+/// A URL for messages: a password in it is not repeated.
+fn redact_userinfo(url: &Url) -> String {
+    let mut shown = url.clone();
+    if shown.password().is_some() {
+        let _ = shown.set_password(Some("****"));
+    }
+    shown.to_string()
+}
+
+/// The error for a request that got no response: a refused certificate is
+/// said as such, everything else is the network.
+pub(crate) fn request_error(url: &str, source: ureq::Error) -> Error {
+    match certificate_problem(&source) {
+        Some(problem) => Error::Certificate {
+            url: url.to_owned(),
+            problem,
+        },
+        None => Error::Network {
+            url: url.to_owned(),
+            source,
+        },
+    }
+}
+
+/// Names a TLS certificate failure in words, when `error` is one: the
+/// problem (unknown issuer, expired, wrong name) and what to do about it.
+pub(crate) fn certificate_problem(error: &ureq::Error) -> Option<String> {
+    let rustls_error = match error {
+        ureq::Error::Rustls(e) => Some(e),
+        ureq::Error::Io(io) => io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()),
+        _ => None,
+    }?;
+    let rustls::Error::InvalidCertificate(problem) = rustls_error else {
+        return None;
+    };
+    use rustls::CertificateError as C;
+    let what = match problem {
+        C::UnknownIssuer => {
+            "the server's certificate was issued by an authority this machine does not trust (unknown issuer). If the server uses a private CA, set SSL_CERT_FILE to that CA's PEM file"
+                .to_owned()
+        }
+        C::Expired | C::ExpiredContext { .. } => {
+            "the server's certificate has expired".to_owned()
+        }
+        C::NotValidYet | C::NotValidYetContext { .. } => {
+            "the server's certificate is not valid yet (is this machine's clock right?)".to_owned()
+        }
+        C::NotValidForName | C::NotValidForNameContext { .. } => {
+            "the server's certificate is for another host name".to_owned()
+        }
+        C::Revoked => "the server's certificate has been revoked".to_owned(),
+        other => format!("the server's certificate was refused: {other:?}"),
+    };
+    Some(what)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn paths_join_the_server_url() {
+        let join = |server, path| same_origin_url(server, path).unwrap().to_string();
+        assert_eq!(
+            join("http://127.0.0.1:8080", "/v1/me"),
+            "http://127.0.0.1:8080/v1/me"
+        );
+        assert_eq!(
+            join("http://127.0.0.1:8080/", "v1/me"),
+            "http://127.0.0.1:8080/v1/me"
+        );
+        assert_eq!(
+            join("https://api.test/base", "/v1/me?x=1"),
+            "https://api.test/base/v1/me?x=1"
+        );
+        assert_eq!(
+            join("https://api.test", "https://api.test/v1/me"),
+            "https://api.test/v1/me"
+        );
+        assert_eq!(
+            join("https://api.test:443", "//api.test/v1"),
+            "https://api.test/v1"
+        );
+        // Spellings that look like another host stay on the server.
+        assert_eq!(
+            join("https://api.test", "@evil.test/x"),
+            "https://api.test/@evil.test/x"
+        );
+        assert_eq!(
+            join("https://api.test", "%2F%2Fevil.test"),
+            "https://api.test/%2F%2Fevil.test"
+        );
+    }
+
+    #[test]
+    fn another_origin_is_refused() {
+        for (server, path) in [
+            ("https://api.test", "https://evil.test/v1/me"),
+            ("https://api.test", "//evil.test/v1/me"),
+            ("https://api.test", "https://api.test:8443/v1/me"),
+            ("https://api.test", "http://api.test/v1/me"),
+            ("http://api.test:8080", "https://api.test/v1/me"),
+            ("https://api.test", "https://api.test.evil.test/"),
+            ("https://api.test", "https://user:pw@evil.test/"),
+            ("http://127.0.0.1:8080", "http://localhost:8080/v1/me"),
+        ] {
+            let err = same_origin_url(server, path).unwrap_err();
+            assert!(matches!(err, Error::OtherOrigin { .. }), "{path}: {err:?}");
+            assert!(!err.to_string().contains(":pw@"), "{err}");
+        }
+    }
+
+    #[test]
+    fn plain_http_is_for_loopback_unless_opted_in() {
+        let strict = Transport::default();
+        for url in [
+            "http://127.0.0.1:8080/v1",
+            "http://127.1.2.3/",
+            "http://[::1]:9/",
+            "http://localhost:8080",
+            "https://api.test/",
+        ] {
+            strict.check_url(url).unwrap();
+        }
+        for url in [
+            "http://api.test/",
+            "http://10.0.0.5:8080/",
+            "http://[::2]/",
+            "http://localhost.evil.test/",
+        ] {
+            let err = strict.check_url(url).unwrap_err();
+            assert!(matches!(err, Error::InsecureHttp { .. }), "{url}: {err:?}");
+        }
+        let opted_in = Transport {
+            allow_insecure_http: true,
+            ..Transport::default()
+        };
+        opted_in.check_url("http://10.0.0.5:8080/").unwrap();
+        assert!(opted_in.check_url("ftp://10.0.0.5/").is_err());
+    }
+
+    #[test]
+    fn trust_comes_from_the_os_unless_a_bundle_is_named() {
+        let none = BTreeMap::<&str, &str>::new();
+        assert!(matches!(TlsTrust::from_env(&none).unwrap(), TlsTrust::Os));
+
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.pem");
+        let env = BTreeMap::from([("SSL_CERT_FILE", missing.to_str().unwrap())]);
+        let err = TlsTrust::from_env(&env).unwrap_err();
+        assert!(err.to_string().contains("SSL_CERT_FILE"), "{err}");
+
+        let not_pem = dir.path().join("x.pem");
+        std::fs::write(&not_pem, "hello").unwrap();
+        let env = BTreeMap::from([("SSL_CERT_FILE", not_pem.to_str().unwrap())]);
+        let err = TlsTrust::from_env(&env).unwrap_err();
+        assert!(err.to_string().contains("no PEM certificate"), "{err}");
+
+        let empty_dir = BTreeMap::from([("SSL_CERT_DIR", dir.path().to_str().unwrap())]);
+        assert!(TlsTrust::from_env(&empty_dir).is_err());
+    }
+
+    proptest::proptest! {
+        /// Whatever the path, a credential's request stays on its server.
+        #[test]
+        fn no_path_leaves_the_server(path in "\\PC{0,40}", server in proptest::sample::select(vec![
+            "http://127.0.0.1:8080", "https://api.test", "https://api.test/base/", "http://[::1]:9",
+        ])) {
+            if let Ok(url) = same_origin_url(server, &path) {
+                let base = Url::parse(server).unwrap();
+                proptest::prop_assert_eq!(url.origin(), base.origin());
+            }
+        }
+    }
+}
