@@ -407,6 +407,8 @@ mod tests {
             token_use: TokenUse::Access,
             client_id: None,
             acr: None,
+            family_id: None,
+            api_key_id: None,
         }
     }
 

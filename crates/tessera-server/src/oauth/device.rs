@@ -89,7 +89,7 @@ pub async fn authorize(
 ) -> Result<DeviceAuthorizationResponse> {
     let app = client_auth::authenticate(&svc.store, &request.client).await?;
     client_auth::require_grant(&app, super::APP_GRANT_DEVICE_CODE)?;
-    let scope = super::requested_scope(request.scope.as_deref())?.to_string();
+    let scope = super::requested_scope(&app, request.scope.as_deref())?.to_string();
     let device_code = digest::random_token(32);
     let device_code_hash = digest::secret_hash(&device_code);
     // A collision of user codes among live ones is possible but rare: retry.
@@ -180,11 +180,14 @@ pub async fn grant(svc: &Services, app: &App, poll: Poll, now: i64) -> Result<To
                 .filter(|_| taken)
                 .ok_or_else(|| super::invalid_grant("the device code was already used"))?;
             let scope = Scopes::parse(&row.scope);
-            let family_id = super::issue::new_family_id();
-            super::issue::create_family(&svc.store, &family_id, app, &account_id, &scope, now)
-                .await?;
-            let body =
-                super::issue::in_family(svc, app, &family_id, &account_id, &scope, now).await?;
+            let family_id =
+                super::issue::open_family(&svc.store, app, &account_id, &scope, now).await?;
+            let family = super::issue::Family {
+                id: &family_id,
+                account_id: &account_id,
+                created_at: now,
+            };
+            let body = super::issue::in_family(svc, app, family, &scope, now).await?;
             super::issue::count("device_code");
             Ok(body)
         }
