@@ -3,7 +3,7 @@
 //! database) for the steps a browser would take on the web pages: authorization
 //! (`oauth::authorize::validate` + `issue_code`) and device approval.
 
-use crate::support::Server;
+use crate::support::{Backend, Demo, Server};
 use base64::Engine as _;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -16,6 +16,16 @@ use tessera_server::clock::SystemClock;
 use tessera_server::oauth::authorize::{self, AuthorizeQuery};
 
 pub const LOOPBACK: &str = "http://127.0.0.1/callback";
+
+/// A server, its domain API, an account with an API key, and the public app
+/// `lofty-cli` registered by that account.
+pub async fn setup(backend: Backend) -> (Server, AppState, Demo, String) {
+    let server = Server::start(backend).await;
+    let domain = domain(&server).await;
+    let demo = server.demo_account().await;
+    let cli = public_app(&server, &demo.email, "lofty-cli");
+    (server, domain, demo, cli)
+}
 
 /// The server's domain API, in this process, on the server's database.
 pub async fn domain(server: &Server) -> AppState {
