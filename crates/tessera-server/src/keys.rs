@@ -672,9 +672,9 @@ mod tests {
             .unwrap();
     }
 
-    /// The platform API's answer to `scheme candidate`: 200 only when the
-    /// credential the header carries (trimmed, without inner spaces) is `genuine`;
-    /// 401, or 400 for a value that is not printable ASCII, otherwise.
+    /// The platform API's answer to `scheme candidate`: 400 for a value that is
+    /// not printable ASCII; else 200 only when the credential the header carries
+    /// (trimmed, without inner spaces) is `genuine`, and 401 otherwise.
     fn api_answer(
         rt: &tokio::runtime::Runtime,
         fx: &Fixture,
@@ -689,11 +689,11 @@ mod tests {
         let carried = candidate.trim();
         let genuine = !carried.contains(' ') && genuine(carried);
         let status = rt.block_on(fx.get("/v1/me", &authorization)).status();
-        let printable = authorization.bytes().all(|b| (0x20..0x7f).contains(&b));
+        let printable = (authorization.bytes()).all(|b| b == b'\t' || (0x20..0x7f).contains(&b));
         let fine = match status.as_u16() {
-            200 => genuine,
-            401 => !genuine,
-            400 => !genuine && !printable,
+            400 => !printable,
+            200 => printable && genuine,
+            401 => printable && !genuine,
             _ => false,
         };
         fine.then_some(())
