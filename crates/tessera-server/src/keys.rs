@@ -700,17 +700,9 @@ mod tests {
             .ok_or_else(|| format!("{authorization:?}: {status}"))
     }
 
-    fn runtime() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    }
-
     #[test]
     fn reshaped_api_keys_are_refused_as_unauthenticated() {
-        let rt = runtime();
-        let fx = rt.block_on(Fixture::with_settings(|s| s.rate_limit_enabled = false));
+        let (rt, fx) = Fixture::blocking();
         let account = rt.block_on(fx.account("p@example.com"));
         let key = rt.block_on(fx.api_key(&account, None));
         let key = format!("lk_{}", key.key.expose_secret());
@@ -737,8 +729,7 @@ mod tests {
 
     #[test]
     fn reshaped_access_tokens_are_refused_as_unauthenticated() {
-        let rt = runtime();
-        let fx = rt.block_on(Fixture::with_settings(|s| s.rate_limit_enabled = false));
+        let (rt, fx) = Fixture::blocking();
         let account = rt.block_on(fx.account("p@example.com"));
         let issued = crate::access_tokens::issue(
             &fx.state.keyring,

@@ -442,11 +442,7 @@ mod proptests {
 
     #[test]
     fn any_form_gets_a_documented_answer() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let fx = rt.block_on(Fixture::with_settings(|s| s.rate_limit_enabled = false));
+        let (rt, fx) = Fixture::blocking();
         let real = rt.block_on(async {
             let account = fx.account("forms@example.com").await;
             let confidential = fx.app(&account, crate::apps::NewApp::named("Svc")).await;

@@ -41,7 +41,7 @@ backend_tests!(
 /// either attempt burns it.
 async fn pkce_downgrade(backend: Backend) {
     let (server, domain, demo, cli) = setup(backend).await;
-    let (verifier, challenge) = pkce();
+    let (_, challenge) = pkce();
     let redirect = "http://127.0.0.1:50000/callback";
     let mut downgraded = Vec::new();
     let mut q = query(&cli, redirect, &challenge, "st");
@@ -69,13 +69,7 @@ async fn pkce_downgrade(backend: Backend) {
         }
     }
 
-    let url = authorize(
-        &domain,
-        &query(&cli, redirect, &challenge, "x"),
-        &demo.account_id,
-    )
-    .await;
-    let code = param(&url, "code").unwrap();
+    let (code, verifier) = issued_code(&domain, &cli, redirect, &demo.account_id).await;
     let (status, body) = token(
         &server,
         &[
@@ -93,14 +87,7 @@ async fn pkce_downgrade(backend: Backend) {
     assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
 
     // A wrong verifier also consumes a fresh code.
-    let (verifier, challenge) = pkce();
-    let url = authorize(
-        &domain,
-        &query(&cli, redirect, &challenge, "y"),
-        &demo.account_id,
-    )
-    .await;
-    let code = param(&url, "code").unwrap();
+    let (code, verifier) = issued_code(&domain, &cli, redirect, &demo.account_id).await;
     let (other_verifier, _) = pkce();
     let (status, body) = exchange(&server, &cli, &code, redirect, &other_verifier).await;
     assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
@@ -112,15 +99,8 @@ async fn pkce_downgrade(backend: Backend) {
 /// revokes what the first redemption issued: access and refresh token.
 async fn code_replay(backend: Backend) {
     let (server, domain, demo, cli) = setup(backend).await;
-    let (verifier, challenge) = pkce();
     let redirect = "http://127.0.0.1:50002/callback";
-    let url = authorize(
-        &domain,
-        &query(&cli, redirect, &challenge, "x"),
-        &demo.account_id,
-    )
-    .await;
-    let code = param(&url, "code").unwrap();
+    let (code, verifier) = issued_code(&domain, &cli, redirect, &demo.account_id).await;
     let (status, tokens) = exchange(&server, &cli, &code, redirect, &verifier).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
     assert_eq!(
@@ -145,22 +125,10 @@ async fn code_replay_racing_the_first_redemption(backend: Backend) {
     let (server, domain, demo, cli) = setup(backend).await;
     let redirect = "http://127.0.0.1:50005/callback";
     for round in 0..3 {
-        let (verifier, challenge) = pkce();
-        let q = query(&cli, redirect, &challenge, &format!("r{round}"));
-        let code = param(&authorize(&domain, &q, &demo.account_id).await, "code").unwrap();
+        let (code, verifier) = issued_code(&domain, &cli, redirect, &demo.account_id).await;
         let redeem = || exchange(&server, &cli, &code, redirect, &verifier);
         let (r1, r2, r3, r4) = tokio::join!(redeem(), redeem(), redeem(), redeem());
-        let answers = [r1, r2, r3, r4];
-        let winners: Vec<&Value> = answers
-            .iter()
-            .filter(|(status, _)| *status == StatusCode::OK)
-            .map(|(_, body)| body)
-            .collect();
-        assert_eq!(winners.len(), 1, "round {round}: {answers:?}");
-        for (status, body) in answers.iter().filter(|(s, _)| *s != StatusCode::OK) {
-            assert_oauth_error(*status, body, StatusCode::BAD_REQUEST, "invalid_grant");
-        }
-        let tokens = winners[0];
+        let tokens = the_one_winner(vec![r1, r2, r3, r4]);
         assert_eq!(
             me_status(&server, &tokens["access_token"]).await,
             StatusCode::UNAUTHORIZED,
@@ -284,20 +252,11 @@ async fn refresh_token_race(backend: Backend) {
     let tokens = code_flow(&server, &domain, &cli, &demo.account_id).await;
     let use_it = || refresh(&server, &cli, &tokens["refresh_token"]);
     let (r1, r2, r3) = tokio::join!(use_it(), use_it(), use_it());
-    let answers = [r1, r2, r3];
-    let winners: Vec<&Value> = answers
-        .iter()
-        .filter(|(status, _)| *status == StatusCode::OK)
-        .map(|(_, body)| body)
-        .collect();
-    assert_eq!(winners.len(), 1, "{answers:?}");
-    for (status, body) in answers.iter().filter(|(s, _)| *s != StatusCode::OK) {
-        assert_oauth_error(*status, body, StatusCode::BAD_REQUEST, "invalid_grant");
-    }
-    let (status, body) = refresh(&server, &cli, &winners[0]["refresh_token"]).await;
+    let winner = the_one_winner(vec![r1, r2, r3]);
+    let (status, body) = refresh(&server, &cli, &winner["refresh_token"]).await;
     assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
     assert_eq!(
-        me_status(&server, &winners[0]["access_token"]).await,
+        me_status(&server, &winner["access_token"]).await,
         StatusCode::UNAUTHORIZED
     );
 }
@@ -310,20 +269,13 @@ async fn refresh_token_race(backend: Backend) {
 async fn token_substitution(backend: Backend) {
     let (server, domain, demo, cli) = setup(backend).await;
     let other = public_app(&server, &demo.email, "llamactl");
-    let (verifier, challenge) = pkce();
     let redirect = "http://127.0.0.1:50003/callback";
-    let url = authorize(
-        &domain,
-        &query(&cli, redirect, &challenge, "x"),
-        &demo.account_id,
-    )
-    .await;
-    let code = param(&url, "code").unwrap();
+    let (code, verifier) = issued_code(&domain, &cli, redirect, &demo.account_id).await;
     let (status, body) = exchange(&server, &other, &code, redirect, &verifier).await;
     assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
     // A confidential client with its valid secret fares no better.
     let app = confidential_app(&server, &demo.email, &[]);
-    let basic = Some((app.client_id.as_str(), app.client_secret.as_str()));
+    let basic = Some(app.basic());
     let (status, body) = token(
         &server,
         &[
@@ -367,15 +319,7 @@ async fn token_substitution(backend: Backend) {
             "{authorization}"
         );
     }
-    let (status, body) = token(
-        &server,
-        &[
-            ("grant_type", "client_credentials"),
-            ("customer_key", access),
-        ],
-        basic,
-    )
-    .await;
+    let (status, body) = customer_key_token(&server, &app, access).await;
     assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
     let (status, body) = refresh(&server, &cli, &Value::from(demo.key.as_str())).await;
     assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
@@ -669,29 +613,14 @@ async fn third_party_app_minting_api_keys(backend: Backend) {
         "authorization code",
     );
     let app = confidential_app(&server, &demo.email, &[]);
-    let basic = Some((app.client_id.as_str(), app.client_secret.as_str()));
-    let (status, cc) = token(
-        &server,
-        &[
-            ("grant_type", "client_credentials"),
-            ("customer_key", &demo.key),
-        ],
-        basic,
-    )
-    .await;
+    let basic = Some(app.basic());
+    let (status, cc) = customer_key_token(&server, &app, &demo.key).await;
     assert_eq!(status, StatusCode::OK, "{cc}");
     assert_refused(
         create_key(bearer(&cc["access_token"])).await,
         "customer_key",
     );
-    let session = server.admin(&["session", "create", "--account", &demo.email]);
-    let (status, _, level0) = post_form(
-        &server,
-        "/oauth/session-token",
-        &[("session_id", session["session_id"].as_str().unwrap())],
-        None,
-    )
-    .await;
+    let (status, level0) = session_token(&server, &demo.email).await;
     assert_eq!(status, StatusCode::OK, "{level0}");
     assert_refused(
         create_key(bearer(&level0["access_token"])).await,
@@ -782,18 +711,8 @@ async fn token_outliving_its_api_key(backend: Backend) {
     let (a, _domain, demo, _cli) = setup(backend).await;
     let b = a.second_instance(&["--issuer", &a.url]);
     let app = confidential_app(&a, &demo.email, &[]);
-    let basic = Some((app.client_id.as_str(), app.client_secret.as_str()));
-    let cc = |key: String| {
-        let a = &a;
-        async move {
-            let form = [
-                ("grant_type", "client_credentials"),
-                ("customer_key", key.as_str()),
-            ];
-            token(a, &form, basic).await
-        }
-    };
-    let (status, tokens) = cc(demo.key.clone()).await;
+    let basic = Some(app.basic());
+    let (status, tokens) = customer_key_token(&a, &app, &demo.key).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
     for server in [&a, &b] {
         assert_eq!(
@@ -827,7 +746,7 @@ async fn token_outliving_its_api_key(backend: Backend) {
         "--expires-in",
         "10m",
     ]);
-    let (status, tokens) = cc(expiring["key"].as_str().unwrap().to_owned()).await;
+    let (status, tokens) = customer_key_token(&a, &app, expiring["key"].as_str().unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
     let expires_in = tokens["expires_in"].as_u64().unwrap();
     assert!(
@@ -865,7 +784,7 @@ async fn access_token_outliving_its_family(backend: Backend) {
     let (status, body) = refresh(&b, &cli, &tokens["refresh_token"]).await;
     assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
     let app = confidential_app(&a, &demo.email, &[]);
-    let basic = Some((app.client_id.as_str(), app.client_secret.as_str()));
+    let basic = Some(app.basic());
     let (_, _, body) = post_form(&b, "/oauth/introspect", &[("token", rt)], basic).await;
     assert_eq!(body["active"], false);
 
@@ -904,7 +823,7 @@ async fn refresh_token_beyond_its_absolute_lifetime(backend: Backend) {
     let demo = a.demo_account().await;
     let cli = public_app(&a, &demo.email, "lofty-cli");
     let app = confidential_app(&a, &demo.email, &[]);
-    let basic = Some((app.client_id.as_str(), app.client_secret.as_str()));
+    let basic = Some(app.basic());
     let tokens = code_flow(&a, &domain, &cli, &demo.account_id).await;
     let introspect = |rt: Value| {
         let a = &a;
@@ -942,6 +861,19 @@ async fn refresh_token_beyond_its_absolute_lifetime(backend: Backend) {
         .await;
     let (status, body) = refresh(&a, &cli, &rotated["refresh_token"]).await;
     assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
+}
+
+/// Of concurrent answers at the token endpoint, the one that got tokens: asserts
+/// there is exactly one, and that every other is `invalid_grant`.
+fn the_one_winner(answers: Vec<(StatusCode, Value)>) -> Value {
+    let shown = format!("{answers:?}");
+    let (mut winners, losers): (Vec<_>, Vec<_>) =
+        (answers.into_iter()).partition(|(status, _)| *status == StatusCode::OK);
+    assert_eq!(winners.len(), 1, "{shown}");
+    for (status, body) in losers {
+        assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
+    }
+    winners.remove(0).1
 }
 
 /// POST /oauth/token with a refresh token, as the public client `client_id`.

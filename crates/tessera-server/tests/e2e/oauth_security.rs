@@ -176,15 +176,7 @@ async fn revoked_token_rejected_everywhere(backend: Backend) {
     let b = a.second_instance(&["--issuer", &a.url]);
     let app = confidential_app(&a, &demo.email, &[]);
     let basic = Some((app.client_id.as_str(), app.client_secret.as_str()));
-    let (status, cc) = token(
-        &a,
-        &[
-            ("grant_type", "client_credentials"),
-            ("customer_key", &demo.key),
-        ],
-        basic,
-    )
-    .await;
+    let (status, cc) = customer_key_token(&a, &app, &demo.key).await;
     assert_eq!(status, StatusCode::OK, "{cc}");
     let at = cc["access_token"].as_str().unwrap();
     assert_eq!(me_status(&b, &cc["access_token"]).await, StatusCode::OK);

@@ -51,6 +51,13 @@ pub struct ConfidentialApp {
     pub client_secret: String,
 }
 
+impl ConfidentialApp {
+    /// Its credentials for HTTP Basic authentication.
+    pub fn basic(&self) -> (&str, &str) {
+        (&self.client_id, &self.client_secret)
+    }
+}
+
 pub fn confidential_app(server: &Server, email: &str, extra: &[&str]) -> ConfidentialApp {
     let mut args = vec![
         "app",
@@ -186,6 +193,20 @@ pub async fn exchange(
     .await
 }
 
+/// A code for `client_id`, as the consent page issues it once the user approves,
+/// and the PKCE verifier that redeems it.
+pub async fn issued_code(
+    domain: &AppState,
+    client_id: &str,
+    redirect: &str,
+    account_id: &str,
+) -> (String, String) {
+    let (verifier, challenge) = pkce();
+    let q = query(client_id, redirect, &challenge, "s1");
+    let url = authorize(domain, &q, account_id).await;
+    (param(&url, "code").expect("a code"), verifier)
+}
+
 /// A full code flow for a public client: the token response.
 pub async fn code_flow(
     server: &Server,
@@ -193,18 +214,33 @@ pub async fn code_flow(
     client_id: &str,
     account_id: &str,
 ) -> Value {
-    let (verifier, challenge) = pkce();
     let redirect = "http://127.0.0.1:49152/callback";
-    let url = authorize(
-        domain,
-        &query(client_id, redirect, &challenge, "s1"),
-        account_id,
-    )
-    .await;
-    let code = param(&url, "code").unwrap();
+    let (code, verifier) = issued_code(domain, client_id, redirect, account_id).await;
     let (status, body) = exchange(server, client_id, &code, redirect, &verifier).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body
+}
+
+/// The client_credentials grant with a `customer_key`, as `app` (Basic).
+pub async fn customer_key_token(
+    server: &Server,
+    app: &ConfidentialApp,
+    customer_key: &str,
+) -> (StatusCode, Value) {
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("customer_key", customer_key),
+    ];
+    token(server, &form, Some(app.basic())).await
+}
+
+/// A token-URL login: a session made with `admin session create` for `email`,
+/// exchanged at `/oauth/session-token`.
+pub async fn session_token(server: &Server, email: &str) -> (StatusCode, Value) {
+    let session = server.admin(&["session", "create", "--account", email]);
+    let form = [("session_id", session["session_id"].as_str().unwrap())];
+    let (status, _, body) = post_form(server, "/oauth/session-token", &form, None).await;
+    (status, body)
 }
 
 /// GET /v1/me with a bearer token: the status.

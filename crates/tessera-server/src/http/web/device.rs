@@ -286,11 +286,7 @@ mod proptests {
 
     #[test]
     fn any_typed_user_code_gets_a_page() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let fx = rt.block_on(Fixture::with_settings(|s| s.rate_limit_enabled = false));
+        let (rt, fx) = Fixture::blocking();
         // The runner takes an `Fn`; the browser keeps cookies between cases.
         let browser = std::cell::RefCell::new(rt.block_on(Browser::member(&fx)));
         let real = rt.block_on(async {
