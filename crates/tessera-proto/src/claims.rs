@@ -37,6 +37,14 @@ pub struct Claims {
     /// Authentication assurance level; `"0"` for token-URL session logins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acr: Option<String>,
+    /// The token family (one login: a redeemed code or an approved device) an
+    /// access token was issued in; the server refuses it once the family is revoked.
+    #[serde(rename = "fam", default, skip_serializing_if = "Option::is_none")]
+    pub family_id: Option<String>,
+    /// The API key (`customer_key`) a client-credentials token acts through; the
+    /// server refuses the token once that key is revoked.
+    #[serde(rename = "key_id", default, skip_serializing_if = "Option::is_none")]
+    pub api_key_id: Option<String>,
 }
 
 /// Claims read from a token without checking its signature.
@@ -91,6 +99,8 @@ mod tests {
             token_use: TokenUse::ApiKey,
             client_id: None,
             acr: None,
+            family_id: None,
+            api_key_id: None,
         }
     }
 

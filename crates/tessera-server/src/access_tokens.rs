@@ -2,6 +2,10 @@
 //! access`. Issuing needs no database write, so the token endpoint stays fast;
 //! revocation (RFC 7009) records the `jti` until the token's `exp`, and every request
 //! checks that table, so a revoked token is rejected by every instance at once.
+//!
+//! A token also dies with what it came from ([`Lineage`]): its claims name its
+//! token family (`fam`) or the API key it acts through (`key_id`), and the same
+//! per-request query that reads the revocation list reads that row.
 
 use crate::error::{AuthError, Result};
 use crate::keys::Keyring;
@@ -22,6 +26,20 @@ pub struct NewAccessToken {
     pub scope: Scopes,
     /// Assurance level; `Some("0")` for token-URL sessions.
     pub acr: Option<String>,
+    pub lineage: Lineage,
+}
+
+/// What else an access token dies with, besides its `exp` and its own revocation.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Lineage {
+    /// Nothing else: client_credentials without a `customer_key`, token-URL sessions.
+    #[default]
+    Own,
+    /// Its token family: a replayed refresh token or code, a revoked refresh token,
+    /// the user revoking the app (RFC 9700 §4.14.2, RFC 6749 §4.1.2, RFC 7009 §2.1).
+    Family(String),
+    /// The API key (`customer_key`) it acts through: revoked key, refused token.
+    ApiKey(String),
 }
 
 #[derive(Debug)]
@@ -41,6 +59,11 @@ pub fn issue(
     now: i64,
 ) -> Result<IssuedAccessToken> {
     let ttl_secs = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2);
+    let (family_id, api_key_id) = match new.lineage {
+        Lineage::Own => (None, None),
+        Lineage::Family(id) => (Some(id), None),
+        Lineage::ApiKey(id) => (None, Some(id)),
+    };
     let claims = Claims {
         iss: issuer.to_owned(),
         sub: new.account_id,
@@ -51,6 +74,8 @@ pub fn issue(
         token_use: TokenUse::Access,
         client_id: new.client_id,
         acr: new.acr,
+        family_id,
+        api_key_id,
     };
     let token = keyring.sign(&claims, Some(TYP))?;
     Ok(IssuedAccessToken {
@@ -66,8 +91,8 @@ pub struct VerifiedAccessToken {
     pub email: String,
 }
 
-/// Checks an access token completely: signature, `exp`, issuer, revocation, and
-/// that its account still exists.
+/// Checks an access token completely: signature, `exp`, issuer, revocation, that
+/// its account and app still exist, and that its family or API key is not revoked.
 pub async fn verify(
     store: &Store,
     keyring: &Keyring,
@@ -84,10 +109,10 @@ pub async fn verify(
         return Err(AuthError::Malformed.into());
     }
     let row = store
-        .access_token_for_auth(&claims.jti, &claims.sub, claims.client_id.as_deref())
+        .access_token_for_auth(&claims)
         .await?
         .ok_or(AuthError::UnknownAccount)?;
-    if row.revoked_at.is_some() || row.app_exists == 0 {
+    if row.revoked_at.is_some() || row.app_exists == 0 || row.lineage_ended != 0 {
         return Err(AuthError::Revoked.into());
     }
     Ok(VerifiedAccessToken {

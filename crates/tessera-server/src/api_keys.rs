@@ -76,6 +76,8 @@ pub async fn issue(
         token_use: TokenUse::ApiKey,
         client_id: None,
         acr: None,
+        family_id: None,
+        api_key_id: None,
     };
     let (jws, kid) = keyring.sign_with_kid(&claims, None)?;
     let key = ApiKey::new(format!("{prefix}{jws}"));

@@ -69,6 +69,8 @@ pub struct NewApp {
     pub grants: Vec<Grant>,
     /// Requests per minute, instead of the mode's default.
     pub rate_limit: Option<u32>,
+    /// Restricted scopes ([`oauth::RESTRICTED_SCOPES`]) the app may be granted.
+    pub scopes: Scopes,
 }
 
 impl NewApp {
@@ -83,6 +85,7 @@ impl NewApp {
             client_id: None,
             grants: Vec::new(),
             rate_limit: None,
+            scopes: Scopes::default(),
         }
     }
 
@@ -155,6 +158,17 @@ pub async fn create(store: &Store, account_id: &str, args: NewApp, now: i64) -> 
             "a public app cannot use client_credentials: it has no secret".into(),
         ));
     }
+    if let Some(other) = args
+        .scopes
+        .iter()
+        .find(|s| !oauth::RESTRICTED_SCOPES.contains(s))
+    {
+        return Err(Error::BadRequest(format!(
+            "scope {other:?} needs no registration; an app is registered only for the \
+             restricted scopes: {}",
+            oauth::RESTRICTED_SCOPES.join(", ")
+        )));
+    }
     let client_secret = (!args.public).then(|| ClientSecret::new(digest::random_token(32)));
     let app = App {
         client_id,
@@ -169,6 +183,7 @@ pub async fn create(store: &Store, account_id: &str, args: NewApp, now: i64) -> 
         grant_types: grants.iter().map(|g| g.as_str().to_owned()).collect(),
         rate_limit_per_min: args.rate_limit.map(i64::from),
         created_at: now,
+        scopes: args.scopes,
     };
     store.insert_app(&app).await?;
     Ok(CreatedApp { app, client_secret })

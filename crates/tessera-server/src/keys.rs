@@ -407,6 +407,8 @@ mod tests {
             token_use: TokenUse::Access,
             client_id: None,
             acr: None,
+            family_id: None,
+            api_key_id: None,
         }
     }
 
@@ -549,5 +551,218 @@ mod tests {
             ),
             AuthError::BadSignature
         );
+    }
+
+    /// How an attacker might reshape a real token: a character replaced, cut,
+    /// inserted or dropped; segments swapped or added; a prefix; forgeries with
+    /// another header (`alg` none/HS256/RS256/…, another `kid`) over edited claims
+    /// and the original, an empty or a random signature; garbage.
+    fn reshaped(token: &str) -> proptest::strategy::BoxedStrategy<String> {
+        use proptest::prelude::*;
+        let token = token.to_owned();
+        let len = token.len();
+        // A deployment prefix (`lk_`) stays in front of shuffled and forged tokens.
+        let (prefix, jws) = token.split_at(token.find("eyJ").unwrap());
+        let prefix = prefix.to_owned();
+        let parts: Vec<String> = jws.split('.').map(str::to_owned).collect();
+        let char_ = prop_oneof![
+            proptest::sample::select(
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=+/ ".to_vec()
+            )
+            .prop_map(char::from),
+            any::<char>(),
+        ];
+        let edit = {
+            let t = token.clone();
+            (0..len, 0..4u8, char_).prop_map(move |(i, how, c)| {
+                let mut s = t.clone();
+                match how {
+                    0 => s.replace_range(i..=i, &c.to_string()),
+                    1 => s.truncate(i),
+                    2 => s.insert(i, c),
+                    _ => drop(s.remove(i)),
+                }
+                s
+            })
+        };
+        let shuffled = {
+            let (p, prefix) = (parts.clone(), prefix.clone());
+            (0..6u8, "[A-Za-z0-9_-]{0,12}").prop_map(move |(how, extra)| {
+                let jws = match how {
+                    0 => format!("{}.{}.{}", p[1], p[0], p[2]),
+                    1 => format!("{}.{}.{}", p[0], p[2], p[1]),
+                    2 => format!("{}.{}.{}.{extra}", p[0], p[1], p[2]),
+                    3 => format!("{}.{}", p[0], p[1]),
+                    4 => format!("{}..{}", p[0], p[2]),
+                    _ => format!("{}.{}.", p[0], p[1]),
+                };
+                format!("{prefix}{jws}")
+            })
+        };
+        let forged = {
+            let p = parts.clone();
+            let prefix = prefix.clone();
+            let claims: serde_json::Value =
+                serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&p[1]).unwrap()).unwrap();
+            let kid = serde_json::from_slice::<serde_json::Value>(
+                &URL_SAFE_NO_PAD.decode(&p[0]).unwrap(),
+            )
+            .unwrap()["kid"]
+                .clone();
+            let algs = ["none", "HS256", "RS256", "ES256", "EdDSA", "eddsa", ""];
+            let edits = ["sub", "scope", "exp", "token_use", "jti", "nothing"];
+            (
+                proptest::sample::select(algs.to_vec()),
+                proptest::option::of("[a-z_0-9]{0,10}"),
+                proptest::sample::select(edits.to_vec()),
+                0..3u8,
+                proptest::collection::vec(any::<u8>(), 0..70),
+            )
+                .prop_map(move |(alg, other_kid, edit, sig, random_sig)| {
+                    let kid = other_kid.map_or(kid.clone(), serde_json::Value::from);
+                    let header = serde_json::json!({"alg": alg, "kid": kid});
+                    let mut body = claims.clone();
+                    match edit {
+                        "sub" => body["sub"] = "acct_someone_else".into(),
+                        "scope" => body["scope"] = "THIRD_PARTY_OPERATION admin".into(),
+                        "exp" => body["exp"] = serde_json::Value::from(i64::MAX / 4),
+                        "token_use" => body["token_use"] = "access".into(),
+                        "jti" => body["jti"] = "key_guessed".into(),
+                        _ => {}
+                    }
+                    let signature = match sig {
+                        0 => p[2].clone(),
+                        1 => String::new(),
+                        _ => URL_SAFE_NO_PAD.encode(random_sig),
+                    };
+                    format!(
+                        "{prefix}{}.{}.{signature}",
+                        URL_SAFE_NO_PAD.encode(header.to_string()),
+                        URL_SAFE_NO_PAD.encode(body.to_string()),
+                    )
+                })
+        };
+        let prefixed = {
+            let t = token.clone();
+            "[ -~]{0,6}".prop_map(move |prefix| format!("{prefix}{t}"))
+        };
+        prop_oneof![
+            edit,
+            shuffled,
+            forged,
+            prefixed,
+            "[ -~]{0,200}",
+            Just(token),
+        ]
+        .boxed()
+    }
+
+    /// Runs `check` on `cases` reshaped versions of `token`, on `rt`.
+    fn for_reshaped(token: &str, check: impl Fn(String) -> Result<(), String>) {
+        let config = proptest::test_runner::Config {
+            cases: 300,
+            failure_persistence: None,
+            ..Default::default()
+        };
+        let mut runner = proptest::test_runner::TestRunner::new(config);
+        runner
+            .run(&reshaped(token), |candidate| {
+                check(candidate).map_err(proptest::test_runner::TestCaseError::fail)
+            })
+            .unwrap();
+    }
+
+    /// The platform API's answer to `scheme candidate`: 400 for a value that is
+    /// not printable ASCII; else 200 only when the credential the header carries
+    /// (trimmed, without inner spaces) is `genuine`, and 401 otherwise.
+    fn api_answer(
+        rt: &tokio::runtime::Runtime,
+        fx: &Fixture,
+        scheme: &str,
+        candidate: &str,
+        genuine: impl Fn(&str) -> bool,
+    ) -> Result<(), String> {
+        let authorization = format!("{scheme} {candidate}");
+        if axum::http::HeaderValue::from_str(&authorization).is_err() {
+            return Ok(());
+        }
+        let carried = candidate.trim();
+        let genuine = !carried.contains(' ') && genuine(carried);
+        let status = rt.block_on(fx.get("/v1/me", &authorization)).status();
+        let printable = (authorization.bytes()).all(|b| b == b'\t' || (0x20..0x7f).contains(&b));
+        let fine = match status.as_u16() {
+            400 => !printable,
+            200 => printable && genuine,
+            401 => printable && !genuine,
+            _ => false,
+        };
+        fine.then_some(())
+            .ok_or_else(|| format!("{authorization:?}: {status}"))
+    }
+
+    #[test]
+    fn reshaped_api_keys_are_refused_as_unauthenticated() {
+        let (rt, fx) = Fixture::blocking();
+        let account = rt.block_on(fx.account("p@example.com"));
+        let key = rt.block_on(fx.api_key(&account, None));
+        let key = format!("lk_{}", key.key.expose_secret());
+        let jws = &key[3..];
+        // Whatever precedes the JWS is skipped: keys under an earlier prefix work.
+        let genuine = |c: &str| c.find("eyJ").map(|i| &c[i..]) == Some(jws);
+        for_reshaped(&key, |candidate| {
+            let store = &fx.state.store;
+            let now = fx.clock_now();
+            let result = rt.block_on(crate::api_keys::verify(
+                store,
+                &fx.state.keyring,
+                &candidate,
+                now,
+            ));
+            match (&result, genuine(&candidate)) {
+                (Ok(_), true) | (Err(Error::Unauthenticated(_)), false) => {}
+                _ => return Err(format!("{candidate:?}: {result:?}")),
+            }
+            api_answer(&rt, &fx, "token", &candidate, genuine)?;
+            api_answer(&rt, &fx, "Bearer", &candidate, |_| false)
+        });
+    }
+
+    #[test]
+    fn reshaped_access_tokens_are_refused_as_unauthenticated() {
+        let (rt, fx) = Fixture::blocking();
+        let account = rt.block_on(fx.account("p@example.com"));
+        let issued = crate::access_tokens::issue(
+            &fx.state.keyring,
+            crate::testing::ISSUER,
+            std::time::Duration::from_secs(600),
+            crate::access_tokens::NewAccessToken {
+                account_id: account,
+                client_id: None,
+                scope: Scopes::parse("THIRD_PARTY_OPERATION"),
+                acr: None,
+                lineage: crate::access_tokens::Lineage::Own,
+            },
+            fx.clock_now(),
+        )
+        .unwrap();
+        let token = issued.token.expose_secret().to_owned();
+        let genuine = |c: &str| c == token;
+        for_reshaped(&token, |candidate| {
+            let (store, keyring, now) = (&fx.state.store, &fx.state.keyring, fx.clock_now());
+            let verify = crate::access_tokens::verify(
+                store,
+                keyring,
+                crate::testing::ISSUER,
+                &candidate,
+                now,
+            );
+            let result = rt.block_on(verify);
+            match (&result, genuine(&candidate)) {
+                (Ok(_), true) | (Err(Error::Unauthenticated(_)), false) => {}
+                _ => return Err(format!("{candidate:?}: {result:?}")),
+            }
+            api_answer(&rt, &fx, "Bearer", &candidate, genuine)?;
+            api_answer(&rt, &fx, "token", &candidate, |_| false)
+        });
     }
 }

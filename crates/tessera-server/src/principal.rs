@@ -12,7 +12,7 @@
 use crate::error::{Error, Result};
 use crate::services::Services;
 use crate::{access_tokens, api_keys};
-use tessera_proto::Scopes;
+use tessera_proto::{API_KEYS_WRITE, Scopes};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CredentialKind {
@@ -53,6 +53,20 @@ impl Principal {
             Ok(())
         } else {
             Err(Error::InsufficientScope { required: scope })
+        }
+    }
+
+    /// Creating an API key makes a credential that outlives whatever created it.
+    /// An access token needs `api_keys:write`, which only an app registered for
+    /// it can be granted, so a third-party app (or a token-URL session) cannot
+    /// keep access after the user revokes it. A bare API key may: it is the
+    /// user's own first-party credential (made in the console or by a one-time
+    /// code sign-in), whose holder already acts as the user with no app between
+    /// them, and revoking it is the user's own decision.
+    pub fn require_key_creation(&self) -> Result<()> {
+        match self.kind {
+            CredentialKind::ApiKey => Ok(()),
+            CredentialKind::AccessToken => self.require_scope(API_KEYS_WRITE),
         }
     }
 }
@@ -101,7 +115,7 @@ pub async fn authenticate(svc: &Services, presented: Presented<'_>, now: i64) ->
 /// The whole authentication path through the router, with a controlled clock.
 #[cfg(test)]
 mod flow_tests {
-    use crate::access_tokens::{self, NewAccessToken};
+    use crate::access_tokens::{self, Lineage, NewAccessToken};
     use crate::api_keys::{self, NewApiKey};
     use crate::testing::{Fixture, ISSUER, body_json};
     use axum::http::StatusCode;
@@ -125,6 +139,7 @@ mod flow_tests {
                 client_id: Some("app_1".into()),
                 scope: Scopes::parse(scope),
                 acr: Some("0".into()),
+                lineage: Lineage::Own,
             },
             fx.clock_now(),
         )
@@ -224,6 +239,8 @@ mod flow_tests {
             token_use: TokenUse::Access,
             client_id: None,
             acr: None,
+            family_id: None,
+            api_key_id: None,
         };
         let token = fx
             .state

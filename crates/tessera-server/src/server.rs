@@ -137,7 +137,13 @@ async fn background_tasks(state: AppState) {
         if let Err(e) = state.store.prune_revoked_access_tokens(now).await {
             tracing::warn!(error = %e, "pruning revoked access tokens failed");
         }
-        if let Err(e) = state.store.prune_expired_oauth_state(now).await {
+        let family_lifetime = state.settings.refresh_token_max_lifetime.as_secs();
+        let family_lifetime = i64::try_from(family_lifetime).unwrap_or(i64::MAX / 2);
+        if let Err(e) = state
+            .store
+            .prune_expired_oauth_state(now, family_lifetime)
+            .await
+        {
             tracing::warn!(error = %e, "pruning expired OAuth state failed");
         }
         if let Some(limits) = &state.rate_limits

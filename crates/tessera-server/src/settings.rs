@@ -21,6 +21,9 @@ pub struct Settings {
     pub issuer_follows_listen: bool,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
+    /// Absolute lifetime of a login's refresh tokens, counted from the login
+    /// (the token family's creation); rotation never extends it.
+    pub refresh_token_max_lifetime: Duration,
     /// Empty when the deployment uses none.
     pub api_key_prefix: String,
     /// `serve --dev`: throwaway database, demo data, mail printed to the terminal.

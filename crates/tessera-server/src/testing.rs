@@ -54,6 +54,17 @@ impl Fixture {
         }
     }
 
+    /// A fixture with rate limits off, on a runtime of its own: for property
+    /// tests, whose runner calls a plain closure (`rt.block_on` inside it).
+    pub fn blocking() -> (tokio::runtime::Runtime, Self) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let fx = rt.block_on(Self::with_settings(|s| s.rate_limit_enabled = false));
+        (rt, fx)
+    }
+
     /// Sends a request through the full router.
     pub async fn send(&self, request: Request<Body>) -> Response<Body> {
         crate::http::router(self.state.clone())

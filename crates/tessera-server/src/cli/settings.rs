@@ -16,6 +16,7 @@ use std::time::Duration;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(3600);
 const DEFAULT_REFRESH_TOKEN_TTL: Duration = Duration::from_secs(30 * 86400);
+const DEFAULT_REFRESH_TOKEN_MAX_LIFETIME: Duration = Duration::from_secs(90 * 86400);
 
 /// Flags shared by `serve`, `admin` and `migrate` (admin needs the issuer and key
 /// prefix too: it signs API keys and prints token URLs).
@@ -40,6 +41,11 @@ pub struct SettingsArgs {
     /// Lifetime of refresh tokens (default `30d`).
     #[arg(long, env = "TESSERAD_REFRESH_TOKEN_TTL", global = true, value_parser = parse_duration)]
     pub refresh_token_ttl: Option<Duration>,
+    /// Absolute lifetime of a login's refresh tokens, from the sign-in; rotation
+    /// never extends it (default `90d`).
+    #[arg(long, env = "TESSERAD_REFRESH_TOKEN_MAX_LIFETIME", global = true)]
+    #[arg(value_parser = parse_duration, value_name = "DURATION")]
+    pub refresh_token_max_lifetime: Option<Duration>,
     /// Fixed text in front of every new API key (e.g. `lk_`), for secret scanners.
     #[arg(long, env = "TESSERAD_API_KEY_PREFIX", global = true)]
     #[arg(value_name = "PREFIX")]
@@ -72,6 +78,7 @@ pub struct FileConfig {
     pub issuer: Option<String>,
     pub access_token_ttl: Option<String>,
     pub refresh_token_ttl: Option<String>,
+    pub refresh_token_max_lifetime: Option<String>,
     pub api_key_prefix: Option<String>,
     pub mail_outbox: Option<PathBuf>,
     pub smtp_url: Option<String>,
@@ -172,6 +179,19 @@ pub fn resolve(
         (None, Some(s)) => parse_duration(s).map_err(Error::Config)?,
         (None, None) => DEFAULT_REFRESH_TOKEN_TTL,
     };
+    let refresh_token_max_lifetime = match (
+        args.refresh_token_max_lifetime,
+        file.refresh_token_max_lifetime.as_deref(),
+    ) {
+        (Some(d), _) => d,
+        (None, Some(s)) => parse_duration(s).map_err(Error::Config)?,
+        (None, None) => DEFAULT_REFRESH_TOKEN_MAX_LIFETIME,
+    };
+    if refresh_token_max_lifetime.is_zero() {
+        return Err(Error::Config(
+            "refresh_token_max_lifetime must be positive, e.g. `90d`".into(),
+        ));
+    }
     let api_key_prefix = args
         .api_key_prefix
         .clone()
@@ -271,6 +291,7 @@ pub fn resolve(
         issuer_follows_listen,
         access_token_ttl,
         refresh_token_ttl,
+        refresh_token_max_lifetime,
         api_key_prefix,
         dev: serve.dev,
         mail_outbox,
@@ -322,6 +343,7 @@ listen = "127.0.0.1:7000"
 database_url = "/tmp/from-file.db"
 issuer = "https://auth.example.com/"
 access_token_ttl = "10m"
+refresh_token_max_lifetime = "7d"
 api_key_prefix = "lk_"
 rate_limit_enabled = false
 "#,
@@ -343,6 +365,7 @@ rate_limit_enabled = false
         assert!(!s.issuer_follows_listen);
         assert_eq!(s.access_token_ttl, Duration::from_secs(30));
         assert_eq!(s.refresh_token_ttl, DEFAULT_REFRESH_TOKEN_TTL);
+        assert_eq!(s.refresh_token_max_lifetime, Duration::from_secs(7 * 86400));
         assert_eq!(s.api_key_prefix, "lk_");
         assert!(!s.rate_limit_enabled);
 

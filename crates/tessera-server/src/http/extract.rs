@@ -279,4 +279,69 @@ mod tests {
             Err(Error::BadRequest(_))
         ));
     }
+
+    /// What `presented` must answer for a header value, written out plainly.
+    fn expected(value: &[u8]) -> Result<Presented<'_>, &'static str> {
+        let Ok(text) = std::str::from_utf8(value) else {
+            return Err("bad request");
+        };
+        if !text
+            .bytes()
+            .all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
+        {
+            return Err("bad request");
+        }
+        let Some((scheme, credential)) = text.trim().split_once(' ') else {
+            return Err("unsupported scheme");
+        };
+        let credential = credential.trim_start();
+        if credential.is_empty() || credential.contains(' ') {
+            return Err("malformed");
+        }
+        match scheme.to_ascii_lowercase().as_str() {
+            "token" => Ok(Presented::ApiKey(credential)),
+            "bearer" => Ok(Presented::Bearer(credential)),
+            _ => Err("unsupported scheme"),
+        }
+    }
+
+    /// Header values as they arrive: any bytes a `HeaderValue` can hold, often
+    /// starting with a scheme in some case and spacing.
+    fn header_values() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        let scheme = prop_oneof![
+            Just(b"token".to_vec()),
+            Just(b"Bearer".to_vec()),
+            Just(b"BEARER".to_vec()),
+            Just(b"ToKeN".to_vec()),
+            Just(b"Basic".to_vec()),
+            Just(Vec::new()),
+            proptest::collection::vec(any::<u8>(), 0..8),
+        ];
+        let spaces = proptest::collection::vec(prop_oneof![Just(b' '), Just(b'\t')], 0..3);
+        let credential = proptest::collection::vec(any::<u8>(), 0..40);
+        (spaces.clone(), scheme, spaces.clone(), credential, spaces).prop_map(
+            |(lead, scheme, gap, credential, tail)| [lead, scheme, gap, credential, tail].concat(),
+        )
+    }
+
+    proptest::proptest! {
+        /// Any header value: no panic, and exactly the documented answer (the
+        /// credential, or 400 for non-ASCII, 401 for a wrong scheme or shape).
+        #[test]
+        fn any_header_value_gets_the_documented_answer(value in header_values()) {
+            let Ok(header) = HeaderValue::from_bytes(&value) else {
+                return Ok(());
+            };
+            let mut h = HeaderMap::new();
+            h.insert(header::AUTHORIZATION, header);
+            match (presented(&h), expected(&value)) {
+                (Ok(got), Ok(want)) => proptest::prop_assert_eq!(got, want),
+                (Err(Error::BadRequest(_)), Err("bad request"))
+                | (Err(Error::Unauthenticated(AuthError::UnsupportedScheme)), Err("unsupported scheme"))
+                | (Err(Error::Unauthenticated(AuthError::Malformed)), Err("malformed")) => {}
+                (got, want) => proptest::prop_assert!(false, "{value:?}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
 }

@@ -152,7 +152,7 @@ pub async fn track(request: Request, next: Next) -> Response {
 /// The layers through the real router, with a fixed clock.
 #[cfg(test)]
 mod tests {
-    use crate::access_tokens::{self, NewAccessToken};
+    use crate::access_tokens::{self, Lineage, NewAccessToken};
     use crate::apps::NewApp;
     use crate::ratelimit::{EndpointLimit, Policy};
     use crate::store::AppMode;
@@ -195,6 +195,7 @@ mod tests {
                 client_id: Some(app.app.client_id.clone()),
                 scope: Scopes::parse(THIRD_PARTY_OPERATION),
                 acr: None,
+                lineage: Lineage::Own,
             },
             fx.clock_now(),
         )
@@ -273,6 +274,7 @@ mod tests {
                 client_id: Some(client_id.clone()),
                 scope: Scopes::parse(THIRD_PARTY_OPERATION),
                 acr: None,
+                lineage: Lineage::Own,
             },
             fx.clock_now(),
         )

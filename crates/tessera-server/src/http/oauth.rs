@@ -243,3 +243,245 @@ async fn session_token(
     let result = async { oauth::session_token::exchange(&state, session?, state.now()).await };
     reply(result.await.map(|body| no_store(body, true)))
 }
+
+/// Property tests: whatever form reaches an OAuth endpoint, the answer is a
+/// documented one (RFC 6749 §5.2, RFC 7009, RFC 7662, RFC 8628), never a 5xx, and
+/// a repeated parameter is `invalid_request` (RFC 6749 §3.2).
+#[cfg(test)]
+mod proptests {
+    use crate::testing::{Fixture, body_json};
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+    use base64::Engine as _;
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+
+    /// Each endpoint with the parameters its form reads.
+    const ENDPOINTS: [(&str, &[&str]); 5] = [
+        (
+            "/oauth/token",
+            &[
+                "grant_type",
+                "client_id",
+                "client_secret",
+                "scope",
+                "customer_key",
+                "code",
+                "redirect_uri",
+                "code_verifier",
+                "refresh_token",
+                "device_code",
+            ],
+        ),
+        (
+            "/oauth/revoke",
+            &["token", "token_type_hint", "client_id", "client_secret"],
+        ),
+        (
+            "/oauth/introspect",
+            &["token", "token_type_hint", "client_id", "client_secret"],
+        ),
+        (
+            "/oauth/device_authorization",
+            &["client_id", "client_secret", "scope"],
+        ),
+        ("/oauth/session-token", &["session_id"]),
+    ];
+
+    /// `error` values an OAuth endpoint may answer with.
+    const ERRORS: [&str; 10] = [
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+        "authorization_pending",
+        "slow_down",
+        "expired_token",
+        "access_denied",
+    ];
+
+    #[derive(Clone, Debug)]
+    struct Attempt {
+        endpoint: usize,
+        fields: Vec<(String, String)>,
+        /// Replaces the encoded fields when set: bytes that may not be a form.
+        raw: Option<Vec<u8>>,
+        content_type: Option<&'static str>,
+        basic: Option<(String, String)>,
+    }
+
+    impl Attempt {
+        /// A parameter of the endpoint's form that appears more than once.
+        fn repeats_a_parameter(&self) -> bool {
+            let known = ENDPOINTS[self.endpoint].1;
+            known
+                .iter()
+                .any(|k| self.fields.iter().filter(|(n, _)| n == k).count() > 1)
+        }
+
+        fn well_formed(&self) -> bool {
+            self.raw.is_none() && self.content_type == Some("application/x-www-form-urlencoded")
+        }
+    }
+
+    /// Names and values drawn mostly from what the endpoints know (real client
+    /// ids and secrets, grant types, a live API key), plus arbitrary text.
+    fn attempts(real: Vec<String>) -> impl Strategy<Value = Attempt> {
+        let names: Vec<String> = ENDPOINTS
+            .iter()
+            .flat_map(|(_, names)| names.iter().map(|n| (*n).to_owned()))
+            .chain(["foo", "", "grant_type[]"].map(str::to_owned))
+            .collect();
+        let mut pool = real;
+        pool.extend(
+            [
+                "client_credentials",
+                "authorization_code",
+                "refresh_token",
+                "password",
+                "urn:ietf:params:oauth:grant-type:device_code",
+                "THIRD_PARTY_OPERATION",
+                "api_keys:write",
+                "refresh_token",
+                "access_token",
+                "rt_0000",
+                "eyJhbGciOiJub25lIn0.e30.",
+                "",
+            ]
+            .map(str::to_owned),
+        );
+        let name = prop_oneof![4 => proptest::sample::select(names), 1 => ".{0,12}"];
+        let value = prop_oneof![4 => proptest::sample::select(pool.clone()), 1 => ".{0,40}"];
+        let content_type = prop_oneof![
+            8 => Just(Some("application/x-www-form-urlencoded")),
+            1 => Just(Some("application/json")),
+            1 => Just(None),
+        ];
+        let basic = proptest::option::of((
+            proptest::sample::select(pool.clone()),
+            proptest::sample::select(pool),
+        ));
+        (
+            0..ENDPOINTS.len(),
+            proptest::collection::vec((name, value), 0..8),
+            proptest::option::weighted(0.1, proptest::collection::vec(any::<u8>(), 0..64)),
+            content_type,
+            basic,
+        )
+            .prop_map(|(endpoint, fields, raw, content_type, basic)| Attempt {
+                endpoint,
+                fields,
+                raw,
+                content_type,
+                basic,
+            })
+    }
+
+    fn request(a: &Attempt) -> Request<Body> {
+        let body = a.raw.clone().unwrap_or_else(|| {
+            url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(&a.fields)
+                .finish()
+                .into_bytes()
+        });
+        let mut builder = Request::post(ENDPOINTS[a.endpoint].0);
+        if let Some(content_type) = a.content_type {
+            builder = builder.header(header::CONTENT_TYPE, content_type);
+        }
+        if let Some((id, secret)) = &a.basic {
+            let pair = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+            builder = builder.header(header::AUTHORIZATION, format!("Basic {pair}"));
+        }
+        builder.body(Body::from(body)).unwrap()
+    }
+
+    /// The documented answer, or why not.
+    async fn check(fx: &Fixture, a: &Attempt) -> Result<(), String> {
+        let response = fx.send(request(a)).await;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .map_err(|e| e.to_string())?;
+        if status == StatusCode::OK {
+            return if a.repeats_a_parameter() && a.well_formed() {
+                Err("a repeated parameter was accepted".into())
+            } else {
+                Ok(())
+            };
+        }
+        let body: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| format!("{status}: not JSON: {e}"))?;
+        let error = body["error"].as_str().unwrap_or_default();
+        if !ERRORS.contains(&error) {
+            return Err(format!("{status}: undocumented error {body}"));
+        }
+        let extra = body.as_object().into_iter().flatten().map(|(k, _)| k);
+        if let Some(k) = extra
+            .into_iter()
+            .find(|k| !matches!(k.as_str(), "error" | "error_description" | "interval"))
+        {
+            return Err(format!("unexpected field {k} in {body}"));
+        }
+        if headers.get(header::CACHE_CONTROL).map(|v| v.as_bytes()) != Some(b"no-store") {
+            return Err(format!("{status} without no-store"));
+        }
+        match status {
+            StatusCode::BAD_REQUEST if error != "invalid_client" => {}
+            StatusCode::UNAUTHORIZED
+                if error == "invalid_client" && headers.contains_key(header::WWW_AUTHENTICATE) => {}
+            _ => return Err(format!("{status} with {body}")),
+        }
+        if a.repeats_a_parameter() && a.well_formed() && error != "invalid_request" {
+            return Err(format!("a repeated parameter gave {body}"));
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn any_form_gets_a_documented_answer() {
+        let (rt, fx) = Fixture::blocking();
+        let real = rt.block_on(async {
+            let account = fx.account("forms@example.com").await;
+            let confidential = fx.app(&account, crate::apps::NewApp::named("Svc")).await;
+            let public = crate::apps::NewApp::public_client("CLI", "cli");
+            fx.app(&account, public).await;
+            let key = fx.api_key(&account, None).await;
+            let secret = confidential.client_secret.unwrap();
+            vec![
+                confidential.app.client_id,
+                secret.expose_secret().to_owned(),
+                "cli".to_owned(),
+                key.key.expose_secret().to_owned(),
+            ]
+        });
+        // A sanity check of the harness: a good form gets its tokens.
+        let good = Attempt {
+            endpoint: 0,
+            fields: vec![
+                ("grant_type".into(), "client_credentials".into()),
+                ("client_id".into(), real[0].clone()),
+                ("client_secret".into(), real[1].clone()),
+            ],
+            raw: None,
+            content_type: Some("application/x-www-form-urlencoded"),
+            basic: None,
+        };
+        let response = rt.block_on(fx.send(request(&good)));
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(rt.block_on(body_json(response))["access_token"].is_string());
+
+        let config = Config {
+            cases: 400,
+            failure_persistence: None,
+            ..Config::default()
+        };
+        TestRunner::new(config)
+            .run(&attempts(real), |a| {
+                rt.block_on(check(&fx, &a)).map_err(TestCaseError::fail)
+            })
+            .unwrap();
+    }
+}

@@ -83,12 +83,14 @@ async fn list_api_keys(State(state): State<AppState>, principal: Principal) -> A
 }
 
 /// Creates a key for the caller's own account; the key is in this response only.
-/// A key can carry at most the caller's own scopes.
+/// A key can carry at most the caller's own scopes; an access token needs
+/// `api_keys:write` ([`Principal::require_key_creation`]).
 async fn create_api_key(
     State(state): State<AppState>,
     principal: Principal,
     OptionalJson(body): OptionalJson<CreateApiKey>,
 ) -> Result<(StatusCode, Json<CreatedApiKey>)> {
+    principal.require_key_creation()?;
     let now = state.now();
     let scope = match body.scope {
         Some(scope) if !scope.is_subset(&principal.scope) => {

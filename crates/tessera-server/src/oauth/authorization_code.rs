@@ -4,7 +4,9 @@
 //! The code is consumed first, atomically, so every later check failing (another
 //! client, another redirect URI, a wrong or missing verifier) still burns it. A
 //! code presented again fails and revokes every token issued from it (RFC 6749
-//! §4.1.2: an attacker may hold them).
+//! §4.1.2: an attacker may hold them), even when it races the first redemption:
+//! consuming the code opens its family in the same transaction, and the tokens
+//! name the family, so they die whenever the replay lands.
 
 use crate::digest;
 use crate::error::Result;
@@ -78,18 +80,12 @@ pub async fn grant(svc: &Services, app: &App, request: Request, now: i64) -> Res
             "code_verifier does not match the code_challenge (PKCE S256)",
         ));
     }
-    let scope = Scopes::parse(&row.scope);
-    super::issue::create_family(
-        &svc.store,
-        &row.family_id,
-        app,
-        &row.account_id,
-        &scope,
-        now,
-    )
-    .await?;
-    let body =
-        super::issue::in_family(svc, app, &row.family_id, &row.account_id, &scope, now).await?;
+    let family = super::issue::Family {
+        id: &row.family_id,
+        account_id: &row.account_id,
+        created_at: now,
+    };
+    let body = super::issue::in_family(svc, app, family, &Scopes::parse(&row.scope), now).await?;
     super::issue::count("authorization_code");
     Ok(body)
 }

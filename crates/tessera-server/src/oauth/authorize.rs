@@ -174,8 +174,12 @@ pub async fn validate(svc: &Services, query: &AuthorizeQuery) -> Result<Validate
         }
         (Some(challenge), _) => challenge.to_owned(),
     };
-    let scope = super::requested_scope(query.scope.as_deref())
-        .map_err(|_| redirect(OAuthErrorCode::InvalidScope, "unknown scope requested"))?;
+    let scope = super::requested_scope(&app, query.scope.as_deref()).map_err(|e| match e {
+        Error::OAuth { error, description } => {
+            redirect(error, description.as_deref().unwrap_or_default())
+        }
+        other => other,
+    })?;
     Ok(ValidatedAuthorization {
         client_id: app.client_id,
         client_name: app.name,

@@ -1,14 +1,19 @@
 //! The client_credentials grant (RFC 6749 §4.4), with Lofty's `customer_key`: an
 //! API key sent along makes the token act for that key's account with that key's
-//! scopes (the server-to-server flow). Without one, the token acts for the app's
-//! own account. A confidential client only (public apps are never registered for
-//! this grant). Nothing is written to the database: this path stays fast.
+//! scopes (the server-to-server flow) and dies with that key: its claims name the
+//! key (`key_id`), so revoking the key refuses the token at the next request on
+//! every instance, and it never lives past the key's expiry. Without a key, the
+//! token acts for the app's own account. A confidential client only (public apps
+//! are never registered for this grant). Nothing is written to the database:
+//! this path stays fast.
 
-use crate::access_tokens::NewAccessToken;
+use crate::access_tokens::{Lineage, NewAccessToken};
 use crate::api_keys;
 use crate::error::{Error, Result};
 use crate::services::Services;
 use crate::store::App;
+use std::time::Duration;
+use tessera_proto::OAuthErrorCode;
 use tessera_proto::token::TokenResponse;
 
 /// The grant's parameters.
@@ -19,7 +24,9 @@ pub struct Request {
 }
 
 pub async fn grant(svc: &Services, app: &App, request: Request, now: i64) -> Result<TokenResponse> {
-    let (account_id, scope) = match request.customer_key.as_deref() {
+    let requested = request.scope.as_deref().filter(|s| !s.trim().is_empty());
+    let mut ttl = svc.settings.access_token_ttl;
+    let new = match request.customer_key.as_deref() {
         Some(key) => {
             let verified = api_keys::verify(&svc.store, &svc.keyring, key, now)
                 .await
@@ -29,33 +36,50 @@ pub async fn grant(svc: &Services, app: &App, request: Request, now: i64) -> Res
                     }
                     other => other,
                 })?;
-            let requested = request.scope.as_deref().filter(|s| !s.trim().is_empty());
-            if requested.is_some() {
-                super::requested_scope(requested)?;
+            let scope = match requested {
+                Some(_) => {
+                    super::requested_scope(app, requested)?;
+                    super::narrowed(
+                        requested,
+                        verified.claims.scope,
+                        "the requested scope exceeds the customer_key's scope",
+                    )?
+                }
+                // The key's scopes pass on, but a restricted one only to an app
+                // registered for it.
+                None => (verified.claims.scope.iter())
+                    .filter(|s| super::registered_for(app, s))
+                    .collect(),
+            };
+            if scope.is_empty() {
+                return Err(Error::oauth(
+                    OAuthErrorCode::InvalidScope,
+                    "the customer_key carries no scope this app may be granted",
+                ));
             }
-            let scope = super::narrowed(
-                requested,
-                verified.claims.scope,
-                "the requested scope exceeds the customer_key's scope",
-            )?;
-            (verified.claims.sub, scope)
+            // The token dies with the key: revoked at the next request (its
+            // lineage), expired by its own `exp`.
+            if let Some(key_exp) = verified.claims.exp {
+                let left = key_exp.saturating_sub(now).max(0).unsigned_abs();
+                ttl = ttl.min(Duration::from_secs(left));
+            }
+            NewAccessToken {
+                account_id: verified.claims.sub,
+                client_id: Some(app.client_id.clone()),
+                scope,
+                acr: None,
+                lineage: Lineage::ApiKey(verified.claims.jti),
+            }
         }
-        None => (
-            app.account_id.clone(),
-            super::requested_scope(request.scope.as_deref())?,
-        ),
-    };
-    let body = super::issue::access_only(
-        svc,
-        NewAccessToken {
-            account_id,
+        None => NewAccessToken {
+            account_id: app.account_id.clone(),
             client_id: Some(app.client_id.clone()),
-            scope,
+            scope: super::requested_scope(app, requested)?,
             acr: None,
+            lineage: Lineage::Own,
         },
-        svc.settings.access_token_ttl,
-        now,
-    )?;
+    };
+    let body = super::issue::access_only(svc, new, ttl, now)?;
     super::issue::count("client_credentials");
     Ok(body)
 }

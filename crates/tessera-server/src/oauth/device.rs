@@ -89,7 +89,7 @@ pub async fn authorize(
 ) -> Result<DeviceAuthorizationResponse> {
     let app = client_auth::authenticate(&svc.store, &request.client).await?;
     client_auth::require_grant(&app, super::APP_GRANT_DEVICE_CODE)?;
-    let scope = super::requested_scope(request.scope.as_deref())?.to_string();
+    let scope = super::requested_scope(&app, request.scope.as_deref())?.to_string();
     let device_code = digest::random_token(32);
     let device_code_hash = digest::secret_hash(&device_code);
     // A collision of user codes among live ones is possible but rare: retry.
@@ -180,11 +180,14 @@ pub async fn grant(svc: &Services, app: &App, poll: Poll, now: i64) -> Result<To
                 .filter(|_| taken)
                 .ok_or_else(|| super::invalid_grant("the device code was already used"))?;
             let scope = Scopes::parse(&row.scope);
-            let family_id = super::issue::new_family_id();
-            super::issue::create_family(&svc.store, &family_id, app, &account_id, &scope, now)
-                .await?;
-            let body =
-                super::issue::in_family(svc, app, &family_id, &account_id, &scope, now).await?;
+            let family_id =
+                super::issue::open_family(&svc.store, app, &account_id, &scope, now).await?;
+            let family = super::issue::Family {
+                id: &family_id,
+                account_id: &account_id,
+                created_at: now,
+            };
+            let body = super::issue::in_family(svc, app, family, &scope, now).await?;
             super::issue::count("device_code");
             Ok(body)
         }
@@ -273,6 +276,7 @@ pub async fn deny(svc: &Services, user_code: &str, now: i64) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::strategy::Strategy as _;
 
     #[test]
     fn user_codes() {
@@ -283,5 +287,55 @@ mod tests {
         assert_eq!(normalize_user_code(&shown.to_lowercase()), Some(code));
         assert_eq!(normalize_user_code("BCDF-GHJA"), None); // vowel
         assert_eq!(normalize_user_code("BCDF"), None);
+    }
+
+    /// A user code as a person might type it: any case, any `-`, spaces or tabs.
+    fn typed(code: String) -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let n = code.len();
+        (
+            proptest::collection::vec(any::<bool>(), n),
+            proptest::collection::vec(
+                proptest::sample::select(vec!["", "", "-", " ", "\t"]),
+                n + 1,
+            ),
+        )
+            .prop_map(move |(lower, gaps)| {
+                let mut out = gaps[0].to_owned();
+                for ((c, lower), gap) in code.chars().zip(lower).zip(&gaps[1..]) {
+                    out.push(if lower { c.to_ascii_lowercase() } else { c });
+                    out.push_str(gap);
+                }
+                out
+            })
+    }
+
+    fn codes() -> impl proptest::strategy::Strategy<Value = String> {
+        proptest::collection::vec(proptest::sample::select(ALPHABET.to_vec()), USER_CODE_LEN)
+            .prop_map(|b| String::from_utf8(b).unwrap())
+    }
+
+    proptest::proptest! {
+        /// Anything typed: no panic, and a code exactly when it is 8 letters of
+        /// the alphabet once case, `-`, spaces and tabs are set aside.
+        #[test]
+        fn anything_typed_normalizes_to_a_code_or_nothing(
+            typed in proptest::prop_oneof![".{0,24}", "[BCDFGHJKLMNPQRSTVWXZbcdfghjkaeiou \t-]{6,12}"]
+        ) {
+            let bare: String = typed.chars().filter(|c| !matches!(c, '-' | ' ' | '\t')).collect();
+            let bare = bare.to_ascii_uppercase();
+            let expected = (bare.len() == USER_CODE_LEN && bare.bytes().all(|b| ALPHABET.contains(&b)))
+                .then_some(bare);
+            proptest::prop_assert_eq!(normalize_user_code(&typed), expected);
+        }
+
+        /// A real code, shown or typed any way a person might, finds itself.
+        #[test]
+        fn a_code_typed_any_way_is_that_code(
+            (code, typed) in codes().prop_flat_map(|c| (proptest::strategy::Just(c.clone()), typed(c)))
+        ) {
+            proptest::prop_assert_eq!(normalize_user_code(&display_user_code(&code)), Some(code.clone()));
+            proptest::prop_assert_eq!(normalize_user_code(&typed), Some(code));
+        }
     }
 }

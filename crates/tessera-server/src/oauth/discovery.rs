@@ -22,7 +22,7 @@ pub struct Metadata {
     pub response_types_supported: [&'static str; 1],
     pub revocation_endpoint: String,
     pub revocation_endpoint_auth_methods_supported: [&'static str; 3],
-    pub scopes_supported: [&'static str; 1],
+    pub scopes_supported: [&'static str; 2],
     pub session_token_endpoint: String,
     pub token_endpoint: String,
     pub token_endpoint_auth_methods_supported: [&'static str; 3],

@@ -1,13 +1,15 @@
 //! Issuing token responses, and token families.
 //!
 //! A family is one grant (a redeemed authorization code, an approved device) and
-//! every token issued from it. Its access tokens' ids are recorded and its refresh
+//! every token issued from it. Its access tokens name it (`fam`) and its refresh
 //! tokens point at it, so one [`revoke_family`] ends all of them: on replay of a
 //! rotated refresh token (RFC 9700 §4.14.2), on reuse of an authorization code
 //! (RFC 6749 §4.1.2), and on revocation of a refresh token (RFC 7009 §2.1).
-//! client_credentials and token-URL tokens have no family and write nothing.
+//! A family also has an absolute lifetime (`--refresh-token-max-lifetime`, from
+//! its creation): rotation never extends it, and no token of the family outlives
+//! it. client_credentials and token-URL tokens have no family and write nothing.
 
-use crate::access_tokens::{self, NewAccessToken};
+use crate::access_tokens::{self, Lineage, NewAccessToken};
 use crate::digest;
 use crate::error::Result;
 use crate::services::Services;
@@ -49,60 +51,78 @@ pub fn new_family_id() -> String {
     format!("fam_{}", uuid::Uuid::now_v7().simple())
 }
 
-/// Records a family (idempotent: a code's family is created when it is redeemed).
-pub async fn create_family(
+/// Opens a new family for `account_id` at `app` and returns its id. (A code's
+/// family is opened when the code is consumed, in the same transaction.)
+pub async fn open_family(
     store: &Store,
-    family_id: &str,
     app: &App,
     account_id: &str,
     scope: &Scopes,
     now: i64,
-) -> Result<()> {
+) -> Result<String> {
+    let id = new_family_id();
     store
-        .create_token_family(
-            family_id,
-            &app.client_id,
-            account_id,
-            &scope.to_string(),
-            now,
-        )
-        .await
+        .create_token_family(&id, &app.client_id, account_id, &scope.to_string(), now)
+        .await?;
+    Ok(id)
 }
 
-/// An access token in `family`, plus a new refresh token when the app may refresh.
+/// One login: the family's id, whom it acts for, and when it was created.
+#[derive(Clone, Copy, Debug)]
+pub struct Family<'a> {
+    pub id: &'a str,
+    pub account_id: &'a str,
+    pub created_at: i64,
+}
+
+impl Family<'_> {
+    /// Unix seconds at which the family's absolute lifetime ends.
+    pub fn ends_at(&self, svc: &Services) -> i64 {
+        let max = svc.settings.refresh_token_max_lifetime.as_secs();
+        self.created_at
+            .saturating_add(i64::try_from(max).unwrap_or(i64::MAX / 2))
+    }
+}
+
+/// An access token in `family`, plus a new refresh token when the app may
+/// refresh; neither outlives the family. `invalid_grant` once the family's
+/// absolute lifetime is over: the user signs in again.
 pub async fn in_family(
     svc: &Services,
     app: &App,
-    family_id: &str,
-    account_id: &str,
+    family: Family<'_>,
     scope: &Scopes,
     now: i64,
 ) -> Result<TokenResponse> {
+    let ends_at = family.ends_at(svc);
+    let Some(left) = ends_at.checked_sub(now).filter(|left| *left > 0) else {
+        return Err(super::invalid_grant(
+            "this login has reached the refresh tokens' maximum lifetime; sign in again",
+        ));
+    };
+    let ttl = svc
+        .settings
+        .access_token_ttl
+        .min(Duration::from_secs(left.unsigned_abs()));
     let issued = access_tokens::issue(
         &svc.keyring,
         &svc.settings.issuer,
-        svc.settings.access_token_ttl,
+        ttl,
         NewAccessToken {
-            account_id: account_id.to_owned(),
+            account_id: family.account_id.to_owned(),
             client_id: Some(app.client_id.clone()),
             scope: scope.clone(),
             acr: None,
+            lineage: Lineage::Family(family.id.to_owned()),
         },
         now,
     )?;
-    svc.store
-        .add_family_access_token(
-            &issued.claims.jti,
-            family_id,
-            issued.claims.exp.unwrap_or(now),
-        )
-        .await?;
     let refresh_token = if app
         .grant_types
         .iter()
         .any(|g| g == super::GRANT_REFRESH_TOKEN)
     {
-        Some(new_refresh_token(svc, family_id, now).await?)
+        Some(new_refresh_token(svc, family.id, now, ends_at).await?)
     } else {
         None
     };
@@ -116,8 +136,14 @@ pub async fn in_family(
     })
 }
 
-/// An opaque refresh token (256 random bits); only its hash is stored.
-async fn new_refresh_token(svc: &Services, family_id: &str, now: i64) -> Result<RefreshToken> {
+/// An opaque refresh token (256 random bits), living `--refresh-token-ttl` but
+/// not past `ends_at`; only its hash is stored.
+async fn new_refresh_token(
+    svc: &Services,
+    family_id: &str,
+    now: i64,
+    ends_at: i64,
+) -> Result<RefreshToken> {
     let ttl = i64::try_from(svc.settings.refresh_token_ttl.as_secs()).unwrap_or(i64::MAX / 2);
     let token = format!("{REFRESH_TOKEN_PREFIX}{}", digest::random_token(32));
     svc.store
@@ -125,14 +151,13 @@ async fn new_refresh_token(svc: &Services, family_id: &str, now: i64) -> Result<
             &digest::secret_hash(&token),
             family_id,
             now,
-            now.saturating_add(ttl),
+            now.saturating_add(ttl).min(ends_at),
         )
         .await?;
     Ok(RefreshToken::new(token))
 }
 
-/// Revokes a family: its refresh tokens stop working and its unexpired access
-/// tokens go into the revocation list that every request checks.
+/// Revokes a family: its refresh tokens and its access tokens stop working.
 pub async fn revoke_family(store: &Store, family_id: &str, now: i64) -> Result<()> {
     store.revoke_token_family(family_id, now).await?;
     tracing::info!(family = family_id, "token family revoked");

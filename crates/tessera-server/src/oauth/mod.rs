@@ -33,7 +33,8 @@ pub mod session_token;
 pub mod token;
 
 use crate::error::{Error, Result};
-use tessera_proto::{OAuthErrorCode, Scopes, THIRD_PARTY_OPERATION};
+use crate::store::App;
+use tessera_proto::{API_KEYS_WRITE, OAuthErrorCode, Scopes, THIRD_PARTY_OPERATION};
 
 /// What the revocation and introspection endpoints are asked about: a token,
 /// by an authenticated client. `token_type_hint` only orders the look-ups.
@@ -64,11 +65,17 @@ pub const PATH_OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";
 
 /// Scopes this server grants. `THIRD_PARTY_OPERATION` is what the platform API
 /// requires and the default when a request names none.
-pub const SCOPES_SUPPORTED: [&str; 1] = [THIRD_PARTY_OPERATION];
+pub const SCOPES_SUPPORTED: [&str; 2] = [THIRD_PARTY_OPERATION, API_KEYS_WRITE];
 
-/// The scope a request asks for, checked against [`SCOPES_SUPPORTED`]: absent or
-/// empty means the default; anything unknown is `invalid_scope` (RFC 6749 §3.3).
-pub fn requested_scope(scope: Option<&str>) -> Result<Scopes> {
+/// Scopes granted only to an app registered for them (`admin app create --scope`):
+/// `api_keys:write` lets a token create API keys, which outlive the app, its
+/// tokens and the user's authorization of it.
+pub const RESTRICTED_SCOPES: [&str; 1] = [API_KEYS_WRITE];
+
+/// The scope a request of `app` asks for: absent or empty means the default;
+/// anything unknown, or restricted and not registered for `app`, is
+/// `invalid_scope` (RFC 6749 §3.3).
+pub fn requested_scope(app: &App, scope: Option<&str>) -> Result<Scopes> {
     let requested = Scopes::parse(scope.unwrap_or(""));
     if requested.is_empty() {
         return Ok(Scopes::parse(THIRD_PARTY_OPERATION));
@@ -79,7 +86,19 @@ pub fn requested_scope(scope: Option<&str>) -> Result<Scopes> {
             format!("unknown scope {unknown:?}"),
         ));
     }
+    if let Some(restricted) = requested.iter().find(|s| !registered_for(app, s)) {
+        return Err(Error::oauth(
+            OAuthErrorCode::InvalidScope,
+            format!("this app is not registered for the scope {restricted}"),
+        ));
+    }
     Ok(requested)
+}
+
+/// Whether `app` may be granted `scope`: any scope but a restricted one it is
+/// not registered for.
+pub fn registered_for(app: &App, scope: &str) -> bool {
+    !RESTRICTED_SCOPES.contains(&scope) || app.scopes.contains(scope)
 }
 
 /// A narrower scope than `granted`, when the request names one (RFC 6749 §6):
@@ -119,10 +138,29 @@ mod tests {
 
     #[test]
     fn scopes() {
+        let mut app = App {
+            client_id: "c".into(),
+            account_id: "a".into(),
+            name: "App".into(),
+            mode: crate::store::AppMode::Development,
+            public: true,
+            client_secret_hash: None,
+            redirect_uris: Vec::new(),
+            grant_types: Vec::new(),
+            rate_limit_per_min: None,
+            created_at: 0,
+            scopes: Scopes::default(),
+        };
         assert_eq!(
-            requested_scope(None).unwrap().to_string(),
+            requested_scope(&app, None).unwrap().to_string(),
             THIRD_PARTY_OPERATION
         );
-        assert!(requested_scope(Some("admin")).is_err());
+        assert!(requested_scope(&app, Some("admin")).is_err());
+        assert!(requested_scope(&app, Some(API_KEYS_WRITE)).is_err());
+        app.scopes = Scopes::parse(API_KEYS_WRITE);
+        assert_eq!(
+            requested_scope(&app, Some(API_KEYS_WRITE)).unwrap(),
+            Scopes::parse(API_KEYS_WRITE)
+        );
     }
 }

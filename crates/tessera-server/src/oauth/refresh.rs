@@ -2,6 +2,8 @@
 //! hashes, bound to the client, and rotated on every use; presenting a rotated one
 //! again means two parties hold it, so the whole family is revoked (RFC 9700
 //! §4.14.2). Rotation is a compare-and-set, so two concurrent uses cannot both win.
+//! Rotation never extends the family's absolute lifetime
+//! (`--refresh-token-max-lifetime`, counted from the login).
 
 use crate::digest;
 use crate::error::Result;
@@ -37,7 +39,12 @@ pub async fn grant(svc: &Services, app: &App, request: Request, now: i64) -> Res
     if row.used_at.is_some() {
         return replayed(svc, app, &row, now).await;
     }
-    if row.expires_at <= now {
+    let family = super::issue::Family {
+        id: &row.family_id,
+        account_id: &row.account_id,
+        created_at: row.family_created_at,
+    };
+    if row.expires_at <= now || family.ends_at(svc) <= now {
         return Err(super::invalid_grant("the refresh token has expired"));
     }
     let scope = super::narrowed(
@@ -52,8 +59,7 @@ pub async fn grant(svc: &Services, app: &App, request: Request, now: i64) -> Res
     {
         return replayed(svc, app, &row, now).await;
     }
-    let body =
-        super::issue::in_family(svc, app, &row.family_id, &row.account_id, &scope, now).await?;
+    let body = super::issue::in_family(svc, app, family, &scope, now).await?;
     super::issue::count("refresh_token");
     Ok(body)
 }

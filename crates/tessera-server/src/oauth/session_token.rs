@@ -4,7 +4,7 @@
 //! the lowest assurance), living at most [`MAX_TTL_SECS`]. No client
 //! authentication: the session id is the credential.
 
-use crate::access_tokens::NewAccessToken;
+use crate::access_tokens::{Lineage, NewAccessToken};
 use crate::digest;
 use crate::error::Result;
 use crate::services::Services;
@@ -63,6 +63,7 @@ pub async fn exchange(
             client_id: None,
             scope: crate::api_keys::default_scope(),
             acr: Some(session.acr),
+            lineage: Lineage::Own,
         },
         ttl,
         now,

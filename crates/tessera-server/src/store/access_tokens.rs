@@ -3,6 +3,7 @@
 use super::Store;
 use crate::error::Result;
 use sqlx::FromRow;
+use tessera_proto::Claims;
 
 /// What the per-request access-token check needs.
 #[derive(Clone, Debug, FromRow)]
@@ -14,25 +15,43 @@ pub struct AccessTokenAuthRow {
     /// deleted app's tokens stop working at once, including client-credentials
     /// tokens, which belong to no refresh-token family that could be revoked.
     pub app_exists: i64,
+    /// 1 when the token's family (`fam`) is revoked or gone, or the API key it
+    /// acts through (`key_id`) is revoked or gone.
+    pub lineage_ended: i64,
 }
 
 impl Store {
-    /// The account's email, whether the token was revoked and whether its app
-    /// still exists; `None` when the account does not exist (any more).
+    /// The account's email, whether the token was revoked, whether its app still
+    /// exists and whether its family or API key ended, in one query; `None` when
+    /// the account does not exist (any more). Cached by `jti` (which fixes every
+    /// other claim, as they are signed together) and account.
     pub async fn access_token_for_auth(
         &self,
-        jti: &str,
-        account_id: &str,
-        client_id: Option<&str>,
+        claims: &Claims,
     ) -> Result<Option<AccessTokenAuthRow>> {
+        let (jti, account_id) = (&claims.jti, &claims.sub);
         self.cached(|| format!("{jti}\n{account_id}"), async {
             let sql = "SELECT a.email, r.revoked_at, \
                        CAST(CASE WHEN CAST($3 AS TEXT) IS NULL \
                             OR EXISTS (SELECT 1 FROM apps p WHERE p.client_id = CAST($3 AS TEXT)) \
-                       THEN 1 ELSE 0 END AS BIGINT) AS app_exists \
+                       THEN 1 ELSE 0 END AS BIGINT) AS app_exists, \
+                       CAST(CASE WHEN CAST($4 AS TEXT) IS NOT NULL AND NOT EXISTS \
+                            (SELECT 1 FROM token_families f \
+                             WHERE f.id = CAST($4 AS TEXT) AND f.revoked_at IS NULL) THEN 1 \
+                       WHEN CAST($5 AS TEXT) IS NOT NULL AND NOT EXISTS \
+                            (SELECT 1 FROM api_keys k \
+                             WHERE k.id = CAST($5 AS TEXT) AND k.revoked_at IS NULL) THEN 1 \
+                       ELSE 0 END AS BIGINT) AS lineage_ended \
                        FROM accounts a \
                        LEFT JOIN revoked_access_tokens r ON r.jti = $1 WHERE a.id = $2";
-            self.optional(sql, (jti, account_id, client_id)).await
+            let values = (
+                jti,
+                account_id,
+                claims.client_id.as_deref(),
+                claims.family_id.as_deref(),
+                claims.api_key_id.as_deref(),
+            );
+            self.optional(sql, values).await
         })
         .await
     }

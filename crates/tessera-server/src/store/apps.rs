@@ -4,6 +4,7 @@
 use super::{Store, conflict_on_unique, flag};
 use crate::error::{Error, Result};
 use sqlx::FromRow;
+use tessera_proto::Scopes;
 
 /// `development` (100 requests/min) or `production` (500/min) in Lofty's terms.
 #[derive(
@@ -53,6 +54,9 @@ pub struct App {
     /// Overrides the mode's default limit, requests per minute.
     pub rate_limit_per_min: Option<i64>,
     pub created_at: i64,
+    /// Restricted scopes (`oauth::RESTRICTED_SCOPES`) the app may be
+    /// granted; every app may be granted the others.
+    pub scopes: Scopes,
 }
 
 #[derive(FromRow)]
@@ -67,6 +71,7 @@ struct AppRow {
     grant_types: String,
     rate_limit_per_min: Option<i64>,
     created_at: i64,
+    scopes: String,
 }
 
 impl TryFrom<AppRow> for App {
@@ -89,6 +94,7 @@ impl TryFrom<AppRow> for App {
             client_secret_hash: r.client_secret_hash,
             rate_limit_per_min: r.rate_limit_per_min,
             created_at: r.created_at,
+            scopes: Scopes::parse(&r.scopes),
         })
     }
 }
@@ -97,7 +103,7 @@ impl TryFrom<AppRow> for App {
 macro_rules! app_columns {
     () => {
         "client_id, account_id, name, mode, is_public, client_secret_hash, \
-         redirect_uris, grant_types, rate_limit_per_min, created_at"
+         redirect_uris, grant_types, rate_limit_per_min, created_at, scopes"
     };
 }
 
@@ -110,7 +116,7 @@ impl Store {
         let sql = concat!(
             "INSERT INTO apps (",
             app_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         );
         let redirect_uris = serde_json::to_string(&app.redirect_uris).map_err(Error::internal)?;
         let values = (
@@ -124,6 +130,7 @@ impl Store {
             app.grant_types.join(" "),
             app.rate_limit_per_min,
             app.created_at,
+            app.scopes.to_string(),
         );
         self.execute(sql, values).await.map_err(|e| {
             conflict_on_unique(e, || {
@@ -269,6 +276,7 @@ mod tests {
             grant_types: vec!["authorization_code".into(), "device_code".into()],
             rate_limit_per_min: Some(42),
             created_at: fx.clock_now(),
+            scopes: Scopes::parse(tessera_proto::API_KEYS_WRITE),
         };
         fx.state.store.insert_app(&app).await.unwrap();
         assert_eq!(

@@ -20,7 +20,7 @@ pub struct CodeRow {
 /// What consuming a code found.
 #[derive(Debug)]
 pub enum Consumed {
-    /// The code, now used.
+    /// The code, now used; its family exists from now on.
     Fresh(CodeRow),
     /// The code had been used before: its family, whose tokens are suspect.
     Replayed {
@@ -55,15 +55,38 @@ impl Store {
         Ok(())
     }
 
-    /// Marks the code used, atomically: of two concurrent redemptions one is
-    /// [`Consumed::Replayed`].
+    /// Marks the code used and opens its token family, in one transaction: of two
+    /// concurrent redemptions one is [`Consumed::Replayed`], and by the time it
+    /// sees the code used, the family exists for it to revoke, so a replay racing
+    /// the first redemption still ends every token that redemption issues.
     pub async fn consume_authorization_code(&self, code_hash: &str, now: i64) -> Result<Consumed> {
-        let sql = "UPDATE authorization_codes SET consumed_at = $1 \
-                   WHERE code_hash = $2 AND consumed_at IS NULL RETURNING client_id, account_id, \
-                   redirect_uri, scope, code_challenge, family_id, expires_at";
-        if let Some(row) = self.optional(sql, (now, code_hash)).await? {
+        let mut tx = self.pool.begin().await?;
+        let fresh: Option<CodeRow> = sqlx::query_as(
+            "UPDATE authorization_codes SET consumed_at = $1 \
+             WHERE code_hash = $2 AND consumed_at IS NULL RETURNING client_id, account_id, \
+             redirect_uri, scope, code_challenge, family_id, expires_at",
+        )
+        .bind(now)
+        .bind(code_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = fresh {
+            sqlx::query(
+                "INSERT INTO token_families \
+                 (id, client_id, account_id, scope, created_at, revoked_at) \
+                 VALUES ($1, $2, $3, $4, $5, NULL)",
+            )
+            .bind(&row.family_id)
+            .bind(&row.client_id)
+            .bind(&row.account_id)
+            .bind(&row.scope)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
             return Ok(Consumed::Fresh(row));
         }
+        tx.rollback().await?;
         let sql = "SELECT family_id FROM authorization_codes WHERE code_hash = $1";
         Ok(match self.optional(sql, (code_hash,)).await? {
             Some((family_id,)) => Consumed::Replayed { family_id },

@@ -203,19 +203,25 @@ impl Store {
 
     /// Deletes OAuth state nobody can use any more. Used codes are kept a day past
     /// expiry so that a late replay is still recognised (and revokes its tokens).
-    pub async fn prune_expired_oauth_state(&self, now: i64) -> Result<()> {
+    /// Token families go when their absolute lifetime (`family_lifetime_secs`) is
+    /// over: none of their tokens outlives it.
+    pub async fn prune_expired_oauth_state(
+        &self,
+        now: i64,
+        family_lifetime_secs: i64,
+    ) -> Result<()> {
         const DAY: i64 = 86_400;
         let deletes: [(&'static str, i64); 6] = [
+            (
+                "DELETE FROM token_families WHERE created_at <= $1",
+                now.saturating_sub(family_lifetime_secs),
+            ),
             (
                 "DELETE FROM authorization_codes WHERE expires_at <= $1",
                 now - DAY,
             ),
             ("DELETE FROM device_codes WHERE expires_at <= $1", now - DAY),
             ("DELETE FROM refresh_tokens WHERE expires_at <= $1", now),
-            (
-                "DELETE FROM family_access_tokens WHERE expires_at <= $1",
-                now,
-            ),
             ("DELETE FROM otp_codes WHERE expires_at <= $1", now),
             (
                 "DELETE FROM attempt_counters WHERE window_start <= $1",
@@ -357,7 +363,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        store.prune_expired_oauth_state(now).await.unwrap();
+        store.prune_expired_oauth_state(now, 86_400).await.unwrap();
         let left: Vec<(String,)> = sqlx::query_as("SELECT email FROM otp_codes")
             .fetch_all(&store.pool)
             .await

@@ -1,6 +1,8 @@
 //! Token families: one grant (a redeemed authorization code, an approved device)
-//! and every token issued from it — its refresh tokens, and the ids of its access
-//! tokens, so that revoking the family revokes all of them.
+//! and every token issued from it. Its refresh tokens point at it; its access
+//! tokens name it in their `fam` claim, and the per-request check reads its
+//! `revoked_at` ([`Store::access_token_for_auth`]), so revoking the family revokes
+//! all of them.
 
 use super::Store;
 use crate::error::Result;
@@ -16,6 +18,8 @@ pub struct RefreshRow {
     pub account_id: String,
     pub scope: String,
     pub revoked_at: Option<i64>,
+    /// When the family was created: its absolute lifetime counts from here.
+    pub family_created_at: i64,
 }
 
 impl Store {
@@ -33,19 +37,6 @@ impl Store {
                    VALUES ($1, $2, $3, $4, $5, NULL) ON CONFLICT (id) DO NOTHING";
         self.execute(sql, (family_id, client_id, account_id, scope, now))
             .await?;
-        Ok(())
-    }
-
-    /// Notes an access token as part of a family, so revoking the family reaches it.
-    pub async fn add_family_access_token(
-        &self,
-        jti: &str,
-        family_id: &str,
-        expires_at: i64,
-    ) -> Result<()> {
-        let sql =
-            "INSERT INTO family_access_tokens (jti, family_id, expires_at) VALUES ($1, $2, $3)";
-        self.execute(sql, (jti, family_id, expires_at)).await?;
         Ok(())
     }
 
@@ -67,7 +58,7 @@ impl Store {
     /// The refresh token's row and its family, by the token's hash.
     pub async fn refresh_token(&self, token_hash: &str) -> Result<Option<RefreshRow>> {
         let sql = "SELECT r.family_id, r.expires_at, r.used_at, f.client_id, f.account_id, \
-                   f.scope, f.revoked_at FROM refresh_tokens r \
+                   f.scope, f.revoked_at, f.created_at AS family_created_at FROM refresh_tokens r \
                    JOIN token_families f ON f.id = r.family_id WHERE r.token_hash = $1";
         self.optional(sql, (token_hash,)).await
     }
@@ -80,28 +71,11 @@ impl Store {
         self.changed_one(sql, (now, token_hash)).await
     }
 
-    /// Revokes a family: its refresh tokens stop working and its unexpired access
-    /// tokens go into the revocation list that every request checks.
+    /// Revokes a family: its refresh tokens stop working, and so do its access
+    /// tokens, whose per-request check reads this row.
     pub async fn revoke_token_family(&self, family_id: &str, now: i64) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "UPDATE token_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-        )
-        .bind(now)
-        .bind(family_id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO revoked_access_tokens (jti, expires_at, revoked_at) \
-             SELECT jti, expires_at, $1 FROM family_access_tokens \
-             WHERE family_id = $2 AND expires_at > $1 \
-             ON CONFLICT (jti) DO NOTHING",
-        )
-        .bind(now)
-        .bind(family_id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        let sql = "UPDATE token_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL";
+        self.execute(sql, (now, family_id)).await?;
         Ok(())
     }
 

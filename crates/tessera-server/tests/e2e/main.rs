@@ -7,6 +7,8 @@ mod support;
 
 mod admin;
 mod api_keys;
+mod attacks;
+mod browser;
 mod cli;
 mod faults;
 mod forgery;

@@ -4,19 +4,9 @@
 //! codes). PostgreSQL only: a SQLite deployment is one instance.
 
 use crate::oauth_support as oauth;
-use crate::support::{Backend, Server, TestDb, json, postgres_available};
+use crate::support::{Backend, Server, json, postgres_available};
 use reqwest::StatusCode;
 use serde_json::Value;
-
-/// A second instance on `first`'s database, with the same master key.
-pub fn second_instance(first: &Server, args: &[&str]) -> Server {
-    let db = TestDb {
-        url: first.db.url.clone(),
-        backend: first.db.backend,
-        dir: tempfile::tempdir().expect("temp dir"),
-    };
-    Server::start_on(db, first.master_key.clone(), args)
-}
 
 fn remaining(response: &reqwest::Response) -> i64 {
     response.headers()["x-ratelimit-remaining"]
@@ -32,7 +22,7 @@ async fn two_instances_enforce_one_limit_together() {
         return;
     }
     let a = Server::start(Backend::Postgres).await;
-    let b = second_instance(&a, &[]);
+    let b = a.second_instance(&[]);
     let demo = a.demo_account().await;
 
     // Alternating one by one: Remaining counts down across both instances.
@@ -93,7 +83,7 @@ async fn revocation_on_one_instance_holds_on_the_other() {
         return;
     }
     let a = Server::start(Backend::Postgres).await;
-    let b = second_instance(&a, &[]);
+    let b = a.second_instance(&[]);
     let demo = a.demo_account().await;
     assert_eq!(
         b.get("/v1/me", demo.auth().as_deref()).await.status(),
@@ -147,7 +137,7 @@ async fn keys_rotated_elsewhere_verify_everywhere() {
         return;
     }
     let a = Server::start(Backend::Postgres).await;
-    let b = second_instance(&a, &[]);
+    let b = a.second_instance(&[]);
     let demo = a.demo_account().await;
     let kid = a.admin(&["keys", "rotate"]);
     let after = a.demo_account().await;
@@ -180,7 +170,7 @@ const ISSUER: &str = "http://tessera.example";
 /// Two instances on one fresh database with the shared issuer.
 async fn pair() -> (Server, Server) {
     let a = Server::start_with(Backend::Postgres, &["--issuer", ISSUER]).await;
-    let b = second_instance(&a, &["--issuer", ISSUER]);
+    let b = a.second_instance(&["--issuer", ISSUER]);
     (a, b)
 }
 

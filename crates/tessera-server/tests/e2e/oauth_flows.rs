@@ -111,16 +111,7 @@ async fn client_credentials_with_customer_key(backend: Backend) {
     let vendor = server.demo_account().await;
     let customer = server.demo_account().await;
     let app = confidential_app(&server, &vendor.email, &[]);
-    let basic = Some((app.client_id.as_str(), app.client_secret.as_str()));
-    let (status, body) = token(
-        &server,
-        &[
-            ("grant_type", "client_credentials"),
-            ("customer_key", &customer.key),
-        ],
-        basic,
-    )
-    .await;
+    let (status, body) = customer_key_token(&server, &app, &customer.key).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let me = json(
         server
@@ -146,15 +137,7 @@ async fn client_credentials_with_customer_key(backend: Backend) {
         "--scope",
         "read_only",
     ]);
-    let (status, body) = token(
-        &server,
-        &[
-            ("grant_type", "client_credentials"),
-            ("customer_key", narrow["key"].as_str().unwrap()),
-        ],
-        basic,
-    )
-    .await;
+    let (status, body) = customer_key_token(&server, &app, narrow["key"].as_str().unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["scope"], "read_only");
     let response = server
@@ -171,15 +154,7 @@ async fn client_credentials_with_customer_key(backend: Backend) {
 
     // A revoked key is refused.
     server.admin(&["api-key", "revoke", &customer.key_id]);
-    let (status, body) = token(
-        &server,
-        &[
-            ("grant_type", "client_credentials"),
-            ("customer_key", &customer.key),
-        ],
-        basic,
-    )
-    .await;
+    let (status, body) = customer_key_token(&server, &app, &customer.key).await;
     assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
 }
 
@@ -377,14 +352,7 @@ async fn tokens_are_counted(backend: Backend) {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    let session = server.admin(&["session", "create", "--account", &demo.email]);
-    let (status, _, _) = post_form(
-        &server,
-        "/oauth/session-token",
-        &[("session_id", session["session_id"].as_str().unwrap())],
-        None,
-    )
-    .await;
+    let (status, _) = session_token(&server, &demo.email).await;
     assert_eq!(status, StatusCode::OK);
     let metrics = server.get("/metrics", None).await.text().await.unwrap();
     assert!(

@@ -3,7 +3,7 @@
 //! database) for the steps a browser would take on the web pages: authorization
 //! (`oauth::authorize::validate` + `issue_code`) and device approval.
 
-use crate::support::Server;
+use crate::support::{Backend, Demo, Server};
 use base64::Engine as _;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -16,6 +16,16 @@ use tessera_server::clock::SystemClock;
 use tessera_server::oauth::authorize::{self, AuthorizeQuery};
 
 pub const LOOPBACK: &str = "http://127.0.0.1/callback";
+
+/// A server, its domain API, an account with an API key, and the public app
+/// `lofty-cli` registered by that account.
+pub async fn setup(backend: Backend) -> (Server, AppState, Demo, String) {
+    let server = Server::start(backend).await;
+    let domain = domain(&server).await;
+    let demo = server.demo_account().await;
+    let cli = public_app(&server, &demo.email, "lofty-cli");
+    (server, domain, demo, cli)
+}
 
 /// The server's domain API, in this process, on the server's database.
 pub async fn domain(server: &Server) -> AppState {
@@ -39,6 +49,13 @@ pub async fn domain(server: &Server) -> AppState {
 pub struct ConfidentialApp {
     pub client_id: String,
     pub client_secret: String,
+}
+
+impl ConfidentialApp {
+    /// Its credentials for HTTP Basic authentication.
+    pub fn basic(&self) -> (&str, &str) {
+        (&self.client_id, &self.client_secret)
+    }
 }
 
 pub fn confidential_app(server: &Server, email: &str, extra: &[&str]) -> ConfidentialApp {
@@ -176,6 +193,20 @@ pub async fn exchange(
     .await
 }
 
+/// A code for `client_id`, as the consent page issues it once the user approves,
+/// and the PKCE verifier that redeems it.
+pub async fn issued_code(
+    domain: &AppState,
+    client_id: &str,
+    redirect: &str,
+    account_id: &str,
+) -> (String, String) {
+    let (verifier, challenge) = pkce();
+    let q = query(client_id, redirect, &challenge, "s1");
+    let url = authorize(domain, &q, account_id).await;
+    (param(&url, "code").expect("a code"), verifier)
+}
+
 /// A full code flow for a public client: the token response.
 pub async fn code_flow(
     server: &Server,
@@ -183,18 +214,33 @@ pub async fn code_flow(
     client_id: &str,
     account_id: &str,
 ) -> Value {
-    let (verifier, challenge) = pkce();
     let redirect = "http://127.0.0.1:49152/callback";
-    let url = authorize(
-        domain,
-        &query(client_id, redirect, &challenge, "s1"),
-        account_id,
-    )
-    .await;
-    let code = param(&url, "code").unwrap();
+    let (code, verifier) = issued_code(domain, client_id, redirect, account_id).await;
     let (status, body) = exchange(server, client_id, &code, redirect, &verifier).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body
+}
+
+/// The client_credentials grant with a `customer_key`, as `app` (Basic).
+pub async fn customer_key_token(
+    server: &Server,
+    app: &ConfidentialApp,
+    customer_key: &str,
+) -> (StatusCode, Value) {
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("customer_key", customer_key),
+    ];
+    token(server, &form, Some(app.basic())).await
+}
+
+/// A token-URL login: a session made with `admin session create` for `email`,
+/// exchanged at `/oauth/session-token`.
+pub async fn session_token(server: &Server, email: &str) -> (StatusCode, Value) {
+    let session = server.admin(&["session", "create", "--account", email]);
+    let form = [("session_id", session["session_id"].as_str().unwrap())];
+    let (status, _, body) = post_form(server, "/oauth/session-token", &form, None).await;
+    (status, body)
 }
 
 /// GET /v1/me with a bearer token: the status.

@@ -174,6 +174,17 @@ impl Server {
         }
     }
 
+    /// A second instance on this one's database, with the same master key: with
+    /// `--issuer` set to this one's URL, one service of two instances.
+    pub fn second_instance(&self, args: &[&str]) -> Server {
+        let db = TestDb {
+            url: self.db.url.clone(),
+            backend: self.db.backend,
+            dir: tempfile::tempdir().expect("temp dir"),
+        };
+        Server::start_on(db, self.master_key.clone(), args)
+    }
+
     pub fn http(&self) -> &reqwest::Client {
         &self.http
     }

@@ -1,5 +1,6 @@
 //! `admin app create --account E --name N [--mode development|production]
-//! [--redirect-uri U]… [--public] [--client-id ID] [--grant G]… [--rate-limit N/min]`
+//! [--redirect-uri U]… [--public] [--client-id ID] [--grant G]… [--rate-limit N/min]
+//! [--scope S]…`
 //! and `admin app update CLIENT_ID [--mode M] [--rate-limit N/min|default]`.
 
 use super::{Ctx, Output};
@@ -73,6 +74,10 @@ pub struct CreateArgs {
     /// 100/min, production 500/min unless configured otherwise).
     #[arg(long, value_name = "N/min", value_parser = crate::ratelimit::parse_per_minute)]
     pub rate_limit: Option<u32>,
+    /// A restricted scope the app may be granted (repeatable): `api_keys:write`
+    /// lets its tokens create API keys, which outlive the app.
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scopes: Vec<String>,
 }
 
 pub async fn run(ctx: &Ctx, command: Command) -> Result<Output> {
@@ -92,6 +97,9 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<Output> {
                 app.grant_types.join(" "),
                 limit_line(ctx, app),
             );
+            if !app.scopes.is_empty() {
+                text.push_str(&format!("restricted scopes: {}\n", app.scopes));
+            }
             if let Some(secret) = &created.client_secret {
                 json["client_secret"] = json!(secret.expose_secret());
                 text.push_str(&format!(
@@ -150,6 +158,7 @@ fn describe(ctx: &Ctx, app: &App) -> serde_json::Value {
         "mode": app.mode.as_str(),
         "public": app.public,
         "grant_types": app.grant_types,
+        "scopes": app.scopes,
         "redirect_uris": app.redirect_uris,
         "rate_limit_per_min": effective_limit(ctx, app),
         "rate_limit_source": if app.rate_limit_per_min.is_some() { "app" } else { "mode" },
@@ -181,6 +190,7 @@ impl From<CreateArgs> for NewApp {
             client_id: args.client_id,
             grants: args.grants,
             rate_limit: args.rate_limit,
+            scopes: args.scopes.iter().map(String::as_str).collect(),
         }
     }
 }

@@ -248,3 +248,96 @@ fn expired(member: &Member) -> Response {
         },
     )
 }
+
+/// Whatever is typed as a user code on the verification page gets a page: the
+/// confirmation for the real code however it is typed, else the entry form again
+/// with why (404, or 429 past the guessing cap), never a 5xx, never the input
+/// unescaped.
+#[cfg(test)]
+mod proptests {
+    use super::super::tests::Browser;
+    use crate::testing::{Fixture, body_json};
+    use axum::http::StatusCode;
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+    #[derive(Clone, Debug)]
+    enum Typed {
+        /// The pending code with its letters' case flipped where `true`, and a
+        /// separator after each letter.
+        Real(Vec<bool>, Vec<&'static str>),
+        Other(String),
+    }
+
+    fn typed() -> impl Strategy<Value = Typed> {
+        let separators = proptest::sample::select(vec!["", "", "-", " "]);
+        prop_oneof![
+            (
+                proptest::collection::vec(any::<bool>(), 8),
+                proptest::collection::vec(separators, 8),
+            )
+                .prop_map(|(flip, gaps)| Typed::Real(flip, gaps)),
+            ".{0,20}".prop_map(Typed::Other),
+            "[B-Zb-z -]{6,12}".prop_map(Typed::Other),
+            Just(Typed::Other("<script>alert(1)</script>".into())),
+        ]
+    }
+
+    #[test]
+    fn any_typed_user_code_gets_a_page() {
+        let (rt, fx) = Fixture::blocking();
+        // The runner takes an `Fn`; the browser keeps cookies between cases.
+        let browser = std::cell::RefCell::new(rt.block_on(Browser::member(&fx)));
+        let real = rt.block_on(async {
+            let account = fx.account("device@example.com").await;
+            let app = crate::apps::NewApp::public_client("CLI", "cli");
+            fx.app(&account, app).await;
+            let response = fx
+                .post_form("/oauth/device_authorization", &[("client_id", "cli")])
+                .await;
+            body_json(response).await["user_code"]
+                .as_str()
+                .unwrap()
+                .replace('-', "")
+        });
+        let config = Config {
+            cases: 300,
+            failure_persistence: None,
+            ..Config::default()
+        };
+        let cases = (typed(), any::<[u8; 4]>());
+        let result = TestRunner::new(config).run(&cases, |(typed, ip)| {
+            let input = match &typed {
+                Typed::Real(flip, gaps) => real
+                    .chars()
+                    .zip(flip)
+                    .zip(gaps)
+                    .map(|((c, flip), gap)| {
+                        let c = if *flip { c.to_ascii_lowercase() } else { c };
+                        format!("{c}{gap}")
+                    })
+                    .collect(),
+                Typed::Other(text) => text.clone(),
+            };
+            let is_real = super::device::normalize_user_code(&input).as_deref() == Some(&real);
+            let mut query = url::form_urlencoded::Serializer::new(String::new());
+            query.append_pair("user_code", &input);
+            let mut browser = browser.borrow_mut();
+            browser.peer = Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::from(ip)), 1));
+            let page = rt.block_on(browser.get(&format!("/device?{}", query.finish())));
+            let fine = match page.status {
+                StatusCode::OK => is_real || input.trim().is_empty(),
+                StatusCode::NOT_FOUND | StatusCode::TOO_MANY_REQUESTS => !is_real,
+                _ => false,
+            };
+            let shown = page.html.contains("<html") && !page.html.contains("<script>alert");
+            if fine && shown {
+                Ok(())
+            } else {
+                Err(TestCaseError::fail(format!("{input:?}: {}", page.status)))
+            }
+        });
+        result.unwrap();
+    }
+}

@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 pub struct Browser<'a> {
     fx: &'a Fixture,
     cookies: BTreeMap<String, String>,
+    /// The client's address as the socket would report it; unspecified if `None`.
+    pub peer: Option<std::net::SocketAddr>,
 }
 
 pub struct Page {
@@ -33,6 +35,7 @@ impl<'a> Browser<'a> {
         Self {
             fx,
             cookies: BTreeMap::new(),
+            peer: None,
         }
     }
 
@@ -70,13 +73,22 @@ impl<'a> Browser<'a> {
         }
     }
 
-    pub async fn get(&mut self, path: &str) -> Page {
-        let request = Request::get(path)
-            .header(header::COOKIE, self.cookie_header())
-            .body(Body::empty())
-            .unwrap();
+    /// Sends `request` with the browser's cookies, from its `peer`.
+    async fn send(&mut self, mut request: Request<Body>) -> Page {
+        let cookies = header::HeaderValue::from_str(&self.cookie_header()).unwrap();
+        request.headers_mut().insert(header::COOKIE, cookies);
+        if let Some(peer) = self.peer {
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+        }
         let response = self.fx.send(request).await;
         self.keep(response).await
+    }
+
+    pub async fn get(&mut self, path: &str) -> Page {
+        self.send(Request::get(path).body(Body::empty()).unwrap())
+            .await
     }
 
     pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
@@ -84,12 +96,10 @@ impl<'a> Browser<'a> {
             .extend_pairs(fields)
             .finish();
         let request = Request::post(path)
-            .header(header::COOKIE, self.cookie_header())
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body(Body::from(body))
             .unwrap();
-        let response = self.fx.send(request).await;
-        self.keep(response).await
+        self.send(request).await
     }
 
     /// A browser signed in with a password as `a@example.com` (made here).

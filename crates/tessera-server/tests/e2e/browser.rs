@@ -1,0 +1,141 @@
+//! A browser in miniature over a real socket: a cookie jar, CSRF tokens read off
+//! pages, and password sign-in after `tesserad admin account set-password`.
+
+use crate::support::{Server, TESSERAD};
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, HeaderMap, LOCATION, SET_COOKIE};
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// `tesserad admin account set-password --account EMAIL`, the password on stdin.
+pub fn set_password(server: &Server, email: &str, password: &str) -> std::process::Output {
+    let mut child = Command::new(TESSERAD)
+        .args([
+            "admin",
+            "--json",
+            "account",
+            "set-password",
+            "--account",
+            email,
+        ])
+        .env("TESSERAD_DATABASE_URL", &server.db.url)
+        .env("TESSERAD_MASTER_KEY", &server.master_key)
+        .env_remove("TESSERAD_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run tesserad admin");
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// An account that can sign in with [`PASSWORD`].
+pub fn account_with_password(server: &Server, email: &str) {
+    server.admin(&["account", "create", "--email", email]);
+    let out = set_password(server, email, PASSWORD);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub struct Page {
+    pub status: StatusCode,
+    pub location: Option<String>,
+    pub headers: HeaderMap,
+    pub html: String,
+}
+
+impl Page {
+    /// The CSRF token of the first form on the page.
+    pub fn csrf(&self) -> String {
+        let marker = r#"name="csrf" value=""#;
+        let start = self.html.find(marker).expect("a form with a CSRF token") + marker.len();
+        let end = start + self.html[start..].find('"').expect("closing quote");
+        self.html[start..end].to_owned()
+    }
+}
+
+pub struct Browser<'s> {
+    server: &'s Server,
+    /// Name -> value, as the server set them.
+    pub cookies: BTreeMap<String, String>,
+}
+
+impl<'s> Browser<'s> {
+    pub fn new(server: &'s Server) -> Self {
+        Self {
+            server,
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        let pairs: Vec<String> = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        pairs.join("; ")
+    }
+
+    async fn keep(&mut self, response: reqwest::Response) -> Page {
+        for value in response.headers().get_all(SET_COOKIE) {
+            let text = value.to_str().unwrap();
+            let (pair, attrs) = text.split_once(';').unwrap_or((text, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            if attrs.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        let status = response.status();
+        let headers = response.headers().clone();
+        let location = headers
+            .get(LOCATION)
+            .map(|v| v.to_str().unwrap().to_owned());
+        Page {
+            status,
+            location,
+            headers,
+            html: response.text().await.unwrap(),
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Page {
+        let response = (self.server.http().get(self.server.endpoint(path)))
+            .header(COOKIE, self.cookie_header())
+            .send()
+            .await
+            .expect("request");
+        self.keep(response).await
+    }
+
+    pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let response = (self.server.http().post(self.server.endpoint(path)))
+            .header(COOKIE, self.cookie_header())
+            .form(fields)
+            .send()
+            .await
+            .expect("request");
+        self.keep(response).await
+    }
+
+    /// Signs in with a password an admin set, asking to go to `next` afterwards.
+    pub async fn sign_in(&mut self, email: &str, password: &str, next: &str) -> Page {
+        let csrf = self.get("/signin").await.csrf();
+        let fields = [
+            ("csrf", csrf.as_str()),
+            ("email", email),
+            ("password", password),
+            ("next", next),
+        ];
+        self.post("/signin/password", &fields).await
+    }
+}
