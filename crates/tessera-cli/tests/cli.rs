@@ -8,6 +8,13 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+#[path = "cli/keychain.rs"]
+mod keychain;
+#[path = "cli/trust.rs"]
+mod trust;
 
 /// A fresh HOME, config dir and working directory.
 struct Sandbox {
@@ -76,11 +83,19 @@ const BOOM_KEY: &str = "boom-key-0123456789abcdef";
 /// Answers `GET /v1/me`: 200 for [`GOOD_KEY`] (or any `lk_` key), 500 for
 /// [`BOOM_KEY`], 401 otherwise. Runs until the test process exits.
 fn stub_server() -> String {
+    counting_stub_server().0
+}
+
+/// [`stub_server`], and how many connections it has accepted.
+fn counting_stub_server() -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(stream) = stream else { continue };
+            counted.fetch_add(1, Ordering::SeqCst);
             let mut reader = BufReader::new(stream.try_clone().unwrap());
             let (mut request_line, mut auth) = (String::new(), String::new());
             reader.read_line(&mut request_line).unwrap();
@@ -124,7 +139,7 @@ fn stub_server() -> String {
             );
         }
     });
-    url
+    (url, hits)
 }
 
 fn closed_port_url() -> String {

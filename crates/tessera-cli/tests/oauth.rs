@@ -286,6 +286,47 @@ fn credential_helpers_print_the_token() {
     assert_eq!(server.refresh_count(), 1);
 }
 
+#[test]
+fn a_stored_endpoint_on_another_server_is_sent_no_token() {
+    let server = TokenServer::start(RefreshReply::Grant);
+    let evil = TokenServer::start(RefreshReply::Grant);
+    let t = Tessera::new(&server.url);
+    // A credentials file someone else edited: the login's endpoints point
+    // at another server, which would receive the refresh token.
+    t.seed_session(
+        &server
+            .expired_session()
+            .replace(
+                &format!("{}/token", server.url),
+                &format!("{}/token", evil.url),
+            )
+            .replace(
+                &format!("{}/revoke", server.url),
+                &format!("{}/revoke", evil.url),
+            ),
+    );
+    for args in [
+        &["auth", "token"][..],
+        &["auth", "exec-credential"],
+        &["auth", "env"],
+        &["api", "/v1/me"],
+    ] {
+        let out = t.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("Log in again"), "{}", stderr(&out));
+        assert!(!stdout(&out).contains("at-"), "{}", stdout(&out));
+    }
+    let out = t.run(&["auth", "logout", "--force"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not revoked"), "{}", stderr(&out));
+    assert!(
+        evil.requests.lock().unwrap().is_empty(),
+        "nothing went to the other server"
+    );
+    assert_eq!(server.refresh_count(), 0);
+    assert!(server.revoked.lock().unwrap().is_empty());
+}
+
 // ---------------------------------------------------------------------------
 // Against npm oidc-provider.
 

@@ -218,3 +218,41 @@ pub(crate) fn ensure_not_expired(
     }
     Ok(exp)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::testing::ctx;
+    use crate::io::testing::Captured;
+
+    fn target(server: &str, insecure_http: bool) -> Target {
+        Target::of(Selection {
+            environment: "lab".into(),
+            server: Some(server.into()),
+            profile: None,
+            insecure_http,
+        })
+        .unwrap()
+    }
+
+    /// (server, opted in) -> plain http allowed, warned
+    #[test]
+    fn an_opted_in_plain_http_server_is_warned_about_each_time_it_is_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = ctx(&dir);
+        for (server, opted_in, allowed, warned) in [
+            ("http://10.0.0.5:8080", true, true, true),
+            ("http://10.0.0.5:8080", false, false, false),
+            ("http://127.0.0.1:8080", false, false, false),
+            ("https://api.test", true, true, false),
+        ] {
+            let mut cap = Captured::default();
+            let transport = target(server, opted_in)
+                .transport(&ctx, &mut cap.io())
+                .unwrap();
+            let case = (server, opted_in);
+            assert_eq!(transport.allow_insecure_http, allowed, "{case:?}");
+            assert_eq!(cap.stderr().contains("plain http"), warned, "{case:?}");
+        }
+    }
+}
