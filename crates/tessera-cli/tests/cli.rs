@@ -13,6 +13,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 #[path = "cli/keychain.rs"]
 mod keychain;
+#[path = "cli/kill_loop.rs"]
+mod kill_loop;
 #[path = "cli/trust.rs"]
 mod trust;
 
