@@ -1,5 +1,7 @@
 //! The real `tessera` binary against a temporary config directory, and, where a
 //! server is needed, a small HTTP stub on 127.0.0.1 that answers `/v1/me`.
+// Unix only: file modes, SIGKILL, a Secret Service on D-Bus.
+#![cfg(unix)]
 
 use assert_cmd::Command;
 use base64::Engine as _;

@@ -2,6 +2,8 @@
 //! counting token server of `support` (refresh, the 32-process race, revoked
 //! grants, the network) and against npm oidc-provider (client credentials,
 //! web with a pasted redirect, device, logout revocation).
+// Unix only: file modes and npm peers.
+#![cfg(unix)]
 
 mod support;
 
