@@ -185,6 +185,22 @@ fn login_then_token_prints_the_key_alone() {
     assert_eq!(mode(&s.cfg), 0o700);
     assert_eq!(mode(&s.credentials()), 0o600);
     assert_eq!(mode(&s.cfg.join("config.toml")), 0o600);
+    // The TLS trust settings are read only to go to the network: a bad
+    // SSL_CERT_DIR does not slow down or break the stored key's path...
+    let bad = s.tmp.path().join("no-such-dir");
+    s.cmd(&["auth", "token"])
+        .env("SSL_CERT_DIR", &bad)
+        .assert()
+        .success()
+        .stdout("my-secret-key-123456\n");
+    // ...and is said, with exit 2, where a request would be made.
+    let out = s
+        .cmd(&["auth", "test"])
+        .env("SSL_CERT_DIR", &bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("SSL_CERT_DIR"), "{}", stderr(&out));
 }
 
 #[test]

@@ -74,10 +74,43 @@ fn secure_storage_round_trip_through_gnome_keyring() {
     assert!(!file.contains(second), "{file}");
     assert_eq!(stdout(&run(&["auth", "token"])), format!("{second}\n"));
 
-    let out = run(&["auth", "logout", "--force"]);
+    // Asked for, the secret moves back to the file and the entry goes.
+    let third = "good-key-third-0000000";
+    run(&[
+        "auth",
+        "login",
+        "--api-key",
+        third,
+        "--no-verify",
+        "--insecure-storage",
+    ]);
+    let file = std::fs::read_to_string(s.credentials()).unwrap();
+    assert!(file.contains(third) && !file.contains("keychain"), "{file}");
+    let lookup = ["lookup", "service", "tessera", "username", &account];
+    assert!(!keyring.secret_tool(&lookup, ""), "the entry is gone");
+
+    // `secure_storage = true` in config.toml: new logins go to the keychain.
+    let config = s.cfg.join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("secure_storage = true\n{text}")).unwrap();
+    run(&[
+        "auth",
+        "login",
+        "--api-key",
+        GOOD_KEY,
+        "--no-verify",
+        "--profile",
+        "work",
+    ]);
+    let file = std::fs::read_to_string(s.credentials()).unwrap();
+    assert!(!file.contains(GOOD_KEY), "{file}");
+    let work = format!("work@{}", s.cfg.display());
+    assert!(keyring.secret_tool(&["lookup", "service", "tessera", "username", &work], ""));
+
+    let out = run(&["auth", "logout", "--all", "--force"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        !keyring.secret_tool(&["lookup", "service", "tessera", "username", &account], ""),
+        !keyring.secret_tool(&["lookup", "service", "tessera", "username", &work], ""),
         "the entry went with the profile"
     );
     assert_eq!(run(&["auth", "token"]).status.code(), Some(3));
