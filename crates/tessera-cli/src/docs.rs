@@ -3,7 +3,7 @@
 //! `gh completion` does), `man DIR` writes a manual page per command.
 //!
 //! Neither reads the store or the environment, so the host runs them
-//! without a context ([`crate::host::main`]): they work in a build chroot
+//! without a context: they work in a build chroot
 //! without a home directory.
 
 use crate::error::CliError;

@@ -102,7 +102,7 @@ impl World {
         self.tmp.path().join("config")
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    fn command(&self, args: &[impl AsRef<std::ffi::OsStr>]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tessera"));
         cmd.env_clear()
             .env("HOME", self.tmp.path())
@@ -118,7 +118,26 @@ impl World {
         cmd
     }
 
-    fn run_ok(&self, args: &[&str]) {
+    /// An unverified API-key login to `profile`.
+    fn login_command(&self, profile: &str, key: &str) -> Command {
+        self.command(&[
+            "auth",
+            "login",
+            "--api-key",
+            key,
+            "--no-verify",
+            "--profile",
+            profile,
+        ])
+    }
+
+    /// [`World::login_command`], which must succeed.
+    fn login(&self, profile: &str, key: &str) {
+        let out = self.login_command(profile, key).output().unwrap();
+        assert!(out.status.success(), "login to {profile}");
+    }
+
+    fn run_ok(&self, args: &[impl AsRef<std::ffi::OsStr> + std::fmt::Debug]) {
         let out = self.command(args).stderr(Stdio::piped()).output().unwrap();
         assert!(
             out.status.success(),
@@ -217,23 +236,10 @@ fn sigkill_at_random_moments_never_tears_a_file_or_loses_another_profile() {
     // logins succeed: the customer key itself, and made-up ones unverified.
     let good = world.customer_key.clone();
     for (name, key) in BYSTANDERS {
-        world.run_ok(&[
-            "auth",
-            "login",
-            "--api-key",
-            key,
-            "--no-verify",
-            "--profile",
-            name,
-        ]);
+        world.login(name, key);
     }
     for name in OAUTH_PROFILES {
-        world.run_ok(
-            &args_of(Op::ClientCredentials, name, &good)
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>(),
-        );
+        world.run_ok(&args_of(Op::ClientCredentials, name, &good));
     }
     // How long each operation takes when left alone (the median of three),
     // to spread the kills over its whole run.
@@ -244,19 +250,10 @@ fn sigkill_at_random_moments_never_tears_a_file_or_loses_another_profile() {
             _ => KEY_PROFILES[0],
         };
         let args = args_of(op, profile, &good);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut runs: Vec<Duration> = (0..3)
             .map(|_| {
                 if matches!(op, Op::Logout) {
-                    world.run_ok(&[
-                        "auth",
-                        "login",
-                        "--api-key",
-                        &good,
-                        "--no-verify",
-                        "--profile",
-                        profile,
-                    ]);
+                    world.login(profile, &good);
                 }
                 let started = Instant::now();
                 world.run_ok(&args);
@@ -265,17 +262,6 @@ fn sigkill_at_random_moments_never_tears_a_file_or_loses_another_profile() {
             .collect();
         runs.sort();
         typical.insert(format!("{op:?}"), runs[1]);
-        if matches!(op, Op::Logout) {
-            world.run_ok(&[
-                "auth",
-                "login",
-                "--api-key",
-                &good,
-                "--no-verify",
-                "--profile",
-                profile,
-            ]);
-        }
     }
 
     let mut expected: BTreeMap<String, Stored> = world.read().unwrap();
@@ -321,15 +307,7 @@ fn sigkill_at_random_moments_never_tears_a_file_or_loses_another_profile() {
             }),
             Op::ClientCredentials | Op::Renew => After::NewToken(Some(key.clone())),
         };
-        let mut child: Child = world
-            .command(
-                &args_of(op, profile, &key)
-                    .iter()
-                    .map(String::as_str)
-                    .collect::<Vec<_>>(),
-            )
-            .spawn()
-            .unwrap();
+        let mut child: Child = world.command(&args_of(op, profile, &key)).spawn().unwrap();
         // Anywhere from at once to a little past the usual end; half the
         // time in the last part, where the writes are.
         let usual = typical[&format!("{op:?}")].as_micros() as u64;
@@ -391,15 +369,7 @@ fn sigkill_at_random_moments_never_tears_a_file_or_loses_another_profile() {
         assert_eq!(expected[name], untouched);
     }
     // The next write clears what killed writers left behind.
-    world.run_ok(&[
-        "auth",
-        "login",
-        "--api-key",
-        &good,
-        "--no-verify",
-        "--profile",
-        "p0",
-    ]);
+    world.login("p0", &good);
     let leftovers: Vec<_> = std::fs::read_dir(world.cfg())
         .unwrap()
         .flatten()
@@ -430,18 +400,7 @@ fn sixteen_processes_writing_sixteen_profiles_at_once_lose_none() {
             .iter()
             .map(|name| {
                 let key = format!("lk_{name}-round-{round}");
-                let child = world
-                    .command(&[
-                        "auth",
-                        "login",
-                        "--api-key",
-                        &key,
-                        "--no-verify",
-                        "--profile",
-                        name,
-                    ])
-                    .spawn()
-                    .unwrap();
+                let child = world.login_command(name, &key).spawn().unwrap();
                 (key, child)
             })
             .collect();
