@@ -3,8 +3,7 @@
 //! `gh completion` does), `man DIR` writes a manual page per command.
 //!
 //! Neither reads the store or the environment, so the host runs them
-//! without a context: they work in a build chroot
-//! without a home directory.
+//! without a context: they work in a build chroot without a home directory.
 
 use crate::error::CliError;
 use crate::io::Io;
