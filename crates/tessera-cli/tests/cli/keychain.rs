@@ -161,6 +161,22 @@ fn a_keychain_that_goes_away_is_an_error_not_a_fallback() {
     let error: serde_json::Value = serde_json::from_slice(&out.stderr).unwrap();
     assert_eq!(error["kind"], "keychain", "{error}");
     assert_eq!(error["exit_code"], 7, "{error}");
+    // A key in the environment stands in; status still says what is wrong.
+    let mut cmd = s.cmd(&["auth", "status", "--json"]);
+    cmd.env("TESSERA_URL", &server)
+        .env("TESSERA_API_KEY", "env-key-0000000000")
+        .envs(keyring.vars());
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["storage"], "env", "{status}");
+    assert_eq!(status["keychain_problem"]["kind"], "locked", "{status}");
+    assert!(
+        status["keychain_problem"]["fix"]
+            .as_str()
+            .unwrap()
+            .contains("unlock")
+    );
 
     drop(keyring);
     let out = s.in_session(&["auth", "token"], &server, None);
@@ -194,4 +210,48 @@ fn without_a_secret_service_secure_storage_fails_fast_and_writes_nothing() {
             "no profile without its key"
         );
     }
+}
+
+#[test]
+fn a_keychain_that_never_answers_is_given_up_at_the_deadline() {
+    // Accepts connections and never says a word, like a wedged session bus.
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("bus");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let s = Sandbox::new();
+    let started = Instant::now();
+    let out = s
+        .cmd(&[
+            "auth",
+            "login",
+            "--api-key",
+            GOOD_KEY,
+            "--no-verify",
+            "--secure-storage",
+        ])
+        .env(
+            "DBUS_SESSION_BUS_ADDRESS",
+            format!("unix:path={}", socket.display()),
+        )
+        .output()
+        .unwrap();
+    // The 3 s deadline, and the process exits although the call is stuck.
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("did not answer within 3"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!s.credentials().exists(), "nothing in plaintext");
 }
