@@ -213,6 +213,15 @@ impl Target {
         Ok(transport)
     }
 
+    /// For helpers that hand the credential to another program which sends
+    /// it to the server (git, `eval "$(… auth env)"`): the same rule as for
+    /// this program's own requests, plain http only to loopback or with the
+    /// environment's opt-in. Reads no TLS settings.
+    pub fn check_plain_http(&self) -> Result<(), CliError> {
+        let rule = self.selection.transport(&Transport::default());
+        Ok(rule.check_url(&self.server)?)
+    }
+
     /// A platform API client for the server ([`Target::transport`]).
     pub fn api(&self, ctx: &Ctx, io: &mut Io) -> Result<ApiClient, CliError> {
         Ok(ApiClient::with_transport(

@@ -99,6 +99,15 @@ fn plain_http_off_this_machine_needs_an_opt_in_for_its_environment() {
         assert!(stderr(&out).contains("plain http"), "{}", stderr(&out));
     }
     assert!(!s.credentials().exists(), "no key stored");
+    // Nor is a stored key handed to tools that would send it there.
+    s.login(GOOD_KEY, &[]);
+    let out = s
+        .cmd(&["auth", "env"])
+        .env("TESSERA_URL", "http://api.example.test")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(!stdout(&out).contains(GOOD_KEY));
 }
 
 #[test]
