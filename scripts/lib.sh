@@ -104,3 +104,35 @@ ensure_secret_service() {
   step "installing ${missing[*]} (Debian packages, for the keychain tests)"
   apt_install "${missing[@]}"
 }
+
+# `man -l` checks the generated manual pages (scripts/test); man-db brings
+# groff with it.
+ensure_man() {
+  command -v man >/dev/null 2>&1 && return 0
+  step "installing man-db (Debian package, to check the manual pages)"
+  apt_install man-db
+}
+
+# Writes BIN's manual pages (`BIN man DIR`); fails when none is written or
+# `man -l --warnings` warns about one.
+check_man_pages() {
+  local bin=$1 dir warnings ok=0
+  dir=$(mktemp -d)
+  "$bin" man "$dir" >/dev/null 2>&1 || ok=1
+  ls "$dir"/*.1 >/dev/null 2>&1 || { echo "$bin man: no pages written" >&2; ok=1; }
+  for page in "$dir"/*.1; do
+    [ -e "$page" ] || continue
+    warnings=$(man -l --warnings -E UTF-8 "$page" 2>&1 >/dev/null)
+    if [ -n "$warnings" ]; then echo "$(basename "$page"): $warnings" >&2; ok=1; fi
+  done
+  rm -rf "$dir"
+  return $ok
+}
+
+# BIN's `completion bash` script loads in bash and registers BIN.
+check_bash_completion() {
+  local bin=$1
+  bash -c "source <(\"$bin\" completion bash) && complete -p $(basename "$bin")" >/dev/null && return 0
+  echo "$bin completion bash: does not load in bash" >&2
+  return 1
+}

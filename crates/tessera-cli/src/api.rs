@@ -16,6 +16,17 @@ use tessera_client::Error as ClientError;
 use tessera_client::retry::RetryPolicy;
 use tessera_proto::{ApiErrorBody, ApiKey};
 
+pub(crate) const HELP: &str = crate::with_examples!(
+    "  {command} /v1/me
+  # the status line and headers (rate limits) too
+  {command} --include /v1/projects
+  # POST a JSON body (@FILE reads a file, @- stdin)
+  {command} /v1/api-keys -d '{\"expires_in\":\"30d\"}'
+  {command} -X DELETE /v1/api-keys/KEY_ID
+  # another server: with a profile of that server
+  {command} --profile work https://api.work.example/v1/me"
+);
+
 #[derive(Debug, clap::Args)]
 pub struct ApiArgs {
     /// A path on the server (`/v1/me`) or a full URL.

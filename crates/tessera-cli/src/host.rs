@@ -10,6 +10,7 @@
 //! words on stderr and an exit code ([`report`]).
 
 use crate::context::{Ctx, Storage};
+use crate::docs::{self, DocsCommand};
 use crate::error::CliError;
 use crate::exit::{Exit, exit_for};
 use crate::io::{Io, Prompter, ThemedPrompter};
@@ -84,8 +85,8 @@ pub trait App: clap::Parser {
 
 /// The whole process of a binary: parse, optional logging, run, report.
 pub fn main<A: App>(persona: &Persona) -> ExitCode {
-    let app = match A::try_parse() {
-        Ok(app) => app,
+    let (app, docs) = match parse::<A>() {
+        Ok(parsed) => parsed,
         Err(e) => return (persona.usage)(&e).into(),
     };
     let globals = app.globals();
@@ -94,19 +95,48 @@ pub fn main<A: App>(persona: &Persona) -> ExitCode {
     init_logging(persona.spec, &env);
     let profile = persona.profile.map(str::to_owned).or(globals.profile);
     with_process_io(&mut ThemedPrompter(persona.theme), |io| {
-        let result = context(persona, &env, profile)
-            .map(|ctx| Ctx {
-                storage: globals.storage,
-                ..ctx
-            })
-            .and_then(|ctx| app.run(&ctx, io));
+        let result = match docs {
+            Some(command) => docs::run::<A>(&command, io),
+            None => context(persona, &env, profile)
+                .map(|ctx| Ctx {
+                    storage: globals.storage,
+                    ..ctx
+                })
+                .and_then(|ctx| app.run(&ctx, io)),
+        };
         report(result, globals.json, &persona.errors, io).into()
     })
 }
 
+/// The command line, and the [`DocsCommand`] it names, if any: a binary that
+/// mounts those (`#[command(flatten)]`) has them run here, without a
+/// context, so they work without a home directory.
+fn parse<A: App>() -> Result<(A, Option<DocsCommand>), clap::Error> {
+    use clap::{FromArgMatches as _, Subcommand as _};
+    let matches = A::command().try_get_matches()?;
+    let docs = match matches.subcommand_name() {
+        Some(name) if DocsCommand::has_subcommand(name) => {
+            Some(DocsCommand::from_arg_matches(&matches)?)
+        }
+        _ => None,
+    };
+    Ok((A::from_arg_matches(&matches)?, docs))
+}
+
 /// clap's own message for a refused command line; help and version are not
-/// failures.
+/// failures. Help names the command in its examples
+/// ([`crate::texts::name_the_command`]).
 pub fn clap_usage(error: &clap::Error) -> Exit {
+    if error.kind() == clap::error::ErrorKind::DisplayHelp {
+        let help = error.render();
+        let plain = help.to_string();
+        let shown = match std::io::stdout().is_terminal() {
+            true => help.ansi().to_string(),
+            false => plain.clone(),
+        };
+        print!("{}", crate::texts::name_the_command(&plain, &shown));
+        return Exit::Ok;
+    }
     let _ = error.print();
     if error.use_stderr() {
         Exit::Usage

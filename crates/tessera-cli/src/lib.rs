@@ -11,6 +11,7 @@ pub mod args;
 pub mod auth;
 pub mod commander;
 pub mod context;
+pub mod docs;
 pub mod error;
 pub mod exit;
 pub mod host;
@@ -63,7 +64,10 @@ pub enum Command {
     #[command(subcommand)]
     Auth(auth::AuthCommand),
     /// Call the platform API with the right Authorization header (like `gh api`).
+    #[command(help_template = api::HELP)]
     Api(api::ApiArgs),
+    #[command(flatten)]
+    Docs(docs::DocsCommand),
 }
 
 impl App for Cli {
@@ -72,11 +76,11 @@ impl App for Cli {
             profile: self.profile.clone(),
             json: match &self.command {
                 Command::Auth(command) => command.json(),
-                Command::Api(_) => false,
+                Command::Api(_) | Command::Docs(_) => false,
             },
             storage: match &self.command {
                 Command::Auth(command) => command.storage(),
-                Command::Api(_) => Storage::AsBefore,
+                Command::Api(_) | Command::Docs(_) => Storage::AsBefore,
             },
             ..Globals::default()
         }
@@ -86,6 +90,9 @@ impl App for Cli {
         match self.command {
             Command::Auth(command) => auth::run(command, ctx, io),
             Command::Api(args) => api::run(&args, ctx, io),
+            // The host runs these without a context; this is for callers
+            // that run the command tree themselves.
+            Command::Docs(command) => docs::run::<Cli>(&command, io),
         }
     }
 }
@@ -169,8 +176,9 @@ mod tests {
             Exit::CredentialRejected,
             Exit::Network,
             Exit::Server,
+            Exit::Keychain,
         ]
         .map(Exit::code);
-        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6]);
+        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6, 7]);
     }
 }

@@ -4,6 +4,37 @@
 
 use tessera_client::Source;
 
+/// A help template: clap's default layout, then an `Examples:` section in
+/// which `{command}` stands for the command as typed (`tessera auth login`;
+/// `acme auth login` in a CLI that mounts the same commands), so examples
+/// name the binary that shows them ([`name_the_command`]). `man DIR` puts
+/// the section in the manual pages too.
+#[macro_export]
+macro_rules! with_examples {
+    ($examples:literal) => {
+        concat!(
+            "{before-help}{about-with-newline}\n{usage-heading} {usage}\n\n{all-args}{after-help}\n\nExamples:\n",
+            $examples
+        )
+    };
+}
+
+/// A help page with `{command}` replaced by the command its `Usage:` line
+/// names (the words before the first `[`, `<` or `-`): clap's own `{bin}`
+/// joins them with `-`.
+pub fn name_the_command(help: &str, shown: &str) -> String {
+    let command = help
+        .lines()
+        .find_map(|line| line.trim_start().strip_prefix("Usage: "))
+        .map(|usage| {
+            let words = usage.split_whitespace();
+            let words = words.take_while(|w| !w.starts_with(['[', '<', '-']));
+            words.collect::<Vec<_>>().join(" ")
+        })
+        .unwrap_or_default();
+    shown.replace("{command}", &command)
+}
+
 /// `template` with each `{name}` replaced by its value. Texts are templates so
 /// that a CLI can reorder or drop values without code.
 pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
@@ -83,6 +114,15 @@ pub fn table(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn examples_name_the_command_of_the_usage_line() {
+        let help =
+            "About\n\nUsage: acme auth switch [OPTIONS] <NAME>\n\nExamples:\n  {command} work\n";
+        assert!(name_the_command(help, help).ends_with("  acme auth switch work\n"));
+        let help = "Usage: acme api --flag\n{command}";
+        assert_eq!(name_the_command(help, "{command} x"), "acme api x");
+    }
 
     #[test]
     fn templates_take_named_values() {

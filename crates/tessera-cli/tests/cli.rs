@@ -1,5 +1,7 @@
 //! The real `tessera` binary against a temporary config directory, and, where a
 //! server is needed, a small HTTP stub on 127.0.0.1 that answers `/v1/me`.
+// Unix only: file modes, SIGKILL, a Secret Service on D-Bus.
+#![cfg(unix)]
 
 use assert_cmd::Command;
 use base64::Engine as _;
@@ -8,6 +10,15 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+#[path = "cli/keychain.rs"]
+mod keychain;
+#[path = "cli/kill_loop.rs"]
+mod kill_loop;
+#[path = "cli/trust.rs"]
+mod trust;
 
 /// A fresh HOME, config dir and working directory.
 struct Sandbox {
@@ -76,11 +87,19 @@ const BOOM_KEY: &str = "boom-key-0123456789abcdef";
 /// Answers `GET /v1/me`: 200 for [`GOOD_KEY`] (or any `lk_` key), 500 for
 /// [`BOOM_KEY`], 401 otherwise. Runs until the test process exits.
 fn stub_server() -> String {
+    counting_stub_server().0
+}
+
+/// [`stub_server`], and how many connections it has accepted.
+fn counting_stub_server() -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(stream) = stream else { continue };
+            counted.fetch_add(1, Ordering::SeqCst);
             let mut reader = BufReader::new(stream.try_clone().unwrap());
             let (mut request_line, mut auth) = (String::new(), String::new());
             reader.read_line(&mut request_line).unwrap();
@@ -124,7 +143,7 @@ fn stub_server() -> String {
             );
         }
     });
-    url
+    (url, hits)
 }
 
 fn closed_port_url() -> String {
@@ -166,6 +185,22 @@ fn login_then_token_prints_the_key_alone() {
     assert_eq!(mode(&s.cfg), 0o700);
     assert_eq!(mode(&s.credentials()), 0o600);
     assert_eq!(mode(&s.cfg.join("config.toml")), 0o600);
+    // The TLS trust settings are read only to go to the network: a bad
+    // SSL_CERT_DIR does not slow down or break the stored key's path...
+    let bad = s.tmp.path().join("no-such-dir");
+    s.cmd(&["auth", "token"])
+        .env("SSL_CERT_DIR", &bad)
+        .assert()
+        .success()
+        .stdout("my-secret-key-123456\n");
+    // ...and is said, with exit 2, where a request would be made.
+    let out = s
+        .cmd(&["auth", "test"])
+        .env("SSL_CERT_DIR", &bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("SSL_CERT_DIR"), "{}", stderr(&out));
 }
 
 #[test]

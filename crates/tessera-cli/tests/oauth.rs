@@ -2,6 +2,8 @@
 //! counting token server of `support` (refresh, the 32-process race, revoked
 //! grants, the network) and against npm oidc-provider (client credentials,
 //! web with a pasted redirect, device, logout revocation).
+// Unix only: file modes and npm peers.
+#![cfg(unix)]
 
 mod support;
 
@@ -15,7 +17,8 @@ use support::{Browser, Landing, Provider, RefreshReply, Tessera, TokenServer, st
 #[test]
 fn a_valid_cached_token_needs_no_server() {
     let server = TokenServer::start(RefreshReply::Grant);
-    let t = Tessera::new(&support::closed_port_url());
+    // Nor the TLS trust settings: they are read only to renew.
+    let t = Tessera::new(&support::closed_port_url()).with_env("SSL_CERT_DIR", "/nonexistent");
     t.seed_session(
         &server
             .expired_session()
@@ -284,6 +287,47 @@ fn credential_helpers_print_the_token() {
         "{env}"
     );
     assert_eq!(server.refresh_count(), 1);
+}
+
+#[test]
+fn a_stored_endpoint_on_another_server_is_sent_no_token() {
+    let server = TokenServer::start(RefreshReply::Grant);
+    let evil = TokenServer::start(RefreshReply::Grant);
+    let t = Tessera::new(&server.url);
+    // A credentials file someone else edited: the login's endpoints point
+    // at another server, which would receive the refresh token.
+    t.seed_session(
+        &server
+            .expired_session()
+            .replace(
+                &format!("{}/token", server.url),
+                &format!("{}/token", evil.url),
+            )
+            .replace(
+                &format!("{}/revoke", server.url),
+                &format!("{}/revoke", evil.url),
+            ),
+    );
+    for args in [
+        &["auth", "token"][..],
+        &["auth", "exec-credential"],
+        &["auth", "env"],
+        &["api", "/v1/me"],
+    ] {
+        let out = t.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("Log in again"), "{}", stderr(&out));
+        assert!(!stdout(&out).contains("at-"), "{}", stdout(&out));
+    }
+    let out = t.run(&["auth", "logout", "--force"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not revoked"), "{}", stderr(&out));
+    assert!(
+        evil.requests.lock().unwrap().is_empty(),
+        "nothing went to the other server"
+    );
+    assert_eq!(server.refresh_count(), 0);
+    assert!(server.revoked.lock().unwrap().is_empty());
 }
 
 // ---------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 
 use clap::{Parser, Subcommand};
 use tessera_cli::auth::{self, AuthCommand, credential};
+use tessera_cli::docs::{self, DocsCommand};
 use tessera_cli::host::{self, App, ErrorTexts, Globals, Persona};
 use tessera_cli::{CliError, Ctx, Io};
 use tessera_client::{AppSpec, DirDefault, OAuthSpec, ReloginCommands};
@@ -70,6 +71,10 @@ enum Command {
     Auth(Box<AuthCommand>),
     /// Who the credential in use acts for.
     Whoami,
+    /// `completion SHELL` and (hidden) `man DIR`, from these definitions;
+    /// the host runs them.
+    #[command(flatten)]
+    Docs(DocsCommand),
 }
 
 impl App for Cli {
@@ -79,7 +84,7 @@ impl App for Cli {
             json: matches!(&self.command, Command::Auth(c) if c.json()),
             storage: match &self.command {
                 Command::Auth(c) => c.storage(),
-                Command::Whoami => Default::default(),
+                Command::Whoami | Command::Docs(_) => Default::default(),
             },
             api_url: None,
         }
@@ -95,6 +100,7 @@ impl App for Cli {
                 writeln!(io.stdout, "{} ({})", me.email, active.source_detail)?;
                 Ok(())
             }
+            Command::Docs(command) => docs::run::<Cli>(&command, io),
         }
     }
 }

@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand};
 use tessera_cli::args::{Interactive, api_key_arg};
 use tessera_cli::auth::save::{Saved, new_profile_target, save_new};
 use tessera_cli::auth::{Target, credential, env, list, login, logout, project, switch};
+use tessera_cli::docs::DocsCommand;
 use tessera_cli::host::{App, Persona};
 use tessera_cli::{CliError, Ctx, Io};
 use tessera_client::{Authorization, Resolver};
@@ -40,11 +41,13 @@ struct Cli {
 enum Top {
     #[command(subcommand, about = texts::AUTH, after_help = texts::AUTH_NOTES)]
     Auth(Auth),
+    #[command(flatten)]
+    Docs(DocsCommand),
 }
 
 #[derive(Subcommand)]
 enum Auth {
-    #[command(about = texts::TOKEN)]
+    #[command(about = texts::TOKEN, help_template = texts::TOKEN_HELP)]
     Token {
         #[arg(long, value_name = "ID", help = texts::PROJECT_ID)]
         project_id: Option<String>,
@@ -55,7 +58,7 @@ enum Auth {
         #[command(flatten)]
         mode: Interactive,
     },
-    #[command(about = texts::LOGIN)]
+    #[command(about = texts::LOGIN, help_template = texts::LOGIN_HELP)]
     Login {
         #[arg(long, value_name = "URL", help = texts::API_URL)]
         api_url: Option<String>,
@@ -64,34 +67,37 @@ enum Auth {
     },
     #[command(about = texts::LIST)]
     List,
-    #[command(about = texts::SWITCH)]
+    #[command(about = texts::SWITCH, help_template = texts::SWITCH_HELP)]
     Switch {
         #[arg(help = texts::SWITCH_NAME)]
         name: Option<String>,
         #[command(flatten)]
         mode: Interactive,
     },
-    #[command(about = texts::LOGOUT)]
+    #[command(about = texts::LOGOUT, help_template = texts::LOGOUT_HELP)]
     Logout {
         #[arg(help = texts::LOGOUT_NAME)]
         name: Option<String>,
         #[command(flatten)]
         mode: Interactive,
     },
-    #[command(about = texts::PROJECT)]
+    #[command(about = texts::PROJECT, help_template = texts::PROJECT_HELP)]
     Project {
         #[arg(help = texts::PROJECT_ARG)]
         project_id: Option<String>,
         #[command(flatten)]
         mode: Interactive,
     },
-    #[command(subcommand, about = texts::ENV)]
+    #[command(subcommand, about = texts::ENV, help_template = texts::ENV_HELP)]
     Env(env::EnvCommand),
 }
 
 impl App for Cli {
     fn run(self, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
-        let Top::Auth(command) = self.command;
+        let command = match self.command {
+            Top::Auth(command) => command,
+            Top::Docs(command) => return tessera_cli::docs::run::<Cli>(&command, io),
+        };
         match command {
             Auth::Token {
                 project_id,

@@ -99,6 +99,34 @@ pub const SELECT_LOGOUT: &str = "Select a profile to log out";
 
 // --- errors -------------------------------------------------------------------------
 
+pub const TOKEN_HELP: &str = tessera_cli::with_examples!(
+    "  # on a terminal: the key (masked), then a project from a menu
+  {command}
+  # scripts and CI
+  {command} --api-key \"$LLAMACTL_API_KEY\" --project-id PROJECT_ID --no-interactive"
+);
+pub const LOGIN_HELP: &str = tessera_cli::with_examples!(
+    "  {command}
+  {command} --api-url https://llama.example.com"
+);
+pub const SWITCH_HELP: &str = tessera_cli::with_examples!(
+    "  {command}            # a menu of the environment's profiles
+  {command} NAME"
+);
+pub const LOGOUT_HELP: &str = tessera_cli::with_examples!(
+    "  {command}            # a menu of the environment's profiles
+  {command} NAME --no-interactive"
+);
+pub const PROJECT_HELP: &str = tessera_cli::with_examples!(
+    "  {command}            # a menu of the server's projects
+  {command} PROJECT_ID"
+);
+pub const ENV_HELP: &str = tessera_cli::with_examples!(
+    "  {command} add staging https://staging.llama.example.com
+  {command} switch staging
+  {command} list"
+);
+
 pub const TOKEN_NEEDS_BOTH: &str = "Non-interactive token requires both --api-key and --project-id";
 pub const SWITCH_NEEDS_NAME: &str =
     "NAME is required in non-interactive mode: llamactl auth switch NAME";

@@ -536,3 +536,42 @@ fn llamactl_api_url_sets_the_default_environment_and_api_url_overrides_it() {
     .ok();
     assert!(config(&home).contains(&server.tesserad.url));
 }
+
+// --- where credentials may go ------------------------------------------------------------
+
+#[test]
+fn a_plain_http_server_off_this_machine_gets_no_key_unless_its_environment_opted_in() {
+    let server = server();
+    let home = home();
+    let far = "http://api.llama.example";
+    // From the variable or --api-url: refused before connecting.
+    let token = [
+        "auth",
+        "token",
+        "--no-interactive",
+        "--api-key",
+        &server.key,
+        "--project-id",
+        "p",
+    ];
+    for (extra, vars) in [
+        (&[][..], &[("LLAMACTL_API_URL", far)][..]),
+        (&["--api-url", far][..], &[]),
+    ] {
+        let run = home.run(&[&token[..], extra].concat(), vars).expect_code(2);
+        assert!(run.stderr().contains("plain http"), "{}", run.stderr());
+    }
+    assert!(credentials(&home).is_empty(), "nothing stored");
+    // A profile whose URL someone changed in the file.
+    server.token(&home, 0);
+    let path = home.home().join(".config/llamactl/config.toml");
+    let edited = config(&home).replace(&server.tesserad.url, far);
+    std::fs::write(&path, edited).unwrap();
+    let run = home.run(&["auth", "project", "p2"], &[]).expect_code(2);
+    assert!(run.stderr().contains("plain http"), "{}", run.stderr());
+    // `auth env add` refuses such a URL without --insecure.
+    home.run(&["auth", "env", "add", "far", far], &[])
+        .expect_code(2);
+    home.run(&["auth", "env", "add", "far", far, "--insecure"], &[])
+        .ok();
+}

@@ -15,6 +15,7 @@ use tessera_cli::args::{Secret, api_key_arg, secret_arg};
 use tessera_cli::auth::login::{client_credentials, session, web};
 use tessera_cli::auth::save::{Saved, forget_key, save};
 use tessera_cli::auth::{self, credential, logout, show, status};
+use tessera_cli::docs::DocsCommand;
 use tessera_cli::host::{App, Globals, Persona};
 use tessera_cli::{CliError, Ctx, Io};
 use tessera_client::Source;
@@ -32,11 +33,14 @@ const PERSONA: Persona = Persona {
     usage: tessera_cli::commander::usage_error,
 };
 
+// `about` texts are not shown (the help pages are Commander's, rendered
+// from texts.rs); they describe the commands in completions and man pages.
 #[derive(Parser)]
 #[command(name = "lofty-cli", version, disable_help_subcommand = true,
-          arg_required_else_help = true, override_help = texts::ROOT.render())]
+          arg_required_else_help = true, override_help = texts::ROOT.render(),
+          about = texts::ROOT.description)]
 struct Cli {
-    #[arg(long, global = true, value_name = "url")]
+    #[arg(long, global = true, value_name = "url", help = texts::API_URL)]
     api_url: Option<String>,
     #[command(subcommand)]
     command: Top,
@@ -45,31 +49,34 @@ struct Cli {
 #[derive(Subcommand)]
 enum Top {
     #[command(subcommand, disable_help_subcommand = true, arg_required_else_help = true,
-              override_help = texts::AUTH.render())]
+              override_help = texts::AUTH.render(), about = texts::AUTH.description)]
     Auth(Auth),
-    #[command(override_help = texts::ROOT.render())]
+    #[command(override_help = texts::ROOT.render(), about = texts::HELP)]
     Help { command: Option<String> },
+    /// Not in the documented help: `completion SHELL`, `man DIR`.
+    #[command(flatten)]
+    Docs(DocsCommand),
 }
 
 #[derive(Subcommand)]
 enum Auth {
-    #[command(override_help = texts::page("set"))]
+    #[command(override_help = texts::page("set"), about = texts::SET)]
     Set {
         #[arg(value_name = "customer-key", value_parser = api_key_arg)]
         customer_key: ApiKey,
     },
-    #[command(override_help = texts::page("show"))]
+    #[command(override_help = texts::page("show"), about = texts::SHOW)]
     Show {
         #[arg(long)]
         raw: bool,
     },
-    #[command(override_help = texts::page("remove"))]
+    #[command(override_help = texts::page("remove"), about = texts::REMOVE)]
     Remove,
-    #[command(override_help = texts::page("login"))]
+    #[command(override_help = texts::page("login"), about = texts::LOGIN)]
     Login,
-    #[command(override_help = texts::page("status"))]
+    #[command(override_help = texts::page("status"), about = texts::STATUS)]
     Status,
-    #[command(override_help = texts::page("login-session"))]
+    #[command(override_help = texts::page("login-session"), about = texts::LOGIN_SESSION)]
     LoginSession {
         // As Commander's: an option's value may start with `-` (session ids can).
         #[arg(long, value_name = "url", allow_hyphen_values = true)]
@@ -77,13 +84,13 @@ enum Auth {
         #[arg(long, value_name = "id", value_parser = secret_arg, allow_hyphen_values = true)]
         sessionid: Option<Secret>,
     },
-    #[command(override_help = texts::page("login-browser"))]
+    #[command(override_help = texts::page("login-browser"), about = texts::LOGIN_BROWSER)]
     LoginBrowser,
-    #[command(override_help = texts::page("logout"))]
+    #[command(override_help = texts::page("logout"), about = texts::LOGOUT)]
     Logout,
-    #[command(override_help = texts::page("test"))]
+    #[command(override_help = texts::page("test"), about = texts::TEST)]
     Test,
-    #[command(override_help = texts::page("help"))]
+    #[command(override_help = texts::page("help"), about = texts::HELP)]
     Help { command: Option<String> },
 }
 
@@ -103,6 +110,7 @@ impl App for Cli {
                 return Ok(write!(io.stdout, "{page}")?);
             }
             Top::Auth(auth) => auth,
+            Top::Docs(command) => return tessera_cli::docs::run::<Cli>(&command, io),
         };
         match auth {
             Auth::Help { command } => {

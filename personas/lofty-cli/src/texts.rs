@@ -73,16 +73,17 @@ pub const WEB: WebTexts = WebTexts {
 
 // --- help pages ------------------------------------------------------------------
 
-const SET: &str = "Save your customer key (API key)";
-const SHOW: &str = "Display current customer key (masked by default)";
-const REMOVE: &str = "Delete the saved customer key and OAuth cache";
-const LOGIN: &str = "Obtain an OAuth access_token using customer key + vendor credentials";
-const STATUS: &str = "Show current authentication status";
-const LOGIN_SESSION: &str = "Authenticate via Token URL using session ID (Level 0)";
-const LOGIN_BROWSER: &str = "Authorize via browser using OAuth PKCE flow (like Claude CLI)";
-const LOGOUT: &str = "Clear all locally stored authentication credentials (Token URL cache, PKCE token, OAuth cache, customer key)";
-const TEST: &str = "Verify authentication by making a test API call";
-const HELP: &str = "display help for command";
+pub const API_URL: &str = "API base URL (overrides LOFTY_API_URL; default http://127.0.0.1:8080)";
+pub const SET: &str = "Save your customer key (API key)";
+pub const SHOW: &str = "Display current customer key (masked by default)";
+pub const REMOVE: &str = "Delete the saved customer key and OAuth cache";
+pub const LOGIN: &str = "Obtain an OAuth access_token using customer key + vendor credentials";
+pub const STATUS: &str = "Show current authentication status";
+pub const LOGIN_SESSION: &str = "Authenticate via Token URL using session ID (Level 0)";
+pub const LOGIN_BROWSER: &str = "Authorize via browser using OAuth PKCE flow (like Claude CLI)";
+pub const LOGOUT: &str = "Clear all locally stored authentication credentials (Token URL cache, PKCE token, OAuth cache, customer key)";
+pub const TEST: &str = "Verify authentication by making a test API call";
+pub const HELP: &str = "display help for command";
 
 pub const ROOT: Help = Help {
     name: "",
@@ -91,10 +92,7 @@ pub const ROOT: Help = Help {
     arguments: &[],
     options: &[
         ("-V, --version", "output the version number"),
-        (
-            "--api-url <url>",
-            "API base URL (overrides LOFTY_API_URL; default http://127.0.0.1:8080)",
-        ),
+        ("--api-url <url>", API_URL),
         HELP_OPTION,
     ],
     commands: &[

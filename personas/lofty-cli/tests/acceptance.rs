@@ -3,7 +3,7 @@
 //! a real tesserad: customer keys, client credentials, token URL sessions, and
 //! the browser (PKCE) login with a scripted browser signing in and allowing.
 
-use persona_testkit::{Browser, Home, Landing, Tesserad, http_get, query_param};
+use persona_testkit::{Browser, Home, Landing, Stub, Tesserad, http_get, query_param};
 use std::os::unix::fs::PermissionsExt as _;
 
 const LOFTY: &str = env!("CARGO_BIN_EXE_lofty-cli");
@@ -777,4 +777,39 @@ fn api_url_flag_overrides_lofty_api_url() {
     )
     .ok();
     assert!(saved(&home).contains("access_token"));
+}
+
+// --- where credentials may go ---------------------------------------------------------------
+
+#[test]
+fn a_hostile_url_in_the_environment_or_the_credentials_file_gets_no_credential() {
+    let lofty = lofty();
+    let home = home();
+    home.run(&["auth", "set", &lofty.key], &[]).ok();
+    // Plain http off this machine: refused before connecting.
+    let far = [("LOFTY_API_URL", "http://api.lofty.example")];
+    let run = home.run(&["auth", "test"], &far).expect_code(2);
+    assert!(run.stderr().contains("plain http"), "{}", run.stderr());
+    home.run(
+        &["auth", "login"],
+        &[&lofty.vendor()[1..], &far[..]].concat(),
+    )
+    .expect_code(2);
+
+    // A cached login whose token endpoint someone pointed elsewhere, due
+    // for renewal: the customer key and client secret are not sent there.
+    lofty.login(&home);
+    let elsewhere = Stub::builder().start();
+    let edited: Vec<String> = saved(&home)
+        .replace(&lofty.server.url, &elsewhere.url)
+        .lines()
+        .map(|line| match line.starts_with("expires_at = ") {
+            true => "expires_at = 1000".to_owned(),
+            false => line.to_owned(),
+        })
+        .collect();
+    std::fs::write(credentials(&home), edited.join("\n")).unwrap();
+    let run = home.run(&["auth", "test"], &[lofty.url()]).expect_code(2);
+    assert!(run.stderr().contains("Log in again"), "{}", run.stderr());
+    assert!(elsewhere.requests().is_empty(), "nothing was sent there");
 }

@@ -10,6 +10,7 @@ mod texts;
 use clap::{Parser, Subcommand};
 use tessera_cli::auth::save::{Saved, save};
 use tessera_cli::auth::{login, show};
+use tessera_cli::docs::DocsCommand;
 use tessera_cli::host::{App, Globals, Persona};
 use tessera_cli::{CliError, Ctx, Io};
 use tessera_client::Error as ClientError;
@@ -41,18 +42,20 @@ struct Cli {
 enum Command {
     #[command(subcommand, about = texts::AUTH)]
     Auth(Auth),
+    #[command(flatten)]
+    Docs(DocsCommand),
 }
 
 #[derive(Subcommand)]
 enum Auth {
-    #[command(about = texts::CONFIGURE)]
+    #[command(about = texts::CONFIGURE, help_template = texts::CONFIGURE_HELP)]
     Configure(Configure),
-    #[command(about = texts::KEY)]
+    #[command(about = texts::KEY, help_template = texts::KEY_HELP)]
     Key {
         #[arg(long, help = texts::FORCE_KEY)]
         force: bool,
     },
-    #[command(about = texts::LOGOUT)]
+    #[command(about = texts::LOGOUT, help_template = texts::LOGOUT_HELP)]
     Logout {
         #[arg(long, help = texts::FORCE_LOGOUT)]
         force: bool,
@@ -76,7 +79,10 @@ impl App for Cli {
     }
 
     fn run(self, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
-        let Command::Auth(command) = self.command;
+        let command = match self.command {
+            Command::Auth(command) => command,
+            Command::Docs(command) => return tessera_cli::docs::run::<Cli>(&command, io),
+        };
         match command {
             Auth::Configure(args) => configure(&args, ctx, io),
             Auth::Key { force } => {

@@ -56,6 +56,23 @@ pub const API_KEY: &str =
     "Set API key directly. Best for CI/CD where you already have a key from the dashboard.";
 pub const EMAIL: &str = "Request an OTP to be sent to this email. Step 1 of the OTP flow.";
 pub const OTP: &str = "Verify the 6-digit code from email and generate an API key. Step 2 of the OTP flow (combine with --email).";
+pub const CONFIGURE_HELP: &str = tessera_cli::with_examples!(
+    "  # on a terminal: choose an API key or an emailed code
+  {command}
+  # CI/CD, with a key from the dashboard
+  {command} --api-key \"lk_xxx...\"
+  # a code by email, then the code for a new key
+  {command} --email dev@example.com
+  {command} --email dev@example.com --otp 123456"
+);
+pub const KEY_HELP: &str = tessera_cli::with_examples!(
+    "  {command}
+  export LUA_API_KEY=$({command} --force)"
+);
+pub const LOGOUT_HELP: &str = tessera_cli::with_examples!(
+    "  {command}
+  {command} --force"
+);
 pub const FORCE_KEY: &str = "Skip the confirmation prompt (useful in scripts)";
 pub const FORCE_LOGOUT: &str = "Skip the confirmation prompt";
 

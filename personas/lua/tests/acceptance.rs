@@ -587,3 +587,19 @@ fn configure_when_the_api_is_unreachable_exits_5_and_names_lua_api_url() {
     assert!(run.stderr().contains("LUA_API_URL"), "{}", run.stderr());
     assert!(!credentials(&home).exists());
 }
+
+// --- where the key may go -------------------------------------------------------------
+
+#[test]
+fn a_plain_http_api_url_off_this_machine_gets_no_key() {
+    let home = home();
+    for vars in [&[("LUA_API_URL", "http://api.lua.example")][..], &[]] {
+        let mut args = vec!["auth", "configure", "--api-key", "lk_some-key-0123456789"];
+        if vars.is_empty() {
+            args.extend(["--api-url", "http://api.lua.example"]);
+        }
+        let run = home.run(&args, vars).expect_code(2);
+        assert!(run.stderr().contains("plain http"), "{}", run.stderr());
+    }
+    assert!(!credentials(&home).exists(), "nothing stored");
+}

@@ -5,8 +5,8 @@ use crate::error::CliError;
 use crate::io::Io;
 use clap::Subcommand;
 use serde::Serialize;
-use tessera_client::Error as ClientError;
 use tessera_client::config::parse_server_url;
+use tessera_client::{Error as ClientError, Transport};
 
 #[derive(Debug, Subcommand)]
 pub enum EnvCommand {
@@ -27,8 +27,12 @@ pub struct EnvListArgs {
 #[derive(Debug, clap::Args)]
 pub struct EnvAddArgs {
     pub name: String,
-    /// Server URL, http:// or https://.
+    /// Server URL: https://, or http:// for a server on this machine.
     pub url: String,
+    /// Allow plain http:// to a server that is not on this machine, for this
+    /// URL only. Anyone on the network path can read the credentials sent.
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -42,6 +46,8 @@ pub struct EnvRow {
     pub url: Option<String>,
     pub current: bool,
     pub current_profile: Option<String>,
+    /// Plain http to `url` was allowed with `auth env add --insecure`.
+    pub insecure: bool,
 }
 
 pub fn run(command: &EnvCommand, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
@@ -62,6 +68,7 @@ pub fn environments(ctx: &Ctx) -> Result<Vec<EnvRow>, CliError> {
             url: config.environment_url(ctx.spec, ctx.env, name),
             current: name == current,
             current_profile: config.current_profile(name).map(str::to_owned),
+            insecure: config.environments.get(name).is_some_and(|e| e.insecure),
             name: name.to_owned(),
         })
         .collect())
@@ -74,23 +81,46 @@ fn list(args: &EnvListArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     }
     let rows: Vec<(bool, Vec<String>)> = rows
         .into_iter()
-        .map(|r| (r.current, vec![r.name, r.url.unwrap_or_else(|| "-".into())]))
+        .map(|r| {
+            let url = r.url.unwrap_or_else(|| "-".into());
+            let url = match r.insecure {
+                true => format!("{url} (insecure http allowed)"),
+                false => url,
+            };
+            (r.current, vec![r.name, url])
+        })
         .collect();
     crate::texts::table(io.stdout, &["NAME", "URL"], &rows)?;
     Ok(())
 }
 
+/// Adds or changes an environment. Plain http to a host that is not
+/// loopback is refused unless `--insecure`: the opt-in is stored with this
+/// URL, and changing the URL without the flag withdraws it.
 fn add(args: &EnvAddArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     let url = parse_server_url(&args.url)?;
+    let plain_http = Transport::default().check_url(&url);
+    let needs_opt_in = plain_http.is_err();
+    if !args.insecure {
+        plain_http.map_err(|e| {
+            CliError::from(e).with_hint(format!(
+                "if {url} has no https, allow plain http for this environment: `{} auth env add {} {url} --insecure`",
+                ctx.spec.name, args.name
+            ))
+        })?;
+    }
     ctx.store.update(|config, _| {
-        config
-            .environments
-            .entry(args.name.clone())
-            .or_default()
-            .url = Some(url.clone());
+        let environment = config.environments.entry(args.name.clone()).or_default();
+        environment.url = Some(url.clone());
+        environment.insecure = args.insecure;
         Ok(())
     })?;
     writeln!(io.stderr, "Environment {:?} is {url}.", args.name)?;
+    if args.insecure && needs_opt_in {
+        io.warn(format!(
+            "credentials sent to {url} travel in plain http: anyone on the network path can read them"
+        ))?;
+    }
     Ok(())
 }
 

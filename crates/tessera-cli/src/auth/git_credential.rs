@@ -28,7 +28,8 @@ pub fn run(args: &GitCredentialArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliEr
     if args.operation != "get" {
         return Ok(());
     }
-    let server = url::Url::parse(&super::target(ctx)?.server)
+    let target = super::target(ctx)?;
+    let server = url::Url::parse(&target.server)
         .map_err(|e| CliError::Usage(format!("the server URL is not valid: {e}")))?;
     let host = match server.port() {
         Some(port) => format!("{}:{port}", server.host_str().unwrap_or_default()),
@@ -38,6 +39,7 @@ pub fn run(args: &GitCredentialArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliEr
     if asked("protocol") != Some(server.scheme()) || asked("host") != Some(host.as_str()) {
         return Ok(());
     }
+    target.check_plain_http()?;
     let active = super::credential::active(ctx, None, io)?;
     writeln!(io.stdout, "protocol={}", server.scheme())?;
     writeln!(io.stdout, "host={host}")?;
@@ -74,6 +76,7 @@ mod tests {
     use super::*;
     use crate::context::testing::ctx;
     use crate::io::testing::Captured;
+    use proptest::strategy::Strategy as _;
 
     fn run_with(ctx: &Ctx, op: &str, input: &str) -> String {
         let mut cap = Captured {
@@ -85,6 +88,66 @@ mod tests {
         };
         run(&args, ctx, &mut cap.io()).unwrap();
         cap.stdout()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(64))]
+        /// git's input is outside input: whatever it is, the key goes out
+        /// only when the last `protocol` and `host` before the first blank
+        /// line are exactly the server's.
+        #[test]
+        fn only_the_servers_exact_protocol_and_host_get_the_key(
+            lines in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::sample::select(vec![
+                        "protocol=http", "protocol=https", "protocol=HTTP",
+                        "host=127.0.0.1:8080", "host=127.0.0.1", "host=127.0.0.1:80800",
+                        "host=127.0.0.1:8080.evil.test", "host=evil.test", "path=x",
+                        "", "host =127.0.0.1:8080", "protocol=http\r",
+                    ]).prop_map(str::to_owned),
+                    "\\PC{0,30}",
+                ],
+                0..8,
+            )
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let ctx = ctx(&dir);
+            let key = tessera_proto::ApiKey::new("k-123");
+            crate::auth::login::api_key(&ctx, &mut Captured::default().io(), &key, false).unwrap();
+            let input = lines.join("\n");
+            let out = run_with(&ctx, "get", &input);
+            // As git's helpers do, a CR before the LF is not part of a line.
+            let asked: Vec<&str> = lines
+                .iter()
+                .map(|l| l.trim_end_matches('\r'))
+                .take_while(|l| !l.is_empty())
+                .collect();
+            let last = |prefix: &str| asked.iter().rev().find_map(|l| l.strip_prefix(prefix));
+            let exact = last("protocol=") == Some("http") && last("host=") == Some("127.0.0.1:8080");
+            proptest::prop_assert_eq!(out.contains("password=k-123"), exact, "{:?} -> {:?}", input, out);
+        }
+    }
+
+    #[test]
+    fn a_plain_http_server_off_this_machine_gets_nothing_without_the_opt_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = std::collections::BTreeMap::from([("TESSERA_URL", "http://git.example.test")]);
+        let ctx = Ctx {
+            env: &env,
+            ..ctx(&dir)
+        };
+        let key = tessera_proto::ApiKey::new("k-123");
+        crate::auth::login::api_key(&ctx, &mut Captured::default().io(), &key, false).unwrap();
+        let mut cap = Captured {
+            stdin: std::io::Cursor::new(b"protocol=http\nhost=git.example.test\n".to_vec()),
+            ..Default::default()
+        };
+        let args = GitCredentialArgs {
+            operation: "get".into(),
+        };
+        let err = run(&args, &ctx, &mut cap.io()).unwrap_err();
+        assert_eq!(crate::exit::exit_for(&err), crate::Exit::Usage, "{err}");
+        assert!(cap.stdout().is_empty());
     }
 
     #[test]

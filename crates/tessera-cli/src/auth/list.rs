@@ -16,8 +16,12 @@ pub struct ListArgs {
 pub struct ProfileRow {
     pub name: String,
     pub current: bool,
-    /// Masked; null when the profile has no stored key.
+    /// Masked; null when the profile has no stored key, or keeps it in the
+    /// OS keychain (not read to list profiles).
     pub key: Option<String>,
+    /// The secret is in the OS keychain; the credentials file holds only a
+    /// reference.
+    pub keychain: bool,
     /// The method of the profile's OAuth login (`web`, `device`,
     /// `client_credentials`, `session`), when it has one.
     pub oauth: Option<&'static str>,
@@ -42,23 +46,19 @@ pub fn profiles(ctx: &Ctx, io: &mut Io) -> Result<ProfileList, CliError> {
     let current = config.current_profile(environment);
     let profiles = config
         .profiles_in(environment)
-        .map(|(name, profile)| ProfileRow {
-            name: name.to_owned(),
-            current: current == Some(name),
-            key: creds
-                .file
-                .profiles
-                .get(name)
-                .and_then(|c| c.api_key.as_ref())
-                .map(|k| k.masked()),
-            oauth: creds
-                .file
-                .profiles
-                .get(name)
-                .and_then(|c| c.oauth.as_ref())
-                .map(|s| s.method.as_str()),
-            settings: profile.settings.clone(),
-            server: config.server_url(ctx.spec, ctx.env, environment, Some(name)),
+        .map(|(name, profile)| {
+            let stored = creds.file.profiles.get(name);
+            ProfileRow {
+                name: name.to_owned(),
+                current: current == Some(name),
+                key: stored.and_then(|c| c.api_key.as_ref()).map(|k| k.masked()),
+                keychain: stored.is_some_and(|c| c.in_keychain()),
+                oauth: stored
+                    .and_then(|c| c.oauth.as_ref())
+                    .map(|s| s.method.as_str()),
+                settings: profile.settings.clone(),
+                server: config.server_url(ctx.spec, ctx.env, environment, Some(name)),
+            }
         })
         .collect();
     Ok(ProfileList {
@@ -85,10 +85,11 @@ pub fn run(args: &ListArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
         .profiles
         .iter()
         .map(|p| {
-            let key = match (&p.key, p.oauth) {
-                (_, Some(method)) => format!("OAuth ({method} login)"),
-                (Some(key), None) => key.clone(),
-                (None, None) => "-".to_owned(),
+            let key = match (&p.key, p.oauth, p.keychain) {
+                (_, Some(method), _) => format!("OAuth ({method} login)"),
+                (Some(key), None, _) => key.clone(),
+                (None, None, true) => "in the OS keychain".to_owned(),
+                (None, None, false) => "-".to_owned(),
             };
             (p.current, vec![p.name.clone(), key])
         })

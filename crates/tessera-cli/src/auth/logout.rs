@@ -8,12 +8,13 @@
 //! user asked to be logged out here and is, as with `gh auth logout`. Scripts
 //! that must know can read the warning or revoke the tokens themselves.
 
+use super::Target;
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::io::Io;
-use tessera_client::OAuthSession;
-use tessera_client::oauth::{self, TokenToRevoke, UreqClient};
+use tessera_client::oauth::{self, ServerMetadata, TokenToRevoke};
 use tessera_client::token_cache;
+use tessera_client::{Error as ClientError, OAuthSession, Resolver};
 
 #[derive(Debug, Default, clap::Args)]
 pub struct LogoutArgs {
@@ -85,9 +86,20 @@ pub fn run(args: &LogoutArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
         }
     }
 
+    let mut creds = creds;
     for name in &targets {
-        if let Some(session) = creds.profiles.get(name).and_then(|c| c.oauth.as_ref()) {
-            revoke_session(name, session, io)?;
+        let Some(stored) = creds.profiles.get_mut(name) else {
+            continue;
+        };
+        // A keychain profile's tokens are in the keychain: read them to
+        // revoke them. Failing that, logging out here goes ahead.
+        if let Err(e) = ctx.store.load_secrets(name, stored) {
+            io.warn(format!(
+                "{e}; the tokens of profile {name:?}, if any, were not revoked at the server"
+            ))?;
+        }
+        if let Some(session) = &stored.oauth {
+            revoke_session(ctx, io, name, session)?;
         }
     }
     delete(ctx, &targets)?;
@@ -142,35 +154,50 @@ pub fn delete(ctx: &Ctx, names: &[String]) -> Result<Deleted, CliError> {
     })?)
 }
 
-/// Revokes a login's tokens at the server, refresh token first (revoking it
-/// also ends the grant's access tokens on servers that support it). Failures
+/// Revokes a login's tokens at the profile's server ([`revoke`]). Failures
 /// are warnings: logging out locally goes ahead.
-fn revoke_session(profile: &str, session: &OAuthSession, io: &mut Io) -> Result<(), CliError> {
-    let Some(endpoint) = session.revocation_endpoint.as_deref() else {
-        io.warn(format!(
-            "the server of profile {profile:?} has no revocation endpoint: its tokens were deleted here but not revoked, and stay valid until they expire"
-        ))?;
-        return Ok(());
+fn revoke_session(
+    ctx: &Ctx,
+    io: &mut Io,
+    profile: &str,
+    session: &OAuthSession,
+) -> Result<(), CliError> {
+    match revoke(ctx, io, profile, session) {
+        Ok(()) => writeln!(
+            io.stderr,
+            "Revoked the tokens of profile {profile:?} at the server."
+        )?,
+        Err(e) => io.warn(format!(
+            "{e}; the tokens of profile {profile:?} were deleted here but not revoked at the server, and stay valid until they expire"
+        ))?,
+    }
+    Ok(())
+}
+
+/// RFC 7009 at the revocation endpoint stored with the login, once it is
+/// known to be the profile's server's ([`oauth::check_stored_endpoint`]):
+/// the refresh token first (revoking it also ends the grant's access tokens
+/// on servers that support it), then the access token.
+fn revoke(ctx: &Ctx, io: &mut Io, profile: &str, session: &OAuthSession) -> Result<(), CliError> {
+    let endpoint = oauth::require_endpoint(&session.revocation_endpoint, "revocation endpoint")
+        .map_err(ClientError::from)?;
+    let resolver = Resolver {
+        profile_flag: Some(profile),
+        ..ctx.resolver(None)
     };
-    let http = UreqClient::new();
+    let target = Target::of(resolver.select(&ctx.store.read_config()?))?;
+    let http = target.oauth_http(ctx, io)?;
+    let listed: fn(&ServerMetadata) -> Option<&str> = |m| m.revocation_endpoint.as_deref();
+    oauth::check_stored_endpoint(&http, &target.server, endpoint, listed)
+        .map_err(ClientError::from)?;
     let client = token_cache::session_client(session);
-    let mut tokens = Vec::new();
-    if let Some(refresh) = &session.refresh_token {
-        tokens.push(TokenToRevoke::Refresh(refresh));
+    let refresh = session.refresh_token.as_ref().map(TokenToRevoke::Refresh);
+    for token in refresh
+        .into_iter()
+        .chain([TokenToRevoke::Access(&session.access_token)])
+    {
+        oauth::revoke(&http, endpoint, &client, token).map_err(ClientError::from)?;
     }
-    tokens.push(TokenToRevoke::Access(&session.access_token));
-    for token in tokens {
-        if let Err(e) = oauth::revoke(&http, endpoint, &client, token) {
-            io.warn(format!(
-                "{e}; the tokens of profile {profile:?} were deleted here but not revoked at the server, and stay valid until they expire"
-            ))?;
-            return Ok(());
-        }
-    }
-    writeln!(
-        io.stderr,
-        "Revoked the tokens of profile {profile:?} at the server."
-    )?;
     Ok(())
 }
 

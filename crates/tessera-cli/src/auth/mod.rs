@@ -33,21 +33,28 @@ use tessera_proto::UnverifiedClaims;
 #[command(defer = true)]
 pub enum AuthCommand {
     /// Log in: API key, browser, device code, client credentials, token URL or email code.
+    #[command(help_template = LOGIN_HELP)]
     Login(login::LoginArgs),
     /// Show the environment, server, profile and credential in use, and where it came from.
+    #[command(help_template = STATUS_HELP)]
     Status(status::StatusArgs),
     /// Print the credential alone, for `$(tessera auth token)`.
+    #[command(help_template = TOKEN_HELP)]
     Token(token::TokenArgs),
     /// Show the credential in use, masked unless --raw.
     Show(show::ShowArgs),
     /// List the profiles of the current environment; `*` marks the current one.
+    #[command(help_template = LIST_HELP)]
     List(list::ListArgs),
     /// Make a profile the current one.
+    #[command(help_template = SWITCH_HELP)]
     Switch(switch::SwitchArgs),
     /// Delete a profile and its stored credentials (OAuth tokens are revoked at the server first).
+    #[command(help_template = LOGOUT_HELP)]
     Logout(logout::LogoutArgs),
     /// Manage environments (named servers); without a subcommand, print
     /// `export` lines for `eval "$(tessera auth env)"`.
+    #[command(help_template = ENV_HELP)]
     Env(EnvGroup),
     /// Call GET /v1/me and say who the credential acts for, or why not.
     Test(test::TestArgs),
@@ -56,6 +63,59 @@ pub enum AuthCommand {
     /// Kubernetes ExecCredential (client.authentication.k8s.io/v1) for kubectl.
     ExecCredential(exec_credential::ExecCredentialArgs),
 }
+
+const LOGIN_HELP: &str = crate::with_examples!(
+    "  # check the key with GET /v1/me, then store it
+  {command} --api-key \"$KEY\"
+  # the key from stdin, not the command line; kept in the OS keychain
+  echo \"$KEY\" | {command} --with-token --secure-storage
+  # in a browser (--no-browser prints the URL), or with a code on any device
+  {command} --web
+  {command} --device
+  # a code by email, then the code for a new API key
+  {command} --email me@example.com
+  {command} --email me@example.com --otp 123456"
+);
+
+const STATUS_HELP: &str = crate::with_examples!(
+    "  {command}
+  {command} --profile work
+  {command} --json | jq -r .storage"
+);
+
+const TOKEN_HELP: &str = crate::with_examples!(
+    "  # an API key goes in `Authorization: token …`, an OAuth token in `Bearer …`
+  curl -H \"Authorization: token $({command})\" https://api.example.com/v1/me
+  {command} --json | jq -r .token_type"
+);
+
+const LIST_HELP: &str = crate::with_examples!(
+    "  {command}
+  {command} --json | jq -r '.profiles[].name'"
+);
+
+const SWITCH_HELP: &str = crate::with_examples!(
+    "  # also switches to the profile's environment
+  {command} work"
+);
+
+const LOGOUT_HELP: &str = crate::with_examples!(
+    "  # the current profile, after asking
+  {command}
+  # no question, for scripts
+  {command} work --force
+  {command} --all --force"
+);
+
+const ENV_HELP: &str = crate::with_examples!(
+    "  {command} add staging https://staging.example.com
+  {command} switch staging
+  {command} list
+  # plain http to a server off this machine needs an opt-in
+  {command} add lab http://10.0.0.5:8080 --insecure
+  # the server and an Authorization header value, for other tools
+  eval \"$({command})\" && curl -H \"Authorization: $TESSERA_AUTHORIZATION\" \"$TESSERA_URL/v1/me\""
+);
 
 /// `auth env`: a subcommand manages environments; none prints shell exports.
 #[derive(Debug, clap::Args)]
@@ -153,6 +213,15 @@ impl Target {
         Ok(transport)
     }
 
+    /// For helpers that hand the credential to another program which sends
+    /// it to the server (git, `eval "$(… auth env)"`): the same rule as for
+    /// this program's own requests, plain http only to loopback or with the
+    /// environment's opt-in. Reads no TLS settings.
+    pub fn check_plain_http(&self) -> Result<(), CliError> {
+        let rule = self.selection.transport(&Transport::default());
+        Ok(rule.check_url(&self.server)?)
+    }
+
     /// A platform API client for the server ([`Target::transport`]).
     pub fn api(&self, ctx: &Ctx, io: &mut Io) -> Result<ApiClient, CliError> {
         Ok(ApiClient::with_transport(
@@ -217,4 +286,42 @@ pub(crate) fn ensure_not_expired(
         });
     }
     Ok(exp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::testing::ctx;
+    use crate::io::testing::Captured;
+
+    fn target(server: &str, insecure_http: bool) -> Target {
+        Target::of(Selection {
+            environment: "lab".into(),
+            server: Some(server.into()),
+            profile: None,
+            insecure_http,
+        })
+        .unwrap()
+    }
+
+    /// (server, opted in) -> plain http allowed, warned
+    #[test]
+    fn an_opted_in_plain_http_server_is_warned_about_each_time_it_is_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = ctx(&dir);
+        for (server, opted_in, allowed, warned) in [
+            ("http://10.0.0.5:8080", true, true, true),
+            ("http://10.0.0.5:8080", false, false, false),
+            ("http://127.0.0.1:8080", false, false, false),
+            ("https://api.test", true, true, false),
+        ] {
+            let mut cap = Captured::default();
+            let transport = target(server, opted_in)
+                .transport(&ctx, &mut cap.io())
+                .unwrap();
+            let case = (server, opted_in);
+            assert_eq!(transport.allow_insecure_http, allowed, "{case:?}");
+            assert_eq!(cap.stderr().contains("plain http"), warned, "{case:?}");
+        }
+    }
 }

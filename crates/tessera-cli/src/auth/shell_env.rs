@@ -12,8 +12,10 @@ use crate::error::CliError;
 use crate::io::Io;
 
 pub fn run(ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
+    let target = super::target(ctx)?;
+    target.check_plain_http()?;
     let active = super::credential::active(ctx, None, io)?;
-    let server = super::target(ctx)?.server;
+    let server = target.server;
     let prefix = env_prefix(ctx.spec.url_env);
     let mut lines = vec![
         (ctx.spec.url_env.to_owned(), server),

@@ -7,7 +7,10 @@ use crate::context::Ctx;
 use crate::error::CliError;
 use crate::io::Io;
 use serde::Serialize;
-use tessera_client::{Credential, FoundSession, ProfileFrom};
+use tessera_client::{
+    Credential, Error as ClientError, FoundSession, KeychainProblem, KeychainRef, ProfileFrom,
+    Source,
+};
 use tessera_proto::ApiKey;
 
 #[derive(Debug, Default, clap::Args)]
@@ -29,6 +32,15 @@ pub struct StatusReport {
     /// profile's OAuth login.
     pub source: &'static str,
     pub source_detail: String,
+    /// Where the secret itself is kept: `keychain` (the OS keychain; the
+    /// credentials file holds only `keychain`, the reference), `file`,
+    /// `env`, `flag` or `dotenv`.
+    pub storage: &'static str,
+    /// The keychain entry, when `storage` is `keychain`.
+    pub keychain: Option<KeychainRef>,
+    /// The selected profile keeps its secret in a keychain that could not
+    /// be read, and a higher-priority source (flag, variable) is in use.
+    pub keychain_problem: Option<ProblemReport>,
     /// First and last four characters (of the access token for `oauth`).
     pub key: String,
     pub key_id: Option<String>,
@@ -69,6 +81,27 @@ pub struct OAuthStatus {
     pub renewable: bool,
     /// Unix seconds; when the current access token was obtained.
     pub obtained_at: i64,
+}
+
+/// A [`KeychainProblem`] as `status` shows it.
+#[derive(Debug, Serialize)]
+pub struct ProblemReport {
+    /// A stable name: `no_session_bus`, `no_secret_service`, `locked`,
+    /// `denied`, `timed_out`, `missing`, `unreadable`, `unsupported`,
+    /// `platform`.
+    pub kind: &'static str,
+    pub message: String,
+    pub fix: &'static str,
+}
+
+impl From<&KeychainProblem> for ProblemReport {
+    fn from(problem: &KeychainProblem) -> Self {
+        ProblemReport {
+            kind: problem.kind(),
+            message: problem.to_string(),
+            fix: problem.fix(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -132,6 +165,20 @@ pub fn report(args: &StatusArgs, ctx: &Ctx, io: &mut Io) -> Result<StatusReport,
         ProfileFrom::EnvVar(_) => "env",
         ProfileFrom::Current => "current",
     });
+    // The selected profile's secret is in a keychain that cannot be read:
+    // unless a flag or variable stands in for it, that is the status.
+    let keychain_problem = resolution.keychain_problem.as_ref();
+    let stands_in = resolution
+        .winner()
+        .is_some_and(|f| matches!(f.source, Source::Flag | Source::EnvVar(_)));
+    if let Some(problem) = keychain_problem.filter(|_| !stands_in) {
+        return Err(ClientError::Keychain {
+            profile: selection.profile_name().map(str::to_owned),
+            problem: problem.clone(),
+        }
+        .into());
+    }
+    let keychain_problem = keychain_problem.map(ProblemReport::from);
     if let Some(Credential::OAuth(found)) = resolution.credential() {
         return Ok(oauth_report(
             ctx,
@@ -185,6 +232,12 @@ pub fn report(args: &StatusArgs, ctx: &Ctx, io: &mut Io) -> Result<StatusReport,
         environment: selection.environment,
         source: found.source.kind(),
         source_detail: found.source.to_string(),
+        storage: found.source.storage(),
+        keychain: match &found.source {
+            Source::Profile { keychain, .. } => keychain.clone(),
+            _ => None,
+        },
+        keychain_problem,
         key: found.key.masked(),
         key_id: claims.map(|c| c.jti.clone()),
         account_id: claims.map(|c| c.sub.clone()),
@@ -197,11 +250,13 @@ pub fn report(args: &StatusArgs, ctx: &Ctx, io: &mut Io) -> Result<StatusReport,
 }
 
 fn session_detail(found: &FoundSession) -> String {
+    let place = match &found.keychain {
+        Some(_) => "the OS keychain".to_owned(),
+        None => found.path.display().to_string(),
+    };
     format!(
-        "{} login of profile {:?} in {}",
-        found.session.method,
-        found.profile,
-        found.path.display()
+        "{} login of profile {:?} in {place}",
+        found.session.method, found.profile
     )
 }
 
@@ -226,6 +281,13 @@ fn oauth_report(
         environment: selection.environment,
         source: "oauth",
         source_detail: session_detail(found),
+        storage: if found.keychain.is_some() {
+            "keychain"
+        } else {
+            "file"
+        },
+        keychain: found.keychain.clone(),
+        keychain_problem: None,
         key: session.access_token.masked(),
         key_id: None,
         account_id: None,
@@ -284,6 +346,16 @@ fn print_human(r: &StatusReport, ctx: &Ctx, io: &mut Io) -> Result<(), CliError>
     };
     writeln!(out, "Profile:     {profile}")?;
     writeln!(out, "Source:      {}", r.source_detail)?;
+    if let Some(entry) = &r.keychain {
+        writeln!(out, "Keychain:    {entry}")?;
+    }
+    if let Some(problem) = &r.keychain_problem {
+        writeln!(
+            out,
+            "Note:        the profile's secret is in the OS keychain, which cannot be read: {}; {}",
+            problem.message, problem.fix
+        )?;
+    }
     if let Some(oauth) = &r.oauth {
         return print_oauth(r, oauth, out);
     }

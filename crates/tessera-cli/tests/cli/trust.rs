@@ -1,0 +1,132 @@
+//! Where a stored credential may go: only to its own profile's server
+//! (`api` refuses an absolute URL elsewhere and sends nothing), and over
+//! plain http only to loopback or an environment the user opted in for.
+
+use super::{GOOD_KEY, Sandbox, counting_stub_server, stderr, stdout};
+use std::sync::atomic::Ordering;
+
+#[test]
+fn api_sends_a_credential_only_to_its_own_profiles_server() {
+    let (home, home_hits) = counting_stub_server();
+    let (other, other_hits) = counting_stub_server();
+    let s = Sandbox::new();
+    for (name, url) in [("other", &other), ("home", &home)] {
+        s.cmd(&["auth", "env", "add", name, url]).assert().success();
+        s.cmd(&["auth", "env", "switch", name]).assert().success();
+        s.login(GOOD_KEY, &[]);
+    }
+    let elsewhere = format!("{other}/v1/me");
+    let scheme_relative = elsewhere.trim_start_matches("http:").to_owned();
+    for url in [&elsewhere, &scheme_relative] {
+        let out = s.cmd(&["api", url]).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{url}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("refusing to send the credential"), "{err}");
+        assert!(
+            err.contains("`tessera --profile other api "),
+            "names the profile of that server: {err}"
+        );
+    }
+    assert_eq!(other_hits.load(Ordering::SeqCst), 0, "nothing was sent");
+    assert_eq!(home_hits.load(Ordering::SeqCst), 0);
+
+    // Told explicitly which server: its own profile's credential goes there.
+    let out = s
+        .cmd(&["--profile", "other", "api", &elsewhere])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("dev@example.test"));
+    assert_eq!(other_hits.load(Ordering::SeqCst), 1);
+    // A path, or the server's own URL, is the current profile's.
+    s.cmd(&["api", "/v1/me"]).assert().success();
+    s.cmd(&["api", &format!("{home}/v1/me")]).assert().success();
+    assert_eq!(home_hits.load(Ordering::SeqCst), 2);
+
+    // A server no profile belongs to: the hint says how to make one.
+    let out = s
+        .cmd(&["api", "https://api.example.test/v1/me"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("auth env add NAME URL"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn plain_http_off_this_machine_needs_an_opt_in_for_its_environment() {
+    let s = Sandbox::new();
+    let lab = "http://lab.example.test:8080";
+    let out = s.cmd(&["auth", "env", "add", "lab", lab]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--insecure"), "{}", stderr(&out));
+    assert!(!s.cfg.join("config.toml").exists(), "nothing written");
+
+    let out = s
+        .cmd(&["auth", "env", "add", "lab", lab, "--insecure"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("plain http"), "{}", stderr(&out));
+    let out = s.cmd(&["auth", "env", "list", "--json"]).output().unwrap();
+    let envs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(envs[1]["name"], "lab");
+    assert_eq!(envs[1]["insecure"], true);
+    // Changing the URL without the flag withdraws the opt-in.
+    let https = "https://lab.example.test";
+    s.cmd(&["auth", "env", "add", "lab", https])
+        .assert()
+        .success();
+    let out = s.cmd(&["auth", "env", "list", "--json"]).output().unwrap();
+    let envs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(envs[1]["insecure"], false);
+
+    // A URL from the environment is never opted in: refused before any
+    // connection (nothing listens there, and no name is looked up).
+    for args in [
+        &["auth", "login", "--api-key", GOOD_KEY][..],
+        &["auth", "login", "--email", "me@example.test"],
+    ] {
+        let out = s
+            .cmd(args)
+            .env("TESSERA_URL", "http://api.example.test")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("plain http"), "{}", stderr(&out));
+    }
+    assert!(!s.credentials().exists(), "no key stored");
+    // Nor is a stored key handed to tools that would send it there.
+    s.login(GOOD_KEY, &[]);
+    let out = s
+        .cmd(&["auth", "env"])
+        .env("TESSERA_URL", "http://api.example.test")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(!stdout(&out).contains(GOOD_KEY));
+}
+
+#[test]
+fn an_opt_in_in_a_config_others_can_write_is_not_trusted() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let s = Sandbox::new();
+    s.cmd(&[
+        "auth",
+        "env",
+        "add",
+        "lab",
+        "http://10.0.0.5:8080",
+        "--insecure",
+    ])
+    .assert()
+    .success();
+    let config = s.cfg.join("config.toml");
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let out = s.cmd(&["auth", "env", "list"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("chmod 600"), "{}", stderr(&out));
+}
