@@ -37,6 +37,12 @@ pub struct Claims {
     /// Authentication assurance level; `"0"` for token-URL session logins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acr: Option<String>,
+    /// The resource the access token is meant for (RFC 8707 `resource`, RFC 9068
+    /// §2.2): absent means this server's own API. A server refuses a token
+    /// meant for another audience, which may accept it (workload identity
+    /// federation between two servers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
 }
 
 /// Claims read from a token without checking its signature.
@@ -91,6 +97,7 @@ mod tests {
             token_use: TokenUse::ApiKey,
             client_id: None,
             acr: None,
+            aud: None,
         }
     }
 

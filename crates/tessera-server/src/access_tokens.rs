@@ -22,6 +22,9 @@ pub struct NewAccessToken {
     pub scope: Scopes,
     /// Assurance level; `Some("0")` for token-URL sessions.
     pub acr: Option<String>,
+    /// `aud`: another server the token is meant for (RFC 8707 `resource`);
+    /// `None` for this server's own API.
+    pub audience: Option<String>,
 }
 
 #[derive(Debug)]
@@ -51,6 +54,7 @@ pub fn issue(
         token_use: TokenUse::Access,
         client_id: new.client_id,
         acr: new.acr,
+        aud: new.audience,
     };
     let token = keyring.sign(&claims, Some(TYP))?;
     Ok(IssuedAccessToken {
@@ -78,6 +82,10 @@ pub async fn verify(
     let claims = keyring.verify(store, token, TokenUse::Access, now).await?;
     if claims.iss != issuer {
         return Err(AuthError::BadSignature.into());
+    }
+    // RFC 8707 §2: a token minted for another resource is that resource's.
+    if claims.aud.as_deref().is_some_and(|aud| aud != issuer) {
+        return Err(AuthError::OtherAudience.into());
     }
     // Access tokens always expire; one without `exp` was not made by `issue`.
     if claims.exp.is_none() {

@@ -125,6 +125,7 @@ mod flow_tests {
                 client_id: Some("app_1".into()),
                 scope: Scopes::parse(scope),
                 acr: Some("0".into()),
+                audience: None,
             },
             fx.clock_now(),
         )
@@ -224,6 +225,7 @@ mod flow_tests {
             token_use: TokenUse::Access,
             client_id: None,
             acr: None,
+            aud: None,
         };
         let token = fx
             .state

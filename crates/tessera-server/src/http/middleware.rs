@@ -195,6 +195,7 @@ mod tests {
                 client_id: Some(app.app.client_id.clone()),
                 scope: Scopes::parse(THIRD_PARTY_OPERATION),
                 acr: None,
+                audience: None,
             },
             fx.clock_now(),
         )
@@ -273,6 +274,7 @@ mod tests {
                 client_id: Some(client_id.clone()),
                 scope: Scopes::parse(THIRD_PARTY_OPERATION),
                 acr: None,
+                audience: None,
             },
             fx.clock_now(),
         )

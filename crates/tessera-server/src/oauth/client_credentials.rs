@@ -16,9 +16,14 @@ pub struct Request {
     pub scope: Option<String>,
     /// Lofty's extension: an API key to act for.
     pub customer_key: Option<String>,
+    /// RFC 8707: another server the token is for (its `aud`), e.g. a tesserad
+    /// that trusts this one's tokens (workload identity federation). That
+    /// server accepts the token; this one then refuses it.
+    pub resource: Option<String>,
 }
 
 pub async fn grant(svc: &Services, app: &App, request: Request, now: i64) -> Result<TokenResponse> {
+    let audience = super::resource(request.resource)?;
     let (account_id, scope) = match request.customer_key.as_deref() {
         Some(key) => {
             let verified = api_keys::verify(&svc.store, &svc.keyring, key, now)
@@ -52,6 +57,7 @@ pub async fn grant(svc: &Services, app: &App, request: Request, now: i64) -> Res
             client_id: Some(app.client_id.clone()),
             scope,
             acr: None,
+            audience,
         },
         svc.settings.access_token_ttl,
         now,

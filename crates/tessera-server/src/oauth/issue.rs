@@ -41,6 +41,7 @@ pub fn access_only(
         refresh_token: None,
         scope: Some(scope),
         acr,
+        issued_token_type: None,
     })
 }
 
@@ -87,6 +88,7 @@ pub async fn in_family(
             client_id: Some(app.client_id.clone()),
             scope: scope.clone(),
             acr: None,
+            audience: None,
         },
         now,
     )?;
@@ -113,6 +115,7 @@ pub async fn in_family(
         refresh_token,
         scope: Some(scope.to_string()),
         acr: None,
+        issued_token_type: None,
     })
 }
 
