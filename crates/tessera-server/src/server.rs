@@ -45,8 +45,8 @@ pub async fn build_state(
         None
     };
     let mailer = crate::mail::Mailer::from_settings(&settings)?;
-    let issuers = crate::federation::jwks::IssuerKeys::new(Default::default())
-        .map_err(Error::internal)?;
+    let issuers =
+        crate::federation::jwks::IssuerKeys::new(Default::default()).map_err(Error::internal)?;
     Ok(AppState::new(Services {
         issuers,
         mailer,

@@ -257,60 +257,8 @@ fn describe(url: &str, e: &reqwest::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::jws::testing::Signer;
+    use super::super::testing::{Signer, issuer};
     use super::*;
-    use axum::Router;
-    use axum::routing::get;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    /// An issuer on a loopback port: discovery and a JWKS that the test can
-    /// change, counting JWKS fetches.
-    struct Issuer {
-        url: String,
-        jwks: Arc<Mutex<Value>>,
-        fetches: Arc<AtomicUsize>,
-    }
-
-    async fn issuer() -> Issuer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let jwks = Arc::new(Mutex::new(serde_json::json!({"keys": []})));
-        let fetches = Arc::new(AtomicUsize::new(0));
-        let (issuer, keys, count) = (url.clone(), jwks.clone(), fetches.clone());
-        let app = Router::new()
-            .route(
-                "/.well-known/openid-configuration",
-                get(move || async move {
-                    axum::Json(serde_json::json!({
-                        "issuer": issuer, "jwks_uri": format!("{issuer}/jwks")
-                    }))
-                }),
-            )
-            .route(
-                "/jwks",
-                get(move || async move {
-                    count.fetch_add(1, Ordering::SeqCst);
-                    axum::Json(keys.lock().unwrap().clone())
-                }),
-            );
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Issuer {
-            url,
-            jwks,
-            fetches,
-        }
-    }
-
-    impl Issuer {
-        fn publish(&self, keys: &[(&Signer, &str)]) {
-            let keys: Vec<Value> = keys.iter().map(|(s, kid)| s.jwk(kid)).collect();
-            *self.jwks.lock().unwrap() = serde_json::json!({ "keys": keys });
-        }
-
-        fn fetches(&self) -> usize {
-            self.fetches.load(Ordering::SeqCst)
-        }
-    }
 
     fn keys() -> IssuerKeys {
         IssuerKeys::new(FetchConfig::default()).unwrap()
@@ -366,7 +314,11 @@ mod tests {
             format!("http://{}", l.local_addr().unwrap())
         };
         let err = cache.key(&closed, "a", 0).await.unwrap_err();
-        let Refusal::IssuerUnavailable { issuer: named, reason } = &err else {
+        let Refusal::IssuerUnavailable {
+            issuer: named,
+            reason,
+        } = &err
+        else {
             panic!("{err:?}")
         };
         assert_eq!(named, &closed);
@@ -379,7 +331,10 @@ mod tests {
         let moved = Arc::new(tokio::sync::Mutex::new(slot.lock().await.take()));
         gone.slots.lock().unwrap().insert(closed.clone(), moved);
         let ttl = FetchConfig::default().ttl_secs;
-        assert!(gone.key(&closed, "a", ttl).await.is_ok(), "stale but usable");
+        assert!(
+            gone.key(&closed, "a", ttl).await.is_ok(),
+            "stale but usable"
+        );
         let max = FetchConfig::default().max_stale_secs;
         assert!(matches!(
             gone.key(&closed, "a", max).await,

@@ -54,7 +54,10 @@ pub struct PublicKey {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Material {
-    Rsa { n: Vec<u8>, e: Vec<u8> },
+    Rsa {
+        n: Vec<u8>,
+        e: Vec<u8>,
+    },
     /// Uncompressed point: 0x04 || x || y.
     P256(Vec<u8>),
     Ed25519(Vec<u8>),
@@ -171,13 +174,45 @@ pub struct Jwt<'a> {
     signature: Vec<u8>,
 }
 
+/// A JSON object whose top-level members are unique: parsers disagree on
+/// which of two `alg`s or `sub`s wins, so RFC 7515 §4 says reject.
+struct UniqueObject(Map<String, Value>);
+
+impl<'de> Deserialize<'de> for UniqueObject {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = UniqueObject;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut access: A,
+            ) -> Result<UniqueObject, A::Error> {
+                let mut map = Map::new();
+                while let Some((name, value)) = access.next_entry::<String, Value>()? {
+                    if map.contains_key(&name) {
+                        return Err(serde::de::Error::custom("a repeated member"));
+                    }
+                    map.insert(name, value);
+                }
+                Ok(UniqueObject(map))
+            }
+        }
+        d.deserialize_map(Members)
+    }
+}
+
 fn decode_json(part: &str, what: &'static str) -> Result<Map<String, Value>, Refusal> {
     let bytes = URL_SAFE_NO_PAD
         .decode(part)
         .map_err(|_| Refusal::Malformed(what))?;
     match serde_json::from_slice(&bytes) {
-        Ok(Value::Object(map)) => Ok(map),
-        _ => Err(Refusal::Malformed(what)),
+        Ok(UniqueObject(map)) => Ok(map),
+        Err(_) => Err(Refusal::Malformed(what)),
     }
 }
 
@@ -192,11 +227,9 @@ pub fn parse(token: &str) -> Result<Jwt<'_>, Refusal> {
             "it is not a compact JWS (three base64url parts separated by dots)",
         ));
     };
-    let header: Header = serde_json::from_value(Value::Object(decode_json(
-        header,
-        "its header is not a base64url JSON object",
-    )?))
-    .map_err(|_| Refusal::Malformed("its header has no alg or a repeated or mistyped field"))?;
+    let header = decode_json(header, "its header is not a base64url JSON object")?;
+    let header: Header = serde_json::from_value(Value::Object(header))
+        .map_err(|_| Refusal::Malformed("its header has no alg, or a mistyped member"))?;
     let alg = Alg::parse(&header.alg).ok_or(Refusal::AlgorithmNotAllowed(header.alg))?;
     for (name, present) in [
         ("crit", header.crit.is_some()),
@@ -246,95 +279,9 @@ impl Jwt<'_> {
     }
 }
 
-/// Keys and signatures made here, for tests of the verifier and the exchange.
-#[cfg(test)]
-pub mod testing {
-    use super::*;
-    use aws_lc_rs::rsa::KeySize;
-    use aws_lc_rs::signature::{
-        ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _,
-        RSA_PKCS1_SHA256, RsaKeyPair, RsaPublicKeyComponents,
-    };
-
-    /// A private key and its JWK.
-    pub enum Signer {
-        Rsa(RsaKeyPair),
-        Ec(EcdsaKeyPair),
-        Ed(Ed25519KeyPair),
-    }
-
-    impl Signer {
-        pub fn rsa() -> Self {
-            Self::Rsa(RsaKeyPair::generate(KeySize::Rsa2048).unwrap())
-        }
-
-        pub fn ec() -> Self {
-            Self::Ec(EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap())
-        }
-
-        pub fn ed() -> Self {
-            Self::Ed(Ed25519KeyPair::generate().unwrap())
-        }
-
-        pub fn alg(&self) -> &'static str {
-            match self {
-                Self::Rsa(_) => "RS256",
-                Self::Ec(_) => "ES256",
-                Self::Ed(_) => "EdDSA",
-            }
-        }
-
-        pub fn jwk(&self, kid: &str) -> Value {
-            let b64 = |b: &[u8]| URL_SAFE_NO_PAD.encode(b);
-            match self {
-                Self::Rsa(pair) => {
-                    let c = RsaPublicKeyComponents::<Vec<u8>>::from(pair.public_key());
-                    serde_json::json!({"kty": "RSA", "kid": kid, "n": b64(&c.n), "e": b64(&c.e)})
-                }
-                Self::Ec(pair) => {
-                    let point = pair.public_key().as_ref();
-                    serde_json::json!({"kty": "EC", "crv": "P-256", "kid": kid,
-                        "x": b64(&point[1..33]), "y": b64(&point[33..65])})
-                }
-                Self::Ed(pair) => serde_json::json!({"kty": "OKP", "crv": "Ed25519",
-                    "kid": kid, "x": b64(pair.public_key().as_ref())}),
-            }
-        }
-
-        /// A compact JWS of `header` and `claims`, signed by this key.
-        pub fn sign(&self, header: &Value, claims: &Value) -> String {
-            let input = format!(
-                "{}.{}",
-                URL_SAFE_NO_PAD.encode(header.to_string()),
-                URL_SAFE_NO_PAD.encode(claims.to_string())
-            );
-            let signature = match self {
-                Self::Rsa(pair) => {
-                    let mut sig = vec![0; pair.public_modulus_len()];
-                    let rng = aws_lc_rs::rand::SystemRandom::new();
-                    pair.sign(&RSA_PKCS1_SHA256, &rng, input.as_bytes(), &mut sig)
-                        .unwrap();
-                    sig
-                }
-                Self::Ec(pair) => {
-                    let rng = aws_lc_rs::rand::SystemRandom::new();
-                    pair.sign(&rng, input.as_bytes()).unwrap().as_ref().to_vec()
-                }
-                Self::Ed(pair) => pair.sign(input.as_bytes()).as_ref().to_vec(),
-            };
-            format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
-        }
-
-        /// A JWS with the usual header: this key's `alg`, `kid`.
-        pub fn token(&self, kid: &str, claims: &Value) -> String {
-            self.sign(&serde_json::json!({"alg": self.alg(), "kid": kid}), claims)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::testing::Signer;
+    use super::super::testing::Signer;
     use super::*;
     use serde_json::json;
 
@@ -412,10 +359,7 @@ mod tests {
             URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#),
             URL_SAFE_NO_PAD.encode(r#"{"sub":"x"}"#)
         );
-        assert!(matches!(
-            parse(&none),
-            Err(Refusal::AlgorithmNotAllowed(_))
-        ));
+        assert!(matches!(parse(&none), Err(Refusal::AlgorithmNotAllowed(_))));
         for (name, value) in [
             ("crit", json!(["exp"])),
             ("jku", json!("https://evil.example/jwks")),

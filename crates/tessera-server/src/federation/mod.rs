@@ -19,6 +19,8 @@
 
 pub mod jwks;
 pub mod jws;
+#[cfg(test)]
+pub mod testing;
 
 use crate::audit::{self, Action, Actor};
 use crate::error::{Error, Result};
@@ -27,7 +29,7 @@ use crate::store::{Store, TrustRule};
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 use std::collections::BTreeMap;
-use tessera_proto::OAuthErrorCode;
+use tessera_proto::{OAuthErrorCode, Scopes};
 
 /// Leeway for clocks that disagree, on `exp`, `nbf` and `iat`.
 pub const SKEW_SECS: i64 = 60;
@@ -170,7 +172,12 @@ pub async fn add(
         check_pattern(&format!("the pattern of claim {name}"), pattern)?;
     }
     let constrains = |p: &String| p.chars().any(|c| c != '*');
-    if !new.subject.iter().chain(new.claims.values()).any(constrains) {
+    if !new
+        .subject
+        .iter()
+        .chain(new.claims.values())
+        .any(constrains)
+    {
         return Err(Error::BadRequest(
             "a trust rule needs a subject pattern or a claim rule that is not just `*` \
              (e.g. --subject 'repo:acme/widgets:*' or --claim repository=acme/widgets): \
@@ -220,10 +227,12 @@ pub async fn remove(
     Ok(())
 }
 
-/// A subject token that passed every check, and the rule it matched.
+/// A subject token that passed every check, the rule it matched, and the
+/// scope to grant.
 #[derive(Debug)]
 pub struct Accepted {
     pub rule: TrustRule,
+    pub scope: Scopes,
     /// The token's `sub`, for the log.
     pub subject: Option<String>,
 }
@@ -316,9 +325,16 @@ fn use_key(issuer: &str, claims: &Map<String, Value>, token: &str) -> String {
     )
 }
 
-/// Checks `token` against `client_id`'s trust rules and uses it up: the rule
-/// it matched, or why not.
-pub async fn accept(svc: &Services, client_id: &str, token: &str, now: i64) -> Result<Accepted> {
+/// Checks `token` against `client_id`'s trust rules and, when it passes and
+/// `requested_scope` is within the rule's, uses it up: the rule it matched,
+/// or why not. A request refused for any reason leaves the token unused.
+pub async fn accept(
+    svc: &Services,
+    client_id: &str,
+    token: &str,
+    requested_scope: Option<&str>,
+    now: i64,
+) -> Result<Accepted> {
     let jwt = jws::parse(token)?;
     let issuer = jwt
         .claims
@@ -346,12 +362,18 @@ pub async fn accept(svc: &Services, client_id: &str, token: &str, now: i64) -> R
             let (claim, value) = mismatch(&first, &jwt.claims).unwrap_or_default();
             Refusal::ClaimMismatch { claim, value }
         })?;
+    let scope = crate::oauth::narrowed(
+        requested_scope,
+        Scopes::parse(&rule.scope),
+        "the requested scope exceeds the trust rule's scope",
+    )?;
     let key = use_key(issuer, &jwt.claims, token);
     if !svc.store.use_subject_token(&key, exp + SKEW_SECS).await? {
         return Err(Refusal::Replayed.into());
     }
     Ok(Accepted {
         rule,
+        scope,
         subject: claim_text(&jwt.claims, "sub"),
     })
 }

@@ -7,9 +7,7 @@ use super::extract::Form;
 use crate::error::{Error, Result};
 use crate::oauth::client_auth::ClientCredentials;
 use crate::oauth::token::{Grant, TokenRequest};
-use crate::oauth::{
-    self, authorization_code, client_credentials, device, refresh, token_exchange,
-};
+use crate::oauth::{self, authorization_code, client_credentials, device, refresh, token_exchange};
 use crate::services::AppState;
 use axum::Router;
 use axum::extract::{FromRequest, Request, State};

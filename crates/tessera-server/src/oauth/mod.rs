@@ -86,7 +86,7 @@ pub fn requested_scope(scope: Option<&str>) -> Result<Scopes> {
 
 /// A narrower scope than `granted`, when the request names one (RFC 6749 §6):
 /// `invalid_scope` with `why` when it asks for more.
-fn narrowed(requested: Option<&str>, granted: Scopes, why: &'static str) -> Result<Scopes> {
+pub fn narrowed(requested: Option<&str>, granted: Scopes, why: &'static str) -> Result<Scopes> {
     let Some(requested) = requested.filter(|s| !s.trim().is_empty()) else {
         return Ok(granted);
     };

@@ -18,8 +18,8 @@ use crate::federation;
 use crate::services::Services;
 use crate::store::App;
 use std::time::Duration;
+use tessera_proto::OAuthErrorCode;
 use tessera_proto::token::{TokenResponse, exchange};
-use tessera_proto::{OAuthErrorCode, Scopes};
 
 /// Exchanged tokens live at most this long (less when `--access-token-ttl` is
 /// shorter).
@@ -90,19 +90,15 @@ pub async fn grant(
         }
     }
     let app = requesting_app(svc, client).await?;
-    let accepted = federation::accept(svc, &app.client_id, subject_token, now).await?;
-    let scope = super::narrowed(
-        request.scope.as_deref(),
-        Scopes::parse(&accepted.rule.scope),
-        "the requested scope exceeds the trust rule's scope",
-    )?;
+    let scope = request.scope.as_deref();
+    let accepted = federation::accept(svc, &app.client_id, subject_token, scope, now).await?;
     let ttl = svc.settings.access_token_ttl.min(MAX_TTL);
     let mut body = issue::access_only(
         svc,
         NewAccessToken {
             account_id: app.account_id.clone(),
             client_id: Some(app.client_id.clone()),
-            scope,
+            scope: accepted.scope,
             acr: None,
             audience: None,
         },

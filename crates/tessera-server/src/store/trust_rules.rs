@@ -1,4 +1,4 @@
-//! Trust rules of workload identity federation (see `crate::federation`), and
+//! Trust rules of workload identity federation (the domain's `federation`), and
 //! the one-time use of the subject tokens exchanged under them.
 
 use super::Store;

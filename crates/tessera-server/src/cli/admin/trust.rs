@@ -73,11 +73,7 @@ pub fn describe(rule: &TrustRule) -> serde_json::Value {
 
 /// A rule in one line of text.
 fn line(rule: &TrustRule) -> String {
-    let mut conditions: Vec<String> = rule
-        .subject
-        .iter()
-        .map(|s| format!("sub={s}"))
-        .collect();
+    let mut conditions: Vec<String> = rule.subject.iter().map(|s| format!("sub={s}")).collect();
     conditions.extend(rule.claims.iter().map(|(n, p)| format!("{n}={p}")));
     format!(
         "{}  app {}  issuer {}  audience {}  {}  scope {}",

@@ -51,7 +51,9 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         }
         "session_revoked" => "The session was signed out.",
         "trust_added" => "The app now trusts the issuer's tokens that match the rule.",
-        "trust_removed" => "The trust rule was removed. Tokens already exchanged run out on their own.",
+        "trust_removed" => {
+            "The trust rule was removed. Tokens already exchanged run out on their own."
+        }
         "authorization_revoked" => {
             "The app's access was revoked. Its refresh tokens no longer work."
         }

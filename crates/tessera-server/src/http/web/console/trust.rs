@@ -22,7 +22,10 @@ use std::collections::BTreeMap;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/developer/apps/{client_id}/trust", post(add))
-        .route("/developer/apps/{client_id}/trust/{id}/delete", post(remove))
+        .route(
+            "/developer/apps/{client_id}/trust/{id}/delete",
+            post(remove),
+        )
 }
 
 /// A rule as the app page lists it.
@@ -64,7 +67,12 @@ pub struct TrustDraft {
 /// The form as a new rule: one `NAME=GLOB` claim rule per line.
 fn new_rule(client_id: &str, draft: &TrustDraft) -> Result<NewTrustRule, Error> {
     let mut claims = BTreeMap::new();
-    for line in draft.claims.lines().map(str::trim).filter(|l| !l.is_empty()) {
+    for line in draft
+        .claims
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+    {
         let (name, pattern) = line.split_once('=').ok_or_else(|| {
             Error::BadRequest(format!(
                 "Write each claim rule as NAME=PATTERN on its own line (not {line:?})."
