@@ -9,6 +9,7 @@ mod admin;
 mod api_keys;
 mod cli;
 mod faults;
+mod federation;
 mod forgery;
 mod malformed;
 mod multi_instance;
