@@ -17,6 +17,7 @@ backend_tests!(
     oidc_provider_tokens_are_exchanged,
     refusals_against_a_real_issuer,
     tesserad_trusts_another_tesserad,
+    admin_trust_explains_bad_rules,
 );
 
 const AUDIENCE: &str = "https://tessera.test/ci";
@@ -298,4 +299,69 @@ async fn tesserad_trusts_another_tesserad(backend: Backend) {
     // A resource that is not an absolute URI.
     let (status, body) = client_credentials(&a, Some("not a uri"), creds).await;
     assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_target");
+}
+
+async fn admin_trust_explains_bad_rules(backend: Backend) {
+    let server = Server::start(backend).await;
+    let (_, client_id) = app(&server);
+    let add = |extra: &[&str]| {
+        let mut args = vec!["trust", "add", "--app", &client_id, "--audience", AUDIENCE];
+        args.extend_from_slice(extra);
+        server.admin_raw(&args)
+    };
+    let cases: [(&[&str], i32, &str); 5] = [
+        (
+            &["--issuer", "http://ci.example.com", "--subject", "x"],
+            2,
+            "must use https",
+        ),
+        (
+            &["--issuer", "https://ci.example.com"],
+            2,
+            "would trust every workload",
+        ),
+        (
+            &[
+                "--issuer",
+                "https://ci.example.com",
+                "--claim",
+                "repository",
+            ],
+            2,
+            "NAME=GLOB",
+        ),
+        (
+            &["--issuer", "https://ci.example.com", "--claim", "exp=1"],
+            2,
+            "checked by the exchange itself",
+        ),
+        (
+            &[
+                "--issuer",
+                "https://ci.example.com",
+                "--subject",
+                "x",
+                "--scope",
+                "admin",
+            ],
+            2,
+            "unknown scope",
+        ),
+    ];
+    for (extra, code, says) in cases {
+        let out = add(extra);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{extra:?}: {stderr}");
+        assert!(stderr.contains(says), "{extra:?}: {stderr}");
+    }
+    assert!(
+        server
+            .admin(&["trust", "list"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let out = server.admin_raw(&["trust", "remove", "trust_nope"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no trust rule trust_nope"));
 }
