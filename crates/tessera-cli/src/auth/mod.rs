@@ -33,7 +33,7 @@ use tessera_proto::UnverifiedClaims;
 #[command(defer = true)]
 pub enum AuthCommand {
     /// Log in: API key, browser, device code, client credentials, token URL or email code.
-    Login(login::LoginArgs),
+    Login(Box<login::LoginArgs>),
     /// Show the environment, server, profile and credential in use, and where it came from.
     Status(status::StatusArgs),
     /// Print the credential alone, for `$(tessera auth token)`.
