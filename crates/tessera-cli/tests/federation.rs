@@ -46,6 +46,18 @@ fn me_status(server: &Tesserad, token: &str) -> u16 {
         .as_u16()
 }
 
+const AUDIENCE: &str = "https://tessera.test/ci";
+
+/// The issuer, a server whose app trusts it for [`AUDIENCE`], the app's
+/// client id and a CLI for it; `None` when the issuer is not installed.
+fn setup() -> Option<(Issuer, Tesserad, String, Cli)> {
+    let issuer = Issuer::start()?;
+    let server = Tesserad::start_with(TTL);
+    let client_id = trusting(&server, &issuer, AUDIENCE);
+    let cli = Cli::new(&server, &client_id);
+    Some((issuer, server, client_id, cli))
+}
+
 struct Cli {
     home: Home,
     vars: Vec<(String, String)>,
@@ -86,13 +98,10 @@ impl Cli {
 
 #[test]
 fn from_a_file_renewed_from_the_file_and_no_subject_token_stored() {
-    let Some(issuer) = Issuer::start() else {
+    let Some((issuer, server, _, cli)) = setup() else {
         return;
     };
-    let server = Tesserad::start_with(TTL);
-    let audience = "https://tessera.test/ci";
-    let client_id = trusting(&server, &issuer, audience);
-    let cli = Cli::new(&server, &client_id);
+    let audience = AUDIENCE;
     let file = cli.home.work().join("id-token");
     let first = issuer.token("ci-eddsa", audience);
     std::fs::write(&file, &first).unwrap();
@@ -197,13 +206,10 @@ fn from_github_actions_a_fresh_token_for_every_renewal() {
 
 #[test]
 fn from_the_variable_and_what_is_refused() {
-    let Some(issuer) = Issuer::start() else {
+    let Some((issuer, server, client_id, cli)) = setup() else {
         return;
     };
-    let server = Tesserad::start_with(TTL);
-    let audience = "https://tessera.test/ci";
-    let client_id = trusting(&server, &issuer, audience);
-    let cli = Cli::new(&server, &client_id);
+    let audience = AUDIENCE;
 
     // No source at all: a usage error naming each way.
     let none = cli.run(&["auth", "login", "--federated"]).expect_code(2);

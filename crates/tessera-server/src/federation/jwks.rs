@@ -17,8 +17,8 @@
 //!
 //! Time (`now`, Unix seconds) comes from the caller's clock.
 
-use super::Refusal;
 use super::jws::PublicKey;
+use super::refusal::Refusal;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -11,7 +11,7 @@
 //! - The key must be of the algorithm's type (an RSA key never checks an ES256
 //!   signature) and, when the JWK names an `alg`, that one.
 
-use super::Refusal;
+use super::refusal::Refusal;
 use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED, ED25519, RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents,
     UnparsedPublicKey,

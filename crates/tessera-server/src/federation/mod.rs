@@ -19,17 +19,19 @@
 
 pub mod jwks;
 pub mod jws;
+mod refusal;
 #[cfg(test)]
 pub mod testing;
 
 use crate::audit::{self, Action, Actor};
 use crate::error::{Error, Result};
-use crate::services::Services;
 use crate::store::{Store, TrustRule};
+use jwks::IssuerKeys;
+pub use refusal::Refusal;
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 use std::collections::BTreeMap;
-use tessera_proto::{OAuthErrorCode, Scopes};
+use tessera_proto::Scopes;
 
 /// Leeway for clocks that disagree, on `exp`, `nbf` and `iat`.
 pub const SKEW_SECS: i64 = 60;
@@ -40,59 +42,6 @@ pub const MAX_SUBJECT_LIFETIME_SECS: i64 = 24 * 3600;
 const RESERVED_CLAIMS: [&str; 6] = ["iss", "aud", "exp", "nbf", "iat", "jti"];
 const MAX_CLAIM_RULES: usize = 20;
 const MAX_PATTERN_CHARS: usize = 512;
-
-/// Why a subject token is not exchanged. Each says what is wrong in the
-/// `error_description` of the token endpoint's answer (never the token).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum Refusal {
-    #[error("the subject token is malformed: {0}")]
-    Malformed(&'static str),
-    #[error("the subject token's algorithm {0:?} is not accepted: RS256, ES256 and EdDSA are")]
-    AlgorithmNotAllowed(String),
-    #[error(
-        "the subject token's header has {0}, which is not accepted: keys come only from the issuer's JWKS"
-    )]
-    HeaderNotAllowed(&'static str),
-    #[error("the subject token has no iss")]
-    NoIssuer,
-    #[error("this client trusts no issuer {0:?}: add a trust rule for it")]
-    UntrustedIssuer(String),
-    #[error(
-        "the subject token was signed by a key (kid {0:?}) that is not in its issuer's JWKS, also after fetching it again"
-    )]
-    UnknownKey(String),
-    #[error("the subject token's signature is invalid")]
-    BadSignature,
-    #[error("the keys of issuer {issuer} cannot be fetched: {reason}")]
-    IssuerUnavailable { issuer: String, reason: String },
-    #[error("the subject token has no exp: only expiring tokens are exchanged")]
-    NoExpiry,
-    #[error("the subject token expired at {0}")]
-    Expired(String),
-    #[error("the subject token is not valid before {0}")]
-    NotYetValid(String),
-    #[error("the subject token was issued in the future ({0}); check the clocks")]
-    IssuedInTheFuture(String),
-    #[error("the subject token is valid for more than 24 hours; use a short-lived token")]
-    TooLongLived,
-    #[error("the subject token's audience is not the one this client's trust rules for {0} expect")]
-    WrongAudience(String),
-    #[error("the subject token's {claim} ({value:?}) does not match this client's trust rule")]
-    ClaimMismatch { claim: String, value: String },
-    #[error("the subject token has already been exchanged; get a fresh one from its issuer")]
-    Replayed,
-}
-
-impl From<Refusal> for Error {
-    fn from(refusal: Refusal) -> Self {
-        let code = match refusal {
-            // The server's own trouble reaching the issuer: worth retrying.
-            Refusal::IssuerUnavailable { .. } => OAuthErrorCode::TemporarilyUnavailable,
-            _ => OAuthErrorCode::InvalidGrant,
-        };
-        Error::oauth(code, refusal.to_string())
-    }
-}
 
 /// Whether `text` matches `pattern`, where `*` matches any run of characters
 /// (also none, also `/` and `:`) and everything else is literal.
@@ -329,7 +278,8 @@ fn use_key(issuer: &str, claims: &Map<String, Value>, token: &str) -> String {
 /// `requested_scope` is within the rule's, uses it up: the rule it matched,
 /// or why not. A request refused for any reason leaves the token unused.
 pub async fn accept(
-    svc: &Services,
+    store: &Store,
+    issuers: &IssuerKeys,
     client_id: &str,
     token: &str,
     requested_scope: Option<&str>,
@@ -342,11 +292,11 @@ pub async fn accept(
         .and_then(Value::as_str)
         .ok_or(Refusal::NoIssuer)?;
     // The rules come first: only a trusted issuer's keys are ever fetched.
-    let rules = svc.store.trust_rules_for(client_id, issuer).await?;
+    let rules = store.trust_rules_for(client_id, issuer).await?;
     if rules.is_empty() {
         return Err(Refusal::UntrustedIssuer(issuer.to_owned()).into());
     }
-    let key = svc.issuers.key(issuer, &jwt.kid, now).await?;
+    let key = issuers.key(issuer, &jwt.kid, now).await?;
     jwt.verify(&key)?;
     let exp = times(&jwt.claims, now)?;
     let mut candidates = rules
@@ -368,7 +318,7 @@ pub async fn accept(
         "the requested scope exceeds the trust rule's scope",
     )?;
     let key = use_key(issuer, &jwt.claims, token);
-    if !svc.store.use_subject_token(&key, exp + SKEW_SECS).await? {
+    if !store.use_subject_token(&key, exp + SKEW_SECS).await? {
         return Err(Refusal::Replayed.into());
     }
     Ok(Accepted {

@@ -91,7 +91,9 @@ pub async fn grant(
     }
     let app = requesting_app(svc, client).await?;
     let scope = request.scope.as_deref();
-    let accepted = federation::accept(svc, &app.client_id, subject_token, scope, now).await?;
+    let (store, issuers) = (&svc.store, &svc.issuers);
+    let accepted =
+        federation::accept(store, issuers, &app.client_id, subject_token, scope, now).await?;
     let ttl = svc.settings.access_token_ttl.min(MAX_TTL);
     let mut body = issue::access_only(
         svc,

@@ -6,7 +6,7 @@
 //! issuer unreachable.
 
 use crate::oauth_support::{
-    ConfidentialApp, assert_oauth_error, confidential_app, me_status, token,
+    ConfidentialApp, assert_oauth_error, confidential_app, me, me_status, token,
 };
 use crate::support::{Backend, Server, json};
 use persona_testkit::issuer::Issuer;
@@ -97,22 +97,7 @@ async fn oidc_provider_tokens_are_exchanged(backend: Backend) {
             "urn:ietf:params:oauth:token-type:access_token"
         );
         assert!(body.get("refresh_token").is_none());
-        assert_eq!(
-            me_status(&server, &body["access_token"]).await,
-            StatusCode::OK
-        );
-        let me = json(
-            server
-                .get(
-                    "/v1/me",
-                    Some(&format!(
-                        "Bearer {}",
-                        body["access_token"].as_str().unwrap()
-                    )),
-                )
-                .await,
-        )
-        .await;
+        let me = me(&server, &body["access_token"]).await;
         assert_eq!(me["email"], email.as_str(), "the app's account");
     }
     let doc = json(
@@ -273,18 +258,10 @@ async fn tesserad_trusts_another_tesserad(backend: Backend) {
     let token_text = for_b["access_token"].as_str().unwrap();
     let (status, body) = exchange(&b, &b_app, token_text).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let me = json(
-        b.get(
-            "/v1/me",
-            Some(&format!(
-                "Bearer {}",
-                body["access_token"].as_str().unwrap()
-            )),
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(me["email"], b_email.as_str());
+    assert_eq!(
+        me(&b, &body["access_token"]).await["email"],
+        b_email.as_str()
+    );
 
     // A token of A for A itself (no aud): wrong audience at B.
     let (_, for_a) = client_credentials(&a, None, creds).await;

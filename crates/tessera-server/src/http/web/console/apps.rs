@@ -13,7 +13,7 @@ use crate::http::extract::{FormFields, PageForm};
 use crate::http::web::page::{Layout, ok, render, when};
 use crate::http::web::session::{Member, Submitted, WithCsrf};
 use crate::services::AppState;
-use crate::store::{App, AppMode};
+use crate::store::{App, AppMode, TrustRule};
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, State};
@@ -98,6 +98,43 @@ impl AppView {
     }
 }
 
+/// A trust rule (workload identity federation, `console::trust`) as the
+/// app page lists it.
+pub struct TrustView {
+    pub id: String,
+    pub issuer: String,
+    pub audience: String,
+    /// `sub=…`, `name=…`: what the token's claims must match.
+    pub conditions: Vec<String>,
+    pub scope: String,
+    pub created: String,
+}
+
+impl TrustView {
+    pub fn new(rule: &TrustRule) -> Self {
+        let mut conditions: Vec<String> =
+            rule.subject.iter().map(|s| format!("sub = {s}")).collect();
+        conditions.extend(rule.claims.iter().map(|(n, p)| format!("{n} = {p}")));
+        Self {
+            id: rule.id.clone(),
+            issuer: rule.issuer.clone(),
+            audience: rule.audience.clone(),
+            conditions,
+            scope: rule.scope.clone(),
+            created: when(rule.created_at),
+        }
+    }
+}
+
+/// What the form held, shown again with its error.
+#[derive(Default)]
+pub struct TrustDraft {
+    pub issuer: String,
+    pub audience: String,
+    pub subject: String,
+    pub claims: String,
+}
+
 #[derive(Template)]
 #[template(path = "apps.html")]
 struct AppsPage {
@@ -126,8 +163,8 @@ pub(super) struct AppPage {
     pub(super) notice: Option<&'static str>,
     pub(super) approval_required: bool,
     /// Workload identity federation: the issuers the app trusts.
-    pub(super) trust: Vec<super::trust::TrustView>,
-    pub(super) trust_form: super::trust::TrustDraft,
+    pub(super) trust: Vec<TrustView>,
+    pub(super) trust_form: TrustDraft,
     pub(super) trust_error: Option<String>,
 }
 
@@ -294,8 +331,8 @@ pub(super) async fn app_page(
         just_created: false,
         notice,
         approval_required: state.settings.production_requires_approval,
-        trust: trust.iter().map(super::trust::TrustView::new).collect(),
-        trust_form: super::trust::TrustDraft::default(),
+        trust: trust.iter().map(TrustView::new).collect(),
+        trust_form: TrustDraft::default(),
         trust_error: None,
     })
 }

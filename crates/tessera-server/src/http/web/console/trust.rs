@@ -2,16 +2,15 @@
 //! external issuers (CI platforms, clusters) whose signed tokens the app
 //! exchanges for its own short-lived tokens (`crate::federation`).
 
-use super::apps::{PATH, app_page};
+use super::apps::{PATH, TrustDraft, app_page};
 use crate::apps;
 use crate::error::Error;
 use crate::federation::{self, NewTrustRule};
 use crate::http::error::PageResult;
 use crate::http::extract::FormFields;
-use crate::http::web::page::{render, when};
+use crate::http::web::page::render;
 use crate::http::web::session::Submitted;
 use crate::services::AppState;
-use crate::store::TrustRule;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -26,42 +25,6 @@ pub fn routes() -> Router<AppState> {
             "/developer/apps/{client_id}/trust/{id}/delete",
             post(remove),
         )
-}
-
-/// A rule as the app page lists it.
-pub struct TrustView {
-    pub id: String,
-    pub issuer: String,
-    pub audience: String,
-    /// `sub=…`, `name=…`: what the token's claims must match.
-    pub conditions: Vec<String>,
-    pub scope: String,
-    pub created: String,
-}
-
-impl TrustView {
-    pub fn new(rule: &TrustRule) -> Self {
-        let mut conditions: Vec<String> =
-            rule.subject.iter().map(|s| format!("sub = {s}")).collect();
-        conditions.extend(rule.claims.iter().map(|(n, p)| format!("{n} = {p}")));
-        Self {
-            id: rule.id.clone(),
-            issuer: rule.issuer.clone(),
-            audience: rule.audience.clone(),
-            conditions,
-            scope: rule.scope.clone(),
-            created: when(rule.created_at),
-        }
-    }
-}
-
-/// What the form held, shown again with its error.
-#[derive(Default)]
-pub struct TrustDraft {
-    pub issuer: String,
-    pub audience: String,
-    pub subject: String,
-    pub claims: String,
 }
 
 /// The form as a new rule: one `NAME=GLOB` claim rule per line.
