@@ -32,7 +32,7 @@ use tessera_proto::UnverifiedClaims;
 #[derive(Debug, Subcommand)]
 #[command(defer = true)]
 pub enum AuthCommand {
-    /// Log in: API key, browser, device code, client credentials, token URL or email code.
+    /// Log in: API key, browser, device code, client credentials, token URL, email code or a CI token (federated).
     Login(Box<login::LoginArgs>),
     /// Show the environment, server, profile and credential in use, and where it came from.
     Status(status::StatusArgs),
