@@ -231,23 +231,25 @@ fn mismatch(rule: &TrustRule, claims: &Map<String, Value>) -> Option<(String, St
     None
 }
 
+/// Checks `exp`, `nbf` and `iat` against `now`; `exp`. Saturating: a token
+/// may carry any number.
 fn times(claims: &Map<String, Value>, now: i64) -> Result<i64, Refusal> {
     let exp = numeric(claims, "exp")?.ok_or(Refusal::NoExpiry)?;
     let when = crate::clock::rfc3339;
-    if exp + SKEW_SECS <= now {
+    if exp.saturating_add(SKEW_SECS) <= now {
         return Err(Refusal::Expired(when(exp)));
     }
     if let Some(nbf) = numeric(claims, "nbf")?
-        && nbf - SKEW_SECS > now
+        && nbf.saturating_sub(SKEW_SECS) > now
     {
         return Err(Refusal::NotYetValid(when(nbf)));
     }
     if let Some(iat) = numeric(claims, "iat")?
-        && iat - SKEW_SECS > now
+        && iat.saturating_sub(SKEW_SECS) > now
     {
         return Err(Refusal::IssuedInTheFuture(when(iat)));
     }
-    if exp - now > MAX_SUBJECT_LIFETIME_SECS {
+    if exp.saturating_sub(now) > MAX_SUBJECT_LIFETIME_SECS {
         return Err(Refusal::TooLongLived);
     }
     Ok(exp)
@@ -318,7 +320,10 @@ pub async fn accept(
         "the requested scope exceeds the trust rule's scope",
     )?;
     let key = use_key(issuer, &jwt.claims, token);
-    if !store.use_subject_token(&key, exp + SKEW_SECS).await? {
+    if !store
+        .use_subject_token(&key, exp.saturating_add(SKEW_SECS))
+        .await?
+    {
         return Err(Refusal::Replayed.into());
     }
     Ok(Accepted {

@@ -187,6 +187,21 @@ async fn expired_and_not_yet_valid_with_a_minute_of_skew() {
     let mut forever = s.claims();
     forever["exp"] = json!(now + MAX_SUBJECT_LIFETIME_SECS + 1);
     assert!(s.refused(&s.token(&forever)).await.contains("24 hours"));
+    // Numbers at the edges of what JSON holds: refused, no overflow.
+    for (claim, value) in [
+        ("exp", json!(1e300)),
+        ("exp", json!(-1e300)),
+        ("exp", json!(i64::MIN)),
+        ("nbf", json!(i64::MIN)),
+        ("iat", json!(u64::MAX)),
+        ("exp", json!("tomorrow")),
+    ] {
+        let mut odd = s.claims();
+        odd[claim] = value;
+        let (status, body) = s.exchange(&s.token(&odd)).await;
+        let accepted = claim == "nbf";
+        assert_eq!(status == StatusCode::OK, accepted, "{claim}: {body}");
+    }
 }
 
 #[tokio::test]
