@@ -4,6 +4,7 @@ use crate::error::CliError;
 use tessera_client::Error as ClientError;
 use tessera_client::KeychainProblem;
 use tessera_client::oauth::OAuthError;
+use tessera_proto::OAuthErrorCode;
 
 /// The process exit status of a command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,6 +103,16 @@ pub fn exit_for(error: &CliError) -> Exit {
 /// on this machine.
 fn exit_for_oauth(error: &OAuthError) -> Exit {
     match error {
+        // The server's own trouble (RFC 6749 §4.1.2.1), e.g. a federation
+        // issuer it cannot reach: not the credential's fault.
+        OAuthError::Rejected { body, .. }
+            if matches!(
+                body.error,
+                OAuthErrorCode::ServerError | OAuthErrorCode::TemporarilyUnavailable
+            ) =>
+        {
+            Exit::Server
+        }
         OAuthError::Rejected { .. } => Exit::CredentialRejected,
         OAuthError::ApiRejected { status, .. } => match status {
             401 | 403 => Exit::CredentialRejected,
@@ -115,6 +126,7 @@ fn exit_for_oauth(error: &OAuthError) -> Exit {
         | OAuthError::MissingEndpoint(_) => Exit::Server,
         OAuthError::InvalidUrl { .. }
         | OAuthError::InvalidInput(_)
+        | OAuthError::NoSubjectToken(_)
         | OAuthError::InsecureHttp { .. } => Exit::Usage,
         OAuthError::TimedOut { .. } | OAuthError::StateMismatch | OAuthError::Io { .. } => {
             Exit::Failure

@@ -73,6 +73,8 @@ pub struct OAuthSpec {
     /// Token URL and session id of the token-URL (Level 0) login.
     pub token_url_env: &'static str,
     pub session_id_env: &'static str,
+    /// A subject token for a federated login (a CI job's OIDC token).
+    pub id_token_env: &'static str,
     /// The commands that log in again, named in hints when a cached login
     /// can no longer be renewed.
     pub relogin: ReloginCommands,
@@ -87,6 +89,7 @@ pub struct ReloginCommands {
     pub web: &'static str,
     pub device: &'static str,
     pub session: &'static str,
+    pub federated: &'static str,
 }
 
 impl ReloginCommands {
@@ -97,6 +100,7 @@ impl ReloginCommands {
             LoginMethod::Web => self.web,
             LoginMethod::Device => self.device,
             LoginMethod::Session => self.session,
+            LoginMethod::Federated => self.federated,
         };
         template.replace("{profile}", profile)
     }
@@ -109,11 +113,13 @@ pub const TESSERA_OAUTH: OAuthSpec = OAuthSpec {
     client_secret_env: "TESSERA_CLIENT_SECRET",
     token_url_env: "TESSERA_TOKEN_URL",
     session_id_env: "TESSERA_SESSION_ID",
+    id_token_env: "TESSERA_ID_TOKEN",
     relogin: ReloginCommands {
         client_credentials: "tessera auth login --client-credentials --profile {profile}",
         web: "tessera auth login --web --profile {profile}",
         device: "tessera auth login --device --profile {profile}",
         session: "tessera auth login --session --profile {profile}",
+        federated: "tessera auth login --federated --profile {profile}",
     },
 };
 

@@ -3,7 +3,7 @@
 //!
 //! Stored under `[profiles.NAME.oauth]` in the credentials file (mode 0600).
 
-use crate::oauth::TokenResponse;
+use crate::oauth::{SubjectTokenSource, TokenResponse};
 use serde::{Deserialize, Serialize};
 use tessera_proto::{AccessToken, ClientSecret, RefreshToken};
 
@@ -20,6 +20,9 @@ pub enum LoginMethod {
     Device,
     /// Token URL + session id: Level 0, single use.
     Session,
+    /// Workload identity federation (RFC 8693): a subject token from the
+    /// session's source, exchanged again for each new access token.
+    Federated,
 }
 
 impl LoginMethod {
@@ -29,6 +32,7 @@ impl LoginMethod {
             LoginMethod::Web => "web",
             LoginMethod::Device => "device",
             LoginMethod::Session => "session",
+            LoginMethod::Federated => "federated",
         }
     }
 
@@ -39,6 +43,7 @@ impl LoginMethod {
             LoginMethod::Web => "--web",
             LoginMethod::Device => "--device",
             LoginMethod::Session => "--session",
+            LoginMethod::Federated => "--federated",
         }
     }
 }
@@ -50,6 +55,7 @@ impl std::fmt::Display for LoginMethod {
             LoginMethod::Web => "browser (PKCE)",
             LoginMethod::Device => "device code",
             LoginMethod::Session => "token URL session",
+            LoginMethod::Federated => "workload identity federation",
         })
     }
 }
@@ -82,6 +88,10 @@ pub struct OAuthSession {
     pub token_endpoint: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revocation_endpoint: Option<String>,
+    /// Federated logins: where a fresh subject token comes from (never the
+    /// token itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub federated: Option<SubjectTokenSource>,
     /// When the current access token was obtained (Unix seconds).
     pub obtained_at: i64,
 }
@@ -105,6 +115,7 @@ impl OAuthSession {
             issuer: None,
             token_endpoint: None,
             revocation_endpoint: None,
+            federated: None,
             obtained_at: now,
         };
         session.apply(token, now);
@@ -146,10 +157,20 @@ impl OAuthSession {
     }
 
     /// Whether a new access token can be had without the user: with a refresh
-    /// token, or by asking again with the stored client secret.
+    /// token, by asking again with the stored client secret, or by exchanging
+    /// a fresh subject token from the federated source.
     pub fn renewable(&self) -> bool {
         self.refresh_token.is_some()
             || (self.method == LoginMethod::ClientCredentials && self.client_secret.is_some())
+            || (self.method == LoginMethod::Federated && self.federated.is_some())
+    }
+
+    /// The method in words; a federated login names its source.
+    pub fn method_description(&self) -> String {
+        match (&self.method, &self.federated) {
+            (LoginMethod::Federated, Some(source)) => format!("federated ({source})"),
+            (method, _) => method.to_string(),
+        }
     }
 
     pub fn is_level_0(&self) -> bool {

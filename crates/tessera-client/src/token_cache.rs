@@ -10,6 +10,7 @@
 //! refresh request, not N. A profile kept in the OS keychain is read from and
 //! written back to it, under the same lock.
 
+use crate::env::EnvVars;
 use crate::error::Error;
 use crate::oauth::{self, Client, ClientCredentialsRequest, HttpClient, OAuthError, TokenResponse};
 use crate::session::{LoginMethod, OAuthSession};
@@ -112,7 +113,9 @@ pub fn fresh_session(
     let token = refresher
         .renew(&current, credentials.api_key.as_ref())
         .map_err(|e| {
-            if e.is_invalid_grant() {
+            // A refused grant, or a federated source that has no token any
+            // more: only a new login helps.
+            if e.is_invalid_grant() || matches!(e, OAuthError::NoSubjectToken(_)) {
                 Error::SessionExpired {
                     profile: profile.to_owned(),
                     method: current.method,
@@ -147,14 +150,15 @@ pub fn session_client(session: &OAuthSession) -> Client {
 /// `transport` is the profile's: its trust settings and insecure-http opt-in
 /// ([`Selection::transport`](crate::Selection::transport)). `server` is the
 /// profile's server: the stored token endpoint is used only when it is on
-/// that server or in its metadata ([`oauth::check_stored_endpoint`]).
-#[derive(Clone, Debug)]
-pub struct UreqRefresher {
+/// that server or in its metadata ([`oauth::check_stored_endpoint`]). `env`
+/// is where a federated login's source looks (its variable, GitHub Actions').
+pub struct UreqRefresher<'a> {
     pub transport: crate::Transport,
     pub server: String,
+    pub env: &'a dyn EnvVars,
 }
 
-impl Refresher for UreqRefresher {
+impl Refresher for UreqRefresher<'_> {
     fn renew(
         &self,
         session: &OAuthSession,
@@ -166,15 +170,17 @@ impl Refresher for UreqRefresher {
         oauth::check_stored_endpoint(&http, &self.server, endpoint, |meta| {
             Some(meta.token_endpoint.as_str())
         })?;
-        HttpRefresher { http: &http }.renew(session, customer_key)
+        let env = self.env;
+        HttpRefresher { http: &http, env }.renew(session, customer_key)
     }
 }
 
 /// Renews over HTTP with the endpoints stored in the session: the refresh
 /// token grant when there is a refresh token, else (client credentials) the
-/// same grant again.
+/// same grant again, else (federated) a fresh subject token exchanged.
 pub struct HttpRefresher<'a> {
     pub http: &'a dyn HttpClient,
+    pub env: &'a dyn EnvVars,
 }
 
 impl Refresher for HttpRefresher<'_> {
@@ -198,6 +204,14 @@ impl Refresher for HttpRefresher<'_> {
                     customer_key,
                 },
             ),
+            (None, LoginMethod::Federated) => {
+                let source = session.federated.as_ref().ok_or_else(|| {
+                    OAuthError::NoSubjectToken("a login that names no source".into())
+                })?;
+                let subject = source.fetch(self.env, self.http)?;
+                let scope = session.scope.as_deref();
+                oauth::token_exchange(self.http, token_endpoint, &client, &subject, scope)
+            }
             (None, _) => Err(OAuthError::InvalidInput(
                 "the login has no refresh token; log in again".into(),
             )),
@@ -428,6 +442,61 @@ mod tests {
         store.load_secrets("p", &mut creds).unwrap();
         assert_eq!(creds.oauth.unwrap().access_token.expose_secret(), "at-1");
         assert_eq!(memory.sets(), 2);
+    }
+
+    #[test]
+    fn a_federated_login_exchanges_a_fresh_subject_token_or_asks_for_a_login() {
+        use crate::oauth::SubjectTokenSource;
+        use crate::oauth::token::testing::{FakeHttp, TOKEN_JSON};
+        use std::collections::BTreeMap;
+        let now = 1_000;
+        let mut stale = expired_session(now);
+        stale.method = LoginMethod::Federated;
+        stale.refresh_token = None;
+        stale.client_id = Some("ci-app".into());
+        stale.token_endpoint = Some("http://as.test/token".into());
+        stale.federated = Some(SubjectTokenSource::Env {
+            variable: "X_ID_TOKEN".into(),
+        });
+        assert!(stale.renewable());
+        let (_tmp, store) = store_with(stale.clone());
+        let http = FakeHttp::default().reply(200, TOKEN_JSON);
+        let env = BTreeMap::from([("X_ID_TOKEN", "eyJ.fresh")]);
+        let refresher = HttpRefresher {
+            http: &http,
+            env: &env,
+        };
+        let fresh = fresh_session(&store, "p", stale.clone(), now, &refresher).unwrap();
+        assert!(fresh.renewed);
+        assert_eq!(fresh.session.access_token.expose_secret(), "at-1");
+        assert_eq!(http.field(0, "subject_token").as_deref(), Some("eyJ.fresh"));
+        let text = std::fs::read_to_string(store.credentials_path()).unwrap();
+        assert!(
+            !text.contains("eyJ.fresh"),
+            "the subject token is not stored"
+        );
+        assert!(text.contains("X_ID_TOKEN"), "its source is");
+
+        // The variable is gone (another job): log in again, nothing sent.
+        let (_tmp, store) = store_with(stale.clone());
+        let http = FakeHttp::default();
+        let empty = BTreeMap::<&str, &str>::new();
+        let refresher = HttpRefresher {
+            http: &http,
+            env: &empty,
+        };
+        let err = fresh_session(&store, "p", stale, now, &refresher).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::SessionExpired {
+                    method: LoginMethod::Federated,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(http.requests.borrow().is_empty());
     }
 
     #[test]

@@ -45,6 +45,12 @@ pub struct Claims {
     /// server refuses the token once that key is revoked.
     #[serde(rename = "key_id", default, skip_serializing_if = "Option::is_none")]
     pub api_key_id: Option<String>,
+    /// The resource the access token is meant for (RFC 8707 `resource`, RFC 9068
+    /// §2.2): absent means this server's own API. A server refuses a token
+    /// meant for another audience, which may accept it (workload identity
+    /// federation between two servers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
 }
 
 /// Claims read from a token without checking its signature.
@@ -101,6 +107,7 @@ mod tests {
             acr: None,
             family_id: None,
             api_key_id: None,
+            aud: None,
         }
     }
 

@@ -15,4 +15,4 @@ pub mod token;
 pub use claims::{Claims, TokenUse, UnverifiedClaims};
 pub use error::{ApiErrorBody, INSUFFICIENT_SCOPE_CODE, OAuthErrorBody, OAuthErrorCode};
 pub use scope::{API_KEYS_WRITE, Scopes, THIRD_PARTY_OPERATION};
-pub use secret::{AccessToken, ApiKey, ClientSecret, RefreshToken};
+pub use secret::{AccessToken, ApiKey, ClientSecret, RefreshToken, SubjectToken};

@@ -69,6 +69,11 @@ secret_type!(
     /// An OAuth client secret (RFC 6749 §2.3.1).
     ClientSecret
 );
+secret_type!(
+    /// A JWT a workload got from its platform (RFC 8693 `subject_token`), to
+    /// exchange for an access token. Used once and never stored.
+    SubjectToken
+);
 
 /// `abcd…wxyz` for secrets long enough that eight characters reveal little;
 /// shorter ones are hidden entirely.

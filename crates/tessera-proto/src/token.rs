@@ -18,6 +18,10 @@ pub struct TokenResponse {
     /// Assurance level of the login; `"0"` for token-URL sessions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acr: Option<String>,
+    /// RFC 8693 §2.2.1: what a token exchange issued
+    /// (`urn:ietf:params:oauth:token-type:access_token`); absent for other grants.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<String>,
 }
 
 /// Device authorization response (RFC 8628 §3.2).
@@ -110,4 +114,16 @@ mod tests {
         let d: DeviceAuthorizationResponse = serde_json::from_str(body).unwrap();
         assert_eq!(d.interval, 5);
     }
+}
+
+/// Names of OAuth 2.0 Token Exchange (RFC 8693), as both sides write them.
+pub mod exchange {
+    /// `grant_type` (RFC 8693 §2.1).
+    pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+    /// `subject_token_type` of an OpenID Connect ID token (RFC 8693 §3).
+    pub const ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
+    /// `subject_token_type` of any JWT (RFC 8693 §3): what CI platforms hand out.
+    pub const JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
+    /// `issued_token_type` / `requested_token_type` of an access token.
+    pub const ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
 }

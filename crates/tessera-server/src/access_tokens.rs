@@ -27,6 +27,9 @@ pub struct NewAccessToken {
     /// Assurance level; `Some("0")` for token-URL sessions.
     pub acr: Option<String>,
     pub lineage: Lineage,
+    /// `aud`: another server the token is meant for (RFC 8707 `resource`);
+    /// `None` for this server's own API.
+    pub audience: Option<String>,
 }
 
 /// What else an access token dies with, besides its `exp` and its own revocation.
@@ -76,6 +79,7 @@ pub fn issue(
         acr: new.acr,
         family_id,
         api_key_id,
+        aud: new.audience,
     };
     let token = keyring.sign(&claims, Some(TYP))?;
     Ok(IssuedAccessToken {
@@ -103,6 +107,10 @@ pub async fn verify(
     let claims = keyring.verify(store, token, TokenUse::Access, now).await?;
     if claims.iss != issuer {
         return Err(AuthError::BadSignature.into());
+    }
+    // RFC 8707 §2: a token minted for another resource is that resource's.
+    if claims.aud.as_deref().is_some_and(|aud| aud != issuer) {
+        return Err(AuthError::OtherAudience.into());
     }
     // Access tokens always expire; one without `exp` was not made by `issue`.
     if claims.exp.is_none() {

@@ -78,6 +78,7 @@ pub async fn issue(
         acr: None,
         family_id: None,
         api_key_id: None,
+        aud: None,
     };
     let (jws, kid) = keyring.sign_with_kid(&claims, None)?;
     let key = ApiKey::new(format!("{prefix}{jws}"));

@@ -23,10 +23,12 @@ pub enum Action {
     AppAuthorizationRevoked,
     DeviceApproved,
     TokenUrlSessionCreated,
+    TrustRuleAdded,
+    TrustRuleRemoved,
 }
 
 /// Each action: as stored, and as the activity page says it.
-const ACTIONS: [(Action, &str, &str); 15] = [
+const ACTIONS: [(Action, &str, &str); 17] = [
     (Action::SignedIn, "signed_in", "Signed in"),
     (
         Action::SignInFailed,
@@ -73,6 +75,16 @@ const ACTIONS: [(Action, &str, &str); 15] = [
         Action::TokenUrlSessionCreated,
         "token_url_session_created",
         "CLI sign-in session created",
+    ),
+    (
+        Action::TrustRuleAdded,
+        "trust_rule_added",
+        "App trusts an external issuer",
+    ),
+    (
+        Action::TrustRuleRemoved,
+        "trust_rule_removed",
+        "App's trust in an external issuer removed",
     ),
 ];
 

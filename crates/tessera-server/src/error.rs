@@ -107,6 +107,9 @@ pub enum AuthError {
     Revoked,
     #[error("the token's account no longer exists")]
     UnknownAccount,
+    /// An access token issued for another resource (its `aud`).
+    #[error("the token is meant for another audience")]
+    OtherAudience,
 }
 
 /// Where an authorization error sends the user: the client's redirect URI with

@@ -38,3 +38,8 @@ pub fn audit_event() -> String {
 pub fn web_session() -> String {
     prefixed("ws")
 }
+
+/// A trust rule of workload identity federation.
+pub fn trust_rule() -> String {
+    prefixed("trust")
+}

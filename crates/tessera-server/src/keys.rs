@@ -409,6 +409,7 @@ mod tests {
             acr: None,
             family_id: None,
             api_key_id: None,
+            aud: None,
         }
     }
 
@@ -741,6 +742,7 @@ mod tests {
                 scope: Scopes::parse("THIRD_PARTY_OPERATION"),
                 acr: None,
                 lineage: crate::access_tokens::Lineage::Own,
+                audience: None,
             },
             fx.clock_now(),
         )

@@ -14,12 +14,13 @@ pub const TOKENS_ISSUED: &str = "tesserad_tokens_issued_total";
 /// Requests refused with 429. Label `scope` (e.g. `app`, `ip`).
 pub const RATE_LIMIT_REJECTIONS: &str = "tesserad_rate_limit_rejections_total";
 
-pub const GRANTS: [&str; 5] = [
+pub const GRANTS: [&str; 6] = [
     "client_credentials",
     "authorization_code",
     "refresh_token",
     "device_code",
     "session",
+    "token_exchange",
 ];
 
 const LATENCY_BUCKETS: [f64; 12] = [

@@ -140,6 +140,7 @@ mod flow_tests {
                 scope: Scopes::parse(scope),
                 acr: Some("0".into()),
                 lineage: Lineage::Own,
+                audience: None,
             },
             fx.clock_now(),
         )
@@ -241,6 +242,7 @@ mod flow_tests {
             acr: None,
             family_id: None,
             api_key_id: None,
+            aud: None,
         };
         let token = fx
             .state

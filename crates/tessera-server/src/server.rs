@@ -45,7 +45,10 @@ pub async fn build_state(
         None
     };
     let mailer = crate::mail::Mailer::from_settings(&settings)?;
+    let issuers =
+        crate::federation::jwks::IssuerKeys::new(Default::default()).map_err(Error::internal)?;
     Ok(AppState::new(Services {
+        issuers,
         mailer,
         settings,
         store,
@@ -145,6 +148,9 @@ async fn background_tasks(state: AppState) {
             .await
         {
             tracing::warn!(error = %e, "pruning expired OAuth state failed");
+        }
+        if let Err(e) = state.store.prune_subject_token_uses(now).await {
+            tracing::warn!(error = %e, "pruning used subject tokens failed");
         }
         if let Some(limits) = &state.rate_limits
             && let Err(e) = limits.limiter.prune(now).await

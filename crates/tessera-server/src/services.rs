@@ -5,6 +5,7 @@
 //! reference count is cheaper than one per service.
 
 use crate::clock::Clock;
+use crate::federation::jwks::IssuerKeys;
 use crate::keys::Keyring;
 use crate::mail::Mailer;
 use crate::ratelimit::RateLimits;
@@ -27,6 +28,8 @@ pub struct Services {
     pub metrics: Option<PrometheusHandle>,
     /// `None` when rate limiting is off (`serve --no-rate-limit`).
     pub rate_limits: Option<RateLimits>,
+    /// Signing keys of the issuers trust rules name (workload identity federation).
+    pub issuers: IssuerKeys,
 }
 
 impl AppState {

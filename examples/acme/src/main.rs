@@ -31,11 +31,13 @@ const ACME_OAUTH: OAuthSpec = OAuthSpec {
     client_secret_env: "ACME_CLIENT_SECRET",
     token_url_env: "ACME_TOKEN_URL",
     session_id_env: "ACME_SESSION_ID",
+    id_token_env: "ACME_ID_TOKEN",
     relogin: ReloginCommands {
         client_credentials: "acme auth login --client-credentials --profile {profile}",
         web: "acme auth login --web --profile {profile}",
         device: "acme auth login --device --profile {profile}",
         session: "acme auth login --session --profile {profile}",
+        federated: "acme auth login --federated --profile {profile}",
     },
 };
 

@@ -31,12 +31,14 @@ pub const LLAMACTL_OAUTH: OAuthSpec = OAuthSpec {
     client_secret_env: "LLAMACTL_CLIENT_SECRET",
     token_url_env: "LLAMACTL_TOKEN_URL",
     session_id_env: "LLAMACTL_SESSION_ID",
+    id_token_env: "LLAMACTL_ID_TOKEN",
     // Every OAuth login of llamactl is `auth login` (device flow).
     relogin: ReloginCommands {
         client_credentials: "llamactl auth login",
         web: "llamactl auth login",
         device: "llamactl auth login",
         session: "llamactl auth login",
+        federated: "llamactl auth login",
     },
 };
 

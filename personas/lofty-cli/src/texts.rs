@@ -37,12 +37,14 @@ pub const LOFTY_OAUTH: OAuthSpec = OAuthSpec {
     client_secret_env: "LOFTY_CLIENT_SECRET",
     token_url_env: "LOFTY_TOKEN_URL",
     session_id_env: "LOFTY_SESSION_ID",
+    id_token_env: "LOFTY_ID_TOKEN",
     relogin: ReloginCommands {
         client_credentials: "lofty-cli auth login",
         web: "lofty-cli auth login-browser",
         // lofty-cli has no device login; its browser login is the interactive one.
         device: "lofty-cli auth login-browser",
         session: "lofty-cli auth login-session",
+        federated: "lofty-cli auth login",
     },
 };
 
@@ -506,6 +508,7 @@ pub fn status(ctx: &Ctx, io: &mut Io, server: &str, r: &Resolution) -> std::io::
                 LoginMethod::Session => "Token URL session (Level 0)",
                 LoginMethod::Web => "PKCE token (browser login)",
                 LoginMethod::Device => "device login",
+                LoginMethod::Federated => "federated token (workload identity)",
             };
             writeln!(out, "OAuth:        {kind}")?;
             let expiry = match session.expires_at {

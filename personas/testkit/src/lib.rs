@@ -9,9 +9,12 @@
 //! - [`Home`]: a temporary `HOME` and working directory, and a [`Command`] for a
 //!   persona binary with a clean environment.
 //! - [`Home::pty`]: the binary on a pseudo-terminal, for prompts and menus.
+//! - [`issuer::Issuer`]: npm oidc-provider issuing signed JWTs, the foreign
+//!   issuer of workload identity federation (a CI platform's role).
 //! - [`secret_service::SecretService`]: a private D-Bus session with
 //!   gnome-keyring on it, for the OS keychain (Unix).
 
+pub mod issuer;
 pub mod secret_service;
 
 use base64::Engine as _;
@@ -206,14 +209,21 @@ fn unique() -> String {
 }
 
 fn wait_for_listening(child: &mut Child) -> String {
+    wait_for_url(child, "tesserad listening on ", "tesserad")
+}
+
+/// Reads `child`'s stdout until a line starting with `prefix`; the URL after
+/// it. Keeps draining stdout afterwards so the pipe never fills.
+fn wait_for_url(child: &mut Child, prefix: &'static str, what: &str) -> String {
     let stdout = child.stdout.take().expect("piped stdout");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut sent = false;
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
-            if !sent && let Some(url) = line.strip_prefix("tesserad listening on ") {
-                let _ = tx.send(url.trim().to_owned());
+            if !sent && let Some(rest) = line.strip_prefix(prefix) {
+                let url = rest.split_whitespace().next().unwrap_or_default();
+                let _ = tx.send(url.to_owned());
                 sent = true;
             }
         }
@@ -222,7 +232,7 @@ fn wait_for_listening(child: &mut Child) -> String {
         Ok(url) => url,
         Err(_) => {
             let _ = child.kill();
-            panic!("tesserad did not report listening (see its stderr above)");
+            panic!("{what} did not report listening (see its stderr above)");
         }
     }
 }

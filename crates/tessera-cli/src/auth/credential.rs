@@ -84,6 +84,7 @@ pub fn from_resolution(
             let refresher = UreqRefresher {
                 transport,
                 server: target.server,
+                env: ctx.env,
             };
             let fresh = token_cache::fresh_session(
                 &ctx.store,
@@ -99,7 +100,7 @@ pub fn from_resolution(
                 source: "oauth",
                 source_detail: format!(
                     "{} login of profile {:?} in {}",
-                    fresh.session.method,
+                    fresh.session.method_description(),
                     found.profile,
                     found.path.display()
                 ),

@@ -7,6 +7,8 @@
 //!   [`device`], [`session`]).
 //! - `--email ADDR [--otp CODE]`: a one-time code by email, traded for a new
 //!   API key ([`email`]).
+//! - `--federated`: a CI job's or pod's platform token exchanged for a
+//!   short-lived access token (RFC 8693, [`federated`]).
 //!
 //! Without a method: on a terminal, ask (or use the device flow when no
 //! browser can be used); without one, fail naming the flags.
@@ -17,6 +19,7 @@
 pub mod client_credentials;
 pub mod device;
 pub mod email;
+pub mod federated;
 pub mod oauth;
 pub mod session;
 pub mod web;
@@ -35,7 +38,7 @@ use tessera_proto::{ApiKey, ClientSecret};
 #[derive(Debug, Default, clap::Args)]
 #[command(group(
     clap::ArgGroup::new("method")
-        .args(["client_credentials", "web", "device", "session", "email"])
+        .args(["client_credentials", "web", "device", "session", "email", "federated"])
 ))]
 pub struct LoginArgs {
     /// The API key to store (with --client-credentials: the key sent as customer_key).
@@ -73,6 +76,19 @@ pub struct LoginArgs {
     /// Email a one-time code to ADDR; with --otp, trade the code for an API key.
     #[arg(long, value_name = "ADDR")]
     pub email: Option<String>,
+    /// Exchange a CI job's or pod's platform token (OIDC) for a short-lived
+    /// access token of the app --client-id (RFC 8693): from --id-token-file,
+    /// TESSERA_ID_TOKEN, or GitHub Actions. Nothing long-lived is stored.
+    #[arg(long)]
+    pub federated: bool,
+    /// The file holding the subject token (--federated), read again for each
+    /// new access token (e.g. a Kubernetes projected service-account token).
+    #[arg(long, value_name = "FILE", requires = "federated")]
+    pub id_token_file: Option<std::path::PathBuf>,
+    /// The audience to ask GitHub Actions for (--federated; default: the
+    /// server's issuer). It must be the audience of the app's trust rule.
+    #[arg(long, value_name = "AUD", requires = "federated")]
+    pub audience: Option<String>,
     /// The 6-digit code from the email (step 2 of --email).
     #[arg(long, value_name = "CODE", requires = "email", value_parser = secret_arg)]
     pub otp: Option<Secret>,
@@ -122,11 +138,11 @@ pub enum Method {
     Session,
     EmailRequest,
     EmailVerify,
+    Federated,
 }
 
 /// The flags that pick a method, for "no method given" errors.
-pub const METHOD_FLAGS: &str =
-    "--web, --device, --api-key KEY, --with-token, --client-credentials, --session or --email ADDR";
+pub const METHOD_FLAGS: &str = "--web, --device, --api-key KEY, --with-token, --client-credentials, --session, --email ADDR or --federated";
 
 /// Which method the flags ask for; without one, asks on a terminal (the
 /// device flow when no browser can be used) and fails without one.
@@ -141,6 +157,7 @@ pub fn choose_method(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<Method,
             Method::EmailRequest,
         ),
         (args.otp.is_some(), Method::EmailVerify),
+        (args.federated, Method::Federated),
         (args.api_key.is_some() || args.with_token, Method::ApiKey),
     ];
     if let Some((_, method)) = explicit.iter().find(|(given, _)| *given) {
@@ -183,6 +200,7 @@ pub fn run(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
         Method::Session => session::run(args, ctx, io),
         Method::EmailRequest => email::request(args, ctx, io),
         Method::EmailVerify => email::verify(args, ctx, io),
+        Method::Federated => federated::run(args, ctx, io),
     }
 }
 
@@ -414,6 +432,14 @@ mod tests {
                 false,
                 None,
                 Ok(Method::ApiKey),
+                false,
+            ),
+            (
+                flags(|a| a.federated = true),
+                &headless,
+                false,
+                None,
+                Ok(Method::Federated),
                 false,
             ),
             (

@@ -32,9 +32,9 @@ use tessera_proto::UnverifiedClaims;
 #[derive(Debug, Subcommand)]
 #[command(defer = true)]
 pub enum AuthCommand {
-    /// Log in: API key, browser, device code, client credentials, token URL or email code.
+    /// Log in: API key, browser, device code, client credentials, token URL, email code or a CI token (federated).
     #[command(help_template = LOGIN_HELP)]
-    Login(login::LoginArgs),
+    Login(Box<login::LoginArgs>),
     /// Show the environment, server, profile and credential in use, and where it came from.
     #[command(help_template = STATUS_HELP)]
     Status(status::StatusArgs),

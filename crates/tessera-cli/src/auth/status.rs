@@ -298,7 +298,7 @@ fn oauth_report(
         expired: session.is_expired(ctx.now) && !session.renewable(),
         oauth: Some(OAuthStatus {
             method: session.method.as_str(),
-            method_description: session.method.to_string(),
+            method_description: session.method_description(),
             login_flag: session.method.login_flag(),
             customer_key: resolution
                 .found

@@ -89,6 +89,11 @@ pub enum OAuthError {
     #[error("{0}")]
     InvalidInput(String),
 
+    /// A federated login's source gave no subject token (a file that is gone,
+    /// a variable that is not set, a job without permission to ask).
+    #[error("no subject token from {0}")]
+    NoSubjectToken(String),
+
     /// A local resource failed: binding the loopback port, reading the paste.
     #[error("{context}: {source}")]
     Io {

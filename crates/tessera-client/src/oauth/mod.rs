@@ -15,6 +15,7 @@
 //! | revocation (RFC 7009) | [`revoke`] |
 //! | token URL + session id (Level 0) | [`session_token`] |
 //! | email one-time code | [`request_otp`], [`verify_otp`] |
+//! | token exchange (RFC 8693), workload identity federation | [`SubjectTokenSource`], [`token_exchange`] |
 //!
 //! ```no_run
 //! use std::time::SystemTime;
@@ -50,12 +51,13 @@ mod clock;
 mod device;
 mod discovery;
 mod error;
+mod federated;
 mod http;
 mod otp;
 mod refresh;
 mod revoke;
 mod session;
-mod token;
+pub(crate) mod token;
 
 pub use authorization_code::{
     BrowserAvailability, BrowserOpener, PkceChallenge, PkceVerifier, SystemBrowser, WebLogin,
@@ -66,6 +68,7 @@ pub use clock::{Clock, SystemClock};
 pub use device::{DEVICE_CODE_GRANT, poll_device_token, request_device_authorization};
 pub use discovery::{check_stored_endpoint, discover, require_endpoint, well_known_urls};
 pub use error::OAuthError;
+pub use federated::{GITHUB_REQUEST_TOKEN, GITHUB_REQUEST_URL, SubjectTokenSource, token_exchange};
 pub use http::{HttpClient, HttpRequest, HttpResponse, TransportError, UreqClient};
 pub use otp::{request_otp, verify_otp};
 pub use refresh::refresh;

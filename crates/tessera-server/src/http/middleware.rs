@@ -196,6 +196,7 @@ mod tests {
                 scope: Scopes::parse(THIRD_PARTY_OPERATION),
                 acr: None,
                 lineage: Lineage::Own,
+                audience: None,
             },
             fx.clock_now(),
         )
@@ -275,6 +276,7 @@ mod tests {
                 scope: Scopes::parse(THIRD_PARTY_OPERATION),
                 acr: None,
                 lineage: Lineage::Own,
+                audience: None,
             },
             fx.clock_now(),
         )

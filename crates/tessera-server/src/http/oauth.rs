@@ -7,7 +7,7 @@ use super::extract::Form;
 use crate::error::{Error, Result};
 use crate::oauth::client_auth::ClientCredentials;
 use crate::oauth::token::{Grant, TokenRequest};
-use crate::oauth::{self, authorization_code, client_credentials, device, refresh};
+use crate::oauth::{self, authorization_code, client_credentials, device, refresh, token_exchange};
 use crate::services::AppState;
 use axum::Router;
 use axum::extract::{FromRequest, Request, State};
@@ -108,6 +108,13 @@ struct TokenForm {
     code_verifier: Option<String>,
     refresh_token: Option<String>,
     device_code: Option<String>,
+    /// RFC 8707 (client_credentials: the token's audience) and RFC 8693.
+    resource: Option<String>,
+    subject_token: Option<String>,
+    subject_token_type: Option<String>,
+    requested_token_type: Option<String>,
+    actor_token: Option<String>,
+    audience: Option<String>,
 }
 
 impl Endpoint for TokenForm {
@@ -120,6 +127,7 @@ impl Endpoint for TokenForm {
                 Grant::ClientCredentials(client_credentials::Request {
                     scope: self.scope,
                     customer_key: self.customer_key,
+                    resource: self.resource,
                 })
             }
             oauth::GRANT_AUTHORIZATION_CODE => {
@@ -135,6 +143,15 @@ impl Endpoint for TokenForm {
             }),
             oauth::GRANT_DEVICE_CODE => Grant::DeviceCode(device::Poll {
                 device_code: self.device_code,
+            }),
+            oauth::GRANT_TOKEN_EXCHANGE => Grant::TokenExchange(token_exchange::Request {
+                subject_token: self.subject_token,
+                subject_token_type: self.subject_token_type,
+                requested_token_type: self.requested_token_type,
+                actor_token: self.actor_token,
+                scope: self.scope,
+                audience: self.audience,
+                resource: self.resource,
             }),
             other => {
                 return Err(Error::oauth(

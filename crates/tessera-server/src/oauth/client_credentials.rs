@@ -21,9 +21,14 @@ pub struct Request {
     pub scope: Option<String>,
     /// Lofty's extension: an API key to act for.
     pub customer_key: Option<String>,
+    /// RFC 8707: another server the token is for (its `aud`), e.g. a tesserad
+    /// that trusts this one's tokens (workload identity federation). That
+    /// server accepts the token; this one then refuses it.
+    pub resource: Option<String>,
 }
 
 pub async fn grant(svc: &Services, app: &App, request: Request, now: i64) -> Result<TokenResponse> {
+    let audience = super::resource(request.resource)?;
     let requested = request.scope.as_deref().filter(|s| !s.trim().is_empty());
     let mut ttl = svc.settings.access_token_ttl;
     let new = match request.customer_key.as_deref() {
@@ -69,6 +74,7 @@ pub async fn grant(svc: &Services, app: &App, request: Request, now: i64) -> Res
                 scope,
                 acr: None,
                 lineage: Lineage::ApiKey(verified.claims.jti),
+                audience,
             }
         }
         None => NewAccessToken {
@@ -77,6 +83,7 @@ pub async fn grant(svc: &Services, app: &App, request: Request, now: i64) -> Res
             scope: super::requested_scope(app, requested)?,
             acr: None,
             lineage: Lineage::Own,
+            audience,
         },
     };
     let body = super::issue::access_only(svc, new, ttl, now)?;

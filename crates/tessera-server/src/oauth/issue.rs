@@ -43,6 +43,7 @@ pub fn access_only(
         refresh_token: None,
         scope: Some(scope),
         acr,
+        issued_token_type: None,
     })
 }
 
@@ -114,6 +115,7 @@ pub async fn in_family(
             scope: scope.clone(),
             acr: None,
             lineage: Lineage::Family(family.id.to_owned()),
+            audience: None,
         },
         now,
     )?;
@@ -133,6 +135,7 @@ pub async fn in_family(
         refresh_token,
         scope: Some(scope.to_string()),
         acr: None,
+        issued_token_type: None,
     })
 }
 

@@ -6,7 +6,7 @@
 //! |---|---|
 //! | `/.well-known/oauth-authorization-server`, `/.well-known/openid-configuration` | [`discovery`] (RFC 8414) |
 //! | `/oauth/authorize` (the pages are `http::web::authorize`) | [`authorize`]: request validation, codes |
-//! | `/oauth/token` | [`token`]: a [`token::Grant`] per grant type, each handled by its module: [`client_credentials`], [`authorization_code`], [`refresh`], [`device`] |
+//! | `/oauth/token` | [`token`]: a [`token::Grant`] per grant type, each handled by its module: [`client_credentials`], [`authorization_code`], [`refresh`], [`device`], [`token_exchange`] (RFC 8693, workload identity federation) |
 //! | `/oauth/device_authorization`, `/device` | [`device`] (RFC 8628) |
 //! | `/oauth/revoke` | [`revoke`] (RFC 7009) |
 //! | `/oauth/introspect` | [`introspect`] (RFC 7662) |
@@ -31,6 +31,7 @@ pub mod refresh;
 pub mod revoke;
 pub mod session_token;
 pub mod token;
+pub mod token_exchange;
 
 use crate::error::{Error, Result};
 use crate::store::App;
@@ -51,6 +52,7 @@ pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
 pub const GRANT_DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 /// How an app's `grant_types` names the device grant (see `admin app create --grant`).
 pub const APP_GRANT_DEVICE_CODE: &str = "device_code";
+pub const GRANT_TOKEN_EXCHANGE: &str = tessera_proto::token::exchange::GRANT_TYPE;
 
 pub const PATH_AUTHORIZE: &str = "/oauth/authorize";
 pub const PATH_TOKEN: &str = "/oauth/token";
@@ -103,7 +105,7 @@ pub fn registered_for(app: &App, scope: &str) -> bool {
 
 /// A narrower scope than `granted`, when the request names one (RFC 6749 §6):
 /// `invalid_scope` with `why` when it asks for more.
-fn narrowed(requested: Option<&str>, granted: Scopes, why: &'static str) -> Result<Scopes> {
+pub fn narrowed(requested: Option<&str>, granted: Scopes, why: &'static str) -> Result<Scopes> {
     let Some(requested) = requested.filter(|s| !s.trim().is_empty()) else {
         return Ok(granted);
     };
@@ -123,6 +125,24 @@ pub fn invalid_request(description: impl Into<String>) -> Error {
 pub fn invalid_grant(description: impl Into<String>) -> Error {
     Error::oauth(OAuthErrorCode::InvalidGrant, description)
 }
+
+/// RFC 8707 §2 `resource`: an absolute URI without a fragment, else
+/// `invalid_target`. `None` when the request names none.
+fn resource(resource: Option<String>) -> Result<Option<String>> {
+    let Some(resource) = resource.filter(|r| !r.is_empty()) else {
+        return Ok(None);
+    };
+    match url::Url::parse(&resource) {
+        Ok(url) if url.fragment().is_none() && !url.cannot_be_a_base() => Ok(Some(resource)),
+        _ => Err(Error::oauth(
+            OAuthErrorCode::Other(INVALID_TARGET.into()),
+            "resource must be an absolute URI without a fragment (RFC 8707)",
+        )),
+    }
+}
+
+/// RFC 8707 §2 / RFC 8693 §2.2.2: the target is not acceptable.
+pub const INVALID_TARGET: &str = "invalid_target";
 
 /// A required form parameter.
 pub fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str> {

@@ -64,6 +64,7 @@ pub async fn exchange(
             scope: crate::api_keys::default_scope(),
             acr: Some(session.acr),
             lineage: Lineage::Own,
+            audience: None,
         },
         ttl,
         now,

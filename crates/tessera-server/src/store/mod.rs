@@ -31,12 +31,14 @@ pub mod sessions;
 pub mod signing_keys;
 pub mod sqlite;
 pub mod token_families;
+pub mod trust_rules;
 pub mod web_sessions;
 
 pub use access_tokens::AccessTokenAuthRow;
 pub use accounts::{Account, Project};
 pub use api_keys::{ApiKeyAuthRow, ApiKeyRecord, Revoked};
 pub use apps::{App, AppMode};
+pub use trust_rules::TrustRule;
 
 use crate::error::{Error, Result};
 use auth_cache::{AuthCache, Cached};

@@ -11,6 +11,7 @@ mod attacks;
 mod browser;
 mod cli;
 mod faults;
+mod federation;
 mod forgery;
 mod malformed;
 mod multi_instance;

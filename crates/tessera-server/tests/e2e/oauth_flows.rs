@@ -89,18 +89,7 @@ async fn client_credentials_both_auth_methods(backend: Backend) {
     .await;
     assert_eq!(status, StatusCode::OK, "{post}");
     // The app's own token acts for the app's account.
-    let me = json(
-        server
-            .get(
-                "/v1/me",
-                Some(&format!(
-                    "Bearer {}",
-                    post["access_token"].as_str().unwrap()
-                )),
-            )
-            .await,
-    )
-    .await;
+    let me = me(&server, &post["access_token"]).await;
     assert_eq!(me["account_id"], demo.account_id.as_str());
     assert_eq!(me["client_id"], app.client_id.as_str());
     assert_eq!(me["credential"], "access_token");

@@ -254,6 +254,14 @@ pub async fn me_status(server: &Server, access_token: &Value) -> StatusCode {
         .status()
 }
 
+/// GET /v1/me with a bearer token: the body, after checking it is 200.
+pub async fn me(server: &Server, access_token: &Value) -> Value {
+    let bearer = format!("Bearer {}", access_token.as_str().unwrap());
+    let response = server.get("/v1/me", Some(&bearer)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    crate::support::json(response).await
+}
+
 /// Asserts an RFC 6749 §5.2 error body: `error` as expected, nothing but
 /// `error` and `error_description` (and `interval` for slow_down).
 pub fn assert_oauth_error(

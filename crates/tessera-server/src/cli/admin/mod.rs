@@ -9,6 +9,7 @@ pub mod app;
 pub mod keys;
 pub mod project;
 pub mod session;
+pub mod trust;
 
 use super::settings::{ServeOverrides, SettingsArgs, resolve};
 use crate::clock::{Clock, SystemClock};
@@ -60,6 +61,11 @@ pub enum Command {
     Keys {
         #[command(subcommand)]
         command: keys::Command,
+    },
+    /// Workload identity federation: external issuers whose JWTs an app trusts.
+    Trust {
+        #[command(subcommand)]
+        command: trust::Command,
     },
 }
 
@@ -133,5 +139,6 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<Output> {
         Command::ApiKey { command } => api_key::run(ctx, command).await,
         Command::Session { command } => session::run(ctx, command).await,
         Command::Keys { command } => keys::run(ctx, command).await,
+        Command::Trust { command } => trust::run(ctx, command).await,
     }
 }

@@ -540,6 +540,77 @@ async fn apps_register_rotate_switch_and_delete() {
 }
 
 #[tokio::test]
+async fn an_app_trusts_an_issuer_from_its_page() {
+    let fx = Fixture::new().await;
+    let mut browser = Browser::member(&fx).await;
+    let account = fx
+        .state
+        .store
+        .account_by_email("a@example.com")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let client_id = fx
+        .app(&account, crate::apps::NewApp::named("ci"))
+        .await
+        .app
+        .client_id;
+    let app_page = format!("/developer/apps/{client_id}");
+    let action = format!("{app_page}/trust");
+    let shown = browser.get(&app_page).await;
+    assert!(shown.html.contains("This app trusts no external issuer."));
+
+    // Issuer and audience alone: explained on the page, the form kept.
+    let bare = [
+        ("issuer", "https://token.actions.githubusercontent.com"),
+        ("audience", "https://tessera.example"),
+        ("subject", ""),
+        ("claims", ""),
+    ];
+    let refused = browser.submit(&app_page, &action, &bare).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.html.contains("would trust every workload"));
+    assert!(refused.html.contains(r#"value="https://tessera.example""#));
+    let mut fields = bare;
+    fields[2] = ("subject", "repo:acme/widgets:*");
+    fields[3] = ("claims", "repository=acme/widgets\nref=refs/heads/main");
+    let added = browser.submit(&app_page, &action, &fields).await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER);
+    let shown = browser.get(added.location.as_deref().unwrap()).await;
+    assert!(shown.html.contains("The app now trusts the issuer"));
+    assert!(
+        shown
+            .html
+            .contains("<code>repository = acme/widgets</code>")
+    );
+    assert!(
+        shown
+            .html
+            .contains("<code>sub = repo:acme/widgets:*</code>")
+    );
+    let rules = fx.state.store.trust_rules(Some(&client_id)).await.unwrap();
+    assert_eq!(rules.len(), 1);
+    assert_eq!(rules[0].claims["ref"], "refs/heads/main");
+
+    // Another account cannot remove it; its owner can.
+    let remove = format!("{app_page}/trust/{}/delete", rules[0].id);
+    account_with_password(&fx, "b@example.com").await;
+    let mut stranger = Browser::new(&fx);
+    stranger
+        .sign_in_with_password("b@example.com", PASSWORD)
+        .await;
+    let refused = stranger.submit("/developer/apps", &remove, &[]).await;
+    assert_eq!(refused.status, StatusCode::NOT_FOUND);
+    let removed = browser.submit(&app_page, &remove, &[]).await;
+    assert_eq!(removed.status, StatusCode::SEE_OTHER);
+    assert!(fx.state.store.trust_rules(None).await.unwrap().is_empty());
+    let activity = browser.get("/settings/activity").await;
+    assert!(activity.html.contains("App trusts an external issuer"));
+    assert!(activity.html.contains("removed"));
+}
+
+#[tokio::test]
 async fn other_sessions_can_be_signed_out() {
     let fx = Fixture::new().await;
     account_with_password(&fx, "a@example.com").await;
@@ -1156,6 +1227,8 @@ async fn every_form_endpoint_checks_the_csrf_token() {
         format!("/developer/apps/{client}/secret"),
         format!("/developer/apps/{client}/mode"),
         format!("/developer/apps/{client}/delete"),
+        format!("/developer/apps/{client}/trust"),
+        format!("/developer/apps/{client}/trust/trust_x/delete"),
         "/settings/sessions/ws_x/revoke".to_owned(),
         format!("/settings/authorizations/{client}/revoke"),
         "/settings/sessions/token-url".to_owned(),

@@ -13,15 +13,14 @@ use crate::http::extract::{FormFields, PageForm};
 use crate::http::web::page::{Layout, ok, render, when};
 use crate::http::web::session::{Member, Submitted, WithCsrf};
 use crate::services::AppState;
-use crate::store::{App, AppMode};
+use crate::store::{App, AppMode, TrustRule};
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect};
 use axum::routing::{get, post};
 use serde::Deserialize;
-use tessera_proto::ClientSecret;
 
 pub const PATH: &str = "/developer/apps";
 const MAX_NAME_CHARS: usize = 100;
@@ -99,6 +98,43 @@ impl AppView {
     }
 }
 
+/// A trust rule (workload identity federation, `console::trust`) as the
+/// app page lists it.
+pub struct TrustView {
+    pub id: String,
+    pub issuer: String,
+    pub audience: String,
+    /// `sub=…`, `name=…`: what the token's claims must match.
+    pub conditions: Vec<String>,
+    pub scope: String,
+    pub created: String,
+}
+
+impl TrustView {
+    pub fn new(rule: &TrustRule) -> Self {
+        let mut conditions: Vec<String> =
+            rule.subject.iter().map(|s| format!("sub = {s}")).collect();
+        conditions.extend(rule.claims.iter().map(|(n, p)| format!("{n} = {p}")));
+        Self {
+            id: rule.id.clone(),
+            issuer: rule.issuer.clone(),
+            audience: rule.audience.clone(),
+            conditions,
+            scope: rule.scope.clone(),
+            created: when(rule.created_at),
+        }
+    }
+}
+
+/// What the form held, shown again with its error.
+#[derive(Default)]
+pub struct TrustDraft {
+    pub issuer: String,
+    pub audience: String,
+    pub subject: String,
+    pub claims: String,
+}
+
 #[derive(Template)]
 #[template(path = "apps.html")]
 struct AppsPage {
@@ -118,14 +154,18 @@ struct AppsPage {
 
 #[derive(Template)]
 #[template(path = "app.html")]
-struct AppPage {
-    layout: Layout,
-    app: AppView,
+pub(super) struct AppPage {
+    pub(super) layout: Layout,
+    pub(super) app: AppView,
     /// A new client secret: rendered in this response only.
-    secret: Option<String>,
-    just_created: bool,
-    notice: Option<&'static str>,
-    approval_required: bool,
+    pub(super) secret: Option<String>,
+    pub(super) just_created: bool,
+    pub(super) notice: Option<&'static str>,
+    pub(super) approval_required: bool,
+    /// Workload identity federation: the issuers the app trusts.
+    pub(super) trust: Vec<TrustView>,
+    pub(super) trust_form: TrustDraft,
+    pub(super) trust_error: Option<String>,
 }
 
 #[derive(Template)]
@@ -269,32 +309,31 @@ async fn register(
         }
         Err(e) => return Err(e.into()),
     };
-    let page = AppPage {
-        layout: member.visitor.layout(created.app.name.clone(), "apps"),
-        app: AppView::new(&state, &created.app, requested),
-        secret: created.client_secret.map(|s| s.expose_secret().to_owned()),
-        just_created: true,
-        notice: None,
-        approval_required,
-    };
+    let mut page = app_page(&state, &member, (created.app, requested), None).await?;
+    page.secret = created.client_secret.map(|s| s.expose_secret().to_owned());
+    page.just_created = true;
     Ok(render(StatusCode::CREATED, &page))
 }
 
-/// The app's page: `secret` is a client secret shown this once.
-fn app_page(
+/// The app's page, with its trust rules; fields to set after: a secret shown
+/// this once, a notice, the trust form's error.
+pub(super) async fn app_page(
     state: &AppState,
     member: &Member,
     (app, requested): (App, Option<i64>),
-    secret: Option<ClientSecret>,
     notice: Option<&'static str>,
-) -> Response {
-    ok(&AppPage {
+) -> PageResult<AppPage> {
+    let trust = state.store.trust_rules(Some(&app.client_id)).await?;
+    Ok(AppPage {
         layout: member.visitor.layout(app.name.clone(), "apps"),
         app: AppView::new(state, &app, requested),
-        secret: secret.map(|s| s.expose_secret().to_owned()),
+        secret: None,
         just_created: false,
         notice,
         approval_required: state.settings.production_requires_approval,
+        trust: trust.iter().map(TrustView::new).collect(),
+        trust_form: TrustDraft::default(),
+        trust_error: None,
     })
 }
 
@@ -305,7 +344,7 @@ async fn show(
     Notice(notice): Notice,
 ) -> PageResult {
     let app = apps::owned(&state.store, member.account_id(), &client_id).await?;
-    Ok(app_page(&state, &member, app, None, notice))
+    Ok(ok(&app_page(&state, &member, app, notice).await?))
 }
 
 async fn rotate_secret(
@@ -315,7 +354,9 @@ async fn rotate_secret(
 ) -> PageResult {
     let app = apps::owned(&state.store, member.account_id(), &client_id).await?;
     let secret = apps::rotate_secret(&state.store, member.actor(), &app.0, state.now()).await?;
-    Ok(app_page(&state, &member, app, Some(secret), None))
+    let mut page = app_page(&state, &member, app, None).await?;
+    page.secret = Some(secret.expose_secret().to_owned());
+    Ok(ok(&page))
 }
 
 #[derive(Deserialize)]

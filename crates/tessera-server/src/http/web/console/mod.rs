@@ -6,6 +6,7 @@ pub mod activity;
 pub mod apps;
 pub mod keys;
 pub mod sessions;
+pub mod trust;
 
 use crate::services::AppState;
 use axum::Router;
@@ -19,6 +20,7 @@ pub fn routes() -> Router<AppState> {
         .merge(apps::routes())
         .merge(sessions::routes())
         .merge(activity::routes())
+        .merge(trust::routes())
 }
 
 /// A short confirmation after a redirect (`?done=…`): fixed texts only, so a
@@ -48,6 +50,10 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
             "Production mode was requested. An administrator will review the app."
         }
         "session_revoked" => "The session was signed out.",
+        "trust_added" => "The app now trusts the issuer's tokens that match the rule.",
+        "trust_removed" => {
+            "The trust rule was removed. Tokens already exchanged run out on their own."
+        }
         "authorization_revoked" => {
             "The app's access was revoked. Its refresh tokens no longer work."
         }

@@ -1,0 +1,85 @@
+//! `auth login --federated`: workload identity federation (RFC 8693). A CI
+//! job or a pod exchanges the signed token its platform gave it (the subject
+//! token) for a short-lived access token of the app named by `--client-id`
+//! (or the client-id variable), whose trust rules on the server accept it.
+//!
+//! The subject token comes from `--id-token-file`, else the id-token variable
+//! (`TESSERA_ID_TOKEN`), else GitHub Actions' token service (asked for
+//! `--audience`, by default the server's issuer). Only the short access token
+//! and where the subject token came from are stored: when the access token
+//! runs out, `auth token` asks the source again and exchanges anew.
+
+use super::LoginArgs;
+use super::oauth::{self as common, LoginError, TESSERA_DISCOVERY};
+use crate::auth::Target;
+use crate::context::Ctx;
+use crate::error::CliError;
+use crate::io::Io;
+use std::path::Path;
+use tessera_client::oauth::{self, Client, SubjectTokenSource};
+use tessera_client::{LoginMethod, OAuthSession};
+
+pub fn run(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
+    let client_id = common::required(
+        ctx,
+        args.client_id.as_deref(),
+        ctx.oauth.client_id_env,
+        "--client-id ID",
+        "a federated login needs the app's client id in",
+    )?;
+    let target = crate::auth::target(ctx)?;
+    let session = obtain(
+        ctx,
+        io,
+        &target,
+        &client_id,
+        args.id_token_file.as_deref(),
+        args.audience.as_deref(),
+        args.scope.as_deref(),
+    )
+    .map_err(|e| {
+        e.hinted(ctx, Some(&TESSERA_DISCOVERY), |e| {
+            e.oauth_code().is_some().then(|| {
+                format!(
+                    "the trust rules of app {client_id} on the server decide which tokens it accepts (issuer, audience, claims): an administrator lists them with `tesserad admin trust list --app {client_id}`"
+                )
+            })
+        })
+    })?;
+    common::save_and_report(ctx, io, &target, session, None)
+}
+
+/// A federated session from `target`'s server: the subject token from the
+/// file, the variable or GitHub Actions, exchanged as the public client
+/// `client_id`.
+pub fn obtain(
+    ctx: &Ctx,
+    io: &mut Io,
+    target: &Target,
+    client_id: &str,
+    id_token_file: Option<&Path>,
+    audience: Option<&str>,
+    scope: Option<&str>,
+) -> Result<OAuthSession, LoginError> {
+    // Known to be missing before any network: say what to pass.
+    let detect = |audience: &str| {
+        SubjectTokenSource::detect(id_token_file, ctx.oauth.id_token_env, ctx.env, audience)
+    };
+    if detect("").is_none() {
+        return Err(LoginError::Local(CliError::Usage(format!(
+            "a federated login needs a subject token: pass --id-token-file FILE, set {}, or run in a GitHub Actions job with `permissions: id-token: write`",
+            ctx.oauth.id_token_env
+        ))));
+    }
+    let http = target.oauth_http(ctx, io)?;
+    let meta = common::discover(&http, &target.server)?;
+    let source = detect(audience.unwrap_or(&meta.issuer)).expect("detected above");
+    let subject = source.fetch(ctx.env, &http).map_err(LoginError::Setup)?;
+    let client = Client::public(client_id);
+    let token = oauth::token_exchange(&http, &meta.token_endpoint, &client, &subject, scope)
+        .map_err(LoginError::Grant)?;
+    let mut session = OAuthSession::from_token(LoginMethod::Federated, token, ctx.now);
+    session.client_id = Some(client_id.to_owned());
+    session.federated = Some(source);
+    Ok(common::with_server(session, &meta))
+}

@@ -1,0 +1,385 @@
+//! The signing keys of trusted issuers: found through the issuer's OpenID
+//! discovery document (`/.well-known/openid-configuration` → `jwks_uri`),
+//! cached per issuer, fetched again when the cache is older than its TTL or a
+//! token names a `kid` the cache lacks.
+//!
+//! - Only issuers of some trust rule are ever fetched (the caller looks the
+//!   rules up first), so a token cannot make the server call a URL of its
+//!   choosing. Both documents must be https, or http on a loopback address.
+//! - A refresh for an unknown `kid` happens at most once per
+//!   [`FetchConfig::unknown_kid_interval_secs`] per issuer, so a flood of
+//!   tokens with made-up kids costs the issuer nothing.
+//! - One fetch per issuer at a time: concurrent requests wait for it.
+//! - Connect and whole-request timeouts, no redirects, bounded bodies: a slow
+//!   or hostile issuer cannot hang the token endpoint.
+//! - When the issuer cannot be reached and the cached keys are not older than
+//!   [`FetchConfig::max_stale_secs`], they are used (and a warning logged).
+//!
+//! Time (`now`, Unix seconds) comes from the caller's clock.
+
+use super::jws::PublicKey;
+use super::refusal::Refusal;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How keys are fetched and kept.
+#[derive(Clone, Copy, Debug)]
+pub struct FetchConfig {
+    /// Establishing the connection.
+    pub connect_timeout: Duration,
+    /// One request, from start to the end of the body.
+    pub request_timeout: Duration,
+    /// Keys are fetched again when older than this.
+    pub ttl_secs: i64,
+    /// At most one refresh per issuer within this, for unknown kids.
+    pub unknown_kid_interval_secs: i64,
+    /// Keys this old are still used while the issuer cannot be reached.
+    pub max_stale_secs: i64,
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(3),
+            request_timeout: Duration::from_secs(5),
+            ttl_secs: 300,
+            unknown_kid_interval_secs: 10,
+            max_stale_secs: 3600,
+        }
+    }
+}
+
+/// Discovery documents and JWKS larger than this are refused.
+const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
+
+struct Fetched {
+    keys: Vec<PublicKey>,
+    fetched_at: i64,
+    /// The last refresh made because of an unknown kid.
+    unknown_kid_refresh_at: Option<i64>,
+}
+
+type Slot = Arc<tokio::sync::Mutex<Option<Fetched>>>;
+
+/// The key cache of every trusted issuer; one per server (in `Services`).
+pub struct IssuerKeys {
+    http: reqwest::Client,
+    config: FetchConfig,
+    slots: Mutex<HashMap<String, Slot>>,
+}
+
+/// Whether `url` may be fetched: https, or plain http on a loopback address
+/// (tests, and an issuer on the same machine). Says why not.
+pub fn check_url(url: &str) -> Result<url::Url, String> {
+    let parsed = url::Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
+    let loopback = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    };
+    match parsed.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => {
+            return Err(format!(
+                "{url} is plain http: an issuer must use https (plain http only on a loopback address)"
+            ));
+        }
+        other => return Err(format!("{url}: the scheme {other}: is not https")),
+    }
+    if parsed.host().is_none() || !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(format!("{url} must name a host and no user or password"));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(format!("{url} must have no query or fragment"));
+    }
+    Ok(parsed)
+}
+
+impl IssuerKeys {
+    pub fn new(config: FetchConfig) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("tesserad/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client for issuer keys: {e}"))?;
+        Ok(Self {
+            http,
+            config,
+            slots: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn slot(&self, issuer: &str) -> Slot {
+        self.slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(issuer.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    /// The key `kid` of `issuer`, from the cache or the issuer.
+    pub async fn key(&self, issuer: &str, kid: &str, now: i64) -> Result<PublicKey, Refusal> {
+        let find = |f: &Fetched| f.keys.iter().find(|k| k.kid == kid).cloned();
+        let slot = self.slot(issuer);
+        let mut cached = slot.lock().await;
+        let fresh = cached
+            .as_ref()
+            .is_some_and(|f| now - f.fetched_at < self.config.ttl_secs);
+        if fresh {
+            let fetched = cached.as_mut().expect("fresh means cached");
+            if let Some(key) = find(fetched) {
+                return Ok(key);
+            }
+            let may_refresh = fetched
+                .unknown_kid_refresh_at
+                .is_none_or(|at| now - at >= self.config.unknown_kid_interval_secs);
+            if !may_refresh {
+                return Err(Refusal::UnknownKey(kid.to_owned()));
+            }
+            fetched.unknown_kid_refresh_at = Some(now);
+            tracing::info!(issuer, kid, "unknown kid: fetching the issuer's keys again");
+        }
+        match self.fetch(issuer).await {
+            Ok(keys) => {
+                let unknown_kid_refresh_at = cached.as_ref().and_then(|f| f.unknown_kid_refresh_at);
+                let fetched = cached.insert(Fetched {
+                    keys,
+                    fetched_at: now,
+                    unknown_kid_refresh_at,
+                });
+                find(fetched).ok_or_else(|| Refusal::UnknownKey(kid.to_owned()))
+            }
+            Err(reason) => match cached.as_ref() {
+                Some(stale) if now - stale.fetched_at < self.config.max_stale_secs => {
+                    tracing::warn!(issuer, %reason, "using cached issuer keys: refreshing them failed");
+                    find(stale).ok_or_else(|| Refusal::UnknownKey(kid.to_owned()))
+                }
+                _ => Err(Refusal::IssuerUnavailable {
+                    issuer: issuer.to_owned(),
+                    reason,
+                }),
+            },
+        }
+    }
+
+    /// The issuer's usable signing keys, via its discovery document.
+    async fn fetch(&self, issuer: &str) -> Result<Vec<PublicKey>, String> {
+        let discovery = format!(
+            "{}/.well-known/openid-configuration",
+            issuer.trim_end_matches('/')
+        );
+        let metadata = self.get_json(&discovery).await?;
+        if metadata.get("issuer").and_then(Value::as_str) != Some(issuer) {
+            return Err(format!(
+                "{discovery} names another issuer ({}); it must be exactly {issuer}",
+                metadata.get("issuer").unwrap_or(&Value::Null)
+            ));
+        }
+        let jwks_uri = metadata
+            .get("jwks_uri")
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("{discovery} has no jwks_uri"))?;
+        check_url(jwks_uri)?;
+        let jwks = self.get_json(jwks_uri).await?;
+        let listed = jwks
+            .get("keys")
+            .and_then(Value::as_array)
+            .ok_or_else(|| format!("{jwks_uri} is not a JWKS (no \"keys\" array)"))?;
+        let mut keys = Vec::new();
+        for jwk in listed {
+            match PublicKey::from_jwk(jwk) {
+                Ok(Some(key)) => keys.push(key),
+                Ok(None) => {}
+                Err(why) => tracing::warn!(issuer, %why, "skipping a broken key in the JWKS"),
+            }
+        }
+        tracing::info!(issuer, keys = keys.len(), "fetched issuer keys");
+        Ok(keys)
+    }
+
+    async fn get_json(&self, url: &str) -> Result<Value, String> {
+        check_url(url)?;
+        let mut response = self
+            .http
+            .get(url)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| describe(url, &e))?;
+        if !response.status().is_success() {
+            return Err(format!("{url} answered HTTP {}", response.status()));
+        }
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_DOCUMENT_BYTES as u64)
+        {
+            return Err(format!("{url} is larger than 256 KiB"));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| describe(url, &e))? {
+            body.extend_from_slice(&chunk);
+            if body.len() > MAX_DOCUMENT_BYTES {
+                return Err(format!("{url} is larger than 256 KiB"));
+            }
+        }
+        serde_json::from_slice(&body).map_err(|e| format!("{url} is not JSON: {e}"))
+    }
+}
+
+/// A failed request in words: timed out, refused, or what else.
+fn describe(url: &str, e: &reqwest::Error) -> String {
+    let what = if e.is_timeout() {
+        "timed out".to_owned()
+    } else if e.is_connect() {
+        "cannot connect".to_owned()
+    } else {
+        e.to_string()
+    };
+    let mut source = std::error::Error::source(e);
+    let mut detail = String::new();
+    while let Some(cause) = source {
+        detail = cause.to_string();
+        source = cause.source();
+    }
+    if detail.is_empty() {
+        format!("{url}: {what}")
+    } else {
+        format!("{url}: {what} ({detail})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{Signer, issuer};
+    use super::*;
+
+    fn keys() -> IssuerKeys {
+        IssuerKeys::new(FetchConfig::default()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn keys_are_cached_and_refreshed_for_a_new_kid_once_per_interval() {
+        let issuer = issuer().await;
+        let (a, b) = (Signer::ed(), Signer::ec());
+        issuer.publish(&[(&a, "a")]);
+        let cache = keys();
+        let t = 1_000;
+        assert_eq!(cache.key(&issuer.url, "a", t).await.unwrap().kid, "a");
+        assert_eq!(cache.key(&issuer.url, "a", t + 1).await.unwrap().kid, "a");
+        assert_eq!(issuer.fetches(), 1, "cached");
+
+        // The issuer rotates: an unknown kid makes one refresh.
+        issuer.publish(&[(&a, "a"), (&b, "b")]);
+        assert_eq!(cache.key(&issuer.url, "b", t + 2).await.unwrap().kid, "b");
+        assert_eq!(issuer.fetches(), 2);
+
+        // Made-up kids: refused after at most one refresh per interval.
+        let interval = FetchConfig::default().unknown_kid_interval_secs;
+        for i in 0..20 {
+            assert_eq!(
+                cache.key(&issuer.url, &format!("junk{i}"), t + 3).await,
+                Err(Refusal::UnknownKey(format!("junk{i}")))
+            );
+        }
+        assert_eq!(issuer.fetches(), 2, "refreshed at t+2 already");
+        let later = t + 2 + interval;
+        assert!(cache.key(&issuer.url, "junk", later).await.is_err());
+        assert_eq!(issuer.fetches(), 3, "one refresh after the interval");
+        assert!(cache.key(&issuer.url, "junk", later).await.is_err());
+        assert_eq!(issuer.fetches(), 3);
+
+        // After the TTL the keys are fetched again, kid known or not.
+        let ttl = FetchConfig::default().ttl_secs;
+        assert!(cache.key(&issuer.url, "a", later + ttl).await.is_ok());
+        assert_eq!(issuer.fetches(), 4);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_issuer_is_a_clear_error_and_stale_keys_bridge_it() {
+        let issuer = issuer().await;
+        let a = Signer::ed();
+        issuer.publish(&[(&a, "a")]);
+        let cache = keys();
+        assert!(cache.key(&issuer.url, "a", 0).await.is_ok());
+        // Nothing listens on a port that was just released.
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("http://{}", l.local_addr().unwrap())
+        };
+        let err = cache.key(&closed, "a", 0).await.unwrap_err();
+        let Refusal::IssuerUnavailable {
+            issuer: named,
+            reason,
+        } = &err
+        else {
+            panic!("{err:?}")
+        };
+        assert_eq!(named, &closed);
+        assert!(reason.contains("cannot connect"), "{reason}");
+        // The issuer's keys expired from the cache, and it went away: stale
+        // keys are used for a while, then not.
+        let gone = keys();
+        assert!(gone.key(&issuer.url, "a", 0).await.is_ok());
+        let slot = gone.slot(&issuer.url);
+        let moved = Arc::new(tokio::sync::Mutex::new(slot.lock().await.take()));
+        gone.slots.lock().unwrap().insert(closed.clone(), moved);
+        let ttl = FetchConfig::default().ttl_secs;
+        assert!(
+            gone.key(&closed, "a", ttl).await.is_ok(),
+            "stale but usable"
+        );
+        let max = FetchConfig::default().max_stale_secs;
+        assert!(matches!(
+            gone.key(&closed, "a", max).await,
+            Err(Refusal::IssuerUnavailable { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_silent_issuer_times_out() {
+        // Accepts connections and never answers.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let cache = IssuerKeys::new(FetchConfig {
+            request_timeout: Duration::from_millis(300),
+            ..FetchConfig::default()
+        })
+        .unwrap();
+        let err = cache.key(&url, "a", 0).await.unwrap_err();
+        let Refusal::IssuerUnavailable { reason, .. } = &err else {
+            panic!("{err:?}")
+        };
+        assert!(reason.contains("timed out"), "{reason}");
+    }
+
+    #[tokio::test]
+    async fn discovery_must_name_the_same_issuer_and_safe_urls() {
+        let issuer = issuer().await;
+        // Asked for under another spelling of the same server.
+        let other = issuer.url.replace("127.0.0.1", "localhost");
+        let err = keys().key(&other, "a", 0).await.unwrap_err();
+        assert!(
+            matches!(&err, Refusal::IssuerUnavailable { reason, .. } if reason.contains("names another issuer")),
+            "{err:?}"
+        );
+        assert!(check_url("http://ci.example.com").is_err());
+        assert!(check_url("https://ci.example.com").is_ok());
+        assert!(check_url("http://[::1]:9000").is_ok());
+        assert!(check_url("https://u:p@ci.example.com").is_err());
+        assert!(check_url("https://ci.example.com/?x=1").is_err());
+        assert!(check_url("file:///etc/passwd").is_err());
+    }
+}

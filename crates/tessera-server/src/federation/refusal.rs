@@ -1,0 +1,58 @@
+//! Why a subject token is not exchanged: plain data, said in the token
+//! endpoint's `error_description`.
+
+use crate::error::Error;
+use tessera_proto::OAuthErrorCode;
+
+/// Why a subject token is not exchanged. Each says what is wrong in the
+/// `error_description` of the token endpoint's answer (never the token).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("the subject token is malformed: {0}")]
+    Malformed(&'static str),
+    #[error("the subject token's algorithm {0:?} is not accepted: RS256, ES256 and EdDSA are")]
+    AlgorithmNotAllowed(String),
+    #[error(
+        "the subject token's header has {0}, which is not accepted: keys come only from the issuer's JWKS"
+    )]
+    HeaderNotAllowed(&'static str),
+    #[error("the subject token has no iss")]
+    NoIssuer,
+    #[error("this client trusts no issuer {0:?}: add a trust rule for it")]
+    UntrustedIssuer(String),
+    #[error(
+        "the subject token was signed by a key (kid {0:?}) that is not in its issuer's JWKS, also after fetching it again"
+    )]
+    UnknownKey(String),
+    #[error("the subject token's signature is invalid")]
+    BadSignature,
+    #[error("the keys of issuer {issuer} cannot be fetched: {reason}")]
+    IssuerUnavailable { issuer: String, reason: String },
+    #[error("the subject token has no exp: only expiring tokens are exchanged")]
+    NoExpiry,
+    #[error("the subject token expired at {0}")]
+    Expired(String),
+    #[error("the subject token is not valid before {0}")]
+    NotYetValid(String),
+    #[error("the subject token was issued in the future ({0}); check the clocks")]
+    IssuedInTheFuture(String),
+    #[error("the subject token is valid for more than 24 hours; use a short-lived token")]
+    TooLongLived,
+    #[error("the subject token's audience is not the one this client's trust rules for {0} expect")]
+    WrongAudience(String),
+    #[error("the subject token's {claim} ({value:?}) does not match this client's trust rule")]
+    ClaimMismatch { claim: String, value: String },
+    #[error("the subject token has already been exchanged; get a fresh one from its issuer")]
+    Replayed,
+}
+
+impl From<Refusal> for Error {
+    fn from(refusal: Refusal) -> Self {
+        let code = match refusal {
+            // The server's own trouble reaching the issuer: worth retrying.
+            Refusal::IssuerUnavailable { .. } => OAuthErrorCode::TemporarilyUnavailable,
+            _ => OAuthErrorCode::InvalidGrant,
+        };
+        Error::oauth(code, refusal.to_string())
+    }
+}

@@ -1,0 +1,135 @@
+//! An issuer for tests: keys made here, tokens signed with them, and a
+//! discovery document and JWKS served on a loopback port.
+
+use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RSA_PKCS1_SHA256,
+    RsaKeyPair, RsaPublicKeyComponents,
+};
+use axum::Router;
+use axum::routing::get;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::Value;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// A private key and its JWK.
+pub enum Signer {
+    Rsa(RsaKeyPair),
+    Ec(EcdsaKeyPair),
+    Ed(Ed25519KeyPair),
+}
+
+impl Signer {
+    pub fn rsa() -> Self {
+        Self::Rsa(RsaKeyPair::generate(KeySize::Rsa2048).unwrap())
+    }
+
+    pub fn ec() -> Self {
+        Self::Ec(EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap())
+    }
+
+    pub fn ed() -> Self {
+        Self::Ed(Ed25519KeyPair::generate().unwrap())
+    }
+
+    pub fn alg(&self) -> &'static str {
+        match self {
+            Self::Rsa(_) => "RS256",
+            Self::Ec(_) => "ES256",
+            Self::Ed(_) => "EdDSA",
+        }
+    }
+
+    pub fn jwk(&self, kid: &str) -> Value {
+        let b64 = |b: &[u8]| URL_SAFE_NO_PAD.encode(b);
+        match self {
+            Self::Rsa(pair) => {
+                let c = RsaPublicKeyComponents::<Vec<u8>>::from(pair.public_key());
+                serde_json::json!({"kty": "RSA", "kid": kid, "n": b64(&c.n), "e": b64(&c.e)})
+            }
+            Self::Ec(pair) => {
+                let point = pair.public_key().as_ref();
+                serde_json::json!({"kty": "EC", "crv": "P-256", "kid": kid,
+                    "x": b64(&point[1..33]), "y": b64(&point[33..65])})
+            }
+            Self::Ed(pair) => serde_json::json!({"kty": "OKP", "crv": "Ed25519",
+                "kid": kid, "x": b64(pair.public_key().as_ref())}),
+        }
+    }
+
+    /// A compact JWS of `header` and `claims`, signed by this key.
+    pub fn sign(&self, header: &Value, claims: &Value) -> String {
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let signature = match self {
+            Self::Rsa(pair) => {
+                let mut sig = vec![0; pair.public_modulus_len()];
+                let rng = aws_lc_rs::rand::SystemRandom::new();
+                pair.sign(&RSA_PKCS1_SHA256, &rng, input.as_bytes(), &mut sig)
+                    .unwrap();
+                sig
+            }
+            Self::Ec(pair) => {
+                let rng = aws_lc_rs::rand::SystemRandom::new();
+                pair.sign(&rng, input.as_bytes()).unwrap().as_ref().to_vec()
+            }
+            Self::Ed(pair) => pair.sign(input.as_bytes()).as_ref().to_vec(),
+        };
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+    }
+
+    /// A JWS with the usual header: this key's `alg`, `kid`.
+    pub fn token(&self, kid: &str, claims: &Value) -> String {
+        self.sign(&serde_json::json!({"alg": self.alg(), "kid": kid}), claims)
+    }
+}
+
+/// An issuer on a loopback port: discovery and a JWKS that the test can
+/// change, counting JWKS fetches.
+pub struct Issuer {
+    pub url: String,
+    jwks: Arc<Mutex<Value>>,
+    fetches: Arc<AtomicUsize>,
+}
+
+pub async fn issuer() -> Issuer {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let jwks = Arc::new(Mutex::new(serde_json::json!({"keys": []})));
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let (issuer, keys, count) = (url.clone(), jwks.clone(), fetches.clone());
+    let app = Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            get(move || async move {
+                axum::Json(serde_json::json!({
+                    "issuer": issuer, "jwks_uri": format!("{issuer}/jwks")
+                }))
+            }),
+        )
+        .route(
+            "/jwks",
+            get(move || async move {
+                count.fetch_add(1, Ordering::SeqCst);
+                axum::Json(keys.lock().unwrap().clone())
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Issuer { url, jwks, fetches }
+}
+
+impl Issuer {
+    pub fn publish(&self, keys: &[(&Signer, &str)]) {
+        let keys: Vec<Value> = keys.iter().map(|(s, kid)| s.jwk(kid)).collect();
+        *self.jwks.lock().unwrap() = serde_json::json!({ "keys": keys });
+    }
+
+    pub fn fetches(&self) -> usize {
+        self.fetches.load(Ordering::SeqCst)
+    }
+}
