@@ -37,6 +37,17 @@ pub struct Claims {
     /// Authentication assurance level; `"0"` for token-URL session logins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acr: Option<String>,
+    /// The key the access token is bound to (RFC 9449 §6.1): only a request
+    /// with a DPoP proof signed by that key may use it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// A token's confirmation claim (RFC 7800 §3.1) as DPoP uses it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// The JWK thumbprint of the key ([`crate::dpop::PublicJwk::thumbprint`]).
+    pub jkt: String,
 }
 
 /// Claims read from a token without checking its signature.
@@ -91,6 +102,7 @@ mod tests {
             token_use: TokenUse::ApiKey,
             client_id: None,
             acr: None,
+            cnf: None,
         }
     }
 

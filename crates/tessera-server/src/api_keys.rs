@@ -76,6 +76,7 @@ pub async fn issue(
         token_use: TokenUse::ApiKey,
         client_id: None,
         acr: None,
+        cnf: None,
     };
     let (jws, kid) = keyring.sign_with_kid(&claims, None)?;
     let key = ApiKey::new(format!("{prefix}{jws}"));

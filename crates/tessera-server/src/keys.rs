@@ -407,6 +407,7 @@ mod tests {
             token_use: TokenUse::Access,
             client_id: None,
             acr: None,
+            cnf: None,
         }
     }
 

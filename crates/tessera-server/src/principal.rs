@@ -4,10 +4,13 @@
 //! Accepted credentials (Lofty auth overview):
 //! - `Authorization: token <api_key>`: an API key ([`crate::api_keys`]);
 //! - `Authorization: Bearer <access_token>`: an OAuth access token
-//!   ([`crate::access_tokens`]).
+//!   ([`crate::access_tokens`]);
+//! - `Authorization: DPoP <access_token>`: an access token bound to a key, with
+//!   a proof of that key in the `DPoP` header (RFC 9449).
 //!
-//! The HTTP edge reads the header ([`Presented`]), calls [`authenticate`] and
-//! requires `THIRD_PARTY_OPERATION` in front of every `/v1` platform endpoint.
+//! The HTTP edge reads the header ([`Presented`]), calls [`authenticate`], then
+//! the proof step [`crate::dpop::check_resource`], and requires
+//! `THIRD_PARTY_OPERATION` in front of every `/v1` platform endpoint.
 
 use crate::error::{Error, Result};
 use crate::services::Services;
@@ -45,6 +48,8 @@ pub struct Principal {
     pub expires_at: Option<i64>,
     /// Assurance level; `Some("0")` for token-URL logins.
     pub acr: Option<String>,
+    /// The thumbprint of the key an access token is bound to (`cnf.jkt`).
+    pub dpop_jkt: Option<String>,
 }
 
 impl Principal {
@@ -62,9 +67,13 @@ impl Principal {
 pub enum Presented<'a> {
     ApiKey(&'a str),
     Bearer(&'a str),
+    /// An access token under the DPoP scheme; its proof is checked separately.
+    Dpop(&'a str),
 }
 
 /// Verifies a presented credential completely (signature, expiry, revocation).
+/// Whether it is sent the way its binding requires is the next step's
+/// question ([`crate::dpop::check_resource`]).
 pub async fn authenticate(svc: &Services, presented: Presented<'_>, now: i64) -> Result<Principal> {
     match presented {
         Presented::ApiKey(key) => {
@@ -78,9 +87,10 @@ pub async fn authenticate(svc: &Services, presented: Presented<'_>, now: i64) ->
                 client_id: None,
                 expires_at: v.claims.exp,
                 acr: None,
+                dpop_jkt: None,
             })
         }
-        Presented::Bearer(token) => {
+        Presented::Bearer(token) | Presented::Dpop(token) => {
             let v =
                 access_tokens::verify(&svc.store, &svc.keyring, &svc.settings.issuer, token, now)
                     .await?;
@@ -93,6 +103,7 @@ pub async fn authenticate(svc: &Services, presented: Presented<'_>, now: i64) ->
                 client_id: v.claims.client_id,
                 expires_at: v.claims.exp,
                 acr: v.claims.acr,
+                dpop_jkt: v.claims.cnf.map(|c| c.jkt),
             })
         }
     }
@@ -125,6 +136,7 @@ mod flow_tests {
                 client_id: Some("app_1".into()),
                 scope: Scopes::parse(scope),
                 acr: Some("0".into()),
+                dpop_jkt: None,
             },
             fx.clock_now(),
         )
@@ -224,6 +236,7 @@ mod flow_tests {
             token_use: TokenUse::Access,
             client_id: None,
             acr: None,
+            cnf: None,
         };
         let token = fx
             .state

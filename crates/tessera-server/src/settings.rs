@@ -3,6 +3,7 @@
 //! `TESSERAD_*` environment > TOML file > defaults); nothing reads the
 //! environment later.
 
+use crate::dpop::NoncePolicy;
 use crate::master_key::MasterKey;
 use crate::ratelimit::{Backend, Policy};
 use crate::store::DatabaseLocation;
@@ -39,6 +40,8 @@ pub struct Settings {
     pub master_key: MasterKey,
     /// Switching an app to production in the console needs an admin's approval.
     pub production_requires_approval: bool,
+    /// Where DPoP proofs must carry a server nonce.
+    pub dpop_nonce: NoncePolicy,
 }
 
 impl Settings {

@@ -39,7 +39,14 @@ pub fn s256_matches(verifier: &str, challenge: &str) -> bool {
     computed.as_bytes().ct_eq(challenge.as_bytes()).into()
 }
 
-pub async fn grant(svc: &Services, app: &App, request: Request, now: i64) -> Result<TokenResponse> {
+/// `key`: the thumbprint of the request's DPoP key, which the tokens are bound to.
+pub async fn grant(
+    svc: &Services,
+    app: &App,
+    request: Request,
+    key: Option<&str>,
+    now: i64,
+) -> Result<TokenResponse> {
     let code = super::required(&request.code, "code")?;
     let row = match svc
         .store
@@ -85,11 +92,12 @@ pub async fn grant(svc: &Services, app: &App, request: Request, now: i64) -> Res
         app,
         &row.account_id,
         &scope,
+        key,
         now,
     )
     .await?;
-    let body =
-        super::issue::in_family(svc, app, &row.family_id, &row.account_id, &scope, now).await?;
+    let body = super::issue::in_family(svc, app, &row.family_id, &row.account_id, &scope, key, now)
+        .await?;
     super::issue::count("authorization_code");
     Ok(body)
 }

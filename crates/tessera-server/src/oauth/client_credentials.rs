@@ -18,7 +18,14 @@ pub struct Request {
     pub customer_key: Option<String>,
 }
 
-pub async fn grant(svc: &Services, app: &App, request: Request, now: i64) -> Result<TokenResponse> {
+/// `key`: the thumbprint of the request's DPoP key, which the token is bound to.
+pub async fn grant(
+    svc: &Services,
+    app: &App,
+    request: Request,
+    key: Option<&str>,
+    now: i64,
+) -> Result<TokenResponse> {
     let (account_id, scope) = match request.customer_key.as_deref() {
         Some(key) => {
             let verified = api_keys::verify(&svc.store, &svc.keyring, key, now)
@@ -52,6 +59,7 @@ pub async fn grant(svc: &Services, app: &App, request: Request, now: i64) -> Res
             client_id: Some(app.client_id.clone()),
             scope,
             acr: None,
+            dpop_jkt: key.map(str::to_owned),
         },
         svc.settings.access_token_ttl,
         now,

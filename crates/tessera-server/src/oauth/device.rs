@@ -126,8 +126,15 @@ pub async fn authorize(
     })
 }
 
-/// The device_code grant: one poll.
-pub async fn grant(svc: &Services, app: &App, poll: Poll, now: i64) -> Result<TokenResponse> {
+/// The device_code grant: one poll. `key`: the thumbprint of the request's
+/// DPoP key, which the tokens are bound to.
+pub async fn grant(
+    svc: &Services,
+    app: &App,
+    poll: Poll,
+    key: Option<&str>,
+    now: i64,
+) -> Result<TokenResponse> {
     let device_code = super::required(&poll.device_code, "device_code")?;
     let hash = digest::secret_hash(device_code);
     let row = svc
@@ -181,10 +188,10 @@ pub async fn grant(svc: &Services, app: &App, poll: Poll, now: i64) -> Result<To
                 .ok_or_else(|| super::invalid_grant("the device code was already used"))?;
             let scope = Scopes::parse(&row.scope);
             let family_id = super::issue::new_family_id();
-            super::issue::create_family(&svc.store, &family_id, app, &account_id, &scope, now)
+            super::issue::create_family(&svc.store, &family_id, app, &account_id, &scope, key, now)
                 .await?;
-            let body =
-                super::issue::in_family(svc, app, &family_id, &account_id, &scope, now).await?;
+            let body = super::issue::in_family(svc, app, &family_id, &account_id, &scope, key, now)
+                .await?;
             super::issue::count("device_code");
             Ok(body)
         }

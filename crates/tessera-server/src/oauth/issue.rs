@@ -6,6 +6,13 @@
 //! rotated refresh token (RFC 9700 §4.14.2), on reuse of an authorization code
 //! (RFC 6749 §4.1.2), and on revocation of a refresh token (RFC 7009 §2.1).
 //! client_credentials and token-URL tokens have no family and write nothing.
+//!
+//! DPoP (RFC 9449): a token request with a valid proof gets tokens bound to the
+//! proof's key (`key`, its thumbprint): access tokens carry `cnf.jkt` and the
+//! response says `token_type: DPoP`. A public client's family is bound too, so
+//! its refresh tokens only work with a proof by that key; a confidential
+//! client's are not (RFC 9449 §5: they already need the client's secret), so
+//! such a client may move to a new key at a refresh.
 
 use crate::access_tokens::{self, NewAccessToken};
 use crate::digest;
@@ -14,7 +21,7 @@ use crate::services::Services;
 use crate::store::{App, Store};
 use std::time::Duration;
 use tessera_proto::token::TokenResponse;
-use tessera_proto::{RefreshToken, Scopes};
+use tessera_proto::{RefreshToken, Scopes, dpop};
 
 /// Every refresh token starts with this (access tokens are JWS, `eyJ…`).
 pub const REFRESH_TOKEN_PREFIX: &str = "rt_";
@@ -22,6 +29,11 @@ pub const REFRESH_TOKEN_PREFIX: &str = "rt_";
 /// Counts an issued token under `grant` (one of [`crate::metrics::GRANTS`]).
 pub fn count(grant: &'static str) {
     metrics::counter!(crate::metrics::TOKENS_ISSUED, "grant" => grant).increment(1);
+}
+
+/// `token_type` of an access token bound to a key, or not (RFC 9449 §5).
+fn token_type(bound: bool) -> String {
+    if bound { dpop::TOKEN_TYPE } else { "Bearer" }.to_owned()
 }
 
 /// An access token without refresh token or family (client_credentials, token URL).
@@ -33,10 +45,11 @@ pub fn access_only(
 ) -> Result<TokenResponse> {
     let scope = new.scope.to_string();
     let acr = new.acr.clone();
+    let bound = new.dpop_jkt.is_some();
     let issued = access_tokens::issue(&svc.keyring, &svc.settings.issuer, ttl, new, now)?;
     Ok(TokenResponse {
         access_token: issued.token,
-        token_type: "Bearer".into(),
+        token_type: token_type(bound),
         expires_in: Some(issued.expires_in),
         refresh_token: None,
         scope: Some(scope),
@@ -49,13 +62,15 @@ pub fn new_family_id() -> String {
     format!("fam_{}", uuid::Uuid::now_v7().simple())
 }
 
-/// Records a family (idempotent: a code's family is created when it is redeemed).
+/// Records a family (idempotent: a code's family is created when it is
+/// redeemed), bound to `key` when the app is a public client.
 pub async fn create_family(
     store: &Store,
     family_id: &str,
     app: &App,
     account_id: &str,
     scope: &Scopes,
+    key: Option<&str>,
     now: i64,
 ) -> Result<()> {
     store
@@ -64,18 +79,21 @@ pub async fn create_family(
             &app.client_id,
             account_id,
             &scope.to_string(),
+            key.filter(|_| app.public),
             now,
         )
         .await
 }
 
-/// An access token in `family`, plus a new refresh token when the app may refresh.
+/// An access token in `family` (bound to `key`, if any), plus a new refresh
+/// token when the app may refresh.
 pub async fn in_family(
     svc: &Services,
     app: &App,
     family_id: &str,
     account_id: &str,
     scope: &Scopes,
+    key: Option<&str>,
     now: i64,
 ) -> Result<TokenResponse> {
     let issued = access_tokens::issue(
@@ -87,6 +105,7 @@ pub async fn in_family(
             client_id: Some(app.client_id.clone()),
             scope: scope.clone(),
             acr: None,
+            dpop_jkt: key.map(str::to_owned),
         },
         now,
     )?;
@@ -108,7 +127,7 @@ pub async fn in_family(
     };
     Ok(TokenResponse {
         access_token: issued.token,
-        token_type: "Bearer".into(),
+        token_type: token_type(key.is_some()),
         expires_in: Some(issued.expires_in),
         refresh_token,
         scope: Some(scope.to_string()),

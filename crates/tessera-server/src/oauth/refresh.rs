@@ -2,6 +2,11 @@
 //! hashes, bound to the client, and rotated on every use; presenting a rotated one
 //! again means two parties hold it, so the whole family is revoked (RFC 9700
 //! §4.14.2). Rotation is a compare-and-set, so two concurrent uses cannot both win.
+//!
+//! A family bound to a DPoP key (a public client's, RFC 9449 §5) refreshes only
+//! with a proof by that key, checked before anything else about the token: a
+//! copy of the refresh token without the key can neither use it nor, by
+//! presenting it again, revoke the owner's login.
 
 use crate::digest;
 use crate::error::Result;
@@ -21,7 +26,14 @@ pub async fn find(store: &Store, token: &str) -> Result<Option<RefreshRow>> {
     store.refresh_token(&digest::secret_hash(token)).await
 }
 
-pub async fn grant(svc: &Services, app: &App, request: Request, now: i64) -> Result<TokenResponse> {
+/// `key`: the thumbprint of the request's DPoP key.
+pub async fn grant(
+    svc: &Services,
+    app: &App,
+    request: Request,
+    key: Option<&str>,
+    now: i64,
+) -> Result<TokenResponse> {
     let token = super::required(&request.refresh_token, "refresh_token")?;
     let row = find(&svc.store, token)
         .await?
@@ -29,6 +41,11 @@ pub async fn grant(svc: &Services, app: &App, request: Request, now: i64) -> Res
     if row.client_id != app.client_id {
         return Err(super::invalid_grant(
             "the refresh token was issued to another client",
+        ));
+    }
+    if row.dpop_jkt.is_some() && row.dpop_jkt.as_deref() != key {
+        return Err(super::invalid_grant(
+            "the refresh token is bound to a DPoP key: send a DPoP proof signed by the key of the login",
         ));
     }
     if row.revoked_at.is_some() {
@@ -52,8 +69,8 @@ pub async fn grant(svc: &Services, app: &App, request: Request, now: i64) -> Res
     {
         return replayed(svc, app, &row, now).await;
     }
-    let body =
-        super::issue::in_family(svc, app, &row.family_id, &row.account_id, &scope, now).await?;
+    let body = super::issue::in_family(svc, app, &row.family_id, &row.account_id, &scope, key, now)
+        .await?;
     super::issue::count("refresh_token");
     Ok(body)
 }

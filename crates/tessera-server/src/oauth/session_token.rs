@@ -63,6 +63,7 @@ pub async fn exchange(
             client_id: None,
             scope: crate::api_keys::default_scope(),
             acr: Some(session.acr),
+            dpop_jkt: None,
         },
         ttl,
         now,

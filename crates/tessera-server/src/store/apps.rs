@@ -52,6 +52,9 @@ pub struct App {
     pub grant_types: Vec<String>,
     /// Overrides the mode's default limit, requests per minute.
     pub rate_limit_per_min: Option<i64>,
+    /// Every token request must carry a DPoP proof (RFC 9449), so every token
+    /// the app gets is bound to a key.
+    pub dpop_required: bool,
     pub created_at: i64,
 }
 
@@ -66,6 +69,7 @@ struct AppRow {
     redirect_uris: String,
     grant_types: String,
     rate_limit_per_min: Option<i64>,
+    dpop_required: i64,
     created_at: i64,
 }
 
@@ -88,6 +92,7 @@ impl TryFrom<AppRow> for App {
             name: r.name,
             client_secret_hash: r.client_secret_hash,
             rate_limit_per_min: r.rate_limit_per_min,
+            dpop_required: r.dpop_required != 0,
             created_at: r.created_at,
         })
     }
@@ -97,7 +102,7 @@ impl TryFrom<AppRow> for App {
 macro_rules! app_columns {
     () => {
         "client_id, account_id, name, mode, is_public, client_secret_hash, \
-         redirect_uris, grant_types, rate_limit_per_min, created_at"
+         redirect_uris, grant_types, rate_limit_per_min, dpop_required, created_at"
     };
 }
 
@@ -110,7 +115,7 @@ impl Store {
         let sql = concat!(
             "INSERT INTO apps (",
             app_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         );
         let redirect_uris = serde_json::to_string(&app.redirect_uris).map_err(Error::internal)?;
         let values = (
@@ -123,6 +128,7 @@ impl Store {
             redirect_uris,
             app.grant_types.join(" "),
             app.rate_limit_per_min,
+            flag(app.dpop_required),
             app.created_at,
         );
         self.execute(sql, values).await.map_err(|e| {
@@ -177,6 +183,13 @@ impl Store {
         .await?;
         tx.commit().await?;
         row.map(App::try_from).transpose()
+    }
+
+    /// Whether the app's token requests must carry a DPoP proof; `false` when
+    /// there is no such app.
+    pub async fn set_app_dpop_required(&self, client_id: &str, required: bool) -> Result<bool> {
+        let sql = "UPDATE apps SET dpop_required = $1 WHERE client_id = $2";
+        self.changed_one(sql, (flag(required), client_id)).await
     }
 
     pub async fn apps_of(&self, account_id: &str) -> Result<Vec<App>> {
@@ -268,6 +281,7 @@ mod tests {
             redirect_uris: vec!["http://127.0.0.1/callback".into()],
             grant_types: vec!["authorization_code".into(), "device_code".into()],
             rate_limit_per_min: Some(42),
+            dpop_required: true,
             created_at: fx.clock_now(),
         };
         fx.state.store.insert_app(&app).await.unwrap();
