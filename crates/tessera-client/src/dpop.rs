@@ -202,6 +202,14 @@ impl DpopKey {
     }
 }
 
+/// Unix seconds for a proof's `iat`: the wall clock, which is what the
+/// server compares it with.
+pub(crate) fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 fn origin(url: &str) -> Option<String> {
     Some(url::Url::parse(url).ok()?.origin().ascii_serialization())
 }
