@@ -8,6 +8,11 @@
 // Listens on 127.0.0.1:$PORT only and prints one line starting with
 // "listening " once it accepts connections (the Rust tests wait for it).
 //
+// DPoP (RFC 9449) is on, as it is by default in oidc-provider 9: tokens are
+// bound when a token request carries a proof, and the client
+// `tessera-cli-dpop` must always send one. DPOP_NONCE=1 makes the provider
+// demand its nonces (use_dpop_nonce, DPoP-Nonce) on every DPoP request.
+//
 // Sign-in and consent are completed without a human: every request to
 // /interaction/:uid signs in the fixed account `tessera-test-user` and grants
 // what was asked, unless the authorization request carries
@@ -65,7 +70,19 @@ const clients = [
     redirect_uris: ['http://127.0.0.1/callback'],
     scope: `openid offline_access ${API_SCOPES}`,
   },
+  {
+    // The same CLI registered to always bind its tokens to a DPoP key.
+    client_id: 'tessera-cli-dpop',
+    application_type: 'native',
+    token_endpoint_auth_method: 'none',
+    grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'],
+    response_types: ['code'],
+    redirect_uris: ['http://127.0.0.1/callback'],
+    scope: `openid offline_access ${API_SCOPES}`,
+    dpop_bound_access_tokens: true,
+  },
 ];
+const DPOP_NONCE = process.env.DPOP_NONCE === '1';
 
 const configuration = {
   clients,
@@ -88,6 +105,10 @@ const configuration = {
   },
   features: {
     devInteractions: { enabled: false },
+    dPoP: {
+      enabled: true,
+      ...(DPOP_NONCE ? { nonceSecret: randomBytes(32), requireNonce: () => true } : {}),
+    },
     clientCredentials: { enabled: true },
     introspection: { enabled: true },
     revocation: { enabled: true },

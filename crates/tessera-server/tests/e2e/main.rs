@@ -8,6 +8,7 @@ mod support;
 mod admin;
 mod api_keys;
 mod cli;
+mod dpop;
 mod faults;
 mod forgery;
 mod malformed;
