@@ -264,8 +264,10 @@ test("DPoP: client credentials bound to openid-client's key; the token alone is 
   assert.match(stolen.challenge, /^DPoP /);
   // Another key's proofs do not make it usable either.
   const thief = client.getDPoPHandle(confidential, await client.randomDPoPKeyPair("ES256"));
-  const refused = await client.fetchProtectedResource(confidential, tokens.access_token, ME, "GET", undefined, undefined, { DPoP: thief });
-  assert.equal(refused.status, 401);
+  await assert.rejects(
+    client.fetchProtectedResource(confidential, tokens.access_token, ME, "GET", undefined, undefined, { DPoP: thief }),
+    (e) => e.status === 401 && e.cause.some((c) => c.scheme === "dpop" && c.parameters.error === "invalid_dpop_proof"),
+  );
   const introspected = await client.tokenIntrospection(confidential, tokens.access_token);
   assert.equal(introspected.active, true);
   assert.equal(introspected.token_type, "DPoP");
