@@ -378,7 +378,11 @@ fn web_login_with_a_pasted_redirect_then_refresh_and_logout() {
     assert_eq!(session["method"].as_str(), Some("web"));
     assert_eq!(session["client_id"].as_str(), Some("tessera-cli"));
     // oidc-provider does DPoP: the login made a key and the tokens are bound to it.
-    assert_eq!(session["dpop_key"]["alg"].as_str(), Some("EdDSA"), "{session}");
+    assert_eq!(
+        session["dpop_key"]["alg"].as_str(),
+        Some("EdDSA"),
+        "{session}"
+    );
     let first = t.ok(&["auth", "token"]).trim().to_owned();
     assert!(provider.is_active(&first));
 
