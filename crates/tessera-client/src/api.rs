@@ -4,6 +4,7 @@ use crate::dpop::DpopKey;
 use crate::error::Error;
 use crate::oauth::Clock;
 use crate::retry::{RateLimitWait, RetryPolicy};
+use crate::session::OAuthSession;
 use crate::transport::{Transport, request_error, same_origin_url};
 use std::time::Duration;
 use tessera_proto::api::{Me, ProjectList};
@@ -59,6 +60,20 @@ impl Authorization {
                 Some(key.proof(method, url, Some(token.expose_secret()), crate::dpop::now()))
             }
             Authorization::ApiKey(_) | Authorization::Bearer(_) => None,
+        }
+    }
+}
+
+/// How requests present a login's access token: with proofs of the login's
+/// key when the token is bound to it, else as a Bearer token.
+impl From<&OAuthSession> for Authorization {
+    fn from(session: &OAuthSession) -> Self {
+        match &session.dpop_key {
+            Some(key) => Authorization::Dpop {
+                token: session.access_token.clone(),
+                key: key.clone(),
+            },
+            None => Authorization::Bearer(session.access_token.clone()),
         }
     }
 }

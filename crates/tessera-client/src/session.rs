@@ -3,7 +3,6 @@
 //!
 //! Stored under `[profiles.NAME.oauth]` in the credentials file (mode 0600).
 
-use crate::api::Authorization;
 use crate::dpop::DpopKey;
 use crate::oauth::{Client, TokenResponse};
 use serde::{Deserialize, Serialize};
@@ -138,18 +137,6 @@ impl OAuthSession {
     /// access token alone is refused by the server.
     pub fn is_dpop_bound(&self) -> bool {
         self.dpop_key.is_some()
-    }
-
-    /// How requests present the access token: with proofs of the login's key
-    /// when the token is bound to it, else as a Bearer token.
-    pub fn authorization(&self) -> Authorization {
-        match &self.dpop_key {
-            Some(key) => Authorization::Dpop {
-                token: self.access_token.clone(),
-                key: key.clone(),
-            },
-            None => Authorization::Bearer(self.access_token.clone()),
-        }
     }
 
     /// Takes a renewed token: a new access token and expiry; a rotated

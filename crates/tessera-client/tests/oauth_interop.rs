@@ -20,7 +20,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tessera_client::oauth::{
     self, BrowserOpener, Client, ClientCredentialsRequest, Clock, OAuthError, ServerMetadata,
-    TokenToRevoke, UreqClient, WebLogin, WebLoginEvent,
+    TokenResponse, TokenToRevoke, UreqClient, WebLogin, WebLoginEvent,
 };
 use tessera_client::token_cache::{HttpRefresher, Refresher as _};
 use tessera_client::{DpopKey, LoginMethod, OAuthSession};
@@ -390,6 +390,36 @@ impl<F: Fn(usize)> Clock for ScriptedClock<F> {
     }
 }
 
+/// A device login of `client` that the user approves in the browser during
+/// the `approve_at`-th wait: the token, and how many waits there were.
+fn device_login(provider: &Provider, client: &Client, approve_at: usize) -> (TokenResponse, usize) {
+    let meta = provider.metadata();
+    let http = UreqClient::new();
+    let device = oauth::request_device_authorization(
+        &http,
+        meta.device_authorization_endpoint.as_deref().unwrap(),
+        client,
+        Some("api:read"),
+    )
+    .unwrap();
+    assert!(!device.user_code.is_empty());
+    assert!(device.verification_uri.starts_with(&provider.issuer));
+    let complete = device.verification_uri_complete.clone().unwrap();
+    let browser = Browser::new(provider);
+    let clock = ScriptedClock::new(|n| {
+        if n == approve_at {
+            match browser.walk(&complete) {
+                Landing::Page(200, body) => assert!(body.contains("device-success"), "{body}"),
+                Landing::Page(status, body) => panic!("{status}: {body}"),
+                Landing::Loopback(url) => panic!("{url}"),
+            }
+        }
+    });
+    let token =
+        oauth::poll_device_token(&http, &meta.token_endpoint, client, &device, &clock).unwrap();
+    (token, clock.sleeps.get())
+}
+
 // ---------------------------------------------------------------------------
 // Tests.
 
@@ -657,30 +687,9 @@ fn device_flow_approved_while_polling() {
     let meta = provider.metadata();
     let http = UreqClient::new();
     let client = Client::public(PUBLIC_CLIENT);
-    let device = oauth::request_device_authorization(
-        &http,
-        meta.device_authorization_endpoint.as_deref().unwrap(),
-        &client,
-        Some("api:read"),
-    )
-    .unwrap();
-    assert!(!device.user_code.is_empty());
-    assert!(device.verification_uri.starts_with(&provider.issuer));
-    let complete = device.verification_uri_complete.clone().unwrap();
-    let browser = Browser::new(&provider);
     // First poll: still pending. During the second wait the user approves.
-    let clock = ScriptedClock::new(|n| {
-        if n == 2 {
-            match browser.walk(&complete) {
-                Landing::Page(200, body) => assert!(body.contains("device-success"), "{body}"),
-                Landing::Page(status, body) => panic!("{status}: {body}"),
-                Landing::Loopback(url) => panic!("{url}"),
-            }
-        }
-    });
-    let token =
-        oauth::poll_device_token(&http, &meta.token_endpoint, &client, &device, &clock).unwrap();
-    assert_eq!(clock.sleeps.get(), 2);
+    let (token, waits) = device_login(&provider, &client, 2);
+    assert_eq!(waits, 2);
     assert_eq!(token.scope.as_deref(), Some("api:read"));
     let info = provider.introspect(token.access_token.expose_secret());
     assert_eq!(info["active"], true, "{info}");
@@ -738,26 +747,7 @@ fn dpop_device_login_binds_tokens_follows_nonces_and_refreshes_with_its_key() {
         .expect("oidc-provider advertises DPoP algorithms we sign");
     let http = UreqClient::new();
     let client = Client::public(DPOP_CLIENT).with_dpop(key.clone());
-    let device = oauth::request_device_authorization(
-        &http,
-        meta.device_authorization_endpoint.as_deref().unwrap(),
-        &client,
-        Some("api:read"),
-    )
-    .unwrap();
-    let complete = device.verification_uri_complete.clone().unwrap();
-    let browser = Browser::new(&provider);
-    let clock = ScriptedClock::new(|n| {
-        if n == 1 {
-            match browser.walk(&complete) {
-                Landing::Page(200, body) => assert!(body.contains("device-success"), "{body}"),
-                Landing::Page(status, body) => panic!("{status}: {body}"),
-                Landing::Loopback(url) => panic!("{url}"),
-            }
-        }
-    });
-    let token =
-        oauth::poll_device_token(&http, &meta.token_endpoint, &client, &device, &clock).unwrap();
+    let (token, _) = device_login(&provider, &client, 1);
     assert_eq!(token.token_type, "DPoP");
     let info = provider.introspect(token.access_token.expose_secret());
     assert_eq!(info["active"], true, "{info}");

@@ -3,9 +3,9 @@
 //!
 //! A DPoP proof is a compact JWS the client signs for one request: its header
 //! carries the public key ([`PublicJwk`]), its claims the request ([`ProofClaims`]).
-//! A token bound to that key carries the key's thumbprint as `cnf.jkt`
-//! ([`crate::claims::Confirmation`]); only a request with a proof signed by the
-//! key is accepted with it.
+//! A token bound to that key carries the key's thumbprint as `cnf.jkt` (the
+//! claims' `Confirmation`); only a request with a proof signed by the key is
+//! accepted with it.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

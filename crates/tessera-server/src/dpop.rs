@@ -10,7 +10,7 @@
 //! - the signature, with aws-lc-rs;
 //! - the claims against the request: `htm`, `htu` (both URLs normalized, query
 //!   and fragment dropped), `iat` within [`IAT_WINDOW_SECS`] of `now`, `ath`;
-//! - the nonce when the [`NoncePolicy`] asks for one (§8): nonces are an HMAC
+//! - the nonce when the `NoncePolicy` asks for one (§8): nonces are an HMAC
 //!   of a time slot under a key derived from the master key, so every instance
 //!   issues and accepts the same ones and none are stored;
 //! - last, that the `jti` is new: a unique insert in the database (shared by
@@ -47,31 +47,6 @@ const MAX_PROOF_BYTES: usize = 4096;
 /// JWK members that only a private key has (RFC 7518 §6.2.2, §6.3.2, §6.4;
 /// RFC 8037 §2). A proof carrying one leaked its key (RFC 9449 §4.3).
 const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
-
-/// Where the server asks for nonces (`serve --dpop-nonce`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum NoncePolicy {
-    /// Never: `iat` and the `jti` check alone limit replay.
-    Off,
-    /// At the token endpoint, where proofs obtain new tokens (the default):
-    /// a proof made ahead of time cannot be used there. One more round trip
-    /// per login and refresh.
-    #[default]
-    Token,
-    /// Also at the platform API: one more round trip per new client process.
-    All,
-}
-
-impl NoncePolicy {
-    pub fn at_token_endpoint(self) -> bool {
-        matches!(self, Self::Token | Self::All)
-    }
-
-    pub fn at_resources(self) -> bool {
-        self == Self::All
-    }
-}
 
 /// What a proof must match.
 #[derive(Clone, Copy, Debug)]
@@ -835,7 +810,7 @@ mod flow_tests {
 
     #[tokio::test]
     async fn a_public_clients_refresh_token_needs_the_key_of_its_login() {
-        let fx = Fixture::with_settings(|s| s.dpop_nonce = super::NoncePolicy::Off).await;
+        let fx = Fixture::with_settings(|s| s.dpop_nonce = crate::settings::NoncePolicy::Off).await;
         let account = fx.account("p@example.com").await;
         fx.app(&account, NewApp::public_client("CLI", "cli")).await;
         let started = body_json(
@@ -921,7 +896,7 @@ mod flow_tests {
 
     #[tokio::test]
     async fn resources_may_ask_for_nonces_too() {
-        let fx = Fixture::with_settings(|s| s.dpop_nonce = super::NoncePolicy::All).await;
+        let fx = Fixture::with_settings(|s| s.dpop_nonce = crate::settings::NoncePolicy::All).await;
         let client = confidential(&fx, None).await;
         let key = Key::ed25519();
         let token = bound_token(&fx, &key, &client).await;

@@ -9,7 +9,7 @@
 //!   a proof of that key in the `DPoP` header (RFC 9449).
 //!
 //! The HTTP edge reads the header ([`Presented`]), calls [`authenticate`], then
-//! the proof step [`crate::dpop::check_resource`], and requires
+//! the proof step (`dpop::check_resource`), and requires
 //! `THIRD_PARTY_OPERATION` in front of every `/v1` platform endpoint.
 
 use crate::error::{Error, Result};
@@ -73,7 +73,7 @@ pub enum Presented<'a> {
 
 /// Verifies a presented credential completely (signature, expiry, revocation).
 /// Whether it is sent the way its binding requires is the next step's
-/// question ([`crate::dpop::check_resource`]).
+/// question (`dpop::check_resource`).
 pub async fn authenticate(svc: &Services, presented: Presented<'_>, now: i64) -> Result<Principal> {
     match presented {
         Presented::ApiKey(key) => {

@@ -3,7 +3,6 @@
 //! `TESSERAD_*` environment > TOML file > defaults); nothing reads the
 //! environment later.
 
-use crate::dpop::NoncePolicy;
 use crate::master_key::MasterKey;
 use crate::ratelimit::{Backend, Policy};
 use crate::store::DatabaseLocation;
@@ -48,6 +47,31 @@ impl Settings {
     /// The access-token lifetime in seconds, as the keyring and tokens count it.
     pub fn access_token_ttl_secs(&self) -> i64 {
         i64::try_from(self.access_token_ttl.as_secs()).unwrap_or(i64::MAX / 2)
+    }
+}
+
+/// Where the server asks for nonces (`serve --dpop-nonce`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NoncePolicy {
+    /// Never: `iat` and the `jti` check alone limit replay.
+    Off,
+    /// At the token endpoint, where proofs obtain new tokens (the default):
+    /// a proof made ahead of time cannot be used there. One more round trip
+    /// per login and refresh.
+    #[default]
+    Token,
+    /// Also at the platform API: one more round trip per new client process.
+    All,
+}
+
+impl NoncePolicy {
+    pub fn at_token_endpoint(self) -> bool {
+        matches!(self, Self::Token | Self::All)
+    }
+
+    pub fn at_resources(self) -> bool {
+        self == Self::All
     }
 }
 

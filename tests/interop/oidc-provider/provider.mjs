@@ -37,9 +37,20 @@ const TEST_ACCOUNT = 'tessera-test-user';
 const { privateKey } = await generateKeyPair('RS256', { extractable: true });
 const jwk = { ...(await exportJWK(privateKey)), alg: 'RS256', use: 'sig', kid: 'interop-rs256' };
 
-// Loopback redirect: for `application_type: native` clients oidc-provider
-// ignores the port of a loopback redirect URI (RFC 8252 §7.3), which is what
-// lets the CLI use an OS-chosen port.
+// What a CLI ships: a public client (no secret) using PKCE, the device flow
+// and refresh tokens. Loopback redirect: for `application_type: native`
+// clients oidc-provider ignores the port of a loopback redirect URI (RFC 8252
+// §7.3), which is what lets the CLI use an OS-chosen port.
+const cli = {
+  client_id: 'tessera-cli',
+  application_type: 'native',
+  token_endpoint_auth_method: 'none',
+  grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'],
+  response_types: ['code'],
+  redirect_uris: ['http://127.0.0.1/callback'],
+  scope: `openid offline_access ${API_SCOPES}`,
+};
+
 const clients = [
   {
     client_id: 'tessera-cc-basic',
@@ -59,28 +70,9 @@ const clients = [
     token_endpoint_auth_method: 'client_secret_post',
     scope: API_SCOPES,
   },
-  {
-    // What a CLI ships: a public client (no secret) using PKCE, the device
-    // flow and refresh tokens.
-    client_id: 'tessera-cli',
-    application_type: 'native',
-    token_endpoint_auth_method: 'none',
-    grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'],
-    response_types: ['code'],
-    redirect_uris: ['http://127.0.0.1/callback'],
-    scope: `openid offline_access ${API_SCOPES}`,
-  },
-  {
-    // The same CLI registered to always bind its tokens to a DPoP key.
-    client_id: 'tessera-cli-dpop',
-    application_type: 'native',
-    token_endpoint_auth_method: 'none',
-    grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'],
-    response_types: ['code'],
-    redirect_uris: ['http://127.0.0.1/callback'],
-    scope: `openid offline_access ${API_SCOPES}`,
-    dpop_bound_access_tokens: true,
-  },
+  cli,
+  // The same CLI registered to always bind its tokens to a DPoP key.
+  { ...cli, client_id: 'tessera-cli-dpop', dpop_bound_access_tokens: true },
 ];
 const DPOP_NONCE = process.env.DPOP_NONCE === '1';
 

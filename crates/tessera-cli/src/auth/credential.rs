@@ -94,7 +94,7 @@ pub fn from_resolution(
             )
             .map_err(|e| relogin_hint(ctx, e))?;
             Ok(Active {
-                authorization: fresh.session.authorization(),
+                authorization: Authorization::from(&fresh.session),
                 expires_at: fresh.session.expires_at,
                 source: "oauth",
                 source_detail: format!(

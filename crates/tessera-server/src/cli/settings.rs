@@ -3,10 +3,10 @@
 //! everything else is handed.
 
 use crate::clock::parse_duration;
-use crate::dpop::NoncePolicy;
 use crate::error::{Error, Result};
 use crate::master_key::MasterKey;
 use crate::ratelimit::{Backend, EndpointLimit, Policy};
+use crate::settings::NoncePolicy;
 use crate::settings::{Settings, SmtpUrl};
 use crate::store::DatabaseLocation;
 use serde::Deserialize;
