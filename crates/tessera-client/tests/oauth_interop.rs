@@ -684,8 +684,6 @@ fn device_flow_approved_while_polling() {
     let Some(provider) = Provider::start() else {
         return;
     };
-    let meta = provider.metadata();
-    let http = UreqClient::new();
     let client = Client::public(PUBLIC_CLIENT);
     // First poll: still pending. During the second wait the user approves.
     let (token, waits) = device_login(&provider, &client, 2);
