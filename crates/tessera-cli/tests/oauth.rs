@@ -323,23 +323,8 @@ fn client_credentials_login_and_renewal() {
     ]);
     let first = t.ok(&["auth", "token"]).trim().to_owned();
     assert!(provider.is_active(&first));
-    // What hands the token on as a plain string says that it will not do.
-    let printed = t.run(&["auth", "token"]);
-    assert!(
-        stderr(&printed).contains("bound to this machine (DPoP)"),
-        "{}",
-        stderr(&printed)
-    );
-    let status = t.ok(&["auth", "status"]);
-    assert!(
-        status.contains(
-            "bound to this machine (DPoP): `tessera auth token` output alone will be refused by the server"
-        ),
-        "{status}"
-    );
-    let json: serde_json::Value =
-        serde_json::from_str(&t.ok(&["auth", "status", "--json"])).unwrap();
-    assert!(json["oauth"]["dpop_jkt"].is_string(), "{json}");
+    // A client-credentials login does not bind its token: no warning.
+    assert!(!stderr(&t.run(&["auth", "token"])).contains("DPoP"));
     assert_eq!(
         t.session("default")["method"].as_str(),
         Some("client_credentials")
@@ -402,6 +387,23 @@ fn web_login_with_a_pasted_redirect_then_refresh_and_logout() {
     );
     let first = t.ok(&["auth", "token"]).trim().to_owned();
     assert!(provider.is_active(&first));
+    // What hands the token on as a plain string says that it will not do.
+    let printed = t.run(&["auth", "token"]);
+    assert!(
+        stderr(&printed).contains("bound to this machine (DPoP)"),
+        "{}",
+        stderr(&printed)
+    );
+    let status = t.ok(&["auth", "status"]);
+    assert!(
+        status.contains(
+            "bound to this machine (DPoP): `tessera auth token` output alone will be refused by the server"
+        ),
+        "{status}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&t.ok(&["auth", "status", "--json"])).unwrap();
+    assert!(json["oauth"]["dpop_jkt"].is_string(), "{json}");
 
     // Refresh on expiry (with a proof of the login's key); the refresh token
     // stored is the one the server says is current.
