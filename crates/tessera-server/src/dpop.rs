@@ -150,7 +150,8 @@ fn check(master: &MasterKey, proof: &str, expected: &Expected<'_>, now: i64) -> 
             claims.htm, expected.method
         )));
     }
-    if normalized(&claims.htu).is_none() || normalized(&claims.htu) != normalized(expected.url) {
+    let htu = normalized(&claims.htu);
+    if htu.is_none() || htu != normalized(expected.url) {
         return Err(invalid(format!(
             "the DPoP proof's htu is not this request's URL ({})",
             tessera_proto::dpop::htu(expected.url)
