@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Cost of authentication in tesserad: authenticated `GET /v1/me` (API key: JWS
 # verify + revocation lookup on every request) against unauthenticated `/healthz`,
-# on the same server in the same run, with wrk on loopback.
+# on the same server in the same run, with wrk on loopback. Then the OAuth paths
+# (issue 15): a plain Bearer access token, and a DPoP-bound one with a fresh
+# proof per request (one more signature check and one replay-cache insert), so
+# the DPoP check's cost per request is the difference of those two rows.
 #
 # Targets (issue 4): authenticated throughput >= 50% of /healthz, p99 < 5 ms at
 # 32 connections, on the default (SQLite) deployment. Writes its section of
@@ -12,8 +15,10 @@
 # postgres:// database to bench PostgreSQL instead of a fresh SQLite file),
 # PRIORITY=1 (root: run tesserad and wrk at nice -20, so that builds sharing
 # the machine do not land in the measured latencies), TESSERAD_BIN (measure this
-# binary instead of building one, e.g. another commit's) and LABEL (a suffix for
-# the RESULTS.md section, so two binaries measured in one session keep both).
+# binary instead of building one, e.g. another commit's), LABEL (a suffix for
+# the RESULTS.md section, so two binaries measured in one session keep both),
+# DPOP_PROOFS (proofs made for the DPoP run, default 600000: more than wrk can
+# send in DURATION; a shortfall shows as non-2xx) and DPOP_ALG (EdDSA or ES256).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -33,6 +38,8 @@ else
   cargo build --release --quiet -p tessera-server --bin tesserad
   bin=$root/target/release/tesserad
 fi
+cargo build --release --quiet -p tessera-client --example dpop_proofs
+proofs_bin=$root/target/release/examples/dpop_proofs
 
 work=$(mktemp -d /tmp/tessera-bench-auth.XXXXXX)
 server_pid=
@@ -52,6 +59,9 @@ step "seeding an account and an API key"
 "$bin" admin account create --email bench@example.com >/dev/null
 key=$("$bin" admin --json api-key create --account bench@example.com |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+app=$("$bin" admin --json app create --account bench@example.com --name bench --grant client_credentials)
+client_id=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["client_id"])' "$app")
+client_secret=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["client_secret"])' "$app")
 
 step "starting tesserad on 127.0.0.1:$port ($backend)"
 RUST_LOG=warn "${rt[@]}" "$bin" serve --listen "127.0.0.1:$port" --no-rate-limit >"$work/stdout" 2>"$work/stderr" &
@@ -78,13 +88,26 @@ run_wrk healthz "$base/healthz"
 step "wrk /v1/me (API key)"
 run_wrk me -H "Authorization: token $key" "$base/v1/me"
 
+step "wrk /v1/me (Bearer access token)"
+bearer=$(curl -s -u "$client_id:$client_secret" -d grant_type=client_credentials "$base/oauth/token" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+"${rt[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d3s -H "Authorization: Bearer $bearer" "$base/v1/me" >/dev/null
+run_wrk bearer -H "Authorization: Bearer $bearer" "$base/v1/me"
+
+step "making ${DPOP_PROOFS:=600000} DPoP proofs (${DPOP_ALG:=EdDSA})"
+mkdir -p "$work/proofs"
+dpop_token=$("$proofs_bin" "$base/oauth/token" "$client_id" "$client_secret" "$base/v1/me" \
+  "$DPOP_PROOFS" "$THREADS" "$work/proofs" "$DPOP_ALG")
+step "wrk /v1/me (DPoP access token + proof)"
+run_wrk dpop -s bench/server-auth/dpop.lua "$base/v1/me" -- "$work/proofs" "$dpop_token"
+
 cpu_secs=$(awk '{print ($14+$15)/100}' "/proc/$server_pid/stat")
 
 load=$(cut -d' ' -f1 /proc/loadavg)
 
-python3 - "$work" "$root/bench/RESULTS.md" "$DURATION" "$CONNECTIONS" "$THREADS" "$backend" "$cpu_secs" "$load" "${PRIORITY:-0}" "${LABEL:-}" <<'PY'
+python3 - "$work" "$root/bench/RESULTS.md" "$DURATION" "$CONNECTIONS" "$THREADS" "$backend" "$cpu_secs" "$load" "${PRIORITY:-0}" "${LABEL:-}" "$DPOP_ALG" "$DPOP_PROOFS" <<'PY'
 import re, sys, datetime, os, platform
-work, results, duration, conns, threads, backend, cpu, load, prioritized, label = sys.argv[1:]
+work, results, duration, conns, threads, backend, cpu, load, prioritized, label, dpop_alg, dpop_proofs = sys.argv[1:]
 priority = ("tesserad and wrk ran at nice -20 (`PRIORITY=1`), ahead of the other "
             "work on the machine; ") if prioritized == "1" else ""
 
@@ -99,7 +122,9 @@ def parse(name):
     socket = re.search(r"Socket errors:.*", text)
     return rps, ms("50"), ms("99"), int(errors.group(1)) if errors else 0, socket.group(0) if socket else ""
 
-h = parse("healthz"); m = parse("me")
+h = parse("healthz"); m = parse("me"); b = parse("bearer"); d = parse("dpop")
+# Server time per request at saturation, in microseconds: what the DPoP step adds.
+dpop_cost_us = (1 / d[0] - 1 / b[0]) * 1e6 if d[0] and b[0] else float("nan")
 ratio = m[0] / h[0]
 ok_ratio = ratio >= 0.5
 ok_p99 = m[2] < 5.0
@@ -120,10 +145,20 @@ means other work shared the two cores).
 |---|---:|---:|---:|---:|
 | `GET /healthz` (no auth) | {h[0]:,.0f} | {h[1]:.2f} ms | {h[2]:.2f} ms | {h[3]} |
 | `GET /v1/me` (`Authorization: token <api_key>`) | {m[0]:,.0f} | {m[1]:.2f} ms | {m[2]:.2f} ms | {m[3]} |
+| `GET /v1/me` (`Authorization: Bearer <access_token>`) | {b[0]:,.0f} | {b[1]:.2f} ms | {b[2]:.2f} ms | {b[3]} |
+| `GET /v1/me` (`Authorization: DPoP <access_token>` + a fresh {dpop_alg} proof) | {d[0]:,.0f} | {d[1]:.2f} ms | {d[2]:.2f} ms | {d[3]} |
 
 - Authenticated / healthz throughput: **{ratio:.0%}** (target >= 50%: {"met" if ok_ratio else "NOT met"}).
 - Authenticated p99: **{m[2]:.2f} ms** (target < 5 ms: {"met" if ok_p99 else "NOT met"}).
-- Server CPU time over the whole run (both endpoints and warm-up): {float(cpu):.1f} s.
+- Server CPU time over the whole run (all endpoints and warm-ups): {float(cpu):.1f} s.
+- The DPoP check (issue 15) next to the plain Bearer path: **{d[0] / b[0]:.0%}** of
+  its throughput, **{dpop_cost_us:.0f} µs** more per request at saturation
+  (1/rps difference), p50 {d[1] - b[1]:+.2f} ms, p99 {d[2] - b[2]:+.2f} ms. Per
+  request it parses the proof, checks one {dpop_alg} signature with aws-lc-rs and
+  `htm`/`htu`/`iat`/`ath`, and inserts the proof's id into the replay cache
+  ({"the `dpop_proofs` table" if backend == "postgres" else "the `-dpop` SQLite file beside the database"}). {int(dpop_proofs):,} proofs were made
+  for the run; non-2xx above 0 in its row means wrk sent more requests than that
+  (raise `DPOP_PROOFS`).
 - Every `/v1/me` request parses the JWS and checks `alg`, `kid`, the Ed25519
   signature (skipped for a token already verified under the current key set),
   `token_use` and `exp`, then the key's row for revocation: on PostgreSQL a query
@@ -139,5 +174,5 @@ pattern = re.compile(rf"<!-- {marker}:start -->.*?<!-- {marker}:end -->\n?", re.
 text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
 open(results, "w").write(text)
 print(section)
-sys.exit(0 if ok_ratio and ok_p99 else 3)
+sys.exit(0 if ok_ratio and ok_p99 and d[3] == 0 else 3)
 PY

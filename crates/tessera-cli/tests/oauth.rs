@@ -367,6 +367,8 @@ fn client_credentials_login_and_renewal() {
     ]);
     let first = t.ok(&["auth", "token"]).trim().to_owned();
     assert!(provider.is_active(&first));
+    // A client-credentials login does not bind its token: no warning.
+    assert!(!stderr(&t.run(&["auth", "token"])).contains("DPoP"));
     assert_eq!(
         t.session("default")["method"].as_str(),
         Some("client_credentials")
@@ -421,11 +423,34 @@ fn web_login_with_a_pasted_redirect_then_refresh_and_logout() {
     let session = t.session("default");
     assert_eq!(session["method"].as_str(), Some("web"));
     assert_eq!(session["client_id"].as_str(), Some("tessera-cli"));
+    // oidc-provider does DPoP: the login made a key and the tokens are bound to it.
+    assert_eq!(
+        session["dpop_key"]["alg"].as_str(),
+        Some("EdDSA"),
+        "{session}"
+    );
     let first = t.ok(&["auth", "token"]).trim().to_owned();
     assert!(provider.is_active(&first));
+    // What hands the token on as a plain string says that it will not do.
+    let printed = t.run(&["auth", "token"]);
+    assert!(
+        stderr(&printed).contains("bound to this machine (DPoP)"),
+        "{}",
+        stderr(&printed)
+    );
+    let status = t.ok(&["auth", "status"]);
+    assert!(
+        status.contains(
+            "bound to this machine (DPoP): `tessera auth token` output alone will be refused by the server"
+        ),
+        "{status}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&t.ok(&["auth", "status", "--json"])).unwrap();
+    assert!(json["oauth"]["dpop_jkt"].is_string(), "{json}");
 
-    // Refresh on expiry, with the rotated refresh token stored.
-    let old_refresh = session["refresh_token"].as_str().unwrap().to_owned();
+    // Refresh on expiry (with a proof of the login's key); the refresh token
+    // stored is the one the server says is current.
     t.edit_session("default", |s| {
         s.insert("expires_at".into(), 1000.into());
     });
@@ -436,7 +461,9 @@ fn web_login_with_a_pasted_redirect_then_refresh_and_logout() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert_ne!(old_refresh, new_refresh);
+    // oidc-provider rotates a public client's refresh token only when it is
+    // not sender-constrained; this one is bound to the key, so it stays.
+    assert!(provider.is_active(&new_refresh));
 
     // Logout revokes at the server: introspection says inactive.
     let out = t.run(&["auth", "logout", "--force"]);

@@ -1,19 +1,27 @@
 //! The platform API (`/v1/…`) over blocking HTTP: no async runtime is started.
 
+use crate::dpop::DpopKey;
 use crate::error::Error;
 use crate::oauth::Clock;
 use crate::retry::{RateLimitWait, RetryPolicy};
+use crate::session::OAuthSession;
 use crate::transport::{Transport, request_error, same_origin_url};
 use std::time::Duration;
 use tessera_proto::api::{Me, ProjectList};
-use tessera_proto::{AccessToken, ApiErrorBody, ApiKey};
+use tessera_proto::{AccessToken, ApiErrorBody, ApiKey, dpop};
 
 /// How a request proves who it acts for (Lofty overview: `token <api_key>` for
-/// API keys, `Bearer <access_token>` for OAuth tokens).
+/// API keys, `Bearer <access_token>` for OAuth tokens; RFC 9449: `DPoP
+/// <access_token>` and a proof for a token bound to a key).
 #[derive(Clone, Debug)]
 pub enum Authorization {
     ApiKey(ApiKey),
     Bearer(AccessToken),
+    /// A token bound to `key`: every request carries a proof signed by it.
+    Dpop {
+        token: AccessToken,
+        key: DpopKey,
+    },
 }
 
 impl Authorization {
@@ -22,14 +30,50 @@ impl Authorization {
         match self {
             Authorization::ApiKey(key) => format!("token {}", key.expose_secret()),
             Authorization::Bearer(token) => format!("Bearer {}", token.expose_secret()),
+            Authorization::Dpop { token, .. } => {
+                format!("{} {}", dpop::TOKEN_TYPE, token.expose_secret())
+            }
         }
     }
 
-    /// The credential alone, as `auth token` prints it.
+    /// The credential alone, as `auth token` prints it. For a DPoP-bound
+    /// token that is not enough to use it ([`Self::is_dpop_bound`]).
     pub fn secret(&self) -> &str {
         match self {
             Authorization::ApiKey(key) => key.expose_secret(),
-            Authorization::Bearer(token) => token.expose_secret(),
+            Authorization::Bearer(token) | Authorization::Dpop { token, .. } => {
+                token.expose_secret()
+            }
+        }
+    }
+
+    /// Whether the server refuses the credential without a proof from this
+    /// machine's key: what helpers that pass on a bare string must warn about.
+    pub fn is_dpop_bound(&self) -> bool {
+        matches!(self, Authorization::Dpop { .. })
+    }
+
+    /// The `DPoP` header for `method url`, for a DPoP-bound token.
+    fn proof(&self, method: &str, url: &str) -> Option<String> {
+        match self {
+            Authorization::Dpop { token, key } => {
+                Some(key.proof(method, url, Some(token.expose_secret()), crate::dpop::now()))
+            }
+            Authorization::ApiKey(_) | Authorization::Bearer(_) => None,
+        }
+    }
+}
+
+/// How requests present a login's access token: with proofs of the login's
+/// key when the token is bound to it, else as a Bearer token.
+impl From<&OAuthSession> for Authorization {
+    fn from(session: &OAuthSession) -> Self {
+        match &session.dpop_key {
+            Some(key) => Authorization::Dpop {
+                token: session.access_token.clone(),
+                key: key.clone(),
+            },
+            None => Authorization::Bearer(session.access_token.clone()),
         }
     }
 }
@@ -49,6 +93,16 @@ impl ApiResponse {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+
+    /// RFC 9449 §9: a 401 whose `DPoP` challenge asks for a nonce.
+    fn asks_for_dpop_nonce(&self) -> bool {
+        self.status == 401
+            && self.headers.iter().any(|(n, v)| {
+                n.eq_ignore_ascii_case("www-authenticate")
+                    && v.trim_start().starts_with(dpop::TOKEN_TYPE)
+                    && v.contains("use_dpop_nonce")
+            })
     }
 }
 
@@ -104,15 +158,7 @@ impl ApiClient {
         auth: &Authorization,
     ) -> Result<T, Error> {
         let url = self.url(path)?;
-        tracing::debug!(%url, "GET");
-        let response = self
-            .agent
-            .get(&url)
-            .header("Authorization", auth.header_value())
-            .header("Accept", "application/json")
-            .call()
-            .map_err(|source| request_error(&url, source))?;
-        read_json(&url, response)
+        read_json(&url, self.send("GET", path, None, auth)?)
     }
 
     /// The full URL of `path` (`/v1/me`, `v1/me`, or an absolute URL on this
@@ -124,7 +170,9 @@ impl ApiClient {
     }
 
     /// One request; any HTTP status is a response, only no answer at all is an
-    /// error. A body is sent as JSON.
+    /// error. A body is sent as JSON. A DPoP-bound token goes with a proof for
+    /// this method and URL; when the server asks for a nonce (RFC 9449 §9) the
+    /// request is made once more with it.
     pub fn send(
         &self,
         method: &str,
@@ -133,17 +181,46 @@ impl ApiClient {
         auth: &Authorization,
     ) -> Result<ApiResponse, Error> {
         let url = self.url(path)?;
+        let method = method.to_ascii_uppercase();
+        let response = self.send_once(&method, &url, body, auth)?;
+        let Authorization::Dpop { key, .. } = auth else {
+            return Ok(response);
+        };
+        let Some(nonce) = response.header(dpop::NONCE_HEADER) else {
+            return Ok(response);
+        };
+        key.remember_nonce(&url, nonce);
+        if !response.asks_for_dpop_nonce() {
+            return Ok(response);
+        }
+        let response = self.send_once(&method, &url, body, auth)?;
+        if let Some(nonce) = response.header(dpop::NONCE_HEADER) {
+            key.remember_nonce(&url, nonce);
+        }
+        Ok(response)
+    }
+
+    fn send_once(
+        &self,
+        method: &str,
+        url: &str,
+        body: Option<&[u8]>,
+        auth: &Authorization,
+    ) -> Result<ApiResponse, Error> {
         let invalid = |message: String| Error::InvalidResponse {
-            url: url.clone(),
+            url: url.to_owned(),
             message,
         };
-        let method = ureq::http::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+        let http_method = ureq::http::Method::from_bytes(method.as_bytes())
             .map_err(|e| invalid(format!("bad method: {e}")))?;
-        let request = ureq::http::Request::builder()
-            .method(method)
-            .uri(&url)
+        let mut request = ureq::http::Request::builder()
+            .method(http_method)
+            .uri(url)
             .header("Authorization", auth.header_value())
             .header("Accept", "application/json");
+        if let Some(proof) = auth.proof(method, url) {
+            request = request.header(dpop::HEADER, proof);
+        }
         let result = match body {
             Some(body) => self.agent.run(
                 request
@@ -155,7 +232,7 @@ impl ApiClient {
                 .agent
                 .run(request.body(()).map_err(|e| invalid(e.to_string()))?),
         };
-        let mut response = result.map_err(|source| request_error(&url, source))?;
+        let mut response = result.map_err(|source| request_error(url, source))?;
         let status = response.status().as_u16();
         tracing::debug!(%url, status, "response");
         let headers = response
@@ -174,7 +251,7 @@ impl ApiClient {
             .limit(MAX_RESPONSE_BYTES)
             .read_to_vec()
             .map_err(|source| Error::Network {
-                url: url.clone(),
+                url: url.to_owned(),
                 source,
             })?;
         Ok(ApiResponse {
@@ -218,33 +295,19 @@ impl ApiClient {
     }
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(
-    url: &str,
-    mut response: ureq::http::Response<ureq::Body>,
-) -> Result<T, Error> {
-    let status = response.status().as_u16();
-    tracing::debug!(%url, status, "response");
+/// A 2xx body as `T`, else the error its status and body say.
+fn read_json<T: serde::de::DeserializeOwned>(url: &str, response: ApiResponse) -> Result<T, Error> {
+    let status = response.status;
     if (200..300).contains(&status) {
-        return response
-            .body_mut()
-            .read_json()
-            .map_err(|e| Error::InvalidResponse {
-                url: url.to_owned(),
-                message: e.to_string(),
-            });
+        return serde_json::from_slice(&response.body).map_err(|e| Error::InvalidResponse {
+            url: url.to_owned(),
+            message: e.to_string(),
+        });
     }
     let retry_after = response
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
+        .header("retry-after")
         .and_then(|v| v.trim().parse().ok());
-    let body: Option<ApiErrorBody> = response
-        .body_mut()
-        .with_config()
-        .limit(64 * 1024)
-        .read_to_string()
-        .ok()
-        .and_then(|text| serde_json::from_str(&text).ok());
+    let body: Option<ApiErrorBody> = serde_json::from_slice(&response.body).ok();
     let message = body
         .as_ref()
         .map_or_else(|| format!("HTTP {status}"), |b| b.message.clone());
@@ -490,6 +553,76 @@ mod tests {
             .unwrap();
         assert_eq!(response.status, 429);
         assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_dpop_token_goes_with_a_proof_and_the_nonce_the_server_asks_for() {
+        let (base, _count) = serve_sequence(vec![
+            (
+                "401 Unauthorized",
+                "www-authenticate: DPoP realm=\"t\", error=\"use_dpop_nonce\"\r\ndpop-nonce: n-1\r\n",
+            ),
+            ("200 OK", ""),
+        ]);
+        let listener_base = base;
+        let key = DpopKey::generate(dpop::ALG_ES256);
+        let auth = Authorization::Dpop {
+            token: AccessToken::new("at-1"),
+            key: key.clone(),
+        };
+        let response = ApiClient::new(&listener_base)
+            .send("get", "/v1/me?x=1", None, &auth)
+            .unwrap();
+        assert_eq!(response.status, 200);
+        assert!(auth.is_dpop_bound());
+        assert_eq!(auth.header_value(), "DPoP at-1");
+        // The nonce is kept for the key's next proofs to that server.
+        let proof = key.proof("GET", &format!("{listener_base}/v1/me"), None, 0);
+        let payload = proof.split('.').nth(1).unwrap();
+        let claims: dpop::ProofClaims = serde_json::from_slice(
+            &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(claims.nonce.as_deref(), Some("n-1"));
+    }
+
+    #[test]
+    fn the_proof_names_the_request() {
+        let (base, server) = serve_once("200 OK", "", "{}");
+        let key = DpopKey::generate(dpop::ALG_EDDSA);
+        let auth = Authorization::Dpop {
+            token: AccessToken::new("at-2"),
+            key,
+        };
+        ApiClient::new(&base)
+            .send("DELETE", "/v1/api-keys/k1?force=1", None, &auth)
+            .unwrap();
+        let head = server.join().unwrap();
+        assert!(
+            head.starts_with("DELETE /v1/api-keys/k1?force=1 "),
+            "{head}"
+        );
+        let proof = head
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("dpop: ")
+                    .or_else(|| l.strip_prefix("DPoP: "))
+            })
+            .expect("a DPoP header")
+            .trim();
+        let payload = proof.split('.').nth(1).unwrap();
+        let claims: dpop::ProofClaims = serde_json::from_slice(
+            &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(claims.htm, "DELETE");
+        assert_eq!(claims.htu, format!("{base}/v1/api-keys/k1"));
+        assert_eq!(
+            claims.ath.as_deref(),
+            Some(dpop::access_token_hash("at-2").as_str())
+        );
     }
 
     #[test]

@@ -3,9 +3,10 @@
 //!
 //! Stored under `[profiles.NAME.oauth]` in the credentials file (mode 0600).
 
-use crate::oauth::{SubjectTokenSource, TokenResponse};
+use crate::dpop::DpopKey;
+use crate::oauth::{Client, SubjectTokenSource, TokenResponse};
 use serde::{Deserialize, Serialize};
-use tessera_proto::{AccessToken, ClientSecret, RefreshToken};
+use tessera_proto::{AccessToken, ClientSecret, RefreshToken, dpop};
 
 /// How a session was obtained; it decides how it is renewed and which login
 /// command to run when it cannot be.
@@ -94,6 +95,11 @@ pub struct OAuthSession {
     pub federated: Option<SubjectTokenSource>,
     /// When the current access token was obtained (Unix seconds).
     pub obtained_at: i64,
+    /// The DPoP key the tokens are bound to (RFC 9449): every request with
+    /// them carries a proof signed by it. Generated for this login, stored
+    /// with the tokens (same file or keychain entry), gone with them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_key: Option<DpopKey>,
 }
 
 /// The level shown for token-URL sessions.
@@ -117,9 +123,31 @@ impl OAuthSession {
             revocation_endpoint: None,
             federated: None,
             obtained_at: now,
+            dpop_key: None,
         };
         session.apply(token, now);
         session
+    }
+
+    /// A session from a login's token response: the client it logged in as,
+    /// and the client's DPoP key when the server bound the tokens to it.
+    pub fn from_login(
+        method: LoginMethod,
+        token: TokenResponse,
+        client: &Client,
+        now: i64,
+    ) -> Self {
+        let bound = token.token_type.eq_ignore_ascii_case(dpop::TOKEN_TYPE);
+        let mut session = Self::from_token(method, token, now);
+        session.client_id = Some(client.id().to_owned());
+        session.dpop_key = client.dpop_key().filter(|_| bound).cloned();
+        session
+    }
+
+    /// Whether the tokens are bound to this machine's key: a copy of the
+    /// access token alone is refused by the server.
+    pub fn is_dpop_bound(&self) -> bool {
+        self.dpop_key.is_some()
     }
 
     /// Takes a renewed token: a new access token and expiry; a rotated
@@ -127,6 +155,11 @@ impl OAuthSession {
     /// response leaves them out. A token-URL session stays Level 0 whatever
     /// the server says: nothing about renewing it proves more.
     pub fn apply(&mut self, token: TokenResponse, now: i64) {
+        // A server that stopped binding tokens answers `Bearer`; the key is of
+        // no more use, and sending an unbound token as DPoP would be refused.
+        if !token.token_type.eq_ignore_ascii_case(dpop::TOKEN_TYPE) {
+            self.dpop_key = None;
+        }
         self.access_token = token.access_token;
         self.expires_at = token
             .expires_in
@@ -239,5 +272,32 @@ mod tests {
         assert_eq!(toml::from_str::<OAuthSession>(&text).unwrap(), s);
         let debug = format!("{s:?}");
         assert!(!debug.contains("at-secret") && !debug.contains("rt-secret"));
+    }
+
+    #[test]
+    fn a_dpop_login_keeps_its_key_while_the_server_binds_tokens() {
+        let key = DpopKey::generate(dpop::ALG_ES256);
+        let client = Client::public("cli").with_dpop(key.clone());
+        let bound =
+            r#"{"access_token":"at","token_type":"DPoP","expires_in":60,"refresh_token":"rt"}"#;
+        let mut s = OAuthSession::from_login(LoginMethod::Device, token(bound), &client, 0);
+        assert_eq!(s.dpop_key.as_ref(), Some(&key));
+        assert_eq!(s.client_id.as_deref(), Some("cli"));
+        let text = toml::to_string(&s).unwrap();
+        let back: OAuthSession = toml::from_str(&text).unwrap();
+        assert_eq!(back, s);
+        assert_eq!(back.dpop_key.unwrap().thumbprint(), key.thumbprint());
+        s.apply(token(bound), 10);
+        assert!(s.is_dpop_bound());
+        s.apply(token(r#"{"access_token":"at","token_type":"Bearer"}"#), 20);
+        assert!(!s.is_dpop_bound(), "an unbound token is not sent as DPoP");
+        // A server that answers Bearer to a proof did not bind anything.
+        let unbound = OAuthSession::from_login(
+            LoginMethod::Web,
+            token(r#"{"access_token":"at","token_type":"Bearer"}"#),
+            &client,
+            0,
+        );
+        assert!(!unbound.is_dpop_bound());
     }
 }

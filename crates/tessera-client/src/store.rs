@@ -849,6 +849,35 @@ mod tests {
     }
 
     #[test]
+    fn a_dpop_key_follows_its_token_into_the_keychain() {
+        let (_tmp, store, _memory) = keychain_store();
+        let key = crate::DpopKey::generate("ES256");
+        let token: crate::oauth::TokenResponse = serde_json::from_str(
+            r#"{"access_token":"at-secret","token_type":"DPoP","refresh_token":"rt-secret"}"#,
+        )
+        .unwrap();
+        let client = crate::oauth::Client::public("cli").with_dpop(key.clone());
+        let session =
+            crate::OAuthSession::from_login(crate::LoginMethod::Device, token, &client, 0);
+        let reference = store.keychain_ref("work");
+        store
+            .update(|_, creds| {
+                let entry = creds.profiles.entry("work".into()).or_default();
+                entry.oauth = Some(session);
+                entry.keychain = Some(reference);
+                Ok(())
+            })
+            .unwrap();
+        let text = std::fs::read_to_string(store.credentials_path()).unwrap();
+        assert!(
+            !text.contains("dpop_key") && !text.contains("at-secret"),
+            "{text}"
+        );
+        let loaded = loaded(&store, "work").unwrap().oauth.unwrap();
+        assert_eq!(loaded.dpop_key, Some(key));
+    }
+
+    #[test]
     fn changing_part_of_a_keychain_profile_keeps_the_rest() {
         let (_tmp, store, memory) = keychain_store();
         secure_login(&store, "work", "customer-key").unwrap();

@@ -136,12 +136,17 @@ pub fn fresh_session(
 }
 
 /// The OAuth client a session authenticates as: confidential when it holds a
-/// secret, else public.
+/// secret, else public; proving the login's DPoP key when it has one (a
+/// public client's refresh token is bound to it).
 pub fn session_client(session: &OAuthSession) -> Client {
     let id = session.client_id.clone().unwrap_or_default();
-    match &session.client_secret {
+    let client = match &session.client_secret {
         Some(secret) => Client::confidential(id, secret.clone()),
         None => Client::public(id),
+    };
+    match &session.dpop_key {
+        Some(key) => client.with_dpop(key.clone()),
+        None => client,
     }
 }
 

@@ -20,8 +20,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tessera_client::oauth::{
     self, BrowserOpener, Client, ClientCredentialsRequest, Clock, OAuthError, ServerMetadata,
-    TokenToRevoke, UreqClient, WebLogin, WebLoginEvent,
+    TokenResponse, TokenToRevoke, UreqClient, WebLogin, WebLoginEvent,
 };
+use tessera_client::token_cache::{HttpRefresher, Refresher as _};
+use tessera_client::{DpopKey, LoginMethod, OAuthSession};
 use tessera_proto::{ApiKey, ClientSecret, OAuthErrorCode};
 
 const ENV: &str = "TESSERA_TEST_OIDC_PROVIDER_DIR";
@@ -34,6 +36,8 @@ const CC_POST: (&str, &str) = (
     "cc-post-secret-0123456789abcdef0123456789a",
 );
 const PUBLIC_CLIENT: &str = "tessera-cli";
+/// The same public client, registered to require DPoP (RFC 9449).
+const DPOP_CLIENT: &str = "tessera-cli-dpop";
 
 /// A running oidc-provider; killed when dropped.
 struct Provider {
@@ -44,6 +48,11 @@ struct Provider {
 impl Provider {
     /// `None` (after printing why) when the peer is not configured outside CI.
     fn start() -> Option<Provider> {
+        Self::start_with(&[])
+    }
+
+    /// With extra environment for provider.mjs (`DPOP_NONCE=1`).
+    fn start_with(env: &[(&str, &str)]) -> Option<Provider> {
         let Some(dir) = std::env::var_os(ENV).map(PathBuf::from) else {
             if std::env::var_os("CI").is_some() {
                 panic!("set {ENV} (tests/interop/oidc-provider/setup.sh prints it)");
@@ -61,6 +70,7 @@ impl Provider {
             .arg("provider.mjs")
             .current_dir(&dir)
             .env("PORT", port.to_string())
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -380,6 +390,36 @@ impl<F: Fn(usize)> Clock for ScriptedClock<F> {
     }
 }
 
+/// A device login of `client` that the user approves in the browser during
+/// the `approve_at`-th wait: the token, and how many waits there were.
+fn device_login(provider: &Provider, client: &Client, approve_at: usize) -> (TokenResponse, usize) {
+    let meta = provider.metadata();
+    let http = UreqClient::new();
+    let device = oauth::request_device_authorization(
+        &http,
+        meta.device_authorization_endpoint.as_deref().unwrap(),
+        client,
+        Some("api:read"),
+    )
+    .unwrap();
+    assert!(!device.user_code.is_empty());
+    assert!(device.verification_uri.starts_with(&provider.issuer));
+    let complete = device.verification_uri_complete.clone().unwrap();
+    let browser = Browser::new(provider);
+    let clock = ScriptedClock::new(|n| {
+        if n == approve_at {
+            match browser.walk(&complete) {
+                Landing::Page(200, body) => assert!(body.contains("device-success"), "{body}"),
+                Landing::Page(status, body) => panic!("{status}: {body}"),
+                Landing::Loopback(url) => panic!("{url}"),
+            }
+        }
+    });
+    let token =
+        oauth::poll_device_token(&http, &meta.token_endpoint, client, &device, &clock).unwrap();
+    (token, clock.sleeps.get())
+}
+
 // ---------------------------------------------------------------------------
 // Tests.
 
@@ -644,33 +684,10 @@ fn device_flow_approved_while_polling() {
     let Some(provider) = Provider::start() else {
         return;
     };
-    let meta = provider.metadata();
-    let http = UreqClient::new();
     let client = Client::public(PUBLIC_CLIENT);
-    let device = oauth::request_device_authorization(
-        &http,
-        meta.device_authorization_endpoint.as_deref().unwrap(),
-        &client,
-        Some("api:read"),
-    )
-    .unwrap();
-    assert!(!device.user_code.is_empty());
-    assert!(device.verification_uri.starts_with(&provider.issuer));
-    let complete = device.verification_uri_complete.clone().unwrap();
-    let browser = Browser::new(&provider);
     // First poll: still pending. During the second wait the user approves.
-    let clock = ScriptedClock::new(|n| {
-        if n == 2 {
-            match browser.walk(&complete) {
-                Landing::Page(200, body) => assert!(body.contains("device-success"), "{body}"),
-                Landing::Page(status, body) => panic!("{status}: {body}"),
-                Landing::Loopback(url) => panic!("{url}"),
-            }
-        }
-    });
-    let token =
-        oauth::poll_device_token(&http, &meta.token_endpoint, &client, &device, &clock).unwrap();
-    assert_eq!(clock.sleeps.get(), 2);
+    let (token, waits) = device_login(&provider, &client, 2);
+    assert_eq!(waits, 2);
     assert_eq!(token.scope.as_deref(), Some("api:read"));
     let info = provider.introspect(token.access_token.expose_secret());
     assert_eq!(info["active"], true, "{info}");
@@ -711,4 +728,93 @@ fn device_flow_denied_by_the_user() {
         Some(&OAuthErrorCode::AccessDenied),
         "{err:?}"
     );
+}
+
+// ---------------------------------------------------------------------------
+// DPoP (RFC 9449) against a foreign server: oidc-provider binds the tokens to
+// this client's key, asks for its nonces, and refuses the refresh token with
+// another key.
+
+#[test]
+fn dpop_device_login_binds_tokens_follows_nonces_and_refreshes_with_its_key() {
+    let Some(provider) = Provider::start_with(&[("DPOP_NONCE", "1")]) else {
+        return;
+    };
+    let meta = provider.metadata();
+    let key = DpopKey::for_server(&meta.dpop_signing_alg_values_supported)
+        .expect("oidc-provider advertises DPoP algorithms we sign");
+    let http = UreqClient::new();
+    let client = Client::public(DPOP_CLIENT).with_dpop(key.clone());
+    let (token, _) = device_login(&provider, &client, 1);
+    assert_eq!(token.token_type, "DPoP");
+    let info = provider.introspect(token.access_token.expose_secret());
+    assert_eq!(info["active"], true, "{info}");
+    assert_eq!(info["cnf"]["jkt"], key.thumbprint(), "{info}");
+    let mut session = OAuthSession::from_login(LoginMethod::Device, token, &client, 0);
+    session.token_endpoint = Some(meta.token_endpoint.clone());
+    assert_eq!(session.dpop_key.as_ref(), Some(&key));
+
+    // The refresh token is bound to the key: another key is refused, and the
+    // login's own key (through the session's client) renews it.
+    let refresh_token = session.refresh_token.clone().unwrap();
+    let thief = Client::public(DPOP_CLIENT).with_dpop(DpopKey::generate("ES256"));
+    let err =
+        oauth::refresh(&http, &meta.token_endpoint, &thief, &refresh_token, None).unwrap_err();
+    assert!(err.is_invalid_grant(), "{err:?}");
+    let no_env = std::collections::HashMap::<String, String>::new();
+    let renewed = HttpRefresher {
+        http: &http,
+        env: &no_env,
+    }
+    .renew(&session, None)
+    .unwrap();
+    assert_eq!(renewed.token_type, "DPoP");
+    let info = provider.introspect(renewed.access_token.expose_secret());
+    assert_eq!(info["cnf"]["jkt"], key.thumbprint(), "{info}");
+}
+
+#[test]
+fn dpop_is_required_where_registered_and_works_with_p256_in_the_browser_flow() {
+    let Some(provider) = Provider::start() else {
+        return;
+    };
+    let meta = provider.metadata();
+    let http = UreqClient::new();
+    // Without a key, the client registered for DPoP gets no token.
+    let plain = Client::public(DPOP_CLIENT);
+    let landing = Mutex::new(None);
+    let browser = WalkingBrowser {
+        browser: Browser::new(&provider),
+        landing: &landing,
+    };
+    let err = oauth::login_with_browser(
+        &http,
+        &web_login(&meta, &plain),
+        Some(&browser),
+        no_paste(),
+        &mut |_| {},
+    )
+    .unwrap_err();
+    // oidc-provider answers the code exchange without a proof with
+    // `invalid_grant` ("grant request is invalid").
+    assert!(err.is_invalid_grant(), "{err:?}");
+
+    let key = DpopKey::generate("ES256");
+    let client = Client::public(DPOP_CLIENT).with_dpop(key.clone());
+    let landing = Mutex::new(None);
+    let browser = WalkingBrowser {
+        browser: Browser::new(&provider),
+        landing: &landing,
+    };
+    let token = oauth::login_with_browser(
+        &http,
+        &web_login(&meta, &client),
+        Some(&browser),
+        no_paste(),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(token.token_type, "DPoP");
+    let info = provider.introspect(token.access_token.expose_secret());
+    assert_eq!(info["cnf"]["jkt"], key.thumbprint(), "{info}");
 }

@@ -51,6 +51,17 @@ pub struct Claims {
     /// federation between two servers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aud: Option<String>,
+    /// The key the access token is bound to (RFC 9449 §6.1): only a request
+    /// with a DPoP proof signed by that key may use it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// A token's confirmation claim (RFC 7800 §3.1) as DPoP uses it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// The JWK thumbprint of the key ([`crate::dpop::PublicJwk::thumbprint`]).
+    pub jkt: String,
 }
 
 /// Claims read from a token without checking its signature.
@@ -108,6 +119,7 @@ mod tests {
             family_id: None,
             api_key_id: None,
             aud: None,
+            cnf: None,
         }
     }
 

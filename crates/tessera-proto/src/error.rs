@@ -58,6 +58,10 @@ pub enum OAuthErrorCode {
     ExpiredToken,
     /// RFC 7009 §2.2.1
     UnsupportedTokenType,
+    /// RFC 9449 §5: the DPoP proof is missing, malformed or does not match.
+    InvalidDpopProof,
+    /// RFC 9449 §8: send a proof with the nonce in the `DPoP-Nonce` header.
+    UseDpopNonce,
     /// Anything else a foreign server sends; kept so the client can show it.
     #[serde(untagged)]
     Other(String),
@@ -80,6 +84,8 @@ impl OAuthErrorCode {
             Self::SlowDown => "slow_down",
             Self::ExpiredToken => "expired_token",
             Self::UnsupportedTokenType => "unsupported_token_type",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
             Self::Other(s) => s,
         }
     }

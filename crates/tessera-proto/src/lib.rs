@@ -2,17 +2,19 @@
 //!
 //! This crate does no I/O. It defines what travels between `tessera-client` and
 //! `tesserad`: secrets that refuse to be printed, token and error bodies, the
-//! claims inside API keys and access tokens, scopes, and the rate-limit headers.
+//! claims inside API keys and access tokens, scopes, the rate-limit headers, and
+//! DPoP proofs.
 
 pub mod api;
 pub mod claims;
+pub mod dpop;
 pub mod error;
 pub mod ratelimit;
 pub mod scope;
 pub mod secret;
 pub mod token;
 
-pub use claims::{Claims, TokenUse, UnverifiedClaims};
+pub use claims::{Claims, Confirmation, TokenUse, UnverifiedClaims};
 pub use error::{ApiErrorBody, INSUFFICIENT_SCOPE_CODE, OAuthErrorBody, OAuthErrorCode};
 pub use scope::{API_KEYS_WRITE, Scopes, THIRD_PARTY_OPERATION};
 pub use secret::{AccessToken, ApiKey, ClientSecret, RefreshToken, SubjectToken};

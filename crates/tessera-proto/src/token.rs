@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TokenResponse {
     pub access_token: AccessToken,
-    /// `Bearer`; compared case-insensitively by clients.
+    /// `Bearer`, or `DPoP` for a token bound to the request's DPoP key
+    /// (RFC 9449 §5); compared case-insensitively by clients.
     pub token_type: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_in: Option<u64>,
@@ -62,6 +63,9 @@ pub struct IntrospectionResponse {
     pub jti: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_type: Option<String>,
+    /// The key a DPoP-bound token is bound to (RFC 9449 §6.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<crate::claims::Confirmation>,
 }
 
 /// Authorization server metadata (RFC 8414 §2), the fields Tessera uses.
@@ -93,6 +97,10 @@ pub struct ServerMetadata {
     /// a response without it (or with another issuer) is refused.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub authorization_response_iss_parameter_supported: bool,
+    /// RFC 9449 §5.1: the proof algorithms the server accepts; a server that
+    /// lists none does not do DPoP.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dpop_signing_alg_values_supported: Vec<String>,
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Access tokens: short-lived EdDSA JWS (`typ: at+jwt`, RFC 9068), `token_use:
-//! access`. Issuing needs no database write, so the token endpoint stays fast;
+//! access`, bound to a DPoP key (`cnf.jkt`, RFC 9449 §6.1) when the token
+//! request proved one. Issuing needs no database write, so the token endpoint stays fast;
 //! revocation (RFC 7009) records the `jti` until the token's `exp`, and every request
 //! checks that table, so a revoked token is rejected by every instance at once.
 //!
@@ -11,7 +12,7 @@ use crate::error::{AuthError, Result};
 use crate::keys::Keyring;
 use crate::store::Store;
 use std::time::Duration;
-use tessera_proto::{AccessToken, Claims, Scopes, TokenUse};
+use tessera_proto::{AccessToken, Claims, Confirmation, Scopes, TokenUse};
 
 /// JOSE `typ` of access tokens (RFC 9068 §2.1).
 pub const TYP: &str = "at+jwt";
@@ -30,6 +31,8 @@ pub struct NewAccessToken {
     /// `aud`: another server the token is meant for (RFC 8707 `resource`);
     /// `None` for this server's own API.
     pub audience: Option<String>,
+    /// The thumbprint of the DPoP key the token is bound to.
+    pub dpop_jkt: Option<String>,
 }
 
 /// What else an access token dies with, besides its `exp` and its own revocation.
@@ -80,6 +83,7 @@ pub fn issue(
         family_id,
         api_key_id,
         aud: new.audience,
+        cnf: new.dpop_jkt.map(|jkt| Confirmation { jkt }),
     };
     let token = keyring.sign(&claims, Some(TYP))?;
     Ok(IssuedAccessToken {

@@ -79,6 +79,7 @@ pub async fn issue(
         family_id: None,
         api_key_id: None,
         aud: None,
+        cnf: None,
     };
     let (jws, kid) = keyring.sign_with_kid(&claims, None)?;
     let key = ApiKey::new(format!("{prefix}{jws}"));

@@ -12,6 +12,10 @@ pub enum Error {
     /// Missing, malformed, expired, revoked or otherwise unacceptable credentials.
     #[error("unauthenticated: {0}")]
     Unauthenticated(#[from] AuthError),
+    /// A DPoP proof (RFC 9449) that is missing, invalid, or lacks the nonce the
+    /// server asks for.
+    #[error("{0}")]
+    Dpop(DpopError),
     /// A valid credential without the scope the endpoint requires (Lofty: 403, 200100).
     #[error("the credential lacks the scope {required}")]
     InsufficientScope { required: &'static str },
@@ -84,10 +88,12 @@ pub enum Error {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
     #[error(
-        "no credentials: send `Authorization: token <api_key>` or `Authorization: Bearer <access_token>`"
+        "no credentials: send `Authorization: token <api_key>`, `Authorization: Bearer <access_token>`, or `Authorization: DPoP <access_token>` with a DPoP proof"
     )]
     Missing,
-    #[error("unsupported authorization scheme: use `token <api_key>` or `Bearer <access_token>`")]
+    #[error(
+        "unsupported authorization scheme: use `token <api_key>`, `Bearer <access_token>` or `DPoP <access_token>`"
+    )]
     UnsupportedScheme,
     #[error("the token is malformed")]
     Malformed,
@@ -110,6 +116,26 @@ pub enum AuthError {
     /// An access token issued for another resource (its `aud`).
     #[error("the token is meant for another audience")]
     OtherAudience,
+    /// A DPoP-bound access token sent as a Bearer token (RFC 9449 §7.2): a
+    /// copy of the token is worthless without the key.
+    #[error(
+        "this access token is bound to a key (DPoP): send it as `Authorization: DPoP <token>` with a DPoP proof signed by that key"
+    )]
+    KeyBound,
+    /// A token without `cnf` sent with the DPoP scheme.
+    #[error("this access token is not bound to a key: send it as `Authorization: Bearer <token>`")]
+    NotKeyBound,
+}
+
+/// What is wrong with a DPoP proof (RFC 9449). The text says what to change.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DpopError {
+    /// Missing, malformed, replayed, or not matching the request or the key.
+    #[error("invalid DPoP proof: {0}")]
+    InvalidProof(String),
+    /// The server asks for a nonce: sign a new proof with this one (RFC 9449 §8).
+    #[error("a DPoP nonce is required: sign a new proof with the nonce in the DPoP-Nonce header")]
+    UseNonce { nonce: String },
 }
 
 /// Where an authorization error sends the user: the client's redirect URI with

@@ -410,6 +410,7 @@ mod tests {
             family_id: None,
             api_key_id: None,
             aud: None,
+            cnf: None,
         }
     }
 
@@ -743,6 +744,7 @@ mod tests {
                 acr: None,
                 lineage: crate::access_tokens::Lineage::Own,
                 audience: None,
+                dpop_jkt: None,
             },
             fx.clock_now(),
         )

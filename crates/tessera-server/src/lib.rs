@@ -9,7 +9,7 @@
 //! | 1. edge | `cli` (and `main.rs`) |
 //! | 2. wiring | `server` |
 //! | 3. HTTP | `http` |
-//! | 4. domain | `services`, `settings`, `oauth`, `federation`, `principal`, `accounts`, `apps`, `api_keys`, `access_tokens`, `keys`, `otp`, `mail`, `password`, `audit`, `attempts`, `ratelimit`, `web_sessions` |
+//! | 4. domain | `services`, `settings`, `oauth`, `federation`, `principal`, `dpop`, `accounts`, `apps`, `api_keys`, `access_tokens`, `keys`, `otp`, `mail`, `password`, `audit`, `attempts`, `ratelimit`, `web_sessions` |
 //! | 5. store | `store` |
 //! | 6. core | `error`, `clock`, `digest`, `ids`, `master_key`, `metrics` |
 //!
@@ -33,6 +33,7 @@ pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod digest;
+pub mod dpop;
 pub mod error;
 pub mod federation;
 pub mod http;

@@ -4,10 +4,13 @@
 //! Accepted credentials (Lofty auth overview):
 //! - `Authorization: token <api_key>`: an API key ([`crate::api_keys`]);
 //! - `Authorization: Bearer <access_token>`: an OAuth access token
-//!   ([`crate::access_tokens`]).
+//!   ([`crate::access_tokens`]);
+//! - `Authorization: DPoP <access_token>`: an access token bound to a key, with
+//!   a proof of that key in the `DPoP` header (RFC 9449).
 //!
-//! The HTTP edge reads the header ([`Presented`]), calls [`authenticate`] and
-//! requires `THIRD_PARTY_OPERATION` in front of every `/v1` platform endpoint.
+//! The HTTP edge reads the header ([`Presented`]), calls [`authenticate`], then
+//! the proof step (`dpop::check_resource`), and requires
+//! `THIRD_PARTY_OPERATION` in front of every `/v1` platform endpoint.
 
 use crate::error::{Error, Result};
 use crate::services::Services;
@@ -45,6 +48,8 @@ pub struct Principal {
     pub expires_at: Option<i64>,
     /// Assurance level; `Some("0")` for token-URL logins.
     pub acr: Option<String>,
+    /// The thumbprint of the key an access token is bound to (`cnf.jkt`).
+    pub dpop_jkt: Option<String>,
 }
 
 impl Principal {
@@ -76,9 +81,13 @@ impl Principal {
 pub enum Presented<'a> {
     ApiKey(&'a str),
     Bearer(&'a str),
+    /// An access token under the DPoP scheme; its proof is checked separately.
+    Dpop(&'a str),
 }
 
 /// Verifies a presented credential completely (signature, expiry, revocation).
+/// Whether it is sent the way its binding requires is the next step's
+/// question (`dpop::check_resource`).
 pub async fn authenticate(svc: &Services, presented: Presented<'_>, now: i64) -> Result<Principal> {
     match presented {
         Presented::ApiKey(key) => {
@@ -92,9 +101,10 @@ pub async fn authenticate(svc: &Services, presented: Presented<'_>, now: i64) ->
                 client_id: None,
                 expires_at: v.claims.exp,
                 acr: None,
+                dpop_jkt: None,
             })
         }
-        Presented::Bearer(token) => {
+        Presented::Bearer(token) | Presented::Dpop(token) => {
             let v =
                 access_tokens::verify(&svc.store, &svc.keyring, &svc.settings.issuer, token, now)
                     .await?;
@@ -107,6 +117,7 @@ pub async fn authenticate(svc: &Services, presented: Presented<'_>, now: i64) ->
                 client_id: v.claims.client_id,
                 expires_at: v.claims.exp,
                 acr: v.claims.acr,
+                dpop_jkt: v.claims.cnf.map(|c| c.jkt),
             })
         }
     }
@@ -141,6 +152,7 @@ mod flow_tests {
                 acr: Some("0".into()),
                 lineage: Lineage::Own,
                 audience: None,
+                dpop_jkt: None,
             },
             fx.clock_now(),
         )
@@ -243,6 +255,7 @@ mod flow_tests {
             family_id: None,
             api_key_id: None,
             aud: None,
+            cnf: None,
         };
         let token = fx
             .state

@@ -42,12 +42,39 @@ pub struct Settings {
     pub master_key: MasterKey,
     /// Switching an app to production in the console needs an admin's approval.
     pub production_requires_approval: bool,
+    /// Where DPoP proofs must carry a server nonce.
+    pub dpop_nonce: NoncePolicy,
 }
 
 impl Settings {
     /// The access-token lifetime in seconds, as the keyring and tokens count it.
     pub fn access_token_ttl_secs(&self) -> i64 {
         i64::try_from(self.access_token_ttl.as_secs()).unwrap_or(i64::MAX / 2)
+    }
+}
+
+/// Where the server asks for nonces (`serve --dpop-nonce`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NoncePolicy {
+    /// Never: `iat` and the `jti` check alone limit replay.
+    Off,
+    /// At the token endpoint, where proofs obtain new tokens (the default):
+    /// a proof made ahead of time cannot be used there. One more round trip
+    /// per login and refresh.
+    #[default]
+    Token,
+    /// Also at the platform API: one more round trip per new client process.
+    All,
+}
+
+impl NoncePolicy {
+    pub fn at_token_endpoint(self) -> bool {
+        matches!(self, Self::Token | Self::All)
+    }
+
+    pub fn at_resources(self) -> bool {
+        self == Self::All
     }
 }
 

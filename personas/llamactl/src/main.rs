@@ -132,7 +132,7 @@ impl App for Cli {
                 let session =
                     login::device::obtain(ctx, io, &target, client_id, None, &texts::DEVICE)
                         .map_err(|e| e.hinted(ctx, None, texts::device_hint))?;
-                let token = Authorization::Bearer(session.access_token.clone());
+                let token = Authorization::from(&session);
                 let projects = projects(ctx, io, &target, &token)?;
                 let project = match projects.as_slice() {
                     [only] => Some(only.clone()),

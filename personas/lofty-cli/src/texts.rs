@@ -526,6 +526,10 @@ pub fn status(ctx: &Ctx, io: &mut Io, server: &str, r: &Resolution) -> std::io::
         None => writeln!(out, "OAuth:        not logged in")?,
     }
     match r.credential() {
+        Some(Credential::OAuth(found)) if found.session.is_dpop_bound() => writeln!(
+            out,
+            "Requests use: the OAuth access token, bound to this machine (Authorization: DPoP, with a proof)\n              `lofty-cli auth token` output alone will be refused by the server"
+        ),
         Some(Credential::OAuth(_)) => writeln!(
             out,
             "Requests use: the OAuth access token (Authorization: Bearer)"
@@ -541,6 +545,9 @@ pub fn tested(io: &mut Io, active: &Active, me: &Me) -> std::io::Result<()> {
     let how = match active.authorization {
         Authorization::ApiKey(_) => "customer key (Authorization: token)",
         Authorization::Bearer(_) => "OAuth access token (Authorization: Bearer)",
+        Authorization::Dpop { .. } => {
+            "OAuth access token bound to this machine (Authorization: DPoP, with a proof)"
+        }
     };
     writeln!(
         io.stdout,

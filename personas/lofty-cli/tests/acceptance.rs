@@ -607,9 +607,13 @@ fn login_browser_prints_the_url_when_no_browser_opens_and_completes_the_pkce_flo
     let (code, stderr) = running.finish();
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("PKCE token"), "{stderr}");
+    // A public app requires DPoP: the login is bound to this machine's key,
+    // and `auth test` got through with a proof.
     let out = home.run(&["auth", "test"], &[lofty.url()]).ok().stdout();
     assert!(out.contains(&lofty.email), "{out}");
-    assert!(out.contains("Authorization: Bearer"), "{out}");
+    assert!(out.contains("Authorization: DPoP"), "{out}");
+    let status = home.run(&["auth", "status"], &[lofty.url()]).ok().stdout();
+    assert!(status.contains("bound to this machine"), "{status}");
 }
 
 // --- logout -----------------------------------------------------------------------------------------

@@ -8,6 +8,11 @@
 // Listens on 127.0.0.1:$PORT only and prints one line starting with
 // "listening " once it accepts connections (the Rust tests wait for it).
 //
+// DPoP (RFC 9449) is on, as it is by default in oidc-provider 9: tokens are
+// bound when a token request carries a proof, and the client
+// `tessera-cli-dpop` must always send one. DPOP_NONCE=1 makes the provider
+// demand its nonces (use_dpop_nonce, DPoP-Nonce) on every DPoP request.
+//
 // Sign-in and consent are completed without a human: every request to
 // /interaction/:uid signs in the fixed account `tessera-test-user` and grants
 // what was asked, unless the authorization request carries
@@ -32,9 +37,20 @@ const TEST_ACCOUNT = 'tessera-test-user';
 const { privateKey } = await generateKeyPair('RS256', { extractable: true });
 const jwk = { ...(await exportJWK(privateKey)), alg: 'RS256', use: 'sig', kid: 'interop-rs256' };
 
-// Loopback redirect: for `application_type: native` clients oidc-provider
-// ignores the port of a loopback redirect URI (RFC 8252 §7.3), which is what
-// lets the CLI use an OS-chosen port.
+// What a CLI ships: a public client (no secret) using PKCE, the device flow
+// and refresh tokens. Loopback redirect: for `application_type: native`
+// clients oidc-provider ignores the port of a loopback redirect URI (RFC 8252
+// §7.3), which is what lets the CLI use an OS-chosen port.
+const cli = {
+  client_id: 'tessera-cli',
+  application_type: 'native',
+  token_endpoint_auth_method: 'none',
+  grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'],
+  response_types: ['code'],
+  redirect_uris: ['http://127.0.0.1/callback'],
+  scope: `openid offline_access ${API_SCOPES}`,
+};
+
 const clients = [
   {
     client_id: 'tessera-cc-basic',
@@ -54,18 +70,11 @@ const clients = [
     token_endpoint_auth_method: 'client_secret_post',
     scope: API_SCOPES,
   },
-  {
-    // What a CLI ships: a public client (no secret) using PKCE, the device
-    // flow and refresh tokens.
-    client_id: 'tessera-cli',
-    application_type: 'native',
-    token_endpoint_auth_method: 'none',
-    grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'],
-    response_types: ['code'],
-    redirect_uris: ['http://127.0.0.1/callback'],
-    scope: `openid offline_access ${API_SCOPES}`,
-  },
+  cli,
+  // The same CLI registered to always bind its tokens to a DPoP key.
+  { ...cli, client_id: 'tessera-cli-dpop', dpop_bound_access_tokens: true },
 ];
+const DPOP_NONCE = process.env.DPOP_NONCE === '1';
 
 const configuration = {
   clients,
@@ -88,6 +97,10 @@ const configuration = {
   },
   features: {
     devInteractions: { enabled: false },
+    dPoP: {
+      enabled: true,
+      ...(DPOP_NONCE ? { nonceSecret: randomBytes(32), requireNonce: () => true } : {}),
+    },
     clientCredentials: { enabled: true },
     introspection: { enabled: true },
     revocation: { enabled: true },

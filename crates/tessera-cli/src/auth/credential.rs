@@ -95,7 +95,7 @@ pub fn from_resolution(
             )
             .map_err(|e| relogin_hint(ctx, e))?;
             Ok(Active {
-                authorization: Authorization::Bearer(fresh.session.access_token.clone()),
+                authorization: Authorization::from(&fresh.session),
                 expires_at: fresh.session.expires_at,
                 source: "oauth",
                 source_detail: format!(
@@ -108,6 +108,20 @@ pub fn from_resolution(
             })
         }
     }
+}
+
+/// For the commands that hand the credential to another program as a plain
+/// string (`auth token`, `auth env`, the git and kubectl helpers): a warning on
+/// stderr when it is a DPoP-bound token, which the server refuses on its own.
+/// `what` names what the user gets ("the printed token").
+pub fn warn_if_bound(ctx: &Ctx, io: &mut Io, active: &Active, what: &str) -> Result<(), CliError> {
+    if active.authorization.is_dpop_bound() {
+        io.warn(format!(
+            "this login's token is bound to this machine (DPoP): the server refuses {what} without a proof signed by this machine's key; `{name} api PATH` adds one, or log in with `{name} auth login --api-key` for tools that need a plain credential",
+            name = ctx.spec.name
+        ))?;
+    }
+    Ok(())
 }
 
 /// Names the login command to run when a cached login cannot be renewed.

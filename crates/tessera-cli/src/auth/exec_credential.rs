@@ -1,6 +1,8 @@
 //! `auth exec-credential`: a Kubernetes `ExecCredential`
 //! (`client.authentication.k8s.io/v1`) for kubectl's exec credential plugin,
-//! with the token's expiry so kubectl asks again in time.
+//! with the token's expiry so kubectl asks again in time. kubectl sends it as
+//! a bearer token, so a DPoP-bound login's token does not work (said on
+//! stderr).
 
 use crate::context::Ctx;
 use crate::error::CliError;
@@ -29,6 +31,7 @@ struct Status<'a> {
 
 pub fn run(_args: &ExecCredentialArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     let active = super::credential::active(ctx, None, io)?;
+    super::credential::warn_if_bound(ctx, io, &active, "the bearer token kubectl sends")?;
     let credential = ExecCredential {
         api_version: "client.authentication.k8s.io/v1",
         kind: "ExecCredential",

@@ -2,7 +2,8 @@
 //! (gitcredentials(7)). `get` answers only for the Tessera server's own
 //! protocol and host, so git asks its other helpers for everything else;
 //! `store` and `erase` have nothing to do, since the credential lives in
-//! Tessera's own store.
+//! Tessera's own store. Git passes a password on as it is, so the token of a
+//! DPoP-bound login does not work through it (said on stderr).
 //!
 //! ```text
 //! git config --global credential.https://api.example.com.helper '!tessera auth git-credential'
@@ -41,6 +42,7 @@ pub fn run(args: &GitCredentialArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliEr
     }
     target.check_plain_http()?;
     let active = super::credential::active(ctx, None, io)?;
+    super::credential::warn_if_bound(ctx, io, &active, "the password git sends")?;
     writeln!(io.stdout, "protocol={}", server.scheme())?;
     writeln!(io.stdout, "host={host}")?;
     writeln!(io.stdout, "username={USERNAME}")?;

@@ -39,6 +39,11 @@ pub enum AuthCommand {
     #[command(help_template = STATUS_HELP)]
     Status(status::StatusArgs),
     /// Print the credential alone, for `$(tessera auth token)`.
+    ///
+    /// A token bound to this machine (DPoP: a browser or device login on a
+    /// server that supports it) is refused by the server when sent alone,
+    /// without a proof signed by this machine's key: use `tessera api`, which
+    /// adds one to every request. `auth status` says whether a login is bound.
     #[command(help_template = TOKEN_HELP)]
     Token(token::TokenArgs),
     /// Show the credential in use, masked unless --raw.
@@ -54,13 +59,26 @@ pub enum AuthCommand {
     Logout(logout::LogoutArgs),
     /// Manage environments (named servers); without a subcommand, print
     /// `export` lines for `eval "$(tessera auth env)"`.
+    ///
+    /// The exported token of a login bound to this machine (DPoP) is refused
+    /// by the server without a proof from this machine's key, which a shell
+    /// variable cannot carry: use `tessera api` for such a login.
     #[command(help_template = ENV_HELP)]
     Env(EnvGroup),
     /// Call GET /v1/me and say who the credential acts for, or why not.
     Test(test::TestArgs),
     /// Git credential helper: `git config credential.helper '!tessera auth git-credential'`.
+    ///
+    /// Git can only pass a password on: the token of a login bound to this
+    /// machine (DPoP) is refused by the server without a proof from this
+    /// machine's key. For git, log in with an API key (`--api-key`) or on a
+    /// server without DPoP.
     GitCredential(git_credential::GitCredentialArgs),
     /// Kubernetes ExecCredential (client.authentication.k8s.io/v1) for kubectl.
+    ///
+    /// kubectl sends the token as a bearer token: the token of a login bound to
+    /// this machine (DPoP) is refused by the server without a proof from this
+    /// machine's key. For kubectl, log in with an API key (`--api-key`).
     ExecCredential(exec_credential::ExecCredentialArgs),
 }
 

@@ -3,7 +3,8 @@
 //! server and a ready `Authorization` header value.
 //!
 //! `TESSERA_TOKEN` is the token alone; `TESSERA_AUTHORIZATION` is the header
-//! value (`token …` or `Bearer …`); `TESSERA_TOKEN_EXPIRES_AT` (Unix seconds)
+//! value (`token …`, `Bearer …`, or `DPoP …`, which needs a proof no variable
+//! carries: warned about on stderr); `TESSERA_TOKEN_EXPIRES_AT` (Unix seconds)
 //! is set when the token expires. An OAuth token is renewed first when it has
 //! under a minute left.
 
@@ -15,6 +16,7 @@ pub fn run(ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     let target = super::target(ctx)?;
     target.check_plain_http()?;
     let active = super::credential::active(ctx, None, io)?;
+    super::credential::warn_if_bound(ctx, io, &active, "the exported token")?;
     let server = target.server;
     let prefix = env_prefix(ctx.spec.url_env);
     let mut lines = vec![

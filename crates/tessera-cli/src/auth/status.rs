@@ -81,6 +81,9 @@ pub struct OAuthStatus {
     pub renewable: bool,
     /// Unix seconds; when the current access token was obtained.
     pub obtained_at: i64,
+    /// The thumbprint of the DPoP key the tokens are bound to (RFC 9449):
+    /// requests prove this machine holds it, and the token alone is refused.
+    pub dpop_jkt: Option<String>,
 }
 
 /// A [`KeychainProblem`] as `status` shows it.
@@ -313,6 +316,7 @@ fn oauth_report(
             expired: session.is_expired(ctx.now),
             renewable: session.renewable(),
             obtained_at: session.obtained_at,
+            dpop_jkt: session.dpop_key.as_ref().map(|k| k.thumbprint().to_owned()),
         }),
         overrides: resolution
             .found
@@ -357,7 +361,7 @@ fn print_human(r: &StatusReport, ctx: &Ctx, io: &mut Io) -> Result<(), CliError>
         )?;
     }
     if let Some(oauth) = &r.oauth {
-        return print_oauth(r, oauth, out);
+        return print_oauth(r, oauth, ctx.spec.name, out);
     }
     writeln!(out, "API key:     {}", r.key)?;
     if let Some(id) = &r.key_id {
@@ -387,6 +391,7 @@ fn print_human(r: &StatusReport, ctx: &Ctx, io: &mut Io) -> Result<(), CliError>
 fn print_oauth(
     r: &StatusReport,
     oauth: &OAuthStatus,
+    name: &str,
     out: &mut dyn std::io::Write,
 ) -> Result<(), CliError> {
     writeln!(out, "Login:       OAuth, {}", oauth.method_description)?;
@@ -400,6 +405,12 @@ fn print_oauth(
         writeln!(out, "Customer key: {key}")?;
     }
     writeln!(out, "Token:       {}", r.key)?;
+    if oauth.dpop_jkt.is_some() {
+        writeln!(
+            out,
+            "Binding:     bound to this machine (DPoP): `{name} auth token` output alone will be refused by the server"
+        )?;
+    }
     if let Some(scope) = &oauth.scope {
         writeln!(out, "Scopes:      {scope}")?;
     }

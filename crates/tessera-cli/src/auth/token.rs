@@ -4,7 +4,8 @@
 //! (and `.env` if nothing else has a key), builds no HTTP client and starts no
 //! runtime. An OAuth access token with under a minute left is renewed first,
 //! once across all processes asking at the same time (see
-//! `tessera_client::token_cache`).
+//! `tessera_client::token_cache`). A DPoP-bound token is printed too, with a
+//! warning on stderr: alone, the server refuses it.
 
 use crate::context::Ctx;
 use crate::error::CliError;
@@ -26,7 +27,8 @@ pub struct TokenArgs {
 #[derive(Serialize)]
 struct TokenJson<'a> {
     token: &'a str,
-    /// `api_key` or `bearer`: how the token goes in an `Authorization` header.
+    /// `api_key`, `bearer` or `dpop`: how the token goes in an
+    /// `Authorization` header (`dpop`: only with a proof from this machine).
     token_type: &'static str,
     source: &'static str,
     /// Unix seconds, when known.
@@ -36,6 +38,7 @@ struct TokenJson<'a> {
 
 pub fn run(args: &TokenArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     let active = super::credential::active(ctx, args.api_key.as_ref(), io)?;
+    super::credential::warn_if_bound(ctx, io, &active, "this token")?;
     let token = active.authorization.secret();
     if args.json {
         super::print_json(
@@ -45,6 +48,7 @@ pub fn run(args: &TokenArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
                 token_type: match active.authorization {
                     Authorization::ApiKey(_) => "api_key",
                     Authorization::Bearer(_) => "bearer",
+                    Authorization::Dpop { .. } => "dpop",
                 },
                 source: active.source,
                 expires_at: active.expires_at,

@@ -26,7 +26,13 @@ pub fn request_device_authorization(
     scope: Option<&str>,
 ) -> Result<DeviceAuthorizationResponse, OAuthError> {
     let params: Vec<(&str, &str)> = scope.map(|s| ("scope", s)).into_iter().collect();
-    let response = post_form(http, device_authorization_endpoint, Some(client), &params)?;
+    let response = post_form(
+        http,
+        device_authorization_endpoint,
+        Some(client),
+        &params,
+        None,
+    )?;
     parse_success(device_authorization_endpoint, &response)
 }
 

@@ -31,6 +31,7 @@ pub fn revoke(
         revocation_endpoint,
         Some(client),
         &[("token", value), ("token_type_hint", hint)],
+        None,
     )?;
     if response.status().is_success() {
         Ok(())

@@ -3,10 +3,11 @@
 
 use super::error::OAuthError;
 use super::http::{HttpClient, HttpResponse};
+use crate::dpop::DpopKey;
 use base64::Engine;
 use std::time::{Duration, SystemTime};
 use tessera_proto::token::TokenResponse;
-use tessera_proto::{ClientSecret, OAuthErrorBody, Scopes};
+use tessera_proto::{ClientSecret, OAuthErrorBody, OAuthErrorCode, Scopes, dpop};
 use ureq::http::{Request, header};
 
 /// How the client proves who it is at the token endpoint (RFC 6749 §2.3.1).
@@ -20,12 +21,14 @@ pub enum ClientAuthMethod {
     None,
 }
 
-/// An OAuth client as the token endpoint sees it.
+/// An OAuth client as the token endpoint sees it, with the DPoP key its token
+/// requests prove, if any.
 #[derive(Clone, Debug)]
 pub struct Client {
     id: String,
     secret: Option<ClientSecret>,
     method: ClientAuthMethod,
+    dpop: Option<DpopKey>,
 }
 
 impl Client {
@@ -35,6 +38,7 @@ impl Client {
             id: id.into(),
             secret: None,
             method: ClientAuthMethod::None,
+            dpop: None,
         }
     }
 
@@ -44,6 +48,7 @@ impl Client {
             id: id.into(),
             secret: Some(secret),
             method: ClientAuthMethod::ClientSecretBasic,
+            dpop: None,
         }
     }
 
@@ -54,6 +59,17 @@ impl Client {
             self.method = ClientAuthMethod::ClientSecretPost;
         }
         self
+    }
+
+    /// Token requests carry a DPoP proof signed by `key` (RFC 9449 §5), so the
+    /// tokens are bound to it where the server supports DPoP.
+    pub fn with_dpop(mut self, key: DpopKey) -> Self {
+        self.dpop = Some(key);
+        self
+    }
+
+    pub fn dpop_key(&self) -> Option<&DpopKey> {
+        self.dpop.as_ref()
     }
 
     pub fn id(&self) -> &str {
@@ -67,18 +83,23 @@ impl Client {
 
 /// POSTs a form to a token-style endpoint with client authentication and
 /// returns the raw response. Shared by the token, device and revocation
-/// endpoints, which authenticate clients the same way.
+/// endpoints, which authenticate clients the same way. `dpop_proof` goes in
+/// the `DPoP` header.
 pub(crate) fn post_form(
     http: &dyn HttpClient,
     url: &str,
     client: Option<&Client>,
     params: &[(&str, &str)],
+    dpop_proof: Option<String>,
 ) -> Result<HttpResponse, OAuthError> {
     let mut form = url::form_urlencoded::Serializer::new(String::new());
     form.extend_pairs(params);
     let mut request = Request::post(url)
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .header(header::ACCEPT, "application/json");
+    if let Some(proof) = dpop_proof {
+        request = request.header(dpop::HEADER, proof);
+    }
     if let Some(client) = client {
         match (&client.secret, client.method) {
             (Some(secret), ClientAuthMethod::ClientSecretBasic) => {
@@ -118,17 +139,31 @@ fn basic_authorization(id: &str, secret: &ClientSecret) -> String {
 }
 
 /// A grant request at the token endpoint: success is RFC 6749 §5.1, failure
-/// §5.2.
+/// §5.2. With the client's DPoP key, the request carries a proof, and a
+/// server that asks for a nonce (`use_dpop_nonce`, RFC 9449 §8) gets one more
+/// request with it.
 pub(crate) fn token_request(
     http: &dyn HttpClient,
     token_endpoint: &str,
     client: Option<&Client>,
     params: &[(&str, &str)],
 ) -> Result<TokenResponse, OAuthError> {
-    let response = post_form(http, token_endpoint, client, params)?;
+    let key = client.and_then(Client::dpop_key);
+    let proof = || key.map(|k| k.proof("POST", token_endpoint, None, crate::dpop::now()));
+    let mut response = post_form(http, token_endpoint, client, params, proof())?;
+    if let Some(key) = key
+        && remember_nonce(key, token_endpoint, &response)
+        && asks_for_nonce(&response)
+    {
+        response = post_form(http, token_endpoint, client, params, proof())?;
+        remember_nonce(key, token_endpoint, &response);
+    }
     let token: TokenResponse = parse_success(token_endpoint, &response)?;
-    // RFC 6749 §7.1: a client must not use a token type it does not understand.
-    if !token.token_type.eq_ignore_ascii_case("bearer") {
+    // RFC 6749 §7.1: a client must not use a token type it does not
+    // understand; a DPoP token is one only when this request proved a key.
+    let understood = token.token_type.eq_ignore_ascii_case("bearer")
+        || (key.is_some() && token.token_type.eq_ignore_ascii_case(dpop::TOKEN_TYPE));
+    if !understood {
         return Err(OAuthError::BadResponse {
             url: token_endpoint.to_owned(),
             status: response.status().as_u16(),
@@ -136,6 +171,26 @@ pub(crate) fn token_request(
         });
     }
     Ok(token)
+}
+
+/// Keeps the `DPoP-Nonce` a response carries for the key's next proofs;
+/// whether there was one.
+fn remember_nonce(key: &DpopKey, url: &str, response: &HttpResponse) -> bool {
+    let nonce = response.headers().get(dpop::NONCE_HEADER);
+    match nonce.and_then(|v| v.to_str().ok()) {
+        Some(nonce) => {
+            key.remember_nonce(url, nonce);
+            true
+        }
+        None => false,
+    }
+}
+
+/// RFC 9449 §8: a 400 `use_dpop_nonce` from the token endpoint.
+fn asks_for_nonce(response: &HttpResponse) -> bool {
+    response.status() == 400
+        && serde_json::from_slice::<OAuthErrorBody>(response.body())
+            .is_ok_and(|b| b.error == OAuthErrorCode::UseDpopNonce)
 }
 
 /// A 2xx body parsed as `T`, or the OAuth error the server sent.
@@ -310,6 +365,44 @@ mod tests {
             http.header(0, "content-type").unwrap(),
             "application/x-www-form-urlencoded"
         );
+    }
+
+    #[test]
+    fn a_dpop_client_proves_its_key_and_follows_the_nonce_it_is_given() {
+        let nonce_please = ureq::http::Response::builder()
+            .status(400)
+            .header("dpop-nonce", "n-1")
+            .body(br#"{"error":"use_dpop_nonce"}"#.to_vec())
+            .unwrap();
+        let http = FakeHttp::default()
+            .reply_with(nonce_please)
+            .reply(200, r#"{"access_token":"at","token_type":"DPoP"}"#);
+        let key = DpopKey::generate(dpop::ALG_EDDSA);
+        let client = Client::public("cli").with_dpop(key.clone());
+        let token = token_request(&http, URL, Some(&client), &[("grant_type", "x")]).unwrap();
+        assert_eq!(token.token_type, "DPoP");
+        assert_eq!(http.count(), 2);
+        let claims = |n: usize| {
+            let proof = http.header(n, "dpop").expect("a proof on every attempt");
+            let payload = proof.split('.').nth(1).unwrap().to_owned();
+            let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap();
+            serde_json::from_slice::<dpop::ProofClaims>(&bytes).unwrap()
+        };
+        assert_eq!(
+            (claims(0).htm.as_str(), claims(0).htu.as_str()),
+            ("POST", URL)
+        );
+        assert_eq!(claims(0).nonce, None);
+        assert_eq!(claims(1).nonce.as_deref(), Some("n-1"));
+        assert_ne!(claims(0).jti, claims(1).jti);
+
+        // Without a key, a DPoP token type is not one this client understands.
+        let http = FakeHttp::default().reply(200, r#"{"access_token":"at","token_type":"DPoP"}"#);
+        let err = token_request(&http, URL, Some(&Client::public("cli")), &[]).unwrap_err();
+        assert!(matches!(err, OAuthError::BadResponse { .. }), "{err:?}");
+        assert_eq!(http.header(0, "dpop"), None);
     }
 
     #[test]

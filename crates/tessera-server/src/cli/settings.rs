@@ -6,6 +6,7 @@ use crate::clock::parse_duration;
 use crate::error::{Error, Result};
 use crate::master_key::MasterKey;
 use crate::ratelimit::{Backend, EndpointLimit, Policy};
+use crate::settings::NoncePolicy;
 use crate::settings::{Settings, SmtpUrl};
 use crate::store::DatabaseLocation;
 use serde::Deserialize;
@@ -67,6 +68,16 @@ pub struct SettingsArgs {
     #[arg(long, env = "TESSERAD_PRODUCTION_REQUIRES_APPROVAL", global = true)]
     #[arg(num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub production_requires_approval: Option<bool>,
+    /// Where DPoP proofs must carry a server nonce (RFC 9449 §8): `off`, `token`
+    /// (the token endpoint; default) or `all` (also the platform API).
+    #[arg(
+        long,
+        env = "TESSERAD_DPOP_NONCE",
+        global = true,
+        value_enum,
+        value_name = "WHERE"
+    )]
+    pub dpop_nonce: Option<NoncePolicy>,
 }
 
 /// The TOML config file. Flags and environment variables win over it.
@@ -98,6 +109,8 @@ pub struct FileConfig {
     /// Behind a load balancer: take the client IP from the last `X-Forwarded-For`.
     pub rate_limit_trust_forwarded_for: Option<bool>,
     pub production_requires_approval: Option<bool>,
+    /// `off`, `token` or `all` (see [`NoncePolicy`]).
+    pub dpop_nonce: Option<NoncePolicy>,
     /// Prefer `TESSERAD_MASTER_KEY` in the environment; a config file is easier to leak.
     pub master_key: Option<String>,
 }
@@ -309,6 +322,7 @@ pub fn resolve(
             .production_requires_approval
             .or(file.production_requires_approval)
             .unwrap_or(false),
+        dpop_nonce: args.dpop_nonce.or(file.dpop_nonce).unwrap_or_default(),
     })
 }
 

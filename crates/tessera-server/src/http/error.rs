@@ -5,14 +5,15 @@
 //! for Error`); OAuth endpoints (`/oauth/…`) in RFC 6749 §5.2 form, so that even a
 //! database failure comes back as `{"error":"server_error"}`; web pages as HTML
 //! pages ([`PageError`]). 5xx answers never carry internal details; those go to
-//! the log.
+//! the log. A 401 names every scheme the client may use (`Bearer`, `DPoP`), or
+//! the one its token needs.
 
 use super::web::page;
-use crate::error::{AuthError, Error};
+use crate::error::{AuthError, DpopError, Error};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use tessera_proto::ratelimit::{LIMIT, REMAINING, RESET};
-use tessera_proto::{ApiErrorBody, INSUFFICIENT_SCOPE_CODE, OAuthErrorBody, OAuthErrorCode};
+use tessera_proto::{ApiErrorBody, INSUFFICIENT_SCOPE_CODE, OAuthErrorBody, OAuthErrorCode, dpop};
 
 /// How a route shows its errors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,6 +37,17 @@ pub fn respond(style: Style, error: Error) -> Response {
             Api => unauthenticated(reason),
             OAuth => oauth(OAuthErrorCode::InvalidGrant, Some(reason.to_string())),
             Page => page_4xx(StatusCode::UNAUTHORIZED, text),
+        },
+        Error::Dpop(problem) => match style {
+            Api => dpop_refused(problem),
+            OAuth => {
+                let code = match problem {
+                    DpopError::InvalidProof(_) => OAuthErrorCode::InvalidDpopProof,
+                    DpopError::UseNonce { .. } => OAuthErrorCode::UseDpopNonce,
+                };
+                with_nonce(oauth(code, Some(text)), &problem)
+            }
+            Page => page_4xx(StatusCode::BAD_REQUEST, text),
         },
         Error::InsufficientScope { required } => match style {
             Api => insufficient_scope(required),
@@ -205,32 +217,83 @@ fn quoted(s: &str) -> String {
     s.replace(['"', '\\'], "'")
 }
 
-fn with_challenge(mut response: Response, challenge: &str) -> Response {
-    if let Ok(value) = HeaderValue::from_str(challenge) {
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, value);
+fn with_challenge(response: Response, challenge: &str) -> Response {
+    with_challenges(response, &[challenge.to_owned()])
+}
+
+/// One `WWW-Authenticate` header per scheme the client may use (RFC 9110 §11.6.1).
+fn with_challenges(mut response: Response, challenges: &[String]) -> Response {
+    for challenge in challenges {
+        if let Ok(value) = HeaderValue::from_str(challenge) {
+            (response.headers_mut()).append(header::WWW_AUTHENTICATE, value);
+        }
     }
     response
 }
 
-fn unauthenticated(reason: AuthError) -> Response {
-    // RFC 6750 §3: no error code when no credentials were sent at all.
-    let challenge = match reason {
-        AuthError::Missing => format!(r#"Bearer realm="{REALM}""#),
-        _ => format!(
-            r#"Bearer realm="{REALM}", error="invalid_token", error_description="{}""#,
-            quoted(&reason.to_string())
+/// A `DPoP` challenge (RFC 9449 §7.1): the error, if any, and the algorithms
+/// this server verifies.
+fn dpop_challenge(error: Option<(&str, &str)>) -> String {
+    let algs = crate::dpop::ALGS_SUPPORTED.join(" ");
+    match error {
+        None => format!(r#"DPoP realm="{REALM}", algs="{algs}""#),
+        Some((error, description)) => format!(
+            r#"DPoP realm="{REALM}", error="{error}", error_description="{}", algs="{algs}""#,
+            quoted(description)
         ),
+    }
+}
+
+fn unauthenticated(reason: AuthError) -> Response {
+    let description = reason.to_string();
+    let bearer = format!(
+        r#"Bearer realm="{REALM}", error="invalid_token", error_description="{}""#,
+        quoted(&description)
+    );
+    let challenges = match reason {
+        // RFC 6750 §3: no error code when no credentials were sent at all.
+        AuthError::Missing => vec![format!(r#"Bearer realm="{REALM}""#), dpop_challenge(None)],
+        // RFC 9449 §7.2: a bound token sent as Bearer is answered in the DPoP scheme.
+        AuthError::KeyBound => vec![dpop_challenge(Some(("invalid_token", &description)))],
+        AuthError::NotKeyBound => vec![bearer],
+        _ => vec![
+            bearer,
+            dpop_challenge(Some(("invalid_token", &description))),
+        ],
     };
     let error = match reason {
         AuthError::Missing | AuthError::UnsupportedScheme => "unauthorized",
         _ => "invalid_token",
     };
-    with_challenge(
-        api(StatusCode::UNAUTHORIZED, error, reason.to_string()),
-        &challenge,
+    with_challenges(
+        api(StatusCode::UNAUTHORIZED, error, description),
+        &challenges,
     )
+}
+
+/// A platform request whose DPoP proof is not acceptable: 401 with a `DPoP`
+/// challenge (RFC 9449 §7.1, §9), and the nonce to use when that is the problem.
+fn dpop_refused(problem: DpopError) -> Response {
+    let description = problem.to_string();
+    let error = match problem {
+        DpopError::InvalidProof(_) => "invalid_dpop_proof",
+        DpopError::UseNonce { .. } => "use_dpop_nonce",
+    };
+    let response = with_challenge(
+        api(StatusCode::UNAUTHORIZED, error, description.clone()),
+        &dpop_challenge(Some((error, &description))),
+    );
+    with_nonce(response, &problem)
+}
+
+/// Adds `DPoP-Nonce` when the problem is a missing nonce (RFC 9449 §8, §9).
+fn with_nonce(mut response: Response, problem: &DpopError) -> Response {
+    if let DpopError::UseNonce { nonce } = problem
+        && let Ok(value) = HeaderValue::from_str(nonce)
+    {
+        (response.headers_mut()).insert(dpop::NONCE_HEADER, value);
+    }
+    response
 }
 
 fn insufficient_scope(required: &str) -> Response {
@@ -263,6 +326,8 @@ fn oauth_status(error: &OAuthErrorCode) -> StatusCode {
         | OAuthErrorCode::SlowDown
         | OAuthErrorCode::ExpiredToken
         | OAuthErrorCode::UnsupportedTokenType
+        | OAuthErrorCode::InvalidDpopProof
+        | OAuthErrorCode::UseDpopNonce
         | OAuthErrorCode::Other(_) => StatusCode::BAD_REQUEST,
     }
 }

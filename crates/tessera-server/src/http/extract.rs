@@ -3,7 +3,7 @@
 //! the presented credential and the authenticated [`Principal`].
 
 use super::error::PageError;
-use crate::error::{AuthError, Error};
+use crate::error::{AuthError, DpopError, Error};
 use crate::principal::{Presented, Principal};
 use axum::extract::rejection::{FormRejection, JsonRejection};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use tessera_proto::dpop;
 
 /// JSON request body / response.
 #[derive(Clone, Copy, Debug, Default)]
@@ -190,7 +191,7 @@ pub fn client_ip(request: &Request, trust_forwarded_for: bool) -> Option<IpAddr>
 }
 
 /// The credential in the `Authorization` header. Schemes are case-insensitive
-/// (RFC 9110 §11.1).
+/// (RFC 9110 §11.1): `token`, `Bearer`, `DPoP` (RFC 9449 §7.1).
 pub fn presented(headers: &HeaderMap) -> Result<Presented<'_>, Error> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let Some(value) = values.next() else {
@@ -216,9 +217,27 @@ pub fn presented(headers: &HeaderMap) -> Result<Presented<'_>, Error> {
         Ok(Presented::ApiKey(credential))
     } else if scheme.eq_ignore_ascii_case("bearer") {
         Ok(Presented::Bearer(credential))
+    } else if scheme.eq_ignore_ascii_case(dpop::TOKEN_TYPE) {
+        Ok(Presented::Dpop(credential))
     } else {
         Err(AuthError::UnsupportedScheme.into())
     }
+}
+
+/// The DPoP proof of a request (RFC 9449 §4.1): at most one `DPoP` header.
+pub fn dpop_proof(headers: &HeaderMap) -> Result<Option<&str>, Error> {
+    let mut values = headers.get_all(dpop::HEADER).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    let invalid = |why: &str| Error::Dpop(DpopError::InvalidProof(why.to_owned()));
+    if values.next().is_some() {
+        return Err(invalid("send exactly one DPoP header"));
+    }
+    value
+        .to_str()
+        .map(|v| Some(v.trim()))
+        .map_err(|_| invalid("the DPoP header must be printable ASCII"))
 }
 
 /// Handlers behind the platform middleware take the principal as an argument.
@@ -261,6 +280,10 @@ mod tests {
         assert_eq!(
             presented(&headers(b"Bearer xyz")).unwrap(),
             Presented::Bearer("xyz")
+        );
+        assert_eq!(
+            presented(&headers(b"dpop xyz")).unwrap(),
+            Presented::Dpop("xyz")
         );
         assert!(matches!(
             presented(&headers(b"Basic dXNlcjpwYXNz")),

@@ -1,7 +1,8 @@
 //! The layers in front of handlers: authentication of platform requests, the two
 //! rate-limit layers with their `X-RateLimit-*` headers, and request metrics.
 //!
-//! - [`platform`] authenticates every `/v1` platform request, requires
+//! - [`platform`] authenticates every `/v1` platform request, then checks the
+//!   DPoP proof of a key-bound token (a step of its own, after the token), requires
 //!   `THIRD_PARTY_OPERATION` (else 403, code 200100) and stores the [`Principal`]
 //!   in the request extensions, where handlers and [`by_app`] read it.
 //! - [`by_app`] counts the request against the principal's app.
@@ -13,29 +14,51 @@
 //! 429 of [`Error::RateLimited`].
 
 use super::error::write_rate_limit_headers;
-use super::extract::{client_ip, presented};
+use super::extract::{client_ip, dpop_proof, presented};
+use crate::dpop;
 use crate::error::{Error, Result};
 use crate::principal::{self, Principal};
 use crate::ratelimit::{Bucket, Decision, RateLimits, Subject};
 use crate::services::AppState;
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
 use std::time::Instant;
 use tessera_proto::THIRD_PARTY_OPERATION;
+use tessera_proto::dpop::NONCE_HEADER;
 
-/// Authenticate, require `THIRD_PARTY_OPERATION`, put the [`Principal`] into the
-/// request extensions.
+/// Authenticate, check the DPoP proof of a key-bound token, require
+/// `THIRD_PARTY_OPERATION`, put the [`Principal`] into the request extensions.
 pub async fn platform(
     State(state): State<AppState>,
     mut request: Request,
     next: Next,
 ) -> Result<Response> {
-    let principal =
-        principal::authenticate(&state, presented(request.headers())?, state.now()).await?;
+    let now = state.now();
+    let headers = request.headers();
+    let presented = presented(headers)?;
+    let principal = principal::authenticate(&state, presented, now).await?;
+    // The URL the client addressed: the issuer is the public origin (and path
+    // prefix) of every route.
+    let url = format!("{}{}", state.settings.issuer, request.uri().path());
+    let nonce = dpop::check_resource(
+        &state,
+        principal.dpop_jkt.as_deref(),
+        presented,
+        dpop_proof(headers)?,
+        request.method().as_str(),
+        &url,
+        now,
+    )
+    .await?;
     principal.require_scope(THIRD_PARTY_OPERATION)?;
     request.extensions_mut().insert(principal);
-    Ok(next.run(request).await)
+    let mut response = next.run(request).await;
+    if let Some(value) = nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
+        response.headers_mut().insert(NONCE_HEADER, value);
+    }
+    Ok(response)
 }
 
 /// The limits of a layer that the router installs only when limits are on.
@@ -197,6 +220,7 @@ mod tests {
                 acr: None,
                 lineage: Lineage::Own,
                 audience: None,
+                dpop_jkt: None,
             },
             fx.clock_now(),
         )
@@ -277,6 +301,7 @@ mod tests {
                 acr: None,
                 lineage: Lineage::Own,
                 audience: None,
+                dpop_jkt: None,
             },
             fx.clock_now(),
         )

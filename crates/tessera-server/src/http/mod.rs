@@ -29,7 +29,7 @@ pub mod web;
 use crate::services::AppState;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::header;
+use axum::http::{HeaderName, header};
 use axum::middleware::from_fn_with_state;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
@@ -61,10 +61,12 @@ pub fn router(state: AppState) -> Router {
         .fallback(ops::not_found);
     app.layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(middleware::track))
-        // Marks credentials so that any layer that prints headers redacts them.
+        // Marks credentials so that any layer that prints headers redacts them
+        // (a DPoP proof is good for one request, but until it is used, it is).
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
             header::COOKIE,
+            HeaderName::from_static("dpop"),
         ]))
         .with_state(state)
 }

@@ -3,7 +3,8 @@
 //! errors in RFC 6749 §5.2 form.
 
 use super::error::{Style, respond};
-use super::extract::Form;
+use super::extract::{Form, dpop_proof};
+use crate::dpop;
 use crate::error::{Error, Result};
 use crate::oauth::client_auth::ClientCredentials;
 use crate::oauth::token::{Grant, TokenRequest};
@@ -11,13 +12,14 @@ use crate::oauth::{self, authorization_code, client_credentials, device, refresh
 use crate::services::AppState;
 use axum::Router;
 use axum::extract::{FromRequest, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
 use tessera_proto::OAuthErrorCode;
+use tessera_proto::dpop as dpop_wire;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -161,13 +163,38 @@ impl Endpoint for TokenForm {
             }
         };
         let client = client(authorization, self.client_id, self.client_secret);
-        Ok(TokenRequest { client, grant })
+        Ok(TokenRequest {
+            client,
+            grant,
+            dpop: None,
+        })
     }
 }
 
-async fn token(State(state): State<AppState>, Parsed(request): Parsed<TokenForm>) -> Response {
-    let result = async { oauth::token::exchange(&state, request?, state.now()).await };
-    reply(result.await.map(|body| no_store(body, true)))
+async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Parsed(request): Parsed<TokenForm>,
+) -> Response {
+    let proof = dpop_proof(&headers);
+    let proved = matches!(proof, Ok(Some(_)));
+    let result = async {
+        let mut request = request?;
+        request.dpop = proof?.map(str::to_owned);
+        oauth::token::exchange(&state, request, state.now()).await
+    };
+    let mut response = reply(result.await.map(|body| no_store(body, true)));
+    // RFC 9449 §8.2: the next nonce with every answer to a proof, so the
+    // client's next request needs no extra round trip for it.
+    if proved && state.settings.dpop_nonce.at_token_endpoint() {
+        let nonce = dpop::nonce(&state.settings.master_key, state.now());
+        if let Ok(value) = HeaderValue::from_str(&nonce) {
+            (response.headers_mut())
+                .entry(dpop_wire::NONCE_HEADER)
+                .or_insert(value);
+        }
+    }
+    response
 }
 
 #[derive(Deserialize)]

@@ -41,11 +41,18 @@ pub fn s256_matches(verifier: &str, challenge: &str) -> bool {
     computed.as_bytes().ct_eq(challenge.as_bytes()).into()
 }
 
-pub async fn grant(svc: &Services, app: &App, request: Request, now: i64) -> Result<TokenResponse> {
+/// `key`: the thumbprint of the request's DPoP key, which the tokens are bound to.
+pub async fn grant(
+    svc: &Services,
+    app: &App,
+    request: Request,
+    key: Option<&str>,
+    now: i64,
+) -> Result<TokenResponse> {
     let code = super::required(&request.code, "code")?;
     let row = match svc
         .store
-        .consume_authorization_code(&digest::secret_hash(code), now)
+        .consume_authorization_code(&digest::secret_hash(code), key.filter(|_| app.public), now)
         .await?
     {
         Consumed::Fresh(row) => row,
@@ -85,7 +92,8 @@ pub async fn grant(svc: &Services, app: &App, request: Request, now: i64) -> Res
         account_id: &row.account_id,
         created_at: now,
     };
-    let body = super::issue::in_family(svc, app, family, &Scopes::parse(&row.scope), now).await?;
+    let scope = Scopes::parse(&row.scope);
+    let body = super::issue::in_family(svc, app, family, &scope, key, now).await?;
     super::issue::count("authorization_code");
     Ok(body)
 }

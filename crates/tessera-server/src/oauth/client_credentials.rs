@@ -27,13 +27,20 @@ pub struct Request {
     pub resource: Option<String>,
 }
 
-pub async fn grant(svc: &Services, app: &App, request: Request, now: i64) -> Result<TokenResponse> {
+/// `key`: the thumbprint of the request's DPoP key, which the token is bound to.
+pub async fn grant(
+    svc: &Services,
+    app: &App,
+    request: Request,
+    key: Option<&str>,
+    now: i64,
+) -> Result<TokenResponse> {
     let audience = super::resource(request.resource)?;
     let requested = request.scope.as_deref().filter(|s| !s.trim().is_empty());
     let mut ttl = svc.settings.access_token_ttl;
     let new = match request.customer_key.as_deref() {
-        Some(key) => {
-            let verified = api_keys::verify(&svc.store, &svc.keyring, key, now)
+        Some(customer_key) => {
+            let verified = api_keys::verify(&svc.store, &svc.keyring, customer_key, now)
                 .await
                 .map_err(|e| match e {
                     Error::Unauthenticated(reason) => {
@@ -75,6 +82,7 @@ pub async fn grant(svc: &Services, app: &App, request: Request, now: i64) -> Res
                 acr: None,
                 lineage: Lineage::ApiKey(verified.claims.jti),
                 audience,
+                dpop_jkt: key.map(str::to_owned),
             }
         }
         None => NewAccessToken {
@@ -84,6 +92,7 @@ pub async fn grant(svc: &Services, app: &App, request: Request, now: i64) -> Res
             acr: None,
             lineage: Lineage::Own,
             audience,
+            dpop_jkt: key.map(str::to_owned),
         },
     };
     let body = super::issue::access_only(svc, new, ttl, now)?;

@@ -126,8 +126,15 @@ pub async fn authorize(
     })
 }
 
-/// The device_code grant: one poll.
-pub async fn grant(svc: &Services, app: &App, poll: Poll, now: i64) -> Result<TokenResponse> {
+/// The device_code grant: one poll. `key`: the thumbprint of the request's
+/// DPoP key, which the tokens are bound to.
+pub async fn grant(
+    svc: &Services,
+    app: &App,
+    poll: Poll,
+    key: Option<&str>,
+    now: i64,
+) -> Result<TokenResponse> {
     let device_code = super::required(&poll.device_code, "device_code")?;
     let hash = digest::secret_hash(device_code);
     let row = svc
@@ -181,13 +188,13 @@ pub async fn grant(svc: &Services, app: &App, poll: Poll, now: i64) -> Result<To
                 .ok_or_else(|| super::invalid_grant("the device code was already used"))?;
             let scope = Scopes::parse(&row.scope);
             let family_id =
-                super::issue::open_family(&svc.store, app, &account_id, &scope, now).await?;
+                super::issue::open_family(&svc.store, app, &account_id, &scope, key, now).await?;
             let family = super::issue::Family {
                 id: &family_id,
                 account_id: &account_id,
                 created_at: now,
             };
-            let body = super::issue::in_family(svc, app, family, &scope, now).await?;
+            let body = super::issue::in_family(svc, app, family, &scope, key, now).await?;
             super::issue::count("device_code");
             Ok(body)
         }

@@ -13,6 +13,7 @@ pub struct Metadata {
     pub authorization_response_iss_parameter_supported: bool,
     pub code_challenge_methods_supported: [&'static str; 1],
     pub device_authorization_endpoint: String,
+    pub dpop_signing_alg_values_supported: [&'static str; 3],
     pub grant_types_supported: [&'static str; 5],
     pub introspection_endpoint: String,
     pub introspection_endpoint_auth_methods_supported: [&'static str; 2],
@@ -58,6 +59,7 @@ pub fn metadata(issuer: &str) -> Metadata {
         ],
         scopes_supported: SCOPES_SUPPORTED,
         authorization_response_iss_parameter_supported: true,
+        dpop_signing_alg_values_supported: crate::dpop::ALGS_SUPPORTED,
     }
 }
 

@@ -1,15 +1,16 @@
 //! `POST /oauth/introspect` (RFC 7662). Only confidential clients may ask (§2.1:
 //! the endpoint must be protected; a public client's id proves nothing). Access
 //! tokens get the full check the API applies (signature, expiry, revocation,
-//! account); refresh tokens are active while unused, unexpired and unrevoked.
+//! account), and a DPoP-bound one shows its key as `cnf` (RFC 9449 §6.2);
+//! refresh tokens are active while unused, unexpired and unrevoked.
 //! Anything else is `{"active": false}` and nothing more (§2.2).
 
 use super::{TokenQuestion, client_auth};
 use crate::access_tokens;
 use crate::error::{Error, Result};
 use crate::services::Services;
-use tessera_proto::OAuthErrorCode;
 use tessera_proto::token::IntrospectionResponse;
+use tessera_proto::{Confirmation, OAuthErrorCode, dpop};
 
 pub async fn introspect(
     svc: &Services,
@@ -49,7 +50,15 @@ async fn as_access_token(
             iat: Some(v.claims.iat),
             iss: Some(v.claims.iss),
             jti: Some(v.claims.jti),
-            token_type: Some("Bearer".into()),
+            token_type: Some(
+                if v.claims.cnf.is_some() {
+                    dpop::TOKEN_TYPE
+                } else {
+                    "Bearer"
+                }
+                .into(),
+            ),
+            cnf: v.claims.cnf,
         })),
         // Not a (valid) access token; a database failure is still a failure.
         Err(Error::Unauthenticated(_)) => Ok(None),
@@ -73,6 +82,7 @@ async fn as_refresh_token(
         sub: Some(row.account_id),
         exp: Some(row.expires_at),
         token_type: Some("refresh_token".into()),
+        cnf: row.dpop_jkt.map(|jkt| Confirmation { jkt }),
         ..Default::default()
     }))
 }

@@ -8,6 +8,13 @@
 //! A family also has an absolute lifetime (`--refresh-token-max-lifetime`, from
 //! its creation): rotation never extends it, and no token of the family outlives
 //! it. client_credentials and token-URL tokens have no family and write nothing.
+//!
+//! DPoP (RFC 9449): a token request with a valid proof gets tokens bound to the
+//! proof's key (`key`, its thumbprint): access tokens carry `cnf.jkt` and the
+//! response says `token_type: DPoP`. A public client's family is bound too, so
+//! its refresh tokens only work with a proof by that key; a confidential
+//! client's are not (RFC 9449 §5: they already need the client's secret), so
+//! such a client may move to a new key at a refresh.
 
 use crate::access_tokens::{self, Lineage, NewAccessToken};
 use crate::digest;
@@ -16,7 +23,7 @@ use crate::services::Services;
 use crate::store::{App, Store};
 use std::time::Duration;
 use tessera_proto::token::TokenResponse;
-use tessera_proto::{RefreshToken, Scopes};
+use tessera_proto::{RefreshToken, Scopes, dpop};
 
 /// Every refresh token starts with this (access tokens are JWS, `eyJ…`).
 pub const REFRESH_TOKEN_PREFIX: &str = "rt_";
@@ -24,6 +31,11 @@ pub const REFRESH_TOKEN_PREFIX: &str = "rt_";
 /// Counts an issued token under `grant` (one of [`crate::metrics::GRANTS`]).
 pub fn count(grant: &'static str) {
     metrics::counter!(crate::metrics::TOKENS_ISSUED, "grant" => grant).increment(1);
+}
+
+/// `token_type` of an access token bound to a key, or not (RFC 9449 §5).
+fn token_type(bound: bool) -> String {
+    if bound { dpop::TOKEN_TYPE } else { "Bearer" }.to_owned()
 }
 
 /// An access token without refresh token or family (client_credentials, token URL).
@@ -35,10 +47,11 @@ pub fn access_only(
 ) -> Result<TokenResponse> {
     let scope = new.scope.to_string();
     let acr = new.acr.clone();
+    let bound = new.dpop_jkt.is_some();
     let issued = access_tokens::issue(&svc.keyring, &svc.settings.issuer, ttl, new, now)?;
     Ok(TokenResponse {
         access_token: issued.token,
-        token_type: "Bearer".into(),
+        token_type: token_type(bound),
         expires_in: Some(issued.expires_in),
         refresh_token: None,
         scope: Some(scope),
@@ -59,11 +72,19 @@ pub async fn open_family(
     app: &App,
     account_id: &str,
     scope: &Scopes,
+    key: Option<&str>,
     now: i64,
 ) -> Result<String> {
     let id = new_family_id();
     store
-        .create_token_family(&id, &app.client_id, account_id, &scope.to_string(), now)
+        .create_token_family(
+            &id,
+            &app.client_id,
+            account_id,
+            &scope.to_string(),
+            key.filter(|_| app.public),
+            now,
+        )
         .await?;
     Ok(id)
 }
@@ -85,14 +106,15 @@ impl Family<'_> {
     }
 }
 
-/// An access token in `family`, plus a new refresh token when the app may
-/// refresh; neither outlives the family. `invalid_grant` once the family's
-/// absolute lifetime is over: the user signs in again.
+/// An access token in `family` (bound to `key`, if any), plus a new refresh
+/// token when the app may refresh; neither outlives the family. `invalid_grant`
+/// once the family's absolute lifetime is over: the user signs in again.
 pub async fn in_family(
     svc: &Services,
     app: &App,
     family: Family<'_>,
     scope: &Scopes,
+    key: Option<&str>,
     now: i64,
 ) -> Result<TokenResponse> {
     let ends_at = family.ends_at(svc);
@@ -116,6 +138,7 @@ pub async fn in_family(
             acr: None,
             lineage: Lineage::Family(family.id.to_owned()),
             audience: None,
+            dpop_jkt: key.map(str::to_owned),
         },
         now,
     )?;
@@ -130,7 +153,7 @@ pub async fn in_family(
     };
     Ok(TokenResponse {
         access_token: issued.token,
-        token_type: "Bearer".into(),
+        token_type: token_type(key.is_some()),
         expires_in: Some(issued.expires_in),
         refresh_token,
         scope: Some(scope.to_string()),

@@ -168,6 +168,7 @@ mod tests {
             redirect_uris: Vec::new(),
             grant_types: Vec::new(),
             rate_limit_per_min: None,
+            dpop_required: false,
             created_at: 0,
             scopes: Scopes::default(),
         };

@@ -4,6 +4,11 @@
 //! §4.14.2). Rotation is a compare-and-set, so two concurrent uses cannot both win.
 //! Rotation never extends the family's absolute lifetime
 //! (`--refresh-token-max-lifetime`, counted from the login).
+//!
+//! A family bound to a DPoP key (a public client's, RFC 9449 §5) refreshes only
+//! with a proof by that key, checked before anything else about the token: a
+//! copy of the refresh token without the key can neither use it nor, by
+//! presenting it again, revoke the owner's login.
 
 use crate::digest;
 use crate::error::Result;
@@ -23,7 +28,14 @@ pub async fn find(store: &Store, token: &str) -> Result<Option<RefreshRow>> {
     store.refresh_token(&digest::secret_hash(token)).await
 }
 
-pub async fn grant(svc: &Services, app: &App, request: Request, now: i64) -> Result<TokenResponse> {
+/// `key`: the thumbprint of the request's DPoP key.
+pub async fn grant(
+    svc: &Services,
+    app: &App,
+    request: Request,
+    key: Option<&str>,
+    now: i64,
+) -> Result<TokenResponse> {
     let token = super::required(&request.refresh_token, "refresh_token")?;
     let row = find(&svc.store, token)
         .await?
@@ -31,6 +43,11 @@ pub async fn grant(svc: &Services, app: &App, request: Request, now: i64) -> Res
     if row.client_id != app.client_id {
         return Err(super::invalid_grant(
             "the refresh token was issued to another client",
+        ));
+    }
+    if row.dpop_jkt.is_some() && row.dpop_jkt.as_deref() != key {
+        return Err(super::invalid_grant(
+            "the refresh token is bound to a DPoP key: send a DPoP proof signed by the key of the login",
         ));
     }
     if row.revoked_at.is_some() {
@@ -59,7 +76,7 @@ pub async fn grant(svc: &Services, app: &App, request: Request, now: i64) -> Res
     {
         return replayed(svc, app, &row, now).await;
     }
-    let body = super::issue::in_family(svc, app, family, &scope, now).await?;
+    let body = super::issue::in_family(svc, app, family, &scope, key, now).await?;
     super::issue::count("refresh_token");
     Ok(body)
 }

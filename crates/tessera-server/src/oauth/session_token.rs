@@ -65,6 +65,7 @@ pub async fn exchange(
             acr: Some(session.acr),
             lineage: Lineage::Own,
             audience: None,
+            dpop_jkt: None,
         },
         ttl,
         now,

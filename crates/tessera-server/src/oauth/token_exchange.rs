@@ -105,6 +105,7 @@ pub async fn grant(
             // Short-lived (at most an hour) and never refreshed: it ends at its `exp`.
             lineage: Lineage::Own,
             audience: None,
+            dpop_jkt: None,
         },
         ttl,
         now,

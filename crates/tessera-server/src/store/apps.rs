@@ -53,6 +53,9 @@ pub struct App {
     pub grant_types: Vec<String>,
     /// Overrides the mode's default limit, requests per minute.
     pub rate_limit_per_min: Option<i64>,
+    /// Every token request must carry a DPoP proof (RFC 9449), so every token
+    /// the app gets is bound to a key.
+    pub dpop_required: bool,
     pub created_at: i64,
     /// Restricted scopes (`oauth::RESTRICTED_SCOPES`) the app may be
     /// granted; every app may be granted the others.
@@ -70,6 +73,7 @@ struct AppRow {
     redirect_uris: String,
     grant_types: String,
     rate_limit_per_min: Option<i64>,
+    dpop_required: i64,
     created_at: i64,
     scopes: String,
 }
@@ -93,6 +97,7 @@ impl TryFrom<AppRow> for App {
             name: r.name,
             client_secret_hash: r.client_secret_hash,
             rate_limit_per_min: r.rate_limit_per_min,
+            dpop_required: r.dpop_required != 0,
             created_at: r.created_at,
             scopes: Scopes::parse(&r.scopes),
         })
@@ -103,7 +108,7 @@ impl TryFrom<AppRow> for App {
 macro_rules! app_columns {
     () => {
         "client_id, account_id, name, mode, is_public, client_secret_hash, \
-         redirect_uris, grant_types, rate_limit_per_min, created_at, scopes"
+          redirect_uris, grant_types, rate_limit_per_min, dpop_required, created_at, scopes"
     };
 }
 
@@ -116,7 +121,7 @@ impl Store {
         let sql = concat!(
             "INSERT INTO apps (",
             app_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         );
         let redirect_uris = serde_json::to_string(&app.redirect_uris).map_err(Error::internal)?;
         let values = (
@@ -129,6 +134,7 @@ impl Store {
             redirect_uris,
             app.grant_types.join(" "),
             app.rate_limit_per_min,
+            flag(app.dpop_required),
             app.created_at,
             app.scopes.to_string(),
         );
@@ -184,6 +190,13 @@ impl Store {
         .await?;
         tx.commit().await?;
         row.map(App::try_from).transpose()
+    }
+
+    /// Whether the app's token requests must carry a DPoP proof; `false` when
+    /// there is no such app.
+    pub async fn set_app_dpop_required(&self, client_id: &str, required: bool) -> Result<bool> {
+        let sql = "UPDATE apps SET dpop_required = $1 WHERE client_id = $2";
+        self.changed_one(sql, (flag(required), client_id)).await
     }
 
     pub async fn apps_of(&self, account_id: &str) -> Result<Vec<App>> {
@@ -275,6 +288,7 @@ mod tests {
             redirect_uris: vec!["http://127.0.0.1/callback".into()],
             grant_types: vec!["authorization_code".into(), "device_code".into()],
             rate_limit_per_min: Some(42),
+            dpop_required: true,
             created_at: fx.clock_now(),
             scopes: Scopes::parse(tessera_proto::API_KEYS_WRITE),
         };

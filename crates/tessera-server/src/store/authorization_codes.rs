@@ -59,7 +59,13 @@ impl Store {
     /// concurrent redemptions one is [`Consumed::Replayed`], and by the time it
     /// sees the code used, the family exists for it to revoke, so a replay racing
     /// the first redemption still ends every token that redemption issues.
-    pub async fn consume_authorization_code(&self, code_hash: &str, now: i64) -> Result<Consumed> {
+    /// `dpop_jkt`: the DPoP key the family's refresh tokens are bound to (public clients).
+    pub async fn consume_authorization_code(
+        &self,
+        code_hash: &str,
+        dpop_jkt: Option<&str>,
+        now: i64,
+    ) -> Result<Consumed> {
         let mut tx = self.pool.begin().await?;
         let fresh: Option<CodeRow> = sqlx::query_as(
             "UPDATE authorization_codes SET consumed_at = $1 \
@@ -73,14 +79,15 @@ impl Store {
         if let Some(row) = fresh {
             sqlx::query(
                 "INSERT INTO token_families \
-                 (id, client_id, account_id, scope, created_at, revoked_at) \
-                 VALUES ($1, $2, $3, $4, $5, NULL)",
+                 (id, client_id, account_id, scope, created_at, revoked_at, dpop_jkt) \
+                 VALUES ($1, $2, $3, $4, $5, NULL, $6)",
             )
             .bind(&row.family_id)
             .bind(&row.client_id)
             .bind(&row.account_id)
             .bind(&row.scope)
             .bind(now)
+            .bind(dpop_jkt)
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;

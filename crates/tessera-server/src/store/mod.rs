@@ -24,6 +24,7 @@ pub mod auth_cache;
 pub mod authorization_codes;
 pub mod batch;
 pub mod device_codes;
+pub mod dpop_proofs;
 pub mod otp_codes;
 pub mod postgres;
 pub mod rate_limits;
@@ -109,6 +110,8 @@ pub struct Store {
     auth_cache: Option<Arc<AuthCache>>,
     /// PostgreSQL only: see [`batch`].
     api_key_batch: Option<Arc<batch::Batcher<String, ApiKeyAuthRow>>>,
+    /// SQLite only: the DPoP replay cache's own file (see [`dpop_proofs`]).
+    dpop_replay: Option<AnyPool>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,6 +133,7 @@ impl Store {
                     backend: Backend::Sqlite,
                     auth_cache: Some(Arc::new(AuthCache::new(sqlite::ChangeWatch::new(path)))),
                     api_key_batch: None,
+                    dpop_replay: Some(dpop_proofs::open_sqlite_replay(path).await?),
                 })
             }
             DatabaseLocation::Postgres(url) => {
@@ -145,6 +149,7 @@ impl Store {
                     backend: Backend::Postgres,
                     auth_cache: None,
                     api_key_batch: Some(Arc::new(api_key_batch)),
+                    dpop_replay: None,
                 })
             }
         }
@@ -171,6 +176,9 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+        if let Some(replay) = &self.dpop_replay {
+            replay.close().await;
+        }
     }
 
     /// A cheap round trip, for health checks.
@@ -233,6 +241,7 @@ impl Store {
         for (sql, before) in deletes {
             self.execute(sql, (before,)).await?;
         }
+        self.prune_dpop_proofs(now).await?;
         Ok(())
     }
 }
@@ -273,6 +282,7 @@ params!(A, B, C, D, E, F, G, H);
 params!(A, B, C, D, E, F, G, H, I);
 params!(A, B, C, D, E, F, G, H, I, J);
 params!(A, B, C, D, E, F, G, H, I, J, K);
+params!(A, B, C, D, E, F, G, H, I, J, K, L);
 
 /// One way to run each kind of statement, so that every query reads as its SQL
 /// and its parameters.

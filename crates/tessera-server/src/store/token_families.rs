@@ -20,23 +20,30 @@ pub struct RefreshRow {
     pub revoked_at: Option<i64>,
     /// When the family was created: its absolute lifetime counts from here.
     pub family_created_at: i64,
+    /// The key thumbprint the family's refresh tokens are bound to (DPoP).
+    pub dpop_jkt: Option<String>,
 }
 
 impl Store {
-    /// Records a family (idempotent: a code's family is created when it is redeemed).
+    /// Records a family (idempotent: a code's family is created when it is
+    /// redeemed); `dpop_jkt` binds its refresh tokens to a key.
     pub async fn create_token_family(
         &self,
         family_id: &str,
         client_id: &str,
         account_id: &str,
         scope: &str,
+        dpop_jkt: Option<&str>,
         now: i64,
     ) -> Result<()> {
         let sql = "INSERT INTO token_families \
-                   (id, client_id, account_id, scope, created_at, revoked_at) \
-                   VALUES ($1, $2, $3, $4, $5, NULL) ON CONFLICT (id) DO NOTHING";
-        self.execute(sql, (family_id, client_id, account_id, scope, now))
-            .await?;
+                   (id, client_id, account_id, scope, created_at, revoked_at, dpop_jkt) \
+                   VALUES ($1, $2, $3, $4, $5, NULL, $6) ON CONFLICT (id) DO NOTHING";
+        self.execute(
+            sql,
+            (family_id, client_id, account_id, scope, now, dpop_jkt),
+        )
+        .await?;
         Ok(())
     }
 
@@ -58,7 +65,8 @@ impl Store {
     /// The refresh token's row and its family, by the token's hash.
     pub async fn refresh_token(&self, token_hash: &str) -> Result<Option<RefreshRow>> {
         let sql = "SELECT r.family_id, r.expires_at, r.used_at, f.client_id, f.account_id, \
-                   f.scope, f.revoked_at, f.created_at AS family_created_at FROM refresh_tokens r \
+                   f.scope, f.revoked_at, f.created_at AS family_created_at, f.dpop_jkt \
+                   FROM refresh_tokens r \
                    JOIN token_families f ON f.id = r.family_id WHERE r.token_hash = $1";
         self.optional(sql, (token_hash,)).await
     }

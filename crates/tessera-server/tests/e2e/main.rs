@@ -10,6 +10,7 @@ mod api_keys;
 mod attacks;
 mod browser;
 mod cli;
+mod dpop;
 mod faults;
 mod federation;
 mod forgery;

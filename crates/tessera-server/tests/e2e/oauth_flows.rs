@@ -376,6 +376,10 @@ async fn public_app_with_well_known_id(backend: Backend) {
             serde_json::json!(["authorization_code", "refresh_token", "device_code"])
         );
         assert_eq!(app["redirect_uris"], serde_json::json!([LOOPBACK]));
+        assert_eq!(
+            app["dpop"], "required",
+            "a public app's tokens are bound by default"
+        );
     }
 }
 

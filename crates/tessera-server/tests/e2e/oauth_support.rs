@@ -77,7 +77,9 @@ pub fn confidential_app(server: &Server, email: &str, extra: &[&str]) -> Confide
     }
 }
 
-/// A public app with a fixed client id and the default loopback redirect URI.
+/// A public app with a fixed client id and the default loopback redirect URI,
+/// whose token requests need no DPoP proof: these tests are about the flows
+/// (DPoP's are in `dpop.rs`).
 pub fn public_app(server: &Server, email: &str, client_id: &str) -> String {
     let app = server.admin(&[
         "app",
@@ -89,6 +91,8 @@ pub fn public_app(server: &Server, email: &str, client_id: &str) -> String {
         "--public",
         "--client-id",
         client_id,
+        "--dpop",
+        "optional",
     ]);
     assert_eq!(app["client_id"], client_id);
     client_id.to_owned()

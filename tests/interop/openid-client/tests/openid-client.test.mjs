@@ -22,7 +22,7 @@ const SCOPE = "THIRD_PARTY_OPERATION";
 // Plain HTTP is only allowed because the issuer is a loopback test server.
 const insecure = { execute: [client.allowInsecureRequests] };
 
-let confidential, publicClient, browser, profile, page, callback;
+let confidential, publicClient, dpopClient, browser, profile, page, callback;
 
 /** A loopback redirect target standing in for the app. */
 async function callbackServer() {
@@ -79,6 +79,8 @@ before(async () => {
     insecure,
   );
   publicClient = await client.discovery(ISSUER, FIXTURES.public.client_id, undefined, client.None(), insecure);
+  // A public app as registered by default: every token request needs a DPoP proof.
+  dpopClient = await client.discovery(ISSUER, FIXTURES.dpop_public.client_id, undefined, client.None(), insecure);
   profile = mkdtempSync(join(tmpdir(), "tessera-chromium-"));
   browser = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
@@ -232,4 +234,88 @@ test("PKCE with a public client (no secret)", async () => {
   assert.ok(tokens.access_token);
   await client.tokenRevocation(publicClient, tokens.refresh_token);
   await assert.rejects(client.refreshTokenGrant(publicClient, tokens.refresh_token), (e) => e.error === "invalid_grant");
+});
+
+// DPoP (RFC 9449) with openid-client's own implementation: its key pairs, its
+// proofs, its handling of the server's nonces (use_dpop_nonce, DPoP-Nonce).
+
+const ME = new URL("/v1/me", ISSUER);
+
+async function bearer(accessToken) {
+  const response = await fetch(ME, { headers: { authorization: `Bearer ${accessToken}` } });
+  return { status: response.status, challenge: response.headers.get("www-authenticate") };
+}
+
+test("DPoP: discovery lists the proof algorithms", () => {
+  const algs = confidential.serverMetadata().dpop_signing_alg_values_supported;
+  assert.ok(algs.includes("ES256"), `${algs}`);
+  assert.ok(algs.includes("EdDSA"), `${algs}`);
+});
+
+test("DPoP: client credentials bound to openid-client's key; the token alone is refused", async () => {
+  const DPoP = client.getDPoPHandle(confidential, await client.randomDPoPKeyPair("ES256"));
+  const tokens = await client.clientCredentialsGrant(confidential, { scope: SCOPE }, { DPoP });
+  assert.equal(tokens.token_type.toLowerCase(), "dpop");
+  const response = await client.fetchProtectedResource(confidential, tokens.access_token, ME, "GET", undefined, undefined, { DPoP });
+  assert.equal(response.status, 200);
+  assert.equal((await response.json()).client_id, FIXTURES.confidential.client_id);
+  const stolen = await bearer(tokens.access_token);
+  assert.equal(stolen.status, 401);
+  assert.match(stolen.challenge, /^DPoP /);
+  // Another key's proofs do not make it usable either.
+  const thief = client.getDPoPHandle(confidential, await client.randomDPoPKeyPair("ES256"));
+  await assert.rejects(
+    client.fetchProtectedResource(confidential, tokens.access_token, ME, "GET", undefined, undefined, { DPoP: thief }),
+    (e) => e.status === 401 && e.cause.some((c) => c.scheme === "dpop" && c.parameters.error === "invalid_dpop_proof"),
+  );
+  const introspected = await client.tokenIntrospection(confidential, tokens.access_token);
+  assert.equal(introspected.active, true);
+  assert.equal(introspected.token_type, "DPoP");
+  assert.ok(introspected.cnf?.jkt, JSON.stringify(introspected));
+});
+
+test("DPoP: an Ed25519 key works too", async () => {
+  let keyPair;
+  try {
+    keyPair = await client.randomDPoPKeyPair("EdDSA");
+  } catch (e) {
+    assert.fail(`this Node cannot make Ed25519 keys: ${e}`);
+  }
+  const DPoP = client.getDPoPHandle(confidential, keyPair);
+  const tokens = await client.clientCredentialsGrant(confidential, { scope: SCOPE }, { DPoP });
+  assert.equal(tokens.token_type.toLowerCase(), "dpop");
+  const response = await client.fetchProtectedResource(confidential, tokens.access_token, ME, "GET", undefined, undefined, { DPoP });
+  assert.equal(response.status, 200);
+});
+
+test("DPoP: a public app requires it; device login and refresh with the login's key", async () => {
+  const device = await client.initiateDeviceAuthorization(dpopClient, { scope: SCOPE });
+  await page.goto(device.verification_uri_complete);
+  await signInIfAsked();
+  await page.getByRole("button", { name: "Allow" }).click();
+  await page.getByText("return to your terminal").waitFor();
+  // Without a proof the public app gets no token.
+  await assert.rejects(
+    client.pollDeviceAuthorizationGrant(dpopClient, device),
+    (e) => e.error === "invalid_dpop_proof",
+  );
+  const DPoP = client.getDPoPHandle(dpopClient, await client.randomDPoPKeyPair("ES256"));
+  const tokens = await client.pollDeviceAuthorizationGrant(dpopClient, device, undefined, { DPoP });
+  assert.equal(tokens.token_type.toLowerCase(), "dpop");
+  assert.ok(tokens.refresh_token);
+  const response = await client.fetchProtectedResource(dpopClient, tokens.access_token, ME, "GET", undefined, undefined, { DPoP });
+  assert.equal(response.status, 200);
+  assert.equal((await response.json()).email, EMAIL);
+
+  // The refresh token is bound to the login's key: another key is refused.
+  const other = client.getDPoPHandle(dpopClient, await client.randomDPoPKeyPair("ES256"));
+  await assert.rejects(
+    client.refreshTokenGrant(dpopClient, tokens.refresh_token, undefined, { DPoP: other }),
+    (e) => e.error === "invalid_grant",
+  );
+  const renewed = await client.refreshTokenGrant(dpopClient, tokens.refresh_token, undefined, { DPoP });
+  assert.equal(renewed.token_type.toLowerCase(), "dpop");
+  assert.notEqual(renewed.refresh_token, tokens.refresh_token);
+  const again = await client.fetchProtectedResource(dpopClient, renewed.access_token, ME, "GET", undefined, undefined, { DPoP });
+  assert.equal(again.status, 200);
 });

@@ -10,7 +10,7 @@ use crate::error::CliError;
 use crate::io::Io;
 use crate::texts::fill;
 use std::time::Duration;
-use tessera_client::oauth::{self, BrowserAvailability, Client};
+use tessera_client::oauth::{self, BrowserAvailability};
 use tessera_client::{LoginMethod, OAuthSession};
 use tessera_proto::OAuthErrorCode;
 
@@ -78,7 +78,7 @@ pub fn obtain(
         "device authorization endpoint",
     )
     .map_err(LoginError::Setup)?;
-    let client = Client::public(client_id);
+    let client = common::public_client(client_id, &meta);
     let device = oauth::request_device_authorization(&http, endpoint, &client, scope)
         .map_err(LoginError::Setup)?;
 
@@ -122,8 +122,7 @@ pub fn obtain(
         spinner.finish_and_clear();
     }
     let token = polled.map_err(LoginError::Grant)?;
-    let mut session = OAuthSession::from_token(LoginMethod::Device, token, ctx.now);
-    session.client_id = Some(client.id().to_owned());
+    let mut session = OAuthSession::from_login(LoginMethod::Device, token, &client, ctx.now);
     if session.scope.is_none() {
         session.scope = scope.map(str::to_owned);
     }

@@ -7,8 +7,8 @@ use crate::context::Ctx;
 use crate::error::CliError;
 use crate::io::Io;
 use crate::texts::{fill, format_time};
-use tessera_client::oauth::{self, OAuthError, ServerMetadata, UreqClient};
-use tessera_client::{ApiKey, Error as ClientError, OAuthSession};
+use tessera_client::oauth::{self, Client, OAuthError, ServerMetadata, UreqClient};
+use tessera_client::{ApiKey, DpopKey, Error as ClientError, OAuthSession};
 
 /// Why an OAuth login failed, by stage, so that each CLI can say what to do
 /// about it in its own words ([`LoginError::hinted`]).
@@ -102,6 +102,17 @@ pub(crate) fn discover(http: &UreqClient, server: &str) -> Result<ServerMetadata
         server: server.to_owned(),
         error,
     })
+}
+
+/// The public client of a browser or device login: with a key of its own for
+/// this login when the server does DPoP (RFC 9449), so the tokens it gets are
+/// bound to this machine.
+pub(crate) fn public_client(client_id: &str, meta: &ServerMetadata) -> Client {
+    let client = Client::public(client_id);
+    match DpopKey::for_server(&meta.dpop_signing_alg_values_supported) {
+        Some(key) => client.with_dpop(key),
+        None => client,
+    }
 }
 
 /// Fills in what renewing and revoking need later without discovery.

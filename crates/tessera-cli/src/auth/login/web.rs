@@ -14,9 +14,7 @@ use crate::error::CliError;
 use crate::io::Io;
 use crate::texts::fill;
 use std::time::Duration;
-use tessera_client::oauth::{
-    self, BrowserAvailability, Client, OAuthError, WebLogin, WebLoginEvent,
-};
+use tessera_client::oauth::{self, BrowserAvailability, OAuthError, WebLogin, WebLoginEvent};
 use tessera_client::{LoginMethod, OAuthSession};
 
 /// What a browser login says on stderr while it runs. Templates: `{why}` (no
@@ -81,7 +79,7 @@ pub fn obtain(
 ) -> Result<OAuthSession, LoginError> {
     let http = target.oauth_http(ctx, io)?;
     let meta = common::discover(&http, &target.server)?;
-    let client = Client::public(options.client_id);
+    let client = common::public_client(options.client_id, &meta);
     let mut login = WebLogin::for_server(&meta, &client).map_err(LoginError::Setup)?;
     login.scope = options.scope;
     if let Some(timeout) = options.timeout {
@@ -115,8 +113,7 @@ pub fn obtain(
         };
     })
     .map_err(LoginError::Grant)?;
-    let mut session = OAuthSession::from_token(LoginMethod::Web, token, ctx.now);
-    session.client_id = Some(client.id().to_owned());
+    let mut session = OAuthSession::from_login(LoginMethod::Web, token, &client, ctx.now);
     if session.scope.is_none() {
         session.scope = options.scope.map(str::to_owned);
     }

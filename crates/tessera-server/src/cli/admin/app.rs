@@ -1,7 +1,7 @@
 //! `admin app create --account E --name N [--mode development|production]
 //! [--redirect-uri U]… [--public] [--client-id ID] [--grant G]… [--rate-limit N/min]
-//! [--scope S]…`
-//! and `admin app update CLIENT_ID [--mode M] [--rate-limit N/min|default]`.
+//! [--scope S]… [--dpop required|optional]` and `admin app update CLIENT_ID [--mode M]
+//! [--rate-limit N/min|default] [--dpop required|optional]`.
 
 use super::{Ctx, Output};
 use crate::apps::{self, Grant, NewApp};
@@ -14,7 +14,8 @@ pub enum Command {
     /// Register an OAuth app. Prints client_id and, for confidential apps, the
     /// client_secret (once).
     Create(CreateArgs),
-    /// Change an app's mode or rate limit. Running servers apply it within 5 s.
+    /// Change an app's mode, rate limit or DPoP requirement. Running servers
+    /// apply a rate limit within 5 s, the rest at once.
     Update(UpdateArgs),
     /// Approve an app's request for production mode (made in the developer portal
     /// when the server runs with `--production-requires-approval`).
@@ -32,6 +33,18 @@ pub struct UpdateArgs {
     /// Requests per minute (`N/min`), or `default` for the mode's limit.
     #[arg(long, value_name = "N/min|default", value_parser = parse_limit_override)]
     pub rate_limit: Option<LimitOverride>,
+    /// Whether every token request must carry a DPoP proof (RFC 9449).
+    #[arg(long, value_enum)]
+    pub dpop: Option<Dpop>,
+}
+
+/// `--dpop`: whether an app's token requests must carry a DPoP proof.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Dpop {
+    /// Every token request carries a proof; every token is bound to a key.
+    Required,
+    /// Tokens are bound when the request carries a proof.
+    Optional,
 }
 
 /// `--rate-limit` of `app update`.
@@ -78,6 +91,10 @@ pub struct CreateArgs {
     /// lets its tokens create API keys, which outlive the app.
     #[arg(long = "scope", value_name = "SCOPE")]
     pub scopes: Vec<String>,
+    /// Whether every token request must carry a DPoP proof (RFC 9449).
+    /// Default: required for public apps, optional for confidential ones.
+    #[arg(long, value_enum)]
+    pub dpop: Option<Dpop>,
 }
 
 pub async fn run(ctx: &Ctx, command: Command) -> Result<Output> {
@@ -88,7 +105,7 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<Output> {
             let app = &created.app;
             let mut json = describe(ctx, app);
             let mut text = format!(
-                "Created {} app {} ({}, {})\nclient_id: {}\ngrant_types: {}\n{}\n",
+                "Created {} app {} ({}, {})\nclient_id: {}\ngrant_types: {}\n{}\n{}\n",
                 if app.public { "public" } else { "confidential" },
                 app.name,
                 app.mode.as_str(),
@@ -96,6 +113,7 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<Output> {
                 app.client_id,
                 app.grant_types.join(" "),
                 limit_line(ctx, app),
+                dpop_line(app),
             );
             if !app.scopes.is_empty() {
                 text.push_str(&format!("restricted scopes: {}\n", app.scopes));
@@ -110,10 +128,18 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<Output> {
             Ok(Output { json, text })
         }
         Command::Update(args) => {
-            if args.mode.is_none() && args.rate_limit.is_none() {
+            if args.mode.is_none() && args.rate_limit.is_none() && args.dpop.is_none() {
                 return Err(Error::BadRequest(
-                    "nothing to change: give --mode and/or --rate-limit".into(),
+                    "nothing to change: give --mode, --rate-limit and/or --dpop".into(),
                 ));
+            }
+            if let Some(dpop) = args.dpop
+                && !ctx
+                    .store
+                    .set_app_dpop_required(&args.client_id, dpop == Dpop::Required)
+                    .await?
+            {
+                return Err(Error::NotFound(format!("no app {}", args.client_id)));
             }
             let limit = args.rate_limit.map(|l| match l {
                 LimitOverride::PerMinute(n) => Some(i64::from(n)),
@@ -125,11 +151,12 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<Output> {
                 .await?
                 .ok_or_else(|| Error::NotFound(format!("no app {}", args.client_id)))?;
             let text = format!(
-                "Updated app {} ({})\nmode: {}\n{}\n",
+                "Updated app {} ({})\nmode: {}\n{}\n{}\n",
                 app.name,
                 app.client_id,
                 app.mode.as_str(),
-                limit_line(ctx, &app)
+                limit_line(ctx, &app),
+                dpop_line(&app),
             );
             Ok(Output {
                 json: describe(ctx, &app),
@@ -162,7 +189,16 @@ fn describe(ctx: &Ctx, app: &App) -> serde_json::Value {
         "redirect_uris": app.redirect_uris,
         "rate_limit_per_min": effective_limit(ctx, app),
         "rate_limit_source": if app.rate_limit_per_min.is_some() { "app" } else { "mode" },
+        "dpop": if app.dpop_required { "required" } else { "optional" },
     })
+}
+
+fn dpop_line(app: &App) -> &'static str {
+    if app.dpop_required {
+        "DPoP: required (every token is bound to the key of the machine that asked)"
+    } else {
+        "DPoP: optional (tokens are bound when the token request carries a proof)"
+    }
 }
 
 fn effective_limit(ctx: &Ctx, app: &App) -> u32 {
@@ -191,6 +227,7 @@ impl From<CreateArgs> for NewApp {
             grants: args.grants,
             rate_limit: args.rate_limit,
             scopes: args.scopes.iter().map(String::as_str).collect(),
+            dpop_required: args.dpop.map(|d| d == Dpop::Required),
         }
     }
 }

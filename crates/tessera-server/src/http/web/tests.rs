@@ -819,10 +819,15 @@ fn pkce() -> (String, String) {
     (verifier, challenge)
 }
 
+/// A public app whose token requests need no DPoP proof: these tests are
+/// about the pages (DPoP's are in `crate::dpop`).
 async fn public_app(fx: &Fixture, account_id: &str) -> String {
     fx.app(
         account_id,
-        crate::apps::NewApp::public_client("Lofty CLI", "lofty-cli"),
+        crate::apps::NewApp {
+            dpop_required: Some(false),
+            ..crate::apps::NewApp::public_client("Lofty CLI", "lofty-cli")
+        },
     )
     .await;
     "lofty-cli".into()

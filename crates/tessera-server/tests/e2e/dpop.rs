@@ -1,0 +1,280 @@
+//! DPoP (RFC 9449) against the real binary: tokens bound to the key of the
+//! machine that got them, with proofs made by the client library
+//! (`tessera_client::DpopKey`). A public app requires DPoP by default; the
+//! browser's part (approving the device) is played through the domain API.
+
+use crate::oauth_support::domain;
+use crate::support::{Backend, Server};
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+use tessera_client::DpopKey;
+use tessera_server::oauth::device;
+
+backend_tests!(
+    a_stolen_token_is_useless_without_the_key,
+    proofs_are_single_use_and_for_one_request,
+    refresh_with_another_key_is_invalid_grant,
+    instances_share_replays_and_nonces,
+);
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// POST /oauth/token as `base` (the issuer: what the proof names) at `server`.
+async fn token_request(
+    server: &Server,
+    issuer: &str,
+    form: &[(&str, &str)],
+    key: &DpopKey,
+) -> (StatusCode, HeaderMap, Value) {
+    let url = format!("{issuer}/oauth/token");
+    let proof = key.proof("POST", &url, None, now());
+    let response = (server.http())
+        .post(server.endpoint("/oauth/token"))
+        .header("dpop", proof)
+        .form(form)
+        .send()
+        .await
+        .expect("token request");
+    let (status, headers) = (response.status(), response.headers().clone());
+    (status, headers, response.json().await.expect("JSON"))
+}
+
+/// A token request that follows the server's `use_dpop_nonce` once, as
+/// clients do (RFC 9449 §8).
+async fn token_with_nonce(
+    server: &Server,
+    issuer: &str,
+    form: &[(&str, &str)],
+    key: &DpopKey,
+) -> (StatusCode, Value) {
+    let (status, headers, body) = token_request(server, issuer, form, key).await;
+    if status == StatusCode::BAD_REQUEST && body["error"] == "use_dpop_nonce" {
+        let nonce = headers["dpop-nonce"].to_str().expect("a nonce");
+        key.remember_nonce(issuer, nonce);
+        let (status, _, body) = token_request(server, issuer, form, key).await;
+        return (status, body);
+    }
+    (status, body)
+}
+
+/// A device login of the public app `cli` (DPoP required by default), approved
+/// through the domain API: the token response, bound to `key`.
+async fn device_login(server: &Server, issuer: &str, key: &DpopKey) -> Value {
+    let demo = server.demo_account().await;
+    let app = server.admin(&[
+        "app",
+        "create",
+        "--account",
+        &demo.email,
+        "--name",
+        "CLI",
+        "--public",
+        "--client-id",
+        "cli",
+    ]);
+    assert_eq!(app["dpop"], "required");
+    let started: Value = (server.http())
+        .post(server.endpoint("/oauth/device_authorization"))
+        .form(&[("client_id", "cli")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let domain = domain(server).await;
+    let user_code = started["user_code"].as_str().unwrap();
+    device::approve(&domain, user_code, &demo.account_id, domain.now())
+        .await
+        .expect("approve");
+    let device_code = started["device_code"].as_str().unwrap();
+    let poll = [
+        ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+        ("client_id", "cli"),
+        ("device_code", device_code),
+    ];
+    // Without a proof: the app requires one.
+    let (status, _, body) =
+        crate::oauth_support::post_form(server, "/oauth/token", &poll, None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_dpop_proof", "{body}");
+    // With one: the default policy asks for a nonce first.
+    let (status, headers, body) = token_request(server, issuer, &poll, key).await;
+    assert_eq!(
+        (status, &body["error"]),
+        (StatusCode::BAD_REQUEST, &Value::from("use_dpop_nonce"))
+    );
+    assert!(headers.contains_key("dpop-nonce"));
+    let (status, body) = token_with_nonce(server, issuer, &poll, key).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["token_type"], "DPoP");
+    body
+}
+
+async fn get_me(
+    server: &Server,
+    token: &str,
+    scheme: &str,
+    proof: Option<String>,
+) -> reqwest::Response {
+    let mut request = (server.http())
+        .get(server.endpoint("/v1/me"))
+        .header("authorization", format!("{scheme} {token}"));
+    if let Some(proof) = proof {
+        request = request.header("dpop", proof);
+    }
+    request.send().await.expect("request")
+}
+
+/// 401 whose `WWW-Authenticate` is a DPoP challenge naming `error`.
+fn assert_dpop_refusal(response: &reqwest::Response, error: &str) {
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let challenges: Vec<&str> = (response.headers().get_all("www-authenticate").iter())
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert!(
+        challenges
+            .iter()
+            .any(|c| c.starts_with("DPoP ") && c.contains(&format!(r#"error="{error}""#))),
+        "{challenges:?}"
+    );
+}
+
+/// The token copied out of a credentials file or a log: refused as Bearer, as
+/// DPoP without a proof, and with a proof of the thief's own key.
+async fn a_stolen_token_is_useless_without_the_key(backend: Backend) {
+    let server = Server::start(backend).await;
+    let key = DpopKey::generate("ES256");
+    let tokens = device_login(&server, &server.url, &key).await;
+    let token = tokens["access_token"].as_str().unwrap();
+    let me = format!("{}/v1/me", server.url);
+
+    let owner = get_me(
+        &server,
+        token,
+        "DPoP",
+        Some(key.proof("GET", &me, Some(token), now())),
+    )
+    .await;
+    assert_eq!(owner.status(), StatusCode::OK);
+
+    assert_dpop_refusal(
+        &get_me(&server, token, "Bearer", None).await,
+        "invalid_token",
+    );
+    assert_dpop_refusal(
+        &get_me(&server, token, "DPoP", None).await,
+        "invalid_dpop_proof",
+    );
+    let thief = DpopKey::generate("EdDSA");
+    let forged = thief.proof("GET", &me, Some(token), now());
+    assert_dpop_refusal(
+        &get_me(&server, token, "DPoP", Some(forged)).await,
+        "invalid_dpop_proof",
+    );
+}
+
+/// A proof is good for one request: the same again is a replay; one for
+/// another URL or method does not count.
+async fn proofs_are_single_use_and_for_one_request(backend: Backend) {
+    let server = Server::start(backend).await;
+    let key = DpopKey::generate("EdDSA");
+    let tokens = device_login(&server, &server.url, &key).await;
+    let token = tokens["access_token"].as_str().unwrap();
+    let me = format!("{}/v1/me", server.url);
+
+    let proof = key.proof("GET", &me, Some(token), now());
+    assert_eq!(
+        get_me(&server, token, "DPoP", Some(proof.clone()))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let replayed = get_me(&server, token, "DPoP", Some(proof)).await;
+    assert_dpop_refusal(&replayed, "invalid_dpop_proof");
+    let body: Value = replayed.json().await.unwrap();
+    assert!(
+        body["message"].as_str().unwrap().contains("already used"),
+        "{body}"
+    );
+
+    let other_url = key.proof(
+        "GET",
+        &format!("{}/v1/projects", server.url),
+        Some(token),
+        now(),
+    );
+    assert_dpop_refusal(
+        &get_me(&server, token, "DPoP", Some(other_url)).await,
+        "invalid_dpop_proof",
+    );
+    let other_method = key.proof("POST", &me, Some(token), now());
+    assert_dpop_refusal(
+        &get_me(&server, token, "DPoP", Some(other_method)).await,
+        "invalid_dpop_proof",
+    );
+    let other_token = key.proof("GET", &me, Some("another token"), now());
+    assert_dpop_refusal(
+        &get_me(&server, token, "DPoP", Some(other_token)).await,
+        "invalid_dpop_proof",
+    );
+}
+
+/// A public client's refresh token is bound to the key of its login.
+async fn refresh_with_another_key_is_invalid_grant(backend: Backend) {
+    let server = Server::start(backend).await;
+    let key = DpopKey::generate("ES256");
+    let tokens = device_login(&server, &server.url, &key).await;
+    let refresh = [
+        ("grant_type", "refresh_token"),
+        ("client_id", "cli"),
+        ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+    ];
+    let (status, body) =
+        token_with_nonce(&server, &server.url, &refresh, &DpopKey::generate("ES256")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_grant", "{body}");
+    let (status, body) = crate::oauth_support::token(&server, &refresh, None).await;
+    assert_eq!(
+        (status, &body["error"]),
+        (StatusCode::BAD_REQUEST, &Value::from("invalid_dpop_proof"))
+    );
+
+    let (status, body) = token_with_nonce(&server, &server.url, &refresh, &key).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["token_type"], "DPoP");
+}
+
+/// Two instances behind one issuer: a nonce from one is good at the other, and
+/// a proof used at one is a replay at the other.
+async fn instances_share_replays_and_nonces(backend: Backend) {
+    const ISSUER: &str = "http://tessera.example";
+    let a = Server::start_with(backend, &["--issuer", ISSUER]).await;
+    let b = a.second_instance(&["--issuer", ISSUER]);
+    let key = DpopKey::generate("ES256");
+    // The login's nonce came from `a`; `b` accepts it for the refresh.
+    let tokens = device_login(&a, ISSUER, &key).await;
+    let refresh = [
+        ("grant_type", "refresh_token"),
+        ("client_id", "cli"),
+        ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+    ];
+    let (status, _, body) = token_request(&b, ISSUER, &refresh, &key).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let token = body["access_token"].as_str().unwrap();
+
+    let proof = key.proof("GET", &format!("{ISSUER}/v1/me"), Some(token), now());
+    assert_eq!(
+        get_me(&a, token, "DPoP", Some(proof.clone()))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_dpop_refusal(
+        &get_me(&b, token, "DPoP", Some(proof)).await,
+        "invalid_dpop_proof",
+    );
+}
