@@ -63,13 +63,7 @@ pub async fn by_app(
     let bucket = limits
         .bucket_for(&state.store, &subject, request.uri().path(), now)
         .await?;
-    counted(
-        limits.limiter.take(&bucket, now).await?,
-        "app",
-        request,
-        next,
-    )
-    .await
+    counted(limits.decide(&bucket, now).await?, "app", request, next).await
 }
 
 /// Per-client-IP limit for the unauthenticated endpoints; other paths pass.
@@ -91,23 +85,22 @@ pub async fn by_ip(
         limit,
     };
     let now = state.now();
-    counted(
-        limits.limiter.take(&bucket, now).await?,
-        "ip",
-        request,
-        next,
-    )
-    .await
+    counted(limits.decide(&bucket, now).await?, "ip", request, next).await
 }
 
 /// Runs an admitted request and puts its headers on the response; a refused one
-/// is counted in the metrics and becomes the 429.
+/// is counted in the metrics and becomes the 429. Without a decision (counters
+/// unreachable, `rate_limit_unreachable = allow`) the request runs unlimited and
+/// without headers: there is no count to report.
 async fn counted(
-    decision: Decision,
+    decision: Option<Decision>,
     scope: &'static str,
     request: Request,
     next: Next,
 ) -> Result<Response> {
+    let Some(decision) = decision else {
+        return Ok(next.run(request).await);
+    };
     if !decision.allowed {
         metrics::counter!(crate::metrics::RATE_LIMIT_REJECTIONS, "scope" => scope).increment(1);
         tracing::debug!(
