@@ -55,6 +55,22 @@ macro_rules! backend_tests {
     };
 }
 
+pub const REDIS_ENV: &str = "TESSERA_TEST_REDIS_URL";
+
+/// Whether Redis tests can run (`scripts/test` starts one and sets
+/// [`REDIS_ENV`]; tests that stop Redis start their own `redis-server`). Missing:
+/// a failure under `CI`, else a printed skip.
+pub fn redis_available() -> bool {
+    if std::env::var_os(REDIS_ENV).is_some() {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{REDIS_ENV} is not set (required when CI is set)");
+    }
+    eprintln!("skipped: set {REDIS_ENV} (scripts/test starts a throwaway Redis)");
+    false
+}
+
 /// Whether PostgreSQL tests can run. Missing peer: a failure under `CI`, else a
 /// printed skip.
 pub fn postgres_available() -> bool {
@@ -143,6 +159,17 @@ impl Server {
 
     /// Starts on an existing database (e.g. a second instance on the same one).
     pub fn start_on(db: TestDb, master_key: String, args: &[&str]) -> Self {
+        Self::start_on_env(db, master_key, args, &[])
+    }
+
+    /// [`Server::start_on`] with extra environment variables (secrets that must
+    /// not show in the process list, e.g. `TESSERAD_REDIS_URL`).
+    pub fn start_on_env(
+        db: TestDb,
+        master_key: String,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let log_path = db
             .dir
             .path()
@@ -155,6 +182,7 @@ impl Server {
             .env("TESSERAD_MAIL_OUTBOX", db.dir.path().join("outbox"))
             .env_remove("TESSERAD_CONFIG")
             .env_remove("TESSERAD_ISSUER")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
