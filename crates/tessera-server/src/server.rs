@@ -36,7 +36,17 @@ pub async fn build_state(
     )
     .await?;
     let rate_limits = if settings.rate_limit_enabled {
-        Some(RateLimits::connect(&settings, &store).await?)
+        Some(
+            RateLimits::connect(
+                settings.rate_limit_policy.clone(),
+                settings.rate_limit_backend,
+                settings.rate_limit_unreachable,
+                settings.redis_url.as_ref(),
+                settings.redis_cluster,
+                &store,
+            )
+            .await?,
+        )
     } else {
         None
     };

@@ -5,8 +5,9 @@
 use crate::clock::parse_duration;
 use crate::error::{Error, Result};
 use crate::master_key::MasterKey;
+use crate::ratelimit::redis::RedisUrl;
 use crate::ratelimit::{Backend, EndpointLimit, Policy, Unreachable};
-use crate::settings::{RedisUrl, Settings, SmtpUrl};
+use crate::settings::{Settings, SmtpUrl};
 use crate::store::DatabaseLocation;
 use serde::Deserialize;
 use std::net::SocketAddr;

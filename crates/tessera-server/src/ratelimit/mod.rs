@@ -31,7 +31,6 @@ pub mod postgres;
 pub mod redis;
 
 use crate::error::{Error, Result};
-use crate::settings::Settings;
 use crate::store::{AppMode, Store};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -356,26 +355,32 @@ pub struct RateLimits {
 const UNREACHABLE_WARNING_EVERY: i64 = 10;
 
 impl RateLimits {
-    /// The limits of `settings` over their backend. Connecting to Redis is lazy:
-    /// a Redis that is down at start-up is a warning (and [`Unreachable`] applies
-    /// until it is up), a rejected password is an error.
-    pub async fn connect(settings: &Settings, store: &Store) -> Result<Self> {
-        let backend = settings.rate_limit_backend;
+    /// `policy` over counters in `backend`. Connecting to Redis is lazy: a Redis
+    /// that is down at start-up is a warning (and [`Unreachable`] applies until it
+    /// is up), a rejected password is an error.
+    pub async fn connect(
+        policy: Policy,
+        backend: Backend,
+        unreachable: Unreachable,
+        redis_url: Option<&redis::RedisUrl>,
+        redis_cluster: bool,
+        store: &Store,
+    ) -> Result<Self> {
         let limiter = match backend {
             Backend::Memory => Limiter::Memory(memory::MemoryLimiter::default()),
             Backend::Postgres => Limiter::Postgres(postgres::PostgresLimiter::new(store)?),
             Backend::Redis => {
-                let url = (settings.redis_url.as_ref()).ok_or_else(|| {
+                let url = redis_url.ok_or_else(|| {
                     Error::Config("rate_limit_backend = \"redis\" needs a Redis URL".into())
                 })?;
-                Limiter::Redis(redis::RedisLimiter::connect(url, settings.redis_cluster).await?)
+                Limiter::Redis(redis::RedisLimiter::connect(url, redis_cluster).await?)
             }
         };
         Ok(Self {
-            policy: settings.rate_limit_policy.clone(),
+            policy,
             backend,
             limiter,
-            unreachable: settings.rate_limit_unreachable,
+            unreachable,
             app_limits: Mutex::new(HashMap::new()),
             failing: AtomicBool::new(false),
             warned_at: AtomicI64::new(i64::MIN),

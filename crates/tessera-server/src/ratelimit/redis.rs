@@ -22,7 +22,6 @@
 
 use super::{Bucket, Decision, PERIOD_SECS};
 use crate::error::{Error, Result};
-use crate::settings::RedisUrl;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -199,6 +198,69 @@ impl RedisLimiter {
     }
 }
 
+/// One or more `redis://` URLs (comma-separated: a cluster's seed nodes). A URL may carry a password, so `Debug` hides everything and `Display`
+/// masks the password; [`RedisUrl::expose_secret`] is the only way to the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisUrl(Vec<String>);
+
+impl RedisUrl {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let urls: Vec<String> = s
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if urls.is_empty() {
+            return Err("the Redis URL is empty: use redis://HOST:PORT".into());
+        }
+        for (i, u) in urls.iter().enumerate() {
+            let parsed = url::Url::parse(u)
+                .ok()
+                .filter(|p| p.scheme() == "redis" && p.host_str().is_some());
+            if parsed.is_none() {
+                // Never echo the URL: it may hold the password.
+                return Err(format!(
+                    "Redis URL number {} is not redis://[:PASSWORD@]HOST:PORT[/DB]",
+                    i + 1
+                ));
+            }
+        }
+        Ok(Self(urls))
+    }
+
+    /// The URLs, password included: only for connecting.
+    pub fn expose_secret(&self) -> &[String] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RedisUrl([redacted])")
+    }
+}
+
+impl std::fmt::Display for RedisUrl {
+    /// The nodes without any password, for logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown: Vec<String> = self
+            .0
+            .iter()
+            .map(|u| match url::Url::parse(u) {
+                Ok(mut u) => {
+                    if u.password().is_some() {
+                        let _ = u.set_password(Some("****"));
+                    }
+                    u.to_string()
+                }
+                Err(_) => "redis://(unparseable)".into(),
+            })
+            .collect();
+        f.write_str(&shown.join(","))
+    }
+}
+
 /// A Redis error for logs and messages. Its text comes from the server or the
 /// socket, never from the URL, so it cannot carry the password.
 fn describe(e: &redis::RedisError) -> String {
@@ -213,6 +275,26 @@ fn config_error(e: &redis::RedisError) -> Error {
 mod tests {
     use super::*;
     use redis::cluster_routing::Slot;
+
+    #[test]
+    fn redis_passwords_never_print() {
+        let url = RedisUrl::parse("redis://:hunter2@127.0.0.1:6379/0, redis://u:pw2@10.0.0.2:7000")
+            .unwrap();
+        assert_eq!(url.expose_secret().len(), 2);
+        for shown in [format!("{url}"), format!("{url:?}")] {
+            assert!(
+                !shown.contains("hunter2") && !shown.contains("pw2"),
+                "{shown}"
+            );
+        }
+        assert_eq!(
+            url.to_string(),
+            "redis://:****@127.0.0.1:6379/0,redis://u:****@10.0.0.2:7000"
+        );
+        let err = RedisUrl::parse("http://:hunter2@host").unwrap_err();
+        assert!(!err.contains("hunter2"), "{err}");
+        assert!(RedisUrl::parse(" , ").is_err());
+    }
 
     #[test]
     fn an_apps_buckets_share_one_cluster_slot() {

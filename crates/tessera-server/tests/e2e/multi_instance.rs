@@ -14,12 +14,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A second instance on `first`'s database, with the same master key.
 pub fn second_instance(first: &Server, args: &[&str]) -> Server {
+    second_instance_env(first, args, &[])
+}
+
+/// [`second_instance`] with environment variables (e.g. `TESSERAD_REDIS_URL`).
+pub fn second_instance_env(first: &Server, args: &[&str], env: &[(&str, &str)]) -> Server {
     let db = TestDb {
         url: first.db.url.clone(),
         backend: first.db.backend,
         dir: tempfile::tempdir().expect("temp dir"),
     };
-    Server::start_on(db, first.master_key.clone(), args)
+    Server::start_on_env(db, first.master_key.clone(), args, env)
 }
 
 fn remaining(response: &reqwest::Response) -> i64 {

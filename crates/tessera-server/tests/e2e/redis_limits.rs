@@ -9,17 +9,19 @@
 //! the tests that stop Redis or build a cluster start `redis-server` processes of
 //! their own on free loopback ports.
 
+use crate::multi_instance::second_instance_env;
 use crate::oauth_support as oauth;
 use crate::support::{
-    Backend, REDIS_ENV, Server, TestDb, json, postgres_available, redis_available,
+    Backend, REDIS_ENV, Server, TestDb, json, master_key, postgres_available, redis_available,
 };
 use reqwest::StatusCode;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tessera_server::ratelimit::{Bucket, Window, postgres::PostgresLimiter, redis::RedisLimiter};
-use tessera_server::settings::RedisUrl;
+use tessera_server::ratelimit::postgres::PostgresLimiter;
+use tessera_server::ratelimit::redis::{RedisLimiter, RedisUrl};
+use tessera_server::ratelimit::{Bucket, Window};
 
 fn shared_redis() -> String {
     std::env::var(REDIS_ENV).expect(REDIS_ENV)
@@ -128,7 +130,7 @@ async fn two_instances_on_one_redis_admit_each_limit_once() {
     ];
     let env = [("TESSERAD_REDIS_URL", url.as_str())];
     let db = TestDb::create(Backend::Sqlite).await;
-    let a = Server::start_on_env(db, random_key(), &args, &env);
+    let a = Server::start_on_env(db, master_key(), &args, &env);
     let b = second_instance_env(&a, &args, &env);
     let demo = a.demo_account().await;
     let auth = demo.auth().unwrap();
@@ -150,23 +152,6 @@ async fn two_instances_on_one_redis_admit_each_limit_once() {
         let bearer = format!("Bearer {}", body["access_token"].as_str().unwrap());
         assert_joint_limit(&a, &b, "/v1/me", &bearer, limit).await;
     }
-}
-
-/// A second instance on `first`'s database, with environment variables.
-fn second_instance_env(first: &Server, args: &[&str], env: &[(&str, &str)]) -> Server {
-    let db = TestDb {
-        url: first.db.url.clone(),
-        backend: first.db.backend,
-        dir: tempfile::tempdir().expect("temp dir"),
-    };
-    Server::start_on_env(db, first.master_key.clone(), args, env)
-}
-
-fn random_key() -> String {
-    use base64::Engine as _;
-    let mut b = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut b).unwrap();
-    base64::engine::general_purpose::STANDARD.encode(b)
 }
 
 /// A `redis-server` of the test's own on a free loopback port, nothing saved;
@@ -370,7 +355,7 @@ async fn redis_stopped_and_restarted_under_load() {
         ]
     };
     let db = TestDb::create(Backend::Sqlite).await;
-    let allow = Server::start_on_env(db, random_key(), &args("allow"), &env);
+    let allow = Server::start_on_env(db, master_key(), &args("allow"), &env);
     let deny = second_instance_env(&allow, &args("deny"), &env);
     let demo = allow.demo_account().await;
     let auth = demo.auth().unwrap();
@@ -408,8 +393,8 @@ async fn redis_stopped_and_restarted_under_load() {
         w.await.unwrap();
     }
 
-    let allow_seen = seen[0].lock().unwrap();
-    let deny_seen = seen[1].lock().unwrap();
+    let allow_seen = std::mem::take(&mut *seen[0].lock().unwrap());
+    let deny_seen = std::mem::take(&mut *seen[1].lock().unwrap());
     let server_errors = |s: &Seen, except: Option<StatusCode>| {
         s.statuses
             .iter()
@@ -488,7 +473,7 @@ async fn redis_password_stays_out_of_help_and_errors() {
         Command::new(crate::support::TESSERAD)
             .args(args)
             .env("TESSERAD_REDIS_URL", url)
-            .env("TESSERAD_MASTER_KEY", random_key())
+            .env("TESSERAD_MASTER_KEY", master_key())
             .env_remove("TESSERAD_CONFIG")
             .output()
             .unwrap()
@@ -556,7 +541,7 @@ async fn a_redis_cluster_keeps_each_apps_counters_on_one_shard() {
     let deadline = Instant::now() + Duration::from_secs(30);
     for node in &nodes {
         loop {
-            let info: String = node.query(&mut redis::cmd("CLUSTER").arg("INFO"));
+            let info: String = node.query(redis::cmd("CLUSTER").arg("INFO"));
             if info.contains("cluster_state:ok") {
                 break;
             }
@@ -576,7 +561,7 @@ async fn a_redis_cluster_keeps_each_apps_counters_on_one_shard() {
         config.as_str(),
     ];
     let db = TestDb::create(Backend::Sqlite).await;
-    let server = Server::start_on_env(db, random_key(), &args, &[("TESSERAD_REDIS_URL", &seeds)]);
+    let server = Server::start_on_env(db, master_key(), &args, &[("TESSERAD_REDIS_URL", &seeds)]);
     let mut keys_seen = 0;
     for _ in 0..4 {
         let demo = server.demo_account().await;

@@ -153,8 +153,7 @@ impl Server {
     /// Starts with extra `serve` flags, e.g. `["--access-token-ttl", "1s"]`.
     pub async fn start_with(backend: Backend, args: &[&str]) -> Self {
         let db = TestDb::create(backend).await;
-        let master_key = base64::engine::general_purpose::STANDARD.encode(random_bytes());
-        Self::start_on(db, master_key, args)
+        Self::start_on(db, master_key(), args)
     }
 
     /// Starts on an existing database (e.g. a second instance on the same one).
@@ -310,10 +309,11 @@ impl Demo {
     }
 }
 
-fn random_bytes() -> [u8; 32] {
+/// A fresh `TESSERAD_MASTER_KEY` (32 random bytes, base64).
+pub fn master_key() -> String {
     let mut b = [0u8; 32];
     aws_lc_rs::rand::fill(&mut b).expect("random");
-    b
+    base64::engine::general_purpose::STANDARD.encode(b)
 }
 
 /// Reads the server's stdout until `tesserad listening on URL`; keeps draining it
