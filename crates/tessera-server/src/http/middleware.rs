@@ -363,6 +363,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn unreachable_counters_allow_without_headers_or_deny_with_503() {
+        use crate::ratelimit::{Backend, Unreachable, redis::RedisUrl};
+        // Port 1 on loopback: nothing listens, so every decision fails at once.
+        let closed = RedisUrl::parse("redis://127.0.0.1:1").unwrap();
+        for (unreachable, expected) in [
+            (Unreachable::Allow, StatusCode::OK),
+            (Unreachable::Deny, StatusCode::SERVICE_UNAVAILABLE),
+        ] {
+            let fx = Fixture::with_settings(|s| {
+                s.rate_limit_backend = Backend::Redis;
+                s.redis_url = Some(closed.clone());
+                s.rate_limit_unreachable = unreachable;
+            })
+            .await;
+            let auth = api_key(&fx, "a@example.com").await;
+            for _ in 0..3 {
+                let response = fx.get("/v1/me", &auth).await;
+                assert_eq!(response.status(), expected, "{unreachable:?}");
+                assert!(!response.headers().contains_key("x-ratelimit-limit"));
+                if expected == StatusCode::SERVICE_UNAVAILABLE {
+                    assert_eq!(header(&response, "retry-after"), 1);
+                    let body = body_json(response).await;
+                    assert_eq!(body["error"], "temporarily_unavailable");
+                    assert!(!body.to_string().contains("127.0.0.1"), "{body}");
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
     async fn switched_off_means_no_headers() {
         let fx = Fixture::with_settings(|s| s.rate_limit_enabled = false).await;
         let auth = api_key(&fx, "a@example.com").await;
