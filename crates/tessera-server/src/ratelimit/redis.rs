@@ -149,20 +149,28 @@ impl RedisLimiter {
 
     async fn check(&self, url: &RedisUrl) -> Result<()> {
         let ping = redis::cmd("PING");
-        let answer: redis::RedisResult<String> = match &self.connections {
-            Connections::Single(managers) => ping.query_async(&mut managers[0].clone()).await,
-            Connections::Cluster(conn) => ping.query_async(&mut conn.clone()).await,
-        };
-        match answer {
-            Ok(_) => Ok(()),
-            Err(e) if e.kind() == redis::ErrorKind::AuthenticationFailed => Err(Error::Config(
-                format!("Redis at {url} refused the credentials: {}", describe(&e)),
-            )),
-            Err(e) => {
-                tracing::warn!(redis = %url, error = %describe(&e), "Redis does not answer yet");
-                Ok(())
+        let answer = tokio::time::timeout(TIMEOUT, async {
+            match &self.connections {
+                Connections::Single(managers) => {
+                    ping.query_async::<String>(&mut managers[0].clone()).await
+                }
+                Connections::Cluster(conn) => ping.query_async::<String>(&mut conn.clone()).await,
             }
-        }
+        })
+        .await;
+        let problem = match answer {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(e)) if e.kind() == redis::ErrorKind::AuthenticationFailed => {
+                return Err(Error::Config(format!(
+                    "Redis at {url} refused the credentials: {}",
+                    describe(&e)
+                )));
+            }
+            Ok(Err(e)) => describe(&e),
+            Err(_) => format!("no answer within {} ms", TIMEOUT.as_millis()),
+        };
+        tracing::warn!(redis = %url, error = %problem, "Redis does not answer yet");
+        Ok(())
     }
 
     pub async fn take(&self, bucket: &Bucket, now: i64) -> Result<Decision> {
