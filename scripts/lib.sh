@@ -62,6 +62,44 @@ stop_throwaway_postgres() {
   rm -rf "$PG_DIR"
 }
 
+ensure_redis_server() {
+  if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
+    step "installing Redis (Debian package)"
+    apt_install redis-server
+  fi
+}
+
+# Starts a Redis that lives only for this run: its own directory, a free loopback
+# port, a random password, nothing saved to disk. Sets REDIS_URL (password
+# included: keep it out of logs), REDIS_PID, REDIS_DIR.
+start_throwaway_redis() {
+  REDIS_DIR=$(mktemp -d /tmp/tessera-redis.XXXXXX)
+  REDIS_PORT=$(free_port)
+  local password
+  password=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+  printf 'requirepass %s\n' "$password" >"$REDIS_DIR/redis.conf"
+  redis-server "$REDIS_DIR/redis.conf" --bind 127.0.0.1 --port "$REDIS_PORT" \
+    --dir "$REDIS_DIR" --save '' --appendonly no --daemonize no \
+    --logfile "$REDIS_DIR/log" &
+  REDIS_PID=$!
+  local _
+  for _ in $(seq 1 100); do
+    REDISCLI_AUTH=$password redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG && break
+    sleep 0.05
+  done
+  REDISCLI_AUTH=$password redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG ||
+    { cat "$REDIS_DIR/log" >&2; return 1; }
+  REDIS_URL="redis://:$password@127.0.0.1:$REDIS_PORT"
+  export REDIS_URL REDIS_PID REDIS_DIR REDIS_PORT
+}
+
+stop_throwaway_redis() {
+  [ -n "${REDIS_PID:-}" ] || return 0
+  kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null || true
+  rm -rf "$REDIS_DIR"
+  REDIS_PID=
+}
+
 ensure_apt_tools() {
   local missing=() tool
   for tool in "$@"; do

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Cost of authentication in tesserad: authenticated `GET /v1/me` (API key: JWS
-# verify + revocation lookup on every request) against unauthenticated `/healthz`,
-# on the same server in the same run, with wrk on loopback. Then the OAuth paths
-# (issue 15): a plain Bearer access token, and a DPoP-bound one with a fresh
+# Cost of authentication in tesserad: authenticated `GET /v1/me` with an API key
+# and with an OAuth access token (JWS verify + revocation check on every request)
+# against unauthenticated `/healthz`, on the same server in the same run, with
+# wrk on loopback. Then DPoP (issue 15): a DPoP-bound access token with a fresh
 # proof per request (one more signature check and one replay-cache insert), so
-# the DPoP check's cost per request is the difference of those two rows.
+# the DPoP check's cost per request is the difference of the Bearer and DPoP rows.
 #
-# Targets (issue 4): authenticated throughput >= 50% of /healthz, p99 < 5 ms at
-# 32 connections, on the default (SQLite) deployment. Writes its section of
+# Targets: authenticated throughput >= 50% of /healthz for both credentials
+# (issue 4 on SQLite, issue 16 on PostgreSQL), p99 < 5 ms at 32 connections. Writes its section of
 # bench/RESULTS.md (between the `server-auth-<backend>` markers; other sections
 # are left alone). Exits 3 when a target is missed.
 #
@@ -75,6 +75,12 @@ base="http://127.0.0.1:$port"
 status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: token $key" "$base/v1/me")
 [ "$status" = 200 ] || { echo "GET /v1/me answered $status" >&2; exit 1; }
 
+step "an access token (client credentials)"
+token=$(curl -s -u "$client_id:$client_secret" -d grant_type=client_credentials "$base/oauth/token" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "$base/v1/me")
+[ "$status" = 200 ] || { echo "GET /v1/me (Bearer) answered $status" >&2; exit 1; }
+
 run_wrk() { # name, extra args…
   local name=$1; shift
   "${rt[@]}" wrk --latency -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" "$@" >"$work/$name.txt"
@@ -87,12 +93,9 @@ step "wrk /healthz"
 run_wrk healthz "$base/healthz"
 step "wrk /v1/me (API key)"
 run_wrk me -H "Authorization: token $key" "$base/v1/me"
-
 step "wrk /v1/me (Bearer access token)"
-bearer=$(curl -s -u "$client_id:$client_secret" -d grant_type=client_credentials "$base/oauth/token" |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
-"${rt[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d3s -H "Authorization: Bearer $bearer" "$base/v1/me" >/dev/null
-run_wrk bearer -H "Authorization: Bearer $bearer" "$base/v1/me"
+"${rt[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d3s -H "Authorization: Bearer $token" "$base/v1/me" >/dev/null
+run_wrk bearer -H "Authorization: Bearer $token" "$base/v1/me"
 
 step "making ${DPOP_PROOFS:=600000} DPoP proofs (${DPOP_ALG:=EdDSA})"
 mkdir -p "$work/proofs"
@@ -126,8 +129,10 @@ h = parse("healthz"); m = parse("me"); b = parse("bearer"); d = parse("dpop")
 # Server time per request at saturation, in microseconds: what the DPoP step adds.
 dpop_cost_us = (1 / d[0] - 1 / b[0]) * 1e6 if d[0] and b[0] else float("nan")
 ratio = m[0] / h[0]
-ok_ratio = ratio >= 0.5
-ok_p99 = m[2] < 5.0
+ratio_bearer = b[0] / h[0]
+ok_ratio = min(ratio, ratio_bearer) >= 0.5
+ok_p99 = max(m[2], b[2]) < 5.0
+met = lambda b: "met" if b else "NOT met"
 cores = os.cpu_count()
 now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 marker = f"server-auth-{backend}" + (f"-{label}" if label else "")
@@ -148,8 +153,9 @@ means other work shared the two cores).
 | `GET /v1/me` (`Authorization: Bearer <access_token>`) | {b[0]:,.0f} | {b[1]:.2f} ms | {b[2]:.2f} ms | {b[3]} |
 | `GET /v1/me` (`Authorization: DPoP <access_token>` + a fresh {dpop_alg} proof) | {d[0]:,.0f} | {d[1]:.2f} ms | {d[2]:.2f} ms | {d[3]} |
 
-- Authenticated / healthz throughput: **{ratio:.0%}** (target >= 50%: {"met" if ok_ratio else "NOT met"}).
-- Authenticated p99: **{m[2]:.2f} ms** (target < 5 ms: {"met" if ok_p99 else "NOT met"}).
+- Authenticated / healthz throughput: **{ratio:.0%}** with the API key,
+  **{ratio_bearer:.0%}** with the access token (target >= 50%: {met(ok_ratio)}).
+- Authenticated p99: **{max(m[2], b[2]):.2f} ms** (target < 5 ms: {met(ok_p99)}).
 - Server CPU time over the whole run (all endpoints and warm-ups): {float(cpu):.1f} s.
 - The DPoP check (issue 15) next to the plain Bearer path: **{d[0] / b[0]:.0%}** of
   its throughput, **{dpop_cost_us:.0f} µs** more per request at saturation
@@ -161,9 +167,12 @@ means other work shared the two cores).
   (raise `DPOP_PROOFS`).
 - Every `/v1/me` request parses the JWS and checks `alg`, `kid`, the Ed25519
   signature (skipped for a token already verified under the current key set),
-  `token_use` and `exp`, then the key's row for revocation: on PostgreSQL a query
-  per request; on SQLite a read of the WAL-index header, and the query only when a
-  transaction has committed since the row was last read.
+  `token_use` and `exp`, then revocation: the key's row, or the token's `jti`
+  against the revocation list. Those answers are reused while the database's
+  change marker says nothing they depend on has changed: on SQLite a read of
+  `PRAGMA data_version` on a connection of its own, on PostgreSQL the
+  `auth_epoch` counter read by one query for all the requests waiting at that
+  moment (see the server README, "Per-request database reads").
 <!-- {marker}:end -->
 """
 try:

@@ -76,6 +76,11 @@ pub enum Error {
     Unavailable(#[source] sqlx::Error),
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
+    /// The shared rate-limit counters (Redis) cannot be reached or did not answer
+    /// in time; the text says why, never the URL. Handled by
+    /// `rate_limit_unreachable`; with `deny` it is the answer (503, retry).
+    #[error("rate-limit counters unreachable: {0}")]
+    LimiterUnreachable(String),
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
     /// A bug or an environment failure (I/O, crypto); details stay in the log.

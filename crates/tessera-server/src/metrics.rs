@@ -13,6 +13,9 @@ pub const API_KEYS_REVOKED: &str = "tesserad_api_keys_revoked_total";
 pub const TOKENS_ISSUED: &str = "tesserad_tokens_issued_total";
 /// Requests refused with 429. Label `scope` (e.g. `app`, `ip`).
 pub const RATE_LIMIT_REJECTIONS: &str = "tesserad_rate_limit_rejections_total";
+/// Requests served without a limit because the shared counters could not be
+/// reached (`rate_limit_unreachable = allow`). Label `backend`.
+pub const RATE_LIMIT_UNENFORCED: &str = "tesserad_rate_limit_unenforced_total";
 
 pub const GRANTS: [&str; 6] = [
     "client_credentials",
@@ -45,6 +48,10 @@ pub fn install() -> Result<PrometheusHandle, String> {
     metrics::describe_counter!(API_KEYS_REVOKED, "API keys revoked");
     metrics::describe_counter!(TOKENS_ISSUED, "OAuth access tokens issued, by grant");
     metrics::describe_counter!(RATE_LIMIT_REJECTIONS, "requests refused for rate limits");
+    metrics::describe_counter!(
+        RATE_LIMIT_UNENFORCED,
+        "requests served without a rate limit: the shared counters were unreachable"
+    );
     metrics::counter!(API_KEYS_ISSUED).absolute(0);
     metrics::counter!(API_KEYS_REVOKED).absolute(0);
     for grant in GRANTS {
@@ -52,6 +59,9 @@ pub fn install() -> Result<PrometheusHandle, String> {
     }
     for scope in ["app", "ip"] {
         metrics::counter!(RATE_LIMIT_REJECTIONS, "scope" => scope).absolute(0);
+    }
+    for backend in ["postgres", "redis"] {
+        metrics::counter!(RATE_LIMIT_UNENFORCED, "backend" => backend).absolute(0);
     }
     Ok(handle)
 }

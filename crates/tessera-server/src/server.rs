@@ -36,11 +36,17 @@ pub async fn build_state(
     )
     .await?;
     let rate_limits = if settings.rate_limit_enabled {
-        Some(RateLimits::new(
-            settings.rate_limit_policy.clone(),
-            settings.rate_limit_backend,
-            &store,
-        )?)
+        Some(
+            RateLimits::connect(
+                settings.rate_limit_policy.clone(),
+                settings.rate_limit_backend,
+                settings.rate_limit_unreachable,
+                settings.redis_url.as_ref(),
+                settings.redis_cluster,
+                &store,
+            )
+            .await?,
+        )
     } else {
         None
     };
@@ -90,6 +96,7 @@ pub async fn serve(
         issuer = %state.settings.issuer,
         database = %state.settings.database,
         rate_limits = state.rate_limits.as_ref().map_or("off", |r| r.backend.as_str()),
+        redis = state.settings.redis_url.as_ref().map(tracing::field::display),
         "tesserad ready"
     );
     before_listening(&state).await?;

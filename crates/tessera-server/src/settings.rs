@@ -4,7 +4,8 @@
 //! environment later.
 
 use crate::master_key::MasterKey;
-use crate::ratelimit::{Backend, Policy};
+use crate::ratelimit::redis::RedisUrl;
+use crate::ratelimit::{Backend, Policy, Unreachable};
 use crate::store::DatabaseLocation;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -38,6 +39,13 @@ pub struct Settings {
     /// counters), else `memory`.
     pub rate_limit_backend: Backend,
     pub rate_limit_policy: Policy,
+    /// What a request gets when the counters cannot be reached (Redis or
+    /// PostgreSQL down): served unlimited (`allow`, the default) or 503 (`deny`).
+    pub rate_limit_unreachable: Unreachable,
+    /// The Redis (or Redis Cluster seed nodes) of `rate_limit_backend = "redis"`.
+    pub redis_url: Option<RedisUrl>,
+    /// `redis_url` names nodes of a Redis Cluster.
+    pub redis_cluster: bool,
     /// Seals signing keys' private halves at rest.
     pub master_key: MasterKey,
     /// Switching an app to production in the console needs an admin's approval.

@@ -61,11 +61,29 @@ pub struct ServeArgs {
     /// Turn rate limiting off (e.g. to measure what it costs).
     #[arg(long)]
     pub no_rate_limit: bool,
-    /// Where rate-limit counters live: `memory` (one instance) or `postgres`
-    /// (shared by every instance on the database). Default: `postgres` with a
-    /// postgres:// database, else `memory`.
+    /// Where rate-limit counters live: `memory` (one instance), `postgres` (shared
+    /// by every instance on the database) or `redis` (shared, see --redis-url).
+    /// Default: `postgres` with a postgres:// database, else `memory`.
     #[arg(long, value_enum, env = "TESSERAD_RATE_LIMIT_BACKEND")]
     pub rate_limit_backend: Option<crate::ratelimit::Backend>,
+    /// The Redis of `--rate-limit-backend redis`: `redis://[:PASSWORD@]HOST:PORT`;
+    /// with --redis-cluster, comma-separated seed nodes.
+    #[arg(
+        long,
+        env = "TESSERAD_REDIS_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub redis_url: Option<String>,
+    /// --redis-url names nodes of a Redis Cluster.
+    #[arg(long, env = "TESSERAD_REDIS_CLUSTER")]
+    #[arg(num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub redis_cluster: Option<bool>,
+    /// When the rate-limit counters cannot be reached: `allow` (default: serve
+    /// without limits, warn, count `tesserad_rate_limit_unenforced_total`) or
+    /// `deny` (answer 503).
+    #[arg(long, value_enum, env = "TESSERAD_RATE_LIMIT_UNREACHABLE")]
+    pub rate_limit_unreachable: Option<crate::ratelimit::Unreachable>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -107,6 +125,9 @@ async fn run(command: Command) -> Result<()> {
                 dev: args.dev,
                 no_rate_limit: args.no_rate_limit,
                 rate_limit_backend: args.rate_limit_backend,
+                redis_url: args.redis_url,
+                redis_cluster: args.redis_cluster,
+                rate_limit_unreachable: args.rate_limit_unreachable,
             };
             let mut settings_args = args.settings;
             if args.dev && settings_args.listen.is_none() {

@@ -5,7 +5,8 @@
 use crate::clock::parse_duration;
 use crate::error::{Error, Result};
 use crate::master_key::MasterKey;
-use crate::ratelimit::{Backend, EndpointLimit, Policy};
+use crate::ratelimit::redis::RedisUrl;
+use crate::ratelimit::{Backend, EndpointLimit, Policy, Unreachable};
 use crate::settings::NoncePolicy;
 use crate::settings::{Settings, SmtpUrl};
 use crate::store::DatabaseLocation;
@@ -95,8 +96,13 @@ pub struct FileConfig {
     pub smtp_url: Option<String>,
     pub mail_from: Option<String>,
     pub rate_limit_enabled: Option<bool>,
-    /// `memory` or `postgres` (see [`Backend`]).
+    /// `memory`, `postgres` or `redis` (see [`Backend`]).
     pub rate_limit_backend: Option<Backend>,
+    /// `allow` or `deny` (see [`Unreachable`]).
+    pub rate_limit_unreachable: Option<Unreachable>,
+    /// For `rate_limit_backend = "redis"`; may carry a password.
+    pub redis_url: Option<String>,
+    pub redis_cluster: Option<bool>,
     /// Requests per minute of a development-mode app (and of a bare API key).
     pub rate_limit_development: Option<u32>,
     /// Requests per minute of a production-mode app.
@@ -132,12 +138,16 @@ fn data_dir() -> Result<PathBuf> {
 }
 
 /// What `serve` adds to the shared flags.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct ServeOverrides {
     pub dev: bool,
     pub no_rate_limit: bool,
     /// `serve --rate-limit-backend` / `TESSERAD_RATE_LIMIT_BACKEND`.
     pub rate_limit_backend: Option<Backend>,
+    /// `serve --redis-url` / `TESSERAD_REDIS_URL` (may carry a password).
+    pub redis_url: Option<String>,
+    pub redis_cluster: Option<bool>,
+    pub rate_limit_unreachable: Option<Unreachable>,
 }
 
 /// Resolves flags/env (`args`) over the config file over defaults.
@@ -253,6 +263,17 @@ pub fn resolve(
         (None, DatabaseLocation::Postgres(_)) => Backend::Postgres,
         (None, DatabaseLocation::Sqlite(_)) => Backend::Memory,
     };
+    let redis_url = match serve.redis_url.or(file.redis_url) {
+        Some(url) => Some(RedisUrl::parse(&url).map_err(Error::Config)?),
+        None => None,
+    };
+    if rate_limit_backend == Backend::Redis && redis_url.is_none() {
+        return Err(Error::Config(
+            "rate_limit_backend = \"redis\" needs --redis-url redis://HOST:PORT \
+             (or TESSERAD_REDIS_URL, or redis_url in the config file)"
+                .into(),
+        ));
+    }
     let defaults = Policy::default();
     let positive = |name: &str, value: Option<u32>, default: u32| match value {
         Some(0) => Err(Error::Config(format!(
@@ -317,6 +338,12 @@ pub fn resolve(
         rate_limit_enabled: !serve.no_rate_limit && file.rate_limit_enabled.unwrap_or(true),
         rate_limit_backend,
         rate_limit_policy,
+        rate_limit_unreachable: serve
+            .rate_limit_unreachable
+            .or(file.rate_limit_unreachable)
+            .unwrap_or_default(),
+        redis_url,
+        redis_cluster: serve.redis_cluster.or(file.redis_cluster).unwrap_or(false),
         master_key,
         production_requires_approval: args
             .production_requires_approval

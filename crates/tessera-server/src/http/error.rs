@@ -128,25 +128,8 @@ pub fn respond(style: Style, error: Error) -> Response {
             Page => Redirect::to(&page::signin_url(&return_to)).into_response(),
             Api | OAuth => unauthenticated(AuthError::Missing),
         },
-        Error::Unavailable(e) => match style {
-            Api => {
-                tracing::warn!(error = %e, "database unavailable");
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    [(header::RETRY_AFTER, "1")],
-                    api_body(
-                        "temporarily_unavailable",
-                        "the service cannot reach its database; try again shortly".into(),
-                    ),
-                )
-                    .into_response()
-            }
-            OAuth => {
-                tracing::warn!(error = %e, "database unavailable");
-                oauth(OAuthErrorCode::TemporarilyUnavailable, None)
-            }
-            Page => page_failure(StatusCode::SERVICE_UNAVAILABLE, &text),
-        },
+        Error::Unavailable(_) => unavailable(style, "its database", &text),
+        Error::LimiterUnreachable(_) => unavailable(style, "its rate-limit counters", &text),
         Error::Config(_) | Error::Database(_) | Error::Migration(_) | Error::Internal(_) => {
             match style {
                 Api => {
@@ -164,6 +147,25 @@ pub fn respond(style: Style, error: Error) -> Response {
                 Page => page_failure(StatusCode::INTERNAL_SERVER_ERROR, &text),
             }
         }
+    }
+}
+
+/// 503 with `Retry-After: 1`: a store the service needs cannot be reached; `what`
+/// names it for the client, `detail` goes to the log only.
+fn unavailable(style: Style, what: &str, detail: &str) -> Response {
+    tracing::warn!(error = %detail, "service unavailable");
+    match style {
+        Style::Api => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "1")],
+            api_body(
+                "temporarily_unavailable",
+                format!("the service cannot reach {what}; try again shortly"),
+            ),
+        )
+            .into_response(),
+        Style::OAuth => oauth(OAuthErrorCode::TemporarilyUnavailable, None),
+        Style::Page => page_failure(StatusCode::SERVICE_UNAVAILABLE, detail),
     }
 }
 

@@ -86,13 +86,7 @@ pub async fn by_app(
     let bucket = limits
         .bucket_for(&state.store, &subject, request.uri().path(), now)
         .await?;
-    counted(
-        limits.limiter.take(&bucket, now).await?,
-        "app",
-        request,
-        next,
-    )
-    .await
+    counted(limits.decide(&bucket, now).await?, "app", request, next).await
 }
 
 /// Per-client-IP limit for the unauthenticated endpoints; other paths pass.
@@ -114,23 +108,22 @@ pub async fn by_ip(
         limit,
     };
     let now = state.now();
-    counted(
-        limits.limiter.take(&bucket, now).await?,
-        "ip",
-        request,
-        next,
-    )
-    .await
+    counted(limits.decide(&bucket, now).await?, "ip", request, next).await
 }
 
 /// Runs an admitted request and puts its headers on the response; a refused one
-/// is counted in the metrics and becomes the 429.
+/// is counted in the metrics and becomes the 429. Without a decision (counters
+/// unreachable, `rate_limit_unreachable = allow`) the request runs unlimited and
+/// without headers: there is no count to report.
 async fn counted(
-    decision: Decision,
+    decision: Option<Decision>,
     scope: &'static str,
     request: Request,
     next: Next,
 ) -> Result<Response> {
+    let Some(decision) = decision else {
+        return Ok(next.run(request).await);
+    };
     if !decision.allowed {
         metrics::counter!(crate::metrics::RATE_LIMIT_REJECTIONS, "scope" => scope).increment(1);
         tracing::debug!(
@@ -396,6 +389,36 @@ mod tests {
         assert_eq!(header(&a, "x-ratelimit-remaining"), 299);
         assert_eq!(header(&a2, "x-ratelimit-remaining"), 298);
         assert_eq!(header(&b, "x-ratelimit-remaining"), 299);
+    }
+
+    #[tokio::test]
+    async fn unreachable_counters_allow_without_headers_or_deny_with_503() {
+        use crate::ratelimit::{Backend, Unreachable, redis::RedisUrl};
+        // Port 1 on loopback: nothing listens, so every decision fails at once.
+        let closed = RedisUrl::parse("redis://127.0.0.1:1").unwrap();
+        for (unreachable, expected) in [
+            (Unreachable::Allow, StatusCode::OK),
+            (Unreachable::Deny, StatusCode::SERVICE_UNAVAILABLE),
+        ] {
+            let fx = Fixture::with_settings(|s| {
+                s.rate_limit_backend = Backend::Redis;
+                s.redis_url = Some(closed.clone());
+                s.rate_limit_unreachable = unreachable;
+            })
+            .await;
+            let auth = api_key(&fx, "a@example.com").await;
+            for _ in 0..3 {
+                let response = fx.get("/v1/me", &auth).await;
+                assert_eq!(response.status(), expected, "{unreachable:?}");
+                assert!(!response.headers().contains_key("x-ratelimit-limit"));
+                if expected == StatusCode::SERVICE_UNAVAILABLE {
+                    assert_eq!(header(&response, "retry-after"), 1);
+                    let body = body_json(response).await;
+                    assert_eq!(body["error"], "temporarily_unavailable");
+                    assert!(!body.to_string().contains("127.0.0.1"), "{body}");
+                }
+            }
+        }
     }
 
     #[tokio::test]

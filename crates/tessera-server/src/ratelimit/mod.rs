@@ -17,18 +17,24 @@
 //! - there is no burst of 2N at a fixed-window boundary.
 //!
 //! Refused requests are not counted. The same arithmetic runs in process
-//! ([`memory`]) and, for several instances on one PostgreSQL, inside the database
-//! under a per-key lock ([`postgres`]), so both answer identically.
+//! ([`memory`]) and, for several instances, in one atomic step where the counters
+//! are shared: a Lua script in Redis ([`redis`]) or one upsert in PostgreSQL
+//! ([`postgres`]); all three answer identically.
+//!
+//! When the shared counters cannot be reached, [`Unreachable`] decides: serve
+//! without limits (and say so in the log and `/metrics`) or answer 503.
 //!
 //! Time is the injected clock's Unix seconds, passed in as `now`.
 
 pub mod memory;
 pub mod postgres;
+pub mod redis;
 
 use crate::error::{Error, Result};
 use crate::store::{AppMode, Store};
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 /// Seconds in a window: every limit is per minute.
 pub const PERIOD_SECS: i64 = 60;
@@ -66,6 +72,9 @@ pub enum Backend {
     /// In the PostgreSQL database: several instances together admit the limit once
     /// (the default with a `postgres://` database).
     Postgres,
+    /// In Redis (or a Redis Cluster): several instances together admit the limit
+    /// once, without a database round trip.
+    Redis,
 }
 
 impl Backend {
@@ -73,8 +82,21 @@ impl Backend {
         match self {
             Self::Memory => "memory",
             Self::Postgres => "postgres",
+            Self::Redis => "redis",
         }
     }
+}
+
+/// What a request gets while the shared counters cannot be reached.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Unreachable {
+    /// Served without a limit (no `X-RateLimit-*` headers); a warning and
+    /// `tesserad_rate_limit_unenforced_total` say limits are not enforced.
+    #[default]
+    Allow,
+    /// 503 with `Retry-After: 1`.
+    Deny,
 }
 
 /// A lower limit for requests whose path starts with `prefix`.
@@ -288,18 +310,21 @@ impl Window {
 pub enum Limiter {
     Memory(memory::MemoryLimiter),
     Postgres(postgres::PostgresLimiter),
+    Redis(redis::RedisLimiter),
 }
 
 impl Limiter {
-    /// Counts one request against `bucket` (when under its limit).
+    /// Counts one request against `bucket` (when under its limit). A shared
+    /// store that cannot answer is [`Error::LimiterUnreachable`].
     pub async fn take(&self, bucket: &Bucket, now: i64) -> Result<Decision> {
         match self {
             Self::Memory(m) => Ok(m.take(&bucket.key, bucket.limit, now)),
             Self::Postgres(p) => p.take(&bucket.key, bucket.limit, now).await,
+            Self::Redis(r) => r.take(bucket, now).await,
         }
     }
 
-    /// Forgets windows nobody used for a whole period.
+    /// Forgets windows nobody used for a whole period (Redis expires them itself).
     pub async fn prune(&self, now: i64) -> Result<()> {
         match self {
             Self::Memory(m) => {
@@ -307,6 +332,7 @@ impl Limiter {
                 Ok(())
             }
             Self::Postgres(p) => p.prune(now).await,
+            Self::Redis(_) => Ok(()),
         }
     }
 }
@@ -317,21 +343,99 @@ pub struct RateLimits {
     pub policy: Policy,
     pub backend: Backend,
     pub limiter: Limiter,
+    pub unreachable: Unreachable,
     app_limits: Mutex<HashMap<String, (u32, i64)>>,
+    /// The last decision failed for want of the store (for one warning per outage).
+    failing: AtomicBool,
+    /// When the last "not enforced" warning was logged (Unix seconds).
+    warned_at: AtomicI64,
 }
 
+/// While the store stays unreachable, the warning repeats this often (seconds).
+const UNREACHABLE_WARNING_EVERY: i64 = 10;
+
 impl RateLimits {
-    pub fn new(policy: Policy, backend: Backend, store: &Store) -> Result<Self> {
+    /// `policy` over counters in `backend`. Connecting to Redis is lazy: a Redis
+    /// that is down at start-up is a warning (and [`Unreachable`] applies until it
+    /// is up), a rejected password is an error.
+    pub async fn connect(
+        policy: Policy,
+        backend: Backend,
+        unreachable: Unreachable,
+        redis_url: Option<&redis::RedisUrl>,
+        redis_cluster: bool,
+        store: &Store,
+    ) -> Result<Self> {
         let limiter = match backend {
             Backend::Memory => Limiter::Memory(memory::MemoryLimiter::default()),
             Backend::Postgres => Limiter::Postgres(postgres::PostgresLimiter::new(store)?),
+            Backend::Redis => {
+                let url = redis_url.ok_or_else(|| {
+                    Error::Config("rate_limit_backend = \"redis\" needs a Redis URL".into())
+                })?;
+                Limiter::Redis(redis::RedisLimiter::connect(url, redis_cluster).await?)
+            }
         };
         Ok(Self {
             policy,
             backend,
             limiter,
+            unreachable,
             app_limits: Mutex::new(HashMap::new()),
+            failing: AtomicBool::new(false),
+            warned_at: AtomicI64::new(i64::MIN),
         })
+    }
+
+    /// Counts a request against `bucket`: `Some` decision, or `None` when the
+    /// counters cannot be reached and [`Unreachable::Allow`] lets it through
+    /// unlimited. With [`Unreachable::Deny`] that is the error (503).
+    pub async fn decide(&self, bucket: &Bucket, now: i64) -> Result<Option<Decision>> {
+        match self.limiter.take(bucket, now).await {
+            Ok(decision) => {
+                if self.failing.swap(false, Ordering::Relaxed) {
+                    tracing::info!(
+                        backend = self.backend.as_str(),
+                        "rate-limit counters reachable again: limits enforced"
+                    );
+                }
+                Ok(Some(decision))
+            }
+            Err(e @ (Error::LimiterUnreachable(_) | Error::Unavailable(_))) => {
+                self.unreachable_now(&e, now);
+                match self.unreachable {
+                    Unreachable::Allow => Ok(None),
+                    Unreachable::Deny => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Counts the request that found the store unreachable, and warns on the
+    /// first one of an outage and then every [`UNREACHABLE_WARNING_EVERY`] s.
+    fn unreachable_now(&self, error: &Error, now: i64) {
+        let backend = self.backend.as_str();
+        metrics::counter!(crate::metrics::RATE_LIMIT_UNENFORCED, "backend" => backend)
+            .increment(u64::from(self.unreachable == Unreachable::Allow));
+        let first = !self.failing.swap(true, Ordering::Relaxed);
+        let last = self.warned_at.load(Ordering::Relaxed);
+        if (first || now.saturating_sub(last) >= UNREACHABLE_WARNING_EVERY)
+            && self
+                .warned_at
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            let consequence = match self.unreachable {
+                Unreachable::Allow => {
+                    "rate limits are NOT enforced (rate_limit_unreachable = allow)"
+                }
+                Unreachable::Deny => {
+                    "requests are refused with 503 (rate_limit_unreachable = deny)"
+                }
+            };
+            tracing::warn!(backend, error = %error, "rate-limit counters unreachable: {consequence}");
+        }
     }
 
     /// The bucket an authenticated request is counted in.

@@ -1,13 +1,13 @@
-//! The shared limiter: the window of each bucket lives in PostgreSQL, so several
+//! The shared limiter on PostgreSQL: each bucket's window is a row, so several
 //! `tesserad` instances on one database together admit each limit once.
 //!
-//! One round trip per request: `tessera_rate_limit_take` (migration
-//! `0004_ratelimit.sql`, called by [`Store::take_rate_limit`]) takes a
-//! transaction-scoped advisory lock on the bucket, drops seconds that left the
-//! window, counts, admits when under the limit, and computes the headers exactly
-//! as [`super::Window::take`] does. Being a VOLATILE function, each statement in
-//! it sees what other instances committed before the lock was granted, so two
-//! instances never both take the last slot.
+//! One statement per request ([`Store::take_rate_limit`]): an upsert whose update
+//! runs the same arithmetic as [`super::Window::take`] (the pure SQL function
+//! `tessera_rate_limit_step`, migration `0008_shared_counters.sql`) on the row it
+//! has locked. That row lock, held for one statement, is what orders instances
+//! deciding on the same bucket; different buckets never wait for each other.
+//! (Until 0007 a PL/pgSQL function took a per-bucket advisory lock and ran five
+//! statements under it.)
 //!
 //! The counters are in an UNLOGGED table: no WAL per request; a PostgreSQL crash
 //! forgets at most one minute of counts, which a rate limit can afford.
@@ -29,7 +29,10 @@ impl PostgresLimiter {
     }
 
     pub async fn take(&self, key: &str, limit: u32, now: i64) -> Result<Decision> {
-        let (allowed, remaining, reset) = self.store.take_rate_limit(key, limit, now).await?;
+        let (allowed, remaining, reset) = self
+            .store
+            .take_rate_limit(key, limit, super::PERIOD_SECS, now)
+            .await?;
         Ok(Decision {
             allowed,
             limit,

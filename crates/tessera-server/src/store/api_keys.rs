@@ -120,9 +120,14 @@ impl Store {
     }
 
     /// Records use; callers throttle (a write per request would serialize SQLite).
+    /// The write does not change PostgreSQL's cache marker, so this process's
+    /// cached row learns it here (or every request would write again).
     pub async fn touch_api_key(&self, id: &str, now: i64) -> Result<()> {
         let sql = "UPDATE api_keys SET last_used_at = $1 WHERE id = $2";
         self.execute(sql, (now, id)).await?;
+        if let Some(cache) = &self.auth_cache {
+            cache.patch(id, |row: &mut ApiKeyAuthRow| row.last_used_at = Some(now));
+        }
         Ok(())
     }
 

@@ -1,29 +1,83 @@
 //! Per-request look-ups (API keys, access-token revocations, OAuth clients) that
 //! skip the database round trip when the database has not changed since the answer
-//! was read (SQLite only).
+//! was read.
 //!
 //! Revocation must hold from the very next request, from any process. So every
-//! look-up first reads the database's change marker ([`ChangeWatch`], SQLite's
-//! `PRAGMA data_version` on a connection of its own); an answer
-//! is reused only if it was read under that same marker, i.e. no transaction has
-//! committed since. Any commit anywhere (a revocation, a new key, an unrelated
-//! write) empties the cache. The marker is read *before* the query whose answer
-//! gets cached, so a commit racing with the query can only make the cached answer
-//! newer than its tag, never older.
+//! look-up first reads the database's change marker ([`ChangeMarker`]); an answer
+//! is reused only if it was read under that same marker, i.e. no relevant
+//! transaction has committed since. Any such commit anywhere empties the cache.
+//! The marker is read *before* the query whose answer gets cached, so a commit
+//! racing with the query can only make the cached answer newer than its tag,
+//! never older.
 //!
-//! Why: with sqlx each SQLite query is a round trip to a worker thread, which on a
-//! small machine costs more than everything else an authenticated request does.
+//! - SQLite: `PRAGMA data_version` on a connection of its own
+//!   ([`super::sqlite::ChangeWatch`]); any commit changes it. Why: with sqlx each
+//!   SQLite query is a round trip to a worker thread, which on a small machine
+//!   costs more than everything else an authenticated request does.
+//! - PostgreSQL: the `auth_epoch` counter (migration `0009_auth_epoch.sql`), which
+//!   triggers bump inside every transaction that writes what an answer depends on
+//!   (API keys, accounts, access-token revocations, apps). It is read by one query
+//!   for all the requests waiting at that moment ([`super::batch`]), and every
+//!   waiter's answer comes from a query that began after the waiter asked. So
+//!   under load a request costs a share of one tiny query instead of a query of
+//!   its own. Why this is exact: a revoking call returns after its transaction
+//!   T committed, and T bumped the counter to some n_T. A request that starts
+//!   later reads the counter with a query that starts later still, so it reads
+//!   n >= n_T. An answer cached under marker e was read by a query that started
+//!   after e was read; if e >= n_T, the read of e saw T (bumps are ordered by
+//!   the counter row's lock, each made visible before the next can commit) and so
+//!   did the answer's query; if e < n_T, then e != n and the answer is not used.
+//!   Either way the request sees T. The server README has the argument and
+//!   `tests/e2e/multi_instance.rs` the race.
 
+use super::batch::Batcher;
 use super::sqlite::{ChangeWatch, Version};
 use super::{AccessTokenAuthRow, ApiKeyAuthRow, App};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+/// Where the change marker comes from.
+pub enum ChangeMarker {
+    Sqlite(ChangeWatch),
+    /// The `auth_epoch` counter, one query per batch of waiting requests.
+    Postgres(Batcher<(), Version>),
+}
+
+impl std::fmt::Debug for ChangeMarker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Sqlite(_) => "ChangeMarker::Sqlite",
+            Self::Postgres(_) => "ChangeMarker::Postgres",
+        })
+    }
+}
+
+/// The longest a request waits for the shared `auth_epoch` read (normally well
+/// under a millisecond). Past it the request queries by itself: while the
+/// database is unreachable that query reports the outage (503) after the pool's
+/// own timeout, instead of after the epoch's and then its own.
+const EPOCH_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
+
+impl ChangeMarker {
+    /// The current marker, read after the call began; `None`: unknown, do not
+    /// use the cache.
+    async fn read(&self) -> Option<Version> {
+        match self {
+            Self::Sqlite(watch) => watch.version(),
+            Self::Postgres(epoch) => tokio::time::timeout(EPOCH_WAIT, epoch.get(()))
+                .await
+                .ok()
+                .flatten()
+                .flatten(),
+        }
+    }
+}
+
 const MAX_ENTRIES: usize = 16 * 1024;
 
 #[derive(Debug)]
 pub struct AuthCache {
-    watch: ChangeWatch,
+    marker: ChangeMarker,
     inner: Mutex<Tables>,
 }
 
@@ -61,9 +115,9 @@ impl Cached for App {
 }
 
 impl AuthCache {
-    pub fn new(watch: ChangeWatch) -> Self {
+    pub fn new(marker: ChangeMarker) -> Self {
         Self {
-            watch,
+            marker,
             inner: Mutex::default(),
         }
     }
@@ -75,8 +129,8 @@ impl AuthCache {
     }
 
     /// The database's current change marker; `None`: do not use the cache.
-    pub fn version(&self) -> Option<Version> {
-        self.watch.version()
+    pub async fn version(&self) -> Option<Version> {
+        self.marker.read().await
     }
 
     /// The answer read under `version`, if any (`Some(None)`: no such row).
@@ -103,5 +157,14 @@ impl AuthCache {
             table.clear();
         }
         table.insert(key.to_owned(), row);
+    }
+
+    /// Applies a write this process made that does not change the marker (see
+    /// [`super::Store::touch_api_key`]) to the cached row, if any.
+    pub fn patch<E: Cached>(&self, key: &str, change: impl FnOnce(&mut E)) {
+        let mut tables = self.lock();
+        if let Some(Some(row)) = E::table(&mut tables).get_mut(key) {
+            change(row);
+        }
     }
 }

@@ -74,8 +74,8 @@ mod tests {
         let fx = Fixture::new().await;
         let store = &fx.state.store;
         let cache = store.auth_cache.as_ref().expect("SQLite has the cache");
-        let before = cache.version().expect("marker");
+        let before = cache.version().await.expect("marker");
         assert!(store.record_dpop_proof("h", 100).await.unwrap());
-        assert_eq!(cache.version(), Some(before));
+        assert_eq!(cache.version().await, Some(before));
     }
 }

@@ -42,7 +42,7 @@ pub use apps::{App, AppMode};
 pub use trust_rules::TrustRule;
 
 use crate::error::{Error, Result};
-use auth_cache::{AuthCache, Cached};
+use auth_cache::{AuthCache, Cached, ChangeMarker};
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::{Any, AnyPool, Arguments as _, Encode, FromRow, Type};
 use std::path::{Path, PathBuf};
@@ -106,7 +106,7 @@ impl std::fmt::Display for DatabaseLocation {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
-    /// SQLite only: see [`auth_cache`].
+    /// See [`auth_cache`]; `None` only in tests that measure without it.
     auth_cache: Option<Arc<AuthCache>>,
     /// PostgreSQL only: see [`batch`].
     api_key_batch: Option<Arc<batch::Batcher<String, ApiKeyAuthRow>>>,
@@ -131,7 +131,9 @@ impl Store {
                 Ok(Self {
                     pool,
                     backend: Backend::Sqlite,
-                    auth_cache: Some(Arc::new(AuthCache::new(sqlite::ChangeWatch::new(path)))),
+                    auth_cache: Some(Arc::new(AuthCache::new(ChangeMarker::Sqlite(
+                        sqlite::ChangeWatch::new(path),
+                    )))),
                     api_key_batch: None,
                     dpop_replay: Some(dpop_proofs::open_sqlite_replay(path).await?),
                 })
@@ -144,10 +146,15 @@ impl Store {
                     postgres::MAX_BATCH,
                     move |ids| api_keys::query_for_auth_batch(batch_pool.clone(), ids),
                 );
+                let epoch_pool = pool.clone();
+                let epoch =
+                    batch::Batcher::spawn(1, postgres::MAX_EPOCH_WAITERS, move |_: Vec<()>| {
+                        postgres::auth_epoch(epoch_pool.clone())
+                    });
                 Ok(Self {
                     pool,
                     backend: Backend::Postgres,
-                    auth_cache: None,
+                    auth_cache: Some(Arc::new(AuthCache::new(ChangeMarker::Postgres(epoch)))),
                     api_key_batch: Some(Arc::new(api_key_batch)),
                     dpop_replay: None,
                 })
@@ -187,19 +194,17 @@ impl Store {
         Ok(())
     }
 
-    /// A per-request look-up: on SQLite answered from [`auth_cache`] while no
+    /// A per-request look-up: answered from [`auth_cache`] while no relevant
     /// transaction has committed since the answer was read, else `fetch`.
-    /// `key` is only built when there is a cache.
     async fn cached<E: Cached, K: AsRef<str>>(
         &self,
         key: impl FnOnce() -> K,
         fetch: impl Future<Output = Result<Option<E>>>,
     ) -> Result<Option<E>> {
-        let Some((cache, version)) = self
-            .auth_cache
-            .as_deref()
-            .and_then(|c| Some((c, c.version()?)))
-        else {
+        let Some(cache) = self.auth_cache.as_deref() else {
+            return fetch.await;
+        };
+        let Some(version) = cache.version().await else {
             return fetch.await;
         };
         let key = key();
@@ -400,13 +405,17 @@ mod tests {
                 .unwrap()
                 .revoked_at
         };
-        let v1 = cache.version().expect("change marker readable");
+        let v1 = cache.version().await.expect("change marker readable");
         assert!(revoked().await.is_none());
         assert!(
             cache.get::<ApiKeyAuthRow>(v1, id).is_some(),
             "answer cached under v1"
         );
-        assert_eq!(cache.version(), Some(v1), "reads do not change the marker");
+        assert_eq!(
+            cache.version().await,
+            Some(v1),
+            "reads do not change the marker"
+        );
 
         // Another pool on the same file stands in for another process.
         let other = Store::connect(&fx.state.settings.database).await.unwrap();
@@ -414,7 +423,7 @@ mod tests {
             other.revoke_api_key(id, None, now).await.unwrap(),
             Revoked::Now
         );
-        let v2 = cache.version().expect("marker");
+        let v2 = cache.version().await.expect("marker");
         assert_ne!(v1, v2, "a commit elsewhere changes the marker");
         assert!(revoked().await.is_some());
     }

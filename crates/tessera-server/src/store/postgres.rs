@@ -3,12 +3,16 @@
 use crate::error::Result;
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// Per-request look-ups in flight at once, and keys answered per query
 /// (see [`super::batch`]).
 pub const BATCH_WORKERS: usize = 4;
 pub const MAX_BATCH: usize = 64;
+/// Requests answered by one read of the `auth_epoch` marker (see
+/// [`super::auth_cache`]); more wait for the next read.
+pub const MAX_EPOCH_WAITERS: usize = 1024;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -21,4 +25,13 @@ pub async fn connect(url: &str) -> Result<AnyPool> {
         .connect(url)
         .await?;
     Ok(pool)
+}
+
+/// The change marker of the authentication cache (migration `0009_auth_epoch.sql`),
+/// in the batcher's shape: one value for every waiting request.
+pub async fn auth_epoch(pool: AnyPool) -> Result<HashMap<(), i64>> {
+    let (n,): (i64,) = sqlx::query_as("SELECT n FROM auth_epoch WHERE id = 1")
+        .fetch_one(&pool)
+        .await?;
+    Ok(HashMap::from([((), n)]))
 }

@@ -1,25 +1,40 @@
-//! Shared rate-limit counters (PostgreSQL only): one sliding window per bucket,
-//! kept and decided by `tessera_rate_limit_take` (migration `0004_ratelimit.sql`).
+//! Shared rate-limit counters (PostgreSQL only): one row per bucket holding its
+//! sliding window, decided by one upsert (migration `0008_shared_counters.sql`).
 
 use super::{Backend, Store};
 use crate::error::{Error, Result};
 
 impl Store {
-    /// Counts one request against `key` when under `limit`: (allowed, remaining,
-    /// reset). One round trip; the function serializes instances per bucket.
+    /// Counts one request against `key` when under `limit` in a window of
+    /// `period` seconds: (allowed, remaining, reset).
+    ///
+    /// One statement, one round trip. A new bucket is inserted; an existing one is
+    /// updated from its current row, which `ON CONFLICT DO UPDATE` reads latest
+    /// and locks (READ COMMITTED included) until the statement commits: instances
+    /// deciding on one bucket take turns on its row and never both take the last
+    /// slot, and nothing else is locked.
     pub async fn take_rate_limit(
         &self,
         key: &str,
         limit: u32,
+        period: i64,
         now: i64,
     ) -> Result<(bool, i64, i64)> {
-        let sql = "SELECT allowed, remaining, reset_at FROM tessera_rate_limit_take($1, $2, $3)";
-        self.one(sql, (key, now, i64::from(limit))).await
+        let sql = "INSERT INTO rate_limit_buckets AS b \
+                   (key, seconds, counts, newest, allowed, remaining, reset_at) \
+                   SELECT $1, s.seconds, s.counts, s.newest, s.allowed, s.remaining, s.reset_at \
+                   FROM tessera_rate_limit_step('{}', '{}', $2, $3, $4) s \
+                   ON CONFLICT (key) DO UPDATE \
+                   SET (seconds, counts, newest, allowed, remaining, reset_at) = \
+                   (SELECT s.seconds, s.counts, s.newest, s.allowed, s.remaining, s.reset_at \
+                    FROM tessera_rate_limit_step(b.seconds, b.counts, $2, $3, $4) s) \
+                   RETURNING allowed, remaining, reset_at";
+        self.one(sql, (key, now, i64::from(limit), period)).await
     }
 
-    /// Deletes seconds at or before `before` from every window.
+    /// Deletes the buckets whose newest second is at or before `before`.
     pub async fn prune_rate_limits(&self, before: i64) -> Result<()> {
-        let sql = "DELETE FROM rate_limit_windows WHERE second <= $1";
+        let sql = "DELETE FROM rate_limit_buckets WHERE newest <= $1";
         self.execute(sql, (before,)).await?;
         Ok(())
     }

@@ -117,7 +117,7 @@ async fn check_nothing_lost(server: &Server, ack: &Acknowledged) {
 async fn sigkill_loses_nothing_acknowledged(backend: Backend) {
     let db = TestDb::create(backend).await;
     let config = no_limits_config(db.dir.path());
-    let master_key = base64_key();
+    let master_key = crate::support::master_key();
     let url = db.url.clone();
     let server = Server::start_on(
         db,
@@ -169,13 +169,6 @@ async fn sigkill_loses_nothing_acknowledged(backend: Backend) {
     let ack = std::mem::take(&mut *ack.lock().unwrap());
     check_nothing_lost(&restarted, &ack).await;
     drop(server);
-}
-
-fn base64_key() -> String {
-    use base64::Engine as _;
-    let mut b = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut b).unwrap();
-    base64::engine::general_purpose::STANDARD.encode(b)
 }
 
 /// A PostgreSQL cluster of the test's own, to stop and start (the shared one in
@@ -309,7 +302,11 @@ async fn postgres_restart_under_load_is_503_then_recovers() {
         backend: Backend::Postgres,
         dir,
     };
-    let server = Server::start_on(db, base64_key(), &["--config", config.to_str().unwrap()]);
+    let server = Server::start_on(
+        db,
+        crate::support::master_key(),
+        &["--config", config.to_str().unwrap()],
+    );
     let demo = server.demo_account().await;
     let ack = Arc::new(Mutex::new(Acknowledged::default()));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));

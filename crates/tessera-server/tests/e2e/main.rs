@@ -21,5 +21,6 @@ mod oauth_security;
 mod oauth_support;
 mod otp;
 mod ratelimit;
+mod redis_limits;
 mod server;
 mod web;

@@ -1,12 +1,16 @@
 //! Two `tesserad` processes on one PostgreSQL database form one service: requests
 //! alternate between them, and everything that must be shared is (rate-limit
 //! counters, API-key revocations, signing keys, refresh-token families, device
-//! codes). PostgreSQL only: a SQLite deployment is one instance.
+//! codes), and a revocation on one holds on the other from the next request on,
+//! even with the other under load and answering from its cache. PostgreSQL only:
+//! a SQLite deployment is one instance.
 
 use crate::oauth_support as oauth;
 use crate::support::{Backend, Server, json, postgres_available};
 use reqwest::StatusCode;
 use serde_json::Value;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 fn remaining(response: &reqwest::Response) -> i64 {
     response.headers()["x-ratelimit-remaining"]
@@ -290,4 +294,140 @@ async fn device_codes_are_shared_between_instances() {
     );
     let (status, body) = redeem(&a, code).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "redeemed twice: {body}");
+}
+
+/// Until `stop`: GET /v1/me with `auth`, recording when each request started
+/// and what it got.
+async fn probe(
+    url: String,
+    auth: String,
+    stop: Arc<AtomicBool>,
+) -> Vec<(std::time::Instant, StatusCode)> {
+    let http = reqwest::Client::new();
+    let mut seen = Vec::new();
+    for _ in 0..50_000 {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let started = std::time::Instant::now();
+        let response = http
+            .get(format!("{url}/v1/me"))
+            .header("authorization", &auth)
+            .send()
+            .await
+            .unwrap();
+        seen.push((started, response.status()));
+    }
+    seen
+}
+
+/// Revokes with `revoke` on A while B is under load with `auth`: every request
+/// to B that started after the revoking call returned is refused; the earlier
+/// ones were admitted (so B was answering from its cache, not failing).
+async fn race(a: &Server, b: &Server, auth: &str, revoke: impl AsyncFnOnce(&Server) -> StatusCode) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let probes: Vec<_> = (0..6)
+        .map(|_| tokio::spawn(probe(b.url.clone(), auth.to_owned(), stop.clone())))
+        .collect();
+    // B is under load and admitting (bounded poll, no fixed sleep).
+    for _ in 0..2000 {
+        if b.get("/v1/me", Some(auth)).await.status() == StatusCode::OK {
+            break;
+        }
+    }
+    let status = revoke(a).await;
+    let returned = std::time::Instant::now();
+    assert!(status.is_success(), "revocation answered {status}");
+    // Keep the load on until B has answered plenty after the revocation.
+    let mut after = 0;
+    for _ in 0..2000 {
+        if b.get("/v1/me", Some(auth)).await.status() == StatusCode::UNAUTHORIZED {
+            after += 1;
+        }
+        if after >= 50 {
+            break;
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    let mut seen = Vec::new();
+    for p in probes {
+        seen.extend(p.await.unwrap());
+    }
+    let late: Vec<_> = seen.iter().filter(|(t, _)| *t > returned).collect();
+    let admitted_late = late.iter().filter(|(_, s)| *s == StatusCode::OK).count();
+    let admitted_early = seen
+        .iter()
+        .filter(|(t, s)| *t < returned && *s == StatusCode::OK)
+        .count();
+    assert!(
+        admitted_early > 0,
+        "B admitted nothing before the revocation"
+    );
+    assert!(
+        late.len() >= 20,
+        "only {} requests after the revocation",
+        late.len()
+    );
+    assert_eq!(
+        admitted_late,
+        0,
+        "{admitted_late} of {} requests that started after the revocation returned were admitted",
+        late.len()
+    );
+    for (_, status) in late {
+        assert_eq!(*status, StatusCode::UNAUTHORIZED);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_races_no_request_on_the_other_instance() {
+    if !postgres_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("limits.toml");
+    std::fs::write(&config, "rate_limit_enabled = false\n").unwrap();
+    let args = ["--issuer", ISSUER, "--config", config.to_str().unwrap()];
+    let a = Server::start_with(Backend::Postgres, &args).await;
+    let b = a.second_instance(&args);
+    let demo = a.demo_account().await;
+
+    // An API key revoked through the API on A.
+    let created = json(
+        a.http()
+            .post(a.endpoint("/v1/api-keys"))
+            .header("authorization", demo.auth().unwrap())
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let key_auth = format!("token {}", created["key"].as_str().unwrap());
+    let id = created["id"].as_str().unwrap().to_owned();
+    let owner = demo.auth().unwrap();
+    race(&a, &b, &key_auth, async |a: &Server| {
+        a.http()
+            .delete(a.endpoint(&format!("/v1/api-keys/{id}")))
+            .header("authorization", &owner)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    })
+    .await;
+
+    // An access token revoked at A's RFC 7009 endpoint.
+    let app = oauth::confidential_app(&a, &demo.email, &[]);
+    let basic = Some((app.client_id.as_str(), app.client_secret.as_str()));
+    let (status, tokens) = oauth::token(&a, &[("grant_type", "client_credentials")], basic).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let token = tokens["access_token"].as_str().unwrap().to_owned();
+    let bearer = format!("Bearer {token}");
+    race(&a, &b, &bearer, async |a: &Server| {
+        let (status, _, _) =
+            oauth::post_form(a, "/oauth/revoke", &[("token", &token)], basic).await;
+        status
+    })
+    .await;
 }

@@ -55,6 +55,22 @@ macro_rules! backend_tests {
     };
 }
 
+pub const REDIS_ENV: &str = "TESSERA_TEST_REDIS_URL";
+
+/// Whether Redis tests can run (`scripts/test` starts one and sets
+/// [`REDIS_ENV`]; tests that stop Redis start their own `redis-server`). Missing:
+/// a failure under `CI`, else a printed skip.
+pub fn redis_available() -> bool {
+    if std::env::var_os(REDIS_ENV).is_some() {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{REDIS_ENV} is not set (required when CI is set)");
+    }
+    eprintln!("skipped: set {REDIS_ENV} (scripts/test starts a throwaway Redis)");
+    false
+}
+
 /// Whether PostgreSQL tests can run. Missing peer: a failure under `CI`, else a
 /// printed skip.
 pub fn postgres_available() -> bool {
@@ -137,12 +153,22 @@ impl Server {
     /// Starts with extra `serve` flags, e.g. `["--access-token-ttl", "1s"]`.
     pub async fn start_with(backend: Backend, args: &[&str]) -> Self {
         let db = TestDb::create(backend).await;
-        let master_key = base64::engine::general_purpose::STANDARD.encode(random_bytes());
-        Self::start_on(db, master_key, args)
+        Self::start_on(db, master_key(), args)
     }
 
     /// Starts on an existing database (e.g. a second instance on the same one).
     pub fn start_on(db: TestDb, master_key: String, args: &[&str]) -> Self {
+        Self::start_on_env(db, master_key, args, &[])
+    }
+
+    /// [`Server::start_on`] with extra environment variables (secrets that must
+    /// not show in the process list, e.g. `TESSERAD_REDIS_URL`).
+    pub fn start_on_env(
+        db: TestDb,
+        master_key: String,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let log_path = db
             .dir
             .path()
@@ -155,6 +181,7 @@ impl Server {
             .env("TESSERAD_MAIL_OUTBOX", db.dir.path().join("outbox"))
             .env_remove("TESSERAD_CONFIG")
             .env_remove("TESSERAD_ISSUER")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
@@ -177,12 +204,17 @@ impl Server {
     /// A second instance on this one's database, with the same master key: with
     /// `--issuer` set to this one's URL, one service of two instances.
     pub fn second_instance(&self, args: &[&str]) -> Server {
+        self.second_instance_env(args, &[])
+    }
+
+    /// [`Server::second_instance`] with environment variables (e.g. `TESSERAD_REDIS_URL`).
+    pub fn second_instance_env(&self, args: &[&str], env: &[(&str, &str)]) -> Server {
         let db = TestDb {
             url: self.db.url.clone(),
             backend: self.db.backend,
             dir: tempfile::tempdir().expect("temp dir"),
         };
-        Server::start_on(db, self.master_key.clone(), args)
+        Server::start_on_env(db, self.master_key.clone(), args, env)
     }
 
     pub fn http(&self) -> &reqwest::Client {
@@ -293,10 +325,11 @@ impl Demo {
     }
 }
 
-fn random_bytes() -> [u8; 32] {
+/// A fresh `TESSERAD_MASTER_KEY` (32 random bytes, base64).
+pub fn master_key() -> String {
     let mut b = [0u8; 32];
     aws_lc_rs::rand::fill(&mut b).expect("random");
-    b
+    base64::engine::general_purpose::STANDARD.encode(b)
 }
 
 /// Reads the server's stdout until `tesserad listening on URL`; keeps draining it

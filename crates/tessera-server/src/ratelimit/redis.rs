@@ -1,0 +1,330 @@
+//! The Redis limiter: each bucket's window is a Redis hash (second -> requests
+//! admitted in it), and each decision is one round trip running [`SCRIPT`], which
+//! drops seconds that left the window, admits when under the limit and computes
+//! the headers exactly as [`super::Window::take`] does. Redis runs a script
+//! atomically, so instances sharing a Redis admit each limit once.
+//!
+//! Keys are `tessera:rl:{<app, account or IP>}<|endpoint>`: the part in braces is
+//! a Redis Cluster hash tag, so every bucket of one app (its general window and
+//! its per-endpoint ones) lives in one slot, on one shard. A key expires when its
+//! newest second has left the window, so nothing needs pruning.
+//!
+//! Connections: a few multiplexed connections (commands from concurrent requests
+//! are pipelined on each), taken in turn; a Redis Cluster connection routes each
+//! script to the shard owning its key. A lost connection is re-established on
+//! the next decision, once at a time, with a single short attempt: while Redis
+//! is down a decision fails within [`TIMEOUT`] and the caller applies
+//! `rate_limit_unreachable`; once it is back, the next decision reconnects.
+//! After a Redis restart the script is loaded again by itself (NOSCRIPT).
+//!
+//! The time is the instance's `now`, as for the other backends: instances need
+//! synchronised clocks, Redis's own does not matter.
+
+use super::{Bucket, Decision, PERIOD_SECS};
+use crate::error::{Error, Result};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster_async::ClusterConnection;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// The longest a decision may take, connecting included: past it the store
+/// counts as unreachable, so a hung Redis never hangs requests.
+pub const TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Multiplexed connections to a single Redis, used in turn.
+const CONNECTIONS: usize = 4;
+
+/// KEYS[1]: the bucket's hash. ARGV: now, limit, period (seconds).
+/// Returns {allowed (0/1), remaining, reset}. Mirrors `Window::take`.
+const SCRIPT: &str = r"
+local now = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local period = tonumber(ARGV[3])
+local flat = redis.call('HGETALL', KEYS[1])
+local seconds, counts, stale, used = {}, {}, {}, 0
+for i = 1, #flat, 2 do
+  local s, n = tonumber(flat[i]), tonumber(flat[i + 1])
+  if s <= now - period then
+    stale[#stale + 1] = flat[i]
+  else
+    seconds[#seconds + 1] = s
+    counts[s] = n
+    used = used + n
+  end
+end
+if #stale > 0 then redis.call('HDEL', KEYS[1], unpack(stale)) end
+table.sort(seconds)
+local allowed = used < limit
+if allowed then
+  -- A clock that stepped back counts in the newest second.
+  local at = now
+  local newest = seconds[#seconds]
+  if newest ~= nil and newest >= now then at = newest end
+  if counts[at] == nil then
+    seconds[#seconds + 1] = at
+    counts[at] = 0
+  end
+  counts[at] = counts[at] + 1
+  redis.call('HINCRBY', KEYS[1], at, 1)
+  used = used + 1
+end
+local remaining = math.max(limit - used, 0)
+local reset = now + period
+local freed = 0
+for _, s in ipairs(seconds) do
+  freed = freed + counts[s]
+  reset = s + period
+  if remaining > 0 or used - freed < limit then break end
+end
+local newest = seconds[#seconds]
+if newest ~= nil then
+  redis.call('EXPIRE', KEYS[1], math.max(newest + period - now, 1))
+end
+return {allowed and 1 or 0, remaining, reset}
+";
+
+/// The Redis key of a bucket (see the module documentation).
+pub fn key(bucket: &str) -> String {
+    let (tag, endpoint) = bucket.split_at(bucket.find('|').unwrap_or(bucket.len()));
+    format!("tessera:rl:{{{tag}}}{endpoint}")
+}
+
+enum Connections {
+    Single(Vec<ConnectionManager>),
+    Cluster(ClusterConnection),
+}
+
+pub struct RedisLimiter {
+    connections: Connections,
+    next: AtomicUsize,
+    script: redis::Script,
+}
+
+impl RedisLimiter {
+    /// Sets up the connections without waiting for them, then checks Redis once:
+    /// a refused password is a configuration error; a Redis that does not answer
+    /// yet is only a warning (decisions retry it).
+    pub async fn connect(url: &RedisUrl, cluster: bool) -> Result<Self> {
+        let urls = url.expose_secret();
+        let connections = if cluster {
+            let client = redis::cluster::ClusterClientBuilder::new(urls.iter().map(String::as_str))
+                .retries(1)
+                .min_retry_wait(10)
+                .max_retry_wait(100)
+                .build()
+                .map_err(|e| config_error(&e))?;
+            let config = redis::cluster::ClusterConfig::new()
+                .set_connection_timeout(TIMEOUT)
+                .set_response_timeout(TIMEOUT);
+            Connections::Cluster(client.get_pending_async_connection_with_config(config))
+        } else {
+            if urls.len() > 1 {
+                return Err(Error::Config(
+                    "several Redis URLs are a cluster's nodes: add --redis-cluster \
+                     (redis_cluster = true)"
+                        .into(),
+                ));
+            }
+            let client = redis::Client::open(urls[0].as_str()).map_err(|e| config_error(&e))?;
+            // One connection attempt per reconnection, not a backoff loop: a
+            // decision never waits for retries, and the next one tries again.
+            let config = ConnectionManagerConfig::new()
+                .set_number_of_retries(0)
+                .set_connection_timeout(Some(TIMEOUT))
+                .set_response_timeout(Some(TIMEOUT));
+            let managers = (0..CONNECTIONS)
+                .map(|_| ConnectionManager::new_lazy_with_config(client.clone(), config.clone()))
+                .collect::<redis::RedisResult<Vec<_>>>()
+                .map_err(|e| config_error(&e))?;
+            Connections::Single(managers)
+        };
+        let limiter = Self {
+            connections,
+            next: AtomicUsize::new(0),
+            script: redis::Script::new(SCRIPT),
+        };
+        limiter.check(url).await?;
+        Ok(limiter)
+    }
+
+    async fn check(&self, url: &RedisUrl) -> Result<()> {
+        let ping = redis::cmd("PING");
+        let answer = tokio::time::timeout(TIMEOUT, async {
+            match &self.connections {
+                Connections::Single(managers) => {
+                    ping.query_async::<String>(&mut managers[0].clone()).await
+                }
+                Connections::Cluster(conn) => ping.query_async::<String>(&mut conn.clone()).await,
+            }
+        })
+        .await;
+        let problem = match answer {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(e)) if e.kind() == redis::ErrorKind::AuthenticationFailed => {
+                return Err(Error::Config(format!(
+                    "Redis at {url} refused the credentials: {}",
+                    describe(&e)
+                )));
+            }
+            Ok(Err(e)) => describe(&e),
+            Err(_) => format!("no answer within {} ms", TIMEOUT.as_millis()),
+        };
+        tracing::warn!(redis = %url, error = %problem, "Redis does not answer yet");
+        Ok(())
+    }
+
+    pub async fn take(&self, bucket: &Bucket, now: i64) -> Result<Decision> {
+        let mut invocation = self.script.key(key(&bucket.key));
+        invocation.arg(now).arg(bucket.limit).arg(PERIOD_SECS);
+        let run = async {
+            match &self.connections {
+                Connections::Single(managers) => {
+                    let i = self.next.fetch_add(1, Ordering::Relaxed) % managers.len();
+                    invocation.invoke_async(&mut managers[i].clone()).await
+                }
+                Connections::Cluster(conn) => invocation.invoke_async(&mut conn.clone()).await,
+            }
+        };
+        let (allowed, remaining, reset): (i64, i64, i64) =
+            match tokio::time::timeout(TIMEOUT, run).await {
+                Ok(Ok(answer)) => answer,
+                Ok(Err(e)) => return Err(Error::LimiterUnreachable(describe(&e))),
+                Err(_) => {
+                    return Err(Error::LimiterUnreachable(format!(
+                        "no answer from Redis within {} ms",
+                        TIMEOUT.as_millis()
+                    )));
+                }
+            };
+        Ok(Decision {
+            allowed: allowed == 1,
+            limit: bucket.limit,
+            remaining: u32::try_from(remaining).unwrap_or(0),
+            reset,
+            now,
+        })
+    }
+}
+
+/// One or more `redis://` URLs (comma-separated: a cluster's seed nodes). A URL may carry a password, so `Debug` hides everything and `Display`
+/// masks the password; [`RedisUrl::expose_secret`] is the only way to the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisUrl(Vec<String>);
+
+impl RedisUrl {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let urls: Vec<String> = s
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if urls.is_empty() {
+            return Err("the Redis URL is empty: use redis://HOST:PORT".into());
+        }
+        for (i, u) in urls.iter().enumerate() {
+            let parsed = url::Url::parse(u)
+                .ok()
+                .filter(|p| p.scheme() == "redis" && p.host_str().is_some());
+            if parsed.is_none() {
+                // Never echo the URL: it may hold the password.
+                return Err(format!(
+                    "Redis URL number {} is not redis://[:PASSWORD@]HOST:PORT[/DB]",
+                    i + 1
+                ));
+            }
+        }
+        Ok(Self(urls))
+    }
+
+    /// The URLs, password included: only for connecting.
+    pub fn expose_secret(&self) -> &[String] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RedisUrl([redacted])")
+    }
+}
+
+impl std::fmt::Display for RedisUrl {
+    /// The nodes without any password, for logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown: Vec<String> = self
+            .0
+            .iter()
+            .map(|u| match url::Url::parse(u) {
+                Ok(mut u) => {
+                    if u.password().is_some() {
+                        let _ = u.set_password(Some("****"));
+                    }
+                    u.to_string()
+                }
+                Err(_) => "redis://(unparseable)".into(),
+            })
+            .collect();
+        f.write_str(&shown.join(","))
+    }
+}
+
+/// A Redis error for logs and messages. Its text comes from the server or the
+/// socket, never from the URL, so it cannot carry the password.
+fn describe(e: &redis::RedisError) -> String {
+    e.to_string()
+}
+
+fn config_error(e: &redis::RedisError) -> Error {
+    Error::Config(format!("cannot use the Redis URL: {}", describe(e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use redis::cluster_routing::Slot;
+
+    #[test]
+    fn redis_passwords_never_print() {
+        let url = RedisUrl::parse("redis://:hunter2@127.0.0.1:6379/0, redis://u:pw2@10.0.0.2:7000")
+            .unwrap();
+        assert_eq!(url.expose_secret().len(), 2);
+        for shown in [format!("{url}"), format!("{url:?}")] {
+            assert!(
+                !shown.contains("hunter2") && !shown.contains("pw2"),
+                "{shown}"
+            );
+        }
+        assert_eq!(
+            url.to_string(),
+            "redis://:****@127.0.0.1:6379/0,redis://u:****@10.0.0.2:7000"
+        );
+        let err = RedisUrl::parse("http://:hunter2@host").unwrap_err();
+        assert!(!err.contains("hunter2"), "{err}");
+        assert!(RedisUrl::parse(" , ").is_err());
+    }
+
+    #[test]
+    fn an_apps_buckets_share_one_cluster_slot() {
+        assert_eq!(key("app:app_1"), "tessera:rl:{app:app_1}");
+        assert_eq!(
+            key("app:app_1|/v1/projects"),
+            "tessera:rl:{app:app_1}|/v1/projects"
+        );
+        assert_eq!(
+            key("ip:203.0.113.1|/oauth/token"),
+            "tessera:rl:{ip:203.0.113.1}|/oauth/token"
+        );
+        let slot = |bucket: &str| Slot::for_key(key(bucket));
+        for app in ["app_1", "lofty-cli", "app_01JD8Z"] {
+            let general = slot(&format!("app:{app}"));
+            for endpoint in ["/v1/projects", "/v1/auth/otp", "/v1/me"] {
+                assert_eq!(slot(&format!("app:{app}|{endpoint}")), general);
+            }
+        }
+        // Different apps spread over the slots.
+        let spread: std::collections::HashSet<Slot> =
+            (0..64).map(|i| slot(&format!("app:app_{i}"))).collect();
+        assert!(spread.len() > 32, "{}", spread.len());
+    }
+}
