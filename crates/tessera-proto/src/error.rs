@@ -9,6 +9,7 @@ pub const INSUFFICIENT_SCOPE_CODE: u32 = 200100;
 /// Error body of the platform API (`/v1/…`) and the admin surfaces:
 /// `{"error":"insufficient_scope","message":"…","code":200100}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiErrorBody {
     /// A stable machine-readable name, e.g. `invalid_token`, `rate_limited`.
     pub error: String,
@@ -20,6 +21,7 @@ pub struct ApiErrorBody {
 
 /// Error body of the OAuth endpoints (RFC 6749 §5.2, RFC 8628 §3.5, RFC 7009).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OAuthErrorBody {
     pub error: OAuthErrorCode,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -64,6 +66,24 @@ pub enum OAuthErrorCode {
 }
 
 impl OAuthErrorCode {
+    /// Every code an RFC defines, i.e. every variant but [`OAuthErrorCode::Other`].
+    pub const REGISTERED: [OAuthErrorCode; 14] = [
+        Self::InvalidRequest,
+        Self::InvalidClient,
+        Self::InvalidGrant,
+        Self::UnauthorizedClient,
+        Self::UnsupportedGrantType,
+        Self::InvalidScope,
+        Self::AccessDenied,
+        Self::UnsupportedResponseType,
+        Self::ServerError,
+        Self::TemporarilyUnavailable,
+        Self::AuthorizationPending,
+        Self::SlowDown,
+        Self::ExpiredToken,
+        Self::UnsupportedTokenType,
+    ];
+
     pub fn as_str(&self) -> &str {
         match self {
             Self::InvalidRequest => "invalid_request",
@@ -106,5 +126,14 @@ mod tests {
             serde_json::to_string(&OAuthErrorCode::InvalidGrant).unwrap(),
             "\"invalid_grant\""
         );
+    }
+
+    #[test]
+    fn registered_codes_are_the_named_variants() {
+        for code in OAuthErrorCode::REGISTERED {
+            let parsed: OAuthErrorCode = serde_json::from_value(code.as_str().into()).unwrap();
+            assert_eq!(parsed, code);
+            assert!(!matches!(parsed, OAuthErrorCode::Other(_)), "{code}");
+        }
     }
 }

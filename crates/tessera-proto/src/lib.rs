@@ -7,6 +7,8 @@
 pub mod api;
 pub mod claims;
 pub mod error;
+#[cfg(feature = "openapi")]
+mod openapi;
 pub mod ratelimit;
 pub mod scope;
 pub mod secret;

@@ -107,6 +107,11 @@ pub enum AuthError {
     Revoked,
     #[error("the token's account no longer exists")]
     UnknownAccount,
+    /// `/metrics` on a server with a `metrics_token`, without that token.
+    #[error(
+        "send `Authorization: Bearer <token>` with the server's metrics_token to read /metrics"
+    )]
+    MetricsToken,
 }
 
 /// Where an authorization error sends the user: the client's redirect URI with

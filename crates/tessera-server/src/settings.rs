@@ -39,12 +39,38 @@ pub struct Settings {
     pub master_key: MasterKey,
     /// Switching an app to production in the console needs an admin's approval.
     pub production_requires_approval: bool,
+    /// Operations: `/metrics` answers only `Authorization: Bearer <token>`.
+    pub metrics_token: Option<MetricsToken>,
+    /// Operations: `/metrics` (and the health checks) on this address of their own;
+    /// the public listener then answers 404 there.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Keep a valid `X-Request-Id` that came with the request (a proxy in front
+    /// sets it) instead of generating one.
+    pub trust_request_id: bool,
 }
 
 impl Settings {
     /// The access-token lifetime in seconds, as the keyring and tokens count it.
     pub fn access_token_ttl_secs(&self) -> i64 {
         i64::try_from(self.access_token_ttl.as_secs()).unwrap_or(i64::MAX / 2)
+    }
+}
+
+/// The bearer token `/metrics` requires; `Debug` hides it.
+#[derive(Clone)]
+pub struct MetricsToken(pub String);
+
+impl MetricsToken {
+    /// Whether `presented` is the token, in constant time.
+    pub fn matches(&self, presented: &str) -> bool {
+        use subtle::ConstantTimeEq as _;
+        self.0.as_bytes().ct_eq(presented.as_bytes()).into()
+    }
+}
+
+impl std::fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsToken([redacted])")
     }
 }
 

@@ -6,7 +6,7 @@ use crate::clock::parse_duration;
 use crate::error::{Error, Result};
 use crate::master_key::MasterKey;
 use crate::ratelimit::{Backend, EndpointLimit, Policy};
-use crate::settings::{Settings, SmtpUrl};
+use crate::settings::{MetricsToken, Settings, SmtpUrl};
 use crate::store::DatabaseLocation;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -61,6 +61,30 @@ pub struct SettingsArgs {
     #[arg(long, env = "TESSERAD_PRODUCTION_REQUIRES_APPROVAL", global = true)]
     #[arg(num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub production_requires_approval: Option<bool>,
+    /// Require `Authorization: Bearer TOKEN` on /metrics. Prefer the environment
+    /// variable or the config file: a flag shows in `ps`.
+    #[arg(
+        long,
+        env = "TESSERAD_METRICS_TOKEN",
+        global = true,
+        value_name = "TOKEN"
+    )]
+    #[arg(hide_env_values = true)]
+    pub metrics_token: Option<String>,
+    /// Serve /metrics, /healthz and /readyz on this address of their own (e.g.
+    /// 127.0.0.1:9090); the main listener then answers 404 at /metrics.
+    #[arg(
+        long,
+        env = "TESSERAD_METRICS_LISTEN",
+        global = true,
+        value_name = "ADDR"
+    )]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Behind a proxy that sets `X-Request-Id`: keep its id (when valid) instead of
+    /// generating one. Off by default: clients must not choose the ids in the logs.
+    #[arg(long, env = "TESSERAD_TRUST_REQUEST_ID", global = true)]
+    #[arg(num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub trust_request_id: Option<bool>,
 }
 
 /// The TOML config file. Flags and environment variables win over it.
@@ -93,6 +117,9 @@ pub struct FileConfig {
     pub production_requires_approval: Option<bool>,
     /// Prefer `TESSERAD_MASTER_KEY` in the environment; a config file is easier to leak.
     pub master_key: Option<String>,
+    pub metrics_token: Option<String>,
+    pub metrics_listen: Option<SocketAddr>,
+    pub trust_request_id: Option<bool>,
 }
 
 impl FileConfig {
@@ -288,7 +315,27 @@ pub fn resolve(
             .production_requires_approval
             .or(file.production_requires_approval)
             .unwrap_or(false),
+        metrics_token: metrics_token(args.metrics_token.clone().or(file.metrics_token))?,
+        metrics_listen: args.metrics_listen.or(file.metrics_listen),
+        trust_request_id: args
+            .trust_request_id
+            .or(file.trust_request_id)
+            .unwrap_or(false),
     })
+}
+
+/// A token short enough to guess would protect nothing; one with spaces or
+/// control characters cannot be sent in a header.
+fn metrics_token(token: Option<String>) -> Result<Option<MetricsToken>> {
+    match token {
+        None => Ok(None),
+        Some(t) if t.len() < 16 || !t.bytes().all(|b| b.is_ascii_graphic()) => Err(Error::Config(
+            "metrics_token must be at least 16 printable ASCII characters without spaces; \
+                 generate one with `openssl rand -hex 32`"
+                .into(),
+        )),
+        Some(t) => Ok(Some(MetricsToken(t))),
+    }
 }
 
 const DEFAULT_MAIL_FROM: &str = "Tessera <no-reply@localhost>";

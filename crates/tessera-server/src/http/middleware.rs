@@ -1,5 +1,6 @@
 //! The layers in front of handlers: authentication of platform requests, the two
-//! rate-limit layers with their `X-RateLimit-*` headers, and request metrics.
+//! rate-limit layers with their `X-RateLimit-*` headers, and request ids, logs and
+//! metrics ([`track`]).
 //!
 //! - [`platform`] authenticates every `/v1` platform request, requires
 //!   `THIRD_PARTY_OPERATION` (else 403, code 200100) and stores the [`Principal`]
@@ -19,10 +20,12 @@ use crate::principal::{self, Principal};
 use crate::ratelimit::{Bucket, Decision, RateLimits, Subject};
 use crate::services::AppState;
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
 use std::time::Instant;
 use tessera_proto::THIRD_PARTY_OPERATION;
+use tracing::Instrument as _;
 
 /// Authenticate, require `THIRD_PARTY_OPERATION`, put the [`Principal`] into the
 /// request extensions.
@@ -128,25 +131,61 @@ async fn counted(
     Ok(response)
 }
 
-/// Counts and times every request by matched route and status, and logs it at
-/// debug level (method, route, status, latency; never headers or query).
-pub async fn track(request: Request, next: Next) -> Response {
+/// The response header (and, from a trusted proxy, request header) carrying a
+/// request's id.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// Gives every request an id, runs it inside a `request` span that carries the id
+/// (so every log line of the request names it), returns the id in `X-Request-Id`
+/// on every response (errors and 404s too), counts and times the request by
+/// matched route and status, and logs it at debug level (method, route, status,
+/// latency; never headers or query).
+///
+/// The id is the incoming `X-Request-Id` when `trust_request_id` is set and the
+/// value is a plausible id ([`valid_request_id`]), else a new UUIDv7.
+pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let start = Instant::now();
+    let id = request
+        .headers()
+        .get(REQUEST_ID)
+        .filter(|_| state.settings.trust_request_id)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| valid_request_id(v))
+        .map(str::to_owned)
+        // The id's time prefix only orders ids in logs; nothing decides on it, so
+        // the system clock is fine here.
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
     let method = request.method().clone();
-    let response = next.run(request).await;
+    let span = tracing::info_span!("request", id = %id);
+    let mut response = next.run(request).instrument(span.clone()).await;
     let elapsed = start.elapsed();
     let status = response.status().as_u16().to_string();
-    tracing::debug!(%method, %route, %status, latency_ms = elapsed.as_secs_f64() * 1000.0, "request");
+    span.in_scope(|| {
+        tracing::debug!(%method, %route, %status, latency_ms = elapsed.as_secs_f64() * 1000.0, "request");
+    });
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
     metrics::counter!(crate::metrics::HTTP_REQUESTS, "route" => route.clone(), "status" => status.clone())
         .increment(1);
     metrics::histogram!(crate::metrics::HTTP_DURATION, "route" => route, "status" => status)
         .record(elapsed);
     response
+}
+
+/// A request id we pass on: 1 to 128 characters of letters, digits and `-_.:/+=@`
+/// (UUIDs, hex, and the ids common proxies generate), nothing that could forge a
+/// log line or a header.
+pub fn valid_request_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:/+=@".contains(&b))
 }
 
 /// The layers through the real router, with a fixed clock.
