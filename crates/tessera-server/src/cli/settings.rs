@@ -398,6 +398,81 @@ rate_limit_enabled = false
         assert!(err.to_string().contains("unknown_setting"), "{err}");
     }
 
+    /// `deploy/tesserad.toml` loads with the server's own loader, resolves, and
+    /// mentions every key the loader knows (set or commented out), so the example
+    /// cannot drift from the settings.
+    #[test]
+    fn the_deploy_example_config_names_every_setting_and_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/tesserad.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        for key in file_config_keys() {
+            let named = text.lines().any(|line| {
+                let line = line.trim_start_matches(['#', ' ']);
+                line.starts_with(&format!("{key} =")) || line == format!("[{key}]")
+            });
+            assert!(named, "deploy/tesserad.toml does not mention `{key}`");
+        }
+        let file = FileConfig::load(&path).unwrap();
+        assert_eq!(file.metrics_listen, Some("127.0.0.1:9090".parse().unwrap()));
+        let args = SettingsArgs {
+            config: Some(path),
+            ..Default::default()
+        };
+        let key = Some(MasterKey::generate().encode());
+        let s = resolve(&args, ServeOverrides::default(), key).unwrap();
+        assert_eq!(s.issuer, "https://auth.example.com");
+        assert_eq!(
+            s.database,
+            DatabaseLocation::Sqlite("/var/lib/tesserad/tesserad.db".into())
+        );
+    }
+
+    /// The keys `FileConfig` accepts, as serde sees them: a deserializer that
+    /// only records the field list it is handed.
+    fn file_config_keys() -> &'static [&'static str] {
+        struct Keys(&'static [&'static str]);
+        #[derive(Debug)]
+        struct Recorded;
+        impl std::fmt::Display for Recorded {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("recorded")
+            }
+        }
+        impl std::error::Error for Recorded {}
+        impl serde::de::Error for Recorded {
+            fn custom<T: std::fmt::Display>(_: T) -> Self {
+                Recorded
+            }
+        }
+        impl<'de> serde::Deserializer<'de> for &mut Keys {
+            type Error = Recorded;
+            fn deserialize_any<V: serde::de::Visitor<'de>>(
+                self,
+                _: V,
+            ) -> Result<V::Value, Recorded> {
+                Err(Recorded)
+            }
+            fn deserialize_struct<V: serde::de::Visitor<'de>>(
+                self,
+                _: &'static str,
+                fields: &'static [&'static str],
+                _: V,
+            ) -> Result<V::Value, Recorded> {
+                self.0 = fields;
+                Err(Recorded)
+            }
+            serde::forward_to_deserialize_any! {
+                bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+                bytes byte_buf option unit unit_struct newtype_struct seq tuple
+                tuple_struct map enum identifier ignored_any
+            }
+        }
+        let mut keys = Keys(&[]);
+        let _ = FileConfig::deserialize(&mut keys);
+        assert!(keys.0.len() > 10, "{:?}", keys.0);
+        keys.0
+    }
+
     #[test]
     fn postgres_needs_a_master_key() {
         let args = SettingsArgs {

@@ -120,6 +120,8 @@ async fn fresh_postgres_database() -> String {
 pub struct Server {
     /// `http://127.0.0.1:PORT`, also the issuer.
     pub url: String,
+    /// `http://127.0.0.1:PORT` of `--metrics-listen`, when given.
+    pub metrics_url: Option<String>,
     pub db: TestDb,
     pub master_key: String,
     /// The server's stderr (its logs); printed when a test panics.
@@ -137,12 +139,21 @@ impl Server {
     /// Starts with extra `serve` flags, e.g. `["--access-token-ttl", "1s"]`.
     pub async fn start_with(backend: Backend, args: &[&str]) -> Self {
         let db = TestDb::create(backend).await;
-        let master_key = base64::engine::general_purpose::STANDARD.encode(random_bytes());
-        Self::start_on(db, master_key, args)
+        Self::start_on(db, random_master_key(), args)
     }
 
     /// Starts on an existing database (e.g. a second instance on the same one).
     pub fn start_on(db: TestDb, master_key: String, args: &[&str]) -> Self {
+        Self::start_on_with_env(db, master_key, args, &[])
+    }
+
+    /// [`Server::start_on`] with extra environment variables.
+    pub fn start_on_with_env(
+        db: TestDb,
+        master_key: String,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let log_path = db
             .dir
             .path()
@@ -155,14 +166,17 @@ impl Server {
             .env("TESSERAD_MAIL_OUTBOX", db.dir.path().join("outbox"))
             .env_remove("TESSERAD_CONFIG")
             .env_remove("TESSERAD_ISSUER")
+            .env_remove("SSL_CERT_FILE")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .spawn()
             .expect("spawn tesserad");
-        let url = wait_for_listening(&mut child, &log_path);
+        let (url, metrics_url) = wait_for_listening(&mut child, &log_path);
         Self {
             url,
+            metrics_url,
             log_path,
             db,
             master_key,
@@ -282,23 +296,33 @@ impl Demo {
     }
 }
 
+/// A fresh `TESSERAD_MASTER_KEY` value.
+pub fn random_master_key() -> String {
+    base64::engine::general_purpose::STANDARD.encode(random_bytes())
+}
+
 fn random_bytes() -> [u8; 32] {
     let mut b = [0u8; 32];
     aws_lc_rs::rand::fill(&mut b).expect("random");
     b
 }
 
-/// Reads the server's stdout until `tesserad listening on URL`; keeps draining it
-/// afterwards so the pipe never fills.
-fn wait_for_listening(child: &mut Child, log_path: &std::path::Path) -> String {
+/// Reads the server's stdout until `tesserad listening on URL` (after `tesserad
+/// metrics on URL` when there is a metrics listener); keeps draining it afterwards
+/// so the pipe never fills.
+fn wait_for_listening(child: &mut Child, log_path: &std::path::Path) -> (String, Option<String>) {
     let stdout = child.stdout.take().expect("piped stdout");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut sent = false;
+        let mut metrics = None;
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
+            if let Some(url) = line.strip_prefix("tesserad metrics on ") {
+                metrics = Some(url.trim().to_owned());
+            }
             if !sent && let Some(url) = line.strip_prefix("tesserad listening on ") {
-                let _ = tx.send(url.trim().to_owned());
+                let _ = tx.send((url.trim().to_owned(), metrics.take()));
                 sent = true;
             }
         }
