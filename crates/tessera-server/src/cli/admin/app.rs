@@ -12,6 +12,7 @@ use serde_json::json;
 pub enum Command {
     /// Register an OAuth app. Prints client_id and, for confidential apps, the
     /// client_secret (once).
+    #[command(after_help = crate::cli::help::APP_CREATE)]
     Create(CreateArgs),
     /// Change an app's mode or rate limit. Running servers apply it within 5 s.
     Update(UpdateArgs),
