@@ -10,6 +10,7 @@ mod api_keys;
 mod cli;
 mod faults;
 mod forgery;
+mod mail_tls;
 mod malformed;
 mod multi_instance;
 mod oauth_flows;
