@@ -91,3 +91,54 @@ ensure_node_and_npm() {
   step "installing nodejs and npm (Debian packages)"
   apt_install nodejs npm
 }
+
+# man-db's `man`, to check generated man pages (`man -l --warnings`).
+ensure_man() {
+  if ! command -v man >/dev/null 2>&1; then
+    step "installing man-db (Debian package)"
+    apt_install man-db
+  fi
+}
+
+# Renders each man page given; prints groff's warnings and returns non-zero if
+# any page has some.
+check_man_pages() {
+  local page warnings status=0
+  for page in "$@"; do
+    warnings=$(man -l --warnings -E UTF-8 "$page" 2>&1 >/dev/null) || status=1
+    if [ -n "$warnings" ]; then
+      printf '%s:\n%s\n' "$page" "$warnings" >&2
+      status=1
+    fi
+  done
+  return "$status"
+}
+
+ensure_systemd_analyze() {
+  if ! command -v systemd-analyze >/dev/null 2>&1; then
+    step "installing systemd (Debian package, for systemd-analyze)"
+    apt_install systemd
+  fi
+}
+
+# A Python tool from PyPI in a virtualenv of its own under the user's cache,
+# pinned by a requirements file; prints the venv's bin directory. Reinstalled when
+# the requirements change.
+ensure_python_venv() {
+  local requirements=$1 name=$2
+  local venv="${XDG_CACHE_HOME:-$HOME/.cache}/tessera-test/$name"
+  if ! cmp -s "$requirements" "$venv/requirements.txt" 2>/dev/null; then
+    step "installing $(tr '\n' ' ' <"$requirements")(PyPI, into $venv)"
+    if ! python3 -m venv --help >/dev/null 2>&1; then apt_install python3-venv; fi
+    rm -rf "$venv"
+    python3 -m venv "$venv" >&2
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements" >&2
+    cp "$requirements" "$venv/requirements.txt"
+  fi
+  echo "$venv/bin"
+}
+
+# schemathesis, pinned in tests/schemathesis/requirements.txt; prints its path.
+ensure_schemathesis() {
+  echo "$(ensure_python_venv "$1" schemathesis)/schemathesis"
+}

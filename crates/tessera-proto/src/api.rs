@@ -67,7 +67,12 @@ pub struct ApiKeyList {
 pub struct CreateApiKey {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// A lifetime: digits and a unit (`s`, `m`, `h`, `d`, `w`; none means seconds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^[0-9]+[smhdw]?$", example = "30d")
+    )]
     pub expires_in: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<Scopes>,
@@ -89,6 +94,7 @@ pub struct CreatedApiKey {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OtpRequest {
+    #[cfg_attr(feature = "openapi", schema(format = "email"))]
     pub email: String,
 }
 
@@ -96,6 +102,12 @@ pub struct OtpRequest {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OtpVerify {
+    #[cfg_attr(feature = "openapi", schema(format = "email"))]
     pub email: String,
+    /// The 6 digits from the mail.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^[0-9]{6}$", example = "123456")
+    )]
     pub code: String,
 }

@@ -408,6 +408,29 @@ mod tests {
         assert_eq!(header(&b, "x-ratelimit-remaining"), 299);
     }
 
+    #[test]
+    fn request_ids_passed_on_are_short_and_plain() {
+        for ok in [
+            "01a23230-47d4-7070-a162-cf0f7a7e59fe",
+            "lb-7f3a9c-0001",
+            "Root=1-5759e988:abc/def+g@h_i.j",
+        ] {
+            assert!(super::valid_request_id(ok), "{ok}");
+        }
+        let long = "a".repeat(129);
+        for bad in [
+            "",
+            "has space",
+            "quote\"",
+            "back\\slash",
+            "ünï",
+            "tab\t",
+            long.as_str(),
+        ] {
+            assert!(!super::valid_request_id(bad), "{bad:?}");
+        }
+    }
+
     #[tokio::test]
     async fn switched_off_means_no_headers() {
         let fx = Fixture::with_settings(|s| s.rate_limit_enabled = false).await;
