@@ -29,17 +29,18 @@ client_secret=$(json_field client_secret <<<"$app")
 trap - ERR
 
 # Bounded: a fixed number of cases per operation, a fixed seed (CI reruns the
-# same cases), one worker (two cores are shared).
+# same cases), one worker (two cores are shared). Run in the work directory:
+# schemathesis keeps a cache (.schemathesis/) in the current one.
 fuzz() {
   local name=$1
   shift
-  "$schemathesis" run "$TESSERA_URL/openapi.json" \
+  (cd "$TESSERAD_WORK" && "$schemathesis" run "$TESSERA_URL/openapi.json" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
     --max-examples "${SCHEMATHESIS_EXAMPLES:-100}" \
     --seed "${SCHEMATHESIS_SEED:-20261124}" \
     --workers 1 \
     --request-timeout 10 \
-    --report junit --report-junit-path "$TESSERAD_WORK/junit-$name.xml" "$@"
+    --report junit --report-junit-path "$TESSERAD_WORK/junit-$name.xml" "$@")
 }
 status=0
 step "schemathesis: the platform API, with an API key"
