@@ -6,7 +6,7 @@
 //!   sends a one-time code; `POST /v1/auth/otp/verify` trades it for a new API key.
 
 use super::error::documented::{BadRequest, NotFound, TooManyRequests, Unavailable};
-use super::extract::{ClientIp, Json, OptionalJson};
+use super::extract::{ClientIp, Json, OptionalJson, Path};
 use crate::api_keys::{self, NewApiKey};
 use crate::error::{Error, Result};
 use crate::otp;
@@ -14,7 +14,7 @@ use crate::principal::Principal;
 use crate::services::AppState;
 use crate::store::{ApiKeyRecord, Revoked};
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use tessera_proto::api::{
@@ -219,4 +219,35 @@ async fn verify_code(
     };
     let issued = api_keys::issue_for_user(&state, new, now).await?;
     Ok((StatusCode::CREATED, Json(issued.to_created())))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{Fixture, body_json};
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+
+    #[tokio::test]
+    async fn a_path_that_does_not_decode_is_a_400_in_our_format() {
+        let fx = Fixture::new().await;
+        let account = fx.account("a@example.com").await;
+        let key = fx.api_key(&account, None).await;
+        let request = Request::delete("/v1/api-keys/%FF")
+            .header(
+                "authorization",
+                format!("token {}", key.key.expose_secret()),
+            )
+            .body(Body::empty())
+            .unwrap();
+        let response = fx.send(request).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+        assert!(response.headers().contains_key("x-request-id"));
+        let body = body_json(response).await;
+        assert_eq!(body["error"], "invalid_request");
+        assert!(
+            body["message"].as_str().unwrap().contains("UTF-8"),
+            "{body}"
+        );
+    }
 }
