@@ -139,6 +139,10 @@ async fn discovery(State(state): State<AppState>) -> impl IntoResponse {
 /// Every parameter any grant reads. No `Debug`: it holds secrets. A repeated
 /// parameter fails to parse (RFC 6749 §3.2: parameters must not repeat).
 #[derive(Default, Deserialize, utoipa::ToSchema)]
+#[schema(
+    description = "A token request (RFC 6749 §4, RFC 8628 §3.4): `grant_type` and \
+    the parameters of that grant. A repeated parameter is an `invalid_request`."
+)]
 struct TokenForm {
     /// The grant (RFC 6749 §4, RFC 8628 §3.4).
     #[schema(schema_with = grant_type_schema, required = true)]

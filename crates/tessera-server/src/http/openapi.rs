@@ -107,21 +107,31 @@ pub fn document(issuer: &str) -> OpenApi {
         ),
         (
             "bearer",
-            http_scheme(HttpAuthScheme::Bearer, "An OAuth access token (a JWT)."),
+            SecurityScheme::Http(
+                http_scheme(HttpAuthScheme::Bearer, "An OAuth access token.")
+                    .bearer_format("JWT")
+                    .build(),
+            ),
         ),
         (
             "client_basic",
-            http_scheme(
-                HttpAuthScheme::Basic,
-                "OAuth client authentication (`client_secret_basic`); \
-                 `client_id`/`client_secret` in the form also work.",
+            SecurityScheme::Http(
+                http_scheme(
+                    HttpAuthScheme::Basic,
+                    "OAuth client authentication (`client_secret_basic`); \
+                     `client_id`/`client_secret` in the form also work.",
+                )
+                .build(),
             ),
         ),
         (
             "metrics_token",
-            http_scheme(
-                HttpAuthScheme::Bearer,
-                "The server's `metrics_token` setting.",
+            SecurityScheme::Http(
+                http_scheme(
+                    HttpAuthScheme::Bearer,
+                    "The server's `metrics_token` setting.",
+                )
+                .build(),
             ),
         ),
     ]);
@@ -202,13 +212,10 @@ fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
     .flatten()
 }
 
-fn http_scheme(scheme: HttpAuthScheme, description: &str) -> SecurityScheme {
-    SecurityScheme::Http(
-        HttpBuilder::new()
-            .scheme(scheme)
-            .description(Some(description))
-            .build(),
-    )
+fn http_scheme(scheme: HttpAuthScheme, description: &str) -> HttpBuilder {
+    HttpBuilder::new()
+        .scheme(scheme)
+        .description(Some(description))
 }
 
 fn header(name: &str, kind: Type, description: &str) -> (String, RefOr<Header>) {
