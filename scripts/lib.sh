@@ -129,7 +129,8 @@ ensure_python_venv() {
   local venv="${XDG_CACHE_HOME:-$HOME/.cache}/tessera-test/$name"
   if ! cmp -s "$requirements" "$venv/requirements.txt" 2>/dev/null; then
     step "installing $(tr '\n' ' ' <"$requirements")(PyPI, into $venv)"
-    if ! python3 -m venv --help >/dev/null 2>&1; then apt_install python3-venv; fi
+    # Debian's python3 makes venvs only with python3-venv (ensurepip).
+    if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then apt_install python3-venv; fi
     rm -rf "$venv"
     python3 -m venv "$venv" >&2
     "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements" >&2
