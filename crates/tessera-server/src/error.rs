@@ -130,6 +130,11 @@ pub enum AuthError {
     /// A token without `cnf` sent with the DPoP scheme.
     #[error("this access token is not bound to a key: send it as `Authorization: Bearer <token>`")]
     NotKeyBound,
+    /// `/metrics` on a server with a `metrics_token`, without that token.
+    #[error(
+        "send `Authorization: Bearer <token>` with the server's metrics_token to read /metrics"
+    )]
+    MetricsToken,
 }
 
 /// What is wrong with a DPoP proof (RFC 9449). The text says what to change.

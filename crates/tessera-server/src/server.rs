@@ -100,6 +100,10 @@ pub async fn serve(
         "tesserad ready"
     );
     before_listening(&state).await?;
+    let metrics_server = match state.settings.metrics_listen {
+        Some(addr) => Some(serve_metrics(addr, state.clone()).await?),
+        None => None,
+    };
     // A line for scripts and tests to wait for (and to learn a kernel-picked port).
     println!("tesserad listening on http://{local}");
 
@@ -114,12 +118,34 @@ pub async fn serve(
     .await
     .map_err(|e| Error::internal(format!("server error: {e}")))?;
     background.abort();
+    if let Some(task) = metrics_server {
+        task.abort();
+    }
     state.store.close().await;
     if dev {
         remove_dev_database(&state.settings.database);
     }
     tracing::info!("tesserad stopped");
     Ok(())
+}
+
+/// Binds `--metrics-listen` and serves metrics and health checks there until the
+/// main server stops (the caller aborts the task).
+async fn serve_metrics(
+    addr: std::net::SocketAddr,
+    state: AppState,
+) -> Result<tokio::task::JoinHandle<()>> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::Config(format!("cannot listen on {addr} (metrics_listen): {e}")))?;
+    let local = listener.local_addr().map_err(Error::internal)?;
+    println!("tesserad metrics on http://{local}");
+    let app = crate::http::metrics_router(state);
+    Ok(tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "the metrics listener failed");
+        }
+    }))
 }
 
 /// `serve --dev` made a temporary directory for its database; it goes with the server.

@@ -52,6 +52,14 @@ pub struct Settings {
     pub production_requires_approval: bool,
     /// Where DPoP proofs must carry a server nonce.
     pub dpop_nonce: NoncePolicy,
+    /// Operations: `/metrics` answers only `Authorization: Bearer <token>`.
+    pub metrics_token: Option<MetricsToken>,
+    /// Operations: `/metrics` (and the health checks) on this address of their own;
+    /// the public listener then answers 404 there.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Keep a valid `X-Request-Id` that came with the request (a proxy in front
+    /// sets it) instead of generating one.
+    pub trust_request_id: bool,
 }
 
 impl Settings {
@@ -83,6 +91,24 @@ impl NoncePolicy {
 
     pub fn at_resources(self) -> bool {
         self == Self::All
+    }
+}
+
+/// The bearer token `/metrics` requires; `Debug` hides it.
+#[derive(Clone)]
+pub struct MetricsToken(pub String);
+
+impl MetricsToken {
+    /// Whether `presented` is the token, in constant time.
+    pub fn matches(&self, presented: &str) -> bool {
+        use subtle::ConstantTimeEq as _;
+        self.0.as_bytes().ct_eq(presented.as_bytes()).into()
+    }
+}
+
+impl std::fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsToken([redacted])")
     }
 }
 

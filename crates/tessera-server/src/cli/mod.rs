@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod dev;
+mod help;
 pub mod settings;
 
 use crate::clock::SystemClock;
@@ -18,7 +19,8 @@ use std::sync::Arc;
 #[command(
     name = "tesserad",
     version,
-    about = "The Tessera authorization server and platform API"
+    about = "The Tessera authorization server and platform API",
+    after_help = help::TESSERAD
 )]
 pub struct Cli {
     /// Log output format (logs go to stderr; never contain secrets).
@@ -43,11 +45,20 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server.
+    #[command(after_help = help::SERVE)]
     Serve(ServeArgs),
     /// Manage accounts, apps, keys and sessions in the database.
+    #[command(after_help = help::ADMIN)]
     Admin(admin::AdminArgs),
     /// Create or upgrade the database schema, then exit.
+    #[command(after_help = help::MIGRATE)]
     Migrate(MigrateArgs),
+    /// Write man pages: tesserad(1) and one per subcommand (tesserad-serve(1), …).
+    #[command(after_help = help::MAN)]
+    Man {
+        /// Directory to write `*.1` files into (created if missing).
+        dir: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -144,6 +155,7 @@ async fn run(command: Command) -> Result<()> {
             .await
         }
         Command::Admin(args) => admin::run(args).await,
+        Command::Man { dir } => write_man_pages(&dir),
         Command::Migrate(args) => {
             let settings =
                 settings::resolve(&args.settings, ServeOverrides::default(), master_key_env)?;
@@ -153,6 +165,17 @@ async fn run(command: Command) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Man pages from the same clap definitions as `--help`, one file per command.
+fn write_man_pages(dir: &std::path::Path) -> Result<()> {
+    let cannot = |e: std::io::Error| {
+        Error::Config(format!("cannot write man pages to {}: {e}", dir.display()))
+    };
+    std::fs::create_dir_all(dir).map_err(cannot)?;
+    clap_mangen::generate_to(<Cli as clap::CommandFactory>::command(), dir).map_err(cannot)?;
+    println!("wrote man pages to {}", dir.display());
+    Ok(())
 }
 
 fn init_logging(format: LogFormat) {

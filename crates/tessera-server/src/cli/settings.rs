@@ -7,8 +7,7 @@ use crate::error::{Error, Result};
 use crate::master_key::MasterKey;
 use crate::ratelimit::redis::RedisUrl;
 use crate::ratelimit::{Backend, EndpointLimit, Policy, Unreachable};
-use crate::settings::NoncePolicy;
-use crate::settings::{Settings, SmtpUrl};
+use crate::settings::{MetricsToken, NoncePolicy, Settings, SmtpUrl};
 use crate::store::DatabaseLocation;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -79,6 +78,30 @@ pub struct SettingsArgs {
         value_name = "WHERE"
     )]
     pub dpop_nonce: Option<NoncePolicy>,
+    /// Require `Authorization: Bearer TOKEN` on /metrics. Prefer the environment
+    /// variable or the config file: a flag shows in `ps`.
+    #[arg(
+        long,
+        env = "TESSERAD_METRICS_TOKEN",
+        global = true,
+        value_name = "TOKEN"
+    )]
+    #[arg(hide_env_values = true)]
+    pub metrics_token: Option<String>,
+    /// Serve /metrics, /healthz and /readyz on this address of their own (e.g.
+    /// 127.0.0.1:9090); the main listener then answers 404 at /metrics.
+    #[arg(
+        long,
+        env = "TESSERAD_METRICS_LISTEN",
+        global = true,
+        value_name = "ADDR"
+    )]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Behind a proxy that sets `X-Request-Id`: keep its id (when valid) instead of
+    /// generating one. Off by default: clients must not choose the ids in the logs.
+    #[arg(long, env = "TESSERAD_TRUST_REQUEST_ID", global = true)]
+    #[arg(num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub trust_request_id: Option<bool>,
 }
 
 /// The TOML config file. Flags and environment variables win over it.
@@ -119,6 +142,9 @@ pub struct FileConfig {
     pub dpop_nonce: Option<NoncePolicy>,
     /// Prefer `TESSERAD_MASTER_KEY` in the environment; a config file is easier to leak.
     pub master_key: Option<String>,
+    pub metrics_token: Option<String>,
+    pub metrics_listen: Option<SocketAddr>,
+    pub trust_request_id: Option<bool>,
 }
 
 impl FileConfig {
@@ -350,7 +376,27 @@ pub fn resolve(
             .or(file.production_requires_approval)
             .unwrap_or(false),
         dpop_nonce: args.dpop_nonce.or(file.dpop_nonce).unwrap_or_default(),
+        metrics_token: metrics_token(args.metrics_token.clone().or(file.metrics_token))?,
+        metrics_listen: args.metrics_listen.or(file.metrics_listen),
+        trust_request_id: args
+            .trust_request_id
+            .or(file.trust_request_id)
+            .unwrap_or(false),
     })
+}
+
+/// A token short enough to guess would protect nothing; one with spaces or
+/// control characters cannot be sent in a header.
+fn metrics_token(token: Option<String>) -> Result<Option<MetricsToken>> {
+    match token {
+        None => Ok(None),
+        Some(t) if t.len() < 16 || !t.bytes().all(|b| b.is_ascii_graphic()) => Err(Error::Config(
+            "metrics_token must be at least 16 printable ASCII characters without spaces; \
+                 generate one with `openssl rand -hex 32`"
+                .into(),
+        )),
+        Some(t) => Ok(Some(MetricsToken(t))),
+    }
 }
 
 const DEFAULT_MAIL_FROM: &str = "Tessera <no-reply@localhost>";
@@ -413,6 +459,81 @@ rate_limit_enabled = false
         std::fs::write(&file, "unknown_setting = 1\n").unwrap();
         let err = resolve(&args, ServeOverrides::default(), key).unwrap_err();
         assert!(err.to_string().contains("unknown_setting"), "{err}");
+    }
+
+    /// `deploy/tesserad.toml` loads with the server's own loader, resolves, and
+    /// mentions every key the loader knows (set or commented out), so the example
+    /// cannot drift from the settings.
+    #[test]
+    fn the_deploy_example_config_names_every_setting_and_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/tesserad.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        for key in file_config_keys() {
+            let named = text.lines().any(|line| {
+                let line = line.trim_start_matches(['#', ' ']);
+                line.starts_with(&format!("{key} =")) || line == format!("[{key}]")
+            });
+            assert!(named, "deploy/tesserad.toml does not mention `{key}`");
+        }
+        let file = FileConfig::load(&path).unwrap();
+        assert_eq!(file.metrics_listen, Some("127.0.0.1:9090".parse().unwrap()));
+        let args = SettingsArgs {
+            config: Some(path),
+            ..Default::default()
+        };
+        let key = Some(MasterKey::generate().encode());
+        let s = resolve(&args, ServeOverrides::default(), key).unwrap();
+        assert_eq!(s.issuer, "https://auth.example.com");
+        assert_eq!(
+            s.database,
+            DatabaseLocation::Sqlite("/var/lib/tesserad/tesserad.db".into())
+        );
+    }
+
+    /// The keys `FileConfig` accepts, as serde sees them: a deserializer that
+    /// only records the field list it is handed.
+    fn file_config_keys() -> &'static [&'static str] {
+        struct Keys(&'static [&'static str]);
+        #[derive(Debug)]
+        struct Recorded;
+        impl std::fmt::Display for Recorded {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("recorded")
+            }
+        }
+        impl std::error::Error for Recorded {}
+        impl serde::de::Error for Recorded {
+            fn custom<T: std::fmt::Display>(_: T) -> Self {
+                Recorded
+            }
+        }
+        impl<'de> serde::Deserializer<'de> for &mut Keys {
+            type Error = Recorded;
+            fn deserialize_any<V: serde::de::Visitor<'de>>(
+                self,
+                _: V,
+            ) -> Result<V::Value, Recorded> {
+                Err(Recorded)
+            }
+            fn deserialize_struct<V: serde::de::Visitor<'de>>(
+                self,
+                _: &'static str,
+                fields: &'static [&'static str],
+                _: V,
+            ) -> Result<V::Value, Recorded> {
+                self.0 = fields;
+                Err(Recorded)
+            }
+            serde::forward_to_deserialize_any! {
+                bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+                bytes byte_buf option unit unit_struct newtype_struct seq tuple
+                tuple_struct map enum identifier ignored_any
+            }
+        }
+        let mut keys = Keys(&[]);
+        let _ = FileConfig::deserialize(&mut keys);
+        assert!(keys.0.len() > 10, "{:?}", keys.0);
+        keys.0
     }
 
     #[test]

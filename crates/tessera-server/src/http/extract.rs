@@ -111,6 +111,56 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for PageForm<T> {
     }
 }
 
+/// Path parameters (`/v1/api-keys/{id}`). One that is not UTF-8 once decoded, or
+/// does not parse, is [`Error::BadRequest`] (400 in our format), not axum's plain
+/// text.
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(r) => Err(Error::BadRequest(format!(
+                "invalid path: {}",
+                r.body_text()
+            ))),
+        }
+    }
+}
+
+/// [`Path`] for web pages: the rejection is an error page.
+pub struct PagePath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for PagePath<T> {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, PageError> {
+        let Path(value) = Path::from_request_parts(parts, state).await?;
+        Ok(Self(value))
+    }
+}
+
+/// A page's query string; one that does not parse (invalid UTF-8, a repeated
+/// parameter) is an error page, not axum's plain text.
+pub struct PageQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for PageQuery<T> {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, PageError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Self(value)),
+            Err(r) => Err(Error::BadRequest(format!(
+                "This link is malformed ({}). Go back and try again.",
+                r.body_text()
+            ))
+            .into()),
+        }
+    }
+}
+
 /// A form body as name/value pairs, for forms with repeated names (checkboxes).
 pub struct FormFields(pub Vec<(String, String)>);
 

@@ -1,5 +1,6 @@
 //! The layers in front of handlers: authentication of platform requests, the two
-//! rate-limit layers with their `X-RateLimit-*` headers, and request metrics.
+//! rate-limit layers with their `X-RateLimit-*` headers, and request ids, logs and
+//! metrics ([`track`]).
 //!
 //! - [`platform`] authenticates every `/v1` platform request, then checks the
 //!   DPoP proof of a key-bound token (a step of its own, after the token), requires
@@ -27,6 +28,7 @@ use axum::response::Response;
 use std::time::Instant;
 use tessera_proto::THIRD_PARTY_OPERATION;
 use tessera_proto::dpop::NONCE_HEADER;
+use tracing::Instrument as _;
 
 /// Authenticate, check the DPoP proof of a key-bound token, require
 /// `THIRD_PARTY_OPERATION`, put the [`Principal`] into the request extensions.
@@ -144,25 +146,61 @@ async fn counted(
     Ok(response)
 }
 
-/// Counts and times every request by matched route and status, and logs it at
-/// debug level (method, route, status, latency; never headers or query).
-pub async fn track(request: Request, next: Next) -> Response {
+/// The response header (and, from a trusted proxy, request header) carrying a
+/// request's id.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// Gives every request an id, runs it inside a `request` span that carries the id
+/// (so every log line of the request names it), returns the id in `X-Request-Id`
+/// on every response (errors and 404s too), counts and times the request by
+/// matched route and status, and logs it at debug level (method, route, status,
+/// latency; never headers or query).
+///
+/// The id is the incoming `X-Request-Id` when `trust_request_id` is set and the
+/// value is a plausible id ([`valid_request_id`]), else a new UUIDv7.
+pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let start = Instant::now();
+    let id = request
+        .headers()
+        .get(REQUEST_ID)
+        .filter(|_| state.settings.trust_request_id)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| valid_request_id(v))
+        .map(str::to_owned)
+        // The id's time prefix only orders ids in logs; nothing decides on it, so
+        // the system clock is fine here.
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
     let method = request.method().clone();
-    let response = next.run(request).await;
+    let span = tracing::info_span!("request", id = %id);
+    let mut response = next.run(request).instrument(span.clone()).await;
     let elapsed = start.elapsed();
     let status = response.status().as_u16().to_string();
-    tracing::debug!(%method, %route, %status, latency_ms = elapsed.as_secs_f64() * 1000.0, "request");
+    span.in_scope(|| {
+        tracing::debug!(%method, %route, %status, latency_ms = elapsed.as_secs_f64() * 1000.0, "request");
+    });
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
     metrics::counter!(crate::metrics::HTTP_REQUESTS, "route" => route.clone(), "status" => status.clone())
         .increment(1);
     metrics::histogram!(crate::metrics::HTTP_DURATION, "route" => route, "status" => status)
         .record(elapsed);
     response
+}
+
+/// A request id we pass on: 1 to 128 characters of letters, digits and `-_.:/+=@`
+/// (UUIDs, hex, and the ids common proxies generate), nothing that could forge a
+/// log line or a header.
+pub fn valid_request_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:/+=@".contains(&b))
 }
 
 /// The layers through the real router, with a fixed clock.
@@ -389,6 +427,29 @@ mod tests {
         assert_eq!(header(&a, "x-ratelimit-remaining"), 299);
         assert_eq!(header(&a2, "x-ratelimit-remaining"), 298);
         assert_eq!(header(&b, "x-ratelimit-remaining"), 299);
+    }
+
+    #[test]
+    fn request_ids_passed_on_are_short_and_plain() {
+        for ok in [
+            "01a23230-47d4-7070-a162-cf0f7a7e59fe",
+            "lb-7f3a9c-0001",
+            "Root=1-5759e988:abc/def+g@h_i.j",
+        ] {
+            assert!(super::valid_request_id(ok), "{ok}");
+        }
+        let long = "a".repeat(129);
+        for bad in [
+            "",
+            "has space",
+            "quote\"",
+            "back\\slash",
+            "ünï",
+            "tab\t",
+            long.as_str(),
+        ] {
+            assert!(!super::valid_request_id(bad), "{bad:?}");
+        }
     }
 
     #[tokio::test]

@@ -9,11 +9,13 @@
 //! | [`middleware`] | authentication of `/v1`, per-app and per-IP rate limits, request metrics |
 //! | [`oauth`] | `/oauth/*` and discovery |
 //! | [`v1`] | the platform API and `/v1/auth/*` |
-//! | [`ops`] | `/healthz`, `/metrics`, the JWKS |
+//! | [`ops`] | `/healthz`, `/readyz`, `/metrics`, the JWKS |
+//! | [`openapi`] | `/openapi.json`, generated from the handlers; its test walks the router |
 //! | [`web`] | server-rendered pages |
 //!
 //! Adding endpoints: write `pub fn routes() -> Router<AppState>` in a module and
-//! merge it in [`router`]. Platform endpoints that need a signed-in caller go into
+//! merge it in [`router`]; give each handler a `#[utoipa::path]` and list it in its
+//! module's `Doc` (merged in [`openapi::document`]), or the route test fails. Platform endpoints that need a signed-in caller go into
 //! [`v1::platform_routes`] (behind [`middleware::platform`]); public ones are
 //! merged beside it. Handlers return `Result<_, Error>`; take bodies with
 //! [`extract::Json`] / [`extract::Form`] so malformed input is a 400 in our format.
@@ -22,6 +24,7 @@ pub mod error;
 pub mod extract;
 pub mod middleware;
 pub mod oauth;
+pub mod openapi;
 pub mod ops;
 pub mod v1;
 pub mod web;
@@ -54,13 +57,14 @@ pub fn router(state: AppState) -> Router {
     };
     let app = Router::new()
         .merge(ops::routes())
+        .merge(openapi::routes())
         .merge(platform)
         .merge(by_ip(oauth::routes()))
         .merge(by_ip(v1::public_routes()))
         .merge(by_ip(web::routes(state.clone())))
         .fallback(ops::not_found);
     app.layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn(middleware::track))
+        .layer(from_fn_with_state(state.clone(), middleware::track))
         // Marks credentials so that any layer that prints headers redacts them
         // (a DPoP proof is good for one request, but until it is used, it is).
         .layer(SetSensitiveRequestHeadersLayer::new([
@@ -68,5 +72,13 @@ pub fn router(state: AppState) -> Router {
             header::COOKIE,
             HeaderName::from_static("dpop"),
         ]))
+        .with_state(state)
+}
+
+/// What `--metrics-listen` serves: `/metrics` and the health checks, with request
+/// ids and request metrics like the main router.
+pub fn metrics_router(state: AppState) -> Router {
+    ops::metrics_routes()
+        .layer(from_fn_with_state(state.clone(), middleware::track))
         .with_state(state)
 }

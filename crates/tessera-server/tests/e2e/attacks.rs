@@ -501,6 +501,9 @@ async fn xss_in_app_names(backend: Backend) {
         "--name",
         evil,
         "--public",
+        // About escaping, not DPoP (dpop.rs): plain token requests.
+        "--dpop",
+        "optional",
     ]);
     let client = app["client_id"].as_str().unwrap();
     account_with_password(&server, "victim@example.com");
@@ -671,6 +674,8 @@ async fn third_party_app_minting_api_keys(backend: Backend) {
         "key-manager",
         "--scope",
         "api_keys:write",
+        "--dpop",
+        "optional",
     ]);
     assert_eq!(registered["scopes"], "api_keys:write");
     account_with_password(&server, "user@example.com");

@@ -14,6 +14,7 @@ mod dpop;
 mod faults;
 mod federation;
 mod forgery;
+mod mail_tls;
 mod malformed;
 mod multi_instance;
 mod oauth_flows;

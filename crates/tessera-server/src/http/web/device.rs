@@ -9,12 +9,12 @@ use crate::apps;
 use crate::audit::Action;
 use crate::error::Error;
 use crate::http::error::PageResult;
-use crate::http::extract::PageForm;
+use crate::http::extract::{PageForm, PageQuery};
 use crate::oauth::device::{self, PendingDevice};
 use crate::services::AppState;
 use askama::Template;
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -116,7 +116,7 @@ fn confirmation(member: &Member, pending: PendingDevice) -> Response {
 async fn show(
     State(state): State<AppState>,
     visitor: Visitor,
-    Query(q): Query<DeviceQuery>,
+    PageQuery(q): PageQuery<DeviceQuery>,
 ) -> PageResult {
     let user_code = q.user_code.unwrap_or_default();
     let Some(account) = visitor.signed_in.clone() else {
