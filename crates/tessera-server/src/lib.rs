@@ -11,7 +11,7 @@
 //! | 3. HTTP | `http` |
 //! | 4. domain | `services`, `settings`, `oauth`, `principal`, `accounts`, `apps`, `api_keys`, `access_tokens`, `keys`, `otp`, `mail`, `password`, `audit`, `attempts`, `ratelimit`, `web_sessions` |
 //! | 5. store | `store` |
-//! | 6. core | `error`, `clock`, `digest`, `ids`, `master_key`, `metrics` |
+//! | 6. core | `error`, `clock`, `digest`, `ids`, `master_key`, `metrics`, `secret` |
 //!
 //! - [`cli`] reads flags, `TESSERAD_*` and the TOML file into [`settings::Settings`]
 //!   and runs `serve`, `admin …` and `migrate`.
@@ -47,6 +47,7 @@ pub mod otp;
 pub mod password;
 pub mod principal;
 pub mod ratelimit;
+pub mod secret;
 pub mod server;
 pub mod services;
 pub mod settings;

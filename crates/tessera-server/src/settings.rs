@@ -5,6 +5,7 @@
 
 use crate::master_key::MasterKey;
 use crate::ratelimit::{Backend, Policy};
+use crate::secret::SecretUrl;
 use crate::store::DatabaseLocation;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -27,7 +28,7 @@ pub struct Settings {
     pub dev: bool,
     pub mail_outbox: PathBuf,
     /// SMTP server for outgoing mail; `None`: write to [`Settings::mail_outbox`].
-    pub smtp_url: Option<SmtpUrl>,
+    pub smtp_url: Option<SecretUrl>,
     pub mail_from: String,
     /// Turned off by `serve --no-rate-limit` or `rate_limit_enabled = false`.
     pub rate_limit_enabled: bool,
@@ -45,15 +46,5 @@ impl Settings {
     /// The access-token lifetime in seconds, as the keyring and tokens count it.
     pub fn access_token_ttl_secs(&self) -> i64 {
         i64::try_from(self.access_token_ttl.as_secs()).unwrap_or(i64::MAX / 2)
-    }
-}
-
-/// An SMTP URL; it may carry a password, so `Debug` hides it.
-#[derive(Clone)]
-pub struct SmtpUrl(pub String);
-
-impl std::fmt::Debug for SmtpUrl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SmtpUrl([redacted])")
     }
 }

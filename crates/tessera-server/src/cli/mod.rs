@@ -9,7 +9,7 @@ pub mod settings;
 use crate::clock::SystemClock;
 use crate::error::{Error, Result};
 use crate::store::Store;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand, ValueEnum};
 use settings::{ServeOverrides, SettingsArgs};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -74,8 +74,20 @@ pub struct MigrateArgs {
     pub settings: SettingsArgs,
 }
 
+/// The command line as parsed. `--help` shows which environment variable feeds
+/// each flag but never its value: several are secrets (database and SMTP URLs),
+/// and a flag added later must not have to remember to hide its own.
+pub fn command() -> clap::Command {
+    fn hide_env_values(command: clap::Command) -> clap::Command {
+        command
+            .mut_args(|arg| arg.hide_env_values(true))
+            .mut_subcommands(hide_env_values)
+    }
+    hide_env_values(Cli::command())
+}
+
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit());
     init_logging(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -100,7 +112,7 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(command: Command) -> Result<()> {
-    let master_key_env = std::env::var("TESSERAD_MASTER_KEY").ok();
+    let master_key_env = settings::master_key_from_env();
     match command {
         Command::Serve(args) => {
             let overrides = ServeOverrides {
@@ -143,5 +155,34 @@ fn init_logging(format: LogFormat) {
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every flag that reads an environment variable, in every subcommand,
+    /// keeps the variable's value out of `--help`.
+    #[test]
+    fn help_never_shows_environment_values() {
+        fn check(command: &clap::Command, path: &str, seen: &mut usize) {
+            for arg in command.get_arguments() {
+                if let Some(env) = arg.get_env() {
+                    *seen += 1;
+                    assert!(
+                        arg.is_hide_env_values_set(),
+                        "{path} --{}: the value of {env:?} would show in --help",
+                        arg.get_id()
+                    );
+                }
+            }
+            for sub in command.get_subcommands() {
+                check(sub, &format!("{path} {}", sub.get_name()), seen);
+            }
+        }
+        let mut command = super::command();
+        command.build();
+        let mut seen = 0;
+        check(&command, "tesserad", &mut seen);
+        assert!(seen > 10, "only {seen} flags with an environment variable");
     }
 }

@@ -6,7 +6,8 @@ use crate::clock::parse_duration;
 use crate::error::{Error, Result};
 use crate::master_key::MasterKey;
 use crate::ratelimit::{Backend, EndpointLimit, Policy};
-use crate::settings::{Settings, SmtpUrl};
+use crate::secret::{Secret, SecretUrl};
+use crate::settings::Settings;
 use crate::store::DatabaseLocation;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -27,7 +28,8 @@ pub struct SettingsArgs {
     /// `postgres://…` for PostgreSQL, `sqlite://PATH` or a file path for SQLite.
     /// Default: a SQLite file in the user's data directory.
     #[arg(long, env = "TESSERAD_DATABASE_URL", global = true, value_name = "URL")]
-    pub database: Option<String>,
+    #[arg(value_parser = SecretUrl::from_arg)]
+    pub database: Option<SecretUrl>,
     /// Address to listen on (also the default issuer's host).
     #[arg(long, env = "TESSERAD_LISTEN", global = true, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
@@ -51,7 +53,8 @@ pub struct SettingsArgs {
     /// Send mail over SMTP: `smtps://user:pass@host` (TLS), `smtp://host:587?tls=required`
     /// (STARTTLS) or `smtp://host:25` (plain, local relays only). Unset: the outbox.
     #[arg(long, env = "TESSERAD_SMTP_URL", global = true, value_name = "URL")]
-    pub smtp_url: Option<String>,
+    #[arg(value_parser = SecretUrl::from_arg)]
+    pub smtp_url: Option<SecretUrl>,
     /// `From:` of outgoing mail (default `Tessera <no-reply@localhost>`).
     #[arg(long, env = "TESSERAD_MAIL_FROM", global = true)]
     #[arg(value_name = "MAILBOX")]
@@ -68,13 +71,13 @@ pub struct SettingsArgs {
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub listen: Option<SocketAddr>,
-    pub database_url: Option<String>,
+    pub database_url: Option<SecretUrl>,
     pub issuer: Option<String>,
     pub access_token_ttl: Option<String>,
     pub refresh_token_ttl: Option<String>,
     pub api_key_prefix: Option<String>,
     pub mail_outbox: Option<PathBuf>,
-    pub smtp_url: Option<String>,
+    pub smtp_url: Option<SecretUrl>,
     pub mail_from: Option<String>,
     pub rate_limit_enabled: Option<bool>,
     /// `memory` or `postgres` (see [`Backend`]).
@@ -92,15 +95,27 @@ pub struct FileConfig {
     pub rate_limit_trust_forwarded_for: Option<bool>,
     pub production_requires_approval: Option<bool>,
     /// Prefer `TESSERAD_MASTER_KEY` in the environment; a config file is easier to leak.
-    pub master_key: Option<String>,
+    pub master_key: Option<Secret>,
 }
 
 impl FileConfig {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::Config(format!("cannot read config {}: {e}", path.display())))?;
-        toml::from_str(&text)
-            .map_err(|e| Error::Config(format!("invalid config {}: {e}", path.display())))
+        // toml's own message quotes the offending line, which may be a secret's.
+        toml::from_str(&text).map_err(|e| {
+            let line = e.span().map_or(0, |span| {
+                1 + text.as_bytes()[..span.start.min(text.len())]
+                    .iter()
+                    .filter(|&&b| b == b'\n')
+                    .count()
+            });
+            Error::Config(format!(
+                "invalid config {} (line {line}): {}",
+                path.display(),
+                e.message().trim_end()
+            ))
+        })
     }
 }
 
@@ -109,6 +124,12 @@ fn data_dir() -> Result<PathBuf> {
     let strategy = etcetera::choose_base_strategy()
         .map_err(|e| Error::Config(format!("cannot find the user's data directory: {e}")))?;
     Ok(strategy.data_dir().join("tesserad"))
+}
+
+/// `TESSERAD_MASTER_KEY`: the one setting read only from the environment (or the
+/// config file), never a flag, so it cannot show up in `ps`.
+pub fn master_key_from_env() -> Option<Secret> {
+    std::env::var("TESSERAD_MASTER_KEY").ok().map(Secret::new)
 }
 
 /// What `serve` adds to the shared flags.
@@ -129,7 +150,7 @@ pub struct ServeOverrides {
 pub fn resolve(
     args: &SettingsArgs,
     serve: ServeOverrides,
-    master_key_env: Option<String>,
+    master_key_env: Option<Secret>,
 ) -> Result<Settings> {
     let file = match &args.config {
         Some(path) => FileConfig::load(path)?,
@@ -155,7 +176,7 @@ pub fn resolve(
         args.database.as_ref().or(file.database_url.as_ref()),
     ) {
         (Some(dir), _) => DatabaseLocation::Sqlite(dir.join("tesserad.db")),
-        (None, Some(url)) => DatabaseLocation::parse(url)?,
+        (None, Some(url)) => DatabaseLocation::parse(url.expose())?,
         (None, None) => DatabaseLocation::Sqlite(data_dir()?.join("tesserad.db")),
     };
     let configured_issuer = args.issuer.clone().or(file.issuer);
@@ -190,7 +211,7 @@ pub fn resolve(
         },
     };
     let master_key = match (master_key_env.or(file.master_key), &database) {
-        (Some(encoded), _) => MasterKey::parse(&encoded)?,
+        (Some(encoded), _) => MasterKey::parse(encoded.expose())?,
         (None, _) if serve.dev => MasterKey::generate(),
         (None, DatabaseLocation::Sqlite(path)) => {
             let dir = path.parent().unwrap_or(Path::new("."));
@@ -274,7 +295,7 @@ pub fn resolve(
         api_key_prefix,
         dev: serve.dev,
         mail_outbox,
-        smtp_url: args.smtp_url.clone().or(file.smtp_url).map(SmtpUrl),
+        smtp_url: args.smtp_url.clone().or(file.smtp_url),
         mail_from: args
             .mail_from
             .clone()
@@ -332,7 +353,7 @@ rate_limit_enabled = false
             access_token_ttl: Some(Duration::from_secs(30)),
             ..Default::default()
         };
-        let key = Some(MasterKey::generate().encode());
+        let key = Some(Secret::new(MasterKey::generate().encode()));
         let s = resolve(&args, ServeOverrides::default(), key.clone()).unwrap();
         assert_eq!(s.listen, "127.0.0.1:7000".parse().unwrap());
         assert_eq!(
@@ -354,7 +375,7 @@ rate_limit_enabled = false
     #[test]
     fn postgres_needs_a_master_key() {
         let args = SettingsArgs {
-            database: Some("postgres://u@127.0.0.1/db".into()),
+            database: Some(SecretUrl::new("postgres://u@127.0.0.1/db")),
             ..Default::default()
         };
         let err = resolve(&args, ServeOverrides::default(), None).unwrap_err();
@@ -365,13 +386,13 @@ rate_limit_enabled = false
     fn issuer_defaults_to_listen_address() {
         let args = SettingsArgs {
             listen: Some("127.0.0.1:9999".parse().unwrap()),
-            database: Some("/tmp/never-created.db".into()),
+            database: Some(SecretUrl::new("/tmp/never-created.db")),
             ..Default::default()
         };
         let s = resolve(
             &args,
             ServeOverrides::default(),
-            Some(MasterKey::generate().encode()),
+            Some(Secret::new(MasterKey::generate().encode())),
         )
         .unwrap();
         assert_eq!(s.issuer, "http://127.0.0.1:9999");

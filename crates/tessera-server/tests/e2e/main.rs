@@ -17,5 +17,6 @@ mod oauth_security;
 mod oauth_support;
 mod otp;
 mod ratelimit;
+mod secrets;
 mod server;
 mod web;
