@@ -13,6 +13,9 @@ pub const API_KEYS_REVOKED: &str = "tesserad_api_keys_revoked_total";
 pub const TOKENS_ISSUED: &str = "tesserad_tokens_issued_total";
 /// Requests refused with 429. Label `scope` (e.g. `app`, `ip`).
 pub const RATE_LIMIT_REJECTIONS: &str = "tesserad_rate_limit_rejections_total";
+/// Connections closed for running past a deadline. Label `phase`: `headers`
+/// (a slow sender), `idle`.
+pub const CONNECTION_TIMEOUTS: &str = "tesserad_connection_timeouts_total";
 
 pub const GRANTS: [&str; 5] = [
     "client_credentials",
@@ -44,6 +47,10 @@ pub fn install() -> Result<PrometheusHandle, String> {
     metrics::describe_counter!(API_KEYS_REVOKED, "API keys revoked");
     metrics::describe_counter!(TOKENS_ISSUED, "OAuth access tokens issued, by grant");
     metrics::describe_counter!(RATE_LIMIT_REJECTIONS, "requests refused for rate limits");
+    metrics::describe_counter!(
+        CONNECTION_TIMEOUTS,
+        "connections closed past their header-read or idle deadline"
+    );
     metrics::counter!(API_KEYS_ISSUED).absolute(0);
     metrics::counter!(API_KEYS_REVOKED).absolute(0);
     for grant in GRANTS {
@@ -51,6 +58,9 @@ pub fn install() -> Result<PrometheusHandle, String> {
     }
     for scope in ["app", "ip"] {
         metrics::counter!(RATE_LIMIT_REJECTIONS, "scope" => scope).absolute(0);
+    }
+    for phase in ["headers", "idle"] {
+        metrics::counter!(CONNECTION_TIMEOUTS, "phase" => phase).absolute(0);
     }
     Ok(handle)
 }

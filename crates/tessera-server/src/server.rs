@@ -95,14 +95,7 @@ pub async fn serve(
 
     let background = tokio::spawn(background_tasks(state.clone()));
     let app = crate::http::router(state.clone());
-    // The peer address feeds the per-IP rate limits, the pages and the audit trail.
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .map_err(|e| Error::internal(format!("server error: {e}")))?;
+    crate::connections::serve(listener, app, state.settings.connections, shutdown_signal()).await;
     background.abort();
     state.store.close().await;
     if dev {
@@ -170,5 +163,5 @@ async fn shutdown_signal() {
         () = interrupt => {},
         () = terminate => {},
     }
-    tracing::info!("shutdown signal received; finishing open requests");
+    tracing::info!("shutdown signal received; finishing requests in progress");
 }

@@ -40,6 +40,28 @@ pub struct Settings {
     pub master_key: MasterKey,
     /// Switching an app to production in the console needs an admin's approval.
     pub production_requires_approval: bool,
+    /// Time limits and the cap of the HTTP connections `serve` accepts.
+    pub connections: Connections,
+}
+
+/// How `serve` treats connections (issue 17 §1): no client may hold one, or a
+/// request, for long without doing its part, and no crowd of clients may hold
+/// more than `max_connections` at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Connections {
+    /// From a request's first byte until its headers are complete: a client
+    /// that sends them slowly (slowloris) is cut off.
+    pub header_read_timeout: Duration,
+    /// From complete headers until the answer, the body's upload included.
+    pub request_timeout: Duration,
+    /// A connection with no request in progress (new, or kept alive after an
+    /// answer) is closed after this.
+    pub idle_timeout: Duration,
+    /// Connections served at once; more wait in the kernel's listen queue.
+    pub max_connections: u32,
+    /// After SIGTERM or SIGINT: how long requests in progress may finish before
+    /// the remaining connections are closed.
+    pub drain_timeout: Duration,
 }
 
 impl Settings {

@@ -66,6 +66,8 @@ pub struct ServeArgs {
     /// postgres:// database, else `memory`.
     #[arg(long, value_enum, env = "TESSERAD_RATE_LIMIT_BACKEND")]
     pub rate_limit_backend: Option<crate::ratelimit::Backend>,
+    #[command(flatten)]
+    pub connections: settings::ConnectionArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -119,6 +121,7 @@ async fn run(command: Command) -> Result<()> {
                 dev: args.dev,
                 no_rate_limit: args.no_rate_limit,
                 rate_limit_backend: args.rate_limit_backend,
+                connections: args.connections,
             };
             let mut settings_args = args.settings;
             if args.dev && settings_args.listen.is_none() {

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::master_key::MasterKey;
 use crate::ratelimit::{Backend, EndpointLimit, Policy};
 use crate::secret::{Secret, SecretUrl};
-use crate::settings::Settings;
+use crate::settings::{Connections, Settings};
 use crate::store::DatabaseLocation;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -17,6 +17,23 @@ use std::time::Duration;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(3600);
 const DEFAULT_REFRESH_TOKEN_TTL: Duration = Duration::from_secs(30 * 86400);
+/// Headers of a real request arrive in milliseconds, even over a bad mobile link.
+const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The issue's bound on the header-read timeout: a setting cannot reopen slowloris.
+const MAX_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Every endpoint answers in milliseconds; 30 s leaves room for a slow database
+/// and a slow upload of a 64 KiB body.
+const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longer than the 60 s idle timeout of common load balancers, so a balancer
+/// closes its pooled connections before tesserad does and never reuses one that
+/// is being closed.
+const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(75);
+/// Below the usual open-file limit of 1024, leaving room for the database pool
+/// and log files.
+const DEFAULT_MAX_CONNECTIONS: u32 = 900;
+/// Requests are bounded by the request timeout; this bounds a client that does
+/// not read its answer.
+const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Flags shared by `serve`, `admin` and `migrate` (admin needs the issuer and key
 /// prefix too: it signs API keys and prints token URLs).
@@ -66,6 +83,34 @@ pub struct SettingsArgs {
     pub production_requires_approval: Option<bool>,
 }
 
+/// `serve`'s connection limits (see [`Connections`]).
+#[derive(Clone, Copy, Debug, Default, clap::Args)]
+pub struct ConnectionArgs {
+    /// Time a request has, from its first byte, to send all its headers; slower
+    /// clients are disconnected (default `10s`, at most `30s`).
+    #[arg(long, env = "TESSERAD_HEADER_READ_TIMEOUT", value_parser = parse_duration)]
+    #[arg(value_name = "DURATION")]
+    pub header_read_timeout: Option<Duration>,
+    /// Time to answer a request once its headers are in, reading its body
+    /// included; past it the answer is 503 (default `30s`).
+    #[arg(long, env = "TESSERAD_REQUEST_TIMEOUT", value_parser = parse_duration)]
+    #[arg(value_name = "DURATION")]
+    pub request_timeout: Option<Duration>,
+    /// A connection with no request in progress is closed after this (default `75s`).
+    #[arg(long, env = "TESSERAD_IDLE_TIMEOUT", value_parser = parse_duration)]
+    #[arg(value_name = "DURATION")]
+    pub idle_timeout: Option<Duration>,
+    /// Connections served at once; more wait until one closes (default 900).
+    /// Keep it below the open-file limit (`ulimit -n`).
+    #[arg(long, env = "TESSERAD_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<u32>,
+    /// On SIGTERM or SIGINT, stop accepting and let requests in progress finish
+    /// for at most this long (default `30s`).
+    #[arg(long, env = "TESSERAD_DRAIN_TIMEOUT", value_parser = parse_duration)]
+    #[arg(value_name = "DURATION")]
+    pub drain_timeout: Option<Duration>,
+}
+
 /// The TOML config file. Flags and environment variables win over it.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -96,6 +141,11 @@ pub struct FileConfig {
     pub production_requires_approval: Option<bool>,
     /// Prefer `TESSERAD_MASTER_KEY` in the environment; a config file is easier to leak.
     pub master_key: Option<Secret>,
+    pub header_read_timeout: Option<String>,
+    pub request_timeout: Option<String>,
+    pub idle_timeout: Option<String>,
+    pub max_connections: Option<u32>,
+    pub drain_timeout: Option<String>,
 }
 
 impl FileConfig {
@@ -139,6 +189,7 @@ pub struct ServeOverrides {
     pub no_rate_limit: bool,
     /// `serve --rate-limit-backend` / `TESSERAD_RATE_LIMIT_BACKEND`.
     pub rate_limit_backend: Option<Backend>,
+    pub connections: ConnectionArgs,
 }
 
 /// Resolves flags/env (`args`) over the config file over defaults.
@@ -156,6 +207,7 @@ pub fn resolve(
         Some(path) => FileConfig::load(path)?,
         None => FileConfig::default(),
     };
+    let connections = connections(&serve.connections, &file)?;
     let listen = match args.listen.or(file.listen) {
         Some(addr) => addr,
         None => DEFAULT_LISTEN.parse().expect("valid default address"),
@@ -183,16 +235,16 @@ pub fn resolve(
     let issuer_follows_listen = configured_issuer.is_none();
     let issuer =
         normalize_issuer(&configured_issuer.unwrap_or_else(|| format!("http://{listen}")))?;
-    let access_token_ttl = match (args.access_token_ttl, file.access_token_ttl.as_deref()) {
-        (Some(d), _) => d,
-        (None, Some(s)) => parse_duration(s).map_err(Error::Config)?,
-        (None, None) => DEFAULT_ACCESS_TOKEN_TTL,
-    };
-    let refresh_token_ttl = match (args.refresh_token_ttl, file.refresh_token_ttl.as_deref()) {
-        (Some(d), _) => d,
-        (None, Some(s)) => parse_duration(s).map_err(Error::Config)?,
-        (None, None) => DEFAULT_REFRESH_TOKEN_TTL,
-    };
+    let access_token_ttl = duration(
+        args.access_token_ttl,
+        file.access_token_ttl.as_deref(),
+        DEFAULT_ACCESS_TOKEN_TTL,
+    )?;
+    let refresh_token_ttl = duration(
+        args.refresh_token_ttl,
+        file.refresh_token_ttl.as_deref(),
+        DEFAULT_REFRESH_TOKEN_TTL,
+    )?;
     let api_key_prefix = args
         .api_key_prefix
         .clone()
@@ -309,6 +361,73 @@ pub fn resolve(
             .production_requires_approval
             .or(file.production_requires_approval)
             .unwrap_or(false),
+        connections,
+    })
+}
+
+/// A flag's duration, else the config file's, else the default.
+fn duration(flag: Option<Duration>, file: Option<&str>, default: Duration) -> Result<Duration> {
+    match (flag, file) {
+        (Some(d), _) => Ok(d),
+        (None, Some(s)) => parse_duration(s).map_err(Error::Config),
+        (None, None) => Ok(default),
+    }
+}
+
+fn connections(args: &ConnectionArgs, file: &FileConfig) -> Result<Connections> {
+    let timeout = |name: &str, flag, file: &Option<String>, default, max: Option<Duration>| {
+        let d = duration(flag, file.as_deref(), default)?;
+        let max = max.unwrap_or(Duration::MAX);
+        if d.is_zero() || d > max {
+            let bound = if max == Duration::MAX {
+                String::new()
+            } else {
+                format!(" and at most {}s", max.as_secs())
+            };
+            return Err(Error::Config(format!(
+                "{name} must be at least 1s{bound} (it is {}s)",
+                d.as_secs()
+            )));
+        }
+        Ok(d)
+    };
+    let max_connections = args
+        .max_connections
+        .or(file.max_connections)
+        .unwrap_or(DEFAULT_MAX_CONNECTIONS);
+    if max_connections == 0 {
+        return Err(Error::Config("max_connections must be at least 1".into()));
+    }
+    Ok(Connections {
+        header_read_timeout: timeout(
+            "header_read_timeout",
+            args.header_read_timeout,
+            &file.header_read_timeout,
+            DEFAULT_HEADER_READ_TIMEOUT,
+            Some(MAX_HEADER_READ_TIMEOUT),
+        )?,
+        request_timeout: timeout(
+            "request_timeout",
+            args.request_timeout,
+            &file.request_timeout,
+            DEFAULT_REQUEST_TIMEOUT,
+            None,
+        )?,
+        idle_timeout: timeout(
+            "idle_timeout",
+            args.idle_timeout,
+            &file.idle_timeout,
+            DEFAULT_IDLE_TIMEOUT,
+            None,
+        )?,
+        max_connections,
+        drain_timeout: timeout(
+            "drain_timeout",
+            args.drain_timeout,
+            &file.drain_timeout,
+            DEFAULT_DRAIN_TIMEOUT,
+            None,
+        )?,
     })
 }
 
@@ -370,6 +489,60 @@ rate_limit_enabled = false
         std::fs::write(&file, "unknown_setting = 1\n").unwrap();
         let err = resolve(&args, ServeOverrides::default(), key).unwrap_err();
         assert!(err.to_string().contains("unknown_setting"), "{err}");
+    }
+
+    #[test]
+    fn connection_limits_from_flags_file_and_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tesserad.toml");
+        let key = || Some(Secret::new(MasterKey::generate().encode()));
+        let resolve_with = |toml: &str, flags: ConnectionArgs| {
+            std::fs::write(&file, toml).unwrap();
+            let args = SettingsArgs {
+                config: Some(file.clone()),
+                database: Some(SecretUrl::new("/tmp/never-created.db")),
+                ..Default::default()
+            };
+            let serve = ServeOverrides {
+                connections: flags,
+                ..Default::default()
+            };
+            resolve(&args, serve, key()).map(|s| s.connections)
+        };
+        let defaults = resolve_with("", ConnectionArgs::default()).unwrap();
+        assert_eq!(
+            defaults,
+            Connections {
+                header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+                request_timeout: DEFAULT_REQUEST_TIMEOUT,
+                idle_timeout: DEFAULT_IDLE_TIMEOUT,
+                max_connections: DEFAULT_MAX_CONNECTIONS,
+                drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            }
+        );
+        let toml = "header_read_timeout = \"5s\"\nrequest_timeout = \"1m\"\nidle_timeout = \"2m\"\n\
+                    max_connections = 64\ndrain_timeout = \"10s\"\n";
+        let flags = ConnectionArgs {
+            idle_timeout: Some(Duration::from_secs(20)),
+            ..Default::default()
+        };
+        let configured = resolve_with(toml, flags).unwrap();
+        assert_eq!(configured.header_read_timeout, Duration::from_secs(5));
+        assert_eq!(configured.request_timeout, Duration::from_secs(60));
+        assert_eq!(configured.idle_timeout, Duration::from_secs(20));
+        assert_eq!(configured.max_connections, 64);
+        assert_eq!(configured.drain_timeout, Duration::from_secs(10));
+
+        for (toml, says) in [
+            ("header_read_timeout = \"31s\"\n", "at most 30s"),
+            ("idle_timeout = \"0s\"\n", "idle_timeout must be at least 1s"),
+            ("max_connections = 0\n", "max_connections must be at least 1"),
+            ("drain_timeout = \"soon\"\n", "invalid duration"),
+        ] {
+            let err = resolve_with(toml, ConnectionArgs::default()).unwrap_err();
+            assert!(matches!(err, Error::Config(_)), "{err}");
+            assert!(err.to_string().contains(says), "{toml}: {err}");
+        }
     }
 
     #[test]

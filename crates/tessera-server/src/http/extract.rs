@@ -18,7 +18,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Json<T>(pub T);
 
-fn too_large() -> Error {
+pub fn too_large() -> Error {
     Error::BadRequest(format!(
         "the request body is larger than {} KiB",
         super::MAX_BODY_BYTES / 1024

@@ -12,13 +12,14 @@
 //! Every response of a counted request carries the headers; a refused one is the
 //! 429 of [`Error::RateLimited`].
 
-use super::error::write_rate_limit_headers;
+use super::error::{Style, respond, write_rate_limit_headers};
 use super::extract::{client_ip, presented};
 use crate::error::{Error, Result};
 use crate::principal::{self, Principal};
 use crate::ratelimit::{Bucket, Decision, RateLimits, Subject};
 use crate::services::AppState;
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use std::time::Instant;
@@ -126,6 +127,37 @@ async fn counted(
         response.headers_mut(),
     );
     Ok(response)
+}
+
+/// Bounds a request before any handler reads it: a declared body over
+/// [`super::MAX_BODY_BYTES`] is refused at once, instead of after waiting for
+/// bytes that will be refused anyway; and the handling, the reading of the body
+/// included, gets the request timeout: a stuck dependency or a client that
+/// trickles its body gets [`Error::TimedOut`] instead of holding a connection
+/// and a worker. Errors come in the routes' own `style`. (The serve loop bounds
+/// headers and idle time.)
+pub async fn bounded(
+    State((limit, style)): State<(std::time::Duration, Style)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let declared = (request.headers().get(header::CONTENT_LENGTH))
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let refused = if declared.is_some_and(|n| n > super::MAX_BODY_BYTES as u64) {
+        super::extract::too_large()
+    } else {
+        match tokio::time::timeout(limit, next.run(request)).await {
+            Ok(response) => return response,
+            Err(_) => Error::TimedOut {
+                after_secs: limit.as_secs(),
+            },
+        }
+    };
+    // The body was not read to its end, so the connection cannot carry another
+    // request: say so, and hyper closes it after this answer.
+    let mut response = respond(style, refused);
+    (response.headers_mut()).insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// Counts and times every request by matched route and status, and logs it at

@@ -31,6 +31,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::header;
 use axum::middleware::from_fn_with_state;
+use error::Style;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
 /// Largest request body any endpoint reads.
@@ -52,12 +53,17 @@ pub fn router(state: AppState) -> Router {
         Some(_) => routes.layer(from_fn_with_state(state.clone(), middleware::by_ip)),
         None => routes,
     };
+    // Outside the other layers, so that a stuck limiter or database is bounded too.
+    let timed = |routes: Router<AppState>, style| {
+        let limit = state.settings.connections.request_timeout;
+        routes.layer(from_fn_with_state((limit, style), middleware::bounded))
+    };
     let app = Router::new()
-        .merge(ops::routes())
-        .merge(platform)
-        .merge(by_ip(oauth::routes()))
-        .merge(by_ip(v1::public_routes()))
-        .merge(by_ip(web::routes(state.clone())))
+        .merge(timed(ops::routes(), Style::Api))
+        .merge(timed(platform, Style::Api))
+        .merge(timed(by_ip(oauth::routes()), Style::OAuth))
+        .merge(timed(by_ip(v1::public_routes()), Style::Api))
+        .merge(timed(by_ip(web::routes(state.clone())), Style::Page))
         .fallback(ops::not_found);
     app.layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(middleware::track))

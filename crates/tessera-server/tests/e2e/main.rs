@@ -6,8 +6,10 @@
 mod support;
 
 mod admin;
+mod attacks_limits;
 mod api_keys;
 mod cli;
+mod connections;
 mod faults;
 mod forgery;
 mod malformed;
