@@ -9,7 +9,7 @@
 //! | 1. edge | `cli` (and `main.rs`) |
 //! | 2. wiring | `server`, `connections` |
 //! | 3. HTTP | `http` |
-//! | 4. domain | `services`, `settings`, `oauth`, `principal`, `accounts`, `apps`, `api_keys`, `access_tokens`, `keys`, `otp`, `mail`, `password`, `audit`, `attempts`, `ratelimit`, `web_sessions` |
+//! | 4. domain | `services`, `settings`, `forwarded`, `oauth`, `principal`, `accounts`, `apps`, `api_keys`, `access_tokens`, `keys`, `otp`, `mail`, `password`, `audit`, `attempts`, `ratelimit`, `web_sessions` |
 //! | 5. store | `store` |
 //! | 6. core | `error`, `clock`, `digest`, `ids`, `master_key`, `metrics`, `secret` |
 //!
@@ -36,6 +36,7 @@ pub mod clock;
 pub mod connections;
 pub mod digest;
 pub mod error;
+pub mod forwarded;
 pub mod http;
 pub mod ids;
 pub mod keys;

@@ -3,6 +3,7 @@
 //! `TESSERAD_*` environment > TOML file > defaults); nothing reads the
 //! environment later.
 
+use crate::forwarded::ClientAddress;
 use crate::master_key::MasterKey;
 use crate::ratelimit::{Backend, Policy};
 use crate::secret::SecretUrl;
@@ -42,6 +43,8 @@ pub struct Settings {
     pub production_requires_approval: bool,
     /// Time limits and the cap of the HTTP connections `serve` accepts.
     pub connections: Connections,
+    /// Where a request's client address comes from (behind proxies or not).
+    pub client_address: ClientAddress,
 }
 
 /// How `serve` treats connections (issue 17 §1): no client may hold one, or a

@@ -4,6 +4,7 @@
 
 use crate::clock::parse_duration;
 use crate::error::{Error, Result};
+use crate::forwarded::{ClientAddress, DEFAULT_TRUSTED_PROXIES, TrustedProxies};
 use crate::master_key::MasterKey;
 use crate::ratelimit::{Backend, EndpointLimit, Policy};
 use crate::secret::{Secret, SecretUrl};
@@ -136,8 +137,12 @@ pub struct FileConfig {
     /// Lower limits by path prefix, requests per minute: replaces the default
     /// table (`"/v1/auth/otp" = 20`).
     pub rate_limit_endpoints: Option<std::collections::BTreeMap<String, u32>>,
-    /// Behind a load balancer: take the client IP from the last `X-Forwarded-For`.
+    /// Behind reverse proxies: every per-address limit (and the audit trail)
+    /// takes the client's address from `X-Forwarded-For` (see `forwarded`).
     pub rate_limit_trust_forwarded_for: Option<bool>,
+    /// The proxies' networks (addresses or CIDRs); default: loopback and
+    /// private networks. Only with `rate_limit_trust_forwarded_for = true`.
+    pub trusted_proxies: Option<Vec<String>>,
     pub production_requires_approval: Option<bool>,
     /// Prefer `TESSERAD_MASTER_KEY` in the environment; a config file is easier to leak.
     pub master_key: Option<Secret>,
@@ -335,8 +340,25 @@ pub fn resolve(
             defaults.per_ip_per_min,
         )?,
         endpoints,
-        file.rate_limit_trust_forwarded_for.unwrap_or(false),
     );
+    let client_address = match (
+        file.rate_limit_trust_forwarded_for.unwrap_or(false),
+        file.trusted_proxies,
+    ) {
+        (true, networks) => ClientAddress::Forwarded(
+            match networks {
+                Some(networks) => TrustedProxies::parse(&networks),
+                None => TrustedProxies::parse(&DEFAULT_TRUSTED_PROXIES),
+            }
+            .map_err(|e| Error::Config(format!("trusted_proxies: {e}")))?,
+        ),
+        (false, None) => ClientAddress::Peer,
+        (false, Some(_)) => {
+            return Err(Error::Config(
+                "trusted_proxies is only read with rate_limit_trust_forwarded_for = true".into(),
+            ));
+        }
+    };
     Ok(Settings {
         listen,
         database,
@@ -362,6 +384,7 @@ pub fn resolve(
             .or(file.production_requires_approval)
             .unwrap_or(false),
         connections,
+        client_address,
     })
 }
 
@@ -535,8 +558,14 @@ rate_limit_enabled = false
 
         for (toml, says) in [
             ("header_read_timeout = \"31s\"\n", "at most 30s"),
-            ("idle_timeout = \"0s\"\n", "idle_timeout must be at least 1s"),
-            ("max_connections = 0\n", "max_connections must be at least 1"),
+            (
+                "idle_timeout = \"0s\"\n",
+                "idle_timeout must be at least 1s",
+            ),
+            (
+                "max_connections = 0\n",
+                "max_connections must be at least 1",
+            ),
             ("drain_timeout = \"soon\"\n", "invalid duration"),
         ] {
             let err = resolve_with(toml, ConnectionArgs::default()).unwrap_err();

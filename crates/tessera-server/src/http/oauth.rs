@@ -4,6 +4,7 @@
 
 use super::error::{Style, respond};
 use super::extract::Form;
+use super::middleware;
 use crate::error::{Error, Result};
 use crate::oauth::client_auth::ClientCredentials;
 use crate::oauth::token::{Grant, TokenRequest};
@@ -148,9 +149,28 @@ impl Endpoint for TokenForm {
     }
 }
 
+/// Between authenticating the client and the grant, the request counts against
+/// the app's rate limit; a guess is marked for the per-address limit
+/// ([`middleware::by_ip`]).
 async fn token(State(state): State<AppState>, Parsed(request): Parsed<TokenForm>) -> Response {
-    let result = async { oauth::token::exchange(&state, request?, state.now()).await };
-    reply(result.await.map(|body| no_store(body, true)))
+    let now = state.now();
+    let mut app_window = None;
+    let result = async {
+        let request = request?;
+        let app = oauth::token::authenticate(&state, &request).await?;
+        app_window = middleware::by_app_for_grant(&state, &app.client_id, now).await?;
+        oauth::token::exchange(&state, &app, request.grant, now).await
+    }
+    .await;
+    let guessed = result.as_ref().is_err_and(oauth::token::is_guess);
+    let mut response = reply(result.map(|body| no_store(body, true)));
+    if let Some(decision) = app_window {
+        middleware::write_headers(&decision, &mut response);
+    }
+    if guessed {
+        response.extensions_mut().insert(middleware::Guessed);
+    }
+    response
 }
 
 #[derive(Deserialize)]

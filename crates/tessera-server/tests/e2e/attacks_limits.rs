@@ -6,16 +6,136 @@
 //! |---|---|---|
 //! | slowloris: headers a byte a second | [`slowloris_is_cut_off_at_the_header_deadline`] | RFC 6819 §4.4.1.11 (resource exhaustion) |
 //! | oversized inputs: head, header count, URI, body | [`oversized_inputs_are_refused_before_they_are_read`] | RFC 6819 §4.4.1.11 |
+//! | user-code brute force, in parallel, from one address | [`user_code_guesses_get_exactly_the_limit`] | RFC 8628 §5.1; RFC 9700 §4.13 (forwarded addresses) |
+//! | one-time code brute force, in parallel | [`one_time_code_guesses_in_parallel_burn_the_code`] | RFC 6749 §10.10 |
+//! | password spraying: one password, many accounts | [`password_spraying_pauses_the_address_not_the_accounts`] | RFC 6749 §10.10; RFC 9700 §4.13 |
+//! | guessing client secrets at the token endpoint, in parallel | [`token_endpoint_guesses_get_exactly_the_limit`] | RFC 6749 §10.10 |
+//!
+//! The per-address tests run behind a trusted proxy (`X-Forwarded-For` from
+//! 127.0.0.1), so several attackers and bystanders can be told apart.
 
 use crate::connections::{connect, read_until_closed};
+use crate::oauth_support::{self as oauth, code_from_outbox};
 use crate::support::{Backend, Server};
+use futures_util::future::join_all;
+use reqwest::StatusCode;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 backend_tests!(
     slowloris_is_cut_off_at_the_header_deadline,
     oversized_inputs_are_refused_before_they_are_read,
+    user_code_guesses_get_exactly_the_limit,
+    one_time_code_guesses_in_parallel_burn_the_code,
+    password_spraying_pauses_the_address_not_the_accounts,
+    token_endpoint_guesses_get_exactly_the_limit,
 );
+
+/// A server behind a (pretend) proxy on 127.0.0.1, so that `X-Forwarded-For`
+/// names the client; `extra` TOML lines are added to its config.
+pub async fn behind_proxy(backend: Backend, extra: &str) -> (Server, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tesserad.toml");
+    let toml = format!(
+        "rate_limit_trust_forwarded_for = true\ntrusted_proxies = [\"127.0.0.1\"]\n{extra}"
+    );
+    std::fs::write(&config, toml).unwrap();
+    let server = Server::start_with(backend, &["--config", config.to_str().unwrap()]).await;
+    (server, dir)
+}
+
+/// How many answers had each status.
+fn tally(statuses: impl IntoIterator<Item = StatusCode>) -> BTreeMap<u16, usize> {
+    let mut counts = BTreeMap::new();
+    for status in statuses {
+        *counts.entry(status.as_u16()).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// A browser on the web pages: its cookies, and the client address it comes from.
+pub struct Web<'a> {
+    server: &'a Server,
+    from: String,
+    cookies: Vec<String>,
+}
+
+impl<'a> Web<'a> {
+    /// A new browser at `from` (an `X-Forwarded-For` address).
+    pub async fn new(server: &'a Server, from: &str) -> Self {
+        let mut web = Self {
+            server,
+            from: from.to_owned(),
+            cookies: Vec::new(),
+        };
+        web.get("/signin").await;
+        web
+    }
+
+    fn keep(&mut self, response: &reqwest::Response) {
+        for set in response.headers().get_all("set-cookie") {
+            let pair = set.to_str().unwrap().split(';').next().unwrap().to_owned();
+            let name = pair.split('=').next().unwrap().to_owned();
+            self.cookies.retain(|c| !c.starts_with(&format!("{name}=")));
+            self.cookies.push(pair);
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> (StatusCode, String) {
+        let response = (self.server.http().get(self.server.endpoint(path)))
+            .header("cookie", self.cookies.join("; "))
+            .header("x-forwarded-for", &self.from)
+            .send()
+            .await
+            .unwrap();
+        self.keep(&response);
+        (response.status(), response.text().await.unwrap())
+    }
+
+    /// The CSRF token of the page at `path`.
+    pub async fn csrf(&mut self, path: &str) -> String {
+        let (_, html) = self.get(path).await;
+        let marker = r#"name="csrf" value=""#;
+        let start = html.find(marker).expect("a form") + marker.len();
+        html[start..start + html[start..].find('"').unwrap()].to_owned()
+    }
+
+    /// POSTs a form (the CSRF token is the caller's); does not keep cookies,
+    /// so copies of one browser can post in parallel.
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
+        let response = (self.server.http().post(self.server.endpoint(path)))
+            .header("cookie", self.cookies.join("; "))
+            .header("x-forwarded-for", &self.from)
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.text().await.unwrap())
+    }
+
+    /// Signs in with an emailed code (the `skip`-th mail to `email`).
+    pub async fn sign_in_with_code(&mut self, email: &str, skip: usize) {
+        let csrf = self.csrf("/signin").await;
+        let (status, _) = self
+            .post("/signin/code/request", &[("csrf", &csrf), ("email", email)])
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let code = code_from_outbox(self.server, email, skip).await;
+        let response = (self
+            .server
+            .http()
+            .post(self.server.endpoint("/signin/code")))
+        .header("cookie", self.cookies.join("; "))
+        .header("x-forwarded-for", &self.from)
+        .form(&[("csrf", csrf.as_str()), ("email", email), ("code", &code)])
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        self.keep(&response);
+    }
+}
 
 /// A client sends a request's headers one byte a second, the classic
 /// slowloris: with `--header-read-timeout 2s` the server closes the connection
@@ -52,7 +172,11 @@ async fn slowloris_is_cut_off_at_the_header_deadline(backend: Backend) {
         () = tokio::time::sleep(Duration::from_secs(15)) => panic!("the slow sender kept its connection"),
     }
     let held = started.elapsed();
-    assert!(received.is_empty(), "{:?}", String::from_utf8_lossy(&received));
+    assert!(
+        received.is_empty(),
+        "{:?}",
+        String::from_utf8_lossy(&received)
+    );
     assert!(
         (Duration::from_millis(1900)..Duration::from_secs(4)).contains(&held),
         "closed after {held:?}, expected 2 s after the first byte"
@@ -92,7 +216,8 @@ async fn oversized_inputs_are_refused_before_they_are_read(backend: Backend) {
         "HTTP/1.1 431 Request Header Fields Too Large"
     );
     let many: String = (0..200).map(|i| format!("X-{i}: a\r\n")).collect();
-    let many_headers = format!("GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n{many}\r\n");
+    let many_headers =
+        format!("GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n{many}\r\n");
     assert_eq!(
         status_of(many_headers.into_bytes()).await,
         "HTTP/1.1 431 Request Header Fields Too Large"
@@ -128,4 +253,187 @@ async fn oversized_inputs_are_refused_before_they_are_read(backend: Backend) {
         "HTTP/1.1 400 Bad Request"
     );
     assert_eq!(server.get("/healthz", None).await.status(), 200);
+}
+
+/// Thirty wrong user codes typed at once from one address: exactly the limit
+/// (10) are looked up, the rest refused, and the address stays refused even
+/// for a right code; a user at another address behind the same proxy is not
+/// affected and connects the device.
+async fn user_code_guesses_get_exactly_the_limit(backend: Backend) {
+    let (server, _config) = behind_proxy(backend, "").await;
+    let demo = server.demo_account().await;
+    let client = oauth::public_app(&server, &demo.email, "device-cli");
+    let (status, _, device) = oauth::post_form(
+        &server,
+        "/oauth/device_authorization",
+        &[("client_id", client.as_str())],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let user_code = device["user_code"].as_str().unwrap().to_owned();
+
+    let mut attacker = Web::new(&server, "203.0.113.66").await;
+    attacker.sign_in_with_code(&demo.email, 0).await;
+    let csrf = attacker.csrf("/device").await;
+    let guesses = (0..30).map(|i| {
+        let guess = format!("BCDF-{}", ["GHJK", "GHJL", "GHJM"][i % 3]);
+        let (attacker, csrf) = (&attacker, &csrf);
+        async move {
+            let form = [("csrf", csrf.as_str()), ("user_code", guess.as_str())];
+            attacker.post("/device", &form).await.0
+        }
+    });
+    let statuses = join_all(guesses).await;
+    assert_eq!(
+        tally(statuses),
+        BTreeMap::from([(404, 10), (429, 20)]),
+        "exactly the guess limit is looked up"
+    );
+    let form = [("csrf", csrf.as_str()), ("user_code", user_code.as_str())];
+    assert_eq!(
+        attacker.post("/device", &form).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+
+    let mut owner = Web::new(&server, "198.51.100.20").await;
+    owner.sign_in_with_code(&demo.email, 1).await;
+    let csrf = owner.csrf("/device").await;
+    let form = [("csrf", csrf.as_str()), ("user_code", user_code.as_str())];
+    let (status, html) = owner.post("/device", &form).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+}
+
+/// Twenty wrong one-time codes for one address at once: only five are ever
+/// compared (the tries are counted in the same statement that reads the
+/// code), after which the code is burnt and the right one fails too.
+async fn one_time_code_guesses_in_parallel_burn_the_code(backend: Backend) {
+    let (server, _config) =
+        behind_proxy(backend, "[rate_limit_endpoints]\n\"/v1/auth/otp\" = 1000\n").await;
+    let demo = server.demo_account().await;
+    let post = |path: &'static str, body: serde_json::Value| {
+        let server = &server;
+        async move {
+            let response = (server.http().post(server.endpoint(path)))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            response.status()
+        }
+    };
+    let requested = post("/v1/auth/otp", serde_json::json!({ "email": demo.email })).await;
+    assert_eq!(requested, StatusCode::ACCEPTED);
+    let code = code_from_outbox(&server, &demo.email, 0).await;
+    let wrong: u32 = code.parse().unwrap();
+    let guesses = (1..=20).map(|i| {
+        let guess = format!("{:06}", (wrong + i) % 1_000_000);
+        post(
+            "/v1/auth/otp/verify",
+            serde_json::json!({ "email": demo.email, "code": guess }),
+        )
+    });
+    let statuses = join_all(guesses).await;
+    assert_eq!(tally(statuses), BTreeMap::from([(401, 20)]));
+    let right = serde_json::json!({ "email": demo.email, "code": code });
+    assert_eq!(
+        post("/v1/auth/otp/verify", right).await,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+/// One password tried against 30 accounts at once from one address (password
+/// spraying: no account sees more than one failure, so the per-account limit
+/// never fires): exactly 20 are checked, the rest and every later attempt from
+/// that address pause, the right password included; the accounts themselves
+/// are not locked: their owners sign in from elsewhere.
+async fn password_spraying_pauses_the_address_not_the_accounts(backend: Backend) {
+    let (server, _config) = behind_proxy(backend, "").await;
+    let victim = server.demo_account().await;
+    let password = "correct horse battery staple";
+    let set = crate::web::set_password(&server, &victim.email, password);
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    let mut sprayer = Web::new(&server, "203.0.113.99").await;
+    let csrf = sprayer.csrf("/signin").await;
+    let emails: Vec<String> = (0..30).map(|i| format!("user{i}@example.com")).collect();
+    let attempts = emails.iter().map(|email| {
+        let (sprayer, csrf) = (&sprayer, &csrf);
+        async move {
+            let form = [
+                ("csrf", csrf.as_str()),
+                ("email", email),
+                ("password", "Summer2026!"),
+            ];
+            let (_, html) = sprayer.post("/signin/password", &form).await;
+            if html.contains("Too many failed attempts") {
+                "paused"
+            } else if html.contains("do not match") {
+                "checked"
+            } else {
+                panic!("unexpected page: {html}")
+            }
+        }
+    });
+    let outcomes = join_all(attempts).await;
+    let checked = outcomes.iter().filter(|o| **o == "checked").count();
+    assert_eq!(checked, 20, "{outcomes:?}");
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("email", &victim.email),
+        ("password", password),
+    ];
+    let (status, html) = sprayer.post("/signin/password", &form).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(html.contains("Too many failed attempts"), "{html}");
+
+    let mut owner = Web::new(&server, "198.51.100.30").await;
+    let csrf = owner.csrf("/signin").await;
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("email", &victim.email),
+        ("password", password),
+    ];
+    let (status, _) = owner.post("/signin/password", &form).await;
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "the owner signs in from elsewhere"
+    );
+}
+
+/// Thirty wrong client secrets at once from one address, with a limit of 5:
+/// exactly 5 are checked (401), 25 refused (429); the app's own grants from
+/// another address go on.
+async fn token_endpoint_guesses_get_exactly_the_limit(backend: Backend) {
+    let (server, _config) = behind_proxy(backend, "rate_limit_per_ip = 5\n").await;
+    let demo = server.demo_account().await;
+    let app = oauth::confidential_app(&server, &demo.email, &[]);
+    let guess = |from: &'static str, secret: String| {
+        let (server, id) = (&server, app.client_id.clone());
+        async move {
+            (server.http().post(server.endpoint("/oauth/token")))
+                .header("x-forwarded-for", from)
+                .basic_auth(id, Some(secret))
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    let guesses = (0..30).map(|i| guess("203.0.113.7", format!("guess-{i}")));
+    let statuses = join_all(guesses).await;
+    assert_eq!(tally(statuses), BTreeMap::from([(401, 5), (429, 25)]));
+    assert_eq!(
+        guess("203.0.113.7", app.client_secret.clone()).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    for _ in 0..10 {
+        let status = guess("198.51.100.40", app.client_secret.clone()).await;
+        assert_eq!(status, StatusCode::OK);
+    }
 }

@@ -6,8 +6,8 @@
 mod support;
 
 mod admin;
-mod attacks_limits;
 mod api_keys;
+mod attacks_limits;
 mod cli;
 mod connections;
 mod faults;
@@ -18,6 +18,7 @@ mod oauth_flows;
 mod oauth_security;
 mod oauth_support;
 mod otp;
+mod per_address;
 mod ratelimit;
 mod secrets;
 mod server;

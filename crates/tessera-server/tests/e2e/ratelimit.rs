@@ -202,7 +202,8 @@ async fn oauth_tokens_share_their_apps_limit(backend: Backend) {
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(num(&response, "x-ratelimit-limit"), 100);
 
-    // The token endpoint itself is limited per client IP, headers included.
+    // Its token requests count against the app too (issue 17 §2), in a window
+    // of their own, not against the client's address.
     let (status, headers, _) = oauth::post_form(
         &server,
         "/oauth/token",
@@ -211,6 +212,6 @@ async fn oauth_tokens_share_their_apps_limit(backend: Backend) {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(headers["x-ratelimit-limit"], "300");
-    assert_eq!(headers["x-ratelimit-remaining"], "297");
+    assert_eq!(headers["x-ratelimit-limit"], "3");
+    assert_eq!(headers["x-ratelimit-remaining"], "0");
 }

@@ -11,7 +11,7 @@ backend_tests!(password_sign_in_and_console, approve_needs_a_request);
 
 const PASSWORD: &str = "correct horse battery staple";
 
-fn set_password(server: &Server, email: &str, password: &str) -> std::process::Output {
+pub fn set_password(server: &Server, email: &str, password: &str) -> std::process::Output {
     let mut child = Command::new(TESSERAD)
         .args([
             "admin",
