@@ -568,6 +568,36 @@ mod tests {
         // Another address is not affected.
         let elsewhere = from_peer(token_request(good, grant), [192, 0, 2, 9], "");
         assert_eq!(fx.send(elsewhere).await.status(), StatusCode::OK);
+
+        // A public client (a CLI) is every user's: no per-app limit on its
+        // token requests, even with a limit of 1.
+        let cli = fx
+            .app(
+                &account,
+                NewApp {
+                    public: true,
+                    rate_limit: Some(1),
+                    ..NewApp::named("CLI")
+                },
+            )
+            .await;
+        let cli_id = cli.app.client_id;
+        let device = fx
+            .post_form("/oauth/device_authorization", &[("client_id", &cli_id)])
+            .await;
+        let device = crate::testing::body_json(device).await;
+        let poll = format!(
+            "grant_type=urn:ietf:params:oauth:grant-type:device_code&client_id={cli_id}&device_code={}",
+            device["device_code"].as_str().unwrap()
+        );
+        for _ in 0..3 {
+            fx.clock.advance(5);
+            let response = fx
+                .send(from_peer(token_request(None, &poll), [192, 0, 2, 10], ""))
+                .await;
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+            assert!(!response.headers().contains_key("x-ratelimit-limit"));
+        }
     }
 
     #[tokio::test]

@@ -149,16 +149,21 @@ impl Endpoint for TokenForm {
     }
 }
 
-/// Between authenticating the client and the grant, the request counts against
-/// the app's rate limit; a guess is marked for the per-address limit
-/// ([`middleware::by_ip`]).
+/// Between authenticating the client and the grant, a confidential client's
+/// request counts against its app's rate limit; a guess is marked for the
+/// per-address limit ([`middleware::by_ip`]). A public client (a CLI) is
+/// shared by all its users, so a limit per app would be one limit for every
+/// user's sign-in: its requests are bounded by the credentials they carry
+/// (codes, refresh tokens, device codes) and the per-address guess limit.
 async fn token(State(state): State<AppState>, Parsed(request): Parsed<TokenForm>) -> Response {
     let now = state.now();
     let mut app_window = None;
     let result = async {
         let request = request?;
         let app = oauth::token::authenticate(&state, &request).await?;
-        app_window = middleware::by_app_for_grant(&state, &app.client_id, now).await?;
+        if !app.public {
+            app_window = middleware::by_app_for_grant(&state, &app.client_id, now).await?;
+        }
         oauth::token::exchange(&state, &app, request.grant, now).await
     }
     .await;

@@ -146,7 +146,8 @@ async fn configured_limits_and_switch_off(backend: Backend) {
         StatusCode::TOO_MANY_REQUESTS
     );
 
-    // Per client IP on the token endpoint, whatever answers there.
+    // Per client address on the token endpoint: each of these is a guess (no
+    // client credentials), so each counts.
     let token = || async {
         server
             .http()
