@@ -260,23 +260,25 @@ mod tests {
                 },
             )
             .await;
+        (bearer(fx, account, &app.app.client_id), app.app.client_id)
+    }
+
+    /// `Bearer` + an access token of `client_id` acting for `account_id`.
+    fn bearer(fx: &Fixture, account_id: String, client_id: &str) -> String {
         let token = access_tokens::issue(
             &fx.state.keyring,
             ISSUER,
             Duration::from_secs(3600),
             NewAccessToken {
-                account_id: account,
-                client_id: Some(app.app.client_id.clone()),
+                account_id,
+                client_id: Some(client_id.to_owned()),
                 scope: Scopes::parse(THIRD_PARTY_OPERATION),
                 acr: None,
             },
             fx.clock_now(),
         )
         .unwrap();
-        (
-            format!("Bearer {}", token.token.expose_secret()),
-            app.app.client_id,
-        )
+        format!("Bearer {}", token.token.expose_secret())
     }
 
     #[tokio::test]
@@ -338,20 +340,7 @@ mod tests {
 
         // A second token of the same app shares the app's window.
         let account = fx.account("c@example.com").await;
-        let second = access_tokens::issue(
-            &fx.state.keyring,
-            ISSUER,
-            Duration::from_secs(3600),
-            NewAccessToken {
-                account_id: account,
-                client_id: Some(client_id.clone()),
-                scope: Scopes::parse(THIRD_PARTY_OPERATION),
-                acr: None,
-            },
-            fx.clock_now(),
-        )
-        .unwrap();
-        let second = format!("Bearer {}", second.token.expose_secret());
+        let second = bearer(&fx, account, &client_id);
         assert_eq!(
             fx.get("/v1/me", &second).await.status(),
             StatusCode::TOO_MANY_REQUESTS
@@ -519,22 +508,9 @@ mod tests {
         assert_eq!(over.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(header(&over, "x-ratelimit-limit"), 5);
         // The app's API calls have a window of their own.
-        let token = access_tokens::issue(
-            &fx.state.keyring,
-            ISSUER,
-            Duration::from_secs(3600),
-            NewAccessToken {
-                account_id: account.clone(),
-                client_id: Some(id.clone()),
-                scope: Scopes::parse(THIRD_PARTY_OPERATION),
-                acr: None,
-            },
-            fx.clock_now(),
-        )
-        .unwrap();
-        let bearer = format!("Bearer {}", token.token.expose_secret());
+        let api = bearer(&fx, account.clone(), &id);
         assert_eq!(
-            header(&fx.get("/v1/me", &bearer).await, "x-ratelimit-remaining"),
+            header(&fx.get("/v1/me", &api).await, "x-ratelimit-remaining"),
             4
         );
 
