@@ -2,7 +2,7 @@
 //! which [`Grant`] — parsed once at the edge. [`authenticate`] finds the client
 //! and checks that its registration allows the grant; [`exchange`] hands the
 //! grant's own parameters to the grant's module. (Between the two the edge
-//! counts the request against the app's rate limit.)
+//! counts a confidential app's request against its rate limit.)
 
 use super::client_auth::{self, ClientCredentials};
 use super::{authorization_code, client_credentials, device, refresh};
