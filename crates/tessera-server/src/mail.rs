@@ -46,11 +46,11 @@ impl Mailer {
         })?;
         let transport = match &settings.smtp_url {
             Some(url) => {
-                if uses_tls(&url.0) {
+                if uses_tls(url.expose()) {
                     check_trusted_roots()?;
                 }
                 Transport::Smtp(
-                    AsyncSmtpTransport::<Tokio1Executor>::from_url(&url.0)
+                    AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
                         // lettre's message does not include the URL (it may hold a password).
                         .map_err(|e| Error::Config(format!("invalid SMTP URL: {e}")))?
                         .build(),

@@ -128,6 +128,16 @@ pub fn respond(style: Style, error: Error) -> Response {
             Page => Redirect::to(&page::signin_url(&return_to)).into_response(),
             Api | OAuth => unauthenticated(AuthError::Missing),
         },
+        Error::TimedOut { .. } => match style {
+            Api => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "1")],
+                api_body("timeout", text),
+            )
+                .into_response(),
+            OAuth => oauth(OAuthErrorCode::TemporarilyUnavailable, Some(text)),
+            Page => page_failure(StatusCode::SERVICE_UNAVAILABLE, &text),
+        },
         Error::Unavailable(_) => unavailable(style, "its database", &text),
         Error::LimiterUnreachable(_) => unavailable(style, "its rate-limit counters", &text),
         Error::Config(_) | Error::Database(_) | Error::Migration(_) | Error::Internal(_) => {

@@ -8,21 +8,25 @@
 //!   in the request extensions, where handlers and [`by_app`] read it.
 //! - [`by_app`] counts the request against the principal's app.
 //! - [`by_ip`] wraps the routers of the unauthenticated endpoints and counts
-//!   requests to them ([`crate::ratelimit::UNAUTHENTICATED_PATHS`]) per client IP,
-//!   matched by path, so it covers those routes whichever module serves them.
+//!   requests to them ([`crate::ratelimit::UNAUTHENTICATED_PATHS`]) per client
+//!   address ([`ClientIp`]), matched by path, so it covers those routes whichever
+//!   module serves them. On the token endpoint only guesses count (a request
+//!   whose answer carries [`Guessed`]); every other request is given back once
+//!   answered, and counts against its app instead ([`by_app_for_grant`]): a
+//!   backend behind one NAT address may make as many grants as its app may.
 //!
 //! Every response of a counted request carries the headers; a refused one is the
 //! 429 of [`Error::RateLimited`].
 
-use super::error::write_rate_limit_headers;
-use super::extract::{client_ip, dpop_proof, presented};
+use super::error::{Style, respond, write_rate_limit_headers};
+use super::extract::{ClientIp, dpop_proof, presented};
 use crate::dpop;
 use crate::error::{Error, Result};
 use crate::principal::{self, Principal};
 use crate::ratelimit::{Bucket, Decision, RateLimits, Subject};
 use crate::services::AppState;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::HeaderValue;
+use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use std::time::Instant;
@@ -91,41 +95,72 @@ pub async fn by_app(
     counted(limits.decide(&bucket, now).await?, "app", request, next).await
 }
 
-/// Per-client-IP limit for the unauthenticated endpoints; other paths pass.
+/// Marks a token endpoint answer as a guess that stays counted against the
+/// client's address (see [`crate::oauth::token::is_guess`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Guessed;
+
+/// Per-client-address limit for the unauthenticated endpoints; other paths pass.
 pub async fn by_ip(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Result<Response> {
     let limits = limits(&state)?;
-    let Some((rule, limit)) = limits.policy.ip_rule(request.uri().path()) else {
+    let path = request.uri().path();
+    let Some((rule, limit)) = limits.policy.ip_rule(path) else {
         return Ok(next.run(request).await);
     };
-    let ip = client_ip(&request, limits.policy.trust_forwarded_for);
+    let guesses_only = crate::ratelimit::path_under(path, crate::oauth::PATH_TOKEN);
+    let ClientIp(ip) = ClientIp::of(request.headers(), request.extensions(), &state);
     let bucket = Bucket {
-        key: format!(
-            "ip:{}|{rule}",
-            ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
-        ),
+        key: format!("ip:{ip}|{rule}"),
         limit,
     };
     let now = state.now();
-    counted(limits.decide(&bucket, now).await?, "ip", request, next).await
-}
-
-/// Runs an admitted request and puts its headers on the response; a refused one
-/// is counted in the metrics and becomes the 429. Without a decision (counters
-/// unreachable, `rate_limit_unreachable = allow`) the request runs unlimited and
-/// without headers: there is no count to report.
-async fn counted(
-    decision: Option<Decision>,
-    scope: &'static str,
-    request: Request,
-    next: Next,
-) -> Result<Response> {
-    let Some(decision) = decision else {
+    // Unreachable counters with `rate_limit_unreachable = allow`: unlimited,
+    // nothing counted, so nothing to give back.
+    let Some(decision) = limits.decide(&bucket, now).await? else {
         return Ok(next.run(request).await);
     };
+    let decision = admit(decision, "ip")?;
+    let mut response = next.run(request).await;
+    if guesses_only && response.extensions().get::<Guessed>().is_none() {
+        // The answer shows the app's window, if a client was authenticated.
+        if let Err(e) = limits.limiter.refund(&bucket, now).await {
+            tracing::warn!(error = %e, "giving back a token request's slot failed");
+        }
+        return Ok(response);
+    }
+    write_headers(&decision, &mut response);
+    Ok(response)
+}
+
+/// Counts an authenticated client's token request against its app (in a
+/// window apart from its API calls); the decision, for the answer's headers.
+/// `None` when limits are off, or when the counters cannot be reached and
+/// `rate_limit_unreachable = allow` lets the request through.
+pub async fn by_app_for_grant(
+    state: &AppState,
+    client_id: &str,
+    now: i64,
+) -> Result<Option<Decision>> {
+    let Some(limits) = &state.rate_limits else {
+        return Ok(None);
+    };
+    let path = crate::oauth::PATH_TOKEN;
+    let bucket = limits
+        .endpoint_bucket_for(&state.store, client_id, path, now)
+        .await?;
+    match limits.decide(&bucket, now).await? {
+        Some(decision) => admit(decision, "app").map(Some),
+        None => Ok(None),
+    }
+}
+
+/// An admitted request's decision; a refused one is counted in the metrics and
+/// becomes the 429.
+fn admit(decision: Decision, scope: &'static str) -> Result<Decision> {
     if !decision.allowed {
         metrics::counter!(crate::metrics::RATE_LIMIT_REJECTIONS, "scope" => scope).increment(1);
         tracing::debug!(
@@ -136,14 +171,66 @@ async fn counted(
         );
         return Err(decision.into());
     }
-    let mut response = next.run(request).await;
+    Ok(decision)
+}
+
+/// `X-RateLimit-*` of an admitted request.
+pub fn write_headers(decision: &Decision, response: &mut Response) {
     write_rate_limit_headers(
         decision.limit,
         decision.remaining,
         decision.reset,
         response.headers_mut(),
     );
+}
+
+/// Runs an admitted request and puts its headers on the response. Without a
+/// decision (counters unreachable, `rate_limit_unreachable = allow`) the request
+/// runs unlimited and without headers: there is no count to report.
+async fn counted(
+    decision: Option<Decision>,
+    scope: &'static str,
+    request: Request,
+    next: Next,
+) -> Result<Response> {
+    let Some(decision) = decision else {
+        return Ok(next.run(request).await);
+    };
+    let decision = admit(decision, scope)?;
+    let mut response = next.run(request).await;
+    write_headers(&decision, &mut response);
     Ok(response)
+}
+
+/// Bounds a request before any handler reads it: a declared body over
+/// [`super::MAX_BODY_BYTES`] is refused at once, instead of after waiting for
+/// bytes that will be refused anyway; and the handling, the reading of the body
+/// included, gets the request timeout: a stuck dependency or a client that
+/// trickles its body gets [`Error::TimedOut`] instead of holding a connection
+/// and a worker. Errors come in the routes' own `style`. (The serve loop bounds
+/// headers and idle time.)
+pub async fn bounded(
+    State((limit, style)): State<(std::time::Duration, Style)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let declared = (request.headers().get(header::CONTENT_LENGTH))
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let refused = if declared.is_some_and(|n| n > super::MAX_BODY_BYTES as u64) {
+        super::extract::too_large()
+    } else {
+        match tokio::time::timeout(limit, next.run(request)).await {
+            Ok(response) => return response,
+            Err(_) => Error::TimedOut {
+                after_secs: limit.as_secs(),
+            },
+        }
+    };
+    // The body was not read to its end, so the connection cannot carry another
+    // request: say so, and hyper closes it after this answer.
+    let mut response = respond(style, refused);
+    (response.headers_mut()).insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// The response header (and, from a trusted proxy, request header) carrying a
@@ -208,6 +295,7 @@ pub fn valid_request_id(id: &str) -> bool {
 mod tests {
     use crate::access_tokens::{self, Lineage, NewAccessToken};
     use crate::apps::NewApp;
+    use crate::forwarded::{ClientAddress, DEFAULT_TRUSTED_PROXIES, TrustedProxies};
     use crate::ratelimit::{EndpointLimit, Policy};
     use crate::store::AppMode;
     use crate::testing::{Fixture, ISSUER, T0, body_json};
@@ -240,13 +328,18 @@ mod tests {
                 },
             )
             .await;
+        (bearer(fx, account, &app.app.client_id), app.app.client_id)
+    }
+
+    /// `Bearer` + an access token of `client_id` acting for `account_id`.
+    fn bearer(fx: &Fixture, account_id: String, client_id: &str) -> String {
         let token = access_tokens::issue(
             &fx.state.keyring,
             ISSUER,
             Duration::from_secs(3600),
             NewAccessToken {
-                account_id: account,
-                client_id: Some(app.app.client_id.clone()),
+                account_id,
+                client_id: Some(client_id.to_owned()),
                 scope: Scopes::parse(THIRD_PARTY_OPERATION),
                 acr: None,
                 lineage: Lineage::Own,
@@ -256,10 +349,7 @@ mod tests {
             fx.clock_now(),
         )
         .unwrap();
-        (
-            format!("Bearer {}", token.token.expose_secret()),
-            app.app.client_id,
-        )
+        format!("Bearer {}", token.token.expose_secret())
     }
 
     #[tokio::test]
@@ -378,15 +468,42 @@ mod tests {
         assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(header(&refused, "retry-after"), 60);
 
-        let token = fx
-            .send(Request::post("/oauth/token").body(Body::empty()).unwrap())
-            .await;
+        // On the token endpoint only guesses count, and carry the headers.
+        let guess = "grant_type=client_credentials&client_id=nope&client_secret=x";
+        let token = fx.send(token_request(None, guess)).await;
         assert_eq!(header(&token, "x-ratelimit-limit"), 300);
+        let malformed = fx.send(token_request(None, "")).await;
+        assert!(!malformed.headers().contains_key("x-ratelimit-limit"));
         // Other public paths are not limited and carry no headers.
         let health = fx
             .send(Request::get("/healthz").body(Body::empty()).unwrap())
             .await;
         assert!(!health.headers().contains_key("x-ratelimit-limit"));
+    }
+
+    /// A request from `peer` through a proxy that appended `forwarded_for`.
+    fn from_peer(mut request: Request<Body>, peer: [u8; 4], forwarded_for: &str) -> Request<Body> {
+        let addr = std::net::SocketAddr::from((peer, 40000));
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(addr));
+        if !forwarded_for.is_empty() {
+            let value = forwarded_for.parse().unwrap();
+            request.headers_mut().insert("x-forwarded-for", value);
+        }
+        request
+    }
+
+    fn token_request(basic: Option<(&str, &str)>, form: &str) -> Request<Body> {
+        let mut request = Request::post("/oauth/token")
+            .header("content-type", "application/x-www-form-urlencoded");
+        if let Some((id, secret)) = basic {
+            use base64::Engine as _;
+            let encoded =
+                base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+            request = request.header("authorization", format!("Basic {encoded}"));
+        }
+        request.body(Body::from(form.to_owned())).unwrap()
     }
 
     #[tokio::test]
@@ -400,8 +517,9 @@ mod tests {
                     prefix: "/v1/projects".into(),
                     per_min: 1,
                 }],
-                true,
             );
+            s.client_address =
+                ClientAddress::Forwarded(TrustedProxies::parse(&DEFAULT_TRUSTED_PROXIES).unwrap());
         })
         .await;
         let auth = api_key(&fx, "a@example.com").await;
@@ -415,18 +533,134 @@ mod tests {
         let me = fx.get("/v1/me", &auth).await;
         assert_eq!(header(&me, "x-ratelimit-remaining"), 99);
 
-        let from = |ip: &str| {
-            Request::post("/oauth/token")
-                .header("x-forwarded-for", format!("198.51.100.7, {ip}"))
-                .body(Body::empty())
-                .unwrap()
+        // Behind the balancer (10.0.0.1) each forwarded client has its own
+        // window; what a client wrote into the header itself is ignored.
+        let guess = "grant_type=client_credentials&client_id=nope&client_secret=x";
+        let from = |client: &str| {
+            let forwarded = format!("198.51.100.7, {client}");
+            from_peer(token_request(None, guess), [10, 0, 0, 1], &forwarded)
         };
         let a = fx.send(from("203.0.113.1")).await;
         let a2 = fx.send(from("203.0.113.1")).await;
         let b = fx.send(from("203.0.113.2")).await;
+        assert_eq!(a.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(header(&a, "x-ratelimit-remaining"), 299);
         assert_eq!(header(&a2, "x-ratelimit-remaining"), 298);
         assert_eq!(header(&b, "x-ratelimit-remaining"), 299);
+        // A client that reaches tesserad directly cannot pick its address.
+        let direct =
+            |forged: &str| from_peer(token_request(None, guess), [203, 0, 113, 50], forged);
+        assert_eq!(
+            header(&fx.send(direct("192.0.2.1")).await, "x-ratelimit-remaining"),
+            299
+        );
+        assert_eq!(
+            header(&fx.send(direct("192.0.2.2")).await, "x-ratelimit-remaining"),
+            298
+        );
+    }
+
+    /// Issue 17 §2: a backend behind one address makes as many grants as its
+    /// app may; only guesses count against the address, atomically, and a
+    /// well-meant request that is turned down counts against neither.
+    #[tokio::test]
+    async fn the_token_endpoint_counts_guesses_per_address_and_grants_per_app() {
+        let fx = Fixture::with_settings(|s| {
+            s.rate_limit_policy = Policy::new(100, 500, 3, Vec::new());
+        })
+        .await;
+        let account = fx.account("backend@example.com").await;
+        let created = fx
+            .app(
+                &account,
+                NewApp {
+                    rate_limit: Some(5),
+                    ..NewApp::named("Backend")
+                },
+            )
+            .await;
+        let id = created.app.client_id.clone();
+        let secret = created.client_secret.unwrap();
+        let good = Some((id.as_str(), secret.expose_secret()));
+        let grant = "grant_type=client_credentials";
+        let nat = |request| from_peer(request, [198, 51, 100, 1], "");
+        // More grants than the per-address limit: each counts against the app.
+        for remaining in (0..5).rev() {
+            let response = fx.send(nat(token_request(good, grant))).await;
+            assert_eq!(response.status(), StatusCode::OK);
+            assert_eq!(header(&response, "x-ratelimit-limit"), 5);
+            assert_eq!(header(&response, "x-ratelimit-remaining"), remaining);
+        }
+        let over = fx.send(nat(token_request(good, grant))).await;
+        assert_eq!(over.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(header(&over, "x-ratelimit-limit"), 5);
+        // The app's API calls have a window of their own.
+        let api = bearer(&fx, account.clone(), &id);
+        assert_eq!(
+            header(&fx.get("/v1/me", &api).await, "x-ratelimit-remaining"),
+            4
+        );
+
+        // Malformed or disallowed requests guess nothing and do not count.
+        for form in [
+            "",
+            "grant_type=password",
+            "grant_type=client_credentials&grant_type=x",
+        ] {
+            let response = fx.send(nat(token_request(good, form))).await;
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{form}");
+        }
+        // Wrong secrets count against the address: 3, then 429 for everyone
+        // there, a correct secret included, until the window moves on.
+        let wrong = Some((id.as_str(), "wrong-secret"));
+        for remaining in (0..3).rev() {
+            let response = fx.send(nat(token_request(wrong, grant))).await;
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+            assert_eq!(header(&response, "x-ratelimit-limit"), 3);
+            assert_eq!(header(&response, "x-ratelimit-remaining"), remaining);
+        }
+        fx.clock.advance(60);
+        let refused = fx.send(nat(token_request(wrong, grant))).await;
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED, "a new window");
+        for _ in 0..2 {
+            fx.send(nat(token_request(wrong, grant))).await;
+        }
+        let refused = fx.send(nat(token_request(good, grant))).await;
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(header(&refused, "retry-after"), 60);
+        // Another address is not affected.
+        let elsewhere = from_peer(token_request(good, grant), [192, 0, 2, 9], "");
+        assert_eq!(fx.send(elsewhere).await.status(), StatusCode::OK);
+
+        // A public client (a CLI) is every user's: no per-app limit on its
+        // token requests, even with a limit of 1.
+        let cli = fx
+            .app(
+                &account,
+                NewApp {
+                    public: true,
+                    rate_limit: Some(1),
+                    ..NewApp::named("CLI")
+                },
+            )
+            .await;
+        let cli_id = cli.app.client_id;
+        let device = fx
+            .post_form("/oauth/device_authorization", &[("client_id", &cli_id)])
+            .await;
+        let device = crate::testing::body_json(device).await;
+        let poll = format!(
+            "grant_type=urn:ietf:params:oauth:grant-type:device_code&client_id={cli_id}&device_code={}",
+            device["device_code"].as_str().unwrap()
+        );
+        for _ in 0..3 {
+            fx.clock.advance(5);
+            let response = fx
+                .send(from_peer(token_request(None, &poll), [192, 0, 2, 10], ""))
+                .await;
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+            assert!(!response.headers().contains_key("x-ratelimit-limit"));
+        }
     }
 
     #[test]

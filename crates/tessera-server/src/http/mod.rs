@@ -34,6 +34,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, header};
 use axum::middleware::from_fn_with_state;
+use error::Style;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
 /// Largest request body any endpoint reads.
@@ -55,13 +56,14 @@ pub fn router(state: AppState) -> Router {
         Some(_) => routes.layer(from_fn_with_state(state.clone(), middleware::by_ip)),
         None => routes,
     };
+    let timed = |routes, style| timed(&state, routes, style);
     let app = Router::new()
-        .merge(ops::routes())
-        .merge(openapi::routes())
-        .merge(platform)
-        .merge(by_ip(oauth::routes()))
-        .merge(by_ip(v1::public_routes()))
-        .merge(by_ip(web::routes(state.clone())))
+        .merge(timed(ops::routes(), Style::Api))
+        .merge(timed(openapi::routes(), Style::Api))
+        .merge(timed(platform, Style::Api))
+        .merge(timed(by_ip(oauth::routes()), Style::OAuth))
+        .merge(timed(by_ip(v1::public_routes()), Style::Api))
+        .merge(timed(by_ip(web::routes(state.clone())), Style::Page))
         .fallback(ops::not_found);
     app.layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(from_fn_with_state(state.clone(), middleware::track))
@@ -76,9 +78,16 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// What `--metrics-listen` serves: `/metrics` and the health checks, with request
-/// ids and request metrics like the main router.
+/// ids, request metrics and the request timeout like the main router.
 pub fn metrics_router(state: AppState) -> Router {
-    ops::metrics_routes()
+    timed(&state, ops::metrics_routes(), Style::Api)
         .layer(from_fn_with_state(state.clone(), middleware::track))
         .with_state(state)
+}
+
+/// `routes` with the request timeout, answered in `style`. Outside the other
+/// layers of the routes, so that a stuck limiter or database is bounded too.
+fn timed(state: &AppState, routes: Router<AppState>, style: Style) -> Router<AppState> {
+    let limit = state.settings.connections.request_timeout;
+    routes.layer(from_fn_with_state((limit, style), middleware::bounded))
 }

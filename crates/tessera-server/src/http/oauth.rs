@@ -5,6 +5,7 @@
 use super::error::documented::{InvalidClient, OAuthError, OAuthUnavailable, TooManyRequests};
 use super::error::{Style, respond};
 use super::extract::{Form, dpop_proof};
+use super::middleware;
 use crate::dpop;
 use crate::error::{Error, Result};
 use crate::oauth::client_auth::ClientCredentials;
@@ -242,6 +243,16 @@ impl Endpoint for TokenForm {
 /// the family), device code (RFC 8628), token exchange (RFC 8693: a foreign JWT
 /// for an access token, no client secret). With a `DPoP` proof (RFC 9449) the
 /// tokens are bound to its key (`token_type` `DPoP`).
+///
+/// Between authenticating the client (and checking its proof) and the grant, a
+/// confidential client's request counts against its app's rate limit, in a
+/// window apart from its API calls; a guess is marked for the per-address limit
+/// ([`middleware::by_ip`]). A public client (a CLI) is shared by all its users,
+/// so a limit per app would be one limit for every user's sign-in: its requests
+/// are bounded by the credentials they carry (codes, refresh tokens, device
+/// codes) and the per-address guess limit. So is a token exchange, whose app is
+/// only named (anyone could spend its window) until the subject token is
+/// accepted.
 #[utoipa::path(post, path = oauth::PATH_TOKEN, tag = "oauth",
     request_body(content = TokenForm, content_type = FORM),
     params(("DPoP" = Option<String>, Header,
@@ -264,18 +275,32 @@ async fn token(
     headers: HeaderMap,
     Parsed(request): Parsed<TokenForm>,
 ) -> Response {
+    let now = state.now();
     let proof = dpop_proof(&headers);
     let proved = matches!(proof, Ok(Some(_)));
+    let mut app_window = None;
     let result = async {
         let mut request = request?;
         request.dpop = proof?.map(str::to_owned);
-        oauth::token::exchange(&state, request, state.now()).await
-    };
-    let mut response = reply(result.await.map(|body| no_store(body, true)));
+        let request = oauth::token::authenticate(&state, request, now).await?;
+        if let Some(app) = request.app().filter(|app| !app.public) {
+            app_window = middleware::by_app_for_grant(&state, &app.client_id, now).await?;
+        }
+        oauth::token::exchange(&state, request, now).await
+    }
+    .await;
+    let guessed = result.as_ref().is_err_and(oauth::token::is_guess);
+    let mut response = reply(result.map(|body| no_store(body, true)));
+    if let Some(decision) = app_window {
+        middleware::write_headers(&decision, &mut response);
+    }
+    if guessed {
+        response.extensions_mut().insert(middleware::Guessed);
+    }
     // RFC 9449 §8.2: the next nonce with every answer to a proof, so the
     // client's next request needs no extra round trip for it.
     if proved && state.settings.dpop_nonce.at_token_endpoint() {
-        let nonce = dpop::nonce(&state.settings.master_key, state.now());
+        let nonce = dpop::nonce(&state.settings.master_key, now);
         if let Ok(value) = HeaderValue::from_str(&nonce) {
             (response.headers_mut())
                 .entry(dpop_wire::NONCE_HEADER)

@@ -79,7 +79,7 @@ fn entry(
 
 /// Looks the code up and shows the confirmation, or the entry form with why not.
 async fn confirm(state: &AppState, member: &Member, user_code: &str) -> PageResult {
-    match device::lookup(state, user_code, member.visitor.peer, state.now()).await {
+    match device::lookup(state, user_code, member.visitor.client, state.now()).await {
         Ok(pending) => Ok(confirmation(member, pending)),
         Err(Error::NotFound(_)) => Ok(entry(
             &member.visitor,
@@ -193,7 +193,7 @@ async fn decide(
         _ => return Err(Error::BadRequest("Choose Allow or Deny.".into()).into()),
     };
     // The app and scope, for the authorization record; also re-checks the code.
-    let pending = match device::lookup(&state, &form.user_code, member.visitor.peer, now).await {
+    let pending = match device::lookup(&state, &form.user_code, member.visitor.client, now).await {
         Ok(p) => p,
         Err(Error::NotFound(_)) => return Ok(expired(&member)),
         Err(e) => return Err(e.into()),

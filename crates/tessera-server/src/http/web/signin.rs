@@ -112,7 +112,7 @@ async fn request_code(
     visitor.check_csrf(&form.csrf)?;
     let next = local_path(form.next.as_deref());
     let email = form.email.trim().to_lowercase();
-    match crate::otp::request(&state, &email, visitor.peer, state.now()).await {
+    match crate::otp::request(&state, &email, visitor.client, state.now()).await {
         Ok(()) => Ok(ok(&CodePage {
             layout: visitor.bare_layout("Enter your code"),
             next,
