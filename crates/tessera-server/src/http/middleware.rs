@@ -663,6 +663,52 @@ mod tests {
         }
     }
 
+    /// A token exchange names its app without authenticating it, so it is not
+    /// counted in the app's window (anyone could spend it); a refused subject
+    /// token is a guess that counts against the address.
+    #[tokio::test]
+    async fn token_exchanges_count_per_address_not_per_app() {
+        let fx = Fixture::with_settings(|s| {
+            s.rate_limit_policy = Policy::new(100, 500, 3, Vec::new());
+        })
+        .await;
+        let account = fx.account("ci@example.com").await;
+        let created = fx
+            .app(
+                &account,
+                NewApp {
+                    rate_limit: Some(1),
+                    ..NewApp::named("Deployer")
+                },
+            )
+            .await;
+        let id = created.app.client_id.clone();
+        let exchange = format!(
+            "grant_type={}&client_id={id}&subject_token=not.a.jwt&subject_token_type={}",
+            crate::oauth::GRANT_TOKEN_EXCHANGE,
+            tessera_proto::token::exchange::JWT
+        );
+        let ci = |request| from_peer(request, [198, 51, 100, 7], "");
+        for remaining in (0..3).rev() {
+            let response = fx.send(ci(token_request(None, &exchange))).await;
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+            assert_eq!(header(&response, "x-ratelimit-limit"), 3);
+            assert_eq!(header(&response, "x-ratelimit-remaining"), remaining);
+            assert_eq!(body_json(response).await["error"], "invalid_grant");
+        }
+        let over = fx.send(ci(token_request(None, &exchange))).await;
+        assert_eq!(over.status(), StatusCode::TOO_MANY_REQUESTS);
+        // The app's own window was never touched.
+        let secret = created.client_secret.unwrap();
+        let basic = Some((id.as_str(), secret.expose_secret()));
+        let grant = "grant_type=client_credentials";
+        let elsewhere = from_peer(token_request(basic, grant), [192, 0, 2, 50], "");
+        let granted = fx.send(elsewhere).await;
+        assert_eq!(granted.status(), StatusCode::OK);
+        assert_eq!(header(&granted, "x-ratelimit-limit"), 1);
+        assert_eq!(header(&granted, "x-ratelimit-remaining"), 0);
+    }
+
     #[test]
     fn request_ids_passed_on_are_short_and_plain() {
         for ok in [

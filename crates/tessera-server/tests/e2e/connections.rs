@@ -1,10 +1,11 @@
 //! The serve loop through the real binary (issue 17 §1): idle connections do
 //! not lock new clients out, idle ones close and free their slot under the
 //! connection cap, a slow body is cut off by the request timeout, and SIGTERM
-//! drains. Real time is the point here, so the limits are set to a few seconds.
-//! (The slow-header attack itself is in `attacks_limits`.)
+//! drains; the `--metrics-listen` listener runs the same loop. Real time is the
+//! point here, so the limits are set to a few seconds. (The slow-header attack
+//! itself is in `attacks_limits`.)
 
-use crate::support::{Backend, Server, json};
+use crate::support::{Backend, Server, TestDb, json};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
@@ -228,4 +229,39 @@ async fn draining_gives_up_after_the_drain_timeout(backend: Backend) {
         "stopped after {took:?}"
     );
     assert!(server.logs().contains("drain timeout"), "{}", server.logs());
+}
+
+/// `--metrics-listen` is served by the same loop, with the same limits: a
+/// client trickling its headers there is cut off at the header deadline (and
+/// counted), and a whole request gets its answer with a request id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_listener_has_the_same_deadlines() {
+    let db = TestDb::create(Backend::Sqlite).await;
+    let args = [
+        "--metrics-listen",
+        "127.0.0.1:0",
+        "--header-read-timeout",
+        "1s",
+    ];
+    let server = Server::start_on(db, crate::support::master_key(), &args);
+    let metrics_url = server.metrics_url.clone().expect("the metrics listener");
+    let addr = metrics_url.trim_start_matches("http://");
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: tesserad\r\nX-Slow: a")
+        .await
+        .unwrap();
+    // Closed well before the idle timeout (75 s), without an answer; the
+    // counter below says which deadline it was.
+    let answer = read_until_closed(&mut slow, Duration::from_secs(10)).await;
+    assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+
+    let scrape = (server.http().get(format!("{metrics_url}/metrics")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scrape.status(), 200);
+    assert!(scrape.headers().contains_key("x-request-id"));
+    let text = scrape.text().await.unwrap();
+    let series = r#"tesserad_connection_timeouts_total{phase="headers"} 1"#;
+    assert!(text.lines().any(|l| l == series), "{text}");
 }
