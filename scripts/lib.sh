@@ -174,3 +174,33 @@ check_bash_completion() {
   echo "$bin completion bash: does not load in bash" >&2
   return 1
 }
+
+ensure_systemd_analyze() {
+  if ! command -v systemd-analyze >/dev/null 2>&1; then
+    step "installing systemd (Debian package, for systemd-analyze)"
+    apt_install systemd
+  fi
+}
+
+# A Python tool from PyPI in a virtualenv of its own under the user's cache,
+# pinned by a requirements file; prints the venv's bin directory. Reinstalled when
+# the requirements change.
+ensure_python_venv() {
+  local requirements=$1 name=$2
+  local venv="${XDG_CACHE_HOME:-$HOME/.cache}/tessera-test/$name"
+  if ! cmp -s "$requirements" "$venv/requirements.txt" 2>/dev/null; then
+    step "installing $(tr '\n' ' ' <"$requirements")(PyPI, into $venv)"
+    # Debian's python3 makes venvs only with python3-venv (ensurepip).
+    if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then apt_install python3-venv; fi
+    rm -rf "$venv"
+    python3 -m venv "$venv" >&2
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements" >&2
+    cp "$requirements" "$venv/requirements.txt"
+  fi
+  echo "$venv/bin"
+}
+
+# schemathesis, pinned in tests/schemathesis/requirements.txt; prints its path.
+ensure_schemathesis() {
+  echo "$(ensure_python_venv "$1" schemathesis)/schemathesis"
+}

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// `GET /v1/me`: who the presented credential acts for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Me {
     pub account_id: String,
     pub email: String,
@@ -24,18 +25,21 @@ pub struct Me {
 
 /// One project in `GET /v1/projects` (`{"projects": [...]}`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Project {
     pub id: String,
     pub name: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProjectList {
     pub projects: Vec<Project>,
 }
 
 /// An API key as listed (`GET /v1/api-keys` -> `{"api_keys": [...]}`); never the key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiKeyInfo {
     pub id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -52,16 +56,23 @@ pub struct ApiKeyInfo {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiKeyList {
     pub api_keys: Vec<ApiKeyInfo>,
 }
 
 /// `POST /v1/api-keys` body. `expires_in` is a duration such as `30d`, `12h`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateApiKey {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// A lifetime: digits and a unit (`s`, `m`, `h`, `d`, `w`; none means seconds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^[0-9]+[smhdw]?$", example = "30d")
+    )]
     pub expires_in: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<Scopes>,
@@ -70,6 +81,7 @@ pub struct CreateApiKey {
 /// A newly created API key: the only time the key itself is returned.
 /// Also the answer of `POST /v1/auth/otp/verify`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreatedApiKey {
     pub id: String,
     pub key: ApiKey,
@@ -80,13 +92,22 @@ pub struct CreatedApiKey {
 
 /// `POST /v1/auth/otp`: ask for a one-time code by email.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OtpRequest {
+    #[cfg_attr(feature = "openapi", schema(format = "email"))]
     pub email: String,
 }
 
 /// `POST /v1/auth/otp/verify`: trade the code for a new API key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OtpVerify {
+    #[cfg_attr(feature = "openapi", schema(format = "email"))]
     pub email: String,
+    /// The 6 digits from the mail.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^[0-9]{6}$", example = "123456")
+    )]
     pub code: String,
 }

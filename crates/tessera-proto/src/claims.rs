@@ -59,6 +59,7 @@ pub struct Claims {
 
 /// A token's confirmation claim (RFC 7800 §3.1) as DPoP uses it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Confirmation {
     /// The JWK thumbprint of the key ([`crate::dpop::PublicJwk::thumbprint`]).
     pub jkt: String,

@@ -9,6 +9,7 @@ pub const INSUFFICIENT_SCOPE_CODE: u32 = 200100;
 /// Error body of the platform API (`/v1/…`) and the admin surfaces:
 /// `{"error":"insufficient_scope","message":"…","code":200100}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiErrorBody {
     /// A stable machine-readable name, e.g. `invalid_token`, `rate_limited`.
     pub error: String,
@@ -20,6 +21,7 @@ pub struct ApiErrorBody {
 
 /// Error body of the OAuth endpoints (RFC 6749 §5.2, RFC 8628 §3.5, RFC 7009).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OAuthErrorBody {
     pub error: OAuthErrorCode,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -62,12 +64,36 @@ pub enum OAuthErrorCode {
     InvalidDpopProof,
     /// RFC 9449 §8: send a proof with the nonce in the `DPoP-Nonce` header.
     UseDpopNonce,
+    /// RFC 8707 §2: the `resource` (or RFC 8693 `audience`) is not one the
+    /// server issues tokens for.
+    InvalidTarget,
     /// Anything else a foreign server sends; kept so the client can show it.
     #[serde(untagged)]
     Other(String),
 }
 
 impl OAuthErrorCode {
+    /// Every code an RFC defines, i.e. every variant but [`OAuthErrorCode::Other`].
+    pub const REGISTERED: [OAuthErrorCode; 17] = [
+        Self::InvalidRequest,
+        Self::InvalidClient,
+        Self::InvalidGrant,
+        Self::UnauthorizedClient,
+        Self::UnsupportedGrantType,
+        Self::InvalidScope,
+        Self::AccessDenied,
+        Self::UnsupportedResponseType,
+        Self::ServerError,
+        Self::TemporarilyUnavailable,
+        Self::AuthorizationPending,
+        Self::SlowDown,
+        Self::ExpiredToken,
+        Self::UnsupportedTokenType,
+        Self::InvalidDpopProof,
+        Self::UseDpopNonce,
+        Self::InvalidTarget,
+    ];
+
     pub fn as_str(&self) -> &str {
         match self {
             Self::InvalidRequest => "invalid_request",
@@ -86,6 +112,7 @@ impl OAuthErrorCode {
             Self::UnsupportedTokenType => "unsupported_token_type",
             Self::InvalidDpopProof => "invalid_dpop_proof",
             Self::UseDpopNonce => "use_dpop_nonce",
+            Self::InvalidTarget => "invalid_target",
             Self::Other(s) => s,
         }
     }
@@ -112,5 +139,14 @@ mod tests {
             serde_json::to_string(&OAuthErrorCode::InvalidGrant).unwrap(),
             "\"invalid_grant\""
         );
+    }
+
+    #[test]
+    fn registered_codes_are_the_named_variants() {
+        for code in OAuthErrorCode::REGISTERED {
+            let parsed: OAuthErrorCode = serde_json::from_value(code.as_str().into()).unwrap();
+            assert_eq!(parsed, code);
+            assert!(!matches!(parsed, OAuthErrorCode::Other(_)), "{code}");
+        }
     }
 }

@@ -9,6 +9,8 @@ pub mod api;
 pub mod claims;
 pub mod dpop;
 pub mod error;
+#[cfg(feature = "openapi")]
+mod openapi;
 pub mod ratelimit;
 pub mod scope;
 pub mod secret;

@@ -7,8 +7,8 @@
 use serde::{Deserialize, Serialize};
 
 macro_rules! secret_type {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
+    ($(#[doc = $doc:literal])* $name:ident) => {
+        $(#[doc = $doc])*
         #[derive(Clone, Serialize, Deserialize)]
         #[serde(transparent)]
         pub struct $name(String);
@@ -50,6 +50,16 @@ macro_rules! secret_type {
         }
 
         impl Eq for $name {}
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                crate::openapi::string(concat!($($doc),*).trim())
+            }
+        }
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::ToSchema for $name {}
     };
 }
 

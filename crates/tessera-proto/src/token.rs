@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// Successful token response (RFC 6749 §5.1).
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenResponse {
     pub access_token: AccessToken,
     /// `Bearer`, or `DPoP` for a token bound to the request's DPoP key
@@ -27,6 +28,7 @@ pub struct TokenResponse {
 
 /// Device authorization response (RFC 8628 §3.2).
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeviceAuthorizationResponse {
     pub device_code: String,
     pub user_code: String,
@@ -45,6 +47,7 @@ fn default_interval() -> u64 {
 
 /// Introspection response (RFC 7662 §2.2).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IntrospectionResponse {
     pub active: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -70,6 +73,7 @@ pub struct IntrospectionResponse {
 
 /// Authorization server metadata (RFC 8414 §2), the fields Tessera uses.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServerMetadata {
     pub issuer: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,6 +1,12 @@
 //! Fixed-window attempt limits, counted in the database so every instance sees
-//! the same numbers: OTP request throttling (per address, per IP) and the
-//! user-code guessing cap. Keys name what is counted, e.g. `otp-email:a@example.com`.
+//! the same numbers: one-time code requests (per address and per client
+//! address), user-code guesses, password sign-in failures (per account and per
+//! client address). Keys name what is counted, e.g. `otp-email:a@example.com`.
+//!
+//! Each attempt is counted and compared in one statement, before the attempt
+//! is evaluated, so N parallel attempts admit exactly the limit (no read-then-
+//! count race). Where only failures should count, the caller gives a
+//! successful attempt back ([`Attempt::refund`]).
 
 use crate::error::{Error, Result};
 use crate::store::Store;
@@ -12,33 +18,51 @@ pub struct Limit {
     pub window_secs: i64,
 }
 
+/// An admitted attempt, as counted.
+#[derive(Debug)]
+pub struct Attempt {
+    key: String,
+    window_start: i64,
+}
+
+impl Attempt {
+    /// Takes the attempt back: it succeeded and should not count. Nothing
+    /// happens if its window has since ended.
+    pub async fn refund(self, store: &Store) -> Result<()> {
+        store.refund_attempt(&self.key, self.window_start).await
+    }
+}
+
 /// Counts one attempt under `key`. `Err(TooManyRequests)` when this attempt is
 /// over the limit (it is still counted, so hammering does not reset anything).
-pub async fn hit(store: &Store, key: &str, limit: Limit, message: &str, now: i64) -> Result<()> {
+pub async fn hit(
+    store: &Store,
+    key: &str,
+    limit: Limit,
+    message: &str,
+    now: i64,
+) -> Result<Attempt> {
     let (count, window_start) = store
         .count_attempt(key, now, now - limit.window_secs)
         .await?;
     if count > limit.max {
-        return Err(too_many(message, window_start + limit.window_secs - now));
+        let retry_after = window_start + limit.window_secs - now;
+        return Err(Error::TooManyRequests {
+            message: message.to_owned(),
+            retry_after_secs: u64::try_from(retry_after.max(1)).unwrap_or(1),
+        });
     }
-    Ok(())
+    Ok(Attempt {
+        key: key.to_owned(),
+        window_start,
+    })
 }
 
-/// Whether `key` is already at its limit, without counting.
-pub async fn check(store: &Store, key: &str, limit: Limit, message: &str, now: i64) -> Result<()> {
-    match store.attempts(key).await? {
-        Some((count, window_start))
-            if window_start > now - limit.window_secs && count >= limit.max =>
-        {
-            Err(too_many(message, window_start + limit.window_secs - now))
-        }
-        _ => Ok(()),
-    }
-}
-
-fn too_many(message: &str, retry_after: i64) -> Error {
-    Error::TooManyRequests {
-        message: message.to_owned(),
-        retry_after_secs: u64::try_from(retry_after.max(1)).unwrap_or(1),
+/// [`hit`], with being over the limit as `None` rather than an error.
+pub async fn admitted(store: &Store, key: &str, limit: Limit, now: i64) -> Result<Option<Attempt>> {
+    match hit(store, key, limit, "", now).await {
+        Ok(attempt) => Ok(Some(attempt)),
+        Err(Error::TooManyRequests { .. }) => Ok(None),
+        Err(e) => Err(e),
     }
 }

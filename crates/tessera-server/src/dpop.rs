@@ -809,6 +809,50 @@ mod flow_tests {
         assert!(!crate::apps::dpop_required_by_default(false));
     }
 
+    /// The proof is checked before a confidential app's grant is counted: the
+    /// nonce round trip costs the app nothing from its token window, only the
+    /// grants do.
+    #[tokio::test]
+    async fn a_nonce_round_trip_costs_the_app_no_grant() {
+        let fx = Fixture::new().await;
+        let account = fx.account("n@example.com").await;
+        let created = fx
+            .app(
+                &account,
+                NewApp {
+                    rate_limit: Some(2),
+                    ..NewApp::named("Service")
+                },
+            )
+            .await;
+        let secret = created.client_secret.unwrap().expose_secret().to_owned();
+        let fields = [
+            ("grant_type", "client_credentials"),
+            ("client_id", created.app.client_id.as_str()),
+            ("client_secret", secret.as_str()),
+        ];
+        let key = Key::es256();
+        let now = fx.clock_now();
+        let mut nonce = String::new();
+        for _ in 0..3 {
+            let proof = key.proof("POST", TOKEN_URL, None, None, now);
+            let asked = token_request(&fx, &fields, Some(&proof)).await;
+            assert_eq!(asked.status(), StatusCode::BAD_REQUEST);
+            assert!(!asked.headers().contains_key("x-ratelimit-limit"));
+            nonce = asked.headers()["dpop-nonce"].to_str().unwrap().to_owned();
+        }
+        for remaining in ["1", "0"] {
+            let proof = key.proof("POST", TOKEN_URL, None, Some(&nonce), now);
+            let granted = token_request(&fx, &fields, Some(&proof)).await;
+            assert_eq!(granted.status(), StatusCode::OK);
+            assert_eq!(granted.headers()["x-ratelimit-limit"], "2");
+            assert_eq!(granted.headers()["x-ratelimit-remaining"], remaining);
+        }
+        let proof = key.proof("POST", TOKEN_URL, None, Some(&nonce), now);
+        let over = token_request(&fx, &fields, Some(&proof)).await;
+        assert_eq!(over.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+
     #[tokio::test]
     async fn a_public_clients_refresh_token_needs_the_key_of_its_login() {
         let fx = Fixture::with_settings(|s| s.dpop_nonce = crate::settings::NoncePolicy::Off).await;

@@ -71,6 +71,10 @@ pub enum Error {
     /// Bad settings or arguments found at startup or in an admin command.
     #[error("{0}")]
     Config(String),
+    /// The request was not answered within the request timeout (a stuck
+    /// dependency, or a client that sends its body too slowly); worth retrying.
+    #[error("the server could not finish this request within {after_secs} s; try again")]
+    TimedOut { after_secs: u64 },
     /// The database cannot be reached right now; worth retrying.
     #[error("database unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),
@@ -130,6 +134,11 @@ pub enum AuthError {
     /// A token without `cnf` sent with the DPoP scheme.
     #[error("this access token is not bound to a key: send it as `Authorization: Bearer <token>`")]
     NotKeyBound,
+    /// `/metrics` on a server with a `metrics_token`, without that token.
+    #[error(
+        "send `Authorization: Bearer <token>` with the server's metrics_token to read /metrics"
+    )]
+    MetricsToken,
 }
 
 /// What is wrong with a DPoP proof (RFC 9449). The text says what to change.

@@ -159,13 +159,13 @@ fn check_claims(verified: Arc<Verified>, expected: TokenUse, now: i64) -> Result
 }
 
 /// The JWKS document (RFC 7517 §5).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Jwks {
     pub keys: Vec<Jwk>,
 }
 
 /// An OKP public key (RFC 8037 §2).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Jwk {
     pub kty: String,
     pub crv: String,

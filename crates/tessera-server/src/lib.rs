@@ -7,16 +7,17 @@
 //! | layer | modules |
 //! |---|---|
 //! | 1. edge | `cli` (and `main.rs`) |
-//! | 2. wiring | `server` |
+//! | 2. wiring | `server`, `connections` |
 //! | 3. HTTP | `http` |
-//! | 4. domain | `services`, `settings`, `oauth`, `federation`, `principal`, `dpop`, `accounts`, `apps`, `api_keys`, `access_tokens`, `keys`, `otp`, `mail`, `password`, `audit`, `attempts`, `ratelimit`, `web_sessions` |
+//! | 4. domain | `services`, `settings`, `forwarded`, `oauth`, `federation`, `principal`, `dpop`, `accounts`, `apps`, `api_keys`, `access_tokens`, `keys`, `otp`, `mail`, `password`, `audit`, `attempts`, `ratelimit`, `web_sessions` |
 //! | 5. store | `store` |
-//! | 6. core | `error`, `clock`, `digest`, `ids`, `master_key`, `metrics` |
+//! | 6. core | `error`, `clock`, `digest`, `ids`, `master_key`, `metrics`, `secret` |
 //!
 //! - [`cli`] reads flags, `TESSERAD_*` and the TOML file into [`settings::Settings`]
 //!   and runs `serve`, `admin …` and `migrate`.
 //! - [`server`] builds the [`services::Services`] from the settings, serves the
-//!   router, runs the background jobs and shuts down.
+//!   router, runs the background jobs and shuts down; [`connections`] is its
+//!   serve loop (connection cap, header/idle deadlines, draining).
 //! - [`http`] is the only module that knows axum: extractors, middleware, the
 //!   endpoints, the web pages, and the one `Error` → response mapping.
 //! - The domain takes plain inputs (including `now`, Unix seconds) and returns
@@ -32,10 +33,12 @@ pub mod attempts;
 pub mod audit;
 pub mod cli;
 pub mod clock;
+pub mod connections;
 pub mod digest;
 pub mod dpop;
 pub mod error;
 pub mod federation;
+pub mod forwarded;
 pub mod http;
 pub mod ids;
 pub mod keys;
@@ -49,6 +52,7 @@ pub mod otp;
 pub mod password;
 pub mod principal;
 pub mod ratelimit;
+pub mod secret;
 pub mod server;
 pub mod services;
 pub mod settings;

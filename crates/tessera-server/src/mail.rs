@@ -3,6 +3,12 @@
 //! (`--mail-outbox`, default `outbox/` beside the SQLite file). `serve --dev`
 //! also prints each message to the terminal. Message bodies carry secrets, so
 //! they never go to the log.
+//!
+//! SMTP over TLS trusts the operating system's CA certificates, or the PEM bundle
+//! in `SSL_CERT_FILE` (or the directories in `SSL_CERT_DIR`) instead, as OpenSSL
+//! does, so a relay with a company CA's certificate works. The bundle is checked
+//! at start-up; a delivery refused for the relay's certificate says why and what
+//! to do.
 
 use crate::error::{Error, Result};
 use crate::settings::Settings;
@@ -39,12 +45,17 @@ impl Mailer {
             Error::Config(format!("invalid mail sender {:?}: {e}", settings.mail_from))
         })?;
         let transport = match &settings.smtp_url {
-            Some(url) => Transport::Smtp(
-                AsyncSmtpTransport::<Tokio1Executor>::from_url(&url.0)
-                    // lettre's message does not include the URL (it may hold a password).
-                    .map_err(|e| Error::Config(format!("invalid SMTP URL: {e}")))?
-                    .build(),
-            ),
+            Some(url) => {
+                if uses_tls(url.expose()) {
+                    check_trusted_roots()?;
+                }
+                Transport::Smtp(
+                    AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
+                        // lettre's message does not include the URL (it may hold a password).
+                        .map_err(|e| Error::Config(format!("invalid SMTP URL: {e}")))?
+                        .build(),
+                )
+            }
             None => Transport::Outbox(settings.mail_outbox.clone()),
         };
         Ok(Self {
@@ -83,9 +94,9 @@ impl Mailer {
         }
         match &self.transport {
             Transport::Smtp(smtp) => {
-                smtp.send(message)
-                    .await
-                    .map_err(|e| Error::internal(format!("SMTP delivery failed: {e}")))?;
+                smtp.send(message).await.map_err(|e| {
+                    Error::internal(format!("SMTP delivery failed: {e}{}", certificate_hint(&e)))
+                })?;
             }
             Transport::Outbox(dir) => {
                 create_private_dir(dir)?;
@@ -100,6 +111,62 @@ impl Mailer {
         tracing::info!(transport = %self.describe(), "mail sent");
         Ok(())
     }
+}
+
+/// `smtps://…`, or `smtp://…?tls=required|opportunistic` (lettre's URL forms).
+fn uses_tls(smtp_url: &str) -> bool {
+    url::Url::parse(smtp_url).is_ok_and(|u| {
+        u.scheme() == "smtps" || u.query_pairs().any(|(k, v)| k == "tls" && v != "none")
+    })
+}
+
+/// The CA certificates TLS will trust (what lettre loads): a bad `SSL_CERT_FILE`
+/// or an empty store would otherwise refuse every delivery, one log line at a time.
+fn check_trusted_roots() -> Result<()> {
+    let found = rustls_native_certs::load_native_certs();
+    if let Some(e) = found.errors.first() {
+        return Err(Error::Config(format!(
+            "cannot load the CA certificates for SMTP over TLS ({e}); \
+             fix or unset SSL_CERT_FILE / SSL_CERT_DIR, or install the ca-certificates package"
+        )));
+    }
+    if found.certs.is_empty() {
+        return Err(Error::Config(
+            "no CA certificates to trust for SMTP over TLS: install the ca-certificates \
+             package, or set SSL_CERT_FILE to a PEM bundle"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// What to do when the relay's certificate was refused; empty for other failures.
+fn certificate_hint(error: &lettre::transport::smtp::Error) -> &'static str {
+    use rustls::CertificateError;
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = next {
+        // tokio-rustls reports the handshake's rustls::Error inside an io::Error,
+        // whose `source()` skips it.
+        let tls = (e.downcast_ref::<std::io::Error>())
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            .or_else(|| e.downcast_ref::<rustls::Error>());
+        if let Some(rustls::Error::InvalidCertificate(problem)) = tls {
+            return match problem {
+                CertificateError::UnknownIssuer => {
+                    " (the relay's certificate is not issued by a CA this host trusts: \
+                     add that CA to the OS store, or set SSL_CERT_FILE to a PEM bundle with it)"
+                }
+                CertificateError::NotValidForName
+                | CertificateError::NotValidForNameContext { .. } => {
+                    " (the relay's certificate is for another name: use that host name in --smtp-url)"
+                }
+                _ => " (the relay's TLS certificate was refused)",
+            };
+        }
+        next = e.source();
+    }
+    ""
 }
 
 /// The outbox holds one-time codes: owner-only.

@@ -16,6 +16,9 @@ pub const RATE_LIMIT_REJECTIONS: &str = "tesserad_rate_limit_rejections_total";
 /// Requests served without a limit because the shared counters could not be
 /// reached (`rate_limit_unreachable = allow`). Label `backend`.
 pub const RATE_LIMIT_UNENFORCED: &str = "tesserad_rate_limit_unenforced_total";
+/// Connections closed for running past a deadline. Label `phase`: `headers`
+/// (a slow sender), `idle`.
+pub const CONNECTION_TIMEOUTS: &str = "tesserad_connection_timeouts_total";
 
 pub const GRANTS: [&str; 6] = [
     "client_credentials",
@@ -52,6 +55,10 @@ pub fn install() -> Result<PrometheusHandle, String> {
         RATE_LIMIT_UNENFORCED,
         "requests served without a rate limit: the shared counters were unreachable"
     );
+    metrics::describe_counter!(
+        CONNECTION_TIMEOUTS,
+        "connections closed past their header-read or idle deadline"
+    );
     metrics::counter!(API_KEYS_ISSUED).absolute(0);
     metrics::counter!(API_KEYS_REVOKED).absolute(0);
     for grant in GRANTS {
@@ -62,6 +69,9 @@ pub fn install() -> Result<PrometheusHandle, String> {
     }
     for backend in ["postgres", "redis"] {
         metrics::counter!(RATE_LIMIT_UNENFORCED, "backend" => backend).absolute(0);
+    }
+    for phase in ["headers", "idle"] {
+        metrics::counter!(CONNECTION_TIMEOUTS, "phase" => phase).absolute(0);
     }
     Ok(handle)
 }

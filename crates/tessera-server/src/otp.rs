@@ -94,11 +94,13 @@ pub async fn request(state: &AppState, email: &str, client_ip: IpAddr, now: i64)
     // storing the code, the mail) happens after the answer, so its timing says
     // nothing about which addresses have accounts.
     let state = state.clone();
-    tokio::spawn(async move {
+    // In the request's span, so a failure is logged with its request id.
+    let send = async move {
         if let Err(e) = send_code(&state, &email, now).await {
             tracing::error!(error = %e, "sending a one-time code failed");
         }
-    });
+    };
+    tokio::spawn(tracing::Instrument::in_current_span(send));
     Ok(())
 }
 

@@ -100,26 +100,54 @@ pub async fn serve(
         "tesserad ready"
     );
     before_listening(&state).await?;
+    let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    let metrics_server = match state.settings.metrics_listen {
+        Some(addr) => Some(serve_metrics(addr, state.clone(), metrics_stopped).await?),
+        None => None,
+    };
     // A line for scripts and tests to wait for (and to learn a kernel-picked port).
     println!("tesserad listening on http://{local}");
 
     let background = tokio::spawn(background_tasks(state.clone()));
     let app = crate::http::router(state.clone());
-    // The peer address feeds the per-IP rate limits, the pages and the audit trail.
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .map_err(|e| Error::internal(format!("server error: {e}")))?;
+    crate::connections::serve(listener, app, state.settings.connections, shutdown_signal()).await;
     background.abort();
+    // The metrics listener answers until the main one has drained (a probe may
+    // watch the shutdown), then drains itself.
+    let _ = stop_metrics.send(());
+    if let Some(task) = metrics_server
+        && let Err(e) = task.await
+    {
+        tracing::error!(error = %e, "the metrics listener failed");
+    }
     state.store.close().await;
     if dev {
         remove_dev_database(&state.settings.database);
     }
     tracing::info!("tesserad stopped");
     Ok(())
+}
+
+/// Binds `--metrics-listen` and serves metrics and health checks there, with the
+/// same serve loop and connection limits as the main listener, until `stop`.
+async fn serve_metrics(
+    addr: std::net::SocketAddr,
+    state: AppState,
+    stop: tokio::sync::oneshot::Receiver<()>,
+) -> Result<tokio::task::JoinHandle<()>> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::Config(format!("cannot listen on {addr} (metrics_listen): {e}")))?;
+    let local = listener.local_addr().map_err(Error::internal)?;
+    println!("tesserad metrics on http://{local}");
+    let limits = state.settings.connections;
+    let app = crate::http::metrics_router(state);
+    Ok(tokio::spawn(async move {
+        let stop = async {
+            let _ = stop.await;
+        };
+        crate::connections::serve(listener, app, limits, stop).await;
+    }))
 }
 
 /// `serve --dev` made a temporary directory for its database; it goes with the server.
@@ -189,5 +217,5 @@ async fn shutdown_signal() {
         () = interrupt => {},
         () = terminate => {},
     }
-    tracing::info!("shutdown signal received; finishing open requests");
+    tracing::info!("shutdown signal received; finishing requests in progress");
 }

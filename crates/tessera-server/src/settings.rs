@@ -3,9 +3,11 @@
 //! `TESSERAD_*` environment > TOML file > defaults); nothing reads the
 //! environment later.
 
+use crate::forwarded::ClientAddress;
 use crate::master_key::MasterKey;
 use crate::ratelimit::redis::RedisUrl;
 use crate::ratelimit::{Backend, Policy, Unreachable};
+use crate::secret::{Secret, SecretUrl};
 use crate::store::DatabaseLocation;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -31,7 +33,7 @@ pub struct Settings {
     pub dev: bool,
     pub mail_outbox: PathBuf,
     /// SMTP server for outgoing mail; `None`: write to [`Settings::mail_outbox`].
-    pub smtp_url: Option<SmtpUrl>,
+    pub smtp_url: Option<SecretUrl>,
     pub mail_from: String,
     /// Turned off by `serve --no-rate-limit` or `rate_limit_enabled = false`.
     pub rate_limit_enabled: bool,
@@ -52,6 +54,38 @@ pub struct Settings {
     pub production_requires_approval: bool,
     /// Where DPoP proofs must carry a server nonce.
     pub dpop_nonce: NoncePolicy,
+    /// Operations: `/metrics` answers only `Authorization: Bearer <token>`.
+    pub metrics_token: Option<Secret>,
+    /// Operations: `/metrics` (and the health checks) on this address of their own;
+    /// the public listener then answers 404 there.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Keep a valid `X-Request-Id` that came with the request (a proxy in front
+    /// sets it) instead of generating one.
+    pub trust_request_id: bool,
+    /// Time limits and the cap of the HTTP connections `serve` accepts.
+    pub connections: Connections,
+    /// Where a request's client address comes from (behind proxies or not).
+    pub client_address: ClientAddress,
+}
+
+/// How `serve` treats connections (issue 17 §1): no client may hold one, or a
+/// request, for long without doing its part, and no crowd of clients may hold
+/// more than `max_connections` at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Connections {
+    /// From a request's first byte until its headers are complete: a client
+    /// that sends them slowly (slowloris) is cut off.
+    pub header_read_timeout: Duration,
+    /// From complete headers until the answer, the body's upload included.
+    pub request_timeout: Duration,
+    /// A connection with no request in progress (new, or kept alive after an
+    /// answer) is closed after this.
+    pub idle_timeout: Duration,
+    /// Connections served at once; more wait in the kernel's listen queue.
+    pub max_connections: u32,
+    /// After SIGTERM or SIGINT: how long requests in progress may finish before
+    /// the remaining connections are closed.
+    pub drain_timeout: Duration,
 }
 
 impl Settings {
@@ -83,15 +117,5 @@ impl NoncePolicy {
 
     pub fn at_resources(self) -> bool {
         self == Self::All
-    }
-}
-
-/// An SMTP URL; it may carry a password, so `Debug` hides it.
-#[derive(Clone)]
-pub struct SmtpUrl(pub String);
-
-impl std::fmt::Debug for SmtpUrl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SmtpUrl([redacted])")
     }
 }

@@ -5,6 +5,7 @@
 use crate::cli::settings::{ServeOverrides, SettingsArgs, resolve};
 use crate::clock::FixedClock;
 use crate::master_key::MasterKey;
+use crate::secret::{Secret, SecretUrl};
 use crate::services::AppState;
 use crate::settings::Settings;
 use axum::body::Body;
@@ -31,14 +32,16 @@ impl Fixture {
     pub async fn with_settings(adjust: impl FnOnce(&mut Settings)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let args = SettingsArgs {
-            database: Some(dir.path().join("t.db").display().to_string()),
+            database: Some(SecretUrl::new(
+                dir.path().join("t.db").display().to_string(),
+            )),
             issuer: Some(ISSUER.into()),
             ..Default::default()
         };
         let settings = resolve(
             &args,
             ServeOverrides::default(),
-            Some(MasterKey::generate().encode()),
+            Some(Secret::new(MasterKey::generate().encode())),
         )
         .expect("settings");
         let mut settings = settings;

@@ -2,20 +2,31 @@
 //! the session behind a cookie, signing out and revoking. The cookie's secret is
 //! returned once; the store keeps only its hash. Every change is audited.
 
+use crate::attempts::{self, Limit};
 use crate::audit::{self, Action, Actor};
 use crate::error::{Error, Result};
-use crate::store::Store;
 use crate::store::web_sessions::{WebSessionAuth, WebSessionRow};
+use crate::store::{Account, Store};
 use crate::{digest, password};
+use std::net::IpAddr;
 
 /// A browser session lasts this long after sign-in.
 pub const SESSION_TTL_SECS: i64 = 12 * 3600;
 /// `last_seen_at` is written at most this often per session.
 const LAST_SEEN_GRANULARITY_SECS: i64 = 60;
-/// Failed password sign-ins per account within [`PASSWORD_WINDOW_SECS`] before
-/// password sign-in pauses for that account (the email code still works).
-const PASSWORD_FAILURES_ALLOWED: i64 = 10;
-const PASSWORD_WINDOW_SECS: i64 = 15 * 60;
+/// Failed password sign-ins per account before password sign-in pauses
+/// for it (the email code still works): guessing one account's password.
+pub const PASSWORD_FAILURES_PER_ACCOUNT: Limit = Limit {
+    max: 10,
+    window_secs: 15 * 60,
+};
+/// Failed password sign-ins per client address, across accounts, before
+/// password sign-in pauses for that address: spraying a common password over
+/// many accounts, which the per-account limit never sees.
+pub const PASSWORD_FAILURES_PER_ADDRESS: Limit = Limit {
+    max: 20,
+    window_secs: 15 * 60,
+};
 
 /// How a sign-in method is named in the session list and the audit trail.
 pub const METHOD_EMAIL_CODE: &str = "email_code";
@@ -24,6 +35,9 @@ pub const METHOD_PASSWORD: &str = "password";
 /// Where a sign-in comes from.
 #[derive(Clone, Copy, Debug)]
 pub struct Browser<'a> {
+    /// The client's address, for per-address limits.
+    pub client: IpAddr,
+    /// The same as the audit trail shows it; `None` when unknown.
     pub ip: Option<&'a str>,
     pub user_agent: Option<&'a str>,
 }
@@ -64,12 +78,16 @@ pub enum PasswordSignIn {
     /// The cookie's secret of a new session.
     SignedIn(String),
     Mismatch,
-    /// Too many failures for the account lately: password sign-in pauses.
+    /// Too many failures for the account or from the client's address lately:
+    /// password sign-in pauses (the password was not checked).
     Paused,
 }
 
 /// Signs in with a password an admin set. The same answer, and about the same
-/// time, whether or not the account exists or has a password.
+/// time, whether or not the account exists or has a password: the limits are
+/// keyed by the typed address and the client's, never by whether an account
+/// exists. Each attempt is counted before the password is checked (so
+/// parallel guesses get exactly the limits) and given back when it succeeds.
 pub async fn sign_in_with_password(
     store: &Store,
     email: &str,
@@ -78,19 +96,23 @@ pub async fn sign_in_with_password(
     now: i64,
 ) -> Result<PasswordSignIn> {
     let account = store.account_by_email(email).await?;
-    let (stored, paused) = match &account {
-        Some(a) => (
-            store.account_password_hash(&a.id).await?,
-            store
-                .count_audit_events_since(
-                    &a.id,
-                    Action::SignInFailed.as_str(),
-                    now - PASSWORD_WINDOW_SECS,
-                )
-                .await?
-                >= PASSWORD_FAILURES_ALLOWED,
-        ),
-        None => (None, false),
+    let address_key = format!("password-address:{}", browser.client);
+    let account_key = format!("password-account:{email}");
+    let Some(by_address) =
+        attempts::admitted(store, &address_key, PASSWORD_FAILURES_PER_ADDRESS, now).await?
+    else {
+        return paused(store, account.as_ref(), browser, now).await;
+    };
+    let Some(by_account) =
+        attempts::admitted(store, &account_key, PASSWORD_FAILURES_PER_ACCOUNT, now).await?
+    else {
+        // Not checked, so not a guess from this address.
+        by_address.refund(store).await?;
+        return paused(store, account.as_ref(), browser, now).await;
+    };
+    let stored = match &account {
+        Some(a) => store.account_password_hash(&a.id).await?,
+        None => None,
     };
     // argon2 takes tens of milliseconds of CPU: off the async workers.
     let matches =
@@ -100,16 +122,27 @@ pub async fn sign_in_with_password(
     let Some(account) = account else {
         return Ok(PasswordSignIn::Mismatch);
     };
-    if matches && !paused {
+    if matches {
+        by_address.refund(store).await?;
+        by_account.refund(store).await?;
         let secret = sign_in(store, &account.id, METHOD_PASSWORD, browser, now).await?;
         return Ok(PasswordSignIn::SignedIn(secret));
     }
     failed(store, &account.id, METHOD_PASSWORD, browser, now).await?;
-    Ok(if paused {
-        PasswordSignIn::Paused
-    } else {
-        PasswordSignIn::Mismatch
-    })
+    Ok(PasswordSignIn::Mismatch)
+}
+
+/// A paused attempt is still one in the account's audit trail.
+async fn paused(
+    store: &Store,
+    account: Option<&Account>,
+    browser: Browser<'_>,
+    now: i64,
+) -> Result<PasswordSignIn> {
+    if let Some(account) = account {
+        failed(store, &account.id, METHOD_PASSWORD, browser, now).await?;
+    }
+    Ok(PasswordSignIn::Paused)
 }
 
 /// A failed sign-in of `email`'s account (if there is one), for its audit trail.

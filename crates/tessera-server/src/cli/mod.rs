@@ -4,12 +4,14 @@
 
 pub mod admin;
 pub mod dev;
+mod help;
 pub mod settings;
 
 use crate::clock::SystemClock;
 use crate::error::{Error, Result};
+use crate::secret::SecretUrl;
 use crate::store::Store;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand, ValueEnum};
 use settings::{ServeOverrides, SettingsArgs};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -18,7 +20,8 @@ use std::sync::Arc;
 #[command(
     name = "tesserad",
     version,
-    about = "The Tessera authorization server and platform API"
+    about = "The Tessera authorization server and platform API",
+    after_help = help::TESSERAD
 )]
 pub struct Cli {
     /// Log output format (logs go to stderr; never contain secrets).
@@ -43,11 +46,20 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server.
+    #[command(after_help = help::SERVE)]
     Serve(ServeArgs),
     /// Manage accounts, apps, keys and sessions in the database.
+    #[command(after_help = help::ADMIN)]
     Admin(admin::AdminArgs),
     /// Create or upgrade the database schema, then exit.
+    #[command(after_help = help::MIGRATE)]
     Migrate(MigrateArgs),
+    /// Write man pages: tesserad(1) and one per subcommand (tesserad-serve(1), …).
+    #[command(after_help = help::MAN)]
+    Man {
+        /// Directory to write `*.1` files into (created if missing).
+        dir: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -67,14 +79,11 @@ pub struct ServeArgs {
     #[arg(long, value_enum, env = "TESSERAD_RATE_LIMIT_BACKEND")]
     pub rate_limit_backend: Option<crate::ratelimit::Backend>,
     /// The Redis of `--rate-limit-backend redis`: `redis://[:PASSWORD@]HOST:PORT`;
-    /// with --redis-cluster, comma-separated seed nodes.
-    #[arg(
-        long,
-        env = "TESSERAD_REDIS_URL",
-        hide_env_values = true,
-        value_name = "URL"
-    )]
-    pub redis_url: Option<String>,
+    /// with --redis-cluster, comma-separated seed nodes. Prefer the environment
+    /// variable: a flag shows in `ps`.
+    #[arg(long, env = "TESSERAD_REDIS_URL", value_name = "URL")]
+    #[arg(value_parser = SecretUrl::from_arg)]
+    pub redis_url: Option<SecretUrl>,
     /// --redis-url names nodes of a Redis Cluster.
     #[arg(long, env = "TESSERAD_REDIS_CLUSTER")]
     #[arg(num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
@@ -84,6 +93,8 @@ pub struct ServeArgs {
     /// `deny` (answer 503).
     #[arg(long, value_enum, env = "TESSERAD_RATE_LIMIT_UNREACHABLE")]
     pub rate_limit_unreachable: Option<crate::ratelimit::Unreachable>,
+    #[command(flatten)]
+    pub connections: settings::ConnectionArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -92,8 +103,20 @@ pub struct MigrateArgs {
     pub settings: SettingsArgs,
 }
 
+/// The command line as parsed. `--help` shows which environment variable feeds
+/// each flag but never its value: several are secrets (database and SMTP URLs),
+/// and a flag added later must not have to remember to hide its own.
+pub fn command() -> clap::Command {
+    fn hide_env_values(command: clap::Command) -> clap::Command {
+        command
+            .mut_args(|arg| arg.hide_env_values(true))
+            .mut_subcommands(hide_env_values)
+    }
+    hide_env_values(Cli::command())
+}
+
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit());
     init_logging(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -118,7 +141,7 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(command: Command) -> Result<()> {
-    let master_key_env = std::env::var("TESSERAD_MASTER_KEY").ok();
+    let master_key_env = settings::master_key_from_env();
     match command {
         Command::Serve(args) => {
             let overrides = ServeOverrides {
@@ -128,6 +151,7 @@ async fn run(command: Command) -> Result<()> {
                 redis_url: args.redis_url,
                 redis_cluster: args.redis_cluster,
                 rate_limit_unreachable: args.rate_limit_unreachable,
+                connections: args.connections,
             };
             let mut settings_args = args.settings;
             if args.dev && settings_args.listen.is_none() {
@@ -144,6 +168,7 @@ async fn run(command: Command) -> Result<()> {
             .await
         }
         Command::Admin(args) => admin::run(args).await,
+        Command::Man { dir } => write_man_pages(&dir),
         Command::Migrate(args) => {
             let settings =
                 settings::resolve(&args.settings, ServeOverrides::default(), master_key_env)?;
@@ -155,6 +180,17 @@ async fn run(command: Command) -> Result<()> {
     }
 }
 
+/// Man pages from the same clap definitions as `--help`, one file per command.
+fn write_man_pages(dir: &std::path::Path) -> Result<()> {
+    let cannot = |e: std::io::Error| {
+        Error::Config(format!("cannot write man pages to {}: {e}", dir.display()))
+    };
+    std::fs::create_dir_all(dir).map_err(cannot)?;
+    clap_mangen::generate_to(command(), dir).map_err(cannot)?;
+    println!("wrote man pages to {}", dir.display());
+    Ok(())
+}
+
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
@@ -164,5 +200,34 @@ fn init_logging(format: LogFormat) {
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every flag that reads an environment variable, in every subcommand,
+    /// keeps the variable's value out of `--help`.
+    #[test]
+    fn help_never_shows_environment_values() {
+        fn check(command: &clap::Command, path: &str, seen: &mut usize) {
+            for arg in command.get_arguments() {
+                if let Some(env) = arg.get_env() {
+                    *seen += 1;
+                    assert!(
+                        arg.is_hide_env_values_set(),
+                        "{path} --{}: the value of {env:?} would show in --help",
+                        arg.get_id()
+                    );
+                }
+            }
+            for sub in command.get_subcommands() {
+                check(sub, &format!("{path} {}", sub.get_name()), seen);
+            }
+        }
+        let mut command = super::command();
+        command.build();
+        let mut seen = 0;
+        check(&command, "tesserad", &mut seen);
+        assert!(seen > 10, "only {seen} flags with an environment variable");
     }
 }

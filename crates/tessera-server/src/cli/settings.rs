@@ -4,11 +4,12 @@
 
 use crate::clock::parse_duration;
 use crate::error::{Error, Result};
+use crate::forwarded::{ClientAddress, DEFAULT_TRUSTED_PROXIES, TrustedProxies};
 use crate::master_key::MasterKey;
 use crate::ratelimit::redis::RedisUrl;
 use crate::ratelimit::{Backend, EndpointLimit, Policy, Unreachable};
-use crate::settings::NoncePolicy;
-use crate::settings::{Settings, SmtpUrl};
+use crate::secret::{Secret, SecretUrl};
+use crate::settings::{Connections, NoncePolicy, Settings};
 use crate::store::DatabaseLocation;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -19,6 +20,23 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(3600);
 const DEFAULT_REFRESH_TOKEN_TTL: Duration = Duration::from_secs(30 * 86400);
 const DEFAULT_REFRESH_TOKEN_MAX_LIFETIME: Duration = Duration::from_secs(90 * 86400);
+/// Headers of a real request arrive in milliseconds, even over a bad mobile link.
+const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The issue's bound on the header-read timeout: a setting cannot reopen slowloris.
+const MAX_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Every endpoint answers in milliseconds; 30 s leaves room for a slow database
+/// and a slow upload of a 64 KiB body.
+const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longer than the 60 s idle timeout of common load balancers, so a balancer
+/// closes its pooled connections before tesserad does and never reuses one that
+/// is being closed.
+const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(75);
+/// Below the usual open-file limit of 1024, leaving room for the database pool
+/// and log files.
+const DEFAULT_MAX_CONNECTIONS: u32 = 900;
+/// Requests are bounded by the request timeout; this bounds a client that does
+/// not read its answer.
+const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Flags shared by `serve`, `admin` and `migrate` (admin needs the issuer and key
 /// prefix too: it signs API keys and prints token URLs).
@@ -30,7 +48,8 @@ pub struct SettingsArgs {
     /// `postgres://…` for PostgreSQL, `sqlite://PATH` or a file path for SQLite.
     /// Default: a SQLite file in the user's data directory.
     #[arg(long, env = "TESSERAD_DATABASE_URL", global = true, value_name = "URL")]
-    pub database: Option<String>,
+    #[arg(value_parser = SecretUrl::from_arg)]
+    pub database: Option<SecretUrl>,
     /// Address to listen on (also the default issuer's host).
     #[arg(long, env = "TESSERAD_LISTEN", global = true, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
@@ -59,7 +78,8 @@ pub struct SettingsArgs {
     /// Send mail over SMTP: `smtps://user:pass@host` (TLS), `smtp://host:587?tls=required`
     /// (STARTTLS) or `smtp://host:25` (plain, local relays only). Unset: the outbox.
     #[arg(long, env = "TESSERAD_SMTP_URL", global = true, value_name = "URL")]
-    pub smtp_url: Option<String>,
+    #[arg(value_parser = SecretUrl::from_arg)]
+    pub smtp_url: Option<SecretUrl>,
     /// `From:` of outgoing mail (default `Tessera <no-reply@localhost>`).
     #[arg(long, env = "TESSERAD_MAIL_FROM", global = true)]
     #[arg(value_name = "MAILBOX")]
@@ -79,6 +99,58 @@ pub struct SettingsArgs {
         value_name = "WHERE"
     )]
     pub dpop_nonce: Option<NoncePolicy>,
+    /// Require `Authorization: Bearer TOKEN` on /metrics. Prefer the environment
+    /// variable or the config file: a flag shows in `ps`.
+    #[arg(
+        long,
+        env = "TESSERAD_METRICS_TOKEN",
+        global = true,
+        value_name = "TOKEN"
+    )]
+    #[arg(value_parser = Secret::from_arg)]
+    pub metrics_token: Option<Secret>,
+    /// Serve /metrics, /healthz and /readyz on this address of their own (e.g.
+    /// 127.0.0.1:9090); the main listener then answers 404 at /metrics.
+    #[arg(
+        long,
+        env = "TESSERAD_METRICS_LISTEN",
+        global = true,
+        value_name = "ADDR"
+    )]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Behind a proxy that sets `X-Request-Id`: keep its id (when valid) instead of
+    /// generating one. Off by default: clients must not choose the ids in the logs.
+    #[arg(long, env = "TESSERAD_TRUST_REQUEST_ID", global = true)]
+    #[arg(num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub trust_request_id: Option<bool>,
+}
+
+/// `serve`'s connection limits (see [`Connections`]).
+#[derive(Clone, Copy, Debug, Default, clap::Args)]
+pub struct ConnectionArgs {
+    /// Time a request has, from its first byte, to send all its headers; slower
+    /// clients are disconnected (default `10s`, at most `30s`).
+    #[arg(long, env = "TESSERAD_HEADER_READ_TIMEOUT", value_parser = parse_duration)]
+    #[arg(value_name = "DURATION")]
+    pub header_read_timeout: Option<Duration>,
+    /// Time to answer a request once its headers are in, reading its body
+    /// included; past it the answer is 503 (default `30s`).
+    #[arg(long, env = "TESSERAD_REQUEST_TIMEOUT", value_parser = parse_duration)]
+    #[arg(value_name = "DURATION")]
+    pub request_timeout: Option<Duration>,
+    /// A connection with no request in progress is closed after this (default `75s`).
+    #[arg(long, env = "TESSERAD_IDLE_TIMEOUT", value_parser = parse_duration)]
+    #[arg(value_name = "DURATION")]
+    pub idle_timeout: Option<Duration>,
+    /// Connections served at once; more wait until one closes (default 900).
+    /// Keep it below the open-file limit (`ulimit -n`).
+    #[arg(long, env = "TESSERAD_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<u32>,
+    /// On SIGTERM or SIGINT, stop accepting and let requests in progress finish
+    /// for at most this long (default `30s`).
+    #[arg(long, env = "TESSERAD_DRAIN_TIMEOUT", value_parser = parse_duration)]
+    #[arg(value_name = "DURATION")]
+    pub drain_timeout: Option<Duration>,
 }
 
 /// The TOML config file. Flags and environment variables win over it.
@@ -86,14 +158,14 @@ pub struct SettingsArgs {
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub listen: Option<SocketAddr>,
-    pub database_url: Option<String>,
+    pub database_url: Option<SecretUrl>,
     pub issuer: Option<String>,
     pub access_token_ttl: Option<String>,
     pub refresh_token_ttl: Option<String>,
     pub refresh_token_max_lifetime: Option<String>,
     pub api_key_prefix: Option<String>,
     pub mail_outbox: Option<PathBuf>,
-    pub smtp_url: Option<String>,
+    pub smtp_url: Option<SecretUrl>,
     pub mail_from: Option<String>,
     pub rate_limit_enabled: Option<bool>,
     /// `memory`, `postgres` or `redis` (see [`Backend`]).
@@ -101,7 +173,7 @@ pub struct FileConfig {
     /// `allow` or `deny` (see [`Unreachable`]).
     pub rate_limit_unreachable: Option<Unreachable>,
     /// For `rate_limit_backend = "redis"`; may carry a password.
-    pub redis_url: Option<String>,
+    pub redis_url: Option<SecretUrl>,
     pub redis_cluster: Option<bool>,
     /// Requests per minute of a development-mode app (and of a bare API key).
     pub rate_limit_development: Option<u32>,
@@ -112,21 +184,46 @@ pub struct FileConfig {
     /// Lower limits by path prefix, requests per minute: replaces the default
     /// table (`"/v1/auth/otp" = 20`).
     pub rate_limit_endpoints: Option<std::collections::BTreeMap<String, u32>>,
-    /// Behind a load balancer: take the client IP from the last `X-Forwarded-For`.
+    /// Behind reverse proxies: every per-address limit (and the audit trail)
+    /// takes the client's address from `X-Forwarded-For` (see `forwarded`).
     pub rate_limit_trust_forwarded_for: Option<bool>,
+    /// The proxies' networks (addresses or CIDRs); default: loopback and
+    /// private networks. Only with `rate_limit_trust_forwarded_for = true`.
+    pub trusted_proxies: Option<Vec<String>>,
     pub production_requires_approval: Option<bool>,
     /// `off`, `token` or `all` (see [`NoncePolicy`]).
     pub dpop_nonce: Option<NoncePolicy>,
     /// Prefer `TESSERAD_MASTER_KEY` in the environment; a config file is easier to leak.
-    pub master_key: Option<String>,
+    pub master_key: Option<Secret>,
+    /// Prefer `TESSERAD_METRICS_TOKEN` in the environment, as for the master key.
+    pub metrics_token: Option<Secret>,
+    pub metrics_listen: Option<SocketAddr>,
+    pub trust_request_id: Option<bool>,
+    pub header_read_timeout: Option<String>,
+    pub request_timeout: Option<String>,
+    pub idle_timeout: Option<String>,
+    pub max_connections: Option<u32>,
+    pub drain_timeout: Option<String>,
 }
 
 impl FileConfig {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::Config(format!("cannot read config {}: {e}", path.display())))?;
-        toml::from_str(&text)
-            .map_err(|e| Error::Config(format!("invalid config {}: {e}", path.display())))
+        // toml's own message quotes the offending line, which may be a secret's.
+        toml::from_str(&text).map_err(|e| {
+            let line = e.span().map_or(0, |span| {
+                1 + text.as_bytes()[..span.start.min(text.len())]
+                    .iter()
+                    .filter(|&&b| b == b'\n')
+                    .count()
+            });
+            Error::Config(format!(
+                "invalid config {} (line {line}): {}",
+                path.display(),
+                e.message().trim_end()
+            ))
+        })
     }
 }
 
@@ -137,6 +234,12 @@ fn data_dir() -> Result<PathBuf> {
     Ok(strategy.data_dir().join("tesserad"))
 }
 
+/// `TESSERAD_MASTER_KEY`: the one setting read only from the environment (or the
+/// config file), never a flag, so it cannot show up in `ps`.
+pub fn master_key_from_env() -> Option<Secret> {
+    std::env::var("TESSERAD_MASTER_KEY").ok().map(Secret::new)
+}
+
 /// What `serve` adds to the shared flags.
 #[derive(Clone, Default)]
 pub struct ServeOverrides {
@@ -145,9 +248,10 @@ pub struct ServeOverrides {
     /// `serve --rate-limit-backend` / `TESSERAD_RATE_LIMIT_BACKEND`.
     pub rate_limit_backend: Option<Backend>,
     /// `serve --redis-url` / `TESSERAD_REDIS_URL` (may carry a password).
-    pub redis_url: Option<String>,
+    pub redis_url: Option<SecretUrl>,
     pub redis_cluster: Option<bool>,
     pub rate_limit_unreachable: Option<Unreachable>,
+    pub connections: ConnectionArgs,
 }
 
 /// Resolves flags/env (`args`) over the config file over defaults.
@@ -159,12 +263,13 @@ pub struct ServeOverrides {
 pub fn resolve(
     args: &SettingsArgs,
     serve: ServeOverrides,
-    master_key_env: Option<String>,
+    master_key_env: Option<Secret>,
 ) -> Result<Settings> {
     let file = match &args.config {
         Some(path) => FileConfig::load(path)?,
         None => FileConfig::default(),
     };
+    let connections = connections(&serve.connections, &file)?;
     let listen = match args.listen.or(file.listen) {
         Some(addr) => addr,
         None => DEFAULT_LISTEN.parse().expect("valid default address"),
@@ -185,31 +290,28 @@ pub fn resolve(
         args.database.as_ref().or(file.database_url.as_ref()),
     ) {
         (Some(dir), _) => DatabaseLocation::Sqlite(dir.join("tesserad.db")),
-        (None, Some(url)) => DatabaseLocation::parse(url)?,
+        (None, Some(url)) => DatabaseLocation::parse(url.expose())?,
         (None, None) => DatabaseLocation::Sqlite(data_dir()?.join("tesserad.db")),
     };
     let configured_issuer = args.issuer.clone().or(file.issuer);
     let issuer_follows_listen = configured_issuer.is_none();
     let issuer =
         normalize_issuer(&configured_issuer.unwrap_or_else(|| format!("http://{listen}")))?;
-    let access_token_ttl = match (args.access_token_ttl, file.access_token_ttl.as_deref()) {
-        (Some(d), _) => d,
-        (None, Some(s)) => parse_duration(s).map_err(Error::Config)?,
-        (None, None) => DEFAULT_ACCESS_TOKEN_TTL,
-    };
-    let refresh_token_ttl = match (args.refresh_token_ttl, file.refresh_token_ttl.as_deref()) {
-        (Some(d), _) => d,
-        (None, Some(s)) => parse_duration(s).map_err(Error::Config)?,
-        (None, None) => DEFAULT_REFRESH_TOKEN_TTL,
-    };
-    let refresh_token_max_lifetime = match (
+    let access_token_ttl = duration(
+        args.access_token_ttl,
+        file.access_token_ttl.as_deref(),
+        DEFAULT_ACCESS_TOKEN_TTL,
+    )?;
+    let refresh_token_ttl = duration(
+        args.refresh_token_ttl,
+        file.refresh_token_ttl.as_deref(),
+        DEFAULT_REFRESH_TOKEN_TTL,
+    )?;
+    let refresh_token_max_lifetime = duration(
         args.refresh_token_max_lifetime,
         file.refresh_token_max_lifetime.as_deref(),
-    ) {
-        (Some(d), _) => d,
-        (None, Some(s)) => parse_duration(s).map_err(Error::Config)?,
-        (None, None) => DEFAULT_REFRESH_TOKEN_MAX_LIFETIME,
-    };
+        DEFAULT_REFRESH_TOKEN_MAX_LIFETIME,
+    )?;
     if refresh_token_max_lifetime.is_zero() {
         return Err(Error::Config(
             "refresh_token_max_lifetime must be positive, e.g. `90d`".into(),
@@ -233,7 +335,7 @@ pub fn resolve(
         },
     };
     let master_key = match (master_key_env.or(file.master_key), &database) {
-        (Some(encoded), _) => MasterKey::parse(&encoded)?,
+        (Some(encoded), _) => MasterKey::parse(encoded.expose())?,
         (None, _) if serve.dev => MasterKey::generate(),
         (None, DatabaseLocation::Sqlite(path)) => {
             let dir = path.parent().unwrap_or(Path::new("."));
@@ -264,7 +366,7 @@ pub fn resolve(
         (None, DatabaseLocation::Sqlite(_)) => Backend::Memory,
     };
     let redis_url = match serve.redis_url.or(file.redis_url) {
-        Some(url) => Some(RedisUrl::parse(&url).map_err(Error::Config)?),
+        Some(url) => Some(RedisUrl::parse(url.expose()).map_err(Error::Config)?),
         None => None,
     };
     if rate_limit_backend == Backend::Redis && redis_url.is_none() {
@@ -316,8 +418,25 @@ pub fn resolve(
             defaults.per_ip_per_min,
         )?,
         endpoints,
-        file.rate_limit_trust_forwarded_for.unwrap_or(false),
     );
+    let client_address = match (
+        file.rate_limit_trust_forwarded_for.unwrap_or(false),
+        file.trusted_proxies,
+    ) {
+        (true, networks) => ClientAddress::Forwarded(
+            match networks {
+                Some(networks) => TrustedProxies::parse(&networks),
+                None => TrustedProxies::parse(&DEFAULT_TRUSTED_PROXIES),
+            }
+            .map_err(|e| Error::Config(format!("trusted_proxies: {e}")))?,
+        ),
+        (false, None) => ClientAddress::Peer,
+        (false, Some(_)) => {
+            return Err(Error::Config(
+                "trusted_proxies is only read with rate_limit_trust_forwarded_for = true".into(),
+            ));
+        }
+    };
     Ok(Settings {
         listen,
         database,
@@ -329,7 +448,7 @@ pub fn resolve(
         api_key_prefix,
         dev: serve.dev,
         mail_outbox,
-        smtp_url: args.smtp_url.clone().or(file.smtp_url).map(SmtpUrl),
+        smtp_url: args.smtp_url.clone().or(file.smtp_url),
         mail_from: args
             .mail_from
             .clone()
@@ -350,7 +469,96 @@ pub fn resolve(
             .or(file.production_requires_approval)
             .unwrap_or(false),
         dpop_nonce: args.dpop_nonce.or(file.dpop_nonce).unwrap_or_default(),
+        metrics_token: metrics_token(args.metrics_token.clone().or(file.metrics_token))?,
+        metrics_listen: args.metrics_listen.or(file.metrics_listen),
+        trust_request_id: args
+            .trust_request_id
+            .or(file.trust_request_id)
+            .unwrap_or(false),
+        connections,
+        client_address,
     })
+}
+
+/// A flag's duration, else the config file's, else the default.
+fn duration(flag: Option<Duration>, file: Option<&str>, default: Duration) -> Result<Duration> {
+    match (flag, file) {
+        (Some(d), _) => Ok(d),
+        (None, Some(s)) => parse_duration(s).map_err(Error::Config),
+        (None, None) => Ok(default),
+    }
+}
+
+fn connections(args: &ConnectionArgs, file: &FileConfig) -> Result<Connections> {
+    let timeout = |name: &str, flag, file: &Option<String>, default, max: Option<Duration>| {
+        let d = duration(flag, file.as_deref(), default)?;
+        let max = max.unwrap_or(Duration::MAX);
+        if d.is_zero() || d > max {
+            let bound = if max == Duration::MAX {
+                String::new()
+            } else {
+                format!(" and at most {}s", max.as_secs())
+            };
+            return Err(Error::Config(format!(
+                "{name} must be at least 1s{bound} (it is {}s)",
+                d.as_secs()
+            )));
+        }
+        Ok(d)
+    };
+    let max_connections = args
+        .max_connections
+        .or(file.max_connections)
+        .unwrap_or(DEFAULT_MAX_CONNECTIONS);
+    if max_connections == 0 {
+        return Err(Error::Config("max_connections must be at least 1".into()));
+    }
+    Ok(Connections {
+        header_read_timeout: timeout(
+            "header_read_timeout",
+            args.header_read_timeout,
+            &file.header_read_timeout,
+            DEFAULT_HEADER_READ_TIMEOUT,
+            Some(MAX_HEADER_READ_TIMEOUT),
+        )?,
+        request_timeout: timeout(
+            "request_timeout",
+            args.request_timeout,
+            &file.request_timeout,
+            DEFAULT_REQUEST_TIMEOUT,
+            None,
+        )?,
+        idle_timeout: timeout(
+            "idle_timeout",
+            args.idle_timeout,
+            &file.idle_timeout,
+            DEFAULT_IDLE_TIMEOUT,
+            None,
+        )?,
+        max_connections,
+        drain_timeout: timeout(
+            "drain_timeout",
+            args.drain_timeout,
+            &file.drain_timeout,
+            DEFAULT_DRAIN_TIMEOUT,
+            None,
+        )?,
+    })
+}
+
+/// A token short enough to guess would protect nothing; one with spaces or
+/// control characters cannot be sent in a header.
+fn metrics_token(token: Option<Secret>) -> Result<Option<Secret>> {
+    match token {
+        Some(t) if t.expose().len() < 16 || !t.expose().bytes().all(|b| b.is_ascii_graphic()) => {
+            Err(Error::Config(
+                "metrics_token must be at least 16 printable ASCII characters without spaces; \
+                 generate one with `openssl rand -hex 32`"
+                    .into(),
+            ))
+        }
+        token => Ok(token),
+    }
 }
 
 const DEFAULT_MAIL_FROM: &str = "Tessera <no-reply@localhost>";
@@ -395,7 +603,7 @@ rate_limit_enabled = false
             access_token_ttl: Some(Duration::from_secs(30)),
             ..Default::default()
         };
-        let key = Some(MasterKey::generate().encode());
+        let key = Some(Secret::new(MasterKey::generate().encode()));
         let s = resolve(&args, ServeOverrides::default(), key.clone()).unwrap();
         assert_eq!(s.listen, "127.0.0.1:7000".parse().unwrap());
         assert_eq!(
@@ -415,10 +623,145 @@ rate_limit_enabled = false
         assert!(err.to_string().contains("unknown_setting"), "{err}");
     }
 
+    /// `deploy/tesserad.toml` loads with the server's own loader, resolves, and
+    /// mentions every key the loader knows (set or commented out), so the example
+    /// cannot drift from the settings.
+    #[test]
+    fn the_deploy_example_config_names_every_setting_and_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/tesserad.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        for key in file_config_keys() {
+            let named = text.lines().any(|line| {
+                let line = line.trim_start_matches(['#', ' ']);
+                line.starts_with(&format!("{key} =")) || line == format!("[{key}]")
+            });
+            assert!(named, "deploy/tesserad.toml does not mention `{key}`");
+        }
+        let file = FileConfig::load(&path).unwrap();
+        assert_eq!(file.metrics_listen, Some("127.0.0.1:9090".parse().unwrap()));
+        let args = SettingsArgs {
+            config: Some(path),
+            ..Default::default()
+        };
+        let key = Some(Secret::new(MasterKey::generate().encode()));
+        let s = resolve(&args, ServeOverrides::default(), key).unwrap();
+        assert_eq!(s.issuer, "https://auth.example.com");
+        assert_eq!(
+            s.database,
+            DatabaseLocation::Sqlite("/var/lib/tesserad/tesserad.db".into())
+        );
+    }
+
+    /// The keys `FileConfig` accepts, as serde sees them: a deserializer that
+    /// only records the field list it is handed.
+    fn file_config_keys() -> &'static [&'static str] {
+        struct Keys(&'static [&'static str]);
+        #[derive(Debug)]
+        struct Recorded;
+        impl std::fmt::Display for Recorded {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("recorded")
+            }
+        }
+        impl std::error::Error for Recorded {}
+        impl serde::de::Error for Recorded {
+            fn custom<T: std::fmt::Display>(_: T) -> Self {
+                Recorded
+            }
+        }
+        impl<'de> serde::Deserializer<'de> for &mut Keys {
+            type Error = Recorded;
+            fn deserialize_any<V: serde::de::Visitor<'de>>(
+                self,
+                _: V,
+            ) -> Result<V::Value, Recorded> {
+                Err(Recorded)
+            }
+            fn deserialize_struct<V: serde::de::Visitor<'de>>(
+                self,
+                _: &'static str,
+                fields: &'static [&'static str],
+                _: V,
+            ) -> Result<V::Value, Recorded> {
+                self.0 = fields;
+                Err(Recorded)
+            }
+            serde::forward_to_deserialize_any! {
+                bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+                bytes byte_buf option unit unit_struct newtype_struct seq tuple
+                tuple_struct map enum identifier ignored_any
+            }
+        }
+        let mut keys = Keys(&[]);
+        let _ = FileConfig::deserialize(&mut keys);
+        assert!(keys.0.len() > 10, "{:?}", keys.0);
+        keys.0
+    }
+
+    #[test]
+    fn connection_limits_from_flags_file_and_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tesserad.toml");
+        let key = || Some(Secret::new(MasterKey::generate().encode()));
+        let resolve_with = |toml: &str, flags: ConnectionArgs| {
+            std::fs::write(&file, toml).unwrap();
+            let args = SettingsArgs {
+                config: Some(file.clone()),
+                database: Some(SecretUrl::new("/tmp/never-created.db")),
+                ..Default::default()
+            };
+            let serve = ServeOverrides {
+                connections: flags,
+                ..Default::default()
+            };
+            resolve(&args, serve, key()).map(|s| s.connections)
+        };
+        let defaults = resolve_with("", ConnectionArgs::default()).unwrap();
+        assert_eq!(
+            defaults,
+            Connections {
+                header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+                request_timeout: DEFAULT_REQUEST_TIMEOUT,
+                idle_timeout: DEFAULT_IDLE_TIMEOUT,
+                max_connections: DEFAULT_MAX_CONNECTIONS,
+                drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            }
+        );
+        let toml = "header_read_timeout = \"5s\"\nrequest_timeout = \"1m\"\nidle_timeout = \"2m\"\n\
+                    max_connections = 64\ndrain_timeout = \"10s\"\n";
+        let flags = ConnectionArgs {
+            idle_timeout: Some(Duration::from_secs(20)),
+            ..Default::default()
+        };
+        let configured = resolve_with(toml, flags).unwrap();
+        assert_eq!(configured.header_read_timeout, Duration::from_secs(5));
+        assert_eq!(configured.request_timeout, Duration::from_secs(60));
+        assert_eq!(configured.idle_timeout, Duration::from_secs(20));
+        assert_eq!(configured.max_connections, 64);
+        assert_eq!(configured.drain_timeout, Duration::from_secs(10));
+
+        for (toml, says) in [
+            ("header_read_timeout = \"31s\"\n", "at most 30s"),
+            (
+                "idle_timeout = \"0s\"\n",
+                "idle_timeout must be at least 1s",
+            ),
+            (
+                "max_connections = 0\n",
+                "max_connections must be at least 1",
+            ),
+            ("drain_timeout = \"soon\"\n", "invalid duration"),
+        ] {
+            let err = resolve_with(toml, ConnectionArgs::default()).unwrap_err();
+            assert!(matches!(err, Error::Config(_)), "{err}");
+            assert!(err.to_string().contains(says), "{toml}: {err}");
+        }
+    }
+
     #[test]
     fn postgres_needs_a_master_key() {
         let args = SettingsArgs {
-            database: Some("postgres://u@127.0.0.1/db".into()),
+            database: Some(SecretUrl::new("postgres://u@127.0.0.1/db")),
             ..Default::default()
         };
         let err = resolve(&args, ServeOverrides::default(), None).unwrap_err();
@@ -429,13 +772,13 @@ rate_limit_enabled = false
     fn issuer_defaults_to_listen_address() {
         let args = SettingsArgs {
             listen: Some("127.0.0.1:9999".parse().unwrap()),
-            database: Some("/tmp/never-created.db".into()),
+            database: Some(SecretUrl::new("/tmp/never-created.db")),
             ..Default::default()
         };
         let s = resolve(
             &args,
             ServeOverrides::default(),
-            Some(MasterKey::generate().encode()),
+            Some(Secret::new(MasterKey::generate().encode())),
         )
         .unwrap();
         assert_eq!(s.issuer, "http://127.0.0.1:9999");

@@ -128,6 +128,16 @@ pub fn respond(style: Style, error: Error) -> Response {
             Page => Redirect::to(&page::signin_url(&return_to)).into_response(),
             Api | OAuth => unauthenticated(AuthError::Missing),
         },
+        Error::TimedOut { .. } => match style {
+            Api => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "1")],
+                api_body("timeout", text),
+            )
+                .into_response(),
+            OAuth => oauth(OAuthErrorCode::TemporarilyUnavailable, Some(text)),
+            Page => page_failure(StatusCode::SERVICE_UNAVAILABLE, &text),
+        },
         Error::Unavailable(_) => unavailable(style, "its database", &text),
         Error::LimiterUnreachable(_) => unavailable(style, "its rate-limit counters", &text),
         Error::Config(_) | Error::Database(_) | Error::Migration(_) | Error::Internal(_) => {
@@ -264,7 +274,9 @@ fn unauthenticated(reason: AuthError) -> Response {
         ],
     };
     let error = match reason {
-        AuthError::Missing | AuthError::UnsupportedScheme => "unauthorized",
+        AuthError::Missing | AuthError::UnsupportedScheme | AuthError::MetricsToken => {
+            "unauthorized"
+        }
         _ => "invalid_token",
     };
     with_challenges(
@@ -330,6 +342,7 @@ fn oauth_status(error: &OAuthErrorCode) -> StatusCode {
         | OAuthErrorCode::UnsupportedTokenType
         | OAuthErrorCode::InvalidDpopProof
         | OAuthErrorCode::UseDpopNonce
+        | OAuthErrorCode::InvalidTarget
         | OAuthErrorCode::Other(_) => StatusCode::BAD_REQUEST,
     }
 }
@@ -402,6 +415,100 @@ fn page_4xx(status: StatusCode, message: String) -> Response {
 fn page_failure(status: StatusCode, logged: &str) -> Response {
     tracing::error!(error = %logged, "web page failed");
     page::server_error_page(status)
+}
+
+/// The error answers above as OpenAPI responses (`#/components/responses/…`), so
+/// the document describes what [`respond`] sends, next to it.
+pub mod documented {
+    use tessera_proto::{ApiErrorBody, OAuthErrorBody};
+
+    /// Malformed request: bad JSON or form, a missing or invalid parameter, an
+    /// unreadable or repeated `Authorization` header.
+    #[derive(utoipa::ToResponse)]
+    #[response(
+        description = "The request is malformed; `message` says what to change.",
+        example = json!({"error": "invalid_request", "message": "invalid JSON body: expected value at line 1 column 1"})
+    )]
+    pub struct BadRequest(pub ApiErrorBody);
+
+    /// No credential, or one that is not valid (RFC 6750 §3).
+    #[derive(utoipa::ToResponse)]
+    #[response(
+        description = "Missing, malformed, expired or revoked credentials, or a DPoP-bound token without a valid proof (`invalid_dpop_proof`, `use_dpop_nonce`).",
+        headers(
+            ("WWW-Authenticate" = String, description = "`Bearer realm=\"tessera\"` and `DPoP realm=\"tessera\", algs=\"…\"`, with `error=\"invalid_token\"` when a credential was sent (RFC 6750 §3, RFC 9449 §7.1); only the `DPoP` one for a DPoP-bound token."),
+            ("DPoP-Nonce" = String, description = "With `use_dpop_nonce`: the nonce to sign into a new proof (RFC 9449 §9).")
+        ),
+        example = json!({"error": "invalid_token", "message": "the token has expired"})
+    )]
+    pub struct Unauthorized(pub ApiErrorBody);
+
+    /// A valid credential without the scope the endpoint requires.
+    #[derive(utoipa::ToResponse)]
+    #[response(
+        description = "The credential is valid but lacks the scope `THIRD_PARTY_OPERATION`: `code` is 200100.",
+        headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"tessera\", error=\"insufficient_scope\", scope=\"THIRD_PARTY_OPERATION\"`")),
+        example = json!({"error": "insufficient_scope", "message": "the credential is valid but lacks the scope THIRD_PARTY_OPERATION; grant it and authorize again", "code": 200100})
+    )]
+    pub struct Forbidden(pub ApiErrorBody);
+
+    #[derive(utoipa::ToResponse)]
+    #[response(
+        description = "No such resource.",
+        example = json!({"error": "not_found", "message": "no such endpoint"})
+    )]
+    pub struct NotFound(pub ApiErrorBody);
+
+    /// Over a rate limit ([`super::rate_limited`]: `http::openapi` adds the
+    /// `X-RateLimit-*` headers), or too many attempts (one-time codes, user codes).
+    #[derive(utoipa::ToResponse)]
+    #[response(
+        description = "Over the rate limit (with `X-RateLimit-*`, Remaining 0), or too many attempts. Wait `Retry-After` seconds.",
+        headers(("Retry-After" = u64, description = "Seconds until a request will be admitted again (at least 1).")),
+        example = json!({"error": "rate_limited", "message": "rate limit of 100 requests per minute exceeded; retry after 12 s (X-RateLimit-Reset 1767225660)"})
+    )]
+    pub struct TooManyRequests(pub ApiErrorBody);
+
+    #[derive(utoipa::ToResponse)]
+    #[response(
+        description = "The database (or the shared rate-limit counters, with `rate_limit_unreachable = \"deny\"`) cannot be reached right now; retry after `Retry-After` seconds.",
+        headers(("Retry-After" = u64, description = "Seconds to wait before retrying.")),
+        example = json!({"error": "temporarily_unavailable", "message": "the service cannot reach its database; try again shortly"})
+    )]
+    pub struct Unavailable(pub ApiErrorBody);
+
+    /// An OAuth endpoint's error (RFC 6749 §5.2); `slow_down` also carries the new
+    /// `interval` (RFC 8628 §3.5).
+    #[derive(utoipa::ToResponse)]
+    #[response(
+        description = "RFC 6749 §5.2 error. `slow_down` (device flow) also carries `interval`; `use_dpop_nonce` comes with the nonce to use (RFC 9449 §8).",
+        headers(
+            ("Cache-Control" = String, description = "`no-store`"),
+            ("DPoP-Nonce" = String, description = "With `use_dpop_nonce`, and after any DPoP proof: the nonce for the next proof.")
+        ),
+        example = json!({"error": "invalid_grant", "error_description": "the authorization code has expired"})
+    )]
+    pub struct OAuthError(pub OAuthErrorBody);
+
+    /// Client authentication failed (RFC 6749 §5.2 `invalid_client`).
+    #[derive(utoipa::ToResponse)]
+    #[response(
+        description = "Client authentication failed (`invalid_client`).",
+        headers(
+            ("WWW-Authenticate" = String, description = "`Basic realm=\"tessera\"`"),
+            ("Cache-Control" = String, description = "`no-store`")
+        ),
+        example = json!({"error": "invalid_client", "error_description": "unknown client or wrong secret"})
+    )]
+    pub struct InvalidClient(pub OAuthErrorBody);
+
+    #[derive(utoipa::ToResponse)]
+    #[response(
+        description = "The database (or the shared rate-limit counters) cannot be reached right now (`temporarily_unavailable`).",
+        headers(("Cache-Control" = String, description = "`no-store`")),
+        example = json!({"error": "temporarily_unavailable"})
+    )]
+    pub struct OAuthUnavailable(pub OAuthErrorBody);
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 use super::error::PageError;
 use crate::error::{AuthError, DpopError, Error};
 use crate::principal::{Presented, Principal};
+use crate::services::AppState;
 use axum::extract::rejection::{FormRejection, JsonRejection};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -12,14 +13,14 @@ use axum::http::{Extensions, HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use tessera_proto::dpop;
 
 /// JSON request body / response.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Json<T>(pub T);
 
-fn too_large() -> Error {
+pub fn too_large() -> Error {
     Error::BadRequest(format!(
         "the request body is larger than {} KiB",
         super::MAX_BODY_BYTES / 1024
@@ -111,6 +112,56 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for PageForm<T> {
     }
 }
 
+/// Path parameters (`/v1/api-keys/{id}`). One that is not UTF-8 once decoded, or
+/// does not parse, is [`Error::BadRequest`] (400 in our format), not axum's plain
+/// text.
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(r) => Err(Error::BadRequest(format!(
+                "invalid path: {}",
+                r.body_text()
+            ))),
+        }
+    }
+}
+
+/// [`Path`] for web pages: the rejection is an error page.
+pub struct PagePath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for PagePath<T> {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, PageError> {
+        let Path(value) = Path::from_request_parts(parts, state).await?;
+        Ok(Self(value))
+    }
+}
+
+/// A page's query string; one that does not parse (invalid UTF-8, a repeated
+/// parameter) is an error page, not axum's plain text.
+pub struct PageQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for PageQuery<T> {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, PageError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Self(value)),
+            Err(r) => Err(Error::BadRequest(format!(
+                "This link is malformed ({}). Go back and try again.",
+                r.body_text()
+            ))
+            .into()),
+        }
+    }
+}
+
 /// A form body as name/value pairs, for forms with repeated names (checkboxes).
 pub struct FormFields(pub Vec<(String, String)>);
 
@@ -149,45 +200,37 @@ impl<S: Send + Sync> FromRequest<S> for FormFields {
     }
 }
 
-/// The peer's IP address. Requests without a socket (in-process tests) count as
-/// one unspecified address.
+/// The client's address, as every per-address limit, the audit trail and the
+/// session list see it ([`crate::forwarded`]): the TCP peer, or behind trusted
+/// proxies the right-most untrusted `X-Forwarded-For` hop. Requests without a
+/// socket (in-process tests) count as one unspecified address.
 #[derive(Clone, Copy, Debug)]
 pub struct ClientIp(pub IpAddr);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(
-            peer(&parts.extensions).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
-        ))
+impl ClientIp {
+    pub fn of(headers: &HeaderMap, extensions: &Extensions, state: &AppState) -> Self {
+        let forwarded_for =
+            (headers.get_all("x-forwarded-for").iter()).filter_map(|v| v.to_str().ok());
+        Self((state.settings.client_address).client(peer(extensions), forwarded_for))
     }
 }
 
-/// The TCP peer's address (the server runs with connect info).
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self::of(&parts.headers, &parts.extensions, state))
+    }
+}
+
+/// The TCP peer's address (the serve loop adds it to every request).
 pub fn peer(extensions: &Extensions) -> Option<IpAddr> {
     extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip())
-}
-
-/// The client of a request for per-IP limits: the TCP peer, or with
-/// `trust_forwarded_for` the last `X-Forwarded-For` entry (the one our own load
-/// balancer appended; earlier ones are the client's say-so).
-pub fn client_ip(request: &Request, trust_forwarded_for: bool) -> Option<IpAddr> {
-    if trust_forwarded_for
-        && let Some(ip) = request
-            .headers()
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
-            .next_back()
-    {
-        return Some(ip);
-    }
-    peer(request.extensions())
 }
 
 /// The credential in the `Authorization` header. Schemes are case-insensitive

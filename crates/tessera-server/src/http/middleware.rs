@@ -1,5 +1,6 @@
 //! The layers in front of handlers: authentication of platform requests, the two
-//! rate-limit layers with their `X-RateLimit-*` headers, and request metrics.
+//! rate-limit layers with their `X-RateLimit-*` headers, and request ids, logs and
+//! metrics ([`track`]).
 //!
 //! - [`platform`] authenticates every `/v1` platform request, then checks the
 //!   DPoP proof of a key-bound token (a step of its own, after the token), requires
@@ -7,26 +8,31 @@
 //!   in the request extensions, where handlers and [`by_app`] read it.
 //! - [`by_app`] counts the request against the principal's app.
 //! - [`by_ip`] wraps the routers of the unauthenticated endpoints and counts
-//!   requests to them ([`crate::ratelimit::UNAUTHENTICATED_PATHS`]) per client IP,
-//!   matched by path, so it covers those routes whichever module serves them.
+//!   requests to them ([`crate::ratelimit::UNAUTHENTICATED_PATHS`]) per client
+//!   address ([`ClientIp`]), matched by path, so it covers those routes whichever
+//!   module serves them. On the token endpoint only guesses count (a request
+//!   whose answer carries [`Guessed`]); every other request is given back once
+//!   answered, and counts against its app instead ([`by_app_for_grant`]): a
+//!   backend behind one NAT address may make as many grants as its app may.
 //!
 //! Every response of a counted request carries the headers; a refused one is the
 //! 429 of [`Error::RateLimited`].
 
-use super::error::write_rate_limit_headers;
-use super::extract::{client_ip, dpop_proof, presented};
+use super::error::{Style, respond, write_rate_limit_headers};
+use super::extract::{ClientIp, dpop_proof, presented};
 use crate::dpop;
 use crate::error::{Error, Result};
 use crate::principal::{self, Principal};
 use crate::ratelimit::{Bucket, Decision, RateLimits, Subject};
 use crate::services::AppState;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::HeaderValue;
+use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use std::time::Instant;
 use tessera_proto::THIRD_PARTY_OPERATION;
 use tessera_proto::dpop::NONCE_HEADER;
+use tracing::Instrument as _;
 
 /// Authenticate, check the DPoP proof of a key-bound token, require
 /// `THIRD_PARTY_OPERATION`, put the [`Principal`] into the request extensions.
@@ -89,41 +95,72 @@ pub async fn by_app(
     counted(limits.decide(&bucket, now).await?, "app", request, next).await
 }
 
-/// Per-client-IP limit for the unauthenticated endpoints; other paths pass.
+/// Marks a token endpoint answer as a guess that stays counted against the
+/// client's address (see [`crate::oauth::token::is_guess`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Guessed;
+
+/// Per-client-address limit for the unauthenticated endpoints; other paths pass.
 pub async fn by_ip(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Result<Response> {
     let limits = limits(&state)?;
-    let Some((rule, limit)) = limits.policy.ip_rule(request.uri().path()) else {
+    let path = request.uri().path();
+    let Some((rule, limit)) = limits.policy.ip_rule(path) else {
         return Ok(next.run(request).await);
     };
-    let ip = client_ip(&request, limits.policy.trust_forwarded_for);
+    let guesses_only = crate::ratelimit::path_under(path, crate::oauth::PATH_TOKEN);
+    let ClientIp(ip) = ClientIp::of(request.headers(), request.extensions(), &state);
     let bucket = Bucket {
-        key: format!(
-            "ip:{}|{rule}",
-            ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
-        ),
+        key: format!("ip:{ip}|{rule}"),
         limit,
     };
     let now = state.now();
-    counted(limits.decide(&bucket, now).await?, "ip", request, next).await
-}
-
-/// Runs an admitted request and puts its headers on the response; a refused one
-/// is counted in the metrics and becomes the 429. Without a decision (counters
-/// unreachable, `rate_limit_unreachable = allow`) the request runs unlimited and
-/// without headers: there is no count to report.
-async fn counted(
-    decision: Option<Decision>,
-    scope: &'static str,
-    request: Request,
-    next: Next,
-) -> Result<Response> {
-    let Some(decision) = decision else {
+    // Unreachable counters with `rate_limit_unreachable = allow`: unlimited,
+    // nothing counted, so nothing to give back.
+    let Some(decision) = limits.decide(&bucket, now).await? else {
         return Ok(next.run(request).await);
     };
+    let decision = admit(decision, "ip")?;
+    let mut response = next.run(request).await;
+    if guesses_only && response.extensions().get::<Guessed>().is_none() {
+        // The answer shows the app's window, if a client was authenticated.
+        if let Err(e) = limits.limiter.refund(&bucket, now).await {
+            tracing::warn!(error = %e, "giving back a token request's slot failed");
+        }
+        return Ok(response);
+    }
+    write_headers(&decision, &mut response);
+    Ok(response)
+}
+
+/// Counts an authenticated client's token request against its app (in a
+/// window apart from its API calls); the decision, for the answer's headers.
+/// `None` when limits are off, or when the counters cannot be reached and
+/// `rate_limit_unreachable = allow` lets the request through.
+pub async fn by_app_for_grant(
+    state: &AppState,
+    client_id: &str,
+    now: i64,
+) -> Result<Option<Decision>> {
+    let Some(limits) = &state.rate_limits else {
+        return Ok(None);
+    };
+    let path = crate::oauth::PATH_TOKEN;
+    let bucket = limits
+        .endpoint_bucket_for(&state.store, client_id, path, now)
+        .await?;
+    match limits.decide(&bucket, now).await? {
+        Some(decision) => admit(decision, "app").map(Some),
+        None => Ok(None),
+    }
+}
+
+/// An admitted request's decision; a refused one is counted in the metrics and
+/// becomes the 429.
+fn admit(decision: Decision, scope: &'static str) -> Result<Decision> {
     if !decision.allowed {
         metrics::counter!(crate::metrics::RATE_LIMIT_REJECTIONS, "scope" => scope).increment(1);
         tracing::debug!(
@@ -134,30 +171,108 @@ async fn counted(
         );
         return Err(decision.into());
     }
-    let mut response = next.run(request).await;
+    Ok(decision)
+}
+
+/// `X-RateLimit-*` of an admitted request.
+pub fn write_headers(decision: &Decision, response: &mut Response) {
     write_rate_limit_headers(
         decision.limit,
         decision.remaining,
         decision.reset,
         response.headers_mut(),
     );
+}
+
+/// Runs an admitted request and puts its headers on the response. Without a
+/// decision (counters unreachable, `rate_limit_unreachable = allow`) the request
+/// runs unlimited and without headers: there is no count to report.
+async fn counted(
+    decision: Option<Decision>,
+    scope: &'static str,
+    request: Request,
+    next: Next,
+) -> Result<Response> {
+    let Some(decision) = decision else {
+        return Ok(next.run(request).await);
+    };
+    let decision = admit(decision, scope)?;
+    let mut response = next.run(request).await;
+    write_headers(&decision, &mut response);
     Ok(response)
 }
 
-/// Counts and times every request by matched route and status, and logs it at
-/// debug level (method, route, status, latency; never headers or query).
-pub async fn track(request: Request, next: Next) -> Response {
+/// Bounds a request before any handler reads it: a declared body over
+/// [`super::MAX_BODY_BYTES`] is refused at once, instead of after waiting for
+/// bytes that will be refused anyway; and the handling, the reading of the body
+/// included, gets the request timeout: a stuck dependency or a client that
+/// trickles its body gets [`Error::TimedOut`] instead of holding a connection
+/// and a worker. Errors come in the routes' own `style`. (The serve loop bounds
+/// headers and idle time.)
+pub async fn bounded(
+    State((limit, style)): State<(std::time::Duration, Style)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let declared = (request.headers().get(header::CONTENT_LENGTH))
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let refused = if declared.is_some_and(|n| n > super::MAX_BODY_BYTES as u64) {
+        super::extract::too_large()
+    } else {
+        match tokio::time::timeout(limit, next.run(request)).await {
+            Ok(response) => return response,
+            Err(_) => Error::TimedOut {
+                after_secs: limit.as_secs(),
+            },
+        }
+    };
+    // The body was not read to its end, so the connection cannot carry another
+    // request: say so, and hyper closes it after this answer.
+    let mut response = respond(style, refused);
+    (response.headers_mut()).insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// The response header (and, from a trusted proxy, request header) carrying a
+/// request's id.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// Gives every request an id, runs it inside a `request` span that carries the id
+/// (so every log line of the request names it), returns the id in `X-Request-Id`
+/// on every response (errors and 404s too), counts and times the request by
+/// matched route and status, and logs it at debug level (method, route, status,
+/// latency; never headers or query).
+///
+/// The id is the incoming `X-Request-Id` when `trust_request_id` is set and the
+/// value is a plausible id ([`valid_request_id`]), else a new UUIDv7.
+pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let start = Instant::now();
+    let id = request
+        .headers()
+        .get(REQUEST_ID)
+        .filter(|_| state.settings.trust_request_id)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| valid_request_id(v))
+        .map(str::to_owned)
+        // The id's time prefix only orders ids in logs; nothing decides on it, so
+        // the system clock is fine here.
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
     let method = request.method().clone();
-    let response = next.run(request).await;
+    let span = tracing::info_span!("request", id = %id);
+    let mut response = next.run(request).instrument(span.clone()).await;
     let elapsed = start.elapsed();
     let status = response.status().as_u16().to_string();
-    tracing::debug!(%method, %route, %status, latency_ms = elapsed.as_secs_f64() * 1000.0, "request");
+    span.in_scope(|| {
+        tracing::debug!(%method, %route, %status, latency_ms = elapsed.as_secs_f64() * 1000.0, "request");
+    });
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
     metrics::counter!(crate::metrics::HTTP_REQUESTS, "route" => route.clone(), "status" => status.clone())
         .increment(1);
     metrics::histogram!(crate::metrics::HTTP_DURATION, "route" => route, "status" => status)
@@ -165,11 +280,22 @@ pub async fn track(request: Request, next: Next) -> Response {
     response
 }
 
+/// A request id we pass on: 1 to 128 characters of letters, digits and `-_.:/+=@`
+/// (UUIDs, hex, and the ids common proxies generate), nothing that could forge a
+/// log line or a header.
+pub fn valid_request_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:/+=@".contains(&b))
+}
+
 /// The layers through the real router, with a fixed clock.
 #[cfg(test)]
 mod tests {
     use crate::access_tokens::{self, Lineage, NewAccessToken};
     use crate::apps::NewApp;
+    use crate::forwarded::{ClientAddress, DEFAULT_TRUSTED_PROXIES, TrustedProxies};
     use crate::ratelimit::{EndpointLimit, Policy};
     use crate::store::AppMode;
     use crate::testing::{Fixture, ISSUER, T0, body_json};
@@ -202,13 +328,18 @@ mod tests {
                 },
             )
             .await;
+        (bearer(fx, account, &app.app.client_id), app.app.client_id)
+    }
+
+    /// `Bearer` + an access token of `client_id` acting for `account_id`.
+    fn bearer(fx: &Fixture, account_id: String, client_id: &str) -> String {
         let token = access_tokens::issue(
             &fx.state.keyring,
             ISSUER,
             Duration::from_secs(3600),
             NewAccessToken {
-                account_id: account,
-                client_id: Some(app.app.client_id.clone()),
+                account_id,
+                client_id: Some(client_id.to_owned()),
                 scope: Scopes::parse(THIRD_PARTY_OPERATION),
                 acr: None,
                 lineage: Lineage::Own,
@@ -218,10 +349,7 @@ mod tests {
             fx.clock_now(),
         )
         .unwrap();
-        (
-            format!("Bearer {}", token.token.expose_secret()),
-            app.app.client_id,
-        )
+        format!("Bearer {}", token.token.expose_secret())
     }
 
     #[tokio::test]
@@ -340,15 +468,42 @@ mod tests {
         assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(header(&refused, "retry-after"), 60);
 
-        let token = fx
-            .send(Request::post("/oauth/token").body(Body::empty()).unwrap())
-            .await;
+        // On the token endpoint only guesses count, and carry the headers.
+        let guess = "grant_type=client_credentials&client_id=nope&client_secret=x";
+        let token = fx.send(token_request(None, guess)).await;
         assert_eq!(header(&token, "x-ratelimit-limit"), 300);
+        let malformed = fx.send(token_request(None, "")).await;
+        assert!(!malformed.headers().contains_key("x-ratelimit-limit"));
         // Other public paths are not limited and carry no headers.
         let health = fx
             .send(Request::get("/healthz").body(Body::empty()).unwrap())
             .await;
         assert!(!health.headers().contains_key("x-ratelimit-limit"));
+    }
+
+    /// A request from `peer` through a proxy that appended `forwarded_for`.
+    fn from_peer(mut request: Request<Body>, peer: [u8; 4], forwarded_for: &str) -> Request<Body> {
+        let addr = std::net::SocketAddr::from((peer, 40000));
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(addr));
+        if !forwarded_for.is_empty() {
+            let value = forwarded_for.parse().unwrap();
+            request.headers_mut().insert("x-forwarded-for", value);
+        }
+        request
+    }
+
+    fn token_request(basic: Option<(&str, &str)>, form: &str) -> Request<Body> {
+        let mut request = Request::post("/oauth/token")
+            .header("content-type", "application/x-www-form-urlencoded");
+        if let Some((id, secret)) = basic {
+            use base64::Engine as _;
+            let encoded =
+                base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+            request = request.header("authorization", format!("Basic {encoded}"));
+        }
+        request.body(Body::from(form.to_owned())).unwrap()
     }
 
     #[tokio::test]
@@ -362,8 +517,9 @@ mod tests {
                     prefix: "/v1/projects".into(),
                     per_min: 1,
                 }],
-                true,
             );
+            s.client_address =
+                ClientAddress::Forwarded(TrustedProxies::parse(&DEFAULT_TRUSTED_PROXIES).unwrap());
         })
         .await;
         let auth = api_key(&fx, "a@example.com").await;
@@ -377,18 +533,203 @@ mod tests {
         let me = fx.get("/v1/me", &auth).await;
         assert_eq!(header(&me, "x-ratelimit-remaining"), 99);
 
-        let from = |ip: &str| {
-            Request::post("/oauth/token")
-                .header("x-forwarded-for", format!("198.51.100.7, {ip}"))
-                .body(Body::empty())
-                .unwrap()
+        // Behind the balancer (10.0.0.1) each forwarded client has its own
+        // window; what a client wrote into the header itself is ignored.
+        let guess = "grant_type=client_credentials&client_id=nope&client_secret=x";
+        let from = |client: &str| {
+            let forwarded = format!("198.51.100.7, {client}");
+            from_peer(token_request(None, guess), [10, 0, 0, 1], &forwarded)
         };
         let a = fx.send(from("203.0.113.1")).await;
         let a2 = fx.send(from("203.0.113.1")).await;
         let b = fx.send(from("203.0.113.2")).await;
+        assert_eq!(a.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(header(&a, "x-ratelimit-remaining"), 299);
         assert_eq!(header(&a2, "x-ratelimit-remaining"), 298);
         assert_eq!(header(&b, "x-ratelimit-remaining"), 299);
+        // A client that reaches tesserad directly cannot pick its address.
+        let direct =
+            |forged: &str| from_peer(token_request(None, guess), [203, 0, 113, 50], forged);
+        assert_eq!(
+            header(&fx.send(direct("192.0.2.1")).await, "x-ratelimit-remaining"),
+            299
+        );
+        assert_eq!(
+            header(&fx.send(direct("192.0.2.2")).await, "x-ratelimit-remaining"),
+            298
+        );
+    }
+
+    /// Issue 17 §2: a backend behind one address makes as many grants as its
+    /// app may; only guesses count against the address, atomically, and a
+    /// well-meant request that is turned down counts against neither.
+    #[tokio::test]
+    async fn the_token_endpoint_counts_guesses_per_address_and_grants_per_app() {
+        let fx = Fixture::with_settings(|s| {
+            s.rate_limit_policy = Policy::new(100, 500, 3, Vec::new());
+        })
+        .await;
+        let account = fx.account("backend@example.com").await;
+        let created = fx
+            .app(
+                &account,
+                NewApp {
+                    rate_limit: Some(5),
+                    ..NewApp::named("Backend")
+                },
+            )
+            .await;
+        let id = created.app.client_id.clone();
+        let secret = created.client_secret.unwrap();
+        let good = Some((id.as_str(), secret.expose_secret()));
+        let grant = "grant_type=client_credentials";
+        let nat = |request| from_peer(request, [198, 51, 100, 1], "");
+        // More grants than the per-address limit: each counts against the app.
+        for remaining in (0..5).rev() {
+            let response = fx.send(nat(token_request(good, grant))).await;
+            assert_eq!(response.status(), StatusCode::OK);
+            assert_eq!(header(&response, "x-ratelimit-limit"), 5);
+            assert_eq!(header(&response, "x-ratelimit-remaining"), remaining);
+        }
+        let over = fx.send(nat(token_request(good, grant))).await;
+        assert_eq!(over.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(header(&over, "x-ratelimit-limit"), 5);
+        // The app's API calls have a window of their own.
+        let api = bearer(&fx, account.clone(), &id);
+        assert_eq!(
+            header(&fx.get("/v1/me", &api).await, "x-ratelimit-remaining"),
+            4
+        );
+
+        // Malformed or disallowed requests guess nothing and do not count.
+        for form in [
+            "",
+            "grant_type=password",
+            "grant_type=client_credentials&grant_type=x",
+        ] {
+            let response = fx.send(nat(token_request(good, form))).await;
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{form}");
+        }
+        // Wrong secrets count against the address: 3, then 429 for everyone
+        // there, a correct secret included, until the window moves on.
+        let wrong = Some((id.as_str(), "wrong-secret"));
+        for remaining in (0..3).rev() {
+            let response = fx.send(nat(token_request(wrong, grant))).await;
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+            assert_eq!(header(&response, "x-ratelimit-limit"), 3);
+            assert_eq!(header(&response, "x-ratelimit-remaining"), remaining);
+        }
+        fx.clock.advance(60);
+        let refused = fx.send(nat(token_request(wrong, grant))).await;
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED, "a new window");
+        for _ in 0..2 {
+            fx.send(nat(token_request(wrong, grant))).await;
+        }
+        let refused = fx.send(nat(token_request(good, grant))).await;
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(header(&refused, "retry-after"), 60);
+        // Another address is not affected.
+        let elsewhere = from_peer(token_request(good, grant), [192, 0, 2, 9], "");
+        assert_eq!(fx.send(elsewhere).await.status(), StatusCode::OK);
+
+        // A public client (a CLI) is every user's: no per-app limit on its
+        // token requests, even with a limit of 1.
+        let cli = fx
+            .app(
+                &account,
+                NewApp {
+                    public: true,
+                    rate_limit: Some(1),
+                    ..NewApp::named("CLI")
+                },
+            )
+            .await;
+        let cli_id = cli.app.client_id;
+        let device = fx
+            .post_form("/oauth/device_authorization", &[("client_id", &cli_id)])
+            .await;
+        let device = crate::testing::body_json(device).await;
+        let poll = format!(
+            "grant_type=urn:ietf:params:oauth:grant-type:device_code&client_id={cli_id}&device_code={}",
+            device["device_code"].as_str().unwrap()
+        );
+        for _ in 0..3 {
+            fx.clock.advance(5);
+            let response = fx
+                .send(from_peer(token_request(None, &poll), [192, 0, 2, 10], ""))
+                .await;
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+            assert!(!response.headers().contains_key("x-ratelimit-limit"));
+        }
+    }
+
+    /// A token exchange names its app without authenticating it, so it is not
+    /// counted in the app's window (anyone could spend it); a refused subject
+    /// token is a guess that counts against the address.
+    #[tokio::test]
+    async fn token_exchanges_count_per_address_not_per_app() {
+        let fx = Fixture::with_settings(|s| {
+            s.rate_limit_policy = Policy::new(100, 500, 3, Vec::new());
+        })
+        .await;
+        let account = fx.account("ci@example.com").await;
+        let created = fx
+            .app(
+                &account,
+                NewApp {
+                    rate_limit: Some(1),
+                    ..NewApp::named("Deployer")
+                },
+            )
+            .await;
+        let id = created.app.client_id.clone();
+        let exchange = format!(
+            "grant_type={}&client_id={id}&subject_token=not.a.jwt&subject_token_type={}",
+            crate::oauth::GRANT_TOKEN_EXCHANGE,
+            tessera_proto::token::exchange::JWT
+        );
+        let ci = |request| from_peer(request, [198, 51, 100, 7], "");
+        for remaining in (0..3).rev() {
+            let response = fx.send(ci(token_request(None, &exchange))).await;
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+            assert_eq!(header(&response, "x-ratelimit-limit"), 3);
+            assert_eq!(header(&response, "x-ratelimit-remaining"), remaining);
+            assert_eq!(body_json(response).await["error"], "invalid_grant");
+        }
+        let over = fx.send(ci(token_request(None, &exchange))).await;
+        assert_eq!(over.status(), StatusCode::TOO_MANY_REQUESTS);
+        // The app's own window was never touched.
+        let secret = created.client_secret.unwrap();
+        let basic = Some((id.as_str(), secret.expose_secret()));
+        let grant = "grant_type=client_credentials";
+        let elsewhere = from_peer(token_request(basic, grant), [192, 0, 2, 50], "");
+        let granted = fx.send(elsewhere).await;
+        assert_eq!(granted.status(), StatusCode::OK);
+        assert_eq!(header(&granted, "x-ratelimit-limit"), 1);
+        assert_eq!(header(&granted, "x-ratelimit-remaining"), 0);
+    }
+
+    #[test]
+    fn request_ids_passed_on_are_short_and_plain() {
+        for ok in [
+            "01a23230-47d4-7070-a162-cf0f7a7e59fe",
+            "lb-7f3a9c-0001",
+            "Root=1-5759e988:abc/def+g@h_i.j",
+        ] {
+            assert!(super::valid_request_id(ok), "{ok}");
+        }
+        let long = "a".repeat(129);
+        for bad in [
+            "",
+            "has space",
+            "quote\"",
+            "back\\slash",
+            "ünï",
+            "tab\t",
+            long.as_str(),
+        ] {
+            assert!(!super::valid_request_id(bad), "{bad:?}");
+        }
     }
 
     #[tokio::test]

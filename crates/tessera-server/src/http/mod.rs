@@ -9,11 +9,13 @@
 //! | [`middleware`] | authentication of `/v1`, per-app and per-IP rate limits, request metrics |
 //! | [`oauth`] | `/oauth/*` and discovery |
 //! | [`v1`] | the platform API and `/v1/auth/*` |
-//! | [`ops`] | `/healthz`, `/metrics`, the JWKS |
+//! | [`ops`] | `/healthz`, `/readyz`, `/metrics`, the JWKS |
+//! | [`openapi`] | `/openapi.json`, generated from the handlers; its test walks the router |
 //! | [`web`] | server-rendered pages |
 //!
 //! Adding endpoints: write `pub fn routes() -> Router<AppState>` in a module and
-//! merge it in [`router`]. Platform endpoints that need a signed-in caller go into
+//! merge it in [`router`]; give each handler a `#[utoipa::path]` and list it in its
+//! module's `Doc` (merged in [`openapi::document`]), or the route test fails. Platform endpoints that need a signed-in caller go into
 //! [`v1::platform_routes`] (behind [`middleware::platform`]); public ones are
 //! merged beside it. Handlers return `Result<_, Error>`; take bodies with
 //! [`extract::Json`] / [`extract::Form`] so malformed input is a 400 in our format.
@@ -22,6 +24,7 @@ pub mod error;
 pub mod extract;
 pub mod middleware;
 pub mod oauth;
+pub mod openapi;
 pub mod ops;
 pub mod v1;
 pub mod web;
@@ -31,6 +34,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, header};
 use axum::middleware::from_fn_with_state;
+use error::Style;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
 /// Largest request body any endpoint reads.
@@ -52,15 +56,17 @@ pub fn router(state: AppState) -> Router {
         Some(_) => routes.layer(from_fn_with_state(state.clone(), middleware::by_ip)),
         None => routes,
     };
+    let timed = |routes, style| timed(&state, routes, style);
     let app = Router::new()
-        .merge(ops::routes())
-        .merge(platform)
-        .merge(by_ip(oauth::routes()))
-        .merge(by_ip(v1::public_routes()))
-        .merge(by_ip(web::routes(state.clone())))
+        .merge(timed(ops::routes(), Style::Api))
+        .merge(timed(openapi::routes(), Style::Api))
+        .merge(timed(platform, Style::Api))
+        .merge(timed(by_ip(oauth::routes()), Style::OAuth))
+        .merge(timed(by_ip(v1::public_routes()), Style::Api))
+        .merge(timed(by_ip(web::routes(state.clone())), Style::Page))
         .fallback(ops::not_found);
     app.layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn(middleware::track))
+        .layer(from_fn_with_state(state.clone(), middleware::track))
         // Marks credentials so that any layer that prints headers redacts them
         // (a DPoP proof is good for one request, but until it is used, it is).
         .layer(SetSensitiveRequestHeadersLayer::new([
@@ -69,4 +75,19 @@ pub fn router(state: AppState) -> Router {
             HeaderName::from_static("dpop"),
         ]))
         .with_state(state)
+}
+
+/// What `--metrics-listen` serves: `/metrics` and the health checks, with request
+/// ids, request metrics and the request timeout like the main router.
+pub fn metrics_router(state: AppState) -> Router {
+    timed(&state, ops::metrics_routes(), Style::Api)
+        .layer(from_fn_with_state(state.clone(), middleware::track))
+        .with_state(state)
+}
+
+/// `routes` with the request timeout, answered in `style`. Outside the other
+/// layers of the routes, so that a stuck limiter or database is bounded too.
+fn timed(state: &AppState, routes: Router<AppState>, style: Style) -> Router<AppState> {
+    let limit = state.settings.connections.request_timeout;
+    routes.layer(from_fn_with_state((limit, style), middleware::bounded))
 }

@@ -2,8 +2,10 @@
 //! call [`crate::oauth`], and answer — tokens with `Cache-Control: no-store`,
 //! errors in RFC 6749 §5.2 form.
 
+use super::error::documented::{InvalidClient, OAuthError, OAuthUnavailable, TooManyRequests};
 use super::error::{Style, respond};
 use super::extract::{Form, dpop_proof};
+use super::middleware;
 use crate::dpop;
 use crate::error::{Error, Result};
 use crate::oauth::client_auth::ClientCredentials;
@@ -20,16 +22,40 @@ use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
 use tessera_proto::OAuthErrorCode;
 use tessera_proto::dpop as dpop_wire;
+use tessera_proto::token::{DeviceAuthorizationResponse, IntrospectionResponse, TokenResponse};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route(oauth::PATH_METADATA, get(discovery))
-        .route(oauth::PATH_OPENID_CONFIGURATION, get(discovery))
+        .route(oauth::PATH_METADATA, get(discovery_metadata))
+        .route(oauth::PATH_OPENID_CONFIGURATION, get(discovery_openid))
         .route(oauth::PATH_TOKEN, post(token))
         .route(oauth::PATH_DEVICE_AUTHORIZATION, post(device_authorization))
         .route(oauth::PATH_REVOKE, post(revoke))
         .route(oauth::PATH_INTROSPECT, post(introspect))
         .route(oauth::PATH_SESSION_TOKEN, post(session_token))
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    discovery_metadata,
+    discovery_openid,
+    token,
+    device_authorization,
+    revoke,
+    introspect,
+    session_token
+))]
+pub struct Doc;
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// `grant_type`: the grants discovery advertises, so the two cannot differ.
+fn grant_type_schema() -> utoipa::openapi::Object {
+    let advertised = oauth::discovery::metadata("").grant_types_supported;
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(advertised))
+        .build()
 }
 
 /// Every endpoint's last step: its answer, or the error in RFC 6749 §5.2 form.
@@ -89,6 +115,23 @@ fn client(
     }
 }
 
+/// Authorization server metadata (RFC 8414): the issuer and every endpoint.
+#[utoipa::path(get, path = oauth::PATH_METADATA, tag = "discovery",
+    responses((status = 200, description = "RFC 8414 metadata; `issuer` is the configured issuer exactly.",
+        body = oauth::discovery::Metadata,
+        headers(("Cache-Control" = String, description = "`public, max-age=300`")))))]
+async fn discovery_metadata(state: State<AppState>) -> impl IntoResponse {
+    discovery(state).await
+}
+
+/// The same metadata at the path OpenID Connect clients try first.
+#[utoipa::path(get, path = oauth::PATH_OPENID_CONFIGURATION, tag = "discovery",
+    responses((status = 200, description = "The RFC 8414 metadata.", body = oauth::discovery::Metadata,
+        headers(("Cache-Control" = String, description = "`public, max-age=300`")))))]
+async fn discovery_openid(state: State<AppState>) -> impl IntoResponse {
+    discovery(state).await
+}
+
 async fn discovery(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CACHE_CONTROL, "public, max-age=300")],
@@ -98,24 +141,48 @@ async fn discovery(State(state): State<AppState>) -> impl IntoResponse {
 
 /// Every parameter any grant reads. No `Debug`: it holds secrets. A repeated
 /// parameter fails to parse (RFC 6749 §3.2: parameters must not repeat).
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, utoipa::ToSchema)]
+#[schema(
+    description = "A token request (RFC 6749 §4, RFC 8628 §3.4): `grant_type` and \
+    the parameters of that grant. A repeated parameter is an `invalid_request`."
+)]
 struct TokenForm {
+    /// The grant (RFC 6749 §4, RFC 8628 §3.4).
+    #[schema(schema_with = grant_type_schema, required = true)]
     grant_type: Option<String>,
+    /// `client_secret_post`, or a public client's id; or send HTTP Basic instead.
     client_id: Option<String>,
     client_secret: Option<String>,
+    /// Space-separated; at most what the grant allows.
     scope: Option<String>,
+    /// client_credentials: an API key whose account and scopes the token inherits.
     customer_key: Option<String>,
+    /// authorization_code: the code from the redirect.
     code: Option<String>,
+    /// authorization_code: the redirect URI of the authorization request.
     redirect_uri: Option<String>,
+    /// authorization_code: the PKCE verifier (S256).
     code_verifier: Option<String>,
+    /// refresh_token: the refresh token (rotated on use).
     refresh_token: Option<String>,
+    /// device_code: the `device_code` of the device authorization.
     device_code: Option<String>,
-    /// RFC 8707 (client_credentials: the token's audience) and RFC 8693.
+    /// client_credentials: the API the token is for, an absolute URI (RFC 8707),
+    /// put in the token's `aud`. Token exchange: must be this server's issuer.
     resource: Option<String>,
+    /// Token exchange (RFC 8693): the foreign JWT (e.g. a CI job's OIDC token)
+    /// that a trust rule of the app accepts; it authenticates the request, no
+    /// client secret is needed.
     subject_token: Option<String>,
+    /// Token exchange: `urn:ietf:params:oauth:token-type:jwt` or
+    /// `urn:ietf:params:oauth:token-type:id_token`.
     subject_token_type: Option<String>,
+    /// Token exchange: `urn:ietf:params:oauth:token-type:access_token` (the only
+    /// type issued) or absent.
     requested_token_type: Option<String>,
+    /// Token exchange: not supported (no delegation); a request with one is refused.
     actor_token: Option<String>,
+    /// Token exchange: must be this server's issuer when given.
     audience: Option<String>,
 }
 
@@ -171,23 +238,69 @@ impl Endpoint for TokenForm {
     }
 }
 
+/// The token endpoint (RFC 6749 §3.2): client credentials (with `customer_key`,
+/// `resource`), authorization code + PKCE, refresh token (rotation; replay revokes
+/// the family), device code (RFC 8628), token exchange (RFC 8693: a foreign JWT
+/// for an access token, no client secret). With a `DPoP` proof (RFC 9449) the
+/// tokens are bound to its key (`token_type` `DPoP`).
+///
+/// Between authenticating the client (and checking its proof) and the grant, a
+/// confidential client's request counts against its app's rate limit, in a
+/// window apart from its API calls; a guess is marked for the per-address limit
+/// ([`middleware::by_ip`]). A public client (a CLI) is shared by all its users,
+/// so a limit per app would be one limit for every user's sign-in: its requests
+/// are bounded by the credentials they carry (codes, refresh tokens, device
+/// codes) and the per-address guess limit. So is a token exchange, whose app is
+/// only named (anyone could spend its window) until the subject token is
+/// accepted.
+#[utoipa::path(post, path = oauth::PATH_TOKEN, tag = "oauth",
+    request_body(content = TokenForm, content_type = FORM),
+    params(("DPoP" = Option<String>, Header,
+        description = "A DPoP proof (RFC 9449 §4): a JWT signed by the key the tokens are to be bound to. Required by apps that require DPoP.")),
+    security((), ("client_basic" = [])),
+    responses(
+        (status = 200, description = "Tokens (RFC 6749 §5.1); `token_type` is `DPoP` when bound to the proof's key.", body = TokenResponse,
+            headers(
+                ("Cache-Control" = String, description = "`no-store`"),
+                ("Pragma" = String, description = "`no-cache`"),
+                ("DPoP-Nonce" = String, description = "After a DPoP proof: the nonce for the next proof (RFC 9449 §8.2).")
+            )),
+        (status = 400, response = OAuthError),
+        (status = 401, response = InvalidClient),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = OAuthUnavailable),
+    ))]
 async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,
     Parsed(request): Parsed<TokenForm>,
 ) -> Response {
+    let now = state.now();
     let proof = dpop_proof(&headers);
     let proved = matches!(proof, Ok(Some(_)));
+    let mut app_window = None;
     let result = async {
         let mut request = request?;
         request.dpop = proof?.map(str::to_owned);
-        oauth::token::exchange(&state, request, state.now()).await
-    };
-    let mut response = reply(result.await.map(|body| no_store(body, true)));
+        let request = oauth::token::authenticate(&state, request, now).await?;
+        if let Some(app) = request.app().filter(|app| !app.public) {
+            app_window = middleware::by_app_for_grant(&state, &app.client_id, now).await?;
+        }
+        oauth::token::exchange(&state, request, now).await
+    }
+    .await;
+    let guessed = result.as_ref().is_err_and(oauth::token::is_guess);
+    let mut response = reply(result.map(|body| no_store(body, true)));
+    if let Some(decision) = app_window {
+        middleware::write_headers(&decision, &mut response);
+    }
+    if guessed {
+        response.extensions_mut().insert(middleware::Guessed);
+    }
     // RFC 9449 §8.2: the next nonce with every answer to a proof, so the
     // client's next request needs no extra round trip for it.
     if proved && state.settings.dpop_nonce.at_token_endpoint() {
-        let nonce = dpop::nonce(&state.settings.master_key, state.now());
+        let nonce = dpop::nonce(&state.settings.master_key, now);
         if let Ok(value) = HeaderValue::from_str(&nonce) {
             (response.headers_mut())
                 .entry(dpop_wire::NONCE_HEADER)
@@ -197,10 +310,12 @@ async fn token(
     response
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct DeviceAuthorizationForm {
+    /// The app; confidential apps may authenticate with HTTP Basic instead.
     client_id: Option<String>,
     client_secret: Option<String>,
+    /// Space-separated scopes to ask the user for.
     scope: Option<String>,
 }
 
@@ -216,6 +331,19 @@ impl Endpoint for DeviceAuthorizationForm {
     }
 }
 
+/// Starts a device flow (RFC 8628 §3.1): a code for the user to enter at
+/// `verification_uri`, and one for the device to poll the token endpoint with.
+#[utoipa::path(post, path = oauth::PATH_DEVICE_AUTHORIZATION, tag = "oauth",
+    request_body(content = DeviceAuthorizationForm, content_type = FORM),
+    security((), ("client_basic" = [])),
+    responses(
+        (status = 200, description = "RFC 8628 §3.2; `interval` is always present.", body = DeviceAuthorizationResponse,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, response = OAuthError),
+        (status = 401, response = InvalidClient),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = OAuthUnavailable),
+    ))]
 async fn device_authorization(
     State(state): State<AppState>,
     Parsed(request): Parsed<DeviceAuthorizationForm>,
@@ -226,10 +354,14 @@ async fn device_authorization(
 
 /// Revocation and introspection; `token_type_hint` is parsed (so that a
 /// repeated one is refused) even where it is not needed.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct PresentedTokenForm {
+    /// The access or refresh token asked about.
+    #[schema(required = true)]
     token: Option<String>,
+    /// `access_token` or `refresh_token`: only orders the look-ups.
     token_type_hint: Option<String>,
+    /// `client_secret_post`, or a public client's id; or send HTTP Basic instead.
     client_id: Option<String>,
     client_secret: Option<String>,
 }
@@ -247,6 +379,18 @@ impl Endpoint for PresentedTokenForm {
     }
 }
 
+/// Revokes a token (RFC 7009): 200 also when the token was unknown or already
+/// revoked. Revoking a refresh token revokes its whole family.
+#[utoipa::path(post, path = oauth::PATH_REVOKE, tag = "oauth",
+    request_body(content = PresentedTokenForm, content_type = FORM),
+    security((), ("client_basic" = [])),
+    responses(
+        (status = 200, description = "Revoked, or nothing to revoke.",
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, response = OAuthError),
+        (status = 401, response = InvalidClient),
+        (status = 503, response = OAuthUnavailable),
+    ))]
 async fn revoke(
     State(state): State<AppState>,
     Parsed(request): Parsed<PresentedTokenForm>,
@@ -259,6 +403,17 @@ async fn revoke(
     )
 }
 
+/// Token introspection (RFC 7662), for confidential clients.
+#[utoipa::path(post, path = oauth::PATH_INTROSPECT, tag = "oauth",
+    request_body(content = PresentedTokenForm, content_type = FORM),
+    security(("client_basic" = []), ()),
+    responses(
+        (status = 200, description = "RFC 7662 §2.2; `{\"active\": false}` for anything not valid now.", body = IntrospectionResponse,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, response = OAuthError),
+        (status = 401, response = InvalidClient),
+        (status = 503, response = OAuthUnavailable),
+    ))]
 async fn introspect(
     State(state): State<AppState>,
     Parsed(request): Parsed<PresentedTokenForm>,
@@ -267,8 +422,10 @@ async fn introspect(
     reply(result.await.map(|body| no_store(body, false)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct SessionForm {
+    /// From `tesserad admin session create` or the console; single use.
+    #[schema(required = true)]
     session_id: Option<String>,
 }
 
@@ -280,6 +437,15 @@ impl Endpoint for SessionForm {
     }
 }
 
+/// The token URL (Level 0): a single-use session id for a token response.
+#[utoipa::path(post, path = oauth::PATH_SESSION_TOKEN, tag = "oauth",
+    request_body(content = SessionForm, content_type = FORM),
+    responses(
+        (status = 200, description = "Tokens, with `acr` `0`.", body = TokenResponse,
+            headers(("Cache-Control" = String, description = "`no-store`"), ("Pragma" = String, description = "`no-cache`"))),
+        (status = 400, response = OAuthError),
+        (status = 503, response = OAuthUnavailable),
+    ))]
 async fn session_token(
     State(state): State<AppState>,
     Parsed(session): Parsed<SessionForm>,

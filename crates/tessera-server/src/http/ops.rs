@@ -1,29 +1,132 @@
-//! Operations endpoints: `/healthz`, `/metrics`, `/.well-known/jwks.json`.
+//! Operations endpoints: `/healthz` (liveness), `/readyz` (the database answers),
+//! `/metrics`, `/.well-known/jwks.json`, and the 404 of unknown paths.
+//!
+//! `/metrics` may need a bearer token (`metrics_token`) and may live on a listener
+//! of its own (`metrics_listen`, [`metrics_routes`]); the main listener then
+//! answers 404 there, so a public port never shows it.
 
-use crate::error::Error;
+use super::error::documented::{NotFound, Unauthorized};
+use super::extract::presented;
+use crate::error::{AuthError, Error};
+use crate::keys::Jwks;
+use crate::principal::Presented;
 use crate::services::AppState;
 use axum::Router;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use serde::Serialize;
+use std::time::Duration;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/.well-known/jwks.json", get(jwks))
 }
 
-/// Liveness: the process serves HTTP. Touches nothing else.
-async fn healthz() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        r#"{"status":"ok"}"#,
-    )
+/// The router of `--metrics-listen`: metrics and the health checks, so probes and
+/// scrapers can stay on the internal address.
+pub fn metrics_routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(render_metrics))
+        .fallback(not_found)
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(healthz, readyz, metrics, jwks))]
+pub struct Doc;
+
+/// How long `/readyz` waits for the database: an unreachable host must not keep
+/// a probe waiting for the pool's own timeout.
+const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The body of the health checks.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok`, or `unavailable` (`/readyz` only).
+    #[schema(example = "ok")]
+    status: &'static str,
+}
+
+/// Liveness: the process serves HTTP. Touches nothing else.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, description = "The process serves HTTP.", body = Health))
+)]
+async fn healthz() -> impl IntoResponse {
+    axum::Json(Health { status: "ok" })
+}
+
+/// Readiness: 200 only when the database answers a query now.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The database answers.", body = Health),
+        (status = 503, description = "The database does not answer (within 2 s).", body = Health,
+            headers(("Retry-After" = u64, description = "Seconds to wait before asking again.")))
+    )
+)]
+async fn readyz(State(state): State<AppState>) -> Response {
+    let failure = match tokio::time::timeout(READY_TIMEOUT, state.store.ping()).await {
+        Ok(Ok(())) => return axum::Json(Health { status: "ok" }).into_response(),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!("no answer within {} s", READY_TIMEOUT.as_secs()),
+    };
+    tracing::warn!(error = %failure, "not ready: the database does not answer");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, "1")],
+        axum::Json(Health {
+            status: "unavailable",
+        }),
+    )
+        .into_response()
+}
+
+/// Prometheus metrics, among them `tesserad_http_requests_total{route,status}` and
+/// `tesserad_tokens_issued_total{grant}`.
+///
+/// With `metrics_token` set, only `Authorization: Bearer <token>` may read them (else
+/// 401); with `metrics_listen` set, they are served there and this listener answers
+/// 404.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    security((), ("metrics_token" = [])),
+    responses(
+        (status = 200, description = "Prometheus text format.", body = String,
+            content_type = "text/plain; version=0.0.4"),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound)
+    )
+)]
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(addr) = state.settings.metrics_listen {
+        return Error::NotFound(format!(
+            "metrics are served on the metrics listener ({addr})"
+        ))
+        .into_response();
+    }
+    render_metrics(State(state), headers).await
+}
+
+async fn render_metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(token) = &state.settings.metrics_token {
+        let allowed = matches!(presented(&headers), Ok(Presented::Bearer(t)) if token.matches(t));
+        if !allowed {
+            return Error::from(AuthError::MetricsToken).into_response();
+        }
+    }
     match &state.metrics {
         Some(handle) => (
             [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
@@ -34,6 +137,14 @@ async fn metrics(State(state): State<AppState>) -> Response {
     }
 }
 
+/// The public halves of the signing keys (RFC 7517), by `kid`.
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "discovery",
+    responses((status = 200, description = "JWK Set; old keys stay until their tokens expire.", body = Jwks,
+        headers(("Cache-Control" = String, description = "`public, max-age=60`"))))
+)]
 async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
     (
         // Short, so that a rotation reaches verifiers soon.

@@ -5,7 +5,8 @@
 //! - [`public_routes`], `/v1/auth/*`, need no credential: `POST /v1/auth/otp`
 //!   sends a one-time code; `POST /v1/auth/otp/verify` trades it for a new API key.
 
-use super::extract::{ClientIp, Json, OptionalJson};
+use super::error::documented::{BadRequest, NotFound, TooManyRequests, Unavailable};
+use super::extract::{ClientIp, Json, OptionalJson, Path};
 use crate::api_keys::{self, NewApiKey};
 use crate::error::{Error, Result};
 use crate::otp;
@@ -13,15 +14,14 @@ use crate::principal::Principal;
 use crate::services::AppState;
 use crate::store::{ApiKeyRecord, Revoked};
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
-use serde_json::json;
-use tessera_proto::Scopes;
 use tessera_proto::api::{
     ApiKeyInfo, ApiKeyList, CreateApiKey, CreatedApiKey, Me, OtpRequest, OtpVerify, Project,
     ProjectList,
 };
+use tessera_proto::{ApiErrorBody, Scopes};
 
 pub fn platform_routes() -> Router<AppState> {
     Router::new()
@@ -37,6 +37,29 @@ pub fn public_routes() -> Router<AppState> {
         .route("/v1/auth/otp/verify", post(verify_code))
 }
 
+/// [`platform_routes`]: the answers every one of them may give (authentication,
+/// scope, rate limit) are added by `http::openapi`, which knows the layers.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(me, projects, list_api_keys, create_api_key, revoke_api_key))]
+pub struct PlatformDoc;
+
+/// [`public_routes`].
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(request_code, verify_code))]
+pub struct PublicDoc;
+
+/// `POST /v1/auth/otp`'s answer, whether or not the address has an account.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct CodeSent {
+    /// Always `sent`.
+    #[schema(example = "sent")]
+    status: &'static str,
+    message: &'static str,
+}
+
+/// Who the credential acts for: account, credential, scope, expiry.
+#[utoipa::path(get, path = "/v1/me", tag = "platform",
+    responses((status = 200, description = "The caller.", body = Me)))]
 async fn me(principal: Principal) -> Json<Me> {
     Json(Me {
         account_id: principal.account_id,
@@ -53,6 +76,9 @@ async fn me(principal: Principal) -> Json<Me> {
 /// A JSON answer, or the error in the platform's form.
 type Answer<T> = Result<Json<T>>;
 
+/// The projects of the caller's account.
+#[utoipa::path(get, path = "/v1/projects", tag = "platform",
+    responses((status = 200, description = "`{\"projects\": [...]}`", body = ProjectList)))]
 async fn projects(State(state): State<AppState>, principal: Principal) -> Answer<ProjectList> {
     let rows = state.store.projects_of(&principal.account_id).await?;
     let projects = rows.into_iter().map(|p| Project {
@@ -76,6 +102,9 @@ fn api_key_info(r: ApiKeyRecord) -> ApiKeyInfo {
     }
 }
 
+/// The account's API keys (ids and metadata, never the keys).
+#[utoipa::path(get, path = "/v1/api-keys", tag = "platform",
+    responses((status = 200, description = "`{\"api_keys\": [...]}`", body = ApiKeyList)))]
 async fn list_api_keys(State(state): State<AppState>, principal: Principal) -> Answer<ApiKeyList> {
     let rows = state.store.list_api_keys(Some(&principal.account_id));
     let api_keys = rows.await?.into_iter().map(api_key_info).collect();
@@ -85,6 +114,12 @@ async fn list_api_keys(State(state): State<AppState>, principal: Principal) -> A
 /// Creates a key for the caller's own account; the key is in this response only.
 /// A key can carry at most the caller's own scopes; an access token needs
 /// `api_keys:write` ([`Principal::require_key_creation`]).
+#[utoipa::path(post, path = "/v1/api-keys", tag = "platform",
+    request_body(content = Option<CreateApiKey>, description = "Optional; an empty body makes a key with the defaults."),
+    responses(
+        (status = 201, description = "The new key: shown this once.", body = CreatedApiKey),
+        (status = 400, response = BadRequest),
+    ))]
 async fn create_api_key(
     State(state): State<AppState>,
     principal: Principal,
@@ -121,6 +156,13 @@ async fn create_api_key(
     Ok((StatusCode::CREATED, Json(issued.to_created())))
 }
 
+/// Revokes one of the account's keys; effective on the next request, everywhere.
+#[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "platform",
+    params(("id" = String, Path, description = "The key's id (`GET /v1/api-keys`).")),
+    responses(
+        (status = 204, description = "Revoked (or already revoked)."),
+        (status = 404, response = NotFound),
+    ))]
 async fn revoke_api_key(
     State(state): State<AppState>,
     principal: Principal,
@@ -132,21 +174,39 @@ async fn revoke_api_key(
     }
 }
 
+/// Mails a 6-digit one-time code to the address, if it has an account. The answer
+/// is the same either way.
+#[utoipa::path(post, path = "/v1/auth/otp", tag = "sign-in", request_body = OtpRequest,
+    responses(
+        (status = 202, description = "Accepted; a code is on its way if the account exists.", body = CodeSent),
+        (status = 400, response = BadRequest),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    ))]
 async fn request_code(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     Json(body): Json<OtpRequest>,
-) -> Result<(StatusCode, Json<serde_json::Value>)> {
+) -> Result<(StatusCode, Json<CodeSent>)> {
     otp::request(&state, &body.email, ip, state.now()).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({
-            "status": "sent",
-            "message": "If an account exists for that address, a 6-digit code is on its way; it expires in 10 minutes.",
-        })),
+        Json(CodeSent {
+            status: "sent",
+            message: "If an account exists for that address, a 6-digit code is on its way; it expires in 10 minutes.",
+        }),
     ))
 }
 
+/// Trades a valid one-time code for a new API key (at most 5 tries per code).
+#[utoipa::path(post, path = "/v1/auth/otp/verify", tag = "sign-in", request_body = OtpVerify,
+    responses(
+        (status = 201, description = "A new API key: shown this once.", body = CreatedApiKey),
+        (status = 400, response = BadRequest),
+        (status = 401, description = "Wrong, expired, used or burnt code (`invalid_otp`).", body = ApiErrorBody),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    ))]
 async fn verify_code(
     State(state): State<AppState>,
     Json(body): Json<OtpVerify>,
@@ -161,4 +221,35 @@ async fn verify_code(
     };
     let issued = api_keys::issue_for_user(&state, new, now).await?;
     Ok((StatusCode::CREATED, Json(issued.to_created())))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{Fixture, body_json};
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+
+    #[tokio::test]
+    async fn a_path_that_does_not_decode_is_a_400_in_our_format() {
+        let fx = Fixture::new().await;
+        let account = fx.account("a@example.com").await;
+        let key = fx.api_key(&account, None).await;
+        let request = Request::delete("/v1/api-keys/%FF")
+            .header(
+                "authorization",
+                format!("token {}", key.key.expose_secret()),
+            )
+            .body(Body::empty())
+            .unwrap();
+        let response = fx.send(request).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+        assert!(response.headers().contains_key("x-request-id"));
+        let body = body_json(response).await;
+        assert_eq!(body["error"], "invalid_request");
+        assert!(
+            body["message"].as_str().unwrap().contains("UTF-8"),
+            "{body}"
+        );
+    }
 }

@@ -28,14 +28,21 @@ use url::Url;
 pub const CODE_TTL_SECS: i64 = 120;
 
 /// The query of `GET /oauth/authorize`. Unknown parameters are ignored.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuthorizeQuery {
+    /// `code`.
     pub response_type: Option<String>,
     pub client_id: Option<String>,
+    /// One of the app's registered redirect URIs (any port for loopback ones).
     pub redirect_uri: Option<String>,
+    /// Space-separated scopes to ask the user for.
     pub scope: Option<String>,
+    /// Returned unchanged with the code.
     pub state: Option<String>,
+    /// PKCE (RFC 7636): required for public clients.
     pub code_challenge: Option<String>,
+    /// `S256`, the only method accepted.
     pub code_challenge_method: Option<String>,
 }
 

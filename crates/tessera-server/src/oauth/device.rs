@@ -217,8 +217,8 @@ pub struct PendingDevice {
 const GUESS_MESSAGE: &str = "too many wrong codes from this address; wait and try again";
 
 /// Finds the pending, unexpired device for a typed user code. A miss counts
-/// against `client_ip`; past [`GUESS_LIMIT`] misses every look-up from that IP is
-/// refused with `TooManyRequests` until the window ends.
+/// against the client's address; past [`GUESS_LIMIT`] misses every look-up
+/// from there is refused with `TooManyRequests` until the window ends.
 pub async fn lookup(
     svc: &Services,
     user_code: &str,
@@ -226,26 +226,25 @@ pub async fn lookup(
     now: i64,
 ) -> Result<PendingDevice> {
     let key = format!("device-guess:{client_ip}");
-    attempts::check(&svc.store, &key, GUESS_LIMIT, GUESS_MESSAGE, now).await?;
+    // Counted before the look-up, so parallel guesses get exactly the limit.
+    let attempt = attempts::hit(&svc.store, &key, GUESS_LIMIT, GUESS_MESSAGE, now).await?;
     let found = match normalize_user_code(user_code) {
         Some(code) => svc.store.pending_device(&code, now).await?,
         None => None,
     };
-    match found {
-        Some(row) => Ok(PendingDevice {
-            user_code: display_user_code(&row.user_code),
-            client_id: row.client_id,
-            client_name: row.name,
-            scope: Scopes::parse(&row.scope),
-            expires_at: row.expires_at,
-        }),
-        None => {
-            attempts::hit(&svc.store, &key, GUESS_LIMIT, GUESS_MESSAGE, now).await?;
-            Err(Error::NotFound(
-                "no device is waiting for that code; check it and try again".into(),
-            ))
-        }
-    }
+    let Some(row) = found else {
+        return Err(Error::NotFound(
+            "no device is waiting for that code; check it and try again".into(),
+        ));
+    };
+    attempt.refund(&svc.store).await?;
+    Ok(PendingDevice {
+        user_code: display_user_code(&row.user_code),
+        client_id: row.client_id,
+        client_name: row.name,
+        scope: Scopes::parse(&row.scope),
+        expires_at: row.expires_at,
+    })
 }
 
 async fn decide(

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 /// The metadata document. Fields in alphabetical order: the JSON keeps the order
 /// it has always had.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Metadata {
     pub authorization_endpoint: String,
     pub authorization_response_iss_parameter_supported: bool,

@@ -135,14 +135,11 @@ fn resource(resource: Option<String>) -> Result<Option<String>> {
     match url::Url::parse(&resource) {
         Ok(url) if url.fragment().is_none() && !url.cannot_be_a_base() => Ok(Some(resource)),
         _ => Err(Error::oauth(
-            OAuthErrorCode::Other(INVALID_TARGET.into()),
+            OAuthErrorCode::InvalidTarget,
             "resource must be an absolute URI without a fragment (RFC 8707)",
         )),
     }
 }
-
-/// RFC 8707 §2 / RFC 8693 §2.2.2: the target is not acceptable.
-pub const INVALID_TARGET: &str = "invalid_target";
 
 /// A required form parameter.
 pub fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str> {

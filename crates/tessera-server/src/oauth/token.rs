@@ -1,8 +1,10 @@
 //! `POST /oauth/token` (RFC 6749 §3.2): a [`TokenRequest`] — who is asking,
 //! which [`Grant`], and the DPoP proof if any — parsed once at the edge.
-//! [`exchange`] authenticates the client, checks that its registration allows
-//! the grant, checks the proof (RFC 9449 §5), and hands the grant's own
-//! parameters and the proof's key to the grant's module.
+//! [`authenticate`] finds the client, checks that its registration allows the
+//! grant and checks the proof (RFC 9449 §5); [`exchange`] hands the grant's own
+//! parameters and the proof's key to the grant's module. (Between the two the
+//! edge counts a confidential app's request against its rate limit.) A token
+//! exchange (RFC 8693) is authenticated by its subject token, inside its grant.
 
 use super::client_auth::{self, ClientCredentials};
 use super::{authorization_code, client_credentials, device, refresh, token_exchange};
@@ -10,6 +12,7 @@ use crate::dpop;
 use crate::error::{DpopError, Error, Result};
 use crate::services::Services;
 use crate::store::App;
+use tessera_proto::OAuthErrorCode;
 use tessera_proto::token::TokenResponse;
 
 /// A token request: client credentials and one grant with its parameters.
@@ -43,23 +46,92 @@ impl Grant {
     }
 }
 
-pub async fn exchange(svc: &Services, request: TokenRequest, now: i64) -> Result<TokenResponse> {
-    if let Grant::TokenExchange(r) = request.grant {
-        // The subject token authenticates; the client may not (see the module).
-        return token_exchange::grant(svc, &request.client, r, now).await;
+/// A token request whose client has been checked ([`authenticate`]); only
+/// [`exchange`] takes it, so no grant runs for an unchecked client.
+pub enum Authenticated {
+    /// Authenticated, registered for the grant, with the key its proof proves.
+    App {
+        app: App,
+        key: Option<dpop::Proven>,
+        grant: Grant,
+    },
+    /// A token exchange: its subject token authenticates it, inside the grant
+    /// ([`token_exchange`]), so nothing is checked before.
+    SubjectToken {
+        client: ClientCredentials,
+        request: token_exchange::Request,
+    },
+}
+
+impl Authenticated {
+    /// The authenticated app; `None` for a token exchange, whose app is only
+    /// named until its subject token is accepted.
+    pub fn app(&self) -> Option<&App> {
+        match self {
+            Self::App { app, .. } => Some(app),
+            Self::SubjectToken { .. } => None,
+        }
     }
-    let app = client_auth::authenticate(&svc.store, &request.client).await?;
-    client_auth::require_grant(&app, request.grant.registration_name())?;
-    // Before the grant runs: it may consume a code or a device approval, and a
-    // client told to come back with a nonce must still find them.
-    let key = proven_key(svc, &app, request.dpop.as_deref(), now).await?;
+}
+
+/// The client of a token request, registered for its grant, and the key of its
+/// DPoP proof. The proof is checked before the grant runs: the grant may consume
+/// a code or a device approval, and a client told to come back with a nonce
+/// must still find them.
+pub async fn authenticate(
+    svc: &Services,
+    request: TokenRequest,
+    now: i64,
+) -> Result<Authenticated> {
+    let TokenRequest {
+        client,
+        grant,
+        dpop,
+    } = request;
+    if let Grant::TokenExchange(request) = grant {
+        return Ok(Authenticated::SubjectToken { client, request });
+    }
+    let app = client_auth::authenticate(&svc.store, &client).await?;
+    client_auth::require_grant(&app, grant.registration_name())?;
+    let key = proven_key(svc, &app, dpop.as_deref(), now).await?;
+    Ok(Authenticated::App { app, key, grant })
+}
+
+/// The grant of an [`authenticate`]d request.
+pub async fn exchange(svc: &Services, request: Authenticated, now: i64) -> Result<TokenResponse> {
+    let (app, key, grant) = match request {
+        Authenticated::App { app, key, grant } => (app, key, grant),
+        Authenticated::SubjectToken { client, request } => {
+            return token_exchange::grant(svc, &client, request, now).await;
+        }
+    };
     let key = key.as_ref().map(|p| p.jkt.as_str());
-    match request.grant {
+    match grant {
         Grant::ClientCredentials(r) => client_credentials::grant(svc, &app, r, key, now).await,
         Grant::AuthorizationCode(r) => authorization_code::grant(svc, &app, r, key, now).await,
         Grant::RefreshToken(r) => refresh::grant(svc, &app, r, key, now).await,
         Grant::DeviceCode(r) => device::grant(svc, &app, r, key, now).await,
-        Grant::TokenExchange(_) => unreachable!("handled above"),
+        Grant::TokenExchange(_) => unreachable!("authenticate keeps it apart"),
+    }
+}
+
+/// Whether a failed token request is a guess that counts against the client's
+/// address (RFC 6749 §10.10): a wrong client secret or an unknown client
+/// (`invalid_client`), a code, refresh token, device code, customer key or
+/// subject token that does not hold (`invalid_grant`). A well-formed request
+/// turned down — `authorization_pending`, `slow_down`, a scope or grant the
+/// client may not use, a DPoP proof to redo, a malformed form — guesses nothing
+/// and does not count.
+pub fn is_guess(error: &Error) -> bool {
+    match error {
+        Error::OAuth { error, .. } => {
+            matches!(
+                error,
+                OAuthErrorCode::InvalidClient | OAuthErrorCode::InvalidGrant
+            )
+        }
+        Error::Unauthenticated(_) => true,
+        _ => false,
     }
 }
 

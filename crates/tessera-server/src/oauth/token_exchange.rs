@@ -84,7 +84,7 @@ pub async fn grant(
     for target in [&request.audience, &request.resource].into_iter().flatten() {
         if target != issuer {
             return Err(Error::oauth(
-                OAuthErrorCode::Other(super::INVALID_TARGET.into()),
+                OAuthErrorCode::InvalidTarget,
                 format!("this server issues tokens for itself ({issuer}) only"),
             ));
         }

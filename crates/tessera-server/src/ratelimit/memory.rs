@@ -38,6 +38,12 @@ impl MemoryLimiter {
         }
     }
 
+    pub fn refund(&self, key: &str, taken_at: i64) {
+        if let Some(window) = self.lock().by_key.get_mut(key) {
+            window.refund(taken_at);
+        }
+    }
+
     pub fn prune(&self, now: i64) {
         let mut windows = self.lock();
         windows.by_key.retain(|_, w| !w.is_idle(now));

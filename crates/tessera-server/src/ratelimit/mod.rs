@@ -16,10 +16,15 @@
 //!   at which a request will be admitted again;
 //! - there is no burst of 2N at a fixed-window boundary.
 //!
-//! Refused requests are not counted. The same arithmetic runs in process
+//! Refused requests are not counted. A request that turns out not to count
+//! (the token endpoint's per-address limit counts failed attempts only) is
+//! counted when it arrives and given back ([`Limiter::refund`]) when it is
+//! answered: counting first and comparing in the same step is what keeps
+//! parallel requests from exceeding a limit, and an attempt in progress holds
+//! its slot until it is known to be harmless. The same arithmetic runs in process
 //! ([`memory`]) and, for several instances, in one atomic step where the counters
 //! are shared: a Lua script in Redis ([`redis`]) or one upsert in PostgreSQL
-//! ([`postgres`]); all three answer identically.
+//! ([`postgres`]); all three answer identically, and give back identically.
 //!
 //! When the shared counters cannot be reached, [`Unreachable`] decides: serve
 //! without limits (and say so in the log and `/metrics`) or answer 503.
@@ -114,9 +119,6 @@ pub struct Policy {
     pub per_ip_per_min: u32,
     /// Longest prefix first, so the most specific rule wins.
     pub endpoints: Vec<EndpointLimit>,
-    /// Take the client IP from the last `X-Forwarded-For` entry (set this only
-    /// behind a load balancer that appends it); otherwise the TCP peer address.
-    pub trust_forwarded_for: bool,
 }
 
 impl Default for Policy {
@@ -132,7 +134,6 @@ impl Default for Policy {
                     per_min: *n,
                 })
                 .collect(),
-            false,
         )
     }
 }
@@ -150,7 +151,6 @@ impl Policy {
         production_per_min: u32,
         per_ip_per_min: u32,
         mut endpoints: Vec<EndpointLimit>,
-        trust_forwarded_for: bool,
     ) -> Self {
         endpoints.sort_by_key(|e| std::cmp::Reverse(e.prefix.len()));
         Self {
@@ -158,7 +158,6 @@ impl Policy {
             production_per_min,
             per_ip_per_min,
             endpoints,
-            trust_forwarded_for,
         }
     }
 
@@ -205,6 +204,20 @@ impl Policy {
             None => Bucket {
                 key: base,
                 limit: app_limit,
+            },
+        }
+    }
+
+    /// The bucket of an app's own requests to an unauthenticated endpoint
+    /// (its token requests): the app's limit, in a window apart from its API
+    /// calls, so getting a token does not use up the quota the token is for.
+    pub fn endpoint_bucket(&self, client_id: &str, app_limit: u32, path: &str) -> Bucket {
+        let bucket = self.app_bucket(&Subject::App(client_id.to_owned()), app_limit, path);
+        match self.endpoint(path) {
+            Some(_) => bucket,
+            None => Bucket {
+                key: format!("{}|{path}", bucket.key),
+                ..bucket
             },
         }
     }
@@ -298,6 +311,26 @@ impl Window {
         }
     }
 
+    /// Takes back one request admitted at `taken_at`, from the second it was
+    /// counted in: `taken_at` itself, or after a clock step back the newest
+    /// second (as [`Window::take`] counts). No empty second is left behind, so
+    /// Reset stays exact.
+    pub fn refund(&mut self, taken_at: i64) {
+        let counted = |&(second, n): &(i64, u32)| n > 0 && second == taken_at;
+        let later = |&(second, n): &(i64, u32)| n > 0 && second > taken_at;
+        let Some(index) = (self.buckets.iter().rposition(counted))
+            .or_else(|| self.buckets.iter().rposition(later))
+        else {
+            return;
+        };
+        self.used -= 1;
+        let (_, n) = &mut self.buckets[index];
+        *n -= 1;
+        if *n == 0 {
+            self.buckets.remove(index);
+        }
+    }
+
     /// No request in the window any more: the entry can go.
     pub fn is_idle(&self, now: i64) -> bool {
         self.buckets
@@ -321,6 +354,20 @@ impl Limiter {
             Self::Memory(m) => Ok(m.take(&bucket.key, bucket.limit, now)),
             Self::Postgres(p) => p.take(&bucket.key, bucket.limit, now).await,
             Self::Redis(r) => r.take(bucket, now).await,
+        }
+    }
+
+    /// Gives back a request admitted into `bucket` at `taken_at` that turned
+    /// out not to count. (If its second has left the window there is nothing
+    /// to give back.)
+    pub async fn refund(&self, bucket: &Bucket, taken_at: i64) -> Result<()> {
+        match self {
+            Self::Memory(m) => {
+                m.refund(&bucket.key, taken_at);
+                Ok(())
+            }
+            Self::Postgres(p) => p.refund(&bucket.key, taken_at).await,
+            Self::Redis(r) => r.refund(bucket, taken_at).await,
         }
     }
 
@@ -453,6 +500,19 @@ impl RateLimits {
         Ok(self.policy.app_bucket(subject, limit, path))
     }
 
+    /// The bucket an app's request to the unauthenticated endpoint `path` (the
+    /// token endpoint) is counted in, once the app is known.
+    pub async fn endpoint_bucket_for(
+        &self,
+        store: &Store,
+        client_id: &str,
+        path: &str,
+        now: i64,
+    ) -> Result<Bucket> {
+        let limit = self.app_limit(store, client_id, now).await?;
+        Ok(self.policy.endpoint_bucket(client_id, limit, path))
+    }
+
     async fn app_limit(&self, store: &Store, client_id: &str, now: i64) -> Result<u32> {
         if let Some(&(limit, fetched)) = self.cache().get(client_id)
             && now - fetched < APP_LIMIT_CACHE_SECS
@@ -535,6 +595,26 @@ mod tests {
     }
 
     #[test]
+    fn a_refund_gives_the_slot_back_and_leaves_reset_exact() {
+        let mut w = Window::default();
+        assert_eq!(w.take(T, 3).remaining, 2);
+        let second = w.take(T + 10, 3);
+        assert_eq!((second.remaining, second.reset), (1, T + 60));
+        // The request at T+10 did not count after all.
+        w.refund(T + 10);
+        let next = w.take(T + 20, 3);
+        assert_eq!((next.remaining, next.reset), (1, T + 60));
+        // Refunding the oldest moves Reset to the next counted request.
+        w.refund(T);
+        let d = w.take(T + 30, 3);
+        assert_eq!((d.remaining, d.reset), (1, T + 80));
+        // Nothing counted at or after a second: nothing to give back.
+        w.refund(T + 40);
+        assert_eq!(w.take(T + 40, 3).remaining, 0);
+        assert!(!w.take(T + 41, 3).allowed);
+    }
+
+    #[test]
     fn the_window_slides_second_by_second() {
         let mut w = Window::default();
         assert_eq!(w.take(T, 3).remaining, 2);
@@ -612,7 +692,6 @@ mod tests {
                     per_min: 50,
                 },
             ],
-            false,
         );
         assert_eq!(policy.ip_rule("/oauth/token"), Some(("/oauth/token", 300)));
         assert_eq!(

@@ -42,6 +42,10 @@ impl PostgresLimiter {
         })
     }
 
+    pub async fn refund(&self, key: &str, taken_at: i64) -> Result<()> {
+        self.store.refund_rate_limit(key, taken_at).await
+    }
+
     /// Deletes seconds that left every window (buckets nobody touches again).
     pub async fn prune(&self, now: i64) -> Result<()> {
         self.store.prune_rate_limits(now - super::PERIOD_SECS).await

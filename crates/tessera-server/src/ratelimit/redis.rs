@@ -22,6 +22,7 @@
 
 use super::{Bucket, Decision, PERIOD_SECS};
 use crate::error::{Error, Result};
+use crate::secret::SecretUrl;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -83,6 +84,32 @@ end
 return {allowed and 1 or 0, remaining, reset}
 ";
 
+/// KEYS[1]: the bucket's hash. ARGV: the second the request was taken at.
+/// Gives one request back, as `Window::refund`: from that second, or (after a
+/// clock step back, when [`SCRIPT`] counted it in the newest) from the newest
+/// later second that holds any; a second left at zero is deleted, so Reset stays
+/// exact. Never below zero: with no such second, nothing changes.
+const REFUND_SCRIPT: &str = r"
+local taken = tonumber(ARGV[1])
+local flat = redis.call('HGETALL', KEYS[1])
+local target = nil
+for i = 1, #flat, 2 do
+  local s, n = tonumber(flat[i]), tonumber(flat[i + 1])
+  if n > 0 and s >= taken then
+    if s == taken then
+      target = s
+      break
+    end
+    if target == nil or s > target then target = s end
+  end
+end
+if target == nil then return 0 end
+if redis.call('HINCRBY', KEYS[1], target, -1) <= 0 then
+  redis.call('HDEL', KEYS[1], target)
+end
+return 1
+";
+
 /// The Redis key of a bucket (see the module documentation).
 pub fn key(bucket: &str) -> String {
     let (tag, endpoint) = bucket.split_at(bucket.find('|').unwrap_or(bucket.len()));
@@ -98,6 +125,7 @@ pub struct RedisLimiter {
     connections: Connections,
     next: AtomicUsize,
     script: redis::Script,
+    refund_script: redis::Script,
 }
 
 impl RedisLimiter {
@@ -107,7 +135,7 @@ impl RedisLimiter {
     pub async fn connect(url: &RedisUrl, cluster: bool) -> Result<Self> {
         let urls = url.expose_secret();
         let connections = if cluster {
-            let client = redis::cluster::ClusterClientBuilder::new(urls.iter().map(String::as_str))
+            let client = redis::cluster::ClusterClientBuilder::new(urls.iter().copied())
                 .retries(1)
                 .min_retry_wait(10)
                 .max_retry_wait(100)
@@ -125,7 +153,7 @@ impl RedisLimiter {
                         .into(),
                 ));
             }
-            let client = redis::Client::open(urls[0].as_str()).map_err(|e| config_error(&e))?;
+            let client = redis::Client::open(urls[0]).map_err(|e| config_error(&e))?;
             // One connection attempt per reconnection, not a backoff loop: a
             // decision never waits for retries, and the next one tries again.
             let config = ConnectionManagerConfig::new()
@@ -142,6 +170,7 @@ impl RedisLimiter {
             connections,
             next: AtomicUsize::new(0),
             script: redis::Script::new(SCRIPT),
+            refund_script: redis::Script::new(REFUND_SCRIPT),
         };
         limiter.check(url).await?;
         Ok(limiter)
@@ -176,6 +205,30 @@ impl RedisLimiter {
     pub async fn take(&self, bucket: &Bucket, now: i64) -> Result<Decision> {
         let mut invocation = self.script.key(key(&bucket.key));
         invocation.arg(now).arg(bucket.limit).arg(PERIOD_SECS);
+        let (allowed, remaining, reset): (i64, i64, i64) = self.run(&invocation).await?;
+        Ok(Decision {
+            allowed: allowed == 1,
+            limit: bucket.limit,
+            remaining: u32::try_from(remaining).unwrap_or(0),
+            reset,
+            now,
+        })
+    }
+
+    /// Gives back a request taken at `taken_at` ([`REFUND_SCRIPT`]).
+    pub async fn refund(&self, bucket: &Bucket, taken_at: i64) -> Result<()> {
+        let mut invocation = self.refund_script.key(key(&bucket.key));
+        invocation.arg(taken_at);
+        let _refunded: i64 = self.run(&invocation).await?;
+        Ok(())
+    }
+
+    /// One script on the next connection (the owning shard in a cluster), within
+    /// [`TIMEOUT`]; a failure is [`Error::LimiterUnreachable`].
+    async fn run<T: redis::FromRedisValue>(
+        &self,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<T> {
         let run = async {
             match &self.connections {
                 Connections::Single(managers) => {
@@ -185,45 +238,37 @@ impl RedisLimiter {
                 Connections::Cluster(conn) => invocation.invoke_async(&mut conn.clone()).await,
             }
         };
-        let (allowed, remaining, reset): (i64, i64, i64) =
-            match tokio::time::timeout(TIMEOUT, run).await {
-                Ok(Ok(answer)) => answer,
-                Ok(Err(e)) => return Err(Error::LimiterUnreachable(describe(&e))),
-                Err(_) => {
-                    return Err(Error::LimiterUnreachable(format!(
-                        "no answer from Redis within {} ms",
-                        TIMEOUT.as_millis()
-                    )));
-                }
-            };
-        Ok(Decision {
-            allowed: allowed == 1,
-            limit: bucket.limit,
-            remaining: u32::try_from(remaining).unwrap_or(0),
-            reset,
-            now,
-        })
+        match tokio::time::timeout(TIMEOUT, run).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(e)) => Err(Error::LimiterUnreachable(describe(&e))),
+            Err(_) => Err(Error::LimiterUnreachable(format!(
+                "no answer from Redis within {} ms",
+                TIMEOUT.as_millis()
+            ))),
+        }
     }
 }
 
-/// One or more `redis://` URLs (comma-separated: a cluster's seed nodes). A URL may carry a password, so `Debug` hides everything and `Display`
-/// masks the password; [`RedisUrl::expose_secret`] is the only way to the value.
+/// One or more `redis://` URLs (comma-separated: a cluster's seed nodes). Each
+/// may carry a password, so each is a [`SecretUrl`]: `Debug` and `Display` show
+/// it as `***` (the one redaction of every secret setting), and
+/// [`RedisUrl::expose_secret`] is the only way to the value.
 #[derive(Clone, PartialEq, Eq)]
-pub struct RedisUrl(Vec<String>);
+pub struct RedisUrl(Vec<SecretUrl>);
 
 impl RedisUrl {
     pub fn parse(s: &str) -> Result<Self, String> {
-        let urls: Vec<String> = s
+        let urls: Vec<SecretUrl> = s
             .split(',')
             .map(str::trim)
             .filter(|u| !u.is_empty())
-            .map(str::to_owned)
+            .map(SecretUrl::new)
             .collect();
         if urls.is_empty() {
             return Err("the Redis URL is empty: use redis://HOST:PORT".into());
         }
         for (i, u) in urls.iter().enumerate() {
-            let parsed = url::Url::parse(u)
+            let parsed = url::Url::parse(u.expose())
                 .ok()
                 .filter(|p| p.scheme() == "redis" && p.host_str().is_some());
             if parsed.is_none() {
@@ -238,33 +283,21 @@ impl RedisUrl {
     }
 
     /// The URLs, password included: only for connecting.
-    pub fn expose_secret(&self) -> &[String] {
-        &self.0
+    pub fn expose_secret(&self) -> Vec<&str> {
+        self.0.iter().map(SecretUrl::expose).collect()
     }
 }
 
 impl std::fmt::Debug for RedisUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("RedisUrl([redacted])")
+        write!(f, "RedisUrl({self})")
     }
 }
 
 impl std::fmt::Display for RedisUrl {
     /// The nodes without any password, for logs.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let shown: Vec<String> = self
-            .0
-            .iter()
-            .map(|u| match url::Url::parse(u) {
-                Ok(mut u) => {
-                    if u.password().is_some() {
-                        let _ = u.set_password(Some("****"));
-                    }
-                    u.to_string()
-                }
-                Err(_) => "redis://(unparseable)".into(),
-            })
-            .collect();
+        let shown: Vec<String> = self.0.iter().map(SecretUrl::redacted).collect();
         f.write_str(&shown.join(","))
     }
 }
@@ -297,7 +330,7 @@ mod tests {
         }
         assert_eq!(
             url.to_string(),
-            "redis://:****@127.0.0.1:6379/0,redis://u:****@10.0.0.2:7000"
+            "redis://:***@127.0.0.1:6379/0,redis://u:***@10.0.0.2:7000"
         );
         let err = RedisUrl::parse("http://:hunter2@host").unwrap_err();
         assert!(!err.contains("hunter2"), "{err}");

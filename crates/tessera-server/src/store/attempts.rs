@@ -1,5 +1,5 @@
 //! Fixed-window attempt counters shared by every instance (one-time code
-//! requests, user-code guesses). Keys name what is counted.
+//! requests, user-code guesses, password failures). Keys name what is counted.
 
 use super::Store;
 use crate::error::Result;
@@ -24,9 +24,12 @@ impl Store {
         self.one(sql, (key, now, window_floor)).await
     }
 
-    /// The count and window start under `key`, without counting.
-    pub async fn attempts(&self, key: &str) -> Result<Option<(i64, i64)>> {
-        let sql = "SELECT count, window_start FROM attempt_counters WHERE key = $1";
-        self.optional(sql, (key,)).await
+    /// Takes back one attempt counted under `key` in the window that started
+    /// at `window_start` (none if a new window has begun since).
+    pub async fn refund_attempt(&self, key: &str, window_start: i64) -> Result<()> {
+        let sql = "UPDATE attempt_counters SET count = count - 1 \
+                   WHERE key = $1 AND window_start = $2 AND count > 0";
+        self.execute(sql, (key, window_start)).await?;
+        Ok(())
     }
 }

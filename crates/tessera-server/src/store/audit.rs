@@ -41,17 +41,4 @@ impl Store {
                    WHERE account_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2";
         self.all(sql, (account_id, limit)).await
     }
-
-    /// How many `action` events an account had at or after `since`.
-    pub async fn count_audit_events_since(
-        &self,
-        account_id: &str,
-        action: &str,
-        since: i64,
-    ) -> Result<i64> {
-        let sql = "SELECT COUNT(*) FROM audit_events \
-                   WHERE account_id = $1 AND action = $2 AND created_at >= $3";
-        let (n,): (i64,) = self.one(sql, (account_id, action, since)).await?;
-        Ok(n)
-    }
 }

@@ -42,32 +42,36 @@ pub use apps::{App, AppMode};
 pub use trust_rules::TrustRule;
 
 use crate::error::{Error, Result};
+use crate::secret::SecretUrl;
 use auth_cache::{AuthCache, Cached, ChangeMarker};
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::{Any, AnyPool, Arguments as _, Encode, FromRow, Type};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Where the database lives.
+/// Where the database lives. A PostgreSQL URL may carry a password: it prints
+/// (`Debug`, `Display`) with the password as `***`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DatabaseLocation {
     Sqlite(PathBuf),
-    Postgres(String),
+    Postgres(SecretUrl),
 }
 
 impl DatabaseLocation {
     /// `postgres://…`, `sqlite://PATH`, `sqlite:PATH` or a bare file path.
     pub fn parse(url: &str) -> Result<Self> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(Self::Postgres(url.to_owned()));
+            return Ok(Self::Postgres(SecretUrl::new(url)));
         }
         let path = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
             .unwrap_or(url);
-        if path.is_empty() || path.contains('?') {
+        if path.is_empty() || path.contains('?') || path.contains("://") {
+            // Not echoed: an unsupported URL (mysql://user:pass@…) may hold a password.
             return Err(Error::Config(format!(
-                "unsupported database URL {url:?}: use postgres://… or a SQLite file path"
+                "unsupported database URL {}: use postgres://… or a SQLite file path",
+                SecretUrl::new(url)
             )));
         }
         Ok(Self::Sqlite(PathBuf::from(path)))
@@ -84,19 +88,10 @@ impl DatabaseLocation {
 }
 
 impl std::fmt::Display for DatabaseLocation {
-    /// Never prints a PostgreSQL password.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
-            Self::Postgres(url) => match url::Url::parse(url) {
-                Ok(mut u) => {
-                    if u.password().is_some() {
-                        let _ = u.set_password(Some("****"));
-                    }
-                    write!(f, "{u}")
-                }
-                Err(_) => f.write_str("postgres://(unparseable url)"),
-            },
+            Self::Postgres(url) => std::fmt::Display::fmt(url, f),
         }
     }
 }
@@ -139,7 +134,7 @@ impl Store {
                 })
             }
             DatabaseLocation::Postgres(url) => {
-                let pool = postgres::connect(url).await?;
+                let pool = postgres::connect(url.expose()).await?;
                 let batch_pool = pool.clone();
                 let api_key_batch = batch::Batcher::spawn(
                     postgres::BATCH_WORKERS,
@@ -355,7 +350,7 @@ mod tests {
     fn database_urls() {
         assert_eq!(
             DatabaseLocation::parse("postgres://u@127.0.0.1/db").unwrap(),
-            DatabaseLocation::Postgres("postgres://u@127.0.0.1/db".into())
+            DatabaseLocation::Postgres(SecretUrl::new("postgres://u@127.0.0.1/db"))
         );
         assert_eq!(
             DatabaseLocation::parse("sqlite:///tmp/x.db").unwrap(),
@@ -365,8 +360,11 @@ mod tests {
             DatabaseLocation::parse("/tmp/y.db").unwrap(),
             DatabaseLocation::Sqlite("/tmp/y.db".into())
         );
-        let shown = DatabaseLocation::Postgres("postgres://u:hunter2@h/db".into()).to_string();
-        assert!(!shown.contains("hunter2"), "{shown}");
+        let location = DatabaseLocation::parse("postgres://u:hunter2@h/db").unwrap();
+        assert_eq!(location.to_string(), "postgres://u:***@h/db");
+        assert!(!format!("{location:?}").contains("hunter2"));
+        let err = DatabaseLocation::parse("mysql://u:hunter2@h/db").unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
     }
 
     #[tokio::test]

@@ -501,7 +501,7 @@ async fn xss_in_app_names(backend: Backend) {
         "--name",
         evil,
         "--public",
-        // Plain PKCE here: the attack is the name, not a token theft.
+        // About escaping, not DPoP (dpop.rs): plain token requests.
         "--dpop",
         "optional",
     ]);

@@ -1,6 +1,7 @@
 //! A browser in miniature over a real socket: a cookie jar, CSRF tokens read off
 //! pages, and password sign-in after `tesserad admin account set-password`.
 
+use crate::oauth_support::code_from_outbox;
 use crate::support::{Server, TESSERAD};
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, HeaderMap, LOCATION, SET_COOKIE};
@@ -65,6 +66,8 @@ pub struct Browser<'s> {
     server: &'s Server,
     /// Name -> value, as the server set them.
     pub cookies: BTreeMap<String, String>,
+    /// The address a trusted proxy says the browser is at (`X-Forwarded-For`).
+    from: Option<String>,
 }
 
 impl<'s> Browser<'s> {
@@ -72,16 +75,31 @@ impl<'s> Browser<'s> {
         Self {
             server,
             cookies: BTreeMap::new(),
+            from: None,
         }
     }
 
-    fn cookie_header(&self) -> String {
+    /// A browser at `address`, as the test's trusted proxy reports it (for a
+    /// server started with `attacks_limits::behind_proxy`).
+    pub fn at(server: &'s Server, address: &str) -> Self {
+        Self {
+            from: Some(address.to_owned()),
+            ..Self::new(server)
+        }
+    }
+
+    /// The browser's cookies and address on a request.
+    fn sent(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         let pairs: Vec<String> = self
             .cookies
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        pairs.join("; ")
+        let request = request.header(COOKIE, pairs.join("; "));
+        match &self.from {
+            Some(address) => request.header("x-forwarded-for", address),
+            None => request,
+        }
     }
 
     async fn keep(&mut self, response: reqwest::Response) -> Page {
@@ -95,36 +113,33 @@ impl<'s> Browser<'s> {
                 self.cookies.insert(name.to_owned(), value.to_owned());
             }
         }
-        let status = response.status();
-        let headers = response.headers().clone();
-        let location = headers
-            .get(LOCATION)
-            .map(|v| v.to_str().unwrap().to_owned());
-        Page {
-            status,
-            location,
-            headers,
-            html: response.text().await.unwrap(),
-        }
+        page(response).await
     }
 
     pub async fn get(&mut self, path: &str) -> Page {
-        let response = (self.server.http().get(self.server.endpoint(path)))
-            .header(COOKIE, self.cookie_header())
-            .send()
-            .await
-            .expect("request");
+        let request = self.server.http().get(self.server.endpoint(path));
+        let response = self.sent(request).send().await.expect("request");
         self.keep(response).await
     }
 
     pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
-        let response = (self.server.http().post(self.server.endpoint(path)))
-            .header(COOKIE, self.cookie_header())
+        let response = self.post_shared_request(path, fields).await;
+        self.keep(response).await
+    }
+
+    /// [`Browser::post`] without keeping the answer's cookies, so that one
+    /// browser can send many at once (`join_all`).
+    pub async fn post_shared(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+        page(self.post_shared_request(path, fields).await).await
+    }
+
+    async fn post_shared_request(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let request = self.server.http().post(self.server.endpoint(path));
+        self.sent(request)
             .form(fields)
             .send()
             .await
-            .expect("request");
-        self.keep(response).await
+            .expect("request")
     }
 
     /// Signs in with a password an admin set, asking to go to `next` afterwards.
@@ -137,5 +152,32 @@ impl<'s> Browser<'s> {
             ("next", next),
         ];
         self.post("/signin/password", &fields).await
+    }
+
+    /// Signs in with an emailed code (the `skip`-th mail to `email`).
+    pub async fn sign_in_with_code(&mut self, email: &str, skip: usize) {
+        let csrf = self.get("/signin").await.csrf();
+        let requested = self
+            .post("/signin/code/request", &[("csrf", &csrf), ("email", email)])
+            .await;
+        assert_eq!(requested.status, StatusCode::OK);
+        let code = code_from_outbox(self.server, email, skip).await;
+        let fields = [("csrf", csrf.as_str()), ("email", email), ("code", &code)];
+        let signed_in = self.post("/signin/code", &fields).await;
+        assert_eq!(signed_in.status, StatusCode::SEE_OTHER);
+    }
+}
+
+async fn page(response: reqwest::Response) -> Page {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let location = headers
+        .get(LOCATION)
+        .map(|v| v.to_str().unwrap().to_owned());
+    Page {
+        status,
+        location,
+        headers,
+        html: response.text().await.unwrap(),
     }
 }

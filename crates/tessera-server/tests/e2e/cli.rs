@@ -1,5 +1,5 @@
 //! The command line around the server: `migrate`, the default database location,
-//! and `serve --dev`.
+//! `serve --dev`, and `man`.
 
 use crate::support::{Backend, TESSERAD, TestDb, json, postgres_available};
 use std::io::{BufRead as _, BufReader};
@@ -151,4 +151,46 @@ async fn serve_dev_seeds_and_prints_what_to_try() {
         !db.parent().unwrap().exists(),
         "the throwaway database is removed"
     );
+}
+
+/// `tesserad man DIR`: a page per command from the clap definitions, with the
+/// help's Examples; an unwritable directory is a usage error that says so.
+#[test]
+fn man_writes_a_page_per_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("man1");
+    let out = Command::new(TESSERAD)
+        .args(["man", out_dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for page in [
+        "tesserad.1",
+        "tesserad-serve.1",
+        "tesserad-admin.1",
+        "tesserad-admin-api-key-create.1",
+    ] {
+        let text = std::fs::read_to_string(out_dir.join(page)).unwrap();
+        assert!(
+            text.starts_with(".ie") || text.contains(".TH"),
+            "{page}: {text}"
+        );
+    }
+    let serve = std::fs::read_to_string(out_dir.join("tesserad-serve.1")).unwrap();
+    assert!(serve.contains("metrics\\-listen"), "{serve}");
+    assert!(serve.contains("Examples:"), "{serve}");
+
+    let blocked = dir.path().join("a-file");
+    std::fs::write(&blocked, "").unwrap();
+    let out = Command::new(TESSERAD)
+        .args(["man", blocked.join("man1").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot write man pages to"), "{stderr}");
 }

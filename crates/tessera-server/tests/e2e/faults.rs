@@ -1,5 +1,5 @@
-//! Faults: PostgreSQL restarting under load (503 while it is down, recovery
-//! without restarting tesserad, nothing lost), and a tesserad SIGKILLed under load
+//! Faults: PostgreSQL restarting under load (503 while it is down, `/readyz` too
+//! while `/healthz` stays 200, recovery without restarting tesserad, nothing lost), and a tesserad SIGKILLed under load
 //! (nothing it acknowledged is lost), on a real process and a real database.
 
 use crate::support::{Backend, Server, TestDb, json, postgres_available};
@@ -340,6 +340,12 @@ async fn postgres_restart_under_load_is_503_then_recovers() {
         "{body}"
     );
     let seen_while_down = ack.lock().unwrap().statuses.len();
+    // Not ready, yet alive.
+    let ready = server.get("/readyz", None).await;
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(ready.headers().contains_key("retry-after"));
+    assert_eq!(json(ready).await["status"], "unavailable");
+    assert_eq!(server.get("/healthz", None).await.status(), StatusCode::OK);
 
     pg.pg_ctl_start();
     // Recovers by itself: poll (bounded) until a request succeeds.
@@ -355,6 +361,7 @@ async fn postgres_restart_under_load_is_503_then_recovers() {
         recovered,
         "tesserad did not recover after PostgreSQL came back"
     );
+    assert_eq!(server.get("/readyz", None).await.status(), StatusCode::OK);
     // Let the load run against the recovered database for a moment.
     let resumed_at = ack.lock().unwrap().created.len();
     for _ in 0..2000 {

@@ -14,6 +14,7 @@ use tessera_server::AppState;
 use tessera_server::cli::settings::{ServeOverrides, SettingsArgs, resolve};
 use tessera_server::clock::SystemClock;
 use tessera_server::oauth::authorize::{self, AuthorizeQuery};
+use tessera_server::secret::{Secret, SecretUrl};
 
 pub const LOOPBACK: &str = "http://127.0.0.1/callback";
 
@@ -30,7 +31,7 @@ pub async fn setup(backend: Backend) -> (Server, AppState, Demo, String) {
 /// The server's domain API, in this process, on the server's database.
 pub async fn domain(server: &Server) -> AppState {
     let args = SettingsArgs {
-        database: Some(server.db.url.clone()),
+        database: Some(SecretUrl::new(server.db.url.clone())),
         issuer: Some(server.url.clone()),
         mail_outbox: Some(server.db.dir.path().join("outbox-domain")),
         ..Default::default()
@@ -38,7 +39,7 @@ pub async fn domain(server: &Server) -> AppState {
     let settings = resolve(
         &args,
         ServeOverrides::default(),
-        Some(server.master_key.clone()),
+        Some(Secret::new(server.master_key.clone())),
     )
     .expect("settings");
     tessera_server::server::build_state(settings, Arc::new(SystemClock), None)

@@ -1,12 +1,14 @@
-//! Operations: health, metrics, JWKS, graceful shutdown.
+//! Operations: health, readiness, metrics (open, behind a token, on a listener of
+//! their own), request ids, JWKS, graceful shutdown.
 
-use crate::support::{Backend, Server, json};
+use crate::support::{Backend, Server, TestDb, json};
 use reqwest::StatusCode;
 
 backend_tests!(
     healthz_metrics_jwks,
     sigterm_shuts_down_cleanly,
-    json_logs_carry_no_secrets
+    json_logs_carry_no_secrets,
+    ready_and_every_response_has_a_request_id
 );
 
 async fn healthz_metrics_jwks(backend: Backend) {
@@ -85,4 +87,145 @@ async fn json_logs_carry_no_secrets(backend: Backend) {
         !logs.contains(&server.master_key),
         "the master key leaked into the log"
     );
+}
+
+async fn ready_and_every_response_has_a_request_id(backend: Backend) {
+    let server = Server::start(backend).await;
+    let ready = server.get("/readyz", None).await;
+    assert_eq!(ready.status(), StatusCode::OK);
+    assert_eq!(json(ready).await["status"], "ok");
+
+    let mut ids = std::collections::HashSet::new();
+    for (path, status) in [
+        ("/healthz", StatusCode::OK),
+        ("/v1/me", StatusCode::UNAUTHORIZED),
+        ("/no/such/path", StatusCode::NOT_FOUND),
+        ("/openapi.json", StatusCode::OK),
+    ] {
+        // A client's own id is not taken unless the server trusts its proxy.
+        let response = server
+            .http()
+            .get(server.endpoint(path))
+            .header("x-request-id", "chosen-by-the-client")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{path}");
+        let id = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(uuid::Uuid::parse_str(&id).is_ok(), "{path}: {id}");
+        assert!(ids.insert(id), "ids repeat");
+    }
+}
+
+/// Behind a proxy (`--trust-request-id`) the proxy's id is kept, returned and
+/// logged with the request; a malformed one is replaced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trusted_proxys_request_id_is_returned_and_logged() {
+    let db = TestDb::create(Backend::Sqlite).await;
+    let server = Server::start_on_env(
+        db,
+        crate::support::master_key(),
+        &["--trust-request-id", "--log-format", "json"],
+        &[("RUST_LOG", "info,tessera_server=debug")],
+    );
+    let send = async |id: &str| {
+        let response = server
+            .http()
+            .get(server.endpoint("/v1/projects"))
+            .header("x-request-id", id)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(send("lb-7f3a9c-0001").await, "lb-7f3a9c-0001");
+    let replaced = send("not valid; has spaces").await;
+    assert!(uuid::Uuid::parse_str(&replaced).is_ok(), "{replaced}");
+    let too_long = "a".repeat(129);
+    assert_ne!(send(&too_long).await, too_long);
+
+    let logs = server.logs();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("lb-7f3a9c-0001"))
+        .unwrap_or_else(|| panic!("the request id is not in the log:\n{logs}"));
+    let entry: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(entry["span"]["id"], "lb-7f3a9c-0001", "{line}");
+    assert_eq!(entry["fields"]["route"], "/v1/projects", "{line}");
+    assert!(logs.contains(&replaced), "the generated id is logged too");
+}
+
+/// `metrics_token` guards /metrics; `--metrics-listen` moves it (with the health
+/// checks) to an address of its own, and the public listener answers 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_behind_a_token_on_their_own_listener() {
+    let token = "9f2c41d7e0a35b68c1f4a9e27d3b5c80";
+    let db = TestDb::create(Backend::Sqlite).await;
+    let server = Server::start_on_env(
+        db,
+        crate::support::master_key(),
+        &["--metrics-listen", "127.0.0.1:0"],
+        &[("TESSERAD_METRICS_TOKEN", token)],
+    );
+    let metrics_url = server.metrics_url.clone().expect("the metrics listener");
+    let public = server
+        .get("/metrics", Some(&format!("Bearer {token}")))
+        .await;
+    assert_eq!(public.status(), StatusCode::NOT_FOUND);
+
+    let scrape = async |authorization: Option<String>| {
+        let mut request = server.http().get(format!("{metrics_url}/metrics"));
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        request.send().await.unwrap()
+    };
+    for refused in [
+        None,
+        Some("Bearer wrong-token-of-some-length".to_owned()),
+        Some(format!("token {token}")),
+    ] {
+        let response = scrape(refused.clone()).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{refused:?}");
+        assert!(response.headers().contains_key("www-authenticate"));
+        assert!(response.headers().contains_key("x-request-id"));
+        let body = json(response).await;
+        assert!(
+            body["message"].as_str().unwrap().contains("metrics_token"),
+            "{body}"
+        );
+    }
+    let allowed = scrape(Some(format!("Bearer {token}"))).await;
+    assert_eq!(allowed.status(), StatusCode::OK);
+    let text = allowed.text().await.unwrap();
+    assert!(text.contains("tesserad_http_requests_total"), "{text}");
+    assert!(text.contains(r#"route="/metrics",status="401""#), "{text}");
+    let ready = server
+        .http()
+        .get(format!("{metrics_url}/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    assert!(
+        !server.logs().contains(token),
+        "the metrics token leaked into the log"
+    );
+
+    // `--help` never shows the token, even when it is set.
+    let help = std::process::Command::new(crate::support::TESSERAD)
+        .args(["serve", "--help"])
+        .env("TESSERAD_METRICS_TOKEN", token)
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("--metrics-token"), "{help}");
+    assert!(!help.contains(token), "{help}");
 }

@@ -136,6 +136,8 @@ async fn fresh_postgres_database() -> String {
 pub struct Server {
     /// `http://127.0.0.1:PORT`, also the issuer.
     pub url: String,
+    /// `http://127.0.0.1:PORT` of `--metrics-listen`, when given.
+    pub metrics_url: Option<String>,
     pub db: TestDb,
     pub master_key: String,
     /// The server's stderr (its logs); printed when a test panics.
@@ -181,15 +183,17 @@ impl Server {
             .env("TESSERAD_MAIL_OUTBOX", db.dir.path().join("outbox"))
             .env_remove("TESSERAD_CONFIG")
             .env_remove("TESSERAD_ISSUER")
+            .env_remove("SSL_CERT_FILE")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .spawn()
             .expect("spawn tesserad");
-        let url = wait_for_listening(&mut child, &log_path);
+        let (url, metrics_url) = wait_for_listening(&mut child, &log_path);
         Self {
             url,
+            metrics_url,
             log_path,
             db,
             master_key,
@@ -332,17 +336,22 @@ pub fn master_key() -> String {
     base64::engine::general_purpose::STANDARD.encode(b)
 }
 
-/// Reads the server's stdout until `tesserad listening on URL`; keeps draining it
-/// afterwards so the pipe never fills.
-fn wait_for_listening(child: &mut Child, log_path: &std::path::Path) -> String {
+/// Reads the server's stdout until `tesserad listening on URL` (after `tesserad
+/// metrics on URL` when there is a metrics listener); keeps draining it afterwards
+/// so the pipe never fills.
+fn wait_for_listening(child: &mut Child, log_path: &std::path::Path) -> (String, Option<String>) {
     let stdout = child.stdout.take().expect("piped stdout");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut sent = false;
+        let mut metrics = None;
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
+            if let Some(url) = line.strip_prefix("tesserad metrics on ") {
+                metrics = Some(url.trim().to_owned());
+            }
             if !sent && let Some(url) = line.strip_prefix("tesserad listening on ") {
-                let _ = tx.send(url.trim().to_owned());
+                let _ = tx.send((url.trim().to_owned(), metrics.take()));
                 sent = true;
             }
         }

@@ -11,6 +11,7 @@ use tessera_proto::Scopes;
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Issue an API key for an account. Prints the key once.
+    #[command(after_help = crate::cli::help::API_KEY_CREATE)]
     Create {
         /// The account's email.
         #[arg(long)]

@@ -13,6 +13,7 @@ use serde_json::json;
 pub enum Command {
     /// Register an OAuth app. Prints client_id and, for confidential apps, the
     /// client_secret (once).
+    #[command(after_help = crate::cli::help::APP_CREATE)]
     Create(CreateArgs),
     /// Change an app's mode, rate limit or DPoP requirement. Running servers
     /// apply a rate limit within 5 s, the rest at once.

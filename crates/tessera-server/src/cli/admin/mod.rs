@@ -109,7 +109,7 @@ pub async fn run(args: AdminArgs) -> Result<()> {
     let settings = resolve(
         &args.settings,
         ServeOverrides::default(),
-        std::env::var("TESSERAD_MASTER_KEY").ok(),
+        super::settings::master_key_from_env(),
     )?;
     let store = Store::open(&settings.database).await?;
     let ctx = Ctx {

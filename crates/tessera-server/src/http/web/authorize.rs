@@ -29,6 +29,12 @@ pub fn routes() -> Router<AppState> {
     Router::new().route(PATH, get(show).post(decide))
 }
 
+/// The authorization endpoint is part of the API (RFC 6749 §3.1) though it
+/// answers with pages.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(show, decide))]
+pub struct Doc;
+
 #[derive(Template)]
 #[template(path = "consent.html")]
 struct ConsentPage {
@@ -87,6 +93,17 @@ fn redirect_host(uri: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The authorization endpoint (RFC 6749 §4.1.1, PKCE S256): validates the request,
+/// then sign-in and the consent page.
+#[utoipa::path(get, path = PATH, tag = "oauth", params(AuthorizeQuery),
+    responses(
+        (status = 200, description = "The consent page.", content_type = "text/html"),
+        (status = 303, description = "To sign-in first, or back to the client with `error=` (RFC 6749 §4.1.2.1).",
+            headers(("Location" = String))),
+        (status = 400, description = "An error page: unknown client or an unregistered redirect URI (never redirected to).",
+            content_type = "text/html"),
+        (status = 503, description = "The database cannot be reached right now.", content_type = "text/html"),
+    ))]
 async fn show(
     State(state): State<AppState>,
     visitor: Visitor,
@@ -115,6 +132,17 @@ async fn show(
     }))
 }
 
+/// The consent form: approve (redirect with `code`) or deny (`error=access_denied`).
+#[utoipa::path(post, path = PATH, tag = "oauth",
+    request_body(content_type = "application/x-www-form-urlencoded",
+        description = "The authorization request's parameters (hidden fields), `decision` (`approve` or `deny`) and `csrf`."),
+    responses(
+        (status = 303, description = "Back to the client with `code` or `error`, or to sign-in.",
+            headers(("Location" = String))),
+        (status = 400, description = "An error page: invalid request or form (e.g. an expired form).",
+            content_type = "text/html"),
+        (status = 503, description = "The database cannot be reached right now.", content_type = "text/html"),
+    ))]
 async fn decide(
     State(state): State<AppState>,
     Submitted { member, body: form }: Submitted<FormFields>,

@@ -9,12 +9,12 @@ use crate::apps;
 use crate::audit::Action;
 use crate::error::Error;
 use crate::http::error::PageResult;
-use crate::http::extract::PageForm;
+use crate::http::extract::{PageForm, PageQuery};
 use crate::oauth::device::{self, PendingDevice};
 use crate::services::AppState;
 use askama::Template;
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -79,7 +79,7 @@ fn entry(
 
 /// Looks the code up and shows the confirmation, or the entry form with why not.
 async fn confirm(state: &AppState, member: &Member, user_code: &str) -> PageResult {
-    match device::lookup(state, user_code, member.visitor.peer, state.now()).await {
+    match device::lookup(state, user_code, member.visitor.client, state.now()).await {
         Ok(pending) => Ok(confirmation(member, pending)),
         Err(Error::NotFound(_)) => Ok(entry(
             &member.visitor,
@@ -116,7 +116,7 @@ fn confirmation(member: &Member, pending: PendingDevice) -> Response {
 async fn show(
     State(state): State<AppState>,
     visitor: Visitor,
-    Query(q): Query<DeviceQuery>,
+    PageQuery(q): PageQuery<DeviceQuery>,
 ) -> PageResult {
     let user_code = q.user_code.unwrap_or_default();
     let Some(account) = visitor.signed_in.clone() else {
@@ -193,7 +193,7 @@ async fn decide(
         _ => return Err(Error::BadRequest("Choose Allow or Deny.".into()).into()),
     };
     // The app and scope, for the authorization record; also re-checks the code.
-    let pending = match device::lookup(&state, &form.user_code, member.visitor.peer, now).await {
+    let pending = match device::lookup(&state, &form.user_code, member.visitor.client, now).await {
         Ok(p) => p,
         Err(Error::NotFound(_)) => return Ok(expired(&member)),
         Err(e) => return Err(e.into()),

@@ -15,7 +15,7 @@ use crate::audit::Actor;
 use crate::digest;
 use crate::error::{Error, Result};
 use crate::http::error::PageError;
-use crate::http::extract::{FormFields, PageForm, peer};
+use crate::http::extract::{ClientIp, FormFields, PageForm, peer};
 use crate::services::AppState;
 use crate::web_sessions::{self, Browser};
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -168,8 +168,11 @@ pub struct SignedIn {
 pub struct Visitor {
     pub signed_in: Option<SignedIn>,
     csrf: String,
-    /// The TCP peer (unspecified in tests without a socket).
-    pub peer: std::net::IpAddr,
+    /// The client's address for per-address limits ([`ClientIp`]; unspecified
+    /// in tests without a socket).
+    pub client: std::net::IpAddr,
+    /// The same, as the audit trail and session list show it; `None` without
+    /// a socket.
     pub ip: Option<String>,
     pub user_agent: Option<String>,
 }
@@ -199,6 +202,7 @@ impl Visitor {
     /// Where a sign-in comes from.
     pub fn browser(&self) -> Browser<'_> {
         Browser {
+            client: self.client,
             ip: self.ip.as_deref(),
             user_agent: self.user_agent.as_deref(),
         }
@@ -241,8 +245,8 @@ impl FromRequestParts<AppState> for Visitor {
                 email: session.email,
             });
         }
-        let peer = peer(&parts.extensions);
-        let ip = peer.map(|p| p.to_string());
+        let ClientIp(client) = ClientIp::of(&parts.headers, &parts.extensions, state);
+        let ip = peer(&parts.extensions).map(|_| client.to_string());
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)
@@ -251,7 +255,7 @@ impl FromRequestParts<AppState> for Visitor {
         Ok(Self {
             signed_in,
             csrf: csrf_for(&binding),
-            peer: peer.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+            client,
             ip,
             user_agent,
         })

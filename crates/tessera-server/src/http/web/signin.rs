@@ -9,12 +9,12 @@ use super::session::{self, CookiePolicy, CsrfForm, Visitor};
 use crate::audit::{Action, Actor};
 use crate::error::Error;
 use crate::http::error::PageResult;
-use crate::http::extract::PageForm;
+use crate::http::extract::{PageForm, PageQuery};
 use crate::services::AppState;
 use crate::web_sessions::{self, METHOD_EMAIL_CODE, PasswordSignIn};
 use askama::Template;
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -70,7 +70,7 @@ async fn purpose(state: &AppState, next: &str) -> Option<String> {
 async fn signin_page(
     State(state): State<AppState>,
     visitor: Visitor,
-    Query(q): Query<SigninQuery>,
+    PageQuery(q): PageQuery<SigninQuery>,
 ) -> Response {
     let next = local_path(q.next.as_deref());
     if visitor.signed_in.is_some() {
@@ -112,7 +112,7 @@ async fn request_code(
     visitor.check_csrf(&form.csrf)?;
     let next = local_path(form.next.as_deref());
     let email = form.email.trim().to_lowercase();
-    match crate::otp::request(&state, &email, visitor.peer, state.now()).await {
+    match crate::otp::request(&state, &email, visitor.client, state.now()).await {
         Ok(()) => Ok(ok(&CodePage {
             layout: visitor.bare_layout("Enter your code"),
             next,

@@ -195,6 +195,27 @@ async fn console_pages_send_strangers_to_sign_in() {
     }
 }
 
+/// Path and query values that do not parse are error pages (or, for a mere
+/// notice, ignored), never axum's plain-text rejections.
+#[tokio::test]
+async fn unparsable_paths_and_queries_are_error_pages() {
+    let fx = Fixture::new().await;
+    let mut stranger = Browser::new(&fx);
+    for path in ["/signin?next=/a&next=/b", "/device?user_code=A&user_code=B"] {
+        let page = stranger.get(path).await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{path}");
+        assert!(page.html.contains("malformed"), "{path}: {}", page.html);
+    }
+    let mut browser = Browser::member(&fx).await;
+    for path in ["/settings/api/%FF/revoke", "/developer/apps/%FF"] {
+        let page = browser.get(path).await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{path}");
+        assert!(page.html.contains("<html"), "{path}: {}", page.html);
+    }
+    let page = browser.get("/settings/api?done=%FF").await;
+    assert_eq!(page.status, StatusCode::OK);
+}
+
 #[tokio::test]
 async fn password_sign_in_starts_a_session_and_sign_out_ends_it() {
     let fx = Fixture::new().await;

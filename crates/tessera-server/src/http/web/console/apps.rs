@@ -9,14 +9,14 @@ use super::Notice;
 use crate::apps::{self, Grant, ModeChange, NewApp};
 use crate::error::Error;
 use crate::http::error::PageResult;
-use crate::http::extract::{FormFields, PageForm};
+use crate::http::extract::{FormFields, PageForm, PagePath};
 use crate::http::web::page::{Layout, ok, render, when};
 use crate::http::web::session::{Member, Submitted, WithCsrf};
 use crate::services::AppState;
 use crate::store::{App, AppMode, TrustRule};
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::{get, post};
@@ -340,7 +340,7 @@ pub(super) async fn app_page(
 async fn show(
     State(state): State<AppState>,
     member: Member,
-    Path(client_id): Path<String>,
+    PagePath(client_id): PagePath<String>,
     Notice(notice): Notice,
 ) -> PageResult {
     let app = apps::owned(&state.store, member.account_id(), &client_id).await?;
@@ -349,7 +349,7 @@ async fn show(
 
 async fn rotate_secret(
     State(state): State<AppState>,
-    Path(client_id): Path<String>,
+    PagePath(client_id): PagePath<String>,
     Submitted { member, .. }: Submitted,
 ) -> PageResult {
     let app = apps::owned(&state.store, member.account_id(), &client_id).await?;
@@ -373,7 +373,7 @@ impl WithCsrf for ModeForm {
 
 async fn switch_mode(
     State(state): State<AppState>,
-    Path(client_id): Path<String>,
+    PagePath(client_id): PagePath<String>,
     Submitted {
         member,
         body: PageForm(form),
@@ -406,7 +406,7 @@ async fn switch_mode(
 async fn confirm_delete(
     State(state): State<AppState>,
     member: Member,
-    Path(client_id): Path<String>,
+    PagePath(client_id): PagePath<String>,
 ) -> PageResult {
     let (app, requested) = apps::owned(&state.store, member.account_id(), &client_id).await?;
     Ok(ok(&DeletePage {
@@ -419,7 +419,7 @@ async fn confirm_delete(
 
 async fn delete(
     State(state): State<AppState>,
-    Path(client_id): Path<String>,
+    PagePath(client_id): PagePath<String>,
     Submitted { member, .. }: Submitted,
 ) -> PageResult {
     apps::delete(&state.store, member.actor(), &client_id, state.now()).await?;

@@ -7,14 +7,14 @@ use crate::api_keys::{self, NewApiKey};
 use crate::audit::{self, Action};
 use crate::error::Error;
 use crate::http::error::PageResult;
-use crate::http::extract::FormFields;
+use crate::http::extract::{FormFields, PagePath};
 use crate::http::web::page::{Layout, day, ok, render, when};
 use crate::http::web::session::{Member, Submitted};
 use crate::services::AppState;
 use crate::store::{ApiKeyRecord, Revoked};
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::get;
@@ -245,7 +245,7 @@ fn no_such_key() -> Error {
 async fn confirm_revoke(
     State(state): State<AppState>,
     member: Member,
-    Path(id): Path<String>,
+    PagePath(id): PagePath<String>,
 ) -> PageResult {
     let key = match state.store.api_key(&id).await? {
         Some(k) if k.account_id == member.account_id() => k,
@@ -259,7 +259,7 @@ async fn confirm_revoke(
 
 async fn revoke(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PagePath(id): PagePath<String>,
     Submitted { member, .. }: Submitted,
 ) -> PageResult {
     let now = state.now();

@@ -10,7 +10,6 @@ pub mod trust;
 
 use crate::services::AppState;
 use axum::Router;
-use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequestParts, Query};
 use axum::http::request::Parts;
 
@@ -32,12 +31,16 @@ struct DoneQuery {
     done: Option<String>,
 }
 
+/// A query that does not parse shows no notice: it is decoration, never a reason
+/// to refuse the page.
 impl<S: Send + Sync> FromRequestParts<S> for Notice {
-    type Rejection = QueryRejection;
+    type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, QueryRejection> {
-        let Query(q) = Query::<DoneQuery>::from_request_parts(parts, state).await?;
-        Ok(Self(notice(q.done.as_deref())))
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let done = Query::<DoneQuery>::from_request_parts(parts, state).await;
+        Ok(Self(
+            done.ok().and_then(|Query(q)| notice(q.done.as_deref())),
+        ))
     }
 }
 

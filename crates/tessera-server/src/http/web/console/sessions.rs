@@ -5,6 +5,7 @@ use super::Notice;
 use crate::apps;
 use crate::audit::{self, Action};
 use crate::http::error::PageResult;
+use crate::http::extract::PagePath;
 use crate::http::web::page::{Layout, ok, when};
 use crate::http::web::session::{Member, Submitted};
 use crate::oauth::session_token;
@@ -12,7 +13,7 @@ use crate::services::AppState;
 use crate::web_sessions;
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::{get, post};
 
@@ -111,7 +112,7 @@ async fn list(State(state): State<AppState>, member: Member, Notice(notice): Not
 
 async fn revoke_session(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PagePath(id): PagePath<String>,
     Submitted { member, .. }: Submitted,
 ) -> PageResult {
     let now = state.now();
@@ -128,7 +129,7 @@ async fn revoke_session(
 
 async fn revoke_authorization(
     State(state): State<AppState>,
-    Path(client_id): Path<String>,
+    PagePath(client_id): PagePath<String>,
     Submitted { member, .. }: Submitted,
 ) -> PageResult {
     apps::revoke_authorization(&state.store, member.actor(), &client_id, state.now()).await?;

@@ -7,12 +7,12 @@ use crate::apps;
 use crate::error::Error;
 use crate::federation::{self, NewTrustRule};
 use crate::http::error::PageResult;
-use crate::http::extract::FormFields;
+use crate::http::extract::{FormFields, PagePath};
 use crate::http::web::page::render;
 use crate::http::web::session::Submitted;
 use crate::services::AppState;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
@@ -63,7 +63,7 @@ fn new_rule(client_id: &str, draft: &TrustDraft) -> Result<NewTrustRule, Error> 
 
 async fn add(
     State(state): State<AppState>,
-    Path(client_id): Path<String>,
+    PagePath(client_id): PagePath<String>,
     Submitted { member, body: form }: Submitted<FormFields>,
 ) -> PageResult {
     let app = apps::owned(&state.store, member.account_id(), &client_id).await?;
@@ -91,7 +91,7 @@ async fn add(
 
 async fn remove(
     State(state): State<AppState>,
-    Path((client_id, id)): Path<(String, String)>,
+    PagePath((client_id, id)): PagePath<(String, String)>,
     Submitted { member, .. }: Submitted,
 ) -> PageResult<Response> {
     apps::owned(&state.store, member.account_id(), &client_id).await?;

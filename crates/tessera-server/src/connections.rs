@@ -1,0 +1,285 @@
+//! The serve loop: accepts TCP connections up to a cap and serves HTTP/1.1 on
+//! each with hyper, under time limits no client can stretch (issue 17 §1).
+//!
+//! `axum::serve` gives hyper no timer, so a client that sends a header line a
+//! second keeps its connection forever. hyper's own `header_read_timeout` counts
+//! from the moment a connection is ready for a request, so it cannot tell a
+//! slow sender from a kept-alive connection at rest (hyper#3828): one number
+//! would have to be both short and generous. So each connection tracks its
+//! [`Phase`] itself, as Go's and Envoy's servers do:
+//!
+//! - **idle** (new, or after an answer): closed after `idle_timeout`;
+//! - **headers** (from a request's first byte): closed unless the headers are
+//!   complete within `header_read_timeout` (slowloris);
+//! - **busy** (headers complete, being handled): the router's request timeout
+//!   (`http::middleware::deadline`) bounds it, the body's upload included.
+//!
+//! At most `max_connections` are served at once; the next waits in the kernel's
+//! listen queue until one closes, so a crowd of idle connections costs each
+//! other client a wait of at most `idle_timeout`, never a refusal. On the
+//! shutdown signal the listener closes, idle connections close, requests in
+//! progress finish (their connections then close), and whatever is still open
+//! after `drain_timeout` is closed.
+//!
+//! Only HTTP/1.1 is served, as before: tesserad runs behind a TLS-terminating
+//! proxy or on loopback, and HTTP/2 would bring its own limits to get right.
+
+use crate::settings::Connections;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::time::Instant;
+use tower::ServiceExt as _;
+
+/// The request line and headers together, at most: room for long authorization
+/// URLs and large cookies and tokens, yet 900 connections hold under 30 MiB.
+pub const MAX_HEAD_BYTES: usize = 32 * 1024;
+
+/// Where a connection is; its deadline follows from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Accepted then; nothing received yet.
+    New(Instant),
+    /// The last answer was handed to hyper then (it may still be writing it).
+    Idle(Instant),
+    /// A request's first bytes arrived then; its headers are not complete.
+    Headers(Instant),
+    /// The router has the request.
+    Busy,
+}
+
+/// The server's life as each connection sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    Serving,
+    /// Finish what is in progress, take nothing new.
+    Draining,
+    /// The drain timeout passed: close now.
+    Closing,
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then drains. Each
+/// request carries `ConnectInfo<SocketAddr>` (the TCP peer) like axum's own
+/// `serve` with connect info.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: Connections,
+    shutdown: impl Future<Output = ()>,
+) {
+    let permits = Arc::new(Semaphore::new(limits.max_connections as usize));
+    let (stage_tx, stage) = watch::channel(Stage::Serving);
+    let mut http = hyper::server::conn::http1::Builder::new();
+    // The deadlines are ours (see `Phase`); hyper's would also count idle time.
+    http.header_read_timeout(None)
+        // hyper's default lets every connection buffer ~400 KiB of headers;
+        // a larger head is answered 431.
+        .max_header_size(MAX_HEAD_BYTES);
+    let http = Arc::new(http);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            permit = permits.clone().acquire_owned() => {
+                permit.expect("the connection semaphore is never closed")
+            }
+        };
+        let (stream, peer) = tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    accept_failed(&e).await;
+                    continue;
+                }
+            },
+        };
+        let connection = Connection {
+            app: app.clone(),
+            peer,
+            limits,
+            stage: stage.clone(),
+            _permit: permit,
+        };
+        tokio::spawn(connection.run(http.clone(), stream));
+    }
+    drop(listener);
+    let _ = stage_tx.send(Stage::Draining);
+    let all = limits.max_connections;
+    if tokio::time::timeout(limits.drain_timeout, permits.acquire_many(all))
+        .await
+        .is_err()
+    {
+        let open = all as usize - permits.available_permits();
+        tracing::warn!(
+            open,
+            "closing the connections still open after the drain timeout"
+        );
+        let _ = stage_tx.send(Stage::Closing);
+        let _ = permits.acquire_many(all).await;
+    }
+}
+
+/// A failed `accept`: the peer's own trouble (it reset before we got to it) is
+/// nothing to wait for; running out of file descriptors or memory is, briefly,
+/// so the loop does not spin.
+async fn accept_failed(e: &std::io::Error) {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    ) {
+        return;
+    }
+    tracing::warn!(error = %e, "accepting a connection failed; retrying shortly");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+}
+
+struct Connection {
+    app: Router,
+    peer: SocketAddr,
+    limits: Connections,
+    stage: watch::Receiver<Stage>,
+    /// Returned to the cap when the connection ends.
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Connection {
+    async fn run(mut self, http: Arc<hyper::server::conn::http1::Builder>, stream: TcpStream) {
+        let (phase_tx, mut phase) = watch::channel(Phase::New(Instant::now()));
+        let phase_tx = Arc::new(phase_tx);
+        let io = TokioIo::new(Watched {
+            stream,
+            phase: phase_tx.clone(),
+        });
+        let (app, peer) = (self.app.clone(), self.peer);
+        let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+            let (app, phase) = (app.clone(), phase_tx.clone());
+            async move {
+                phase.send_replace(Phase::Busy);
+                let mut request = request.map(Body::new);
+                request.extensions_mut().insert(ConnectInfo(peer));
+                let response = app.oneshot(request).await;
+                phase.send_replace(Phase::Idle(Instant::now()));
+                response
+            }
+        });
+        let conn = http.serve_connection(io, service);
+        let mut conn = std::pin::pin!(conn);
+        loop {
+            let now = *phase.borrow_and_update();
+            let deadline = match now {
+                Phase::New(since) | Phase::Idle(since) => {
+                    Some((since + self.limits.idle_timeout, "idle"))
+                }
+                Phase::Headers(since) => Some((since + self.limits.header_read_timeout, "headers")),
+                Phase::Busy => None,
+            };
+            tokio::select! {
+                result = conn.as_mut() => {
+                    if let Err(e) = result {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                    return;
+                }
+                Ok(()) = phase.changed() => {}
+                reason = expiry(deadline) => {
+                    tracing::debug!(%peer, reason, "closing a connection past its deadline");
+                    metrics::counter!(crate::metrics::CONNECTION_TIMEOUTS, "phase" => reason)
+                        .increment(1);
+                    return;
+                }
+                Ok(()) = self.stage.changed() => {
+                    match (*self.stage.borrow_and_update(), now) {
+                        (Stage::Closing, _) | (Stage::Draining, Phase::New(_)) => return,
+                        // hyper finishes the request in progress and writing its
+                        // answer, then closes.
+                        (Stage::Draining, _) => conn.as_mut().graceful_shutdown(),
+                        (Stage::Serving, _) => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Resolves at the deadline with its reason; never without one.
+async fn expiry(deadline: Option<(Instant, &'static str)>) -> &'static str {
+    match deadline {
+        Some((at, reason)) => {
+            tokio::time::sleep_until(at).await;
+            reason
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// The socket, noting when an idle connection receives a request's first bytes.
+struct Watched {
+    stream: TcpStream,
+    phase: Arc<watch::Sender<Phase>>,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let result = Pin::new(&mut this.stream).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            this.phase.send_if_modified(|phase| match phase {
+                Phase::New(_) | Phase::Idle(_) => {
+                    *phase = Phase::Headers(Instant::now());
+                    true
+                }
+                Phase::Headers(_) | Phase::Busy => false,
+            });
+        }
+        result
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}

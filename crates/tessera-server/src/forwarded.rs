@@ -1,0 +1,231 @@
+//! Whose address a request comes from: the one answer every per-address limit
+//! (token endpoint, device codes, one-time codes, password sign-in, pages), the
+//! audit trail and the session list use.
+//!
+//! Facing clients directly, it is the TCP peer, and `X-Forwarded-For` is never
+//! read: any client can write one. Behind reverse proxies
+//! (`rate_limit_trust_forwarded_for = true`) it is the right-most address in
+//! `X-Forwarded-For` that is not one of `trusted_proxies`, read only when the TCP
+//! peer itself is a trusted proxy. Each proxy appends the address it received
+//! the request from, so everything right of that entry was written by our
+//! proxies and everything left of it by the client; this holds however many
+//! proxies a request passed (a CDN for some, only the balancer for others),
+//! which a fixed hop count would not, and a client that reaches tesserad
+//! directly cannot pose as a proxy (RFC 9700 §4.13).
+
+use std::net::IpAddr;
+
+/// Networks of the proxies in front of tesserad, e.g. `10.0.0.0/8` or one
+/// address. The default: loopback and private networks, where load balancers live.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<Network>);
+
+pub const DEFAULT_TRUSTED_PROXIES: [&str; 6] = [
+    "127.0.0.0/8",
+    "::1/128",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "fc00::/7",
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Network {
+    base: IpAddr,
+    prefix: u32,
+}
+
+impl Network {
+    fn parse(s: &str) -> Result<Self, String> {
+        let invalid =
+            || format!("invalid proxy network {s:?}: use an address or CIDR, e.g. 10.0.0.0/8");
+        let (addr, prefix) = s.trim().split_once('/').unwrap_or((s.trim(), ""));
+        let base: IpAddr = addr.parse().map_err(|_| invalid())?;
+        let bits = if base.is_ipv4() { 32 } else { 128 };
+        let prefix = if prefix.is_empty() {
+            bits
+        } else {
+            prefix
+                .parse()
+                .ok()
+                .filter(|p| *p <= bits)
+                .ok_or_else(invalid)?
+        };
+        Ok(Self { base, prefix })
+    }
+
+    fn contains(&self, ip: IpAddr) -> bool {
+        let masked = |bits: u128, width: u32| {
+            let host = width - self.prefix;
+            if host >= 128 { 0 } else { bits >> host }
+        };
+        match (self.base, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                masked(u32::from(net).into(), 32) == masked(u32::from(ip).into(), 32)
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                masked(u128::from(net), 128) == masked(u128::from(ip), 128)
+            }
+            _ => false,
+        }
+    }
+}
+
+impl TrustedProxies {
+    pub fn parse<S: AsRef<str>>(networks: &[S]) -> Result<Self, String> {
+        networks
+            .iter()
+            .map(|n| Network::parse(n.as_ref()))
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+
+    fn trusts(&self, ip: IpAddr) -> bool {
+        self.0.iter().any(|n| n.contains(ip))
+    }
+
+    /// The client of a request from `peer` carrying `forwarded_for` (the
+    /// `X-Forwarded-For` values, in order). An entry that is not an address
+    /// stops the walk: what is left of it cannot be trusted either.
+    pub fn client<'a>(
+        &self,
+        peer: IpAddr,
+        forwarded_for: impl DoubleEndedIterator<Item = &'a str>,
+    ) -> IpAddr {
+        let peer = peer.to_canonical();
+        if !self.trusts(peer) {
+            return peer;
+        }
+        let mut client = peer;
+        for entry in forwarded_for.rev().flat_map(|v| v.rsplit(',')) {
+            let Ok(hop) = entry.trim().parse::<IpAddr>() else {
+                break;
+            };
+            client = hop.to_canonical();
+            if !self.trusts(client) {
+                break;
+            }
+        }
+        client
+    }
+}
+
+/// How the client's address is found (setting `rate_limit_trust_forwarded_for`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientAddress {
+    /// The TCP peer.
+    Peer,
+    /// Behind these proxies.
+    Forwarded(TrustedProxies),
+}
+
+impl ClientAddress {
+    /// `peer` is `None` for requests without a socket (in-process tests), which
+    /// count as one unspecified address.
+    pub fn client<'a>(
+        &self,
+        peer: Option<IpAddr>,
+        forwarded_for: impl DoubleEndedIterator<Item = &'a str>,
+    ) -> IpAddr {
+        let peer = peer.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        match self {
+            Self::Peer => peer.to_canonical(),
+            Self::Forwarded(proxies) => proxies.client(peer, forwarded_for),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_right_most_untrusted_hop_is_the_client() {
+        let behind =
+            ClientAddress::Forwarded(TrustedProxies::parse(&DEFAULT_TRUSTED_PROXIES).unwrap());
+        let balancer = Some(ip("10.1.2.3"));
+        // The balancer appended the client's address.
+        assert_eq!(
+            behind.client(balancer, ["203.0.113.9"].into_iter()),
+            ip("203.0.113.9")
+        );
+        // Whatever the client wrote itself stays left of it.
+        assert_eq!(
+            behind.client(
+                balancer,
+                ["198.51.100.1, 10.9.9.9", "203.0.113.9"].into_iter()
+            ),
+            ip("203.0.113.9")
+        );
+        // A CDN in front of the balancer: both are skipped when trusted.
+        let cdn = ClientAddress::Forwarded(
+            TrustedProxies::parse(&["10.0.0.0/8", "192.0.2.0/24"]).unwrap(),
+        );
+        assert_eq!(
+            cdn.client(balancer, ["1.1.1.1, 203.0.113.9, 192.0.2.7"].into_iter()),
+            ip("203.0.113.9")
+        );
+        // A client that reaches tesserad directly cannot pose as a proxy.
+        assert_eq!(
+            behind.client(Some(ip("203.0.113.66")), ["198.51.100.1"].into_iter()),
+            ip("203.0.113.66")
+        );
+        // Garbage stops the walk at the last address read.
+        assert_eq!(
+            behind.client(
+                balancer,
+                ["198.51.100.1, not-an-ip, 203.0.113.9"].into_iter()
+            ),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            behind.client(balancer, ["unknown"].into_iter()),
+            ip("10.1.2.3")
+        );
+        // No header: the proxy itself.
+        assert_eq!(behind.client(balancer, std::iter::empty()), ip("10.1.2.3"));
+        // IPv4-mapped peers (a listener on [::]) are the IPv4 address.
+        assert_eq!(
+            behind.client(Some(ip("::ffff:10.1.2.3")), ["203.0.113.9"].into_iter()),
+            ip("203.0.113.9")
+        );
+    }
+
+    #[test]
+    fn facing_clients_the_header_is_never_read() {
+        let direct = ClientAddress::Peer;
+        assert_eq!(
+            direct.client(Some(ip("127.0.0.1")), ["203.0.113.9"].into_iter()),
+            ip("127.0.0.1")
+        );
+        assert_eq!(direct.client(None, std::iter::empty()), ip("0.0.0.0"));
+    }
+
+    #[test]
+    fn networks() {
+        let n = Network::parse("172.16.0.0/12").unwrap();
+        assert!(n.contains(ip("172.31.255.255")));
+        assert!(!n.contains(ip("172.32.0.0")));
+        assert!(Network::parse("fc00::/7").unwrap().contains(ip("fd12::1")));
+        assert!(Network::parse("0.0.0.0/0").unwrap().contains(ip("8.8.8.8")));
+        assert!(Network::parse("::/0").unwrap().contains(ip("2001:db8::1")));
+        assert!(
+            Network::parse("192.0.2.1")
+                .unwrap()
+                .contains(ip("192.0.2.1"))
+        );
+        assert!(
+            !Network::parse("192.0.2.1")
+                .unwrap()
+                .contains(ip("192.0.2.2"))
+        );
+        assert!(!Network::parse("10.0.0.0/8").unwrap().contains(ip("::1")));
+        for bad in ["10.0.0.0/33", "10.0.0/8", "example.com", "::/129"] {
+            assert!(Network::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
