@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Before/after: two tesserad binaries under the same loads, measured in one run and
+# interleaved (A B B A … per round), so a slower or faster machine moment lands on
+# both. Loads (wrk on loopback, rate limiting off): GET /healthz, GET /v1/me with an
+# API key and with a Bearer access token, POST /oauth/token (client_credentials) and
+# POST /oauth/introspect. Each binary gets a fresh database per round.
+#
+# Usage: bench/ab/run.sh BIN_A BIN_B   (e.g. the binary of the commit before a
+#        restructure, and the one after). Prints the median requests/s per load and
+#        binary and B/A; with LABEL=x writes that table to bench/RESULTS.md between
+#        `ab-x` markers.
+# Env: ROUNDS (2), DURATION (10s), CONNECTIONS (32), THREADS (2), DATABASE (an empty
+#      postgres:// server URL prefix, e.g. postgres://postgres@127.0.0.1:5432 — each
+#      run creates its own database there; default: a fresh SQLite file), PRIORITY=1
+#      (root: nice -20 for tesserad and wrk), LABEL_A / LABEL_B (names in the table).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+source scripts/lib.sh
+[ $# -eq 2 ] || { echo "usage: $0 BIN_A BIN_B" >&2; exit 2; }
+bins=("$1" "$2")
+names=("${LABEL_A:-A}" "${LABEL_B:-B}")
+ROUNDS=${ROUNDS:-2}; DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-32}; THREADS=${THREADS:-2}
+rt=(); [ "${PRIORITY:-0}" = 1 ] && rt=(nice -n -20)
+ensure_apt_tools wrk
+
+work=$(mktemp -d /tmp/tessera-bench-ab.XXXXXX)
+server_pid=
+stop_server() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null; server_pid=; }
+trap 'stop_server; rm -rf "$work"' EXIT
+
+measure() { # which (0|1), round
+  local bin=${bins[$1]} run="$work/r$2-$1" port db
+  mkdir -p "$run"
+  export TESSERAD_MASTER_KEY
+  TESSERAD_MASTER_KEY=$(python3 -c 'import os,base64;print(base64.b64encode(os.urandom(32)).decode())')
+  if [ -n "${DATABASE:-}" ]; then
+    db="ab_$(date +%s%N)"
+    psql -q "$DATABASE/postgres" -c "CREATE DATABASE $db" >/dev/null
+    export TESSERAD_DATABASE_URL="$DATABASE/$db"
+  else
+    export TESSERAD_DATABASE_URL="sqlite://$run/tesserad.db"
+  fi
+  "$bin" migrate >/dev/null 2>&1 || true
+  "$bin" admin account create --email bench@example.com >/dev/null
+  local key app client_id client_secret auth token
+  key=$("$bin" admin --json api-key create --account bench@example.com |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+  app=$("$bin" admin --json app create --account bench@example.com --name bench --grant client_credentials)
+  client_id=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["client_id"])' "$app")
+  client_secret=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["client_secret"])' "$app")
+  auth=$(printf '%s:%s' "$client_id" "$client_secret" | base64 -w0)
+  port=$(free_port)
+  RUST_LOG=warn "${rt[@]}" "$bin" serve --listen "127.0.0.1:$port" --no-rate-limit >"$run/out" 2>"$run/err" &
+  server_pid=$!
+  for _ in $(seq 1 100); do grep -q '^tesserad listening on' "$run/out" 2>/dev/null && break; sleep 0.1; done
+  local base="http://127.0.0.1:$port"
+  token=$(curl -sf -u "$client_id:$client_secret" -d grant_type=client_credentials "$base/oauth/token" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  wrkrun() { # name, args…
+    local name=$1; shift
+    "${rt[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d2s "$@" >/dev/null
+    "${rt[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" "$@" >"$run/$name.txt"
+  }
+  wrkrun healthz "$base/healthz"
+  wrkrun me_key -H "Authorization: token $key" "$base/v1/me"
+  wrkrun me_bearer -H "Authorization: Bearer $token" "$base/v1/me"
+  AUTH=$auth BODY=grant_type=client_credentials wrkrun token -s bench/ab/post.lua "$base/oauth/token"
+  AUTH=$auth BODY="token=$token" wrkrun introspect -s bench/ab/post.lua "$base/oauth/introspect"
+  stop_server
+  step "round $2, ${names[$1]}: $(grep -h 'Requests/sec' "$run"/*.txt | awk '{printf "%s ", $2}')"
+}
+
+for round in $(seq 1 "$ROUNDS"); do
+  if [ $((round % 2)) = 1 ]; then order=(0 1); else order=(1 0); fi
+  for which in "${order[@]}"; do measure "$which" "$round"; done
+done
+
+load=$(cut -d' ' -f1 /proc/loadavg)
+python3 - "$work" "$ROUNDS" "${names[0]}" "${names[1]}" "$DURATION" "$CONNECTIONS" "$load" \
+  "${DATABASE:+postgres}" "$root/bench/RESULTS.md" "${LABEL:-}" <<'PY'
+import re, sys, statistics, datetime, os
+work, rounds, name_a, name_b, duration, conns, load, pg, results, label = sys.argv[1:]
+loads = [("healthz", "`GET /healthz`"), ("me_key", "`GET /v1/me`, API key"),
+         ("me_bearer", "`GET /v1/me`, Bearer token"), ("token", "`POST /oauth/token`, client_credentials"),
+         ("introspect", "`POST /oauth/introspect`")]
+def rps(which, name):
+    out = []
+    for r in range(1, int(rounds) + 1):
+        text = open(f"{work}/r{r}-{which}/{name}.txt").read()
+        if re.search(r"Non-2xx", text):
+            sys.exit(f"{name} of {which}: non-2xx answers\n{text}")
+        out.append(float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)))
+    return statistics.median(out)
+now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+backend = "PostgreSQL" if pg else "SQLite"
+lines = [f"| load | {name_a} req/s | {name_b} req/s | {name_b} / {name_a} |", "|---|---:|---:|---:|"]
+for key, title in loads:
+    a, b = rps(0, key), rps(1, key)
+    lines.append(f"| {title} | {a:,.0f} | {b:,.0f} | {b / a:.0%} |")
+table = "\n".join(lines)
+section = f"""<!-- ab-{label}:start -->
+## Before/after: {name_a} vs {name_b} ({backend})
+
+`bench/ab/run.sh` — {now}; {os.cpu_count()} cores; release builds; {backend}; wrk
+`-c{conns} -d{duration}` per load after a 2 s warm-up; {rounds} rounds interleaved
+(A B, then B A), median of the rounds; rate limiting off; load average {load} at the end.
+
+{table}
+<!-- ab-{label}:end -->
+"""
+print(section)
+if label:
+    text = open(results).read()
+    pat = re.compile(rf"<!-- ab-{label}:start -->.*?<!-- ab-{label}:end -->\n?", re.S)
+    text = pat.sub(lambda _: section, text) if pat.search(text) else text.rstrip("\n") + "\n\n" + section
+    open(results, "w").write(text)
+PY
