@@ -71,8 +71,7 @@ pub fn obtain(
     scope: Option<&str>,
     texts: &DeviceTexts,
 ) -> Result<OAuthSession, LoginError> {
-    let http = target.oauth_http(ctx, io)?;
-    let meta = common::discover(&http, &target.server)?;
+    let (http, meta) = common::discover(ctx, io, target)?;
     let endpoint = oauth::require_endpoint(
         &meta.device_authorization_endpoint,
         "device authorization endpoint",
@@ -122,9 +121,6 @@ pub fn obtain(
         spinner.finish_and_clear();
     }
     let token = polled.map_err(LoginError::Grant)?;
-    let mut session = OAuthSession::from_login(LoginMethod::Device, token, &client, ctx.now);
-    if session.scope.is_none() {
-        session.scope = scope.map(str::to_owned);
-    }
-    Ok(common::with_server(session, &meta))
+    let session = OAuthSession::from_login(LoginMethod::Device, token, &client, ctx.now);
+    Ok(common::completed(session, scope, &meta))
 }

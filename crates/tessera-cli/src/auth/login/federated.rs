@@ -71,8 +71,7 @@ pub fn obtain(
             ctx.oauth.id_token_env
         ))));
     }
-    let http = target.oauth_http(ctx, io)?;
-    let meta = common::discover(&http, &target.server)?;
+    let (http, meta) = common::discover(ctx, io, target)?;
     let source = detect(audience.unwrap_or(&meta.issuer)).expect("detected above");
     let subject = source.fetch(ctx.env, &http).map_err(LoginError::Setup)?;
     let client = Client::public(client_id);
@@ -81,5 +80,6 @@ pub fn obtain(
     let mut session = OAuthSession::from_token(LoginMethod::Federated, token, ctx.now);
     session.client_id = Some(client_id.to_owned());
     session.federated = Some(source);
-    Ok(common::with_server(session, &meta))
+    // The scope granted is the trust rule's: the one asked for only narrows it.
+    Ok(common::completed(session, None, &meta))
 }

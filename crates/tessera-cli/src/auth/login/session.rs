@@ -72,7 +72,7 @@ pub fn obtain(
     };
     let http = UreqClient::with_transport(&transport, OAUTH_TIMEOUT);
     match oauth::discover(&http, &target.server) {
-        Ok(meta) => Ok(common::with_server(session, &meta)),
+        Ok(meta) => Ok(common::completed(session, None, &meta)),
         Err(e) => {
             tracing::debug!(error = %e, "no metadata for the session login");
             Ok(session)

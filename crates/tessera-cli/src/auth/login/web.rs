@@ -77,8 +77,7 @@ pub fn obtain(
     options: &WebOptions,
     texts: &WebTexts,
 ) -> Result<OAuthSession, LoginError> {
-    let http = target.oauth_http(ctx, io)?;
-    let meta = common::discover(&http, &target.server)?;
+    let (http, meta) = common::discover(ctx, io, target)?;
     let client = common::public_client(options.client_id, &meta);
     let mut login = WebLogin::for_server(&meta, &client).map_err(LoginError::Setup)?;
     login.scope = options.scope;
@@ -113,9 +112,6 @@ pub fn obtain(
         };
     })
     .map_err(LoginError::Grant)?;
-    let mut session = OAuthSession::from_login(LoginMethod::Web, token, &client, ctx.now);
-    if session.scope.is_none() {
-        session.scope = options.scope.map(str::to_owned);
-    }
-    Ok(common::with_server(session, &meta))
+    let session = OAuthSession::from_login(LoginMethod::Web, token, &client, ctx.now);
+    Ok(common::completed(session, options.scope, &meta))
 }

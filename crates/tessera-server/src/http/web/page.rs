@@ -94,7 +94,10 @@ pub fn signin_url(next: &str) -> String {
 
 /// `2026-11-25 04:10 UTC`.
 pub fn when(unix: i64) -> String {
-    shown(unix, format_description!("[year]-[month]-[day] [hour]:[minute] UTC"))
+    shown(
+        unix,
+        format_description!("[year]-[month]-[day] [hour]:[minute] UTC"),
+    )
 }
 
 /// `2026-11-25`.
