@@ -43,22 +43,19 @@ const TEXTS: DeviceTexts = DeviceTexts {
 pub fn run(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     let target = crate::auth::target(ctx)?;
     let client_id = common::public_client_id(ctx, args.client_id.as_deref());
-    let session =
-        obtain(ctx, io, &target, &client_id, args.scope.as_deref(), &TEXTS).map_err(|e| {
-            e.hinted(ctx, Some(&TESSERA_DISCOVERY), |e| {
-                let again = format!("run `{} auth login --device` to try again", ctx.spec.name);
-                match e.oauth_code() {
-                    Some(OAuthErrorCode::AccessDenied) => {
-                        Some(format!("the login was denied in the browser; {again}"))
-                    }
-                    Some(OAuthErrorCode::ExpiredToken) => Some(format!(
-                        "the code expired before the login was approved; {again}"
-                    )),
-                    _ => None,
-                }
-            })
-        })?;
-    common::save_and_report(ctx, io, &target, session, None)
+    let obtained = obtain(ctx, io, &target, &client_id, args.scope.as_deref(), &TEXTS);
+    common::finish(ctx, io, &target, obtained, Some(&TESSERA_DISCOVERY), |e| {
+        let again = format!("run `{} auth login --device` to try again", ctx.spec.name);
+        match e.oauth_code() {
+            Some(OAuthErrorCode::AccessDenied) => {
+                Some(format!("the login was denied in the browser; {again}"))
+            }
+            Some(OAuthErrorCode::ExpiredToken) => Some(format!(
+                "the code expired before the login was approved; {again}"
+            )),
+            _ => None,
+        }
+    })
 }
 
 /// A device login at `target`'s server with the public client `client_id`,

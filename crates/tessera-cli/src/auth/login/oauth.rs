@@ -140,6 +140,21 @@ pub(crate) fn completed(
     session
 }
 
+/// A login's outcome: stored and reported ([`save_and_report`]), or its
+/// failure in the words of [`LoginError::hinted`] (`discovery`, and `hint` for
+/// the server's refusals of the grant).
+pub(crate) fn finish(
+    ctx: &Ctx,
+    io: &mut Io,
+    target: &Target,
+    obtained: Result<OAuthSession, LoginError>,
+    discovery: Option<&DiscoveryWords>,
+    hint: impl FnOnce(&OAuthError) -> Option<String>,
+) -> Result<(), CliError> {
+    let session = obtained.map_err(|e| e.hinted(ctx, discovery, hint))?;
+    save_and_report(ctx, io, target, session, None)
+}
+
 /// Stores the login ([`save`]) and says "Logged in to … with … (profile …)."
 /// and what the token allows, on stderr.
 pub(crate) fn save_and_report(

@@ -51,20 +51,19 @@ pub fn run(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
         timeout: args.timeout.map(|s| Duration::from_secs(s.max(1))),
         no_browser: args.no_browser,
     };
-    let session = obtain(ctx, io, &target, &options, &TEXTS).map_err(|e| {
-        e.hinted(ctx, Some(&TESSERA_DISCOVERY), |e| match e {
-            OAuthError::TimedOut { .. } => Some(format!(
-                "run `{} auth login --web` again; --timeout SECS allows more time",
-                ctx.spec.name
-            )),
-            OAuthError::StateMismatch | OAuthError::InvalidInput(_) => Some(format!(
-                "run `{} auth login --web` again and paste the address from that login",
-                ctx.spec.name
-            )),
-            _ => None,
-        })
-    })?;
-    common::save_and_report(ctx, io, &target, session, None)
+    let hint = |e: &OAuthError| match e {
+        OAuthError::TimedOut { .. } => Some(format!(
+            "run `{} auth login --web` again; --timeout SECS allows more time",
+            ctx.spec.name
+        )),
+        OAuthError::StateMismatch | OAuthError::InvalidInput(_) => Some(format!(
+            "run `{} auth login --web` again and paste the address from that login",
+            ctx.spec.name
+        )),
+        _ => None,
+    };
+    let obtained = obtain(ctx, io, &target, &options, &TEXTS);
+    common::finish(ctx, io, &target, obtained, Some(&TESSERA_DISCOVERY), hint)
 }
 
 /// A browser login at `target`'s server, saying what happens in `texts`;
