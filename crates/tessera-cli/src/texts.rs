@@ -46,15 +46,7 @@ pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
 }
 
 /// RFC 3339 for a Unix time; the number itself if out of range.
-pub fn format_time(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| unix.to_string())
-}
+pub use tessera_proto::timestamp::rfc3339 as format_time;
 
 /// How a CLI names the places a credential is found in, beyond the flag and
 /// the environment variable, which every CLI names alike. Templates: `{path}`,

@@ -10,6 +10,7 @@
 //! refresh request, not N. A profile kept in the OS keychain is read from and
 //! written back to it, under the same lock.
 
+use crate::config::{Credentials, CredentialsFile};
 use crate::env::EnvVars;
 use crate::error::Error;
 use crate::oauth::{self, Client, ClientCredentialsRequest, HttpClient, OAuthError, TokenResponse};
@@ -55,52 +56,25 @@ pub fn fresh_session(
     refresher: &dyn Refresher,
 ) -> Result<Fresh, Error> {
     if cached.valid_for(now, MIN_VALIDITY_SECS) {
-        return Ok(Fresh {
-            session: cached,
-            renewed: false,
-        });
+        return Ok(Fresh::kept(cached));
     }
     let lock = match store.try_lock()? {
         Some(lock) => lock,
         None => {
             // Most likely another process is renewing this very token.
             store.wait_for_writer()?;
-            let mut credentials = store
-                .read_credentials()?
-                .file
-                .profiles
-                .remove(profile)
-                .ok_or_else(|| Error::LoggedOut(profile.to_owned()))?;
-            store.load_secrets(profile, &mut credentials)?;
-            let current = credentials
-                .oauth
-                .ok_or_else(|| Error::LoggedOut(profile.to_owned()))?;
-            if current.valid_for(now, MIN_VALIDITY_SECS) {
-                tracing::debug!(profile, "another process renewed the token");
-                return Ok(Fresh {
-                    session: current,
-                    renewed: false,
-                });
+            let mut file = store.read_credentials()?.file;
+            let (_, current) = stored(store, profile, &mut file)?;
+            if renewed_meanwhile(&current, profile, now) {
+                return Ok(Fresh::kept(current));
             }
             store.lock()?
         }
     };
     let mut file = lock.read_credentials()?.file;
-    let credentials = file
-        .profiles
-        .get_mut(profile)
-        .ok_or_else(|| Error::LoggedOut(profile.to_owned()))?;
-    store.load_secrets(profile, credentials)?;
-    let current = credentials
-        .oauth
-        .clone()
-        .ok_or_else(|| Error::LoggedOut(profile.to_owned()))?;
-    if current.valid_for(now, MIN_VALIDITY_SECS) {
-        tracing::debug!(profile, "another process renewed the token");
-        return Ok(Fresh {
-            session: current,
-            renewed: false,
-        });
+    let (credentials, current) = stored(store, profile, &mut file)?;
+    if renewed_meanwhile(&current, profile, now) {
+        return Ok(Fresh::kept(current));
     }
     if !current.renewable() {
         return Err(Error::SessionExpired {
@@ -133,6 +107,40 @@ pub fn fresh_session(
         session: renewed,
         renewed: true,
     })
+}
+
+impl Fresh {
+    /// The session as it was: valid long enough, nothing renewed.
+    fn kept(session: OAuthSession) -> Self {
+        Self {
+            session,
+            renewed: false,
+        }
+    }
+}
+
+/// The profile's credentials in `file` (keychain secrets loaded) and their
+/// session, as read again once the lock is free or held.
+fn stored<'f>(
+    store: &Store,
+    profile: &str,
+    file: &'f mut CredentialsFile,
+) -> Result<(&'f mut Credentials, OAuthSession), Error> {
+    let logged_out = || Error::LoggedOut(profile.to_owned());
+    let credentials = file.profiles.get_mut(profile).ok_or_else(logged_out)?;
+    store.load_secrets(profile, credentials)?;
+    let session = credentials.oauth.clone().ok_or_else(logged_out)?;
+    Ok((credentials, session))
+}
+
+/// Whether the session read again is valid long enough: another process
+/// renewed it while this one waited.
+fn renewed_meanwhile(session: &OAuthSession, profile: &str, now: i64) -> bool {
+    let valid = session.valid_for(now, MIN_VALIDITY_SECS);
+    if valid {
+        tracing::debug!(profile, "another process renewed the token");
+    }
+    valid
 }
 
 /// The OAuth client a session authenticates as: confidential when it holds a

@@ -57,6 +57,35 @@ pub struct Claims {
     pub cnf: Option<Confirmation>,
 }
 
+impl Claims {
+    /// The claims every signed token has; the optional ones are absent, and
+    /// the issuer sets those it needs with struct update syntax.
+    pub fn new(
+        token_use: TokenUse,
+        iss: impl Into<String>,
+        sub: impl Into<String>,
+        jti: impl Into<String>,
+        scope: Scopes,
+        iat: i64,
+    ) -> Self {
+        Self {
+            iss: iss.into(),
+            sub: sub.into(),
+            jti: jti.into(),
+            scope,
+            iat,
+            exp: None,
+            token_use,
+            client_id: None,
+            acr: None,
+            family_id: None,
+            api_key_id: None,
+            aud: None,
+            cnf: None,
+        }
+    }
+}
+
 /// A token's confirmation claim (RFC 7800 §3.1) as DPoP uses it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -107,20 +136,17 @@ mod tests {
     }
 
     fn sample() -> Claims {
+        let scope = Scopes::parse("THIRD_PARTY_OPERATION");
         Claims {
-            iss: "http://127.0.0.1:8080".into(),
-            sub: "acct_1".into(),
-            jti: "key_1".into(),
-            scope: Scopes::parse("THIRD_PARTY_OPERATION"),
-            iat: 100,
             exp: Some(200),
-            token_use: TokenUse::ApiKey,
-            client_id: None,
-            acr: None,
-            family_id: None,
-            api_key_id: None,
-            aud: None,
-            cnf: None,
+            ..Claims::new(
+                TokenUse::ApiKey,
+                "http://127.0.0.1:8080",
+                "acct_1",
+                "key_1",
+                scope,
+                100,
+            )
         }
     }
 

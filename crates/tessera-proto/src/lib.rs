@@ -2,8 +2,8 @@
 //!
 //! This crate does no I/O. It defines what travels between `tessera-client` and
 //! `tesserad`: secrets that refuse to be printed, token and error bodies, the
-//! claims inside API keys and access tokens, scopes, the rate-limit headers, and
-//! DPoP proofs.
+//! claims inside API keys and access tokens, scopes, the rate-limit headers,
+//! DPoP proofs, and how times are written (RFC 3339).
 
 pub mod api;
 pub mod claims;
@@ -14,6 +14,7 @@ mod openapi;
 pub mod ratelimit;
 pub mod scope;
 pub mod secret;
+pub mod timestamp;
 pub mod token;
 
 pub use claims::{Claims, Confirmation, TokenUse, UnverifiedClaims};

@@ -35,6 +35,24 @@ pub struct NewAccessToken {
     pub dpop_jkt: Option<String>,
 }
 
+impl NewAccessToken {
+    /// A token of `client_id` (none for a token-URL session) acting for
+    /// `account_id` with `scope`, and nothing more: no `acr`, no lineage, this
+    /// server's own audience, no key. A grant sets the rest with struct update
+    /// syntax.
+    pub fn new(account_id: impl Into<String>, client_id: Option<&str>, scope: Scopes) -> Self {
+        Self {
+            account_id: account_id.into(),
+            client_id: client_id.map(str::to_owned),
+            scope,
+            acr: None,
+            lineage: Lineage::Own,
+            audience: None,
+            dpop_jkt: None,
+        }
+    }
+}
+
 /// What else an access token dies with, besides its `exp` and its own revocation.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum Lineage {
@@ -70,20 +88,23 @@ pub fn issue(
         Lineage::Family(id) => (Some(id), None),
         Lineage::ApiKey(id) => (None, Some(id)),
     };
+    let jti = crate::ids::access_token();
     let claims = Claims {
-        iss: issuer.to_owned(),
-        sub: new.account_id,
-        jti: crate::ids::access_token(),
-        scope: new.scope,
-        iat: now,
         exp: Some(now.saturating_add(ttl_secs)),
-        token_use: TokenUse::Access,
         client_id: new.client_id,
         acr: new.acr,
         family_id,
         api_key_id,
         aud: new.audience,
         cnf: new.dpop_jkt.map(|jkt| Confirmation { jkt }),
+        ..Claims::new(
+            TokenUse::Access,
+            issuer,
+            new.account_id,
+            jti,
+            new.scope,
+            now,
+        )
     };
     let token = keyring.sign(&claims, Some(TYP))?;
     Ok(IssuedAccessToken {

@@ -42,7 +42,10 @@ impl IssuedApiKey {
             id: self.record.id.clone(),
             key: self.key.clone(),
             scope: Scopes::parse(&self.record.scope),
-            expires_at: self.record.expires_at.map(crate::clock::rfc3339),
+            expires_at: self
+                .record
+                .expires_at
+                .map(tessera_proto::timestamp::rfc3339),
         }
     }
 }
@@ -66,20 +69,17 @@ pub async fn issue(
             "an API key needs at least one scope".into(),
         ));
     }
+    let jti = crate::ids::api_key();
     let claims = Claims {
-        iss: issuer.to_owned(),
-        sub: new.account_id.clone(),
-        jti: crate::ids::api_key(),
-        scope: scope.clone(),
-        iat: now,
         exp: new.expires_at,
-        token_use: TokenUse::ApiKey,
-        client_id: None,
-        acr: None,
-        family_id: None,
-        api_key_id: None,
-        aud: None,
-        cnf: None,
+        ..Claims::new(
+            TokenUse::ApiKey,
+            issuer,
+            &new.account_id,
+            jti,
+            scope.clone(),
+            now,
+        )
     };
     let (jws, kid) = keyring.sign_with_kid(&claims, None)?;
     let key = ApiKey::new(format!("{prefix}{jws}"));

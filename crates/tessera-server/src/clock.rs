@@ -1,6 +1,7 @@
 //! Time as an injected dependency: the HTTP edge reads the clock (`AppState::now`)
 //! and passes `now` (Unix seconds) down, so expiry is testable without sleeping.
-//! Also how durations are written in flags and forms, and how times are shown.
+//! Also how durations are written in flags and forms (times are shown with
+//! `tessera_proto::timestamp::rfc3339`).
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
@@ -65,18 +66,6 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
         .ok_or_else(|| format!("duration {s:?} is too long"))
 }
 
-/// Unix seconds as RFC 3339 (`2026-01-01T00:00:00Z`), as admin JSON and API
-/// keys show times.
-pub fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| unix.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,10 +81,5 @@ mod tests {
         assert!(parse_duration("1y").is_err());
         assert!(parse_duration("h").is_err());
         assert!(parse_duration("-1h").is_err());
-    }
-
-    #[test]
-    fn timestamps_render_as_rfc3339() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
     }
 }

@@ -397,20 +397,17 @@ mod tests {
     use tessera_proto::Scopes;
 
     fn claims(now: i64, exp: Option<i64>) -> Claims {
+        let scope = Scopes::parse("THIRD_PARTY_OPERATION");
         Claims {
-            iss: crate::testing::ISSUER.into(),
-            sub: "acct_1".into(),
-            jti: "at_1".into(),
-            scope: Scopes::parse("THIRD_PARTY_OPERATION"),
-            iat: now,
             exp,
-            token_use: TokenUse::Access,
-            client_id: None,
-            acr: None,
-            family_id: None,
-            api_key_id: None,
-            aud: None,
-            cnf: None,
+            ..Claims::new(
+                TokenUse::Access,
+                crate::testing::ISSUER,
+                "acct_1",
+                "at_1",
+                scope,
+                now,
+            )
         }
     }
 
@@ -737,15 +734,11 @@ mod tests {
             &fx.state.keyring,
             crate::testing::ISSUER,
             std::time::Duration::from_secs(600),
-            crate::access_tokens::NewAccessToken {
-                account_id: account,
-                client_id: None,
-                scope: Scopes::parse("THIRD_PARTY_OPERATION"),
-                acr: None,
-                lineage: crate::access_tokens::Lineage::Own,
-                audience: None,
-                dpop_jkt: None,
-            },
+            crate::access_tokens::NewAccessToken::new(
+                account,
+                None,
+                Scopes::parse("THIRD_PARTY_OPERATION"),
+            ),
             fx.clock_now(),
         )
         .unwrap();

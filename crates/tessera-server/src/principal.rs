@@ -126,7 +126,7 @@ pub async fn authenticate(svc: &Services, presented: Presented<'_>, now: i64) ->
 /// The whole authentication path through the router, with a controlled clock.
 #[cfg(test)]
 mod flow_tests {
-    use crate::access_tokens::{self, Lineage, NewAccessToken};
+    use crate::access_tokens::{self, NewAccessToken};
     use crate::api_keys::{self, NewApiKey};
     use crate::testing::{Fixture, ISSUER, body_json};
     use axum::http::StatusCode;
@@ -146,13 +146,8 @@ mod flow_tests {
             &fx.state.settings.issuer,
             Duration::from_secs(60),
             NewAccessToken {
-                account_id: account.to_owned(),
-                client_id: Some("app_1".into()),
-                scope: Scopes::parse(scope),
                 acr: Some("0".into()),
-                lineage: Lineage::Own,
-                audience: None,
-                dpop_jkt: None,
+                ..NewAccessToken::new(account, Some("app_1"), Scopes::parse(scope))
             },
             fx.clock_now(),
         )
@@ -242,20 +237,11 @@ mod flow_tests {
         let fx = Fixture::new().await;
         let account = fx.account("a@example.com").await;
         let now = fx.clock_now();
+        let scope = Scopes::parse(THIRD_PARTY_OPERATION);
+        let elsewhere = "https://elsewhere.example";
         let claims = Claims {
-            iss: "https://elsewhere.example".into(),
-            sub: account,
-            jti: "at_x".into(),
-            scope: Scopes::parse(THIRD_PARTY_OPERATION),
-            iat: now,
             exp: Some(now + 60),
-            token_use: TokenUse::Access,
-            client_id: None,
-            acr: None,
-            family_id: None,
-            api_key_id: None,
-            aud: None,
-            cnf: None,
+            ..Claims::new(TokenUse::Access, elsewhere, account, "at_x", scope, now)
         };
         let token = fx
             .state

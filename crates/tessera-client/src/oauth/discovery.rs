@@ -4,7 +4,7 @@
 
 use super::error::OAuthError;
 use super::http::HttpClient;
-use super::token::body_excerpt;
+use super::token::{body_excerpt, send};
 use tessera_proto::token::ServerMetadata;
 use ureq::http::{Request, StatusCode, header};
 
@@ -41,16 +41,8 @@ pub fn discover(http: &dyn HttpClient, issuer: &str) -> Result<ServerMetadata, O
     let urls = well_known_urls(issuer)?;
     let mut misses = Vec::new();
     for url in &urls {
-        let request = Request::get(url.as_str())
-            .header(header::ACCEPT, "application/json")
-            .body(Vec::new())
-            .map_err(|e| OAuthError::InvalidUrl {
-                url: url.clone(),
-                reason: e.to_string(),
-            })?;
-        let response = http
-            .send(request)
-            .map_err(|source| OAuthError::transport(url.clone(), source))?;
+        let request = Request::get(url.as_str()).header(header::ACCEPT, "application/json");
+        let response = send(http, url, request, Vec::new())?;
         if response.status() != StatusCode::OK {
             misses.push((
                 url,

@@ -3,7 +3,7 @@
 
 use super::error::OAuthError;
 use super::http::{HttpClient, HttpResponse};
-use super::token::body_excerpt;
+use super::token::{body_excerpt, send};
 use serde::Serialize;
 use tessera_proto::ApiErrorBody;
 use tessera_proto::api::{CreatedApiKey, OtpRequest, OtpVerify};
@@ -65,14 +65,8 @@ fn post_json(
     let body = serde_json::to_vec(body).expect("OTP bodies serialize");
     let request = Request::post(url)
         .header(header::CONTENT_TYPE, "application/json")
-        .header(header::ACCEPT, "application/json")
-        .body(body)
-        .map_err(|e| OAuthError::InvalidUrl {
-            url: url.to_owned(),
-            reason: e.to_string(),
-        })?;
-    http.send(request)
-        .map_err(|source| OAuthError::transport(url.to_owned(), source))
+        .header(header::ACCEPT, "application/json");
+    send(http, url, request, body)
 }
 
 fn api_error(url: &str, response: &HttpResponse) -> OAuthError {

@@ -8,7 +8,7 @@ use base64::Engine;
 use std::time::{Duration, SystemTime};
 use tessera_proto::token::TokenResponse;
 use tessera_proto::{ClientSecret, OAuthErrorBody, OAuthErrorCode, Scopes, dpop};
-use ureq::http::{Request, header};
+use ureq::http::{Request, header, request};
 
 /// How the client proves who it is at the token endpoint (RFC 6749 §2.3.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,12 +117,21 @@ pub(crate) fn post_form(
             }
         }
     }
-    let request = request
-        .body(form.finish().into_bytes())
-        .map_err(|e| OAuthError::InvalidUrl {
-            url: url.to_owned(),
-            reason: e.to_string(),
-        })?;
+    send(http, url, request, form.finish().into_bytes())
+}
+
+/// Sends `request` with `body` to `url`, which names it in errors: the
+/// response, whatever its status, or why there is none.
+pub(crate) fn send(
+    http: &dyn HttpClient,
+    url: &str,
+    request: request::Builder,
+    body: Vec<u8>,
+) -> Result<HttpResponse, OAuthError> {
+    let request = request.body(body).map_err(|e| OAuthError::InvalidUrl {
+        url: url.to_owned(),
+        reason: e.to_string(),
+    })?;
     http.send(request)
         .map_err(|source| OAuthError::transport(url.to_owned(), source))
 }

@@ -252,7 +252,7 @@ fn mismatch(rule: &TrustRule, claims: &Map<String, Value>) -> Option<(String, St
 /// may carry any number.
 fn times(claims: &Map<String, Value>, now: i64) -> Result<i64, Refusal> {
     let exp = numeric(claims, "exp")?.ok_or(Refusal::NoExpiry)?;
-    let when = crate::clock::rfc3339;
+    let when = tessera_proto::timestamp::rfc3339;
     if exp.saturating_add(SKEW_SECS) <= now {
         return Err(Refusal::Expired(when(exp)));
     }

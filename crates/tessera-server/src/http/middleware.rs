@@ -293,7 +293,7 @@ pub fn valid_request_id(id: &str) -> bool {
 /// The layers through the real router, with a fixed clock.
 #[cfg(test)]
 mod tests {
-    use crate::access_tokens::{self, Lineage, NewAccessToken};
+    use crate::access_tokens::{self, NewAccessToken};
     use crate::apps::NewApp;
     use crate::forwarded::{ClientAddress, DEFAULT_TRUSTED_PROXIES, TrustedProxies};
     use crate::ratelimit::{EndpointLimit, Policy};
@@ -337,15 +337,11 @@ mod tests {
             &fx.state.keyring,
             ISSUER,
             Duration::from_secs(3600),
-            NewAccessToken {
+            NewAccessToken::new(
                 account_id,
-                client_id: Some(client_id.to_owned()),
-                scope: Scopes::parse(THIRD_PARTY_OPERATION),
-                acr: None,
-                lineage: Lineage::Own,
-                audience: None,
-                dpop_jkt: None,
-            },
+                Some(client_id),
+                Scopes::parse(THIRD_PARTY_OPERATION),
+            ),
             fx.clock_now(),
         )
         .unwrap();
@@ -415,15 +411,11 @@ mod tests {
             &fx.state.keyring,
             ISSUER,
             Duration::from_secs(3600),
-            NewAccessToken {
-                account_id: account,
-                client_id: Some(client_id.clone()),
-                scope: Scopes::parse(THIRD_PARTY_OPERATION),
-                acr: None,
-                lineage: Lineage::Own,
-                audience: None,
-                dpop_jkt: None,
-            },
+            NewAccessToken::new(
+                account,
+                Some(&client_id),
+                Scopes::parse(THIRD_PARTY_OPERATION),
+            ),
             fx.clock_now(),
         )
         .unwrap();

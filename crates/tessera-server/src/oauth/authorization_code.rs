@@ -8,10 +8,10 @@
 //! consuming the code opens its family in the same transaction, and the tokens
 //! name the family, so they die whenever the replay lands.
 
+use super::issue::Grantee;
 use crate::digest;
 use crate::error::Result;
 use crate::services::Services;
-use crate::store::App;
 use crate::store::authorization_codes::Consumed;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -41,14 +41,8 @@ pub fn s256_matches(verifier: &str, challenge: &str) -> bool {
     computed.as_bytes().ct_eq(challenge.as_bytes()).into()
 }
 
-/// `key`: the thumbprint of the request's DPoP key, which the tokens are bound to.
-pub async fn grant(
-    svc: &Services,
-    app: &App,
-    request: Request,
-    key: Option<&str>,
-    now: i64,
-) -> Result<TokenResponse> {
+pub async fn grant(svc: &Services, to: Grantee<'_>, request: Request) -> Result<TokenResponse> {
+    let Grantee { app, key, now } = to;
     let code = super::required(&request.code, "code")?;
     let row = match svc
         .store
@@ -93,7 +87,7 @@ pub async fn grant(
         created_at: now,
     };
     let scope = Scopes::parse(&row.scope);
-    let body = super::issue::in_family(svc, app, family, &scope, key, now).await?;
+    let body = super::issue::in_family(svc, to, family, &scope).await?;
     super::issue::count("authorization_code");
     Ok(body)
 }

@@ -7,11 +7,11 @@
 //! are never registered for this grant). Nothing is written to the database:
 //! this path stays fast.
 
+use super::issue::Grantee;
 use crate::access_tokens::{Lineage, NewAccessToken};
 use crate::api_keys;
 use crate::error::{Error, Result};
 use crate::services::Services;
-use crate::store::App;
 use std::time::Duration;
 use tessera_proto::OAuthErrorCode;
 use tessera_proto::token::TokenResponse;
@@ -27,18 +27,12 @@ pub struct Request {
     pub resource: Option<String>,
 }
 
-/// `key`: the thumbprint of the request's DPoP key, which the token is bound to.
-pub async fn grant(
-    svc: &Services,
-    app: &App,
-    request: Request,
-    key: Option<&str>,
-    now: i64,
-) -> Result<TokenResponse> {
+pub async fn grant(svc: &Services, to: Grantee<'_>, request: Request) -> Result<TokenResponse> {
+    let Grantee { app, key, now } = to;
     let audience = super::resource(request.resource)?;
     let requested = request.scope.as_deref().filter(|s| !s.trim().is_empty());
     let mut ttl = svc.settings.access_token_ttl;
-    let new = match request.customer_key.as_deref() {
+    let (account_id, scope, lineage) = match request.customer_key.as_deref() {
         Some(customer_key) => {
             let verified = api_keys::verify(&svc.store, &svc.keyring, customer_key, now)
                 .await
@@ -75,25 +69,19 @@ pub async fn grant(
                 let left = key_exp.saturating_sub(now).max(0).unsigned_abs();
                 ttl = ttl.min(Duration::from_secs(left));
             }
-            NewAccessToken {
-                account_id: verified.claims.sub,
-                client_id: Some(app.client_id.clone()),
-                scope,
-                acr: None,
-                lineage: Lineage::ApiKey(verified.claims.jti),
-                audience,
-                dpop_jkt: key.map(str::to_owned),
-            }
+            let lineage = Lineage::ApiKey(verified.claims.jti);
+            (verified.claims.sub, scope, lineage)
         }
-        None => NewAccessToken {
-            account_id: app.account_id.clone(),
-            client_id: Some(app.client_id.clone()),
-            scope: super::requested_scope(app, requested)?,
-            acr: None,
-            lineage: Lineage::Own,
-            audience,
-            dpop_jkt: key.map(str::to_owned),
-        },
+        None => {
+            let scope = super::requested_scope(app, requested)?;
+            (app.account_id.clone(), scope, Lineage::Own)
+        }
+    };
+    let new = NewAccessToken {
+        lineage,
+        audience,
+        dpop_jkt: key.map(str::to_owned),
+        ..NewAccessToken::new(account_id, Some(&app.client_id), scope)
     };
     let body = super::issue::access_only(svc, new, ttl, now)?;
     super::issue::count("client_credentials");

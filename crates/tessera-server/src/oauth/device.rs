@@ -12,11 +12,11 @@
 //!   user-code space cannot be searched (RFC 8628 §5.1).
 
 use super::client_auth::{self, ClientCredentials};
+use super::issue::Grantee;
 use crate::attempts::{self, Limit};
 use crate::digest;
 use crate::error::{Error, Result};
 use crate::services::Services;
-use crate::store::App;
 use crate::store::device_codes::NewDeviceCode;
 use std::net::IpAddr;
 use tessera_proto::token::{DeviceAuthorizationResponse, TokenResponse};
@@ -126,15 +126,9 @@ pub async fn authorize(
     })
 }
 
-/// The device_code grant: one poll. `key`: the thumbprint of the request's
-/// DPoP key, which the tokens are bound to.
-pub async fn grant(
-    svc: &Services,
-    app: &App,
-    poll: Poll,
-    key: Option<&str>,
-    now: i64,
-) -> Result<TokenResponse> {
+/// The device_code grant: one poll.
+pub async fn grant(svc: &Services, to: Grantee<'_>, poll: Poll) -> Result<TokenResponse> {
+    let Grantee { app, key, now } = to;
     let device_code = super::required(&poll.device_code, "device_code")?;
     let hash = digest::secret_hash(device_code);
     let row = svc
@@ -194,7 +188,7 @@ pub async fn grant(
                 account_id: &account_id,
                 created_at: now,
             };
-            let body = super::issue::in_family(svc, app, family, &scope, key, now).await?;
+            let body = super::issue::in_family(svc, to, family, &scope).await?;
             super::issue::count("device_code");
             Ok(body)
         }

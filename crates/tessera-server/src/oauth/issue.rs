@@ -28,6 +28,15 @@ use tessera_proto::{RefreshToken, Scopes, dpop};
 /// Every refresh token starts with this (access tokens are JWS, `eyJ…`).
 pub const REFRESH_TOKEN_PREFIX: &str = "rt_";
 
+/// Whom a grant issues tokens to: the authenticated app, the thumbprint of
+/// the key its DPoP proof proved (the tokens are bound to it), and when.
+#[derive(Clone, Copy)]
+pub struct Grantee<'a> {
+    pub app: &'a App,
+    pub key: Option<&'a str>,
+    pub now: i64,
+}
+
 /// Counts an issued token under `grant` (one of [`crate::metrics::GRANTS`]).
 pub fn count(grant: &'static str) {
     metrics::counter!(crate::metrics::TOKENS_ISSUED, "grant" => grant).increment(1);
@@ -106,17 +115,17 @@ impl Family<'_> {
     }
 }
 
-/// An access token in `family` (bound to `key`, if any), plus a new refresh
-/// token when the app may refresh; neither outlives the family. `invalid_grant`
-/// once the family's absolute lifetime is over: the user signs in again.
+/// An access token in `family` (bound to the grantee's key, if any), plus a
+/// new refresh token when the app may refresh; neither outlives the family.
+/// `invalid_grant` once the family's absolute lifetime is over: the user signs
+/// in again.
 pub async fn in_family(
     svc: &Services,
-    app: &App,
+    to: Grantee<'_>,
     family: Family<'_>,
     scope: &Scopes,
-    key: Option<&str>,
-    now: i64,
 ) -> Result<TokenResponse> {
+    let Grantee { app, key, now } = to;
     let ends_at = family.ends_at(svc);
     let Some(left) = ends_at.checked_sub(now).filter(|left| *left > 0) else {
         return Err(super::invalid_grant(
@@ -127,21 +136,12 @@ pub async fn in_family(
         .settings
         .access_token_ttl
         .min(Duration::from_secs(left.unsigned_abs()));
-    let issued = access_tokens::issue(
-        &svc.keyring,
-        &svc.settings.issuer,
-        ttl,
-        NewAccessToken {
-            account_id: family.account_id.to_owned(),
-            client_id: Some(app.client_id.clone()),
-            scope: scope.clone(),
-            acr: None,
-            lineage: Lineage::Family(family.id.to_owned()),
-            audience: None,
-            dpop_jkt: key.map(str::to_owned),
-        },
-        now,
-    )?;
+    let new = NewAccessToken {
+        lineage: Lineage::Family(family.id.to_owned()),
+        dpop_jkt: key.map(str::to_owned),
+        ..NewAccessToken::new(family.account_id, Some(&app.client_id), scope.clone())
+    };
+    let issued = access_tokens::issue(&svc.keyring, &svc.settings.issuer, ttl, new, now)?;
     let refresh_token = if app
         .grant_types
         .iter()

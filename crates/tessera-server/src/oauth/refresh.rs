@@ -10,6 +10,7 @@
 //! copy of the refresh token without the key can neither use it nor, by
 //! presenting it again, revoke the owner's login.
 
+use super::issue::Grantee;
 use crate::digest;
 use crate::error::Result;
 use crate::services::Services;
@@ -28,14 +29,8 @@ pub async fn find(store: &Store, token: &str) -> Result<Option<RefreshRow>> {
     store.refresh_token(&digest::secret_hash(token)).await
 }
 
-/// `key`: the thumbprint of the request's DPoP key.
-pub async fn grant(
-    svc: &Services,
-    app: &App,
-    request: Request,
-    key: Option<&str>,
-    now: i64,
-) -> Result<TokenResponse> {
+pub async fn grant(svc: &Services, to: Grantee<'_>, request: Request) -> Result<TokenResponse> {
+    let Grantee { app, key, now } = to;
     let token = super::required(&request.refresh_token, "refresh_token")?;
     let row = find(&svc.store, token)
         .await?
@@ -76,7 +71,7 @@ pub async fn grant(
     {
         return replayed(svc, app, &row, now).await;
     }
-    let body = super::issue::in_family(svc, app, family, &scope, key, now).await?;
+    let body = super::issue::in_family(svc, to, family, &scope).await?;
     super::issue::count("refresh_token");
     Ok(body)
 }

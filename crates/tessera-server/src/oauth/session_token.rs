@@ -4,7 +4,7 @@
 //! the lowest assurance), living at most [`MAX_TTL_SECS`]. No client
 //! authentication: the session id is the credential.
 
-use crate::access_tokens::{Lineage, NewAccessToken};
+use crate::access_tokens::NewAccessToken;
 use crate::digest;
 use crate::error::Result;
 use crate::services::Services;
@@ -56,20 +56,12 @@ pub async fn exchange(
         .settings
         .access_token_ttl
         .min(Duration::from_secs(MAX_TTL_SECS));
-    let body = super::issue::access_only(
-        svc,
-        NewAccessToken {
-            account_id: session.account_id,
-            client_id: None,
-            scope: crate::api_keys::default_scope(),
-            acr: Some(session.acr),
-            lineage: Lineage::Own,
-            audience: None,
-            dpop_jkt: None,
-        },
-        ttl,
-        now,
-    )?;
+    let scope = crate::api_keys::default_scope();
+    let new = NewAccessToken {
+        acr: Some(session.acr),
+        ..NewAccessToken::new(session.account_id, None, scope)
+    };
+    let body = super::issue::access_only(svc, new, ttl, now)?;
     super::issue::count("session");
     Ok(body)
 }

@@ -7,6 +7,7 @@
 //! exchange (RFC 8693) is authenticated by its subject token, inside its grant.
 
 use super::client_auth::{self, ClientCredentials};
+use super::issue::Grantee;
 use super::{authorization_code, client_credentials, device, refresh, token_exchange};
 use crate::dpop;
 use crate::error::{DpopError, Error, Result};
@@ -105,12 +106,16 @@ pub async fn exchange(svc: &Services, request: Authenticated, now: i64) -> Resul
             return token_exchange::grant(svc, &client, request, now).await;
         }
     };
-    let key = key.as_ref().map(|p| p.jkt.as_str());
+    let to = Grantee {
+        app: &app,
+        key: key.as_ref().map(|p| p.jkt.as_str()),
+        now,
+    };
     match grant {
-        Grant::ClientCredentials(r) => client_credentials::grant(svc, &app, r, key, now).await,
-        Grant::AuthorizationCode(r) => authorization_code::grant(svc, &app, r, key, now).await,
-        Grant::RefreshToken(r) => refresh::grant(svc, &app, r, key, now).await,
-        Grant::DeviceCode(r) => device::grant(svc, &app, r, key, now).await,
+        Grant::ClientCredentials(r) => client_credentials::grant(svc, to, r).await,
+        Grant::AuthorizationCode(r) => authorization_code::grant(svc, to, r).await,
+        Grant::RefreshToken(r) => refresh::grant(svc, to, r).await,
+        Grant::DeviceCode(r) => device::grant(svc, to, r).await,
         Grant::TokenExchange(_) => unreachable!("authenticate keeps it apart"),
     }
 }

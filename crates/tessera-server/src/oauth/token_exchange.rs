@@ -12,7 +12,7 @@
 
 use super::client_auth::{self, ClientCredentials};
 use super::issue;
-use crate::access_tokens::{Lineage, NewAccessToken};
+use crate::access_tokens::NewAccessToken;
 use crate::error::{Error, Result};
 use crate::federation;
 use crate::services::Services;
@@ -95,21 +95,10 @@ pub async fn grant(
     let accepted =
         federation::accept(store, issuers, &app.client_id, subject_token, scope, now).await?;
     let ttl = svc.settings.access_token_ttl.min(MAX_TTL);
-    let mut body = issue::access_only(
-        svc,
-        NewAccessToken {
-            account_id: app.account_id.clone(),
-            client_id: Some(app.client_id.clone()),
-            scope: accepted.scope,
-            acr: None,
-            // Short-lived (at most an hour) and never refreshed: it ends at its `exp`.
-            lineage: Lineage::Own,
-            audience: None,
-            dpop_jkt: None,
-        },
-        ttl,
-        now,
-    )?;
+    // Short-lived (at most an hour) and never refreshed: no lineage, it ends
+    // at its `exp`.
+    let new = NewAccessToken::new(&app.account_id, Some(&app.client_id), accepted.scope);
+    let mut body = issue::access_only(svc, new, ttl, now)?;
     body.issued_token_type = Some(exchange::ACCESS_TOKEN.to_owned());
     issue::count("token_exchange");
     tracing::info!(

@@ -80,8 +80,7 @@ pub fn obtain(
     customer_key: Option<&ApiKey>,
     scope: Option<&str>,
 ) -> Result<OAuthSession, LoginError> {
-    let http = target.oauth_http(ctx, io)?;
-    let meta = common::discover(&http, &target.server)?;
+    let (http, meta) = common::discover(ctx, io, target)?;
     let client = Client::confidential(client_id, secret.clone());
     let token = oauth::client_credentials(
         &http,
@@ -96,10 +95,7 @@ pub fn obtain(
     let mut session = OAuthSession::from_token(LoginMethod::ClientCredentials, token, ctx.now);
     session.client_id = Some(client_id.to_owned());
     session.client_secret = Some(secret.clone());
-    if session.scope.is_none() {
-        session.scope = scope.map(str::to_owned);
-    }
-    Ok(common::with_server(session, &meta))
+    Ok(common::completed(session, scope, &meta))
 }
 
 /// The API key sent as `customer_key`: `--api-key`, `--with-token` (stdin),

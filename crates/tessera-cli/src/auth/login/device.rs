@@ -43,22 +43,19 @@ const TEXTS: DeviceTexts = DeviceTexts {
 pub fn run(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     let target = crate::auth::target(ctx)?;
     let client_id = common::public_client_id(ctx, args.client_id.as_deref());
-    let session =
-        obtain(ctx, io, &target, &client_id, args.scope.as_deref(), &TEXTS).map_err(|e| {
-            e.hinted(ctx, Some(&TESSERA_DISCOVERY), |e| {
-                let again = format!("run `{} auth login --device` to try again", ctx.spec.name);
-                match e.oauth_code() {
-                    Some(OAuthErrorCode::AccessDenied) => {
-                        Some(format!("the login was denied in the browser; {again}"))
-                    }
-                    Some(OAuthErrorCode::ExpiredToken) => Some(format!(
-                        "the code expired before the login was approved; {again}"
-                    )),
-                    _ => None,
-                }
-            })
-        })?;
-    common::save_and_report(ctx, io, &target, session, None)
+    let obtained = obtain(ctx, io, &target, &client_id, args.scope.as_deref(), &TEXTS);
+    common::finish(ctx, io, &target, obtained, Some(&TESSERA_DISCOVERY), |e| {
+        let again = format!("run `{} auth login --device` to try again", ctx.spec.name);
+        match e.oauth_code() {
+            Some(OAuthErrorCode::AccessDenied) => {
+                Some(format!("the login was denied in the browser; {again}"))
+            }
+            Some(OAuthErrorCode::ExpiredToken) => Some(format!(
+                "the code expired before the login was approved; {again}"
+            )),
+            _ => None,
+        }
+    })
 }
 
 /// A device login at `target`'s server with the public client `client_id`,
@@ -71,8 +68,7 @@ pub fn obtain(
     scope: Option<&str>,
     texts: &DeviceTexts,
 ) -> Result<OAuthSession, LoginError> {
-    let http = target.oauth_http(ctx, io)?;
-    let meta = common::discover(&http, &target.server)?;
+    let (http, meta) = common::discover(ctx, io, target)?;
     let endpoint = oauth::require_endpoint(
         &meta.device_authorization_endpoint,
         "device authorization endpoint",
@@ -122,9 +118,6 @@ pub fn obtain(
         spinner.finish_and_clear();
     }
     let token = polled.map_err(LoginError::Grant)?;
-    let mut session = OAuthSession::from_login(LoginMethod::Device, token, &client, ctx.now);
-    if session.scope.is_none() {
-        session.scope = scope.map(str::to_owned);
-    }
-    Ok(common::with_server(session, &meta))
+    let session = OAuthSession::from_login(LoginMethod::Device, token, &client, ctx.now);
+    Ok(common::completed(session, scope, &meta))
 }

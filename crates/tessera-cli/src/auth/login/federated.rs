@@ -28,7 +28,7 @@ pub fn run(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
         "a federated login needs the app's client id in",
     )?;
     let target = crate::auth::target(ctx)?;
-    let session = obtain(
+    let obtained = obtain(
         ctx,
         io,
         &target,
@@ -36,17 +36,14 @@ pub fn run(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
         args.id_token_file.as_deref(),
         args.audience.as_deref(),
         args.scope.as_deref(),
-    )
-    .map_err(|e| {
-        e.hinted(ctx, Some(&TESSERA_DISCOVERY), |e| {
-            e.oauth_code().is_some().then(|| {
-                format!(
-                    "the trust rules of app {client_id} on the server decide which tokens it accepts (issuer, audience, claims): an administrator lists them with `tesserad admin trust list --app {client_id}`"
-                )
-            })
+    );
+    common::finish(ctx, io, &target, obtained, Some(&TESSERA_DISCOVERY), |e| {
+        e.oauth_code().is_some().then(|| {
+            format!(
+                "the trust rules of app {client_id} on the server decide which tokens it accepts (issuer, audience, claims): an administrator lists them with `tesserad admin trust list --app {client_id}`"
+            )
         })
-    })?;
-    common::save_and_report(ctx, io, &target, session, None)
+    })
 }
 
 /// A federated session from `target`'s server: the subject token from the
@@ -71,8 +68,7 @@ pub fn obtain(
             ctx.oauth.id_token_env
         ))));
     }
-    let http = target.oauth_http(ctx, io)?;
-    let meta = common::discover(&http, &target.server)?;
+    let (http, meta) = common::discover(ctx, io, target)?;
     let source = detect(audience.unwrap_or(&meta.issuer)).expect("detected above");
     let subject = source.fetch(ctx.env, &http).map_err(LoginError::Setup)?;
     let client = Client::public(client_id);
@@ -81,5 +77,6 @@ pub fn obtain(
     let mut session = OAuthSession::from_token(LoginMethod::Federated, token, ctx.now);
     session.client_id = Some(client_id.to_owned());
     session.federated = Some(source);
-    Ok(common::with_server(session, &meta))
+    // The scope granted is the trust rule's: the one asked for only narrows it.
+    Ok(common::completed(session, None, &meta))
 }

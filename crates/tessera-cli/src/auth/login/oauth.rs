@@ -96,12 +96,20 @@ pub const TESSERA_DISCOVERY: DiscoveryWords = DiscoveryWords {
     not_oauth: "{server} does not look like an OAuth authorization server (RFC 8414 discovery)",
 };
 
-/// The server's authorization server metadata.
-pub(crate) fn discover(http: &UreqClient, server: &str) -> Result<ServerMetadata, LoginError> {
-    oauth::discover(http, server).map_err(|error| LoginError::Discovery {
-        server: server.to_owned(),
+/// The HTTP client of a login at `target`'s server, and the server's
+/// authorization server metadata.
+pub(crate) fn discover(
+    ctx: &Ctx,
+    io: &mut Io,
+    target: &Target,
+) -> Result<(UreqClient, ServerMetadata), LoginError> {
+    let http = target.oauth_http(ctx, io)?;
+    let server = &target.server;
+    let meta = oauth::discover(&http, server).map_err(|error| LoginError::Discovery {
+        server: server.clone(),
         error,
-    })
+    })?;
+    Ok((http, meta))
 }
 
 /// The public client of a browser or device login: with a key of its own for
@@ -115,12 +123,36 @@ pub(crate) fn public_client(client_id: &str, meta: &ServerMetadata) -> Client {
     }
 }
 
-/// Fills in what renewing and revoking need later without discovery.
-pub(crate) fn with_server(mut session: OAuthSession, meta: &ServerMetadata) -> OAuthSession {
+/// The session a login stores: the scope it asked for when the server did
+/// not say which it granted, and what renewing and revoking need later
+/// without discovery.
+pub(crate) fn completed(
+    mut session: OAuthSession,
+    requested_scope: Option<&str>,
+    meta: &ServerMetadata,
+) -> OAuthSession {
+    if session.scope.is_none() {
+        session.scope = requested_scope.map(str::to_owned);
+    }
     session.issuer = Some(meta.issuer.clone());
     session.token_endpoint = Some(meta.token_endpoint.clone());
     session.revocation_endpoint = meta.revocation_endpoint.clone();
     session
+}
+
+/// A login's outcome: stored and reported ([`save_and_report`]), or its
+/// failure in the words of [`LoginError::hinted`] (`discovery`, and `hint` for
+/// the server's refusals of the grant).
+pub(crate) fn finish(
+    ctx: &Ctx,
+    io: &mut Io,
+    target: &Target,
+    obtained: Result<OAuthSession, LoginError>,
+    discovery: Option<&DiscoveryWords>,
+    hint: impl FnOnce(&OAuthError) -> Option<String>,
+) -> Result<(), CliError> {
+    let session = obtained.map_err(|e| e.hinted(ctx, discovery, hint))?;
+    save_and_report(ctx, io, target, session, None)
 }
 
 /// Stores the login ([`save`]) and says "Logged in to … with … (profile …)."

@@ -33,14 +33,12 @@ pub fn run(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     )?;
 
     let target = crate::auth::target(ctx)?;
-    let session = obtain(ctx, io, &token_url, &session_id, Some(&target)).map_err(|e| {
-        e.hinted(ctx, None, |e| {
-            e.oauth_code().is_some().then(|| {
-                "session ids are single use; create a new session and log in with it".to_owned()
-            })
+    let obtained = obtain(ctx, io, &token_url, &session_id, Some(&target));
+    common::finish(ctx, io, &target, obtained, None, |e| {
+        e.oauth_code().is_some().then(|| {
+            "session ids are single use; create a new session and log in with it".to_owned()
         })
-    })?;
-    common::save_and_report(ctx, io, &target, session, None)
+    })
 }
 
 /// Trades `session_id` at `token_url` for a token; the session to store.
@@ -72,7 +70,7 @@ pub fn obtain(
     };
     let http = UreqClient::with_transport(&transport, OAUTH_TIMEOUT);
     match oauth::discover(&http, &target.server) {
-        Ok(meta) => Ok(common::with_server(session, &meta)),
+        Ok(meta) => Ok(common::completed(session, None, &meta)),
         Err(e) => {
             tracing::debug!(error = %e, "no metadata for the session login");
             Ok(session)

@@ -51,20 +51,19 @@ pub fn run(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
         timeout: args.timeout.map(|s| Duration::from_secs(s.max(1))),
         no_browser: args.no_browser,
     };
-    let session = obtain(ctx, io, &target, &options, &TEXTS).map_err(|e| {
-        e.hinted(ctx, Some(&TESSERA_DISCOVERY), |e| match e {
-            OAuthError::TimedOut { .. } => Some(format!(
-                "run `{} auth login --web` again; --timeout SECS allows more time",
-                ctx.spec.name
-            )),
-            OAuthError::StateMismatch | OAuthError::InvalidInput(_) => Some(format!(
-                "run `{} auth login --web` again and paste the address from that login",
-                ctx.spec.name
-            )),
-            _ => None,
-        })
-    })?;
-    common::save_and_report(ctx, io, &target, session, None)
+    let hint = |e: &OAuthError| match e {
+        OAuthError::TimedOut { .. } => Some(format!(
+            "run `{} auth login --web` again; --timeout SECS allows more time",
+            ctx.spec.name
+        )),
+        OAuthError::StateMismatch | OAuthError::InvalidInput(_) => Some(format!(
+            "run `{} auth login --web` again and paste the address from that login",
+            ctx.spec.name
+        )),
+        _ => None,
+    };
+    let obtained = obtain(ctx, io, &target, &options, &TEXTS);
+    common::finish(ctx, io, &target, obtained, Some(&TESSERA_DISCOVERY), hint)
 }
 
 /// A browser login at `target`'s server, saying what happens in `texts`;
@@ -77,8 +76,7 @@ pub fn obtain(
     options: &WebOptions,
     texts: &WebTexts,
 ) -> Result<OAuthSession, LoginError> {
-    let http = target.oauth_http(ctx, io)?;
-    let meta = common::discover(&http, &target.server)?;
+    let (http, meta) = common::discover(ctx, io, target)?;
     let client = common::public_client(options.client_id, &meta);
     let mut login = WebLogin::for_server(&meta, &client).map_err(LoginError::Setup)?;
     login.scope = options.scope;
@@ -113,9 +111,6 @@ pub fn obtain(
         };
     })
     .map_err(LoginError::Grant)?;
-    let mut session = OAuthSession::from_login(LoginMethod::Web, token, &client, ctx.now);
-    if session.scope.is_none() {
-        session.scope = options.scope.map(str::to_owned);
-    }
-    Ok(common::with_server(session, &meta))
+    let session = OAuthSession::from_login(LoginMethod::Web, token, &client, ctx.now);
+    Ok(common::completed(session, options.scope, &meta))
 }

@@ -2,11 +2,11 @@
 
 use super::{Ctx, Output};
 use crate::api_keys::{self, NewApiKey};
-use crate::clock::rfc3339;
 use crate::error::{Error, Result};
 use crate::store::Revoked;
 use serde_json::json;
 use tessera_proto::Scopes;
+use tessera_proto::timestamp::rfc3339;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {

@@ -36,7 +36,7 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<Output> {
                 json: json!({
                     "session_id": session_id,
                     "token_url": token_url,
-                    "expires_at": crate::clock::rfc3339(row.expires_at),
+                    "expires_at": tessera_proto::timestamp::rfc3339(row.expires_at),
                 }),
             })
         }

@@ -67,7 +67,7 @@ pub fn describe(rule: &TrustRule) -> serde_json::Value {
         "subject": rule.subject,
         "claims": rule.claims,
         "scope": rule.scope,
-        "created_at": crate::clock::rfc3339(rule.created_at),
+        "created_at": tessera_proto::timestamp::rfc3339(rule.created_at),
     })
 }
 

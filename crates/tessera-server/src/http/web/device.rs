@@ -4,7 +4,7 @@
 
 use super::page::{Layout, ok, render, when};
 use super::scopes::{self, ScopeLine};
-use super::session::{Member, Submitted, Visitor, WithCsrf};
+use super::session::{Member, Submitted, Visitor, csrf_field};
 use crate::apps;
 use crate::audit::Action;
 use crate::error::Error;
@@ -142,12 +142,6 @@ pub struct EntryForm {
     user_code: String,
 }
 
-impl WithCsrf for EntryForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
 async fn enter(
     State(state): State<AppState>,
     Submitted {
@@ -173,11 +167,7 @@ pub struct DecisionForm {
     decision: String,
 }
 
-impl WithCsrf for DecisionForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
+csrf_field!(EntryForm, DecisionForm);
 
 async fn decide(
     State(state): State<AppState>,

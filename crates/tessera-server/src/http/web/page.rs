@@ -4,6 +4,8 @@
 use askama::Template;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
+use time::format_description::FormatItem;
+use time::macros::format_description;
 
 pub const SIGNIN_PATH: &str = "/signin";
 
@@ -92,21 +94,22 @@ pub fn signin_url(next: &str) -> String {
 
 /// `2026-11-25 04:10 UTC`.
 pub fn when(unix: i64) -> String {
-    const FORMAT: &[time::format_description::FormatItem<'static>] =
-        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| t.format(FORMAT).ok())
-        .unwrap_or_else(|| unix.to_string())
+    shown(
+        unix,
+        format_description!("[year]-[month]-[day] [hour]:[minute] UTC"),
+    )
 }
 
 /// `2026-11-25`.
 pub fn day(unix: i64) -> String {
-    const FORMAT: &[time::format_description::FormatItem<'static>] =
-        time::macros::format_description!("[year]-[month]-[day]");
+    shown(unix, format_description!("[year]-[month]-[day]"))
+}
+
+/// `unix` in `format`; the number itself when out of range.
+fn shown(unix: i64, format: &[FormatItem<'_>]) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
         .ok()
-        .and_then(|t| t.format(FORMAT).ok())
+        .and_then(|t| t.format(format).ok())
         .unwrap_or_else(|| unix.to_string())
 }
 

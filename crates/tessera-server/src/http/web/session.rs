@@ -104,16 +104,24 @@ pub struct CsrfForm {
     pub csrf: String,
 }
 
-/// A form that carries a CSRF token in its `csrf` field.
+/// A form that carries a CSRF token.
 pub trait WithCsrf {
     fn csrf(&self) -> &str;
 }
 
-impl WithCsrf for CsrfForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
+/// [`WithCsrf`] for forms that keep the token in a `csrf` field.
+macro_rules! csrf_field {
+    ($($form:ty),+) => {$(
+        impl $crate::http::web::session::WithCsrf for $form {
+            fn csrf(&self) -> &str {
+                &self.csrf
+            }
+        }
+    )+};
 }
+pub(crate) use csrf_field;
+
+csrf_field!(CsrfForm);
 
 impl<T: WithCsrf> WithCsrf for PageForm<T> {
     fn csrf(&self) -> &str {

@@ -11,7 +11,7 @@ use crate::error::Error;
 use crate::http::error::PageResult;
 use crate::http::extract::{FormFields, PageForm, PagePath};
 use crate::http::web::page::{Layout, ok, render, when};
-use crate::http::web::session::{Member, Submitted, WithCsrf};
+use crate::http::web::session::{Member, Submitted, csrf_field};
 use crate::services::AppState;
 use crate::store::{App, AppMode, TrustRule};
 use askama::Template;
@@ -365,11 +365,7 @@ pub struct ModeForm {
     mode: String,
 }
 
-impl WithCsrf for ModeForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
+csrf_field!(ModeForm);
 
 async fn switch_mode(
     State(state): State<AppState>,
