@@ -61,6 +61,8 @@ pub enum Authenticated {
     SubjectToken {
         client: ClientCredentials,
         request: token_exchange::Request,
+        /// The `DPoP` header, checked once the app is known.
+        dpop: Option<String>,
     },
 }
 
@@ -90,7 +92,11 @@ pub async fn authenticate(
         dpop,
     } = request;
     if let Grant::TokenExchange(request) = grant {
-        return Ok(Authenticated::SubjectToken { client, request });
+        return Ok(Authenticated::SubjectToken {
+            client,
+            request,
+            dpop,
+        });
     }
     let app = client_auth::authenticate(&svc.store, &client).await?;
     client_auth::require_grant(&app, grant.registration_name())?;
@@ -102,8 +108,12 @@ pub async fn authenticate(
 pub async fn exchange(svc: &Services, request: Authenticated, now: i64) -> Result<TokenResponse> {
     let (app, key, grant) = match request {
         Authenticated::App { app, key, grant } => (app, key, grant),
-        Authenticated::SubjectToken { client, request } => {
-            return token_exchange::grant(svc, &client, request, now).await;
+        Authenticated::SubjectToken {
+            client,
+            request,
+            dpop,
+        } => {
+            return token_exchange::grant(svc, &client, request, dpop.as_deref(), now).await;
         }
     };
     let to = Grantee {
@@ -142,7 +152,7 @@ pub fn is_guess(error: &Error) -> bool {
 
 /// The key the request proves (its proof checked completely), `None` without
 /// a proof; an app that requires DPoP gets no token without one.
-async fn proven_key(
+pub(super) async fn proven_key(
     svc: &Services,
     app: &App,
     proof: Option<&str>,

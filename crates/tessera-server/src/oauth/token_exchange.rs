@@ -8,7 +8,9 @@
 //! get it right when it tries. No refresh token: the workload exchanges a
 //! fresh subject token when the access token runs out. Delegation
 //! (`actor_token`) is not supported, and the token is for this server only
-//! (`audience`/`resource`, when given, must be its issuer).
+//! (`audience`/`resource`, when given, must be its issuer). A DPoP proof binds
+//! the token to the workload's key as in every other grant, and an app that
+//! requires DPoP gets no exchanged token without one.
 
 use super::client_auth::{self, ClientCredentials};
 use super::issue;
@@ -54,6 +56,7 @@ pub async fn grant(
     svc: &Services,
     client: &ClientCredentials,
     request: Request,
+    dpop: Option<&str>,
     now: i64,
 ) -> Result<TokenResponse> {
     let subject_token = super::required(&request.subject_token, "subject_token")?;
@@ -90,6 +93,9 @@ pub async fn grant(
         }
     }
     let app = requesting_app(svc, client).await?;
+    // Before the subject token is accepted (and its `jti` used up): a client
+    // told to come back with a DPoP nonce must be able to send it again.
+    let key = super::token::proven_key(svc, &app, dpop, now).await?;
     let scope = request.scope.as_deref();
     let (store, issuers) = (&svc.store, &svc.issuers);
     let accepted =
@@ -97,7 +103,8 @@ pub async fn grant(
     let ttl = svc.settings.access_token_ttl.min(MAX_TTL);
     // Short-lived (at most an hour) and never refreshed: no lineage, it ends
     // at its `exp`.
-    let new = NewAccessToken::new(&app.account_id, Some(&app.client_id), accepted.scope);
+    let mut new = NewAccessToken::new(&app.account_id, Some(&app.client_id), accepted.scope);
+    new.dpop_jkt = key.map(|proven| proven.jkt);
     let mut body = issue::access_only(svc, new, ttl, now)?;
     body.issued_token_type = Some(exchange::ACCESS_TOKEN.to_owned());
     issue::count("token_exchange");

@@ -3,7 +3,7 @@
 //! (`tessera_client::DpopKey`). A public app requires DPoP by default; the
 //! browser's part (approving the device) is played through the domain API.
 
-use crate::oauth_support::domain;
+use crate::oauth_support::{confidential_app, domain};
 use crate::support::{Backend, Server};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
@@ -16,6 +16,7 @@ backend_tests!(
     proofs_are_single_use_and_for_one_request,
     refresh_with_another_key_is_invalid_grant,
     instances_share_replays_and_nonces,
+    token_exchange_binds_and_a_dpop_app_needs_a_proof,
 );
 
 fn now() -> i64 {
@@ -277,4 +278,81 @@ async fn instances_share_replays_and_nonces(backend: Backend) {
         &get_me(&b, token, "DPoP", Some(proof)).await,
         "invalid_dpop_proof",
     );
+}
+
+/// A workload's token exchange is bound to its key like any other grant, and
+/// an app that requires DPoP gets no exchanged Bearer token. The proof is
+/// checked before the subject token is used, so the refused request and the
+/// nonce round trip leave it good for the request that follows.
+async fn token_exchange_binds_and_a_dpop_app_needs_a_proof(backend: Backend) {
+    // A issues the subject token; B trusts A's tokens meant for B.
+    let a = Server::start(backend).await;
+    let b = Server::start(backend).await;
+    a.admin(&["account", "create", "--email", "issuer@example.com"]);
+    let issuing = confidential_app(&a, "issuer@example.com", &[]);
+    b.admin(&["account", "create", "--email", "ci@example.com"]);
+    let app = b.admin(&[
+        "app",
+        "create",
+        "--account",
+        "ci@example.com",
+        "--name",
+        "ci",
+        "--public",
+    ]);
+    let client_id = app["client_id"].as_str().unwrap();
+    assert_eq!(app["dpop"], "required", "{app}");
+    let only_issuing = format!("client_id={}", issuing.client_id);
+    b.admin(&[
+        "trust",
+        "add",
+        "--app",
+        client_id,
+        "--issuer",
+        &a.url,
+        "--audience",
+        &b.url,
+        "--claim",
+        &only_issuing,
+    ]);
+    let subject: Value = (a.http())
+        .post(a.endpoint("/oauth/token"))
+        .basic_auth(&issuing.client_id, Some(&issuing.client_secret))
+        .form(&[("grant_type", "client_credentials"), ("resource", &b.url)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let form = [
+        (
+            "grant_type",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+        ),
+        ("client_id", client_id),
+        ("subject_token", subject["access_token"].as_str().unwrap()),
+        ("subject_token_type", "urn:ietf:params:oauth:token-type:jwt"),
+    ];
+
+    let unproven = (b.http())
+        .post(b.endpoint("/oauth/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unproven.status(), StatusCode::BAD_REQUEST);
+    let body: Value = unproven.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_dpop_proof", "{body}");
+
+    let key = DpopKey::generate("EdDSA");
+    let (status, body) = token_with_nonce(&b, &b.url, &form, &key).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["token_type"], "DPoP");
+    let token = body["access_token"].as_str().unwrap();
+    let me = format!("{}/v1/me", b.url);
+    let proof = key.proof("GET", &me, Some(token), now());
+    let owner = get_me(&b, token, "DPoP", Some(proof)).await;
+    assert_eq!(owner.status(), StatusCode::OK);
+    assert_dpop_refusal(&get_me(&b, token, "Bearer", None).await, "invalid_token");
 }

@@ -16,8 +16,9 @@ use crate::context::Ctx;
 use crate::error::CliError;
 use crate::io::Io;
 use std::path::Path;
-use tessera_client::oauth::{self, Client, SubjectTokenSource};
+use tessera_client::oauth::{self, Client, OAuthError, SubjectTokenSource};
 use tessera_client::{LoginMethod, OAuthSession};
+use tessera_proto::OAuthErrorCode;
 
 pub fn run(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     let client_id = common::required(
@@ -71,11 +72,25 @@ pub fn obtain(
     let (http, meta) = common::discover(ctx, io, target)?;
     let source = detect(audience.unwrap_or(&meta.issuer)).expect("detected above");
     let subject = source.fetch(ctx.env, &http).map_err(LoginError::Setup)?;
-    let client = Client::public(client_id);
-    let token = oauth::token_exchange(&http, &meta.token_endpoint, &client, &subject, scope)
-        .map_err(LoginError::Grant)?;
-    let mut session = OAuthSession::from_token(LoginMethod::Federated, token, ctx.now);
-    session.client_id = Some(client_id.to_owned());
+    // A Bearer token first: CI jobs hand it on to tools that know nothing of
+    // DPoP. An app that requires DPoP refuses that before the subject token is
+    // used, and the same token is then exchanged with a proof of a key of this
+    // job, kept with the login for its renewals and API calls.
+    let exchange = |client: &Client| {
+        oauth::token_exchange(&http, &meta.token_endpoint, client, &subject, scope)
+    };
+    let mut client = Client::public(client_id);
+    let token = match exchange(&client) {
+        Err(OAuthError::Rejected { body, .. })
+            if body.error == OAuthErrorCode::InvalidDpopProof =>
+        {
+            client = common::public_client(client_id, &meta);
+            exchange(&client)
+        }
+        other => other,
+    }
+    .map_err(LoginError::Grant)?;
+    let mut session = OAuthSession::from_login(LoginMethod::Federated, token, &client, ctx.now);
     session.federated = Some(source);
     // The scope granted is the trust rule's: the one asked for only narrows it.
     Ok(common::completed(session, None, &meta))
