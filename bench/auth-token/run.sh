@@ -3,6 +3,8 @@
 # file in one hyperfine run, and records the ratio in bench/RESULTS.md.
 #
 # Usage: bench/auth-token/run.sh [--runs N]
+# Env: TESSERA_BIN (time this binary instead of building one, e.g. another
+# commit's, to compare two in one session).
 set -euo pipefail
 
 runs=1000
@@ -16,8 +18,12 @@ if ! command -v hyperfine >/dev/null; then
     $sudo apt-get update -qq && $sudo apt-get install -y -qq hyperfine
 fi
 
-cargo build --release --quiet -p tessera-cli
-bin="$root/target/release/tessera"
+if [ -n "${TESSERA_BIN:-}" ]; then
+  bin=$TESSERA_BIN
+else
+  cargo build --release --quiet -p tessera-cli
+  bin="$root/target/release/tessera"
+fi
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

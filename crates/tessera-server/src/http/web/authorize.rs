@@ -64,22 +64,26 @@ fn hidden_fields(q: &AuthorizeQuery) -> Vec<(&'static str, String)> {
     .collect()
 }
 
-fn query_from(form: &FormFields) -> AuthorizeQuery {
-    let field = |name: &str| {
-        form.0
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
+/// The authorization request the consent form carries. A parameter sent
+/// twice is refused, as on `/oauth/authorize` (RFC 6749 §3.1): which of the two
+/// would count is exactly what a tampered form plays on.
+fn query_from(form: &FormFields) -> Result<AuthorizeQuery, Error> {
+    let field = |name: &str| match form.all(name)[..] {
+        [] => Ok(None),
+        [value] => Ok(Some(value.to_owned())),
+        _ => Err(Error::BadRequest(format!(
+            "The form sent {name} more than once. Go back to the application and sign in again."
+        ))),
     };
-    AuthorizeQuery {
-        response_type: field("response_type"),
-        client_id: field("client_id"),
-        redirect_uri: field("redirect_uri"),
-        scope: field("scope"),
-        state: field("state"),
-        code_challenge: field("code_challenge"),
-        code_challenge_method: field("code_challenge_method"),
-    }
+    Ok(AuthorizeQuery {
+        response_type: field("response_type")?,
+        client_id: field("client_id")?,
+        redirect_uri: field("redirect_uri")?,
+        scope: field("scope")?,
+        state: field("state")?,
+        code_challenge: field("code_challenge")?,
+        code_challenge_method: field("code_challenge_method")?,
+    })
 }
 
 fn redirect_host(uri: &str) -> String {
@@ -147,9 +151,9 @@ async fn decide(
     State(state): State<AppState>,
     Submitted { member, body: form }: Submitted<FormFields>,
 ) -> PageResult {
-    let request = authorize::validate(&state, &query_from(&form)).await?;
-    match form.get("decision") {
-        "approve" => {
+    let request = authorize::validate(&state, &query_from(&form)?).await?;
+    match form.all("decision")[..] {
+        ["approve"] => {
             let now = state.now();
             let url = authorize::issue_code(
                 &state,
@@ -164,7 +168,7 @@ async fn decide(
             apps::authorize(&state.store, actor, client_id, &request.scope, action, now).await?;
             Ok(Redirect::to(url.as_str()).into_response())
         }
-        "deny" => Ok(Redirect::to(authorize::deny_redirect(&request).as_str()).into_response()),
+        ["deny"] => Ok(Redirect::to(authorize::deny_redirect(&request).as_str()).into_response()),
         _ => Err(Error::BadRequest("Choose Allow or Deny.".into()).into()),
     }
 }
@@ -172,6 +176,31 @@ async fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_consent_form_with_a_repeated_parameter_is_refused() {
+        let form = |pairs: &[(&str, &str)]| {
+            FormFields(
+                pairs
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), v.to_string()))
+                    .collect(),
+            )
+        };
+        let once = query_from(&form(&[("client_id", "app_1"), ("state", "s")])).unwrap();
+        assert_eq!(once.client_id.as_deref(), Some("app_1"));
+        assert_eq!(once.scope, None);
+        let twice = [
+            ("redirect_uri", "https://a.example/cb"),
+            ("redirect_uri", "https://evil.example/cb"),
+        ];
+        match query_from(&form(&twice)) {
+            Err(Error::BadRequest(why)) => {
+                assert!(why.contains("redirect_uri more than once"), "{why}")
+            }
+            other => panic!("{:?}", other.map(|q| q.redirect_uri)),
+        }
+    }
 
     #[test]
     fn hosts_are_shown_without_paths() {
