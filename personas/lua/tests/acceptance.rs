@@ -2,10 +2,10 @@
 //! temporary HOME, against a real tesserad (a recording stub on 127.0.0.1
 //! only where a test checks which requests are made at all).
 
-use persona_testkit::secret_service::{KEYRING_TOOLS, SecretService, skip_without};
-use persona_testkit::{DOWN, ENTER, Home, Stub, StubRequest, StubResponse, Tesserad};
 use serde_json::json;
 use std::os::unix::fs::PermissionsExt as _;
+use tessera_testkit::secret_service::{KEYRING_TOOLS, SecretService, skip_without};
+use tessera_testkit::{DOWN, ENTER, Home, HttpStub, StubRequest, StubResponse, Tesserad};
 
 const LUA: &str = env!("CARGO_BIN_EXE_lua");
 
@@ -52,8 +52,8 @@ fn configure(home: &Home, server: &Server, key: &str) {
 
 /// A recorder standing in for the API where a test checks which requests are
 /// made at all: the OTP request is accepted.
-fn recorder() -> Stub {
-    Stub::builder()
+fn recorder() -> HttpStub {
+    HttpStub::builder()
         .route("POST", "/v1/auth/otp", |_: &StubRequest, _: &str| {
             StubResponse::json(202, json!({"status": "sent"}))
         })

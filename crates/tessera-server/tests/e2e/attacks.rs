@@ -848,8 +848,11 @@ async fn refresh_token_beyond_its_absolute_lifetime(backend: Backend) {
         "the refresh token lives the family's 2 h, not the 30 d TTL: {first}"
     );
     // An hour and a half later (moved in the database, not waited for)…
-    a.db.execute("UPDATE token_families SET created_at = created_at - 5400")
-        .await;
+    crate::support::execute(
+        &a.database,
+        "UPDATE token_families SET created_at = created_at - 5400",
+    )
+    .await;
     let (status, rotated) = refresh(&a, &cli, &tokens["refresh_token"]).await;
     assert_eq!(status, StatusCode::OK, "{rotated}");
     let second = introspect(rotated["refresh_token"].clone()).await;
@@ -862,8 +865,11 @@ async fn refresh_token_beyond_its_absolute_lifetime(backend: Backend) {
         "nor does the access token outlive it: {rotated}"
     );
     // …and past the two hours, no more refreshing.
-    a.db.execute("UPDATE token_families SET created_at = created_at - 1800")
-        .await;
+    crate::support::execute(
+        &a.database,
+        "UPDATE token_families SET created_at = created_at - 1800",
+    )
+    .await;
     let (status, body) = refresh(&a, &cli, &rotated["refresh_token"]).await;
     assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
 }

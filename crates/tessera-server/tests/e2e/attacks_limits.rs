@@ -14,9 +14,9 @@
 //! The per-address tests run behind a trusted proxy (`X-Forwarded-For` from
 //! 127.0.0.1), so several attackers and bystanders can be told apart.
 
-use crate::browser::{Browser, PASSWORD, set_password};
+use crate::browser::{Browser, PASSWORD};
 use crate::connections::{connect, read_until_closed};
-use crate::oauth_support::{self as oauth, code_from_outbox};
+use crate::oauth_support as oauth;
 use crate::support::{Backend, Server};
 use futures_util::future::join_all;
 use reqwest::StatusCode;
@@ -242,7 +242,7 @@ async fn one_time_code_guesses_in_parallel_burn_the_code(backend: Backend) {
     };
     let requested = post("/v1/auth/otp", serde_json::json!({ "email": demo.email })).await;
     assert_eq!(requested, StatusCode::ACCEPTED);
-    let code = code_from_outbox(&server, &demo.email, 0).await;
+    let code = server.otp_code_nth(&demo.email, 0);
     let wrong: u32 = code.parse().unwrap();
     let guesses = (1..=20).map(|i| {
         let guess = format!("{:06}", (wrong + i) % 1_000_000);
@@ -269,7 +269,7 @@ async fn password_spraying_pauses_the_address_not_the_accounts(backend: Backend)
     let (server, _config) = behind_proxy(backend, "").await;
     let victim = server.demo_account().await;
     let password = PASSWORD;
-    let set = set_password(&server, &victim.email, password);
+    let set = server.set_password(&victim.email, password);
     assert!(
         set.status.success(),
         "{}",

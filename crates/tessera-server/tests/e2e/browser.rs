@@ -1,43 +1,17 @@
 //! A browser in miniature over a real socket: a cookie jar, CSRF tokens read off
 //! pages, and password sign-in after `tesserad admin account set-password`.
 
-use crate::oauth_support::code_from_outbox;
-use crate::support::{Server, TESSERAD};
+use crate::support::Server;
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, HeaderMap, LOCATION, SET_COOKIE};
 use std::collections::BTreeMap;
-use std::io::Write as _;
-use std::process::{Command, Stdio};
 
 pub const PASSWORD: &str = "correct horse battery staple";
-
-/// `tesserad admin account set-password --account EMAIL`, the password on stdin.
-pub fn set_password(server: &Server, email: &str, password: &str) -> std::process::Output {
-    let mut child = Command::new(TESSERAD)
-        .args([
-            "admin",
-            "--json",
-            "account",
-            "set-password",
-            "--account",
-            email,
-        ])
-        .env("TESSERAD_DATABASE_URL", &server.db.url)
-        .env("TESSERAD_MASTER_KEY", &server.master_key)
-        .env_remove("TESSERAD_CONFIG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run tesserad admin");
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    child.wait_with_output().unwrap()
-}
 
 /// An account that can sign in with [`PASSWORD`].
 pub fn account_with_password(server: &Server, email: &str) {
     server.admin(&["account", "create", "--email", email]);
-    let out = set_password(server, email, PASSWORD);
+    let out = server.set_password(email, PASSWORD);
     assert!(
         out.status.success(),
         "{}",
@@ -161,7 +135,7 @@ impl<'s> Browser<'s> {
             .post("/signin/code/request", &[("csrf", &csrf), ("email", email)])
             .await;
         assert_eq!(requested.status, StatusCode::OK);
-        let code = code_from_outbox(self.server, email, skip).await;
+        let code = self.server.otp_code_nth(email, skip);
         let fields = [("csrf", csrf.as_str()), ("email", email), ("code", &code)];
         let signed_in = self.post("/signin/code", &fields).await;
         assert_eq!(signed_in.status, StatusCode::SEE_OTHER);

@@ -1,7 +1,7 @@
 //! The command line around the server: `migrate`, the default database location,
 //! `serve --dev`, and `man`.
 
-use crate::support::{Backend, TESSERAD, TestDb, json, postgres_available};
+use crate::support::{Backend, Database, TESSERAD, json, postgres_available};
 use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
 
@@ -63,7 +63,7 @@ async fn postgres_requires_a_master_key() {
     if !postgres_available() {
         return;
     }
-    let db = TestDb::create(Backend::Postgres).await;
+    let db = Database::create(Backend::Postgres);
     let out = Command::new(TESSERAD)
         .args(["migrate", "--database", &db.url])
         .env_remove("TESSERAD_MASTER_KEY")

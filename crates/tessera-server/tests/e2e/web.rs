@@ -4,7 +4,7 @@
 //! The full browser flows run in headless Chromium (`tests/interop/browser`);
 //! the attacks on the pages are in `attacks.rs`.
 
-use crate::browser::{Browser, PASSWORD, set_password};
+use crate::browser::{Browser, PASSWORD};
 use crate::support::{Backend, Server};
 
 backend_tests!(password_sign_in_and_console, approve_needs_a_request);
@@ -12,9 +12,9 @@ backend_tests!(password_sign_in_and_console, approve_needs_a_request);
 async fn password_sign_in_and_console(backend: Backend) {
     let server = Server::start(backend).await;
     server.admin(&["account", "create", "--email", "web@example.com"]);
-    let short = set_password(&server, "web@example.com", "short");
+    let short = server.set_password("web@example.com", "short");
     assert!(!short.status.success(), "a short password is refused");
-    let set = set_password(&server, "web@example.com", PASSWORD);
+    let set = server.set_password("web@example.com", PASSWORD);
     assert!(
         set.status.success(),
         "{}",
@@ -68,7 +68,7 @@ async fn approve_needs_a_request(backend: Backend) {
         "--name",
         "Svc",
     ]);
-    let out = server.admin_raw(&["app", "approve", app["client_id"].as_str().unwrap()]);
+    let out = server.admin_output(&["app", "approve", app["client_id"].as_str().unwrap()]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no pending request"));
 }
