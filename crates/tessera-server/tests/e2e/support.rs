@@ -134,6 +134,83 @@ impl Server {
     }
 }
 
+/// `tesserad serve --dev`: its own throwaway database and seed, mail printed
+/// on stdout. Killed on drop.
+pub struct DevServer {
+    pub url: String,
+    /// What it printed before its listening line.
+    pub printed: String,
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl DevServer {
+    /// With extra `serve` flags, and nothing of the runner's `TESSERAD_*`.
+    pub fn start(args: &[&str]) -> Self {
+        use std::io::BufRead as _;
+        let mut child = std::process::Command::new(TESSERAD)
+            .args(["serve", "--dev", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .env_remove("TESSERAD_DATABASE_URL")
+            .env_remove("TESSERAD_MASTER_KEY")
+            .env_remove("TESSERAD_CONFIG")
+            .env_remove("TESSERAD_MAIL_OUTBOX")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn tesserad --dev");
+        let (tx, lines) = std::sync::mpsc::channel();
+        let stdout = std::io::BufReader::new(child.stdout.take().expect("piped stdout"));
+        std::thread::spawn(move || {
+            for line in stdout.lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut server = Self {
+            url: String::new(),
+            printed: String::new(),
+            child,
+            lines,
+        };
+        loop {
+            let line = server.next_line();
+            if let Some(url) = line.strip_prefix("tesserad listening on ") {
+                server.url = url.trim().to_owned();
+                return server;
+            }
+            server.printed.push_str(&line);
+            server.printed.push('\n');
+        }
+    }
+
+    /// The next line it prints (the bound only turns a hang into a failure).
+    pub fn next_line(&self) -> String {
+        self.lines
+            .recv_timeout(tessera_testkit::HANG)
+            .expect("tesserad --dev printed nothing more")
+    }
+
+    /// SIGTERM, as a user's Ctrl-C; how it exited.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let term = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(term.success());
+        self.child.wait().expect("wait for tesserad --dev")
+    }
+}
+
+impl Drop for DevServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// The parsed JSON body, or a panic showing the status and text.
 pub async fn json(response: reqwest::Response) -> Value {
     let status = response.status();
