@@ -4,18 +4,11 @@
 //! against a real authorization server in `oauth_interop.rs`.
 
 use tessera_client::oauth::{self, OAuthError, UreqClient};
-use tessera_testkit::{HttpStub, StubRequest, StubResponse};
+use tessera_testkit::{HttpStub, StubResponse};
 
 /// A stub answering every request with `status` and the JSON `body`.
 fn stub(status: u16, body: &str) -> HttpStub {
     HttpStub::answering(StubResponse::text(status, body))
-}
-
-/// The one request `stub` got.
-fn only_request(stub: &HttpStub) -> StubRequest {
-    let mut requests = stub.requests();
-    assert_eq!(requests.len(), 1, "{requests:?}");
-    requests.remove(0)
 }
 
 #[test]
@@ -28,7 +21,7 @@ fn session_token_posts_the_session_id_and_marks_level_0() {
     let token = oauth::session_token(&UreqClient::new(), &url, "sess_123").unwrap();
     assert_eq!(token.acr.as_deref(), Some(oauth::LEVEL_0_ACR));
     assert_eq!(token.expires_in, Some(300));
-    let seen = only_request(&server);
+    let seen = server.only_request();
     assert_eq!(
         (seen.method.as_str(), seen.path.as_str()),
         ("POST", "/oauth/session-token")
@@ -55,7 +48,7 @@ fn used_session_is_a_rejection() {
 fn otp_request_and_verify() {
     let server = stub(202, r#"{"status":"sent"}"#);
     oauth::request_otp(&UreqClient::new(), &server.url, "dev@example.com").unwrap();
-    let seen = only_request(&server);
+    let seen = server.only_request();
     assert_eq!(
         (seen.method.as_str(), seen.path.as_str()),
         ("POST", "/v1/auth/otp")
@@ -74,7 +67,7 @@ fn otp_request_and_verify() {
         oauth::verify_otp(&UreqClient::new(), &server.url, "dev@example.com", "123456").unwrap();
     assert_eq!(created.key.expose_secret(), "lk_eyJ.new-key");
     assert!(created.scope.contains("THIRD_PARTY_OPERATION"));
-    let seen = only_request(&server);
+    let seen = server.only_request();
     assert_eq!(
         (seen.method.as_str(), seen.path.as_str()),
         ("POST", "/v1/auth/otp/verify")

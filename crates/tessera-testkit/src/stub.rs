@@ -180,6 +180,13 @@ impl HttpStub {
         self.requests.lock().expect("lock").clone()
     }
 
+    /// The one request the stub got; a failure when it got none or more.
+    pub fn only_request(&self) -> StubRequest {
+        let mut requests = self.requests();
+        assert_eq!(requests.len(), 1, "{requests:?}");
+        requests.remove(0)
+    }
+
     /// Requests to `path`, in order.
     pub fn requests_to(&self, path: &str) -> Vec<StubRequest> {
         self.requests()
