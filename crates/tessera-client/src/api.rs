@@ -329,7 +329,6 @@ fn read_json<T: serde::de::DeserializeOwned>(url: &str, response: ApiResponse) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::TcpListener;
     use tessera_testkit::{HttpStub, StubResponse};
 
     /// Status, extra headers, body.
@@ -606,12 +605,8 @@ mod tests {
 
     #[test]
     fn connection_refused_is_a_network_error() {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let err = ApiClient::new(&format!("http://127.0.0.1:{port}"))
+        let closed = tessera_testkit::closed_port_url();
+        let err = ApiClient::new(&closed)
             .me_with_api_key(&ApiKey::new("k"))
             .unwrap_err();
         assert!(matches!(err, Error::Network { .. }), "{err:?}");
