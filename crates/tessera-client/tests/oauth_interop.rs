@@ -252,12 +252,8 @@ fn client_credentials_refusals_are_rfc6749_errors() {
 
 #[test]
 fn unreachable_server_is_a_network_error() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let err = oauth::discover(&UreqClient::new(), &format!("http://127.0.0.1:{port}")).unwrap_err();
+    let closed = tessera_testkit::closed_port_url();
+    let err = oauth::discover(&UreqClient::new(), &closed).unwrap_err();
     assert!(err.is_unreachable(), "{err:?}");
 }
 

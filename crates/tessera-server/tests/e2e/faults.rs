@@ -198,11 +198,7 @@ impl OwnPostgres {
                     .success()
             );
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = tessera_testkit::free_port();
         let pg = Self {
             bin,
             dir,

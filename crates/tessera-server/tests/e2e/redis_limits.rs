@@ -165,10 +165,7 @@ struct OwnRedis {
 
 impl OwnRedis {
     fn start(password: Option<&str>, extra: &[&str]) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .unwrap()
-            .port();
+        let port = tessera_testkit::free_port();
         let mut redis = Self {
             port,
             password: password.map(str::to_owned),
