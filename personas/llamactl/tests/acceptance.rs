@@ -3,7 +3,7 @@
 //! OIDC device flow approved on its `/device` page by a scripted browser).
 //! Menus and prompts are driven through a pseudo-terminal.
 
-use persona_testkit::{Browser, DOWN, ENTER, Home, Tesserad};
+use tessera_testkit::{Browser, DOWN, ENTER, Home, Tesserad};
 
 const LLAMACTL: &str = env!("CARGO_BIN_EXE_llamactl");
 

@@ -3,8 +3,8 @@
 //! a real tesserad: customer keys, client credentials, token URL sessions, and
 //! the browser (PKCE) login with a scripted browser signing in and allowing.
 
-use persona_testkit::{Browser, Home, Landing, Stub, Tesserad, http_get, query_param};
 use std::os::unix::fs::PermissionsExt as _;
+use tessera_testkit::{Browser, Home, HttpStub, Landing, Tesserad, http_get, query_param};
 
 const LOFTY: &str = env!("CARGO_BIN_EXE_lofty-cli");
 const KEY: &str = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJhY2N0In0.c2lnbmF0dXJl";
@@ -596,9 +596,7 @@ fn login_browser_prints_the_url_when_no_browser_opens_and_completes_the_pkce_flo
     // Play the user: sign in, allow, and land on the CLI's loopback address.
     let browser = Browser::new(&lofty.server.url);
     let consent = browser.sign_in(&lofty.server, &lofty.email, &url);
-    let Landing::Away(redirect) =
-        browser.submit(&consent, "/oauth/authorize", &[("decision", "approve")])
-    else {
+    let Landing::Away(redirect) = browser.consent(consent.page(), "approve") else {
         panic!("allowing did not redirect to the CLI");
     };
     assert!(redirect.starts_with("http://127.0.0.1:"), "{redirect}");
@@ -803,7 +801,7 @@ fn a_hostile_url_in_the_environment_or_the_credentials_file_gets_no_credential()
     // A cached login whose token endpoint someone pointed elsewhere, due
     // for renewal: the customer key and client secret are not sent there.
     lofty.login(&home);
-    let elsewhere = Stub::builder().start();
+    let elsewhere = HttpStub::builder().start();
     let edited: Vec<String> = saved(&home)
         .replace(&lofty.server.url, &elsewhere.url)
         .lines()

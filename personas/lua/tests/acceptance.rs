@@ -2,10 +2,12 @@
 //! temporary HOME, against a real tesserad (a recording stub on 127.0.0.1
 //! only where a test checks which requests are made at all).
 
-use persona_testkit::secret_service::{KEYRING_TOOLS, SecretService, skip_without};
-use persona_testkit::{DOWN, ENTER, Home, Stub, StubRequest, StubResponse, Tesserad};
 use serde_json::json;
 use std::os::unix::fs::PermissionsExt as _;
+use tessera_testkit::secret_service::{KEYRING_TOOLS, SecretService, skip_without};
+use tessera_testkit::{
+    DOWN, ENTER, Home, HttpStub, StubRequest, StubResponse, Tesserad, closed_port_url,
+};
 
 const LUA: &str = env!("CARGO_BIN_EXE_lua");
 
@@ -52,8 +54,8 @@ fn configure(home: &Home, server: &Server, key: &str) {
 
 /// A recorder standing in for the API where a test checks which requests are
 /// made at all: the OTP request is accepted.
-fn recorder() -> Stub {
-    Stub::builder()
+fn recorder() -> HttpStub {
+    HttpStub::builder()
         .route("POST", "/v1/auth/otp", |_: &StubRequest, _: &str| {
             StubResponse::json(202, json!({"status": "sent"}))
         })
@@ -196,11 +198,7 @@ fn configure_with_a_wrong_otp_says_invalid_otp_code() {
 #[test]
 fn configure_otp_that_is_not_six_digits_is_invalid_without_asking_the_server() {
     // Nothing listens there: asking the server would fail with exit 5.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let url = format!("http://{closed}");
+    let url = closed_port_url();
     let run = home()
         .run(
             &[
@@ -572,11 +570,7 @@ fn api_url_flag_beats_lua_api_url() {
 
 #[test]
 fn configure_when_the_api_is_unreachable_exits_5_and_names_lua_api_url() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let url = format!("http://{closed}");
+    let url = closed_port_url();
     let home = home();
     let run = home
         .run(

@@ -1,16 +1,16 @@
 //! `--secure-storage` against a real Secret Service (gnome-keyring on a
-//! private D-Bus session, persona-testkit's `SecretService`), and the ways
+//! private D-Bus session, tessera-testkit's `SecretService`), and the ways
 //! it fails on a headless machine: quickly, with the cause, the fix and exit
 //! code 7, and nothing written in plaintext.
 
-use super::{GOOD_KEY, Sandbox, stderr, stdout, stub_server};
-use persona_testkit::secret_service::{KEYRING_TOOLS, SecretService, skip_without};
+use super::{GOOD_KEY, Tessera, stderr, stdout, stub_server};
 use std::time::{Duration, Instant};
+use tessera_testkit::secret_service::{KEYRING_TOOLS, SecretService, skip_without};
 
 /// The keychain says what is wrong well within its 3 s deadline.
 const FAST: Duration = Duration::from_secs(3);
 
-impl Sandbox {
+impl Tessera {
     /// The binary, talking to `server`, inside `session` when given.
     fn in_session(
         &self,
@@ -33,19 +33,19 @@ fn secure_storage_round_trip_through_gnome_keyring() {
         return;
     }
     let keyring = SecretService::start();
-    let server = stub_server();
-    let s = Sandbox::new();
+    let server = stub_server().url;
+    let s = Tessera::sandbox();
     let run = |args: &[&str]| s.in_session(args, &server, Some(&keyring));
 
     let out = run(&["auth", "login", "--api-key", GOOD_KEY, "--secure-storage"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let file = std::fs::read_to_string(s.credentials()).unwrap();
+    let file = std::fs::read_to_string(s.credentials_path()).unwrap();
     assert!(
         !file.contains(GOOD_KEY),
         "only a reference in the file: {file}"
     );
     assert!(file.contains("keychain"), "{file}");
-    let account = format!("default@{}", s.cfg.display());
+    let account = format!("default@{}", s.config.display());
     let (found, secret) =
         keyring.secret_tool_output(&["lookup", "service", "tessera", "username", &account], "");
     assert!(
@@ -70,7 +70,7 @@ fn secure_storage_round_trip_through_gnome_keyring() {
         &server,
         Some(&keyring),
     );
-    let file = std::fs::read_to_string(s.credentials()).unwrap();
+    let file = std::fs::read_to_string(s.credentials_path()).unwrap();
     assert!(!file.contains(second), "{file}");
     assert_eq!(stdout(&run(&["auth", "token"])), format!("{second}\n"));
 
@@ -84,13 +84,13 @@ fn secure_storage_round_trip_through_gnome_keyring() {
         "--no-verify",
         "--insecure-storage",
     ]);
-    let file = std::fs::read_to_string(s.credentials()).unwrap();
+    let file = std::fs::read_to_string(s.credentials_path()).unwrap();
     assert!(file.contains(third) && !file.contains("keychain"), "{file}");
     let lookup = ["lookup", "service", "tessera", "username", &account];
     assert!(!keyring.secret_tool(&lookup, ""), "the entry is gone");
 
     // `secure_storage = true` in config.toml: new logins go to the keychain.
-    let config = s.cfg.join("config.toml");
+    let config = s.config.join("config.toml");
     let text = std::fs::read_to_string(&config).unwrap();
     std::fs::write(&config, format!("secure_storage = true\n{text}")).unwrap();
     run(&[
@@ -102,9 +102,9 @@ fn secure_storage_round_trip_through_gnome_keyring() {
         "--profile",
         "work",
     ]);
-    let file = std::fs::read_to_string(s.credentials()).unwrap();
+    let file = std::fs::read_to_string(s.credentials_path()).unwrap();
     assert!(!file.contains(GOOD_KEY), "{file}");
-    let work = format!("work@{}", s.cfg.display());
+    let work = format!("work@{}", s.config.display());
     assert!(keyring.secret_tool(&["lookup", "service", "tessera", "username", &work], ""));
 
     let out = run(&["auth", "logout", "--all", "--force"]);
@@ -122,8 +122,8 @@ fn a_keychain_that_goes_away_is_an_error_not_a_fallback() {
         return;
     }
     let keyring = SecretService::start();
-    let server = stub_server();
-    let s = Sandbox::new();
+    let server = stub_server().url;
+    let s = Tessera::sandbox();
     let out = s.in_session(
         &[
             "auth",
@@ -138,7 +138,11 @@ fn a_keychain_that_goes_away_is_an_error_not_a_fallback() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     // A key in .env must not silently stand in for the keychain's.
-    std::fs::write(s.cwd.join(".env"), "TESSERA_API_KEY=dotenv-key-000000\n").unwrap();
+    std::fs::write(
+        s.home.work().join(".env"),
+        "TESSERA_API_KEY=dotenv-key-000000\n",
+    )
+    .unwrap();
 
     keyring.lock_login_keyring();
     for args in [
@@ -189,10 +193,10 @@ fn a_keychain_that_goes_away_is_an_error_not_a_fallback() {
 #[test]
 fn without_a_secret_service_secure_storage_fails_fast_and_writes_nothing() {
     let bus = (!skip_without(&["dbus-daemon"])).then(SecretService::bus_only);
-    let server = stub_server();
+    let server = stub_server().url;
     // No Secret Service on the bus; then no bus at all.
     for session in [bus.as_ref(), None] {
-        let s = Sandbox::new();
+        let s = Tessera::sandbox();
         let started = Instant::now();
         let out = s.in_session(
             &["auth", "login", "--api-key", GOOD_KEY, "--secure-storage"],
@@ -204,9 +208,9 @@ fn without_a_secret_service_secure_storage_fails_fast_and_writes_nothing() {
         let err = stderr(&out);
         assert!(err.contains("Secret Service"), "the cause: {err}");
         assert!(err.contains("drop --secure-storage"), "the fix: {err}");
-        assert!(!s.credentials().exists(), "nothing in plaintext");
+        assert!(!s.credentials_path().exists(), "nothing in plaintext");
         assert!(
-            !s.cfg.join("config.toml").exists(),
+            !s.config.join("config.toml").exists(),
             "no profile without its key"
         );
     }
@@ -224,7 +228,7 @@ fn a_keychain_that_never_answers_is_given_up_at_the_deadline() {
             held.push(stream);
         }
     });
-    let s = Sandbox::new();
+    let s = Tessera::sandbox();
     let started = Instant::now();
     let out = s
         .cmd(&[
@@ -253,5 +257,5 @@ fn a_keychain_that_never_answers_is_given_up_at_the_deadline() {
         "{}",
         stderr(&out)
     );
-    assert!(!s.credentials().exists(), "nothing in plaintext");
+    assert!(!s.credentials_path().exists(), "nothing in plaintext");
 }

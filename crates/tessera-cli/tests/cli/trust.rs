@@ -2,15 +2,14 @@
 //! (`api` refuses an absolute URL elsewhere and sends nothing), and over
 //! plain http only to loopback or an environment the user opted in for.
 
-use super::{GOOD_KEY, Sandbox, counting_stub_server, stderr, stdout};
-use std::sync::atomic::Ordering;
+use super::{GOOD_KEY, Tessera, stderr, stdout, stub_server};
 
 #[test]
 fn api_sends_a_credential_only_to_its_own_profiles_server() {
-    let (home, home_hits) = counting_stub_server();
-    let (other, other_hits) = counting_stub_server();
-    let s = Sandbox::new();
-    for (name, url) in [("other", &other), ("home", &home)] {
+    let (home_stub, other_stub) = (stub_server(), stub_server());
+    let (home, other) = (&home_stub.url, &other_stub.url);
+    let s = Tessera::sandbox();
+    for (name, url) in [("other", other), ("home", home)] {
         s.cmd(&["auth", "env", "add", name, url]).assert().success();
         s.cmd(&["auth", "env", "switch", name]).assert().success();
         s.login(GOOD_KEY, &[]);
@@ -27,8 +26,8 @@ fn api_sends_a_credential_only_to_its_own_profiles_server() {
             "names the profile of that server: {err}"
         );
     }
-    assert_eq!(other_hits.load(Ordering::SeqCst), 0, "nothing was sent");
-    assert_eq!(home_hits.load(Ordering::SeqCst), 0);
+    assert_eq!(other_stub.connections(), 0, "nothing was sent");
+    assert_eq!(home_stub.connections(), 0);
 
     // Told explicitly which server: its own profile's credential goes there.
     let out = s
@@ -37,11 +36,11 @@ fn api_sends_a_credential_only_to_its_own_profiles_server() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("dev@example.test"));
-    assert_eq!(other_hits.load(Ordering::SeqCst), 1);
+    assert_eq!(other_stub.connections(), 1);
     // A path, or the server's own URL, is the current profile's.
     s.cmd(&["api", "/v1/me"]).assert().success();
     s.cmd(&["api", &format!("{home}/v1/me")]).assert().success();
-    assert_eq!(home_hits.load(Ordering::SeqCst), 2);
+    assert_eq!(home_stub.connections(), 2);
 
     // A server no profile belongs to: the hint says how to make one.
     let out = s
@@ -58,12 +57,12 @@ fn api_sends_a_credential_only_to_its_own_profiles_server() {
 
 #[test]
 fn plain_http_off_this_machine_needs_an_opt_in_for_its_environment() {
-    let s = Sandbox::new();
+    let s = Tessera::sandbox();
     let lab = "http://lab.example.test:8080";
     let out = s.cmd(&["auth", "env", "add", "lab", lab]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("--insecure"), "{}", stderr(&out));
-    assert!(!s.cfg.join("config.toml").exists(), "nothing written");
+    assert!(!s.config.join("config.toml").exists(), "nothing written");
 
     let out = s
         .cmd(&["auth", "env", "add", "lab", lab, "--insecure"])
@@ -98,7 +97,7 @@ fn plain_http_off_this_machine_needs_an_opt_in_for_its_environment() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
         assert!(stderr(&out).contains("plain http"), "{}", stderr(&out));
     }
-    assert!(!s.credentials().exists(), "no key stored");
+    assert!(!s.credentials_path().exists(), "no key stored");
     // Nor is a stored key handed to tools that would send it there.
     s.login(GOOD_KEY, &[]);
     let out = s
@@ -113,7 +112,7 @@ fn plain_http_off_this_machine_needs_an_opt_in_for_its_environment() {
 #[test]
 fn an_opt_in_in_a_config_others_can_write_is_not_trusted() {
     use std::os::unix::fs::PermissionsExt as _;
-    let s = Sandbox::new();
+    let s = Tessera::sandbox();
     s.cmd(&[
         "auth",
         "env",
@@ -124,7 +123,7 @@ fn an_opt_in_in_a_config_others_can_write_is_not_trusted() {
     ])
     .assert()
     .success();
-    let config = s.cfg.join("config.toml");
+    let config = s.config.join("config.toml");
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o666)).unwrap();
     let out = s.cmd(&["auth", "env", "list"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));

@@ -109,37 +109,22 @@ impl HttpClient for UreqClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{Read, Write};
-    use std::net::TcpListener;
-
-    /// A one-shot HTTP server on a loopback port that answers with `reply`.
-    fn serve_once(reply: &'static str) -> String {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        std::thread::spawn(move || {
-            let (mut stream, _) = listener.accept().unwrap();
-            let mut buf = [0u8; 4096];
-            let _ = stream.read(&mut buf).unwrap();
-            stream.write_all(reply.as_bytes()).unwrap();
-        });
-        format!("http://{addr}/")
-    }
+    use tessera_testkit::{HttpStub, StubResponse};
 
     #[test]
     fn error_statuses_and_redirects_are_responses_not_errors() {
-        let url = serve_once(
-            "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:1/elsewhere\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        let redirect = HttpStub::answering(
+            StubResponse::text(302, "").header("Location", "http://127.0.0.1:1/elsewhere"),
         );
         let response = UreqClient::new()
-            .send(Request::get(url).body(Vec::new()).unwrap())
+            .send(Request::get(&redirect.url).body(Vec::new()).unwrap())
             .unwrap();
         assert_eq!(response.status(), 302);
 
-        let url = serve_once(
-            "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: 27\r\nConnection: close\r\n\r\n{\"error\":\"invalid_request\"}",
-        );
+        let refusal =
+            HttpStub::answering(StubResponse::text(400, r#"{"error":"invalid_request"}"#));
         let response = UreqClient::new()
-            .send(Request::post(url).body(b"a=b".to_vec()).unwrap())
+            .send(Request::post(&refusal.url).body(b"a=b".to_vec()).unwrap())
             .unwrap();
         assert_eq!(response.status(), 400);
         assert_eq!(response.body(), br#"{"error":"invalid_request"}"#);
@@ -147,18 +132,9 @@ mod tests {
 
     #[test]
     fn refused_connection_is_a_transport_error() {
-        // Bind then drop, so the port is (almost certainly) closed.
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let closed = tessera_testkit::closed_port_url();
         let err = UreqClient::new()
-            .send(
-                Request::get(format!("http://127.0.0.1:{port}/"))
-                    .body(Vec::new())
-                    .unwrap(),
-            )
+            .send(Request::get(&closed).body(Vec::new()).unwrap())
             .unwrap_err();
         assert!(
             matches!(err, TransportError::Network(ref m) if !m.is_empty()),

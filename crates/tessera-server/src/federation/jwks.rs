@@ -309,10 +309,7 @@ mod tests {
         let cache = keys();
         assert!(cache.key(&issuer.url, "a", 0).await.is_ok());
         // Nothing listens on a port that was just released.
-        let closed = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            format!("http://{}", l.local_addr().unwrap())
-        };
+        let closed = tessera_testkit::closed_port_url();
         let err = cache.key(&closed, "a", 0).await.unwrap_err();
         let Refusal::IssuerUnavailable {
             issuer: named,

@@ -6,13 +6,11 @@ use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RSA_PKCS1_SHA256,
     RsaKeyPair, RsaPublicKeyComponents,
 };
-use axum::Router;
-use axum::routing::get;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use tessera_testkit::{HttpStub, StubResponse};
 
 /// A private key and its JWK.
 pub enum Signer {
@@ -89,38 +87,33 @@ impl Signer {
     }
 }
 
-/// An issuer on a loopback port: discovery and a JWKS that the test can
-/// change, counting JWKS fetches.
+/// An issuer on a loopback port (a tessera-testkit [`HttpStub`]): discovery
+/// and a JWKS that the test can change, counting JWKS fetches.
 pub struct Issuer {
     pub url: String,
     jwks: Arc<Mutex<Value>>,
-    fetches: Arc<AtomicUsize>,
+    stub: HttpStub,
 }
 
 pub async fn issuer() -> Issuer {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
     let jwks = Arc::new(Mutex::new(serde_json::json!({"keys": []})));
-    let fetches = Arc::new(AtomicUsize::new(0));
-    let (issuer, keys, count) = (url.clone(), jwks.clone(), fetches.clone());
-    let app = Router::new()
-        .route(
-            "/.well-known/openid-configuration",
-            get(move || async move {
-                axum::Json(serde_json::json!({
-                    "issuer": issuer, "jwks_uri": format!("{issuer}/jwks")
-                }))
-            }),
-        )
-        .route(
-            "/jwks",
-            get(move || async move {
-                count.fetch_add(1, Ordering::SeqCst);
-                axum::Json(keys.lock().unwrap().clone())
-            }),
-        );
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Issuer { url, jwks, fetches }
+    let keys = jwks.clone();
+    let stub = HttpStub::builder()
+        .route("GET", "/.well-known/openid-configuration", |_, issuer| {
+            StubResponse::json(
+                200,
+                serde_json::json!({"issuer": issuer, "jwks_uri": format!("{issuer}/jwks")}),
+            )
+        })
+        .route("GET", "/jwks", move |_, _| {
+            StubResponse::json(200, keys.lock().unwrap().clone())
+        })
+        .start();
+    Issuer {
+        url: stub.url.clone(),
+        jwks,
+        stub,
+    }
 }
 
 impl Issuer {
@@ -130,6 +123,6 @@ impl Issuer {
     }
 
     pub fn fetches(&self) -> usize {
-        self.fetches.load(Ordering::SeqCst)
+        self.stub.requests_to("/jwks").len()
     }
 }

@@ -269,10 +269,7 @@ async fn issuer_unreachable() {
     let fx = Fixture::new().await;
     let account = fx.account("ci@example.com").await;
     let app = fx.app(&account, NewApp::named("ci")).await.app;
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}", l.local_addr().unwrap())
-    };
+    let closed = tessera_testkit::closed_port_url();
     let new = NewTrustRule {
         client_id: app.client_id.clone(),
         issuer: closed.clone(),

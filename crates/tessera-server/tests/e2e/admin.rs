@@ -134,7 +134,7 @@ async fn admin_flags_anywhere_after_admin(backend: Backend) {
             "admin",
             "--json",
             "--database",
-            &server.db.url,
+            &server.database.url,
             "account",
             "create",
             "--email",
@@ -155,7 +155,7 @@ async fn admin_flags_anywhere_after_admin(backend: Backend) {
             "admin",
             "project",
             "--database",
-            &server.db.url,
+            &server.database.url,
             "create",
             "--account",
             "a@x.io",
@@ -178,12 +178,12 @@ async fn admin_flags_anywhere_after_admin(backend: Backend) {
 async fn admin_errors_exit_nonzero(backend: Backend) {
     let server = Server::start(backend).await;
     server.admin(&["account", "create", "--email", "dup@example.com"]);
-    let dup = server.admin_raw(&["account", "create", "--email", "dup@example.com"]);
+    let dup = server.admin_output(&["account", "create", "--email", "dup@example.com"]);
     assert!(!dup.status.success());
     assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
-    let missing = server.admin_raw(&["api-key", "create", "--account", "nobody@example.com"]);
+    let missing = server.admin_output(&["api-key", "create", "--account", "nobody@example.com"]);
     assert!(!missing.status.success());
-    let public_cc = server.admin_raw(&[
+    let public_cc = server.admin_output(&[
         "app",
         "create",
         "--account",

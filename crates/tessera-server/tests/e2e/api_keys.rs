@@ -296,7 +296,7 @@ async fn deployment_prefix(backend: Backend) {
             "--account",
             &demo.email,
         ])
-        .env("TESSERAD_DATABASE_URL", &server.db.url)
+        .env("TESSERAD_DATABASE_URL", &server.database.url)
         .env("TESSERAD_MASTER_KEY", &server.master_key)
         .env("TESSERAD_API_KEY_PREFIX", "lk_")
         .output()

@@ -7,13 +7,14 @@
 //! clients, password spraying, one-time-code and user-code brute force, oversized
 //! inputs) are in `attacks_edge.rs`.
 
-use crate::browser::{Browser, PASSWORD, account_with_password};
+use crate::browser::{PASSWORD, account_with_password};
 use crate::oauth_support::*;
 use crate::support::{Backend, Server, json};
 use reqwest::StatusCode;
 use serde_json::Value;
 use tessera_server::Error;
 use tessera_server::oauth::authorize;
+use tessera_testkit::Browser;
 
 backend_tests!(
     pkce_downgrade,
@@ -191,14 +192,14 @@ async fn redirect_uri_manipulation(backend: Backend) {
 async fn open_redirect(backend: Backend) {
     let (server, _domain, _demo, cli) = setup(backend).await;
     let (_, challenge) = pkce();
-    let mut browser = Browser::new(&server);
+    let browser = Browser::new(&server.url);
     for (client, redirect) in [
         ("no-such-client", "https://evil.example/cb"),
         (cli.as_str(), "https://evil.example/cb"),
         (cli.as_str(), "//evil.example/cb"),
     ] {
         let path = authorize_path(client, redirect, &challenge, None);
-        let page = browser.get(&path).await;
+        let page = browser.get(&path);
         assert_eq!(page.status, StatusCode::BAD_REQUEST, "{path}");
         assert_eq!(page.location, None, "{path}");
         assert!(
@@ -214,8 +215,8 @@ async fn open_redirect(backend: Backend) {
         "/\\evil.example/",
         "evil.example",
     ] {
-        let mut victim = Browser::new(&server);
-        let page = victim.sign_in("victim@example.com", PASSWORD, next).await;
+        let victim = Browser::new(&server.url);
+        let page = victim.sign_in_with_password("victim@example.com", PASSWORD, next);
         assert_eq!(page.status, StatusCode::SEE_OTHER, "{next}");
         assert_eq!(page.location.as_deref(), Some("/"), "{next}");
     }
@@ -417,13 +418,11 @@ async fn csrf(backend: Backend) {
 
     account_with_password(&server, "victim@example.com");
     account_with_password(&server, "attacker@example.com");
-    let mut victim = Browser::new(&server);
-    victim.sign_in("victim@example.com", PASSWORD, "/").await;
-    let mut attacker = Browser::new(&server);
-    attacker
-        .sign_in("attacker@example.com", PASSWORD, "/")
-        .await;
-    let attackers_token = attacker.get("/settings/api").await.csrf();
+    let victim = Browser::new(&server.url);
+    victim.sign_in_with_password("victim@example.com", PASSWORD, "/");
+    let attacker = Browser::new(&server.url);
+    attacker.sign_in_with_password("attacker@example.com", PASSWORD, "/");
+    let attackers_token = attacker.get("/settings/api").csrf();
     let path = authorize_path(&cli, redirect, &challenge, None);
     let request = url::Url::parse(&server.endpoint(&path)).unwrap();
     let hidden: Vec<(String, String)> = request.query_pairs().into_owned().collect();
@@ -431,14 +430,14 @@ async fn csrf(backend: Backend) {
         let mut fields: Vec<(&str, &str)> = vec![("decision", "approve")];
         fields.extend(hidden.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         fields.extend(token.map(|t| ("csrf", t)));
-        let page = victim.post("/oauth/authorize", &fields).await;
+        let page = victim.post("/oauth/authorize", &fields);
         assert_eq!(page.status, StatusCode::BAD_REQUEST, "{token:?}");
         assert_eq!(page.location, None, "no code for the attacker");
         let fields = [("name", "x"), ("csrf", token.unwrap_or(""))];
-        let page = victim.post("/settings/api", &fields).await;
+        let page = victim.post("/settings/api", &fields);
         assert_eq!(page.status, StatusCode::BAD_REQUEST, "{token:?}");
     }
-    let keys = victim.get("/settings/api").await;
+    let keys = victim.get("/settings/api");
     assert_eq!(keys.status, StatusCode::OK, "still signed in");
     let listed = server.admin(&["api-key", "list", "--account", "victim@example.com"]);
     assert_eq!(
@@ -447,16 +446,16 @@ async fn csrf(backend: Backend) {
         "no key was created"
     );
 
-    let mut fresh = Browser::new(&server);
-    fresh.get("/signin").await;
+    let fresh = Browser::new(&server.url);
+    fresh.get("/signin");
     let login = [
         ("email", "attacker@example.com"),
         ("password", PASSWORD),
         ("csrf", attackers_token.as_str()),
     ];
-    let page = fresh.post("/signin/password", &login).await;
+    let page = fresh.post("/signin/password", &login);
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
-    assert!(!fresh.cookies.contains_key("tessera_session"));
+    assert!(!fresh.cookies().contains_key("tessera_session"));
 }
 
 /// RFC 9700 §4.16 (clickjacking). Every page, consent above all, forbids framing
@@ -464,11 +463,11 @@ async fn csrf(backend: Backend) {
 async fn clickjacking(backend: Backend) {
     let (server, _domain, _demo, cli) = setup(backend).await;
     account_with_password(&server, "victim@example.com");
-    let mut victim = Browser::new(&server);
+    let victim = Browser::new(&server.url);
     let (_, challenge) = pkce();
     let consent = authorize_path(&cli, LOOPBACK, &challenge, None);
-    let signin = victim.get("/signin").await;
-    victim.sign_in("victim@example.com", PASSWORD, "/").await;
+    let signin = victim.get("/signin");
+    victim.sign_in_with_password("victim@example.com", PASSWORD, "/");
     let mut pages = vec![("/signin", signin)];
     for path in [
         consent.as_str(),
@@ -477,7 +476,7 @@ async fn clickjacking(backend: Backend) {
         "/settings/sessions",
         "/developer/apps",
     ] {
-        pages.push((path, victim.get(path).await));
+        pages.push((path, victim.get(path)));
     }
     for (path, page) in pages {
         assert_eq!(page.status, StatusCode::OK, "{path}");
@@ -507,13 +506,13 @@ async fn xss_in_app_names(backend: Backend) {
     ]);
     let client = app["client_id"].as_str().unwrap();
     account_with_password(&server, "victim@example.com");
-    let mut victim = Browser::new(&server);
-    victim.sign_in("victim@example.com", PASSWORD, "/").await;
+    let victim = Browser::new(&server.url);
+    victim.sign_in_with_password("victim@example.com", PASSWORD, "/");
     let (verifier, challenge) = pkce();
     let redirect = "http://127.0.0.1:50007/callback";
     let consent_path = authorize_path(client, redirect, &challenge, None);
-    let consent = victim.get(&consent_path).await;
-    let code = approve(&mut victim, &consent_path).await;
+    let consent = victim.get(&consent_path);
+    let code = approve(&victim, &consent_path);
     let (status, _) = exchange(&server, client, &code, redirect, &verifier).await;
     assert_eq!(status, StatusCode::OK);
     let (status, _, device) = post_form(
@@ -525,8 +524,8 @@ async fn xss_in_app_names(backend: Backend) {
     .await;
     assert_eq!(status, StatusCode::OK, "{device}");
     let user_code = device["user_code"].as_str().unwrap();
-    let device_page = victim.get(&format!("/device?user_code={user_code}")).await;
-    let sessions = victim.get("/settings/sessions").await;
+    let device_page = victim.get(&format!("/device?user_code={user_code}"));
+    let sessions = victim.get("/settings/sessions");
     for (what, page) in [
         ("consent", &consent),
         ("device", &device_page),
@@ -552,29 +551,31 @@ async fn xss_in_app_names(backend: Backend) {
 async fn session_fixation(backend: Backend) {
     let (server, _domain, _demo, _cli) = setup(backend).await;
     account_with_password(&server, "victim@example.com");
-    let mut attacker = Browser::new(&server);
-    attacker.get("/signin").await;
+    let attacker = Browser::new(&server.url);
+    attacker.get("/signin");
     let made_up = "fixated-by-the-attacker".to_owned();
-    attacker
-        .cookies
-        .insert("tessera_session".into(), made_up.clone());
-    let planted = attacker.cookies.clone();
+    let mut planted = attacker.cookies();
+    planted.insert("tessera_session".into(), made_up.clone());
     assert!(planted.contains_key("tessera_browser"));
 
-    let mut victim = Browser::new(&server);
-    victim.cookies = planted.clone();
-    let page = victim.sign_in("victim@example.com", PASSWORD, "/").await;
+    let victim = Browser::new(&server.url);
+    victim.set_cookies(planted.clone());
+    let page = victim.sign_in_with_password("victim@example.com", PASSWORD, "/");
     assert_eq!(page.status, StatusCode::SEE_OTHER);
-    assert_ne!(victim.cookies["tessera_session"], made_up, "a new session");
-    let keys = victim.get("/settings/api").await;
+    assert_ne!(
+        victim.cookies()["tessera_session"],
+        made_up,
+        "a new session"
+    );
+    let keys = victim.get("/settings/api");
     assert!(keys.html.contains("victim@example.com"));
 
     let mut planted_only = planted.clone();
     planted_only.remove("tessera_session");
     for cookies in [planted, planted_only] {
-        let mut attacker = Browser::new(&server);
-        attacker.cookies = cookies;
-        let page = attacker.get("/settings/api").await;
+        let attacker = Browser::new(&server.url);
+        attacker.set_cookies(cookies);
+        let page = attacker.get("/settings/api");
         assert_eq!(page.status, StatusCode::SEE_OTHER, "sent to sign in");
         assert!(!page.html.contains("victim@example.com"));
     }
@@ -679,8 +680,8 @@ async fn third_party_app_minting_api_keys(backend: Backend) {
     ]);
     assert_eq!(registered["scopes"], "api_keys:write");
     account_with_password(&server, "user@example.com");
-    let mut user = Browser::new(&server);
-    user.sign_in("user@example.com", PASSWORD, "/").await;
+    let user = Browser::new(&server.url);
+    user.sign_in_with_password("user@example.com", PASSWORD, "/");
     let (verifier, challenge) = pkce();
     let redirect = "http://127.0.0.1:50008/callback";
     let path = authorize_path(
@@ -689,14 +690,14 @@ async fn third_party_app_minting_api_keys(backend: Backend) {
         &challenge,
         Some("THIRD_PARTY_OPERATION api_keys:write"),
     );
-    let consent = user.get(&path).await;
+    let consent = user.get(&path);
     assert!(consent.html.contains("api_keys:write"));
     assert!(
         consent
             .html
             .contains("keeps working after you revoke this app")
     );
-    let code = approve(&mut user, &path).await;
+    let code = approve(&user, &path);
     let (status, tokens) = exchange(&server, "key-manager", &code, redirect, &verifier).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
     assert_eq!(tokens["scope"], "THIRD_PARTY_OPERATION api_keys:write");
@@ -795,22 +796,20 @@ async fn access_token_outliving_its_family(backend: Backend) {
 
     // The user revokes the app on the sessions page: its tokens end everywhere.
     account_with_password(&a, "user@example.com");
-    let mut user = Browser::new(&a);
-    user.sign_in("user@example.com", PASSWORD, "/").await;
+    let user = Browser::new(&a.url);
+    user.sign_in_with_password("user@example.com", PASSWORD, "/");
     let (verifier, challenge) = pkce();
     let redirect = "http://127.0.0.1:50009/callback";
     let path = authorize_path(&cli, redirect, &challenge, None);
-    let code = approve(&mut user, &path).await;
+    let code = approve(&user, &path);
     let (status, tokens) = exchange(&a, &cli, &code, redirect, &verifier).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
     assert_eq!(me_status(&b, &tokens["access_token"]).await, StatusCode::OK);
-    let sessions = user.get("/settings/sessions").await;
-    let revoked = user
-        .post(
-            &format!("/settings/authorizations/{cli}/revoke"),
-            &[("csrf", &sessions.csrf())],
-        )
-        .await;
+    let sessions = user.get("/settings/sessions");
+    let revoked = user.post(
+        &format!("/settings/authorizations/{cli}/revoke"),
+        &[("csrf", &sessions.csrf())],
+    );
     assert_eq!(revoked.status, StatusCode::SEE_OTHER);
     assert_eq!(
         me_status(&b, &tokens["access_token"]).await,
@@ -848,8 +847,11 @@ async fn refresh_token_beyond_its_absolute_lifetime(backend: Backend) {
         "the refresh token lives the family's 2 h, not the 30 d TTL: {first}"
     );
     // An hour and a half later (moved in the database, not waited for)…
-    a.db.execute("UPDATE token_families SET created_at = created_at - 5400")
-        .await;
+    crate::support::execute(
+        &a.database,
+        "UPDATE token_families SET created_at = created_at - 5400",
+    )
+    .await;
     let (status, rotated) = refresh(&a, &cli, &tokens["refresh_token"]).await;
     assert_eq!(status, StatusCode::OK, "{rotated}");
     let second = introspect(rotated["refresh_token"].clone()).await;
@@ -862,8 +864,11 @@ async fn refresh_token_beyond_its_absolute_lifetime(backend: Backend) {
         "nor does the access token outlive it: {rotated}"
     );
     // …and past the two hours, no more refreshing.
-    a.db.execute("UPDATE token_families SET created_at = created_at - 1800")
-        .await;
+    crate::support::execute(
+        &a.database,
+        "UPDATE token_families SET created_at = created_at - 1800",
+    )
+    .await;
     let (status, body) = refresh(&a, &cli, &rotated["refresh_token"]).await;
     assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
 }
@@ -908,15 +913,15 @@ fn authorize_path(client: &str, redirect: &str, challenge: &str, scope: Option<&
 }
 
 /// A signed-in user approves the consent page of `path`: the code it sends back.
-async fn approve(user: &mut Browser<'_>, path: &str) -> String {
-    let consent = user.get(path).await;
+fn approve(user: &Browser, path: &str) -> String {
+    let consent = user.get(path);
     assert_eq!(consent.status, StatusCode::OK, "{}", consent.html);
     let request = url::Url::parse(&format!("http://x{path}")).unwrap();
     let hidden: Vec<(String, String)> = request.query_pairs().into_owned().collect();
     let csrf = consent.csrf();
     let mut fields = vec![("csrf", csrf.as_str()), ("decision", "approve")];
     fields.extend(hidden.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    let approved = user.post("/oauth/authorize", &fields).await;
+    let approved = user.post("/oauth/authorize", &fields);
     assert_eq!(approved.status, StatusCode::SEE_OTHER);
     let back = url::Url::parse(approved.location.as_deref().unwrap()).unwrap();
     param(&back, "code").expect("a code")

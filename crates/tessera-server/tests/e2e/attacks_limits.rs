@@ -14,14 +14,15 @@
 //! The per-address tests run behind a trusted proxy (`X-Forwarded-For` from
 //! 127.0.0.1), so several attackers and bystanders can be told apart.
 
-use crate::browser::{Browser, PASSWORD, set_password};
+use crate::browser::{PASSWORD, sign_in_with_code};
 use crate::connections::{connect, read_until_closed};
-use crate::oauth_support::{self as oauth, code_from_outbox};
+use crate::oauth_support as oauth;
 use crate::support::{Backend, Server};
 use futures_util::future::join_all;
 use reqwest::StatusCode;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+use tessera_testkit::{Browser, all_at_once};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 backend_tests!(
@@ -191,18 +192,18 @@ async fn user_code_guesses_get_exactly_the_limit(backend: Backend) {
     assert_eq!(status, StatusCode::OK);
     let user_code = device["user_code"].as_str().unwrap().to_owned();
 
-    let mut attacker = Browser::at(&server, "203.0.113.66");
-    attacker.sign_in_with_code(&demo.email, 0).await;
-    let csrf = attacker.get("/device").await.csrf();
+    let attacker = Browser::new(&server.url).at("203.0.113.66");
+    sign_in_with_code(&attacker, &server, &demo.email, 0);
+    let csrf = attacker.get("/device").csrf();
     let guesses = (0..30).map(|i| {
         let guess = format!("BCDF-{}", ["GHJK", "GHJL", "GHJM"][i % 3]);
         let (attacker, csrf) = (&attacker, &csrf);
-        async move {
+        move || {
             let form = [("csrf", csrf.as_str()), ("user_code", guess.as_str())];
-            attacker.post_shared("/device", &form).await.status
+            attacker.post_shared("/device", &form).status
         }
     });
-    let statuses = join_all(guesses).await;
+    let statuses = all_at_once(guesses);
     assert_eq!(
         tally(statuses),
         BTreeMap::from([(404, 10), (429, 20)]),
@@ -210,15 +211,15 @@ async fn user_code_guesses_get_exactly_the_limit(backend: Backend) {
     );
     let form = [("csrf", csrf.as_str()), ("user_code", user_code.as_str())];
     assert_eq!(
-        attacker.post("/device", &form).await.status,
+        attacker.post("/device", &form).status,
         StatusCode::TOO_MANY_REQUESTS
     );
 
-    let mut owner = Browser::at(&server, "198.51.100.20");
-    owner.sign_in_with_code(&demo.email, 1).await;
-    let csrf = owner.get("/device").await.csrf();
+    let owner = Browser::new(&server.url).at("198.51.100.20");
+    sign_in_with_code(&owner, &server, &demo.email, 1);
+    let csrf = owner.get("/device").csrf();
     let form = [("csrf", csrf.as_str()), ("user_code", user_code.as_str())];
-    let connected = owner.post("/device", &form).await;
+    let connected = owner.post("/device", &form);
     assert_eq!(connected.status, StatusCode::OK, "{}", connected.html);
 }
 
@@ -242,7 +243,7 @@ async fn one_time_code_guesses_in_parallel_burn_the_code(backend: Backend) {
     };
     let requested = post("/v1/auth/otp", serde_json::json!({ "email": demo.email })).await;
     assert_eq!(requested, StatusCode::ACCEPTED);
-    let code = code_from_outbox(&server, &demo.email, 0).await;
+    let code = server.otp_code_nth(&demo.email, 0);
     let wrong: u32 = code.parse().unwrap();
     let guesses = (1..=20).map(|i| {
         let guess = format!("{:06}", (wrong + i) % 1_000_000);
@@ -269,24 +270,24 @@ async fn password_spraying_pauses_the_address_not_the_accounts(backend: Backend)
     let (server, _config) = behind_proxy(backend, "").await;
     let victim = server.demo_account().await;
     let password = PASSWORD;
-    let set = set_password(&server, &victim.email, password);
+    let set = server.set_password(&victim.email, password);
     assert!(
         set.status.success(),
         "{}",
         String::from_utf8_lossy(&set.stderr)
     );
-    let mut sprayer = Browser::at(&server, "203.0.113.99");
-    let csrf = sprayer.get("/signin").await.csrf();
+    let sprayer = Browser::new(&server.url).at("203.0.113.99");
+    let csrf = sprayer.get("/signin").csrf();
     let emails: Vec<String> = (0..30).map(|i| format!("user{i}@example.com")).collect();
     let attempts = emails.iter().map(|email| {
         let (sprayer, csrf) = (&sprayer, &csrf);
-        async move {
+        move || {
             let form = [
                 ("csrf", csrf.as_str()),
                 ("email", email),
                 ("password", "Summer2026!"),
             ];
-            let html = sprayer.post_shared("/signin/password", &form).await.html;
+            let html = sprayer.post_shared("/signin/password", &form).html;
             if html.contains("Too many failed attempts") {
                 "paused"
             } else if html.contains("do not match") {
@@ -296,7 +297,7 @@ async fn password_spraying_pauses_the_address_not_the_accounts(backend: Backend)
             }
         }
     });
-    let outcomes = join_all(attempts).await;
+    let outcomes = all_at_once(attempts);
     let checked = outcomes.iter().filter(|o| **o == "checked").count();
     assert_eq!(checked, 20, "{outcomes:?}");
     let form = [
@@ -304,7 +305,7 @@ async fn password_spraying_pauses_the_address_not_the_accounts(backend: Backend)
         ("email", &victim.email),
         ("password", password),
     ];
-    let paused = sprayer.post("/signin/password", &form).await;
+    let paused = sprayer.post("/signin/password", &form);
     assert_eq!(paused.status, StatusCode::UNAUTHORIZED);
     assert!(
         paused.html.contains("Too many failed attempts"),
@@ -312,15 +313,15 @@ async fn password_spraying_pauses_the_address_not_the_accounts(backend: Backend)
         paused.html
     );
 
-    let mut owner = Browser::at(&server, "198.51.100.30");
-    let csrf = owner.get("/signin").await.csrf();
+    let owner = Browser::new(&server.url).at("198.51.100.30");
+    let csrf = owner.get("/signin").csrf();
     let form = [
         ("csrf", csrf.as_str()),
         ("email", &victim.email),
         ("password", password),
     ];
     assert_eq!(
-        owner.post("/signin/password", &form).await.status,
+        owner.post("/signin/password", &form).status,
         StatusCode::SEE_OTHER,
         "the owner signs in from elsewhere"
     );

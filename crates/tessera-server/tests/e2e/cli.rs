@@ -1,9 +1,8 @@
 //! The command line around the server: `migrate`, the default database location,
 //! `serve --dev`, and `man`.
 
-use crate::support::{Backend, TESSERAD, TestDb, json, postgres_available};
-use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
+use crate::support::{Backend, Database, DevServer, TESSERAD, json, postgres_available};
+use std::process::Command;
 
 #[tokio::test]
 async fn default_database_lives_in_the_data_dir_in_wal_mode() {
@@ -63,7 +62,7 @@ async fn postgres_requires_a_master_key() {
     if !postgres_available() {
         return;
     }
-    let db = TestDb::create(Backend::Postgres).await;
+    let db = Database::create(Backend::Postgres);
     let out = Command::new(TESSERAD)
         .args(["migrate", "--database", &db.url])
         .env_remove("TESSERAD_MASTER_KEY")
@@ -88,28 +87,8 @@ async fn postgres_requires_a_master_key() {
 
 #[tokio::test]
 async fn serve_dev_seeds_and_prints_what_to_try() {
-    let mut child = Command::new(TESSERAD)
-        .args(["serve", "--dev", "--listen", "127.0.0.1:0"])
-        .env_remove("TESSERAD_DATABASE_URL")
-        .env_remove("TESSERAD_MASTER_KEY")
-        .env_remove("TESSERAD_CONFIG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut printed = String::new();
-    let mut url = None;
-    for line in BufReader::new(stdout).lines() {
-        let line = line.unwrap();
-        if let Some(u) = line.strip_prefix("tesserad listening on ") {
-            url = Some(u.trim().to_owned());
-            break;
-        }
-        printed.push_str(&line);
-        printed.push('\n');
-    }
-    let url = url.expect("listening line");
+    let mut dev = DevServer::start(&[]);
+    let (url, printed) = (dev.url.clone(), dev.printed.clone());
     let curl = printed
         .lines()
         .find(|l| l.trim_start().starts_with("curl "))
@@ -141,12 +120,7 @@ async fn serve_dev_seeds_and_prints_what_to_try() {
         .map(std::path::PathBuf::from)
         .expect("the database path is printed");
     assert!(db.is_file());
-    let term = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(term.success());
-    assert!(child.wait().unwrap().success());
+    assert!(dev.terminate().success());
     assert!(
         !db.parent().unwrap().exists(),
         "the throwaway database is removed"

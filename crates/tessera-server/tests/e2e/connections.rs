@@ -5,7 +5,7 @@
 //! point here, so the limits are set to a few seconds. (The slow-header attack
 //! itself is in `attacks_limits`.)
 
-use crate::support::{Backend, Server, TestDb, json};
+use crate::support::{Backend, Database, Server, json};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
@@ -236,7 +236,7 @@ async fn draining_gives_up_after_the_drain_timeout(backend: Backend) {
 /// counted), and a whole request gets its answer with a request id.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_metrics_listener_has_the_same_deadlines() {
-    let db = TestDb::create(Backend::Sqlite).await;
+    let db = Database::create(Backend::Sqlite);
     let args = [
         "--metrics-listen",
         "127.0.0.1:0",

@@ -2,7 +2,7 @@
 //! while `/healthz` stays 200, recovery without restarting tesserad, nothing lost), and a tesserad SIGKILLed under load
 //! (nothing it acknowledged is lost), on a real process and a real database.
 
-use crate::support::{Backend, Server, TestDb, json, postgres_available};
+use crate::support::{Backend, Database, Server, json, postgres_available};
 use reqwest::StatusCode;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -115,12 +115,11 @@ async fn check_nothing_lost(server: &Server, ack: &Acknowledged) {
 }
 
 async fn sigkill_loses_nothing_acknowledged(backend: Backend) {
-    let db = TestDb::create(backend).await;
-    let config = no_limits_config(db.dir.path());
+    let db = Database::create(backend);
+    let config = no_limits_config(db.dir());
     let master_key = crate::support::master_key();
-    let url = db.url.clone();
     let server = Server::start_on(
-        db,
+        db.clone(),
         master_key.clone(),
         &["--config", config.to_str().unwrap()],
     );
@@ -154,18 +153,8 @@ async fn sigkill_loses_nothing_acknowledged(backend: Backend) {
     for w in workers {
         w.await.unwrap();
     }
-    // A new process on the same database (the killed one's value still holds the
-    // SQLite file's directory).
-    let restarted_db = TestDb {
-        url,
-        backend,
-        dir: tempfile::tempdir().unwrap(),
-    };
-    let restarted = Server::start_on(
-        restarted_db,
-        master_key,
-        &["--config", config.to_str().unwrap()],
-    );
+    // A new process on the same database.
+    let restarted = Server::start_on(db, master_key, &["--config", config.to_str().unwrap()]);
     let ack = std::mem::take(&mut *ack.lock().unwrap());
     check_nothing_lost(&restarted, &ack).await;
     drop(server);
@@ -209,11 +198,7 @@ impl OwnPostgres {
                     .success()
             );
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = tessera_testkit::free_port();
         let pg = Self {
             bin,
             dir,
@@ -297,11 +282,7 @@ async fn postgres_restart_under_load_is_503_then_recovers() {
     let pg = OwnPostgres::start();
     let dir = tempfile::tempdir().unwrap();
     let config = no_limits_config(dir.path());
-    let db = TestDb {
-        url: pg.url(),
-        backend: Backend::Postgres,
-        dir,
-    };
+    let db = Database::existing(Backend::Postgres, &pg.url());
     let server = Server::start_on(
         db,
         crate::support::master_key(),

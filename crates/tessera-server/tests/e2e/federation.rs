@@ -9,9 +9,9 @@ use crate::oauth_support::{
     ConfidentialApp, assert_oauth_error, confidential_app, me, me_status, token,
 };
 use crate::support::{Backend, Server, json};
-use persona_testkit::issuer::Issuer;
 use reqwest::StatusCode;
 use serde_json::Value;
+use tessera_testkit::OidcProvider;
 
 backend_tests!(
     oidc_provider_tokens_are_exchanged,
@@ -73,7 +73,7 @@ async fn refused(server: &Server, client_id: &str, subject_token: &str) -> Strin
 }
 
 async fn oidc_provider_tokens_are_exchanged(backend: Backend) {
-    let Some(issuer) = Issuer::start() else {
+    let Some(issuer) = OidcProvider::issuer() else {
         return;
     };
     let server = Server::start(backend).await;
@@ -126,7 +126,7 @@ async fn oidc_provider_tokens_are_exchanged(backend: Backend) {
 }
 
 async fn refusals_against_a_real_issuer(backend: Backend) {
-    let Some(mut issuer) = Issuer::start() else {
+    let Some(mut issuer) = OidcProvider::issuer() else {
         return;
     };
     let server = Server::start(backend).await;
@@ -165,7 +165,7 @@ async fn refusals_against_a_real_issuer(backend: Backend) {
     );
 
     // Wrong issuer: a token of an issuer the app does not trust.
-    let Some(stranger) = Issuer::start() else {
+    let Some(stranger) = OidcProvider::issuer() else {
         return;
     };
     let why = refused(&server, &client_id, &stranger.token("ci-eddsa", AUDIENCE)).await;
@@ -173,7 +173,7 @@ async fn refusals_against_a_real_issuer(backend: Backend) {
 
     // Expired: an issuer whose clock is two hours behind issues tokens that
     // expired (ten minutes after issue) long ago.
-    let Some(late) = Issuer::start_with(&[("CLOCK_OFFSET_SECS", "-7200")]) else {
+    let Some(late) = OidcProvider::start("issuer.mjs", &[("CLOCK_OFFSET_SECS", "-7200")]) else {
         return;
     };
     trust(&server, &client_id, &late.url, &["--subject", "ci-*"]);
@@ -194,7 +194,7 @@ async fn refusals_against_a_real_issuer(backend: Backend) {
     );
 
     // Issuer unreachable: a clear answer at once, never a hang.
-    let Some(mut gone) = Issuer::start() else {
+    let Some(mut gone) = OidcProvider::issuer() else {
         return;
     };
     let (_, gone_app) = app(&server);
@@ -284,7 +284,7 @@ async fn admin_trust_explains_bad_rules(backend: Backend) {
     let add = |extra: &[&str]| {
         let mut args = vec!["trust", "add", "--app", &client_id, "--audience", AUDIENCE];
         args.extend_from_slice(extra);
-        server.admin_raw(&args)
+        server.admin_output(&args)
     };
     let cases: [(&[&str], i32, &str); 5] = [
         (
@@ -338,7 +338,7 @@ async fn admin_trust_explains_bad_rules(backend: Backend) {
             .unwrap()
             .is_empty()
     );
-    let out = server.admin_raw(&["trust", "remove", "trust_nope"]);
+    let out = server.admin_output(&["trust", "remove", "trust_nope"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no trust rule trust_nope"));
 }

@@ -3,7 +3,7 @@
 //! when `SSL_CERT_FILE` names that CA, and is refused without it, with a log line
 //! that names the certificate problem and the fix.
 
-use crate::support::{Backend, Server, TESSERAD, TestDb, master_key};
+use crate::support::{Backend, Database, Server, TESSERAD, master_key};
 use reqwest::StatusCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -137,8 +137,8 @@ async fn request_code(server: &Server, email: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smtps_relay_with_a_private_ca_is_trusted_through_ssl_cert_file() {
     let mut relay = Relay::start().await;
-    let db = TestDb::create(Backend::Sqlite).await;
-    let ca_file = db.dir.path().join("company-ca.pem");
+    let db = Database::create(Backend::Sqlite);
+    let ca_file = db.dir().join("company-ca.pem");
     std::fs::write(&ca_file, &relay.ca_pem).unwrap();
     let server = Server::start_on_env(
         db,
@@ -157,7 +157,7 @@ async fn smtps_relay_with_a_private_ca_is_trusted_through_ssl_cert_file() {
 async fn smtps_relay_with_an_unknown_ca_is_refused_and_the_log_says_why() {
     let mut relay = Relay::start().await;
     let server = Server::start_on_env(
-        TestDb::create(Backend::Sqlite).await,
+        Database::create(Backend::Sqlite),
         master_key(),
         &["--smtp-url", &relay.url, "--log-format", "json"],
         &[],

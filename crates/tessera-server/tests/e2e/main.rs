@@ -3,6 +3,8 @@
 //! PostgreSQL. Add a module per area; use `support` for servers and admin calls.
 
 #[macro_use]
+extern crate tessera_testkit;
+
 mod support;
 
 mod admin;

@@ -387,47 +387,8 @@ async fn public_app_with_well_known_id(backend: Backend) {
 /// the box), and outgoing mail is printed to the terminal.
 #[tokio::test]
 async fn dev_server_has_the_cli_app_and_prints_mail() {
-    use std::io::{BufRead as _, BufReader};
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(crate::support::TESSERAD)
-        .args([
-            "serve",
-            "--dev",
-            "--listen",
-            "127.0.0.1:0",
-            "--no-rate-limit",
-        ])
-        .env_remove("TESSERAD_DATABASE_URL")
-        .env_remove("TESSERAD_MASTER_KEY")
-        .env_remove("TESSERAD_CONFIG")
-        .env_remove("TESSERAD_MAIL_OUTBOX")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let next_line = || {
-        rx.recv_timeout(std::time::Duration::from_secs(60))
-            .expect("tesserad --dev printed nothing more")
-    };
-    let mut printed = String::new();
-    let url = loop {
-        let line = next_line();
-        if let Some(url) = line.strip_prefix("tesserad listening on ") {
-            break url.trim().to_owned();
-        }
-        printed.push_str(&line);
-        printed.push('\n');
-    };
+    let mut dev = crate::support::DevServer::start(&["--no-rate-limit"]);
+    let (url, printed) = (dev.url.clone(), &dev.printed);
     assert!(printed.contains("tessera-cli"), "{printed}");
     let http = reqwest::Client::new();
     let response = http
@@ -446,7 +407,7 @@ async fn dev_server_has_the_cli_app_and_prints_mail() {
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let mut mail = String::new();
     loop {
-        let line = next_line();
+        let line = dev.next_line();
         mail.push_str(&line);
         mail.push('\n');
         if line.starts_with("--- end of mail") {
@@ -455,9 +416,5 @@ async fn dev_server_has_the_cli_app_and_prints_mail() {
     }
     assert!(mail.contains("--- mail to demo@example.com ---"), "{mail}");
     assert!(mail.contains("Your one-time code is "), "{mail}");
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    child.wait().unwrap();
+    dev.terminate();
 }

@@ -78,20 +78,22 @@ async fn device_slow_down(backend: Backend) {
     .await
     .unwrap();
     // Let the interval pass without waiting: move the last poll into the past.
-    server
-        .db
-        .execute("UPDATE device_codes SET last_polled_at = last_polled_at - 60")
-        .await;
+    crate::support::execute(
+        &server.database,
+        "UPDATE device_codes SET last_polled_at = last_polled_at - 60",
+    )
+    .await;
     let (status, tokens) = poll(&server, &cli, device_code).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
     assert_eq!(
         me_status(&server, &tokens["access_token"]).await,
         StatusCode::OK
     );
-    server
-        .db
-        .execute("UPDATE device_codes SET last_polled_at = last_polled_at - 60")
-        .await;
+    crate::support::execute(
+        &server.database,
+        "UPDATE device_codes SET last_polled_at = last_polled_at - 60",
+    )
+    .await;
     let (status, body) = poll(&server, &cli, device_code).await;
     assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
 }
@@ -101,10 +103,7 @@ async fn device_slow_down(backend: Backend) {
 async fn device_expiry(backend: Backend) {
     let (server, domain, _demo, cli) = setup(backend).await;
     let auth = device_authorization(&server, &cli).await;
-    server
-        .db
-        .execute("UPDATE device_codes SET expires_at = 0")
-        .await;
+    crate::support::execute(&server.database, "UPDATE device_codes SET expires_at = 0").await;
     let (status, body) = poll(&server, &cli, auth["device_code"].as_str().unwrap()).await;
     assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "expired_token");
     assert!(

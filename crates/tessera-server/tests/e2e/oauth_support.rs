@@ -9,7 +9,6 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 use std::sync::Arc;
-use std::time::Duration;
 use tessera_server::AppState;
 use tessera_server::cli::settings::{ServeOverrides, SettingsArgs, resolve};
 use tessera_server::clock::SystemClock;
@@ -31,9 +30,9 @@ pub async fn setup(backend: Backend) -> (Server, AppState, Demo, String) {
 /// The server's domain API, in this process, on the server's database.
 pub async fn domain(server: &Server) -> AppState {
     let args = SettingsArgs {
-        database: Some(SecretUrl::new(server.db.url.clone())),
+        database: Some(SecretUrl::new(server.database.url.clone())),
         issuer: Some(server.url.clone()),
-        mail_outbox: Some(server.db.dir.path().join("outbox-domain")),
+        mail_outbox: Some(server.scratch().join("outbox-domain")),
         ..Default::default()
     };
     let settings = resolve(
@@ -283,29 +282,4 @@ pub fn assert_oauth_error(
             "unexpected field {key} in {body}"
         );
     }
-}
-
-/// Waits until the outbox holds a mail for `email`, and returns the code in it.
-/// (Mail is written in the background; this bounds the wait, it asserts no timing.)
-pub async fn code_from_outbox(server: &Server, email: &str, skip: usize) -> String {
-    let outbox = server.db.dir.path().join("outbox");
-    for _ in 0..200 {
-        let mut mails: Vec<(std::time::SystemTime, String)> = std::fs::read_dir(&outbox)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| {
-                let text = std::fs::read_to_string(e.path()).ok()?;
-                let modified = e.metadata().ok()?.modified().ok()?;
-                text.contains(email).then_some((modified, text))
-            })
-            .collect();
-        mails.sort();
-        if let Some((_, text)) = mails.get(skip) {
-            let start = text.find("code is ").expect("code in mail") + "code is ".len();
-            return text[start..start + 6].to_owned();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("no mail for {email} in {}", outbox.display());
 }

@@ -2,7 +2,6 @@
 //! `POST /v1/auth/otp/verify` -> a new API key. Codes are read from the file
 //! outbox the server writes to.
 
-use crate::oauth_support::code_from_outbox;
 use crate::support::{Backend, Server, json};
 use reqwest::StatusCode;
 use serde_json::json as j;
@@ -46,7 +45,7 @@ async fn otp_login_creates_an_api_key(backend: Backend) {
     let demo = server.demo_account().await;
     let response = request(&server, &demo.email.to_uppercase()).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
-    let code = code_from_outbox(&server, &demo.email, 0).await;
+    let code = server.otp_code_nth(&demo.email, 0);
     let response = verify(&server, &demo.email, &code).await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let created = json(response).await;
@@ -73,7 +72,7 @@ async fn otp_brute_force_cap(backend: Backend) {
     let server = Server::start(backend).await;
     let demo = server.demo_account().await;
     request(&server, &demo.email).await;
-    let code = code_from_outbox(&server, &demo.email, 0).await;
+    let code = server.otp_code_nth(&demo.email, 0);
     for _ in 0..5 {
         let response = verify(&server, &demo.email, &wrong(&code)).await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
@@ -84,7 +83,7 @@ async fn otp_brute_force_cap(backend: Backend) {
 
     // Four wrong tries leave the fifth to the right code.
     request(&server, &demo.email).await;
-    let code = code_from_outbox(&server, &demo.email, 1).await;
+    let code = server.otp_code_nth(&demo.email, 1);
     for _ in 0..4 {
         assert_eq!(
             verify(&server, &demo.email, &wrong(&code)).await.status(),
@@ -102,7 +101,7 @@ async fn otp_reuse(backend: Backend) {
     let server = Server::start(backend).await;
     let demo = server.demo_account().await;
     request(&server, &demo.email).await;
-    let code = code_from_outbox(&server, &demo.email, 0).await;
+    let code = server.otp_code_nth(&demo.email, 0);
     assert_eq!(
         verify(&server, &demo.email, &code).await.status(),
         StatusCode::CREATED
@@ -113,11 +112,8 @@ async fn otp_reuse(backend: Backend) {
     );
 
     request(&server, &demo.email).await;
-    let code = code_from_outbox(&server, &demo.email, 1).await;
-    server
-        .db
-        .execute("UPDATE otp_codes SET expires_at = 0")
-        .await;
+    let code = server.otp_code_nth(&demo.email, 1);
+    crate::support::execute(&server.database, "UPDATE otp_codes SET expires_at = 0").await;
     assert_eq!(
         verify(&server, &demo.email, &code).await.status(),
         StatusCode::UNAUTHORIZED
@@ -148,7 +144,7 @@ async fn otp_codes_stay_out_of_logs(backend: Backend) {
     let server = Server::start(backend).await;
     let demo = server.demo_account().await;
     request(&server, &demo.email).await;
-    let code = code_from_outbox(&server, &demo.email, 0).await;
+    let code = server.otp_code_nth(&demo.email, 0);
     verify(&server, &demo.email, &wrong(&code)).await;
     verify(&server, &demo.email, &code).await;
     // Timestamps carry 6-digit fractions, so look for the code as a value.

@@ -4,10 +4,11 @@
 //! forwarded client; without that setting the header changes nothing.
 
 use crate::attacks_limits::behind_proxy;
-use crate::browser::Browser;
+use crate::browser::sign_in_with_code;
 use crate::oauth_support as oauth;
 use crate::support::{Backend, Server};
 use reqwest::StatusCode;
+use tessera_testkit::Browser;
 
 backend_tests!(
     a_backend_behind_one_address_is_limited_per_app_not_per_address,
@@ -80,9 +81,9 @@ async fn behind_a_trusted_proxy_limits_and_the_audit_trail_see_the_client(backen
     assert_eq!(other, StatusCode::ACCEPTED);
 
     let demo = server.demo_account().await;
-    let mut browser = Browser::at(&server, "198.51.100.77");
-    browser.sign_in_with_code(&demo.email, 0).await;
-    let activity = browser.get("/settings/activity").await;
+    let browser = Browser::new(&server.url).at("198.51.100.77");
+    sign_in_with_code(&browser, &server, &demo.email, 0);
+    let activity = browser.get("/settings/activity");
     assert_eq!(activity.status, StatusCode::OK);
     assert!(activity.html.contains("198.51.100.77"), "{}", activity.html);
 }

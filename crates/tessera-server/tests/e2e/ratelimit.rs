@@ -114,9 +114,9 @@ async fn app_limits_from_admin(backend: Backend) {
     let plain = server.admin(&["app", "create", "--account", &demo.email, "--name", "P"]);
     assert_eq!(plain["rate_limit_per_min"], 100);
 
-    let bad = server.admin_raw(&["app", "update", client_id, "--rate-limit", "0/min"]);
+    let bad = server.admin_output(&["app", "update", client_id, "--rate-limit", "0/min"]);
     assert!(!bad.status.success());
-    let missing = server.admin_raw(&["app", "update", "app_nope", "--mode", "production"]);
+    let missing = server.admin_output(&["app", "update", "app_nope", "--mode", "production"]);
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no app app_nope"));
 }

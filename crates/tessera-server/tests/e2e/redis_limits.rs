@@ -11,7 +11,7 @@
 
 use crate::oauth_support as oauth;
 use crate::support::{
-    Backend, REDIS_ENV, Server, TestDb, json, master_key, postgres_available, redis_available,
+    Backend, Database, REDIS_ENV, Server, json, master_key, postgres_available, redis_available,
 };
 use reqwest::StatusCode;
 use std::process::{Child, Command, Stdio};
@@ -128,7 +128,7 @@ async fn two_instances_on_one_redis_admit_each_limit_once() {
         "http://tessera.example",
     ];
     let env = [("TESSERAD_REDIS_URL", url.as_str())];
-    let db = TestDb::create(Backend::Sqlite).await;
+    let db = Database::create(Backend::Sqlite);
     let a = Server::start_on_env(db, master_key(), &args, &env);
     let b = a.second_instance_env(&args, &env);
     let demo = a.demo_account().await;
@@ -165,10 +165,7 @@ struct OwnRedis {
 
 impl OwnRedis {
     fn start(password: Option<&str>, extra: &[&str]) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .unwrap()
-            .port();
+        let port = tessera_testkit::free_port();
         let mut redis = Self {
             port,
             password: password.map(str::to_owned),
@@ -353,7 +350,7 @@ async fn redis_stopped_and_restarted_under_load() {
             config.as_str(),
         ]
     };
-    let db = TestDb::create(Backend::Sqlite).await;
+    let db = Database::create(Backend::Sqlite);
     let allow = Server::start_on_env(db, master_key(), &args("allow"), &env);
     let deny = allow.second_instance_env(&args("deny"), &env);
     let demo = allow.demo_account().await;
@@ -559,7 +556,7 @@ async fn a_redis_cluster_keeps_each_apps_counters_on_one_shard() {
         "--config",
         config.as_str(),
     ];
-    let db = TestDb::create(Backend::Sqlite).await;
+    let db = Database::create(Backend::Sqlite);
     let server = Server::start_on_env(db, master_key(), &args, &[("TESSERAD_REDIS_URL", &seeds)]);
     let mut keys_seen = 0;
     for _ in 0..4 {
@@ -628,7 +625,7 @@ async fn shared_backends_decide_as_the_in_process_window() {
     let url = RedisUrl::parse(&shared_redis()).unwrap();
     let redis = RedisLimiter::connect(&url, false).await.unwrap();
     let postgres = if postgres_available() {
-        let db = TestDb::create(Backend::Postgres).await;
+        let db = Database::create(Backend::Postgres);
         let location = tessera_server::store::DatabaseLocation::parse(&db.url).unwrap();
         let store = tessera_server::store::Store::open(&location).await.unwrap();
         Some((PostgresLimiter::new(&store).unwrap(), db))

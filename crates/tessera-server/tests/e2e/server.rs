@@ -1,7 +1,7 @@
 //! Operations: health, readiness, metrics (open, behind a token, on a listener of
 //! their own), request ids, JWKS, graceful shutdown.
 
-use crate::support::{Backend, Server, TestDb, json};
+use crate::support::{Backend, Database, Server, json};
 use reqwest::StatusCode;
 
 backend_tests!(
@@ -124,7 +124,7 @@ async fn ready_and_every_response_has_a_request_id(backend: Backend) {
 /// logged with the request; a malformed one is replaced.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trusted_proxys_request_id_is_returned_and_logged() {
-    let db = TestDb::create(Backend::Sqlite).await;
+    let db = Database::create(Backend::Sqlite);
     let server = Server::start_on_env(
         db,
         crate::support::master_key(),
@@ -167,7 +167,7 @@ async fn a_trusted_proxys_request_id_is_returned_and_logged() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_behind_a_token_on_their_own_listener() {
     let token = "9f2c41d7e0a35b68c1f4a9e27d3b5c80";
-    let db = TestDb::create(Backend::Sqlite).await;
+    let db = Database::create(Backend::Sqlite);
     let server = Server::start_on_env(
         db,
         crate::support::master_key(),

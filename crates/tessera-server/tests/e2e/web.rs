@@ -4,39 +4,37 @@
 //! The full browser flows run in headless Chromium (`tests/interop/browser`);
 //! the attacks on the pages are in `attacks.rs`.
 
-use crate::browser::{Browser, PASSWORD, set_password};
+use crate::browser::PASSWORD;
 use crate::support::{Backend, Server};
+use tessera_testkit::Browser;
 
 backend_tests!(password_sign_in_and_console, approve_needs_a_request);
 
 async fn password_sign_in_and_console(backend: Backend) {
     let server = Server::start(backend).await;
     server.admin(&["account", "create", "--email", "web@example.com"]);
-    let short = set_password(&server, "web@example.com", "short");
+    let short = server.set_password("web@example.com", "short");
     assert!(!short.status.success(), "a short password is refused");
-    let set = set_password(&server, "web@example.com", PASSWORD);
+    let set = server.set_password("web@example.com", PASSWORD);
     assert!(
         set.status.success(),
         "{}",
         String::from_utf8_lossy(&set.stderr)
     );
 
-    let mut browser = Browser::new(&server);
-    let wrong = browser
-        .sign_in("web@example.com", "not the password", "/")
-        .await;
+    let browser = Browser::new(&server.url);
+    let wrong = browser.sign_in_with_password("web@example.com", "not the password", "/");
     assert_eq!(wrong.status, 401);
-    assert!(browser.cookies.contains_key("tessera_browser"));
+    assert!(browser.cookies().contains_key("tessera_browser"));
 
-    let signed_in = browser
-        .sign_in("web@example.com", PASSWORD, "/settings/activity")
-        .await;
+    let signed_in =
+        browser.sign_in_with_password("web@example.com", PASSWORD, "/settings/activity");
     assert_eq!(signed_in.status, 303);
     assert_eq!(signed_in.location.as_deref(), Some("/settings/activity"));
-    assert!(browser.cookies.contains_key("tessera_session"));
-    let cookies = browser.cookies.clone();
+    assert!(browser.cookies().contains_key("tessera_session"));
+    let cookies = browser.cookies();
 
-    let activity = browser.get("/settings/activity").await;
+    let activity = browser.get("/settings/activity");
     assert_eq!(activity.status, 200);
     assert!(activity.html.contains("Signed in"));
     assert!(activity.html.contains("Failed sign-in attempt"));
@@ -45,14 +43,12 @@ async fn password_sign_in_and_console(backend: Backend) {
         "the activity shows the client IP"
     );
 
-    let out = browser
-        .post("/signout", &[("csrf", activity.csrf().as_str())])
-        .await;
+    let out = browser.post("/signout", &[("csrf", activity.csrf().as_str())]);
     assert_eq!(out.status, 303);
     // The same cookies as before sign-out: the session ended on the server.
-    let mut replay = Browser::new(&server);
-    replay.cookies = cookies;
-    let after = replay.get("/settings/activity").await;
+    let replay = Browser::new(&server.url);
+    replay.set_cookies(cookies);
+    let after = replay.get("/settings/activity");
     assert_eq!(after.status, 303, "the session ended on the server");
     assert!(!server.logs().contains(PASSWORD));
 }
@@ -68,7 +64,7 @@ async fn approve_needs_a_request(backend: Backend) {
         "--name",
         "Svc",
     ]);
-    let out = server.admin_raw(&["app", "approve", app["client_id"].as_str().unwrap()]);
+    let out = server.admin_output(&["app", "approve", app["client_id"].as_str().unwrap()]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no pending request"));
 }

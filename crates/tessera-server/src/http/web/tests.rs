@@ -3,87 +3,43 @@
 
 use crate::testing::{Fixture, body_json};
 use axum::body::Body;
-use axum::http::{Request, Response, StatusCode, header};
-use std::collections::BTreeMap;
+use axum::http::{Request, StatusCode, header};
+use tessera_testkit::{CookieJar, Page};
 
-/// A browser in miniature: keeps cookies, reads CSRF tokens off pages.
+/// A browser in miniature on the router: tessera-testkit's cookie jar and
+/// pages, with requests sent in process.
 pub struct Browser<'a> {
     fx: &'a Fixture,
-    cookies: BTreeMap<String, String>,
+    cookies: CookieJar,
     /// The client's address as the socket would report it; unspecified if `None`.
     pub peer: Option<std::net::SocketAddr>,
-}
-
-pub struct Page {
-    pub status: StatusCode,
-    pub location: Option<String>,
-    pub html: String,
-}
-
-impl Page {
-    /// The CSRF token of the first form on the page.
-    pub fn csrf(&self) -> String {
-        let marker = r#"name="csrf" value=""#;
-        let start = self.html.find(marker).expect("a form with a CSRF token") + marker.len();
-        let end = start + self.html[start..].find('"').expect("closing quote");
-        self.html[start..end].to_owned()
-    }
 }
 
 impl<'a> Browser<'a> {
     pub fn new(fx: &'a Fixture) -> Self {
         Self {
             fx,
-            cookies: BTreeMap::new(),
+            cookies: CookieJar::default(),
             peer: None,
-        }
-    }
-
-    fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    async fn keep(&mut self, response: Response<Body>) -> Page {
-        for value in response.headers().get_all(header::SET_COOKIE) {
-            let text = value.to_str().unwrap();
-            let (pair, attrs) = text.split_once(';').unwrap_or((text, ""));
-            let (name, value) = pair.split_once('=').unwrap();
-            if attrs.contains("Max-Age=0") {
-                self.cookies.remove(name);
-            } else {
-                self.cookies.insert(name.to_owned(), value.to_owned());
-            }
-        }
-        let status = response.status();
-        let location = response
-            .headers()
-            .get(header::LOCATION)
-            .map(|v| v.to_str().unwrap().to_owned());
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        Page {
-            status,
-            location,
-            html: String::from_utf8(bytes.to_vec()).unwrap(),
         }
     }
 
     /// Sends `request` with the browser's cookies, from its `peer`.
     async fn send(&mut self, mut request: Request<Body>) -> Page {
-        let cookies = header::HeaderValue::from_str(&self.cookie_header()).unwrap();
+        let cookies = header::HeaderValue::from_str(&self.cookies.header()).unwrap();
         request.headers_mut().insert(header::COOKIE, cookies);
         if let Some(peer) = self.peer {
             request
                 .extensions_mut()
                 .insert(axum::extract::ConnectInfo(peer));
         }
+        let path = request.uri().to_string();
         let response = self.fx.send(request).await;
-        self.keep(response).await
+        self.cookies.store(response.headers());
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        let html = String::from_utf8(bytes.to_vec()).unwrap();
+        Page::new(&path, parts.status, parts.headers, html)
     }
 
     pub async fn get(&mut self, path: &str) -> Page {
