@@ -267,3 +267,62 @@ fn from_the_variable_and_what_is_refused() {
         down.stderr()
     );
 }
+
+/// An app that requires DPoP (a public app's default) issues no Bearer token
+/// for a subject token: the login binds the token to a key it keeps with the
+/// login, `auth token` warns that the printed token is bound, the server
+/// refuses it alone, and `tessera api` (which sends proofs) is let in.
+#[test]
+fn an_app_that_requires_dpop_gets_a_bound_token() {
+    let Some(issuer) = OidcProvider::issuer() else {
+        return;
+    };
+    // An hour's token: nothing here renews (which would exchange the same
+    // subject token twice).
+    let server = Tesserad::start();
+    let email = server.account();
+    let app = server.admin(&[
+        "app",
+        "create",
+        "--account",
+        &email,
+        "--name",
+        "ci",
+        "--public",
+    ]);
+    assert_eq!(app["dpop"], "required", "{app}");
+    let client_id = app["client_id"].as_str().unwrap();
+    server.admin(&[
+        "trust",
+        "add",
+        "--app",
+        client_id,
+        "--issuer",
+        &issuer.url,
+        "--audience",
+        AUDIENCE,
+        "--subject",
+        "ci-*",
+    ]);
+    let cli =
+        Cli::new(&server, client_id).with("TESSERA_ID_TOKEN", &issuer.token("ci-eddsa", AUDIENCE));
+
+    cli.run(&["auth", "login", "--federated"]).ok();
+    assert!(
+        cli.credentials().contains("dpop_key"),
+        "the key is kept with the login"
+    );
+    let token = cli.run(&["auth", "token"]).ok();
+    assert!(
+        token.stderr().contains("bound to this machine"),
+        "{}",
+        token.stderr()
+    );
+    assert_eq!(
+        me_status(&server, token.stdout().trim()),
+        401,
+        "not as a Bearer token"
+    );
+    let me = cli.run(&["api", "/v1/me"]).ok().stdout();
+    assert!(me.contains(&email), "{me}");
+}

@@ -14,6 +14,14 @@
 //! - **busy** (headers complete, being handled): the router's request timeout
 //!   (`http::middleware::deadline`) bounds it, the body's upload included.
 //!
+//! The deadlines are checked lazily: one timer per connection, re-armed when it
+//! fires, never per request (a watch channel and a fresh timer on every phase
+//! change cost a quarter of `/healthz`'s throughput). The phase is a shared
+//! cell the socket and the service update as they go; the timer looks at it at
+//! least every `header_read_timeout`, so a request's headers, which start after
+//! one look, are judged at the next one or at their own deadline, whichever is
+//! later — exactly on time.
+//!
 //! At most `max_connections` are served at once; the next waits in the kernel's
 //! listen queue until one closes, so a crowd of idle connections costs each
 //! other client a wait of at most `idle_timeout`, never a refusal. On the
@@ -32,7 +40,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -156,37 +164,68 @@ struct Connection {
     _permit: OwnedSemaphorePermit,
 }
 
+/// The [`Phase`] of one connection, written by its socket and its service and
+/// read by its timer: all polled by the connection's one task, so the lock is
+/// never contended.
+#[derive(Clone)]
+struct SharedPhase(Arc<Mutex<Phase>>);
+
+impl SharedPhase {
+    fn get(&self) -> Phase {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn set(&self, phase: Phase) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = phase;
+    }
+
+    /// A request's first bytes: an idle connection starts reading headers.
+    fn bytes_arrived(&self) {
+        let mut phase = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if matches!(*phase, Phase::New(_) | Phase::Idle(_)) {
+            *phase = Phase::Headers(Instant::now());
+        }
+    }
+}
+
 impl Connection {
+    /// When the connection must close in `phase`, and why; `None` while busy.
+    fn deadline(&self, phase: Phase) -> Option<(Instant, &'static str)> {
+        match phase {
+            Phase::New(since) | Phase::Idle(since) => {
+                Some((since + self.limits.idle_timeout, "idle"))
+            }
+            Phase::Headers(since) => Some((since + self.limits.header_read_timeout, "headers")),
+            Phase::Busy => None,
+        }
+    }
+
     async fn run(mut self, http: Arc<hyper::server::conn::http1::Builder>, stream: TcpStream) {
-        let (phase_tx, mut phase) = watch::channel(Phase::New(Instant::now()));
-        let phase_tx = Arc::new(phase_tx);
+        let accepted = Instant::now();
+        let phase = SharedPhase(Arc::new(Mutex::new(Phase::New(accepted))));
         let io = TokioIo::new(Watched {
             stream,
-            phase: phase_tx.clone(),
+            phase: phase.clone(),
         });
-        let (app, peer) = (self.app.clone(), self.peer);
+        let (app, peer, service_phase) = (self.app.clone(), self.peer, phase.clone());
         let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-            let (app, phase) = (app.clone(), phase_tx.clone());
+            let (app, phase) = (app.clone(), service_phase.clone());
             async move {
-                phase.send_replace(Phase::Busy);
+                phase.set(Phase::Busy);
                 let mut request = request.map(Body::new);
                 request.extensions_mut().insert(ConnectInfo(peer));
                 let response = app.oneshot(request).await;
-                phase.send_replace(Phase::Idle(Instant::now()));
+                phase.set(Phase::Idle(Instant::now()));
                 response
             }
         });
         let conn = http.serve_connection(io, service);
         let mut conn = std::pin::pin!(conn);
+        // Never later than a header read's deadline from now (see the module doc).
+        let look_again = self.limits.header_read_timeout;
+        let first = accepted + self.limits.idle_timeout.min(look_again);
+        let mut timer = std::pin::pin!(tokio::time::sleep_until(first));
         loop {
-            let now = *phase.borrow_and_update();
-            let deadline = match now {
-                Phase::New(since) | Phase::Idle(since) => {
-                    Some((since + self.limits.idle_timeout, "idle"))
-                }
-                Phase::Headers(since) => Some((since + self.limits.header_read_timeout, "headers")),
-                Phase::Busy => None,
-            };
             tokio::select! {
                 result = conn.as_mut() => {
                     if let Err(e) = result {
@@ -194,15 +233,21 @@ impl Connection {
                     }
                     return;
                 }
-                Ok(()) = phase.changed() => {}
-                reason = expiry(deadline) => {
-                    tracing::debug!(%peer, reason, "closing a connection past its deadline");
-                    metrics::counter!(crate::metrics::CONNECTION_TIMEOUTS, "phase" => reason)
-                        .increment(1);
-                    return;
+                () = timer.as_mut() => {
+                    let now = Instant::now();
+                    match self.deadline(phase.get()) {
+                        Some((at, reason)) if at <= now => {
+                            tracing::debug!(%peer, reason, "closing a connection past its deadline");
+                            metrics::counter!(crate::metrics::CONNECTION_TIMEOUTS, "phase" => reason)
+                                .increment(1);
+                            return;
+                        }
+                        Some((at, _)) => timer.as_mut().reset(at.min(now + look_again)),
+                        None => timer.as_mut().reset(now + look_again),
+                    }
                 }
                 Ok(()) = self.stage.changed() => {
-                    match (*self.stage.borrow_and_update(), now) {
+                    match (*self.stage.borrow_and_update(), phase.get()) {
                         (Stage::Closing, _) | (Stage::Draining, Phase::New(_)) => return,
                         // hyper finishes the request in progress and writing its
                         // answer, then closes.
@@ -215,21 +260,10 @@ impl Connection {
     }
 }
 
-/// Resolves at the deadline with its reason; never without one.
-async fn expiry(deadline: Option<(Instant, &'static str)>) -> &'static str {
-    match deadline {
-        Some((at, reason)) => {
-            tokio::time::sleep_until(at).await;
-            reason
-        }
-        None => std::future::pending().await,
-    }
-}
-
 /// The socket, noting when an idle connection receives a request's first bytes.
 struct Watched {
     stream: TcpStream,
-    phase: Arc<watch::Sender<Phase>>,
+    phase: SharedPhase,
 }
 
 impl AsyncRead for Watched {
@@ -242,13 +276,7 @@ impl AsyncRead for Watched {
         let before = buf.filled().len();
         let result = Pin::new(&mut this.stream).poll_read(cx, buf);
         if buf.filled().len() > before {
-            this.phase.send_if_modified(|phase| match phase {
-                Phase::New(_) | Phase::Idle(_) => {
-                    *phase = Phase::Headers(Instant::now());
-                    true
-                }
-                Phase::Headers(_) | Phase::Busy => false,
-            });
+            this.phase.bytes_arrived();
         }
         result
     }
