@@ -6,8 +6,8 @@
 # POST /oauth/introspect. Each binary gets a fresh database per round.
 #
 # Usage: bench/ab/run.sh BIN_A BIN_B   (e.g. the binary of the commit before a
-#        restructure, and the one after). Prints the median requests/s per load and
-#        binary and B/A; with LABEL=x writes that table to bench/RESULTS.md between
+#        restructure, and the one after). Prints the median requests/s and server CPU
+#        time per request per load and binary, and B/A; with LABEL=x writes that table to bench/RESULTS.md between
 #        `ab-x` markers.
 # Env: ROUNDS (2), DURATION (10s), CONNECTIONS (32), THREADS (2), DATABASE (an empty
 #      postgres:// server URL prefix, e.g. postgres://postgres@127.0.0.1:5432 — each
@@ -58,10 +58,15 @@ measure() { # which (0|1), round
   local base="http://127.0.0.1:$port"
   token=$(curl -sf -u "$client_id:$client_secret" -d grant_type=client_credentials "$base/oauth/token" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  # The server's CPU time (user + system, clock ticks) from /proc: per request it
+  # hardly depends on what else shares the machine, unlike requests/s.
+  cpu_ticks() { awk '{print $14 + $15}' "/proc/$server_pid/stat"; }
   wrkrun() { # name, args…
-    local name=$1; shift
+    local name=$1 before; shift
     "${rt[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d2s "$@" >/dev/null
+    before=$(cpu_ticks)
     "${rt[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" "$@" >"$run/$name.txt"
+    echo $(($(cpu_ticks) - before)) >"$run/$name.cpu"
   }
   wrkrun healthz "$base/healthz"
   wrkrun me_key -H "Authorization: token $key" "$base/v1/me"
@@ -85,20 +90,26 @@ work, rounds, name_a, name_b, duration, conns, load, pg, results, label = sys.ar
 loads = [("healthz", "`GET /healthz`"), ("me_key", "`GET /v1/me`, API key"),
          ("me_bearer", "`GET /v1/me`, Bearer token"), ("token", "`POST /oauth/token`, client_credentials"),
          ("introspect", "`POST /oauth/introspect`")]
-def rps(which, name):
-    out = []
+ticks = os.sysconf("SC_CLK_TCK")
+def measured(which, name):
+    """Median requests/s and median server CPU µs per request over the rounds."""
+    rates, cpu = [], []
     for r in range(1, int(rounds) + 1):
         text = open(f"{work}/r{r}-{which}/{name}.txt").read()
         if re.search(r"Non-2xx", text):
             sys.exit(f"{name} of {which}: non-2xx answers\n{text}")
-        out.append(float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)))
-    return statistics.median(out)
+        rates.append(float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)))
+        requests = int(re.search(r"(\d+) requests in", text).group(1))
+        used = int(open(f"{work}/r{r}-{which}/{name}.cpu").read())
+        cpu.append(used / ticks * 1e6 / requests)
+    return statistics.median(rates), statistics.median(cpu)
 now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 backend = "PostgreSQL" if pg else "SQLite"
-lines = [f"| load | {name_a} req/s | {name_b} req/s | {name_b} / {name_a} |", "|---|---:|---:|---:|"]
+lines = [f"| load | {name_a} req/s | {name_b} req/s | B / A | {name_a} CPU µs/req | {name_b} CPU µs/req | B / A |",
+         "|---|---:|---:|---:|---:|---:|---:|"]
 for key, title in loads:
-    a, b = rps(0, key), rps(1, key)
-    lines.append(f"| {title} | {a:,.0f} | {b:,.0f} | {b / a:.0%} |")
+    (a, ca), (b, cb) = measured(0, key), measured(1, key)
+    lines.append(f"| {title} | {a:,.0f} | {b:,.0f} | {b / a:.0%} | {ca:.1f} | {cb:.1f} | {cb / ca:.0%} |")
 table = "\n".join(lines)
 section = f"""<!-- ab-{label}:start -->
 ## Before/after: {name_a} vs {name_b} ({backend})
@@ -106,6 +117,9 @@ section = f"""<!-- ab-{label}:start -->
 `bench/ab/run.sh` — {now}; {os.cpu_count()} cores; release builds; {backend}; wrk
 `-c{conns} -d{duration}` per load after a 2 s warm-up; {rounds} rounds interleaved
 (A B, then B A), median of the rounds; rate limiting off; load average {load} at the end.
+CPU µs/req: the server process's user + system time over the measured run divided by
+its requests (lower is better; unlike requests/s it hardly moves with other work on
+the machine, so it is the column to judge a change by).
 
 {table}
 <!-- ab-{label}:end -->
