@@ -3,6 +3,7 @@
 use crate::dpop::DpopKey;
 use crate::error::Error;
 use crate::oauth::Clock;
+use crate::response::ApiResponse;
 use crate::retry::{RateLimitWait, RetryPolicy};
 use crate::session::OAuthSession;
 use crate::transport::{Transport, request_error, same_origin_url};
@@ -75,34 +76,6 @@ impl From<&OAuthSession> for Authorization {
             },
             None => Authorization::Bearer(session.access_token.clone()),
         }
-    }
-}
-
-/// Any answer from the server, whatever its status.
-#[derive(Clone, Debug)]
-pub struct ApiResponse {
-    pub status: u16,
-    /// Lower-case names, in the order received.
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl ApiResponse {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// RFC 9449 §9: a 401 whose `DPoP` challenge asks for a nonce.
-    fn asks_for_dpop_nonce(&self) -> bool {
-        self.status == 401
-            && self.headers.iter().any(|(n, v)| {
-                n.eq_ignore_ascii_case("www-authenticate")
-                    && v.trim_start().starts_with(dpop::TOKEN_TYPE)
-                    && v.contains("use_dpop_nonce")
-            })
     }
 }
 

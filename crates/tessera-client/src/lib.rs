@@ -27,13 +27,14 @@ pub mod error;
 pub mod keychain;
 pub mod oauth;
 pub mod resolve;
+pub mod response;
 pub mod retry;
 pub mod session;
 pub mod store;
 pub mod token_cache;
 pub mod transport;
 
-pub use api::{ApiClient, ApiResponse, Authorization};
+pub use api::{ApiClient, Authorization};
 pub use app::{AppSpec, DirDefault, OAuthSpec, ReloginCommands, TESSERA, TESSERA_OAUTH};
 pub use config::{Config, Credentials, CredentialsFile, DEFAULT_ENVIRONMENT, Environment, Profile};
 pub use dpop::DpopKey;
@@ -43,6 +44,7 @@ pub use keychain::{Keychain, KeychainProblem, KeychainRef};
 pub use resolve::{
     Credential, Found, FoundSession, ProfileFrom, Resolution, Resolver, Selection, Source,
 };
+pub use response::ApiResponse;
 pub use session::{LoginMethod, OAuthSession};
 pub use store::{CredentialsRead, PermissionWarning, Store, StoreLock};
 pub use tessera_proto::ApiKey;

@@ -5,7 +5,7 @@
 //! backoff. Jitter is added on top so that clients limited at the same moment
 //! do not all come back at the same moment.
 
-use crate::api::ApiResponse;
+use crate::response::ApiResponse;
 use std::time::Duration;
 use tessera_proto::ratelimit;
 
