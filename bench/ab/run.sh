@@ -5,6 +5,7 @@
 # API key and with a Bearer access token, POST /oauth/token (client_credentials) and
 # POST /oauth/introspect. Each binary gets a fresh database per round.
 #
+# Binaries of two commits, built alike: bench/ab/build.sh COMMIT_A COMMIT_B.
 # Usage: bench/ab/run.sh BIN_A BIN_B   (e.g. the binary of the commit before a
 #        restructure, and the one after). Prints the median requests/s and server CPU
 #        time per request per load and binary, and B/A; with LABEL=x writes that table to bench/RESULTS.md between
