@@ -1,13 +1,18 @@
 //! The Redis limiter: each bucket's window is a Redis hash (second -> requests
-//! admitted in it), and each decision is one round trip running [`SCRIPT`], which
-//! drops seconds that left the window, admits when under the limit and computes
-//! the headers exactly as [`super::Window::take`] does. Redis runs a script
-//! atomically, so instances sharing a Redis admit each limit once.
+//! admitted in it, plus the window's total, oldest and newest second), and each
+//! decision is one round trip running [`SCRIPT`], which drops seconds that left
+//! the window, admits when under the limit and computes the headers exactly as
+//! [`super::Window::take`] does, in a constant number of commands per admitted
+//! request. Redis runs a script atomically, so instances sharing a Redis admit
+//! each limit once.
 //!
-//! Keys are `tessera:rl:{<app, account or IP>}<|endpoint>`: the part in braces is
+//! Keys are `tessera:rl2:{<app, account or IP>}<|endpoint>`: the part in braces is
 //! a Redis Cluster hash tag, so every bucket of one app (its general window and
 //! its per-endpoint ones) lives in one slot, on one shard. A key expires when its
-//! newest second has left the window, so nothing needs pruning.
+//! newest second has left the window, so nothing needs pruning. (`rl2`: the
+//! hashes of the first version, under `tessera:rl:`, held the seconds only; the
+//! two versions cannot read each other's, so during a rolling upgrade each counts
+//! its own requests, for at most one window.)
 //!
 //! Connections: a few multiplexed connections (commands from concurrent requests
 //! are pipelined on each), taken in turn; a Redis Cluster connection routes each
@@ -37,83 +42,115 @@ const CONNECTIONS: usize = 4;
 
 /// KEYS[1]: the bucket's hash. ARGV: now, limit, period (seconds).
 /// Returns {allowed (0/1), remaining, reset}. Mirrors `Window::take`.
+///
+/// The hash holds one field per second with requests in the window (its count)
+/// and three bookkeeping fields: `t` the window's total, `o` its oldest second
+/// and `n` its newest. With them an admitted request costs a constant number of
+/// commands whatever the window holds: seconds leave it from `o` upwards (each
+/// second of the timeline is passed once in the key's life), the new request
+/// goes into `n` or a new second, and Reset with requests still to spare is
+/// `o + period`. Only at the limit (Remaining 0) does Reset need the counts of
+/// the seconds, read in one `HMGET`. Every second between `o` and `n` that holds
+/// requests has a field, no field holds zero, and a window with none is no key.
 const SCRIPT: &str = r"
-local now = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
-local period = tonumber(ARGV[3])
-local flat = redis.call('HGETALL', KEYS[1])
-local seconds, counts, stale, used = {}, {}, {}, 0
-for i = 1, #flat, 2 do
-  local s, n = tonumber(flat[i]), tonumber(flat[i + 1])
-  if s <= now - period then
-    stale[#stale + 1] = flat[i]
-  else
-    seconds[#seconds + 1] = s
-    counts[s] = n
-    used = used + n
+local key = KEYS[1]
+local now, limit, period = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local state = redis.call('HMGET', key, 't', 'o', 'n')
+local total, oldest, newest = tonumber(state[1]) or 0, tonumber(state[2]), tonumber(state[3])
+if total <= 0 then total, oldest, newest = 0, nil, nil end
+local horizon = now - period
+local changed = false
+if total > 0 and newest <= horizon then
+  redis.call('DEL', key)
+  total, oldest, newest = 0, nil, nil
+elseif total > 0 then
+  while oldest <= horizon do
+    total = total - (tonumber(redis.call('HGET', key, oldest)) or 0)
+    redis.call('HDEL', key, oldest)
+    repeat oldest = oldest + 1 until redis.call('HEXISTS', key, oldest) == 1
+    changed = true
   end
 end
-if #stale > 0 then redis.call('HDEL', KEYS[1], unpack(stale)) end
-table.sort(seconds)
-local allowed = used < limit
+local allowed = total < limit
+local expire = false
 if allowed then
   -- A clock that stepped back counts in the newest second.
   local at = now
-  local newest = seconds[#seconds]
   if newest ~= nil and newest >= now then at = newest end
-  if counts[at] == nil then
-    seconds[#seconds + 1] = at
-    counts[at] = 0
-  end
-  counts[at] = counts[at] + 1
-  redis.call('HINCRBY', KEYS[1], at, 1)
-  used = used + 1
+  redis.call('HINCRBY', key, at, 1)
+  total = total + 1
+  if oldest == nil then oldest = at end
+  expire = newest ~= at
+  newest = at
+  changed = true
 end
-local remaining = math.max(limit - used, 0)
+local remaining = math.max(limit - total, 0)
 local reset = now + period
-local freed = 0
-for _, s in ipairs(seconds) do
-  freed = freed + counts[s]
-  reset = s + period
-  if remaining > 0 or used - freed < limit then break end
-end
-local newest = seconds[#seconds]
-if newest ~= nil then
-  redis.call('EXPIRE', KEYS[1], math.max(newest + period - now, 1))
+if total > 0 then
+  if remaining > 0 then
+    reset = oldest + period
+  else
+    local seconds = {}
+    for s = oldest, newest do seconds[#seconds + 1] = s end
+    local counts = redis.call('HMGET', key, unpack(seconds))
+    local freed = 0
+    for i, s in ipairs(seconds) do
+      local n = tonumber(counts[i])
+      if n ~= nil then
+        freed = freed + n
+        reset = s + period
+        if total - freed < limit then break end
+      end
+    end
+  end
+  if changed then redis.call('HSET', key, 't', total, 'o', oldest, 'n', newest) end
+  if expire then redis.call('EXPIRE', key, math.max(newest + period - now, 1)) end
 end
 return {allowed and 1 or 0, remaining, reset}
 ";
 
-/// KEYS[1]: the bucket's hash. ARGV: the second the request was taken at.
-/// Gives one request back, as `Window::refund`: from that second, or (after a
-/// clock step back, when [`SCRIPT`] counted it in the newest) from the newest
-/// later second that holds any; a second left at zero is deleted, so Reset stays
-/// exact. Never below zero: with no such second, nothing changes.
+/// KEYS[1]: the bucket's hash (as [`SCRIPT`] keeps it). ARGV: the second the
+/// request was taken at. Gives one request back, as `Window::refund`: from that
+/// second, or (after a clock step back, when [`SCRIPT`] counted it in the newest)
+/// from the newest second if that is later; a second left at zero is deleted and
+/// `o`/`n` move to the next second holding any, so Reset stays exact. Never below
+/// zero: with no such second, nothing changes.
 const REFUND_SCRIPT: &str = r"
+local key = KEYS[1]
 local taken = tonumber(ARGV[1])
-local flat = redis.call('HGETALL', KEYS[1])
+local state = redis.call('HMGET', key, 't', 'o', 'n')
+local total, oldest, newest = tonumber(state[1]) or 0, tonumber(state[2]), tonumber(state[3])
+if total <= 0 then return 0 end
 local target = nil
-for i = 1, #flat, 2 do
-  local s, n = tonumber(flat[i]), tonumber(flat[i + 1])
-  if n > 0 and s >= taken then
-    if s == taken then
-      target = s
-      break
-    end
-    if target == nil or s > target then target = s end
+if redis.call('HEXISTS', key, taken) == 1 then
+  target = taken
+elseif newest > taken then
+  target = newest
+else
+  return 0
+end
+total = total - 1
+if total == 0 then
+  redis.call('DEL', key)
+  return 1
+end
+if redis.call('HINCRBY', key, target, -1) <= 0 then
+  redis.call('HDEL', key, target)
+  if target == oldest then
+    repeat oldest = oldest + 1 until redis.call('HEXISTS', key, oldest) == 1
+  end
+  if target == newest then
+    repeat newest = newest - 1 until redis.call('HEXISTS', key, newest) == 1
   end
 end
-if target == nil then return 0 end
-if redis.call('HINCRBY', KEYS[1], target, -1) <= 0 then
-  redis.call('HDEL', KEYS[1], target)
-end
+redis.call('HSET', key, 't', total, 'o', oldest, 'n', newest)
 return 1
 ";
 
 /// The Redis key of a bucket (see the module documentation).
 pub fn key(bucket: &str) -> String {
     let (tag, endpoint) = bucket.split_at(bucket.find('|').unwrap_or(bucket.len()));
-    format!("tessera:rl:{{{tag}}}{endpoint}")
+    format!("tessera:rl2:{{{tag}}}{endpoint}")
 }
 
 enum Connections {
@@ -339,14 +376,14 @@ mod tests {
 
     #[test]
     fn an_apps_buckets_share_one_cluster_slot() {
-        assert_eq!(key("app:app_1"), "tessera:rl:{app:app_1}");
+        assert_eq!(key("app:app_1"), "tessera:rl2:{app:app_1}");
         assert_eq!(
             key("app:app_1|/v1/projects"),
-            "tessera:rl:{app:app_1}|/v1/projects"
+            "tessera:rl2:{app:app_1}|/v1/projects"
         );
         assert_eq!(
             key("ip:203.0.113.1|/oauth/token"),
-            "tessera:rl:{ip:203.0.113.1}|/oauth/token"
+            "tessera:rl2:{ip:203.0.113.1}|/oauth/token"
         );
         let slot = |bucket: &str| Slot::for_key(key(bucket));
         for app in ["app_1", "lofty-cli", "app_01JD8Z"] {

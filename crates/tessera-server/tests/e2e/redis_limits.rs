@@ -572,7 +572,7 @@ async fn a_redis_cluster_keeps_each_apps_counters_on_one_shard() {
         assert_eq!(header(&me, "x-ratelimit-remaining"), Some(99));
 
         // Both of the account's windows on one node, none on the others.
-        let pattern = format!("tessera:rl:{{account:{}}}*", demo.account_id);
+        let pattern = format!("tessera:rl2:{{account:{}}}*", demo.account_id);
         let per_node: Vec<usize> = nodes
             .iter()
             .map(|n| {
