@@ -28,10 +28,14 @@
 use super::{Bucket, Decision, PERIOD_SECS};
 use crate::error::{Error, Result};
 use crate::secret::SecretUrl;
+use crate::store::batch::next_batch;
+use futures_util::future::join_all;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+use tokio::sync::{Mutex, mpsc, oneshot};
 
 /// The longest a decision may take, connecting included: past it the store
 /// counts as unreachable, so a hung Redis never hangs requests.
@@ -40,8 +44,19 @@ pub const TIMEOUT: Duration = Duration::from_millis(500);
 /// Multiplexed connections to a single Redis, used in turn.
 const CONNECTIONS: usize = 4;
 
-/// KEYS[1]: the bucket's hash. ARGV: now, limit, period (seconds).
-/// Returns {allowed (0/1), remaining, reset}. Mirrors `Window::take`.
+/// Decisions are made in batches: a worker takes every request waiting (up to
+/// [`MAX_BATCH`]) and sends one script per bucket, so under load one app's
+/// requests cost Redis one script call, not one each, and this process one
+/// command. Each request is still decided by a script that started after it
+/// asked, in arrival order, atomically: the answers are those of one script per
+/// request. `WORKERS` batches are in flight at once.
+const WORKERS: usize = 2;
+const MAX_BATCH: usize = 64;
+
+/// KEYS[1]: the bucket's hash. ARGV: the period (seconds), then `now, limit` for
+/// each request to decide, in order. Returns `allowed (0/1), remaining, reset`
+/// for each, flat: exactly what `Window::take` answers to the same calls one
+/// after the other.
 ///
 /// The hash holds one field per second with requests in the window (its count)
 /// and three bookkeeping fields: `t` the window's total, `o` its oldest second
@@ -52,50 +67,68 @@ const CONNECTIONS: usize = 4;
 /// `o + period`. Only at the limit (Remaining 0) does Reset need the counts of
 /// the seconds, read in one `HMGET`. Every second between `o` and `n` that holds
 /// requests has a field, no field holds zero, and a window with none is no key.
+/// A batch's admissions are added up per second and written once, so a call
+/// deciding many requests costs about what one deciding a single request does.
 const SCRIPT: &str = r"
 local key = KEYS[1]
-local now, limit, period = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local period = tonumber(ARGV[1])
 local state = redis.call('HMGET', key, 't', 'o', 'n')
 local total, oldest, newest = tonumber(state[1]) or 0, tonumber(state[2]), tonumber(state[3])
 if total <= 0 then total, oldest, newest = 0, nil, nil end
-local horizon = now - period
+local expiring = newest
 local changed = false
-if total > 0 and newest <= horizon then
-  redis.call('DEL', key)
-  total, oldest, newest = 0, nil, nil
-elseif total > 0 then
-  while oldest <= horizon do
-    total = total - (tonumber(redis.call('HGET', key, oldest)) or 0)
-    redis.call('HDEL', key, oldest)
-    repeat oldest = oldest + 1 until redis.call('HEXISTS', key, oldest) == 1
+-- Requests admitted by this call, by second: written once, at the end (or
+-- before the counts are read for a Reset at the limit).
+local added = {}
+local function flush()
+  for s, n in pairs(added) do redis.call('HINCRBY', key, s, n) end
+  added = {}
+end
+local function holds(s)
+  return added[s] ~= nil or redis.call('HEXISTS', key, s) == 1
+end
+local answers = {}
+local now
+for i = 2, #ARGV, 2 do
+  now = tonumber(ARGV[i])
+  local limit = tonumber(ARGV[i + 1])
+  local horizon = now - period
+  if total > 0 and newest <= horizon then
+    redis.call('DEL', key)
+    added = {}
+    total, oldest, newest, expiring = 0, nil, nil, nil
+  elseif total > 0 then
+    while oldest <= horizon do
+      total = total - (tonumber(redis.call('HGET', key, oldest)) or 0) - (added[oldest] or 0)
+      redis.call('HDEL', key, oldest)
+      added[oldest] = nil
+      repeat oldest = oldest + 1 until holds(oldest)
+      changed = true
+    end
+  end
+  local allowed = total < limit
+  if allowed then
+    -- A clock that stepped back counts in the newest second.
+    local at = now
+    if newest ~= nil and newest >= now then at = newest end
+    added[at] = (added[at] or 0) + 1
+    total = total + 1
+    if oldest == nil then oldest = at end
+    newest = at
     changed = true
   end
-end
-local allowed = total < limit
-local expire = false
-if allowed then
-  -- A clock that stepped back counts in the newest second.
-  local at = now
-  if newest ~= nil and newest >= now then at = newest end
-  redis.call('HINCRBY', key, at, 1)
-  total = total + 1
-  if oldest == nil then oldest = at end
-  expire = newest ~= at
-  newest = at
-  changed = true
-end
-local remaining = math.max(limit - total, 0)
-local reset = now + period
-if total > 0 then
-  if remaining > 0 then
+  local remaining = math.max(limit - total, 0)
+  local reset = now + period
+  if total > 0 and remaining > 0 then
     reset = oldest + period
-  else
+  elseif total > 0 then
+    flush()
     local seconds = {}
     for s = oldest, newest do seconds[#seconds + 1] = s end
     local counts = redis.call('HMGET', key, unpack(seconds))
     local freed = 0
-    for i, s in ipairs(seconds) do
-      local n = tonumber(counts[i])
+    for j, s in ipairs(seconds) do
+      local n = tonumber(counts[j])
       if n ~= nil then
         freed = freed + n
         reset = s + period
@@ -103,10 +136,16 @@ if total > 0 then
       end
     end
   end
-  if changed then redis.call('HSET', key, 't', total, 'o', oldest, 'n', newest) end
-  if expire then redis.call('EXPIRE', key, math.max(newest + period - now, 1)) end
+  answers[#answers + 1] = allowed and 1 or 0
+  answers[#answers + 1] = remaining
+  answers[#answers + 1] = reset
 end
-return {allowed and 1 or 0, remaining, reset}
+flush()
+if total > 0 then
+  if changed then redis.call('HSET', key, 't', total, 'o', oldest, 'n', newest) end
+  if newest ~= expiring then redis.call('EXPIRE', key, math.max(newest + period - now, 1)) end
+end
+return answers
 ";
 
 /// KEYS[1]: the bucket's hash (as [`SCRIPT`] keeps it). ARGV: the second the
@@ -158,7 +197,21 @@ enum Connections {
     Cluster(ClusterConnection),
 }
 
+/// One request's decision, waiting for a worker.
+struct Take {
+    key: String,
+    limit: u32,
+    now: i64,
+    reply: oneshot::Sender<Result<Decision>>,
+}
+
 pub struct RedisLimiter {
+    takes: mpsc::Sender<Take>,
+    redis: Arc<Redis>,
+}
+
+/// The connections and the scripts, shared by the workers and the refunds.
+struct Redis {
     connections: Connections,
     next: AtomicUsize,
     script: redis::Script,
@@ -168,7 +221,8 @@ pub struct RedisLimiter {
 impl RedisLimiter {
     /// Sets up the connections without waiting for them, then checks Redis once:
     /// a refused password is a configuration error; a Redis that does not answer
-    /// yet is only a warning (decisions retry it).
+    /// yet is only a warning (decisions retry it). Starts the workers, so it needs
+    /// a Tokio runtime.
     pub async fn connect(url: &RedisUrl, cluster: bool) -> Result<Self> {
         let urls = url.expose_secret();
         let connections = if cluster {
@@ -203,16 +257,63 @@ impl RedisLimiter {
                 .map_err(|e| config_error(&e))?;
             Connections::Single(managers)
         };
-        let limiter = Self {
+        let redis = Arc::new(Redis {
             connections,
             next: AtomicUsize::new(0),
             script: redis::Script::new(SCRIPT),
             refund_script: redis::Script::new(REFUND_SCRIPT),
-        };
-        limiter.check(url).await?;
-        Ok(limiter)
+        });
+        redis.check(url).await?;
+        let (takes, waiting) = mpsc::channel(WORKERS * MAX_BATCH * 4);
+        let waiting = Arc::new(Mutex::new(waiting));
+        let workers: usize = std::env::var("XW")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(WORKERS);
+        for _ in 0..workers {
+            let (redis, waiting) = (redis.clone(), waiting.clone());
+            tokio::spawn(async move {
+                while let Some(batch) = next_batch(&waiting, MAX_BATCH).await {
+                    redis.decide(batch).await;
+                }
+            });
+        }
+        Ok(Self { takes, redis })
     }
 
+    /// Counts one request against `bucket` (when under its limit), together with
+    /// whatever other requests are waiting (see [`WORKERS`]).
+    pub async fn take(&self, bucket: &Bucket, now: i64) -> Result<Decision> {
+        let (reply, decision) = oneshot::channel();
+        let take = Take {
+            key: key(&bucket.key),
+            limit: bucket.limit,
+            now,
+            reply,
+        };
+        let decided = async {
+            self.takes.send(take).await.ok()?;
+            decision.await.ok()
+        };
+        match tokio::time::timeout(TIMEOUT, decided).await {
+            Ok(Some(decision)) => decision,
+            Ok(None) => Err(Error::LimiterUnreachable(
+                "the Redis limiter's workers have stopped".into(),
+            )),
+            Err(_) => Err(no_answer()),
+        }
+    }
+
+    /// Gives back a request taken at `taken_at` ([`REFUND_SCRIPT`]).
+    pub async fn refund(&self, bucket: &Bucket, taken_at: i64) -> Result<()> {
+        let mut invocation = self.redis.refund_script.key(key(&bucket.key));
+        invocation.arg(taken_at);
+        let _refunded: i64 = self.redis.run(&invocation).await?;
+        Ok(())
+    }
+}
+
+impl Redis {
     async fn check(&self, url: &RedisUrl) -> Result<()> {
         let ping = redis::cmd("PING");
         let answer = tokio::time::timeout(TIMEOUT, async {
@@ -239,25 +340,51 @@ impl RedisLimiter {
         Ok(())
     }
 
-    pub async fn take(&self, bucket: &Bucket, now: i64) -> Result<Decision> {
-        let mut invocation = self.script.key(key(&bucket.key));
-        invocation.arg(now).arg(bucket.limit).arg(PERIOD_SECS);
-        let (allowed, remaining, reset): (i64, i64, i64) = self.run(&invocation).await?;
-        Ok(Decision {
-            allowed: allowed == 1,
-            limit: bucket.limit,
-            remaining: u32::try_from(remaining).unwrap_or(0),
-            reset,
-            now,
-        })
+    /// Answers a batch: one [`SCRIPT`] per bucket, with that bucket's requests
+    /// in the order they arrived (so one app's requests are a single script),
+    /// the buckets' scripts sent together.
+    async fn decide(&self, batch: Vec<Take>) {
+        let mut buckets: Vec<Vec<Take>> = Vec::new();
+        for take in batch {
+            match buckets.iter_mut().find(|b| b[0].key == take.key) {
+                Some(bucket) => bucket.push(take),
+                None => buckets.push(vec![take]),
+            }
+        }
+        join_all(buckets.into_iter().map(|takes| self.decide_bucket(takes))).await;
     }
 
-    /// Gives back a request taken at `taken_at` ([`REFUND_SCRIPT`]).
-    pub async fn refund(&self, bucket: &Bucket, taken_at: i64) -> Result<()> {
-        let mut invocation = self.refund_script.key(key(&bucket.key));
-        invocation.arg(taken_at);
-        let _refunded: i64 = self.run(&invocation).await?;
-        Ok(())
+    async fn decide_bucket(&self, takes: Vec<Take>) {
+        let mut invocation = self.script.key(&takes[0].key);
+        invocation.arg(PERIOD_SECS);
+        for take in &takes {
+            invocation.arg(take.now).arg(take.limit);
+        }
+        let answers: Result<Vec<i64>> = self.run(&invocation).await;
+        let answers = answers.and_then(|a| {
+            if a.len() == takes.len() * 3 {
+                Ok(a)
+            } else {
+                Err(Error::LimiterUnreachable(format!(
+                    "the Redis script answered {} numbers for {} requests",
+                    a.len(),
+                    takes.len()
+                )))
+            }
+        });
+        for (i, take) in takes.into_iter().enumerate() {
+            let decision = match &answers {
+                Ok(a) => Ok(Decision {
+                    allowed: a[3 * i] == 1,
+                    limit: take.limit,
+                    remaining: u32::try_from(a[3 * i + 1]).unwrap_or(0),
+                    reset: a[3 * i + 2],
+                    now: take.now,
+                }),
+                Err(e) => Err(Error::LimiterUnreachable(e.to_string())),
+            };
+            let _ = take.reply.send(decision);
+        }
     }
 
     /// One script on the next connection (the owning shard in a cluster), within
@@ -278,12 +405,16 @@ impl RedisLimiter {
         match tokio::time::timeout(TIMEOUT, run).await {
             Ok(Ok(answer)) => Ok(answer),
             Ok(Err(e)) => Err(Error::LimiterUnreachable(describe(&e))),
-            Err(_) => Err(Error::LimiterUnreachable(format!(
-                "no answer from Redis within {} ms",
-                TIMEOUT.as_millis()
-            ))),
+            Err(_) => Err(no_answer()),
         }
     }
+}
+
+fn no_answer() -> Error {
+    Error::LimiterUnreachable(format!(
+        "no answer from Redis within {} ms",
+        TIMEOUT.as_millis()
+    ))
 }
 
 /// One or more `redis://` URLs (comma-separated: a cluster's seed nodes). Each
@@ -352,7 +483,59 @@ fn config_error(e: &redis::RedisError) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ratelimit::Window;
     use redis::cluster_routing::Slot;
+
+    /// One script deciding several requests answers as one call per request:
+    /// a timeline with idle gaps, clock steps back and changing limits, cut into
+    /// batches of 1 to 7, against the in-process window. Needs the test script's
+    /// Redis (`TESSERA_TEST_REDIS_URL`); without it there is nothing to run.
+    #[tokio::test]
+    async fn a_batch_decides_as_its_requests_one_by_one() {
+        let Ok(url) = std::env::var("TESSERA_TEST_REDIS_URL") else {
+            return;
+        };
+        let limiter = RedisLimiter::connect(&RedisUrl::parse(&url).unwrap(), false)
+            .await
+            .unwrap();
+        let key = key(&format!("app:batch-unit-{}", uuid::Uuid::new_v4().simple()));
+        let (mut window, mut now, mut x) = (Window::default(), 1_767_225_600_i64, 0x9e37_79b9_u64);
+        let mut step = 0;
+        while step < 600 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let size = 1 + (x % 7) as usize;
+            let mut takes = Vec::new();
+            let mut expected = Vec::new();
+            let mut answers = Vec::new();
+            for j in 0..size {
+                now += match (x >> (8 + 4 * j)) % 12 {
+                    0..=6 => 0,
+                    7 | 8 => 1 + (x >> 40) as i64 % 5,
+                    9 => -2,
+                    10 => 30,
+                    _ => 61,
+                };
+                let limit = [4, 9, 2][(step / 200).min(2)];
+                expected.push(window.take(now, limit));
+                let (reply, answer) = oneshot::channel();
+                takes.push(Take {
+                    key: key.clone(),
+                    limit,
+                    now,
+                    reply,
+                });
+                answers.push(answer);
+                step += 1;
+            }
+            limiter.redis.decide_bucket(takes).await;
+            for (j, (answer, expected)) in answers.into_iter().zip(expected).enumerate() {
+                let got = answer.await.unwrap().unwrap();
+                assert_eq!(got, expected, "step {}", step - size + j);
+            }
+        }
+    }
 
     #[test]
     fn redis_passwords_never_print() {

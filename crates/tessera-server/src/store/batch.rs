@@ -53,19 +53,7 @@ where
         for _ in 0..workers {
             let (rx, fetch) = (rx.clone(), fetch.clone());
             tokio::spawn(async move {
-                loop {
-                    let mut jobs = Vec::with_capacity(max_batch);
-                    {
-                        let mut rx = rx.lock().await;
-                        let Some(first) = rx.recv().await else { return };
-                        jobs.push(first);
-                        while jobs.len() < max_batch {
-                            match rx.try_recv() {
-                                Ok(job) => jobs.push(job),
-                                Err(_) => break,
-                            }
-                        }
-                    }
+                while let Some(jobs) = next_batch(&rx, max_batch).await {
                     let mut keys: Vec<K> = jobs.iter().map(|j| j.key.clone()).collect();
                     let mut seen = std::collections::HashSet::with_capacity(keys.len());
                     keys.retain(|k| seen.insert(k.clone()));
@@ -94,6 +82,22 @@ where
         self.jobs.send(Job { key, reply }).await.ok()?;
         answer.await.ok().flatten()
     }
+}
+
+/// What waits in `jobs` when a worker gets to it: the next job (waiting for one
+/// if none is there), with up to `max - 1` more that are already queued. `None`
+/// when every sender is gone. Workers sharing `jobs` take turns.
+pub async fn next_batch<T>(jobs: &Mutex<mpsc::Receiver<T>>, max: usize) -> Option<Vec<T>> {
+    let mut jobs = jobs.lock().await;
+    let mut batch = Vec::with_capacity(max);
+    batch.push(jobs.recv().await?);
+    while batch.len() < max {
+        match jobs.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
+    Some(batch)
 }
 
 /// `$1, $2, …, $n`.

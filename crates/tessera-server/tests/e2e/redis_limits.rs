@@ -661,3 +661,51 @@ async fn shared_backends_decide_as_the_in_process_window() {
         }
     }
 }
+
+/// Requests arriving together are decided in one script per bucket (batched):
+/// each answer is still one of a one-after-the-other run. Which caller gets
+/// which depends on arrival, so the answers are compared as a whole, per round.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_decisions_answer_as_one_after_the_other() {
+    if !redis_available() {
+        return;
+    }
+    let url = RedisUrl::parse(&shared_redis()).unwrap();
+    let redis = Arc::new(RedisLimiter::connect(&url, false).await.unwrap());
+    let id = uuid::Uuid::new_v4().simple();
+    let buckets: Vec<Bucket> = [
+        (format!("app:batch-{id}"), 20),
+        (format!("app:batch-{id}|/v1/me"), 7),
+    ]
+    .into_iter()
+    .map(|(key, limit)| Bucket { key, limit })
+    .collect();
+    let mut windows = vec![Window::default(), Window::default()];
+    let start = 1_767_225_600_i64;
+    // Same second twice (the second round is all refused), then one where the
+    // first second has left the window.
+    for now in [start, start, start + 60] {
+        let mut expected = Vec::new();
+        let mut calls = Vec::new();
+        for (bucket, window) in buckets.iter().zip(&mut windows) {
+            for _ in 0..30 {
+                expected.push((bucket.key.clone(), window.take(now, bucket.limit)));
+                let (redis, bucket) = (redis.clone(), bucket.clone());
+                calls.push(tokio::spawn(async move {
+                    let decision = redis.take(&bucket, now).await.unwrap();
+                    (bucket.key, decision)
+                }));
+            }
+        }
+        let mut got = Vec::new();
+        for call in calls {
+            got.push(call.await.unwrap());
+        }
+        let order = |v: &mut Vec<(String, tessera_server::ratelimit::Decision)>| {
+            v.sort_by_key(|(k, d)| (k.clone(), d.allowed, d.remaining, d.reset));
+        };
+        order(&mut expected);
+        order(&mut got);
+        assert_eq!(got, expected, "second {now}");
+    }
+}
