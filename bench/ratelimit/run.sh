@@ -202,9 +202,11 @@ instances the connections are split between them and their requests/s summed;
 - In-process limiter cost, single instance: **{cost_sqlite:.0%}** on SQLite,
   **{cost_pg:.0%}** on PostgreSQL (target <= 20%: {met(ok_memory)}).
 - Redis limiter: **{redis[0]:.0%}** of unlimited with one instance, **{redis[1]:.0%}**
-  with two (target >= 70%: {met(ok_redis)}). One round trip per request to Redis
-  (one Lua script: the window of the bucket in a hash), pipelined on a few
-  multiplexed connections; Redis runs scripts one at a time, so the limit is exact.
+  with two (target >= 70%: {met(ok_redis)}). One round trip per decision to Redis
+  (one Lua script: the window of the bucket in a hash, with its total and oldest
+  second, so an admitted request costs the script a constant number of commands);
+  the requests waiting for one app when a worker is free go as one script call,
+  decided in arrival order; Redis runs scripts one at a time, so the limit is exact.
 - PostgreSQL limiter: **{postgres[0]:.0%}** of unlimited with one instance,
   **{postgres[1]:.0%}** with two. One statement per request (an upsert of the
   bucket's row; the row lock orders instances on one bucket for that statement
