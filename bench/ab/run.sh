@@ -66,8 +66,14 @@ measure() { # which (0|1), round
     local name=$1 before; shift
     "${rt[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d2s "$@" >/dev/null
     before=$(cpu_ticks)
+    # System calls and context switches of the server over the same run: counts,
+    # so unlike time they hardly depend on what else the machine is doing.
+    perf stat -e raw_syscalls:sys_enter,context-switches -x, -o "$run/$name.perf" \
+      -p "$server_pid" -- sleep "${DURATION%s}" 2>/dev/null &
+    local perf_pid=$!
     "${rt[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" "$@" >"$run/$name.txt"
     echo $(($(cpu_ticks) - before)) >"$run/$name.cpu"
+    wait "$perf_pid" || true
   }
   wrkrun healthz "$base/healthz"
   wrkrun me_key -H "Authorization: token $key" "$base/v1/me"
@@ -92,6 +98,19 @@ loads = [("healthz", "`GET /healthz`"), ("me_key", "`GET /v1/me`, API key"),
          ("me_bearer", "`GET /v1/me`, Bearer token"), ("token", "`POST /oauth/token`, client_credentials"),
          ("introspect", "`POST /oauth/introspect`")]
 ticks = os.sysconf("SC_CLK_TCK")
+def counted(which, name, event):
+    """Median count of a perf event per request over the rounds (nan without perf)."""
+    per = []
+    for r in range(1, int(rounds) + 1):
+        run = f"{work}/r{r}-{which}"
+        try:
+            stat = open(f"{run}/{name}.perf").read()
+        except OSError:
+            return float("nan")
+        m = re.search(rf"^(\d+),,{re.escape(event)},", stat, re.M)
+        requests = int(re.search(r"(\d+) requests in", open(f"{run}/{name}.txt").read()).group(1))
+        per.append(int(m.group(1)) / requests if m else float("nan"))
+    return statistics.median(per)
 def measured(which, name):
     """Median requests/s and median server CPU µs per request over the rounds."""
     rates, cpu = [], []
@@ -106,11 +125,15 @@ def measured(which, name):
     return statistics.median(rates), statistics.median(cpu)
 now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 backend = "PostgreSQL" if pg else "SQLite"
-lines = [f"| load | {name_a} req/s | {name_b} req/s | B / A | {name_a} CPU µs/req | {name_b} CPU µs/req | B / A |",
-         "|---|---:|---:|---:|---:|---:|---:|"]
+lines = [f"| load | {name_a} req/s | {name_b} req/s | B / A | {name_a} CPU µs/req | {name_b} CPU µs/req | B / A "
+         f"| syscalls/req A → B | context switches/req A → B |",
+         "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
 for key, title in loads:
     (a, ca), (b, cb) = measured(0, key), measured(1, key)
-    lines.append(f"| {title} | {a:,.0f} | {b:,.0f} | {b / a:.0%} | {ca:.1f} | {cb:.1f} | {cb / ca:.0%} |")
+    sa, sb = counted(0, key, "raw_syscalls:sys_enter"), counted(1, key, "raw_syscalls:sys_enter")
+    xa, xb = counted(0, key, "context-switches"), counted(1, key, "context-switches")
+    lines.append(f"| {title} | {a:,.0f} | {b:,.0f} | {b / a:.0%} | {ca:.1f} | {cb:.1f} | {cb / ca:.0%} "
+                 f"| {sa:.1f} → {sb:.1f} | {xa:.2f} → {xb:.2f} |")
 table = "\n".join(lines)
 section = f"""<!-- ab-{label}:start -->
 ## Before/after: {name_a} vs {name_b} ({backend})
@@ -120,7 +143,8 @@ section = f"""<!-- ab-{label}:start -->
 (A B, then B A), median of the rounds; rate limiting off; load average {load} at the end.
 CPU µs/req: the server process's user + system time over the measured run divided by
 its requests (lower is better; unlike requests/s it hardly moves with other work on
-the machine, so it is the column to judge a change by).
+the machine, so it is the column to judge a change by). System calls and context
+switches per request: the server's, counted by `perf stat` over the same run.
 
 {table}
 <!-- ab-{label}:end -->
