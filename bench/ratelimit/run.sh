@@ -16,7 +16,7 @@
 # Writes its section of bench/RESULTS.md (between the ratelimit markers); exits 3
 # when a target is missed.
 #
-# Env: DURATION (default 10s), CONNECTIONS (32), THREADS (2), TESSERAD_BIN
+# Env: DURATION (default 10s), ROUNDS (3), CONNECTIONS (32), THREADS (2), TESSERAD_BIN
 # (measure this binary instead of building a release one).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -24,6 +24,7 @@ root=$PWD
 source scripts/lib.sh
 
 DURATION=${DURATION:-10s}
+ROUNDS=${ROUNDS:-3}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-2}
 
@@ -104,25 +105,18 @@ run() { # name key base…  (one wrk per base, connections split between them)
   wrks=()
   for b in "$@"; do
     wrk --latency -t"$THREADS" -c"$c" -d"$DURATION" -H "Authorization: token $key" "$b/v1/me" \
-      >"$work/$name.$i.txt" &
+      >"$work/$name.r$round.$i.txt" &
     wrks+=($!)
     i=$((i + 1))
   done
   wait "${wrks[@]}"
-  cat "$work/$name".*.txt >&2
+  cat "$work/$name".r"$round".*.txt >&2
 }
 
 sqlite_db="sqlite://$work/tesserad.db"
 sqlite_key=$(seed "$sqlite_db")
 TESSERAD_DATABASE_URL=$PG_URL "$bin" migrate >/dev/null
 pg_key=$(seed "$PG_URL")
-
-step "SQLite, rate limiting off"
-start sqlite-off "$sqlite_db" --no-rate-limit; check "$base" "$sqlite_key" no
-run sqlite-off "$sqlite_key" "$base"; stop_servers
-step "SQLite, in-process limiter"
-start sqlite-memory "$sqlite_db" --rate-limit-backend memory; check "$base" "$sqlite_key" yes
-run sqlite-memory "$sqlite_key" "$base"; stop_servers
 
 # One row: name, then serve flags; once with one instance, once with two.
 measure() { # name flags…
@@ -135,26 +129,43 @@ measure() { # name flags…
   start "pg-$name-2b" "$PG_URL" "$@"; b=$base; check "$b" "$pg_key" "$expect"
   run "pg-$name-2" "$pg_key" "$a" "$b"; stop_servers
 }
-expect=no measure off --no-rate-limit
-expect=yes measure memory --rate-limit-backend memory
-expect=yes measure redis --rate-limit-backend redis
-expect=yes measure postgres --rate-limit-backend postgres
+# Every row once per round, the rounds one after the other; each row's figure is
+# its median over the rounds, so one busy moment of the machine moves one round
+# of one row, not the table.
+for round in $(seq 1 "$ROUNDS"); do
+  step "round $round: SQLite, rate limiting off"
+  start sqlite-off "$sqlite_db" --no-rate-limit; check "$base" "$sqlite_key" no
+  run sqlite-off "$sqlite_key" "$base"; stop_servers
+  step "round $round: SQLite, in-process limiter"
+  start sqlite-memory "$sqlite_db" --rate-limit-backend memory; check "$base" "$sqlite_key" yes
+  run sqlite-memory "$sqlite_key" "$base"; stop_servers
 
-python3 - "$work" "$root/bench/RESULTS.md" "$DURATION" "$CONNECTIONS" "$THREADS" "$bin" <<'PY'
-import re, sys, glob, datetime, os, platform
-work, results, duration, conns, threads, binary = sys.argv[1:]
+  expect=no measure off --no-rate-limit
+  expect=yes measure memory --rate-limit-backend memory
+  expect=yes measure redis --rate-limit-backend redis
+  expect=yes measure postgres --rate-limit-backend postgres
+done
+
+python3 - "$work" "$root/bench/RESULTS.md" "$DURATION" "$CONNECTIONS" "$THREADS" "$bin" "$ROUNDS" <<'PY'
+import re, sys, glob, datetime, os, platform, statistics
+work, results, duration, conns, threads, binary, rounds = sys.argv[1:]
 
 def parse(name):
-    rps = 0.0; p99 = 0.0; errors = 0
-    for path in sorted(glob.glob(f"{work}/{name}.*.txt")):
-        text = open(path).read()
-        rps += float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-        m = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
-        v, unit = float(m.group(1)), m.group(2)
-        p99 = max(p99, v / 1000 if unit == "us" else v * 1000 if unit == "s" else v)
-        e = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
-        errors += int(e.group(1)) if e else 0
-    return rps, p99, errors
+    """Median over the rounds of the requests/s (summed over the instances), the
+    worst p99 and all non-2xx answers."""
+    per_round = []; p99 = 0.0; errors = 0
+    for r in range(1, int(rounds) + 1):
+        rps = 0.0
+        for path in sorted(glob.glob(f"{work}/{name}.r{r}.*.txt")):
+            text = open(path).read()
+            rps += float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+            m = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
+            v, unit = float(m.group(1)), m.group(2)
+            p99 = max(p99, v / 1000 if unit == "us" else v * 1000 if unit == "s" else v)
+            e = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+            errors += int(e.group(1)) if e else 0
+        per_round.append(rps)
+    return statistics.median(per_round), p99, errors
 
 rows = [
     ("sqlite-off", "SQLite", "off (`--no-rate-limit`)", "1", "sqlite-off"),
@@ -190,7 +201,9 @@ section = f"""<!-- {marker}:start -->
 `bench/ratelimit/run.sh` — {now}; {os.cpu_count()} cores, {platform.machine()},
 `{os.path.basename(binary)}` binary, wrk `-t{threads} -c{conns} -d{duration}` on loopback against
 `GET /v1/me` with an API key (wrk, tesserad, PostgreSQL and Redis share the
-machine), one run, back to back; load average {load} at the end. Limits are set far
+machine), one run of {rounds} rounds, each measuring every row back to back; each
+row shows its median over the rounds (p99: the worst; non-2xx: all); load average
+{load} at the end. Limits are set far
 above the load, so every request is counted and none is refused. With two
 instances the connections are split between them and their requests/s summed;
 "vs. off" compares with rate limiting off at the same instance count.
