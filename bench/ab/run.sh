@@ -7,9 +7,10 @@
 #
 # Binaries of two commits, built alike: bench/ab/build.sh COMMIT_A COMMIT_B.
 # Usage: bench/ab/run.sh BIN_A BIN_B   (e.g. the binary of the commit before a
-#        restructure, and the one after). Prints the median requests/s and server CPU
-#        time per request per load and binary, and B/A; with LABEL=x writes that table to bench/RESULTS.md between
-#        `ab-x` markers.
+#        restructure, and the one after). Prints the median requests/s, server CPU
+#        time per request, and (with `perf`) the server's system calls and context
+#        switches per request, per load and binary, and B/A; with LABEL=x writes
+#        that table to bench/RESULTS.md between `ab-x` markers.
 # Env: ROUNDS (2), DURATION (10s), CONNECTIONS (32), THREADS (2), DATABASE (an empty
 #      postgres:// server URL prefix, e.g. postgres://postgres@127.0.0.1:5432 — each
 #      run creates its own database there; default: a fresh SQLite file), PRIORITY=1
