@@ -360,18 +360,17 @@ impl Redis {
         for take in &takes {
             invocation.arg(take.now).arg(take.limit);
         }
-        let answers: Result<Vec<i64>> = self.run(&invocation).await;
-        let answers = answers.and_then(|a| {
-            if a.len() == takes.len() * 3 {
-                Ok(a)
-            } else {
-                Err(Error::LimiterUnreachable(format!(
-                    "the Redis script answered {} numbers for {} requests",
-                    a.len(),
-                    takes.len()
-                )))
-            }
-        });
+        // Every request of the bucket gets the same failure, so keep its reason.
+        let answers = match self.run::<Vec<i64>>(&invocation).await {
+            Ok(a) if a.len() == takes.len() * 3 => Ok(a),
+            Ok(a) => Err(format!(
+                "the Redis script answered {} numbers for {} requests",
+                a.len(),
+                takes.len()
+            )),
+            Err(Error::LimiterUnreachable(why)) => Err(why),
+            Err(e) => Err(e.to_string()),
+        };
         for (i, take) in takes.into_iter().enumerate() {
             let decision = match &answers {
                 Ok(a) => Ok(Decision {
@@ -381,7 +380,7 @@ impl Redis {
                     reset: a[3 * i + 2],
                     now: take.now,
                 }),
-                Err(e) => Err(Error::LimiterUnreachable(e.to_string())),
+                Err(why) => Err(Error::LimiterUnreachable(why.clone())),
             };
             let _ = take.reply.send(decision);
         }
@@ -485,6 +484,26 @@ mod tests {
     use super::*;
     use crate::ratelimit::Window;
     use redis::cluster_routing::Slot;
+
+    /// With Redis down a decision fails fast, and its reason reads once.
+    #[tokio::test]
+    async fn an_unreachable_redis_is_said_once() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = RedisUrl::parse(&format!("redis://127.0.0.1:{port}")).unwrap();
+        let limiter = RedisLimiter::connect(&url, false).await.unwrap();
+        let bucket = Bucket {
+            key: "app:down".into(),
+            limit: 5,
+        };
+        let error = limiter.take(&bucket, 1_767_225_600).await.unwrap_err();
+        assert!(matches!(error, Error::LimiterUnreachable(_)), "{error:?}");
+        let shown = error.to_string();
+        assert_eq!(shown.matches("unreachable").count(), 1, "{shown}");
+    }
 
     /// One script deciding several requests answers as one call per request:
     /// a timeline with idle gaps, clock steps back and changing limits, cut into
