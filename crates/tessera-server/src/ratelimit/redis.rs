@@ -266,11 +266,7 @@ impl RedisLimiter {
         redis.check(url).await?;
         let (takes, waiting) = mpsc::channel(WORKERS * MAX_BATCH * 4);
         let waiting = Arc::new(Mutex::new(waiting));
-        let workers: usize = std::env::var("XW")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(WORKERS);
-        for _ in 0..workers {
+        for _ in 0..WORKERS {
             let (redis, waiting) = (redis.clone(), waiting.clone());
             tokio::spawn(async move {
                 while let Some(batch) = next_batch(&waiting, MAX_BATCH).await {
