@@ -9,6 +9,7 @@
 //! build the context and the terminal streams, run, and turn the outcome into
 //! words on stderr and an exit code ([`report`]).
 
+use crate::auth::AuthCommand;
 use crate::context::{Ctx, Storage};
 use crate::docs::{self, DocsCommand};
 use crate::error::CliError;
@@ -49,6 +50,19 @@ pub struct ErrorTexts {
     pub unreachable: Option<&'static str>,
 }
 
+impl ErrorTexts {
+    /// `prefix` before every error, `hint: ` before hints, nothing else.
+    pub const fn plain(prefix: &'static str) -> Self {
+        ErrorTexts {
+            error: prefix,
+            not_logged_in: prefix,
+            cancelled: None,
+            hint: "hint: ",
+            unreachable: None,
+        }
+    }
+}
+
 /// Options of the command line that the host acts on.
 #[derive(Debug, Default)]
 pub struct Globals {
@@ -63,6 +77,17 @@ pub struct Globals {
 }
 
 impl Globals {
+    /// `--profile`, and what the `auth` command (when that is the one run) says
+    /// about JSON errors and secret storage.
+    pub fn auth(profile: Option<String>, command: Option<&AuthCommand>) -> Self {
+        Globals {
+            profile,
+            json: command.is_some_and(AuthCommand::json),
+            storage: command.map(AuthCommand::storage).unwrap_or_default(),
+            api_url: None,
+        }
+    }
+
     /// Just `--api-url`.
     pub fn api_url(url: &Option<String>) -> Self {
         Globals {

@@ -32,13 +32,7 @@ pub const TESSERA: Persona = Persona {
     spec: &tessera_client::TESSERA,
     oauth: &tessera_client::TESSERA_OAUTH,
     profile: None,
-    errors: ErrorTexts {
-        error: "error: ",
-        not_logged_in: "error: ",
-        cancelled: None,
-        hint: "hint: ",
-        unreachable: None,
-    },
+    errors: ErrorTexts::plain("error: "),
     theme: &io::SimpleTheme,
     usage: host::clap_usage,
 };
@@ -72,18 +66,11 @@ pub enum Command {
 
 impl App for Cli {
     fn globals(&self) -> Globals {
-        Globals {
-            profile: self.profile.clone(),
-            json: match &self.command {
-                Command::Auth(command) => command.json(),
-                Command::Api(_) | Command::Docs(_) => false,
-            },
-            storage: match &self.command {
-                Command::Auth(command) => command.storage(),
-                Command::Api(_) | Command::Docs(_) => Storage::AsBefore,
-            },
-            ..Globals::default()
-        }
+        let auth = match &self.command {
+            Command::Auth(command) => Some(command),
+            Command::Api(_) | Command::Docs(_) => None,
+        };
+        Globals::auth(self.profile.clone(), auth)
     }
 
     fn run(self, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {

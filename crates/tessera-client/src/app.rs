@@ -92,6 +92,25 @@ pub struct ReloginCommands {
     pub federated: &'static str,
 }
 
+/// The [`ReloginCommands`] of a CLI named `$cli` whose `auth login` has
+/// Tessera's own flags: `relogin_commands!("acme")` names
+/// `acme auth login --web --profile {profile}` and so on.
+#[macro_export]
+macro_rules! relogin_commands {
+    ($cli:literal) => {
+        $crate::ReloginCommands {
+            client_credentials: concat!(
+                $cli,
+                " auth login --client-credentials --profile {profile}"
+            ),
+            web: concat!($cli, " auth login --web --profile {profile}"),
+            device: concat!($cli, " auth login --device --profile {profile}"),
+            session: concat!($cli, " auth login --session --profile {profile}"),
+            federated: concat!($cli, " auth login --federated --profile {profile}"),
+        }
+    };
+}
+
 impl ReloginCommands {
     pub fn command(&self, method: crate::session::LoginMethod, profile: &str) -> String {
         use crate::session::LoginMethod;
@@ -114,13 +133,7 @@ pub const TESSERA_OAUTH: OAuthSpec = OAuthSpec {
     token_url_env: "TESSERA_TOKEN_URL",
     session_id_env: "TESSERA_SESSION_ID",
     id_token_env: "TESSERA_ID_TOKEN",
-    relogin: ReloginCommands {
-        client_credentials: "tessera auth login --client-credentials --profile {profile}",
-        web: "tessera auth login --web --profile {profile}",
-        device: "tessera auth login --device --profile {profile}",
-        session: "tessera auth login --session --profile {profile}",
-        federated: "tessera auth login --federated --profile {profile}",
-    },
+    relogin: crate::relogin_commands!("tessera"),
 };
 
 impl AppSpec {

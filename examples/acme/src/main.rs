@@ -6,7 +6,7 @@ use tessera_cli::auth::{self, AuthCommand, credential};
 use tessera_cli::docs::{self, DocsCommand};
 use tessera_cli::host::{self, App, ErrorTexts, Globals, Persona};
 use tessera_cli::{CliError, Ctx, Io};
-use tessera_client::{AppSpec, DirDefault, OAuthSpec, ReloginCommands};
+use tessera_client::{AppSpec, DirDefault, OAuthSpec};
 
 /// Where Acme keeps its files and which variables it reads.
 const ACME: AppSpec = AppSpec {
@@ -32,13 +32,8 @@ const ACME_OAUTH: OAuthSpec = OAuthSpec {
     token_url_env: "ACME_TOKEN_URL",
     session_id_env: "ACME_SESSION_ID",
     id_token_env: "ACME_ID_TOKEN",
-    relogin: ReloginCommands {
-        client_credentials: "acme auth login --client-credentials --profile {profile}",
-        web: "acme auth login --web --profile {profile}",
-        device: "acme auth login --device --profile {profile}",
-        session: "acme auth login --session --profile {profile}",
-        federated: "acme auth login --federated --profile {profile}",
-    },
+    // `acme auth login --web --profile {profile}`, and so on for each method.
+    relogin: tessera_client::relogin_commands!("acme"),
 };
 
 const PERSONA: Persona = Persona {
@@ -46,11 +41,9 @@ const PERSONA: Persona = Persona {
     oauth: &ACME_OAUTH,
     profile: None, // named profiles per environment, like gh and gcloud
     errors: ErrorTexts {
-        error: "acme: ",
-        not_logged_in: "acme: ",
-        cancelled: None,
         hint: "  try: ",
         unreachable: Some("is https://status.acme.example green?"),
+        ..ErrorTexts::plain("acme: ")
     },
     theme: &tessera_cli::io::SimpleTheme,
     usage: host::clap_usage,
@@ -73,23 +66,18 @@ enum Command {
     Auth(Box<AuthCommand>),
     /// Who the credential in use acts for.
     Whoami,
-    /// `completion SHELL` and (hidden) `man DIR`, from these definitions;
-    /// the host runs them.
+    /// `completion SHELL` and (hidden) `man DIR`; the host runs them.
     #[command(flatten)]
     Docs(DocsCommand),
 }
 
 impl App for Cli {
     fn globals(&self) -> Globals {
-        Globals {
-            profile: self.profile.clone(),
-            json: matches!(&self.command, Command::Auth(c) if c.json()),
-            storage: match &self.command {
-                Command::Auth(c) => c.storage(),
-                Command::Whoami | Command::Docs(_) => Default::default(),
-            },
-            api_url: None,
-        }
+        let auth = match &self.command {
+            Command::Auth(command) => Some(&**command),
+            Command::Whoami | Command::Docs(_) => None,
+        };
+        Globals::auth(self.profile.clone(), auth)
     }
 
     fn run(self, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
