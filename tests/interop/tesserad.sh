@@ -60,6 +60,26 @@ start_tesserad() {
   return 1
 }
 
+# The start of a suite that drives headless Chromium: skips (0 passed, 0 failed)
+# without Chromium unless CI is set, installs the suite's npm packages, sets
+# ARTIFACTS (screenshots), reports a failed start as `0 passed, 1 failed`
+# (the caller clears that trap with `trap - ERR` once its fixtures exist), and
+# starts tesserad.
+start_browser_suite() { # suite-dir
+  export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
+  if [ ! -x "$CHROMIUM" ]; then
+    if [ -n "${CI:-}" ]; then echo "chromium not found at $CHROMIUM" >&2; exit 1; fi
+    echo "skipped: install chromium (apt-get install chromium) or set CHROMIUM"
+    echo "0 passed, 0 failed"
+    exit 0
+  fi
+  ensure_npm_deps "$1" >&2
+  export ARTIFACTS="$root/tests/interop/artifacts"
+  mkdir -p "$ARTIFACTS"
+  trap 'echo "0 passed, 1 failed"' ERR
+  start_tesserad || { echo "0 passed, 1 failed"; exit 1; }
+}
+
 tesserad_admin() {
   "$TESSERAD_BIN" admin --json "$@"
 }

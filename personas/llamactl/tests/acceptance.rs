@@ -141,21 +141,38 @@ fn token_non_interactive_validates_the_key_by_listing_projects_and_sets_the_prof
     );
 }
 
+/// Command lines refused before anything is asked or stored: exit code and the
+/// reason on stderr. (No test here has a terminal.)
 #[test]
-fn token_non_interactive_requires_both_api_key_and_project_id() {
+fn command_lines_refused_with_their_reason() {
+    const BOTH: &str = "Non-interactive token requires both --api-key and --project-id";
+    let cases: &[(&[&str], i32, &str)] = &[
+        (
+            &["auth", "token", "--no-interactive", "--api-key", "k"],
+            2,
+            BOTH,
+        ),
+        (
+            &["auth", "token", "--no-interactive", "--project-id", "p"],
+            2,
+            BOTH,
+        ),
+        // Without a terminal the token command is non-interactive by default.
+        (&["auth", "token"], 2, BOTH),
+        (&["auth", "token", "--interactive"], 2, "needs a terminal"),
+        (
+            &["auth", "switch", "--no-interactive"],
+            2,
+            "NAME is required",
+        ),
+        (&["auth", "switch", "ghost"], 1, "ghost"),
+        // No current profile: says how to create one.
+        (&["auth", "project", "x"], 3, "llamactl auth token"),
+    ];
     let home = home();
-    for args in [
-        vec!["auth", "token", "--no-interactive", "--api-key", "k"],
-        vec!["auth", "token", "--no-interactive", "--project-id", "p"],
-        vec!["auth", "token"], // no terminal: non-interactive by default
-    ] {
-        let run = home.run(&args, &[]).expect_code(2);
-        assert!(
-            run.stderr()
-                .contains("Non-interactive token requires both --api-key and --project-id"),
-            "{args:?}: {}",
-            run.stderr()
-        );
+    for (args, code, says) in cases {
+        let run = home.run(args, &[]).expect_code(*code);
+        assert!(run.stderr().contains(says), "{args:?}: {}", run.stderr());
     }
 }
 
@@ -231,18 +248,6 @@ fn token_names_profiles_automatically_and_the_newest_is_current() {
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert!(rows[0].starts_with("  default "), "{rows:?}");
     assert!(rows[1].starts_with("* default-2 "), "{rows:?}");
-}
-
-#[test]
-fn interactive_flag_without_a_terminal_is_refused() {
-    let run = home()
-        .run(&["auth", "token", "--interactive"], &[])
-        .expect_code(2);
-    assert!(
-        run.stderr().contains("needs a terminal"),
-        "{}",
-        run.stderr()
-    );
 }
 
 // --- auth login ------------------------------------------------------------------------------
@@ -339,24 +344,6 @@ fn switch_without_a_name_on_a_terminal_offers_an_arrow_key_menu() {
     pty.send(ENTER);
     assert_eq!(pty.finish().0, 0);
     assert!(list(&home, &[])[0].starts_with("* default "));
-}
-
-#[test]
-fn switch_without_a_name_non_interactive_asks_for_the_name() {
-    let run = home()
-        .run(&["auth", "switch", "--no-interactive"], &[])
-        .expect_code(2);
-    assert!(
-        run.stderr().contains("NAME is required"),
-        "{}",
-        run.stderr()
-    );
-}
-
-#[test]
-fn switch_to_an_unknown_profile_fails() {
-    let run = home().run(&["auth", "switch", "ghost"], &[]).expect_code(1);
-    assert!(run.stderr().contains("ghost"));
 }
 
 // --- auth logout ---------------------------------------------------------------------------------
@@ -460,16 +447,6 @@ fn project_unknown_to_the_server_is_refused() {
     home.run(&["auth", "project", "prj_nope"], &[])
         .expect_code(2);
     assert!(list(&home, &[])[0].contains("alpha"));
-}
-
-#[test]
-fn project_without_a_current_profile_says_how_to_create_one() {
-    let run = home().run(&["auth", "project", "x"], &[]).expect_code(3);
-    assert!(
-        run.stderr().contains("llamactl auth token"),
-        "{}",
-        run.stderr()
-    );
 }
 
 // --- environments -----------------------------------------------------------------------------------

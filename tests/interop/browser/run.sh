@@ -13,20 +13,8 @@ root=$(cd "$here/../../.." && pwd)
 source "$root/scripts/lib.sh"
 source "$root/tests/interop/tesserad.sh"
 
-export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
-if [ ! -x "$CHROMIUM" ]; then
-  if [ -n "${CI:-}" ]; then echo "chromium not found at $CHROMIUM" >&2; exit 1; fi
-  echo "skipped: install chromium (apt-get install chromium) or set CHROMIUM"
-  echo "0 passed, 0 failed"
-  exit 0
-fi
-ensure_npm_deps "$here" >&2
-
-export ARTIFACTS="$root/tests/interop/artifacts"
-mkdir -p "$ARTIFACTS"
 # A server or fixture failure still ends with the summary line.
-trap 'echo "0 passed, 1 failed"' ERR
-start_tesserad
+start_browser_suite "$here"
 export FIXTURES="$TESSERAD_WORK/fixtures.json"
 # The page tests exchange codes with plain fetch, so the CLI app opts out of
 # DPoP (required for public apps by default; tested in ../openid-client).

@@ -82,6 +82,56 @@ async fn load(
     }
 }
 
+/// `workers` concurrent [`load`]s against `server`.
+struct Load {
+    ack: Arc<Mutex<Acknowledged>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    async fn start(server: &Server, workers: usize, max_requests: usize) -> Self {
+        let demo = server.demo_account().await;
+        let ack = Arc::new(Mutex::new(Acknowledged::default()));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let workers = (0..workers)
+            .map(|_| {
+                tokio::spawn(load(
+                    server.url.clone(),
+                    demo.auth().unwrap(),
+                    ack.clone(),
+                    stop.clone(),
+                    max_requests,
+                ))
+            })
+            .collect();
+        Self { ack, stop, workers }
+    }
+
+    fn created(&self) -> usize {
+        self.ack.lock().unwrap().created.len()
+    }
+
+    /// Until `n` keys have been created in all (bounded poll, no fixed sleep).
+    async fn until_created(&self, n: usize) {
+        for _ in 0..2000 {
+            if self.created() >= n {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Stops the workers and hands over what they saw.
+    async fn finish(self) -> Acknowledged {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        for w in self.workers {
+            w.await.unwrap();
+        }
+        std::mem::take(&mut *self.ack.lock().unwrap())
+    }
+}
+
 /// Every acknowledged key works on `server` unless its revocation was
 /// acknowledged; every acknowledged revocation holds.
 async fn check_nothing_lost(server: &Server, ack: &Acknowledged) {
@@ -123,39 +173,17 @@ async fn sigkill_loses_nothing_acknowledged(backend: Backend) {
         master_key.clone(),
         &["--config", config.to_str().unwrap()],
     );
-    let demo = server.demo_account().await;
-    let ack = Arc::new(Mutex::new(Acknowledged::default()));
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let workers: Vec<_> = (0..4)
-        .map(|_| {
-            tokio::spawn(load(
-                server.url.clone(),
-                demo.auth().unwrap(),
-                ack.clone(),
-                stop.clone(),
-                400,
-            ))
-        })
-        .collect();
-    // Kill once the load is well under way (bounded poll, no fixed sleep).
-    for _ in 0..2000 {
-        if ack.lock().unwrap().created.len() >= 40 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let load = Load::start(&server, 4, 400).await;
+    // Kill once the load is well under way.
+    load.until_created(40).await;
     let status = Command::new("kill")
         .args(["-KILL", &server.pid().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    for w in workers {
-        w.await.unwrap();
-    }
+    let ack = load.finish().await;
     // A new process on the same database.
     let restarted = Server::start_on(db, master_key, &["--config", config.to_str().unwrap()]);
-    let ack = std::mem::take(&mut *ack.lock().unwrap());
     check_nothing_lost(&restarted, &ack).await;
     drop(server);
 }
@@ -289,25 +317,8 @@ async fn postgres_restart_under_load_is_503_then_recovers() {
         &["--config", config.to_str().unwrap()],
     );
     let demo = server.demo_account().await;
-    let ack = Arc::new(Mutex::new(Acknowledged::default()));
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let workers: Vec<_> = (0..3)
-        .map(|_| {
-            tokio::spawn(load(
-                server.url.clone(),
-                demo.auth().unwrap(),
-                ack.clone(),
-                stop.clone(),
-                100_000,
-            ))
-        })
-        .collect();
-    for _ in 0..2000 {
-        if ack.lock().unwrap().created.len() >= 20 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let load = Load::start(&server, 3, 100_000).await;
+    load.until_created(20).await;
     pg.stop();
 
     // While it is down: 503 with a clear error, for every kind of request.
@@ -320,7 +331,7 @@ async fn postgres_restart_under_load_is_503_then_recovers() {
         body["message"].as_str().unwrap().contains("database"),
         "{body}"
     );
-    let seen_while_down = ack.lock().unwrap().statuses.len();
+    let seen_while_down = load.ack.lock().unwrap().statuses.len();
     // Not ready, yet alive.
     let ready = server.get("/readyz", None).await;
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
@@ -344,18 +355,8 @@ async fn postgres_restart_under_load_is_503_then_recovers() {
     );
     assert_eq!(server.get("/readyz", None).await.status(), StatusCode::OK);
     // Let the load run against the recovered database for a moment.
-    let resumed_at = ack.lock().unwrap().created.len();
-    for _ in 0..2000 {
-        if ack.lock().unwrap().created.len() >= resumed_at + 10 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    for w in workers {
-        w.await.unwrap();
-    }
-    let ack = std::mem::take(&mut *ack.lock().unwrap());
+    load.until_created(load.created() + 10).await;
+    let ack = load.finish().await;
     assert!(ack.statuses.len() > seen_while_down);
     for status in &ack.statuses {
         assert!(

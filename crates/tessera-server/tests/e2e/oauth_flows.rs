@@ -102,18 +102,7 @@ async fn client_credentials_with_customer_key(backend: Backend) {
     let app = confidential_app(&server, &vendor.email, &[]);
     let (status, body) = customer_key_token(&server, &app, &customer.key).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let me = json(
-        server
-            .get(
-                "/v1/me",
-                Some(&format!(
-                    "Bearer {}",
-                    body["access_token"].as_str().unwrap()
-                )),
-            )
-            .await,
-    )
-    .await;
+    let me = me(&server, &body["access_token"]).await;
     assert_eq!(me["account_id"], customer.account_id.as_str());
     assert_eq!(me["scope"], "THIRD_PARTY_OPERATION");
 
@@ -129,15 +118,7 @@ async fn client_credentials_with_customer_key(backend: Backend) {
     let (status, body) = customer_key_token(&server, &app, narrow["key"].as_str().unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["scope"], "read_only");
-    let response = server
-        .get(
-            "/v1/me",
-            Some(&format!(
-                "Bearer {}",
-                body["access_token"].as_str().unwrap()
-            )),
-        )
-        .await;
+    let response = me_response(&server, &body["access_token"]).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert_eq!(json(response).await["code"], 200100);
 
@@ -155,18 +136,7 @@ async fn code_flow_with_refresh(backend: Backend) {
     let tokens = code_flow(&server, &domain, &cli, &demo.account_id).await;
     assert_eq!(tokens["token_type"], "Bearer");
     assert!(tokens["refresh_token"].as_str().unwrap().starts_with("rt_"));
-    let me = json(
-        server
-            .get(
-                "/v1/me",
-                Some(&format!(
-                    "Bearer {}",
-                    tokens["access_token"].as_str().unwrap()
-                )),
-            )
-            .await,
-    )
-    .await;
+    let me = me(&server, &tokens["access_token"]).await;
     assert_eq!(me["account_id"], demo.account_id.as_str());
     assert_eq!(me["client_id"], "lofty-cli");
     let (status, refreshed) = token(
@@ -311,18 +281,7 @@ async fn session_token_is_level_0_and_single_use(backend: Backend) {
     let body = json(response).await;
     assert_eq!(body["acr"], "0");
     assert!(body["expires_in"].as_u64().unwrap() <= 900);
-    let me = json(
-        server
-            .get(
-                "/v1/me",
-                Some(&format!(
-                    "Bearer {}",
-                    body["access_token"].as_str().unwrap()
-                )),
-            )
-            .await,
-    )
-    .await;
+    let me = me(&server, &body["access_token"]).await;
     assert_eq!(me["acr"], "0");
     assert_eq!(me["account_id"], demo.account_id.as_str());
     let response = send().await.unwrap();

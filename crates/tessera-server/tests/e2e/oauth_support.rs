@@ -247,21 +247,20 @@ pub async fn session_token(server: &Server, email: &str) -> (StatusCode, Value) 
     (status, body)
 }
 
+/// GET /v1/me with a bearer token.
+pub async fn me_response(server: &Server, access_token: &Value) -> reqwest::Response {
+    let bearer = format!("Bearer {}", access_token.as_str().unwrap());
+    server.get("/v1/me", Some(&bearer)).await
+}
+
 /// GET /v1/me with a bearer token: the status.
 pub async fn me_status(server: &Server, access_token: &Value) -> StatusCode {
-    server
-        .get(
-            "/v1/me",
-            Some(&format!("Bearer {}", access_token.as_str().unwrap())),
-        )
-        .await
-        .status()
+    me_response(server, access_token).await.status()
 }
 
 /// GET /v1/me with a bearer token: the body, after checking it is 200.
 pub async fn me(server: &Server, access_token: &Value) -> Value {
-    let bearer = format!("Bearer {}", access_token.as_str().unwrap());
-    let response = server.get("/v1/me", Some(&bearer)).await;
+    let response = me_response(server, access_token).await;
     assert_eq!(response.status(), StatusCode::OK);
     crate::support::json(response).await
 }
