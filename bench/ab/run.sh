@@ -19,6 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
 source scripts/lib.sh
+source bench/ab/lib.sh
 [ $# -eq 2 ] || { echo "usage: $0 BIN_A BIN_B" >&2; exit 2; }
 bins=("$1" "$2")
 names=("${LABEL_A:-A}" "${LABEL_B:-B}")
@@ -44,22 +45,13 @@ measure() { # which (0|1), round
   else
     export TESSERAD_DATABASE_URL="sqlite://$run/tesserad.db"
   fi
-  "$bin" migrate >/dev/null 2>&1 || true
-  "$bin" admin account create --email bench@example.com >/dev/null
-  local key app client_id client_secret auth token
-  key=$("$bin" admin --json api-key create --account bench@example.com |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
-  app=$("$bin" admin --json app create --account bench@example.com --name bench --grant client_credentials)
-  client_id=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["client_id"])' "$app")
-  client_secret=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["client_secret"])' "$app")
-  auth=$(printf '%s:%s' "$client_id" "$client_secret" | base64 -w0)
+  ab_seed "$bin"
   port=$(free_port)
   RUST_LOG=warn "${rt[@]}" "$bin" serve --listen "127.0.0.1:$port" --no-rate-limit >"$run/out" 2>"$run/err" &
   server_pid=$!
   for _ in $(seq 1 100); do grep -q '^tesserad listening on' "$run/out" 2>/dev/null && break; sleep 0.1; done
   local base="http://127.0.0.1:$port"
-  token=$(curl -sf -u "$client_id:$client_secret" -d grant_type=client_credentials "$base/oauth/token" |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  ab_token "$base"
   # The server's CPU time (user + system, clock ticks) from /proc: per request it
   # hardly depends on what else shares the machine, unlike requests/s.
   cpu_ticks() { awk '{print $14 + $15}' "/proc/$server_pid/stat"; }
@@ -76,11 +68,7 @@ measure() { # which (0|1), round
     echo $(($(cpu_ticks) - before)) >"$run/$name.cpu"
     wait "$perf_pid" || true
   }
-  wrkrun healthz "$base/healthz"
-  wrkrun me_key -H "Authorization: token $key" "$base/v1/me"
-  wrkrun me_bearer -H "Authorization: Bearer $token" "$base/v1/me"
-  AUTH=$auth BODY=grant_type=client_credentials wrkrun token -s bench/ab/post.lua "$base/oauth/token"
-  AUTH=$auth BODY="token=$token" wrkrun introspect -s bench/ab/post.lua "$base/oauth/introspect"
+  ab_each_load wrkrun "$base"
   stop_server
   step "round $2, ${names[$1]}: $(grep -h 'Requests/sec' "$run"/*.txt | awk '{printf "%s ", $2}')"
 }
@@ -92,12 +80,10 @@ done
 
 load=$(cut -d' ' -f1 /proc/loadavg)
 python3 - "$work" "$ROUNDS" "${names[0]}" "${names[1]}" "$DURATION" "$CONNECTIONS" "$load" \
-  "${DATABASE:+postgres}" "$root/bench/RESULTS.md" "${LABEL:-}" <<'PY'
+  "${DATABASE:+postgres}" "$root/bench/RESULTS.md" "${LABEL:-}" "$AB_LOADS" <<'PY'
 import re, sys, statistics, datetime, os
-work, rounds, name_a, name_b, duration, conns, load, pg, results, label = sys.argv[1:]
-loads = [("healthz", "`GET /healthz`"), ("me_key", "`GET /v1/me`, API key"),
-         ("me_bearer", "`GET /v1/me`, Bearer token"), ("token", "`POST /oauth/token`, client_credentials"),
-         ("introspect", "`POST /oauth/introspect`")]
+work, rounds, name_a, name_b, duration, conns, load, pg, results, label, loads = sys.argv[1:]
+loads = eval(loads)
 ticks = os.sysconf("SC_CLK_TCK")
 def counted(which, name, event):
     """Median count of a perf event per request over the rounds (nan without perf)."""
@@ -143,9 +129,10 @@ section = f"""<!-- ab-{label}:start -->
 `-c{conns} -d{duration}` per load after a 2 s warm-up; {rounds} rounds interleaved
 (A B, then B A), median of the rounds; rate limiting off; load average {load} at the end.
 CPU µs/req: the server process's user + system time over the measured run divided by
-its requests (lower is better; unlike requests/s it hardly moves with other work on
-the machine, so it is the column to judge a change by). System calls and context
-switches per request: the server's, counted by `perf stat` over the same run.
+its requests (lower is better; it moves less than requests/s with other work on the
+machine, but on a VM still by up to 15% between identical code: judge code by
+`bench/ab/instructions.sh`). System calls and context switches per request: the
+server's, counted by `perf stat` over the same run.
 
 {table}
 <!-- ab-{label}:end -->

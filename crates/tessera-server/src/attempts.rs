@@ -18,6 +18,17 @@ pub struct Limit {
     pub window_secs: i64,
 }
 
+impl Limit {
+    /// At most `max` per quarter of an hour: every guessing limit of the
+    /// server (codes, passwords, device user codes).
+    pub const fn per_quarter_hour(max: i64) -> Self {
+        Limit {
+            max,
+            window_secs: 15 * 60,
+        }
+    }
+}
+
 /// An admitted attempt, as counted.
 #[derive(Debug)]
 pub struct Attempt {

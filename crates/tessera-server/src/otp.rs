@@ -24,15 +24,9 @@ pub type AccountId = String;
 pub const CODE_TTL_SECS: i64 = 10 * 60;
 pub const MAX_TRIES: i64 = 5;
 /// Code requests per address per window.
-pub const PER_ADDRESS: Limit = Limit {
-    max: 5,
-    window_secs: 15 * 60,
-};
+pub const PER_ADDRESS: Limit = Limit::per_quarter_hour(5);
 /// Code requests per client IP per window.
-pub const PER_IP: Limit = Limit {
-    max: 20,
-    window_secs: 15 * 60,
-};
+pub const PER_IP: Limit = Limit::per_quarter_hour(20);
 const THROTTLED: &str = "too many code requests; wait a few minutes and try again";
 
 /// Lower-cased, trimmed; `BadRequest` unless it looks like an address.

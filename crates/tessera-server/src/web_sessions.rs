@@ -16,17 +16,11 @@ pub const SESSION_TTL_SECS: i64 = 12 * 3600;
 const LAST_SEEN_GRANULARITY_SECS: i64 = 60;
 /// Failed password sign-ins per account before password sign-in pauses
 /// for it (the email code still works): guessing one account's password.
-pub const PASSWORD_FAILURES_PER_ACCOUNT: Limit = Limit {
-    max: 10,
-    window_secs: 15 * 60,
-};
+pub const PASSWORD_FAILURES_PER_ACCOUNT: Limit = Limit::per_quarter_hour(10);
 /// Failed password sign-ins per client address, across accounts, before
 /// password sign-in pauses for that address: spraying a common password over
 /// many accounts, which the per-account limit never sees.
-pub const PASSWORD_FAILURES_PER_ADDRESS: Limit = Limit {
-    max: 20,
-    window_secs: 15 * 60,
-};
+pub const PASSWORD_FAILURES_PER_ADDRESS: Limit = Limit::per_quarter_hour(20);
 
 /// How a sign-in method is named in the session list and the audit trail.
 pub const METHOD_EMAIL_CODE: &str = "email_code";

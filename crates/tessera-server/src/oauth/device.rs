@@ -29,10 +29,7 @@ pub const INTERVAL_SECS: i64 = 5;
 /// RFC 8628 §3.5: each `slow_down` adds this to the interval.
 pub const SLOW_DOWN_STEP_SECS: i64 = 5;
 /// Failed user-code look-ups allowed per client IP per window.
-pub const GUESS_LIMIT: Limit = Limit {
-    max: 10,
-    window_secs: 15 * 60,
-};
+pub const GUESS_LIMIT: Limit = Limit::per_quarter_hour(10);
 const ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";
 const USER_CODE_LEN: usize = 8;
 

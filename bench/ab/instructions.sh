@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Before/after in instructions: each of two tesserad binaries under valgrind's
+# callgrind, on a fresh SQLite database, serving the loads of bench/ab/run.sh one
+# after the other (wrk, 4 connections, rate limiting off). For each load the
+# counters are zeroed after a warm-up and dumped after the measured run
+# (`callgrind_control`), so a count is the server's instructions (all threads)
+# for exactly that run, divided by its requests.
+#
+# Why: on this VM requests/s and even CPU time per request move by 10-15% between
+# runs of the same code; an instruction count is the same within about 1% run to
+# run, whatever else the machine does. What it cannot show: costs that only come
+# with parallelism (lock contention, cache-line bouncing; callgrind runs one
+# thread at a time) and the kernel's share (it counts user space only); use
+# bench/ab/run.sh for those.
+#
+# Usage: bench/ab/instructions.sh BIN_A BIN_B   (bench/ab/build.sh makes them)
+# Env: DURATION (5s per load), KEEP=1 (keep the callgrind dumps), LABEL_A / LABEL_B (names in the table), LABEL=x
+#      (write the table to bench/RESULTS.md between `ab-instructions-x` markers).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+source scripts/lib.sh
+source bench/ab/lib.sh
+[ $# -eq 2 ] || { echo "usage: $0 BIN_A BIN_B" >&2; exit 2; }
+bins=("$1" "$2")
+names=("${LABEL_A:-A}" "${LABEL_B:-B}")
+DURATION=${DURATION:-5s}
+ensure_apt_tools wrk valgrind
+
+work=$(mktemp -d /tmp/tessera-bench-instr.XXXXXX)
+server_pid=
+stop_server() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null; server_pid=; }
+trap 'stop_server; [ -n "${KEEP:-}" ] && echo "kept $work" >&2 || rm -rf "$work"' EXIT
+
+for which in 0 1; do
+  bin=${bins[$which]} run="$work/$which"
+  mkdir -p "$run"
+  export TESSERAD_MASTER_KEY TESSERAD_DATABASE_URL="sqlite://$run/tesserad.db"
+  TESSERAD_MASTER_KEY=$(python3 -c 'import os,base64;print(base64.b64encode(os.urandom(32)).decode())')
+  ab_seed "$bin"
+  port=$(free_port)
+  RUST_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$run/callgrind.out" \
+    "$bin" serve --listen "127.0.0.1:$port" --no-rate-limit >"$run/out" 2>"$run/err" &
+  server_pid=$!
+  for _ in $(seq 1 600); do grep -q '^tesserad listening on' "$run/out" 2>/dev/null && break; sleep 0.1; done
+  grep -q '^tesserad listening on' "$run/out" || { cat "$run/err" >&2; exit 1; }
+  base="http://127.0.0.1:$port"
+  ab_token "$base"
+  dumps=0
+  count() { # name, wrk args…
+    local name=$1; shift
+    wrk -t1 -c4 -d2s "$@" >/dev/null
+    callgrind_control -z "$server_pid" >/dev/null
+    wrk -t1 -c4 -d"$DURATION" "$@" >"$run/$name.txt"
+    callgrind_control -d "$server_pid" >/dev/null
+    dumps=$((dumps + 1))
+    for _ in $(seq 1 100); do [ -s "$run/callgrind.out.$dumps" ] && break; sleep 0.1; done
+    if grep -q Non-2xx "$run/$name.txt"; then echo "$name: non-2xx answers" >&2; cat "$run/$name.txt" >&2; exit 1; fi
+    echo "$(sed -n 's/^summary: //p' "$run/callgrind.out.$dumps") $(sed -n 's/^ *\([0-9]*\) requests in.*/\1/p' "$run/$name.txt")" \
+      >"$run/$name.count"
+  }
+  ab_each_load count "$base"
+  stop_server
+  step "${names[$which]}: $(cat "$run"/*.count | awk '{printf "%.0f ", $1 / $2}')"
+done
+
+python3 - "$work" "${names[0]}" "${names[1]}" "$DURATION" "$root/bench/RESULTS.md" "${LABEL:-}" "$AB_LOADS" <<'PY'
+import re, sys, datetime
+work, name_a, name_b, duration, results, label, loads = sys.argv[1:]
+def per_request(which, name):
+    instructions, requests = map(int, open(f"{work}/{which}/{name}.count").read().split())
+    return instructions / requests
+lines = [f"| load | {name_a} instructions/req | {name_b} instructions/req | B / A |", "|---|---:|---:|---:|"]
+for key, title in eval(loads):
+    a, b = per_request(0, key), per_request(1, key)
+    lines.append(f"| {title} | {a:,.0f} | {b:,.0f} | {b / a:.1%} |")
+now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+marker = f"ab-instructions-{label}"
+section = f"""<!-- {marker}:start -->
+## Instructions per request: {name_a} vs {name_b} (SQLite)
+
+`bench/ab/instructions.sh` — {now}; release builds (bench/ab/build.sh); each
+binary under callgrind on a fresh SQLite database; per load wrk `-c4 -d{duration}`
+after a 2 s warm-up, counters zeroed before and dumped after the measured run;
+user-space instructions of all the server's threads divided by its requests.
+
+{chr(10).join(lines)}
+<!-- {marker}:end -->
+"""
+print(section)
+if label:
+    text = open(results).read()
+    pat = re.compile(rf"<!-- {marker}:start -->.*?<!-- {marker}:end -->\n?", re.S)
+    text = pat.sub(lambda _: section, text) if pat.search(text) else text.rstrip("\n") + "\n\n" + section
+    open(results, "w").write(text)
+PY
