@@ -2,6 +2,9 @@
 //! series; `http::middleware::track` counts requests and `/metrics` renders them.
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::collections::HashMap;
+use std::sync::{PoisonError, RwLock};
+use std::time::Duration;
 
 /// Labels `route` (the matched route pattern), `status`.
 pub const HTTP_REQUESTS: &str = "tesserad_http_requests_total";
@@ -74,4 +77,50 @@ pub fn install() -> Result<PrometheusHandle, String> {
         metrics::counter!(CONNECTION_TIMEOUTS, "phase" => phase).absolute(0);
     }
     Ok(handle)
+}
+
+/// The per-request series ([`HTTP_REQUESTS`], [`HTTP_DURATION`]) of each route and
+/// status, looked up once and then reused: the `metrics` macros register a
+/// series by name and labels on every call, which measured ~6,000 instructions
+/// per request, a seventh of a whole `/healthz` (`bench/RESULTS.md`,
+/// "Instructions per request"). Routes are the router's patterns, so the map
+/// stays small.
+#[derive(Debug, Default)]
+pub struct RequestSeries {
+    by_status: RwLock<HashMap<u16, HashMap<Box<str>, Handles>>>,
+}
+
+#[derive(Debug, Clone)]
+struct Handles {
+    requests: metrics::Counter,
+    duration: metrics::Histogram,
+}
+
+impl RequestSeries {
+    /// Counts one request of `route` answered with `status` after `elapsed`.
+    pub fn record(&self, route: &str, status: u16, elapsed: Duration) {
+        let known = self
+            .by_status
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(handles) = known.get(&status).and_then(|routes| routes.get(route)) {
+            handles.requests.increment(1);
+            handles.duration.record(elapsed);
+            return;
+        }
+        drop(known);
+        let labels = [("route", route.to_owned()), ("status", status.to_string())];
+        let handles = Handles {
+            requests: metrics::counter!(HTTP_REQUESTS, &labels),
+            duration: metrics::histogram!(HTTP_DURATION, &labels),
+        };
+        handles.requests.increment(1);
+        handles.duration.record(elapsed);
+        self.by_status
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(status)
+            .or_default()
+            .insert(route.into(), handles);
+    }
 }

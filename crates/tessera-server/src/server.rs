@@ -61,6 +61,7 @@ pub async fn build_state(
         keyring,
         clock,
         metrics,
+        request_series: Default::default(),
         rate_limits,
     }))
 }

@@ -26,6 +26,8 @@ pub struct Services {
     pub mailer: Mailer,
     /// Renders `/metrics`; `None` when no recorder is installed (some tests).
     pub metrics: Option<PrometheusHandle>,
+    /// Every request's count and latency, by route and status.
+    pub request_series: crate::metrics::RequestSeries,
     /// `None` when rate limiting is off (`serve --no-rate-limit`).
     pub rate_limits: Option<RateLimits>,
     /// Signing keys of the issuers trust rules name (workload identity federation).

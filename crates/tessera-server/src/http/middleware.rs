@@ -257,26 +257,20 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
         // The id's time prefix only orders ids in logs; nothing decides on it, so
         // the system clock is fine here.
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
+    let matched = request.extensions().get::<MatchedPath>().cloned();
     let method = request.method().clone();
     let span = tracing::info_span!("request", id = %id);
     let mut response = next.run(request).instrument(span.clone()).await;
     let elapsed = start.elapsed();
-    let status = response.status().as_u16().to_string();
+    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let status = response.status().as_u16();
     span.in_scope(|| {
         tracing::debug!(%method, %route, %status, latency_ms = elapsed.as_secs_f64() * 1000.0, "request");
     });
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
-    metrics::counter!(crate::metrics::HTTP_REQUESTS, "route" => route.clone(), "status" => status.clone())
-        .increment(1);
-    metrics::histogram!(crate::metrics::HTTP_DURATION, "route" => route, "status" => status)
-        .record(elapsed);
+    state.request_series.record(route, status, elapsed);
     response
 }
 
