@@ -26,7 +26,7 @@ use crate::principal::{self, Principal};
 use crate::ratelimit::{Bucket, Decision, RateLimits, Subject};
 use crate::services::AppState;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use std::time::Instant;
@@ -235,7 +235,7 @@ pub async fn bounded(
 
 /// The response header (and, from a trusted proxy, request header) carrying a
 /// request's id.
-pub const REQUEST_ID: &str = "x-request-id";
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Gives every request an id, runs it inside a `request` span that carries the id
 /// (so every log line of the request names it), returns the id in `X-Request-Id`
@@ -256,7 +256,10 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
         .map(str::to_owned)
         // The id's time prefix only orders ids in logs; nothing decides on it, so
         // the system clock is fine here.
-        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        .unwrap_or_else(|| {
+            let mut text = [0; uuid::fmt::Hyphenated::LENGTH];
+            (*uuid::Uuid::now_v7().hyphenated().encode_lower(&mut text)).to_owned()
+        });
     let matched = request.extensions().get::<MatchedPath>().cloned();
     let method = request.method().clone();
     let span = tracing::info_span!("request", id = %id);

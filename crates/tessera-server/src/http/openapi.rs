@@ -145,7 +145,7 @@ pub fn document(issuer: &str) -> OpenApi {
         ),
     ]);
     components.headers.extend([
-        header(REQUEST_ID, Type::String, "This request's id: the trusted proxy's `X-Request-Id`, or a new UUIDv7. It is in the server's log lines of the request."),
+        header(REQUEST_ID.as_str(), Type::String, "This request's id: the trusted proxy's `X-Request-Id`, or a new UUIDv7. It is in the server's log lines of the request."),
         header(LIMIT, Type::Integer, "Requests allowed per minute."),
         header(REMAINING, Type::Integer, "Requests left in the current window."),
         header(RESET, Type::Integer, "UTC epoch second at which the oldest counted request leaves the window."),
@@ -154,7 +154,7 @@ pub fn document(issuer: &str) -> OpenApi {
         if let RefOr::T(response) = response {
             response
                 .headers
-                .insert(REQUEST_ID.into(), header_ref(REQUEST_ID));
+                .insert(REQUEST_ID.as_str().into(), header_ref(REQUEST_ID.as_str()));
             if name == "TooManyRequests" {
                 for header in [LIMIT, REMAINING, RESET] {
                     response.headers.insert(header.into(), header_ref(header));
@@ -174,7 +174,7 @@ pub fn document(issuer: &str) -> OpenApi {
                 };
                 response
                     .headers
-                    .insert(REQUEST_ID.into(), header_ref(REQUEST_ID));
+                    .insert(REQUEST_ID.as_str().into(), header_ref(REQUEST_ID.as_str()));
                 if limited || platform {
                     for name in [LIMIT, REMAINING, RESET] {
                         response.headers.insert(name.into(), header_ref(name));
@@ -399,7 +399,11 @@ mod tests {
             );
         }
         assert!(me["responses"]["200"]["headers"].get(LIMIT).is_some());
-        assert!(me["responses"]["200"]["headers"].get(REQUEST_ID).is_some());
+        assert!(
+            me["responses"]["200"]["headers"]
+                .get(REQUEST_ID.as_str())
+                .is_some()
+        );
         let token = &doc["paths"]["/oauth/token"]["post"]["requestBody"]["content"];
         assert!(
             token.get("application/x-www-form-urlencoded").is_some(),
