@@ -23,6 +23,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
 source scripts/lib.sh
+source bench/ab/lib.sh
 
 DURATION=${DURATION:-15s}
 rt=()
@@ -55,13 +56,9 @@ export TESSERAD_DATABASE_URL=${DATABASE:-sqlite://$work/tesserad.db}
 backend=${TESSERAD_DATABASE_URL%%:*}
 port=$(free_port)
 
-step "seeding an account and an API key"
-"$bin" admin account create --email bench@example.com >/dev/null
-key=$("$bin" admin --json api-key create --account bench@example.com |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
-app=$("$bin" admin --json app create --account bench@example.com --name bench --grant client_credentials)
-client_id=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["client_id"])' "$app")
-client_secret=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["client_secret"])' "$app")
+step "seeding an account, an API key and an app"
+ab_seed "$bin"
+key=$AB_KEY client_id=$AB_CLIENT_ID client_secret=$AB_CLIENT_SECRET
 
 step "starting tesserad on 127.0.0.1:$port ($backend)"
 RUST_LOG=warn "${rt[@]}" "$bin" serve --listen "127.0.0.1:$port" --no-rate-limit >"$work/stdout" 2>"$work/stderr" &
@@ -76,8 +73,8 @@ status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: token $key" "
 [ "$status" = 200 ] || { echo "GET /v1/me answered $status" >&2; exit 1; }
 
 step "an access token (client credentials)"
-token=$(curl -s -u "$client_id:$client_secret" -d grant_type=client_credentials "$base/oauth/token" |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+ab_token "$base"
+token=$AB_TOKEN
 status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "$base/v1/me")
 [ "$status" = 200 ] || { echo "GET /v1/me (Bearer) answered $status" >&2; exit 1; }
 
