@@ -14,7 +14,9 @@
 # bench/ab/run.sh for those.
 #
 # Usage: bench/ab/instructions.sh BIN_A BIN_B   (bench/ab/build.sh makes them)
-# Env: DURATION (5s per load), KEEP=1 (keep the callgrind dumps), LABEL_A / LABEL_B (names in the table), LABEL=x
+# Env: DURATION (5s per load), DATABASE (an empty postgres:// server URL prefix, as
+#      for run.sh: each binary gets its own database there; the PostgreSQL server's
+#      own work is not counted; default: a fresh SQLite file), KEEP=1 (keep the callgrind dumps), LABEL_A / LABEL_B (names in the table), LABEL=x
 #      (write the table to bench/RESULTS.md between `ab-instructions-x` markers).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -36,6 +38,11 @@ for which in 0 1; do
   bin=${bins[$which]} run="$work/$which"
   mkdir -p "$run"
   export TESSERAD_MASTER_KEY TESSERAD_DATABASE_URL="sqlite://$run/tesserad.db"
+  if [ -n "${DATABASE:-}" ]; then
+    db="instr_$(date +%s%N)"
+    psql -q "$DATABASE/postgres" -c "CREATE DATABASE $db" >/dev/null
+    TESSERAD_DATABASE_URL="$DATABASE/$db"
+  fi
   TESSERAD_MASTER_KEY=$(python3 -c 'import os,base64;print(base64.b64encode(os.urandom(32)).decode())')
   ab_seed "$bin"
   port=$(free_port)
@@ -64,9 +71,11 @@ for which in 0 1; do
   step "${names[$which]}: $(cat "$run"/*.count | awk '{printf "%.0f ", $1 / $2}')"
 done
 
-python3 - "$work" "${names[0]}" "${names[1]}" "$DURATION" "$root/bench/RESULTS.md" "${LABEL:-}" "$AB_LOADS" <<'PY'
+python3 - "$work" "${names[0]}" "${names[1]}" "$DURATION" "$root/bench/RESULTS.md" "${LABEL:-}" "$AB_LOADS" \
+  "${DATABASE:+PostgreSQL}" <<'PY'
 import re, sys, datetime
-work, name_a, name_b, duration, results, label, loads = sys.argv[1:]
+work, name_a, name_b, duration, results, label, loads, pg = sys.argv[1:]
+backend = pg or "SQLite"
 def per_request(which, name):
     instructions, requests = map(int, open(f"{work}/{which}/{name}.count").read().split())
     return instructions / requests
@@ -77,10 +86,10 @@ for key, title in eval(loads):
 now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 marker = f"ab-instructions-{label}"
 section = f"""<!-- {marker}:start -->
-## Instructions per request: {name_a} vs {name_b} (SQLite)
+## Instructions per request: {name_a} vs {name_b} ({backend})
 
 `bench/ab/instructions.sh` — {now}; release builds (bench/ab/build.sh); each
-binary under callgrind on a fresh SQLite database; per load wrk `-c4 -d{duration}`
+binary under callgrind on a fresh {backend} database; per load wrk `-c4 -d{duration}`
 after a 2 s warm-up, counters zeroed before and dumped after the measured run;
 user-space instructions of all the server's threads divided by its requests.
 
