@@ -52,23 +52,13 @@ impl std::fmt::Debug for ChangeMarker {
     }
 }
 
-/// The longest a request waits for the shared `auth_epoch` read (normally well
-/// under a millisecond). Past it the request queries by itself: while the
-/// database is unreachable that query reports the outage (503) after the pool's
-/// own timeout, instead of after the epoch's and then its own.
-const EPOCH_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
-
 impl ChangeMarker {
     /// The current marker, read after the call began; `None`: unknown, do not
     /// use the cache.
     async fn read(&self) -> Option<Version> {
         match self {
             Self::Sqlite(watch) => watch.version(),
-            Self::Postgres(epoch) => tokio::time::timeout(EPOCH_WAIT, epoch.get(()))
-                .await
-                .ok()
-                .flatten()
-                .flatten(),
+            Self::Postgres(epoch) => epoch.get(()).await.flatten(),
         }
     }
 }

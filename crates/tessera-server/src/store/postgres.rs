@@ -13,6 +13,14 @@ pub const MAX_BATCH: usize = 64;
 /// Requests answered by one read of the `auth_epoch` marker (see
 /// [`super::auth_cache`]); more wait for the next read.
 pub const MAX_EPOCH_WAITERS: usize = 1024;
+/// The longest one read of `auth_epoch` may take (normally well under a
+/// millisecond); past it every request waiting for it queries by itself. So a
+/// request waits at most this for the read running when it arrived plus this
+/// for its own, and while the database is unreachable its own query reports the
+/// outage (503) after the pool's timeout, not after the epoch's and then its
+/// own. One timer per read rather than per request: a timer was ~1,300
+/// instructions of every request (bench/RESULTS.md).
+pub const EPOCH_WAIT: Duration = Duration::from_millis(250);
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -29,9 +37,11 @@ pub async fn connect(url: &str) -> Result<AnyPool> {
 
 /// The change marker of the authentication cache (migration `0009_auth_epoch.sql`),
 /// in the batcher's shape: one value for every waiting request.
+/// Gives up after [`EPOCH_WAIT`] (an error: the waiters query alone).
 pub async fn auth_epoch(pool: AnyPool) -> Result<HashMap<(), i64>> {
-    let (n,): (i64,) = sqlx::query_as("SELECT n FROM auth_epoch WHERE id = 1")
-        .fetch_one(&pool)
-        .await?;
+    let read = sqlx::query_as("SELECT n FROM auth_epoch WHERE id = 1").fetch_one(&pool);
+    let (n,): (i64,) = tokio::time::timeout(EPOCH_WAIT, read)
+        .await
+        .map_err(|_| crate::error::Error::Unavailable(sqlx::Error::PoolTimedOut))??;
     Ok(HashMap::from([((), n)]))
 }
