@@ -24,15 +24,26 @@ pub const EPOCH_WAIT: Duration = Duration::from_millis(250);
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
+/// How long start-up keeps trying (in 3 s attempts, so a database that never
+/// answers fails after 6 s) to reach a database that does not answer within a
+/// request's 3 s: a server busy creating databases (seen in CI: a first
+/// connection took over 3 s) or still coming up beside tesserad. Refused
+/// credentials or an unknown database fail at once.
+const STARTUP_WAIT: Duration = Duration::from_secs(5);
+
 pub async fn connect(url: &str) -> Result<AnyPool> {
-    let pool = AnyPoolOptions::new()
+    let options = AnyPoolOptions::new()
         .max_connections(8)
         // Fail fast while the database is down, so requests get a 503 rather
         // than hang; the pool reconnects by itself when it is back.
-        .acquire_timeout(Duration::from_secs(3))
-        .connect(url)
-        .await?;
-    Ok(pool)
+        .acquire_timeout(Duration::from_secs(3));
+    let deadline = std::time::Instant::now() + STARTUP_WAIT;
+    loop {
+        match options.clone().connect(url).await {
+            Err(sqlx::Error::PoolTimedOut) if std::time::Instant::now() < deadline => {}
+            connected => return Ok(connected?),
+        }
+    }
 }
 
 /// The change marker of the authentication cache (migration `0009_auth_epoch.sql`),
