@@ -90,7 +90,7 @@ pub struct RequestSeries {
     by_status: RwLock<HashMap<u16, HashMap<Box<str>, Handles>>>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Handles {
     requests: metrics::Counter,
     duration: metrics::Histogram,

@@ -20,27 +20,28 @@ pub const MAX_EPOCH_WAITERS: usize = 1024;
 /// outage (503) after the pool's timeout, not after the epoch's and then its
 /// own. One timer per read rather than per request: a timer was ~1,300
 /// instructions of every request (bench/RESULTS.md).
-pub const EPOCH_WAIT: Duration = Duration::from_millis(250);
+const EPOCH_WAIT: Duration = Duration::from_millis(250);
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
-/// How long start-up keeps trying (in 3 s attempts, so a database that never
-/// answers fails after 6 s) to reach a database that does not answer within a
-/// request's 3 s: a server busy creating databases (seen in CI: a first
-/// connection took over 3 s) or still coming up beside tesserad. Refused
-/// credentials or an unknown database fail at once.
-const STARTUP_WAIT: Duration = Duration::from_secs(5);
+/// How long a request waits for a connection. Short, so that while the database
+/// is down requests get a 503 rather than hang; the pool reconnects by itself
+/// when it is back.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Start-up gives a first connection this many [`ACQUIRE_TIMEOUT`]s: a server
+/// busy creating databases (seen in CI: a first connection took over 3 s) or
+/// still coming up beside tesserad. Refused credentials or an unknown database
+/// fail at once.
+const STARTUP_ATTEMPTS: u32 = 2;
 
 pub async fn connect(url: &str) -> Result<AnyPool> {
     let options = AnyPoolOptions::new()
         .max_connections(8)
-        // Fail fast while the database is down, so requests get a 503 rather
-        // than hang; the pool reconnects by itself when it is back.
-        .acquire_timeout(Duration::from_secs(3));
-    let deadline = std::time::Instant::now() + STARTUP_WAIT;
+        .acquire_timeout(ACQUIRE_TIMEOUT);
+    let mut attempt = 1;
     loop {
         match options.clone().connect(url).await {
-            Err(sqlx::Error::PoolTimedOut) if std::time::Instant::now() < deadline => {}
+            Err(sqlx::Error::PoolTimedOut) if attempt < STARTUP_ATTEMPTS => attempt += 1,
             connected => return Ok(connected?),
         }
     }
@@ -48,6 +49,7 @@ pub async fn connect(url: &str) -> Result<AnyPool> {
 
 /// The change marker of the authentication cache (migration `0009_auth_epoch.sql`),
 /// in the batcher's shape: one value for every waiting request.
+///
 /// Gives up after [`EPOCH_WAIT`] (an error: the waiters query alone).
 pub async fn auth_epoch(pool: AnyPool) -> Result<HashMap<(), i64>> {
     let read = sqlx::query_as("SELECT n FROM auth_epoch WHERE id = 1").fetch_one(&pool);
