@@ -109,6 +109,7 @@ pub async fn serve(
     // A line for scripts and tests to wait for (and to learn a kernel-picked port).
     println!("tesserad listening on http://{local}");
 
+    let lease = state.store.hold_auth_lease(&state.settings.database);
     let background = tokio::spawn(background_tasks(state.clone()));
     let app = crate::http::router(state.clone());
     crate::connections::serve(listener, app, state.settings.connections, shutdown_signal()).await;
@@ -120,6 +121,9 @@ pub async fn serve(
         && let Err(e) = task.await
     {
         tracing::error!(error = %e, "the metrics listener failed");
+    }
+    if let Some(lease) = lease {
+        lease.release().await;
     }
     state.store.close().await;
     if dev {

@@ -189,6 +189,7 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.settle_auth_change().await;
         row.map(App::try_from).transpose()
     }
 

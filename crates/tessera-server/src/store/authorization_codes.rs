@@ -91,6 +91,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
+            self.settle_auth_change().await;
             return Ok(Consumed::Fresh(row));
         }
         tx.rollback().await?;

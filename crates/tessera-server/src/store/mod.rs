@@ -21,6 +21,7 @@ pub mod apps;
 pub mod attempts;
 pub mod audit;
 pub mod auth_cache;
+pub mod auth_lease;
 pub mod authorization_codes;
 pub mod batch;
 pub mod device_codes;
@@ -105,6 +106,9 @@ pub struct Store {
     auth_cache: Option<Arc<AuthCache>>,
     /// PostgreSQL only: see [`batch`].
     api_key_batch: Option<Arc<batch::Batcher<String, ApiKeyAuthRow>>>,
+    /// PostgreSQL only: the change marker known without a query while held
+    /// (see [`auth_lease`] and [`Store::hold_auth_lease`]).
+    auth_lease: Option<Arc<auth_lease::Lease>>,
     /// SQLite only: the DPoP replay cache's own file (see [`dpop_proofs`]).
     dpop_replay: Option<AnyPool>,
 }
@@ -130,6 +134,7 @@ impl Store {
                         sqlite::ChangeWatch::new(path),
                     )))),
                     api_key_batch: None,
+                    auth_lease: None,
                     dpop_replay: Some(dpop_proofs::open_sqlite_replay(path).await?),
                 })
             }
@@ -146,11 +151,17 @@ impl Store {
                     batch::Batcher::spawn(1, postgres::MAX_EPOCH_WAITERS, move |_: Vec<()>| {
                         postgres::auth_epoch(epoch_pool.clone())
                     });
+                let lease = Arc::new(auth_lease::Lease::default());
+                let marker = ChangeMarker::Postgres {
+                    lease: lease.clone(),
+                    epoch,
+                };
                 Ok(Self {
                     pool,
                     backend: Backend::Postgres,
-                    auth_cache: Some(Arc::new(AuthCache::new(ChangeMarker::Postgres(epoch)))),
+                    auth_cache: Some(Arc::new(AuthCache::new(marker))),
                     api_key_batch: Some(Arc::new(api_key_batch)),
+                    auth_lease: Some(lease),
                     dpop_replay: None,
                 })
             }
@@ -180,6 +191,21 @@ impl Store {
         self.pool.close().await;
         if let Some(replay) = &self.dpop_replay {
             replay.close().await;
+        }
+    }
+
+    /// PostgreSQL: starts holding a lease on the authentication cache's change
+    /// marker ([`auth_lease`]), so that authenticated requests need no query while
+    /// nothing changes. For a server, not for one-off commands (a lease makes
+    /// every write wait for its holder). `None` on SQLite.
+    pub fn hold_auth_lease(&self, location: &DatabaseLocation) -> Option<auth_lease::Holder> {
+        match (location, &self.auth_lease) {
+            (DatabaseLocation::Postgres(url), Some(lease)) => Some(auth_lease::hold(
+                self.pool.clone(),
+                url.clone(),
+                lease.clone(),
+            )),
+            _ => None,
         }
     }
 
@@ -290,7 +316,28 @@ impl Store {
     /// Runs a statement; the number of rows it changed.
     async fn execute<'t>(&self, sql: &'static str, params: impl Params<'t>) -> Result<u64> {
         let query = sqlx::query_with(sql, params.arguments()?);
-        Ok(query.execute(&self.pool).await?.rows_affected())
+        let changed = query.execute(&self.pool).await?.rows_affected();
+        self.written(sql).await;
+        Ok(changed)
+    }
+
+    /// After a statement committed: when it wrote a table that authentication
+    /// reads, waits until every server answers from the new state
+    /// ([`auth_lease::settle`]; PostgreSQL only — SQLite has one server, which
+    /// sees its own commits at once). Every write goes through here, so none
+    /// can forget (statements in an explicit transaction call
+    /// [`Store::settle_auth_change`] after their commit).
+    async fn written(&self, sql: &str) {
+        if self.backend == Backend::Postgres && writes_auth_table(sql) {
+            self.settle_auth_change().await;
+        }
+    }
+
+    /// See [`Store::written`].
+    async fn settle_auth_change(&self) {
+        if self.backend == Backend::Postgres {
+            auth_lease::settle(&self.pool).await;
+        }
     }
 
     /// Whether a statement changed exactly one row (a compare-and-set won).
@@ -303,7 +350,9 @@ impl Store {
         O: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
     {
         let query = sqlx::query_as_with(sql, params.arguments()?);
-        Ok(query.fetch_optional(&self.pool).await?)
+        let row = query.fetch_optional(&self.pool).await?;
+        self.written(sql).await;
+        Ok(row)
     }
 
     async fn all<'t, O>(&self, sql: &'static str, params: impl Params<'t>) -> Result<Vec<O>>
@@ -311,7 +360,9 @@ impl Store {
         O: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
     {
         let query = sqlx::query_as_with(sql, params.arguments()?);
-        Ok(query.fetch_all(&self.pool).await?)
+        let rows = query.fetch_all(&self.pool).await?;
+        self.written(sql).await;
+        Ok(rows)
     }
 
     async fn one<'t, O>(&self, sql: &'static str, params: impl Params<'t>) -> Result<O>
@@ -319,8 +370,43 @@ impl Store {
         O: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
     {
         let query = sqlx::query_as_with(sql, params.arguments()?);
-        Ok(query.fetch_one(&self.pool).await?)
+        let row = query.fetch_one(&self.pool).await?;
+        self.written(sql).await;
+        Ok(row)
     }
+}
+
+/// The tables whose writes bump `auth_epoch` (the triggers of
+/// `migrations/postgres/0009_auth_epoch.sql`; a test keeps the two lists equal).
+/// No other table's delete cascades into them except from among them (another test).
+const AUTH_TABLES: [&str; 5] = [
+    "api_keys",
+    "accounts",
+    "revoked_access_tokens",
+    "apps",
+    "token_families",
+];
+
+/// Whether `sql` inserts into, updates or deletes from one of [`AUTH_TABLES`].
+fn writes_auth_table(sql: &str) -> bool {
+    if sql.starts_with("SELECT") {
+        return false;
+    }
+    let mut previous = ["", ""];
+    for word in sql.split(|c: char| c.is_ascii_whitespace() || c == '(') {
+        if word.is_empty() {
+            continue;
+        }
+        let names_target = matches!(
+            previous,
+            ["INSERT", "INTO"] | ["DELETE", "FROM"] | [_, "UPDATE"]
+        );
+        if names_target && AUTH_TABLES.contains(&word) {
+            return true;
+        }
+        previous = [previous[1], word];
+    }
+    false
 }
 
 /// Whether a statement failed on a unique constraint.
@@ -365,6 +451,87 @@ mod tests {
         assert!(!format!("{location:?}").contains("hunter2"));
         let err = DatabaseLocation::parse("mysql://u:hunter2@h/db").unwrap_err();
         assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn writes_to_auth_tables_are_recognised() {
+        for (sql, writes) in [
+            ("UPDATE api_keys SET revoked_at = $1 WHERE id = $2", true),
+            ("INSERT INTO accounts (id, email) VALUES ($1, $2)", true),
+            ("INSERT INTO apps(client_id) VALUES ($1)", true),
+            ("DELETE FROM token_families WHERE created_at <= $1", true),
+            (
+                "WITH x AS (SELECT 1) UPDATE revoked_access_tokens SET jti = $1",
+                true,
+            ),
+            ("SELECT id FROM api_keys WHERE id = $1", false),
+            ("SELECT id FROM apps WHERE id = $1 FOR UPDATE", false),
+            (
+                "INSERT INTO audit_events (id) SELECT id FROM accounts",
+                false,
+            ),
+            (
+                "INSERT INTO dpop_proofs (jti) VALUES ($1) ON CONFLICT DO UPDATE SET jti = $1",
+                false,
+            ),
+            ("UPDATE api_keys_archive SET x = 1", false),
+            ("DELETE FROM otp_codes WHERE expires_at <= $1", false),
+        ] {
+            assert_eq!(writes_auth_table(sql), writes, "{sql}");
+        }
+    }
+
+    fn migration(name: &str) -> String {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres");
+        std::fs::read_to_string(dir.join(name)).unwrap()
+    }
+
+    #[test]
+    fn auth_tables_are_the_ones_that_bump_the_epoch() {
+        let sql = migration("0009_auth_epoch.sql");
+        let mut triggered: Vec<&str> = sql
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("ON "))
+            .filter_map(|l| {
+                l.strip_suffix(" FOR EACH STATEMENT EXECUTE FUNCTION tessera_bump_auth_epoch();")
+            })
+            .collect();
+        let mut ours = AUTH_TABLES.to_vec();
+        triggered.sort_unstable();
+        ours.sort_unstable();
+        assert_eq!(triggered, ours);
+    }
+
+    /// A delete elsewhere that cascaded into an auth table would bump the epoch
+    /// without [`writes_auth_table`] seeing it (no `ON DELETE`: the delete is
+    /// refused instead).
+    #[test]
+    fn only_auth_tables_cascade_into_auth_tables() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let sql = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            for table in sql.split("CREATE TABLE ").skip(1) {
+                let (name, body) = table.split_once(" (").unwrap();
+                if !AUTH_TABLES.contains(&name) {
+                    continue;
+                }
+                let body = body.split(");").next().unwrap();
+                for reference in body.split("REFERENCES ").skip(1) {
+                    let clause = reference.lines().next().unwrap();
+                    if !clause.contains("ON DELETE") {
+                        continue; // refused while referenced: no cascade
+                    }
+                    let parent = reference.split('(').next().unwrap().trim();
+                    assert!(
+                        AUTH_TABLES.contains(&parent),
+                        "{name} references {parent}, which is not an auth table"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked >= 4, "found only {checked} cascading references");
     }
 
     #[tokio::test]

@@ -323,8 +323,10 @@ async fn probe(
 
 /// Revokes with `revoke` on A while B is under load with `auth`: every request
 /// to B that started after the revoking call returned is refused; the earlier
-/// ones were admitted (so B was answering from its cache, not failing).
+/// ones were admitted (so B was answering from its cache, not failing). Both
+/// instances hold their leases, so B answers without reading the marker.
 async fn race(a: &Server, b: &Server, auth: &str, revoke: impl AsyncFnOnce(&Server) -> StatusCode) {
+    leases_held(a, 2).await;
     let stop = Arc::new(AtomicBool::new(false));
     let probes: Vec<_> = (0..6)
         .map(|_| tokio::spawn(probe(b.url.clone(), auth.to_owned(), stop.clone())))
@@ -430,4 +432,117 @@ async fn a_revocation_races_no_request_on_the_other_instance() {
         status
     })
     .await;
+}
+
+/// Until `count` instances hold a live lease on the auth cache's change marker
+/// (bounded poll: an instance asks for its lease just after it starts).
+async fn leases_held(server: &Server, count: i64) {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&server.database.url).await.unwrap();
+    let sql = "SELECT count(*) FROM auth_leases WHERE until > now()";
+    for _ in 0..1000 {
+        let (held,): (i64,) = sqlx::query_as(sql).fetch_one(&pool).await.unwrap();
+        if held >= count {
+            pool.close().await;
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("{count} instances never held a lease");
+}
+
+/// A new API key of the demo account, made on `server`: (authorization, id).
+async fn new_key(server: &Server, demo: &crate::support::Demo) -> (String, String) {
+    let created = server
+        .http()
+        .post(server.endpoint("/v1/api-keys"))
+        .header("authorization", demo.auth().unwrap())
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let created = json(created).await;
+    (
+        format!("token {}", created["key"].as_str().unwrap()),
+        created["id"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn revoke_key(server: &Server, demo: &crate::support::Demo, id: &str) -> reqwest::RequestBuilder {
+    server
+        .http()
+        .delete(server.endpoint(&format!("/v1/api-keys/{id}")))
+        .header("authorization", demo.auth().unwrap())
+}
+
+/// An instance that holds a lease but no longer acknowledges (hung, cut off):
+/// a revocation waits for it, and returns once its lease must have run out on
+/// its own clock even though the row says later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_waits_for_a_lease_that_does_not_answer() {
+    if !postgres_available() {
+        return;
+    }
+    let a = Server::start(Backend::Postgres).await;
+    let demo = a.demo_account().await;
+    let (auth, id) = new_key(&a, &demo).await;
+    leases_held(&a, 1).await;
+    crate::support::execute(
+        &a.database,
+        "INSERT INTO auth_leases (instance, epoch, until) \
+         VALUES ('silent', 0, now() + interval '1 hour')",
+    )
+    .await;
+    let mut revoking = Box::pin(revoke_key(&a, &demo, &id).send());
+    let early = tokio::time::timeout(std::time::Duration::from_millis(300), &mut revoking).await;
+    assert!(
+        early.is_err(),
+        "returned before the silent lease could have run out"
+    );
+    assert_eq!(revoking.await.unwrap().status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        a.get("/v1/me", Some(&auth)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+/// The notification connections are cut just before a revocation: the other
+/// instance's lease still cannot outlive the revoked key (the grant checks the
+/// counter), and the leases come back with the connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocations_hold_when_notifications_are_lost() {
+    if !postgres_available() {
+        return;
+    }
+    let a = Server::start(Backend::Postgres).await;
+    let b = a.second_instance(&[]);
+    let demo = a.demo_account().await;
+    let (auth, id) = new_key(&a, &demo).await;
+    leases_held(&a, 2).await;
+    assert_eq!(b.get("/v1/me", Some(&auth)).await.status(), StatusCode::OK);
+    let cut = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+               WHERE datname = current_database() AND query LIKE 'LISTEN%'";
+    crate::support::execute(&a.database, cut).await;
+    let revoked = revoke_key(&a, &demo, &id).send().await.unwrap();
+    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        b.get("/v1/me", Some(&auth)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    leases_held(&a, 2).await;
+    for server in [&a, &b] {
+        assert_eq!(
+            server.get("/v1/me", demo.auth().as_deref()).await.status(),
+            StatusCode::OK
+        );
+    }
+    a.admin(&["api-key", "revoke", &demo.key_id]);
+    for server in [&a, &b] {
+        assert_eq!(
+            server.get("/v1/me", demo.auth().as_deref()).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
 }
