@@ -72,6 +72,8 @@ const RENEW: Duration = Duration::from_millis(400);
 const POLL: Duration = Duration::from_millis(2);
 /// Pause before reconnecting the notification connection after an error.
 const RECONNECT: Duration = Duration::from_millis(500);
+/// The longest a notification connection may take to come up.
+const CONNECT: Duration = Duration::from_secs(3);
 
 const CHANNEL: &str = "tessera_auth_epoch";
 
@@ -181,6 +183,8 @@ pub fn hold(pool: AnyPool, url: SecretUrl, lease: Arc<Lease>) -> Holder {
                     continue;
                 }
                 match lease.renew(&pool, &instance).await {
+                    // Notifications may have been lost while the grant ran.
+                    Ok(()) if !listening.load(Ordering::Acquire) => lease.drop_lease(),
                     Ok(()) => failing = false,
                     Err(e) => {
                         lease.drop_lease();
@@ -200,46 +204,45 @@ pub fn hold(pool: AnyPool, url: SecretUrl, lease: Arc<Lease>) -> Holder {
     }
 }
 
+/// Keeps a notification connection, and says whether one is up: without it
+/// this instance holds no lease (writers would wait for it to run out).
 async fn listen(
     url: SecretUrl,
     lease: Arc<Lease>,
     changed: Arc<Notify>,
     listening: Arc<AtomicBool>,
 ) {
+    let mut failing = false;
     loop {
-        let mut listener = match PgListener::connect(url.expose()).await {
+        let connect = async {
+            let mut listener = PgListener::connect(url.expose()).await?;
+            listener.listen(CHANNEL).await?;
+            // A lost connection ends this one; the next is ours to make (and
+            // to say so).
+            listener.eager_reconnect(false);
+            Ok::<_, sqlx::Error>(listener)
+        };
+        let connected = tokio::time::timeout(CONNECT, connect).await;
+        let mut listener = match connected.unwrap_or(Err(sqlx::Error::PoolTimedOut)) {
             Ok(listener) => listener,
             Err(e) => {
-                tracing::warn!(error = %e, "auth cache notifications: cannot connect");
+                if !failing {
+                    tracing::warn!(error = %e, "auth cache notifications: cannot connect; no lease until they can");
+                }
+                failing = true;
                 tokio::time::sleep(RECONNECT).await;
                 continue;
             }
         };
-        if let Err(e) = listener.listen(CHANNEL).await {
-            tracing::warn!(error = %e, "auth cache notifications: LISTEN failed");
-            tokio::time::sleep(RECONNECT).await;
-            continue;
-        }
+        failing = false;
         listening.store(true, Ordering::Release);
         changed.notify_one();
-        loop {
-            match listener.try_recv().await {
-                Ok(Some(_)) => changed.notify_one(),
-                // Reconnected (and listening again), but notifications may have
-                // been lost meanwhile: no lease until renewed.
-                Ok(None) => {
-                    lease.drop_lease();
-                    changed.notify_one();
-                }
-                Err(e) => {
-                    listening.store(false, Ordering::Release);
-                    lease.drop_lease();
-                    tracing::warn!(error = %e, "auth cache notifications lost");
-                    tokio::time::sleep(RECONNECT).await;
-                    break;
-                }
-            }
+        while let Ok(Some(_)) = listener.try_recv().await {
+            changed.notify_one();
         }
+        listening.store(false, Ordering::Release);
+        lease.drop_lease();
+        tracing::warn!("auth cache notifications lost; no lease until they are back");
     }
 }
 

@@ -323,9 +323,10 @@ async fn postgres_restart_under_load_is_503_then_recovers() {
 
     // While it is down: 503 with a clear error, for every kind of request. (An
     // answer cached under the instance's lease may still be given until the
-    // instance has seen its notification connection close: poll, bounded.)
+    // instance has seen its notification connection close, at most the 1.5 s
+    // lease: poll, bounded.)
     let mut down = server.get("/v1/me", demo.auth().as_deref()).await;
-    for _ in 0..150 {
+    for _ in 0..300 {
         if down.status() != StatusCode::OK {
             break;
         }
