@@ -168,8 +168,10 @@ means other work shared the two cores).
   against the revocation list. Those answers are reused while the database's
   change marker says nothing they depend on has changed: on SQLite a read of
   `PRAGMA data_version` on a connection of its own, on PostgreSQL the
-  `auth_epoch` counter read by one query for all the requests waiting at that
-  moment (see the server README, "Per-request database reads").
+  `auth_epoch` counter, known without a query while the instance holds its
+  lease (notified of every change; a write waits until every lease has seen it)
+  and otherwise read by one query for all the requests waiting at that moment
+  (see the server README, "Per-request database reads").
 <!-- {marker}:end -->
 """
 try:
