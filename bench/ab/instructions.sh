@@ -17,7 +17,9 @@
 # Env: DURATION (5s per load), DATABASE (an empty postgres:// server URL prefix, as
 #      for run.sh: each binary gets its own database there; the PostgreSQL server's
 #      own work is not counted; default: a fresh SQLite file), KEEP=1 (keep the callgrind dumps), LABEL_A / LABEL_B (names in the table), LABEL=x
-#      (write the table to bench/RESULTS.md between `ab-instructions-x` markers).
+#      (write the table to bench/RESULTS.md between `ab-instructions-x` markers),
+#      SERVE_ARGS_A / SERVE_ARGS_B (`serve` flags of each, default --no-rate-limit:
+#      e.g. one binary twice, without and with `--rate-limit-backend redis`).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -26,6 +28,8 @@ source bench/ab/lib.sh
 [ $# -eq 2 ] || { echo "usage: $0 BIN_A BIN_B" >&2; exit 2; }
 bins=("$1" "$2")
 names=("${LABEL_A:-A}" "${LABEL_B:-B}")
+# Word-split on purpose: a list of flags.
+serve_args=("${SERVE_ARGS_A:---no-rate-limit}" "${SERVE_ARGS_B:---no-rate-limit}")
 DURATION=${DURATION:-5s}
 ensure_apt_tools wrk valgrind
 
@@ -47,7 +51,7 @@ for which in 0 1; do
   ab_seed "$bin"
   port=$(free_port)
   RUST_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$run/callgrind.out" \
-    "$bin" serve --listen "127.0.0.1:$port" --no-rate-limit >"$run/out" 2>"$run/err" &
+    "$bin" serve --listen "127.0.0.1:$port" ${serve_args[$which]} >"$run/out" 2>"$run/err" &
   server_pid=$!
   for _ in $(seq 1 600); do grep -q '^tesserad listening on' "$run/out" 2>/dev/null && break; sleep 0.1; done
   grep -q '^tesserad listening on' "$run/out" || { cat "$run/err" >&2; exit 1; }

@@ -171,6 +171,11 @@ pub fn hold(pool: AnyPool, url: SecretUrl, lease: Arc<Lease>) -> Holder {
     let renewer = tokio::spawn({
         let (pool, instance) = (pool.clone(), instance.clone());
         async move {
+            // Rows of instances that stopped without giving theirs back.
+            let stale = "DELETE FROM auth_leases WHERE until < now() - interval '1 day'";
+            if let Err(e) = sqlx::query(stale).execute(&pool).await {
+                tracing::warn!(error = %e, "could not prune old auth cache leases");
+            }
             let mut tick = tokio::time::interval(RENEW);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut failing = false;
