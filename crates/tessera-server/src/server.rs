@@ -109,7 +109,7 @@ pub async fn serve(
     // A line for scripts and tests to wait for (and to learn a kernel-picked port).
     println!("tesserad listening on http://{local}");
 
-    let lease = state.store.hold_auth_lease(&state.settings.database);
+    let lease = state.store.hold_auth_lease(&state.settings.database)?;
     let background = tokio::spawn(background_tasks(state.clone()));
     let app = crate::http::router(state.clone());
     crate::connections::serve(listener, app, state.settings.connections, shutdown_signal()).await;

@@ -54,7 +54,7 @@ use super::sqlite::Version;
 use crate::error::Result;
 use crate::secret::SecretUrl;
 use sqlx::AnyPool;
-use sqlx::postgres::PgListener;
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -129,7 +129,7 @@ impl Lease {
     /// Renews once, with the value known now; adopts the counter and asks again
     /// when it moved. A counter that keeps moving leaves the lease to lapse until
     /// the next attempt.
-    async fn renew(&self, pool: &AnyPool, instance: &str) -> Result<()> {
+    async fn renew(&self, pool: &PgPool, instance: &str) -> Result<()> {
         for _ in 0..4 {
             let epoch = self.known.load(Ordering::Acquire);
             let sent = self.elapsed();
@@ -158,8 +158,47 @@ impl Lease {
 /// Holds `lease` for this instance until the returned handle is released:
 /// listens for the counter's notifications and renews. Errors are logged; while
 /// they last the lease lapses and requests read the counter themselves.
-pub fn hold(pool: AnyPool, url: SecretUrl, lease: Arc<Lease>) -> Holder {
+///
+/// On a thread and a runtime of its own, with connections of its own: requests
+/// answered from the lease never wait, so under full load the server's runtime
+/// let the renewals slip by a second and more (measured: two instances on two
+/// cores, the lease lapsing every 1.5 s), and a write waiting for this
+/// instance's acknowledgement would wait as long.
+pub fn hold(url: SecretUrl, lease: Arc<Lease>) -> Result<Holder> {
     let instance = uuid::Uuid::new_v4().to_string();
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(crate::error::Error::internal)?;
+    let thread = std::thread::Builder::new()
+        .name("auth-lease".into())
+        .spawn({
+            let instance = instance.clone();
+            move || runtime.block_on(maintain(url, lease, instance, stopped))
+        })
+        .map_err(crate::error::Error::internal)?;
+    Ok(Holder { stop, thread })
+}
+
+/// The lease's own work (see [`hold`]) until `stopped`; then gives the lease back.
+async fn maintain(
+    url: SecretUrl,
+    lease: Arc<Lease>,
+    instance: String,
+    mut stopped: tokio::sync::oneshot::Receiver<()>,
+) {
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(CONNECT)
+        .connect_lazy(url.expose());
+    let pool = match pool {
+        Ok(pool) => pool,
+        Err(e) => {
+            tracing::warn!(error = %e, "auth cache lease: bad database URL; no lease");
+            return;
+        }
+    };
     let changed = Arc::new(Notify::new());
     let listening = Arc::new(AtomicBool::new(false));
     let listener = tokio::spawn(listen(
@@ -168,45 +207,43 @@ pub fn hold(pool: AnyPool, url: SecretUrl, lease: Arc<Lease>) -> Holder {
         changed.clone(),
         listening.clone(),
     ));
-    let renewer = tokio::spawn({
-        let (pool, instance) = (pool.clone(), instance.clone());
-        async move {
-            // Rows of instances that stopped without giving theirs back.
-            let stale = "DELETE FROM auth_leases WHERE until < now() - interval '1 day'";
-            if let Err(e) = sqlx::query(stale).execute(&pool).await {
-                tracing::warn!(error = %e, "could not prune old auth cache leases");
-            }
-            let mut tick = tokio::time::interval(RENEW);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut failing = false;
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    () = changed.notified() => {}
+    // Rows of instances that stopped without giving theirs back.
+    let stale = "DELETE FROM auth_leases WHERE until < now() - interval '1 day'";
+    if let Err(e) = sqlx::query(stale).execute(&pool).await {
+        tracing::warn!(error = %e, "could not prune old auth cache leases");
+    }
+    let mut tick = tokio::time::interval(RENEW);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            _ = &mut stopped => break,
+            _ = tick.tick() => {}
+            () = changed.notified() => {}
+        }
+        if !listening.load(Ordering::Acquire) {
+            continue;
+        }
+        match lease.renew(&pool, &instance).await {
+            // Notifications may have been lost while the grant ran.
+            Ok(()) if !listening.load(Ordering::Acquire) => lease.drop_lease(),
+            Ok(()) => failing = false,
+            Err(e) => {
+                lease.drop_lease();
+                if !failing {
+                    tracing::warn!(error = %e, "auth cache lease not renewed; requests read the change marker themselves");
                 }
-                if !listening.load(Ordering::Acquire) {
-                    continue;
-                }
-                match lease.renew(&pool, &instance).await {
-                    // Notifications may have been lost while the grant ran.
-                    Ok(()) if !listening.load(Ordering::Acquire) => lease.drop_lease(),
-                    Ok(()) => failing = false,
-                    Err(e) => {
-                        lease.drop_lease();
-                        if !failing {
-                            tracing::warn!(error = %e, "auth cache lease not renewed; requests read the change marker themselves");
-                        }
-                        failing = true;
-                    }
-                }
+                failing = true;
             }
         }
-    });
-    Holder {
-        pool,
-        instance,
-        tasks: [listener, renewer],
     }
+    listener.abort();
+    lease.drop_lease();
+    let sql = "DELETE FROM auth_leases WHERE instance = $1";
+    if let Err(e) = sqlx::query(sql).bind(&instance).execute(&pool).await {
+        tracing::warn!(error = %e, "could not give the auth cache lease back");
+    }
+    pool.close().await;
 }
 
 /// Keeps a notification connection, and says whether one is up: without it
@@ -251,28 +288,19 @@ async fn listen(
     }
 }
 
-/// The tasks holding a lease. Released at shutdown so that writes stop waiting
-/// for this instance at once.
+/// The thread holding a lease. Released at shutdown so that writes stop
+/// waiting for this instance at once.
 #[derive(Debug)]
 pub struct Holder {
-    pool: AnyPool,
-    instance: String,
-    tasks: [tokio::task::JoinHandle<()>; 2],
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
 }
 
 impl Holder {
     pub async fn release(self) {
-        for task in &self.tasks {
-            task.abort();
-        }
-        let sql = "DELETE FROM auth_leases WHERE instance = $1";
-        if let Err(e) = sqlx::query(sql)
-            .bind(&self.instance)
-            .execute(&self.pool)
-            .await
-        {
-            tracing::warn!(error = %e, "could not release the auth cache lease");
-        }
+        let _ = self.stop.send(());
+        let thread = self.thread;
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
     }
 }
 

@@ -198,14 +198,15 @@ impl Store {
     /// marker ([`auth_lease`]), so that authenticated requests need no query while
     /// nothing changes. For a server, not for one-off commands (a lease makes
     /// every write wait for its holder). `None` on SQLite.
-    pub fn hold_auth_lease(&self, location: &DatabaseLocation) -> Option<auth_lease::Holder> {
+    pub fn hold_auth_lease(
+        &self,
+        location: &DatabaseLocation,
+    ) -> Result<Option<auth_lease::Holder>> {
         match (location, &self.auth_lease) {
-            (DatabaseLocation::Postgres(url), Some(lease)) => Some(auth_lease::hold(
-                self.pool.clone(),
-                url.clone(),
-                lease.clone(),
-            )),
-            _ => None,
+            (DatabaseLocation::Postgres(url), Some(lease)) => {
+                auth_lease::hold(url.clone(), lease.clone()).map(Some)
+            }
+            _ => Ok(None),
         }
     }
 
@@ -247,11 +248,20 @@ impl Store {
         family_lifetime_secs: i64,
     ) -> Result<()> {
         const DAY: i64 = 86_400;
-        let deletes: [(&'static str, i64); 6] = [
-            (
-                "DELETE FROM token_families WHERE created_at <= $1",
-                now.saturating_sub(family_lifetime_secs),
-            ),
+        // A statement trigger bumps the auth cache's change marker even when it
+        // deletes nothing (PostgreSQL), which would empty every instance's cache
+        // and make this task wait for their leases every time it runs.
+        let families_before = now.saturating_sub(family_lifetime_secs);
+        let any = "SELECT id FROM token_families WHERE created_at <= $1 LIMIT 1";
+        if self
+            .optional::<(String,)>(any, (families_before,))
+            .await?
+            .is_some()
+        {
+            let sql = "DELETE FROM token_families WHERE created_at <= $1";
+            self.execute(sql, (families_before,)).await?;
+        }
+        let deletes: [(&'static str, i64); 5] = [
             (
                 "DELETE FROM authorization_codes WHERE expires_at <= $1",
                 now - DAY,
