@@ -95,26 +95,10 @@ async fn revocation_on_one_instance_holds_on_the_other() {
     );
 
     // A key made on B through the API, revoked on A through the API.
-    let created = b
-        .http()
-        .post(b.endpoint("/v1/api-keys"))
-        .header("authorization", demo.auth().unwrap())
-        .json(&serde_json::json!({"name": "short-lived"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), StatusCode::CREATED);
-    let created = json(created).await;
-    let auth = format!("token {}", created["key"].as_str().unwrap());
+    let (auth, id) = new_key(&b, &demo).await;
     assert_eq!(a.get("/v1/me", Some(&auth)).await.status(), StatusCode::OK);
     assert_eq!(b.get("/v1/me", Some(&auth)).await.status(), StatusCode::OK);
-    let revoked = a
-        .http()
-        .delete(a.endpoint(&format!("/v1/api-keys/{}", created["id"].as_str().unwrap())))
-        .header("authorization", demo.auth().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let revoked = revoke_key(&a, &demo, &id).send().await.unwrap();
     assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
     let response = b.get("/v1/me", Some(&auth)).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
@@ -395,27 +379,9 @@ async fn a_revocation_races_no_request_on_the_other_instance() {
     let demo = a.demo_account().await;
 
     // An API key revoked through the API on A.
-    let created = json(
-        a.http()
-            .post(a.endpoint("/v1/api-keys"))
-            .header("authorization", demo.auth().unwrap())
-            .json(&serde_json::json!({}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    let key_auth = format!("token {}", created["key"].as_str().unwrap());
-    let id = created["id"].as_str().unwrap().to_owned();
-    let owner = demo.auth().unwrap();
+    let (key_auth, id) = new_key(&a, &demo).await;
     race(&a, &b, &key_auth, async |a: &Server| {
-        a.http()
-            .delete(a.endpoint(&format!("/v1/api-keys/{id}")))
-            .header("authorization", &owner)
-            .send()
-            .await
-            .unwrap()
-            .status()
+        revoke_key(a, &demo, &id).send().await.unwrap().status()
     })
     .await;
 
