@@ -1,9 +1,9 @@
 //! PostgreSQL: the authentication cache's change marker known without a round
 //! trip per request.
 //!
-//! [`super::auth_cache`] reuses an answer while the counter `auth_epoch.n` still
-//! has the value it had when the answer was read, so every request must learn the
-//! current value. Reading it (one query shared by the waiting requests) costs a
+//! The authentication cache (`auth_cache.rs`) reuses an answer while the
+//! counter `auth_epoch.n` still has the value it had when the answer was read,
+//! so every request must learn the current value. Reading it (one query shared by the waiting requests) costs a
 //! database round trip and the database's CPU on every authenticated request. An
 //! instance that holds a *lease* instead knows the value: each bump notifies it
 //! (channel `tessera_auth_epoch`, migration `0010_auth_leases.sql`), and a write
@@ -27,7 +27,7 @@
 //!
 //! Why no request slips through. Let request R start on B after the write
 //! returned. If B holds no lease then, R reads the counter as
-//! [`super::auth_cache`] describes. Otherwise R answers under the value K that B
+//! `auth_cache.rs` describes. Otherwise R answers under the value K that B
 //! adopted last, and every answer cached under K was read after K was read; it
 //! suffices that K ≥ n_T. Let G be B's last successful grant before R.
 //! 1. If G locked the counter after T committed, G read a value ≥ n_T and
