@@ -165,7 +165,6 @@ impl Lease {
 /// cores, the lease lapsing every 1.5 s), and a write waiting for this
 /// instance's acknowledgement would wait as long.
 pub fn hold(url: SecretUrl, lease: Arc<Lease>) -> Result<Holder> {
-    let instance = uuid::Uuid::new_v4().to_string();
     let (stop, stopped) = tokio::sync::oneshot::channel();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -173,10 +172,7 @@ pub fn hold(url: SecretUrl, lease: Arc<Lease>) -> Result<Holder> {
         .map_err(crate::error::Error::internal)?;
     let thread = std::thread::Builder::new()
         .name("auth-lease".into())
-        .spawn({
-            let instance = instance.clone();
-            move || runtime.block_on(maintain(url, lease, instance, stopped))
-        })
+        .spawn(move || runtime.block_on(maintain(url, lease, stopped)))
         .map_err(crate::error::Error::internal)?;
     Ok(Holder { stop, thread })
 }
@@ -185,9 +181,9 @@ pub fn hold(url: SecretUrl, lease: Arc<Lease>) -> Result<Holder> {
 async fn maintain(
     url: SecretUrl,
     lease: Arc<Lease>,
-    instance: String,
     mut stopped: tokio::sync::oneshot::Receiver<()>,
 ) {
+    let instance = uuid::Uuid::new_v4().to_string();
     let pool = PgPoolOptions::new()
         .max_connections(1)
         .acquire_timeout(CONNECT)
