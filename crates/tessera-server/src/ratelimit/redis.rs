@@ -28,35 +28,41 @@
 use super::{Bucket, Decision, PERIOD_SECS};
 use crate::error::{Error, Result};
 use crate::secret::SecretUrl;
-use crate::store::batch::next_batch;
 use futures_util::future::join_all;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
-use tokio::sync::{Mutex, mpsc, oneshot};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
 
-/// The longest a decision may take, connecting included: past it the store
-/// counts as unreachable, so a hung Redis never hangs requests.
+/// The longest a decision may take, from the request asking to its answer,
+/// connecting and waiting for a batch included: past it the store counts as
+/// unreachable, so a hung Redis never hangs requests.
 pub const TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Multiplexed connections to a single Redis, used in turn.
 const CONNECTIONS: usize = 4;
 
-/// Decisions are made in batches: a worker takes every request waiting (up to
+/// Decisions are made in batches: one worker takes every request waiting (up to
 /// [`MAX_BATCH`]) and sends one script per bucket, so under load one app's
 /// requests cost Redis one script call, not one each, and this process one
 /// command. Each request is still decided by a script that started after it
 /// asked, in arrival order, atomically: the answers are those of one script per
-/// request. `WORKERS` batches are in flight at once.
-const WORKERS: usize = 2;
+/// request. One batch is in flight at a time: the requests that arrive during its
+/// round trip make the next one. (Two workers in flight made the second one
+/// leave at once with whoever had just arrived: half the batch size, so twice
+/// the calls, each costing Redis and this process about as much as a full one.)
 const MAX_BATCH: usize = 64;
 
-/// KEYS[1]: the bucket's hash. ARGV: the period (seconds), then `now, limit` for
-/// each request to decide, in order. Returns `allowed (0/1), remaining, reset`
-/// for each, flat: exactly what `Window::take` answers to the same calls one
-/// after the other.
+/// KEYS[1]: the bucket's hash. ARGV[1]: the period (seconds); ARGV[2]: the
+/// requests to decide, in order, each `now` (8 bytes, signed) and `limit` (4
+/// bytes), little-endian. Returns for each `allowed` (1 byte, 0/1), `remaining`
+/// (4 bytes) and `reset` (8 bytes, signed), little-endian, in one binary string:
+/// exactly what `Window::take` answers to the same calls one after the other.
+/// (Binary both ways because numbers as text cost: Redis formats a number about
+/// as slowly as it runs the rest of the script, and one bulk string reads much
+/// faster here than an array of integers.)
 ///
 /// The hash holds one field per second with requests in the window (its count)
 /// and three bookkeeping fields: `t` the window's total, `o` its oldest second
@@ -88,10 +94,10 @@ local function holds(s)
   return added[s] ~= nil or redis.call('HEXISTS', key, s) == 1
 end
 local answers = {}
-local now
-for i = 2, #ARGV, 2 do
-  now = tonumber(ARGV[i])
-  local limit = tonumber(ARGV[i + 1])
+local requests = ARGV[2]
+local now, limit
+for i = 1, #requests, 12 do
+  now, limit = struct.unpack('<i8I4', requests, i)
   local horizon = now - period
   if total > 0 and newest <= horizon then
     redis.call('DEL', key)
@@ -136,16 +142,14 @@ for i = 2, #ARGV, 2 do
       end
     end
   end
-  answers[#answers + 1] = allowed and 1 or 0
-  answers[#answers + 1] = remaining
-  answers[#answers + 1] = reset
+  answers[#answers + 1] = struct.pack('<BI4i8', allowed and 1 or 0, remaining, reset)
 end
 flush()
 if total > 0 then
   if changed then redis.call('HSET', key, 't', total, 'o', oldest, 'n', newest) end
   if newest ~= expiring then redis.call('EXPIRE', key, math.max(newest + period - now, 1)) end
 end
-return answers
+return table.concat(answers)
 ";
 
 /// KEYS[1]: the bucket's hash (as [`SCRIPT`] keeps it). ARGV: the second the
@@ -197,20 +201,25 @@ enum Connections {
     Cluster(ClusterConnection),
 }
 
-/// One request's decision, waiting for a worker.
+/// One request's decision, waiting for the worker.
 struct Take {
-    key: String,
+    /// [`Bucket::key`].
+    bucket: String,
     limit: u32,
     now: i64,
+    /// When the request asked: it is answered by `asked + TIMEOUT`.
+    asked: Instant,
     reply: oneshot::Sender<Result<Decision>>,
 }
 
 pub struct RedisLimiter {
-    takes: mpsc::Sender<Take>,
+    /// Unbounded, yet never longer than the requests in flight: each take's
+    /// request waits for its answer.
+    takes: mpsc::UnboundedSender<Take>,
     redis: Arc<Redis>,
 }
 
-/// The connections and the scripts, shared by the workers and the refunds.
+/// The connections and the scripts, shared by the worker and the refunds.
 struct Redis {
     connections: Connections,
     next: AtomicUsize,
@@ -221,7 +230,7 @@ struct Redis {
 impl RedisLimiter {
     /// Sets up the connections without waiting for them, then checks Redis once:
     /// a refused password is a configuration error; a Redis that does not answer
-    /// yet is only a warning (decisions retry it). Starts the workers, so it needs
+    /// yet is only a warning (decisions retry it). Starts the worker, so it needs
     /// a Tokio runtime.
     pub async fn connect(url: &RedisUrl, cluster: bool) -> Result<Self> {
         let urls = url.expose_secret();
@@ -264,47 +273,36 @@ impl RedisLimiter {
             refund_script: redis::Script::new(REFUND_SCRIPT),
         });
         redis.check(url).await?;
-        let (takes, waiting) = mpsc::channel(WORKERS * MAX_BATCH * 4);
-        let waiting = Arc::new(Mutex::new(waiting));
-        for _ in 0..WORKERS {
-            let (redis, waiting) = (redis.clone(), waiting.clone());
-            tokio::spawn(async move {
-                while let Some(batch) = next_batch(&waiting, MAX_BATCH).await {
-                    redis.decide(batch).await;
-                }
-            });
-        }
+        let (takes, waiting) = mpsc::unbounded_channel();
+        tokio::spawn(redis.clone().work(waiting));
         Ok(Self { takes, redis })
     }
 
     /// Counts one request against `bucket` (when under its limit), together with
-    /// whatever other requests are waiting (see [`WORKERS`]).
+    /// whatever other requests are waiting (see [`MAX_BATCH`]). Answered within
+    /// [`TIMEOUT`] by the worker, so no timer per request.
     pub async fn take(&self, bucket: &Bucket, now: i64) -> Result<Decision> {
         let (reply, decision) = oneshot::channel();
         let take = Take {
-            key: key(&bucket.key),
+            bucket: bucket.key.clone(),
             limit: bucket.limit,
             now,
+            asked: Instant::now(),
             reply,
         };
-        let decided = async {
-            self.takes.send(take).await.ok()?;
-            decision.await.ok()
-        };
-        match tokio::time::timeout(TIMEOUT, decided).await {
-            Ok(Some(decision)) => decision,
-            Ok(None) => Err(Error::LimiterUnreachable(
-                "the Redis limiter's workers have stopped".into(),
-            )),
-            Err(_) => Err(no_answer()),
-        }
+        let stopped = || Error::LimiterUnreachable("the Redis limiter's worker has stopped".into());
+        self.takes.send(take).map_err(|_| stopped())?;
+        decision.await.unwrap_or_else(|_| Err(stopped()))
     }
 
     /// Gives back a request taken at `taken_at` ([`REFUND_SCRIPT`]).
     pub async fn refund(&self, bucket: &Bucket, taken_at: i64) -> Result<()> {
         let mut invocation = self.redis.refund_script.key(key(&bucket.key));
         invocation.arg(taken_at);
-        let _refunded: i64 = self.redis.run(&invocation).await?;
+        let _refunded: i64 = self
+            .redis
+            .run(&invocation, Instant::now() + TIMEOUT)
+            .await?;
         Ok(())
     }
 }
@@ -336,44 +334,75 @@ impl Redis {
         Ok(())
     }
 
+    /// The worker: one batch in flight at a time (see [`MAX_BATCH`]).
+    async fn work(self: Arc<Self>, mut waiting: mpsc::UnboundedReceiver<Take>) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        while waiting.recv_many(&mut batch, MAX_BATCH).await > 0 {
+            // Let the runtime first run the tasks that are ready (under load,
+            // requests whose bytes have just arrived) so that they join this
+            // batch; with nothing else to do this returns at once.
+            tokio::task::yield_now().await;
+            while batch.len() < MAX_BATCH {
+                match waiting.try_recv() {
+                    Ok(take) => batch.push(take),
+                    Err(_) => break,
+                }
+            }
+            self.decide(std::mem::take(&mut batch)).await;
+        }
+    }
+
     /// Answers a batch: one [`SCRIPT`] per bucket, with that bucket's requests
     /// in the order they arrived (so one app's requests are a single script),
-    /// the buckets' scripts sent together.
+    /// the buckets' scripts sent together, all answered by the deadline of the
+    /// oldest request. A request that has already waited [`TIMEOUT`] (behind a
+    /// batch Redis did not answer) is answered at once, unsent.
     async fn decide(&self, batch: Vec<Take>) {
+        let now = Instant::now();
         let mut buckets: Vec<Vec<Take>> = Vec::new();
+        let mut deadline = None;
         for take in batch {
-            match buckets.iter_mut().find(|b| b[0].key == take.key) {
+            let due = take.asked + TIMEOUT;
+            if due <= now {
+                let _ = take.reply.send(Err(no_answer()));
+                continue;
+            }
+            deadline = Some(deadline.map_or(due, |d: Instant| d.min(due)));
+            match buckets.iter_mut().find(|b| b[0].bucket == take.bucket) {
                 Some(bucket) => bucket.push(take),
                 None => buckets.push(vec![take]),
             }
         }
-        join_all(buckets.into_iter().map(|takes| self.decide_bucket(takes))).await;
+        let Some(deadline) = deadline else { return };
+        join_all(
+            buckets
+                .into_iter()
+                .map(|takes| self.decide_bucket(takes, deadline)),
+        )
+        .await;
     }
 
-    async fn decide_bucket(&self, takes: Vec<Take>) {
-        let mut invocation = self.script.key(&takes[0].key);
-        invocation.arg(PERIOD_SECS);
+    async fn decide_bucket(&self, takes: Vec<Take>, deadline: Instant) {
+        let mut requests = Vec::with_capacity(takes.len() * 12);
         for take in &takes {
-            invocation.arg(take.now).arg(take.limit);
+            requests.extend_from_slice(&take.now.to_le_bytes());
+            requests.extend_from_slice(&take.limit.to_le_bytes());
         }
+        let mut invocation = self.script.key(key(&takes[0].bucket));
+        invocation.arg(PERIOD_SECS).arg(requests);
         // Every request of the bucket gets the same failure, so keep its reason.
-        let answers = match self.run::<Vec<i64>>(&invocation).await {
-            Ok(a) if a.len() == takes.len() * 3 => Ok(a),
-            Ok(a) => Err(format!(
-                "the Redis script answered {} numbers for {} requests",
-                a.len(),
-                takes.len()
-            )),
+        let answers = match self.run::<Vec<u8>>(&invocation, deadline).await {
+            Ok(reply) => parse_answers(&reply, takes.len()),
             Err(Error::LimiterUnreachable(why)) => Err(why),
             Err(e) => Err(e.to_string()),
         };
         for (i, take) in takes.into_iter().enumerate() {
             let decision = match &answers {
                 Ok(a) => Ok(Decision {
-                    allowed: a[3 * i] == 1,
+                    allowed: a[i].0,
                     limit: take.limit,
-                    remaining: u32::try_from(a[3 * i + 1]).unwrap_or(0),
-                    reset: a[3 * i + 2],
+                    remaining: a[i].1,
+                    reset: a[i].2,
                     now: take.now,
                 }),
                 Err(why) => Err(Error::LimiterUnreachable(why.clone())),
@@ -382,11 +411,12 @@ impl Redis {
         }
     }
 
-    /// One script on the next connection (the owning shard in a cluster), within
-    /// [`TIMEOUT`]; a failure is [`Error::LimiterUnreachable`].
+    /// One script on the next connection (the owning shard in a cluster), by
+    /// `deadline`; a failure is [`Error::LimiterUnreachable`].
     async fn run<T: redis::FromRedisValue>(
         &self,
         invocation: &redis::ScriptInvocation<'_>,
+        deadline: Instant,
     ) -> Result<T> {
         let run = async {
             match &self.connections {
@@ -397,12 +427,33 @@ impl Redis {
                 Connections::Cluster(conn) => invocation.invoke_async(&mut conn.clone()).await,
             }
         };
-        match tokio::time::timeout(TIMEOUT, run).await {
+        match tokio::time::timeout_at(deadline.into(), run).await {
             Ok(Ok(answer)) => Ok(answer),
             Ok(Err(e)) => Err(Error::LimiterUnreachable(describe(&e))),
             Err(_) => Err(no_answer()),
         }
     }
+}
+
+/// One answer of [`SCRIPT`]'s reply: allowed, remaining, reset.
+const ANSWER_BYTES: usize = 1 + 4 + 8;
+
+/// [`SCRIPT`]'s reply, one `(allowed, remaining, reset)` per request.
+fn parse_answers(reply: &[u8], requests: usize) -> Result<Vec<(bool, u32, i64)>, String> {
+    if reply.len() != requests * ANSWER_BYTES {
+        return Err(format!(
+            "the Redis script answered {} bytes for {requests} requests",
+            reply.len()
+        ));
+    }
+    Ok(reply
+        .chunks_exact(ANSWER_BYTES)
+        .map(|a| {
+            let remaining = u32::from_le_bytes(a[1..5].try_into().expect("4 bytes"));
+            let reset = i64::from_le_bytes(a[5..13].try_into().expect("8 bytes"));
+            (a[0] == 1, remaining, reset)
+        })
+        .collect())
 }
 
 fn no_answer() -> Error {
@@ -513,7 +564,7 @@ mod tests {
         let limiter = RedisLimiter::connect(&RedisUrl::parse(&url).unwrap(), false)
             .await
             .unwrap();
-        let key = key(&format!("app:batch-unit-{}", uuid::Uuid::new_v4().simple()));
+        let bucket = format!("app:batch-unit-{}", uuid::Uuid::new_v4().simple());
         let (mut window, mut now, mut x) = (Window::default(), 1_767_225_600_i64, 0x9e37_79b9_u64);
         let mut step = 0;
         while step < 600 {
@@ -536,15 +587,17 @@ mod tests {
                 expected.push(window.take(now, limit));
                 let (reply, answer) = oneshot::channel();
                 takes.push(Take {
-                    key: key.clone(),
+                    bucket: bucket.clone(),
                     limit,
                     now,
+                    asked: Instant::now(),
                     reply,
                 });
                 answers.push(answer);
                 step += 1;
             }
-            limiter.redis.decide_bucket(takes).await;
+            let deadline = Instant::now() + TIMEOUT;
+            limiter.redis.decide_bucket(takes, deadline).await;
             for (j, (answer, expected)) in answers.into_iter().zip(expected).enumerate() {
                 let got = answer.await.unwrap().unwrap();
                 assert_eq!(got, expected, "step {}", step - size + j);

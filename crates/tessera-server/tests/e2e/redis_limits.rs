@@ -237,6 +237,14 @@ impl OwnRedis {
         }
     }
 
+    /// Freezes (`SIGSTOP`) or thaws (`SIGCONT`) the server: its sockets stay
+    /// open and it answers nothing, as a hung Redis does.
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("running").id().to_string();
+        let status = Command::new("kill").args([signal, &pid]).status().unwrap();
+        assert!(status.success(), "kill {signal} {pid}");
+    }
+
     fn query<T: redis::FromRedisValue>(&self, command: &mut redis::Cmd) -> T {
         let mut conn = redis::Client::open(self.url())
             .unwrap()
@@ -327,6 +335,84 @@ async fn until_enforced(server: &Server, auth: &str) -> Duration {
             "never enforced again"
         );
     }
+}
+
+/// A Redis that accepts and never answers must not hold requests: each is
+/// answered within the limiter's 500 ms (plus slack for a loaded machine),
+/// without limits (`allow`) or 503 (`deny`), however many wait at once; once
+/// Redis answers again, so do the limits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_redis_holds_no_request() {
+    if !redis_available() {
+        return;
+    }
+    let mut redis = OwnRedis::start(None, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), "rate_limit_development = 1000000\n");
+    let url = redis.url();
+    let env = [("TESSERAD_REDIS_URL", url.as_str())];
+    let args = |policy: &'static str| {
+        [
+            "--rate-limit-backend",
+            "redis",
+            "--rate-limit-unreachable",
+            policy,
+            "--config",
+            config.as_str(),
+        ]
+    };
+    let db = Database::create(Backend::Sqlite);
+    let allow = Server::start_on_env(db, master_key(), &args("allow"), &env);
+    let deny = allow.second_instance_env(&args("deny"), &env);
+    let demo = allow.demo_account().await;
+    let auth = demo.auth().unwrap();
+    until_enforced(&allow, &auth).await;
+    until_enforced(&deny, &auth).await;
+
+    redis.signal("-STOP");
+    for (server, expected) in [
+        (&allow, StatusCode::OK),
+        (&deny, StatusCode::SERVICE_UNAVAILABLE),
+    ] {
+        // 24 requests at once, then 24 more while the first batch waits: the
+        // second ones must not wait for a whole timeout of their own after it.
+        let http = reqwest::Client::new();
+        let mut asked = Vec::new();
+        for wave in 0..2 {
+            if wave == 1 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            for _ in 0..24 {
+                let (http, url, auth) = (http.clone(), server.endpoint("/v1/me"), auth.clone());
+                asked.push(tokio::spawn(async move {
+                    let start = Instant::now();
+                    let response = http
+                        .get(url)
+                        .header("authorization", auth)
+                        .send()
+                        .await
+                        .unwrap();
+                    let remaining = header(&response, "x-ratelimit-remaining");
+                    (response.status(), remaining, start.elapsed())
+                }));
+            }
+        }
+        for answer in asked {
+            let (status, remaining, elapsed) = answer.await.unwrap();
+            assert_eq!(status, expected);
+            assert_eq!(remaining, None, "a limit header without Redis");
+            assert!(
+                elapsed < Duration::from_millis(800),
+                "answered after {elapsed:?}"
+            );
+        }
+    }
+    redis.signal("-CONT");
+    for server in [&allow, &deny] {
+        let back = until_enforced(server, &auth).await;
+        assert!(back < Duration::from_secs(2), "limits back after {back:?}");
+    }
+    redis.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
