@@ -10,7 +10,7 @@
 
 use super::web::page;
 use crate::error::{AuthError, DpopError, Error};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use tessera_proto::ratelimit::{LIMIT, REMAINING, RESET};
 use tessera_proto::{ApiErrorBody, INSUFFICIENT_SCOPE_CODE, OAuthErrorBody, OAuthErrorCode, dpop};
@@ -206,9 +206,13 @@ pub type PageResult<T = Response> = std::result::Result<T, PageError>;
 
 /// Sets `X-RateLimit-Limit`, `-Remaining` and `-Reset` (UTC epoch seconds).
 pub fn write_rate_limit_headers(limit: u32, remaining: u32, reset: i64, headers: &mut HeaderMap) {
-    headers.insert(LIMIT, HeaderValue::from(limit));
-    headers.insert(REMAINING, HeaderValue::from(remaining));
-    headers.insert(RESET, HeaderValue::from(reset));
+    // Names made once, not parsed from text on every counted response.
+    const LIMIT_NAME: HeaderName = HeaderName::from_static(LIMIT);
+    const REMAINING_NAME: HeaderName = HeaderName::from_static(REMAINING);
+    const RESET_NAME: HeaderName = HeaderName::from_static(RESET);
+    headers.insert(LIMIT_NAME, HeaderValue::from(limit));
+    headers.insert(REMAINING_NAME, HeaderValue::from(remaining));
+    headers.insert(RESET_NAME, HeaderValue::from(reset));
 }
 
 fn api_body(error: &str, message: String) -> axum::Json<ApiErrorBody> {

@@ -4,9 +4,10 @@
 //!
 //! - [`platform`] authenticates every `/v1` platform request, then checks the
 //!   DPoP proof of a key-bound token (a step of its own, after the token), requires
-//!   `THIRD_PARTY_OPERATION` (else 403, code 200100) and stores the [`Principal`]
-//!   in the request extensions, where handlers and [`by_app`] read it.
-//! - [`by_app`] counts the request against the principal's app.
+//!   `THIRD_PARTY_OPERATION` (else 403, code 200100), stores the [`principal::Principal`] in
+//!   the request extensions, where handlers read it, and (limits on) counts the
+//!   request against the principal's app. One layer, not two: each layer costs
+//!   every request a boxed future and a clone of the routes behind it.
 //! - [`by_ip`] wraps the routers of the unauthenticated endpoints and counts
 //!   requests to them ([`crate::ratelimit::UNAUTHENTICATED_PATHS`]) per client
 //!   address ([`ClientIp`]), matched by path, so it covers those routes whichever
@@ -22,20 +23,21 @@ use super::error::{Style, respond, write_rate_limit_headers};
 use super::extract::{ClientIp, dpop_proof, presented};
 use crate::dpop;
 use crate::error::{Error, Result};
-use crate::principal::{self, Principal};
+use crate::principal;
 use crate::ratelimit::{Bucket, Decision, RateLimits, Subject};
 use crate::services::AppState;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use std::time::Instant;
 use tessera_proto::THIRD_PARTY_OPERATION;
 use tessera_proto::dpop::NONCE_HEADER;
 use tracing::Instrument as _;
 
 /// Authenticate, check the DPoP proof of a key-bound token, require
-/// `THIRD_PARTY_OPERATION`, put the [`Principal`] into the request extensions.
+/// `THIRD_PARTY_OPERATION`, put the [`principal::Principal`] into the request extensions,
+/// count the request against its app (when limits are on).
 pub async fn platform(
     State(state): State<AppState>,
     mut request: Request,
@@ -59,8 +61,16 @@ pub async fn platform(
     )
     .await?;
     principal.require_scope(THIRD_PARTY_OPERATION)?;
+    let subject = match &principal.client_id {
+        Some(client_id) => Subject::App(client_id.clone()),
+        None => Subject::Account(principal.account_id.clone()),
+    };
     request.extensions_mut().insert(principal);
-    let mut response = next.run(request).await;
+    // A refused request's 429 carries the nonce too.
+    let mut response = match by_app(&state, &subject, request, next, now).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    };
     if let Some(value) = nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
         response.headers_mut().insert(NONCE_HEADER, value);
     }
@@ -72,25 +82,19 @@ fn limits(state: &AppState) -> Result<&RateLimits> {
     (state.rate_limits.as_ref()).ok_or_else(|| Error::internal("rate limits are off"))
 }
 
-/// Per-app limit for authenticated platform requests.
-pub async fn by_app(
-    State(state): State<AppState>,
+/// Per-app limit for an authenticated platform request (none when limits are off).
+async fn by_app(
+    state: &AppState,
+    subject: &Subject,
     request: Request,
     next: Next,
+    now: i64,
 ) -> Result<Response> {
-    let limits = limits(&state)?;
-    let Some(principal) = request.extensions().get::<Principal>() else {
-        return Err(Error::internal(
-            "the per-app rate limit sits behind the authentication middleware",
-        ));
+    let Some(limits) = &state.rate_limits else {
+        return Ok(next.run(request).await);
     };
-    let subject = match &principal.client_id {
-        Some(client_id) => Subject::App(client_id.clone()),
-        None => Subject::Account(principal.account_id.clone()),
-    };
-    let now = state.now();
     let bucket = limits
-        .bucket_for(&state.store, &subject, request.uri().path(), now)
+        .bucket_for(&state.store, subject, request.uri().path(), now)
         .await?;
     counted(limits.decide(&bucket, now).await?, "app", request, next).await
 }

@@ -44,11 +44,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// the caller's app after authentication; the unauthenticated token, device and
 /// one-time-code endpoints count per client IP (see [`middleware`]).
 pub fn router(state: AppState) -> Router {
-    let mut platform = v1::platform_routes();
-    if state.rate_limits.is_some() {
-        platform = platform.route_layer(from_fn_with_state(state.clone(), middleware::by_app));
-    }
-    let platform = platform.route_layer(from_fn_with_state(state.clone(), middleware::platform));
+    let platform =
+        v1::platform_routes().route_layer(from_fn_with_state(state.clone(), middleware::platform));
     // Per-IP limits wrap only the routers that serve unauthenticated endpoints
     // (token, device, one-time codes); the layer matches paths, so other routes of
     // these routers pass through, and platform requests never pay for it.

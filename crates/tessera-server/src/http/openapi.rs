@@ -187,7 +187,7 @@ pub fn document(issuer: &str) -> OpenApi {
 }
 
 /// What every platform route gets from the layers in front of it
-/// (`middleware::platform`, `middleware::by_app`): a credential, the scope, the
+/// (`middleware::platform`): a credential, the scope, the
 /// app's rate limit, and the database.
 fn as_platform(operation: &mut Operation) {
     operation.security = Some(vec![
