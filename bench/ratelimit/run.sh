@@ -218,8 +218,9 @@ instances the connections are split between them and their requests/s summed;
   with two (target >= 70%: {met(ok_redis)}). One round trip per decision to Redis
   (one Lua script: the window of the bucket in a hash, with its total and oldest
   second, so an admitted request costs the script a constant number of commands);
-  the requests waiting for one app when a worker is free go as one script call,
-  decided in arrival order; Redis runs scripts one at a time, so the limit is exact.
+  the requests waiting for one app when the worker is free go as one script call
+  (one batch in flight per instance), decided in arrival order; Redis runs scripts
+  one at a time, so the limit is exact.
 - PostgreSQL limiter: **{postgres[0]:.0%}** of unlimited with one instance,
   **{postgres[1]:.0%}** with two. One statement per request (an upsert of the
   bucket's row; the row lock orders instances on one bucket for that statement
