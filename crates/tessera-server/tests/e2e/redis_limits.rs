@@ -337,16 +337,9 @@ async fn until_enforced(server: &Server, auth: &str) -> Duration {
     }
 }
 
-/// A Redis that accepts and never answers must not hold requests: each is
-/// answered within the limiter's 500 ms (plus slack for a loaded machine),
-/// without limits (`allow`) or 503 (`deny`), however many wait at once; once
-/// Redis answers again, so do the limits.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hung_redis_holds_no_request() {
-    if !redis_available() {
-        return;
-    }
-    let mut redis = OwnRedis::start(None, &[]);
+/// Two instances on one SQLite database and `redis`, limits far above any load:
+/// one `allow`s requests while Redis cannot be reached, the other `deny`s them.
+fn allow_and_deny(redis: &OwnRedis) -> (Server, Server) {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), "rate_limit_development = 1000000\n");
     let url = redis.url();
@@ -364,6 +357,20 @@ async fn a_hung_redis_holds_no_request() {
     let db = Database::create(Backend::Sqlite);
     let allow = Server::start_on_env(db, master_key(), &args("allow"), &env);
     let deny = allow.second_instance_env(&args("deny"), &env);
+    (allow, deny)
+}
+
+/// A Redis that accepts and never answers must not hold requests: each is
+/// answered within the limiter's 500 ms (plus slack for a loaded machine),
+/// without limits (`allow`) or 503 (`deny`), however many wait at once; once
+/// Redis answers again, so do the limits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_redis_holds_no_request() {
+    if !redis_available() {
+        return;
+    }
+    let mut redis = OwnRedis::start(None, &[]);
+    let (allow, deny) = allow_and_deny(&redis);
     let demo = allow.demo_account().await;
     let auth = demo.auth().unwrap();
     until_enforced(&allow, &auth).await;
@@ -422,23 +429,7 @@ async fn redis_stopped_and_restarted_under_load() {
     }
     let password = format!("pw-{}", uuid::Uuid::new_v4().simple());
     let mut redis = OwnRedis::start(Some(&password), &[]);
-    let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path(), "rate_limit_development = 1000000\n");
-    let url = redis.url();
-    let env = [("TESSERAD_REDIS_URL", url.as_str())];
-    let args = |policy: &'static str| {
-        [
-            "--rate-limit-backend",
-            "redis",
-            "--rate-limit-unreachable",
-            policy,
-            "--config",
-            config.as_str(),
-        ]
-    };
-    let db = Database::create(Backend::Sqlite);
-    let allow = Server::start_on_env(db, master_key(), &args("allow"), &env);
-    let deny = allow.second_instance_env(&args("deny"), &env);
+    let (allow, deny) = allow_and_deny(&redis);
     let demo = allow.demo_account().await;
     let auth = demo.auth().unwrap();
 
