@@ -122,6 +122,16 @@ impl Load {
         }
     }
 
+    /// Until some request of the load has been answered `status` (bounded poll).
+    async fn until_answered(&self, status: u16) {
+        for _ in 0..2000 {
+            if self.ack.lock().unwrap().statuses.contains(&status) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     /// Stops the workers and hands over what they saw.
     async fn finish(self) -> Acknowledged {
         self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -349,6 +359,10 @@ async fn postgres_restart_under_load_is_503_then_recovers() {
     assert_eq!(json(ready).await["status"], "unavailable");
     assert_eq!(server.get("/healthz", None).await.status(), StatusCode::OK);
 
+    // The load sees the outage too before PostgreSQL returns: a worker whose key
+    // was written just before the stop waits out the 2 s lease of the
+    // acknowledgement (`auth_lease::settle`) before its next request.
+    load.until_answered(503).await;
     pg.pg_ctl_start();
     // Recovers by itself: poll (bounded) until a request succeeds.
     let mut recovered = false;
