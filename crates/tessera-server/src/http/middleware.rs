@@ -1,13 +1,14 @@
-//! The layers in front of handlers: authentication of platform requests, the two
-//! rate-limit layers with their `X-RateLimit-*` headers, and request ids, logs and
-//! metrics ([`track`]).
+//! The layers in front of handlers: authentication of platform requests, the rate
+//! limits with their `X-RateLimit-*` headers (per app inside [`platform`], per
+//! client address in [`by_ip`]), and request ids, logs and metrics ([`track`]).
 //!
 //! - [`platform`] authenticates every `/v1` platform request, then checks the
-//!   DPoP proof of a key-bound token (a step of its own, after the token), requires
-//!   `THIRD_PARTY_OPERATION` (else 403, code 200100), stores the [`principal::Principal`] in
-//!   the request extensions, where handlers read it, and (limits on) counts the
-//!   request against the principal's app. One layer, not two: each layer costs
-//!   every request a boxed future and a clone of the routes behind it.
+//!   DPoP proof of a key-bound token (a step of its own, after the token),
+//!   requires `THIRD_PARTY_OPERATION` (else 403, code 200100), stores the
+//!   [`principal::Principal`] in the request extensions, where handlers read it,
+//!   and (limits on) counts the request against the principal's app. One layer,
+//!   not two: each layer costs every request a boxed future and a clone of the
+//!   routes behind it.
 //! - [`by_ip`] wraps the routers of the unauthenticated endpoints and counts
 //!   requests to them ([`crate::ratelimit::UNAUTHENTICATED_PATHS`]) per client
 //!   address ([`ClientIp`]), matched by path, so it covers those routes whichever
@@ -36,8 +37,8 @@ use tessera_proto::dpop::NONCE_HEADER;
 use tracing::Instrument as _;
 
 /// Authenticate, check the DPoP proof of a key-bound token, require
-/// `THIRD_PARTY_OPERATION`, put the [`principal::Principal`] into the request extensions,
-/// count the request against its app (when limits are on).
+/// `THIRD_PARTY_OPERATION`, put the [`principal::Principal`] into the request
+/// extensions, count the request against its app (when limits are on).
 pub async fn platform(
     State(state): State<AppState>,
     mut request: Request,

@@ -3,8 +3,9 @@
 //!
 //! The authentication cache (`auth_cache.rs`) reuses an answer while the
 //! counter `auth_epoch.n` still has the value it had when the answer was read,
-//! so every request must learn the current value. Reading it (one query shared by the waiting requests) costs a
-//! database round trip and the database's CPU on every authenticated request. An
+//! so every request must learn the current value. Reading it (one query shared
+//! by the waiting requests) costs a database round trip and the database's CPU
+//! on every authenticated request. An
 //! instance that holds a *lease* instead knows the value: each bump notifies it
 //! (channel `tessera_auth_epoch`, migration `0010_auth_leases.sql`), and a write
 //! that bumps the counter returns only once every live lease has acknowledged it
