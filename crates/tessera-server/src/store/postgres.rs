@@ -1,6 +1,6 @@
 //! PostgreSQL: several `tesserad` instances may share one database.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 use std::collections::HashMap;
@@ -34,7 +34,13 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 /// fail at once.
 const STARTUP_ATTEMPTS: u32 = 2;
 
+/// Connects, with TLS as the URL's `sslmode` says (libpq's meaning: `disable`,
+/// `prefer` (the default), `require`, `verify-ca`, `verify-full`), trusting the
+/// CA certificates in `sslrootcert` or else the Mozilla roots built in. A refused
+/// certificate or an unreadable `sslrootcert` is a configuration error that says
+/// what to change: no retry would fix it.
 pub async fn connect(url: &str) -> Result<AnyPool> {
+    check_root_certificate(url)?;
     let options = AnyPoolOptions::new()
         .max_connections(8)
         .acquire_timeout(ACQUIRE_TIMEOUT);
@@ -42,9 +48,65 @@ pub async fn connect(url: &str) -> Result<AnyPool> {
     loop {
         match options.clone().connect(url).await {
             Err(sqlx::Error::PoolTimedOut) if attempt < STARTUP_ATTEMPTS => attempt += 1,
-            connected => return Ok(connected?),
+            Err(e) => {
+                return Err(match certificate_problem(&e) {
+                    Some(hint) => Error::Config(format!("{e} ({hint})")),
+                    None => e.into(),
+                });
+            }
+            Ok(pool) => return Ok(pool),
         }
     }
+}
+
+/// sqlx reports a missing `sslrootcert` as a bare "No such file or directory".
+fn check_root_certificate(url: &str) -> Result<()> {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return Ok(());
+    };
+    for (name, value) in parsed.query_pairs() {
+        if name == "sslrootcert"
+            && let Err(e) = std::fs::read(&*value)
+        {
+            return Err(Error::Config(format!(
+                "cannot read the database's CA certificates, sslrootcert={value}: {e} \
+                 (give a readable PEM file, or leave sslrootcert out to trust the built-in roots)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// What to change when the database server's TLS certificate was refused.
+fn certificate_problem(error: &sqlx::Error) -> Option<&'static str> {
+    use rustls::CertificateError;
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = next {
+        // rustls's error travels inside an io::Error, whose `source()` skips it.
+        let tls = (e.downcast_ref::<std::io::Error>())
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            .or_else(|| e.downcast_ref::<rustls::Error>());
+        if let Some(rustls::Error::InvalidCertificate(problem)) = tls {
+            return Some(match problem {
+                CertificateError::UnknownIssuer => {
+                    "the database's TLS certificate is not issued by a CA tesserad trusts: \
+                     add sslrootcert=PATH (a PEM file with that CA) to the database URL"
+                }
+                CertificateError::NotValidForName
+                | CertificateError::NotValidForNameContext { .. } => {
+                    "the database's TLS certificate is for another name: use that host \
+                     name in the database URL, or sslmode=verify-ca to check the issuer only"
+                }
+                CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                    "the database's TLS certificate has expired"
+                }
+                _ => "the database's TLS certificate was refused",
+            });
+        }
+        next = e.source();
+    }
+    None
 }
 
 /// The change marker of the authentication cache (migration `0009_auth_epoch.sql`),

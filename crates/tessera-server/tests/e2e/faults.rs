@@ -2,7 +2,7 @@
 //! while `/healthz` stays 200, recovery without restarting tesserad, nothing lost), and a tesserad SIGKILLed under load
 //! (nothing it acknowledged is lost), on a real process and a real database.
 
-use crate::support::{Backend, Database, Server, json, postgres_available};
+use crate::support::{Backend, Database, OwnPostgres, Server, json, postgres_available};
 use reqwest::StatusCode;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -196,120 +196,6 @@ async fn sigkill_loses_nothing_acknowledged(backend: Backend) {
     let restarted = Server::start_on(db, master_key, &["--config", config.to_str().unwrap()]);
     check_nothing_lost(&restarted, &ack).await;
     drop(server);
-}
-
-/// A PostgreSQL cluster of the test's own, to stop and start (the shared one in
-/// `TESSERA_TEST_POSTGRES_URL` serves other tests). Runs as `postgres` when root,
-/// like scripts/lib.sh; stopped and removed on drop.
-struct OwnPostgres {
-    bin: PathBuf,
-    dir: tempfile::TempDir,
-    port: u16,
-    as_postgres: bool,
-}
-
-impl OwnPostgres {
-    fn start() -> Self {
-        let bin = std::fs::read_dir("/usr/lib/postgresql")
-            .expect(
-                "PostgreSQL server binaries under /usr/lib/postgresql (Debian package postgresql)",
-            )
-            .filter_map(|e| e.ok())
-            .map(|e| e.path().join("bin"))
-            .find(|b| b.join("initdb").exists())
-            .expect("an initdb under /usr/lib/postgresql/*/bin");
-        let dir = tempfile::Builder::new()
-            .prefix("tessera-faults-pg")
-            .tempdir()
-            .unwrap();
-        let as_postgres = Command::new("id")
-            .arg("-u")
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-            .unwrap_or(false);
-        if as_postgres {
-            assert!(
-                Command::new("chown")
-                    .args(["postgres", dir.path().to_str().unwrap()])
-                    .status()
-                    .unwrap()
-                    .success()
-            );
-        }
-        let port = tessera_testkit::free_port();
-        let pg = Self {
-            bin,
-            dir,
-            port,
-            as_postgres,
-        };
-        let data = pg.data();
-        pg.run(
-            "initdb",
-            &["-D", &data, "-U", "postgres", "--auth=trust", "-E", "UTF8"],
-        );
-        pg.pg_ctl_start();
-        pg
-    }
-
-    fn data(&self) -> String {
-        self.dir.path().join("data").display().to_string()
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-
-    fn run(&self, tool: &str, args: &[&str]) {
-        let program = self.bin.join(tool);
-        let mut cmd = if self.as_postgres {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(&program);
-            c
-        } else {
-            Command::new(&program)
-        };
-        let out = cmd.args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{tool} {args:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    fn pg_ctl_start(&self) {
-        let data = self.data();
-        let log = self.dir.path().join("log").display().to_string();
-        let options = format!(
-            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off",
-            self.port,
-            self.dir.path().display()
-        );
-        self.run(
-            "pg_ctl",
-            &["-D", &data, "-l", &log, "-w", "-o", &options, "start"],
-        );
-    }
-
-    fn stop(&self) {
-        self.run("pg_ctl", &["-D", &self.data(), "-m", "fast", "-w", "stop"]);
-    }
-}
-
-impl Drop for OwnPostgres {
-    fn drop(&mut self) {
-        let program = self.bin.join("pg_ctl");
-        let data = self.data();
-        let mut cmd = if self.as_postgres {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(&program);
-            c
-        } else {
-            Command::new(&program)
-        };
-        let _ = cmd.args(["-D", &data, "-m", "immediate", "stop"]).output();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,7 +3,7 @@
 //! when `SSL_CERT_FILE` names that CA, and is refused without it, with a log line
 //! that names the certificate problem and the fix.
 
-use crate::support::{Backend, Database, Server, TESSERAD, master_key};
+use crate::support::{Backend, Database, Server, TESSERAD, TestCertificate, master_key};
 use reqwest::StatusCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,18 +26,7 @@ struct Relay {
 
 impl Relay {
     async fn start() -> Self {
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "Tessera throwaway test CA");
-        let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
-        let leaf_key = rcgen::KeyPair::generate().unwrap();
-        let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
-            .unwrap()
-            .signed_by(&leaf_key, &ca)
-            .unwrap();
+        let certificate = TestCertificate::for_loopback();
         let config = rustls::ServerConfig::builder_with_provider(Arc::new(
             rustls::crypto::aws_lc_rs::default_provider(),
         ))
@@ -45,8 +34,8 @@ impl Relay {
         .unwrap()
         .with_no_client_auth()
         .with_single_cert(
-            vec![leaf.der().clone()],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+            vec![certificate.cert_der.clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(certificate.key_der.clone().into()),
         )
         .unwrap();
         let acceptor = TlsAcceptor::from(Arc::new(config));
@@ -66,7 +55,7 @@ impl Relay {
         });
         Self {
             url,
-            ca_pem: ca.pem(),
+            ca_pem: certificate.ca_pem,
             seen,
         }
     }

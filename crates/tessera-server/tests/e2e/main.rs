@@ -26,6 +26,7 @@ mod oauth_security;
 mod oauth_support;
 mod otp;
 mod per_address;
+mod postgres_tls;
 mod ratelimit;
 mod redis_limits;
 mod secrets;

@@ -15,11 +15,14 @@
 use base64::Engine as _;
 use serde_json::Value;
 use std::ops::{Deref, DerefMut};
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::Arc;
 pub use tessera_testkit::{
     Backend, Database, Demo, REDIS_ENV, master_key, postgres_available, redis_available,
 };
 use tessera_testkit::{Tesserad, TesseradBuilder};
+use tokio_rustls::rustls;
 
 /// This build's binary, never a stale one from `TESSERAD_BIN`.
 pub const TESSERAD: &str = env!("CARGO_BIN_EXE_tesserad");
@@ -237,4 +240,195 @@ pub fn b64url_decode(s: &str) -> Vec<u8> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(s)
         .expect("base64url")
+}
+
+/// A leaf certificate for 127.0.0.1 issued by a CA made for the test (PEM).
+pub struct TestCertificate {
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+    /// The leaf and its key as DER, for a rustls server.
+    pub cert_der: rustls::pki_types::CertificateDer<'static>,
+    pub key_der: Vec<u8>,
+}
+
+impl TestCertificate {
+    pub fn for_loopback() -> Self {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Tessera throwaway test CA");
+        let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+            .unwrap()
+            .signed_by(&leaf_key, &ca)
+            .unwrap();
+        Self {
+            ca_pem: ca.pem(),
+            cert_pem: leaf.pem(),
+            key_pem: leaf_key.serialize_pem(),
+            cert_der: leaf.der().clone(),
+            key_der: leaf_key.serialize_der(),
+        }
+    }
+}
+
+/// A PostgreSQL cluster of the test's own, to stop and start or to serve TLS
+/// (the shared one in `TESSERA_TEST_POSTGRES_URL` serves other tests). Runs as
+/// `postgres` when root, like scripts/lib.sh; stopped and removed on drop.
+pub struct OwnPostgres {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    port: u16,
+    as_postgres: bool,
+    tls: bool,
+}
+
+impl OwnPostgres {
+    pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// Serving TLS with `certificate` only: a connection without TLS is
+    /// refused (`hostnossl … reject`), so every connection a test makes
+    /// succeeds only encrypted.
+    pub fn start_tls(certificate: &TestCertificate) -> Self {
+        Self::start_with(Some(certificate))
+    }
+
+    fn start_with(tls: Option<&TestCertificate>) -> Self {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect(
+                "PostgreSQL server binaries under /usr/lib/postgresql (Debian package postgresql)",
+            )
+            .filter_map(|e| e.ok())
+            .map(|e| e.path().join("bin"))
+            .find(|b| b.join("initdb").exists())
+            .expect("an initdb under /usr/lib/postgresql/*/bin");
+        let dir = tempfile::Builder::new()
+            .prefix("tessera-faults-pg")
+            .tempdir()
+            .unwrap();
+        let as_postgres = Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+            .unwrap_or(false);
+        if as_postgres {
+            assert!(
+                Command::new("chown")
+                    .args(["postgres", dir.path().to_str().unwrap()])
+                    .status()
+                    .unwrap()
+                    .success()
+            );
+        }
+        let port = tessera_testkit::free_port();
+        let pg = Self {
+            bin,
+            dir,
+            port,
+            as_postgres,
+            tls: tls.is_some(),
+        };
+        let data = pg.data();
+        pg.run(
+            "initdb",
+            &["-D", &data, "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+        );
+        if let Some(certificate) = tls {
+            let data = Path::new(&data);
+            std::fs::write(data.join("server.crt"), &certificate.cert_pem).unwrap();
+            std::fs::write(data.join("server.key"), &certificate.key_pem).unwrap();
+            std::fs::write(
+                data.join("pg_hba.conf"),
+                "local all all trust\n\
+                 hostssl all all 127.0.0.1/32 trust\n\
+                 hostnossl all all 127.0.0.1/32 reject\n",
+            )
+            .unwrap();
+            // PostgreSQL refuses a key that others can read.
+            std::fs::set_permissions(
+                data.join("server.key"),
+                std::os::unix::fs::PermissionsExt::from_mode(0o600),
+            )
+            .unwrap();
+            if pg.as_postgres {
+                let files = ["server.crt", "server.key", "pg_hba.conf"].map(|f| data.join(f));
+                assert!(
+                    Command::new("chown")
+                        .arg("postgres")
+                        .args(files)
+                        .status()
+                        .unwrap()
+                        .success()
+                );
+            }
+        }
+        pg.pg_ctl_start();
+        pg
+    }
+
+    pub fn data(&self) -> String {
+        self.dir.path().join("data").display().to_string()
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) {
+        let program = self.bin.join(tool);
+        let mut cmd = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&program);
+            c
+        } else {
+            Command::new(&program)
+        };
+        let out = cmd.args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{tool} {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    pub fn pg_ctl_start(&self) {
+        let data = self.data();
+        let log = self.dir.path().join("log").display().to_string();
+        let options = format!(
+            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off -c ssl={}",
+            self.port,
+            self.dir.path().display(),
+            if self.tls { "on" } else { "off" }
+        );
+        self.run(
+            "pg_ctl",
+            &["-D", &data, "-l", &log, "-w", "-o", &options, "start"],
+        );
+    }
+
+    pub fn stop(&self) {
+        self.run("pg_ctl", &["-D", &self.data(), "-m", "fast", "-w", "stop"]);
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        let program = self.bin.join("pg_ctl");
+        let data = self.data();
+        let mut cmd = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&program);
+            c
+        } else {
+            Command::new(&program)
+        };
+        let _ = cmd.args(["-D", &data, "-m", "immediate", "stop"]).output();
+    }
 }
