@@ -142,31 +142,18 @@ fn check_trusted_roots() -> Result<()> {
 
 /// What to do when the relay's certificate was refused; empty for other failures.
 fn certificate_hint(error: &lettre::transport::smtp::Error) -> &'static str {
-    use rustls::CertificateError;
-    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = next {
-        // tokio-rustls reports the handshake's rustls::Error inside an io::Error,
-        // whose `source()` skips it.
-        let tls = (e.downcast_ref::<std::io::Error>())
-            .and_then(|io| io.get_ref())
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-            .or_else(|| e.downcast_ref::<rustls::Error>());
-        if let Some(rustls::Error::InvalidCertificate(problem)) = tls {
-            return match problem {
-                CertificateError::UnknownIssuer => {
-                    " (the relay's certificate is not issued by a CA this host trusts: \
-                     add that CA to the OS store, or set SSL_CERT_FILE to a PEM bundle with it)"
-                }
-                CertificateError::NotValidForName
-                | CertificateError::NotValidForNameContext { .. } => {
-                    " (the relay's certificate is for another name: use that host name in --smtp-url)"
-                }
-                _ => " (the relay's TLS certificate was refused)",
-            };
+    use crate::tls::Refused;
+    match crate::tls::refused_certificate(error) {
+        Some(Refused::UnknownIssuer) => {
+            " (the relay's certificate is not issued by a CA this host trusts: \
+             add that CA to the OS store, or set SSL_CERT_FILE to a PEM bundle with it)"
         }
-        next = e.source();
+        Some(Refused::OtherName) => {
+            " (the relay's certificate is for another name: use that host name in --smtp-url)"
+        }
+        Some(_) => " (the relay's TLS certificate was refused)",
+        None => "",
     }
-    ""
 }
 
 /// The outbox holds one-time codes: owner-only.

@@ -78,8 +78,9 @@ pub struct ServeArgs {
     /// Default: `postgres` with a postgres:// database, else `memory`.
     #[arg(long, value_enum, env = "TESSERAD_RATE_LIMIT_BACKEND")]
     pub rate_limit_backend: Option<crate::ratelimit::Backend>,
-    /// The Redis of `--rate-limit-backend redis`: `redis://[:PASSWORD@]HOST:PORT`;
-    /// with --redis-cluster, comma-separated seed nodes. Prefer the environment
+    /// The Redis of `--rate-limit-backend redis`: `redis://[:PASSWORD@]HOST:PORT`,
+    /// or `rediss://…` over TLS (trusting the OS's CAs, or SSL_CERT_FILE); with
+    /// --redis-cluster, comma-separated seed nodes. Prefer the environment
     /// variable: a flag shows in `ps`.
     #[arg(long, env = "TESSERAD_REDIS_URL", value_name = "URL")]
     #[arg(value_parser = SecretUrl::from_arg)]
@@ -118,6 +119,7 @@ pub fn command() -> clap::Command {
 pub fn main() -> ExitCode {
     let cli = Cli::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit());
     init_logging(cli.log_format);
+    crate::tls::install_crypto_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -22,6 +22,11 @@
 //! `rate_limit_unreachable`; once it is back, the next decision reconnects.
 //! After a Redis restart the script is loaded again by itself (NOSCRIPT).
 //!
+//! TLS: a `rediss://` URL connects over TLS (rustls), checking the server's
+//! certificate against the OS's CA certificates, or `SSL_CERT_FILE` instead, as
+//! mail does; redis-rs's `#insecure` (no check) is refused. A certificate that
+//! cannot be checked stops start-up with the fix: no retry would help.
+//!
 //! The time is the instance's `now`, as for the other backends: instances need
 //! synchronised clocks, Redis's own does not matter.
 
@@ -197,7 +202,12 @@ pub fn key(bucket: &str) -> String {
 }
 
 enum Connections {
-    Single(Vec<ConnectionManager>),
+    Single {
+        /// For the start-up check: a connection of its own reports why it failed
+        /// (a refused certificate, say), where a manager reports only the text.
+        client: Box<redis::Client>,
+        managers: Vec<ConnectionManager>,
+    },
     Cluster(ClusterConnection),
 }
 
@@ -264,7 +274,10 @@ impl RedisLimiter {
                 .map(|_| ConnectionManager::new_lazy_with_config(client.clone(), config.clone()))
                 .collect::<redis::RedisResult<Vec<_>>>()
                 .map_err(|e| config_error(&e))?;
-            Connections::Single(managers)
+            Connections::Single {
+                client: Box::new(client),
+                managers,
+            }
         };
         let redis = Arc::new(Redis {
             connections,
@@ -312,8 +325,9 @@ impl Redis {
         let ping = redis::cmd("PING");
         let answer = tokio::time::timeout(TIMEOUT, async {
             match &self.connections {
-                Connections::Single(managers) => {
-                    ping.query_async::<String>(&mut managers[0].clone()).await
+                Connections::Single { client, .. } => {
+                    let mut connection = client.get_multiplexed_async_connection().await?;
+                    ping.query_async::<String>(&mut connection).await
                 }
                 Connections::Cluster(conn) => ping.query_async::<String>(&mut conn.clone()).await,
             }
@@ -324,6 +338,24 @@ impl Redis {
             Ok(Err(e)) if e.kind() == redis::ErrorKind::AuthenticationFailed => {
                 return Err(Error::Config(format!(
                     "Redis at {url} refused the credentials: {}",
+                    describe(&e)
+                )));
+            }
+            Ok(Err(e)) if let Some(refused) = crate::tls::refused_certificate(&e) => {
+                use crate::tls::Refused;
+                let fix = match refused {
+                    Refused::UnknownIssuer => {
+                        "it is not issued by a CA this host trusts: add that CA to the OS \
+                         store, or set SSL_CERT_FILE to a PEM bundle with it"
+                    }
+                    Refused::OtherName => {
+                        "it is for another name: use that host name in the Redis URL"
+                    }
+                    Refused::Expired => "it has expired",
+                    Refused::Other => "it was refused",
+                };
+                return Err(Error::Config(format!(
+                    "Redis at {url}: its TLS certificate cannot be trusted; {fix} ({})",
                     describe(&e)
                 )));
             }
@@ -420,7 +452,7 @@ impl Redis {
     ) -> Result<T> {
         let run = async {
             match &self.connections {
-                Connections::Single(managers) => {
+                Connections::Single { managers, .. } => {
                     let i = self.next.fetch_add(1, Ordering::Relaxed) % managers.len();
                     invocation.invoke_async(&mut managers[i].clone()).await
                 }
@@ -484,11 +516,20 @@ impl RedisUrl {
         for (i, u) in urls.iter().enumerate() {
             let parsed = url::Url::parse(u.expose())
                 .ok()
-                .filter(|p| p.scheme() == "redis" && p.host_str().is_some());
-            if parsed.is_none() {
-                // Never echo the URL: it may hold the password.
+                .filter(|p| matches!(p.scheme(), "redis" | "rediss") && p.host_str().is_some());
+            // Never echo the URL: it may hold the password.
+            let Some(parsed) = parsed else {
                 return Err(format!(
-                    "Redis URL number {} is not redis://[:PASSWORD@]HOST:PORT[/DB]",
+                    "Redis URL number {} is not redis[s]://[:PASSWORD@]HOST:PORT[/DB] \
+                     (rediss: over TLS)",
+                    i + 1
+                ));
+            };
+            if parsed.fragment().is_some() {
+                return Err(format!(
+                    "Redis URL number {} ends in a #fragment: tesserad does not turn \
+                     certificate checks off (#insecure); trust the server's CA with \
+                     SSL_CERT_FILE or the OS store instead",
                     i + 1
                 ));
             }
@@ -531,6 +572,23 @@ mod tests {
     use super::*;
     use crate::ratelimit::Window;
     use redis::cluster_routing::Slot;
+
+    /// TLS is `rediss://`; no URL turns its certificate check off, and no
+    /// message repeats a URL (it may hold the password).
+    #[test]
+    fn urls_with_and_without_tls() {
+        assert!(RedisUrl::parse("redis://:pw@127.0.0.1:6379").is_ok());
+        assert!(RedisUrl::parse("rediss://:pw@127.0.0.1:6380/2").is_ok());
+        for bad in [
+            "rediss://:hunter2@127.0.0.1:6380/#insecure",
+            "http://:hunter2@127.0.0.1:6379",
+            "redis+unix:///tmp/hunter2.sock",
+        ] {
+            let error = RedisUrl::parse(bad).unwrap_err();
+            assert!(error.starts_with("Redis URL number 1 "), "{error}");
+            assert!(!error.contains("hunter2"), "{error}");
+        }
+    }
 
     /// With Redis down a decision fails fast, and its reason reads once.
     #[tokio::test]

@@ -79,34 +79,19 @@ fn check_root_certificate(url: &str) -> Result<()> {
 
 /// What to change when the database server's TLS certificate was refused.
 fn certificate_problem(error: &sqlx::Error) -> Option<&'static str> {
-    use rustls::CertificateError;
-    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = next {
-        // rustls's error travels inside an io::Error, whose `source()` skips it.
-        let tls = (e.downcast_ref::<std::io::Error>())
-            .and_then(|io| io.get_ref())
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-            .or_else(|| e.downcast_ref::<rustls::Error>());
-        if let Some(rustls::Error::InvalidCertificate(problem)) = tls {
-            return Some(match problem {
-                CertificateError::UnknownIssuer => {
-                    "the database's TLS certificate is not issued by a CA tesserad trusts: \
-                     add sslrootcert=PATH (a PEM file with that CA) to the database URL"
-                }
-                CertificateError::NotValidForName
-                | CertificateError::NotValidForNameContext { .. } => {
-                    "the database's TLS certificate is for another name: use that host \
-                     name in the database URL, or sslmode=verify-ca to check the issuer only"
-                }
-                CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
-                    "the database's TLS certificate has expired"
-                }
-                _ => "the database's TLS certificate was refused",
-            });
+    use crate::tls::Refused;
+    Some(match crate::tls::refused_certificate(error)? {
+        Refused::UnknownIssuer => {
+            "the database's TLS certificate is not issued by a CA tesserad trusts: \
+             add sslrootcert=PATH (a PEM file with that CA) to the database URL"
         }
-        next = e.source();
-    }
-    None
+        Refused::OtherName => {
+            "the database's TLS certificate is for another name: use that host \
+             name in the database URL, or sslmode=verify-ca to check the issuer only"
+        }
+        Refused::Expired => "the database's TLS certificate has expired",
+        Refused::Other => "the database's TLS certificate was refused",
+    })
 }
 
 /// The change marker of the authentication cache (migration `0009_auth_epoch.sql`),

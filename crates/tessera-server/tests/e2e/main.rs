@@ -29,6 +29,7 @@ mod per_address;
 mod postgres_tls;
 mod ratelimit;
 mod redis_limits;
+mod redis_tls;
 mod secrets;
 mod server;
 mod web;
