@@ -202,12 +202,7 @@ pub fn key(bucket: &str) -> String {
 }
 
 enum Connections {
-    Single {
-        /// For the start-up check: a connection of its own reports why it failed
-        /// (a refused certificate, say), where a manager reports only the text.
-        client: Box<redis::Client>,
-        managers: Vec<ConnectionManager>,
-    },
+    Single(Vec<ConnectionManager>),
     Cluster(ClusterConnection),
 }
 
@@ -239,7 +234,8 @@ struct Redis {
 
 impl RedisLimiter {
     /// Sets up the connections without waiting for them, then checks Redis once:
-    /// a refused password is a configuration error; a Redis that does not answer
+    /// a refused password or TLS certificate is a configuration error; a Redis
+    /// that does not answer
     /// yet is only a warning (decisions retry it). Starts the worker, so it needs
     /// a Tokio runtime.
     pub async fn connect(url: &RedisUrl, cluster: bool) -> Result<Self> {
@@ -274,10 +270,7 @@ impl RedisLimiter {
                 .map(|_| ConnectionManager::new_lazy_with_config(client.clone(), config.clone()))
                 .collect::<redis::RedisResult<Vec<_>>>()
                 .map_err(|e| config_error(&e))?;
-            Connections::Single {
-                client: Box::new(client),
-                managers,
-            }
+            Connections::Single(managers)
         };
         let redis = Arc::new(Redis {
             connections,
@@ -285,7 +278,7 @@ impl RedisLimiter {
             script: redis::Script::new(SCRIPT),
             refund_script: redis::Script::new(REFUND_SCRIPT),
         });
-        redis.check(url).await?;
+        Redis::check(url).await?;
         let (takes, waiting) = mpsc::unbounded_channel();
         tokio::spawn(redis.clone().work(waiting));
         Ok(Self { takes, redis })
@@ -321,16 +314,16 @@ impl RedisLimiter {
 }
 
 impl Redis {
-    async fn check(&self, url: &RedisUrl) -> Result<()> {
-        let ping = redis::cmd("PING");
+    /// Pings the first node on a connection of its own, which (unlike the
+    /// managers and the cluster client) reports why it failed: a refused
+    /// password or certificate is a configuration error.
+    async fn check(url: &RedisUrl) -> Result<()> {
         let answer = tokio::time::timeout(TIMEOUT, async {
-            match &self.connections {
-                Connections::Single { client, .. } => {
-                    let mut connection = client.get_multiplexed_async_connection().await?;
-                    ping.query_async::<String>(&mut connection).await
-                }
-                Connections::Cluster(conn) => ping.query_async::<String>(&mut conn.clone()).await,
-            }
+            let client = redis::Client::open(url.expose_secret()[0])?;
+            let mut connection = client.get_multiplexed_async_connection().await?;
+            redis::cmd("PING")
+                .query_async::<String>(&mut connection)
+                .await
         })
         .await;
         let problem = match answer {
@@ -452,7 +445,7 @@ impl Redis {
     ) -> Result<T> {
         let run = async {
             match &self.connections {
-                Connections::Single { managers, .. } => {
+                Connections::Single(managers) => {
                     let i = self.next.fetch_add(1, Ordering::Relaxed) % managers.len();
                     invocation.invoke_async(&mut managers[i].clone()).await
                 }
