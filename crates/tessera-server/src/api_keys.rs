@@ -175,11 +175,9 @@ pub async fn verify(
     if row.expires_at.is_some_and(|exp| exp <= now) {
         return Err(AuthError::Expired.into());
     }
-    if row
-        .last_used_at
-        .is_none_or(|used| used + LAST_USED_GRANULARITY_SECS <= now)
-    {
-        store.touch_api_key(&claims.jti, now).await?;
+    let due = |used: Option<i64>| used.is_none_or(|used| used + LAST_USED_GRANULARITY_SECS <= now);
+    if due(row.last_used_at) {
+        store.touch_api_key(&claims.jti, now, due).await?;
     }
     Ok(VerifiedApiKey {
         claims: claims.clone(),

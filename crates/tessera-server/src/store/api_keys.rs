@@ -119,15 +119,33 @@ impl Store {
         .await
     }
 
-    /// Records use; callers throttle (a write per request would serialize SQLite).
-    /// The write does not change PostgreSQL's cache marker, so this process's
-    /// cached row learns it here (or every request would write again).
-    pub async fn touch_api_key(&self, id: &str, now: i64) -> Result<()> {
+    /// Records use at `now` when `due(last_used_at)` says so (callers throttle: a
+    /// write per request would serialize SQLite), once however many requests
+    /// find it due together: the first to mark this process's cached row writes,
+    /// the others see the mark and skip. (Marking after the write let every
+    /// request in flight write the same row; queued on its lock, some waited up
+    /// to a second: bench/RESULTS.md, "The two-instance p99 spikes".) The write
+    /// does not change PostgreSQL's cache marker, so the cached row keeps the mark.
+    pub async fn touch_api_key(
+        &self,
+        id: &str,
+        now: i64,
+        due: impl FnOnce(Option<i64>) -> bool,
+    ) -> Result<()> {
+        if let Some(cache) = &self.auth_cache {
+            let claimed = cache.patch(id, |row: &mut ApiKeyAuthRow| {
+                let claim = due(row.last_used_at);
+                if claim {
+                    row.last_used_at = Some(now);
+                }
+                claim
+            });
+            if claimed == Some(false) {
+                return Ok(());
+            }
+        }
         let sql = "UPDATE api_keys SET last_used_at = $1 WHERE id = $2";
         self.execute(sql, (now, id)).await?;
-        if let Some(cache) = &self.auth_cache {
-            cache.patch(id, |row: &mut ApiKeyAuthRow| row.last_used_at = Some(now));
-        }
         Ok(())
     }
 

@@ -160,12 +160,14 @@ impl AuthCache {
         table.insert(key.to_owned(), row);
     }
 
-    /// Applies a write this process made that does not change the marker (see
-    /// [`super::Store::touch_api_key`]) to the cached row, if any.
-    pub fn patch<E: Cached>(&self, key: &str, change: impl FnOnce(&mut E)) {
+    /// Applies a write this process makes that does not change the marker (see
+    /// [`super::Store::touch_api_key`]) to the cached row, if any, under the
+    /// cache's lock: `change`'s answer, `None` when the row is not cached.
+    pub fn patch<E: Cached, R>(&self, key: &str, change: impl FnOnce(&mut E) -> R) -> Option<R> {
         let mut tables = self.lock();
-        if let Some(Some(row)) = E::table(&mut tables).get_mut(key) {
-            change(row);
+        match E::table(&mut tables).get_mut(key) {
+            Some(Some(row)) => Some(change(row)),
+            _ => None,
         }
     }
 }

@@ -563,6 +563,35 @@ mod tests {
         assert_eq!(left, vec![("new@example.com".to_owned(),)]);
     }
 
+    /// Requests that find a key's use due together write it once: the first
+    /// marks the cached row, the others see the mark.
+    #[tokio::test]
+    async fn a_due_use_is_recorded_once_however_many_find_it_due() {
+        let fx = Fixture::new().await;
+        let store = &fx.state.store;
+        let account = fx.account("t@example.com").await;
+        let key = fx.api_key(&account, None).await;
+        let id = &key.record.id;
+        store.api_key_for_auth(id).await.unwrap().expect("cached");
+        let later = fx.clock_now() + 3600;
+        let claims = std::sync::atomic::AtomicUsize::new(0);
+        let touches = (0..16).map(|_| {
+            store.touch_api_key(id, later, |used| {
+                let due = used.is_none_or(|used| used + 60 <= later);
+                if due {
+                    claims.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+                due
+            })
+        });
+        for touched in futures_util::future::join_all(touches).await {
+            touched.unwrap();
+        }
+        assert_eq!(claims.into_inner(), 1);
+        let record = store.api_key(id).await.unwrap().unwrap();
+        assert_eq!(record.last_used_at, Some(later));
+    }
+
     #[tokio::test]
     async fn cached_auth_lookups_see_commits_from_other_connections() {
         let fx = Fixture::new().await;
