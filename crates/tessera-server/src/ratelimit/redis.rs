@@ -235,9 +235,8 @@ struct Redis {
 impl RedisLimiter {
     /// Sets up the connections without waiting for them, then checks Redis once:
     /// a refused password or TLS certificate is a configuration error; a Redis
-    /// that does not answer
-    /// yet is only a warning (decisions retry it). Starts the worker, so it needs
-    /// a Tokio runtime.
+    /// that does not answer yet is only a warning (decisions retry it). Starts
+    /// the worker, so it needs a Tokio runtime.
     pub async fn connect(url: &RedisUrl, cluster: bool) -> Result<Self> {
         let urls = url.expose_secret();
         let connections = if cluster {

@@ -242,6 +242,17 @@ pub fn b64url_decode(s: &str) -> Vec<u8> {
         .expect("base64url")
 }
 
+/// Asserts that a `tesserad` command stopped on a configuration error (exit 2)
+/// whose message says each of `says`; its stderr, for further checks.
+pub fn config_error(out: &std::process::Output, says: &[&str]) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for words in says {
+        assert!(stderr.contains(words), "{stderr}");
+    }
+    stderr
+}
+
 /// A leaf certificate for 127.0.0.1 issued by a CA made for the test (PEM).
 pub struct TestCertificate {
     pub ca_pem: String,
