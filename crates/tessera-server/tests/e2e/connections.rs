@@ -187,11 +187,23 @@ async fn sigterm_finishes_requests_in_progress_and_closes_idle_connections(backe
     let body = serde_json::json!({ "email": demo.email }).to_string();
     let (first, rest) = body.split_at(body.len() / 2);
     let mut uploading = connect(&server).await;
+    // `Expect: 100-continue`: the server's "100 Continue" says the handler is
+    // reading the body, so the request is in progress before the signal (sent
+    // without waiting, the head could still be unread, a connection that never
+    // spoke, closed at once).
     let head = format!(
-        "POST /v1/auth/otp HTTP/1.1\r\nHost: tesserad\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{first}",
+        "POST /v1/auth/otp HTTP/1.1\r\nHost: tesserad\r\nContent-Type: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n{first}",
         body.len()
     );
     uploading.write_all(head.as_bytes()).await.unwrap();
+    let mut interim = Vec::new();
+    while !interim.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_secs(30), uploading.read(&mut byte));
+        assert_eq!(read.await.expect("100 Continue").unwrap(), 1);
+        interim.push(byte[0]);
+    }
+    assert!(interim.starts_with(b"HTTP/1.1 100"), "{interim:?}");
 
     sigterm(&server);
     until_refused(&server).await;
