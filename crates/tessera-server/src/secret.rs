@@ -31,6 +31,20 @@ impl SecretUrl {
         &self.0
     }
 
+    /// Whether the URL (or any of a comma-separated list, as Redis Cluster seeds
+    /// are) carries a password or a secret query parameter.
+    pub fn holds_password(&self) -> bool {
+        self.0.split(',').any(|part| {
+            url::Url::parse(part.trim()).is_ok_and(|url| {
+                url.password().is_some()
+                    || url.query_pairs().any(|(name, _)| {
+                        let lower = name.to_ascii_lowercase();
+                        SECRET_PARAMS.iter().any(|s| lower.contains(s))
+                    })
+            })
+        })
+    }
+
     /// The URL as it may be shown.
     pub fn redacted(&self) -> String {
         let Ok(mut url) = url::Url::parse(&self.0) else {
@@ -126,6 +140,26 @@ impl<'de> serde::Deserialize<'de> for Secret {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn which_urls_hold_passwords() {
+        for url in [
+            "postgres://app:hunter2@db.internal/tessera",
+            "postgres://app@db.internal/tessera?password=hunter2",
+            "smtp://mailer:hunter2@smtp.internal:587",
+            "redis://:hunter2@10.0.0.1:6379",
+            "redis://10.0.0.1:7000,redis://:hunter2@10.0.0.2:7000",
+        ] {
+            assert!(SecretUrl::new(url).holds_password(), "{url}");
+        }
+        for url in [
+            "/var/lib/tesserad/tesserad.db",
+            "postgres://app@db.internal/tessera?sslmode=verify-full",
+            "redis://10.0.0.1:7000,redis://10.0.0.2:7000",
+        ] {
+            assert!(!SecretUrl::new(url).holds_password(), "{url}");
+        }
+    }
 
     #[test]
     fn url_passwords_never_print() {

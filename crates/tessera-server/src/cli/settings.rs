@@ -207,11 +207,69 @@ pub struct FileConfig {
 }
 
 impl FileConfig {
+    /// Reads the file, and warns when it holds secrets that other users of the
+    /// host can read (not refused: a container's mounted config is often 0644,
+    /// and the fix may be to move the secrets out, not to change the mode).
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::Config(format!("cannot read config {}: {e}", path.display())))?;
+        let file = Self::parse(path, &text)?;
+        #[cfg(unix)]
+        if let Some(warning) = file.exposed_secrets(path) {
+            tracing::warn!("{warning}");
+        }
+        Ok(file)
+    }
+
+    /// The warning for secrets in a file that group or others may read.
+    #[cfg(unix)]
+    fn exposed_secrets(&self, path: &Path) -> Option<String> {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        if mode & 0o044 == 0 {
+            return None;
+        }
+        let url = |url: &Option<SecretUrl>| url.as_ref().is_some_and(SecretUrl::holds_password);
+        let secrets: Vec<(&str, &str)> = [
+            (
+                self.master_key.is_some(),
+                "master_key",
+                "TESSERAD_MASTER_KEY",
+            ),
+            (
+                self.metrics_token.is_some(),
+                "metrics_token",
+                "TESSERAD_METRICS_TOKEN",
+            ),
+            (
+                url(&self.database_url),
+                "database_url",
+                "TESSERAD_DATABASE_URL",
+            ),
+            (url(&self.smtp_url), "smtp_url", "TESSERAD_SMTP_URL"),
+            (url(&self.redis_url), "redis_url", "TESSERAD_REDIS_URL"),
+        ]
+        .into_iter()
+        .filter_map(|(set, name, env)| set.then_some((name, env)))
+        .collect();
+        if secrets.is_empty() {
+            return None;
+        }
+        let names: Vec<&str> = secrets.iter().map(|(name, _)| *name).collect();
+        let envs: Vec<&str> = secrets.iter().map(|(_, env)| *env).collect();
+        Some(format!(
+            "config {path} holds secrets ({names}) and other users of this host can read it \
+             (mode {mode:04o}): `chmod 600 {path}`, or set them in the environment instead \
+             ({envs})",
+            path = path.display(),
+            names = names.join(", "),
+            envs = envs.join(", "),
+        ))
+    }
+
+    fn parse(path: &Path, text: &str) -> Result<Self> {
         // toml's own message quotes the offending line, which may be a secret's.
-        toml::from_str(&text).map_err(|e| {
+        toml::from_str(text).map_err(|e| {
             let line = e.span().map_or(0, |span| {
                 1 + text.as_bytes()[..span.start.min(text.len())]
                     .iter()
@@ -580,6 +638,38 @@ fn normalize_issuer(issuer: &str) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn secrets_in_a_file_others_can_read_are_warned_about() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tesserad.toml");
+        let warning = |text: &str, mode: u32| {
+            std::fs::write(&path, text).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            FileConfig::parse(&path, text)
+                .unwrap()
+                .exposed_secrets(&path)
+        };
+        let secrets = "master_key = \"k\"\n\
+                       database_url = \"postgres://app:hunter2@db/tessera\"\n\
+                       redis_url = \"redis://10.0.0.1:6379\"\n";
+        let said = warning(secrets, 0o644).expect("a warning");
+        assert!(
+            said.contains("holds secrets (master_key, database_url)")
+                && said.contains("mode 0644")
+                && said.contains(&format!("`chmod 600 {}`", path.display()))
+                && said.contains("(TESSERAD_MASTER_KEY, TESSERAD_DATABASE_URL)"),
+            "{said}"
+        );
+        assert!(!said.contains("hunter2"), "{said}");
+        assert!(warning(secrets, 0o640).is_some(), "group-readable");
+        assert_eq!(warning(secrets, 0o600), None);
+        let no_secrets =
+            "database_url = \"postgres://app@db/tessera\"\nlisten = \"127.0.0.1:7000\"\n";
+        assert_eq!(warning(no_secrets, 0o644), None);
+    }
 
     #[test]
     fn flags_win_over_the_config_file() {
