@@ -61,10 +61,17 @@ impl MasterKey {
         STANDARD.encode(self.raw)
     }
 
-    /// Reads the key file, or creates it (mode 0600) with a new key.
+    /// Reads the key file, or creates it (mode 0600) with a new key. A file that
+    /// group or others may read is used, with a warning that says how to fix it.
     pub fn load_or_create(path: &Path) -> Result<Self> {
         match std::fs::read_to_string(path) {
-            Ok(text) => Self::parse(&text),
+            Ok(text) => {
+                let key = Self::parse(&text)?;
+                if let Some(warning) = exposed(path) {
+                    tracing::warn!("{warning}");
+                }
+                Ok(key)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = Self::generate();
                 write_private_file(path, key.encode().as_bytes())?;
@@ -137,6 +144,27 @@ impl MasterKey {
     }
 }
 
+/// The warning for a key file that other users may read.
+fn exposed(path: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        (mode & 0o077 != 0).then(|| {
+            format!(
+                "master key {path} is open to other users of this host (mode {mode:04o}): \
+                 `chmod 600 {path}`",
+                path = path.display()
+            )
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
 fn write_private_file(path: &Path, contents: &[u8]) -> Result<()> {
     use std::io::Write as _;
     let io = |e: std::io::Error| Error::Config(format!("cannot write {}: {e}", path.display()));
@@ -155,6 +183,24 @@ fn write_private_file(path: &Path, contents: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_file_others_can_read_is_warned_about() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master.key");
+        let created = MasterKey::load_or_create(&path).unwrap();
+        assert_eq!(exposed(&path), None, "created 0600");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let said = exposed(&path).expect("a warning");
+        assert!(
+            said.contains("mode 0640") && said.contains("`chmod 600 "),
+            "{said}"
+        );
+        let loaded = MasterKey::load_or_create(&path).unwrap();
+        assert_eq!(loaded.encode(), created.encode(), "still used");
+    }
 
     #[test]
     fn master_key_round_trips_and_seals() {
