@@ -73,9 +73,8 @@ Measured {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on
 {platform.machine()}, {os.cpu_count()} CPUs.
 <!-- auth-token:end -->
 """
-text = open(results_md).read() if os.path.exists(results_md) else "# Benchmark results\n\n"
-pattern = re.compile(r"<!-- auth-token:start -->.*?<!-- auth-token:end -->\n?", re.S)
-text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-open(results_md, "w").write(text)
+sys.path.insert(0, os.path.dirname(os.path.abspath(results_md)))
+from results import write_section
+write_section(results_md, section)
 print(f"ratio {ratio:.2f}x written to {results_md}")
 PY

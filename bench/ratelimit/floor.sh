@@ -178,12 +178,8 @@ others.
 {chr(10).join(table)}
 <!-- {marker}:end -->
 """
-try:
-    text = open(results).read()
-except FileNotFoundError:
-    text = "# Benchmark results\n"
-pattern = re.compile(rf"<!-- {marker}:start -->.*?<!-- {marker}:end -->\n?", re.S)
-text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-open(results, "w").write(text)
+sys.path.insert(0, os.path.dirname(os.path.abspath(results)))
+from results import write_section
+write_section(results, section)
 print(section)
 PY

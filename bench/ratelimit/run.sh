@@ -228,13 +228,9 @@ instances the connections are split between them and their requests/s summed;
   statements (18% and 19% on 2026-11-25).
 <!-- {marker}:end -->
 """
-try:
-    text = open(results).read()
-except FileNotFoundError:
-    text = "# Benchmark results\n"
-pattern = re.compile(rf"<!-- {marker}:start -->.*?<!-- {marker}:end -->\n?", re.S)
-text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-open(results, "w").write(text)
+sys.path.insert(0, os.path.dirname(os.path.abspath(results)))
+from results import write_section
+write_section(results, section)
 print(section)
 sys.exit(0 if ok else 3)
 PY

@@ -174,13 +174,9 @@ means other work shared the two cores).
   (see the server README, "Per-request database reads").
 <!-- {marker}:end -->
 """
-try:
-    text = open(results).read()
-except FileNotFoundError:
-    text = "# Benchmark results\n\nEach section is written by its benchmark script.\n"
-pattern = re.compile(rf"<!-- {marker}:start -->.*?<!-- {marker}:end -->\n?", re.S)
-text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-open(results, "w").write(text)
+sys.path.insert(0, os.path.dirname(os.path.abspath(results)))
+from results import write_section
+write_section(results, section)
 print(section)
 sys.exit(0 if ok_ratio and ok_p99 and d[3] == 0 else 3)
 PY

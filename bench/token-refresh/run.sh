@@ -126,10 +126,9 @@ Measured {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on
 (other builds were running on the machine).
 <!-- token-refresh:end -->
 """
-text = open(results_md).read() if os.path.exists(results_md) else "# Benchmark results\n\n"
-pattern = re.compile(r"<!-- token-refresh:start -->.*?<!-- token-refresh:end -->\n?", re.S)
-text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-open(results_md, "w").write(text)
+sys.path.insert(0, os.path.dirname(os.path.abspath(results_md)))
+from results import write_section
+write_section(results_md, section)
 for delay, ratio in ratios:
     print(f"latency {delay} ms: ratio {ratio:.2f}x")
 print(f"written to {results_md}")
