@@ -106,6 +106,47 @@ fn a_config_error_does_not_quote_the_line() {
     assert!(shown.contains("database_ur"), "{shown}");
 }
 
+/// Secrets in a config file other users can read: a warning that names them and
+/// the fix, never their values; none once the file is private.
+#[cfg(unix)]
+#[test]
+fn a_config_file_others_can_read_is_warned_about_without_its_secrets() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tesserad.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "database_url = \"{}\"\nmaster_key = \"{MASTER_KEY}\"\n\
+             smtp_url = \"smtps://mailer:{SMTP_PASSWORD}@127.0.0.1:1\"\n",
+            dir.path().join("tesserad.db").display()
+        ),
+    )
+    .unwrap();
+    let migrate = |mode: u32| {
+        std::fs::set_permissions(&config, std::fs::Permissions::from_mode(mode)).unwrap();
+        let out = Command::new(TESSERAD)
+            .args(["migrate", "--config", config.to_str().unwrap()])
+            .env_remove("TESSERAD_MASTER_KEY")
+            .output()
+            .unwrap();
+        let shown = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{shown}");
+        assert_hidden(&shown);
+        shown
+    };
+    let shown = migrate(0o644);
+    assert!(
+        shown.contains("holds secrets (master_key, smtp_url)")
+            && shown.contains("mode 0644")
+            && shown.contains("chmod 600")
+            && shown.contains("TESSERAD_MASTER_KEY, TESSERAD_SMTP_URL"),
+        "{shown}"
+    );
+    let shown = migrate(0o600);
+    assert!(!shown.contains("holds secrets"), "{shown}");
+}
+
 backend_tests!(a_running_server_logs_no_secret);
 
 /// Start-up, mail that cannot be delivered, and debug logging: the log names
