@@ -16,8 +16,8 @@
 # slices' ratios to the `off` slice just before, so a busy moment of this shared
 # machine moves one slice, not a row.
 #
-# Builds HEAD (committed code only) twice, the second time in a temporary worktree
-# with the floor's script. Writes its section of bench/RESULTS.md (between the
+# Builds tesserad twice, the second time from HEAD in a temporary worktree with
+# the floor's script (so it refuses to run with uncommitted changes to the code). Writes its section of bench/RESULTS.md (between the
 # ratelimit-floor markers).
 #
 # Env: SLICE (default 3s), SLICES (10), CONNECTIONS (32), TESSERAD_BIN and FLOOR_BIN
@@ -42,6 +42,12 @@ if [ -z "${TESSERAD_BIN:-}" ]; then
   TESSERAD_BIN=$root/target/release/tesserad
 fi
 if [ -z "${FLOOR_BIN:-}" ]; then
+  # The floor is built from HEAD, so the two binaries differ only in the script
+  # when the tree has nothing uncommitted.
+  if [ -n "$(git status --porcelain -- crates Cargo.toml Cargo.lock)" ]; then
+    echo "floor.sh: commit (or stash) the changes under crates/ first: the floor is built from HEAD" >&2
+    exit 1
+  fi
   step "release build of tesserad with the floor's script (temporary worktree)"
   tree=$(mktemp -d /tmp/tessera-floor.XXXXXX)
   git worktree add --quiet --detach "$tree" HEAD
