@@ -17,8 +17,8 @@
 # machine moves one slice, not a row.
 #
 # Builds tesserad twice, the second time from HEAD in a temporary worktree with
-# the floor's script (so it refuses to run with uncommitted changes to the code). Writes its section of bench/RESULTS.md (between the
-# ratelimit-floor markers).
+# the floor's script (so it refuses to run with uncommitted changes to the code).
+# Writes its section of bench/RESULTS.md (between the ratelimit-floor markers).
 #
 # Env: SLICE (default 3s), SLICES (10), CONNECTIONS (32), TESSERAD_BIN and FLOOR_BIN
 # (measure these binaries instead of building release ones).
