@@ -230,7 +230,7 @@ impl FileConfig {
             return None;
         }
         let url = |url: &Option<SecretUrl>| url.as_ref().is_some_and(SecretUrl::holds_password);
-        let secrets: Vec<(&str, &str)> = [
+        let (names, envs): (Vec<&str>, Vec<&str>) = [
             (
                 self.master_key.is_some(),
                 "master_key",
@@ -251,12 +251,10 @@ impl FileConfig {
         ]
         .into_iter()
         .filter_map(|(set, name, env)| set.then_some((name, env)))
-        .collect();
-        if secrets.is_empty() {
+        .unzip();
+        if names.is_empty() {
             return None;
         }
-        let names: Vec<&str> = secrets.iter().map(|(name, _)| *name).collect();
-        let envs: Vec<&str> = secrets.iter().map(|(_, env)| *env).collect();
         Some(format!(
             "config {path} holds secrets ({names}) and other users of this host can read it \
              (mode {mode:04o}): `chmod 600 {path}`, or set them in the environment instead \
