@@ -68,32 +68,10 @@ PY
   FLOOR_BIN=$root/target/floor/release/tesserad
 fi
 
-work=$(mktemp -d /tmp/tessera-bench-floor.XXXXXX)
-pids=()
-stop_servers() {
-  local pid
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true; done
-  pids=()
-}
-cleanup() {
-  stop_servers
-  stop_throwaway_redis
-  stop_throwaway_postgres
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-step "PostgreSQL and Redis on loopback (throwaway)"
-start_throwaway_postgres
-start_throwaway_redis
-export TESSERAD_REDIS_URL=$REDIS_URL
-export TESSERAD_MASTER_KEY
-TESSERAD_MASTER_KEY=$(python3 -c 'import os,base64;print(base64.b64encode(os.urandom(32)).decode())')
-echo 'rate_limit_development = 1000000000' >"$work/limits.toml"
+source bench/ratelimit/stores.sh
+start_stores
 TESSERAD_DATABASE_URL=$PG_URL "$TESSERAD_BIN" migrate >/dev/null
-TESSERAD_DATABASE_URL=$PG_URL "$TESSERAD_BIN" admin account create --email bench@example.com >/dev/null
-key=$(TESSERAD_DATABASE_URL=$PG_URL "$TESSERAD_BIN" admin --json api-key create --account bench@example.com |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+key=$(seed "$TESSERAD_BIN" "$PG_URL")
 
 others="1-$(($(nproc) - 1))"
 place() { # shared|pinned: where PostgreSQL and Redis run, and sets $instance_cpus, $load_cpus

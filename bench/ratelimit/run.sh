@@ -39,39 +39,8 @@ else
   bin=$root/target/release/tesserad
 fi
 
-work=$(mktemp -d /tmp/tessera-bench-ratelimit.XXXXXX)
-pids=()
-stop_servers() {
-  local pid
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true; done
-  pids=()
-}
-cleanup() {
-  stop_servers
-  stop_throwaway_redis
-  stop_throwaway_postgres
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-step "PostgreSQL and Redis on loopback (throwaway)"
-start_throwaway_postgres
-start_throwaway_redis
-# In the environment, not on the command line: the URL carries the password.
-export TESSERAD_REDIS_URL=$REDIS_URL
-
-export TESSERAD_MASTER_KEY
-TESSERAD_MASTER_KEY=$(python3 -c 'import os,base64;print(base64.b64encode(os.urandom(32)).decode())')
-cat >"$work/limits.toml" <<'TOML'
-# Far above what one machine can send: every request is counted, none refused.
-rate_limit_development = 1000000000
-TOML
-
-seed() { # database url -> prints an API key
-  TESSERAD_DATABASE_URL=$1 "$bin" admin account create --email bench@example.com >/dev/null
-  TESSERAD_DATABASE_URL=$1 "$bin" admin --json api-key create --account bench@example.com |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])'
-}
+source bench/ratelimit/stores.sh
+start_stores
 
 start() { # name database-url serve-args… ; sets $base
   local name=$1 db=$2; shift 2
@@ -114,9 +83,9 @@ run() { # name key base…  (one wrk per base, connections split between them)
 }
 
 sqlite_db="sqlite://$work/tesserad.db"
-sqlite_key=$(seed "$sqlite_db")
+sqlite_key=$(seed "$bin" "$sqlite_db")
 TESSERAD_DATABASE_URL=$PG_URL "$bin" migrate >/dev/null
-pg_key=$(seed "$PG_URL")
+pg_key=$(seed "$bin" "$PG_URL")
 
 # One row: name, then serve flags; once with one instance, once with two.
 measure() { # name flags…
