@@ -186,24 +186,7 @@ async fn sigterm_finishes_requests_in_progress_and_closes_idle_connections(backe
     // A request in progress: its headers are in, half its body is not.
     let body = serde_json::json!({ "email": demo.email }).to_string();
     let (first, rest) = body.split_at(body.len() / 2);
-    let mut uploading = connect(&server).await;
-    // `Expect: 100-continue`: the server's "100 Continue" says the handler is
-    // reading the body, so the request is in progress before the signal (sent
-    // without waiting, the head could still be unread, a connection that never
-    // spoke, closed at once).
-    let head = format!(
-        "POST /v1/auth/otp HTTP/1.1\r\nHost: tesserad\r\nContent-Type: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n{first}",
-        body.len()
-    );
-    uploading.write_all(head.as_bytes()).await.unwrap();
-    let mut interim = Vec::new();
-    while !interim.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8; 1];
-        let read = tokio::time::timeout(Duration::from_secs(30), uploading.read(&mut byte));
-        assert_eq!(read.await.expect("100 Continue").unwrap(), 1);
-        interim.push(byte[0]);
-    }
-    assert!(interim.starts_with(b"HTTP/1.1 100"), "{interim:?}");
+    let mut uploading = upload_in_progress(&server, "/v1/auth/otp", body.len(), first).await;
 
     sigterm(&server);
     until_refused(&server).await;
@@ -226,10 +209,8 @@ async fn sigterm_finishes_requests_in_progress_and_closes_idle_connections(backe
 
 async fn draining_gives_up_after_the_drain_timeout(backend: Backend) {
     let mut server = Server::start_with(backend, &["--drain-timeout", "1s"]).await;
-    let mut stuck = connect(&server).await;
     // A body that never completes, well inside the 30 s request timeout.
-    let head = "POST /v1/auth/otp HTTP/1.1\r\nHost: tesserad\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{";
-    stuck.write_all(head.as_bytes()).await.unwrap();
+    let mut stuck = upload_in_progress(&server, "/v1/auth/otp", 100, "{").await;
     let asked = Instant::now();
     sigterm(&server);
     read_until_closed(&mut stuck, Duration::from_secs(20)).await;
@@ -241,6 +222,29 @@ async fn draining_gives_up_after_the_drain_timeout(backend: Backend) {
         "stopped after {took:?}"
     );
     assert!(server.logs().contains("drain timeout"), "{}", server.logs());
+}
+
+/// A connection whose JSON request to `path` is in progress: its head and
+/// `first` are in, the rest of its `length`-byte body is not. It asks
+/// `Expect: 100-continue` and waits for the server's "100 Continue", which says
+/// the handler is reading the body; sent without waiting, the head could still
+/// be unread when the test signals, and the server would rightly close it at
+/// once as a connection that never spoke.
+async fn upload_in_progress(server: &Server, path: &str, length: usize, first: &str) -> TcpStream {
+    let mut stream = connect(server).await;
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: tesserad\r\nContent-Type: application/json\r\nContent-Length: {length}\r\nExpect: 100-continue\r\n\r\n{first}"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut interim = Vec::new();
+    while !interim.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_secs(30), stream.read(&mut byte));
+        assert_eq!(read.await.expect("100 Continue").unwrap(), 1);
+        interim.push(byte[0]);
+    }
+    assert!(interim.starts_with(b"HTTP/1.1 100"), "{interim:?}");
+    stream
 }
 
 /// `--metrics-listen` is served by the same loop, with the same limits: a
