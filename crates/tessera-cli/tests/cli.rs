@@ -110,6 +110,23 @@ fn login_then_token_prints_the_key_alone() {
     assert!(stderr(&out).contains("SSL_CERT_DIR"), "{}", stderr(&out));
 }
 
+/// A proxy from the environment carries requests to other hosts, never to
+/// loopback: plain http is allowed only there, and through a proxy the key
+/// would cross the network in the clear (Go's net/http, so gh and kubectl,
+/// decide the same). The proxy here is a closed port: used, it would fail.
+#[test]
+fn a_proxy_is_not_used_for_a_loopback_server() {
+    let server = stub_server();
+    let s = Tessera::new(&server.url).with_env("TESSERA_API_KEY", GOOD_KEY);
+    let proxy = closed_port_url();
+    let mut test = s.cmd(&["auth", "test"]);
+    for name in ["ALL_PROXY", "HTTPS_PROXY", "HTTP_PROXY", "http_proxy"] {
+        test.env(name, &proxy);
+    }
+    test.assert().success();
+    assert_eq!(server.requests_to("/v1/me").len(), 1);
+}
+
 #[test]
 fn login_with_token_reads_stdin() {
     let s = Tessera::sandbox();

@@ -91,7 +91,7 @@ const MAX_RESPONSE_BYTES: u64 = 16 * 1024 * 1024;
 /// unless the server is on loopback or the user opted in
 /// ([`Transport::check_url`]). A refused request sends nothing.
 pub struct ApiClient {
-    agent: ureq::Agent,
+    agent: crate::transport::Agent,
     base: String,
     transport: Transport,
 }

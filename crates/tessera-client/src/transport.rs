@@ -12,6 +12,8 @@
 //!   environment model grants per environment (`insecure = true`).
 //! - A credential goes only to its server's origin (scheme, host, port; RFC
 //!   6454): see [`same_origin_url`].
+//! - Proxies (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, minus `NO_PROXY`) carry
+//!   requests to other hosts, never to loopback: see [`Agent`].
 
 use crate::env::EnvVars;
 use crate::error::Error;
@@ -157,8 +159,8 @@ impl Transport {
     /// A blocking agent: no redirects (a redirect could carry a credential
     /// elsewhere), error statuses are responses, `timeout` for the whole
     /// request and at most 10 s to connect.
-    pub(crate) fn agent(&self, timeout: Duration) -> ureq::Agent {
-        ureq::Agent::config_builder()
+    pub(crate) fn agent(&self, timeout: Duration) -> Agent {
+        let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
             .timeout_connect(Some(timeout.min(Duration::from_secs(10))))
@@ -170,7 +172,8 @@ impl Transport {
                     .build(),
             )
             .build()
-            .into()
+            .into();
+        Agent(agent)
     }
 
     /// Refuses plain `http://` to anything but loopback unless opted in:
@@ -185,6 +188,28 @@ impl Transport {
             }),
             _ => Err(Error::InvalidUrl(url.to_owned())),
         }
+    }
+}
+
+/// ureq's agent, except that a request to loopback never goes through a
+/// proxy from the environment. Traffic that never leaves the machine has no
+/// business on a proxy (Go's `net/http`, and so gh and kubectl, decide the
+/// same), and plain `http://` is allowed only to loopback: through a proxy, a
+/// credential would cross the network in the clear.
+#[derive(Clone)]
+pub(crate) struct Agent(ureq::Agent);
+
+impl Agent {
+    pub(crate) fn run<S: ureq::AsSendBody>(
+        &self,
+        request: ureq::http::Request<S>,
+    ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+        let loopback = Url::parse(&request.uri().to_string()).is_ok_and(|url| is_loopback(&url));
+        if loopback && self.0.config().proxy().is_some() {
+            let direct = self.0.configure_request(request).proxy(None).build();
+            return self.0.run(direct);
+        }
+        self.0.run(request)
     }
 }
 

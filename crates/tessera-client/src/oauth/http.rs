@@ -51,7 +51,7 @@ const MAX_BODY_BYTES: u64 = 1024 * 1024;
 /// start-up cost at about a millisecond.
 #[derive(Clone)]
 pub struct UreqClient {
-    agent: ureq::Agent,
+    agent: crate::transport::Agent,
     transport: Transport,
 }
 
