@@ -81,7 +81,8 @@ pub fn exit_for(error: &CliError) -> Exit {
             ClientError::OtherOrigin { .. }
             | ClientError::InsecureHttp { .. }
             | ClientError::UntrustedConfig { .. }
-            | ClientError::TlsTrust { .. } => Exit::Usage,
+            | ClientError::TlsTrust { .. }
+            | ClientError::Unsendable { .. } => Exit::Usage,
             // The entry a profile refers to is gone: log in again, as when
             // there is no credential at all.
             ClientError::Keychain {

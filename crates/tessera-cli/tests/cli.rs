@@ -127,6 +127,48 @@ fn a_proxy_is_not_used_for_a_loopback_server() {
     assert_eq!(server.requests_to("/v1/me").len(), 1);
 }
 
+/// A key pasted with a line break: around it (CI secrets often end with one)
+/// it is trimmed; inside it, login refuses to store it, and a key that still
+/// cannot go in a header is a usage error (2) with nothing sent, not a
+/// "server error".
+#[test]
+fn line_breaks_in_keys_are_trimmed_or_refused_before_anything_is_sent() {
+    let server = stub_server();
+    let s = Tessera::new(&server.url);
+    s.cmd(&["auth", "test"])
+        .env("TESSERA_API_KEY", format!("{GOOD_KEY}\n"))
+        .assert()
+        .success();
+    let out = s
+        .cmd(&["auth", "login", "--with-token", "--no-verify"])
+        .write_stdin("first-half\nsecond-half\n")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("line break"), "{}", stderr(&out));
+    assert!(!s.credentials_path().exists());
+    let requests = server.requests().len();
+    let out = s
+        .cmd(&["auth", "test"])
+        .env("TESSERA_API_KEY", "first-half\nsecond-half")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("line break"), "{}", stderr(&out));
+    let out = s
+        .cmd(&["api", "-X", "GE T", "/v1/me"])
+        .env("TESSERA_API_KEY", GOOD_KEY)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not an HTTP method"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(server.requests().len(), requests);
+}
+
 #[test]
 fn login_with_token_reads_stdin() {
     let s = Tessera::sandbox();

@@ -180,16 +180,22 @@ impl ApiClient {
         body: Option<&[u8]>,
         auth: &Authorization,
     ) -> Result<ApiResponse, Error> {
-        let invalid = |message: String| Error::InvalidResponse {
+        let unsendable = |message: String| Error::Unsendable {
             url: url.to_owned(),
             message,
         };
         let http_method = ureq::http::Method::from_bytes(method.as_bytes())
-            .map_err(|e| invalid(format!("bad method: {e}")))?;
+            .map_err(|_| unsendable(format!("{method:?} is not an HTTP method")))?;
+        let authorization = ureq::http::HeaderValue::from_str(&auth.header_value()).map_err(|_| {
+            unsendable(
+                "the credential holds a line break or another character an HTTP header cannot carry; check the key (a pasted newline?)"
+                    .into(),
+            )
+        })?;
         let mut request = ureq::http::Request::builder()
             .method(http_method)
             .uri(url)
-            .header("Authorization", auth.header_value())
+            .header("Authorization", authorization)
             .header("Accept", "application/json");
         if let Some(proof) = auth.proof(method, url) {
             request = request.header(dpop::HEADER, proof);
@@ -199,11 +205,11 @@ impl ApiClient {
                 request
                     .header("Content-Type", "application/json")
                     .body(body.to_vec())
-                    .map_err(|e| invalid(e.to_string()))?,
+                    .map_err(|e| unsendable(e.to_string()))?,
             ),
             None => self
                 .agent
-                .run(request.body(()).map_err(|e| invalid(e.to_string()))?),
+                .run(request.body(()).map_err(|e| unsendable(e.to_string()))?),
         };
         let mut response = result.map_err(|source| request_error(url, source))?;
         let status = response.status().as_u16();

@@ -100,6 +100,11 @@ pub enum Error {
     #[error("unexpected response from {url}: {message}")]
     InvalidResponse { url: String, message: String },
 
+    /// Nothing was sent: the request could not be built (a method that is
+    /// not one, a credential an HTTP header cannot carry).
+    #[error("cannot send a request to {url}: {message}")]
+    Unsendable { url: String, message: String },
+
     /// An OAuth exchange failed: login, refresh, revocation.
     #[error(transparent)]
     OAuth(#[from] crate::oauth::OAuthError),

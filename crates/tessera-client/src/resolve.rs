@@ -257,8 +257,9 @@ impl Resolver<'_> {
             return Ok(out);
         }
         if let Some(key) = self.env.var(self.spec.api_key_env) {
+            // A secret pasted into CI settings often ends with a newline.
             out.found.push(Found {
-                key: ApiKey::new(key),
+                key: ApiKey::new(key.trim()),
                 source: Source::EnvVar(self.spec.api_key_env),
             });
         }
@@ -316,8 +317,8 @@ impl Resolver<'_> {
         }
 
         let path = self.cwd.join(self.spec.dotenv_file);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => {
+        match crate::store::read_foreign_text(&path) {
+            Ok(Some(text)) => {
                 if let Some(key) =
                     dotenv::lookup(&text, self.spec.dotenv_key).filter(|k| !k.is_empty())
                 {
@@ -330,8 +331,9 @@ impl Resolver<'_> {
                     });
                 }
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            // A .env we cannot read (a directory, no permission) is not ours to fail on.
+            Ok(None) => {}
+            // A .env we cannot read (a directory, a FIFO, no permission, too
+            // large) is not ours to fail on.
             Err(e) => {
                 tracing::debug!(path = %path.display(), error = %e, "skipping unreadable .env")
             }

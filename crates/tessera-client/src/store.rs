@@ -141,10 +141,8 @@ impl Store {
     /// connections ([`Error::UntrustedConfig`]).
     pub fn read_config(&self) -> Result<Config, Error> {
         let path = self.config_path();
-        let file = match File::open(&path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Config::default()),
-            Err(e) => return Err(Error::io(path)(e)),
+        let Some(file) = open_regular(&path)? else {
+            return Ok(Config::default());
         };
         let config: Config = parse(&path, &read_text(&path, &file)?)?;
         #[cfg(unix)]
@@ -155,7 +153,10 @@ impl Store {
                 .permissions()
                 .mode();
             if mode & 0o022 != 0 {
-                return Err(Error::UntrustedConfig { path, mode });
+                return Err(Error::UntrustedConfig {
+                    path,
+                    mode: mode & 0o7777,
+                });
             }
         }
         Ok(config)
@@ -168,10 +169,8 @@ impl Store {
     pub fn read_credentials(&self) -> Result<CredentialsRead, Error> {
         let path = self.credentials_path();
         refuse_symlink(&path)?;
-        let file = match File::open(&path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(CredentialsRead::default()),
-            Err(e) => return Err(Error::io(path)(e)),
+        let Some(file) = open_regular(&path)? else {
+            return Ok(CredentialsRead::default());
         };
         let warnings = self.permission_warnings(&path, &file)?;
         let text = read_text(&path, &file)?;
@@ -547,6 +546,31 @@ fn sync_dir(dir: &Path) -> Result<(), Error> {
     #[cfg(not(unix))]
     let _ = dir;
     Ok(())
+}
+
+/// Opens a file this program reads; `None` when there is none. Anything but
+/// a regular file (a FIFO, a device, a directory) is refused before it is
+/// opened: opening a FIFO waits for a writer, and `/dev/zero` never ends.
+fn open_regular(path: &Path) -> Result<Option<File>, Error> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => File::open(path).map(Some).map_err(Error::io(path)),
+        Ok(_) => Err(Error::Parse {
+            path: path.to_owned(),
+            message: "not a regular file; check that it is the right file, or move it away".into(),
+        }),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(path)(e)),
+    }
+}
+
+/// A small text file that is not this program's (a project's `.env`): its
+/// text, `None` when it is missing, or an error when it is not a regular
+/// file, is larger than any such file, or is not UTF-8.
+pub(crate) fn read_foreign_text(path: &Path) -> Result<Option<String>, Error> {
+    match open_regular(path)? {
+        Some(file) => read_text(path, &file).map(Some),
+        None => Ok(None),
+    }
 }
 
 /// The whole file as text, refusing what this program never writes: more
@@ -1099,6 +1123,29 @@ mod tests {
         }
         std::fs::write(store.credentials_path(), &good).unwrap();
         assert_eq!(key(&store, "p").as_deref(), Some("keep"));
+    }
+
+    /// A FIFO would block the open until a writer came, a device would never
+    /// end: both are refused before they are opened, and nothing is written.
+    #[test]
+    fn files_that_are_not_regular_are_refused_without_waiting() {
+        let (_tmp, store) = store();
+        std::fs::create_dir_all(store.dir()).unwrap();
+        for path in [store.config_path(), store.credentials_path()] {
+            let made = std::process::Command::new("mkfifo").arg(&path).status();
+            assert!(made.unwrap().success());
+        }
+        for err in [
+            store.read_config().unwrap_err(),
+            store.read_credentials().unwrap_err(),
+        ] {
+            assert!(err.to_string().contains("not a regular file"), "{err}");
+        }
+        assert!(store.update(|_, _| Ok(())).is_err());
+        let dotenv = store.dir().join(".env");
+        std::os::unix::fs::symlink("/dev/zero", &dotenv).unwrap();
+        let err = read_foreign_text(&dotenv).unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
     }
 
     #[test]

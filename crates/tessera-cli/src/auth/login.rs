@@ -278,6 +278,14 @@ pub fn api_key(
     if key.expose_secret().is_empty() {
         return Err(CliError::Usage("the API key is empty".into()));
     }
+    // Stored as is, a key with a line break in it would fail every request
+    // later, far from the paste that caused it.
+    if !key.expose_secret().chars().all(|c| c.is_ascii_graphic()) {
+        return Err(CliError::Usage(
+            "the API key holds a space, a line break or another character no API key has; copy it again"
+                .into(),
+        ));
+    }
     let target = super::target(ctx)?;
     let me = if verify {
         Some(target.api(ctx, io)?.me_with_api_key(key)?)
