@@ -82,7 +82,8 @@ pub fn exit_for(error: &CliError) -> Exit {
             | ClientError::InsecureHttp { .. }
             | ClientError::UntrustedConfig { .. }
             | ClientError::TlsTrust { .. }
-            | ClientError::Unsendable { .. } => Exit::Usage,
+            | ClientError::Unsendable { .. }
+            | ClientError::CredentialsInUrl { .. } => Exit::Usage,
             // The entry a profile refers to is gone: log in again, as when
             // there is no credential at all.
             ClientError::Keychain {

@@ -169,6 +169,31 @@ fn line_breaks_in_keys_are_trimmed_or_refused_before_anything_is_sent() {
     assert_eq!(server.requests().len(), requests);
 }
 
+/// A password in the server URL would be repeated in every message and
+/// listing that names the server: such a URL is refused (2) before anything
+/// is sent, and where it is only shown, it is masked.
+#[test]
+fn a_server_url_with_a_password_is_refused_and_never_shown() {
+    let server = stub_server();
+    let with_password = server.url.replace("http://", "http://user:hunter2-secret@");
+    let s = Tessera::new(&with_password).with_env("TESSERA_API_KEY", GOOD_KEY);
+    for args in [
+        &["auth", "test"][..],
+        &["auth", "status"],
+        &["auth", "env", "list"],
+        &["auth", "env", "add", "lab", &with_password],
+    ] {
+        let out = s.run(args);
+        let all = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(!all.contains("hunter2"), "{args:?}: {all}");
+        if args != ["auth", "status"] && args != ["auth", "env", "list"] {
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {all}");
+            assert!(all.contains("user:password@"), "{args:?}: {all}");
+        }
+    }
+    assert!(server.requests().is_empty());
+}
+
 #[test]
 fn login_with_token_reads_stdin() {
     let s = Tessera::sandbox();

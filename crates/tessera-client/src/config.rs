@@ -204,7 +204,29 @@ pub fn parse_server_url(input: &str) -> Result<String, crate::Error> {
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(invalid());
     }
+    refuse_credentials_in_url(&url)?;
     Ok(input.trim_end_matches('/').to_owned())
+}
+
+/// [`crate::Error::CredentialsInUrl`] for a URL with a user name or password.
+pub fn refuse_credentials_in_url(url: &url::Url) -> Result<(), crate::Error> {
+    if url.username().is_empty() && url.password().is_none() {
+        return Ok(());
+    }
+    Err(crate::Error::CredentialsInUrl {
+        url: display_url(url.as_str()),
+    })
+}
+
+/// A server URL for messages and listings: a password in it is masked.
+pub fn display_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("****"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// `credentials.toml`: secrets by profile name.

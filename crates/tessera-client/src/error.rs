@@ -28,6 +28,14 @@ pub enum Error {
     #[error("{0:?} is not a valid server URL (expected http:// or https://)")]
     InvalidUrl(String),
 
+    /// A server URL with a user name or password in it: the password would
+    /// be repeated in every message and listing that names the server.
+    /// `url` is shown with the password masked.
+    #[error(
+        "the server URL {url} carries a user name or password; remove the `user:password@` part (credentials go in the API key or the login, never in the URL)"
+    )]
+    CredentialsInUrl { url: String },
+
     /// A request carrying a stored credential was aimed at another origin
     /// than the credential's server. Nothing was sent.
     #[error(

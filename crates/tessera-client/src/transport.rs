@@ -255,7 +255,7 @@ pub fn same_origin_url(server: &str, path: &str) -> Result<Url, Error> {
     // path (`@host`, `\\host`, `%2F%2F`) may move the request elsewhere.
     if url.origin() != base.origin() {
         return Err(Error::OtherOrigin {
-            url: redact_userinfo(&url),
+            url: crate::config::display_url(url.as_str()),
             server: base.origin().ascii_serialization(),
         });
     }
@@ -267,15 +267,6 @@ fn is_scheme(s: &str) -> bool {
     let mut chars = s.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphabetic())
         && chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
-}
-
-/// A URL for messages: a password in it is not repeated.
-fn redact_userinfo(url: &Url) -> String {
-    let mut shown = url.clone();
-    if shown.password().is_some() {
-        let _ = shown.set_password(Some("****"));
-    }
-    shown.to_string()
 }
 
 /// The error for a request that got no response: a refused certificate is

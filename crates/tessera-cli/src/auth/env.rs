@@ -65,7 +65,10 @@ pub fn environments(ctx: &Ctx) -> Result<Vec<EnvRow>, CliError> {
         .environment_names()
         .into_iter()
         .map(|name| EnvRow {
-            url: config.environment_url(ctx.spec, ctx.env, name),
+            url: config
+                .environment_url(ctx.spec, ctx.env, name)
+                .as_deref()
+                .map(tessera_client::config::display_url),
             current: name == current,
             current_profile: config.current_profile(name).map(str::to_owned),
             insecure: config.environments.get(name).is_some_and(|e| e.insecure),

@@ -57,7 +57,10 @@ pub fn profiles(ctx: &Ctx, io: &mut Io) -> Result<ProfileList, CliError> {
                     .and_then(|c| c.oauth.as_ref())
                     .map(|s| s.method.as_str()),
                 settings: profile.settings.clone(),
-                server: config.server_url(ctx.spec, ctx.env, environment, Some(name)),
+                server: config
+                    .server_url(ctx.spec, ctx.env, environment, Some(name))
+                    .as_deref()
+                    .map(tessera_client::config::display_url),
             }
         })
         .collect();

@@ -212,6 +212,9 @@ impl Target {
             .server
             .clone()
             .ok_or_else(|| ClientError::UnknownEnvironment(selection.environment.clone()))?;
+        if let Ok(url) = url::Url::parse(&server) {
+            tessera_client::config::refuse_credentials_in_url(&url)?;
+        }
         Ok(Target { selection, server })
     }
 

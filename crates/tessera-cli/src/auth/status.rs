@@ -7,6 +7,7 @@ use crate::context::Ctx;
 use crate::error::CliError;
 use crate::io::Io;
 use serde::Serialize;
+use tessera_client::config::display_url;
 use tessera_client::{
     Credential, Error as ClientError, FoundSession, KeychainProblem, KeychainRef, ProfileFrom,
     Source,
@@ -195,7 +196,7 @@ pub fn report(args: &StatusArgs, ctx: &Ctx, io: &mut Io) -> Result<StatusReport,
         let server = selection
             .server
             .as_deref()
-            .unwrap_or("no server configured");
+            .map_or("no server configured".into(), display_url);
         let message = match selection.profile_name() {
             Some(profile) => format!(
                 "not logged in: profile {profile:?} has no API key (environment {:?}, {server})",
@@ -229,7 +230,7 @@ pub fn report(args: &StatusArgs, ctx: &Ctx, io: &mut Io) -> Result<StatusReport,
         });
     }
     Ok(StatusReport {
-        server: selection.server.clone(),
+        server: selection.server.as_deref().map(display_url),
         profile: selection.profile_name().map(str::to_owned),
         profile_from,
         environment: selection.environment,
@@ -278,7 +279,7 @@ fn oauth_report(
 ) -> StatusReport {
     let session = &found.session;
     StatusReport {
-        server: selection.server.clone(),
+        server: selection.server.as_deref().map(display_url),
         profile: selection.profile_name().map(str::to_owned),
         profile_from,
         environment: selection.environment,
