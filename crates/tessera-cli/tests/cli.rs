@@ -194,6 +194,37 @@ fn a_server_url_with_a_password_is_refused_and_never_shown() {
     assert!(server.requests().is_empty());
 }
 
+/// Names become keys in the files, rows in listings and parts of messages:
+/// empty ones, control characters (an escape sequence would repaint the
+/// terminal), surrounding spaces and very long ones are refused (2), and
+/// nothing is written.
+#[test]
+fn unprintable_or_empty_names_are_refused() {
+    let s = Tessera::sandbox();
+    let long = "p".repeat(65);
+    for name in ["", " ", "a\nb", "\u{1b}[31mred", " padded", long.as_str()] {
+        let out = s
+            .cmd(&[
+                "auth",
+                "login",
+                "--with-token",
+                "--no-verify",
+                "--profile",
+                name,
+            ])
+            .write_stdin("a-key-0123456789\n")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{name:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("profile name"), "{}", stderr(&out));
+        assert!(!stderr(&out).contains('\u{1b}'), "{}", stderr(&out));
+        let out = s.run(&["auth", "env", "add", name, "https://api.example"]);
+        assert_eq!(out.status.code(), Some(2), "{name:?}: {}", stderr(&out));
+    }
+    assert!(!s.credentials_path().exists());
+    assert!(!s.config.join("config.toml").exists());
+}
+
 #[test]
 fn login_with_token_reads_stdin() {
     let s = Tessera::sandbox();

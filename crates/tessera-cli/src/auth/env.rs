@@ -101,6 +101,7 @@ fn list(args: &EnvListArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
 /// loopback is refused unless `--insecure`: the opt-in is stored with this
 /// URL, and changing the URL without the flag withdraws it.
 fn add(args: &EnvAddArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
+    super::check_name("environment", &args.name)?;
     let url = parse_server_url(&args.url)?;
     let plain_http = Transport::default().check_url(&url);
     let needs_opt_in = plain_http.is_err();

@@ -263,6 +263,26 @@ impl Target {
 /// A whole OAuth request, connecting included.
 pub(crate) const OAUTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// A profile or environment name a user gives: it becomes a key in the
+/// files, a line in listings and part of messages, so it is printable text
+/// without surrounding spaces, of a length a table can show.
+pub(crate) fn check_name(kind: &str, name: &str) -> Result<(), CliError> {
+    let problem = if name.trim().is_empty() {
+        "is empty"
+    } else if name.chars().any(char::is_control) {
+        "holds a control character (a line break, an escape)"
+    } else if name.trim() != name {
+        "starts or ends with a space"
+    } else if name.chars().count() > 64 {
+        "is longer than 64 characters"
+    } else {
+        return Ok(());
+    };
+    Err(CliError::Usage(format!(
+        "the {kind} name {name:?} {problem}"
+    )))
+}
+
 pub(crate) fn print_json(io: &mut Io, value: &impl Serialize) -> Result<(), CliError> {
     serde_json::to_writer_pretty(&mut *io.stdout, value).map_err(std::io::Error::from)?;
     writeln!(io.stdout)?;

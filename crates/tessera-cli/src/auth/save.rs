@@ -58,6 +58,9 @@ pub fn save(ctx: &Ctx, saved: Saved) -> Result<String, CliError> {
         return Ok(profile.to_owned());
     }
     let selection = ctx.resolver(None).select(&ctx.store.read_config()?);
+    if let Some(name) = selection.profile_name() {
+        super::check_name("profile", name)?;
+    }
     let environment = selection.environment.clone();
     Ok(ctx.store.update(|config, creds| {
         let name = login_profile(config, &selection);
