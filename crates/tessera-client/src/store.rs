@@ -472,9 +472,19 @@ impl StoreLock<'_> {
         }
     }
 
+    /// Replaces `name` atomically (a temporary file renamed over it). A
+    /// `config.toml` that is a link (into a dotfiles repository) is replaced
+    /// at the link's target, so the link survives; `credentials.toml` never
+    /// gets here as a link ([`refuse_symlink`]).
     fn write(&self, name: &str, value: &impl Serialize) -> Result<(), Error> {
-        let dir = &self.store.dir;
-        let path = dir.join(name);
+        let link = self.store.dir.join(name);
+        let path = match std::fs::symlink_metadata(&link) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                std::fs::canonicalize(&link).map_err(Error::io(&link))?
+            }
+            _ => link,
+        };
+        let dir = path.parent().unwrap_or(&self.store.dir);
         let text = toml::to_string(value).map_err(|e| Error::Parse {
             path: path.clone(),
             message: e.to_string(),
@@ -1123,6 +1133,32 @@ mod tests {
         }
         std::fs::write(store.credentials_path(), &good).unwrap();
         assert_eq!(key(&store, "p").as_deref(), Some("keep"));
+    }
+
+    /// config.toml linked from a dotfiles repository: a write replaces the
+    /// target and keeps the link.
+    #[test]
+    fn a_linked_config_is_written_through_its_link() {
+        let (tmp, store) = store();
+        std::fs::create_dir_all(store.dir()).unwrap();
+        let dotfiles = tmp.path().join("dotfiles");
+        std::fs::create_dir_all(&dotfiles).unwrap();
+        let target = dotfiles.join("tessera.toml");
+        std::fs::write(&target, "current_environment = \"default\"\n").unwrap();
+        std::os::unix::fs::symlink(&target, store.config_path()).unwrap();
+        store
+            .update(|config, _| {
+                config.set_current_profile("default", "work");
+                Ok(())
+            })
+            .unwrap();
+        let link = std::fs::symlink_metadata(store.config_path()).unwrap();
+        assert!(link.file_type().is_symlink());
+        assert!(std::fs::read_to_string(&target).unwrap().contains("work"));
+        assert_eq!(
+            store.read_config().unwrap().current_profile("default"),
+            Some("work")
+        );
     }
 
     /// A FIFO would block the open until a writer came, a device would never

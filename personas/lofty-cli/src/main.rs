@@ -173,8 +173,16 @@ impl App for Cli {
                 Ok(texts::browser(io, &session)?)
             }
             Auth::Logout => {
-                let deleted = logout::delete(ctx, &[PROFILE.to_owned()])?;
-                Ok(texts::logged_out(ctx, io, deleted.had_credentials)?)
+                let had = match logout::delete(ctx, &[PROFILE.to_owned()]) {
+                    Ok(deleted) => deleted.had_credentials,
+                    // "Clear all" of a credentials file that no longer parses:
+                    // it holds only this CLI's one profile, so it goes whole.
+                    Err(e) if is_unreadable_credentials(ctx, &e) => {
+                        ctx.store.lock()?.remove_credentials()?
+                    }
+                    Err(e) => return Err(e),
+                };
+                Ok(texts::logged_out(ctx, io, had)?)
             }
             Auth::Test => {
                 let active = credential::active(ctx, None, io).map_err(|e| match e {
@@ -189,6 +197,13 @@ impl App for Cli {
             }
         }
     }
+}
+
+fn is_unreadable_credentials(ctx: &Ctx, error: &CliError) -> bool {
+    matches!(
+        error.client(),
+        Some(tessera_client::Error::Parse { path, .. }) if *path == ctx.store.credentials_path()
+    )
 }
 
 fn main() -> std::process::ExitCode {

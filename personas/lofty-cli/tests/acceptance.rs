@@ -659,6 +659,20 @@ fn logout_clears_every_local_credential_and_says_exported_variables_stay() {
     home.run(&["auth", "status"], &[]).expect_code(3);
 }
 
+/// "Clear all" also when the credentials file no longer parses: it holds
+/// only this CLI's credentials, so logout removes it rather than leaving the
+/// user stuck with an error.
+#[test]
+fn logout_clears_a_credentials_file_that_no_longer_parses() {
+    let home = home();
+    home.run(&["auth", "set", KEY], &[]).ok();
+    std::fs::write(credentials(&home), "[profiles.default\napi_key = ").unwrap();
+    let err = home.run(&["auth", "logout"], &[]).ok().stderr();
+    assert!(err.contains("Removed all locally stored"), "{err}");
+    assert!(!credentials(&home).exists());
+    home.run(&["auth", "status"], &[]).expect_code(3);
+}
+
 // --- test ---------------------------------------------------------------------------------------------
 
 #[test]
