@@ -75,10 +75,16 @@ pub enum Error {
 
     /// The credentials file is a symbolic link. Secrets are kept only in a
     /// regular file this program owns and writes in place; it is left as is.
+    /// `fix` is the shell command that makes it one: the link's target moved
+    /// in its place, or, for a link that leads nowhere, the link removed.
     #[error(
-        "{path} is a symbolic link (to {target}); secrets are only kept in a regular file: replace the link with the file itself (`mv {target} {path}`) and try again"
+        "{path} is a symbolic link (to {target}); secrets are only kept in a regular file: {fix}, and try again"
     )]
-    SymlinkedCredentials { path: PathBuf, target: String },
+    SymlinkedCredentials {
+        path: PathBuf,
+        target: String,
+        fix: String,
+    },
 
     /// 401: the server does not accept the credential (invalid, expired or revoked).
     #[error("the server rejected the credential: {message}")]

@@ -530,12 +530,26 @@ impl StoreLock<'_> {
 fn refuse_symlink(path: &Path) -> Result<(), Error> {
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_symlink() => {
+            // A relative target is relative to the link's directory.
             let target = std::fs::read_link(path)
-                .map(|t| t.display().to_string())
-                .unwrap_or_else(|_| "?".into());
+                .map(|t| path.parent().map_or(t.clone(), |dir| dir.join(&t)))
+                .unwrap_or_default();
+            let fix = if target.is_file() {
+                format!(
+                    "replace the link with the file itself (`mv {} {}`)",
+                    shell_quote(&target),
+                    shell_quote(path)
+                )
+            } else {
+                format!(
+                    "the link leads to no file; remove it (`rm {}`) and log in again",
+                    shell_quote(path)
+                )
+            };
             Err(Error::SymlinkedCredentials {
                 path: path.to_owned(),
-                target,
+                target: target.display().to_string(),
+                fix,
             })
         }
         _ => Ok(()),
@@ -625,7 +639,7 @@ fn parse<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, Error> {
     })
 }
 
-#[cfg(unix)]
+/// A path as a POSIX shell word (the hints it appears in are commands to run).
 fn shell_quote(path: &Path) -> String {
     let s = path.display().to_string();
     if s.chars()
@@ -1063,7 +1077,11 @@ mod tests {
         std::os::unix::fs::symlink(&target, store.credentials_path()).unwrap();
         let err = store.read_credentials().unwrap_err();
         assert!(matches!(err, Error::SymlinkedCredentials { .. }), "{err:?}");
-        assert!(err.to_string().contains("mv "), "{err}");
+        assert!(
+            err.to_string()
+                .contains(&format!("`mv {} ", target.display())),
+            "{err}"
+        );
         let err = store
             .update(|_, creds| {
                 creds.profiles.clear();
@@ -1133,6 +1151,20 @@ mod tests {
         }
         std::fs::write(store.credentials_path(), &good).unwrap();
         assert_eq!(key(&store, "p").as_deref(), Some("keep"));
+    }
+
+    #[test]
+    fn a_dangling_credentials_link_is_refused_with_a_fix_that_works() {
+        let (_tmp, store) = store();
+        std::fs::create_dir_all(store.dir()).unwrap();
+        std::os::unix::fs::symlink("gone.toml", store.credentials_path()).unwrap();
+        let err = store.read_credentials().unwrap_err().to_string();
+        let quoted = shell_quote(&store.credentials_path());
+        assert!(err.contains(&format!("`rm {quoted}`")), "{err}");
+        assert!(
+            err.contains(&store.dir().join("gone.toml").display().to_string()),
+            "{err}"
+        );
     }
 
     /// config.toml linked from a dotfiles repository: a write replaces the
