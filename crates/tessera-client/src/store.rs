@@ -209,6 +209,19 @@ impl Store {
                 });
             }
         }
+        // Not secret, but whoever can change it can point this user's
+        // credentials at another server.
+        let config = self.config_path();
+        if let Ok(meta) = std::fs::metadata(&config) {
+            let mode = meta.permissions().mode();
+            if mode & 0o022 != 0 {
+                warnings.push(PermissionWarning {
+                    fix: format!("chmod 600 {}", shell_quote(&config)),
+                    path: config,
+                    mode,
+                });
+            }
+        }
         Ok(warnings)
     }
 
@@ -797,6 +810,15 @@ mod tests {
         std::fs::set_permissions(store.dir(), Permissions::from_mode(0o755)).unwrap();
         let warnings = store.read_credentials().unwrap().warnings;
         assert_eq!(warnings.len(), 2);
+        // A config others can change could send the credentials elsewhere.
+        std::fs::write(store.config_path(), "").unwrap();
+        std::fs::set_permissions(store.config_path(), Permissions::from_mode(0o664)).unwrap();
+        let with_config = store.read_credentials().unwrap().warnings;
+        assert_eq!(with_config.len(), 3);
+        assert_eq!(
+            with_config[2].fix,
+            format!("chmod 600 {}", store.config_path().display())
+        );
         assert_eq!(
             warnings[0].fix,
             format!("chmod 600 {}", store.credentials_path().display())
