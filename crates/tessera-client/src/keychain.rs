@@ -85,24 +85,24 @@ impl KeychainProblem {
     pub fn fix(&self) -> &'static str {
         match self {
             Self::NoSessionBus => {
-                "run the command inside a desktop session (or `dbus-run-session -- $SHELL` with a Secret Service such as gnome-keyring running), or keep the secret in the credentials file: drop --secure-storage"
+                "run the command inside a desktop session (or `dbus-run-session -- $SHELL` with a Secret Service such as gnome-keyring running), or keep the secret in the credentials file: log in with --insecure-storage"
             }
             Self::NoSecretService => {
-                "start a Secret Service (gnome-keyring-daemon, KeePassXC, KWallet) in this session, or keep the secret in the credentials file: drop --secure-storage"
+                "start a Secret Service (gnome-keyring-daemon, KeePassXC, KWallet) in this session, or keep the secret in the credentials file: log in with --insecure-storage"
             }
             Self::Locked => {
                 "unlock the keychain (log in to the desktop, or run `gnome-keyring-daemon --unlock` and type its password), then try again"
             }
             Self::Denied => {
-                "allow access when the keychain asks, or keep the secret in the credentials file: drop --secure-storage"
+                "allow access when the keychain asks, or keep the secret in the credentials file: log in with --insecure-storage"
             }
             Self::TimedOut { .. } => {
-                "the keychain may be waiting for an unlock prompt that cannot be shown here: unlock it (`gnome-keyring-daemon --unlock`) or keep the secret in the credentials file: drop --secure-storage"
+                "the keychain may be waiting for an unlock prompt that cannot be shown here: unlock it (`gnome-keyring-daemon --unlock`) or keep the secret in the credentials file: log in with --insecure-storage"
             }
             Self::Missing | Self::Unreadable(_) => "log in again to store a new secret",
-            Self::Unsupported => "keep the secret in the credentials file: drop --secure-storage",
+            Self::Unsupported => "keep the secret in the credentials file: log in with --insecure-storage",
             Self::Platform(_) => {
-                "check that the keychain works (e.g. `secret-tool search service tessera`), or keep the secret in the credentials file: drop --secure-storage"
+                "check that the keychain works (e.g. `secret-tool search service tessera`), or keep the secret in the credentials file: log in with --insecure-storage"
             }
         }
     }
@@ -601,7 +601,7 @@ mod tests {
             err.to_string().contains("did not answer within 0.05 s"),
             "{err}"
         );
-        assert!(err.fix().contains("--secure-storage"));
+        assert!(err.fix().contains("--insecure-storage"));
     }
 
     #[test]

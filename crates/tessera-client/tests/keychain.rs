@@ -143,8 +143,8 @@ fn child() {
     match scenario.as_str() {
         "round_trip" => round_trip(),
         "locked" => expect_fast(KeychainProblem::Locked, "gnome-keyring-daemon --unlock"),
-        "no_secret_service" => expect_fast(KeychainProblem::NoSecretService, "--secure-storage"),
-        "no_session_bus" => expect_fast(KeychainProblem::NoSessionBus, "--secure-storage"),
+        "no_secret_service" => expect_fast(KeychainProblem::NoSecretService, "--insecure-storage"),
+        "no_session_bus" => expect_fast(KeychainProblem::NoSessionBus, "--insecure-storage"),
         "hung" => {
             let keychain = Keychain::new(
                 std::sync::Arc::new(tessera_client::keychain::OsKeychain),
