@@ -100,7 +100,9 @@ impl KeychainProblem {
                 "the keychain may be waiting for an unlock prompt that cannot be shown here: unlock it (`gnome-keyring-daemon --unlock`) or keep the secret in the credentials file: log in with --insecure-storage"
             }
             Self::Missing | Self::Unreadable(_) => "log in again to store a new secret",
-            Self::Unsupported => "keep the secret in the credentials file: log in with --insecure-storage",
+            Self::Unsupported => {
+                "keep the secret in the credentials file: log in with --insecure-storage"
+            }
             Self::Platform(_) => {
                 "check that the keychain works (e.g. `secret-tool search service tessera`), or keep the secret in the credentials file: log in with --insecure-storage"
             }

@@ -642,14 +642,28 @@ fn parse<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, Error> {
         let line = e
             .span()
             .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+        let reason = without_quoted_values(e.message());
         Error::Parse {
             path: path.to_owned(),
             message: match line {
-                Some(line) => format!("line {line}: {}", e.message()),
-                None => e.message().to_owned(),
+                Some(line) => format!("line {line}: {reason}"),
+                None => reason,
             },
         }
     })
+}
+
+/// The parser's reason without the values it quotes in backticks
+/// (`` invalid type: integer `123456789`, expected a string ``): in the
+/// credentials file a value may be a secret.
+fn without_quoted_values(message: &str) -> String {
+    let mut kept = String::with_capacity(message.len());
+    for (i, part) in message.split('`').enumerate() {
+        if i % 2 == 0 {
+            kept.push_str(part);
+        }
+    }
+    kept.replace(" ,", ",").trim_end().to_owned()
 }
 
 /// A path as a POSIX shell word (the hints it appears in are commands to run).
@@ -842,6 +856,18 @@ mod tests {
         let err = store.read_credentials().unwrap_err().to_string();
         assert!(err.contains("line 2"), "{err}");
         assert!(!err.contains("super-secret"), "{err}");
+        // A value of the wrong type is not repeated either.
+        std::fs::write(
+            store.credentials_path(),
+            "[profiles.p]\napi_key = 987654321\n",
+        )
+        .unwrap();
+        let err = store.read_credentials().unwrap_err().to_string();
+        assert!(
+            err.contains("line 2: invalid type: integer, expected"),
+            "{err}"
+        );
+        assert!(!err.contains("987654321"), "{err}");
     }
 
     #[test]

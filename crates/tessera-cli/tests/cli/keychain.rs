@@ -207,7 +207,10 @@ fn without_a_secret_service_secure_storage_fails_fast_and_writes_nothing() {
         assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
         let err = stderr(&out);
         assert!(err.contains("Secret Service"), "the cause: {err}");
-        assert!(err.contains("log in with --insecure-storage"), "the fix: {err}");
+        assert!(
+            err.contains("log in with --insecure-storage"),
+            "the fix: {err}"
+        );
         assert!(!s.credentials_path().exists(), "nothing in plaintext");
         assert!(
             !s.config.join("config.toml").exists(),
