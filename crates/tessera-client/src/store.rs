@@ -492,9 +492,14 @@ impl StoreLock<'_> {
     fn write(&self, name: &str, value: &impl Serialize) -> Result<(), Error> {
         let link = self.store.dir.join(name);
         let path = match std::fs::symlink_metadata(&link) {
-            Ok(meta) if meta.file_type().is_symlink() => {
-                std::fs::canonicalize(&link).map_err(Error::io(&link))?
-            }
+            // A link to a file not made yet is made at the link's target.
+            Ok(meta) if meta.file_type().is_symlink() => match std::fs::canonicalize(&link) {
+                Ok(target) => target,
+                Err(_) => {
+                    let target = std::fs::read_link(&link).map_err(Error::io(&link))?;
+                    self.store.dir.join(target)
+                }
+            },
             _ => link,
         };
         let dir = path.parent().unwrap_or(&self.store.dir);
@@ -1239,6 +1244,15 @@ mod tests {
             store.read_config().unwrap().current_profile("default"),
             Some("work")
         );
+        // A link to a file not made yet: the first write makes it.
+        std::fs::remove_file(&target).unwrap();
+        store
+            .update(|config, _| {
+                config.set_current_profile("default", "home");
+                Ok(())
+            })
+            .unwrap();
+        assert!(std::fs::read_to_string(&target).unwrap().contains("home"));
     }
 
     /// A FIFO would block the open until a writer came, a device would never
