@@ -935,8 +935,9 @@ mod flow_tests {
         assert_eq!(access["active"], true);
         assert_eq!(access["token_type"], "DPoP");
         assert_eq!(access["cnf"]["jkt"], Value::from(key.jkt()));
+        // The refresh token is the CLI's alone (RFC 6749 §10.4): nothing of it.
         let refresh = introspected(&renewed["refresh_token"]).await;
-        assert_eq!(refresh["cnf"]["jkt"], Value::from(key.jkt()));
+        assert_eq!(refresh, serde_json::json!({"active": false}));
     }
 
     #[tokio::test]

@@ -2,8 +2,12 @@
 //! the endpoint must be protected; a public client's id proves nothing). Access
 //! tokens get the full check the API applies (signature, expiry, revocation,
 //! account), and a DPoP-bound one shows its key as `cnf` (RFC 9449 §6.2);
-//! refresh tokens are active while unused, unexpired and unrevoked.
-//! Anything else is `{"active": false}` and nothing more (§2.2).
+//! refresh tokens are active while unused, unexpired and unrevoked, and only to
+//! the client they were issued to: a refresh token is for that client alone (RFC
+//! 6749 §10.4, RFC 7662 §4), and resource servers never need to ask about one.
+//! Anything else, another client's refresh token included, is `{"active": false}`
+//! and nothing more (§2.2), so the answer tells a foreign token from an unknown
+//! one no more than a guess does.
 
 use super::{TokenQuestion, client_auth};
 use crate::access_tokens;
@@ -28,7 +32,7 @@ pub async fn introspect(
     // Refresh tokens carry an `rt_` prefix and access tokens are JWS, so the kind
     // is known without the hint (RFC 7662 §2.1 lets the server ignore it).
     let found = if token.starts_with(super::issue::REFRESH_TOKEN_PREFIX) {
-        as_refresh_token(svc, token, now).await?
+        as_refresh_token(svc, &app.client_id, token, now).await?
     } else {
         as_access_token(svc, token, now).await?
     };
@@ -66,15 +70,21 @@ async fn as_access_token(
     }
 }
 
+/// The refresh token `token`, if it is one and `asker` is the client it was
+/// issued to.
 async fn as_refresh_token(
     svc: &Services,
+    asker: &str,
     token: &str,
     now: i64,
 ) -> Result<Option<IntrospectionResponse>> {
     let Some(row) = super::refresh::find(&svc.store, token).await? else {
         return Ok(None);
     };
-    let active = row.used_at.is_none() && row.revoked_at.is_none() && row.expires_at > now;
+    let active = row.client_id == asker
+        && row.used_at.is_none()
+        && row.revoked_at.is_none()
+        && row.expires_at > now;
     Ok(active.then(|| IntrospectionResponse {
         active: true,
         scope: Some(row.scope),
@@ -85,4 +95,74 @@ async fn as_refresh_token(
         cnf: row.dpop_jkt.map(|jkt| Confirmation { jkt }),
         ..Default::default()
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::apps::NewApp;
+    use crate::testing::{Fixture, body_json};
+    use serde_json::{Value, json};
+
+    /// `(client_id, client_secret)` of a new confidential app of `account`.
+    async fn confidential(fx: &Fixture, account: &str, name: &str) -> (String, String) {
+        let created = fx.app(account, NewApp::named(name)).await;
+        let secret = created.client_secret.unwrap().expose_secret().to_owned();
+        (created.app.client_id, secret)
+    }
+
+    /// Tokens of a device flow that `client` ran and `account` approved.
+    async fn device_tokens(fx: &Fixture, account: &str, (id, secret): &(String, String)) -> Value {
+        let client = [
+            ("client_id", id.as_str()),
+            ("client_secret", secret.as_str()),
+        ];
+        let started = body_json(fx.post_form("/oauth/device_authorization", &client).await).await;
+        let user_code = started["user_code"].as_str().unwrap();
+        crate::oauth::device::approve(&fx.state, user_code, account, fx.clock_now())
+            .await
+            .unwrap();
+        fx.clock.advance(5);
+        let mut poll = client.to_vec();
+        poll.push(("grant_type", crate::oauth::GRANT_DEVICE_CODE));
+        poll.push(("device_code", started["device_code"].as_str().unwrap()));
+        body_json(fx.post_form("/oauth/token", &poll).await).await
+    }
+
+    async fn introspected(fx: &Fixture, (id, secret): &(String, String), token: &str) -> Value {
+        let fields = [
+            ("token", token),
+            ("client_id", id.as_str()),
+            ("client_secret", secret.as_str()),
+        ];
+        body_json(fx.post_form("/oauth/introspect", &fields).await).await
+    }
+
+    /// RFC 6749 §10.4, RFC 7662 §4: a refresh token is its client's alone.
+    /// Another authenticated client gets exactly the answer for a token that
+    /// does not exist; access tokens stay open to any confidential client (a
+    /// resource server asks about them).
+    #[tokio::test]
+    async fn another_clients_refresh_token_is_inactive() {
+        let fx = Fixture::new().await;
+        let account = fx.account("owner@example.com").await;
+        let owner = confidential(&fx, &account, "Owner").await;
+        let other = confidential(&fx, &account, "Other").await;
+        let tokens = device_tokens(&fx, &account, &owner).await;
+        let refresh_token = tokens["refresh_token"].as_str().unwrap();
+
+        let own = introspected(&fx, &owner, refresh_token).await;
+        assert_eq!(own["active"], true, "{own}");
+        assert_eq!(own["client_id"], owner.0.as_str());
+        assert_eq!(own["sub"], account.as_str());
+        assert_eq!(own["token_type"], "refresh_token");
+
+        let foreign = introspected(&fx, &other, refresh_token).await;
+        let unknown = introspected(&fx, &other, "rt_not-a-refresh-token").await;
+        assert_eq!(foreign, json!({"active": false}));
+        assert_eq!(foreign, unknown);
+
+        let access = introspected(&fx, &other, tokens["access_token"].as_str().unwrap()).await;
+        assert_eq!(access["active"], true, "{access}");
+        assert_eq!(access["client_id"], owner.0.as_str());
+    }
 }

@@ -826,25 +826,24 @@ async fn refresh_token_beyond_its_absolute_lifetime(backend: Backend) {
     let domain = domain(&a).await;
     let demo = a.demo_account().await;
     let cli = public_app(&a, &demo.email, "lofty-cli");
-    let app = confidential_app(&a, &demo.email, &[]);
-    let basic = Some(app.basic());
     let tokens = code_flow(&a, &domain, &cli, &demo.account_id).await;
-    let introspect = |rt: Value| {
-        let a = &a;
+    // When a refresh token expires, read where it is stored: only its own
+    // (public) client could introspect it, and public clients cannot.
+    let expiry = |rt: Value| {
+        let domain = &domain;
         async move {
-            let form = [("token", rt.as_str().unwrap())];
-            post_form(a, "/oauth/introspect", &form, basic).await.2
+            let row = tessera_server::oauth::refresh::find(&domain.store, rt.as_str().unwrap());
+            row.await.unwrap().unwrap().expires_at
         }
     };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    let first = introspect(tokens["refresh_token"].clone()).await;
-    let ends_at = first["exp"].as_i64().unwrap();
+    let ends_at = expiry(tokens["refresh_token"].clone()).await;
     assert!(
         (now + 7200 - 60..=now + 7200 + 60).contains(&ends_at),
-        "the refresh token lives the family's 2 h, not the 30 d TTL: {first}"
+        "the refresh token lives the family's 2 h, not the 30 d TTL: {ends_at}"
     );
     // An hour and a half later (moved in the database, not waited for)…
     crate::support::execute(
@@ -854,9 +853,9 @@ async fn refresh_token_beyond_its_absolute_lifetime(backend: Backend) {
     .await;
     let (status, rotated) = refresh(&a, &cli, &tokens["refresh_token"]).await;
     assert_eq!(status, StatusCode::OK, "{rotated}");
-    let second = introspect(rotated["refresh_token"].clone()).await;
+    let second = expiry(rotated["refresh_token"].clone()).await;
     assert!(
-        second["exp"].as_i64().unwrap() <= ends_at - 5400 + 1,
+        second <= ends_at - 5400 + 1,
         "rotation does not extend the login: {second}"
     );
     assert!(
