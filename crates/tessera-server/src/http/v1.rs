@@ -15,7 +15,7 @@ use crate::services::AppState;
 use crate::store::{ApiKeyRecord, Revoked};
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderName, StatusCode, header};
 use axum::routing::{delete, get, post};
 use tessera_proto::api::{
     ApiKeyInfo, ApiKeyList, CreateApiKey, CreatedApiKey, Me, OtpRequest, OtpVerify, Project,
@@ -76,6 +76,18 @@ async fn me(principal: Principal) -> Json<Me> {
 /// A JSON answer, or the error in the platform's form.
 type Answer<T> = Result<Json<T>>;
 
+/// A 201 whose body is a secret shown this once: no cache on the way may keep
+/// it (`no-store`, and `Pragma: no-cache` as token responses, RFC 6749 §5.1).
+type NewSecret<T> = (StatusCode, [(HeaderName, &'static str); 2], Json<T>);
+
+fn new_secret<T>(body: T) -> NewSecret<T> {
+    let headers = [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::PRAGMA, "no-cache"),
+    ];
+    (StatusCode::CREATED, headers, Json(body))
+}
+
 /// The projects of the caller's account.
 #[utoipa::path(get, path = "/v1/projects", tag = "platform",
     responses((status = 200, description = "`{\"projects\": [...]}`", body = ProjectList)))]
@@ -117,14 +129,15 @@ async fn list_api_keys(State(state): State<AppState>, principal: Principal) -> A
 #[utoipa::path(post, path = "/v1/api-keys", tag = "platform",
     request_body(content = Option<CreateApiKey>, description = "Optional; an empty body makes a key with the defaults."),
     responses(
-        (status = 201, description = "The new key: shown this once.", body = CreatedApiKey),
+        (status = 201, description = "The new key: shown this once.", body = CreatedApiKey,
+            headers(("Cache-Control" = String, description = "`no-store`"), ("Pragma" = String, description = "`no-cache`"))),
         (status = 400, response = BadRequest),
     ))]
 async fn create_api_key(
     State(state): State<AppState>,
     principal: Principal,
     OptionalJson(body): OptionalJson<CreateApiKey>,
-) -> Result<(StatusCode, Json<CreatedApiKey>)> {
+) -> Result<NewSecret<CreatedApiKey>> {
     principal.require_key_creation()?;
     let now = state.now();
     let scope = match body.scope {
@@ -153,7 +166,7 @@ async fn create_api_key(
         expires_at,
     };
     let issued = api_keys::issue_for_user(&state, new, now).await?;
-    Ok((StatusCode::CREATED, Json(issued.to_created())))
+    Ok(new_secret(issued.to_created()))
 }
 
 /// Revokes one of the account's keys; effective on the next request, everywhere.
@@ -201,7 +214,8 @@ async fn request_code(
 /// Trades a valid one-time code for a new API key (at most 5 tries per code).
 #[utoipa::path(post, path = "/v1/auth/otp/verify", tag = "sign-in", request_body = OtpVerify,
     responses(
-        (status = 201, description = "A new API key: shown this once.", body = CreatedApiKey),
+        (status = 201, description = "A new API key: shown this once.", body = CreatedApiKey,
+            headers(("Cache-Control" = String, description = "`no-store`"), ("Pragma" = String, description = "`no-cache`"))),
         (status = 400, response = BadRequest),
         (status = 401, description = "Wrong, expired, used or burnt code (`invalid_otp`).", body = ApiErrorBody),
         (status = 429, response = TooManyRequests),
@@ -210,7 +224,7 @@ async fn request_code(
 async fn verify_code(
     State(state): State<AppState>,
     Json(body): Json<OtpVerify>,
-) -> Result<(StatusCode, Json<CreatedApiKey>)> {
+) -> Result<NewSecret<CreatedApiKey>> {
     let now = state.now();
     let account_id = otp::verify(&state, &body.email, &body.code, now).await?;
     let new = NewApiKey {
@@ -220,7 +234,7 @@ async fn verify_code(
         expires_at: None,
     };
     let issued = api_keys::issue_for_user(&state, new, now).await?;
-    Ok((StatusCode::CREATED, Json(issued.to_created())))
+    Ok(new_secret(issued.to_created()))
 }
 
 #[cfg(test)]
@@ -251,5 +265,38 @@ mod tests {
             body["message"].as_str().unwrap().contains("UTF-8"),
             "{body}"
         );
+    }
+
+    /// A new API key is a secret shown once: the answer that carries it is
+    /// `no-store` (and `Pragma: no-cache`, as token responses), so no cache on
+    /// the way keeps it.
+    #[tokio::test]
+    async fn a_new_key_is_never_cached() {
+        let fx = Fixture::new().await;
+        let account = fx.account("a@example.com").await;
+        let key = fx.api_key(&account, None).await;
+        let request = Request::post("/v1/api-keys")
+            .header(
+                "authorization",
+                format!("token {}", key.key.expose_secret()),
+            )
+            .body(Body::empty())
+            .unwrap();
+        let response = fx.send(request).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+        assert_eq!(response.headers()[header::PRAGMA], "no-cache");
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+        assert!(body_json(response).await["key"].is_string());
+
+        // The document says so.
+        let document =
+            serde_json::to_value(crate::http::openapi::document(crate::testing::ISSUER)).unwrap();
+        for (path, method) in [("/v1/api-keys", "post"), ("/v1/auth/otp/verify", "post")] {
+            let headers = &document["paths"][path][method]["responses"]["201"]["headers"];
+            for name in ["Cache-Control", "Pragma"] {
+                assert!(headers[name].is_object(), "{path}: {name} in {headers}");
+            }
+        }
     }
 }

@@ -178,6 +178,9 @@ async fn api_key_endpoints(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(created.status(), StatusCode::CREATED);
+    // The body is a new secret: no cache may keep it (RFC 9111 §5.2.2.5).
+    assert_eq!(created.headers()["cache-control"], "no-store");
+    assert_eq!(created.headers()["pragma"], "no-cache");
     let created = json(created).await;
     let new_key = created["key"].as_str().unwrap().to_owned();
     assert!(created["expires_at"].is_string());

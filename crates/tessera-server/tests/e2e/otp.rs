@@ -48,6 +48,9 @@ async fn otp_login_creates_an_api_key(backend: Backend) {
     let code = server.otp_code_nth(&demo.email, 0);
     let response = verify(&server, &demo.email, &code).await;
     assert_eq!(response.status(), StatusCode::CREATED);
+    // The body carries the new key: no cache may keep it.
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    assert_eq!(response.headers()["pragma"], "no-cache");
     let created = json(response).await;
     assert_eq!(created["scope"], "THIRD_PARTY_OPERATION");
     let key = created["key"].as_str().unwrap();
