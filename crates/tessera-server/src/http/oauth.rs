@@ -80,7 +80,8 @@ fn no_store(body: impl Serialize, pragma: bool) -> Response {
 
 /// An endpoint's form, turned into the domain's request. `authorization` is the
 /// `Authorization` header (Basic client credentials); a value that is not
-/// printable ASCII is empty, which cannot be valid credentials.
+/// printable ASCII is empty, which cannot be valid credentials. A request with
+/// two is refused before its form is read.
 trait Endpoint: DeserializeOwned {
     type Request;
     fn request(self, authorization: Option<String>) -> Result<Self::Request>;
@@ -94,8 +95,15 @@ impl<F: Endpoint, S: Send + Sync> FromRequest<S> for Parsed<F> {
     type Rejection = Infallible;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Infallible> {
-        let authorization = (request.headers().get(header::AUTHORIZATION))
-            .map(|v| v.to_str().unwrap_or_default().to_owned());
+        let mut values = request.headers().get_all(header::AUTHORIZATION).iter();
+        let authorization = (values.next()).map(|v| v.to_str().unwrap_or_default().to_owned());
+        if values.next().is_some() {
+            // RFC 6749 §2.3: one authentication method per request. Using one of
+            // two would let whoever added the other choose which counts.
+            return Ok(Self(Err(oauth::invalid_request(
+                "send one Authorization header: one client authentication method per request",
+            ))));
+        }
         Ok(Self(match Form::<F>::from_request(request, state).await {
             Ok(Form(form)) => form.request(authorization),
             Err(e) => Err(e),
@@ -452,6 +460,62 @@ async fn session_token(
 ) -> Response {
     let result = async { oauth::session_token::exchange(&state, session?, state.now()).await };
     reply(result.await.map(|body| no_store(body, true)))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::apps::NewApp;
+    use crate::testing::{Fixture, body_json};
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+    use base64::Engine as _;
+
+    fn basic(id: &str, secret: &str) -> String {
+        let pair = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+        format!("Basic {pair}")
+    }
+
+    /// RFC 6749 §2.3: one authentication method per request. Two
+    /// `Authorization` headers are refused at every endpoint that reads one,
+    /// whichever comes first, as `/v1` refuses them; none is picked silently.
+    #[tokio::test]
+    async fn two_authorization_headers_are_an_invalid_request() {
+        let fx = Fixture::new().await;
+        let account = fx.account("two@example.com").await;
+        let created = fx.app(&account, NewApp::named("Svc")).await;
+        let id = created.app.client_id;
+        let secret = created.client_secret.unwrap();
+        let good = basic(&id, secret.expose_secret());
+        let forms = [
+            ("/oauth/token", "grant_type=client_credentials"),
+            ("/oauth/device_authorization", ""),
+            ("/oauth/revoke", "token=x"),
+            ("/oauth/introspect", "token=x"),
+        ];
+        for (path, form) in forms {
+            let alone = Request::post(path)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::AUTHORIZATION, &good)
+                .body(Body::from(form))
+                .unwrap();
+            assert_eq!(fx.send(alone).await.status(), StatusCode::OK, "{path}");
+            for second in [basic(&id, "wrong"), "Bearer x".to_owned()] {
+                let request = Request::post(path)
+                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .header(header::AUTHORIZATION, &good)
+                    .header(header::AUTHORIZATION, second)
+                    .body(Body::from(form))
+                    .unwrap();
+                let response = fx.send(request).await;
+                assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}");
+                assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+                let body = body_json(response).await;
+                assert_eq!(body["error"], "invalid_request", "{path}: {body}");
+                let why = body["error_description"].as_str().unwrap();
+                assert!(why.contains("one Authorization header"), "{path}: {why}");
+            }
+        }
+    }
 }
 
 /// Property tests: whatever form reaches an OAuth endpoint, the answer is a
