@@ -170,7 +170,7 @@ impl ClientRedirect {
         {
             let mut q = url.query_pairs_mut();
             q.append_pair("error", self.error.as_str());
-            q.append_pair("error_description", &self.description);
+            q.append_pair("error_description", &error_description(&self.description));
             if let Some(state) = &self.state {
                 q.append_pair("state", state);
             }
@@ -178,6 +178,23 @@ impl ClientRedirect {
         }
         Some(url)
     }
+}
+
+/// `text` in the characters an `error_description` may carry (RFC 6749 §5.2,
+/// §4.1.2.1: `%x20-21 / %x23-5B / %x5D-7E`). Descriptions quote what the client
+/// sent (a `grant_type`, a scope), so every other character is replaced, keeping
+/// the text readable: `"` by `'`, `\` by `/`, anything else (control characters,
+/// non-ASCII) by `?`. Both forms an OAuth error takes, the JSON body
+/// (`http::error`) and the redirect ([`ClientRedirect::url`]), go through here.
+pub fn error_description(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '"' => '\'',
+            '\\' => '/',
+            ' '..='~' => c,
+            _ => '?',
+        })
+        .collect()
 }
 
 impl Error {
@@ -216,5 +233,53 @@ impl From<sqlx::Error> for Error {
         } else {
             Self::Database(e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 6749 §5.2 and §4.1.2.1: `error_description` is %x20-21 / %x23-5B /
+    /// %x5D-7E. Descriptions quote what a client sent, so whatever it sent
+    /// comes out inside that set, still readable.
+    #[test]
+    fn descriptions_keep_to_the_characters_rfc_6749_allows() {
+        let allowed = |c: char| matches!(c, '\x20'..='\x21' | '\x23'..='\x5b' | '\x5d'..='\x7e');
+        let sent = "unsupported grant_type \"<script>\\\"x\" \u{7f}\t\r\né€\u{0}";
+        let shown = error_description(sent);
+        assert_eq!(shown, "unsupported grant_type '<script>/'x' ???????");
+        assert!(shown.chars().all(allowed), "{shown}");
+        let every: String = (0..=0x7f).filter_map(char::from_u32).collect();
+        assert!(error_description(&every).chars().all(allowed));
+        let plain = "the authorization code has expired; ask again (RFC 6749 §4.1.2)";
+        assert_eq!(
+            error_description(plain),
+            plain.replace('§', "?"),
+            "allowed characters stay as they are"
+        );
+    }
+
+    #[test]
+    fn a_redirect_carries_the_description_in_the_allowed_set() {
+        let redirect = ClientRedirect {
+            redirect_uri: "http://127.0.0.1:5000/callback".into(),
+            error: OAuthErrorCode::InvalidScope,
+            description: "unknown scope \"admin\\\u{e9}\"".into(),
+            state: Some("s\"t".into()),
+            issuer: "https://auth.example".into(),
+        };
+        let url = redirect.url().unwrap();
+        let param = |name: &str| {
+            url.query_pairs()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+        };
+        assert_eq!(
+            param("error_description").as_deref(),
+            Some("unknown scope 'admin/?'")
+        );
+        // `state` is the client's own value, returned untouched (§4.1.2.1).
+        assert_eq!(param("state").as_deref(), Some("s\"t"));
     }
 }

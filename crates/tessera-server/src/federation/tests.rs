@@ -119,11 +119,11 @@ async fn every_accepted_algorithm_works_and_others_are_refused() {
         .signer
         .sign(&json!({"alg": "HS256", "kid": "rsa"}), &s.claims());
     let why = s.refused(&hs).await;
-    assert!(why.contains("algorithm \"HS256\" is not accepted"), "{why}");
+    assert!(why.contains("algorithm 'HS256' is not accepted"), "{why}");
     let none = s
         .signer
         .sign(&json!({"alg": "none", "kid": "k1"}), &s.claims());
-    assert!(s.refused(&none).await.contains("\"none\""));
+    assert!(s.refused(&none).await.contains("'none'"));
     let jku = json!({"alg": "EdDSA", "kid": "k1", "jku": "https://evil.example/jwks"});
     assert!(
         s.refused(&s.signer.sign(&jku, &s.claims()))
@@ -231,7 +231,7 @@ async fn claim_rule_not_matched() {
     let mut claims = s.claims();
     claims["repository"] = json!("acme/other");
     let why = s.refused(&s.token(&claims)).await;
-    assert!(why.contains("repository (\"acme/other\")"), "{why}");
+    assert!(why.contains("repository ('acme/other')"), "{why}");
     let mut claims = s.claims();
     claims["sub"] = json!("repo:evil/widgets:ref:refs/heads/main");
     assert!(s.refused(&s.token(&claims)).await.contains("sub"));
@@ -247,7 +247,7 @@ async fn unknown_kid_after_a_jwks_refresh() {
     assert_eq!(s.issuer.fetches(), 1);
     let stranger = Signer::ed();
     let why = s.refused(&stranger.token("k2", &s.claims())).await;
-    assert!(why.contains("kid \"k2\""), "{why}");
+    assert!(why.contains("kid 'k2'"), "{why}");
     assert_eq!(s.issuer.fetches(), 2, "fetched again once for the new kid");
     // The issuer rotates to k2 later: after the throttle, it is found.
     s.issuer.publish(&[(&stranger, "k2")]);

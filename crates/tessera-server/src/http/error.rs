@@ -9,7 +9,7 @@
 //! the one its token needs.
 
 use super::web::page;
-use crate::error::{AuthError, DpopError, Error};
+use crate::error::{AuthError, DpopError, Error, error_description};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use tessera_proto::ratelimit::{LIMIT, REMAINING, RESET};
@@ -359,7 +359,7 @@ fn oauth(error: OAuthErrorCode, description: Option<String>) -> Response {
         [(header::CACHE_CONTROL, "no-store")],
         axum::Json(OAuthErrorBody {
             error,
-            error_description: description,
+            error_description: description.as_deref().map(error_description),
         }),
     )
         .into_response();
@@ -525,6 +525,44 @@ mod tests {
             let r = respond(style, Error::internal("secret path /var/lib/x"));
             assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR, "{style:?}");
         }
+    }
+
+    /// The JSON body of an OAuth error keeps `error_description` in the set RFC
+    /// 6749 §5.2 allows, whatever text the error quotes; platform messages are
+    /// not OAuth descriptions and stay as written.
+    #[tokio::test]
+    async fn oauth_descriptions_keep_to_the_allowed_characters() {
+        let quoting = || {
+            Error::oauth(
+                tessera_proto::OAuthErrorCode::UnsupportedGrantType,
+                "unsupported grant_type \"<script>\\\"x\" \u{e9}\n",
+            )
+        };
+        let body = crate::testing::body_json(respond(Style::OAuth, quoting())).await;
+        assert_eq!(
+            body["error_description"],
+            "unsupported grant_type '<script>/'x' ??"
+        );
+        let api = respond(Style::Api, Error::BadRequest("name \"x\"".into()));
+        let body = crate::testing::body_json(api).await;
+        assert_eq!(body["message"], "name \"x\"");
+    }
+
+    /// What a client sent comes back in `error_description` only in the
+    /// characters RFC 6749 §5.2 allows.
+    #[tokio::test]
+    async fn an_echoed_grant_type_keeps_to_the_allowed_characters() {
+        let fx = crate::testing::Fixture::new().await;
+        let response = fx
+            .post_form("/oauth/token", &[("grant_type", "<script>\"x")])
+            .await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let body = crate::testing::body_json(response).await;
+        assert_eq!(body["error"], "unsupported_grant_type");
+        assert_eq!(
+            body["error_description"],
+            "unsupported grant_type '<script>/'x'"
+        );
     }
 
     #[test]

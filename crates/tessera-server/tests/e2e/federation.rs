@@ -148,7 +148,7 @@ async fn refusals_against_a_real_issuer(backend: Backend) {
 
     // `alg` not allowed: PS256, signed by the issuer with a key in its JWKS.
     let why = refused(&server, &client_id, &issuer.token("ci-ps256", AUDIENCE)).await;
-    assert!(why.contains("\"PS256\" is not accepted"), "alg: {why}");
+    assert!(why.contains("'PS256' is not accepted"), "alg: {why}");
 
     // Claim rule not matched: another app trusts the issuer only for acme/other.
     let (_, strict_app) = app(&server);
@@ -159,10 +159,7 @@ async fn refusals_against_a_real_issuer(backend: Backend) {
         &["--claim", "repository=acme/other"],
     );
     let why = refused(&server, &strict_app, &issuer.token("ci-eddsa", AUDIENCE)).await;
-    assert!(
-        why.contains("repository (\"acme/widgets\")"),
-        "claims: {why}"
-    );
+    assert!(why.contains("repository ('acme/widgets')"), "claims: {why}");
 
     // Wrong issuer: a token of an issuer the app does not trust.
     let Some(stranger) = OidcProvider::issuer() else {

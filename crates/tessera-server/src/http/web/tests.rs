@@ -867,6 +867,31 @@ async fn invalid_authorization_requests_never_reach_sign_in() {
     assert!(location.contains("error=invalid_request"), "{location}");
 }
 
+/// An unknown scope goes back to the client (RFC 6749 §4.1.2.1) with an
+/// `error_description` in the characters the RFC allows: the scope the
+/// request named is quoted with `'`.
+#[tokio::test]
+async fn an_error_redirect_quotes_in_the_allowed_characters() {
+    let fx = Fixture::new().await;
+    let account = fx.account("a@example.com").await;
+    let client = public_app(&fx, &account).await;
+    let (_, challenge) = pkce();
+    let path = authorize_path(&client, "http://127.0.0.1:5000/callback", Some(&challenge));
+    let refused = Browser::new(&fx).get(&format!("{path}&scope=admin")).await;
+    let location = refused.location.expect("a redirect back to the client");
+    let back = url::Url::parse(&location).unwrap();
+    let param = |name: &str| {
+        back.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    assert_eq!(param("error").as_deref(), Some("invalid_scope"));
+    assert_eq!(
+        param("error_description").as_deref(),
+        Some("unknown scope 'admin'")
+    );
+}
+
 #[tokio::test]
 async fn sign_in_then_consent_then_code() {
     let fx = Fixture::new().await;
