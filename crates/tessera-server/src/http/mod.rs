@@ -60,7 +60,9 @@ pub fn router(state: AppState) -> Router {
         .merge(timed(platform, Style::Api))
         .merge(timed(by_ip(oauth::routes()), Style::OAuth))
         .merge(timed(by_ip(v1::public_routes()), Style::Api))
-        .merge(timed(by_ip(web::routes(state.clone())), Style::Page))
+        .merge(web::routes(state.clone(), |pages| {
+            timed(by_ip(pages), Style::Page)
+        }))
         .fallback(ops::not_found);
     app.layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(from_fn_with_state(state.clone(), middleware::track))

@@ -331,7 +331,7 @@ mod tests {
         let fx = Fixture::with_settings(|s| s.rate_limit_enabled = false).await;
         let all = paths(&crate::http::router(fx.state.clone()));
         assert!(all.len() > 30, "the route list could not be read: {all:?}");
-        let pages: BTreeSet<String> = paths(&web::routes(fx.state.clone()))
+        let pages: BTreeSet<String> = paths(&web::routes(fx.state.clone(), |routes| routes))
             .into_iter()
             .filter(|p| p != web::authorize::PATH)
             .collect();

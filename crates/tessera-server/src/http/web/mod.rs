@@ -29,18 +29,27 @@ use axum::routing::get;
 pub const STYLESHEET_PATH: &str = "/static/tessera.css";
 pub const SCRIPT_PATH: &str = "/static/tessera.js";
 
-pub fn routes(state: AppState) -> Router<AppState> {
+/// The pages and their assets. `layers` puts the layers every route has (the
+/// request timeout and body-size check, per-address limits) around both;
+/// [`browser_layer`] goes around those on the pages, so that what those layers
+/// refuse (a body over the limit, a timeout, a 429 at `/device`) is answered
+/// with a page's headers too.
+pub fn routes(
+    state: AppState,
+    layers: impl Fn(Router<AppState>) -> Router<AppState>,
+) -> Router<AppState> {
     let pages = Router::new()
         .merge(signin::routes())
         .merge(authorize::routes())
         .merge(device::routes())
         .merge(console::routes())
-        .route("/", get(home))
-        .layer(middleware::from_fn_with_state(state, browser_layer));
-    Router::new()
-        .merge(pages)
+        .route("/", get(home));
+    let assets = Router::new()
         .route(STYLESHEET_PATH, get(stylesheet))
-        .route(SCRIPT_PATH, get(script))
+        .route(SCRIPT_PATH, get(script));
+    Router::new()
+        .merge(layers(pages).layer(middleware::from_fn_with_state(state, browser_layer)))
+        .merge(layers(assets))
 }
 
 async fn home() -> Redirect {

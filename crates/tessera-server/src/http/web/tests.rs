@@ -1266,3 +1266,38 @@ async fn every_form_endpoint_checks_the_csrf_token() {
     let app = fx.stored_app(&client).await.unwrap();
     assert_eq!(app.mode, crate::store::AppMode::Development);
 }
+
+/// A body over the limit is refused before any handler reads it
+/// (`middleware::bounded`), and the page that says so carries the protective
+/// headers of every other page: it is a page of this origin like the rest.
+#[tokio::test]
+async fn an_oversized_form_is_refused_with_the_pages_headers() {
+    let fx = Fixture::new().await;
+    let signin = fx
+        .send(Request::get("/signin").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(signin.status(), StatusCode::OK);
+    let body = format!("code={}", "1".repeat(70_000));
+    let request = Request::post("/signin/code")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::CONTENT_LENGTH, body.len())
+        .body(Body::from(body))
+        .unwrap();
+    let refused = fx.send(request).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(refused.headers()[header::CONNECTION], "close");
+    for name in [
+        header::CACHE_CONTROL,
+        header::X_FRAME_OPTIONS,
+        header::CONTENT_SECURITY_POLICY,
+        header::REFERRER_POLICY,
+        header::X_CONTENT_TYPE_OPTIONS,
+    ] {
+        assert!(signin.headers().contains_key(&name), "{name}");
+        assert_eq!(
+            refused.headers().get(&name),
+            signin.headers().get(&name),
+            "{name}"
+        );
+    }
+}
