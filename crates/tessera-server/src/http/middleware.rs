@@ -12,10 +12,12 @@
 //! - [`by_ip`] wraps the routers of the unauthenticated endpoints and counts
 //!   requests to them ([`crate::ratelimit::UNAUTHENTICATED_PATHS`]) per client
 //!   address ([`ClientIp`]), matched by path, so it covers those routes whichever
-//!   module serves them. On the token endpoint only guesses count (a request
-//!   whose answer carries [`Guessed`]); every other request is given back once
-//!   answered, and counts against its app instead ([`by_app_for_grant`]): a
-//!   backend behind one NAT address may make as many grants as its app may.
+//!   module serves them. On the token, introspection, revocation and token-URL
+//!   endpoints ([`crate::ratelimit::GUESS_PATHS`], one window) only guesses
+//!   count (a request whose answer carries [`Guessed`]); every other request is
+//!   given back once answered, and a grant counts against its app instead
+//!   ([`by_app_for_grant`]): a backend behind one NAT address may make as many
+//!   grants as its app may.
 //!
 //! Every response of a counted request carries the headers; a refused one is the
 //! 429 of [`Error::RateLimited`].
@@ -100,7 +102,7 @@ async fn by_app(
     counted(limits.decide(&bucket, now).await?, "app", request, next).await
 }
 
-/// Marks a token endpoint answer as a guess that stays counted against the
+/// Marks an OAuth endpoint's answer as a guess that stays counted against the
 /// client's address (see [`crate::oauth::token::is_guess`]).
 #[derive(Clone, Copy, Debug)]
 pub struct Guessed;
@@ -116,7 +118,7 @@ pub async fn by_ip(
     let Some((rule, limit)) = limits.policy.ip_rule(path) else {
         return Ok(next.run(request).await);
     };
-    let guesses_only = crate::ratelimit::path_under(path, crate::oauth::PATH_TOKEN);
+    let guesses_only = crate::ratelimit::guesses_only(path);
     let ClientIp(ip) = ClientIp::of(request.headers(), request.extensions(), &state);
     let bucket = Bucket {
         key: format!("ip:{ip}|{rule}"),
@@ -131,9 +133,9 @@ pub async fn by_ip(
     let decision = admit(decision, "ip")?;
     let mut response = next.run(request).await;
     if guesses_only && response.extensions().get::<Guessed>().is_none() {
-        // The answer shows the app's window, if a client was authenticated.
+        // A token answer shows the app's window, if a client was authenticated.
         if let Err(e) = limits.limiter.refund(&bucket, now).await {
-            tracing::warn!(error = %e, "giving back a token request's slot failed");
+            tracing::warn!(error = %e, "giving back a request's slot failed");
         }
         return Ok(response);
     }
@@ -489,8 +491,13 @@ mod tests {
     }
 
     fn token_request(basic: Option<(&str, &str)>, form: &str) -> Request<Body> {
-        let mut request = Request::post("/oauth/token")
-            .header("content-type", "application/x-www-form-urlencoded");
+        form_request("/oauth/token", basic, form)
+    }
+
+    /// A form POSTed to `path`, with HTTP Basic client credentials if given.
+    fn form_request(path: &str, basic: Option<(&str, &str)>, form: &str) -> Request<Body> {
+        let mut request =
+            Request::post(path).header("content-type", "application/x-www-form-urlencoded");
         if let Some((id, secret)) = basic {
             use base64::Engine as _;
             let encoded =
@@ -655,6 +662,94 @@ mod tests {
             assert_eq!(response.status(), StatusCode::BAD_REQUEST);
             assert!(!response.headers().contains_key("x-ratelimit-limit"));
         }
+    }
+
+    /// A wrong client secret is a guess wherever it is tried: at introspection
+    /// and revocation too, and so is an unknown session id at the token URL.
+    /// They count as the token endpoint's guesses do, in its window per
+    /// address, and answers that guess nothing are given back.
+    #[tokio::test]
+    async fn guesses_at_every_oauth_endpoint_share_the_token_endpoints_window() {
+        let fx = Fixture::with_settings(|s| {
+            s.rate_limit_policy = Policy::new(100, 500, 4, Vec::new());
+        })
+        .await;
+        let account = fx.account("resource@example.com").await;
+        let created = fx.app(&account, NewApp::named("Resource server")).await;
+        let id = created.app.client_id.clone();
+        let secret = created.client_secret.unwrap();
+        let good = Some((id.as_str(), secret.expose_secret()));
+        let wrong = Some((id.as_str(), "wrong-secret"));
+        let from = |peer: [u8; 4], path: &str, basic, form: &str| {
+            from_peer(form_request(path, basic, form), peer, "")
+        };
+        let here = [198, 51, 100, 2];
+        // Introspections and revocations by the authenticated client: no guess,
+        // not counted, no headers.
+        for _ in 0..6 {
+            for path in ["/oauth/introspect", "/oauth/revoke"] {
+                let response = fx.send(from(here, path, good, "token=rt_x")).await;
+                assert_eq!(response.status(), StatusCode::OK, "{path}");
+                assert!(!response.headers().contains_key("x-ratelimit-limit"));
+            }
+        }
+        let guesses = [
+            (
+                "/oauth/introspect",
+                wrong,
+                "token=rt_x",
+                StatusCode::UNAUTHORIZED,
+            ),
+            (
+                "/oauth/revoke",
+                wrong,
+                "token=rt_x",
+                StatusCode::UNAUTHORIZED,
+            ),
+            (
+                "/oauth/session-token",
+                None,
+                "session_id=nope",
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                "/oauth/token",
+                wrong,
+                "grant_type=client_credentials",
+                StatusCode::UNAUTHORIZED,
+            ),
+        ];
+        for ((path, basic, form, status), remaining) in guesses.into_iter().zip((0..4).rev()) {
+            let response = fx.send(from(here, path, basic, form)).await;
+            assert_eq!(response.status(), status, "{path}");
+            assert_eq!(header(&response, "x-ratelimit-limit"), 4, "{path}");
+            assert_eq!(
+                header(&response, "x-ratelimit-remaining"),
+                remaining,
+                "{path}"
+            );
+        }
+        for (path, form) in [
+            ("/oauth/introspect", "token=rt_x"),
+            ("/oauth/revoke", "token=rt_x"),
+            ("/oauth/token", "grant_type=client_credentials"),
+        ] {
+            let refused = fx.send(from(here, path, good, form)).await;
+            assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS, "{path}");
+        }
+        let refused = fx
+            .send(from(here, "/oauth/session-token", None, "session_id=nope"))
+            .await;
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        let elsewhere = fx
+            .send(from(
+                [192, 0, 2, 11],
+                "/oauth/introspect",
+                good,
+                "token=rt_x",
+            ))
+            .await;
+        assert_eq!(elsewhere.status(), StatusCode::OK);
     }
 
     /// A token exchange names its app without authenticating it, so it is not

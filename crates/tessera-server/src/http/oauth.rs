@@ -58,11 +58,20 @@ fn grant_type_schema() -> utoipa::openapi::Object {
         .build()
 }
 
-/// Every endpoint's last step: its answer, or the error in RFC 6749 §5.2 form.
+/// Every endpoint's last step: its answer, or the error in RFC 6749 §5.2 form,
+/// marked [`middleware::Guessed`] when it is a guess (a wrong client secret or
+/// grant, an unknown session id), which the per-address limit keeps counted.
 fn reply(result: Result<impl IntoResponse>) -> Response {
     match result {
         Ok(answer) => answer.into_response(),
-        Err(e) => respond(Style::OAuth, e),
+        Err(e) => {
+            let guessed = oauth::token::is_guess(&e);
+            let mut response = respond(Style::OAuth, e);
+            if guessed {
+                response.extensions_mut().insert(middleware::Guessed);
+            }
+            response
+        }
     }
 }
 
@@ -297,13 +306,9 @@ async fn token(
         oauth::token::exchange(&state, request, now).await
     }
     .await;
-    let guessed = result.as_ref().is_err_and(oauth::token::is_guess);
     let mut response = reply(result.map(|body| no_store(body, true)));
     if let Some(decision) = app_window {
         middleware::write_headers(&decision, &mut response);
-    }
-    if guessed {
-        response.extensions_mut().insert(middleware::Guessed);
     }
     // RFC 9449 §8.2: the next nonce with every answer to a proof, so the
     // client's next request needs no extra round trip for it.
@@ -397,6 +402,7 @@ impl Endpoint for PresentedTokenForm {
             headers(("Cache-Control" = String, description = "`no-store`"))),
         (status = 400, response = OAuthError),
         (status = 401, response = InvalidClient),
+        (status = 429, response = TooManyRequests),
         (status = 503, response = OAuthUnavailable),
     ))]
 async fn revoke(
@@ -420,6 +426,7 @@ async fn revoke(
             headers(("Cache-Control" = String, description = "`no-store`"))),
         (status = 400, response = OAuthError),
         (status = 401, response = InvalidClient),
+        (status = 429, response = TooManyRequests),
         (status = 503, response = OAuthUnavailable),
     ))]
 async fn introspect(
@@ -452,6 +459,7 @@ impl Endpoint for SessionForm {
         (status = 200, description = "Tokens, with `acr` `0`.", body = TokenResponse,
             headers(("Cache-Control" = String, description = "`no-store`"), ("Pragma" = String, description = "`no-cache`"))),
         (status = 400, response = OAuthError),
+        (status = 429, response = TooManyRequests),
         (status = 503, response = OAuthUnavailable),
     ))]
 async fn session_token(

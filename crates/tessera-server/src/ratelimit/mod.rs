@@ -53,12 +53,32 @@ pub const DEFAULT_PER_IP_PER_MIN: u32 = 300;
 /// Endpoints that anyone may call: limited per client IP. Matched as path prefixes
 /// on segment boundaries (`/v1/auth/otp` also covers `/v1/auth/otp/verify`).
 /// `/device` is where a user types a device flow's user code: guessing ground.
-pub const UNAUTHENTICATED_PATHS: [&str; 4] = [
+pub const UNAUTHENTICATED_PATHS: [&str; 7] = [
     "/oauth/token",
+    "/oauth/introspect",
+    "/oauth/revoke",
+    "/oauth/session-token",
     "/oauth/device_authorization",
     "/device",
     "/v1/auth/otp",
 ];
+
+/// Endpoints where only guesses count against the address (a wrong client
+/// secret, code, refresh token, device code or session id: the answer says so,
+/// `http::middleware::Guessed`), all in the first one's window: a client secret
+/// tried at introspection or revocation is a guess as much as one tried at the
+/// token endpoint, so moving between them buys an attacker nothing.
+pub const GUESS_PATHS: [&str; 4] = [
+    "/oauth/token",
+    "/oauth/introspect",
+    "/oauth/revoke",
+    "/oauth/session-token",
+];
+
+/// Whether only guesses count at `path` ([`GUESS_PATHS`]).
+pub fn guesses_only(path: &str) -> bool {
+    GUESS_PATHS.iter().any(|p| path_under(path, p))
+}
 
 /// Lower limits that apply unless the configuration says otherwise: a one-time code
 /// sends mail, so requesting (and verifying) codes is limited harder.
@@ -182,6 +202,11 @@ impl Policy {
     /// The per-IP bucket for an unauthenticated endpoint, or `None` when `path` is
     /// not one: (bucket name, limit).
     pub fn ip_rule(&self, path: &str) -> Option<(&str, u32)> {
+        let path = if guesses_only(path) {
+            GUESS_PATHS[0]
+        } else {
+            path
+        };
         let base = UNAUTHENTICATED_PATHS.iter().find(|p| path_under(path, p))?;
         Some(match self.endpoint(path) {
             Some(e) => (e.prefix.as_str(), e.per_min),
@@ -699,6 +724,13 @@ mod tests {
             Some(("/v1/auth/otp", 10))
         );
         assert_eq!(policy.ip_rule("/oauth/tokenx"), None);
+        // Guesses at these count in the token endpoint's window.
+        for path in ["/oauth/introspect", "/oauth/revoke", "/oauth/session-token"] {
+            assert_eq!(policy.ip_rule(path), Some(("/oauth/token", 300)), "{path}");
+            assert!(super::guesses_only(path), "{path}");
+        }
+        assert!(super::guesses_only("/oauth/token"));
+        assert!(!super::guesses_only("/oauth/device_authorization"));
         assert_eq!(policy.ip_rule("/device"), Some(("/device", 300)));
         assert_eq!(policy.ip_rule("/developer/apps"), None);
         assert_eq!(policy.ip_rule("/v1/me"), None);

@@ -10,6 +10,7 @@
 //! | one-time code brute force, in parallel | [`one_time_code_guesses_in_parallel_burn_the_code`] | RFC 6749 §10.10 |
 //! | password spraying: one password, many accounts | [`password_spraying_pauses_the_address_not_the_accounts`] | RFC 6749 §10.10; RFC 9700 §4.13 |
 //! | guessing client secrets at the token endpoint, in parallel | [`token_endpoint_guesses_get_exactly_the_limit`] | RFC 6749 §10.10 |
+//! | the same guesses at introspection, in parallel | [`introspection_guesses_get_exactly_the_limit`] | RFC 6749 §10.10; RFC 7662 §4 |
 //!
 //! The per-address tests run behind a trusted proxy (`X-Forwarded-For` from
 //! 127.0.0.1), so several attackers and bystanders can be told apart.
@@ -32,6 +33,7 @@ backend_tests!(
     one_time_code_guesses_in_parallel_burn_the_code,
     password_spraying_pauses_the_address_not_the_accounts,
     token_endpoint_guesses_get_exactly_the_limit,
+    introspection_guesses_get_exactly_the_limit,
 );
 
 /// A server behind a (pretend) proxy on 127.0.0.1, so that `X-Forwarded-For`
@@ -356,6 +358,53 @@ async fn token_endpoint_guesses_get_exactly_the_limit(backend: Backend) {
     );
     for _ in 0..10 {
         let status = guess("198.51.100.40", app.client_secret.clone()).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+}
+
+/// The token endpoint's test at `/oauth/introspect`, which checks the client
+/// secret the same way: thirty wrong secrets at once from one address, with a
+/// limit of 5, get exactly 5 checks (401) and 25 refusals (429). The guesses
+/// share the token endpoint's window, so the address gets no token either;
+/// the app introspects from another address.
+async fn introspection_guesses_get_exactly_the_limit(backend: Backend) {
+    let (server, _config) = behind_proxy(backend, "rate_limit_per_ip = 5\n").await;
+    let demo = server.demo_account().await;
+    let app = oauth::confidential_app(&server, &demo.email, &[]);
+    let send = |path: &'static str, from: &'static str, secret: String| {
+        let (server, id) = (&server, app.client_id.clone());
+        let form: &[(&str, &str)] = match path {
+            "/oauth/token" => &[("grant_type", "client_credentials")],
+            _ => &[("token", "rt_unknown")],
+        };
+        async move {
+            (server.http().post(server.endpoint(path)))
+                .header("x-forwarded-for", from)
+                .basic_auth(id, Some(secret))
+                .form(form)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    let guess = |i| send("/oauth/introspect", "203.0.113.8", format!("guess-{i}"));
+    let statuses = join_all((0..30).map(guess)).await;
+    assert_eq!(tally(statuses), BTreeMap::from([(401, 5), (429, 25)]));
+    for path in ["/oauth/introspect", "/oauth/token"] {
+        assert_eq!(
+            send(path, "203.0.113.8", app.client_secret.clone()).await,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{path}"
+        );
+    }
+    for _ in 0..10 {
+        let status = send(
+            "/oauth/introspect",
+            "198.51.100.41",
+            app.client_secret.clone(),
+        )
+        .await;
         assert_eq!(status, StatusCode::OK);
     }
 }
