@@ -13,7 +13,22 @@
 //! which a fixed hop count would not, and a client that reaches tesserad
 //! directly cannot pose as a proxy (RFC 9700 §4.13).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
+
+/// What a per-address limit counts under: an IPv4 address, or an IPv6
+/// address's /64. One subscriber (a home, a VM) gets a whole /64 and can use
+/// any of its 2^64 addresses, so keyed by address an attacker would have a
+/// fresh budget per guess; keyed by /64 it has one (RFC 9099 §2.4 and common
+/// practice). An IPv4-mapped IPv6 address counts as its IPv4 address.
+pub fn limit_key(ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+            format!("{}/64", Ipv6Addr::from(prefix))
+        }
+    }
+}
 
 /// Networks of the proxies in front of tesserad, e.g. `10.0.0.0/8` or one
 /// address. The default: loopback and private networks, where load balancers live.
@@ -227,5 +242,18 @@ mod tests {
         for bad in ["10.0.0.0/33", "10.0.0/8", "example.com", "::/129"] {
             assert!(Network::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn limits_count_an_ipv6_subscriber_once() {
+        let key = |s: &str| limit_key(ip(s));
+        assert_eq!(key("203.0.113.7"), "203.0.113.7");
+        assert_eq!(key("::ffff:203.0.113.7"), "203.0.113.7");
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(
+            key("2001:db8:1:2:ffff:ffff:ffff:ffff"),
+            key("2001:db8:1:2::9")
+        );
+        assert_ne!(key("2001:db8:1:3::1"), key("2001:db8:1:2::1"));
     }
 }

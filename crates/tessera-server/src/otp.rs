@@ -70,7 +70,7 @@ pub async fn request(state: &AppState, email: &str, client_ip: IpAddr, now: i64)
     let store = &state.store;
     attempts::hit(
         store,
-        &format!("otp-ip:{client_ip}"),
+        &format!("otp-ip:{}", crate::forwarded::limit_key(client_ip)),
         PER_IP,
         THROTTLED,
         now,

@@ -90,7 +90,10 @@ pub async fn sign_in_with_password(
     now: i64,
 ) -> Result<PasswordSignIn> {
     let account = store.account_by_email(email).await?;
-    let address_key = format!("password-address:{}", browser.client);
+    let address_key = format!(
+        "password-address:{}",
+        crate::forwarded::limit_key(browser.client)
+    );
     let account_key = format!("password-account:{email}");
     let Some(by_address) =
         attempts::admitted(store, &address_key, PASSWORD_FAILURES_PER_ADDRESS, now).await?

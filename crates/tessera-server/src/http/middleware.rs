@@ -121,7 +121,7 @@ pub async fn by_ip(
     let guesses_only = crate::ratelimit::guesses_only(path);
     let ClientIp(ip) = ClientIp::of(request.headers(), request.extensions(), &state);
     let bucket = Bucket {
-        key: format!("ip:{ip}|{rule}"),
+        key: format!("ip:{}|{rule}", crate::forwarded::limit_key(ip)),
         limit,
     };
     let now = state.now();

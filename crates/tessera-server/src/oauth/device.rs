@@ -216,7 +216,7 @@ pub async fn lookup(
     client_ip: IpAddr,
     now: i64,
 ) -> Result<PendingDevice> {
-    let key = format!("device-guess:{client_ip}");
+    let key = format!("device-guess:{}", crate::forwarded::limit_key(client_ip));
     // Counted before the look-up, so parallel guesses get exactly the limit.
     let attempt = attempts::hit(&svc.store, &key, GUESS_LIMIT, GUESS_MESSAGE, now).await?;
     let found = match normalize_user_code(user_code) {
