@@ -57,8 +57,8 @@ impl Ctx<'_> {
     /// The ways to log in, for "not logged in" messages.
     pub fn login_hint(&self) -> String {
         format!(
-            "run `{} auth login --api-key KEY`, or set {}",
-            self.spec.name, self.spec.api_key_env
+            "run `{}`, or set {}",
+            self.spec.key_login, self.spec.api_key_env
         )
     }
 }

@@ -43,6 +43,9 @@ pub struct AppSpec {
     pub dotenv_key: &'static str,
     /// Environment variable holding a log filter (`RUST_LOG` syntax).
     pub log_env: &'static str,
+    /// The command that stores a new API key, as hints name it
+    /// (`tessera auth login --api-key KEY`, `lofty-cli auth set <customer-key>`).
+    pub key_login: &'static str,
 }
 
 /// The generic `tessera` CLI.
@@ -59,6 +62,7 @@ pub const TESSERA: AppSpec = AppSpec {
     dotenv_file: ".env",
     dotenv_key: "TESSERA_API_KEY",
     log_env: "TESSERA_LOG",
+    key_login: "tessera auth login --api-key KEY",
 };
 
 /// The names an application's OAuth logins use: kept apart from [`AppSpec`]

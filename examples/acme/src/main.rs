@@ -22,6 +22,7 @@ const ACME: AppSpec = AppSpec {
     dotenv_file: ".env",
     dotenv_key: "ACME_API_KEY",
     log_env: "ACME_LOG",
+    key_login: "acme auth login --api-key KEY",
 };
 
 /// Acme's registered OAuth client, and what to run when a login cannot be renewed.
@@ -32,8 +33,7 @@ const ACME_OAUTH: OAuthSpec = OAuthSpec {
     token_url_env: "ACME_TOKEN_URL",
     session_id_env: "ACME_SESSION_ID",
     id_token_env: "ACME_ID_TOKEN",
-    // `acme auth login --web --profile {profile}`, and so on for each method.
-    relogin: tessera_client::relogin_commands!("acme"),
+    relogin: tessera_client::relogin_commands!("acme"), // `acme auth login --web …`
 };
 
 const PERSONA: Persona = Persona {

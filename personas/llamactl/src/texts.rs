@@ -23,6 +23,7 @@ pub const LLAMACTL: AppSpec = AppSpec {
     dotenv_file: ".env",
     dotenv_key: "LLAMACTL_API_KEY",
     log_env: "LLAMACTL_LOG",
+    key_login: "llamactl auth token --api-key KEY --project-id ID",
 };
 
 pub const LLAMACTL_OAUTH: OAuthSpec = OAuthSpec {

@@ -29,6 +29,7 @@ pub const LOFTY: AppSpec = AppSpec {
     dotenv_file: ".env",
     dotenv_key: "LOFTY_CUSTOMER_KEY",
     log_env: "LOFTY_LOG",
+    key_login: "lofty-cli auth set <customer-key>",
 };
 
 pub const LOFTY_OAUTH: OAuthSpec = OAuthSpec {

@@ -20,6 +20,7 @@ pub const LUA: AppSpec = AppSpec {
     dotenv_file: ".env",
     dotenv_key: "LUA_API_KEY",
     log_env: "LUA_LOG",
+    key_login: "lua auth configure --api-key KEY",
 };
 
 pub const ERRORS: ErrorTexts = ErrorTexts {

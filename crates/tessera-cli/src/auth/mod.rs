@@ -320,10 +320,7 @@ pub(crate) fn ensure_not_expired(
                 "the API key from {source} expired at {}",
                 crate::texts::format_time(exp)
             ),
-            hint: format!(
-                "create a new key and run `{} auth login --api-key KEY`",
-                ctx.spec.name
-            ),
+            hint: format!("create a new key and run `{}`", ctx.spec.key_login),
         });
     }
     Ok(exp)
