@@ -96,19 +96,46 @@ pub fn usage_error(e: &clap::Error) -> Exit {
         _ => String::new(),
     };
     let message = match e.kind() {
-        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+        ErrorKind::DisplayHelp => {
             let _ = e.print();
             return Exit::Ok;
         }
+        // Commander's `.version()` prints the version alone.
+        ErrorKind::DisplayVersion => {
+            let text = e.to_string();
+            println!("{}", text.split_whitespace().last().unwrap_or_default());
+            return Exit::Ok;
+        }
         ErrorKind::InvalidSubcommand => {
-            format!(
+            let mut message = format!(
                 "unknown command '{}'",
                 value(ContextKind::InvalidSubcommand)
-            )
+            );
+            // clap lists the likely ones least likely first.
+            if let Some(ContextValue::Strings(like)) = e.get(ContextKind::SuggestedSubcommand)
+                && let Some(like) = like.last()
+            {
+                message.push_str(&format!("\n(Did you mean {like}?)"));
+            }
+            message
+        }
+        ErrorKind::UnknownArgument if !value(ContextKind::InvalidArg).starts_with('-') => {
+            too_many_arguments(e)
         }
         ErrorKind::UnknownArgument => {
             format!("unknown option '{}'", value(ContextKind::InvalidArg))
         }
+        // A flag given a value (`--raw=1`): Commander finds no option that
+        // takes one, so the whole word is unknown.
+        ErrorKind::TooManyValues => format!(
+            "unknown option '{}={}'",
+            value(ContextKind::InvalidArg),
+            value(ContextKind::InvalidValue)
+        ),
+        ErrorKind::InvalidValue if value(ContextKind::InvalidValue).is_empty() => format!(
+            "option '{}' argument missing",
+            value(ContextKind::InvalidArg)
+        ),
         ErrorKind::MissingRequiredArgument => format!(
             "missing required argument '{}'",
             value(ContextKind::InvalidArg)
@@ -122,6 +149,45 @@ pub fn usage_error(e: &clap::Error) -> Exit {
     };
     eprintln!("error: {message}");
     Exit::Usage
+}
+
+/// Commander's refusal of a positional argument too many: `too many
+/// arguments for 'set'. Expected 1 argument but got 2.` The command and what
+/// it expects are read off clap's usage line (`Usage: lofty-cli auth set
+/// <customer-key>`); how many were given, off the command line.
+fn too_many_arguments(e: &clap::Error) -> String {
+    let usage = match e.get(ContextKind::Usage) {
+        Some(ContextValue::StyledStr(usage)) => usage.to_string(),
+        _ => String::new(),
+    };
+    let words: Vec<&str> = usage
+        .split_whitespace()
+        .skip_while(|w| *w != "Usage:")
+        .skip(1)
+        .collect();
+    let expected = words
+        .iter()
+        .filter(|w| w.starts_with('<') || (w.starts_with('[') && w.to_uppercase() != **w))
+        .count();
+    let Some(command) = words
+        .iter()
+        .rev()
+        .find(|w| !w.starts_with(['<', '[', '-']))
+        .map(|w| w.to_string())
+    else {
+        return "too many arguments".to_owned();
+    };
+    let given = std::env::args()
+        .skip_while(|a| *a != command)
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .count()
+        .max(expected + 1);
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    format!(
+        "too many arguments for '{command}'. Expected {expected} argument{} but got {given}.",
+        plural(expected)
+    )
 }
 
 #[cfg(test)]

@@ -258,6 +258,38 @@ fn unknown_commands_and_missing_arguments_are_reported_like_commander() {
     );
     let run = home.run(&["auth", "help", "nope"], &[]).expect_code(2);
     assert_eq!(run.stderr(), "error: unknown command 'nope'\n");
+    // The rest of Commander's refusals, word for word.
+    for (args, says) in [
+        (
+            &["auth", "sett", "x"][..],
+            "error: unknown command 'sett'\n(Did you mean set?)\n",
+        ),
+        (
+            &["auth", "set", "a", "b"],
+            "error: too many arguments for 'set'. Expected 1 argument but got 2.\n",
+        ),
+        (
+            &["auth", "status", "extra"],
+            "error: too many arguments for 'status'. Expected 0 arguments but got 1.\n",
+        ),
+        (
+            &["auth", "show", "--raw=1"],
+            "error: unknown option '--raw=1'\n",
+        ),
+        (
+            &["auth", "login-session", "--tokenurl"],
+            "error: option '--tokenurl <url>' argument missing\n",
+        ),
+    ] {
+        assert_eq!(
+            home.run(args, &[]).expect_code(2).stderr(),
+            says,
+            "{args:?}"
+        );
+    }
+    // `.version()` prints the version alone.
+    let version = home.run(&["--version"], &[]).ok().stdout();
+    assert_eq!(version, format!("{}\n", env!("CARGO_PKG_VERSION")));
 }
 
 #[test]
