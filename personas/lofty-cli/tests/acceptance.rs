@@ -546,6 +546,21 @@ fn login_session_names_what_is_missing() {
         err.contains("LOFTY_SESSION_ID (or --sessionid <id>)"),
         "{err}"
     );
+    // A token URL that is not one is a usage error, not an unreachable API.
+    let args = [
+        "auth",
+        "login-session",
+        "--tokenurl",
+        "notaurl",
+        "--sessionid",
+        "s",
+    ];
+    let err = home().run(&args, &[]).expect_code(2).stderr();
+    assert!(
+        err.contains("token URL \"notaurl\" is not an http"),
+        "{err}"
+    );
+    assert!(!err.contains("LOFTY_API_URL"), "{err}");
 }
 
 #[test]

@@ -53,6 +53,16 @@ pub fn obtain(
     session_id: &str,
     server: Option<&Target>,
 ) -> Result<OAuthSession, LoginError> {
+    // Said as the usage error it is, before any connection: otherwise a typo
+    // reads as an unreachable server.
+    let is_url = url::Url::parse(token_url)
+        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+    if !is_url {
+        return Err(CliError::Usage(format!(
+            "the token URL {token_url:?} is not an http:// or https:// URL"
+        ))
+        .into());
+    }
     let transport = match server {
         Some(target) => target.transport(ctx, io)?,
         None => Transport::from_env(ctx.env).map_err(CliError::from)?,
