@@ -513,8 +513,15 @@ pub fn status(ctx: &Ctx, io: &mut Io, server: &str, r: &Resolution) -> std::io::
             };
             writeln!(out, "OAuth:        {kind}")?;
             let expiry = match session.expires_at {
+                Some(exp) if session.is_expired(ctx.now) && !session.renewable() => format!(
+                    "expired at {}, and cannot be renewed: log in again",
+                    format_time(exp)
+                ),
                 Some(exp) if session.is_expired(ctx.now) => {
-                    format!("expired at {}", format_time(exp))
+                    format!(
+                        "expired at {} (renewed at the next request)",
+                        format_time(exp)
+                    )
                 }
                 Some(exp) => format!("valid until {}", format_time(exp)),
                 None => "no expiry given".into(),
