@@ -46,6 +46,19 @@ pub struct AppSpec {
     /// The command that stores a new API key, as hints name it
     /// (`tessera auth login --api-key KEY`, `lofty-cli auth set <customer-key>`).
     pub key_login: &'static str,
+    /// How the credentials file is written.
+    pub credentials_format: CredentialsFormat,
+}
+
+/// The credentials file's format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CredentialsFormat {
+    /// TOML, every profile and login (`[profiles.NAME]`).
+    Toml,
+    /// The API key of `profile` alone, as plain text (the `lua` CLI's
+    /// `~/.lua-cli/credentials`, which other tools read). Such a CLI stores
+    /// nothing else; a file in the TOML form is still read.
+    BareKey { profile: &'static str },
 }
 
 /// The generic `tessera` CLI.
@@ -63,6 +76,7 @@ pub const TESSERA: AppSpec = AppSpec {
     dotenv_key: "TESSERA_API_KEY",
     log_env: "TESSERA_LOG",
     key_login: "tessera auth login --api-key KEY",
+    credentials_format: CredentialsFormat::Toml,
 };
 
 /// The names an application's OAuth logins use: kept apart from [`AppSpec`]

@@ -35,7 +35,9 @@ pub mod token_cache;
 pub mod transport;
 
 pub use api::{ApiClient, Authorization};
-pub use app::{AppSpec, DirDefault, OAuthSpec, ReloginCommands, TESSERA, TESSERA_OAUTH};
+pub use app::{
+    AppSpec, CredentialsFormat, DirDefault, OAuthSpec, ReloginCommands, TESSERA, TESSERA_OAUTH,
+};
 pub use config::{Config, Credentials, CredentialsFile, DEFAULT_ENVIRONMENT, Environment, Profile};
 pub use dpop::DpopKey;
 pub use env::{EnvVars, Overlay, ProcessEnv};

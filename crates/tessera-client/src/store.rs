@@ -19,7 +19,7 @@
 //!   credentials, more than 1 MiB, not UTF-8, not TOML of the right shape) is
 //!   an error naming the file and the problem, before anything is written.
 
-use crate::app::AppSpec;
+use crate::app::{AppSpec, CredentialsFormat};
 use crate::config::{Config, Credentials, CredentialsFile, KeychainPayload, KeychainState};
 use crate::env::EnvVars;
 use crate::error::Error;
@@ -30,6 +30,7 @@ use std::collections::BTreeSet;
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{ErrorKind, Read as _, Write as _};
 use std::path::{Path, PathBuf};
+use tessera_proto::ApiKey;
 
 #[cfg(unix)]
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
@@ -49,6 +50,7 @@ pub struct Store {
     app: &'static str,
     config_file: &'static str,
     credentials_file: &'static str,
+    credentials_format: CredentialsFormat,
     keychain: Keychain,
 }
 
@@ -93,6 +95,7 @@ impl Store {
             app: spec.name,
             config_file: spec.config_file,
             credentials_file: spec.credentials_file,
+            credentials_format: spec.credentials_format,
             keychain: Keychain::os(),
         }
     }
@@ -174,10 +177,19 @@ impl Store {
         };
         let warnings = self.permission_warnings(&path, &file)?;
         let text = read_text(&path, &file)?;
-        Ok(CredentialsRead {
-            file: parse(&path, &text)?,
-            warnings,
-        })
+        let file = match self.credentials_format {
+            CredentialsFormat::BareKey { profile } if is_bare_key(&text) => {
+                let mut file = CredentialsFile::default();
+                let key = text.trim();
+                if !key.is_empty() {
+                    file.profiles.entry(profile.to_owned()).or_default().api_key =
+                        Some(ApiKey::new(key));
+                }
+                file
+            }
+            _ => parse(&path, &text)?,
+        };
+        Ok(CredentialsRead { file, warnings })
     }
 
     #[cfg(unix)]
@@ -401,7 +413,8 @@ impl StoreLock<'_> {
     }
 
     pub fn write_config(&self, config: &Config) -> Result<(), Error> {
-        self.write(self.store.config_file, config)
+        let text = to_toml(&self.store.config_path(), config)?;
+        self.write(self.store.config_file, &text)
     }
 
     /// Writes the credentials file. Keychain profiles' secrets go to the
@@ -451,7 +464,13 @@ impl StoreLock<'_> {
             profile.api_key = None;
             profile.oauth = None;
         }
-        self.write(self.store.credentials_file, &file)?;
+        let text = match self.store.credentials_format {
+            CredentialsFormat::Toml => to_toml(&self.store.credentials_path(), &file)?,
+            CredentialsFormat::BareKey { profile } => {
+                bare_key_text(&self.store.credentials_path(), &file, profile)?
+            }
+        };
+        self.write(self.store.credentials_file, &text)?;
         let kept: BTreeSet<&KeychainRef> = keychain_refs(&file).collect();
         self.forget(before.iter().filter(|r| !kept.contains(r)));
         Ok(())
@@ -489,7 +508,7 @@ impl StoreLock<'_> {
     /// `config.toml` that is a link (into a dotfiles repository) is replaced
     /// at the link's target, so the link survives; `credentials.toml` never
     /// gets here as a link ([`refuse_symlink`]).
-    fn write(&self, name: &str, value: &impl Serialize) -> Result<(), Error> {
+    fn write(&self, name: &str, text: &str) -> Result<(), Error> {
         let link = self.store.dir.join(name);
         let path = match std::fs::symlink_metadata(&link) {
             // A link to a file not made yet is made at the link's target.
@@ -503,10 +522,6 @@ impl StoreLock<'_> {
             _ => link,
         };
         let dir = path.parent().unwrap_or(&self.store.dir);
-        let text = toml::to_string(value).map_err(|e| Error::Parse {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
         let prefix = Store::temp_prefix(name);
         let mut builder = tempfile::Builder::new();
         builder.prefix(&prefix).suffix(".tmp");
@@ -588,6 +603,45 @@ fn sync_dir(dir: &Path) -> Result<(), Error> {
     #[cfg(not(unix))]
     let _ = dir;
     Ok(())
+}
+
+fn to_toml(path: &Path, value: &impl Serialize) -> Result<String, Error> {
+    toml::to_string(value).map_err(|e| Error::Parse {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// A [`CredentialsFormat::BareKey`] file's text: one word (the key), or
+/// nothing. Anything else is read as the TOML form.
+fn is_bare_key(text: &str) -> bool {
+    text.split_whitespace().count() <= 1 && !text.contains(['=', '['])
+}
+
+/// `file` as a [`CredentialsFormat::BareKey`] file: `profile`'s key alone,
+/// with no line break after it, as the `lua` CLI writes it. Anything the form
+/// cannot hold is refused rather than dropped.
+fn bare_key_text(path: &Path, file: &CredentialsFile, profile: &str) -> Result<String, Error> {
+    let unrepresentable = file
+        .profiles
+        .iter()
+        .any(|(name, c)| name != profile && !c.is_empty())
+        || file
+            .profiles
+            .get(profile)
+            .is_some_and(|c| c.oauth.is_some() || c.keychain.is_some());
+    if unrepresentable || !file.other.is_empty() {
+        return Err(Error::Parse {
+            path: path.to_owned(),
+            message: "this file holds one API key only; nothing else can be stored in it".into(),
+        });
+    }
+    Ok(file
+        .profiles
+        .get(profile)
+        .and_then(|c| c.api_key.as_ref())
+        .map(|key| key.expose_secret().to_owned())
+        .unwrap_or_default())
 }
 
 /// Opens a file this program reads; `None` when there is none. Anything but
@@ -1217,6 +1271,41 @@ mod tests {
         assert!(
             err.contains(&store.dir().join("gone.toml").display().to_string()),
             "{err}"
+        );
+    }
+
+    /// A bare-key store writes the key alone and refuses what that form
+    /// cannot hold, leaving the file as it was.
+    #[test]
+    fn a_bare_key_file_holds_one_key_and_refuses_more() {
+        let (_tmp, store) = store();
+        let spec = AppSpec {
+            credentials_format: CredentialsFormat::BareKey { profile: "default" },
+            ..crate::app::TESSERA
+        };
+        let store = Store::in_dir(store.dir(), &spec);
+        store
+            .update(|_, creds| {
+                creds.profiles.entry("default".into()).or_default().api_key =
+                    Some(ApiKey::new("lk_one"));
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(store.credentials_path()).unwrap(),
+            "lk_one"
+        );
+        let err = store
+            .update(|_, creds| {
+                creds.profiles.entry("other".into()).or_default().api_key =
+                    Some(ApiKey::new("lk_two"));
+                Ok(())
+            })
+            .unwrap_err();
+        assert!(err.to_string().contains("one API key only"), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(store.credentials_path()).unwrap(),
+            "lk_one"
         );
     }
 

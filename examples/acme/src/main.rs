@@ -6,7 +6,7 @@ use tessera_cli::auth::{self, AuthCommand, credential};
 use tessera_cli::docs::{self, DocsCommand};
 use tessera_cli::host::{self, App, ErrorTexts, Globals, Persona};
 use tessera_cli::{CliError, Ctx, Io};
-use tessera_client::{AppSpec, DirDefault, OAuthSpec};
+use tessera_client::{AppSpec, CredentialsFormat, DirDefault, OAuthSpec};
 
 /// Where Acme keeps its files and which variables it reads.
 const ACME: AppSpec = AppSpec {
@@ -23,6 +23,7 @@ const ACME: AppSpec = AppSpec {
     dotenv_key: "ACME_API_KEY",
     log_env: "ACME_LOG",
     key_login: "acme auth login --api-key KEY",
+    credentials_format: CredentialsFormat::Toml,
 };
 
 /// Acme's registered OAuth client, and what to run when a login cannot be renewed.
@@ -64,7 +65,7 @@ enum Command {
     /// Log in, inspect and manage credentials, profiles and environments.
     #[command(subcommand)]
     Auth(Box<AuthCommand>),
-    /// Who the credential in use acts for.
+    /// Who the credential in use acts for (the one `auth token` prints).
     Whoami,
     /// `completion SHELL` and (hidden) `man DIR`; the host runs them.
     #[command(flatten)]
@@ -83,7 +84,6 @@ impl App for Cli {
     fn run(self, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
         match self.command {
             Command::Auth(command) => auth::run(*command, ctx, io),
-            // Acme's own commands use the same credential as `auth token`.
             Command::Whoami => {
                 let active = credential::active(ctx, None, io)?;
                 let me = auth::target(ctx)?.api(ctx, io)?.me(&active.authorization)?;

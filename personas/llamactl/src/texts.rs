@@ -24,6 +24,7 @@ pub const LLAMACTL: AppSpec = AppSpec {
     dotenv_key: "LLAMACTL_API_KEY",
     log_env: "LLAMACTL_LOG",
     key_login: "llamactl auth token --api-key KEY --project-id ID",
+    credentials_format: tessera_client::CredentialsFormat::Toml,
 };
 
 pub const LLAMACTL_OAUTH: OAuthSpec = OAuthSpec {

@@ -30,6 +30,7 @@ pub const LOFTY: AppSpec = AppSpec {
     dotenv_key: "LOFTY_CUSTOMER_KEY",
     log_env: "LOFTY_LOG",
     key_login: "lofty-cli auth set <customer-key>",
+    credentials_format: tessera_client::CredentialsFormat::Toml,
 };
 
 pub const LOFTY_OAUTH: OAuthSpec = OAuthSpec {

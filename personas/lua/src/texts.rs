@@ -21,6 +21,7 @@ pub const LUA: AppSpec = AppSpec {
     dotenv_key: "LUA_API_KEY",
     log_env: "LUA_LOG",
     key_login: "lua auth configure --api-key KEY",
+    credentials_format: tessera_client::CredentialsFormat::BareKey { profile: "default" },
 };
 
 pub const ERRORS: ErrorTexts = ErrorTexts {

@@ -91,8 +91,8 @@ fn configure_api_key_validates_and_stores_it_in_lua_cli_credentials_0600() {
         .ok();
     assert!(run.stderr().contains(&server.email), "{}", run.stderr());
     let path = credentials(&home);
-    let text = std::fs::read_to_string(&path).unwrap();
-    assert!(text.contains(&server.key));
+    // "A plain-text file": the key alone, as lua-cli writes it.
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), server.key);
     assert_eq!(mode(&path), 0o600);
     assert_eq!(mode(path.parent().unwrap()), 0o700);
     assert!(!run.stdout().contains(&server.key) && !run.stderr().contains(&server.key));
@@ -386,6 +386,22 @@ fn credentials_file_beats_dotenv() {
         "{}",
         run.stderr()
     );
+}
+
+/// The file lua-cli 3.9 and later wrote (the key alone, perhaps with a line
+/// break) is read as it is; so is the TOML form earlier Tessera builds wrote.
+#[test]
+fn a_credentials_file_written_by_lua_cli_is_read() {
+    let home = home();
+    std::fs::create_dir_all(credentials(&home).parent().unwrap()).unwrap();
+    for (text, key) in [
+        ("lk_from-lua-cli", "lk_from-lua-cli"),
+        ("lk_with-newline\n", "lk_with-newline"),
+        ("[profiles.default]\napi_key = \"lk_toml\"\n", "lk_toml"),
+    ] {
+        std::fs::write(credentials(&home), text).unwrap();
+        assert_eq!(stored_key(&home), key);
+    }
 }
 
 #[test]
