@@ -152,14 +152,29 @@ fn parse<A: App>() -> Result<(A, Option<DocsCommand>), clap::Error> {
 /// failures. Help names the command in its examples
 /// ([`crate::texts::name_the_command`]).
 pub fn clap_usage(error: &clap::Error) -> Exit {
-    if error.kind() == clap::error::ErrorKind::DisplayHelp {
+    use clap::error::ErrorKind;
+    // Asked for, help goes to stdout; shown for a missing subcommand, to
+    // stderr with exit 2. Either way its examples name the command.
+    if let ErrorKind::DisplayHelp | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand =
+        error.kind()
+    {
         let help = error.render();
         let plain = help.to_string();
-        let shown = match std::io::stdout().is_terminal() {
+        let refused = error.use_stderr();
+        let terminal = match refused {
+            true => std::io::stderr().is_terminal(),
+            false => std::io::stdout().is_terminal(),
+        };
+        let shown = match terminal {
             true => help.ansi().to_string(),
             false => plain.clone(),
         };
-        print!("{}", crate::texts::name_the_command(&plain, &shown));
+        let page = crate::texts::name_the_command(&plain, &shown);
+        if refused {
+            eprint!("{page}");
+            return Exit::Usage;
+        }
+        print!("{page}");
         return Exit::Ok;
     }
     let _ = error.print();

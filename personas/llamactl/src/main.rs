@@ -170,7 +170,11 @@ impl App for Cli {
             // selection when it was current.
             Auth::Logout { name, mode } => {
                 let (environment, names, current) = list::names(ctx)?;
-                let current = || current.ok_or_else(|| texts::no_profiles(&environment));
+                let current = || match current {
+                    Some(name) => Ok(name),
+                    None if names.is_empty() => Err(texts::no_profiles(&environment)),
+                    None => Err(texts::usage(texts::LOGOUT_NEEDS_NAME)),
+                };
                 let name = pick(
                     io,
                     name,

@@ -134,6 +134,9 @@ pub const ENV_HELP: &str = tessera_cli::with_examples!(
 pub const TOKEN_NEEDS_BOTH: &str = "Non-interactive token requires both --api-key and --project-id";
 pub const SWITCH_NEEDS_NAME: &str =
     "NAME is required in non-interactive mode: llamactl auth switch NAME";
+/// Profiles exist, none is current, and there is no menu to pick from.
+pub const LOGOUT_NEEDS_NAME: &str =
+    "no profile is current; NAME is required in non-interactive mode: llamactl auth logout NAME";
 pub const PROJECT_NEEDS_ID: &str =
     "PROJECT_ID is required in non-interactive mode: llamactl auth project PROJECT_ID";
 

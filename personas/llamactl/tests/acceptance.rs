@@ -168,6 +168,8 @@ fn command_lines_refused_with_their_reason() {
         (&["auth", "switch", "ghost"], 1, "ghost"),
         // No current profile: says how to create one.
         (&["auth", "project", "x"], 3, "llamactl auth token"),
+        // A group without its subcommand: its help, examples filled in.
+        (&["auth", "env"], 2, "  llamactl auth env switch staging\n"),
     ];
     let home = home();
     for (args, code, says) in cases {
@@ -382,6 +384,14 @@ fn logout_of_the_current_profile_clears_the_current_selection() {
                 + &server.tesserad.url
                 + "  api key"
         ]
+    );
+    // No profile is current now: without a terminal, logout needs a name,
+    // and says so rather than that there are no profiles.
+    let run = home.run(&["auth", "logout"], &[]).expect_code(2);
+    assert!(
+        run.stderr().contains("llamactl auth logout NAME"),
+        "{}",
+        run.stderr()
     );
 }
 
