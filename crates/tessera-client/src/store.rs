@@ -337,7 +337,8 @@ impl Store {
     }
 
     /// Read-modify-write of both files under the lock. Only files whose content
-    /// changed are written; credentials before config, so that a crash between
+    /// changed are written, and a credentials file others can read (written
+    /// again, it is 0600); credentials before config, so that a crash between
     /// the two leaves at worst an unused secret, never a profile pointing at a
     /// key that was not saved.
     ///
@@ -351,12 +352,20 @@ impl Store {
     ) -> Result<T, Error> {
         let lock = self.lock()?;
         let config = lock.read_config()?;
-        let mut credentials = lock.read_credentials()?.file;
+        let read = lock.read_credentials()?;
+        let exposed = read
+            .warnings
+            .iter()
+            .any(|w| w.path == self.credentials_path());
+        let mut credentials = read.file;
         self.load_all_secrets(&mut credentials);
         let (mut new_config, mut new_credentials) = (config.clone(), credentials.clone());
         let out = change(&mut new_config, &mut new_credentials)?;
         if new_credentials != credentials {
             lock.write_credentials(&new_credentials)?;
+        } else if exposed && let Err(e) = lock.write_credentials(&new_credentials) {
+            // Tightening is a courtesy here; the warning still says how.
+            tracing::debug!(error = %e, "could not rewrite the credentials file 0600");
         }
         if new_config != config {
             lock.write_config(&new_config)?;
@@ -901,6 +910,10 @@ mod tests {
             warnings[1].fix,
             format!("chmod 700 {}", store.dir().display())
         );
+        // Any update writes the file 0600 again, even one that changes nothing.
+        store.update(|_, _| Ok(())).unwrap();
+        let meta = std::fs::metadata(store.credentials_path()).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
     }
 
     #[test]
