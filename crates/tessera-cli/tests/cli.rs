@@ -361,6 +361,22 @@ fn resolution_order_and_reported_overrides() {
     assert_eq!(overrides, ["credentials_file", "dotenv"]);
 }
 
+/// A profile that does not exist is said to not exist, not to have no key.
+#[test]
+fn status_of_a_profile_that_does_not_exist_says_so() {
+    let s = Tessera::sandbox();
+    s.login("stored-key-0000000", &[]);
+    let out = s.run(&["--profile", "nope", "auth", "status"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("there is no profile \"nope\""),
+        "{}",
+        stderr(&out)
+    );
+    let out = s.run(&["auth", "status"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
 #[test]
 fn status_decodes_claims_and_flags_expiry() {
     let s = Tessera::sandbox();

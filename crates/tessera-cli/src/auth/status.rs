@@ -194,7 +194,19 @@ pub fn report(args: &StatusArgs, ctx: &Ctx, io: &mut Io) -> Result<StatusReport,
             .server
             .as_deref()
             .map_or("no server configured".into(), display_url);
+        // A CLI of one fixed profile has it whether or not anything is stored.
+        let known = |profile: &str| {
+            ctx.one_profile.is_some()
+                || ctx
+                    .store
+                    .read_config()
+                    .is_ok_and(|c| c.profiles.contains_key(profile))
+        };
         let message = match selection.profile_name() {
+            Some(profile) if !known(profile) => format!(
+                "not logged in: there is no profile {profile:?} (environment {:?}, {server})",
+                selection.environment
+            ),
             Some(profile) => format!(
                 "not logged in: profile {profile:?} has no API key (environment {:?}, {server})",
                 selection.environment
