@@ -150,7 +150,9 @@ fn rejection_message(body: &OAuthErrorBody) -> String {
     let what = match &body.error {
         OAuthErrorCode::AccessDenied => "access was denied",
         OAuthErrorCode::ExpiredToken => "the login request expired before it was approved",
-        OAuthErrorCode::InvalidClient => "the client was not accepted (wrong id or secret?)",
+        OAuthErrorCode::InvalidClient => {
+            "the client was not accepted (a client id this server does not know, or a wrong secret?)"
+        }
         OAuthErrorCode::InvalidGrant => "the grant is invalid, expired or revoked",
         OAuthErrorCode::InvalidScope => "the requested scope is not allowed",
         OAuthErrorCode::UnauthorizedClient => "this client may not use this grant",
