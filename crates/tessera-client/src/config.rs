@@ -199,13 +199,17 @@ impl Config {
 /// Checks a server URL given by a user: absolute, http or https, with a host.
 /// Returns it without a trailing slash, the form paths are appended to.
 pub fn parse_server_url(input: &str) -> Result<String, crate::Error> {
-    let invalid = || crate::Error::InvalidUrl(input.to_owned());
-    let url = url::Url::parse(input).map_err(|_| invalid())?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(invalid());
-    }
+    let url = http_url(input).ok_or_else(|| crate::Error::InvalidUrl(input.to_owned()))?;
     refuse_credentials_in_url(&url)?;
     Ok(input.trim_end_matches('/').to_owned())
+}
+
+/// `input` parsed, when it is an absolute `http://` or `https://` URL with a
+/// host: what a server or token URL must be.
+pub fn http_url(input: &str) -> Option<url::Url> {
+    url::Url::parse(input)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
 }
 
 /// [`crate::Error::CredentialsInUrl`] for a URL with a user name or password.

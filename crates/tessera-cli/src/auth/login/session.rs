@@ -55,9 +55,7 @@ pub fn obtain(
 ) -> Result<OAuthSession, LoginError> {
     // Said as the usage error it is, before any connection: otherwise a typo
     // reads as an unreachable server.
-    let is_url = url::Url::parse(token_url)
-        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
-    if !is_url {
+    if tessera_client::config::http_url(token_url).is_none() {
         return Err(CliError::Usage(format!(
             "the token URL {token_url:?} is not an http:// or https:// URL"
         ))
