@@ -26,6 +26,8 @@ pub enum Exit {
     /// The OS keychain could not be used (no Secret Service, locked, denied,
     /// no answer in time). Nothing was written in plaintext instead.
     Keychain = 7,
+    /// Ctrl-C at a prompt (128 + SIGINT, what a shell reports for it).
+    Interrupted = 130,
 }
 
 impl Exit {
@@ -43,6 +45,7 @@ impl Exit {
             Exit::Network => "network",
             Exit::Server => "server",
             Exit::Keychain => "keychain",
+            Exit::Interrupted => "interrupted",
         }
     }
 }

@@ -56,6 +56,7 @@ pub struct ThemedPrompter<'t>(pub &'t dyn dialoguer::theme::Theme);
 
 impl Prompter for ThemedPrompter<'_> {
     fn confirm(&mut self, question: &str) -> io::Result<bool> {
+        restore_terminal_on_interrupt();
         dialoguer::Confirm::with_theme(self.0)
             .with_prompt(question)
             .default(false)
@@ -64,6 +65,7 @@ impl Prompter for ThemedPrompter<'_> {
     }
 
     fn secret(&mut self, prompt: &str) -> io::Result<String> {
+        restore_terminal_on_interrupt();
         dialoguer::Password::with_theme(self.0)
             .with_prompt(prompt)
             .interact()
@@ -71,6 +73,7 @@ impl Prompter for ThemedPrompter<'_> {
     }
 
     fn select(&mut self, prompt: &str, items: &[&str]) -> io::Result<usize> {
+        restore_terminal_on_interrupt();
         dialoguer::Select::with_theme(self.0)
             .with_prompt(prompt)
             .items(items)
@@ -80,11 +83,60 @@ impl Prompter for ThemedPrompter<'_> {
     }
 
     fn input(&mut self, prompt: &str) -> io::Result<String> {
+        restore_terminal_on_interrupt();
         dialoguer::Input::<String>::with_theme(self.0)
             .with_prompt(prompt)
             .interact_text()
             .map_err(dialoguer_io)
     }
+}
+
+/// Ctrl-C while a prompt has the terminal would leave it as the prompt set it
+/// (cursor hidden by a menu, echo off for a secret): the default SIGINT
+/// action runs no destructor, and a shell without line editing (`sh`, a
+/// script) then shows nothing the user types. So the first prompt saves the
+/// terminal's modes and takes SIGINT for the rest of the process; Ctrl-C then
+/// ends in [`interrupted`].
+fn restore_terminal_on_interrupt() {
+    SAVED_TERMINAL.get_or_init(|| {
+        // Fails only if a handler is set already (an embedding CLI's own):
+        // that one decides.
+        let _ = ctrlc::set_handler(|| interrupted());
+        #[cfg(unix)]
+        {
+            // Prompts read the controlling terminal, whatever stdin is.
+            let tty = std::fs::File::open("/dev/tty").ok();
+            let modes = tty
+                .as_ref()
+                .and_then(|t| nix::sys::termios::tcgetattr(t).ok());
+            std::sync::Mutex::new(tty.zip(modes))
+        }
+    });
+}
+
+/// The terminal before the first prompt, for [`interrupted`].
+#[cfg(unix)]
+static SAVED_TERMINAL: std::sync::OnceLock<
+    std::sync::Mutex<Option<(std::fs::File, nix::sys::termios::Termios)>>,
+> = std::sync::OnceLock::new();
+#[cfg(not(unix))]
+static SAVED_TERMINAL: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+
+/// Ctrl-C at a prompt: the terminal's modes as before the first prompt, the
+/// cursor shown, exit 130 (what a shell reports for Ctrl-C). Reached from the
+/// SIGINT handler, and from the prompt itself, whose read fails with
+/// `Interrupted` (the menu reads keys raw and raises SIGINT itself): the
+/// first to get here exits, a second waits inside `exit`.
+fn interrupted() -> ! {
+    #[cfg(unix)]
+    if let Some(saved) = SAVED_TERMINAL.get()
+        && let Ok(saved) = saved.lock()
+        && let Some((tty, modes)) = saved.as_ref()
+    {
+        let _ = nix::sys::termios::tcsetattr(tty, nix::sys::termios::SetArg::TCSANOW, modes);
+    }
+    let _ = io::stderr().write_all(b"\x1b[?25h\n");
+    std::process::exit(crate::Exit::Interrupted.code().into())
 }
 
 /// Prompts drawn the way Inquirer.js draws them, as Node CLIs' documentation
@@ -165,6 +217,7 @@ impl Theme for Inquirer {
 
 fn dialoguer_io(e: dialoguer::Error) -> io::Error {
     match e {
+        dialoguer::Error::IO(e) if e.kind() == io::ErrorKind::Interrupted => interrupted(),
         dialoguer::Error::IO(e) => e,
     }
 }

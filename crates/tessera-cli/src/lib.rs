@@ -164,8 +164,9 @@ mod tests {
             Exit::Network,
             Exit::Server,
             Exit::Keychain,
+            Exit::Interrupted,
         ]
         .map(Exit::code);
-        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6, 7, 130]);
     }
 }

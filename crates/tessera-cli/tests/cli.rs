@@ -10,7 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use support::{Tessera, closed_port_url, stderr, stdout};
-use tessera_testkit::{HttpStub, StubResponse};
+use tessera_testkit::{CTRL_C, DOWN, ENTER, HttpStub, StubResponse};
 
 #[path = "cli/keychain.rs"]
 mod keychain;
@@ -223,6 +223,34 @@ fn unprintable_or_empty_names_are_refused() {
     }
     assert!(!s.credentials_path().exists());
     assert!(!s.config.join("config.toml").exists());
+}
+
+/// Ctrl-C at a menu (cursor hidden) or at the API-key prompt (echo off):
+/// exit 130 with the terminal as it was, so a shell without line editing
+/// still shows what is typed next.
+#[test]
+fn ctrl_c_at_a_prompt_gives_the_terminal_back() {
+    let s = Tessera::sandbox();
+    // With a display, `auth login` asks how to log in.
+    let display = [("DISPLAY", ":0")];
+    let show_cursor = "\x1b[?25h";
+
+    let mut pty = s.home.pty(&["auth", "login"], &display);
+    pty.expect("Paste an API key");
+    pty.send(CTRL_C);
+    pty.expect(show_cursor);
+    assert_eq!(pty.finish().0, 130);
+
+    let mut pty = s.home.pty_echoing(&["auth", "login"], &display);
+    pty.expect("Paste an API key");
+    pty.send(&format!("{DOWN}{DOWN}{ENTER}"));
+    pty.expect("Paste your API key");
+    pty.wait_for_hidden_input();
+    pty.send(CTRL_C);
+    pty.expect(show_cursor);
+    assert!(pty.echoes(), "echo left off");
+    assert_eq!(pty.finish().0, 130);
+    assert!(!s.credentials_path().exists());
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! completion, in the background, or on a pseudo-terminal.
 
 use std::io::{BufRead as _, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -64,7 +64,11 @@ impl Home {
     }
 
     fn bare_cmd(&self, args: &[&str], vars: &[(&str, &str)]) -> Command {
-        let mut cmd = Command::new(&self.bin);
+        self.program_cmd(&self.bin, args, vars)
+    }
+
+    fn program_cmd(&self, program: &Path, args: &[&str], vars: &[(&str, &str)]) -> Command {
+        let mut cmd = Command::new(program);
         cmd.args(args)
             .env_clear()
             .env("HOME", self.home())
@@ -87,11 +91,18 @@ impl Home {
     /// The binary on a pseudo-terminal (80x24, `TERM=xterm`), same environment
     /// as [`Home::cmd`].
     pub fn pty(&self, args: &[&str], vars: &[(&str, &str)]) -> Pty {
-        let mut cmd = self.bare_cmd(args, vars);
-        cmd.env("TERM", "xterm");
-        let session = rexpect::session::spawn_command(cmd, Some(HANG.as_millis() as u64))
-            .expect("spawn on a pty");
-        Pty { session }
+        Pty::spawn(self.bare_cmd(args, vars))
+    }
+
+    /// [`Home::pty`] with echo on, as a user's terminal is (rexpect turns it
+    /// off before the program starts): for checking what the program leaves
+    /// behind.
+    pub fn pty_echoing(&self, args: &[&str], vars: &[(&str, &str)]) -> Pty {
+        let bin = self.bin.to_str().expect("UTF-8 path");
+        let script = r#"/bin/stty echo && exec "$0" "$@""#;
+        let mut sh = self.program_cmd(Path::new("/bin/sh"), &["-c", script, bin], vars);
+        sh.args(args);
+        Pty::spawn(sh)
     }
 }
 
@@ -193,8 +204,16 @@ pub struct Pty {
 /// Keys as a terminal sends them.
 pub const DOWN: &str = "\x1b[B";
 pub const ENTER: &str = "\r";
+pub const CTRL_C: &str = "\x03";
 
 impl Pty {
+    fn spawn(mut command: Command) -> Self {
+        command.env("TERM", "xterm");
+        let session = rexpect::session::spawn_command(command, Some(HANG.as_millis() as u64))
+            .expect("spawn on a pty");
+        Pty { session }
+    }
+
     /// Waits until `text` has been printed; returns what came before it.
     pub fn expect(&mut self, text: &str) -> String {
         // The session reads bytes as Latin-1 characters; match UTF-8 text
@@ -211,16 +230,22 @@ impl Pty {
     /// Typing earlier would be lost: the prompt flushes pending input when it
     /// switches modes (`TCSAFLUSH`), as `sudo` and `ssh` do.
     pub fn wait_for_hidden_input(&mut self) {
-        use nix::sys::termios::{LocalFlags, tcgetattr};
         let start = std::time::Instant::now();
         loop {
-            let termios = tcgetattr(&self.session.process.pty).expect("tcgetattr");
-            if !termios.local_flags.contains(LocalFlags::ECHO) {
+            if !self.echoes() {
                 return;
             }
             assert!(start.elapsed() < HANG, "the prompt never turned echo off");
             std::thread::sleep(Duration::from_millis(5));
         }
+    }
+
+    /// Whether the terminal shows what is typed (its `ECHO` mode), as the
+    /// program left it.
+    pub fn echoes(&self) -> bool {
+        use nix::sys::termios::{LocalFlags, tcgetattr};
+        let termios = tcgetattr(&self.session.process.pty).expect("tcgetattr");
+        termios.local_flags.contains(LocalFlags::ECHO)
     }
 
     /// The rest of the current line, without its line ending.

@@ -32,7 +32,7 @@ mod stub;
 mod tesserad;
 
 pub use browser::{Browser, CookieJar, Landing, Page};
-pub use home::{DOWN, ENTER, Home, Pty, Run, Running};
+pub use home::{CTRL_C, DOWN, ENTER, Home, Pty, Run, Running};
 pub use oidc::{CC_BASIC, ISSUER_SECRET, OidcProvider, issuer_token};
 pub use stub::{HttpStub, HttpStubBuilder, StubRequest, StubResponse};
 pub use tesserad::{
