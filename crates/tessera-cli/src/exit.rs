@@ -78,7 +78,8 @@ pub fn exit_for(error: &CliError) -> Exit {
             | ClientError::UnknownProfile(_)
             | ClientError::InvalidUrl(_)
             | ClientError::Forbidden { .. }
-            | ClientError::SymlinkedCredentials { .. } => Exit::Failure,
+            | ClientError::SymlinkedCredentials { .. }
+            | ClientError::LockHeld { .. } => Exit::Failure,
             // Refused before anything was sent: the command line (or the
             // configuration it selects) asked for something unsafe.
             ClientError::OtherOrigin { .. }

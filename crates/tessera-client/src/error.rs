@@ -86,6 +86,12 @@ pub enum Error {
         fix: String,
     },
 
+    /// Another process held the store's lock for all of [`crate::store::LOCK_WAIT`].
+    #[error(
+        "another process has held {path} for {seconds} s (a command stopped with Ctrl-Z, or stuck); let it finish or end it (`fuser -v {path}` shows which), then try again"
+    )]
+    LockHeld { path: PathBuf, seconds: u64 },
+
     /// 401: the server does not accept the credential (invalid, expired or revoked).
     #[error("the server rejected the credential: {message}")]
     Unauthorized { message: String },

@@ -30,6 +30,7 @@ use std::collections::BTreeSet;
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{ErrorKind, Read as _, Write as _};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use tessera_proto::ApiKey;
 
 #[cfg(unix)]
@@ -43,6 +44,12 @@ const DIR_MODE: u32 = 0o700;
 /// Neither file is ever this large; a bigger one is the wrong file, and
 /// reading it whole would only waste memory.
 const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// How long a writer waits for another process's lock. A token renewal holds
+/// it through its requests, which time out after 30 s each; a process that
+/// holds it for longer is stopped (Ctrl-Z) or stuck, and waiting on would
+/// hang every command of the user's, scripts included.
+pub const LOCK_WAIT: Duration = Duration::from_secs(120);
 
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -284,10 +291,15 @@ impl Store {
     }
 
     /// Takes the store's exclusive lock, creating the directory (0700) if needed.
-    /// Blocks while another process holds it. Released when the guard drops.
+    /// Waits while another process holds it, up to [`LOCK_WAIT`]. Released
+    /// when the guard drops.
     pub fn lock(&self) -> Result<StoreLock<'_>, Error> {
+        self.lock_within(LOCK_WAIT)
+    }
+
+    fn lock_within(&self, wait: Duration) -> Result<StoreLock<'_>, Error> {
         let (path, file) = self.open_lock_file()?;
-        file.lock().map_err(Error::io(&path))?;
+        let file = wait_for_lock(&path, file, Access::Exclusive, wait)?;
         Ok(self.locked(&path, file))
     }
 
@@ -307,7 +319,7 @@ impl Store {
     /// as exclusive waiters would be.
     pub fn wait_for_writer(&self) -> Result<(), Error> {
         let (path, file) = self.open_lock_file()?;
-        file.lock_shared().map_err(Error::io(&path))?;
+        wait_for_lock(&path, file, Access::Shared, LOCK_WAIT)?;
         Ok(())
     }
 
@@ -396,6 +408,43 @@ impl Store {
 
     fn temp_prefix(file: &str) -> String {
         format!(".{file}.")
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Access {
+    Exclusive,
+    Shared,
+}
+
+/// `file` locked for `access`, or [`Error::LockHeld`] after `wait`. std has
+/// no timed `flock`: when the lock is taken, a thread blocks in it, so it is
+/// had the moment it is free; a lock that thread gets after this one gave up
+/// is dropped with the channel, so released at once.
+fn wait_for_lock(path: &Path, file: File, access: Access, wait: Duration) -> Result<File, Error> {
+    let tried = match access {
+        Access::Exclusive => file.try_lock(),
+        Access::Shared => file.try_lock_shared(),
+    };
+    match tried {
+        Ok(()) => return Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {}
+        Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(path)(e)),
+    }
+    let (send, locked) = std::sync::mpsc::sync_channel(1);
+    std::thread::spawn(move || {
+        let taken = match access {
+            Access::Exclusive => file.lock(),
+            Access::Shared => file.lock_shared(),
+        };
+        let _ = send.send(taken.map(|()| file));
+    });
+    match locked.recv_timeout(wait) {
+        Ok(taken) => taken.map_err(Error::io(path)),
+        Err(_) => Err(Error::LockHeld {
+            path: path.to_owned(),
+            seconds: wait.as_secs(),
+        }),
     }
 }
 
@@ -865,6 +914,22 @@ mod tests {
         store.wait_for_writer().unwrap();
         let again = store.try_lock().unwrap();
         assert!(again.is_some());
+    }
+
+    #[test]
+    fn a_lock_held_elsewhere_is_waited_for_then_given_up() {
+        let (_tmp, store) = store();
+        let held = store.lock().unwrap();
+        let err = store.lock_within(Duration::ZERO).err().unwrap();
+        assert!(matches!(err, Error::LockHeld { .. }), "{err}");
+        assert!(err.to_string().contains("fuser"), "{err}");
+        std::thread::scope(|s| {
+            let waiting = s.spawn(|| store.lock_within(Duration::from_secs(600)).is_ok());
+            drop(held);
+            assert!(waiting.join().unwrap());
+        });
+        // The waiter that gave up took nothing with it.
+        assert!(store.try_lock().unwrap().is_some());
     }
 
     #[test]
