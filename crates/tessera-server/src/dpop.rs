@@ -325,55 +325,27 @@ pub(crate) mod testing {
     //! A client's side of DPoP, for tests: keys and proofs made with aws-lc-rs.
 
     use super::*;
-    use aws_lc_rs::rand::SystemRandom;
-    use aws_lc_rs::signature::{
-        ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _,
-    };
+    use crate::federation::testing::Signer;
     use serde_json::json;
 
-    pub enum Key {
-        Es256(EcdsaKeyPair),
-        Ed25519(Ed25519KeyPair),
-    }
+    /// A client's proof key: an ES256 or Ed25519 [`Signer`].
+    pub struct Key(Signer);
 
     impl Key {
         pub fn es256() -> Self {
-            let rng = SystemRandom::new();
-            let pkcs8 =
-                EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-            Self::Es256(
-                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap(),
-            )
+            Self(Signer::ec())
         }
 
         pub fn ed25519() -> Self {
-            let rng = SystemRandom::new();
-            let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
-            Self::Ed25519(Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap())
+            Self(Signer::ed())
         }
 
         pub fn alg(&self) -> &'static str {
-            match self {
-                Self::Es256(_) => ALG_ES256,
-                Self::Ed25519(_) => ALG_EDDSA,
-            }
+            self.0.alg()
         }
 
         pub fn jwk(&self) -> PublicJwk {
-            match self {
-                Self::Es256(pair) => {
-                    let point = pair.public_key().as_ref();
-                    PublicJwk::Ec {
-                        crv: "P-256".into(),
-                        x: URL_SAFE_NO_PAD.encode(&point[1..33]),
-                        y: URL_SAFE_NO_PAD.encode(&point[33..65]),
-                    }
-                }
-                Self::Ed25519(pair) => PublicJwk::Okp {
-                    crv: "Ed25519".into(),
-                    x: URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()),
-                },
-            }
+            serde_json::from_value(self.0.jwk("")).unwrap()
         }
 
         pub fn jkt(&self) -> String {
@@ -382,20 +354,7 @@ pub(crate) mod testing {
 
         /// A proof with this header and these claims, signed.
         pub fn sign(&self, header: &Value, claims: &Value) -> String {
-            let input = format!(
-                "{}.{}",
-                URL_SAFE_NO_PAD.encode(header.to_string()),
-                URL_SAFE_NO_PAD.encode(claims.to_string())
-            );
-            let signature = match self {
-                Self::Es256(pair) => pair
-                    .sign(&SystemRandom::new(), input.as_bytes())
-                    .unwrap()
-                    .as_ref()
-                    .to_vec(),
-                Self::Ed25519(pair) => pair.sign(input.as_bytes()).as_ref().to_vec(),
-            };
-            format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+            self.0.sign(header, claims)
         }
 
         pub fn header(&self) -> Value {

@@ -1,6 +1,6 @@
 //! Accounts (with their argon2 password hash) and their projects.
 
-use super::{Store, conflict_on_unique};
+use super::Store;
 use crate::error::Result;
 use sqlx::FromRow;
 
@@ -23,12 +23,10 @@ impl Store {
     pub async fn insert_account(&self, account: &Account) -> Result<()> {
         let sql = "INSERT INTO accounts (id, email, created_at) VALUES ($1, $2, $3)";
         let values = (&account.id, &account.email, account.created_at);
-        self.execute(sql, values).await.map_err(|e| {
-            conflict_on_unique(e, || {
-                format!("an account with email {} already exists", account.email)
-            })
-        })?;
-        Ok(())
+        self.insert_unique(sql, values, || {
+            format!("an account with email {} already exists", account.email)
+        })
+        .await
     }
 
     /// Emails are stored lower-cased; look-ups lower-case too.

@@ -26,6 +26,20 @@ pub struct ApiKeyRecord {
     pub preview: Option<String>,
 }
 
+impl ApiKeyRecord {
+    /// `revoked`, `expired` or `active` at `now` (Unix seconds), as listings
+    /// show it.
+    pub fn status(&self, now: i64) -> &'static str {
+        if self.revoked_at.is_some() {
+            "revoked"
+        } else if self.expires_at.is_some_and(|e| e <= now) {
+            "expired"
+        } else {
+            "active"
+        }
+    }
+}
+
 /// What the per-request check needs, in one query.
 #[derive(Clone, Debug, FromRow)]
 pub struct ApiKeyAuthRow {

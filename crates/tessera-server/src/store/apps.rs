@@ -1,7 +1,7 @@
 //! Registered OAuth clients ("apps"), their mode and rate-limit override, and the
 //! production-mode requests of the developer console.
 
-use super::{Store, conflict_on_unique, flag};
+use super::{Store, flag};
 use crate::error::{Error, Result};
 use sqlx::FromRow;
 use tessera_proto::Scopes;
@@ -138,12 +138,10 @@ impl Store {
             app.created_at,
             app.scopes.to_string(),
         );
-        self.execute(sql, values).await.map_err(|e| {
-            conflict_on_unique(e, || {
-                format!("an app with client id {} already exists", app.client_id)
-            })
-        })?;
-        Ok(())
+        self.insert_unique(sql, values, || {
+            format!("an app with client id {} already exists", app.client_id)
+        })
+        .await
     }
 
     /// Looks an OAuth client up; on SQLite answered from memory while no

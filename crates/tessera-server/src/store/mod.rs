@@ -350,6 +350,19 @@ impl Store {
         }
     }
 
+    /// An insert that a unique constraint refuses as `Conflict(taken())`.
+    async fn insert_unique<'t>(
+        &self,
+        sql: &'static str,
+        params: impl Params<'t>,
+        taken: impl FnOnce() -> String,
+    ) -> Result<()> {
+        match self.execute(sql, params).await {
+            Err(e) if is_unique_violation(&e) => Err(Error::Conflict(taken())),
+            other => other.map(drop),
+        }
+    }
+
     /// Whether a statement changed exactly one row (a compare-and-set won).
     async fn changed_one<'t>(&self, sql: &'static str, params: impl Params<'t>) -> Result<bool> {
         Ok(self.execute(sql, params).await? == 1)
@@ -422,15 +435,6 @@ fn writes_auth_table(sql: &str) -> bool {
 /// Whether a statement failed on a unique constraint.
 fn is_unique_violation(e: &Error) -> bool {
     matches!(e, Error::Database(sqlx::Error::Database(db)) if db.is_unique_violation())
-}
-
-/// A unique-constraint violation becomes `Conflict(message)`; anything else passes.
-fn conflict_on_unique(e: Error, message: impl FnOnce() -> String) -> Error {
-    if is_unique_violation(&e) {
-        Error::Conflict(message())
-    } else {
-        e
-    }
 }
 
 fn flag(b: bool) -> i64 {

@@ -106,18 +106,11 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<Output> {
             let now = ctx.now();
             let mut text = String::new();
             for k in &keys {
-                let state = if k.revoked_at.is_some() {
-                    "revoked"
-                } else if k.expires_at.is_some_and(|e| e <= now) {
-                    "expired"
-                } else {
-                    "active"
-                };
                 text.push_str(&format!(
                     "{}  {}  {}  {}  expires {}  {}\n",
                     k.id,
                     k.account_id,
-                    state,
+                    k.status(now),
                     k.scope,
                     k.expires_at.map(rfc3339).unwrap_or_else(|| "never".into()),
                     k.name.as_deref().unwrap_or(""),

@@ -53,13 +53,7 @@ pub struct KeyView {
 
 impl KeyView {
     fn new(k: &ApiKeyRecord, now: i64) -> Self {
-        let status = if k.revoked_at.is_some() {
-            "revoked"
-        } else if k.expires_at.is_some_and(|e| e <= now) {
-            "expired"
-        } else {
-            "active"
-        };
+        let status = k.status(now);
         Self {
             id: k.id.clone(),
             name: k.name.clone().unwrap_or_default(),
