@@ -86,15 +86,23 @@ mod tests {
     const PENDING: &str = r#"{"error":"authorization_pending"}"#;
     const SLOW: &str = r#"{"error":"slow_down"}"#;
 
-    fn device(interval: u64, expires_in: u64) -> DeviceAuthorizationResponse {
-        DeviceAuthorizationResponse {
+    /// Polls for device code `dc-1`, issued with `interval` and `expires_in`.
+    fn poll(
+        http: &FakeHttp,
+        interval: u64,
+        expires_in: u64,
+        clock: &FakeClock,
+    ) -> Result<TokenResponse, OAuthError> {
+        let device = DeviceAuthorizationResponse {
             device_code: "dc-1".into(),
             user_code: "ABCD-EFGH".into(),
             verification_uri: "http://as.test/device".into(),
             verification_uri_complete: None,
             expires_in,
             interval,
-        }
+        };
+        let client = Client::public("cli");
+        poll_device_token(http, "http://as.test/token", &client, &device, clock)
     }
 
     #[test]
@@ -123,14 +131,7 @@ mod tests {
             .reply(400, PENDING)
             .reply(200, TOKEN_JSON);
         let clock = FakeClock::new();
-        let token = poll_device_token(
-            &http,
-            "http://as.test/token",
-            &Client::public("cli"),
-            &device(5, 600),
-            &clock,
-        )
-        .unwrap();
+        let token = poll(&http, 5, 600, &clock).unwrap();
         assert_eq!(token.access_token.expose_secret(), "at-1");
         assert_eq!(clock.sleep_secs(), vec![5, 5, 10, 10]);
         assert_eq!(
@@ -146,14 +147,7 @@ mod tests {
             let http = FakeHttp::default()
                 .reply(400, PENDING)
                 .reply(400, &format!(r#"{{"error":"{code}"}}"#));
-            let err = poll_device_token(
-                &http,
-                "http://as.test/token",
-                &Client::public("cli"),
-                &device(5, 600),
-                &FakeClock::new(),
-            )
-            .unwrap_err();
+            let err = poll(&http, 5, 600, &FakeClock::new()).unwrap_err();
             assert_eq!(err.oauth_code().unwrap().as_str(), code);
             assert_eq!(http.count(), 2);
         }
@@ -163,14 +157,7 @@ mod tests {
     fn local_expiry_reports_expired_token_without_another_request() {
         let http = FakeHttp::default().reply(400, PENDING).reply(400, PENDING);
         let clock = FakeClock::new();
-        let err = poll_device_token(
-            &http,
-            "http://as.test/token",
-            &Client::public("cli"),
-            &device(5, 12),
-            &clock,
-        )
-        .unwrap_err();
+        let err = poll(&http, 5, 12, &clock).unwrap_err();
         assert_eq!(err.oauth_code(), Some(&OAuthErrorCode::ExpiredToken));
         assert_eq!(http.count(), 2);
         assert_eq!(clock.sleep_secs(), vec![5, 5, 5]);
@@ -180,28 +167,14 @@ mod tests {
     fn zero_interval_still_waits() {
         let http = FakeHttp::default().reply(200, TOKEN_JSON);
         let clock = FakeClock::new();
-        poll_device_token(
-            &http,
-            "http://as.test/token",
-            &Client::public("cli"),
-            &device(0, 600),
-            &clock,
-        )
-        .unwrap();
+        poll(&http, 0, 600, &clock).unwrap();
         assert_eq!(clock.sleep_secs(), vec![1]);
     }
 
     #[test]
     fn network_failure_ends_polling() {
         let http = FakeHttp::default().reply(400, PENDING).fail("refused");
-        let err = poll_device_token(
-            &http,
-            "http://as.test/token",
-            &Client::public("cli"),
-            &device(5, 600),
-            &FakeClock::new(),
-        )
-        .unwrap_err();
+        let err = poll(&http, 5, 600, &FakeClock::new()).unwrap_err();
         assert!(err.is_unreachable());
     }
 }
