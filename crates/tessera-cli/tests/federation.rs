@@ -268,7 +268,7 @@ fn from_the_variable_and_what_is_refused() {
     );
 }
 
-/// An app that requires DPoP (a public app's default) issues no Bearer token
+/// An app that requires DPoP (`--dpop required`) issues no Bearer token
 /// for a subject token: the login binds the token to a key it keeps with the
 /// login, `auth token` warns that the printed token is bound, the server
 /// refuses it alone, and `tessera api` (which sends proofs) is let in.
@@ -289,6 +289,8 @@ fn an_app_that_requires_dpop_gets_a_bound_token() {
         "--name",
         "ci",
         "--public",
+        "--dpop",
+        "required",
     ]);
     assert_eq!(app["dpop"], "required", "{app}");
     let client_id = app["client_id"].as_str().unwrap();

@@ -71,14 +71,21 @@ pub struct NewApp {
     pub rate_limit: Option<u32>,
     /// Restricted scopes ([`oauth::RESTRICTED_SCOPES`]) the app may be granted.
     pub scopes: Scopes,
-    /// Whether token requests must carry a DPoP proof; `None`:
-    /// [`dpop_required_by_default`].
-    pub dpop_required: Option<bool>,
+    /// Whether token requests must carry a DPoP proof. Off by default: see
+    /// [`NewApp::named`].
+    pub dpop_required: bool,
 }
 
 impl NewApp {
     /// A confidential development-mode app with the default grants and no
     /// redirect URIs; change fields with struct update syntax.
+    ///
+    /// DPoP is not required, of public apps either: the Lofty API sends OAuth
+    /// tokens as `Bearer`, and stock clients (an SPA or mobile app with PKCE,
+    /// a server-side library) send no proofs. A client that sends them
+    /// (`tessera-client` does whenever the server advertises DPoP) still gets
+    /// bound tokens, whose refresh then needs the same key; an app whose
+    /// clients all can opts in with `--dpop required`.
     pub fn named(name: &str) -> Self {
         Self {
             name: name.to_owned(),
@@ -89,7 +96,7 @@ impl NewApp {
             grants: Vec::new(),
             rate_limit: None,
             scopes: Scopes::default(),
-            dpop_required: None,
+            dpop_required: false,
         }
     }
 
@@ -103,20 +110,6 @@ impl NewApp {
             ..Self::named(name)
         }
     }
-}
-
-/// New public apps require DPoP, confidential ones do not.
-///
-/// A public client (a CLI) has no secret: without DPoP, whoever copies its
-/// refresh token from a credentials file, a backup or a log can use it from
-/// anywhere for its whole life. With DPoP its tokens only work with the key
-/// that stays on the machine that logged in, and a client's library
-/// (`tessera-client`) does it without being asked. A confidential client's
-/// refresh tokens already need its secret (RFC 9449 §5), and many are stock
-/// server-side libraries that do not send proofs: they may opt in
-/// (`admin app create|update --dpop required`).
-pub fn dpop_required_by_default(public: bool) -> bool {
-    public
 }
 
 /// What `create` made: the app, and the secret when it is confidential.
@@ -200,9 +193,7 @@ pub async fn create(store: &Store, account_id: &str, args: NewApp, now: i64) -> 
         redirect_uris,
         grant_types: grants.iter().map(|g| g.as_str().to_owned()).collect(),
         rate_limit_per_min: args.rate_limit.map(i64::from),
-        dpop_required: args
-            .dpop_required
-            .unwrap_or_else(|| dpop_required_by_default(args.public)),
+        dpop_required: args.dpop_required,
         created_at: now,
         scopes: args.scopes,
     };

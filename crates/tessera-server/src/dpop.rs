@@ -544,7 +544,7 @@ mod flow_tests {
     const ME_URL: &str = "http://127.0.0.1:8080/v1/me";
 
     /// A confidential app of a new account; its id and secret.
-    async fn confidential(fx: &Fixture, dpop_required: Option<bool>) -> (String, String) {
+    async fn confidential(fx: &Fixture, dpop_required: bool) -> (String, String) {
         let account = fx.account("c@example.com").await;
         let created = fx
             .app(
@@ -637,7 +637,7 @@ mod flow_tests {
     #[tokio::test]
     async fn a_bound_token_works_only_with_fresh_proofs_of_its_key() {
         let fx = Fixture::new().await;
-        let client = confidential(&fx, None).await;
+        let client = confidential(&fx, false).await;
         for key in [Key::es256(), Key::ed25519()] {
             let token = bound_token(&fx, &key, &client).await;
             let auth = format!("DPoP {token}");
@@ -701,7 +701,7 @@ mod flow_tests {
     #[tokio::test]
     async fn unbound_tokens_stay_bearer_and_api_keys_are_untouched() {
         let fx = Fixture::new().await;
-        let client = confidential(&fx, None).await;
+        let client = confidential(&fx, false).await;
         let fields = [
             ("grant_type", "client_credentials"),
             ("client_id", client.0.as_str()),
@@ -747,7 +747,7 @@ mod flow_tests {
     #[tokio::test]
     async fn an_app_may_require_proofs() {
         let fx = Fixture::new().await;
-        let client = confidential(&fx, Some(true)).await;
+        let client = confidential(&fx, true).await;
         let fields = [
             ("grant_type", "client_credentials"),
             ("client_id", client.0.as_str()),
@@ -764,8 +764,6 @@ mod flow_tests {
                 .contains("requires DPoP")
         );
         bound_token(&fx, &Key::ed25519(), &client).await;
-        assert!(crate::apps::dpop_required_by_default(true));
-        assert!(!crate::apps::dpop_required_by_default(false));
     }
 
     /// The proof is checked before a confidential app's grant is counted: the
@@ -816,7 +814,11 @@ mod flow_tests {
     async fn a_public_clients_refresh_token_needs_the_key_of_its_login() {
         let fx = Fixture::with_settings(|s| s.dpop_nonce = crate::settings::NoncePolicy::Off).await;
         let account = fx.account("p@example.com").await;
-        fx.app(&account, NewApp::public_client("CLI", "cli")).await;
+        let app = NewApp {
+            dpop_required: true,
+            ..NewApp::public_client("CLI", "cli")
+        };
+        fx.app(&account, app).await;
         let started = body_json(
             fx.post_form("/oauth/device_authorization", &[("client_id", "cli")])
                 .await,
@@ -837,7 +839,7 @@ mod flow_tests {
             ("client_id", "cli"),
             ("device_code", device_code.as_str()),
         ];
-        // The app requires DPoP (a public app's default).
+        // The app requires DPoP.
         let without = body_json(token_request(&fx, &poll, None).await).await;
         assert_eq!(without["error"], "invalid_dpop_proof");
         let key = Key::es256();
@@ -881,7 +883,7 @@ mod flow_tests {
         assert_eq!(renewed["token_type"], "DPoP");
 
         // Introspection (a confidential client asks) shows the binding.
-        let (id, secret) = confidential(&fx, None).await;
+        let (id, secret) = confidential(&fx, false).await;
         let introspected = async |token: &Value| {
             let fields = [
                 ("token", token.as_str().unwrap()),
@@ -902,7 +904,7 @@ mod flow_tests {
     #[tokio::test]
     async fn resources_may_ask_for_nonces_too() {
         let fx = Fixture::with_settings(|s| s.dpop_nonce = crate::settings::NoncePolicy::All).await;
-        let client = confidential(&fx, None).await;
+        let client = confidential(&fx, false).await;
         let key = Key::ed25519();
         let token = bound_token(&fx, &key, &client).await;
         let auth = format!("DPoP {token}");

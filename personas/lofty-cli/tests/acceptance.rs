@@ -652,8 +652,9 @@ fn login_browser_prints_the_url_when_no_browser_opens_and_completes_the_pkce_flo
     let (code, stderr) = running.finish();
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("PKCE token"), "{stderr}");
-    // A public app requires DPoP: the login is bound to this machine's key,
-    // and `auth test` got through with a proof.
+    // The server does DPoP: the login is bound to this machine's key (the
+    // app does not require it; the CLI asks for it), and `auth test` got
+    // through with a proof.
     let out = home.run(&["auth", "test"], &[lofty.url()]).ok().stdout();
     assert!(out.contains(&lofty.email), "{out}");
     assert!(out.contains("Authorization: DPoP"), "{out}");

@@ -16,13 +16,14 @@ source "$root/tests/interop/tesserad.sh"
 # A server or fixture failure still ends with the summary line.
 start_browser_suite "$here"
 export FIXTURES="$TESSERAD_WORK/fixtures.json"
-# The page tests exchange codes with plain fetch, so the CLI app opts out of
-# DPoP (required for public apps by default; tested in ../openid-client).
+# The page tests exchange codes with plain fetch: the CLI app is registered as
+# a CLI's would be, with DPoP optional (the default; required is tested in
+# ../openid-client).
 {
   echo "{"
   echo "\"alice\": $(tesserad_admin account create --email alice@example.com),"
   echo "\"bob\": $(tesserad_admin account create --email bob@example.com),"
-  echo "\"cli\": $(tesserad_admin app create --account alice@example.com --name 'Lofty CLI' --public --client-id lofty-cli --dpop optional)"
+  echo "\"cli\": $(tesserad_admin app create --account alice@example.com --name 'Lofty CLI' --public --client-id lofty-cli)"
   echo "}"
 } >"$FIXTURES"
 # A password for bob (read from stdin, never a flag); alice signs in by email code only.

@@ -1,6 +1,6 @@
 //! DPoP (RFC 9449) against the real binary: tokens bound to the key of the
 //! machine that got them, with proofs made by the client library
-//! (`tessera_client::DpopKey`). A public app requires DPoP by default; the
+//! (`tessera_client::DpopKey`), for apps that require DPoP (`--dpop required`); the
 //! browser's part (approving the device) is played through the domain API.
 
 use crate::oauth_support::{confidential_app, domain};
@@ -61,7 +61,7 @@ async fn token_with_nonce(
     (status, body)
 }
 
-/// A device login of the public app `cli` (DPoP required by default), approved
+/// A device login of the public app `cli` (DPoP required), approved
 /// through the domain API: the token response, bound to `key`.
 async fn device_login(server: &Server, issuer: &str, key: &DpopKey) -> Value {
     let demo = server.demo_account().await;
@@ -75,6 +75,8 @@ async fn device_login(server: &Server, issuer: &str, key: &DpopKey) -> Value {
         "--public",
         "--client-id",
         "cli",
+        "--dpop",
+        "required",
     ]);
     assert_eq!(app["dpop"], "required");
     let started: Value = (server.http())
@@ -299,6 +301,8 @@ async fn token_exchange_binds_and_a_dpop_app_needs_a_proof(backend: Backend) {
         "--name",
         "ci",
         "--public",
+        "--dpop",
+        "required",
     ]);
     let client_id = app["client_id"].as_str().unwrap();
     assert_eq!(app["dpop"], "required", "{app}");

@@ -79,7 +79,7 @@ before(async () => {
     insecure,
   );
   publicClient = await client.discovery(ISSUER, FIXTURES.public.client_id, undefined, client.None(), insecure);
-  // A public app as registered by default: every token request needs a DPoP proof.
+  // A public app registered with `--dpop required`: every token request needs a DPoP proof.
   dpopClient = await client.discovery(ISSUER, FIXTURES.dpop_public.client_id, undefined, client.None(), insecure);
   profile = mkdtempSync(join(tmpdir(), "tessera-chromium-"));
   browser = await chromium.launchPersistentContext(profile, {
@@ -288,7 +288,7 @@ test("DPoP: an Ed25519 key works too", async () => {
   assert.equal(response.status, 200);
 });
 
-test("DPoP: a public app requires it; device login and refresh with the login's key", async () => {
+test("DPoP: a public app registered to require it; device login and refresh with the login's key", async () => {
   const device = await client.initiateDeviceAuthorization(dpopClient, { scope: SCOPE });
   await page.goto(device.verification_uri_complete);
   await signInIfAsked();

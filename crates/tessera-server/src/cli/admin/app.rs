@@ -93,7 +93,7 @@ pub struct CreateArgs {
     #[arg(long = "scope", value_name = "SCOPE")]
     pub scopes: Vec<String>,
     /// Whether every token request must carry a DPoP proof (RFC 9449).
-    /// Default: required for public apps, optional for confidential ones.
+    /// Default: optional (tokens are bound when a client sends proofs).
     #[arg(long, value_enum)]
     pub dpop: Option<Dpop>,
 }
@@ -228,7 +228,7 @@ impl From<CreateArgs> for NewApp {
             grants: args.grants,
             rate_limit: args.rate_limit,
             scopes: args.scopes.iter().map(String::as_str).collect(),
-            dpop_required: args.dpop.map(|d| d == Dpop::Required),
+            dpop_required: args.dpop == Some(Dpop::Required),
         }
     }
 }

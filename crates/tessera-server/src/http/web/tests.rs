@@ -801,10 +801,7 @@ fn pkce() -> (String, String) {
 async fn public_app(fx: &Fixture, account_id: &str) -> String {
     fx.app(
         account_id,
-        crate::apps::NewApp {
-            dpop_required: Some(false),
-            ..crate::apps::NewApp::public_client("Lofty CLI", "lofty-cli")
-        },
+        crate::apps::NewApp::public_client("Lofty CLI", "lofty-cli"),
     )
     .await;
     "lofty-cli".into()
