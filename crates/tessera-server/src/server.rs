@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use crate::keys::{self, Keyring};
 use crate::ratelimit::RateLimits;
 use crate::services::{AppState, Services};
-use crate::settings::Settings;
+use crate::settings::{IssuerSource, Settings};
 use crate::store::Store;
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,7 +79,7 @@ pub async fn serve(
         .await
         .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", settings.listen)))?;
     let local = listener.local_addr().map_err(Error::internal)?;
-    if settings.issuer_follows_listen {
+    if settings.issuer_source != IssuerSource::Configured {
         settings.issuer = format!("http://{local}");
     }
     settings.listen = local;
@@ -92,6 +92,7 @@ pub async fn serve(
     };
     let dev = settings.dev;
     let state = build_state(settings, clock, metrics).await?;
+    state.store.record_issuer(&state.settings.issuer).await?;
     tracing::info!(
         listen = %local,
         issuer = %state.settings.issuer,

@@ -13,15 +13,29 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Where the issuer came from, which decides who may change it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IssuerSource {
+    /// `--issuer` or the config file: used as given.
+    Configured,
+    /// Derived from a configured `--listen`: `serve` re-derives it from the
+    /// bound address (port 0 gets the kernel's port).
+    Listen,
+    /// Derived from the default listen address: as [`IssuerSource::Listen`]
+    /// for `serve`; `admin` uses the issuer `serve` last recorded in the
+    /// database instead, so that what it prints (a token URL) names the
+    /// running server.
+    DefaultListen,
+}
+
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub listen: SocketAddr,
     pub database: DatabaseLocation,
     /// No trailing slash; equals the discovery document's `issuer` exactly.
     pub issuer: String,
-    /// The issuer was not configured but derived from `listen`; `serve` re-derives it
-    /// from the bound address when `listen` has port 0.
-    pub issuer_follows_listen: bool,
+    /// Where `issuer` came from.
+    pub issuer_source: IssuerSource,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
     /// Absolute lifetime of a login's refresh tokens, counted from the login

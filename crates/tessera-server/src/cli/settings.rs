@@ -9,7 +9,7 @@ use crate::master_key::MasterKey;
 use crate::ratelimit::redis::RedisUrl;
 use crate::ratelimit::{Backend, EndpointLimit, Policy, Unreachable};
 use crate::secret::{Secret, SecretUrl};
-use crate::settings::{Connections, NoncePolicy, Settings};
+use crate::settings::{Connections, IssuerSource, NoncePolicy, Settings};
 use crate::store::DatabaseLocation;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -326,7 +326,8 @@ pub fn resolve(
         None => FileConfig::default(),
     };
     let connections = connections(&serve.connections, &file)?;
-    let listen = match args.listen.or(file.listen) {
+    let configured_listen = args.listen.or(file.listen);
+    let listen = match configured_listen {
         Some(addr) => addr,
         None => DEFAULT_LISTEN.parse().expect("valid default address"),
     };
@@ -350,7 +351,11 @@ pub fn resolve(
         (None, None) => DatabaseLocation::Sqlite(data_dir()?.join("tesserad.db")),
     };
     let configured_issuer = args.issuer.clone().or(file.issuer);
-    let issuer_follows_listen = configured_issuer.is_none();
+    let issuer_source = match (&configured_issuer, configured_listen) {
+        (Some(_), _) => IssuerSource::Configured,
+        (None, Some(_)) => IssuerSource::Listen,
+        (None, None) => IssuerSource::DefaultListen,
+    };
     let issuer =
         normalize_issuer(&configured_issuer.unwrap_or_else(|| format!("http://{listen}")))?;
     let access_token_ttl = duration(
@@ -497,7 +502,7 @@ pub fn resolve(
         listen,
         database,
         issuer,
-        issuer_follows_listen,
+        issuer_source,
         access_token_ttl,
         refresh_token_ttl,
         refresh_token_max_lifetime,
@@ -699,7 +704,7 @@ rate_limit_enabled = false
             DatabaseLocation::Sqlite("/tmp/from-file.db".into())
         );
         assert_eq!(s.issuer, "https://auth.example.com");
-        assert!(!s.issuer_follows_listen);
+        assert_eq!(s.issuer_source, IssuerSource::Configured);
         assert_eq!(s.access_token_ttl, Duration::from_secs(30));
         assert_eq!(s.refresh_token_ttl, DEFAULT_REFRESH_TOKEN_TTL);
         assert_eq!(s.refresh_token_max_lifetime, Duration::from_secs(7 * 86400));

@@ -24,6 +24,7 @@ pub mod auth_cache;
 pub mod auth_lease;
 pub mod authorization_codes;
 pub mod batch;
+pub mod deployment;
 pub mod device_codes;
 pub mod dpop_proofs;
 pub mod otp_codes;

@@ -5,7 +5,8 @@ use crate::support::{Backend, Server};
 backend_tests!(
     admin_json_contract,
     admin_flags_anywhere_after_admin,
-    admin_errors_exit_nonzero
+    admin_errors_exit_nonzero,
+    admin_without_an_issuer_names_the_running_server
 );
 
 async fn admin_json_contract(backend: Backend) {
@@ -195,4 +196,27 @@ async fn admin_errors_exit_nonzero(backend: Backend) {
         "client_credentials",
     ]);
     assert!(!public_cc.status.success());
+}
+
+/// An admin command given only the database (no `--issuer`, no `--listen`)
+/// prints the running server's token URL: `serve` records its issuer.
+async fn admin_without_an_issuer_names_the_running_server(backend: Backend) {
+    let server = Server::start(backend).await;
+    server.admin(&["account", "create", "--email", "a@example.com"]);
+    let out = server
+        .admin_command()
+        .env_remove("TESSERAD_ISSUER")
+        .args(["--json", "session", "create", "--account", "a@example.com"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let session: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        session["token_url"],
+        format!("{}/oauth/session-token", server.url)
+    );
 }

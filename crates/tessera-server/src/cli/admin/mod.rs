@@ -15,7 +15,7 @@ use super::settings::{ServeOverrides, SettingsArgs, resolve};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::keys::{Keyring, ensure_current_key};
-use crate::settings::Settings;
+use crate::settings::{IssuerSource, Settings};
 use crate::store::{Account, Store};
 use std::sync::Arc;
 
@@ -106,12 +106,17 @@ pub struct Output {
 }
 
 pub async fn run(args: AdminArgs) -> Result<()> {
-    let settings = resolve(
+    let mut settings = resolve(
         &args.settings,
         ServeOverrides::default(),
         super::settings::master_key_from_env(),
     )?;
     let store = Store::open(&settings.database).await?;
+    if settings.issuer_source == IssuerSource::DefaultListen
+        && let Some(issuer) = store.recorded_issuer().await?
+    {
+        settings.issuer = issuer;
+    }
     let ctx = Ctx {
         settings,
         store,
