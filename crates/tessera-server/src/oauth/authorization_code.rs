@@ -75,11 +75,26 @@ pub async fn grant(svc: &Services, to: Grantee<'_>, request: Request) -> Result<
             "redirect_uri differs from the one in the authorization request",
         ));
     }
-    let verifier = request.code_verifier.as_deref().unwrap_or("");
-    if !valid_verifier(verifier) || !s256_matches(verifier, &row.code_challenge) {
-        return Err(super::invalid_grant(
-            "code_verifier does not match the code_challenge (PKCE S256)",
-        ));
+    match (
+        row.code_challenge.as_str(),
+        request.code_verifier.as_deref(),
+    ) {
+        ("", Some(_)) => {
+            return Err(super::invalid_grant(
+                "code_verifier was sent, but the authorization request had no code_challenge",
+            ));
+        }
+        // A confidential client without PKCE: its secret authenticated it. (A
+        // public client never gets a code without a challenge.)
+        ("", None) if !app.public => {}
+        (challenge, verifier) => {
+            let verifier = verifier.unwrap_or("");
+            if !valid_verifier(verifier) || !s256_matches(verifier, challenge) {
+                return Err(super::invalid_grant(
+                    "code_verifier does not match the code_challenge (PKCE S256)",
+                ));
+            }
+        }
     }
     let family = super::issue::Family {
         id: &row.family_id,

@@ -10,8 +10,13 @@
 //!    code, the untouched `state` and `iss` (RFC 9207); [`deny_redirect`] the one
 //!    carrying `error=access_denied`.
 //!
-//! PKCE is required for every client, with `S256` only: `plain` and a missing
-//! challenge are rejected here, so a code without a challenge never exists.
+//! PKCE is required of public clients, with `S256` only: `plain` is rejected
+//! for every client, and a public client's missing challenge here, so no
+//! public client holds a code without one. A confidential client may leave
+//! PKCE out (the Lofty API's web apps use the plain authorization code
+//! grant): its code is redeemed only with its secret, and a verifier sent for
+//! a code that has no challenge is refused (the downgrade of RFC 9700 §4.8.2,
+//! [`super::authorization_code`]).
 //! Registered redirect URIs match exactly, except that a loopback URI
 //! (`http://127.0.0.1/…`, `http://[::1]/…`) matches any port (RFC 8252 §7.3).
 
@@ -59,8 +64,8 @@ pub struct ValidatedAuthorization {
     pub scope: Scopes,
     /// Returned untouched.
     pub state: Option<String>,
-    /// base64url(SHA-256(code_verifier)).
-    pub code_challenge: String,
+    /// base64url(SHA-256(code_verifier)); `None` only for a confidential client.
+    pub code_challenge: Option<String>,
     /// For `iss` in the redirect (RFC 9207).
     pub issuer: String,
 }
@@ -160,10 +165,17 @@ pub async fn validate(svc: &Services, query: &AuthorizeQuery) -> Result<Validate
         query.code_challenge.as_deref().filter(|c| !c.is_empty()),
         query.code_challenge_method.as_deref(),
     ) {
-        (None, _) => {
+        (None, _) if app.public => {
             return Err(redirect(
                 OAuthErrorCode::InvalidRequest,
                 "code_challenge is required (PKCE with S256)",
+            ));
+        }
+        (None, None) => None,
+        (None, Some(_)) => {
+            return Err(redirect(
+                OAuthErrorCode::InvalidRequest,
+                "code_challenge_method without a code_challenge",
             ));
         }
         // RFC 7636 §4.3: no method means `plain`, which is not accepted.
@@ -179,7 +191,7 @@ pub async fn validate(svc: &Services, query: &AuthorizeQuery) -> Result<Validate
                 "code_challenge must be 43 base64url characters (S256)",
             ));
         }
-        (Some(challenge), _) => challenge.to_owned(),
+        (Some(challenge), _) => Some(challenge.to_owned()),
     };
     let scope = super::requested_scope(&app, query.scope.as_deref()).map_err(|e| match e {
         Error::OAuth { error, description } => {
@@ -219,7 +231,7 @@ pub async fn issue_code(
         account_id: account_id.to_owned(),
         redirect_uri: request.redirect_uri.clone(),
         scope: granted_scope.to_string(),
-        code_challenge: request.code_challenge.clone(),
+        code_challenge: request.code_challenge.clone().unwrap_or_default(),
         family_id: super::issue::new_family_id(),
         expires_at: now + CODE_TTL_SECS,
     };

@@ -12,6 +12,7 @@ pub struct CodeRow {
     pub account_id: String,
     pub redirect_uri: String,
     pub scope: String,
+    /// Empty when the (confidential) client sent none.
     pub code_challenge: String,
     pub family_id: String,
     pub expires_at: i64,

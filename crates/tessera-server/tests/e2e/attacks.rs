@@ -18,6 +18,7 @@ use tessera_testkit::Browser;
 
 backend_tests!(
     pkce_downgrade,
+    confidential_code_flow_without_pkce,
     code_replay,
     code_replay_racing_the_first_redemption,
     redirect_uri_manipulation,
@@ -94,6 +95,65 @@ async fn pkce_downgrade(backend: Backend) {
     assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
     let (status, _) = exchange(&server, &cli, &code, redirect, &verifier).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+/// A confidential client may use the authorization code grant without PKCE
+/// (the Lofty API's web apps): the code is redeemed with its secret. A
+/// verifier for a code issued without a challenge is refused (RFC 9700
+/// §4.8.2: the downgrade an attacker who stripped the challenge would try),
+/// and that attempt burns the code.
+async fn confidential_code_flow_without_pkce(backend: Backend) {
+    let (server, domain, demo, _cli) = setup(backend).await;
+    let app = confidential_app(&server, &demo.email, &[]);
+    let redirect = "https://app.example/cb";
+    let without_pkce = |state: &str| {
+        let mut q = query(&app.client_id, redirect, "", state);
+        q.code_challenge = None;
+        q.code_challenge_method = None;
+        q
+    };
+    let code = |url: url::Url| param(&url, "code").expect("a code");
+    let redeem = |code: String, verifier: Option<String>| {
+        let basic = Some(app.basic());
+        let server = &server;
+        async move {
+            let mut form = vec![
+                ("grant_type", "authorization_code".to_owned()),
+                ("code", code),
+                ("redirect_uri", redirect.to_owned()),
+            ];
+            form.extend(verifier.map(|v| ("code_verifier", v)));
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            token(server, &form, basic).await
+        }
+    };
+
+    let first = code(authorize(&domain, &without_pkce("s1"), &demo.account_id).await);
+    let (status, body) = redeem(first, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["access_token"].is_string());
+
+    let second = code(authorize(&domain, &without_pkce("s2"), &demo.account_id).await);
+    let (forged, _) = pkce();
+    let (status, body) = redeem(second.clone(), Some(forged)).await;
+    assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
+    let (status, body) = redeem(second, None).await;
+    assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
+
+    // `plain` stays refused, and a method without a challenge is malformed.
+    let mut plain = query(&app.client_id, redirect, "a-plain-challenge", "s3");
+    plain.code_challenge_method = Some("plain".into());
+    let mut method_only = without_pkce("s4");
+    method_only.code_challenge_method = Some("S256".into());
+    for q in [plain, method_only] {
+        match authorize::validate(&domain, &q).await {
+            Err(Error::RedirectToClient(back)) => {
+                let url = back.url().unwrap();
+                assert_eq!(param(&url, "error").as_deref(), Some("invalid_request"));
+            }
+            other => panic!("expected a redirect with an error, got {other:?}"),
+        }
+    }
 }
 
 /// RFC 9700 §4.5, RFC 6749 §4.1.2 (code replay). Redeeming a code twice fails and
