@@ -537,7 +537,7 @@ pub fn status(ctx: &Ctx, io: &mut Io, server: &str, r: &Resolution) -> std::io::
     match r.credential() {
         Some(Credential::OAuth(found)) if found.session.is_dpop_bound() => writeln!(
             out,
-            "Requests use: the OAuth access token, bound to this machine (Authorization: DPoP, with a proof)\n              `lofty-cli auth token` output alone will be refused by the server"
+            "Requests use: the OAuth access token, bound to this machine (Authorization: DPoP, with a proof)\n              the token alone, copied elsewhere, will be refused by the server"
         ),
         Some(Credential::OAuth(_)) => writeln!(
             out,

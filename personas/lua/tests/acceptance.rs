@@ -98,6 +98,31 @@ fn configure_api_key_validates_and_stores_it_in_lua_cli_credentials_0600() {
     assert!(!run.stdout().contains(&server.key) && !run.stderr().contains(&server.key));
 }
 
+/// The seed lists "Ensure no extra spaces" under "Authentication failed": a
+/// key with a space in it is refused by the server in those words. Spaces
+/// around it are not part of the key.
+#[test]
+fn a_space_in_the_key_says_authentication_failed_and_around_it_is_dropped() {
+    let server = server();
+    let home = home();
+    let url = [("LUA_API_URL", server.tesserad.url.as_str())];
+    let (head, tail) = server.key.split_at(20);
+    let spaced = format!("{head} {tail}");
+    let run = home
+        .run(&["auth", "configure", "--api-key", &spaced], &url)
+        .expect_code(4);
+    let stderr = run.stderr();
+    assert!(stderr.contains("❌ Authentication failed"), "{stderr}");
+    assert!(stderr.contains("Ensure no extra spaces"), "{stderr}");
+    assert!(!credentials(&home).exists());
+
+    let padded = format!("  {}  ", server.key);
+    home.run(&["auth", "configure", "--api-key", &padded], &url)
+        .ok();
+    let stored = std::fs::read_to_string(credentials(&home)).unwrap();
+    assert_eq!(stored.trim_end(), server.key);
+}
+
 #[test]
 fn configure_with_a_revoked_key_says_authentication_failed_and_stores_nothing() {
     let server = server();

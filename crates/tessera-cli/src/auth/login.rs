@@ -275,12 +275,17 @@ pub fn api_key(
     key: &ApiKey,
     verify: bool,
 ) -> Result<LoginOutcome, CliError> {
+    // What a paste brings around a key is not part of it.
+    let key = &ApiKey::new(key.expose_secret().trim());
     if key.expose_secret().is_empty() {
         return Err(CliError::Usage("the API key is empty".into()));
     }
     // Stored as is, a key with a line break in it would fail every request
-    // later, far from the paste that caused it.
-    if !key.expose_secret().chars().all(|c| c.is_ascii_graphic()) {
+    // later, far from the paste that caused it. A space can be sent: when the
+    // key is verified the server refuses it, and each CLI says so in its own
+    // words (lua's list "Ensure no extra spaces").
+    let sendable = |c: char| c.is_ascii_graphic() || (verify && c == ' ');
+    if !key.expose_secret().chars().all(sendable) {
         return Err(CliError::Usage(
             "the API key holds a space, a line break or another character no API key has; copy it again"
                 .into(),
