@@ -63,14 +63,16 @@ pub async fn platform(
         now,
     )
     .await?;
-    principal.require_scope(THIRD_PARTY_OPERATION)?;
+    // Refused after counting: the credential is the app's, and the 403
+    // carries the app's `X-RateLimit-*` as every counted answer does.
+    let refusal = principal.require_scope(THIRD_PARTY_OPERATION).err();
     let subject = match &principal.client_id {
         Some(client_id) => Subject::App(client_id.clone()),
         None => Subject::Account(principal.account_id.clone()),
     };
     request.extensions_mut().insert(principal);
     // A refused request's 429 carries the nonce too.
-    let mut response = match by_app(&state, &subject, request, next, now).await {
+    let mut response = match by_app(&state, &subject, request, next, refusal, now).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
     };
@@ -85,21 +87,38 @@ fn limits(state: &AppState) -> Result<&RateLimits> {
     (state.rate_limits.as_ref()).ok_or_else(|| Error::internal("rate limits are off"))
 }
 
-/// Per-app limit for an authenticated platform request (none when limits are off).
+/// Per-app limit for an authenticated platform request (none when limits are
+/// off), answered by the handler or by `refusal`, with the headers. Without a
+/// decision (counters unreachable, `rate_limit_unreachable = allow`) the
+/// request runs unlimited and without headers: there is no count to report.
 async fn by_app(
     state: &AppState,
     subject: &Subject,
     request: Request,
     next: Next,
+    refusal: Option<Error>,
     now: i64,
 ) -> Result<Response> {
     let Some(limits) = &state.rate_limits else {
-        return Ok(next.run(request).await);
+        return Ok(answer(request, next, refusal).await);
     };
     let bucket = limits
         .bucket_for(&state.store, subject, request.uri().path(), now)
         .await?;
-    counted(limits.decide(&bucket, now).await?, "app", request, next).await
+    let Some(decision) = limits.decide(&bucket, now).await? else {
+        return Ok(answer(request, next, refusal).await);
+    };
+    let decision = admit(decision, "app")?;
+    let mut response = answer(request, next, refusal).await;
+    write_headers(&decision, &mut response);
+    Ok(response)
+}
+
+async fn answer(request: Request, next: Next, refusal: Option<Error>) -> Response {
+    match refusal {
+        Some(e) => e.into_response(),
+        None => next.run(request).await,
+    }
 }
 
 /// Marks an OAuth endpoint's answer as a guess that stays counted against the
@@ -189,24 +208,6 @@ pub fn write_headers(decision: &Decision, response: &mut Response) {
         decision.reset,
         response.headers_mut(),
     );
-}
-
-/// Runs an admitted request and puts its headers on the response. Without a
-/// decision (counters unreachable, `rate_limit_unreachable = allow`) the request
-/// runs unlimited and without headers: there is no count to report.
-async fn counted(
-    decision: Option<Decision>,
-    scope: &'static str,
-    request: Request,
-    next: Next,
-) -> Result<Response> {
-    let Some(decision) = decision else {
-        return Ok(next.run(request).await);
-    };
-    let decision = admit(decision, scope)?;
-    let mut response = next.run(request).await;
-    write_headers(&decision, &mut response);
-    Ok(response)
 }
 
 /// Bounds a request before any handler reads it: a declared body over

@@ -151,6 +151,14 @@ async fn key_without_scope_gets_403_200100(backend: Backend) {
     for path in ["/v1/me", "/v1/projects", "/v1/api-keys"] {
         let response = server.get(path, Some(&auth)).await;
         assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
+        // Counted against the account's app, as every authenticated answer.
+        for header in [
+            "x-ratelimit-limit",
+            "x-ratelimit-remaining",
+            "x-ratelimit-reset",
+        ] {
+            assert!(response.headers().contains_key(header), "{path}: {header}");
+        }
         let body = json(response).await;
         assert_eq!(body["code"], 200100);
         assert_eq!(body["error"], "insufficient_scope");
