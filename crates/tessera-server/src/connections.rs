@@ -8,7 +8,11 @@
 //! would have to be both short and generous. So each connection tracks its
 //! [`Phase`] itself, as Go's and Envoy's servers do:
 //!
-//! - **idle** (new, or after an answer): closed after `idle_timeout`;
+//! - **new** (nothing received yet): closed unless a request starts within
+//!   `header_read_timeout`, as a request's headers must complete: a crowd of
+//!   connections that never speak holds the slots for that long, not for
+//!   `idle_timeout` (Go's `ReadHeaderTimeout` also counts from the accept);
+//! - **idle** (after an answer): closed after `idle_timeout`;
 //! - **headers** (from a request's first byte): closed unless the headers are
 //!   complete within `header_read_timeout` (slowloris);
 //! - **busy** (headers complete, being handled): the router's request timeout
@@ -24,7 +28,8 @@
 //!
 //! At most `max_connections` are served at once; the next waits in the kernel's
 //! listen queue until one closes, so a crowd of idle connections costs each
-//! other client a wait of at most `idle_timeout`, never a refusal. On the
+//! other client a wait of at most `header_read_timeout` (silent ones) or
+//! `idle_timeout` (kept alive after an answer), never a refusal. On the
 //! shutdown signal the listener closes, idle connections close, requests in
 //! progress finish (their connections then close), and whatever is still open
 //! after `drain_timeout` is closed.
@@ -192,9 +197,8 @@ impl Connection {
     /// When the connection must close in `phase`, and why; `None` while busy.
     fn deadline(&self, phase: Phase) -> Option<(Instant, &'static str)> {
         match phase {
-            Phase::New(since) | Phase::Idle(since) => {
-                Some((since + self.limits.idle_timeout, "idle"))
-            }
+            Phase::New(since) => Some((since + self.limits.header_read_timeout, "new")),
+            Phase::Idle(since) => Some((since + self.limits.idle_timeout, "idle")),
             Phase::Headers(since) => Some((since + self.limits.header_read_timeout, "headers")),
             Phase::Busy => None,
         }
@@ -223,7 +227,7 @@ impl Connection {
         let mut conn = std::pin::pin!(conn);
         // Never later than a header read's deadline from now (see the module doc).
         let look_again = self.limits.header_read_timeout;
-        let first = accepted + self.limits.idle_timeout.min(look_again);
+        let first = accepted + look_again;
         let mut timer = std::pin::pin!(tokio::time::sleep_until(first));
         loop {
             tokio::select! {

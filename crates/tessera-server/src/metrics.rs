@@ -19,8 +19,8 @@ pub const RATE_LIMIT_REJECTIONS: &str = "tesserad_rate_limit_rejections_total";
 /// Requests served without a limit because the shared counters could not be
 /// reached (`rate_limit_unreachable = allow`). Label `backend`.
 pub const RATE_LIMIT_UNENFORCED: &str = "tesserad_rate_limit_unenforced_total";
-/// Connections closed for running past a deadline. Label `phase`: `headers`
-/// (a slow sender), `idle`.
+/// Connections closed for running past a deadline. Label `phase`: `new`
+/// (never sent a request), `headers` (a slow sender), `idle` (kept alive).
 pub const CONNECTION_TIMEOUTS: &str = "tesserad_connection_timeouts_total";
 
 pub const GRANTS: [&str; 6] = [
@@ -73,7 +73,7 @@ pub fn install() -> Result<PrometheusHandle, String> {
     for backend in ["postgres", "redis"] {
         metrics::counter!(RATE_LIMIT_UNENFORCED, "backend" => backend).absolute(0);
     }
-    for phase in ["headers", "idle"] {
+    for phase in ["new", "headers", "idle"] {
         metrics::counter!(CONNECTION_TIMEOUTS, "phase" => phase).absolute(0);
     }
     Ok(handle)

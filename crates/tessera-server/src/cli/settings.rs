@@ -128,8 +128,9 @@ pub struct SettingsArgs {
 /// `serve`'s connection limits (see [`Connections`]).
 #[derive(Clone, Copy, Debug, Default, clap::Args)]
 pub struct ConnectionArgs {
-    /// Time a request has, from its first byte, to send all its headers; slower
-    /// clients are disconnected (default `10s`, at most `30s`).
+    /// Time a request has, from its first byte, to send all its headers, and a
+    /// new connection to start its first request; slower clients are
+    /// disconnected (default `10s`, at most `30s`).
     #[arg(long, env = "TESSERAD_HEADER_READ_TIMEOUT", value_parser = parse_duration)]
     #[arg(value_name = "DURATION")]
     pub header_read_timeout: Option<Duration>,
@@ -138,7 +139,8 @@ pub struct ConnectionArgs {
     #[arg(long, env = "TESSERAD_REQUEST_TIMEOUT", value_parser = parse_duration)]
     #[arg(value_name = "DURATION")]
     pub request_timeout: Option<Duration>,
-    /// A connection with no request in progress is closed after this (default `75s`).
+    /// A connection kept alive after an answer, with no request in progress, is
+    /// closed after this (default `75s`).
     #[arg(long, env = "TESSERAD_IDLE_TIMEOUT", value_parser = parse_duration)]
     #[arg(value_name = "DURATION")]
     pub idle_timeout: Option<Duration>,

@@ -111,14 +111,18 @@ async fn hundreds_of_idle_connections_leave_room_for_a_new_client(backend: Backe
 }
 
 async fn at_the_cap_a_new_client_waits_for_an_idle_slot(backend: Backend) {
-    let server =
-        Server::start_with(backend, &["--max-connections", "3", "--idle-timeout", "2s"]).await;
+    let server = Server::start_with(
+        backend,
+        &["--max-connections", "3", "--header-read-timeout", "2s"],
+    )
+    .await;
     let opened = Instant::now();
     let mut idle = Vec::new();
     for _ in 0..3 {
         idle.push(connect(&server).await);
     }
-    // The fourth is accepted by the kernel, but served only once a slot frees.
+    // The fourth is accepted by the kernel, but served only once a slot frees:
+    // a connection that says nothing has the header read's time to start.
     let mut fourth = connect(&server).await;
     let answer = request(&mut fourth, "/healthz").await;
     let waited = opened.elapsed();
@@ -137,7 +141,7 @@ async fn at_the_cap_a_new_client_waits_for_an_idle_slot(backend: Backend) {
     assert!(
         metric(
             &server,
-            r#"tesserad_connection_timeouts_total{phase="idle"}"#
+            r#"tesserad_connection_timeouts_total{phase="new"}"#
         )
         .await
             >= 3.0
