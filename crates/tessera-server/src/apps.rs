@@ -125,9 +125,16 @@ fn valid_client_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
-/// RFC 6749 §3.1.2: absolute, no fragment.
+/// RFC 6749 §3.1.2: absolute, no fragment; and not a scheme that runs or
+/// shows something in the browser instead of reaching the client (an error
+/// redirect to `javascript:` would run the attacker's script on the
+/// authorization server's say-so). Private-use schemes of native apps
+/// (`com.example.app:/cb`, RFC 8252 §7.1) stay allowed.
 fn valid_redirect_uri(uri: &str) -> bool {
-    url::Url::parse(uri).is_ok_and(|u| u.fragment().is_none() && !u.cannot_be_a_base())
+    const NOT_A_CLIENT: [&str; 6] = ["javascript", "data", "vbscript", "file", "blob", "about"];
+    url::Url::parse(uri).is_ok_and(|u| {
+        u.fragment().is_none() && !u.cannot_be_a_base() && !NOT_A_CLIENT.contains(&u.scheme())
+    })
 }
 
 /// Registers an app for `account_id`; a confidential app's secret is returned
@@ -148,7 +155,7 @@ pub async fn create(store: &Store, account_id: &str, args: NewApp, now: i64) -> 
     };
     if let Some(bad) = args.redirect_uris.iter().find(|u| !valid_redirect_uri(u)) {
         return Err(Error::BadRequest(format!(
-            "redirect URI {bad:?} must be an absolute URL without a fragment"
+            "redirect URI {bad:?} must be an absolute URL without a fragment, not javascript:, data: or file:"
         )));
     }
     // A public app is a CLI or native app: without explicit redirect URIs it gets
@@ -391,4 +398,30 @@ pub async fn revoke_authorization(
         now,
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_redirect_uri;
+
+    #[test]
+    fn redirect_uris_reach_a_client() {
+        for ok in [
+            "https://app.example/cb",
+            "http://127.0.0.1/callback",
+            "com.example.app:/oauth",
+        ] {
+            assert!(valid_redirect_uri(ok), "{ok}");
+        }
+        for bad in [
+            "javascript://%0Aalert(1)",
+            "data://text/html,x",
+            "file:///etc/passwd",
+            "https://app.example/cb#frag",
+            "mailto:a@example.com",
+            "/relative",
+        ] {
+            assert!(!valid_redirect_uri(bad), "{bad}");
+        }
+    }
 }
