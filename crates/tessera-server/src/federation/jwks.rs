@@ -21,6 +21,7 @@ use super::jws::PublicKey;
 use super::refusal::Refusal;
 use serde_json::Value;
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -74,12 +75,7 @@ pub struct IssuerKeys {
 /// (tests, and an issuer on the same machine). Says why not.
 pub fn check_url(url: &str) -> Result<url::Url, String> {
     let parsed = url::Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
-    let loopback = match parsed.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d == "localhost",
-        None => false,
-    };
+    let loopback = host_is_loopback(&parsed);
     match parsed.scheme() {
         "https" => {}
         "http" if loopback => {}
@@ -97,6 +93,77 @@ pub fn check_url(url: &str) -> Result<url::Url, String> {
         return Err(format!("{url} must have no query or fragment"));
     }
     Ok(parsed)
+}
+
+/// Whether an account member may name `url` as an issuer in the console:
+/// its host must not be on this server's own networks (loopback, private,
+/// link-local, shared, unique-local addresses), or any account could make
+/// tesserad fetch its neighbours (SSRF) by trusting them and sending a token.
+/// An administrator may name any (`tesserad admin trust add`); a server whose
+/// own issuer (`server_issuer`) is on loopback, a development machine, lets
+/// members name loopback issuers too. A host name is resolved now; one that
+/// does not resolve cannot be fetched either and passes.
+pub async fn check_member_issuer(url: &str, server_issuer: &str) -> Result<(), String> {
+    let parsed = check_url(url)?;
+    let local_server = check_url(server_issuer).is_ok_and(|s| host_is_loopback(&s));
+    let addresses: Vec<IpAddr> = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => vec![ip.into()],
+        Some(url::Host::Ipv6(ip)) => vec![ip.into()],
+        Some(url::Host::Domain(name)) => {
+            let port = parsed.port_or_known_default().unwrap_or(443);
+            match tokio::net::lookup_host((name, port)).await {
+                Ok(found) => found.map(|a| a.ip()).collect(),
+                Err(_) => Vec::new(),
+            }
+        }
+        None => Vec::new(),
+    };
+    match addresses
+        .into_iter()
+        .find(|ip| !(is_public(*ip) || (local_server && ip.is_loopback())))
+    {
+        Some(ip) => Err(format!(
+            "{url} is on a local or private network address ({ip}); ask an administrator to add it with `tesserad admin trust add`"
+        )),
+        None => Ok(()),
+    }
+}
+
+fn host_is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    }
+}
+
+/// An address on the internet at large, not one of this machine's networks.
+fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            let shared = a == 100 && (64..128).contains(&b); // RFC 6598
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || shared
+                || a == 0)
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_public(v4.into()),
+            None => {
+                !(v6.is_loopback()
+                    || v6.is_unspecified()
+                    || v6.is_multicast()
+                    || v6.is_unique_local()
+                    || v6.is_unicast_link_local())
+            }
+        },
+    }
 }
 
 impl IssuerKeys {
@@ -158,40 +225,43 @@ impl IssuerKeys {
             }
             Err(reason) => match cached.as_ref() {
                 Some(stale) if now - stale.fetched_at < self.config.max_stale_secs => {
-                    tracing::warn!(issuer, %reason, "using cached issuer keys: refreshing them failed");
+                    tracing::warn!(issuer, detail = %reason.detail, "using cached issuer keys: refreshing them failed");
                     find(stale).ok_or_else(|| Refusal::UnknownKey(kid.to_owned()))
                 }
-                _ => Err(Refusal::IssuerUnavailable {
-                    issuer: issuer.to_owned(),
-                    reason,
-                }),
+                _ => {
+                    tracing::warn!(issuer, detail = %reason.detail, "cannot fetch an issuer's keys");
+                    Err(Refusal::IssuerUnavailable {
+                        issuer: issuer.to_owned(),
+                        reason: reason.public,
+                        detail: reason.detail,
+                    })
+                }
             },
         }
     }
 
     /// The issuer's usable signing keys, via its discovery document.
-    async fn fetch(&self, issuer: &str) -> Result<Vec<PublicKey>, String> {
+    async fn fetch(&self, issuer: &str) -> Result<Vec<PublicKey>, FetchFailure> {
         let discovery = format!(
             "{}/.well-known/openid-configuration",
             issuer.trim_end_matches('/')
         );
         let metadata = self.get_json(&discovery).await?;
         if metadata.get("issuer").and_then(Value::as_str) != Some(issuer) {
-            return Err(format!(
+            return Err(FetchFailure::unusable(format!(
                 "{discovery} names another issuer ({}); it must be exactly {issuer}",
                 metadata.get("issuer").unwrap_or(&Value::Null)
-            ));
+            )));
         }
         let jwks_uri = metadata
             .get("jwks_uri")
             .and_then(Value::as_str)
-            .ok_or_else(|| format!("{discovery} has no jwks_uri"))?;
-        check_url(jwks_uri)?;
+            .ok_or_else(|| FetchFailure::unusable(format!("{discovery} has no jwks_uri")))?;
+        check_url(jwks_uri).map_err(FetchFailure::unusable)?;
         let jwks = self.get_json(jwks_uri).await?;
-        let listed = jwks
-            .get("keys")
-            .and_then(Value::as_array)
-            .ok_or_else(|| format!("{jwks_uri} is not a JWKS (no \"keys\" array)"))?;
+        let listed = jwks.get("keys").and_then(Value::as_array).ok_or_else(|| {
+            FetchFailure::unusable(format!("{jwks_uri} is not a JWKS (no \"keys\" array)"))
+        })?;
         let mut keys = Vec::new();
         for jwk in listed {
             match PublicKey::from_jwk(jwk) {
@@ -204,8 +274,8 @@ impl IssuerKeys {
         Ok(keys)
     }
 
-    async fn get_json(&self, url: &str) -> Result<Value, String> {
-        check_url(url)?;
+    async fn get_json(&self, url: &str) -> Result<Value, FetchFailure> {
+        check_url(url).map_err(FetchFailure::unusable)?;
         let mut response = self
             .http
             .get(url)
@@ -214,33 +284,62 @@ impl IssuerKeys {
             .await
             .map_err(|e| describe(url, &e))?;
         if !response.status().is_success() {
-            return Err(format!("{url} answered HTTP {}", response.status()));
+            let detail = format!("{url} answered HTTP {}", response.status());
+            return Err(FetchFailure::unusable(detail));
         }
         if response
             .content_length()
             .is_some_and(|n| n > MAX_DOCUMENT_BYTES as u64)
         {
-            return Err(format!("{url} is larger than 256 KiB"));
+            return Err(FetchFailure::unusable(format!(
+                "{url} is larger than 256 KiB"
+            )));
         }
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(|e| describe(url, &e))? {
             body.extend_from_slice(&chunk);
             if body.len() > MAX_DOCUMENT_BYTES {
-                return Err(format!("{url} is larger than 256 KiB"));
+                return Err(FetchFailure::unusable(format!(
+                    "{url} is larger than 256 KiB"
+                )));
             }
         }
-        serde_json::from_slice(&body).map_err(|e| format!("{url} is not JSON: {e}"))
+        serde_json::from_slice(&body)
+            .map_err(|e| FetchFailure::unusable(format!("{url} is not JSON: {e}")))
     }
 }
 
 /// A failed request in words: timed out, refused, or what else.
-fn describe(url: &str, e: &reqwest::Error) -> String {
-    let what = if e.is_timeout() {
-        "timed out".to_owned()
+/// Why fetching an issuer's keys failed: `public` for the token endpoint's
+/// answer (see [`Refusal::IssuerUnavailable`]), `detail` for the log.
+#[derive(Debug)]
+struct FetchFailure {
+    public: &'static str,
+    detail: String,
+}
+
+impl FetchFailure {
+    /// It answered, but not with a discovery document and JWKS for this issuer.
+    fn unusable(detail: String) -> Self {
+        Self {
+            public: "it does not serve a usable discovery document and JWKS",
+            detail,
+        }
+    }
+}
+
+fn describe(url: &str, e: &reqwest::Error) -> FetchFailure {
+    let public = if e.is_timeout() {
+        "timed out"
     } else if e.is_connect() {
-        "cannot connect".to_owned()
+        "cannot connect"
     } else {
+        "the request failed"
+    };
+    let what = if public == "the request failed" {
         e.to_string()
+    } else {
+        public.to_owned()
     };
     let mut source = std::error::Error::source(e);
     let mut detail = String::new();
@@ -248,11 +347,12 @@ fn describe(url: &str, e: &reqwest::Error) -> String {
         detail = cause.to_string();
         source = cause.source();
     }
-    if detail.is_empty() {
+    let detail = if detail.is_empty() {
         format!("{url}: {what}")
     } else {
         format!("{url}: {what} ({detail})")
-    }
+    };
+    FetchFailure { public, detail }
 }
 
 #[cfg(test)]
@@ -314,12 +414,13 @@ mod tests {
         let Refusal::IssuerUnavailable {
             issuer: named,
             reason,
+            ..
         } = &err
         else {
             panic!("{err:?}")
         };
         assert_eq!(named, &closed);
-        assert!(reason.contains("cannot connect"), "{reason}");
+        assert_eq!(*reason, "cannot connect");
         // The issuer's keys expired from the cache, and it went away: stale
         // keys are used for a while, then not.
         let gone = keys();
@@ -337,6 +438,44 @@ mod tests {
             gone.key(&closed, "a", max).await,
             Err(Refusal::IssuerUnavailable { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn members_may_not_name_issuers_on_local_networks() {
+        let production = "https://auth.example.com";
+        for local in [
+            "http://127.0.0.1:9000",
+            "http://localhost:9000",
+            "https://10.0.0.7",
+            "https://192.168.1.1",
+            "https://169.254.169.254",
+            "https://[fd00::1]",
+            "https://[::ffff:10.1.2.3]",
+            "https://100.64.0.1",
+        ] {
+            let refused = check_member_issuer(local, production).await;
+            assert!(
+                refused.is_err_and(|e| e.contains("admin trust add")),
+                "{local}"
+            );
+        }
+        for public in [
+            "https://token.actions.githubusercontent.com",
+            "https://8.8.8.8",
+        ] {
+            assert!(
+                check_member_issuer(public, production).await.is_ok(),
+                "{public}"
+            );
+        }
+        // A development server trusts issuers on its own machine.
+        let dev = "http://127.0.0.1:8080";
+        assert!(
+            check_member_issuer("http://127.0.0.1:9000", dev)
+                .await
+                .is_ok()
+        );
+        assert!(check_member_issuer("https://10.0.0.7", dev).await.is_err());
     }
 
     #[tokio::test]
@@ -359,7 +498,7 @@ mod tests {
         let Refusal::IssuerUnavailable { reason, .. } = &err else {
             panic!("{err:?}")
         };
-        assert!(reason.contains("timed out"), "{reason}");
+        assert_eq!(*reason, "timed out");
     }
 
     #[tokio::test]
@@ -369,9 +508,11 @@ mod tests {
         let other = issuer.url.replace("127.0.0.1", "localhost");
         let err = keys().key(&other, "a", 0).await.unwrap_err();
         assert!(
-            matches!(&err, Refusal::IssuerUnavailable { reason, .. } if reason.contains("names another issuer")),
+            matches!(&err, Refusal::IssuerUnavailable { detail, .. } if detail.contains("names another issuer")),
             "{err:?}"
         );
+        // What the other document said is not repeated to whoever asked.
+        assert!(!err.to_string().contains("127.0.0.1"), "{err}");
         assert!(check_url("http://ci.example.com").is_err());
         assert!(check_url("https://ci.example.com").is_ok());
         assert!(check_url("http://[::1]:9000").is_ok());

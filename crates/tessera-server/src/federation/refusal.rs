@@ -26,8 +26,15 @@ pub enum Refusal {
     UnknownKey(String),
     #[error("the subject token's signature is invalid")]
     BadSignature,
+    /// `reason` is coarse on purpose: anyone may make the server fetch a
+    /// trusted issuer, so the answer must not describe what it reached (a
+    /// status, a body). `detail` says all, in the log.
     #[error("the keys of issuer {issuer} cannot be fetched: {reason}")]
-    IssuerUnavailable { issuer: String, reason: String },
+    IssuerUnavailable {
+        issuer: String,
+        reason: &'static str,
+        detail: String,
+    },
     #[error("the subject token has no exp: only expiring tokens are exchanged")]
     NoExpiry,
     #[error("the subject token expired at {0}")]

@@ -136,13 +136,17 @@ pub async fn exchange(svc: &Services, request: Authenticated, now: i64) -> Resul
 /// subject token that does not hold (`invalid_grant`). A well-formed request
 /// turned down — `authorization_pending`, `slow_down`, a scope or grant the
 /// client may not use, a DPoP proof to redo, a malformed form — guesses nothing
-/// and does not count.
+/// and does not count. A subject token whose issuer's keys could not be
+/// fetched (`temporarily_unavailable`) counts too: anyone can send one, and
+/// each made the server call out.
 pub fn is_guess(error: &Error) -> bool {
     match error {
         Error::OAuth { error, .. } => {
             matches!(
                 error,
-                OAuthErrorCode::InvalidClient | OAuthErrorCode::InvalidGrant
+                OAuthErrorCode::InvalidClient
+                    | OAuthErrorCode::InvalidGrant
+                    | OAuthErrorCode::TemporarilyUnavailable
             )
         }
         Error::Unauthenticated(_) => true,

@@ -74,7 +74,15 @@ async fn add(
         claims: form.get("claims").to_owned(),
     };
     let added = match new_rule(&client_id, &draft) {
-        Ok(new) => federation::add(&state.store, Some(member.actor()), new, state.now()).await,
+        Ok(new) => {
+            let issuer = new.issuer.trim();
+            match federation::jwks::check_member_issuer(issuer, &state.settings.issuer).await {
+                Ok(()) => {
+                    federation::add(&state.store, Some(member.actor()), new, state.now()).await
+                }
+                Err(why) => Err(Error::BadRequest(why)),
+            }
+        }
         Err(e) => Err(e),
     };
     match added {
