@@ -9,6 +9,10 @@ use crate::services::AppState;
 pub const DEMO_EMAIL: &str = "demo@example.com";
 /// Client id of the public app `serve --dev` registers for the `tessera` CLI.
 pub const CLI_CLIENT_ID: &str = "tessera-cli";
+/// The well-known client ids of the seed CLIs built on Tessera (`personas/`),
+/// registered too, so that their OAuth logins work against a dev server.
+pub const PERSONA_CLIENT_IDS: [(&str, &str); 2] =
+    [("Lofty CLI", "lofty-cli"), ("llamactl", "llamactl")];
 
 pub async fn seed_and_print(state: &AppState) -> Result<()> {
     let now = state.now();
@@ -34,6 +38,15 @@ pub async fn seed_and_print(state: &AppState) -> Result<()> {
         now,
     )
     .await?;
+    for (name, client_id) in PERSONA_CLIENT_IDS {
+        apps::create(
+            store,
+            &account.id,
+            NewApp::public_client(name, client_id),
+            now,
+        )
+        .await?;
+    }
     let key = api_keys::issue(
         store,
         &state.keyring,
@@ -72,6 +85,7 @@ tesserad (development mode) — throwaway database at {database}
     client_id      {client_id}
     client_secret  {secret}
   public app     {cli_app_name}: client_id {cli_client_id} (browser and device login)
+                 and lofty-cli, llamactl (the seed CLIs' own client ids)
   API key        {key_id}
     {api_key}
 
@@ -80,6 +94,7 @@ Try next:
   {url_env}tessera auth login --device
   curl -H \"Authorization: token {api_key}\" {issuer}/v1/me
   open {issuer}/settings/api   (sign in as {email}; the code is printed here)
+  tesserad admin --database {database} …   (admin commands on this database)
 ",
         database = state.settings.database,
         email = account.email,

@@ -399,7 +399,6 @@ pub fn resolve(
     };
     let master_key = match (master_key_env.or(file.master_key), &database) {
         (Some(encoded), _) => MasterKey::parse(encoded.expose())?,
-        (None, _) if serve.dev => MasterKey::generate(),
         (None, DatabaseLocation::Sqlite(path)) => {
             let dir = path.parent().unwrap_or(Path::new("."));
             MasterKey::load_or_create(&dir.join("master.key"))?

@@ -342,21 +342,49 @@ async fn public_app_with_well_known_id(backend: Backend) {
     }
 }
 
-/// `serve --dev`: the `tessera-cli` public app is there (device login works out of
-/// the box), and outgoing mail is printed to the terminal.
+/// `serve --dev`: the public apps of `tessera` and the seed CLIs are there
+/// (device login works out of the box), admin commands work on its database,
+/// and outgoing mail is printed to the terminal.
 #[tokio::test]
 async fn dev_server_has_the_cli_app_and_prints_mail() {
     let mut dev = crate::support::DevServer::start(&["--no-rate-limit"]);
     let (url, printed) = (dev.url.clone(), &dev.printed);
     assert!(printed.contains("tessera-cli"), "{printed}");
     let http = reqwest::Client::new();
-    let response = http
-        .post(format!("{url}/oauth/device_authorization"))
-        .form(&[("client_id", "tessera-cli")])
-        .send()
-        .await
+    for client_id in ["tessera-cli", "lofty-cli", "llamactl"] {
+        let response = http
+            .post(format!("{url}/oauth/device_authorization"))
+            .form(&[("client_id", client_id)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{client_id}");
+    }
+    // Admin commands reach the throwaway database: its master key is beside it.
+    let database = printed
+        .lines()
+        .find_map(|l| l.split("throwaway database at ").nth(1))
+        .expect("the database is printed")
+        .trim()
+        .to_owned();
+    let created = std::process::Command::new(crate::support::TESSERAD)
+        .args([
+            "admin",
+            "--database",
+            &database,
+            "--json",
+            "api-key",
+            "create",
+        ])
+        .args(["--account", "demo@example.com"])
+        .env_remove("TESSERAD_MASTER_KEY")
+        .output()
         .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
     let response = http
         .post(format!("{url}/v1/auth/otp"))
         .json(&serde_json::json!({"email": "demo@example.com"}))
