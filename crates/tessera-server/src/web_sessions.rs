@@ -22,6 +22,13 @@ pub const PASSWORD_FAILURES_PER_ACCOUNT: Limit = Limit::per_quarter_hour(10);
 /// many accounts, which the per-account limit never sees.
 pub const PASSWORD_FAILURES_PER_ADDRESS: Limit = Limit::per_quarter_hour(20);
 
+/// Failed sign-ins recorded in an account's audit trail per window. Anyone who
+/// knows the address can fail as often as the other limits let them; past
+/// this, recording each would push the owner's other events off the activity
+/// page (it shows the newest 200) and grow the table without bound. The owner
+/// still sees that somebody kept trying.
+pub const RECORDED_FAILURES_PER_ACCOUNT: Limit = Limit::per_quarter_hour(10);
+
 /// How a sign-in method is named in the session list and the audit trail.
 pub const METHOD_EMAIL_CODE: &str = "email_code";
 pub const METHOD_PASSWORD: &str = "password";
@@ -163,6 +170,13 @@ async fn failed(
     browser: Browser<'_>,
     now: i64,
 ) -> Result<()> {
+    let key = format!("audited-failures:{account_id}");
+    if attempts::admitted(store, &key, RECORDED_FAILURES_PER_ACCOUNT, now)
+        .await?
+        .is_none()
+    {
+        return Ok(());
+    }
     let actor = Actor {
         account_id,
         ip: browser.ip,
@@ -201,5 +215,35 @@ pub async fn end(
         Action::SignedOut => audit::record(store, actor, action, None, now).await,
         _ if !revoked => Err(Error::NotFound("There is no such session.".into())),
         _ => audit::record(store, actor, action, Some(session_id), now).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::Fixture;
+
+    #[tokio::test]
+    async fn failed_sign_ins_are_recorded_up_to_the_limit() {
+        let fx = Fixture::new().await;
+        let account = fx.account("owner@example.com").await;
+        let store = &fx.state.store;
+        let browser = Browser {
+            client: "203.0.113.9".parse().unwrap(),
+            ip: Some("203.0.113.9"),
+            user_agent: None,
+        };
+        let now = fx.clock_now();
+        for _ in 0..25 {
+            sign_in_failed(store, "owner@example.com", METHOD_EMAIL_CODE, browser, now)
+                .await
+                .unwrap();
+        }
+        let recorded = store.audit_events_of(&account, 200).await.unwrap();
+        let failed = recorded
+            .iter()
+            .filter(|e| e.action == Action::SignInFailed.as_str())
+            .count();
+        assert_eq!(failed as i64, RECORDED_FAILURES_PER_ACCOUNT.max);
     }
 }
