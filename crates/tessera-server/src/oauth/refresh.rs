@@ -8,7 +8,9 @@
 //! A family bound to a DPoP key (a public client's, RFC 9449 §5) refreshes only
 //! with a proof by that key, checked before anything else about the token: a
 //! copy of the refresh token without the key can neither use it nor, by
-//! presenting it again, revoke the owner's login.
+//! presenting it again here, revoke the owner's login. (At `/oauth/revoke` a
+//! copy can still end it: RFC 7009 asks no proof of possession, and stock
+//! clients send none; the worst it does is log the owner out.)
 
 use super::issue::Grantee;
 use crate::digest;
