@@ -101,8 +101,8 @@ pub fn check_url(url: &str) -> Result<url::Url, String> {
 /// tesserad fetch its neighbours (SSRF) by trusting them and sending a token.
 /// An administrator may name any (`tesserad admin trust add`); a server whose
 /// own issuer (`server_issuer`) is on loopback, a development machine, lets
-/// members name loopback issuers too. A host name is resolved now; one that
-/// does not resolve cannot be fetched either and passes.
+/// members name loopback issuers too. A host name is resolved now (for 3 s
+/// at most); one that does not resolve cannot be fetched either and passes.
 pub async fn check_member_issuer(url: &str, server_issuer: &str) -> Result<(), String> {
     let parsed = check_url(url)?;
     let local_server = check_url(server_issuer).is_ok_and(|s| host_is_loopback(&s));
@@ -111,9 +111,10 @@ pub async fn check_member_issuer(url: &str, server_issuer: &str) -> Result<(), S
         Some(url::Host::Ipv6(ip)) => vec![ip.into()],
         Some(url::Host::Domain(name)) => {
             let port = parsed.port_or_known_default().unwrap_or(443);
-            match tokio::net::lookup_host((name, port)).await {
-                Ok(found) => found.map(|a| a.ip()).collect(),
-                Err(_) => Vec::new(),
+            let lookup = tokio::net::lookup_host((name, port));
+            match tokio::time::timeout(Duration::from_secs(3), lookup).await {
+                Ok(Ok(found)) => found.map(|a| a.ip()).collect(),
+                _ => Vec::new(),
             }
         }
         None => Vec::new(),
