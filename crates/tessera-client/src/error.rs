@@ -86,7 +86,7 @@ pub enum Error {
         fix: String,
     },
 
-    /// Another process held the store's lock for all of [`crate::store::LOCK_WAIT`].
+    /// Another process held the store's lock for all of the store's `LOCK_WAIT`.
     #[error(
         "another process has held {path} for {seconds} s (a command stopped with Ctrl-Z, or stuck); let it finish or end it (`fuser -v {path}` shows which), then try again"
     )]
