@@ -13,7 +13,7 @@
 //! - A credential goes only to its server's origin (scheme, host, port; RFC
 //!   6454): see [`same_origin_url`].
 //! - Proxies (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, minus `NO_PROXY`) carry
-//!   requests to other hosts, never to loopback: see [`Agent`].
+//!   requests to other hosts, never to loopback: see `Agent`.
 
 use crate::env::EnvVars;
 use crate::error::Error;
