@@ -25,6 +25,10 @@
 //! - [`store`] holds every SQL statement, SQLite and PostgreSQL behind one `Store`.
 //! - The core is plain data and small utilities.
 
+// The docs are for the next engineer, internals included: links to private
+// items resolve with `cargo doc --document-private-items`.
+#![allow(rustdoc::private_intra_doc_links)]
+
 pub mod access_tokens;
 pub mod accounts;
 pub mod api_keys;

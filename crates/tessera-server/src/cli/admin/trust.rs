@@ -33,7 +33,7 @@ pub struct AddArgs {
     #[arg(long, value_name = "CLIENT_ID")]
     pub app: String,
     /// The issuer, exactly as the JWT's `iss` (https, or http on loopback),
-    /// e.g. https://token.actions.githubusercontent.com.
+    /// e.g. `https://token.actions.githubusercontent.com`.
     #[arg(long, value_name = "URL")]
     pub issuer: String,
     /// The audience the JWT must carry in `aud`.
