@@ -3,6 +3,11 @@
 //! `token_type_hint` says. Revoking a refresh token revokes its whole family,
 //! access tokens included (§2.1). Unknown, expired or foreign tokens get the same
 //! 200 as revoked ones (§2.2), so the endpoint reveals nothing.
+//!
+//! A token-URL session's access token belongs to no client (the session id
+//! was the credential, [`super::session_token`]): holding it is enough to give
+//! it up, whatever client the request names or fails to authenticate as, so a
+//! `login-session` login can be logged out of.
 
 use super::{TokenQuestion, client_auth};
 use crate::error::Result;
@@ -11,6 +16,11 @@ use crate::store::App;
 use tessera_proto::TokenUse;
 
 pub async fn revoke(svc: &Services, request: TokenQuestion, now: i64) -> Result<()> {
+    if let Some(token) = request.token.as_deref()
+        && revoke_clientless(svc, token, now).await?
+    {
+        return Ok(());
+    }
     let app = client_auth::authenticate(&svc.store, &request.client).await?;
     let token = super::required(&request.token, "token")?;
     // The hint only orders the look-ups (§2.1); both kinds are always tried.
@@ -22,6 +32,23 @@ pub async fn revoke(svc: &Services, request: TokenQuestion, now: i64) -> Result<
         revoke_refresh(svc, &app, token, now).await?;
     }
     Ok(())
+}
+
+/// Revokes `token` if it is an access token of no client (a token-URL
+/// session's). Whether it was one.
+async fn revoke_clientless(svc: &Services, token: &str, now: i64) -> Result<bool> {
+    let Ok(claims) = svc
+        .keyring
+        .verify(&svc.store, token, TokenUse::Access, now)
+        .await
+    else {
+        return Ok(false);
+    };
+    if claims.iss != svc.settings.issuer || claims.client_id.is_some() {
+        return Ok(false);
+    }
+    crate::access_tokens::revoke(&svc.store, &claims, now).await?;
+    Ok(true)
 }
 
 /// Revokes `token` if it is an access token issued to `app`. Whether it was one.

@@ -99,4 +99,31 @@ mod tests {
             "expired"
         );
     }
+
+    /// A `login-session` login can be logged out of: the token belongs to no
+    /// client, so holding it is enough to revoke it.
+    #[tokio::test]
+    async fn a_session_token_is_revoked_by_whoever_holds_it() {
+        let fx = Fixture::new().await;
+        let account = fx.account("s@example.com").await;
+        let (id, _) = create(&fx.state.store, &account, LEVEL_0, fx.clock_now())
+            .await
+            .unwrap();
+        let tokens = crate::testing::body_json(
+            fx.post_form("/oauth/session-token", &[("session_id", &id)])
+                .await,
+        )
+        .await;
+        let token = tokens["access_token"].as_str().expect("a token").to_owned();
+        let bearer = format!("Bearer {token}");
+        assert_eq!(fx.get("/v1/me", &bearer).await.status(), 200);
+        let revoked = fx
+            .post_form(
+                "/oauth/revoke",
+                &[("token", &token), ("client_id", "not-a-client")],
+            )
+            .await;
+        assert_eq!(revoked.status(), 200);
+        assert_eq!(fx.get("/v1/me", &bearer).await.status(), 401);
+    }
 }
