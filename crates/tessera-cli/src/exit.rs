@@ -68,6 +68,8 @@ pub fn exit_for(error: &CliError) -> Exit {
         CliError::Client { source, .. } => match source {
             ClientError::Unauthorized { .. } => Exit::CredentialRejected,
             ClientError::Network { .. } | ClientError::Certificate { .. } => Exit::Network,
+            // A 404 or 400 is no server trouble: the URL or the request is off.
+            ClientError::Server { status, .. } if *status < 500 => Exit::Failure,
             ClientError::Server { .. }
             | ClientError::RateLimited { .. }
             | ClientError::InvalidResponse { .. } => Exit::Server,

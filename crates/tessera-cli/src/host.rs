@@ -165,7 +165,10 @@ pub fn clap_usage(error: &clap::Error) -> Exit {
             true => std::io::stderr().is_terminal(),
             false => std::io::stdout().is_terminal(),
         };
-        let shown = match terminal {
+        // As clap's own output does (https://no-color.org, and a dumb terminal).
+        let plain_wanted = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+            || std::env::var_os("TERM").is_some_and(|t| t == "dumb");
+        let shown = match terminal && !plain_wanted {
             true => help.ansi().to_string(),
             false => plain.clone(),
         };
@@ -237,7 +240,7 @@ struct ErrorJson<'a> {
     error: String,
     kind: &'static str,
     exit_code: u8,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Always present (`null` without one), so scripts can read it unchecked.
     hint: Option<&'a str>,
 }
 
@@ -288,7 +291,7 @@ pub fn init_logging(spec: &AppSpec, env: &dyn EnvVars) {
             "{filter},ureq_proto=debug"
         )))
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(std::io::stderr().is_terminal() && env.var("NO_COLOR").is_none())
         .try_init();
 }
 

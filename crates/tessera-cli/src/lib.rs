@@ -127,22 +127,26 @@ mod tests {
         }
     }
 
+    /// Session ids and generated client secrets are base64url: `-` may lead.
     #[test]
-    fn session_ids_may_start_with_a_dash() {
-        let args = [
-            "tessera",
-            "auth",
-            "login",
-            "--session",
-            "--session-id",
-            "-e4x",
-        ];
-        let Command::Auth(auth::AuthCommand::Login(login)) =
-            Cli::try_parse_from(args).unwrap().command
-        else {
-            panic!("not a login");
+    fn secrets_may_start_with_a_dash() {
+        let login = |args: &[&str]| {
+            let argv = ["tessera", "auth", "login"].iter().chain(args);
+            match Cli::try_parse_from(argv).unwrap().command {
+                Command::Auth(auth::AuthCommand::Login(login)) => login,
+                _ => panic!("not a login"),
+            }
         };
-        assert_eq!(login.session_id.unwrap().expose_secret(), "-e4x");
+        let session = login(&["--session", "--session-id", "-e4x"]);
+        assert_eq!(session.session_id.unwrap().expose_secret(), "-e4x");
+        let client = login(&[
+            "--client-credentials",
+            "--client-secret",
+            "-lyq",
+            "--client-id",
+            "c",
+        ]);
+        assert_eq!(client.client_secret.unwrap().expose_secret(), "-lyq");
     }
 
     #[test]

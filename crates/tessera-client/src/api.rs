@@ -184,8 +184,19 @@ impl ApiClient {
             url: url.to_owned(),
             message,
         };
+        // ureq sends only the methods HTTP/1.1 defines; another would fail
+        // as if the network had (`FOO not valid for HTTP version`).
+        const SENDABLE: [&str; 9] = [
+            "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE", "CONNECT",
+        ];
         let http_method = ureq::http::Method::from_bytes(method.as_bytes())
-            .map_err(|_| unsendable(format!("{method:?} is not an HTTP method")))?;
+            .ok()
+            .filter(|m| SENDABLE.contains(&m.as_str()))
+            .ok_or_else(|| {
+                unsendable(format!(
+                    "{method:?} is not an HTTP method this client sends (GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS)"
+                ))
+            })?;
         let authorization = ureq::http::HeaderValue::from_str(&auth.header_value()).map_err(|_| {
             unsendable(
                 "the credential holds a line break or another character an HTTP header cannot carry; check the key (a pasted newline?)"

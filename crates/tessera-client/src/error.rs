@@ -103,7 +103,9 @@ pub enum Error {
     #[error("rate limited by the server{}", retry_after.map(|s| format!("; retry after {s}s")).unwrap_or_default())]
     RateLimited { retry_after: Option<u64> },
 
-    #[error("server error {status} from {url}: {message}")]
+    /// Any other status than 2xx, 401, 403 and 429: the server's trouble
+    /// (5xx), or a 4xx that says the URL or request is not what it serves.
+    #[error("the server answered HTTP {status} at {url}: {message}")]
     Server {
         url: String,
         status: u16,

@@ -97,7 +97,8 @@ pub struct LoginArgs {
     #[arg(long, value_name = "ID")]
     pub client_id: Option<String>,
     /// OAuth client secret for --client-credentials (also TESSERA_CLIENT_SECRET).
-    #[arg(long, value_name = "SECRET", value_parser = client_secret_arg)]
+    // A generated secret is base64url and may start with `-`.
+    #[arg(long, value_name = "SECRET", value_parser = client_secret_arg, allow_hyphen_values = true)]
     pub client_secret: Option<ClientSecret>,
     /// Scopes to ask for, space-separated (default: the server's).
     #[arg(long, value_name = "SCOPES")]
@@ -312,7 +313,7 @@ fn verify_hint(ctx: &Ctx, error: CliError) -> CliError {
             error.with_hint("the key is invalid, expired or revoked; check it or create a new one")
         }
         Some(ClientError::Network { .. }) => error.with_hint(format!(
-            "is the server running? To store the key without checking it, run `{} auth login --no-verify`",
+            "is the server running? To store the key without checking it, add --no-verify (`{} auth login --api-key KEY --no-verify`)",
             ctx.spec.name
         )),
         _ => error,
