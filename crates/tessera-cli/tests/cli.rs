@@ -78,6 +78,21 @@ fn token_without_login_exits_3_with_a_hint() {
         stderr(&out)
     );
     assert!(stderr(&out).contains("TESSERA_API_KEY"));
+    // A profile that does not exist is said not to exist (as kubectl says of
+    // a context), not to lack a credential.
+    for command in [
+        &["auth", "token"][..],
+        &["auth", "test"],
+        &["api", "/v1/me"],
+    ] {
+        let out = s.cmd(command).args(["--profile", "nope"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(3), "{command:?}");
+        assert!(
+            stderr(&out).contains("there is no profile \"nope\""),
+            "{}",
+            stderr(&out)
+        );
+    }
 }
 
 #[test]

@@ -54,6 +54,22 @@ pub fn from_resolution(
     io: &mut Io,
 ) -> Result<Active, CliError> {
     match resolution.credential() {
+        // `--profile` naming no profile: say so, as kubectl does of a context.
+        None if ctx.one_profile.is_none()
+            && ctx.profile_flag.as_deref().is_some_and(|p| {
+                ctx.store
+                    .read_config()
+                    .is_ok_and(|c| !c.profiles.contains_key(p))
+            }) =>
+        {
+            Err(CliError::NotLoggedIn {
+                message: format!(
+                    "not logged in: there is no profile {:?}",
+                    ctx.profile_flag.as_deref().unwrap_or_default()
+                ),
+                hint: format!("`{} auth list` shows the profiles", ctx.spec.name),
+            })
+        }
         None => Err(CliError::NotLoggedIn {
             message: "not logged in: no credential found".into(),
             hint: ctx.login_hint(),
