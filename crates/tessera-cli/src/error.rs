@@ -40,6 +40,10 @@ impl CliError {
     pub fn hint(&self) -> Option<&str> {
         match self {
             CliError::NotLoggedIn { hint, .. } | CliError::Expired { hint, .. } => Some(hint),
+            CliError::Client {
+                source: tessera_client::Error::Parse { .. },
+                hint: None,
+            } => Some("fix the file by hand (it is TOML), or move it away and log in again"),
             CliError::Client { hint, .. } => hint.as_deref(),
             CliError::Usage(_)
             | CliError::NeedsTerminal { .. }

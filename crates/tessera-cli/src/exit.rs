@@ -78,7 +78,6 @@ pub fn exit_for(error: &CliError) -> Exit {
             | ClientError::Parse { .. }
             | ClientError::UnknownEnvironment(_)
             | ClientError::UnknownProfile(_)
-            | ClientError::InvalidUrl(_)
             | ClientError::Forbidden { .. }
             | ClientError::SymlinkedCredentials { .. }
             | ClientError::LockHeld { .. } => Exit::Failure,
@@ -89,6 +88,7 @@ pub fn exit_for(error: &CliError) -> Exit {
             | ClientError::UntrustedConfig { .. }
             | ClientError::TlsTrust { .. }
             | ClientError::Unsendable { .. }
+            | ClientError::InvalidUrl(_)
             | ClientError::CredentialsInUrl { .. } => Exit::Usage,
             // The entry a profile refers to is gone: log in again, as when
             // there is no credential at all.

@@ -558,9 +558,10 @@ fn profiles_belong_to_environments() {
         "{text}"
     );
 
+    // A value that is no URL is a bad argument, as clap's own refusals (2).
     s.cmd(&["auth", "env", "add", "bad", "not-a-url"])
         .assert()
-        .code(1);
+        .code(2);
     s.cmd(&["auth", "env", "switch", "nope"]).assert().code(1);
 }
 

@@ -776,8 +776,13 @@ fn parse<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, Error> {
 fn without_quoted_values(message: &str) -> String {
     let mut kept = String::with_capacity(message.len());
     for (i, part) in message.split('`').enumerate() {
+        // What the parser expected (`=`, `]`) is punctuation, never the file's.
         if i % 2 == 0 {
             kept.push_str(part);
+        } else if !part.chars().any(char::is_alphanumeric) {
+            kept.push('`');
+            kept.push_str(part);
+            kept.push('`');
         }
     }
     kept.replace(" ,", ",").trim_end().to_owned()
