@@ -13,7 +13,7 @@ use super::{TokenQuestion, client_auth};
 use crate::error::Result;
 use crate::services::Services;
 use crate::store::App;
-use tessera_proto::TokenUse;
+use tessera_proto::{Claims, TokenUse};
 
 pub async fn revoke(svc: &Services, request: TokenQuestion, now: i64) -> Result<()> {
     if let Some(token) = request.token.as_deref()
@@ -37,34 +37,33 @@ pub async fn revoke(svc: &Services, request: TokenQuestion, now: i64) -> Result<
 /// Revokes `token` if it is an access token of no client (a token-URL
 /// session's). Whether it was one.
 async fn revoke_clientless(svc: &Services, token: &str, now: i64) -> Result<bool> {
-    let Ok(claims) = svc
-        .keyring
-        .verify(&svc.store, token, TokenUse::Access, now)
-        .await
-    else {
-        return Ok(false);
-    };
-    if claims.iss != svc.settings.issuer || claims.client_id.is_some() {
-        return Ok(false);
+    match access_claims(svc, token, now).await {
+        Some(claims) if claims.iss == svc.settings.issuer && claims.client_id.is_none() => {
+            crate::access_tokens::revoke(&svc.store, &claims, now).await?;
+            Ok(true)
+        }
+        _ => Ok(false),
     }
-    crate::access_tokens::revoke(&svc.store, &claims, now).await?;
-    Ok(true)
 }
 
 /// Revokes `token` if it is an access token issued to `app`. Whether it was one.
 async fn revoke_access(svc: &Services, app: &App, token: &str, now: i64) -> Result<bool> {
-    // Signature and kind only: an expired or already revoked token is simply done.
-    let Ok(claims) = svc
-        .keyring
-        .verify(&svc.store, token, TokenUse::Access, now)
-        .await
-    else {
+    let Some(claims) = access_claims(svc, token, now).await else {
         return Ok(false);
     };
     if claims.iss == svc.settings.issuer && claims.client_id.as_deref() == Some(&app.client_id) {
         crate::access_tokens::revoke(&svc.store, &claims, now).await?;
     }
     Ok(true)
+}
+
+/// The claims of `token` if it is an access token: signature and kind only,
+/// since an expired or already revoked token is simply done.
+async fn access_claims(svc: &Services, token: &str, now: i64) -> Option<Claims> {
+    (svc.keyring)
+        .verify(&svc.store, token, TokenUse::Access, now)
+        .await
+        .ok()
 }
 
 /// Revokes the family of `token` if it is a refresh token issued to `app`.
