@@ -54,12 +54,34 @@ impl Ctx<'_> {
         }
     }
 
-    /// The ways to log in, for "not logged in" messages.
+    /// The ways to log in, for "not logged in" messages. When the current
+    /// environment has profiles but none is current (its current one was
+    /// logged out, or the environment was switched to), choosing one is the
+    /// way, not a new login.
     pub fn login_hint(&self) -> String {
-        format!(
+        let login = format!(
             "run `{}`, or set {}",
             self.spec.key_login, self.spec.api_key_env
-        )
+        );
+        if self.one_profile.is_some() || self.profile_flag.is_some() {
+            return login;
+        }
+        let Ok(config) = self.store.read_config() else {
+            return login;
+        };
+        let environment = config.current_environment();
+        if config.current_profile(environment).is_some() {
+            return login;
+        }
+        let app = self.spec.name;
+        let names: Vec<&str> = config.profiles_in(environment).map(|(n, _)| n).collect();
+        match names.as_slice() {
+            [] => login,
+            [one] => format!("profile {one:?} is not current: `{app} auth switch {one}`"),
+            _ => format!(
+                "no profile of environment {environment:?} is current: `{app} auth switch NAME` (`{app} auth list` shows them)"
+            ),
+        }
     }
 }
 

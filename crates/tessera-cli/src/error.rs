@@ -17,6 +17,11 @@ pub enum CliError {
     #[error("{message}")]
     Expired { message: String, hint: String },
 
+    /// The command cannot be done in the present state (e.g. removing an
+    /// environment that still has profiles); the hint says what to do first.
+    #[error("{message}")]
+    Conflict { message: String, hint: String },
+
     #[error("cancelled")]
     Cancelled,
 
@@ -39,7 +44,9 @@ impl CliError {
     /// What to do about it, when there is something to say.
     pub fn hint(&self) -> Option<&str> {
         match self {
-            CliError::NotLoggedIn { hint, .. } | CliError::Expired { hint, .. } => Some(hint),
+            CliError::NotLoggedIn { hint, .. }
+            | CliError::Expired { hint, .. }
+            | CliError::Conflict { hint, .. } => Some(hint),
             CliError::Client {
                 source: tessera_client::Error::Parse { .. },
                 hint: None,

@@ -63,7 +63,7 @@ pub fn exit_for(error: &CliError) -> Exit {
         CliError::Usage(_) | CliError::NeedsTerminal { .. } => Exit::Usage,
         CliError::NotLoggedIn { .. } => Exit::NotLoggedIn,
         CliError::Expired { .. } => Exit::CredentialRejected,
-        CliError::Cancelled | CliError::Http { .. } => Exit::Failure,
+        CliError::Cancelled | CliError::Conflict { .. } | CliError::Http { .. } => Exit::Failure,
         CliError::Io(_) => Exit::Failure,
         CliError::Client { source, .. } => match source {
             ClientError::Unauthorized { .. } => Exit::CredentialRejected,

@@ -565,6 +565,112 @@ fn profiles_belong_to_environments() {
     s.cmd(&["auth", "env", "switch", "nope"]).assert().code(1);
 }
 
+/// `auth env remove` forgets a server, never a login: while profiles are in
+/// the environment it refuses (logout revokes their tokens; dropping them
+/// here would not), and the default environment always stays.
+#[test]
+fn an_environment_is_removed_only_when_it_has_no_profiles() {
+    let s = Tessera::sandbox();
+    s.cmd(&["auth", "env", "add", "staging", "https://staging.example/"])
+        .assert()
+        .success();
+    s.cmd(&["auth", "env", "switch", "staging"])
+        .assert()
+        .success();
+    s.login("staging-key-0000000", &[]);
+    let config = std::fs::read_to_string(s.config.join("config.toml")).unwrap();
+
+    let out = s
+        .cmd(&["auth", "env", "remove", "staging"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("still has profiles: \"staging\""),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("tessera auth logout staging"),
+        "{}",
+        stderr(&out)
+    );
+    let unchanged = std::fs::read_to_string(s.config.join("config.toml")).unwrap();
+    assert_eq!(unchanged, config);
+    s.cmd(&["auth", "token"])
+        .assert()
+        .stdout("staging-key-0000000\n");
+
+    s.cmd(&["auth", "logout", "staging", "--force"])
+        .assert()
+        .success();
+    s.cmd(&["auth", "env", "rm", "staging"])
+        .assert()
+        .success()
+        .stderr("Removed environment \"staging\".\nSwitched to environment \"default\".\n");
+    let out = s.cmd(&["auth", "env", "list", "--json"]).output().unwrap();
+    let envs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(envs.as_array().unwrap().len(), 1);
+    assert_eq!(envs[0]["name"], "default");
+    assert_eq!(envs[0]["current"], true);
+
+    s.cmd(&["auth", "env", "remove", "staging"])
+        .assert()
+        .code(1);
+    s.cmd(&["auth", "env", "remove", "default"])
+        .assert()
+        .code(2);
+}
+
+/// Logging out of the current profile leaves the user logged in with the
+/// environment's other profile, as `gh auth logout` switches accounts; and
+/// where profiles exist but none is current, the hint says to choose one, not
+/// to log in again.
+#[test]
+fn logging_out_of_the_current_profile_switches_to_another() {
+    let s = Tessera::sandbox();
+    s.login("first-key-000000000", &[]);
+    s.login("second-key-00000000", &["--profile", "work"]);
+    let out = s.cmd(&["auth", "logout", "--force"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Switched to profile \"default\" (environment \"default\")."),
+        "{}",
+        stderr(&out)
+    );
+    s.cmd(&["auth", "token"])
+        .assert()
+        .stdout("first-key-000000000\n");
+
+    // A config whose environment has a profile but no current one.
+    let config = s.config.join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text: String = text
+        .lines()
+        .filter(|l| !l.starts_with("current_profile"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&config, text).unwrap();
+    let out = s.cmd(&["auth", "token"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        stderr(&out)
+            .contains("hint: profile \"default\" is not current: `tessera auth switch default`"),
+        "{}",
+        stderr(&out)
+    );
+    let out = s.cmd(&["auth", "logout", "--force"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("tessera auth logout NAME"),
+        "{}",
+        stderr(&out)
+    );
+    s.cmd(&["auth", "token", "--profile", "default"])
+        .assert()
+        .stdout("first-key-000000000\n");
+}
+
 #[test]
 fn logout_refuses_without_a_terminal_unless_forced() {
     let s = Tessera::sandbox();

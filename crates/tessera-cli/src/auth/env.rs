@@ -1,4 +1,4 @@
-//! `auth env list | add NAME URL | switch NAME`: named servers.
+//! `auth env list | add NAME URL | switch NAME | remove NAME`: named servers.
 
 use crate::context::Ctx;
 use crate::error::CliError;
@@ -6,7 +6,7 @@ use crate::io::Io;
 use clap::Subcommand;
 use serde::Serialize;
 use tessera_client::config::parse_server_url;
-use tessera_client::{Error as ClientError, Transport};
+use tessera_client::{DEFAULT_ENVIRONMENT, Error as ClientError, Transport};
 
 #[derive(Debug, Subcommand)]
 pub enum EnvCommand {
@@ -16,6 +16,9 @@ pub enum EnvCommand {
     Add(EnvAddArgs),
     /// Make an environment current.
     Switch(EnvSwitchArgs),
+    /// Forget an environment that has no profiles left.
+    #[command(visible_alias = "rm")]
+    Remove(EnvRemoveArgs),
 }
 
 #[derive(Debug, Default, clap::Args)]
@@ -40,6 +43,11 @@ pub struct EnvSwitchArgs {
     pub name: String,
 }
 
+#[derive(Debug, clap::Args)]
+pub struct EnvRemoveArgs {
+    pub name: String,
+}
+
 #[derive(Debug, Serialize)]
 pub struct EnvRow {
     pub name: String,
@@ -55,6 +63,7 @@ pub fn run(command: &EnvCommand, ctx: &Ctx, io: &mut Io) -> Result<(), CliError>
         EnvCommand::List(args) => list(args, ctx, io),
         EnvCommand::Add(args) => add(args, ctx, io),
         EnvCommand::Switch(args) => switch(args, ctx, io),
+        EnvCommand::Remove(args) => remove(args, ctx, io),
     }
 }
 
@@ -145,4 +154,71 @@ fn switch(args: &EnvSwitchArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> 
         })?;
     writeln!(io.stderr, "Switched to environment {:?}.", args.name)?;
     Ok(())
+}
+
+/// Forgets an environment. Its profiles must be logged out first: dropping
+/// them here would leave their tokens valid at the server, where logout
+/// revokes them. The default environment always exists and is not removed.
+fn remove(args: &EnvRemoveArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
+    let name = &args.name;
+    let app = ctx.spec.name;
+    if name == DEFAULT_ENVIRONMENT {
+        return Err(CliError::Usage(format!(
+            "the {name:?} environment always exists and cannot be removed; `{app} auth env add {name} URL` changes its URL"
+        )));
+    }
+    let outcome = ctx
+        .store
+        .update(|config, _| {
+            if !config.environments.contains_key(name) {
+                return Err(ClientError::UnknownEnvironment(name.clone()));
+            }
+            let profiles: Vec<String> = config
+                .profiles_in(name)
+                .map(|(p, _)| p.to_owned())
+                .collect();
+            if !profiles.is_empty() {
+                return Ok(Removal::HasProfiles(profiles));
+            }
+            config.environments.remove(name);
+            let was_current = config.current_environment.as_deref() == Some(name.as_str());
+            if was_current {
+                config.current_environment = None;
+            }
+            Ok(Removal::Removed { was_current })
+        })
+        .map_err(|e| {
+            CliError::from(e).with_hint(format!("`{app} auth env list` shows the environments"))
+        })?;
+    match outcome {
+        Removal::HasProfiles(profiles) => {
+            let quoted: Vec<String> = profiles.iter().map(|p| format!("{p:?}")).collect();
+            let logout = match profiles.as_slice() {
+                [one] => format!("`{app} auth logout {one}`"),
+                _ => format!("`{app} auth logout NAME` for each"),
+            };
+            Err(CliError::Conflict {
+                message: format!(
+                    "environment {name:?} still has profiles: {}",
+                    quoted.join(", ")
+                ),
+                hint: format!("log out of them first ({logout}), then remove the environment"),
+            })
+        }
+        Removal::Removed { was_current } => {
+            writeln!(io.stderr, "Removed environment {name:?}.")?;
+            if was_current {
+                writeln!(
+                    io.stderr,
+                    "Switched to environment {DEFAULT_ENVIRONMENT:?}."
+                )?;
+            }
+            Ok(())
+        }
+    }
+}
+
+enum Removal {
+    HasProfiles(Vec<String>),
+    Removed { was_current: bool },
 }

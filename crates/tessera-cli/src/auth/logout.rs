@@ -1,5 +1,7 @@
 //! `auth logout [NAME] [--all] [--force]`: delete profiles and their stored
 //! credentials. Asks first on a terminal; without one, refuses unless `--force`.
+//! Logging out of the current profile makes another of its environment's
+//! profiles current, when there is one (as gh switches accounts).
 //!
 //! An OAuth login is revoked at the server first (RFC 7009: the refresh token,
 //! then the access token). When that fails (server down, no revocation
@@ -61,7 +63,17 @@ pub fn run(args: &LogoutArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
                     hint: format!("`{} auth list` shows the profiles", ctx.spec.name),
                 });
             }
-            None => vec![],
+            None => match config.profiles_in(config.current_environment()).next() {
+                // Profiles, none current: which one is the user's to say.
+                Some(_) => {
+                    return Err(CliError::Usage(format!(
+                        "no profile of environment {:?} is current: name the one to log out of (`{app} auth logout NAME`; `{app} auth list` shows them)",
+                        config.current_environment(),
+                        app = ctx.spec.name
+                    )));
+                }
+                None => vec![],
+            },
         }
     };
     if targets.is_empty() {
@@ -102,6 +114,13 @@ pub fn run(args: &LogoutArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
             revoke_session(ctx, io, name, session)?;
         }
     }
+    let left_without_current: std::collections::BTreeSet<&str> = targets
+        .iter()
+        .filter_map(|name| {
+            let environment = config.profiles.get(name)?.environment.as_str();
+            (config.current_profile(environment) == Some(name.as_str())).then_some(environment)
+        })
+        .collect();
     delete(ctx, &targets)?;
     for name in &targets {
         writeln!(io.stderr, "Logged out of profile {name:?}.")?;
@@ -117,6 +136,14 @@ pub fn run(args: &LogoutArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
             io.stderr,
             "The API key itself still works on the server until it is revoked there."
         )?;
+    }
+    for environment in left_without_current {
+        if let Some(next) = make_another_current(ctx, environment)? {
+            writeln!(
+                io.stderr,
+                "Switched to profile {next:?} (environment {environment:?})."
+            )?;
+        }
     }
     if ctx.env.var(ctx.spec.api_key_env).is_some() {
         io.warn(format!(
@@ -151,6 +178,26 @@ pub fn delete(ctx: &Ctx, names: &[String]) -> Result<Deleted, CliError> {
             deleted.had_credentials |= creds.profiles.remove(name).is_some_and(|c| !c.is_empty());
         }
         Ok(deleted)
+    })?)
+}
+
+/// After the current profile of `environment` was logged out, makes another
+/// of its profiles current, as `gh auth logout` switches to the host's other
+/// account: the user is still logged in there, and commands should say so.
+fn make_another_current(ctx: &Ctx, environment: &str) -> Result<Option<String>, CliError> {
+    Ok(ctx.store.update(|config, _| {
+        if config.current_profile(environment).is_some() {
+            return Ok(None);
+        }
+        let Some(next) = config
+            .profiles_in(environment)
+            .next()
+            .map(|(n, _)| n.to_owned())
+        else {
+            return Ok(None);
+        };
+        config.set_current_profile(environment, &next);
+        Ok(Some(next))
     })?)
 }
 

@@ -131,6 +131,8 @@ const ENV_HELP: &str = crate::with_examples!(
   {command} list
   # plain http to a server off this machine needs an opt-in
   {command} add lab http://10.0.0.5:8080 --insecure
+  # forget one, once its profiles are logged out
+  {command} remove lab
   # the server and an Authorization header value, for other tools
   eval \"$({command})\" && curl -H \"Authorization: $TESSERA_AUTHORIZATION\" \"$TESSERA_URL/v1/me\""
 );
