@@ -567,7 +567,8 @@ fn profiles_belong_to_environments() {
 
 /// `auth env remove` forgets a server, never a login: while profiles are in
 /// the environment it refuses (logout revokes their tokens; dropping them
-/// here would not), and the default environment always stays.
+/// here would not), and the default environment always stays. Moving an
+/// environment with profiles to another server warns.
 #[test]
 fn an_environment_is_removed_only_when_it_has_no_profiles() {
     let s = Tessera::sandbox();
@@ -578,6 +579,19 @@ fn an_environment_is_removed_only_when_it_has_no_profiles() {
         .assert()
         .success();
     s.login("staging-key-0000000", &[]);
+    // Moving it to another server is allowed, and said: the key goes there now.
+    let out = s
+        .cmd(&["auth", "env", "add", "staging", "https://moved.example"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "warning: profile \"staging\" of environment \"staging\" now sends credentials to https://moved.example, not https://staging.example"
+        ),
+        "{}",
+        stderr(&out)
+    );
     let config = std::fs::read_to_string(s.config.join("config.toml")).unwrap();
 
     let out = s

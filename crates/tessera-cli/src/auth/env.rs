@@ -108,7 +108,9 @@ fn list(args: &EnvListArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
 
 /// Adds or changes an environment. Plain http to a host that is not
 /// loopback is refused unless `--insecure`: the opt-in is stored with this
-/// URL, and changing the URL without the flag withdraws it.
+/// URL, and changing the URL without the flag withdraws it. Moving an
+/// environment with profiles to another server is allowed (a server that
+/// changed its name) but warned about: their credentials go there from now on.
 fn add(args: &EnvAddArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     super::check_name("environment", &args.name)?;
     let url = parse_server_url(&args.url)?;
@@ -122,13 +124,58 @@ fn add(args: &EnvAddArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
             ))
         })?;
     }
-    ctx.store.update(|config, _| {
+    let moved = ctx.store.update(|config, _| {
+        let before = config.environment_url(ctx.spec, ctx.env, &args.name);
+        let was_insecure = config
+            .environments
+            .get(&args.name)
+            .is_some_and(|e| e.insecure);
+        // Profiles that follow the environment's URL (llamactl's may carry
+        // their own) send their credentials to the new server from now on.
+        let following: Vec<String> = config
+            .profiles_in(&args.name)
+            .filter(|(_, p)| p.url.is_none())
+            .map(|(n, _)| n.to_owned())
+            .collect();
         let environment = config.environments.entry(args.name.clone()).or_default();
         environment.url = Some(url.clone());
         environment.insecure = args.insecure;
-        Ok(())
+        let origin = |u: &str| url::Url::parse(u).ok().map(|u| u.origin());
+        Ok(before
+            .filter(|before| origin(before) != origin(&url) && !following.is_empty())
+            .map(|before| (before, was_insecure, following)))
     })?;
     writeln!(io.stderr, "Environment {:?} is {url}.", args.name)?;
+    if let Some((before, was_insecure, profiles)) = moved {
+        let app = ctx.spec.name;
+        let back = format!(
+            "{app} auth env add {} {}{}",
+            args.name,
+            tessera_client::config::display_url(&before),
+            if was_insecure { " --insecure" } else { "" }
+        );
+        let (which, logout) = match profiles.as_slice() {
+            [one] => (
+                format!("profile {one:?} of environment {:?} now sends", args.name),
+                format!("`{app} auth logout {one}`"),
+            ),
+            many => (
+                format!(
+                    "profiles {} of environment {:?} now send",
+                    many.iter()
+                        .map(|p| format!("{p:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    args.name
+                ),
+                format!("`{app} auth logout NAME`"),
+            ),
+        };
+        io.warn(format!(
+            "{which} credentials to {url}, not {}; to log out at the old server instead, put its URL back (`{back}`) and run {logout}",
+            tessera_client::config::display_url(&before),
+        ))?;
+    }
     if args.insecure && needs_opt_in {
         io.warn(format!(
             "credentials sent to {url} travel in plain http: anyone on the network path can read them"
