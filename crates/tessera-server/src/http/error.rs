@@ -83,10 +83,7 @@ pub fn respond(style: Style, error: Error) -> Response {
                 }
             }
         },
-        Error::RateLimited { limit, reset, now } => match style {
-            Api | OAuth => rate_limited(limit, reset, now),
-            Page => page_4xx(StatusCode::TOO_MANY_REQUESTS, text),
-        },
+        Error::RateLimited { limit, reset, now } => rate_limited(style, limit, reset, now),
         Error::SlowDown { interval_secs } => match style {
             Api | OAuth => slow_down(interval_secs),
             Page => page_4xx(StatusCode::BAD_REQUEST, text),
@@ -98,7 +95,7 @@ pub fn respond(style: Style, error: Error) -> Response {
             Api | OAuth => (
                 StatusCode::TOO_MANY_REQUESTS,
                 [(header::RETRY_AFTER, retry_after_secs.to_string())],
-                api_body("rate_limited", message),
+                limited_body(style, message),
             )
                 .into_response(),
             Page => page_4xx(StatusCode::TOO_MANY_REQUESTS, message),
@@ -371,21 +368,39 @@ fn oauth(error: OAuthErrorCode, description: Option<String>) -> Response {
     }
 }
 
-fn rate_limited(limit: u32, reset: i64, now: i64) -> Response {
+/// A 429's body: Lofty's `{"error":"rate_limited","message"}` everywhere;
+/// at the OAuth endpoints also `error_description`, where OAuth client
+/// libraries look for the words (RFC 6749 defines no code for a 429).
+fn limited_body(style: Style, message: String) -> Response {
+    match style {
+        Style::OAuth => axum::Json(serde_json::json!({
+            "error": "rate_limited",
+            "error_description": error_description(&message),
+            "message": message,
+        }))
+        .into_response(),
+        Style::Api | Style::Page => api_body("rate_limited", message).into_response(),
+    }
+}
+
+fn rate_limited(style: Style, limit: u32, reset: i64, now: i64) -> Response {
     // RFC 9110 §10.2.3: at least one second.
     let retry_after = (reset - now).max(1);
-    let mut response = (
-        StatusCode::TOO_MANY_REQUESTS,
-        [(header::RETRY_AFTER, retry_after.to_string())],
-        api_body(
-            "rate_limited",
-            format!(
-                "rate limit of {limit} requests per minute exceeded; retry after {retry_after} s (X-RateLimit-Reset {reset})"
-            ),
+    let message = format!(
+        "rate limit of {limit} requests per minute exceeded; retry after {retry_after} s (X-RateLimit-Reset {reset})"
+    );
+    let mut response = match style {
+        Style::Page => page_4xx(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("Too many requests from your address. Try again in {retry_after} seconds."),
         ),
-    )
-        .into_response();
-    write_rate_limit_headers(limit, 0, reset, response.headers_mut());
+        Style::Api | Style::OAuth => {
+            (StatusCode::TOO_MANY_REQUESTS, limited_body(style, message)).into_response()
+        }
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    write_rate_limit_headers(limit, 0, reset, headers);
     response
 }
 
@@ -467,7 +482,7 @@ pub mod documented {
     /// `X-RateLimit-*` headers), or too many attempts (one-time codes, user codes).
     #[derive(utoipa::ToResponse)]
     #[response(
-        description = "Over the rate limit (with `X-RateLimit-*`, Remaining 0), or too many attempts. Wait `Retry-After` seconds.",
+        description = "Over the rate limit (with `X-RateLimit-*`, Remaining 0), or too many attempts. Wait `Retry-After` seconds. At the OAuth endpoints the body also carries the message as `error_description`.",
         headers(("Retry-After" = u64, description = "Seconds until a request will be admitted again (at least 1).")),
         example = json!({"error": "rate_limited", "message": "rate limit of 100 requests per minute exceeded; retry after 12 s (X-RateLimit-Reset 1767225660)"})
     )]

@@ -126,19 +126,27 @@ async fn answer(request: Request, next: Next, refusal: Option<Error>) -> Respons
 #[derive(Clone, Copy, Debug)]
 pub struct Guessed;
 
-/// Per-client-address limit for the unauthenticated endpoints; other paths pass.
+/// Per-client-address limit for the unauthenticated endpoints; other paths
+/// pass. A refusal comes in the routes' own `style`: at the OAuth endpoints
+/// with `error_description`, at `/device` as a page.
 pub async fn by_ip(
-    State(state): State<AppState>,
+    State((state, style)): State<(AppState, Style)>,
     request: Request,
     next: Next,
-) -> Result<Response> {
-    let limits = limits(&state)?;
+) -> Response {
+    count_by_ip(&state, request, next)
+        .await
+        .unwrap_or_else(|refused| respond(style, refused))
+}
+
+async fn count_by_ip(state: &AppState, request: Request, next: Next) -> Result<Response> {
+    let limits = limits(state)?;
     let path = request.uri().path();
     let Some((rule, limit)) = limits.policy.ip_rule(path) else {
         return Ok(next.run(request).await);
     };
     let guesses_only = crate::ratelimit::guesses_only(path);
-    let ClientIp(ip) = ClientIp::of(request.headers(), request.extensions(), &state);
+    let ClientIp(ip) = ClientIp::of(request.headers(), request.extensions(), state);
     let bucket = Bucket {
         key: format!("ip:{}|{rule}", crate::forwarded::limit_key(ip)),
         limit,
@@ -630,6 +638,10 @@ mod tests {
         let refused = fx.send(nat(token_request(good, grant))).await;
         assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(header(&refused, "retry-after"), 60);
+        // In Lofty's form, with the words where OAuth libraries look for them.
+        let body = body_json(refused).await;
+        assert_eq!(body["error"], "rate_limited");
+        assert_eq!(body["error_description"], body["message"]);
         // Another address is not affected.
         let elsewhere = from_peer(token_request(good, grant), [192, 0, 2, 9], "");
         assert_eq!(fx.send(elsewhere).await.status(), StatusCode::OK);
@@ -850,6 +862,39 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A page over its address's limit is refused with a page a browser can
+    /// show (and its security headers), still with `Retry-After`.
+    #[tokio::test]
+    async fn a_page_over_the_address_limit_is_a_page() {
+        let fx = Fixture::with_settings(|s| {
+            s.rate_limit_policy = Policy::new(100, 500, 2, Vec::new());
+        })
+        .await;
+        let get = || {
+            from_peer(
+                Request::get("/device").body(Body::empty()).unwrap(),
+                [198, 51, 100, 7],
+                "",
+            )
+        };
+        for _ in 0..2 {
+            assert_ne!(fx.send(get()).await.status(), StatusCode::TOO_MANY_REQUESTS);
+        }
+        let refused = fx.send(get()).await;
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(header(&refused, "retry-after"), 60);
+        assert_eq!(header(&refused, "x-ratelimit-remaining"), 0);
+        assert!(
+            refused.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "{:?}",
+            refused.headers()
+        );
+        assert!(refused.headers().contains_key("content-security-policy"));
     }
 
     #[tokio::test]

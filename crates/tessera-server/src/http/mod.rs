@@ -49,19 +49,25 @@ pub fn router(state: AppState) -> Router {
     // Per-IP limits wrap only the routers that serve unauthenticated endpoints
     // (token, device, one-time codes); the layer matches paths, so other routes of
     // these routers pass through, and platform requests never pay for it.
-    let by_ip = |routes: Router<AppState>| match state.rate_limits {
-        Some(_) => routes.layer(from_fn_with_state(state.clone(), middleware::by_ip)),
-        None => routes,
-    };
     let timed = |routes, style| timed(&state, routes, style);
+    let limited = |routes: Router<AppState>, style| {
+        let routes = match state.rate_limits {
+            Some(_) => routes.layer(from_fn_with_state(
+                (state.clone(), style),
+                middleware::by_ip,
+            )),
+            None => routes,
+        };
+        timed(routes, style)
+    };
     let app = Router::new()
         .merge(timed(ops::routes(), Style::Api))
         .merge(timed(openapi::routes(), Style::Api))
         .merge(timed(platform, Style::Api))
-        .merge(timed(by_ip(oauth::routes()), Style::OAuth))
-        .merge(timed(by_ip(v1::public_routes()), Style::Api))
+        .merge(limited(oauth::routes(), Style::OAuth))
+        .merge(limited(v1::public_routes(), Style::Api))
         .merge(web::routes(state.clone(), |pages| {
-            timed(by_ip(pages), Style::Page)
+            limited(pages, Style::Page)
         }))
         .fallback(ops::not_found);
     app.layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
