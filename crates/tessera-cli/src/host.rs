@@ -229,9 +229,24 @@ pub fn context<'a>(
         now,
         clock: &tessera_client::oauth::SystemClock,
         browser: &tessera_client::oauth::SystemBrowser,
-        store: Store::open(persona.spec, env)?,
+        store: with_wait_notice(Store::open(persona.spec, env)?, persona.spec.name),
         profile_flag,
         storage: Storage::AsBefore,
+    })
+}
+
+/// At a terminal, a wait of more than a second for the store's lock is said
+/// (scripts, reading stderr, get no extra line).
+fn with_wait_notice(store: Store, app: &'static str) -> Store {
+    if !std::io::stderr().is_terminal() {
+        return store;
+    }
+    store.with_wait_notice(std::time::Duration::from_secs(1), move |lock| {
+        eprintln!(
+            "Waiting for another {app} command to release {} (up to {} s)…",
+            lock.display(),
+            tessera_client::store::LOCK_WAIT.as_secs()
+        );
     })
 }
 

@@ -59,6 +59,24 @@ pub struct Store {
     credentials_file: &'static str,
     credentials_format: CredentialsFormat,
     keychain: Keychain,
+    wait_notice: Option<WaitNotice>,
+}
+
+/// Said once when a wait for the store's lock lasts longer than `after` (a
+/// refresh in another process waiting on a slow server, a holder stopped
+/// with Ctrl-Z), so that a user at a terminal knows why nothing happens.
+#[derive(Clone)]
+pub struct WaitNotice {
+    after: Duration,
+    say: std::sync::Arc<dyn Fn(&Path) + Send + Sync>,
+}
+
+impl std::fmt::Debug for WaitNotice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WaitNotice")
+            .field("after", &self.after)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A credentials file or directory that others can read, and the command that
@@ -104,12 +122,27 @@ impl Store {
             credentials_file: spec.credentials_file,
             credentials_format: spec.credentials_format,
             keychain: Keychain::os(),
+            wait_notice: None,
         }
     }
 
     /// The same store with another keychain (a deadline, a backend).
     pub fn with_keychain(mut self, keychain: Keychain) -> Self {
         self.keychain = keychain;
+        self
+    }
+
+    /// The same store calling `say` with the lock file's path once a wait for
+    /// the lock has lasted `after` (the wait goes on, up to [`LOCK_WAIT`]).
+    pub fn with_wait_notice(
+        mut self,
+        after: Duration,
+        say: impl Fn(&Path) + Send + Sync + 'static,
+    ) -> Self {
+        self.wait_notice = Some(WaitNotice {
+            after,
+            say: std::sync::Arc::new(say),
+        });
         self
     }
 
@@ -299,7 +332,13 @@ impl Store {
 
     fn lock_within(&self, wait: Duration) -> Result<StoreLock<'_>, Error> {
         let (path, file) = self.open_lock_file()?;
-        let file = wait_for_lock(&path, file, Access::Exclusive, wait)?;
+        let file = wait_for_lock(
+            &path,
+            file,
+            Access::Exclusive,
+            wait,
+            self.wait_notice.as_ref(),
+        )?;
         Ok(self.locked(&path, file))
     }
 
@@ -319,7 +358,13 @@ impl Store {
     /// as exclusive waiters would be.
     pub fn wait_for_writer(&self) -> Result<(), Error> {
         let (path, file) = self.open_lock_file()?;
-        wait_for_lock(&path, file, Access::Shared, LOCK_WAIT)?;
+        wait_for_lock(
+            &path,
+            file,
+            Access::Shared,
+            LOCK_WAIT,
+            self.wait_notice.as_ref(),
+        )?;
         Ok(())
     }
 
@@ -421,7 +466,13 @@ enum Access {
 /// no timed `flock`: when the lock is taken, a thread blocks in it, so it is
 /// had the moment it is free; a lock that thread gets after this one gave up
 /// is dropped with the channel, so released at once.
-fn wait_for_lock(path: &Path, file: File, access: Access, wait: Duration) -> Result<File, Error> {
+fn wait_for_lock(
+    path: &Path,
+    file: File,
+    access: Access,
+    wait: Duration,
+    notice: Option<&WaitNotice>,
+) -> Result<File, Error> {
     let tried = match access {
         Access::Exclusive => file.try_lock(),
         Access::Shared => file.try_lock_shared(),
@@ -439,7 +490,17 @@ fn wait_for_lock(path: &Path, file: File, access: Access, wait: Duration) -> Res
         };
         let _ = send.send(taken.map(|()| file));
     });
-    match locked.recv_timeout(wait) {
+    let first = notice.map_or(wait, |n| n.after.min(wait));
+    let received = match locked.recv_timeout(first) {
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) if wait > first => {
+            if let Some(notice) = notice {
+                (notice.say)(path);
+            }
+            locked.recv_timeout(wait - first)
+        }
+        other => other,
+    };
+    match received {
         Ok(taken) => taken.map_err(Error::io(path)),
         Err(_) => Err(Error::LockHeld {
             path: path.to_owned(),
@@ -935,6 +996,26 @@ mod tests {
         });
         // The waiter that gave up took nothing with it.
         assert!(store.try_lock().unwrap().is_some());
+    }
+
+    #[test]
+    fn a_long_wait_for_the_lock_is_said_once_and_goes_on() {
+        let (_tmp, store) = store();
+        let (said, heard) = std::sync::mpsc::channel();
+        let waiter = store.clone().with_wait_notice(Duration::ZERO, move |path| {
+            said.send(path.to_owned()).unwrap()
+        });
+        let held = store.lock().unwrap();
+        std::thread::scope(|s| {
+            let waiting = s.spawn(|| waiter.lock_within(Duration::from_secs(600)).is_ok());
+            assert_eq!(heard.recv().unwrap(), store.lock_path());
+            drop(held);
+            assert!(waiting.join().unwrap());
+        });
+        assert!(heard.try_recv().is_err(), "said once");
+        // A lock that is free is taken without a word.
+        drop(waiter.lock().unwrap());
+        assert!(heard.try_recv().is_err());
     }
 
     #[test]
