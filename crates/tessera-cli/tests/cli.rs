@@ -572,68 +572,43 @@ fn profiles_belong_to_environments() {
 #[test]
 fn an_environment_is_removed_only_when_it_has_no_profiles() {
     let s = Tessera::sandbox();
-    s.cmd(&["auth", "env", "add", "staging", "https://staging.example/"])
-        .assert()
-        .success();
-    s.cmd(&["auth", "env", "switch", "staging"])
-        .assert()
-        .success();
+    s.ok(&["auth", "env", "add", "staging", "https://staging.example/"]);
+    s.ok(&["auth", "env", "switch", "staging"]);
     s.login("staging-key-0000000", &[]);
     // Moving it to another server is allowed, and said: the key goes there now.
-    let out = s
-        .cmd(&["auth", "env", "add", "staging", "https://moved.example"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let said = s.fails(
+        &["auth", "env", "add", "staging", "https://moved.example"],
+        0,
+    );
     assert!(
-        stderr(&out).contains(
+        said.contains(
             "warning: profile \"staging\" of environment \"staging\" now sends credentials to https://moved.example, not https://staging.example"
         ),
-        "{}",
-        stderr(&out)
+        "{said}"
     );
     let config = std::fs::read_to_string(s.config.join("config.toml")).unwrap();
 
-    let out = s
-        .cmd(&["auth", "env", "remove", "staging"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("still has profiles: \"staging\""),
-        "{}",
-        stderr(&out)
-    );
-    assert!(
-        stderr(&out).contains("tessera auth logout staging"),
-        "{}",
-        stderr(&out)
-    );
+    let said = s.fails(&["auth", "env", "remove", "staging"], 1);
+    assert!(said.contains("still has profiles: \"staging\""), "{said}");
+    assert!(said.contains("tessera auth logout staging"), "{said}");
     let unchanged = std::fs::read_to_string(s.config.join("config.toml")).unwrap();
     assert_eq!(unchanged, config);
-    s.cmd(&["auth", "token"])
-        .assert()
-        .stdout("staging-key-0000000\n");
+    assert_eq!(s.ok(&["auth", "token"]), "staging-key-0000000\n");
 
-    s.cmd(&["auth", "logout", "staging", "--force"])
-        .assert()
-        .success();
-    s.cmd(&["auth", "env", "rm", "staging"])
-        .assert()
-        .success()
-        .stderr("Removed environment \"staging\".\nSwitched to environment \"default\".\n");
-    let out = s.cmd(&["auth", "env", "list", "--json"]).output().unwrap();
-    let envs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    s.ok(&["auth", "logout", "staging", "--force"]);
+    let said = s.fails(&["auth", "env", "rm", "staging"], 0);
+    assert_eq!(
+        said,
+        "Removed environment \"staging\".\nSwitched to environment \"default\".\n"
+    );
+    let envs: serde_json::Value =
+        serde_json::from_str(&s.ok(&["auth", "env", "list", "--json"])).unwrap();
     assert_eq!(envs.as_array().unwrap().len(), 1);
     assert_eq!(envs[0]["name"], "default");
     assert_eq!(envs[0]["current"], true);
 
-    s.cmd(&["auth", "env", "remove", "staging"])
-        .assert()
-        .code(1);
-    s.cmd(&["auth", "env", "remove", "default"])
-        .assert()
-        .code(2);
+    s.fails(&["auth", "env", "remove", "staging"], 1);
+    s.fails(&["auth", "env", "remove", "default"], 2);
 }
 
 /// Logging out of the current profile leaves the user logged in with the
@@ -645,44 +620,33 @@ fn logging_out_of_the_current_profile_switches_to_another() {
     let s = Tessera::sandbox();
     s.login("first-key-000000000", &[]);
     s.login("second-key-00000000", &["--profile", "work"]);
-    let out = s.cmd(&["auth", "logout", "--force"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let said = s.fails(&["auth", "logout", "--force"], 0);
     assert!(
-        stderr(&out).contains("Switched to profile \"default\" (environment \"default\")."),
-        "{}",
-        stderr(&out)
+        said.contains("Switched to profile \"default\" (environment \"default\")."),
+        "{said}"
     );
-    s.cmd(&["auth", "token"])
-        .assert()
-        .stdout("first-key-000000000\n");
+    assert_eq!(s.ok(&["auth", "token"]), "first-key-000000000\n");
 
     // A config whose environment has a profile but no current one.
     let config = s.config.join("config.toml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    let text: String = text
+    let text: String = std::fs::read_to_string(&config)
+        .unwrap()
         .lines()
         .filter(|l| !l.starts_with("current_profile"))
         .map(|l| format!("{l}\n"))
         .collect();
     std::fs::write(&config, text).unwrap();
-    let out = s.cmd(&["auth", "token"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(3));
+    let said = s.fails(&["auth", "token"], 3);
     assert!(
-        stderr(&out)
-            .contains("hint: profile \"default\" is not current: `tessera auth switch default`"),
-        "{}",
-        stderr(&out)
+        said.contains("hint: profile \"default\" is not current: `tessera auth switch default`"),
+        "{said}"
     );
-    let out = s.cmd(&["auth", "logout", "--force"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("tessera auth logout NAME"),
-        "{}",
-        stderr(&out)
+    let said = s.fails(&["auth", "logout", "--force"], 2);
+    assert!(said.contains("tessera auth logout NAME"), "{said}");
+    assert_eq!(
+        s.ok(&["auth", "token", "--profile", "default"]),
+        "first-key-000000000\n"
     );
-    s.cmd(&["auth", "token", "--profile", "default"])
-        .assert()
-        .stdout("first-key-000000000\n");
 }
 
 #[test]

@@ -68,6 +68,18 @@ impl Tessera {
         stdout(&out)
     }
 
+    /// Runs and expects exit `code`; returns stderr.
+    pub fn fails(&self, args: &[&str], code: i32) -> String {
+        let out = self.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "tessera {args:?}\nstderr: {}",
+            stderr(&out)
+        );
+        stderr(&out)
+    }
+
     /// In the background, stdin piped (to paste into), stderr read by line.
     pub fn spawn(&self, args: &[&str]) -> Running {
         let mut command = self.command(args);
