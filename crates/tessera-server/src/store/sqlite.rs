@@ -23,7 +23,7 @@ pub async fn connect(path: &Path) -> Result<AnyPool> {
         .ok_or_else(|| Error::Config(format!("database path {} is not UTF-8", path.display())))?;
     // sqlx's SQLite options turn foreign keys on and wait up to 5 s on a locked
     // database; `mode=rwc` creates the file.
-    let url = format!("sqlite://{path}?mode=rwc");
+    let url = format!("sqlite://{}?mode=rwc", url_path(path));
     let pool = AnyPoolOptions::new()
         .max_connections(8)
         .acquire_timeout(Duration::from_secs(10))
@@ -39,6 +39,23 @@ pub async fn connect(path: &Path) -> Result<AnyPool> {
         .connect(&url)
         .await?;
     Ok(pool)
+}
+
+/// `path` as sqlx reads it back out of a URL: sqlx percent-decodes the file
+/// name, so a `%` must be encoded (and `?`, `#`, which would end it), or
+/// `a%20b.db` would open `a b.db` while the change watch reads `a%20b.db`:
+/// a revocation would then never reach the server's caches.
+fn url_path(path: &str) -> String {
+    let mut encoded = String::with_capacity(path.len());
+    for c in path.chars() {
+        match c {
+            '%' => encoded.push_str("%25"),
+            '?' => encoded.push_str("%3F"),
+            '#' => encoded.push_str("%23"),
+            c => encoded.push(c),
+        }
+    }
+    encoded
 }
 
 /// Notices commits to the SQLite database by any connection of any process,
@@ -89,9 +106,48 @@ impl ChangeWatch {
 }
 
 fn open_watch(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
-    let conn = rusqlite::Connection::open(path)?;
+    // The very file the pool opened, never a new one: a watch on a file no
+    // one writes would say "no change" forever.
+    use rusqlite::OpenFlags;
+    let flags = OpenFlags::default() - OpenFlags::SQLITE_OPEN_CREATE - OpenFlags::SQLITE_OPEN_URI;
+    let conn = rusqlite::Connection::open_with_flags(path, flags)?;
     conn.pragma_update(None, "query_only", true)?;
     // Never wait on a lock on a request's thread: unknown is fine, callers query.
     conn.busy_timeout(Duration::ZERO)?;
     Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file name with `%`, `?`, `#` and a space is the one file both the
+    /// pool and the change watch open, and the watch sees the pool's commits.
+    #[tokio::test]
+    async fn the_pool_and_the_watch_open_the_same_file_whatever_its_name() {
+        sqlx::any::install_default_drivers();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rev%20 a?b#c.db");
+        let pool = connect(&path).await.unwrap();
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".db"))
+            .collect();
+        assert_eq!(names, ["rev%20 a?b#c.db"]);
+        let watch = ChangeWatch::new(&path);
+        let before = watch.version().expect("the watch opens the file");
+        pool.execute("CREATE TABLE t (x INTEGER)").await.unwrap();
+        assert_ne!(watch.version(), Some(before), "a commit is noticed");
+    }
+
+    /// A watch on a path where there is no database reads "unknown" and
+    /// creates nothing.
+    #[test]
+    fn a_watch_never_creates_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("missing.db");
+        assert_eq!(ChangeWatch::new(&path).version(), None);
+        assert!(!path.exists());
+    }
 }
