@@ -39,10 +39,10 @@ pub async fn create_project(
     name: &str,
     now: i64,
 ) -> Result<Project> {
-    let name = name.trim();
-    if name.is_empty() {
+    if name.trim().is_empty() {
         return Err(Error::BadRequest("a project needs a name".into()));
     }
+    let name = crate::label::check("the project's name", name)?;
     let project = Project {
         id: crate::ids::project(),
         account_id: account_id.to_owned(),

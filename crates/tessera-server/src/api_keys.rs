@@ -69,6 +69,11 @@ pub async fn issue(
             "an API key needs at least one scope".into(),
         ));
     }
+    // An empty name (a console form left blank) is no name.
+    let name = (new.name.as_deref().map(str::trim))
+        .filter(|n| !n.is_empty())
+        .map(|n| crate::label::check("the key's name", n))
+        .transpose()?;
     let jti = crate::ids::api_key();
     let claims = Claims {
         exp: new.expires_at,
@@ -88,7 +93,7 @@ pub async fn issue(
         account_id: new.account_id,
         key_hash: digest::secret_hash(&jws),
         kid,
-        name: new.name,
+        name,
         scope: scope.to_string(),
         created_at: now,
         expires_at: new.expires_at,
@@ -130,6 +135,27 @@ pub async fn revoke(
         metrics::counter!(crate::metrics::API_KEYS_REVOKED).increment(1);
     }
     Ok(revoked)
+}
+
+/// The id of a presented key, so that a leaked key can be revoked by pasting
+/// it: its `jti`, once the key is found to be exactly the one recorded under
+/// that id (its digest), so a forged or altered token names nothing. Expired
+/// and revoked keys are found too. `None` for anything else.
+pub async fn id_of_presented(store: &Store, presented: &str) -> Result<Option<String>> {
+    let Some(jws) = jws_part(presented.trim()) else {
+        return Ok(None);
+    };
+    let Some(claims) = tessera_proto::UnverifiedClaims::decode(jws) else {
+        return Ok(None);
+    };
+    let jti = &claims.claims().jti;
+    let Some(record) = store.api_key(jti).await? else {
+        return Ok(None);
+    };
+    let digest = crate::digest::secret_hash(jws);
+    let recorded =
+        tessera_proto::secret::constant_time_eq(digest.as_bytes(), record.key_hash.as_bytes());
+    Ok(recorded.then(|| jti.clone()))
 }
 
 /// A key that passed every check.

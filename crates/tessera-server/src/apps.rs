@@ -140,10 +140,10 @@ fn valid_redirect_uri(uri: &str) -> bool {
 /// Registers an app for `account_id`; a confidential app's secret is returned
 /// here only (the store keeps its hash).
 pub async fn create(store: &Store, account_id: &str, args: NewApp, now: i64) -> Result<CreatedApp> {
-    let name = args.name.trim();
-    if name.is_empty() {
+    if args.name.trim().is_empty() {
         return Err(Error::BadRequest("an app needs a name".into()));
     }
+    let name = crate::label::check("the app's name", &args.name)?;
     let client_id = match args.client_id {
         Some(id) if valid_client_id(&id) => id,
         Some(id) => {

@@ -133,7 +133,7 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", crate::label::printable(&e.to_string(), true));
             match e {
                 Error::Config(_) | Error::BadRequest(_) => ExitCode::from(2),
                 _ => ExitCode::FAILURE,

@@ -9,6 +9,7 @@ backend_tests!(
     me_with_api_key,
     projects_of_the_account,
     revocation_is_immediate,
+    a_leaked_key_is_revoked_by_pasting_it,
     expired_key_is_rejected,
     key_without_scope_gets_403_200100,
     api_key_endpoints,
@@ -89,6 +90,63 @@ async fn revocation_is_immediate(backend: Backend) {
             .unwrap()
             .contains("revoked")
     );
+}
+
+/// Incident response starts from the leaked key, not its id: `api-key revoke
+/// -` reads it from stdin (out of `ps` and shell history) and revokes exactly
+/// that key. An altered key names nothing, and is never printed back.
+async fn a_leaked_key_is_revoked_by_pasting_it(backend: Backend) {
+    use std::io::Write as _;
+    let server = Server::start(backend).await;
+    let demo = server.demo_account().await;
+    let revoke = |args: &[&str], stdin: &str| {
+        let mut child = server
+            .admin_command()
+            .args(["--json", "api-key", "revoke"])
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    // One character of the signature changed: signed by no one, so no key.
+    let mut altered = demo.key.clone();
+    let last = altered.pop().unwrap();
+    altered.push(if last == 'A' { 'B' } else { 'A' });
+    let out = revoke(&[&altered], "");
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("not an API key of this server"), "{said}");
+    assert!(!said.contains(&altered[..20]), "the key is echoed: {said}");
+    assert_eq!(
+        server.get("/v1/me", demo.auth().as_deref()).await.status(),
+        StatusCode::OK
+    );
+
+    let out = revoke(&["-"], &format!("{}\n", demo.key));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["id"], demo.key_id.as_str());
+    assert_eq!(answer["already_revoked"], false);
+    assert_eq!(
+        server.get("/v1/me", demo.auth().as_deref()).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let out = revoke(&[&demo.key], "");
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["already_revoked"], true);
 }
 
 async fn expired_key_is_rejected(backend: Backend) {

@@ -37,7 +37,12 @@ pub enum Command {
         account: Option<String>,
     },
     /// Revoke an API key; effective on the next request, on every instance.
-    Revoke { id: String },
+    Revoke {
+        /// The key's id (`key_…`, from `api-key list`), or the leaked key itself
+        /// (read from stdin with `-`, so that it stays out of `ps` and history).
+        #[arg(value_name = "ID|KEY|-")]
+        id: String,
+    },
 }
 
 fn parse_rfc3339(s: &str) -> std::result::Result<i64, String> {
@@ -113,7 +118,7 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<Output> {
                     k.status(now),
                     k.scope,
                     k.expires_at.map(rfc3339).unwrap_or_else(|| "never".into()),
-                    k.name.as_deref().unwrap_or(""),
+                    crate::label::printable(k.name.as_deref().unwrap_or(""), false),
                 ));
             }
             if keys.is_empty() {
@@ -133,16 +138,50 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<Output> {
             });
             Ok(Output { json, text })
         }
-        Command::Revoke { id } => match api_keys::revoke(&ctx.store, &id, None, ctx.now()).await? {
-            Revoked::NotFound => Err(Error::NotFound(format!("no API key {id}"))),
-            outcome => Ok(Output {
-                text: if outcome == Revoked::Now {
-                    format!("Revoked API key {id}")
-                } else {
-                    format!("API key {id} was already revoked")
-                },
-                json: json!({ "id": id, "revoked": true }),
-            }),
-        },
+        Command::Revoke { id } => {
+            let given = match id.as_str() {
+                "-" => read_stdin_line()?,
+                _ => id,
+            };
+            // A pasted key is never echoed: not found, it is described, not shown.
+            let is_key = given.contains("eyJ");
+            let id = match is_key {
+                true => api_keys::id_of_presented(&ctx.store, &given)
+                    .await?
+                    .ok_or_else(|| {
+                        Error::NotFound(
+                            "the key given is not an API key of this server (or not as issued); `tesserad admin api-key list` shows the ids".into(),
+                        )
+                    })?,
+                false => given,
+            };
+            match api_keys::revoke(&ctx.store, &id, None, ctx.now()).await? {
+                Revoked::NotFound => Err(Error::NotFound(format!(
+                    "no API key {id:?}; `tesserad admin api-key list` shows the ids (key_…)"
+                ))),
+                outcome => Ok(Output {
+                    text: if outcome == Revoked::Now {
+                        format!("Revoked API key {id}")
+                    } else {
+                        format!("API key {id} was already revoked")
+                    },
+                    json: json!({
+                        "id": id,
+                        "revoked": true,
+                        "already_revoked": outcome != Revoked::Now,
+                    }),
+                }),
+            }
+        }
     }
+}
+
+/// One line of stdin, trimmed: a secret piped in rather than given as an
+/// argument.
+fn read_stdin_line() -> Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| Error::BadRequest(format!("cannot read stdin: {e}")))?;
+    Ok(line.trim().to_owned())
 }

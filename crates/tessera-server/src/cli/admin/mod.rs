@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::keys::{Keyring, ensure_current_key};
 use crate::settings::{IssuerSource, Settings};
 use crate::store::{Account, Store};
+use std::io::Write as _;
 use std::sync::Arc;
 
 #[derive(Debug, clap::Args)]
@@ -125,15 +126,22 @@ pub async fn run(args: AdminArgs) -> Result<()> {
     let result = dispatch(&ctx, args.command).await;
     ctx.store.close().await;
     let output = result?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&output.json).map_err(Error::internal)?
-        );
+    let printed = if args.json {
+        serde_json::to_string_pretty(&output.json).map_err(Error::internal)?
     } else {
-        println!("{}", output.text.trim_end());
-    }
-    Ok(())
+        // Text holds names users chose: nothing in it may drive the terminal.
+        crate::label::printable(output.text.trim_end(), true).into_owned()
+    };
+    // A full disk or a closed pipe is said, not a panic: the command's effect
+    // stands, and a secret it printed once is lost with the output.
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{printed}")
+        .and_then(|()| stdout.flush())
+        .map_err(|e| {
+            Error::Internal(format!(
+                "the command ran, but its result could not be written to stdout ({e}); a key or secret it created was not shown: revoke it (`tesserad admin api-key list`, `app list`) and create another"
+            ))
+        })
 }
 
 async fn dispatch(ctx: &Ctx, command: Command) -> Result<Output> {
