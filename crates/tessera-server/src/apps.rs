@@ -170,7 +170,13 @@ pub async fn create(store: &Store, account_id: &str, args: NewApp, now: i64) -> 
     } else {
         args.grants
     };
-    grants.dedup();
+    // Each grant once, in the order given (`dedup` alone keeps non-neighbours).
+    let mut seen = Vec::with_capacity(grants.len());
+    grants.retain(|g| {
+        let first = !seen.contains(g);
+        seen.push(*g);
+        first
+    });
     if args.public && grants.contains(&Grant::ClientCredentials) {
         return Err(Error::BadRequest(
             "a public app cannot use client_credentials: it has no secret".into(),
@@ -402,7 +408,31 @@ pub async fn revoke_authorization(
 
 #[cfg(test)]
 mod tests {
-    use super::valid_redirect_uri;
+    use super::*;
+
+    #[tokio::test]
+    async fn each_grant_is_registered_once_in_the_order_given() {
+        let fx = crate::testing::Fixture::new().await;
+        let account = fx.account("a@example.com").await;
+        let grants = vec![
+            Grant::DeviceCode,
+            Grant::ClientCredentials,
+            Grant::DeviceCode,
+        ];
+        let created = fx
+            .app(
+                &account,
+                NewApp {
+                    grants,
+                    ..NewApp::named("Twice")
+                },
+            )
+            .await;
+        assert_eq!(
+            created.app.grant_types,
+            ["device_code", "client_credentials"]
+        );
+    }
 
     #[test]
     fn redirect_uris_reach_a_client() {

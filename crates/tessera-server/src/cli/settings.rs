@@ -360,26 +360,37 @@ pub fn resolve(
     };
     let issuer =
         normalize_issuer(&configured_issuer.unwrap_or_else(|| format!("http://{listen}")))?;
-    let access_token_ttl = duration(
+    let token_lifetime = |name: &str, flag, file: &Option<String>, default, example: &str| {
+        let d = duration(name, flag, file.as_deref(), default)?;
+        if d.is_zero() {
+            // A token that expires as it is issued is no token at all.
+            return Err(Error::Config(format!(
+                "{name} must be positive, e.g. `{example}`"
+            )));
+        }
+        Ok(d)
+    };
+    let access_token_ttl = token_lifetime(
+        "access_token_ttl",
         args.access_token_ttl,
-        file.access_token_ttl.as_deref(),
+        &file.access_token_ttl,
         DEFAULT_ACCESS_TOKEN_TTL,
+        "15m",
     )?;
-    let refresh_token_ttl = duration(
+    let refresh_token_ttl = token_lifetime(
+        "refresh_token_ttl",
         args.refresh_token_ttl,
-        file.refresh_token_ttl.as_deref(),
+        &file.refresh_token_ttl,
         DEFAULT_REFRESH_TOKEN_TTL,
+        "30d",
     )?;
-    let refresh_token_max_lifetime = duration(
+    let refresh_token_max_lifetime = token_lifetime(
+        "refresh_token_max_lifetime",
         args.refresh_token_max_lifetime,
-        file.refresh_token_max_lifetime.as_deref(),
+        &file.refresh_token_max_lifetime,
         DEFAULT_REFRESH_TOKEN_MAX_LIFETIME,
+        "90d",
     )?;
-    if refresh_token_max_lifetime.is_zero() {
-        return Err(Error::Config(
-            "refresh_token_max_lifetime must be positive, e.g. `90d`".into(),
-        ));
-    }
     let api_key_prefix = args
         .api_key_prefix
         .clone()
@@ -543,17 +554,25 @@ pub fn resolve(
 }
 
 /// A flag's duration, else the config file's, else the default.
-fn duration(flag: Option<Duration>, file: Option<&str>, default: Duration) -> Result<Duration> {
+/// The flag, else the config file's `name`, else `default`.
+fn duration(
+    name: &str,
+    flag: Option<Duration>,
+    file: Option<&str>,
+    default: Duration,
+) -> Result<Duration> {
     match (flag, file) {
         (Some(d), _) => Ok(d),
-        (None, Some(s)) => parse_duration(s).map_err(Error::Config),
+        (None, Some(s)) => {
+            parse_duration(s).map_err(|e| Error::Config(format!("{name} in the config file: {e}")))
+        }
         (None, None) => Ok(default),
     }
 }
 
 fn connections(args: &ConnectionArgs, file: &FileConfig) -> Result<Connections> {
     let timeout = |name: &str, flag, file: &Option<String>, default, max: Option<Duration>| {
-        let d = duration(flag, file.as_deref(), default)?;
+        let d = duration(name, flag, file.as_deref(), default)?;
         let max = max.unwrap_or(Duration::MAX);
         if d.is_zero() || d > max {
             let bound = if max == Duration::MAX {

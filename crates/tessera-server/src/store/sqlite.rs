@@ -18,6 +18,7 @@ pub async fn connect(path: &Path) -> Result<AnyPool> {
             ))
         })?;
     }
+    refuse_what_is_no_database(path)?;
     let path = path
         .to_str()
         .ok_or_else(|| Error::Config(format!("database path {} is not UTF-8", path.display())))?;
@@ -39,6 +40,40 @@ pub async fn connect(path: &Path) -> Result<AnyPool> {
         .connect(&url)
         .await?;
     Ok(pool)
+}
+
+/// A directory, a device or a file that is not SQLite's is said at once by
+/// name; handed to the pool, it is retried until the pool's timeout, with a
+/// log line each time, and reported without the path. A missing or empty
+/// file is a new database.
+fn refuse_what_is_no_database(path: &Path) -> Result<()> {
+    use std::io::Read as _;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(());
+    };
+    let shown = path.display();
+    if meta.is_dir() {
+        return Err(Error::Config(format!(
+            "the database {shown} is a directory; give the path of a file in it"
+        )));
+    }
+    if !meta.is_file() {
+        return Err(Error::Config(format!(
+            "the database {shown} is not a regular file"
+        )));
+    }
+    let mut header = [0u8; 16];
+    let read = std::fs::File::open(path).and_then(|mut f| f.read(&mut header));
+    match read {
+        Ok(0) => Ok(()),
+        Ok(16) if &header == b"SQLite format 3\0" => Ok(()),
+        Ok(_) => Err(Error::Config(format!(
+            "{shown} is not a SQLite database; give tesserad's database file, or a new path for a new one"
+        ))),
+        Err(e) => Err(Error::Config(format!(
+            "cannot read the database {shown}: {e}"
+        ))),
+    }
 }
 
 /// `path` as sqlx reads it back out of a URL: sqlx percent-decodes the file
@@ -139,6 +174,24 @@ mod tests {
         let before = watch.version().expect("the watch opens the file");
         pool.execute("CREATE TABLE t (x INTEGER)").await.unwrap();
         assert_ne!(watch.version(), Some(before), "a commit is noticed");
+    }
+
+    #[tokio::test]
+    async fn what_is_no_database_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = dir.path().join("notes.txt");
+        std::fs::write(&text, "hello").unwrap();
+        for (path, says) in [
+            (dir.path().to_owned(), "is a directory"),
+            (text, "is not a SQLite database"),
+            ("/dev/null".into(), "not a regular file"),
+        ] {
+            let err = connect(&path).await.unwrap_err().to_string();
+            assert!(
+                err.contains(says) && err.contains(&*path.to_string_lossy()),
+                "{err}"
+            );
+        }
     }
 
     /// A watch on a path where there is no database reads "unknown" and

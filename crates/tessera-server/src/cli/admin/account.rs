@@ -38,6 +38,14 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<Output> {
             let hash = if remove {
                 None
             } else {
+                use std::io::IsTerminal as _;
+                // Typed at a terminal, the password would show as it is typed.
+                if std::io::stdin().is_terminal() {
+                    return Err(Error::BadRequest(format!(
+                        "set-password reads the password from a pipe, not a terminal (it would be shown); e.g. `read -rs P && printf '%s\\n' \"$P\" | tesserad admin account set-password --account {}`",
+                        account.email
+                    )));
+                }
                 let mut line = String::new();
                 std::io::stdin().read_line(&mut line).map_err(|e| {
                     Error::BadRequest(format!("cannot read the password from stdin: {e}"))
