@@ -338,4 +338,23 @@ async fn admin_trust_explains_bad_rules(backend: Backend) {
     let out = server.admin_output(&["trust", "remove", "trust_nope"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no trust rule trust_nope"));
+
+    // A good rule: the text says where to exchange, at this server, though
+    // `--issuer` here names the trusted one (the global flag's name too).
+    let out = server
+        .admin_command()
+        .args(["trust", "add", "--app", &client_id, "--audience", AUDIENCE])
+        .args(["--issuer", "https://ci.example.com", "--subject", "repo:*"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(&format!("Exchange a token at {}/oauth/token", server.url)),
+        "{text}"
+    );
 }

@@ -106,7 +106,17 @@ pub struct Output {
     pub text: String,
 }
 
-pub async fn run(args: AdminArgs) -> Result<()> {
+pub async fn run(mut args: AdminArgs) -> Result<()> {
+    // `trust add --issuer` names the trusted issuer, and clap hands the same
+    // value to the global `--issuer` (one name, one id): it must not become
+    // this server's issuer, which then comes from TESSERAD_ISSUER, the config
+    // file or what `serve` recorded.
+    if let Command::Trust {
+        command: trust::Command::Add(_),
+    } = &args.command
+    {
+        args.settings.issuer = std::env::var("TESSERAD_ISSUER").ok();
+    }
     let mut settings = resolve(
         &args.settings,
         ServeOverrides::default(),
