@@ -19,6 +19,7 @@ pub async fn connect(path: &Path) -> Result<AnyPool> {
         })?;
     }
     refuse_what_is_no_database(path)?;
+    create_private(path)?;
     let path = path
         .to_str()
         .ok_or_else(|| Error::Config(format!("database path {} is not UTF-8", path.display())))?;
@@ -72,6 +73,24 @@ fn refuse_what_is_no_database(path: &Path) -> Result<()> {
         ))),
         Err(e) => Err(Error::Config(format!(
             "cannot read the database {shown}: {e}"
+        ))),
+    }
+}
+
+/// Creates a missing database file readable by its owner alone: it holds
+/// password hashes, emails and addresses, and SQLite gives its `-wal` and
+/// `-shm` files the database file's mode.
+fn create_private(path: &Path) -> Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(Error::Config(format!(
+            "cannot create the database {}: {e}",
+            path.display()
         ))),
     }
 }
@@ -174,6 +193,15 @@ mod tests {
         let before = watch.version().expect("the watch opens the file");
         pool.execute("CREATE TABLE t (x INTEGER)").await.unwrap();
         assert_ne!(watch.version(), Some(before), "a commit is noticed");
+        // Private, and so are the files SQLite makes beside it.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            for file in [path.clone(), dir.path().join("rev%20 a?b#c.db-wal")] {
+                let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+                assert_eq!(mode & 0o777, 0o600, "{}", file.display());
+            }
+        }
     }
 
     #[tokio::test]
