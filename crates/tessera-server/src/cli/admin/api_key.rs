@@ -69,6 +69,21 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<Output> {
                 (None, at) => at,
             };
             let scope = (!scopes.is_empty()).then(|| Scopes::parse(&scopes.join(" ")));
+            // Both make keys that tests need (an expired key, a key without the
+            // platform scope for a 403), so they are said, not refused.
+            if expires_at.is_some_and(|at| at <= now) {
+                eprintln!(
+                    "warning: this key is expired from the start (its expiry is not in the future)"
+                );
+            }
+            if let Some(unknown) = (scope.iter().flat_map(|s| s.iter()))
+                .find(|s| !crate::oauth::SCOPES_SUPPORTED.contains(s))
+            {
+                eprintln!(
+                    "warning: no endpoint of this server asks for the scope {unknown:?} (it grants {})",
+                    crate::oauth::SCOPES_SUPPORTED.join(" "),
+                );
+            }
             let keyring = ctx.keyring().await?;
             let issued = api_keys::issue(
                 &ctx.store,
