@@ -187,9 +187,12 @@ pub async fn create(store: &Store, account_id: &str, args: NewApp, now: i64) -> 
         .iter()
         .find(|s| !oauth::RESTRICTED_SCOPES.contains(s))
     {
+        let why = match oauth::SCOPES_SUPPORTED.contains(&other) {
+            true => "needs no registration",
+            false => "is not a scope of this server",
+        };
         return Err(Error::BadRequest(format!(
-            "scope {other:?} needs no registration; an app is registered only for the \
-             restricted scopes: {}",
+            "scope {other:?} {why}; an app is registered only for the restricted scopes: {}",
             oauth::RESTRICTED_SCOPES.join(", ")
         )));
     }

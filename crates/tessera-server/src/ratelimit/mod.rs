@@ -573,8 +573,12 @@ pub fn parse_per_minute(s: &str) -> std::result::Result<u32, String> {
         .or_else(|| s.strip_suffix("/m"))
         .unwrap_or(s)
         .trim();
-    match digits.parse::<u32>() {
-        Ok(n) if n >= 1 => Ok(n),
+    match digits.parse::<u64>() {
+        Ok(n) if n > u64::from(u32::MAX) => Err(format!(
+            "invalid rate limit {s:?}: at most {} requests per minute",
+            u32::MAX
+        )),
+        Ok(n) if n >= 1 => Ok(n as u32),
         _ => Err(format!(
             "invalid rate limit {s:?}: expected requests per minute, e.g. 100/min (at least 1)"
         )),

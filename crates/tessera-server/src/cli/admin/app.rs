@@ -166,9 +166,11 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<Output> {
         }
         Command::Approve { client_id } => {
             if !ctx.store.approve_production(&client_id).await? {
-                return Err(Error::NotFound(format!(
-                    "app {client_id} has no pending request for production mode"
-                )));
+                let why = match ctx.store.app_by_client_id(&client_id).await? {
+                    Some(_) => "has no pending request for production mode",
+                    None => "does not exist",
+                };
+                return Err(Error::NotFound(format!("app {client_id} {why}")));
             }
             Ok(Output {
                 text: format!("App {client_id} is now in production mode"),
