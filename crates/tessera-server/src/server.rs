@@ -71,6 +71,21 @@ pub async fn build_state(
 /// `before_listening` runs once the state is built, before the first request
 /// (`serve --dev` seeds and prints its demo data there).
 pub async fn serve(
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+    before_listening: impl AsyncFnOnce(&AppState) -> Result<()>,
+) -> Result<()> {
+    // `serve --dev` made a temporary directory for its database (and master
+    // key): it goes with the server, also when the server fails to start.
+    let dev_database = settings.dev.then(|| settings.database.clone());
+    let served = serve_until_stopped(settings, clock, before_listening).await;
+    if let Some(database) = dev_database {
+        remove_dev_database(&database);
+    }
+    served
+}
+
+async fn serve_until_stopped(
     mut settings: Settings,
     clock: Arc<dyn Clock>,
     before_listening: impl AsyncFnOnce(&AppState) -> Result<()>,
@@ -90,9 +105,13 @@ pub async fn serve(
             None
         }
     };
-    let dev = settings.dev;
     let state = build_state(settings, clock, metrics).await?;
     state.store.record_issuer(&state.settings.issuer).await?;
+    let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    let metrics_server = match state.settings.metrics_listen {
+        Some(addr) => Some(serve_metrics(addr, state.clone(), metrics_stopped).await?),
+        None => None,
+    };
     tracing::info!(
         listen = %local,
         issuer = %state.settings.issuer,
@@ -102,11 +121,6 @@ pub async fn serve(
         "tesserad ready"
     );
     before_listening(&state).await?;
-    let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
-    let metrics_server = match state.settings.metrics_listen {
-        Some(addr) => Some(serve_metrics(addr, state.clone(), metrics_stopped).await?),
-        None => None,
-    };
     // A line for scripts and tests to wait for (and to learn a kernel-picked port).
     println!("tesserad listening on http://{local}");
 
@@ -127,9 +141,6 @@ pub async fn serve(
         lease.release().await;
     }
     state.store.close().await;
-    if dev {
-        remove_dev_database(&state.settings.database);
-    }
     tracing::info!("tesserad stopped");
     Ok(())
 }

@@ -333,22 +333,26 @@ pub fn resolve(
         Some(addr) => addr,
         None => DEFAULT_LISTEN.parse().expect("valid default address"),
     };
+    // Removed again if anything below fails; kept (for `serve` to remove at
+    // its end) once the settings are whole.
     let dev_dir = if serve.dev {
         Some(
             tempfile::Builder::new()
                 .prefix(crate::server::DEV_DIR_PREFIX)
                 .tempdir()
-                .map_err(|e| Error::Config(format!("cannot create a temporary directory: {e}")))?
-                .keep(),
+                .map_err(|e| Error::Config(format!("cannot create a temporary directory: {e}")))?,
         )
     } else {
         None
     };
-    let database = match (
-        &dev_dir,
-        args.database.as_ref().or(file.database_url.as_ref()),
-    ) {
-        (Some(dir), _) => DatabaseLocation::Sqlite(dir.join("tesserad.db")),
+    let configured_database = args.database.as_ref().or(file.database_url.as_ref());
+    if dev_dir.is_some() && configured_database.is_some() {
+        tracing::warn!(
+            "--dev uses a throwaway database: the configured database (--database, TESSERAD_DATABASE_URL or database_url) is not used"
+        );
+    }
+    let database = match (&dev_dir, configured_database) {
+        (Some(dir), _) => DatabaseLocation::Sqlite(dir.path().join("tesserad.db")),
         (None, Some(url)) => DatabaseLocation::parse(url.expose())?,
         (None, None) => DatabaseLocation::Sqlite(data_dir()?.join("tesserad.db")),
     };
@@ -510,7 +514,7 @@ pub fn resolve(
             ));
         }
     };
-    Ok(Settings {
+    let settings = Settings {
         listen,
         database,
         issuer,
@@ -550,7 +554,11 @@ pub fn resolve(
             .unwrap_or(false),
         connections,
         client_address,
-    })
+    };
+    if let Some(dir) = dev_dir {
+        let _kept = dir.keep();
+    }
+    Ok(settings)
 }
 
 /// A flag's duration, else the config file's, else the default.
