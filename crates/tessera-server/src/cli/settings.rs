@@ -46,7 +46,9 @@ pub struct SettingsArgs {
     #[arg(long, env = "TESSERAD_CONFIG", global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// `postgres://…` for PostgreSQL, `sqlite://PATH` or a file path for SQLite.
-    /// Default: a SQLite file in the user's data directory.
+    /// Default: a SQLite file in the user's data directory. A URL with a
+    /// password belongs in the environment variable or the config file: a flag
+    /// shows in `ps`.
     #[arg(long, env = "TESSERAD_DATABASE_URL", global = true, value_name = "URL")]
     #[arg(value_parser = SecretUrl::from_arg)]
     pub database: Option<SecretUrl>,
@@ -77,6 +79,8 @@ pub struct SettingsArgs {
     pub mail_outbox: Option<PathBuf>,
     /// Send mail over SMTP: `smtps://user:pass@host` (TLS), `smtp://host:587?tls=required`
     /// (STARTTLS) or `smtp://host:25` (plain, local relays only). Unset: the outbox.
+    /// With a password, prefer the environment variable or the config file: a
+    /// flag shows in `ps`.
     #[arg(long, env = "TESSERAD_SMTP_URL", global = true, value_name = "URL")]
     #[arg(value_parser = SecretUrl::from_arg)]
     pub smtp_url: Option<SecretUrl>,

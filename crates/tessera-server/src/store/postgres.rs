@@ -48,6 +48,7 @@ pub async fn connect(url: &str) -> Result<AnyPool> {
     loop {
         match options.clone().connect(url).await {
             Err(sqlx::Error::PoolTimedOut) if attempt < STARTUP_ATTEMPTS => attempt += 1,
+            Err(sqlx::Error::PoolTimedOut) => return Err(why_no_connection(url).await),
             Err(e) => {
                 return Err(match certificate_problem(&e) {
                     Some(hint) => Error::Config(format!("{e} ({hint})")),
@@ -56,6 +57,17 @@ pub async fn connect(url: &str) -> Result<AnyPool> {
             }
             Ok(pool) => return Ok(pool),
         }
+    }
+}
+
+/// The pool says only that it timed out (it retries refused connections
+/// until then); one connection of our own says why: refused, no such host,
+/// no answer. Its error names no URL, so no password.
+async fn why_no_connection(url: &str) -> Error {
+    use sqlx::Connection as _;
+    match tokio::time::timeout(ACQUIRE_TIMEOUT, sqlx::AnyConnection::connect(url)).await {
+        Ok(Err(e)) => Error::Unavailable(e),
+        Ok(Ok(_)) | Err(_) => Error::Unavailable(sqlx::Error::PoolTimedOut),
     }
 }
 
@@ -104,4 +116,21 @@ pub async fn auth_epoch(pool: AnyPool) -> Result<HashMap<(), i64>> {
         .await
         .map_err(|_| crate::error::Error::Unavailable(sqlx::Error::PoolTimedOut))??;
     Ok(HashMap::from([((), n)]))
+}
+
+#[cfg(test)]
+mod tests {
+    /// A server that refuses connections is named as such at start-up (after
+    /// the start-up attempts), never with the URL's password.
+    #[tokio::test]
+    async fn a_refused_connection_says_so_without_the_password() {
+        sqlx::any::install_default_drivers();
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let url = format!("postgres://u:secret-pw@127.0.0.1:{port}/db");
+        let err = super::connect(&url).await.unwrap_err().to_string();
+        assert!(err.contains("refused"), "{err}");
+        assert!(!err.contains("secret-pw"), "{err}");
+    }
 }
