@@ -6,7 +6,8 @@ backend_tests!(
     admin_json_contract,
     admin_flags_anywhere_after_admin,
     admin_errors_exit_nonzero,
-    admin_without_an_issuer_names_the_running_server
+    admin_without_an_issuer_names_the_running_server,
+    a_leaked_app_secret_is_rotated_and_an_app_deleted_from_the_shell
 );
 
 async fn admin_json_contract(backend: Backend) {
@@ -219,4 +220,33 @@ async fn admin_without_an_issuer_names_the_running_server(backend: Backend) {
         session["token_url"],
         format!("{}/oauth/session-token", server.url)
     );
+}
+
+/// Incident response without the console: a new secret ends the old one at
+/// once; deleting the app ends its tokens.
+async fn a_leaked_app_secret_is_rotated_and_an_app_deleted_from_the_shell(backend: Backend) {
+    use crate::oauth_support::{confidential_app, me_status, token};
+    use reqwest::StatusCode;
+    let server = Server::start(backend).await;
+    let demo = server.demo_account().await;
+    let app = confidential_app(&server, &demo.email, &[]);
+    let grant = [("grant_type", "client_credentials")];
+    let (status, issued) = token(&server, &grant, Some(app.basic())).await;
+    assert_eq!(status, StatusCode::OK, "{issued}");
+
+    let rotated = server.admin(&["app", "rotate-secret", &app.client_id]);
+    let new_secret = rotated["client_secret"].as_str().unwrap();
+    assert_ne!(new_secret, app.client_secret);
+    let (status, _) = token(&server, &grant, Some(app.basic())).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the old secret is dead");
+    let (status, _) = token(&server, &grant, Some((&app.client_id, new_secret))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me_status(&server, &issued["access_token"]).await, StatusCode::OK);
+
+    let deleted = server.admin(&["app", "delete", &app.client_id]);
+    assert_eq!(deleted["deleted"], true);
+    assert_eq!(me_status(&server, &issued["access_token"]).await, StatusCode::UNAUTHORIZED);
+    let out = server.admin_output(&["app", "rotate-secret", &app.client_id]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
 }

@@ -5,6 +5,7 @@
 
 use super::{Ctx, Output};
 use crate::apps::{self, Grant, NewApp};
+use crate::audit;
 use crate::error::{Error, Result};
 use crate::store::{App, AppMode};
 use serde_json::json;
@@ -21,6 +22,17 @@ pub enum Command {
     /// Approve an app's request for production mode (made in the developer portal
     /// when the server runs with `--production-requires-approval`).
     Approve {
+        /// The app's client id.
+        client_id: String,
+    },
+    /// Give a confidential app a new client secret, printed once; the old one
+    /// stops working at once (a leaked secret).
+    RotateSecret {
+        /// The app's client id.
+        client_id: String,
+    },
+    /// Delete an app. Its users' tokens are revoked first, on every instance.
+    Delete {
         /// The app's client id.
         client_id: String,
     },
@@ -177,7 +189,41 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<Output> {
                 json: json!({ "client_id": client_id, "mode": "production" }),
             })
         }
+        Command::RotateSecret { client_id } => {
+            let app = existing(ctx, &client_id).await?;
+            let owner = audit::Actor {
+                account_id: &app.account_id,
+                ip: None,
+            };
+            let secret = apps::rotate_secret(&ctx.store, owner, &app, ctx.now()).await?;
+            Ok(Output {
+                text: format!(
+                    "New client_secret for {client_id} (shown once, store it now): {}\nThe old secret no longer works.",
+                    secret.expose_secret()
+                ),
+                json: json!({ "client_id": client_id, "client_secret": secret.expose_secret() }),
+            })
+        }
+        Command::Delete { client_id } => {
+            let app = existing(ctx, &client_id).await?;
+            let owner = audit::Actor {
+                account_id: &app.account_id,
+                ip: None,
+            };
+            apps::delete(&ctx.store, owner, &client_id, ctx.now()).await?;
+            Ok(Output {
+                text: format!("Deleted app {client_id}; the tokens of its users are revoked"),
+                json: json!({ "client_id": client_id, "deleted": true }),
+            })
+        }
     }
+}
+
+async fn existing(ctx: &Ctx, client_id: &str) -> Result<App> {
+    ctx.store
+        .app_by_client_id(client_id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("app {client_id} does not exist")))
 }
 
 /// The app as `--json` prints it (never the secret; `create` adds that).
