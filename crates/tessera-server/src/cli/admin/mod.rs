@@ -16,7 +16,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::keys::{Keyring, ensure_current_key};
 use crate::settings::{IssuerSource, Settings};
-use crate::store::{Account, Store};
+use crate::store::{Account, DatabaseLocation, Store};
 use std::io::Write as _;
 use std::sync::Arc;
 
@@ -122,7 +122,19 @@ pub async fn run(mut args: AdminArgs) -> Result<()> {
         ServeOverrides::default(),
         super::settings::master_key_from_env(),
     )?;
+    // A mistyped path would quietly get a new, empty database, and the
+    // command would answer from it ("No API keys.", "no API key …").
+    let new_database = match &settings.database {
+        DatabaseLocation::Sqlite(path) => !path.exists(),
+        DatabaseLocation::Postgres(_) => false,
+    };
     let store = Store::open(&settings.database).await?;
+    if new_database {
+        eprintln!(
+            "note: there was no database at {}; created a new one",
+            settings.database
+        );
+    }
     if settings.issuer_source == IssuerSource::DefaultListen
         && let Some(issuer) = store.recorded_issuer().await?
     {
