@@ -89,7 +89,7 @@ fn wrap(text: &str, width: usize, indent: usize) -> String {
 
 /// A refused command line in Commander's words (`error: unknown command 'x'`);
 /// for [`crate::host::Persona::usage`].
-pub fn usage_error(e: &clap::Error) -> Exit {
+pub fn usage_error(e: &clap::Error, _persona: &crate::host::Persona) -> Exit {
     let value = |kind| match e.get(kind) {
         Some(ContextValue::String(s)) => s.clone(),
         Some(ContextValue::Strings(v)) => v.first().cloned().unwrap_or_default(),

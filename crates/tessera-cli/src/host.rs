@@ -33,7 +33,7 @@ pub struct Persona {
     /// How prompts are drawn.
     pub theme: &'static dyn crate::io::Theme,
     /// How a command line clap refuses is reported; returns the exit status.
-    pub usage: fn(&clap::Error) -> Exit,
+    pub usage: fn(&clap::Error, &Persona) -> Exit,
 }
 
 /// How a failed command reads on stderr: `{error}{message}`, then the hint on
@@ -112,7 +112,7 @@ pub trait App: clap::Parser {
 pub fn main<A: App>(persona: &Persona) -> ExitCode {
     let (app, docs) = match parse::<A>() {
         Ok(parsed) => parsed,
-        Err(e) => return (persona.usage)(&e).into(),
+        Err(e) => return (persona.usage)(&e, persona).into(),
     };
     let globals = app.globals();
     let process = ProcessEnv;
@@ -151,7 +151,7 @@ fn parse<A: App>() -> Result<(A, Option<DocsCommand>), clap::Error> {
 /// clap's own message for a refused command line; help and version are not
 /// failures. Help names the command in its examples
 /// ([`crate::texts::name_the_command`]).
-pub fn clap_usage(error: &clap::Error) -> Exit {
+pub fn clap_usage(error: &clap::Error, persona: &Persona) -> Exit {
     use clap::error::ErrorKind;
     // Asked for, help goes to stdout; shown for a missing subcommand, to
     // stderr with exit 2. Either way its examples name the command.
@@ -173,6 +173,7 @@ pub fn clap_usage(error: &clap::Error) -> Exit {
             false => plain.clone(),
         };
         let page = crate::texts::name_the_command(&plain, &shown);
+        let page = own_variable_names(&page, persona);
         if refused {
             eprint!("{page}");
             return Exit::Usage;
@@ -186,6 +187,46 @@ pub fn clap_usage(error: &clap::Error) -> Exit {
     } else {
         Exit::Ok
     }
+}
+
+/// `page` with the variables the library's commands name in their help
+/// (Tessera's, `TESSERA_…`) written as this CLI names them: `acme auth login
+/// --help` says `ACME_CLIENT_ID`. Identity for `tessera`.
+fn own_variable_names(page: &str, persona: &Persona) -> String {
+    let (spec, oauth) = (persona.spec, persona.oauth);
+    let export = crate::auth::shell_env::env_prefix(spec.url_env);
+    let own = |name: &str| -> Option<String> {
+        Some(match name {
+            "API_KEY" => spec.api_key_env.to_owned(),
+            "PROFILE" => spec.profile_env.to_owned(),
+            "URL" => spec.url_env.to_owned(),
+            "CONFIG_DIR" => spec.config_dir_env.to_owned(),
+            "LOG" => spec.log_env.to_owned(),
+            "CLIENT_ID" => oauth.client_id_env.to_owned(),
+            "CLIENT_SECRET" => oauth.client_secret_env.to_owned(),
+            "TOKEN_URL" => oauth.token_url_env.to_owned(),
+            "SESSION_ID" => oauth.session_id_env.to_owned(),
+            "ID_TOKEN" => oauth.id_token_env.to_owned(),
+            "TOKEN" | "AUTHORIZATION" | "TOKEN_EXPIRES_AT" => format!("{export}{name}"),
+            _ => return None,
+        })
+    };
+    let mut out = String::with_capacity(page.len());
+    let mut rest = page;
+    while let Some(at) = rest.find("TESSERA_") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + "TESSERA_".len()..];
+        let end = after
+            .find(|c: char| !(c.is_ascii_uppercase() || c == '_'))
+            .unwrap_or(after.len());
+        match own(&after[..end]) {
+            Some(name) => out.push_str(&name),
+            None => out.push_str(&rest[at..at + "TESSERA_".len() + end]),
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Runs `f` with the process's real stdin, stdout, stderr and `prompter`.
@@ -314,6 +355,31 @@ pub fn init_logging(spec: &AppSpec, env: &dyn EnvVars) {
 mod tests {
     use super::*;
     use crate::io::testing::Captured;
+
+    #[test]
+    fn help_names_the_variables_of_the_cli_that_shows_it() {
+        static ACME: AppSpec = AppSpec {
+            name: "acme",
+            url_env: "ACME_URL",
+            api_key_env: "ACME_API_KEY",
+            ..tessera_client::TESSERA
+        };
+        static ACME_OAUTH: tessera_client::OAuthSpec = tessera_client::OAuthSpec {
+            client_id_env: "ACME_CLIENT_ID",
+            ..tessera_client::TESSERA_OAUTH
+        };
+        let acme = Persona {
+            spec: &ACME,
+            oauth: &ACME_OAUTH,
+            ..crate::TESSERA
+        };
+        let page = "TESSERA_CLIENT_ID/TESSERA_URL, $TESSERA_AUTHORIZATION, TESSERA_TOKEN_EXPIRES_AT, TESSERA_KILL_SEED, tessera";
+        assert_eq!(
+            own_variable_names(page, &acme),
+            "ACME_CLIENT_ID/ACME_URL, $ACME_AUTHORIZATION, ACME_TOKEN_EXPIRES_AT, TESSERA_KILL_SEED, tessera"
+        );
+        assert_eq!(own_variable_names(page, &crate::TESSERA), page);
+    }
 
     const WORDS: ErrorTexts = ErrorTexts {
         error: "❌ ",

@@ -40,7 +40,7 @@ pub fn run(ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
 }
 
 /// `TESSERA_` from `TESSERA_URL`: the application's variable prefix.
-fn env_prefix(url_env: &str) -> &str {
+pub(crate) fn env_prefix(url_env: &str) -> &str {
     url_env.strip_suffix("URL").unwrap_or("TESSERA_")
 }
 

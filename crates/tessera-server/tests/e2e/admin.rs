@@ -241,11 +241,17 @@ async fn a_leaked_app_secret_is_rotated_and_an_app_deleted_from_the_shell(backen
     assert_eq!(status, StatusCode::UNAUTHORIZED, "the old secret is dead");
     let (status, _) = token(&server, &grant, Some((&app.client_id, new_secret))).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(me_status(&server, &issued["access_token"]).await, StatusCode::OK);
+    assert_eq!(
+        me_status(&server, &issued["access_token"]).await,
+        StatusCode::OK
+    );
 
     let deleted = server.admin(&["app", "delete", &app.client_id]);
     assert_eq!(deleted["deleted"], true);
-    assert_eq!(me_status(&server, &issued["access_token"]).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        me_status(&server, &issued["access_token"]).await,
+        StatusCode::UNAUTHORIZED
+    );
     let out = server.admin_output(&["app", "rotate-secret", &app.client_id]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
