@@ -115,11 +115,9 @@ impl Config {
         let Some(env) = self.environments.get(environment).filter(|e| e.insecure) else {
             return false;
         };
-        let origin = |u: &str| url::Url::parse(u).ok().map(|u| u.origin());
         env.url
             .as_deref()
-            .and_then(origin)
-            .is_some_and(|stored| Some(stored) == origin(server))
+            .is_some_and(|stored| same_origin(stored, server))
     }
 
     /// Whether a new login keeps its secret in the OS keychain by default.
@@ -194,6 +192,13 @@ impl Config {
             .find(|name| !self.profiles.contains_key(name))
             .expect("an unused name exists")
     }
+}
+
+/// Whether two URLs have one scheme, host and port (RFC 6454): the unit a
+/// credential is trusted to.
+pub fn same_origin(a: &str, b: &str) -> bool {
+    let origin = |u: &str| url::Url::parse(u).ok().map(|u| u.origin());
+    origin(a).is_some_and(|o| o.is_tuple() && Some(o) == origin(b))
 }
 
 /// Checks a server URL given by a user: absolute, http or https, with a host.

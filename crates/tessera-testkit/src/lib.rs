@@ -36,8 +36,8 @@ pub use home::{CTRL_C, DOWN, ENTER, Home, Pty, Run, Running};
 pub use oidc::{CC_BASIC, ISSUER_SECRET, OidcProvider, issuer_token};
 pub use stub::{HttpStub, HttpStubBuilder, StubRequest, StubResponse};
 pub use tesserad::{
-    Backend, Database, Demo, POSTGRES_ENV, REDIS_ENV, Tesserad, TesseradBuilder, master_key,
-    peer_available, postgres_available, redis_available, tesserad_path,
+    Backend, Database, Demo, POSTGRES_ENV, REDIS_ENV, Tesserad, TesseradBuilder, json_stdout,
+    master_key, peer_available, postgres_available, redis_available, tesserad_path,
 };
 
 /// Status codes and header maps: the `http` crate reqwest and axum use too.

@@ -420,18 +420,10 @@ impl Tesserad {
     /// `tesserad admin --json ARGS…`: the contract JSON it prints. Panics when
     /// the command fails.
     pub fn admin(&self, args: &[&str]) -> Value {
-        let out = self.admin_output(args);
-        assert!(
-            out.status.success(),
-            "tesserad admin {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "admin {args:?} printed no JSON ({e}): {}",
-                String::from_utf8_lossy(&out.stdout)
-            )
-        })
+        json_stdout(
+            &format!("tesserad admin {args:?}"),
+            &self.admin_output(args),
+        )
     }
 
     /// A new account; returns its email.
@@ -612,4 +604,20 @@ fn str_field(value: &Value, name: &str) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("no {name:?} in {value}"))
         .to_owned()
+}
+
+/// The JSON a command that succeeded printed on stdout. Panics, with its
+/// stderr, when `what` failed or printed no JSON.
+pub fn json_stdout(what: &str, out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{what} printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
 }

@@ -5,7 +5,7 @@ use crate::error::CliError;
 use crate::io::Io;
 use clap::Subcommand;
 use serde::Serialize;
-use tessera_client::config::parse_server_url;
+use tessera_client::config::{parse_server_url, same_origin};
 use tessera_client::{DEFAULT_ENVIRONMENT, Error as ClientError, Transport};
 
 #[derive(Debug, Subcommand)]
@@ -140,9 +140,8 @@ fn add(args: &EnvAddArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
         let environment = config.environments.entry(args.name.clone()).or_default();
         environment.url = Some(url.clone());
         environment.insecure = args.insecure;
-        let origin = |u: &str| url::Url::parse(u).ok().map(|u| u.origin());
         Ok(before
-            .filter(|before| origin(before) != origin(&url) && !following.is_empty())
+            .filter(|before| !same_origin(before, &url) && !following.is_empty())
             .map(|before| (before, was_insecure, following)))
     })?;
     writeln!(io.stderr, "Environment {:?} is {url}.", args.name)?;

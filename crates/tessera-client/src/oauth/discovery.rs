@@ -88,8 +88,7 @@ pub fn check_stored_endpoint(
     endpoint: &str,
     listed: fn(&ServerMetadata) -> Option<&str>,
 ) -> Result<(), OAuthError> {
-    let origin = |u: &str| url::Url::parse(u).ok().map(|u| u.origin());
-    if origin(endpoint).is_some_and(|o| o.is_tuple() && Some(o) == origin(server)) {
+    if crate::config::same_origin(endpoint, server) {
         return Ok(());
     }
     let meta = discover(http, server)?;

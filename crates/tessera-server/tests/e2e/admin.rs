@@ -145,12 +145,7 @@ async fn admin_flags_anywhere_after_admin(backend: Backend) {
         .env("TESSERAD_MASTER_KEY", &server.master_key)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = tessera_testkit::json_stdout("tesserad admin", &out);
     assert_eq!(v["email"], "a@x.io");
     let out = std::process::Command::new(crate::support::TESSERAD)
         .args([
@@ -168,12 +163,7 @@ async fn admin_flags_anywhere_after_admin(backend: Backend) {
         .env("TESSERAD_MASTER_KEY", &server.master_key)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = tessera_testkit::json_stdout("tesserad admin", &out);
     assert_eq!(v["name"], "n");
 }
 
@@ -210,12 +200,7 @@ async fn admin_without_an_issuer_names_the_running_server(backend: Backend) {
         .args(["--json", "session", "create", "--account", "a@example.com"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let session: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let session = tessera_testkit::json_stdout("tesserad admin", &out);
     assert_eq!(
         session["token_url"],
         format!("{}/oauth/session-token", server.url)

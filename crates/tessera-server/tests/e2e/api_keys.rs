@@ -132,12 +132,7 @@ async fn a_leaked_key_is_revoked_by_pasting_it(backend: Backend) {
     );
 
     let out = revoke(&["-"], &format!("{}\n", demo.key));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let answer = tessera_testkit::json_stdout("tesserad admin", &out);
     assert_eq!(answer["id"], demo.key_id.as_str());
     assert_eq!(answer["already_revoked"], false);
     assert_eq!(
@@ -370,12 +365,7 @@ async fn deployment_prefix(backend: Backend) {
         .env("TESSERAD_API_KEY_PREFIX", "lk_")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let key: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let key = tessera_testkit::json_stdout("tesserad admin", &out);
     let key = key["key"].as_str().unwrap();
     assert!(key.starts_with("lk_eyJ"), "{key}");
     let response = server.get("/v1/me", Some(&format!("token {key}"))).await;
