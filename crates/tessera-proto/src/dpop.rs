@@ -80,7 +80,9 @@ pub struct ProofClaims {
     pub htm: String,
     /// The request's URL without query and fragment ([`htu`]).
     pub htu: String,
-    /// Unix seconds.
+    /// Unix seconds. A NumericDate may have a fraction (RFC 7519 §2), as
+    /// clients that write `Date.now() / 1000` send it; whole seconds are kept.
+    #[serde(deserialize_with = "whole_seconds")]
     pub iat: i64,
     /// With an access token: [`access_token_hash`] of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -88,6 +90,17 @@ pub struct ProofClaims {
     /// The server's latest `DPoP-Nonce`, when it asked for one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
+}
+
+/// A NumericDate as whole Unix seconds: an integer, or a finite number with
+/// a fraction, floored (saturating at the ends of `i64`).
+fn whole_seconds<'de, D: serde::Deserializer<'de>>(de: D) -> Result<i64, D::Error> {
+    let number = serde_json::Number::deserialize(de)?;
+    match (number.as_i64(), number.as_f64()) {
+        (Some(whole), _) => Ok(whole),
+        (None, Some(f)) if f.is_finite() => Ok(f.floor() as i64),
+        _ => Err(serde::de::Error::custom("iat is not a NumericDate")),
+    }
 }
 
 /// `ath`: base64url(SHA-256(access token)) (RFC 9449 §4.2).
@@ -103,6 +116,20 @@ pub fn htu(url: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_proofs_iat_may_have_a_fraction() {
+        let claims = |iat: &str| {
+            serde_json::from_str::<ProofClaims>(&format!(
+                r#"{{"jti":"j","htm":"GET","htu":"https://a/","iat":{iat}}}"#
+            ))
+        };
+        assert_eq!(claims("1767225600").unwrap().iat, 1_767_225_600);
+        assert_eq!(claims("1767225600.75").unwrap().iat, 1_767_225_600);
+        assert_eq!(claims("-0.5").unwrap().iat, -1);
+        assert!(claims("\"1767225600\"").is_err());
+        assert!(claims("null").is_err());
+    }
 
     #[test]
     fn rfc7638_example_thumbprint_shape_and_rfc9449_example() {
