@@ -87,9 +87,13 @@ pub fn fresh_session(
     let token = refresher
         .renew(&current, credentials.api_key.as_ref())
         .map_err(|e| {
-            // A refused grant, or a federated source that has no token any
-            // more: only a new login helps.
-            if e.is_invalid_grant() || matches!(e, OAuthError::NoSubjectToken(_)) {
+            // A refused grant, a federated source that has no token any more,
+            // or a subject token the server refuses (RFC 8693 §2.2.2 makes
+            // that `invalid_request`): only a new login helps.
+            let subject_refused = current.method == LoginMethod::Federated
+                && e.oauth_code() == Some(&tessera_proto::OAuthErrorCode::InvalidRequest);
+            if e.is_invalid_grant() || subject_refused || matches!(e, OAuthError::NoSubjectToken(_))
+            {
                 Error::SessionExpired {
                     profile: profile.to_owned(),
                     method: current.method,

@@ -55,7 +55,15 @@ pub struct Claims {
     /// with a DPoP proof signed by that key may use it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cnf: Option<Confirmation>,
+    /// How an access token was granted, where that matters later (the name
+    /// Auth0 uses): [`GTY_TOKEN_EXCHANGE`] for an exchanged token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gty: Option<String>,
 }
+
+/// `gty` of an access token from a token exchange (RFC 8693): the exchange
+/// needs no client secret, so neither does revoking the token (RFC 7009).
+pub const GTY_TOKEN_EXCHANGE: &str = "token-exchange";
 
 impl Claims {
     /// The claims every signed token has; the optional ones are absent, and
@@ -82,6 +90,7 @@ impl Claims {
             api_key_id: None,
             aud: None,
             cnf: None,
+            gty: None,
         }
     }
 }

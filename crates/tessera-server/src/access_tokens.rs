@@ -33,6 +33,8 @@ pub struct NewAccessToken {
     pub audience: Option<String>,
     /// The thumbprint of the DPoP key the token is bound to.
     pub dpop_jkt: Option<String>,
+    /// Issued by a token exchange (`gty`): its holder may revoke it.
+    pub exchanged: bool,
 }
 
 impl NewAccessToken {
@@ -49,6 +51,7 @@ impl NewAccessToken {
             lineage: Lineage::Own,
             audience: None,
             dpop_jkt: None,
+            exchanged: false,
         }
     }
 }
@@ -97,6 +100,9 @@ pub fn issue(
         api_key_id,
         aud: new.audience,
         cnf: new.dpop_jkt.map(|jkt| Confirmation { jkt }),
+        gty: new
+            .exchanged
+            .then(|| tessera_proto::claims::GTY_TOKEN_EXCHANGE.to_owned()),
         ..Claims::new(
             TokenUse::Access,
             issuer,

@@ -27,6 +27,11 @@ pub enum Error {
     /// The request conflicts with existing state (e.g. an email already registered).
     #[error("{0}")]
     Conflict(String),
+    /// A subject token the token exchange does not accept, for any reason
+    /// but an unreachable issuer: RFC 8693 §2.2.2 makes that `invalid_request`.
+    /// It counts against the client's address as a wrong code does.
+    #[error("{0}")]
+    UnacceptableSubjectToken(String),
     /// An RFC 6749 error from an OAuth endpoint.
     #[error("{error}: {}", description.as_deref().unwrap_or(""))]
     OAuth {

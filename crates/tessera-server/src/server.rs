@@ -51,8 +51,11 @@ pub async fn build_state(
         None
     };
     let mailer = crate::mail::Mailer::from_settings(&settings)?;
-    let issuers =
-        crate::federation::jwks::IssuerKeys::new(Default::default()).map_err(Error::internal)?;
+    let issuers = crate::federation::jwks::IssuerKeys::new(crate::federation::jwks::FetchConfig {
+        members_reach_loopback: crate::federation::jwks::is_loopback_url(&settings.issuer),
+        ..Default::default()
+    })
+    .map_err(Error::internal)?;
     Ok(AppState::new(Services {
         issuers,
         mailer,

@@ -6,6 +6,10 @@
 //! - Only issuers of some trust rule are ever fetched (the caller looks the
 //!   rules up first), so a token cannot make the server call a URL of its
 //!   choosing. Both documents must be https, or http on a loopback address.
+//! - For an account member's rule ([`Reach::Public`]) every connection goes to
+//!   a public address only: the resolver drops the others when it connects,
+//!   so neither a `jwks_uri` pointing inwards nor a DNS answer that changed
+//!   since the rule was added (rebinding) reaches this server's networks.
 //! - A refresh for an unknown `kid` happens at most once per
 //!   [`FetchConfig::unknown_kid_interval_secs`] per issuer, so a flood of
 //!   tokens with made-up kids costs the issuer nothing.
@@ -19,9 +23,10 @@
 
 use super::jws::PublicKey;
 use super::refusal::Refusal;
+use crate::store::Reach;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -38,6 +43,9 @@ pub struct FetchConfig {
     pub unknown_kid_interval_secs: i64,
     /// Keys this old are still used while the issuer cannot be reached.
     pub max_stale_secs: i64,
+    /// Members' rules may reach loopback addresses too: this server's own
+    /// issuer is on loopback, a development machine.
+    pub members_reach_loopback: bool,
 }
 
 impl Default for FetchConfig {
@@ -48,6 +56,7 @@ impl Default for FetchConfig {
             ttl_secs: 300,
             unknown_kid_interval_secs: 10,
             max_stale_secs: 3600,
+            members_reach_loopback: false,
         }
     }
 }
@@ -66,9 +75,44 @@ type Slot = Arc<tokio::sync::Mutex<Option<Fetched>>>;
 
 /// The key cache of every trusted issuer; one per server (in `Services`).
 pub struct IssuerKeys {
+    /// For administrators' rules.
     http: reqwest::Client,
+    /// For members' rules: resolves to public addresses only.
+    http_public: reqwest::Client,
     config: FetchConfig,
-    slots: Mutex<HashMap<String, Slot>>,
+    /// Per issuer and reach: keys fetched as an administrator's rule allows
+    /// are not handed to a member's.
+    slots: Mutex<HashMap<(String, Reach), Slot>>,
+}
+
+/// Resolves host names to the addresses a member's rule may reach (see
+/// [`allowed_for_members`]); a name with none left does not resolve.
+struct PublicResolver {
+    loopback: bool,
+}
+
+impl reqwest::dns::Resolve for PublicResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let loopback = self.loopback;
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| allowed_for_members(a.ip(), loopback))
+                .collect();
+            if found.is_empty() {
+                return Err(
+                    format!("{host} has no address outside this server's own networks").into(),
+                );
+            }
+            Ok(Box::new(found.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// Whether a member's rule may make tesserad connect to `ip`.
+fn allowed_for_members(ip: IpAddr, loopback: bool) -> bool {
+    is_public(ip) || (loopback && ip.is_loopback())
 }
 
 /// Whether `url` may be fetched: https, or plain http on a loopback address
@@ -105,7 +149,7 @@ pub fn check_url(url: &str) -> Result<url::Url, String> {
 /// at most); one that does not resolve cannot be fetched either and passes.
 pub async fn check_member_issuer(url: &str, server_issuer: &str) -> Result<(), String> {
     let parsed = check_url(url)?;
-    let local_server = check_url(server_issuer).is_ok_and(|s| host_is_loopback(&s));
+    let local_server = is_loopback_url(server_issuer);
     let addresses: Vec<IpAddr> = match parsed.host() {
         Some(url::Host::Ipv4(ip)) => vec![ip.into()],
         Some(url::Host::Ipv6(ip)) => vec![ip.into()],
@@ -121,13 +165,18 @@ pub async fn check_member_issuer(url: &str, server_issuer: &str) -> Result<(), S
     };
     match addresses
         .into_iter()
-        .find(|ip| !(is_public(*ip) || (local_server && ip.is_loopback())))
+        .find(|ip| !allowed_for_members(*ip, local_server))
     {
         Some(ip) => Err(format!(
             "{url} is on a local or private network address ({ip}); ask an administrator to add it with `tesserad admin trust add`"
         )),
         None => Ok(()),
     }
+}
+
+/// Whether `url` (this server's issuer) is on loopback: a development machine.
+pub fn is_loopback_url(url: &str) -> bool {
+    check_url(url).is_ok_and(|s| host_is_loopback(&s))
 }
 
 fn host_is_loopback(url: &url::Url) -> bool {
@@ -169,33 +218,47 @@ fn is_public(ip: IpAddr) -> bool {
 
 impl IssuerKeys {
     pub fn new(config: FetchConfig) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.request_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("tesserad/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client for issuer keys: {e}"))?;
+        let builder = || {
+            reqwest::Client::builder()
+                .connect_timeout(config.connect_timeout)
+                .timeout(config.request_timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("tesserad/", env!("CARGO_PKG_VERSION")))
+        };
+        let failed =
+            |e: reqwest::Error| format!("cannot build the HTTP client for issuer keys: {e}");
+        let public = PublicResolver {
+            loopback: config.members_reach_loopback,
+        };
         Ok(Self {
-            http,
+            http: builder().build().map_err(failed)?,
+            // No proxy: the resolver must see the name tesserad connects to.
+            http_public: (builder().no_proxy().dns_resolver(public).build()).map_err(failed)?,
             config,
             slots: Mutex::new(HashMap::new()),
         })
     }
 
-    fn slot(&self, issuer: &str) -> Slot {
+    fn slot(&self, issuer: &str, reach: Reach) -> Slot {
         self.slots
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .entry(issuer.to_owned())
+            .entry((issuer.to_owned(), reach))
             .or_default()
             .clone()
     }
 
-    /// The key `kid` of `issuer`, from the cache or the issuer.
-    pub async fn key(&self, issuer: &str, kid: &str, now: i64) -> Result<PublicKey, Refusal> {
+    /// The key `kid` of `issuer`, from the cache or the issuer, fetched only
+    /// from addresses `reach` allows.
+    pub async fn key(
+        &self,
+        issuer: &str,
+        kid: &str,
+        reach: Reach,
+        now: i64,
+    ) -> Result<PublicKey, Refusal> {
         let find = |f: &Fetched| f.keys.iter().find(|k| k.kid == kid).cloned();
-        let slot = self.slot(issuer);
+        let slot = self.slot(issuer, reach);
         let mut cached = slot.lock().await;
         let fresh = cached
             .as_ref()
@@ -214,7 +277,7 @@ impl IssuerKeys {
             fetched.unknown_kid_refresh_at = Some(now);
             tracing::info!(issuer, kid, "unknown kid: fetching the issuer's keys again");
         }
-        match self.fetch(issuer).await {
+        match self.fetch(issuer, reach).await {
             Ok(keys) => {
                 let unknown_kid_refresh_at = cached.as_ref().and_then(|f| f.unknown_kid_refresh_at);
                 let fetched = cached.insert(Fetched {
@@ -242,12 +305,12 @@ impl IssuerKeys {
     }
 
     /// The issuer's usable signing keys, via its discovery document.
-    async fn fetch(&self, issuer: &str) -> Result<Vec<PublicKey>, FetchFailure> {
+    async fn fetch(&self, issuer: &str, reach: Reach) -> Result<Vec<PublicKey>, FetchFailure> {
         let discovery = format!(
             "{}/.well-known/openid-configuration",
             issuer.trim_end_matches('/')
         );
-        let metadata = self.get_json(&discovery).await?;
+        let metadata = self.get_json(&discovery, reach).await?;
         if metadata.get("issuer").and_then(Value::as_str) != Some(issuer) {
             return Err(FetchFailure::unusable(format!(
                 "{discovery} names another issuer ({}); it must be exactly {issuer}",
@@ -259,7 +322,7 @@ impl IssuerKeys {
             .and_then(Value::as_str)
             .ok_or_else(|| FetchFailure::unusable(format!("{discovery} has no jwks_uri")))?;
         check_url(jwks_uri).map_err(FetchFailure::unusable)?;
-        let jwks = self.get_json(jwks_uri).await?;
+        let jwks = self.get_json(jwks_uri, reach).await?;
         let listed = jwks.get("keys").and_then(Value::as_array).ok_or_else(|| {
             FetchFailure::unusable(format!("{jwks_uri} is not a JWKS (no \"keys\" array)"))
         })?;
@@ -275,10 +338,31 @@ impl IssuerKeys {
         Ok(keys)
     }
 
-    async fn get_json(&self, url: &str) -> Result<Value, FetchFailure> {
-        check_url(url).map_err(FetchFailure::unusable)?;
-        let mut response = self
-            .http
+    async fn get_json(&self, url: &str, reach: Reach) -> Result<Value, FetchFailure> {
+        let parsed = check_url(url).map_err(FetchFailure::unusable)?;
+        let http = match reach {
+            Reach::Anywhere => &self.http,
+            Reach::Public => {
+                // An address in the URL is not resolved: checked here.
+                let literal: Option<IpAddr> = match parsed.host() {
+                    Some(url::Host::Ipv4(ip)) => Some(ip.into()),
+                    Some(url::Host::Ipv6(ip)) => Some(ip.into()),
+                    _ => None,
+                };
+                if let Some(ip) = literal
+                    .filter(|ip| !allowed_for_members(*ip, self.config.members_reach_loopback))
+                {
+                    return Err(FetchFailure {
+                        public: "cannot connect",
+                        detail: format!(
+                            "{url}: {ip} is on this server's own networks, which only an administrator's trust rule may reach"
+                        ),
+                    });
+                }
+                &self.http_public
+            }
+        };
+        let mut response = http
             .get(url)
             .header(reqwest::header::ACCEPT, "application/json")
             .send()
@@ -372,33 +456,71 @@ mod tests {
         issuer.publish(&[(&a, "a")]);
         let cache = keys();
         let t = 1_000;
-        assert_eq!(cache.key(&issuer.url, "a", t).await.unwrap().kid, "a");
-        assert_eq!(cache.key(&issuer.url, "a", t + 1).await.unwrap().kid, "a");
+        assert_eq!(
+            cache
+                .key(&issuer.url, "a", Reach::Anywhere, t)
+                .await
+                .unwrap()
+                .kid,
+            "a"
+        );
+        assert_eq!(
+            cache
+                .key(&issuer.url, "a", Reach::Anywhere, t + 1)
+                .await
+                .unwrap()
+                .kid,
+            "a"
+        );
         assert_eq!(issuer.fetches(), 1, "cached");
 
         // The issuer rotates: an unknown kid makes one refresh.
         issuer.publish(&[(&a, "a"), (&b, "b")]);
-        assert_eq!(cache.key(&issuer.url, "b", t + 2).await.unwrap().kid, "b");
+        assert_eq!(
+            cache
+                .key(&issuer.url, "b", Reach::Anywhere, t + 2)
+                .await
+                .unwrap()
+                .kid,
+            "b"
+        );
         assert_eq!(issuer.fetches(), 2);
 
         // Made-up kids: refused after at most one refresh per interval.
         let interval = FetchConfig::default().unknown_kid_interval_secs;
         for i in 0..20 {
             assert_eq!(
-                cache.key(&issuer.url, &format!("junk{i}"), t + 3).await,
+                cache
+                    .key(&issuer.url, &format!("junk{i}"), Reach::Anywhere, t + 3)
+                    .await,
                 Err(Refusal::UnknownKey(format!("junk{i}")))
             );
         }
         assert_eq!(issuer.fetches(), 2, "refreshed at t+2 already");
         let later = t + 2 + interval;
-        assert!(cache.key(&issuer.url, "junk", later).await.is_err());
+        assert!(
+            cache
+                .key(&issuer.url, "junk", Reach::Anywhere, later)
+                .await
+                .is_err()
+        );
         assert_eq!(issuer.fetches(), 3, "one refresh after the interval");
-        assert!(cache.key(&issuer.url, "junk", later).await.is_err());
+        assert!(
+            cache
+                .key(&issuer.url, "junk", Reach::Anywhere, later)
+                .await
+                .is_err()
+        );
         assert_eq!(issuer.fetches(), 3);
 
         // After the TTL the keys are fetched again, kid known or not.
         let ttl = FetchConfig::default().ttl_secs;
-        assert!(cache.key(&issuer.url, "a", later + ttl).await.is_ok());
+        assert!(
+            cache
+                .key(&issuer.url, "a", Reach::Anywhere, later + ttl)
+                .await
+                .is_ok()
+        );
         assert_eq!(issuer.fetches(), 4);
     }
 
@@ -408,10 +530,18 @@ mod tests {
         let a = Signer::ed();
         issuer.publish(&[(&a, "a")]);
         let cache = keys();
-        assert!(cache.key(&issuer.url, "a", 0).await.is_ok());
+        assert!(
+            cache
+                .key(&issuer.url, "a", Reach::Anywhere, 0)
+                .await
+                .is_ok()
+        );
         // Nothing listens on a port that was just released.
         let closed = tessera_testkit::closed_port_url();
-        let err = cache.key(&closed, "a", 0).await.unwrap_err();
+        let err = cache
+            .key(&closed, "a", Reach::Anywhere, 0)
+            .await
+            .unwrap_err();
         let Refusal::IssuerUnavailable {
             issuer: named,
             reason,
@@ -425,18 +555,21 @@ mod tests {
         // The issuer's keys expired from the cache, and it went away: stale
         // keys are used for a while, then not.
         let gone = keys();
-        assert!(gone.key(&issuer.url, "a", 0).await.is_ok());
-        let slot = gone.slot(&issuer.url);
+        assert!(gone.key(&issuer.url, "a", Reach::Anywhere, 0).await.is_ok());
+        let slot = gone.slot(&issuer.url, Reach::Anywhere);
         let moved = Arc::new(tokio::sync::Mutex::new(slot.lock().await.take()));
-        gone.slots.lock().unwrap().insert(closed.clone(), moved);
+        gone.slots
+            .lock()
+            .unwrap()
+            .insert((closed.clone(), Reach::Anywhere), moved);
         let ttl = FetchConfig::default().ttl_secs;
         assert!(
-            gone.key(&closed, "a", ttl).await.is_ok(),
+            gone.key(&closed, "a", Reach::Anywhere, ttl).await.is_ok(),
             "stale but usable"
         );
         let max = FetchConfig::default().max_stale_secs;
         assert!(matches!(
-            gone.key(&closed, "a", max).await,
+            gone.key(&closed, "a", Reach::Anywhere, max).await,
             Err(Refusal::IssuerUnavailable { .. })
         ));
     }
@@ -479,6 +612,56 @@ mod tests {
         assert!(check_member_issuer("https://10.0.0.7", dev).await.is_err());
     }
 
+    /// A member's rule fetches only from public addresses, checked when
+    /// connecting: an issuer on loopback by address or by name, or a public
+    /// issuer's `jwks_uri` pointing inwards, is never contacted.
+    #[tokio::test]
+    async fn a_members_rule_never_reaches_this_servers_networks() {
+        let issuer = issuer().await;
+        issuer.publish(&[(&Signer::ed(), "a")]);
+        let by_name = issuer.url.replace("127.0.0.1", "localhost");
+        for url in [&issuer.url, &by_name] {
+            let err = keys().key(url, "a", Reach::Public, 0).await.unwrap_err();
+            let Refusal::IssuerUnavailable { reason, detail, .. } = &err else {
+                panic!("{err:?}")
+            };
+            assert_eq!(*reason, "cannot connect", "{detail}");
+        }
+        assert_eq!(issuer.fetches(), 0);
+        // An administrator's rule reaches it.
+        assert!(
+            keys()
+                .key(&issuer.url, "a", Reach::Anywhere, 0)
+                .await
+                .is_ok()
+        );
+
+        // A development server's members reach loopback, but not a private
+        // address their issuer's discovery document names.
+        let dev = IssuerKeys::new(FetchConfig {
+            members_reach_loopback: true,
+            ..FetchConfig::default()
+        })
+        .unwrap();
+        assert!(dev.key(&issuer.url, "a", Reach::Public, 0).await.is_ok());
+        let inward = tessera_testkit::HttpStub::builder()
+            .route("GET", "/.well-known/openid-configuration", |_, issuer| {
+                tessera_testkit::StubResponse::json(
+                    200,
+                    serde_json::json!({"issuer": issuer, "jwks_uri": "https://10.255.255.1/jwks"}),
+                )
+            })
+            .start();
+        let err = dev
+            .key(&inward.url, "a", Reach::Public, 0)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Refusal::IssuerUnavailable { detail, .. } if detail.contains("own networks")),
+            "{err:?}"
+        );
+    }
+
     #[tokio::test]
     async fn a_silent_issuer_times_out() {
         // Accepts connections and never answers.
@@ -495,7 +678,7 @@ mod tests {
             ..FetchConfig::default()
         })
         .unwrap();
-        let err = cache.key(&url, "a", 0).await.unwrap_err();
+        let err = cache.key(&url, "a", Reach::Anywhere, 0).await.unwrap_err();
         let Refusal::IssuerUnavailable { reason, .. } = &err else {
             panic!("{err:?}")
         };
@@ -507,7 +690,10 @@ mod tests {
         let issuer = issuer().await;
         // Asked for under another spelling of the same server.
         let other = issuer.url.replace("127.0.0.1", "localhost");
-        let err = keys().key(&other, "a", 0).await.unwrap_err();
+        let err = keys()
+            .key(&other, "a", Reach::Anywhere, 0)
+            .await
+            .unwrap_err();
         assert!(
             matches!(&err, Refusal::IssuerUnavailable { detail, .. } if detail.contains("names another issuer")),
             "{err:?}"

@@ -25,7 +25,7 @@ pub mod testing;
 
 use crate::audit::{self, Action, Actor};
 use crate::error::{Error, Result};
-use crate::store::{Store, TrustRule};
+use crate::store::{Reach, Store, TrustRule};
 use jwks::IssuerKeys;
 pub use refusal::Refusal;
 use serde_json::{Map, Value};
@@ -74,6 +74,8 @@ pub struct NewTrustRule {
     pub claims: BTreeMap<String, String>,
     /// Space-separated; `None`: `THIRD_PARTY_OPERATION`.
     pub scope: Option<String>,
+    /// [`Reach::Public`] for an account member's rule.
+    pub reach: Reach,
 }
 
 fn check_pattern(what: &str, pattern: &str) -> Result<()> {
@@ -166,6 +168,7 @@ pub async fn add(
         subject: new.subject,
         claims: new.claims,
         scope: scope.to_string(),
+        reach: new.reach,
         created_at: now,
     };
     store.insert_trust_rule(&rule).await?;
@@ -272,6 +275,20 @@ fn times(claims: &Map<String, Value>, now: i64) -> Result<i64, Refusal> {
     Ok(exp)
 }
 
+/// A token bound to a key (RFC 7800 `cnf`, RFC 9449 §6.1 `jkt`) is exchanged
+/// only by a request that proves that key: a copy of a DPoP-bound token is
+/// worthless alone, and must not become a bearer token here.
+fn check_binding(claims: &Map<String, Value>, proven_jkt: Option<&str>) -> Result<(), Refusal> {
+    let Some(cnf) = claims.get("cnf") else {
+        return Ok(());
+    };
+    match cnf.get("jkt").and_then(Value::as_str) {
+        Some(jkt) if proven_jkt == Some(jkt) => Ok(()),
+        Some(_) => Err(Refusal::KeyNotProven),
+        None => Err(Refusal::UncheckableBinding),
+    }
+}
+
 /// The one-time-use key of a token: its issuer and `jti`, else the token.
 fn use_key(issuer: &str, claims: &Map<String, Value>, token: &str) -> String {
     let mut hash = Sha256::new();
@@ -295,13 +312,16 @@ fn use_key(issuer: &str, claims: &Map<String, Value>, token: &str) -> String {
 
 /// Checks `token` against `client_id`'s trust rules and, when it passes and
 /// `requested_scope` is within the rule's, uses it up: the rule it matched,
-/// or why not. A request refused for any reason leaves the token unused.
+/// or why not. `proven_jkt` is the thumbprint of the key the request's DPoP
+/// proof proves, which a key-bound token needs. A request refused for any
+/// reason leaves the token unused.
 pub async fn accept(
     store: &Store,
     issuers: &IssuerKeys,
     client_id: &str,
     token: &str,
     requested_scope: Option<&str>,
+    proven_jkt: Option<&str>,
     now: i64,
 ) -> Result<Accepted> {
     let jwt = jws::parse(token)?;
@@ -315,7 +335,13 @@ pub async fn accept(
     if rules.is_empty() {
         return Err(Refusal::UntrustedIssuer(issuer.to_owned()).into());
     }
-    let key = issuers.key(issuer, &jwt.kid, now).await?;
+    // One member's rule for this issuer is enough to fetch as members may.
+    let reach = if rules.iter().any(|r| r.reach == Reach::Public) {
+        Reach::Public
+    } else {
+        Reach::Anywhere
+    };
+    let key = issuers.key(issuer, &jwt.kid, reach, now).await?;
     jwt.verify(&key)?;
     let exp = times(&jwt.claims, now)?;
     let mut candidates = rules
@@ -336,6 +362,7 @@ pub async fn accept(
         Scopes::parse(&rule.scope),
         "the requested scope exceeds the trust rule's scope",
     )?;
+    check_binding(&jwt.claims, proven_jkt)?;
     let key = use_key(issuer, &jwt.claims, token);
     if !store
         .use_subject_token(&key, exp.saturating_add(SKEW_SECS))

@@ -51,15 +51,24 @@ pub enum Refusal {
     ClaimMismatch { claim: String, value: String },
     #[error("the subject token has already been exchanged; get a fresh one from its issuer")]
     Replayed,
+    #[error(
+        "the subject token is bound to a key (cnf.jkt): exchange it with a DPoP proof signed by that key"
+    )]
+    KeyNotProven,
+    #[error(
+        "the subject token is bound to a key in a way this server cannot check (cnf without jkt)"
+    )]
+    UncheckableBinding,
 }
 
 impl From<Refusal> for Error {
     fn from(refusal: Refusal) -> Self {
-        let code = match refusal {
+        match refusal {
             // The server's own trouble reaching the issuer: worth retrying.
-            Refusal::IssuerUnavailable { .. } => OAuthErrorCode::TemporarilyUnavailable,
-            _ => OAuthErrorCode::InvalidGrant,
-        };
-        Error::oauth(code, refusal.to_string())
+            Refusal::IssuerUnavailable { .. } => {
+                Error::oauth(OAuthErrorCode::TemporarilyUnavailable, refusal.to_string())
+            }
+            _ => Error::UnacceptableSubjectToken(refusal.to_string()),
+        }
     }
 }

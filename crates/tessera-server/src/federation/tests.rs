@@ -36,6 +36,7 @@ async fn setup() -> Setup {
         subject: Some("repo:acme/widgets:*".into()),
         claims: BTreeMap::from([("repository".into(), "acme/widgets".into())]),
         scope: None,
+        reach: Reach::Anywhere,
     };
     add(&fx.state.store, None, new, fx.clock_now())
         .await
@@ -79,11 +80,12 @@ impl Setup {
         (response.status(), body_json(response).await)
     }
 
-    /// The refusal's description, after checking it is `invalid_grant`.
+    /// The refusal's description, after checking it is `invalid_request`
+    /// (RFC 8693 §2.2.2).
     async fn refused(&self, subject_token: &str) -> String {
         let (status, body) = self.exchange(subject_token).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-        assert_eq!(body["error"], "invalid_grant", "{body}");
+        assert_eq!(body["error"], "invalid_request", "{body}");
         body["error_description"].as_str().unwrap().to_owned()
     }
 }

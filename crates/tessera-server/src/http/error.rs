@@ -72,6 +72,10 @@ pub fn respond(style: Style, error: Error) -> Response {
             OAuth => oauth(OAuthErrorCode::InvalidRequest, Some(message)),
             Page => page_4xx(StatusCode::CONFLICT, message),
         },
+        Error::UnacceptableSubjectToken(message) => match style {
+            Api | OAuth => oauth(OAuthErrorCode::InvalidRequest, Some(message)),
+            Page => page_4xx(StatusCode::BAD_REQUEST, message),
+        },
         Error::OAuth { error, description } => match style {
             Api | OAuth => oauth(error, description),
             Page => {

@@ -796,7 +796,7 @@ mod tests {
             assert_eq!(response.status(), StatusCode::BAD_REQUEST);
             assert_eq!(header(&response, "x-ratelimit-limit"), 3);
             assert_eq!(header(&response, "x-ratelimit-remaining"), remaining);
-            assert_eq!(body_json(response).await["error"], "invalid_grant");
+            assert_eq!(body_json(response).await["error"], "invalid_request");
         }
         let over = fx.send(ci(token_request(None, &exchange))).await;
         assert_eq!(over.status(), StatusCode::TOO_MANY_REQUESTS);

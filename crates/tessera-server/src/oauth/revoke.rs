@@ -4,20 +4,24 @@
 //! access tokens included (§2.1). Unknown, expired or foreign tokens get the same
 //! 200 as revoked ones (§2.2), so the endpoint reveals nothing.
 //!
-//! A token-URL session's access token belongs to no client (the session id
-//! was the credential, [`super::session_token`]): holding it is enough to give
-//! it up, whatever client the request names or fails to authenticate as, so a
-//! `login-session` login can be logged out of.
+//! Two kinds of access token were issued without client authentication, so
+//! holding one is enough to give it up, whatever client the request names or
+//! fails to authenticate as: a token-URL session's, which belongs to no client
+//! (the session id was the credential, [`super::session_token`]), and a token
+//! exchange's (`gty`), whose subject token was the credential
+//! ([`super::token_exchange`]). So a `login-session` or `--federated` login
+//! can always be logged out of.
 
 use super::{TokenQuestion, client_auth};
 use crate::error::Result;
 use crate::services::Services;
 use crate::store::App;
+use tessera_proto::claims::GTY_TOKEN_EXCHANGE;
 use tessera_proto::{Claims, TokenUse};
 
 pub async fn revoke(svc: &Services, request: TokenQuestion, now: i64) -> Result<()> {
     if let Some(token) = request.token.as_deref()
-        && revoke_clientless(svc, token, now).await?
+        && revoke_by_holder(svc, token, now).await?
     {
         return Ok(());
     }
@@ -34,11 +38,14 @@ pub async fn revoke(svc: &Services, request: TokenQuestion, now: i64) -> Result<
     Ok(())
 }
 
-/// Revokes `token` if it is an access token of no client (a token-URL
-/// session's). Whether it was one.
-async fn revoke_clientless(svc: &Services, token: &str, now: i64) -> Result<bool> {
+/// Revokes `token` if it is an access token issued without client
+/// authentication. Whether it was one.
+async fn revoke_by_holder(svc: &Services, token: &str, now: i64) -> Result<bool> {
+    let by_holder = |claims: &Claims| {
+        claims.client_id.is_none() || claims.gty.as_deref() == Some(GTY_TOKEN_EXCHANGE)
+    };
     match access_claims(svc, token, now).await {
-        Some(claims) if claims.iss == svc.settings.issuer && claims.client_id.is_none() => {
+        Some(claims) if claims.iss == svc.settings.issuer && by_holder(&claims) => {
             crate::access_tokens::revoke(&svc.store, &claims, now).await?;
             Ok(true)
         }

@@ -132,8 +132,9 @@ pub async fn exchange(svc: &Services, request: Authenticated, now: i64) -> Resul
 
 /// Whether a failed token request is a guess that counts against the client's
 /// address (RFC 6749 §10.10): a wrong client secret or an unknown client
-/// (`invalid_client`), a code, refresh token, device code, customer key or
-/// subject token that does not hold (`invalid_grant`). A well-formed request
+/// (`invalid_client`), a code, refresh token, device code or customer key
+/// that does not hold (`invalid_grant`), a subject token the exchange does not
+/// accept (`invalid_request` by RFC 8693 §2.2.2). A well-formed request
 /// turned down — `authorization_pending`, `slow_down`, a scope or grant the
 /// client may not use, a DPoP proof to redo, a malformed form — guesses nothing
 /// and does not count. A subject token whose issuer's keys could not be
@@ -149,7 +150,7 @@ pub fn is_guess(error: &Error) -> bool {
                     | OAuthErrorCode::TemporarilyUnavailable
             )
         }
-        Error::Unauthenticated(_) => true,
+        Error::Unauthenticated(_) | Error::UnacceptableSubjectToken(_) => true,
         _ => false,
     }
 }

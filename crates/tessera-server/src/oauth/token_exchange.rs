@@ -10,7 +10,14 @@
 //! (`actor_token`) is not supported, and the token is for this server only
 //! (`audience`/`resource`, when given, must be its issuer). A DPoP proof binds
 //! the token to the workload's key as in every other grant, and an app that
-//! requires DPoP gets no exchanged token without one.
+//! requires DPoP gets no exchanged token without one. A subject token that is
+//! itself bound to a key (`cnf.jkt`, e.g. another tesserad's DPoP token) is
+//! exchanged only with a proof of that key: a copy must not become a bearer
+//! token here.
+//!
+//! Every unacceptable subject token is `invalid_request` (RFC 8693 §2.2.2),
+//! except that an issuer whose keys cannot be fetched is
+//! `temporarily_unavailable`.
 
 use super::client_auth::{self, ClientCredentials};
 use super::issue;
@@ -98,13 +105,23 @@ pub async fn grant(
     let key = super::token::proven_key(svc, &app, dpop, now).await?;
     let scope = request.scope.as_deref();
     let (store, issuers) = (&svc.store, &svc.issuers);
-    let accepted =
-        federation::accept(store, issuers, &app.client_id, subject_token, scope, now).await?;
+    let proven_jkt = key.as_ref().map(|proven| proven.jkt.as_str());
+    let accepted = federation::accept(
+        store,
+        issuers,
+        &app.client_id,
+        subject_token,
+        scope,
+        proven_jkt,
+        now,
+    )
+    .await?;
     let ttl = svc.settings.access_token_ttl.min(MAX_TTL);
     // Short-lived (at most an hour) and never refreshed: no lineage, it ends
     // at its `exp`.
     let mut new = NewAccessToken::new(&app.account_id, Some(&app.client_id), accepted.scope);
     new.dpop_jkt = key.map(|proven| proven.jkt);
+    new.exchanged = true;
     let mut body = issue::access_only(svc, new, ttl, now)?;
     body.issued_token_type = Some(exchange::ACCESS_TOKEN.to_owned());
     issue::count("token_exchange");

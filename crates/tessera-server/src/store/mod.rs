@@ -41,7 +41,7 @@ pub use access_tokens::AccessTokenAuthRow;
 pub use accounts::{Account, Project};
 pub use api_keys::{ApiKeyAuthRow, ApiKeyRecord, Revoked};
 pub use apps::{App, AppMode};
-pub use trust_rules::TrustRule;
+pub use trust_rules::{Reach, TrustRule};
 
 use crate::error::{Error, Result};
 use crate::secret::SecretUrl;

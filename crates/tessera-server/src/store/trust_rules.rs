@@ -21,7 +21,30 @@ pub struct TrustRule {
     pub claims: BTreeMap<String, String>,
     /// Space-separated scopes the exchanged token carries at most.
     pub scope: String,
+    /// Where tesserad may connect to fetch the issuer's keys.
+    pub reach: Reach,
     pub created_at: i64,
+}
+
+/// Where tesserad may connect for a rule's issuer: what its author may make
+/// the server fetch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Reach {
+    /// An administrator's rule: an issuer on this server's own networks too.
+    #[default]
+    Anywhere,
+    /// An account member's rule (the console): public addresses only, at
+    /// every connection (the issuer, its `jwks_uri`, whatever DNS says then).
+    Public,
+}
+
+impl Reach {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reach::Anywhere => "anywhere",
+            Reach::Public => "public",
+        }
+    }
 }
 
 #[derive(FromRow)]
@@ -33,6 +56,7 @@ struct TrustRuleRow {
     subject: Option<String>,
     claims: String,
     scope: String,
+    reach: String,
     created_at: i64,
 }
 
@@ -49,6 +73,13 @@ impl TryFrom<TrustRuleRow> for TrustRule {
             audience: r.audience,
             subject: r.subject,
             scope: r.scope,
+            // Anything but the one value an administrator's rule has is read
+            // as the narrower reach.
+            reach: if r.reach == Reach::Anywhere.as_str() {
+                Reach::Anywhere
+            } else {
+                Reach::Public
+            },
             created_at: r.created_at,
         })
     }
@@ -56,7 +87,7 @@ impl TryFrom<TrustRuleRow> for TrustRule {
 
 macro_rules! trust_columns {
     () => {
-        "id, client_id, issuer, audience, subject, claims, scope, created_at"
+        "id, client_id, issuer, audience, subject, claims, scope, reach, created_at"
     };
 }
 
@@ -69,7 +100,7 @@ impl Store {
         let sql = concat!(
             "INSERT INTO trust_rules (",
             trust_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         );
         let claims = serde_json::to_string(&rule.claims).map_err(Error::internal)?;
         let values = (
@@ -80,6 +111,7 @@ impl Store {
             rule.subject.as_deref(),
             claims,
             &rule.scope,
+            rule.reach.as_str(),
             rule.created_at,
         );
         self.execute(sql, values).await?;

@@ -17,6 +17,7 @@ backend_tests!(
     refresh_with_another_key_is_invalid_grant,
     instances_share_replays_and_nonces,
     token_exchange_binds_and_a_dpop_app_needs_a_proof,
+    a_key_bound_subject_token_is_exchanged_only_with_its_key,
 );
 
 fn now() -> i64 {
@@ -359,4 +360,88 @@ async fn token_exchange_binds_and_a_dpop_app_needs_a_proof(backend: Backend) {
     let owner = get_me(&b, token, "DPoP", Some(proof)).await;
     assert_eq!(owner.status(), StatusCode::OK);
     assert_dpop_refusal(&get_me(&b, token, "Bearer", None).await, "invalid_token");
+}
+
+/// A DPoP-bound token of A (`cnf.jkt`) copied out of a log is worthless
+/// alone, and stays so at B, which trusts A: B exchanges it only for a request
+/// that proves the same key, and binds what it issues to that key.
+async fn a_key_bound_subject_token_is_exchanged_only_with_its_key(backend: Backend) {
+    let a = Server::start(backend).await;
+    let b = Server::start(backend).await;
+    a.admin(&["account", "create", "--email", "issuer@example.com"]);
+    let issuing = confidential_app(&a, "issuer@example.com", &[]);
+    b.admin(&["account", "create", "--email", "ci@example.com"]);
+    let app = b.admin(&[
+        "app",
+        "create",
+        "--account",
+        "ci@example.com",
+        "--name",
+        "ci",
+        "--public",
+    ]);
+    let client_id = app["client_id"].as_str().unwrap();
+    let only_issuing = format!("client_id={}", issuing.client_id);
+    b.admin(&[
+        "trust",
+        "add",
+        "--app",
+        client_id,
+        "--issuer",
+        &a.url,
+        "--audience",
+        &b.url,
+        "--claim",
+        &only_issuing,
+    ]);
+    let key = DpopKey::generate("EdDSA");
+    let (status, subject) = token_with_nonce(
+        &a,
+        &a.url,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", &issuing.client_id),
+            ("client_secret", &issuing.client_secret),
+            ("resource", &b.url),
+        ],
+        &key,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{subject}");
+    assert_eq!(subject["token_type"], "DPoP", "{subject}");
+    let form = [
+        (
+            "grant_type",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+        ),
+        ("client_id", client_id),
+        ("subject_token", subject["access_token"].as_str().unwrap()),
+        ("subject_token_type", "urn:ietf:params:oauth:token-type:jwt"),
+    ];
+
+    let stolen: Value = (b.http())
+        .post(b.endpoint("/oauth/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stolen["error"], "invalid_request", "{stolen}");
+    let why = stolen["error_description"].as_str().unwrap();
+    assert!(why.contains("cnf.jkt"), "{why}");
+    let (_, other_key) = token_with_nonce(&b, &b.url, &form, &DpopKey::generate("EdDSA")).await;
+    assert_eq!(other_key["error"], "invalid_request", "{other_key}");
+
+    let (status, body) = token_with_nonce(&b, &b.url, &form, &key).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["token_type"], "DPoP", "{body}");
+    let token = body["access_token"].as_str().unwrap();
+    let me = format!("{}/v1/me", b.url);
+    let proof = key.proof("GET", &me, Some(token), now());
+    assert_eq!(
+        get_me(&b, token, "DPoP", Some(proof)).await.status(),
+        StatusCode::OK
+    );
 }

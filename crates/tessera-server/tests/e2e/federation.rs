@@ -6,7 +6,7 @@
 //! issuer unreachable.
 
 use crate::oauth_support::{
-    ConfidentialApp, assert_oauth_error, confidential_app, me, me_status, token,
+    ConfidentialApp, assert_oauth_error, confidential_app, me, me_status, post_form, token,
 };
 use crate::support::{Backend, Server, json};
 use reqwest::StatusCode;
@@ -65,10 +65,11 @@ async fn exchange(server: &Server, client_id: &str, subject_token: &str) -> (Sta
     token(server, &form, None).await
 }
 
-/// The exchange is refused with `invalid_grant`; its description.
+/// The exchange is refused with `invalid_request` (RFC 8693 §2.2.2); its
+/// description.
 async fn refused(server: &Server, client_id: &str, subject_token: &str) -> String {
     let (status, body) = exchange(server, client_id, subject_token).await;
-    assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
+    assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_request");
     body["error_description"].as_str().unwrap().to_owned()
 }
 
@@ -258,6 +259,16 @@ async fn tesserad_trusts_another_tesserad(backend: Backend) {
     assert_eq!(
         me(&b, &body["access_token"]).await["email"],
         b_email.as_str()
+    );
+    // The exchange needed no client secret, so neither does giving the
+    // token up: a keyless workload can log out (RFC 7009).
+    let exchanged = body["access_token"].as_str().unwrap();
+    let form = [("token", exchanged), ("client_id", b_app.as_str())];
+    let (status, _, _) = post_form(&b, "/oauth/revoke", &form, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        me_status(&b, &body["access_token"]).await,
+        StatusCode::UNAUTHORIZED
     );
 
     // A token of A for A itself (no aud): wrong audience at B.

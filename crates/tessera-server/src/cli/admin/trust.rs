@@ -6,7 +6,7 @@
 use super::{Ctx, Output};
 use crate::error::{Error, Result};
 use crate::federation::{self, NewTrustRule};
-use crate::store::TrustRule;
+use crate::store::{Reach, TrustRule};
 use serde_json::json;
 
 #[derive(Debug, clap::Subcommand)]
@@ -67,6 +67,7 @@ pub fn describe(rule: &TrustRule) -> serde_json::Value {
         "subject": rule.subject,
         "claims": rule.claims,
         "scope": rule.scope,
+        "reach": rule.reach.as_str(),
         "created_at": tessera_proto::timestamp::rfc3339(rule.created_at),
     })
 }
@@ -75,8 +76,12 @@ pub fn describe(rule: &TrustRule) -> serde_json::Value {
 fn line(rule: &TrustRule) -> String {
     let mut conditions: Vec<String> = rule.subject.iter().map(|s| format!("sub={s}")).collect();
     conditions.extend(rule.claims.iter().map(|(n, p)| format!("{n}={p}")));
+    let reach = match rule.reach {
+        Reach::Anywhere => "",
+        Reach::Public => "  (a member's rule: keys fetched from public addresses only)",
+    };
     format!(
-        "{}  app {}  issuer {}  audience {}  {}  scope {}",
+        "{}  app {}  issuer {}  audience {}  {}  scope {}{reach}",
         rule.id,
         rule.client_id,
         rule.issuer,
@@ -104,6 +109,7 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<Output> {
                 subject: args.subject,
                 claims,
                 scope: (!args.scopes.is_empty()).then(|| args.scopes.join(" ")),
+                reach: Reach::Anywhere,
             };
             let rule = federation::add(&ctx.store, None, new, ctx.now()).await?;
             Ok(Output {

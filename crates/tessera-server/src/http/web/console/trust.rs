@@ -11,6 +11,7 @@ use crate::http::extract::{FormFields, PagePath};
 use crate::http::web::page::render;
 use crate::http::web::session::Submitted;
 use crate::services::AppState;
+use crate::store::Reach;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -58,6 +59,9 @@ fn new_rule(client_id: &str, draft: &TrustDraft) -> Result<NewTrustRule, Error> 
         subject: Some(draft.subject.clone()).filter(|s| !s.is_empty()),
         claims,
         scope: None,
+        // A member's rule: also what it makes tesserad fetch later stays off
+        // this server's networks (`check_member_issuer` checks it now).
+        reach: Reach::Public,
     })
 }
 
