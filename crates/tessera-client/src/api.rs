@@ -197,12 +197,18 @@ impl ApiClient {
                     "{method:?} is not an HTTP method this client sends (GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS)"
                 ))
             })?;
-        let authorization = ureq::http::HeaderValue::from_str(&auth.header_value()).map_err(|_| {
-            unsendable(
-                "the credential holds a line break or another character an HTTP header cannot carry; check the key (a pasted newline?)"
-                    .into(),
-            )
-        })?;
+        // `from_str` takes bytes from 0x80 up (obs-text), which ureq then
+        // refuses at send time as a protocol error, reported as if the
+        // network had failed: only visible ASCII (`to_str`) goes out.
+        let authorization = ureq::http::HeaderValue::from_str(&auth.header_value())
+            .ok()
+            .filter(|value| value.to_str().is_ok())
+            .ok_or_else(|| {
+                unsendable(
+                    "the credential holds a line break or another character an HTTP header cannot carry; check the key (a pasted newline?)"
+                        .into(),
+                )
+            })?;
         let mut request = ureq::http::Request::builder()
             .method(http_method)
             .uri(url)
@@ -591,6 +597,22 @@ mod tests {
             !format!("{:?}", Authorization::Bearer(AccessToken::new("t1-secret")))
                 .contains("t1-secret")
         );
+    }
+
+    /// Nothing is sent for a credential a header cannot carry: a line
+    /// break, or a character beyond ASCII (`’` of a word processor), which
+    /// ureq would otherwise refuse later as if the network had failed.
+    #[test]
+    fn a_credential_no_header_can_carry_is_unsendable() {
+        let server = stub(vec![]);
+        for key in ["abc\ndef", "eyJabc\u{2019}def", "caf\u{e9}"] {
+            let err = ApiClient::new(&server.url)
+                .me_with_api_key(&ApiKey::new(key))
+                .unwrap_err();
+            assert!(matches!(err, Error::Unsendable { .. }), "{key:?}: {err:?}");
+            assert!(err.to_string().contains("an HTTP header cannot carry"));
+        }
+        assert!(server.requests().is_empty(), "nothing was sent");
     }
 
     #[test]

@@ -877,3 +877,17 @@ fn a_hostile_url_in_the_environment_or_the_credentials_file_gets_no_credential()
     assert!(run.stderr().contains("Log in again"), "{}", run.stderr());
     assert!(elsewhere.requests().is_empty(), "nothing was sent there");
 }
+
+// --- refusals found by the audit -------------------------------------------------------------
+
+#[test]
+fn a_key_beyond_ascii_in_the_environment_is_a_usage_error_not_a_network_one() {
+    let lofty = lofty();
+    let key = [("LOFTY_CUSTOMER_KEY", "eyJabc\u{2019}def"), lofty.url()];
+    let run = home().run(&["auth", "test"], &key).expect_code(2);
+    assert!(
+        run.stderr().contains("an HTTP header cannot carry"),
+        "{}",
+        run.stderr()
+    );
+}
