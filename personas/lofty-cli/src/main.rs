@@ -12,7 +12,7 @@ mod texts;
 
 use clap::{Parser, Subcommand};
 use tessera_cli::args::{Secret, api_key_arg, secret_arg};
-use tessera_cli::auth::login::{client_credentials, session, web};
+use tessera_cli::auth::login::{self, client_credentials, session, web};
 use tessera_cli::auth::save::{Saved, forget_key, save};
 use tessera_cli::auth::{self, credential, logout, show, status};
 use tessera_cli::docs::DocsCommand;
@@ -126,6 +126,7 @@ impl App for Cli {
                 if key.expose_secret().is_empty() {
                     return Err(texts::empty_key());
                 }
+                login::check_key_characters(&key, false)?;
                 save(ctx, Saved::ApiKey(key))?;
                 Ok(texts::saved(ctx, io)?)
             }

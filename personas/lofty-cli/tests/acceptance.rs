@@ -881,6 +881,23 @@ fn a_hostile_url_in_the_environment_or_the_credentials_file_gets_no_credential()
 // --- refusals found by the audit -------------------------------------------------------------
 
 #[test]
+fn set_refuses_a_key_no_request_could_carry() {
+    let home = home();
+    for bad in ["abc\ndef", "a b", "eyJabc\u{2019}def", "abc\u{1b}[2J"] {
+        let run = home.run(&["auth", "set", bad], &[]).expect_code(2);
+        assert!(
+            run.stderr().contains("another character no API key has"),
+            "{bad:?}: {}",
+            run.stderr()
+        );
+    }
+    assert!(!credentials(&home).exists(), "nothing was saved");
+    // What a paste brings around a key is still trimmed.
+    home.run(&["auth", "set", &format!("  {KEY}\n")], &[]).ok();
+    assert!(saved(&home).contains(&format!("\"{KEY}\"")));
+}
+
+#[test]
 fn a_key_beyond_ascii_in_the_environment_is_a_usage_error_not_a_network_one() {
     let lofty = lofty();
     let key = [("LOFTY_CUSTOMER_KEY", "eyJabc\u{2019}def"), lofty.url()];

@@ -281,17 +281,7 @@ pub fn api_key(
     if key.expose_secret().is_empty() {
         return Err(CliError::Usage("the API key is empty".into()));
     }
-    // Stored as is, a key with a line break in it would fail every request
-    // later, far from the paste that caused it. A space can be sent: when the
-    // key is verified the server refuses it, and each CLI says so in its own
-    // words (lua's list "Ensure no extra spaces").
-    let sendable = |c: char| c.is_ascii_graphic() || (verify && c == ' ');
-    if !key.expose_secret().chars().all(sendable) {
-        return Err(CliError::Usage(
-            "the API key holds a space, a line break or another character no API key has; copy it again"
-                .into(),
-        ));
-    }
+    check_key_characters(key, verify)?;
     let target = super::target(ctx)?;
     let me = if verify {
         Some(target.api(ctx, io)?.me_with_api_key(key)?)
@@ -305,6 +295,25 @@ pub fn api_key(
         server: target.server,
         me,
     })
+}
+
+/// Refuses a (trimmed) key holding a character no API key has, for every
+/// command that stores a key (`auth login --api-key`, a persona's `auth set`).
+///
+/// Stored as is, a key with a line break or a character beyond ASCII in it
+/// would fail every request later, far from the paste that caused it. A
+/// space can be sent: when the key is `verified` the server refuses it, and
+/// each CLI says so in its own words (lua's list "Ensure no extra spaces");
+/// unverified, it is refused here.
+pub fn check_key_characters(key: &ApiKey, verified: bool) -> Result<(), CliError> {
+    let sendable = |c: char| c.is_ascii_graphic() || (verified && c == ' ');
+    if key.expose_secret().chars().all(sendable) {
+        return Ok(());
+    }
+    Err(CliError::Usage(
+        "the API key holds a space, a line break or another character no API key has; copy it again"
+            .into(),
+    ))
 }
 
 fn verify_hint(ctx: &Ctx, error: CliError) -> CliError {
