@@ -15,6 +15,7 @@ use crate::docs::{self, DocsCommand};
 use crate::error::CliError;
 use crate::exit::{Exit, exit_for};
 use crate::io::{Io, Prompter, ThemedPrompter};
+use crate::texts::printable_lines;
 use serde::Serialize;
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
@@ -320,16 +321,22 @@ pub fn report(result: Result<(), CliError>, json: bool, texts: &ErrorTexts, io: 
         let _ = writeln!(io.stderr);
         return exit;
     }
+    // Messages carry what servers and files said (an error description, a
+    // path): escaped, but for the line breaks of the messages' own layout.
+    let message = error.to_string();
+    let message = printable_lines(&message);
     let _ = match (&error, texts.cancelled) {
         (CliError::Cancelled, Some(line)) => writeln!(io.stderr, "{line}"),
-        (CliError::NotLoggedIn { .. }, _) => writeln!(io.stderr, "{}{error}", texts.not_logged_in),
-        _ => writeln!(io.stderr, "{}{error}", texts.error),
+        (CliError::NotLoggedIn { .. }, _) => {
+            writeln!(io.stderr, "{}{message}", texts.not_logged_in)
+        }
+        _ => writeln!(io.stderr, "{}{message}", texts.error),
     };
     let hint = error
         .hint()
         .or(texts.unreachable.filter(|_| exit == Exit::Network));
     if let Some(hint) = hint {
-        let _ = writeln!(io.stderr, "{}{hint}", texts.hint);
+        let _ = writeln!(io.stderr, "{}{}", texts.hint, printable_lines(hint));
     }
     exit
 }
@@ -415,6 +422,22 @@ mod tests {
         );
         let (_, text) = reported(CliError::Usage("bad".into()));
         assert_eq!(text, "❌ bad\n");
+    }
+
+    #[test]
+    fn what_a_server_said_reaches_the_terminal_escaped() {
+        let said = "no such key\u{1b}]0;PWNED\u{7}";
+        let error = CliError::from(tessera_client::Error::InvalidResponse {
+            url: "http://127.0.0.1:9".into(),
+            message: said.into(),
+        })
+        .with_hint("line one\nline two\u{1b}[2J");
+        let (_, text) = reported(error);
+        assert_eq!(
+            text,
+            "❌ unexpected response from http://127.0.0.1:9: no such key\\u{1b}]0;PWNED\\u{7}\n\
+             line one\nline two\\u{1b}[2J\n"
+        );
     }
 
     #[test]

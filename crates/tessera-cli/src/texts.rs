@@ -2,6 +2,7 @@
 //! times, credential sources and column tables. The words themselves belong to
 //! each CLI (a persona's texts file, or the `tessera` command modules).
 
+use std::borrow::Cow;
 use tessera_client::Source;
 
 /// A help template: clap's default layout, then an `Examples:` section in
@@ -45,6 +46,43 @@ pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
     out
 }
 
+/// Whether a terminal acts on `c` rather than showing it: a control
+/// character (an escape sequence that sets the window title or clears the
+/// screen, a line break or carriage return that fakes a line) or a
+/// bidirectional override or isolate (text that reads other than it is).
+fn acted_on(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `value` with every character a terminal acts on escaped (`\u{1b}`), for
+/// printing what this program did not write itself: a key's unverified
+/// claims, a file's contents or path, a server's answer. Ordinary text comes
+/// back unchanged (and unallocated).
+pub fn printable(value: &str) -> Cow<'_, str> {
+    escaped(value, acted_on)
+}
+
+/// [`printable`] for a whole message of several lines (an error and its
+/// hint): line breaks stay, everything else a terminal acts on is escaped.
+pub fn printable_lines(value: &str) -> Cow<'_, str> {
+    escaped(value, |c| c != '\n' && acted_on(c))
+}
+
+fn escaped(value: &str, escape: impl Fn(char) -> bool) -> Cow<'_, str> {
+    if !value.chars().any(&escape) {
+        return Cow::Borrowed(value);
+    }
+    Cow::Owned(
+        value
+            .chars()
+            .map(|c| match escape(c) {
+                true => c.escape_unicode().to_string(),
+                false => c.to_string(),
+            })
+            .collect(),
+    )
+}
+
 /// RFC 3339 for a Unix time; the number itself if out of range.
 pub use tessera_proto::timestamp::rfc3339 as format_time;
 
@@ -56,9 +94,10 @@ pub struct SourceWords {
     pub dotenv: &'static str,
 }
 
-/// Where a key came from, in a CLI's own words.
+/// Where a key came from, in a CLI's own words; a path is printable
+/// ([`printable`]: a working directory's name is anyone's choice).
 pub fn describe(source: &Source, words: &SourceWords) -> String {
-    match source {
+    let described = match source {
         Source::Flag | Source::EnvVar(_) => source.to_string(),
         Source::Profile { path, .. } => fill(
             words.credentials_file,
@@ -68,16 +107,25 @@ pub fn describe(source: &Source, words: &SourceWords) -> String {
             words.dotenv,
             &[("path", &path.display().to_string()), ("key", key)],
         ),
-    }
+    };
+    printable(&described).into_owned()
 }
 
 /// Columns padded to their widest cell, two spaces apart, each row led by
-/// `*` when marked: the layout of every `list` command.
+/// `*` when marked: the layout of every `list` command. Cells come from
+/// files and servers, so they are printed [`printable`].
 pub fn table(
     out: &mut dyn std::io::Write,
     header: &[&str],
     rows: &[(bool, Vec<String>)],
 ) -> std::io::Result<()> {
+    let rows: Vec<(bool, Vec<String>)> = rows
+        .iter()
+        .map(|(mark, cells)| {
+            let cells = cells.iter().map(|c| printable(c).into_owned());
+            (*mark, cells.collect())
+        })
+        .collect();
     let widths: Vec<usize> = (0..header.len())
         .map(|i| {
             rows.iter()
@@ -106,6 +154,38 @@ pub fn table(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_a_terminal_acts_on_is_escaped_and_ordinary_text_is_not() {
+        for plain in [
+            "key_01J",
+            "THIRD_PARTY_OPERATION",
+            "dev@example.com",
+            "Clé de l’équipe",
+            "a b",
+        ] {
+            assert!(matches!(printable(plain), Cow::Borrowed(_)), "{plain}");
+        }
+        assert_eq!(
+            printable("\u{1b}]0;PWNED\u{7}\u{1b}[2J"),
+            "\\u{1b}]0;PWNED\\u{7}\\u{1b}[2J"
+        );
+        assert_eq!(printable("a\r\nb\u{9b}"), "a\\u{d}\\u{a}b\\u{9b}");
+        assert_eq!(printable("admin\u{202E}gpj.exe"), "admin\\u{202e}gpj.exe");
+        assert_eq!(printable("\u{2066}x\u{2069}"), "\\u{2066}x\\u{2069}");
+        assert_eq!(printable_lines("one\ntwo\u{1b}"), "one\ntwo\\u{1b}");
+    }
+
+    #[test]
+    fn table_cells_are_printable() {
+        let mut out = Vec::new();
+        let rows = [(true, vec!["a\u{1b}[2J".to_owned(), "b".to_owned()])];
+        table(&mut out, &["X", "Y"], &rows).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "  X           Y\n* a\\u{1b}[2J  b\n"
+        );
+    }
 
     #[test]
     fn examples_name_the_command_of_the_usage_line() {

@@ -5,6 +5,7 @@ use tessera_cli::auth::list::ProfileList;
 use tessera_cli::auth::login::device::DeviceTexts;
 use tessera_cli::auth::project;
 use tessera_cli::host::ErrorTexts;
+use tessera_cli::texts::printable;
 use tessera_cli::{CliError, Io};
 use tessera_client::oauth::OAuthError;
 use tessera_client::{AppSpec, DirDefault, Error as ClientError, OAuthSpec, ReloginCommands};
@@ -198,8 +199,9 @@ pub fn unknown_profile(name: String, environment: &str) -> CliError {
 
 // --- reports ---------------------------------------------------------------------------
 
+/// A project as the server names it, printable (the server's words).
 pub fn label(project: &Project) -> String {
-    format!("{} ({})", project.name, project.id)
+    printable(&format!("{} ({})", project.name, project.id)).into_owned()
 }
 
 pub fn created(io: &mut Io, name: &str, project: Option<&Project>) -> std::io::Result<()> {
@@ -267,7 +269,7 @@ pub fn project_set(io: &mut Io, profile: &str, project: &Project) -> std::io::Re
         io.stderr,
         "Active project of profile '{profile}' is now {}.",
         if project.name == project.id {
-            project.id.clone()
+            printable(&project.id).into_owned()
         } else {
             label(project)
         }

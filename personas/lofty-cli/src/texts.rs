@@ -7,7 +7,7 @@ use tessera_cli::auth::login::oauth::DiscoveryWords;
 use tessera_cli::auth::login::web::WebTexts;
 use tessera_cli::commander::{HELP_OPTION, Help};
 use tessera_cli::host::ErrorTexts;
-use tessera_cli::texts::{SourceWords, describe, format_time};
+use tessera_cli::texts::{SourceWords, describe, format_time, printable as p};
 use tessera_cli::{CliError, Ctx, Io};
 use tessera_client::oauth::OAuthError;
 use tessera_client::{
@@ -377,12 +377,14 @@ pub fn saved(ctx: &Ctx, io: &mut Io) -> std::io::Result<()> {
 
 pub fn show(io: &mut Io, found: &Found, raw: bool) -> std::io::Result<()> {
     let source = describe(&found.source, &SOURCES);
+    // A key from `.env` may hold anything; one a terminal would act on is
+    // no usable key, so escaping it changes no key that works.
     if raw {
-        writeln!(io.stdout, "{}", found.key.expose_secret())?;
+        writeln!(io.stdout, "{}", p(found.key.expose_secret()))?;
         io.stdout.flush()?;
         writeln!(io.stderr, "(from {source})")
     } else {
-        writeln!(io.stdout, "Customer key: {}", found.key.masked())?;
+        writeln!(io.stdout, "Customer key: {}", p(&found.key.masked()))?;
         writeln!(io.stdout, "Source:       {source}")
     }
 }
@@ -463,7 +465,7 @@ pub fn logged_out(ctx: &Ctx, io: &mut Io, had: bool) -> std::io::Result<()> {
 /// requests use.
 pub fn status(ctx: &Ctx, io: &mut Io, server: &str, r: &Resolution) -> std::io::Result<()> {
     let out = &mut *io.stdout;
-    writeln!(out, "API URL:      {server}")?;
+    writeln!(out, "API URL:      {}", p(server))?;
     writeln!(
         out,
         "Credentials:  {}",
@@ -474,11 +476,12 @@ pub fn status(ctx: &Ctx, io: &mut Io, server: &str, r: &Resolution) -> std::io::
             writeln!(
                 out,
                 "Customer key: {} (from {})",
-                found.key.masked(),
+                p(&found.key.masked()),
                 describe(&found.source, &SOURCES)
             )?;
             // A key is a JWS with metadata: its scope and expiry, decoded
-            // without verification (the server is the judge).
+            // without verification (the server is the judge), so written by
+            // anyone: printed printable.
             if let Some(claims) = tessera_cli::auth::claims_of(&found.key) {
                 let claims = claims.claims();
                 let expiry = match claims.exp {
@@ -489,7 +492,8 @@ pub fn status(ctx: &Ctx, io: &mut Io, server: &str, r: &Resolution) -> std::io::
                 writeln!(
                     out,
                     "              key {}, scope {}, {expiry}",
-                    claims.jti, claims.scope
+                    p(&claims.jti),
+                    p(&claims.scope.to_string())
                 )?;
             }
         }
@@ -529,7 +533,7 @@ pub fn status(ctx: &Ctx, io: &mut Io, server: &str, r: &Resolution) -> std::io::
             };
             writeln!(out, "              {expiry}")?;
             if let Some(scope) = &session.scope {
-                writeln!(out, "              scope {scope}")?;
+                writeln!(out, "              scope {}", p(scope))?;
             }
         }
         None => writeln!(out, "OAuth:        not logged in")?,
@@ -558,15 +562,17 @@ pub fn tested(io: &mut Io, active: &Active, me: &Me) -> std::io::Result<()> {
             "OAuth access token bound to this machine (Authorization: DPoP, with a proof)"
         }
     };
+    // The server's words: printed printable.
     writeln!(
         io.stdout,
         "Authentication OK: {} (account {})",
-        me.email, me.account_id
+        p(&me.email),
+        p(&me.account_id)
     )?;
     writeln!(io.stdout, "Credential: {how}")?;
-    writeln!(io.stdout, "Scope:      {}", me.scope)?;
+    writeln!(io.stdout, "Scope:      {}", p(&me.scope.to_string()))?;
     if let Some(acr) = &me.acr {
-        writeln!(io.stdout, "Level:      {acr}")?;
+        writeln!(io.stdout, "Level:      {}", p(acr))?;
     }
     Ok(())
 }

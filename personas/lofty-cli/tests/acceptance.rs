@@ -880,6 +880,8 @@ fn a_hostile_url_in_the_environment_or_the_credentials_file_gets_no_credential()
 
 // --- refusals found by the audit -------------------------------------------------------------
 
+/// Keys whose claims are not what a server signs: unverified JWS payloads.
+const KEY_WITH_ESCAPES: &str = "eyJhbGciOiJFZERTQSIsImtpZCI6ImsxIn0.eyJpc3MiOiAieCIsICJzdWIiOiAiYWNjdF8xIiwgImp0aSI6ICJrZXlfXHUwMDFiXTA7UFdORURcdTAwMDdcdTAwMWJbMkoiLCAic2NvcGUiOiAiVEhJUkRfUEFSVFlfT1BFUkFUSU9OIiwgImlhdCI6IDEsICJ0b2tlbl91c2UiOiAiYXBpX2tleSJ9.c2ln";
 #[test]
 fn set_refuses_a_key_no_request_could_carry() {
     let home = home();
@@ -906,5 +908,22 @@ fn a_key_beyond_ascii_in_the_environment_is_a_usage_error_not_a_network_one() {
         run.stderr().contains("an HTTP header cannot carry"),
         "{}",
         run.stderr()
+    );
+}
+
+#[test]
+fn what_a_key_says_reaches_the_terminal_escaped() {
+    let home = home();
+    std::fs::create_dir_all(home.work()).unwrap();
+    std::fs::write(
+        home.work().join(".env"),
+        format!("LOFTY_CUSTOMER_KEY={KEY_WITH_ESCAPES}\n"),
+    )
+    .unwrap();
+    let out = home.run(&["auth", "status"], &[]).ok().stdout();
+    assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{out:?}");
+    assert!(
+        out.contains("key key_\\u{1b}]0;PWNED\\u{7}\\u{1b}[2J, scope THIRD_PARTY_OPERATION"),
+        "{out}"
     );
 }

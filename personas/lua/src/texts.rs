@@ -2,7 +2,7 @@
 //! `lua-cli-auth.txt` documents them.
 
 use tessera_cli::host::ErrorTexts;
-use tessera_cli::texts::{SourceWords, describe};
+use tessera_cli::texts::{SourceWords, describe, printable};
 use tessera_cli::{CliError, Ctx, Io};
 use tessera_client::{AppSpec, DirDefault, Found, KeychainProblem};
 
@@ -152,7 +152,8 @@ pub fn code_next(io: &mut Io, email: &str) -> std::io::Result<()> {
 pub fn authenticated(ctx: &Ctx, io: &mut Io, email: &str) -> std::io::Result<()> {
     writeln!(
         io.stderr,
-        "✅ Authenticated as {email}. API key saved to {}",
+        "✅ Authenticated as {}. API key saved to {}",
+        printable(email),
         ctx.store.credentials_path().display()
     )?;
     env_note(ctx, io, OVERRIDES)
@@ -204,7 +205,9 @@ pub fn keychain_kept(io: &mut Io, problem: &KeychainProblem) -> std::io::Result<
 /// The key alone on stdout, so `$(lua auth key --force)` is just the key.
 pub fn key(io: &mut Io, found: &Found) -> std::io::Result<()> {
     writeln!(io.stderr, "🔑 Your API key:")?;
-    writeln!(io.stdout, "{}", found.key.expose_secret())?;
+    // A key from `.env` may hold anything; one a terminal would act on is
+    // no usable key, so escaping it changes no key that works.
+    writeln!(io.stdout, "{}", printable(found.key.expose_secret()))?;
     io.stdout.flush()?;
     writeln!(io.stderr, "Source: {}", describe(&found.source, &SOURCES))
 }

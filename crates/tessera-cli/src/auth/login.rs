@@ -227,7 +227,10 @@ fn run_api_key(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError>
         Some(me) => writeln!(
             io.stderr,
             "Logged in to {} as {} (profile {:?}, environment {:?}).",
-            outcome.server, me.email, outcome.profile, outcome.environment
+            crate::texts::printable(&outcome.server),
+            crate::texts::printable(&me.email),
+            outcome.profile,
+            outcome.environment
         )?,
         None => writeln!(
             io.stderr,

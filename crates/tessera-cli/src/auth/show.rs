@@ -3,6 +3,7 @@
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::io::Io;
+use crate::texts::printable;
 use serde::Serialize;
 use tessera_client::Credential;
 use tessera_proto::ApiKey;
@@ -63,8 +64,8 @@ pub fn run(args: &ShowArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
                 },
             );
         }
-        writeln!(io.stdout, "Access token: {shown}")?;
-        writeln!(io.stdout, "Source:       {detail}")?;
+        writeln!(io.stdout, "Access token: {}", printable(&shown))?;
+        writeln!(io.stdout, "Source:       {}", printable(&detail))?;
         return Ok(());
     }
     let Some(found) = resolution.winner() else {
@@ -89,7 +90,13 @@ pub fn run(args: &ShowArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
             },
         );
     }
-    writeln!(io.stdout, "API key: {key}")?;
-    writeln!(io.stdout, "Source:  {}", found.source)?;
+    // A key from a file may hold anything; one a terminal would act on is
+    // no usable key, so escaping it changes no key that works.
+    writeln!(io.stdout, "API key: {}", printable(&key))?;
+    writeln!(
+        io.stdout,
+        "Source:  {}",
+        printable(&found.source.to_string())
+    )?;
     Ok(())
 }

@@ -6,6 +6,7 @@
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::io::Io;
+use crate::texts::printable as p;
 use serde::Serialize;
 use tessera_client::config::display_url;
 use tessera_client::{
@@ -348,9 +349,14 @@ fn print_human(r: &StatusReport, ctx: &Ctx, io: &mut Io) -> Result<(), CliError>
     if r.environment == tessera_client::DEFAULT_ENVIRONMENT
         && ctx.env.var(ctx.spec.url_env).is_some()
     {
-        writeln!(out, "Server:      {server} (from {})", ctx.spec.url_env)?;
+        writeln!(
+            out,
+            "Server:      {} (from {})",
+            p(server),
+            ctx.spec.url_env
+        )?;
     } else {
-        writeln!(out, "Server:      {server}")?;
+        writeln!(out, "Server:      {}", p(server))?;
     }
     let profile = match (&r.profile, r.profile_from) {
         (Some(name), Some("flag")) => format!("{name} (from --profile)"),
@@ -358,10 +364,10 @@ fn print_human(r: &StatusReport, ctx: &Ctx, io: &mut Io) -> Result<(), CliError>
         (Some(name), _) => name.clone(),
         (None, _) => "(none)".into(),
     };
-    writeln!(out, "Profile:     {profile}")?;
-    writeln!(out, "Source:      {}", r.source_detail)?;
+    writeln!(out, "Profile:     {}", p(&profile))?;
+    writeln!(out, "Source:      {}", p(&r.source_detail))?;
     if let Some(entry) = &r.keychain {
-        writeln!(out, "Keychain:    {entry}")?;
+        writeln!(out, "Keychain:    {}", p(&entry.to_string()))?;
     }
     if let Some(problem) = &r.keychain_problem {
         writeln!(
@@ -373,15 +379,16 @@ fn print_human(r: &StatusReport, ctx: &Ctx, io: &mut Io) -> Result<(), CliError>
     if let Some(oauth) = &r.oauth {
         return print_oauth(r, oauth, ctx.spec.name, out);
     }
-    writeln!(out, "API key:     {}", r.key)?;
+    // The key's claims are decoded unverified: anyone could have written them.
+    writeln!(out, "API key:     {}", p(&r.key))?;
     if let Some(id) = &r.key_id {
-        writeln!(out, "Key id:      {id}")?;
+        writeln!(out, "Key id:      {}", p(id))?;
     }
     if let Some(account) = &r.account_id {
-        writeln!(out, "Account:     {account}")?;
+        writeln!(out, "Account:     {}", p(account))?;
     }
     if let Some(scope) = &r.scope {
-        writeln!(out, "Scope:       {scope}")?;
+        writeln!(out, "Scope:       {}", p(scope))?;
     }
     match r.expires_at {
         Some(exp) => expires(out, exp, if r.expired { " (EXPIRED)" } else { "" })?,
@@ -392,7 +399,8 @@ fn print_human(r: &StatusReport, ctx: &Ctx, io: &mut Io) -> Result<(), CliError>
         writeln!(
             out,
             "Note:        the {} overrides {}",
-            r.source_detail, o.source_detail
+            p(&r.source_detail),
+            p(&o.source_detail)
         )?;
     }
     Ok(())
@@ -406,15 +414,15 @@ fn print_oauth(
 ) -> Result<(), CliError> {
     writeln!(out, "Login:       OAuth, {}", oauth.method_description)?;
     if let Some(level) = &oauth.level {
-        writeln!(out, "Level:       Level {level}")?;
+        writeln!(out, "Level:       Level {}", p(level))?;
     }
     if let Some(client) = &oauth.client_id {
-        writeln!(out, "Client:      {client}")?;
+        writeln!(out, "Client:      {}", p(client))?;
     }
     if let Some(key) = &oauth.customer_key {
-        writeln!(out, "Customer key: {key}")?;
+        writeln!(out, "Customer key: {}", p(key))?;
     }
-    writeln!(out, "Token:       {}", r.key)?;
+    writeln!(out, "Token:       {}", p(&r.key))?;
     if oauth.dpop_jkt.is_some() {
         writeln!(
             out,
@@ -422,7 +430,7 @@ fn print_oauth(
         )?;
     }
     if let Some(scope) = &oauth.scope {
-        writeln!(out, "Scopes:      {scope}")?;
+        writeln!(out, "Scopes:      {}", p(scope))?;
     }
     match oauth.expires_at {
         Some(exp) => {
@@ -436,7 +444,11 @@ fn print_oauth(
         None => writeln!(out, "Expires:     unknown (the server did not say)")?,
     }
     for o in &r.overrides {
-        writeln!(out, "Note:        this login overrides {}", o.source_detail)?;
+        writeln!(
+            out,
+            "Note:        this login overrides {}",
+            p(&o.source_detail)
+        )?;
     }
     Ok(())
 }

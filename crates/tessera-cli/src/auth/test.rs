@@ -60,19 +60,25 @@ pub fn run(args: &TestArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
             },
         );
     }
+    // Every value here is the server's or a file's: printed printable.
+    use crate::texts::printable as p;
     writeln!(
         io.stdout,
-        "Authenticated to {server} as {} (account {}).",
-        me.email, me.account_id
+        "Authenticated to {} as {} (account {}).",
+        p(server),
+        p(&me.email),
+        p(&me.account_id)
     )?;
     writeln!(
         io.stdout,
         "Credential: {} {} from {}",
-        me.credential, me.credential_id, active.source_detail
+        p(&me.credential),
+        p(&me.credential_id),
+        p(&active.source_detail)
     )?;
-    writeln!(io.stdout, "Scope:      {}", me.scope)?;
+    writeln!(io.stdout, "Scope:      {}", p(&me.scope.to_string()))?;
     if let Some(acr) = &me.acr {
-        writeln!(io.stdout, "Level:      {acr}")?;
+        writeln!(io.stdout, "Level:      {}", p(acr))?;
     }
     Ok(())
 }

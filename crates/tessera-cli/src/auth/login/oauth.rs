@@ -179,7 +179,9 @@ pub(crate) fn save_and_report(
     writeln!(
         io.stderr,
         "Logged in to {} with {}{level} (profile {profile:?}, environment {:?}).",
-        target.server, session.method, target.selection.environment
+        crate::texts::printable(&target.server),
+        session.method,
+        target.selection.environment
     )?;
     if let Some(exp) = session.expires_at {
         let renew = if session.renewable() {
@@ -194,7 +196,7 @@ pub(crate) fn save_and_report(
         )?;
     }
     if let Some(scope) = &session.scope {
-        writeln!(io.stderr, "Scopes: {scope}")?;
+        writeln!(io.stderr, "Scopes: {}", crate::texts::printable(scope))?;
     }
     if ctx.env.var(ctx.spec.api_key_env).is_some() {
         io.warn(format!(
