@@ -882,6 +882,9 @@ fn a_hostile_url_in_the_environment_or_the_credentials_file_gets_no_credential()
 
 /// Keys whose claims are not what a server signs: unverified JWS payloads.
 const KEY_WITH_ESCAPES: &str = "eyJhbGciOiJFZERTQSIsImtpZCI6ImsxIn0.eyJpc3MiOiAieCIsICJzdWIiOiAiYWNjdF8xIiwgImp0aSI6ICJrZXlfXHUwMDFiXTA7UFdORURcdTAwMDdcdTAwMWJbMkoiLCAic2NvcGUiOiAiVEhJUkRfUEFSVFlfT1BFUkFUSU9OIiwgImlhdCI6IDEsICJ0b2tlbl91c2UiOiAiYXBpX2tleSJ9.c2ln";
+/// `exp` 1000 (1970).
+const EXPIRED_KEY: &str = "eyJhbGciOiJFZERTQSIsImtpZCI6ImsxIn0.eyJpc3MiOiAieCIsICJzdWIiOiAiYWNjdF8xIiwgImp0aSI6ICJrZXlfb2xkIiwgInNjb3BlIjogIlRISVJEX1BBUlRZX09QRVJBVElPTiIsICJpYXQiOiAxLCAiZXhwIjogMTAwMCwgInRva2VuX3VzZSI6ICJhcGlfa2V5In0.c2ln";
+
 #[test]
 fn set_refuses_a_key_no_request_could_carry() {
     let home = home();
@@ -925,5 +928,25 @@ fn what_a_key_says_reaches_the_terminal_escaped() {
     assert!(
         out.contains("key key_\\u{1b}]0;PWNED\\u{7}\\u{1b}[2J, scope THIRD_PARTY_OPERATION"),
         "{out}"
+    );
+}
+
+#[test]
+fn an_expired_key_from_the_environment_says_to_replace_the_variable() {
+    let run = home()
+        .run(&["auth", "test"], &[("LOFTY_CUSTOMER_KEY", EXPIRED_KEY)])
+        .expect_code(4);
+    let err = run.stderr();
+    assert!(
+        err.contains("set LOFTY_CUSTOMER_KEY to it, or unset LOFTY_CUSTOMER_KEY"),
+        "{err}"
+    );
+    // Saved, the key is replaced with `auth set`.
+    let home = home();
+    home.run(&["auth", "set", EXPIRED_KEY], &[]).ok();
+    let err = home.run(&["auth", "test"], &[]).expect_code(4).stderr();
+    assert!(
+        err.contains("run `lofty-cli auth set <customer-key>`"),
+        "{err}"
     );
 }

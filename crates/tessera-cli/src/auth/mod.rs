@@ -322,10 +322,25 @@ pub(crate) fn ensure_not_expired(
                 "the API key from {source} expired at {}",
                 crate::texts::format_time(exp)
             ),
-            hint: format!("create a new key and run `{}`", ctx.spec.key_login),
+            hint: new_key_hint(source.kind(), ctx),
         });
     }
     Ok(exp)
+}
+
+/// Where a new key has to go for requests to use it, by the kind of source
+/// ([`tessera_client::Source::kind`]) the expired one came from: a key from
+/// the flag or the variable outranks the saved one, so saving a new key would
+/// change nothing while they are given.
+pub(crate) fn new_key_hint(source_kind: &str, ctx: &Ctx) -> String {
+    let (env, save) = (ctx.spec.api_key_env, ctx.spec.key_login);
+    match source_kind {
+        "flag" => "create a new key and pass it with --api-key".into(),
+        "env" => format!(
+            "create a new key and set {env} to it, or unset {env} to use the saved key (`{save}`)"
+        ),
+        _ => format!("create a new key and run `{save}`"),
+    }
 }
 
 #[cfg(test)]
@@ -342,6 +357,42 @@ mod tests {
             insecure_http,
         })
         .unwrap()
+    }
+
+    /// A key whose `exp` has passed, from each source -> where the hint
+    /// says a new key goes.
+    #[test]
+    fn an_expired_key_is_replaced_where_it_came_from() {
+        use base64::Engine as _;
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = ctx(&dir);
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let payload = format!(
+            r#"{{"iss":"x","sub":"acct_1","jti":"key_1","scope":"","iat":1,"exp":{},"token_use":"api_key"}}"#,
+            ctx.now - 1
+        );
+        let key = tessera_proto::ApiKey::new(format!(
+            "{}.{}.c2ln",
+            b64(r#"{"alg":"EdDSA"}"#),
+            b64(&payload)
+        ));
+        let profile = tessera_client::Source::Profile {
+            name: "default".into(),
+            path: "/c".into(),
+            keychain: None,
+        };
+        for (source, says) in [
+            (
+                tessera_client::Source::EnvVar("TESSERA_API_KEY"),
+                "set TESSERA_API_KEY to it, or unset TESSERA_API_KEY",
+            ),
+            (tessera_client::Source::Flag, "pass it with --api-key"),
+            (profile, "run `tessera auth login --api-key KEY`"),
+        ] {
+            let err = ensure_not_expired(&key, &source, &ctx).unwrap_err();
+            let hint = err.hint().unwrap();
+            assert!(hint.contains(says), "{source}: {hint}");
+        }
     }
 
     /// (server, opted in) -> plain http allowed, warned

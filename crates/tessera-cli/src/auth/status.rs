@@ -137,7 +137,7 @@ pub fn run(args: &StatusArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     if report.expired {
         return Err(CliError::Expired {
             message: format!("the API key from {} has expired", report.source_detail),
-            hint: format!("create a new key and run `{}`", ctx.spec.key_login),
+            hint: super::new_key_hint(report.source, ctx),
         });
     }
     Ok(())
