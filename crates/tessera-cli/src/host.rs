@@ -98,6 +98,20 @@ impl Globals {
     }
 }
 
+impl Globals {
+    /// An empty `--api-url ""` is a mistake (a variable that expanded to
+    /// nothing), not a request for the default server: refused as any URL
+    /// that is not one. An empty URL variable still means unset.
+    fn check(&self) -> Result<(), CliError> {
+        match self.api_url.as_deref() {
+            Some(url) if url.trim().is_empty() => {
+                Err(tessera_client::Error::InvalidUrl(url.to_owned()).into())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// A binary's command tree.
 pub trait App: clap::Parser {
     fn globals(&self) -> Globals {
@@ -116,6 +130,7 @@ pub fn main<A: App>(persona: &Persona) -> ExitCode {
         Err(e) => return (persona.usage)(&e, persona).into(),
     };
     let globals = app.globals();
+    let checked = globals.check();
     let process = ProcessEnv;
     let env = Overlay::new(&process).with(persona.spec.url_env, globals.api_url);
     init_logging(persona.spec, &env);
@@ -123,7 +138,8 @@ pub fn main<A: App>(persona: &Persona) -> ExitCode {
     with_process_io(&mut ThemedPrompter(persona.theme), |io| {
         let result = match docs {
             Some(command) => docs::run::<A>(&command, io),
-            None => context(persona, &env, profile)
+            None => checked
+                .and_then(|()| context(persona, &env, profile))
                 .map(|ctx| Ctx {
                     storage: globals.storage,
                     ..ctx
@@ -438,6 +454,19 @@ mod tests {
             "❌ unexpected response from http://127.0.0.1:9: no such key\\u{1b}]0;PWNED\\u{7}\n\
              line one\nline two\\u{1b}[2J\n"
         );
+    }
+
+    #[test]
+    fn an_empty_api_url_flag_is_refused_and_no_flag_is_not() {
+        let empty = Globals::api_url(&Some(String::new())).check().unwrap_err();
+        assert_eq!(crate::exit::exit_for(&empty), Exit::Usage);
+        assert!(
+            empty.to_string().contains("is not a valid server URL"),
+            "{empty}"
+        );
+        assert!(Globals::api_url(&None).check().is_ok());
+        let given = Some("http://127.0.0.1:9".to_owned());
+        assert!(Globals::api_url(&given).check().is_ok());
     }
 
     #[test]

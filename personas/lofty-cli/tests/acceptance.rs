@@ -950,3 +950,25 @@ fn an_expired_key_from_the_environment_says_to_replace_the_variable() {
         "{err}"
     );
 }
+
+#[test]
+fn an_empty_api_url_flag_is_refused_and_an_empty_variable_is_unset() {
+    let home = home();
+    home.run(&["auth", "set", KEY], &[]).ok();
+    let run = home
+        .run(&["--api-url", "", "auth", "test"], &[])
+        .expect_code(2);
+    assert!(
+        run.stderr().contains("is not a valid server URL"),
+        "{}",
+        run.stderr()
+    );
+    let out = home
+        .run(&["auth", "status"], &[("LOFTY_API_URL", "")])
+        .ok()
+        .stdout();
+    assert!(
+        out.starts_with("API URL:      http://127.0.0.1:8080"),
+        "{out}"
+    );
+}
