@@ -36,8 +36,11 @@ const PERSONA: Persona = Persona {
 // `about` texts are not shown (the help pages are Commander's, rendered
 // from texts.rs); they describe the commands in completions and man pages.
 #[derive(Parser)]
+// `args_override_self`: as in Commander, a repeated option's last value wins
+// (a repeated flag stays set) instead of being refused.
 #[command(name = "lofty-cli", version, disable_help_subcommand = true,
-          arg_required_else_help = true, override_help = texts::ROOT.render(),
+          arg_required_else_help = true, args_override_self = true,
+          override_help = texts::ROOT.render(),
           about = texts::ROOT.description)]
 struct Cli {
     #[arg(long, global = true, value_name = "url", help = texts::API_URL)]
@@ -263,5 +266,37 @@ mod tests {
             panic!("not login-session");
         };
         assert_eq!(sessionid.unwrap().expose_secret(), "-e4x");
+    }
+
+    #[test]
+    fn a_repeated_option_takes_its_last_value_as_in_commander() {
+        let args = ["lofty-cli", "auth", "login-session"];
+        let repeated = [
+            "--sessionid",
+            "abc",
+            "--sessionid",
+            "def",
+            "--tokenurl",
+            "x",
+        ];
+        let cli = Cli::try_parse_from(args.iter().chain(&repeated)).unwrap();
+        let Top::Auth(Auth::LoginSession { sessionid, .. }) = cli.command else {
+            panic!("not login-session");
+        };
+        assert_eq!(sessionid.unwrap().expose_secret(), "def");
+        let cli = Cli::try_parse_from([
+            "lofty-cli",
+            "--api-url",
+            "a",
+            "--api-url",
+            "b",
+            "auth",
+            "show",
+            "--raw",
+            "--raw",
+        ])
+        .unwrap();
+        assert_eq!(cli.api_url.as_deref(), Some("b"));
+        assert!(matches!(cli.command, Top::Auth(Auth::Show { raw: true })));
     }
 }

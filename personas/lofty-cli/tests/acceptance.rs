@@ -915,6 +915,26 @@ fn a_key_beyond_ascii_in_the_environment_is_a_usage_error_not_a_network_one() {
 }
 
 #[test]
+fn a_repeated_option_takes_its_last_value_as_in_commander() {
+    let lofty = lofty();
+    let home = home();
+    home.run(&["auth", "set", &lofty.key], &[]).ok();
+    let out = home.run(&["auth", "show", "--raw", "--raw"], &[]).ok();
+    assert_eq!(out.stdout(), format!("{}\n", lofty.key));
+    let url = lofty.server.url.as_str();
+    let args = [
+        "--api-url",
+        "http://127.0.0.1:9",
+        "--api-url",
+        url,
+        "auth",
+        "test",
+    ];
+    let out = home.run(&args, &[]).ok().stdout();
+    assert!(out.contains(&lofty.email), "{out}");
+}
+
+#[test]
 fn what_a_key_says_reaches_the_terminal_escaped() {
     let home = home();
     std::fs::create_dir_all(home.work()).unwrap();
