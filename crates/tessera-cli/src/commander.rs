@@ -88,8 +88,12 @@ fn wrap(text: &str, width: usize, indent: usize) -> String {
 }
 
 /// A refused command line in Commander's words (`error: unknown command 'x'`);
-/// for [`crate::host::Persona::usage`].
-pub fn usage_error(e: &clap::Error, _persona: &crate::host::Persona) -> Exit {
+/// for [`crate::host::Persona::usage`], as `usage_error::<Cli>` of the CLI's
+/// command tree `Cli`.
+pub fn usage_error<A: clap::CommandFactory>(
+    e: &clap::Error,
+    _persona: &crate::host::Persona,
+) -> Exit {
     let value = |kind| match e.get(kind) {
         Some(ContextValue::String(s)) => s.clone(),
         Some(ContextValue::Strings(v)) => v.first().cloned().unwrap_or_default(),
@@ -105,6 +109,21 @@ pub fn usage_error(e: &clap::Error, _persona: &crate::host::Persona) -> Exit {
             let text = e.to_string();
             println!("{}", text.split_whitespace().last().unwrap_or_default());
             return Exit::Ok;
+        }
+        // A command group given options but no command (`lofty-cli
+        // --api-url URL`): Commander shows the group's help, as for the group
+        // alone; clap would list every subcommand, hidden ones too.
+        ErrorKind::MissingSubcommand => {
+            let path = value(ContextKind::InvalidSubcommand);
+            let mut command = A::command();
+            for name in path.split_whitespace().skip(1) {
+                match command.find_subcommand(name) {
+                    Some(sub) => command = sub.clone(),
+                    None => break,
+                }
+            }
+            eprint!("{}", command.render_help());
+            return Exit::Usage;
         }
         ErrorKind::InvalidSubcommand => {
             let mut message = format!(

@@ -30,7 +30,7 @@ const PERSONA: Persona = Persona {
     profile: Some(PROFILE),
     errors: texts::ERRORS,
     theme: &tessera_cli::io::SimpleTheme,
-    usage: tessera_cli::commander::usage_error,
+    usage: tessera_cli::commander::usage_error::<Cli>,
 };
 
 // `about` texts are not shown (the help pages are Commander's, rendered

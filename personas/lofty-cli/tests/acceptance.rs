@@ -935,6 +935,38 @@ fn a_repeated_option_takes_its_last_value_as_in_commander() {
 }
 
 #[test]
+fn a_command_group_without_its_command_shows_its_help_whatever_the_options() {
+    let home = home();
+    let root = home.run(&[], &[]);
+    assert!(
+        root.stderr()
+            .starts_with("Usage: lofty-cli [options] [command]")
+    );
+    let with_option = home.run(&["--api-url", "http://127.0.0.1:1"], &[]);
+    assert_eq!(
+        (with_option.code(), with_option.stderr()),
+        (root.code(), root.stderr())
+    );
+    let auth = home.run(&["auth"], &[]);
+    assert!(
+        auth.stderr()
+            .starts_with("Usage: lofty-cli auth [options] [command]")
+    );
+    for args in [
+        &["auth", "--api-url", "http://127.0.0.1:1"][..],
+        &["--api-url", "http://127.0.0.1:1", "auth"],
+    ] {
+        let run = home.run(args, &[]);
+        assert_eq!(
+            (run.code(), run.stderr()),
+            (auth.code(), auth.stderr()),
+            "{args:?}"
+        );
+        assert!(!run.stderr().contains("completion"), "{args:?}");
+    }
+}
+
+#[test]
 fn what_a_key_says_reaches_the_terminal_escaped() {
     let home = home();
     std::fs::create_dir_all(home.work()).unwrap();
