@@ -152,8 +152,11 @@ impl App for Cli {
                 sessionid,
             } => {
                 let url = tokenurl.or_else(|| ctx.env.var(ctx.oauth.token_url_env));
+                // An empty `--sessionid ""` (a variable that expanded to
+                // nothing) is as missing as an empty LOFTY_SESSION_ID.
                 let id = sessionid
                     .map(|s| s.expose_secret().to_owned())
+                    .filter(|s| !s.is_empty())
                     .or_else(|| ctx.env.var(ctx.oauth.session_id_env));
                 let (Some(url), Some(id)) = (&url, &id) else {
                     return Err(texts::missing_session(url.is_none(), id.is_none()));

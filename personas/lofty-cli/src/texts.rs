@@ -323,10 +323,31 @@ pub fn vendor_hint(e: &OAuthError) -> Option<String> {
         .then(|| "check LOFTY_CLIENT_ID, LOFTY_CLIENT_SECRET and the customer key".to_owned())
 }
 
+/// What to do when the token URL did not give a token. Neither
+/// LOFTY_API_URL nor --api-url plays a part in `login-session`: its hints
+/// name the token URL and the session ID.
 pub fn session_hint(e: &OAuthError) -> Option<String> {
-    e.oauth_code()
-        .is_some()
-        .then(|| "session IDs are single use; get a new session ID and try again".to_owned())
+    const URL: &str = "the token URL (--tokenurl or LOFTY_TOKEN_URL)";
+    let hint = match e {
+        _ if e.is_invalid_grant() => {
+            "session IDs are single use; get a new session ID and try again".to_owned()
+        }
+        OAuthError::Unreachable { .. } => format!("check that {URL} is right and reachable"),
+        OAuthError::Rejected {
+            status: Some(404), ..
+        }
+        | OAuthError::BadResponse { status: 404, .. } => {
+            format!("nothing is there: check {URL}")
+        }
+        OAuthError::Rejected { .. } => {
+            format!("check {URL} and the session ID (--sessionid or LOFTY_SESSION_ID)")
+        }
+        OAuthError::BadResponse { .. } => {
+            format!("that is not a token URL: check {URL}")
+        }
+        _ => return None,
+    };
+    Some(hint)
 }
 
 pub fn browser_hint(e: &OAuthError) -> Option<String> {

@@ -967,6 +967,51 @@ fn a_command_group_without_its_command_shows_its_help_whatever_the_options() {
 }
 
 #[test]
+fn login_session_hints_name_the_token_url_and_the_session_id() {
+    // Nothing listens: the token URL is named, not the API URL.
+    let args = [
+        "auth",
+        "login-session",
+        "--tokenurl",
+        "http://127.0.0.1:9/token",
+        "--sessionid",
+        "abc",
+    ];
+    let err = home().run(&args, &[]).expect_code(5).stderr();
+    assert!(err.contains("--tokenurl or LOFTY_TOKEN_URL"), "{err}");
+    assert!(!err.contains("LOFTY_API_URL"), "{err}");
+    // A wrong path on a real server: not a used-up session.
+    let lofty = lofty();
+    let wrong = format!("{}/oauth/no-such-token-url", lofty.server.url);
+    let args = [
+        "auth",
+        "login-session",
+        "--tokenurl",
+        &wrong,
+        "--sessionid",
+        "abc",
+    ];
+    let err = home().run(&args, &[]).stderr();
+    assert!(!err.contains("single use"), "{err}");
+    assert!(err.contains("--tokenurl or LOFTY_TOKEN_URL"), "{err}");
+    // An empty session id is a missing one, sent nowhere.
+    let (_, token_url) = lofty.server.session(&lofty.email);
+    let args = [
+        "auth",
+        "login-session",
+        "--tokenurl",
+        &token_url,
+        "--sessionid",
+        "",
+    ];
+    let err = home().run(&args, &[]).expect_code(2).stderr();
+    assert!(
+        err.contains("LOFTY_SESSION_ID (or --sessionid <id>)"),
+        "{err}"
+    );
+}
+
+#[test]
 fn what_a_key_says_reaches_the_terminal_escaped() {
     let home = home();
     std::fs::create_dir_all(home.work()).unwrap();

@@ -35,7 +35,8 @@ pub fn run(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     let target = crate::auth::target(ctx)?;
     let obtained = obtain(ctx, io, &token_url, &session_id, Some(&target));
     common::finish(ctx, io, &target, obtained, None, |e| {
-        e.oauth_code().is_some().then(|| {
+        // Only a refused grant means the session id was used up.
+        e.is_invalid_grant().then(|| {
             "session ids are single use; create a new session and log in with it".to_owned()
         })
     })
