@@ -39,6 +39,10 @@ pub trait Refresher {
 pub struct Fresh {
     pub session: OAuthSession,
     pub renewed: bool,
+    /// Why a token that was due for renewal was not renewed, when the server
+    /// could not be reached or failed and the cached token has not expired
+    /// yet: it is handed out all the same, and the caller says so.
+    pub unrenewed: Option<String>,
 }
 
 /// A session whose access token is valid for at least
@@ -84,25 +88,34 @@ pub fn fresh_session(
         });
     }
     tracing::debug!(profile, method = current.method.as_str(), "renewing token");
-    let token = refresher
-        .renew(&current, credentials.api_key.as_ref())
-        .map_err(|e| {
-            // A refused grant, a federated source that has no token any more,
-            // or a subject token the server refuses (RFC 8693 §2.2.2 makes
-            // that `invalid_request`): only a new login helps.
-            let subject_refused = current.method == LoginMethod::Federated
-                && e.oauth_code() == Some(&tessera_proto::OAuthErrorCode::InvalidRequest);
-            if e.is_invalid_grant() || subject_refused || matches!(e, OAuthError::NoSubjectToken(_))
-            {
-                Error::SessionExpired {
-                    profile: profile.to_owned(),
-                    method: current.method,
-                    reason: e.to_string(),
-                }
-            } else {
-                Error::OAuth(e)
+    let renewal = refresher.renew(&current, credentials.api_key.as_ref());
+    if let Err(e) = &renewal
+        && is_transient(e)
+        && !current.is_expired(now)
+    {
+        // As kubelogin and gcloud do: a token that still works beats an error,
+        // and the next call tries again.
+        return Ok(Fresh {
+            unrenewed: Some(e.to_string()),
+            ..Fresh::kept(current)
+        });
+    }
+    let token = renewal.map_err(|e| {
+        // A refused grant, a federated source that has no token any more,
+        // or a subject token the server refuses (RFC 8693 §2.2.2 makes
+        // that `invalid_request`): only a new login helps.
+        let subject_refused = current.method == LoginMethod::Federated
+            && e.oauth_code() == Some(&tessera_proto::OAuthErrorCode::InvalidRequest);
+        if e.is_invalid_grant() || subject_refused || matches!(e, OAuthError::NoSubjectToken(_)) {
+            Error::SessionExpired {
+                profile: profile.to_owned(),
+                method: current.method,
+                reason: e.to_string(),
             }
-        })?;
+        } else {
+            Error::OAuth(e)
+        }
+    })?;
     let mut renewed = current;
     renewed.apply(token, now);
     credentials.oauth = Some(renewed.clone());
@@ -110,7 +123,22 @@ pub fn fresh_session(
     Ok(Fresh {
         session: renewed,
         renewed: true,
+        unrenewed: None,
     })
+}
+
+/// A failure of the server or the way to it, not a refusal of the grant:
+/// trying again later may work.
+fn is_transient(error: &OAuthError) -> bool {
+    match error {
+        OAuthError::Unreachable { .. } | OAuthError::BadResponse { .. } => true,
+        OAuthError::Rejected { body, .. } => matches!(
+            body.error,
+            tessera_proto::OAuthErrorCode::ServerError
+                | tessera_proto::OAuthErrorCode::TemporarilyUnavailable
+        ),
+        _ => false,
+    }
 }
 
 impl Fresh {
@@ -119,6 +147,7 @@ impl Fresh {
         Self {
             session,
             renewed: false,
+            unrenewed: None,
         }
     }
 }
@@ -405,12 +434,30 @@ mod tests {
             "{err:?}"
         );
         assert_eq!(stored(&store), stale, "nothing written on failure");
+    }
 
+    #[test]
+    fn a_server_that_fails_leaves_a_token_that_still_works_in_use() {
+        let now = 1_000;
+        // Due for renewal (30 s left) but not expired.
+        let due = expired_session(now);
+        let (_tmp, store) = store_with(due.clone());
         let counting = Counting {
-            fail: Some(OAuthErrorCode::ServerError),
+            fail: Some(OAuthErrorCode::TemporarilyUnavailable),
             ..Counting::ok()
         };
-        let err = fresh_session(&store, "p", stale, now, &counting).unwrap_err();
+        let fresh = fresh_session(&store, "p", due.clone(), now, &counting).unwrap();
+        assert!(!fresh.renewed);
+        assert_eq!(fresh.session, due);
+        assert!(
+            fresh
+                .unrenewed
+                .is_some_and(|why| why.contains("temporarily_unavailable"))
+        );
+        assert_eq!(stored(&store), due, "nothing written");
+
+        // Once it has expired, the failure is the answer.
+        let err = fresh_session(&store, "p", due, now + 30, &counting).unwrap_err();
         assert!(matches!(err, Error::OAuth(_)), "{err:?}");
     }
 

@@ -110,6 +110,14 @@ pub fn from_resolution(
                 &refresher,
             )
             .map_err(|e| relogin_hint(ctx, e))?;
+            if let Some(why) = &fresh.unrenewed {
+                let until = fresh.session.expires_at.map(crate::texts::format_time);
+                io.warn(format!(
+                    "could not renew the token ({}); using the cached one, valid until {}",
+                    crate::texts::printable(why),
+                    until.as_deref().unwrap_or("it expires")
+                ))?;
+            }
             Ok(Active {
                 authorization: Authorization::from(&fresh.session),
                 expires_at: fresh.session.expires_at,
