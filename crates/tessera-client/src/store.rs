@@ -177,6 +177,20 @@ impl Store {
         }
     }
 
+    /// Whether the keychain answers (reading `profile`'s entry, within the
+    /// keychain's deadline). A login that will keep its secret there asks
+    /// before it contacts the server: a key or token issued and then not
+    /// stored would stay valid with nobody holding it.
+    pub fn check_keychain(&self, profile: &str) -> Result<(), Error> {
+        match self.keychain.get(&self.keychain_ref(profile)) {
+            Ok(_) => Ok(()),
+            Err(problem) => Err(Error::Keychain {
+                profile: Some(profile.to_owned()),
+                problem,
+            }),
+        }
+    }
+
     /// `config.toml`, or an empty config when there is none yet.
     ///
     /// An insecure-http opt-in is only believed from a file no one else can

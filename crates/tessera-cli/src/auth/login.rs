@@ -193,7 +193,20 @@ pub fn choose_method(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<Method,
 }
 
 pub fn run(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
-    match choose_method(args, ctx, io)? {
+    let method = choose_method(args, ctx, io)?;
+    // Before the server is asked: a key or token it issued that the keychain
+    // then refused would stay valid, held by nobody.
+    let to_keychain = match ctx.storage {
+        Storage::Keychain => true,
+        Storage::AsBefore => ctx.store.read_config()?.secure_storage(),
+        Storage::File => false,
+    };
+    if to_keychain && method != Method::EmailRequest {
+        let selection = ctx.resolver(None).select(&ctx.store.read_config()?);
+        let profile = selection.profile_name().unwrap_or(&selection.environment);
+        ctx.store.check_keychain(profile)?;
+    }
+    match method {
         Method::ApiKey => run_api_key(args, ctx, io),
         Method::ClientCredentials => client_credentials::run(args, ctx, io),
         Method::Web => web::run(args, ctx, io),

@@ -104,10 +104,20 @@ pub fn run(args: &LogoutArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
             continue;
         };
         // A keychain profile's tokens are in the keychain: read them to
-        // revoke them. Failing that, logging out here goes ahead.
+        // revoke them. Failing that, logging out here goes ahead (a keychain
+        // gone for good must not keep a profile forever), and says what it
+        // leaves behind and how to clear it.
         if let Err(e) = ctx.store.load_secrets(name, stored) {
+            let left = match (&e, &stored.keychain) {
+                (ClientError::Keychain { problem, .. }, Some(entry)) => format!(
+                    "the keychain cannot be used ({problem}): the secret of profile {name:?} stays in its entry {entry} (on Linux, remove it with `secret-tool clear service {} username {}` once the keychain answers)",
+                    super::shell_env::shell_quote(&entry.service),
+                    super::shell_env::shell_quote(&entry.account)
+                ),
+                _ => e.to_string(),
+            };
             io.warn(format!(
-                "{e}; the tokens of profile {name:?}, if any, were not revoked at the server"
+                "{left}; its tokens, if any, were not revoked at the server and stay valid until they expire"
             ))?;
         }
         if let Some(session) = &stored.oauth {

@@ -185,15 +185,21 @@ fn a_keychain_that_goes_away_is_an_error_not_a_fallback() {
     drop(keyring);
     let out = s.in_session(&["auth", "token"], &server, None);
     assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
-    // Logging out works without the keychain; its entry is left behind.
+    // Logging out works without the keychain; its entry is left behind,
+    // and the warning says so and how to remove it, not how to log in.
     let out = s.in_session(&["auth", "logout", "--force"], &server, None);
     assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("stays in its entry"), "{err}");
+    assert!(err.contains("secret-tool clear service 'tessera'"), "{err}");
+    assert!(!err.contains("--insecure-storage"), "{err}");
 }
 
 #[test]
 fn without_a_secret_service_secure_storage_fails_fast_and_writes_nothing() {
     let bus = (!skip_without(&["dbus-daemon"])).then(SecretService::bus_only);
-    let server = stub_server().url;
+    let stub = stub_server();
+    let server = stub.url.clone();
     // No Secret Service on the bus; then no bus at all.
     for session in [bus.as_ref(), None] {
         let s = Tessera::sandbox();
@@ -217,6 +223,9 @@ fn without_a_secret_service_secure_storage_fails_fast_and_writes_nothing() {
             "no profile without its key"
         );
     }
+    // The keychain is asked first: the server issued (here: checked)
+    // nothing that would then be held by nobody.
+    assert!(stub.requests().is_empty(), "{:?}", stub.requests().len());
 }
 
 #[test]
