@@ -198,12 +198,46 @@ pub fn clap_usage(error: &clap::Error, persona: &Persona) -> Exit {
         print!("{page}");
         return Exit::Ok;
     }
+    if error.use_stderr() && json_asked(std::env::args_os().skip(1), error) {
+        let (message, hint) = refusal_parts(&error.render().to_string());
+        let body = ErrorJson {
+            error: message,
+            kind: Exit::Usage.kind(),
+            exit_code: Exit::Usage.code(),
+            hint: Some(&hint),
+        };
+        let _ = serde_json::to_writer(std::io::stderr(), &body);
+        eprintln!();
+        return Exit::Usage;
+    }
     let _ = error.print();
     if error.use_stderr() {
         Exit::Usage
     } else {
         Exit::Ok
     }
+}
+
+/// Whether a refused command line asked for `--json` (before any `--`), and
+/// the refusal is not about `--json` itself (a command that has none).
+fn json_asked(args: impl Iterator<Item = std::ffi::OsString>, error: &clap::Error) -> bool {
+    use clap::error::{ContextKind, ContextValue};
+    let about_json = matches!(
+        error.get(ContextKind::InvalidArg),
+        Some(ContextValue::String(arg)) if arg.starts_with("--json")
+    );
+    !about_json && args.take_while(|a| a != "--").any(|a| a == "--json")
+}
+
+/// Clap's refusal (`error: …`, tips, `Usage: …`) split for the JSON error
+/// every command prints under `--json`: the first line is the error, the
+/// rest the hint.
+fn refusal_parts(rendered: &str) -> (String, String) {
+    let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("the command line is not valid");
+    let rest: Vec<&str> = lines.map(|l| l.trim_start_matches("tip: ")).collect();
+    let error = first.trim_start_matches("error: ").to_owned();
+    (error, rest.join("; "))
 }
 
 /// `page` with the variables the library's commands name in their help
@@ -377,6 +411,28 @@ pub fn init_logging(spec: &AppSpec, env: &dyn EnvVars) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_command_line_is_json_when_json_was_asked() {
+        use clap::Parser;
+        #[derive(Parser, Debug)]
+        struct Cmd {
+            #[arg(long)]
+            json: bool,
+        }
+        let args = |a: &[&str]| a.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        let bogus = Cmd::try_parse_from(["acme", "--json", "--bogus"]).unwrap_err();
+        assert!(json_asked(args(&["--json", "--bogus"]).into_iter(), &bogus));
+        assert!(!json_asked(args(&["--", "--json"]).into_iter(), &bogus));
+        let (error, hint) = refusal_parts(&bogus.render().to_string());
+        assert_eq!(error, "unexpected argument '--bogus' found");
+        assert!(hint.contains("Usage: acme"), "{hint}");
+        // A command without --json refuses the flag itself: that stays text.
+        #[derive(Parser, Debug)]
+        struct Plain {}
+        let no_json = Plain::try_parse_from(["acme", "--json"]).unwrap_err();
+        assert!(!json_asked(args(&["--json"]).into_iter(), &no_json));
+    }
     use crate::io::testing::Captured;
 
     #[test]
