@@ -50,7 +50,7 @@ impl CliError {
             CliError::Client {
                 source: tessera_client::Error::Parse { .. },
                 hint: None,
-            } => Some("fix the file by hand (it is TOML), or move it away and log in again"),
+            } => Some("fix the file by hand, or move it away and log in again"),
             CliError::Client { hint, .. } => hint.as_deref(),
             CliError::Usage(_)
             | CliError::NeedsTerminal { .. }

@@ -49,6 +49,10 @@ pub struct ErrorTexts {
     pub hint: &'static str,
     /// The hint when the server could not be reached and the error has none.
     pub unreachable: Option<&'static str>,
+    /// The hint when plain http was refused: how this CLI opts in for a
+    /// server that has no https, if it can (`auth env add NAME URL
+    /// --insecure`); `None`: it cannot, and the error says to use https.
+    pub insecure_http: Option<&'static str>,
 }
 
 impl ErrorTexts {
@@ -60,6 +64,7 @@ impl ErrorTexts {
             cancelled: None,
             hint: "hint: ",
             unreachable: None,
+            insecure_http: None,
         }
     }
 }
@@ -360,6 +365,11 @@ pub fn report(result: Result<(), CliError>, json: bool, texts: &ErrorTexts, io: 
     };
     let exit = exit_for(&error);
     tracing::debug!(kind = exit.kind(), code = exit.code(), "command failed");
+    // The reader went away (`| head`, `| true`): it wanted no more, and saying
+    // so would only put noise after output it cut short.
+    if matches!(&error, CliError::Io(e) if e.kind() == std::io::ErrorKind::BrokenPipe) {
+        return exit;
+    }
     if json {
         let body = ErrorJson {
             error: error.to_string(),
@@ -384,11 +394,24 @@ pub fn report(result: Result<(), CliError>, json: bool, texts: &ErrorTexts, io: 
     };
     let hint = error
         .hint()
-        .or(texts.unreachable.filter(|_| exit == Exit::Network));
+        .or(texts.unreachable.filter(|_| exit == Exit::Network))
+        .or(texts.insecure_http.filter(|_| is_insecure_http(&error)));
     if let Some(hint) = hint {
         let _ = writeln!(io.stderr, "{}{}", texts.hint, printable_lines(hint));
     }
     exit
+}
+
+/// Whether `error` is a refusal to use plain http.
+fn is_insecure_http(error: &CliError) -> bool {
+    use tessera_client::Error as ClientError;
+    use tessera_client::oauth::OAuthError;
+    matches!(
+        error.client(),
+        Some(
+            ClientError::InsecureHttp { .. } | ClientError::OAuth(OAuthError::InsecureHttp { .. })
+        )
+    )
 }
 
 /// Logging is off unless the application's log variable or `RUST_LOG` asks for
@@ -466,12 +489,34 @@ mod tests {
         cancelled: Some("Operation cancelled."),
         hint: "",
         unreachable: Some("Is the API reachable?"),
+        insecure_http: Some("allow it: `acme auth env add NAME URL --insecure`"),
     };
 
     fn reported(error: CliError) -> (Exit, String) {
         let mut cap = Captured::default();
         let exit = report(Err(error), false, &WORDS, &mut cap.io());
         (exit, cap.stderr())
+    }
+
+    #[test]
+    fn a_reader_that_went_away_is_not_an_error_message() {
+        let gone = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        let (exit, stderr) = reported(CliError::Io(gone));
+        assert_eq!(exit, Exit::Failure);
+        assert_eq!(stderr, "");
+    }
+
+    #[test]
+    fn refused_plain_http_gets_the_clis_own_way_to_allow_it() {
+        let refused = CliError::from(tessera_client::Error::InsecureHttp {
+            url: "http://api.example".into(),
+        });
+        let (exit, stderr) = reported(refused);
+        assert_eq!(exit, Exit::Usage);
+        assert!(
+            stderr.ends_with("use https\nallow it: `acme auth env add NAME URL --insecure`\n"),
+            "{stderr}"
+        );
     }
 
     #[test]

@@ -32,7 +32,12 @@ pub const TESSERA: Persona = Persona {
     spec: &tessera_client::TESSERA,
     oauth: &tessera_client::TESSERA_OAUTH,
     profile: None,
-    errors: ErrorTexts::plain("error: "),
+    errors: ErrorTexts {
+        insecure_http: Some(
+            "if the server has no https, add it as an environment that allows plain http: `tessera auth env add NAME URL --insecure`",
+        ),
+        ..ErrorTexts::plain("error: ")
+    },
     theme: &io::SimpleTheme,
     usage: host::clap_usage,
 };

@@ -46,7 +46,7 @@ pub enum Error {
     /// Plain `http://` to a host that is not loopback, without the user's
     /// opt-in for it. Nothing was sent.
     #[error(
-        "refusing to send a credential over plain http to {url}: anyone on the network path could read it; use https, or opt in for this server's environment if it has no https"
+        "refusing to send a credential over plain http to {url}: anyone on the network path could read it; use https"
     )]
     InsecureHttp { url: String },
 

@@ -241,7 +241,15 @@ impl Store {
                 }
                 file
             }
-            _ => parse(&path, &text)?,
+            // Neither one key nor the TOML form: say what the file is for,
+            // not how TOML failed on text that was never meant to be TOML.
+            CredentialsFormat::BareKey { .. } => {
+                parse(&path, &text).map_err(|_| Error::Parse {
+                    path: path.clone(),
+                    message: "it holds something other than an API key alone: the file is one key, one word on one line".into(),
+                })?
+            }
+            CredentialsFormat::Toml => parse(&path, &text)?,
         };
         Ok(CredentialsRead { file, warnings })
     }

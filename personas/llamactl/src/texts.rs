@@ -51,6 +51,9 @@ pub const ERRORS: ErrorTexts = ErrorTexts {
     cancelled: None,
     hint: "",
     unreachable: Some("Check the control plane API URL: `llamactl auth env list` shows it."),
+    insecure_http: Some(
+        "if the server has no https, add it as an environment that allows plain http: `llamactl auth env add NAME URL --insecure`",
+    ),
 };
 
 pub const DEVICE: DeviceTexts = DeviceTexts {

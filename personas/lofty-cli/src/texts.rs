@@ -56,6 +56,7 @@ pub const ERRORS: ErrorTexts = ErrorTexts {
     cancelled: None,
     hint: "",
     unreachable: Some("Check that the Lofty API is reachable (LOFTY_API_URL or --api-url)."),
+    insecure_http: None,
 };
 
 const SOURCES: SourceWords = SourceWords {

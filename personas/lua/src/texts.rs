@@ -30,6 +30,7 @@ pub const ERRORS: ErrorTexts = ErrorTexts {
     cancelled: Some("Operation cancelled."),
     hint: "",
     unreachable: Some("Check that the Lua API is reachable (LUA_API_URL or --api-url)."),
+    insecure_http: None,
 };
 
 /// Where a key came from, in the words of the resolution-order table.

@@ -42,7 +42,7 @@ pub enum OAuthError {
     /// Not sent: plain `http://` to a host that is not loopback, and the
     /// user did not opt in for it.
     #[error(
-        "refusing to talk OAuth over plain http to {url}: anyone on the network path could read the tokens; use https, or opt in for this server's environment if it has no https"
+        "refusing to talk OAuth over plain http to {url}: anyone on the network path could read the tokens; use https"
     )]
     InsecureHttp { url: String },
 
