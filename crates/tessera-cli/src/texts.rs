@@ -2,7 +2,6 @@
 //! times, credential sources and column tables. The words themselves belong to
 //! each CLI (a persona's texts file, or the `tessera` command modules).
 
-use std::borrow::Cow;
 use tessera_client::Source;
 
 /// A help template: clap's default layout, then an `Examples:` section in
@@ -46,42 +45,10 @@ pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
     out
 }
 
-/// Whether a terminal acts on `c` rather than showing it: a control
-/// character (an escape sequence that sets the window title or clears the
-/// screen, a line break or carriage return that fakes a line) or a
-/// bidirectional override or isolate (text that reads other than it is).
-fn acted_on(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-}
-
-/// `value` with every character a terminal acts on escaped (`\u{1b}`), for
-/// printing what this program did not write itself: a key's unverified
-/// claims, a file's contents or path, a server's answer. Ordinary text comes
-/// back unchanged (and unallocated).
-pub fn printable(value: &str) -> Cow<'_, str> {
-    escaped(value, acted_on)
-}
-
-/// [`printable`] for a whole message of several lines (an error and its
-/// hint): line breaks stay, everything else a terminal acts on is escaped.
-pub fn printable_lines(value: &str) -> Cow<'_, str> {
-    escaped(value, |c| c != '\n' && acted_on(c))
-}
-
-fn escaped(value: &str, escape: impl Fn(char) -> bool) -> Cow<'_, str> {
-    if !value.chars().any(&escape) {
-        return Cow::Borrowed(value);
-    }
-    Cow::Owned(
-        value
-            .chars()
-            .map(|c| match escape(c) {
-                true => c.escape_unicode().to_string(),
-                false => c.to_string(),
-            })
-            .collect(),
-    )
-}
+/// Values this program did not write itself (a key's unverified claims, a
+/// file's contents or path, a server's answer) are printed with what a
+/// terminal acts on escaped.
+pub use tessera_proto::text::{printable, printable_lines};
 
 /// RFC 3339 for a Unix time; the number itself if out of range.
 pub use tessera_proto::timestamp::rfc3339 as format_time;
@@ -154,6 +121,7 @@ pub fn table(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::borrow::Cow;
 
     #[test]
     fn what_a_terminal_acts_on_is_escaped_and_ordinary_text_is_not() {

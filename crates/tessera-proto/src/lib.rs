@@ -14,6 +14,7 @@ mod openapi;
 pub mod ratelimit;
 pub mod scope;
 pub mod secret;
+pub mod text;
 pub mod timestamp;
 pub mod token;
 

@@ -6,14 +6,10 @@
 //! reads other than it is stored).
 
 use crate::error::{Error, Result};
-use std::borrow::Cow;
+use tessera_proto::text::acted_on;
 
 /// The longest name, in characters.
 pub const MAX_CHARS: usize = 200;
-
-fn acted_on(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-}
 
 /// `value` trimmed; `BadRequest` naming `what` when it is empty, too long or
 /// carries a character from the list above.
@@ -33,25 +29,6 @@ pub fn check(what: &str, value: &str) -> Result<String> {
         )));
     }
     Ok(value.to_owned())
-}
-
-/// `value` with every such character escaped (`\u{1b}`), for printing text
-/// that was stored before [`check`] guarded it, or that no check covers.
-/// With `keep_lines`, line breaks stay (a whole report's text).
-pub fn printable(value: &str, keep_lines: bool) -> Cow<'_, str> {
-    let escaped = |c: char| acted_on(c) && !(keep_lines && c == '\n');
-    if !value.chars().any(escaped) {
-        return Cow::Borrowed(value);
-    }
-    Cow::Owned(
-        value
-            .chars()
-            .map(|c| match escaped(c) {
-                true => c.escape_unicode().to_string(),
-                false => c.to_string(),
-            })
-            .collect(),
-    )
 }
 
 #[cfg(test)]
@@ -77,13 +54,5 @@ mod tests {
         }
         assert!(check("the name", &"x".repeat(MAX_CHARS + 1)).is_err());
         assert!(check("the name", &"é".repeat(MAX_CHARS)).is_ok());
-    }
-
-    #[test]
-    fn what_a_terminal_acts_on_is_escaped() {
-        assert_eq!(printable("plain", false), "plain");
-        assert_eq!(printable("a\u{1b}[2Kb", false), "a\\u{1b}[2Kb");
-        assert_eq!(printable("row\nfake", false), "row\\u{a}fake");
-        assert_eq!(printable("row\nnext\r", true), "row\nnext\\u{d}");
     }
 }

@@ -133,7 +133,10 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", crate::label::printable(&e.to_string(), true));
+            eprintln!(
+                "error: {}",
+                tessera_proto::text::printable_lines(&e.to_string())
+            );
             match e {
                 Error::Config(_) | Error::BadRequest(_) => ExitCode::from(2),
                 _ => ExitCode::FAILURE,

@@ -133,7 +133,7 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<Output> {
                     k.status(now),
                     k.scope,
                     k.expires_at.map(rfc3339).unwrap_or_else(|| "never".into()),
-                    crate::label::printable(k.name.as_deref().unwrap_or(""), false),
+                    tessera_proto::text::printable(k.name.as_deref().unwrap_or("")),
                 ));
             }
             if keys.is_empty() {

@@ -152,7 +152,7 @@ pub async fn run(mut args: AdminArgs) -> Result<()> {
         serde_json::to_string_pretty(&output.json).map_err(Error::internal)?
     } else {
         // Text holds names users chose: nothing in it may drive the terminal.
-        crate::label::printable(output.text.trim_end(), true).into_owned()
+        tessera_proto::text::printable_lines(output.text.trim_end()).into_owned()
     };
     // A full disk or a closed pipe is said, not a panic: the command's effect
     // stands, and a secret it printed once is lost with the output.
