@@ -3,7 +3,7 @@
 //! (`tessera_client::DpopKey`), for apps that require DPoP (`--dpop required`); the
 //! browser's part (approving the device) is played through the domain API.
 
-use crate::oauth_support::{confidential_app, domain};
+use crate::oauth_support::{ConfidentialApp, confidential_app, domain};
 use crate::support::{Backend, Server};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
@@ -287,14 +287,19 @@ async fn instances_share_replays_and_nonces(backend: Backend) {
 /// an app that requires DPoP gets no exchanged Bearer token. The proof is
 /// checked before the subject token is used, so the refused request and the
 /// nonce round trip leave it good for the request that follows.
-async fn token_exchange_binds_and_a_dpop_app_needs_a_proof(backend: Backend) {
-    // A issues the subject token; B trusts A's tokens meant for B.
+/// Two servers: A issues, B trusts A's tokens meant for B, of A's app
+/// `issuing`, for B's public app `client_id` (`app_flags` added at its
+/// creation).
+async fn a_trusted_by_b(
+    backend: Backend,
+    app_flags: &[&str],
+) -> (Server, Server, ConfidentialApp, String) {
     let a = Server::start(backend).await;
     let b = Server::start(backend).await;
     a.admin(&["account", "create", "--email", "issuer@example.com"]);
     let issuing = confidential_app(&a, "issuer@example.com", &[]);
     b.admin(&["account", "create", "--email", "ci@example.com"]);
-    let app = b.admin(&[
+    let mut args = vec![
         "app",
         "create",
         "--account",
@@ -302,17 +307,16 @@ async fn token_exchange_binds_and_a_dpop_app_needs_a_proof(backend: Backend) {
         "--name",
         "ci",
         "--public",
-        "--dpop",
-        "required",
-    ]);
-    let client_id = app["client_id"].as_str().unwrap();
-    assert_eq!(app["dpop"], "required", "{app}");
+    ];
+    args.extend_from_slice(app_flags);
+    let app = b.admin(&args);
+    let client_id = app["client_id"].as_str().unwrap().to_owned();
     let only_issuing = format!("client_id={}", issuing.client_id);
     b.admin(&[
         "trust",
         "add",
         "--app",
-        client_id,
+        &client_id,
         "--issuer",
         &a.url,
         "--audience",
@@ -320,6 +324,12 @@ async fn token_exchange_binds_and_a_dpop_app_needs_a_proof(backend: Backend) {
         "--claim",
         &only_issuing,
     ]);
+    (a, b, issuing, client_id)
+}
+
+async fn token_exchange_binds_and_a_dpop_app_needs_a_proof(backend: Backend) {
+    let (a, b, issuing, client_id) = a_trusted_by_b(backend, &["--dpop", "required"]).await;
+    let client_id = client_id.as_str();
     let subject: Value = (a.http())
         .post(a.endpoint("/oauth/token"))
         .basic_auth(&issuing.client_id, Some(&issuing.client_secret))
@@ -366,34 +376,8 @@ async fn token_exchange_binds_and_a_dpop_app_needs_a_proof(backend: Backend) {
 /// alone, and stays so at B, which trusts A: B exchanges it only for a request
 /// that proves the same key, and binds what it issues to that key.
 async fn a_key_bound_subject_token_is_exchanged_only_with_its_key(backend: Backend) {
-    let a = Server::start(backend).await;
-    let b = Server::start(backend).await;
-    a.admin(&["account", "create", "--email", "issuer@example.com"]);
-    let issuing = confidential_app(&a, "issuer@example.com", &[]);
-    b.admin(&["account", "create", "--email", "ci@example.com"]);
-    let app = b.admin(&[
-        "app",
-        "create",
-        "--account",
-        "ci@example.com",
-        "--name",
-        "ci",
-        "--public",
-    ]);
-    let client_id = app["client_id"].as_str().unwrap();
-    let only_issuing = format!("client_id={}", issuing.client_id);
-    b.admin(&[
-        "trust",
-        "add",
-        "--app",
-        client_id,
-        "--issuer",
-        &a.url,
-        "--audience",
-        &b.url,
-        "--claim",
-        &only_issuing,
-    ]);
+    let (a, b, issuing, client_id) = a_trusted_by_b(backend, &[]).await;
+    let client_id = client_id.as_str();
     let key = DpopKey::generate("EdDSA");
     let (status, subject) = token_with_nonce(
         &a,
