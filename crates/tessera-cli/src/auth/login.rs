@@ -196,13 +196,14 @@ pub fn run(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     let method = choose_method(args, ctx, io)?;
     // Before the server is asked: a key or token it issued that the keychain
     // then refused would stay valid, held by nobody.
+    let config = ctx.store.read_config()?;
     let to_keychain = match ctx.storage {
         Storage::Keychain => true,
-        Storage::AsBefore => ctx.store.read_config()?.secure_storage(),
+        Storage::AsBefore => config.secure_storage(),
         Storage::File => false,
     };
     if to_keychain && method != Method::EmailRequest {
-        let selection = ctx.resolver(None).select(&ctx.store.read_config()?);
+        let selection = ctx.resolver(None).select(&config);
         let profile = selection.profile_name().unwrap_or(&selection.environment);
         ctx.store.check_keychain(profile)?;
     }
