@@ -62,8 +62,11 @@ pub struct ApiKeyList {
 }
 
 /// `POST /v1/api-keys` body. `expires_in` is a duration such as `30d`, `12h`.
+/// Unknown fields are refused: a misspelt or guessed field (`expires_at`)
+/// silently ignored would make a key that never expires.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,

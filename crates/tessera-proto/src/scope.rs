@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 /// keys carry by default (Lofty API keys document).
 pub const THIRD_PARTY_OPERATION: &str = "THIRD_PARTY_OPERATION";
 
-/// The scope an OAuth access token needs to create API keys (`POST /v1/api-keys`).
+/// The scope an OAuth access token needs to manage API keys (`/v1/api-keys`).
 /// A key outlives the app that made it, so a server grants this scope only to apps
 /// registered for it, and names it on the consent page.
 pub const API_KEYS_WRITE: &str = "api_keys:write";

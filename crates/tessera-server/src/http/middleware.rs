@@ -67,7 +67,10 @@ pub async fn platform(
     // carries the app's `X-RateLimit-*` as every counted answer does.
     let refusal = principal.require_scope(THIRD_PARTY_OPERATION).err();
     let subject = match &principal.client_id {
-        Some(client_id) => Subject::App(client_id.clone()),
+        Some(client_id) => Subject::App {
+            client_id: client_id.clone(),
+            account_id: principal.account_id.clone(),
+        },
         None => Subject::Account(principal.account_id.clone()),
     };
     request.extensions_mut().insert(principal);
@@ -102,13 +105,18 @@ async fn by_app(
     let Some(limits) = &state.rate_limits else {
         return Ok(answer(request, next, refusal).await);
     };
-    let bucket = limits
-        .bucket_for(&state.store, subject, request.uri().path(), now)
+    let buckets = limits
+        .buckets_for(&state.store, subject, request.uri().path(), now)
         .await?;
-    let Some(decision) = limits.decide(&bucket, now).await? else {
+    let Some(decision) = limits.decide_all(&buckets, now).await? else {
         return Ok(answer(request, next, refusal).await);
     };
-    let decision = admit(decision, "app")?;
+    let method = request.method().as_str();
+    let decision = if crate::ratelimit::never_refused(method, request.uri().path()) {
+        decision
+    } else {
+        admit(decision, "app")?
+    };
     let mut response = answer(request, next, refusal).await;
     write_headers(&decision, &mut response);
     Ok(response)
@@ -418,21 +426,8 @@ mod tests {
             StatusCode::TOO_MANY_REQUESTS
         );
 
-        // A second token of the same app shares the app's window.
-        let account = fx.account("c@example.com").await;
-        let second = access_tokens::issue(
-            &fx.state.keyring,
-            ISSUER,
-            Duration::from_secs(3600),
-            NewAccessToken::new(
-                account,
-                Some(&client_id),
-                Scopes::parse(THIRD_PARTY_OPERATION),
-            ),
-            fx.clock_now(),
-        )
-        .unwrap();
-        let second = format!("Bearer {}", second.token.expose_secret());
+        // Another account's token of the same app shares the app's window.
+        let second = bearer(&fx, fx.account("c@example.com").await, &client_id);
         assert_eq!(
             fx.get("/v1/me", &second).await.status(),
             StatusCode::TOO_MANY_REQUESTS
@@ -449,6 +444,64 @@ mod tests {
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(header(&response, "x-ratelimit-limit"), 5);
         assert_eq!(header(&response, "x-ratelimit-remaining"), 2);
+    }
+
+    /// A thief who fills the account's window with a stolen key cannot keep
+    /// the owner from revoking it.
+    #[tokio::test]
+    async fn revoking_a_key_is_never_refused_for_the_rate_limit() {
+        let fx = Fixture::new().await;
+        let account = fx.account("owner@example.com").await;
+        let stolen = fx.api_key(&account, None).await;
+        let thief = format!("token {}", stolen.key.expose_secret());
+        for _ in 0..100 {
+            fx.get("/v1/me", &thief).await;
+        }
+        let owner = format!(
+            "token {}",
+            fx.api_key(&account, None).await.key.expose_secret()
+        );
+        assert_eq!(
+            fx.get("/v1/api-keys", &owner).await.status(),
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        let revoke = Request::delete(format!("/v1/api-keys/{}", stolen.record.id))
+            .header("authorization", &owner)
+            .body(Body::empty())
+            .unwrap();
+        let response = fx.send(revoke).await;
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+        assert_eq!(header(&response, "x-ratelimit-remaining"), 0);
+        assert_eq!(
+            fx.get("/v1/me", &thief).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+
+    /// A public app's tokens are anyone's (a CLI has no secret): one account
+    /// cannot use up the window of the app's other users, so each has its own,
+    /// at the app's limit.
+    #[tokio::test]
+    async fn a_public_apps_window_is_per_account() {
+        let fx = Fixture::new().await;
+        let owner = fx.account("platform@example.com").await;
+        let cli = NewApp {
+            public: true,
+            rate_limit: Some(2),
+            ..NewApp::named("CLI")
+        };
+        let client_id = fx.app(&owner, cli).await.app.client_id;
+        let attacker = bearer(&fx, fx.account("mallory@example.com").await, &client_id);
+        for _ in 0..2 {
+            assert_eq!(fx.get("/v1/me", &attacker).await.status(), StatusCode::OK);
+        }
+        let refused = fx.get("/v1/me", &attacker).await;
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        let user = bearer(&fx, owner, &client_id);
+        let response = fx.get("/v1/me", &user).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(header(&response, "x-ratelimit-limit"), 2);
+        assert_eq!(header(&response, "x-ratelimit-remaining"), 1);
     }
 
     #[tokio::test]
@@ -539,9 +592,10 @@ mod tests {
             fx.get("/v1/projects", &auth).await.status(),
             StatusCode::TOO_MANY_REQUESTS
         );
-        // The endpoint's window is its own: the app's general one is untouched.
+        // The endpoint's lower limit lowers: its admitted request counted in
+        // the app's general window too, its refused one in neither.
         let me = fx.get("/v1/me", &auth).await;
-        assert_eq!(header(&me, "x-ratelimit-remaining"), 99);
+        assert_eq!(header(&me, "x-ratelimit-remaining"), 98);
 
         // Behind the balancer (10.0.0.1) each forwarded client has its own
         // window; what a client wrote into the header itself is ignored.

@@ -10,7 +10,7 @@ use super::extract::{ClientIp, Json, OptionalJson, Path};
 use crate::api_keys::{self, NewApiKey};
 use crate::error::{Error, Result};
 use crate::otp;
-use crate::principal::Principal;
+use crate::principal::{CredentialKind, Principal};
 use crate::services::AppState;
 use crate::store::{ApiKeyRecord, Revoked};
 use axum::Router;
@@ -114,18 +114,21 @@ fn api_key_info(r: ApiKeyRecord) -> ApiKeyInfo {
     }
 }
 
-/// The account's API keys (ids and metadata, never the keys).
+/// The account's API keys (ids and metadata, never the keys). An access
+/// token needs `api_keys:write` ([`Principal::require_key_management`]).
 #[utoipa::path(get, path = "/v1/api-keys", tag = "platform",
     responses((status = 200, description = "`{\"api_keys\": [...]}`", body = ApiKeyList)))]
 async fn list_api_keys(State(state): State<AppState>, principal: Principal) -> Answer<ApiKeyList> {
+    principal.require_key_management()?;
     let rows = state.store.list_api_keys(Some(&principal.account_id));
     let api_keys = rows.await?.into_iter().map(api_key_info).collect();
     Ok(Json(ApiKeyList { api_keys }))
 }
 
 /// Creates a key for the caller's own account; the key is in this response only.
-/// A key can carry at most the caller's own scopes; an access token needs
-/// `api_keys:write` ([`Principal::require_key_creation`]).
+/// A key can carry at most the caller's own scopes, and a key made with an
+/// expiring key expires no later than it; an access token needs
+/// `api_keys:write` ([`Principal::require_key_management`]).
 #[utoipa::path(post, path = "/v1/api-keys", tag = "platform",
     request_body(content = Option<CreateApiKey>, description = "Optional; an empty body makes a key with the defaults."),
     responses(
@@ -138,7 +141,7 @@ async fn create_api_key(
     principal: Principal,
     OptionalJson(body): OptionalJson<CreateApiKey>,
 ) -> Result<NewSecret<CreatedApiKey>> {
-    principal.require_key_creation()?;
+    principal.require_key_management()?;
     let now = state.now();
     let scope = match body.scope {
         Some(scope) if !scope.is_subset(&principal.scope) => {
@@ -159,6 +162,7 @@ async fn create_api_key(
             Some(now.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2)))
         }
     };
+    let expires_at = cap_expiry(&principal, expires_at, now)?;
     let new = NewApiKey {
         account_id: principal.account_id,
         name: body.name,
@@ -169,7 +173,28 @@ async fn create_api_key(
     Ok(new_secret(issued.to_created()))
 }
 
+/// The expiry of a key made by `principal`. An expiring API key cannot make
+/// one that outlives it (else an expiry means nothing to whoever holds the
+/// key): without `expires_in` the new key inherits the caller's expiry, and a
+/// later one is refused. An access token is not capped: `api_keys:write` is
+/// the user's consent to an app that makes keys for them.
+fn cap_expiry(principal: &Principal, asked: Option<i64>, now: i64) -> Result<Option<i64>> {
+    let (CredentialKind::ApiKey, Some(limit)) = (principal.kind, principal.expires_at) else {
+        return Ok(asked);
+    };
+    match asked {
+        None => Ok(Some(limit)),
+        Some(at) if at <= limit => Ok(Some(at)),
+        Some(_) => Err(Error::BadRequest(format!(
+            "a key made with an expiring key cannot outlive it: this key expires in \
+             {}s; ask for expires_in of at most that, or leave it out to inherit it",
+            (limit - now).max(0)
+        ))),
+    }
+}
+
 /// Revokes one of the account's keys; effective on the next request, everywhere.
+/// An access token needs `api_keys:write` ([`Principal::require_key_management`]).
 #[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "platform",
     params(("id" = String, Path, description = "The key's id (`GET /v1/api-keys`).")),
     responses(
@@ -181,6 +206,7 @@ async fn revoke_api_key(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
+    principal.require_key_management()?;
     match api_keys::revoke(&state.store, &id, Some(&principal.account_id), state.now()).await? {
         Revoked::Now | Revoked::Already => Ok(StatusCode::NO_CONTENT),
         Revoked::NotFound => Err(Error::NotFound(format!("no API key {id} in this account"))),

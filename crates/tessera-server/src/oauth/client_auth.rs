@@ -87,7 +87,10 @@ fn form_decode(component: &str) -> String {
 /// present its secret, a public one must not present any.
 pub async fn authenticate(store: &Store, credentials: &ClientCredentials) -> Result<App> {
     let body_client_id = credentials.client_id.as_deref();
-    let body_client_secret = credentials.client_secret.as_deref();
+    // RFC 6749 §3.1: a parameter sent without a value is as if omitted; and a
+    // public client that sends Basic `client_id:` (some libraries do) is
+    // using `none`.
+    let body_client_secret = (credentials.client_secret.as_deref()).filter(|s| !s.is_empty());
     let (client_id, secret) = match basic_credentials(credentials.authorization.as_deref())? {
         Some((id, secret)) => {
             if body_client_secret.is_some() {
@@ -100,7 +103,8 @@ pub async fn authenticate(store: &Store, credentials: &ClientCredentials) -> Res
                     "client_id in the body differs from the Basic credentials",
                 ));
             }
-            (id, Some(secret))
+            let secret = Some(secret).filter(|s| !s.expose_secret().is_empty());
+            (id, secret)
         }
         None => {
             let id = body_client_id
@@ -175,6 +179,59 @@ mod tests {
             .expect("secret_matches body");
         assert!(body.contains(".ct_eq("), "{body}");
         assert!(!body.contains("=="), "{body}");
+    }
+
+    /// An empty secret is no secret (RFC 6749 §3.1): a public client may send
+    /// Basic `client_id:` or `client_secret=`; a confidential one still fails.
+    #[tokio::test]
+    async fn an_empty_secret_is_none() {
+        use crate::apps::NewApp;
+        let fx = crate::testing::Fixture::new().await;
+        let account = fx.account("dev@example.com").await;
+        let public = NewApp {
+            public: true,
+            ..NewApp::named("CLI")
+        };
+        let cli = fx.app(&account, public).await.app.client_id;
+        let backend = fx
+            .app(&account, NewApp::named("Backend"))
+            .await
+            .app
+            .client_id;
+        let basic = |id: &str| Some(format!("Basic {}", STANDARD.encode(format!("{id}:"))));
+        let empty_post = |id: &str| ClientCredentials {
+            client_id: Some(id.to_owned()),
+            client_secret: Some(String::new()),
+            ..ClientCredentials::default()
+        };
+        let store = &fx.state.store;
+        for credentials in [
+            ClientCredentials {
+                authorization: basic(&cli),
+                ..ClientCredentials::default()
+            },
+            ClientCredentials {
+                authorization: basic(&cli),
+                client_secret: Some(String::new()),
+                ..ClientCredentials::default()
+            },
+            empty_post(&cli),
+        ] {
+            assert_eq!(
+                authenticate(store, &credentials).await.unwrap().client_id,
+                cli
+            );
+        }
+        for credentials in [
+            ClientCredentials {
+                authorization: basic(&backend),
+                ..ClientCredentials::default()
+            },
+            empty_post(&backend),
+        ] {
+            let refused = authenticate(store, &credentials).await.unwrap_err();
+            assert_eq!(refused.to_string(), invalid_client().to_string());
+        }
     }
 
     #[test]

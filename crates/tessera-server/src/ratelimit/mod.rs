@@ -80,6 +80,13 @@ pub fn guesses_only(path: &str) -> bool {
     GUESS_PATHS.iter().any(|p| path_under(path, p))
 }
 
+/// Whether a request is served even when its window is full: revoking an API
+/// key. A thief who fills an account's window with a stolen key must not keep
+/// the owner from revoking it. (Counted as any request while there is room.)
+pub fn never_refused(method: &str, path: &str) -> bool {
+    method == "DELETE" && path_under(path, "/v1/api-keys")
+}
+
 /// Lower limits that apply unless the configuration says otherwise: a one-time code
 /// sends mail, so requesting (and verifying) codes is limited harder.
 pub const DEFAULT_ENDPOINT_LIMITS: [(&str, u32); 1] = [("/v1/auth/otp", 20)];
@@ -214,36 +221,37 @@ impl Policy {
         })
     }
 
-    /// The bucket of an authenticated request: per app (or, for a bare API key, per
-    /// account), narrowed to an endpoint when one has a lower limit configured.
-    pub fn app_bucket(&self, subject: &Subject, app_limit: u32, path: &str) -> Bucket {
-        let base = match subject {
-            Subject::App(client_id) => format!("app:{client_id}"),
-            Subject::Account(account_id) => format!("account:{account_id}"),
+    /// The windows an authenticated request counts in: its subject's, and where
+    /// an endpoint has a lower limit configured, that endpoint's too (first),
+    /// so the lower limit lowers what the subject may send there and never
+    /// adds to what it may send in all.
+    pub fn buckets(&self, subject: &str, limit: u32, path: &str) -> Vec<Bucket> {
+        let general = Bucket {
+            key: subject.to_owned(),
+            limit,
         };
         match self.endpoint(path) {
-            Some(e) => Bucket {
-                key: format!("{base}|{}", e.prefix),
-                limit: e.per_min.min(app_limit),
-            },
-            None => Bucket {
-                key: base,
-                limit: app_limit,
-            },
+            Some(e) => vec![
+                Bucket {
+                    key: format!("{subject}|{}", e.prefix),
+                    limit: e.per_min.min(limit),
+                },
+                general,
+            ],
+            None => vec![general],
         }
     }
 
     /// The bucket of an app's own requests to an unauthenticated endpoint
-    /// (its token requests): the app's limit, in a window apart from its API
-    /// calls, so getting a token does not use up the quota the token is for.
+    /// (its token requests): the app's limit, lowered by a rule for `path`,
+    /// in a window apart from its API calls, so getting a token does not use
+    /// up the quota the token is for.
     pub fn endpoint_bucket(&self, client_id: &str, app_limit: u32, path: &str) -> Bucket {
-        let bucket = self.app_bucket(&Subject::App(client_id.to_owned()), app_limit, path);
-        match self.endpoint(path) {
-            Some(_) => bucket,
-            None => Bucket {
-                key: format!("{}|{path}", bucket.key),
-                ..bucket
-            },
+        Bucket {
+            key: format!("app:{client_id}|{path}"),
+            limit: self
+                .endpoint(path)
+                .map_or(app_limit, |e| e.per_min.min(app_limit)),
         }
     }
 }
@@ -251,10 +259,24 @@ impl Policy {
 /// Whom an authenticated request is counted against.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Subject {
-    /// The OAuth client an access token was issued to.
-    App(String),
+    /// An access token, issued to `client_id` for `account_id`. A confidential
+    /// app's requests share the app's window (Lofty: per app, not per
+    /// account). A public app's tokens are anyone's for the asking (a CLI has
+    /// no secret), so its window is per account as well: one account cannot
+    /// use up the limit of every other user of the CLI.
+    App {
+        client_id: String,
+        account_id: String,
+    },
     /// A bare API key: the account's own default app, in development mode.
     Account(String),
+}
+
+/// What an app's windows need to know of it, cached for [`APP_LIMIT_CACHE_SECS`].
+#[derive(Clone, Copy, Debug)]
+struct AppLimit {
+    per_min: u32,
+    public: bool,
 }
 
 /// A counter and its limit.
@@ -416,7 +438,7 @@ pub struct RateLimits {
     pub backend: Backend,
     pub limiter: Limiter,
     pub unreachable: Unreachable,
-    app_limits: Mutex<HashMap<String, (u32, i64)>>,
+    app_limits: Mutex<HashMap<String, (AppLimit, i64)>>,
     /// The last decision failed for want of the store (for one warning per outage).
     failing: AtomicBool,
     /// When the last "not enforced" warning was logged (Unix seconds).
@@ -510,19 +532,61 @@ impl RateLimits {
         }
     }
 
-    /// The bucket an authenticated request is counted in.
-    pub async fn bucket_for(
+    /// The windows an authenticated request is counted in ([`Policy::buckets`]).
+    pub async fn buckets_for(
         &self,
         store: &Store,
         subject: &Subject,
         path: &str,
         now: i64,
-    ) -> Result<Bucket> {
-        let limit = match subject {
-            Subject::App(client_id) => self.app_limit(store, client_id, now).await?,
-            Subject::Account(_) => self.policy.development_per_min,
+    ) -> Result<Vec<Bucket>> {
+        let (key, limit) = match subject {
+            Subject::App {
+                client_id,
+                account_id,
+            } => {
+                let app = self.app_limit(store, client_id, now).await?;
+                let key = if app.public {
+                    format!("app:{client_id}:account:{account_id}")
+                } else {
+                    format!("app:{client_id}")
+                };
+                (key, app.per_min)
+            }
+            Subject::Account(account_id) => (
+                format!("account:{account_id}"),
+                self.policy.development_per_min,
+            ),
         };
-        Ok(self.policy.app_bucket(subject, limit, path))
+        Ok(self.policy.buckets(&key, limit, path))
+    }
+
+    /// Counts a request in every one of `buckets` (narrowest first), or in
+    /// none: one that refuses gives back what the others took. The decision
+    /// shown is the refusing one, else the one with the least left. `None` as
+    /// for [`RateLimits::decide`]: unlimited, nothing kept counted.
+    pub async fn decide_all(&self, buckets: &[Bucket], now: i64) -> Result<Option<Decision>> {
+        let mut shown: Option<Decision> = None;
+        for (i, bucket) in buckets.iter().enumerate() {
+            let decision = self.decide(bucket, now).await;
+            let refused = match &decision {
+                Ok(Some(d)) => !d.allowed,
+                Ok(None) | Err(_) => true,
+            };
+            if refused {
+                for taken in &buckets[..i] {
+                    if let Err(e) = self.limiter.refund(taken, now).await {
+                        tracing::warn!(error = %e, "giving back a request's slot failed");
+                    }
+                }
+                return decision;
+            }
+            let Ok(Some(d)) = decision else { continue };
+            if shown.is_none_or(|s| (d.remaining, d.limit) < (s.remaining, s.limit)) {
+                shown = Some(d);
+            }
+        }
+        Ok(shown)
     }
 
     /// The bucket an app's request to the unauthenticated endpoint `path` (the
@@ -534,31 +598,37 @@ impl RateLimits {
         path: &str,
         now: i64,
     ) -> Result<Bucket> {
-        let limit = self.app_limit(store, client_id, now).await?;
-        Ok(self.policy.endpoint_bucket(client_id, limit, path))
+        let app = self.app_limit(store, client_id, now).await?;
+        Ok(self.policy.endpoint_bucket(client_id, app.per_min, path))
     }
 
-    async fn app_limit(&self, store: &Store, client_id: &str, now: i64) -> Result<u32> {
-        if let Some(&(limit, fetched)) = self.cache().get(client_id)
+    async fn app_limit(&self, store: &Store, client_id: &str, now: i64) -> Result<AppLimit> {
+        if let Some(&(app, fetched)) = self.cache().get(client_id)
             && now - fetched < APP_LIMIT_CACHE_SECS
             && now >= fetched
         {
-            return Ok(limit);
+            return Ok(app);
         }
         // A token whose app was deleted still counts, at the development limit.
-        let limit = match store.app_by_client_id(client_id).await? {
-            Some(app) => self.policy.app_limit(app.mode, app.rate_limit_per_min),
-            None => self.policy.development_per_min,
+        let app = match store.app_by_client_id(client_id).await? {
+            Some(app) => AppLimit {
+                per_min: self.policy.app_limit(app.mode, app.rate_limit_per_min),
+                public: app.public,
+            },
+            None => AppLimit {
+                per_min: self.policy.development_per_min,
+                public: false,
+            },
         };
         let mut cache = self.cache();
         if cache.len() > 100_000 {
             cache.retain(|_, &mut (_, fetched)| now - fetched < APP_LIMIT_CACHE_SECS);
         }
-        cache.insert(client_id.to_owned(), (limit, now));
-        Ok(limit)
+        cache.insert(client_id.to_owned(), (app, now));
+        Ok(app)
     }
 
-    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u32, i64)>> {
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, (AppLimit, i64)>> {
         self.app_limits
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -738,23 +808,36 @@ mod tests {
         assert_eq!(policy.ip_rule("/device"), Some(("/device", 300)));
         assert_eq!(policy.ip_rule("/developer/apps"), None);
         assert_eq!(policy.ip_rule("/v1/me"), None);
-        let app = Subject::App("app_1".into());
         assert_eq!(
-            policy.app_bucket(&app, 500, "/v1/me"),
-            Bucket {
+            policy.buckets("app:app_1", 500, "/v1/me"),
+            [Bucket {
                 key: "app:app_1".into(),
+                limit: 500
+            }]
+        );
+        // An endpoint's lower limit is a second window, checked first.
+        assert_eq!(
+            policy.buckets("account:acct_1", 100, "/v1/projects/p_1"),
+            [
+                Bucket {
+                    key: "account:acct_1|/v1/projects".into(),
+                    limit: 50
+                },
+                Bucket {
+                    key: "account:acct_1".into(),
+                    limit: 100
+                }
+            ]
+        );
+        // An endpoint limit never raises the app's own.
+        assert_eq!(policy.buckets("app:app_1", 20, "/v1/projects")[0].limit, 20);
+        assert_eq!(
+            policy.endpoint_bucket("app_1", 500, "/oauth/token"),
+            Bucket {
+                key: "app:app_1|/oauth/token".into(),
                 limit: 500
             }
         );
-        assert_eq!(
-            policy.app_bucket(&Subject::Account("acct_1".into()), 100, "/v1/projects"),
-            Bucket {
-                key: "account:acct_1|/v1/projects".into(),
-                limit: 50
-            }
-        );
-        // An endpoint limit never raises the app's own.
-        assert_eq!(policy.app_bucket(&app, 20, "/v1/projects").limit, 20);
         assert_eq!(policy.app_limit(AppMode::Production, None), 500);
         assert_eq!(policy.app_limit(AppMode::Production, Some(42)), 42);
     }

@@ -252,6 +252,42 @@ async fn api_key_endpoints(backend: Backend) {
         StatusCode::OK
     );
 
+    // An expiring key cannot make a key that outlives it: without
+    // `expires_in` the new key inherits its expiry, a later one is refused.
+    let create_with = |authorization: String, body: serde_json::Value| {
+        let request = http.post(server.endpoint("/v1/api-keys"));
+        async move {
+            let response = request
+                .header("authorization", authorization)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (response.status(), json(response).await)
+        }
+    };
+    let (status, inherited) = create_with(new_auth.clone(), serde_json::json!({})).await;
+    assert_eq!(status, StatusCode::CREATED, "{inherited}");
+    assert_eq!(inherited["expires_at"], created["expires_at"]);
+    let (status, body) =
+        create_with(new_auth.clone(), serde_json::json!({"expires_in": "2h"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot outlive it")
+    );
+    // A field the server does not know is refused, not ignored: an ignored
+    // `expires_at` would make a key that never expires.
+    let (status, body) = create_with(
+        auth.clone(),
+        serde_json::json!({"expires_at": "2030-01-01T00:00:00Z"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("expires_at"));
+
     // Empty body: defaults.
     let plain = http
         .post(server.endpoint("/v1/api-keys"))
@@ -273,7 +309,7 @@ async fn api_key_endpoints(backend: Backend) {
 
     let list = json(server.get("/v1/api-keys", Some(&auth)).await).await;
     let keys = list["api_keys"].as_array().unwrap();
-    assert_eq!(keys.len(), 3);
+    assert_eq!(keys.len(), 4);
     assert!(keys.iter().all(|k| k.get("key").is_none()));
 
     // Another account's key is not found, and stays valid.

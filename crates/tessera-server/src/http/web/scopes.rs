@@ -9,12 +9,10 @@ pub struct ScopeLine {
 
 fn describe(scope: &str) -> &'static str {
     match scope {
-        THIRD_PARTY_OPERATION => {
-            "Use the platform API as you: see your projects, list and revoke your API keys"
-        }
+        THIRD_PARTY_OPERATION => "Use the platform API as you: see your account and your projects",
         API_KEYS_WRITE => {
-            "Create API keys for your account. A key it creates keeps working after you \
-             revoke this app, until you revoke the key under API keys"
+            "Manage your API keys: list, create and revoke them. A key it creates keeps \
+             working after you revoke this app, until you revoke the key under API keys"
         }
         "openid" => "Know which account you are",
         "profile" | "email" => "See your email address",
