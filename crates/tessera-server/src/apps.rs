@@ -129,11 +129,23 @@ fn valid_client_id(id: &str) -> bool {
 /// shows something in the browser instead of reaching the client (an error
 /// redirect to `javascript:` would run the attacker's script on the
 /// authorization server's say-so). Private-use schemes of native apps
-/// (`com.example.app:/cb`, RFC 8252 §7.1) stay allowed.
+/// (`com.example.app:/cb`, RFC 8252 §7.1) stay allowed. Plain `http` only to
+/// a loopback host (RFC 9700 §2.1, RFC 8252 §7.3): elsewhere the code would
+/// cross the network in the clear.
 fn valid_redirect_uri(uri: &str) -> bool {
     const NOT_A_CLIENT: [&str; 6] = ["javascript", "data", "vbscript", "file", "blob", "about"];
     url::Url::parse(uri).is_ok_and(|u| {
-        u.fragment().is_none() && !u.cannot_be_a_base() && !NOT_A_CLIENT.contains(&u.scheme())
+        let clear_text_elsewhere = u.scheme() == "http"
+            && !match u.host() {
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+                None => false,
+            };
+        u.fragment().is_none()
+            && !u.cannot_be_a_base()
+            && !NOT_A_CLIENT.contains(&u.scheme())
+            && !clear_text_elsewhere
     })
 }
 
@@ -155,7 +167,7 @@ pub async fn create(store: &Store, account_id: &str, args: NewApp, now: i64) -> 
     };
     if let Some(bad) = args.redirect_uris.iter().find(|u| !valid_redirect_uri(u)) {
         return Err(Error::BadRequest(format!(
-            "redirect URI {bad:?} must be an absolute URL without a fragment, not javascript:, data: or file:"
+            "redirect URI {bad:?} must be an absolute URL without a fragment, not javascript:, data: or file:, and https unless it is a loopback address"
         )));
     }
     // A public app is a CLI or native app: without explicit redirect URIs it gets
@@ -442,6 +454,8 @@ mod tests {
         for ok in [
             "https://app.example/cb",
             "http://127.0.0.1/callback",
+            "http://[::1]:8080/callback",
+            "http://localhost:3000/callback",
             "com.example.app:/oauth",
         ] {
             assert!(valid_redirect_uri(ok), "{ok}");
@@ -453,6 +467,8 @@ mod tests {
             "https://app.example/cb#frag",
             "mailto:a@example.com",
             "/relative",
+            "http://app.example/cb",
+            "http://10.0.0.8/cb",
         ] {
             assert!(!valid_redirect_uri(bad), "{bad}");
         }

@@ -64,7 +64,8 @@ pub fn router(state: AppState) -> Router {
         .merge(timed(ops::routes(), Style::Api))
         .merge(timed(openapi::routes(), Style::Api))
         .merge(timed(platform, Style::Api))
-        .merge(limited(oauth::routes(), Style::OAuth))
+        // CORS outermost: a preflight is answered before any limit counts it.
+        .merge(limited(oauth::routes(), Style::OAuth).layer(middleware::cross_origin()))
         .merge(limited(v1::public_routes(), Style::Api))
         .merge(web::routes(state.clone(), |pages| {
             limited(pages, Style::Page)

@@ -24,7 +24,10 @@ pub fn routes() -> Router<AppState> {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .route("/.well-known/jwks.json", get(jwks))
+        .route(
+            "/.well-known/jwks.json",
+            get(jwks).layer(super::middleware::cross_origin()),
+        )
 }
 
 /// The router of `--metrics-listen`: metrics and the health checks, so probes and
