@@ -135,13 +135,7 @@ fn valid_client_id(id: &str) -> bool {
 fn valid_redirect_uri(uri: &str) -> bool {
     const NOT_A_CLIENT: [&str; 6] = ["javascript", "data", "vbscript", "file", "blob", "about"];
     url::Url::parse(uri).is_ok_and(|u| {
-        let clear_text_elsewhere = u.scheme() == "http"
-            && !match u.host() {
-                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-                Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-                None => false,
-            };
+        let clear_text_elsewhere = u.scheme() == "http" && !crate::urls::is_loopback(&u);
         u.fragment().is_none()
             && !u.cannot_be_a_base()
             && !NOT_A_CLIENT.contains(&u.scheme())

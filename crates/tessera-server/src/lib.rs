@@ -11,7 +11,7 @@
 //! | 3. HTTP | `http` |
 //! | 4. domain | `services`, `settings`, `forwarded`, `oauth`, `federation`, `principal`, `dpop`, `accounts`, `apps`, `api_keys`, `access_tokens`, `keys`, `otp`, `mail`, `password`, `audit`, `attempts`, `ratelimit`, `web_sessions` |
 //! | 5. store | `store` |
-//! | 6. core | `error`, `clock`, `digest`, `ids`, `label`, `master_key`, `metrics`, `secret`, `tls` |
+//! | 6. core | `error`, `clock`, `digest`, `ids`, `label`, `master_key`, `metrics`, `secret`, `tls`, `urls` |
 //!
 //! - [`cli`] reads flags, `TESSERAD_*` and the TOML file into [`settings::Settings`]
 //!   and runs `serve`, `admin …` and `migrate`.
@@ -65,6 +65,7 @@ pub mod store;
 #[cfg(test)]
 pub mod testing;
 pub mod tls;
+pub mod urls;
 pub mod web_sessions;
 
 pub use error::{Error, Result};

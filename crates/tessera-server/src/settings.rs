@@ -32,7 +32,9 @@ pub enum IssuerSource {
 pub struct Settings {
     pub listen: SocketAddr,
     pub database: DatabaseLocation,
-    /// No trailing slash; equals the discovery document's `issuer` exactly.
+    /// As configured, a trailing slash included: it is the discovery
+    /// document's `issuer` and every token's `iss`, which clients compare
+    /// exactly (RFC 8414 §3.3). URLs are built with [`Settings::url`].
     pub issuer: String,
     /// Where `issuer` came from.
     pub issuer_source: IssuerSource,
@@ -103,6 +105,11 @@ pub struct Connections {
 }
 
 impl Settings {
+    /// The absolute URL of `path` (which starts with `/`) on this server.
+    pub fn url(&self, path: &str) -> String {
+        join(&self.issuer, path)
+    }
+
     /// The access-token lifetime in seconds, as the keyring and tokens count it.
     pub fn access_token_ttl_secs(&self) -> i64 {
         i64::try_from(self.access_token_ttl.as_secs()).unwrap_or(i64::MAX / 2)
@@ -132,4 +139,9 @@ impl NoncePolicy {
     pub fn at_resources(self) -> bool {
         self == Self::All
     }
+}
+
+/// `issuer` and `path`, with one slash between them.
+pub fn join(issuer: &str, path: &str) -> String {
+    format!("{}{path}", issuer.trim_end_matches('/'))
 }

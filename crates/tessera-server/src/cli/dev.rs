@@ -61,7 +61,7 @@ pub async fn seed_and_print(state: &AppState) -> Result<()> {
         now,
     )
     .await?;
-    let issuer = &state.settings.issuer;
+    let issuer = &state.settings.url("");
     let secret = app
         .client_secret
         .as_ref()

@@ -71,7 +71,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub dev: bool,
     /// Turn rate limiting off (e.g. to measure what it costs).
-    #[arg(long)]
+    #[arg(long, env = "TESSERAD_NO_RATE_LIMIT")]
     pub no_rate_limit: bool,
     /// Where rate-limit counters live: `memory` (one instance), `postgres` (shared
     /// by every instance on the database) or `redis` (shared, see --redis-url).

@@ -667,7 +667,8 @@ fn normalize_issuer(issuer: &str) -> Result<String> {
             "invalid issuer URL {issuer:?}: use http(s)://host[:port][/path] without query or fragment"
         )));
     }
-    Ok(issuer.trim_end_matches('/').to_owned())
+    // Kept as given, a trailing slash included: clients compare it exactly.
+    Ok(issuer.to_owned())
 }
 
 #[cfg(test)]
@@ -735,7 +736,9 @@ rate_limit_enabled = false
             s.database,
             DatabaseLocation::Sqlite("/tmp/from-file.db".into())
         );
-        assert_eq!(s.issuer, "https://auth.example.com");
+        // As configured, the trailing slash included; URLs have one slash.
+        assert_eq!(s.issuer, "https://auth.example.com/");
+        assert_eq!(s.url("/v1/me"), "https://auth.example.com/v1/me");
         assert_eq!(s.issuer_source, IssuerSource::Configured);
         assert_eq!(s.access_token_ttl, Duration::from_secs(30));
         assert_eq!(s.refresh_token_ttl, DEFAULT_REFRESH_TOKEN_TTL);

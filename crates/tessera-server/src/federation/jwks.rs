@@ -119,7 +119,7 @@ fn allowed_for_members(ip: IpAddr, loopback: bool) -> bool {
 /// (tests, and an issuer on the same machine). Says why not.
 pub fn check_url(url: &str) -> Result<url::Url, String> {
     let parsed = url::Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
-    let loopback = host_is_loopback(&parsed);
+    let loopback = crate::urls::is_loopback(&parsed);
     match parsed.scheme() {
         "https" => {}
         "http" if loopback => {}
@@ -176,16 +176,7 @@ pub async fn check_member_issuer(url: &str, server_issuer: &str) -> Result<(), S
 
 /// Whether `url` (this server's issuer) is on loopback: a development machine.
 pub fn is_loopback_url(url: &str) -> bool {
-    check_url(url).is_ok_and(|s| host_is_loopback(&s))
-}
-
-fn host_is_loopback(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d == "localhost",
-        None => false,
-    }
+    check_url(url).is_ok_and(|s| crate::urls::is_loopback(&s))
 }
 
 /// An address on the internet at large, not one of this machine's networks.

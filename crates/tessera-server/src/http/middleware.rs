@@ -52,7 +52,7 @@ pub async fn platform(
     let principal = principal::authenticate(&state, presented, now).await?;
     // The URL the client addressed: the issuer is the public origin (and path
     // prefix) of every route.
-    let url = format!("{}{}", state.settings.issuer, request.uri().path());
+    let url = state.settings.url(request.uri().path());
     let nonce = dpop::check_resource(
         &state,
         principal.dpop_jkt.as_deref(),

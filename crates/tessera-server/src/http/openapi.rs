@@ -83,7 +83,7 @@ async fn openapi_json(State(state): State<AppState>) -> Response {
 /// The whole document, with `issuer` as its server.
 pub fn document(issuer: &str) -> OpenApi {
     let mut doc = ApiDoc::openapi();
-    doc.servers = Some(vec![Server::new(issuer)]);
+    doc.servers = Some(vec![Server::new(crate::settings::join(issuer, ""))]);
     let mut platform = v1::PlatformDoc::openapi();
     for operation in platform.paths.paths.values_mut().flat_map(operations) {
         as_platform(operation);

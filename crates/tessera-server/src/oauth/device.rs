@@ -112,7 +112,7 @@ pub async fn authorize(
         attempts_left -= 1;
     };
     let display = display_user_code(&user_code);
-    let verification_uri = format!("{}{}", svc.settings.issuer, super::PATH_DEVICE_VERIFICATION);
+    let verification_uri = svc.settings.url(super::PATH_DEVICE_VERIFICATION);
     Ok(DeviceAuthorizationResponse {
         device_code,
         verification_uri_complete: Some(format!("{verification_uri}?user_code={display}")),

@@ -31,7 +31,7 @@ pub struct Metadata {
 
 /// The metadata document for `issuer`.
 pub fn metadata(issuer: &str) -> Metadata {
-    let url = |path: &str| format!("{issuer}{path}");
+    let url = |path: &str| crate::settings::join(issuer, path);
     Metadata {
         issuer: issuer.to_owned(),
         authorization_endpoint: url(PATH_AUTHORIZE),
@@ -72,5 +72,21 @@ mod tests {
         // `Value` sorts its keys: equal text means the fields are in that order.
         let sorted = serde_json::to_value(&document).unwrap().to_string();
         assert_eq!(text, sorted);
+    }
+
+    /// The issuer is as configured, a trailing slash included (clients
+    /// compare it exactly); the endpoints have one slash before their path.
+    #[test]
+    fn an_issuer_with_a_trailing_slash_stays_exact() {
+        let document = super::metadata("https://auth.example/tenant/");
+        assert_eq!(document.issuer, "https://auth.example/tenant/");
+        assert_eq!(
+            document.token_endpoint,
+            "https://auth.example/tenant/oauth/token"
+        );
+        assert_eq!(
+            document.jwks_uri,
+            "https://auth.example/tenant/.well-known/jwks.json"
+        );
     }
 }

@@ -172,7 +172,7 @@ pub(super) async fn proven_key(
         }
         return Ok(None);
     };
-    let url = format!("{}{}", svc.settings.issuer, super::PATH_TOKEN);
+    let url = svc.settings.url(super::PATH_TOKEN);
     let expected = dpop::Expected {
         method: "POST",
         url: &url,

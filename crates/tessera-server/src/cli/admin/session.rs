@@ -22,11 +22,7 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<Output> {
             let account = ctx.account(&account).await?;
             let (session_id, row) =
                 session_token::create(&ctx.store, &account.id, LEVEL_0, ctx.now()).await?;
-            let token_url = format!(
-                "{}{}",
-                ctx.settings.issuer,
-                crate::oauth::PATH_SESSION_TOKEN
-            );
+            let token_url = ctx.settings.url(crate::oauth::PATH_SESSION_TOKEN);
             Ok(Output {
                 text: format!(
                     "Session for {} (single use, expires in {} minutes)\nsession_id: {session_id}\ntoken_url: {token_url}\n",

@@ -37,15 +37,8 @@ impl CookiePolicy {
     /// `Secure` everywhere but a plain-HTTP issuer on a loopback host, where a
     /// browser would refuse to send a `Secure` cookie back.
     pub fn for_issuer(issuer: &str) -> Self {
-        let loopback_http = url::Url::parse(issuer).is_ok_and(|u| {
-            u.scheme() == "http"
-                && match u.host() {
-                    Some(url::Host::Domain(d)) => d == "localhost",
-                    Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-                    Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-                    None => false,
-                }
-        });
+        let loopback_http = url::Url::parse(issuer)
+            .is_ok_and(|u| u.scheme() == "http" && crate::urls::is_loopback(&u));
         Self {
             secure: !loopback_http,
         }

@@ -111,7 +111,8 @@ struct CreatedPage {
     key: KeyView,
     /// The key itself: rendered in this response only.
     secret: String,
-    issuer: String,
+    /// `/v1/me` on this server, for the example.
+    me_url: String,
 }
 
 #[derive(Template)]
@@ -227,7 +228,7 @@ async fn create(
             layout: member.visitor.layout("API key created", "api"),
             key: KeyView::new(&issued.record, now),
             secret: issued.key.expose_secret().to_owned(),
-            issuer: state.settings.issuer.clone(),
+            me_url: state.settings.url("/v1/me"),
         },
     ))
 }

@@ -155,11 +155,7 @@ async fn token_url_session(
     Ok(ok(&TokenUrlPage {
         layout: member.visitor.layout("CLI sign-in session", "sessions"),
         session_id,
-        token_url: format!(
-            "{}{}",
-            state.settings.issuer,
-            crate::oauth::PATH_SESSION_TOKEN
-        ),
+        token_url: state.settings.url(crate::oauth::PATH_SESSION_TOKEN),
         minutes: session_token::SESSION_TTL_SECS / 60,
     }))
 }
