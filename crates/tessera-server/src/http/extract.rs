@@ -85,7 +85,28 @@ pub struct Form<T>(pub T);
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Form<T> {
     type Rejection = Error;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
+    async fn from_request(mut req: Request, state: &S) -> Result<Self, Error> {
+        const FORM: &str = "application/x-www-form-urlencoded";
+        let headers = req.headers();
+        // A request with nothing to send (a confidential client's device
+        // authorization, Basic only) may leave out the body and its type; and
+        // a media type is case-insensitive (RFC 9110 §8.3.1), where axum
+        // compares bytes.
+        let no_body = headers
+            .get(header::CONTENT_LENGTH)
+            .map_or(!headers.contains_key(header::TRANSFER_ENCODING), |n| {
+                n.as_bytes() == b"0"
+            });
+        let is_form = match headers.get(header::CONTENT_TYPE) {
+            None => no_body,
+            Some(value) => (value.to_str().ok())
+                .and_then(|v| v.split(';').next())
+                .is_some_and(|essence| essence.trim().eq_ignore_ascii_case(FORM)),
+        };
+        if is_form {
+            let form = header::HeaderValue::from_static(FORM);
+            req.headers_mut().insert(header::CONTENT_TYPE, form);
+        }
         match axum::Form::<T>::from_request(req, state).await {
             Ok(axum::Form(value)) => Ok(Self(value)),
             Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(too_large()),

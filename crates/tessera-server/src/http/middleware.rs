@@ -174,7 +174,12 @@ async fn count_by_ip(state: &AppState, request: Request, next: Next) -> Result<R
         }
         return Ok(response);
     }
-    write_headers(&decision, &mut response);
+    // A handler's own throttle (one-time codes per address) answers 429 with
+    // its `Retry-After`; this window's headers, with requests left, would
+    // contradict it.
+    if response.status() != axum::http::StatusCode::TOO_MANY_REQUESTS {
+        write_headers(&decision, &mut response);
+    }
     Ok(response)
 }
 
@@ -530,6 +535,29 @@ mod tests {
         for path in ["/v1/me", "/oauth/authorize", "/signin"] {
             assert_eq!(allowed(&fx.send(preflight(path)).await), None, "{path}");
         }
+    }
+
+    /// The one-time code throttle per address answers 429 with its own
+    /// `Retry-After`, without the per-IP window's headers (which would say
+    /// requests are left).
+    #[tokio::test]
+    async fn a_throttled_code_request_does_not_say_requests_are_left() {
+        let fx = Fixture::new().await;
+        let ask = || {
+            Request::post("/v1/auth/otp")
+                .header("content-type", "application/json")
+                .body(Body::from(r#"{"email":"someone@example.com"}"#))
+                .unwrap()
+        };
+        for _ in 0..crate::otp::PER_ADDRESS.max {
+            let response = fx.send(ask()).await;
+            assert_eq!(response.status(), StatusCode::ACCEPTED);
+            assert!(response.headers().contains_key("x-ratelimit-remaining"));
+        }
+        let throttled = fx.send(ask()).await;
+        assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(header(&throttled, "retry-after") > 0);
+        assert!(!throttled.headers().contains_key("x-ratelimit-remaining"));
     }
 
     /// A thief who fills the account's window with a stolen key cannot keep

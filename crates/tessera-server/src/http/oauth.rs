@@ -524,6 +524,48 @@ mod tests {
             }
         }
     }
+
+    /// A media type is case-insensitive (RFC 9110 §8.3.1), and a request
+    /// with no parameters to send may come without a body or its type: a
+    /// confidential client starting a device login with Basic only.
+    #[tokio::test]
+    async fn an_empty_body_needs_no_type_and_a_type_any_case() {
+        let fx = Fixture::new().await;
+        let account = fx.account("device@example.com").await;
+        let created = fx.app(&account, NewApp::named("Kiosk")).await;
+        let good = basic(
+            &created.app.client_id,
+            created.client_secret.unwrap().expose_secret(),
+        );
+        let bare = Request::post("/oauth/device_authorization")
+            .header(header::AUTHORIZATION, &good)
+            .body(Body::empty())
+            .unwrap();
+        let response = fx.send(bare).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{:?}",
+            body_json(response).await
+        );
+        let shouting = Request::post("/oauth/token")
+            .header(
+                header::CONTENT_TYPE,
+                "Application/X-WWW-Form-URLEncoded; Charset=UTF-8",
+            )
+            .header(header::AUTHORIZATION, &good)
+            .body(Body::from("grant_type=client_credentials"))
+            .unwrap();
+        assert_eq!(fx.send(shouting).await.status(), StatusCode::OK);
+        // A body of another type is still refused, with what to send.
+        let json = Request::post("/oauth/token")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::AUTHORIZATION, &good)
+            .body(Body::from(r#"{"grant_type":"client_credentials"}"#))
+            .unwrap();
+        let refused = body_json(fx.send(json).await).await;
+        assert_eq!(refused["error"], "invalid_request");
+    }
 }
 
 /// Property tests: whatever form reaches an OAuth endpoint, the answer is a

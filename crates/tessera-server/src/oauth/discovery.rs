@@ -25,6 +25,9 @@ pub struct Metadata {
     pub revocation_endpoint_auth_methods_supported: [&'static str; 3],
     pub scopes_supported: [&'static str; 2],
     pub session_token_endpoint: String,
+    /// `public`: a token's `sub` is the account id, the same for every client.
+    /// (OpenID Connect Discovery requires it of the document at its path.)
+    pub subject_types_supported: [&'static str; 1],
     pub token_endpoint: String,
     pub token_endpoint_auth_methods_supported: [&'static str; 3],
 }
@@ -58,6 +61,7 @@ pub fn metadata(issuer: &str) -> Metadata {
             "client_secret_post",
         ],
         scopes_supported: SCOPES_SUPPORTED,
+        subject_types_supported: ["public"],
         authorization_response_iss_parameter_supported: true,
         dpop_signing_alg_values_supported: crate::dpop::ALGS_SUPPORTED,
     }
