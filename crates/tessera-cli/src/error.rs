@@ -51,6 +51,20 @@ impl CliError {
                 source: tessera_client::Error::Parse { .. },
                 hint: None,
             } => Some("fix the file by hand, or move it away and log in again"),
+            CliError::Client {
+                source: tessera_client::Error::Io { source, .. },
+                hint: None,
+            } => match source.kind() {
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+                    Some(
+                        "the configuration directory must be yours and writable: check it with `ls -ld`",
+                    )
+                }
+                std::io::ErrorKind::NotADirectory => {
+                    Some("a file stands where a directory should be: move it away")
+                }
+                _ => None,
+            },
             CliError::Client { hint, .. } => hint.as_deref(),
             CliError::Usage(_)
             | CliError::NeedsTerminal { .. }

@@ -617,6 +617,20 @@ impl StoreLock<'_> {
         Ok(())
     }
 
+    /// Fails as [`StoreLock::write_credentials`] would for want of a writable
+    /// directory, before something is done whose result must be kept.
+    pub fn check_writable(&self) -> Result<(), Error> {
+        let dir = &self.store.dir;
+        let prefix = Store::temp_prefix(self.store.credentials_file);
+        let probe = tempfile::Builder::new()
+            .prefix(&prefix)
+            .suffix(".tmp")
+            .tempfile_in(dir)
+            .map_err(Error::io(dir))?;
+        drop(probe);
+        Ok(())
+    }
+
     /// Deletes the credentials file, for CLIs whose logout is documented as
     /// removing it, and the keychain entries it referred to. Returns whether
     /// there was one. The directory is synced so the deletion survives a

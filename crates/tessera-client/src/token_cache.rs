@@ -43,6 +43,10 @@ pub struct Fresh {
     /// could not be reached or failed and the cached token has not expired
     /// yet: it is handed out all the same, and the caller says so.
     pub unrenewed: Option<String>,
+    /// Why the renewed token could not be saved (checked before renewing, so
+    /// rare: a disk that filled meanwhile). It serves this call; the caller
+    /// says that the next may need a new login.
+    pub unsaved: Option<String>,
 }
 
 /// A session whose access token is valid for at least
@@ -69,7 +73,7 @@ pub fn fresh_session(
             store.wait_for_writer()?;
             let mut file = store.read_credentials()?.file;
             let (_, current) = stored(store, profile, &mut file)?;
-            if renewed_meanwhile(&current, profile, now) {
+            if renewed_meanwhile(&cached, &current, profile, now) {
                 return Ok(Fresh::kept(current));
             }
             store.lock()?
@@ -77,14 +81,30 @@ pub fn fresh_session(
     };
     let mut file = lock.read_credentials()?.file;
     let (credentials, current) = stored(store, profile, &mut file)?;
-    if renewed_meanwhile(&current, profile, now) {
+    if renewed_meanwhile(&cached, &current, profile, now) {
         return Ok(Fresh::kept(current));
     }
     if !current.renewable() {
+        // Nothing to renew it with: it serves until it has really expired.
+        if !current.is_expired(now) {
+            return Ok(Fresh::kept(current));
+        }
         return Err(Error::SessionExpired {
             profile: profile.to_owned(),
             method: current.method,
             reason: "the token expired and the login has no refresh token".into(),
+        });
+    }
+    // A refresh token is replaced at each use: renewing with nowhere to keep
+    // its successor would leave the spent one in the file, and the next call
+    // would replay it, which ends the whole login on the server.
+    if let Err(e) = lock.check_writable() {
+        if current.is_expired(now) {
+            return Err(e);
+        }
+        return Ok(Fresh {
+            unrenewed: Some(format!("a renewed token could not be saved: {e}")),
+            ..Fresh::kept(current)
         });
     }
     tracing::debug!(profile, method = current.method.as_str(), "renewing token");
@@ -119,11 +139,12 @@ pub fn fresh_session(
     let mut renewed = current;
     renewed.apply(token, now);
     credentials.oauth = Some(renewed.clone());
-    lock.write_credentials(&file)?;
+    let unsaved = lock.write_credentials(&file).err().map(|e| e.to_string());
     Ok(Fresh {
         session: renewed,
         renewed: true,
         unrenewed: None,
+        unsaved,
     })
 }
 
@@ -148,6 +169,7 @@ impl Fresh {
             session,
             renewed: false,
             unrenewed: None,
+            unsaved: None,
         }
     }
 }
@@ -166,14 +188,23 @@ fn stored<'f>(
     Ok((credentials, session))
 }
 
-/// Whether the session read again is valid long enough: another process
-/// renewed it while this one waited.
-fn renewed_meanwhile(session: &OAuthSession, profile: &str, now: i64) -> bool {
-    let valid = session.valid_for(now, MIN_VALIDITY_SECS);
-    if valid {
+/// Whether the session read again need not be renewed by this process: it is
+/// valid long enough, or another process renewed it since `cached` was read
+/// and it has not expired. (Tokens that live less than the margin are due
+/// for renewal as soon as they are issued: without the second rule, each of
+/// N processes racing for one would renew it again.)
+fn renewed_meanwhile(
+    cached: &OAuthSession,
+    session: &OAuthSession,
+    profile: &str,
+    now: i64,
+) -> bool {
+    let renewed = session.access_token.expose_secret() != cached.access_token.expose_secret()
+        && !session.is_expired(now);
+    if renewed {
         tracing::debug!(profile, "another process renewed the token");
     }
-    valid
+    renewed || session.valid_for(now, MIN_VALIDITY_SECS)
 }
 
 /// The OAuth client a session authenticates as: confidential when it holds a
@@ -275,6 +306,8 @@ mod tests {
     struct Counting {
         calls: AtomicUsize,
         fail: Option<OAuthErrorCode>,
+        /// Of the tokens it issues.
+        expires_in: u64,
     }
 
     impl Counting {
@@ -282,6 +315,7 @@ mod tests {
             Counting {
                 calls: AtomicUsize::new(0),
                 fail: None,
+                expires_in: 3600,
             }
         }
     }
@@ -305,20 +339,21 @@ mod tests {
             }
             Ok(serde_json::from_value(serde_json::json!({
                 "access_token": format!("at-{n}"), "token_type": "Bearer",
-                "expires_in": 3600, "refresh_token": format!("rt-{n}"),
+                "expires_in": self.expires_in, "refresh_token": format!("rt-{n}"),
             }))
             .unwrap())
         }
     }
 
+    /// An hour's token with 30 s left at `now`: due for renewal.
     fn expired_session(now: i64) -> OAuthSession {
         let mut session = OAuthSession::from_token(
             LoginMethod::Web,
             serde_json::from_str(
-                r#"{"access_token":"at-0","token_type":"Bearer","expires_in":30,"refresh_token":"rt-0"}"#,
+                r#"{"access_token":"at-0","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-0"}"#,
             )
             .unwrap(),
-            now,
+            now - 3570,
         );
         session.client_id = Some("tessera-cli".into());
         session
@@ -373,6 +408,66 @@ mod tests {
         assert_eq!(on_disk.expires_at, Some(now + 3600));
     }
 
+    /// A login that cannot be renewed (a token-URL session) serves until
+    /// its token has really expired, not until it is due for renewal.
+    #[test]
+    fn a_token_without_a_way_to_renew_serves_until_it_expires() {
+        let now = 1_000;
+        let mut session = expired_session(now);
+        session.refresh_token = None;
+        let (_tmp, store) = store_with(session.clone());
+        let counting = Counting::ok();
+        let fresh = fresh_session(&store, "p", session.clone(), now, &counting).unwrap();
+        assert!(!fresh.renewed);
+        assert_eq!(fresh.session.access_token.expose_secret(), "at-0");
+        let err = fresh_session(&store, "p", session, now + 30, &counting).unwrap_err();
+        assert!(matches!(err, Error::SessionExpired { .. }), "{err:?}");
+        assert_eq!(counting.calls.load(Ordering::SeqCst), 0);
+    }
+
+    /// Renewing spends the refresh token: where its successor cannot be
+    /// saved, the token is not renewed (it still works: it is used, with why),
+    /// and once it has expired the error says what is wrong.
+    #[cfg(unix)]
+    #[test]
+    fn nothing_is_renewed_that_cannot_be_saved() {
+        use std::os::unix::fs::PermissionsExt as _;
+        if is_root() {
+            return;
+        }
+        let now = 1_000;
+        let due = expired_session(now);
+        let (tmp, store) = store_with(due.clone());
+        let dir = tmp.path().join("cfg");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o500)).unwrap();
+        let counting = Counting::ok();
+        let fresh = fresh_session(&store, "p", due.clone(), now, &counting);
+        let expired = fresh_session(&store, "p", due, now + 30, &counting);
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let fresh = fresh.unwrap();
+        assert!(!fresh.renewed);
+        assert!(fresh.unrenewed.unwrap().contains("could not be saved"));
+        assert!(matches!(expired.unwrap_err(), Error::Io { .. }));
+        assert_eq!(
+            counting.calls.load(Ordering::SeqCst),
+            0,
+            "the refresh token is unspent"
+        );
+        assert_eq!(
+            stored(&store).refresh_token.unwrap().expose_secret(),
+            "rt-0"
+        );
+    }
+
+    /// Root writes where the mode says not to: the test means nothing then
+    /// (CI runs as root; a developer's machine runs it).
+    #[cfg(unix)]
+    fn is_root() -> bool {
+        std::fs::metadata("/proc/self")
+            .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+            .unwrap_or(false)
+    }
+
     #[test]
     fn a_stale_copy_uses_what_another_process_wrote() {
         let now = 1_000;
@@ -389,10 +484,24 @@ mod tests {
 
     #[test]
     fn threads_racing_renew_once() {
+        threads_racing_renew_once_with(Counting::ok());
+    }
+
+    /// A server's tokens that live less than the margin are due for renewal
+    /// as soon as they are issued; the threads waiting for the lock still use
+    /// the one renewed while they waited.
+    #[test]
+    fn threads_racing_for_short_lived_tokens_renew_once() {
+        threads_racing_renew_once_with(Counting {
+            expires_in: 30,
+            ..Counting::ok()
+        });
+    }
+
+    fn threads_racing_renew_once_with(counting: Counting) {
         let now = 1_000;
         let stale = expired_session(now);
         let (_tmp, store) = store_with(stale.clone());
-        let counting = Counting::ok();
         let tokens: Vec<String> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..16)
                 .map(|_| {
@@ -459,16 +568,6 @@ mod tests {
         // Once it has expired, the failure is the answer.
         let err = fresh_session(&store, "p", due, now + 30, &counting).unwrap_err();
         assert!(matches!(err, Error::OAuth(_)), "{err:?}");
-    }
-
-    #[test]
-    fn no_refresh_token_cannot_be_renewed() {
-        let now = 1_000;
-        let mut stale = expired_session(now);
-        stale.refresh_token = None;
-        let (_tmp, store) = store_with(stale.clone());
-        let err = fresh_session(&store, "p", stale, now, &Counting::ok()).unwrap_err();
-        assert!(matches!(err, Error::SessionExpired { .. }), "{err:?}");
     }
 
     #[test]

@@ -21,6 +21,17 @@ fn saved(home: &Home) -> String {
     std::fs::read_to_string(credentials(home)).unwrap_or_default()
 }
 
+/// `credentials.toml` with every token's expiry set to 1970.
+fn expired_in_file(text: &str) -> String {
+    let lines = text
+        .lines()
+        .map(|line| match line.starts_with("expires_at = ") {
+            true => "expires_at = 1",
+            false => line,
+        });
+    lines.collect::<Vec<_>>().join("\n") + "\n"
+}
+
 /// A real tesserad with an account, its customer key (API key) and a
 /// confidential vendor app.
 struct Lofty {
@@ -582,9 +593,9 @@ fn login_session_ids_are_single_use() {
 
 #[test]
 fn an_expired_token_url_session_names_login_session_to_log_in_again() {
-    // Tokens that live 30 s are due for renewal at once (a cached token must
-    // stay valid for another minute), and a session cannot be renewed.
-    let lofty = lofty_with(&["--access-token-ttl", "30s"]);
+    // A session cannot be renewed: its token serves until it expires, then
+    // only a new login helps. (It is made to have expired in the file.)
+    let lofty = lofty();
     let (session_id, token_url) = lofty.server.session(&lofty.email);
     let home = home();
     home.run(
@@ -599,6 +610,11 @@ fn an_expired_token_url_session_names_login_session_to_log_in_again() {
         &[],
     )
     .ok();
+    home.run(&["auth", "test"], &[lofty.url()]).ok();
+    let text = saved(&home);
+    let expired = expired_in_file(&text);
+    assert_ne!(expired, text, "{text}");
+    std::fs::write(credentials(&home), expired).unwrap();
     let run = home.run(&["auth", "test"], &[lofty.url()]).expect_code(4);
     assert!(
         run.stderr()

@@ -118,6 +118,13 @@ pub fn from_resolution(
                     until.as_deref().unwrap_or("it expires")
                 ))?;
             }
+            if let Some(why) = &fresh.unsaved {
+                io.warn(format!(
+                    "the renewed token could not be saved ({}); it serves this command, \
+                     but the next may need a new login: make the configuration directory writable",
+                    crate::texts::printable(why)
+                ))?;
+            }
             Ok(Active {
                 authorization: Authorization::from(&fresh.session),
                 expires_at: fresh.session.expires_at,
