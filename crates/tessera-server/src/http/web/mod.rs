@@ -18,16 +18,22 @@ pub mod signin;
 #[cfg(test)]
 mod tests;
 
+use crate::error::Error;
+use crate::http::error::PageError;
 use crate::services::AppState;
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 
 pub const STYLESHEET_PATH: &str = "/static/tessera.css";
 pub const SCRIPT_PATH: &str = "/static/tessera.js";
+/// The sections of the site that are pages: any other address in them (a
+/// mistyped link, an old bookmark) is a page too, the 404 page, not the JSON
+/// that answers an unknown API endpoint.
+const PAGE_SECTIONS: [&str; 4] = ["/settings", "/developer", signin::PATH, device::PATH];
 
 /// The pages and their assets. `layers` puts the layers every route has (the
 /// request timeout and body-size check, per-address limits) around both;
@@ -43,13 +49,26 @@ pub fn routes(
         .merge(authorize::routes())
         .merge(device::routes())
         .merge(console::routes())
-        .route("/", get(home));
+        .route("/", get(home))
+        // Sign-in and the device page have a page at their section's address,
+        // the console's sections do not.
+        .route("/settings", any(no_such_page))
+        .route("/developer", any(no_such_page));
+    let pages = PAGE_SECTIONS.iter().fold(pages, |pages, section| {
+        pages.route(&format!("{section}/{{*rest}}"), any(no_such_page))
+    });
     let assets = Router::new()
         .route(STYLESHEET_PATH, get(stylesheet))
         .route(SCRIPT_PATH, get(script));
     Router::new()
         .merge(layers(pages).layer(middleware::from_fn_with_state(state, browser_layer)))
         .merge(layers(assets))
+}
+
+/// An address in [`PAGE_SECTIONS`] that no page has.
+async fn no_such_page() -> PageError {
+    Error::NotFound("There is no such page. Check the address, or start from your account.".into())
+        .into()
 }
 
 async fn home() -> Redirect {

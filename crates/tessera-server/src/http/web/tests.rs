@@ -684,6 +684,55 @@ async fn unknown_pages_and_errors_are_pages_without_internals() {
     assert!(page.html.contains("no such API key"));
 }
 
+/// Every address in the pages' sections is a page: an unknown one is the 404
+/// page, with the headers of every page, for any method and whether or not
+/// the visitor is signed in. Elsewhere an unknown address is still the API's.
+#[tokio::test]
+async fn unknown_addresses_among_the_pages_are_the_404_page() {
+    let fx = Fixture::new().await;
+    let mut member = Browser::member(&fx).await;
+    let mut stranger = Browser::new(&fx);
+    let paths = [
+        "/settings",
+        "/settings/api-keys/xyz",
+        "/settings/api/key_x",
+        "/settings/sessions/ws_x",
+        "/developer",
+        "/developer/nope",
+        "/developer/apps/nope/settings",
+        "/signin/nope",
+        "/device/nope",
+    ];
+    for path in paths {
+        for page in [
+            member.get(path).await,
+            stranger.get(path).await,
+            member.post(path, &[]).await,
+        ] {
+            assert_eq!(page.status, StatusCode::NOT_FOUND, "{path}");
+            assert_eq!(
+                page.headers[header::CONTENT_TYPE],
+                "text/html; charset=utf-8",
+                "{path}"
+            );
+            assert!(
+                page.html.contains("<h1 id=\"heading\">Not found</h1>"),
+                "{path}"
+            );
+            assert_eq!(page.headers[header::X_FRAME_OPTIONS], "DENY", "{path}");
+        }
+    }
+    // An app's page for an app that is not there: the member's own 404 page.
+    let page = member.get("/developer/apps/nope").await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(page.html.contains("There is no such app in your account."));
+    let api = fx
+        .send(Request::get("/v1/nope").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(api.status(), StatusCode::NOT_FOUND);
+    assert_eq!(body_json(api).await["error"], "not_found");
+}
+
 /// The one-time code mailed to `email` (the file outbox). The mail is sent by a
 /// spawned task: yield to it until the file is there (no sleeping).
 async fn code_from_outbox(fx: &Fixture, email: &str) -> String {
