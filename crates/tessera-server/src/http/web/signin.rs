@@ -268,8 +268,13 @@ async fn signout(
     visitor: Visitor,
     PageForm(form): PageForm<CsrfForm>,
 ) -> PageResult {
-    visitor.check_csrf(&form.csrf)?;
+    // Without a live session (it expired, or was signed out in another tab or
+    // from the sessions page) there is nothing to end, and the form's token,
+    // made from that session, can no longer match: the browser is signed out
+    // already, so it lands where signing out leads, not on an error. A forged
+    // form can do nothing here that the session's absence has not done.
     if let Some(s) = &visitor.signed_in {
+        visitor.check_csrf(&form.csrf)?;
         let actor = Actor {
             account_id: &s.account_id,
             ip: visitor.ip.as_deref(),

@@ -213,6 +213,35 @@ async fn a_stolen_session_cookie_stops_working_after_sign_out() {
     );
 }
 
+/// Signing out of a session that has already ended (it expired, or was
+/// signed out in another tab) lands on the sign-in page like any sign-out, not
+/// on an error about the form: the form's token was made from that session.
+#[tokio::test]
+async fn signing_out_after_the_session_ended_lands_signed_out() {
+    let fx = Fixture::new().await;
+    let mut browser = Browser::member(&fx).await;
+    let csrf = browser.get("/settings/api").await.csrf();
+    let mut other_tab = Browser::new(&fx);
+    other_tab.cookies = browser.cookies.clone();
+    let first = other_tab.post("/signout", &[("csrf", &csrf)]).await;
+    assert_eq!(first.status, StatusCode::SEE_OTHER);
+    let again = browser.post("/signout", &[("csrf", &csrf)]).await;
+    let mut stranger = Browser::new(&fx);
+    let never = stranger.post("/signout", &[("csrf", "stale")]).await;
+    let mut later = Browser::new(&fx);
+    later.sign_in_with_password("a@example.com", PASSWORD).await;
+    let csrf = later.get("/settings/api").await.csrf();
+    fx.clock.advance(crate::web_sessions::SESSION_TTL_SECS);
+    let expired = later.post("/signout", &[("csrf", &csrf)]).await;
+    for page in [again, expired, never] {
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.html);
+        assert_eq!(page.location.as_deref(), Some("/signin"));
+        let cleared = page.headers[header::SET_COOKIE].to_str().unwrap();
+        assert!(cleared.starts_with("tessera_session=;"), "{cleared}");
+    }
+    assert!(!browser.has_cookie("tessera_session"));
+}
+
 #[tokio::test]
 async fn wrong_password_and_unknown_account_look_the_same() {
     let fx = Fixture::new().await;
