@@ -10,6 +10,9 @@
 //!   an HMAC under a key derived from the master key: a plain hash of 6 digits
 //!   would fall to a million guesses from a database copy. Codes never appear in
 //!   logs (only `serve --dev` prints outgoing mail).
+//! - [`check`] is `verify` for the sign-in page, which says when a code is used
+//!   up and offers a new one. An address without an account is given a code
+//!   nobody can type, so a code is used up alike for both.
 
 use crate::attempts::{self, Limit};
 use crate::error::{Error, Result};
@@ -101,7 +104,15 @@ pub async fn request(state: &AppState, email: &str, client_ip: IpAddr, now: i64)
 /// Stores a new code for `email`'s account, if there is one, and mails it.
 async fn send_code(svc: &Services, email: &str, now: i64) -> Result<()> {
     let Some(account) = svc.store.account_by_email(email).await? else {
-        return Ok(());
+        // An address without an account gets a code too, one nobody can type
+        // (a random value stands where a code's keyed hash would): it takes
+        // tries, runs out of them and expires as a real one does, so what
+        // [`check`] says of a code (wrong, or used up) is the same whether or
+        // not the address has an account.
+        let never = crate::digest::random_token(32);
+        return (svc.store)
+            .put_otp_code(email, &never, now, now + CODE_TTL_SECS)
+            .await;
     };
     let code = new_code();
     // One live code per address: a new request replaces (and so voids) the old one.
@@ -129,24 +140,54 @@ async fn send_code(svc: &Services, email: &str, now: i64) -> Result<()> {
 /// Checks `code` for `email`: the account on success; `InvalidOtp` for a wrong,
 /// expired, used or burnt code, or an unknown address.
 pub async fn verify(svc: &Services, email: &str, code: &str, now: i64) -> Result<AccountId> {
-    let email = normalize_email(email).map_err(|_| Error::InvalidOtp)?;
-    let Some(stored) = svc.store.try_otp_code(&email, now, MAX_TRIES).await? else {
-        return Err(Error::InvalidOtp);
+    match check(svc, email, code, now).await? {
+        Checked::Valid(account_id) => Ok(account_id),
+        Checked::Wrong | Checked::UsedUp => Err(Error::InvalidOtp),
+    }
+}
+
+/// What a presented code came to. The sign-in page tells the two refusals
+/// apart: a mistyped code may be typed again, a used-up one needs a new code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Checked {
+    Valid(AccountId),
+    /// Not the code, or no code was asked for (or it was pruned since).
+    Wrong,
+    /// The address's code was used, has expired, or has had its tries (this
+    /// was the last); no code will do until a new one is sent.
+    UsedUp,
+}
+
+/// Checks `code` for `email` ([`verify`] with the reason for a refusal).
+/// Every address that asked for a code holds one, so `UsedUp` says nothing
+/// about which addresses have accounts: tries and expiry are the asker's doing
+/// and the clock's, and only the owner of a real code can use it.
+pub async fn check(svc: &Services, email: &str, code: &str, now: i64) -> Result<Checked> {
+    let Ok(email) = normalize_email(email) else {
+        return Ok(Checked::Wrong);
+    };
+    let Some((stored, tries)) = svc.store.try_otp_code(&email, now, MAX_TRIES).await? else {
+        return Ok(match svc.store.otp_code_stored(&email).await? {
+            true => Checked::UsedUp,
+            false => Checked::Wrong,
+        });
     };
     let well_formed = code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit());
     let presented = code_hash(svc, &email, code);
     if !well_formed || !bool::from(presented.as_bytes().ct_eq(stored.as_bytes())) {
-        return Err(Error::InvalidOtp);
+        return Ok(match tries >= MAX_TRIES {
+            true => Checked::UsedUp,
+            false => Checked::Wrong,
+        });
     }
     if !svc.store.consume_otp_code(&email, &stored, now).await? {
-        return Err(Error::InvalidOtp);
+        // Another request used it first.
+        return Ok(Checked::UsedUp);
     }
-    let account = svc
-        .store
-        .account_by_email(&email)
-        .await?
-        .ok_or(Error::InvalidOtp)?;
-    Ok(account.id)
+    Ok(match svc.store.account_by_email(&email).await? {
+        Some(account) => Checked::Valid(account.id),
+        None => Checked::Wrong,
+    })
 }
 
 #[cfg(test)]

@@ -22,20 +22,28 @@ impl Store {
         Ok(())
     }
 
-    /// Counts a try against the live code of `email` and returns its hash; `None`
-    /// when there is no unused, unexpired code with tries left. The try is counted
-    /// before any comparison, atomically, so no more than `max_tries` ever compare.
+    /// Counts a try against the live code of `email` and returns its hash and
+    /// the tries counted so far, this one included; `None` when there is no
+    /// unused, unexpired code with tries left. The try is counted before any
+    /// comparison, atomically, so no more than `max_tries` ever compare.
     pub async fn try_otp_code(
         &self,
         email: &str,
         now: i64,
         max_tries: i64,
-    ) -> Result<Option<String>> {
+    ) -> Result<Option<(String, i64)>> {
         let sql = "UPDATE otp_codes SET attempts = attempts + 1 WHERE email = $1 \
                    AND consumed_at IS NULL AND expires_at > $2 AND attempts < $3 \
-                   RETURNING code_hash";
-        let row: Option<(String,)> = self.optional(sql, (email, now, max_tries)).await?;
-        Ok(row.map(|(hash,)| hash))
+                   RETURNING code_hash, attempts";
+        self.optional(sql, (email, now, max_tries)).await
+    }
+
+    /// Whether a code was stored for `email` and not yet pruned (used, expired
+    /// or out of tries, when [`Store::try_otp_code`] found none to try).
+    pub async fn otp_code_stored(&self, email: &str) -> Result<bool> {
+        let sql = "SELECT email FROM otp_codes WHERE email = $1";
+        let row: Option<(String,)> = self.optional(sql, (email,)).await?;
+        Ok(row.is_some())
     }
 
     /// Uses the code up; `false` when another request did first.

@@ -10,6 +10,7 @@ use crate::audit::{Action, Actor};
 use crate::error::Error;
 use crate::http::error::PageResult;
 use crate::http::extract::{PageForm, PageQuery};
+use crate::otp::Checked;
 use crate::services::AppState;
 use crate::web_sessions::{self, METHOD_EMAIL_CODE, PasswordSignIn};
 use askama::Template;
@@ -93,6 +94,8 @@ struct CodePage {
     next: String,
     email: String,
     error: Option<String>,
+    /// The code can no longer be used: offer a new one, not the code field.
+    used_up: bool,
 }
 
 #[derive(Deserialize)]
@@ -118,6 +121,7 @@ async fn request_code(
             next,
             email,
             error: None,
+            used_up: false,
         })),
         Err(e @ (Error::BadRequest(_) | Error::TooManyRequests { .. })) => Ok(render(
             match e {
@@ -170,8 +174,8 @@ async fn signin_code(
     let email = form.email.trim().to_lowercase();
     let code: String = form.code.chars().filter(|c| !c.is_whitespace()).collect();
     let now = state.now();
-    match crate::otp::verify(&state, &email, &code, now).await {
-        Ok(account_id) => {
+    let used_up = match crate::otp::check(&state, &email, &code, now).await? {
+        Checked::Valid(account_id) => {
             let secret = web_sessions::sign_in(
                 &state.store,
                 &account_id,
@@ -180,30 +184,36 @@ async fn signin_code(
                 now,
             )
             .await?;
-            signed_in(&state, &secret, &next)
+            return signed_in(&state, &secret, &next);
         }
-        Err(e @ (Error::InvalidOtp | Error::BadRequest(_) | Error::TooManyRequests { .. })) => {
-            let (store, browser) = (&state.store, visitor.browser());
-            web_sessions::sign_in_failed(store, &email, METHOD_EMAIL_CODE, browser, now).await?;
-            let message = match e {
-                Error::InvalidOtp => {
-                    "That code is not valid. Check the latest email, or request a new code."
-                        .to_owned()
-                }
-                other => sentence(&other),
-            };
-            Ok(render(
-                StatusCode::UNAUTHORIZED,
-                &CodePage {
-                    layout: visitor.bare_layout("Enter your code"),
-                    next,
-                    email,
-                    error: Some(message),
-                },
-            ))
+        Checked::Wrong => false,
+        Checked::UsedUp => true,
+    };
+    let (store, browser) = (&state.store, visitor.browser());
+    web_sessions::sign_in_failed(store, &email, METHOD_EMAIL_CODE, browser, now).await?;
+    // A used-up code cannot be typed again: the page offers a new one instead
+    // of the code field.
+    let message = match used_up {
+        true => {
+            "This code can no longer be used: it was used already, it expired, or it was \
+             entered wrong too many times. Send yourself a new code to sign in."
         }
-        Err(e) => Err(e.into()),
-    }
+        false => "That code is not valid. Check the latest email, or request a new code.",
+    };
+    Ok(render(
+        StatusCode::UNAUTHORIZED,
+        &CodePage {
+            layout: visitor.bare_layout(if used_up {
+                "Get a new code"
+            } else {
+                "Enter your code"
+            }),
+            next,
+            email,
+            error: Some(message.to_owned()),
+            used_up,
+        },
+    ))
 }
 
 #[derive(Deserialize)]

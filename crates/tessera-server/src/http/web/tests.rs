@@ -865,6 +865,161 @@ async fn a_wrong_email_code_is_explained_and_unknown_addresses_look_the_same() {
     assert!(!browser.has_cookie("tessera_session"));
 }
 
+/// The page's answer to `code` for `email`, typed into the code form.
+async fn enter_code(browser: &mut Browser<'_>, csrf: &str, email: &str, code: &str) -> Page {
+    let fields = [
+        ("csrf", csrf),
+        ("email", email),
+        ("code", code),
+        ("next", "/"),
+    ];
+    browser.post("/signin/code", &fields).await
+}
+
+/// A code that is not `code`.
+fn other_than(code: &str) -> String {
+    format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000)
+}
+
+const USED_UP: &str = "This code can no longer be used";
+
+/// A code used up by five wrong tries is refused as used up, even when right,
+/// and the page offers to send a new one to the same address instead of the
+/// code field; the new code signs in.
+#[tokio::test]
+async fn a_used_up_code_is_explained_with_a_way_to_a_new_one() {
+    let fx = Fixture::new().await;
+    fx.account("a@example.com").await;
+    let mut browser = Browser::new(&fx);
+    let csrf = browser.get("/signin").await.csrf();
+    let asked = [
+        ("csrf", csrf.as_str()),
+        ("email", "a@example.com"),
+        ("next", "/"),
+    ];
+    browser.post("/signin/code/request", &asked).await;
+    let code = code_from_outbox(&fx, "a@example.com").await;
+    for _ in 0..4 {
+        let page = enter_code(&mut browser, &csrf, "a@example.com", &other_than(&code)).await;
+        assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+        assert!(page.html.contains("That code is not valid"));
+        assert!(
+            page.html.contains(r#"name="code""#),
+            "the code may be typed again"
+        );
+    }
+    for typed in [other_than(&code), code] {
+        let page = enter_code(&mut browser, &csrf, "a@example.com", &typed).await;
+        assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+        assert!(page.html.contains(USED_UP), "{}", page.html);
+        assert!(!page.html.contains(r#"name="code""#), "no code will do");
+        let resend = between(
+            &page.html,
+            "/signin/code/request",
+            r#"name="email" value=""#,
+            "\"",
+        );
+        assert_eq!(resend, "a@example.com");
+        assert!(page.html.contains("Send a new code"));
+    }
+    assert!(!browser.has_cookie("tessera_session"));
+
+    let again = browser.post("/signin/code/request", &asked).await;
+    assert_eq!(again.status, StatusCode::OK);
+    let code = code_from_outbox(&fx, "a@example.com").await;
+    let done = enter_code(&mut browser, &csrf, "a@example.com", &code).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.html);
+    assert!(browser.has_cookie("tessera_session"));
+}
+
+/// A code that was used already, or has expired, is used up too.
+#[tokio::test]
+async fn a_used_or_expired_code_is_used_up() {
+    let fx = Fixture::new().await;
+    fx.account("a@example.com").await;
+    let mut first = Browser::new(&fx);
+    let csrf = first.get("/signin").await.csrf();
+    let asked = [
+        ("csrf", csrf.as_str()),
+        ("email", "a@example.com"),
+        ("next", "/"),
+    ];
+    first.post("/signin/code/request", &asked).await;
+    let code = code_from_outbox(&fx, "a@example.com").await;
+    let signed_in = enter_code(&mut first, &csrf, "a@example.com", &code).await;
+    assert_eq!(signed_in.status, StatusCode::SEE_OTHER);
+    let mut second = Browser::new(&fx);
+    let csrf = second.get("/signin").await.csrf();
+    let reused = enter_code(&mut second, &csrf, "a@example.com", &code).await;
+    assert!(reused.html.contains(USED_UP), "{}", reused.html);
+
+    let asked = [
+        ("csrf", csrf.as_str()),
+        ("email", "a@example.com"),
+        ("next", "/"),
+    ];
+    second.post("/signin/code/request", &asked).await;
+    let code = code_from_outbox(&fx, "a@example.com").await;
+    fx.clock.advance(crate::otp::CODE_TTL_SECS);
+    let late = enter_code(&mut second, &csrf, "a@example.com", &code).await;
+    assert!(late.html.contains(USED_UP), "{}", late.html);
+    assert!(!second.has_cookie("tessera_session"));
+}
+
+/// Asks for a code for each of `emails` and waits until each has one stored
+/// (by the task that also mails a known address's code).
+async fn ask_for_codes(fx: &Fixture, browser: &mut Browser<'_>, csrf: &str, emails: &[&str]) {
+    for email in emails {
+        let asked = [("csrf", csrf), ("email", email), ("next", "/")];
+        browser.post("/signin/code/request", &asked).await;
+    }
+    for email in emails {
+        let mut yields = 0;
+        while !fx.state.store.otp_code_stored(email).await.unwrap() {
+            yields += 1;
+            assert!(yields < 100_000, "no code stored for {email}");
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+/// Whether a code is used up says nothing about whether the address has an
+/// account: an unknown address that asked for a code gets the same pages, try
+/// by try and after expiry; one that asked for none is never used up.
+#[tokio::test]
+async fn used_up_codes_look_the_same_for_unknown_addresses() {
+    let fx = Fixture::new().await;
+    fx.account("a@example.com").await;
+    fx.account("b@example.com").await;
+    let mut browser = Browser::new(&fx);
+    let csrf = browser.get("/signin").await.csrf();
+    let same = |known: &Page, unknown: &Page, known_email: &str, unknown_email: &str| {
+        assert_eq!(known.status, unknown.status);
+        assert_eq!(
+            known.html.replace(known_email, "X"),
+            unknown.html.replace(unknown_email, "X")
+        );
+    };
+    let (known, unknown) = ("a@example.com", "nobody@example.com");
+    ask_for_codes(&fx, &mut browser, &csrf, &[known, unknown]).await;
+    for try_ in 0..6 {
+        let k = enter_code(&mut browser, &csrf, known, "000000").await;
+        let u = enter_code(&mut browser, &csrf, unknown, "000000").await;
+        same(&k, &u, known, unknown);
+        assert_eq!(k.html.contains(USED_UP), try_ >= 4, "try {try_}");
+    }
+    let never_asked = enter_code(&mut browser, &csrf, "other@example.com", "000000").await;
+    assert!(never_asked.html.contains("That code is not valid"));
+
+    let (known, unknown) = ("b@example.com", "nobody-else@example.com");
+    ask_for_codes(&fx, &mut browser, &csrf, &[known, unknown]).await;
+    fx.clock.advance(crate::otp::CODE_TTL_SECS);
+    let k = enter_code(&mut browser, &csrf, known, "000000").await;
+    let u = enter_code(&mut browser, &csrf, unknown, "000000").await;
+    same(&k, &u, known, unknown);
+    assert!(k.html.contains(USED_UP));
+}
+
 fn pkce() -> (String, String) {
     use base64::Engine as _;
     use sha2::Digest as _;
