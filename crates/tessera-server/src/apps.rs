@@ -12,6 +12,30 @@ use tessera_proto::{ClientSecret, Scopes};
 /// listens on, any port.
 pub const LOOPBACK_REDIRECT_URI: &str = "http://127.0.0.1/callback";
 
+/// The public app of the `tessera` CLI, by name and well-known client id.
+pub const TESSERA_CLI: (&str, &str) = ("Tessera CLI", "tessera-cli");
+/// The public apps of the seed CLIs built on Tessera (`personas/`).
+pub const PERSONA_APPS: [(&str, &str); 2] = [("Lofty CLI", "lofty-cli"), ("llamactl", "llamactl")];
+/// The first party's other names: the product, and `lua`, the seed CLI that
+/// signs in with API keys and email codes (so it has no app).
+const FIRST_PARTY_NAMES: [&str; 2] = ["Tessera", "lua"];
+
+/// Whether `name` is one of the first party's, give or take case, spaces and
+/// punctuation ("TESSERA_CLI", "tessera cli"): the product, or the name or
+/// client id of one of its apps ([`TESSERA_CLI`], [`PERSONA_APPS`]).
+pub fn first_party_name(name: &str) -> bool {
+    fn folded(name: &str) -> String {
+        let letters = name.chars().filter(|c| c.is_alphanumeric());
+        letters.flat_map(char::to_lowercase).collect()
+    }
+    let name = folded(name);
+    let apps = std::iter::once(TESSERA_CLI).chain(PERSONA_APPS);
+    let names = apps.flat_map(|(name, client_id)| [name, client_id]);
+    names
+        .chain(FIRST_PARTY_NAMES)
+        .any(|ours| folded(ours) == name)
+}
+
 /// Grant types an app may use (the OAuth token endpoint's `grant_type`, with the
 /// device grant's URN shortened).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -263,6 +287,16 @@ pub async fn register(
     approval_required: bool,
     now: i64,
 ) -> Result<(CreatedApp, Option<i64>)> {
+    // People see an app's name when they approve it: one of the first party's
+    // would have them grant access to "Tessera CLI" that is a stranger's app.
+    // Operators still may (`admin app create`, which calls `create`).
+    if first_party_name(&new.name) {
+        return Err(Error::BadRequest(format!(
+            "The name “{}” belongs to this service's own apps, and people see an app's \
+             name when they approve it. Choose a name of your own.",
+            new.name.trim()
+        )));
+    }
     let wants_production = new.mode == AppMode::Production;
     let new = NewApp {
         mode: if approval_required {
@@ -441,6 +475,64 @@ mod tests {
             created.app.grant_types,
             ["device_code", "client_credentials"]
         );
+    }
+
+    #[test]
+    fn first_party_names_are_recognised_however_written() {
+        for ours in [
+            "Tessera",
+            "tessera",
+            " TESSERA ",
+            "Tessera CLI",
+            "tessera-cli",
+            "TESSERA_CLI",
+            "tessera.cli!",
+            "Lofty CLI",
+            "lofty-cli",
+            "LoftyCLI",
+            "llamactl",
+            "Llama-CTL",
+            "lua",
+            "L U A",
+        ] {
+            assert!(first_party_name(ours), "{ours}");
+        }
+        for theirs in [
+            "Tessera CLI Pro",
+            "Lofty",
+            "lua-tools",
+            "My llamactl",
+            "",
+            "--",
+        ] {
+            assert!(!first_party_name(theirs), "{theirs}");
+        }
+    }
+
+    /// A console member may not take a first-party name; an operator may
+    /// (`admin app create` calls `create`).
+    #[tokio::test]
+    async fn only_operators_register_first_party_names() {
+        let fx = crate::testing::Fixture::new().await;
+        let account = fx.account("a@example.com").await;
+        let actor = Actor {
+            account_id: &account,
+            ip: None,
+        };
+        let now = fx.clock_now();
+        let named = |name| NewApp::named(name);
+        for name in ["Tessera CLI", "lofty cli", "LLAMACTL", "Lua", "tessera"] {
+            let refused = register(&fx.state.store, actor, named(name), false, now).await;
+            let Err(Error::BadRequest(message)) = refused else {
+                panic!("{name}: registered");
+            };
+            assert!(message.contains("Choose a name of your own"), "{message}");
+        }
+        assert!(fx.state.store.apps_of(&account).await.unwrap().is_empty());
+        let mine = register(&fx.state.store, actor, named("Tessera reports"), false, now).await;
+        assert!(mine.is_ok());
+        let operators = create(&fx.state.store, &account, named("Tessera CLI"), now).await;
+        assert!(operators.is_ok());
     }
 
     #[test]

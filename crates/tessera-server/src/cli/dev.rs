@@ -8,11 +8,10 @@ use crate::services::AppState;
 
 pub const DEMO_EMAIL: &str = "demo@example.com";
 /// Client id of the public app `serve --dev` registers for the `tessera` CLI.
-pub const CLI_CLIENT_ID: &str = "tessera-cli";
+pub const CLI_CLIENT_ID: &str = apps::TESSERA_CLI.1;
 /// The well-known client ids of the seed CLIs built on Tessera (`personas/`),
 /// registered too, so that their OAuth logins work against a dev server.
-pub const PERSONA_CLIENT_IDS: [(&str, &str); 2] =
-    [("Lofty CLI", "lofty-cli"), ("llamactl", "llamactl")];
+pub const PERSONA_CLIENT_IDS: [(&str, &str); 2] = apps::PERSONA_APPS;
 
 pub async fn seed_and_print(state: &AppState) -> Result<()> {
     let now = state.now();
@@ -34,7 +33,7 @@ pub async fn seed_and_print(state: &AppState) -> Result<()> {
     let cli_app = apps::create(
         store,
         &account.id,
-        NewApp::public_client("Tessera CLI", CLI_CLIENT_ID),
+        NewApp::public_client(apps::TESSERA_CLI.0, CLI_CLIENT_ID),
         now,
     )
     .await?;

@@ -429,7 +429,7 @@ async fn bad_console_forms_are_explained_on_the_page() {
     let mut browser = Browser::member(&fx).await;
     let scope = ("scope", "THIRD_PARTY_OPERATION");
     let (keys, apps) = ("/settings/api", "/developer/apps");
-    let cases: [(&str, Fields, &str); 8] = [
+    let cases: [(&str, Fields, &str); 9] = [
         (
             keys,
             &[("name", "old"), ("expires", "2020-01-01"), scope],
@@ -461,6 +461,11 @@ async fn bad_console_forms_are_explained_on_the_page() {
             apps,
             &[("name", "Web"), ("grant", "authorization_code")],
             "needs at least one redirect URI",
+        ),
+        (
+            apps,
+            &[("name", "Tessera-CLI"), ("grant", "device_code")],
+            "Choose a name of your own",
         ),
     ];
     for (page, fields, explained) in cases {
