@@ -358,6 +358,11 @@ pub async fn switch_mode(
     Ok(ModeChange::Switched)
 }
 
+/// What there is to say about rotating a public app's secret.
+pub fn no_secret() -> Error {
+    Error::BadRequest("A public app has no client secret.".into())
+}
+
 /// A new client secret for a confidential app of the account, shown once.
 pub async fn rotate_secret(
     store: &Store,
@@ -366,9 +371,7 @@ pub async fn rotate_secret(
     now: i64,
 ) -> Result<ClientSecret> {
     if app.public {
-        return Err(Error::BadRequest(
-            "A public app has no client secret.".into(),
-        ));
+        return Err(no_secret());
     }
     let secret = ClientSecret::new(digest::random_token(32));
     let hash = digest::secret_hash(secret.expose_secret());

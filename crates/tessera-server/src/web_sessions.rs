@@ -5,6 +5,7 @@
 use crate::attempts::{self, Limit};
 use crate::audit::{self, Action, Actor};
 use crate::error::{Error, Result};
+use crate::services::Services;
 use crate::store::web_sessions::{WebSessionAuth, WebSessionRow};
 use crate::store::{Account, Store};
 use crate::{digest, password};
@@ -218,10 +219,146 @@ pub async fn end(
     }
 }
 
+/// How long a secret waits for the page that shows it ([`flash`]): the
+/// browser asks for that page as soon as it follows the form's redirect.
+pub const FLASH_TTL_SECS: i64 = 5 * 60;
+
+/// What a secret kept by [`flash`] is, and so what its subject names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flash {
+    /// A new API key; the subject is its id.
+    ApiKey,
+    /// An app's new client secret; the subject is the app's client id.
+    ClientSecret,
+}
+
+impl Flash {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::ApiKey => "api_key",
+            Self::ClientSecret => "client_secret",
+        }
+    }
+
+    /// What the sealed secret is bound to: taken out of its row, or put in
+    /// another session's, it does not open.
+    fn binding(self, session_id: &str, subject: &str) -> String {
+        format!("web flash {session_id} {} {subject}", self.as_str())
+    }
+}
+
+/// Keeps a new `secret` for session `session_id` until the page that shows it
+/// takes it ([`take_flash`]). The form that made the secret answers with a
+/// redirect to that page (Post/Redirect/Get), so that reloading the page
+/// neither makes another secret nor shows this one again, and the secret is
+/// never in a URL. Sealed with the master key for the few minutes it waits.
+pub async fn flash(
+    svc: &Services,
+    session_id: &str,
+    kind: Flash,
+    subject: &str,
+    secret: &str,
+    now: i64,
+) -> Result<()> {
+    let master = &svc.settings.master_key;
+    let sealed = (master.seal(&kind.binding(session_id, subject), secret.as_bytes()))
+        .map_err(|_| Error::internal("sealing a secret to show once failed"))?;
+    let expires_at = now + FLASH_TTL_SECS;
+    (svc.store)
+        .put_web_flash(session_id, kind.as_str(), subject, &sealed, expires_at)
+        .await
+}
+
+/// The secret [`flash`] kept for this session, kind and subject, once: `None`
+/// when it was taken already (a reload, the back button), has expired, or was
+/// never kept for this session.
+pub async fn take_flash(
+    svc: &Services,
+    session_id: &str,
+    kind: Flash,
+    subject: &str,
+    now: i64,
+) -> Result<Option<String>> {
+    let taken = (svc.store)
+        .take_web_flash(session_id, kind.as_str(), subject, now)
+        .await?;
+    let Some(sealed) = taken else {
+        return Ok(None);
+    };
+    let master = &svc.settings.master_key;
+    let opened = master
+        .open(&kind.binding(session_id, subject), &sealed)
+        .map_err(|_| {
+            Error::internal(
+                "a secret to show once does not open: was it sealed with another master key?",
+            )
+        })?;
+    String::from_utf8(opened)
+        .map(Some)
+        .map_err(|_| Error::internal("a secret to show once is not text"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::testing::Fixture;
+
+    /// A kept secret is taken once, by its own session, kind and subject, and
+    /// not after it expired; the database holds it only sealed.
+    #[tokio::test]
+    async fn a_flashed_secret_is_taken_once_by_its_session() {
+        let fx = Fixture::new().await;
+        let account = fx.account("owner@example.com").await;
+        let browser = Browser {
+            client: "203.0.113.9".parse().unwrap(),
+            ip: None,
+            user_agent: None,
+        };
+        let now = fx.clock_now();
+        let store = &fx.state.store;
+        let mut sessions = Vec::new();
+        for _ in 0..2 {
+            sign_in(store, &account, METHOD_PASSWORD, browser, now)
+                .await
+                .unwrap();
+        }
+        for row in store.live_web_sessions_of(&account, now).await.unwrap() {
+            sessions.push(row.id);
+        }
+        let (mine, other) = (sessions[0].as_str(), sessions[1].as_str());
+        let svc = &fx.state;
+        flash(svc, mine, Flash::ApiKey, "key_1", "s3cret", now)
+            .await
+            .unwrap();
+        let sealed = store
+            .take_web_flash(mine, "api_key", "key_1", now)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!sealed.contains("s3cret"));
+        flash(svc, mine, Flash::ApiKey, "key_1", "s3cret", now)
+            .await
+            .unwrap();
+        for (session, kind, subject) in [
+            (other, Flash::ApiKey, "key_1"),
+            (mine, Flash::ClientSecret, "key_1"),
+            (mine, Flash::ApiKey, "key_2"),
+        ] {
+            let taken = take_flash(svc, session, kind, subject, now).await.unwrap();
+            assert_eq!(taken, None, "{session} {kind:?} {subject}");
+        }
+        let taken = take_flash(svc, mine, Flash::ApiKey, "key_1", now).await;
+        assert_eq!(taken.unwrap().as_deref(), Some("s3cret"));
+        let again = take_flash(svc, mine, Flash::ApiKey, "key_1", now).await;
+        assert_eq!(again.unwrap(), None, "shown once");
+
+        flash(svc, mine, Flash::ClientSecret, "app_1", "later", now)
+            .await
+            .unwrap();
+        let late = now + FLASH_TTL_SECS;
+        let taken = take_flash(svc, mine, Flash::ClientSecret, "app_1", late).await;
+        assert_eq!(taken.unwrap(), None, "expired");
+    }
 
     #[tokio::test]
     async fn failed_sign_ins_are_recorded_up_to_the_limit() {

@@ -239,7 +239,8 @@ impl Store {
         Ok(row)
     }
 
-    /// Deletes OAuth state nobody can use any more. Used codes are kept a day past
+    /// Deletes OAuth state nobody can use any more, and the pages' (one-time
+    /// codes, attempt counters, secrets no page showed). Used codes are kept a day past
     /// expiry so that a late replay is still recognised (and revokes its tokens).
     /// Token families go when their absolute lifetime (`family_lifetime_secs`) is
     /// over: none of their tokens outlives it.
@@ -262,7 +263,7 @@ impl Store {
             let sql = "DELETE FROM token_families WHERE created_at <= $1";
             self.execute(sql, (families_before,)).await?;
         }
-        let deletes: [(&'static str, i64); 5] = [
+        let deletes: [(&'static str, i64); 6] = [
             (
                 "DELETE FROM authorization_codes WHERE expires_at <= $1",
                 now - DAY,
@@ -270,6 +271,7 @@ impl Store {
             ("DELETE FROM device_codes WHERE expires_at <= $1", now - DAY),
             ("DELETE FROM refresh_tokens WHERE expires_at <= $1", now),
             ("DELETE FROM otp_codes WHERE expires_at <= $1", now),
+            ("DELETE FROM web_flashes WHERE expires_at <= $1", now),
             (
                 "DELETE FROM attempt_counters WHERE window_start <= $1",
                 now - DAY,

@@ -91,6 +91,41 @@ impl Store {
         self.all(sql, (account_id, now)).await
     }
 
+    /// Keeps a sealed secret for the session until it is taken or expires,
+    /// replacing one of the same kind and subject.
+    pub async fn put_web_flash(
+        &self,
+        session_id: &str,
+        kind: &str,
+        subject: &str,
+        sealed: &str,
+        expires_at: i64,
+    ) -> Result<()> {
+        let sql = "INSERT INTO web_flashes (session_id, kind, subject, sealed, expires_at) \
+                   VALUES ($1, $2, $3, $4, $5) ON CONFLICT (session_id, kind, subject) \
+                   DO UPDATE SET sealed = $4, expires_at = $5";
+        self.execute(sql, (session_id, kind, subject, sealed, expires_at))
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes and returns the session's sealed secret of that kind and
+    /// subject, unless it has expired: one statement, so two requests never
+    /// both get it.
+    pub async fn take_web_flash(
+        &self,
+        session_id: &str,
+        kind: &str,
+        subject: &str,
+        now: i64,
+    ) -> Result<Option<String>> {
+        let sql = "DELETE FROM web_flashes \
+                   WHERE session_id = $1 AND kind = $2 AND subject = $3 AND expires_at > $4 \
+                   RETURNING sealed";
+        let row: Option<(String,)> = self.optional(sql, (session_id, kind, subject, now)).await?;
+        Ok(row.map(|(sealed,)| sealed))
+    }
+
     /// Revokes one of the account's sessions by its public id; `false` when there
     /// was no such live session.
     pub async fn revoke_web_session(&self, account_id: &str, id: &str, now: i64) -> Result<bool> {

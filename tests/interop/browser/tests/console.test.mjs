@@ -48,12 +48,22 @@ test("generate a key with an expiry: shown once, with the Authorization example"
   assert.equal(who.body.email, "bob@example.com");
   keyId = who.body.credential_id;
 
+  assert.ok(!page.url().includes(key), "the key is not in the URL");
+
+  const shownAt = page.url();
   await page.getByRole("link", { name: "Done, I stored it" }).click();
   const row = page.locator(`tr[data-key-id="${keyId}"]`);
   await row.locator("td").first().getByText("build server").waitFor();
   await row.getByText("Expires within 14 days").waitFor();
   await row.getByText("active").waitFor();
   await shot(page, "api-keys");
+
+  // The key's page again (a reload, the back button) makes no other key and
+  // shows this one no more.
+  await page.goto(shownAt);
+  await page.getByText("A new key is shown only once").waitFor();
+  assert.ok(!(await page.content()).includes(key), "the key is shown once");
+  assert.equal(await page.locator("tr[data-key-id]").count(), 1, "no other key");
 });
 
 test("the key is never rendered again", async () => {
@@ -96,16 +106,27 @@ test("register an app, rotate its secret: the old secret is rejected at the toke
     postForm("/oauth/token", { grant_type: "client_credentials" }, { authorization: basic(clientId, secret) });
   assert.equal((await grant(first)).status, 200);
 
+  await page.getByRole("link", { name: "Rotate secret" }).click();
+  await page.getByRole("heading", { name: /Rotate the client secret of “Reporting service”\?/ }).waitFor();
+  await shot(page, "app-secret-rotate");
+  assert.equal((await grant(first)).status, 200, "not rotated before confirming");
   await page.getByRole("button", { name: "Rotate secret" }).click();
   await page.getByText("Copy the client secret now").waitFor();
   const second = await page.locator("#secret").inputValue();
   secrets.push(second);
   assert.notEqual(first, second);
+  assert.ok(!page.url().includes(second), "the secret is not in the URL");
 
   const old = await grant(first);
   assert.equal(old.status, 401);
   assert.equal(old.body.error, "invalid_client");
   assert.equal((await grant(second)).status, 200);
+
+  // A reload shows the secret no more and rotates nothing.
+  await page.reload();
+  await page.getByText("A new client secret is shown only once").waitFor();
+  assert.ok(!(await page.content()).includes(second), "the secret is shown once");
+  assert.equal((await grant(second)).status, 200, "a reload rotates nothing");
 
   await page.goto(`${URL_BASE}/developer/apps/${clientId}`);
   assert.ok(!(await page.content()).includes(second), "the secret is shown once");

@@ -88,6 +88,13 @@ impl<'a> Browser<'a> {
         self.post("/oauth/authorize", &fields).await
     }
 
+    /// Follows the redirect `page` answered with, as a browser does (a GET).
+    pub async fn follow(&mut self, page: &Page) -> Page {
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.html);
+        let location = page.location.as_deref().expect("a Location");
+        self.get(location).await
+    }
+
     pub fn has_cookie(&self, name: &str) -> bool {
         self.cookies.contains_key(name)
     }
@@ -335,9 +342,15 @@ async fn a_key_is_shown_once_works_and_stops_working_when_revoked() {
             ],
         )
         .await;
-    assert_eq!(created.status, StatusCode::CREATED);
+    // Post/Redirect/Get: the key is on the page the form redirects to.
+    assert_eq!(created.status, StatusCode::SEE_OTHER);
+    let shown_at = created.location.clone().unwrap();
+    assert!(shown_at.ends_with("/created"), "{shown_at}");
+    let created = browser.follow(&created).await;
+    assert_eq!(created.status, StatusCode::OK);
     let key = between(&created.html, r#"id="secret""#, r#"value=""#, "\"").to_owned();
     assert!(key.starts_with("eyJ"), "{key}");
+    assert!(!shown_at.contains(&key), "never in a URL");
     assert!(
         created
             .html
@@ -496,7 +509,9 @@ async fn apps_register_rotate_switch_and_delete() {
             ],
         )
         .await;
-    assert_eq!(created.status, StatusCode::CREATED);
+    let created = browser.follow(&created).await;
+    assert_eq!(created.status, StatusCode::OK);
+    assert!(created.html.contains("The app is registered."));
     assert!(
         created.html.contains("Reporting &#60;script&#62;")
             || created.html.contains("Reporting &lt;script&gt;")
@@ -511,9 +526,13 @@ async fn apps_register_rotate_switch_and_delete() {
     assert!(created.html.contains("100 requests/min"));
 
     let app_page = format!("/developer/apps/{client_id}");
+    let confirm = browser.get(&format!("{app_page}/secret")).await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    assert!(confirm.html.contains("Rotate the client secret of"));
     let rotated = browser
-        .submit(&app_page, &format!("{app_page}/secret"), &[])
+        .post(&format!("{app_page}/secret"), &[("csrf", &confirm.csrf())])
         .await;
+    let rotated = browser.follow(&rotated).await;
     assert_eq!(rotated.status, StatusCode::OK);
     let new_secret = between(&rotated.html, r#"id="secret""#, r#"value=""#, "\"").to_owned();
     let app = fx.stored_app(&client_id).await.unwrap();
@@ -548,6 +567,130 @@ async fn apps_register_rotate_switch_and_delete() {
     ] {
         assert!(activity.html.contains(what), "{what}");
     }
+}
+
+/// Creating a key answers with a redirect to the page that shows it: only
+/// the session that made it sees it, once; a reload of that page (or the back
+/// button) makes no other key and goes to the list, which says why.
+#[tokio::test]
+async fn a_new_keys_page_shows_it_once_and_a_reload_makes_no_other() {
+    let fx = Fixture::new().await;
+    let mut browser = Browser::member(&fx).await;
+    let mut other_session = Browser::new(&fx);
+    other_session
+        .sign_in_with_password("a@example.com", PASSWORD)
+        .await;
+    let fields = [("name", "ci"), ("scope", "THIRD_PARTY_OPERATION")];
+    let created = browser
+        .submit("/settings/api", "/settings/api", &fields)
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER);
+    let elsewhere = other_session.follow(&created).await;
+    assert_eq!(
+        elsewhere.status,
+        StatusCode::SEE_OTHER,
+        "not this session's"
+    );
+    let shown = browser.follow(&created).await;
+    assert_eq!(shown.status, StatusCode::OK);
+    let key = between(&shown.html, r#"id="secret""#, r#"value=""#, "\"").to_owned();
+    assert!(key.starts_with("eyJ"), "{key}");
+
+    let reloaded = browser.follow(&created).await;
+    assert_eq!(reloaded.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        reloaded.location.as_deref(),
+        Some("/settings/api?done=key_shown")
+    );
+    let list = browser.follow(&reloaded).await;
+    assert!(list.html.contains("A new key is shown only once"));
+    for page in [&elsewhere, &reloaded, &list] {
+        assert!(!page.html.contains(&key), "shown once");
+    }
+    let account = fx.state.store.account_by_email("a@example.com").await;
+    let account = account.unwrap().unwrap().id;
+    let keys = fx.state.store.list_api_keys(Some(&account)).await.unwrap();
+    assert_eq!(keys.len(), 1, "a reload makes no other key");
+}
+
+/// Rotating a secret asks first, like deleting: the app's page links to a
+/// confirmation whose form rotates, and whose answer redirects to the page
+/// that shows the new secret once. Neither looking at the confirmation nor
+/// reloading the secret's page rotates it again; registering an app shows its
+/// first secret the same way.
+#[tokio::test]
+async fn rotating_a_secret_asks_first_and_a_reload_rotates_nothing() {
+    let fx = Fixture::new().await;
+    let mut browser = Browser::member(&fx).await;
+    let fields = [
+        ("name", "Billing"),
+        ("client_type", "confidential"),
+        ("grant", "client_credentials"),
+    ];
+    let registered = browser
+        .submit("/developer/apps", "/developer/apps", &fields)
+        .await;
+    let first = browser.follow(&registered).await;
+    assert_eq!(first.status, StatusCode::OK);
+    let client_id = between(&first.html, r#"id="client-id""#, ">", "<").to_owned();
+    let secret = between(&first.html, r#"id="secret""#, r#"value=""#, "\"").to_owned();
+    let again = browser.follow(&registered).await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER);
+    let again = browser.follow(&again).await;
+    assert!(
+        again
+            .html
+            .contains("A new client secret is shown only once")
+    );
+    assert!(!again.html.contains(&secret));
+    let account = fx.state.store.account_by_email("a@example.com").await;
+    let account = account.unwrap().unwrap().id;
+    assert_eq!(fx.state.store.apps_of(&account).await.unwrap().len(), 1);
+
+    let hash = || async { fx.stored_app(&client_id).await.unwrap().client_secret_hash };
+    let app_page = format!("/developer/apps/{client_id}");
+    let shown = browser.get(&app_page).await;
+    let confirm_link = format!(r#"href="{app_page}/secret""#);
+    assert!(shown.html.contains(&confirm_link), "a link, not a form");
+    let confirm = browser.get(&format!("{app_page}/secret")).await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    assert!(confirm.html.contains("stops working at once"));
+    let stored = hash().await;
+    assert_eq!(
+        stored,
+        Some(crate::digest::secret_hash(&secret)),
+        "asked only"
+    );
+
+    let rotated = browser
+        .post(&format!("{app_page}/secret"), &[("csrf", &confirm.csrf())])
+        .await;
+    assert_eq!(rotated.status, StatusCode::SEE_OTHER);
+    let new_secret_page = rotated.location.clone().unwrap();
+    assert_eq!(new_secret_page, format!("{app_page}/new-secret"));
+    let new = browser.follow(&rotated).await;
+    let new_secret = between(&new.html, r#"id="secret""#, r#"value=""#, "\"").to_owned();
+    assert_ne!(new_secret, secret);
+    let rotated_hash = Some(crate::digest::secret_hash(&new_secret));
+    assert_eq!(hash().await, rotated_hash);
+
+    let reloaded = browser.get(&new_secret_page).await;
+    assert_eq!(reloaded.status, StatusCode::SEE_OTHER);
+    let reloaded = browser.follow(&reloaded).await;
+    assert!(
+        reloaded
+            .html
+            .contains("A new client secret is shown only once")
+    );
+    assert!(!reloaded.html.contains(&new_secret));
+    assert_eq!(hash().await, rotated_hash, "a reload rotates nothing");
+
+    let public = public_app(&fx, &account).await;
+    let refused = browser
+        .get(&format!("/developer/apps/{public}/secret"))
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.html.contains("A public app has no client secret."));
 }
 
 #[tokio::test]
@@ -1336,7 +1479,7 @@ async fn production_mode_waits_for_an_admin_when_configured() {
             ],
         )
         .await;
-    assert_eq!(created.status, StatusCode::CREATED);
+    let created = browser.follow(&created).await;
     assert!(created.html.contains("production requested"));
     let client_id = between(&created.html, r#"id="client-id""#, ">", "<").to_owned();
     let app = fx.stored_app(&client_id).await.unwrap();

@@ -1,5 +1,8 @@
 //! Developer portal → Apps: register OAuth apps, see their client id and rate
-//! limit, rotate the client secret (shown once), switch mode, delete.
+//! limit, rotate the client secret (after a confirmation), switch mode, delete.
+//! A new client secret (registering, rotating) is shown once, on the page the
+//! form redirects to (kept for it by [`web_sessions::flash`]): a reload neither
+//! rotates again nor shows the secret again.
 //!
 //! Production mode may need an admin's approval
 //! (`--production-requires-approval`): the switch then records a request that
@@ -14,6 +17,7 @@ use crate::http::web::page::{Layout, ok, render, when};
 use crate::http::web::session::{Member, Submitted, csrf_field};
 use crate::services::AppState;
 use crate::store::{App, AppMode, TrustRule};
+use crate::web_sessions::{self, Flash};
 use askama::Template;
 use axum::Router;
 use axum::extract::State;
@@ -35,7 +39,11 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route(PATH, get(list).post(register))
         .route("/developer/apps/{client_id}", get(show))
-        .route("/developer/apps/{client_id}/secret", post(rotate_secret))
+        .route(
+            "/developer/apps/{client_id}/secret",
+            get(confirm_rotate).post(rotate_secret),
+        )
+        .route("/developer/apps/{client_id}/new-secret", get(new_secret))
         .route("/developer/apps/{client_id}/mode", post(switch_mode))
         .route(
             "/developer/apps/{client_id}/delete",
@@ -157,9 +165,8 @@ struct AppsPage {
 pub(super) struct AppPage {
     pub(super) layout: Layout,
     pub(super) app: AppView,
-    /// A new client secret: rendered in this response only.
+    /// A new client secret: rendered on this page once, never again.
     pub(super) secret: Option<String>,
-    pub(super) just_created: bool,
     pub(super) notice: Option<&'static str>,
     pub(super) approval_required: bool,
     /// Workload identity federation: the issuers the app trusts.
@@ -171,6 +178,13 @@ pub(super) struct AppPage {
 #[derive(Template)]
 #[template(path = "app_delete.html")]
 struct DeletePage {
+    layout: Layout,
+    app: AppView,
+}
+
+#[derive(Template)]
+#[template(path = "app_secret.html")]
+struct RotatePage {
     layout: Layout,
     app: AppView,
 }
@@ -301,7 +315,8 @@ async fn register(
         }
         Err(e) => Err(e),
     };
-    let (created, requested) = match registered {
+    // The page the answer redirects to reads the pending production request.
+    let (created, _requested) = match registered {
         Ok(done) => done,
         Err(Error::BadRequest(message)) => {
             let page = apps_page(&state, &member, None, Some(message), Some(input)).await?;
@@ -309,10 +324,19 @@ async fn register(
         }
         Err(e) => return Err(e.into()),
     };
-    let mut page = app_page(&state, &member, (created.app, requested), None).await?;
-    page.secret = created.client_secret.map(|s| s.expose_secret().to_owned());
-    page.just_created = true;
-    Ok(render(StatusCode::CREATED, &page))
+    // Shown by the page this redirects to: a reload of that page cannot
+    // register the app again.
+    let client_id = &created.app.client_id;
+    let Some(secret) = created.client_secret else {
+        return Ok(
+            Redirect::to(&format!("{PATH}/{client_id}?done=app_registered")).into_response(),
+        );
+    };
+    let (session, now) = (&member.account.session_id, state.now());
+    let secret = secret.expose_secret();
+    web_sessions::flash(&state, session, Flash::ClientSecret, client_id, secret, now).await?;
+    let shown = format!("{PATH}/{client_id}/new-secret?done=app_registered");
+    Ok(Redirect::to(&shown).into_response())
 }
 
 /// The app's page, with its trust rules; fields to set after: a secret shown
@@ -328,7 +352,6 @@ pub(super) async fn app_page(
         layout: member.visitor.layout(app.name.clone(), "apps"),
         app: AppView::new(state, &app, requested),
         secret: None,
-        just_created: false,
         notice,
         approval_required: state.settings.production_requires_approval,
         trust: trust.iter().map(TrustView::new).collect(),
@@ -347,16 +370,64 @@ async fn show(
     Ok(ok(&app_page(&state, &member, app, notice).await?))
 }
 
+/// The app's new client secret ([`register`], [`rotate_secret`]), shown this
+/// once; a second look (a reload, the back button) finds it gone and goes to
+/// the app's page, which says why.
+async fn new_secret(
+    State(state): State<AppState>,
+    member: Member,
+    PagePath(client_id): PagePath<String>,
+    Notice(notice): Notice,
+) -> PageResult {
+    let app = apps::owned(&state.store, member.account_id(), &client_id).await?;
+    let (session, now) = (&member.account.session_id, state.now());
+    let kept = web_sessions::take_flash(&state, session, Flash::ClientSecret, &client_id, now);
+    let Some(secret) = kept.await? else {
+        return Ok(Redirect::to(&format!("{PATH}/{client_id}?done=secret_shown")).into_response());
+    };
+    let mut page = app_page(&state, &member, app, notice).await?;
+    page.secret = Some(secret);
+    Ok(ok(&page))
+}
+
+/// Asks before rotating: the current secret stops working at once.
+async fn confirm_rotate(
+    State(state): State<AppState>,
+    member: Member,
+    PagePath(client_id): PagePath<String>,
+) -> PageResult {
+    let (app, requested) = apps::owned(&state.store, member.account_id(), &client_id).await?;
+    if app.public {
+        return Err(apps::no_secret().into());
+    }
+    Ok(ok(&RotatePage {
+        layout: member
+            .visitor
+            .layout(format!("Rotate the secret of {}", app.name), "apps"),
+        app: AppView::new(&state, &app, requested),
+    }))
+}
+
 async fn rotate_secret(
     State(state): State<AppState>,
     PagePath(client_id): PagePath<String>,
     Submitted { member, .. }: Submitted,
 ) -> PageResult {
-    let app = apps::owned(&state.store, member.account_id(), &client_id).await?;
-    let secret = apps::rotate_secret(&state.store, member.actor(), &app.0, state.now()).await?;
-    let mut page = app_page(&state, &member, app, None).await?;
-    page.secret = Some(secret.expose_secret().to_owned());
-    Ok(ok(&page))
+    let now = state.now();
+    let (app, _) = apps::owned(&state.store, member.account_id(), &client_id).await?;
+    let secret = apps::rotate_secret(&state.store, member.actor(), &app, now).await?;
+    let session = &member.account.session_id;
+    let secret = secret.expose_secret();
+    web_sessions::flash(
+        &state,
+        session,
+        Flash::ClientSecret,
+        &client_id,
+        secret,
+        now,
+    )
+    .await?;
+    Ok(Redirect::to(&format!("{PATH}/{client_id}/new-secret")).into_response())
 }
 
 #[derive(Deserialize)]

@@ -1,6 +1,7 @@
 //! Settings → Integrations → API: the account's API keys. A new key is shown
-//! exactly once, in the response to the form that created it; afterwards only its
-//! id and a masked preview exist here.
+//! exactly once, on the page the form that created it redirects to (kept for
+//! it by [`web_sessions::flash`]: a reload neither makes another key nor shows
+//! this one again); afterwards only its id and a masked preview exist here.
 
 use super::Notice;
 use crate::api_keys::{self, NewApiKey};
@@ -12,6 +13,7 @@ use crate::http::web::page::{Layout, day, ok, render, when};
 use crate::http::web::session::{Member, Submitted};
 use crate::services::AppState;
 use crate::store::{ApiKeyRecord, Revoked};
+use crate::web_sessions::{self, Flash};
 use askama::Template;
 use axum::Router;
 use axum::extract::State;
@@ -32,10 +34,13 @@ pub const KEY_SCOPES: &[(&str, &str)] = &[(
 )];
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route(PATH, get(list).post(create)).route(
-        "/settings/api/{id}/revoke",
-        get(confirm_revoke).post(revoke),
-    )
+    Router::new()
+        .route(PATH, get(list).post(create))
+        .route("/settings/api/{id}/created", get(created))
+        .route(
+            "/settings/api/{id}/revoke",
+            get(confirm_revoke).post(revoke),
+        )
 }
 
 pub struct KeyView {
@@ -109,7 +114,7 @@ struct KeysPage {
 struct CreatedPage {
     layout: Layout,
     key: KeyView,
-    /// The key itself: rendered in this response only.
+    /// The key itself: rendered on this page once, never again.
     secret: String,
     /// `/v1/me` on this server, for the example.
     me_url: String,
@@ -213,24 +218,43 @@ async fn create(
         expires_at,
     };
     let issued = api_keys::issue_for_user(&state, new, now).await?;
-    let subject = Some(issued.record.id.as_str());
+    let id = issued.record.id.as_str();
     audit::record(
         &state.store,
         member.actor(),
         Action::ApiKeyCreated,
-        subject,
+        Some(id),
         now,
     )
     .await?;
-    Ok(render(
-        StatusCode::CREATED,
-        &CreatedPage {
-            layout: member.visitor.layout("API key created", "api"),
-            key: KeyView::new(&issued.record, now),
-            secret: issued.key.expose_secret().to_owned(),
-            me_url: state.settings.url("/v1/me"),
-        },
-    ))
+    let (session, key) = (&member.account.session_id, issued.key.expose_secret());
+    web_sessions::flash(&state, session, Flash::ApiKey, id, key, now).await?;
+    Ok(Redirect::to(&format!("{PATH}/{id}/created")).into_response())
+}
+
+/// The key [`create`] just made, shown this once; a second look (a reload,
+/// the back button) finds it gone and goes to the list, which says why.
+async fn created(
+    State(state): State<AppState>,
+    member: Member,
+    PagePath(id): PagePath<String>,
+) -> PageResult {
+    let now = state.now();
+    let session = &member.account.session_id;
+    let Some(secret) = web_sessions::take_flash(&state, session, Flash::ApiKey, &id, now).await?
+    else {
+        return Ok(Redirect::to(&format!("{PATH}?done=key_shown")).into_response());
+    };
+    let key = match state.store.api_key(&id).await? {
+        Some(k) if k.account_id == member.account_id() => k,
+        _ => return Err(no_such_key().into()),
+    };
+    Ok(ok(&CreatedPage {
+        layout: member.visitor.layout("API key created", "api"),
+        key: KeyView::new(&key, now),
+        secret,
+        me_url: state.settings.url("/v1/me"),
+    }))
 }
 
 fn no_such_key() -> Error {

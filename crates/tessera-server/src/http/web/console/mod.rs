@@ -47,6 +47,15 @@ impl<S: Send + Sync> FromRequestParts<S> for Notice {
 fn notice(done: Option<&str>) -> Option<&'static str> {
     Some(match done? {
         "key_revoked" => "The API key was revoked. Requests with it are refused from now on.",
+        "key_shown" => {
+            "A new key is shown only once, and that one was. If you did not store it, revoke \
+             it and generate another."
+        }
+        "app_registered" => "The app is registered.",
+        "secret_shown" => {
+            "A new client secret is shown only once, and that one was. If you did not store \
+             it, rotate the secret again."
+        }
         "app_deleted" => "The app was deleted.",
         "app_mode" => "The app's mode was changed.",
         "production_requested" => {
