@@ -3,18 +3,41 @@
 use crate::error::{Error, Result};
 use crate::store::{Account, Project, Store};
 
-/// Creates an account; the email is trimmed and lower-cased.
-pub async fn create(store: &Store, email: &str, now: i64) -> Result<Account> {
+/// An email address as accounts are found by: trimmed and lower-cased; one
+/// `@` between a local part and a dotted domain, at most 254 bytes, nothing
+/// that is not part of an address (spaces, `<>`, `,`, quotes: a list or a
+/// display name pasted in) and no invisible or text-direction character (a
+/// second account that reads as someone else's).
+pub fn normalize_email(email: &str) -> Result<String> {
     let email = email.trim().to_lowercase();
-    let plausible = email
-        .split_once('@')
-        .is_some_and(|(user, domain)| !user.is_empty() && !domain.is_empty())
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
-    if !plausible {
-        return Err(Error::BadRequest(format!(
-            "{email:?} is not an email address"
-        )));
+    let invisible = |c: char| {
+        tessera_proto::text::acted_on(c)
+            || matches!(c, '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}')
+    };
+    let not_in_an_address = |c: char| c.is_whitespace() || "<>()[]\\,;:\"".contains(c);
+    let plausible = email.len() <= 254
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !domain.contains("..")
+        })
+        && !email.chars().any(|c| invisible(c) || not_in_an_address(c));
+    if plausible {
+        Ok(email)
+    } else {
+        Err(Error::BadRequest(format!(
+            "{} is not an email address",
+            tessera_proto::text::printable(&format!("{email:?}"))
+        )))
     }
+}
+
+/// Creates an account for [`normalize_email`]'s form of `email`.
+pub async fn create(store: &Store, email: &str, now: i64) -> Result<Account> {
+    let email = normalize_email(email)?;
     let account = Account {
         id: crate::ids::account(),
         email,
@@ -51,4 +74,33 @@ pub async fn create_project(
     };
     store.insert_project(&project).await?;
     Ok(project)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_email;
+
+    #[test]
+    fn emails_are_addresses_and_nothing_else() {
+        assert_eq!(normalize_email(" A@Example.com ").unwrap(), "a@example.com");
+        assert_eq!(
+            normalize_email("josé@example.com").unwrap(),
+            "josé@example.com"
+        );
+        for bad in [
+            "nope",
+            "a@b",
+            "a b@example.com",
+            "\u{202E}moc.elpmaxe@eve",
+            "eve\u{200B}@example.com",
+            "<alice@example.com>",
+            "a@@b.com",
+            "alice@example.com,bob@example.com",
+            "alice@example.com.",
+            "alice@example..com",
+            &format!("{}@example.com", "a".repeat(250)),
+        ] {
+            assert!(normalize_email(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -55,6 +55,9 @@ pub fn default_scope() -> Scopes {
 }
 
 /// Signs and records a new API key.
+/// The latest expiry an API key may be given: 9999-12-31T23:59:59Z.
+pub const LATEST_EXPIRY: i64 = 253_402_300_799;
+
 pub async fn issue(
     store: &Store,
     keyring: &Keyring,
@@ -74,6 +77,13 @@ pub async fn issue(
         .filter(|n| !n.is_empty())
         .map(|n| crate::label::check("the key's name", n))
         .transpose()?;
+    // Past this an expiry is no longer a date RFC 3339 can write, nor a
+    // number JSON keeps exactly: no expiry is the honest way to say never.
+    if new.expires_at.is_some_and(|at| at > LATEST_EXPIRY) {
+        return Err(Error::BadRequest(
+            "an API key's expiry must be before the year 10000; leave it out for a key that does not expire".into(),
+        ));
+    }
     let jti = crate::ids::api_key();
     let claims = Claims {
         exp: new.expires_at,
@@ -220,5 +230,28 @@ mod tests {
         assert_eq!(jws_part("lk_eyJhbGc.x.y"), Some("eyJhbGc.x.y"));
         assert_eq!(jws_part("eyJhbGc.x.y"), Some("eyJhbGc.x.y"));
         assert_eq!(jws_part("nothing"), None);
+    }
+
+    #[tokio::test]
+    async fn an_expiry_past_the_year_9999_is_refused() {
+        let fx = crate::testing::Fixture::new().await;
+        let account = fx.account("long@example.com").await;
+        let now = fx.clock_now();
+        let key = |expires_at| NewApiKey {
+            account_id: account.clone(),
+            name: None,
+            scope: None,
+            expires_at: Some(expires_at),
+        };
+        let (store, keyring) = (&fx.state.store, &fx.state.keyring);
+        let issuer = crate::testing::ISSUER;
+        let at_most = LATEST_EXPIRY;
+        assert!(
+            issue(store, keyring, issuer, "", key(at_most), now)
+                .await
+                .is_ok()
+        );
+        let err = issue(store, keyring, issuer, "", key(at_most + 1), now).await;
+        assert!(matches!(err, Err(Error::BadRequest(_))));
     }
 }

@@ -66,7 +66,8 @@ impl MasterKey {
     pub fn load_or_create(path: &Path) -> Result<Self> {
         match std::fs::read_to_string(path) {
             Ok(text) => {
-                let key = Self::parse(&text)?;
+                let key = Self::parse(&text)
+                    .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
                 if let Some(warning) = exposed(path) {
                     tracing::warn!("{warning}");
                 }
@@ -74,8 +75,13 @@ impl MasterKey {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = Self::generate();
-                write_private_file(path, key.encode().as_bytes())?;
-                Ok(key)
+                if write_private_file(path, key.encode().as_bytes())? {
+                    Ok(key)
+                } else {
+                    // Another process starting on the same database made it
+                    // first: theirs is the key.
+                    Self::load_or_create(path)
+                }
             }
             Err(e) => Err(Error::Config(format!(
                 "cannot read master key {}: {e}",
@@ -165,24 +171,52 @@ fn exposed(path: &Path) -> Option<String> {
     }
 }
 
-fn write_private_file(path: &Path, contents: &[u8]) -> Result<()> {
+/// Writes a new file readable by its owner alone, whole or not at all: a
+/// temporary file, linked into place only if nothing is there yet, so a
+/// reader never sees it half-written. `false` when a file was there first.
+fn write_private_file(path: &Path, contents: &[u8]) -> Result<bool> {
     use std::io::Write as _;
     let io = |e: std::io::Error| Error::Config(format!("cannot write {}: {e}", path.display()));
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    let dir = dir.unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".master.key.").suffix(".tmp");
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).map_err(io)?;
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600));
+    let mut file = builder.tempfile_in(dir).map_err(io)?;
     file.write_all(contents).map_err(io)?;
-    file.sync_all().map_err(io)
+    file.as_file().sync_all().map_err(io)?;
+    match file.persist_noclobber(path) {
+        Ok(_) => Ok(true),
+        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(io(e.error)),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Processes starting together on a new database agree on one key.
+    #[test]
+    fn racing_creators_share_one_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master.key");
+        let keys: Vec<String> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| MasterKey::load_or_create(&path).unwrap().encode()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(keys.iter().all(|k| *k == keys[0]), "{}", keys.len());
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "no temporary file left");
+        // A broken key file is named.
+        std::fs::write(&path, "").unwrap();
+        let err = MasterKey::load_or_create(&path).unwrap_err().to_string();
+        assert!(err.contains("master.key"), "{err}");
+    }
 
     #[cfg(unix)]
     #[test]

@@ -130,17 +130,29 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // `admin --json` answers in JSON whatever happens: scripts read errors too.
+    let json = matches!(&cli.command, Command::Admin(admin) if admin.json);
     match runtime.block_on(run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!(
-                "error: {}",
-                tessera_proto::text::printable_lines(&e.to_string())
-            );
-            match e {
-                Error::Config(_) | Error::BadRequest(_) => ExitCode::from(2),
-                _ => ExitCode::FAILURE,
+            let (code, kind) = match e {
+                Error::Config(_) | Error::BadRequest(_) => (2, "usage"),
+                Error::NotFound(_) => (1, "not_found"),
+                Error::Conflict(_) => (1, "conflict"),
+                _ => (1, "failure"),
+            };
+            if json {
+                let error = serde_json::json!({
+                    "error": e.to_string(), "kind": kind, "exit_code": code,
+                });
+                eprintln!("{error}");
+            } else {
+                eprintln!(
+                    "error: {}",
+                    tessera_proto::text::printable_lines(&e.to_string())
+                );
             }
+            ExitCode::from(code)
         }
     }
 }

@@ -272,21 +272,56 @@ impl FileConfig {
     }
 
     fn parse(path: &Path, text: &str) -> Result<Self> {
-        // toml's own message quotes the offending line, which may be a secret's.
+        // toml's own message quotes the offending line, and serde's the
+        // offending value: either may be a secret's.
         toml::from_str(text).map_err(|e| {
-            let line = e.span().map_or(0, |span| {
-                1 + text.as_bytes()[..span.start.min(text.len())]
-                    .iter()
-                    .filter(|&&b| b == b'\n')
-                    .count()
-            });
+            let before = e.span().map_or("", |span| &text[..span.start.min(text.len())]);
+            let line = 1 + before.matches('\n').count();
+            // A line added at the end of a file that ends with a table (as
+            // deploy/tesserad.toml does) belongs to that table.
+            let table = before.lines().rev().map(str::trim).find(|l| l.starts_with('['));
+            let hint = match table {
+                Some(table) if line > 1 => format!(
+                    " (this line is in the table {table}: top-level settings go above the first table)"
+                ),
+                _ => String::new(),
+            };
             Error::Config(format!(
-                "invalid config {} (line {line}): {}",
+                "invalid config {} (line {line}): {}{hint}",
                 path.display(),
-                e.message().trim_end()
+                without_strings(e.message().trim_end())
             ))
         })
     }
+}
+
+/// serde's message with each quoted string value (`string "…"`, written as
+/// Rust's `Debug`) replaced by its kind.
+fn without_strings(message: &str) -> String {
+    const QUOTED: &str = "string \"";
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(start) = rest.find(QUOTED) {
+        out.push_str(&rest[..start]);
+        out.push_str("a string");
+        let mut chars = rest[start + QUOTED.len()..].char_indices();
+        let mut end = rest.len() - start - QUOTED.len();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => {
+                    chars.next();
+                }
+                '"' => {
+                    end = i + 1;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        rest = &rest[start + QUOTED.len() + end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn data_dir() -> Result<PathBuf> {
@@ -662,18 +697,77 @@ fn normalize_issuer(issuer: &str) -> Result<String> {
     if !matches!(url.scheme(), "http" | "https")
         || url.query().is_some()
         || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some()
     {
         return Err(Error::Config(format!(
-            "invalid issuer URL {issuer:?}: use http(s)://host[:port][/path] without query or fragment"
+            "invalid issuer URL {issuer:?}: use http(s)://host[:port][/path] without \
+             credentials, query or fragment"
         )));
     }
     // Kept as given, a trailing slash included: clients compare it exactly.
+    // So it must be what it means: no stray whitespace (a newline from an
+    // env file), no `..`, no default port, a lower-case host.
+    let normal = url.as_str();
+    if issuer != normal && format!("{issuer}/") != normal {
+        return Err(Error::Config(format!(
+            "invalid issuer URL {issuer:?}: it is compared exactly and means {:?}; \
+             write it that way",
+            normal
+                .strip_suffix('/')
+                .filter(|_| url.path() == "/")
+                .unwrap_or(normal)
+        )));
+    }
     Ok(issuer.to_owned())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_issuer_means_what_it_says() {
+        for good in [
+            "https://auth.example.com",
+            "https://auth.example.com/",
+            "https://auth.example.com/tenant",
+            "http://127.0.0.1:8080",
+        ] {
+            assert_eq!(normalize_issuer(good).unwrap(), good);
+        }
+        for bad in [
+            "https://auth.example.com\n",
+            " https://auth.example.com",
+            "https://auth.example.com/a/../b",
+            "https://Auth.example.com",
+            "https://auth.example.com:443",
+            "https://user:pw@auth.example.com",
+            "https://auth.example.com/?x=1",
+        ] {
+            let err = normalize_issuer(bad).unwrap_err().to_string();
+            assert!(err.starts_with("invalid issuer URL"), "{bad:?}: {err}");
+        }
+    }
+
+    /// A setting added below the last table belongs to it; the error says so
+    /// and never repeats the value, which may be a secret.
+    #[test]
+    fn a_config_error_shows_no_value_and_names_the_table() {
+        let text = "listen = \"127.0.0.1:7000\"\n[rate_limit_endpoints]\n\"/v1/x\" = 5\n\
+                    smtp_url = \"smtps://u:Pass\\\"w0rd@mail.example\"\n";
+        let err = FileConfig::parse(Path::new("t.toml"), text)
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("w0rd"), "{err}");
+        assert!(err.contains("line 4"), "{err}");
+        assert!(err.contains("a string"), "{err}");
+        assert!(err.contains("in the table [rate_limit_endpoints]"), "{err}");
+        assert_eq!(
+            without_strings(r#"invalid type: string "a\"b", expected u32; string "c""#),
+            "invalid type: a string, expected u32; a string"
+        );
+    }
 
     #[cfg(unix)]
     #[test]

@@ -177,11 +177,23 @@ impl Store {
     }
 
     pub async fn migrate(&self) -> Result<()> {
-        match self.backend {
-            Backend::Sqlite => sqlite::MIGRATOR.run(&self.pool).await?,
-            Backend::Postgres => postgres::MIGRATOR.run(&self.pool).await?,
+        let migrator = match self.backend {
+            Backend::Sqlite => &sqlite::MIGRATOR,
+            Backend::Postgres => &postgres::MIGRATOR,
+        };
+        match migrator.run(&self.pool).await {
+            // A newer tesserad upgraded the schema (a rolling upgrade, or a
+            // downgrade): say so, not in sqlx's words.
+            Err(sqlx::migrate::MigrateError::VersionMissing(version)) => {
+                Err(Error::Config(format!(
+                    "this database's schema is newer than this tesserad {}: it has \
+                     migration {version}, which this version does not know; run the \
+                     tesserad that upgraded it, or a newer one",
+                    env!("CARGO_PKG_VERSION")
+                )))
+            }
+            other => Ok(other?),
         }
-        Ok(())
     }
 
     pub fn backend(&self) -> Backend {
@@ -448,6 +460,22 @@ fn flag(b: bool) -> i64 {
 mod tests {
     use super::*;
     use crate::testing::Fixture;
+
+    /// An older tesserad on a database a newer one upgraded says what
+    /// happened, in its own words.
+    #[tokio::test]
+    async fn a_schema_from_a_newer_tesserad_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = DatabaseLocation::Sqlite(dir.path().join("t.db"));
+        let store = Store::open(&location).await.unwrap();
+        let sql = "INSERT INTO _sqlx_migrations \
+                   (version, description, success, checksum, execution_time) \
+                   VALUES (9999, 'from the future', TRUE, x'00', 0)";
+        store.execute(sql, ()).await.unwrap();
+        let err = store.migrate().await.unwrap_err().to_string();
+        assert!(err.contains("newer than this tesserad"), "{err}");
+        assert!(err.contains("9999"), "{err}");
+    }
 
     #[test]
     fn database_urls() {

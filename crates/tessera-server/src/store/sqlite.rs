@@ -20,6 +20,7 @@ pub async fn connect(path: &Path) -> Result<AnyPool> {
     }
     refuse_what_is_no_database(path)?;
     create_private(path)?;
+    refuse_what_cannot_be_written(path)?;
     let path = path
         .to_str()
         .ok_or_else(|| Error::Config(format!("database path {} is not UTF-8", path.display())))?;
@@ -75,6 +76,29 @@ fn refuse_what_is_no_database(path: &Path) -> Result<()> {
             "cannot read the database {shown}: {e}"
         ))),
     }
+}
+
+/// A database file or directory this process cannot write to is said at once,
+/// with what to fix: the pool would retry for its whole timeout and report
+/// "unavailable" (SQLite in WAL mode writes `-wal` and `-shm` files beside
+/// the database, so the directory must be writable too).
+fn refuse_what_cannot_be_written(path: &Path) -> Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    let dir = dir.unwrap_or(Path::new("."));
+    let unwritable = |what: &str, e: std::io::Error| {
+        Error::Config(format!(
+            "cannot write {what}: {e}; tesserad needs to write the database and, \
+             for SQLite's -wal and -shm files, its directory (check the owner and \
+             mode, or the service's ReadWritePaths=)"
+        ))
+    };
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| unwritable(&format!("the database {}", path.display()), e))?;
+    tempfile::tempfile_in(dir)
+        .map_err(|e| unwritable(&format!("in the directory {}", dir.display()), e))?;
+    Ok(())
 }
 
 /// Creates a missing database file readable by its owner alone: it holds
@@ -220,6 +244,25 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    /// A database whose directory cannot be written is said at once, with
+    /// the fix, not after the pool's timeout as "unavailable". (Root writes
+    /// anywhere: there the test has nothing to show.)
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn an_unwritable_directory_is_refused_at_once() {
+        use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+        if std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        std::fs::write(&path, "").unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o500)).unwrap();
+        let err = connect(&path).await.unwrap_err().to_string();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        assert!(err.contains("cannot write in the directory"), "{err}");
     }
 
     /// A watch on a path where there is no database reads "unknown" and

@@ -173,8 +173,19 @@ async fn admin_errors_exit_nonzero(backend: Backend) {
     let dup = server.admin_output(&["account", "create", "--email", "dup@example.com"]);
     assert!(!dup.status.success());
     assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
+    // With --json, the error is JSON too: what, which kind, which exit code.
+    let said = |out: &std::process::Output| -> serde_json::Value {
+        serde_json::from_slice(&out.stderr)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+    };
+    assert_eq!(said(&dup)["kind"], "conflict");
+    assert_eq!(said(&dup)["exit_code"], 1);
     let missing = server.admin_output(&["api-key", "create", "--account", "nobody@example.com"]);
     assert!(!missing.status.success());
+    assert_eq!(said(&missing)["kind"], "not_found");
+    let bad = server.admin_output(&["account", "create", "--email", "a@@example.com"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert_eq!(said(&bad)["kind"], "usage");
     let public_cc = server.admin_output(&[
         "app",
         "create",

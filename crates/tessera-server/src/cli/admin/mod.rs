@@ -161,7 +161,7 @@ pub async fn run(mut args: AdminArgs) -> Result<()> {
         .and_then(|()| stdout.flush())
         .map_err(|e| {
             Error::Internal(format!(
-                "the command ran, but its result could not be written to stdout ({e}); a key or secret it created was not shown: revoke it (`tesserad admin api-key list`, `app list`) and create another"
+                "the command ran, but its result could not be written to stdout ({e}); a key or secret it created was not shown: revoke the key (`tesserad admin api-key list`, `api-key revoke ID`) or rotate the app's secret (`tesserad admin app rotate-secret CLIENT_ID`)"
             ))
         })
 }
