@@ -21,9 +21,14 @@ mod trust;
 
 /// An API key shaped like the server's: `lk_` + compact JWS.
 fn jws_key(jti: &str, exp: Option<i64>) -> String {
+    account_key("acct_1", jti, exp)
+}
+
+/// [`jws_key`] of the account `sub`.
+fn account_key(sub: &str, jti: &str, exp: Option<i64>) -> String {
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"EdDSA","kid":"k1"}"#);
     let mut claims = serde_json::json!({
-        "iss": "http://127.0.0.1:8080", "sub": "acct_1", "jti": jti,
+        "iss": "http://127.0.0.1:8080", "sub": sub, "jti": jti,
         "scope": "THIRD_PARTY_OPERATION", "iat": 1_700_000_000, "token_use": "api_key",
     });
     if let Some(exp) = exp {
@@ -170,6 +175,19 @@ fn line_breaks_in_keys_are_trimmed_or_refused_before_anything_is_sent() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("line break"), "{}", stderr(&out));
+    // `auth token` prints the key: a blank one, or one with a line break
+    // (a header injected where it is used), is refused as `auth test` does.
+    for bad in ["   ", "abc\r\nX-Injected: 1"] {
+        let out = s
+            .cmd(&["auth", "token"])
+            .env("TESSERA_API_KEY", bad)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", stderr(&out));
+        assert!(out.stdout.is_empty());
+        assert!(!stderr(&out).contains("X-Injected"), "{}", stderr(&out));
+        assert!(stderr(&out).contains("TESSERA_API_KEY"), "{}", stderr(&out));
+    }
     let out = s
         .cmd(&["api", "-X", "GE T", "/v1/me"])
         .env("TESSERA_API_KEY", GOOD_KEY)
@@ -182,6 +200,31 @@ fn line_breaks_in_keys_are_trimmed_or_refused_before_anything_is_sent() {
         stderr(&out)
     );
     assert_eq!(server.requests().len(), requests);
+}
+
+/// An address that cannot be one and a code that cannot be right are usage
+/// errors, and nothing is sent: a code sent costs one of its five tries.
+#[test]
+fn email_login_input_is_checked_before_anything_is_sent() {
+    let server = stub_server();
+    let s = Tessera::new(&server.url);
+    for args in [
+        &["auth", "login", "--email", "not-an-email"][..],
+        &["auth", "login", "--email", ""],
+        &["auth", "login", "--email", "a@example.com", "--otp", "12ab"],
+        &[
+            "auth",
+            "login",
+            "--email",
+            "a@example.com",
+            "--otp",
+            "1234567",
+        ],
+    ] {
+        let out = s.cmd(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
+    assert!(server.requests().is_empty());
 }
 
 /// A password in the server URL would be repeated in every message and
@@ -338,6 +381,34 @@ fn login_verifies_against_the_server() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+}
+
+/// Logging in over the current profile with another account's key says so
+/// (gh would add an account; here a profile holds one); the same account's
+/// new key replaces the old without a word.
+#[test]
+fn a_login_over_another_accounts_profile_says_so() {
+    let s = Tessera::sandbox();
+    let login = |key: &str| {
+        s.cmd(&["auth", "login", "--api-key", key, "--no-verify"])
+            .output()
+            .unwrap()
+    };
+    let first = login(&account_key("acct_bob", "key_1", None));
+    assert!(first.status.success(), "{}", stderr(&first));
+    let same = login(&account_key("acct_bob", "key_2", None));
+    assert!(
+        !stderr(&same).contains("another account"),
+        "{}",
+        stderr(&same)
+    );
+    let other = login(&account_key("acct_demo", "key_3", None));
+    assert!(other.status.success(), "{}", stderr(&other));
+    assert!(
+        stderr(&other).contains("held the login of another account"),
+        "{}",
+        stderr(&other)
+    );
 }
 
 #[test]

@@ -157,6 +157,32 @@ fn logout_revokes_at_the_server_then_deletes() {
     assert_eq!(t.run(&["auth", "token"]).status.code(), Some(3));
 }
 
+/// A login that replaces an OAuth login in its profile revokes it, as logout
+/// would: its refresh token would otherwise stay valid, held by nobody.
+#[test]
+fn a_replaced_oauth_login_is_revoked() {
+    let server = TokenServer::start(RefreshReply::Grant);
+    let t = Tessera::new(&server.url);
+    t.seed_session(&server.expired_session());
+    let out = t.run(&[
+        "auth",
+        "login",
+        "--api-key",
+        "lk_replacement",
+        "--no-verify",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let revoked = server.revoked.lock().unwrap().clone();
+    assert_eq!(
+        revoked,
+        [
+            ("refresh_token".to_owned(), "rt-0".to_owned()),
+            ("access_token".to_owned(), "at-expired".to_owned())
+        ]
+    );
+    assert_eq!(t.ok(&["auth", "token"]), "lk_replacement\n");
+}
+
 #[test]
 fn logout_with_the_server_down_deletes_locally_and_warns() {
     let t = Tessera::new(&support::closed_port_url());

@@ -24,7 +24,7 @@ pub mod oauth;
 pub mod session;
 pub mod web;
 
-use super::save::{Saved, save};
+use super::save::{Saved, replaced, save_replacing};
 use crate::args::{Secret, api_key_arg, client_secret_arg, secret_arg};
 use crate::context::{Ctx, Storage};
 use crate::error::CliError;
@@ -305,9 +305,11 @@ pub fn api_key(
     } else {
         None
     };
-    let profile = save(ctx, Saved::ApiKey(key.clone()))?;
+    let stored = save_replacing(ctx, Saved::ApiKey(key.clone()))?;
+    let now_for = super::claims_of(key).map(|c| c.claims().sub.clone());
+    replaced(ctx, io, &stored, now_for.as_deref())?;
     Ok(LoginOutcome {
-        profile,
+        profile: stored.profile,
         environment: target.selection.environment,
         server: target.server,
         me,

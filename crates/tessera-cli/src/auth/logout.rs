@@ -235,7 +235,12 @@ fn revoke_session(
 /// known to be the profile's server's ([`oauth::check_stored_endpoint`]):
 /// the refresh token first (revoking it also ends the grant's access tokens
 /// on servers that support it), then the access token.
-fn revoke(ctx: &Ctx, io: &mut Io, profile: &str, session: &OAuthSession) -> Result<(), CliError> {
+pub(crate) fn revoke(
+    ctx: &Ctx,
+    io: &mut Io,
+    profile: &str,
+    session: &OAuthSession,
+) -> Result<(), CliError> {
     let endpoint = oauth::require_endpoint(&session.revocation_endpoint, "revocation endpoint")
         .map_err(ClientError::from)?;
     let resolver = Resolver {

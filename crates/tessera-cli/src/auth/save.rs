@@ -34,8 +34,23 @@ pub enum Saved {
     },
 }
 
+/// Where a login's credential went, and what it replaced there.
+#[derive(Debug)]
+pub struct Stored {
+    pub profile: String,
+    /// The profile's credentials before (a CLI of many profiles only; secrets
+    /// kept in the keychain are not read for this).
+    pub replaced: Credentials,
+}
+
 /// Stores a login's credential; returns the profile it went into.
 pub fn save(ctx: &Ctx, saved: Saved) -> Result<String, CliError> {
+    Ok(save_replacing(ctx, saved)?.profile)
+}
+
+/// [`save`], and what the login replaced: a CLI of many profiles says when it
+/// was another account's and revokes a replaced OAuth login ([`replaced`]).
+pub fn save_replacing(ctx: &Ctx, saved: Saved) -> Result<Stored, CliError> {
     if let Some(profile) = ctx.one_profile {
         ctx.store.update(|config, creds| {
             let entry = creds.profiles.entry(profile.to_owned()).or_default();
@@ -55,7 +70,10 @@ pub fn save(ctx: &Ctx, saved: Saved) -> Result<String, CliError> {
             }
             Ok(())
         })?;
-        return Ok(profile.to_owned());
+        return Ok(Stored {
+            profile: profile.to_owned(),
+            replaced: Credentials::default(),
+        });
     }
     let selection = ctx.resolver(None).select(&ctx.store.read_config()?);
     if let Some(name) = selection.profile_name() {
@@ -66,6 +84,7 @@ pub fn save(ctx: &Ctx, saved: Saved) -> Result<String, CliError> {
         let name = login_profile(config, &selection);
         config.set_current_profile(&environment, &name);
         let entry = creds.profiles.entry(name.clone()).or_default();
+        let replaced = entry.clone();
         place(&ctx.store, ctx.storage, config, &name, entry);
         match saved {
             // An OAuth login of the profile would otherwise keep winning
@@ -84,8 +103,44 @@ pub fn save(ctx: &Ctx, saved: Saved) -> Result<String, CliError> {
                 entry.api_key = customer_key;
             }
         }
-        Ok(name)
+        Ok(Stored {
+            profile: name,
+            replaced,
+        })
     })?)
+}
+
+/// After a login replaced `stored.replaced` in its profile: a warning when the
+/// replaced credential acted for another account than `now_for` (the account
+/// id of the new one), and the replaced OAuth login revoked at the server, as
+/// `logout` would (quietly: the login itself succeeded; a revocation that fails
+/// leaves the old tokens to expire, and says so only in the log).
+pub fn replaced(
+    ctx: &Ctx,
+    io: &mut crate::io::Io,
+    stored: &Stored,
+    now_for: Option<&str>,
+) -> Result<(), CliError> {
+    let old = &stored.replaced;
+    let old_for = (old.api_key.as_ref().map(ApiKey::expose_secret))
+        .or_else(|| old.oauth.as_ref().map(|s| s.access_token.expose_secret()))
+        .and_then(tessera_proto::UnverifiedClaims::decode)
+        .map(|c| c.claims().sub.clone());
+    if let (Some(old_for), Some(now_for)) = (old_for, now_for)
+        && old_for != now_for
+    {
+        io.warn(format!(
+            "profile {:?} held the login of another account, which this one replaces; \
+             log in with --profile NAME to keep several accounts",
+            stored.profile
+        ))?;
+    }
+    if let Some(session) = &old.oauth
+        && let Err(e) = super::logout::revoke(ctx, io, &stored.profile, session)
+    {
+        tracing::info!(error = %e, "the replaced login's tokens were not revoked");
+    }
+    Ok(())
 }
 
 /// The inverse of saving a key in a one-account CLI: forgets the key and the

@@ -11,7 +11,7 @@ use tessera_client::oauth::{self, OAuthError};
 
 /// Step 1: ask the server to email a code, and say so.
 pub fn request(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
-    let email = args.email.as_deref().unwrap_or_default();
+    let email = checked_email(args)?;
     send_code(ctx, io, email).map_err(|e| hint(ctx, e, email))?;
     writeln!(io.stdout, "Check your email for a 6-digit code.")?;
     writeln!(
@@ -25,12 +25,19 @@ pub fn request(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError>
 /// Step 2: verify the code; the server answers with a new API key, stored
 /// like `--api-key` would.
 pub fn verify(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
-    let email = args.email.as_deref().unwrap_or_default();
+    let email = checked_email(args)?;
     let code = args
         .otp
         .as_ref()
         .map(|c| c.expose_secret().trim().to_owned())
         .unwrap_or_default();
+    // Every code sent costs one of the code's five tries: one that cannot be
+    // right is not sent.
+    if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(CliError::Usage(
+            "--otp takes the 6-digit code from the email".into(),
+        ));
+    }
     let (key_id, outcome) = trade_code(ctx, io, email, &code).map_err(|e| hint(ctx, e, email))?;
     writeln!(
         io.stderr,
@@ -38,6 +45,23 @@ pub fn verify(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> 
         outcome.server, outcome.profile, outcome.environment
     )?;
     Ok(())
+}
+
+/// `--email`, when it can be an address (the server checks it in full): a
+/// typo is a usage error here, not a refusal that reads like a wrong code.
+fn checked_email(args: &LoginArgs) -> Result<&str, CliError> {
+    let email = args.email.as_deref().unwrap_or_default().trim();
+    let plausible = email.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty() && domain.contains('.') && !domain.contains('@')
+    }) && !email.chars().any(char::is_whitespace);
+    if plausible {
+        Ok(email)
+    } else {
+        Err(CliError::Usage(format!(
+            "--email {} is not an email address",
+            crate::texts::printable(&format!("{email:?}"))
+        )))
+    }
 }
 
 /// Asks the selected server to email a one-time code to `email`.

@@ -2,7 +2,7 @@
 //! a failed login's stage, and how `tessera` reports a login.
 
 use crate::auth::Target;
-use crate::auth::save::{Saved, save};
+use crate::auth::save::{Saved, replaced, save_replacing};
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::io::Io;
@@ -164,13 +164,17 @@ pub(crate) fn save_and_report(
     session: OAuthSession,
     customer_key: Option<ApiKey>,
 ) -> Result<(), CliError> {
-    let profile = save(
+    let stored = save_replacing(
         ctx,
         Saved::OAuth {
             session: Box::new(session.clone()),
             customer_key,
         },
     )?;
+    let now_for = tessera_proto::UnverifiedClaims::decode(session.access_token.expose_secret())
+        .map(|c| c.claims().sub.clone());
+    replaced(ctx, io, &stored, now_for.as_deref())?;
+    let profile = stored.profile;
     let level = if session.is_level_0() {
         ", Level 0"
     } else {
