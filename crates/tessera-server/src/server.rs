@@ -6,7 +6,7 @@ use crate::keys::{self, Keyring};
 use crate::ratelimit::RateLimits;
 use crate::services::{AppState, Services};
 use crate::settings::{IssuerSource, Settings};
-use crate::store::Store;
+use crate::store::{DatabaseLocation, Store};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -109,12 +109,15 @@ async fn serve_until_stopped(
         }
     };
     let state = build_state(settings, clock, metrics).await?;
-    state.store.record_issuer(&state.settings.issuer).await?;
     let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
     let metrics_server = match state.settings.metrics_listen {
         Some(addr) => Some(serve_metrics(addr, state.clone(), metrics_stopped).await?),
         None => None,
     };
+    // Once every listener is bound: `admin` names this server from then on,
+    // and one that failed to start never was it.
+    state.store.record_issuer(&state.settings.issuer).await?;
+    let _sole = warn_unless_sole_server(&state);
     tracing::info!(
         listen = %local,
         issuer = %state.settings.issuer,
@@ -238,4 +241,34 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown signal received; finishing requests in progress");
+}
+
+/// Several `serve` processes on one SQLite file work (revocation reaches each
+/// through the database), but counters kept in memory are each process's own:
+/// together they admit every limit once per process. A lock beside the
+/// database file, held while serving, tells the second one to say so.
+fn warn_unless_sole_server(state: &AppState) -> Option<std::fs::File> {
+    let (DatabaseLocation::Sqlite(path), Some(limits)) =
+        (&state.settings.database, &state.rate_limits)
+    else {
+        return None;
+    };
+    if limits.backend != crate::ratelimit::Backend::Memory {
+        return None;
+    }
+    let mut lock_path = path.clone().into_os_string();
+    lock_path.push("-serve.lock");
+    let file = std::fs::File::create(&lock_path).ok()?;
+    match file.try_lock() {
+        Ok(()) => Some(file),
+        Err(_) => {
+            tracing::warn!(
+                database = %path.display(),
+                "another tesserad serves this database: each counts rate limits in its own \
+                 memory, so together they admit each limit once per process; share the \
+                 counters with --rate-limit-backend redis, or a PostgreSQL database"
+            );
+            None
+        }
+    }
 }

@@ -78,10 +78,18 @@ pub struct NewTrustRule {
     pub reach: Reach,
 }
 
+/// A pattern a token's claim is matched against: no claim of a real token
+/// holds a control or text-direction character, and a rule listing one would
+/// read as another in `trust list`.
 fn check_pattern(what: &str, pattern: &str) -> Result<()> {
     if pattern.trim().is_empty() || pattern.chars().count() > MAX_PATTERN_CHARS {
         return Err(Error::BadRequest(format!(
             "{what} must be 1 to {MAX_PATTERN_CHARS} characters"
+        )));
+    }
+    if pattern.chars().any(tessera_proto::text::acted_on) {
+        return Err(Error::BadRequest(format!(
+            "{what} contains a control or text-direction character; use plain text"
         )));
     }
     Ok(())
@@ -110,7 +118,11 @@ pub async fn add(
         )));
     }
     for (name, pattern) in &new.claims {
-        if name.is_empty() || name.contains('=') || name.chars().count() > 100 {
+        if name.is_empty()
+            || name.contains('=')
+            || name.chars().count() > 100
+            || name.chars().any(tessera_proto::text::acted_on)
+        {
             return Err(Error::BadRequest(format!(
                 "{name:?} is not a claim name: write a claim rule as NAME=GLOB"
             )));
@@ -158,6 +170,19 @@ pub async fn add(
     {
         return Err(Error::BadRequest(format!(
             "a trust rule cannot grant the scope {restricted}: federated tokens never create API keys"
+        )));
+    }
+    // A second copy would trust nothing more, and removing one would leave
+    // the trust its remover meant to end.
+    let same = |r: &&TrustRule| {
+        (r.audience == new.audience && r.subject == new.subject && r.claims == new.claims)
+            && (Scopes::parse(&r.scope) == scope && r.reach == new.reach)
+    };
+    let existing = store.trust_rules_for(&new.client_id, issuer).await?;
+    if let Some(twin) = existing.iter().find(same) {
+        return Err(Error::Conflict(format!(
+            "the app already has this rule ({}); nothing was added",
+            twin.id
         )));
     }
     let rule = TrustRule {

@@ -415,6 +415,18 @@ async fn rules_must_constrain_the_workload_and_name_a_safe_issuer() {
             scope: Some("admin".into()),
             ..base.clone()
         },
+        NewTrustRule {
+            audience: "aud\u{1b}[2J".into(),
+            ..base.clone()
+        },
+        NewTrustRule {
+            subject: Some("repo:acme/\u{202E}*".into()),
+            ..base.clone()
+        },
+        NewTrustRule {
+            claims: BTreeMap::from([("\u{1b}[2J".into(), "x".into())]),
+            ..base.clone()
+        },
     ];
     for new in bad {
         let shown = format!("{new:?}");
@@ -431,8 +443,14 @@ async fn rules_must_constrain_the_workload_and_name_a_safe_issuer() {
         add(store, None, missing_app, now).await,
         Err(Error::NotFound(_))
     ));
-    let rule = add(store, None, base, now).await.unwrap();
+    let rule = add(store, None, base.clone(), now).await.unwrap();
     assert_eq!(rule.scope, "THIRD_PARTY_OPERATION");
+    // The same rule again adds nothing.
+    let twin = add(store, None, base, now).await;
+    assert!(
+        matches!(&twin, Err(Error::Conflict(m)) if m.contains(&rule.id)),
+        "{twin:?}"
+    );
     assert!(
         remove(store, None, Some("app_other"), &rule.id, now)
             .await

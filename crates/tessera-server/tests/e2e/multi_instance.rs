@@ -512,3 +512,14 @@ async fn revocations_hold_when_notifications_are_lost() {
         );
     }
 }
+
+/// Two processes on one SQLite file keep their rate-limit counters in their
+/// own memory: the second says that together they admit each limit twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_one_sqlite_file_warns_of_its_own_counters() {
+    let a = Server::start(Backend::Sqlite).await;
+    let b = a.second_instance(&[]);
+    let warning = "another tesserad serves this database";
+    assert!(!a.logs().contains(warning), "{}", a.logs());
+    assert!(b.logs().contains(warning), "{}", b.logs());
+}
