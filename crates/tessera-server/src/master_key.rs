@@ -143,7 +143,9 @@ impl MasterKey {
             .open_in_place(nonce, Aad::from(kid.as_bytes()), &mut buf)
             .map_err(|_| {
                 Error::Config(format!(
-                    "cannot decrypt signing key {kid}: is TESSERAD_MASTER_KEY the key this database was created with?"
+                    "cannot decrypt signing key {kid}: is the master key (TESSERAD_MASTER_KEY, \
+                     master_key in the config, or master.key beside a SQLite database) the one \
+                     this database was created with?"
                 ))
             })?;
         Ok(plain.to_vec())

@@ -455,7 +455,21 @@ pub fn resolve(
         (Some(encoded), _) => MasterKey::parse(encoded.expose())?,
         (None, DatabaseLocation::Sqlite(path)) => {
             let dir = path.parent().unwrap_or(Path::new("."));
-            MasterKey::load_or_create(&dir.join("master.key"))?
+            let key_file = dir.join("master.key");
+            // A database moved without its key (or made with the variable):
+            // a new key could not read its signing keys, and would be the
+            // wrong key beside it from then on.
+            let populated = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
+            if populated && !key_file.exists() {
+                return Err(Error::Config(format!(
+                    "the database {} exists but its master key {} does not: restore the \
+                     master.key made with it, or set TESSERAD_MASTER_KEY to the key it was \
+                     created with",
+                    path.display(),
+                    key_file.display()
+                )));
+            }
+            MasterKey::load_or_create(&key_file)?
         }
         (None, DatabaseLocation::Postgres(_)) => {
             return Err(Error::Config(
@@ -988,6 +1002,30 @@ rate_limit_enabled = false
         };
         let err = resolve(&args, ServeOverrides::default(), None).unwrap_err();
         assert!(err.to_string().contains("TESSERAD_MASTER_KEY"), "{err}");
+    }
+
+    /// A database without the key it was made with gets no new one: that
+    /// key could not read its signing keys.
+    #[test]
+    fn a_database_moved_without_its_key_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("t.db");
+        std::fs::write(&db, "SQLite format 3\0...").unwrap();
+        let args = SettingsArgs {
+            database: Some(SecretUrl::new(db.to_str().unwrap())),
+            ..Default::default()
+        };
+        let err = resolve(&args, ServeOverrides::default(), None).unwrap_err();
+        assert!(err.to_string().contains("master.key"), "{err}");
+        assert!(!dir.path().join("master.key").exists());
+        // A new database gets a new key.
+        let new = dir.path().join("new.db");
+        let args = SettingsArgs {
+            database: Some(SecretUrl::new(new.to_str().unwrap())),
+            ..Default::default()
+        };
+        assert!(resolve(&args, ServeOverrides::default(), None).is_ok());
+        assert!(dir.path().join("master.key").exists());
     }
 
     #[test]
