@@ -99,6 +99,14 @@ async fn serve_until_stopped(
     let local = listener.local_addr().map_err(Error::internal)?;
     if settings.issuer_source != IssuerSource::Configured {
         settings.issuer = format!("http://{local}");
+        if local.ip().is_unspecified() {
+            // Every token would name an issuer no client can reach or check.
+            tracing::warn!(
+                issuer = %settings.issuer,
+                "listening on every address without --issuer: the issuer is no URL a \
+                 client can use; set --issuer to the URL clients reach this server at"
+            );
+        }
     }
     settings.listen = local;
     let metrics = match crate::metrics::install() {

@@ -170,11 +170,7 @@ async fn run(command: Command) -> Result<()> {
                 rate_limit_unreachable: args.rate_limit_unreachable,
                 connections: args.connections,
             };
-            let mut settings_args = args.settings;
-            if args.dev && settings_args.listen.is_none() {
-                settings_args.listen = Some(settings::DEFAULT_LISTEN.parse().expect("valid"));
-            }
-            let settings = settings::resolve(&settings_args, overrides, master_key_env)?;
+            let settings = settings::resolve(&args.settings, overrides, master_key_env)?;
             let dev = settings.dev;
             crate::server::serve(settings, Arc::new(SystemClock), async |state| {
                 if dev {

@@ -221,7 +221,10 @@ impl FileConfig {
             .map_err(|e| Error::Config(format!("cannot read config {}: {e}", path.display())))?;
         let file = Self::parse(path, &text)?;
         #[cfg(unix)]
-        if let Some(warning) = file.exposed_secrets(path) {
+        for warning in [file.exposed_secrets(path), writable_by_others(path)]
+            .into_iter()
+            .flatten()
+        {
             tracing::warn!("{warning}");
         }
         Ok(file)
@@ -329,6 +332,21 @@ fn data_dir() -> Result<PathBuf> {
     let strategy = etcetera::choose_base_strategy()
         .map_err(|e| Error::Config(format!("cannot find the user's data directory: {e}")))?;
     Ok(strategy.data_dir().join("tesserad"))
+}
+
+/// The warning for a config file that group or others may change: whoever can
+/// edit it chooses the database, the issuer and which proxies are trusted.
+#[cfg(unix)]
+fn writable_by_others(path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o022 != 0).then(|| {
+        format!(
+            "config {path} can be changed by other users of this host (mode {mode:04o}), who \
+             would choose the database, the issuer and the trusted proxies: `chmod go-w {path}`",
+            path = path.display()
+        )
+    })
 }
 
 /// `TESSERAD_MASTER_KEY`: the one setting read only from the environment (or the
@@ -813,6 +831,12 @@ mod tests {
         let no_secrets =
             "database_url = \"postgres://app@db/tessera\"\nlisten = \"127.0.0.1:7000\"\n";
         assert_eq!(warning(no_secrets, 0o644), None);
+        // Whoever may change it chooses the database and the issuer.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let said = writable_by_others(&path).expect("a warning");
+        assert!(said.contains("`chmod go-w "), "{said}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(writable_by_others(&path), None);
     }
 
     #[test]

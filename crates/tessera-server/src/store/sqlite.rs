@@ -21,6 +21,10 @@ pub async fn connect(path: &Path) -> Result<AnyPool> {
     refuse_what_is_no_database(path)?;
     create_private(path)?;
     refuse_what_cannot_be_written(path)?;
+    #[cfg(unix)]
+    if let Some(warning) = readable_by_others(path) {
+        tracing::warn!("{warning}");
+    }
     let path = path
         .to_str()
         .ok_or_else(|| Error::Config(format!("database path {} is not UTF-8", path.display())))?;
@@ -99,6 +103,22 @@ fn refuse_what_cannot_be_written(path: &Path) -> Result<()> {
     tempfile::tempfile_in(dir)
         .map_err(|e| unwritable(&format!("in the directory {}", dir.display()), e))?;
     Ok(())
+}
+
+/// The warning for a database file that group or others may read (made by
+/// hand, or copied): it holds password hashes, sealed keys, emails and
+/// addresses.
+#[cfg(unix)]
+fn readable_by_others(path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o044 != 0).then(|| {
+        format!(
+            "the database {path} can be read by other users of this host (mode {mode:04o}); \
+             it holds password hashes, emails and addresses: `chmod 600 {path}`",
+            path = path.display()
+        )
+    })
 }
 
 /// Creates a missing database file readable by its owner alone: it holds
@@ -263,6 +283,22 @@ mod tests {
         let err = connect(&path).await.unwrap_err().to_string();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
         assert!(err.contains("cannot write in the directory"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_database_others_can_read_is_warned_about() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        create_private(&path).unwrap();
+        assert_eq!(readable_by_others(&path), None, "created 0600");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let said = readable_by_others(&path).expect("a warning");
+        assert!(
+            said.contains("mode 0644") && said.contains("`chmod 600 "),
+            "{said}"
+        );
     }
 
     /// A watch on a path where there is no database reads "unknown" and
