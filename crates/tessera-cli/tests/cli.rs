@@ -489,6 +489,18 @@ fn status_of_a_profile_that_does_not_exist_says_so() {
     );
     let out = s.run(&["auth", "status"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Named by the environment variable, for a command that sends it.
+    let out = s
+        .cmd(&["auth", "token"])
+        .env("TESSERA_PROFILE", "nope")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("there is no profile \"nope\""),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

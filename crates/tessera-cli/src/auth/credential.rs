@@ -11,7 +11,7 @@ use crate::error::CliError;
 use crate::io::Io;
 use tessera_client::token_cache::{self, MIN_VALIDITY_SECS, UreqRefresher};
 use tessera_client::{
-    ApiKey, Authorization, Credential, Error as ClientError, Resolution, Transport,
+    ApiKey, Authorization, Credential, Error as ClientError, ProfileFrom, Resolution, Transport,
 };
 
 /// What a request goes out with, and what callers report about it.
@@ -53,23 +53,25 @@ pub fn from_resolution(
     resolution: &Resolution,
     io: &mut Io,
 ) -> Result<Active, CliError> {
+    // A profile named by `--profile` or the environment variable that does
+    // not exist: say so, as kubectl does of a context.
+    let named = (resolution.selection.as_ref()).and_then(|s| match &s.profile {
+        Some((name, ProfileFrom::Flag | ProfileFrom::EnvVar(_))) => Some(name.as_str()),
+        _ => None,
+    });
+    let named = named.or(ctx.profile_flag.as_deref());
+    let missing = named.filter(|name| {
+        ctx.one_profile.is_none()
+            && (ctx.store.read_config()).is_ok_and(|c| !c.profiles.contains_key(*name))
+    });
     match resolution.credential() {
-        // `--profile` naming no profile: say so, as kubectl does of a context.
-        None if ctx.one_profile.is_none()
-            && ctx.profile_flag.as_deref().is_some_and(|p| {
-                ctx.store
-                    .read_config()
-                    .is_ok_and(|c| !c.profiles.contains_key(p))
-            }) =>
-        {
-            Err(CliError::NotLoggedIn {
-                message: format!(
-                    "not logged in: there is no profile {:?}",
-                    ctx.profile_flag.as_deref().unwrap_or_default()
-                ),
-                hint: format!("`{} auth list` shows the profiles", ctx.spec.name),
-            })
-        }
+        None if missing.is_some() => Err(CliError::NotLoggedIn {
+            message: format!(
+                "not logged in: there is no profile {:?}",
+                missing.unwrap_or_default()
+            ),
+            hint: format!("`{} auth list` shows the profiles", ctx.spec.name),
+        }),
         None => Err(CliError::NotLoggedIn {
             message: "not logged in: no credential found".into(),
             hint: ctx.login_hint(),
