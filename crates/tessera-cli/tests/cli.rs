@@ -187,6 +187,15 @@ fn line_breaks_in_keys_are_trimmed_or_refused_before_anything_is_sent() {
         assert!(out.stdout.is_empty());
         assert!(!stderr(&out).contains("X-Injected"), "{}", stderr(&out));
         assert!(stderr(&out).contains("TESSERA_API_KEY"), "{}", stderr(&out));
+        // Nor is it sent as a client-credentials login's customer_key.
+        let out = s
+            .cmd(&["auth", "login", "--client-credentials"])
+            .env("TESSERA_API_KEY", bad)
+            .env("TESSERA_CLIENT_ID", "app_1")
+            .env("TESSERA_CLIENT_SECRET", "s3cret")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", stderr(&out));
     }
     let out = s
         .cmd(&["api", "-X", "GE T", "/v1/me"])

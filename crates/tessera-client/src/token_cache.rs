@@ -66,9 +66,14 @@ pub fn fresh_session(
     if cached.valid_for(now, MIN_VALIDITY_SECS) {
         return Ok(Fresh::kept(cached));
     }
-    let lock = match store.try_lock()? {
-        Some(lock) => lock,
-        None => {
+    // Nothing to renew it with: it serves until it expires, and needs no lock
+    // (which a read-only configuration directory could not give).
+    if !cached.renewable() && !cached.is_expired(now) {
+        return Ok(Fresh::kept(cached));
+    }
+    let locked = match store.try_lock() {
+        Ok(Some(lock)) => Ok(lock),
+        Ok(None) => {
             // Most likely another process is renewing this very token.
             store.wait_for_writer()?;
             let mut file = store.read_credentials()?.file;
@@ -76,8 +81,21 @@ pub fn fresh_session(
             if renewed_meanwhile(&cached, &current, profile, now) {
                 return Ok(Fresh::kept(current));
             }
-            store.lock()?
+            store.lock()
         }
+        Err(e) => Err(e),
+    };
+    let lock = match locked {
+        Ok(lock) => lock,
+        // No lock (a read-only directory without its lock file): nothing
+        // renewed could be saved either, so a token that works is used.
+        Err(e) if !cached.is_expired(now) => {
+            return Ok(Fresh {
+                unrenewed: Some(format!("a renewed token could not be saved: {e}")),
+                ..Fresh::kept(cached)
+            });
+        }
+        Err(e) => return Err(e),
     };
     let mut file = lock.read_credentials()?.file;
     let (credentials, current) = stored(store, profile, &mut file)?;
@@ -97,8 +115,12 @@ pub fn fresh_session(
     }
     // A refresh token is replaced at each use: renewing with nowhere to keep
     // its successor would leave the spent one in the file, and the next call
-    // would replay it, which ends the whole login on the server.
-    if let Err(e) = lock.check_writable() {
+    // would replay it, which ends the whole login on the server. (Asking
+    // again with a client secret, or exchanging a subject token, spends
+    // nothing: that is done, and a failed save said.)
+    if current.refresh_token.is_some()
+        && let Err(e) = lock.check_writable()
+    {
         if current.is_expired(now) {
             return Err(e);
         }
@@ -457,6 +479,15 @@ mod tests {
             stored(&store).refresh_token.unwrap().expose_secret(),
             "rt-0"
         );
+
+        // Without its lock file (a read-only copy of the directory), the same.
+        std::fs::remove_file(store.lock_path()).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o500)).unwrap();
+        let due = stored(&store);
+        let fresh = fresh_session(&store, "p", due, now, &counting);
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        assert!(fresh.unwrap().unrenewed.is_some());
+        assert_eq!(counting.calls.load(Ordering::SeqCst), 0);
     }
 
     /// Root writes where the mode says not to: the test means nothing then

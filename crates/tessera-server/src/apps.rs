@@ -20,13 +20,46 @@ pub const PERSONA_APPS: [(&str, &str); 2] = [("Lofty CLI", "lofty-cli"), ("llama
 /// signs in with API keys and email codes (so it has no app).
 const FIRST_PARTY_NAMES: [&str; 2] = ["Tessera", "lua"];
 
-/// Whether `name` is one of the first party's, give or take case, spaces and
-/// punctuation ("TESSERA_CLI", "tessera cli"): the product, or the name or
-/// client id of one of its apps ([`TESSERA_CLI`], [`PERSONA_APPS`]).
+/// Whether `name` is one of the first party's, give or take case, spaces,
+/// punctuation and look-alike letters ("TESSERA_CLI", "Ｔｅｓｓｅｒａ ＣＬＩ",
+/// "Тessera" with a Cyrillic Т, "Tessera CLl"): the product, or the name or
+/// client id of one of its apps ([`TESSERA_CLI`], [`PERSONA_APPS`]). A consent
+/// page says "NAME wants to access your account": a name that reads as ours
+/// there is ours.
 pub fn first_party_name(name: &str) -> bool {
     fn folded(name: &str) -> String {
-        let letters = name.chars().filter(|c| c.is_alphanumeric());
-        letters.flat_map(char::to_lowercase).collect()
+        use unicode_normalization::UnicodeNormalization as _;
+        // NFKC folds width and font variants (ｔ, ℂ); the table, the letters
+        // of other scripts and small capitals that only look Latin (a short
+        // list in the spirit of UTS #39's confusables); then the letters that
+        // look alike in Latin itself.
+        let letters = name.nfkc().flat_map(char::to_lowercase).map(|c| match c {
+            'а' | 'α' | 'ᴀ' => 'a',
+            'в' | 'ʙ' => 'b',
+            'с' | 'ϲ' | 'ᴄ' => 'c',
+            'ԁ' | 'ᴅ' => 'd',
+            'е' | 'ε' | 'ᴇ' => 'e',
+            'ɡ' | 'ɢ' => 'g',
+            'һ' | 'н' | 'ʜ' => 'h',
+            'і' | 'ι' | 'ɪ' | 'ӏ' | 'ʟ' | 'l' | '1' | '|' | 'ı' => 'i',
+            'ј' | 'ᴊ' => 'j',
+            'к' | 'κ' | 'ᴋ' => 'k',
+            'м' | 'ᴍ' => 'm',
+            'п' | 'ɴ' => 'n',
+            'о' | 'ο' | 'ᴏ' | '0' => 'o',
+            'р' | 'ρ' | 'ᴘ' => 'p',
+            'ʀ' | 'г' => 'r',
+            'ѕ' | 'ꜱ' => 's',
+            'т' | 'τ' | 'ᴛ' => 't',
+            'υ' | 'ᴜ' => 'u',
+            'ν' | 'ᴠ' => 'v',
+            'ԝ' | 'ᴡ' => 'w',
+            'х' | 'χ' => 'x',
+            'у' | 'ʏ' => 'y',
+            'ᴢ' => 'z',
+            c => c,
+        });
+        letters.filter(|c| c.is_alphanumeric()).collect()
     }
     let name = folded(name);
     let apps = std::iter::once(TESSERA_CLI).chain(PERSONA_APPS);
@@ -497,6 +530,13 @@ mod tests {
             "Llama-CTL",
             "lua",
             "L U A",
+            "Ｔｅｓｓｅｒａ ＣＬＩ",
+            "Тessera CLI",
+            "Tesserа CLI",
+            "Tessera ℂLI",
+            "ᴛᴇssᴇʀᴀ",
+            "Tessera CLl",
+            "L1amactl",
         ] {
             assert!(first_party_name(ours), "{ours}");
         }

@@ -138,8 +138,9 @@ pub enum Checked {
     Valid(AccountId),
     /// Not the code, or no code was asked for (or it was pruned since).
     Wrong,
-    /// The address's code was used, has expired, or has had its tries (this
-    /// was the last); no code will do until a new one is sent.
+    /// The address's code has expired or has had its tries (this was the
+    /// last), or this code was used already; no code will do until a new one
+    /// is sent.
     UsedUp,
 }
 
@@ -151,15 +152,22 @@ pub async fn check(svc: &Services, email: &str, code: &str, now: i64) -> Result<
     let Ok(email) = crate::accounts::normalize_email(email) else {
         return Ok(Checked::Wrong);
     };
-    let Some((stored, tries)) = svc.store.try_otp_code(&email, now, MAX_TRIES).await? else {
-        return Ok(match svc.store.otp_code_stored(&email).await? {
-            true => Checked::UsedUp,
-            false => Checked::Wrong,
-        });
-    };
     let well_formed = code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit());
     let presented = code_hash(svc, &email, code);
-    if !well_formed || !bool::from(presented.as_bytes().ct_eq(stored.as_bytes())) {
+    let is =
+        |stored: &str| well_formed && bool::from(presented.as_bytes().ct_eq(stored.as_bytes()));
+    let Some((stored, tries)) = svc.store.try_otp_code(&email, now, MAX_TRIES).await? else {
+        return Ok(match svc.store.stored_otp_code(&email).await? {
+            // Expired or out of tries: the clock's doing and the asker's, the
+            // same for every address that asked, with an account or not.
+            Some((_, None)) => Checked::UsedUp,
+            // Used: only an account's code ever is, so only whoever knows
+            // the code may learn that; any other code is just wrong.
+            Some((stored, Some(_))) if is(&stored) => Checked::UsedUp,
+            _ => Checked::Wrong,
+        });
+    };
+    if !is(&stored) {
         return Ok(match tries >= MAX_TRIES {
             true => Checked::UsedUp,
             false => Checked::Wrong,

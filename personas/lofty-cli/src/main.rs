@@ -242,6 +242,7 @@ fn login(ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     };
     let resolution = ctx.resolver(None).first()?;
     let found = resolution.winner().ok_or_else(texts::no_customer_key)?;
+    auth::credential::check_found_key(found)?;
     let target = auth::target(ctx)?;
     let secret = ClientSecret::new(secret);
     let mut session =

@@ -48,6 +48,29 @@ pub fn for_profile(ctx: &Ctx, profile: &str, io: &mut Io) -> Result<Option<Activ
     from_resolution(ctx, &resolution, io).map(Some)
 }
 
+/// A key found in the environment, a flag or `.env` was never checked as a
+/// login checks one: a blank one, or one holding a line break, would be
+/// printed by `auth token` or sent as if it were a key. A usage error (2).
+pub fn check_found_key(found: &tessera_client::Found) -> Result<(), CliError> {
+    let key = found.key.expose_secret();
+    if key.trim().is_empty() {
+        return Err(CliError::Usage(format!(
+            "the {} holds no API key; set a key there, or unset it",
+            found.source
+        )));
+    }
+    // (What else a header cannot carry is refused where it is sent, in the
+    // same words; a space is the server's to refuse.)
+    if key.chars().any(char::is_control) {
+        return Err(CliError::Usage(format!(
+            "the API key from the {} holds a line break or another character an HTTP header \
+             cannot carry; check the key (a pasted newline?)",
+            found.source
+        )));
+    }
+    Ok(())
+}
+
 pub fn from_resolution(
     ctx: &Ctx,
     resolution: &Resolution,
@@ -77,25 +100,7 @@ pub fn from_resolution(
             hint: ctx.login_hint(),
         }),
         Some(Credential::ApiKey(found)) => {
-            // A key from the environment or a flag was never checked as a
-            // login checks one: a blank one, or one with a line break, would
-            // be printed by `auth token` as if it were a key.
-            let key = found.key.expose_secret();
-            if key.trim().is_empty() {
-                return Err(CliError::Usage(format!(
-                    "the {} holds no API key; set a key there, or unset it",
-                    found.source
-                )));
-            }
-            // (What else a header cannot carry is refused where it is sent,
-            // in the same words; a space is the server's to refuse.)
-            if key.chars().any(char::is_control) {
-                return Err(CliError::Usage(format!(
-                    "the API key from the {} holds a line break or another character an \
-                     HTTP header cannot carry; check the key (a pasted newline?)",
-                    found.source
-                )));
-            }
+            check_found_key(found)?;
             let expires_at = super::ensure_not_expired(&found.key, &found.source, ctx)?;
             Ok(Active {
                 authorization: Authorization::ApiKey(found.key.clone()),

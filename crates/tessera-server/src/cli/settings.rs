@@ -741,13 +741,16 @@ fn normalize_issuer(issuer: &str) -> Result<String> {
     // So it must be what it means: no stray whitespace (a newline from an
     // env file), no `..`, no default port, a lower-case host.
     let normal = url.as_str();
-    if issuer != normal && format!("{issuer}/") != normal {
+    // (A `//` in the path is kept by the parser but no well-known URL or
+    // endpoint can be built on it.)
+    if issuer != normal && format!("{issuer}/") != normal || url.path().contains("//") {
+        let bare_host = url.path() == "/" && !issuer.ends_with('/');
         return Err(Error::Config(format!(
             "invalid issuer URL {issuer:?}: it is compared exactly and means {:?}; \
              write it that way",
             normal
                 .strip_suffix('/')
-                .filter(|_| url.path() == "/")
+                .filter(|_| bare_host)
                 .unwrap_or(normal)
         )));
     }
@@ -776,10 +779,16 @@ mod tests {
             "https://auth.example.com:443",
             "https://user:pw@auth.example.com",
             "https://auth.example.com/?x=1",
+            "https://auth.example.com//",
         ] {
             let err = normalize_issuer(bad).unwrap_err().to_string();
             assert!(err.starts_with("invalid issuer URL"), "{bad:?}: {err}");
         }
+        // The hint keeps a trailing slash that was written.
+        let err = normalize_issuer("http://127.0.0.1:80/")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(r#"means "http://127.0.0.1/""#), "{err}");
     }
 
     /// A setting added below the last table belongs to it; the error says so

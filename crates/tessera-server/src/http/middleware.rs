@@ -112,10 +112,19 @@ async fn by_app(
         return Ok(answer(request, next, refusal).await);
     };
     let method = request.method().as_str();
-    let decision = if crate::ratelimit::never_refused(method, request.uri().path()) {
-        decision
-    } else {
-        admit(decision, "app")?
+    let spare = match buckets.last() {
+        Some(general) if crate::ratelimit::is_revocation(method, request.uri().path()) => {
+            Some(crate::ratelimit::revocations_bucket(general))
+        }
+        _ => None,
+    };
+    let decision = match spare {
+        // Beyond a full window, a revocation still has its own.
+        Some(spare) if !decision.allowed => match limits.decide(&spare, now).await? {
+            Some(spared) => admit(spared, "app")?,
+            None => decision,
+        },
+        _ => admit(decision, "app")?,
     };
     let mut response = answer(request, next, refusal).await;
     write_headers(&decision, &mut response);
@@ -561,9 +570,10 @@ mod tests {
     }
 
     /// A thief who fills the account's window with a stolen key cannot keep
-    /// the owner from revoking it.
+    /// the owner from revoking it; revocations beyond the window have a small
+    /// one of their own, not an unlimited path.
     #[tokio::test]
-    async fn revoking_a_key_is_never_refused_for_the_rate_limit() {
+    async fn revoking_a_key_has_a_window_beyond_the_full_one() {
         let fx = Fixture::new().await;
         let account = fx.account("owner@example.com").await;
         let stolen = fx.api_key(&account, None).await;
@@ -579,17 +589,27 @@ mod tests {
             fx.get("/v1/api-keys", &owner).await.status(),
             StatusCode::TOO_MANY_REQUESTS
         );
-        let revoke = Request::delete(format!("/v1/api-keys/{}", stolen.record.id))
-            .header("authorization", &owner)
-            .body(Body::empty())
-            .unwrap();
-        let response = fx.send(revoke).await;
+        let revoke = |id: &str| {
+            Request::delete(format!("/v1/api-keys/{id}"))
+                .header("authorization", &owner)
+                .body(Body::empty())
+                .unwrap()
+        };
+        let response = fx.send(revoke(&stolen.record.id)).await;
         assert_eq!(response.status(), StatusCode::NO_CONTENT);
-        assert_eq!(header(&response, "x-ratelimit-remaining"), 0);
+        let spare = crate::ratelimit::REVOCATIONS_PER_MIN;
+        assert_eq!(header(&response, "x-ratelimit-limit"), i64::from(spare));
         assert_eq!(
             fx.get("/v1/me", &thief).await.status(),
             StatusCode::UNAUTHORIZED
         );
+        // The spare window is small: no unlimited path to the database.
+        for _ in 1..spare {
+            let again = fx.send(revoke(&stolen.record.id)).await;
+            assert_eq!(again.status(), StatusCode::NO_CONTENT);
+        }
+        let refused = fx.send(revoke(&stolen.record.id)).await;
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
     }
 
     /// A public app's tokens are anyone's (a CLI has no secret): one account

@@ -13,8 +13,8 @@ use crate::api_keys;
 use crate::error::{Error, Result};
 use crate::services::Services;
 use std::time::Duration;
-use tessera_proto::OAuthErrorCode;
 use tessera_proto::token::TokenResponse;
+use tessera_proto::{OAuthErrorCode, Scopes};
 
 /// The grant's parameters.
 pub struct Request {
@@ -57,6 +57,14 @@ pub async fn grant(svc: &Services, to: Grantee<'_>, request: Request) -> Result<
                     .filter(|s| super::registered_for(app, s))
                     .collect(),
             };
+            // An expiring key cannot make a key that outlives it
+            // (`POST /v1/api-keys` caps it): nor through a token it got.
+            let scope: Scopes = match verified.claims.exp {
+                Some(_) => (scope.iter())
+                    .filter(|s| *s != tessera_proto::API_KEYS_WRITE)
+                    .collect(),
+                None => scope,
+            };
             if scope.is_empty() {
                 return Err(Error::oauth(
                     OAuthErrorCode::InvalidScope,
@@ -86,4 +94,75 @@ pub async fn grant(svc: &Services, to: Grantee<'_>, request: Request) -> Result<
     let body = super::issue::access_only(svc, new, ttl, now)?;
     super::issue::count("client_credentials");
     Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::apps::NewApp;
+    use crate::testing::{Fixture, body_json};
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+    use base64::Engine as _;
+    use tessera_proto::{API_KEYS_WRITE, Scopes};
+
+    /// A token got with an expiring key cannot create API keys, which would
+    /// outlive the key (as `POST /v1/api-keys` with the key itself cannot);
+    /// with a key that does not expire, an app registered for it may.
+    #[tokio::test]
+    async fn an_expiring_customer_key_passes_on_no_key_creation() {
+        let fx = Fixture::new().await;
+        let account = fx.account("ci@example.com").await;
+        let app = NewApp {
+            scopes: Scopes::parse(API_KEYS_WRITE),
+            ..NewApp::named("Key manager")
+        };
+        let created = fx.app(&account, app).await;
+        let secret = created.client_secret.unwrap();
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            created.app.client_id,
+            secret.expose_secret()
+        ));
+        let scope = Scopes::parse(&format!("THIRD_PARTY_OPERATION {API_KEYS_WRITE}"));
+        let forever = fx.api_key(&account, Some(scope.clone())).await;
+        let new = crate::api_keys::NewApiKey {
+            account_id: account.clone(),
+            name: None,
+            scope: Some(scope),
+            expires_at: Some(fx.clock_now() + 3600),
+        };
+        let state = &fx.state;
+        let expiring = crate::api_keys::issue(
+            &state.store,
+            &state.keyring,
+            crate::testing::ISSUER,
+            "",
+            new,
+            fx.clock_now(),
+        )
+        .await
+        .unwrap();
+        for (key, keeps) in [(&forever, true), (&expiring, false)] {
+            let form = format!(
+                "grant_type=client_credentials&customer_key={}",
+                key.key.expose_secret()
+            );
+            let request = Request::post("/oauth/token")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::AUTHORIZATION, format!("Basic {basic}"))
+                .body(Body::from(form))
+                .unwrap();
+            let response = fx.send(request).await;
+            assert_eq!(response.status(), StatusCode::OK);
+            let granted = body_json(response).await["scope"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            assert_eq!(
+                Scopes::parse(&granted).contains(API_KEYS_WRITE),
+                keeps,
+                "{granted}"
+            );
+        }
+    }
 }

@@ -80,11 +80,23 @@ pub fn guesses_only(path: &str) -> bool {
     GUESS_PATHS.iter().any(|p| path_under(path, p))
 }
 
-/// Whether a request is served even when its window is full: revoking an API
-/// key. A thief who fills an account's window with a stolen key must not keep
-/// the owner from revoking it. (Counted as any request while there is room.)
-pub fn never_refused(method: &str, path: &str) -> bool {
+/// Whether a request is a revocation of an API key, which has a spare window
+/// ([`REVOCATIONS_PER_MIN`]) once its subject's is full: a thief who fills an
+/// account's window with a stolen key must not keep the owner from revoking
+/// it, nor get an unlimited path that writes to the database.
+pub fn is_revocation(method: &str, path: &str) -> bool {
     method == "DELETE" && path_under(path, "/v1/api-keys")
+}
+
+/// Revocations admitted per minute beyond a full window, per subject.
+pub const REVOCATIONS_PER_MIN: u32 = 30;
+
+/// The spare window of revocations beside `general`, a subject's window.
+pub fn revocations_bucket(general: &Bucket) -> Bucket {
+    Bucket {
+        key: format!("{}|revocations", general.key),
+        limit: REVOCATIONS_PER_MIN,
+    }
 }
 
 /// Lower limits that apply unless the configuration says otherwise: a one-time code

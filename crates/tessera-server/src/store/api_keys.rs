@@ -197,6 +197,10 @@ impl Store {
         if account_id.is_some_and(|a| a != key.account_id) {
             return Ok(Revoked::NotFound);
         }
+        // Revoked already: no write (a writer waits for SQLite's one lock).
+        if key.revoked_at.is_some() {
+            return Ok(Revoked::Already);
+        }
         let sql = "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL";
         Ok(if self.changed_one(sql, (now, id)).await? {
             Revoked::Now

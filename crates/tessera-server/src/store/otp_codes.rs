@@ -38,12 +38,12 @@ impl Store {
         self.optional(sql, (email, now, max_tries)).await
     }
 
-    /// Whether a code was stored for `email` and not yet pruned (used, expired
-    /// or out of tries, when [`Store::try_otp_code`] found none to try).
-    pub async fn otp_code_stored(&self, email: &str) -> Result<bool> {
-        let sql = "SELECT email FROM otp_codes WHERE email = $1";
-        let row: Option<(String,)> = self.optional(sql, (email,)).await?;
-        Ok(row.is_some())
+    /// The code stored for `email` and not yet pruned, and when it was used:
+    /// what is left when [`Store::try_otp_code`] found none to try (used,
+    /// expired or out of tries).
+    pub async fn stored_otp_code(&self, email: &str) -> Result<Option<(String, Option<i64>)>> {
+        let sql = "SELECT code_hash, consumed_at FROM otp_codes WHERE email = $1";
+        self.optional(sql, (email,)).await
     }
 
     /// Uses the code up; `false` when another request did first.

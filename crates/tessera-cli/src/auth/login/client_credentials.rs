@@ -105,5 +105,9 @@ fn customer_key(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<Option<ApiKe
         return super::read_key(args, io).map(Some);
     }
     let resolution = ctx.resolver(None).first()?;
-    Ok(resolution.winner().map(|found| found.key.clone()))
+    let found = resolution.winner();
+    found
+        .map(crate::auth::credential::check_found_key)
+        .transpose()?;
+    Ok(found.map(|found| found.key.clone()))
 }
