@@ -135,13 +135,9 @@ fn status_shows_the_oauth_login() {
     );
 }
 
-#[test]
-fn logout_revokes_at_the_server_then_deletes() {
-    let server = TokenServer::start(RefreshReply::Grant);
-    let t = Tessera::new(&server.url);
-    t.seed_session(&server.expired_session());
-    let out = t.run(&["auth", "logout", "--force"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+/// The seeded login's refresh token, then its access token, were revoked at
+/// `server` (RFC 7009), and nothing else.
+fn assert_seeded_login_revoked(server: &TokenServer) {
     let revoked = server.revoked.lock().unwrap().clone();
     assert_eq!(
         revoked,
@@ -150,6 +146,16 @@ fn logout_revokes_at_the_server_then_deletes() {
             ("access_token".to_owned(), "at-expired".to_owned())
         ]
     );
+}
+
+#[test]
+fn logout_revokes_at_the_server_then_deletes() {
+    let server = TokenServer::start(RefreshReply::Grant);
+    let t = Tessera::new(&server.url);
+    t.seed_session(&server.expired_session());
+    let out = t.run(&["auth", "logout", "--force"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_seeded_login_revoked(&server);
     assert!(
         !t.credentials().contains_key("profiles")
             || t.credentials()["profiles"].as_table().unwrap().is_empty()
@@ -172,14 +178,7 @@ fn a_replaced_oauth_login_is_revoked() {
         "--no-verify",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let revoked = server.revoked.lock().unwrap().clone();
-    assert_eq!(
-        revoked,
-        [
-            ("refresh_token".to_owned(), "rt-0".to_owned()),
-            ("access_token".to_owned(), "at-expired".to_owned())
-        ]
-    );
+    assert_seeded_login_revoked(&server);
     assert_eq!(t.ok(&["auth", "token"]), "lk_replacement\n");
 }
 
