@@ -54,8 +54,11 @@ pub fn routes(
         // the console's sections do not.
         .route("/settings", any(no_such_page))
         .route("/developer", any(no_such_page));
+    // (`{*rest}` matches a non-empty rest only: the bare trailing slash too.)
     let pages = PAGE_SECTIONS.iter().fold(pages, |pages, section| {
-        pages.route(&format!("{section}/{{*rest}}"), any(no_such_page))
+        pages
+            .route(&format!("{section}/"), any(no_such_page))
+            .route(&format!("{section}/{{*rest}}"), any(no_such_page))
     });
     let assets = Router::new()
         .route(STYLESHEET_PATH, get(stylesheet))

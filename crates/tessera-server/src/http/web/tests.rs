@@ -871,6 +871,9 @@ async fn unknown_addresses_among_the_pages_are_the_404_page() {
     let mut stranger = Browser::new(&fx);
     let paths = [
         "/settings",
+        "/settings/",
+        "/developer/",
+        "/signin/",
         "/settings/api-keys/xyz",
         "/settings/api/key_x",
         "/settings/sessions/ws_x",
