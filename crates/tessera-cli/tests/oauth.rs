@@ -590,6 +590,14 @@ fn email_login_in_two_steps() {
     let out = t.run(&["auth", "login", "--email", "dev@example.test"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "Check your email for a 6-digit code.\n");
+    // An address the server refuses is a usage error, as one refused here.
+    let out = t.run(&["auth", "login", "--email", "refused@example.test."]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is not an email address"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(
         t.run(&["auth", "token"]).status.code(),
         Some(3),

@@ -171,7 +171,7 @@ pub enum RefreshReply {
 /// and `GET /v1/me` (200 for a Bearer `at-*` token or `token good-key`, else
 /// 401). `GET /v1/limited` answers 429 (with `Retry-After: 0`) `limited`
 /// times, then 200. `POST /session-token` trades session id `sess-good` for
-/// a token; `POST /v1/auth/otp` accepts any address and `/v1/auth/otp/verify`
+/// a token; `POST /v1/auth/otp` accepts any address but `refused@…` and `/v1/auth/otp/verify`
 /// code `123456` for API key [`OTP_API_KEY`].
 pub struct TokenServer {
     pub url: String,
@@ -221,7 +221,14 @@ impl TokenServer {
                     answer(400, r#"{"error":"invalid_grant","error_description":"unknown or used session"}"#)
                 }
             })
-            .route("POST", "/v1/auth/otp", |_, _| answer(202, "{}"))
+            .route("POST", "/v1/auth/otp", |request: &StubRequest, _| {
+                // As tesserad refuses what its finer check finds.
+                if request.body.contains("refused@") {
+                    answer(400, r#"{"error":"invalid_request","message":"\"refused@example.test.\" is not an email address"}"#)
+                } else {
+                    answer(202, "{}")
+                }
+            })
             .route("POST", "/v1/auth/otp/verify", |request: &StubRequest, _| {
                 if request.body.contains(r#""code":"123456""#) {
                     answer(200, &format!(

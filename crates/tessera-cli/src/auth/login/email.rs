@@ -12,7 +12,16 @@ use tessera_client::oauth::{self, OAuthError};
 /// Step 1: ask the server to email a code, and say so.
 pub fn request(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     let email = checked_email(args)?;
-    send_code(ctx, io, email).map_err(|e| hint(ctx, e, email))?;
+    send_code(ctx, io, email).map_err(|e| match e.oauth() {
+        // The server's finer check of the address: a usage error as ours.
+        Some(OAuthError::ApiRejected {
+            status: 400, body, ..
+        }) => CliError::Usage(format!(
+            "--email: {}",
+            crate::texts::printable(&body.message)
+        )),
+        _ => hint(ctx, e, email),
+    })?;
     writeln!(io.stdout, "Check your email for a 6-digit code.")?;
     writeln!(
         io.stderr,
