@@ -408,11 +408,18 @@ pub async fn rotate_secret(
     }
     let secret = ClientSecret::new(digest::random_token(32));
     let hash = digest::secret_hash(secret.expose_secret());
-    if !store
-        .set_app_secret_hash(actor.account_id, &app.client_id, &hash)
-        .await?
-    {
-        return Err(not_yours());
+    let previous = app.client_secret_hash.as_deref().unwrap_or_default();
+    let store_it = store.set_app_secret_hash(actor.account_id, &app.client_id, previous, &hash);
+    if !store_it.await? {
+        // Two rotations at once (a double submit, two tabs): only the one
+        // that replaced the secret it read may show its own, or the page
+        // could show a secret that no longer works.
+        return Err(match store.app_by_client_id(&app.client_id).await? {
+            Some(now_app) if now_app.account_id == actor.account_id => Error::Conflict(
+                "the secret was rotated by another request at the same moment; rotate again to see a new one".into(),
+            ),
+            _ => not_yours(),
+        });
     }
     audit::record(
         store,
@@ -576,6 +583,24 @@ mod tests {
         assert!(mine.is_ok());
         let operators = create(&fx.state.store, &account, named("Tessera CLI"), now).await;
         assert!(operators.is_ok());
+    }
+
+    /// Two rotations from the same read of the app (a double submit): the
+    /// second finds the secret replaced and shows none of its own.
+    #[tokio::test]
+    async fn a_rotation_that_lost_the_race_shows_no_secret() {
+        let fx = crate::testing::Fixture::new().await;
+        let account = fx.account("a@example.com").await;
+        let actor = Actor {
+            account_id: &account,
+            ip: None,
+        };
+        let app = fx.app(&account, NewApp::named("Backend")).await.app;
+        let now = fx.clock_now();
+        let store = &fx.state.store;
+        assert!(rotate_secret(store, actor, &app, now).await.is_ok());
+        let lost = rotate_secret(store, actor, &app, now).await;
+        assert!(matches!(lost, Err(Error::Conflict(_))), "{lost:?}");
     }
 
     #[test]

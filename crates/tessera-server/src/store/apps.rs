@@ -210,15 +210,20 @@ impl Store {
 
     /// Replaces a confidential app's secret hash; `false` when the account owns
     /// no such confidential app.
+    /// Replaces the secret hash `previous` of a confidential app of the
+    /// account; `false` when there is no such app or its hash is no longer
+    /// `previous` (another rotation came first).
     pub async fn set_app_secret_hash(
         &self,
         account_id: &str,
         client_id: &str,
+        previous: &str,
         secret_hash: &str,
     ) -> Result<bool> {
         let sql = "UPDATE apps SET client_secret_hash = $1 \
-                   WHERE client_id = $2 AND account_id = $3 AND is_public = 0";
-        self.changed_one(sql, (secret_hash, client_id, account_id))
+                   WHERE client_id = $2 AND account_id = $3 AND is_public = 0 \
+                   AND client_secret_hash = $4";
+        self.changed_one(sql, (secret_hash, client_id, account_id, previous))
             .await
     }
 
