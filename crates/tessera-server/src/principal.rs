@@ -61,12 +61,13 @@ impl Principal {
         }
     }
 
-    /// Managing the account's API keys. Creating one makes a credential that
-    /// outlives whatever created it; listing shows what the user holds and
-    /// revoking cuts off their other tools. An access token needs
-    /// `api_keys:write`, which only an app registered for it can be granted,
-    /// so a third-party app (or a token-URL session) can neither keep access
-    /// after the user revokes it nor disturb the user's keys. A bare API key
+    /// Creating or revoking the account's API keys. Creating one makes a
+    /// credential that outlives whatever created it; revoking one cuts off the
+    /// user's other tools. An access token needs `api_keys:write`, which only
+    /// an app registered for it can be granted, so a third-party app (or a
+    /// token-URL session) can neither keep access after the user revokes it
+    /// nor disturb the user's keys. (Listing them, metadata only, is the
+    /// platform API's as any read.) A bare API key
     /// may: it is the user's own first-party credential (made in the console
     /// or by a one-time code sign-in), whose holder already acts as the user
     /// with no app between them.

@@ -114,12 +114,10 @@ fn api_key_info(r: ApiKeyRecord) -> ApiKeyInfo {
     }
 }
 
-/// The account's API keys (ids and metadata, never the keys). An access
-/// token needs `api_keys:write` ([`Principal::require_key_management`]).
+/// The account's API keys (ids and metadata, never the keys).
 #[utoipa::path(get, path = "/v1/api-keys", tag = "platform",
     responses((status = 200, description = "`{\"api_keys\": [...]}`", body = ApiKeyList)))]
 async fn list_api_keys(State(state): State<AppState>, principal: Principal) -> Answer<ApiKeyList> {
-    principal.require_key_management()?;
     let rows = state.store.list_api_keys(Some(&principal.account_id));
     let api_keys = rows.await?.into_iter().map(api_key_info).collect();
     Ok(Json(ApiKeyList { api_keys }))

@@ -9,10 +9,12 @@ pub struct ScopeLine {
 
 fn describe(scope: &str) -> &'static str {
     match scope {
-        THIRD_PARTY_OPERATION => "Use the platform API as you: see your account and your projects",
+        THIRD_PARTY_OPERATION => {
+            "Use the platform API as you: see your projects, list your API keys"
+        }
         API_KEYS_WRITE => {
-            "Manage your API keys: list, create and revoke them. A key it creates keeps \
-             working after you revoke this app, until you revoke the key under API keys"
+            "Create and revoke your API keys. A key it creates keeps working after you \
+             revoke this app, until you revoke the key under API keys"
         }
         "openid" => "Know which account you are",
         "profile" | "email" => "See your email address",
