@@ -61,17 +61,15 @@ impl Principal {
         }
     }
 
-    /// Creating or revoking the account's API keys. Creating one makes a
-    /// credential that outlives whatever created it; revoking one cuts off the
-    /// user's other tools. An access token needs `api_keys:write`, which only
-    /// an app registered for it can be granted, so a third-party app (or a
-    /// token-URL session) can neither keep access after the user revokes it
-    /// nor disturb the user's keys. (Listing them, metadata only, is the
-    /// platform API's as any read.) A bare API key
-    /// may: it is the user's own first-party credential (made in the console
-    /// or by a one-time code sign-in), whose holder already acts as the user
-    /// with no app between them.
-    pub fn require_key_management(&self) -> Result<()> {
+    /// Creating an API key makes a credential that outlives whatever created it.
+    /// An access token needs `api_keys:write`, which only an app registered for
+    /// it can be granted, so a third-party app (or a token-URL session) cannot
+    /// keep access after the user revokes it. A bare API key may: it is the
+    /// user's own first-party credential (made in the console or by a one-time
+    /// code sign-in), whose holder already acts as the user with no app between
+    /// them, and revoking it is the user's own decision. (Listing and revoking
+    /// keys is the platform API's, as the consent page says.)
+    pub fn require_key_creation(&self) -> Result<()> {
         match self.kind {
             CredentialKind::ApiKey => Ok(()),
             CredentialKind::AccessToken => self.require_scope(API_KEYS_WRITE),

@@ -126,7 +126,7 @@ async fn list_api_keys(State(state): State<AppState>, principal: Principal) -> A
 /// Creates a key for the caller's own account; the key is in this response only.
 /// A key can carry at most the caller's own scopes, and a key made with an
 /// expiring key expires no later than it; an access token needs
-/// `api_keys:write` ([`Principal::require_key_management`]).
+/// `api_keys:write` ([`Principal::require_key_creation`]).
 #[utoipa::path(post, path = "/v1/api-keys", tag = "platform",
     request_body(content = Option<CreateApiKey>, description = "Optional; an empty body makes a key with the defaults."),
     responses(
@@ -139,7 +139,7 @@ async fn create_api_key(
     principal: Principal,
     OptionalJson(body): OptionalJson<CreateApiKey>,
 ) -> Result<NewSecret<CreatedApiKey>> {
-    principal.require_key_management()?;
+    principal.require_key_creation()?;
     let now = state.now();
     let scope = match body.scope {
         Some(scope) if !scope.is_subset(&principal.scope) => {
@@ -192,7 +192,6 @@ fn cap_expiry(principal: &Principal, asked: Option<i64>, now: i64) -> Result<Opt
 }
 
 /// Revokes one of the account's keys; effective on the next request, everywhere.
-/// An access token needs `api_keys:write` ([`Principal::require_key_management`]).
 #[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "platform",
     params(("id" = String, Path, description = "The key's id (`GET /v1/api-keys`).")),
     responses(
@@ -204,7 +203,6 @@ async fn revoke_api_key(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    principal.require_key_management()?;
     match api_keys::revoke(&state.store, &id, Some(&principal.account_id), state.now()).await? {
         Revoked::Now | Revoked::Already => Ok(StatusCode::NO_CONTENT),
         Revoked::NotFound => Err(Error::NotFound(format!("no API key {id} in this account"))),

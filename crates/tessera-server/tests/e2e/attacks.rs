@@ -676,21 +676,6 @@ async fn third_party_app_minting_api_keys(backend: Backend) {
         create_key(bearer(&third_party["access_token"])).await,
         "authorization code",
     );
-    // Nor may it revoke the user's keys (listing them is a read as any).
-    let token = bearer(&third_party["access_token"]);
-    let list = server.get("/v1/api-keys", Some(&token)).await;
-    assert_eq!(list.status(), StatusCode::OK);
-    let revoke = (server.http())
-        .delete(server.endpoint(&format!("/v1/api-keys/{}", demo.key_id)))
-        .header("authorization", &token)
-        .send()
-        .await
-        .unwrap();
-    assert_refused((revoke.status(), json(revoke).await), "revoke");
-    assert_eq!(
-        server.get("/v1/me", demo.auth().as_deref()).await.status(),
-        StatusCode::OK
-    );
     let app = confidential_app(&server, &demo.email, &[]);
     let basic = Some(app.basic());
     let (status, cc) = customer_key_token(&server, &app, &demo.key).await;

@@ -10,10 +10,10 @@ pub struct ScopeLine {
 fn describe(scope: &str) -> &'static str {
     match scope {
         THIRD_PARTY_OPERATION => {
-            "Use the platform API as you: see your projects, list your API keys"
+            "Use the platform API as you: see your projects, list and revoke your API keys"
         }
         API_KEYS_WRITE => {
-            "Create and revoke your API keys. A key it creates keeps working after you \
+            "Create API keys for your account. A key it creates keeps working after you \
              revoke this app, until you revoke the key under API keys"
         }
         "openid" => "Know which account you are",
