@@ -4,7 +4,8 @@ use crate::error::{Error, Result};
 use crate::store::{Account, Project, Store};
 
 /// An email address as accounts are found by: trimmed and lower-cased; one
-/// `@` between a local part and a dotted domain, at most 254 bytes, nothing
+/// `@` between a local part and a domain (`localhost` and intranet names
+/// too, no empty label), at most 254 bytes, nothing
 /// that is not part of an address (spaces, `<>`, `,`, quotes: a list or a
 /// display name pasted in) and no invisible or text-direction character (a
 /// second account that reads as someone else's).
@@ -18,8 +19,8 @@ pub fn normalize_email(email: &str) -> Result<String> {
     let plausible = email.len() <= 254
         && email.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty()
+                && !domain.is_empty()
                 && !domain.contains('@')
-                && domain.contains('.')
                 && !domain.starts_with('.')
                 && !domain.ends_with('.')
                 && !domain.contains("..")
@@ -87,9 +88,11 @@ mod tests {
             normalize_email("josé@example.com").unwrap(),
             "josé@example.com"
         );
+        assert_eq!(normalize_email("ops@localhost").unwrap(), "ops@localhost");
         for bad in [
             "nope",
-            "a@b",
+            "a@",
+            "@b",
             "a b@example.com",
             "\u{202E}moc.elpmaxe@eve",
             "eve\u{200B}@example.com",

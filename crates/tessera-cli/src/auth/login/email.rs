@@ -61,7 +61,7 @@ pub fn verify(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> 
 fn checked_email(args: &LoginArgs) -> Result<&str, CliError> {
     let email = args.email.as_deref().unwrap_or_default().trim();
     let plausible = email.split_once('@').is_some_and(|(local, domain)| {
-        !local.is_empty() && domain.contains('.') && !domain.contains('@')
+        !local.is_empty() && !domain.is_empty() && !domain.contains('@')
     }) && !email.chars().any(char::is_whitespace);
     if plausible {
         Ok(email)
