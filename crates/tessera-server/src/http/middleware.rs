@@ -184,11 +184,21 @@ async fn count_by_ip(state: &AppState, request: Request, next: Next) -> Result<R
         return Ok(response);
     }
     // A handler's own throttle (one-time codes per address) answers 429 with
-    // its `Retry-After`; this window's headers, with requests left, would
-    // contradict it.
-    if response.status() != axum::http::StatusCode::TOO_MANY_REQUESTS {
-        write_headers(&decision, &mut response);
-    }
+    // its `Retry-After`: the headers say what it does (nothing left until
+    // then), not that this window has requests left.
+    let throttled = (response.status() == axum::http::StatusCode::TOO_MANY_REQUESTS)
+        .then(|| response.headers().get(header::RETRY_AFTER))
+        .flatten()
+        .and_then(|v| v.to_str().ok()?.parse::<i64>().ok());
+    let decision = match throttled {
+        Some(after) => Decision {
+            remaining: 0,
+            reset: now.saturating_add(after),
+            ..decision
+        },
+        None => decision,
+    };
+    write_headers(&decision, &mut response);
     Ok(response)
 }
 
@@ -547,8 +557,8 @@ mod tests {
     }
 
     /// The one-time code throttle per address answers 429 with its own
-    /// `Retry-After`, without the per-IP window's headers (which would say
-    /// requests are left).
+    /// `Retry-After`, and headers that agree (none left until then), not the
+    /// per-IP window's (which would say requests are left).
     #[tokio::test]
     async fn a_throttled_code_request_does_not_say_requests_are_left() {
         let fx = Fixture::new().await;
@@ -565,8 +575,10 @@ mod tests {
         }
         let throttled = fx.send(ask()).await;
         assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
-        assert!(header(&throttled, "retry-after") > 0);
-        assert!(!throttled.headers().contains_key("x-ratelimit-remaining"));
+        let after = header(&throttled, "retry-after");
+        assert!(after > 0);
+        assert_eq!(header(&throttled, "x-ratelimit-remaining"), 0);
+        assert_eq!(header(&throttled, "x-ratelimit-reset"), T0 + after);
     }
 
     /// A thief who fills the account's window with a stolen key cannot keep
