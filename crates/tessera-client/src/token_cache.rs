@@ -71,6 +71,8 @@ pub fn fresh_session(
     if !cached.renewable() && !cached.is_expired(now) {
         return Ok(Fresh::kept(cached));
     }
+    // No lock (a read-only directory without its lock file): nothing renewed
+    // could be saved either.
     let locked = match store.try_lock() {
         Ok(Some(lock)) => Ok(lock),
         Ok(None) => {
@@ -87,15 +89,7 @@ pub fn fresh_session(
     };
     let lock = match locked {
         Ok(lock) => lock,
-        // No lock (a read-only directory without its lock file): nothing
-        // renewed could be saved either, so a token that works is used.
-        Err(e) if !cached.is_expired(now) => {
-            return Ok(Fresh {
-                unrenewed: Some(format!("a renewed token could not be saved: {e}")),
-                ..Fresh::kept(cached)
-            });
-        }
-        Err(e) => return Err(e),
+        Err(e) => return unsavable(cached, now, e),
     };
     let mut file = lock.read_credentials()?.file;
     let (credentials, current) = stored(store, profile, &mut file)?;
@@ -121,13 +115,7 @@ pub fn fresh_session(
     if current.refresh_token.is_some()
         && let Err(e) = lock.check_writable()
     {
-        if current.is_expired(now) {
-            return Err(e);
-        }
-        return Ok(Fresh {
-            unrenewed: Some(format!("a renewed token could not be saved: {e}")),
-            ..Fresh::kept(current)
-        });
+        return unsavable(current, now, e);
     }
     tracing::debug!(profile, method = current.method.as_str(), "renewing token");
     let renewal = refresher.renew(&current, credentials.api_key.as_ref());
@@ -167,6 +155,19 @@ pub fn fresh_session(
         renewed: true,
         unrenewed: None,
         unsaved,
+    })
+}
+
+/// `session` when a renewal could not be saved (`why`): its token is used
+/// while it works (the caller says why it was not renewed); once expired,
+/// `why` is the answer.
+fn unsavable(session: OAuthSession, now: i64, why: Error) -> Result<Fresh, Error> {
+    if session.is_expired(now) {
+        return Err(why);
+    }
+    Ok(Fresh {
+        unrenewed: Some(format!("a renewed token could not be saved: {why}")),
+        ..Fresh::kept(session)
     })
 }
 

@@ -11,7 +11,7 @@
 //! | 3. HTTP | `http` |
 //! | 4. domain | `services`, `settings`, `forwarded`, `oauth`, `federation`, `principal`, `dpop`, `accounts`, `apps`, `api_keys`, `access_tokens`, `keys`, `otp`, `mail`, `password`, `audit`, `attempts`, `ratelimit`, `web_sessions` |
 //! | 5. store | `store` |
-//! | 6. core | `error`, `clock`, `digest`, `ids`, `label`, `master_key`, `metrics`, `secret`, `tls`, `urls` |
+//! | 6. core | `error`, `clock`, `digest`, `ids`, `label`, `master_key`, `metrics`, `secret`, `tls`, `urls`, `files` |
 //!
 //! - [`cli`] reads flags, `TESSERAD_*` and the TOML file into [`settings::Settings`]
 //!   and runs `serve`, `admin …` and `migrate`.
@@ -42,6 +42,7 @@ pub mod digest;
 pub mod dpop;
 pub mod error;
 pub mod federation;
+pub mod files;
 pub mod forwarded;
 pub mod http;
 pub mod ids;

@@ -154,23 +154,12 @@ impl MasterKey {
 
 /// The warning for a key file that other users may read.
 fn exposed(path: &Path) -> Option<String> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
-        (mode & 0o077 != 0).then(|| {
-            format!(
-                "master key {path} is open to other users of this host (mode {mode:04o}): \
-                 `chmod 600 {path}`",
-                path = path.display()
-            )
-        })
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = path;
-        None
-    }
+    let mode = crate::files::open_to_others(path, 0o077)?;
+    Some(format!(
+        "master key {path} is open to other users of this host (mode {mode:04o}): \
+         `chmod 600 {path}`",
+        path = path.display()
+    ))
 }
 
 /// Writes a new file readable by its owner alone, whole or not at all: a

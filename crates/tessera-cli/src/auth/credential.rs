@@ -71,34 +71,37 @@ pub fn check_found_key(found: &tessera_client::Found) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Why nothing was found: a profile named by `--profile` or the environment
+/// variable that does not exist (said, as kubectl does of a context), or no
+/// credential at all. Only on this path is the configuration read again.
+fn not_logged_in(ctx: &Ctx, resolution: &Resolution) -> CliError {
+    let named = (resolution.selection.as_ref()).and_then(|s| match &s.profile {
+        Some((name, ProfileFrom::Flag | ProfileFrom::EnvVar(_))) => Some(name.as_str()),
+        _ => None,
+    });
+    let missing = named.or(ctx.profile_flag.as_deref()).filter(|name| {
+        ctx.one_profile.is_none()
+            && (ctx.store.read_config()).is_ok_and(|c| !c.profiles.contains_key(*name))
+    });
+    match missing {
+        Some(name) => CliError::NotLoggedIn {
+            message: format!("not logged in: there is no profile {name:?}"),
+            hint: format!("`{} auth list` shows the profiles", ctx.spec.name),
+        },
+        None => CliError::NotLoggedIn {
+            message: "not logged in: no credential found".into(),
+            hint: ctx.login_hint(),
+        },
+    }
+}
+
 pub fn from_resolution(
     ctx: &Ctx,
     resolution: &Resolution,
     io: &mut Io,
 ) -> Result<Active, CliError> {
-    // A profile named by `--profile` or the environment variable that does
-    // not exist: say so, as kubectl does of a context.
-    let named = (resolution.selection.as_ref()).and_then(|s| match &s.profile {
-        Some((name, ProfileFrom::Flag | ProfileFrom::EnvVar(_))) => Some(name.as_str()),
-        _ => None,
-    });
-    let named = named.or(ctx.profile_flag.as_deref());
-    let missing = named.filter(|name| {
-        ctx.one_profile.is_none()
-            && (ctx.store.read_config()).is_ok_and(|c| !c.profiles.contains_key(*name))
-    });
     match resolution.credential() {
-        None if missing.is_some() => Err(CliError::NotLoggedIn {
-            message: format!(
-                "not logged in: there is no profile {:?}",
-                missing.unwrap_or_default()
-            ),
-            hint: format!("`{} auth list` shows the profiles", ctx.spec.name),
-        }),
-        None => Err(CliError::NotLoggedIn {
-            message: "not logged in: no credential found".into(),
-            hint: ctx.login_hint(),
-        }),
+        None => Err(not_logged_in(ctx, resolution)),
         Some(Credential::ApiKey(found)) => {
             check_found_key(found)?;
             let expires_at = super::ensure_not_expired(&found.key, &found.source, ctx)?;

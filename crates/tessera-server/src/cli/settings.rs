@@ -220,7 +220,6 @@ impl FileConfig {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::Config(format!("cannot read config {}: {e}", path.display())))?;
         let file = Self::parse(path, &text)?;
-        #[cfg(unix)]
         for warning in [file.exposed_secrets(path), writable_by_others(path)]
             .into_iter()
             .flatten()
@@ -231,13 +230,8 @@ impl FileConfig {
     }
 
     /// The warning for secrets in a file that group or others may read.
-    #[cfg(unix)]
     fn exposed_secrets(&self, path: &Path) -> Option<String> {
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
-        if mode & 0o044 == 0 {
-            return None;
-        }
+        let mode = crate::files::open_to_others(path, 0o044)?;
         let url = |url: &Option<SecretUrl>| url.as_ref().is_some_and(SecretUrl::holds_password);
         let (names, envs): (Vec<&str>, Vec<&str>) = [
             (
@@ -336,17 +330,13 @@ fn data_dir() -> Result<PathBuf> {
 
 /// The warning for a config file that group or others may change: whoever can
 /// edit it chooses the database, the issuer and which proxies are trusted.
-#[cfg(unix)]
 fn writable_by_others(path: &Path) -> Option<String> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
-    (mode & 0o022 != 0).then(|| {
-        format!(
-            "config {path} can be changed by other users of this host (mode {mode:04o}), who \
-             would choose the database, the issuer and the trusted proxies: `chmod go-w {path}`",
-            path = path.display()
-        )
-    })
+    let mode = crate::files::open_to_others(path, 0o022)?;
+    Some(format!(
+        "config {path} can be changed by other users of this host (mode {mode:04o}), who \
+         would choose the database, the issuer and the trusted proxies: `chmod go-w {path}`",
+        path = path.display()
+    ))
 }
 
 /// `TESSERAD_MASTER_KEY`: the one setting read only from the environment (or the

@@ -36,6 +36,7 @@ use axum::response::{IntoResponse, Response};
 use std::time::Instant;
 use tessera_proto::THIRD_PARTY_OPERATION;
 use tessera_proto::dpop::NONCE_HEADER;
+use tessera_proto::ratelimit::{LIMIT, REMAINING, RESET};
 use tracing::Instrument as _;
 
 /// Authenticate, check the DPoP proof of a key-bound token, require
@@ -299,10 +300,10 @@ pub fn cross_origin() -> tower_http::cors::CorsLayer {
         .expose_headers([
             header::WWW_AUTHENTICATE,
             header::RETRY_AFTER,
-            HeaderName::from_static("dpop-nonce"),
-            HeaderName::from_static("x-ratelimit-limit"),
-            HeaderName::from_static("x-ratelimit-remaining"),
-            HeaderName::from_static("x-ratelimit-reset"),
+            HeaderName::from_static(LIMIT),
+            HeaderName::from_static(REMAINING),
+            HeaderName::from_static(RESET),
+            HeaderName::from_bytes(NONCE_HEADER.as_bytes()).expect("a header name"),
             REQUEST_ID,
         ])
         .max_age(std::time::Duration::from_secs(86_400))

@@ -21,7 +21,6 @@ pub async fn connect(path: &Path) -> Result<AnyPool> {
     refuse_what_is_no_database(path)?;
     create_private(path)?;
     refuse_what_cannot_be_written(path)?;
-    #[cfg(unix)]
     if let Some(warning) = readable_by_others(path) {
         tracing::warn!("{warning}");
     }
@@ -108,17 +107,13 @@ fn refuse_what_cannot_be_written(path: &Path) -> Result<()> {
 /// The warning for a database file that group or others may read (made by
 /// hand, or copied): it holds password hashes, sealed keys, emails and
 /// addresses.
-#[cfg(unix)]
 fn readable_by_others(path: &Path) -> Option<String> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
-    (mode & 0o044 != 0).then(|| {
-        format!(
-            "the database {path} can be read by other users of this host (mode {mode:04o}); \
-             it holds password hashes, emails and addresses: `chmod 600 {path}`",
-            path = path.display()
-        )
-    })
+    let mode = crate::files::open_to_others(path, 0o044)?;
+    Some(format!(
+        "the database {path} can be read by other users of this host (mode {mode:04o}); \
+         it holds password hashes, emails and addresses: `chmod 600 {path}`",
+        path = path.display()
+    ))
 }
 
 /// Creates a missing database file readable by its owner alone: it holds
