@@ -435,6 +435,31 @@ pub fn init_logging(spec: &AppSpec, env: &dyn EnvVars) {
 mod tests {
     use super::*;
 
+    /// What the host is for: a persona is its clap tree and which library
+    /// command each command runs (at most 300 lines), its words in one
+    /// `texts.rs`; the embedding guide's example stays at most 100 lines.
+    #[test]
+    fn personas_and_the_example_stay_small() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let lines =
+            |path: std::path::PathBuf| std::fs::read_to_string(path).unwrap().lines().count();
+        for persona in ["lofty-cli", "lua", "llamactl"] {
+            let src = root.join("personas").join(persona).join("src");
+            let mut files: Vec<_> = std::fs::read_dir(&src)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            files.retain(|f| f.file_name().unwrap() != "texts.rs");
+            let total: usize = files.into_iter().map(lines).sum();
+            assert!(
+                total <= 300,
+                "{persona}: {total} lines of Rust outside texts.rs"
+            );
+        }
+        let example = lines(root.join("examples/acme/src/main.rs"));
+        assert!(example <= 100, "examples/acme: {example} lines");
+    }
+
     #[test]
     fn a_refused_command_line_is_json_when_json_was_asked() {
         use clap::Parser;

@@ -209,10 +209,8 @@ fn projects(
 }
 
 fn find(projects: &[Project], id: &str) -> Result<Project, CliError> {
-    let found = projects.iter().find(|p| p.id == id);
-    found
-        .cloned()
-        .ok_or_else(|| texts::project_not_found(id, projects))
+    let found = projects.iter().find(|p| p.id == id).cloned();
+    found.ok_or_else(|| texts::project_not_found(id, projects))
 }
 
 /// An arrow-key menu of projects.
@@ -276,22 +274,21 @@ fn change_project(
         Some(active) => Some(projects(ctx, io, &target, &active.authorization)?),
         None => None,
     };
+    // Without a server to ask, a typed-in id is also the project's name.
+    let typed = |id: String| Project {
+        name: id.clone(),
+        id,
+    };
     let chosen = match (id, &server_projects) {
         (Some(id), Some(list)) => find(list, &id)?,
-        (Some(id), None) => Project {
-            name: id.clone(),
-            id,
-        },
+        (Some(id), None) => typed(id),
         (None, Some(list)) if interactive => choose(io, list)?,
         (None, None) if interactive => {
             let id = io.prompter.input(texts::ENTER_PROJECT)?.trim().to_owned();
             if id.is_empty() {
                 return Err(texts::usage("the project ID is empty"));
             }
-            Project {
-                name: id.clone(),
-                id,
-            }
+            typed(id)
         }
         (None, _) => return Err(texts::usage(texts::PROJECT_NEEDS_ID)),
     };

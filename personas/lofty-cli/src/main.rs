@@ -274,32 +274,14 @@ mod tests {
 
     #[test]
     fn a_repeated_option_takes_its_last_value_as_in_commander() {
-        let args = ["lofty-cli", "auth", "login-session"];
-        let repeated = [
-            "--sessionid",
-            "abc",
-            "--sessionid",
-            "def",
-            "--tokenurl",
-            "x",
-        ];
-        let cli = Cli::try_parse_from(args.iter().chain(&repeated)).unwrap();
+        let line = "lofty-cli auth login-session --sessionid abc --sessionid def --tokenurl x";
+        let cli = Cli::try_parse_from(line.split(' ')).unwrap();
         let Top::Auth(Auth::LoginSession { sessionid, .. }) = cli.command else {
             panic!("not login-session");
         };
         assert_eq!(sessionid.unwrap().expose_secret(), "def");
-        let cli = Cli::try_parse_from([
-            "lofty-cli",
-            "--api-url",
-            "a",
-            "--api-url",
-            "b",
-            "auth",
-            "show",
-            "--raw",
-            "--raw",
-        ])
-        .unwrap();
+        let line = "lofty-cli --api-url a --api-url b auth show --raw --raw";
+        let cli = Cli::try_parse_from(line.split(' ')).unwrap();
         assert_eq!(cli.api_url.as_deref(), Some("b"));
         assert!(matches!(cli.command, Top::Auth(Auth::Show { raw: true })));
     }
