@@ -10,7 +10,7 @@ use crate::store::{Account, Project, Store};
 /// display name pasted in) and no invisible or text-direction character (a
 /// second account that reads as someone else's).
 pub fn normalize_email(email: &str) -> Result<String> {
-    let email = email.trim().to_lowercase();
+    let email = canonical_email(email);
     let invisible = |c: char| {
         tessera_proto::text::acted_on(c)
             || matches!(c, '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}')
@@ -36,6 +36,14 @@ pub fn normalize_email(email: &str) -> Result<String> {
     }
 }
 
+/// How addresses are compared, before any check: trimmed, lower-case and
+/// composed (NFC), so that an `é` typed as one character or as `e` and an
+/// accent is one address.
+pub fn canonical_email(email: &str) -> String {
+    use unicode_normalization::UnicodeNormalization as _;
+    email.trim().to_lowercase().nfc().collect()
+}
+
 /// Creates an account for [`normalize_email`]'s form of `email`.
 pub async fn create(store: &Store, email: &str, now: i64) -> Result<Account> {
     let email = normalize_email(email)?;
@@ -51,7 +59,7 @@ pub async fn create(store: &Store, email: &str, now: i64) -> Result<Account> {
 /// The account with this email, or `NotFound`.
 pub async fn by_email(store: &Store, email: &str) -> Result<Account> {
     store
-        .account_by_email(email)
+        .account_by_email(&canonical_email(email))
         .await?
         .ok_or_else(|| Error::NotFound(format!("no account with email {email}")))
 }
@@ -87,6 +95,11 @@ mod tests {
         assert_eq!(
             normalize_email("josé@example.com").unwrap(),
             "josé@example.com"
+        );
+        assert_eq!(
+            normalize_email("Jose\u{0301}@example.com").unwrap(),
+            "jos\u{e9}@example.com",
+            "one address however the accent was typed"
         );
         assert_eq!(normalize_email("ops@localhost").unwrap(), "ops@localhost");
         for bad in [

@@ -19,8 +19,9 @@ Examples:
   tesserad serve --metrics-listen 127.0.0.1:9090
   SSL_CERT_FILE=ca.pem tesserad serve --smtp-url smtps://mail.lan
 
-Every flag has a TESSERAD_* environment variable and a snake_case
-key in the --config file (deploy/tesserad.toml lists them all).
+Every flag has a TESSERAD_* environment variable (set but empty is
+an error) and a snake_case key in the --config file
+(deploy/tesserad.toml lists them all).
 GET /healthz: alive; /readyz: the database answers; /openapi.json:
 the HTTP API.";
 

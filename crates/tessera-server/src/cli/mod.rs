@@ -117,7 +117,12 @@ pub fn command() -> clap::Command {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit());
+    let command = command();
+    if let Some(name) = empty_variable(&command, |name| std::env::var_os(name)) {
+        eprintln!("error: {name} is set but empty; give it a value or unset it (`unset {name}`)");
+        return ExitCode::from(2);
+    }
+    let cli = Cli::from_arg_matches(&command.get_matches()).unwrap_or_else(|e| e.exit());
     init_logging(cli.log_format);
     crate::tls::install_crypto_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -220,10 +225,52 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// Every environment variable `tesserad` reads, for [`empty_variable`].
+fn variables(command: &clap::Command) -> Vec<String> {
+    let own = command
+        .get_arguments()
+        .filter_map(|arg| arg.get_env()?.to_str());
+    let mut names: Vec<String> = own.map(str::to_owned).collect();
+    names.extend(command.get_subcommands().flat_map(variables));
+    names
+}
+
+/// The first variable that is set but empty. An empty variable is a mistake
+/// (`TESSERAD_METRICS_TOKEN=$TYPO`), never "not set": quietly falling back to
+/// the default could leave `/metrics` open or open another database (and
+/// clap would name the flag, not the variable, or take "" as a value).
+fn empty_variable(
+    command: &clap::Command,
+    var: impl Fn(&str) -> Option<std::ffi::OsString>,
+) -> Option<String> {
+    let mut names = variables(command);
+    // Read by hand, not through a flag: a secret.
+    names.push("TESSERAD_MASTER_KEY".to_owned());
+    names
+        .into_iter()
+        .find(|name| var(name).is_some_and(|value| value.is_empty()))
+}
+
 #[cfg(test)]
 mod tests {
-    /// Every flag that reads an environment variable, in every subcommand,
-    /// keeps the variable's value out of `--help`.
+    #[test]
+    fn an_empty_variable_is_named_not_taken_for_unset() {
+        let command = super::command();
+        let only = |set: &'static str, value: &'static str| {
+            move |name: &str| (name == set).then(|| std::ffi::OsString::from(value))
+        };
+        let empty = |set, value| super::empty_variable(&command, only(set, value));
+        assert_eq!(empty("TESSERAD_LISTEN", "127.0.0.1:1"), None);
+        assert_eq!(empty("TESSERAD_BIN", ""), None, "not one of ours");
+        for name in [
+            "TESSERAD_METRICS_TOKEN",
+            "TESSERAD_REDIS_URL",
+            "TESSERAD_MASTER_KEY",
+        ] {
+            assert_eq!(empty(name, "").as_deref(), Some(name));
+        }
+    }
+
     #[test]
     fn help_never_shows_environment_values() {
         fn check(command: &clap::Command, path: &str, seen: &mut usize) {

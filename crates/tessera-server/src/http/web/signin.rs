@@ -114,7 +114,7 @@ async fn request_code(
 ) -> PageResult {
     visitor.check_csrf(&form.csrf)?;
     let next = local_path(form.next.as_deref());
-    let email = form.email.trim().to_lowercase();
+    let email = crate::accounts::canonical_email(&form.email);
     match crate::otp::request(&state, &email, visitor.client, state.now()).await {
         Ok(()) => Ok(ok(&CodePage {
             layout: visitor.bare_layout("Enter your code"),
@@ -171,7 +171,7 @@ async fn signin_code(
 ) -> PageResult {
     visitor.check_csrf(&form.csrf)?;
     let next = local_path(form.next.as_deref());
-    let email = form.email.trim().to_lowercase();
+    let email = crate::accounts::canonical_email(&form.email);
     let code: String = form.code.chars().filter(|c| !c.is_whitespace()).collect();
     let now = state.now();
     let used_up = match crate::otp::check(&state, &email, &code, now).await? {
@@ -231,7 +231,7 @@ async fn signin_password(
 ) -> PageResult {
     visitor.check_csrf(&form.csrf)?;
     let next = local_path(form.next.as_deref());
-    let email = form.email.trim().to_lowercase();
+    let email = crate::accounts::canonical_email(&form.email);
     let outcome = web_sessions::sign_in_with_password(
         &state.store,
         &email,

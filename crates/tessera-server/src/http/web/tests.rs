@@ -205,6 +205,20 @@ async fn password_sign_in_starts_a_session_and_sign_out_ends_it() {
     );
 }
 
+/// An address is one account however its accents were typed (composed or
+/// not) and whatever its case.
+#[tokio::test]
+async fn an_address_signs_in_however_its_accents_were_typed() {
+    let fx = Fixture::new().await;
+    account_with_password(&fx, "jos\u{e9}@example.com").await;
+    let mut browser = Browser::new(&fx);
+    let page = browser
+        .sign_in_with_password("Jose\u{301}@Example.com", PASSWORD)
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.html);
+    assert!(browser.has_cookie("tessera_session"));
+}
+
 #[tokio::test]
 async fn a_stolen_session_cookie_stops_working_after_sign_out() {
     let fx = Fixture::new().await;
