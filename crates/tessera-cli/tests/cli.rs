@@ -176,17 +176,20 @@ fn line_breaks_in_keys_are_trimmed_or_refused_before_anything_is_sent() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("line break"), "{}", stderr(&out));
     // `auth token` prints the key: a blank one, or one with a line break
-    // (a header injected where it is used), is refused as `auth test` does.
+    // (a header injected where it is used), is refused as `auth test` does;
+    // `status` and `show` do not call it logged in.
     for bad in ["   ", "abc\r\nX-Injected: 1"] {
-        let out = s
-            .cmd(&["auth", "token"])
-            .env("TESSERA_API_KEY", bad)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", stderr(&out));
-        assert!(out.stdout.is_empty());
-        assert!(!stderr(&out).contains("X-Injected"), "{}", stderr(&out));
-        assert!(stderr(&out).contains("TESSERA_API_KEY"), "{}", stderr(&out));
+        for command in [
+            &["auth", "token"][..],
+            &["auth", "status"],
+            &["auth", "show"],
+        ] {
+            let out = s.cmd(command).env("TESSERA_API_KEY", bad).output().unwrap();
+            assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", stderr(&out));
+            assert!(out.stdout.is_empty());
+            assert!(!stderr(&out).contains("X-Injected"), "{}", stderr(&out));
+            assert!(stderr(&out).contains("TESSERA_API_KEY"), "{}", stderr(&out));
+        }
         // Nor is it sent as a client-credentials login's customer_key.
         let out = s
             .cmd(&["auth", "login", "--client-credentials"])

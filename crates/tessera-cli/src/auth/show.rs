@@ -74,6 +74,7 @@ pub fn run(args: &ShowArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
             hint: ctx.login_hint(),
         });
     };
+    super::credential::check_found_key(found)?;
     let key = if args.raw {
         found.key.expose_secret().to_owned()
     } else {

@@ -222,6 +222,8 @@ pub fn report(args: &StatusArgs, ctx: &Ctx, io: &mut Io) -> Result<StatusReport,
             hint: ctx.login_hint(),
         });
     };
+    // The key in use is what the status is about: a blank one is not "logged in".
+    super::credential::check_found_key(found)?;
     let claims = super::claims_of(&found.key);
     let claims = claims.as_ref().map(|c| c.claims());
     let expires_at = claims.and_then(|c| c.exp);
