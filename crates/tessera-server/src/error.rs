@@ -80,8 +80,9 @@ pub enum Error {
     /// dependency, or a client that sends its body too slowly); worth retrying.
     #[error("the server could not finish this request within {after_secs} s; try again")]
     TimedOut { after_secs: u64 },
-    /// The database cannot be reached right now; worth retrying.
-    #[error("database unavailable: {0}")]
+    /// The database cannot be reached right now (or another process holds
+    /// SQLite's lock for longer than the busy timeout); worth retrying.
+    #[error("database unavailable, try again: {0}")]
     Unavailable(#[source] sqlx::Error),
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
@@ -228,9 +229,16 @@ impl From<sqlx::Error> for Error {
             | sqlx::Error::WorkerCrashed => true,
             // PostgreSQL SQLSTATE class 08 (connection exception) and 57P01-57P03
             // (admin/crash shutdown, cannot connect now).
-            sqlx::Error::Database(db) => db
-                .code()
-                .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+            // SQLite: SQLITE_BUSY and SQLITE_LOCKED (5, 6; the extended codes
+            // keep them in the low byte), another connection's lock held past
+            // the busy timeout.
+            sqlx::Error::Database(db) => {
+                let code = db.code().unwrap_or_default();
+                match db.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
+                    Some(_) => code.parse::<u32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6)),
+                    None => code.starts_with("08") || code.starts_with("57P"),
+                }
+            }
             _ => false,
         };
         if transient {

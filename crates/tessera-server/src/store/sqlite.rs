@@ -243,6 +243,27 @@ mod tests {
         }
     }
 
+    /// Another process holding the file's lock (a backup, a `sqlite3`
+    /// shell in a transaction) is a wait and try again (503), not a broken
+    /// database (500).
+    #[tokio::test]
+    async fn a_database_locked_by_another_process_is_unavailable_for_now() {
+        sqlx::any::install_default_drivers();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let pool = connect(&path).await.unwrap();
+        pool.execute("CREATE TABLE t (x INTEGER)").await.unwrap();
+        let other = rusqlite::Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        // Without waiting out the busy timeout.
+        let mut conn = pool.acquire().await.unwrap();
+        conn.execute("PRAGMA busy_timeout = 0").await.unwrap();
+        let locked = conn.execute("INSERT INTO t VALUES (1)").await.unwrap_err();
+        let error = Error::from(locked);
+        assert!(matches!(error, Error::Unavailable(_)), "{error:?}");
+        assert!(error.to_string().contains("try again"), "{error}");
+    }
+
     #[tokio::test]
     async fn what_is_no_database_is_refused_by_name() {
         let dir = tempfile::tempdir().unwrap();
