@@ -605,6 +605,12 @@ async fn a_new_keys_page_shows_it_once_and_a_reload_makes_no_other() {
         StatusCode::SEE_OTHER,
         "not this session's"
     );
+    // A HEAD (a link checker, a prefetch) leaves the key for the page.
+    let path = created.location.clone().unwrap();
+    let head = browser
+        .send(Request::head(&path).body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(head.status, StatusCode::OK);
     let shown = browser.follow(&created).await;
     assert_eq!(shown.status, StatusCode::OK);
     let key = between(&shown.html, r#"id="secret""#, r#"value=""#, "\"").to_owned();
@@ -682,6 +688,8 @@ async fn rotating_a_secret_asks_first_and_a_reload_rotates_nothing() {
     assert_eq!(rotated.status, StatusCode::SEE_OTHER);
     let new_secret_page = rotated.location.clone().unwrap();
     assert_eq!(new_secret_page, format!("{app_page}/new-secret"));
+    let head = Request::head(&new_secret_page).body(Body::empty());
+    assert_eq!(browser.send(head.unwrap()).await.status, StatusCode::OK);
     let new = browser.follow(&rotated).await;
     let new_secret = between(&new.html, r#"id="secret""#, r#"value=""#, "\"").to_owned();
     assert_ne!(new_secret, secret);

@@ -43,7 +43,10 @@ pub fn routes() -> Router<AppState> {
             "/developer/apps/{client_id}/secret",
             get(confirm_rotate).post(rotate_secret),
         )
-        .route("/developer/apps/{client_id}/new-secret", get(new_secret))
+        .route(
+            "/developer/apps/{client_id}/new-secret",
+            get(new_secret).head(super::shown_once_head),
+        )
         .route("/developer/apps/{client_id}/mode", post(switch_mode))
         .route(
             "/developer/apps/{client_id}/delete",

@@ -36,7 +36,10 @@ pub const KEY_SCOPES: &[(&str, &str)] = &[(
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route(PATH, get(list).post(create))
-        .route("/settings/api/{id}/created", get(created))
+        .route(
+            "/settings/api/{id}/created",
+            get(created).head(super::shown_once_head),
+        )
         .route(
             "/settings/api/{id}/revoke",
             get(confirm_revoke).post(revoke),

@@ -22,6 +22,13 @@ pub fn routes() -> Router<AppState> {
         .merge(trust::routes())
 }
 
+/// `HEAD` of a page that shows a secret once: the page is there, and the
+/// secret stays for the `GET` (axum would answer `HEAD` with the `GET`
+/// handler, which takes the secret and throws the body away).
+async fn shown_once_head(_: super::session::Member) -> impl axum::response::IntoResponse {
+    [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")]
+}
+
 /// A short confirmation after a redirect (`?done=…`): fixed texts only, so a
 /// crafted link cannot put words on the page.
 pub struct Notice(pub Option<&'static str>);
