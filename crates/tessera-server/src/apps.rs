@@ -131,6 +131,9 @@ pub struct NewApp {
     /// Whether token requests must carry a DPoP proof. Off by default: see
     /// [`NewApp::named`].
     pub dpop_required: bool,
+    /// Registered by a member in the developer portal ([`register`]), not by
+    /// an operator.
+    pub self_service: bool,
 }
 
 impl NewApp {
@@ -154,6 +157,7 @@ impl NewApp {
             rate_limit: None,
             scopes: Scopes::default(),
             dpop_required: false,
+            self_service: false,
         }
     }
 
@@ -275,6 +279,7 @@ pub async fn create(store: &Store, account_id: &str, args: NewApp, now: i64) -> 
         dpop_required: args.dpop_required,
         created_at: now,
         scopes: args.scopes,
+        self_service: args.self_service,
     };
     store.insert_app(&app).await?;
     Ok(CreatedApp { app, client_secret })
@@ -337,6 +342,7 @@ pub async fn register(
         } else {
             new.mode
         },
+        self_service: true,
         ..new
     };
     let created = create(store, actor.account_id, new, now).await?;

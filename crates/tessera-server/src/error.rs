@@ -167,6 +167,11 @@ pub struct ClientRedirect {
     pub description: String,
     pub state: Option<String>,
     pub issuer: String,
+    /// Whether the browser may be sent there without a word: the redirect
+    /// URI is an operator's, or a loopback one. Else anyone who registers an
+    /// app in the portal would have a redirector on this server's name
+    /// (RFC 9700 §4.11.2), so the page says where the link goes instead.
+    pub automatic: bool,
 }
 
 impl ClientRedirect {
@@ -281,6 +286,7 @@ mod tests {
             description: "unknown scope \"admin\\\u{e9}\"".into(),
             state: Some("s\"t".into()),
             issuer: "https://auth.example".into(),
+            automatic: true,
         };
         let url = redirect.url().unwrap();
         let param = |name: &str| {

@@ -121,7 +121,21 @@ pub fn respond(style: Style, error: Error) -> Response {
             ),
         },
         Error::RedirectToClient(redirect) => match (style, redirect.url()) {
-            (Page, Some(url)) => Redirect::to(url.as_str()).into_response(),
+            (Page, Some(url)) if redirect.automatic => Redirect::to(url.as_str()).into_response(),
+            (Page, Some(url)) => page::error_page(
+                StatusCode::BAD_REQUEST,
+                "That did not work",
+                format!(
+                    "The app's sign-in request cannot be answered: {}. The app asked for the \
+                     answer to go to {}.",
+                    redirect.description,
+                    url.host_str().unwrap_or(url.scheme())
+                ),
+                Some(page::Onward {
+                    label: format!("Continue to {}", url.host_str().unwrap_or(url.scheme())),
+                    href: url.into(),
+                }),
+            ),
             (Page, None) => page_4xx(StatusCode::BAD_REQUEST, text),
             (Api | OAuth, _) => oauth(redirect.error, Some(redirect.description)),
         },
@@ -431,7 +445,7 @@ fn page_4xx(status: StatusCode, message: String) -> Response {
         StatusCode::TOO_MANY_REQUESTS => "Too many attempts",
         _ => "That did not work",
     };
-    page::error_page(status, heading, message)
+    page::error_page(status, heading, message, None)
 }
 
 /// A 5xx page: the details go to the log, never to the browser.

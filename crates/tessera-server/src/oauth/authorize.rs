@@ -135,7 +135,10 @@ pub async fn validate(svc: &Services, query: &AuthorizeQuery) -> Result<Validate
             "The redirect address in the request is not registered for this application.",
         ));
     }
-    // From here on the redirect URI is trusted: errors go back to the client.
+    // From here on the redirect URI is the app's: errors go back to the
+    // client, a portal member's app's through a page that names the host.
+    let automatic =
+        !app.self_service || Url::parse(redirect_uri).is_ok_and(|u| crate::urls::is_loopback(&u));
     let redirect = |error: OAuthErrorCode, description: &str| {
         Error::RedirectToClient(Box::new(ClientRedirect {
             redirect_uri: redirect_uri.to_owned(),
@@ -143,6 +146,7 @@ pub async fn validate(svc: &Services, query: &AuthorizeQuery) -> Result<Validate
             description: description.to_owned(),
             state: query.state.clone(),
             issuer: svc.settings.issuer.clone(),
+            automatic,
         }))
     };
     if query.response_type.as_deref() != Some("code") {
@@ -259,6 +263,8 @@ pub fn deny_redirect(request: &ValidatedAuthorization) -> Url {
         description: "the user denied the request".into(),
         state: request.state.clone(),
         issuer: request.issuer.clone(),
+        // The user chose to deny, on this server's page.
+        automatic: true,
     }
     .url()
     .expect("a validated redirect URI parses")

@@ -168,6 +168,7 @@ mod tests {
             dpop_required: false,
             created_at: 0,
             scopes: Scopes::default(),
+            self_service: false,
         };
         assert_eq!(
             requested_scope(&app, None).unwrap().to_string(),

@@ -60,6 +60,9 @@ pub struct App {
     /// Restricted scopes (`oauth::RESTRICTED_SCOPES`) the app may be
     /// granted; every app may be granted the others.
     pub scopes: Scopes,
+    /// A member registered it in the developer portal, not an operator: its
+    /// redirect URIs are that member's word (see `oauth::authorize`).
+    pub self_service: bool,
 }
 
 #[derive(FromRow)]
@@ -76,6 +79,7 @@ struct AppRow {
     dpop_required: i64,
     created_at: i64,
     scopes: String,
+    self_service: i64,
 }
 
 impl TryFrom<AppRow> for App {
@@ -100,6 +104,7 @@ impl TryFrom<AppRow> for App {
             dpop_required: r.dpop_required != 0,
             created_at: r.created_at,
             scopes: Scopes::parse(&r.scopes),
+            self_service: r.self_service != 0,
         })
     }
 }
@@ -108,7 +113,8 @@ impl TryFrom<AppRow> for App {
 macro_rules! app_columns {
     () => {
         "client_id, account_id, name, mode, is_public, client_secret_hash, \
-          redirect_uris, grant_types, rate_limit_per_min, dpop_required, created_at, scopes"
+          redirect_uris, grant_types, rate_limit_per_min, dpop_required, created_at, scopes, \
+          self_service"
     };
 }
 
@@ -121,7 +127,7 @@ impl Store {
         let sql = concat!(
             "INSERT INTO apps (",
             app_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         );
         let redirect_uris = serde_json::to_string(&app.redirect_uris).map_err(Error::internal)?;
         let values = (
@@ -137,6 +143,7 @@ impl Store {
             flag(app.dpop_required),
             app.created_at,
             app.scopes.to_string(),
+            flag(app.self_service),
         );
         self.insert_unique(sql, values, || {
             format!("an app with client id {} already exists", app.client_id)
@@ -295,6 +302,7 @@ mod tests {
             dpop_required: true,
             created_at: fx.clock_now(),
             scopes: Scopes::parse(tessera_proto::API_KEYS_WRITE),
+            self_service: true,
         };
         fx.state.store.insert_app(&app).await.unwrap();
         assert_eq!(

@@ -334,6 +334,7 @@ params!(A, B, C, D, E, F, G, H, I);
 params!(A, B, C, D, E, F, G, H, I, J);
 params!(A, B, C, D, E, F, G, H, I, J, K);
 params!(A, B, C, D, E, F, G, H, I, J, K, L);
+params!(A, B, C, D, E, F, G, H, I, J, K, L, M);
 
 /// One way to run each kind of statement, so that every query reads as its SQL
 /// and its parameters.

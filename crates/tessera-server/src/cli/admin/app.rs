@@ -277,6 +277,7 @@ impl From<CreateArgs> for NewApp {
             rate_limit: args.rate_limit,
             scopes: args.scopes.iter().map(String::as_str).collect(),
             dpop_required: args.dpop == Some(Dpop::Required),
+            self_service: false,
         }
     }
 }

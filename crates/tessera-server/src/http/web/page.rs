@@ -50,10 +50,23 @@ struct ErrorPage {
     layout: Layout,
     heading: String,
     message: String,
+    onward: Option<Onward>,
+}
+
+/// A link from an error page to where the request came from, for the user
+/// to follow or not.
+pub struct Onward {
+    pub href: String,
+    pub label: String,
 }
 
 /// An error as a page (see `http::error`, which decides what it says).
-pub fn error_page(status: StatusCode, heading: &str, message: String) -> Response {
+pub fn error_page(
+    status: StatusCode,
+    heading: &str,
+    message: String,
+    onward: Option<Onward>,
+) -> Response {
     let page = ErrorPage {
         layout: Layout {
             title: heading.to_owned(),
@@ -63,6 +76,7 @@ pub fn error_page(status: StatusCode, heading: &str, message: String) -> Respons
         },
         heading: heading.to_owned(),
         message,
+        onward,
     };
     match page.render() {
         Ok(html) => (status, Html(html)).into_response(),
@@ -82,6 +96,7 @@ pub fn server_error_page(status: StatusCode) -> Response {
         status,
         "Something went wrong",
         "The server could not complete this request. Please try again in a moment.".to_owned(),
+        None,
     )
 }
 

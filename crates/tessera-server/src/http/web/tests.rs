@@ -1291,6 +1291,69 @@ async fn invalid_authorization_requests_never_reach_sign_in() {
 /// An unknown scope goes back to the client (RFC 6749 §4.1.2.1) with an
 /// `error_description` in the characters the RFC allows: the scope the
 /// request named is quoted with `'`.
+/// Anyone may register an app in the portal, with any https redirect URI:
+/// an invalid request of such an app does not send the browser there
+/// unasked (a redirector on this server's name, RFC 9700 §4.11.2). The
+/// page names the host and links to it; loopback URIs and operators' apps
+/// are redirected to as before.
+#[tokio::test]
+async fn a_portal_apps_errors_name_the_host_before_the_browser_goes_there() {
+    let fx = Fixture::new().await;
+    let account = fx.account("a@example.com").await;
+    let actor = crate::audit::Actor {
+        account_id: &account,
+        ip: None,
+    };
+    let new = crate::apps::NewApp {
+        redirect_uris: vec![
+            "https://evil.example/phish".into(),
+            "http://127.0.0.1/cb".into(),
+        ],
+        public: true,
+        ..crate::apps::NewApp::named("Mine")
+    };
+    let (created, _) = crate::apps::register(&fx.state.store, actor, new, false, 0)
+        .await
+        .unwrap();
+    let client = created.app.client_id;
+    let mut browser = Browser::new(&fx);
+
+    let page = browser
+        .get(&authorize_path(&client, "https://evil.example/phish", None))
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.location.is_none(), "not sent there unasked");
+    assert!(
+        page.html.contains("Continue to evil.example"),
+        "{}",
+        page.html
+    );
+    assert!(
+        page.html
+            .contains("https://evil.example/phish?error=invalid_request"),
+        "{}",
+        page.html
+    );
+
+    let loopback = browser
+        .get(&authorize_path(&client, "http://127.0.0.1:5000/cb", None))
+        .await;
+    let location = loopback.location.expect("the user's own machine");
+    assert!(location.starts_with("http://127.0.0.1:5000/cb?error=invalid_request"));
+
+    let operators = crate::apps::NewApp {
+        redirect_uris: vec!["https://app.example/cb".into()],
+        public: true,
+        ..crate::apps::NewApp::named("Operator's")
+    };
+    let operators = fx.app(&account, operators).await.app.client_id;
+    let page = browser
+        .get(&authorize_path(&operators, "https://app.example/cb", None))
+        .await;
+    let location = page.location.expect("an operator's redirect URI");
+    assert!(location.starts_with("https://app.example/cb?error=invalid_request"));
+}
+
 #[tokio::test]
 async fn an_error_redirect_quotes_in_the_allowed_characters() {
     let fx = Fixture::new().await;
