@@ -3,10 +3,10 @@
 //!
 //! Everything works without JavaScript (one small script only adds copy buttons).
 //! Every form carries a CSRF token ([`session::Visitor::csrf_token`]); browser
-//! state lives in two cookies, both `HttpOnly; SameSite=Lax` and `Secure` unless
-//! the issuer is plain HTTP on loopback: `tessera_browser` (a random value that
-//! binds forms shown before sign-in) and `tessera_session` (a signed-in session,
-//! stored hashed in `web_sessions`). Pages are `no-store` and cannot be framed.
+//! state lives in two cookies, both `HttpOnly; SameSite=Lax` and `Secure` (with
+//! the `__Host-` prefix) unless the issuer is plain HTTP on loopback:
+//! `tessera_browser` (a random value that binds forms shown before sign-in) and
+//! `tessera_session` (a signed-in session, stored hashed in `web_sessions`). Pages are `no-store` and cannot be framed.
 
 pub mod authorize;
 pub mod console;
@@ -85,14 +85,14 @@ async fn browser_layer(
     next: Next,
 ) -> Response {
     let policy = session::CookiePolicy::for_issuer(&state.settings.issuer);
-    let existing = session::browser_id(request.headers());
+    let existing = (policy.value(request.headers(), session::Cookie::Browser)).map(str::to_owned);
     let created = existing.is_none().then(session::new_browser_id);
     let browser = existing.or_else(|| created.clone()).unwrap_or_default();
     request.extensions_mut().insert(session::BrowserId(browser));
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     if let Some(id) = created
-        && let Ok(cookie) = policy.set_cookie(session::BROWSER_COOKIE, &id, None)
+        && let Ok(cookie) = policy.set_cookie(session::Cookie::Browser, &id, None)
     {
         headers.append(header::SET_COOKIE, cookie);
     }

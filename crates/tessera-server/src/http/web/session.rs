@@ -8,7 +8,9 @@
 //!   forms shown before sign-in.
 //! - CSRF token: `digest("csrf:" + session secret)` when signed in, else
 //!   `digest("csrf:" + browser value)`. Another site can neither read these cookies
-//!   nor compute the token, and a token from one session is useless in another.
+//!   nor compute the token, and a token from one session is useless in another;
+//!   under HTTPS the names carry `__Host-`, so a sibling subdomain cannot set
+//!   them either ([`CookiePolicy::name`]).
 
 use super::page::Layout;
 use crate::audit::Actor;
@@ -22,10 +24,17 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
 
-pub const SESSION_COOKIE: &str = "tessera_session";
-pub const BROWSER_COOKIE: &str = "tessera_browser";
 /// Cookie values we mint are base64url of 32 bytes; anything else is ignored.
 const COOKIE_VALUE_LEN: usize = 43;
+
+/// The two cookies a browser gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cookie {
+    /// `tessera_session`: a signed-in session's secret.
+    Session,
+    /// `tessera_browser`: binds forms shown before sign-in.
+    Browser,
+}
 
 /// Cookie attributes for this deployment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,9 +53,29 @@ impl CookiePolicy {
         }
     }
 
+    /// Wherever the cookies are `Secure` their names carry the `__Host-`
+    /// prefix: a browser then takes them only from this very host over
+    /// HTTPS, so a sibling subdomain cannot plant a browser value whose CSRF
+    /// token it knows (login CSRF) or a session of its own (RFC 6265bis
+    /// §4.1.3.2). Plain HTTP on loopback cannot have the prefix.
+    pub fn name(&self, cookie: Cookie) -> &'static str {
+        match (cookie, self.secure) {
+            (Cookie::Session, true) => "__Host-tessera_session",
+            (Cookie::Session, false) => "tessera_session",
+            (Cookie::Browser, true) => "__Host-tessera_browser",
+            (Cookie::Browser, false) => "tessera_browser",
+        }
+    }
+
     /// A `Set-Cookie` value; `max_age` in seconds, `None` for a browser-session
     /// cookie.
-    pub fn set_cookie(&self, name: &str, value: &str, max_age: Option<i64>) -> Result<HeaderValue> {
+    pub fn set_cookie(
+        &self,
+        cookie: Cookie,
+        value: &str,
+        max_age: Option<i64>,
+    ) -> Result<HeaderValue> {
+        let name = self.name(cookie);
         let mut cookie = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
         if let Some(age) = max_age {
             cookie.push_str(&format!("; Max-Age={age}"));
@@ -57,35 +86,32 @@ impl CookiePolicy {
         HeaderValue::from_str(&cookie).map_err(Error::internal)
     }
 
-    pub fn clear_cookie(&self, name: &str) -> Result<HeaderValue> {
-        self.set_cookie(name, "", Some(0))
+    pub fn clear_cookie(&self, cookie: Cookie) -> Result<HeaderValue> {
+        self.set_cookie(cookie, "", Some(0))
     }
-}
 
-/// The value of cookie `name`, if it has the shape of one we minted.
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v)
-        .filter(|v| {
-            v.len() == COOKIE_VALUE_LEN
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
+    /// The cookie's value, if it has the shape of one we minted.
+    pub fn value<'a>(&self, headers: &'a HeaderMap, cookie: Cookie) -> Option<&'a str> {
+        let name = self.name(cookie);
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v)
+            .filter(|v| {
+                v.len() == COOKIE_VALUE_LEN
+                    && v.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            })
+    }
 }
 
 /// The browser binding value, set by the web layer for every page request.
 #[derive(Clone, Debug)]
 pub struct BrowserId(pub String);
-
-pub fn browser_id(headers: &HeaderMap) -> Option<String> {
-    cookie(headers, BROWSER_COOKIE).map(str::to_owned)
-}
 
 pub fn new_browser_id() -> String {
     digest::random_token(32)
@@ -236,7 +262,8 @@ impl FromRequestParts<AppState> for Visitor {
             .get::<BrowserId>()
             .map(|b| b.0.clone())
             .ok_or_else(|| Error::internal("web page outside the browser layer"))?;
-        if let Some(secret) = cookie(&parts.headers, SESSION_COOKIE)
+        let policy = CookiePolicy::for_issuer(&state.settings.issuer);
+        if let Some(secret) = policy.value(&parts.headers, Cookie::Session)
             && let Some(session) = web_sessions::current(&state.store, secret, now).await?
         {
             binding = secret.to_owned();
@@ -330,11 +357,33 @@ mod tests {
     #[test]
     fn cookie_attributes() {
         let policy = CookiePolicy { secure: true };
-        let v = policy.set_cookie(SESSION_COOKIE, "abc", Some(60)).unwrap();
+        let v = policy.set_cookie(Cookie::Session, "abc", Some(60)).unwrap();
         assert_eq!(
             v.to_str().unwrap(),
-            "tessera_session=abc; Path=/; HttpOnly; SameSite=Lax; Max-Age=60; Secure"
+            "__Host-tessera_session=abc; Path=/; HttpOnly; SameSite=Lax; Max-Age=60; Secure"
         );
+        let policy = CookiePolicy { secure: false };
+        let v = policy.set_cookie(Cookie::Browser, "abc", None).unwrap();
+        assert_eq!(
+            v.to_str().unwrap(),
+            "tessera_browser=abc; Path=/; HttpOnly; SameSite=Lax"
+        );
+    }
+
+    /// Under HTTPS, a cookie without the prefix (set by a sibling subdomain
+    /// for the parent domain) is not ours.
+    #[test]
+    fn a_secure_deployment_reads_only_host_prefixed_cookies() {
+        let value = digest::random_token(32);
+        let mut h = HeaderMap::new();
+        let planted = format!("tessera_browser={value}; tessera_session={value}");
+        h.insert(header::COOKIE, HeaderValue::from_str(&planted).unwrap());
+        let secure = CookiePolicy { secure: true };
+        assert_eq!(secure.value(&h, Cookie::Browser), None);
+        assert_eq!(secure.value(&h, Cookie::Session), None);
+        let ours = format!("__Host-tessera_session={value}");
+        h.insert(header::COOKIE, HeaderValue::from_str(&ours).unwrap());
+        assert_eq!(secure.value(&h, Cookie::Session), Some(value.as_str()));
     }
 
     #[test]
@@ -343,14 +392,15 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(
             header::COOKIE,
-            HeaderValue::from_str(&format!("x=1; {SESSION_COOKIE}={good}")).unwrap(),
+            HeaderValue::from_str(&format!("x=1; tessera_session={good}")).unwrap(),
         );
-        assert_eq!(cookie(&h, SESSION_COOKIE), Some(good.as_str()));
+        let policy = CookiePolicy { secure: false };
+        assert_eq!(policy.value(&h, Cookie::Session), Some(good.as_str()));
         h.insert(
             header::COOKIE,
             HeaderValue::from_static("tessera_session=short"),
         );
-        assert_eq!(cookie(&h, SESSION_COOKIE), None);
+        assert_eq!(policy.value(&h, Cookie::Session), None);
     }
 
     #[test]

@@ -264,7 +264,7 @@ async fn signin_password(
 fn signed_in(state: &AppState, secret: &str, next: &str) -> PageResult {
     let policy = CookiePolicy::for_issuer(&state.settings.issuer);
     let cookie = policy.set_cookie(
-        session::SESSION_COOKIE,
+        session::Cookie::Session,
         secret,
         Some(web_sessions::SESSION_TTL_SECS),
     )?;
@@ -302,7 +302,7 @@ async fn signout(
     let mut response = Redirect::to(PATH).into_response();
     response.headers_mut().append(
         header::SET_COOKIE,
-        policy.clear_cookie(session::SESSION_COOKIE)?,
+        policy.clear_cookie(session::Cookie::Session)?,
     );
     Ok(response)
 }
