@@ -1,11 +1,13 @@
 //! Email one-time codes (the `lua auth configure --email … --otp …` flow and the
 //! web sign-in): 6 digits, valid 10 minutes, single use, burnt after 5 wrong tries.
 //!
+//! - A code belongs to its [`Requester`] (a browser, or for the API a client
+//!   address) and only they may try it: nobody else can void an address's code
+//!   by asking for another, or burn it with wrong tries, to lock its owner out.
 //! - [`request`] answers the same whether or not the address has an account (the
 //!   look-up, the code and the mail happen in the background, so timing does not
-//!   tell either), and is
-//!   throttled per address and per client IP in the database (every instance
-//!   counts the same).
+//!   tell either), and is throttled in the database (every instance counts the
+//!   same) per client IP, per address and client IP, and per address.
 //! - [`verify`] checks a code and returns the account. The code is stored only as
 //!   an HMAC under a key derived from the master key: a plain hash of 6 digits
 //!   would fall to a million guesses from a database copy. Codes never appear in
@@ -26,11 +28,40 @@ pub type AccountId = String;
 
 pub const CODE_TTL_SECS: i64 = 10 * 60;
 pub const MAX_TRIES: i64 = 5;
-/// Code requests per address per window.
-pub const PER_ADDRESS: Limit = Limit::per_quarter_hour(5);
+/// Code requests for one address from one client IP per window.
+pub const PER_ADDRESS_AND_IP: Limit = Limit::per_quarter_hour(5);
+/// Code requests for one address per window, from anywhere: mail to one
+/// inbox stays bounded, and one client IP alone cannot use it all up.
+pub const PER_ADDRESS: Limit = Limit::per_quarter_hour(15);
 /// Code requests per client IP per window.
 pub const PER_IP: Limit = Limit::per_quarter_hour(20);
 const THROTTLED: &str = "too many code requests; wait a few minutes and try again";
+
+/// Who asked for a code, and so who alone may try it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Requester(String);
+
+impl Requester {
+    /// The sign-in page's browser, by its `tessera_browser` value (stored
+    /// hashed: the value binds the browser's forms).
+    pub fn browser(browser_id: &str) -> Self {
+        Self(format!(
+            "browser:{}",
+            crate::digest::secret_hash(browser_id)
+        ))
+    }
+
+    /// An API client, by its address (an IPv6 /64, as limits count it): the
+    /// CLI asks and verifies from the same machine.
+    pub fn address(ip: IpAddr) -> Self {
+        Self(format!("ip:{}", crate::forwarded::limit_key(ip)))
+    }
+
+    /// As the store keeps it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
 
 fn code_hash(svc: &Services, email: &str, code: &str) -> String {
     svc.settings
@@ -51,34 +82,31 @@ fn new_code() -> String {
     }
 }
 
-/// Sends a code to `email` if it has an account. Same `Ok(())` either way;
-/// `TooManyRequests` past the per-address or per-IP limit.
-pub async fn request(state: &AppState, email: &str, client_ip: IpAddr, now: i64) -> Result<()> {
+/// Sends `requester` a code for `email` if it has an account. Same `Ok(())`
+/// either way; `TooManyRequests` past a limit.
+pub async fn request(
+    state: &AppState,
+    email: &str,
+    requester: Requester,
+    client_ip: IpAddr,
+    now: i64,
+) -> Result<()> {
     let email = crate::accounts::normalize_email(email)?;
-    let store = &state.store;
-    attempts::hit(
-        store,
-        &format!("otp-ip:{}", crate::forwarded::limit_key(client_ip)),
-        PER_IP,
-        THROTTLED,
-        now,
-    )
-    .await?;
-    attempts::hit(
-        store,
-        &format!("otp-email:{email}"),
-        PER_ADDRESS,
-        THROTTLED,
-        now,
-    )
-    .await?;
+    let ip = crate::forwarded::limit_key(client_ip);
+    for (key, limit) in [
+        (format!("otp-ip:{ip}"), PER_IP),
+        (format!("otp-email:{email}:ip:{ip}"), PER_ADDRESS_AND_IP),
+        (format!("otp-email:{email}"), PER_ADDRESS),
+    ] {
+        attempts::hit(&state.store, &key, limit, THROTTLED, now).await?;
+    }
     // Everything that differs between a known and an unknown address (the look-up,
     // storing the code, the mail) happens after the answer, so its timing says
     // nothing about which addresses have accounts.
     let state = state.clone();
     // In the request's span, so a failure is logged with its request id.
     let send = async move {
-        if let Err(e) = send_code(&state, &email, now).await {
+        if let Err(e) = send_code(&state, &email, &requester, now).await {
             tracing::error!(error = %e, "sending a one-time code failed");
         }
     };
@@ -87,7 +115,7 @@ pub async fn request(state: &AppState, email: &str, client_ip: IpAddr, now: i64)
 }
 
 /// Stores a new code for `email`'s account, if there is one, and mails it.
-async fn send_code(svc: &Services, email: &str, now: i64) -> Result<()> {
+async fn send_code(svc: &Services, email: &str, requester: &Requester, now: i64) -> Result<()> {
     let Some(account) = svc.store.account_by_email(email).await? else {
         // An address without an account gets a code too, one nobody can type
         // (a random value stands where a code's keyed hash would): it takes
@@ -96,14 +124,16 @@ async fn send_code(svc: &Services, email: &str, now: i64) -> Result<()> {
         // not the address has an account.
         let never = crate::digest::random_token(32);
         return (svc.store)
-            .put_otp_code(email, &never, now, now + CODE_TTL_SECS)
+            .put_otp_code(email, requester.as_str(), &never, now, now + CODE_TTL_SECS)
             .await;
     };
     let code = new_code();
-    // One live code per address: a new request replaces (and so voids) the old one.
+    // One live code per address and requester: a new request replaces (and so
+    // voids) the one the same requester asked for before.
     svc.store
         .put_otp_code(
             &account.email,
+            requester.as_str(),
             &code_hash(svc, &account.email, &code),
             now,
             now + CODE_TTL_SECS,
@@ -122,10 +152,17 @@ async fn send_code(svc: &Services, email: &str, now: i64) -> Result<()> {
         .await
 }
 
-/// Checks `code` for `email`: the account on success; `InvalidOtp` for a wrong,
-/// expired, used or burnt code, or an unknown address.
-pub async fn verify(svc: &Services, email: &str, code: &str, now: i64) -> Result<AccountId> {
-    match check(svc, email, code, now).await? {
+/// Checks `code` for `email`, as `requester`: the account on success;
+/// `InvalidOtp` for a wrong, expired, used or burnt code, an unknown address,
+/// or a code somebody else asked for.
+pub async fn verify(
+    svc: &Services,
+    email: &str,
+    requester: &Requester,
+    code: &str,
+    now: i64,
+) -> Result<AccountId> {
+    match check(svc, email, requester, code, now).await? {
         Checked::Valid(account_id) => Ok(account_id),
         Checked::Wrong | Checked::UsedUp => Err(Error::InvalidOtp),
     }
@@ -148,7 +185,14 @@ pub enum Checked {
 /// Every address that asked for a code holds one, so `UsedUp` says nothing
 /// about which addresses have accounts: tries and expiry are the asker's doing
 /// and the clock's, and only the owner of a real code can use it.
-pub async fn check(svc: &Services, email: &str, code: &str, now: i64) -> Result<Checked> {
+pub async fn check(
+    svc: &Services,
+    email: &str,
+    requester: &Requester,
+    code: &str,
+    now: i64,
+) -> Result<Checked> {
+    let requester = requester.as_str();
     let Ok(email) = crate::accounts::normalize_email(email) else {
         return Ok(Checked::Wrong);
     };
@@ -156,8 +200,12 @@ pub async fn check(svc: &Services, email: &str, code: &str, now: i64) -> Result<
     let presented = code_hash(svc, &email, code);
     let is =
         |stored: &str| well_formed && bool::from(presented.as_bytes().ct_eq(stored.as_bytes()));
-    let Some((stored, tries)) = svc.store.try_otp_code(&email, now, MAX_TRIES).await? else {
-        return Ok(match svc.store.stored_otp_code(&email).await? {
+    let Some((stored, tries)) = svc
+        .store
+        .try_otp_code(&email, requester, now, MAX_TRIES)
+        .await?
+    else {
+        return Ok(match svc.store.stored_otp_code(&email, requester).await? {
             // Expired or out of tries: the clock's doing and the asker's, the
             // same for every address that asked, with an account or not.
             Some((_, None)) => Checked::UsedUp,
@@ -173,7 +221,11 @@ pub async fn check(svc: &Services, email: &str, code: &str, now: i64) -> Result<
             false => Checked::Wrong,
         });
     }
-    if !svc.store.consume_otp_code(&email, &stored, now).await? {
+    if !svc
+        .store
+        .consume_otp_code(&email, requester, &stored, now)
+        .await?
+    {
         // Another request used it first.
         return Ok(Checked::UsedUp);
     }

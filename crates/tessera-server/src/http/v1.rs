@@ -223,7 +223,8 @@ async fn request_code(
     ClientIp(ip): ClientIp,
     Json(body): Json<OtpRequest>,
 ) -> Result<(StatusCode, Json<CodeSent>)> {
-    otp::request(&state, &body.email, ip, state.now()).await?;
+    let requester = otp::Requester::address(ip);
+    otp::request(&state, &body.email, requester, ip, state.now()).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(CodeSent {
@@ -239,16 +240,18 @@ async fn request_code(
         (status = 201, description = "A new API key: shown this once.", body = CreatedApiKey,
             headers(("Cache-Control" = String, description = "`no-store`"), ("Pragma" = String, description = "`no-cache`"))),
         (status = 400, response = BadRequest),
-        (status = 401, description = "Wrong, expired, used or burnt code (`invalid_otp`).", body = ApiErrorBody),
+        (status = 401, description = "Wrong, expired, used or burnt code, or one asked for from another client address (`invalid_otp`).", body = ApiErrorBody),
         (status = 429, response = TooManyRequests),
         (status = 503, response = Unavailable),
     ))]
 async fn verify_code(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     Json(body): Json<OtpVerify>,
 ) -> Result<NewSecret<CreatedApiKey>> {
     let now = state.now();
-    let account_id = otp::verify(&state, &body.email, &body.code, now).await?;
+    let requester = otp::Requester::address(ip);
+    let account_id = otp::verify(&state, &body.email, &requester, &body.code, now).await?;
     let new = NewApiKey {
         account_id,
         name: Some("email one-time code".into()),

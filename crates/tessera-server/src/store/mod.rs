@@ -587,7 +587,7 @@ mod tests {
         let store = &fx.state.store;
         for (email, expires_at) in [("old@example.com", now - 1), ("new@example.com", now + 60)] {
             store
-                .put_otp_code(email, "h", now - 600, expires_at)
+                .put_otp_code(email, "ip:127.0.0.1", "h", now - 600, expires_at)
                 .await
                 .unwrap();
         }

@@ -202,6 +202,8 @@ pub struct Visitor {
     /// a socket.
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// Who asks for one-time codes from this browser, and alone may try them.
+    pub requester: crate::otp::Requester,
 }
 
 impl Visitor {
@@ -257,11 +259,13 @@ impl FromRequestParts<AppState> for Visitor {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
         let now = state.now();
         let mut signed_in = None;
-        let mut binding = parts
+        let browser = parts
             .extensions
             .get::<BrowserId>()
             .map(|b| b.0.clone())
             .ok_or_else(|| Error::internal("web page outside the browser layer"))?;
+        let requester = crate::otp::Requester::browser(&browser);
+        let mut binding = browser;
         let policy = CookiePolicy::for_issuer(&state.settings.issuer);
         if let Some(secret) = policy.value(&parts.headers, Cookie::Session)
             && let Some(session) = web_sessions::current(&state.store, secret, now).await?
@@ -286,6 +290,7 @@ impl FromRequestParts<AppState> for Visitor {
             client,
             ip,
             user_agent,
+            requester,
         })
     }
 }

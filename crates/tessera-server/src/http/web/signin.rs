@@ -115,7 +115,15 @@ async fn request_code(
     visitor.check_csrf(&form.csrf)?;
     let next = local_path(form.next.as_deref());
     let email = crate::accounts::canonical_email(&form.email);
-    match crate::otp::request(&state, &email, visitor.client, state.now()).await {
+    match crate::otp::request(
+        &state,
+        &email,
+        visitor.requester.clone(),
+        visitor.client,
+        state.now(),
+    )
+    .await
+    {
         Ok(()) => Ok(ok(&CodePage {
             layout: visitor.bare_layout("Enter your code"),
             next,
@@ -174,7 +182,7 @@ async fn signin_code(
     let email = crate::accounts::canonical_email(&form.email);
     let code: String = form.code.chars().filter(|c| !c.is_whitespace()).collect();
     let now = state.now();
-    let used_up = match crate::otp::check(&state, &email, &code, now).await? {
+    let used_up = match crate::otp::check(&state, &email, &visitor.requester, &code, now).await? {
         Checked::Valid(account_id) => {
             let secret = web_sessions::sign_in(
                 &state.store,

@@ -99,6 +99,12 @@ impl<'a> Browser<'a> {
         self.cookies.contains_key(name)
     }
 
+    /// Who this browser is when it asks for one-time codes.
+    pub fn requester(&self) -> String {
+        let requester = crate::otp::Requester::browser(&self.cookies["tessera_browser"]);
+        requester.as_str().to_owned()
+    }
+
     /// Signs in with a password an admin set.
     pub async fn sign_in_with_password(&mut self, email: &str, password: &str) -> Page {
         let form = self.get("/signin?next=/settings/api").await;
@@ -1105,7 +1111,8 @@ async fn a_used_up_code_is_explained_with_a_way_to_a_new_one() {
     assert!(browser.has_cookie("tessera_session"));
 }
 
-/// A code that was used already, or has expired, is used up too.
+/// A code that was used already, or has expired, is used up too; in
+/// another browser it is no code at all (only whoever asked may try one).
 #[tokio::test]
 async fn a_used_or_expired_code_is_used_up() {
     let fx = Fixture::new().await;
@@ -1121,10 +1128,17 @@ async fn a_used_or_expired_code_is_used_up() {
     let code = code_from_outbox(&fx, "a@example.com").await;
     let signed_in = enter_code(&mut first, &csrf, "a@example.com", &code).await;
     assert_eq!(signed_in.status, StatusCode::SEE_OTHER);
+    let first_csrf = first.get("/settings/api").await.csrf();
+    let reused = enter_code(&mut first, &first_csrf, "a@example.com", &code).await;
+    assert!(reused.html.contains(USED_UP), "{}", reused.html);
     let mut second = Browser::new(&fx);
     let csrf = second.get("/signin").await.csrf();
-    let reused = enter_code(&mut second, &csrf, "a@example.com", &code).await;
-    assert!(reused.html.contains(USED_UP), "{}", reused.html);
+    let elsewhere = enter_code(&mut second, &csrf, "a@example.com", &code).await;
+    assert!(
+        elsewhere.html.contains("That code is not valid"),
+        "{}",
+        elsewhere.html
+    );
 
     let asked = [
         ("csrf", csrf.as_str()),
@@ -1139,6 +1153,48 @@ async fn a_used_or_expired_code_is_used_up() {
     assert!(!second.has_cookie("tessera_session"));
 }
 
+/// Somebody who knows an address cannot keep its owner from signing in
+/// with a code: asking for codes of their own voids not the owner's, their
+/// wrong tries do not burn it, and the address's own window outlasts what
+/// one client address may ask.
+#[tokio::test]
+async fn a_stranger_cannot_void_or_burn_the_owners_code() {
+    let fx = Fixture::new().await;
+    fx.account("a@example.com").await;
+    let mut owner = Browser::new(&fx);
+    let owner_csrf = owner.get("/signin").await.csrf();
+    let asked = [
+        ("csrf", owner_csrf.as_str()),
+        ("email", "a@example.com"),
+        ("next", "/"),
+    ];
+    owner.post("/signin/code/request", &asked).await;
+    let code = code_from_outbox(&fx, "a@example.com").await;
+
+    let mut stranger = Browser::new(&fx);
+    stranger.peer = Some("192.0.2.7:4000".parse().unwrap());
+    let csrf = stranger.get("/signin").await.csrf();
+    let asks = [
+        ("csrf", csrf.as_str()),
+        ("email", "a@example.com"),
+        ("next", "/"),
+    ];
+    for _ in 0..crate::otp::PER_ADDRESS_AND_IP.max {
+        let page = stranger.post("/signin/code/request", &asks).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+        code_from_outbox(&fx, "a@example.com").await;
+    }
+    for _ in 0..crate::otp::MAX_TRIES {
+        enter_code(&mut stranger, &csrf, "a@example.com", &other_than(&code)).await;
+        enter_code(&mut stranger, &csrf, "a@example.com", &code).await;
+    }
+    assert!(!stranger.has_cookie("tessera_session"), "not theirs to use");
+
+    let done = enter_code(&mut owner, &owner_csrf, "a@example.com", &code).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.html);
+    assert!(owner.has_cookie("tessera_session"));
+}
+
 /// Asks for a code for each of `emails` and waits until each has one stored
 /// (by the task that also mails a known address's code).
 async fn ask_for_codes(fx: &Fixture, browser: &mut Browser<'_>, csrf: &str, emails: &[&str]) {
@@ -1146,12 +1202,13 @@ async fn ask_for_codes(fx: &Fixture, browser: &mut Browser<'_>, csrf: &str, emai
         let asked = [("csrf", csrf), ("email", email), ("next", "/")];
         browser.post("/signin/code/request", &asked).await;
     }
+    let requester = browser.requester();
     for email in emails {
         let mut yields = 0;
         while fx
             .state
             .store
-            .stored_otp_code(email)
+            .stored_otp_code(email, &requester)
             .await
             .unwrap()
             .is_none()
