@@ -230,6 +230,8 @@ pub enum Flash {
     ApiKey,
     /// An app's new client secret; the subject is the app's client id.
     ClientSecret,
+    /// A token-URL login's session id; the subject is a random handle.
+    TokenUrlSession,
 }
 
 impl Flash {
@@ -237,6 +239,7 @@ impl Flash {
         match self {
             Self::ApiKey => "api_key",
             Self::ClientSecret => "client_secret",
+            Self::TokenUrlSession => "token_url_session",
         }
     }
 

@@ -877,6 +877,15 @@ async fn pages_cannot_be_framed_or_cached() {
     );
     // The fixture's issuer is loopback HTTP: no `Secure`, or the browser drops it.
     assert!(!cookie.contains("Secure"), "{cookie}");
+    for path in [super::STYLESHEET_PATH, super::SCRIPT_PATH] {
+        let response = fx
+            .send(Request::get(path).body(Body::empty()).unwrap())
+            .await;
+        assert_eq!(
+            response.headers()[header::X_CONTENT_TYPE_OPTIONS],
+            "nosniff"
+        );
+    }
 }
 
 #[tokio::test]
@@ -1607,11 +1616,19 @@ async fn a_token_url_session_from_the_console_is_exchanged_once() {
     let fx = Fixture::new().await;
     let mut browser = Browser::member(&fx).await;
     let csrf = browser.get("/settings/sessions").await.csrf();
-    let page = browser
+    let created = browser
         .post("/settings/sessions/token-url", &[("csrf", &csrf)])
         .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "Post/Redirect/Get");
+    let page = browser.follow(&created).await;
     assert_eq!(page.status, StatusCode::OK);
     let session_id = between(&page.html, r#"id="secret""#, r#"value=""#, "\"").to_owned();
+    let reloaded = browser.follow(&created).await;
+    assert_eq!(
+        reloaded.location.as_deref(),
+        Some("/settings/sessions?done=session_shown"),
+        "shown once"
+    );
     let form = [("session_id", session_id.as_str())];
     let exchange = || fx.post_form("/oauth/session-token", &form);
     let first = exchange().await;

@@ -63,6 +63,10 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
             "A new client secret is shown only once, and that one was. If you did not store \
              it, rotate the secret again."
         }
+        "session_shown" => {
+            "A CLI sign-in session id is shown only once, and that one was. If you did not \
+             use it, create another."
+        }
         "app_deleted" => "The app was deleted.",
         "app_mode" => "The app's mode was changed.",
         "production_requested" => {

@@ -10,7 +10,7 @@ use crate::http::web::page::{Layout, ok, when};
 use crate::http::web::session::{Member, Submitted};
 use crate::oauth::session_token;
 use crate::services::AppState;
-use crate::web_sessions;
+use crate::web_sessions::{self, Flash};
 use askama::Template;
 use axum::Router;
 use axum::extract::State;
@@ -18,11 +18,16 @@ use axum::response::{IntoResponse, Redirect};
 use axum::routing::{get, post};
 
 pub const PATH: &str = "/settings/sessions";
+const TOKEN_URL_PATH: &str = "/settings/sessions/token-url";
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route(PATH, get(list))
-        .route("/settings/sessions/token-url", post(token_url_session))
+        .route(TOKEN_URL_PATH, post(token_url_session))
+        .route(
+            "/settings/sessions/token-url/{handle}",
+            get(token_url_shown).head(super::shown_once_head),
+        )
         .route("/settings/sessions/{id}/revoke", post(revoke_session))
         .route(
             "/settings/authorizations/{client_id}/revoke",
@@ -138,6 +143,8 @@ async fn revoke_authorization(
 
 /// Creates a session id for a CLI's token-URL login (`lofty-cli auth
 /// login-session`): single use, short-lived, exchanged for a Level 0 token.
+/// Answered with a redirect to the page that shows it once (Post/Redirect/Get:
+/// a reload makes no other).
 async fn token_url_session(
     State(state): State<AppState>,
     Submitted { member, .. }: Submitted,
@@ -152,6 +159,25 @@ async fn token_url_session(
     .await?;
     let action = Action::TokenUrlSessionCreated;
     audit::record(&state.store, member.actor(), action, None, now).await?;
+    let handle = crate::digest::random_token(16);
+    let browser_session = &member.account.session_id;
+    let flash = Flash::TokenUrlSession;
+    web_sessions::flash(&state, browser_session, flash, &handle, &session_id, now).await?;
+    Ok(Redirect::to(&format!("{TOKEN_URL_PATH}/{handle}")).into_response())
+}
+
+/// The session id [`token_url_session`] just made, shown this once.
+async fn token_url_shown(
+    State(state): State<AppState>,
+    member: Member,
+    PagePath(handle): PagePath<String>,
+) -> PageResult {
+    let (browser_session, now) = (&member.account.session_id, state.now());
+    let flash = Flash::TokenUrlSession;
+    let taken = web_sessions::take_flash(&state, browser_session, flash, &handle, now).await?;
+    let Some(session_id) = taken else {
+        return Ok(Redirect::to(&format!("{PATH}?done=session_shown")).into_response());
+    };
     Ok(ok(&TokenUrlPage {
         layout: member.visitor.layout("CLI sign-in session", "sessions"),
         session_id,
