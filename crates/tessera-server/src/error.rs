@@ -59,7 +59,9 @@ pub enum Error {
         retry_after_secs: u64,
     },
     /// A wrong, expired, used or burnt email one-time code (`/v1/auth/otp/verify`).
-    #[error("the one-time code is invalid or has expired; request a new one")]
+    #[error(
+        "the one-time code is invalid or has expired (a code works only from where it was asked for); request a new one"
+    )]
     InvalidOtp,
     /// An authorization request whose client or redirect URI cannot be trusted:
     /// shown as an error page, never redirected to (RFC 6749 §4.1.2.1).
