@@ -1064,6 +1064,12 @@ async fn enter_code(browser: &mut Browser<'_>, csrf: &str, email: &str, code: &s
     browser.post("/signin/code", &fields).await
 }
 
+/// The page's answer to asking for a code for `email`.
+async fn ask_for_code(browser: &mut Browser<'_>, csrf: &str, email: &str) -> Page {
+    let fields = [("csrf", csrf), ("email", email), ("next", "/")];
+    browser.post("/signin/code/request", &fields).await
+}
+
 /// A code that is not `code`.
 fn other_than(code: &str) -> String {
     format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000)
@@ -1080,12 +1086,7 @@ async fn a_used_up_code_is_explained_with_a_way_to_a_new_one() {
     fx.account("a@example.com").await;
     let mut browser = Browser::new(&fx);
     let csrf = browser.get("/signin").await.csrf();
-    let asked = [
-        ("csrf", csrf.as_str()),
-        ("email", "a@example.com"),
-        ("next", "/"),
-    ];
-    browser.post("/signin/code/request", &asked).await;
+    ask_for_code(&mut browser, &csrf, "a@example.com").await;
     let code = code_from_outbox(&fx, "a@example.com").await;
     for _ in 0..4 {
         let page = enter_code(&mut browser, &csrf, "a@example.com", &other_than(&code)).await;
@@ -1112,7 +1113,7 @@ async fn a_used_up_code_is_explained_with_a_way_to_a_new_one() {
     }
     assert!(!browser.has_cookie("tessera_session"));
 
-    let again = browser.post("/signin/code/request", &asked).await;
+    let again = ask_for_code(&mut browser, &csrf, "a@example.com").await;
     assert_eq!(again.status, StatusCode::OK);
     let code = code_from_outbox(&fx, "a@example.com").await;
     let done = enter_code(&mut browser, &csrf, "a@example.com", &code).await;
@@ -1128,12 +1129,7 @@ async fn a_used_or_expired_code_is_used_up() {
     fx.account("a@example.com").await;
     let mut first = Browser::new(&fx);
     let csrf = first.get("/signin").await.csrf();
-    let asked = [
-        ("csrf", csrf.as_str()),
-        ("email", "a@example.com"),
-        ("next", "/"),
-    ];
-    first.post("/signin/code/request", &asked).await;
+    ask_for_code(&mut first, &csrf, "a@example.com").await;
     let code = code_from_outbox(&fx, "a@example.com").await;
     let signed_in = enter_code(&mut first, &csrf, "a@example.com", &code).await;
     assert_eq!(signed_in.status, StatusCode::SEE_OTHER);
@@ -1149,12 +1145,7 @@ async fn a_used_or_expired_code_is_used_up() {
         elsewhere.html
     );
 
-    let asked = [
-        ("csrf", csrf.as_str()),
-        ("email", "a@example.com"),
-        ("next", "/"),
-    ];
-    second.post("/signin/code/request", &asked).await;
+    ask_for_code(&mut second, &csrf, "a@example.com").await;
     let code = code_from_outbox(&fx, "a@example.com").await;
     fx.clock.advance(crate::otp::CODE_TTL_SECS);
     let late = enter_code(&mut second, &csrf, "a@example.com", &code).await;
@@ -1172,24 +1163,14 @@ async fn a_stranger_cannot_void_or_burn_the_owners_code() {
     fx.account("a@example.com").await;
     let mut owner = Browser::new(&fx);
     let owner_csrf = owner.get("/signin").await.csrf();
-    let asked = [
-        ("csrf", owner_csrf.as_str()),
-        ("email", "a@example.com"),
-        ("next", "/"),
-    ];
-    owner.post("/signin/code/request", &asked).await;
+    ask_for_code(&mut owner, &owner_csrf, "a@example.com").await;
     let code = code_from_outbox(&fx, "a@example.com").await;
 
     let mut stranger = Browser::new(&fx);
     stranger.peer = Some("192.0.2.7:4000".parse().unwrap());
     let csrf = stranger.get("/signin").await.csrf();
-    let asks = [
-        ("csrf", csrf.as_str()),
-        ("email", "a@example.com"),
-        ("next", "/"),
-    ];
     for _ in 0..crate::otp::PER_ADDRESS_AND_IP.max {
-        let page = stranger.post("/signin/code/request", &asks).await;
+        let page = ask_for_code(&mut stranger, &csrf, "a@example.com").await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.html);
         code_from_outbox(&fx, "a@example.com").await;
     }
@@ -1208,8 +1189,7 @@ async fn a_stranger_cannot_void_or_burn_the_owners_code() {
 /// (by the task that also mails a known address's code).
 async fn ask_for_codes(fx: &Fixture, browser: &mut Browser<'_>, csrf: &str, emails: &[&str]) {
     for email in emails {
-        let asked = [("csrf", csrf), ("email", email), ("next", "/")];
-        browser.post("/signin/code/request", &asked).await;
+        ask_for_code(browser, csrf, email).await;
     }
     let requester = browser.requester();
     for email in emails {
