@@ -6,7 +6,7 @@ use crate::oauth::Clock;
 use crate::response::ApiResponse;
 use crate::retry::{RateLimitWait, RetryPolicy};
 use crate::session::OAuthSession;
-use crate::transport::{Transport, request_error, same_origin_url};
+use crate::transport::{Transport, request_error, same_origin_url, unreadable_answer};
 use std::time::Duration;
 use tessera_proto::api::{Me, ProjectList};
 use tessera_proto::{AccessToken, ApiErrorBody, ApiKey, dpop};
@@ -246,9 +246,15 @@ impl ApiClient {
             .with_config()
             .limit(MAX_RESPONSE_BYTES)
             .read_to_vec()
-            .map_err(|source| Error::Network {
-                url: url.to_owned(),
-                source,
+            .map_err(|source| match unreadable_answer(&source) {
+                Some(message) => Error::InvalidResponse {
+                    url: url.to_owned(),
+                    message,
+                },
+                None => Error::Network {
+                    url: url.to_owned(),
+                    source,
+                },
             })?;
         Ok(ApiResponse {
             status,
@@ -380,6 +386,21 @@ mod tests {
             ("GET", "/v1/projects")
         );
         assert_eq!(seen.header("authorization"), Some("Bearer at-1"));
+    }
+
+    /// A server that answers with more than this client reads was reached:
+    /// a bad answer (exit 6), not "is the server running?" (exit 5).
+    #[test]
+    fn an_oversized_answer_is_invalid_not_unreachable() {
+        let huge = "x".repeat(MAX_RESPONSE_BYTES as usize + 1);
+        let server = HttpStub::answering(StubResponse::text(200, &huge));
+        let err = ApiClient::new(&server.url)
+            .me_with_api_key(&ApiKey::new("k"))
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidResponse { ref message, .. } if message.contains("16384 KiB")),
+            "{err:?}"
+        );
     }
 
     #[test]

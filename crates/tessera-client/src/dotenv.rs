@@ -15,9 +15,14 @@
 ///
 /// Accepts what shells and the common dotenv loaders accept: `export ` prefixes,
 /// single quotes (literal), double quotes (with `\n`, `\"`, `\\` escapes), `#`
-/// comment lines and trailing ` # comments` on unquoted values, and CRLF line
-/// endings. Later assignments win, as when a shell sources the file.
+/// comment lines and trailing ` # comments` on unquoted values, CRLF line
+/// endings, and a UTF-8 byte order mark at the start (Windows editors write
+/// one). Later assignments win, as when a shell sources the file; a later
+/// assignment this cannot read (an unterminated quote, a value across lines)
+/// gives no key rather than an earlier one, which it was meant to replace
+/// (a revoked key, most likely).
 pub fn lookup(contents: &str, key: &str) -> Option<String> {
+    let contents = contents.strip_prefix('\u{feff}').unwrap_or(contents);
     let mut found = None;
     for line in contents.split('\n') {
         let line = line.strip_suffix('\r').unwrap_or(line).trim();
@@ -34,9 +39,7 @@ pub fn lookup(contents: &str, key: &str) -> Option<String> {
         if name.trim_end() != key {
             continue;
         }
-        if let Some(value) = parse_value(value.trim_start()) {
-            found = Some(value);
-        }
+        found = parse_value(value.trim_start());
     }
     found
 }
@@ -105,6 +108,16 @@ mod tests {
                 Some("second"),
             ),
             ("TESSERA_API_KEY=", Some("")),
+            ("\u{feff}TESSERA_API_KEY=bom", Some("bom")),
+            ("\u{feff}\u{feff}TESSERA_API_KEY=bom", None),
+            (
+                "TESSERA_API_KEY=stale\nTESSERA_API_KEY=\"new_line1\nnew_line2\"",
+                None,
+            ),
+            (
+                "TESSERA_API_KEY='unterminated\nTESSERA_API_KEY=last",
+                Some("last"),
+            ),
             ("", None),
         ];
         for (contents, want) in cases {

@@ -399,9 +399,36 @@ impl Store {
         let path = self.lock_path();
         let mut options = OpenOptions::new();
         options.create(true).truncate(false).write(true);
+        // As the other store files, the lock is a regular file or nothing: a
+        // symbolic link is not followed (it would create its target), and a
+        // FIFO does not block the open until a reader comes (every writing
+        // command would hang without a word).
         #[cfg(unix)]
-        options.mode(FILE_MODE);
-        let file = options.open(&path).map_err(Error::io(&path))?;
+        options
+            .mode(FILE_MODE)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+        let not_regular = || {
+            Error::Parse {
+            path: path.clone(),
+            message: "not a regular file, as the store's lock must be; check what it is (`ls -l`), and move it away".into(),
+        }
+        };
+        let file = match options.open(&path) {
+            Ok(file) => file,
+            // ELOOP (a link), ENXIO (a FIFO without a reader), EISDIR: said
+            // as what is there rather than as the open's errno.
+            Err(e) => {
+                let regular = std::fs::symlink_metadata(&path).map(|m| m.is_file());
+                return Err(match regular {
+                    Ok(false) => not_regular(),
+                    _ => Error::io(&path)(e),
+                });
+            }
+        };
+        // A FIFO with a reader, or a device, opens: refused all the same.
+        if !file.metadata().map_err(Error::io(&path))?.is_file() {
+            return Err(not_regular());
+        }
         Ok((path, file))
     }
 
@@ -869,10 +896,22 @@ fn parse<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, Error> {
 
 /// The parser's reason without the values it quotes in backticks
 /// (`` invalid type: integer `123456789`, expected a string ``): in the
-/// credentials file a value may be a secret.
+/// credentials file a value may be a secret. What it expected is the
+/// program's (a type, the variants of an enum: `` expected one of `web`,
+/// `device` ``), and is kept whole.
 fn without_quoted_values(message: &str) -> String {
+    // The first `expected` outside backticks: one inside is the file's.
+    let mut outside = true;
+    let cut = message
+        .char_indices()
+        .find(|&(i, c)| {
+            outside ^= c == '`';
+            outside && message[i..].starts_with("expected")
+        })
+        .map_or(message.len(), |(i, _)| i);
+    let (found, expected) = message.split_at(cut);
     let mut kept = String::with_capacity(message.len());
-    for (i, part) in message.split('`').enumerate() {
+    for (i, part) in found.split('`').enumerate() {
         // What the parser expected (`=`, `]`) is punctuation, never the file's.
         if i % 2 == 0 {
             kept.push_str(part);
@@ -882,7 +921,8 @@ fn without_quoted_values(message: &str) -> String {
             kept.push('`');
         }
     }
-    kept.replace(" ,", ",").trim_end().to_owned()
+    let kept = kept.replace(" ,", ",");
+    format!("{kept}{expected}").trim_end().to_owned()
 }
 
 /// A path as a POSIX shell word (the hints it appears in are commands to run).
@@ -1127,6 +1167,47 @@ mod tests {
             "{err}"
         );
         assert!(!err.contains("987654321"), "{err}");
+    }
+
+    /// What the parser expected is the program's text and stays; the value
+    /// it found is the file's and goes, even when it reads `expected`.
+    #[test]
+    fn parse_errors_keep_what_was_expected() {
+        let cases = [
+            (
+                "unknown variant `bogus`, expected one of `api_key`, `web`, `device`",
+                "unknown variant, expected one of `api_key`, `web`, `device`",
+            ),
+            (
+                "unknown variant `secret, expected one of`, expected `a` or `b`",
+                "unknown variant, expected `a` or `b`",
+            ),
+            (
+                "invalid type: integer `123`, expected a string",
+                "invalid type: integer, expected a string",
+            ),
+            ("duplicate key `api_key`", "duplicate key"),
+            ("expected `.`, `=`", "expected `.`, `=`"),
+        ];
+        for (message, kept) in cases {
+            assert_eq!(without_quoted_values(message), kept, "{message}");
+        }
+        let (_tmp, store) = store();
+        std::fs::create_dir_all(store.dir()).unwrap();
+        std::fs::write(
+            store.credentials_path(),
+            "[profiles.h.oauth]\nmethod = \"bogus-secret\"\naccess_token = \"AT\"\n",
+        )
+        .unwrap();
+        let err = store.read_credentials().unwrap_err().to_string();
+        assert!(
+            err.contains("line 2: unknown variant, expected one of `"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("bogus-secret") && !err.contains(",,"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -1565,6 +1646,37 @@ mod tests {
         std::os::unix::fs::symlink("/dev/zero", &dotenv).unwrap();
         let err = read_foreign_text(&dotenv).unwrap_err();
         assert!(err.to_string().contains("not a regular file"), "{err}");
+    }
+
+    /// The lock file is held to the same rule: a FIFO there once hung every
+    /// writing command in `open` without a word, and a symbolic link there
+    /// was followed, creating its target.
+    #[test]
+    fn a_lock_file_that_is_not_regular_is_refused_without_waiting() {
+        let (tmp, store) = store();
+        std::fs::create_dir_all(store.dir()).unwrap();
+        let lock = store.lock_path();
+        let made = std::process::Command::new("mkfifo").arg(&lock).status();
+        assert!(made.unwrap().success());
+        let fifo = store.update(|_, _| Ok(())).unwrap_err();
+        assert!(fifo.to_string().contains("not a regular file"), "{fifo}");
+        assert!(matches!(store.try_lock(), Err(Error::Parse { .. })));
+        assert!(store.wait_for_writer().is_err());
+
+        std::fs::remove_file(&lock).unwrap();
+        let target = tmp.path().join("created-through-the-link");
+        std::os::unix::fs::symlink(&target, &lock).unwrap();
+        let Err(link) = store.lock() else {
+            panic!("a linked lock file was used")
+        };
+        assert!(link.to_string().contains("not a regular file"), "{link}");
+        assert!(store.wait_for_writer().is_err());
+        assert!(!target.exists(), "the link's target was created");
+
+        std::fs::remove_file(&lock).unwrap();
+        std::fs::create_dir(&lock).unwrap();
+        let dir = store.update(|_, _| Ok(())).unwrap_err();
+        assert!(dir.to_string().contains("not a regular file"), "{dir}");
     }
 
     #[test]

@@ -284,6 +284,23 @@ pub(crate) fn request_error(url: &str, source: ureq::Error) -> Error {
     }
 }
 
+/// Why an answer whose status line came could not be read, when the server
+/// is to blame: larger than `limit` bytes, or stalled past the request's
+/// deadline. That server is up: it is a bad answer (exit 6), not one that
+/// could not be reached. `None` for anything else (a dropped connection).
+pub(crate) fn unreadable_answer(error: &ureq::Error) -> Option<String> {
+    match error {
+        ureq::Error::BodyExceedsLimit(limit) => Some(format!(
+            "the answer is larger than {} KiB, more than any answer this client reads",
+            limit / 1024
+        )),
+        ureq::Error::Timeout(_) => {
+            Some("the server stopped sending the answer before the request's deadline".into())
+        }
+        _ => None,
+    }
+}
+
 /// Names a TLS certificate failure in words, when `error` is one: the
 /// problem (unknown issuer, expired, wrong name) and what to do about it.
 pub(crate) fn certificate_problem(error: &ureq::Error) -> Option<String> {

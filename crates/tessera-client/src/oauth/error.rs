@@ -125,11 +125,18 @@ impl OAuthError {
         matches!(self, Self::Unreachable { .. })
     }
 
-    /// A failed send: a policy refusal is said as such; anything else is
-    /// an unreachable server (with the certificate problem, if that was it).
+    /// A failed send: a policy refusal is said as such, an answer that could
+    /// not be read is a bad response; anything else is an unreachable server
+    /// (with the certificate problem, if that was it).
     pub(crate) fn transport(url: impl Into<String>, source: TransportError) -> Self {
         match source {
             TransportError::InsecureHttp(_) => Self::InsecureHttp { url: url.into() },
+            // It answered: what it sent is the server's fault, not the network's.
+            TransportError::Unreadable { status, reason } => Self::BadResponse {
+                url: url.into(),
+                status,
+                detail: reason,
+            },
             source => Self::Unreachable {
                 url: url.into(),
                 source,

@@ -6,7 +6,7 @@
 //! [`TransportError`].
 
 use crate::error::Error;
-use crate::transport::{Transport, certificate_problem};
+use crate::transport::{Transport, certificate_problem, unreadable_answer};
 use std::time::Duration;
 use ureq::http::{Request, Response};
 
@@ -42,6 +42,10 @@ pub enum TransportError {
     /// user's opt-in ([`Transport::allow_insecure_http`]).
     #[error("refusing plain http to {0}: use https, or opt in for this server's environment")]
     InsecureHttp(String),
+    /// An answer came (`status`) but could not be read: too large, or it
+    /// stalled. The server is up; what it sent is not an answer.
+    #[error("{reason}")]
+    Unreadable { status: u16, reason: String },
 }
 
 /// Answers larger than this are not OAuth responses.
@@ -101,7 +105,13 @@ impl HttpClient for UreqClient {
             .with_config()
             .limit(MAX_BODY_BYTES)
             .read_to_vec()
-            .map_err(|e| TransportError::Network(format!("reading the response: {e}")))?;
+            .map_err(|e| match unreadable_answer(&e) {
+                Some(reason) => TransportError::Unreadable {
+                    status: parts.status.as_u16(),
+                    reason,
+                },
+                None => TransportError::Network(format!("reading the response: {e}")),
+            })?;
         Ok(Response::from_parts(parts, bytes))
     }
 }
@@ -128,6 +138,26 @@ mod tests {
             .unwrap();
         assert_eq!(response.status(), 400);
         assert_eq!(response.body(), br#"{"error":"invalid_request"}"#);
+    }
+
+    /// A server that answers with more than an OAuth answer ever is was
+    /// reached: its answer is unreadable, not the network down.
+    #[test]
+    fn an_oversized_answer_is_unreadable_not_unreachable() {
+        let huge = "x".repeat(MAX_BODY_BYTES as usize + 1);
+        let server = HttpStub::answering(StubResponse::text(200, &huge));
+        let err = UreqClient::new()
+            .send(Request::get(&server.url).body(Vec::new()).unwrap())
+            .unwrap_err();
+        assert!(
+            matches!(err, TransportError::Unreadable { status: 200, ref reason } if reason.contains("1024 KiB")),
+            "{err:?}"
+        );
+        let err = crate::oauth::OAuthError::transport(&server.url, err);
+        assert!(
+            matches!(err, crate::oauth::OAuthError::BadResponse { .. }),
+            "{err:?}"
+        );
     }
 
     #[test]
