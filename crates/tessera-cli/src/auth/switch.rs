@@ -38,11 +38,14 @@ pub fn make_current(ctx: &Ctx, environment: &str, name: &str) -> Result<(), CliE
 }
 
 pub fn run(args: &SwitchArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
-    let environment = switch(ctx, &args.name).map_err(|e| {
-        e.with_hint(format!(
+    // The list helps with a name that is not a profile; a file that cannot
+    // be written keeps its own hint.
+    let environment = switch(ctx, &args.name).map_err(|e| match e.client() {
+        Some(ClientError::UnknownProfile(_)) => e.with_hint(format!(
             "`{} auth list` shows the profiles of the current environment",
             ctx.spec.name
-        ))
+        )),
+        _ => e,
     })?;
     writeln!(
         io.stderr,
