@@ -118,11 +118,25 @@ pub fn command() -> clap::Command {
 
 pub fn main() -> ExitCode {
     let command = command();
-    if let Some(name) = empty_variable(&command, |name| std::env::var_os(name)) {
-        eprintln!("error: {name} is set but empty; give it a value or unset it (`unset {name}`)");
-        return ExitCode::from(2);
+    let empty = |chosen| empty_variable(&command, chosen, |name| std::env::var_os(name));
+    // Help, the version and the man pages read no setting: an empty variable
+    // does not keep anyone from them. Any other command line, parsed (its
+    // own variables) or refused by clap (which says "a value is required for
+    // '--flag'" of an empty one), is told which variable is empty.
+    let matches = match command.clone().try_get_matches() {
+        Ok(matches) => matches,
+        Err(e) if is_a_value(&e) => match empty(None) {
+            Some(name) => return said_empty(&name),
+            None => e.exit(),
+        },
+        Err(e) => e.exit(),
+    };
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let Some(name) = empty(Some(&matches))
+        && !matches!(cli.command, Command::Man { .. })
+    {
+        return said_empty(&name);
     }
-    let cli = Cli::from_arg_matches(&command.get_matches()).unwrap_or_else(|e| e.exit());
     init_logging(cli.log_format);
     crate::tls::install_crypto_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -225,25 +239,56 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-/// Every environment variable `tesserad` reads, for [`empty_variable`].
-fn variables(command: &clap::Command) -> Vec<String> {
+/// clap refused a value (an empty one among them), not the command line's shape.
+fn is_a_value(e: &clap::Error) -> bool {
+    use clap::error::ErrorKind;
+    matches!(
+        e.kind(),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation
+    )
+}
+
+fn said_empty(name: &str) -> ExitCode {
+    eprintln!("error: {name} is set but empty; give it a value or unset it (`unset {name}`)");
+    ExitCode::from(2)
+}
+
+/// The environment variables of `command` and, of its subcommands, the one
+/// `chosen` names (all of them without a choice).
+fn variables(command: &clap::Command, chosen: Option<&clap::ArgMatches>) -> Vec<String> {
     let own = command
         .get_arguments()
         .filter_map(|arg| arg.get_env()?.to_str());
     let mut names: Vec<String> = own.map(str::to_owned).collect();
-    names.extend(command.get_subcommands().flat_map(variables));
+    match chosen.map(clap::ArgMatches::subcommand) {
+        Some(Some((name, matches))) => {
+            let sub = command.find_subcommand(name);
+            names.extend(
+                sub.map(|sub| variables(sub, Some(matches)))
+                    .unwrap_or_default(),
+            );
+        }
+        Some(None) => {}
+        None => names.extend(
+            command
+                .get_subcommands()
+                .flat_map(|sub| variables(sub, None)),
+        ),
+    }
     names
 }
 
-/// The first variable that is set but empty. An empty variable is a mistake
-/// (`TESSERAD_METRICS_TOKEN=$TYPO`), never "not set": quietly falling back to
-/// the default could leave `/metrics` open or open another database (and
-/// clap would name the flag, not the variable, or take "" as a value).
+/// The first variable the command line reads that is set but empty. An
+/// empty variable is a mistake (`TESSERAD_METRICS_TOKEN=$TYPO`), never "not
+/// set": quietly falling back to the default could leave `/metrics` open or
+/// open another database (and clap would name the flag, not the variable, or
+/// take "" as a value).
 fn empty_variable(
     command: &clap::Command,
+    chosen: Option<&clap::ArgMatches>,
     var: impl Fn(&str) -> Option<std::ffi::OsString>,
 ) -> Option<String> {
-    let mut names = variables(command);
+    let mut names = variables(command, chosen);
     // Read by hand, not through a flag: a secret.
     names.push("TESSERAD_MASTER_KEY".to_owned());
     names
@@ -259,7 +304,7 @@ mod tests {
         let only = |set: &'static str, value: &'static str| {
             move |name: &str| (name == set).then(|| std::ffi::OsString::from(value))
         };
-        let empty = |set, value| super::empty_variable(&command, only(set, value));
+        let empty = |set, value| super::empty_variable(&command, None, only(set, value));
         assert_eq!(empty("TESSERAD_LISTEN", "127.0.0.1:1"), None);
         assert_eq!(empty("TESSERAD_BIN", ""), None, "not one of ours");
         for name in [
