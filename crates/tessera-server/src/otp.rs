@@ -28,11 +28,13 @@ pub type AccountId = String;
 
 pub const CODE_TTL_SECS: i64 = 10 * 60;
 pub const MAX_TRIES: i64 = 5;
-/// Code requests for one address from one client IP per window.
-pub const PER_ADDRESS_AND_IP: Limit = Limit::per_quarter_hour(5);
-/// Code requests for one address per window, from anywhere: mail to one
-/// inbox stays bounded, and one client IP alone cannot use it all up.
-pub const PER_ADDRESS: Limit = Limit::per_quarter_hour(15);
+/// Code requests for one address per window, from anywhere. Each code has
+/// its tries, so this bounds the guesses at an address: 25 per window, as
+/// when an address had one code (a higher limit would multiply them).
+pub const PER_ADDRESS: Limit = Limit::per_quarter_hour(5);
+/// Code requests for one address from one client IP per window: fewer than
+/// [`PER_ADDRESS`], so one client address alone cannot use up the owner's.
+pub const PER_ADDRESS_AND_IP: Limit = Limit::per_quarter_hour(3);
 /// Code requests per client IP per window.
 pub const PER_IP: Limit = Limit::per_quarter_hour(20);
 const THROTTLED: &str = "too many code requests; wait a few minutes and try again";
