@@ -20,6 +20,37 @@ pub struct Project {
 }
 
 impl Store {
+    /// Addresses stored before addresses were compared composed (NFC, see
+    /// `accounts::canonical_email`) are rewritten composed, once per
+    /// database, so that look-ups find them. One whose composed form another
+    /// account already has stays as it is, with a warning naming both: which
+    /// is the person's is an operator's call.
+    pub(super) async fn compose_stored_emails(&self) -> Result<()> {
+        use unicode_normalization::{UnicodeNormalization as _, is_nfc};
+        let done = "SELECT value FROM deployment WHERE name = 'emails_composed'";
+        if self.optional::<(String,)>(done, ()).await?.is_some() {
+            return Ok(());
+        }
+        let sql = "SELECT id, email, created_at FROM accounts";
+        let accounts: Vec<Account> = self.all(sql, ()).await?;
+        for account in accounts.iter().filter(|a| !is_nfc(&a.email)) {
+            let composed: String = account.email.nfc().collect();
+            let sql = "UPDATE accounts SET email = $1 WHERE id = $2";
+            match self.execute(sql, (&composed, &account.id)).await {
+                Err(e) if super::is_unique_violation(&e) => tracing::warn!(
+                    account = %account.id,
+                    "the account's email address, composed (NFC), is another account's: \
+                     it is left as stored, and sign-in finds the other; merge or delete one"
+                ),
+                other => drop(other?),
+            }
+        }
+        let sql = "INSERT INTO deployment (name, value) VALUES ('emails_composed', '1') \
+                   ON CONFLICT (name) DO NOTHING";
+        self.execute(sql, ()).await?;
+        Ok(())
+    }
+
     pub async fn insert_account(&self, account: &Account) -> Result<()> {
         let sql = "INSERT INTO accounts (id, email, created_at) VALUES ($1, $2, $3)";
         let values = (&account.id, &account.email, account.created_at);
@@ -65,5 +96,52 @@ impl Store {
         let sql = "SELECT id, account_id, name, created_at FROM projects \
                    WHERE account_id = $1 ORDER BY created_at, id";
         self.all(sql, (account_id,)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::Fixture;
+
+    /// A database from before addresses were composed: the upgrade composes
+    /// what it can, once, and leaves an address whose composed form is taken.
+    #[tokio::test]
+    async fn stored_addresses_are_composed_once_on_upgrade() {
+        let fx = Fixture::new().await;
+        let store = &fx.state.store;
+        let account = |id: &str, email: &str| Account {
+            id: id.into(),
+            email: email.into(),
+            created_at: 0,
+        };
+        for (id, email) in [
+            ("acct_a", "jose\u{301}@example.com"),
+            ("acct_b", "rene\u{301}@example.com"),
+            ("acct_c", "ren\u{e9}@example.com"),
+        ] {
+            store.insert_account(&account(id, email)).await.unwrap();
+        }
+        let forget = "DELETE FROM deployment WHERE name = 'emails_composed'";
+        store.execute(forget, ()).await.unwrap();
+        store.migrate().await.unwrap();
+        let found = store
+            .account_by_email("jos\u{e9}@example.com")
+            .await
+            .unwrap();
+        assert_eq!(found.unwrap().id, "acct_a");
+        let left = store.account_by_id("acct_b").await.unwrap().unwrap();
+        assert_eq!(
+            left.email, "rene\u{301}@example.com",
+            "the composed form is taken"
+        );
+        // Once: an address stored later as it came is not rewritten again.
+        store
+            .insert_account(&account("acct_d", "zoe\u{308}@example.com"))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let later = store.account_by_id("acct_d").await.unwrap().unwrap();
+        assert_eq!(later.email, "zoe\u{308}@example.com");
     }
 }

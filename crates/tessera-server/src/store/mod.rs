@@ -185,15 +185,16 @@ impl Store {
             // A newer tesserad upgraded the schema (a rolling upgrade, or a
             // downgrade): say so, not in sqlx's words.
             Err(sqlx::migrate::MigrateError::VersionMissing(version)) => {
-                Err(Error::Config(format!(
+                return Err(Error::Config(format!(
                     "this database's schema is newer than this tesserad {}: it has \
                      migration {version}, which this version does not know; run the \
                      tesserad that upgraded it, or a newer one",
                     env!("CARGO_PKG_VERSION")
-                )))
+                )));
             }
-            other => Ok(other?),
+            other => other?,
         }
+        self.compose_stored_emails().await
     }
 
     pub fn backend(&self) -> Backend {
