@@ -63,17 +63,19 @@ pub fn request_device_authorization(
     for (field, uri) in uris {
         // The URL parser would quietly drop or percent-encode control
         // characters, so they are looked for in the text as received.
-        if let Some(uri) = uri
-            && (rule.check_url(uri).is_err() || uri.chars().any(acted_on))
-        {
-            return Err(OAuthError::BadResponse {
-                url: device_authorization_endpoint.to_owned(),
-                status: response.status().as_u16(),
-                detail: format!(
-                    "the {field} {uri:?} is not an https URL (plain http is only for this machine's own servers); refusing to send you there"
-                ),
-            });
-        }
+        let Some(uri) = uri else { continue };
+        let why = if rule.check_url(uri).is_err() {
+            "is not an https URL (plain http is only for this machine's own servers)"
+        } else if uri.chars().any(acted_on) {
+            "holds control or text-direction characters"
+        } else {
+            continue;
+        };
+        return Err(OAuthError::BadResponse {
+            url: device_authorization_endpoint.to_owned(),
+            status: response.status().as_u16(),
+            detail: format!("the {field} {uri:?} {why}; refusing to send you there"),
+        });
     }
     device.expires_in = device.expires_in.min(MAX_DEVICE_CODE_LIFETIME.as_secs());
     Ok(device)
@@ -228,6 +230,12 @@ mod tests {
                 matches!(err, OAuthError::BadResponse { .. }),
                 "{uri} {complete}: {err:?}"
             );
+            // The reason is the right one.
+            let https = [uri, complete]
+                .iter()
+                .all(|u| u.starts_with("https://as.test/d"));
+            let said = err.to_string();
+            assert_eq!(said.contains("control or text-direction"), https, "{said}");
         }
         // An environment opted in to plain http may be sent to its own host.
         ask(
