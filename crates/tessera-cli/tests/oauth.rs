@@ -854,3 +854,39 @@ fn server_text_cannot_forge_a_hint_line() {
         );
     }
 }
+
+/// An API key goes only to its profile's server: metadata naming a token
+/// endpoint on another origin gets no `customer_key` (nor anything else).
+#[test]
+fn an_api_key_is_not_sent_to_a_token_endpoint_elsewhere() {
+    let elsewhere = HttpStub::builder()
+        .route("POST", "/token", |_, _| not_found())
+        .start();
+    let token_endpoint = format!("{}/token", elsewhere.url);
+    let server = HttpStub::builder()
+        .route(
+            "GET",
+            "/.well-known/oauth-authorization-server",
+            move |_, url| {
+                StubResponse::json(
+                    200,
+                    serde_json::json!({"issuer": url, "token_endpoint": token_endpoint}),
+                )
+            },
+        )
+        .start();
+    let t = Tessera::new(&server.url)
+        .with_env("TESSERA_CLIENT_ID", "cid")
+        .with_env("TESSERA_CLIENT_SECRET", "cs");
+    let out = t.run(&[
+        "auth",
+        "login",
+        "--client-credentials",
+        "--api-key",
+        "tsk_the-accounts-key",
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("not sent there as customer_key"), "{err}");
+    assert!(elsewhere.requests().is_empty(), "nothing was sent there");
+}

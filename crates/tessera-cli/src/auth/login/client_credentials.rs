@@ -11,7 +11,7 @@ use crate::auth::Target;
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::io::Io;
-use tessera_client::oauth::{self, Client, ClientCredentialsRequest};
+use tessera_client::oauth::{self, Client, ClientCredentialsRequest, OAuthError};
 use tessera_client::{LoginMethod, OAuthSession};
 use tessera_proto::{ApiKey, ClientSecret};
 
@@ -81,6 +81,20 @@ pub fn obtain(
     scope: Option<&str>,
 ) -> Result<OAuthSession, LoginError> {
     let (http, meta) = common::discover(ctx, io, target)?;
+    // An API key goes only to its profile's server; metadata may name a
+    // token endpoint elsewhere (RFC 8414 allows it), which may have the
+    // client secret but not the key.
+    if customer_key.is_some()
+        && !tessera_client::config::same_origin(&meta.token_endpoint, &target.server)
+    {
+        return Err(LoginError::Setup(OAuthError::InvalidUrl {
+            url: meta.token_endpoint.clone(),
+            reason: format!(
+                "the token endpoint is not on {}, so the API key is not sent there as customer_key",
+                target.server
+            ),
+        }));
+    }
     let client = Client::confidential(client_id, secret.clone());
     let token = oauth::client_credentials(
         &http,
