@@ -269,33 +269,11 @@ fn credential_helpers_print_the_token() {
     );
 
     let host = server.url.trim_start_matches("http://");
-    let mut git = t.command(&["auth", "git-credential", "get"]);
-    let mut child = git
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    write!(
-        child.stdin.take().unwrap(),
-        "protocol=http\nhost={host}\n\n"
-    )
-    .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = git_credential_get(&t, &format!("protocol=http\nhost={host}\n\n"));
     assert!(out.status.success());
     assert!(stdout(&out).contains("password=at-1\n"), "{}", stdout(&out));
     // Another host: no answer, so git asks its other helpers.
-    let mut child = t
-        .command(&["auth", "git-credential", "get"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    write!(
-        child.stdin.take().unwrap(),
-        "protocol=https\nhost=example.com\n\n"
-    )
-    .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = git_credential_get(&t, "protocol=https\nhost=example.com\n\n");
     assert!(
         out.status.success() && out.stdout.is_empty(),
         "{}",
@@ -779,6 +757,24 @@ fn a_token_with_a_line_break_is_refused_before_it_is_stored() {
     );
 }
 
+/// `auth git-credential get` with `request` on its standard input.
+fn git_credential_get(t: &Tessera, request: &str) -> std::process::Output {
+    let mut child = t
+        .command(&["auth", "git-credential", "get"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(request.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
 /// A token saved before tokens were checked (or a file edited by hand) is
 /// still never written into git's line protocol.
 #[test]
@@ -789,19 +785,7 @@ fn git_gets_no_token_with_a_line_break() {
         "method = \"device\"\naccess_token = \"AT\\nhost=evil.example\"\nexpires_at = 99999999999\nobtained_at = 0\n",
     );
     let host = url.trim_start_matches("http://");
-    let mut child = t
-        .command(&["auth", "git-credential", "get"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    write!(
-        child.stdin.take().unwrap(),
-        "protocol=http\nhost={host}\n\n"
-    )
-    .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = git_credential_get(&t, &format!("protocol=http\nhost={host}\n\n"));
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(out.stdout.is_empty(), "{}", stdout(&out));
     assert!(stderr(&out).contains("log in again"), "{}", stderr(&out));
