@@ -32,9 +32,11 @@ pub const MAX_TRIES: i64 = 5;
 /// its tries, so this bounds the guesses at an address: 25 per window, as
 /// when an address had one code (a higher limit would multiply them).
 pub const PER_ADDRESS: Limit = Limit::per_quarter_hour(5);
-/// Code requests for one address from one client IP per window: fewer than
-/// [`PER_ADDRESS`], so one client address alone cannot use up the owner's.
-pub const PER_ADDRESS_AND_IP: Limit = Limit::per_quarter_hour(3);
+/// Code requests for one address from one client IP per window. As many as
+/// [`PER_ADDRESS`], so one client sees the limit it always has; fewer would
+/// keep one client address from using an address's window up alone (a
+/// lockout), at the price of what clients rely on.
+pub const PER_ADDRESS_AND_IP: Limit = Limit::per_quarter_hour(5);
 /// Code requests per client IP per window.
 pub const PER_IP: Limit = Limit::per_quarter_hour(20);
 const THROTTLED: &str = "too many code requests; wait a few minutes and try again";
