@@ -7,7 +7,7 @@
 //! - [`request`] answers the same whether or not the address has an account (the
 //!   look-up, the code and the mail happen in the background, so timing does not
 //!   tell either), and is throttled in the database (every instance counts the
-//!   same) per client IP, per address and client IP, and per address.
+//!   same) per client IP and per address.
 //! - [`verify`] checks a code and returns the account. The code is stored only as
 //!   an HMAC under a key derived from the master key: a plain hash of 6 digits
 //!   would fall to a million guesses from a database copy. Codes never appear in
@@ -32,11 +32,6 @@ pub const MAX_TRIES: i64 = 5;
 /// its tries, so this bounds the guesses at an address: 25 per window, as
 /// when an address had one code (a higher limit would multiply them).
 pub const PER_ADDRESS: Limit = Limit::per_quarter_hour(5);
-/// Code requests for one address from one client IP per window. As many as
-/// [`PER_ADDRESS`], so one client sees the limit it always has; fewer would
-/// keep one client address from using an address's window up alone (a
-/// lockout), at the price of what clients rely on.
-pub const PER_ADDRESS_AND_IP: Limit = Limit::per_quarter_hour(5);
 /// Code requests per client IP per window.
 pub const PER_IP: Limit = Limit::per_quarter_hour(20);
 const THROTTLED: &str = "too many code requests; wait a few minutes and try again";
@@ -99,7 +94,6 @@ pub async fn request(
     let ip = crate::forwarded::limit_key(client_ip);
     for (key, limit) in [
         (format!("otp-ip:{ip}"), PER_IP),
-        (format!("otp-email:{email}:ip:{ip}"), PER_ADDRESS_AND_IP),
         (format!("otp-email:{email}"), PER_ADDRESS),
     ] {
         attempts::hit(&state.store, &key, limit, THROTTLED, now).await?;

@@ -569,7 +569,7 @@ mod tests {
                 .body(Body::from(r#"{"email":"someone@example.com"}"#))
                 .unwrap()
         };
-        for _ in 0..crate::otp::PER_ADDRESS_AND_IP.max {
+        for _ in 0..crate::otp::PER_ADDRESS.max {
             let response = fx.send(ask()).await;
             assert_eq!(response.status(), StatusCode::ACCEPTED);
             assert!(response.headers().contains_key("x-ratelimit-remaining"));
