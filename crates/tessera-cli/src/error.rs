@@ -1,5 +1,10 @@
 //! The one error type of the CLI. Exit codes come from `exit::exit_for`.
 
+use std::borrow::Cow;
+
+const NOT_WRITABLE: &str =
+    "the configuration directory must be yours and writable: check it with `ls -ld`";
+
 /// A command failure, with a message for the user and an optional hint that
 /// names what to do instead.
 #[derive(Debug, thiserror::Error)]
@@ -43,30 +48,30 @@ pub enum CliError {
 
 impl CliError {
     /// What to do about it, when there is something to say.
-    pub fn hint(&self) -> Option<&str> {
+    pub fn hint(&self) -> Option<Cow<'_, str>> {
         match self {
             CliError::NotLoggedIn { hint, .. }
             | CliError::Expired { hint, .. }
-            | CliError::Conflict { hint, .. } => Some(hint),
+            | CliError::Conflict { hint, .. } => Some(hint.into()),
             CliError::Client {
                 source: tessera_client::Error::Parse { .. },
                 hint: None,
-            } => Some("fix the file by hand, or move it away and log in again"),
+            } => Some("fix the file by hand, or move it away and log in again".into()),
             CliError::Client {
-                source: tessera_client::Error::Io { source, .. },
+                source: tessera_client::Error::Io { source, path },
                 hint: None,
             } => match source.kind() {
-                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
-                    Some(
-                        "the configuration directory must be yours and writable: check it with `ls -ld`",
-                    )
-                }
+                std::io::ErrorKind::PermissionDenied => Some(
+                    tessera_client::taken_by_another_user(path)
+                        .map_or(NOT_WRITABLE.into(), Cow::Owned),
+                ),
+                std::io::ErrorKind::ReadOnlyFilesystem => Some(NOT_WRITABLE.into()),
                 std::io::ErrorKind::NotADirectory => {
-                    Some("a file stands where a directory should be: move it away")
+                    Some("a file stands where a directory should be: move it away".into())
                 }
                 _ => None,
             },
-            CliError::Client { hint, .. } => hint.as_deref(),
+            CliError::Client { hint, .. } => hint.as_deref().map(Cow::Borrowed),
             CliError::Usage(_)
             | CliError::NeedsTerminal { .. }
             | CliError::Cancelled

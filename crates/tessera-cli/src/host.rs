@@ -17,6 +17,7 @@ use crate::exit::{Exit, exit_for};
 use crate::io::{Io, Prompter, ThemedPrompter};
 use crate::texts::printable_lines;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
 use tessera_client::{AppSpec, EnvVars, OAuthSpec, Overlay, ProcessEnv, Store};
@@ -209,7 +210,7 @@ pub fn clap_usage(error: &clap::Error, persona: &Persona) -> Exit {
             error: message,
             kind: Exit::Usage.kind(),
             exit_code: Exit::Usage.code(),
-            hint: Some(&hint),
+            hint: Some(Cow::Borrowed(&hint)),
         };
         let _ = serde_json::to_writer(std::io::stderr(), &body);
         eprintln!();
@@ -353,7 +354,7 @@ struct ErrorJson<'a> {
     kind: &'static str,
     exit_code: u8,
     /// Always present (`null` without one), so scripts can read it unchecked.
-    hint: Option<&'a str>,
+    hint: Option<Cow<'a, str>>,
 }
 
 /// Prints an error (as `{"error":…}` when `json`) on stderr and returns the
@@ -394,10 +395,16 @@ pub fn report(result: Result<(), CliError>, json: bool, texts: &ErrorTexts, io: 
     };
     let hint = error
         .hint()
-        .or(texts.unreachable.filter(|_| exit == Exit::Network))
-        .or(texts.insecure_http.filter(|_| is_insecure_http(&error)));
+        .or(texts
+            .unreachable
+            .filter(|_| exit == Exit::Network)
+            .map(Cow::Borrowed))
+        .or(texts
+            .insecure_http
+            .filter(|_| is_insecure_http(&error))
+            .map(Cow::Borrowed));
     if let Some(hint) = hint {
-        let _ = writeln!(io.stderr, "{}{}", texts.hint, printable_lines(hint));
+        let _ = writeln!(io.stderr, "{}{}", texts.hint, printable_lines(&hint));
     }
     exit
 }

@@ -48,6 +48,6 @@ pub use resolve::{
 };
 pub use response::ApiResponse;
 pub use session::{LoginMethod, OAuthSession};
-pub use store::{CredentialsRead, PermissionWarning, Store, StoreLock};
+pub use store::{CredentialsRead, PermissionWarning, Store, StoreLock, taken_by_another_user};
 pub use tessera_proto::ApiKey;
 pub use transport::{TlsTrust, Transport};

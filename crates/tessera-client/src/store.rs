@@ -925,6 +925,44 @@ fn without_quoted_values(message: &str) -> String {
     format!("{kept}{expected}").trim_end().to_owned()
 }
 
+/// Where a file this program must write was taken by another user, most
+/// often by running it once with `sudo` (root then owns the directory it
+/// created in the user's home): the topmost such entry on the way to `path`
+/// whose parent is the user's own, and the command that gives it back. `None` when
+/// nothing on the way belongs to someone else, or when no ancestor is the
+/// user's (a `chown -R` of a system directory is no advice to give).
+#[cfg(unix)]
+pub fn taken_by_another_user(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let uid = rustix::process::geteuid().as_raw();
+    let gid = rustix::process::getegid().as_raw();
+    let mut taken: Option<(&Path, u32)> = None;
+    for entry in path.ancestors() {
+        let Ok(meta) = std::fs::symlink_metadata(entry) else {
+            continue;
+        };
+        if meta.uid() != uid {
+            taken = Some((entry, meta.uid()));
+        } else if let Some((path, owner)) = taken {
+            let owner = match owner {
+                0 => "root".to_owned(),
+                other => format!("user {other}"),
+            };
+            return Some(format!(
+                "{} belongs to {owner}, not to you (perhaps from running this program with sudo); take it back with: sudo chown -R {uid}:{gid} {}",
+                path.display(),
+                shell_quote(path)
+            ));
+        }
+    }
+    None
+}
+
+#[cfg(not(unix))]
+pub fn taken_by_another_user(_: &Path) -> Option<String> {
+    None
+}
+
 /// A path as a POSIX shell word (the hints it appears in are commands to run).
 fn shell_quote(path: &Path) -> String {
     let s = path.display().to_string();
@@ -961,6 +999,40 @@ mod tests {
             .api_key
             .as_ref()
             .map(|k| k.expose_secret().to_owned())
+    }
+
+    /// Root's tests hand a directory to another user; anyone else cannot
+    /// give one away and sees only that nothing of theirs is reported.
+    #[test]
+    fn a_directory_taken_by_another_user_is_named_with_the_command_to_take_it_back() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("taken/cfg/config.toml");
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        assert_eq!(taken_by_another_user(&file), None, "all of it is ours");
+        if !rustix::process::geteuid().is_root() {
+            return;
+        }
+        let taken = tmp.path().join("taken");
+        for dir in [&taken, &taken.join("cfg")] {
+            std::os::unix::fs::chown(dir, Some(65534), Some(65534)).unwrap();
+        }
+        let hint = taken_by_another_user(&file).unwrap();
+        assert!(
+            hint.starts_with(&format!(
+                "{} belongs to user 65534, not to you",
+                taken.display()
+            )),
+            "{hint}"
+        );
+        assert!(
+            hint.ends_with(&format!("sudo chown -R 0:0 {}", taken.display())),
+            "{hint}"
+        );
+        assert_eq!(
+            taken_by_another_user(Path::new("/proc/1")),
+            None,
+            "no chown -R of /"
+        );
     }
 
     #[test]

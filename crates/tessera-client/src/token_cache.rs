@@ -270,9 +270,34 @@ impl Refresher for UreqRefresher<'_> {
         oauth::check_stored_endpoint(&http, &self.server, endpoint, |meta| {
             Some(meta.token_endpoint.as_str())
         })?;
+        check_customer_key_destination(session, endpoint, &self.server, customer_key)?;
         let env = self.env;
         HttpRefresher { http: &http, env }.renew(session, customer_key)
     }
+}
+
+/// The profile's API key goes only to its own server, as at login: metadata
+/// may name a token endpoint elsewhere, which is trusted with the client
+/// secret but not with the key. A login stored before login checked this,
+/// or an edited credentials file, must not send it there on renewal.
+fn check_customer_key_destination(
+    session: &OAuthSession,
+    endpoint: &str,
+    server: &str,
+    customer_key: Option<&ApiKey>,
+) -> Result<(), OAuthError> {
+    let sends_key = customer_key.is_some()
+        && session.refresh_token.is_none()
+        && session.method == LoginMethod::ClientCredentials;
+    if sends_key && !crate::config::same_origin(endpoint, server) {
+        return Err(OAuthError::InvalidUrl {
+            url: endpoint.to_owned(),
+            reason: format!(
+                "the token endpoint is not on {server}, so the API key is not sent there as customer_key; log in again"
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Renews over HTTP with the endpoints stored in the session: the refresh
@@ -403,6 +428,27 @@ mod tests {
     }
 
     #[test]
+    fn the_customer_key_is_renewed_only_with_its_own_server() {
+        let mut session = expired_session(1_000);
+        session.method = LoginMethod::ClientCredentials;
+        session.refresh_token = None;
+        let key = ApiKey::new("lk_eyJ.key");
+        let check = |session: &OAuthSession, endpoint, key| {
+            check_customer_key_destination(session, endpoint, "https://api.test", key)
+        };
+        check(&session, "https://api.test/oauth/token", Some(&key)).unwrap();
+        check(&session, "https://as.test/token", None).unwrap();
+        let err = check(&session, "https://as.test/token", Some(&key)).unwrap_err();
+        assert!(
+            err.to_string().contains("not sent there as customer_key"),
+            "{err}"
+        );
+        // A refresh token is sent instead of the key: nothing to withhold.
+        session.refresh_token = Some(tessera_proto::RefreshToken::new("rt"));
+        check(&session, "https://as.test/token", Some(&key)).unwrap();
+    }
+
+    #[test]
     fn a_fresh_token_is_returned_without_renewing() {
         let now = 1_000;
         let mut session = expired_session(now);
@@ -495,9 +541,7 @@ mod tests {
     /// (CI runs as root; a developer's machine runs it).
     #[cfg(unix)]
     fn is_root() -> bool {
-        std::fs::metadata("/proc/self")
-            .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
-            .unwrap_or(false)
+        rustix::process::geteuid().is_root()
     }
 
     #[test]

@@ -8,7 +8,9 @@
 //! endpoint) the local copy is deleted anyway, with a warning that the tokens
 //! stay valid at the server until they expire, and the exit status is 0: the
 //! user asked to be logged out here and is, as with `gh auth logout`. Scripts
-//! that must know can read the warning or revoke the tokens themselves.
+//! that must know can read the warning or revoke the tokens themselves. A
+//! configuration directory that cannot be written stops the logout before
+//! anything is revoked.
 
 use super::Target;
 use crate::context::Ctx;
@@ -98,6 +100,9 @@ pub fn run(args: &LogoutArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
         }
     }
 
+    // Revoking is not undone: a directory that cannot take the change must
+    // stop the logout before it, not leave a profile whose tokens are dead.
+    ctx.store.lock()?.check_writable()?;
     let mut creds = creds;
     for name in &targets {
         let Some(stored) = creds.profiles.get_mut(name) else {
