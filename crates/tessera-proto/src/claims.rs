@@ -46,9 +46,10 @@ pub struct Claims {
     #[serde(rename = "key_id", default, skip_serializing_if = "Option::is_none")]
     pub api_key_id: Option<String>,
     /// The resource the access token is meant for (RFC 8707 `resource`, RFC 9068
-    /// §2.2): absent means this server's own API. A server refuses a token
-    /// meant for another audience, which may accept it (workload identity
-    /// federation between two servers).
+    /// §2.2): the issuer itself for its own API (absent in tokens issued
+    /// before that default). A server refuses a token meant for another
+    /// audience, which may accept it (workload identity federation between
+    /// two servers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aud: Option<String>,
     /// The key the access token is bound to (RFC 9449 §6.1): only a request

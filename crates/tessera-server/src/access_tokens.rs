@@ -29,7 +29,8 @@ pub struct NewAccessToken {
     pub acr: Option<String>,
     pub lineage: Lineage,
     /// `aud`: another server the token is meant for (RFC 8707 `resource`);
-    /// `None` for this server's own API.
+    /// `None` for this server's own API, named by its issuer (RFC 9068 §3:
+    /// a default resource when the request named none).
     pub audience: Option<String>,
     /// The thumbprint of the DPoP key the token is bound to.
     pub dpop_jkt: Option<String>,
@@ -98,7 +99,7 @@ pub fn issue(
         acr: new.acr,
         family_id,
         api_key_id,
-        aud: new.audience,
+        aud: Some(new.audience.unwrap_or_else(|| issuer.to_owned())),
         cnf: new.dpop_jkt.map(|jkt| Confirmation { jkt }),
         gty: new
             .exchanged
@@ -140,6 +141,7 @@ pub async fn verify(
         return Err(AuthError::BadSignature.into());
     }
     // RFC 8707 §2: a token minted for another resource is that resource's.
+    // (Tokens issued before `aud` defaulted to the issuer have none.)
     if claims.aud.as_deref().is_some_and(|aud| aud != issuer) {
         return Err(AuthError::OtherAudience.into());
     }

@@ -271,8 +271,11 @@ async fn tesserad_trusts_another_tesserad(backend: Backend) {
         StatusCode::UNAUTHORIZED
     );
 
-    // A token of A for A itself (no aud): wrong audience at B.
+    // A token of A for A itself (aud = A's issuer, RFC 9068 §3's default
+    // resource): wrong audience at B.
     let (_, for_a) = client_credentials(&a, None, creds).await;
+    assert_eq!(claims(&for_a["access_token"])["aud"], a.url.as_str());
+    assert_eq!(claims(&for_b["access_token"])["aud"], b.url.as_str());
     let why = refused(&b, &b_app, for_a["access_token"].as_str().unwrap()).await;
     assert!(why.contains("audience"), "{why}");
     // A token of another app of A: the claim rule on client_id.
@@ -284,6 +287,16 @@ async fn tesserad_trusts_another_tesserad(backend: Backend) {
     // A resource that is not an absolute URI.
     let (status, body) = client_credentials(&a, Some("not a uri"), creds).await;
     assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_target");
+}
+
+/// The payload of a JWS, unverified.
+fn claims(token: &Value) -> Value {
+    use base64::Engine as _;
+    let payload = token.as_str().unwrap().split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
 }
 
 async fn admin_trust_explains_bad_rules(backend: Backend) {
