@@ -469,24 +469,19 @@ pub async fn authorize(
 }
 
 /// Withdraws the account's authorization of an app: every grant the account
-/// gave it (its refresh tokens and access tokens) ends.
+/// gave it ends, its tokens and the codes and device approvals not yet
+/// redeemed ([`Store::withdraw_app_authorization`]).
 pub async fn revoke_authorization(
     store: &Store,
     actor: Actor<'_>,
     client_id: &str,
     now: i64,
 ) -> Result<()> {
-    let families = store
-        .live_token_families(client_id, Some(actor.account_id))
-        .await?;
-    let recorded = store
-        .delete_app_authorization(actor.account_id, client_id)
-        .await?;
-    if !recorded && families.is_empty() {
+    if !store
+        .withdraw_app_authorization(actor.account_id, client_id, now)
+        .await?
+    {
         return Err(Error::NotFound("That app is not authorized.".into()));
-    }
-    for family in &families {
-        oauth::issue::revoke_family(store, family, now).await?;
     }
     audit::record(
         store,

@@ -172,14 +172,13 @@ pub async fn grant(svc: &Services, to: Grantee<'_>, poll: Poll) -> Result<TokenR
             "the user denied the request",
         )),
         "approved" => {
-            let taken = svc.store.consume_device_code(&hash).await?;
-            let account_id = row
-                .account_id
-                .filter(|_| taken)
+            let family_id = super::issue::new_family_id();
+            let account_id = svc
+                .store
+                .consume_device_code(&hash, &family_id, key.filter(|_| app.public), now)
+                .await?
                 .ok_or_else(|| super::invalid_grant("the device code was already used"))?;
             let scope = Scopes::parse(&row.scope);
-            let family_id =
-                super::issue::open_family(&svc.store, app, &account_id, &scope, key, now).await?;
             let family = super::issue::Family {
                 id: &family_id,
                 account_id: &account_id,
@@ -207,9 +206,10 @@ pub struct PendingDevice {
 
 const GUESS_MESSAGE: &str = "too many wrong codes from this address; wait and try again";
 
-/// Finds the pending, unexpired device for a typed user code. A miss counts
-/// against the client's address; past [`GUESS_LIMIT`] misses every look-up
-/// from there is refused with `TooManyRequests` until the window ends.
+/// Finds the pending, unexpired device for a typed user code. A miss (a code
+/// never issued) counts against the client's address; past [`GUESS_LIMIT`]
+/// misses every look-up from there is refused with `TooManyRequests` until
+/// the window ends.
 pub async fn lookup(
     svc: &Services,
     user_code: &str,
@@ -224,6 +224,17 @@ pub async fn lookup(
         None => None,
     };
     let Some(row) = found else {
+        // A code that was issued is no guess: a double click, or a second
+        // tab, finds it decided by the first, and must not lock the address.
+        let code = normalize_user_code(user_code);
+        if let Some(code) = code
+            && svc.store.device_user_code_issued(&code).await?
+        {
+            attempt.refund(&svc.store).await?;
+            return Err(Error::NotFound(
+                "that code was used already or has expired; start again on your device".into(),
+            ));
+        }
         return Err(Error::NotFound(
             "no device is waiting for that code; check it and try again".into(),
         ));

@@ -69,33 +69,10 @@ pub fn access_only(
     })
 }
 
-/// A new family id.
+/// A new family id (the family is opened with its code or device, in the
+/// transaction that consumes it).
 pub fn new_family_id() -> String {
     format!("fam_{}", uuid::Uuid::now_v7().simple())
-}
-
-/// Opens a new family for `account_id` at `app` and returns its id. (A code's
-/// family is opened when the code is consumed, in the same transaction.)
-pub async fn open_family(
-    store: &Store,
-    app: &App,
-    account_id: &str,
-    scope: &Scopes,
-    key: Option<&str>,
-    now: i64,
-) -> Result<String> {
-    let id = new_family_id();
-    store
-        .create_token_family(
-            &id,
-            &app.client_id,
-            account_id,
-            &scope.to_string(),
-            key.filter(|_| app.public),
-            now,
-        )
-        .await?;
-    Ok(id)
 }
 
 /// One login: the family's id, whom it acts for, and when it was created.
@@ -172,7 +149,8 @@ async fn new_refresh_token(
 ) -> Result<RefreshToken> {
     let ttl = i64::try_from(svc.settings.refresh_token_ttl.as_secs()).unwrap_or(i64::MAX / 2);
     let token = format!("{REFRESH_TOKEN_PREFIX}{}", digest::random_token(32));
-    svc.store
+    let stored = svc
+        .store
         .insert_refresh_token(
             &digest::secret_hash(&token),
             family_id,
@@ -180,6 +158,11 @@ async fn new_refresh_token(
             now.saturating_add(ttl).min(ends_at),
         )
         .await?;
+    if !stored {
+        return Err(super::invalid_grant(
+            "this login was ended while the tokens were issued; sign in again",
+        ));
+    }
     Ok(RefreshToken::new(token))
 }
 

@@ -38,13 +38,49 @@ impl Store {
         self.all(sql, (account_id,)).await
     }
 
-    /// `false` when the account had not authorized the app.
-    pub async fn delete_app_authorization(
+    /// Withdraws all the account granted the app, in one transaction: codes
+    /// not yet redeemed are deleted, devices approved but not yet polled are
+    /// denied, token families are revoked, the authorization is forgotten.
+    /// Statements over sets, not a list read first: a redemption racing this
+    /// either commits first (its family is then revoked here) or finds
+    /// nothing left to redeem. `false` when there was nothing to withdraw.
+    pub async fn withdraw_app_authorization(
         &self,
         account_id: &str,
         client_id: &str,
+        now: i64,
     ) -> Result<bool> {
-        let sql = "DELETE FROM app_authorizations WHERE account_id = $1 AND client_id = $2";
-        self.changed_one(sql, (account_id, client_id)).await
+        let mut tx = self.pool.begin().await?;
+        let of_the_app = |sql| sqlx::query(sql).bind(account_id).bind(client_id);
+        let codes = of_the_app(
+            "DELETE FROM authorization_codes \
+             WHERE account_id = $1 AND client_id = $2 AND consumed_at IS NULL",
+        )
+        .execute(&mut *tx)
+        .await?;
+        let devices = of_the_app(
+            "UPDATE device_codes SET status = 'denied' \
+             WHERE account_id = $1 AND client_id = $2 AND status = 'approved'",
+        )
+        .execute(&mut *tx)
+        .await?;
+        let families = of_the_app(
+            "UPDATE token_families SET revoked_at = $3 \
+             WHERE account_id = $1 AND client_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let recorded =
+            of_the_app("DELETE FROM app_authorizations WHERE account_id = $1 AND client_id = $2")
+                .execute(&mut *tx)
+                .await?;
+        let withdrawn = [codes, devices, families, recorded]
+            .iter()
+            .map(|done| done.rows_affected())
+            .sum::<u64>();
+        tx.commit().await?;
+        self.settle_auth_change().await;
+        Ok(withdrawn > 0)
     }
 }

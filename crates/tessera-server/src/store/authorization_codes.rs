@@ -1,8 +1,8 @@
 //! Authorization codes (RFC 6749 §4.1.2): single use, stored as hashes, each
 //! naming the token family its tokens will belong to.
 
-use super::Store;
-use crate::error::Result;
+use super::{Store, is_foreign_key_violation};
+use crate::error::{Error, Result};
 use sqlx::FromRow;
 
 /// A code as issued after consent.
@@ -78,7 +78,7 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         if let Some(row) = fresh {
-            sqlx::query(
+            let opened = sqlx::query(
                 "INSERT INTO token_families \
                  (id, client_id, account_id, scope, created_at, revoked_at, dpop_jkt) \
                  VALUES ($1, $2, $3, $4, $5, NULL, $6)",
@@ -90,7 +90,14 @@ impl Store {
             .bind(now)
             .bind(dpop_jkt)
             .execute(&mut *tx)
-            .await?;
+            .await
+            .map_err(Error::from);
+            match opened {
+                Ok(_) => {}
+                // The app was deleted after the code was read: no code now.
+                Err(e) if is_foreign_key_violation(&e) => return Ok(Consumed::Unknown),
+                Err(e) => return Err(e),
+            }
             tx.commit().await?;
             self.settle_auth_change().await;
             return Ok(Consumed::Fresh(row));

@@ -1,8 +1,8 @@
 //! Device authorizations (RFC 8628): the device code's hash, the user code, and
 //! the user's decision; polled by the device, decided on the verification page.
 
-use super::{Store, is_unique_violation};
-use crate::error::Result;
+use super::{Store, is_foreign_key_violation, is_unique_violation};
+use crate::error::{Error, Result};
 use sqlx::FromRow;
 
 /// A new device authorization.
@@ -92,11 +92,53 @@ impl Store {
             .await
     }
 
-    /// Takes an approved device's tokens: `false` when it was taken already.
-    pub async fn consume_device_code(&self, device_code_hash: &str) -> Result<bool> {
-        let sql = "UPDATE device_codes SET status = 'consumed' \
-                   WHERE device_code_hash = $1 AND status = 'approved'";
-        self.changed_one(sql, (device_code_hash,)).await
+    /// Takes an approved device's tokens and opens their token family
+    /// `family_id`, in one transaction (as a code's is): a withdrawal of the
+    /// app racing it either finds the device still approved and denies it, or
+    /// finds the family and revokes it. The account the device was approved
+    /// for; `None` when it was taken already (or its app deleted meanwhile).
+    /// `dpop_jkt`: the DPoP key the family's refresh tokens are bound to.
+    pub async fn consume_device_code(
+        &self,
+        device_code_hash: &str,
+        family_id: &str,
+        dpop_jkt: Option<&str>,
+        now: i64,
+    ) -> Result<Option<String>> {
+        let mut tx = self.pool.begin().await?;
+        let taken: Option<(String, String, String)> = sqlx::query_as(
+            "UPDATE device_codes SET status = 'consumed' \
+             WHERE device_code_hash = $1 AND status = 'approved' \
+             RETURNING account_id, client_id, scope",
+        )
+        .bind(device_code_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((account_id, client_id, scope)) = taken else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let opened = sqlx::query(
+            "INSERT INTO token_families \
+             (id, client_id, account_id, scope, created_at, revoked_at, dpop_jkt) \
+             VALUES ($1, $2, $3, $4, $5, NULL, $6)",
+        )
+        .bind(family_id)
+        .bind(&client_id)
+        .bind(&account_id)
+        .bind(&scope)
+        .bind(now)
+        .bind(dpop_jkt)
+        .execute(&mut *tx)
+        .await;
+        match opened.map_err(Error::from) {
+            Ok(_) => {}
+            Err(e) if is_foreign_key_violation(&e) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        tx.commit().await?;
+        self.settle_auth_change().await;
+        Ok(Some(account_id))
     }
 
     /// The pending, unexpired device with this (normalized) user code.
@@ -105,6 +147,14 @@ impl Store {
                    FROM device_codes d JOIN apps a ON a.client_id = d.client_id \
                    WHERE d.user_code = $1 AND d.status = 'pending' AND d.expires_at > $2";
         self.optional(sql, (user_code, now)).await
+    }
+
+    /// Whether the user code belongs to a device authorization, whatever its
+    /// state (until expired ones are deleted).
+    pub async fn device_user_code_issued(&self, user_code: &str) -> Result<bool> {
+        let sql = "SELECT user_code FROM device_codes WHERE user_code = $1";
+        let found: Option<(String,)> = self.optional(sql, (user_code,)).await?;
+        Ok(found.is_some())
     }
 
     /// Records the user's decision (`approved` with the account, or `denied`) on

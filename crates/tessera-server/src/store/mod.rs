@@ -454,6 +454,12 @@ fn is_unique_violation(e: &Error) -> bool {
     matches!(e, Error::Database(sqlx::Error::Database(db)) if db.is_unique_violation())
 }
 
+/// A row that names one deleted meanwhile (an app deleted while its users'
+/// grants were writing): the grant lost the race, not the database.
+fn is_foreign_key_violation(e: &Error) -> bool {
+    matches!(e, Error::Database(sqlx::Error::Database(db)) if db.is_foreign_key_violation())
+}
+
 fn flag(b: bool) -> i64 {
     i64::from(b)
 }

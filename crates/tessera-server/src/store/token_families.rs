@@ -4,7 +4,7 @@
 //! `revoked_at` ([`Store::access_token_for_auth`]), so revoking the family revokes
 //! all of them.
 
-use super::Store;
+use super::{Store, is_foreign_key_violation};
 use crate::error::Result;
 use sqlx::FromRow;
 
@@ -25,41 +25,28 @@ pub struct RefreshRow {
 }
 
 impl Store {
-    /// Records a family (idempotent: a code's family is created when it is
-    /// redeemed); `dpop_jkt` binds its refresh tokens to a key.
-    pub async fn create_token_family(
-        &self,
-        family_id: &str,
-        client_id: &str,
-        account_id: &str,
-        scope: &str,
-        dpop_jkt: Option<&str>,
-        now: i64,
-    ) -> Result<()> {
-        let sql = "INSERT INTO token_families \
-                   (id, client_id, account_id, scope, created_at, revoked_at, dpop_jkt) \
-                   VALUES ($1, $2, $3, $4, $5, NULL, $6) ON CONFLICT (id) DO NOTHING";
-        self.execute(
-            sql,
-            (family_id, client_id, account_id, scope, now, dpop_jkt),
-        )
-        .await?;
-        Ok(())
-    }
-
+    /// Stores a refresh token of a live family; `false` when the family was
+    /// revoked (or its app deleted) since the grant read it: the token would
+    /// be dead on arrival, so none is handed out.
     pub async fn insert_refresh_token(
         &self,
         token_hash: &str,
         family_id: &str,
         now: i64,
         expires_at: i64,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let sql = "INSERT INTO refresh_tokens \
                    (token_hash, family_id, created_at, expires_at, used_at) \
-                   VALUES ($1, $2, $3, $4, NULL)";
-        self.execute(sql, (token_hash, family_id, now, expires_at))
-            .await?;
-        Ok(())
+                   SELECT $1, $2, $3, $4, NULL FROM token_families \
+                   WHERE id = $2 AND revoked_at IS NULL";
+        match self
+            .execute(sql, (token_hash, family_id, now, expires_at))
+            .await
+        {
+            Ok(inserted) => Ok(inserted == 1),
+            Err(e) if is_foreign_key_violation(&e) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// The refresh token's row and its family, by the token's hash.

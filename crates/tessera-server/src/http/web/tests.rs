@@ -1518,18 +1518,19 @@ async fn denying_consent_sends_access_denied() {
     assert!(location.contains("state=st%3C%3Eate"), "{location}");
 }
 
-async fn device_code(fx: &Fixture, client: &str) -> (String, String) {
+/// A new device authorization of `client`: its user code, its
+/// `verification_uri_complete` and its device code.
+async fn device_code(fx: &Fixture, client: &str) -> (String, String, String) {
     let response = fx
         .post_form("/oauth/device_authorization", &[("client_id", client)])
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     let body = body_json(response).await;
+    let field = |name: &str| body[name].as_str().unwrap().to_owned();
     (
-        body["user_code"].as_str().unwrap().to_owned(),
-        body["verification_uri_complete"]
-            .as_str()
-            .unwrap()
-            .to_owned(),
+        field("user_code"),
+        field("verification_uri_complete"),
+        field("device_code"),
     )
 }
 
@@ -1538,7 +1539,7 @@ async fn device_approval_denial_and_bad_codes() {
     let fx = Fixture::new().await;
     let account = fx.account("a@example.com").await;
     let client = public_app(&fx, &account).await;
-    let (user_code, complete) = device_code(&fx, &client).await;
+    let (user_code, complete, _) = device_code(&fx, &client).await;
     let path = complete
         .strip_prefix(crate::testing::ISSUER)
         .unwrap()
@@ -1571,7 +1572,7 @@ async fn device_approval_denial_and_bad_codes() {
     assert_eq!(bad.status, StatusCode::NOT_FOUND);
     assert!(bad.html.contains("That code is not valid"));
 
-    let (second, _) = device_code(&fx, &client).await;
+    let (second, _, _) = device_code(&fx, &client).await;
     let entered = browser
         .submit(
             "/device",
@@ -1589,6 +1590,94 @@ async fn device_approval_denial_and_bad_codes() {
         .await;
     assert_eq!(denied.status, StatusCode::OK);
     assert!(denied.html.contains("Request denied"));
+}
+
+/// Withdrawing an app ends what was granted and not yet collected: a code
+/// the app holds, a device approved but not yet polled.
+#[tokio::test]
+async fn withdrawing_an_app_ends_its_codes_and_approved_devices() {
+    let fx = Fixture::new().await;
+    let account = fx.account("a@example.com").await;
+    let client = public_app(&fx, &account).await;
+    let mut browser = Browser::new(&fx);
+    browser.sign_in_with_code("a@example.com", "/").await;
+    let (verifier, challenge) = pkce();
+    let redirect = "http://127.0.0.1:5000/callback";
+    let path = authorize_path(&client, redirect, Some(&challenge));
+    let consent = browser.get(&path).await;
+    let approved = browser.consent(&consent, &path, "approve").await;
+    let back = url::Url::parse(approved.location.as_deref().unwrap()).unwrap();
+    let code = back
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let (user_code, _, device) = device_code(&fx, &client).await;
+    let decision = [("user_code", user_code.as_str()), ("decision", "approve")];
+    let page = browser
+        .submit("/device", "/device/decision", &decision)
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+
+    let sessions = browser.get("/settings/sessions").await;
+    let revoked = browser
+        .post(
+            &format!("/settings/authorizations/{client}/revoke"),
+            &[("csrf", &sessions.csrf())],
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER);
+    let redeemed = fx
+        .post_form(
+            "/oauth/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", redirect),
+                ("client_id", &client),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await;
+    assert_eq!(redeemed.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(body_json(redeemed).await["error"], "invalid_grant");
+    let polled = fx
+        .post_form(
+            "/oauth/token",
+            &[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("device_code", &device),
+                ("client_id", &client),
+            ],
+        )
+        .await;
+    assert_eq!(polled.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(body_json(polled).await["error"], "access_denied");
+    let sessions = browser.get("/settings/sessions").await;
+    assert!(!sessions.html.contains("Lofty CLI"), "nothing left to list");
+}
+
+/// A second click on Allow (or a second tab) finds the code decided: that is
+/// not a guess at codes, and many of them do not lock the address out.
+#[tokio::test]
+async fn deciding_a_decided_code_is_no_guess() {
+    let fx = Fixture::new().await;
+    let account = fx.account("a@example.com").await;
+    let client = public_app(&fx, &account).await;
+    let mut browser = Browser::new(&fx);
+    browser.sign_in_with_code("a@example.com", "/").await;
+    let (user_code, _, _) = device_code(&fx, &client).await;
+    let decision = [("user_code", user_code.as_str()), ("decision", "approve")];
+    for _ in 0..=crate::oauth::device::GUESS_LIMIT.max {
+        browser
+            .submit("/device", "/device/decision", &decision)
+            .await;
+    }
+    let (fresh, _, _) = device_code(&fx, &client).await;
+    let entered = browser
+        .submit("/device", "/device", &[("user_code", &fresh)])
+        .await;
+    assert_eq!(entered.status, StatusCode::OK);
 }
 
 #[tokio::test]
