@@ -28,6 +28,11 @@ pub fn normalize_email(email: &str) -> Result<String> {
         && !email.chars().any(|c| invisible(c) || not_in_an_address(c));
     if plausible {
         Ok(email)
+    } else if email.len() > 254 {
+        // Not repeated: it may be as long as a request body.
+        Err(Error::BadRequest(
+            "an email address has at most 254 characters".into(),
+        ))
     } else {
         Err(Error::BadRequest(format!(
             "{} is not an email address",

@@ -26,10 +26,13 @@
 //! one look, are judged at the next one or at their own deadline, whichever is
 //! later — exactly on time.
 //!
-//! At most `max_connections` are served at once; the next waits in the kernel's
-//! listen queue until one closes, so a crowd of idle connections costs each
-//! other client a wait of at most `header_read_timeout` (silent ones) or
-//! `idle_timeout` (kept alive after an answer), never a refusal. On the
+//! At most `max_connections` are served at once. When they are all taken and
+//! another client connects, the connections at rest between requests close
+//! for it (as nginx reuses kept-alive connections when it runs out): a crowd
+//! that asks once a minute on each of its connections cannot keep a slot
+//! from a newcomer. Otherwise the newcomer waits until one closes, at most
+//! `header_read_timeout` for a connection that never spoke or sends its
+//! headers slowly, never a refusal. On the
 //! shutdown signal the listener closes, idle connections close, requests in
 //! progress finish (their connections then close), and whatever is still open
 //! after `drain_timeout` is closed.
@@ -92,6 +95,7 @@ pub async fn serve(
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections as usize));
     let (stage_tx, stage) = watch::channel(Stage::Serving);
+    let (crowded_tx, crowded) = watch::channel(0u64);
     let mut http = hyper::server::conn::http1::Builder::new();
     // The deadlines are ours (see `Phase`); hyper's would also count idle time.
     http.header_read_timeout(None)
@@ -101,13 +105,6 @@ pub async fn serve(
     let http = Arc::new(http);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
-            biased;
-            () = &mut shutdown => break,
-            permit = permits.clone().acquire_owned() => {
-                permit.expect("the connection semaphore is never closed")
-            }
-        };
         let (stream, peer) = tokio::select! {
             biased;
             () = &mut shutdown => break,
@@ -119,11 +116,25 @@ pub async fn serve(
                 }
             },
         };
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                crowded_tx.send_modify(|times| *times = times.wrapping_add(1));
+                tokio::select! {
+                    biased;
+                    () = &mut shutdown => break,
+                    permit = permits.clone().acquire_owned() => {
+                        permit.expect("the connection semaphore is never closed")
+                    }
+                }
+            }
+        };
         let connection = Connection {
             app: app.clone(),
             peer,
             limits,
             stage: stage.clone(),
+            crowded: crowded.clone(),
             _permit: permit,
         };
         tokio::spawn(connection.run(http.clone(), stream));
@@ -165,6 +176,9 @@ struct Connection {
     peer: SocketAddr,
     limits: Connections,
     stage: watch::Receiver<Stage>,
+    /// Changes when a client is waiting for a slot: a connection at rest
+    /// closes for it.
+    crowded: watch::Receiver<u64>,
     /// Returned to the cap when the connection ends.
     _permit: OwnedSemaphorePermit,
 }
@@ -248,6 +262,15 @@ impl Connection {
                         }
                         Some((at, _)) => timer.as_mut().reset(at.min(now + look_again)),
                         None => timer.as_mut().reset(now + look_again),
+                    }
+                }
+                Ok(()) = self.crowded.changed() => {
+                    if matches!(phase.get(), Phase::Idle(_)) {
+                        tracing::debug!(%peer, "closing a connection at rest for a waiting client");
+                        metrics::counter!(crate::metrics::CONNECTION_TIMEOUTS, "phase" => "crowded")
+                            .increment(1);
+                        // hyper finishes writing the last answer, then closes.
+                        conn.as_mut().graceful_shutdown();
                     }
                 }
                 Ok(()) = self.stage.changed() => {

@@ -20,7 +20,8 @@ pub const RATE_LIMIT_REJECTIONS: &str = "tesserad_rate_limit_rejections_total";
 /// reached (`rate_limit_unreachable = allow`). Label `backend`.
 pub const RATE_LIMIT_UNENFORCED: &str = "tesserad_rate_limit_unenforced_total";
 /// Connections closed for running past a deadline. Label `phase`: `new`
-/// (never sent a request), `headers` (a slow sender), `idle` (kept alive).
+/// (never sent a request), `headers` (a slow sender), `idle` (kept alive),
+/// `crowded` (kept alive, closed for a client waiting at the cap).
 pub const CONNECTION_TIMEOUTS: &str = "tesserad_connection_timeouts_total";
 
 pub const GRANTS: [&str; 6] = [
@@ -60,7 +61,7 @@ pub fn install() -> Result<PrometheusHandle, String> {
     );
     metrics::describe_counter!(
         CONNECTION_TIMEOUTS,
-        "connections closed past their header-read or idle deadline"
+        "connections closed past their header-read or idle deadline, or at rest when the cap was reached"
     );
     metrics::counter!(API_KEYS_ISSUED).absolute(0);
     metrics::counter!(API_KEYS_REVOKED).absolute(0);
@@ -73,7 +74,7 @@ pub fn install() -> Result<PrometheusHandle, String> {
     for backend in ["postgres", "redis"] {
         metrics::counter!(RATE_LIMIT_UNENFORCED, "backend" => backend).absolute(0);
     }
-    for phase in ["new", "headers", "idle"] {
+    for phase in ["new", "headers", "idle", "crowded"] {
         metrics::counter!(CONNECTION_TIMEOUTS, "phase" => phase).absolute(0);
     }
     Ok(handle)

@@ -66,6 +66,7 @@ pub async fn build_state(
         metrics,
         request_series: Default::default(),
         rate_limits,
+        passwords: crate::password::Checker::start()?,
     }))
 }
 

@@ -32,6 +32,8 @@ pub struct Services {
     pub rate_limits: Option<RateLimits>,
     /// Signing keys of the issuers trust rules name (workload identity federation).
     pub issuers: IssuerKeys,
+    /// Password sign-ins' argon2 checks, on threads of their own.
+    pub passwords: crate::password::Checker,
 }
 
 impl AppState {

@@ -92,6 +92,7 @@ pub enum PasswordSignIn {
 /// parallel guesses get exactly the limits) and given back when it succeeds.
 pub async fn sign_in_with_password(
     store: &Store,
+    passwords: &password::Checker,
     email: &str,
     password: String,
     browser: Browser<'_>,
@@ -119,11 +120,7 @@ pub async fn sign_in_with_password(
         Some(a) => store.account_password_hash(&a.id).await?,
         None => None,
     };
-    // argon2 takes tens of milliseconds of CPU: off the async workers.
-    let matches =
-        tokio::task::spawn_blocking(move || password::verify(&password, stored.as_deref()))
-            .await
-            .map_err(Error::internal)?;
+    let matches = passwords.verify(password, stored).await?;
     let Some(account) = account else {
         return Ok(PasswordSignIn::Mismatch);
     };

@@ -26,8 +26,11 @@ use tessera_proto::{OAuthErrorCode, Scopes};
 pub const DEVICE_CODE_TTL_SECS: i64 = 600;
 /// The initial polling interval.
 pub const INTERVAL_SECS: i64 = 5;
-/// RFC 8628 §3.5: each `slow_down` adds this to the interval.
+/// RFC 8628 §3.5: each `slow_down` adds this to the interval…
 pub const SLOW_DOWN_STEP_SECS: i64 = 5;
+/// …up to this. Past it a too-fast poll changes nothing, so it writes
+/// nothing: a client polling as fast as it can costs reads, not commits.
+pub const MAX_INTERVAL_SECS: i64 = 60;
 /// Failed user-code look-ups allowed per client IP per window.
 pub const GUESS_LIMIT: Limit = Limit::per_quarter_hour(10);
 const ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";
@@ -148,10 +151,15 @@ pub async fn grant(svc: &Services, to: Grantee<'_>, poll: Poll) -> Result<TokenR
         .last_polled_at
         .is_some_and(|last| now - last < row.interval_secs);
     let interval = if too_fast {
-        row.interval_secs + SLOW_DOWN_STEP_SECS
+        (row.interval_secs + SLOW_DOWN_STEP_SECS).min(MAX_INTERVAL_SECS)
     } else {
         row.interval_secs
     };
+    if too_fast && interval == row.interval_secs {
+        return Err(Error::SlowDown {
+            interval_secs: u64::try_from(interval).unwrap_or(0),
+        });
+    }
     // Compare-and-set on the last poll: of two concurrent polls one is too fast.
     let polled = svc
         .store

@@ -254,7 +254,8 @@ impl Store {
 
     /// Deletes OAuth state nobody can use any more, and the pages' (one-time
     /// codes, attempt counters, secrets no page showed). Used codes are kept a day past
-    /// expiry so that a late replay is still recognised (and revokes its tokens).
+    /// expiry so that a late replay is still recognised (and revokes its tokens);
+    /// device codes ten minutes (a late poll is told `expired_token`).
     /// Token families go when their absolute lifetime (`family_lifetime_secs`) is
     /// over: none of their tokens outlives it.
     pub async fn prune_expired_oauth_state(
@@ -263,6 +264,7 @@ impl Store {
         family_lifetime_secs: i64,
     ) -> Result<()> {
         const DAY: i64 = 86_400;
+        const DEVICE_CODES_KEPT_SECS: i64 = 600;
         // A statement trigger bumps the auth cache's change marker even when it
         // deletes nothing (PostgreSQL), which would empty every instance's cache
         // and make this task wait for their leases every time it runs.
@@ -281,7 +283,12 @@ impl Store {
                 "DELETE FROM authorization_codes WHERE expires_at <= $1",
                 now - DAY,
             ),
-            ("DELETE FROM device_codes WHERE expires_at <= $1", now - DAY),
+            // Nothing is checked against a device code once it expired; a
+            // day of them would be a day of every address's 300 a minute.
+            (
+                "DELETE FROM device_codes WHERE expires_at <= $1",
+                now - DEVICE_CODES_KEPT_SECS,
+            ),
             ("DELETE FROM refresh_tokens WHERE expires_at <= $1", now),
             ("DELETE FROM otp_codes WHERE expires_at <= $1", now),
             ("DELETE FROM web_flashes WHERE expires_at <= $1", now),

@@ -13,6 +13,7 @@ use tokio::net::TcpStream;
 backend_tests!(
     hundreds_of_idle_connections_leave_room_for_a_new_client,
     at_the_cap_a_new_client_waits_for_an_idle_slot,
+    at_the_cap_kept_alive_connections_give_way,
     a_slow_body_is_answered_when_the_request_time_is_up,
     sigterm_finishes_requests_in_progress_and_closes_idle_connections,
     draining_gives_up_after_the_drain_timeout,
@@ -146,6 +147,39 @@ async fn at_the_cap_a_new_client_waits_for_an_idle_slot(backend: Backend) {
         .await
             >= 3.0
     );
+}
+
+/// A crowd that asked once on each connection and keeps them alive (a
+/// request a minute would do) holds no slot against a newcomer: at the cap,
+/// connections at rest close for it, long before their idle timeout.
+async fn at_the_cap_kept_alive_connections_give_way(backend: Backend) {
+    let server = Server::start_with(backend, &["--max-connections", "3"]).await;
+    let mut kept = Vec::new();
+    for _ in 0..3 {
+        let mut stream = connect(&server).await;
+        assert!(
+            request(&mut stream, "/healthz")
+                .await
+                .starts_with("HTTP/1.1 200")
+        );
+        kept.push(stream);
+    }
+    let started = Instant::now();
+    let mut newcomer = connect(&server).await;
+    let answer = request(&mut newcomer, "/healthz").await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "answered after {:?}",
+        started.elapsed()
+    );
+    for mut stream in kept {
+        assert!(
+            read_until_closed(&mut stream, Duration::from_secs(10))
+                .await
+                .is_empty()
+        );
+    }
 }
 
 async fn a_slow_body_is_answered_when_the_request_time_is_up(backend: Backend) {

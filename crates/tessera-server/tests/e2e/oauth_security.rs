@@ -49,8 +49,9 @@ async fn poll(
     .await
 }
 
-/// Polling faster than the interval gets `slow_down`, +5 s each time, with the
-/// new interval in the body; after approval, tokens come exactly once.
+/// Polling faster than the interval gets `slow_down`, +5 s each time up to a
+/// minute, with the new interval in the body; after approval, tokens come
+/// exactly once.
 async fn device_slow_down(backend: Backend) {
     let (server, domain, demo, cli) = setup(backend).await;
     let auth = device_authorization(&server, &cli).await;
@@ -68,6 +69,12 @@ async fn device_slow_down(backend: Backend) {
     let (status, body) = poll(&server, &cli, device_code).await;
     assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "slow_down");
     assert_eq!(body["interval"], 15);
+    // Up to a minute, where a poll too fast changes (and writes) nothing.
+    for expected in (20..=60).step_by(5).chain([60, 60]) {
+        let (status, body) = poll(&server, &cli, device_code).await;
+        assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "slow_down");
+        assert_eq!(body["interval"], expected);
+    }
 
     device::approve(
         &domain,

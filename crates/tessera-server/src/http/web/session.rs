@@ -13,6 +13,7 @@
 //!   them either ([`CookiePolicy::name`]).
 
 use super::page::Layout;
+use crate::attempts::{self, Limit};
 use crate::audit::Actor;
 use crate::digest;
 use crate::error::{Error, Result};
@@ -154,8 +155,15 @@ impl WithCsrf for FormFields {
     }
 }
 
-/// A form posted by a signed-in member, its CSRF token already checked: a
-/// handler that takes one cannot forget the check. `B` is the body extractor.
+/// Forms an account may submit per quarter hour. A person submits a few a
+/// minute; a script in a signed-in browser (the `/v1` API's limits do not
+/// apply to pages) would create keys, apps and sessions by the thousand a
+/// second.
+pub const FORMS_PER_ACCOUNT: Limit = Limit::per_quarter_hour(300);
+
+/// A form posted by a signed-in member, its CSRF token already checked and
+/// counted against [`FORMS_PER_ACCOUNT`]: a handler that takes one cannot
+/// forget either. `B` is the body extractor.
 pub struct Submitted<B = PageForm<CsrfForm>> {
     pub member: Member,
     pub body: B,
@@ -163,7 +171,7 @@ pub struct Submitted<B = PageForm<CsrfForm>> {
 
 impl<B> FromRequest<AppState> for Submitted<B>
 where
-    B: WithCsrf + FromRequest<AppState, Rejection = PageError>,
+    B: WithCsrf + FromRequest<AppState, Rejection = PageError> + Send,
 {
     type Rejection = PageError;
 
@@ -172,6 +180,9 @@ where
         let member = Member::from_request_parts(&mut parts, state).await?;
         let body = B::from_request(Request::from_parts(parts, body), state).await?;
         member.visitor.check_csrf(body.csrf())?;
+        let key = format!("console-forms:{}", member.account_id());
+        let message = "too many changes in a short time; wait a few minutes and try again";
+        attempts::hit(&state.store, &key, FORMS_PER_ACCOUNT, message, state.now()).await?;
         Ok(Self { member, body })
     }
 }

@@ -239,21 +239,28 @@ async fn signin_password(
 ) -> PageResult {
     visitor.check_csrf(&form.csrf)?;
     let next = local_path(form.next.as_deref());
-    let email = crate::accounts::canonical_email(&form.email);
-    let outcome = web_sessions::sign_in_with_password(
-        &state.store,
-        &email,
-        form.password,
-        visitor.browser(),
-        state.now(),
-    )
-    .await?;
-    let message = match outcome {
-        PasswordSignIn::SignedIn(secret) => return signed_in(&state, &secret, &next),
-        PasswordSignIn::Paused => {
-            "Too many failed attempts. Wait 15 minutes, or sign in with an email code."
+    // Nothing that cannot be an address is looked up, counted or shown again.
+    let (email, message) = match crate::accounts::normalize_email(&form.email) {
+        Err(e) => (String::new(), sentence(&e)),
+        Ok(email) => {
+            let outcome = web_sessions::sign_in_with_password(
+                &state.store,
+                &state.passwords,
+                &email,
+                form.password,
+                visitor.browser(),
+                state.now(),
+            )
+            .await?;
+            let message = match outcome {
+                PasswordSignIn::SignedIn(secret) => return signed_in(&state, &secret, &next),
+                PasswordSignIn::Paused => {
+                    "Too many failed attempts. Wait 15 minutes, or sign in with an email code."
+                }
+                PasswordSignIn::Mismatch => "That email and password do not match.",
+            };
+            (email, message.to_owned())
         }
-        PasswordSignIn::Mismatch => "That email and password do not match.",
     };
     Ok(render(
         StatusCode::UNAUTHORIZED,
@@ -262,7 +269,7 @@ async fn signin_password(
             purpose: None,
             next,
             email,
-            error: Some(message.to_owned()),
+            error: Some(message),
             password_open: true,
         },
     ))

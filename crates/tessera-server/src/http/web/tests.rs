@@ -411,6 +411,34 @@ async fn a_key_is_shown_once_works_and_stops_working_when_revoked() {
     assert!(activity.html.contains(&key_id));
 }
 
+/// The console's forms have a limit of their own: a script in a signed-in
+/// browser cannot mint keys by the thousand (the `/v1` limits are not on
+/// pages).
+#[tokio::test]
+async fn an_account_submits_a_bounded_number_of_forms() {
+    let fx = Fixture::new().await;
+    let mut browser = Browser::member(&fx).await;
+    let csrf = browser.get("/settings/api").await.csrf();
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("name", "k"),
+        ("expires", ""),
+        ("scope", "THIRD_PARTY_OPERATION"),
+    ];
+    let max = super::session::FORMS_PER_ACCOUNT.max;
+    for _ in 0..max {
+        let created = browser.post("/settings/api", &form).await;
+        assert_eq!(created.status, StatusCode::SEE_OTHER);
+    }
+    let refused = browser.post("/settings/api", &form).await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        refused.html.contains("wait a few minutes"),
+        "{}",
+        refused.html
+    );
+}
+
 #[tokio::test]
 async fn keys_of_other_accounts_cannot_be_revoked() {
     let fx = Fixture::new().await;
