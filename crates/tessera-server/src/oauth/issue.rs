@@ -160,7 +160,7 @@ async fn new_refresh_token(
         .await?;
     if !stored {
         return Err(super::invalid_grant(
-            "this login was ended while the tokens were issued; sign in again",
+            "the app was deleted while the tokens were issued",
         ));
     }
     Ok(RefreshToken::new(token))

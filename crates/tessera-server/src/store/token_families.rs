@@ -25,9 +25,12 @@ pub struct RefreshRow {
 }
 
 impl Store {
-    /// Stores a refresh token of a live family; `false` when the family was
-    /// revoked (or its app deleted) since the grant read it: the token would
-    /// be dead on arrival, so none is handed out.
+    /// Stores a refresh token of a family; `false` when the family is gone
+    /// (its app deleted since the grant read it), so that the grant answers
+    /// in OAuth's words rather than with a database error. (A family revoked
+    /// meanwhile takes the token: it is dead on arrival, as the access token
+    /// issued with it, and a replay racing a redemption still sees one
+    /// redemption succeed.)
     pub async fn insert_refresh_token(
         &self,
         token_hash: &str,
@@ -37,8 +40,7 @@ impl Store {
     ) -> Result<bool> {
         let sql = "INSERT INTO refresh_tokens \
                    (token_hash, family_id, created_at, expires_at, used_at) \
-                   SELECT $1, $2, $3, $4, NULL FROM token_families \
-                   WHERE id = $2 AND revoked_at IS NULL";
+                   VALUES ($1, $2, $3, $4, NULL)";
         match self
             .execute(sql, (token_hash, family_id, now, expires_at))
             .await
