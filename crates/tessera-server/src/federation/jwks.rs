@@ -18,6 +18,8 @@
 //!   or hostile issuer cannot hang the token endpoint.
 //! - When the issuer cannot be reached and the cached keys are not older than
 //!   [`FetchConfig::max_stale_secs`], they are used (and a warning logged).
+//! - A failed fetch is the answer for [`FAILURE_BACKOFF_SECS`]: tokens naming
+//!   an issuer that is down do not queue for fetches of their own.
 //!
 //! Time (`now`, Unix seconds) comes from the caller's clock.
 
@@ -71,7 +73,22 @@ struct Fetched {
     unknown_kid_refresh_at: Option<i64>,
 }
 
-type Slot = Arc<tokio::sync::Mutex<Option<Fetched>>>;
+/// What is known of one issuer's keys.
+#[derive(Default)]
+struct Cached {
+    fetched: Option<Fetched>,
+    /// The last fetch that failed, and when: for [`FAILURE_BACKOFF_SECS`]
+    /// it is the answer, without another attempt.
+    failed: Option<(i64, FetchFailure)>,
+}
+
+/// While an issuer is down or slow, each token naming it would wait for a
+/// fetch of its own (one at a time per issuer, up to the timeouts): a queue
+/// that anyone can lengthen, with every app that trusts the issuer in it.
+/// For this long after a failure, the failure is the answer at once.
+const FAILURE_BACKOFF_SECS: i64 = 5;
+
+type Slot = Arc<tokio::sync::Mutex<Cached>>;
 
 /// The key cache of every trusted issuer; one per server (in `Services`).
 pub struct IssuerKeys {
@@ -252,10 +269,11 @@ impl IssuerKeys {
         let slot = self.slot(issuer, reach);
         let mut cached = slot.lock().await;
         let fresh = cached
+            .fetched
             .as_ref()
             .is_some_and(|f| now - f.fetched_at < self.config.ttl_secs);
         if fresh {
-            let fetched = cached.as_mut().expect("fresh means cached");
+            let fetched = cached.fetched.as_mut().expect("fresh means cached");
             if let Some(key) = find(fetched) {
                 return Ok(key);
             }
@@ -268,30 +286,56 @@ impl IssuerKeys {
             fetched.unknown_kid_refresh_at = Some(now);
             tracing::info!(issuer, kid, "unknown kid: fetching the issuer's keys again");
         }
-        match self.fetch(issuer, reach).await {
+        let failed_lately = cached
+            .failed
+            .as_ref()
+            .filter(|(at, _)| now - at < FAILURE_BACKOFF_SECS)
+            .map(|(_, failure)| failure.clone());
+        let result = match failed_lately {
+            Some(failure) => Err(failure),
+            None => {
+                let result = self.fetch(issuer, reach).await;
+                if let Err(reason) = &result {
+                    tracing::warn!(issuer, detail = %reason.detail, "cannot fetch an issuer's keys");
+                }
+                result
+            }
+        };
+        match result {
             Ok(keys) => {
-                let unknown_kid_refresh_at = cached.as_ref().and_then(|f| f.unknown_kid_refresh_at);
-                let fetched = cached.insert(Fetched {
+                let unknown_kid_refresh_at = cached
+                    .fetched
+                    .as_ref()
+                    .and_then(|f| f.unknown_kid_refresh_at);
+                cached.failed = None;
+                let fetched = cached.fetched.insert(Fetched {
                     keys,
                     fetched_at: now,
                     unknown_kid_refresh_at,
                 });
                 find(fetched).ok_or_else(|| Refusal::UnknownKey(kid.to_owned()))
             }
-            Err(reason) => match cached.as_ref() {
-                Some(stale) if now - stale.fetched_at < self.config.max_stale_secs => {
-                    tracing::warn!(issuer, detail = %reason.detail, "using cached issuer keys: refreshing them failed");
-                    find(stale).ok_or_else(|| Refusal::UnknownKey(kid.to_owned()))
+            Err(reason) => {
+                let stale = cached
+                    .fetched
+                    .as_ref()
+                    .filter(|stale| now - stale.fetched_at < self.config.max_stale_secs)
+                    .map(|stale| find(stale).ok_or_else(|| Refusal::UnknownKey(kid.to_owned())));
+                let refusal = Refusal::IssuerUnavailable {
+                    issuer: issuer.to_owned(),
+                    reason: reason.public,
+                    detail: reason.detail.clone(),
+                };
+                if cached
+                    .failed
+                    .as_ref()
+                    .is_none_or(|(at, _)| now - at >= FAILURE_BACKOFF_SECS)
+                {
+                    cached.failed = Some((now, reason));
                 }
-                _ => {
-                    tracing::warn!(issuer, detail = %reason.detail, "cannot fetch an issuer's keys");
-                    Err(Refusal::IssuerUnavailable {
-                        issuer: issuer.to_owned(),
-                        reason: reason.public,
-                        detail: reason.detail,
-                    })
-                }
-            },
+                // Cached keys not too old stand in while the issuer is away.
+                stale.unwrap_or(Err(refusal))
+            }
         }
     }
 
@@ -388,7 +432,7 @@ impl IssuerKeys {
 /// A failed request in words: timed out, refused, or what else.
 /// Why fetching an issuer's keys failed: `public` for the token endpoint's
 /// answer (see [`Refusal::IssuerUnavailable`]), `detail` for the log.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct FetchFailure {
     public: &'static str,
     detail: String,
@@ -548,7 +592,9 @@ mod tests {
         let gone = keys();
         assert!(gone.key(&issuer.url, "a", Reach::Anywhere, 0).await.is_ok());
         let slot = gone.slot(&issuer.url, Reach::Anywhere);
-        let moved = Arc::new(tokio::sync::Mutex::new(slot.lock().await.take()));
+        let moved = Arc::new(tokio::sync::Mutex::new(std::mem::take(
+            &mut *slot.lock().await,
+        )));
         gone.slots
             .lock()
             .unwrap()
@@ -563,6 +609,32 @@ mod tests {
             gone.key(&closed, "a", Reach::Anywhere, max).await,
             Err(Refusal::IssuerUnavailable { .. })
         ));
+    }
+
+    /// A failing issuer is asked again only after a pause: until then the
+    /// failure is the answer, at once, for every token naming it.
+    #[tokio::test]
+    async fn a_failed_fetch_is_the_answer_for_a_few_seconds() {
+        let issuer = issuer().await;
+        issuer.break_jwks();
+        let cache = keys();
+        let t = 1_000;
+        for now in [t, t + 1, t + FAILURE_BACKOFF_SECS - 1] {
+            assert!(matches!(
+                cache.key(&issuer.url, "a", Reach::Anywhere, now).await,
+                Err(Refusal::IssuerUnavailable { .. })
+            ));
+        }
+        assert_eq!(issuer.fetches(), 1);
+        issuer.publish(&[(&Signer::ed(), "a")]);
+        let later = t + FAILURE_BACKOFF_SECS;
+        assert!(
+            cache
+                .key(&issuer.url, "a", Reach::Anywhere, later)
+                .await
+                .is_ok()
+        );
+        assert_eq!(issuer.fetches(), 2);
     }
 
     #[tokio::test]

@@ -122,6 +122,11 @@ impl Issuer {
         *self.jwks.lock().unwrap() = serde_json::json!({ "keys": keys });
     }
 
+    /// Serves something that is no JWKS from now on.
+    pub fn break_jwks(&self) {
+        *self.jwks.lock().unwrap() = Value::String("not a key set".into());
+    }
+
     pub fn fetches(&self) -> usize {
         self.stub.requests_to("/jwks").len()
     }
