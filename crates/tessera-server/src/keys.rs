@@ -186,8 +186,12 @@ pub struct Keyring {
     /// How long an access token lives: a rotated-out key is kept this long.
     access_token_ttl_secs: i64,
     loaded: RwLock<Arc<Loaded>>,
-    /// When an unknown kid last caused a reload (a throttle, so monotonic time).
-    last_unknown_kid_reload: std::sync::Mutex<Option<std::time::Instant>>,
+    /// When an unknown kid last caused a reload (a throttle, so monotonic
+    /// time). Requests with an unknown kid take turns here: those that
+    /// arrive while one reloads wait for it and then find the new key,
+    /// rather than being refused while it is being read (right after another
+    /// instance rotated, every request of the new key has an unknown kid).
+    last_unknown_kid_reload: tokio::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl Keyring {
@@ -203,7 +207,7 @@ impl Keyring {
             master,
             access_token_ttl_secs,
             loaded: RwLock::new(Arc::new(loaded)),
-            last_unknown_kid_reload: std::sync::Mutex::new(None),
+            last_unknown_kid_reload: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -265,17 +269,20 @@ impl Keyring {
             .clone()
     }
 
-    fn may_reload_for_unknown_kid(&self) -> bool {
-        let mut last = self
-            .last_unknown_kid_reload
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let now = std::time::Instant::now();
-        if last.is_some_and(|t| now.duration_since(t) < UNKNOWN_KID_RELOAD_INTERVAL) {
-            return false;
+    /// Reloads for a `kid` this instance does not know, unless another
+    /// request's reload brought it meanwhile or one ran within
+    /// [`UNKNOWN_KID_RELOAD_INTERVAL`] (made-up kids cannot hammer the
+    /// database).
+    async fn reload_for_unknown_kid(&self, store: &Store, kid: &str, now: i64) -> Result<()> {
+        let mut last = self.last_unknown_kid_reload.lock().await;
+        if self.snapshot().verifiers.contains_key(kid) {
+            return Ok(());
         }
-        *last = Some(now);
-        true
+        if last.is_some_and(|t| t.elapsed() < UNKNOWN_KID_RELOAD_INTERVAL) {
+            return Ok(());
+        }
+        *last = Some(std::time::Instant::now());
+        self.reload(store, now).await
     }
 
     /// Re-reads the keys from the database.
@@ -372,8 +379,8 @@ impl Keyring {
             .map_err(|_| AuthError::Malformed)?;
 
         let mut loaded = self.snapshot();
-        if !loaded.verifiers.contains_key(&kid) && self.may_reload_for_unknown_kid() {
-            self.reload(store, now).await?;
+        if !loaded.verifiers.contains_key(&kid) {
+            self.reload_for_unknown_kid(store, &kid, now).await?;
             loaded = self.snapshot();
         }
         let verifier = loaded.verifiers.get(&kid).ok_or(AuthError::UnknownKey)?;
@@ -408,6 +415,34 @@ mod tests {
                 scope,
                 now,
             )
+        }
+    }
+
+    /// Right after another instance rotated, every request signed with the
+    /// new key names a kid this one lacks: those arriving together wait for
+    /// one reload and are all accepted, none refused while it runs.
+    #[tokio::test]
+    async fn concurrent_tokens_of_a_new_key_wait_for_one_reload() {
+        let fx = Fixture::new().await;
+        let store = &fx.state.store;
+        let now = fx.clock_now();
+        let ttl = i64::try_from(fx.state.settings.access_token_ttl.as_secs()).unwrap();
+        let other = Keyring::load(store, fx.state.settings.master_key.clone(), ttl, now)
+            .await
+            .unwrap();
+        rotate(store, &fx.state.settings.master_key, now)
+            .await
+            .unwrap();
+        other.reload(store, now).await.unwrap();
+        let tokens: Vec<String> = (0..16)
+            .map(|i| other.sign(&claims(now + i, Some(now + ttl)), None).unwrap())
+            .collect();
+        let keyring = &fx.state.keyring;
+        let checks = tokens
+            .iter()
+            .map(|token| keyring.verify(store, token, TokenUse::Access, now));
+        for checked in futures_util::future::join_all(checks).await {
+            assert!(checked.is_ok(), "{checked:?}");
         }
     }
 

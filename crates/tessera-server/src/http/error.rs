@@ -153,7 +153,12 @@ pub fn respond(style: Style, error: Error) -> Response {
             OAuth => oauth(OAuthErrorCode::TemporarilyUnavailable, Some(text)),
             Page => page_failure(StatusCode::SERVICE_UNAVAILABLE, &text),
         },
-        Error::Unavailable(_) => unavailable(style, "its database", &text),
+        Error::Unavailable(_) => {
+            tracing::warn!(error = %text, "service unavailable");
+            unavailable(style, "its database", &text)
+        }
+        // The limiter warns at the start of an outage and every few seconds:
+        // a line per refused request would flood the log.
         Error::LimiterUnreachable(_) => unavailable(style, "its rate-limit counters", &text),
         Error::Config(_) | Error::Database(_) | Error::Migration(_) | Error::Internal(_) => {
             match style {
@@ -176,9 +181,9 @@ pub fn respond(style: Style, error: Error) -> Response {
 }
 
 /// 503 with `Retry-After: 1`: a store the service needs cannot be reached; `what`
-/// names it for the client, `detail` goes to the log only.
+/// names it for the client, `detail` goes to the log only (where the caller
+/// has not said it already).
 fn unavailable(style: Style, what: &str, detail: &str) -> Response {
-    tracing::warn!(error = %detail, "service unavailable");
     match style {
         Style::Api => (
             StatusCode::SERVICE_UNAVAILABLE,

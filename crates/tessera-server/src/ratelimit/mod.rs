@@ -511,7 +511,12 @@ impl RateLimits {
                 self.unreachable_now(&e, now);
                 match self.unreachable {
                     Unreachable::Allow => Ok(None),
-                    Unreachable::Deny => Err(e),
+                    // As the limiter's failure, whatever the store: warned
+                    // about above, not again for each refused request.
+                    Unreachable::Deny => Err(match e {
+                        Error::Unavailable(cause) => Error::LimiterUnreachable(cause.to_string()),
+                        other => other,
+                    }),
                 }
             }
             Err(e) => Err(e),
