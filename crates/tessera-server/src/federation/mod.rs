@@ -389,8 +389,11 @@ pub async fn accept(
     )?;
     check_binding(&jwt.claims, proven_jkt)?;
     let key = use_key(issuer, &jwt.claims, token);
+    // The use is remembered a skew longer than the token is accepted: a
+    // request that passed the time check in its last second and then waited
+    // (a slow key fetch) must still find it after the pruning at `exp + skew`.
     if !store
-        .use_subject_token(&key, exp.saturating_add(SKEW_SECS))
+        .use_subject_token(&key, exp.saturating_add(2 * SKEW_SECS))
         .await?
     {
         return Err(Refusal::Replayed.into());
