@@ -115,9 +115,21 @@ pub async fn issue(
     Ok(IssuedApiKey { record, key })
 }
 
+/// The most keys in use (not revoked, not expired) an account may have
+/// from [`issue_for_user`]: beyond any real use, and a bound on what a
+/// script with a session or a key can make every list of keys carry.
+pub const MAX_KEYS_IN_USE: i64 = 1000;
+
 /// Issues a key for a user of this server (its issuer and key prefix), counted
 /// in the metrics: the console, `POST /v1/api-keys`, a one-time code sign-in.
+/// Refused once the account has [`MAX_KEYS_IN_USE`] (requests at the same
+/// moment may pass it by as many as they are).
 pub async fn issue_for_user(svc: &Services, new: NewApiKey, now: i64) -> Result<IssuedApiKey> {
+    if svc.store.api_keys_in_use(&new.account_id, now).await? >= MAX_KEYS_IN_USE {
+        return Err(Error::Conflict(format!(
+            "this account has {MAX_KEYS_IN_USE} API keys in use, the most it may have: revoke the keys it no longer needs first"
+        )));
+    }
     let settings = &svc.settings;
     let issued = issue(
         &svc.store,
@@ -224,6 +236,37 @@ pub async fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Keys in use are bounded per account; revoking one makes room.
+    #[tokio::test]
+    async fn an_account_has_a_bounded_number_of_keys_in_use() {
+        let fx = crate::testing::Fixture::new().await;
+        let account = fx.account("many@example.com").await;
+        let mut first = None;
+        for _ in 0..MAX_KEYS_IN_USE {
+            let key = fx.api_key(&account, None).await;
+            first.get_or_insert(key.record.id);
+        }
+        let new = || NewApiKey {
+            account_id: account.clone(),
+            name: None,
+            scope: None,
+            expires_at: None,
+        };
+        let now = fx.clock_now();
+        let refused = issue_for_user(&fx.state, new(), now).await.unwrap_err();
+        assert!(
+            matches!(&refused, Error::Conflict(m) if m.contains("revoke")),
+            "{refused:?}"
+        );
+        let first = first.unwrap();
+        fx.state
+            .store
+            .revoke_api_key(&first, Some(&account), now)
+            .await
+            .unwrap();
+        issue_for_user(&fx.state, new(), now).await.unwrap();
+    }
 
     #[test]
     fn prefix_is_skipped() {

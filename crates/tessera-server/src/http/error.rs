@@ -501,6 +501,13 @@ pub mod documented {
     )]
     pub struct NotFound(pub ApiErrorBody);
 
+    #[derive(utoipa::ToResponse)]
+    #[response(
+        description = "The request cannot be done in the present state; `message` says what to do first.",
+        example = json!({"error": "conflict", "message": "this account has 1000 API keys in use, the most it may have: revoke the keys it no longer needs first"})
+    )]
+    pub struct Conflict(pub ApiErrorBody);
+
     /// Over a rate limit ([`super::rate_limited`]: `http::openapi` adds the
     /// `X-RateLimit-*` headers), or too many attempts (one-time codes, user codes).
     #[derive(utoipa::ToResponse)]

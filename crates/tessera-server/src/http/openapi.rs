@@ -12,8 +12,8 @@
 //! than `/oauth/authorize` are for browsers and stay out.
 
 use super::error::documented::{
-    BadRequest, Forbidden, InvalidClient, NotFound, OAuthError, OAuthUnavailable, TooManyRequests,
-    Unauthorized, Unavailable,
+    BadRequest, Conflict, Forbidden, InvalidClient, NotFound, OAuthError, OAuthUnavailable,
+    TooManyRequests, Unauthorized, Unavailable,
 };
 use super::middleware::REQUEST_ID;
 use super::{oauth, ops, v1, web};
@@ -56,6 +56,7 @@ pub fn routes() -> Router<AppState> {
             Unauthorized,
             Forbidden,
             NotFound,
+            Conflict,
             TooManyRequests,
             Unavailable,
             OAuthError,

@@ -5,7 +5,7 @@
 //! - [`public_routes`], `/v1/auth/*`, need no credential: `POST /v1/auth/otp`
 //!   sends a one-time code; `POST /v1/auth/otp/verify` trades it for a new API key.
 
-use super::error::documented::{BadRequest, NotFound, TooManyRequests, Unavailable};
+use super::error::documented::{BadRequest, Conflict, NotFound, TooManyRequests, Unavailable};
 use super::extract::{ClientIp, Json, OptionalJson, Path};
 use crate::api_keys::{self, NewApiKey};
 use crate::error::{Error, Result};
@@ -133,6 +133,7 @@ async fn list_api_keys(State(state): State<AppState>, principal: Principal) -> A
         (status = 201, description = "The new key: shown this once.", body = CreatedApiKey,
             headers(("Cache-Control" = String, description = "`no-store`"), ("Pragma" = String, description = "`no-cache`"))),
         (status = 400, response = BadRequest),
+        (status = 409, response = Conflict),
     ))]
 async fn create_api_key(
     State(state): State<AppState>,

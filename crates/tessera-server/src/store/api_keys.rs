@@ -172,6 +172,14 @@ impl Store {
         self.optional(sql, (id,)).await
     }
 
+    /// How many of the account's keys are neither revoked nor expired.
+    pub async fn api_keys_in_use(&self, account_id: &str, now: i64) -> Result<i64> {
+        let sql = "SELECT COUNT(*) FROM api_keys WHERE account_id = $1 \
+                   AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)";
+        let (count,): (i64,) = self.optional(sql, (account_id, now)).await?.unwrap_or((0,));
+        Ok(count)
+    }
+
     /// One account's keys, or every key when `account_id` is `None` (admin).
     pub async fn list_api_keys(&self, account_id: Option<&str>) -> Result<Vec<ApiKeyRecord>> {
         let sql = concat!(
