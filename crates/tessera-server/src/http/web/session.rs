@@ -155,14 +155,15 @@ impl WithCsrf for FormFields {
     }
 }
 
-/// Forms an account may submit per quarter hour. A person submits a few a
-/// minute; a script in a signed-in browser (the `/v1` API's limits do not
-/// apply to pages) would create keys, apps and sessions by the thousand a
-/// second.
-pub const FORMS_PER_ACCOUNT: Limit = Limit::per_quarter_hour(300);
+/// Forms a browser session may submit per quarter hour. A person submits a
+/// few a minute; a script in a signed-in browser (the `/v1` API's limits do
+/// not apply to pages) would create keys, apps and sessions by the thousand
+/// a second. (New sessions come only through sign-in, which has limits of
+/// its own.)
+pub const FORMS_PER_SESSION: Limit = Limit::per_quarter_hour(300);
 
 /// A form posted by a signed-in member, its CSRF token already checked and
-/// counted against [`FORMS_PER_ACCOUNT`]: a handler that takes one cannot
+/// counted against [`FORMS_PER_SESSION`]: a handler that takes one cannot
 /// forget either. `B` is the body extractor.
 pub struct Submitted<B = PageForm<CsrfForm>> {
     pub member: Member,
@@ -180,9 +181,11 @@ where
         let member = Member::from_request_parts(&mut parts, state).await?;
         let body = B::from_request(Request::from_parts(parts, body), state).await?;
         member.visitor.check_csrf(body.csrf())?;
-        let key = format!("console-forms:{}", member.account_id());
+        // Per session, not per account: a thief's session filling the window
+        // must not keep the owner from revoking what was stolen.
+        let key = format!("console-forms:{}", member.account.session_id);
         let message = "too many changes in a short time; wait a few minutes and try again";
-        attempts::hit(&state.store, &key, FORMS_PER_ACCOUNT, message, state.now()).await?;
+        attempts::hit(&state.store, &key, FORMS_PER_SESSION, message, state.now()).await?;
         Ok(Self { member, body })
     }
 }

@@ -411,11 +411,11 @@ async fn a_key_is_shown_once_works_and_stops_working_when_revoked() {
     assert!(activity.html.contains(&key_id));
 }
 
-/// The console's forms have a limit of their own: a script in a signed-in
-/// browser cannot mint keys by the thousand (the `/v1` limits are not on
-/// pages).
+/// The console's forms have a limit of their own, per session: a script in
+/// a signed-in browser cannot mint keys by the thousand (the `/v1` limits are
+/// not on pages).
 #[tokio::test]
-async fn an_account_submits_a_bounded_number_of_forms() {
+async fn a_session_submits_a_bounded_number_of_forms() {
     let fx = Fixture::new().await;
     let mut browser = Browser::member(&fx).await;
     let csrf = browser.get("/settings/api").await.csrf();
@@ -425,7 +425,7 @@ async fn an_account_submits_a_bounded_number_of_forms() {
         ("expires", ""),
         ("scope", "THIRD_PARTY_OPERATION"),
     ];
-    let max = super::session::FORMS_PER_ACCOUNT.max;
+    let max = super::session::FORMS_PER_SESSION.max;
     for _ in 0..max {
         let created = browser.post("/settings/api", &form).await;
         assert_eq!(created.status, StatusCode::SEE_OTHER);
@@ -437,6 +437,18 @@ async fn an_account_submits_a_bounded_number_of_forms() {
         "{}",
         refused.html
     );
+    // The account's other sessions (its owner's) are not held up.
+    let mut owner = Browser::new(&fx);
+    owner.sign_in_with_code("a@example.com", "/").await;
+    let csrf = owner.get("/settings/api").await.csrf();
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("name", "k"),
+        ("expires", ""),
+        ("scope", "THIRD_PARTY_OPERATION"),
+    ];
+    let created = owner.post("/settings/api", &form).await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER);
 }
 
 #[tokio::test]
