@@ -1521,6 +1521,18 @@ async fn sign_in_then_consent_then_code() {
     // The app shows under Sessions; revoking it kills its refresh token.
     let sessions = browser.get("/settings/sessions").await;
     assert!(sessions.html.contains("Lofty CLI"));
+    withdraw(&mut browser, &client).await;
+    let refreshed = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh.as_str()),
+        ("client_id", client.as_str()),
+    ];
+    assert_eq!(token_error(&fx, &refreshed).await, "invalid_grant");
+}
+
+/// "Revoke access" for `client` on the sessions page.
+async fn withdraw(browser: &mut Browser<'_>, client: &str) {
+    let sessions = browser.get("/settings/sessions").await;
     let revoked = browser
         .post(
             &format!("/settings/authorizations/{client}/revoke"),
@@ -1528,18 +1540,13 @@ async fn sign_in_then_consent_then_code() {
         )
         .await;
     assert_eq!(revoked.status, StatusCode::SEE_OTHER);
-    let refreshed = fx
-        .post_form(
-            "/oauth/token",
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", &refresh),
-                ("client_id", &client),
-            ],
-        )
-        .await;
-    assert_eq!(refreshed.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(body_json(refreshed).await["error"], "invalid_grant");
+}
+
+/// The `error` of a token request that must be refused with 400.
+async fn token_error(fx: &Fixture, form: &[(&str, &str)]) -> serde_json::Value {
+    let answer = fx.post_form("/oauth/token", form).await;
+    assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
+    body_json(answer).await["error"].clone()
 }
 
 #[tokio::test]
@@ -1641,17 +1648,7 @@ async fn withdrawing_an_app_ends_its_codes_and_approved_devices() {
     let client = public_app(&fx, &account).await;
     let mut browser = Browser::new(&fx);
     browser.sign_in_with_code("a@example.com", "/").await;
-    let (verifier, challenge) = pkce();
-    let redirect = "http://127.0.0.1:5000/callback";
-    let path = authorize_path(&client, redirect, Some(&challenge));
-    let consent = browser.get(&path).await;
-    let approved = browser.consent(&consent, &path, "approve").await;
-    let back = url::Url::parse(approved.location.as_deref().unwrap()).unwrap();
-    let code = back
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-        .unwrap();
+    let consented = consented_code(&mut browser, &client).await;
     let (user_code, _, device) = device_code(&fx, &client).await;
     let decision = [("user_code", user_code.as_str()), ("decision", "approve")];
     let page = browser
@@ -1659,40 +1656,16 @@ async fn withdrawing_an_app_ends_its_codes_and_approved_devices() {
         .await;
     assert_eq!(page.status, StatusCode::OK);
 
-    let sessions = browser.get("/settings/sessions").await;
-    let revoked = browser
-        .post(
-            &format!("/settings/authorizations/{client}/revoke"),
-            &[("csrf", &sessions.csrf())],
-        )
-        .await;
-    assert_eq!(revoked.status, StatusCode::SEE_OTHER);
-    let redeemed = fx
-        .post_form(
-            "/oauth/token",
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", redirect),
-                ("client_id", &client),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await;
+    withdraw(&mut browser, &client).await;
+    let redeemed = redeem(&fx, &client, &consented).await;
     assert_eq!(redeemed.status(), StatusCode::BAD_REQUEST);
     assert_eq!(body_json(redeemed).await["error"], "invalid_grant");
-    let polled = fx
-        .post_form(
-            "/oauth/token",
-            &[
-                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
-                ("device_code", &device),
-                ("client_id", &client),
-            ],
-        )
-        .await;
-    assert_eq!(polled.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(body_json(polled).await["error"], "access_denied");
+    let polled = [
+        ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+        ("device_code", device.as_str()),
+        ("client_id", client.as_str()),
+    ];
+    assert_eq!(token_error(&fx, &polled).await, "access_denied");
     let sessions = browser.get("/settings/sessions").await;
     assert!(!sessions.html.contains("Lofty CLI"), "nothing left to list");
 }
@@ -1781,10 +1754,10 @@ async fn production_mode_waits_for_an_admin_when_configured() {
 }
 
 /// Consent approved in the browser and the code exchanged: the token response.
-async fn code_flow(fx: &Fixture, browser: &mut Browser<'_>, client: &str) -> serde_json::Value {
+/// A code the signed-in `browser` consented to for `client`, and its PKCE verifier.
+async fn consented_code(browser: &mut Browser<'_>, client: &str) -> (String, String) {
     let (verifier, challenge) = pkce();
-    let redirect = "http://127.0.0.1:5000/callback";
-    let path = authorize_path(client, redirect, Some(&challenge));
+    let path = authorize_path(client, CALLBACK, Some(&challenge));
     let consent = browser.get(&path).await;
     assert_eq!(consent.status, StatusCode::OK);
     let approved = browser.consent(&consent, &path, "approve").await;
@@ -1794,18 +1767,33 @@ async fn code_flow(fx: &Fixture, browser: &mut Browser<'_>, client: &str) -> ser
         .find(|(k, _)| k == "code")
         .map(|(_, v)| v.into_owned())
         .unwrap();
-    let token = fx
-        .post_form(
-            "/oauth/token",
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", redirect),
-                ("client_id", client),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await;
+    (code, verifier)
+}
+
+const CALLBACK: &str = "http://127.0.0.1:5000/callback";
+
+/// The token endpoint's answer to redeeming [`consented_code`]'s code.
+async fn redeem(
+    fx: &Fixture,
+    client: &str,
+    (code, verifier): &(String, String),
+) -> axum::response::Response {
+    fx.post_form(
+        "/oauth/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", CALLBACK),
+            ("client_id", client),
+            ("code_verifier", verifier),
+        ],
+    )
+    .await
+}
+
+async fn code_flow(fx: &Fixture, browser: &mut Browser<'_>, client: &str) -> serde_json::Value {
+    let consented = consented_code(browser, client).await;
+    let token = redeem(fx, client, &consented).await;
     assert_eq!(token.status(), StatusCode::OK);
     body_json(token).await
 }
