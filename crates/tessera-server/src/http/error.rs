@@ -12,6 +12,7 @@ use super::web::page;
 use crate::error::{AuthError, DpopError, Error, error_description};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use std::sync::atomic::{AtomicU64, Ordering};
 use tessera_proto::ratelimit::{LIMIT, REMAINING, RESET};
 use tessera_proto::{ApiErrorBody, INSUFFICIENT_SCOPE_CODE, OAuthErrorBody, OAuthErrorCode, dpop};
 
@@ -150,16 +151,16 @@ pub fn respond(style: Style, error: Error) -> Response {
                 api_body("timeout", text),
             )
                 .into_response(),
-            OAuth => oauth(OAuthErrorCode::TemporarilyUnavailable, Some(text)),
-            Page => page_failure(StatusCode::SERVICE_UNAVAILABLE, &text),
+            OAuth => retry_soon(oauth(OAuthErrorCode::TemporarilyUnavailable, Some(text))),
+            Page => retry_soon(page_failure(StatusCode::SERVICE_UNAVAILABLE, &text)),
         },
         Error::Unavailable(_) => {
-            tracing::warn!(error = %text, "service unavailable");
-            unavailable(style, "its database", &text)
+            DATABASE_OUTAGE.refused(&text);
+            unavailable(style, "its database")
         }
         // The limiter warns at the start of an outage and every few seconds:
         // a line per refused request would flood the log.
-        Error::LimiterUnreachable(_) => unavailable(style, "its rate-limit counters", &text),
+        Error::LimiterUnreachable(_) => unavailable(style, "its rate-limit counters"),
         Error::Config(_) | Error::Database(_) | Error::Migration(_) | Error::Internal(_) => {
             match style {
                 Api => {
@@ -180,22 +181,65 @@ pub fn respond(style: Style, error: Error) -> Response {
     }
 }
 
-/// 503 with `Retry-After: 1`: a store the service needs cannot be reached; `what`
-/// names it for the client, `detail` goes to the log only (where the caller
-/// has not said it already).
-fn unavailable(style: Style, what: &str, detail: &str) -> Response {
-    match style {
+/// 503 with `Retry-After: 1`: a store the service needs cannot be reached;
+/// `what` names it for the client. Logged by the caller, once an outage.
+fn unavailable(style: Style, what: &str) -> Response {
+    let message = format!("the service cannot reach {what}; try again shortly");
+    retry_soon(match style {
         Style::Api => (
             StatusCode::SERVICE_UNAVAILABLE,
-            [(header::RETRY_AFTER, "1")],
-            api_body(
-                "temporarily_unavailable",
-                format!("the service cannot reach {what}; try again shortly"),
-            ),
+            api_body("temporarily_unavailable", message),
         )
             .into_response(),
-        Style::OAuth => oauth(OAuthErrorCode::TemporarilyUnavailable, None),
-        Style::Page => page_failure(StatusCode::SERVICE_UNAVAILABLE, detail),
+        Style::OAuth => oauth(OAuthErrorCode::TemporarilyUnavailable, Some(message)),
+        Style::Page => page::server_error_page(StatusCode::SERVICE_UNAVAILABLE),
+    })
+}
+
+/// `Retry-After: 1` on a 503 that asks the client to come back.
+fn retry_soon(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
+/// The log of a database outage: a warning when requests start to be
+/// refused, then one every [`OUTAGE_WARNING_EVERY_SECS`] with how many were
+/// refused meanwhile. A line per request (two, for pages) flooded the log
+/// with hundreds a second just when it is read. Process-wide, as the log is.
+struct OutageLog {
+    warned_at: AtomicU64,
+    refused: AtomicU64,
+}
+
+const OUTAGE_WARNING_EVERY_SECS: u64 = 10;
+
+static DATABASE_OUTAGE: OutageLog = OutageLog {
+    warned_at: AtomicU64::new(0),
+    refused: AtomicU64::new(0),
+};
+
+impl OutageLog {
+    fn refused(&self, error: &str) {
+        let refused = self.refused.fetch_add(1, Ordering::Relaxed) + 1;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let last = self.warned_at.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= OUTAGE_WARNING_EVERY_SECS
+            && self
+                .warned_at
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.refused.fetch_sub(refused, Ordering::Relaxed);
+            tracing::warn!(
+                error,
+                refused,
+                "service unavailable: the database cannot be reached (503 with Retry-After)"
+            );
+        }
     }
 }
 
@@ -553,9 +597,12 @@ pub mod documented {
 
     #[derive(utoipa::ToResponse)]
     #[response(
-        description = "The database (or the shared rate-limit counters) cannot be reached right now (`temporarily_unavailable`).",
-        headers(("Cache-Control" = String, description = "`no-store`")),
-        example = json!({"error": "temporarily_unavailable"})
+        description = "The database (or the shared rate-limit counters) cannot be reached right now (`temporarily_unavailable`); retry after `Retry-After` seconds.",
+        headers(
+            ("Cache-Control" = String, description = "`no-store`"),
+            ("Retry-After" = u64, description = "Seconds to wait before retrying.")
+        ),
+        example = json!({"error": "temporarily_unavailable", "error_description": "the service cannot reach its database; try again shortly"})
     )]
     pub struct OAuthUnavailable(pub OAuthErrorBody);
 }
@@ -608,6 +655,26 @@ mod tests {
             body["error_description"],
             "unsupported grant_type '<script>/'x'"
         );
+    }
+
+    /// Every style asks the client to come back when the database is away,
+    /// and the OAuth answer says why in words.
+    #[tokio::test]
+    async fn an_unreachable_database_is_503_with_retry_after_in_every_style() {
+        for style in [Style::Api, Style::OAuth, Style::Page] {
+            let gone = Error::Unavailable(sqlx::Error::PoolTimedOut);
+            let r = respond(style, gone);
+            assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE, "{style:?}");
+            assert_eq!(r.headers()[header::RETRY_AFTER], "1", "{style:?}");
+            if style == Style::OAuth {
+                let body = crate::testing::body_json(r).await;
+                assert_eq!(body["error"], "temporarily_unavailable");
+                assert_eq!(
+                    body["error_description"],
+                    "the service cannot reach its database; try again shortly"
+                );
+            }
+        }
     }
 
     #[test]
