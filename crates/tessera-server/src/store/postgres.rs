@@ -50,9 +50,10 @@ pub async fn connect(url: &str) -> Result<AnyPool> {
             Err(sqlx::Error::PoolTimedOut) if attempt < STARTUP_ATTEMPTS => attempt += 1,
             Err(sqlx::Error::PoolTimedOut) => return Err(why_no_connection(url).await),
             Err(e) => {
-                return Err(match certificate_problem(&e) {
-                    Some(hint) => Error::Config(format!("{e} ({hint})")),
-                    None => e.into(),
+                return Err(match (certificate_problem(&e), refused_login(url, &e)) {
+                    (Some(hint), _) => Error::Config(format!("{e} ({hint})")),
+                    (None, Some(refused)) => Error::Config(refused),
+                    (None, None) => e.into(),
                 });
             }
             Ok(pool) => return Ok(pool),
@@ -69,6 +70,30 @@ async fn why_no_connection(url: &str) -> Error {
         Ok(Err(e)) => Error::Unavailable(e),
         Ok(Ok(_)) | Err(_) => Error::Unavailable(sqlx::Error::PoolTimedOut),
     }
+}
+
+/// A login the server refused (SQLSTATE class 28: the password or the user;
+/// 3D000: no such database), said with who logged in where and what to fix:
+/// no retry would help, so it is a configuration error (exit 2). The
+/// server's own words, without the source line sqlx appends; never the password.
+fn refused_login(url: &str, error: &sqlx::Error) -> Option<String> {
+    let sqlx::Error::Database(db) = error else {
+        return None;
+    };
+    let code = db.code()?;
+    let fix = match &*code {
+        "28P01" | "28000" => "check the user and password",
+        "3D000" => "check the database name (create it first, e.g. with createdb)",
+        _ => return None,
+    };
+    let parsed = url::Url::parse(url).ok()?;
+    let host = parsed.host_str().unwrap_or("localhost");
+    let port = parsed.port().unwrap_or(5432);
+    Some(format!(
+        "PostgreSQL at {host}:{port} refused the login as {user:?}: {said}; {fix} in the database URL (--database, TESSERAD_DATABASE_URL or database_url)",
+        user = parsed.username(),
+        said = db.message(),
+    ))
 }
 
 /// sqlx reports a missing `sslrootcert` as a bare "No such file or directory".
@@ -132,5 +157,33 @@ mod tests {
         let err = super::connect(&url).await.unwrap_err().to_string();
         assert!(err.contains("refused"), "{err}");
         assert!(!err.contains("secret-pw"), "{err}");
+    }
+
+    /// A user or database the server does not know is a configuration error
+    /// that names who, where and what to check; never the password.
+    #[tokio::test]
+    async fn a_refused_login_says_what_to_check() {
+        let Ok(server) = std::env::var(tessera_testkit::POSTGRES_ENV) else {
+            return;
+        };
+        sqlx::any::install_default_drivers();
+        let mut url = url::Url::parse(&server).unwrap();
+        url.set_path("/no_such_database_here");
+        let err = super::connect(url.as_str()).await.unwrap_err();
+        assert!(matches!(err, crate::error::Error::Config(_)), "{err:?}");
+        assert!(err.to_string().contains("check the database name"), "{err}");
+        url.set_path("/postgres");
+        url.set_username("no_such_role_here").unwrap();
+        url.set_password(Some("secret-pw")).unwrap();
+        let err = super::connect(url.as_str()).await.unwrap_err().to_string();
+        assert!(
+            err.contains("refused the login as \"no_such_role_here\""),
+            "{err}"
+        );
+        assert!(err.contains("check the user and password"), "{err}");
+        assert!(
+            !err.contains("secret-pw") && !err.contains(" at line "),
+            "{err}"
+        );
     }
 }
