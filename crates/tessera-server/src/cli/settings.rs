@@ -217,13 +217,21 @@ impl FileConfig {
     /// host can read (not refused: a container's mounted config is often 0644,
     /// and the fix may be to move the secrets out, not to change the mode).
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Config(format!("cannot read config {}: {e}", path.display())))?;
+        let text = read_config(path)?;
+        if let Some(mode) = crate::files::open_to_others(path, 0o002) {
+            return Err(Error::Config(format!(
+                "config {path} can be changed by every user of this host (mode {mode:04o}), who \
+                 would choose the database, the issuer and the trusted proxies: `chmod o-w {path}`",
+                path = path.display()
+            )));
+        }
         let file = Self::parse(path, &text)?;
-        for warning in [file.exposed_secrets(path), writable_by_others(path)]
-            .into_iter()
-            .flatten()
-        {
+        let warnings = [
+            file.exposed_secrets(path),
+            writable_by_others(path),
+            owned_by_another_user(path),
+        ];
+        for warning in warnings.into_iter().flatten() {
             tracing::warn!("{warning}");
         }
         Ok(file)
@@ -292,9 +300,44 @@ impl FileConfig {
     }
 }
 
-/// serde's message with each quoted string value (`string "…"`, written as
-/// Rust's `Debug`) replaced by its kind.
+/// The config's text: a regular file (a FIFO would block start-up for
+/// ever, `/dev/zero` fill the memory) of at most [`MAX_CONFIG_BYTES`].
+fn read_config(path: &Path) -> Result<String> {
+    use std::io::Read as _;
+    let cannot =
+        |e: std::io::Error| Error::Config(format!("cannot read config {}: {e}", path.display()));
+    // Asked before opening: opening a FIFO waits for a writer.
+    if !std::fs::metadata(path).map_err(cannot)?.is_file() {
+        return Err(Error::Config(format!(
+            "config {} is not a regular file",
+            path.display()
+        )));
+    }
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(Error::Config(format!(
+            "config {} is larger than {} KiB: not a tesserad config",
+            path.display(),
+            MAX_CONFIG_BYTES / 1024
+        )));
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| Error::Config(format!("config {} is not UTF-8 text", path.display())))
+}
+
+/// A config is a page of settings; this is far beyond any.
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// serde's message with each quoted value (`string "…"`, written as Rust's
+/// `Debug`, and `integer `…``, `floating point `…``: a token of digits is a
+/// secret too) replaced by its kind.
 fn without_strings(message: &str) -> String {
+    let message = without_scalars(message);
+    let message = message.as_str();
     const QUOTED: &str = "string \"";
     let mut out = String::with_capacity(message.len());
     let mut rest = message;
@@ -328,8 +371,24 @@ fn data_dir() -> Result<PathBuf> {
     Ok(strategy.data_dir().join("tesserad"))
 }
 
-/// The warning for a config file that group or others may change: whoever can
+/// serde's `integer `…`` and `floating point `…``, without the value.
+fn without_scalars(message: &str) -> String {
+    let mut out = message.to_owned();
+    for kind in ["integer `", "floating point `"] {
+        while let Some(start) = out.find(kind) {
+            let value = start + kind.len();
+            let Some(end) = out[value..].find('`') else {
+                break;
+            };
+            out.replace_range(start + kind.len() - 2..value + end + 1, "");
+        }
+    }
+    out
+}
+
+/// The warning for a config file that its group may change: whoever can
 /// edit it chooses the database, the issuer and which proxies are trusted.
+/// (Every other user: refused, see [`FileConfig::load`].)
 fn writable_by_others(path: &Path) -> Option<String> {
     let mode = crate::files::open_to_others(path, 0o022)?;
     Some(format!(
@@ -337,6 +396,30 @@ fn writable_by_others(path: &Path) -> Option<String> {
          would choose the database, the issuer and the trusted proxies: `chmod go-w {path}`",
         path = path.display()
     ))
+}
+
+/// The warning for a config file that belongs to a user other than the one
+/// running tesserad or root: that user may change it. Not refused, as a
+/// container's mounted config often keeps the host's owner.
+fn owned_by_another_user(path: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        let owner = std::fs::metadata(path).ok()?.uid();
+        let me = rustix::process::geteuid().as_raw();
+        (owner != me && owner != 0).then(|| {
+            format!(
+                "config {path} belongs to user {owner}, who may change it and so choose the \
+                 database, the issuer and the trusted proxies: make it root's or this user's",
+                path = path.display()
+            )
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
 }
 
 /// `TESSERAD_MASTER_KEY`: the one setting read only from the environment (or the
@@ -798,6 +881,42 @@ mod tests {
             without_strings(r#"invalid type: string "a\"b", expected u32; string "c""#),
             "invalid type: a string, expected u32; a string"
         );
+        // A token of digits is a number to TOML, and a secret all the same.
+        let err = FileConfig::parse(Path::new("t.toml"), "metrics_token = 84629174\n")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("84629174"), "{err}");
+        assert!(err.contains("invalid type: integer, expected"), "{err}");
+    }
+
+    /// What cannot be a config is refused by name before it is read: a FIFO
+    /// (start-up would wait for ever), a device, a file every user may change.
+    #[cfg(unix)]
+    #[test]
+    fn a_config_that_is_no_file_or_anyones_is_refused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo.toml");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let err = FileConfig::load(&fifo).unwrap_err().to_string();
+        assert!(err.contains("is not a regular file"), "{err}");
+        let err = FileConfig::load(Path::new("/dev/zero"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is not a regular file"), "{err}");
+        let open = dir.path().join("open.toml");
+        std::fs::write(&open, "listen = \"127.0.0.1:7000\"\n").unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let err = FileConfig::load(&open).unwrap_err().to_string();
+        assert!(err.contains("`chmod o-w "), "{err}");
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o664)).unwrap();
+        assert!(FileConfig::load(&open).is_ok(), "group-writable: a warning");
     }
 
     #[cfg(unix)]
