@@ -186,22 +186,35 @@ fn valid_client_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
-/// RFC 6749 §3.1.2: absolute, no fragment; and not a scheme that runs or
-/// shows something in the browser instead of reaching the client (an error
-/// redirect to `javascript:` would run the attacker's script on the
-/// authorization server's say-so). Private-use schemes of native apps
-/// (`com.example.app:/cb`, RFC 8252 §7.1) stay allowed. Plain `http` only to
-/// a loopback host (RFC 9700 §2.1, RFC 8252 §7.3): elsewhere the code would
-/// cross the network in the clear.
-fn valid_redirect_uri(uri: &str) -> bool {
+/// Why `uri` cannot be a redirect URI, if it cannot. RFC 6749 §3.1.2:
+/// absolute, no fragment; not a scheme that runs or shows something in the
+/// browser instead of reaching the client (an error redirect to `javascript:`
+/// would run the attacker's script on the authorization server's say-so).
+/// Private-use schemes of native apps (`com.example.app:/cb`, RFC 8252 §7.1)
+/// stay allowed. Plain `http` only to a loopback host (RFC 9700 §2.1, RFC 8252
+/// §7.3): elsewhere the code would cross the network in the clear. No user
+/// name (`https://good.example@evil.example/` reads as good.example) and no
+/// whitespace or control character, which the URL parser silently drops, so
+/// that the string matched is the address the browser goes to.
+fn redirect_uri_fault(uri: &str) -> Option<&'static str> {
     const NOT_A_CLIENT: [&str; 6] = ["javascript", "data", "vbscript", "file", "blob", "about"];
-    url::Url::parse(uri).is_ok_and(|u| {
-        let clear_text_elsewhere = u.scheme() == "http" && !crate::urls::is_loopback(&u);
-        u.fragment().is_none()
-            && !u.cannot_be_a_base()
-            && !NOT_A_CLIENT.contains(&u.scheme())
-            && !clear_text_elsewhere
-    })
+    if uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Some("holds a space or control character: percent-encode it");
+    }
+    let Some(u) = url::Url::parse(uri).ok().filter(|u| !u.cannot_be_a_base()) else {
+        return Some("must be an absolute URL such as https://app.example/callback");
+    };
+    if u.fragment().is_some() {
+        Some("must not have a fragment (#…)")
+    } else if NOT_A_CLIENT.contains(&u.scheme()) {
+        Some("uses a scheme that runs in the browser instead of reaching the app")
+    } else if !u.username().is_empty() || u.password().is_some() {
+        Some("must not carry a user name or password")
+    } else if u.scheme() == "http" && !crate::urls::is_loopback(&u) {
+        Some("must be https unless it is a loopback address (127.0.0.1, [::1], localhost)")
+    } else {
+        None
+    }
 }
 
 /// Registers an app for `account_id`; a confidential app's secret is returned
@@ -220,10 +233,10 @@ pub async fn create(store: &Store, account_id: &str, args: NewApp, now: i64) -> 
         }
         None => crate::ids::app(),
     };
-    if let Some(bad) = args.redirect_uris.iter().find(|u| !valid_redirect_uri(u)) {
-        return Err(Error::BadRequest(format!(
-            "redirect URI {bad:?} must be an absolute URL without a fragment, not javascript:, data: or file:, and https unless it is a loopback address"
-        )));
+    for uri in &args.redirect_uris {
+        if let Some(fault) = redirect_uri_fault(uri) {
+            return Err(Error::BadRequest(format!("redirect URI {uri:?} {fault}")));
+        }
     }
     // A public app is a CLI or native app: without explicit redirect URIs it gets
     // the loopback one, which matches any port (RFC 8252 §7.3).
@@ -613,7 +626,7 @@ mod tests {
             "http://localhost:3000/callback",
             "com.example.app:/oauth",
         ] {
-            assert!(valid_redirect_uri(ok), "{ok}");
+            assert_eq!(redirect_uri_fault(ok), None, "{ok}");
         }
         for bad in [
             "javascript://%0Aalert(1)",
@@ -624,8 +637,14 @@ mod tests {
             "/relative",
             "http://app.example/cb",
             "http://10.0.0.8/cb",
+            "https://app.example@evil.example/cb",
+            "https://user:pw@app.example/cb",
+            "https://evil.example\t.app.example/cb",
+            "https://app.example/cb\n",
+            " https://app.example/cb",
+            "https://app.example/c b",
         ] {
-            assert!(!valid_redirect_uri(bad), "{bad}");
+            assert!(redirect_uri_fault(bad).is_some(), "{bad}");
         }
     }
 }

@@ -545,6 +545,13 @@ pub fn resolve(
     let master_key = match (master_key_env.or(file.master_key), &database) {
         (Some(encoded), _) => MasterKey::parse(encoded.expose())?,
         (None, DatabaseLocation::Sqlite(path)) => {
+            if path.is_dir() {
+                return Err(Error::Config(format!(
+                    "the database {} is a directory: name the database file in it, e.g. {}",
+                    path.display(),
+                    path.join("tesserad.db").display()
+                )));
+            }
             let dir = path.parent().unwrap_or(Path::new("."));
             let key_file = dir.join("master.key");
             // A database moved without its key (or made with the variable):
@@ -1168,6 +1175,13 @@ rate_limit_enabled = false
         };
         assert!(resolve(&args, ServeOverrides::default(), None).is_ok());
         assert!(dir.path().join("master.key").exists());
+        // A directory is named as one, not as a database without its key.
+        let args = SettingsArgs {
+            database: Some(SecretUrl::new(dir.path().to_str().unwrap())),
+            ..Default::default()
+        };
+        let err = resolve(&args, ServeOverrides::default(), None).unwrap_err();
+        assert!(err.to_string().contains("is a directory"), "{err}");
     }
 
     #[test]

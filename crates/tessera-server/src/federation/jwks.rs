@@ -136,6 +136,12 @@ fn allowed_for_members(ip: IpAddr, loopback: bool) -> bool {
 /// (tests, and an issuer on the same machine). Says why not.
 pub fn check_url(url: &str) -> Result<url::Url, String> {
     let parsed = url::Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
+    // Named in every message without a password someone pasted into it.
+    let url = &{
+        let mut shown = parsed.clone();
+        let _ = shown.set_password(None);
+        shown
+    };
     let loopback = crate::urls::is_loopback(&parsed);
     match parsed.scheme() {
         "https" => {}
@@ -766,7 +772,13 @@ mod tests {
         assert!(check_url("http://ci.example.com").is_err());
         assert!(check_url("https://ci.example.com").is_ok());
         assert!(check_url("http://[::1]:9000").is_ok());
-        assert!(check_url("https://u:p@ci.example.com").is_err());
+        let err = check_url("http://u:hunter2@ci.example.com").unwrap_err();
+        assert!(!err.contains("hunter2"), "{err}");
+        let err = check_url("https://u:hunter2@ci.example.com").unwrap_err();
+        assert!(
+            !err.contains("hunter2") && err.contains("no user or password"),
+            "{err}"
+        );
         assert!(check_url("https://ci.example.com/?x=1").is_err());
         assert!(check_url("file:///etc/passwd").is_err());
     }
