@@ -110,10 +110,21 @@ const MAX_MEMORY_BLOCKS: usize = 64 * 1024;
 /// once. On tokio's blocking pool 100 sign-ins at one moment took 2 GB, and
 /// bounding how many run at once was not enough: each of the pool's threads
 /// kept its own 19 MiB in its allocator arena. A few threads of our own keep
-/// a few. Checks beyond them wait their turn in the queue.
+/// a few. Checks beyond them wait their turn, [`QUEUED_PER_THREAD`] a
+/// thread; beyond that a sign-in is told to come back (many addresses each
+/// within their limits can still ask for more checks than the cores do: a
+/// queue without end would only make every answer come after the request's
+/// deadline). A check whose asker has gone (deadline, closed connection)
+/// gives its place back at once and is skipped, not run.
 pub struct Checker {
     jobs: std::sync::mpsc::Sender<Job>,
+    /// Held by each asker while it waits: the queue's bound.
+    places: tokio::sync::Semaphore,
 }
+
+/// About a second of checks per thread (a check takes ~40 ms on this
+/// machine's cores): enough for a burst of real sign-ins.
+const QUEUED_PER_THREAD: usize = 25;
 
 type Job = (String, Option<String>, tokio::sync::oneshot::Sender<bool>);
 
@@ -141,16 +152,33 @@ impl Checker {
                         let Ok((password, stored, reply)) = job else {
                             return;
                         };
+                        if reply.is_closed() {
+                            continue;
+                        }
                         let _ = reply.send(verify_in(&password, stored.as_deref(), &mut memory));
                     }
                 })
                 .map_err(|e| Error::internal(format!("starting a password thread: {e}")))?;
         }
-        Ok(Self { jobs })
+        let places = tokio::sync::Semaphore::new(threads * (1 + QUEUED_PER_THREAD));
+        Ok(Self { jobs, places })
     }
 
-    /// [`verify`], on the checker's threads.
+    /// [`verify`], on the checker's threads; [`Error::TooManyRequests`] when
+    /// their queue is full.
     pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool> {
+        // Too long to be any password: refused before it takes a place.
+        if password.len() > MAX_LENGTH * 4 {
+            return Ok(false);
+        }
+        let Ok(_place) = self.places.try_acquire() else {
+            return Err(Error::TooManyRequests {
+                message: "the server is checking too many sign-ins right now; try again in a few \
+                          seconds"
+                    .into(),
+                retry_after_secs: 2,
+            });
+        };
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.jobs
             .send((password, stored, reply))
@@ -190,6 +218,38 @@ mod tests {
         });
         let answers: Vec<bool> = futures_util::future::try_join_all(checks).await.unwrap();
         assert_eq!(answers, [true, false, true]);
+    }
+
+    /// A full queue is a "come back" at once, not a wait past the deadline;
+    /// a check nobody waits for any more is not run.
+    #[tokio::test]
+    async fn a_full_queue_turns_checks_away_and_abandoned_ones_are_skipped() {
+        let checker = Checker::with_threads(1).unwrap();
+        let stored = hash("correct horse battery").unwrap();
+        // Futures polled once (queued), dropped later (abandoned).
+        let mut abandoned = Vec::new();
+        let turned_away = loop {
+            let mut check = Box::pin(checker.verify("wrong".into(), Some(stored.clone())));
+            match futures_util::poll!(check.as_mut()) {
+                std::task::Poll::Pending => abandoned.push(check),
+                std::task::Poll::Ready(answer) => break answer,
+            }
+            assert!(
+                abandoned.len() <= QUEUED_PER_THREAD + 1,
+                "never turned away"
+            );
+        };
+        assert_eq!(abandoned.len(), QUEUED_PER_THREAD + 1);
+        assert!(
+            matches!(turned_away, Err(Error::TooManyRequests { .. })),
+            "{turned_away:?}"
+        );
+        drop(abandoned);
+        // Their places are free again, and the thread skips them for this one.
+        let answer = checker
+            .verify("correct horse battery".into(), Some(stored))
+            .await;
+        assert!(answer.unwrap());
     }
 
     #[test]

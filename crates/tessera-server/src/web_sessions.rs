@@ -83,6 +83,9 @@ pub enum PasswordSignIn {
     /// Too many failures for the account or from the client's address lately:
     /// password sign-in pauses (the password was not checked).
     Paused,
+    /// The server is checking as many passwords as it queues: not checked,
+    /// not counted; try again in a moment.
+    Busy,
 }
 
 /// Signs in with a password an admin set. The same answer, and about the same
@@ -120,7 +123,15 @@ pub async fn sign_in_with_password(
         Some(a) => store.account_password_hash(&a.id).await?,
         None => None,
     };
-    let matches = passwords.verify(password, stored).await?;
+    let matches = match passwords.verify(password, stored).await {
+        Err(Error::TooManyRequests { .. }) => {
+            // Not checked, so no guess.
+            by_address.refund(store).await?;
+            by_account.refund(store).await?;
+            return Ok(PasswordSignIn::Busy);
+        }
+        checked => checked?,
+    };
     let Some(account) = account else {
         return Ok(PasswordSignIn::Mismatch);
     };

@@ -240,8 +240,8 @@ async fn signin_password(
     visitor.check_csrf(&form.csrf)?;
     let next = local_path(form.next.as_deref());
     // Nothing that cannot be an address is looked up, counted or shown again.
-    let (email, message) = match crate::accounts::normalize_email(&form.email) {
-        Err(e) => (String::new(), sentence(&e)),
+    let (status, email, message) = match crate::accounts::normalize_email(&form.email) {
+        Err(e) => (StatusCode::UNAUTHORIZED, String::new(), sentence(&e)),
         Ok(email) => {
             let outcome = web_sessions::sign_in_with_password(
                 &state.store,
@@ -252,18 +252,26 @@ async fn signin_password(
                 state.now(),
             )
             .await?;
-            let message = match outcome {
+            let (status, message) = match outcome {
                 PasswordSignIn::SignedIn(secret) => return signed_in(&state, &secret, &next),
-                PasswordSignIn::Paused => {
-                    "Too many failed attempts. Wait 15 minutes, or sign in with an email code."
-                }
-                PasswordSignIn::Mismatch => "That email and password do not match.",
+                PasswordSignIn::Paused => (
+                    StatusCode::UNAUTHORIZED,
+                    "Too many failed attempts. Wait 15 minutes, or sign in with an email code.",
+                ),
+                PasswordSignIn::Mismatch => (
+                    StatusCode::UNAUTHORIZED,
+                    "That email and password do not match.",
+                ),
+                PasswordSignIn::Busy => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The server is busy checking other sign-ins. Try again in a few seconds.",
+                ),
             };
-            (email, message.to_owned())
+            (status, email, message.to_owned())
         }
     };
     Ok(render(
-        StatusCode::UNAUTHORIZED,
+        status,
         &SigninPage {
             layout: visitor.bare_layout("Sign in"),
             purpose: None,
