@@ -27,12 +27,15 @@
 //! later — exactly on time.
 //!
 //! At most `max_connections` are served at once. When they are all taken and
-//! another client connects, the connections at rest between requests close
-//! for it (as nginx reuses kept-alive connections when it runs out): a crowd
-//! that asks once a minute on each of its connections cannot keep a slot
-//! from a newcomer. Otherwise the newcomer waits until one closes, at most
-//! `header_read_timeout` for a connection that never spoke or sends its
-//! headers slowly, never a refusal. On the
+//! another client connects, one connection closes for it (as nginx reuses
+//! kept-alive connections when it runs out): one at rest between requests
+//! at once, or else the first to finish its request, after its answer
+//! (`Connection: close`). A crowd that asks once a minute on each of its
+//! connections cannot keep a slot from a newcomer, and a proxy's pool of
+//! kept-alive connections loses one per newcomer, not all. Otherwise the
+//! newcomer waits until one closes, at most `header_read_timeout` for a
+//! connection that never spoke or sends its headers slowly, never a
+//! refusal. On the
 //! shutdown signal the listener closes, idle connections close, requests in
 //! progress finish (their connections then close), and whatever is still open
 //! after `drain_timeout` is closed.
@@ -48,6 +51,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -95,6 +99,7 @@ pub async fn serve(
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections as usize));
     let (stage_tx, stage) = watch::channel(Stage::Serving);
+    let crowd = Arc::new(Crowd::default());
     let (crowded_tx, crowded) = watch::channel(0u64);
     let mut http = hyper::server::conn::http1::Builder::new();
     // The deadlines are ours (see `Phase`); hyper's would also count idle time.
@@ -119,14 +124,19 @@ pub async fn serve(
         let permit = match permits.clone().try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
+                crowd.waiting.store(true, Ordering::Release);
                 crowded_tx.send_modify(|times| *times = times.wrapping_add(1));
-                tokio::select! {
+                let permit = tokio::select! {
                     biased;
                     () = &mut shutdown => break,
                     permit = permits.clone().acquire_owned() => {
                         permit.expect("the connection semaphore is never closed")
                     }
-                }
+                };
+                // A connection that ended by itself made the room: none
+                // need close for this client any more.
+                crowd.waiting.store(false, Ordering::Release);
+                permit
             }
         };
         let connection = Connection {
@@ -135,6 +145,7 @@ pub async fn serve(
             limits,
             stage: stage.clone(),
             crowded: crowded.clone(),
+            crowd: crowd.clone(),
             _permit: permit,
         };
         tokio::spawn(connection.run(http.clone(), stream));
@@ -171,14 +182,33 @@ async fn accept_failed(e: &std::io::Error) {
     tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
+/// Whether a client waits for a slot that no connection has yet agreed to
+/// give up. The first connection that can close for it claims it.
+#[derive(Default)]
+struct Crowd {
+    waiting: AtomicBool,
+}
+
+impl Crowd {
+    /// Takes the waiting client's claim; true for one caller per wait.
+    fn claim(&self) -> bool {
+        self.waiting.load(Ordering::Acquire)
+            && self
+                .waiting
+                .compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+    }
+}
+
 struct Connection {
     app: Router,
     peer: SocketAddr,
     limits: Connections,
     stage: watch::Receiver<Stage>,
-    /// Changes when a client is waiting for a slot: a connection at rest
-    /// closes for it.
+    /// Changes when a client starts waiting for a slot: a connection at rest
+    /// may close for it.
     crowded: watch::Receiver<u64>,
+    crowd: Arc<Crowd>,
     /// Returned to the cap when the connection ends.
     _permit: OwnedSemaphorePermit,
 }
@@ -226,13 +256,24 @@ impl Connection {
             phase: phase.clone(),
         });
         let (app, peer, service_phase) = (self.app.clone(), self.peer, phase.clone());
+        let crowd = self.crowd.clone();
         let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-            let (app, phase) = (app.clone(), service_phase.clone());
+            let (app, phase, crowd) = (app.clone(), service_phase.clone(), crowd.clone());
             async move {
                 phase.set(Phase::Busy);
                 let mut request = request.map(Body::new);
                 request.extensions_mut().insert(ConnectInfo(peer));
-                let response = app.oneshot(request).await;
+                let mut response = app.oneshot(request).await;
+                if let Ok(response) = &mut response
+                    && crowd.claim()
+                {
+                    // hyper closes the connection once this answer is written.
+                    response.headers_mut().insert(
+                        hyper::header::CONNECTION,
+                        hyper::header::HeaderValue::from_static("close"),
+                    );
+                    closing_for_a_newcomer(peer);
+                }
                 phase.set(Phase::Idle(Instant::now()));
                 response
             }
@@ -265,10 +306,8 @@ impl Connection {
                     }
                 }
                 Ok(()) = self.crowded.changed() => {
-                    if matches!(phase.get(), Phase::Idle(_)) {
-                        tracing::debug!(%peer, "closing a connection at rest for a waiting client");
-                        metrics::counter!(crate::metrics::CONNECTION_TIMEOUTS, "phase" => "crowded")
-                            .increment(1);
+                    if matches!(phase.get(), Phase::Idle(_)) && self.crowd.claim() {
+                        closing_for_a_newcomer(peer);
                         // hyper finishes writing the last answer, then closes.
                         conn.as_mut().graceful_shutdown();
                     }
@@ -285,6 +324,11 @@ impl Connection {
             }
         }
     }
+}
+
+fn closing_for_a_newcomer(peer: SocketAddr) {
+    tracing::debug!(%peer, "closing a kept-alive connection for a waiting client");
+    metrics::counter!(crate::metrics::CONNECTION_TIMEOUTS, "phase" => "crowded").increment(1);
 }
 
 /// The socket, noting when an idle connection receives a request's first bytes.
