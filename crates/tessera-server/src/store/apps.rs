@@ -1,7 +1,7 @@
 //! Registered OAuth clients ("apps"), their mode and rate-limit override, and the
 //! production-mode requests of the developer console.
 
-use super::{Store, flag};
+use super::{Store, flag, retrying_lost_races};
 use crate::error::{Error, Result};
 use sqlx::FromRow;
 use tessera_proto::Scopes;
@@ -276,7 +276,7 @@ impl Store {
     /// Deletes one of the account's apps (its authorizations go with it).
     pub async fn delete_app(&self, account_id: &str, client_id: &str) -> Result<bool> {
         let sql = "DELETE FROM apps WHERE client_id = $1 AND account_id = $2";
-        self.changed_one(sql, (client_id, account_id)).await
+        retrying_lost_races(|| self.changed_one(sql, (client_id, account_id))).await
     }
 }
 
@@ -284,6 +284,93 @@ impl Store {
 mod tests {
     use super::*;
     use crate::testing::Fixture;
+
+    /// PostgreSQL ends a deadlock by failing one side; deleting an app takes
+    /// its row, then (cascading) its grants' rows, while a grant being
+    /// consumed holds its own row and then needs a key share on the app for
+    /// its family. The deletion, the victim here, runs again and succeeds
+    /// once the grant commits (before: a 500).
+    #[tokio::test]
+    async fn deleting_an_app_survives_a_deadlock_with_a_grant() {
+        use sqlx::{Connection as _, Executor as _};
+        if !tessera_testkit::postgres_available() {
+            return;
+        }
+        let database = tessera_testkit::Database::create(tessera_testkit::Backend::Postgres);
+        let store = Store::open(&super::super::DatabaseLocation::parse(&database.url).unwrap())
+            .await
+            .unwrap();
+        let mut grant = sqlx::AnyConnection::connect(&database.url).await.unwrap();
+        let mut watcher = sqlx::AnyConnection::connect(&database.url).await.unwrap();
+        grant
+            .execute(
+                "INSERT INTO accounts (id, email, created_at) VALUES ('acc', 'a@example.com', 0)",
+            )
+            .await
+            .unwrap();
+        let app = App {
+            client_id: "doomed".into(),
+            account_id: "acc".into(),
+            name: "Doomed".into(),
+            mode: AppMode::Development,
+            public: true,
+            client_secret_hash: None,
+            redirect_uris: vec!["http://127.0.0.1/callback".into()],
+            grant_types: vec!["authorization_code".into()],
+            rate_limit_per_min: None,
+            dpop_required: false,
+            created_at: 0,
+            scopes: Scopes::default(),
+            self_service: false,
+        };
+        store.insert_app(&app).await.unwrap();
+        grant
+            .execute(
+                "INSERT INTO app_authorizations (account_id, client_id, scope, created_at, \
+                 updated_at) VALUES ('acc', 'doomed', '', 0, 0)",
+            )
+            .await
+            .unwrap();
+        // The grant takes a row of the app's…
+        grant.execute("BEGIN").await.unwrap();
+        grant
+            .execute("UPDATE app_authorizations SET updated_at = 1 WHERE client_id = 'doomed'")
+            .await
+            .unwrap();
+        // …the deletion takes the app and waits for that row…
+        let deletion = tokio::spawn({
+            let store = store.clone();
+            async move { store.delete_app("acc", "doomed").await }
+        });
+        loop {
+            let (waiting,): (i64,) = sqlx::query_as(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE wait_event_type = 'Lock' AND datname = current_database()",
+            )
+            .fetch_one(&mut watcher)
+            .await
+            .unwrap();
+            if waiting > 0 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        // …and the grant's family needs the app: a cycle.
+        grant
+            .execute(
+                "INSERT INTO token_families (id, client_id, account_id, scope, created_at) \
+                 VALUES ('fam', 'doomed', 'acc', '', 0)",
+            )
+            .await
+            .unwrap();
+        grant.execute("COMMIT").await.unwrap();
+        assert!(deletion.await.unwrap().unwrap(), "the app was deleted");
+        let (families,): (i64,) = sqlx::query_as("SELECT count(*) FROM token_families")
+            .fetch_one(&mut watcher)
+            .await
+            .unwrap();
+        assert_eq!(families, 0, "the cascade took the grant's family");
+    }
 
     #[tokio::test]
     async fn apps_round_trip() {

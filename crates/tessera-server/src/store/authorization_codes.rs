@@ -1,7 +1,7 @@
 //! Authorization codes (RFC 6749 §4.1.2): single use, stored as hashes, each
 //! naming the token family its tokens will belong to.
 
-use super::{Store, is_foreign_key_violation};
+use super::{Store, is_foreign_key_violation, retrying_lost_races};
 use crate::error::{Error, Result};
 use sqlx::FromRow;
 
@@ -62,6 +62,15 @@ impl Store {
     /// the first redemption still ends every token that redemption issues.
     /// `dpop_jkt`: the DPoP key the family's refresh tokens are bound to (public clients).
     pub async fn consume_authorization_code(
+        &self,
+        code_hash: &str,
+        dpop_jkt: Option<&str>,
+        now: i64,
+    ) -> Result<Consumed> {
+        retrying_lost_races(|| self.consume_authorization_code_once(code_hash, dpop_jkt, now)).await
+    }
+
+    async fn consume_authorization_code_once(
         &self,
         code_hash: &str,
         dpop_jkt: Option<&str>,

@@ -1,7 +1,7 @@
 //! Device authorizations (RFC 8628): the device code's hash, the user code, and
 //! the user's decision; polled by the device, decided on the verification page.
 
-use super::{Store, is_foreign_key_violation, is_unique_violation};
+use super::{Store, is_foreign_key_violation, is_unique_violation, retrying_lost_races};
 use crate::error::{Error, Result};
 use sqlx::FromRow;
 
@@ -99,6 +99,19 @@ impl Store {
     /// for; `None` when it was taken already (or its app deleted meanwhile).
     /// `dpop_jkt`: the DPoP key the family's refresh tokens are bound to.
     pub async fn consume_device_code(
+        &self,
+        device_code_hash: &str,
+        family_id: &str,
+        dpop_jkt: Option<&str>,
+        now: i64,
+    ) -> Result<Option<String>> {
+        retrying_lost_races(|| {
+            self.consume_device_code_once(device_code_hash, family_id, dpop_jkt, now)
+        })
+        .await
+    }
+
+    async fn consume_device_code_once(
         &self,
         device_code_hash: &str,
         family_id: &str,

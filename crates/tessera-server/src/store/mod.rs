@@ -467,6 +467,31 @@ fn is_foreign_key_violation(e: &Error) -> bool {
     matches!(e, Error::Database(sqlx::Error::Database(db)) if db.is_foreign_key_violation())
 }
 
+/// Runs `attempt` again when PostgreSQL made it a deadlock's victim (40P01)
+/// or refused it for a serialization failure (40001): the other transaction
+/// goes on, and ours, run again, sees what that one did. Cascades make such
+/// lock orders inherent: consuming a code or device takes its row, then a
+/// key share on its app for the family it opens; deleting the app takes the
+/// app, then its codes' and devices' rows. Retrying is what PostgreSQL's
+/// manual prescribes; without it the loser was a 500.
+async fn retrying_lost_races<T, F: Future<Output = Result<T>>>(
+    mut attempt: impl FnMut() -> F,
+) -> Result<T> {
+    const ATTEMPTS: u32 = 3;
+    for _ in 1..ATTEMPTS {
+        match attempt().await {
+            Err(e) if lost_race(&e) => continue,
+            done => return done,
+        }
+    }
+    attempt().await
+}
+
+fn lost_race(e: &Error) -> bool {
+    matches!(e, Error::Database(sqlx::Error::Database(db))
+        if matches!(db.code().as_deref(), Some("40P01" | "40001")))
+}
+
 fn flag(b: bool) -> i64 {
     i64::from(b)
 }
