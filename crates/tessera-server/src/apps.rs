@@ -235,6 +235,7 @@ pub async fn create(store: &Store, account_id: &str, args: NewApp, now: i64) -> 
     };
     for uri in &args.redirect_uris {
         if let Some(fault) = redirect_uri_fault(uri) {
+            let uri = crate::urls::without_password(uri);
             return Err(Error::BadRequest(format!("redirect URI {uri:?} {fault}")));
         }
     }
@@ -646,5 +647,23 @@ mod tests {
         ] {
             assert!(redirect_uri_fault(bad).is_some(), "{bad}");
         }
+    }
+
+    /// The refusal quotes the URI without the password it should not hold.
+    #[tokio::test]
+    async fn a_refused_redirect_uri_is_quoted_without_its_password() {
+        let fx = crate::testing::Fixture::new().await;
+        let account = fx.account("o@example.com").await;
+        let args = NewApp {
+            redirect_uris: vec!["https://user:hunter2@app.example/cb".into()],
+            ..NewApp::named("Leaky")
+        };
+        let err = create(&fx.state.store, &account, args, fx.clock_now())
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("user:***@app.example"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
     }
 }
