@@ -259,7 +259,7 @@ async fn verify_code(
         scope: None,
         expires_at: None,
     };
-    let issued = api_keys::issue_for_user(&state, new, now).await?;
+    let issued = api_keys::issue_for_code_sign_in(&state, new, now).await?;
     Ok(new_secret(issued.to_created()))
 }
 
