@@ -205,12 +205,17 @@ fn retry_soon(mut response: Response) -> Response {
 }
 
 /// The log of a database outage: a warning when requests start to be
-/// refused, then one every [`OUTAGE_WARNING_EVERY_SECS`] with how many were
-/// refused meanwhile. A line per request (two, for pages) flooded the log
-/// with hundreds a second just when it is read. Process-wide, as the log is.
+/// refused, then at most one every [`OUTAGE_WARNING_EVERY_SECS`] with how
+/// many were refused since the one before, and over how long (refusals
+/// after a warning are told by the next one, perhaps of the next outage: the
+/// span says so). A line per request (two, for pages) flooded the log with
+/// hundreds a second just when it is read. Process-wide, as the log is; on
+/// the monotonic clock, which a stepped wall clock cannot silence.
 struct OutageLog {
+    /// Seconds since [`OutageLog::since`] of the last warning, plus one; 0: none yet.
     warned_at: AtomicU64,
     refused: AtomicU64,
+    since: std::sync::OnceLock<std::time::Instant>,
 }
 
 const OUTAGE_WARNING_EVERY_SECS: u64 = 10;
@@ -218,25 +223,32 @@ const OUTAGE_WARNING_EVERY_SECS: u64 = 10;
 static DATABASE_OUTAGE: OutageLog = OutageLog {
     warned_at: AtomicU64::new(0),
     refused: AtomicU64::new(0),
+    since: std::sync::OnceLock::new(),
 };
 
 impl OutageLog {
     fn refused(&self, error: &str) {
         let refused = self.refused.fetch_add(1, Ordering::Relaxed) + 1;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = self
+            .since
+            .get_or_init(std::time::Instant::now)
+            .elapsed()
+            .as_secs()
+            + 1;
         let last = self.warned_at.load(Ordering::Relaxed);
-        if now.saturating_sub(last) >= OUTAGE_WARNING_EVERY_SECS
+        let due = last == 0 || now.saturating_sub(last) >= OUTAGE_WARNING_EVERY_SECS;
+        if due
             && self
                 .warned_at
                 .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok()
         {
             self.refused.fetch_sub(refused, Ordering::Relaxed);
+            let over_secs = (last != 0).then(|| now - last);
             tracing::warn!(
                 error,
                 refused,
+                over_secs,
                 "service unavailable: the database cannot be reached (503 with Retry-After)"
             );
         }
