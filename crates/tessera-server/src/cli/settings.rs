@@ -371,10 +371,11 @@ fn data_dir() -> Result<PathBuf> {
     Ok(strategy.data_dir().join("tesserad"))
 }
 
-/// serde's `integer `…`` and `floating point `…``, without the value.
+/// serde's `integer `…``, `floating point `…`` and `unknown variant `…``
+/// (a secret pasted on the wrong line), without the value.
 fn without_scalars(message: &str) -> String {
     let mut out = message.to_owned();
-    for kind in ["integer `", "floating point `"] {
+    for kind in ["integer `", "floating point `", "unknown variant `"] {
         while let Some(start) = out.find(kind) {
             let value = start + kind.len();
             let Some(end) = out[value..].find('`') else {
@@ -894,6 +895,11 @@ mod tests {
             .to_string();
         assert!(!err.contains("84629174"), "{err}");
         assert!(err.contains("invalid type: integer, expected"), "{err}");
+        let err = FileConfig::parse(Path::new("t.toml"), "rate_limit_backend = \"hunter2x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("hunter2x"), "{err}");
+        assert!(err.contains("unknown variant, expected"), "{err}");
     }
 
     /// What cannot be a config is refused by name before it is read: a FIFO
