@@ -4,6 +4,7 @@ use crate::error::{Error, Result};
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 use std::collections::HashMap;
+use std::str::FromStr as _;
 use std::time::Duration;
 
 /// Per-request look-ups in flight at once, and keys answered per query
@@ -81,17 +82,29 @@ fn refused_login(url: &str, error: &sqlx::Error) -> Option<String> {
         return None;
     };
     let code = db.code()?;
+    const URL: &str = "the database URL (--database, TESSERAD_DATABASE_URL or database_url)";
     let fix = match &*code {
-        "28P01" | "28000" => "check the user and password",
-        "3D000" => "check the database name (create it first, e.g. with createdb)",
+        "28P01" => format!("check the user and password in {URL}"),
+        // Also pg_hba.conf turning the address, user or encryption away.
+        "28000" => format!(
+            "check the user in {URL}, and that the server's pg_hba.conf admits it from this \
+             host with this sslmode"
+        ),
+        "3D000" => {
+            format!("check the database name in {URL} (create it first, e.g. with createdb)")
+        }
         _ => return None,
     };
-    let parsed = url::Url::parse(url).ok()?;
-    let host = parsed.host_str().unwrap_or("localhost");
-    let port = parsed.port().unwrap_or(5432);
+    // Where and as whom sqlx logged in: the URL's `?host=`, `?user=` and
+    // PGHOST/PGUSER count, as libpq's do.
+    let options = sqlx::postgres::PgConnectOptions::from_str(url).ok()?;
+    let place = match options.get_socket() {
+        Some(dir) => format!("{} (port {})", dir.display(), options.get_port()),
+        None => format!("{}:{}", options.get_host(), options.get_port()),
+    };
     Some(format!(
-        "PostgreSQL at {host}:{port} refused the login as {user:?}: {said}; {fix} in the database URL (--database, TESSERAD_DATABASE_URL or database_url)",
-        user = parsed.username(),
+        "PostgreSQL at {place} refused the login as {user:?}: {said}; {fix}",
+        user = options.get_username(),
         said = db.message(),
     ))
 }
@@ -180,9 +193,18 @@ mod tests {
             err.contains("refused the login as \"no_such_role_here\""),
             "{err}"
         );
-        assert!(err.contains("check the user and password"), "{err}");
+        assert!(err.contains("check the user in the database URL"), "{err}");
         assert!(
             !err.contains("secret-pw") && !err.contains(" at line "),
+            "{err}"
+        );
+        // Said as sqlx logged in: a user in the query counts too.
+        url.set_username("").unwrap();
+        url.set_password(None).unwrap();
+        url.set_query(Some("user=another_unknown_role"));
+        let err = super::connect(url.as_str()).await.unwrap_err().to_string();
+        assert!(
+            err.contains("refused the login as \"another_unknown_role\""),
             "{err}"
         );
     }
