@@ -9,7 +9,7 @@
 
 use super::page::{Layout, ok};
 use super::scopes::{self, ScopeLine};
-use super::session::{Submitted, Visitor};
+use super::session::{Creating, Submitted, Visitor};
 use crate::apps;
 use crate::audit::Action;
 use crate::error::Error;
@@ -149,7 +149,7 @@ async fn show(
     ))]
 async fn decide(
     State(state): State<AppState>,
-    Submitted { member, body: form }: Submitted<FormFields>,
+    Creating(Submitted { member, body: form }): Creating<FormFields>,
 ) -> PageResult {
     let request = authorize::validate(&state, &query_from(&form)?).await?;
     match form.all("decision")[..] {

@@ -4,7 +4,7 @@
 
 use super::page::{Layout, ok, render, when};
 use super::scopes::{self, ScopeLine};
-use super::session::{Member, Submitted, Visitor, csrf_field};
+use super::session::{Creating, Member, Submitted, Visitor, csrf_field};
 use crate::apps;
 use crate::audit::Action;
 use crate::error::Error;
@@ -171,10 +171,10 @@ csrf_field!(EntryForm, DecisionForm);
 
 async fn decide(
     State(state): State<AppState>,
-    Submitted {
+    Creating(Submitted {
         member,
         body: PageForm(form),
-    }: Submitted<PageForm<DecisionForm>>,
+    }): Creating<PageForm<DecisionForm>>,
 ) -> PageResult {
     let now = state.now();
     let approve = match form.decision.as_str() {

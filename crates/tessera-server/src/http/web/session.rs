@@ -158,8 +158,8 @@ impl WithCsrf for FormFields {
 /// Forms a browser session may submit per quarter hour. A person submits a
 /// few a minute; a script in a signed-in browser (the `/v1` API's limits do
 /// not apply to pages) would create keys, apps and sessions by the thousand
-/// a second. (New sessions come only through sign-in, which has limits of
-/// its own.)
+/// a second. (A script with the password can open more sessions: what they
+/// make is bounded per account as well, [`CREATIONS_PER_ACCOUNT`].)
 pub const FORMS_PER_SESSION: Limit = Limit::per_quarter_hour(300);
 
 /// A form posted by a signed-in member, its CSRF token already checked and
@@ -187,6 +187,40 @@ where
         let message = "too many changes in a short time; wait a few minutes and try again";
         attempts::hit(&state.store, &key, FORMS_PER_SESSION, message, state.now()).await?;
         Ok(Self { member, body })
+    }
+}
+
+/// Forms that make something (an app, a key, a token-URL session, a trust
+/// rule, a grant) an account may submit per quarter hour, from all its
+/// sessions together: a script with the password can open session after
+/// session, each with its own [`FORMS_PER_SESSION`]. Revoking is not
+/// counted here, so a thief's creations never keep the owner from it.
+pub const CREATIONS_PER_ACCOUNT: Limit = Limit::per_quarter_hour(100);
+
+/// A [`Submitted`] form that makes something, counted against
+/// [`CREATIONS_PER_ACCOUNT`] as well.
+pub struct Creating<B = PageForm<CsrfForm>>(pub Submitted<B>);
+
+impl<B> FromRequest<AppState> for Creating<B>
+where
+    B: WithCsrf + FromRequest<AppState, Rejection = PageError> + Send,
+{
+    type Rejection = PageError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, PageError> {
+        let submitted = Submitted::<B>::from_request(request, state).await?;
+        let key = format!("console-creations:{}", submitted.member.account_id());
+        let message = "this account made too many things in a short time; wait a few minutes \
+                       and try again";
+        attempts::hit(
+            &state.store,
+            &key,
+            CREATIONS_PER_ACCOUNT,
+            message,
+            state.now(),
+        )
+        .await?;
+        Ok(Self(submitted))
     }
 }
 

@@ -418,19 +418,15 @@ async fn a_key_is_shown_once_works_and_stops_working_when_revoked() {
 async fn a_session_submits_a_bounded_number_of_forms() {
     let fx = Fixture::new().await;
     let mut browser = Browser::member(&fx).await;
-    let csrf = browser.get("/settings/api").await.csrf();
-    let form = [
-        ("csrf", csrf.as_str()),
-        ("name", "k"),
-        ("expires", ""),
-        ("scope", "THIRD_PARTY_OPERATION"),
-    ];
+    let csrf = browser.get("/settings/sessions").await.csrf();
+    let form = [("csrf", csrf.as_str())];
+    let revoke = "/settings/sessions/ws_unknown/revoke";
     let max = super::session::FORMS_PER_SESSION.max;
     for _ in 0..max {
-        let created = browser.post("/settings/api", &form).await;
-        assert_eq!(created.status, StatusCode::SEE_OTHER);
+        let answered = browser.post(revoke, &form).await;
+        assert_eq!(answered.status, StatusCode::NOT_FOUND);
     }
-    let refused = browser.post("/settings/api", &form).await;
+    let refused = browser.post(revoke, &form).await;
     assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(
         refused.html.contains("wait a few minutes"),
@@ -440,15 +436,43 @@ async fn a_session_submits_a_bounded_number_of_forms() {
     // The account's other sessions (its owner's) are not held up.
     let mut owner = Browser::new(&fx);
     owner.sign_in_with_code("a@example.com", "/").await;
-    let csrf = owner.get("/settings/api").await.csrf();
-    let form = [
-        ("csrf", csrf.as_str()),
-        ("name", "k"),
-        ("expires", ""),
-        ("scope", "THIRD_PARTY_OPERATION"),
-    ];
-    let created = owner.post("/settings/api", &form).await;
-    assert_eq!(created.status, StatusCode::SEE_OTHER);
+    let csrf = owner.get("/settings/sessions").await.csrf();
+    let answered = owner.post(revoke, &[("csrf", csrf.as_str())]).await;
+    assert_eq!(answered.status, StatusCode::NOT_FOUND);
+}
+
+/// What an account makes through the pages is bounded across its sessions
+/// (a script with the password opens session after session); revoking is
+/// not, so the owner can always undo a thief's work.
+#[tokio::test]
+async fn an_account_makes_a_bounded_number_of_things_across_sessions() {
+    let fx = Fixture::new().await;
+    let max = super::session::CREATIONS_PER_ACCOUNT.max;
+    let mut first = Browser::member(&fx).await;
+    let mut second = Browser::new(&fx);
+    second.sign_in_with_code("a@example.com", "/").await;
+    let mut made = 0;
+    for browser in [&mut first, &mut second] {
+        let csrf = browser.get("/settings/sessions").await.csrf();
+        for _ in 0..max / 2 {
+            let created = browser
+                .post("/settings/sessions/token-url", &[("csrf", &csrf)])
+                .await;
+            assert_eq!(created.status, StatusCode::SEE_OTHER);
+            made += 1;
+        }
+    }
+    assert_eq!(made, max);
+    let csrf = second.get("/settings/sessions").await.csrf();
+    let refused = second
+        .post("/settings/sessions/token-url", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.html.contains("too many things"), "{}", refused.html);
+    let revoked = second
+        .post("/settings/sessions/ws_unknown/revoke", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(revoked.status, StatusCode::NOT_FOUND, "not refused");
 }
 
 #[tokio::test]

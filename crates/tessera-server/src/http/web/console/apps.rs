@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::http::error::PageResult;
 use crate::http::extract::{FormFields, PageForm, PagePath};
 use crate::http::web::page::{Layout, ok, render, when};
-use crate::http::web::session::{Member, Submitted, csrf_field};
+use crate::http::web::session::{Creating, Member, Submitted, csrf_field};
 use crate::services::AppState;
 use crate::store::{App, AppMode, TrustRule};
 use crate::web_sessions::{self, Flash};
@@ -301,7 +301,7 @@ fn new_app(input: &RegisterForm<'_>) -> Result<NewApp, Error> {
 
 async fn register(
     State(state): State<AppState>,
-    Submitted { member, body: form }: Submitted<FormFields>,
+    Creating(Submitted { member, body: form }): Creating<FormFields>,
 ) -> PageResult {
     let input = RegisterForm {
         name: form.get("name"),

@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::http::error::PageResult;
 use crate::http::extract::{FormFields, PagePath};
 use crate::http::web::page::{Layout, day, ok, render, when};
-use crate::http::web::session::{Member, Submitted};
+use crate::http::web::session::{Creating, Member, Submitted};
 use crate::services::AppState;
 use crate::store::{ApiKeyRecord, Revoked};
 use crate::web_sessions::{self, Flash};
@@ -173,7 +173,7 @@ fn end_of_day(date: &str) -> Option<i64> {
 
 async fn create(
     State(state): State<AppState>,
-    Submitted { member, body: form }: Submitted<FormFields>,
+    Creating(Submitted { member, body: form }): Creating<FormFields>,
 ) -> PageResult {
     let now = state.now();
     let name = form.get("name");

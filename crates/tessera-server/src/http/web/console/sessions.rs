@@ -7,7 +7,7 @@ use crate::audit::{self, Action};
 use crate::http::error::PageResult;
 use crate::http::extract::PagePath;
 use crate::http::web::page::{Layout, ok, when};
-use crate::http::web::session::{Member, Submitted};
+use crate::http::web::session::{Creating, Member, Submitted};
 use crate::oauth::session_token;
 use crate::services::AppState;
 use crate::web_sessions::{self, Flash};
@@ -147,7 +147,7 @@ async fn revoke_authorization(
 /// a reload makes no other).
 async fn token_url_session(
     State(state): State<AppState>,
-    Submitted { member, .. }: Submitted,
+    Creating(Submitted { member, .. }): Creating,
 ) -> PageResult {
     let now = state.now();
     let (session_id, _) = session_token::create(

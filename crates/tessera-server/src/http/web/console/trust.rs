@@ -9,7 +9,7 @@ use crate::federation::{self, NewTrustRule};
 use crate::http::error::PageResult;
 use crate::http::extract::{FormFields, PagePath};
 use crate::http::web::page::render;
-use crate::http::web::session::Submitted;
+use crate::http::web::session::{Creating, Submitted};
 use crate::services::AppState;
 use crate::store::Reach;
 use axum::Router;
@@ -68,7 +68,7 @@ fn new_rule(client_id: &str, draft: &TrustDraft) -> Result<NewTrustRule, Error> 
 async fn add(
     State(state): State<AppState>,
     PagePath(client_id): PagePath<String>,
-    Submitted { member, body: form }: Submitted<FormFields>,
+    Creating(Submitted { member, body: form }): Creating<FormFields>,
 ) -> PageResult {
     let app = apps::owned(&state.store, member.account_id(), &client_id).await?;
     let draft = TrustDraft {
