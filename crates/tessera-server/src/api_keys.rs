@@ -120,28 +120,37 @@ pub async fn issue(
 /// script with a session or a key can make every list of keys carry.
 pub const MAX_KEYS_IN_USE: i64 = 1000;
 
+/// Keys past [`MAX_KEYS_IN_USE`] kept for sign-ins with an emailed code: a
+/// stolen key can fill the cap, and the owner, proven by the code, must still
+/// be able to sign in with the CLI and revoke what it made.
+pub const CODE_SIGN_IN_RESERVE: i64 = 20;
+
 /// Issues a key for a user of this server (its issuer and key prefix), counted
-/// in the metrics: the console, `POST /v1/api-keys`, a one-time code sign-in.
-/// Refused once the account has [`MAX_KEYS_IN_USE`] (requests at the same
-/// moment may pass it by as many as they are).
+/// in the metrics: the console and `POST /v1/api-keys`. Refused once the
+/// account has [`MAX_KEYS_IN_USE`] (requests at the same moment may pass it
+/// by as many as they are).
 pub async fn issue_for_user(svc: &Services, new: NewApiKey, now: i64) -> Result<IssuedApiKey> {
-    if svc.store.api_keys_in_use(&new.account_id, now).await? >= MAX_KEYS_IN_USE {
-        return Err(Error::Conflict(format!(
-            "this account has {MAX_KEYS_IN_USE} API keys in use, the most it may have: revoke the keys it no longer needs first"
-        )));
-    }
-    issue_for_code_sign_in(svc, new, now).await
+    issue_within(svc, new, MAX_KEYS_IN_USE, now).await
 }
 
-/// [`issue_for_user`] for a sign-in with an emailed code, past the cap: the
-/// code proves the owner, who must be able to sign in and revoke what a
-/// stolen key made by the thousand; the code's own limits (a few requests
-/// an hour) bound how far past it.
+/// [`issue_for_user`] for a sign-in with an emailed code, which may also use
+/// the [`CODE_SIGN_IN_RESERVE`].
 pub async fn issue_for_code_sign_in(
     svc: &Services,
     new: NewApiKey,
     now: i64,
 ) -> Result<IssuedApiKey> {
+    issue_within(svc, new, MAX_KEYS_IN_USE + CODE_SIGN_IN_RESERVE, now).await
+}
+
+async fn issue_within(svc: &Services, new: NewApiKey, cap: i64, now: i64) -> Result<IssuedApiKey> {
+    if svc.store.api_keys_in_use(&new.account_id, now).await? >= cap {
+        return Err(Error::Conflict(format!(
+            "this account has {cap} API keys in use, the most it may have: revoke the keys it \
+             no longer needs first (on the API keys page of {})",
+            svc.settings.issuer
+        )));
+    }
     let settings = &svc.settings;
     let issued = issue(
         &svc.store,
@@ -270,8 +279,12 @@ mod tests {
             matches!(&refused, Error::Conflict(m) if m.contains("revoke")),
             "{refused:?}"
         );
-        // The owner, proven by an emailed code, still signs in (one past).
-        issue_for_code_sign_in(&fx.state, new(), now).await.unwrap();
+        // The owner, proven by an emailed code, still signs in, from a
+        // reserve of its own.
+        for _ in 0..CODE_SIGN_IN_RESERVE {
+            issue_for_code_sign_in(&fx.state, new(), now).await.unwrap();
+        }
+        assert!(issue_for_code_sign_in(&fx.state, new(), now).await.is_err());
         let revoke = |id: String| {
             let (store, account) = (fx.state.store.clone(), account.clone());
             async move {
@@ -281,9 +294,11 @@ mod tests {
                     .unwrap()
             }
         };
-        revoke(ids[0].clone()).await;
+        for id in &ids[..CODE_SIGN_IN_RESERVE as usize] {
+            revoke(id.clone()).await;
+        }
         assert!(issue_for_user(&fx.state, new(), now).await.is_err());
-        revoke(ids[1].clone()).await;
+        revoke(ids[CODE_SIGN_IN_RESERVE as usize].clone()).await;
         issue_for_user(&fx.state, new(), now).await.unwrap();
     }
 

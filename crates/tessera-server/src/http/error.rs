@@ -560,7 +560,7 @@ pub mod documented {
     #[derive(utoipa::ToResponse)]
     #[response(
         description = "The request cannot be done in the present state; `message` says what to do first.",
-        example = json!({"error": "conflict", "message": "this account has 1000 API keys in use, the most it may have: revoke the keys it no longer needs first"})
+        example = json!({"error": "conflict", "message": "this account has 1000 API keys in use, the most it may have: revoke the keys it no longer needs first (on the API keys page of https://auth.example.com)"})
     )]
     pub struct Conflict(pub ApiErrorBody);
 

@@ -242,6 +242,7 @@ async fn request_code(
             headers(("Cache-Control" = String, description = "`no-store`"), ("Pragma" = String, description = "`no-cache`"))),
         (status = 400, response = BadRequest),
         (status = 401, description = "Wrong, expired, used or burnt code, or one asked for from another client address (`invalid_otp`).", body = ApiErrorBody),
+        (status = 409, response = Conflict),
         (status = 429, response = TooManyRequests),
         (status = 503, response = Unavailable),
     ))]
