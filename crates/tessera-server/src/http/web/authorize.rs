@@ -9,7 +9,7 @@
 
 use super::page::{Layout, ok};
 use super::scopes::{self, ScopeLine};
-use super::session::{Creating, Submitted, Visitor};
+use super::session::{Submitted, Visitor, count_creation};
 use crate::apps;
 use crate::audit::Action;
 use crate::error::Error;
@@ -149,11 +149,12 @@ async fn show(
     ))]
 async fn decide(
     State(state): State<AppState>,
-    Creating(Submitted { member, body: form }): Creating<FormFields>,
+    Submitted { member, body: form }: Submitted<FormFields>,
 ) -> PageResult {
     let request = authorize::validate(&state, &query_from(&form)?).await?;
     match form.all("decision")[..] {
         ["approve"] => {
+            count_creation(&state, &member).await?;
             let now = state.now();
             let url = authorize::issue_code(
                 &state,

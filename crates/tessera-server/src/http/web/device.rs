@@ -4,7 +4,7 @@
 
 use super::page::{Layout, ok, render, when};
 use super::scopes::{self, ScopeLine};
-use super::session::{Creating, Member, Submitted, Visitor, csrf_field};
+use super::session::{Member, Submitted, Visitor, count_creation, csrf_field};
 use crate::apps;
 use crate::audit::Action;
 use crate::error::Error;
@@ -171,10 +171,10 @@ csrf_field!(EntryForm, DecisionForm);
 
 async fn decide(
     State(state): State<AppState>,
-    Creating(Submitted {
+    Submitted {
         member,
         body: PageForm(form),
-    }): Creating<PageForm<DecisionForm>>,
+    }: Submitted<PageForm<DecisionForm>>,
 ) -> PageResult {
     let now = state.now();
     let approve = match form.decision.as_str() {
@@ -188,6 +188,9 @@ async fn decide(
         Err(Error::NotFound(_)) => return Ok(expired(&member)),
         Err(e) => return Err(e.into()),
     };
+    if approve {
+        count_creation(&state, &member).await?;
+    }
     let decided = if approve {
         device::approve(&state, &form.user_code, member.account_id(), now).await
     } else {

@@ -198,8 +198,26 @@ where
 pub const CREATIONS_PER_ACCOUNT: Limit = Limit::per_quarter_hour(100);
 
 /// A [`Submitted`] form that makes something, counted against
-/// [`CREATIONS_PER_ACCOUNT`] as well.
+/// [`CREATIONS_PER_ACCOUNT`] as well. (A form that may make something or
+/// not, a consent or device decision, calls [`count_creation`] when it does:
+/// denying is never held up.)
 pub struct Creating<B = PageForm<CsrfForm>>(pub Submitted<B>);
+
+/// Counts one thing `member`'s account makes against [`CREATIONS_PER_ACCOUNT`].
+pub async fn count_creation(state: &AppState, member: &Member) -> Result<(), PageError> {
+    let key = format!("console-creations:{}", member.account_id());
+    let message = "this account made too many things in a short time; wait a few minutes and \
+                   try again";
+    attempts::hit(
+        &state.store,
+        &key,
+        CREATIONS_PER_ACCOUNT,
+        message,
+        state.now(),
+    )
+    .await?;
+    Ok(())
+}
 
 impl<B> FromRequest<AppState> for Creating<B>
 where
@@ -209,17 +227,7 @@ where
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, PageError> {
         let submitted = Submitted::<B>::from_request(request, state).await?;
-        let key = format!("console-creations:{}", submitted.member.account_id());
-        let message = "this account made too many things in a short time; wait a few minutes \
-                       and try again";
-        attempts::hit(
-            &state.store,
-            &key,
-            CREATIONS_PER_ACCOUNT,
-            message,
-            state.now(),
-        )
-        .await?;
+        count_creation(state, &submitted.member).await?;
         Ok(Self(submitted))
     }
 }

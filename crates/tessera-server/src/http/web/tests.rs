@@ -473,6 +473,17 @@ async fn an_account_makes_a_bounded_number_of_things_across_sessions() {
         .post("/settings/sessions/ws_unknown/revoke", &[("csrf", &csrf)])
         .await;
     assert_eq!(revoked.status, StatusCode::NOT_FOUND, "not refused");
+    // A device asking in the account's name is denied, not approved.
+    let account = fx.state.store.account_by_email("a@example.com").await;
+    let client = public_app(&fx, &account.unwrap().unwrap().id).await;
+    let (user_code, _, _) = device_code(&fx, &client).await;
+    let approve = [("user_code", user_code.as_str()), ("decision", "approve")];
+    let refused = second.submit("/device", "/device/decision", &approve).await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    let deny = [("user_code", user_code.as_str()), ("decision", "deny")];
+    let denied = second.submit("/device", "/device/decision", &deny).await;
+    assert_eq!(denied.status, StatusCode::OK);
+    assert!(denied.html.contains("Request denied"));
 }
 
 #[tokio::test]
