@@ -28,17 +28,18 @@
 //!
 //! At most `max_connections` are served at once. When they are all taken and
 //! another client connects, one connection closes for it (as nginx reuses
-//! kept-alive connections when it runs out): one at rest between requests
-//! at once, or else the first to finish its request, after its answer
-//! (`Connection: close`). A crowd that asks once a minute on each of its
-//! connections cannot keep a slot from a newcomer, and a proxy's pool of
-//! kept-alive connections loses one per newcomer, not all. Otherwise the
-//! newcomer waits until one closes, at most `header_read_timeout` for a
-//! connection that never spoke or sends its headers slowly, never a
-//! refusal. On the
-//! shutdown signal the listener closes, idle connections close, requests in
-//! progress finish (their connections then close), and whatever is still open
-//! after `drain_timeout` is closed.
+//! kept-alive connections when it runs out): one at rest between requests at
+//! once, or else the first to finish its request, after its answer
+//! (`Connection: close`); the call stands again each second until a slot
+//! frees (the one that answered may be writing to a slow reader). A crowd
+//! that asks once a minute on each of its connections cannot keep a slot from
+//! a newcomer, and a proxy's pool of kept-alive connections loses one per
+//! newcomer, not all. Otherwise the newcomer waits until one closes, at most
+//! `header_read_timeout` for a connection that never spoke or sends its
+//! headers slowly, never a refusal. On the shutdown signal the listener
+//! closes, idle connections close, requests in progress finish (their
+//! connections then close), and whatever is still open after `drain_timeout`
+//! is closed.
 //!
 //! Only HTTP/1.1 is served, as before: tesserad runs behind a TLS-terminating
 //! proxy or on loopback, and HTTP/2 would bring its own limits to get right.
@@ -124,15 +125,23 @@ pub async fn serve(
         let permit = match permits.clone().try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
-                crowd.waiting.store(true, Ordering::Release);
-                crowded_tx.send_modify(|times| *times = times.wrapping_add(1));
-                let permit = tokio::select! {
-                    biased;
-                    () = &mut shutdown => break,
-                    permit = permits.clone().acquire_owned() => {
-                        permit.expect("the connection semaphore is never closed")
+                let waited = permits.clone().acquire_owned();
+                let mut waited = std::pin::pin!(waited);
+                let permit = loop {
+                    // Asked again each second: the connection that claimed
+                    // the last call may still be writing to a slow reader.
+                    crowd.waiting.store(true, Ordering::Release);
+                    crowded_tx.send_modify(|times| *times = times.wrapping_add(1));
+                    tokio::select! {
+                        biased;
+                        () = &mut shutdown => break None,
+                        permit = &mut waited => {
+                            break Some(permit.expect("the connection semaphore is never closed"));
+                        }
+                        () = tokio::time::sleep(CROWD_CALL_AGAIN) => {}
                     }
                 };
+                let Some(permit) = permit else { break };
                 // A connection that ended by itself made the room: none
                 // need close for this client any more.
                 crowd.waiting.store(false, Ordering::Release);
@@ -181,6 +190,9 @@ async fn accept_failed(e: &std::io::Error) {
     tracing::warn!(error = %e, "accepting a connection failed; retrying shortly");
     tokio::time::sleep(Duration::from_millis(100)).await;
 }
+
+/// How long a waiting client's call for a slot stands before it is made again.
+const CROWD_CALL_AGAIN: Duration = Duration::from_secs(1);
 
 /// Whether a client waits for a slot that no connection has yet agreed to
 /// give up. The first connection that can close for it claims it.
