@@ -221,7 +221,9 @@ impl FileConfig {
         if let Some(mode) = crate::files::open_to_others(path, 0o002) {
             return Err(Error::Config(format!(
                 "config {path} can be changed by every user of this host (mode {mode:04o}), who \
-                 would choose the database, the issuer and the trusted proxies: `chmod o-w {path}`",
+                 would choose the database, the issuer and the trusted proxies: `chmod o-w {path}` \
+                 (on a mount that shows every file as 0777, such as WSL's /mnt/c, vboxsf or \
+                 CIFS, copy it to a Linux file system first)",
                 path = path.display()
             )));
         }
@@ -300,16 +302,16 @@ impl FileConfig {
     }
 }
 
-/// The config's text: a regular file (a FIFO would block start-up for
-/// ever, `/dev/zero` fill the memory) of at most [`MAX_CONFIG_BYTES`].
+/// The config's text, at most [`MAX_CONFIG_BYTES`] of it (`/dev/zero` would
+/// fill the memory). A pipe is read like a file: `--config <(envsubst <
+/// tesserad.toml.in)` is a way to keep secrets out of the file.
 fn read_config(path: &Path) -> Result<String> {
     use std::io::Read as _;
     let cannot =
         |e: std::io::Error| Error::Config(format!("cannot read config {}: {e}", path.display()));
-    // Asked before opening: opening a FIFO waits for a writer.
-    if !std::fs::metadata(path).map_err(cannot)?.is_file() {
+    if path.is_dir() {
         return Err(Error::Config(format!(
-            "config {} is not a regular file",
+            "config {} is a directory: name the config file in it",
             path.display()
         )));
     }
@@ -378,7 +380,12 @@ fn without_scalars(message: &str) -> String {
     for kind in ["integer `", "floating point `", "unknown variant `"] {
         while let Some(start) = out.find(kind) {
             let value = start + kind.len();
-            let Some(end) = out[value..].find('`') else {
+            // A variant is the user's text and may hold a backtick itself.
+            let end = match kind {
+                "unknown variant `" => out[value..].find("`, expected"),
+                _ => None,
+            };
+            let Some(end) = end.or_else(|| out[value..].find('`')) else {
                 break;
             };
             out.replace_range(start + kind.len() - 2..value + end + 1, "");
@@ -900,29 +907,26 @@ mod tests {
             .to_string();
         assert!(!err.contains("hunter2x"), "{err}");
         assert!(err.contains("unknown variant, expected"), "{err}");
+        let err = FileConfig::parse(Path::new("t.toml"), "rate_limit_backend = \"ab`cd\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("cd"), "{err}");
     }
 
-    /// What cannot be a config is refused by name before it is read: a FIFO
-    /// (start-up would wait for ever), a device, a file every user may change.
+    /// What cannot be a config is refused by name: a directory, more than a
+    /// page (a device that never ends), a file every user may change. A pipe
+    /// is read like a file.
     #[cfg(unix)]
     #[test]
     fn a_config_that_is_no_file_or_anyones_is_refused() {
         use std::os::unix::fs::PermissionsExt as _;
         let dir = tempfile::tempdir().unwrap();
-        let fifo = dir.path().join("fifo.toml");
-        assert!(
-            std::process::Command::new("mkfifo")
-                .arg(&fifo)
-                .status()
-                .unwrap()
-                .success()
-        );
-        let err = FileConfig::load(&fifo).unwrap_err().to_string();
-        assert!(err.contains("is not a regular file"), "{err}");
+        let err = FileConfig::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("is a directory"), "{err}");
         let err = FileConfig::load(Path::new("/dev/zero"))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("is not a regular file"), "{err}");
+        assert!(err.contains("larger than 1024 KiB"), "{err}");
         let open = dir.path().join("open.toml");
         std::fs::write(&open, "listen = \"127.0.0.1:7000\"\n").unwrap();
         std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o666)).unwrap();
@@ -930,6 +934,17 @@ mod tests {
         assert!(err.contains("`chmod o-w "), "{err}");
         std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o664)).unwrap();
         assert!(FileConfig::load(&open).is_ok(), "group-writable: a warning");
+        // `--config <(…)`: a pipe.
+        let fifo = dir.path().join("fifo.toml");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.unwrap().success());
+        let writer = std::thread::spawn({
+            let fifo = fifo.clone();
+            move || std::fs::write(fifo, "listen = \"127.0.0.1:7000\"\n").unwrap()
+        });
+        let piped = FileConfig::load(&fifo).unwrap();
+        assert_eq!(piped.listen, Some("127.0.0.1:7000".parse().unwrap()));
+        writer.join().unwrap();
     }
 
     #[cfg(unix)]
