@@ -135,16 +135,10 @@ fn allowed_for_members(ip: IpAddr, loopback: bool) -> bool {
 /// Whether `url` may be fetched: https, or plain http on a loopback address
 /// (tests, and an issuer on the same machine). Says why not.
 pub fn check_url(url: &str) -> Result<url::Url, String> {
-    let parsed = url::Url::parse(url).map_err(|e| {
-        let url = crate::urls::without_password(url);
-        format!("{url:?} is not a URL: {e}")
-    })?;
     // Named in every message without a password someone pasted into it.
-    let url = &{
-        let mut shown = parsed.clone();
-        let _ = shown.set_password(None);
-        shown
-    };
+    let shown = crate::urls::without_password(url);
+    let parsed = url::Url::parse(url).map_err(|e| format!("{shown:?} is not a URL: {e}"))?;
+    let url = &shown;
     let loopback = crate::urls::is_loopback(&parsed);
     match parsed.scheme() {
         "https" => {}
@@ -782,6 +776,8 @@ mod tests {
             !err.contains("hunter2") && err.contains("no user or password"),
             "{err}"
         );
+        let err = check_url("u:hunter2@ci.example.com").unwrap_err();
+        assert!(!err.contains("hunter2"), "{err}");
         let err = check_url("https://u:hunter2@ci.example.com:99999").unwrap_err();
         assert!(
             !err.contains("hunter2") && err.contains("not a URL"),
