@@ -377,12 +377,13 @@ fn data_dir() -> Result<PathBuf> {
 /// (a secret pasted on the wrong line), without the value.
 fn without_scalars(message: &str) -> String {
     let mut out = message.to_owned();
-    for kind in ["integer `", "floating point `", "unknown variant `"] {
+    // The variant first: it is the user's text and may hold the others.
+    for kind in ["unknown variant `", "integer `", "floating point `"] {
         while let Some(start) = out.find(kind) {
             let value = start + kind.len();
             // A variant is the user's text and may hold a backtick itself.
             let end = match kind {
-                "unknown variant `" => out[value..].find("`, expected"),
+                "unknown variant `" => out[value..].rfind("`, expected"),
                 _ => None,
             };
             let Some(end) = end.or_else(|| out[value..].find('`')) else {
