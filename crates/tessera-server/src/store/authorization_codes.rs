@@ -67,55 +67,49 @@ impl Store {
         dpop_jkt: Option<&str>,
         now: i64,
     ) -> Result<Consumed> {
-        retrying_lost_races(|| self.consume_authorization_code_once(code_hash, dpop_jkt, now)).await
-    }
-
-    async fn consume_authorization_code_once(
-        &self,
-        code_hash: &str,
-        dpop_jkt: Option<&str>,
-        now: i64,
-    ) -> Result<Consumed> {
-        let mut tx = self.pool.begin().await?;
-        let fresh: Option<CodeRow> = sqlx::query_as(
-            "UPDATE authorization_codes SET consumed_at = $1 \
-             WHERE code_hash = $2 AND consumed_at IS NULL RETURNING client_id, account_id, \
-             redirect_uri, scope, code_challenge, family_id, expires_at",
-        )
-        .bind(now)
-        .bind(code_hash)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(row) = fresh {
-            let opened = sqlx::query(
-                "INSERT INTO token_families \
-                 (id, client_id, account_id, scope, created_at, revoked_at, dpop_jkt) \
-                 VALUES ($1, $2, $3, $4, $5, NULL, $6)",
+        retrying_lost_races(|| async move {
+            let mut tx = self.pool.begin().await?;
+            let fresh: Option<CodeRow> = sqlx::query_as(
+                "UPDATE authorization_codes SET consumed_at = $1 \
+                 WHERE code_hash = $2 AND consumed_at IS NULL RETURNING client_id, account_id, \
+                 redirect_uri, scope, code_challenge, family_id, expires_at",
             )
-            .bind(&row.family_id)
-            .bind(&row.client_id)
-            .bind(&row.account_id)
-            .bind(&row.scope)
             .bind(now)
-            .bind(dpop_jkt)
-            .execute(&mut *tx)
-            .await
-            .map_err(Error::from);
-            match opened {
-                Ok(_) => {}
-                // The app was deleted after the code was read: no code now.
-                Err(e) if is_foreign_key_violation(&e) => return Ok(Consumed::Unknown),
-                Err(e) => return Err(e),
+            .bind(code_hash)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(row) = fresh {
+                let opened = sqlx::query(
+                    "INSERT INTO token_families \
+                     (id, client_id, account_id, scope, created_at, revoked_at, dpop_jkt) \
+                     VALUES ($1, $2, $3, $4, $5, NULL, $6)",
+                )
+                .bind(&row.family_id)
+                .bind(&row.client_id)
+                .bind(&row.account_id)
+                .bind(&row.scope)
+                .bind(now)
+                .bind(dpop_jkt)
+                .execute(&mut *tx)
+                .await
+                .map_err(Error::from);
+                match opened {
+                    Ok(_) => {}
+                    // The app was deleted after the code was read: no code now.
+                    Err(e) if is_foreign_key_violation(&e) => return Ok(Consumed::Unknown),
+                    Err(e) => return Err(e),
+                }
+                tx.commit().await?;
+                self.settle_auth_change().await;
+                return Ok(Consumed::Fresh(row));
             }
-            tx.commit().await?;
-            self.settle_auth_change().await;
-            return Ok(Consumed::Fresh(row));
-        }
-        tx.rollback().await?;
-        let sql = "SELECT family_id FROM authorization_codes WHERE code_hash = $1";
-        Ok(match self.optional(sql, (code_hash,)).await? {
-            Some((family_id,)) => Consumed::Replayed { family_id },
-            None => Consumed::Unknown,
+            tx.rollback().await?;
+            let sql = "SELECT family_id FROM authorization_codes WHERE code_hash = $1";
+            Ok(match self.optional(sql, (code_hash,)).await? {
+                Some((family_id,)) => Consumed::Replayed { family_id },
+                None => Consumed::Unknown,
+            })
         })
+        .await
     }
 }

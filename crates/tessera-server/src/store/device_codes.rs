@@ -105,53 +105,43 @@ impl Store {
         dpop_jkt: Option<&str>,
         now: i64,
     ) -> Result<Option<String>> {
-        retrying_lost_races(|| {
-            self.consume_device_code_once(device_code_hash, family_id, dpop_jkt, now)
+        retrying_lost_races(|| async move {
+            let mut tx = self.pool.begin().await?;
+            let taken: Option<(String, String, String)> = sqlx::query_as(
+                "UPDATE device_codes SET status = 'consumed' \
+                 WHERE device_code_hash = $1 AND status = 'approved' \
+                 RETURNING account_id, client_id, scope",
+            )
+            .bind(device_code_hash)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((account_id, client_id, scope)) = taken else {
+                tx.rollback().await?;
+                return Ok(None);
+            };
+            let opened = sqlx::query(
+                "INSERT INTO token_families \
+                 (id, client_id, account_id, scope, created_at, revoked_at, dpop_jkt) \
+                 VALUES ($1, $2, $3, $4, $5, NULL, $6)",
+            )
+            .bind(family_id)
+            .bind(&client_id)
+            .bind(&account_id)
+            .bind(&scope)
+            .bind(now)
+            .bind(dpop_jkt)
+            .execute(&mut *tx)
+            .await;
+            match opened.map_err(Error::from) {
+                Ok(_) => {}
+                Err(e) if is_foreign_key_violation(&e) => return Ok(None),
+                Err(e) => return Err(e),
+            }
+            tx.commit().await?;
+            self.settle_auth_change().await;
+            Ok(Some(account_id))
         })
         .await
-    }
-
-    async fn consume_device_code_once(
-        &self,
-        device_code_hash: &str,
-        family_id: &str,
-        dpop_jkt: Option<&str>,
-        now: i64,
-    ) -> Result<Option<String>> {
-        let mut tx = self.pool.begin().await?;
-        let taken: Option<(String, String, String)> = sqlx::query_as(
-            "UPDATE device_codes SET status = 'consumed' \
-             WHERE device_code_hash = $1 AND status = 'approved' \
-             RETURNING account_id, client_id, scope",
-        )
-        .bind(device_code_hash)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some((account_id, client_id, scope)) = taken else {
-            tx.rollback().await?;
-            return Ok(None);
-        };
-        let opened = sqlx::query(
-            "INSERT INTO token_families \
-             (id, client_id, account_id, scope, created_at, revoked_at, dpop_jkt) \
-             VALUES ($1, $2, $3, $4, $5, NULL, $6)",
-        )
-        .bind(family_id)
-        .bind(&client_id)
-        .bind(&account_id)
-        .bind(&scope)
-        .bind(now)
-        .bind(dpop_jkt)
-        .execute(&mut *tx)
-        .await;
-        match opened.map_err(Error::from) {
-            Ok(_) => {}
-            Err(e) if is_foreign_key_violation(&e) => return Ok(None),
-            Err(e) => return Err(e),
-        }
-        tx.commit().await?;
-        self.settle_auth_change().await;
-        Ok(Some(account_id))
     }
 
     /// The pending, unexpired device with this (normalized) user code.
