@@ -120,6 +120,24 @@ ensure_npm_deps() {
   fi
 }
 
+# A master key for a throwaway tesserad (32 random bytes, base64).
+random_master_key() {
+  python3 -c 'import os,base64;print(base64.b64encode(os.urandom(32)).decode())'
+}
+
+# Waits up to SECONDS (default 10) for a line matching PATTERN in FILE, as a
+# server prints when it listens; otherwise shows ERRFILE (its stderr) and fails.
+wait_for_line() { # file, pattern, errfile, seconds
+  local seconds=${4:-10}
+  for _ in $(seq 1 $((seconds * 10))); do
+    grep -q "$2" "$1" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "no line matching '$2' in $1 after $seconds s; the server said:" >&2
+  cat "${3:-$1}" >&2 2>/dev/null || true
+  return 1
+}
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }

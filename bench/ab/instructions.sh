@@ -25,9 +25,7 @@ cd "$(dirname "$0")/../.."
 root=$PWD
 source scripts/lib.sh
 source bench/ab/lib.sh
-[ $# -eq 2 ] || { echo "usage: $0 BIN_A BIN_B" >&2; exit 2; }
-bins=("$1" "$2")
-names=("${LABEL_A:-A}" "${LABEL_B:-B}")
+ab_binaries "$@"
 # Word-split on purpose: a list of flags.
 serve_args=("${SERVE_ARGS_A:---no-rate-limit}" "${SERVE_ARGS_B:---no-rate-limit}")
 DURATION=${DURATION:-5s}
@@ -47,14 +45,13 @@ for which in 0 1; do
     psql -q "$DATABASE/postgres" -c "CREATE DATABASE $db" >/dev/null
     TESSERAD_DATABASE_URL="$DATABASE/$db"
   fi
-  TESSERAD_MASTER_KEY=$(python3 -c 'import os,base64;print(base64.b64encode(os.urandom(32)).decode())')
+  TESSERAD_MASTER_KEY=$(random_master_key)
   ab_seed "$bin"
   port=$(free_port)
   RUST_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$run/callgrind.out" \
     "$bin" serve --listen "127.0.0.1:$port" ${serve_args[$which]} >"$run/out" 2>"$run/err" &
   server_pid=$!
-  for _ in $(seq 1 600); do grep -q '^tesserad listening on' "$run/out" 2>/dev/null && break; sleep 0.1; done
-  grep -q '^tesserad listening on' "$run/out" || { cat "$run/err" >&2; exit 1; }
+  wait_for_line "$run/out" '^tesserad listening on' "$run/err" 60
   base="http://127.0.0.1:$port"
   ab_token "$base"
   dumps=0

@@ -4,6 +4,14 @@
 # ab_seed BIN: in the database of TESSERAD_DATABASE_URL (migrated here), an
 # account with an API key and a client_credentials app. Sets AB_KEY,
 # AB_CLIENT_ID, AB_CLIENT_SECRET and AB_BASIC (base64 of id:secret).
+# The two binaries to compare (the arguments BIN_A BIN_B), and their names in
+# the table (LABEL_A, LABEL_B).
+ab_binaries() {
+  [ $# -eq 2 ] || { echo "usage: $0 BIN_A BIN_B" >&2; exit 2; }
+  bins=("$1" "$2")
+  names=("${LABEL_A:-A}" "${LABEL_B:-B}")
+}
+
 ab_seed() {
   local bin=$1 app
   "$bin" migrate >/dev/null 2>&1 || true

@@ -20,11 +20,9 @@ cd "$(dirname "$0")/../.."
 root=$PWD
 source scripts/lib.sh
 source bench/ab/lib.sh
-[ $# -eq 2 ] || { echo "usage: $0 BIN_A BIN_B" >&2; exit 2; }
-bins=("$1" "$2")
-names=("${LABEL_A:-A}" "${LABEL_B:-B}")
-ROUNDS=${ROUNDS:-2}; DURATION=${DURATION:-10s}
-CONNECTIONS=${CONNECTIONS:-32}; THREADS=${THREADS:-2}
+ab_binaries "$@"
+# Defaults of the Env settings named in the header.
+: "${ROUNDS:=2}" "${DURATION:=10s}" "${CONNECTIONS:=32}" "${THREADS:=2}"
 rt=(); [ "${PRIORITY:-0}" = 1 ] && rt=(nice -n -20)
 ensure_apt_tools wrk
 
@@ -37,7 +35,7 @@ measure() { # which (0|1), round
   local bin=${bins[$1]} run="$work/r$2-$1" port db
   mkdir -p "$run"
   export TESSERAD_MASTER_KEY
-  TESSERAD_MASTER_KEY=$(python3 -c 'import os,base64;print(base64.b64encode(os.urandom(32)).decode())')
+  TESSERAD_MASTER_KEY=$(random_master_key)
   if [ -n "${DATABASE:-}" ]; then
     db="ab_$(date +%s%N)"
     psql -q "$DATABASE/postgres" -c "CREATE DATABASE $db" >/dev/null
@@ -49,7 +47,7 @@ measure() { # which (0|1), round
   port=$(free_port)
   RUST_LOG=warn "${rt[@]}" "$bin" serve --listen "127.0.0.1:$port" --no-rate-limit >"$run/out" 2>"$run/err" &
   server_pid=$!
-  for _ in $(seq 1 100); do grep -q '^tesserad listening on' "$run/out" 2>/dev/null && break; sleep 0.1; done
+  wait_for_line "$run/out" '^tesserad listening on' "$run/err"
   local base="http://127.0.0.1:$port"
   ab_token "$base"
   # The server's CPU time (user + system, clock ticks) from /proc: per request it

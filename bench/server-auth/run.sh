@@ -51,7 +51,7 @@ cleanup() {
 trap cleanup EXIT
 
 export TESSERAD_MASTER_KEY
-TESSERAD_MASTER_KEY=$(python3 -c 'import os,base64;print(base64.b64encode(os.urandom(32)).decode())')
+TESSERAD_MASTER_KEY=$(random_master_key)
 export TESSERAD_DATABASE_URL=${DATABASE:-sqlite://$work/tesserad.db}
 backend=${TESSERAD_DATABASE_URL%%:*}
 port=$(free_port)
@@ -63,11 +63,7 @@ key=$AB_KEY client_id=$AB_CLIENT_ID client_secret=$AB_CLIENT_SECRET
 step "starting tesserad on 127.0.0.1:$port ($backend)"
 RUST_LOG=warn "${rt[@]}" "$bin" serve --listen "127.0.0.1:$port" --no-rate-limit >"$work/stdout" 2>"$work/stderr" &
 server_pid=$!
-for _ in $(seq 1 100); do
-  grep -q '^tesserad listening on' "$work/stdout" 2>/dev/null && break
-  sleep 0.1
-done
-grep -q '^tesserad listening on' "$work/stdout" || { cat "$work/stderr"; exit 1; }
+wait_for_line "$work/stdout" '^tesserad listening on' "$work/stderr"
 base="http://127.0.0.1:$port"
 status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: token $key" "$base/v1/me")
 [ "$status" = 200 ] || { echo "GET /v1/me answered $status" >&2; exit 1; }

@@ -550,13 +550,7 @@ mod tests {
             memory.clone(),
             std::time::Duration::from_secs(3),
         ));
-        let reference = store.keychain_ref("main");
-        store
-            .update(|_, creds| {
-                creds.profiles.get_mut("main").unwrap().keychain = Some(reference);
-                Ok(())
-            })
-            .unwrap();
+        store.keep_in_keychain("main");
         std::fs::write(f.cwd.join(".env"), "TESSERA_API_KEY=dotenv\n").unwrap();
         let env = BTreeMap::<&str, &str>::new();
         let resolver = Resolver {

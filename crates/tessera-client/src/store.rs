@@ -177,6 +177,18 @@ impl Store {
         }
     }
 
+    /// Keeps `profile`'s secrets in the keychain from the next write on, as a
+    /// login with `--keychain` leaves it.
+    #[cfg(test)]
+    pub(crate) fn keep_in_keychain(&self, profile: &str) {
+        let reference = self.keychain_ref(profile);
+        self.update(|_, creds| {
+            creds.profiles.get_mut(profile).expect("profile").keychain = Some(reference);
+            Ok(())
+        })
+        .unwrap();
+    }
+
     /// Whether the keychain answers (reading `profile`'s entry, within the
     /// keychain's deadline). A login that will keep its secret there asks
     /// before it contacts the server: a key or token issued and then not
@@ -1508,13 +1520,7 @@ mod tests {
                 Ok(())
             })
             .unwrap();
-        let reference = store.keychain_ref("p");
-        store
-            .update(|_, creds| {
-                creds.profiles.get_mut("p").unwrap().keychain = Some(reference);
-                Ok(())
-            })
-            .unwrap();
+        store.keep_in_keychain("p");
         let text = std::fs::read_to_string(store.credentials_path()).unwrap();
         assert!(!text.contains("was-plain"), "{text}");
         assert_eq!(loaded_key(&store, "p"), "was-plain");

@@ -211,21 +211,7 @@ mod flow_tests {
             fx.get("/v1/me", &as_key).await.status(),
             StatusCode::UNAUTHORIZED
         );
-        let key = api_keys::issue(
-            &fx.state.store,
-            &fx.state.keyring,
-            ISSUER,
-            "",
-            NewApiKey {
-                account_id: account.clone(),
-                name: None,
-                scope: None,
-                expires_at: None,
-            },
-            fx.clock_now(),
-        )
-        .await
-        .unwrap();
+        let key = fx.api_key(&account, None).await;
         let as_bearer = format!("Bearer {}", key.key.expose_secret());
         assert_eq!(
             fx.get("/v1/me", &as_bearer).await.status(),

@@ -78,13 +78,20 @@ impl Fixture {
 
     /// `GET path` with an `Authorization` value.
     pub async fn get(&self, path: &str, authorization: &str) -> Response<Body> {
-        self.send(
-            Request::get(path)
-                .header("authorization", authorization)
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
+        self.call(axum::http::Method::GET, path, authorization)
+            .await
+    }
+
+    /// `method path` with an `Authorization` value and no body.
+    pub async fn call(
+        &self,
+        method: axum::http::Method,
+        path: &str,
+        authorization: &str,
+    ) -> Response<Body> {
+        let request = Request::builder().method(method).uri(path);
+        let request = request.header("authorization", authorization);
+        self.send(request.body(Body::empty()).unwrap()).await
     }
 
     /// `POST path` with `fields` as a form body.

@@ -267,22 +267,15 @@ async fn verify_code(
 #[cfg(test)]
 mod tests {
     use crate::testing::{Fixture, body_json};
-    use axum::body::Body;
-    use axum::http::{Request, StatusCode, header};
+    use axum::http::{Method, StatusCode, header};
 
     #[tokio::test]
     async fn a_path_that_does_not_decode_is_a_400_in_our_format() {
         let fx = Fixture::new().await;
         let account = fx.account("a@example.com").await;
         let key = fx.api_key(&account, None).await;
-        let request = Request::delete("/v1/api-keys/%FF")
-            .header(
-                "authorization",
-                format!("token {}", key.key.expose_secret()),
-            )
-            .body(Body::empty())
-            .unwrap();
-        let response = fx.send(request).await;
+        let token = format!("token {}", key.key.expose_secret());
+        let response = fx.call(Method::DELETE, "/v1/api-keys/%FF", &token).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
         assert!(response.headers().contains_key("x-request-id"));
@@ -302,14 +295,8 @@ mod tests {
         let fx = Fixture::new().await;
         let account = fx.account("a@example.com").await;
         let key = fx.api_key(&account, None).await;
-        let request = Request::post("/v1/api-keys")
-            .header(
-                "authorization",
-                format!("token {}", key.key.expose_secret()),
-            )
-            .body(Body::empty())
-            .unwrap();
-        let response = fx.send(request).await;
+        let token = format!("token {}", key.key.expose_secret());
+        let response = fx.call(Method::POST, "/v1/api-keys", &token).await;
         assert_eq!(response.status(), StatusCode::CREATED);
         assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
         assert_eq!(response.headers()[header::PRAGMA], "no-cache");

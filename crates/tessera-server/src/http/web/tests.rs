@@ -491,21 +491,7 @@ async fn keys_of_other_accounts_cannot_be_revoked() {
     let fx = Fixture::new().await;
     account_with_password(&fx, "a@example.com").await;
     let other = fx.account("b@example.com").await;
-    let issued = crate::api_keys::issue(
-        &fx.state.store,
-        &fx.state.keyring,
-        &fx.state.settings.issuer,
-        "",
-        crate::api_keys::NewApiKey {
-            account_id: other,
-            name: None,
-            scope: None,
-            expires_at: None,
-        },
-        fx.clock_now(),
-    )
-    .await
-    .unwrap();
+    let issued = fx.api_key(&other, None).await;
     let mut browser = Browser::new(&fx);
     browser
         .sign_in_with_password("a@example.com", PASSWORD)

@@ -399,16 +399,23 @@ async fn confirm_rotate(
     member: Member,
     PagePath(client_id): PagePath<String>,
 ) -> PageResult {
-    let (app, requested) = apps::owned(&state.store, member.account_id(), &client_id).await?;
+    let (layout, app) = asking(&state, &member, &client_id, "Rotate the secret of").await?;
     if app.public {
         return Err(apps::no_secret().into());
     }
-    Ok(ok(&RotatePage {
-        layout: member
-            .visitor
-            .layout(format!("Rotate the secret of {}", app.name), "apps"),
-        app: AppView::new(&state, &app, requested),
-    }))
+    Ok(ok(&RotatePage { layout, app }))
+}
+
+/// The member's app `client_id`, under a page titled "`action` (its name)".
+async fn asking(
+    state: &AppState,
+    member: &Member,
+    client_id: &str,
+    action: &str,
+) -> Result<(Layout, AppView), Error> {
+    let (app, requested) = apps::owned(&state.store, member.account_id(), client_id).await?;
+    let layout = (member.visitor).layout(format!("{action} {}", app.name), "apps");
+    Ok((layout, AppView::new(state, &app, requested)))
 }
 
 async fn rotate_secret(
@@ -478,13 +485,8 @@ async fn confirm_delete(
     member: Member,
     PagePath(client_id): PagePath<String>,
 ) -> PageResult {
-    let (app, requested) = apps::owned(&state.store, member.account_id(), &client_id).await?;
-    Ok(ok(&DeletePage {
-        layout: member
-            .visitor
-            .layout(format!("Delete {}", app.name), "apps"),
-        app: AppView::new(&state, &app, requested),
-    }))
+    let (layout, app) = asking(&state, &member, &client_id, "Delete").await?;
+    Ok(ok(&DeletePage { layout, app }))
 }
 
 async fn delete(
