@@ -402,123 +402,60 @@ mod tests {
             ..ctx(&dir)
         };
         let headless = ctx(&dir);
-        let flags = |f: fn(&mut LoginArgs)| {
-            let mut args = LoginArgs::default();
-            f(&mut args);
-            args
+        let choose = |args: &LoginArgs, ctx: &Ctx, tty: bool, pick: Option<usize>| {
+            let mut cap = Captured {
+                tty,
+                ..Default::default()
+            };
+            cap.prompter.selections.extend(pick);
+            let got = choose_method(args, ctx, &mut cap.io());
+            if let Err(e) = &got {
+                assert!(e.to_string().contains("--device"), "{e}");
+            }
+            (
+                got.map_err(|e| exit_for(&e)),
+                !cap.prompter.asked.is_empty(),
+            )
         };
-        // (args, ctx, stdin is a terminal, menu pick) -> method or exit, asked?
+
+        // A flag names its method: with no terminal and no display, unasked.
+        let by_flag: [(fn(&mut LoginArgs), Method); 8] = [
+            (|a| a.web = true, Method::Web),
+            (|a| a.device = true, Method::Device),
+            (|a| a.client_credentials = true, Method::ClientCredentials),
+            (|a| a.session = true, Method::Session),
+            (|a| a.email = Some("a@b".into()), Method::EmailRequest),
+            (
+                |a| (a.email, a.otp) = (Some("a@b".into()), Some(Secret::new("123456"))),
+                Method::EmailVerify,
+            ),
+            (|a| a.with_token = true, Method::ApiKey),
+            (|a| a.federated = true, Method::Federated),
+        ];
+        for (set, want) in by_flag {
+            let mut args = LoginArgs::default();
+            set(&mut args);
+            assert_eq!(choose(&args, &headless, false, None), (Ok(want), false));
+        }
+
+        // No flag: (--no-browser, ctx, stdin is a terminal, menu pick) -> method
+        // or exit, asked?
         type Case<'a> = (
-            LoginArgs,
+            bool,
             &'a Ctx<'a>,
             bool,
             Option<usize>,
             Result<Method, Exit>,
             bool,
         );
-        let cases: Vec<Case> = vec![
-            (
-                flags(|a| a.web = true),
-                &headless,
-                false,
-                None,
-                Ok(Method::Web),
-                false,
-            ),
-            (
-                flags(|a| a.device = true),
-                &headless,
-                false,
-                None,
-                Ok(Method::Device),
-                false,
-            ),
-            (
-                flags(|a| a.client_credentials = true),
-                &headless,
-                false,
-                None,
-                Ok(Method::ClientCredentials),
-                false,
-            ),
-            (
-                flags(|a| a.session = true),
-                &headless,
-                false,
-                None,
-                Ok(Method::Session),
-                false,
-            ),
-            (
-                flags(|a| a.email = Some("a@b".into())),
-                &headless,
-                false,
-                None,
-                Ok(Method::EmailRequest),
-                false,
-            ),
-            (
-                flags(|a| {
-                    a.email = Some("a@b".into());
-                    a.otp = Some(Secret::new("123456"));
-                }),
-                &headless,
-                false,
-                None,
-                Ok(Method::EmailVerify),
-                false,
-            ),
-            (
-                flags(|a| a.with_token = true),
-                &headless,
-                false,
-                None,
-                Ok(Method::ApiKey),
-                false,
-            ),
-            (
-                flags(|a| a.federated = true),
-                &headless,
-                false,
-                None,
-                Ok(Method::Federated),
-                false,
-            ),
-            (
-                LoginArgs::default(),
-                &headless,
-                false,
-                None,
-                Err(Exit::Usage),
-                false,
-            ),
+        let cases: [Case; 5] = [
+            (false, &headless, false, None, Err(Exit::Usage), false),
             // No display: the device flow, without asking.
+            (false, &headless, true, None, Ok(Method::Device), false),
+            (true, &with_display, true, None, Ok(Method::Device), false),
+            (false, &with_display, true, Some(0), Ok(Method::Web), true),
             (
-                LoginArgs::default(),
-                &headless,
-                true,
-                None,
-                Ok(Method::Device),
                 false,
-            ),
-            (
-                flags(|a| a.no_browser = true),
-                &with_display,
-                true,
-                None,
-                Ok(Method::Device),
-                false,
-            ),
-            (
-                LoginArgs::default(),
-                &with_display,
-                true,
-                Some(0),
-                Ok(Method::Web),
-                true,
-            ),
-            (
-                LoginArgs::default(),
                 &with_display,
                 true,
                 Some(2),
@@ -526,18 +463,12 @@ mod tests {
                 true,
             ),
         ];
-        for (i, (args, ctx, tty, pick, want, want_asked)) in cases.into_iter().enumerate() {
-            let mut cap = Captured {
-                tty,
+        for (i, (no_browser, ctx, tty, pick, want, asked)) in cases.into_iter().enumerate() {
+            let args = LoginArgs {
+                no_browser,
                 ..Default::default()
             };
-            cap.prompter.selections.extend(pick);
-            let got = choose_method(&args, ctx, &mut cap.io());
-            if let Err(e) = &got {
-                assert!(e.to_string().contains("--device"), "{e}");
-            }
-            assert_eq!(got.map_err(|e| exit_for(&e)), want, "case {i}");
-            assert_eq!(!cap.prompter.asked.is_empty(), want_asked, "case {i}");
+            assert_eq!(choose(&args, ctx, tty, pick), (want, asked), "case {i}");
         }
     }
 
