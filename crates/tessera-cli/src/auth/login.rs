@@ -419,7 +419,8 @@ mod tests {
         };
 
         // A flag names its method: with no terminal and no display, unasked.
-        let by_flag: [(fn(&mut LoginArgs), Method); 8] = [
+        type SetFlag = fn(&mut LoginArgs);
+        let by_flag: [(SetFlag, Method); 8] = [
             (|a| a.web = true, Method::Web),
             (|a| a.device = true, Method::Device),
             (|a| a.client_credentials = true, Method::ClientCredentials),
