@@ -126,31 +126,32 @@ pub fn usage_error<A: clap::CommandFactory>(
             return Exit::Usage;
         }
         ErrorKind::InvalidSubcommand => {
-            let mut message = format!(
-                "unknown command '{}'",
-                value(ContextKind::InvalidSubcommand)
-            );
-            // clap lists the likely ones least likely first.
-            if let Some(ContextValue::Strings(like)) = e.get(ContextKind::SuggestedSubcommand)
-                && let Some(like) = like.last()
-            {
-                message.push_str(&format!("\n(Did you mean {like}?)"));
-            }
-            message
+            let name = value(ContextKind::InvalidSubcommand);
+            let commands = failing_commands::<A>(e);
+            let mut candidates: Vec<String> = (commands.last().into_iter())
+                .flat_map(|c| c.get_subcommands().filter(|c| !c.is_hide_set()))
+                .map(|c| c.get_name().to_owned())
+                .collect();
+            candidates.push("help".into());
+            format!(
+                "unknown command '{name}'{}",
+                did_you_mean(similar(&name, &candidates))
+            )
         }
         ErrorKind::UnknownArgument if !value(ContextKind::InvalidArg).starts_with('-') => {
             too_many_arguments(e)
         }
-        ErrorKind::UnknownArgument => {
-            format!("unknown option '{}'", value(ContextKind::InvalidArg))
-        }
+        ErrorKind::UnknownArgument => unknown_option::<A>(e, value(ContextKind::InvalidArg)),
         // A flag given a value (`--raw=1`): Commander finds no option that
         // takes one, so the whole word is unknown.
-        ErrorKind::TooManyValues => format!(
-            "unknown option '{}={}'",
-            value(ContextKind::InvalidArg),
-            value(ContextKind::InvalidValue)
-        ),
+        ErrorKind::TooManyValues => {
+            let word = format!(
+                "{}={}",
+                value(ContextKind::InvalidArg),
+                value(ContextKind::InvalidValue)
+            );
+            unknown_option::<A>(e, word)
+        }
         ErrorKind::InvalidValue if value(ContextKind::InvalidValue).is_empty() => format!(
             "option '{}' argument missing",
             value(ContextKind::InvalidArg)
@@ -168,6 +169,116 @@ pub fn usage_error<A: clap::CommandFactory>(
     };
     eprintln!("error: {message}");
     Exit::Usage
+}
+
+/// `unknown option '--rwa'`, with Commander's suggestion among the long
+/// options of the command and of the commands above it (`--raw`, `--help`,
+/// the root's `--api-url` and `--version`).
+fn unknown_option<A: clap::CommandFactory>(e: &clap::Error, word: String) -> String {
+    let mut candidates = vec!["--help".to_owned()];
+    if !word.starts_with("--") {
+        return format!("unknown option '{word}'");
+    }
+    for command in failing_commands::<A>(e) {
+        let visible = command.get_arguments().filter(|a| !a.is_hide_set());
+        candidates.extend(
+            visible
+                .filter_map(|a| a.get_long())
+                .map(|l| format!("--{l}")),
+        );
+        if command.get_version().is_some() {
+            candidates.push("--version".into());
+        }
+    }
+    let names: Vec<String> = candidates.iter().map(|c| c[2..].to_owned()).collect();
+    let like = similar(&word[2..], &names)
+        .into_iter()
+        .map(|l| format!("--{l}"));
+    format!("unknown option '{word}'{}", did_you_mean(like.collect()))
+}
+
+/// The commands of the refused command line, from the root down to the one
+/// that refused it, read off clap's usage line (`Usage: lofty-cli auth show
+/// [OPTIONS]`).
+fn failing_commands<A: clap::CommandFactory>(e: &clap::Error) -> Vec<clap::Command> {
+    let usage = match e.get(ContextKind::Usage) {
+        Some(ContextValue::StyledStr(usage)) => usage.to_string(),
+        _ => String::new(),
+    };
+    let mut path = vec![A::command()];
+    let names = usage
+        .split_whitespace()
+        .skip_while(|w| *w != "Usage:")
+        .skip(2);
+    for name in names.take_while(|w| !w.starts_with(['<', '[', '-'])) {
+        match path.last().and_then(|c| c.find_subcommand(name)) {
+            Some(sub) => path.push(sub.clone()),
+            None => break,
+        }
+    }
+    path
+}
+
+/// Commander's `suggestSimilar`: the candidates nearest to `word` (edit
+/// distance with adjacent transpositions, under 3, and over 40% of the longer
+/// word alike), in order.
+fn similar<'a>(word: &str, candidates: &'a [String]) -> Vec<&'a str> {
+    let mut best = 3;
+    let mut similar: Vec<&str> = Vec::new();
+    for candidate in candidates {
+        if candidate.chars().count() <= 1 || similar.contains(&candidate.as_str()) {
+            continue;
+        }
+        let distance = edit_distance(word, candidate);
+        let length = word.chars().count().max(candidate.chars().count());
+        if (length - distance.min(length)) as f64 / length as f64 <= 0.4 {
+            continue;
+        }
+        if distance < best {
+            best = distance;
+            similar = vec![candidate];
+        } else if distance == best {
+            similar.push(candidate);
+        }
+    }
+    similar.sort();
+    similar
+}
+
+/// How Commander adds suggestions to an error: `\n(Did you mean x?)` or
+/// `\n(Did you mean one of x, y?)`.
+fn did_you_mean<S: AsRef<str>>(like: Vec<S>) -> String {
+    let like: Vec<&str> = like.iter().map(AsRef::as_ref).collect();
+    match like.as_slice() {
+        [] => String::new(),
+        [one] => format!("\n(Did you mean {one}?)"),
+        many => format!("\n(Did you mean one of {}?)", many.join(", ")),
+    }
+}
+
+/// Optimal string alignment distance (Damerau-Levenshtein where each
+/// substring is edited once), as Commander computes it.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 /// Commander's refusal of a positional argument too many: `too many

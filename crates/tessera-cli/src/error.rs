@@ -12,6 +12,11 @@ pub enum CliError {
     #[error("{0}")]
     Usage(String),
 
+    /// A usage error whose explanation is already on stderr: Commander's
+    /// answer to `help NAME` of no command is the group's help page there.
+    #[error("see the help above")]
+    UsageShown,
+
     /// A prompt was needed but stdin is not a terminal.
     #[error("{what} needs confirmation and stdin is not a terminal; pass {flag} to proceed")]
     NeedsTerminal { what: String, flag: &'static str },
@@ -73,6 +78,7 @@ impl CliError {
             },
             CliError::Client { hint, .. } => hint.as_deref().map(Cow::Borrowed),
             CliError::Usage(_)
+            | CliError::UsageShown
             | CliError::NeedsTerminal { .. }
             | CliError::Cancelled
             | CliError::Http { .. }

@@ -60,7 +60,7 @@ impl From<Exit> for std::process::ExitCode {
 /// must be given its code here.
 pub fn exit_for(error: &CliError) -> Exit {
     match error {
-        CliError::Usage(_) | CliError::NeedsTerminal { .. } => Exit::Usage,
+        CliError::Usage(_) | CliError::UsageShown | CliError::NeedsTerminal { .. } => Exit::Usage,
         CliError::NotLoggedIn { .. } => Exit::NotLoggedIn,
         CliError::Expired { .. } => Exit::CredentialRejected,
         CliError::Cancelled | CliError::Conflict { .. } | CliError::Http { .. } => Exit::Failure,

@@ -371,6 +371,9 @@ pub fn report(result: Result<(), CliError>, json: bool, texts: &ErrorTexts, io: 
     if matches!(&error, CliError::Io(e) if e.kind() == std::io::ErrorKind::BrokenPipe) {
         return exit;
     }
+    if matches!(error, CliError::UsageShown) {
+        return exit;
+    }
     if json {
         let body = ErrorJson {
             error: error.to_string(),

@@ -108,7 +108,7 @@ impl App for Cli {
                 let page = match command.as_deref() {
                     None | Some("help") => texts::ROOT.render(),
                     Some("auth") => texts::AUTH.render(),
-                    Some(other) => return Err(texts::unknown_command(other)),
+                    Some(_) => return no_such_command(&texts::ROOT.render(), io),
                 };
                 return Ok(write!(io.stdout, "{page}")?);
             }
@@ -119,8 +119,10 @@ impl App for Cli {
             Auth::Help { command } => {
                 let page = match command.as_deref() {
                     None => texts::AUTH.render(),
-                    Some(name) => tessera_cli::commander::find(&texts::PAGES, name)
-                        .ok_or_else(|| texts::unknown_command(name))?,
+                    Some(name) => match tessera_cli::commander::find(&texts::PAGES, name) {
+                        Some(page) => page,
+                        None => return no_such_command(&texts::AUTH.render(), io),
+                    },
                 };
                 Ok(write!(io.stdout, "{page}")?)
             }
@@ -211,6 +213,13 @@ fn is_unreadable_credentials(ctx: &Ctx, error: &CliError) -> bool {
         error.client(),
         Some(tessera_client::Error::Parse { path, .. }) if *path == ctx.store.credentials_path()
     )
+}
+
+/// `help NAME` of no command: Commander shows the group's help page on
+/// stderr, with no message of its own.
+fn no_such_command(page: &str, io: &mut Io) -> Result<(), CliError> {
+    write!(io.stderr, "{page}")?;
+    Err(CliError::UsageShown)
 }
 
 fn main() -> std::process::ExitCode {

@@ -265,10 +265,6 @@ pub fn page(name: &str) -> String {
 const SET_HINT: &str =
     "Save one with `lofty-cli auth set <customer-key>`, or set LOFTY_CUSTOMER_KEY.";
 
-pub fn unknown_command(name: &str) -> CliError {
-    CliError::Usage(format!("unknown command '{name}'"))
-}
-
 pub fn empty_key() -> CliError {
     CliError::Usage("the customer key is empty".into())
 }

@@ -267,8 +267,12 @@ fn unknown_commands_and_missing_arguments_are_reported_like_commander() {
         run.stderr(),
         "error: missing required argument 'customer-key'\n"
     );
+    // `help` of no command: the group's help page, on stderr.
     let run = home.run(&["auth", "help", "nope"], &[]).expect_code(2);
-    assert_eq!(run.stderr(), "error: unknown command 'nope'\n");
+    assert_eq!(
+        (run.stdout(), run.stderr()),
+        (String::new(), AUTH_HELP.into())
+    );
     // The rest of Commander's refusals, word for word.
     for (args, says) in [
         (
@@ -285,7 +289,24 @@ fn unknown_commands_and_missing_arguments_are_reported_like_commander() {
         ),
         (
             &["auth", "show", "--raw=1"],
-            "error: unknown option '--raw=1'\n",
+            "error: unknown option '--raw=1'\n(Did you mean --raw?)\n",
+        ),
+        (
+            &["auth", "stat"],
+            "error: unknown command 'stat'\n(Did you mean one of set, status?)\n",
+        ),
+        // Options are suggested from the command's and the ones above it.
+        (
+            &["auth", "show", "--api-ur", "x"],
+            "error: unknown option '--api-ur'\n(Did you mean --api-url?)\n",
+        ),
+        (
+            &["auth", "show", "--hlep"],
+            "error: unknown option '--hlep'\n(Did you mean --help?)\n",
+        ),
+        (
+            &["auth", "status", "--foo"],
+            "error: unknown option '--foo'\n",
         ),
         (
             &["auth", "login-session", "--tokenurl"],
