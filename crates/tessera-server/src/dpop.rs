@@ -157,7 +157,8 @@ fn check(master: &MasterKey, proof: &str, expected: &Expected<'_>, now: i64) -> 
             tessera_proto::dpop::htu(expected.url)
         )));
     }
-    if (claims.iat - now).abs() > IAT_WINDOW_SECS {
+    // `abs_diff`: an `iat` of -2^63 (which JSON -1e30 becomes) must not overflow.
+    if claims.iat.abs_diff(now) > IAT_WINDOW_SECS.unsigned_abs() {
         return Err(invalid(format!(
             "the DPoP proof's iat is more than {IAT_WINDOW_SECS} s from the server's time: make a new proof, and check this machine's clock"
         )));
@@ -462,6 +463,11 @@ mod tests {
             NOW,
         )
         .unwrap();
+        // The far ends of an i64 are refused like any other time, not an overflow.
+        for iat in [i64::MIN, i64::MAX] {
+            let far = key.proof("GET", URL, Some("at"), None, iat);
+            assert!(refused(&m, &far, &e).contains("iat"), "{iat}");
+        }
     }
 
     #[test]

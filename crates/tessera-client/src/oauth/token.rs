@@ -282,12 +282,15 @@ pub(crate) fn body_excerpt(body: &[u8]) -> String {
     }
 }
 
-/// When the access token stops being valid: `now + expires_in`. `None` when
-/// the server did not say (RFC 6749 §5.1 only recommends `expires_in`).
+/// When the access token stops being valid: `now + expires_in`, a lifetime
+/// past a century taken as a century (a hostile `expires_in` near 2^64 must
+/// not overflow the clock). `None` when the server did not say (RFC 6749 §5.1
+/// only recommends `expires_in`).
 pub fn access_token_expiry(token: &TokenResponse, now: SystemTime) -> Option<SystemTime> {
+    const CENTURY_SECS: u64 = 100 * 365 * 24 * 3600;
     token
         .expires_in
-        .map(|seconds| now + Duration::from_secs(seconds))
+        .map(|seconds| now + Duration::from_secs(seconds.min(CENTURY_SECS)))
 }
 
 /// The scopes the token carries: the response's `scope`, or, when the server
@@ -548,5 +551,12 @@ mod tests {
             serde_json::from_str(r#"{"access_token":"a","token_type":"bearer"}"#).unwrap();
         assert_eq!(access_token_expiry(&bare, now), None);
         assert_eq!(granted_scopes(&bare, Some("b a")).to_string(), "a b");
+        // A lifetime the clock cannot hold is a century, not a panic.
+        let forever: TokenResponse = serde_json::from_str(
+            r#"{"access_token":"a","token_type":"bearer","expires_in":18446744073709551615}"#,
+        )
+        .unwrap();
+        let century = Duration::from_secs(100 * 365 * 24 * 3600);
+        assert_eq!(access_token_expiry(&forever, now), Some(now + century));
     }
 }

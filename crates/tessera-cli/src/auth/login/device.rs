@@ -21,7 +21,7 @@ pub struct DeviceTexts {
     pub enter_code: &'static str,
     /// `{url}`: the address with the code filled in, when the server has one.
     pub complete: &'static str,
-    /// `{minutes}`; `None`: not said.
+    /// `{minutes}`: `1 minute`, `10 minutes`; `None`: not said.
     pub expires: Option<&'static str>,
     /// Said after opening the browser at the address; `None`: no browser is
     /// opened.
@@ -35,7 +35,7 @@ pub struct DeviceTexts {
 const TEXTS: DeviceTexts = DeviceTexts {
     enter_code: "To log in, open {uri} in a browser on any device and enter the code:\n\n    {code}\n",
     complete: "Or open this URL, which fills in the code:\n\n    {url}\n",
-    expires: Some("The code expires in {minutes} minutes."),
+    expires: Some("The code expires in {minutes}."),
     opened: None,
     waiting: "Waiting for the login to be approved…",
     spinner: true,
@@ -138,7 +138,10 @@ fn announcement(device: &DeviceAuthorizationResponse, texts: &DeviceTexts) -> St
         out += &format!("{}\n", fill(texts.complete, &[("url", &url)]));
     }
     if let Some(expires) = texts.expires {
-        let minutes = device.expires_in.div_ceil(60).to_string();
+        let minutes = match device.expires_in.div_ceil(60) {
+            1 => "1 minute".to_owned(),
+            n => format!("{n} minutes"),
+        };
         out += &format!("{}\n", fill(expires, &[("minutes", &minutes)]));
     }
     out
@@ -174,6 +177,13 @@ mod tests {
             "To log in, open https://as.test/device in a browser on any device and enter the code:\n\n    WDJB-MJHT\n\n\
              Or open this URL, which fills in the code:\n\n    https://as.test/device?user_code=WDJB-MJHT\n\n\
              The code expires in 10 minutes.\n"
+        );
+        let mut short = device("WDJB-MJHT", "https://as.test/device", None);
+        short.expires_in = 5;
+        let shown = announcement(&short, &TEXTS);
+        assert!(
+            shown.ends_with("The code expires in 1 minute.\n"),
+            "{shown}"
         );
     }
 
