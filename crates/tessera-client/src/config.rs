@@ -206,7 +206,32 @@ pub fn same_origin(a: &str, b: &str) -> bool {
 pub fn parse_server_url(input: &str) -> Result<String, crate::Error> {
     let url = http_url(input).ok_or_else(|| crate::Error::InvalidUrl(input.to_owned()))?;
     refuse_credentials_in_url(&url)?;
+    refuse_unusable_server_url(input, &url)?;
     Ok(input.trim_end_matches('/').to_owned())
+}
+
+/// [`crate::Error::UnusableServerUrl`] unless `input` (parsed as `url`) is
+/// a base that paths can be appended to as written.
+pub fn refuse_unusable_server_url(input: &str, url: &url::Url) -> Result<(), crate::Error> {
+    let written_path = (input.split_once("://").map(|(_, rest)| rest))
+        .and_then(|rest| rest.find('/').map(|at| &rest[at..]))
+        .unwrap_or("/");
+    let why = if url.query().is_some() || url.fragment().is_some() || input.contains(['?', '#']) {
+        "it has a query or fragment (`?…`, `#…`); give the server's base URL alone".to_owned()
+    } else if input.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        "it has spaces or control characters".to_owned()
+    } else if written_path != url.path() {
+        format!(
+            "it is read as {}; write it that way",
+            display_url(url.as_str())
+        )
+    } else {
+        return Ok(());
+    };
+    Err(crate::Error::UnusableServerUrl {
+        url: display_url(input),
+        why,
+    })
 }
 
 /// `input` parsed, when it is an absolute `http://` or `https://` URL with a
@@ -415,6 +440,20 @@ expires_at = 5
         assert!(parse_server_url("ftp://x").is_err());
         assert!(parse_server_url("127.0.0.1:8080").is_err());
         assert!(parse_server_url("not a url").is_err());
+        for unusable in [
+            "http://127.0.0.1:8080/?x=1",
+            "http://127.0.0.1:8080/#frag",
+            "http://127.0.0.1:8080/a b",
+            "http://127.0.0.1:8080/a\tb",
+            "http://127.0.0.1:8080/prefix/../../v1",
+            "http://127.0.0.1:8080/./v1",
+        ] {
+            let err = parse_server_url(unusable).unwrap_err();
+            assert!(
+                matches!(err, crate::Error::UnusableServerUrl { .. }),
+                "{unusable}: {err:?}"
+            );
+        }
     }
 
     #[test]

@@ -29,6 +29,12 @@ pub enum Error {
     #[error("{0:?} is not a valid server URL (expected http:// or https://)")]
     InvalidUrl(String),
 
+    /// A server URL that requests cannot be built on: paths are appended to
+    /// it, so a query, a fragment, or text the URL parser would rewrite (a
+    /// space, `..`) would send them somewhere else than it says.
+    #[error("{url:?} cannot be a server URL: {why}")]
+    UnusableServerUrl { url: String, why: String },
+
     /// A server URL with a user name or password in it: the password would
     /// be repeated in every message and listing that names the server.
     /// `url` is shown with the password masked.

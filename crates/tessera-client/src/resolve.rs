@@ -138,9 +138,12 @@ impl Selection {
     /// [`ApiClient`](crate::ApiClient) or OAuth client for `server` is built
     /// with.
     pub fn transport(&self, base: &Transport) -> Transport {
-        Transport {
-            allow_insecure_http: self.insecure_http,
-            ..base.clone()
+        match &self.server {
+            Some(server) if self.insecure_http => base.clone().allowing_http_to(server),
+            _ => Transport {
+                insecure_http_origin: None,
+                ..base.clone()
+            },
         }
     }
 }

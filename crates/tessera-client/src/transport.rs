@@ -141,9 +141,10 @@ fn read_pem_certificates(
 #[derive(Clone, Debug, Default)]
 pub struct Transport {
     pub trust: TlsTrust,
-    /// Plain `http://` to a host that is not loopback. Off unless the user
-    /// opted in for the server at hand.
-    pub allow_insecure_http: bool,
+    /// The one origin (`http://10.0.0.5:8080`) plain `http://` may go to
+    /// off loopback: the server the user opted in for. Not any host its
+    /// metadata names: an endpoint elsewhere is held to https like any other.
+    pub insecure_http_origin: Option<String>,
 }
 
 impl Transport {
@@ -152,8 +153,19 @@ impl Transport {
     pub fn from_env(env: &dyn EnvVars) -> Result<Self, Error> {
         Ok(Self {
             trust: TlsTrust::from_env(env)?,
-            allow_insecure_http: false,
+            insecure_http_origin: None,
         })
+    }
+
+    /// This transport, with plain `http://` allowed to `server`'s origin.
+    pub fn allowing_http_to(self, server: &str) -> Self {
+        let origin = Url::parse(server)
+            .ok()
+            .map(|u| u.origin().ascii_serialization());
+        Self {
+            insecure_http_origin: origin,
+            ..self
+        }
     }
 
     /// A blocking agent: no redirects (a redirect could carry a credential
@@ -182,12 +194,17 @@ impl Transport {
         let parsed = Url::parse(url).map_err(|_| Error::InvalidUrl(url.to_owned()))?;
         match parsed.scheme() {
             "https" => Ok(()),
-            "http" if self.allow_insecure_http || is_loopback(&parsed) => Ok(()),
+            "http" if is_loopback(&parsed) || self.allows_http_to(&parsed) => Ok(()),
             "http" => Err(Error::InsecureHttp {
                 url: parsed.origin().ascii_serialization(),
             }),
             _ => Err(Error::InvalidUrl(url.to_owned())),
         }
+    }
+
+    fn allows_http_to(&self, url: &Url) -> bool {
+        let origin = url.origin().ascii_serialization();
+        self.insecure_http_origin.as_deref() == Some(origin.as_str())
     }
 }
 
@@ -236,6 +253,9 @@ pub fn is_loopback(url: &Url) -> bool {
 /// user's to make, not this function's to guess.
 pub fn same_origin_url(server: &str, path: &str) -> Result<Url, Error> {
     let base = Url::parse(server).map_err(|_| Error::InvalidUrl(server.to_owned()))?;
+    // The server may come from a variable or a hand-edited file, which
+    // `auth env add` never checked.
+    crate::config::refuse_unusable_server_url(server, &base)?;
     let absolute = path.starts_with("//")
         || path
             .split_once(':')
@@ -411,12 +431,19 @@ mod tests {
             let err = strict.check_url(url).unwrap_err();
             assert!(matches!(err, Error::InsecureHttp { .. }), "{url}: {err:?}");
         }
-        let opted_in = Transport {
-            allow_insecure_http: true,
-            ..Transport::default()
-        };
+        let opted_in = Transport::default().allowing_http_to("http://10.0.0.5:8080/api");
         opted_in.check_url("http://10.0.0.5:8080/").unwrap();
         assert!(opted_in.check_url("ftp://10.0.0.5/").is_err());
+        // The opt-in is for that server: not another host, port, or a host
+        // its metadata might name.
+        for url in [
+            "http://10.0.0.5/",
+            "http://10.0.0.5:8081/",
+            "http://evil.example/oauth/token",
+        ] {
+            let err = opted_in.check_url(url).unwrap_err();
+            assert!(matches!(err, Error::InsecureHttp { .. }), "{url}: {err:?}");
+        }
     }
 
     #[test]

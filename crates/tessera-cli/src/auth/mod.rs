@@ -227,7 +227,8 @@ impl Target {
     /// files, and `auth token` with a cached token must not read them.
     pub fn transport(&self, ctx: &Ctx, io: &mut Io) -> Result<Transport, CliError> {
         let transport = self.selection.transport(&Transport::from_env(ctx.env)?);
-        if transport.allow_insecure_http && Transport::default().check_url(&self.server).is_err() {
+        let opted_in = transport.insecure_http_origin.is_some();
+        if opted_in && Transport::default().check_url(&self.server).is_err() {
             io.warn(format!(
                 "{} is plain http (environment {:?} was added with --insecure): anyone on the network path can read the credentials sent to it",
                 self.server, self.selection.environment
@@ -411,7 +412,11 @@ mod tests {
                 .transport(&ctx, &mut cap.io())
                 .unwrap();
             let case = (server, opted_in);
-            assert_eq!(transport.allow_insecure_http, allowed, "{case:?}");
+            assert_eq!(
+                transport.insecure_http_origin.is_some(),
+                allowed,
+                "{case:?}"
+            );
             assert_eq!(cap.stderr().contains("plain http"), warned, "{case:?}");
         }
     }

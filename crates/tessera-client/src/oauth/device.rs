@@ -167,7 +167,7 @@ mod tests {
             "http://as.test/device/auth",
             &Client::public("cli"),
             Some("api:read"),
-            &insecure_opt_in(),
+            &Transport::default().allowing_http_to("http://as.test"),
         )
         .unwrap();
         assert_eq!(got.user_code, "WDJB-MJHT");
@@ -175,12 +175,9 @@ mod tests {
         assert_eq!(http.field(0, "client_id").as_deref(), Some("cli"));
     }
 
-    /// The rule of an environment opted in to plain http (`as.test`).
+    /// The rule of an environment opted in to plain http (`10.1.2.3`).
     fn insecure_opt_in() -> Transport {
-        Transport {
-            allow_insecure_http: true,
-            ..Transport::default()
-        }
+        Transport::default().allowing_http_to("http://10.1.2.3")
     }
 
     fn device_json(uri: &str, complete: &str, expires_in: u64) -> String {
@@ -237,13 +234,20 @@ mod tests {
             let said = err.to_string();
             assert_eq!(said.contains("control or text-direction"), https, "{said}");
         }
-        // An environment opted in to plain http may be sent to its own host.
+        // An environment opted in to plain http may be sent to its own host,
+        // and only there.
         ask(
             "http://10.1.2.3/device",
             "http://10.1.2.3/d",
             &insecure_opt_in(),
         )
         .unwrap();
+        let elsewhere = ask(
+            "http://10.1.2.4/device",
+            "http://10.1.2.3/d",
+            &insecure_opt_in(),
+        );
+        assert!(matches!(elsewhere, Err(OAuthError::BadResponse { .. })));
         let err = ask(
             "javascript:alert(1)",
             "https://as.test/d",

@@ -39,7 +39,7 @@ pub enum TransportError {
     #[error("{0}")]
     Certificate(String),
     /// Not sent: plain `http://` to a host that is not loopback, without the
-    /// user's opt-in ([`Transport::allow_insecure_http`]).
+    /// user's opt-in for that server ([`Transport::insecure_http_origin`]).
     #[error("refusing plain http to {0}: use https, or opt in for this server's environment")]
     InsecureHttp(String),
     /// An answer came (`status`) but could not be read: too large, or it

@@ -10,7 +10,6 @@ use crate::error::CliError;
 use crate::io::Io;
 use tessera_client::Transport;
 use tessera_client::oauth::{self, UreqClient};
-use tessera_client::transport::same_origin_url;
 use tessera_client::{LoginMethod, OAuthSession};
 
 pub fn run(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
@@ -66,12 +65,7 @@ pub fn obtain(
         Some(target) => target.transport(ctx, io)?,
         None => Transport::from_env(ctx.env).map_err(CliError::from)?,
     };
-    let on_server = server.is_some_and(|t| same_origin_url(&t.server, token_url).is_ok());
-    let token_transport = Transport {
-        allow_insecure_http: transport.allow_insecure_http && on_server,
-        ..transport.clone()
-    };
-    let http = UreqClient::with_transport(&token_transport, OAUTH_TIMEOUT);
+    let http = UreqClient::with_transport(&transport, OAUTH_TIMEOUT);
     let token = oauth::session_token(&http, token_url, session_id).map_err(LoginError::Grant)?;
     let session = OAuthSession::from_token(LoginMethod::Session, token, ctx.now);
     let Some(target) = server else {
