@@ -59,10 +59,12 @@ pub enum Error {
 
     /// `config.toml` holds an insecure-http opt-in, but others could have
     /// written it.
-    #[error(
-        "{path} can be changed by other users (mode {mode:04o}), so its insecure-http opt-in is not trusted; fix it with: chmod 600 {path}"
-    )]
-    UntrustedConfig { path: PathBuf, mode: u32 },
+    #[error("{path} {problem}, so its insecure-http opt-in is not trusted; fix it with: {fix}")]
+    UntrustedConfig {
+        path: PathBuf,
+        problem: String,
+        fix: String,
+    },
 
     /// `SSL_CERT_FILE` / `SSL_CERT_DIR` do not lead to certificates.
     #[error("{path}: {reason}")]

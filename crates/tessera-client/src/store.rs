@@ -84,20 +84,38 @@ impl std::fmt::Debug for WaitNotice {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PermissionWarning {
     pub path: PathBuf,
-    pub mode: u32,
+    /// `is accessible by group or others (mode 0644)`, `belongs to user 1001`.
+    pub problem: String,
     pub fix: String,
 }
 
 impl std::fmt::Display for PermissionWarning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} is accessible by group or others (mode {:04o}); fix it with: {}",
-            self.path.display(),
-            self.mode & 0o7777,
-            self.fix
-        )
+        let (path, problem, fix) = (self.path.display(), &self.problem, &self.fix);
+        write!(f, "{path} {problem}; fix it with: {fix}")
     }
+}
+
+/// Why others could change the file or directory of `meta` (any bit of
+/// `mask` in its mode, or an owner other than this user and root), with
+/// the command that stops it.
+#[cfg(unix)]
+fn open_to_others(path: &Path, meta: &std::fs::Metadata, mask: u32) -> Option<(String, String)> {
+    use std::os::unix::fs::MetadataExt as _;
+    let (mode, owner) = (meta.permissions().mode(), meta.uid());
+    let me = rustix::process::geteuid().as_raw();
+    if owner != me && owner != 0 {
+        let problem = format!("belongs to user {owner}, not to you, who may change it");
+        return Some((problem, format!("sudo chown {me} {}", shell_quote(path))));
+    }
+    let chmod = if meta.is_dir() { 700 } else { 600 };
+    (mode & mask != 0).then(|| {
+        let problem = format!(
+            "is accessible by group or others (mode {:04o})",
+            mode & 0o7777
+        );
+        (problem, format!("chmod {chmod} {}", shell_quote(path)))
+    })
 }
 
 /// The credentials file as read, with any permission problems found on the way.
@@ -216,16 +234,9 @@ impl Store {
         let config: Config = parse(&path, &read_text(&path, &file)?)?;
         #[cfg(unix)]
         if config.environments.values().any(|e| e.insecure) {
-            let mode = file
-                .metadata()
-                .map_err(Error::io(&path))?
-                .permissions()
-                .mode();
-            if mode & 0o022 != 0 {
-                return Err(Error::UntrustedConfig {
-                    path,
-                    mode: mode & 0o7777,
-                });
+            let meta = file.metadata().map_err(Error::io(&path))?;
+            if let Some((problem, fix)) = open_to_others(&path, &meta, 0o022) {
+                return Err(Error::UntrustedConfig { path, problem, fix });
             }
         }
         Ok(config)
@@ -272,42 +283,26 @@ impl Store {
         path: &Path,
         file: &File,
     ) -> Result<Vec<PermissionWarning>, Error> {
-        let mut warnings = Vec::new();
-        let mode = file
-            .metadata()
-            .map_err(Error::io(path))?
-            .permissions()
-            .mode();
-        if mode & 0o077 != 0 {
-            warnings.push(PermissionWarning {
-                fix: format!("chmod 600 {}", shell_quote(path)),
-                path: path.to_owned(),
-                mode,
-            });
-        }
-        if let Ok(meta) = std::fs::metadata(&self.dir) {
-            let mode = meta.permissions().mode();
-            if mode & 0o077 != 0 {
-                warnings.push(PermissionWarning {
-                    fix: format!("chmod 700 {}", shell_quote(&self.dir)),
-                    path: self.dir.clone(),
-                    mode,
-                });
-            }
-        }
-        // Not secret, but whoever can change it can point this user's
-        // credentials at another server.
+        let meta = file.metadata().map_err(Error::io(path))?;
         let config = self.config_path();
-        if let Ok(meta) = std::fs::metadata(&config) {
-            let mode = meta.permissions().mode();
-            if mode & 0o022 != 0 {
-                warnings.push(PermissionWarning {
-                    fix: format!("chmod 600 {}", shell_quote(&config)),
-                    path: config,
-                    mode,
-                });
-            }
-        }
+        let on_disk = |p: &Path, mask| {
+            let meta = std::fs::metadata(p).ok()?;
+            open_to_others(p, &meta, mask)
+        };
+        let found = [
+            (path, open_to_others(path, &meta, 0o077)),
+            (self.dir.as_path(), on_disk(&self.dir, 0o077)),
+            // Not secret, but whoever can change it can point this user's
+            // credentials at another server.
+            (config.as_path(), on_disk(&config, 0o022)),
+        ];
+        let warnings = (found.into_iter())
+            .filter_map(|(path, found)| {
+                let (problem, fix) = found?;
+                let path = path.to_owned();
+                Some(PermissionWarning { path, problem, fix })
+            })
+            .collect();
         Ok(warnings)
     }
 
@@ -1773,6 +1768,23 @@ mod tests {
         let err = store.read_config().unwrap_err();
         assert!(matches!(err, Error::UntrustedConfig { .. }), "{err:?}");
         assert!(err.to_string().contains("chmod 600"), "{err}");
+        // Nor from a private config another user owns (only root can give
+        // a file away, so only then is this tested).
+        if rustix::process::geteuid().is_root() {
+            std::fs::set_permissions(store.config_path(), Permissions::from_mode(0o600)).unwrap();
+            std::os::unix::fs::chown(store.config_path(), Some(65534), None).unwrap();
+            let err = store.read_config().unwrap_err();
+            assert!(err.to_string().contains("belongs to user 65534"), "{err}");
+            assert!(err.to_string().contains("sudo chown 0 "), "{err}");
+            std::fs::write(store.credentials_path(), "").unwrap();
+            let warnings = store.read_credentials().unwrap().warnings;
+            let said: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+            assert!(
+                said.iter().any(|w| w.contains("belongs to user 65534")),
+                "{said:?}"
+            );
+            std::os::unix::fs::chown(store.config_path(), Some(0), None).unwrap();
+        }
         // Without an opt-in in it, a loose config is just read.
         std::fs::write(store.config_path(), "current_environment = \"lab\"\n").unwrap();
         store.read_config().unwrap();
