@@ -39,7 +39,9 @@ pub struct AppSpec {
     /// Server URL of the default environment when nothing else names one.
     pub default_url: &'static str,
     /// File in the working directory consulted last, and the key read from it.
-    pub dotenv_file: &'static str,
+    /// `None`: no `.env` is read (a CLI whose users do not expect one: a
+    /// `.env` in a repository someone else wrote would choose their account).
+    pub dotenv_file: Option<&'static str>,
     pub dotenv_key: &'static str,
     /// Environment variable holding a log filter (`RUST_LOG` syntax).
     pub log_env: &'static str,
@@ -72,7 +74,7 @@ pub const TESSERA: AppSpec = AppSpec {
     profile_env: "TESSERA_PROFILE",
     url_env: "TESSERA_URL",
     default_url: "http://127.0.0.1:8080",
-    dotenv_file: ".env",
+    dotenv_file: Some(".env"),
     dotenv_key: "TESSERA_API_KEY",
     log_env: "TESSERA_LOG",
     key_login: "tessera auth login --api-key KEY",

@@ -319,32 +319,39 @@ impl Resolver<'_> {
             return Ok(out);
         }
 
-        let path = self.cwd.join(self.spec.dotenv_file);
-        match crate::store::read_foreign_text(&path) {
-            Ok(Some(text)) => {
-                if let Some(key) =
-                    dotenv::lookup(&text, self.spec.dotenv_key).filter(|k| !k.is_empty())
-                {
-                    out.found.push(Found {
-                        key: ApiKey::new(key),
-                        source: Source::DotEnv {
-                            path,
-                            key: self.spec.dotenv_key,
-                        },
-                    });
-                }
-            }
-            Ok(None) => {}
-            // A .env we cannot read (a directory, a FIFO, no permission, too
-            // large) is not ours to fail on.
-            Err(e) => {
-                tracing::debug!(path = %path.display(), error = %e, "skipping unreadable .env")
-            }
+        if let Some(dotenv_file) = self.spec.dotenv_file {
+            out.found.extend(dotenv_key(
+                &self.cwd.join(dotenv_file),
+                self.spec.dotenv_key,
+            ));
         }
         if let Some(winner) = out.winner() {
             tracing::debug!(source = winner.source.kind(), "credential resolved");
         }
         Ok(out)
+    }
+}
+
+/// The key `key` of the `.env` file at `path`, when it holds a non-empty one.
+fn dotenv_key(path: &Path, key: &'static str) -> Option<Found> {
+    match crate::store::read_foreign_text(path) {
+        Ok(Some(text)) => {
+            let value = dotenv::lookup(&text, key).filter(|k| !k.is_empty())?;
+            Some(Found {
+                key: ApiKey::new(value),
+                source: Source::DotEnv {
+                    path: path.to_owned(),
+                    key,
+                },
+            })
+        }
+        Ok(None) => None,
+        // A .env we cannot read (a directory, a FIFO, no permission, too
+        // large) is not ours to fail on.
+        Err(e) => {
+            tracing::debug!(path = %path.display(), error = %e, "skipping unreadable .env");
+            None
+        }
     }
 }
 

@@ -19,7 +19,7 @@ const ACME: AppSpec = AppSpec {
     profile_env: "ACME_PROFILE",
     url_env: "ACME_URL",
     default_url: "https://api.acme.example",
-    dotenv_file: ".env",
+    dotenv_file: Some(".env"),
     dotenv_key: "ACME_API_KEY",
     log_env: "ACME_LOG",
     key_login: "acme auth login --api-key KEY",

@@ -21,7 +21,8 @@ pub const LLAMACTL: AppSpec = AppSpec {
     profile_env: "LLAMACTL_PROFILE",
     url_env: "LLAMACTL_API_URL",
     default_url: "http://127.0.0.1:8080",
-    dotenv_file: ".env",
+    // The llamactl documents name no `.env`.
+    dotenv_file: None,
     dotenv_key: "LLAMACTL_API_KEY",
     log_env: "LLAMACTL_LOG",
     key_login: "llamactl auth token --api-key KEY --project-id ID",

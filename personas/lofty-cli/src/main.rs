@@ -5,7 +5,7 @@
 //!
 //! One account per machine, as the Lofty CLI has: the customer key and the
 //! cached OAuth login live in `~/.lofty/credentials.toml` (0600, directory
-//! 0700). Resolution: `LOFTY_CUSTOMER_KEY` > saved key > `.env`; requests use a
+//! 0700). Resolution: `LOFTY_CUSTOMER_KEY` > saved key (no `.env`); requests use a
 //! cached OAuth token (`Bearer`) when there is one, else the key (`token`).
 
 mod texts;

@@ -26,7 +26,8 @@ pub const LOFTY: AppSpec = AppSpec {
     profile_env: "LOFTY_PROFILE",
     url_env: "LOFTY_API_URL",
     default_url: "http://127.0.0.1:8080",
-    dotenv_file: ".env",
+    // The Lofty documents name no `.env`.
+    dotenv_file: None,
     dotenv_key: "LOFTY_CUSTOMER_KEY",
     log_env: "LOFTY_LOG",
     key_login: "lofty-cli auth set <customer-key>",

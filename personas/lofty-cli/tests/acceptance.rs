@@ -1048,16 +1048,22 @@ fn login_session_hints_name_the_token_url_and_the_session_id() {
     );
 }
 
+/// The Lofty documents name no `.env`: one in the working directory (a
+/// repository someone else wrote) does not choose the account.
+#[test]
+fn a_dotenv_file_is_not_read() {
+    let home = home();
+    std::fs::create_dir_all(home.work()).unwrap();
+    std::fs::write(home.work().join(".env"), "LOFTY_CUSTOMER_KEY=planted\n").unwrap();
+    let run = home.run(&["auth", "show"], &[]).expect_code(3);
+    assert!(!run.stdout().contains("planted") && !run.stderr().contains(".env"));
+}
+
 #[test]
 fn what_a_key_says_reaches_the_terminal_escaped() {
     let home = home();
-    std::fs::create_dir_all(home.work()).unwrap();
-    std::fs::write(
-        home.work().join(".env"),
-        format!("LOFTY_CUSTOMER_KEY={KEY_WITH_ESCAPES}\n"),
-    )
-    .unwrap();
-    let out = home.run(&["auth", "status"], &[]).ok().stdout();
+    let hostile = [("LOFTY_CUSTOMER_KEY", KEY_WITH_ESCAPES)];
+    let out = home.run(&["auth", "status"], &hostile).ok().stdout();
     assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{out:?}");
     assert!(
         out.contains("key key_\\u{1b}]0;PWNED\\u{7}\\u{1b}[2J, scope THIRD_PARTY_OPERATION"),

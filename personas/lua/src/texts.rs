@@ -17,7 +17,7 @@ pub const LUA: AppSpec = AppSpec {
     profile_env: "LUA_PROFILE",
     url_env: "LUA_API_URL",
     default_url: "http://127.0.0.1:8080",
-    dotenv_file: ".env",
+    dotenv_file: Some(".env"),
     dotenv_key: "LUA_API_KEY",
     log_env: "LUA_LOG",
     key_login: "lua auth configure --api-key KEY",
