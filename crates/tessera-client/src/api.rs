@@ -9,7 +9,7 @@ use crate::session::OAuthSession;
 use crate::transport::{Transport, request_error, same_origin_url, unreadable_answer};
 use std::time::Duration;
 use tessera_proto::api::{Me, ProjectList};
-use tessera_proto::{AccessToken, ApiErrorBody, ApiKey, dpop};
+use tessera_proto::{AccessToken, ApiKey, dpop};
 
 /// How a request proves who it acts for (Lofty overview: `token <api_key>` for
 /// API keys, `Bearer <access_token>` for OAuth tokens; RFC 9449: `DPoP
@@ -309,10 +309,16 @@ fn read_json<T: serde::de::DeserializeOwned>(url: &str, response: ApiResponse) -
     let retry_after = response
         .header("retry-after")
         .and_then(|v| v.trim().parse().ok());
-    let body: Option<ApiErrorBody> = serde_json::from_slice(&response.body).ok();
-    let message = body
-        .as_ref()
-        .map_or_else(|| format!("HTTP {status}"), |b| b.message.clone());
+    // Read leniently: a platform's errors may carry `message` and `code`
+    // without our `error` name.
+    #[derive(serde::Deserialize)]
+    struct Said {
+        message: Option<String>,
+        code: Option<u32>,
+    }
+    let body: Option<Said> = serde_json::from_slice(&response.body).ok();
+    let message =
+        (body.as_ref().and_then(|b| b.message.clone())).unwrap_or_else(|| format!("HTTP {status}"));
     Err(match status {
         401 => Error::Unauthorized { message },
         403 => Error::Forbidden {

@@ -362,7 +362,11 @@ pub fn test_failed(active: &Active, e: ClientError) -> CliError {
             "the credential from {} was rejected: check the customer key, or log in again",
             active.source_detail
         )),
-        ClientError::Forbidden { .. } => Some(
+        // 200100 is the documented missing-scope refusal; any other 403 is
+        // the server's own words, which the error already carries.
+        ClientError::Forbidden {
+            code: Some(200100), ..
+        } => Some(
             "the token is valid but lacks the required permission scope (code 200100); grant it in the Developer Portal and re-authorize".into(),
         ),
         ClientError::Network { .. } => {

@@ -4,7 +4,9 @@
 //! the browser (PKCE) login with a scripted browser signing in and allowing.
 
 use std::os::unix::fs::PermissionsExt as _;
-use tessera_testkit::{Browser, Home, HttpStub, Landing, Tesserad, http_get, query_param};
+use tessera_testkit::{
+    Browser, Home, HttpStub, Landing, StubResponse, Tesserad, http_get, query_param,
+};
 
 const LOFTY: &str = env!("CARGO_BIN_EXE_lofty-cli");
 const KEY: &str = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJhY2N0In0.c2lnbmF0dXJl";
@@ -791,6 +793,26 @@ fn test_with_a_revoked_key_fails_with_exit_4() {
         )
         .expect_code(4);
     assert!(run.stderr().contains("rejected"), "{}", run.stderr());
+}
+
+/// Only the documented 200100 refusal is explained as a missing scope; any
+/// other 403 is said in the server's words.
+#[test]
+fn another_403_is_not_explained_as_a_missing_scope() {
+    let body = r#"{"code": 999, "message": "account suspended"}"#;
+    let json = StubResponse::text(403, body).header("content-type", "application/json");
+    let server = HttpStub::answering(json);
+    let run = home()
+        .run(
+            &["auth", "test"],
+            &[("LOFTY_API_URL", &server.url), ("LOFTY_CUSTOMER_KEY", "k")],
+        )
+        .expect_code(1);
+    let err = run.stderr();
+    assert!(
+        err.contains("account suspended") && !err.contains("200100"),
+        "{err}"
+    );
 }
 
 #[test]
