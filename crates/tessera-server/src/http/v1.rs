@@ -22,13 +22,21 @@ use tessera_proto::api::{
     ProjectList,
 };
 use tessera_proto::{ApiErrorBody, Scopes};
+use tower_http::set_header::SetResponseHeaderLayer;
 
+/// Every answer is one account's (its email, its keys): `no-store`, so that
+/// no cache on the way keeps it for the next person behind the same proxy.
 pub fn platform_routes() -> Router<AppState> {
+    let no_store = header::HeaderValue::from_static("no-store");
     Router::new()
         .route("/v1/me", get(me))
         .route("/v1/projects", get(projects))
         .route("/v1/api-keys", get(list_api_keys).post(create_api_key))
         .route("/v1/api-keys/{id}", delete(revoke_api_key))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            no_store,
+        ))
 }
 
 pub fn public_routes() -> Router<AppState> {
@@ -289,13 +297,17 @@ mod tests {
 
     /// A new API key is a secret shown once: the answer that carries it is
     /// `no-store` (and `Pragma: no-cache`, as token responses), so no cache on
-    /// the way keeps it.
+    /// the way keeps it; so is every other answer about an account.
     #[tokio::test]
     async fn a_new_key_is_never_cached() {
         let fx = Fixture::new().await;
         let account = fx.account("a@example.com").await;
         let key = fx.api_key(&account, None).await;
         let token = format!("token {}", key.key.expose_secret());
+        let listed = fx.call(Method::GET, "/v1/api-keys", &token).await;
+        assert_eq!(listed.headers()[header::CACHE_CONTROL], "no-store");
+        let me = fx.call(Method::GET, "/v1/me", &token).await;
+        assert_eq!(me.headers()[header::CACHE_CONTROL], "no-store");
         let response = fx.call(Method::POST, "/v1/api-keys", &token).await;
         assert_eq!(response.status(), StatusCode::CREATED);
         assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
