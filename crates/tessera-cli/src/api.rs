@@ -100,8 +100,16 @@ pub fn run(args: &ApiArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     if (200..300).contains(&response.status) {
         return Ok(());
     }
-    let message = serde_json::from_slice::<ApiErrorBody>(&response.body)
-        .map_or_else(|_| format!("HTTP {}", response.status), |b| b.message);
+    let message = match serde_json::from_slice::<ApiErrorBody>(&response.body) {
+        Ok(body) => body.message,
+        // Never followed: the request carries a credential, and the new
+        // address was not the user's choice.
+        Err(_) if (300..400).contains(&response.status) => format!(
+            "a redirect to {}, not followed",
+            response.header("location").unwrap_or("nowhere")
+        ),
+        Err(_) => "no message in its answer".to_owned(),
+    };
     Err(match response.status {
         401 => CliError::from(ClientError::Unauthorized { message }).with_hint(format!(
             "the server did not accept the credential from {}",

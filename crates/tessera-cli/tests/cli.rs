@@ -63,6 +63,9 @@ fn stub_server() -> HttpStub {
                 )
             }
         })
+        .route("GET", "/v1/moved", move |_, base| {
+            answer(302, "").header("location", &format!("{base}/elsewhere"))
+        })
         .fallback(move |_, _| answer(404, r#"{"error":"not_found","message":"no such path"}"#))
         .start()
 }

@@ -41,6 +41,13 @@ fn api_sends_a_credential_only_to_its_own_profiles_server() {
     s.cmd(&["api", "/v1/me"]).assert().success();
     s.cmd(&["api", &format!("{home}/v1/me")]).assert().success();
     assert_eq!(home_stub.connections(), 2);
+    // A redirect is said, and not followed with the credential.
+    let out = s.cmd(&["api", "/v1/moved"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let said =
+        format!("the server answered HTTP 302: a redirect to {home}/elsewhere, not followed");
+    assert!(stderr(&out).contains(&said), "{}", stderr(&out));
+    assert_eq!(home_stub.requests_to("/elsewhere").len(), 0);
 
     // A server no profile belongs to: the hint says how to make one.
     let out = s
