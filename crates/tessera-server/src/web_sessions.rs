@@ -101,7 +101,10 @@ pub async fn sign_in_with_password(
     browser: Browser<'_>,
     now: i64,
 ) -> Result<PasswordSignIn> {
-    let account = store.account_by_email(email).await?;
+    let (account, stored) = match store.account_with_password_hash(email).await? {
+        Some((account, hash)) => (Some(account), hash),
+        None => (None, None),
+    };
     let address_key = format!(
         "password-address:{}",
         crate::forwarded::limit_key(browser.client)
@@ -118,10 +121,6 @@ pub async fn sign_in_with_password(
         // Not checked, so not a guess from this address.
         by_address.refund(store).await?;
         return paused(store, account.as_ref(), browser, now).await;
-    };
-    let stored = match &account {
-        Some(a) => store.account_password_hash(&a.id).await?,
-        None => None,
     };
     let matches = match passwords.verify(password, stored).await {
         Err(Error::TooManyRequests { .. }) => {
@@ -141,7 +140,7 @@ pub async fn sign_in_with_password(
         let secret = sign_in(store, &account.id, METHOD_PASSWORD, browser, now).await?;
         return Ok(PasswordSignIn::SignedIn(secret));
     }
-    failed(store, &account.id, METHOD_PASSWORD, browser, now).await?;
+    record_failure_later(store, &account.email, METHOD_PASSWORD, browser, now);
     Ok(PasswordSignIn::Mismatch)
 }
 
@@ -153,9 +152,35 @@ async fn paused(
     now: i64,
 ) -> Result<PasswordSignIn> {
     if let Some(account) = account {
-        failed(store, &account.id, METHOD_PASSWORD, browser, now).await?;
+        record_failure_later(store, &account.email, METHOD_PASSWORD, browser, now);
     }
     Ok(PasswordSignIn::Paused)
+}
+
+/// [`sign_in_failed`] after the answer, so that its work (only done for an
+/// address with an account) does not tell by its time which addresses have
+/// accounts. A failure is logged, in the request's span.
+pub fn record_failure_later(
+    store: &Store,
+    email: &str,
+    method: &'static str,
+    browser: Browser<'_>,
+    now: i64,
+) {
+    let (store, email) = (store.clone(), email.to_owned());
+    let (client, ip) = (browser.client, browser.ip.map(str::to_owned));
+    let user_agent = browser.user_agent.map(str::to_owned);
+    let record = async move {
+        let browser = Browser {
+            client,
+            ip: ip.as_deref(),
+            user_agent: user_agent.as_deref(),
+        };
+        if let Err(e) = sign_in_failed(&store, &email, method, browser, now).await {
+            tracing::error!(error = %e, "recording a failed sign-in failed");
+        }
+    };
+    tokio::spawn(tracing::Instrument::in_current_span(record));
 }
 
 /// A failed sign-in of `email`'s account (if there is one), for its audit trail.

@@ -78,10 +78,25 @@ impl Store {
         Ok(())
     }
 
-    pub async fn account_password_hash(&self, account_id: &str) -> Result<Option<String>> {
-        let sql = "SELECT password_hash FROM accounts WHERE id = $1";
-        let row: Option<(Option<String>,)> = self.optional(sql, (account_id,)).await?;
-        Ok(row.and_then(|(hash,)| hash))
+    /// `email`'s account and its password hash, in one look-up: a password
+    /// sign-in does the same work whether or not the account exists.
+    pub async fn account_with_password_hash(
+        &self,
+        email: &str,
+    ) -> Result<Option<(Account, Option<String>)>> {
+        let sql = "SELECT id, email, created_at, password_hash FROM accounts WHERE email = $1";
+        let row: Option<(String, String, i64, Option<String>)> =
+            self.optional(sql, (email.to_lowercase(),)).await?;
+        Ok(row.map(|(id, email, created_at, hash)| {
+            (
+                Account {
+                    id,
+                    email,
+                    created_at,
+                },
+                hash,
+            )
+        }))
     }
 
     pub async fn insert_project(&self, project: &Project) -> Result<()> {

@@ -198,7 +198,7 @@ async fn signin_code(
         Checked::UsedUp => true,
     };
     let (store, browser) = (&state.store, visitor.browser());
-    web_sessions::sign_in_failed(store, &email, METHOD_EMAIL_CODE, browser, now).await?;
+    web_sessions::record_failure_later(store, &email, METHOD_EMAIL_CODE, browser, now);
     // A used-up code cannot be typed again: the page offers a new one instead
     // of the code field.
     let message = match used_up {
