@@ -71,11 +71,32 @@ impl Store {
         self.optional(sql, (id,)).await
     }
 
-    /// Sets (or with `None` removes) an account's argon2 password hash.
-    pub async fn set_account_password(&self, account_id: &str, hash: Option<&str>) -> Result<()> {
-        let sql = "UPDATE accounts SET password_hash = $1 WHERE id = $2";
-        self.execute(sql, (hash, account_id)).await?;
-        Ok(())
+    /// Sets (or with `None` removes) an account's argon2 password hash, and
+    /// ends its browser sessions in the same transaction: whoever signed in
+    /// with the old password (a leaked one is why it changes) is signed out.
+    /// Returns how many sessions ended.
+    pub async fn set_account_password(
+        &self,
+        account_id: &str,
+        hash: Option<&str>,
+        now: i64,
+    ) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE accounts SET password_hash = $1 WHERE id = $2")
+            .bind(hash)
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await?;
+        let ended = sqlx::query(
+            "UPDATE web_sessions SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(account_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.settle_auth_change().await;
+        Ok(ended.rows_affected())
     }
 
     /// `email`'s account and its password hash, in one look-up: a password

@@ -13,7 +13,8 @@ pub enum Command {
     },
     /// Set the password for web sign-in, read from stdin (one line), e.g.
     /// `printf '%s\n' "$PW" | tesserad admin account set-password --account E`.
-    /// Accounts without a password sign in with an email code.
+    /// Accounts without a password sign in with an email code. Setting or
+    /// removing it signs the account's browser sessions out.
     SetPassword {
         /// The account's email.
         #[arg(long)]
@@ -53,16 +54,23 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<Output> {
                 let password = line.trim_end_matches(['\r', '\n']);
                 Some(crate::password::hash(password)?)
             };
-            ctx.store
-                .set_account_password(&account.id, hash.as_deref())
+            let ended = (ctx.store)
+                .set_account_password(&account.id, hash.as_deref(), ctx.now())
                 .await?;
+            let done = if remove { "Removed" } else { "Set" };
+            let sessions = match ended {
+                0 => String::new(),
+                1 => "; signed out its browser session".to_owned(),
+                n => format!("; signed out its {n} browser sessions"),
+            };
             Ok(Output {
-                text: if remove {
-                    format!("Removed the password of {}", account.email)
-                } else {
-                    format!("Set the password of {}", account.email)
-                },
-                json: json!({ "id": account.id, "email": account.email, "password": !remove }),
+                text: format!("{done} the password of {}{sessions}", account.email),
+                json: json!({
+                    "id": account.id,
+                    "email": account.email,
+                    "password": !remove,
+                    "sessions_ended": ended,
+                }),
             })
         }
     }

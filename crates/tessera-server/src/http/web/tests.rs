@@ -129,7 +129,7 @@ async fn account_with_password(fx: &Fixture, email: &str) -> String {
     let hash = crate::password::hash(PASSWORD).unwrap();
     fx.state
         .store
-        .set_account_password(&id, Some(&hash))
+        .set_account_password(&id, Some(&hash), fx.clock_now())
         .await
         .unwrap();
     id
@@ -223,6 +223,22 @@ async fn an_address_signs_in_however_its_accents_were_typed() {
         .await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.html);
     assert!(browser.has_cookie("tessera_session"));
+}
+
+/// An operator sets or removes a password because it leaked: whoever signed
+/// in with it is signed out.
+#[tokio::test]
+async fn a_changed_password_signs_the_account_out_everywhere() {
+    let fx = Fixture::new().await;
+    let mut browser = Browser::member(&fx).await;
+    assert_eq!(browser.get("/settings/api").await.status, StatusCode::OK);
+    let store = &fx.state.store;
+    let account = store.account_by_email("a@example.com").await.unwrap();
+    let id = account.unwrap().id;
+    let ended = store.set_account_password(&id, None, fx.clock_now());
+    assert_eq!(ended.await.unwrap(), 1);
+    let page = browser.get("/settings/api").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
 }
 
 #[tokio::test]
