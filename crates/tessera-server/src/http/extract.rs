@@ -110,9 +110,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Form<T> {
         match axum::Form::<T>::from_request(req, state).await {
             Ok(axum::Form(value)) => Ok(Self(value)),
             Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(too_large()),
-            Err(FormRejection::InvalidFormContentType(_)) => Err(Error::BadRequest(
-                "send the body with `Content-Type: application/x-www-form-urlencoded`".into(),
-            )),
+            Err(FormRejection::InvalidFormContentType(_)) => {
+                Err(Error::BadRequest(NOT_A_FORM.into()))
+            }
             Err(r) => Err(Error::BadRequest(format!(
                 "invalid form body: {}",
                 r.body_text()
@@ -183,6 +183,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for PageQuery<T> {
     }
 }
 
+const NOT_A_FORM: &str = "send the body with `Content-Type: application/x-www-form-urlencoded`";
+
 /// A form body as name/value pairs, for forms with repeated names (checkboxes).
 pub struct FormFields(pub Vec<(String, String)>);
 
@@ -210,6 +212,14 @@ impl<S: Send + Sync> FromRequest<S> for FormFields {
     type Rejection = PageError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, PageError> {
+        // As [`PageForm`]: a body sent as something else is not this form.
+        let media_type = (req.headers().get(header::CONTENT_TYPE))
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next());
+        let form = "application/x-www-form-urlencoded";
+        if !media_type.is_some_and(|m| m.trim().eq_ignore_ascii_case(form)) {
+            return Err(Error::BadRequest(NOT_A_FORM.into()).into());
+        }
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|r| Error::BadRequest(format!("cannot read the form: {}", r.body_text())))?;

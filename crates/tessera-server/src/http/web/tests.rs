@@ -225,6 +225,31 @@ async fn an_address_signs_in_however_its_accents_were_typed() {
     assert!(browser.has_cookie("tessera_session"));
 }
 
+/// A form's fields sent as something else than a form (JSON, multipart, no
+/// type at all) are refused, by the forms read as name/value pairs too.
+#[tokio::test]
+async fn a_body_not_sent_as_a_form_is_refused() {
+    let fx = Fixture::new().await;
+    let mut browser = Browser::member(&fx).await;
+    let csrf = browser.get("/settings/api").await.csrf();
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([("csrf", csrf.as_str()), ("name", "sent otherwise")])
+        .append_pair("scope", "THIRD_PARTY_OPERATION")
+        .finish();
+    for content_type in [None, Some("application/json"), Some("multipart/form-data")] {
+        let mut request = Request::post("/settings/api");
+        if let Some(content_type) = content_type {
+            request = request.header(header::CONTENT_TYPE, content_type);
+        }
+        let page = browser
+            .send(request.body(Body::from(body.clone())).unwrap())
+            .await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{content_type:?}");
+    }
+    let keys = browser.get("/settings/api").await;
+    assert!(!keys.html.contains("sent otherwise"), "no key was made");
+}
+
 /// An operator sets or removes a password because it leaked: whoever signed
 /// in with it is signed out.
 #[tokio::test]
