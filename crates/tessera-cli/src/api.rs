@@ -14,7 +14,7 @@ use crate::error::CliError;
 use crate::io::Io;
 use tessera_client::Error as ClientError;
 use tessera_client::retry::RetryPolicy;
-use tessera_proto::{ApiErrorBody, ApiKey};
+use tessera_proto::ApiKey;
 
 pub(crate) const HELP: &str = crate::with_examples!(
     "  {command} /v1/me
@@ -100,15 +100,15 @@ pub fn run(args: &ApiArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     if (200..300).contains(&response.status) {
         return Ok(());
     }
-    let message = match serde_json::from_slice::<ApiErrorBody>(&response.body) {
-        Ok(body) => body.message,
+    let message = match tessera_client::api::ErrorSaid::of(&response.body).message {
+        Some(message) => message,
         // Never followed: the request carries a credential, and the new
         // address was not the user's choice.
-        Err(_) if (300..400).contains(&response.status) => format!(
+        None if (300..400).contains(&response.status) => format!(
             "a redirect to {}, not followed",
             response.header("location").unwrap_or("nowhere")
         ),
-        Err(_) => "no message in its answer".to_owned(),
+        None => "no message in its answer".to_owned(),
     };
     Err(match response.status {
         401 => CliError::from(ClientError::Unauthorized { message }).with_hint(format!(

@@ -297,6 +297,20 @@ impl ApiClient {
     }
 }
 
+/// What an error body says, read leniently: `message` and `code` (the Lofty
+/// API's), whether or not it has our `error` name too.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct ErrorSaid {
+    pub message: Option<String>,
+    pub code: Option<u32>,
+}
+
+impl ErrorSaid {
+    pub fn of(body: &[u8]) -> Self {
+        serde_json::from_slice(body).unwrap_or_default()
+    }
+}
+
 /// A 2xx body as `T`, else the error its status and body say.
 fn read_json<T: serde::de::DeserializeOwned>(url: &str, response: ApiResponse) -> Result<T, Error> {
     let status = response.status;
@@ -309,20 +323,12 @@ fn read_json<T: serde::de::DeserializeOwned>(url: &str, response: ApiResponse) -
     let retry_after = response
         .header("retry-after")
         .and_then(|v| v.trim().parse().ok());
-    // Read leniently: a platform's errors may carry `message` and `code`
-    // without our `error` name.
-    #[derive(serde::Deserialize)]
-    struct Said {
-        message: Option<String>,
-        code: Option<u32>,
-    }
-    let body: Option<Said> = serde_json::from_slice(&response.body).ok();
-    let message =
-        (body.as_ref().and_then(|b| b.message.clone())).unwrap_or_else(|| format!("HTTP {status}"));
+    let said = ErrorSaid::of(&response.body);
+    let message = (said.message.clone()).unwrap_or_else(|| format!("HTTP {status}"));
     Err(match status {
         401 => Error::Unauthorized { message },
         403 => Error::Forbidden {
-            code: body.and_then(|b| b.code),
+            code: said.code,
             message,
         },
         429 => Error::RateLimited { retry_after },

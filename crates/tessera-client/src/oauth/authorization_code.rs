@@ -14,7 +14,7 @@ use std::ffi::OsString;
 use std::io::{self, BufRead, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::time::Duration;
 use tessera_proto::OAuthErrorBody;
@@ -411,16 +411,28 @@ fn spawn_listener(
     stop: Arc<AtomicBool>,
 ) {
     std::thread::spawn(move || {
+        let open = Arc::new(AtomicUsize::new(0));
         for stream in listener.incoming() {
             if stop.load(Ordering::SeqCst) {
                 return;
             }
             let Ok(stream) = stream else { continue };
-            // One thread per connection: browsers open speculative
-            // connections that never send a request.
-            let expected = expected.clone();
-            let tx = tx.clone();
-            std::thread::spawn(move || handle_connection(stream, &expected, &tx));
+            // One thread per connection (browsers open speculative connections
+            // that never send a request), up to a few: a local process opening
+            // thousands is refused, not given a thread each.
+            if open.fetch_add(1, Ordering::SeqCst) >= MAX_OPEN_CONNECTIONS {
+                open.fetch_sub(1, Ordering::SeqCst);
+                continue;
+            }
+            let (expected, tx, done) = (expected.clone(), tx.clone(), open.clone());
+            let handle = move || {
+                handle_connection(stream, &expected, &tx);
+                done.fetch_sub(1, Ordering::SeqCst);
+            };
+            if std::thread::Builder::new().spawn(handle).is_err() {
+                // Its closure (and the count it would give back) is gone.
+                open.fetch_sub(1, Ordering::SeqCst);
+            }
         }
     });
 }
@@ -431,8 +443,12 @@ fn stop_listener(stop: &AtomicBool, addr: SocketAddr) {
     let _ = TcpStream::connect_timeout(&addr, Duration::from_secs(1));
 }
 
+/// Connections the redirect listener serves at once; a browser opens a few.
+const MAX_OPEN_CONNECTIONS: usize = 32;
+/// How long a connection has to send its request head, in all.
+const HEAD_DEADLINE: Duration = Duration::from_secs(10);
+
 fn handle_connection(mut stream: TcpStream, expected: &Expected, tx: &Sender<Outcome>) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
     let Some(target) = read_request_target(&mut stream) else {
         return;
     };
@@ -468,6 +484,17 @@ fn handle_connection(mut stream: TcpStream, expected: &Expected, tx: &Sender<Out
             );
             let _ = tx.send(Ok(code));
         }
+        // Not this login's answer (an old tab's, or from anyone on this
+        // machine who found the port): said, and the login goes on waiting,
+        // so that nobody can end it by knocking.
+        Some(Err(OAuthError::StateMismatch)) => respond(
+            &mut stream,
+            "400 Bad Request",
+            &page(
+                "Not this login",
+                "This is not the answer to the login the terminal is waiting for.",
+            ),
+        ),
         Some(Err(err)) => {
             respond(
                 &mut stream,
@@ -482,11 +509,18 @@ fn handle_connection(mut stream: TcpStream, expected: &Expected, tx: &Sender<Out
     }
 }
 
-/// The request target of a `GET`, from a request head of at most 8 KiB.
+/// The request target of a `GET`, from a request head of at most 8 KiB
+/// sent within [`HEAD_DEADLINE`] (in all, not per read: a byte at a time
+/// does not keep the connection).
 fn read_request_target(stream: &mut TcpStream) -> Option<String> {
+    let deadline = std::time::Instant::now() + HEAD_DEADLINE;
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
+        let left = deadline.checked_duration_since(std::time::Instant::now())?;
+        stream
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .ok()?;
         let n = stream.read(&mut buf).ok()?;
         if n == 0 {
             break;
@@ -807,6 +841,8 @@ mod tests {
     struct RedirectingBrowser {
         query: &'static str,
         page: Mutex<String>,
+        /// Every page, when `query` is several redirects (`a|b`).
+        pages: Mutex<Vec<String>>,
         auth_url: Mutex<String>,
     }
 
@@ -815,6 +851,7 @@ mod tests {
             Self {
                 query,
                 page: Mutex::new(String::new()),
+                pages: Mutex::new(Vec::new()),
                 auth_url: Mutex::new(String::new()),
             }
         }
@@ -829,16 +866,19 @@ mod tests {
                 .into_owned()
                 .collect();
             let redirect = url::Url::parse(&query["redirect_uri"]).unwrap();
-            let target = format!(
-                "/callback?{}",
-                self.query.replace("{state}", &query["state"])
-            );
-            let mut stream =
-                TcpStream::connect((redirect.host_str().unwrap(), redirect.port().unwrap()))?;
-            write!(stream, "GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")?;
-            let mut page = String::new();
-            stream.read_to_string(&mut page)?;
-            *self.page.lock().unwrap() = page;
+            for redirect_query in self.query.split('|') {
+                let target = format!(
+                    "/callback?{}",
+                    redirect_query.replace("{state}", &query["state"])
+                );
+                let (host, port) = (redirect.host_str().unwrap(), redirect.port().unwrap());
+                let mut stream = TcpStream::connect((host, port))?;
+                write!(stream, "GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")?;
+                let mut page = String::new();
+                stream.read_to_string(&mut page)?;
+                self.pages.lock().unwrap().push(page.clone());
+                *self.page.lock().unwrap() = page;
+            }
             Ok(())
         }
     }
@@ -910,16 +950,24 @@ mod tests {
         assert_eq!(http.count(), 0);
     }
 
+    /// A redirect with another state (or none) is not this login's: it gets
+    /// a page and exchanges nothing, and the login waits on for its own, so
+    /// that no local process can end it by knocking at the port.
     #[test]
-    fn forged_state_fails_without_exchange() {
-        let http = FakeHttp::default();
+    fn forged_states_are_turned_away_and_the_login_waits_for_its_own() {
+        let http = FakeHttp::default().reply(200, TOKEN_JSON);
         let client = Client::public("cli");
         let login = WebLogin::new("http://as.test/auth", "http://as.test/token", &client);
-        let browser = RedirectingBrowser::new("code=c&state=forged");
-        let err =
-            login_with_browser(&http, &login, Some(&browser), no_paste(), &mut |_| {}).unwrap_err();
-        assert!(matches!(err, OAuthError::StateMismatch));
-        assert_eq!(http.count(), 0);
+        let browser = RedirectingBrowser::new(
+            "code=evil&state=forged|error=access_denied|code=c&state={state}",
+        );
+        login_with_browser(&http, &login, Some(&browser), no_paste(), &mut |_| {}).unwrap();
+        assert_eq!(http.count(), 1);
+        assert_eq!(http.field(0, "code").as_deref(), Some("c"));
+        let pages = browser.pages.lock().unwrap();
+        assert!(pages[0].starts_with("HTTP/1.1 400") && pages[0].contains("Not this login"));
+        assert!(pages[1].contains("Not this login"), "{}", pages[1]);
+        assert!(pages[2].starts_with("HTTP/1.1 200"), "{}", pages[2]);
     }
 
     #[test]
