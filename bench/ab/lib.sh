@@ -1,9 +1,6 @@
 # Sourced by bench/ab/run.sh and bench/ab/instructions.sh: the data every load
 # needs, and the loads themselves.
 
-# ab_seed BIN: in the database of TESSERAD_DATABASE_URL (migrated here), an
-# account with an API key and a client_credentials app. Sets AB_KEY,
-# AB_CLIENT_ID, AB_CLIENT_SECRET and AB_BASIC (base64 of id:secret).
 # The two binaries to compare (the arguments BIN_A BIN_B), and their names in
 # the table (LABEL_A, LABEL_B).
 ab_binaries() {
@@ -12,6 +9,9 @@ ab_binaries() {
   names=("${LABEL_A:-A}" "${LABEL_B:-B}")
 }
 
+# ab_seed BIN: in the database of TESSERAD_DATABASE_URL (migrated here), an
+# account with an API key and a client_credentials app. Sets AB_KEY,
+# AB_CLIENT_ID, AB_CLIENT_SECRET and AB_BASIC (base64 of id:secret).
 ab_seed() {
   local bin=$1 app
   "$bin" migrate >/dev/null 2>&1 || true

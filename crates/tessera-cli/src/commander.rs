@@ -220,8 +220,8 @@ fn failing_commands<A: clap::CommandFactory>(e: &clap::Error) -> Vec<clap::Comma
 }
 
 /// Commander's `suggestSimilar`: the candidates nearest to `word` (edit
-/// distance with adjacent transpositions, under 3, and over 40% of the longer
-/// word alike), in order.
+/// distance with adjacent transpositions, at most 3, and over 40% of the
+/// longer word alike), in order.
 fn similar<'a>(word: &str, candidates: &'a [String]) -> Vec<&'a str> {
     let mut best = 3;
     let mut similar: Vec<&str> = Vec::new();

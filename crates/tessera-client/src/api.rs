@@ -297,9 +297,10 @@ impl ApiClient {
     }
 }
 
-/// What an error body says, read leniently: `message` and `code` (the Lofty
-/// API's), whether or not it has our `error` name too.
-#[derive(Debug, Default, serde::Deserialize)]
+/// What an error body says, read leniently and field by field: `message`
+/// and `code` (the Lofty API's), whatever else the body holds (a `code` that
+/// is no number does not lose the message).
+#[derive(Debug, Default)]
 pub struct ErrorSaid {
     pub message: Option<String>,
     pub code: Option<u32>,
@@ -307,7 +308,11 @@ pub struct ErrorSaid {
 
 impl ErrorSaid {
     pub fn of(body: &[u8]) -> Self {
-        serde_json::from_slice(body).unwrap_or_default()
+        let body: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+        Self {
+            message: body["message"].as_str().map(str::to_owned),
+            code: body["code"].as_u64().and_then(|c| u32::try_from(c).ok()),
+        }
     }
 }
 

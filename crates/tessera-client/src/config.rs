@@ -219,7 +219,8 @@ pub fn refuse_unusable_server_url(input: &str, url: &url::Url) -> Result<(), cra
     let why = if url.query().is_some() || url.fragment().is_some() || input.contains(['?', '#']) {
         "it has a query or fragment (`?…`, `#…`); give the server's base URL alone".to_owned()
     } else if input.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        "it has spaces or control characters".to_owned()
+        "it has spaces or control characters (a copied value with a line break at its end?)"
+            .to_owned()
     } else if written_path != url.path() {
         format!(
             "it is read as {}; write it that way",

@@ -105,7 +105,7 @@ fn open_to_others(path: &Path, meta: &std::fs::Metadata, mask: u32) -> Option<(S
     let (mode, owner) = (meta.permissions().mode(), meta.uid());
     let me = rustix::process::geteuid().as_raw();
     if owner != me && owner != 0 {
-        let problem = format!("belongs to user {owner}, not to you, who may change it");
+        let problem = format!("belongs to user {owner} (not you), who can change it");
         return Some((problem, format!("sudo chown {me} {}", shell_quote(path))));
     }
     let chmod = if meta.is_dir() { 700 } else { 600 };

@@ -8,8 +8,8 @@
 //!   certificates found there, as curl, git and OpenSSL do. A server behind a
 //!   private CA works by pointing `SSL_CERT_FILE` at that CA.
 //! - Plain `http://` is for loopback servers. Any other host needs an
-//!   explicit opt-in ([`Transport::allow_insecure_http`]), which the
-//!   environment model grants per environment (`insecure = true`).
+//!   explicit opt-in for its origin ([`Transport::insecure_http_origin`]),
+//!   which the environment model grants per environment (`insecure = true`).
 //! - A credential goes only to its server's origin (scheme, host, port; RFC
 //!   6454): see [`same_origin_url`].
 //! - Proxies (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, minus `NO_PROXY`) carry

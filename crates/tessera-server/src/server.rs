@@ -67,6 +67,7 @@ pub async fn build_state(
         request_series: Default::default(),
         rate_limits,
         passwords: crate::password::Checker::start()?,
+        background: Default::default(),
     }))
 }
 

@@ -34,6 +34,42 @@ pub struct Services {
     pub issuers: IssuerKeys,
     /// Password sign-ins' argon2 checks, on threads of their own.
     pub passwords: crate::password::Checker,
+    /// Work done after the answer it belongs to.
+    pub background: Background,
+}
+
+/// Work done after the answer (records whose time would tell which
+/// addresses have accounts): at most [`Background::JOBS`] at once; beyond
+/// that a job is skipped with a warning, not queued without bound.
+#[derive(Clone)]
+pub struct Background(Arc<tokio::sync::Semaphore>);
+
+impl Background {
+    pub const JOBS: usize = 256;
+
+    pub fn new() -> Self {
+        Self(Arc::new(tokio::sync::Semaphore::new(Self::JOBS)))
+    }
+
+    /// Runs `job` in the request's span (its failures are logged with the
+    /// request id), if there is room.
+    pub fn spawn(&self, what: &'static str, job: impl Future<Output = ()> + Send + 'static) {
+        let Ok(place) = self.0.clone().try_acquire_owned() else {
+            tracing::warn!(what, "skipped: {} jobs already wait", Self::JOBS);
+            return;
+        };
+        let job = async move {
+            job.await;
+            drop(place);
+        };
+        tokio::spawn(tracing::Instrument::in_current_span(job));
+    }
+}
+
+impl Default for Background {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl AppState {

@@ -4,11 +4,11 @@
 
 use crate::attempts::{self, Limit};
 use crate::audit::{self, Action, Actor};
+use crate::digest;
 use crate::error::{Error, Result};
-use crate::services::Services;
+use crate::services::{Background, Services};
 use crate::store::web_sessions::{WebSessionAuth, WebSessionRow};
 use crate::store::{Account, Store};
-use crate::{digest, password};
 use std::net::IpAddr;
 
 /// A browser session lasts this long after sign-in.
@@ -94,13 +94,13 @@ pub enum PasswordSignIn {
 /// exists. Each attempt is counted before the password is checked (so
 /// parallel guesses get exactly the limits) and given back when it succeeds.
 pub async fn sign_in_with_password(
-    store: &Store,
-    passwords: &password::Checker,
+    svc: &Services,
     email: &str,
     password: String,
     browser: Browser<'_>,
     now: i64,
 ) -> Result<PasswordSignIn> {
+    let store = &svc.store;
     let (account, stored) = match store.account_with_password_hash(email).await? {
         Some((account, hash)) => (Some(account), hash),
         None => (None, None),
@@ -113,16 +113,16 @@ pub async fn sign_in_with_password(
     let Some(by_address) =
         attempts::admitted(store, &address_key, PASSWORD_FAILURES_PER_ADDRESS, now).await?
     else {
-        return paused(store, account.as_ref(), browser, now).await;
+        return Ok(paused(svc, account.as_ref(), browser, now));
     };
     let Some(by_account) =
         attempts::admitted(store, &account_key, PASSWORD_FAILURES_PER_ACCOUNT, now).await?
     else {
         // Not checked, so not a guess from this address.
         by_address.refund(store).await?;
-        return paused(store, account.as_ref(), browser, now).await;
+        return Ok(paused(svc, account.as_ref(), browser, now));
     };
-    let matches = match passwords.verify(password, stored).await {
+    let matches = match svc.passwords.verify(password, stored).await {
         Err(Error::TooManyRequests { .. }) => {
             // Not checked, so no guess.
             by_address.refund(store).await?;
@@ -140,27 +140,30 @@ pub async fn sign_in_with_password(
         let secret = sign_in(store, &account.id, METHOD_PASSWORD, browser, now).await?;
         return Ok(PasswordSignIn::SignedIn(secret));
     }
-    record_failure_later(store, &account.email, METHOD_PASSWORD, browser, now);
+    let (background, email) = (&svc.background, &account.email);
+    record_failure_later(background, store, email, METHOD_PASSWORD, browser, now);
     Ok(PasswordSignIn::Mismatch)
 }
 
 /// A paused attempt is still one in the account's audit trail.
-async fn paused(
-    store: &Store,
+fn paused(
+    svc: &Services,
     account: Option<&Account>,
     browser: Browser<'_>,
     now: i64,
-) -> Result<PasswordSignIn> {
+) -> PasswordSignIn {
     if let Some(account) = account {
-        record_failure_later(store, &account.email, METHOD_PASSWORD, browser, now);
+        let (background, store, email) = (&svc.background, &svc.store, &account.email);
+        record_failure_later(background, store, email, METHOD_PASSWORD, browser, now);
     }
-    Ok(PasswordSignIn::Paused)
+    PasswordSignIn::Paused
 }
 
-/// [`sign_in_failed`] after the answer, so that its work (only done for an
-/// address with an account) does not tell by its time which addresses have
-/// accounts. A failure is logged, in the request's span.
+/// [`sign_in_failed`] after the answer (in `background`), so that its work,
+/// done only for an address with an account, does not tell by its time
+/// which addresses have accounts.
 pub fn record_failure_later(
+    background: &Background,
     store: &Store,
     email: &str,
     method: &'static str,
@@ -170,7 +173,7 @@ pub fn record_failure_later(
     let (store, email) = (store.clone(), email.to_owned());
     let (client, ip) = (browser.client, browser.ip.map(str::to_owned));
     let user_agent = browser.user_agent.map(str::to_owned);
-    let record = async move {
+    background.spawn("recording a failed sign-in", async move {
         let browser = Browser {
             client,
             ip: ip.as_deref(),
@@ -179,8 +182,7 @@ pub fn record_failure_later(
         if let Err(e) = sign_in_failed(&store, &email, method, browser, now).await {
             tracing::error!(error = %e, "recording a failed sign-in failed");
         }
-    };
-    tokio::spawn(tracing::Instrument::in_current_span(record));
+    });
 }
 
 /// A failed sign-in of `email`'s account (if there is one), for its audit trail.

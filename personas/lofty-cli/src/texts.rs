@@ -400,8 +400,8 @@ pub fn saved(ctx: &Ctx, io: &mut Io) -> std::io::Result<()> {
 
 pub fn show(io: &mut Io, found: &Found, raw: bool) -> std::io::Result<()> {
     let source = describe(&found.source, &SOURCES);
-    // A key from `.env` may hold anything; one a terminal would act on is
-    // no usable key, so escaping it changes no key that works.
+    // A key from the environment may hold anything; one a terminal would act
+    // on is no usable key, so escaping it changes no key that works.
     if raw {
         writeln!(io.stdout, "{}", p(found.key.expose_secret()))?;
         io.stdout.flush()?;

@@ -216,6 +216,9 @@ impl Target {
             .ok_or_else(|| ClientError::UnknownEnvironment(selection.environment.clone()))?;
         if let Ok(url) = url::Url::parse(&server) {
             tessera_client::config::refuse_credentials_in_url(&url)?;
+            // Before discovery or any login: a query, `..` or a stray space
+            // would send them somewhere else than the URL says.
+            tessera_client::config::refuse_unusable_server_url(&server, &url)?;
         }
         Ok(Target { selection, server })
     }

@@ -7,6 +7,7 @@ use super::discovery::require_endpoint;
 use super::error::OAuthError;
 use super::http::HttpClient;
 use super::token::{Client, token_request};
+use crate::transport::Transport;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
@@ -225,6 +226,10 @@ pub fn login_with_browser(
     let stop = Arc::new(AtomicBool::new(false));
     spawn_listener(listener, expected.clone(), tx.clone(), stop.clone());
 
+    // The browser carries the user's sign-in: it is opened only at https or
+    // this machine, whatever the metadata names (the address is shown either
+    // way, for the user to open by choice), as the device login does.
+    let browser = browser.filter(|_| Transport::default().check_url(&url).is_ok());
     let open_result = browser.map(|b| b.open(&url));
     match open_result {
         Some(Ok(())) => on_event(WebLoginEvent::BrowserOpened { url: &url }),
@@ -741,7 +746,7 @@ mod tests {
     fn a_redirect_without_iss_from_a_server_that_sends_it_is_not_exchanged() {
         let http = FakeHttp::default().reply(200, TOKEN_JSON);
         let client = Client::public("cli");
-        let mut login = WebLogin::new("http://as.test/auth", "http://as.test/token", &client);
+        let mut login = WebLogin::new("https://as.test/auth", "http://as.test/token", &client);
         login.issuer = Some("http://as.test");
         login.iss_required = true;
         let browser = RedirectingBrowser::new("code=c&state={state}");
@@ -899,7 +904,7 @@ mod tests {
     fn browser_redirect_then_code_exchange() {
         let http = FakeHttp::default().reply(200, TOKEN_JSON);
         let client = Client::public("cli");
-        let login = WebLogin::new("http://as.test/auth", "http://as.test/token", &client);
+        let login = WebLogin::new("https://as.test/auth", "http://as.test/token", &client);
         let browser = RedirectingBrowser::new("code=the-code&state={state}");
         let mut events = Vec::new();
         let token = login_with_browser(&http, &login, Some(&browser), no_paste(), &mut |e| {
@@ -936,7 +941,7 @@ mod tests {
     fn error_redirect_shows_error_page_and_fails() {
         let http = FakeHttp::default();
         let client = Client::public("cli");
-        let login = WebLogin::new("http://as.test/auth", "http://as.test/token", &client);
+        let login = WebLogin::new("https://as.test/auth", "http://as.test/token", &client);
         let browser = RedirectingBrowser::new(
             "error=access_denied&error_description=%3Cb%3Enope%3C%2Fb%3E&state={state}",
         );
@@ -957,7 +962,7 @@ mod tests {
     fn forged_states_are_turned_away_and_the_login_waits_for_its_own() {
         let http = FakeHttp::default().reply(200, TOKEN_JSON);
         let client = Client::public("cli");
-        let login = WebLogin::new("http://as.test/auth", "http://as.test/token", &client);
+        let login = WebLogin::new("https://as.test/auth", "http://as.test/token", &client);
         let browser = RedirectingBrowser::new(
             "code=evil&state=forged|error=access_denied|code=c&state={state}",
         );
@@ -974,7 +979,7 @@ mod tests {
     fn failed_browser_prints_url_and_accepts_a_pasted_code() {
         let http = FakeHttp::default().reply(200, TOKEN_JSON);
         let client = Client::public("cli");
-        let login = WebLogin::new("http://as.test/auth", "http://as.test/token", &client);
+        let login = WebLogin::new("https://as.test/auth", "http://as.test/token", &client);
         let mut shown = None;
         login_with_browser(
             &http,
@@ -989,7 +994,7 @@ mod tests {
         )
         .unwrap();
         let (url, open_error) = shown.unwrap();
-        assert!(url.starts_with("http://as.test/auth?"));
+        assert!(url.starts_with("https://as.test/auth?"));
         assert_eq!(open_error.as_deref(), Some("no browser found"));
         assert_eq!(http.field(0, "code").as_deref(), Some("pasted-code"));
     }
@@ -998,10 +1003,30 @@ mod tests {
     fn times_out_with_a_clear_error() {
         let http = FakeHttp::default();
         let client = Client::public("cli");
-        let mut login = WebLogin::new("http://as.test/auth", "http://as.test/token", &client);
+        let mut login = WebLogin::new("https://as.test/auth", "http://as.test/token", &client);
         login.timeout = Duration::from_millis(50);
         let err = login_with_browser(&http, &login, None, no_paste(), &mut |_| {}).unwrap_err();
         assert!(matches!(err, OAuthError::TimedOut { .. }), "{err:?}");
         assert!(err.to_string().contains("browser login"));
+    }
+
+    /// The browser carries the user's sign-in: an authorization endpoint
+    /// the metadata names over plain http off this machine is shown for the
+    /// user to open by choice, never opened.
+    #[test]
+    fn a_plain_http_authorization_endpoint_elsewhere_is_shown_not_opened() {
+        let http = FakeHttp::default();
+        let client = Client::public("cli");
+        let mut login = WebLogin::new("http://as.test/auth", "http://as.test/token", &client);
+        login.timeout = Duration::from_millis(50);
+        let browser = RedirectingBrowser::new("code=c&state={state}");
+        let mut shown = false;
+        let err = login_with_browser(&http, &login, Some(&browser), no_paste(), &mut |e| {
+            shown |= matches!(e, WebLoginEvent::OpenManually { .. });
+        })
+        .unwrap_err();
+        assert!(shown && browser.auth_url.lock().unwrap().is_empty());
+        assert!(matches!(err, OAuthError::TimedOut { .. }), "{err:?}");
+        assert_eq!(http.count(), 0);
     }
 }

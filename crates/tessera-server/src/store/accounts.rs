@@ -88,7 +88,8 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         let ended = sqlx::query(
-            "UPDATE web_sessions SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
+            "UPDATE web_sessions SET revoked_at = $1 \
+             WHERE account_id = $2 AND revoked_at IS NULL AND expires_at > $1",
         )
         .bind(now)
         .bind(account_id)

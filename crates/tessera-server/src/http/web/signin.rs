@@ -198,7 +198,8 @@ async fn signin_code(
         Checked::UsedUp => true,
     };
     let (store, browser) = (&state.store, visitor.browser());
-    web_sessions::record_failure_later(store, &email, METHOD_EMAIL_CODE, browser, now);
+    let background = &state.background;
+    web_sessions::record_failure_later(background, store, &email, METHOD_EMAIL_CODE, browser, now);
     // A used-up code cannot be typed again: the page offers a new one instead
     // of the code field.
     let message = match used_up {
@@ -244,8 +245,7 @@ async fn signin_password(
         Err(e) => (StatusCode::UNAUTHORIZED, String::new(), sentence(&e)),
         Ok(email) => {
             let outcome = web_sessions::sign_in_with_password(
-                &state.store,
-                &state.passwords,
+                &state,
                 &email,
                 form.password,
                 visitor.browser(),
