@@ -136,3 +136,26 @@ fn an_opt_in_in_a_config_others_can_write_is_not_trusted() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("chmod 600"), "{}", stderr(&out));
 }
+
+/// A server URL that reads as another (a query, `..`) is refused before any
+/// login or discovery, whatever set it, and nothing is sent.
+#[test]
+fn a_server_url_that_reads_as_another_is_refused_before_any_login() {
+    let s = Tessera::sandbox();
+    let stub = stub_server();
+    for url in [format!("{}/a/../b", stub.url), format!("{}/?x=1", stub.url)] {
+        for args in [
+            &["auth", "login", "--device"][..],
+            &["auth", "login", "--api-key", GOOD_KEY],
+        ] {
+            let out = s.cmd(args).env("TESSERA_URL", &url).output().unwrap();
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+            assert!(
+                stderr(&out).contains("cannot be a server URL"),
+                "{}",
+                stderr(&out)
+            );
+        }
+    }
+    assert_eq!(stub.connections(), 0, "nothing was sent");
+}
