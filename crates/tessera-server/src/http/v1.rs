@@ -22,21 +22,13 @@ use tessera_proto::api::{
     ProjectList,
 };
 use tessera_proto::{ApiErrorBody, Scopes};
-use tower_http::set_header::SetResponseHeaderLayer;
 
-/// Every answer is one account's (its email, its keys): `no-store`, so that
-/// no cache on the way keeps it for the next person behind the same proxy.
 pub fn platform_routes() -> Router<AppState> {
-    let no_store = header::HeaderValue::from_static("no-store");
     Router::new()
         .route("/v1/me", get(me))
         .route("/v1/projects", get(projects))
         .route("/v1/api-keys", get(list_api_keys).post(create_api_key))
         .route("/v1/api-keys/{id}", delete(revoke_api_key))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CACHE_CONTROL,
-            no_store,
-        ))
 }
 
 pub fn public_routes() -> Router<AppState> {
