@@ -478,9 +478,14 @@ async fn retrying_lost_races<T, F: Future<Output = Result<T>>>(
     mut attempt: impl FnMut() -> F,
 ) -> Result<T> {
     const ATTEMPTS: u32 = 3;
-    for _ in 1..ATTEMPTS {
+    for n in 1..ATTEMPTS {
         match attempt().await {
-            Err(e) if lost_race(&e) => continue,
+            // Not at once: the winner needs a moment to take the lock it
+            // waited for, or the retry takes it first and the same cycle
+            // forms again (seen under load in CI).
+            Err(e) if lost_race(&e) => {
+                tokio::time::sleep(std::time::Duration::from_millis(25 * u64::from(n))).await;
+            }
             done => return done,
         }
     }
