@@ -266,6 +266,13 @@ fn header_len(token: &str) -> usize {
 }
 
 impl Jwt<'_> {
+    /// `header.payload`: what the signature covers. The same signed content
+    /// may come with other signatures (an ECDSA signature `(r, s)` is as
+    /// valid as `(r, n - s)`), so this, not the whole token, names a token.
+    pub fn signed_part(&self) -> &str {
+        self.signing_input
+    }
+
     /// Checks the signature with `key` (found by this token's `kid`).
     pub fn verify(&self, key: &PublicKey) -> Result<(), Refusal> {
         if !key.fits(self.alg) {

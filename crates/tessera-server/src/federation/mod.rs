@@ -13,8 +13,8 @@
 //! [`accept`] checks a subject token completely: header ([`jws`]), signature
 //! with the issuer's key ([`jwks`]), `exp`/`nbf`/`iat` with [`SKEW_SECS`] of
 //! leeway, audience, claim rules, and one-time use (the `jti`, stored until
-//! the token expires; a token without `jti` is keyed by its own hash, so it is
-//! single use all the same rather than refused: RFC 7519 makes `jti`
+//! the token expires; a token without `jti` is keyed by the hash of its signed
+//! part, so it is single use all the same rather than refused: RFC 7519 makes `jti`
 //! optional and some issuers leave it out).
 
 pub mod jwks;
@@ -314,8 +314,10 @@ fn check_binding(claims: &Map<String, Value>, proven_jkt: Option<&str>) -> Resul
     }
 }
 
-/// The one-time-use key of a token: its issuer and `jti`, else the token.
-fn use_key(issuer: &str, claims: &Map<String, Value>, token: &str) -> String {
+/// The one-time-use key of a token: its issuer and `jti`, else its signed
+/// part (never the whole token: another valid signature over the same claims
+/// would be a new key).
+fn use_key(issuer: &str, claims: &Map<String, Value>, signed_part: &str) -> String {
     let mut hash = Sha256::new();
     match claims.get("jti").and_then(Value::as_str) {
         Some(jti) => {
@@ -326,7 +328,7 @@ fn use_key(issuer: &str, claims: &Map<String, Value>, token: &str) -> String {
         }
         None => {
             hash.update(b"token\0");
-            hash.update(token.as_bytes());
+            hash.update(signed_part.as_bytes());
         }
     }
     base64::Engine::encode(
@@ -388,7 +390,7 @@ pub async fn accept(
         "the requested scope exceeds the trust rule's scope",
     )?;
     check_binding(&jwt.claims, proven_jkt)?;
-    let key = use_key(issuer, &jwt.claims, token);
+    let key = use_key(issuer, &jwt.claims, jwt.signed_part());
     // The use is remembered a skew longer than the token is accepted: a
     // request that passed the time check in its last second and then waited
     // (a slow key fetch) must still find it after the pruning at `exp + skew`.

@@ -227,6 +227,46 @@ async fn replayed() {
     assert!(s.refused(&token).await.contains("already"));
 }
 
+/// ECDSA signatures are malleable: `(r, n - s)` is as valid as `(r, s)`.
+fn other_ecdsa_signature(token: &str) -> String {
+    use base64::Engine as _;
+    const N: [u8; 32] = [
+        0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63,
+        0x25, 0x51,
+    ];
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let (signed, signature) = token.rsplit_once('.').unwrap();
+    let mut signature = b64.decode(signature).unwrap();
+    let s = &mut signature[32..];
+    let mut borrow = 0i16;
+    for i in (0..32).rev() {
+        let d = i16::from(N[i]) - i16::from(s[i]) - borrow;
+        borrow = i16::from(d < 0);
+        s[i] = d.rem_euclid(256) as u8;
+    }
+    format!("{signed}.{}", b64.encode(signature))
+}
+
+/// A token without `jti` is single use by what it says, not by its bytes:
+/// another signature over the same claims is the same token.
+#[tokio::test]
+async fn a_token_without_jti_is_not_exchanged_again_with_another_signature() {
+    let s = setup().await;
+    let ec = Signer::ec();
+    s.issuer.publish(&[(&s.signer, "k1"), (&ec, "ec")]);
+    let mut no_jti = s.claims();
+    no_jti.as_object_mut().unwrap().remove("jti");
+    let token = ec.token("ec", &no_jti);
+    let twin = other_ecdsa_signature(&token);
+    assert_ne!(twin, token);
+    let key = jws::PublicKey::from_jwk(&ec.jwk("ec")).unwrap().unwrap();
+    assert_eq!(jws::parse(&twin).unwrap().verify(&key), Ok(()), "valid too");
+    assert_eq!(s.exchange(&token).await.0, StatusCode::OK);
+    let why = s.refused(&twin).await;
+    assert!(why.contains("already been exchanged"), "{why}");
+}
+
 #[tokio::test]
 async fn claim_rule_not_matched() {
     let s = setup().await;
