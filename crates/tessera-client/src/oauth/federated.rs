@@ -62,9 +62,11 @@ impl SubjectTokenSource {
         audience: &str,
     ) -> Option<Self> {
         if let Some(path) = file {
-            return Some(Self::File {
-                path: path.to_owned(),
-            });
+            // Stored and read again by later commands, from other working
+            // directories: absolute, but not canonical (a Kubernetes token
+            // path is a symlink that the kubelet points at each new token).
+            let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+            return Some(Self::File { path });
         }
         if env.var(variable).is_some() {
             return Some(Self::Env {
@@ -244,6 +246,17 @@ mod tests {
             })
         );
         assert_eq!(detect(None, &none), None);
+    }
+
+    /// `auth token` runs later, maybe elsewhere (another CI step's working
+    /// directory, git's credential helper in a repository): a relative
+    /// `--id-token-file` must still name the file given at login.
+    #[test]
+    fn a_relative_token_file_is_stored_as_an_absolute_path() {
+        let env = BTreeMap::<&str, &str>::new();
+        let source = SubjectTokenSource::detect(Some(Path::new("ci/token.jwt")), "X", &env, "aud");
+        let expected = std::env::current_dir().unwrap().join("ci/token.jwt");
+        assert_eq!(source, Some(SubjectTokenSource::File { path: expected }));
     }
 
     #[test]
