@@ -259,16 +259,21 @@ impl IssuerKeys {
             .clone()
     }
 
-    /// The key `kid` of `issuer`, from the cache or the issuer, fetched only
-    /// from addresses `reach` allows.
+    /// The keys named `kid` of `issuer` (at least one), from the cache or the
+    /// issuer, fetched only from addresses `reach` allows. Several keys may
+    /// share a kid (RFC 7517 §4.5: e.g. an RSA and an EC key); the token's
+    /// signature picks among them.
     pub async fn key(
         &self,
         issuer: &str,
         kid: &str,
         reach: Reach,
         now: i64,
-    ) -> Result<PublicKey, Refusal> {
-        let find = |f: &Fetched| f.keys.iter().find(|k| k.kid == kid).cloned();
+    ) -> Result<Vec<PublicKey>, Refusal> {
+        let find = |f: &Fetched| {
+            let named: Vec<PublicKey> = f.keys.iter().filter(|k| k.kid == kid).cloned().collect();
+            (!named.is_empty()).then_some(named)
+        };
         let slot = self.slot(issuer, reach);
         let mut cached = slot.lock().await;
         let fresh = cached
@@ -498,7 +503,7 @@ mod tests {
             cache
                 .key(&issuer.url, "a", Reach::Anywhere, t)
                 .await
-                .unwrap()
+                .unwrap()[0]
                 .kid,
             "a"
         );
@@ -506,7 +511,7 @@ mod tests {
             cache
                 .key(&issuer.url, "a", Reach::Anywhere, t + 1)
                 .await
-                .unwrap()
+                .unwrap()[0]
                 .kid,
             "a"
         );
@@ -518,7 +523,7 @@ mod tests {
             cache
                 .key(&issuer.url, "b", Reach::Anywhere, t + 2)
                 .await
-                .unwrap()
+                .unwrap()[0]
                 .kid,
             "b"
         );

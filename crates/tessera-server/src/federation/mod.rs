@@ -368,8 +368,10 @@ pub async fn accept(
     } else {
         Reach::Anywhere
     };
-    let key = issuers.key(issuer, &jwt.kid, reach, now).await?;
-    jwt.verify(&key)?;
+    let keys = issuers.key(issuer, &jwt.kid, reach, now).await?;
+    if !keys.iter().any(|key| jwt.verify(key).is_ok()) {
+        return Err(Refusal::BadSignature.into());
+    }
     let exp = times(&jwt.claims, now)?;
     let mut candidates = rules
         .into_iter()

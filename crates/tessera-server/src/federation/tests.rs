@@ -306,6 +306,22 @@ async fn unknown_kid_after_a_jwks_refresh() {
     );
 }
 
+/// Keys of different types may share a kid (RFC 7517 §4.5): each checks the
+/// tokens of its own algorithm, whichever the JWKS lists first.
+#[tokio::test]
+async fn keys_of_different_types_may_share_a_kid() {
+    let s = setup().await;
+    let (rsa, ec) = (Signer::rsa(), Signer::ec());
+    s.issuer.publish(&[(&rsa, "shared"), (&ec, "shared")]);
+    for signer in [&ec, &rsa] {
+        let (status, body) = s.exchange(&signer.token("shared", &s.claims())).await;
+        assert_eq!(status, StatusCode::OK, "{}: {body}", signer.alg());
+    }
+    let forger = Signer::ec();
+    let why = s.refused(&forger.token("shared", &s.claims())).await;
+    assert!(why.contains("signature"), "{why}");
+}
+
 #[tokio::test]
 async fn issuer_unreachable() {
     let fx = Fixture::new().await;
