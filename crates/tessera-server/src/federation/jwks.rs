@@ -304,7 +304,8 @@ impl IssuerKeys {
             None => {
                 let result = self.fetch(issuer, reach).await;
                 if let Err(reason) = &result {
-                    tracing::warn!(issuer, detail = %reason.detail, "cannot fetch an issuer's keys");
+                    // Debug-quoted: it holds what the issuer sent (a URL, a kid).
+                    tracing::warn!(issuer, detail = ?reason.detail, "cannot fetch an issuer's keys");
                 }
                 result
             }
@@ -374,7 +375,7 @@ impl IssuerKeys {
             match PublicKey::from_jwk(jwk) {
                 Ok(Some(key)) => keys.push(key),
                 Ok(None) => {}
-                Err(why) => tracing::warn!(issuer, %why, "skipping a broken key in the JWKS"),
+                Err(why) => tracing::warn!(issuer, ?why, "skipping a broken key in the JWKS"),
             }
         }
         tracing::info!(issuer, keys = keys.len(), "fetched issuer keys");
@@ -731,6 +732,59 @@ mod tests {
             matches!(&err, Refusal::IssuerUnavailable { detail, .. } if detail.contains("own networks")),
             "{err:?}"
         );
+    }
+
+    /// The log output of a test, kept to be read.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// What an issuer serves is its text, not the log's: a kid or a
+    /// `jwks_uri` with a line break must not start a log line of its own
+    /// (a forged entry, from anyone whose issuer a member's rule names).
+    #[tokio::test]
+    async fn an_issuers_text_cannot_forge_log_lines() {
+        use serde_json::json;
+        use tessera_testkit::{HttpStub, StubResponse};
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let bad_uri = HttpStub::builder()
+            .route("GET", "/.well-known/openid-configuration", |_, issuer| {
+                let jwks_uri = format!("{issuer}/jwks\nFORGED by the jwks_uri");
+                StubResponse::json(200, json!({"issuer": issuer, "jwks_uri": jwks_uri}))
+            })
+            .start();
+        let bad_kid = HttpStub::builder()
+            .route("GET", "/.well-known/openid-configuration", |_, issuer| {
+                let jwks_uri = format!("{issuer}/jwks");
+                StubResponse::json(200, json!({"issuer": issuer, "jwks_uri": jwks_uri}))
+            })
+            .route("GET", "/jwks", |_, _| {
+                let key = json!({"kty": "OKP", "crv": "Ed25519", "kid": "k\nFORGED by the kid", "x": "AA"});
+                StubResponse::json(200, json!({"keys": [key]}))
+            })
+            .start();
+        for stub in [&bad_uri, &bad_kid] {
+            let refused = keys().key(&stub.url, "a", Reach::Anywhere, 0).await;
+            assert!(refused.is_err());
+        }
+        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(log.matches("FORGED").count(), 2, "{log}");
+        assert!(!log.lines().any(|l| l.starts_with("FORGED")), "{log}");
     }
 
     #[tokio::test]
