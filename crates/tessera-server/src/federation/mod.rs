@@ -95,6 +95,30 @@ fn check_pattern(what: &str, pattern: &str) -> Result<()> {
     Ok(())
 }
 
+/// An issuer is compared with the tokens' `iss` exactly, and its discovery
+/// document (fetched from the URL as parsed) must name it exactly too. A
+/// spelling that parsing changes (an upper-case scheme or host, the default
+/// port, `..`, a non-ASCII host) is never what an issuer writes, so a rule
+/// with it would refuse every token as from an untrusted issuer.
+fn check_issuer_spelling(issuer: &str, parsed: &url::Url) -> Result<()> {
+    let canonical = parsed.as_str();
+    // A URL without a path parses with `/`; both spellings are in use.
+    let bare = parsed.path() == "/" && canonical.strip_suffix('/') == Some(issuer);
+    if canonical == issuer || bare {
+        return Ok(());
+    }
+    let meant = if issuer.ends_with('/') {
+        canonical
+    } else {
+        canonical.trim_end_matches('/')
+    };
+    Err(Error::BadRequest(format!(
+        "{} is not written as an issuer writes its tokens' iss (compared exactly): did you mean {}?",
+        crate::urls::without_password(issuer),
+        crate::urls::without_password(meant)
+    )))
+}
+
 /// Checks and stores a rule for an existing app; a console user's change
 /// (`actor`) goes into the audit trail.
 pub async fn add(
@@ -107,7 +131,8 @@ pub async fn add(
         return Err(Error::NotFound(format!("no app {}", new.client_id)));
     }
     let issuer = new.issuer.trim();
-    jwks::check_url(issuer).map_err(Error::BadRequest)?;
+    let parsed = jwks::check_url(issuer).map_err(Error::BadRequest)?;
+    check_issuer_spelling(issuer, &parsed)?;
     check_pattern("the audience", &new.audience)?;
     if let Some(subject) = &new.subject {
         check_pattern("the subject pattern", subject)?;

@@ -484,6 +484,39 @@ async fn rules_must_constrain_the_workload_and_name_a_safe_issuer() {
             ..base.clone()
         },
     ];
+    // Spellings no token's iss (or the issuer's discovery document) has:
+    // each would refuse every token as from an untrusted issuer.
+    for (issuer, meant) in [
+        (
+            "https://Token.Actions.GithubUserContent.com",
+            "https://token.actions.githubusercontent.com",
+        ),
+        ("HTTPS://ci.example.com/", "https://ci.example.com/"),
+        ("https://ci.example.com:443", "https://ci.example.com"),
+        (
+            "https://ci.example.com/a/../tenant",
+            "https://ci.example.com/tenant",
+        ),
+        ("https://bücher.example", "https://xn--bcher-kva.example"),
+    ] {
+        let new = NewTrustRule {
+            issuer: issuer.into(),
+            ..base.clone()
+        };
+        let Err(Error::BadRequest(why)) = add(store, None, new, now).await else {
+            panic!("{issuer} was accepted")
+        };
+        assert!(why.contains(&format!("did you mean {meant}?")), "{why}");
+    }
+    // With and without the trailing slash, as issuers use both.
+    for issuer in ["https://ci.example.com/", "https://ci.example.com/tenant/"] {
+        let new = NewTrustRule {
+            issuer: issuer.into(),
+            ..base.clone()
+        };
+        let rule = add(store, None, new, now).await.expect(issuer);
+        remove(store, None, None, &rule.id, now).await.unwrap();
+    }
     for new in bad {
         let shown = format!("{new:?}");
         assert!(
