@@ -159,7 +159,11 @@ fn github_actions(
         detail,
     };
     if !response.status().is_success() {
-        return Err(bad(&response, body_excerpt(response.body())));
+        // A service or proxy that echoes the request (its headers in an
+        // error page) must not make this message show the request token: it
+        // gets tokens of this job for any audience, and CI logs are read widely.
+        let body = String::from_utf8_lossy(response.body()).replace(&bearer, "***");
+        return Err(bad(&response, body_excerpt(body.as_bytes())));
     }
     serde_json::from_slice::<Answer>(response.body())
         .map(|a| a.value)
@@ -289,6 +293,23 @@ mod tests {
         let no_permission = BTreeMap::from([(GITHUB_REQUEST_URL, "https://gh.test/t")]);
         let err = source.fetch(&no_permission, &http).unwrap_err();
         assert!(err.to_string().contains("id-token: write"), "{err}");
+    }
+
+    #[test]
+    fn an_answer_echoing_the_request_token_does_not_show_it() {
+        let env = BTreeMap::from([
+            (GITHUB_REQUEST_URL, "https://gh.test/token?api-version=2.0"),
+            (GITHUB_REQUEST_TOKEN, "req-token-secret"),
+        ]);
+        let echo =
+            r#"{"message":"bad request","headers":{"authorization":"Bearer req-token-secret"}}"#;
+        let http = FakeHttp::default().reply(400, echo);
+        let source = SubjectTokenSource::GithubActions {
+            audience: "aud".into(),
+        };
+        let err = source.fetch(&env, &http).unwrap_err().to_string();
+        assert!(!err.contains("req-token-secret"), "{err}");
+        assert!(err.contains("Bearer ***"), "{err}");
     }
 
     #[test]
