@@ -130,6 +130,7 @@ fn exit_for_oauth(error: &OAuthError) -> Exit {
         },
         OAuthError::Unreachable { .. } => Exit::Network,
         OAuthError::BadResponse { .. }
+        | OAuthError::NotHttp { .. }
         | OAuthError::IssuerMismatch { .. }
         | OAuthError::MissingIssuer { .. }
         | OAuthError::MissingEndpoint(_) => Exit::Server,

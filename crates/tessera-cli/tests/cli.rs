@@ -439,6 +439,25 @@ fn unreachable_server_exits_5_and_names_no_verify() {
     assert!(!s.credentials_path().exists());
 }
 
+/// A URL where something else than an HTTP server listens (a wrong port):
+/// the server answered, badly (6), for an API key check and an OAuth login
+/// alike; not 5, which scripts wait out and try again.
+#[test]
+fn a_url_that_answers_not_in_http_exits_6_not_5() {
+    let s = Tessera::sandbox();
+    let url = tessera_testkit::not_http_url();
+    for args in [
+        &["auth", "login", "--api-key", GOOD_KEY][..],
+        &["auth", "login", "--device"],
+    ] {
+        let out = s.cmd(args).env("TESSERA_URL", &url).output().unwrap();
+        assert_eq!(out.status.code(), Some(6), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("not HTTP"), "{}", stderr(&out));
+        assert!(!stderr(&out).contains("is the server running"));
+    }
+    assert!(!s.credentials_path().exists());
+}
+
 #[test]
 fn resolution_order_and_reported_overrides() {
     let s = Tessera::sandbox();

@@ -420,6 +420,20 @@ mod tests {
         );
     }
 
+    /// Something that is not an HTTP server (a wrong port) was reached: a
+    /// bad answer (exit 6), not "is the server running?" (exit 5).
+    #[test]
+    fn an_answer_that_is_not_http_is_invalid_not_unreachable() {
+        let url = tessera_testkit::not_http_url();
+        let err = ApiClient::new(&url)
+            .me_with_api_key(&ApiKey::new("k"))
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidResponse { ref message, .. } if message.contains("not HTTP")),
+            "{err:?}"
+        );
+    }
+
     #[test]
     fn status_codes_map_to_errors() {
         let me = |base: &str| {

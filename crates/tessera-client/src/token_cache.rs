@@ -175,7 +175,9 @@ fn unsavable(session: OAuthSession, now: i64, why: Error) -> Result<Fresh, Error
 /// trying again later may work.
 fn is_transient(error: &OAuthError) -> bool {
     match error {
-        OAuthError::Unreachable { .. } | OAuthError::BadResponse { .. } => true,
+        OAuthError::Unreachable { .. }
+        | OAuthError::BadResponse { .. }
+        | OAuthError::NotHttp { .. } => true,
         OAuthError::Rejected { body, .. } => matches!(
             body.error,
             tessera_proto::OAuthErrorCode::ServerError

@@ -290,8 +290,15 @@ fn is_scheme(s: &str) -> bool {
 }
 
 /// The error for a request that got no response: a refused certificate is
-/// said as such, everything else is the network.
+/// said as such, an answer that is not HTTP is a bad answer, everything else
+/// is the network.
 pub(crate) fn request_error(url: &str, source: ureq::Error) -> Error {
+    if let Some(message) = not_http(&source) {
+        return Error::InvalidResponse {
+            url: url.to_owned(),
+            message,
+        };
+    }
     match certificate_problem(&source) {
         Some(problem) => Error::Certificate {
             url: url.to_owned(),
@@ -301,6 +308,31 @@ pub(crate) fn request_error(url: &str, source: ureq::Error) -> Error {
             url: url.to_owned(),
             source,
         },
+    }
+}
+
+/// Why what came back is not HTTP this client can read: a status line or
+/// headers that do not parse, headers past ureq's limits, a broken chunked
+/// body. Something answered (a URL with the wrong port, an SSH or SMTP
+/// server, `http://` to a TLS port): a bad answer (exit 6), not a server
+/// that could not be reached (exit 5, "is the server running?"), which a
+/// script would wait for and try again. `None` for anything else.
+pub(crate) fn not_http(error: &ureq::Error) -> Option<String> {
+    use ureq_proto::Error as P;
+    match error {
+        ureq::Error::Protocol(
+            e @ (P::HttpParseFail(_)
+            | P::HttpParseTooManyHeaders
+            | P::ChunkLenNotAscii
+            | P::ChunkLenNotANumber
+            | P::ChunkExpectedCrLf),
+        ) => Some(format!(
+            "the answer is not HTTP ({e}); is this the server's URL and port?"
+        )),
+        ureq::Error::LargeResponseHeader(..) => Some(format!(
+            "the answer is not HTTP ({error}); is this the server's URL and port?"
+        )),
+        _ => None,
     }
 }
 
@@ -317,7 +349,7 @@ pub(crate) fn unreadable_answer(error: &ureq::Error) -> Option<String> {
         ureq::Error::Timeout(_) => {
             Some("the server stopped sending the answer before the request's deadline".into())
         }
-        _ => None,
+        _ => not_http(error),
     }
 }
 

@@ -56,6 +56,22 @@ pub fn closed_port_url() -> String {
     format!("http://127.0.0.1:{}", free_port())
 }
 
+/// A loopback URL where something that is not an HTTP server answers (an
+/// SSH banner, as a URL with the wrong port meets), for as long as the test
+/// runs: each connection gets the banner once its request came, then closes.
+pub fn not_http_url() -> String {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    let url = format!("http://{}", listener.local_addr().expect("its address"));
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let _ = stream.read(&mut [0; 4096]);
+            let _ = stream.write_all(b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n");
+        }
+    });
+    url
+}
+
 /// A loopback port nobody listens on now, for a peer that must be told its
 /// port (and for a URL that must refuse connections).
 pub fn free_port() -> u16 {

@@ -56,6 +56,11 @@ pub enum OAuthError {
         detail: String,
     },
 
+    /// What came back is not HTTP: something other than the server listens
+    /// there (a wrong port, `http://` to a TLS port). Not "could not reach".
+    #[error("unexpected response from {url}: {}", printable(.detail))]
+    NotHttp { url: String, detail: String },
+
     /// A configured URL, or one from server metadata, is not usable.
     #[error("invalid URL {url:?}: {reason}")]
     InvalidUrl { url: String, reason: String },
@@ -136,6 +141,10 @@ impl OAuthError {
                 url: url.into(),
                 status,
                 detail: reason,
+            },
+            TransportError::NotHttp(detail) => Self::NotHttp {
+                url: url.into(),
+                detail,
             },
             source => Self::Unreachable {
                 url: url.into(),

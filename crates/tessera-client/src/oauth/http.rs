@@ -6,7 +6,7 @@
 //! [`TransportError`].
 
 use crate::error::Error;
-use crate::transport::{Transport, certificate_problem, unreadable_answer};
+use crate::transport::{Transport, certificate_problem, not_http, unreadable_answer};
 use std::time::Duration;
 use ureq::http::{Request, Response};
 
@@ -46,6 +46,10 @@ pub enum TransportError {
     /// stalled. The server is up; what it sent is not an answer.
     #[error("{reason}")]
     Unreadable { status: u16, reason: String },
+    /// Something answered, but not in HTTP (a wrong port, `http://` to a TLS
+    /// port): said why ([`crate::transport::not_http`]).
+    #[error("{0}")]
+    NotHttp(String),
 }
 
 /// Answers larger than this are not OAuth responses.
@@ -96,9 +100,14 @@ impl HttpClient for UreqClient {
         } else {
             self.agent.run(Request::from_parts(parts, body))
         };
-        let response = result.map_err(|e| match certificate_problem(&e) {
-            Some(problem) => TransportError::Certificate(problem),
-            None => TransportError::Network(e.to_string()),
+        let response = result.map_err(|e| {
+            if let Some(reason) = not_http(&e) {
+                return TransportError::NotHttp(reason);
+            }
+            match certificate_problem(&e) {
+                Some(problem) => TransportError::Certificate(problem),
+                None => TransportError::Network(e.to_string()),
+            }
         })?;
         let (parts, mut body) = response.into_parts();
         let bytes = body
@@ -158,6 +167,23 @@ mod tests {
             matches!(err, crate::oauth::OAuthError::BadResponse { .. }),
             "{err:?}"
         );
+    }
+
+    /// Something that is not an HTTP server answered (a wrong port): a bad
+    /// answer, not an unreachable server.
+    #[test]
+    fn an_answer_that_is_not_http_is_not_unreachable() {
+        let url = tessera_testkit::not_http_url();
+        let err = UreqClient::new()
+            .send(Request::get(&url).body(Vec::new()).unwrap())
+            .unwrap_err();
+        assert!(matches!(err, TransportError::NotHttp(_)), "{err:?}");
+        let err = crate::oauth::OAuthError::transport(&url, err);
+        assert!(
+            matches!(err, crate::oauth::OAuthError::NotHttp { .. }),
+            "{err:?}"
+        );
+        assert!(!err.is_unreachable());
     }
 
     #[test]
