@@ -102,7 +102,24 @@ impl SubjectTokenSource {
 
 fn read_file(path: &Path) -> Result<String, String> {
     use std::io::Read as _;
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot read it: {e}"))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    // A FIFO would block the open until some writer comes: `auth token`
+    // (run by a credential helper, say) would hang without a word.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let file = options
+        .open(path)
+        .map_err(|e| format!("cannot read it: {e}"))?;
+    // A pipe (`<(…)`, /dev/stdin) or a device cannot be read again at the
+    // next renewal, or reads whatever that command's stdin holds.
+    let regular = file.metadata().is_ok_and(|m| m.is_file());
+    if !regular {
+        return Err(
+            "it is not a regular file (a pipe, a device or a directory): it is read again for each new access token, so it must be a file that holds the token"
+                .into(),
+        );
+    }
     let mut text = String::new();
     file.take(MAX_TOKEN_BYTES + 1)
         .read_to_string(&mut text)
@@ -310,6 +327,31 @@ mod tests {
         let err = source.fetch(&env, &http).unwrap_err().to_string();
         assert!(!err.contains("req-token-secret"), "{err}");
         assert!(err.contains("Bearer ***"), "{err}");
+    }
+
+    /// A FIFO, a device or a directory is refused at once: opening a FIFO
+    /// would wait for a writer forever, and none can be read again later.
+    #[cfg(unix)]
+    #[test]
+    fn a_token_file_that_is_not_a_regular_file_is_refused_without_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.unwrap().success());
+        for path in [fifo, "/dev/zero".into(), dir.path().to_owned()] {
+            let (done, result) = std::sync::mpsc::channel();
+            let source = SubjectTokenSource::File { path: path.clone() };
+            std::thread::spawn(move || {
+                let env = BTreeMap::<&str, &str>::new();
+                let _ = done.send(source.fetch(&env, &FakeHttp::default()).map(|_| ()));
+            });
+            let result = result.recv_timeout(std::time::Duration::from_secs(10));
+            let err = result.expect("answered without waiting").unwrap_err();
+            assert!(
+                err.to_string().contains("not a regular file"),
+                "{path:?}: {err}"
+            );
+        }
     }
 
     #[test]
