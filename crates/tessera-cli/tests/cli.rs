@@ -342,6 +342,47 @@ fn login_with_token_reads_stdin() {
     assert!(stderr(&out).contains("--api-key"));
 }
 
+/// A key read from the wrong file (megabytes) would have made a credentials
+/// file every later read refuses, locking out every profile: the login
+/// fails instead, and the profiles already stored keep working.
+#[test]
+fn a_key_too_large_to_store_fails_the_login_and_loses_nothing() {
+    let s = Tessera::sandbox();
+    s.cmd(&[
+        "--profile",
+        "a",
+        "auth",
+        "login",
+        "--with-token",
+        "--no-verify",
+    ])
+    .write_stdin("kept-key-0001\n")
+    .assert()
+    .success();
+    let out = s
+        .cmd(&[
+            "--profile",
+            "b",
+            "auth",
+            "login",
+            "--with-token",
+            "--no-verify",
+        ])
+        .write_stdin("k".repeat(2 * 1024 * 1024))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("nothing was written"),
+        "{}",
+        stderr(&out)
+    );
+    s.cmd(&["--profile", "a", "auth", "token"])
+        .assert()
+        .success()
+        .stdout("kept-key-0001\n");
+}
+
 #[test]
 fn login_verifies_against_the_server() {
     let s = Tessera::sandbox();

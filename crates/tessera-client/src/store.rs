@@ -699,6 +699,18 @@ impl StoreLock<'_> {
     /// gets here as a link ([`refuse_symlink`]).
     fn write(&self, name: &str, text: &str) -> Result<(), Error> {
         let link = self.store.dir.join(name);
+        // Every read refuses a file over this size: written, it would lock
+        // every profile out until the file is fixed by hand. The file as it
+        // was stays.
+        if text.len() as u64 > MAX_FILE_BYTES {
+            return Err(Error::Parse {
+                path: link,
+                message: format!(
+                    "would be larger than {} KiB, which this program does not read back; nothing was written (a key or token far longer than any is?)",
+                    MAX_FILE_BYTES / 1024
+                ),
+            });
+        }
         let path = match std::fs::symlink_metadata(&link) {
             // A link to a file not made yet is made at the link's target.
             Ok(meta) if meta.file_type().is_symlink() => match std::fs::canonicalize(&link) {
@@ -1566,6 +1578,34 @@ mod tests {
             std::fs::read_to_string(&target).unwrap(),
             "[profiles.p]\napi_key = \"k\"\n"
         );
+    }
+
+    /// A write that would make a file its reads refuse (over 1 MiB) is
+    /// refused instead, and the profiles already stored stay readable.
+    #[test]
+    fn a_write_too_large_to_read_back_is_refused_and_nothing_is_lost() {
+        let (_tmp, store) = store();
+        store
+            .update(|config, creds| {
+                config.set_current_profile("default", "p");
+                creds.profiles.entry("p".into()).or_default().api_key = Some(ApiKey::new("keep"));
+                Ok(())
+            })
+            .unwrap();
+        let huge = "k".repeat(MAX_FILE_BYTES as usize);
+        let err = store
+            .update(|_, creds| {
+                creds.profiles.entry("q".into()).or_default().api_key = Some(ApiKey::new(&huge));
+                Ok(())
+            })
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Parse { .. }) && err.to_string().contains("nothing was written"),
+            "{err}"
+        );
+        let creds = store.read_credentials().unwrap().file;
+        assert_eq!(creds.profiles["p"].api_key, Some(ApiKey::new("keep")));
+        assert!(!creds.profiles.contains_key("q"));
     }
 
     #[test]
