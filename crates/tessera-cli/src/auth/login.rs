@@ -268,7 +268,13 @@ pub fn read_key(args: &LoginArgs, io: &mut Io) -> Result<ApiKey, CliError> {
         key.expose_secret().to_owned()
     } else if args.with_token {
         let mut text = String::new();
-        io.stdin.read_to_string(&mut text)?;
+        io.stdin.read_to_string(&mut text).map_err(|e| match e.kind() {
+            // Said as what was piped in, not as a failure of this program.
+            std::io::ErrorKind::InvalidData => CliError::Usage(
+                "what --with-token read from stdin is not text, so not an API key; check what is piped in".into(),
+            ),
+            _ => CliError::from(e),
+        })?;
         text
     } else if io.stdin_is_tty {
         io.prompter.secret("Paste your API key")?
@@ -391,6 +397,24 @@ mod tests {
             let got = got.as_ref().map(|k| k.expose_secret()).map_err(exit_for);
             assert_eq!(got, want, "{flag:?} {with_token} {stdin:?} {tty}");
         }
+    }
+
+    /// Bytes that are not UTF-8 on stdin (the wrong file piped in) are a
+    /// usage error that says so, not a failure of the program (exit 1).
+    #[test]
+    fn with_token_refuses_stdin_that_is_not_text() {
+        let mut cap = Captured {
+            stdin: std::io::Cursor::new(b"\xff\xfe\x00key".to_vec()),
+            ..Default::default()
+        };
+        let args = LoginArgs {
+            with_token: true,
+            no_verify: true,
+            ..Default::default()
+        };
+        let err = read_key(&args, &mut cap.io()).unwrap_err();
+        assert_eq!(exit_for(&err), Exit::Usage, "{err}");
+        assert!(err.to_string().contains("--with-token"), "{err}");
     }
 
     #[test]
