@@ -195,6 +195,29 @@ fn logout_with_the_server_down_deletes_locally_and_warns() {
     assert_eq!(t.run(&["auth", "token"]).status.code(), Some(3));
 }
 
+/// A server that refuses to revoke the refresh token may still revoke the
+/// access token: it is asked, and the refusal is the warning.
+#[test]
+fn a_refused_refresh_token_revocation_still_revokes_the_access_token() {
+    let server = TokenServer::start(RefreshReply::Grant);
+    let t = Tessera::new(&server.url);
+    t.seed_session(&server.expired_session().replace("rt-0", "rt-refused"));
+    let out = t.run(&["auth", "logout", "--force"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("unsupported_token_type"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        server.revoked.lock().unwrap().clone(),
+        [
+            ("refresh_token".to_owned(), "rt-refused".to_owned()),
+            ("access_token".to_owned(), "at-expired".to_owned())
+        ]
+    );
+}
+
 // ---------------------------------------------------------------------------
 // Tools (counting server).
 

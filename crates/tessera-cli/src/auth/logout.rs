@@ -259,13 +259,27 @@ pub(crate) fn revoke(
         .map_err(ClientError::from)?;
     let client = token_cache::session_client(session);
     let refresh = session.refresh_token.as_ref().map(TokenToRevoke::Refresh);
+    // A server that refuses one token (e.g. `unsupported_token_type` for
+    // refresh tokens) may still revoke the other: both are tried, and the
+    // first refusal is the answer. One that cannot be reached is not asked
+    // twice.
+    let mut refused = None;
     for token in refresh
         .into_iter()
         .chain([TokenToRevoke::Access(&session.access_token)])
     {
-        oauth::revoke(&http, endpoint, &client, token).map_err(ClientError::from)?;
+        match oauth::revoke(&http, endpoint, &client, token) {
+            Ok(()) => {}
+            Err(e) if e.is_unreachable() => return Err(ClientError::from(e).into()),
+            Err(e) => {
+                refused.get_or_insert(e);
+            }
+        }
     }
-    Ok(())
+    match refused {
+        Some(e) => Err(ClientError::from(e).into()),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -167,7 +167,8 @@ pub enum RefreshReply {
 }
 
 /// A minimal OAuth server: RFC 8414 metadata, `POST /token` (refresh_token
-/// grant: counted, answered with `at-N`/`rt-N`), `POST /revoke` (recorded),
+/// grant: counted, answered with `at-N`/`rt-N`), `POST /revoke` (recorded; a
+/// refresh token `rt-refused…` is refused as `unsupported_token_type`),
 /// and `GET /v1/me` (200 for a Bearer `at-*` token or `token good-key`, else
 /// 401). `GET /v1/limited` answers 429 (with `Retry-After: 0`) `limited`
 /// times, then 200. `POST /session-token` trades session id `sess-good` for
@@ -239,11 +240,17 @@ impl TokenServer {
                 }
             })
             .route("POST", "/revoke", move |request, _| {
+                let token = request.form("token").unwrap_or_default();
+                let refused = token.starts_with("rt-refused");
                 recorded.lock().unwrap().push((
                     request.form("token_type_hint").unwrap_or_default(),
-                    request.form("token").unwrap_or_default(),
+                    token,
                 ));
-                answer(200, "")
+                if refused {
+                    answer(400, r#"{"error":"unsupported_token_type"}"#)
+                } else {
+                    answer(200, "")
+                }
             })
             .route("GET", "/v1/me", |request, _| {
                 let authorization = request.header("authorization").unwrap_or_default();
