@@ -203,8 +203,10 @@ pub fn is_loopback_url(url: &str) -> bool {
 fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
+            let [a, b, c, _] = v4.octets();
             let shared = a == 100 && (64..128).contains(&b); // RFC 6598
+            let benchmarking = a == 198 && (18..20).contains(&b); // RFC 2544
+            let protocol = a == 192 && b == 0 && c == 0; // RFC 6890
             !(v4.is_loopback()
                 || v4.is_private()
                 || v4.is_link_local()
@@ -212,18 +214,40 @@ fn is_public(ip: IpAddr) -> bool {
                 || v4.is_broadcast()
                 || v4.is_multicast()
                 || shared
-                || a == 0)
+                || benchmarking
+                || protocol
+                || a == 0
+                || a >= 240) // reserved (RFC 1112)
         }
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => is_public(v4.into()),
-            None => {
-                !(v6.is_loopback()
-                    || v6.is_unspecified()
-                    || v6.is_multicast()
-                    || v6.is_unique_local()
-                    || v6.is_unicast_link_local())
+        IpAddr::V6(v6) => {
+            // Addresses that carry an IPv4 address reach it: mapped, NAT64
+            // (RFC 6052: a translator turns 64:ff9b::10.0.0.1 into 10.0.0.1)
+            // and 6to4 (RFC 3056).
+            let s = v6.segments();
+            let embedded = |hi: u16, lo: u16| {
+                let [a, b] = hi.to_be_bytes();
+                let [c, d] = lo.to_be_bytes();
+                std::net::Ipv4Addr::new(a, b, c, d)
+            };
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(v4.into());
             }
-        },
+            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                return is_public(embedded(s[6], s[7]).into());
+            }
+            if s[0] == 0x2002 {
+                return is_public(embedded(s[1], s[2]).into());
+            }
+            let local_nat64 = s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1; // RFC 8215
+            let ipv4_compatible = s[..6] == [0; 6]; // ::a.b.c.d, deprecated
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || v6.is_unique_local()
+                || v6.is_unicast_link_local()
+                || local_nat64
+                || ipv4_compatible)
+        }
     }
 }
 
@@ -658,6 +682,13 @@ mod tests {
             "https://[fd00::1]",
             "https://[::ffff:10.1.2.3]",
             "https://100.64.0.1",
+            "https://198.18.0.1",
+            "https://240.0.0.1",
+            "https://192.0.0.8",
+            "https://[64:ff9b::a00:1]",
+            "https://[64:ff9b:1::1]",
+            "https://[2002:c0a8:101::1]",
+            "https://[::10.0.0.1]",
         ] {
             let refused = check_member_issuer(local, production).await;
             assert!(
@@ -668,6 +699,8 @@ mod tests {
         for public in [
             "https://token.actions.githubusercontent.com",
             "https://8.8.8.8",
+            "https://[64:ff9b::808:808]",
+            "https://[2606:4700::1111]",
         ] {
             assert!(
                 check_member_issuer(public, production).await.is_ok(),
