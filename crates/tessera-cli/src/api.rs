@@ -30,6 +30,7 @@ pub(crate) const HELP: &str = crate::with_examples!(
 #[derive(Debug, clap::Args)]
 pub struct ApiArgs {
     /// A path on the server (`/v1/me`) or a full URL.
+    #[arg(value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub path: String,
     /// The HTTP method (default GET, or POST with --data).
     #[arg(short = 'X', long, value_name = "METHOD")]
@@ -94,7 +95,10 @@ pub fn run(args: &ApiArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
         writeln!(io.stdout)?;
     }
     io.stdout.write_all(&response.body)?;
-    if !response.body.is_empty() && !response.body.ends_with(b"\n") {
+    // A text answer ends its line, as on a terminal; bytes stay as they came
+    // (`api … > file`).
+    let text = std::str::from_utf8(&response.body).is_ok();
+    if text && !response.body.is_empty() && !response.body.ends_with(b"\n") {
         writeln!(io.stdout)?;
     }
     if (200..300).contains(&response.status) {

@@ -203,6 +203,13 @@ fn line_breaks_in_keys_are_trimmed_or_refused_before_anything_is_sent() {
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", stderr(&out));
     }
+    // No path is no request (not `GET /`).
+    let out = s
+        .cmd(&["api", ""])
+        .env("TESSERA_API_KEY", GOOD_KEY)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let out = s
         .cmd(&["api", "-X", "GE T", "/v1/me"])
         .env("TESSERA_API_KEY", GOOD_KEY)

@@ -238,6 +238,10 @@ fn auth_test_and_api_use_the_bearer_token() {
         "{with_headers}"
     );
     assert_eq!(server.refresh_count(), 1);
+    // Bytes are written as they came (`api … > file`), with no line end added.
+    let out = t.run(&["api", "/v1/bytes"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.stdout, support::BYTES);
 
     let out = Tessera::new(&server.url)
         .with_env("TESSERA_API_KEY", "bad-key")

@@ -43,7 +43,7 @@ impl StubRequest {
 pub struct StubResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
-    pub body: String,
+    pub body: Vec<u8>,
 }
 
 impl StubResponse {
@@ -57,7 +57,16 @@ impl StubResponse {
         Self {
             status,
             headers: Vec::new(),
-            body: body.to_owned(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    /// `body` as is, bytes that need not be text.
+    pub fn bytes(status: u16, body: &[u8]) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: body.to_vec(),
         }
     }
 
@@ -153,7 +162,7 @@ impl HttpStubBuilder {
             response.body.len()
         ));
         let _ = (&stream).write_all(head.as_bytes());
-        let _ = (&stream).write_all(response.body.as_bytes());
+        let _ = (&stream).write_all(&response.body);
     }
 }
 

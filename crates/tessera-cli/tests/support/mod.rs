@@ -159,6 +159,9 @@ pub fn stderr(out: &Output) -> String {
 /// The API key the counting server's one-time-code login hands out.
 pub const OTP_API_KEY: &str = "lk_otp-key-0123456789abcdef";
 
+/// What `GET /v1/bytes` answers: not text, no line end.
+pub const BYTES: &[u8] = &[0xff, 0x00, 0xfe, b'x'];
+
 /// What the counting server does with a refresh request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RefreshReply {
@@ -170,7 +173,7 @@ pub enum RefreshReply {
 /// grant: counted, answered with `at-N`/`rt-N`), `POST /revoke` (recorded; a
 /// refresh token `rt-refused…` is refused as `unsupported_token_type`),
 /// and `GET /v1/me` (200 for a Bearer `at-*` token or `token good-key`, else
-/// 401). `GET /v1/limited` answers 429 (with `Retry-After: 0`) `limited`
+/// 401). `GET /v1/bytes` answers [`BYTES`]. `GET /v1/limited` answers 429 (with `Retry-After: 0`) `limited`
 /// times, then 200. `POST /session-token` trades session id `sess-good` for
 /// a token; `POST /v1/auth/otp` accepts any address but `refused@…` and `/v1/auth/otp/verify`
 /// code `123456` for API key [`OTP_API_KEY`].
@@ -262,6 +265,9 @@ impl TokenServer {
                 } else {
                     answer(401, r#"{"error":"invalid_token","message":"the token is invalid"}"#)
                 }
+            })
+            .route("GET", "/v1/bytes", |_, _| {
+                StubResponse::bytes(200, BYTES).header("content-type", "application/octet-stream")
             })
             .route("GET", "/v1/limited", move |_, _| {
                 let left = limits.load(Ordering::SeqCst);
