@@ -152,6 +152,17 @@ fn github_actions(
         url: base.clone(),
         reason: e.to_string(),
     })?;
+    // The request token goes with it: never in the clear off this machine
+    // (GitHub's service is https). Said here, where the variable is named;
+    // the transport's own refusal would point at the Tessera server's opt-in.
+    if url.scheme() != "https" && !crate::transport::is_loopback(&url) {
+        return Err(OAuthError::InvalidUrl {
+            url: url.origin().ascii_serialization(),
+            reason: format!(
+                "{GITHUB_REQUEST_URL} is not https; the request token is sent only over https (or to this machine)"
+            ),
+        });
+    }
     url.query_pairs_mut().append_pair("audience", audience);
     let request = Request::get(url.as_str())
         .header(header::AUTHORIZATION, format!("Bearer {bearer}"))
@@ -310,6 +321,32 @@ mod tests {
         let no_permission = BTreeMap::from([(GITHUB_REQUEST_URL, "https://gh.test/t")]);
         let err = source.fetch(&no_permission, &http).unwrap_err();
         assert!(err.to_string().contains("id-token: write"), "{err}");
+    }
+
+    /// The request token is never sent in the clear, and the refusal names
+    /// the variable to fix, not the Tessera server's `--insecure`.
+    #[test]
+    fn github_actions_over_plain_http_is_refused_naming_the_variable() {
+        let source = SubjectTokenSource::GithubActions {
+            audience: "aud".into(),
+        };
+        let http = FakeHttp::default().reply(200, r#"{"value":"eyJ.gh"}"#);
+        let env = BTreeMap::from([
+            (GITHUB_REQUEST_URL, "http://gh.test/token"),
+            (GITHUB_REQUEST_TOKEN, "req-token"),
+        ]);
+        let err = source.fetch(&env, &http).unwrap_err().to_string();
+        assert!(err.contains(GITHUB_REQUEST_URL), "{err}");
+        assert!(!err.contains("insecure"), "{err}");
+        assert!(http.requests.borrow().is_empty(), "nothing sent");
+        let local = BTreeMap::from([
+            (GITHUB_REQUEST_URL, "http://127.0.0.1:9/token"),
+            (GITHUB_REQUEST_TOKEN, "req-token"),
+        ]);
+        assert_eq!(
+            source.fetch(&local, &http).unwrap().expose_secret(),
+            "eyJ.gh"
+        );
     }
 
     #[test]
