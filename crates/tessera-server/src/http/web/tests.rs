@@ -863,6 +863,10 @@ async fn an_app_trusts_an_issuer_from_its_page() {
     assert_eq!(added.status, StatusCode::SEE_OTHER);
     let shown = browser.get(added.location.as_deref().unwrap()).await;
     assert!(shown.html.contains("The app now trusts the issuer"));
+    // The same rule again: said beside the form, which keeps what was typed.
+    let again = browser.submit(&app_page, &action, &fields).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert!(again.html.contains(r#"value="https://tessera.example""#));
     assert!(
         shown
             .html

@@ -89,16 +89,20 @@ async fn add(
         }
         Err(e) => Err(e),
     };
-    match added {
-        Ok(_) => Ok(Redirect::to(&format!("{PATH}/{client_id}?done=trust_added")).into_response()),
-        Err(Error::BadRequest(message)) => {
-            let mut page = app_page(&state, &member, app, None).await?;
-            page.trust_form = draft;
-            page.trust_error = Some(message);
-            Ok(render(StatusCode::BAD_REQUEST, &page))
+    // A refusal is said beside the form, which keeps what was typed.
+    let (status, message) = match added {
+        Ok(_) => {
+            let done = format!("{PATH}/{client_id}?done=trust_added");
+            return Ok(Redirect::to(&done).into_response());
         }
-        Err(e) => Err(e.into()),
-    }
+        Err(Error::BadRequest(message)) => (StatusCode::BAD_REQUEST, message),
+        Err(Error::Conflict(message)) => (StatusCode::CONFLICT, message),
+        Err(e) => return Err(e.into()),
+    };
+    let mut page = app_page(&state, &member, app, None).await?;
+    page.trust_form = draft;
+    page.trust_error = Some(message);
+    Ok(render(status, &page))
 }
 
 async fn remove(
