@@ -50,6 +50,16 @@ pub async fn connect(url: &str) -> Result<AnyPool> {
         match options.clone().connect(url).await {
             Err(sqlx::Error::PoolTimedOut) if attempt < STARTUP_ATTEMPTS => attempt += 1,
             Err(sqlx::Error::PoolTimedOut) => return Err(why_no_connection(url).await),
+            // A URL sqlx cannot read (a bad port, host or `sslmode`) is a
+            // setting to fix, not a database failure (exit 2, not 1). sqlx's
+            // words name the part, never the URL, so never the password.
+            Err(sqlx::Error::Configuration(why)) => {
+                return Err(Error::Config(format!(
+                    "the database URL (--database, TESSERAD_DATABASE_URL or database_url) is \
+                     not valid: {why}; write it as \
+                     postgres://USER:PASSWORD@HOST:PORT/DATABASE[?sslmode=…]"
+                )));
+            }
             Err(e) => {
                 return Err(match (certificate_problem(&e), refused_login(url, &e)) {
                     (Some(hint), _) => Error::Config(format!("{e} ({hint})")),
@@ -170,6 +180,27 @@ mod tests {
         let err = super::connect(&url).await.unwrap_err().to_string();
         assert!(err.contains("refused"), "{err}");
         assert!(!err.contains("secret-pw"), "{err}");
+    }
+
+    /// A URL that does not parse is a setting to fix (`Error::Config`, exit
+    /// 2) that names the setting and the part, never the password.
+    #[tokio::test]
+    async fn a_malformed_url_is_a_setting_error_without_the_password() {
+        sqlx::any::install_default_drivers();
+        for url in [
+            "postgres://u:secret-pw@127.0.0.1:99999/db",
+            "postgres://u:secret-pw@[::1/db",
+            "postgres://u:secret-pw@127.0.0.1:1/db?sslmode=bogus",
+        ] {
+            let err = super::connect(url).await.unwrap_err();
+            assert!(
+                matches!(err, crate::error::Error::Config(_)),
+                "{url}: {err:?}"
+            );
+            let err = err.to_string();
+            assert!(err.contains("TESSERAD_DATABASE_URL"), "{err}");
+            assert!(!err.contains("secret-pw"), "{err}");
+        }
     }
 
     /// A user or database the server does not know is a configuration error
