@@ -6,6 +6,7 @@ backend_tests!(
     admin_json_contract,
     admin_flags_anywhere_after_admin,
     admin_errors_exit_nonzero,
+    admin_trust_list_of_an_unknown_app_is_not_found,
     admin_without_an_issuer_names_the_running_server,
     a_leaked_app_secret_is_rotated_and_an_app_deleted_from_the_shell
 );
@@ -198,6 +199,33 @@ async fn admin_errors_exit_nonzero(backend: Backend) {
         "client_credentials",
     ]);
     assert!(!public_cc.status.success());
+}
+
+/// `trust list --app` with a client id no app has says so (exit 1,
+/// `not_found`), as `api-key list --account` does for an unknown email,
+/// rather than "No trust rules." for a typo.
+async fn admin_trust_list_of_an_unknown_app_is_not_found(backend: Backend) {
+    let server = Server::start(backend).await;
+    let out = server.admin_output(&["trust", "list", "--app", "no-such-app"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let said: serde_json::Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(said["kind"], "not_found", "{said}");
+    assert!(
+        said["error"].as_str().unwrap().contains("no-such-app"),
+        "{said}"
+    );
+    // An app without rules still lists none.
+    let owner = server.admin(&["account", "create", "--email", "t@example.com"]);
+    let app = server.admin(&[
+        "app",
+        "create",
+        "--account",
+        owner["email"].as_str().unwrap(),
+        "--name",
+        "ci",
+    ]);
+    let listed = server.admin(&["trust", "list", "--app", app["client_id"].as_str().unwrap()]);
+    assert_eq!(listed, serde_json::json!([]));
 }
 
 /// An admin command given only the database (no `--issuer`, no `--listen`)

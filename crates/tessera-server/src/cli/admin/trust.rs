@@ -125,6 +125,12 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<Output> {
             })
         }
         Command::List { app } => {
+            // A mistyped client id is said, not answered with "No trust rules."
+            if let Some(client_id) = &app
+                && ctx.store.app_by_client_id(client_id).await?.is_none()
+            {
+                return Err(Error::NotFound(format!("no app {client_id}")));
+            }
             let rules = ctx.store.trust_rules(app.as_deref()).await?;
             let text = if rules.is_empty() {
                 "No trust rules.".to_owned()
