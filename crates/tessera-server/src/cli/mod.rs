@@ -119,6 +119,9 @@ pub fn command() -> clap::Command {
 pub fn main() -> ExitCode {
     let command = command();
     let empty = |chosen| empty_variable(&command, chosen, |name| std::env::var_os(name));
+    // `admin --json` is known before clap has parsed anything, so that a
+    // refused command line is JSON too (see `refused`).
+    let json = admin_json(std::env::args_os().skip(1));
     // Help, the version and the man pages read no setting: an empty variable
     // does not keep anyone from them. Any other command line, parsed (its
     // own variables) or refused by clap (which says "a value is required for
@@ -126,16 +129,16 @@ pub fn main() -> ExitCode {
     let matches = match command.clone().try_get_matches() {
         Ok(matches) => matches,
         Err(e) if is_a_value(&e) => match empty(None) {
-            Some(name) => return said_empty(&name),
-            None => e.exit(),
+            Some(name) => return said_empty(&name, json),
+            None => refused(e, json),
         },
-        Err(e) => e.exit(),
+        Err(e) => refused(e, json),
     };
-    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| refused(e, json));
     if let Some(name) = empty(Some(&matches))
         && !matches!(cli.command, Command::Man { .. })
     {
-        return said_empty(&name);
+        return said_empty(&name, json);
     }
     init_logging(cli.log_format);
     crate::tls::install_crypto_provider();
@@ -161,10 +164,7 @@ pub fn main() -> ExitCode {
                 _ => (1, "failure"),
             };
             if json {
-                let error = serde_json::json!({
-                    "error": e.to_string(), "kind": kind, "exit_code": code,
-                });
-                eprintln!("{error}");
+                eprintln!("{}", json_error(&e.to_string(), kind, code));
             } else {
                 eprintln!(
                     "error: {}",
@@ -248,9 +248,49 @@ fn is_a_value(e: &clap::Error) -> bool {
     )
 }
 
-fn said_empty(name: &str) -> ExitCode {
-    eprintln!("error: {name} is set but empty; give it a value or unset it (`unset {name}`)");
+fn said_empty(name: &str, json: bool) -> ExitCode {
+    let message = format!("{name} is set but empty; give it a value or unset it (`unset {name}`)");
+    match json {
+        true => eprintln!("{}", json_error(&message, "usage", 2)),
+        false => eprintln!("error: {message}"),
+    }
     ExitCode::from(2)
+}
+
+/// `admin --json`'s error object on stderr (README: `error`, `kind`, `exit_code`).
+fn json_error(message: &str, kind: &str, code: u8) -> serde_json::Value {
+    serde_json::json!({ "error": message, "kind": kind, "exit_code": code })
+}
+
+/// Whether the command line is `admin` with `--json` after it (a global flag
+/// of `admin`, so anywhere after it), read from the raw arguments: clap's
+/// matches do not exist when it refuses the line.
+fn admin_json(args: impl IntoIterator<Item = std::ffi::OsString>) -> bool {
+    let mut args = args.into_iter().take_while(|arg| arg != "--");
+    args.any(|arg| arg == "admin") && args.any(|arg| arg == "--json")
+}
+
+/// A command line clap refused: as clap says it (help and the version too),
+/// or, for `admin --json`, as the one JSON error object scripts read, with
+/// the same exit code 2.
+fn refused(e: clap::Error, json: bool) -> ! {
+    use clap::error::ErrorKind;
+    let shown = matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    if !json || shown {
+        e.exit()
+    }
+    // clap's first line is the error; the usage and tip after it are for a
+    // person at a terminal.
+    let rendered = e.render().to_string();
+    let first = rendered.lines().next().unwrap_or_default();
+    let message = first.strip_prefix("error: ").unwrap_or(first);
+    eprintln!("{}", json_error(message, "usage", 2));
+    std::process::exit(2)
 }
 
 /// The environment variables of `command` and, of its subcommands, the one
@@ -314,6 +354,20 @@ mod tests {
         ] {
             assert_eq!(empty(name, "").as_deref(), Some(name));
         }
+    }
+
+    /// `admin --json` is told from the raw arguments, `--json` anywhere after
+    /// `admin` (before a `--`), so that clap's refusals can be JSON too.
+    #[test]
+    fn admin_json_is_seen_before_clap_parses() {
+        let says = |line: &str| super::admin_json(line.split(' ').map(std::ffi::OsString::from));
+        assert!(says("admin --json api-key create --expires-in 1x"));
+        assert!(says("admin api-key create --json --expires-in 1x"));
+        assert!(says("--log-format json admin account create --json"));
+        assert!(!says("admin api-key create --expires-in 1x"));
+        assert!(!says("serve --json"));
+        assert!(!says("--json admin account create"));
+        assert!(!says("admin account create -- --json"));
     }
 
     #[test]

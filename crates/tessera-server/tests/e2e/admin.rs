@@ -7,6 +7,7 @@ backend_tests!(
     admin_flags_anywhere_after_admin,
     admin_errors_exit_nonzero,
     admin_trust_list_of_an_unknown_app_is_not_found,
+    admin_json_refusals_of_the_command_line_are_json,
     admin_without_an_issuer_names_the_running_server,
     a_leaked_app_secret_is_rotated_and_an_app_deleted_from_the_shell
 );
@@ -226,6 +227,38 @@ async fn admin_trust_list_of_an_unknown_app_is_not_found(backend: Backend) {
     ]);
     let listed = server.admin(&["trust", "list", "--app", app["client_id"].as_str().unwrap()]);
     assert_eq!(listed, serde_json::json!([]));
+}
+
+/// With `--json`, a value clap refuses (a bad duration, a missing flag) is
+/// the same JSON error object on stderr as any other error (README), exit 2;
+/// help stays text.
+async fn admin_json_refusals_of_the_command_line_are_json(backend: Backend) {
+    let server = Server::start(backend).await;
+    for args in [
+        &[
+            "api-key",
+            "create",
+            "--account",
+            "a@example.com",
+            "--expires-in",
+            "1x",
+        ][..],
+        &["app", "update", "some-app", "--rate-limit", "0/min"],
+        &["account", "create"],
+        &["account", "frobnicate"],
+    ] {
+        let out = server.admin_output(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        let said: serde_json::Value = serde_json::from_slice(&out.stderr)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stderr)));
+        assert_eq!(said["kind"], "usage", "{said}");
+        assert_eq!(said["exit_code"], 2, "{said}");
+        let error = said["error"].as_str().unwrap();
+        assert!(!error.is_empty() && !error.starts_with("error:"), "{said}");
+    }
+    let help = server.admin_output(&["account", "create", "--help"]);
+    assert!(help.status.success());
+    assert!(String::from_utf8_lossy(&help.stdout).contains("Usage"));
 }
 
 /// An admin command given only the database (no `--issuer`, no `--listen`)
