@@ -287,6 +287,55 @@ mod tests {
         );
     }
 
+    /// A body is a JSON object, as documented: an array (which serde would
+    /// read field by field, `["ci","1h"]` as a name and an expiry) or `null`
+    /// is a 400 in our format, and makes nothing.
+    #[tokio::test]
+    async fn a_body_that_is_not_an_object_is_refused() {
+        let fx = Fixture::new().await;
+        let account = fx.account("a@example.com").await;
+        let key = fx.api_key(&account, None).await;
+        let token = format!("token {}", key.key.expose_secret());
+        let post = |path: &'static str, body: &'static str, auth: Option<String>| {
+            let mut request =
+                axum::http::Request::post(path).header("content-type", "application/json");
+            if let Some(auth) = auth {
+                request = request.header("authorization", auth);
+            }
+            fx.send(request.body(axum::body::Body::from(body)).unwrap())
+        };
+        for body in [r#"["ci","1h"]"#, "[]", "null", "1"] {
+            let response = post("/v1/api-keys", body, Some(token.clone())).await;
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
+            let said = body_json(response).await;
+            assert_eq!(said["error"], "invalid_request", "{body}: {said}");
+            assert!(
+                said["message"].as_str().unwrap().contains("JSON object"),
+                "{said}"
+            );
+        }
+        for (path, body) in [
+            ("/v1/auth/otp", r#"["a@example.com"]"#),
+            ("/v1/auth/otp/verify", r#"["a@example.com","123456"]"#),
+        ] {
+            let response = post(path, body, None).await;
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}");
+            assert_eq!(body_json(response).await["error"], "invalid_request");
+        }
+        let keys = fx.state.store.list_api_keys(Some(&account)).await.unwrap();
+        assert_eq!(keys.len(), 1, "only the fixture's key");
+        // Objects still work, an empty body too.
+        let response = post(
+            "/v1/api-keys",
+            r#"{"name":"ci","expires_in":"1h"}"#,
+            Some(token.clone()),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let response = post("/v1/api-keys", "", Some(token)).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+
     /// A new API key is a secret shown once: the answer that carries it is
     /// `no-store` (and `Pragma: no-cache`, as token responses), so no cache on
     /// the way keeps it; so is every other answer about an account.
