@@ -56,7 +56,10 @@ impl Mailer {
                         .build(),
                 )
             }
-            None => Transport::Outbox(settings.mail_outbox.clone()),
+            None => {
+                check_outbox(&settings.mail_outbox)?;
+                Transport::Outbox(settings.mail_outbox.clone())
+            }
         };
         Ok(Self {
             transport,
@@ -99,7 +102,12 @@ impl Mailer {
                 })?;
             }
             Transport::Outbox(dir) => {
-                create_private_dir(dir)?;
+                create_private_dir(dir).map_err(|e| {
+                    Error::internal(format!(
+                        "cannot create the mail outbox {}: {e}",
+                        dir.display()
+                    ))
+                })?;
                 AsyncFileTransport::<Tokio1Executor>::new(dir)
                     .send(message)
                     .await
@@ -157,15 +165,72 @@ fn certificate_hint(error: &lettre::transport::smtp::Error) -> &'static str {
 }
 
 /// The outbox holds one-time codes: owner-only.
-fn create_private_dir(dir: &std::path::Path) -> Result<()> {
+fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir).map_err(|e| {
-        Error::internal(format!(
-            "cannot create the mail outbox {}: {e}",
-            dir.display()
-        ))
-    })
+    builder.create(dir)
+}
+
+/// At start-up: the outbox can be made and written. Found only at the first
+/// message, every sign-in code would be lost (logged, while the client is
+/// told a code is on its way and `/readyz` says ready) until someone looks.
+fn check_outbox(dir: &std::path::Path) -> Result<()> {
+    create_private_dir(dir)
+        .and_then(|()| tempfile::tempfile_in(dir).map(drop))
+        .map_err(|e| {
+            Error::Config(format!(
+                "cannot write the mail outbox {}: {e}; give --mail-outbox (TESSERAD_MAIL_OUTBOX, \
+                 mail_outbox) a directory tesserad can write, or send mail with --smtp-url",
+                dir.display()
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cli::settings::{ServeOverrides, SettingsArgs, resolve};
+    use crate::master_key::MasterKey;
+    use crate::secret::{Secret, SecretUrl};
+
+    /// An outbox that cannot be made stops start-up with a setting error that
+    /// names it; one that can is made (owner-only) before any mail.
+    #[test]
+    fn the_outbox_is_checked_at_start_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, "").unwrap();
+        let settings = |outbox: std::path::PathBuf| {
+            let args = SettingsArgs {
+                database: Some(SecretUrl::new(
+                    dir.path().join("t.db").display().to_string(),
+                )),
+                mail_outbox: Some(outbox),
+                ..Default::default()
+            };
+            let key = Secret::new(MasterKey::generate().encode());
+            resolve(&args, ServeOverrides::default(), Some(key)).unwrap()
+        };
+        let refused = super::Mailer::from_settings(&settings(file.join("outbox")));
+        let Err(crate::error::Error::Config(message)) = refused else {
+            panic!("not refused as a setting");
+        };
+        assert!(message.contains("a-file/outbox"), "{message}");
+        assert!(message.contains("--mail-outbox"), "{message}");
+
+        let outbox = dir.path().join("new").join("outbox");
+        super::Mailer::from_settings(&settings(outbox.clone())).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&outbox).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700);
+        }
+        assert_eq!(
+            std::fs::read_dir(&outbox).unwrap().count(),
+            0,
+            "nothing left in it"
+        );
+    }
 }
