@@ -551,42 +551,6 @@ pub fn resolve(
             None => data_dir()?.join("outbox"),
         },
     };
-    let master_key = match (master_key_env.or(file.master_key), &database) {
-        (Some(encoded), _) => MasterKey::parse(encoded.expose())?,
-        (None, DatabaseLocation::Sqlite(path)) => {
-            if path.is_dir() {
-                return Err(Error::Config(format!(
-                    "the database {} is a directory: name the database file in it, e.g. {}",
-                    path.display(),
-                    path.join("tesserad.db").display()
-                )));
-            }
-            let dir = path.parent().unwrap_or(Path::new("."));
-            let key_file = dir.join("master.key");
-            // A database moved without its key (or made with the variable):
-            // a new key could not read its signing keys, and would be the
-            // wrong key beside it from then on.
-            let populated = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
-            if populated && !key_file.exists() {
-                return Err(Error::Config(format!(
-                    "the database {} exists but its master key {} does not: restore the \
-                     master.key made with it, or set TESSERAD_MASTER_KEY to the key it was \
-                     created with",
-                    path.display(),
-                    key_file.display()
-                )));
-            }
-            MasterKey::load_or_create(&key_file)?
-        }
-        (None, DatabaseLocation::Postgres(_)) => {
-            return Err(Error::Config(
-                "set TESSERAD_MASTER_KEY (32 random bytes, base64) for a PostgreSQL database: \
-                     every instance must use the same key to read the signing keys; \
-                     generate one with `openssl rand -base64 32`"
-                    .into(),
-            ));
-        }
-    };
     let rate_limit_backend = match (
         serve.rate_limit_backend.or(file.rate_limit_backend),
         &database,
@@ -674,6 +638,47 @@ pub fn resolve(
             ));
         }
     };
+    let metrics_token = metrics_token(args.metrics_token.clone().or(file.metrics_token))?;
+    // Last, once every other setting is known good: for SQLite it may create
+    // the database's directory and its `master.key`, and a command refused
+    // must leave nothing behind (a stray key beside a database copied there
+    // later would be taken for that database's own).
+    let master_key = match (master_key_env.or(file.master_key), &database) {
+        (Some(encoded), _) => MasterKey::parse(encoded.expose())?,
+        (None, DatabaseLocation::Sqlite(path)) => {
+            if path.is_dir() {
+                return Err(Error::Config(format!(
+                    "the database {} is a directory: name the database file in it, e.g. {}",
+                    path.display(),
+                    path.join("tesserad.db").display()
+                )));
+            }
+            let dir = path.parent().unwrap_or(Path::new("."));
+            let key_file = dir.join("master.key");
+            // A database moved without its key (or made with the variable):
+            // a new key could not read its signing keys, and would be the
+            // wrong key beside it from then on.
+            let populated = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
+            if populated && !key_file.exists() {
+                return Err(Error::Config(format!(
+                    "the database {} exists but its master key {} does not: restore the \
+                     master.key made with it, or set TESSERAD_MASTER_KEY to the key it was \
+                     created with",
+                    path.display(),
+                    key_file.display()
+                )));
+            }
+            MasterKey::load_or_create(&key_file)?
+        }
+        (None, DatabaseLocation::Postgres(_)) => {
+            return Err(Error::Config(
+                "set TESSERAD_MASTER_KEY (32 random bytes, base64) for a PostgreSQL database: \
+                     every instance must use the same key to read the signing keys; \
+                     generate one with `openssl rand -base64 32`"
+                    .into(),
+            ));
+        }
+    };
     let settings = Settings {
         listen,
         database,
@@ -706,7 +711,7 @@ pub fn resolve(
             .or(file.production_requires_approval)
             .unwrap_or(false),
         dpop_nonce: args.dpop_nonce.or(file.dpop_nonce).unwrap_or_default(),
-        metrics_token: metrics_token(args.metrics_token.clone().or(file.metrics_token))?,
+        metrics_token,
         metrics_listen: args.metrics_listen.or(file.metrics_listen),
         trust_request_id: args
             .trust_request_id
@@ -1204,6 +1209,35 @@ rate_limit_enabled = false
         };
         let err = resolve(&args, ServeOverrides::default(), None).unwrap_err();
         assert!(err.to_string().contains("is a directory"), "{err}");
+    }
+
+    /// Settings refused for any reason leave no `master.key` (nor its
+    /// directory) behind for a database that does not exist yet.
+    #[test]
+    fn refused_settings_make_no_master_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("state").join("t.db");
+        let args = SettingsArgs {
+            database: Some(SecretUrl::new(db.to_str().unwrap())),
+            ..Default::default()
+        };
+        let short_token = SettingsArgs {
+            metrics_token: Some(Secret::new(String::from("short"))),
+            ..args.clone()
+        };
+        let redis_without_url = ServeOverrides {
+            rate_limit_backend: Some(Backend::Redis),
+            ..Default::default()
+        };
+        for (args, serve) in [
+            (&short_token, ServeOverrides::default()),
+            (&args, redis_without_url),
+        ] {
+            assert!(matches!(resolve(args, serve, None), Err(Error::Config(_))));
+            assert!(!dir.path().join("state").exists(), "left behind");
+        }
+        resolve(&args, ServeOverrides::default(), None).unwrap();
+        assert!(dir.path().join("state").join("master.key").exists());
     }
 
     #[test]
