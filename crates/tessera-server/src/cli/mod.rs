@@ -188,6 +188,7 @@ async fn run(command: Command) -> Result<()> {
                 redis_cluster: args.redis_cluster,
                 rate_limit_unreachable: args.rate_limit_unreachable,
                 connections: args.connections,
+                existing_database: false,
             };
             let settings = settings::resolve(&args.settings, overrides, master_key_env)?;
             let dev = settings.dev;

@@ -449,6 +449,10 @@ pub struct ServeOverrides {
     pub redis_cluster: Option<bool>,
     pub rate_limit_unreachable: Option<Unreachable>,
     pub connections: ConnectionArgs,
+    /// An `admin` command that acts on what the database already holds: a
+    /// SQLite file that does not exist is a mistyped path, refused before
+    /// anything (the file, its directory, `master.key`) is created.
+    pub existing_database: bool,
 }
 
 /// Resolves flags/env (`args`) over the config file over defaults.
@@ -495,6 +499,15 @@ pub fn resolve(
         (None, Some(url)) => DatabaseLocation::parse(url.expose())?,
         (None, None) => DatabaseLocation::Sqlite(data_dir()?.join("tesserad.db")),
     };
+    if let (true, DatabaseLocation::Sqlite(path)) = (serve.existing_database, &database)
+        && !path.exists()
+    {
+        return Err(Error::Config(format!(
+            "there is no database at {}: give the server's database (--database, \
+             TESSERAD_DATABASE_URL or database_url); this command works on what is in it",
+            path.display()
+        )));
+    }
     let configured_issuer = args.issuer.clone().or(file.issuer);
     let issuer_source = match (&configured_issuer, configured_listen) {
         (Some(_), _) => IssuerSource::Configured,

@@ -8,6 +8,7 @@ backend_tests!(
     admin_errors_exit_nonzero,
     admin_trust_list_of_an_unknown_app_is_not_found,
     admin_json_refusals_of_the_command_line_are_json,
+    admin_on_a_database_that_does_not_exist_creates_nothing,
     admin_without_an_issuer_names_the_running_server,
     a_leaked_app_secret_is_rotated_and_an_app_deleted_from_the_shell
 );
@@ -259,6 +260,49 @@ async fn admin_json_refusals_of_the_command_line_are_json(backend: Backend) {
     let help = server.admin_output(&["account", "create", "--help"]);
     assert!(help.status.success());
     assert!(String::from_utf8_lossy(&help.stdout).contains("Usage"));
+}
+
+/// A SQLite path with no database behind it (a typo) is refused (exit 2,
+/// JSON with `--json`) by every command that works on what a database holds,
+/// and nothing is created there; `account create` and `keys rotate` may
+/// start a new one.
+async fn admin_on_a_database_that_does_not_exist_creates_nothing(backend: Backend) {
+    if backend != Backend::Sqlite {
+        return;
+    }
+    let server = Server::start(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let typo = dir.path().join("state").join("tesserad.db");
+    let typo = typo.to_str().unwrap();
+    for args in [
+        &["api-key", "revoke", "key_x"][..],
+        &["api-key", "list"],
+        &["app", "delete", "some-app"],
+        &["trust", "list"],
+    ] {
+        let out = server.admin_output(&[&["--database", typo][..], args].concat());
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        let said: serde_json::Value = serde_json::from_slice(&out.stderr)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stderr)));
+        assert!(
+            said["error"].as_str().unwrap().contains("no database at"),
+            "{said}"
+        );
+        assert!(
+            !dir.path().join("state").exists(),
+            "{args:?} left files behind"
+        );
+    }
+    let out = server.admin_output(&[
+        "--database",
+        typo,
+        "account",
+        "create",
+        "--email",
+        "n@example.com",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(std::path::Path::new(typo).is_file());
 }
 
 /// An admin command given only the database (no `--issuer`, no `--listen`)

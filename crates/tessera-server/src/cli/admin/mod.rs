@@ -117,13 +117,24 @@ pub async fn run(mut args: AdminArgs) -> Result<()> {
     {
         args.settings.issuer = std::env::var("TESSERAD_ISSUER").ok();
     }
+    // A mistyped path would quietly get a new, empty database, and the
+    // command would answer from it ("No API keys.", "no API key …"), leaving
+    // the new files behind. Only these two make sense on a new database.
+    let starts_a_database = matches!(
+        args.command,
+        Command::Account {
+            command: account::Command::Create { .. }
+        } | Command::Keys { .. }
+    );
+    let overrides = ServeOverrides {
+        existing_database: !starts_a_database,
+        ..ServeOverrides::default()
+    };
     let mut settings = resolve(
         &args.settings,
-        ServeOverrides::default(),
+        overrides,
         super::settings::master_key_from_env(),
     )?;
-    // A mistyped path would quietly get a new, empty database, and the
-    // command would answer from it ("No API keys.", "no API key …").
     let new_database = match &settings.database {
         DatabaseLocation::Sqlite(path) => !path.exists(),
         DatabaseLocation::Postgres(_) => false,
