@@ -9,6 +9,7 @@ backend_tests!(
     admin_trust_list_of_an_unknown_app_is_not_found,
     admin_json_refusals_of_the_command_line_are_json,
     admin_on_a_database_that_does_not_exist_creates_nothing,
+    admin_json_warnings_do_not_precede_a_refusal,
     admin_without_an_issuer_names_the_running_server,
     a_leaked_app_secret_is_rotated_and_an_app_deleted_from_the_shell
 );
@@ -303,6 +304,33 @@ async fn admin_on_a_database_that_does_not_exist_creates_nothing(backend: Backen
     ]);
     assert!(out.status.success(), "{out:?}");
     assert!(std::path::Path::new(typo).is_file());
+}
+
+/// `api-key create` warns of an unknown scope or a past expiry, but only
+/// once the key is made: a refused command's stderr is the one JSON object.
+async fn admin_json_warnings_do_not_precede_a_refusal(backend: Backend) {
+    let server = Server::start(backend).await;
+    let email = server.account();
+    let refused = server.admin_output(&[
+        "api-key",
+        "create",
+        "--account",
+        &email,
+        "--scope",
+        "bogus",
+        "--expires-in",
+        "99999999999d",
+    ]);
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    let said: serde_json::Value = serde_json::from_slice(&refused.stderr)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&refused.stderr)));
+    assert_eq!(said["kind"], "usage", "{said}");
+    let made = server.admin_output(&["api-key", "create", "--account", &email, "--scope", "bogus"]);
+    assert!(made.status.success(), "{made:?}");
+    assert!(
+        String::from_utf8_lossy(&made.stderr).contains("warning: no endpoint"),
+        "{made:?}"
+    );
 }
 
 /// An admin command given only the database (no `--issuer`, no `--listen`)

@@ -70,19 +70,23 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<Output> {
             };
             let scope = (!scopes.is_empty()).then(|| Scopes::parse(&scopes.join(" ")));
             // Both make keys that tests need (an expired key, a key without the
-            // platform scope for a 403), so they are said, not refused.
+            // platform scope for a 403), so they are said, not refused; said
+            // once the key is made, so that a refusal (`--json`: one JSON
+            // object on stderr) comes alone.
+            let mut warnings = Vec::new();
             if expires_at.is_some_and(|at| at <= now) {
-                eprintln!(
+                warnings.push(
                     "warning: this key is expired from the start (its expiry is not in the future)"
+                        .to_owned(),
                 );
             }
             if let Some(unknown) = (scope.iter().flat_map(|s| s.iter()))
                 .find(|s| !crate::oauth::SCOPES_SUPPORTED.contains(s))
             {
-                eprintln!(
+                warnings.push(format!(
                     "warning: no endpoint of this server asks for the scope {unknown:?} (it grants {})",
                     crate::oauth::SCOPES_SUPPORTED.join(" "),
-                );
+                ));
             }
             let keyring = ctx.keyring().await?;
             let issued = api_keys::issue(
@@ -99,6 +103,9 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<Output> {
                 now,
             )
             .await?;
+            for warning in warnings {
+                eprintln!("{warning}");
+            }
             let created = issued.to_created();
             Ok(Output {
                 text: format!(
