@@ -20,6 +20,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(3600);
 const DEFAULT_REFRESH_TOKEN_TTL: Duration = Duration::from_secs(30 * 86400);
 const DEFAULT_REFRESH_TOKEN_MAX_LIFETIME: Duration = Duration::from_secs(90 * 86400);
+/// The longest token lifetime a setting may give (ten years).
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(3650 * 86400);
 /// Headers of a real request arrive in milliseconds, even over a bad mobile link.
 const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// The bound on the header-read timeout: a setting cannot reopen slowloris.
@@ -522,6 +524,13 @@ pub fn resolve(
             // A token that expires as it is issued is no token at all.
             return Err(Error::Config(format!(
                 "{name} must be positive, e.g. `{example}`"
+            )));
+        }
+        // `expires_in` and `exp` must stay numbers every client reads (past
+        // 2^53 JavaScript rounds them, past 2^63 Go and Java fail).
+        if d > MAX_TOKEN_LIFETIME {
+            return Err(Error::Config(format!(
+                "{name} must be at most 3650d (ten years), e.g. `{example}`"
             )));
         }
         Ok(d)
@@ -1181,6 +1190,24 @@ rate_limit_enabled = false
             assert!(matches!(err, Error::Config(_)), "{err}");
             assert!(err.to_string().contains(says), "{toml}: {err}");
         }
+    }
+
+    #[test]
+    fn token_lifetimes_are_positive_and_at_most_ten_years() {
+        let with = |ttl: &str| SettingsArgs {
+            access_token_ttl: Some(crate::clock::parse_duration(ttl).unwrap()),
+            ..Default::default()
+        };
+        let key = || Some(Secret::new(MasterKey::generate().encode()));
+        for refused in ["0s", "3651d", "9300000000000000000s"] {
+            let err = resolve(&with(refused), ServeOverrides::default(), key()).unwrap_err();
+            assert!(
+                err.to_string().contains("access_token_ttl"),
+                "{refused}: {err}"
+            );
+        }
+        let ok = resolve(&with("3650d"), ServeOverrides::default(), key()).unwrap();
+        assert_eq!(ok.access_token_ttl, MAX_TOKEN_LIFETIME);
     }
 
     #[test]
