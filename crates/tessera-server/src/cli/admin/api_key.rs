@@ -24,7 +24,7 @@ pub enum Command {
         expires_at: Option<i64>,
         /// Scope the key carries (repeatable); replaces the default
         /// `THIRD_PARTY_OPERATION`.
-        #[arg(long = "scope", value_name = "SCOPE")]
+        #[arg(long = "scope", value_name = "SCOPE", value_parser = parse_scope)]
         scopes: Vec<String>,
         /// A label to recognise the key by.
         #[arg(long)]
@@ -43,6 +43,23 @@ pub enum Command {
         #[arg(value_name = "ID|KEY|-")]
         id: String,
     },
+}
+
+/// Scope tokens as RFC 6749 §3.3 allows them (printable ASCII but `"` and
+/// `\`: they are quoted in `WWW-Authenticate`), and short enough that the key
+/// carrying them still fits in a request's headers.
+fn parse_scope(s: &str) -> std::result::Result<String, String> {
+    const MAX: usize = 1024;
+    if s.len() > MAX {
+        return Err(format!("a scope of at most {MAX} characters"));
+    }
+    let allowed = |c: char| c.is_ascii_graphic() && c != '"' && c != '\\';
+    if let Some(bad) = s.chars().find(|&c| !allowed(c) && c != ' ') {
+        return Err(format!(
+            "{bad:?} cannot be in a scope (RFC 6749 §3.3: printable ASCII but \" and \\)"
+        ));
+    }
+    Ok(s.to_owned())
 }
 
 fn parse_rfc3339(s: &str) -> std::result::Result<i64, String> {
@@ -206,4 +223,20 @@ fn read_stdin_line() -> Result<String> {
         .read_line(&mut line)
         .map_err(|e| Error::BadRequest(format!("cannot read stdin: {e}")))?;
     Ok(line.trim().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_scope;
+
+    #[test]
+    fn scopes_keep_to_what_rfc_6749_allows() {
+        for ok in ["THIRD_PARTY_OPERATION", "api_keys:write read", "a!#[]~"] {
+            assert_eq!(parse_scope(ok).as_deref(), Ok(ok));
+        }
+        for refused in ["x\"y", "a\\b", "tab\there", "é", "\u{1b}[2J"] {
+            assert!(parse_scope(refused).is_err(), "{refused:?}");
+        }
+        assert!(parse_scope(&"s".repeat(1025)).is_err());
+    }
 }
