@@ -212,6 +212,13 @@ fn redirect_uri_fault(uri: &str) -> Option<&'static str> {
         Some("must not carry a user name or password")
     } else if u.scheme() == "http" && !crate::urls::is_loopback(&u) {
         Some("must be https unless it is a loopback address (127.0.0.1, [::1], localhost)")
+    } else if uri.len() > 2048 {
+        Some("is longer than 2048 characters")
+    } else if u.as_str() != uri && u.as_str() != format!("{uri}/") {
+        // Matched as written, redirected to as parsed: the two must agree.
+        Some(
+            "is not written as browsers read it (upper case, a default port, `.` or `..`): write it as the address bar shows it",
+        )
     } else {
         None
     }
@@ -626,6 +633,8 @@ mod tests {
             "http://[::1]:8080/callback",
             "http://localhost:3000/callback",
             "com.example.app:/oauth",
+            "https://app.example",
+            "https://app.example/cb?x=%2F",
         ] {
             assert_eq!(redirect_uri_fault(ok), None, "{ok}");
         }
@@ -644,6 +653,10 @@ mod tests {
             "https://app.example/cb\n",
             " https://app.example/cb",
             "https://app.example/c b",
+            "HTTPS://APP.example/cb/../x",
+            "https://app.example:443/cb",
+            "https://app.example/a/./cb",
+            &format!("https://app.example/{}", "a".repeat(2048)),
         ] {
             assert!(redirect_uri_fault(bad).is_some(), "{bad}");
         }
