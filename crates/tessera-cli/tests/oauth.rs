@@ -195,6 +195,33 @@ fn logout_with_the_server_down_deletes_locally_and_warns() {
     assert_eq!(t.run(&["auth", "token"]).status.code(), Some(3));
 }
 
+/// What is revoked is what is deleted: a login renewed by another process
+/// while the question waited has its new tokens revoked, not the old ones.
+#[test]
+fn logout_revokes_the_tokens_stored_when_the_user_answers() {
+    let server = TokenServer::start(RefreshReply::Grant);
+    let t = Tessera::new(&server.url);
+    t.seed_session(&server.expired_session());
+    let mut pty = t.home.pty(&["auth", "logout"], &[]);
+    pty.expect("This deletes the stored credentials");
+    t.seed_session(
+        &server
+            .expired_session()
+            .replace("rt-0", "rt-renewed")
+            .replace("at-expired", "at-renewed"),
+    );
+    pty.send("y");
+    let (code, rest) = pty.finish();
+    assert_eq!(code, 0, "{rest}");
+    assert_eq!(
+        server.revoked.lock().unwrap().clone(),
+        [
+            ("refresh_token".to_owned(), "rt-renewed".to_owned()),
+            ("access_token".to_owned(), "at-renewed".to_owned())
+        ]
+    );
+}
+
 /// A server that refuses to revoke the refresh token may still revoke the
 /// access token: it is asked, and the refusal is the warning.
 #[test]

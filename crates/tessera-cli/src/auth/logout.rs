@@ -103,7 +103,10 @@ pub fn run(args: &LogoutArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     // Revoking is not undone: a directory that cannot take the change must
     // stop the logout before it, not leave a profile whose tokens are dead.
     ctx.store.lock()?.check_writable()?;
-    let mut creds = creds;
+    // Read again: while the question waited, another process may have
+    // renewed a login (a new refresh token) or logged in anew; what is
+    // revoked must be what is deleted.
+    let mut creds = ctx.store.read_credentials()?.file;
     for name in &targets {
         let Some(stored) = creds.profiles.get_mut(name) else {
             continue;
