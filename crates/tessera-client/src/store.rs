@@ -1008,6 +1008,19 @@ mod tests {
         (tmp, store)
     }
 
+    /// A store whose current profile `p` holds the API key `keep`.
+    fn store_keeping_p() -> (tempfile::TempDir, Store) {
+        let (tmp, store) = store();
+        store
+            .update(|config, creds| {
+                config.set_current_profile("default", "p");
+                creds.profiles.entry("p".into()).or_default().api_key = Some(ApiKey::new("keep"));
+                Ok(())
+            })
+            .unwrap();
+        (tmp, store)
+    }
+
     fn key(store: &Store, profile: &str) -> Option<String> {
         store
             .read_credentials()
@@ -1584,14 +1597,7 @@ mod tests {
     /// refused instead, and the profiles already stored stay readable.
     #[test]
     fn a_write_too_large_to_read_back_is_refused_and_nothing_is_lost() {
-        let (_tmp, store) = store();
-        store
-            .update(|config, creds| {
-                config.set_current_profile("default", "p");
-                creds.profiles.entry("p".into()).or_default().api_key = Some(ApiKey::new("keep"));
-                Ok(())
-            })
-            .unwrap();
+        let (_tmp, store) = store_keeping_p();
         let huge = "k".repeat(MAX_FILE_BYTES as usize);
         let err = store
             .update(|_, creds| {
@@ -1610,14 +1616,7 @@ mod tests {
 
     #[test]
     fn hostile_files_are_clear_errors_and_nothing_is_lost() {
-        let (_tmp, store) = store();
-        store
-            .update(|config, creds| {
-                config.set_current_profile("default", "p");
-                creds.profiles.entry("p".into()).or_default().api_key = Some(ApiKey::new("keep"));
-                Ok(())
-            })
-            .unwrap();
+        let (_tmp, store) = store_keeping_p();
         let good = std::fs::read(store.credentials_path()).unwrap();
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (vec![b'#'; 2 * 1024 * 1024], "larger than"),
