@@ -101,19 +101,23 @@ impl TrustedProxies {
 
     /// The client of a request from `peer` carrying `forwarded_for` (the
     /// `X-Forwarded-For` values, in order). An entry that is not an address
-    /// stops the walk: what is left of it cannot be trusted either.
-    pub fn client<'a>(
+    /// stops the walk: what is left of it cannot be trusted either. Values
+    /// are read as bytes, entry by entry from the right: what a client put
+    /// left of our proxies' entries, text or not, never hides them.
+    pub fn client<V: AsRef<[u8]>>(
         &self,
         peer: IpAddr,
-        forwarded_for: impl DoubleEndedIterator<Item = &'a str>,
+        forwarded_for: impl DoubleEndedIterator<Item = V>,
     ) -> IpAddr {
         let peer = peer.to_canonical();
         if !self.trusts(peer) {
             return peer;
         }
         let mut client = peer;
-        for entry in forwarded_for.rev().flat_map(|v| v.rsplit(',')) {
-            let Ok(hop) = entry.trim().parse::<IpAddr>() else {
+        let values: Vec<V> = forwarded_for.collect();
+        let entries = (values.iter().rev()).flat_map(|v| v.as_ref().rsplit(|&b| b == b','));
+        for entry in entries {
+            let Some(hop) = hop(entry) else {
                 break;
             };
             client = hop.to_canonical();
@@ -123,6 +127,22 @@ impl TrustedProxies {
         }
         client
     }
+}
+
+/// The address of one `X-Forwarded-For` entry: an address, or as some
+/// proxies write it, an IPv4 address with a port (`203.0.113.9:4711`) or an
+/// IPv6 address in brackets, with or without one (`[2001:db8::7]:4711`). The
+/// port is the client's, which limits never count by.
+fn hop(entry: &[u8]) -> Option<IpAddr> {
+    let entry = std::str::from_utf8(entry).ok()?.trim();
+    if let Ok(ip) = entry.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Ok(with_port) = entry.parse::<std::net::SocketAddr>() {
+        return Some(with_port.ip());
+    }
+    let bracketed = entry.strip_prefix('[')?.strip_suffix(']')?;
+    bracketed.parse::<Ipv6Addr>().ok().map(IpAddr::V6)
 }
 
 /// How the client's address is found (setting `rate_limit_trust_forwarded_for`).
@@ -137,10 +157,10 @@ pub enum ClientAddress {
 impl ClientAddress {
     /// `peer` is `None` for requests without a socket (in-process tests), which
     /// count as one unspecified address.
-    pub fn client<'a>(
+    pub fn client<V: AsRef<[u8]>>(
         &self,
         peer: Option<IpAddr>,
-        forwarded_for: impl DoubleEndedIterator<Item = &'a str>,
+        forwarded_for: impl DoubleEndedIterator<Item = V>,
     ) -> IpAddr {
         let peer = peer.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
         match self {
@@ -202,12 +222,46 @@ mod tests {
             ip("10.1.2.3")
         );
         // No header: the proxy itself.
-        assert_eq!(behind.client(balancer, std::iter::empty()), ip("10.1.2.3"));
+        assert_eq!(
+            behind.client(balancer, std::iter::empty::<&str>()),
+            ip("10.1.2.3")
+        );
         // IPv4-mapped peers (a listener on [::]) are the IPv4 address.
         assert_eq!(
             behind.client(Some(ip("::ffff:10.1.2.3")), ["203.0.113.9"].into_iter()),
             ip("203.0.113.9")
         );
+    }
+
+    /// What proxies write besides a bare address: a port (`IP:port`, as
+    /// Azure's gateways do) or an IPv6 address in brackets, with or without
+    /// one (RFC 7239's form). Neither turns the client into the proxy, whose
+    /// address every client behind it shares.
+    #[test]
+    fn ports_and_brackets_keep_the_client() {
+        let behind =
+            ClientAddress::Forwarded(TrustedProxies::parse(&DEFAULT_TRUSTED_PROXIES).unwrap());
+        let balancer = Some(ip("10.1.2.3"));
+        let client = |value: &str| behind.client(balancer, [value].into_iter());
+        assert_eq!(client("203.0.113.9:4711"), ip("203.0.113.9"));
+        assert_eq!(client("[2001:db8::7]"), ip("2001:db8::7"));
+        assert_eq!(client(" [2001:db8::7]:4711 "), ip("2001:db8::7"));
+        assert_eq!(
+            client("198.51.100.1, 203.0.113.9:4711, 10.0.0.2:80"),
+            ip("203.0.113.9")
+        );
+        // Still not addresses: the walk stops at the last one read.
+        for bad in [
+            "203.0.113.9:",
+            "203.0.113.9:http",
+            "203.0.113.9:99999",
+            "[203.0.113.9]",
+            "[2001:db8::7",
+            "2001:db8::7:4711:",
+            "fe80::1%eth0",
+        ] {
+            assert_eq!(client(bad), ip("10.1.2.3"), "{bad:?}");
+        }
     }
 
     #[test]
@@ -217,7 +271,10 @@ mod tests {
             direct.client(Some(ip("127.0.0.1")), ["203.0.113.9"].into_iter()),
             ip("127.0.0.1")
         );
-        assert_eq!(direct.client(None, std::iter::empty()), ip("0.0.0.0"));
+        assert_eq!(
+            direct.client(None, std::iter::empty::<&str>()),
+            ip("0.0.0.0")
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::services::AppState;
 use axum::extract::rejection::{FormRejection, JsonRejection};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{Extensions, HeaderMap, StatusCode, header};
+use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -263,8 +263,7 @@ pub struct ClientIp(pub IpAddr);
 
 impl ClientIp {
     pub fn of(headers: &HeaderMap, extensions: &Extensions, state: &AppState) -> Self {
-        let forwarded_for =
-            (headers.get_all("x-forwarded-for").iter()).filter_map(|v| v.to_str().ok());
+        let forwarded_for = (headers.get_all("x-forwarded-for").iter()).map(HeaderValue::as_bytes);
         Self((state.settings.client_address).client(peer(extensions), forwarded_for))
     }
 }

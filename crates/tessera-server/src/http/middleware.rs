@@ -776,6 +776,36 @@ mod tests {
         );
     }
 
+    /// Behind a proxy that appends to the client's own `X-Forwarded-For`
+    /// line, bytes that are not text in the client's part do not hide the
+    /// entry the proxy wrote: each client keeps its own window instead of
+    /// sharing the proxy's with everyone whose header could not be read.
+    #[tokio::test]
+    async fn a_forwarded_line_with_bytes_that_are_not_text_still_names_the_client() {
+        let fx = Fixture::with_settings(|s| {
+            s.client_address =
+                ClientAddress::Forwarded(TrustedProxies::parse(&DEFAULT_TRUSTED_PROXIES).unwrap());
+        })
+        .await;
+        let guess = "grant_type=client_credentials&client_id=nope&client_secret=x";
+        let from = |client: &str| {
+            let mut request = from_peer(token_request(None, guess), [10, 0, 0, 1], "");
+            let line = [&b"\xff\xfe, "[..], client.as_bytes()].concat();
+            let value = axum::http::HeaderValue::from_bytes(&line).unwrap();
+            request.headers_mut().insert("x-forwarded-for", value);
+            request
+        };
+        let remaining =
+            |response: axum::response::Response| header(&response, "x-ratelimit-remaining");
+        assert_eq!(remaining(fx.send(from("203.0.113.1")).await), 299);
+        assert_eq!(remaining(fx.send(from("203.0.113.2")).await), 299);
+        assert_eq!(remaining(fx.send(from("203.0.113.2")).await), 298);
+        let proxy = fx
+            .send(from_peer(token_request(None, guess), [10, 0, 0, 1], ""))
+            .await;
+        assert_eq!(remaining(proxy), 299, "nothing counted as the proxy's");
+    }
+
     /// Issue 17 §2: a backend behind one address makes as many grants as its
     /// app may; only guesses count against the address, atomically, and a
     /// well-meant request that is turned down counts against neither.
