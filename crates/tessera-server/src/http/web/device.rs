@@ -15,7 +15,7 @@ use crate::services::AppState;
 use askama::Template;
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -90,12 +90,21 @@ async fn confirm(state: &AppState, member: &Member, user_code: &str) -> PageResu
                     .into(),
             ),
         )),
-        Err(Error::TooManyRequests { .. }) => Ok(entry(
-            &member.visitor,
-            StatusCode::TOO_MANY_REQUESTS,
-            user_code,
-            Some("Too many wrong codes. Wait 15 minutes, then try again.".into()),
-        )),
+        Err(Error::TooManyRequests {
+            retry_after_secs, ..
+        }) => {
+            let mut page = entry(
+                &member.visitor,
+                StatusCode::TOO_MANY_REQUESTS,
+                user_code,
+                Some("Too many wrong codes. Wait 15 minutes, then try again.".into()),
+            );
+            // As every 429: when to come back. The per-address layer reads
+            // it too, so its headers say nothing is left until then.
+            let after = HeaderValue::from(retry_after_secs);
+            page.headers_mut().insert(header::RETRY_AFTER, after);
+            Ok(page)
+        }
         Err(e) => Err(e.into()),
     }
 }

@@ -2022,3 +2022,31 @@ async fn an_oversized_form_is_refused_with_the_pages_headers() {
         );
     }
 }
+
+/// Past the cap on wrong user codes, `/device` answers 429 like every other
+/// throttle: `Retry-After` says when a code will be looked up again, and the
+/// `X-RateLimit-*` headers the page carries do not say requests are left.
+#[tokio::test]
+async fn too_many_wrong_user_codes_say_when_to_retry() {
+    let fx = Fixture::new().await;
+    let mut browser = Browser::member(&fx).await;
+    let guess = [("user_code", "BCDF-GHJK")];
+    for _ in 0..crate::oauth::device::GUESS_LIMIT.max {
+        let missed = browser.submit("/device", "/device", &guess).await;
+        assert_eq!(missed.status, StatusCode::NOT_FOUND);
+    }
+    fx.clock.advance(60);
+    let refused = browser.submit("/device", "/device", &guess).await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    let number = |name: &str| -> i64 {
+        let value = refused
+            .headers
+            .get(name)
+            .unwrap_or_else(|| panic!("{name}"));
+        value.to_str().unwrap().parse().unwrap()
+    };
+    let window = crate::oauth::device::GUESS_LIMIT.window_secs;
+    assert_eq!(number("retry-after"), window - 60);
+    assert_eq!(number("x-ratelimit-remaining"), 0);
+    assert_eq!(number("x-ratelimit-reset"), crate::testing::T0 + window);
+}
