@@ -219,7 +219,8 @@ impl Policy {
     }
 
     /// The per-IP bucket for an unauthenticated endpoint, or `None` when `path` is
-    /// not one: (bucket name, limit).
+    /// not one: (bucket name, limit). An endpoint's rule lowers the per-IP
+    /// limit there, never raises it.
     pub fn ip_rule(&self, path: &str) -> Option<(&str, u32)> {
         let path = if guesses_only(path) {
             GUESS_PATHS[0]
@@ -228,7 +229,7 @@ impl Policy {
         };
         let base = UNAUTHENTICATED_PATHS.iter().find(|p| path_under(path, p))?;
         Some(match self.endpoint(path) {
-            Some(e) => (e.prefix.as_str(), e.per_min),
+            Some(e) => (e.prefix.as_str(), e.per_min.min(self.per_ip_per_min)),
             None => (base, self.per_ip_per_min),
         })
     }
@@ -790,6 +791,28 @@ mod tests {
         assert!(parse_per_minute("0/min").is_err());
         assert!(parse_per_minute("10/h").is_err());
         assert!(parse_per_minute("-1").is_err());
+    }
+
+    /// `[rate_limit_endpoints]` holds lower limits: one above
+    /// `rate_limit_per_ip` (the default 20/min for one-time codes under a
+    /// per-address limit set to 6) must not raise what one address may send
+    /// there, as it never raises an app's own limit.
+    #[test]
+    fn an_endpoint_rule_never_raises_the_per_address_limit() {
+        let policy = Policy::new(
+            100,
+            500,
+            6,
+            vec![EndpointLimit {
+                prefix: "/v1/auth/otp".into(),
+                per_min: 20,
+            }],
+        );
+        assert_eq!(
+            policy.ip_rule("/v1/auth/otp/verify"),
+            Some(("/v1/auth/otp", 6))
+        );
+        assert_eq!(policy.ip_rule("/device"), Some(("/device", 6)));
     }
 
     #[test]
