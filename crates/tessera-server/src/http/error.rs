@@ -96,15 +96,22 @@ pub fn respond(style: Style, error: Error) -> Response {
         Error::TooManyRequests {
             message,
             retry_after_secs,
-        } => match style {
-            Api | OAuth => (
-                StatusCode::TOO_MANY_REQUESTS,
-                [(header::RETRY_AFTER, retry_after_secs.to_string())],
-                limited_body(style, message),
-            )
-                .into_response(),
-            Page => page_4xx(StatusCode::TOO_MANY_REQUESTS, message),
-        },
+        } => {
+            let retry_after = [(header::RETRY_AFTER, retry_after_secs.to_string())];
+            match style {
+                Api | OAuth => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    retry_after,
+                    limited_body(style, message),
+                )
+                    .into_response(),
+                Page => (
+                    retry_after,
+                    page_4xx(StatusCode::TOO_MANY_REQUESTS, message),
+                )
+                    .into_response(),
+            }
+        }
         Error::InvalidOtp => match style {
             Api => api(StatusCode::UNAUTHORIZED, "invalid_otp", text),
             OAuth => oauth(OAuthErrorCode::InvalidGrant, Some(text)),

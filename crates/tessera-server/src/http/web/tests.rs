@@ -469,6 +469,12 @@ async fn a_session_submits_a_bounded_number_of_forms() {
     }
     let refused = browser.post(revoke, &form).await;
     assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    // As every 429 (RFC 6585 §4): when the form will be taken again.
+    let window = super::session::FORMS_PER_SESSION.window_secs;
+    assert_eq!(
+        refused.headers[header::RETRY_AFTER],
+        window.to_string().as_str()
+    );
     assert!(
         refused.html.contains("wait a few minutes"),
         "{}",
