@@ -16,7 +16,7 @@ use crate::web_sessions::{self, METHOD_EMAIL_CODE, PasswordSignIn};
 use askama::Template;
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -131,20 +131,31 @@ async fn request_code(
             error: None,
             used_up: false,
         })),
-        Err(e @ (Error::BadRequest(_) | Error::TooManyRequests { .. })) => Ok(render(
-            match e {
-                Error::BadRequest(_) => StatusCode::BAD_REQUEST,
-                _ => StatusCode::TOO_MANY_REQUESTS,
-            },
-            &SigninPage {
+        Err(e @ (Error::BadRequest(_) | Error::TooManyRequests { .. })) => {
+            // Said on the sign-in form, which keeps the address; a throttle
+            // says when to come back, as every other 429 does.
+            let (status, retry_after) = match e {
+                Error::TooManyRequests {
+                    retry_after_secs, ..
+                } => (StatusCode::TOO_MANY_REQUESTS, Some(retry_after_secs)),
+                _ => (StatusCode::BAD_REQUEST, None),
+            };
+            let page = SigninPage {
                 layout: visitor.bare_layout("Sign in"),
                 purpose: None,
                 next,
                 email,
                 error: Some(sentence(&e)),
                 password_open: false,
-            },
-        )),
+            };
+            let mut response = render(status, &page);
+            if let Some(secs) = retry_after {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            Ok(response)
+        }
         Err(e) => Err(e.into()),
     }
 }

@@ -1165,6 +1165,33 @@ async fn a_wrong_email_code_is_explained_and_unknown_addresses_look_the_same() {
     assert!(!browser.has_cookie("tessera_session"));
 }
 
+/// Past the codes an address may be sent, the sign-in form says so, keeps
+/// the address, and says when to come back (RFC 6585 §4), as every 429 does.
+#[tokio::test]
+async fn too_many_code_requests_say_when_to_retry() {
+    let fx = Fixture::new().await;
+    let mut browser = Browser::new(&fx);
+    let csrf = browser.get("/signin").await.csrf();
+    let ask = [("csrf", csrf.as_str()), ("email", "a@example.com")];
+    for _ in 0..crate::otp::PER_ADDRESS.max {
+        let sent = browser.post("/signin/code/request", &ask).await;
+        assert_eq!(sent.status, StatusCode::OK);
+    }
+    let refused = browser.post("/signin/code/request", &ask).await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    let wait: i64 = refused.headers[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (1..=crate::otp::PER_ADDRESS.window_secs).contains(&wait),
+        "{wait}"
+    );
+    assert!(refused.html.contains("Too many codes"), "{}", refused.html);
+    assert!(refused.html.contains(r#"value="a@example.com""#));
+}
+
 /// The page's answer to `code` for `email`, typed into the code form.
 async fn enter_code(browser: &mut Browser<'_>, csrf: &str, email: &str, code: &str) -> Page {
     let fields = [
