@@ -25,7 +25,11 @@ pub fn normalize_email(email: &str) -> Result<String> {
                 && !domain.ends_with('.')
                 && !domain.contains("..")
         })
-        && !email.chars().any(|c| invisible(c) || not_in_an_address(c));
+        && !email.chars().any(|c| invisible(c) || not_in_an_address(c))
+        // What the mailer can write a message to: a dot at either end of
+        // the local part, two in a row, or a domain label starting with `-`
+        // made an account that no one-time code could ever reach.
+        && crate::mail::deliverable(&email);
     if plausible {
         Ok(email)
     } else if email.len() > 254 {
@@ -119,6 +123,10 @@ mod tests {
             "alice@example.com,bob@example.com",
             "alice@example.com.",
             "alice@example..com",
+            ".alice@example.com",
+            "alice.@example.com",
+            "al..ice@example.com",
+            "alice@-example.com",
             &format!("{}@example.com", "a".repeat(250)),
         ] {
             assert!(normalize_email(bad).is_err(), "{bad:?}");

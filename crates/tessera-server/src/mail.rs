@@ -121,6 +121,12 @@ impl Mailer {
     }
 }
 
+/// Whether a message can be addressed to `address` (lettre's syntax of an
+/// address, which [`Mailer::send`] applies).
+pub fn deliverable(address: &str) -> bool {
+    address.parse::<lettre::Address>().is_ok()
+}
+
 /// `smtps://…`, or `smtp://…?tls=required|opportunistic` (lettre's URL forms).
 fn uses_tls(smtp_url: &str) -> bool {
     url::Url::parse(smtp_url).is_ok_and(|u| {
