@@ -194,6 +194,8 @@ pub async fn check(
     let Ok(email) = crate::accounts::normalize_email(email) else {
         return Ok(Checked::Wrong);
     };
+    // Pasted from a mail with its line end: the same code, not a wasted try.
+    let code = code.trim();
     let well_formed = code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit());
     let presented = code_hash(svc, &email, code);
     let is =

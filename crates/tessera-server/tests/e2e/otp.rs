@@ -46,7 +46,8 @@ async fn otp_login_creates_an_api_key(backend: Backend) {
     let response = request(&server, &demo.email.to_uppercase()).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let code = server.otp_code_nth(&demo.email, 0);
-    let response = verify(&server, &demo.email, &code).await;
+    // As pasted from the mail, line end and all.
+    let response = verify(&server, &demo.email, &format!(" {code}\n")).await;
     assert_eq!(response.status(), StatusCode::CREATED);
     // The body carries the new key: no cache may keep it.
     assert_eq!(response.headers()["cache-control"], "no-store");
