@@ -319,21 +319,20 @@ pub(crate) fn request_error(url: &str, source: ureq::Error) -> Error {
 /// script would wait for and try again. `None` for anything else.
 pub(crate) fn not_http(error: &ureq::Error) -> Option<String> {
     use ureq_proto::Error as P;
-    match error {
+    let why: &dyn std::fmt::Display = match error {
         ureq::Error::Protocol(
             e @ (P::HttpParseFail(_)
             | P::HttpParseTooManyHeaders
             | P::ChunkLenNotAscii
             | P::ChunkLenNotANumber
             | P::ChunkExpectedCrLf),
-        ) => Some(format!(
-            "the answer is not HTTP ({e}); is this the server's URL and port?"
-        )),
-        ureq::Error::LargeResponseHeader(..) => Some(format!(
-            "the answer is not HTTP ({error}); is this the server's URL and port?"
-        )),
-        _ => None,
-    }
+        ) => e,
+        ureq::Error::LargeResponseHeader(..) => error,
+        _ => return None,
+    };
+    Some(format!(
+        "the answer is not HTTP ({why}); is this the server's URL and port?"
+    ))
 }
 
 /// Why an answer whose status line came could not be read, when the server

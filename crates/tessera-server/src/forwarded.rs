@@ -114,15 +114,15 @@ impl TrustedProxies {
             return peer;
         }
         let mut client = peer;
-        let values: Vec<V> = forwarded_for.collect();
-        let entries = (values.iter().rev()).flat_map(|v| v.as_ref().rsplit(|&b| b == b','));
-        for entry in entries {
-            let Some(hop) = hop(entry) else {
-                break;
-            };
-            client = hop.to_canonical();
-            if !self.trusts(client) {
-                break;
+        for value in forwarded_for.rev() {
+            for entry in value.as_ref().rsplit(|&b| b == b',') {
+                let Some(hop) = hop(entry) else {
+                    return client;
+                };
+                client = hop.to_canonical();
+                if !self.trusts(client) {
+                    return client;
+                }
             }
         }
         client

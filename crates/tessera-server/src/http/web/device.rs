@@ -15,7 +15,7 @@ use crate::services::AppState;
 use askama::Template;
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -93,7 +93,7 @@ async fn confirm(state: &AppState, member: &Member, user_code: &str) -> PageResu
         Err(Error::TooManyRequests {
             retry_after_secs, ..
         }) => {
-            let mut page = entry(
+            let page = entry(
                 &member.visitor,
                 StatusCode::TOO_MANY_REQUESTS,
                 user_code,
@@ -101,9 +101,7 @@ async fn confirm(state: &AppState, member: &Member, user_code: &str) -> PageResu
             );
             // As every 429: when to come back. The per-address layer reads
             // it too, so its headers say nothing is left until then.
-            let after = HeaderValue::from(retry_after_secs);
-            page.headers_mut().insert(header::RETRY_AFTER, after);
-            Ok(page)
+            Ok(([(header::RETRY_AFTER, retry_after_secs)], page).into_response())
         }
         Err(e) => Err(e.into()),
     }

@@ -16,7 +16,7 @@ use crate::web_sessions::{self, METHOD_EMAIL_CODE, PasswordSignIn};
 use askama::Template;
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -148,13 +148,8 @@ async fn request_code(
                 error: Some(sentence(&e)),
                 password_open: false,
             };
-            let mut response = render(status, &page);
-            if let Some(secs) = retry_after {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-            }
-            Ok(response)
+            let retry_after = retry_after.map(|secs| [(header::RETRY_AFTER, secs)]);
+            Ok((retry_after, render(status, &page)).into_response())
         }
         Err(e) => Err(e.into()),
     }
