@@ -446,7 +446,18 @@ impl Redis {
             match &self.connections {
                 Connections::Single(managers) => {
                     let i = self.next.fetch_add(1, Ordering::Relaxed) % managers.len();
-                    invocation.invoke_async(&mut managers[i].clone()).await
+                    let mut manager = managers[i].clone();
+                    match invocation.invoke_async(&mut manager).await {
+                        // A refusal is this connection's last attempt to
+                        // connect, made while Redis was down: nothing was sent.
+                        // It has just started a new attempt; waiting for that
+                        // one makes the first decision after Redis is back
+                        // count, not the first on each of the connections.
+                        Err(e) if e.is_connection_refusal() => {
+                            invocation.invoke_async(&mut manager).await
+                        }
+                        answer => answer,
+                    }
                 }
                 Connections::Cluster(conn) => invocation.invoke_async(&mut conn.clone()).await,
             }

@@ -422,6 +422,44 @@ async fn a_hung_redis_holds_no_request() {
     redis.stop();
 }
 
+/// Limits apply again on the first decision after Redis is back (README), not
+/// on the first one on each of the limiter's connections: while Redis was down
+/// every connection failed to reconnect, and each kept that refusal until its
+/// next use. Every decision here is a single request (no load to hide a miss).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_decision_after_redis_returns_is_counted() {
+    if !redis_available() {
+        return;
+    }
+    let mut redis = OwnRedis::start(None, &[]);
+    let url = RedisUrl::parse(&redis.url()).unwrap();
+    let limiter = RedisLimiter::connect(&url, false).await.unwrap();
+    let bucket = Bucket {
+        key: format!("app:back-{}", uuid::Uuid::new_v4().simple()),
+        limit: 100,
+    };
+    let now = 1_767_225_600;
+    for _ in 0..8 {
+        limiter.take(&bucket, now).await.unwrap();
+    }
+    redis.stop();
+    // More decisions than connections: each one has tried Redis and failed.
+    for _ in 0..8 {
+        let error = limiter.take(&bucket, now).await.unwrap_err();
+        assert!(error.to_string().contains("unreachable"), "{error}");
+    }
+    redis.run();
+    // Redis came back empty: these are the first requests of a new window.
+    for i in 0..8 {
+        let decision = limiter.take(&bucket, now).await;
+        assert_eq!(
+            decision.map(|d| d.remaining).ok(),
+            Some(99 - i),
+            "decision {i}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_stopped_and_restarted_under_load() {
     if !redis_available() {
