@@ -234,9 +234,10 @@ struct Redis {
 
 impl RedisLimiter {
     /// Sets up the connections without waiting for them, then checks Redis once:
-    /// a refused password or TLS certificate is a configuration error; a Redis
-    /// that does not answer yet is only a warning (decisions retry it). Starts
-    /// the worker, so it needs a Tokio runtime.
+    /// a refused or missing password, a database Redis does not have, a TLS
+    /// certificate that cannot be trusted, or an answer that is not Redis's is a
+    /// configuration error; a Redis that does not answer yet is only a warning
+    /// (decisions retry it). Starts the worker, so it needs a Tokio runtime.
     pub async fn connect(url: &RedisUrl, cluster: bool) -> Result<Self> {
         let urls = url.expose_secret();
         let connections = if cluster {
@@ -331,6 +332,32 @@ impl Redis {
                 return Err(Error::Config(format!(
                     "Redis at {url} refused the credentials: {}",
                     describe(&e)
+                )));
+            }
+            // Answers that no retry changes: starting anyway would serve
+            // without limits (or refuse everything) until someone reads the log.
+            Ok(Err(e)) if e.code() == Some("NOAUTH") => {
+                return Err(Error::Config(format!(
+                    "Redis at {url} needs a password: put it in the URL, \
+                     redis://:PASSWORD@HOST:PORT ({})",
+                    describe(&e)
+                )));
+            }
+            Ok(Err(e)) if e.to_string().contains("refused to switch database") => {
+                return Err(Error::Config(format!(
+                    "Redis at {url} has no such database: use /0 to /15, or what its \
+                     `databases` setting allows ({})",
+                    describe(&e)
+                )));
+            }
+            Ok(Err(e))
+                if matches!(
+                    e.kind(),
+                    redis::ErrorKind::Parse | redis::ErrorKind::UnexpectedReturnType
+                ) =>
+            {
+                return Err(Error::Config(format!(
+                    "what answers at {url} is not Redis: check the host and port"
                 )));
             }
             Ok(Err(e)) if let Some(refused) = crate::tls::refused_certificate(&e) => {

@@ -621,6 +621,77 @@ async fn redis_password_stays_out_of_help_and_errors() {
     assert_eq!(missing.status.code(), Some(2));
 }
 
+/// A Redis URL that answers but can never work stops start-up (exit 2) with
+/// what to change: something that is not Redis, a Redis that wants a password
+/// the URL lacks, a database number it does not have. (Before, each was a
+/// warning and the server ran without limits, or refused every request.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_url_that_cannot_work_stops_start_up() {
+    if !redis_available() {
+        return;
+    }
+    let secret = "hunter2-redis-secret";
+    // An HTTP server where Redis should be.
+    let http = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let http_port = http.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for mut stream in http.incoming().flatten() {
+            let _ = stream.read(&mut [0; 1024]);
+            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n");
+        }
+    });
+    let redis = OwnRedis::start(Some(secret), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("t.db").display());
+    let key = master_key();
+    for (url, says) in [
+        (
+            format!("redis://:{secret}@127.0.0.1:{http_port}"),
+            "is not Redis",
+        ),
+        (
+            format!("redis://127.0.0.1:{}", redis.port),
+            "needs a password",
+        ),
+        (
+            format!("redis://:{secret}@127.0.0.1:{}/99", redis.port),
+            "has no such database",
+        ),
+    ] {
+        let mut child = Command::new(crate::support::TESSERAD)
+            .args(["serve", "--listen", "127.0.0.1:0", "--database", &db])
+            .args(["--rate-limit-backend", "redis"])
+            .env("TESSERAD_REDIS_URL", &url)
+            .env("TESSERAD_MASTER_KEY", &key)
+            .env_remove("TESSERAD_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Bounded: a server that starts anyway is a failure, not a hang.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        assert_eq!(status.and_then(|s| s.code()), Some(2), "{says}: {stderr}");
+        assert!(stderr.contains(says), "{stderr}");
+        assert!(
+            !stderr.contains(secret),
+            "the error shows the password: {stderr}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_cluster_keeps_each_apps_counters_on_one_shard() {
     if !redis_available() {
