@@ -592,12 +592,23 @@ pub fn resolve(
         Some(url) => Some(RedisUrl::parse(url.expose()).map_err(Error::Config)?),
         None => None,
     };
-    if rate_limit_backend == Backend::Redis && redis_url.is_none() {
-        return Err(Error::Config(
-            "rate_limit_backend = \"redis\" needs --redis-url redis://HOST:PORT \
-             (or TESSERAD_REDIS_URL, or redis_url in the config file)"
-                .into(),
-        ));
+    match (rate_limit_backend, &redis_url) {
+        (Backend::Redis, None) => {
+            return Err(Error::Config(
+                "rate_limit_backend = \"redis\" needs --redis-url redis://HOST:PORT \
+                 (or TESSERAD_REDIS_URL, or redis_url in the config file)"
+                    .into(),
+            ));
+        }
+        // Not an error: one environment may serve instances of both kinds (the
+        // benchmarks do). But an operator who set only the URL believes the
+        // instances share Redis's counts.
+        (backend, Some(_)) if backend != Backend::Redis => tracing::warn!(
+            "a Redis URL is set (--redis-url, TESSERAD_REDIS_URL or redis_url) but rate limits \
+             are counted in {}: Redis is not used; add --rate-limit-backend redis to use it",
+            backend.as_str()
+        ),
+        _ => {}
     }
     let defaults = Policy::default();
     let positive = |name: &str, value: Option<u32>, default: u32| match value {

@@ -621,6 +621,22 @@ async fn redis_password_stays_out_of_help_and_errors() {
     assert_eq!(missing.status.code(), Some(2));
 }
 
+/// A Redis URL without `--rate-limit-backend redis` is not used: the operator
+/// who set only the URL is told so at start, without the URL's password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_url_without_the_redis_backend_is_warned_about() {
+    let secret = "hunter2-unused-redis";
+    let url = format!("redis://:{secret}@127.0.0.1:1");
+    let db = Database::create(Backend::Sqlite);
+    let server = Server::start_on_env(db, master_key(), &[], &[("TESSERAD_REDIS_URL", &url)]);
+    let logs = server.logs();
+    assert!(
+        logs.contains("Redis is not used") && logs.contains("--rate-limit-backend redis"),
+        "{logs}"
+    );
+    assert!(!logs.contains(secret), "{logs}");
+}
+
 /// A Redis URL that answers but can never work stops start-up (exit 2) with
 /// what to change: something that is not Redis, a Redis that wants a password
 /// the URL lacks, a database number it does not have. (Before, each was a
