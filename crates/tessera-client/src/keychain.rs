@@ -104,7 +104,9 @@ impl KeychainProblem {
                 "keep the secret in the credentials file: log in with --insecure-storage"
             }
             Self::Platform(_) => {
-                "check that the keychain works (e.g. `secret-tool search service tessera`), or keep the secret in the credentials file: log in with --insecure-storage"
+                // No command here names a service: the entries are the
+                // embedding CLI's (`AppSpec::name`), not Tessera's.
+                "check that the keychain works, or keep the secret in the credentials file: log in with --insecure-storage"
             }
         }
     }
@@ -606,9 +608,8 @@ mod tests {
         assert!(err.fix().contains("--insecure-storage"));
     }
 
-    #[test]
-    fn every_problem_names_a_fix_and_a_kind() {
-        let all = [
+    fn every_problem() -> [KeychainProblem; 9] {
+        [
             KeychainProblem::NoSessionBus,
             KeychainProblem::NoSecretService,
             KeychainProblem::Locked,
@@ -620,7 +621,12 @@ mod tests {
             KeychainProblem::Unreadable("x".into()),
             KeychainProblem::Unsupported,
             KeychainProblem::Platform("x".into()),
-        ];
+        ]
+    }
+
+    #[test]
+    fn every_problem_names_a_fix_and_a_kind() {
+        let all = every_problem();
         let kinds: std::collections::BTreeSet<_> = all.iter().map(KeychainProblem::kind).collect();
         assert_eq!(kinds.len(), all.len(), "kinds are distinct");
         for problem in &all {
@@ -631,5 +637,19 @@ mod tests {
                 .fix()
                 .contains("gnome-keyring-daemon --unlock")
         );
+    }
+
+    /// Every CLI built on the library shows these fixes, and its entries are
+    /// under its own service name: a fix naming Tessera's sends `acme`'s user
+    /// looking for entries that are not there.
+    #[test]
+    fn no_fix_names_tesseras_keychain_service() {
+        for problem in &every_problem() {
+            assert!(
+                !problem.fix().contains("tessera"),
+                "{problem:?}: {}",
+                problem.fix()
+            );
+        }
     }
 }
