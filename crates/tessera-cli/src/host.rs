@@ -251,7 +251,7 @@ fn refusal_parts(rendered: &str) -> (String, String) {
 /// --help` says `ACME_CLIENT_ID`. Identity for `tessera`.
 fn own_variable_names(page: &str, persona: &Persona) -> String {
     let (spec, oauth) = (persona.spec, persona.oauth);
-    let export = crate::auth::shell_env::env_prefix(spec.url_env);
+    let export = crate::auth::shell_env::env_prefix(spec);
     let own = |name: &str| -> Option<String> {
         Some(match name {
             "API_KEY" => spec.api_key_env.to_owned(),

@@ -18,7 +18,7 @@ pub fn run(ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     let active = super::credential::active(ctx, None, io)?;
     super::credential::warn_if_bound(ctx, io, &active, "the exported token")?;
     let server = target.server;
-    let prefix = env_prefix(ctx.spec.url_env);
+    let prefix = env_prefix(ctx.spec);
     let mut lines = vec![
         (ctx.spec.url_env.to_owned(), server),
         (
@@ -39,9 +39,14 @@ pub fn run(ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     Ok(())
 }
 
-/// `TESSERA_` from `TESSERA_URL`: the application's variable prefix.
-pub(crate) fn env_prefix(url_env: &str) -> &str {
-    url_env.strip_suffix("URL").unwrap_or("TESSERA_")
+/// The application's variable prefix: `TESSERA_` from `TESSERA_URL`, else
+/// (a `url_env` such as `WDG_ENDPOINT`) the application's name in capitals,
+/// `WDG_`: never Tessera's own names in another CLI's exports.
+pub(crate) fn env_prefix(spec: &tessera_client::AppSpec) -> std::borrow::Cow<'static, str> {
+    match spec.url_env.strip_suffix("URL") {
+        Some(prefix) => prefix.into(),
+        None => format!("{}_", spec.name.to_ascii_uppercase().replace('-', "_")).into(),
+    }
 }
 
 /// Single quotes, with each `'` written as `'\''`: nothing inside is
@@ -58,7 +63,19 @@ mod tests {
     fn quotes_for_posix_shells() {
         assert_eq!(shell_quote("plain"), "'plain'");
         assert_eq!(shell_quote("it's $HOME `x`"), r"'it'\''s $HOME `x`'");
-        assert_eq!(env_prefix("TESSERA_URL"), "TESSERA_");
-        assert_eq!(env_prefix("LUA_API_URL"), "LUA_API_");
+    }
+
+    #[test]
+    fn the_export_prefix_is_the_applications_own() {
+        let spec = |name, url_env| tessera_client::AppSpec {
+            name,
+            url_env,
+            ..tessera_client::TESSERA
+        };
+        assert_eq!(env_prefix(&spec("tessera", "TESSERA_URL")), "TESSERA_");
+        assert_eq!(env_prefix(&spec("lua", "LUA_API_URL")), "LUA_API_");
+        // A URL variable not ending in `URL` must not export `TESSERA_TOKEN`.
+        assert_eq!(env_prefix(&spec("wdg", "WDG_ENDPOINT")), "WDG_");
+        assert_eq!(env_prefix(&spec("my-cli", "MYCLI_SERVER")), "MY_CLI_");
     }
 }
