@@ -1,11 +1,12 @@
-//! `acme`: a new CLI for the Acme platform with Tessera's whole `auth` group
-//! and one command of its own. The example of docs/embedding.md.
+//! `acme`: a new CLI for the Acme platform with Tessera's whole `auth` group,
+//! its `api` command and one command of its own. The example of
+//! docs/embedding.md.
 
 use clap::{Parser, Subcommand};
 use tessera_cli::auth::{self, AuthCommand, credential};
 use tessera_cli::docs::{self, DocsCommand};
 use tessera_cli::host::{self, App, ErrorTexts, Globals, Persona};
-use tessera_cli::{CliError, Ctx, Io};
+use tessera_cli::{CliError, Ctx, Io, api};
 use tessera_client::{AppSpec, CredentialsFormat, DirDefault, OAuthSpec};
 
 /// Where Acme keeps its files and which variables it reads.
@@ -65,6 +66,10 @@ enum Command {
     /// Log in, inspect and manage credentials, profiles and environments.
     #[command(subcommand)]
     Auth(Box<AuthCommand>),
+    /// Call the Acme API with the credential in use (like `gh api`).
+    // Mounted because `auth token` and `auth env` send the user of a login
+    // bound to this machine (DPoP) to `acme api PATH`.
+    Api(api::ApiArgs),
     /// Who the credential in use acts for (the one `auth token` prints).
     Whoami,
     /// `completion SHELL` and (hidden) `man DIR`; the host runs them.
@@ -76,7 +81,7 @@ impl App for Cli {
     fn globals(&self) -> Globals {
         let auth = match &self.command {
             Command::Auth(command) => Some(&**command),
-            Command::Whoami | Command::Docs(_) => None,
+            Command::Api(_) | Command::Whoami | Command::Docs(_) => None,
         };
         Globals::auth(self.profile.clone(), auth)
     }
@@ -84,6 +89,7 @@ impl App for Cli {
     fn run(self, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
         match self.command {
             Command::Auth(command) => auth::run(*command, ctx, io),
+            Command::Api(args) => api::run(&args, ctx, io),
             Command::Whoami => {
                 let active = credential::active(ctx, None, io)?;
                 let me = auth::target(ctx)?.api(ctx, io)?.me(&active.authorization)?;

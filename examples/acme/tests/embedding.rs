@@ -2,7 +2,7 @@
 //! `auth` group under Acme's names, against a real tesserad on a free port.
 
 use std::os::unix::fs::PermissionsExt as _;
-use tessera_testkit::{Home, Tesserad};
+use tessera_testkit::{Browser, Home, Tesserad};
 
 fn acme() -> Home {
     Home::new(env!("CARGO_BIN_EXE_acme"))
@@ -69,4 +69,41 @@ fn login_status_token_and_acmes_own_command_against_tesserad() {
     server.revoke(&key_id);
     let run = home.run(&["whoami"], &url).expect_code(4);
     assert!(run.stderr().starts_with("acme: "), "{}", run.stderr());
+}
+
+#[test]
+fn the_api_command_the_dpop_hint_names_exists_and_sends_a_proof() {
+    let server = Tesserad::start();
+    let email = server.account();
+    server.admin(&[
+        "app",
+        "create",
+        "--account",
+        &email,
+        "--name",
+        "acme",
+        "--public",
+        "--client-id",
+        "acme-cli",
+    ]);
+    let home = acme();
+    let url = [("ACME_URL", server.url.as_str())];
+    let mut login = home.spawn(&["auth", "login", "--device"], &url);
+    let verification = login.stderr_until(|line| {
+        let line = line.trim();
+        line.contains("/device?user_code=").then(|| line.to_owned())
+    });
+    Browser::new(&server.url).approve_device(&server, &email, &verification);
+    let (code, stderr) = login.finish();
+    assert_eq!(code, 0, "{stderr}");
+
+    let token = home.run(&["auth", "token"], &url).ok();
+    assert!(
+        token.stderr().contains("`acme api PATH` adds one"),
+        "{}",
+        token.stderr()
+    );
+    let me = home.run(&["api", "/v1/me"], &url).ok().stdout();
+    let me: serde_json::Value = serde_json::from_str(&me).unwrap();
+    assert_eq!(me["email"], email.as_str());
 }
