@@ -45,6 +45,9 @@ const PERSONA: Persona = Persona {
     errors: ErrorTexts {
         hint: "  try: ",
         unreachable: Some("is https://status.acme.example green?"),
+        insecure_http: Some(
+            "if the server has no https, add it as an environment that allows plain http: `acme auth env add NAME URL --insecure`",
+        ),
         ..ErrorTexts::plain("acme: ")
     },
     theme: &tessera_cli::io::SimpleTheme,

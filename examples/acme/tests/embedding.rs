@@ -107,3 +107,18 @@ fn the_api_command_the_dpop_hint_names_exists_and_sends_a_proof() {
     let me: serde_json::Value = serde_json::from_str(&me).unwrap();
     assert_eq!(me["email"], email.as_str());
 }
+
+#[test]
+fn refused_plain_http_says_how_acme_opts_in_as_tessera_does() {
+    let home = acme();
+    let key = [("ACME_API_KEY", "k")];
+    let run = home
+        .run(&["whoami"], &[key[0], ("ACME_URL", "http://10.9.9.9:8080")])
+        .expect_code(2);
+    assert!(
+        run.stderr()
+            .contains("  try: if the server has no https, add it as an environment that allows plain http: `acme auth env add NAME URL --insecure`"),
+        "{}",
+        run.stderr()
+    );
+}
