@@ -1,6 +1,4 @@
-//! `acme`: a new CLI for the Acme platform with Tessera's whole `auth` group,
-//! its `api` command and one command of its own. The example of
-//! docs/embedding.md.
+//! `acme`: Acme's new CLI, Tessera's `auth` and `api` plus its own `whoami` (docs/embedding.md).
 
 use clap::{Parser, Subcommand};
 use tessera_cli::auth::{self, AuthCommand, credential};
@@ -9,7 +7,6 @@ use tessera_cli::host::{self, App, ErrorTexts, Globals, Persona};
 use tessera_cli::{CliError, Ctx, Io, api};
 use tessera_client::{AppSpec, CredentialsFormat, DirDefault, OAuthSpec};
 
-/// Where Acme keeps its files and which variables it reads.
 const ACME: AppSpec = AppSpec {
     name: "acme",
     config_dir_env: "ACME_CONFIG_DIR",
@@ -44,10 +41,7 @@ const PERSONA: Persona = Persona {
     profile: None, // named profiles per environment, like gh and gcloud
     errors: ErrorTexts {
         hint: "  try: ",
-        unreachable: Some("is https://status.acme.example green?"),
-        insecure_http: Some(
-            "if the server has no https, add it as an environment that allows plain http: `acme auth env add NAME URL --insecure`",
-        ),
+        insecure_http: Some("allow it for one server: `acme auth env add NAME URL --insecure`"),
         ..ErrorTexts::plain("acme: ")
     },
     theme: &tessera_cli::io::SimpleTheme,
@@ -70,14 +64,11 @@ enum Command {
     #[command(subcommand)]
     Auth(Box<AuthCommand>),
     /// Call the Acme API with the credential in use (like `gh api`).
-    // Mounted because `auth token` and `auth env` send the user of a login
-    // bound to this machine (DPoP) to `acme api PATH`.
     Api(api::ApiArgs),
     /// Who the credential in use acts for (the one `auth token` prints).
     Whoami,
-    /// `completion SHELL` and (hidden) `man DIR`; the host runs them.
     #[command(flatten)]
-    Docs(DocsCommand),
+    Docs(DocsCommand), // `completion SHELL` and (hidden) `man DIR`; the host runs them
 }
 
 impl App for Cli {

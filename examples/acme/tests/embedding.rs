@@ -117,7 +117,7 @@ fn refused_plain_http_says_how_acme_opts_in_as_tessera_does() {
         .expect_code(2);
     assert!(
         run.stderr()
-            .contains("  try: if the server has no https, add it as an environment that allows plain http: `acme auth env add NAME URL --insecure`"),
+            .contains("  try: allow it for one server: `acme auth env add NAME URL --insecure`"),
         "{}",
         run.stderr()
     );
