@@ -24,6 +24,9 @@ pub enum Error {
     BadRequest(String),
     #[error("{0}")]
     NotFound(String),
+    /// A method the address does not answer (405; axum sets `Allow`).
+    #[error("this address does not answer {method}; the Allow header lists the methods it does")]
+    MethodNotAllowed { method: String },
     /// The request conflicts with existing state (e.g. an email already registered).
     #[error("{0}")]
     Conflict(String),

@@ -68,6 +68,18 @@ pub fn respond(style: Style, error: Error) -> Response {
             OAuth => oauth(OAuthErrorCode::InvalidRequest, Some(message)),
             Page => page_4xx(StatusCode::NOT_FOUND, message),
         },
+        Error::MethodNotAllowed { .. } => {
+            let status = StatusCode::METHOD_NOT_ALLOWED;
+            match style {
+                Api => api(status, "method_not_allowed", text),
+                OAuth => {
+                    let mut response = oauth(OAuthErrorCode::InvalidRequest, Some(text));
+                    *response.status_mut() = status;
+                    response
+                }
+                Page => page_4xx(status, text),
+            }
+        }
         Error::Conflict(message) => match style {
             Api => api(StatusCode::CONFLICT, "conflict", message),
             OAuth => oauth(OAuthErrorCode::InvalidRequest, Some(message)),
@@ -694,6 +706,31 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A method an address does not answer says so in the route's own form,
+    /// with `Allow`, not axum's empty 405 (pages keep their headers).
+    #[tokio::test]
+    async fn a_wrong_method_is_a_405_in_the_routes_form() {
+        let fx = crate::testing::Fixture::new().await;
+        let cases = [
+            ("/oauth/token", "POST", "error_description"),
+            ("/v1/auth/otp", "POST", "message"),
+            ("/healthz", "GET,HEAD", "message"),
+        ];
+        for (path, allow, field) in cases {
+            let r = fx.call(axum::http::Method::PUT, path, "").await;
+            assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED, "{path}");
+            assert_eq!(r.headers()[header::ALLOW], allow, "{path}");
+            let body = crate::testing::body_json(r).await;
+            let text = body[field].as_str().unwrap_or_default();
+            assert!(text.contains("does not answer PUT"), "{path}: {body}");
+        }
+        let page = fx.call(axum::http::Method::DELETE, "/signin", "").await;
+        assert_eq!(page.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(page.headers()[header::X_FRAME_OPTIONS], "DENY");
+        let content_type = &page.headers()[header::CONTENT_TYPE];
+        assert_eq!(content_type, "text/html; charset=utf-8");
     }
 
     #[test]

@@ -93,7 +93,15 @@ pub fn metrics_router(state: AppState) -> Router {
 
 /// `routes` with the request timeout, answered in `style`. Outside the other
 /// layers of the routes, so that a stuck limiter or database is bounded too.
+/// A method a route does not answer is a 405 in `style` too: axum's own is
+/// an empty body, which tells a client nothing (axum still adds `Allow`).
 fn timed(state: &AppState, routes: Router<AppState>, style: Style) -> Router<AppState> {
     let limit = state.settings.connections.request_timeout;
-    routes.layer(from_fn_with_state((limit, style), middleware::bounded))
+    let refuse = move |method: axum::http::Method| async move {
+        let method = method.to_string();
+        error::respond(style, crate::error::Error::MethodNotAllowed { method })
+    };
+    routes
+        .method_not_allowed_fallback(refuse)
+        .layer(from_fn_with_state((limit, style), middleware::bounded))
 }
