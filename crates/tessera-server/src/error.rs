@@ -82,9 +82,13 @@ pub enum Error {
     #[error("{0}")]
     Config(String),
     /// The request was not answered within the request timeout (a stuck
-    /// dependency, or a client that sends its body too slowly); worth retrying.
+    /// dependency); worth retrying.
     #[error("the server could not finish this request within {after_secs} s; try again")]
     TimedOut { after_secs: u64 },
+    /// The request timeout passed while its body was still being read: the
+    /// client's bytes were late, not the server (RFC 9110 §15.5.9, 408).
+    #[error("the request body did not arrive within {after_secs} s")]
+    BodyTimedOut { after_secs: u64 },
     /// The database cannot be reached right now (or another process holds
     /// SQLite's lock for longer than the busy timeout); worth retrying.
     #[error("database unavailable, try again: {0}")]

@@ -141,7 +141,8 @@ pub struct ConnectionArgs {
     #[arg(value_name = "DURATION")]
     pub header_read_timeout: Option<Duration>,
     /// Time to answer a request once its headers are in, reading its body
-    /// included; past it the answer is 503 (default `30s`).
+    /// included; past it the answer is 503, or 408 while the body is still
+    /// arriving (default `30s`).
     #[arg(long, env = "TESSERAD_REQUEST_TIMEOUT", value_parser = parse_duration)]
     #[arg(value_name = "DURATION")]
     pub request_timeout: Option<Duration>,

@@ -163,6 +163,18 @@ pub fn respond(style: Style, error: Error) -> Response {
             Page => Redirect::to(&page::signin_url(&return_to)).into_response(),
             Api | OAuth => unauthenticated(AuthError::Missing),
         },
+        Error::BodyTimedOut { .. } => {
+            let status = StatusCode::REQUEST_TIMEOUT;
+            match style {
+                Api => api(status, "request_timeout", text),
+                OAuth => {
+                    let mut response = oauth(OAuthErrorCode::InvalidRequest, Some(text));
+                    *response.status_mut() = status;
+                    response
+                }
+                Page => page_4xx(status, text),
+            }
+        }
         Error::TimedOut { .. } => match style {
             Api => (
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -33,6 +33,8 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 use tessera_proto::THIRD_PARTY_OPERATION;
 use tessera_proto::dpop::NONCE_HEADER;
@@ -259,9 +261,9 @@ pub fn write_headers(decision: &Decision, response: &mut Response) {
 /// Bounds a request before any handler reads it: a declared body over
 /// [`super::MAX_BODY_BYTES`] is refused at once, instead of after waiting for
 /// bytes that will be refused anyway; and the handling, the reading of the body
-/// included, gets the request timeout: a stuck dependency or a client that
-/// trickles its body gets [`Error::TimedOut`] instead of holding a connection
-/// and a worker. Errors come in the routes' own `style`. (The serve loop bounds
+/// included, gets the request timeout instead of holding a connection and a
+/// worker: a stuck dependency gets [`Error::TimedOut`] (503, retry), a client
+/// that trickles its body [`Error::BodyTimedOut`] (408: its bytes were late). Errors come in the routes' own `style`. (The serve loop bounds
 /// headers and idle time.)
 pub async fn bounded(
     State((limit, style)): State<(std::time::Duration, Style)>,
@@ -273,8 +275,20 @@ pub async fn bounded(
     let refused = if declared.is_some_and(|n| n > super::MAX_BODY_BYTES as u64) {
         super::extract::too_large()
     } else {
+        let has_body = declared.map_or(
+            request.headers().contains_key(header::TRANSFER_ENCODING),
+            |n| n > 0,
+        );
+        let (request, reading) = match has_body {
+            true => watch_body(request),
+            false => (request, BodyReading::default()),
+        };
         match tokio::time::timeout(limit, next.run(request)).await {
             Ok(response) => return response,
+            // Still waiting for the client's bytes: its fault, not ours.
+            Err(_) if reading.unfinished() => Error::BodyTimedOut {
+                after_secs: limit.as_secs(),
+            },
             Err(_) => Error::TimedOut {
                 after_secs: limit.as_secs(),
             },
@@ -285,6 +299,36 @@ pub async fn bounded(
     let mut response = respond(style, refused);
     (response.headers_mut()).insert(header::CONNECTION, HeaderValue::from_static("close"));
     response
+}
+
+/// Whether a handler began to read a request's body and did not reach its end.
+#[derive(Clone, Default)]
+struct BodyReading(Arc<[AtomicBool; 2]>);
+
+impl BodyReading {
+    fn unfinished(&self) -> bool {
+        self.0[0].load(Ordering::Relaxed) && !self.0[1].load(Ordering::Relaxed)
+    }
+}
+
+/// `request` with a body that notes in the returned [`BodyReading`] when it is
+/// first read and when its end arrives.
+fn watch_body(request: Request) -> (Request, BodyReading) {
+    use futures_util::StreamExt as _;
+    let reading = BodyReading::default();
+    let seen = reading.clone();
+    let (parts, body) = request.into_parts();
+    let mut data = body.into_data_stream();
+    let watched = futures_util::stream::poll_fn(move |cx| {
+        seen.0[0].store(true, Ordering::Relaxed);
+        let next = data.poll_next_unpin(cx);
+        if let std::task::Poll::Ready(None) = next {
+            seen.0[1].store(true, Ordering::Relaxed);
+        }
+        next
+    });
+    let body = axum::body::Body::from_stream(watched);
+    (Request::from_parts(parts, body), reading)
 }
 
 /// CORS for what a browser app (an SPA, a public client doing PKCE) calls
