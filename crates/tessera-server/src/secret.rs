@@ -11,6 +11,12 @@ const SECRET_PARAMS: [&str; 4] = ["pass", "secret", "token", "key"];
 
 const HIDDEN: &str = "***";
 
+/// Whether a URL's query parameter named `name` holds a credential.
+pub fn is_secret_param(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    SECRET_PARAMS.iter().any(|s| lower.contains(s))
+}
+
 /// A URL shown with its password (and password-like query parameters) as `***`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SecretUrl(String);
@@ -37,10 +43,7 @@ impl SecretUrl {
         self.0.split(',').any(|part| {
             url::Url::parse(part.trim()).is_ok_and(|url| {
                 url.password().is_some()
-                    || url.query_pairs().any(|(name, _)| {
-                        let lower = name.to_ascii_lowercase();
-                        SECRET_PARAMS.iter().any(|s| lower.contains(s))
-                    })
+                    || url.query_pairs().any(|(name, _)| is_secret_param(&name))
             })
         })
     }
@@ -58,9 +61,7 @@ impl SecretUrl {
             let pairs: Vec<(String, String)> = url
                 .query_pairs()
                 .map(|(name, value)| {
-                    let lower = name.to_ascii_lowercase();
-                    let secret = SECRET_PARAMS.iter().any(|s| lower.contains(s));
-                    let value = if secret {
+                    let value = if is_secret_param(&name) {
                         HIDDEN.to_owned()
                     } else {
                         value.into()

@@ -41,6 +41,7 @@ const STARTUP_ATTEMPTS: u32 = 2;
 /// certificate or an unreadable `sslrootcert` is a configuration error that says
 /// what to change: no retry would fix it.
 pub async fn connect(url: &str) -> Result<AnyPool> {
+    check_secret_parameters(url)?;
     check_root_certificate(url)?;
     let options = AnyPoolOptions::new()
         .max_connections(8)
@@ -117,6 +118,41 @@ fn refused_login(url: &str, error: &sqlx::Error) -> Option<String> {
         user = options.get_username(),
         said = db.message(),
     ))
+}
+
+/// The URL's query parameters that sqlx reads and that look like secrets
+/// ([`crate::secret::is_secret_param`]): the password itself, and the path of
+/// the client key (`options[…]` are sent to the server, never logged).
+const SECRET_PARAMETERS_READ: [&str; 3] = ["password", "sslkey", "ssl-key"];
+
+/// sqlx logs every query parameter it does not read, value and all, at WARN
+/// (`ignoring unrecognized connect parameter key=sslpassword value=…`), once
+/// per connection attempt: a libpq `sslpassword`, or a misspelt `Password`,
+/// would reach the log. Such a parameter is refused by name before sqlx sees
+/// the URL.
+fn check_secret_parameters(url: &str) -> Result<()> {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return Ok(());
+    };
+    for (name, _) in parsed.query_pairs() {
+        if crate::secret::is_secret_param(&name)
+            && !SECRET_PARAMETERS_READ.contains(&&*name)
+            && !name.starts_with("options[")
+        {
+            let hint = if name == "sslpassword" {
+                " (an encrypted client key is not supported: give sslkey a key file \
+                 without a passphrase that only tesserad's user can read)"
+            } else {
+                ""
+            };
+            return Err(Error::Config(format!(
+                "the database URL (--database, TESSERAD_DATABASE_URL or database_url) has \
+                 the parameter {name}, which tesserad's PostgreSQL driver does not read; \
+                 it would be ignored with its value written to the log, so it is refused{hint}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// sqlx reports a missing `sslrootcert` as a bare "No such file or directory".
@@ -201,6 +237,48 @@ mod tests {
             assert!(err.contains("TESSERAD_DATABASE_URL"), "{err}");
             assert!(!err.contains("secret-pw"), "{err}");
         }
+    }
+
+    /// A secret in a query parameter sqlx does not read (libpq's
+    /// `sslpassword`, a misspelt `Password`) is refused by name: sqlx would
+    /// log the parameter's value at every connection attempt.
+    #[tokio::test]
+    async fn a_secret_parameter_the_driver_ignores_is_refused_unlogged() {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone, Default)]
+        struct Captured(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Captured {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        sqlx::any::install_default_drivers();
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        for name in ["sslpassword", "Password", "api_token"] {
+            let url = format!("postgres://u@127.0.0.1:{port}/db?sslmode=disable&{name}=secret-pw");
+            let err = super::connect(&url).await.unwrap_err();
+            assert!(matches!(err, crate::error::Error::Config(_)), "{err:?}");
+            let err = err.to_string();
+            assert!(err.contains(name) && !err.contains("secret-pw"), "{err}");
+        }
+        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(!log.contains("secret-pw"), "{log}");
+        // What sqlx reads passes.
+        let url = "postgres://u@h/db?password=pw&sslkey=/k&ssl-key=/k&options[a_key]=b";
+        assert!(super::check_secret_parameters(url).is_ok());
     }
 
     /// A user or database the server does not know is a configuration error
