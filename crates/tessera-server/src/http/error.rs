@@ -334,10 +334,12 @@ fn api(status: StatusCode, error: &str, message: String) -> Response {
     (status, api_body(error, message)).into_response()
 }
 
-/// Quotes a value for an auth-param (RFC 9110 §5.6.4): our texts carry no `"` or `\`,
-/// but never let one break the header.
+/// Quotes an `error_description` auth-param (RFC 9110 §5.6.4) in the
+/// characters RFC 6750 §3 allows there. A text may quote what a client sent
+/// (a DPoP proof's `htm`): a control character in it made the header invalid,
+/// and the 401 went out with no challenge at all.
 fn quoted(s: &str) -> String {
-    s.replace(['"', '\\'], "'")
+    error_description(s)
 }
 
 fn with_challenge(response: Response, challenge: &str) -> Response {
@@ -743,6 +745,20 @@ mod tests {
         assert_eq!(page.headers()[header::X_FRAME_OPTIONS], "DENY");
         let content_type = &page.headers()[header::CONTENT_TYPE];
         assert_eq!(content_type, "text/html; charset=utf-8");
+    }
+
+    /// A DPoP proof's `htm` is quoted in the refusal: a line break in it
+    /// must not cost the 401 its challenge (RFC 9449 §7.1, RFC 6750 §3).
+    #[test]
+    fn a_quoted_control_character_keeps_the_challenge() {
+        let why = "the DPoP proof is for G\r\nX-Injected: 1\u{7f}, not for this GET request";
+        let r = respond(Style::Api, Error::Dpop(DpopError::InvalidProof(why.into())));
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let challenge = r.headers()[header::WWW_AUTHENTICATE].to_str().unwrap();
+        assert!(
+            challenge.starts_with("DPoP ") && challenge.contains("G??X-Injected: 1?,"),
+            "{challenge}"
+        );
     }
 
     #[test]
