@@ -145,15 +145,20 @@ pub struct Transport {
     /// off loopback: the server the user opted in for. Not any host its
     /// metadata names: an endpoint elsewhere is held to https like any other.
     pub insecure_http_origin: Option<String>,
+    /// The CLI making the requests (`AppSpec::name`), first in the
+    /// `User-Agent`: a platform's server logs name its own CLI, not only the
+    /// library inside it. `None`: `tessera/VERSION` alone.
+    pub app: Option<&'static str>,
 }
 
 impl Transport {
     /// The process's trust settings (`SSL_CERT_FILE`, `SSL_CERT_DIR`), no
-    /// insecure http.
-    pub fn from_env(env: &dyn EnvVars) -> Result<Self, Error> {
+    /// insecure http, requests made as `app`.
+    pub fn from_env(env: &dyn EnvVars, app: &'static str) -> Result<Self, Error> {
         Ok(Self {
             trust: TlsTrust::from_env(env)?,
             insecure_http_origin: None,
+            app: Some(app),
         })
     }
 
@@ -177,7 +182,7 @@ impl Transport {
             .max_redirects(0)
             .timeout_connect(Some(timeout.min(Duration::from_secs(10))))
             .timeout_global(Some(timeout))
-            .user_agent(concat!("tessera/", env!("CARGO_PKG_VERSION")))
+            .user_agent(self.user_agent())
             .tls_config(
                 ureq::tls::TlsConfig::builder()
                     .root_certs(self.trust.root_certs())
@@ -186,6 +191,16 @@ impl Transport {
             .build()
             .into();
         Agent(agent)
+    }
+
+    /// `acme tessera/0.1.0` (RFC 9110 §10.1.5 product tokens; the app's own
+    /// version is not the library's to know).
+    fn user_agent(&self) -> String {
+        const TESSERA: &str = concat!("tessera/", env!("CARGO_PKG_VERSION"));
+        match self.app {
+            Some(app) if app != "tessera" => format!("{app} {TESSERA}"),
+            _ => TESSERA.to_owned(),
+        }
     }
 
     /// Refuses plain `http://` to anything but loopback unless opted in:

@@ -92,7 +92,7 @@ fn https_server() -> Https {
 
 fn trusting(ca_file: &std::path::Path) -> Transport {
     let env = BTreeMap::from([("SSL_CERT_FILE", ca_file.to_str().unwrap())]);
-    Transport::from_env(&env).unwrap()
+    Transport::from_env(&env, "tessera").unwrap()
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! `auth` group under Acme's names, against a real tesserad on a free port.
 
 use std::os::unix::fs::PermissionsExt as _;
-use tessera_testkit::{Browser, Home, Tesserad};
+use tessera_testkit::{Browser, Home, HttpStub, StubResponse, Tesserad};
 
 fn acme() -> Home {
     Home::new(env!("CARGO_BIN_EXE_acme"))
@@ -121,4 +121,16 @@ fn refused_plain_http_says_how_acme_opts_in_as_tessera_does() {
         "{}",
         run.stderr()
     );
+}
+
+/// The platform's server logs see its own CLI first in `User-Agent`, with the
+/// library's version after it.
+#[test]
+fn requests_name_acme_in_the_user_agent() {
+    let stub = HttpStub::answering(StubResponse::json(200, serde_json::json!({})));
+    let env = [("ACME_API_KEY", "k"), ("ACME_URL", stub.url.as_str())];
+    acme().run(&["api", "/v1/me"], &env).ok();
+    let request = stub.only_request();
+    let agent = request.header("user-agent").unwrap_or_default();
+    assert!(agent.starts_with("acme tessera/"), "{agent}");
 }

@@ -229,7 +229,9 @@ impl Target {
     /// commands that go to the network: `SSL_CERT_DIR` may hold hundreds of
     /// files, and `auth token` with a cached token must not read them.
     pub fn transport(&self, ctx: &Ctx, io: &mut Io) -> Result<Transport, CliError> {
-        let transport = self.selection.transport(&Transport::from_env(ctx.env)?);
+        let transport = self
+            .selection
+            .transport(&Transport::from_env(ctx.env, ctx.spec.name)?);
         let opted_in = transport.insecure_http_origin.is_some();
         if opted_in && Transport::default().check_url(&self.server).is_err() {
             io.warn(format!(

@@ -63,7 +63,7 @@ pub fn obtain(
     }
     let transport = match server {
         Some(target) => target.transport(ctx, io)?,
-        None => Transport::from_env(ctx.env).map_err(CliError::from)?,
+        None => Transport::from_env(ctx.env, ctx.spec.name).map_err(CliError::from)?,
     };
     let http = UreqClient::with_transport(&transport, OAUTH_TIMEOUT);
     let token = oauth::session_token(&http, token_url, session_id).map_err(LoginError::Grant)?;
