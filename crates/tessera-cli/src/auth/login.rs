@@ -291,7 +291,7 @@ pub fn read_key(args: &LoginArgs, io: &mut Io) -> Result<ApiKey, CliError> {
 }
 
 /// The key login of every CLI: checks `key` with `GET /v1/me` on the selected
-/// server when `verify`, then stores it ([`save`]). Failures carry no hint:
+/// server when `verify`, then stores it ([`save_replacing`]). Failures carry no hint:
 /// each CLI says what to do in its own words.
 pub fn api_key(
     ctx: &Ctx,

@@ -47,7 +47,7 @@ pub enum TransportError {
     #[error("{reason}")]
     Unreadable { status: u16, reason: String },
     /// Something answered, but not in HTTP (a wrong port, `http://` to a TLS
-    /// port): said why ([`crate::transport::not_http`]).
+    /// port): said why.
     #[error("{0}")]
     NotHttp(String),
 }

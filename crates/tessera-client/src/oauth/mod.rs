@@ -65,7 +65,10 @@ pub use authorization_code::{
 };
 pub use client_credentials::{ClientCredentialsRequest, client_credentials};
 pub use clock::{Clock, SystemClock};
-pub use device::{DEVICE_CODE_GRANT, poll_device_token, request_device_authorization};
+pub use device::{
+    DEVICE_CODE_GRANT, MAX_DEVICE_CODE_LIFETIME, MAX_POLL_INTERVAL, poll_device_token,
+    request_device_authorization,
+};
 pub use discovery::{check_stored_endpoint, discover, require_endpoint, well_known_urls};
 pub use error::OAuthError;
 pub use federated::{GITHUB_REQUEST_TOKEN, GITHUB_REQUEST_URL, SubjectTokenSource, token_exchange};
