@@ -49,6 +49,17 @@ const COMPLETION_HELP: &str = crate::with_examples!(
 
 /// Runs a docs command for the binary whose command tree is `A`.
 pub fn run<A: CommandFactory>(command: &DocsCommand, io: &mut Io) -> Result<(), CliError> {
+    run_naming::<A>(command, io, &str::to_owned)
+}
+
+/// [`run`], with every page and script passed through `own_names`: the
+/// command host's, which writes what the library's commands say in Tessera's
+/// names (`TESSERA_CLIENT_ID`, `` `tessera api` ``) in the persona's.
+pub(crate) fn run_naming<A: CommandFactory>(
+    command: &DocsCommand,
+    io: &mut Io,
+    own_names: &dyn Fn(&str) -> String,
+) -> Result<(), CliError> {
     match command {
         DocsCommand::Completion(args) => {
             let mut cmd = A::command();
@@ -57,10 +68,11 @@ pub fn run<A: CommandFactory>(command: &DocsCommand, io: &mut Io) -> Result<(), 
             // (`| head`), this says it.
             let mut script = Vec::new();
             clap_complete::generate(args.shell, &mut cmd, name, &mut script);
-            Ok(io.stdout.write_all(&script)?)
+            let script = own_names(&String::from_utf8_lossy(&script));
+            Ok(io.stdout.write_all(script.as_bytes())?)
         }
         DocsCommand::Man(args) => {
-            let written = man_pages(A::command(), &args.dir)?;
+            let written = man_pages(A::command(), &args.dir, own_names)?;
             writeln!(
                 io.stderr,
                 "Wrote {} manual pages to {}.",
@@ -74,8 +86,12 @@ pub fn run<A: CommandFactory>(command: &DocsCommand, io: &mut Io) -> Result<(), 
 
 /// One page per command that is not hidden, named `tessera-auth-login.1`,
 /// each written whole (temp file, rename), so an interrupted run leaves no
-/// half page. Returns the paths.
-pub fn man_pages(cmd: clap::Command, dir: &std::path::Path) -> Result<Vec<PathBuf>, CliError> {
+/// half page; each page's text passed through `own_names`. Returns the paths.
+pub fn man_pages(
+    cmd: clap::Command,
+    dir: &std::path::Path,
+    own_names: &dyn Fn(&str) -> String,
+) -> Result<Vec<PathBuf>, CliError> {
     let mut cmd = cmd.disable_help_subcommand(true);
     cmd.build();
     // Every page's footer names the program and its version, not the
@@ -104,7 +120,7 @@ pub fn man_pages(cmd: clap::Command, dir: &std::path::Path) -> Result<Vec<PathBu
         }
         let path = dir.join(man.get_filename());
         let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-        tmp.write_all(&text)?;
+        tmp.write_all(own_names(&String::from_utf8_lossy(&text)).as_bytes())?;
         tmp.persist(&path).map_err(|e| e.error)?;
         written.push(path);
     }
@@ -146,7 +162,7 @@ mod tests {
     #[test]
     fn a_page_per_visible_command_with_its_examples() {
         let dir = tempfile::tempdir().unwrap();
-        let written = man_pages(crate::Cli::command(), dir.path()).unwrap();
+        let written = man_pages(crate::Cli::command(), dir.path(), &str::to_owned).unwrap();
         let names: Vec<String> = written
             .iter()
             .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())

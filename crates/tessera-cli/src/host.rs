@@ -143,7 +143,7 @@ pub fn main<A: App>(persona: &Persona) -> ExitCode {
     let profile = persona.profile.map(str::to_owned).or(globals.profile);
     with_process_io(&mut ThemedPrompter(persona.theme), |io| {
         let result = match docs {
-            Some(command) => docs::run::<A>(&command, io),
+            Some(command) => docs::run_naming::<A>(&command, io, &|page| own_names(page, persona)),
             None => checked
                 .and_then(|()| context(persona, &env, profile))
                 .map(|ctx| Ctx {
@@ -196,7 +196,7 @@ pub fn clap_usage(error: &clap::Error, persona: &Persona) -> Exit {
             false => plain.clone(),
         };
         let page = crate::texts::name_the_command(&plain, &shown);
-        let page = own_variable_names(&page, persona);
+        let page = own_names(&page, persona);
         if refused {
             eprint!("{page}");
             return Exit::Usage;
@@ -246,9 +246,35 @@ fn refusal_parts(rendered: &str) -> (String, String) {
     (error, rest.join("; "))
 }
 
-/// `page` with the variables the library's commands name in their help
-/// (Tessera's, `TESSERA_…`) written as this CLI names them: `acme auth login
-/// --help` says `ACME_CLIENT_ID`. Identity for `tessera`.
+/// `page` (a help page, a manual page, a completion script) with what the
+/// library's commands say in Tessera's names written in this CLI's: the
+/// commands they quote (`` `$(tessera auth token)` `` is
+/// `` `$(acme auth token)` ``) and the variables, `acme auth login --help` says
+/// `ACME_CLIENT_ID`. Identity for `tessera`.
+fn own_names(page: &str, persona: &Persona) -> String {
+    let page = own_variable_names(page, persona);
+    let name = persona.spec.name;
+    if name == "tessera" {
+        return page;
+    }
+    // A quoted command starts after one of these, and help may wrap a line
+    // right after the name.
+    let mut out = String::with_capacity(page.len());
+    let mut rest = page.as_str();
+    while let Some(at) = rest.find("tessera") {
+        let quoted = rest[..at].ends_with(['`', '(', '!']);
+        let after = &rest[at + "tessera".len()..];
+        out.push_str(&rest[..at]);
+        match quoted && after.starts_with(char::is_whitespace) {
+            true => out.push_str(name),
+            false => out.push_str("tessera"),
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
 fn own_variable_names(page: &str, persona: &Persona) -> String {
     let (spec, oauth) = (persona.spec, persona.oauth);
     let export = crate::auth::shell_env::env_prefix(spec);
@@ -510,12 +536,12 @@ mod tests {
             oauth: &ACME_OAUTH,
             ..crate::TESSERA
         };
-        let page = "TESSERA_CLIENT_ID/TESSERA_URL, $TESSERA_AUTHORIZATION, TESSERA_TOKEN_EXPIRES_AT, TESSERA_KILL_SEED, tessera";
+        let page = "TESSERA_CLIENT_ID/TESSERA_URL, $TESSERA_AUTHORIZATION, TESSERA_TOKEN_EXPIRES_AT, TESSERA_KILL_SEED, tessera, `tessera api`, `$(tessera auth token)`, '!tessera auth git-credential', `tessera\napi`, (tessera)";
         assert_eq!(
-            own_variable_names(page, &acme),
-            "ACME_CLIENT_ID/ACME_URL, $ACME_AUTHORIZATION, ACME_TOKEN_EXPIRES_AT, TESSERA_KILL_SEED, tessera"
+            own_names(page, &acme),
+            "ACME_CLIENT_ID/ACME_URL, $ACME_AUTHORIZATION, ACME_TOKEN_EXPIRES_AT, TESSERA_KILL_SEED, tessera, `acme api`, `$(acme auth token)`, '!acme auth git-credential', `acme\napi`, (tessera)"
         );
-        assert_eq!(own_variable_names(page, &crate::TESSERA), page);
+        assert_eq!(own_names(page, &crate::TESSERA), page);
     }
 
     const WORDS: ErrorTexts = ErrorTexts {

@@ -134,3 +134,22 @@ fn requests_name_acme_in_the_user_agent() {
     let agent = request.header("user-agent").unwrap_or_default();
     assert!(agent.starts_with("acme tessera/"), "{agent}");
 }
+
+/// Manual pages, completion scripts and help quote the library's commands and
+/// variables in Acme's names: following them runs `acme`, not `tessera`.
+#[test]
+fn docs_name_acmes_commands_and_variables() {
+    let home = acme();
+    let dir = home.home().join("man");
+    home.run(&["man", dir.to_str().unwrap()], &[]).ok();
+    let mut text = String::new();
+    for page in std::fs::read_dir(&dir).unwrap() {
+        text += &std::fs::read_to_string(page.unwrap().path()).unwrap();
+    }
+    assert!(text.contains("ACME_CLIENT_ID") && text.contains("!acme auth git"));
+    text += &acme().run(&["completion", "zsh"], &[]).ok().stdout();
+    text += &acme().run(&["auth", "token", "--help"], &[]).ok().stdout();
+    for tessera in ["TESSERA_", "`tessera", "(tessera", "!tessera"] {
+        assert!(!text.contains(tessera), "{tessera} in\n{text}");
+    }
+}
