@@ -9,7 +9,7 @@ use crate::secret::{Secret, SecretUrl};
 use crate::services::AppState;
 use crate::settings::Settings;
 use axum::body::Body;
-use axum::http::{Request, Response};
+use axum::http::{HeaderValue, Request, Response, header};
 use std::sync::Arc;
 use tower::ServiceExt as _;
 
@@ -68,8 +68,13 @@ impl Fixture {
         (rt, fx)
     }
 
-    /// Sends a request through the full router.
-    pub async fn send(&self, request: Request<Body>) -> Response<Body> {
+    /// Sends a request through the full router, with a `Host` as every
+    /// HTTP/1.1 client sends one, unless the request has its own.
+    pub async fn send(&self, mut request: Request<Body>) -> Response<Body> {
+        let headers = request.headers_mut();
+        if !headers.contains_key(header::HOST) {
+            headers.insert(header::HOST, HeaderValue::from_static("tessera.test"));
+        }
         crate::http::router(self.state.clone())
             .oneshot(request)
             .await

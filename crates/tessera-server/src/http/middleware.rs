@@ -258,13 +258,15 @@ pub fn write_headers(decision: &Decision, response: &mut Response) {
     );
 }
 
-/// Bounds a request before any handler reads it: a declared body over
+/// Bounds a request before any handler reads it: an HTTP/1.1 request without
+/// exactly one valid `Host` is refused ([`host_problem`]); a declared body over
 /// [`super::MAX_BODY_BYTES`] is refused at once, instead of after waiting for
 /// bytes that will be refused anyway; and the handling, the reading of the body
 /// included, gets the request timeout instead of holding a connection and a
 /// worker: a stuck dependency gets [`Error::TimedOut`] (503, retry), a client
-/// that trickles its body [`Error::BodyTimedOut`] (408: its bytes were late). Errors come in the routes' own `style`. (The serve loop bounds
-/// headers and idle time.)
+/// that trickles its body [`Error::BodyTimedOut`] (408: its bytes were late).
+/// Errors come in the routes' own `style`. (The serve loop bounds headers and
+/// idle time.)
 pub async fn bounded(
     State((limit, style)): State<(std::time::Duration, Style)>,
     request: Request,
@@ -272,7 +274,9 @@ pub async fn bounded(
 ) -> Response {
     let declared = (request.headers().get(header::CONTENT_LENGTH))
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    let refused = if declared.is_some_and(|n| n > super::MAX_BODY_BYTES as u64) {
+    let refused = if let Some(problem) = host_problem(&request) {
+        Error::BadRequest(problem.into())
+    } else if declared.is_some_and(|n| n > super::MAX_BODY_BYTES as u64) {
         super::extract::too_large()
     } else {
         let has_body = declared.map_or(
@@ -299,6 +303,30 @@ pub async fn bounded(
     let mut response = respond(style, refused);
     (response.headers_mut()).insert(header::CONNECTION, HeaderValue::from_static("close"));
     response
+}
+
+/// RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without a
+/// `Host`, with more than one, or with one that is not a host and port. Nothing
+/// here builds a URL from it (the issuer is configured), but a proxy in front
+/// may route on it, and two requests that read differently to it and to us
+/// are the start of request smuggling.
+fn host_problem(request: &Request) -> Option<&'static str> {
+    if request.version() != axum::http::Version::HTTP_11 {
+        return None;
+    }
+    let mut hosts = request.headers().get_all(header::HOST).iter();
+    match (hosts.next(), hosts.next()) {
+        (None, _) => Some("an HTTP/1.1 request needs a Host header (RFC 9112 §3.2)"),
+        (Some(_), Some(_)) => Some("the request has more than one Host header: send one"),
+        // Empty is what a client sends for a target without an authority.
+        (Some(host), None) if host.is_empty() => None,
+        (Some(host), None) => {
+            let valid = (host.to_str().ok())
+                .filter(|h| !h.contains(['@', '/', '?', '#']))
+                .is_some_and(|h| h.parse::<axum::http::uri::Authority>().is_ok());
+            (!valid).then_some("the Host header is not a host name and port")
+        }
+    }
 }
 
 /// Whether a handler began to read a request's body and did not reach its end.
@@ -468,6 +496,48 @@ mod tests {
         )
         .unwrap();
         format!("Bearer {}", token.token.expose_secret())
+    }
+
+    /// RFC 9112 §3.2: an HTTP/1.1 request names exactly one valid host, or
+    /// is a 400 in the route's form; HTTP/1.0 needs none.
+    #[tokio::test]
+    async fn an_http_1_1_request_needs_exactly_one_host() {
+        use axum::http::{Version, header::HOST};
+        use tower::ServiceExt as _;
+        let fx = Fixture::new().await;
+        let send = |version: Version, hosts: &[&str]| {
+            let mut request = Request::get("/healthz").version(version);
+            for host in hosts {
+                request = request.header(HOST, *host);
+            }
+            let router = crate::http::router(fx.state.clone());
+            async move {
+                router
+                    .oneshot(request.body(Body::empty()).unwrap())
+                    .await
+                    .unwrap()
+            }
+        };
+        for hosts in [
+            &[][..],
+            &["a.example", "b.example"],
+            &["u@a.example"],
+            &["a b"],
+        ] {
+            let response = send(Version::HTTP_11, hosts).await;
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{hosts:?}");
+            let body = body_json(response).await;
+            assert!(body["message"].as_str().unwrap().contains("Host"), "{body}");
+        }
+        for (version, hosts) in [
+            (Version::HTTP_11, &["127.0.0.1:8080"][..]),
+            (Version::HTTP_11, &["[::1]:8080"]),
+            (Version::HTTP_11, &[""]),
+            (Version::HTTP_10, &[]),
+        ] {
+            let response = send(version, hosts).await;
+            assert_eq!(response.status(), StatusCode::OK, "{version:?} {hosts:?}");
+        }
     }
 
     #[tokio::test]
