@@ -258,8 +258,8 @@ pub fn write_headers(decision: &Decision, response: &mut Response) {
     );
 }
 
-/// Bounds a request before any handler reads it: an HTTP/1.1 request without
-/// exactly one valid `Host` is refused ([`host_problem`]); a declared body over
+/// Bounds a request before any handler reads it: one that two readers could
+/// read two ways is refused ([`ambiguity`]); a declared body over
 /// [`super::MAX_BODY_BYTES`] is refused at once, instead of after waiting for
 /// bytes that will be refused anyway; and the handling, the reading of the body
 /// included, gets the request timeout instead of holding a connection and a
@@ -274,7 +274,7 @@ pub async fn bounded(
 ) -> Response {
     let declared = (request.headers().get(header::CONTENT_LENGTH))
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    let refused = if let Some(problem) = host_problem(&request) {
+    let refused = if let Some(problem) = ambiguity(&request) {
         Error::BadRequest(problem.into())
     } else if declared.is_some_and(|n| n > super::MAX_BODY_BYTES as u64) {
         super::extract::too_large()
@@ -305,12 +305,22 @@ pub async fn bounded(
     response
 }
 
-/// RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without a
-/// `Host`, with more than one, or with one that is not a host and port. Nothing
-/// here builds a URL from it (the issuer is configured), but a proxy in front
-/// may route on it, and two requests that read differently to it and to us
-/// are the start of request smuggling.
-fn host_problem(request: &Request) -> Option<&'static str> {
+/// What makes a request read one way here and another way to a proxy in front
+/// (the start of request smuggling): two `Content-Type`s (a singleton field,
+/// RFC 9110 §8.3; which one counts would be a guess), and RFC 9112 §3.2's
+/// MUST-400 for an HTTP/1.1 request without a `Host`, with more than one, or
+/// with one that is not a host and port. Nothing here builds a URL from
+/// `Host` (the issuer is configured), but a proxy may route on it.
+fn ambiguity(request: &Request) -> Option<&'static str> {
+    if request
+        .headers()
+        .get_all(header::CONTENT_TYPE)
+        .iter()
+        .nth(1)
+        .is_some()
+    {
+        return Some("the request has more than one Content-Type header: send one");
+    }
     if request.version() != axum::http::Version::HTTP_11 {
         return None;
     }
@@ -499,10 +509,11 @@ mod tests {
     }
 
     /// RFC 9112 §3.2: an HTTP/1.1 request names exactly one valid host, or
-    /// is a 400 in the route's form; HTTP/1.0 needs none.
+    /// is a 400 in the route's form; HTTP/1.0 needs none. Two `Content-Type`s
+    /// are refused too, whichever comes first.
     #[tokio::test]
     async fn an_http_1_1_request_needs_exactly_one_host() {
-        use axum::http::{Version, header::HOST};
+        use axum::http::{Version, header, header::HOST};
         use tower::ServiceExt as _;
         let fx = Fixture::new().await;
         let send = |version: Version, hosts: &[&str]| {
@@ -537,6 +548,19 @@ mod tests {
         ] {
             let response = send(version, hosts).await;
             assert_eq!(response.status(), StatusCode::OK, "{version:?} {hosts:?}");
+        }
+        let (form, json) = ("application/x-www-form-urlencoded", "application/json");
+        for types in [[form, json], [json, form]] {
+            let request = Request::post("/oauth/token")
+                .header(header::CONTENT_TYPE, types[0])
+                .header(header::CONTENT_TYPE, types[1])
+                .body(Body::from("grant_type=client_credentials"))
+                .unwrap();
+            let response = fx.send(request).await;
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{types:?}");
+            let body = body_json(response).await;
+            let why = body["error_description"].as_str().unwrap();
+            assert!(why.contains("more than one Content-Type"), "{body}");
         }
     }
 
