@@ -700,6 +700,39 @@ mod tests {
         }
     }
 
+    /// Every address with CORS answers a browser's preflight, the JWKS too:
+    /// the 405 in the route's form once replaced the CORS layer on the JWKS
+    /// route, and its preflight was a 405 with no CORS headers.
+    #[tokio::test]
+    async fn a_preflight_is_answered_wherever_cors_is() {
+        let fx = Fixture::new().await;
+        for path in [
+            "/.well-known/jwks.json",
+            "/.well-known/openid-configuration",
+            "/.well-known/oauth-authorization-server",
+            "/oauth/token",
+        ] {
+            let preflight = Request::options(path)
+                .header("origin", "https://spa.example")
+                .header("access-control-request-method", "GET")
+                .header("access-control-request-headers", "dpop")
+                .body(Body::empty());
+            let response = fx.send(preflight.unwrap()).await;
+            assert_eq!(response.status(), StatusCode::OK, "{path}");
+            let allowed = response.headers().get("access-control-allow-origin");
+            assert_eq!(allowed.map(|v| v.to_str().unwrap()), Some("*"), "{path}");
+            // A method the address does not answer keeps the CORS headers, so
+            // the page's script can read the 405.
+            let put = Request::put(path)
+                .header("origin", "https://spa.example")
+                .body(Body::empty());
+            let response = fx.send(put.unwrap()).await;
+            assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{path}");
+            let allowed = response.headers().get("access-control-allow-origin");
+            assert_eq!(allowed.map(|v| v.to_str().unwrap()), Some("*"), "{path}");
+        }
+    }
+
     /// The one-time code throttle per address answers 429 with its own
     /// `Retry-After`, and headers that agree (none left until then), not the
     /// per-IP window's (which would say requests are left).

@@ -62,6 +62,7 @@ pub fn router(state: AppState) -> Router {
     };
     let app = Router::new()
         .merge(timed(ops::routes(), Style::Api))
+        .merge(timed(ops::jwks_routes(), Style::Api).layer(middleware::cross_origin()))
         .merge(timed(openapi::routes(), Style::Api))
         .merge(timed(platform, Style::Api))
         // CORS outermost: a preflight is answered before any limit counts it.

@@ -24,10 +24,14 @@ pub fn routes() -> Router<AppState> {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .route(
-            "/.well-known/jwks.json",
-            get(jwks).layer(super::middleware::cross_origin()),
-        )
+}
+
+/// The JWKS, apart from [`routes`]: its CORS layer must wrap the router after
+/// [`super::timed`] gives it the 405 of other methods; a layer on `get(jwks)`
+/// itself is dropped with axum's default 405, and a browser's preflight got
+/// that 405 instead of CORS.
+pub fn jwks_routes() -> Router<AppState> {
+    Router::new().route("/.well-known/jwks.json", get(jwks))
 }
 
 /// The router of `--metrics-listen`: metrics and the health checks, so probes and
