@@ -313,6 +313,16 @@ impl RedisLimiter {
     }
 }
 
+/// Whether `e` is redis-rs's "refused to switch database" (any error answer
+/// to the `SELECT` of the URL's database) for the reason `said`. Only the
+/// reason tells a database Redis lacks ("DB index is out of range") from a
+/// missing password (NOAUTH) or a Redis busy for now (BUSY, which a retry
+/// outlives and so must not stop start-up).
+fn refused_select(e: &redis::RedisError, said: &str) -> bool {
+    e.to_string().contains("refused to switch database")
+        && e.detail().is_some_and(|d| d.contains(said))
+}
+
 impl Redis {
     /// Pings the first node on a connection of its own, which (unlike the
     /// managers and the cluster client) reports why it failed: a refused
@@ -336,14 +346,16 @@ impl Redis {
             }
             // Answers that no retry changes: starting anyway would serve
             // without limits (or refuse everything) until someone reads the log.
-            Ok(Err(e)) if e.code() == Some("NOAUTH") => {
+            Ok(Err(e))
+                if e.code() == Some("NOAUTH") || refused_select(&e, "Authentication required") =>
+            {
                 return Err(Error::Config(format!(
                     "Redis at {url} needs a password: put it in the URL, \
                      redis://:PASSWORD@HOST:PORT ({})",
                     describe(&e)
                 )));
             }
-            Ok(Err(e)) if e.to_string().contains("refused to switch database") => {
+            Ok(Err(e)) if refused_select(&e, "out of range") => {
                 return Err(Error::Config(format!(
                     "Redis at {url} has no such database: use /0 to /15, or what its \
                      `databases` setting allows ({})",
@@ -618,6 +630,60 @@ mod tests {
             assert!(error.starts_with("Redis URL number 1 "), "{error}");
             assert!(!error.contains("hunter2"), "{error}");
         }
+    }
+
+    /// A Redis on 127.0.0.1 that answers `SELECT` with `select` and `PING`
+    /// with `ping` (other commands `+OK`), one connection after another.
+    fn scripted_redis(select: &'static str, ping: &'static str) -> u16 {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().flatten() {
+                let mut buf = [0; 4096];
+                while let Ok(n @ 1..) = stream.read(&mut buf) {
+                    // Each command is an array whose first bulk string is its
+                    // name: the line after the `$len` that follows `*N`.
+                    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    let lines: Vec<&str> = text.split("\r\n").collect();
+                    let mut answer = String::new();
+                    for (i, line) in lines.iter().enumerate() {
+                        if line.starts_with('*') {
+                            answer.push_str(match lines.get(i + 2).copied() {
+                                Some("SELECT") => select,
+                                Some("PING") => ping,
+                                _ => "+OK\r\n",
+                            });
+                        }
+                    }
+                    if stream.write_all(answer.as_bytes()).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        port
+    }
+
+    /// The database of the URL is refused at start-up only when Redis says it
+    /// has no such database; a missing password says so; a Redis busy with a
+    /// script (BUSY, to SELECT too) is only a warning, as a Redis down is: it
+    /// was refused as "no such database", and start-up stopped.
+    #[tokio::test]
+    async fn only_a_database_redis_lacks_is_refused_as_such() {
+        const BUSY: &str = "-BUSY Redis is busy running a script. You can only call \
+                            SCRIPT KILL or SHUTDOWN NOSAVE.\r\n";
+        let url = |port| RedisUrl::parse(&format!("redis://127.0.0.1:{port}/1")).unwrap();
+        let busy = scripted_redis(BUSY, BUSY);
+        assert!(Redis::check(&url(busy)).await.is_ok());
+        let no_auth = "-NOAUTH Authentication required.\r\n";
+        let no_auth = url(scripted_redis(no_auth, no_auth));
+        let error = Redis::check(&no_auth).await.unwrap_err().to_string();
+        assert!(error.contains("needs a password"), "{error}");
+        let missing = "-ERR DB index is out of range\r\n";
+        let missing = url(scripted_redis(missing, "+PONG\r\n"));
+        let error = Redis::check(&missing).await.unwrap_err().to_string();
+        assert!(error.contains("has no such database"), "{error}");
     }
 
     /// With Redis down a decision fails fast, and its reason reads once.
