@@ -767,20 +767,6 @@ mod tests {
         );
     }
 
-    /// The log output of a test, kept to be read.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Captured {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     /// What an issuer serves is its text, not the log's: a kid or a
     /// `jwks_uri` with a line break must not start a log line of its own
     /// (a forged entry, from anyone whose issuer a member's rule names).
@@ -788,13 +774,7 @@ mod tests {
     async fn an_issuers_text_cannot_forge_log_lines() {
         use serde_json::json;
         use tessera_testkit::{HttpStub, StubResponse};
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
+        let (captured, _guard) = crate::testing::CapturedLog::start();
         let bad_uri = HttpStub::builder()
             .route("GET", "/.well-known/openid-configuration", |_, issuer| {
                 let jwks_uri = format!("{issuer}/jwks\nFORGED by the jwks_uri");
@@ -815,7 +795,7 @@ mod tests {
             let refused = keys().key(&stub.url, "a", Reach::Anywhere, 0).await;
             assert!(refused.is_err());
         }
-        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let log = captured.text();
         assert_eq!(log.matches("FORGED").count(), 2, "{log}");
         assert!(!log.lines().any(|l| l.starts_with("FORGED")), "{log}");
     }

@@ -244,25 +244,7 @@ mod tests {
     /// log the parameter's value at every connection attempt.
     #[tokio::test]
     async fn a_secret_parameter_the_driver_ignores_is_refused_unlogged() {
-        use std::sync::{Arc, Mutex};
-        #[derive(Clone, Default)]
-        struct Captured(Arc<Mutex<Vec<u8>>>);
-        impl std::io::Write for Captured {
-            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(bytes);
-                Ok(bytes.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
+        let (log, _guard) = crate::testing::CapturedLog::start();
         sqlx::any::install_default_drivers();
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = closed.local_addr().unwrap().port();
@@ -274,7 +256,7 @@ mod tests {
             let err = err.to_string();
             assert!(err.contains(name) && !err.contains("secret-pw"), "{err}");
         }
-        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let log = log.text();
         assert!(!log.contains("secret-pw"), "{log}");
         // What sqlx reads passes.
         let url = "postgres://u@h/db?password=pw&sslkey=/k&ssl-key=/k&options[a_key]=b";
