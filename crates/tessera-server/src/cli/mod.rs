@@ -113,7 +113,14 @@ pub fn command() -> clap::Command {
             .mut_args(|arg| arg.hide_env_values(true))
             .mut_subcommands(hide_env_values)
     }
-    hide_env_values(Cli::command())
+    // Every build is the crate's version; the schema it migrates to is what
+    // tells an operator whether it can run on a given database.
+    let version = format!(
+        "{} (database schema {})",
+        env!("CARGO_PKG_VERSION"),
+        Store::schema_version()
+    );
+    hide_env_values(Cli::command().version(version.leak() as &'static str))
 }
 
 pub fn main() -> ExitCode {
@@ -339,6 +346,19 @@ fn empty_variable(
 
 #[cfg(test)]
 mod tests {
+    /// `--version` names the schema the binary migrates to, which is what
+    /// differs between two builds of one crate version.
+    #[test]
+    fn the_version_names_the_database_schema() {
+        let version = super::command().render_version();
+        let schema = format!(
+            "(database schema {})",
+            crate::store::Store::schema_version()
+        );
+        assert!(version.contains(&schema), "{version}");
+        assert!(version.contains(env!("CARGO_PKG_VERSION")), "{version}");
+    }
+
     #[test]
     fn an_empty_variable_is_named_not_taken_for_unset() {
         let command = super::command();

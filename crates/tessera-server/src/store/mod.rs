@@ -176,6 +176,17 @@ impl Store {
         Ok(store)
     }
 
+    /// The newest migration this binary applies (the same number in both
+    /// backends' directories): what `--version` and a refused newer schema
+    /// name, since the crate version alone does not change between builds.
+    pub fn schema_version() -> i64 {
+        sqlite::MIGRATOR
+            .iter()
+            .map(|m| m.version)
+            .max()
+            .unwrap_or(0)
+    }
+
     pub async fn migrate(&self) -> Result<()> {
         let migrator = match self.backend {
             Backend::Sqlite => &sqlite::MIGRATOR,
@@ -186,10 +197,11 @@ impl Store {
             // downgrade): say so, not in sqlx's words.
             Err(sqlx::migrate::MigrateError::VersionMissing(version)) => {
                 return Err(Error::Config(format!(
-                    "this database's schema is newer than this tesserad {}: it has \
-                     migration {version}, which this version does not know; run the \
-                     tesserad that upgraded it, or a newer one",
-                    env!("CARGO_PKG_VERSION")
+                    "this database's schema is newer than this tesserad {} (schema {}): \
+                     it has migration {version}, which this version does not know; run \
+                     the tesserad that upgraded it, or a newer one",
+                    env!("CARGO_PKG_VERSION"),
+                    Self::schema_version()
                 )));
             }
             other => other?,
@@ -520,6 +532,16 @@ mod tests {
         let err = store.migrate().await.unwrap_err().to_string();
         assert!(err.contains("newer than this tesserad"), "{err}");
         assert!(err.contains("9999"), "{err}");
+        let known = format!("(schema {})", Store::schema_version());
+        assert!(err.contains(&known), "{err}");
+    }
+
+    /// Both backends end at the same migration, the number `--version` shows.
+    #[test]
+    fn both_backends_have_the_schema_version() {
+        let newest = |m: &sqlx::migrate::Migrator| m.iter().map(|m| m.version).max();
+        assert_eq!(newest(&sqlite::MIGRATOR), newest(&postgres::MIGRATOR));
+        assert_eq!(newest(&sqlite::MIGRATOR), Some(Store::schema_version()));
     }
 
     #[test]
