@@ -11,12 +11,13 @@ use crate::transport::Transport;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
+use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::io::{self, BufRead, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tessera_proto::OAuthErrorBody;
 use tessera_proto::secret::constant_time_eq;
@@ -416,30 +417,70 @@ fn spawn_listener(
     stop: Arc<AtomicBool>,
 ) {
     std::thread::spawn(move || {
-        let open = Arc::new(AtomicUsize::new(0));
+        let waiting = Arc::new(Mutex::new(Waiting::default()));
         for stream in listener.incoming() {
             if stop.load(Ordering::SeqCst) {
                 return;
             }
             let Ok(stream) = stream else { continue };
-            // One thread per connection (browsers open speculative connections
-            // that never send a request), up to a few: a local process opening
-            // thousands is refused, not given a thread each.
-            if open.fetch_add(1, Ordering::SeqCst) >= MAX_OPEN_CONNECTIONS {
-                open.fetch_sub(1, Ordering::SeqCst);
+            let Ok(id) = waiting_lock(&waiting).admit(&stream) else {
                 continue;
-            }
-            let (expected, tx, done) = (expected.clone(), tx.clone(), open.clone());
-            let handle = move || {
-                handle_connection(stream, &expected, &tx);
-                done.fetch_sub(1, Ordering::SeqCst);
             };
-            if std::thread::Builder::new().spawn(handle).is_err() {
-                // Its closure (and the count it would give back) is gone.
-                open.fetch_sub(1, Ordering::SeqCst);
-            }
+            let (expected, tx, waiting) = (expected.clone(), tx.clone(), waiting.clone());
+            let handle = move || {
+                let mut stream = stream;
+                let target = read_request_target(&mut stream);
+                waiting_lock(&waiting).forget(id);
+                if let Some(target) = target {
+                    answer_request(stream, &target, &expected, &tx);
+                }
+            };
+            // Its closure is gone: the connection is dropped, and its entry
+            // goes with the next eviction.
+            let _ = std::thread::Builder::new().spawn(handle);
         }
     });
+}
+
+/// Connections that have not yet sent their request head, oldest first.
+/// One thread per connection (browsers open speculative connections that
+/// never send a request), up to [`MAX_WAITING`]: when a new one comes and
+/// all are taken, the oldest is cut off, not the new one. Refusing the new
+/// one let a local process that kept the slots filled with idle
+/// connections turn the browser's redirect away for as long as it liked;
+/// now it would have to open them faster than the browser sends the few
+/// bytes of its request after connecting.
+#[derive(Default)]
+struct Waiting {
+    next_id: u64,
+    streams: VecDeque<(u64, TcpStream)>,
+}
+
+impl Waiting {
+    fn admit(&mut self, stream: &TcpStream) -> io::Result<u64> {
+        let handle = stream.try_clone()?;
+        if self.streams.len() >= MAX_WAITING
+            && let Some((_, oldest)) = self.streams.pop_front()
+        {
+            // Only reading is shut: its thread's read ends (after any bytes
+            // already received), and a head that arrived is still answered.
+            let _ = oldest.shutdown(Shutdown::Read);
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.streams.push_back((id, handle));
+        Ok(id)
+    }
+
+    fn forget(&mut self, id: u64) {
+        self.streams.retain(|(other, _)| *other != id);
+    }
+}
+
+fn waiting_lock(waiting: &Mutex<Waiting>) -> std::sync::MutexGuard<'_, Waiting> {
+    waiting
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Ends the accept loop: set the flag, then wake `accept` with a connection.
@@ -448,16 +489,14 @@ fn stop_listener(stop: &AtomicBool, addr: SocketAddr) {
     let _ = TcpStream::connect_timeout(&addr, Duration::from_secs(1));
 }
 
-/// Connections the redirect listener serves at once; a browser opens a few.
-const MAX_OPEN_CONNECTIONS: usize = 32;
+/// Connections the redirect listener waits on for a request at once; a
+/// browser opens a few.
+const MAX_WAITING: usize = 32;
 /// How long a connection has to send its request head, in all.
 const HEAD_DEADLINE: Duration = Duration::from_secs(10);
 
-fn handle_connection(mut stream: TcpStream, expected: &Expected, tx: &Sender<Outcome>) {
-    let Some(target) = read_request_target(&mut stream) else {
-        return;
-    };
-    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+fn answer_request(mut stream: TcpStream, target: &str, expected: &Expected, tx: &Sender<Outcome>) {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
     if path != "/callback" {
         respond(
             &mut stream,
@@ -973,6 +1012,65 @@ mod tests {
         assert!(pages[0].starts_with("HTTP/1.1 400") && pages[0].contains("Not this login"));
         assert!(pages[1].contains("Not this login"), "{}", pages[1]);
         assert!(pages[2].starts_with("HTTP/1.1 200"), "{}", pages[2]);
+    }
+
+    /// Plays a hostile local process, then the browser: every slot of the
+    /// listener (and more) is taken by connections that send nothing, then
+    /// the real redirect comes.
+    struct CrowdedBrowser {
+        idle: Mutex<Vec<TcpStream>>,
+        page: Mutex<String>,
+    }
+
+    impl BrowserOpener for CrowdedBrowser {
+        fn open(&self, url: &str) -> io::Result<()> {
+            let query: HashMap<String, String> = url::Url::parse(url)
+                .unwrap()
+                .query_pairs()
+                .into_owned()
+                .collect();
+            let redirect = url::Url::parse(&query["redirect_uri"]).unwrap();
+            let addr = ("127.0.0.1", redirect.port().unwrap());
+            let mut idle = self.idle.lock().unwrap();
+            for _ in 0..MAX_WAITING + 4 {
+                idle.push(TcpStream::connect(addr)?);
+            }
+            let mut stream = TcpStream::connect(addr)?;
+            let state = &query["state"];
+            write!(
+                stream,
+                "GET /callback?code=c&state={state} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+            )?;
+            let mut page = String::new();
+            // A refused connection is reset or closed without a page.
+            let _ = stream.read_to_string(&mut page);
+            *self.page.lock().unwrap() = page;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn idle_connections_filling_the_listener_do_not_turn_the_redirect_away() {
+        let http = FakeHttp::default().reply(200, TOKEN_JSON);
+        let client = Client::public("cli");
+        let mut login = WebLogin::new("https://as.test/auth", "http://as.test/token", &client);
+        // Bounds the wait where the redirect was refused (the old listener).
+        login.timeout = Duration::from_secs(5);
+        let browser = CrowdedBrowser {
+            idle: Mutex::new(Vec::new()),
+            page: Mutex::new(String::new()),
+        };
+        login_with_browser(&http, &login, Some(&browser), no_paste(), &mut |_| {}).unwrap();
+        let page = browser.page.lock().unwrap().clone();
+        assert!(page.starts_with("HTTP/1.1 200 OK"), "{page:?}");
+        assert_eq!(http.field(0, "code").as_deref(), Some("c"));
+        // The oldest idle connection was the one cut off: closed, no page.
+        let mut oldest = browser.idle.lock().unwrap().remove(0);
+        oldest
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut rest = Vec::new();
+        assert_eq!(oldest.read_to_end(&mut rest).unwrap(), 0);
     }
 
     #[test]
