@@ -396,19 +396,48 @@ fn interpret_paste(text: &str, expected: &Expected) -> Option<Outcome> {
     Some(Ok(text.to_owned()))
 }
 
-fn spawn_paste_reader(paste: Box<dyn BufRead + Send>, expected: Expected, tx: Sender<Outcome>) {
+fn spawn_paste_reader(mut paste: Box<dyn BufRead + Send>, expected: Expected, tx: Sender<Outcome>) {
     // A blocked read of stdin cannot be cancelled; the thread ends with the
     // process, and the channel drops its answer if the login finished first.
     std::thread::spawn(move || {
-        for line in paste.lines() {
-            let Ok(line) = line else { return };
-            if let Some(outcome) = interpret_paste(&line, &expected) {
+        loop {
+            // Bounded, and read as bytes: `lines()` grew a line without end
+            // (stdin from /dev/zero) and stopped reading for good at the
+            // first line that was not UTF-8, leaving the login to time out
+            // with a good paste after it ignored.
+            let mut line = Vec::new();
+            match paste
+                .by_ref()
+                .take(MAX_PASTE_LINE as u64 + 1)
+                .read_until(b'\n', &mut line)
+            {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            let outcome = if line.len() > MAX_PASTE_LINE {
+                Some(Err(OAuthError::InvalidInput(format!(
+                    "the pasted text is longer than {} KiB; paste the address the browser ended on",
+                    MAX_PASTE_LINE / 1024
+                ))))
+            } else {
+                match std::str::from_utf8(&line) {
+                    Ok(text) => interpret_paste(text, &expected),
+                    Err(_) => Some(Err(OAuthError::InvalidInput(
+                        "the pasted text is not UTF-8; paste the address the browser ended on"
+                            .to_owned(),
+                    ))),
+                }
+            };
+            if let Some(outcome) = outcome {
                 let _ = tx.send(outcome);
                 return;
             }
         }
     });
 }
+
+/// The longest pasted line read: a redirect address is a few hundred bytes.
+const MAX_PASTE_LINE: usize = 64 * 1024;
 
 fn spawn_listener(
     listener: TcpListener,
@@ -1095,6 +1124,35 @@ mod tests {
         assert!(url.starts_with("https://as.test/auth?"));
         assert_eq!(open_error.as_deref(), Some("no browser found"));
         assert_eq!(http.field(0, "code").as_deref(), Some("pasted-code"));
+    }
+
+    /// Stdin is not always a person typing: a line that is not UTF-8 or has
+    /// no end is refused with a message, not read forever or left to the
+    /// timeout.
+    #[test]
+    fn a_paste_that_is_not_text_or_too_long_is_refused() {
+        let client = Client::public("cli");
+        let mut login = WebLogin::new("https://as.test/auth", "http://as.test/token", &client);
+        // Bounds the wait where the paste was ignored (the old reader).
+        login.timeout = Duration::from_secs(5);
+        let long: Box<dyn BufRead + Send> =
+            Box::new(io::BufReader::new(io::repeat(b'a').take(1 << 20)));
+        let pastes: [(Box<dyn BufRead + Send>, &str); 2] = [
+            (
+                Box::new(io::Cursor::new(b"\xff\xfe\npasted-code\n".to_vec())),
+                "not UTF-8",
+            ),
+            (long, "longer than 64 KiB"),
+        ];
+        for (paste, said) in pastes {
+            let http = FakeHttp::default().reply(200, TOKEN_JSON);
+            let err = login_with_browser(&http, &login, None, paste, &mut |_| {}).unwrap_err();
+            assert!(
+                matches!(&err, OAuthError::InvalidInput(m) if m.contains(said)),
+                "{err:?}"
+            );
+            assert_eq!(http.count(), 0);
+        }
     }
 
     #[test]
