@@ -4,7 +4,6 @@ use crate::error::CliError;
 use tessera_client::Error as ClientError;
 use tessera_client::KeychainProblem;
 use tessera_client::oauth::OAuthError;
-use tessera_proto::OAuthErrorCode;
 
 /// The process exit status of a command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,16 +111,10 @@ pub fn exit_for(error: &CliError) -> Exit {
 /// on this machine.
 fn exit_for_oauth(error: &OAuthError) -> Exit {
     match error {
-        // The server's own trouble (RFC 6749 §4.1.2.1), e.g. a federation
-        // issuer it cannot reach: not the credential's fault.
-        OAuthError::Rejected { body, .. }
-            if matches!(
-                body.error,
-                OAuthErrorCode::ServerError | OAuthErrorCode::TemporarilyUnavailable
-            ) =>
-        {
-            Exit::Server
-        }
+        // The server's own trouble (RFC 6749 §4.1.2.1, a 5xx, a rate
+        // limit), e.g. a federation issuer it cannot reach: not the
+        // credential's fault.
+        OAuthError::Rejected { .. } if error.is_server_trouble() => Exit::Server,
         OAuthError::Rejected { .. } => Exit::CredentialRejected,
         OAuthError::ApiRejected { status, .. } => match status {
             401 | 403 => Exit::CredentialRejected,
@@ -141,5 +134,39 @@ fn exit_for_oauth(error: &OAuthError) -> Exit {
         OAuthError::TimedOut { .. } | OAuthError::StateMismatch | OAuthError::Io { .. } => {
             Exit::Failure
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tessera_proto::{OAuthErrorBody, OAuthErrorCode};
+
+    fn rejected(status: u16, code: &str) -> OAuthError {
+        OAuthError::Rejected {
+            status: Some(status),
+            body: OAuthErrorBody {
+                error: serde_json::from_value(serde_json::json!(code)).unwrap(),
+                error_description: None,
+            },
+        }
+    }
+
+    /// tesserad's token endpoint answers a rate limit with 429 and
+    /// `rate_limited`: the server's trouble (6), not a rejected credential
+    /// (4) that would send the user to log in again.
+    #[test]
+    fn a_token_endpoint_over_its_limit_or_failing_is_the_server() {
+        assert_eq!(exit_for_oauth(&rejected(429, "rate_limited")), Exit::Server);
+        assert_eq!(exit_for_oauth(&rejected(502, "bad_gateway")), Exit::Server);
+        assert_eq!(exit_for_oauth(&rejected(400, "server_error")), Exit::Server);
+        assert_eq!(
+            exit_for_oauth(&rejected(400, "invalid_grant")),
+            Exit::CredentialRejected
+        );
+        assert!(matches!(
+            rejected(400, "invalid_grant").oauth_code(),
+            Some(OAuthErrorCode::InvalidGrant)
+        ));
     }
 }

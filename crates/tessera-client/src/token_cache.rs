@@ -178,11 +178,7 @@ fn is_transient(error: &OAuthError) -> bool {
         OAuthError::Unreachable { .. }
         | OAuthError::BadResponse { .. }
         | OAuthError::NotHttp { .. } => true,
-        OAuthError::Rejected { body, .. } => matches!(
-            body.error,
-            tessera_proto::OAuthErrorCode::ServerError
-                | tessera_proto::OAuthErrorCode::TemporarilyUnavailable
-        ),
+        OAuthError::Rejected { .. } => error.is_server_trouble(),
         _ => false,
     }
 }
@@ -646,6 +642,45 @@ mod tests {
         // Once it has expired, the failure is the answer.
         let err = fresh_session(&store, "p", due, now + 30, &counting).unwrap_err();
         assert!(matches!(err, Error::OAuth(_)), "{err:?}");
+    }
+
+    /// A rate limit at the token endpoint (tesserad: 429, `rate_limited`,
+    /// `Retry-After`) or a 5xx is the server's trouble, not a refused grant:
+    /// a token that still works is used, and the next call tries again.
+    #[test]
+    fn a_rate_limited_renewal_leaves_a_token_that_still_works_in_use() {
+        struct Limited(u16);
+        impl Refresher for Limited {
+            fn renew(
+                &self,
+                _: &OAuthSession,
+                _: Option<&ApiKey>,
+            ) -> Result<TokenResponse, OAuthError> {
+                Err(OAuthError::Rejected {
+                    status: Some(self.0),
+                    body: OAuthErrorBody {
+                        error: OAuthErrorCode::Other("rate_limited".into()),
+                        error_description: None,
+                    },
+                })
+            }
+        }
+        let now = 1_000;
+        let due = expired_session(now);
+        let (_tmp, store) = store_with(due.clone());
+        for status in [429, 503] {
+            let fresh = fresh_session(&store, "p", due.clone(), now, &Limited(status)).unwrap();
+            assert!(!fresh.renewed);
+            assert_eq!(fresh.session, due);
+            assert!(
+                fresh
+                    .unrenewed
+                    .is_some_and(|why| why.contains("rate_limited"))
+            );
+        }
+        let err = fresh_session(&store, "p", due.clone(), now + 30, &Limited(429)).unwrap_err();
+        assert!(matches!(err, Error::OAuth(_)), "{err:?}");
+        assert_eq!(stored(&store), due, "nothing written");
     }
 
     #[test]

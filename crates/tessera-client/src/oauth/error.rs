@@ -125,6 +125,23 @@ impl OAuthError {
         matches!(self.oauth_code(), Some(OAuthErrorCode::InvalidGrant))
     }
 
+    /// True when the server refused for its own trouble, not the
+    /// credential's: `server_error` or `temporarily_unavailable` (RFC 6749
+    /// §4.1.2.1), or any error body on a 5xx or a 429 (a rate limit, as
+    /// tesserad's `rate_limited`). Trying again later may work.
+    pub fn is_server_trouble(&self) -> bool {
+        match self {
+            Self::Rejected { status, body } => {
+                matches!(status, Some(429 | 500..=599))
+                    || matches!(
+                        body.error,
+                        OAuthErrorCode::ServerError | OAuthErrorCode::TemporarilyUnavailable
+                    )
+            }
+            _ => false,
+        }
+    }
+
     /// True when nothing reached the server or nothing came back.
     pub fn is_unreachable(&self) -> bool {
         matches!(self, Self::Unreachable { .. })
