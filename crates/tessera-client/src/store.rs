@@ -386,14 +386,14 @@ impl Store {
     /// the same moment when the writer finishes, instead of one after another
     /// as exclusive waiters would be.
     pub fn wait_for_writer(&self) -> Result<(), Error> {
+        self.wait_for_writer_within(LOCK_WAIT)
+    }
+
+    /// [`Store::wait_for_writer`], giving up with [`Error::LockHeld`] after
+    /// `wait`.
+    pub fn wait_for_writer_within(&self, wait: Duration) -> Result<(), Error> {
         let (path, file) = self.open_lock_file()?;
-        wait_for_lock(
-            &path,
-            file,
-            Access::Shared,
-            LOCK_WAIT,
-            self.wait_notice.as_ref(),
-        )?;
+        wait_for_lock(&path, file, Access::Shared, wait, self.wait_notice.as_ref())?;
         Ok(())
     }
 

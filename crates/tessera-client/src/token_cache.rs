@@ -15,12 +15,19 @@ use crate::env::EnvVars;
 use crate::error::Error;
 use crate::oauth::{self, Client, ClientCredentialsRequest, HttpClient, OAuthError, TokenResponse};
 use crate::session::{LoginMethod, OAuthSession};
-use crate::store::Store;
+use crate::store::{LOCK_WAIT, Store};
 use tessera_proto::ApiKey;
 
 /// A cached token is handed out only while it stays valid this much longer,
 /// so that the request it is used for does not arrive with an expired one.
 pub const MIN_VALIDITY_SECS: i64 = 60;
+
+/// How long a process whose token still works waits for another one holding
+/// the lock (most likely renewing that token) before using the token as it
+/// is. A renewal takes milliseconds; one stuck on a server that does not
+/// answer takes 30 s, and every process waiting on it would then try again
+/// in turn, 30 s each, all holding a token that works.
+pub const RENEWAL_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Obtains a new token for a session. [`HttpRefresher`] does it over HTTP;
 /// tests count calls.
@@ -63,6 +70,19 @@ pub fn fresh_session(
     now: i64,
     refresher: &dyn Refresher,
 ) -> Result<Fresh, Error> {
+    fresh_session_waiting(store, profile, cached, now, refresher, RENEWAL_WAIT)
+}
+
+/// [`fresh_session`], waiting at most `renewal_wait` for another process's
+/// lock while the cached token has not expired.
+fn fresh_session_waiting(
+    store: &Store,
+    profile: &str,
+    cached: OAuthSession,
+    now: i64,
+    refresher: &dyn Refresher,
+    renewal_wait: std::time::Duration,
+) -> Result<Fresh, Error> {
     if cached.valid_for(now, MIN_VALIDITY_SECS) {
         return Ok(Fresh::kept(cached));
     }
@@ -76,14 +96,35 @@ pub fn fresh_session(
     let locked = match store.try_lock() {
         Ok(Some(lock)) => Ok(lock),
         Ok(None) => {
-            // Most likely another process is renewing this very token.
-            store.wait_for_writer()?;
+            // Most likely another process is renewing this very token. While
+            // it still works, it is used rather than waited for long, or
+            // renewed here in turn after each other waiter: against a server
+            // that does not answer, each would wait out its own timeout.
+            let works = !cached.is_expired(now);
+            let busy = || Fresh {
+                unrenewed: Some("another process is renewing it".into()),
+                ..Fresh::kept(cached.clone())
+            };
+            let wait = if works { renewal_wait } else { LOCK_WAIT };
+            match store.wait_for_writer_within(wait) {
+                Err(Error::LockHeld { .. }) if works => return Ok(busy()),
+                waited => waited?,
+            }
             let mut file = store.read_credentials()?.file;
             let (_, current) = stored(store, profile, &mut file)?;
             if renewed_meanwhile(&cached, &current, profile, now) {
                 return Ok(Fresh::kept(current));
             }
-            store.lock()
+            if works {
+                // Renewed here only if no other waiter got there first.
+                match store.try_lock() {
+                    Ok(Some(lock)) => Ok(lock),
+                    Ok(None) => return Ok(busy()),
+                    Err(e) => Err(e),
+                }
+            } else {
+                store.lock()
+            }
         }
         Err(e) => Err(e),
     };
@@ -681,6 +722,42 @@ mod tests {
         let err = fresh_session(&store, "p", due.clone(), now + 30, &Limited(429)).unwrap_err();
         assert!(matches!(err, Error::OAuth(_)), "{err:?}");
         assert_eq!(stored(&store), due, "nothing written");
+    }
+
+    /// Another process holds the lock, renewing against a server that does
+    /// not answer (30 s): a token that still works is used after a short
+    /// wait, instead of each waiter waiting for the lock and then trying the
+    /// same server in turn, 30 s each.
+    #[test]
+    fn a_token_that_works_is_not_held_up_by_a_stuck_renewal() {
+        let now = 1_000;
+        let due = expired_session(now);
+        let (_tmp, store) = store_with(due.clone());
+        let held = store.lock().unwrap();
+        let counting = Counting::ok();
+        let wait = std::time::Duration::ZERO;
+        let fresh = fresh_session_waiting(&store, "p", due.clone(), now, &counting, wait).unwrap();
+        assert!(!fresh.renewed);
+        assert_eq!(fresh.session, due);
+        assert!(
+            fresh
+                .unrenewed
+                .is_some_and(|why| why.contains("another process"))
+        );
+        assert_eq!(counting.calls.load(Ordering::SeqCst), 0);
+
+        // Released with the token unchanged (the holder failed) while another
+        // waiter renews again: the same.
+        drop(held);
+        let other = store.lock().unwrap();
+        let fresh = fresh_session_waiting(&store, "p", due.clone(), now, &counting, wait).unwrap();
+        assert!(fresh.unrenewed.is_some());
+        drop(other);
+
+        // No one holds it: renewed here.
+        let fresh = fresh_session_waiting(&store, "p", due, now, &counting, wait).unwrap();
+        assert!(fresh.renewed);
+        assert_eq!(counting.calls.load(Ordering::SeqCst), 1);
     }
 
     #[test]
