@@ -657,6 +657,15 @@ mod tests {
     use std::sync::Mutex;
     use tessera_proto::OAuthErrorCode;
 
+    /// The query parameters of an authorization URL.
+    fn query_of(url: &str) -> HashMap<String, String> {
+        url::Url::parse(url)
+            .unwrap()
+            .query_pairs()
+            .into_owned()
+            .collect()
+    }
+
     fn expected() -> Expected {
         Expected {
             state: "st4te".into(),
@@ -700,11 +709,7 @@ mod tests {
         let (_, challenge) = PkceVerifier::generate();
         let url =
             authorization_url(&login, "http://127.0.0.1:5/callback", &challenge, "s1").unwrap();
-        let query: HashMap<String, String> = url::Url::parse(&url)
-            .unwrap()
-            .query_pairs()
-            .into_owned()
-            .collect();
+        let query = query_of(&url);
         assert_eq!(query["tenant"], "1");
         assert_eq!(query["response_type"], "code");
         assert_eq!(query["client_id"], "cli");
@@ -933,11 +938,7 @@ mod tests {
     impl BrowserOpener for RedirectingBrowser {
         fn open(&self, url: &str) -> io::Result<()> {
             *self.auth_url.lock().unwrap() = url.to_owned();
-            let query: HashMap<String, String> = url::Url::parse(url)
-                .unwrap()
-                .query_pairs()
-                .into_owned()
-                .collect();
+            let query = query_of(url);
             let redirect = url::Url::parse(&query["redirect_uri"]).unwrap();
             for redirect_query in self.query.split('|') {
                 let target = format!(
@@ -985,11 +986,7 @@ mod tests {
         assert!(page.starts_with("HTTP/1.1 200 OK"), "{page}");
         assert!(page.contains("return to the terminal"));
 
-        let auth: HashMap<String, String> = url::Url::parse(&browser.auth_url.lock().unwrap())
-            .unwrap()
-            .query_pairs()
-            .into_owned()
-            .collect();
+        let auth = query_of(&browser.auth_url.lock().unwrap());
         assert_eq!(
             http.field(0, "grant_type").as_deref(),
             Some("authorization_code")
@@ -1053,11 +1050,7 @@ mod tests {
 
     impl BrowserOpener for CrowdedBrowser {
         fn open(&self, url: &str) -> io::Result<()> {
-            let query: HashMap<String, String> = url::Url::parse(url)
-                .unwrap()
-                .query_pairs()
-                .into_owned()
-                .collect();
+            let query = query_of(url);
             let redirect = url::Url::parse(&query["redirect_uri"]).unwrap();
             let addr = ("127.0.0.1", redirect.port().unwrap());
             let mut idle = self.idle.lock().unwrap();
