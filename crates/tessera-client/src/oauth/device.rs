@@ -7,7 +7,7 @@
 use super::clock::Clock;
 use super::error::OAuthError;
 use super::http::HttpClient;
-use super::token::{Client, parse_success, post_form, token_request};
+use super::token::{Client, Sent, parse_success, post_form, token_request};
 use crate::transport::Transport;
 use std::time::Duration;
 use tessera_proto::OAuthErrorCode;
@@ -51,8 +51,11 @@ pub fn request_device_authorization(
         &params,
         None,
     )?;
-    let mut device: DeviceAuthorizationResponse =
-        parse_success(device_authorization_endpoint, &response)?;
+    let mut device: DeviceAuthorizationResponse = parse_success(
+        device_authorization_endpoint,
+        &response,
+        &Sent::of(Some(client), &params),
+    )?;
     let uris = [
         ("verification_uri", Some(&device.verification_uri)),
         (

@@ -3,7 +3,7 @@
 
 use super::error::OAuthError;
 use super::http::{HttpClient, HttpResponse};
-use super::token::{body_excerpt, send};
+use super::token::{Sent, body_excerpt, send};
 use serde::Serialize;
 use tessera_proto::ApiErrorBody;
 use tessera_proto::api::{CreatedApiKey, OtpRequest, OtpVerify};
@@ -23,7 +23,7 @@ pub fn request_otp(http: &dyn HttpClient, api_base: &str, email: &str) -> Result
     if response.status().is_success() {
         Ok(())
     } else {
-        Err(api_error(&url, &response))
+        Err(api_error(&url, &response, &Sent::default()))
     }
 }
 
@@ -44,7 +44,7 @@ pub fn verify_otp(
         },
     )?;
     if !response.status().is_success() {
-        return Err(api_error(&url, &response));
+        return Err(api_error(&url, &response, &Sent::values([code])));
     }
     serde_json::from_slice(response.body()).map_err(|e| OAuthError::BadResponse {
         url,
@@ -69,9 +69,12 @@ fn post_json(
     send(http, url, request, body)
 }
 
-fn api_error(url: &str, response: &HttpResponse) -> OAuthError {
+/// The API's error, or an excerpt of what came instead, never showing what
+/// the request sent in `sent` (an echo of the one-time code).
+fn api_error(url: &str, response: &HttpResponse, sent: &Sent) -> OAuthError {
     let status = response.status().as_u16();
-    match serde_json::from_slice::<ApiErrorBody>(response.body()) {
+    let body = sent.hide(&String::from_utf8_lossy(response.body()));
+    match serde_json::from_str::<ApiErrorBody>(&body) {
         Ok(body) => OAuthError::ApiRejected {
             status,
             body,
@@ -84,7 +87,7 @@ fn api_error(url: &str, response: &HttpResponse) -> OAuthError {
         Err(_) => OAuthError::BadResponse {
             url: url.to_owned(),
             status,
-            detail: body_excerpt(response.body()),
+            detail: body_excerpt(body.as_bytes()),
         },
     }
 }

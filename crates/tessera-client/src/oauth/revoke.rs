@@ -2,7 +2,7 @@
 
 use super::error::OAuthError;
 use super::http::HttpClient;
-use super::token::{Client, error_from_response, post_form};
+use super::token::{Client, Sent, error_from_response, post_form};
 use tessera_proto::{AccessToken, RefreshToken};
 
 /// The token to revoke; its kind is sent as `token_type_hint` (RFC 7009 §2.1).
@@ -26,17 +26,13 @@ pub fn revoke(
         TokenToRevoke::Access(t) => (t.expose_secret(), "access_token"),
         TokenToRevoke::Refresh(t) => (t.expose_secret(), "refresh_token"),
     };
-    let response = post_form(
-        http,
-        revocation_endpoint,
-        Some(client),
-        &[("token", value), ("token_type_hint", hint)],
-        None,
-    )?;
+    let params = [("token", value), ("token_type_hint", hint)];
+    let response = post_form(http, revocation_endpoint, Some(client), &params, None)?;
     if response.status().is_success() {
         Ok(())
     } else {
-        Err(error_from_response(revocation_endpoint, &response))
+        let sent = Sent::of(Some(client), &params);
+        Err(error_from_response(revocation_endpoint, &response, &sent))
     }
 }
 

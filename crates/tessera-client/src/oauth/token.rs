@@ -136,6 +136,81 @@ pub(crate) fn send(
         .map_err(|source| OAuthError::transport(url.to_owned(), source))
 }
 
+/// Form fields whose values are credentials. A gateway or proxy that echoes
+/// the request in its error page (as `federated` guards against for the CI
+/// job's token) must not make the error message show them: a failed login in
+/// CI would print the client secret, the API key sent as `customer_key` or a
+/// refresh token into a log many people read.
+const SECRET_FIELDS: [&str; 9] = [
+    "client_secret",
+    "customer_key",
+    "refresh_token",
+    "code",
+    "code_verifier",
+    "device_code",
+    "subject_token",
+    "actor_token",
+    "token",
+];
+
+/// The secrets a request sent, as an echo of it could show them (as sent,
+/// form-encoded, and the client's `Authorization: Basic` value), hidden from
+/// what an error quotes of the answer.
+#[derive(Default)]
+pub(crate) struct Sent(Vec<String>);
+
+impl Sent {
+    /// The secret fields of `params` and the client's secret.
+    pub(crate) fn of(client: Option<&Client>, params: &[(&str, &str)]) -> Self {
+        let fields = params
+            .iter()
+            .filter(|(name, _)| SECRET_FIELDS.contains(name))
+            .map(|(_, value)| *value);
+        let mut sent = Self::values(fields);
+        if let Some(client) = client
+            && let Some(secret) = &client.secret
+        {
+            let basic = basic_authorization(&client.id, secret);
+            let credentials = basic.trim_start_matches("Basic ").to_owned();
+            sent.add(secret.expose_secret());
+            sent.0.push(credentials);
+            sent.sort();
+        }
+        sent
+    }
+
+    /// These values (a one-time code sent as JSON, say).
+    pub(crate) fn values<'a>(values: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut sent = Self::default();
+        for value in values {
+            sent.add(value);
+        }
+        sent.sort();
+        sent
+    }
+
+    fn add(&mut self, value: &str) {
+        let encoded: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
+        self.0.push(value.to_owned());
+        self.0.push(encoded);
+    }
+
+    /// Longest first, so that a value inside another is not hidden first
+    /// and leave the rest of the longer one showing.
+    fn sort(&mut self) {
+        self.0.retain(|v| !v.is_empty());
+        self.0.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        self.0.dedup();
+    }
+
+    /// `text` with every secret sent replaced by `***`.
+    pub(crate) fn hide(&self, text: &str) -> String {
+        self.0
+            .iter()
+            .fold(text.to_owned(), |text, secret| text.replace(secret, "***"))
+    }
+}
+
 /// RFC 6749 §2.3.1: id and secret are form-encoded before Basic encoding, so
 /// that a `:` in the id cannot shift the split.
 fn basic_authorization(id: &str, secret: &ClientSecret) -> String {
@@ -167,7 +242,8 @@ pub(crate) fn token_request(
         response = post_form(http, token_endpoint, client, params, proof())?;
         remember_nonce(key, token_endpoint, &response);
     }
-    let token: TokenResponse = parse_success(token_endpoint, &response)?;
+    let sent = Sent::of(client, params);
+    let token: TokenResponse = parse_success(token_endpoint, &response, &sent)?;
     // RFC 6749 §7.1: a client must not use a token type it does not
     // understand; a DPoP token is one only when this request proved a key.
     let understood = token.token_type.eq_ignore_ascii_case("bearer")
@@ -236,6 +312,7 @@ fn asks_for_nonce(response: &HttpResponse) -> bool {
 pub(crate) fn parse_success<T: serde::de::DeserializeOwned>(
     url: &str,
     response: &HttpResponse,
+    sent: &Sent,
 ) -> Result<T, OAuthError> {
     let status = response.status().as_u16();
     if response.status().is_success() {
@@ -246,14 +323,16 @@ pub(crate) fn parse_success<T: serde::de::DeserializeOwned>(
             detail: format!("not a valid response body: {e}"),
         });
     }
-    Err(error_from_response(url, response))
+    Err(error_from_response(url, response, sent))
 }
 
 /// Turns a non-2xx response into [`OAuthError::Rejected`] when it carries an
-/// RFC 6749 error body, else [`OAuthError::BadResponse`].
-pub(crate) fn error_from_response(url: &str, response: &HttpResponse) -> OAuthError {
+/// RFC 6749 error body, else [`OAuthError::BadResponse`]; neither shows what
+/// the request sent in `sent`.
+pub(crate) fn error_from_response(url: &str, response: &HttpResponse, sent: &Sent) -> OAuthError {
     let status = response.status().as_u16();
-    match serde_json::from_slice::<OAuthErrorBody>(response.body()) {
+    let body = sent.hide(&String::from_utf8_lossy(response.body()));
+    match serde_json::from_str::<OAuthErrorBody>(&body) {
         Ok(body) => OAuthError::Rejected {
             status: Some(status),
             body,
@@ -261,7 +340,7 @@ pub(crate) fn error_from_response(url: &str, response: &HttpResponse) -> OAuthEr
         Err(_) => OAuthError::BadResponse {
             url: url.to_owned(),
             status,
-            detail: body_excerpt(response.body()),
+            detail: body_excerpt(body.as_bytes()),
         },
     }
 }
@@ -497,6 +576,58 @@ mod tests {
             assert!(matches!(err, OAuthError::BadResponse { .. }), "{err:?}");
             // A malformed success body may hold tokens: the error never quotes it.
             assert!(!format!("{err} {err:?}").contains("secret-"), "{err:?}");
+        }
+    }
+
+    /// A gateway that echoes the request in its error page, or a server that
+    /// repeats it in `error_description`: the error shows none of the secrets
+    /// sent (the API key as `customer_key`, a refresh token, the client
+    /// secret in the form or in the Basic header), as sent or form-encoded.
+    #[test]
+    fn an_answer_echoing_the_request_shows_none_of_its_secrets() {
+        let secret = "s3cret/client+secret";
+        let basic = Client::confidential("app", ClientSecret::new(secret));
+        let post = Client::confidential("app", ClientSecret::new(secret)).with_secret_post();
+        let params = [
+            ("grant_type", "client_credentials"),
+            ("customer_key", "eyJkey.eyJpayload.signature"),
+            ("refresh_token", "rt_refresh-secret"),
+        ];
+        for client in [basic, post] {
+            let echo = |body: &[u8], authorization: &str| {
+                format!(
+                    "Bad gateway. Request: {} Authorization: {authorization}",
+                    String::from_utf8_lossy(body)
+                )
+            };
+            let probe = FakeHttp::default().reply(502, "");
+            let _ = token_request(&probe, URL, Some(&client), &params);
+            let body = probe.requests.borrow()[0].body().clone();
+            let authorization = probe.header(0, "authorization").unwrap_or_default();
+            let page = echo(&body, &authorization);
+            let described = serde_json::json!({
+                "error": "invalid_grant",
+                "error_description": page,
+            })
+            .to_string();
+            let http = FakeHttp::default().reply(502, &page).reply(400, &described);
+            for _ in 0..2 {
+                let err = token_request(&http, URL, Some(&client), &params).unwrap_err();
+                let shown = format!("{err} {err:?}");
+                for leaked in [
+                    "eyJkey",
+                    "rt_refresh",
+                    secret,
+                    "s3cret%2Fclient",
+                    &authorization["Basic ".len().min(authorization.len())..],
+                ] {
+                    assert!(
+                        leaked.is_empty() || !shown.contains(leaked),
+                        "{leaked} shown: {shown}"
+                    );
+                }
+                assert!(shown.contains("***"), "{shown}");
+            }
         }
     }
 
