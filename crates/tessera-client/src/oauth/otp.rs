@@ -129,6 +129,26 @@ mod tests {
         );
     }
 
+    /// A gateway page or an API message echoing the request does not put the
+    /// one-time code (still good for its other tries) in the error.
+    #[test]
+    fn an_answer_echoing_the_code_does_not_show_it() {
+        let http = FakeHttp::default()
+            .reply(
+                502,
+                r#"Bad gateway: {"email":"a@example.com","code":"472913"}"#,
+            )
+            .reply(
+                400,
+                r#"{"error":"invalid_otp","message":"code 472913 is wrong"}"#,
+            );
+        for _ in 0..2 {
+            let err = verify_otp(&http, "http://api.test", "a@example.com", "472913").unwrap_err();
+            let shown = format!("{err} {err:?}");
+            assert!(!shown.contains("472913"), "{shown}");
+        }
+    }
+
     #[test]
     fn wrong_code_and_throttling_are_api_rejections() {
         let throttled = Response::builder()
