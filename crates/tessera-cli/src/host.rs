@@ -456,15 +456,23 @@ pub fn init_logging(spec: &AppSpec, env: &dyn EnvVars) {
     let Some(filter) = env.var(spec.log_env).or_else(|| env.var("RUST_LOG")) else {
         return;
     };
-    let _ = tracing_subscriber::fmt()
-        // ureq's protocol layer dumps request and response bodies at trace
-        // level, and OAuth bodies carry tokens: cap it at debug, always.
-        .with_env_filter(tracing_subscriber::EnvFilter::new(format!(
-            "{filter},ureq_proto=debug"
-        )))
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::{Layer as _, filter};
+    // ureq's protocol layer dumps the bytes of requests and responses at
+    // trace level, and they carry tokens, API keys and client secrets: none of
+    // it, always. A separate filter, as a directive appended to the user's
+    // (`ureq_proto=debug`) loses to a more specific one of theirs
+    // (`ureq_proto::util=trace`).
+    let no_wire_dump = filter::filter_fn(|meta| {
+        !(*meta.level() == tracing::Level::TRACE && meta.target().starts_with("ureq_proto"))
+    });
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal() && env.var("NO_COLOR").is_none())
-        .try_init();
+        .with_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_filter(no_wire_dump);
+    let _ = tracing_subscriber::registry().with(layer).try_init();
 }
 
 #[cfg(test)]

@@ -705,6 +705,31 @@ fn no_token_in_trace_logs_of_a_refresh() {
     assert!(!stderr(&out).contains("at-1"), "{}", stderr(&out));
 }
 
+/// The cap on ureq's dump of the bytes on the wire (tokens, the client's
+/// Basic credentials, the form with its refresh token) holds whatever the
+/// filter names: a directive for the module that dumps them is more specific
+/// than the cap, and won over it.
+#[test]
+fn no_wire_dump_in_trace_logs_whatever_the_filter_names() {
+    let server = TokenServer::start(RefreshReply::Grant);
+    for filter in [
+        "trace,ureq_proto::util=trace",
+        "debug,ureq_proto::util=trace,ureq_proto::body=trace",
+    ] {
+        let t = Tessera::new(&server.url).with_env("TESSERA_LOG", filter);
+        t.seed_session(&server.expired_session());
+        let out = t.run(&["auth", "token"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let log = stderr(&out);
+        assert!(log.contains("renewing token"), "logging is on: {log}");
+        let dumped: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("TRACE") && l.contains("ureq_proto"))
+            .collect();
+        assert!(dumped.is_empty(), "{filter}: wire bytes in the log:\n{log}");
+    }
+}
+
 // ---------------------------------------------------------------------------
 // A hostile authorization server (the CLI audit's F1, F4, F5, F9).
 
