@@ -45,6 +45,10 @@ const DIR_MODE: u32 = 0o700;
 /// reading it whole would only waste memory.
 const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
+/// How much a write after [`StoreLock::check_writable`] may add to the
+/// credentials file: a renewed login's new tokens, longer than the old ones.
+const WRITE_HEADROOM: u64 = 16 * 1024;
+
 /// How long a writer waits for another process's lock. A token renewal holds
 /// it through its requests, which time out after 30 s each; a process that
 /// holds it for longer is stopped (Ctrl-Z) or stuck, and waiting on would
@@ -652,16 +656,25 @@ impl StoreLock<'_> {
     }
 
     /// Fails as [`StoreLock::write_credentials`] would for want of a writable
-    /// directory, before something is done whose result must be kept.
+    /// directory or of room on its disk, before something is done whose
+    /// result must be kept. The probe is written as long as the file may
+    /// become, and synced: on a full disk an empty file is still created (it
+    /// takes no block), and some file systems say ENOSPC only at `fsync`.
     pub fn check_writable(&self) -> Result<(), Error> {
         let dir = &self.store.dir;
         let prefix = Store::temp_prefix(self.store.credentials_file);
-        let probe = tempfile::Builder::new()
+        let mut probe = tempfile::Builder::new()
             .prefix(&prefix)
             .suffix(".tmp")
             .tempfile_in(dir)
             .map_err(Error::io(dir))?;
-        drop(probe);
+        let now = std::fs::metadata(self.store.credentials_path()).map_or(0, |m| m.len());
+        let room = vec![0u8; (now + WRITE_HEADROOM).min(MAX_FILE_BYTES) as usize];
+        probe.write_all(&room).map_err(Error::io(probe.path()))?;
+        probe
+            .as_file()
+            .sync_all()
+            .map_err(Error::io(probe.path()))?;
         Ok(())
     }
 

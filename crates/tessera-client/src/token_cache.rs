@@ -576,6 +576,61 @@ mod tests {
         assert_eq!(counting.calls.load(Ordering::SeqCst), 0);
     }
 
+    /// A full disk still takes an empty file, so a writability probe that
+    /// writes nothing passes, the refresh token is spent, and its successor
+    /// is lost: the next call replays the spent one, which ends the login.
+    /// Needs a small tmpfs, hence root; skipped without (CI runs as root).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn nothing_is_renewed_on_a_full_disk() {
+        use std::io::Write as _;
+        use std::process::Command;
+        struct Mount(std::path::PathBuf);
+        impl Drop for Mount {
+            fn drop(&mut self) {
+                let _ = Command::new("umount").arg(&self.0).status();
+            }
+        }
+        let now = 1_000;
+        let due = expired_session(now);
+        let tmp = tempfile::tempdir().unwrap();
+        let mounted = is_root()
+            && Command::new("mount")
+                .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+                .arg(tmp.path())
+                .status()
+                .is_ok_and(|s| s.success());
+        if !mounted {
+            eprintln!("skipped: mounting a tmpfs needs root");
+            return;
+        }
+        let _mount = Mount(tmp.path().to_owned());
+        let store = Store::in_dir(tmp.path().join("cfg"), &TESSERA);
+        store
+            .update(|config, creds| {
+                config.set_current_profile("default", "p");
+                creds.profiles.entry("p".into()).or_default().oauth = Some(due.clone());
+                Ok(())
+            })
+            .unwrap();
+        let mut fill = std::fs::File::create(tmp.path().join("fill")).unwrap();
+        while fill.write_all(&[0; 4096]).is_ok() {}
+        let before = std::fs::read(store.credentials_path()).unwrap();
+
+        let counting = Counting::ok();
+        let fresh = fresh_session(&store, "p", due.clone(), now, &counting).unwrap();
+        assert!(!fresh.renewed);
+        assert!(fresh.unrenewed.unwrap().contains("could not be saved"));
+        assert_eq!(counting.calls.load(Ordering::SeqCst), 0, "rt-0 is unspent");
+        assert_eq!(std::fs::read(store.credentials_path()).unwrap(), before);
+        let expired = fresh_session(&store, "p", due, now + 30, &counting).unwrap_err();
+        assert!(
+            matches!(&expired, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull),
+            "{expired:?}"
+        );
+        assert_eq!(counting.calls.load(Ordering::SeqCst), 0);
+    }
+
     /// Root writes where the mode says not to: the test means nothing then
     /// (CI runs as root; a developer's machine runs it).
     #[cfg(unix)]
