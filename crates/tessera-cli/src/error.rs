@@ -71,6 +71,13 @@ impl CliError {
                         .map_or(NOT_WRITABLE.into(), Cow::Owned),
                 ),
                 std::io::ErrorKind::ReadOnlyFilesystem => Some(NOT_WRITABLE.into()),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => Some(
+                    format!(
+                        "the disk holding it is full (or your quota is used up): free some space (`df -h {}`), then try again",
+                        path.parent().unwrap_or(path).display()
+                    )
+                    .into(),
+                ),
                 std::io::ErrorKind::NotADirectory => {
                     Some("a file stands where a directory should be: move it away".into())
                 }
@@ -124,5 +131,28 @@ impl CliError {
 impl From<tessera_client::Error> for CliError {
     fn from(source: tessera_client::Error) -> Self {
         CliError::Client { source, hint: None }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A full disk is not a permission problem: the hint says to free space
+    /// where the file is.
+    #[test]
+    fn a_full_disk_says_to_free_space_where_the_file_is() {
+        for kind in [
+            std::io::ErrorKind::StorageFull,
+            std::io::ErrorKind::QuotaExceeded,
+        ] {
+            let error = CliError::from(tessera_client::Error::Io {
+                path: "/home/me/.config/tessera/credentials.toml".into(),
+                source: kind.into(),
+            });
+            let hint = error.hint().expect("a hint").into_owned();
+            assert!(hint.contains("is full"), "{hint}");
+            assert!(hint.contains("`df -h /home/me/.config/tessera`"), "{hint}");
+        }
     }
 }

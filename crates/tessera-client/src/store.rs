@@ -668,13 +668,14 @@ impl StoreLock<'_> {
             .suffix(".tmp")
             .tempfile_in(dir)
             .map_err(Error::io(dir))?;
-        let now = std::fs::metadata(self.store.credentials_path()).map_or(0, |m| m.len());
+        let path = self.store.credentials_path();
+        let now = std::fs::metadata(&path).map_or(0, |m| m.len());
         let room = vec![0u8; (now + WRITE_HEADROOM).min(MAX_FILE_BYTES) as usize];
-        probe.write_all(&room).map_err(Error::io(probe.path()))?;
         probe
-            .as_file()
-            .sync_all()
-            .map_err(Error::io(probe.path()))?;
+            .as_file_mut()
+            .write_all(&room)
+            .map_err(Error::io(&path))?;
+        probe.as_file().sync_all().map_err(Error::io(&path))?;
         Ok(())
     }
 
@@ -742,9 +743,13 @@ impl StoreLock<'_> {
         #[cfg(unix)]
         builder.permissions(std::fs::Permissions::from_mode(FILE_MODE));
         let mut tmp = builder.tempfile_in(dir).map_err(Error::io(dir))?;
-        tmp.write_all(text.as_bytes())
-            .map_err(Error::io(tmp.path()))?;
-        tmp.as_file().sync_all().map_err(Error::io(tmp.path()))?;
+        // Failures name the file being replaced, not the temporary one
+        // (gone by the time it is read); through `as_file_mut`, as tempfile
+        // would add its own path to the error.
+        tmp.as_file_mut()
+            .write_all(text.as_bytes())
+            .map_err(Error::io(&path))?;
+        tmp.as_file().sync_all().map_err(Error::io(&path))?;
         tmp.persist(&path).map_err(|e| Error::io(&path)(e.error))?;
         sync_dir(dir)?;
         tracing::debug!(path = %path.display(), "store file written");

@@ -628,6 +628,15 @@ mod tests {
             matches!(&expired, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull),
             "{expired:?}"
         );
+        // Said once, of the file that could not be written.
+        let said = expired.to_string();
+        let path = store.credentials_path().display().to_string();
+        assert!(said.starts_with(&format!("{path}: ")), "{said}");
+        assert_eq!(
+            said.matches(store.dir().to_str().unwrap()).count(),
+            1,
+            "{said}"
+        );
         assert_eq!(counting.calls.load(Ordering::SeqCst), 0);
     }
 
