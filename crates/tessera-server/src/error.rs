@@ -90,7 +90,8 @@ pub enum Error {
     #[error("the request body did not arrive within {after_secs} s")]
     BodyTimedOut { after_secs: u64 },
     /// The database cannot be reached right now (or another process holds
-    /// SQLite's lock for longer than the busy timeout); worth retrying.
+    /// SQLite's lock for longer than the busy timeout, or its disk is full);
+    /// worth retrying.
     #[error("database unavailable, try again: {0}")]
     Unavailable(#[source] sqlx::Error),
     #[error("database error: {0}")]
@@ -232,8 +233,8 @@ impl Error {
 
 impl From<sqlx::Error> for Error {
     /// Failures that go away when the database is back (unreachable, restarting,
-    /// shutting down) are `Unavailable` (503, retry); everything else is a bug or
-    /// a broken database (500).
+    /// shutting down, out of disk space) are `Unavailable` (503, retry);
+    /// everything else is a bug or a broken database (500).
     fn from(e: sqlx::Error) -> Self {
         let transient = match &e {
             sqlx::Error::PoolTimedOut
@@ -245,11 +246,14 @@ impl From<sqlx::Error> for Error {
             // (admin/crash shutdown, cannot connect now).
             // SQLite: SQLITE_BUSY and SQLITE_LOCKED (5, 6; the extended codes
             // keep them in the low byte), another connection's lock held past
-            // the busy timeout.
+            // the busy timeout; SQLITE_FULL (13), a full disk, over once
+            // space is freed.
             sqlx::Error::Database(db) => {
                 let code = db.code().unwrap_or_default();
                 match db.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
-                    Some(_) => code.parse::<u32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6)),
+                    Some(_) => code
+                        .parse::<u32>()
+                        .is_ok_and(|n| matches!(n & 0xff, 5 | 6 | 13)),
                     None => code.starts_with("08") || code.starts_with("57P"),
                 }
             }

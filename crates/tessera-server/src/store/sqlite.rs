@@ -264,6 +264,27 @@ mod tests {
         assert!(error.to_string().contains("try again"), "{error}");
     }
 
+    /// A full disk (SQLITE_FULL; `max_page_count` stands in for it) is an
+    /// outage that ends when space is freed: 503 and try again, as for a
+    /// lock, not a 500 that reads as a bug.
+    #[tokio::test]
+    async fn a_full_disk_is_unavailable_for_now() {
+        sqlx::any::install_default_drivers();
+        let dir = tempfile::tempdir().unwrap();
+        let pool = connect(&dir.path().join("t.db")).await.unwrap();
+        let mut conn = pool.acquire().await.unwrap();
+        conn.execute("CREATE TABLE t (x BLOB)").await.unwrap();
+        conn.execute("PRAGMA max_page_count = 8").await.unwrap();
+        let full = loop {
+            if let Err(e) = conn.execute("INSERT INTO t VALUES (zeroblob(4096))").await {
+                break e;
+            }
+        };
+        let error = Error::from(full);
+        assert!(matches!(error, Error::Unavailable(_)), "{error:?}");
+        assert!(error.to_string().contains("full"), "{error}");
+    }
+
     #[tokio::test]
     async fn what_is_no_database_is_refused_by_name() {
         let dir = tempfile::tempdir().unwrap();
