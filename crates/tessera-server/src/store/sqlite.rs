@@ -43,8 +43,36 @@ pub async fn connect(path: &Path) -> Result<AnyPool> {
             })
         })
         .connect(&url)
-        .await?;
+        .await
+        .map_err(|e| out_of_space(Path::new(path)).unwrap_or_else(|| e.into()))?;
     Ok(pool)
+}
+
+/// Why the pool could not open a connection, when it is a full disk: SQLite
+/// says only "disk I/O error" (it cannot size its -shm file), and the pool
+/// only that it timed out. Asked after a failure, so a nearly full disk that
+/// SQLite can still use is never refused.
+fn out_of_space(path: &Path) -> Option<Error> {
+    use std::io::Write as _;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    let dir = dir.unwrap_or(Path::new("."));
+    // The size of the -shm file SQLite makes first.
+    let probe = tempfile::tempfile_in(dir).and_then(|mut file| {
+        file.write_all(&[0; 32 * 1024])?;
+        file.sync_all()
+    });
+    let e = probe.err()?;
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    )
+    .then(|| {
+        Error::Config(format!(
+            "cannot open the database {}: {e} in {dir}; SQLite needs room there for its -wal and -shm files: free some space (`df -h {dir}`) and try again",
+            path.display(),
+            dir = dir.display()
+        ))
+    })
 }
 
 /// A directory, a device or a file that is not SQLite's is said at once by
@@ -283,6 +311,44 @@ mod tests {
         let error = Error::from(full);
         assert!(matches!(error, Error::Unavailable(_)), "{error:?}");
         assert!(error.to_string().contains("full"), "{error}");
+    }
+
+    /// A database on a full disk is said as such, by path, rather than as
+    /// the pool's timeout. Needs a small tmpfs, hence root; skipped without.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_database_on_a_full_disk_is_refused_by_name() {
+        use std::io::Write as _;
+        use std::process::Command;
+        struct Mount(std::path::PathBuf);
+        impl Drop for Mount {
+            fn drop(&mut self) {
+                let _ = Command::new("umount").arg(&self.0).status();
+            }
+        }
+        sqlx::any::install_default_drivers();
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = rustix::process::geteuid().is_root()
+            && Command::new("mount")
+                .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+                .arg(dir.path())
+                .status()
+                .is_ok_and(|s| s.success());
+        if !mounted {
+            eprintln!("skipped: mounting a tmpfs needs root");
+            return;
+        }
+        let _mount = Mount(dir.path().to_owned());
+        let path = dir.path().join("t.db");
+        let pool = connect(&path).await.unwrap();
+        pool.execute("CREATE TABLE t (x INTEGER)").await.unwrap();
+        pool.close().await;
+        let mut fill = std::fs::File::create(dir.path().join("fill")).unwrap();
+        while fill.write_all(&[0; 4096]).is_ok() {}
+        let said = connect(&path).await.unwrap_err().to_string();
+        assert!(said.contains(&path.display().to_string()), "{said}");
+        assert!(said.contains("No space left"), "{said}");
+        assert!(said.contains("free some space"), "{said}");
     }
 
     #[tokio::test]
