@@ -64,7 +64,7 @@ impl MasterKey {
     /// Reads the key file, or creates it (mode 0600) with a new key. A file that
     /// group or others may read is used, with a warning that says how to fix it.
     pub fn load_or_create(path: &Path) -> Result<Self> {
-        match std::fs::read_to_string(path) {
+        match read_key_file(path) {
             Ok(text) => {
                 let key = Self::parse(&text)
                     .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
@@ -185,6 +185,31 @@ fn write_private_file(path: &Path, contents: &[u8]) -> Result<bool> {
     }
 }
 
+/// The key file's text. A FIFO would block the open until a writer came (the
+/// server or admin command would hang without a word), and a device such as
+/// `/dev/zero` would be read forever: only a regular file is read, and only
+/// as much as a key can be.
+fn read_key_file(path: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(
+        &mut options,
+        rustix::fs::OFlags::NONBLOCK.bits() as i32,
+    );
+    let file = options.open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file (check what it is with `ls -l`, and move it away)",
+        ));
+    }
+    let mut text = String::new();
+    file.take(4096).read_to_string(&mut text)?;
+    Ok(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,6 +232,28 @@ mod tests {
         std::fs::write(&path, "").unwrap();
         let err = MasterKey::load_or_create(&path).unwrap_err().to_string();
         assert!(err.contains("master.key"), "{err}");
+    }
+
+    /// A FIFO or a device where the key file should be is refused by name at
+    /// once, rather than waited on (a FIFO) or read forever (`/dev/zero`).
+    #[cfg(unix)]
+    #[test]
+    fn a_key_file_that_is_no_file_is_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("master.key");
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR,
+        )
+        .unwrap();
+        let zero = dir.path().join("zero.key");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        for path in [fifo, zero] {
+            let err = MasterKey::load_or_create(&path).unwrap_err().to_string();
+            assert!(err.contains(&path.display().to_string()), "{err}");
+            assert!(err.contains("not a regular file"), "{err}");
+        }
     }
 
     #[cfg(unix)]
