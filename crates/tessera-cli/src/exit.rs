@@ -88,6 +88,7 @@ pub fn exit_for(error: &CliError) -> Exit {
             | ClientError::TlsTrust { .. }
             | ClientError::Unsendable { .. }
             | ClientError::InvalidUrl(_)
+            | ClientError::NotUnicodeVar(_)
             | ClientError::UnusableServerUrl { .. }
             | ClientError::CredentialsInUrl { .. } => Exit::Usage,
             // The entry a profile refers to is gone: log in again, as when

@@ -163,6 +163,11 @@ impl AppSpec {
         if let Some(dir) = env.var(self.config_dir_env) {
             return Ok(PathBuf::from(dir));
         }
+        // Read as unset, it would send every write to the default directory,
+        // replacing the profiles there.
+        if env.not_unicode(self.config_dir_env) {
+            return Err(Error::NotUnicodeVar(self.config_dir_env));
+        }
         match self.config_dir_default {
             DirDefault::PlatformConfig(name) => {
                 use etcetera::BaseStrategy as _;
@@ -180,6 +185,28 @@ impl AppSpec {
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+
+    /// A configuration directory named in bytes that are not UTF-8 is
+    /// refused, not replaced by the default one (whose profiles the command
+    /// would overwrite).
+    #[test]
+    fn a_dir_variable_that_is_not_utf8_is_refused() {
+        struct Bytes;
+        impl EnvVars for Bytes {
+            fn var(&self, _: &str) -> Option<String> {
+                None
+            }
+            fn not_unicode(&self, name: &str) -> bool {
+                name == "TESSERA_CONFIG_DIR"
+            }
+        }
+        let err = TESSERA.config_dir(&Bytes).unwrap_err();
+        assert!(
+            matches!(err, Error::NotUnicodeVar("TESSERA_CONFIG_DIR")),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("TESSERA_CONFIG_DIR"), "{err}");
+    }
 
     #[test]
     fn env_var_overrides_the_default_dir() {

@@ -7,6 +7,12 @@ use std::collections::{BTreeMap, HashMap};
 /// shells users write `FOO= cmd` to mean "without FOO".
 pub trait EnvVars {
     fn var(&self, name: &str) -> Option<String>;
+
+    /// Whether `name` is set to something that is not UTF-8, which
+    /// [`EnvVars::var`] reads as unset.
+    fn not_unicode(&self, _name: &str) -> bool {
+        false
+    }
 }
 
 /// The real process environment.
@@ -16,6 +22,10 @@ pub struct ProcessEnv;
 impl EnvVars for ProcessEnv {
     fn var(&self, name: &str) -> Option<String> {
         std::env::var(name).ok().filter(|v| !v.is_empty())
+    }
+
+    fn not_unicode(&self, name: &str) -> bool {
+        matches!(std::env::var(name), Err(std::env::VarError::NotUnicode(_)))
     }
 }
 
@@ -49,6 +59,10 @@ impl EnvVars for Overlay<'_> {
             Some(value) => Some(value.clone()).filter(|v| !v.is_empty()),
             None => self.base.var(name),
         }
+    }
+
+    fn not_unicode(&self, name: &str) -> bool {
+        !self.set.contains_key(name) && self.base.not_unicode(name)
     }
 }
 

@@ -8,6 +8,10 @@ pub enum Error {
     #[error("cannot find the home directory; set the configuration directory explicitly")]
     NoHomeDir,
 
+    /// An environment variable that names a path is set, but not to UTF-8.
+    #[error("{0} is set to a path that is not valid UTF-8; set it to a UTF-8 path, or unset it")]
+    NotUnicodeVar(&'static str),
+
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
