@@ -676,6 +676,16 @@ impl StoreLock<'_> {
             .write_all(&room)
             .map_err(Error::io(&path))?;
         probe.as_file().sync_all().map_err(Error::io(&path))?;
+        // An immutable or append-only file (`chattr +i`/`+a`) cannot be
+        // replaced however writable its directory: opening it for writing
+        // says so (EPERM) without changing it. EACCES (a 0400 file) is no
+        // obstacle to the rename, and is not refused.
+        #[cfg(unix)]
+        if let Err(e) = OpenOptions::new().write(true).open(&path)
+            && e.raw_os_error() == Some(libc::EPERM)
+        {
+            return Err(Error::io(&path)(e));
+        }
         Ok(())
     }
 

@@ -640,6 +640,37 @@ mod tests {
         assert_eq!(counting.calls.load(Ordering::SeqCst), 0);
     }
 
+    /// An immutable credentials file (`chattr +i`) cannot be replaced, so
+    /// nothing is renewed that could not be saved. Needs root and a file
+    /// system with the flag; skipped without.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn nothing_is_renewed_into_an_immutable_file() {
+        use std::process::Command;
+        let now = 1_000;
+        let due = expired_session(now);
+        let (_tmp, store) = store_with(due.clone());
+        let path = store.credentials_path();
+        let chattr = |flag: &str| {
+            Command::new("chattr")
+                .arg(flag)
+                .arg(&path)
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        if !is_root() || !chattr("+i") {
+            eprintln!("skipped: chattr +i needs root and a file system that has it");
+            return;
+        }
+        let counting = Counting::ok();
+        let fresh = fresh_session(&store, "p", due, now, &counting);
+        assert!(chattr("-i"));
+        let fresh = fresh.unwrap();
+        assert!(!fresh.renewed);
+        assert!(fresh.unrenewed.unwrap().contains("could not be saved"));
+        assert_eq!(counting.calls.load(Ordering::SeqCst), 0, "rt-0 is unspent");
+    }
+
     /// Root writes where the mode says not to: the test means nothing then
     /// (CI runs as root; a developer's machine runs it).
     #[cfg(unix)]
