@@ -18,6 +18,13 @@ use lettre::{
     AsyncFileTransport, AsyncSmtpTransport, AsyncTransport as _, Message, Tokio1Executor,
 };
 use std::path::PathBuf;
+use std::time::Duration;
+
+/// The most one SMTP delivery may take, from connecting to the relay's last
+/// answer. lettre's own timeout covers only the connect: a relay that accepts
+/// and then says nothing (or stops answering mid-`DATA`) held the delivery,
+/// and its task and socket, for good, and the code never came nor was logged.
+pub const SMTP_DEADLINE: Duration = Duration::from_secs(30);
 
 /// A plain-text message.
 pub struct Mail {
@@ -32,6 +39,8 @@ pub struct Mailer {
     from: Mailbox,
     /// `serve --dev`: print every message to stdout as well.
     echo_to_terminal: bool,
+    /// [`SMTP_DEADLINE`]; shorter in tests.
+    smtp_deadline: Duration,
 }
 
 enum Transport {
@@ -65,6 +74,7 @@ impl Mailer {
             transport,
             from,
             echo_to_terminal: settings.dev,
+            smtp_deadline: SMTP_DEADLINE,
         })
     }
 
@@ -97,9 +107,20 @@ impl Mailer {
         }
         match &self.transport {
             Transport::Smtp(smtp) => {
-                smtp.send(message).await.map_err(|e| {
-                    Error::internal(format!("SMTP delivery failed: {e}{}", certificate_hint(&e)))
-                })?;
+                tokio::time::timeout(self.smtp_deadline, smtp.send(message))
+                    .await
+                    .map_err(|_| {
+                        Error::internal(format!(
+                            "SMTP delivery failed: the relay did not finish within {:?}",
+                            self.smtp_deadline
+                        ))
+                    })?
+                    .map_err(|e| {
+                        Error::internal(format!(
+                            "SMTP delivery failed: {e}{}",
+                            certificate_hint(&e)
+                        ))
+                    })?;
             }
             Transport::Outbox(dir) => {
                 create_private_dir(dir).map_err(|e| {
@@ -199,6 +220,44 @@ mod tests {
     use crate::cli::settings::{ServeOverrides, SettingsArgs, resolve};
     use crate::master_key::MasterKey;
     use crate::secret::{Secret, SecretUrl};
+
+    fn smtp_settings(dir: &std::path::Path, smtp_url: String) -> crate::settings::Settings {
+        let args = SettingsArgs {
+            database: Some(SecretUrl::new(dir.join("t.db").display().to_string())),
+            smtp_url: Some(SecretUrl::new(smtp_url)),
+            ..Default::default()
+        };
+        let key = Secret::new(MasterKey::generate().encode());
+        resolve(&args, ServeOverrides::default(), Some(key)).unwrap()
+    }
+
+    fn a_code() -> super::Mail {
+        super::Mail {
+            to: "someone@example.com".into(),
+            subject: "Your code".into(),
+            body: "123456".into(),
+        }
+    }
+
+    /// A relay that accepts the connection and never says a word (or stops
+    /// answering mid-conversation) fails the delivery at the deadline; it does
+    /// not hold it, its task and its socket, for ever.
+    #[tokio::test]
+    async fn a_relay_that_never_answers_fails_the_delivery_at_the_deadline() {
+        let dir = tempfile::tempdir().unwrap();
+        let relay = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("smtp://{}", relay.local_addr().unwrap());
+        let mut mailer = super::Mailer::from_settings(&smtp_settings(dir.path(), url)).unwrap();
+        assert_eq!(mailer.smtp_deadline, super::SMTP_DEADLINE);
+        mailer.smtp_deadline = std::time::Duration::from_millis(200);
+        // A bound for the test, well past the deadline.
+        let sent = tokio::time::timeout(std::time::Duration::from_secs(20), mailer.send(a_code()));
+        let Ok(Err(crate::error::Error::Internal(message))) = sent.await else {
+            panic!("the delivery did not fail by itself at its deadline");
+        };
+        assert!(message.contains("did not finish within 200ms"), "{message}");
+        let _still_listening = relay;
+    }
 
     /// An outbox that cannot be made stops start-up with a setting error that
     /// names it; one that can is made (owner-only) before any mail.
