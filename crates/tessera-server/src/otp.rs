@@ -101,14 +101,15 @@ pub async fn request(
     // Everything that differs between a known and an unknown address (the look-up,
     // storing the code, the mail) happens after the answer, so its timing says
     // nothing about which addresses have accounts.
-    let state = state.clone();
-    // In the request's span, so a failure is logged with its request id.
+    // A background job: at most `Background::JOBS` at once, and shutdown
+    // waits for it (the client was told a code is on its way).
+    let job_state = state.clone();
     let send = async move {
-        if let Err(e) = send_code(&state, &email, &requester, now).await {
+        if let Err(e) = send_code(&job_state, &email, &requester, now).await {
             tracing::error!(error = %e, "sending a one-time code failed");
         }
     };
-    tokio::spawn(tracing::Instrument::in_current_span(send));
+    state.background.spawn("sending a one-time code", send);
     Ok(())
 }
 

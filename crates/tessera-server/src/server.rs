@@ -143,8 +143,20 @@ async fn serve_until_stopped(
     let lease = state.store.hold_auth_lease(&state.settings.database)?;
     let background = tokio::spawn(background_tasks(state.clone()));
     let app = crate::http::router(state.clone());
-    crate::connections::serve(listener, app, state.settings.connections, shutdown_signal()).await;
+    // The drain timeout counts from the signal, for the connections and the
+    // background jobs (mail on its way) alike.
+    let (signalled_tx, signalled) = tokio::sync::oneshot::channel();
+    let shutdown = async {
+        shutdown_signal().await;
+        let _ = signalled_tx.send(tokio::time::Instant::now());
+    };
+    crate::connections::serve(listener, app, state.settings.connections, shutdown).await;
     background.abort();
+    let drain_until = signalled
+        .await
+        .unwrap_or_else(|_| tokio::time::Instant::now())
+        + state.settings.connections.drain_timeout;
+    state.background.finish(drain_until).await;
     // The metrics listener answers until the main one has drained (a probe may
     // watch the shutdown), then drains itself.
     let _ = stop_metrics.send(());

@@ -64,6 +64,20 @@ impl Background {
         };
         tokio::spawn(tracing::Instrument::in_current_span(job));
     }
+
+    /// At shutdown: waits until `deadline` for the jobs still running (a
+    /// one-time code on its way to the relay: the client was told it is
+    /// coming), and says how many are given up.
+    pub async fn finish(&self, deadline: tokio::time::Instant) {
+        let all = Self::JOBS as u32;
+        if tokio::time::timeout_at(deadline, self.0.acquire_many(all))
+            .await
+            .is_err()
+        {
+            let running = Self::JOBS - self.0.available_permits();
+            tracing::warn!(running, "stopping with background jobs unfinished");
+        }
+    }
 }
 
 impl Default for Background {

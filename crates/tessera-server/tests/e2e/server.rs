@@ -232,3 +232,81 @@ async fn metrics_behind_a_token_on_their_own_listener() {
     assert!(help.contains("--metrics-token"), "{help}");
     assert!(!help.contains(token), "{help}");
 }
+
+/// A one-time code still on its way to the relay when SIGTERM comes is
+/// delivered before tesserad exits (the client was told it is coming): the
+/// relay holds its greeting until the server has logged the signal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_on_its_way_at_sigterm_is_still_delivered() {
+    use std::time::Duration;
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+    use tokio::sync::oneshot;
+    let relay = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let smtp_url = format!("smtp://{}", relay.local_addr().unwrap());
+    let (connected_tx, connected) = oneshot::channel::<()>();
+    let (release, released) = oneshot::channel::<()>();
+    let (seen_tx, seen) = oneshot::channel::<String>();
+    tokio::spawn(async move {
+        let (tcp, _) = relay.accept().await.unwrap();
+        let _ = connected_tx.send(());
+        let _ = released.await;
+        let (read, mut write) = tcp.into_split();
+        let mut lines = BufReader::new(read).lines();
+        let (mut message, mut in_data) = (String::new(), false);
+        let _ = write.write_all(b"220 relay ESMTP\r\n").await;
+        while let Ok(Some(line)) = lines.next_line().await {
+            if in_data {
+                if line == "." {
+                    in_data = false;
+                    let _ = write.write_all(b"250 queued\r\n").await;
+                } else {
+                    message.push_str(&line);
+                    message.push('\n');
+                }
+                continue;
+            }
+            let verb = line.get(..4).unwrap_or_default().to_ascii_uppercase();
+            let reply: &[u8] = match verb.as_str() {
+                "DATA" => {
+                    in_data = true;
+                    b"354 go on\r\n"
+                }
+                "QUIT" => b"221 bye\r\n",
+                _ => b"250 ok\r\n",
+            };
+            let _ = write.write_all(reply).await;
+        }
+        let _ = seen_tx.send(message);
+    });
+
+    let db = Database::create(Backend::Sqlite);
+    let mut server = Server::start_on(db, crate::support::master_key(), &["--smtp-url", &smtp_url]);
+    let demo = server.demo_account().await;
+    let asked = (server.http().post(server.endpoint("/v1/auth/otp")))
+        .json(&serde_json::json!({ "email": demo.email }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asked.status(), StatusCode::ACCEPTED);
+    // Bounds for a hang, not timing assertions.
+    let bound = Duration::from_secs(30);
+    tokio::time::timeout(bound, connected)
+        .await
+        .unwrap()
+        .unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &server.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let start = std::time::Instant::now();
+    while !server.logs().contains("shutdown signal received") {
+        assert!(start.elapsed() < bound, "{}", server.logs());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    release.send(()).unwrap();
+    let exit = tokio::task::block_in_place(|| server.wait());
+    let message = tokio::time::timeout(bound, seen).await.unwrap().unwrap();
+    assert!(message.contains("Your one-time code is"), "{message:?}");
+    assert!(exit.success(), "tesserad exited with {exit:?}");
+}
