@@ -92,6 +92,9 @@ impl Mailer {
             .parse()
             .map_err(|_| Error::BadRequest("not a valid email address".into()))?;
         let message = Message::builder()
+            // lettre adds none by itself; RFC 5322 asks for one, and large
+            // providers refuse or junk mail without it.
+            .message_id(None)
             .from(self.from.clone())
             .to(to)
             .subject(mail.subject.clone())
@@ -237,6 +240,35 @@ mod tests {
             subject: "Your code".into(),
             body: "123456".into(),
         }
+    }
+
+    /// Each message has a Date and a Message-ID (RFC 5322 3.6).
+    #[tokio::test]
+    async fn a_message_has_a_date_and_a_message_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = SettingsArgs {
+            database: Some(SecretUrl::new(
+                dir.path().join("t.db").display().to_string(),
+            )),
+            mail_outbox: Some(dir.path().join("outbox")),
+            ..Default::default()
+        };
+        let key = Secret::new(MasterKey::generate().encode());
+        let settings = resolve(&args, ServeOverrides::default(), Some(key)).unwrap();
+        let mailer = super::Mailer::from_settings(&settings).unwrap();
+        mailer.send(a_code()).await.unwrap();
+        let file = std::fs::read_dir(dir.path().join("outbox"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "eml"))
+            .expect("a message in the outbox");
+        let text = std::fs::read_to_string(file).unwrap();
+        let head = text.split("\r\n\r\n").next().unwrap();
+        assert!(head.lines().any(|l| l.starts_with("Date: ")), "{head}");
+        assert!(
+            head.lines().any(|l| l.starts_with("Message-ID: <")),
+            "{head}"
+        );
     }
 
     /// A relay that accepts the connection and never says a word (or stops
