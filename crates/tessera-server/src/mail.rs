@@ -55,6 +55,7 @@ impl Mailer {
         })?;
         let transport = match &settings.smtp_url {
             Some(url) => {
+                refuse_password_in_the_clear(url.expose())?;
                 if uses_tls(url.expose()) {
                     check_trusted_roots()?;
                 }
@@ -158,6 +159,34 @@ fn uses_tls(smtp_url: &str) -> bool {
     })
 }
 
+/// lettre sends `AUTH PLAIN` over whatever connection it has: with plain
+/// `smtp://` (or `tls=opportunistic`, which a man in the middle turns into
+/// plain by hiding STARTTLS) the relay password crossed the network readable.
+/// A password needs TLS that cannot be skipped, unless the relay is this machine.
+fn refuse_password_in_the_clear(smtp_url: &str) -> Result<()> {
+    let Ok(url) = url::Url::parse(smtp_url) else {
+        return Ok(()); // lettre says what is wrong with it
+    };
+    let has_password = !url.username().is_empty() || url.password().is_some();
+    let tls_required = url.scheme() == "smtps"
+        || url
+            .query_pairs()
+            .any(|(k, v)| k == "tls" && v == "required");
+    // `smtp:` is no special scheme to the URL parser: `127.0.0.1` stays a name.
+    let this_machine = crate::urls::is_loopback(&url)
+        || (url.host_str())
+            .and_then(|h| h.parse::<std::net::IpAddr>().ok())
+            .is_some_and(|ip| ip.is_loopback());
+    if has_password && !tls_required && !this_machine {
+        return Err(Error::Config(format!(
+            "--smtp-url {} would send the relay password unencrypted: use smtps://… or \
+             smtp://…?tls=required",
+            crate::urls::without_password(smtp_url)
+        )));
+    }
+    Ok(())
+}
+
 /// The CA certificates TLS will trust (what lettre loads): a bad `SSL_CERT_FILE`
 /// or an empty store would otherwise refuse every delivery, one log line at a time.
 fn check_trusted_roots() -> Result<()> {
@@ -239,6 +268,32 @@ mod tests {
             to: "someone@example.com".into(),
             subject: "Your code".into(),
             body: "123456".into(),
+        }
+    }
+
+    /// A relay password goes only over TLS that cannot be skipped, or to this machine.
+    #[test]
+    fn a_relay_password_is_never_sent_in_the_clear() {
+        let dir = tempfile::tempdir().unwrap();
+        for url in [
+            "smtp://mailer:s3cret@mail.example:25",
+            "smtp://mailer:s3cret@mail.example:587?tls=opportunistic",
+            "smtp://mailer:s3cret@mail.example:587?tls=none",
+        ] {
+            let refused = super::Mailer::from_settings(&smtp_settings(dir.path(), url.into()));
+            let Err(crate::error::Error::Config(message)) = refused else {
+                panic!("{url} not refused");
+            };
+            assert!(message.contains("unencrypted"), "{message}");
+            assert!(!message.contains("s3cret"), "{message}");
+        }
+        for url in [
+            "smtp://mail.example:25",
+            "smtp://mailer:s3cret@127.0.0.1:25",
+            "smtp://mailer:s3cret@mail.example:587?tls=required",
+        ] {
+            let made = super::Mailer::from_settings(&smtp_settings(dir.path(), url.into()));
+            assert!(made.is_ok(), "{url} refused");
         }
     }
 
