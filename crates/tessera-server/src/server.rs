@@ -243,7 +243,24 @@ async fn background_tasks(state: AppState) {
     }
 }
 
+/// Exit status when a second signal cuts the drain short (128 + SIGINT, as a
+/// shell reports a program stopped by Ctrl-C).
+pub const FORCED_EXIT: i32 = 130;
+
+/// Resolves at the first SIGTERM or SIGINT. A second one during the drain
+/// stops the process at once: an operator pressing Ctrl-C again is not made
+/// to wait out the drain timeout (a slow request, a hanging mail relay).
 async fn shutdown_signal() {
+    one_signal().await;
+    tracing::info!("shutdown signal received; finishing requests in progress");
+    tokio::spawn(async {
+        one_signal().await;
+        tracing::warn!("second shutdown signal: stopping now, without finishing");
+        std::process::exit(FORCED_EXIT);
+    });
+}
+
+async fn one_signal() {
     let interrupt = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -262,7 +279,6 @@ async fn shutdown_signal() {
         () = interrupt => {},
         () = terminate => {},
     }
-    tracing::info!("shutdown signal received; finishing requests in progress");
 }
 
 /// Several `serve` processes on one SQLite file work (revocation reaches each

@@ -310,3 +310,56 @@ async fn a_code_on_its_way_at_sigterm_is_still_delivered() {
     assert!(message.contains("Your one-time code is"), "{message:?}");
     assert!(exit.success(), "tesserad exited with {exit:?}");
 }
+
+/// A second SIGINT during the drain stops tesserad at once (exit 130): here a
+/// relay that never answers holds a code's delivery, and the drain timeout is
+/// far beyond the test's bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_stops_the_drain() {
+    use std::os::unix::process::ExitStatusExt as _;
+    use std::time::Duration;
+    let relay = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let smtp_url = format!("smtp://{}", relay.local_addr().unwrap());
+    let db = Database::create(Backend::Sqlite);
+    let args = ["--smtp-url", &smtp_url, "--drain-timeout", "10m"];
+    let mut server = Server::start_on(db, crate::support::master_key(), &args);
+    let demo = server.demo_account().await;
+    let asked = (server.http().post(server.endpoint("/v1/auth/otp")))
+        .json(&serde_json::json!({ "email": demo.email }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asked.status(), StatusCode::ACCEPTED);
+    let bound = Duration::from_secs(30);
+    let _held = tokio::time::timeout(bound, relay.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    let signal = |name: &str| {
+        let pid = server.pid().to_string();
+        let status = std::process::Command::new("kill")
+            .args([name, &pid])
+            .status();
+        assert!(status.unwrap().success());
+    };
+    signal("-TERM");
+    let start = std::time::Instant::now();
+    while !server.logs().contains("shutdown signal received") {
+        assert!(start.elapsed() < bound, "{}", server.logs());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    signal("-INT");
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let waiter = std::thread::spawn(move || {
+        let exit = server.wait();
+        let _ = tx.send((exit, server.logs()));
+        server
+    });
+    let (exit, logs) = tokio::time::timeout(bound, rx)
+        .await
+        .expect("still draining after a second signal")
+        .unwrap();
+    assert_eq!(exit.code(), Some(130), "{exit:?} {:?}", exit.signal());
+    assert!(logs.contains("second shutdown signal"), "{logs}");
+    drop(waiter);
+}
