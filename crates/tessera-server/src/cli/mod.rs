@@ -212,9 +212,28 @@ async fn run(command: Command) -> Result<()> {
         Command::Migrate(args) => {
             let settings =
                 settings::resolve(&args.settings, ServeOverrides::default(), master_key_env)?;
+            // `migrate` creates a first database, but a mistyped path must not
+            // pass for "up to date": the real one would be left unmigrated.
+            let new_database = match &settings.database {
+                crate::store::DatabaseLocation::Sqlite(path) => !path.exists(),
+                crate::store::DatabaseLocation::Postgres(_) => false,
+            };
             let store = Store::open(&settings.database).await?;
             store.close().await;
-            println!("database {} is up to date", settings.database);
+            let schema = Store::schema_version();
+            match new_database {
+                true => {
+                    eprintln!(
+                        "note: there was no database at {}; created a new one",
+                        settings.database
+                    );
+                    println!("created database {} (schema {schema})", settings.database);
+                }
+                false => println!(
+                    "database {} is up to date (schema {schema})",
+                    settings.database
+                ),
+            }
             Ok(())
         }
     }

@@ -57,6 +57,37 @@ async fn default_database_lives_in_the_data_dir_in_wal_mode() {
     assert!(run(&["admin", "keys", "rotate"]).status.success());
 }
 
+/// `migrate` on a SQLite path with no database behind it (a typo) creates
+/// one, as a first install needs, but says so: "up to date" would let the
+/// operator believe the real database was migrated.
+#[test]
+fn migrate_says_when_it_created_a_new_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tesserad.db");
+    let migrate = || {
+        Command::new(TESSERAD)
+            .args(["migrate", "--database", db.to_str().unwrap()])
+            .env_remove("TESSERAD_MASTER_KEY")
+            .env_remove("TESSERAD_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let first = migrate();
+    assert!(first.status.success(), "{first:?}");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&first.stdout),
+        String::from_utf8_lossy(&first.stderr),
+    );
+    assert!(stdout.contains("created database"), "{stdout}");
+    assert!(!stdout.contains("up to date"), "{stdout}");
+    assert!(stderr.contains("there was no database at"), "{stderr}");
+    let again = migrate();
+    assert!(again.status.success(), "{again:?}");
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert!(stdout.contains("is up to date"), "{stdout}");
+    assert!(again.stderr.is_empty(), "{again:?}");
+}
+
 #[tokio::test]
 async fn postgres_requires_a_master_key() {
     if !postgres_available() {
