@@ -235,6 +235,11 @@ fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
 /// At start-up: the outbox can be made and written. Found only at the first
 /// message, every sign-in code would be lost (logged, while the client is
 /// told a code is on its way and `/readyz` says ready) until someone looks.
+///
+/// A directory that was already there keeps its mode, and the messages are
+/// written with the process's umask (0644 under the usual 022): in an
+/// outbox others can read, any local user who asks for a code for someone
+/// else's address reads it there and signs in as them.
 fn check_outbox(dir: &std::path::Path) -> Result<()> {
     create_private_dir(dir)
         .and_then(|()| tempfile::tempfile_in(dir).map(drop))
@@ -244,7 +249,15 @@ fn check_outbox(dir: &std::path::Path) -> Result<()> {
                  mail_outbox) a directory tesserad can write, or send mail with --smtp-url",
                 dir.display()
             ))
-        })
+        })?;
+    match crate::files::open_to_others(dir, 0o044) {
+        Some(mode) => Err(Error::Config(format!(
+            "the mail outbox {dir} can be read by other users of this host (mode {mode:04o}); \
+             its messages hold sign-in codes: `chmod 700 {dir}`, or send mail with --smtp-url",
+            dir = dir.display()
+        ))),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -384,5 +397,36 @@ mod tests {
             0,
             "nothing left in it"
         );
+    }
+
+    /// An outbox made beforehand that others can read (`mkdir` under umask
+    /// 022) would show every sign-in code to them: refused at start-up.
+    #[cfg(unix)]
+    #[test]
+    fn an_outbox_others_can_read_is_refused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = dir.path().join("outbox");
+        std::fs::create_dir(&outbox).unwrap();
+        std::fs::set_permissions(&outbox, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let args = SettingsArgs {
+            database: Some(SecretUrl::new(
+                dir.path().join("t.db").display().to_string(),
+            )),
+            mail_outbox: Some(outbox.clone()),
+            ..Default::default()
+        };
+        let key = Secret::new(MasterKey::generate().encode());
+        let settings = resolve(&args, ServeOverrides::default(), Some(key)).unwrap();
+        let refused = super::Mailer::from_settings(&settings);
+        let Err(crate::error::Error::Config(message)) = refused else {
+            panic!("not refused as a setting");
+        };
+        assert!(
+            message.contains("mode 0755") && message.contains("`chmod 700 "),
+            "{message}"
+        );
+        std::fs::set_permissions(&outbox, std::fs::Permissions::from_mode(0o700)).unwrap();
+        super::Mailer::from_settings(&settings).unwrap();
     }
 }
