@@ -334,6 +334,9 @@ fn read_config(path: &Path) -> Result<String> {
         .map_err(|_| Error::Config(format!("config {} is not UTF-8 text", path.display())))
 }
 
+/// Secret scanners' prefixes are a few characters (`ghp_`, `sk_live_`).
+const MAX_API_KEY_PREFIX: usize = 32;
+
 /// A config is a page of settings; this is far beyond any.
 const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
@@ -562,10 +565,16 @@ pub fn resolve(
         .clone()
         .or(file.api_key_prefix)
         .unwrap_or_default();
-    if api_key_prefix.contains("eyJ") || !api_key_prefix.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(Error::Config(
-            "the API key prefix must be printable ASCII without `eyJ`".into(),
-        ));
+    // Every key carries it in each request's headers: a long one makes keys
+    // that no request can carry (heads are capped at 32 KiB), issued and
+    // shown once as if usable.
+    if api_key_prefix.contains("eyJ")
+        || !api_key_prefix.bytes().all(|b| b.is_ascii_graphic())
+        || api_key_prefix.len() > MAX_API_KEY_PREFIX
+    {
+        return Err(Error::Config(format!(
+            "the API key prefix must be at most {MAX_API_KEY_PREFIX} printable ASCII characters without `eyJ`, e.g. `lk_`"
+        )));
     }
     let mail_outbox = match args.mail_outbox.clone().or(file.mail_outbox) {
         Some(dir) => dir,
@@ -1201,6 +1210,25 @@ rate_limit_enabled = false
             let err = resolve_with(toml, ConnectionArgs::default()).unwrap_err();
             assert!(matches!(err, Error::Config(_)), "{err}");
             assert!(err.to_string().contains(says), "{toml}: {err}");
+        }
+    }
+
+    /// A prefix long enough that keys no longer fit in a request's headers
+    /// is refused before any key is made with it.
+    #[test]
+    fn the_api_key_prefix_is_short_printable_and_no_jws() {
+        let with = |prefix: &str| SettingsArgs {
+            api_key_prefix: Some(prefix.to_owned()),
+            ..Default::default()
+        };
+        let key = || Some(Secret::new(MasterKey::generate().encode()));
+        for refused in ["a b", "eyJ", "x\n", &"p".repeat(33), &"p".repeat(40_000)] {
+            let err = resolve(&with(refused), ServeOverrides::default(), key()).unwrap_err();
+            assert!(matches!(err, Error::Config(_)), "{refused:?}: {err}");
+        }
+        for ok in ["lk_", &"p".repeat(32)] {
+            let s = resolve(&with(ok), ServeOverrides::default(), key()).unwrap();
+            assert_eq!(s.api_key_prefix, ok);
         }
     }
 
