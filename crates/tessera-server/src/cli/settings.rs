@@ -702,6 +702,11 @@ pub fn resolve(
             // a new key could not read its signing keys, and would be the
             // wrong key beside it from then on.
             let populated = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
+            // A file that is no database at all (a mistyped path naming a
+            // config or a log) is said to be so, not sent looking for its key.
+            if populated {
+                crate::store::sqlite::refuse_what_is_no_database(path)?;
+            }
             if populated && !key_file.exists() {
                 return Err(Error::Config(format!(
                     "the database {} exists but its master key {} does not: restore the \
@@ -1273,6 +1278,19 @@ rate_limit_enabled = false
         };
         let err = resolve(&args, ServeOverrides::default(), None).unwrap_err();
         assert!(err.to_string().contains("master.key"), "{err}");
+        assert!(!dir.path().join("master.key").exists());
+        // A file that is no database is named as such, not as one without its key.
+        let notes = dir.path().join("notes.toml");
+        std::fs::write(&notes, "listen = \"127.0.0.1:1\"\n").unwrap();
+        let args = SettingsArgs {
+            database: Some(SecretUrl::new(notes.to_str().unwrap())),
+            ..Default::default()
+        };
+        let err = resolve(&args, ServeOverrides::default(), None).unwrap_err();
+        assert!(
+            err.to_string().contains("is not a SQLite database"),
+            "{err}"
+        );
         assert!(!dir.path().join("master.key").exists());
         // A new database gets a new key.
         let new = dir.path().join("new.db");

@@ -79,7 +79,7 @@ fn out_of_space(path: &Path) -> Option<Error> {
 /// name; handed to the pool, it is retried until the pool's timeout, with a
 /// log line each time, and reported without the path. A missing or empty
 /// file is a new database.
-fn refuse_what_is_no_database(path: &Path) -> Result<()> {
+pub(crate) fn refuse_what_is_no_database(path: &Path) -> Result<()> {
     use std::io::Read as _;
     let Ok(meta) = std::fs::metadata(path) else {
         return Ok(());
