@@ -394,13 +394,28 @@ impl IssuerKeys {
         let listed = jwks.get("keys").and_then(Value::as_array).ok_or_else(|| {
             FetchFailure::unusable(format!("{jwks_uri} is not a JWKS (no \"keys\" array)"))
         })?;
-        let mut keys = Vec::new();
+        let mut keys: Vec<PublicKey> = Vec::new();
+        // A token is checked with every key of its kid that fits its alg. A
+        // JWKS repeating one kid and type (256 KiB hold over a thousand
+        // P-256 keys) would make each token anyone sends, forged or not,
+        // cost a thousand signature checks; RFC 7517 §4.5 lets keys share a
+        // kid when they differ, e.g. in kty. The first of each is kept.
+        let mut kinds = std::collections::HashSet::new();
+        let mut repeated = 0usize;
         for jwk in listed {
             match PublicKey::from_jwk(jwk) {
-                Ok(Some(key)) => keys.push(key),
+                Ok(Some(key)) if kinds.insert((key.kid.clone(), key.kind())) => keys.push(key),
+                Ok(Some(_)) => repeated += 1,
                 Ok(None) => {}
                 Err(why) => tracing::warn!(issuer, ?why, "skipping a broken key in the JWKS"),
             }
+        }
+        if repeated > 0 {
+            tracing::warn!(
+                issuer,
+                repeated,
+                "skipping keys whose kid and type an earlier key of the JWKS has"
+            );
         }
         tracing::info!(issuer, keys = keys.len(), "fetched issuer keys");
         Ok(keys)
@@ -590,6 +605,33 @@ mod tests {
                 .is_ok()
         );
         assert_eq!(issuer.fetches(), 4);
+    }
+
+    /// Keys sharing a kid are kept one per type: a JWKS listing one kid
+    /// a thousand times would otherwise cost a thousand signature checks for
+    /// every token naming it, forged ones included.
+    #[tokio::test]
+    async fn a_kid_keeps_one_key_of_each_type() {
+        let issuer = issuer().await;
+        let (ec, other_ec, ed) = (Signer::ec(), Signer::ec(), Signer::ed());
+        let mut listed = vec![(&ec, "a"), (&ed, "a"), (&ec, "b")];
+        listed.extend(std::iter::repeat_n((&other_ec, "a"), 50));
+        issuer.publish(&listed);
+        let cache = keys();
+        let found = cache
+            .key(&issuer.url, "a", Reach::Anywhere, 0)
+            .await
+            .unwrap();
+        let kinds: Vec<_> = found.iter().map(PublicKey::kind).collect();
+        assert_eq!(
+            kinds,
+            [super::super::jws::Alg::Es256, super::super::jws::Alg::EdDsa]
+        );
+        let b = cache
+            .key(&issuer.url, "b", Reach::Anywhere, 0)
+            .await
+            .unwrap();
+        assert_eq!(b.len(), 1);
     }
 
     #[tokio::test]

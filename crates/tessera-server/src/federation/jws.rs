@@ -25,7 +25,7 @@ use serde_json::{Map, Value};
 const MAX_TOKEN_BYTES: usize = 16 * 1024;
 
 /// The signature algorithms accepted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Alg {
     Rs256,
     Es256,
@@ -124,14 +124,18 @@ impl PublicKey {
         }))
     }
 
-    /// Whether this key may check a signature made with `alg`.
-    fn fits(&self, alg: Alg) -> bool {
-        let kind = match self.material {
+    /// The one algorithm this key's type checks.
+    pub fn kind(&self) -> Alg {
+        match self.material {
             Material::Rsa { .. } => Alg::Rs256,
             Material::P256(_) => Alg::Es256,
             Material::Ed25519(_) => Alg::EdDsa,
-        };
-        kind == alg && self.alg.is_none_or(|named| named == alg)
+        }
+    }
+
+    /// Whether this key may check a signature made with `alg`.
+    fn fits(&self, alg: Alg) -> bool {
+        self.kind() == alg && self.alg.is_none_or(|named| named == alg)
     }
 
     fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
