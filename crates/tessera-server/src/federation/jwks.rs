@@ -323,10 +323,18 @@ impl IssuerKeys {
             .as_ref()
             .filter(|(at, _)| now - at < FAILURE_BACKOFF_SECS)
             .map(|(_, failure)| failure.clone());
+        // When the answer was known: a fetch that timed out ended seconds
+        // after `now`, and the pause after a failure counts from its end, or
+        // an issuer slower than the pause would be fetched again by the next
+        // token, which waits out the timeout as well.
+        let mut known_at = now;
         let result = match failed_lately {
             Some(failure) => Err(failure),
             None => {
+                let started = std::time::Instant::now();
                 let result = self.fetch(issuer, reach).await;
+                let took = i64::try_from(started.elapsed().as_secs()).unwrap_or(i64::MAX);
+                known_at = now.saturating_add(took);
                 if let Err(reason) = &result {
                     // Debug-quoted: it holds what the issuer sent (a URL, a kid).
                     tracing::warn!(issuer, detail = ?reason.detail, "cannot fetch an issuer's keys");
@@ -364,7 +372,7 @@ impl IssuerKeys {
                     .as_ref()
                     .is_none_or(|(at, _)| now - at >= FAILURE_BACKOFF_SECS)
                 {
-                    cached.failed = Some((now, reason));
+                    cached.failed = Some((known_at, reason));
                 }
                 // Cached keys not too old stand in while the issuer is away.
                 stale.unwrap_or(Err(refusal))
@@ -863,6 +871,42 @@ mod tests {
             panic!("{err:?}")
         };
         assert_eq!(*reason, "timed out");
+    }
+
+    /// The pause after a failed fetch runs from when the fetch gave up: an
+    /// issuer that times out (longer than the pause) is not asked again by
+    /// the next token, which would wait out the timeout too.
+    #[tokio::test]
+    async fn the_pause_after_a_timeout_counts_from_its_end() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                held.push(socket);
+            }
+        });
+        let cache = IssuerKeys::new(FetchConfig {
+            request_timeout: Duration::from_millis(1500),
+            ..FetchConfig::default()
+        })
+        .unwrap();
+        let t = 1_000;
+        let unavailable = |r: Result<Vec<PublicKey>, Refusal>| matches!(r, Err(Refusal::IssuerUnavailable { reason, .. }) if reason == "timed out");
+        assert!(unavailable(cache.key(&url, "a", Reach::Anywhere, t).await));
+        // A request that started FAILURE_BACKOFF_SECS after the first one
+        // began, when the timeout was known for less than that.
+        let asked = std::time::Instant::now();
+        let later = t + FAILURE_BACKOFF_SECS;
+        assert!(unavailable(
+            cache.key(&url, "a", Reach::Anywhere, later).await
+        ));
+        assert!(asked.elapsed() < Duration::from_secs(1), "answered at once");
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]
