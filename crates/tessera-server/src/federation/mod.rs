@@ -92,6 +92,14 @@ fn check_pattern(what: &str, pattern: &str) -> Result<()> {
             "{what} contains a control or text-direction character; use plain text"
         )));
     }
+    // Compared exactly, and invisible in `trust list`: a space pasted in
+    // with the value would make a rule that no token ever matches.
+    if pattern.trim() != pattern {
+        return Err(Error::BadRequest(format!(
+            "{what} starts or ends with a space, which no token's claim has (compared exactly): {:?}",
+            pattern.trim()
+        )));
+    }
     Ok(())
 }
 

@@ -483,6 +483,19 @@ async fn rules_must_constrain_the_workload_and_name_a_safe_issuer() {
             claims: BTreeMap::from([("\u{1b}[2J".into(), "x".into())]),
             ..base.clone()
         },
+        // Pasted with a space: no token would ever match.
+        NewTrustRule {
+            audience: format!("{AUDIENCE} "),
+            ..base.clone()
+        },
+        NewTrustRule {
+            subject: Some(" repo:acme/*".into()),
+            ..base.clone()
+        },
+        NewTrustRule {
+            claims: BTreeMap::from([("repository".into(), "acme/widgets ".into())]),
+            ..base.clone()
+        },
     ];
     // Spellings no token's iss (or the issuer's discovery document) has:
     // each would refuse every token as from an untrusted issuer.
