@@ -161,11 +161,14 @@ fn fresh_session_waiting(
     tracing::debug!(profile, method = current.method.as_str(), "renewing token");
     let renewal = refresher.renew(&current, credentials.api_key.as_ref());
     if let Err(e) = &renewal
-        && is_transient(e)
+        && (is_transient(e) || source_spent(&current, e))
         && !current.is_expired(now)
     {
         // As kubelogin and gcloud do: a token that still works beats an error,
-        // and the next call tries again.
+        // and the next call tries again. A federated source with no fresh
+        // subject token (a CI variable already exchanged, a file gone) ends
+        // the login only when the token it has runs out: a refused exchange
+        // revokes nothing.
         return Ok(Fresh {
             unrenewed: Some(e.to_string()),
             ..Fresh::kept(current)
@@ -175,9 +178,7 @@ fn fresh_session_waiting(
         // A refused grant, a federated source that has no token any more,
         // or a subject token the server refuses (RFC 8693 §2.2.2 makes
         // that `invalid_request`): only a new login helps.
-        let subject_refused = current.method == LoginMethod::Federated
-            && e.oauth_code() == Some(&tessera_proto::OAuthErrorCode::InvalidRequest);
-        if e.is_invalid_grant() || subject_refused || matches!(e, OAuthError::NoSubjectToken(_)) {
+        if e.is_invalid_grant() || source_spent(&current, &e) {
             Error::SessionExpired {
                 profile: profile.to_owned(),
                 method: current.method,
@@ -214,6 +215,15 @@ fn unsavable(session: OAuthSession, now: i64, why: Error) -> Result<Fresh, Error
 
 /// A failure of the server or the way to it, not a refusal of the grant:
 /// trying again later may work.
+/// Whether a federated login's source gave no subject token, or one the
+/// server refused (RFC 8693 §2.2.2 makes that `invalid_request`): only a new
+/// login brings another.
+fn source_spent(session: &OAuthSession, error: &OAuthError) -> bool {
+    session.method == LoginMethod::Federated
+        && (matches!(error, OAuthError::NoSubjectToken(_))
+            || error.oauth_code() == Some(&tessera_proto::OAuthErrorCode::InvalidRequest))
+}
+
 fn is_transient(error: &OAuthError) -> bool {
     match error {
         OAuthError::Unreachable { .. }
@@ -925,7 +935,8 @@ mod tests {
         );
         assert!(text.contains("X_ID_TOKEN"), "its source is");
 
-        // The variable is gone (another job): log in again, nothing sent.
+        // The variable is gone (another job) and the token has run out: log
+        // in again, nothing sent.
         let (_tmp, store) = store_with(stale.clone());
         let http = FakeHttp::default();
         let empty = BTreeMap::<&str, &str>::new();
@@ -933,7 +944,8 @@ mod tests {
             http: &http,
             env: &empty,
         };
-        let err = fresh_session(&store, "p", stale, now, &refresher).unwrap_err();
+        let expired = now + 30;
+        let err = fresh_session(&store, "p", stale, expired, &refresher).unwrap_err();
         assert!(
             matches!(
                 err,
@@ -945,6 +957,53 @@ mod tests {
             "{err:?}"
         );
         assert!(http.requests.borrow().is_empty());
+    }
+
+    /// A CI variable holds one subject token for the whole job: once it is
+    /// exchanged, the renewal in the token's last minute is refused as a
+    /// replay (or the variable is gone). The token in hand still works until
+    /// its `exp`, and is used, with the reason; only then a new login.
+    #[test]
+    fn a_spent_federated_source_leaves_the_token_that_still_works_in_use() {
+        use crate::oauth::SubjectTokenSource;
+        use crate::oauth::token::testing::FakeHttp;
+        use std::collections::BTreeMap;
+        let now = 1_000;
+        let mut due = expired_session(now);
+        due.method = LoginMethod::Federated;
+        due.refresh_token = None;
+        due.client_id = Some("ci-app".into());
+        due.token_endpoint = Some("http://as.test/token".into());
+        due.federated = Some(SubjectTokenSource::Env {
+            variable: "X_ID_TOKEN".into(),
+        });
+        assert!(!due.is_expired(now) && !due.valid_for(now, MIN_VALIDITY_SECS));
+        let replayed = r#"{"error":"invalid_request","error_description":"the subject token has already been exchanged"}"#;
+        let spent = BTreeMap::from([("X_ID_TOKEN", "eyJ.spent")]);
+        let gone = BTreeMap::<&str, &str>::new();
+        for env in [&spent, &gone] {
+            let (_tmp, store) = store_with(due.clone());
+            let http = FakeHttp::default()
+                .reply(400, replayed)
+                .reply(400, replayed);
+            let refresher = HttpRefresher { http: &http, env };
+            let fresh = fresh_session(&store, "p", due.clone(), now, &refresher).unwrap();
+            assert!(!fresh.renewed);
+            assert_eq!(fresh.session, due);
+            assert!(fresh.unrenewed.is_some(), "the reason is said");
+            assert_eq!(stored(&store), due, "nothing written");
+            let err = fresh_session(&store, "p", due.clone(), now + 30, &refresher).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    Error::SessionExpired {
+                        method: LoginMethod::Federated,
+                        ..
+                    }
+                ),
+                "{err:?}"
+            );
+        }
     }
 
     #[test]
