@@ -72,9 +72,13 @@ fn basic_credentials(authorization: Option<&str>) -> Result<Option<(String, Clie
     )))
 }
 
-/// RFC 6749 §2.3.1: Basic credentials are `application/x-www-form-urlencoded` first.
+/// RFC 6749 §2.3.1: Basic credentials are `application/x-www-form-urlencoded` first:
+/// `+` is a space, `%XX` a byte. The component is one value, so a `&` in it is
+/// part of it, not the start of another pair that is dropped: `secret&junk` is
+/// not `secret`.
 fn form_decode(component: &str) -> String {
-    url::form_urlencoded::parse(format!("v={component}").as_bytes())
+    let pair = format!("v={}", component.replace('&', "%26"));
+    url::form_urlencoded::parse(pair.as_bytes())
         .next()
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default()
@@ -241,5 +245,13 @@ mod tests {
         let (id, secret) = basic_credentials(Some(&header)).unwrap().unwrap();
         assert_eq!(id, "my:client");
         assert_eq!(secret.expose_secret(), "s+cret x");
+    }
+
+    #[test]
+    fn an_ampersand_in_basic_credentials_is_part_of_them() {
+        let header = format!("Basic {}", STANDARD.encode("app&x=1:s3cret&junk"));
+        let (id, secret) = basic_credentials(Some(&header)).unwrap().unwrap();
+        assert_eq!(id, "app&x=1");
+        assert_eq!(secret.expose_secret(), "s3cret&junk");
     }
 }
