@@ -213,8 +213,11 @@ pub fn parse_server_url(input: &str) -> Result<String, crate::Error> {
 /// [`crate::Error::UnusableServerUrl`] unless `input` (parsed as `url`) is
 /// a base that paths can be appended to as written.
 pub fn refuse_unusable_server_url(input: &str, url: &url::Url) -> Result<(), crate::Error> {
-    let written_path = (input.split_once("://").map(|(_, rest)| rest))
-        .and_then(|rest| rest.find('/').map(|at| &rest[at..]))
+    // A `\` is a `/` in http and https URLs (WHATWG URL), also before the
+    // host, so `https://api.example\` is read with the path `\`, not `/`.
+    let written_path = (input.split_once(':').map(|(_, rest)| rest))
+        .map(|rest| rest.trim_start_matches(['/', '\\']))
+        .and_then(|rest| rest.find(['/', '\\']).map(|at| &rest[at..]))
         .unwrap_or("/");
     let why = if url.query().is_some() || url.fragment().is_some() || input.contains(['?', '#']) {
         "it has a query or fragment (`?…`, `#…`); give the server's base URL alone".to_owned()
@@ -426,6 +429,22 @@ expires_at = 5
             "http://127.0.0.1:9"
         );
         assert_eq!(config.environment_url(&TESSERA, &env, "other"), None);
+    }
+
+    #[test]
+    fn a_backslash_after_the_host_is_refused() {
+        // Accepted, it became `https://api.example\/v1/me`: `//v1/me`, a 404.
+        for input in [
+            "https://api.example\\",
+            "http://127.0.0.1:8080\\",
+            "https:ex\\",
+        ] {
+            let err = parse_server_url(input).unwrap_err();
+            assert!(
+                matches!(err, crate::Error::UnusableServerUrl { .. }),
+                "{input}: {err:?}"
+            );
+        }
     }
 
     #[test]
