@@ -242,21 +242,10 @@ impl From<sqlx::Error> for Error {
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
             | sqlx::Error::WorkerCrashed => true,
-            // PostgreSQL SQLSTATE class 08 (connection exception) and 57P01-57P03
-            // (admin/crash shutdown, cannot connect now).
-            // SQLite: SQLITE_BUSY and SQLITE_LOCKED (5, 6; the extended codes
-            // keep them in the low byte), another connection's lock held past
-            // the busy timeout; SQLITE_FULL (13), a full disk, over once
-            // space is freed.
-            sqlx::Error::Database(db) => {
-                let code = db.code().unwrap_or_default();
-                match db.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
-                    Some(_) => code
-                        .parse::<u32>()
-                        .is_ok_and(|n| matches!(n & 0xff, 5 | 6 | 13)),
-                    None => code.starts_with("08") || code.starts_with("57P"),
-                }
-            }
+            sqlx::Error::Database(db) => transient_code(
+                db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some(),
+                &db.code().unwrap_or_default(),
+            ),
             _ => false,
         };
         if transient {
@@ -267,9 +256,44 @@ impl From<sqlx::Error> for Error {
     }
 }
 
+/// Whether a database error code names a condition that passes by itself.
+/// SQLite: SQLITE_BUSY and SQLITE_LOCKED (5, 6; the extended codes keep them
+/// in the low byte), another connection's lock held past the busy timeout;
+/// SQLITE_FULL (13), a full disk, over once space is freed. PostgreSQL
+/// SQLSTATE class 08 (connection exception), class 53 (insufficient
+/// resources: disk full, out of memory, too many connections) and
+/// 57P01-57P03 (admin/crash shutdown, cannot connect now).
+fn transient_code(sqlite: bool, code: &str) -> bool {
+    if sqlite {
+        code.parse::<u32>()
+            .is_ok_and(|n| matches!(n & 0xff, 5 | 6 | 13))
+    } else {
+        code.starts_with("08") || code.starts_with("53") || code.starts_with("57P")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A PostgreSQL out of disk space (53100) or connections (53300) is as
+    /// temporary as SQLite's full disk: 503 with Retry-After, not a 500.
+    #[test]
+    fn resources_running_out_are_temporary_on_either_database() {
+        for code in ["53100", "53200", "53300", "08006", "57P01"] {
+            assert!(transient_code(false, code), "{code}");
+        }
+        for code in ["23505", "40P01", "42P01", "XX000"] {
+            assert!(!transient_code(false, code), "{code}");
+        }
+        for code in ["5", "6", "13", "517", "261"] {
+            assert!(transient_code(true, code), "{code}");
+        }
+        assert!(
+            !transient_code(true, "19"),
+            "a constraint is no passing trouble"
+        );
+    }
 
     /// RFC 6749 §5.2 and §4.1.2.1: `error_description` is %x20-21 / %x23-5B /
     /// %x5D-7E. Descriptions quote what a client sent, so whatever it sent
