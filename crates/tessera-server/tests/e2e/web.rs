@@ -1,6 +1,7 @@
 //! The web pages over a real socket on both backends: password sign-in after
 //! `admin account set-password` (stdin), the console behind the session cookie,
-//! sign-out, and `admin app approve` refusing an app with no pending request.
+//! sign-out, and `admin app approve` refusing an app with no pending request
+//! (and approving one already in production again).
 //! The full browser flows run in headless Chromium (`tests/interop/browser`);
 //! the attacks on the pages are in `attacks.rs`.
 
@@ -64,7 +65,13 @@ async fn approve_needs_a_request(backend: Backend) {
         "--name",
         "Svc",
     ]);
-    let out = server.admin_output(&["app", "approve", app["client_id"].as_str().unwrap()]);
+    let client_id = app["client_id"].as_str().unwrap();
+    let out = server.admin_output(&["app", "approve", client_id]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no pending request"));
+
+    // An app already in production is approved: a second approval succeeds.
+    server.admin(&["app", "update", client_id, "--mode", "production"]);
+    let approved = server.admin(&["app", "approve", client_id]);
+    assert_eq!(approved["mode"], "production");
 }

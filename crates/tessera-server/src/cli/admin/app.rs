@@ -177,15 +177,25 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<Output> {
             })
         }
         Command::Approve { client_id } => {
-            if !ctx.store.approve_production(&client_id).await? {
-                let why = match ctx.store.app_by_client_id(&client_id).await? {
-                    Some(_) => "has no pending request for production mode",
-                    None => "does not exist",
-                };
-                return Err(Error::NotFound(format!("app {client_id} {why}")));
-            }
+            // Approving twice (two operators, a retried script) is done, as
+            // revoking a revoked key is.
+            let text = if ctx.store.approve_production(&client_id).await? {
+                format!("App {client_id} is now in production mode")
+            } else {
+                match ctx.store.app_by_client_id(&client_id).await? {
+                    Some(app) if app.mode == AppMode::Production => {
+                        format!("App {client_id} is already in production mode")
+                    }
+                    Some(_) => {
+                        return Err(Error::NotFound(format!(
+                            "app {client_id} has no pending request for production mode"
+                        )));
+                    }
+                    None => return Err(Error::NotFound(format!("app {client_id} does not exist"))),
+                }
+            };
             Ok(Output {
-                text: format!("App {client_id} is now in production mode"),
+                text,
                 json: json!({ "client_id": client_id, "mode": "production" }),
             })
         }
