@@ -168,10 +168,10 @@ fn refuse_password_in_the_clear(smtp_url: &str) -> Result<()> {
         return Ok(()); // lettre says what is wrong with it
     };
     let has_password = !url.username().is_empty() || url.password().is_some();
-    let tls_required = url.scheme() == "smtps"
-        || url
-            .query_pairs()
-            .any(|(k, v)| k == "tls" && v == "required");
+    // The `tls` lettre acts on is the first one: a later `tls=required`
+    // after `tls=opportunistic` leaves STARTTLS optional.
+    let tls = url.query_pairs().find(|(k, _)| k == "tls").map(|(_, v)| v);
+    let tls_required = url.scheme() == "smtps" || tls.as_deref() == Some("required");
     // `smtp:` is no special scheme to the URL parser: `127.0.0.1` stays a name.
     let this_machine = crate::urls::is_loopback(&url)
         || (url.host_str())
@@ -308,6 +308,27 @@ mod tests {
             let made = super::Mailer::from_settings(&smtp_settings(dir.path(), url.into()));
             assert!(made.is_ok(), "{url} refused");
         }
+    }
+
+    /// lettre reads the first `tls` parameter only: a later
+    /// `tls=required` does not make it require TLS, so it must not let the
+    /// password through either.
+    #[test]
+    fn only_the_tls_parameter_lettre_reads_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        for url in [
+            "smtp://mailer:s3cret@mail.example:587?tls=opportunistic&tls=required",
+            "smtp://mailer:s3cret@mail.example:587?tls=opportunistic&x=1&tls=required",
+        ] {
+            let refused = super::Mailer::from_settings(&smtp_settings(dir.path(), url.into()));
+            let Err(crate::error::Error::Config(message)) = refused else {
+                panic!("{url} not refused");
+            };
+            assert!(message.contains("unencrypted"), "{message}");
+        }
+        let url = "smtp://mailer:s3cret@mail.example:587?tls=required&tls=opportunistic";
+        let made = super::Mailer::from_settings(&smtp_settings(dir.path(), url.into()));
+        assert!(made.is_ok(), "{url} refused");
     }
 
     /// Each message has a Date and a Message-ID (RFC 5322 3.6).
