@@ -167,7 +167,8 @@ fn refuse_password_in_the_clear(smtp_url: &str) -> Result<()> {
     let Ok(url) = url::Url::parse(smtp_url) else {
         return Ok(()); // lettre says what is wrong with it
     };
-    let has_password = !url.username().is_empty() || url.password().is_some();
+    // lettre logs in (`AUTH PLAIN`) only when there is a password.
+    let has_password = url.password().is_some();
     // The `tls` lettre acts on is the first one: a later `tls=required`
     // after `tls=opportunistic` leaves STARTTLS optional.
     let tls = url.query_pairs().find(|(k, _)| k == "tls").map(|(_, v)| v);
@@ -327,6 +328,16 @@ mod tests {
             assert!(message.contains("unencrypted"), "{message}");
         }
         let url = "smtp://mailer:s3cret@mail.example:587?tls=required&tls=opportunistic";
+        let made = super::Mailer::from_settings(&smtp_settings(dir.path(), url.into()));
+        assert!(made.is_ok(), "{url} refused");
+    }
+
+    /// lettre logs in only when the URL has a password: a user name alone
+    /// sends nothing secret, and was usable before the check came.
+    #[test]
+    fn a_user_name_without_a_password_is_no_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = "smtp://tesserad@mail.example:25";
         let made = super::Mailer::from_settings(&smtp_settings(dir.path(), url.into()));
         assert!(made.is_ok(), "{url} refused");
     }
