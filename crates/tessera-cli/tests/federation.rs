@@ -93,6 +93,21 @@ impl Cli {
     fn credentials(&self) -> String {
         std::fs::read_to_string(self.home.dir.path().join("config/credentials.toml")).unwrap()
     }
+
+    /// Moves the cached token's expiry into the past, as time would: a token
+    /// that still works is used when its source has nothing fresh to give.
+    fn expire_cached_token(&self) {
+        let path = self.home.dir.path().join("config/credentials.toml");
+        let expired: Vec<String> = self
+            .credentials()
+            .lines()
+            .map(|line| match line.starts_with("expires_at = ") {
+                true => "expires_at = 1000".to_owned(),
+                false => line.to_owned(),
+            })
+            .collect();
+        std::fs::write(path, expired.join("\n") + "\n").unwrap();
+    }
 }
 
 #[test]
@@ -127,8 +142,9 @@ fn from_a_file_renewed_from_the_file_and_no_subject_token_stored() {
         "{status}"
     );
 
-    // The token lives 30 s: `auth token` renews, and the file still holds the
-    // token already exchanged, which the server refuses as a replay.
+    // Once the token has expired `auth token` renews, and the file still
+    // holds the token already exchanged, which the server refuses as a replay.
+    cli.expire_cached_token();
     let replay = cli.run(&["auth", "token"]).expect_code(4);
     assert!(
         replay.stderr().contains("already been exchanged")
@@ -243,6 +259,7 @@ fn from_the_variable_and_what_is_refused() {
         home: good.home,
         vars,
     };
+    gone.expire_cached_token();
     let expired = gone.run(&["auth", "token"]).expect_code(4);
     assert!(
         expired.stderr().contains("TESSERA_ID_TOKEN"),

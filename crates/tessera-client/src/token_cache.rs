@@ -213,8 +213,6 @@ fn unsavable(session: OAuthSession, now: i64, why: Error) -> Result<Fresh, Error
     })
 }
 
-/// A failure of the server or the way to it, not a refusal of the grant:
-/// trying again later may work.
 /// Whether a federated login's source gave no subject token, or one the
 /// server refused (RFC 8693 §2.2.2 makes that `invalid_request`): only a new
 /// login brings another.
@@ -224,6 +222,8 @@ fn source_spent(session: &OAuthSession, error: &OAuthError) -> bool {
             || error.oauth_code() == Some(&tessera_proto::OAuthErrorCode::InvalidRequest))
 }
 
+/// A failure of the server or the way to it, not a refusal of the grant:
+/// trying again later may work.
 fn is_transient(error: &OAuthError) -> bool {
     match error {
         OAuthError::Unreachable { .. }
