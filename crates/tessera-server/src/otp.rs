@@ -109,7 +109,7 @@ pub async fn request(
             tracing::error!(error = %e, "sending a one-time code failed");
         }
     };
-    state.background.spawn("sending a one-time code", send);
+    state.outgoing_mail.spawn("sending a one-time code", send);
     Ok(())
 }
 

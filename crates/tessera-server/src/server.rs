@@ -68,6 +68,7 @@ pub async fn build_state(
         rate_limits,
         passwords: crate::password::Checker::start()?,
         background: Default::default(),
+        outgoing_mail: Default::default(),
     }))
 }
 
@@ -156,7 +157,10 @@ async fn serve_until_stopped(
         .await
         .unwrap_or_else(|_| tokio::time::Instant::now())
         + state.settings.connections.drain_timeout;
-    state.background.finish(drain_until).await;
+    tokio::join!(
+        state.background.finish(drain_until),
+        state.outgoing_mail.finish(drain_until)
+    );
     // The metrics listener answers until the main one has drained (a probe may
     // watch the shutdown), then drains itself.
     let _ = stop_metrics.send(());

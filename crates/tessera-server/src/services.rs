@@ -34,8 +34,12 @@ pub struct Services {
     pub issuers: IssuerKeys,
     /// Password sign-ins' argon2 checks, on threads of their own.
     pub passwords: crate::password::Checker,
-    /// Work done after the answer it belongs to.
+    /// Work done after the answer it belongs to (failed sign-in records).
     pub background: Background,
+    /// One-time codes on their way to the relay. A pool of their own: a
+    /// relay that hangs holds each send up to its deadline, and must not
+    /// crowd out the failed sign-in records in `background`.
+    pub outgoing_mail: Background,
 }
 
 /// Work done after the answer (records whose time would tell which

@@ -421,4 +421,35 @@ mod tests {
             .count();
         assert_eq!(failed as i64, RECORDED_FAILURES_PER_ACCOUNT.max);
     }
+
+    /// A relay that hangs fills the queue of one-time codes on their way,
+    /// each held up to the send deadline; the failed sign-ins of that time
+    /// are still recorded (they used to share one pool of jobs).
+    #[tokio::test]
+    async fn a_mail_queue_held_by_a_hanging_relay_leaves_sign_in_records_their_room() {
+        let fx = Fixture::new().await;
+        let account = fx.account("owner@example.com").await;
+        for _ in 0..Background::JOBS {
+            fx.state
+                .outgoing_mail
+                .spawn("a code to a relay that hangs", std::future::pending());
+        }
+        let browser = Browser {
+            client: "203.0.113.9".parse().unwrap(),
+            ip: Some("203.0.113.9"),
+            user_agent: None,
+        };
+        let (background, store) = (&fx.state.background, &fx.state.store);
+        let (email, now) = ("owner@example.com", fx.clock_now());
+        record_failure_later(background, store, email, METHOD_PASSWORD, browser, now);
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        background.finish(deadline).await;
+        let recorded = store.audit_events_of(&account, 10).await.unwrap();
+        assert!(
+            recorded
+                .iter()
+                .any(|e| e.action == Action::SignInFailed.as_str()),
+            "{recorded:?}"
+        );
+    }
 }
