@@ -74,7 +74,7 @@ impl CliError {
                 std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => Some(
                     format!(
                         "the disk holding it is full (or your quota is used up): free some space (`df -h {}`), then try again",
-                        path.parent().unwrap_or(path).display()
+                        tessera_client::shell_quote(path.parent().unwrap_or(path))
                     )
                     .into(),
                 ),
@@ -154,5 +154,15 @@ mod tests {
             assert!(hint.contains("is full"), "{hint}");
             assert!(hint.contains("`df -h /home/me/.config/tessera`"), "{hint}");
         }
+        // The command in the hint runs as shown, spaces and all.
+        let error = CliError::from(tessera_client::Error::Io {
+            path: "/Users/Jo Smith/.config/tessera/credentials.toml".into(),
+            source: std::io::ErrorKind::StorageFull.into(),
+        });
+        let hint = error.hint().expect("a hint").into_owned();
+        assert!(
+            hint.contains("`df -h '/Users/Jo Smith/.config/tessera'`"),
+            "{hint}"
+        );
     }
 }

@@ -1011,7 +1011,7 @@ pub fn taken_by_another_user(_: &Path) -> Option<String> {
 }
 
 /// A path as a POSIX shell word (the hints it appears in are commands to run).
-fn shell_quote(path: &Path) -> String {
+pub fn shell_quote(path: &Path) -> String {
     let s = path.display().to_string();
     if s.chars()
         .all(|c| c.is_ascii_alphanumeric() || "/._-+~:@".contains(c))
