@@ -902,20 +902,25 @@ mod tests {
         assert_eq!(memory.sets(), 2);
     }
 
+    /// A federated login (subject tokens from `$X_ID_TOKEN`) due for renewal.
+    fn federated_session(now: i64) -> OAuthSession {
+        let mut session = expired_session(now);
+        session.method = LoginMethod::Federated;
+        session.refresh_token = None;
+        session.client_id = Some("ci-app".into());
+        session.token_endpoint = Some("http://as.test/token".into());
+        session.federated = Some(crate::oauth::SubjectTokenSource::Env {
+            variable: "X_ID_TOKEN".into(),
+        });
+        session
+    }
+
     #[test]
     fn a_federated_login_exchanges_a_fresh_subject_token_or_asks_for_a_login() {
-        use crate::oauth::SubjectTokenSource;
         use crate::oauth::token::testing::{FakeHttp, TOKEN_JSON};
         use std::collections::BTreeMap;
         let now = 1_000;
-        let mut stale = expired_session(now);
-        stale.method = LoginMethod::Federated;
-        stale.refresh_token = None;
-        stale.client_id = Some("ci-app".into());
-        stale.token_endpoint = Some("http://as.test/token".into());
-        stale.federated = Some(SubjectTokenSource::Env {
-            variable: "X_ID_TOKEN".into(),
-        });
+        let stale = federated_session(now);
         assert!(stale.renewable());
         let (_tmp, store) = store_with(stale.clone());
         let http = FakeHttp::default().reply(200, TOKEN_JSON);
@@ -965,18 +970,10 @@ mod tests {
     /// its `exp`, and is used, with the reason; only then a new login.
     #[test]
     fn a_spent_federated_source_leaves_the_token_that_still_works_in_use() {
-        use crate::oauth::SubjectTokenSource;
         use crate::oauth::token::testing::FakeHttp;
         use std::collections::BTreeMap;
         let now = 1_000;
-        let mut due = expired_session(now);
-        due.method = LoginMethod::Federated;
-        due.refresh_token = None;
-        due.client_id = Some("ci-app".into());
-        due.token_endpoint = Some("http://as.test/token".into());
-        due.federated = Some(SubjectTokenSource::Env {
-            variable: "X_ID_TOKEN".into(),
-        });
+        let due = federated_session(now);
         assert!(!due.is_expired(now) && !due.valid_for(now, MIN_VALIDITY_SECS));
         let replayed = r#"{"error":"invalid_request","error_description":"the subject token has already been exchanged"}"#;
         let spent = BTreeMap::from([("X_ID_TOKEN", "eyJ.spent")]);
