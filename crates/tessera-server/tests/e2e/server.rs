@@ -281,29 +281,14 @@ async fn a_code_on_its_way_at_sigterm_is_still_delivered() {
 
     let db = Database::create(Backend::Sqlite);
     let mut server = Server::start_on(db, crate::support::master_key(), &["--smtp-url", &smtp_url]);
-    let demo = server.demo_account().await;
-    let asked = (server.http().post(server.endpoint("/v1/auth/otp")))
-        .json(&serde_json::json!({ "email": demo.email }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(asked.status(), StatusCode::ACCEPTED);
+    ask_for_a_code(&server).await;
     // Bounds for a hang, not timing assertions.
     let bound = Duration::from_secs(30);
     tokio::time::timeout(bound, connected)
         .await
         .unwrap()
         .unwrap();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &server.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let start = std::time::Instant::now();
-    while !server.logs().contains("shutdown signal received") {
-        assert!(start.elapsed() < bound, "{}", server.logs());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    terminate_and_wait_for_the_drain(&server, bound).await;
     release.send(()).unwrap();
     let exit = tokio::task::block_in_place(|| server.wait());
     let message = tokio::time::timeout(bound, seen).await.unwrap().unwrap();
@@ -323,32 +308,14 @@ async fn a_second_signal_stops_the_drain() {
     let db = Database::create(Backend::Sqlite);
     let args = ["--smtp-url", &smtp_url, "--drain-timeout", "10m"];
     let mut server = Server::start_on(db, crate::support::master_key(), &args);
-    let demo = server.demo_account().await;
-    let asked = (server.http().post(server.endpoint("/v1/auth/otp")))
-        .json(&serde_json::json!({ "email": demo.email }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(asked.status(), StatusCode::ACCEPTED);
+    ask_for_a_code(&server).await;
     let bound = Duration::from_secs(30);
     let _held = tokio::time::timeout(bound, relay.accept())
         .await
         .unwrap()
         .unwrap();
-    let signal = |name: &str| {
-        let pid = server.pid().to_string();
-        let status = std::process::Command::new("kill")
-            .args([name, &pid])
-            .status();
-        assert!(status.unwrap().success());
-    };
-    signal("-TERM");
-    let start = std::time::Instant::now();
-    while !server.logs().contains("shutdown signal received") {
-        assert!(start.elapsed() < bound, "{}", server.logs());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    signal("-INT");
+    terminate_and_wait_for_the_drain(&server, bound).await;
+    signal(&server, "-INT");
     let (tx, rx) = tokio::sync::oneshot::channel();
     let waiter = std::thread::spawn(move || {
         let exit = server.wait();
@@ -362,4 +329,35 @@ async fn a_second_signal_stops_the_drain() {
     assert_eq!(exit.code(), Some(130), "{exit:?} {:?}", exit.signal());
     assert!(logs.contains("second shutdown signal"), "{logs}");
     drop(waiter);
+}
+
+/// Asks for a one-time code for the demo account: answered at once, the mail
+/// is sent after.
+async fn ask_for_a_code(server: &Server) {
+    let demo = server.demo_account().await;
+    let asked = (server.http().post(server.endpoint("/v1/auth/otp")))
+        .json(&serde_json::json!({ "email": demo.email }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asked.status(), StatusCode::ACCEPTED);
+}
+
+fn signal(server: &Server, name: &str) {
+    let pid = server.pid().to_string();
+    let status = std::process::Command::new("kill")
+        .args([name, &pid])
+        .status();
+    assert!(status.unwrap().success());
+}
+
+/// SIGTERM, then waits (at most `bound`: a bound for a hang, not a timing
+/// assertion) until tesserad says it is draining.
+async fn terminate_and_wait_for_the_drain(server: &Server, bound: std::time::Duration) {
+    signal(server, "-TERM");
+    let start = std::time::Instant::now();
+    while !server.logs().contains("shutdown signal received") {
+        assert!(start.elapsed() < bound, "{}", server.logs());
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
