@@ -161,9 +161,13 @@ impl OAuthSession {
             self.dpop_key = None;
         }
         self.access_token = token.access_token;
-        self.expires_at = token
-            .expires_in
-            .map(|s| now.saturating_add(i64::try_from(s).unwrap_or(i64::MAX)));
+        // Capped as `access_token_expiry` caps it: a hostile `expires_in` of
+        // 2^64 - 1 once became an expiry of i64::MAX, shown and handed to
+        // kubectl as that number, not a date.
+        self.expires_at = token.expires_in.map(|s| {
+            let s = s.min(crate::oauth::LONGEST_EXPIRES_IN);
+            now.saturating_add(i64::try_from(s).unwrap_or(i64::MAX))
+        });
         if token.refresh_token.is_some() {
             self.refresh_token = token.refresh_token;
         }
@@ -242,6 +246,27 @@ mod tests {
         assert_eq!(s.scope.as_deref(), Some("a b"));
         assert_eq!(s.expires_at, Some(2_100));
         assert_eq!(s.obtained_at, 2_000);
+    }
+
+    /// `expires_in: 2^64 - 1` from a hostile server once gave an expiry of
+    /// i64::MAX: `auth status` showed it as a number and `auth
+    /// exec-credential` wrote it as `expirationTimestamp`, which kubectl
+    /// cannot parse. It is taken as a century, a date RFC 3339 can write.
+    #[test]
+    fn an_endless_expires_in_is_a_century() {
+        let century = 100 * 365 * 24 * 3600;
+        for endless in [u64::MAX, i64::MAX as u64, 1_000_000_000_000] {
+            let s = OAuthSession::from_token(
+                LoginMethod::Session,
+                token(&format!(
+                    r#"{{"access_token":"at","token_type":"Bearer","expires_in":{endless}}}"#
+                )),
+                1_800_000_000,
+            );
+            assert_eq!(s.expires_at, Some(1_800_000_000 + century), "{endless}");
+            let shown = tessera_proto::timestamp::rfc3339(s.expires_at.unwrap());
+            assert!(shown.ends_with('Z'), "{shown}");
+        }
     }
 
     #[test]

@@ -78,4 +78,5 @@ pub use refresh::refresh;
 pub use revoke::{TokenToRevoke, revoke};
 pub use session::{LEVEL_0_ACR, session_token};
 pub use tessera_proto::token::{DeviceAuthorizationResponse, ServerMetadata, TokenResponse};
+pub(crate) use token::LONGEST_EXPIRES_IN;
 pub use token::{Client, ClientAuthMethod, access_token_expiry, granted_scopes};

@@ -366,11 +366,15 @@ pub(crate) fn body_excerpt(body: &[u8]) -> String {
 /// not overflow the clock). `None` when the server did not say (RFC 6749 §5.1
 /// only recommends `expires_in`).
 pub fn access_token_expiry(token: &TokenResponse, now: SystemTime) -> Option<SystemTime> {
-    const CENTURY_SECS: u64 = 100 * 365 * 24 * 3600;
     token
         .expires_in
-        .map(|seconds| now + Duration::from_secs(seconds.min(CENTURY_SECS)))
+        .map(|seconds| now + Duration::from_secs(seconds.min(LONGEST_EXPIRES_IN)))
 }
+
+/// The longest `expires_in` taken as said: a century. A longer one (a hostile
+/// `2^64 - 1`) would put the expiry past the year 9999, which RFC 3339 cannot
+/// write, and kubectl refuses an `ExecCredential` whose expiry it cannot read.
+pub(crate) const LONGEST_EXPIRES_IN: u64 = 100 * 365 * 24 * 3600;
 
 /// The scopes the token carries: the response's `scope`, or, when the server
 /// left it out, the scopes requested (RFC 6749 §5.1: omitted means "as
