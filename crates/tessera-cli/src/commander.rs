@@ -6,6 +6,7 @@
 
 use crate::exit::Exit;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
+use std::io::Write as _;
 
 const WIDTH: usize = 80;
 
@@ -92,7 +93,7 @@ fn wrap(text: &str, width: usize, indent: usize) -> String {
 /// command tree `Cli`.
 pub fn usage_error<A: clap::CommandFactory>(
     e: &clap::Error,
-    _persona: &crate::host::Persona,
+    persona: &crate::host::Persona,
 ) -> Exit {
     let value = |kind| match e.get(kind) {
         Some(ContextValue::String(s)) => s.clone(),
@@ -101,14 +102,14 @@ pub fn usage_error<A: clap::CommandFactory>(
     };
     let message = match e.kind() {
         ErrorKind::DisplayHelp => {
-            let _ = e.print();
-            return Exit::Ok;
+            let printed = e.print().and_then(|()| std::io::stdout().flush());
+            return crate::host::written_or_reported(printed, persona);
         }
         // Commander's `.version()` prints the version alone.
         ErrorKind::DisplayVersion => {
             let text = e.to_string();
-            println!("{}", text.split_whitespace().last().unwrap_or_default());
-            return Exit::Ok;
+            let version = text.split_whitespace().last().unwrap_or_default();
+            return crate::host::shown_on_stdout(format!("{version}\n").as_bytes(), persona);
         }
         // A command group given options but no command (`lofty-cli
         // --api-url URL`): Commander shows the group's help, as for the group
@@ -122,7 +123,7 @@ pub fn usage_error<A: clap::CommandFactory>(
                     None => break,
                 }
             }
-            eprint!("{}", command.render_help());
+            let _ = write!(std::io::stderr(), "{}", command.render_help());
             return Exit::Usage;
         }
         ErrorKind::InvalidSubcommand => {
@@ -167,7 +168,7 @@ pub fn usage_error<A: clap::CommandFactory>(
             return Exit::Usage;
         }
     };
-    eprintln!("error: {message}");
+    let _ = writeln!(std::io::stderr(), "error: {message}");
     Exit::Usage
 }
 

@@ -18,7 +18,7 @@ use crate::io::{Io, Prompter, ThemedPrompter};
 use crate::texts::printable_lines;
 use serde::Serialize;
 use std::borrow::Cow;
-use std::io::IsTerminal as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
 use tessera_client::{AppSpec, EnvVars, OAuthSpec, Overlay, ProcessEnv, Store};
 
@@ -198,11 +198,10 @@ pub fn clap_usage(error: &clap::Error, persona: &Persona) -> Exit {
         let page = crate::texts::name_the_command(&plain, &shown);
         let page = own_names(&page, persona);
         if refused {
-            eprint!("{page}");
+            let _ = std::io::stderr().write_all(page.as_bytes());
             return Exit::Usage;
         }
-        print!("{page}");
-        return Exit::Ok;
+        return shown_on_stdout(page.as_bytes(), persona);
     }
     if error.use_stderr() && json_asked(std::env::args_os().skip(1), error) {
         let (message, hint) = refusal_parts(&error.render().to_string());
@@ -213,14 +212,34 @@ pub fn clap_usage(error: &clap::Error, persona: &Persona) -> Exit {
             hint: Some(Cow::Borrowed(&hint)),
         };
         let _ = serde_json::to_writer(std::io::stderr(), &body);
-        eprintln!();
+        let _ = writeln!(std::io::stderr());
         return Exit::Usage;
     }
-    let _ = error.print();
+    let printed = error.print();
     if error.use_stderr() {
         Exit::Usage
     } else {
-        Exit::Ok
+        written_or_reported(printed.and_then(|()| std::io::stdout().flush()), persona)
+    }
+}
+
+/// Help or the version, asked for: exit 0 only once all of it is written.
+/// Lost to a full disk (`> /dev/full`) or a reader that went away
+/// (`| true`), it is a failed command (1) reported as any failed write is,
+/// not a panic (`print!`'s, exit 101) nor a success.
+pub(crate) fn shown_on_stdout(page: &[u8], persona: &Persona) -> Exit {
+    let mut stdout = std::io::stdout();
+    let written = stdout.write_all(page).and_then(|()| stdout.flush());
+    written_or_reported(written, persona)
+}
+
+/// [`Exit::Ok`] for a write that succeeded; else the failure, [`report`]ed.
+pub(crate) fn written_or_reported(written: std::io::Result<()>, persona: &Persona) -> Exit {
+    match written {
+        Ok(()) => Exit::Ok,
+        Err(e) => with_process_io(&mut ThemedPrompter(persona.theme), |io| {
+            report(Err(e.into()), false, &persona.errors, io)
+        }),
     }
 }
 

@@ -333,6 +333,25 @@ fn ctrl_c_at_a_prompt_gives_the_terminal_back() {
     assert!(!s.credentials_path().exists());
 }
 
+/// Help and the version, asked for with stdout on a full disk: not a panic
+/// (101) and not a success (0) with the text lost, but exit 1 saying why.
+#[test]
+fn help_and_version_lost_on_stdout_are_a_failure_not_a_panic() {
+    let s = Tessera::sandbox();
+    for args in [
+        &["--help"][..],
+        &["--version"],
+        &["auth", "login", "--help"],
+    ] {
+        let full = std::fs::File::create("/dev/full").unwrap();
+        let out = s.command(args).stdout(full).output().unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(err.contains("No space left on device"), "{args:?}: {err}");
+    }
+}
+
 #[test]
 fn login_with_token_reads_stdin() {
     let s = Tessera::sandbox();

@@ -326,6 +326,20 @@ fn unknown_commands_and_missing_arguments_are_reported_like_commander() {
     assert_eq!(version, format!("{}\n", env!("CARGO_PKG_VERSION")));
 }
 
+/// The version and help, lost on a full disk: exit 1 saying why, not a
+/// panic (101) nor a success.
+#[test]
+fn version_and_help_lost_on_stdout_are_a_failure() {
+    let home = home();
+    for args in [["--version"], ["--help"]] {
+        let full = std::fs::File::create("/dev/full").unwrap();
+        let out = home.cmd(&args, &[]).stdout(full).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(err, "error: No space left on device (os error 28)\n");
+    }
+}
+
 #[test]
 fn root_help_documents_config_location_and_environment_variables() {
     let help = home().run(&["--help"], &[]).ok().stdout();
