@@ -405,8 +405,10 @@ struct ErrorJson<'a> {
 /// Prints an error (as `{"error":…}` when `json`) on stderr and returns the
 /// exit status. The only place a command's outcome becomes an exit code.
 pub fn report(result: Result<(), CliError>, json: bool, texts: &ErrorTexts, io: &mut Io) -> Exit {
-    let _ = io.stdout.flush();
-    let Err(error) = result else {
+    // What stdout still holds (bytes of `api` with no line end) is written
+    // here: lost (`> /dev/full`), the command did not do what it was asked.
+    let flushed = io.stdout.flush().map_err(CliError::from);
+    let Err(error) = result.and(flushed) else {
         return Exit::Ok;
     };
     let exit = exit_for(&error);
@@ -592,6 +594,28 @@ mod tests {
         let (exit, stderr) = reported(CliError::Io(gone));
         assert_eq!(exit, Exit::Failure);
         assert_eq!(stderr, "");
+    }
+
+    /// Output that reaches the device only at the last flush, and is lost
+    /// there: a failure, not exit 0.
+    #[test]
+    fn output_lost_at_the_last_flush_is_a_failure() {
+        struct Full;
+        impl std::io::Write for Full {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Err(std::io::Error::from(std::io::ErrorKind::StorageFull))
+            }
+        }
+        let mut cap = Captured::default();
+        let mut io = cap.io();
+        let mut full = Full;
+        io.stdout = &mut full;
+        let exit = report(Ok(()), false, &WORDS, &mut io);
+        assert_eq!(exit, Exit::Failure);
+        assert!(cap.stderr().starts_with("❌ "), "{}", cap.stderr());
     }
 
     #[test]
