@@ -99,6 +99,9 @@ impl Prompter for ThemedPrompter<'_> {
 /// ends in [`interrupted`].
 fn restore_terminal_on_interrupt() {
     SAVED_TERMINAL.get_or_init(|| {
+        // First: the signals it awaits must be blocked in the threads
+        // started from here on, ctrlc's among them.
+        restore_terminal_on_termination();
         // Fails only if a handler is set already (an embedding CLI's own):
         // that one decides.
         let _ = ctrlc::set_handler(|| interrupted());
@@ -114,6 +117,40 @@ fn restore_terminal_on_interrupt() {
     });
 }
 
+/// SIGTERM (`kill`, a CI job's timeout, systemd) or SIGHUP at a prompt would
+/// leave the terminal as the prompt set it, echo off after a hidden one, as
+/// Ctrl-C would: `ssh` and `sudo` put it back for these signals too. Unlike
+/// Ctrl-C they keep their meaning: both are blocked here (threads started
+/// later inherit that; child processes do not, std resets their mask) and
+/// awaited on a thread of their own, which puts the terminal back, then
+/// raises the signal again unblocked, so it ends the process as it would
+/// have (a shell says 143 for SIGTERM). An ignored one (`nohup`) stays ignored.
+#[cfg(unix)]
+fn restore_terminal_on_termination() {
+    use nix::sys::signal::{SigSet, Signal, raise};
+    let mut signals = SigSet::empty();
+    signals.add(Signal::SIGTERM);
+    signals.add(Signal::SIGHUP);
+    if signals.thread_block().is_err() {
+        return;
+    }
+    let waiting = std::thread::Builder::new()
+        .name("terminal-restore".into())
+        .spawn(move || {
+            let Ok(signal) = signals.wait() else { return };
+            restore_saved_terminal();
+            let _ = io::stderr().write_all(b"\x1b[?25h\n");
+            let _ = signals.thread_unblock();
+            let _ = raise(signal);
+        });
+    if waiting.is_err() {
+        let _ = signals.thread_unblock();
+    }
+}
+
+#[cfg(not(unix))]
+fn restore_terminal_on_termination() {}
+
 /// The terminal before the first prompt, for [`interrupted`].
 #[cfg(unix)]
 static SAVED_TERMINAL: std::sync::OnceLock<
@@ -128,6 +165,13 @@ static SAVED_TERMINAL: std::sync::OnceLock<()> = std::sync::OnceLock::new();
 /// `Interrupted` (the menu reads keys raw and raises SIGINT itself): the
 /// first to get here exits, a second waits inside `exit`.
 fn interrupted() -> ! {
+    restore_saved_terminal();
+    let _ = io::stderr().write_all(b"\x1b[?25h\n");
+    std::process::exit(crate::Exit::Interrupted.code().into())
+}
+
+/// The terminal's modes as before the first prompt.
+fn restore_saved_terminal() {
     #[cfg(unix)]
     if let Some(saved) = SAVED_TERMINAL.get()
         && let Ok(saved) = saved.lock()
@@ -135,8 +179,6 @@ fn interrupted() -> ! {
     {
         let _ = nix::sys::termios::tcsetattr(tty, nix::sys::termios::SetArg::TCSANOW, modes);
     }
-    let _ = io::stderr().write_all(b"\x1b[?25h\n");
-    std::process::exit(crate::Exit::Interrupted.code().into())
 }
 
 /// Prompts drawn the way Inquirer.js draws them, as Node CLIs' documentation

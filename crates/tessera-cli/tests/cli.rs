@@ -333,6 +333,32 @@ fn ctrl_c_at_a_prompt_gives_the_terminal_back() {
     assert!(!s.credentials_path().exists());
 }
 
+/// SIGTERM (a CI timeout, `kill`) or SIGHUP at the hidden API-key prompt:
+/// echo back on, as `ssh` and `sudo` leave it, and the process still ends
+/// by that signal (no 130: that is Ctrl-C's).
+#[test]
+fn sigterm_or_sighup_at_a_prompt_gives_the_terminal_back() {
+    use nix::sys::signal::Signal;
+    use nix::sys::wait::WaitStatus;
+    let s = Tessera::sandbox();
+    let display = [("DISPLAY", ":0")];
+    for signal in [Signal::SIGTERM, Signal::SIGHUP] {
+        let mut pty = s.home.pty_echoing(&["auth", "login"], &display);
+        pty.expect("Paste an API key");
+        pty.send(&format!("{DOWN}{DOWN}{ENTER}"));
+        pty.expect("Paste your API key");
+        pty.wait_for_hidden_input();
+        pty.session.process.signal(signal).unwrap();
+        let status = pty.session.process.wait().unwrap();
+        assert!(
+            matches!(status, WaitStatus::Signaled(_, got, _) if got == signal),
+            "{signal:?}: {status:?}"
+        );
+        assert!(pty.echoes(), "{signal:?}: echo left off");
+    }
+    assert!(!s.credentials_path().exists());
+}
+
 /// Help and the version, asked for with stdout on a full disk: not a panic
 /// (101) and not a success (0) with the text lost, but exit 1 saying why.
 #[test]
