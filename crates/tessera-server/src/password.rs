@@ -164,6 +164,14 @@ impl Checker {
         Ok(Self { jobs, places })
     }
 
+    /// Whether a check has been asked for and not yet answered: a test
+    /// stops a sign-in there, between reading the hash and using the answer.
+    #[cfg(test)]
+    pub fn checking(&self) -> bool {
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        self.places.available_permits() < threads * (1 + QUEUED_PER_THREAD)
+    }
+
     /// [`verify`], on the checker's threads; [`Error::TooManyRequests`] when
     /// their queue is full.
     pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool> {

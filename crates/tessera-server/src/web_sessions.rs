@@ -53,6 +53,19 @@ pub async fn sign_in(
     browser: Browser<'_>,
     now: i64,
 ) -> Result<String> {
+    let (secret, row) = new_session(account_id, method, browser, now);
+    store.insert_web_session(&row).await?;
+    signed_in(store, &row, browser, now).await?;
+    Ok(secret)
+}
+
+/// A new session's cookie secret and row (not stored yet).
+fn new_session(
+    account_id: &str,
+    method: &str,
+    browser: Browser<'_>,
+    now: i64,
+) -> (String, WebSessionRow) {
     let secret = digest::random_token(32);
     let row = WebSessionRow {
         id_hash: digest::secret_hash(&secret),
@@ -66,13 +79,21 @@ pub async fn sign_in(
         expires_at: now + SESSION_TTL_SECS,
         revoked_at: None,
     };
-    store.insert_web_session(&row).await?;
+    (secret, row)
+}
+
+/// A stored session, in its account's audit trail.
+async fn signed_in(
+    store: &Store,
+    row: &WebSessionRow,
+    browser: Browser<'_>,
+    now: i64,
+) -> Result<()> {
     let actor = Actor {
-        account_id,
+        account_id: &row.account_id,
         ip: browser.ip,
     };
-    audit::record(store, actor, Action::SignedIn, Some(method), now).await?;
-    Ok(secret)
+    audit::record(store, actor, Action::SignedIn, Some(&row.method), now).await
 }
 
 /// What a password sign-in came to.
@@ -122,7 +143,7 @@ pub async fn sign_in_with_password(
         by_address.refund(store).await?;
         return Ok(paused(svc, account.as_ref(), browser, now));
     };
-    let matches = match svc.passwords.verify(password, stored).await {
+    let matches = match svc.passwords.verify(password, stored.clone()).await {
         Err(Error::TooManyRequests { .. }) => {
             // Not checked, so no guess.
             by_address.refund(store).await?;
@@ -134,11 +155,16 @@ pub async fn sign_in_with_password(
     let Some(account) = account else {
         return Ok(PasswordSignIn::Mismatch);
     };
-    if matches {
-        by_address.refund(store).await?;
-        by_account.refund(store).await?;
-        let secret = sign_in(store, &account.id, METHOD_PASSWORD, browser, now).await?;
-        return Ok(PasswordSignIn::SignedIn(secret));
+    if let Some(checked) = stored.as_deref().filter(|_| matches) {
+        // Only while the password is still the one checked: a change during
+        // the check signed the account's browsers out, this one included.
+        let (secret, row) = new_session(&account.id, METHOD_PASSWORD, browser, now);
+        if store.insert_password_web_session(&row, checked).await? {
+            by_address.refund(store).await?;
+            by_account.refund(store).await?;
+            signed_in(store, &row, browser, now).await?;
+            return Ok(PasswordSignIn::SignedIn(secret));
+        }
     }
     let (background, email) = (&svc.background, &account.email);
     record_failure_later(background, store, email, METHOD_PASSWORD, browser, now);
@@ -340,6 +366,49 @@ pub async fn take_flash(
 mod tests {
     use super::*;
     use crate::testing::Fixture;
+
+    /// A password change while a sign-in with the old password is being
+    /// checked: the change signs out every browser, and the sign-in, which
+    /// checked the old password, must not start a session after it (a leaked
+    /// password kept working for whoever kept signing in with it).
+    #[tokio::test]
+    async fn a_sign_in_checked_against_a_changed_password_starts_no_session() {
+        let fx = Fixture::new().await;
+        let (svc, store) = (&fx.state, &fx.state.store);
+        let account = fx.account("owner@example.com").await;
+        let now = fx.clock_now();
+        let old = crate::password::hash("the leaked password").unwrap();
+        let new = crate::password::hash("the new password").unwrap();
+        store
+            .set_account_password(&account, Some(&old), now)
+            .await
+            .unwrap();
+        let browser = Browser {
+            client: "203.0.113.9".parse().unwrap(),
+            ip: None,
+            user_agent: None,
+        };
+        let password = "the leaked password".to_owned();
+        let sign_in = sign_in_with_password(svc, "owner@example.com", password, browser, now);
+        let mut sign_in = std::pin::pin!(sign_in);
+        // Run the sign-in until its password is being checked, then leave it
+        // there (not polled) while the password changes.
+        while !svc.passwords.checking() {
+            tokio::select! {
+                biased;
+                _ = &mut sign_in => panic!("the sign-in ended before its check"),
+                () = tokio::task::yield_now() => {}
+            }
+        }
+        store
+            .set_account_password(&account, Some(&new), now)
+            .await
+            .unwrap();
+        let answer = sign_in.await.unwrap();
+        assert!(matches!(answer, PasswordSignIn::Mismatch));
+        let live = store.live_web_sessions_of(&account, now).await.unwrap();
+        assert!(live.is_empty(), "a session outlived the change: {live:?}");
+    }
 
     /// A kept secret is taken once, by its own session, kind and subject, and
     /// not after it expired; the database holds it only sealed.

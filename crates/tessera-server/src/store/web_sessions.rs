@@ -58,6 +58,56 @@ impl Store {
         Ok(())
     }
 
+    /// Inserts the session of a password sign-in only while the account's
+    /// password hash is still `password_hash`, the one the password was
+    /// checked against; `false` when it changed meanwhile. Checking takes a
+    /// while: a change committed during it ended every session then live
+    /// ([`Store::set_account_password`]), and this one must not begin after
+    /// it. The no-op update takes the account's row (PostgreSQL: a change in
+    /// progress is waited for, then seen; one that starts after waits for
+    /// this commit, then ends the session; SQLite: its one writer).
+    pub async fn insert_password_web_session(
+        &self,
+        row: &WebSessionRow,
+        password_hash: &str,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let unchanged = sqlx::query(
+            "UPDATE accounts SET password_hash = password_hash \
+             WHERE id = $1 AND password_hash = $2",
+        )
+        .bind(&row.account_id)
+        .bind(password_hash)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !unchanged {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let sql = concat!(
+            "INSERT INTO web_sessions (",
+            web_session_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        );
+        sqlx::query(sql)
+            .bind(&row.id_hash)
+            .bind(&row.id)
+            .bind(&row.account_id)
+            .bind(&row.method)
+            .bind(&row.ip)
+            .bind(&row.user_agent)
+            .bind(row.created_at)
+            .bind(row.last_seen_at)
+            .bind(row.expires_at)
+            .bind(row.revoked_at)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// The session behind a cookie, if it is neither revoked nor expired.
     pub async fn live_web_session(
         &self,
