@@ -305,6 +305,35 @@ fn unprintable_or_empty_names_are_refused() {
     assert!(!s.config.join("config.toml").exists());
 }
 
+/// The id of the key a one-time code was traded for comes from the server:
+/// an escape sequence in it (retitling the window, clearing the screen)
+/// reaches the terminal only escaped.
+#[test]
+fn a_traded_keys_id_reaches_the_terminal_escaped() {
+    let server = HttpStub::builder()
+        .route("POST", "/v1/auth/otp/verify", |_, _| {
+            StubResponse::text(
+                200,
+                r#"{"id":"key_1\u001b]0;PWNED\u0007\u001b[2J\rFAKE\u202e","key":"lk_otp-key-0123456789abcdef","scope":"THIRD_PARTY_OPERATION","expires_at":null}"#,
+            )
+        })
+        .start();
+    let s = Tessera::new(&server.url);
+    let out = s.run(&[
+        "auth",
+        "login",
+        "--email",
+        "dev@example.test",
+        "--otp",
+        "123456",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = stderr(&out);
+    let acts = |c: char| c != '\n' && tessera_proto::text::acted_on(c);
+    assert!(!said.chars().any(acts), "{said:?}");
+    assert!(said.contains(r"key_1\u{1b}]0;PWNED"), "{said}");
+}
+
 /// Ctrl-C at a menu (cursor hidden) or at the API-key prompt (echo off):
 /// exit 130 with the terminal as it was, so a shell without line editing
 /// still shows what is typed next.

@@ -50,8 +50,12 @@ pub fn verify(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> 
     let (key_id, outcome) = trade_code(ctx, io, email, &code).map_err(|e| hint(ctx, e, email))?;
     writeln!(
         io.stderr,
-        "Logged in to {} as {email}: a new API key ({key_id}) is stored in profile {:?} (environment {:?}).",
-        outcome.server, outcome.profile, outcome.environment
+        "Logged in to {} as {email}: a new API key ({}) is stored in profile {:?} (environment {:?}).",
+        crate::texts::printable(&outcome.server),
+        // The server's answer: anyone's text, as far as the terminal goes.
+        crate::texts::printable(&key_id),
+        outcome.profile,
+        outcome.environment
     )?;
     Ok(())
 }
