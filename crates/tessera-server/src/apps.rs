@@ -59,7 +59,12 @@ pub fn first_party_name(name: &str) -> bool {
             'ᴢ' => 'z',
             c => c,
         });
-        letters.filter(|c| c.is_alphanumeric()).collect()
+        // The Hangul fillers are letters (Lo) that show as nothing at all
+        // (Default_Ignorable_Code_Point): "Tessera CLI\u{3164}" reads as ours.
+        let shown = |c: &char| !matches!(c, '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}');
+        letters
+            .filter(|c| c.is_alphanumeric() && shown(c))
+            .collect()
     }
     let name = folded(name);
     let apps = std::iter::once(TESSERA_CLI).chain(PERSONA_APPS);
@@ -566,6 +571,9 @@ mod tests {
             "ᴛᴇssᴇʀᴀ",
             "Tessera CLl",
             "L1amactl",
+            "Tessera CLI\u{3164}",
+            "Tessera\u{115F}\u{1160} CLI",
+            "llama\u{FFA0}ctl",
         ] {
             assert!(first_party_name(ours), "{ours}");
         }
