@@ -248,8 +248,16 @@ impl From<sqlx::Error> for Error {
             ),
             _ => false,
         };
+        // PostgreSQL cannot hold a NUL character in text (SQLSTATE 22021;
+        // 22P05 in JSON): a `%00` a client put in a client id, a token or a
+        // code is its bad request, not the server's 500. SQLite looks it up
+        // and finds nothing.
+        let unstorable = matches!(&e, sqlx::Error::Database(db)
+            if matches!(db.code().as_deref(), Some("22021" | "22P05")));
         if transient {
             Self::Unavailable(e)
+        } else if unstorable {
+            Self::BadRequest("a parameter holds a NUL character (\\0)".into())
         } else {
             Self::Database(e)
         }

@@ -8,8 +8,42 @@ backend_tests!(
     bad_json_is_400,
     oversized_body_is_400,
     non_ascii_authorization_is_400,
-    unknown_path_is_404
+    unknown_path_is_404,
+    a_nul_character_in_a_parameter_is_no_500
 );
+
+/// PostgreSQL refuses a NUL in text: a `%00` in a client id reached it and
+/// came back as a 500 from every OAuth endpoint and the consent page.
+async fn a_nul_character_in_a_parameter_is_no_500(backend: Backend) {
+    let server = Server::start(backend).await;
+    let http = server.http();
+    for (path, form) in [
+        (
+            "/oauth/token",
+            "grant_type=client_credentials&client_id=a%00b&client_secret=x",
+        ),
+        ("/oauth/device_authorization", "client_id=a%00b"),
+        ("/oauth/revoke", "token=x&client_id=a%00b"),
+        ("/oauth/introspect", "token=x&client_id=a%00b"),
+    ] {
+        let response = http
+            .post(server.endpoint(path))
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_client_error(),
+            "{path}: {}",
+            response.status()
+        );
+    }
+    let authorize =
+        "/oauth/authorize?response_type=code&client_id=a%00b&redirect_uri=http://127.0.0.1/cb";
+    let response = http.get(server.endpoint(authorize)).send().await.unwrap();
+    assert!(response.status().is_client_error(), "{}", response.status());
+}
 
 async fn bad_json_is_400(backend: Backend) {
     let server = Server::start(backend).await;
