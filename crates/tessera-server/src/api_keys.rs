@@ -120,6 +120,14 @@ pub async fn issue(
 /// script with a session or a key can make every list of keys carry.
 pub const MAX_KEYS_IN_USE: i64 = 1000;
 
+/// The most ended keys (revoked or expired) an account keeps, newest first;
+/// making a key forgets older ones. Ended keys do not count against
+/// [`MAX_KEYS_IN_USE`], so without this a script making keys that expire a
+/// second later (or revoking each it made) grew the account's rows, and every
+/// listing of its keys (`GET /v1/api-keys`, the console), without bound. A
+/// forgotten key is refused as revoked.
+pub const ENDED_KEYS_KEPT: i64 = 100;
+
 /// Keys past [`MAX_KEYS_IN_USE`] kept for sign-ins with an emailed code: a
 /// stolen key can fill the cap, and the owner, proven by the code, must still
 /// be able to sign in with the CLI and revoke what it made.
@@ -151,6 +159,10 @@ async fn issue_within(svc: &Services, new: NewApiKey, cap: i64, now: i64) -> Res
             svc.settings.issuer
         )));
     }
+    let account = &new.account_id;
+    svc.store
+        .forget_ended_api_keys(account, now, ENDED_KEYS_KEPT)
+        .await?;
     let settings = &svc.settings;
     let issued = issue(
         &svc.store,
@@ -300,6 +312,48 @@ mod tests {
         assert!(issue_for_user(&fx.state, new(), now).await.is_err());
         revoke(ids[CODE_SIGN_IN_RESERVE as usize].clone()).await;
         issue_for_user(&fx.state, new(), now).await.unwrap();
+    }
+
+    /// Keys that ended (expired or revoked) do not count against the cap, so
+    /// making keys that expire at once could grow an account's list of keys
+    /// without bound; it keeps the newest [`ENDED_KEYS_KEPT`] of them.
+    #[tokio::test]
+    async fn an_account_keeps_a_bounded_number_of_ended_keys() {
+        let fx = crate::testing::Fixture::new().await;
+        let account = fx.account("churn@example.com").await;
+        let other = fx.account("other@example.com").await;
+        let theirs = fx.api_key(&other, None).await.record.id;
+        let store = &fx.state.store;
+        store
+            .revoke_api_key(&theirs, None, fx.clock_now())
+            .await
+            .unwrap();
+        let in_use = fx.api_key(&account, None).await.record.id;
+        let mut now = fx.clock_now();
+        let mut revoked = None;
+        for i in 0..ENDED_KEYS_KEPT + 50 {
+            now += 10;
+            let new = NewApiKey {
+                account_id: account.clone(),
+                name: None,
+                scope: None,
+                expires_at: Some(now + 1),
+            };
+            let id = issue_for_user(&fx.state, new, now).await.unwrap().record.id;
+            if i == ENDED_KEYS_KEPT + 48 {
+                store.revoke_api_key(&id, None, now).await.unwrap();
+                revoked = Some(id);
+            }
+        }
+        let listed = store.list_api_keys(Some(&account)).await.unwrap();
+        let ids: Vec<&str> = listed.iter().map(|k| k.id.as_str()).collect();
+        // The key in use, the newest key (not yet expired when it was made)
+        // and the newest ended ones.
+        assert_eq!(listed.len() as i64, 1 + 1 + ENDED_KEYS_KEPT, "{ids:?}");
+        assert!(ids.contains(&in_use.as_str()));
+        assert!(ids.contains(&revoked.unwrap().as_str()));
+        // Another account's ended keys are its own.
+        assert_eq!(store.list_api_keys(Some(&other)).await.unwrap().len(), 1);
     }
 
     #[test]

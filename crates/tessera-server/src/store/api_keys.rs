@@ -180,6 +180,32 @@ impl Store {
         Ok(count)
     }
 
+    /// Deletes the account's ended keys (revoked, or expired by `now`) but its
+    /// `keep` newest, and says how many went. Writes nothing when there are
+    /// no more than `keep` (on PostgreSQL any DELETE, even of nothing, bumps
+    /// the auth cache's change marker and waits for every lease).
+    pub async fn forget_ended_api_keys(
+        &self,
+        account_id: &str,
+        now: i64,
+        keep: i64,
+    ) -> Result<u64> {
+        let oldest_kept = "SELECT created_at, id FROM api_keys WHERE account_id = $1 \
+                           AND (revoked_at IS NOT NULL OR expires_at <= $2) \
+                           ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET $3";
+        let Some((created_at, id)) = self
+            .optional::<(i64, String)>(oldest_kept, (account_id, now, keep))
+            .await?
+        else {
+            return Ok(0);
+        };
+        let sql = "DELETE FROM api_keys WHERE account_id = $1 \
+                   AND (revoked_at IS NOT NULL OR expires_at <= $2) \
+                   AND (created_at < $3 OR (created_at = $3 AND id <= $4))";
+        self.execute(sql, (account_id, now, created_at, id.as_str()))
+            .await
+    }
+
     /// One account's keys, or every key when `account_id` is `None` (admin).
     pub async fn list_api_keys(&self, account_id: Option<&str>) -> Result<Vec<ApiKeyRecord>> {
         let sql = concat!(
