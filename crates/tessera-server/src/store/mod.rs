@@ -290,7 +290,7 @@ impl Store {
             let sql = "DELETE FROM token_families WHERE created_at <= $1";
             self.execute(sql, (families_before,)).await?;
         }
-        let deletes: [(&'static str, i64); 6] = [
+        let deletes: [(&'static str, i64); 7] = [
             (
                 "DELETE FROM authorization_codes WHERE expires_at <= $1",
                 now - DAY,
@@ -304,6 +304,12 @@ impl Store {
             ("DELETE FROM refresh_tokens WHERE expires_at <= $1", now),
             ("DELETE FROM otp_codes WHERE expires_at <= $1", now),
             ("DELETE FROM web_flashes WHERE expires_at <= $1", now),
+            // A signed-out, revoked or expired browser session is never live
+            // again and no page shows it; kept, every sign-in added a row for good.
+            (
+                "DELETE FROM web_sessions WHERE expires_at <= $1 OR revoked_at <= $1",
+                now,
+            ),
             (
                 "DELETE FROM attempt_counters WHERE window_start <= $1",
                 now - DAY,
@@ -663,6 +669,40 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(left, vec![("new@example.com".to_owned(),)]);
+    }
+
+    /// Browser sessions that ended (expired, signed out or revoked) go; a
+    /// live one stays.
+    #[tokio::test]
+    async fn prune_drops_ended_browser_sessions() {
+        let fx = Fixture::new().await;
+        let now = fx.clock_now();
+        let store = &fx.state.store;
+        let account = fx.account("browser@example.com").await;
+        let insert = "INSERT INTO web_sessions (id_hash, id, account_id, method, created_at, \
+                      last_seen_at, expires_at, revoked_at) VALUES ($1, $2, $3, 'password', $4, $4, $5, $6)";
+        for (id, expires_at, revoked_at) in [
+            ("expired", now - 1, None),
+            ("revoked", now + 3600, Some(now - 1)),
+            ("live", now + 3600, None),
+        ] {
+            sqlx::query(insert)
+                .bind(format!("hash-{id}"))
+                .bind(id)
+                .bind(&account)
+                .bind(now - 7200)
+                .bind(expires_at)
+                .bind(revoked_at)
+                .execute(&store.pool)
+                .await
+                .unwrap();
+        }
+        store.prune_expired_oauth_state(now, 86_400).await.unwrap();
+        let left: Vec<(String,)> = sqlx::query_as("SELECT id FROM web_sessions")
+            .fetch_all(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(left, vec![("live".to_owned(),)]);
     }
 
     /// Requests that find a key's use due together write it once: the first
