@@ -290,7 +290,7 @@ impl Store {
             let sql = "DELETE FROM token_families WHERE created_at <= $1";
             self.execute(sql, (families_before,)).await?;
         }
-        let deletes: [(&'static str, i64); 7] = [
+        let deletes: [(&'static str, i64); 8] = [
             (
                 "DELETE FROM authorization_codes WHERE expires_at <= $1",
                 now - DAY,
@@ -310,6 +310,8 @@ impl Store {
                 "DELETE FROM web_sessions WHERE expires_at <= $1 OR revoked_at <= $1",
                 now,
             ),
+            // A token-URL session id is taken only before it expires.
+            ("DELETE FROM sessions WHERE expires_at <= $1", now),
             (
                 "DELETE FROM attempt_counters WHERE window_start <= $1",
                 now - DAY,
@@ -669,6 +671,36 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(left, vec![("new@example.com".to_owned(),)]);
+    }
+
+    /// Token-URL session ids go once they expire, used or not.
+    #[tokio::test]
+    async fn prune_drops_expired_token_url_sessions() {
+        let fx = Fixture::new().await;
+        let now = fx.clock_now();
+        let store = &fx.state.store;
+        let account = fx.account("cli@example.com").await;
+        for (hash, expires_at, consumed_at) in [
+            ("expired", now - 1, None),
+            ("used", now - 1, Some(now - 60)),
+            ("live", now + 60, None),
+        ] {
+            let row = sessions::SessionRow {
+                id_hash: hash.to_owned(),
+                account_id: account.clone(),
+                acr: "0".to_owned(),
+                created_at: now - 600,
+                expires_at,
+                consumed_at,
+            };
+            store.insert_session(&row).await.unwrap();
+        }
+        store.prune_expired_oauth_state(now, 86_400).await.unwrap();
+        let left: Vec<(String,)> = sqlx::query_as("SELECT id_hash FROM sessions")
+            .fetch_all(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(left, vec![("live".to_owned(),)]);
     }
 
     /// Browser sessions that ended (expired, signed out or revoked) go; a
