@@ -341,6 +341,12 @@ pub enum ModeChange {
     Requested,
 }
 
+/// The most apps an account may register from the console: beyond any real
+/// use. Without it a member's script, within the console's 100 creations per
+/// 15 minutes, added apps for good (each up to 20 redirect URIs of 2 KB:
+/// hundreds of MB a day) and the apps page listed every one.
+pub const MAX_APPS_PER_ACCOUNT: i64 = 100;
+
 /// Registers an app from the console: in production right away only where no
 /// review is required, else with a pending request. Returns the app and when
 /// production was requested.
@@ -359,6 +365,12 @@ pub async fn register(
             "The name “{}” belongs to this service's own apps, and people see an app's \
              name when they approve it. Choose a name of your own.",
             new.name.trim()
+        )));
+    }
+    if store.app_count_of(actor.account_id).await? >= MAX_APPS_PER_ACCOUNT {
+        return Err(Error::Conflict(format!(
+            "This account has {MAX_APPS_PER_ACCOUNT} apps, the most it may have: delete the \
+             apps it no longer needs first."
         )));
     }
     let wants_production = new.mode == AppMode::Production;
@@ -613,6 +625,39 @@ mod tests {
         assert!(mine.is_ok());
         let operators = create(&fx.state.store, &account, named("Tessera CLI"), now).await;
         assert!(operators.is_ok());
+    }
+
+    /// A member registers a bounded number of apps; deleting one makes room.
+    #[tokio::test]
+    async fn an_account_registers_a_bounded_number_of_apps() {
+        let fx = crate::testing::Fixture::new().await;
+        let account = fx.account("apps@example.com").await;
+        let actor = Actor {
+            account_id: &account,
+            ip: None,
+        };
+        let (store, now) = (&fx.state.store, fx.clock_now());
+        let mut first = None;
+        for i in 0..MAX_APPS_PER_ACCOUNT {
+            let (created, _) =
+                register(store, actor, NewApp::named(&format!("app {i}")), false, now)
+                    .await
+                    .unwrap();
+            first.get_or_insert(created.app.client_id);
+        }
+        let refused = register(store, actor, NewApp::named("one more"), false, now).await;
+        let Err(Error::Conflict(message)) = refused else {
+            panic!("registered past the cap");
+        };
+        assert!(message.contains("delete"), "{message}");
+        assert_eq!(
+            store.app_count_of(&account).await.unwrap(),
+            MAX_APPS_PER_ACCOUNT
+        );
+        delete(store, actor, &first.unwrap(), now).await.unwrap();
+        register(store, actor, NewApp::named("one more"), false, now)
+            .await
+            .unwrap();
     }
 
     /// Two rotations from the same read of the app (a double submit): the

@@ -205,6 +205,13 @@ impl Store {
         self.changed_one(sql, (flag(required), client_id)).await
     }
 
+    /// How many apps an account has.
+    pub async fn app_count_of(&self, account_id: &str) -> Result<i64> {
+        let sql = "SELECT COUNT(*) FROM apps WHERE account_id = $1";
+        let (count,): (i64,) = self.optional(sql, (account_id,)).await?.unwrap_or((0,));
+        Ok(count)
+    }
+
     pub async fn apps_of(&self, account_id: &str) -> Result<Vec<App>> {
         let sql = concat!(
             "SELECT ",
