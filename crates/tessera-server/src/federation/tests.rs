@@ -564,6 +564,53 @@ async fn rules_must_constrain_the_workload_and_name_a_safe_issuer() {
     assert!(store.trust_rules(None).await.unwrap().is_empty());
 }
 
+/// A console member adds a bounded number of rules to an app; removing one
+/// makes room.
+#[tokio::test]
+async fn a_member_adds_a_bounded_number_of_rules_to_an_app() {
+    let fx = Fixture::new().await;
+    let account = fx.account("rules@example.com").await;
+    let (store, now) = (&fx.state.store, fx.clock_now());
+    let app = crate::apps::create(store, &account, NewApp::named("ci"), now)
+        .await
+        .unwrap()
+        .app;
+    let actor = crate::audit::Actor {
+        account_id: &account,
+        ip: None,
+    };
+    let rule = |i: usize| NewTrustRule {
+        client_id: app.client_id.clone(),
+        issuer: "https://ci.example.com".into(),
+        audience: AUDIENCE.into(),
+        subject: Some(format!("repo:acme/r{i}:*")),
+        reach: Reach::Public,
+        ..Default::default()
+    };
+    let mut first = None;
+    for i in 0..MAX_RULES_PER_APP {
+        let added = add(store, Some(actor), rule(i), now).await.unwrap();
+        first.get_or_insert(added.id);
+    }
+    let refused = add(store, Some(actor), rule(MAX_RULES_PER_APP), now).await;
+    assert!(
+        matches!(&refused, Err(Error::Conflict(m)) if m.contains("remove")),
+        "{refused:?}"
+    );
+    remove(
+        store,
+        Some(actor),
+        Some(&app.client_id),
+        &first.unwrap(),
+        now,
+    )
+    .await
+    .unwrap();
+    add(store, Some(actor), rule(MAX_RULES_PER_APP), now)
+        .await
+        .unwrap();
+}
+
 #[test]
 fn globs() {
     let cases = [
