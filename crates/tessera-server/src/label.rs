@@ -3,13 +3,21 @@
 //! page. So a name may not carry what a terminal or a text renderer acts on:
 //! control characters (escape sequences that rewrite a line or set the window
 //! title, a line break that fakes a row) and bidirectional overrides (text that
-//! reads other than it is stored).
+//! reads other than it is stored), nor a tower of combining marks (drawn
+//! outside the name's line, over the consent page's heading or the lines
+//! below it, the redirect host among them).
 
 use crate::error::{Error, Result};
 use tessera_proto::text::acted_on;
+use unicode_normalization::char::is_combining_mark;
 
 /// The longest name, in characters.
 pub const MAX_CHARS: usize = 200;
+
+/// The most combining marks in a row. Real words stack a few (Vietnamese
+/// two, Hebrew pointing and Indic clusters three or four); more is only a
+/// drawing that climbs out of its line.
+pub const MAX_MARKS_IN_A_ROW: usize = 4;
 
 /// `value` trimmed; `BadRequest` naming `what` when it is empty, too long or
 /// carries a character from the list above.
@@ -27,6 +35,19 @@ pub fn check(what: &str, value: &str) -> Result<String> {
         return Err(Error::BadRequest(format!(
             "{what} contains a control or text-direction character; use plain text"
         )));
+    }
+    let mut in_a_row = 0;
+    for c in value.chars() {
+        in_a_row = if is_combining_mark(c) {
+            in_a_row + 1
+        } else {
+            0
+        };
+        if in_a_row > MAX_MARKS_IN_A_ROW {
+            return Err(Error::BadRequest(format!(
+                "{what} stacks more than {MAX_MARKS_IN_A_ROW} accents or other combining marks on one letter; use plain text"
+            )));
+        }
     }
     Ok(value.to_owned())
 }
@@ -54,5 +75,18 @@ mod tests {
         }
         assert!(check("the name", &"x".repeat(MAX_CHARS + 1)).is_err());
         assert!(check("the name", &"é".repeat(MAX_CHARS)).is_ok());
+        // Words that stack marks pass; a tower of them does not.
+        for word in [
+            "Tiếng Việt",
+            "שָׁלוֹם",
+            "क्षत्रिय",
+            "e\u{301}\u{302}\u{303}\u{304}",
+        ] {
+            assert!(check("the name", word).is_ok(), "{word:?}");
+        }
+        let tower = format!("Photo{}", "\u{344}".repeat(90));
+        let err = check("the name", &tower).unwrap_err().to_string();
+        assert!(err.contains("combining marks"), "{err}");
+        assert!(check("the name", "e\u{301}\u{302}\u{303}\u{304}\u{323}").is_err());
     }
 }
