@@ -137,6 +137,39 @@ impl Fixture {
             .expect("app")
     }
 
+    /// `(client_id, client_secret)` of a new confidential app of `account_id`.
+    pub async fn confidential_app(&self, account_id: &str, name: &str) -> (String, String) {
+        let created = self.app(account_id, crate::apps::NewApp::named(name)).await;
+        let secret = created.client_secret.expect("a confidential app's secret");
+        (created.app.client_id, secret.expose_secret().to_owned())
+    }
+
+    /// The token answer of a device flow that `client` ran and `account_id`
+    /// approved.
+    pub async fn device_login(
+        &self,
+        account_id: &str,
+        (id, secret): &(String, String),
+    ) -> serde_json::Value {
+        let client = [
+            ("client_id", id.as_str()),
+            ("client_secret", secret.as_str()),
+        ];
+        let started = body_json(self.post_form("/oauth/device_authorization", &client).await).await;
+        let user_code = started["user_code"].as_str().expect("user_code");
+        crate::oauth::device::approve(&self.state, user_code, account_id, self.clock_now())
+            .await
+            .expect("approved");
+        self.clock.advance(5);
+        let mut poll = client.to_vec();
+        poll.push(("grant_type", crate::oauth::GRANT_DEVICE_CODE));
+        poll.push((
+            "device_code",
+            started["device_code"].as_str().expect("device_code"),
+        ));
+        body_json(self.post_form("/oauth/token", &poll).await).await
+    }
+
     /// A new API key of `account_id` (no prefix, no name, no expiry).
     pub async fn api_key(
         &self,

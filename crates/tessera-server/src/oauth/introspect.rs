@@ -99,34 +99,8 @@ async fn as_refresh_token(
 
 #[cfg(test)]
 mod tests {
-    use crate::apps::NewApp;
     use crate::testing::{Fixture, body_json};
     use serde_json::{Value, json};
-
-    /// `(client_id, client_secret)` of a new confidential app of `account`.
-    async fn confidential(fx: &Fixture, account: &str, name: &str) -> (String, String) {
-        let created = fx.app(account, NewApp::named(name)).await;
-        let secret = created.client_secret.unwrap().expose_secret().to_owned();
-        (created.app.client_id, secret)
-    }
-
-    /// Tokens of a device flow that `client` ran and `account` approved.
-    async fn device_tokens(fx: &Fixture, account: &str, (id, secret): &(String, String)) -> Value {
-        let client = [
-            ("client_id", id.as_str()),
-            ("client_secret", secret.as_str()),
-        ];
-        let started = body_json(fx.post_form("/oauth/device_authorization", &client).await).await;
-        let user_code = started["user_code"].as_str().unwrap();
-        crate::oauth::device::approve(&fx.state, user_code, account, fx.clock_now())
-            .await
-            .unwrap();
-        fx.clock.advance(5);
-        let mut poll = client.to_vec();
-        poll.push(("grant_type", crate::oauth::GRANT_DEVICE_CODE));
-        poll.push(("device_code", started["device_code"].as_str().unwrap()));
-        body_json(fx.post_form("/oauth/token", &poll).await).await
-    }
 
     async fn introspected(fx: &Fixture, (id, secret): &(String, String), token: &str) -> Value {
         let fields = [
@@ -145,9 +119,9 @@ mod tests {
     async fn another_clients_refresh_token_is_inactive() {
         let fx = Fixture::new().await;
         let account = fx.account("owner@example.com").await;
-        let owner = confidential(&fx, &account, "Owner").await;
-        let other = confidential(&fx, &account, "Other").await;
-        let tokens = device_tokens(&fx, &account, &owner).await;
+        let owner = fx.confidential_app(&account, "Owner").await;
+        let other = fx.confidential_app(&account, "Other").await;
+        let tokens = fx.device_login(&account, &owner).await;
         let refresh_token = tokens["refresh_token"].as_str().unwrap();
 
         let own = introspected(&fx, &owner, refresh_token).await;
