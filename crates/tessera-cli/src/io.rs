@@ -129,9 +129,14 @@ fn restore_terminal_on_interrupt() {
 fn restore_terminal_on_termination() {
     use nix::sys::signal::{SigSet, Signal, raise};
     let mut signals = SigSet::empty();
-    signals.add(Signal::SIGTERM);
-    signals.add(Signal::SIGHUP);
-    if signals.thread_block().is_err() {
+    for signal in [Signal::SIGTERM, Signal::SIGHUP] {
+        // Blocked, an ignored one would be queued for the thread, which would
+        // put the terminal back (echo on) under a prompt still waiting.
+        if !ignored(signal) {
+            signals.add(signal);
+        }
+    }
+    if signals == SigSet::empty() || signals.thread_block().is_err() {
         return;
     }
     let waiting = std::thread::Builder::new()
@@ -146,6 +151,18 @@ fn restore_terminal_on_termination() {
     if waiting.is_err() {
         let _ = signals.thread_unblock();
     }
+}
+
+/// Whether the process ignores `signal` (`nohup`, `trap '' HUP`). Only Linux
+/// tells without `sigaction`, which is unsafe; elsewhere: not ignored.
+#[cfg(unix)]
+fn ignored(signal: nix::sys::signal::Signal) -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let mask = status
+        .lines()
+        .find_map(|line| line.strip_prefix("SigIgn:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok());
+    mask.is_some_and(|mask| mask & (1 << (signal as u32 - 1)) != 0)
 }
 
 #[cfg(not(unix))]

@@ -386,6 +386,22 @@ fn sigterm_or_sighup_at_a_prompt_gives_the_terminal_back() {
         assert!(pty.echoes(), "{signal:?}: echo left off");
     }
     assert!(!s.credentials_path().exists());
+    // Under `nohup` a hangup is ignored: the prompt goes on, still hidden.
+    let mut pty =
+        s.home
+            .pty_echoing_after("trap '' HUP;", &["auth", "login", "--no-verify"], &display);
+    pty.expect("Paste an API key");
+    pty.send(&format!("{DOWN}{DOWN}{ENTER}"));
+    pty.expect("Paste your API key");
+    pty.wait_for_hidden_input();
+    pty.session.process.signal(Signal::SIGHUP).unwrap();
+    pty.send(&format!("hidden-key-0001{ENTER}"));
+    let (code, rest) = pty.finish();
+    assert_eq!(code, 0, "{rest}");
+    assert!(
+        !rest.contains("hidden-key-0001"),
+        "the key was echoed: {rest}"
+    );
 }
 
 /// Help and the version, asked for with stdout on a full disk: not a panic

@@ -98,9 +98,15 @@ impl Home {
     /// off before the program starts): for checking what the program leaves
     /// behind.
     pub fn pty_echoing(&self, args: &[&str], vars: &[(&str, &str)]) -> Pty {
+        self.pty_echoing_after("", args, vars)
+    }
+
+    /// [`Home::pty_echoing`] after the shell commands `prelude` (e.g.
+    /// `trap '' HUP;`, which the program inherits).
+    pub fn pty_echoing_after(&self, prelude: &str, args: &[&str], vars: &[(&str, &str)]) -> Pty {
         let bin = self.bin.to_str().expect("UTF-8 path");
-        let script = r#"/bin/stty echo && exec "$0" "$@""#;
-        let mut sh = self.program_cmd(Path::new("/bin/sh"), &["-c", script, bin], vars);
+        let script = format!(r#"{prelude} /bin/stty echo && exec "$0" "$@""#);
+        let mut sh = self.program_cmd(Path::new("/bin/sh"), &["-c", &script, bin], vars);
         sh.args(args);
         Pty::spawn(sh)
     }
