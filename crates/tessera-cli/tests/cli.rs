@@ -705,6 +705,30 @@ fn status_decodes_claims_and_flags_expiry() {
     );
 }
 
+/// A key this machine's clock calls expired but the server accepts: the
+/// login says the clock is the likely cause, since every later command
+/// judges the key by it.
+#[test]
+fn a_key_expired_by_this_clock_but_accepted_blames_the_clock() {
+    let server = stub_server();
+    let s = Tessera::new(&server.url);
+    let key = jws_key("key_skewed", Some(1_000_000_000));
+    let out = s
+        .cmd(&["auth", "login", "--api-key", &key])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("expired at 2001-09-09T01:46:40Z"), "{err}");
+    assert!(err.contains("clock is probably ahead"), "{err}");
+    // Not said when nothing was asked of the server.
+    let out = s
+        .cmd(&["auth", "login", "--api-key", &key, "--no-verify"])
+        .output()
+        .unwrap();
+    assert!(!stderr(&out).contains("clock"), "{}", stderr(&out));
+}
+
 #[test]
 fn show_masks_unless_raw() {
     let s = Tessera::sandbox();

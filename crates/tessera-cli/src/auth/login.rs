@@ -231,12 +231,20 @@ pub struct LoginOutcome {
 
 fn run_api_key(args: &LoginArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     let key = read_key(args, io)?;
-    if let Some(exp) = super::claims_of(&key).and_then(|c| c.claims().exp)
-        && exp <= ctx.now
-    {
+    let expired = super::claims_of(&key)
+        .and_then(|c| c.claims().exp)
+        .filter(|exp| *exp <= ctx.now);
+    if let Some(exp) = expired {
         io.warn(format!("this API key expired at {}", format_time(exp)))?;
     }
     let outcome = api_key(ctx, io, &key, !args.no_verify).map_err(|e| verify_hint(ctx, e))?;
+    if expired.is_some() && outcome.me.is_some() {
+        // Every later command judges the key by this machine's clock (exit 4
+        // without asking the server): say why the two disagree.
+        io.warn(
+            "the server accepted it all the same, so this machine's clock is probably ahead of the server's (check `date`); until it is set right, commands here refuse the key as expired",
+        )?;
+    }
     match &outcome.me {
         Some(me) => writeln!(
             io.stderr,
