@@ -169,16 +169,43 @@ impl AppSpec {
             return Err(Error::NotUnicodeVar(self.config_dir_env));
         }
         match self.config_dir_default {
-            DirDefault::PlatformConfig(name) => {
-                use etcetera::BaseStrategy as _;
-                let base = etcetera::choose_base_strategy().map_err(|_| Error::NoHomeDir)?;
-                Ok(base.config_dir().join(name))
-            }
-            DirDefault::Home(name) => Ok(etcetera::home_dir()
-                .map_err(|_| Error::NoHomeDir)?
-                .join(name)),
+            DirDefault::PlatformConfig(name) => Ok(platform_config_dir(env)?.join(name)),
+            DirDefault::Home(name) => Ok(home_dir(env)?.join(name)),
         }
     }
+}
+
+/// `HOME` from the variables given (etcetera would read the process's, and
+/// an embedder that injects its own would find the real home's profiles),
+/// else the account's home directory (a `HOME` that is not UTF-8 included;
+/// on Windows always: the profile directory).
+fn home_dir(env: &dyn EnvVars) -> Result<PathBuf, Error> {
+    match env.var("HOME") {
+        Some(home) if cfg!(not(windows)) => Ok(PathBuf::from(home)),
+        _ => etcetera::home_dir().map_err(|_| Error::NoHomeDir),
+    }
+}
+
+/// `$XDG_CONFIG_HOME` when absolute (the XDG spec ignores a relative one),
+/// else `~/.config`, from the variables given: what etcetera's XDG strategy
+/// computes from the process's.
+#[cfg(not(windows))]
+fn platform_config_dir(env: &dyn EnvVars) -> Result<PathBuf, Error> {
+    // Read as unset, it would send every write to another directory.
+    if env.not_unicode("XDG_CONFIG_HOME") {
+        return Err(Error::NotUnicodeVar("XDG_CONFIG_HOME"));
+    }
+    match env.var("XDG_CONFIG_HOME").map(PathBuf::from) {
+        Some(dir) if dir.is_absolute() => Ok(dir),
+        _ => Ok(home_dir(env)?.join(".config")),
+    }
+}
+
+#[cfg(windows)]
+fn platform_config_dir(_: &dyn EnvVars) -> Result<PathBuf, Error> {
+    use etcetera::BaseStrategy as _;
+    let base = etcetera::choose_base_strategy().map_err(|_| Error::NoHomeDir)?;
+    Ok(base.config_dir())
 }
 
 #[cfg(test)]
@@ -220,6 +247,37 @@ mod tests {
         assert_eq!(
             TESSERA_OAUTH.relogin.command(LoginMethod::Web, "work"),
             "tessera auth login --web --profile work"
+        );
+    }
+
+    /// The default directory follows the `HOME` and `XDG_CONFIG_HOME` of the
+    /// variables given, not the process's: an embedder (or its test) that
+    /// injects them must not read or overwrite the profiles of the real home.
+    /// A relative `XDG_CONFIG_HOME` is ignored, as the XDG spec says.
+    #[cfg(not(windows))]
+    #[test]
+    fn the_default_dir_follows_the_injected_home_and_xdg_variables() {
+        let xdg = BTreeMap::from([
+            ("XDG_CONFIG_HOME", "/injected/xdg"),
+            ("HOME", "/injected/home"),
+        ]);
+        assert_eq!(
+            TESSERA.config_dir(&xdg).unwrap(),
+            PathBuf::from("/injected/xdg/tessera")
+        );
+        let relative = BTreeMap::from([("XDG_CONFIG_HOME", "rel"), ("HOME", "/injected/home")]);
+        assert_eq!(
+            TESSERA.config_dir(&relative).unwrap(),
+            PathBuf::from("/injected/home/.config/tessera")
+        );
+        let spec = AppSpec {
+            config_dir_default: DirDefault::Home(".lua-cli"),
+            ..TESSERA
+        };
+        let home = BTreeMap::from([("HOME", "/injected/home")]);
+        assert_eq!(
+            spec.config_dir(&home).unwrap(),
+            PathBuf::from("/injected/home/.lua-cli")
         );
     }
 
