@@ -434,6 +434,28 @@ mod tests {
         );
     }
 
+    /// `https://` to a port serving plain HTTP answered with HTTP, not TLS:
+    /// a bad answer at the wrong scheme (exit 6), not "is the server
+    /// running?" (exit 5).
+    #[test]
+    fn https_to_a_plain_http_port_is_invalid_not_unreachable() {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let _ = conn.read(&mut [0; 4096]);
+            let _ = conn.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n");
+        });
+        let err = ApiClient::new(&format!("https://127.0.0.1:{port}"))
+            .me_with_api_key(&ApiKey::new("k"))
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidResponse { ref message, .. } if message.contains("not TLS")),
+            "{err:?}"
+        );
+    }
+
     #[test]
     fn status_codes_map_to_errors() {
         let me = |base: &str| {

@@ -343,11 +343,34 @@ pub(crate) fn not_http(error: &ureq::Error) -> Option<String> {
             | P::ChunkExpectedCrLf),
         ) => e,
         ureq::Error::LargeResponseHeader(..) => error,
+        // `https://` to a port that speaks plain HTTP: its answer to the
+        // TLS hello is no TLS record. Something answered; "is the server
+        // running?" would send the user looking in the wrong place.
+        _ if is_not_tls(error) => {
+            return Some(
+                "the answer is not TLS; does the server speak plain http:// on this port?".into(),
+            );
+        }
         _ => return None,
     };
     Some(format!(
         "the answer is not HTTP ({why}); is this the server's URL and port?"
     ))
+}
+
+/// Whether rustls refused the first bytes back as no TLS record at all.
+fn is_not_tls(error: &ureq::Error) -> bool {
+    let rustls_error = match error {
+        ureq::Error::Rustls(e) => Some(e),
+        ureq::Error::Io(io) => io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()),
+        _ => None,
+    };
+    matches!(
+        rustls_error,
+        Some(rustls::Error::InvalidMessage(
+            rustls::InvalidMessage::InvalidContentType
+        ))
+    )
 }
 
 /// Why an answer whose status line came could not be read, when the server
