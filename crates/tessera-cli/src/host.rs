@@ -421,12 +421,24 @@ pub fn report(result: Result<(), CliError>, json: bool, texts: &ErrorTexts, io: 
     if matches!(error, CliError::UsageShown) {
         return exit;
     }
+    // The same what-to-do in both forms: a script reading `--json` needs it
+    // as much as a person does.
+    let hint = error
+        .hint()
+        .or(texts
+            .unreachable
+            .filter(|_| exit == Exit::Network)
+            .map(Cow::Borrowed))
+        .or(texts
+            .insecure_http
+            .filter(|_| is_insecure_http(&error))
+            .map(Cow::Borrowed));
     if json {
         let body = ErrorJson {
             error: error.to_string(),
             kind: exit.kind(),
             exit_code: exit.code(),
-            hint: error.hint(),
+            hint,
         };
         let _ = serde_json::to_writer(&mut *io.stderr, &body);
         let _ = writeln!(io.stderr);
@@ -443,16 +455,6 @@ pub fn report(result: Result<(), CliError>, json: bool, texts: &ErrorTexts, io: 
         }
         _ => writeln!(io.stderr, "{}{message}", texts.error),
     };
-    let hint = error
-        .hint()
-        .or(texts
-            .unreachable
-            .filter(|_| exit == Exit::Network)
-            .map(Cow::Borrowed))
-        .or(texts
-            .insecure_http
-            .filter(|_| is_insecure_http(&error))
-            .map(Cow::Borrowed));
     if let Some(hint) = hint {
         let _ = writeln!(io.stderr, "{}{}", texts.hint, printable_lines(&hint));
     }
@@ -628,6 +630,23 @@ mod tests {
         assert!(
             stderr.ends_with("use https\nallow it: `acme auth env add NAME URL --insecure`\n"),
             "{stderr}"
+        );
+    }
+
+    /// `--json` carried `"hint":null` where the text form said how to allow
+    /// plain http: the fallback hints belong to both forms.
+    #[test]
+    fn refused_plain_http_gets_its_hint_in_json_too() {
+        let refused = CliError::from(tessera_client::Error::InsecureHttp {
+            url: "http://api.example".into(),
+        });
+        let mut cap = Captured::default();
+        let exit = report(Err(refused), true, &WORDS, &mut cap.io());
+        assert_eq!(exit, Exit::Usage);
+        let body: serde_json::Value = serde_json::from_str(&cap.stderr()).unwrap();
+        assert_eq!(
+            body["hint"], "allow it: `acme auth env add NAME URL --insecure`",
+            "{body}"
         );
     }
 
