@@ -36,6 +36,11 @@ pub const TESSERA: Persona = Persona {
         insecure_http: Some(
             "if the server has no https, add it as an environment that allows plain http: `tessera auth env add NAME URL --insecure`",
         ),
+        // `api` and the other commands that say nothing of their own: the
+        // same what-to-do as `auth test` gives for a server not reached.
+        unreachable: Some(
+            "is the server running? `tessera auth status` shows which server is used",
+        ),
         ..ErrorTexts::plain("error: ")
     },
     theme: &io::SimpleTheme,
@@ -160,6 +165,26 @@ mod tests {
         // checks every one (argument names in conflicts, groups, requires).
         use clap::CommandFactory as _;
         Cli::command().debug_assert();
+    }
+
+    /// `tessera api` to a server that is down said only "cannot reach …":
+    /// no hint, where `auth test` says to check the server.
+    #[test]
+    fn a_server_not_reached_gets_a_hint_from_every_command() {
+        let refused = CliError::from(tessera_client::Error::Network {
+            url: "http://127.0.0.1:9/v1/me".into(),
+            source: ureq::Error::ConnectionFailed,
+        });
+        let mut cap = io::testing::Captured::default();
+        let exit = host::report(Err(refused), false, &TESSERA.errors, &mut cap.io());
+        assert_eq!(exit, Exit::Network);
+        assert!(
+            cap.stderr().ends_with(
+                "hint: is the server running? `tessera auth status` shows which server is used\n"
+            ),
+            "{}",
+            cap.stderr()
+        );
     }
 
     #[test]
