@@ -84,6 +84,18 @@ pub struct Family<'a> {
 }
 
 impl Family<'_> {
+    /// How many times the family may be renewed: four times an access
+    /// token's lifetime, all its life (8640 by default), as many as a client
+    /// refreshing early could want; a loop then ends the login rather than
+    /// add a row per rotation without bound.
+    pub fn most_renewals(&self, svc: &Services) -> i64 {
+        let lifetime = svc.settings.refresh_token_max_lifetime.as_secs();
+        let ttl = svc.settings.access_token_ttl.as_secs().max(1);
+        i64::try_from(lifetime / ttl)
+            .unwrap_or(i64::MAX / 4)
+            .saturating_mul(4)
+    }
+
     /// Unix seconds at which the family's absolute lifetime ends.
     pub fn ends_at(&self, svc: &Services) -> i64 {
         let max = svc.settings.refresh_token_max_lifetime.as_secs();

@@ -5,10 +5,10 @@
 //! Rotation never extends the family's absolute lifetime
 //! (`--refresh-token-max-lifetime`, counted from the login).
 //!
-//! A family keeps its [`SPENT_TOKENS_KEPT`] newest rotated tokens to catch
-//! replays with: a refresh loop (nothing limits a public app's grants) would
-//! otherwise add a row per rotation for the refresh token's lifetime. An
-//! older one presented again is merely unknown.
+//! Every rotated token is kept (until it expires) to catch its replay, so a
+//! refresh loop (nothing limits a public app's grants) would add rows without
+//! bound: a login may be renewed [`Family::most_renewals`] times, then its
+//! user signs in again.
 //!
 //! A family bound to a DPoP key (a public client's, RFC 9449 §5) refreshes only
 //! with a proof by that key, checked before anything else about the token: a
@@ -24,10 +24,6 @@ use crate::services::Services;
 use crate::store::{App, Store, token_families::RefreshRow};
 use tessera_proto::Scopes;
 use tessera_proto::token::TokenResponse;
-
-/// How many rotated refresh tokens a family remembers, newest first: at a
-/// refresh an hour, four days of them.
-pub const SPENT_TOKENS_KEPT: i64 = 100;
 
 /// The grant's parameters.
 pub struct Request {
@@ -75,6 +71,12 @@ pub async fn grant(svc: &Services, to: Grantee<'_>, request: Request) -> Result<
         Scopes::parse(&row.scope),
         "a refresh can only narrow the originally granted scope",
     )?;
+    let most = family.most_renewals(svc);
+    if svc.store.refresh_tokens_in_family(&row.family_id).await? > most {
+        return Err(super::invalid_grant(format!(
+            "this login has been renewed {most} times, the most one may; sign in again"
+        )));
+    }
     if !svc
         .store
         .use_refresh_token(&digest::secret_hash(token), now)
@@ -82,9 +84,6 @@ pub async fn grant(svc: &Services, to: Grantee<'_>, request: Request) -> Result<
     {
         return replayed(svc, app, &row, now).await;
     }
-    svc.store
-        .forget_spent_refresh_tokens(&row.family_id, SPENT_TOKENS_KEPT)
-        .await?;
     let body = super::issue::in_family(svc, to, family, &scope).await?;
     super::issue::count("refresh_token");
     Ok(body)
@@ -104,9 +103,9 @@ async fn replayed(svc: &Services, app: &App, row: &RefreshRow, now: i64) -> Resu
 
 #[cfg(test)]
 mod tests {
-    use super::SPENT_TOKENS_KEPT;
     use crate::testing::{Fixture, body_json};
     use serde_json::Value;
+    use std::time::Duration;
 
     async fn refresh(fx: &Fixture, (id, secret): &(String, String), token: &str) -> Value {
         let fields = [
@@ -118,36 +117,38 @@ mod tests {
         body_json(fx.post_form("/oauth/token", &fields).await).await
     }
 
-    /// A refresh loop cannot grow a family without bound: it remembers its
-    /// newest rotated tokens (a replay of one still ends the login) and
-    /// forgets older ones (presented again, they are unknown).
+    /// A refresh loop cannot grow a login's rows without bound: a login is
+    /// renewed at most four times per access-token lifetime over its whole
+    /// lifetime, and every rotated token it had is still caught if replayed.
     #[tokio::test]
-    async fn a_family_remembers_a_bounded_number_of_rotated_tokens() {
-        let fx = Fixture::new().await;
+    async fn a_login_is_renewed_a_bounded_number_of_times() {
+        let fx = Fixture::with_settings(|s| {
+            s.access_token_ttl = Duration::from_secs(3600);
+            s.refresh_token_max_lifetime = Duration::from_secs(30 * 3600);
+        })
+        .await;
         let account = fx.account("loop@example.com").await;
         let client = fx.confidential_app(&account, "Looper").await;
         let login = fx.device_login(&account, &client).await;
         let mut spent = vec![login["refresh_token"].as_str().unwrap().to_owned()];
-        for _ in 0..SPENT_TOKENS_KEPT + 20 {
+        for _ in 0..120 {
             fx.clock.advance(1);
             let answer = refresh(&fx, &client, spent.last().unwrap()).await;
             let next = answer["refresh_token"].as_str().expect("rotated");
             spent.push(next.to_owned());
         }
-        let current = spent.pop().unwrap();
-        let forgotten = refresh(&fx, &client, &spent[0]).await;
-        assert_eq!(forgotten["error"], "invalid_grant", "{forgotten}");
-        assert_eq!(
-            forgotten["error_description"],
-            "the refresh token is invalid"
-        );
-        // The login goes on: forgetting is not a replay.
         fx.clock.advance(1);
-        let answer = refresh(&fx, &client, &current).await;
-        let current = answer["refresh_token"].as_str().expect("still refreshes");
-        // The oldest token it remembers is still caught, and ends the login.
-        let remembered = &spent[spent.len() + 1 - SPENT_TOKENS_KEPT as usize];
-        let replay = refresh(&fx, &client, remembered).await;
+        let over = refresh(&fx, &client, spent.last().unwrap()).await;
+        assert_eq!(over["error"], "invalid_grant", "{over}");
+        assert!(
+            over["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("renewed 120 times"),
+            "{over}"
+        );
+        // The first rotated token is still known: its replay ends the login.
+        let replay = refresh(&fx, &client, &spent[0]).await;
         assert!(
             replay["error_description"]
                 .as_str()
@@ -155,7 +156,5 @@ mod tests {
                 .contains("already used"),
             "{replay}"
         );
-        let after = refresh(&fx, &client, current).await;
-        assert_eq!(after["error"], "invalid_grant", "{after}");
     }
 }

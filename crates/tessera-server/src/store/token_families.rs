@@ -68,22 +68,11 @@ impl Store {
         self.changed_one(sql, (now, token_hash)).await
     }
 
-    /// Deletes the family's spent (rotated) refresh tokens but its `keep`
-    /// newest. Writes nothing while there are no more than `keep`.
-    pub async fn forget_spent_refresh_tokens(&self, family_id: &str, keep: i64) -> Result<u64> {
-        let oldest_kept = "SELECT created_at, token_hash FROM refresh_tokens \
-                           WHERE family_id = $1 AND used_at IS NOT NULL \
-                           ORDER BY created_at DESC, token_hash DESC LIMIT 1 OFFSET $2";
-        let Some((created_at, hash)) = self
-            .optional::<(i64, String)>(oldest_kept, (family_id, keep))
-            .await?
-        else {
-            return Ok(0);
-        };
-        let sql = "DELETE FROM refresh_tokens WHERE family_id = $1 AND used_at IS NOT NULL \
-                   AND (created_at < $2 OR (created_at = $2 AND token_hash <= $3))";
-        self.execute(sql, (family_id, created_at, hash.as_str()))
-            .await
+    /// How many refresh tokens the family has been given (spent or not).
+    pub async fn refresh_tokens_in_family(&self, family_id: &str) -> Result<i64> {
+        let sql = "SELECT COUNT(*) FROM refresh_tokens WHERE family_id = $1";
+        let (count,): (i64,) = self.one(sql, (family_id,)).await?;
+        Ok(count)
     }
 
     /// Revokes a family: its refresh tokens stop working, and so do its access
