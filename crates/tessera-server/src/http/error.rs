@@ -235,6 +235,12 @@ fn retry_soon(mut response: Response) -> Response {
     response
 }
 
+/// Logs a request refused for want of the database (a 503, `/readyz`'s
+/// among them) as part of the outage's [`OutageLog`].
+pub(super) fn database_outage(error: &str) {
+    DATABASE_OUTAGE.refused(error);
+}
+
 /// The log of a database outage: a warning when requests start to be
 /// refused, then at most one every [`OUTAGE_WARNING_EVERY_SECS`] with how
 /// many were refused since the one before, and over how long (refusals

@@ -88,7 +88,9 @@ async fn readyz(State(state): State<AppState>) -> Response {
         Ok(Err(e)) => e.to_string(),
         Err(_) => format!("no answer within {} s", READY_TIMEOUT.as_secs()),
     };
-    tracing::warn!(error = %failure, "not ready: the database does not answer");
+    // Anyone may ask, as often as they like, just while the database is down:
+    // logged as the outage the other 503s log, at most every few seconds.
+    super::error::database_outage(&failure);
     (
         StatusCode::SERVICE_UNAVAILABLE,
         [(header::RETRY_AFTER, "1")],
@@ -162,4 +164,30 @@ async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
 
 pub async fn not_found() -> Error {
     Error::NotFound("no such endpoint".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{CapturedLog, Fixture};
+    use axum::http::StatusCode;
+
+    /// `/readyz` wrote a warning per request while the database was down: a
+    /// client hammering it (no authentication, no rate limit) filled the log
+    /// just when it is read. It now shares the outage log of the other 503s.
+    #[tokio::test]
+    async fn readyz_during_an_outage_does_not_log_a_line_per_request() {
+        let fx = Fixture::new().await;
+        fx.state.store.close().await;
+        let (log, _guard) = CapturedLog::start();
+        for _ in 0..20 {
+            let response = fx.get("/readyz", "").await;
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        }
+        let lines = log.text().lines().count();
+        assert!(
+            lines <= 1,
+            "{lines} log lines for 20 probes:\n{}",
+            log.text()
+        );
+    }
 }
