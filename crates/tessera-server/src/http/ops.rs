@@ -120,11 +120,10 @@ async fn readyz(State(state): State<AppState>) -> Response {
     )
 )]
 async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(addr) = state.settings.metrics_listen {
-        return Error::NotFound(format!(
-            "metrics are served on the metrics listener ({addr})"
-        ))
-        .into_response();
+    // The 404 of any unknown path: the metrics listener's address is internal,
+    // and this listener is the public one.
+    if state.settings.metrics_listen.is_some() {
+        return not_found().await.into_response();
     }
     render_metrics(State(state), headers).await
 }
@@ -189,5 +188,20 @@ mod tests {
             "{lines} log lines for 20 probes:\n{}",
             log.text()
         );
+    }
+
+    /// With `metrics_listen`, the public listener's 404 at `/metrics` named the
+    /// metrics listener's address (an internal one, e.g. `10.0.3.7:9090`) to
+    /// anyone who asked. It is now the 404 of any unknown path.
+    #[tokio::test]
+    async fn the_public_metrics_404_does_not_name_the_metrics_listener() {
+        let fx = Fixture::with_settings(|s| {
+            s.metrics_listen = Some("10.0.3.7:9090".parse().unwrap());
+        })
+        .await;
+        let response = fx.get("/metrics", "").await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        let body = crate::testing::body_json(response).await;
+        assert_eq!(body["message"], "no such endpoint", "{body}");
     }
 }
