@@ -257,7 +257,7 @@ impl From<sqlx::Error> for Error {
         if transient {
             Self::Unavailable(e)
         } else if unstorable {
-            Self::BadRequest("a parameter holds a NUL character (\\0)".into())
+            Self::BadRequest("a parameter holds a NUL character (%00); send text without it".into())
         } else {
             Self::Database(e)
         }
