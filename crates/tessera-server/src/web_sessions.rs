@@ -25,9 +25,10 @@ pub const PASSWORD_FAILURES_PER_ADDRESS: Limit = Limit::per_quarter_hour(20);
 
 /// Failed sign-ins recorded in an account's audit trail per window. Anyone who
 /// knows the address can fail as often as the other limits let them; past
-/// this, recording each would push the owner's other events off the activity
-/// page (it shows the newest 200) and grow the table without bound. The owner
-/// still sees that somebody kept trying.
+/// this, recording each would grow the table fast. The activity page shows
+/// only the newest few besides the owner's own events, so that failures kept
+/// up for hours cannot push those off it. The owner still sees that somebody
+/// kept trying.
 pub const RECORDED_FAILURES_PER_ACCOUNT: Limit = Limit::per_quarter_hour(10);
 
 /// How a sign-in method is named in the session list and the audit trail.
@@ -483,7 +484,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let recorded = store.audit_events_of(&account, 200).await.unwrap();
+        let recorded = store.audit_events_of(&account, 200, "", 0).await.unwrap();
         let failed = recorded
             .iter()
             .filter(|e| e.action == Action::SignInFailed.as_str())
@@ -513,7 +514,7 @@ mod tests {
         record_failure_later(background, store, email, METHOD_PASSWORD, browser, now);
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
         background.finish(deadline).await;
-        let recorded = store.audit_events_of(&account, 10).await.unwrap();
+        let recorded = store.audit_events_of(&account, 10, "", 0).await.unwrap();
         assert!(
             recorded
                 .iter()

@@ -31,14 +31,24 @@ impl Store {
         Ok(())
     }
 
-    /// The newest `limit` events of an account, newest first.
+    /// An account's newest `limit` events other than `crowding` (an action
+    /// strangers can cause), with its newest `crowding_limit` events of that
+    /// action among them, newest first.
     pub async fn audit_events_of(
         &self,
         account_id: &str,
         limit: i64,
+        crowding: &str,
+        crowding_limit: i64,
     ) -> Result<Vec<AuditEventRow>> {
-        let sql = "SELECT id, account_id, action, subject, ip, created_at FROM audit_events \
-                   WHERE account_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2";
-        self.all(sql, (account_id, limit)).await
+        let sql = "SELECT * FROM (SELECT id, account_id, action, subject, ip, created_at \
+                   FROM audit_events WHERE account_id = $1 AND action <> $3 \
+                   ORDER BY created_at DESC, id DESC LIMIT $2) AS own \
+                   UNION ALL SELECT * FROM (SELECT id, account_id, action, subject, ip, created_at \
+                   FROM audit_events WHERE account_id = $1 AND action = $3 \
+                   ORDER BY created_at DESC, id DESC LIMIT $4) AS crowding \
+                   ORDER BY created_at DESC, id DESC";
+        self.all(sql, (account_id, limit, crowding, crowding_limit))
+            .await
     }
 }
