@@ -427,7 +427,7 @@ pub fn report(result: Result<(), CliError>, json: bool, texts: &ErrorTexts, io: 
         .hint()
         .or(texts
             .unreachable
-            .filter(|_| exit == Exit::Network)
+            .filter(|_| exit == Exit::Network && !is_certificate(&error))
             .map(Cow::Borrowed))
         .or(texts
             .insecure_http
@@ -459,6 +459,24 @@ pub fn report(result: Result<(), CliError>, json: bool, texts: &ErrorTexts, io: 
         let _ = writeln!(io.stderr, "{}{}", texts.hint, printable_lines(&hint));
     }
     exit
+}
+
+/// Whether `error` is a refused TLS certificate: the server answered, and
+/// the message already says what is wrong with it, so "is it reachable?"
+/// would send the user looking in the wrong place.
+fn is_certificate(error: &CliError) -> bool {
+    use tessera_client::Error as ClientError;
+    use tessera_client::oauth::{OAuthError, TransportError};
+    matches!(
+        error.client(),
+        Some(
+            ClientError::Certificate { .. }
+                | ClientError::OAuth(OAuthError::Unreachable {
+                    source: TransportError::Certificate(_),
+                    ..
+                })
+        )
+    )
 }
 
 /// Whether `error` is a refusal to use plain http.
@@ -710,5 +728,39 @@ mod tests {
         let (exit, text) = reported(error.into());
         assert_eq!(exit, Exit::Network);
         assert!(text.ends_with("\nIs the API reachable?\n"), "{text}");
+    }
+
+    /// A refused certificate is no server that could not be reached: it
+    /// answered. The hint "is it reachable?" (for `tessera`: "is the server
+    /// running?") under "the server's certificate was refused" sent the user
+    /// to the wrong place, in both forms.
+    #[test]
+    fn a_refused_certificate_gets_no_unreachable_hint() {
+        use tessera_client::oauth::{OAuthError, TransportError};
+        let refused = || {
+            [
+                CliError::from(tessera_client::Error::Certificate {
+                    url: "https://127.0.0.1:8443/v1/me".into(),
+                    problem: "the server's certificate has expired".into(),
+                }),
+                CliError::from(tessera_client::Error::OAuth(OAuthError::Unreachable {
+                    url: "https://127.0.0.1:8443/oauth/token".into(),
+                    source: TransportError::Certificate(
+                        "the server's certificate has expired".into(),
+                    ),
+                })),
+            ]
+        };
+        for error in refused() {
+            let (exit, text) = reported(error);
+            assert_eq!(exit, Exit::Network);
+            assert!(!text.contains("reachable"), "{text}");
+        }
+        for error in refused() {
+            let mut cap = Captured::default();
+            report(Err(error), true, &WORDS, &mut cap.io());
+            let body: serde_json::Value = serde_json::from_str(&cap.stderr()).unwrap();
+            assert_eq!(body["hint"], serde_json::Value::Null, "{body}");
+        }
     }
 }
