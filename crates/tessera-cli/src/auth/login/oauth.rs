@@ -7,7 +7,7 @@ use crate::context::Ctx;
 use crate::error::CliError;
 use crate::io::Io;
 use crate::texts::{fill, format_time};
-use tessera_client::oauth::{self, Client, OAuthError, ServerMetadata, UreqClient};
+use tessera_client::oauth::{self, Client, OAuthError, ServerMetadata, TransportError, UreqClient};
 use tessera_client::{ApiKey, DpopKey, Error as ClientError, OAuthSession};
 
 /// Why an OAuth login failed, by stage, so that each CLI can say what to do
@@ -45,13 +45,22 @@ impl LoginError {
     ) -> CliError {
         let (error, hint) = match self {
             LoginError::Discovery { server, error } => {
-                let hint = discovery.map(|words| {
-                    let template = if error.is_unreachable() {
-                        words.unreachable
-                    } else {
-                        words.not_oauth
+                let hint = discovery.and_then(|words| {
+                    let template = match &error {
+                        // It answered, with a certificate the message says
+                        // what is wrong with: neither "is the server
+                        // running?" nor "not an OAuth server" is the cause.
+                        OAuthError::Unreachable {
+                            source: TransportError::Certificate(_),
+                            ..
+                        } => return None,
+                        error if error.is_unreachable() => words.unreachable,
+                        _ => words.not_oauth,
                     };
-                    fill(template, &[("server", &server), ("name", ctx.spec.name)])
+                    Some(fill(
+                        template,
+                        &[("server", &server), ("name", ctx.spec.name)],
+                    ))
                 });
                 (error, hint)
             }
@@ -231,4 +240,35 @@ pub fn public_client_id(ctx: &Ctx, flag: Option<&str>) -> String {
     flag.map(str::to_owned)
         .or_else(|| ctx.env.var(ctx.oauth.client_id_env))
         .unwrap_or_else(|| ctx.oauth.default_client_id.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Discovery refused for the server's certificate said "is the server
+    /// running?" under "the server's certificate was refused": it answered.
+    /// No discovery hint then; an unreachable server keeps its own.
+    #[test]
+    fn a_refused_certificate_at_discovery_is_not_called_unreachable() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = crate::context::testing::ctx(&dir);
+        let failed = |source| LoginError::Discovery {
+            server: "https://127.0.0.1:8443".into(),
+            error: OAuthError::Unreachable {
+                url: "https://127.0.0.1:8443/.well-known/oauth-authorization-server".into(),
+                source,
+            },
+        };
+        let expired = TransportError::Certificate("the server's certificate has expired".into());
+        let hinted = failed(expired).hinted(&ctx, Some(&TESSERA_DISCOVERY), |_| None);
+        assert_eq!(hinted.hint(), None);
+        let refused = TransportError::Network("connection refused".into());
+        let hinted = failed(refused).hinted(&ctx, Some(&TESSERA_DISCOVERY), |_| None);
+        assert!(
+            hinted.hint().unwrap().starts_with("is the server running?"),
+            "{:?}",
+            hinted.hint()
+        );
+    }
 }
