@@ -103,8 +103,16 @@ fn restore_terminal_on_interrupt() {
         // started from here on, ctrlc's among them.
         restore_terminal_on_termination();
         // Fails only if a handler is set already (an embedding CLI's own):
-        // that one decides.
-        let _ = ctrlc::set_handler(|| interrupted());
+        // that one decides. Not when Ctrl-C is ignored (`trap '' INT`, a job
+        // a script started with `&`): a handler would make it end the
+        // process where the caller asked that Ctrl-C be let pass.
+        #[cfg(unix)]
+        let ctrl_c_ignored = ignored(nix::sys::signal::Signal::SIGINT);
+        #[cfg(not(unix))]
+        let ctrl_c_ignored = false;
+        if !ctrl_c_ignored {
+            let _ = ctrlc::set_handler(|| interrupted());
+        }
         #[cfg(unix)]
         {
             // Prompts read the controlling terminal, whatever stdin is.

@@ -360,6 +360,23 @@ fn ctrl_c_at_a_prompt_gives_the_terminal_back() {
     assert!(pty.echoes(), "echo left off");
     assert_eq!(pty.finish().0, 130);
     assert!(!s.credentials_path().exists());
+    // Ctrl-C ignored by whoever started it (`trap '' INT`, a job a script
+    // started with `&`) stays ignored: the prompt goes on, still hidden.
+    let mut pty =
+        s.home
+            .pty_echoing_after("trap '' INT;", &["auth", "login", "--no-verify"], &display);
+    pty.expect("Paste an API key");
+    pty.send(&format!("{DOWN}{DOWN}{ENTER}"));
+    pty.expect("Paste your API key");
+    pty.wait_for_hidden_input();
+    pty.send(CTRL_C);
+    pty.send(&format!("hidden-key-0001{ENTER}"));
+    let (code, rest) = pty.finish();
+    assert_eq!(code, 0, "{rest}");
+    assert!(
+        !rest.contains("hidden-key-0001"),
+        "the key was echoed: {rest}"
+    );
 }
 
 /// SIGTERM (a CI timeout, `kill`) or SIGHUP at the hidden API-key prompt:
