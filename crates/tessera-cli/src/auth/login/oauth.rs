@@ -54,6 +54,11 @@ impl LoginError {
                             source: TransportError::Certificate(_),
                             ..
                         } => return None,
+                        // Not HTTP (an SSH port), or not TLS (`https://` to
+                        // a plain-http port): the message asks about the URL,
+                        // port or scheme; "not an OAuth server" would blame
+                        // the server reached the wrong way.
+                        OAuthError::NotHttp { .. } => return None,
                         error if error.is_unreachable() => words.unreachable,
                         _ => words.not_oauth,
                     };
@@ -270,5 +275,25 @@ mod tests {
             "{:?}",
             hinted.hint()
         );
+    }
+
+    /// `https://` to a plain-http port at discovery (exit 6, "the answer is
+    /// not TLS") got the hint "… does not look like an OAuth authorization
+    /// server": it is one, reached with the wrong scheme, and the message
+    /// already asks about the scheme.
+    #[test]
+    fn an_answer_not_in_tls_at_discovery_does_not_blame_the_server() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = crate::context::testing::ctx(&dir);
+        let not_tls = LoginError::Discovery {
+            server: "https://127.0.0.1:8080".into(),
+            error: OAuthError::NotHttp {
+                url: "https://127.0.0.1:8080/.well-known/oauth-authorization-server".into(),
+                detail: "the answer is not TLS; does the server speak plain http:// on this port?"
+                    .into(),
+            },
+        };
+        let hinted = not_tls.hinted(&ctx, Some(&TESSERA_DISCOVERY), |_| None);
+        assert_eq!(hinted.hint(), None);
     }
 }
