@@ -66,6 +66,19 @@ pub async fn issue(
     new: NewApiKey,
     now: i64,
 ) -> Result<IssuedApiKey> {
+    let issued = mint(keyring, issuer, prefix, new, now)?;
+    store.insert_api_key(&issued.record).await?;
+    Ok(issued)
+}
+
+/// Signs a new API key; recording it is the caller's.
+fn mint(
+    keyring: &Keyring,
+    issuer: &str,
+    prefix: &str,
+    new: NewApiKey,
+    now: i64,
+) -> Result<IssuedApiKey> {
     let scope = new.scope.unwrap_or_else(default_scope);
     if scope.is_empty() {
         return Err(Error::BadRequest(
@@ -111,7 +124,6 @@ pub async fn issue(
         last_used_at: None,
         preview: Some(key.masked()),
     };
-    store.insert_api_key(&record).await?;
     Ok(IssuedApiKey { record, key })
 }
 
@@ -135,8 +147,7 @@ pub const CODE_SIGN_IN_RESERVE: i64 = 20;
 
 /// Issues a key for a user of this server (its issuer and key prefix), counted
 /// in the metrics: the console and `POST /v1/api-keys`. Refused once the
-/// account has [`MAX_KEYS_IN_USE`] (requests at the same moment may pass it
-/// by as many as they are).
+/// account has [`MAX_KEYS_IN_USE`], however many requests arrive at once.
 pub async fn issue_for_user(svc: &Services, new: NewApiKey, now: i64) -> Result<IssuedApiKey> {
     issue_within(svc, new, MAX_KEYS_IN_USE, now).await
 }
@@ -152,27 +163,25 @@ pub async fn issue_for_code_sign_in(
 }
 
 async fn issue_within(svc: &Services, new: NewApiKey, cap: i64, now: i64) -> Result<IssuedApiKey> {
-    if svc.store.api_keys_in_use(&new.account_id, now).await? >= cap {
-        return Err(Error::Conflict(format!(
-            "this account has {cap} API keys in use, the most it may have: revoke the keys it \
-             no longer needs first (on the API keys page of {})",
-            svc.settings.issuer
-        )));
-    }
-    let account = &new.account_id;
+    let settings = &svc.settings;
+    let (issuer, prefix) = (&settings.issuer, &settings.api_key_prefix);
+    let issued = mint(&svc.keyring, issuer, prefix, new, now)?;
+    let account = &issued.record.account_id;
     svc.store
         .forget_ended_api_keys(account, now, ENDED_KEYS_KEPT)
         .await?;
-    let settings = &svc.settings;
-    let issued = issue(
-        &svc.store,
-        &svc.keyring,
-        &settings.issuer,
-        &settings.api_key_prefix,
-        new,
-        now,
-    )
-    .await?;
+    // Counted and inserted together: counted first, requests at the same
+    // moment each saw room and all got a key.
+    if !svc
+        .store
+        .insert_api_key_within(&issued.record, cap, now)
+        .await?
+    {
+        return Err(Error::Conflict(format!(
+            "this account has {cap} API keys in use, the most it may have: revoke the keys it \
+             no longer needs first (on the API keys page of {issuer})"
+        )));
+    }
     metrics::counter!(crate::metrics::API_KEYS_ISSUED).increment(1);
     Ok(issued)
 }
@@ -269,6 +278,49 @@ pub async fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::Fixture;
+    use tessera_testkit::Backend;
+
+    tessera_testkit::backend_tests!(keys_made_at_the_same_moment_stop_at_the_cap);
+
+    /// Requests at the same moment each counted the account's keys, saw
+    /// room, and all made one: one below the cap, 16 at once left 1015 keys
+    /// in use. Now exactly one gets the last place, on both backends.
+    async fn keys_made_at_the_same_moment_stop_at_the_cap(backend: Backend) {
+        let Some(fx) = Fixture::on(backend).await else {
+            return;
+        };
+        let account = fx.account("race@example.com").await;
+        let (store, now) = (&fx.state.store, fx.clock_now());
+        let first = fx.api_key(&account, None).await.record;
+        for i in 1..MAX_KEYS_IN_USE - 1 {
+            let id = format!("{}_{i}", first.id);
+            let key_hash = format!("{i}");
+            let filler = ApiKeyRecord {
+                id,
+                key_hash,
+                ..first.clone()
+            };
+            store.insert_api_key(&filler).await.unwrap();
+        }
+        let tries = (0..16).map(|_| {
+            let (state, account_id) = (fx.state.clone(), account.clone());
+            tokio::spawn(async move {
+                let new = NewApiKey {
+                    account_id,
+                    name: None,
+                    scope: None,
+                    expires_at: None,
+                };
+                issue_for_user(&state, new, now).await.is_ok()
+            })
+        });
+        let made = futures_util::future::join_all(tries).await;
+        let made = made.into_iter().filter(|m| *m.as_ref().unwrap()).count();
+        let keys = store.list_api_keys(Some(&account)).await.unwrap();
+        let in_use = keys.iter().filter(|k| k.status(now) == "active").count();
+        assert_eq!((made, in_use as i64), (1, MAX_KEYS_IN_USE));
+    }
 
     /// Keys in use are bounded per account; revoking one makes room.
     #[tokio::test]

@@ -232,6 +232,17 @@ fn redirect_uri_fault(uri: &str) -> Option<&'static str> {
 /// Registers an app for `account_id`; a confidential app's secret is returned
 /// here only (the store keeps its hash).
 pub async fn create(store: &Store, account_id: &str, args: NewApp, now: i64) -> Result<CreatedApp> {
+    create_within(store, account_id, args, None, now).await
+}
+
+/// [`create`], refused when the account already has `cap` apps.
+async fn create_within(
+    store: &Store,
+    account_id: &str,
+    args: NewApp,
+    cap: Option<i64>,
+    now: i64,
+) -> Result<CreatedApp> {
     if args.name.trim().is_empty() {
         return Err(Error::BadRequest("an app needs a name".into()));
     }
@@ -307,7 +318,19 @@ pub async fn create(store: &Store, account_id: &str, args: NewApp, now: i64) -> 
         scopes: args.scopes,
         self_service: args.self_service,
     };
-    store.insert_app(&app).await?;
+    match cap {
+        None => store.insert_app(&app).await?,
+        Some(cap) => {
+            // Counted and inserted together: counted first, requests at the
+            // same moment each saw room and all registered their app.
+            if !store.insert_app_within(&app, cap).await? {
+                return Err(Error::Conflict(format!(
+                    "This account has {cap} apps, the most it may have: delete the \
+                     apps it no longer needs first."
+                )));
+            }
+        }
+    }
     Ok(CreatedApp { app, client_secret })
 }
 
@@ -367,12 +390,6 @@ pub async fn register(
             new.name.trim()
         )));
     }
-    if store.app_count_of(actor.account_id).await? >= MAX_APPS_PER_ACCOUNT {
-        return Err(Error::Conflict(format!(
-            "This account has {MAX_APPS_PER_ACCOUNT} apps, the most it may have: delete the \
-             apps it no longer needs first."
-        )));
-    }
     let wants_production = new.mode == AppMode::Production;
     let new = NewApp {
         mode: if approval_required {
@@ -383,7 +400,8 @@ pub async fn register(
         self_service: true,
         ..new
     };
-    let created = create(store, actor.account_id, new, now).await?;
+    let cap = Some(MAX_APPS_PER_ACCOUNT);
+    let created = create_within(store, actor.account_id, new, cap, now).await?;
     let client_id = &created.app.client_id;
     audit::record(store, actor, Action::AppRegistered, Some(client_id), now).await?;
     let requested = if wants_production && approval_required {
@@ -534,6 +552,37 @@ pub async fn revoke_authorization(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tessera_testkit::Backend;
+
+    tessera_testkit::backend_tests!(apps_registered_at_the_same_moment_stop_at_the_cap);
+
+    /// Registrations at the same moment each counted the account's apps,
+    /// saw room, and all registered. Now exactly one gets the last place.
+    async fn apps_registered_at_the_same_moment_stop_at_the_cap(backend: Backend) {
+        let Some(fx) = crate::testing::Fixture::on(backend).await else {
+            return;
+        };
+        let account = fx.account("race@example.com").await;
+        let (store, now) = (&fx.state.store, fx.clock_now());
+        for i in 1..MAX_APPS_PER_ACCOUNT {
+            fx.app(&account, NewApp::named(&format!("app {i}"))).await;
+        }
+        let tries = (0..16).map(|i| {
+            let (store, account) = (store.clone(), account.clone());
+            tokio::spawn(async move {
+                let actor = Actor {
+                    account_id: &account,
+                    ip: None,
+                };
+                let new = NewApp::named(&format!("racer {i}"));
+                register(&store, actor, new, false, now).await.is_ok()
+            })
+        });
+        let made = futures_util::future::join_all(tries).await;
+        let made = made.into_iter().filter(|m| *m.as_ref().unwrap()).count();
+        let apps = store.app_count_of(&account).await.unwrap();
+        assert_eq!((made, apps), (1, MAX_APPS_PER_ACCOUNT));
+    }
 
     #[tokio::test]
     async fn each_grant_is_registered_once_in_the_order_given() {

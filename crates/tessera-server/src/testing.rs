@@ -21,11 +21,32 @@ pub struct Fixture {
     pub state: AppState,
     pub clock: Arc<FixedClock>,
     _dir: tempfile::TempDir,
+    /// PostgreSQL ([`Fixture::on`]): dropped after the state's pool.
+    _database: Option<Arc<tessera_testkit::Database>>,
 }
 
 impl Fixture {
     pub async fn new() -> Self {
         Self::with_settings(|_| {}).await
+    }
+
+    /// A fixture on `backend`: PostgreSQL is a database of its own on
+    /// `TESSERA_TEST_POSTGRES_URL`'s server; `None` when that is not set
+    /// (a skip, or a failure under `CI`).
+    pub async fn on(backend: tessera_testkit::Backend) -> Option<Self> {
+        if backend == tessera_testkit::Backend::Sqlite {
+            return Some(Self::new().await);
+        }
+        if !tessera_testkit::postgres_available() {
+            return None;
+        }
+        let database = tessera_testkit::Database::create(backend);
+        let url = SecretUrl::new(&database.url);
+        let mut fx =
+            Self::with_settings(|s| s.database = crate::store::DatabaseLocation::Postgres(url))
+                .await;
+        fx._database = Some(database);
+        Some(fx)
     }
 
     /// A fixture whose settings `adjust` changes first (limits, TTLs…).
@@ -54,6 +75,7 @@ impl Fixture {
             state,
             clock,
             _dir: dir,
+            _database: None,
         }
     }
 

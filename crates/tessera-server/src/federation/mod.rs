@@ -222,13 +222,6 @@ pub async fn add(
             twin.id
         )));
     }
-    if actor.is_some() && store.trust_rules(Some(&new.client_id)).await?.len() >= MAX_RULES_PER_APP
-    {
-        return Err(Error::Conflict(format!(
-            "the app has {MAX_RULES_PER_APP} trust rules, the most it may have: remove the \
-             rules it no longer needs first"
-        )));
-    }
     let rule = TrustRule {
         id: crate::ids::trust_rule(),
         client_id: new.client_id,
@@ -240,7 +233,23 @@ pub async fn add(
         reach: new.reach,
         created_at: now,
     };
-    store.insert_trust_rule(&rule).await?;
+    match actor {
+        None => store.insert_trust_rule(&rule).await?,
+        // Counted and inserted together: counted first, requests at the same
+        // moment each saw room and all added their rule.
+        Some(actor) => {
+            let cap = MAX_RULES_PER_APP as i64;
+            if !store
+                .insert_trust_rule_within(&rule, actor.account_id, cap)
+                .await?
+            {
+                return Err(Error::Conflict(format!(
+                    "the app has {MAX_RULES_PER_APP} trust rules, the most it may have: remove \
+                     the rules it no longer needs first"
+                )));
+            }
+        }
+    }
     if let Some(actor) = actor {
         audit::record(store, actor, Action::TrustRuleAdded, Some(&rule.id), now).await?;
     }

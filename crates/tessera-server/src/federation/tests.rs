@@ -611,6 +611,44 @@ async fn a_member_adds_a_bounded_number_of_rules_to_an_app() {
         .unwrap();
 }
 
+tessera_testkit::backend_tests!(rules_added_at_the_same_moment_stop_at_the_cap);
+
+/// Rules added at the same moment each counted the app's rules, saw room,
+/// and all were added. Now exactly one gets the last place.
+async fn rules_added_at_the_same_moment_stop_at_the_cap(backend: tessera_testkit::Backend) {
+    let Some(fx) = Fixture::on(backend).await else {
+        return;
+    };
+    let account = fx.account("race@example.com").await;
+    let (store, now) = (&fx.state.store, fx.clock_now());
+    let app = fx.app(&account, NewApp::named("ci")).await.app;
+    let rule = |i: usize| NewTrustRule {
+        client_id: app.client_id.clone(),
+        issuer: "https://ci.example.com".into(),
+        audience: AUDIENCE.into(),
+        subject: Some(format!("repo:acme/r{i}:*")),
+        reach: Reach::Public,
+        ..Default::default()
+    };
+    for i in 1..MAX_RULES_PER_APP {
+        add(store, None, rule(i), now).await.unwrap();
+    }
+    let tries = (0..16).map(|i| {
+        let (store, account, new) = (store.clone(), account.clone(), rule(100 + i));
+        tokio::spawn(async move {
+            let actor = crate::audit::Actor {
+                account_id: &account,
+                ip: None,
+            };
+            add(&store, Some(actor), new, now).await.is_ok()
+        })
+    });
+    let made = futures_util::future::join_all(tries).await;
+    let made = made.into_iter().filter(|m| *m.as_ref().unwrap()).count();
+    let rules = store.trust_rules(Some(&app.client_id)).await.unwrap().len();
+    assert_eq!((made, rules), (1, MAX_RULES_PER_APP));
+}
+
 #[test]
 fn globs() {
     let cases = [

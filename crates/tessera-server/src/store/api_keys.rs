@@ -92,28 +92,66 @@ pub(super) async fn query_for_auth_batch(
     Ok(rows.into_iter().map(|r| (r.id, r.row)).collect())
 }
 
+const INSERT_API_KEY: &str = concat!(
+    "INSERT INTO api_keys (",
+    api_key_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+);
+
+/// How many of an account's (`$1`) keys are in use at `$2`.
+const IN_USE: &str = "SELECT COUNT(*) FROM api_keys WHERE account_id = $1 \
+                      AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)";
+
+#[allow(clippy::type_complexity)]
+fn api_key_values(
+    key: &ApiKeyRecord,
+) -> (
+    &str,
+    &str,
+    &str,
+    &str,
+    &Option<String>,
+    &str,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    &Option<String>,
+) {
+    (
+        &key.id,
+        &key.account_id,
+        &key.key_hash,
+        &key.kid,
+        &key.name,
+        &key.scope,
+        key.created_at,
+        key.expires_at,
+        key.revoked_at,
+        key.last_used_at,
+        &key.preview,
+    )
+}
+
 impl Store {
     pub async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<()> {
-        let sql = concat!(
-            "INSERT INTO api_keys (",
-            api_key_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-        );
-        let values = (
-            &key.id,
-            &key.account_id,
-            &key.key_hash,
-            &key.kid,
-            &key.name,
-            &key.scope,
-            key.created_at,
-            key.expires_at,
-            key.revoked_at,
-            key.last_used_at,
-            &key.preview,
-        );
-        self.execute(sql, values).await?;
+        self.execute(INSERT_API_KEY, api_key_values(key)).await?;
         Ok(())
+    }
+
+    /// Inserts a key only while its account has fewer than `cap` keys in use
+    /// at `now` (neither revoked nor expired); `false` when it has `cap`,
+    /// however many requests ask at the same moment.
+    pub async fn insert_api_key_within(
+        &self,
+        key: &ApiKeyRecord,
+        cap: i64,
+        now: i64,
+    ) -> Result<bool> {
+        let count = (IN_USE, (key.account_id.as_str(), now));
+        let insert = (INSERT_API_KEY, api_key_values(key));
+        self.insert_within(&key.account_id, cap, count, insert)
+            .await
     }
 
     /// Every request's API-key check. Reflects every commit before the call
@@ -170,14 +208,6 @@ impl Store {
             " FROM api_keys WHERE id = $1"
         );
         self.optional(sql, (id,)).await
-    }
-
-    /// How many of the account's keys are neither revoked nor expired.
-    pub async fn api_keys_in_use(&self, account_id: &str, now: i64) -> Result<i64> {
-        let sql = "SELECT COUNT(*) FROM api_keys WHERE account_id = $1 \
-                   AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)";
-        let (count,): (i64,) = self.optional(sql, (account_id, now)).await?.unwrap_or((0,));
-        Ok(count)
     }
 
     /// Deletes the account's ended keys (revoked, or expired by `now`) but its

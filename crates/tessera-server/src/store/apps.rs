@@ -1,7 +1,7 @@
 //! Registered OAuth clients ("apps"), their mode and rate-limit override, and the
 //! production-mode requests of the developer console.
 
-use super::{Store, flag, retrying_lost_races};
+use super::{Store, flag, is_unique_violation, retrying_lost_races};
 use crate::error::{Error, Result};
 use sqlx::FromRow;
 use tessera_proto::Scopes;
@@ -122,33 +122,73 @@ macro_rules! app_columns {
 /// they asked.
 pub type ProductionRequests = Vec<(String, i64)>;
 
+const INSERT_APP: &str = concat!(
+    "INSERT INTO apps (",
+    app_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+);
+
+#[allow(clippy::type_complexity)]
+fn app_values(
+    app: &App,
+) -> Result<(
+    &str,
+    &str,
+    &str,
+    &'static str,
+    i64,
+    &Option<String>,
+    String,
+    String,
+    Option<i64>,
+    i64,
+    i64,
+    String,
+    i64,
+)> {
+    let redirect_uris = serde_json::to_string(&app.redirect_uris).map_err(Error::internal)?;
+    Ok((
+        &app.client_id,
+        &app.account_id,
+        &app.name,
+        app.mode.as_str(),
+        flag(app.public),
+        &app.client_secret_hash,
+        redirect_uris,
+        app.grant_types.join(" "),
+        app.rate_limit_per_min,
+        flag(app.dpop_required),
+        app.created_at,
+        app.scopes.to_string(),
+        flag(app.self_service),
+    ))
+}
+
+fn taken(app: &App) -> String {
+    format!("an app with client id {} already exists", app.client_id)
+}
+
 impl Store {
     pub async fn insert_app(&self, app: &App) -> Result<()> {
-        let sql = concat!(
-            "INSERT INTO apps (",
-            app_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        self.insert_unique(INSERT_APP, app_values(app)?, || taken(app))
+            .await
+    }
+
+    /// Inserts an app only while its account has fewer than `cap` apps;
+    /// `false` when it has `cap`, however many requests ask at once.
+    pub async fn insert_app_within(&self, app: &App, cap: i64) -> Result<bool> {
+        let count = (
+            "SELECT COUNT(*) FROM apps WHERE account_id = $1",
+            (app.account_id.as_str(),),
         );
-        let redirect_uris = serde_json::to_string(&app.redirect_uris).map_err(Error::internal)?;
-        let values = (
-            &app.client_id,
-            &app.account_id,
-            &app.name,
-            app.mode.as_str(),
-            flag(app.public),
-            &app.client_secret_hash,
-            redirect_uris,
-            app.grant_types.join(" "),
-            app.rate_limit_per_min,
-            flag(app.dpop_required),
-            app.created_at,
-            app.scopes.to_string(),
-            flag(app.self_service),
-        );
-        self.insert_unique(sql, values, || {
-            format!("an app with client id {} already exists", app.client_id)
-        })
-        .await
+        let insert = (INSERT_APP, app_values(app)?);
+        match self
+            .insert_within(&app.account_id, cap, count, insert)
+            .await
+        {
+            Err(e) if is_unique_violation(&e) => Err(Error::Conflict(taken(app))),
+            other => other,
+        }
     }
 
     /// Looks an OAuth client up; on SQLite answered from memory while no

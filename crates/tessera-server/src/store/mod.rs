@@ -407,6 +407,44 @@ impl Store {
         }
     }
 
+    /// Runs `insert` only while `count` (an account's rows of one kind, a
+    /// `SELECT COUNT(*)`) is below `cap`; `false` when the account has `cap`.
+    /// Counting and then inserting as two statements let every request that
+    /// arrived at the same moment count the same number, and all of them
+    /// insert. Here both run in one transaction that first holds the
+    /// account's row with a no-op update: on PostgreSQL a second such
+    /// request waits for the row, and its count (READ COMMITTED takes a new
+    /// snapshot per statement) sees the first one's insert; other accounts'
+    /// requests do not wait. On SQLite the update, the transaction's first
+    /// statement, takes the database's one write lock before anything is
+    /// read (a deferred transaction that read first could not upgrade).
+    async fn insert_within<'c, 'i>(
+        &self,
+        account_id: &str,
+        cap: i64,
+        count: (&'static str, impl Params<'c>),
+        insert: (&'static str, impl Params<'i>),
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE accounts SET password_hash = password_hash WHERE id = $1")
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await?;
+        let (n,): (i64,) = sqlx::query_as_with(count.0, count.1.arguments()?)
+            .fetch_one(&mut *tx)
+            .await?;
+        if n >= cap {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query_with(insert.0, insert.1.arguments()?)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.written(insert.0).await;
+        Ok(true)
+    }
+
     /// Whether a statement changed exactly one row (a compare-and-set won).
     async fn changed_one<'t>(&self, sql: &'static str, params: impl Params<'t>) -> Result<bool> {
         Ok(self.execute(sql, params).await? == 1)

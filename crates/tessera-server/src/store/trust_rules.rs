@@ -95,27 +95,60 @@ fn rules(rows: Vec<TrustRuleRow>) -> Result<Vec<TrustRule>> {
     rows.into_iter().map(TrustRule::try_from).collect()
 }
 
+const INSERT_TRUST_RULE: &str = concat!(
+    "INSERT INTO trust_rules (",
+    trust_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+);
+
+#[allow(clippy::type_complexity)]
+fn trust_rule_values(
+    rule: &TrustRule,
+) -> Result<(
+    &str,
+    &str,
+    &str,
+    &str,
+    Option<&str>,
+    String,
+    &str,
+    &'static str,
+    i64,
+)> {
+    let claims = serde_json::to_string(&rule.claims).map_err(Error::internal)?;
+    Ok((
+        &rule.id,
+        &rule.client_id,
+        &rule.issuer,
+        &rule.audience,
+        rule.subject.as_deref(),
+        claims,
+        &rule.scope,
+        rule.reach.as_str(),
+        rule.created_at,
+    ))
+}
+
 impl Store {
     pub async fn insert_trust_rule(&self, rule: &TrustRule) -> Result<()> {
-        let sql = concat!(
-            "INSERT INTO trust_rules (",
-            trust_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-        );
-        let claims = serde_json::to_string(&rule.claims).map_err(Error::internal)?;
-        let values = (
-            &rule.id,
-            &rule.client_id,
-            &rule.issuer,
-            &rule.audience,
-            rule.subject.as_deref(),
-            claims,
-            &rule.scope,
-            rule.reach.as_str(),
-            rule.created_at,
-        );
-        self.execute(sql, values).await?;
+        self.execute(INSERT_TRUST_RULE, trust_rule_values(rule)?)
+            .await?;
         Ok(())
+    }
+
+    /// Inserts a rule only while its app has fewer than `cap`; `false` when
+    /// it has `cap`, however many requests ask at once. `account_id` owns the
+    /// app: its row is what such requests take turns on.
+    pub async fn insert_trust_rule_within(
+        &self,
+        rule: &TrustRule,
+        account_id: &str,
+        cap: i64,
+    ) -> Result<bool> {
+        let sql = "SELECT COUNT(*) FROM trust_rules WHERE client_id = $1";
+        let count = (sql, (rule.client_id.as_str(),));
+        let insert = (INSERT_TRUST_RULE, trust_rule_values(rule)?);
+        self.insert_within(account_id, cap, count, insert).await
     }
 
     /// Every rule, or an app's, oldest first.
