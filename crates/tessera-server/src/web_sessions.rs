@@ -13,6 +13,12 @@ use std::net::IpAddr;
 
 /// A browser session lasts this long after sign-in.
 pub const SESSION_TTL_SECS: i64 = 12 * 3600;
+/// The most live browser sessions an account keeps: signing in ends the
+/// oldest beyond these. Each sign-in needs the password or an emailed code,
+/// yet nothing else bounded them: a script with the password made a session
+/// per request (hundreds a minute, each kept 12 hours), and the sessions page
+/// listed every one.
+pub const LIVE_SESSIONS_KEPT: i64 = 100;
 /// `last_seen_at` is written at most this often per session.
 const LAST_SEEN_GRANULARITY_SECS: i64 = 60;
 /// Failed password sign-ins per account before password sign-in pauses
@@ -90,6 +96,9 @@ async fn signed_in(
     browser: Browser<'_>,
     now: i64,
 ) -> Result<()> {
+    store
+        .end_web_sessions_but_newest(&row.account_id, LIVE_SESSIONS_KEPT, now)
+        .await?;
     let actor = Actor {
         account_id: &row.account_id,
         ip: browser.ip,
@@ -367,6 +376,46 @@ pub async fn take_flash(
 mod tests {
     use super::*;
     use crate::testing::Fixture;
+
+    tessera_testkit::backend_tests!(signing_in_ends_the_oldest_sessions_beyond_the_kept);
+
+    /// Each sign-in started a session and none ended one: whoever had the
+    /// password made as many as requests. The oldest beyond
+    /// [`LIVE_SESSIONS_KEPT`] now end; the newest stay.
+    async fn signing_in_ends_the_oldest_sessions_beyond_the_kept(
+        backend: tessera_testkit::Backend,
+    ) {
+        let Some(fx) = Fixture::on(backend).await else {
+            return;
+        };
+        let account = fx.account("many@example.com").await;
+        let other = fx.account("other@example.com").await;
+        let store = &fx.state.store;
+        let browser = Browser {
+            client: "203.0.113.9".parse().unwrap(),
+            ip: None,
+            user_agent: None,
+        };
+        let theirs = sign_in(store, &other, METHOD_PASSWORD, browser, fx.clock_now());
+        theirs.await.unwrap();
+        let mut secrets = Vec::new();
+        for _ in 0..LIVE_SESSIONS_KEPT + 3 {
+            fx.clock.advance(1);
+            let secret = sign_in(store, &account, METHOD_PASSWORD, browser, fx.clock_now());
+            secrets.push(secret.await.unwrap());
+        }
+        let now = fx.clock_now();
+        let live = store.live_web_sessions_of(&account, now).await.unwrap();
+        assert_eq!(live.len() as i64, LIVE_SESSIONS_KEPT);
+        for (i, secret) in secrets.iter().enumerate() {
+            let session = current(store, secret, now).await.unwrap();
+            assert_eq!(session.is_some(), i >= 3, "session {i}");
+        }
+        assert_eq!(
+            store.live_web_sessions_of(&other, now).await.unwrap().len(),
+            1
+        );
+    }
 
     /// A password change while a sign-in with the old password is being
     /// checked: the change signs out every browser, and the sign-in, which

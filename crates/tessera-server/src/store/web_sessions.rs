@@ -126,6 +126,22 @@ impl Store {
         Ok(())
     }
 
+    /// Ends the account's live sessions but its `keep` newest (by sign-in);
+    /// how many it ended. They go with the next pruning, as signed-out ones.
+    pub async fn end_web_sessions_but_newest(
+        &self,
+        account_id: &str,
+        keep: i64,
+        now: i64,
+    ) -> Result<u64> {
+        let sql = "UPDATE web_sessions SET revoked_at = $2 \
+                   WHERE account_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
+                   AND id NOT IN (SELECT id FROM web_sessions \
+                     WHERE account_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
+                     ORDER BY created_at DESC, id DESC LIMIT $3)";
+        self.execute(sql, (account_id, now, keep)).await
+    }
+
     /// An account's live sessions, most recently used first.
     pub async fn live_web_sessions_of(
         &self,
