@@ -83,6 +83,16 @@ impl CliError {
                 }
                 _ => None,
             },
+            // It is up (it took the connection): what helps is time, not
+            // looking for why it does not run.
+            CliError::Client {
+                source:
+                    tessera_client::Error::NoAnswer { .. }
+                    | tessera_client::Error::OAuth(tessera_client::oauth::OAuthError::NoAnswer {
+                        ..
+                    }),
+                hint: None,
+            } => Some("the server may be overloaded or stuck; try again in a while".into()),
             CliError::Client { hint, .. } => hint.as_deref().map(Cow::Borrowed),
             CliError::Usage(_)
             | CliError::UsageShown

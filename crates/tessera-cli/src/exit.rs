@@ -20,7 +20,8 @@ pub enum Exit {
     CredentialRejected = 4,
     /// The server could not be reached.
     Network = 5,
-    /// The server answered with an error (5xx, rate limit, unreadable response).
+    /// The server answered with an error (5xx, rate limit, unreadable
+    /// response), or accepted the connection and did not answer in time.
     Server = 6,
     /// The OS keychain could not be used (no Secret Service, locked, denied,
     /// no answer in time). Nothing was written in plaintext instead.
@@ -71,6 +72,9 @@ pub fn exit_for(error: &CliError) -> Exit {
             ClientError::Server { status, .. } if *status < 500 => Exit::Failure,
             ClientError::Server { .. }
             | ClientError::RateLimited { .. }
+            // It accepted the connection, so it is up: its silence is the
+            // server's trouble, as a body that stalls is.
+            | ClientError::NoAnswer { .. }
             | ClientError::InvalidResponse { .. } => Exit::Server,
             ClientError::NoHomeDir
             | ClientError::Io { .. }
@@ -124,6 +128,7 @@ fn exit_for_oauth(error: &OAuthError) -> Exit {
         },
         OAuthError::Unreachable { .. } => Exit::Network,
         OAuthError::BadResponse { .. }
+        | OAuthError::NoAnswer { .. }
         | OAuthError::NotHttp { .. }
         | OAuthError::IssuerMismatch { .. }
         | OAuthError::MissingIssuer { .. }

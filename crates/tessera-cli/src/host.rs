@@ -763,4 +763,22 @@ mod tests {
             assert_eq!(body["hint"], serde_json::Value::Null, "{body}");
         }
     }
+
+    /// A server that took the connection and said nothing in time runs:
+    /// the server's trouble (6) with a hint to wait, never the persona's
+    /// "is it reachable?" of a server that could not be reached (5).
+    #[test]
+    fn a_silent_server_is_the_servers_trouble_not_unreachable() {
+        let error = tessera_client::Error::NoAnswer {
+            url: "http://127.0.0.1:9/v1/me".into(),
+            seconds: 30.0,
+        };
+        let (exit, text) = reported(error.into());
+        assert_eq!(exit, Exit::Server);
+        assert_eq!(
+            text,
+            "❌ the server at http://127.0.0.1:9/v1/me accepted the connection but did not answer within 30 s\n\
+             the server may be overloaded or stuck; try again in a while\n"
+        );
+    }
 }

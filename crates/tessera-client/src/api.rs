@@ -228,7 +228,8 @@ impl ApiClient {
                 .agent
                 .run(request.body(()).map_err(|e| unsendable(e.to_string()))?),
         };
-        let mut response = result.map_err(|source| request_error(url, source))?;
+        let mut response =
+            result.map_err(|source| request_error(url, source, self.agent.deadline()))?;
         let status = response.status().as_u16();
         tracing::debug!(%url, status, "response");
         let headers = response
@@ -453,6 +454,37 @@ mod tests {
         assert!(
             matches!(err, Error::InvalidResponse { ref message, .. } if message.contains("not TLS")),
             "{err:?}"
+        );
+    }
+
+    /// A server that accepts the connection and never answers is up but
+    /// silent: said as such with how long it was waited for (exit 6), not
+    /// "cannot reach … timeout: global" with "is the server running?".
+    #[test]
+    fn a_server_that_accepts_and_never_answers_is_said_as_such() {
+        use std::io::Read as _;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            // Reads the request and whatever follows, answering nothing,
+            // until the client gives up and closes.
+            while conn.read(&mut [0; 4096]).is_ok_and(|n| n > 0) {}
+        });
+        let base = format!("http://127.0.0.1:{port}");
+        let transport = Transport::default();
+        let client = ApiClient {
+            agent: transport.agent(Duration::from_millis(300)),
+            base: base.clone(),
+            transport,
+        };
+        let err = client.me_with_api_key(&ApiKey::new("k")).unwrap_err();
+        assert!(matches!(err, Error::NoAnswer { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "the server at {base}/v1/me accepted the connection but did not answer within 0.3 s"
+            )
         );
     }
 

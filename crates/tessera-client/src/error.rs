@@ -136,6 +136,13 @@ pub enum Error {
         source: ureq::Error,
     },
 
+    /// The connection was made, but no answer came before the request's
+    /// deadline: the server runs (or something listens on its port) and is
+    /// stuck or overloaded. Not [`Error::Network`], whose "is the server
+    /// running?" would send the user looking in the wrong place.
+    #[error("the server at {url} accepted the connection but did not answer within {seconds} s")]
+    NoAnswer { url: String, seconds: f64 },
+
     #[error("unexpected response from {url}: {}", printable(.message))]
     InvalidResponse { url: String, message: String },
 

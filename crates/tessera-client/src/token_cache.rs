@@ -227,6 +227,7 @@ fn source_spent(session: &OAuthSession, error: &OAuthError) -> bool {
 fn is_transient(error: &OAuthError) -> bool {
     match error {
         OAuthError::Unreachable { .. }
+        | OAuthError::NoAnswer { .. }
         | OAuthError::BadResponse { .. }
         | OAuthError::NotHttp { .. } => true,
         OAuthError::Rejected { .. } => error.is_server_trouble(),

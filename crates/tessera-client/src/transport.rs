@@ -243,6 +243,12 @@ impl Agent {
         }
         self.0.run(request)
     }
+
+    /// The whole request's deadline, for saying how long a server that
+    /// did not answer was waited for.
+    pub(crate) fn deadline(&self) -> Option<std::time::Duration> {
+        self.0.config().timeouts().global
+    }
 }
 
 /// `127.0.0.0/8`, `::1` and `localhost`: traffic that never leaves the
@@ -305,13 +311,20 @@ fn is_scheme(s: &str) -> bool {
 }
 
 /// The error for a request that got no response: a refused certificate is
-/// said as such, an answer that is not HTTP is a bad answer, everything else
-/// is the network.
-pub(crate) fn request_error(url: &str, source: ureq::Error) -> Error {
+/// said as such, an answer that is not HTTP is a bad answer, a connection
+/// that was made but never answered before `deadline` is the server's
+/// silence, everything else is the network.
+pub(crate) fn request_error(url: &str, source: ureq::Error, deadline: Option<Duration>) -> Error {
     if let Some(message) = not_http(&source) {
         return Error::InvalidResponse {
             url: url.to_owned(),
             message,
+        };
+    }
+    if let (true, Some(deadline)) = (connected_then_silent(&source), deadline) {
+        return Error::NoAnswer {
+            url: url.to_owned(),
+            seconds: deadline.as_secs_f64(),
         };
     }
     match certificate_problem(&source) {
@@ -356,6 +369,15 @@ pub(crate) fn not_http(error: &ureq::Error) -> Option<String> {
     Some(format!(
         "the answer is not HTTP ({why}); is this the server's URL and port?"
     ))
+}
+
+/// Whether the request's deadline passed after the connection was made (the
+/// agent gives connecting a shorter limit of its own, so a timeout past
+/// that phase is a server that accepted the connection and then said
+/// nothing in time: it runs, and "is the server running?" would mislead).
+pub(crate) fn connected_then_silent(error: &ureq::Error) -> bool {
+    use ureq::Timeout as T;
+    matches!(error, ureq::Error::Timeout(t) if !matches!(t, T::Resolve | T::Connect))
 }
 
 /// Whether rustls refused the first bytes back as no TLS record at all.

@@ -40,6 +40,12 @@ pub enum OAuthError {
         source: TransportError,
     },
 
+    /// The connection was made but no answer came in time: the server runs
+    /// and is stuck or overloaded. Not [`OAuthError::Unreachable`], whose
+    /// "is the server running?" would mislead.
+    #[error("the server at {url} accepted the connection but did not answer within {seconds} s")]
+    NoAnswer { url: String, seconds: f64 },
+
     /// Not sent: plain `http://` to a host that is not loopback, and the
     /// user did not opt in for it.
     #[error(
@@ -158,6 +164,10 @@ impl OAuthError {
                 url: url.into(),
                 status,
                 detail: reason,
+            },
+            TransportError::NoAnswer { seconds } => Self::NoAnswer {
+                url: url.into(),
+                seconds,
             },
             TransportError::NotHttp(detail) => Self::NotHttp {
                 url: url.into(),

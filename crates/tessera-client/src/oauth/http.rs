@@ -6,7 +6,9 @@
 //! [`TransportError`].
 
 use crate::error::Error;
-use crate::transport::{Transport, certificate_problem, not_http, unreadable_answer};
+use crate::transport::{
+    Transport, certificate_problem, connected_then_silent, not_http, unreadable_answer,
+};
 use std::time::Duration;
 use ureq::http::{Request, Response};
 
@@ -50,6 +52,10 @@ pub enum TransportError {
     /// port): said why.
     #[error("{0}")]
     NotHttp(String),
+    /// The connection was made, but no answer came within `seconds`: the
+    /// server is up and stuck, not unreachable.
+    #[error("accepted the connection but did not answer within {seconds} s")]
+    NoAnswer { seconds: f64 },
 }
 
 /// Answers larger than this are not OAuth responses.
@@ -103,6 +109,11 @@ impl HttpClient for UreqClient {
         let response = result.map_err(|e| {
             if let Some(reason) = not_http(&e) {
                 return TransportError::NotHttp(reason);
+            }
+            if let (true, Some(deadline)) = (connected_then_silent(&e), self.agent.deadline()) {
+                return TransportError::NoAnswer {
+                    seconds: deadline.as_secs_f64(),
+                };
             }
             match certificate_problem(&e) {
                 Some(problem) => TransportError::Certificate(problem),
@@ -184,6 +195,31 @@ mod tests {
             "{err:?}"
         );
         assert!(!err.is_unreachable());
+    }
+
+    /// A token endpoint that takes the connection and says nothing in time
+    /// is up but stuck: the server's trouble, which a cached token that
+    /// still works outlasts, not "could not reach" ("is the server
+    /// running?").
+    #[test]
+    fn a_server_that_accepts_and_never_answers_is_not_unreachable() {
+        use std::io::Read as _;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/token", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            while conn.read(&mut [0; 4096]).is_ok_and(|n| n > 0) {}
+        });
+        let err = UreqClient::with_timeout(Duration::from_millis(300))
+            .send(Request::get(&url).body(Vec::new()).unwrap())
+            .unwrap_err();
+        assert!(matches!(err, TransportError::NoAnswer { .. }), "{err:?}");
+        let err = crate::oauth::OAuthError::transport(&url, err);
+        assert!(!err.is_unreachable(), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            format!("the server at {url} accepted the connection but did not answer within 0.3 s")
+        );
     }
 
     #[test]
