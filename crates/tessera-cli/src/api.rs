@@ -13,7 +13,7 @@ use crate::context::Ctx;
 use crate::error::CliError;
 use crate::io::Io;
 use tessera_client::Error as ClientError;
-use tessera_client::retry::RetryPolicy;
+use tessera_client::retry::{RateLimitWait, RetryPolicy};
 use tessera_proto::ApiKey;
 
 pub(crate) const HELP: &str = crate::with_examples!(
@@ -77,15 +77,7 @@ pub fn run(args: &ApiArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
         &policy,
         ctx.clock,
         ctx.now,
-        &mut |wait| {
-            let _ = writeln!(
-                stderr,
-                "rate limited (HTTP 429); retrying in {:.1}s (attempt {} of {})",
-                wait.delay.as_secs_f64(),
-                wait.attempt + 1,
-                wait.max_attempts
-            );
-        },
+        &mut |wait| say_wait(stderr, wait),
     )?;
     if args.include {
         writeln!(io.stdout, "HTTP {}", response.status)?;
@@ -133,6 +125,17 @@ pub fn run(args: &ApiArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
         .into(),
         status => CliError::Http { status, message },
     })
+}
+
+/// The line on stderr before each wait for a rate limit.
+pub(crate) fn say_wait(stderr: &mut dyn std::io::Write, wait: &RateLimitWait) {
+    let _ = writeln!(
+        stderr,
+        "rate limited (HTTP 429); retrying in {:.1}s (attempt {} of {})",
+        wait.delay.as_secs_f64(),
+        wait.attempt + 1,
+        wait.max_attempts
+    );
 }
 
 /// Says how to call another server, as `gh api --hostname` does: with a

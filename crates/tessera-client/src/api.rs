@@ -120,6 +120,23 @@ impl ApiClient {
         self.get_json("/v1/me", auth)
     }
 
+    /// [`me`](Self::me), waiting out 429s as
+    /// [`send_with_retry`](Self::send_with_retry) does.
+    pub fn me_with_retry(
+        &self,
+        auth: &Authorization,
+        policy: &RetryPolicy,
+        clock: &dyn Clock,
+        unix_now: i64,
+        on_wait: &mut dyn FnMut(&RateLimitWait),
+    ) -> Result<Me, Error> {
+        let url = self.url("/v1/me")?;
+        let response = self.send_with_retry(
+            "GET", "/v1/me", None, auth, policy, clock, unix_now, on_wait,
+        )?;
+        read_json(&url, response)
+    }
+
     /// `GET /v1/projects`: the projects of the credential's account.
     pub fn projects(&self, auth: &Authorization) -> Result<ProjectList, Error> {
         self.get_json("/v1/projects", auth)

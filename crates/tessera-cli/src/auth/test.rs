@@ -6,6 +6,7 @@ use crate::error::CliError;
 use crate::io::Io;
 use serde::Serialize;
 use tessera_client::Error as ClientError;
+use tessera_client::retry::RetryPolicy;
 use tessera_proto::ApiKey;
 use tessera_proto::api::Me;
 
@@ -29,9 +30,19 @@ pub fn run(args: &TestArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     let active = super::credential::active(ctx, args.api_key.as_ref(), io)?;
     let target = super::target(ctx)?;
     let server = &target.server;
-    let me = target
-        .api(ctx, io)?
-        .me(&active.authorization)
+    let client = target.api(ctx, io)?;
+    // A 429 is waited out (per `Retry-After`, capped, a bounded number of
+    // times) as `api` does and kubectl does: the credential is not at
+    // fault, and failing at once makes every script retry by hand.
+    let stderr = &mut *io.stderr;
+    let me = client
+        .me_with_retry(
+            &active.authorization,
+            &RetryPolicy::default(),
+            ctx.clock,
+            ctx.now,
+            &mut |wait| crate::api::say_wait(stderr, wait),
+        )
         .map_err(|e| {
             let hint = match &e {
                 ClientError::Unauthorized { .. } => Some(format!(
@@ -81,4 +92,83 @@ pub fn run(args: &TestArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
         writeln!(io.stdout, "Level:      {}", p(acr))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
+    use std::time::{Duration, Instant};
+    use tessera_testkit::{HttpStub, StubResponse};
+
+    /// A clock that records its sleeps instead of sleeping.
+    struct Recorded {
+        start: Instant,
+        slept: RefCell<Vec<Duration>>,
+    }
+
+    impl tessera_client::oauth::Clock for Recorded {
+        fn now(&self) -> Instant {
+            self.start + self.slept.borrow().iter().sum::<Duration>()
+        }
+        fn sleep(&self, duration: Duration) {
+            self.slept.borrow_mut().push(duration);
+        }
+    }
+
+    /// `auth test` failed at once on a 429 (exit 6) where `api` waits it
+    /// out: it now waits per `Retry-After`, says so on stderr, and succeeds
+    /// when the server lets it through.
+    #[test]
+    fn a_rate_limit_is_waited_out_per_retry_after() {
+        let me = r#"{"account_id":"acct_1","email":"a@example.test","credential":"api_key","credential_id":"key_1","scope":"THIRD_PARTY_OPERATION"}"#;
+        let answers = std::sync::Mutex::new(vec![
+            StubResponse::text(200, me),
+            StubResponse::text(429, r#"{"message":"slow down"}"#).header("Retry-After", "2"),
+        ]);
+        let server = HttpStub::builder()
+            .fallback(move |_, _| {
+                answers
+                    .lock()
+                    .unwrap()
+                    .pop()
+                    .expect("one more request than answers")
+            })
+            .start();
+        let dir = tempfile::tempdir().unwrap();
+        let env = BTreeMap::from([
+            ("TESSERA_URL", server.url.as_str()),
+            ("TESSERA_API_KEY", "the-key"),
+        ]);
+        let clock = Recorded {
+            start: Instant::now(),
+            slept: RefCell::new(Vec::new()),
+        };
+        let ctx = Ctx {
+            env: &env,
+            clock: &clock,
+            ..crate::context::testing::ctx(&dir)
+        };
+        let mut cap = crate::io::testing::Captured::default();
+        run(&TestArgs::default(), &ctx, &mut cap.io()).unwrap();
+        assert_eq!(server.requests_to("/v1/me").len(), 2);
+        let slept = clock.slept.borrow();
+        assert_eq!(slept.len(), 1);
+        assert!(
+            slept[0] >= Duration::from_secs(2) && slept[0] <= Duration::from_millis(2_750),
+            "{slept:?}"
+        );
+        assert!(
+            cap.stderr()
+                .starts_with("rate limited (HTTP 429); retrying in 2."),
+            "{}",
+            cap.stderr()
+        );
+        assert!(
+            cap.stdout().contains("as a@example.test"),
+            "{}",
+            cap.stdout()
+        );
+    }
 }
