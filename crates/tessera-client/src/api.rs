@@ -505,6 +505,28 @@ mod tests {
         );
     }
 
+    /// An answer cut short of its `Content-Length` came from a server that
+    /// was reached: a bad answer (exit 6), not "cannot reach …: Peer
+    /// disconnected" with "is the server running?" (exit 5).
+    #[test]
+    fn an_answer_shorter_than_announced_is_invalid_not_unreachable() {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let _ = conn.read(&mut [0; 4096]);
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 500\r\n\r\n{\"a\":1}");
+        });
+        let err = ApiClient::new(&format!("http://127.0.0.1:{port}"))
+            .me_with_api_key(&ApiKey::new("k"))
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidResponse { ref message, .. } if message.contains("before the end of its answer")),
+            "{err:?}"
+        );
+    }
+
     #[test]
     fn status_codes_map_to_errors() {
         let me = |base: &str| {

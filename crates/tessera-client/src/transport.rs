@@ -396,11 +396,18 @@ fn is_not_tls(error: &ureq::Error) -> bool {
 }
 
 /// Why an answer whose status line came could not be read, when the server
-/// is to blame: larger than `limit` bytes, or stalled past the request's
-/// deadline. That server is up: it is a bad answer (exit 6), not one that
-/// could not be reached. `None` for anything else (a dropped connection).
+/// is to blame: larger than `limit` bytes, stalled past the request's
+/// deadline, or cut off by the server before the length it announced (a
+/// `Content-Length` it did not keep, a chunked body without its last
+/// chunk). That server was reached: it is a bad answer (exit 6), not
+/// "cannot reach" with "is the server running?". `None` for anything else
+/// (a connection reset on the way).
 pub(crate) fn unreadable_answer(error: &ureq::Error) -> Option<String> {
     match error {
+        ureq::Error::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Some(
+            "the server closed the connection before the end of its answer (shorter than the length it announced)"
+                .into(),
+        ),
         ureq::Error::BodyExceedsLimit(limit) => Some(format!(
             "the answer is larger than {} KiB, more than any answer this client reads",
             limit / 1024
