@@ -347,7 +347,17 @@ fn read_json<T: serde::de::DeserializeOwned>(url: &str, response: ApiResponse) -
         .header("retry-after")
         .and_then(|v| v.trim().parse().ok());
     let said = ErrorSaid::of(&response.body);
-    let message = (said.message.clone()).unwrap_or_else(|| format!("HTTP {status}"));
+    let message = match said.message.clone() {
+        Some(message) => message,
+        // Never followed (the agent follows none): the credential goes only
+        // to the server's own URL. Where it points is what the user needs
+        // to correct the configured URL (`http://` moved to `https://`).
+        None if (300..400).contains(&status) => format!(
+            "a redirect to {}, not followed",
+            response.header("location").unwrap_or("nowhere")
+        ),
+        None => "no message in its answer".to_owned(),
+    };
     Err(match status {
         401 => Error::Unauthorized { message },
         403 => Error::Forbidden {
@@ -575,6 +585,26 @@ mod tests {
 
         let server = stub(vec![(200, &[], "not json")]);
         assert!(matches!(me(&server.url), Error::InvalidResponse { .. }));
+
+        // Said as `api` says them, not "HTTP 302 at …: HTTP 302".
+        let server = stub(vec![(
+            302,
+            &[("location", "https://elsewhere.test/v1/me")],
+            "",
+        )]);
+        let url = format!("{}/v1/me", server.url);
+        assert_eq!(
+            me(&server.url).to_string(),
+            format!(
+                "the server answered HTTP 302 at {url}: a redirect to https://elsewhere.test/v1/me, not followed"
+            )
+        );
+        let server = stub(vec![(502, &[], "<html>Bad Gateway</html>")]);
+        let url = format!("{}/v1/me", server.url);
+        assert_eq!(
+            me(&server.url).to_string(),
+            format!("the server answered HTTP 502 at {url}: no message in its answer")
+        );
     }
 
     /// Virtual time: sleeping advances it and is recorded.
