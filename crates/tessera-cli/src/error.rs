@@ -93,6 +93,15 @@ impl CliError {
                     }),
                 hint: None,
             } => Some("the server may be overloaded or stuck; try again in a while".into()),
+            // A 5xx said only the status: nothing said whose fault it was
+            // or what to do, and users logged in again for nothing.
+            CliError::Client {
+                source: tessera_client::Error::Server { status: 500.., .. },
+                hint: None,
+            } => Some(
+                "the fault is on the server's side, not the credential's: try again in a while; if it persists, tell the server's operators"
+                    .into(),
+            ),
             CliError::Client { hint, .. } => hint.as_deref().map(Cow::Borrowed),
             CliError::Usage(_)
             | CliError::UsageShown

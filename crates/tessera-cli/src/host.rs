@@ -764,6 +764,43 @@ mod tests {
         }
     }
 
+    /// A 5xx says whose fault it is and what to do, in both forms.
+    #[test]
+    fn a_server_error_says_what_to_do() {
+        let error = || {
+            CliError::from(tessera_client::Error::Server {
+                url: "https://api.example/v1/me".into(),
+                status: 503,
+                message: "database down".into(),
+            })
+        };
+        let (exit, text) = reported(error());
+        assert_eq!(exit, Exit::Server);
+        assert_eq!(
+            text,
+            "❌ the server answered HTTP 503 at https://api.example/v1/me: database down\n\
+             the fault is on the server's side, not the credential's: try again in a while; if it persists, tell the server's operators\n"
+        );
+        let mut cap = Captured::default();
+        report(Err(error()), true, &WORDS, &mut cap.io());
+        let body: serde_json::Value = serde_json::from_str(&cap.stderr()).unwrap();
+        assert_eq!(body["exit_code"], 6);
+        assert!(
+            body["hint"]
+                .as_str()
+                .unwrap()
+                .starts_with("the fault is on the server's side")
+        );
+        // A 404 is the URL's fault, not the server's: no such hint.
+        let (exit, text) = reported(CliError::from(tessera_client::Error::Server {
+            url: "https://api.example/v1/nope".into(),
+            status: 404,
+            message: "not found".into(),
+        }));
+        assert_eq!(exit, Exit::Failure);
+        assert!(!text.contains("server's side"), "{text}");
+    }
+
     /// A server that took the connection and said nothing in time runs:
     /// the server's trouble (6) with a hint to wait, never the persona's
     /// "is it reachable?" of a server that could not be reached (5).
