@@ -302,10 +302,52 @@ pub fn session_client(session: &OAuthSession) -> Client {
 /// profile's server: the stored token endpoint is used only when it is on
 /// that server or in its metadata ([`oauth::check_stored_endpoint`]). `env`
 /// is where a federated login's source looks (its variable, GitHub Actions').
+///
+/// A 429 from the token endpoint is waited out ([`REFRESH_RETRY`], per its
+/// `Retry-After`, on `clock`) when the token has expired at `now` (Unix
+/// seconds): without a renewal the command cannot run at all. A token that
+/// still works is used instead of waiting, as for any failed renewal.
 pub struct UreqRefresher<'a> {
     pub transport: crate::Transport,
     pub server: String,
     pub env: &'a dyn EnvVars,
+    pub clock: &'a dyn oauth::Clock,
+    pub now: i64,
+}
+
+/// Waits for a rate-limited renewal: few and short, as they are made holding
+/// the store's lock, which other commands of the same profile wait for.
+pub const REFRESH_RETRY: crate::retry::RetryPolicy = crate::retry::RetryPolicy {
+    max_attempts: 3,
+    max_delay: std::time::Duration::from_secs(10),
+    base_delay: std::time::Duration::from_secs(1),
+};
+
+/// An [`HttpClient`] that keeps the headers of the last response, for the
+/// `Retry-After` of a rate-limited token request.
+struct KeepingHeaders<'a> {
+    http: &'a dyn HttpClient,
+    last: std::cell::RefCell<Vec<(String, String)>>,
+}
+
+impl HttpClient for KeepingHeaders<'_> {
+    fn send(
+        &self,
+        request: oauth::HttpRequest,
+    ) -> Result<oauth::HttpResponse, oauth::TransportError> {
+        let response = self.http.send(request)?;
+        *self.last.borrow_mut() = response
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        Ok(response)
+    }
 }
 
 impl Refresher for UreqRefresher<'_> {
@@ -321,8 +363,43 @@ impl Refresher for UreqRefresher<'_> {
             Some(meta.token_endpoint.as_str())
         })?;
         check_customer_key_destination(session, endpoint, &self.server, customer_key)?;
-        let env = self.env;
-        HttpRefresher { http: &http, env }.renew(session, customer_key)
+        let http = KeepingHeaders {
+            http: &http,
+            last: Default::default(),
+        };
+        let refresher = HttpRefresher {
+            http: &http,
+            env: self.env,
+        };
+        let start = self.clock.now();
+        let mut attempt = 1;
+        loop {
+            // Each attempt anew: a DPoP proof is good for one request only.
+            let renewal = refresher.renew(session, customer_key);
+            let limited = matches!(
+                &renewal,
+                Err(OAuthError::Rejected {
+                    status: Some(429),
+                    ..
+                })
+            );
+            if !limited || attempt >= REFRESH_RETRY.max_attempts || !session.is_expired(self.now) {
+                return renewal;
+            }
+            let elapsed = self.clock.now().saturating_duration_since(start).as_secs();
+            let now = self
+                .now
+                .saturating_add(i64::try_from(elapsed).unwrap_or(i64::MAX));
+            let answer = crate::response::ApiResponse {
+                status: 429,
+                headers: http.last.take(),
+                body: Vec::new(),
+            };
+            let wait = REFRESH_RETRY.wait(&answer, now, attempt, rand::random::<f64>());
+            tracing::debug!(?wait, "token endpoint rate limited the renewal");
+            self.clock.sleep(wait.delay);
+            attempt += 1;
+        }
     }
 }
 
@@ -1017,5 +1094,79 @@ mod tests {
             .unwrap();
         let err = fresh_session(&store, "p", stale, now, &Counting::ok()).unwrap_err();
         assert!(matches!(err, Error::LoggedOut(_)), "{err:?}");
+    }
+
+    /// Virtual time: sleeping advances it and is recorded.
+    #[derive(Default)]
+    struct Sleeps(std::cell::RefCell<Vec<std::time::Duration>>);
+
+    impl oauth::Clock for Sleeps {
+        fn now(&self) -> std::time::Instant {
+            static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+            *START.get_or_init(std::time::Instant::now)
+                + self.0.borrow().iter().sum::<std::time::Duration>()
+        }
+        fn sleep(&self, duration: std::time::Duration) {
+            self.0.borrow_mut().push(duration);
+        }
+    }
+
+    /// A 429 from the token endpoint ended a command whose token had
+    /// expired at once (exit 6): the renewal now waits out the server's
+    /// `Retry-After` (capped, at most `REFRESH_RETRY.max_attempts` requests),
+    /// and only when there is no working token to use meanwhile.
+    #[test]
+    fn a_rate_limited_renewal_of_an_expired_token_is_tried_again_after_retry_after() {
+        use tessera_testkit::{HttpStub, StubResponse};
+        let token = r#"{"access_token":"at-1","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-1"}"#;
+        let limited = || {
+            StubResponse::text(429, r#"{"error":"rate_limited"}"#)
+                .header("Content-Type", "application/json")
+                .header("Retry-After", "4")
+        };
+        let run = |answers: Vec<StubResponse>, expires_at: i64| {
+            let answers = std::sync::Mutex::new(answers);
+            let server = HttpStub::builder()
+                .fallback(move |_, _| answers.lock().unwrap().remove(0))
+                .start();
+            let now = 1_800_000_000;
+            let mut session = expired_session(now);
+            session.token_endpoint = Some(format!("{}/token", server.url));
+            session.expires_at = Some(expires_at);
+            let clock = Sleeps::default();
+            let env = std::collections::BTreeMap::<String, String>::new();
+            let refresher = UreqRefresher {
+                transport: crate::Transport::default(),
+                server: server.url.clone(),
+                env: &env,
+                clock: &clock,
+                now,
+            };
+            let renewal = refresher.renew(&session, None);
+            let requests = server.requests_to("/token").len();
+            (renewal, requests, clock.0.take())
+        };
+        let ok = || StubResponse::text(200, token).header("Content-Type", "application/json");
+        let now = 1_800_000_000;
+
+        let (renewal, requests, slept) = run(vec![limited(), ok()], now - 1);
+        assert_eq!(renewal.unwrap().access_token.expose_secret(), "at-1");
+        assert_eq!(requests, 2);
+        assert_eq!(slept.len(), 1);
+        assert!(
+            slept[0] >= std::time::Duration::from_secs(4)
+                && slept[0] <= std::time::Duration::from_millis(5_250),
+            "{slept:?}"
+        );
+
+        // Bounded: the last 429 is the answer.
+        let (renewal, requests, slept) = run(vec![limited(), limited(), limited()], now - 1);
+        assert!(renewal.unwrap_err().is_server_trouble());
+        assert_eq!((requests, slept.len()), (3, 2));
+
+        // A token that still works is used rather than waited for.
+        let (renewal, requests, slept) = run(vec![limited()], now + 30);
+        assert!(renewal.is_err());
+        assert_eq!((requests, slept.len()), (1, 0));
     }
 }

@@ -130,6 +130,8 @@ pub fn from_resolution(
                 transport,
                 server: target.server,
                 env: ctx.env,
+                clock: ctx.clock,
+                now: ctx.now,
             };
             let fresh = token_cache::fresh_session(
                 &ctx.store,
