@@ -358,6 +358,13 @@ fn verify_hint(ctx: &Ctx, error: CliError) -> CliError {
             "is the server running? To store the key without checking it, add --no-verify (`{} auth login --api-key KEY --no-verify`)",
             ctx.spec.name
         )),
+        // Up but failing or silent: the key may well be good, and the way
+        // to store it meanwhile is the same.
+        Some(ClientError::NoAnswer { .. } | ClientError::Server { status: 500.., .. }) => error
+            .with_hint(format!(
+                "the server is failing, not the key; try again in a while, or store the key without checking it: `{} auth login --api-key KEY --no-verify`",
+                ctx.spec.name
+            )),
         _ => error,
     }
 }
@@ -525,5 +532,30 @@ mod tests {
                 .expose_secret(),
             "k2"
         );
+    }
+
+    /// A server that took the connection and said nothing, or answered
+    /// 5xx: the hint keeps the way to store the key unchecked, and does
+    /// not ask whether the server runs.
+    #[test]
+    fn a_failing_server_hint_offers_no_verify() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = ctx(&dir);
+        for source in [
+            ClientError::NoAnswer {
+                url: "http://127.0.0.1:9/v1/me".into(),
+                seconds: 30.0,
+            },
+            ClientError::Server {
+                url: "http://127.0.0.1:9/v1/me".into(),
+                status: 502,
+                message: "no message in its answer".into(),
+            },
+        ] {
+            let error = verify_hint(&ctx, source.into());
+            let hint = error.hint().unwrap().into_owned();
+            assert!(hint.contains("--no-verify"), "{hint}");
+            assert!(!hint.contains("is the server running"), "{hint}");
+        }
     }
 }
