@@ -338,9 +338,20 @@ impl ErrorSaid {
 fn read_json<T: serde::de::DeserializeOwned>(url: &str, response: ApiResponse) -> Result<T, Error> {
     let status = response.status;
     if (200..300).contains(&status) {
-        return serde_json::from_slice(&response.body).map_err(|e| Error::InvalidResponse {
-            url: url.to_owned(),
-            message: e.to_string(),
+        // The parser's words alone ("key must be a string at line 1 column
+        // 2") do not say what was wrong: a sign-in page of a proxy or a
+        // captive portal, or another service at that URL, answers 200 too.
+        return serde_json::from_slice(&response.body).map_err(|e| {
+            let kind = response
+                .header("content-type")
+                .map(|t| format!(", {}", t.split(';').next().unwrap_or(t).trim()))
+                .unwrap_or_default();
+            Error::InvalidResponse {
+                url: url.to_owned(),
+                message: format!(
+                    "HTTP {status}{kind}, not the JSON the API answers ({e}); is this the API's URL, and is no proxy or sign-in page in the way?"
+                ),
+            }
         });
     }
     let retry_after = response
@@ -583,8 +594,18 @@ mod tests {
             }
         ));
 
-        let server = stub(vec![(200, &[], "not json")]);
-        assert!(matches!(me(&server.url), Error::InvalidResponse { .. }));
+        let server = stub(vec![(
+            200,
+            &[("content-type", "text/html; charset=utf-8")],
+            "<html>Sign in to the Wi-Fi</html>",
+        )]);
+        let url = format!("{}/v1/me", server.url);
+        assert_eq!(
+            me(&server.url).to_string(),
+            format!(
+                "unexpected response from {url}: HTTP 200, text/html, not the JSON the API answers (expected value at line 1 column 1); is this the API's URL, and is no proxy or sign-in page in the way?"
+            )
+        );
 
         // Said as `api` says them, not "HTTP 302 at …: HTTP 302".
         let server = stub(vec![(
