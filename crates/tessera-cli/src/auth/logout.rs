@@ -273,7 +273,7 @@ pub(crate) fn revoke(
     {
         match oauth::revoke(&http, endpoint, &client, token) {
             Ok(()) => {}
-            Err(e) if e.is_unreachable() => return Err(ClientError::from(e).into()),
+            Err(e) if no_use_asking_again(&e) => return Err(ClientError::from(e).into()),
             Err(e) => {
                 refused.get_or_insert(e);
             }
@@ -285,8 +285,31 @@ pub(crate) fn revoke(
     }
 }
 
+/// A revocation endpoint that could not be reached, or that took the
+/// connection and said nothing until the deadline, is not asked about the
+/// second token: it would only wait out the whole deadline again.
+fn no_use_asking_again(error: &oauth::OAuthError) -> bool {
+    error.is_unreachable() || matches!(error, oauth::OAuthError::NoAnswer { .. })
+}
+
 #[cfg(test)]
 mod tests {
+    /// `auth logout` against a revocation endpoint that never answered
+    /// waited its 30 s deadline twice (refresh token, then access token).
+    #[test]
+    fn a_silent_revocation_endpoint_is_asked_once() {
+        let silent = oauth::OAuthError::NoAnswer {
+            url: "http://127.0.0.1:9/revoke".into(),
+            seconds: 30.0,
+        };
+        assert!(no_use_asking_again(&silent));
+        let refused = oauth::OAuthError::Rejected {
+            status: Some(400),
+            body: serde_json::from_str(r#"{"error":"unsupported_token_type"}"#).unwrap(),
+        };
+        assert!(!no_use_asking_again(&refused));
+    }
+
     use super::*;
     use crate::context::testing::ctx;
     use crate::exit::{Exit, exit_for};

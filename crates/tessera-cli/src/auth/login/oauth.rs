@@ -44,6 +44,12 @@ impl LoginError {
         grant: impl FnOnce(&OAuthError) -> Option<String>,
     ) -> CliError {
         let (error, hint) = match self {
+            // A server that took the connection and said nothing is neither
+            // down nor "not an OAuth server": the error's own hint (wait)
+            // is the one that fits.
+            LoginError::Discovery { error, .. } if matches!(error, OAuthError::NoAnswer { .. }) => {
+                (error, None)
+            }
             LoginError::Discovery { server, error } => {
                 let hint = discovery.and_then(|words| {
                     let template = match &error {
@@ -295,5 +301,28 @@ mod tests {
         };
         let hinted = not_tls.hinted(&ctx, Some(&TESSERA_DISCOVERY), |_| None);
         assert_eq!(hinted.hint(), None);
+    }
+
+    /// A server that took the connection and said nothing during discovery
+    /// was hinted "does not look like an OAuth authorization server": it is
+    /// up and stuck, and the error's own hint (wait) is the one said.
+    #[test]
+    fn a_silent_server_at_discovery_is_not_called_no_oauth_server() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = crate::context::testing::ctx(&dir);
+        let error = LoginError::Discovery {
+            server: "http://127.0.0.1:9".into(),
+            error: OAuthError::NoAnswer {
+                url: "http://127.0.0.1:9/.well-known/oauth-authorization-server".into(),
+                seconds: 30.0,
+            },
+        }
+        .hinted(&ctx, Some(&TESSERA_DISCOVERY), |_| None);
+        let hint = error.hint().unwrap().into_owned();
+        assert_eq!(
+            hint,
+            "the server may be overloaded or stuck; try again in a while"
+        );
+        assert_eq!(crate::exit::exit_for(&error), crate::Exit::Server);
     }
 }
