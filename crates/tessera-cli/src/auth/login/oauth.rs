@@ -44,12 +44,6 @@ impl LoginError {
         grant: impl FnOnce(&OAuthError) -> Option<String>,
     ) -> CliError {
         let (error, hint) = match self {
-            // A server that took the connection and said nothing is neither
-            // down nor "not an OAuth server": the error's own hint (wait)
-            // is the one that fits.
-            LoginError::Discovery { error, .. } if matches!(error, OAuthError::NoAnswer { .. }) => {
-                (error, None)
-            }
             LoginError::Discovery { server, error } => {
                 let hint = discovery.and_then(|words| {
                     let template = match &error {
@@ -65,6 +59,10 @@ impl LoginError {
                         // port or scheme; "not an OAuth server" would blame
                         // the server reached the wrong way.
                         OAuthError::NotHttp { .. } => return None,
+                        // It took the connection and said nothing: neither
+                        // down nor "not an OAuth server"; the error's own
+                        // hint (wait) is the one that fits.
+                        OAuthError::NoAnswer { .. } => return None,
                         error if error.is_unreachable() => words.unreachable,
                         _ => words.not_oauth,
                     };
