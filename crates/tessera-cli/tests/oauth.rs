@@ -75,6 +75,153 @@ fn thirty_two_processes_with_an_expired_token_refresh_once() {
     );
 }
 
+/// A token server whose refresh of `rt-a` hangs until `release` is sent;
+/// `renewing` hears when it starts. Revoked tokens are recorded in
+/// `revoked`. `t` has two profiles with expired logins: `default` (`rt-a`)
+/// and `b` (`rt-b`).
+struct HungRenewal {
+    t: Tessera,
+    renewing: std::sync::mpsc::Receiver<()>,
+    release: std::sync::mpsc::Sender<()>,
+    revoked: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    _stub: HttpStub,
+}
+
+impl HungRenewal {
+    fn start() -> Self {
+        use std::sync::{Arc, Mutex, mpsc};
+        let (started, renewing) = mpsc::sync_channel(1);
+        let (release, released) = mpsc::channel::<()>();
+        let (started, released) = (Mutex::new(started), Mutex::new(released));
+        let revoked = Arc::new(Mutex::new(Vec::new()));
+        let recorded = revoked.clone();
+        let stub = HttpStub::builder()
+            .route("POST", "/token", move |request, _| {
+                let rt = request.form("refresh_token").unwrap_or_default();
+                if rt == "rt-a" {
+                    let _ = started.lock().unwrap().send(());
+                    let _ = released.lock().unwrap().recv();
+                }
+                StubResponse::text(
+                    200,
+                    &format!(
+                        r#"{{"access_token":"at-new-{rt}","token_type":"Bearer","expires_in":3600,"refresh_token":"{rt}-2"}}"#
+                    ),
+                )
+            })
+            .route("POST", "/revoke", move |request, _| {
+                let token = request.form("token").unwrap_or_default();
+                recorded.lock().unwrap().push(token);
+                StubResponse::text(200, "")
+            })
+            .start();
+        let t = Tessera::new(&stub.url);
+        let session = |rt: &str| {
+            format!(
+                "method = \"web\"\naccess_token = \"at-old-{rt}\"\nrefresh_token = \"{rt}\"\nexpires_at = 1000\nclient_id = \"tessera-cli\"\ntoken_endpoint = \"{url}/token\"\nrevocation_endpoint = \"{url}/revoke\"\nobtained_at = 0\n",
+                url = stub.url
+            )
+        };
+        t.seed_session(&format!(
+            "{}\n[profiles.b.oauth]\n{}",
+            session("rt-a"),
+            session("rt-b")
+        ));
+        let config = t.config.join("config.toml");
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str("\n[profiles.b]\nenvironment = \"default\"\n");
+        std::fs::write(&config, text).unwrap();
+        HungRenewal {
+            t,
+            renewing,
+            release,
+            revoked,
+            _stub: stub,
+        }
+    }
+
+    fn spawn(&self, args: &[&str]) -> std::process::Child {
+        self.t
+            .command(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+}
+
+/// `default`'s renewal hangs at the server, and `b`'s is renewed meanwhile;
+/// both renewals end up saved. (Both once waited on one lock: `b` behind the
+/// hung renewal until its 30 s timeout.)
+#[test]
+fn one_profiles_hung_renewal_does_not_hold_up_another() {
+    let hung = HungRenewal::start();
+    let a = hung.spawn(&["auth", "token"]);
+    hung.renewing.recv().unwrap();
+    let b = hung.spawn(&["--profile", "b", "auth", "token"]);
+    let (done, b_done) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(b.wait_with_output().unwrap()));
+    // Not a sleep: a bound, below the hung request's 30 s timeout.
+    let b = b_done.recv_timeout(std::time::Duration::from_secs(20));
+    hung.release.send(()).unwrap();
+    let b = b.expect("b's renewal waited for the hung one");
+    assert!(b.status.success(), "{}", stderr(&b));
+    assert_eq!(stdout(&b), "at-new-rt-b\n");
+    let a = a.wait_with_output().unwrap();
+    assert!(a.status.success(), "{}", stderr(&a));
+    assert_eq!(stdout(&a), "at-new-rt-a\n");
+    let t = &hung.t;
+    assert_eq!(
+        t.session("default")["refresh_token"].as_str(),
+        Some("rt-a-2")
+    );
+    assert_eq!(t.session("b")["refresh_token"].as_str(), Some("rt-b-2"));
+}
+
+/// A logout of a profile whose renewal is under way waits for it (the
+/// renewal holds the profile's lock) and revokes what it got, rather than
+/// the spent refresh token while the new one stays valid. (Linux: the wait
+/// is seen in `/proc/locks`.)
+#[cfg(target_os = "linux")]
+#[test]
+fn a_logout_revokes_what_a_renewal_under_way_gets() {
+    let hung = HungRenewal::start();
+    let a = hung.spawn(&["auth", "token"]);
+    hung.renewing.recv().unwrap();
+    let mut logout = hung.spawn(&["auth", "logout", "default", "--force"]);
+    // Released once the logout waits for a lock (a blocked `flock` of its
+    // own, `N: -> FLOCK ADVISORY WRITE PID …`), or has ended without.
+    let pid = logout.id().to_string();
+    let waits = |line: &str| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        fields.get(1) == Some(&"->") && fields.get(5) == Some(&pid.as_str())
+    };
+    while logout.try_wait().unwrap().is_none()
+        && !std::fs::read_to_string("/proc/locks")
+            .unwrap()
+            .lines()
+            .any(waits)
+    {
+        std::thread::yield_now();
+    }
+    hung.release.send(()).unwrap();
+    let a = a.wait_with_output().unwrap();
+    assert!(a.status.success(), "{}", stderr(&a));
+    let logout = logout.wait_with_output().unwrap();
+    assert!(logout.status.success(), "{}", stderr(&logout));
+    let revoked = hung.revoked.lock().unwrap().clone();
+    assert!(revoked.contains(&"rt-a-2".to_owned()), "{revoked:?}");
+    let creds = hung.t.credentials();
+    assert!(
+        !creds["profiles"]
+            .as_table()
+            .unwrap()
+            .contains_key("default")
+    );
+    assert_eq!(hung.t.session("b")["refresh_token"].as_str(), Some("rt-b"));
+}
+
 #[test]
 fn a_revoked_grant_exits_4_naming_the_login_command() {
     let server = TokenServer::start(RefreshReply::InvalidGrant);

@@ -49,7 +49,8 @@ pub use resolve::{
 pub use response::ApiResponse;
 pub use session::{LoginMethod, OAuthSession};
 pub use store::{
-    CredentialsRead, PermissionWarning, Store, StoreLock, shell_quote, taken_by_another_user,
+    CredentialsRead, PermissionWarning, ProfileLock, Store, StoreLock, shell_quote,
+    taken_by_another_user,
 };
 pub use tessera_proto::ApiKey;
 pub use transport::{TlsTrust, Transport};

@@ -9,7 +9,11 @@
 //!   sees the old or the new content, never a mix.
 //! - Writers hold an exclusive advisory lock on a sibling `<credentials>.lock`
 //!   for the whole read-modify-write. Writing is only possible through a
-//!   [`StoreLock`], so an unlocked write does not compile.
+//!   [`StoreLock`], so an unlocked write does not compile. Nothing holds it
+//!   across a network request: a token renewal holds its profile's own lock
+//!   (`<credentials>.<hash of the profile>.lock`, [`ProfileLock`]) through
+//!   its requests, and the store's only to write the result, so one
+//!   profile's renewal never waits behind another's.
 //! - A write is: temp file in the same directory, fsync, rename, fsync of the
 //!   directory. A process killed at any instant leaves the old or the new file.
 //! - A profile with a keychain reference never has its secrets written to the
@@ -50,9 +54,9 @@ const MAX_FILE_BYTES: u64 = 1024 * 1024;
 const WRITE_HEADROOM: u64 = 16 * 1024;
 
 /// How long a writer waits for another process's lock. A token renewal holds
-/// it through its requests, which time out after 30 s each; a process that
-/// holds it for longer is stopped (Ctrl-Z) or stuck, and waiting on would
-/// hang every command of the user's, scripts included.
+/// its profile's lock through its requests, which time out after 30 s each;
+/// a process that holds a lock for longer is stopped (Ctrl-Z) or stuck, and
+/// waiting on would hang every command of the user's, scripts included.
 pub const LOCK_WAIT: Duration = Duration::from_secs(120);
 
 #[derive(Clone, Debug)]
@@ -186,6 +190,17 @@ impl Store {
 
     pub fn lock_path(&self) -> PathBuf {
         self.dir.join(format!("{}.lock", self.credentials_file))
+    }
+
+    /// The lock a token renewal of `profile` holds through its requests,
+    /// beside [`Store::lock_path`]. Named by a hash of the profile: a
+    /// profile name may hold `/`, `..` or anything else a file name must not.
+    pub fn profile_lock_path(&self, profile: &str) -> PathBuf {
+        use sha2::{Digest as _, Sha256};
+        let digest = Sha256::digest(profile.as_bytes());
+        let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+        self.dir
+            .join(format!("{}.{hex}.lock", self.credentials_file))
     }
 
     /// The keychain entry a profile of this store gets when its secret moves
@@ -401,13 +416,51 @@ impl Store {
         Ok(())
     }
 
+    /// Takes `profile`'s renewal lock ([`Store::profile_lock_path`]),
+    /// waiting up to [`LOCK_WAIT`]. It does not let one write: a renewal
+    /// holds it through its requests, so that processes racing to renew the
+    /// same login send one request, and takes the store's lock only to write
+    /// the result; another profile's renewal or a write elsewhere goes on
+    /// meanwhile.
+    pub fn lock_profile(&self, profile: &str) -> Result<ProfileLock, Error> {
+        let (path, file) = self.open_lock_file_at(self.profile_lock_path(profile))?;
+        let file = wait_for_lock(
+            &path,
+            file,
+            Access::Exclusive,
+            LOCK_WAIT,
+            self.wait_notice.as_ref(),
+        )?;
+        Ok(ProfileLock { _file: file })
+    }
+
+    /// `profile`'s renewal lock if no other process holds it, else `None` at once.
+    pub fn try_lock_profile(&self, profile: &str) -> Result<Option<ProfileLock>, Error> {
+        let (path, file) = self.open_lock_file_at(self.profile_lock_path(profile))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(ProfileLock { _file: file })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::io(path)(e)),
+        }
+    }
+
+    /// [`Store::wait_for_writer_within`] for `profile`'s renewal lock.
+    pub fn wait_for_profile_within(&self, profile: &str, wait: Duration) -> Result<(), Error> {
+        let (path, file) = self.open_lock_file_at(self.profile_lock_path(profile))?;
+        wait_for_lock(&path, file, Access::Shared, wait, self.wait_notice.as_ref())?;
+        Ok(())
+    }
+
     fn open_lock_file(&self) -> Result<(PathBuf, File), Error> {
+        self.open_lock_file_at(self.lock_path())
+    }
+
+    fn open_lock_file_at(&self, path: PathBuf) -> Result<(PathBuf, File), Error> {
         let mut dir = DirBuilder::new();
         dir.recursive(true);
         #[cfg(unix)]
         dir.mode(DIR_MODE);
         dir.create(&self.dir).map_err(Error::io(&self.dir))?;
-        let path = self.lock_path();
         let mut options = OpenOptions::new();
         options.create(true).truncate(false).write(true);
         // As the other store files, the lock is a regular file or nothing: a
@@ -567,6 +620,13 @@ fn wait_for_lock(
             seconds: wait.as_secs(),
         }),
     }
+}
+
+/// Proof that this process holds one profile's renewal lock
+/// ([`Store::lock_profile`]); released when dropped. Writing still needs the
+/// store's lock.
+pub struct ProfileLock {
+    _file: File,
 }
 
 /// Proof that this process holds the store's lock; the only way to write.
@@ -1817,6 +1877,48 @@ mod tests {
         std::fs::create_dir(&lock).unwrap();
         let dir = store.update(|_, _| Ok(())).unwrap_err();
         assert!(dir.to_string().contains("not a regular file"), "{dir}");
+    }
+
+    /// A renewal's lock is its profile's alone, beside the store's lock
+    /// whatever the profile is called, and opened with the same care: 0600,
+    /// no link followed, nothing but a regular file.
+    #[test]
+    fn each_profile_has_a_lock_of_its_own_made_with_the_same_care() {
+        let (tmp, store) = store();
+        let odd = "../../etc/passwd\0\n/..";
+        let lock = store.profile_lock_path(odd);
+        assert_eq!(lock.parent(), Some(store.dir()));
+        let name = lock.file_name().unwrap().to_str().unwrap();
+        assert!(name.starts_with("credentials.toml.") && name.ends_with(".lock"));
+        assert_ne!(lock, store.profile_lock_path("a"));
+        assert_ne!(lock, store.lock_path());
+
+        let held = store.lock_profile(odd).unwrap();
+        let mode = std::fs::metadata(&lock).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(store.try_lock_profile(odd).unwrap().is_none());
+        let other = store.try_lock_profile("a").unwrap();
+        assert!(other.is_some(), "another profile's lock is free");
+        assert!(store.try_lock().unwrap().is_some(), "the store's too");
+        assert!(store.wait_for_profile_within(odd, Duration::ZERO).is_err());
+        drop((held, other));
+        store.wait_for_profile_within(odd, Duration::ZERO).unwrap();
+
+        std::fs::remove_file(&lock).unwrap();
+        let target = tmp.path().join("created-through-the-link");
+        std::os::unix::fs::symlink(&target, &lock).unwrap();
+        let Err(link) = store.lock_profile(odd) else {
+            panic!("a linked lock file was used")
+        };
+        assert!(link.to_string().contains("not a regular file"), "{link}");
+        assert!(!target.exists(), "the link's target was created");
+        std::fs::remove_file(&lock).unwrap();
+        let made = std::process::Command::new("mkfifo").arg(&lock).status();
+        assert!(made.unwrap().success());
+        assert!(matches!(
+            store.try_lock_profile(odd),
+            Err(Error::Parse { .. })
+        ));
     }
 
     #[test]

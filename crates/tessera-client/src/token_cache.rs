@@ -3,12 +3,15 @@
 //!
 //! The cache hit reads the store without locking, builds no HTTP client and
 //! starts no runtime. A token with less than [`MIN_VALIDITY_SECS`] left is
-//! renewed under the store's exclusive lock, after reading the cache again:
-//! processes that find the lock taken wait for it to be released (all
-//! together, on a shared lock), read the token the first one wrote and use
-//! it (kubelogin's lock-file approach), so N racing processes send one
-//! refresh request, not N. A profile kept in the OS keychain is read from and
-//! written back to it, under the same lock.
+//! renewed under the profile's own lock ([`Store::lock_profile`]), after
+//! reading the cache again: processes that find the lock taken wait for it to
+//! be released (all together, on a shared lock), read the token the first one
+//! wrote and use it (kubelogin's lock-file approach), so N racing processes
+//! send one refresh request, not N. The store's lock is taken only to write
+//! the result, reading the file again under it: another profile's renewal,
+//! stuck on a server that does not answer, holds up neither this one nor any
+//! write. A profile kept in the OS keychain is read from and written back to
+//! it, under the same locks.
 
 use crate::config::{Credentials, CredentialsFile};
 use crate::env::EnvVars;
@@ -60,9 +63,9 @@ pub struct Fresh {
 /// [`MIN_VALIDITY_SECS`] more seconds at `now` (Unix seconds).
 ///
 /// `cached` is the session as read without the lock. When it is fresh enough
-/// it is returned untouched. Otherwise this takes the lock, reads the profile
-/// again, and renews only if the re-read session is still stale, writing the
-/// result before releasing the lock.
+/// it is returned untouched. Otherwise this takes the profile's lock, reads
+/// the profile again, and renews only if the re-read session is still stale,
+/// writing the result (under the store's lock) before releasing it.
 pub fn fresh_session(
     store: &Store,
     profile: &str,
@@ -74,7 +77,7 @@ pub fn fresh_session(
 }
 
 /// [`fresh_session`], waiting at most `renewal_wait` for another process's
-/// lock while the cached token has not expired.
+/// renewal of the profile while the cached token has not expired.
 fn fresh_session_waiting(
     store: &Store,
     profile: &str,
@@ -93,7 +96,7 @@ fn fresh_session_waiting(
     }
     // No lock (a read-only directory without its lock file): nothing renewed
     // could be saved either.
-    let locked = match store.try_lock() {
+    let locked = match store.try_lock_profile(profile) {
         Ok(Some(lock)) => Ok(lock),
         Ok(None) => {
             // Most likely another process is renewing this very token. While
@@ -106,7 +109,7 @@ fn fresh_session_waiting(
                 ..Fresh::kept(cached.clone())
             };
             let wait = if works { renewal_wait } else { LOCK_WAIT };
-            match store.wait_for_writer_within(wait) {
+            match store.wait_for_profile_within(profile, wait) {
                 Err(Error::LockHeld { .. }) if works => return Ok(busy()),
                 waited => waited?,
             }
@@ -117,22 +120,22 @@ fn fresh_session_waiting(
             }
             if works {
                 // Renewed here only if no other waiter got there first.
-                match store.try_lock() {
+                match store.try_lock_profile(profile) {
                     Ok(Some(lock)) => Ok(lock),
                     Ok(None) => return Ok(busy()),
                     Err(e) => Err(e),
                 }
             } else {
-                store.lock()
+                store.lock_profile(profile)
             }
         }
         Err(e) => Err(e),
     };
-    let lock = match locked {
+    let _renewing = match locked {
         Ok(lock) => lock,
         Err(e) => return unsavable(cached, now, e),
     };
-    let mut file = lock.read_credentials()?.file;
+    let mut file = store.read_credentials()?.file;
     let (credentials, current) = stored(store, profile, &mut file)?;
     if renewed_meanwhile(&cached, &current, profile, now) {
         return Ok(Fresh::kept(current));
@@ -154,7 +157,7 @@ fn fresh_session_waiting(
     // again with a client secret, or exchanging a subject token, spends
     // nothing: that is done, and a failed save said.)
     if current.refresh_token.is_some()
-        && let Err(e) = lock.check_writable()
+        && let Err(e) = store.lock().and_then(|lock| lock.check_writable())
     {
         return unsavable(current, now, e);
     }
@@ -188,16 +191,46 @@ fn fresh_session_waiting(
             Error::OAuth(e)
         }
     })?;
-    let mut renewed = current;
+    let mut renewed = current.clone();
     renewed.apply(token, now);
-    credentials.oauth = Some(renewed.clone());
-    let unsaved = lock.write_credentials(&file).err().map(|e| e.to_string());
+    let unsaved = match save(store, profile, &current, &renewed) {
+        Ok(None) => None,
+        // Logged in again while this renewed the old login: the new one
+        // stays, and serves while it works.
+        Ok(Some(other)) if !other.is_expired(now) => return Ok(Fresh::kept(other)),
+        Ok(Some(_)) => Some("the profile was logged in again meanwhile".into()),
+        // Logged out meanwhile: not brought back.
+        Err(e @ Error::LoggedOut(_)) => return Err(e),
+        Err(e) => Some(e.to_string()),
+    };
     Ok(Fresh {
         session: renewed,
         renewed: true,
         unrenewed: None,
         unsaved,
     })
+}
+
+/// Writes `renewed` as `profile`'s login under the store's lock, reading the
+/// file again under it: what other commands wrote during the renewal (which
+/// held only the profile's lock) is kept, and a login replaced or logged out
+/// meanwhile is not overwritten with the old one renewed: then nothing is
+/// written, and the login the profile holds now is returned.
+fn save(
+    store: &Store,
+    profile: &str,
+    renewed_from: &OAuthSession,
+    renewed: &OAuthSession,
+) -> Result<Option<OAuthSession>, Error> {
+    let lock = store.lock()?;
+    let mut file = lock.read_credentials()?.file;
+    let (credentials, now_stored) = stored(store, profile, &mut file)?;
+    if now_stored != *renewed_from {
+        return Ok(Some(now_stored));
+    }
+    credentials.oauth = Some(renewed.clone());
+    lock.write_credentials(&file)?;
+    Ok(None)
 }
 
 /// `session` when a renewal could not be saved (`why`): its token is used
@@ -820,6 +853,140 @@ mod tests {
         assert!(tokens.iter().all(|t| t == "at-1"), "{tokens:?}");
     }
 
+    /// A renewal of profile `p` stuck on a server that does not answer
+    /// (here: held until released) holds up no other profile: `q`'s expired
+    /// token is renewed meanwhile, and a valid one of `q` is handed out, and
+    /// when `p`'s renewal ends both renewals are in the file. (Both once
+    /// waited on one lock: `q` behind `p`'s renewal, up to 2 minutes.)
+    #[test]
+    fn one_profiles_stuck_renewal_holds_up_no_other_profile() {
+        use std::sync::{Mutex, mpsc};
+        struct Held {
+            started: mpsc::SyncSender<()>,
+            release: Mutex<mpsc::Receiver<()>>,
+        }
+        impl Refresher for Held {
+            fn renew(
+                &self,
+                _: &OAuthSession,
+                _: Option<&ApiKey>,
+            ) -> Result<TokenResponse, OAuthError> {
+                self.started.send(()).unwrap();
+                let _ = self.release.lock().unwrap().recv();
+                Ok(serde_json::from_value(serde_json::json!({
+                    "access_token": "at-p", "token_type": "Bearer",
+                    "expires_in": 3600, "refresh_token": "rt-p",
+                }))
+                .unwrap())
+            }
+        }
+        let now = 1_000;
+        let stale = expired_session(now);
+        let expired = now + 30;
+        assert!(stale.is_expired(expired));
+        let (_tmp, store) = store_with(stale.clone());
+        store
+            .update(|_, creds| {
+                creds.profiles.entry("q".into()).or_default().oauth = Some(stale.clone());
+                Ok(())
+            })
+            .unwrap();
+        let (started, renewing) = mpsc::sync_channel(1);
+        let (release, released) = mpsc::channel();
+        let held = Held {
+            started,
+            release: Mutex::new(released),
+        };
+        let counting = Counting::ok();
+        std::thread::scope(|s| {
+            let p = s.spawn(|| fresh_session(&store, "p", stale.clone(), expired, &held));
+            renewing.recv().unwrap();
+            let (done, q_done) = mpsc::channel();
+            let (in_store, by, stale_q) = (&store, &counting, stale.clone());
+            s.spawn(move || {
+                let _ = done.send(fresh_session(in_store, "q", stale_q, expired, by));
+            });
+            // Not a sleep: a bound, so that a renewal waiting on `p`'s fails
+            // here rather than after the 2 minutes of the lock's wait.
+            let q = q_done.recv_timeout(std::time::Duration::from_secs(20));
+            let valid = q.as_ref().ok().and_then(|q| q.as_ref().ok()).map(|q| {
+                fresh_session(&store, "q", q.session.clone(), expired, &counting).unwrap()
+            });
+            release.send(()).unwrap();
+            let q = q.expect("q's renewal waited for p's").unwrap();
+            assert!(q.renewed && q.unsaved.is_none(), "{q:?}");
+            assert_eq!(q.session.access_token.expose_secret(), "at-1");
+            let valid = valid.unwrap();
+            assert!(!valid.renewed);
+            assert_eq!(valid.session.access_token.expose_secret(), "at-1");
+            let p = p.join().unwrap().unwrap();
+            assert!(p.renewed && p.unsaved.is_none(), "{p:?}");
+        });
+        assert_eq!(counting.calls.load(Ordering::SeqCst), 1);
+        let file = store.read_credentials().unwrap().file;
+        let token = |name: &str| {
+            let session = file.profiles[name].oauth.as_ref().unwrap();
+            session.access_token.expose_secret().to_owned()
+        };
+        assert_eq!(token("p"), "at-p");
+        assert_eq!(token("q"), "at-1", "q's renewal is kept by p's write");
+    }
+
+    /// While a renewal waits on the server it holds only the profile's lock:
+    /// another command may log that profile in again or remove it. Neither
+    /// is undone by the renewal's write.
+    #[test]
+    fn a_login_replaced_or_removed_during_its_renewal_is_not_brought_back() {
+        struct Meanwhile<F: Fn(&Store)>(F, Store);
+        impl<F: Fn(&Store)> Refresher for Meanwhile<F> {
+            fn renew(
+                &self,
+                _: &OAuthSession,
+                _: Option<&ApiKey>,
+            ) -> Result<TokenResponse, OAuthError> {
+                (self.0)(&self.1);
+                Counting::ok().renew(&expired_session(0), None)
+            }
+        }
+        let now = 1_000;
+        let stale = expired_session(now);
+        let mut new_login = expired_session(now + 3000);
+        new_login.access_token = tessera_proto::AccessToken::new("at-new-login");
+
+        let (_tmp, store) = store_with(stale.clone());
+        let relogin = Meanwhile(
+            |store: &Store| {
+                store
+                    .update(|_, creds| {
+                        creds.profiles.get_mut("p").unwrap().oauth = Some(new_login.clone());
+                        Ok(())
+                    })
+                    .unwrap();
+            },
+            store.clone(),
+        );
+        let fresh = fresh_session(&store, "p", stale.clone(), now, &relogin).unwrap();
+        assert_eq!(fresh.session, new_login);
+        assert_eq!(stored(&store), new_login, "the new login stays");
+
+        let (_tmp, store) = store_with(stale.clone());
+        let logout = Meanwhile(
+            |store: &Store| {
+                store
+                    .update(|_, creds| {
+                        creds.profiles.remove("p");
+                        Ok(())
+                    })
+                    .unwrap();
+            },
+            store.clone(),
+        );
+        let err = fresh_session(&store, "p", stale, now, &logout).unwrap_err();
+        assert!(matches!(err, Error::LoggedOut(_)), "{err:?}");
+        let file = store.read_credentials().unwrap().file;
+        assert!(!file.profiles.contains_key("p"), "the profile came back");
+    }
+
     #[test]
     fn a_refused_refresh_means_log_in_again() {
         let now = 1_000;
@@ -916,7 +1083,7 @@ mod tests {
         let now = 1_000;
         let due = expired_session(now);
         let (_tmp, store) = store_with(due.clone());
-        let held = store.lock().unwrap();
+        let held = store.lock_profile("p").unwrap();
         let counting = Counting::ok();
         let wait = std::time::Duration::ZERO;
         let fresh = fresh_session_waiting(&store, "p", due.clone(), now, &counting, wait).unwrap();
@@ -932,7 +1099,7 @@ mod tests {
         // Released with the token unchanged (the holder failed) while another
         // waiter renews again: the same.
         drop(held);
-        let other = store.lock().unwrap();
+        let other = store.lock_profile("p").unwrap();
         let fresh = fresh_session_waiting(&store, "p", due.clone(), now, &counting, wait).unwrap();
         assert!(fresh.unrenewed.is_some());
         drop(other);

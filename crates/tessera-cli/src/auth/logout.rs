@@ -100,6 +100,13 @@ pub fn run(args: &LogoutArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
         }
     }
 
+    // A renewal of one of these logins under way (it holds the profile's
+    // lock, not the store's) is waited for: the tokens it gets are the ones
+    // to revoke, not ones written after the logout.
+    let _renewals = targets
+        .iter()
+        .map(|name| ctx.store.lock_profile(name))
+        .collect::<Result<Vec<_>, _>>()?;
     // Revoking is not undone: a directory that cannot take the change must
     // stop the logout before it, not leave a profile whose tokens are dead.
     ctx.store.lock()?.check_writable()?;
