@@ -222,6 +222,47 @@ fn a_logout_revokes_what_a_renewal_under_way_gets() {
     assert_eq!(hung.t.session("b")["refresh_token"].as_str(), Some("rt-b"));
 }
 
+/// A login replacing a profile whose renewal is under way waits for it and
+/// revokes what it got, as logout does: it read and revoked the refresh
+/// token the renewal was spending (and the old access token), while the
+/// renewal's new tokens, which it then did not save, stayed valid.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_login_replacing_a_profile_revokes_what_a_renewal_under_way_gets() {
+    let hung = HungRenewal::start();
+    let a = hung.spawn(&["auth", "token"]);
+    hung.renewing.recv().unwrap();
+    let mut login = hung.spawn(&["auth", "login", "--api-key", "tk_new", "--no-verify"]);
+    // Released once the login waits for a lock (a blocked `flock` of its
+    // own, `N: -> FLOCK ADVISORY WRITE PID …`), or has ended without.
+    let pid = login.id().to_string();
+    let waits = |line: &str| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        fields.get(1) == Some(&"->") && fields.get(5) == Some(&pid.as_str())
+    };
+    while login.try_wait().unwrap().is_none()
+        && !std::fs::read_to_string("/proc/locks")
+            .unwrap()
+            .lines()
+            .any(waits)
+    {
+        std::thread::yield_now();
+    }
+    hung.release.send(()).unwrap();
+    let a = a.wait_with_output().unwrap();
+    assert!(a.status.success(), "{}", stderr(&a));
+    assert_eq!(stdout(&a), "at-new-rt-a\n");
+    let login = login.wait_with_output().unwrap();
+    assert!(login.status.success(), "{}", stderr(&login));
+    let revoked = hung.revoked.lock().unwrap().clone();
+    assert!(revoked.contains(&"rt-a-2".to_owned()), "{revoked:?}");
+    assert!(revoked.contains(&"at-new-rt-a".to_owned()), "{revoked:?}");
+    let default = &hung.t.credentials()["profiles"]["default"];
+    assert_eq!(default["api_key"].as_str(), Some("tk_new"));
+    assert!(default.get("oauth").is_none());
+    assert_eq!(hung.t.session("b")["refresh_token"].as_str(), Some("rt-b"));
+}
+
 #[test]
 fn a_revoked_grant_exits_4_naming_the_login_command() {
     let server = TokenServer::start(RefreshReply::InvalidGrant);

@@ -625,6 +625,7 @@ fn wait_for_lock(
 /// Proof that this process holds one profile's renewal lock
 /// ([`Store::lock_profile`]); released when dropped. Writing still needs the
 /// store's lock.
+#[derive(Debug)]
 pub struct ProfileLock {
     _file: File,
 }

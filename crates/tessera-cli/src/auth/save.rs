@@ -41,6 +41,9 @@ pub struct Stored {
     /// The profile's credentials before (a CLI of many profiles only; secrets
     /// kept in the keychain are not read for this).
     pub replaced: Credentials,
+    /// The profile's renewal lock, held until [`replaced`] has revoked what
+    /// the login replaced (a CLI of many profiles only).
+    _renewal: Option<tessera_client::ProfileLock>,
 }
 
 /// Stores a login's credential; returns the profile it went into.
@@ -73,6 +76,7 @@ pub fn save_replacing(ctx: &Ctx, saved: Saved) -> Result<Stored, CliError> {
         return Ok(Stored {
             profile: profile.to_owned(),
             replaced: Credentials::default(),
+            _renewal: None,
         });
     }
     let selection = ctx.resolver(None).select(&ctx.store.read_config()?);
@@ -80,6 +84,12 @@ pub fn save_replacing(ctx: &Ctx, saved: Saved) -> Result<Stored, CliError> {
         super::check_name("profile", name)?;
     }
     let environment = selection.environment.clone();
+    // A renewal of the login this replaces, under way in another process,
+    // holds the profile's lock (not the store's): waited for, so that what
+    // is read here and revoked by `replaced` is the login it renewed, not
+    // the refresh token it spent while the one it got stays valid.
+    let renewing = login_profile(&ctx.store.read_config()?, &selection);
+    let renewal = Some(ctx.store.lock_profile(&renewing)?);
     Ok(ctx.store.update(|config, creds| {
         let name = login_profile(config, &selection);
         config.set_current_profile(&environment, &name);
@@ -106,6 +116,7 @@ pub fn save_replacing(ctx: &Ctx, saved: Saved) -> Result<Stored, CliError> {
         Ok(Stored {
             profile: name,
             replaced,
+            _renewal: renewal,
         })
     })?)
 }
