@@ -132,7 +132,12 @@ fn fresh_session_waiting(
         Err(e) => Err(e),
     };
     let _renewing = match locked {
-        Ok(lock) => lock,
+        Ok(lock) => Some(lock),
+        // Asking again (client credentials, a federated exchange) spends
+        // nothing: done without the renewal lock where it cannot be had (a
+        // directory that takes no new file, though the store's lock file
+        // from the login is there), and a failed save said.
+        Err(_) if cached.refresh_token.is_none() => None,
         Err(e) => return unsavable(cached, now, e),
     };
     let mut file = store.read_credentials()?.file;
@@ -695,6 +700,62 @@ mod tests {
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
         assert!(fresh.unwrap().unrenewed.is_some());
         assert_eq!(counting.calls.load(Ordering::SeqCst), 0);
+    }
+
+    /// A login renewed by asking again spends nothing: where the profile's
+    /// renewal lock cannot be had (a directory that takes no new file, with
+    /// the store's lock file from the login), it is renewed anyway and the
+    /// failed save said, as before each profile had a lock of its own; a
+    /// rotating refresh token is still not spent. (As root, who writes in
+    /// any directory, a directory in the lock file's place stands in.)
+    #[cfg(unix)]
+    #[test]
+    fn a_login_that_spends_nothing_is_renewed_without_its_renewal_lock() {
+        use std::os::unix::fs::PermissionsExt as _;
+        struct Again;
+        impl Refresher for Again {
+            fn renew(
+                &self,
+                session: &OAuthSession,
+                _: Option<&ApiKey>,
+            ) -> Result<TokenResponse, OAuthError> {
+                assert!(session.refresh_token.is_none());
+                Ok(serde_json::from_value(serde_json::json!({
+                    "access_token": "at-again", "token_type": "Bearer", "expires_in": 3600,
+                }))
+                .unwrap())
+            }
+        }
+        let now = 1_000;
+        let mut due = expired_session(now);
+        due.method = LoginMethod::ClientCredentials;
+        due.refresh_token = None;
+        due.client_secret = Some(tessera_proto::ClientSecret::new("s"));
+        let unwritable = |store: &Store| {
+            let dir = store.dir().to_owned();
+            if is_root() {
+                std::fs::create_dir(store.profile_lock_path("p")).unwrap();
+            } else {
+                std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o500)).unwrap();
+            }
+            move || std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+        };
+        let (_tmp, store) = store_with(due.clone());
+        let writable = unwritable(&store);
+        let fresh = fresh_session(&store, "p", due, now + 30, &Again);
+        writable().unwrap();
+        let fresh = fresh.unwrap();
+        assert!(fresh.renewed, "{fresh:?}");
+        assert_eq!(fresh.session.access_token.expose_secret(), "at-again");
+
+        let due = expired_session(now);
+        let (_tmp, store) = store_with(due.clone());
+        let writable = unwritable(&store);
+        let counting = Counting::ok();
+        let expired = fresh_session(&store, "p", due, now + 30, &counting);
+        writable().unwrap();
+        assert!(expired.is_err());
+        assert_eq!(counting.calls.load(Ordering::SeqCst), 0, "rt-0 is unspent");
     }
 
     /// A full disk still takes an empty file, so a writability probe that
