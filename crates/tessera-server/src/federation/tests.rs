@@ -611,7 +611,10 @@ async fn a_member_adds_a_bounded_number_of_rules_to_an_app() {
         .unwrap();
 }
 
-tessera_testkit::backend_tests!(rules_added_at_the_same_moment_stop_at_the_cap);
+tessera_testkit::backend_tests!(
+    rules_added_at_the_same_moment_stop_at_the_cap,
+    the_same_rule_added_at_the_same_moment_is_stored_once
+);
 
 /// Rules added at the same moment each counted the app's rules, saw room,
 /// and all were added. Now exactly one gets the last place.
@@ -647,6 +650,40 @@ async fn rules_added_at_the_same_moment_stop_at_the_cap(backend: tessera_testkit
     let made = made.into_iter().filter(|m| *m.as_ref().unwrap()).count();
     let rules = store.trust_rules(Some(&app.client_id)).await.unwrap().len();
     assert_eq!((made, rules), (1, MAX_RULES_PER_APP));
+}
+
+/// Identical rules added at the same moment each looked for a twin, found
+/// none, and were all stored: removing one of the copies then left the trust
+/// its remover meant to end. Now one is added and the others are refused.
+async fn the_same_rule_added_at_the_same_moment_is_stored_once(backend: tessera_testkit::Backend) {
+    let Some(fx) = Fixture::on(backend).await else {
+        return;
+    };
+    let account = fx.account("race@example.com").await;
+    let (store, now) = (&fx.state.store, fx.clock_now());
+    let app = fx.app(&account, NewApp::named("ci")).await.app;
+    let tries = (0..16).map(|_| {
+        let (store, account) = (store.clone(), account.clone());
+        let new = NewTrustRule {
+            client_id: app.client_id.clone(),
+            issuer: "https://ci.example.com".into(),
+            audience: AUDIENCE.into(),
+            subject: Some("repo:acme/widgets:*".into()),
+            reach: Reach::Public,
+            ..Default::default()
+        };
+        tokio::spawn(async move {
+            let actor = crate::audit::Actor {
+                account_id: &account,
+                ip: None,
+            };
+            add(&store, Some(actor), new, now).await.is_ok()
+        })
+    });
+    let made = futures_util::future::join_all(tries).await;
+    let made = made.into_iter().filter(|m| *m.as_ref().unwrap()).count();
+    let rules = store.trust_rules(Some(&app.client_id)).await.unwrap().len();
+    assert_eq!((made, rules), (1, 1));
 }
 
 #[test]

@@ -41,7 +41,7 @@ pub use access_tokens::AccessTokenAuthRow;
 pub use accounts::{Account, Project};
 pub use api_keys::{ApiKeyAuthRow, ApiKeyRecord, Revoked};
 pub use apps::{App, AppMode};
-pub use trust_rules::{Reach, TrustRule};
+pub use trust_rules::{Reach, RuleInsert, TrustRule};
 
 use crate::error::{Error, Result};
 use crate::secret::SecretUrl;
@@ -425,11 +425,7 @@ impl Store {
         count: (&'static str, impl Params<'c>),
         insert: (&'static str, impl Params<'i>),
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE accounts SET password_hash = password_hash WHERE id = $1")
-            .bind(account_id)
-            .execute(&mut *tx)
-            .await?;
+        let mut tx = self.holding_account(account_id).await?;
         let (n,): (i64,) = sqlx::query_as_with(count.0, count.1.arguments()?)
             .fetch_one(&mut *tx)
             .await?;
@@ -443,6 +439,17 @@ impl Store {
         tx.commit().await?;
         self.written(insert.0).await;
         Ok(true)
+    }
+
+    /// A transaction that holds `account_id`'s row: what [`Store::insert_within`]
+    /// and other checks of an account's rows before an insert take turns on.
+    async fn holding_account(&self, account_id: &str) -> Result<sqlx::Transaction<'static, Any>> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE accounts SET password_hash = password_hash WHERE id = $1")
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
     }
 
     /// Whether a statement changed exactly one row (a compare-and-set won).

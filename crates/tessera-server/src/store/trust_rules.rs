@@ -1,7 +1,7 @@
 //! Trust rules of workload identity federation (the domain's `federation`), and
 //! the one-time use of the subject tokens exchanged under them.
 
-use super::Store;
+use super::{Params as _, Store};
 use crate::error::{Error, Result};
 use sqlx::FromRow;
 use std::collections::BTreeMap;
@@ -45,6 +45,16 @@ impl Reach {
             Reach::Public => "public",
         }
     }
+}
+
+/// What [`Store::insert_trust_rule_checked`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RuleInsert {
+    Added,
+    /// The app has a rule like it already (its id); nothing was added.
+    Twin(String),
+    /// The app has as many rules as it may.
+    Full,
 }
 
 #[derive(FromRow)]
@@ -136,19 +146,44 @@ impl Store {
         Ok(())
     }
 
-    /// Inserts a rule only while its app has fewer than `cap`; `false` when
-    /// it has `cap`, however many requests ask at once. `account_id` owns the
-    /// app: its row is what such requests take turns on.
-    pub async fn insert_trust_rule_within(
+    /// Inserts a rule unless its app already has one that `same` says it
+    /// repeats, or (with a `cap`) has `cap` rules, however many requests ask
+    /// at once. `account_id` owns the app: its row is what such requests take
+    /// turns on (see [`Store::insert_within`]), so each one reads the rules
+    /// the others added.
+    pub async fn insert_trust_rule_checked(
         &self,
         rule: &TrustRule,
         account_id: &str,
-        cap: i64,
-    ) -> Result<bool> {
-        let sql = "SELECT COUNT(*) FROM trust_rules WHERE client_id = $1";
-        let count = (sql, (rule.client_id.as_str(),));
-        let insert = (INSERT_TRUST_RULE, trust_rule_values(rule)?);
-        self.insert_within(account_id, cap, count, insert).await
+        cap: Option<usize>,
+        same: impl Fn(&TrustRule) -> bool,
+    ) -> Result<RuleInsert> {
+        let mut tx = self.holding_account(account_id).await?;
+        let sql = concat!(
+            "SELECT ",
+            trust_columns!(),
+            " FROM trust_rules WHERE client_id = $1 ORDER BY created_at, id"
+        );
+        let rows: Vec<TrustRuleRow> =
+            sqlx::query_as_with(sql, (rule.client_id.as_str(),).arguments()?)
+                .fetch_all(&mut *tx)
+                .await?;
+        let existing = rules(rows)?;
+        let refused = match existing.iter().find(|r| r.issuer == rule.issuer && same(r)) {
+            Some(twin) => Some(RuleInsert::Twin(twin.id.clone())),
+            None if cap.is_some_and(|cap| existing.len() >= cap) => Some(RuleInsert::Full),
+            None => None,
+        };
+        if let Some(refused) = refused {
+            tx.rollback().await?;
+            return Ok(refused);
+        }
+        sqlx::query_with(INSERT_TRUST_RULE, trust_rule_values(rule)?.arguments()?)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.written(INSERT_TRUST_RULE).await;
+        Ok(RuleInsert::Added)
     }
 
     /// Every rule, or an app's, oldest first.
