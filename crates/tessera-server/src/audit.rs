@@ -32,7 +32,8 @@ const ACTIONS: [(Action, &str, &str); 17] = [
     (Action::SignedIn, "signed_in", "Signed in"),
     (
         Action::SignInFailed,
-        "sign_in_failed",
+        // Named literally in the activity query, for its index.
+        crate::store::audit::SIGN_IN_FAILED,
         "Failed sign-in attempt",
     ),
     (Action::SignedOut, "signed_out", "Signed out"),

@@ -533,7 +533,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let recorded = store.audit_events_of(&account, 200, "", 0).await.unwrap();
+        let recorded = store.audit_events_of(&account, 0, 200).await.unwrap();
         let failed = recorded
             .iter()
             .filter(|e| e.action == Action::SignInFailed.as_str())
@@ -563,7 +563,7 @@ mod tests {
         record_failure_later(background, store, email, METHOD_PASSWORD, browser, now);
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
         background.finish(deadline).await;
-        let recorded = store.audit_events_of(&account, 10, "", 0).await.unwrap();
+        let recorded = store.audit_events_of(&account, 0, 10).await.unwrap();
         assert!(
             recorded
                 .iter()

@@ -39,12 +39,7 @@ struct ActivityPage {
 async fn list(State(state): State<AppState>, member: Member) -> PageResult {
     let events = state
         .store
-        .audit_events_of(
-            member.account_id(),
-            SHOWN,
-            Action::SignInFailed.as_str(),
-            FAILED_SIGN_INS_SHOWN,
-        )
+        .audit_events_of(member.account_id(), SHOWN, FAILED_SIGN_INS_SHOWN)
         .await?
         .into_iter()
         .map(|e| EventView {
@@ -92,7 +87,7 @@ mod tests {
         }
         let failed = Action::SignInFailed.as_str();
         let shown = store
-            .audit_events_of(&account, SHOWN, failed, FAILED_SIGN_INS_SHOWN)
+            .audit_events_of(&account, SHOWN, FAILED_SIGN_INS_SHOWN)
             .await
             .unwrap();
         let failures = shown.iter().filter(|e| e.action == failed).count();
