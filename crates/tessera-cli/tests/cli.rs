@@ -12,6 +12,8 @@ use std::path::Path;
 use support::{Tessera, closed_port_url, stderr, stdout};
 use tessera_testkit::{CTRL_C, DOWN, ENTER, HttpStub, StubResponse};
 
+#[path = "cli/api.rs"]
+mod api;
 #[path = "cli/keychain.rs"]
 mod keychain;
 #[path = "cli/kill_loop.rs"]

@@ -94,6 +94,10 @@ pub struct ApiClient {
     agent: crate::transport::Agent,
     base: String,
     transport: Transport,
+    /// Headers the caller adds to every request (`api -H`); each replaces
+    /// the client's own of that name (`Accept`, `Content-Type`,
+    /// `Authorization`, `DPoP`).
+    headers: Vec<(String, String)>,
 }
 
 impl ApiClient {
@@ -107,7 +111,24 @@ impl ApiClient {
             agent: transport.agent(Duration::from_secs(30)),
             base: base_url.trim_end_matches('/').to_owned(),
             transport: transport.clone(),
+            headers: Vec::new(),
         }
+    }
+
+    /// Adds `headers` to every request, each replacing the client's own
+    /// header of that name. The caller checks them (names are tokens,
+    /// values visible ASCII, nothing that frames the request: `Host`,
+    /// `Content-Length`, hop-by-hop headers); one that is still unsendable
+    /// fails the request with [`Error::Unsendable`], nothing sent.
+    pub fn with_headers(mut self, headers: Vec<(String, String)>) -> Self {
+        self.headers = headers;
+        self
+    }
+
+    fn given(&self, name: &str) -> bool {
+        self.headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(name))
     }
 
     /// `GET /v1/me` with `Authorization: token <key>`: who the key acts for.
@@ -162,18 +183,21 @@ impl ApiClient {
     /// One request; any HTTP status is a response, only no answer at all is an
     /// error. A body is sent as JSON. A DPoP-bound token goes with a proof for
     /// this method and URL; when the server asks for a nonce (RFC 9449 §9) the
-    /// request is made once more with it.
-    pub fn send(
+    /// request is made once more with it. With no `auth`, the request
+    /// carries only the caller's own headers ([`Self::with_headers`]): the
+    /// `Authorization` a user gave.
+    pub fn send<'a>(
         &self,
         method: &str,
         path: &str,
         body: Option<&[u8]>,
-        auth: &Authorization,
+        auth: impl Into<Option<&'a Authorization>>,
     ) -> Result<ApiResponse, Error> {
+        let auth = auth.into();
         let url = self.url(path)?;
         let method = method.to_ascii_uppercase();
         let response = self.send_once(&method, &url, body, auth)?;
-        let Authorization::Dpop { key, .. } = auth else {
+        let Some(Authorization::Dpop { key, .. }) = auth else {
             return Ok(response);
         };
         let Some(nonce) = response.header(dpop::NONCE_HEADER) else {
@@ -195,7 +219,7 @@ impl ApiClient {
         method: &str,
         url: &str,
         body: Option<&[u8]>,
-        auth: &Authorization,
+        auth: Option<&Authorization>,
     ) -> Result<ApiResponse, Error> {
         let unsendable = |message: String| Error::Unsendable {
             url: url.to_owned(),
@@ -214,30 +238,51 @@ impl ApiClient {
                     "{method:?} is not an HTTP method this client sends (GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS)"
                 ))
             })?;
-        // `from_str` takes bytes from 0x80 up (obs-text), which ureq then
-        // refuses at send time as a protocol error, reported as if the
-        // network had failed: only visible ASCII (`to_str`) goes out.
-        let authorization = ureq::http::HeaderValue::from_str(&auth.header_value())
-            .ok()
-            .filter(|value| value.to_str().is_ok())
-            .ok_or_else(|| {
-                unsendable(
-                    "the credential holds a line break or another character an HTTP header cannot carry; check the key (a pasted newline?)"
-                        .into(),
-                )
-            })?;
-        let mut request = ureq::http::Request::builder()
-            .method(http_method)
-            .uri(url)
-            .header("Authorization", authorization)
-            .header("Accept", "application/json");
-        if let Some(proof) = auth.proof(method, url) {
-            request = request.header(dpop::HEADER, proof);
+        let mut request = ureq::http::Request::builder().method(http_method).uri(url);
+        // A user's own `Authorization` replaces the credential's, proof and all.
+        if let Some(auth) = auth.filter(|_| !self.given("authorization")) {
+            // `from_str` takes bytes from 0x80 up (obs-text), which ureq then
+            // refuses at send time as a protocol error, reported as if the
+            // network had failed: only visible ASCII (`to_str`) goes out.
+            let authorization = ureq::http::HeaderValue::from_str(&auth.header_value())
+                .ok()
+                .filter(|value| value.to_str().is_ok())
+                .ok_or_else(|| {
+                    unsendable(
+                        "the credential holds a line break or another character an HTTP header cannot carry; check the key (a pasted newline?)"
+                            .into(),
+                    )
+                })?;
+            request = request.header("Authorization", authorization);
+            if let Some(proof) = auth
+                .proof(method, url)
+                .filter(|_| !self.given(dpop::HEADER))
+            {
+                request = request.header(dpop::HEADER, proof);
+            }
+        }
+        if !self.given("accept") {
+            request = request.header("Accept", "application/json");
+        }
+        for (name, value) in &self.headers {
+            // Checked as the credential is: ureq would fail on it later as
+            // if the network had.
+            if !value
+                .bytes()
+                .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
+            {
+                return Err(unsendable(format!(
+                    "the value of header {name} holds a character an HTTP header cannot carry"
+                )));
+            }
+            request = request.header(name.as_str(), value.as_str());
+        }
+        if body.is_some() && !self.given("content-type") {
+            request = request.header("Content-Type", "application/json");
         }
         let result = match body {
             Some(body) => self.agent.run(
                 request
-                    .header("Content-Type", "application/json")
                     .body(body.to_vec())
                     .map_err(|e| unsendable(e.to_string()))?,
             ),
@@ -287,17 +332,18 @@ impl ApiClient {
     /// the call; later wall times are derived from `clock`, so tests never
     /// sleep. `on_wait` hears about each wait before it starts.
     #[allow(clippy::too_many_arguments)]
-    pub fn send_with_retry(
+    pub fn send_with_retry<'a>(
         &self,
         method: &str,
         path: &str,
         body: Option<&[u8]>,
-        auth: &Authorization,
+        auth: impl Into<Option<&'a Authorization>>,
         policy: &RetryPolicy,
         clock: &dyn Clock,
         unix_now: i64,
         on_wait: &mut dyn FnMut(&RateLimitWait),
     ) -> Result<ApiResponse, Error> {
+        let auth = auth.into();
         let start = clock.now();
         let mut attempt = 1;
         loop {
@@ -515,6 +561,7 @@ mod tests {
             agent: transport.agent(Duration::from_millis(300)),
             base: base.clone(),
             transport,
+            headers: Vec::new(),
         };
         let err = client.me_with_api_key(&ApiKey::new("k")).unwrap_err();
         assert!(matches!(err, Error::NoAnswer { .. }), "{err:?}");
@@ -809,6 +856,87 @@ mod tests {
             assert!(err.to_string().contains("an HTTP header cannot carry"));
         }
         assert!(server.requests().is_empty(), "nothing was sent");
+    }
+
+    /// The raw head of the one request a client sends (a stub's map of
+    /// headers would hide a header sent twice).
+    fn raw_request(send: impl FnOnce(&str)) -> String {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let seen = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0; 1];
+            while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap() == 1 {
+                head.push(byte[0]);
+            }
+            conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}")
+                .unwrap();
+            String::from_utf8(head).unwrap().to_ascii_lowercase()
+        });
+        send(&base);
+        seen.join().unwrap()
+    }
+
+    /// `api -H`: the user's headers go out, each replacing the client's own
+    /// of that name rather than adding a second one; a user's
+    /// `Authorization` goes instead of the credential, without its proof.
+    #[test]
+    fn given_headers_replace_the_clients_own() {
+        let headers = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect::<Vec<_>>()
+        };
+        let head = raw_request(|base| {
+            let key = DpopKey::generate(dpop::ALG_ES256);
+            let auth = Authorization::Dpop {
+                token: AccessToken::new("profile-token"),
+                key,
+            };
+            ApiClient::new(base)
+                .with_headers(headers(&[
+                    ("X-Trace", "t-1"),
+                    ("accept", "application/vnd.test+json"),
+                    ("Authorization", "token given-key"),
+                ]))
+                .send("POST", "/v1/x", Some(b"{}"), &auth)
+                .unwrap();
+        });
+        assert!(head.contains("\r\nx-trace: t-1\r\n"), "{head}");
+        assert_eq!(head.matches("\r\naccept:").count(), 1, "{head}");
+        assert!(head.contains("\r\naccept: application/vnd.test+json\r\n"));
+        assert_eq!(head.matches("\r\nauthorization:").count(), 1, "{head}");
+        assert!(head.contains("\r\nauthorization: token given-key\r\n"));
+        assert!(
+            !head.contains("profile-token") && !head.contains("\r\ndpop:"),
+            "{head}"
+        );
+        assert!(head.contains("\r\ncontent-type: application/json\r\n"));
+
+        // No credential at all: only the user's headers.
+        let head = raw_request(|base| {
+            ApiClient::new(base)
+                .with_headers(headers(&[("Authorization", "Bearer mine")]))
+                .send("GET", "/v1/me", None, None)
+                .unwrap();
+        });
+        assert!(
+            head.contains("\r\nauthorization: bearer mine\r\n"),
+            "{head}"
+        );
+        assert!(head.contains("\r\naccept: application/json\r\n"), "{head}");
+
+        // A value no header can carry: nothing is sent.
+        let server = stub(vec![]);
+        let err = ApiClient::new(&server.url)
+            .with_headers(headers(&[("X-A", "caf\u{e9}")]))
+            .send("GET", "/v1/me", None, None)
+            .unwrap_err();
+        assert!(matches!(err, Error::Unsendable { .. }), "{err:?}");
+        assert!(server.requests().is_empty());
     }
 
     #[test]

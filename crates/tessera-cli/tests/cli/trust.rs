@@ -159,3 +159,56 @@ fn a_server_url_that_reads_as_another_is_refused_before_any_login() {
     }
     assert_eq!(stub.connections(), 0, "nothing was sent");
 }
+
+/// `api -H`: a user's own `Authorization` replaces the profile's credential
+/// (which is then not sent at all), still only to the profile's server; a
+/// header that would add a line or frame the request, and fields next to
+/// `--data`, are usage errors (2) with nothing sent.
+#[test]
+fn api_headers_never_carry_the_profiles_credential_elsewhere() {
+    let (home_stub, other_stub) = (stub_server(), stub_server());
+    let s = Tessera::new(&home_stub.url);
+    s.login(GOOD_KEY, &[]);
+    let given = "Authorization: token users-own-key";
+    let elsewhere = format!("{}/v1/me", other_stub.url);
+    let out = s.cmd(&["api", "-H", given, &elsewhere]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(other_stub.connections(), 0, "nothing was sent");
+
+    // To its own server: the user's header, not the profile's key.
+    let out = s.cmd(&["api", "-H", given, "/v1/me"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the Authorization header given with --header"),
+        "{}",
+        stderr(&out)
+    );
+    let seen = home_stub.requests_to("/v1/me");
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].header("authorization"), Some("token users-own-key"));
+    // Other headers go with the profile's credential.
+    s.cmd(&["api", "-H", "X-Request-Id: r-1", "/v1/me"])
+        .assert()
+        .success();
+    let seen = home_stub.requests_to("/v1/me");
+    assert_eq!(seen[1].header("x-request-id"), Some("r-1"));
+    assert_eq!(
+        seen[1].header("authorization"),
+        Some(format!("token {GOOD_KEY}").as_str())
+    );
+
+    let requests = home_stub.requests().len();
+    for args in [
+        &["api", "-H", "X-A: a\r\nX-Injected: 1", "/v1/me"][..],
+        &["api", "-H", "Host: elsewhere.test", "/v1/me"],
+        &["api", "-H", "Content-Length: 0", "/v1/me"],
+        &["api", "-H", "token-without-a-name", "/v1/me"],
+        &["api", "-d", "{}", "-f", "a=b", "/v1/me"],
+        &["api", "-f", "a[=b", "/v1/me"],
+    ] {
+        let out = s.cmd(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(!stderr(&out).contains("X-Injected"), "{}", stderr(&out));
+    }
+    assert_eq!(home_stub.requests().len(), requests, "nothing was sent");
+}
