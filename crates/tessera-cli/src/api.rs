@@ -63,7 +63,7 @@ pub struct ApiArgs {
     /// A request header, `Name: value`; repeatable. An `Authorization`
     /// header replaces the profile's credential.
     #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
-    pub header: Vec<String>,
+    pub header: Vec<HeaderArg>,
     /// Print the status line and response headers (rate-limit headers
     /// included) before the body.
     #[arg(short = 'i', long)]
@@ -80,11 +80,29 @@ pub struct ApiArgs {
     pub api_key: Option<ApiKey>,
 }
 
+/// A `-H` as given. Its value may be a credential (`Authorization`), so
+/// `Debug` shows only the name, as the other secret arguments do.
+#[derive(Clone)]
+pub struct HeaderArg(pub String);
+
+impl std::fmt::Debug for HeaderArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = self.0.split_once(':').map_or("?", |(name, _)| name);
+        write!(f, "HeaderArg({name}: <redacted>)")
+    }
+}
+
+impl From<String> for HeaderArg {
+    fn from(line: String) -> Self {
+        HeaderArg(line)
+    }
+}
+
 pub fn run(args: &ApiArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     let headers = args
         .header
         .iter()
-        .map(|line| parse_header(line))
+        .map(|line| parse_header(&line.0))
         .collect::<Result<Vec<_>, _>>()?;
     if args.data.is_some() && !(args.raw_field.is_empty() && args.field.is_empty()) {
         return Err(CliError::Usage(

@@ -131,6 +131,13 @@ mod tests {
                 "sekrit-value",
             ],
             &["tessera", "api", "/v1/me", "--api-key", "sekrit-value"],
+            &[
+                "tessera",
+                "api",
+                "/v1/me",
+                "-H",
+                "Authorization: token sekrit-value",
+            ],
         ] {
             let cli = Cli::try_parse_from(args).unwrap();
             assert!(!format!("{cli:?}").contains("sekrit"), "{args:?}");
