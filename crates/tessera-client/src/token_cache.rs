@@ -354,12 +354,18 @@ pub struct UreqRefresher<'a> {
 }
 
 /// Waits for a rate-limited renewal: few and short, as they are made holding
-/// the store's lock, which other commands of the same profile wait for.
+/// the profile's lock, which other commands of the same profile wait for.
 pub const REFRESH_RETRY: crate::retry::RetryPolicy = crate::retry::RetryPolicy {
     max_attempts: 3,
     max_delay: std::time::Duration::from_secs(10),
     base_delay: std::time::Duration::from_secs(1),
 };
+
+/// No wait for a rate-limited renewal starts this long after its first
+/// request: with slow answers (30 s each) the waits and requests would
+/// otherwise hold the profile's lock past [`LOCK_WAIT`], and a command of
+/// the same profile waiting for it would give up while it still went on.
+pub const REFRESH_RETRY_BUDGET: std::time::Duration = std::time::Duration::from_secs(40);
 
 /// An [`HttpClient`] that keeps the headers of the last response, for the
 /// `Retry-After` of a rate-limited token request.
@@ -434,6 +440,10 @@ impl Refresher for UreqRefresher<'_> {
                 body: Vec::new(),
             };
             let wait = REFRESH_RETRY.wait(&answer, now, attempt, rand::random::<f64>());
+            if self.clock.now().saturating_duration_since(start) + wait.delay > REFRESH_RETRY_BUDGET
+            {
+                return renewal;
+            }
             tracing::debug!(?wait, "token endpoint rate limited the renewal");
             self.clock.sleep(wait.delay);
             attempt += 1;
@@ -1396,5 +1406,59 @@ mod tests {
         let (renewal, requests, slept) = run(vec![limited()], now + 30);
         assert!(renewal.is_err());
         assert_eq!((requests, slept.len()), (1, 0));
+    }
+
+    /// Slow answers (30 s each) plus the waits held the profile's lock past
+    /// the 120 s that a command of the same profile waits for it: no wait
+    /// starts once the renewal has run `REFRESH_RETRY_BUDGET`.
+    #[test]
+    fn a_slowly_rate_limited_renewal_stops_waiting_within_its_budget() {
+        use tessera_testkit::{HttpStub, StubResponse};
+        /// Each look at the clock finds the renewal 25 s further on, as if
+        /// every answer had taken that long.
+        #[derive(Default)]
+        struct SlowAnswers(
+            std::cell::Cell<u32>,
+            std::cell::RefCell<Vec<std::time::Duration>>,
+        );
+        impl oauth::Clock for SlowAnswers {
+            fn now(&self) -> std::time::Instant {
+                static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+                self.0.set(self.0.get() + 1);
+                *START.get_or_init(std::time::Instant::now)
+                    + std::time::Duration::from_secs(25) * self.0.get()
+            }
+            fn sleep(&self, duration: std::time::Duration) {
+                self.1.borrow_mut().push(duration);
+            }
+        }
+        let server = HttpStub::builder()
+            .fallback(|_, _| {
+                StubResponse::text(429, r#"{"error":"rate_limited"}"#)
+                    .header("Content-Type", "application/json")
+                    .header("Retry-After", "4")
+            })
+            .start();
+        let now = 1_800_000_000;
+        let mut session = expired_session(now);
+        session.token_endpoint = Some(format!("{}/token", server.url));
+        session.expires_at = Some(now - 1);
+        let clock = SlowAnswers::default();
+        let env = std::collections::BTreeMap::<String, String>::new();
+        let refresher = UreqRefresher {
+            transport: crate::Transport::default(),
+            server: server.url.clone(),
+            env: &env,
+            clock: &clock,
+            now,
+        };
+        assert!(
+            refresher
+                .renew(&session, None)
+                .unwrap_err()
+                .is_server_trouble()
+        );
+        assert_eq!(server.requests_to("/token").len(), 1);
+        assert!(clock.1.borrow().is_empty());
     }
 }
