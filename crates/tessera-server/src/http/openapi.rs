@@ -26,7 +26,7 @@ use tessera_proto::ratelimit::{LIMIT, REMAINING, RESET};
 use tessera_proto::{ApiErrorBody, OAuthErrorBody};
 use utoipa::OpenApi as _;
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn, PathItem};
-use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{
     ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
 };
@@ -168,6 +168,7 @@ pub fn document(issuer: &str) -> OpenApi {
             .iter()
             .any(|p| path.starts_with(p));
         for operation in operations(item) {
+            only_objects_in_an_optional_body(operation);
             let platform = operation.tags.iter().flatten().any(|t| t == "platform");
             for response in operation.responses.responses.values_mut() {
                 let RefOr::T(response) = response else {
@@ -222,6 +223,35 @@ fn as_platform(operation: &mut Operation) {
             .responses
             .entry(status.into())
             .or_insert_with(|| RefOr::Ref(Ref::from_response_name(name)));
+    }
+}
+
+/// An optional JSON body (`request_body(content = Option<T>)`) is one a client
+/// leaves out: utoipa also offers the JSON `null` in its place, which the
+/// server refuses (a body is a JSON object, `http::extract`), so schemathesis
+/// sent `null` as a valid body and got a 400. Keeps only `T`; `required` stays
+/// unset, so an empty body is still documented.
+fn only_objects_in_an_optional_body(operation: &mut Operation) {
+    let Some(RefOr::T(body)) = &mut operation.request_body else {
+        return;
+    };
+    if body.required == Some(Required::True) {
+        return;
+    }
+    for content in body.content.values_mut() {
+        let RefOr::T(content) = content else {
+            continue;
+        };
+        let Some(RefOr::T(Schema::OneOf(one_of))) = &content.schema else {
+            continue;
+        };
+        let is_null = |schema: &RefOr<Schema>| matches!(schema, RefOr::T(Schema::Object(o)) if o.schema_type == Type::Null.into());
+        let mut kept = one_of.items.iter().filter(|s| !is_null(s));
+        if let (Some(only), None) = (kept.next(), kept.next())
+            && one_of.items.len() > 1
+        {
+            content.schema = Some(only.clone());
+        }
     }
 }
 
@@ -405,6 +435,14 @@ mod tests {
                 .get(REQUEST_ID.as_str())
                 .is_some()
         );
+        // An optional body is left out, never `null` (refused: not an object).
+        let create = &doc["paths"]["/v1/api-keys"]["post"]["requestBody"];
+        assert_eq!(
+            create["content"]["application/json"]["schema"],
+            serde_json::json!({"$ref": "#/components/schemas/CreateApiKey"}),
+            "{create}"
+        );
+        assert_ne!(create["required"], true, "{create}");
         let token = &doc["paths"]["/oauth/token"]["post"]["requestBody"]["content"];
         assert!(
             token.get("application/x-www-form-urlencoded").is_some(),
