@@ -347,7 +347,8 @@ impl Endpoint for DeviceAuthorizationForm {
 /// Starts a device flow (RFC 8628 §3.1): a code for the user to enter at
 /// `verification_uri`, and one for the device to poll the token endpoint with.
 #[utoipa::path(post, path = oauth::PATH_DEVICE_AUTHORIZATION, tag = "oauth",
-    request_body(content = DeviceAuthorizationForm, content_type = FORM),
+    request_body(content = Option<DeviceAuthorizationForm>, content_type = FORM,
+        description = "Optional: a confidential client with HTTP Basic may send no body."),
     security((), ("client_basic" = [])),
     responses(
         (status = 200, description = "RFC 8628 §3.2; `interval` is always present.", body = DeviceAuthorizationResponse,

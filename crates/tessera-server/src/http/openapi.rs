@@ -443,6 +443,15 @@ mod tests {
             "{create}"
         );
         assert_ne!(create["required"], true, "{create}");
+        // A confidential client may start a device login with Basic only, no body
+        // (http::oauth::tests::an_empty_body_needs_no_type_and_a_type_any_case).
+        let device = &doc["paths"]["/oauth/device_authorization"]["post"]["requestBody"];
+        assert_eq!(
+            device["content"]["application/x-www-form-urlencoded"]["schema"],
+            serde_json::json!({"$ref": "#/components/schemas/DeviceAuthorizationForm"}),
+            "{device}"
+        );
+        assert_ne!(device["required"], true, "{device}");
         let token = &doc["paths"]["/oauth/token"]["post"]["requestBody"]["content"];
         assert!(
             token.get("application/x-www-form-urlencoded").is_some(),
