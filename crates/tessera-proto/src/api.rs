@@ -70,11 +70,12 @@ pub struct ApiKeyList {
 pub struct CreateApiKey {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// A lifetime: digits and a unit (`s`, `m`, `h`, `d`, `w`; none means seconds).
+    /// A lifetime above zero: digits and a unit (`s`, `m`, `h`, `d`, `w`; none
+    /// means seconds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(
         feature = "openapi",
-        schema(pattern = "^[0-9]+[smhdw]?$", example = "30d")
+        schema(pattern = "^0*[1-9][0-9]*[smhdw]?$", example = "30d")
     )]
     pub expires_in: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

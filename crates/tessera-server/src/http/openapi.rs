@@ -381,6 +381,29 @@ mod tests {
         );
     }
 
+    /// The documented `expires_in` pattern allowed `0` and `00s`, which the
+    /// server refuses ("expires_in must be positive"): every value it
+    /// allows (of a length that cannot overflow) must be one the server takes.
+    #[test]
+    fn every_expires_in_the_document_allows_is_accepted() {
+        use proptest::prelude::*;
+        let doc = serde_json::to_value(document(crate::testing::ISSUER)).unwrap();
+        let pattern = doc
+            .pointer("/components/schemas/CreateApiKey/properties/expires_in/pattern")
+            .and_then(|p| p.as_str())
+            .expect("expires_in documents a pattern")
+            .trim_start_matches('^')
+            .trim_end_matches('$')
+            .to_owned();
+        let values = proptest::string::string_regex(&pattern)
+            .unwrap()
+            .prop_filter("no overflow", |v| v.len() <= 12);
+        proptest!(ProptestConfig::with_cases(512), |(value in values)| {
+            let ttl = crate::clock::parse_duration(&value);
+            prop_assert!(matches!(ttl, Ok(t) if !t.is_zero()), "{value:?}: {ttl:?}");
+        });
+    }
+
     #[tokio::test]
     async fn served_as_openapi_3_1_with_every_reference_defined() {
         let fx = Fixture::new().await;
