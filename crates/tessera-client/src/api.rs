@@ -294,16 +294,7 @@ impl ApiClient {
             result.map_err(|source| request_error(url, source, self.agent.deadline()))?;
         let status = response.status().as_u16();
         tracing::debug!(%url, status, "response");
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
+        let headers = crate::response::header_pairs(response.headers());
         let body = response
             .body_mut()
             .with_config()

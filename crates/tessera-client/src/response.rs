@@ -30,3 +30,17 @@ impl ApiResponse {
             })
     }
 }
+
+/// A response's headers as [`ApiResponse`] keeps them; a value that is not
+/// UTF-8 is kept lossily (it is only ever shown or read for a number).
+pub(crate) fn header_pairs(headers: &ureq::http::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}

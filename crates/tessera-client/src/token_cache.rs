@@ -380,16 +380,7 @@ impl HttpClient for KeepingHeaders<'_> {
         request: oauth::HttpRequest,
     ) -> Result<oauth::HttpResponse, oauth::TransportError> {
         let response = self.http.send(request)?;
-        *self.last.borrow_mut() = response
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
+        *self.last.borrow_mut() = crate::response::header_pairs(response.headers());
         Ok(response)
     }
 }
