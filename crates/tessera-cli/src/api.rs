@@ -81,15 +81,28 @@ pub struct ApiArgs {
 }
 
 /// A `-H` as given. Its value may be a credential (`Authorization`), so
-/// `Debug` shows only the name, as the other secret arguments do.
+/// `Debug` shows only the name, as the other secret arguments do, and only
+/// a valid one: what stands before the colon of a mistyped line
+/// (`Authorization=Bearer KEY: x`) may hold the credential itself.
 #[derive(Clone)]
 pub struct HeaderArg(pub String);
 
 impl std::fmt::Debug for HeaderArg {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let name = self.0.split_once(':').map_or("?", |(name, _)| name);
+        let name = self
+            .0
+            .split_once(':')
+            .map(|(name, _)| name.trim_matches([' ', '\t']))
+            .filter(|name| is_header_name(name))
+            .unwrap_or("?");
         write!(f, "HeaderArg({name}: <redacted>)")
     }
+}
+
+/// An HTTP field name: one or more `tchar`s (RFC 9110 §5.1).
+fn is_header_name(name: &str) -> bool {
+    let tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    !name.is_empty() && name.chars().all(tchar)
 }
 
 impl From<String> for HeaderArg {
@@ -308,12 +321,12 @@ fn parse_header(line: &str) -> Result<(String, String), CliError> {
             "a --header name holds a line break or NUL".into(),
         ));
     }
-    let tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
-    if name.is_empty() || !name.chars().all(tchar) {
-        return Err(CliError::Usage(format!(
-            "--header `{}` is not a header name (letters, digits and !#$%&'*+-.^_`|~)",
-            crate::texts::printable(name)
-        )));
+    // Not quoted back: before the first colon of a mistyped line
+    // (`Authorization=Bearer KEY: x`, `Bearer KEY`) may stand the credential.
+    if !is_header_name(name) {
+        return Err(CliError::Usage(
+            "a --header is not `Name: value`: its name, before the first colon, is empty or holds other than letters, digits and !#$%&'*+-.^_`|~".into(),
+        ));
     }
     if NOT_GIVEN.contains(&name.to_ascii_lowercase().as_str()) {
         return Err(CliError::Usage(format!(
@@ -363,7 +376,7 @@ fn read_fields(args: &ApiArgs, io: &mut Io) -> Result<Vec<Field>, CliError> {
                 None => {
                     return Err(CliError::Usage(format!(
                         "{flag} `{}` needs a value: KEY=VALUE (`KEY[]` alone is an empty array)",
-                        crate::texts::printable(key)
+                        shown_key(key)
                     )));
                 }
                 Some(value) if !typed => Some(serde_json::Value::String(value.to_owned())),
@@ -379,6 +392,19 @@ fn read_fields(args: &ApiArgs, io: &mut Io) -> Result<Vec<Field>, CliError> {
         .collect()
 }
 
+/// A field key as an error quotes it: printable, and cut short, since a
+/// key may be as long as the command line allows (128 KiB).
+fn shown_key(key: &str) -> String {
+    let mut cut = key.chars();
+    let head: String = cut.by_ref().take(60).collect();
+    let more = if cut.next().is_some() { "…" } else { "" };
+    format!("{}{more}", crate::texts::printable(&head))
+}
+
+/// How many levels a field key may nest (`a[b][c]` is three): far beyond
+/// any API's body, far below what overflows the stack.
+const MAX_KEY_DEPTH: usize = 64;
+
 /// `name`, `name[a][b]`, and `name[]` or `name[a][]` (appending): the parts
 /// of the key and whether it appends. An array inside an array
 /// (`a[][b]`) has no single meaning, so it is refused.
@@ -386,7 +412,7 @@ fn parse_key(key: &str, flag: &str) -> Result<(Vec<String>, bool), CliError> {
     let bad = |why: &str| {
         CliError::Usage(format!(
             "{flag} key `{}`: {why} (use `name`, `name[sub]` or `name[]`)",
-            crate::texts::printable(key)
+            shown_key(key)
         ))
     };
     let (first, mut rest) = key.split_at(key.find('[').unwrap_or(key.len()));
@@ -412,6 +438,11 @@ fn parse_key(key: &str, flag: &str) -> Result<(Vec<String>, bool), CliError> {
         match inner {
             "" => push = true,
             sub => path.push(sub.to_owned()),
+        }
+        // The body is built, written and dropped by recursion, one frame a
+        // level: a key of a million `[a]` would overflow the stack.
+        if path.len() > MAX_KEY_DEPTH {
+            return Err(bad(&format!("it nests deeper than {MAX_KEY_DEPTH} levels")));
         }
         rest = after;
     }
@@ -462,7 +493,7 @@ fn json_object(fields: &[Field]) -> Result<Vec<u8>, CliError> {
         let clash = || {
             CliError::Usage(format!(
                 "field `{}` is both a value and an object or array",
-                crate::texts::printable(&field.key)
+                shown_key(&field.key)
             ))
         };
         let (last, parents) = field.path.split_last().unwrap_or((&field.path[0], &[]));
@@ -499,7 +530,7 @@ fn with_query(path: &str, fields: &[Field]) -> Result<String, CliError> {
             None => {
                 return Err(CliError::Usage(format!(
                     "field `{}`: an empty array has no form in a query string",
-                    crate::texts::printable(&field.key)
+                    shown_key(&field.key)
                 )));
             }
             Some(Value::String(s)) => s.clone(),
@@ -509,12 +540,15 @@ fn with_query(path: &str, fields: &[Field]) -> Result<String, CliError> {
         query.append_pair(&field.key, &value);
     }
     let query = query.finish();
+    // The query stands before a `#fragment`; after it, it would be part of
+    // the fragment, which is never sent.
+    let (path, fragment) = path.split_at(path.find('#').unwrap_or(path.len()));
     let joint = match path.contains('?') {
         true if path.ends_with(['?', '&']) => "",
         true => "&",
         false => "?",
     };
-    Ok(format!("{path}{joint}{query}"))
+    Ok(format!("{path}{joint}{query}{fragment}"))
 }
 
 #[cfg(test)]
@@ -566,8 +600,10 @@ mod tests {
             ("X-A: a\0b", "line break or NUL"),
             ("X-A\r\nB: c", "line break"),
             ("Authorization token-secret", "no colon"),
-            (": v", "not a header name"),
-            ("X A: v", "not a header name"),
+            (": v", "not `Name: value`"),
+            ("X A: v", "not `Name: value`"),
+            ("Authorization=Bearer secret: x", "not `Name: value`"),
+            ("Bearer secret:", "not `Name: value`"),
             ("X-A: caf\u{e9}", "beyond ASCII"),
             ("X-A: a\u{7}b", "control character"),
             ("Host: elsewhere.test", "sets this header itself"),
@@ -578,6 +614,19 @@ mod tests {
             let message = usage(parse_header(line));
             assert!(message.contains(said), "{line:?}: {message}");
             assert!(!message.contains("secret"), "{message}");
+        }
+    }
+
+    #[test]
+    fn a_header_debugs_as_its_name_only_and_only_a_valid_one() {
+        let debug = |line: &str| format!("{:?}", HeaderArg(line.to_owned()));
+        assert_eq!(debug("X-Id: r1"), "HeaderArg(X-Id: <redacted>)");
+        assert_eq!(
+            debug("Authorization: Bearer secret"),
+            "HeaderArg(Authorization: <redacted>)"
+        );
+        for mistyped in ["Authorization=Bearer secret: x", "Bearer secret", "secret"] {
+            assert_eq!(debug(mistyped), "HeaderArg(?: <redacted>)", "{mistyped}");
         }
     }
 
@@ -617,6 +666,8 @@ mod tests {
 
     #[test]
     fn keys_that_mean_nothing_clear_are_refused() {
+        let too_deep = format!("a{}=v", "[b]".repeat(64));
+        let far_too_deep = format!("a{}=v", "[b]".repeat(100_000));
         for (key, said) in [
             ("novalue", "needs a value"),
             ("=v", "no name"),
@@ -625,10 +676,18 @@ mod tests {
             ("a[b]c=v", "unbalanced"),
             ("a[[b]]=v", "unbalanced"),
             ("a[][b]=v", "can only end a key"),
+            (too_deep.as_str(), "deeper than 64 levels"),
+            (far_too_deep.as_str(), "deeper than 64 levels"),
         ] {
             let message = usage(fields(&[key], &[]));
             assert!(message.contains(said), "{key}: {message}");
+            assert!(
+                message.len() < 200,
+                "the key is quoted cut short: {message}"
+            );
         }
+        let deepest = format!("a{}=v", "[b]".repeat(63));
+        assert_eq!(fields(&[&deepest], &[]).unwrap()[0].path.len(), 64);
         let clash = fields(&["a=1", "a[b]=2"], &[]).unwrap();
         assert!(usage(json_object(&clash)).contains("both a value and an object"));
         let clash = fields(&["a=1", "a[]=2"], &[]).unwrap();
@@ -647,5 +706,10 @@ mod tests {
         assert_eq!(with_query("/v1/x?", &one).unwrap(), "/v1/x?b=2");
         let empty = fields(&["a[]"], &[]).unwrap();
         assert!(usage(with_query("/v1/x", &empty)).contains("empty array"));
+        assert_eq!(with_query("/v1/x#top", &one).unwrap(), "/v1/x?b=2#top");
+        assert_eq!(
+            with_query("/v1/x?a=1#t?u", &one).unwrap(),
+            "/v1/x?a=1&b=2#t?u"
+        );
     }
 }
