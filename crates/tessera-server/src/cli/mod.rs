@@ -218,21 +218,25 @@ async fn run(command: Command) -> Result<()> {
                 crate::store::DatabaseLocation::Sqlite(path) => !path.exists(),
                 crate::store::DatabaseLocation::Postgres(_) => false,
             };
-            let store = Store::open(&settings.database).await?;
+            let store = Store::connect(&settings.database).await?;
+            let before = store.applied_schema().await;
+            let migrated = store.migrate().await;
             store.close().await;
-            let schema = Store::schema_version();
+            let (before, schema) = (before?, Store::schema_version());
+            migrated?;
+            let database = &settings.database;
             match new_database {
                 true => {
-                    eprintln!(
-                        "note: there was no database at {}; created a new one",
-                        settings.database
-                    );
-                    println!("created database {} (schema {schema})", settings.database);
+                    eprintln!("note: there was no database at {database}; created a new one");
+                    println!("created database {database} (schema {schema})");
                 }
-                false => println!(
-                    "database {} is up to date (schema {schema})",
-                    settings.database
-                ),
+                false if before == schema => {
+                    println!("database {database} is up to date (schema {schema})")
+                }
+                false if before == 0 => {
+                    println!("created the tables of database {database} (schema {schema})")
+                }
+                false => println!("migrated database {database} from schema {before} to {schema}"),
             }
             Ok(())
         }

@@ -187,6 +187,29 @@ impl Store {
             .unwrap_or(0)
     }
 
+    /// The newest migration applied to this database: 0 for one never
+    /// migrated. Read before [`Store::migrate`], so that `tesserad migrate`
+    /// can say what it changed.
+    pub async fn applied_schema(&self) -> Result<i64> {
+        let table = match self.backend {
+            Backend::Sqlite => {
+                "SELECT COUNT(*) FROM sqlite_master \
+                 WHERE type = 'table' AND name = '_sqlx_migrations'"
+            }
+            Backend::Postgres => {
+                "SELECT COUNT(*) FROM information_schema.tables \
+                 WHERE table_name = '_sqlx_migrations' AND table_schema = current_schema()"
+            }
+        };
+        let (tables,): (i64,) = self.one(table, ()).await?;
+        if tables == 0 {
+            return Ok(0);
+        }
+        let sql = "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success";
+        let (version,): (i64,) = self.one(sql, ()).await?;
+        Ok(version)
+    }
+
     pub async fn migrate(&self) -> Result<()> {
         let migrator = match self.backend {
             Backend::Sqlite => &sqlite::MIGRATOR,
@@ -587,6 +610,19 @@ mod tests {
         assert!(err.contains("9999"), "{err}");
         let known = format!("(schema {})", Store::schema_version());
         assert!(err.contains(&known), "{err}");
+    }
+
+    #[tokio::test]
+    async fn the_applied_schema_is_read_before_migrating() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = DatabaseLocation::Sqlite(dir.path().join("t.db"));
+        let store = Store::connect(&location).await.unwrap();
+        assert_eq!(store.applied_schema().await.unwrap(), 0);
+        store.migrate().await.unwrap();
+        assert_eq!(
+            store.applied_schema().await.unwrap(),
+            Store::schema_version()
+        );
     }
 
     /// Both backends end at the same migration, the number `--version` shows.

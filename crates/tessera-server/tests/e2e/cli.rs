@@ -88,6 +88,54 @@ fn migrate_says_when_it_created_a_new_database() {
     assert!(again.stderr.is_empty(), "{again:?}");
 }
 
+/// `migrate` says what it did to an existing database: nothing, the
+/// tables of an empty one, or which schema it upgraded from.
+#[tokio::test]
+async fn migrate_says_what_it_changed() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        if backend == Backend::Postgres && !postgres_available() {
+            continue;
+        }
+        let db = Database::create(backend);
+        // The SQLite file exists, empty, as a database made beforehand would.
+        if let Some(path) = db.url.strip_prefix("sqlite://") {
+            std::fs::write(path, b"").unwrap();
+        }
+        let migrate = || {
+            let out = Command::new(TESSERAD)
+                .args(["migrate", "--database", &db.url])
+                .env("TESSERAD_MASTER_KEY", tessera_testkit::master_key())
+                .env_remove("TESSERAD_CONFIG")
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{backend:?}: {out:?}");
+            String::from_utf8(out.stdout).unwrap()
+        };
+        assert!(
+            migrate().contains("created the tables of database"),
+            "{backend:?}"
+        );
+        let again = migrate();
+        assert!(
+            again.contains("is up to date (schema 16)"),
+            "{backend:?}: {again}"
+        );
+        // As a database left at schema 15 by the tesserad before migration 0016.
+        for undo in [
+            "DROP INDEX audit_events_own",
+            "DROP INDEX audit_events_failed_sign_ins",
+            "DELETE FROM _sqlx_migrations WHERE version = 16",
+        ] {
+            crate::support::execute(&db, undo).await;
+        }
+        let upgraded = migrate();
+        assert!(
+            upgraded.contains("from schema 15 to 16"),
+            "{backend:?}: {upgraded}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn postgres_requires_a_master_key() {
     if !postgres_available() {
