@@ -54,10 +54,12 @@ pub fn default_scope() -> Scopes {
     Scopes::parse(THIRD_PARTY_OPERATION)
 }
 
-/// Signs and records a new API key.
 /// The latest expiry an API key may be given: 9999-12-31T23:59:59Z.
 pub const LATEST_EXPIRY: i64 = 253_402_300_799;
 
+/// Signs and records a new API key, with no cap on how many the account has:
+/// for the operator (`admin api-key create`) and the server itself (dev seed,
+/// client credentials); a user's request goes through [`issue_for_user`].
 pub async fn issue(
     store: &Store,
     keyring: &Keyring,
