@@ -198,9 +198,9 @@ impl App for Cli {
                     CliError::NotLoggedIn { .. } => texts::not_authenticated(false),
                     other => other,
                 })?;
-                let me = auth::target(ctx)?
-                    .api(ctx, io)?
-                    .me(&active.authorization)
+                // "429: Rate limit exceeded. Retry with backoff." (overview)
+                let client = auth::target(ctx)?.api(ctx, io)?;
+                let me = auth::test::me(ctx, io, &client, &active.authorization)
                     .map_err(|e| texts::test_failed(&active, e))?;
                 Ok(texts::tested(io, &active, &me)?)
             }

@@ -829,6 +829,42 @@ fn another_403_is_not_explained_as_a_missing_scope() {
     );
 }
 
+/// "429 — Rate limit exceeded. Retry with backoff." (lofty-auth-overview.txt):
+/// `auth test` gave up at the first 429 (exit 6); it now waits per
+/// `Retry-After` as `tessera auth test` does, and says so.
+#[test]
+fn test_waits_out_a_rate_limit_as_documented() {
+    let me = r#"{"account_id":"acct_1","email":"a@example.test","credential":"api_key","credential_id":"key_1","scope":"THIRD_PARTY_OPERATION"}"#;
+    let answers = std::sync::Mutex::new(vec![
+        StubResponse::text(200, me).header("content-type", "application/json"),
+        StubResponse::text(429, r#"{"message":"Rate limit exceeded"}"#)
+            .header("content-type", "application/json")
+            .header("Retry-After", "0"),
+    ]);
+    let server = HttpStub::builder()
+        .fallback(move |_, _| answers.lock().unwrap().pop().expect("two requests"))
+        .start();
+    let run = home()
+        .run(
+            &["auth", "test"],
+            &[("LOFTY_API_URL", &server.url), ("LOFTY_CUSTOMER_KEY", "k")],
+        )
+        .ok();
+    assert_eq!(server.requests_to("/v1/me").len(), 2);
+    assert!(
+        run.stderr()
+            .starts_with("rate limited (HTTP 429); retrying in 0."),
+        "{}",
+        run.stderr()
+    );
+    assert!(
+        run.stdout()
+            .starts_with("Authentication OK: a@example.test (account acct_1)"),
+        "{}",
+        run.stdout()
+    );
+}
+
 #[test]
 fn test_with_a_key_lacking_the_scope_explains_the_200100_error() {
     let server = Tesserad::start();

@@ -7,6 +7,7 @@ use crate::io::Io;
 use serde::Serialize;
 use tessera_client::Error as ClientError;
 use tessera_client::retry::RetryPolicy;
+use tessera_client::{ApiClient, Authorization};
 use tessera_proto::ApiKey;
 use tessera_proto::api::Me;
 
@@ -26,40 +27,49 @@ struct TestJson<'a> {
     me: &'a Me,
 }
 
+/// Who `authorization` acts for (`GET /v1/me`). A 429 is waited out (per
+/// `Retry-After`, capped, a bounded number of times) as `api` does and
+/// kubectl does, each wait said on stderr: the credential is not at fault,
+/// and failing at once makes every script retry by hand. A persona's own
+/// `auth test` calls this too.
+pub fn me(
+    ctx: &Ctx,
+    io: &mut Io,
+    client: &ApiClient,
+    authorization: &Authorization,
+) -> Result<Me, ClientError> {
+    let stderr = &mut *io.stderr;
+    client.me_with_retry(
+        authorization,
+        &RetryPolicy::default(),
+        ctx.clock,
+        ctx.now,
+        &mut |wait| crate::api::say_wait(stderr, wait),
+    )
+}
+
 pub fn run(args: &TestArgs, ctx: &Ctx, io: &mut Io) -> Result<(), CliError> {
     let active = super::credential::active(ctx, args.api_key.as_ref(), io)?;
     let target = super::target(ctx)?;
     let server = &target.server;
     let client = target.api(ctx, io)?;
-    // A 429 is waited out (per `Retry-After`, capped, a bounded number of
-    // times) as `api` does and kubectl does: the credential is not at
-    // fault, and failing at once makes every script retry by hand.
-    let stderr = &mut *io.stderr;
-    let me = client
-        .me_with_retry(
-            &active.authorization,
-            &RetryPolicy::default(),
-            ctx.clock,
-            ctx.now,
-            &mut |wait| crate::api::say_wait(stderr, wait),
-        )
-        .map_err(|e| {
-            let hint = match &e {
-                ClientError::Unauthorized { .. } => Some(format!(
-                    "{server} does not accept the credential from {}; log in again (`{} auth login`)",
-                    active.source_detail, ctx.spec.name
-                )),
-                ClientError::Forbidden { .. } => Some(
-                    "the credential is valid but lacks the THIRD_PARTY_OPERATION scope".to_owned(),
-                ),
-                ClientError::Network { .. } => Some(format!(
-                    "is the server running? `{} auth status` shows which server is used",
-                    ctx.spec.name
-                )),
-                _ => None,
-            };
-            CliError::from(e).maybe_hint(hint)
-        })?;
+    let me = me(ctx, io, &client, &active.authorization).map_err(|e| {
+        let hint = match &e {
+            ClientError::Unauthorized { .. } => Some(format!(
+                "{server} does not accept the credential from {}; log in again (`{} auth login`)",
+                active.source_detail, ctx.spec.name
+            )),
+            ClientError::Forbidden { .. } => {
+                Some("the credential is valid but lacks the THIRD_PARTY_OPERATION scope".to_owned())
+            }
+            ClientError::Network { .. } => Some(format!(
+                "is the server running? `{} auth status` shows which server is used",
+                ctx.spec.name
+            )),
+            _ => None,
+        };
+        CliError::from(e).maybe_hint(hint)
+    })?;
     if args.json {
         return super::print_json(
             io,
