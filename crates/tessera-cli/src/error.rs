@@ -1,9 +1,24 @@
 //! The one error type of the CLI. Exit codes come from `exit::exit_for`.
 
 use std::borrow::Cow;
+use tessera_client::oauth::OAuthError;
 
 const NOT_WRITABLE: &str =
     "the configuration directory must be yours and writable: check it with `ls -ld`";
+const SERVER_FAULT: &str = "the fault is on the server's side, not the credential's: try again in a while; if it persists, tell the server's operators";
+const RATE_LIMITED: &str =
+    "the server is limiting requests (HTTP 429), not refusing the credential: try again in a while";
+
+/// The HTTP status an OAuth endpoint answered with, when it failed with one.
+pub(crate) fn oauth_status(error: &OAuthError) -> Option<u16> {
+    match error {
+        OAuthError::Rejected { status, .. } => *status,
+        OAuthError::ApiRejected { status, .. } | OAuthError::BadResponse { status, .. } => {
+            Some(*status)
+        }
+        _ => None,
+    }
+}
 
 /// A command failure, with a message for the user and an optional hint that
 /// names what to do instead.
@@ -98,10 +113,20 @@ impl CliError {
             CliError::Client {
                 source: tessera_client::Error::Server { status: 500.., .. },
                 hint: None,
-            } => Some(
-                "the fault is on the server's side, not the credential's: try again in a while; if it persists, tell the server's operators"
-                    .into(),
-            ),
+            } => Some(SERVER_FAULT.into()),
+            // The same from an OAuth endpoint (discovery, token, one-time
+            // codes): a 5xx or a rate limit is no reason to check the
+            // credential, which the flows' own hints would send one to do.
+            CliError::Client {
+                source: tessera_client::Error::OAuth(e),
+                hint: None,
+            } => match oauth_status(e) {
+                Some(500..) => Some(SERVER_FAULT.into()),
+                Some(429) if !matches!(e, OAuthError::ApiRejected { .. }) => {
+                    Some(RATE_LIMITED.into())
+                }
+                _ => None,
+            },
             CliError::Client { hint, .. } => hint.as_deref().map(Cow::Borrowed),
             CliError::Usage(_)
             | CliError::UsageShown

@@ -1075,6 +1075,61 @@ fn a_command_group_without_its_command_shows_its_help_whatever_the_options() {
     }
 }
 
+/// "429 — Rate limit exceeded. Retry with backoff." (lofty-auth-overview.txt):
+/// a login answered 429 or 5xx was told to check what is on this side: "does
+/// not publish OAuth metadata (RFC 8414)", "check LOFTY_CLIENT_ID, ...", "check
+/// the token URL ... and the session ID". It is now told the server is limiting
+/// requests or failing.
+#[test]
+fn a_rate_limited_or_failing_server_is_not_blamed_on_the_credentials() {
+    let limited = HttpStub::answering(
+        StubResponse::text(429, r#"{"error":"rate_limited"}"#)
+            .header("content-type", "application/json")
+            .header("Retry-After", "0"),
+    );
+    let failing = HttpStub::answering(
+        StubResponse::text(500, r#"{"error":"server_error"}"#)
+            .header("content-type", "application/json"),
+    );
+    let vendor = [
+        ("LOFTY_CUSTOMER_KEY", "k"),
+        ("LOFTY_CLIENT_ID", "app_1"),
+        ("LOFTY_CLIENT_SECRET", "s"),
+    ];
+    for (server, hint) in [
+        (
+            &limited,
+            "the server is limiting requests (HTTP 429), not refusing the credential: try again in a while",
+        ),
+        (
+            &failing,
+            "the fault is on the server's side, not the credential's: try again in a while; if it persists, tell the server's operators",
+        ),
+    ] {
+        let token_url = format!("{}/token", server.url);
+        let mut vars = vendor.to_vec();
+        vars.push(("LOFTY_API_URL", &server.url));
+        for args in [
+            &["auth", "login"][..],
+            &["auth", "login-browser"],
+            &[
+                "auth",
+                "login-session",
+                "--tokenurl",
+                &token_url,
+                "--sessionid",
+                "abc",
+            ],
+        ] {
+            let stderr = home().run(args, &vars).expect_code(6).stderr();
+            let lines: Vec<&str> = stderr.lines().collect();
+            assert_eq!(lines.len(), 2, "{args:?}: {stderr}");
+            assert!(lines[0].starts_with("error: "), "{args:?}: {}", lines[0]);
+            assert_eq!(lines[1], hint, "{args:?}");
+        }
+    }
+}
+
 #[test]
 fn login_session_hints_name_the_token_url_and_the_session_id() {
     // Nothing listens: the token URL is named, not the API URL.

@@ -63,6 +63,9 @@ impl LoginError {
                         // down nor "not an OAuth server"; the error's own
                         // hint (wait) is the one that fits.
                         OAuthError::NoAnswer { .. } => return None,
+                        // It answered 5xx or 429: failing or limiting, not
+                        // "no OAuth server"; the error's own hint says so.
+                        error if server_trouble(error) => return None,
                         error if error.is_unreachable() => words.unreachable,
                         _ => words.not_oauth,
                     };
@@ -74,14 +77,26 @@ impl LoginError {
                 (error, hint)
             }
             LoginError::Setup(error) => (error, None),
+            // A flow's hint names what to check on this side (a client
+            // id, a session id, the token URL): wrong for a server failing
+            // or limiting requests, whose own hint is said instead.
             LoginError::Grant(error) => {
-                let hint = grant(&error);
+                let hint = match server_trouble(&error) {
+                    true => None,
+                    false => grant(&error),
+                };
                 (error, hint)
             }
             LoginError::Local(error) => return error,
         };
         CliError::from(ClientError::OAuth(error)).maybe_hint(hint)
     }
+}
+
+/// A 5xx or a 429 from an OAuth endpoint, or a refusal in the server's
+/// own words for its trouble (`server_error`, `temporarily_unavailable`).
+fn server_trouble(error: &OAuthError) -> bool {
+    error.is_server_trouble() || matches!(crate::error::oauth_status(error), Some(429 | 500..))
 }
 
 impl From<CliError> for LoginError {
@@ -322,5 +337,45 @@ mod tests {
             "the server may be overloaded or stuck; try again in a while"
         );
         assert_eq!(crate::exit::exit_for(&error), crate::Exit::Server);
+    }
+
+    /// A discovery answered 503 was hinted "does not look like an OAuth
+    /// authorization server", and a token endpoint's 429 `rate_limited` got
+    /// the flow's "check the client id" hint: a failing or limiting server
+    /// now gets the hint for that, whatever the flow would say.
+    #[test]
+    fn a_failing_or_limiting_server_is_not_blamed_on_this_side() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = crate::context::testing::ctx(&dir);
+        let failing = LoginError::Discovery {
+            server: "http://127.0.0.1:9".into(),
+            error: OAuthError::BadResponse {
+                url: "http://127.0.0.1:9/.well-known/oauth-authorization-server".into(),
+                status: 503,
+                detail: "no authorization server metadata here".into(),
+            },
+        }
+        .hinted(&ctx, Some(&TESSERA_DISCOVERY), |_| None);
+        let hint = failing.hint().unwrap().into_owned();
+        assert!(
+            hint.starts_with("the fault is on the server's side"),
+            "{hint}"
+        );
+        assert_eq!(crate::exit::exit_for(&failing), crate::Exit::Server);
+
+        let body = serde_json::from_value(serde_json::json!({"error": "rate_limited"})).unwrap();
+        let limited = LoginError::Grant(OAuthError::Rejected {
+            status: Some(429),
+            body,
+        })
+        .hinted(&ctx, Some(&TESSERA_DISCOVERY), |_| {
+            Some("check the client id".into())
+        });
+        let hint = limited.hint().unwrap().into_owned();
+        assert!(
+            hint.starts_with("the server is limiting requests (HTTP 429)"),
+            "{hint}"
+        );
+        assert_eq!(crate::exit::exit_for(&limited), crate::Exit::Server);
     }
 }
