@@ -391,6 +391,9 @@ impl Refresher for UreqRefresher<'_> {
         session: &OAuthSession,
         customer_key: Option<&ApiKey>,
     ) -> Result<TokenResponse, OAuthError> {
+        // From the first request on, the metadata look-up's included: it
+        // holds the profile's lock as long as any other request.
+        let start = self.clock.now();
         let http =
             oauth::UreqClient::with_transport(&self.transport, std::time::Duration::from_secs(30));
         let endpoint = oauth::require_endpoint(&session.token_endpoint, "token endpoint")?;
@@ -406,7 +409,6 @@ impl Refresher for UreqRefresher<'_> {
             http: &http,
             env: self.env,
         };
-        let start = self.clock.now();
         let mut attempt = 1;
         loop {
             // Each attempt anew: a DPoP proof is good for one request only.
@@ -1451,5 +1453,77 @@ mod tests {
         );
         assert_eq!(server.requests_to("/token").len(), 1);
         assert!(clock.1.borrow().is_empty());
+    }
+
+    /// A token endpoint on another origin is first looked up in the
+    /// server's metadata, a request of the renewal's like the others (30 s
+    /// at worst). The budget began after it: with each answer taking 25 s,
+    /// a wait still started 50 s into the renewal, and a second request
+    /// after it (over 127.0.0.1: 85 s in all, not the 50 s of one try).
+    #[test]
+    fn the_renewal_budget_counts_the_metadata_look_up() {
+        use std::cell::RefCell;
+        use std::sync::{Arc, Mutex};
+        use std::time::{Duration, Instant};
+        use tessera_testkit::{HttpStub, StubResponse};
+        /// Virtual time that the stubs move on as they answer.
+        struct Shared(Instant, Arc<Mutex<Duration>>, RefCell<Vec<Duration>>);
+        impl oauth::Clock for Shared {
+            fn now(&self) -> Instant {
+                self.0 + *self.1.lock().unwrap()
+            }
+            fn sleep(&self, duration: Duration) {
+                *self.1.lock().unwrap() += duration;
+                self.2.borrow_mut().push(duration);
+            }
+        }
+        let elapsed = Arc::new(Mutex::new(Duration::ZERO));
+        let slowly = |elapsed: &Arc<Mutex<Duration>>| {
+            let elapsed = elapsed.clone();
+            move || *elapsed.lock().unwrap() += Duration::from_secs(25)
+        };
+        let answered = slowly(&elapsed);
+        let elsewhere = HttpStub::builder()
+            .fallback(move |_, _| {
+                answered();
+                StubResponse::text(429, r#"{"error":"rate_limited"}"#)
+                    .header("Content-Type", "application/json")
+                    .header("Retry-After", "4")
+            })
+            .start();
+        let token_endpoint = format!("{}/token", elsewhere.url);
+        let listed = token_endpoint.clone();
+        let answered = slowly(&elapsed);
+        let server = HttpStub::builder()
+            .route(
+                "GET",
+                "/.well-known/oauth-authorization-server",
+                move |_, url| {
+                    answered();
+                    StubResponse::json(
+                        200,
+                        serde_json::json!({"issuer": url, "token_endpoint": listed}),
+                    )
+                },
+            )
+            .start();
+        let now = 1_800_000_000;
+        let mut session = expired_session(now);
+        session.token_endpoint = Some(token_endpoint);
+        session.expires_at = Some(now - 1);
+        let clock = Shared(Instant::now(), elapsed, RefCell::default());
+        let env = std::collections::BTreeMap::<String, String>::new();
+        let refresher = UreqRefresher {
+            transport: crate::Transport::default(),
+            server: server.url.clone(),
+            env: &env,
+            clock: &clock,
+            now,
+        };
+        let renewal = refresher.renew(&session, None);
+        assert!(renewal.unwrap_err().is_server_trouble());
+        assert_eq!(server.requests().len(), 1, "the metadata was looked up");
+        assert_eq!(elsewhere.requests_to("/token").len(), 1);
+        assert!(clock.2.borrow().is_empty(), "{:?}", clock.2.borrow());
     }
 }
