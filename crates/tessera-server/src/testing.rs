@@ -260,3 +260,22 @@ impl std::io::Write for CapturedLog {
         Ok(())
     }
 }
+
+/// How many of requests made at the same moment against a cap succeeded,
+/// asserting that every other one was refused as over the cap
+/// (`Error::Conflict`): an error of the database (SQLite's "database is
+/// locked", a write that lost its snapshot) is no refusal, and counted as
+/// one it would hide a transaction that does not take turns.
+pub fn one_made_the_rest_refused(
+    answers: Vec<Result<crate::error::Result<()>, tokio::task::JoinError>>,
+) -> usize {
+    let mut made = 0;
+    for answer in answers {
+        match answer.expect("the request's task") {
+            Ok(()) => made += 1,
+            Err(crate::error::Error::Conflict(_)) => {}
+            Err(other) => panic!("refused other than by the cap: {other:?}"),
+        }
+    }
+    made
+}
