@@ -140,12 +140,6 @@ fn trust_rule_values(
 }
 
 impl Store {
-    pub async fn insert_trust_rule(&self, rule: &TrustRule) -> Result<()> {
-        self.execute(INSERT_TRUST_RULE, trust_rule_values(rule)?)
-            .await?;
-        Ok(())
-    }
-
     /// Inserts a rule unless its app already has one that `same` says it
     /// repeats, or (with a `cap`) has `cap` rules, however many requests ask
     /// at once. `account_id` owns the app: its row is what such requests take
