@@ -58,8 +58,8 @@ pub fn default_scope() -> Scopes {
 pub const LATEST_EXPIRY: i64 = 253_402_300_799;
 
 /// Signs and records a new API key, with no cap on how many the account has:
-/// for the operator (`admin api-key create`) and the server itself (dev seed,
-/// client credentials); a user's request goes through [`issue_for_user`].
+/// for the operator (`admin api-key create`), the dev seed and tests; a
+/// user's request goes through [`issue_for_user`].
 pub async fn issue(
     store: &Store,
     keyring: &Keyring,
