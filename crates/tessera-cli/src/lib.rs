@@ -194,6 +194,27 @@ mod tests {
         );
     }
 
+    /// `auth env --help` (and its man page) showed the rustdoc of the struct
+    /// behind it, "`auth env`: a subcommand manages environments; none prints
+    /// shell exports", in place of the command's own text, and lost the
+    /// warning that a login bound to this machine cannot be exported.
+    #[test]
+    fn auth_env_help_is_the_commands_own_text() {
+        use clap::CommandFactory as _;
+        let mut cli = Cli::command();
+        let env = cli
+            .find_subcommand_mut("auth")
+            .and_then(|auth| auth.find_subcommand_mut("env"))
+            .expect("auth env");
+        let help = env.render_long_help().to_string();
+        assert!(
+            help.starts_with("Manage environments (named servers); without a subcommand, print"),
+            "{help}"
+        );
+        assert!(help.contains("bound to this machine (DPoP)"), "{help}");
+        assert!(!help.contains("a subcommand manages"), "{help}");
+    }
+
     #[test]
     fn every_exit_code_is_distinct() {
         let codes = [

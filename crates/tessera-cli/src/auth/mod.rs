@@ -137,7 +137,9 @@ const ENV_HELP: &str = crate::with_examples!(
   eval \"$({command})\" && curl -H \"Authorization: $TESSERA_AUTHORIZATION\" \"$TESSERA_URL/v1/me\""
 );
 
-/// `auth env`: a subcommand manages environments; none prints shell exports.
+// `auth env`: a subcommand manages environments; none prints shell exports.
+// Not a doc comment: clap would show it as the command's help in place of
+// the `AuthCommand::Env` variant's.
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct EnvGroup {
