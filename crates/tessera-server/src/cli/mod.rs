@@ -414,6 +414,24 @@ mod tests {
         assert!(!says("admin account create -- --json"));
     }
 
+    /// `--mail-outbox` said its default was `outbox/` beside the SQLite file,
+    /// and said nothing of a PostgreSQL deployment, whose outbox is in the
+    /// user's data directory.
+    #[test]
+    fn the_outbox_help_gives_both_defaults() {
+        let mut command = super::command();
+        command.build();
+        let serve = command.find_subcommand("serve").expect("serve");
+        let outbox = serve
+            .get_arguments()
+            .find(|arg| arg.get_id() == "mail_outbox")
+            .expect("--mail-outbox");
+        let help = outbox.get_help().expect("help").to_string();
+        assert!(help.contains("beside the SQLite database file"), "{help}");
+        assert!(help.contains("PostgreSQL"), "{help}");
+        assert!(help.contains("data directory"), "{help}");
+    }
+
     #[test]
     fn help_never_shows_environment_values() {
         fn check(command: &clap::Command, path: &str, seen: &mut usize) {

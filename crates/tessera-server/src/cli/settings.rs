@@ -76,7 +76,8 @@ pub struct SettingsArgs {
     #[arg(value_name = "PREFIX")]
     pub api_key_prefix: Option<String>,
     /// Directory for outgoing mail when no SMTP server is configured
-    /// (default: `outbox/` beside the SQLite database file).
+    /// (default: `outbox/` beside the SQLite database file; with PostgreSQL,
+    /// in the user's data directory).
     #[arg(long, env = "TESSERAD_MAIL_OUTBOX", global = true, value_name = "DIR")]
     pub mail_outbox: Option<PathBuf>,
     /// Send mail over SMTP: `smtps://user:pass@host` (TLS), `smtp://host:587?tls=required`
