@@ -13,6 +13,7 @@
 //! also fails the command (401 → 4, 429 after the last attempt and 5xx → 6,
 //! other statuses → 1).
 
+use crate::args::Secret;
 use crate::auth;
 use crate::context::Ctx;
 use crate::error::CliError;
@@ -50,16 +51,16 @@ pub struct ApiArgs {
     #[arg(short = 'X', long, value_name = "METHOD")]
     pub method: Option<String>,
     /// A JSON request body; `@FILE` reads it from a file, `@-` from stdin.
-    #[arg(short = 'd', long, value_name = "JSON")]
-    pub data: Option<String>,
+    #[arg(short = 'd', long, value_name = "JSON", value_parser = crate::args::secret_arg)]
+    pub data: Option<Secret>,
     /// A string field of a JSON object body (query parameter with GET);
     /// `key[]=v` appends to an array, `key[sub]=v` nests.
-    #[arg(short = 'f', long = "raw-field", value_name = "KEY=VALUE")]
-    pub raw_field: Vec<String>,
+    #[arg(short = 'f', long = "raw-field", value_name = "KEY=VALUE", value_parser = crate::args::secret_arg)]
+    pub raw_field: Vec<Secret>,
     /// A typed field: true, false, null and integers become JSON; `@FILE`
     /// reads the value from a file, `@-` from stdin.
-    #[arg(short = 'F', long = "field", value_name = "KEY=VALUE")]
-    pub field: Vec<String>,
+    #[arg(short = 'F', long = "field", value_name = "KEY=VALUE", value_parser = crate::args::secret_arg)]
+    pub field: Vec<Secret>,
     /// A request header, `Name: value`; repeatable. An `Authorization`
     /// header replaces the profile's credential.
     #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
@@ -268,7 +269,7 @@ fn other_server_hint(ctx: &Ctx, target: &auth::Target, path: &str, error: Client
 /// The `--data` body, checked to be JSON so that a typo fails here with exit 2
 /// rather than at the server.
 fn read_body(args: &ApiArgs, io: &mut Io) -> Result<Option<Vec<u8>>, CliError> {
-    let Some(data) = &args.data else {
+    let Some(data) = args.data.as_ref().map(Secret::expose_secret) else {
         return Ok(None);
     };
     let bytes = match data.strip_prefix('@') {
@@ -361,14 +362,14 @@ struct Field {
 /// typed and read.
 fn read_fields(args: &ApiArgs, io: &mut Io) -> Result<Vec<Field>, CliError> {
     let mut read_stdin = false;
-    let raw = args.raw_field.iter().map(|f| (f, false));
-    let typed = args.field.iter().map(|f| (f, true));
+    let raw = args.raw_field.iter().map(|f| (f.expose_secret(), false));
+    let typed = args.field.iter().map(|f| (f.expose_secret(), true));
     raw.chain(typed)
         .map(|(field, typed)| {
             let flag = if typed { "-F" } else { "-f" };
             let (key, value) = match field.split_once('=') {
                 Some((key, value)) => (key, Some(value)),
-                None => (field.as_str(), None),
+                None => (field, None),
             };
             let (path, push) = parse_key(key, flag)?;
             let value = match value {
@@ -561,8 +562,8 @@ mod tests {
             path: "/v1/x".into(),
             method: None,
             data: None,
-            raw_field: raw.iter().map(|s| s.to_string()).collect(),
-            field: typed.iter().map(|s| s.to_string()).collect(),
+            raw_field: raw.iter().map(|s| Secret::new(*s)).collect(),
+            field: typed.iter().map(|s| Secret::new(*s)).collect(),
             header: Vec::new(),
             include: false,
             silent: false,

@@ -19,7 +19,8 @@ pub fn secret_arg(value: &str) -> Result<Secret, std::convert::Infallible> {
     Ok(Secret::new(value))
 }
 
-/// A secret argument (session id, one-time code): `Debug` does not show it.
+/// A secret argument (session id, one-time code, an `api` request body or
+/// field): `Debug` does not show it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 

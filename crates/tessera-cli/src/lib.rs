@@ -138,6 +138,15 @@ mod tests {
                 "-H",
                 "Authorization: token sekrit-value",
             ],
+            &["tessera", "api", "/v1/x", "-f", "password=sekrit-value"],
+            &["tessera", "api", "/v1/x", "-F", "token=sekrit-value"],
+            &[
+                "tessera",
+                "api",
+                "/v1/x",
+                "-d",
+                r#"{"password":"sekrit-value"}"#,
+            ],
         ] {
             let cli = Cli::try_parse_from(args).unwrap();
             assert!(!format!("{cli:?}").contains("sekrit"), "{args:?}");
