@@ -45,6 +45,42 @@ fn an_expired_token_is_refreshed_once_and_cached() {
     assert_eq!(json["source"], "oauth");
 }
 
+/// A renewal the token endpoint rate limits is waited out (bounded), and
+/// the wait is said on stderr: it was up to half a minute without a word.
+#[test]
+fn a_rate_limited_renewal_says_that_it_waits() {
+    let answered = std::sync::atomic::AtomicUsize::new(0);
+    let stub = HttpStub::builder()
+        .route("POST", "/token", move |_, _| {
+            match answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                0 => StubResponse::text(429, r#"{"error":"rate_limited"}"#)
+                    .header("Content-Type", "application/json")
+                    .header("Retry-After", "0"),
+                _ => StubResponse::text(
+                    200,
+                    r#"{"access_token":"at-2","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-2"}"#,
+                )
+                .header("Content-Type", "application/json"),
+            }
+        })
+        .start();
+    let t = Tessera::new(&stub.url);
+    t.seed_session(&format!(
+        "method = \"web\"\naccess_token = \"at-1\"\nrefresh_token = \"rt-1\"\nexpires_at = 1000\nclient_id = \"tessera-cli\"\ntoken_endpoint = \"{}/token\"\nobtained_at = 0\n",
+        stub.url
+    ));
+    let out = t.run(&["auth", "token"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "at-2\n");
+    let said = stderr(&out);
+    assert!(
+        said.starts_with("renewing the token: rate limited (HTTP 429); retrying in ")
+            && said.trim_end().ends_with("(attempt 2 of 3)")
+            && said.lines().count() == 1,
+        "{said}"
+    );
+}
+
 #[test]
 fn thirty_two_processes_with_an_expired_token_refresh_once() {
     let server = TokenServer::start(RefreshReply::Grant);

@@ -351,6 +351,9 @@ pub struct UreqRefresher<'a> {
     pub env: &'a dyn EnvVars,
     pub clock: &'a dyn oauth::Clock,
     pub now: i64,
+    /// Told of each wait before it starts, so that a command can say why it
+    /// is quiet (a CLI: a line on stderr, as `api` says its waits).
+    pub on_wait: &'a dyn Fn(&crate::retry::RateLimitWait),
 }
 
 /// Waits for a rate-limited renewal: few and short, as they are made holding
@@ -437,7 +440,7 @@ impl Refresher for UreqRefresher<'_> {
             {
                 return renewal;
             }
-            tracing::debug!(?wait, "token endpoint rate limited the renewal");
+            (self.on_wait)(&wait);
             self.clock.sleep(wait.delay);
             attempt += 1;
         }
@@ -1366,16 +1369,21 @@ mod tests {
             session.expires_at = Some(expires_at);
             let clock = Sleeps::default();
             let env = std::collections::BTreeMap::<String, String>::new();
+            let told = std::cell::RefCell::new(Vec::new());
             let refresher = UreqRefresher {
                 transport: crate::Transport::default(),
                 server: server.url.clone(),
                 env: &env,
                 clock: &clock,
                 now,
+                on_wait: &|wait| told.borrow_mut().push(wait.delay),
             };
             let renewal = refresher.renew(&session, None);
             let requests = server.requests_to("/token").len();
-            (renewal, requests, clock.0.take())
+            let slept = clock.0.take();
+            // Each wait is told before it starts, as it is slept.
+            assert_eq!(told.take(), slept);
+            (renewal, requests, slept)
         };
         let ok = || StubResponse::text(200, token).header("Content-Type", "application/json");
         let now = 1_800_000_000;
@@ -1444,6 +1452,7 @@ mod tests {
             env: &env,
             clock: &clock,
             now,
+            on_wait: &|_| {},
         };
         assert!(
             refresher
@@ -1519,6 +1528,7 @@ mod tests {
             env: &env,
             clock: &clock,
             now,
+            on_wait: &|_| {},
         };
         let renewal = refresher.renew(&session, None);
         assert!(renewal.unwrap_err().is_server_trouble());

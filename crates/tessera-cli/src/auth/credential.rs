@@ -126,12 +126,23 @@ pub fn from_resolution(
             } else {
                 target.transport(ctx, io)?
             };
+            let stderr = std::cell::RefCell::new(&mut *io.stderr);
             let refresher = UreqRefresher {
                 transport,
                 server: target.server,
                 env: ctx.env,
                 clock: ctx.clock,
                 now: ctx.now,
+                // Up to half a minute without a word otherwise.
+                on_wait: &|wait| {
+                    let _ = writeln!(
+                        stderr.borrow_mut(),
+                        "renewing the token: rate limited (HTTP 429); retrying in {:.1}s (attempt {} of {})",
+                        wait.delay.as_secs_f64(),
+                        wait.attempt + 1,
+                        wait.max_attempts
+                    );
+                },
             };
             let fresh = token_cache::fresh_session(
                 &ctx.store,
