@@ -1345,6 +1345,32 @@ mod tests {
         }
     }
 
+    /// Renews, through a [`UreqRefresher`] on `server` and `clock`, a login
+    /// that expired (or expires) at `expires_at`, its token endpoint at
+    /// `token_endpoint`; `on_wait` hears of each rate-limit wait.
+    fn renew_at(
+        server: &str,
+        token_endpoint: String,
+        expires_at: i64,
+        clock: &dyn oauth::Clock,
+        on_wait: &dyn Fn(&crate::retry::RateLimitWait),
+    ) -> Result<TokenResponse, OAuthError> {
+        let now = 1_800_000_000;
+        let mut session = expired_session(now);
+        session.token_endpoint = Some(token_endpoint);
+        session.expires_at = Some(expires_at);
+        let env = std::collections::BTreeMap::<String, String>::new();
+        let refresher = UreqRefresher {
+            transport: crate::Transport::default(),
+            server: server.to_owned(),
+            env: &env,
+            clock,
+            now,
+            on_wait,
+        };
+        refresher.renew(&session, None)
+    }
+
     /// A 429 from the token endpoint ended a command whose token had
     /// expired at once (exit 6): the renewal now waits out the server's
     /// `Retry-After` (capped, at most `REFRESH_RETRY.max_attempts` requests),
@@ -1363,22 +1389,12 @@ mod tests {
             let server = HttpStub::builder()
                 .fallback(move |_, _| answers.lock().unwrap().remove(0))
                 .start();
-            let now = 1_800_000_000;
-            let mut session = expired_session(now);
-            session.token_endpoint = Some(format!("{}/token", server.url));
-            session.expires_at = Some(expires_at);
             let clock = Sleeps::default();
-            let env = std::collections::BTreeMap::<String, String>::new();
             let told = std::cell::RefCell::new(Vec::new());
-            let refresher = UreqRefresher {
-                transport: crate::Transport::default(),
-                server: server.url.clone(),
-                env: &env,
-                clock: &clock,
-                now,
-                on_wait: &|wait| told.borrow_mut().push(wait.delay),
-            };
-            let renewal = refresher.renew(&session, None);
+            let endpoint = format!("{}/token", server.url);
+            let renewal = renew_at(&server.url, endpoint, expires_at, &clock, &|wait| {
+                told.borrow_mut().push(wait.delay)
+            });
             let requests = server.requests_to("/token").len();
             let slept = clock.0.take();
             // Each wait is told before it starts, as it is slept.
@@ -1440,26 +1456,10 @@ mod tests {
                     .header("Retry-After", "4")
             })
             .start();
-        let now = 1_800_000_000;
-        let mut session = expired_session(now);
-        session.token_endpoint = Some(format!("{}/token", server.url));
-        session.expires_at = Some(now - 1);
         let clock = SlowAnswers::default();
-        let env = std::collections::BTreeMap::<String, String>::new();
-        let refresher = UreqRefresher {
-            transport: crate::Transport::default(),
-            server: server.url.clone(),
-            env: &env,
-            clock: &clock,
-            now,
-            on_wait: &|_| {},
-        };
-        assert!(
-            refresher
-                .renew(&session, None)
-                .unwrap_err()
-                .is_server_trouble()
-        );
+        let endpoint = format!("{}/token", server.url);
+        let renewal = renew_at(&server.url, endpoint, 1_800_000_000 - 1, &clock, &|_| {});
+        assert!(renewal.unwrap_err().is_server_trouble());
         assert_eq!(server.requests_to("/token").len(), 1);
         assert!(clock.1.borrow().is_empty());
     }
@@ -1516,21 +1516,14 @@ mod tests {
                 },
             )
             .start();
-        let now = 1_800_000_000;
-        let mut session = expired_session(now);
-        session.token_endpoint = Some(token_endpoint);
-        session.expires_at = Some(now - 1);
         let clock = Shared(Instant::now(), elapsed, RefCell::default());
-        let env = std::collections::BTreeMap::<String, String>::new();
-        let refresher = UreqRefresher {
-            transport: crate::Transport::default(),
-            server: server.url.clone(),
-            env: &env,
-            clock: &clock,
-            now,
-            on_wait: &|_| {},
-        };
-        let renewal = refresher.renew(&session, None);
+        let renewal = renew_at(
+            &server.url,
+            token_endpoint,
+            1_800_000_000 - 1,
+            &clock,
+            &|_| {},
+        );
         assert!(renewal.unwrap_err().is_server_trouble());
         assert_eq!(server.requests().len(), 1, "the metadata was looked up");
         assert_eq!(elsewhere.requests_to("/token").len(), 1);
