@@ -29,6 +29,39 @@ fn a_valid_cached_token_needs_no_server() {
     assert_eq!(server.refresh_count(), 0);
 }
 
+/// The TLS trust (`SSL_CERT_FILE`, `SSL_CERT_DIR`: ~300 files on Debian) is
+/// read by the process that renews, not by those that wait for its lock and
+/// take what it wrote: every one of 32 processes with an expired token read it
+/// first, which made them 3x slower than one (`bench/token-refresh`). Here a
+/// renewal holds the lock throughout, and a token that still works serves
+/// without the trust, unreadable as it is.
+#[test]
+fn a_process_waiting_for_another_ones_renewal_reads_no_tls_trust() {
+    let server = TokenServer::start(RefreshReply::Grant);
+    let t = Tessera::new(&server.url).with_env("SSL_CERT_DIR", "/nonexistent");
+    let soon = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 30;
+    t.seed_session(
+        &server
+            .expired_session()
+            .replace("expires_at = 1000", &format!("expires_at = {soon}")),
+    );
+    let store = tessera_client::Store::in_dir(&t.config, &tessera_client::TESSERA);
+    let _renewing = store.lock_profile("default").unwrap();
+    let out = t.run(&["auth", "token"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "at-expired\n");
+    assert!(
+        stderr(&out).contains("another process is renewing it"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(server.refresh_count(), 0);
+}
+
 #[test]
 fn an_expired_token_is_refreshed_once_and_cached() {
     let server = TokenServer::start(RefreshReply::Grant);

@@ -11,7 +11,8 @@ use crate::error::CliError;
 use crate::io::Io;
 use tessera_client::token_cache::{self, MIN_VALIDITY_SECS, UreqRefresher};
 use tessera_client::{
-    ApiKey, Authorization, Credential, Error as ClientError, ProfileFrom, Resolution, Transport,
+    ApiKey, Authorization, Credential, Error as ClientError, ProfileFrom, Resolution, TlsTrust,
+    Transport,
 };
 
 /// What a request goes out with, and what callers report about it.
@@ -120,11 +121,13 @@ pub fn from_resolution(
                     .clone()
                     .expect("a profile's login comes with its selection"),
             )?;
-            // The transport reads SSL_CERT_DIR: not for a token still valid.
+            // The trust (SSL_CERT_FILE, SSL_CERT_DIR: hundreds of files) is
+            // read by the renewal's request, not for a token still valid,
+            // nor by the processes that find it renewed by another.
             let transport = if found.session.valid_for(ctx.now, MIN_VALIDITY_SECS) {
                 Transport::default()
             } else {
-                target.transport(ctx, io)?
+                target.transport_without_trust(ctx, io)?
             };
             let stderr = std::cell::RefCell::new(&mut *io.stderr);
             let refresher = UreqRefresher {
@@ -144,14 +147,21 @@ pub fn from_resolution(
                     );
                 },
             };
+            let refresher = TrustOnRenewal {
+                refresher,
+                failed: Default::default(),
+            };
             let fresh = token_cache::fresh_session(
                 &ctx.store,
                 &found.profile,
                 found.session.clone(),
                 ctx.now,
                 &refresher,
-            )
-            .map_err(|e| relogin_hint(ctx, e))?;
+            );
+            if let Some(e) = refresher.failed.take() {
+                return Err(e.into());
+            }
+            let fresh = fresh.map_err(|e| relogin_hint(ctx, e))?;
             if let Some(why) = &fresh.unrenewed {
                 let until = fresh.session.expires_at.map(crate::texts::format_time);
                 io.warn(format!(
@@ -180,6 +190,49 @@ pub fn from_resolution(
                 profile: Some(found.profile.clone()),
             })
         }
+    }
+}
+
+/// A [`UreqRefresher`] that reads the process's TLS trust
+/// ([`TlsTrust::from_env`]) when it is asked to renew: of the processes that
+/// find a token expired at once, only the one that renews it reads
+/// `SSL_CERT_FILE` and `SSL_CERT_DIR`, and the others, waiting for its lock,
+/// take the token it wrote. A trust that cannot be read is kept in `failed`
+/// (the renewal then fails as a request that was never sent), for the caller
+/// to report as [`super::Target::transport`] would have.
+struct TrustOnRenewal<'a> {
+    refresher: UreqRefresher<'a>,
+    failed: std::cell::RefCell<Option<ClientError>>,
+}
+
+impl token_cache::Refresher for TrustOnRenewal<'_> {
+    fn renew(
+        &self,
+        session: &tessera_client::OAuthSession,
+        customer_key: Option<&ApiKey>,
+    ) -> Result<tessera_client::oauth::TokenResponse, tessera_client::oauth::OAuthError> {
+        let r = &self.refresher;
+        let trust = match TlsTrust::from_env(r.env) {
+            Ok(trust) => trust,
+            Err(e) => {
+                let url = session.token_endpoint.clone().unwrap_or_default();
+                let reason = e.to_string();
+                *self.failed.borrow_mut() = Some(e);
+                return Err(tessera_client::oauth::OAuthError::InvalidUrl { url, reason });
+            }
+        };
+        UreqRefresher {
+            transport: Transport {
+                trust,
+                ..r.transport.clone()
+            },
+            server: r.server.clone(),
+            env: r.env,
+            clock: r.clock,
+            now: r.now,
+            on_wait: r.on_wait,
+        }
+        .renew(session, customer_key)
     }
 }
 

@@ -24,7 +24,7 @@ use crate::io::Io;
 use clap::Subcommand;
 use serde::Serialize;
 use tessera_client::oauth::UreqClient;
-use tessera_client::{ApiClient, Error as ClientError, Selection, Transport};
+use tessera_client::{ApiClient, Error as ClientError, Selection, TlsTrust, Transport};
 use tessera_proto::UnverifiedClaims;
 
 /// Subcommands are deferred (see `Command` in the crate root): only the one
@@ -231,9 +231,19 @@ impl Target {
     /// commands that go to the network: `SSL_CERT_DIR` may hold hundreds of
     /// files, and `auth token` with a cached token must not read them.
     pub fn transport(&self, ctx: &Ctx, io: &mut Io) -> Result<Transport, CliError> {
-        let transport = self
-            .selection
-            .transport(&Transport::from_env(ctx.env, ctx.spec.name)?);
+        let trust = TlsTrust::from_env(ctx.env)?;
+        let transport = self.transport_without_trust(ctx, io)?;
+        Ok(Transport { trust, ..transport })
+    }
+
+    /// [`Target::transport`] with the OS's trust in place of the process's:
+    /// for a caller that reads `SSL_CERT_FILE` / `SSL_CERT_DIR` itself, only
+    /// if it makes a request ([`super::credential`]'s renewal).
+    pub fn transport_without_trust(&self, ctx: &Ctx, io: &mut Io) -> Result<Transport, CliError> {
+        let transport = self.selection.transport(&Transport {
+            app: Some(ctx.spec.name),
+            ..Transport::default()
+        });
         let opted_in = transport.insecure_http_origin.is_some();
         if opted_in && Transport::default().check_url(&self.server).is_err() {
             io.warn(format!(
