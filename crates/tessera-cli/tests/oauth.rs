@@ -62,6 +62,33 @@ fn a_process_waiting_for_another_ones_renewal_reads_no_tls_trust() {
     assert_eq!(server.refresh_count(), 0);
 }
 
+/// A renewal over plain http (a server on this machine) makes no TLS
+/// connection, so it reads no trust, as curl does: a broken SSL_CERT_DIR
+/// does not stop it, and the one process the others wait for is not slowed
+/// by the few hundred files of a Debian SSL_CERT_DIR (`bench/token-refresh`).
+#[test]
+fn a_renewal_over_plain_http_reads_no_tls_trust() {
+    let server = TokenServer::start(RefreshReply::Grant);
+    let t = Tessera::new(&server.url).with_env("SSL_CERT_DIR", "/nonexistent");
+    t.seed_session(&server.expired_session());
+    assert_eq!(t.ok(&["auth", "token"]), "at-1\n");
+    assert_eq!(server.refresh_count(), 1);
+}
+
+/// Over https the trust is read, and one that cannot be read is said (exit
+/// 2, the variable named) before anything is sent.
+#[test]
+fn a_renewal_over_https_says_a_trust_that_cannot_be_read() {
+    let url = support::closed_port_url().replacen("http://", "https://", 1);
+    let t = Tessera::new(&url).with_env("SSL_CERT_DIR", "/nonexistent");
+    t.seed_session(&format!(
+        "method = \"web\"\naccess_token = \"at-expired\"\nrefresh_token = \"rt-0\"\nexpires_at = 1000\nclient_id = \"tessera-cli\"\ntoken_endpoint = \"{url}/token\"\nobtained_at = 0\n"
+    ));
+    let out = t.run(&["auth", "token"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("SSL_CERT_DIR"), "{}", stderr(&out));
+}
+
 #[test]
 fn an_expired_token_is_refreshed_once_and_cached() {
     let server = TokenServer::start(RefreshReply::Grant);

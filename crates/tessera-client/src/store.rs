@@ -569,6 +569,23 @@ impl Store {
     }
 }
 
+/// Allocates `len` bytes of `file` (Linux `fallocate`): `Ok(false)` where
+/// the file system cannot, `Err` (ENOSPC) where there is no room.
+#[cfg(target_os = "linux")]
+fn set_aside(file: &File, len: u64) -> std::io::Result<bool> {
+    use rustix::io::Errno;
+    match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, len) {
+        Ok(()) => Ok(true),
+        Err(Errno::OPNOTSUPP | Errno::NOSYS | Errno::INVAL) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn set_aside(_: &File, _: u64) -> std::io::Result<bool> {
+    Ok(false)
+}
+
 #[derive(Clone, Copy)]
 enum Access {
     Exclusive,
@@ -718,9 +735,12 @@ impl StoreLock<'_> {
 
     /// Fails as [`StoreLock::write_credentials`] would for want of a writable
     /// directory or of room on its disk, before something is done whose
-    /// result must be kept. The probe is written as long as the file may
-    /// become, and synced: on a full disk an empty file is still created (it
-    /// takes no block), and some file systems say ENOSPC only at `fsync`.
+    /// result must be kept. The probe takes as much room as the file may
+    /// become: on a full disk an empty file is still created (it takes no
+    /// block). Where the file system sets room aside at once (`fallocate`)
+    /// that is all; elsewhere the bytes are written and synced, as some file
+    /// systems (NFS) say ENOSPC only at `fsync`. A sync costs the renewal,
+    /// on which every other process of the profile waits, a journal commit.
     pub fn check_writable(&self) -> Result<(), Error> {
         let dir = &self.store.dir;
         let prefix = Store::temp_prefix(self.store.credentials_file);
@@ -731,12 +751,14 @@ impl StoreLock<'_> {
             .map_err(Error::io(dir))?;
         let path = self.store.credentials_path();
         let now = std::fs::metadata(&path).map_or(0, |m| m.len());
-        let room = vec![0u8; (now + WRITE_HEADROOM).min(MAX_FILE_BYTES) as usize];
-        probe
-            .as_file_mut()
-            .write_all(&room)
-            .map_err(Error::io(&path))?;
-        probe.as_file().sync_all().map_err(Error::io(&path))?;
+        let room = (now + WRITE_HEADROOM).min(MAX_FILE_BYTES);
+        if !set_aside(probe.as_file(), room).map_err(Error::io(&path))? {
+            probe
+                .as_file_mut()
+                .write_all(&vec![0u8; room as usize])
+                .map_err(Error::io(&path))?;
+            probe.as_file().sync_all().map_err(Error::io(&path))?;
+        }
         // An immutable or append-only file (`chattr +i`/`+a`) cannot be
         // replaced however writable its directory: opening it for writing
         // says so (EPERM) without changing it. EACCES (a 0400 file) is no

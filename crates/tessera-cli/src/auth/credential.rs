@@ -194,7 +194,7 @@ pub fn from_resolution(
 }
 
 /// A [`UreqRefresher`] that reads the process's TLS trust
-/// ([`TlsTrust::from_env`]) when it is asked to renew: of the processes that
+/// ([`TlsTrust::from_env`]) when it is asked to renew over https: of the processes that
 /// find a token expired at once, only the one that renews it reads
 /// `SSL_CERT_FILE` and `SSL_CERT_DIR`, and the others, waiting for its lock,
 /// take the token it wrote. A trust that cannot be read is kept in `failed`
@@ -212,8 +212,21 @@ impl token_cache::Refresher for TrustOnRenewal<'_> {
         customer_key: Option<&ApiKey>,
     ) -> Result<tessera_client::oauth::TokenResponse, tessera_client::oauth::OAuthError> {
         let r = &self.refresher;
-        let trust = match TlsTrust::from_env(r.env) {
-            Ok(trust) => trust,
+        // A renewal that makes no TLS connection (a server on this machine,
+        // or one opted in with --insecure) reads no trust, as curl and Go
+        // read none for plain http: a broken SSL_CERT_DIR does not stop it,
+        // and the process that renews, on whom every other waits, is
+        // not slowed by a few hundred files. A federated renewal may fetch
+        // its subject token from GitHub, over https.
+        let plain_http = |url: Option<&str>| {
+            url.and_then(|u| url::Url::parse(u).ok())
+                .is_some_and(|u| u.scheme() == "http")
+        };
+        let needs_tls = session.method == tessera_client::LoginMethod::Federated
+            || !plain_http(Some(&r.server))
+            || !plain_http(session.token_endpoint.as_deref());
+        let trust = match needs_tls.then(|| TlsTrust::from_env(r.env)).transpose() {
+            Ok(trust) => trust.unwrap_or_default(),
             Err(e) => {
                 let url = session.token_endpoint.clone().unwrap_or_default();
                 let reason = e.to_string();
