@@ -7,11 +7,27 @@
 # The token server (token_server.py) answers at once, and again with 50 ms of
 # added latency standing in for the distance to a real authorization server.
 #
-# Usage: bench/token-refresh/run.sh [--runs N]
+# With --baseline BIN (another build of `tessera`, e.g. from bench/ab/build.sh)
+# its races run in the same hyperfine run, interleaved, and get rows of their
+# own: a ratio is compared with the baseline's measured beside it, not with a
+# number from another day's load.
+#
+# Usage: bench/token-refresh/run.sh [--runs N] [--baseline BIN [--baseline-label NAME]]
 set -euo pipefail
 
 runs=30
-if [[ "${1:-}" == "--runs" ]]; then runs="$2"; fi
+baseline=""
+baseline_label=""
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --runs) runs="$2"; shift 2 ;;
+        --baseline) baseline="$(realpath "$2")"; shift 2 ;;
+        --baseline-label) baseline_label="$2"; shift 2 ;;
+        *) echo "usage: $0 [--runs N] [--baseline BIN [--baseline-label NAME]]" >&2; exit 2 ;;
+    esac
+done
+[[ -z "$baseline" || -x "$baseline" ]] || { echo "--baseline $baseline: not an executable" >&2; exit 2; }
+baseline_label="${baseline_label:-$(basename "${baseline:-none}")}"
 warmup=3
 processes=32
 
@@ -36,12 +52,16 @@ unset TESSERA_API_KEY TESSERA_PROFILE TESSERA_LOG RUST_LOG
 cd "$work"
 
 # N processes started together; the shell waits for all of them.
-cat > "$work/race.sh" <<SH
+race_script() {
+    cat > "$2" <<SH
 #!/usr/bin/env bash
-for _ in \$(seq "\$1"); do "$bin" auth token >/dev/null & done
+for _ in \$(seq "\$1"); do "$1" auth token >/dev/null & done
 wait
 SH
-chmod +x "$work/race.sh"
+    chmod +x "$2"
+}
+race_script "$bin" "$work/race.sh"
+[[ -n "$baseline" ]] && race_script "$baseline" "$work/race-baseline.sh"
 
 results=()
 for delay in 0 50; do
@@ -66,14 +86,24 @@ for delay in 0 50; do
     [[ "$("$bin" auth token)" == at-* ]] || { echo "no token from the refresh" >&2; exit 1; }
     before="$(curl -s "$url/count" | python3 -c 'import json,sys; print(json.load(sys.stdin)["refreshes"])')"
 
-    hyperfine --warmup "$warmup" --runs "$runs" --style basic \
-        --export-json "$work/result-$delay.json" \
-        --prepare "$prepare" -n "1 process" "$work/race.sh 1" \
-        --prepare "$prepare" -n "$processes processes" "$work/race.sh $processes" \
+    commands=(
+        --prepare "$prepare" -n "1 process" "$work/race.sh 1"
+        --prepare "$prepare" -n "$processes processes" "$work/race.sh $processes"
         --prepare "$prepare_valid" -n "$processes processes, valid token" "$work/race.sh $processes"
+    )
+    if [[ -n "$baseline" ]]; then
+        commands+=(
+            --prepare "$prepare" -n "baseline: 1 process" "$work/race-baseline.sh 1"
+            --prepare "$prepare" -n "baseline: $processes processes" "$work/race-baseline.sh $processes"
+            --prepare "$prepare_valid" -n "baseline: $processes processes, valid token" "$work/race-baseline.sh $processes"
+        )
+    fi
+    hyperfine --warmup "$warmup" --runs "$runs" --style basic \
+        --export-json "$work/result-$delay.json" "${commands[@]}"
 
     after="$(curl -s "$url/count" | python3 -c 'import json,sys; print(json.load(sys.stdin)["refreshes"])')"
     total_runs=$(( 2 * (runs + warmup) ))
+    [[ -n "$baseline" ]] && total_runs=$(( 2 * total_runs ))
     refreshes=$(( after - before ))
     if [[ "$refreshes" -ne "$total_runs" ]]; then
         echo "expected exactly one refresh per run: $refreshes refreshes in $total_runs runs" >&2
@@ -83,21 +113,32 @@ for delay in 0 50; do
     kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
 done
 
-python3 - "$root/bench/RESULTS.md" "$runs" "$processes" "${results[@]}" <<'PY'
+python3 - "$root/bench/RESULTS.md" "$runs" "$processes" "$baseline_label" "$(git -C "$root" rev-parse --short HEAD)" "${results[@]}" <<'PY'
 import json, sys, datetime, platform, os, re
-results_md, runs, processes = sys.argv[1], sys.argv[2], sys.argv[3]
-rows, ratios = [], []
-for item in sys.argv[4:]:
+results_md, runs, processes, baseline_label, head = sys.argv[1:6]
+rows, ratios, compared = [], [], []
+for item in sys.argv[6:]:
     delay, path, refreshes, total = item.split(":")
     r = {x["command"]: x for x in json.load(open(path))["results"]}
-    one, many = r["1 process"], r[f"{processes} processes"]
-    floor = r[f"{processes} processes, valid token"]
-    ratio = many["mean"] / one["mean"]
-    ratios.append((delay, ratio))
     ms = lambda x: f'{x["mean"]*1000:.1f} ms ± {x["stddev"]*1000:.1f}'
-    extra = (many["mean"] - floor["mean"]) * 1000
-    rows.append(f"| {delay} ms | {ms(one)} | {ms(many)} | **{ratio:.2f}x** | {ms(floor)} | {extra:.1f} ms | {refreshes} in {total} runs |")
+    for prefix, label in (("", f"{delay} ms"), ("baseline: ", f"{delay} ms, baseline {baseline_label}")):
+        if f"{prefix}1 process" not in r:
+            continue
+        one, many = r[f"{prefix}1 process"], r[f"{prefix}{processes} processes"]
+        floor = r[f"{prefix}{processes} processes, valid token"]
+        ratio = many["mean"] / one["mean"]
+        if not prefix:
+            ratios.append((delay, ratio))
+        extra = (many["mean"] - floor["mean"]) * 1000
+        # With a baseline the server counted both binaries' refreshes.
+        rows.append(f"| {label} | {ms(one)} | {ms(many)} | **{ratio:.2f}x** | {ms(floor)} | {extra:.1f} ms | {refreshes} in {total} runs |")
+    if "baseline: 1 process" in r:
+        new, old = r[f"{processes} processes"]["mean"], r[f"baseline: {processes} processes"]["mean"]
+        compared.append(f"at {delay} ms the {processes} processes take {new/old:.2f}x the baseline's time ({new*1000:.1f} ms against {old*1000:.1f} ms)")
 table = "\n".join(rows)
+versus = ""
+if compared:
+    versus = f"\nAgainst the baseline (`{baseline_label}`) in the same run, {head}: " + "; ".join(compared) + ".\n"
 met = [f"{d} ms latency" for d, r in ratios if r <= 1.5]
 verdict = "met at " + ", ".join(met) if met else "NOT met in this run"
 section = f"""<!-- token-refresh:start -->
@@ -120,7 +161,7 @@ Target ≤ 1.5x: {verdict}. The "valid token" column is the floor: the same
 "expired − valid" is what the expired token adds to it (the one refresh and
 the wait on the lock). Starting {processes} processes on {os.cpu_count()} CPUs is most of the
 ratio, and it is what a loaded machine slows down most.
-
+{versus}
 Measured {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on
 {platform.machine()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end
 (other builds were running on the machine).
