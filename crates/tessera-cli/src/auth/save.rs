@@ -87,38 +87,51 @@ pub fn save_replacing(ctx: &Ctx, saved: Saved) -> Result<Stored, CliError> {
     // A renewal of the login this replaces, under way in another process,
     // holds the profile's lock (not the store's): waited for, so that what
     // is read here and revoked by `replaced` is the login it renewed, not
-    // the refresh token it spent while the one it got stays valid.
-    let renewing = login_profile(&ctx.store.read_config()?, &selection);
-    let renewal = Some(ctx.store.lock_profile(&renewing)?);
-    Ok(ctx.store.update(|config, creds| {
-        let name = login_profile(config, &selection);
-        config.set_current_profile(&environment, &name);
-        let entry = creds.profiles.entry(name.clone()).or_default();
-        let replaced = entry.clone();
-        place(&ctx.store, ctx.storage, config, &name, entry);
-        match saved {
-            // An OAuth login of the profile would otherwise keep winning
-            // resolution over the new key.
-            Saved::ApiKey(key) => {
-                entry.api_key = Some(key);
-                entry.oauth = None;
+    // the refresh token it spent while the one it got stays valid. The
+    // profile is named before that lock and again under the store's: when
+    // `auth switch` made another current meanwhile, that one's lock is taken
+    // in turn and the login goes there.
+    let mut renewing = login_profile(&ctx.store.read_config()?, &selection);
+    let mut saved = Some(saved);
+    loop {
+        let renewal = ctx.store.lock_profile(&renewing)?;
+        let stored = ctx.store.update(|config, creds| {
+            let name = login_profile(config, &selection);
+            if name != renewing {
+                return Ok(Err(name));
             }
-            // An API key from an earlier login is dropped unless it is this
-            // login's customer key.
-            Saved::OAuth {
-                session,
-                customer_key,
-            } => {
-                entry.oauth = Some(*session);
-                entry.api_key = customer_key;
+            config.set_current_profile(&environment, &name);
+            let entry = creds.profiles.entry(name.clone()).or_default();
+            let replaced = entry.clone();
+            place(&ctx.store, ctx.storage, config, &name, entry);
+            match saved.take().expect("a login is saved once") {
+                // An OAuth login of the profile would otherwise keep winning
+                // resolution over the new key.
+                Saved::ApiKey(key) => {
+                    entry.api_key = Some(key);
+                    entry.oauth = None;
+                }
+                // An API key from an earlier login is dropped unless it is this
+                // login's customer key.
+                Saved::OAuth {
+                    session,
+                    customer_key,
+                } => {
+                    entry.oauth = Some(*session);
+                    entry.api_key = customer_key;
+                }
             }
+            Ok(Ok(Stored {
+                profile: name,
+                replaced,
+                _renewal: Some(renewal),
+            }))
+        })?;
+        match stored {
+            Ok(stored) => return Ok(stored),
+            Err(now_current) => renewing = now_current,
         }
-        Ok(Stored {
-            profile: name,
-            replaced,
-            _renewal: renewal,
-        })
-    })?)
+    }
 }
 
 /// After a login replaced `stored.replaced` in its profile: a warning when the
@@ -291,6 +304,61 @@ mod tests {
             !ctx.store.config_path().exists(),
             "only the credentials file is written"
         );
+    }
+
+    /// `auth switch` between the login's choice of profile and its save: the
+    /// login went into the new current profile holding another's renewal
+    /// lock, so a renewal of the login it replaced could be under way, and
+    /// the refresh token that renewal got would stay valid.
+    #[test]
+    fn a_switch_while_the_login_waits_moves_it_to_the_new_profiles_lock() {
+        use std::sync::{Arc, Mutex};
+        let dir = tempfile::tempdir().unwrap();
+        let plain = ctx(&dir).store;
+        // Profile b exists but none is current: the login picks a new
+        // profile, named after the environment, and waits for its lock.
+        plain
+            .update(|config, _| {
+                config.set_current_profile("default", "b");
+                config
+                    .environments
+                    .get_mut("default")
+                    .unwrap()
+                    .current_profile = None;
+                Ok(())
+            })
+            .unwrap();
+        let held = Arc::new(Mutex::new(vec![plain.lock_profile("default").unwrap()]));
+        let waited_for = Arc::new(Mutex::new(Vec::new()));
+        let store = {
+            let (held, waited_for, plain) = (held.clone(), waited_for.clone(), plain.clone());
+            plain
+                .clone()
+                .with_wait_notice(std::time::Duration::ZERO, move |lock| {
+                    waited_for.lock().unwrap().push(lock.to_owned());
+                    let mut held = held.lock().unwrap();
+                    if waited_for.lock().unwrap().len() == 1 {
+                        // Waiting for "default": switch to b, whose renewal is
+                        // under way.
+                        plain
+                            .update(|config, _| {
+                                config.set_current_profile("default", "b");
+                                Ok(())
+                            })
+                            .unwrap();
+                        held.push(plain.lock_profile("b").unwrap());
+                        held.remove(0);
+                    } else {
+                        held.clear();
+                    }
+                })
+        };
+        let ctx = Ctx { store, ..ctx(&dir) };
+        let name = save(&ctx, Saved::ApiKey(ApiKey::new("k1"))).unwrap();
+        assert_eq!(name, "b");
+        let waited_for = waited_for.lock().unwrap();
+        assert_eq!(waited_for.len(), 2, "{waited_for:?}");
+        assert_ne!(waited_for[0], waited_for[1]);
     }
 
     #[test]
