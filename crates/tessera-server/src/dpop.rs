@@ -289,7 +289,7 @@ pub async fn check_resource(
     presented: Presented<'_>,
     proof: Option<&str>,
     method: &str,
-    url: &str,
+    url: impl FnOnce() -> String,
     now: i64,
 ) -> Result<Option<String>> {
     let token = match (presented, bound_to) {
@@ -304,9 +304,11 @@ pub async fn check_resource(
         ));
     };
     let policy = svc.settings.dpop_nonce;
+    // Made only here: a request without a bound token never needs it.
+    let url = url();
     let expected = Expected {
         method,
-        url,
+        url: &url,
         access_token: Some(token),
         nonce_required: policy.at_resources(),
     };

@@ -53,32 +53,36 @@ pub async fn platform(
     let headers = request.headers();
     let presented = presented(headers)?;
     let principal = principal::authenticate(&state, presented, now).await?;
-    // The URL the client addressed: the issuer is the public origin (and path
-    // prefix) of every route.
-    let url = state.settings.url(request.uri().path());
+    // The URL the client addressed (the issuer is the public origin, and path
+    // prefix, of every route), made only for a DPoP proof.
+    let path = request.uri().path();
     let nonce = dpop::check_resource(
         &state,
         principal.dpop_jkt.as_deref(),
         presented,
         dpop_proof(headers)?,
         request.method().as_str(),
-        &url,
+        || state.settings.url(path),
         now,
     )
     .await?;
     // Refused after counting: the credential is the app's, and the 403
     // carries the app's `X-RateLimit-*` as every counted answer does.
     let refusal = principal.require_scope(THIRD_PARTY_OPERATION).err();
-    let subject = match &principal.client_id {
-        Some(client_id) => Subject::App {
-            client_id: client_id.clone(),
-            account_id: principal.account_id.clone(),
-        },
-        None => Subject::Account(principal.account_id.clone()),
-    };
+    // Only the limits need the subject: no copies of its ids when they are off.
+    let subject = state
+        .rate_limits
+        .is_some()
+        .then(|| match &principal.client_id {
+            Some(client_id) => Subject::App {
+                client_id: client_id.clone(),
+                account_id: principal.account_id.clone(),
+            },
+            None => Subject::Account(principal.account_id.clone()),
+        });
     request.extensions_mut().insert(principal);
     // A refused request's 429 carries the nonce too.
-    let mut response = match by_app(&state, &subject, request, next, refusal, now).await {
+    let mut response = match by_app(&state, subject.as_ref(), request, next, refusal, now).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
     };
@@ -104,13 +108,13 @@ fn limits(state: &AppState) -> Result<&RateLimits> {
 /// request runs unlimited and without headers: there is no count to report.
 async fn by_app(
     state: &AppState,
-    subject: &Subject,
+    subject: Option<&Subject>,
     request: Request,
     next: Next,
     refusal: Option<Error>,
     now: i64,
 ) -> Result<Response> {
-    let Some(limits) = &state.rate_limits else {
+    let (Some(limits), Some(subject)) = (&state.rate_limits, subject) else {
         return Ok(answer(request, next, refusal).await);
     };
     let buckets = limits

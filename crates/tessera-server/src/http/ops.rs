@@ -68,7 +68,12 @@ pub struct Health {
     responses((status = 200, description = "The process serves HTTP.", body = Health))
 )]
 async fn healthz() -> impl IntoResponse {
-    axum::Json(Health { status: "ok" })
+    // `Health { status: "ok" }` as `axum::Json` writes it, made once: the probe
+    // that load balancers call most serializes nothing.
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        r#"{"status":"ok"}"#,
+    )
 }
 
 /// Readiness: 200 only when the database answers a query now.
