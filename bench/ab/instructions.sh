@@ -19,7 +19,15 @@
 #      own work is not counted; default: a fresh SQLite file), KEEP=1 (keep the callgrind dumps), LABEL_A / LABEL_B (names in the table), LABEL=x
 #      (write the table to bench/RESULTS.md between `ab-instructions-x` markers),
 #      SERVE_ARGS_A / SERVE_ARGS_B (`serve` flags of each, default --no-rate-limit:
-#      e.g. one binary twice, without and with `--rate-limit-backend redis`).
+#      e.g. one binary twice, without and with `--rate-limit-backend redis`),
+#      DPOP=1 (one more load: `GET /v1/me` with a DPoP-bound token and a fresh
+#      EdDSA proof per request, as in bench/server-auth; both binaries need DPoP;
+#      DPOP_PROOFS proofs are made per binary, default 40000, by DPOP_PROOFS_BIN,
+#      default the tessera-client example `dpop_proofs` built here). On SQLite
+#      that row is not within 1%: each proof is a commit to the replay file, and
+#      how often its WAL checkpoints run depends on timing (the same binary
+#      measured 823k and 961k instructions a request; compare its rows without
+#      SQLite's functions, KEEP=1 and callgrind_annotate).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -30,6 +38,15 @@ ab_binaries "$@"
 serve_args=("${SERVE_ARGS_A:---no-rate-limit}" "${SERVE_ARGS_B:---no-rate-limit}")
 DURATION=${DURATION:-5s}
 ensure_apt_tools wrk valgrind
+loads=$AB_LOADS
+if [ -n "${DPOP:-}" ]; then
+  proofs_bin=${DPOP_PROOFS_BIN:-}
+  if [ -z "$proofs_bin" ]; then
+    cargo build --release --quiet -p tessera-client --example dpop_proofs
+    proofs_bin=$root/target/release/examples/dpop_proofs
+  fi
+  loads="${AB_LOADS%]}, (\"dpop\", \"\`GET /v1/me\`, DPoP token + fresh proof\")]"
+fi
 
 work=$(mktemp -d /tmp/tessera-bench-instr.XXXXXX)
 server_pid=
@@ -57,7 +74,7 @@ for which in 0 1; do
   dumps=0
   count() { # name, wrk args…
     local name=$1; shift
-    wrk -t1 -c4 -d2s "$@" >/dev/null
+    AB_WARMUP=1 wrk -t1 -c4 -d2s "$@" >/dev/null
     callgrind_control -z "$server_pid" >/dev/null
     wrk -t1 -c4 -d"$DURATION" "$@" >"$run/$name.txt"
     callgrind_control -d "$server_pid" >/dev/null
@@ -68,11 +85,18 @@ for which in 0 1; do
       >"$run/$name.count"
   }
   ab_each_load count "$base"
+  if [ -n "${DPOP:-}" ]; then
+    mkdir -p "$run/proofs"
+    # proofs-1.txt for the measured run, proofs-2.txt for the warm-up.
+    dpop_token=$("$proofs_bin" "$base/oauth/token" "$AB_CLIENT_ID" "$AB_CLIENT_SECRET" "$base/v1/me" \
+      "${DPOP_PROOFS:-40000}" 2 "$run/proofs" EdDSA)
+    count dpop -s bench/ab/dpop.lua "$base/v1/me" -- "$run/proofs" "$dpop_token"
+  fi
   stop_server
   step "${names[$which]}: $(cat "$run"/*.count | awk '{printf "%.0f ", $1 / $2}')"
 done
 
-python3 - "$work" "${names[0]}" "${names[1]}" "$DURATION" "$root/bench/RESULTS.md" "${LABEL:-}" "$AB_LOADS" \
+python3 - "$work" "${names[0]}" "${names[1]}" "$DURATION" "$root/bench/RESULTS.md" "${LABEL:-}" "$loads" \
   "${DATABASE:+PostgreSQL}" <<'PY'
 import re, sys, datetime
 work, name_a, name_b, duration, results, label, loads, pg = sys.argv[1:]

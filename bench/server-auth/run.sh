@@ -18,7 +18,9 @@
 # binary instead of building one, e.g. another commit's), LABEL (a suffix for
 # the RESULTS.md section, so two binaries measured in one session keep both),
 # DPOP_PROOFS (proofs made for the DPoP run, default 600000: more than wrk can
-# send in DURATION; a shortfall shows as non-2xx) and DPOP_ALG (EdDSA or ES256).
+# send in DURATION; a shortfall shows as non-2xx), DPOP_ALG (EdDSA or ES256) and
+# DPOP_PROOFS_BIN (the proof maker, default the tessera-client example
+# `dpop_proofs` built here).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -39,8 +41,11 @@ else
   cargo build --release --quiet -p tessera-server --bin tesserad
   bin=$root/target/release/tesserad
 fi
-cargo build --release --quiet -p tessera-client --example dpop_proofs
-proofs_bin=$root/target/release/examples/dpop_proofs
+proofs_bin=${DPOP_PROOFS_BIN:-}
+if [ -z "$proofs_bin" ]; then
+  cargo build --release --quiet -p tessera-client --example dpop_proofs
+  proofs_bin=$root/target/release/examples/dpop_proofs
+fi
 
 work=$(mktemp -d /tmp/tessera-bench-auth.XXXXXX)
 server_pid=
