@@ -90,7 +90,7 @@ for which in 0 1; do
     # proofs-1.txt for the measured run, proofs-2.txt for the warm-up.
     dpop_token=$("$proofs_bin" "$base/oauth/token" "$AB_CLIENT_ID" "$AB_CLIENT_SECRET" "$base/v1/me" \
       "${DPOP_PROOFS:-40000}" 2 "$run/proofs" EdDSA)
-    count dpop -s bench/ab/dpop.lua "$base/v1/me" -- "$run/proofs" "$dpop_token"
+    count dpop -s bench/server-auth/dpop.lua "$base/v1/me" -- "$run/proofs" "$dpop_token"
   fi
   stop_server
   step "${names[$which]}: $(cat "$run"/*.count | awk '{printf "%.0f ", $1 / $2}')"
