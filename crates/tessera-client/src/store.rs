@@ -988,10 +988,9 @@ fn read_text(path: &Path, file: &File) -> Result<String, Error> {
         path: path.to_owned(),
         message,
     };
-    // Room for the whole file up front, read in one go: `Take` hides its
-    // size, and read_to_end would grow the buffer from 32 bytes, a read each.
-    let size = file.metadata().map_or(0, |m| m.len()).min(MAX_FILE_BYTES);
-    let mut bytes = Vec::with_capacity(size as usize + 1);
+    // Room for a usual file up front, read in one go: `Take` hides its size,
+    // and read_to_end would grow the buffer from 32 bytes, a read each.
+    let mut bytes = Vec::with_capacity(8 * 1024);
     file.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(Error::io(path))?;

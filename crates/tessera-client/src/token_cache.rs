@@ -345,6 +345,7 @@ pub fn session_client(session: &OAuthSession) -> Client {
 /// `Retry-After`, on `clock`) when the token has expired at `now` (Unix
 /// seconds): without a renewal the command cannot run at all. A token that
 /// still works is used instead of waiting, as for any failed renewal.
+#[derive(Clone)]
 pub struct UreqRefresher<'a> {
     pub transport: crate::Transport,
     pub server: String,

@@ -157,17 +157,11 @@ fn read_pem_certificates(
         path: path.to_owned(),
         reason,
     };
-    let mut bytes = Vec::new();
+    // Room for a certificate up front: `Take` hides the file's size, and
+    // read_to_end would grow the buffer from 32 bytes, a read each.
+    let mut bytes = Vec::with_capacity(8 * 1024);
     std::fs::File::open(path)
-        .and_then(|f| {
-            // Room for the whole file up front: `Take` hides the size, and
-            // read_to_end would otherwise read a bundle in a hundred small
-            // reads. The bound still holds for a file that grows (or
-            // /dev/zero).
-            let size = f.metadata().map_or(0, |m| m.len()).min(MAX_BUNDLE_BYTES);
-            bytes.reserve_exact(size as usize + 1);
-            f.take(MAX_BUNDLE_BYTES).read_to_end(&mut bytes)
-        })
+        .and_then(|f| f.take(MAX_BUNDLE_BYTES).read_to_end(&mut bytes))
         .map_err(|e| invalid(format!("{variable} names a file that cannot be read: {e}")))?;
     let mut certs = Vec::new();
     for item in ureq::tls::parse_pem(&bytes) {

@@ -225,27 +225,19 @@ impl token_cache::Refresher for TrustOnRenewal<'_> {
         let needs_tls = session.method == tessera_client::LoginMethod::Federated
             || !plain_http(Some(&r.server))
             || !plain_http(session.token_endpoint.as_deref());
-        let trust = match needs_tls.then(|| TlsTrust::from_env(r.env)).transpose() {
-            Ok(trust) => trust.unwrap_or_default(),
-            Err(e) => {
-                let url = session.token_endpoint.clone().unwrap_or_default();
-                let reason = e.to_string();
-                *self.failed.borrow_mut() = Some(e);
-                return Err(tessera_client::oauth::OAuthError::InvalidUrl { url, reason });
-            }
-        };
-        UreqRefresher {
-            transport: Transport {
-                trust,
-                ..r.transport.clone()
-            },
-            server: r.server.clone(),
-            env: r.env,
-            clock: r.clock,
-            now: r.now,
-            on_wait: r.on_wait,
+        let mut refresher = r.clone();
+        if needs_tls {
+            refresher.transport.trust = match TlsTrust::from_env(r.env) {
+                Ok(trust) => trust,
+                Err(e) => {
+                    let url = session.token_endpoint.clone().unwrap_or_default();
+                    let reason = e.to_string();
+                    *self.failed.borrow_mut() = Some(e);
+                    return Err(tessera_client::oauth::OAuthError::InvalidUrl { url, reason });
+                }
+            };
         }
-        .renew(session, customer_key)
+        refresher.renew(session, customer_key)
     }
 }
 

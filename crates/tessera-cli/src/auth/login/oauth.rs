@@ -81,9 +81,10 @@ impl LoginError {
             // id, a session id, the token URL): wrong for a server failing
             // or limiting requests, whose own hint is said instead.
             LoginError::Grant(error) => {
-                let hint = match server_trouble(&error) {
-                    true => None,
-                    false => grant(&error),
+                let hint = if server_trouble(&error) {
+                    None
+                } else {
+                    grant(&error)
                 };
                 (error, hint)
             }
