@@ -192,7 +192,13 @@ fn url_path(path: &str) -> String {
 /// mean no commit in between, here or in another process on the machine: the
 /// same test SQLite's readers use to know that their page cache is current.
 /// Anything unexpected (no file, copies that differ mid-update, a header not
-/// initialised) reads as unknown, `None`, and callers query.
+/// initialised) reads as unknown, `None`, and callers query. So does the header
+/// of an empty WAL (`mxFrame` 0): SQLite writes the same bytes each time it
+/// recreates `-shm` after the last connection closed, and with every commit
+/// checkpointed into the main file such a header says nothing about what that
+/// file holds. Any other header names a WAL generation (its salts: a counter
+/// and 32 random bits, new at each restart) and how far it has grown
+/// (`mxFrame`, the last frame's checksum), so it names the database's content.
 ///
 /// Why not the documented `PRAGMA data_version`: it opens a read transaction
 /// (WAL read locks, `fcntl` calls) on every request; measured on the same build
@@ -232,7 +238,8 @@ impl ChangeWatch {
         file.read_exact_at(&mut both, 0).ok()?;
         let (first, second) = both.split_at(WAL_HEADER);
         const IS_INIT: usize = 12;
-        if first != second || first[IS_INIT] != 1 {
+        const MX_FRAME: std::ops::Range<usize> = 16..20;
+        if first != second || first[IS_INIT] != 1 || first[MX_FRAME] == [0; 4] {
             return None;
         }
         first.try_into().ok().map(WalHeader)
@@ -437,12 +444,12 @@ mod tests {
         commit("UPDATE t SET x = 3 WHERE x = 1", true).await;
         commit("DELETE FROM t WHERE x = 2", false).await;
         for by_other in [false, true] {
+            // Everything into the main file and the WAL emptied: unknown, until
+            // the next commit starts a new WAL generation.
             let checkpoint = "PRAGMA wal_checkpoint(TRUNCATE)";
             other.query_row(checkpoint, [], |_| Ok(())).unwrap();
-            let after = watch.version();
+            assert_eq!(watch.version(), None);
             commit("INSERT INTO t VALUES (4)", by_other).await;
-            // The next commit restarts the WAL from frame 0: still a new header.
-            assert_ne!(after, watch.version());
         }
         let last = *seen.last().unwrap();
         pool.fetch_all("SELECT * FROM t").await.unwrap();
@@ -450,6 +457,40 @@ mod tests {
             .query_row("SELECT count(*) FROM t", [], |_| Ok(()))
             .unwrap();
         assert_eq!(watch.version(), Some(last), "reads change nothing");
+    }
+
+    /// When the last connection to a database closes, SQLite checkpoints the
+    /// WAL and deletes it and `-shm`; the next opener writes a header for an
+    /// empty WAL, the same bytes every time, whatever the file holds by then.
+    /// Such a header is unknown: a revocation committed while no connection
+    /// was open (the admin command, with the server's pool idle) would
+    /// otherwise hide behind a marker seen before it.
+    #[tokio::test]
+    async fn a_commit_while_no_connection_was_open_is_never_hidden() {
+        sqlx::any::install_default_drivers();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let watch = ChangeWatch::new(&path);
+        let reopened = async || {
+            let pool = connect(&path).await.unwrap();
+            pool.fetch_all("SELECT * FROM t").await.unwrap();
+            let seen = watch.version();
+            pool.close().await;
+            seen
+        };
+        let pool = connect(&path).await.unwrap();
+        pool.execute("CREATE TABLE t (x INTEGER)").await.unwrap();
+        pool.close().await;
+        let before = reopened().await;
+        {
+            let admin = rusqlite::Connection::open(&path).unwrap();
+            admin.execute_batch("INSERT INTO t VALUES (1)").unwrap();
+        }
+        let after = reopened().await;
+        assert!(
+            before.is_none() || before != after,
+            "a commit between {before:?} and {after:?} went unseen"
+        );
     }
 
     /// Two copies that differ (a writer between its two stores) or a header
@@ -463,11 +504,18 @@ mod tests {
         let mut header = [0u8; 2 * WAL_HEADER];
         header[12] = 1;
         header[12 + WAL_HEADER] = 1;
+        header[16] = 7; // mxFrame
+        header[16 + WAL_HEADER] = 7;
         std::fs::write(&shm, header).unwrap();
         assert!(watch.version().is_some());
-        header[16] = 7; // mxFrame in the first copy only
+        header[16] = 8; // in the first copy only
         std::fs::write(&shm, header).unwrap();
         assert_eq!(watch.version(), None, "torn");
+        header[16] = 0;
+        header[16 + WAL_HEADER] = 0;
+        std::fs::write(&shm, header).unwrap();
+        assert_eq!(watch.version(), None, "an empty WAL");
+        header[16] = 7;
         header[16 + WAL_HEADER] = 7;
         header[12] = 0;
         header[12 + WAL_HEADER] = 0;
