@@ -179,6 +179,22 @@ fn url_path(path: &str) -> String {
     encoded
 }
 
+/// Commits once, changing nothing (`user_version` written with its own value),
+/// so that the WAL is not empty: after the last connection of a previous run
+/// closed, a server that only answers requests might otherwise commit nothing
+/// for long, and [`ChangeWatch`] reads an empty WAL's header as unknown (the
+/// per-request cache stays off).
+pub async fn start_wal(pool: &AnyPool) -> Result<()> {
+    let mut conn = pool.acquire().await?;
+    let (version,): (i64,) = sqlx::query_as("PRAGMA user_version")
+        .fetch_one(&mut *conn)
+        .await?;
+    // An integer we just read: nothing to inject.
+    let rewrite = format!("PRAGMA user_version = {version}");
+    conn.execute(sqlx::AssertSqlSafe(rewrite)).await?;
+    Ok(())
+}
+
 /// Notices commits to a WAL-mode SQLite database by any connection of any
 /// process, without a query.
 ///
