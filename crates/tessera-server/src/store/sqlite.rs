@@ -203,7 +203,7 @@ pub async fn start_wal(pool: &AnyPool) -> Result<()> {
 /// rewrites it before returning: its frame count (`mxFrame`) grows, or the WAL
 /// restarts with new salts, and its change counter (`iChange`) moves. A writer
 /// stores the second copy, then the first; SQLite's own readers read the first,
-/// then the second, and trust them only when they agree; so do we (one `pread`
+/// then the second, and trust them only when they agree; so do we (one `read`
 /// of both, low addresses first). So equal headers now and at an earlier read
 /// mean no commit in between, here or in another process on the machine: the
 /// same test SQLite's readers use to know that their page cache is current.
@@ -246,12 +246,12 @@ impl ChangeWatch {
 
     /// The current header, or `None` when it cannot be trusted.
     pub fn version(&self) -> Option<WalHeader> {
-        use std::os::unix::fs::FileExt as _;
+        use std::io::Read as _;
         // Opened each time: SQLite may delete and recreate `-shm` when the last
         // connection closes, and a kept descriptor would watch a dead file.
-        let file = std::fs::File::open(&self.shm_path).ok()?;
+        let mut file = std::fs::File::open(&self.shm_path).ok()?;
         let mut both = [0u8; 2 * WAL_HEADER];
-        file.read_exact_at(&mut both, 0).ok()?;
+        file.read_exact(&mut both).ok()?;
         let (first, second) = both.split_at(WAL_HEADER);
         const IS_INIT: usize = 12;
         const MX_FRAME: std::ops::Range<usize> = 16..20;
