@@ -167,8 +167,8 @@ means other work shared the two cores).
   signature (skipped for a token already verified under the current key set),
   `token_use` and `exp`, then revocation: the key's row, or the token's `jti`
   against the revocation list. Those answers are reused while the database's
-  change marker says nothing they depend on has changed: on SQLite one read of
-  the WAL-index header in the `-shm` file, on PostgreSQL the
+  change marker says nothing they depend on has changed: on SQLite a read of
+  `PRAGMA data_version` on a connection of its own, on PostgreSQL the
   `auth_epoch` counter, known without a query while the instance holds its
   lease (notified of every change; a write waits until every lease has seen it)
   and otherwise read by one query for all the requests waiting at that moment

@@ -27,7 +27,6 @@ pub async fn build_state(
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 ) -> Result<AppState> {
     let store = Store::open(&settings.database).await?;
-    store.start_change_marker().await?;
     keys::ensure_current_key(&store, &settings.master_key, clock.now()).await?;
     let keyring = Keyring::load(
         &store,

@@ -10,7 +10,7 @@
 //! racing with the query can only make the cached answer newer than its tag,
 //! never older.
 //!
-//! - SQLite: the WAL-index header in the `-shm` file
+//! - SQLite: `PRAGMA data_version` on a connection of its own
 //!   ([`super::sqlite::ChangeWatch`]); any commit changes it. Why: with sqlx each
 //!   SQLite query is a round trip to a worker thread, which on a small machine
 //!   costs more than everything else an authenticated request does.
@@ -35,18 +35,10 @@
 
 use super::auth_lease::Lease;
 use super::batch::Batcher;
-use super::sqlite::{ChangeWatch, WalHeader};
+use super::sqlite::{ChangeWatch, Version};
 use super::{AccessTokenAuthRow, ApiKeyAuthRow, App};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-
-/// A change marker: equal markers, no relevant commit in between.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Version {
-    Sqlite(WalHeader),
-    /// The `auth_epoch` counter.
-    Postgres(i64),
-}
 
 /// Where the change marker comes from.
 pub enum ChangeMarker {
@@ -55,7 +47,7 @@ pub enum ChangeMarker {
     /// ([`super::auth_lease`]), else one query per batch of waiting requests.
     Postgres {
         lease: Arc<Lease>,
-        epoch: Batcher<(), i64>,
+        epoch: Batcher<(), Version>,
     },
 }
 
@@ -73,10 +65,10 @@ impl ChangeMarker {
     /// use the cache.
     async fn read(&self) -> Option<Version> {
         match self {
-            Self::Sqlite(watch) => watch.version().map(Version::Sqlite),
+            Self::Sqlite(watch) => watch.version(),
             Self::Postgres { lease, epoch } => match lease.current() {
-                Some(known) => Some(Version::Postgres(known)),
-                None => epoch.get(()).await.flatten().map(Version::Postgres),
+                Some(known) => Some(known),
+                None => epoch.get(()).await.flatten(),
             },
         }
     }

@@ -51,6 +51,7 @@
 //! lost notification connection drops the lease at once (writers would otherwise
 //! wait for it to run out) until the connection is back.
 
+use super::sqlite::Version;
 use crate::error::Result;
 use crate::secret::SecretUrl;
 use sqlx::AnyPool;
@@ -106,7 +107,7 @@ impl Default for Lease {
 
 impl Lease {
     /// The counter's value, if this instance holds a lease right now.
-    pub fn current(&self) -> Option<i64> {
+    pub fn current(&self) -> Option<Version> {
         let until = self.valid_until.load(Ordering::Acquire);
         if until <= self.elapsed() {
             return None;
@@ -118,7 +119,7 @@ impl Lease {
         u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
-    fn adopt(&self, epoch: i64) {
+    fn adopt(&self, epoch: Version) {
         self.known.fetch_max(epoch, Ordering::AcqRel);
     }
 

@@ -176,15 +176,6 @@ impl Store {
         Ok(store)
     }
 
-    /// Before serving: on SQLite, makes the change marker readable from the
-    /// first request ([`sqlite::start_wal`]).
-    pub async fn start_change_marker(&self) -> Result<()> {
-        match self.backend {
-            Backend::Sqlite => sqlite::start_wal(&self.pool).await,
-            Backend::Postgres => Ok(()),
-        }
-    }
-
     /// The newest migration this binary applies (the same number in both
     /// backends' directories): what `--version` and a refused newer schema
     /// name, since the crate version alone does not change between builds.
@@ -619,22 +610,6 @@ mod tests {
         assert!(err.contains("9999"), "{err}");
         let known = format!("(schema {})", Store::schema_version());
         assert!(err.contains(&known), "{err}");
-    }
-
-    /// A restarted server (the WAL emptied and `-shm` deleted when the last
-    /// one closed) has a change marker from the start, so the per-request
-    /// cache works before anything else commits.
-    #[tokio::test]
-    async fn a_reopened_sqlite_database_has_a_change_marker_at_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let location = DatabaseLocation::Sqlite(dir.path().join("t.db"));
-        Store::open(&location).await.unwrap().close().await;
-        assert!(!dir.path().join("t.db-shm").exists(), "closed cleanly");
-        let store = Store::open(&location).await.unwrap();
-        let cache = store.auth_cache.as_ref().expect("SQLite has the cache");
-        assert_eq!(cache.version().await, None, "an empty WAL");
-        store.start_change_marker().await.unwrap();
-        assert!(cache.version().await.is_some());
     }
 
     #[tokio::test]

@@ -164,7 +164,7 @@ fn create_private(path: &Path) -> Result<()> {
 
 /// `path` as sqlx reads it back out of a URL: sqlx percent-decodes the file
 /// name, so a `%` must be encoded (and `?`, `#`, which would end it), or
-/// `a%20b.db` would open `a b.db` while the change watch reads `a%20b.db-shm`:
+/// `a%20b.db` would open `a b.db` while the change watch reads `a%20b.db`:
 /// a revocation would then never reach the server's caches.
 fn url_path(path: &str) -> String {
     let mut encoded = String::with_capacity(path.len());
@@ -179,87 +179,70 @@ fn url_path(path: &str) -> String {
     encoded
 }
 
-/// Commits once, changing nothing (`user_version` written with its own value),
-/// so that the WAL is not empty: after the last connection of a previous run
-/// closed, a server that only answers requests might otherwise commit nothing
-/// for long, and [`ChangeWatch`] reads an empty WAL's header as unknown (the
-/// per-request cache stays off).
-pub async fn start_wal(pool: &AnyPool) -> Result<()> {
-    let mut conn = pool.acquire().await?;
-    let (version,): (i64,) = sqlx::query_as("PRAGMA user_version")
-        .fetch_one(&mut *conn)
-        .await?;
-    // An integer we just read: nothing to inject.
-    let rewrite = format!("PRAGMA user_version = {version}");
-    conn.execute(sqlx::AssertSqlSafe(rewrite)).await?;
-    Ok(())
-}
-
-/// Notices commits to a WAL-mode SQLite database by any connection of any
-/// process, without a query.
+/// Notices commits to the SQLite database by any connection of any process,
+/// with SQLite's documented `PRAGMA data_version`
+/// (<https://sqlite.org/pragma.html#pragma_data_version>): its value changes when
+/// another connection has committed since the previous call on the same
+/// connection. So it runs on a connection of its own that never writes
+/// (`query_only`), outside sqlx's pool: a synchronous call of a few microseconds
+/// on the request's thread, where a query through the pool is a round trip to a
+/// worker thread. Equal values now and at an earlier read mean no commit in
+/// between. Any failure reads as "unknown" (`None`), and callers query; a failed
+/// connection is reopened on the next call.
 ///
-/// SQLite keeps the WAL-index header at the start of the `-shm` file, twice, 48
-/// bytes each (<https://sqlite.org/walformat.html> §2.1 and §2.2). Every commit
-/// rewrites it before returning: its frame count (`mxFrame`) grows, or the WAL
-/// restarts with new salts, and its change counter (`iChange`) moves. A writer
-/// stores the second copy, then the first; SQLite's own readers read the first,
-/// then the second, and trust them only when they agree; so do we (one `read`
-/// of both, low addresses first). So equal headers now and at an earlier read
-/// mean no commit in between, here or in another process on the machine: the
-/// same test SQLite's readers use to know that their page cache is current.
-/// Anything unexpected (no file, copies that differ mid-update, a header not
-/// initialised) reads as unknown, `None`, and callers query. So does the header
-/// of an empty WAL (`mxFrame` 0): SQLite writes the same bytes each time it
-/// recreates `-shm` after the last connection closed, and with every commit
-/// checkpointed into the main file such a header says nothing about what that
-/// file holds. Any other header names a WAL generation (its salts: a counter
-/// and 32 random bits, new at each restart) and how far it has grown
-/// (`mxFrame`, the last frame's checksum), so it names the database's content.
-///
-/// Why not the documented `PRAGMA data_version`: it opens a read transaction
-/// (WAL read locks, `fcntl` calls) on every request; measured on the same build
-/// it cost 8 to 29% more server CPU per authenticated request
-/// (`bench/RESULTS.md`, "The SQLite change check, measured alone"), above the
-/// 10% at which the layering issue allowed this read. The file format is
-/// SQLite's documented, stable on-disk format; `every_commit_changes_the_header`
-/// below pins what we rely on against the SQLite we link.
+/// Not the cheaper read of the WAL-index header in `-shm` (d6dfb61 did it; it
+/// measured 8–29% less CPU per request, `bench/RESULTS.md`): opening and
+/// closing a descriptor of `-shm` in this process drops every POSIX lock the
+/// process holds on it, SQLite's WAL locks included, and another process on
+/// the file then loses acknowledged writes
+/// (`multi_instance::two_processes_on_one_sqlite_file_lose_no_write`).
 #[derive(Debug)]
 pub struct ChangeWatch {
-    shm_path: std::path::PathBuf,
+    path: std::path::PathBuf,
+    conn: std::sync::Mutex<Option<rusqlite::Connection>>,
 }
 
-/// A snapshot of the WAL-index header: equal snapshots, no commit in between.
-/// Compared whole, so no two states of the database can share one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct WalHeader([u8; WAL_HEADER]);
-
-const WAL_HEADER: usize = 48;
+/// An opaque change marker: equal markers, no commit in between.
+pub type Version = i64;
 
 impl ChangeWatch {
     pub fn new(db_path: &Path) -> Self {
-        let mut shm = db_path.as_os_str().to_owned();
-        shm.push("-shm");
         Self {
-            shm_path: shm.into(),
+            path: db_path.to_owned(),
+            conn: std::sync::Mutex::new(None),
         }
     }
 
-    /// The current header, or `None` when it cannot be trusted.
-    pub fn version(&self) -> Option<WalHeader> {
-        use std::io::Read as _;
-        // Opened each time: SQLite may delete and recreate `-shm` when the last
-        // connection closes, and a kept descriptor would watch a dead file.
-        let mut file = std::fs::File::open(&self.shm_path).ok()?;
-        let mut both = [0u8; 2 * WAL_HEADER];
-        file.read_exact(&mut both).ok()?;
-        let (first, second) = both.split_at(WAL_HEADER);
-        const IS_INIT: usize = 12;
-        const MX_FRAME: std::ops::Range<usize> = 16..20;
-        if first != second || first[IS_INIT] != 1 || first[MX_FRAME] == [0; 4] {
-            return None;
+    /// The current marker, or `None` when it cannot be read.
+    pub fn version(&self) -> Option<Version> {
+        let mut conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if conn.is_none() {
+            *conn = open_watch(&self.path).ok();
         }
-        first.try_into().ok().map(WalHeader)
+        let read = conn
+            .as_ref()?
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut statement| statement.query_row([], |row| row.get(0)));
+        if read.is_err() {
+            *conn = None;
+        }
+        read.ok()
     }
+}
+
+fn open_watch(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
+    // The very file the pool opened, never a new one: a watch on a file no
+    // one writes would say "no change" forever.
+    use rusqlite::OpenFlags;
+    let flags = OpenFlags::default() - OpenFlags::SQLITE_OPEN_CREATE - OpenFlags::SQLITE_OPEN_URI;
+    let conn = rusqlite::Connection::open_with_flags(path, flags)?;
+    conn.pragma_update(None, "query_only", true)?;
+    // Never wait on a lock on a request's thread: unknown is fine, callers query.
+    conn.busy_timeout(Duration::ZERO)?;
+    Ok(conn)
 }
 
 #[cfg(test)]
@@ -281,16 +264,14 @@ mod tests {
             .collect();
         assert_eq!(names, ["rev%20 a?b#c.db"]);
         let watch = ChangeWatch::new(&path);
+        let before = watch.version().expect("the watch opens the file");
         pool.execute("CREATE TABLE t (x INTEGER)").await.unwrap();
-        let before = watch.version().expect("the watch reads the pool's file");
-        pool.execute("INSERT INTO t VALUES (1)").await.unwrap();
         assert_ne!(watch.version(), Some(before), "a commit is noticed");
         // Private, and so are the files SQLite makes beside it.
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            for suffix in ["", "-wal", "-shm"] {
-                let file = dir.path().join(format!("rev%20 a?b#c.db{suffix}"));
+            for file in [path.clone(), dir.path().join("rev%20 a?b#c.db-wal")] {
                 let mode = std::fs::metadata(&file).unwrap().permissions().mode();
                 assert_eq!(mode & 0o777, 0o600, "{}", file.display());
             }
@@ -428,117 +409,6 @@ mod tests {
             said.contains("mode 0644") && said.contains("`chmod 600 "),
             "{said}"
         );
-    }
-
-    /// What the watch relies on, against the SQLite we link: every commit, by
-    /// this pool or another connection (another process maps the same
-    /// `-shm`), changes the header, including the first commit after a
-    /// checkpoint restarts the WAL (`mxFrame` back to 0, new salts); reads and
-    /// checkpoints that move no data do not.
-    #[tokio::test]
-    async fn every_commit_changes_the_header() {
-        sqlx::any::install_default_drivers();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let pool = connect(&path).await.unwrap();
-        pool.execute("CREATE TABLE t (x INTEGER)").await.unwrap();
-        let watch = ChangeWatch::new(&path);
-        let other = rusqlite::Connection::open(&path).unwrap();
-        let mut seen = vec![watch.version().expect("a header after a commit")];
-        let mut commit = async |sql: &'static str, by_other: bool| {
-            if by_other {
-                other.execute_batch(sql).unwrap();
-            } else {
-                pool.execute(sql).await.unwrap();
-            }
-            let now = watch.version().expect("readable");
-            assert!(!seen.contains(&now), "{sql}: header seen before");
-            seen.push(now);
-        };
-        commit("INSERT INTO t VALUES (1)", false).await;
-        commit("INSERT INTO t VALUES (2)", true).await;
-        commit("UPDATE t SET x = 3 WHERE x = 1", true).await;
-        commit("DELETE FROM t WHERE x = 2", false).await;
-        for by_other in [false, true] {
-            // Everything into the main file and the WAL emptied: unknown, until
-            // the next commit starts a new WAL generation.
-            let checkpoint = "PRAGMA wal_checkpoint(TRUNCATE)";
-            other.query_row(checkpoint, [], |_| Ok(())).unwrap();
-            assert_eq!(watch.version(), None);
-            commit("INSERT INTO t VALUES (4)", by_other).await;
-        }
-        let last = *seen.last().unwrap();
-        pool.fetch_all("SELECT * FROM t").await.unwrap();
-        other
-            .query_row("SELECT count(*) FROM t", [], |_| Ok(()))
-            .unwrap();
-        assert_eq!(watch.version(), Some(last), "reads change nothing");
-    }
-
-    /// When the last connection to a database closes, SQLite checkpoints the
-    /// WAL and deletes it and `-shm`; the next opener writes a header for an
-    /// empty WAL, the same bytes every time, whatever the file holds by then.
-    /// Such a header is unknown: a revocation committed while no connection
-    /// was open (the admin command, with the server's pool idle) would
-    /// otherwise hide behind a marker seen before it.
-    #[tokio::test]
-    async fn a_commit_while_no_connection_was_open_is_never_hidden() {
-        sqlx::any::install_default_drivers();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let watch = ChangeWatch::new(&path);
-        let reopened = async || {
-            let pool = connect(&path).await.unwrap();
-            pool.fetch_all("SELECT * FROM t").await.unwrap();
-            let seen = watch.version();
-            pool.close().await;
-            seen
-        };
-        let pool = connect(&path).await.unwrap();
-        pool.execute("CREATE TABLE t (x INTEGER)").await.unwrap();
-        pool.close().await;
-        let before = reopened().await;
-        {
-            let admin = rusqlite::Connection::open(&path).unwrap();
-            admin.execute_batch("INSERT INTO t VALUES (1)").unwrap();
-        }
-        let after = reopened().await;
-        assert!(
-            before.is_none() || before != after,
-            "a commit between {before:?} and {after:?} went unseen"
-        );
-    }
-
-    /// Two copies that differ (a writer between its two stores) or a header
-    /// not yet initialised is unknown, never a marker.
-    #[test]
-    fn a_torn_or_uninitialised_header_is_unknown() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let shm = dir.path().join("t.db-shm");
-        let watch = ChangeWatch::new(&path);
-        let mut header = [0u8; 2 * WAL_HEADER];
-        header[12] = 1;
-        header[12 + WAL_HEADER] = 1;
-        header[16] = 7; // mxFrame
-        header[16 + WAL_HEADER] = 7;
-        std::fs::write(&shm, header).unwrap();
-        assert!(watch.version().is_some());
-        header[16] = 8; // in the first copy only
-        std::fs::write(&shm, header).unwrap();
-        assert_eq!(watch.version(), None, "torn");
-        header[16] = 0;
-        header[16 + WAL_HEADER] = 0;
-        std::fs::write(&shm, header).unwrap();
-        assert_eq!(watch.version(), None, "an empty WAL");
-        header[16] = 7;
-        header[16 + WAL_HEADER] = 7;
-        header[12] = 0;
-        header[12 + WAL_HEADER] = 0;
-        std::fs::write(&shm, header).unwrap();
-        assert_eq!(watch.version(), None, "not initialised");
-        std::fs::write(&shm, &header[..WAL_HEADER]).unwrap();
-        assert_eq!(watch.version(), None, "short");
     }
 
     /// A watch on a path where there is no database reads "unknown" and
