@@ -5,7 +5,7 @@
 //! even with the other under load and answering from its cache. PostgreSQL,
 //! except the revocations: two processes on one SQLite file (a second server,
 //! or the admin command beside the one server) must see each other's at once
-//! too, through the file's WAL-index header (`store/sqlite.rs`).
+//! too, through the SQLite change check (`store/sqlite.rs`).
 
 use crate::oauth_support as oauth;
 use crate::support::{Backend, Server, json, postgres_available};
@@ -373,8 +373,7 @@ async fn race(a: &Server, b: &Server, auth: &str, revoke: impl AsyncFnOnce(&Serv
 
 async fn a_revocation_races_no_request_on_the_other_instance(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("limits.toml");
-    std::fs::write(&config, "rate_limit_enabled = false\n").unwrap();
+    let config = limits_off(&dir);
     let args = ["--issuer", ISSUER, "--config", config.to_str().unwrap()];
     let a = Server::start_with(backend, &args).await;
     let b = a.second_instance(&args);
@@ -400,6 +399,14 @@ async fn a_revocation_races_no_request_on_the_other_instance(backend: Backend) {
         status
     })
     .await;
+}
+
+/// A config file in `dir` that turns rate limiting off (loads that would
+/// otherwise be refused with 429).
+fn limits_off(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    let config = dir.path().join("limits.toml");
+    std::fs::write(&config, "rate_limit_enabled = false\n").unwrap();
+    config
 }
 
 /// Until `count` instances hold a live lease on the auth cache's change marker
@@ -524,8 +531,7 @@ async fn revocations_hold_when_notifications_are_lost() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_on_one_sqlite_file_lose_no_write() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("limits.toml");
-    std::fs::write(&config, "rate_limit_enabled = false\n").unwrap();
+    let config = limits_off(&dir);
     let args = ["--config", config.to_str().unwrap()];
     let a = Server::start_with(Backend::Sqlite, &args).await;
     let b = a.second_instance(&args);
