@@ -255,33 +255,59 @@ pub const FORCED_EXIT: i32 = 130;
 /// stops the process at once: an operator pressing Ctrl-C again is not made
 /// to wait out the drain timeout (a slow request, a hanging mail relay).
 async fn shutdown_signal() {
-    one_signal().await;
+    let mut signals = Signals::listen();
+    signals.next().await;
     tracing::info!("shutdown signal received; finishing requests in progress");
-    tokio::spawn(async {
-        one_signal().await;
+    tokio::spawn(async move {
+        signals.next().await;
         tracing::warn!("second shutdown signal: stopping now, without finishing");
         std::process::exit(FORCED_EXIT);
     });
 }
 
-async fn one_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGINT and SIGTERM, listened for from creation on: a second signal sent
+/// right after the first was seen (a quick second Ctrl-C) is not lost before
+/// anyone waits for it again.
+struct Signals {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Self {
+                interrupt: signal(SignalKind::interrupt()).ok(),
+                terminate: signal(SignalKind::terminate()).ok(),
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    #[cfg(unix)]
+    async fn next(&mut self) {
+        async fn one(signal: &mut Option<tokio::signal::unix::Signal>) {
+            match signal {
+                Some(signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            () = one(&mut self.interrupt) => {},
+            () = one(&mut self.terminate) => {},
+        }
+    }
+
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {},
-        () = terminate => {},
+    async fn next(&mut self) {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

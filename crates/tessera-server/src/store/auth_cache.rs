@@ -10,28 +10,27 @@
 //! racing with the query can only make the cached answer newer than its tag,
 //! never older.
 //!
-//! - SQLite: `PRAGMA data_version` on a connection of its own
-//!   ([`super::sqlite::ChangeWatch`]); any commit changes it. Why: with sqlx each
-//!   SQLite query is a round trip to a worker thread, which on a small machine
-//!   costs more than everything else an authenticated request does.
-//! - PostgreSQL: the `auth_epoch` counter (migration `0009_auth_epoch.sql`), which
-//!   triggers bump inside every transaction that writes what an answer depends on
-//!   (API keys, accounts, access-token revocations, apps, token families). A
-//!   serving instance holds a lease on it ([`super::auth_lease`]: it is told of
-//!   every bump, and a bumping write returns only once every lease knows), so it
-//!   needs no query at all. Without a lease (starting, notifications lost, the
-//!   database slow to answer) the counter is read by one query for all the
-//!   requests waiting at that moment ([`super::batch`]), and every waiter's
-//!   answer comes from a query that began after the waiter asked. Why this is
-//!   exact: a revoking call returns after its transaction T committed, and T
-//!   bumped the counter to some n_T. A request that starts later reads the
-//!   counter with a query that starts later still, so it reads n >= n_T. An
-//!   answer cached under marker e was read by a query that started after e was
-//!   read; if e >= n_T, the read of e saw T (bumps are ordered by the counter
-//!   row's lock, each made visible before the next can commit) and so did the
-//!   answer's query; if e < n_T, then e != n and the answer is not used. Either
-//!   way the request sees T. The server README has the argument and
-//!   `tests/e2e/multi_instance.rs` the race.
+//! The marker is the `auth_epoch` counter (PostgreSQL: migration
+//! `0009_auth_epoch.sql`; SQLite: `0017_auth_leases.sql`), which triggers bump
+//! inside every transaction that writes what an answer depends on (API keys,
+//! accounts, access-token revocations, apps, token families). A serving
+//! instance holds a lease on it ([`super::auth_lease`]: it learns of every
+//! bump, and a bumping write returns only once every lease knows), so it needs
+//! no read at all. Without a lease (starting, one-off commands, notifications
+//! lost, the database slow to answer) the counter is read: on SQLite on a
+//! connection of its own ([`super::sqlite::ChangeWatch`]); on PostgreSQL by one
+//! query for all the requests waiting at that moment ([`super::batch`]), each
+//! waiter's answer from a query that began after the waiter asked.
+//!
+//! Why this is exact: a revoking call returns after its transaction T
+//! committed, and T bumped the counter to some n_T. A request that starts
+//! later reads the counter with a query that starts later still, so it reads
+//! n >= n_T. An answer cached under marker e was read by a query that started
+//! after e was read; if e >= n_T, the read of e saw T (bumps are ordered:
+//! PostgreSQL's counter row lock, SQLite's one writer; each made visible
+//! before the next can commit) and so did the answer's query; if e < n_T, then
+//! e != n and the answer is not used. Either way the request sees T. The
+//! server README has the argument and `tests/e2e/multi_instance.rs` the race.
 
 use super::auth_lease::Lease;
 use super::batch::Batcher;
@@ -40,11 +39,16 @@ use super::{AccessTokenAuthRow, ApiKeyAuthRow, App};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// Where the change marker comes from.
+/// Where the change marker comes from: for both backends the `auth_epoch`
+/// counter, known while this instance holds a lease ([`super::auth_lease`]),
+/// else read.
 pub enum ChangeMarker {
-    Sqlite(ChangeWatch),
-    /// The `auth_epoch` counter: known while this instance holds a lease
-    /// ([`super::auth_lease`]), else one query per batch of waiting requests.
+    /// Else read on the watch's own connection.
+    Sqlite {
+        lease: Arc<Lease>,
+        watch: ChangeWatch,
+    },
+    /// Else one query per batch of waiting requests.
     Postgres {
         lease: Arc<Lease>,
         epoch: Batcher<(), Version>,
@@ -54,7 +58,7 @@ pub enum ChangeMarker {
 impl std::fmt::Debug for ChangeMarker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Self::Sqlite(_) => "ChangeMarker::Sqlite",
+            Self::Sqlite { .. } => "ChangeMarker::Sqlite",
             Self::Postgres { .. } => "ChangeMarker::Postgres",
         })
     }
@@ -65,7 +69,7 @@ impl ChangeMarker {
     /// use the cache.
     async fn read(&self) -> Option<Version> {
         match self {
-            Self::Sqlite(watch) => watch.version(),
+            Self::Sqlite { lease, watch } => lease.current().or_else(|| watch.version()),
             Self::Postgres { lease, epoch } => match lease.current() {
                 Some(known) => Some(known),
                 None => epoch.get(()).await.flatten(),

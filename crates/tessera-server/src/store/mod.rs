@@ -107,8 +107,8 @@ pub struct Store {
     auth_cache: Option<Arc<AuthCache>>,
     /// PostgreSQL only: see [`batch`].
     api_key_batch: Option<Arc<batch::Batcher<String, ApiKeyAuthRow>>>,
-    /// PostgreSQL only: the change marker known without a query while held
-    /// (see [`auth_lease`] and [`Store::hold_auth_lease`]).
+    /// The change marker known without a read while held (see [`auth_lease`]
+    /// and [`Store::hold_auth_lease`]).
     auth_lease: Option<Arc<auth_lease::Lease>>,
     /// SQLite only: the DPoP replay cache's own file (see [`dpop_proofs`]).
     dpop_replay: Option<AnyPool>,
@@ -128,14 +128,17 @@ impl Store {
         match location {
             DatabaseLocation::Sqlite(path) => {
                 let pool = sqlite::connect(path).await?;
+                let lease = Arc::new(auth_lease::Lease::default());
+                let marker = ChangeMarker::Sqlite {
+                    lease: lease.clone(),
+                    watch: sqlite::ChangeWatch::new(path),
+                };
                 Ok(Self {
                     pool,
                     backend: Backend::Sqlite,
-                    auth_cache: Some(Arc::new(AuthCache::new(ChangeMarker::Sqlite(
-                        sqlite::ChangeWatch::new(path),
-                    )))),
+                    auth_cache: Some(Arc::new(AuthCache::new(marker))),
                     api_key_batch: None,
-                    auth_lease: None,
+                    auth_lease: Some(lease),
                     dpop_replay: Some(dpop_proofs::open_sqlite_replay(path).await?),
                 })
             }
@@ -243,20 +246,22 @@ impl Store {
         }
     }
 
-    /// PostgreSQL: starts holding a lease on the authentication cache's change
-    /// marker ([`auth_lease`]), so that authenticated requests need no query while
-    /// nothing changes. For a server, not for one-off commands (a lease makes
-    /// every write wait for its holder). `None` on SQLite.
+    /// Starts holding a lease on the authentication cache's change marker
+    /// ([`auth_lease`]), so that authenticated requests need no database read
+    /// while nothing changes. For a server, not for one-off commands (a lease
+    /// makes every write that bumps the marker wait for its holder).
     pub fn hold_auth_lease(
         &self,
         location: &DatabaseLocation,
     ) -> Result<Option<auth_lease::Holder>> {
-        match (location, &self.auth_lease) {
-            (DatabaseLocation::Postgres(url), Some(lease)) => {
-                auth_lease::hold(url.clone(), lease.clone()).map(Some)
-            }
-            _ => Ok(None),
+        let Some(lease) = self.auth_lease.clone() else {
+            return Ok(None);
+        };
+        match location {
+            DatabaseLocation::Postgres(url) => auth_lease::postgres::hold(url.clone(), lease),
+            DatabaseLocation::Sqlite(path) => auth_lease::sqlite::hold(path.clone(), lease),
         }
+        .map(Some)
     }
 
     /// A cheap round trip, for health checks.
@@ -400,20 +405,23 @@ impl Store {
 
     /// After a statement committed: when it wrote a table that authentication
     /// reads, waits until every server answers from the new state
-    /// ([`auth_lease::settle`]; PostgreSQL only — SQLite has one server, which
-    /// sees its own commits at once). Every write goes through here, so none
-    /// can forget (statements in an explicit transaction call
+    /// ([`auth_lease`]). Every write goes through here, so none can forget
+    /// (statements in an explicit transaction call
     /// [`Store::settle_auth_change`] after their commit).
     async fn written(&self, sql: &str) {
-        if self.backend == Backend::Postgres && writes_auth_table(sql) {
+        if writes_auth_table(sql) {
             self.settle_auth_change().await;
         }
     }
 
     /// See [`Store::written`].
     async fn settle_auth_change(&self) {
-        if self.backend == Backend::Postgres {
-            auth_lease::settle(&self.pool).await;
+        if let Some(lease) = &self.auth_lease {
+            lease.wake();
+        }
+        match self.backend {
+            Backend::Postgres => auth_lease::postgres::settle(&self.pool).await,
+            Backend::Sqlite => auth_lease::sqlite::settle(&self.pool).await,
         }
     }
 
@@ -682,14 +690,16 @@ mod tests {
         }
     }
 
-    fn migration(name: &str) -> String {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres");
-        std::fs::read_to_string(dir.join(name)).unwrap()
+    fn migration(backend: &str, name: &str) -> String {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        std::fs::read_to_string(dir.join(backend).join(name)).unwrap()
     }
 
     #[test]
     fn auth_tables_are_the_ones_that_bump_the_epoch() {
-        let sql = migration("0009_auth_epoch.sql");
+        let mut ours = AUTH_TABLES.to_vec();
+        ours.sort_unstable();
+        let sql = migration("postgres", "0009_auth_epoch.sql");
         let mut triggered: Vec<&str> = sql
             .lines()
             .filter_map(|l| l.trim().strip_prefix("ON "))
@@ -697,10 +707,46 @@ mod tests {
                 l.strip_suffix(" FOR EACH STATEMENT EXECUTE FUNCTION tessera_bump_auth_epoch();")
             })
             .collect();
-        let mut ours = AUTH_TABLES.to_vec();
         triggered.sort_unstable();
-        ours.sort_unstable();
-        assert_eq!(triggered, ours);
+        assert_eq!(triggered, ours, "PostgreSQL");
+        // SQLite: one trigger per table and event (row triggers only).
+        let sql = migration("sqlite", "0017_auth_leases.sql");
+        let mut triggered: Vec<&str> = sql
+            .lines()
+            .filter(|l| l.starts_with("CREATE TRIGGER ") || l.starts_with("AFTER "))
+            .filter_map(|l| l.split(" ON ").nth(1))
+            .collect();
+        triggered.sort_unstable();
+        triggered.dedup();
+        assert_eq!(triggered, ours, "SQLite");
+    }
+
+    /// The SQLite triggers fire on the same columns as PostgreSQL's.
+    #[test]
+    fn both_backends_bump_on_the_same_columns() {
+        let columns = |sql: &str, table: &str| -> Option<String> {
+            let update = sql.split("UPDATE OF ").skip(1).find(|rest| {
+                rest.split_once(" ON")
+                    .is_some_and(|(_, after)| after.trim_start().starts_with(table))
+            })?;
+            Some(
+                update
+                    .split_once("\n")
+                    .map_or(update, |(l, _)| l)
+                    .split(" ON")
+                    .next()?
+                    .to_owned(),
+            )
+        };
+        let postgres = migration("postgres", "0009_auth_epoch.sql");
+        let sqlite = migration("sqlite", "0017_auth_leases.sql");
+        for table in AUTH_TABLES {
+            assert_eq!(
+                columns(&postgres, table),
+                columns(&sqlite, table),
+                "{table}"
+            );
+        }
     }
 
     /// A delete elsewhere that cascaded into an auth table would bump the epoch
@@ -708,9 +754,10 @@ mod tests {
     /// refused instead).
     #[test]
     fn only_auth_tables_cascade_into_auth_tables() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres");
+        let dirs = ["migrations/postgres", "migrations/sqlite"]
+            .map(|d| Path::new(env!("CARGO_MANIFEST_DIR")).join(d));
         let mut checked = 0;
-        for entry in std::fs::read_dir(&dir).unwrap() {
+        for entry in dirs.iter().flat_map(|dir| std::fs::read_dir(dir).unwrap()) {
             let sql = std::fs::read_to_string(entry.unwrap().path()).unwrap();
             for table in sql.split("CREATE TABLE ").skip(1) {
                 let (name, body) = table.split_once(" (").unwrap();
@@ -732,7 +779,7 @@ mod tests {
                 }
             }
         }
-        assert!(checked >= 4, "found only {checked} cascading references");
+        assert!(checked >= 8, "found only {checked} cascading references");
     }
 
     #[tokio::test]

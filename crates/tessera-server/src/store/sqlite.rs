@@ -179,19 +179,17 @@ fn url_path(path: &str) -> String {
     encoded
 }
 
-/// Notices commits to the SQLite database by any connection of any process,
-/// with SQLite's documented `PRAGMA data_version`
-/// (<https://sqlite.org/pragma.html#pragma_data_version>): its value changes when
-/// another connection has committed since the previous call on the same
-/// connection. So it runs on a connection of its own that never writes
-/// (`query_only`), outside sqlx's pool: a synchronous call of a few microseconds
-/// on the request's thread, where a query through the pool is a round trip to a
-/// worker thread. Equal values now and at an earlier read mean no commit in
-/// between. Any failure reads as "unknown" (`None`), and callers query; a failed
-/// connection is reopened on the next call.
+/// Reads the authentication cache's change marker, the counter `auth_epoch.n`
+/// (migration `0017_auth_leases.sql`), when this process holds no lease on it
+/// ([`super::auth_lease`]): starting, one-off commands, a lease that lapsed.
+/// On a connection of its own that never writes (`query_only`), outside sqlx's
+/// pool: a synchronous call of a few microseconds on the request's thread,
+/// where a query through the pool is a round trip to a worker thread. Any
+/// failure reads as "unknown" (`None`), and callers query; a failed connection
+/// is reopened on the next call.
 ///
-/// Not the cheaper read of the WAL-index header in `-shm` (d6dfb61 did it; it
-/// measured 8–29% less CPU per request, `bench/RESULTS.md`): opening and
+/// Not `PRAGMA data_version` (any commit changes it, so every write emptied
+/// the cache) and not the WAL-index header in `-shm` (d6dfb61): opening and
 /// closing a descriptor of `-shm` in this process drops every POSIX lock the
 /// process holds on it, SQLite's WAL locks included, and another process on
 /// the file then loses acknowledged writes
@@ -202,7 +200,8 @@ pub struct ChangeWatch {
     conn: std::sync::Mutex<Option<rusqlite::Connection>>,
 }
 
-/// An opaque change marker: equal markers, no commit in between.
+/// A value of the change marker `auth_epoch.n`: equal values, no relevant
+/// commit in between.
 pub type Version = i64;
 
 impl ChangeWatch {
@@ -224,7 +223,7 @@ impl ChangeWatch {
         }
         let read = conn
             .as_ref()?
-            .prepare_cached("PRAGMA data_version")
+            .prepare_cached("SELECT n FROM auth_epoch WHERE id = 1")
             .and_then(|mut statement| statement.query_row([], |row| row.get(0)));
         if read.is_err() {
             *conn = None;
@@ -263,10 +262,16 @@ mod tests {
             .filter(|n| n.ends_with(".db"))
             .collect();
         assert_eq!(names, ["rev%20 a?b#c.db"]);
+        pool.execute(
+            "CREATE TABLE auth_epoch (id INTEGER PRIMARY KEY, n INTEGER); \
+                      INSERT INTO auth_epoch VALUES (1, 0)",
+        )
+        .await
+        .unwrap();
         let watch = ChangeWatch::new(&path);
-        let before = watch.version().expect("the watch opens the file");
-        pool.execute("CREATE TABLE t (x INTEGER)").await.unwrap();
-        assert_ne!(watch.version(), Some(before), "a commit is noticed");
+        assert_eq!(watch.version(), Some(0), "the watch opens the file");
+        pool.execute("UPDATE auth_epoch SET n = 1").await.unwrap();
+        assert_eq!(watch.version(), Some(1), "a commit is noticed");
         // Private, and so are the files SQLite makes beside it.
         #[cfg(unix)]
         {

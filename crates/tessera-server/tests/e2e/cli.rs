@@ -117,20 +117,28 @@ async fn migrate_says_what_it_changed() {
         );
         let again = migrate();
         assert!(
-            again.contains("is up to date (schema 16)"),
+            again.contains("is up to date (schema 17)"),
             "{backend:?}: {again}"
         );
-        // As a database left at schema 15 by the tesserad before migration 0016.
-        for undo in [
-            "DROP INDEX audit_events_own",
-            "DROP INDEX audit_events_failed_sign_ins",
-            "DELETE FROM _sqlx_migrations WHERE version = 16",
-        ] {
+        // As a database left at schema 16 by the tesserad before migration
+        // 0017 (which creates nothing on PostgreSQL).
+        crate::support::execute(&db, "DELETE FROM _sqlx_migrations WHERE version = 17").await;
+        if backend == Backend::Sqlite {
+            let undo = "DROP TABLE auth_leases; DROP TABLE auth_epoch; \
+                DROP TRIGGER api_keys_auth_epoch_insert; DROP TRIGGER api_keys_auth_epoch_delete; \
+                DROP TRIGGER api_keys_auth_epoch_update; DROP TRIGGER accounts_auth_epoch_insert; \
+                DROP TRIGGER accounts_auth_epoch_delete; DROP TRIGGER accounts_auth_epoch_update; \
+                DROP TRIGGER revoked_access_tokens_auth_epoch_insert; \
+                DROP TRIGGER revoked_access_tokens_auth_epoch_update; \
+                DROP TRIGGER apps_auth_epoch_insert; DROP TRIGGER apps_auth_epoch_delete; \
+                DROP TRIGGER apps_auth_epoch_update; DROP TRIGGER token_families_auth_epoch_insert; \
+                DROP TRIGGER token_families_auth_epoch_delete; \
+                DROP TRIGGER token_families_auth_epoch_update";
             crate::support::execute(&db, undo).await;
         }
         let upgraded = migrate();
         assert!(
-            upgraded.contains("from schema 15 to 16"),
+            upgraded.contains("from schema 16 to 17"),
             "{backend:?}: {upgraded}"
         );
     }
