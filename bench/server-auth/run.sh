@@ -167,12 +167,12 @@ means other work shared the two cores).
   signature (skipped for a token already verified under the current key set),
   `token_use` and `exp`, then revocation: the key's row, or the token's `jti`
   against the revocation list. Those answers are reused while the database's
-  change marker says nothing they depend on has changed: on SQLite a read of
-  `PRAGMA data_version` on a connection of its own, on PostgreSQL the
-  `auth_epoch` counter, known without a query while the instance holds its
-  lease (notified of every change; a write waits until every lease has seen it)
-  and otherwise read by one query for all the requests waiting at that moment
-  (see the server README, "Per-request database reads").
+  change marker says nothing they depend on has changed: the `auth_epoch`
+  counter, known without a query while the instance holds its lease
+  (PostgreSQL notifies the holder of every change; on SQLite it reads the
+  counter every 5 ms; a write waits until every lease has seen it) and
+  otherwise read (on PostgreSQL by one query for all the requests waiting at
+  that moment; see the server README, "Per-request database reads").
 <!-- {marker}:end -->
 """
 sys.path.insert(0, os.path.dirname(os.path.abspath(results)))
