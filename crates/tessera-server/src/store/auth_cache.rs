@@ -34,10 +34,14 @@
 
 use super::auth_lease::Lease;
 use super::batch::Batcher;
-use super::sqlite::{ChangeWatch, Version};
+use super::sqlite::ChangeWatch;
 use super::{AccessTokenAuthRow, ApiKeyAuthRow, App};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+
+/// A value of the change marker `auth_epoch.n`: equal values, no relevant
+/// commit in between.
+pub type Version = i64;
 
 /// Where the change marker comes from: for both backends the `auth_epoch`
 /// counter, known while this instance holds a lease ([`super::auth_lease`]),

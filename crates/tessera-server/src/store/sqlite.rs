@@ -200,10 +200,6 @@ pub struct ChangeWatch {
     conn: std::sync::Mutex<Option<rusqlite::Connection>>,
 }
 
-/// A value of the change marker `auth_epoch.n`: equal values, no relevant
-/// commit in between.
-pub type Version = i64;
-
 impl ChangeWatch {
     pub fn new(db_path: &Path) -> Self {
         Self {
@@ -213,7 +209,7 @@ impl ChangeWatch {
     }
 
     /// The current marker, or `None` when it cannot be read.
-    pub fn version(&self) -> Option<Version> {
+    pub fn version(&self) -> Option<i64> {
         let mut conn = self
             .conn
             .lock()

@@ -59,7 +59,7 @@
 pub mod postgres;
 pub mod sqlite;
 
-use super::sqlite::Version;
+use super::auth_cache::Version;
 use crate::error::Result;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};

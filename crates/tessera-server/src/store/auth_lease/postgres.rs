@@ -7,7 +7,7 @@
 use super::{Grants, Holder, LEASE, Lease, POLL, RENEW, wait_out};
 use crate::error::Result;
 use crate::secret::SecretUrl;
-use crate::store::sqlite::Version;
+use crate::store::auth_cache::Version;
 use sqlx::AnyPool;
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use std::sync::Arc;

@@ -12,7 +12,7 @@
 
 use super::{Grants, Holder, LEASE, Lease, POLL, RENEW, wait_out};
 use crate::error::{Error, Result};
-use crate::store::sqlite::Version;
+use crate::store::auth_cache::Version;
 use sqlx::AnyPool;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -80,7 +80,10 @@ impl Db {
         let conn = rusqlite::Connection::open_with_flags(path, flags)?;
         conn.busy_timeout(BUSY)?;
         let now = clock();
-        conn.execute(PRUNE, (now, now.saturating_add(nanos(LEASE))))?;
+        // Housekeeping: writers ignore such rows anyway.
+        if let Err(e) = conn.execute(PRUNE, (now, now.saturating_add(nanos(LEASE)))) {
+            tracing::warn!(error = %e, "could not prune old auth cache leases");
+        }
         let instance = uuid::Uuid::new_v4().to_string();
         Ok(Self { conn, instance })
     }
