@@ -437,8 +437,8 @@ async fn leases_held(server: &Server, count: i64) {
 /// The clock of a SQLite lease's `until`: nanoseconds on the host's
 /// monotonic clock.
 fn host_clock() -> i64 {
-    let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-    now.tv_sec * 1_000_000_000 + now.tv_nsec
+    let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).unwrap();
+    now.tv_sec() * 1_000_000_000 + now.tv_nsec()
 }
 
 /// A new API key of the demo account, made on `server`: (authorization, id).

@@ -39,10 +39,13 @@ const PRUNE: &str = "DELETE FROM auth_leases WHERE until <= ?1 OR until > ?2";
 /// file shares.
 #[cfg(unix)]
 pub fn clock() -> i64 {
-    let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-    (now.tv_sec as i64)
+    use nix::time::{ClockId, clock_gettime};
+    // Fails only for a clock the kernel does not have; any made-up value
+    // here could let a writer skip a live lease.
+    let now = clock_gettime(ClockId::CLOCK_MONOTONIC).expect("CLOCK_MONOTONIC is readable");
+    now.tv_sec()
         .saturating_mul(1_000_000_000)
-        .saturating_add(now.tv_nsec as i64)
+        .saturating_add(now.tv_nsec())
 }
 
 /// Elsewhere the wall clock, with PostgreSQL's assumption (no forward step
