@@ -32,16 +32,12 @@
 //! e != n and the answer is not used. Either way the request sees T. The
 //! server README has the argument and `tests/e2e/multi_instance.rs` the race.
 
-use super::auth_lease::Lease;
+use super::auth_lease::{Lease, Version};
 use super::batch::Batcher;
 use super::sqlite::ChangeWatch;
 use super::{AccessTokenAuthRow, ApiKeyAuthRow, App};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-
-/// A value of the change marker `auth_epoch.n`: equal values, no relevant
-/// commit in between.
-pub type Version = i64;
 
 /// Where the change marker comes from: for both backends the `auth_epoch`
 /// counter, known while this instance holds a lease ([`super::auth_lease`]),

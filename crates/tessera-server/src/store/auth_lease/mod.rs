@@ -59,11 +59,14 @@
 pub mod postgres;
 pub mod sqlite;
 
-use super::auth_cache::Version;
 use crate::error::Result;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
+
+/// A value of the change marker `auth_epoch.n`: equal values, no relevant
+/// commit in between.
+pub type Version = i64;
 
 /// How long a grant lasts in the database (`until = now + LEASE`); also the
 /// longest a write waits for a lease holder that does not acknowledge.
@@ -134,6 +137,25 @@ impl Lease {
 
     fn drop_lease(&self) {
         self.valid_until.store(0, Ordering::Release);
+    }
+
+    /// [`Lease::renew`]; an error drops the lease, said once until a renewal
+    /// succeeds again (`failing`). Whether it succeeded.
+    async fn keep(&self, db: &mut impl Grants, failing: &mut bool) -> bool {
+        match self.renew(db).await {
+            Ok(()) => {
+                *failing = false;
+                true
+            }
+            Err(e) => {
+                self.drop_lease();
+                if !*failing {
+                    tracing::warn!(error = %e, "auth cache lease not renewed; requests read the change marker themselves");
+                }
+                *failing = true;
+                false
+            }
+        }
     }
 
     /// Renews once, with the value known now; adopts the counter and asks again

@@ -4,10 +4,9 @@
 //! notification connection drops the lease at once (writers would otherwise
 //! wait for it to run out) until the connection is back.
 
-use super::{Grants, Holder, LEASE, Lease, POLL, RENEW, wait_out};
+use super::{Grants, Holder, LEASE, Lease, POLL, RENEW, Version, wait_out};
 use crate::error::Result;
 use crate::secret::SecretUrl;
-use crate::store::auth_cache::Version;
 use sqlx::AnyPool;
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use std::sync::Arc;
@@ -109,17 +108,9 @@ async fn maintain(
             pool: &pool,
             instance: &instance,
         };
-        match lease.renew(&mut db).await {
-            // Notifications may have been lost while the grant ran.
-            Ok(()) if !listening.load(Ordering::Acquire) => lease.drop_lease(),
-            Ok(()) => failing = false,
-            Err(e) => {
-                lease.drop_lease();
-                if !failing {
-                    tracing::warn!(error = %e, "auth cache lease not renewed; requests read the change marker themselves");
-                }
-                failing = true;
-            }
+        // Notifications may have been lost while the grant ran.
+        if lease.keep(&mut db, &mut failing).await && !listening.load(Ordering::Acquire) {
+            lease.drop_lease();
         }
     }
     listener.abort();

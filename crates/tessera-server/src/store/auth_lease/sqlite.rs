@@ -10,9 +10,8 @@
 //! SQLite's file locks cost the API-key path 20% more CPU per request
 //! (`bench/RESULTS.md`).
 
-use super::{Grants, Holder, LEASE, Lease, POLL, RENEW, wait_out};
+use super::{Grants, Holder, LEASE, Lease, POLL, RENEW, Version, wait_out};
 use crate::error::{Error, Result};
-use crate::store::auth_cache::Version;
 use sqlx::AnyPool;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -148,16 +147,7 @@ async fn maintain(
                 continue;
             }
         }
-        match lease.renew(&mut db).await {
-            Ok(()) => failing = false,
-            Err(e) => {
-                lease.drop_lease();
-                if !failing {
-                    tracing::warn!(error = %e, "auth cache lease not renewed; requests read the change marker themselves");
-                }
-                failing = true;
-            }
-        }
+        lease.keep(&mut db, &mut failing).await;
         renew_at = Instant::now() + RENEW;
     }
     lease.drop_lease();
