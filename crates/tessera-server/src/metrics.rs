@@ -1,5 +1,5 @@
 //! Prometheus metrics. Names are constants here so every module counts the same
-//! series; `http::middleware::track` counts requests and `/metrics` renders them.
+//! series; `http::middleware::Track` counts requests and `/metrics` renders them.
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::collections::HashMap;

@@ -1,6 +1,6 @@
 //! The layers in front of handlers: authentication of platform requests, the rate
 //! limits with their `X-RateLimit-*` headers (per app inside [`platform`], per
-//! client address in [`by_ip`]), and request ids, logs and metrics ([`track`]).
+//! client address in [`by_ip`]), and request ids, logs and metrics ([`Track`]).
 //!
 //! - [`platform`] authenticates every `/v1` platform request, then checks the
 //!   DPoP proof of a key-bound token (a step of its own, after the token),
@@ -33,13 +33,86 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use std::convert::Infallible;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 use tessera_proto::THIRD_PARTY_OPERATION;
 use tessera_proto::dpop::NONCE_HEADER;
 use tessera_proto::ratelimit::{LIMIT, REMAINING, RESET};
+use tower::{Layer, Service};
 use tracing::Instrument as _;
+
+/// What runs around every request of a router, as a plain async function of
+/// the request and the service inside; [`Around`] makes it a layer. axum's
+/// `from_fn` boxes the inner service and its future once more on every
+/// request, on top of the outer future; here only the outer future is boxed
+/// (for the two layers every request passes, [`Track`] and [`Bounded`]).
+pub trait Wrapper: Clone + Send + Sync + 'static {
+    fn wrap<S>(self, request: Request, inner: S) -> impl Future<Output = Response> + Send
+    where
+        S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
+        S::Future: Send;
+}
+
+/// The layer of a [`Wrapper`].
+#[derive(Clone)]
+pub struct Around<W>(pub W);
+
+impl<W: Clone, S> Layer<S> for Around<W> {
+    type Service = Wrapped<W, S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Wrapped {
+            wrapper: self.0.clone(),
+            inner,
+        }
+    }
+}
+
+/// The service of an [`Around`] layer.
+#[derive(Clone)]
+pub struct Wrapped<W, S> {
+    wrapper: W,
+    inner: S,
+}
+
+impl<W, S> Service<Request> for Wrapped<W, S>
+where
+    W: Wrapper,
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        // The service made ready goes with the request; its clone waits for
+        // the next one (tower's rule for a service used from a future).
+        let clone = self.inner.clone();
+        let ready = std::mem::replace(&mut self.inner, clone);
+        let wrapper = self.wrapper.clone();
+        Box::pin(async move { Ok(wrapper.wrap(request, ready).await) })
+    }
+}
+
+/// The inner service's answer; it cannot fail.
+async fn call<S>(mut inner: S, request: Request) -> Response
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    inner
+        .call(request)
+        .await
+        .unwrap_or_else(|never| match never {})
+}
 
 /// Authenticate, check the DPoP proof of a key-bound token, require
 /// `THIRD_PARTY_OPERATION`, put the [`principal::Principal`] into the request
@@ -271,11 +344,24 @@ pub fn write_headers(decision: &Decision, response: &mut Response) {
 /// that trickles its body [`Error::BodyTimedOut`] (408: its bytes were late).
 /// Errors come in the routes' own `style`. (The serve loop bounds headers and
 /// idle time.)
-pub async fn bounded(
-    State((limit, style)): State<(std::time::Duration, Style)>,
-    request: Request,
-    next: Next,
-) -> Response {
+#[derive(Clone, Copy)]
+pub struct Bounded(pub Duration, pub Style);
+
+impl Wrapper for Bounded {
+    async fn wrap<S>(self, request: Request, inner: S) -> Response
+    where
+        S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
+        S::Future: Send,
+    {
+        let Self(limit, style) = self;
+        bounded(limit, style, request, inner).await
+    }
+}
+
+async fn bounded<S>(limit: Duration, style: Style, request: Request, inner: S) -> Response
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
     let declared = (request.headers().get(header::CONTENT_LENGTH))
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     let refused = if let Some(problem) = ambiguity(&request) {
@@ -291,7 +377,7 @@ pub async fn bounded(
             true => watch_body(request),
             false => (request, BodyReading::default()),
         };
-        match tokio::time::timeout(limit, next.run(request)).await {
+        match tokio::time::timeout(limit, call(inner, request)).await {
             Ok(response) => return response,
             // Still waiting for the client's bytes: its fault, not ours.
             Err(_) if reading.unfinished() => Error::BodyTimedOut {
@@ -412,7 +498,23 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 ///
 /// The id is the incoming `X-Request-Id` when `trust_request_id` is set and the
 /// value is a plausible id ([`valid_request_id`]), else a new UUIDv7.
-pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+#[derive(Clone)]
+pub struct Track(pub AppState);
+
+impl Wrapper for Track {
+    async fn wrap<S>(self, request: Request, inner: S) -> Response
+    where
+        S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
+        S::Future: Send,
+    {
+        track(self.0, request, inner).await
+    }
+}
+
+async fn track<S>(state: AppState, request: Request, inner: S) -> Response
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
     let start = Instant::now();
     let id = request
         .headers()
@@ -430,7 +532,7 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     let matched = request.extensions().get::<MatchedPath>().cloned();
     let method = request.method().clone();
     let span = tracing::info_span!("request", id = %id);
-    let mut response = next.run(request).instrument(span.clone()).await;
+    let mut response = call(inner, request).instrument(span.clone()).await;
     let elapsed = start.elapsed();
     let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
     let status = response.status().as_u16();

@@ -35,6 +35,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, header};
 use axum::middleware::from_fn_with_state;
 use error::Style;
+use middleware::{Around, Bounded, Track};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
 /// Largest request body any endpoint reads.
@@ -85,7 +86,7 @@ pub fn router(state: AppState) -> Router {
                 header::COOKIE,
                 HeaderName::from_static("dpop"),
             ]))
-            .layer(from_fn_with_state(state.clone(), middleware::track))
+            .layer(Around(Track(state.clone())))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
     )
     .with_state(state)
@@ -95,7 +96,7 @@ pub fn router(state: AppState) -> Router {
 /// ids, request metrics and the request timeout like the main router.
 pub fn metrics_router(state: AppState) -> Router {
     timed(&state, ops::metrics_routes(), Style::Api)
-        .layer(from_fn_with_state(state.clone(), middleware::track))
+        .layer(Around(Track(state.clone())))
         .with_state(state)
 }
 
@@ -111,5 +112,5 @@ fn timed(state: &AppState, routes: Router<AppState>, style: Style) -> Router<App
     };
     routes
         .method_not_allowed_fallback(refuse)
-        .layer(from_fn_with_state((limit, style), middleware::bounded))
+        .layer(Around(Bounded(limit, style)))
 }

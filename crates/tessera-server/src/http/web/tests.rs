@@ -2022,7 +2022,7 @@ async fn every_form_endpoint_checks_the_csrf_token() {
 }
 
 /// A body over the limit is refused before any handler reads it
-/// (`middleware::bounded`), and the page that says so carries the protective
+/// (`middleware::Bounded`), and the page that says so carries the protective
 /// headers of every other page: it is a page of this origin like the rest.
 #[tokio::test]
 async fn an_oversized_form_is_refused_with_the_pages_headers() {
