@@ -1,8 +1,8 @@
 //! The layers in front of handlers: authentication of platform requests, the rate
-//! limits with their `X-RateLimit-*` headers (per app inside [`platform`], per
+//! limits with their `X-RateLimit-*` headers (per app inside [`Platform`], per
 //! client address in [`by_ip`]), and request ids, logs and metrics ([`Track`]).
 //!
-//! - [`platform`] authenticates every `/v1` platform request, then checks the
+//! - [`Platform`] authenticates every `/v1` platform request, then checks the
 //!   DPoP proof of a key-bound token (a step of its own, after the token),
 //!   requires `THIRD_PARTY_OPERATION` (else 403, code 200100), stores the
 //!   [`principal::Principal`] in the request extensions, where handlers read it,
@@ -117,11 +117,25 @@ where
 /// Authenticate, check the DPoP proof of a key-bound token, require
 /// `THIRD_PARTY_OPERATION`, put the [`principal::Principal`] into the request
 /// extensions, count the request against its app (when limits are on).
-pub async fn platform(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Result<Response> {
+#[derive(Clone)]
+pub struct Platform(pub AppState);
+
+impl Wrapper for Platform {
+    async fn wrap<S>(self, request: Request, inner: S) -> Response
+    where
+        S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
+        S::Future: Send,
+    {
+        platform(self.0, request, inner)
+            .await
+            .unwrap_or_else(IntoResponse::into_response)
+    }
+}
+
+async fn platform<S>(state: AppState, mut request: Request, inner: S) -> Result<Response>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
     let now = state.now();
     let headers = request.headers();
     let presented = presented(headers)?;
@@ -155,7 +169,7 @@ pub async fn platform(
         });
     request.extensions_mut().insert(principal);
     // A refused request's 429 carries the nonce too.
-    let mut response = match by_app(&state, subject.as_ref(), request, next, refusal, now).await {
+    let mut response = match by_app(&state, subject.as_ref(), request, inner, refusal, now).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
     };
@@ -179,22 +193,25 @@ fn limits(state: &AppState) -> Result<&RateLimits> {
 /// off), answered by the handler or by `refusal`, with the headers. Without a
 /// decision (counters unreachable, `rate_limit_unreachable = allow`) the
 /// request runs unlimited and without headers: there is no count to report.
-async fn by_app(
+async fn by_app<S>(
     state: &AppState,
     subject: Option<&Subject>,
     request: Request,
-    next: Next,
+    inner: S,
     refusal: Option<Error>,
     now: i64,
-) -> Result<Response> {
+) -> Result<Response>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
     let (Some(limits), Some(subject)) = (&state.rate_limits, subject) else {
-        return Ok(answer(request, next, refusal).await);
+        return Ok(answer(request, inner, refusal).await);
     };
     let buckets = limits
         .buckets_for(&state.store, subject, request.uri().path(), now)
         .await?;
     let Some(decision) = limits.decide_all(&buckets, now).await? else {
-        return Ok(answer(request, next, refusal).await);
+        return Ok(answer(request, inner, refusal).await);
     };
     let method = request.method().as_str();
     let spare = match buckets.last() {
@@ -211,15 +228,18 @@ async fn by_app(
         },
         _ => admit(decision, "app")?,
     };
-    let mut response = answer(request, next, refusal).await;
+    let mut response = answer(request, inner, refusal).await;
     write_headers(&decision, &mut response);
     Ok(response)
 }
 
-async fn answer(request: Request, next: Next, refusal: Option<Error>) -> Response {
+async fn answer<S>(request: Request, inner: S, refusal: Option<Error>) -> Response
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
     match refusal {
         Some(e) => e.into_response(),
-        None => next.run(request).await,
+        None => call(inner, request).await,
     }
 }
 

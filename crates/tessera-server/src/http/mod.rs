@@ -16,7 +16,7 @@
 //! Adding endpoints: write `pub fn routes() -> Router<AppState>` in a module and
 //! merge it in [`router`]; give each handler a `#[utoipa::path]` and list it in its
 //! module's `Doc` (merged in [`openapi::document`]), or the route test fails. Platform endpoints that need a signed-in caller go into
-//! [`v1::platform_routes`] (behind [`middleware::platform`]); public ones are
+//! [`v1::platform_routes`] (behind [`middleware::Platform`]); public ones are
 //! merged beside it. Handlers return `Result<_, Error>`; take bodies with
 //! [`extract::Json`] / [`extract::Form`] so malformed input is a 400 in our format.
 
@@ -35,7 +35,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, header};
 use axum::middleware::from_fn_with_state;
 use error::Style;
-use middleware::{Around, Bounded, Track};
+use middleware::{Around, Bounded, Platform, Track};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
 /// Largest request body any endpoint reads.
@@ -45,8 +45,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// the caller's app after authentication; the unauthenticated token, device and
 /// one-time-code endpoints count per client IP (see [`middleware`]).
 pub fn router(state: AppState) -> Router {
-    let platform =
-        v1::platform_routes().route_layer(from_fn_with_state(state.clone(), middleware::platform));
+    let platform = v1::platform_routes().route_layer(Around(Platform(state.clone())));
     // Per-IP limits wrap only the routers that serve unauthenticated endpoints
     // (token, device, one-time codes); the layer matches paths, so other routes of
     // these routers pass through, and platform requests never pay for it.

@@ -189,7 +189,7 @@ pub fn document(issuer: &str) -> OpenApi {
 }
 
 /// What every platform route gets from the layers in front of it
-/// (`middleware::platform`): a credential, the scope, the
+/// (`middleware::Platform`): a credential, the scope, the
 /// app's rate limit, and the database.
 fn as_platform(operation: &mut Operation) {
     operation.security = Some(vec![
