@@ -74,7 +74,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(ops::not_found);
     // One `layer` call for the three (outermost first): each `Router::layer`
     // boxes every route once more, and every request clones a route's boxes
-    // (each `from_fn` layer clones its whole inside again); three calls cost
+    // (each layer clones its whole inside again); three calls cost
     // every request ~4,000 instructions more than one (bench/RESULTS.md).
     app.layer(
         tower::ServiceBuilder::new()
