@@ -49,7 +49,8 @@ use tracing::Instrument as _;
 /// the request and the service inside; [`Around`] makes it a layer. axum's
 /// `from_fn` boxes the inner service and its future once more on every
 /// request, on top of the outer future; here only the outer future is boxed
-/// (for the two layers every request passes, [`Track`] and [`Bounded`]).
+/// (for the layers every request passes: [`Track`], [`Bounded`], and on
+/// `/v1` [`Platform`]).
 pub trait Wrapper: Clone + Send + Sync + 'static {
     fn wrap<S>(self, request: Request, inner: S) -> impl Future<Output = Response> + Send
     where
@@ -374,45 +375,38 @@ impl Wrapper for Bounded {
         S::Future: Send,
     {
         let Self(limit, style) = self;
-        bounded(limit, style, request, inner).await
-    }
-}
-
-async fn bounded<S>(limit: Duration, style: Style, request: Request, inner: S) -> Response
-where
-    S: Service<Request, Response = Response, Error = Infallible>,
-{
-    let declared = (request.headers().get(header::CONTENT_LENGTH))
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    let refused = if let Some(problem) = ambiguity(&request) {
-        Error::BadRequest(problem.into())
-    } else if declared.is_some_and(|n| n > super::MAX_BODY_BYTES as u64) {
-        super::extract::too_large()
-    } else {
-        let has_body = declared.map_or(
-            request.headers().contains_key(header::TRANSFER_ENCODING),
-            |n| n > 0,
-        );
-        let (request, reading) = match has_body {
-            true => watch_body(request),
-            false => (request, BodyReading::default()),
+        let declared = (request.headers().get(header::CONTENT_LENGTH))
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        let refused = if let Some(problem) = ambiguity(&request) {
+            Error::BadRequest(problem.into())
+        } else if declared.is_some_and(|n| n > super::MAX_BODY_BYTES as u64) {
+            super::extract::too_large()
+        } else {
+            let has_body = declared.map_or(
+                request.headers().contains_key(header::TRANSFER_ENCODING),
+                |n| n > 0,
+            );
+            let (request, reading) = match has_body {
+                true => watch_body(request),
+                false => (request, BodyReading::default()),
+            };
+            match tokio::time::timeout(limit, call(inner, request)).await {
+                Ok(response) => return response,
+                // Still waiting for the client's bytes: its fault, not ours.
+                Err(_) if reading.unfinished() => Error::BodyTimedOut {
+                    after_secs: limit.as_secs(),
+                },
+                Err(_) => Error::TimedOut {
+                    after_secs: limit.as_secs(),
+                },
+            }
         };
-        match tokio::time::timeout(limit, call(inner, request)).await {
-            Ok(response) => return response,
-            // Still waiting for the client's bytes: its fault, not ours.
-            Err(_) if reading.unfinished() => Error::BodyTimedOut {
-                after_secs: limit.as_secs(),
-            },
-            Err(_) => Error::TimedOut {
-                after_secs: limit.as_secs(),
-            },
-        }
-    };
-    // The body was not read to its end, so the connection cannot carry another
-    // request: say so, and hyper closes it after this answer.
-    let mut response = respond(style, refused);
-    (response.headers_mut()).insert(header::CONNECTION, HeaderValue::from_static("close"));
-    response
+        // The body was not read to its end, so the connection cannot carry another
+        // request: say so, and hyper closes it after this answer.
+        let mut response = respond(style, refused);
+        (response.headers_mut()).insert(header::CONNECTION, HeaderValue::from_static("close"));
+        response
+    }
 }
 
 /// What makes a request read one way here and another way to a proxy in front
@@ -527,43 +521,37 @@ impl Wrapper for Track {
         S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
         S::Future: Send,
     {
-        track(self.0, request, inner).await
-    }
-}
-
-async fn track<S>(state: AppState, request: Request, inner: S) -> Response
-where
-    S: Service<Request, Response = Response, Error = Infallible>,
-{
-    let start = Instant::now();
-    let id = request
-        .headers()
-        .get(REQUEST_ID)
-        .filter(|_| state.settings.trust_request_id)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| valid_request_id(v))
-        .map(str::to_owned)
-        // The id's time prefix only orders ids in logs; nothing decides on it, so
-        // the system clock is fine here.
-        .unwrap_or_else(|| {
-            let mut text = [0; uuid::fmt::Hyphenated::LENGTH];
-            (*uuid::Uuid::now_v7().hyphenated().encode_lower(&mut text)).to_owned()
+        let Self(state) = self;
+        let start = Instant::now();
+        let id = request
+            .headers()
+            .get(REQUEST_ID)
+            .filter(|_| state.settings.trust_request_id)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| valid_request_id(v))
+            .map(str::to_owned)
+            // The id's time prefix only orders ids in logs; nothing decides on it, so
+            // the system clock is fine here.
+            .unwrap_or_else(|| {
+                let mut text = [0; uuid::fmt::Hyphenated::LENGTH];
+                (*uuid::Uuid::now_v7().hyphenated().encode_lower(&mut text)).to_owned()
+            });
+        let matched = request.extensions().get::<MatchedPath>().cloned();
+        let method = request.method().clone();
+        let span = tracing::info_span!("request", id = %id);
+        let mut response = call(inner, request).instrument(span.clone()).await;
+        let elapsed = start.elapsed();
+        let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
+        let status = response.status().as_u16();
+        span.in_scope(|| {
+            tracing::debug!(%method, %route, %status, latency_ms = elapsed.as_secs_f64() * 1000.0, "request");
         });
-    let matched = request.extensions().get::<MatchedPath>().cloned();
-    let method = request.method().clone();
-    let span = tracing::info_span!("request", id = %id);
-    let mut response = call(inner, request).instrument(span.clone()).await;
-    let elapsed = start.elapsed();
-    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
-    let status = response.status().as_u16();
-    span.in_scope(|| {
-        tracing::debug!(%method, %route, %status, latency_ms = elapsed.as_secs_f64() * 1000.0, "request");
-    });
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(REQUEST_ID, value);
+        if let Ok(value) = HeaderValue::from_str(&id) {
+            response.headers_mut().insert(REQUEST_ID, value);
+        }
+        state.request_series.record(route, status, elapsed);
+        response
     }
-    state.request_series.record(route, status, elapsed);
-    response
 }
 
 /// A request id we pass on: 1 to 128 characters of letters, digits and `-_.:/+=@`

@@ -229,15 +229,21 @@ impl ChangeWatch {
 }
 
 fn open_watch(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
-    // The very file the pool opened, never a new one: a watch on a file no
-    // one writes would say "no change" forever.
-    use rusqlite::OpenFlags;
-    let flags = OpenFlags::default() - OpenFlags::SQLITE_OPEN_CREATE - OpenFlags::SQLITE_OPEN_URI;
-    let conn = rusqlite::Connection::open_with_flags(path, flags)?;
+    let conn = open_existing(path)?;
     conn.pragma_update(None, "query_only", true)?;
     // Never wait on a lock on a request's thread: unknown is fine, callers query.
     conn.busy_timeout(Duration::ZERO)?;
     Ok(conn)
+}
+
+/// A rusqlite connection (the same libsqlite3 as sqlx's, so SQLite's locks are
+/// shared within the process) to the very file the pool opened, never a new
+/// one: a watch or a lease on a file no one writes would say "no change"
+/// forever.
+pub fn open_existing(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
+    use rusqlite::OpenFlags;
+    let flags = OpenFlags::default() - OpenFlags::SQLITE_OPEN_CREATE - OpenFlags::SQLITE_OPEN_URI;
+    rusqlite::Connection::open_with_flags(path, flags)
 }
 
 #[cfg(test)]

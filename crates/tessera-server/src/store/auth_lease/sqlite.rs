@@ -75,11 +75,7 @@ struct Db {
 
 impl Db {
     fn open(path: &Path) -> rusqlite::Result<Self> {
-        use rusqlite::OpenFlags;
-        // The file the pool opened (and migrated), never a new one.
-        let flags =
-            OpenFlags::default() - OpenFlags::SQLITE_OPEN_CREATE - OpenFlags::SQLITE_OPEN_URI;
-        let conn = rusqlite::Connection::open_with_flags(path, flags)?;
+        let conn = crate::store::sqlite::open_existing(path)?;
         conn.busy_timeout(BUSY)?;
         let now = clock();
         // Housekeeping: writers ignore such rows anyway.
