@@ -41,7 +41,6 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tessera_proto::THIRD_PARTY_OPERATION;
 use tessera_proto::dpop::NONCE_HEADER;
-use tessera_proto::ratelimit::{LIMIT, REMAINING, RESET};
 use tower::{Layer, Service};
 use tracing::Instrument as _;
 
@@ -473,33 +472,6 @@ fn watch_body(request: Request) -> (Request, BodyReading) {
     (Request::from_parts(parts, body), reading)
 }
 
-/// CORS for what a browser app (an SPA, a public client doing PKCE) calls
-/// across origins: discovery, the JWKS and the OAuth endpoints. Any origin,
-/// never with credentials: nothing there is authorised by a cookie, so a page
-/// can only send what its own script holds. The platform API and the web
-/// pages get none.
-pub fn cross_origin() -> tower_http::cors::CorsLayer {
-    use axum::http::Method;
-    tower_http::cors::CorsLayer::new()
-        .allow_origin(tower_http::cors::Any)
-        .allow_methods([Method::GET, Method::POST])
-        .allow_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            HeaderName::from_static("dpop"),
-        ])
-        .expose_headers([
-            header::WWW_AUTHENTICATE,
-            header::RETRY_AFTER,
-            HeaderName::from_static(LIMIT),
-            HeaderName::from_static(REMAINING),
-            HeaderName::from_static(RESET),
-            HeaderName::from_bytes(NONCE_HEADER.as_bytes()).expect("a header name"),
-            REQUEST_ID,
-        ])
-        .max_age(std::time::Duration::from_secs(86_400))
-}
-
 /// The response header (and, from a trusted proxy, request header) carrying a
 /// request's id.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -753,98 +725,6 @@ mod tests {
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(header(&response, "x-ratelimit-limit"), 5);
         assert_eq!(header(&response, "x-ratelimit-remaining"), 2);
-    }
-
-    /// A browser app may call discovery, the JWKS and the OAuth endpoints
-    /// from its own origin, never with cookies; nothing else answers CORS.
-    #[tokio::test]
-    async fn cors_for_discovery_jwks_and_oauth_endpoints_only() {
-        let fx = Fixture::new().await;
-        let origin = "https://spa.example";
-        let preflight = |path: &str| {
-            Request::options(path)
-                .header("origin", origin)
-                .header("access-control-request-method", "POST")
-                .header("access-control-request-headers", "content-type, dpop")
-                .body(Body::empty())
-                .unwrap()
-        };
-        let allowed = |response: &axum::response::Response| {
-            (response.headers().get("access-control-allow-origin"))
-                .map(|v| v.to_str().unwrap().to_owned())
-        };
-        for path in [
-            "/oauth/token",
-            "/oauth/revoke",
-            "/oauth/device_authorization",
-        ] {
-            let response = fx.send(preflight(path)).await;
-            assert!(response.status().is_success(), "{path}");
-            assert_eq!(allowed(&response).as_deref(), Some("*"), "{path}");
-            assert!(
-                !response
-                    .headers()
-                    .contains_key("access-control-allow-credentials")
-            );
-            assert!(
-                !response.headers().contains_key("x-ratelimit-limit"),
-                "{path}"
-            );
-        }
-        for path in [
-            "/.well-known/openid-configuration",
-            "/.well-known/oauth-authorization-server",
-            "/.well-known/jwks.json",
-        ] {
-            let get = Request::get(path)
-                .header("origin", origin)
-                .body(Body::empty());
-            let response = fx.send(get.unwrap()).await;
-            assert_eq!(response.status(), StatusCode::OK, "{path}");
-            assert_eq!(allowed(&response).as_deref(), Some("*"), "{path}");
-        }
-        let auth = api_key(&fx, "a@example.com").await;
-        let me = Request::get("/v1/me")
-            .header("origin", origin)
-            .header("authorization", auth)
-            .body(Body::empty());
-        assert_eq!(allowed(&fx.send(me.unwrap()).await), None);
-        for path in ["/v1/me", "/oauth/authorize", "/signin"] {
-            assert_eq!(allowed(&fx.send(preflight(path)).await), None, "{path}");
-        }
-    }
-
-    /// Every address with CORS answers a browser's preflight, the JWKS too:
-    /// the 405 in the route's form once replaced the CORS layer on the JWKS
-    /// route, and its preflight was a 405 with no CORS headers.
-    #[tokio::test]
-    async fn a_preflight_is_answered_wherever_cors_is() {
-        let fx = Fixture::new().await;
-        for path in [
-            "/.well-known/jwks.json",
-            "/.well-known/openid-configuration",
-            "/.well-known/oauth-authorization-server",
-            "/oauth/token",
-        ] {
-            let preflight = Request::options(path)
-                .header("origin", "https://spa.example")
-                .header("access-control-request-method", "GET")
-                .header("access-control-request-headers", "dpop")
-                .body(Body::empty());
-            let response = fx.send(preflight.unwrap()).await;
-            assert_eq!(response.status(), StatusCode::OK, "{path}");
-            let allowed = response.headers().get("access-control-allow-origin");
-            assert_eq!(allowed.map(|v| v.to_str().unwrap()), Some("*"), "{path}");
-            // A method the address does not answer keeps the CORS headers, so
-            // the page's script can read the 405.
-            let put = Request::put(path)
-                .header("origin", "https://spa.example")
-                .body(Body::empty());
-            let response = fx.send(put.unwrap()).await;
-            assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{path}");
-            let allowed = response.headers().get("access-control-allow-origin");
-            assert_eq!(allowed.map(|v| v.to_str().unwrap()), Some("*"), "{path}");
-        }
     }
 
     /// The one-time code throttle per address answers 429 with its own

@@ -4,6 +4,7 @@
 //!
 //! | file | what |
 //! |---|---|
+//! | [`cross_origin`] | CORS for discovery, the JWKS and the OAuth endpoints |
 //! | [`error`] | every `Error` → response (API JSON, RFC 6749, HTML page) |
 //! | [`extract`] | `Json`, `OptionalJson`, `Form`, `PageForm`, `FormFields`, `ClientIp`, the `Authorization` header, `Principal` |
 //! | [`middleware`] | authentication of `/v1`, per-app and per-IP rate limits, request metrics |
@@ -20,6 +21,7 @@
 //! merged beside it. Handlers return `Result<_, Error>`; take bodies with
 //! [`extract::Json`] / [`extract::Form`] so malformed input is a 400 in our format.
 
+pub mod cross_origin;
 pub mod error;
 pub mod extract;
 pub mod middleware;
@@ -34,6 +36,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, header};
 use axum::middleware::from_fn_with_state;
+use cross_origin::CrossOrigin;
 use error::Style;
 use middleware::{Around, Bounded, Platform, Track};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
@@ -62,11 +65,11 @@ pub fn router(state: AppState) -> Router {
     };
     let app = Router::new()
         .merge(timed(ops::routes(), Style::Api))
-        .merge(timed(ops::jwks_routes(), Style::Api).layer(middleware::cross_origin()))
+        .merge(timed(ops::jwks_routes(), Style::Api).layer(CrossOrigin))
         .merge(timed(openapi::routes(), Style::Api))
         .merge(timed(platform, Style::Api))
         // CORS outermost: a preflight is answered before any limit counts it.
-        .merge(limited(oauth::routes(), Style::OAuth).layer(middleware::cross_origin()))
+        .merge(limited(oauth::routes(), Style::OAuth).layer(CrossOrigin))
         .merge(limited(v1::public_routes(), Style::Api))
         .merge(web::routes(state.clone(), |pages| {
             limited(pages, Style::Page)
