@@ -8,6 +8,7 @@
 //! the log. A 401 names every scheme the client may use (`Bearer`, `DPoP`), or
 //! the one its token needs.
 
+use super::json::answer;
 use super::web::page;
 use crate::error::{AuthError, DpopError, Error, error_description};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
@@ -328,8 +329,8 @@ pub fn write_rate_limit_headers(limit: u32, remaining: u32, reset: i64, headers:
     headers.insert(RESET_NAME, HeaderValue::from(reset));
 }
 
-fn api_body(error: &str, message: String) -> axum::Json<ApiErrorBody> {
-    axum::Json(ApiErrorBody {
+fn api_body(error: &str, message: String) -> Response {
+    answer(&ApiErrorBody {
         error: error.to_owned(),
         message,
         code: None,
@@ -438,7 +439,7 @@ fn insufficient_scope(required: &str) -> Response {
         code: Some(INSUFFICIENT_SCOPE_CODE),
     };
     with_challenge(
-        (StatusCode::FORBIDDEN, axum::Json(body)).into_response(),
+        (StatusCode::FORBIDDEN, answer(&body)).into_response(),
         &format!(r#"Bearer realm="{REALM}", error="insufficient_scope", scope="{required}""#),
     )
 }
@@ -472,7 +473,7 @@ fn oauth(error: OAuthErrorCode, description: Option<String>) -> Response {
     let response = (
         status,
         [(header::CACHE_CONTROL, "no-store")],
-        axum::Json(OAuthErrorBody {
+        answer(&OAuthErrorBody {
             error,
             error_description: description.as_deref().map(error_description),
         }),
@@ -491,13 +492,12 @@ fn oauth(error: OAuthErrorCode, description: Option<String>) -> Response {
 /// libraries look for the words (RFC 6749 defines no code for a 429).
 fn limited_body(style: Style, message: String) -> Response {
     match style {
-        Style::OAuth => axum::Json(serde_json::json!({
+        Style::OAuth => answer(&serde_json::json!({
             "error": "rate_limited",
             "error_description": error_description(&message),
             "message": message,
-        }))
-        .into_response(),
-        Style::Api | Style::Page => api_body("rate_limited", message).into_response(),
+        })),
+        Style::Api | Style::Page => api_body("rate_limited", message),
     }
 }
 
@@ -526,7 +526,7 @@ fn slow_down(interval_secs: u64) -> Response {
     (
         StatusCode::BAD_REQUEST,
         [(header::CACHE_CONTROL, "no-store")],
-        axum::Json(serde_json::json!({
+        answer(&serde_json::json!({
             "error": "slow_down",
             "error_description": format!(
                 "polling too fast: poll no more often than every {interval_secs} seconds"

@@ -7,6 +7,7 @@
 //! | [`cross_origin`] | CORS for discovery, the JWKS and the OAuth endpoints |
 //! | [`error`] | every `Error` → response (API JSON, RFC 6749, HTML page) |
 //! | [`extract`] | `Json`, `OptionalJson`, `Form`, `PageForm`, `FormFields`, `ClientIp`, the `Authorization` header, `Principal` |
+//! | [`json`] | every JSON answer's body and header map |
 //! | [`middleware`] | authentication of `/v1`, per-app and per-IP rate limits, request metrics |
 //! | [`oauth`] | `/oauth/*` and discovery |
 //! | [`v1`] | the platform API and `/v1/auth/*` |
@@ -24,6 +25,7 @@
 pub mod cross_origin;
 pub mod error;
 pub mod extract;
+pub mod json;
 pub mod middleware;
 pub mod oauth;
 pub mod openapi;

@@ -4,7 +4,7 @@
 
 use super::error::documented::{InvalidClient, OAuthError, OAuthUnavailable, TooManyRequests};
 use super::error::{Style, respond};
-use super::extract::{Form, dpop_proof};
+use super::extract::{Form, Json, dpop_proof};
 use super::middleware;
 use crate::dpop;
 use crate::error::{Error, Result};
@@ -78,7 +78,7 @@ fn reply(result: Result<impl IntoResponse>) -> Response {
 /// A JSON answer that describes or carries tokens, so no cache may keep it; token
 /// responses also say `Pragma: no-cache` (RFC 6749 §5.1).
 fn no_store(body: impl Serialize, pragma: bool) -> Response {
-    let mut response = ([(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response();
+    let mut response = ([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response();
     if pragma {
         response
             .headers_mut()
@@ -152,7 +152,7 @@ async fn discovery_openid(state: State<AppState>) -> impl IntoResponse {
 async fn discovery(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CACHE_CONTROL, "public, max-age=300")],
-        axum::Json(oauth::discovery::metadata(&state.settings.issuer)),
+        Json(oauth::discovery::metadata(&state.settings.issuer)),
     )
 }
 

@@ -15,6 +15,7 @@ use super::error::documented::{
     BadRequest, Conflict, Forbidden, InvalidClient, NotFound, OAuthError, OAuthUnavailable,
     TooManyRequests, Unauthorized, Unavailable,
 };
+use super::extract::Json;
 use super::middleware::REQUEST_ID;
 use super::{oauth, ops, v1, web};
 use crate::services::AppState;
@@ -78,7 +79,7 @@ struct ApiDoc;
 #[utoipa::path(get, path = PATH, tag = "operations",
     responses((status = 200, description = "OpenAPI 3.1, generated from the code.", content_type = "application/json")))]
 async fn openapi_json(State(state): State<AppState>) -> Response {
-    axum::Json(document(&state.settings.issuer)).into_response()
+    Json(document(&state.settings.issuer)).into_response()
 }
 
 /// The whole document, with `issuer` as its server.

@@ -6,7 +6,7 @@
 //! answers 404 there, so a public port never shows it.
 
 use super::error::documented::{NotFound, Unauthorized};
-use super::extract::presented;
+use super::extract::{Json, presented};
 use crate::error::{AuthError, Error};
 use crate::keys::Jwks;
 use crate::principal::Presented;
@@ -89,7 +89,7 @@ async fn healthz() -> impl IntoResponse {
 )]
 async fn readyz(State(state): State<AppState>) -> Response {
     let failure = match tokio::time::timeout(READY_TIMEOUT, state.store.ping()).await {
-        Ok(Ok(())) => return axum::Json(Health { status: "ok" }).into_response(),
+        Ok(Ok(())) => return Json(Health { status: "ok" }).into_response(),
         Ok(Err(e)) => e.to_string(),
         Err(_) => format!("no answer within {} s", READY_TIMEOUT.as_secs()),
     };
@@ -99,7 +99,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
     (
         StatusCode::SERVICE_UNAVAILABLE,
         [(header::RETRY_AFTER, "1")],
-        axum::Json(Health {
+        Json(Health {
             status: "unavailable",
         }),
     )
@@ -162,7 +162,7 @@ async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
     (
         // Short, so that a rotation reaches verifiers soon.
         [(header::CACHE_CONTROL, "public, max-age=60")],
-        axum::Json(state.keyring.jwks()),
+        Json(state.keyring.jwks()),
     )
 }
 
