@@ -14,11 +14,16 @@ const ROOM: usize = 12;
 
 /// `body` as `application/json`, as axum's `Json` writes it.
 pub fn answer(body: &impl Serialize) -> Response {
-    let Ok(bytes) = serde_json::to_vec(body) else {
+    use bytes::BufMut as _;
+    // Into `BytesMut` as axum does: `serde_json::to_vec` took ~1,400
+    // instructions more per answer (its writes to a `Vec` are not inlined).
+    let mut bytes = bytes::BytesMut::with_capacity(128).writer();
+    if serde_json::to_writer(&mut bytes, body).is_err() {
         // A value that does not serialise: axum's answer to that (a 500).
         return axum::Json(body).into_response();
-    };
-    let mut response = Response::new(axum::body::Body::from(bytes));
+    }
+    let body = axum::body::Body::from(bytes.into_inner().freeze());
+    let mut response = Response::new(body);
     let headers = response.headers_mut();
     *headers = HeaderMap::with_capacity(ROOM);
     let json = HeaderValue::from_static("application/json");
