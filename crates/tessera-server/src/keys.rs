@@ -380,9 +380,7 @@ impl Keyring {
 
         let mut loaded = self.snapshot();
         if !loaded.verifiers.contains_key(&kid) {
-            // Boxed: rare, and inline its database state would enlarge every
-            // verification's future (see `Store::cached`).
-            Box::pin(self.reload_for_unknown_kid(store, &kid, now)).await?;
+            self.reload_for_unknown_kid(store, &kid, now).await?;
             loaded = self.snapshot();
         }
         let verifier = loaded.verifiers.get(&kid).ok_or(AuthError::UnknownKey)?;

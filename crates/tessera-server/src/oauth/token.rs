@@ -113,8 +113,7 @@ pub async fn exchange(svc: &Services, request: Authenticated, now: i64) -> Resul
             request,
             dpop,
         } => {
-            let exchange = token_exchange::grant(svc, &client, request, dpop.as_deref(), now);
-            return Box::pin(exchange).await;
+            return token_exchange::grant(svc, &client, request, dpop.as_deref(), now).await;
         }
     };
     let to = Grantee {
@@ -122,14 +121,11 @@ pub async fn exchange(svc: &Services, request: Authenticated, now: i64) -> Resul
         key: key.as_ref().map(|p| p.jkt.as_str()),
         now,
     };
-    // Each grant's future boxed: inline, this future held room for the
-    // largest grant's state (~2.7 KB), and every token request copied that
-    // at each await up to the handler; one allocation costs less.
     match grant {
-        Grant::ClientCredentials(r) => Box::pin(client_credentials::grant(svc, to, r)).await,
-        Grant::AuthorizationCode(r) => Box::pin(authorization_code::grant(svc, to, r)).await,
-        Grant::RefreshToken(r) => Box::pin(refresh::grant(svc, to, r)).await,
-        Grant::DeviceCode(r) => Box::pin(device::grant(svc, to, r)).await,
+        Grant::ClientCredentials(r) => client_credentials::grant(svc, to, r).await,
+        Grant::AuthorizationCode(r) => authorization_code::grant(svc, to, r).await,
+        Grant::RefreshToken(r) => refresh::grant(svc, to, r).await,
+        Grant::DeviceCode(r) => device::grant(svc, to, r).await,
         Grant::TokenExchange(_) => unreachable!("authenticate keeps it apart"),
     }
 }

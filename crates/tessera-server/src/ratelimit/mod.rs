@@ -409,15 +409,11 @@ pub enum Limiter {
 impl Limiter {
     /// Counts one request against `bucket` (when under its limit). A shared
     /// store that cannot answer is [`Error::LimiterUnreachable`].
-    ///
-    /// The shared stores' futures are boxed: each is a network round trip
-    /// anyway, and inline their state would make every limited request's
-    /// futures, in memory too, that much larger to move.
     pub async fn take(&self, bucket: &Bucket, now: i64) -> Result<Decision> {
         match self {
             Self::Memory(m) => Ok(m.take(&bucket.key, bucket.limit, now)),
-            Self::Postgres(p) => Box::pin(p.take(&bucket.key, bucket.limit, now)).await,
-            Self::Redis(r) => Box::pin(r.take(bucket, now)).await,
+            Self::Postgres(p) => p.take(&bucket.key, bucket.limit, now).await,
+            Self::Redis(r) => r.take(bucket, now).await,
         }
     }
 
@@ -430,8 +426,8 @@ impl Limiter {
                 m.refund(&bucket.key, taken_at);
                 Ok(())
             }
-            Self::Postgres(p) => Box::pin(p.refund(&bucket.key, taken_at)).await,
-            Self::Redis(r) => Box::pin(r.refund(bucket, taken_at)).await,
+            Self::Postgres(p) => p.refund(&bucket.key, taken_at).await,
+            Self::Redis(r) => r.refund(bucket, taken_at).await,
         }
     }
 

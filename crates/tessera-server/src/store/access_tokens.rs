@@ -30,10 +30,8 @@ impl Store {
         claims: &Claims,
     ) -> Result<Option<AccessTokenAuthRow>> {
         let (jti, account_id) = (&claims.jti, &claims.sub);
-        self.cached(
-            || format!("{jti}\n{account_id}"),
-            || async {
-                let sql = "SELECT a.email, r.revoked_at, \
+        self.cached(|| format!("{jti}\n{account_id}"), async {
+            let sql = "SELECT a.email, r.revoked_at, \
                        CAST(CASE WHEN CAST($3 AS TEXT) IS NULL \
                             OR EXISTS (SELECT 1 FROM apps p WHERE p.client_id = CAST($3 AS TEXT)) \
                        THEN 1 ELSE 0 END AS BIGINT) AS app_exists, \
@@ -46,16 +44,15 @@ impl Store {
                        ELSE 0 END AS BIGINT) AS lineage_ended \
                        FROM accounts a \
                        LEFT JOIN revoked_access_tokens r ON r.jti = $1 WHERE a.id = $2";
-                let values = (
-                    jti,
-                    account_id,
-                    claims.client_id.as_deref(),
-                    claims.family_id.as_deref(),
-                    claims.api_key_id.as_deref(),
-                );
-                self.optional(sql, values).await
-            },
-        )
+            let values = (
+                jti,
+                account_id,
+                claims.client_id.as_deref(),
+                claims.family_id.as_deref(),
+                claims.api_key_id.as_deref(),
+            );
+            self.optional(sql, values).await
+        })
         .await
     }
 

@@ -157,20 +157,17 @@ impl Store {
     /// Every request's API-key check. Reflects every commit before the call
     /// (SQLite: see [`super::auth_cache`]; PostgreSQL: see [`super::batch`]).
     pub async fn api_key_for_auth(&self, id: &str) -> Result<Option<ApiKeyAuthRow>> {
-        self.cached(
-            || id,
-            || async {
-                if let Some(batch) = &self.api_key_batch
-                    && let Some(answer) = batch.get(id.to_owned()).await
-                {
-                    return Ok(answer);
-                }
-                let sql = "SELECT k.account_id, a.email, k.key_hash, k.expires_at, k.revoked_at, \
+        self.cached(|| id, async {
+            if let Some(batch) = &self.api_key_batch
+                && let Some(answer) = batch.get(id.to_owned()).await
+            {
+                return Ok(answer);
+            }
+            let sql = "SELECT k.account_id, a.email, k.key_hash, k.expires_at, k.revoked_at, \
                        k.last_used_at FROM api_keys k JOIN accounts a ON a.id = k.account_id \
                        WHERE k.id = $1";
-                self.optional(sql, (id,)).await
-            },
-        )
+            self.optional(sql, (id,)).await
+        })
         .await
     }
 

@@ -194,14 +194,11 @@ impl Store {
     /// Looks an OAuth client up; on SQLite answered from memory while no
     /// transaction has committed since it was last read ([`super::auth_cache`]).
     pub async fn app_by_client_id(&self, client_id: &str) -> Result<Option<App>> {
-        self.cached(
-            || client_id,
-            || async {
-                let sql = concat!("SELECT ", app_columns!(), " FROM apps WHERE client_id = $1");
-                let row: Option<AppRow> = self.optional(sql, (client_id,)).await?;
-                row.map(App::try_from).transpose()
-            },
-        )
+        self.cached(|| client_id, async {
+            let sql = concat!("SELECT ", app_columns!(), " FROM apps WHERE client_id = $1");
+            let row: Option<AppRow> = self.optional(sql, (client_id,)).await?;
+            row.map(App::try_from).transpose()
+        })
         .await
     }
 

@@ -272,31 +272,22 @@ impl Store {
 
     /// A per-request look-up: answered from [`auth_cache`] while no relevant
     /// transaction has committed since the answer was read, else `fetch`.
-    ///
-    /// The query's future is made only on a miss, and boxed: a future holds
-    /// room for the largest state of everything it awaits, so an inline query
-    /// (~2 KB of database driver state) made every request's futures, up to
-    /// the handler's, that much larger, and each was copied as it moved.
-    async fn cached<E: Cached, K: AsRef<str>, F>(
+    async fn cached<E: Cached, K: AsRef<str>>(
         &self,
         key: impl FnOnce() -> K,
-        fetch: impl FnOnce() -> F,
-    ) -> Result<Option<E>>
-    where
-        F: Future<Output = Result<Option<E>>>,
-    {
-        let fetch = || Box::pin(fetch());
+        fetch: impl Future<Output = Result<Option<E>>>,
+    ) -> Result<Option<E>> {
         let Some(cache) = self.auth_cache.as_deref() else {
-            return fetch().await;
+            return fetch.await;
         };
         let Some(version) = cache.version().await else {
-            return fetch().await;
+            return fetch.await;
         };
         let key = key();
         if let Some(hit) = cache.get::<E>(version, key.as_ref()) {
             return Ok(hit);
         }
-        let row = fetch().await?;
+        let row = fetch.await?;
         cache.put(version, key.as_ref(), row.clone());
         Ok(row)
     }
