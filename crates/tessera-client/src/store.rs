@@ -108,10 +108,15 @@ impl std::fmt::Display for PermissionWarning {
 /// `mask` in its mode, or an owner other than this user and root), with
 /// the command that stops it.
 #[cfg(unix)]
-fn open_to_others(path: &Path, meta: &std::fs::Metadata, mask: u32) -> Option<(String, String)> {
+/// `me`: this process's effective user id.
+fn open_to_others(
+    path: &Path,
+    meta: &std::fs::Metadata,
+    mask: u32,
+    me: u32,
+) -> Option<(String, String)> {
     use std::os::unix::fs::MetadataExt as _;
     let (mode, owner) = (meta.permissions().mode(), meta.uid());
-    let me = rustix::process::geteuid().as_raw();
     if owner != me && owner != 0 {
         let problem = format!("belongs to user {owner} (not you), who can change it");
         return Some((problem, format!("sudo chown {me} {}", shell_quote(path))));
@@ -254,7 +259,8 @@ impl Store {
         #[cfg(unix)]
         if config.environments.values().any(|e| e.insecure) {
             let meta = file.metadata().map_err(Error::io(&path))?;
-            if let Some((problem, fix)) = open_to_others(&path, &meta, 0o022) {
+            let me = rustix::process::geteuid().as_raw();
+            if let Some((problem, fix)) = open_to_others(&path, &meta, 0o022, me) {
                 return Err(Error::UntrustedConfig { path, problem, fix });
             }
         }
@@ -304,12 +310,13 @@ impl Store {
     ) -> Result<Vec<PermissionWarning>, Error> {
         let meta = file.metadata().map_err(Error::io(path))?;
         let config = self.config_path();
+        let me = rustix::process::geteuid().as_raw();
         let on_disk = |p: &Path, mask| {
             let meta = std::fs::metadata(p).ok()?;
-            open_to_others(p, &meta, mask)
+            open_to_others(p, &meta, mask, me)
         };
         let found = [
-            (path, open_to_others(path, &meta, 0o077)),
+            (path, open_to_others(path, &meta, 0o077, me)),
             (self.dir.as_path(), on_disk(&self.dir, 0o077)),
             // Not secret, but whoever can change it can point this user's
             // credentials at another server.
@@ -501,6 +508,7 @@ impl Store {
         let guard = StoreLock {
             store: self,
             _file: file,
+            keychain_refs: Default::default(),
         };
         guard.remove_stale_temp_files();
         guard
@@ -651,6 +659,11 @@ pub struct ProfileLock {
 pub struct StoreLock<'a> {
     store: &'a Store,
     _file: File,
+    /// The keychain entries the credentials file names, as last read or
+    /// written under this lock: what [`StoreLock::write_credentials`] compares
+    /// with, so that a read-modify-write reads the file once (no one else
+    /// writes it while the lock is held).
+    keychain_refs: std::cell::RefCell<Option<BTreeSet<KeychainRef>>>,
 }
 
 impl StoreLock<'_> {
@@ -666,7 +679,10 @@ impl StoreLock<'_> {
     /// Secrets set on such a profile without [`Store::load_secrets`] replace
     /// the keychain's copy whole.
     pub fn read_credentials(&self) -> Result<CredentialsRead, Error> {
-        self.store.read_credentials()
+        let read = self.store.read_credentials()?;
+        let refs = keychain_refs(&read.file).cloned().collect();
+        *self.keychain_refs.borrow_mut() = Some(refs);
+        Ok(read)
     }
 
     pub fn write_config(&self, config: &Config) -> Result<(), Error> {
@@ -681,10 +697,12 @@ impl StoreLock<'_> {
     /// failing that leaves an unused entry (logged), never a lost profile.
     pub fn write_credentials(&self, credentials: &CredentialsFile) -> Result<(), Error> {
         refuse_symlink(&self.store.credentials_path())?;
-        let before: BTreeSet<KeychainRef> = self
-            .read_credentials()
-            .map(|read| keychain_refs(&read.file).cloned().collect())
-            .unwrap_or_default();
+        let known = self.keychain_refs.take();
+        let before: BTreeSet<KeychainRef> = known.unwrap_or_else(|| {
+            (self.store.read_credentials())
+                .map(|read| keychain_refs(&read.file).cloned().collect())
+                .unwrap_or_default()
+        });
         let mut file = credentials.clone();
         for (name, profile) in file.profiles.iter_mut() {
             let Some(reference) = profile.keychain.clone() else {
@@ -728,8 +746,9 @@ impl StoreLock<'_> {
             }
         };
         self.write(self.store.credentials_file, &text)?;
-        let kept: BTreeSet<&KeychainRef> = keychain_refs(&file).collect();
+        let kept: BTreeSet<KeychainRef> = keychain_refs(&file).cloned().collect();
         self.forget(before.iter().filter(|r| !kept.contains(r)));
+        *self.keychain_refs.borrow_mut() = Some(kept);
         Ok(())
     }
 
