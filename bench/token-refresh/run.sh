@@ -8,9 +8,12 @@
 # added latency standing in for the distance to a real authorization server.
 #
 # With --baseline BIN (another build of `tessera`, e.g. from bench/ab/build.sh)
-# its races run in the same hyperfine run, interleaved, and get rows of their
-# own: a ratio is compared with the baseline's measured beside it, not with a
-# number from another day's load.
+# its races run in the same run and get rows of their own: a ratio is compared
+# with the baseline's measured beside it, not with a number from another day's
+# load. The runs are then split into 4 rounds, the two binaries taking turns to
+# go first, and both binaries run from copies in one directory: in one
+# hyperfine run the commands go one after another, and whichever went first
+# (or ran from the file the linker had just written) was up to 5% off.
 #
 # Usage: bench/token-refresh/run.sh [--runs N] [--baseline BIN [--baseline-label NAME]]
 set -euo pipefail
@@ -60,8 +63,15 @@ wait
 SH
     chmod +x "$2"
 }
-race_script "$bin" "$work/race.sh"
-[[ -n "$baseline" ]] && race_script "$baseline" "$work/race-baseline.sh"
+install -m 755 "$bin" "$work/tessera"
+race_script "$work/tessera" "$work/race.sh"
+rounds=1
+if [[ -n "$baseline" ]]; then
+    install -m 755 "$baseline" "$work/tessera-baseline"
+    race_script "$work/tessera-baseline" "$work/race-baseline.sh"
+    rounds=4
+fi
+round_runs=$(( (runs + rounds - 1) / rounds ))
 
 results=()
 for delay in 0 50; do
@@ -86,23 +96,43 @@ for delay in 0 50; do
     [[ "$("$bin" auth token)" == at-* ]] || { echo "no token from the refresh" >&2; exit 1; }
     before="$(curl -s "$url/count" | python3 -c 'import json,sys; print(json.load(sys.stdin)["refreshes"])')"
 
-    commands=(
+    ours=(
         --prepare "$prepare" -n "1 process" "$work/race.sh 1"
         --prepare "$prepare" -n "$processes processes" "$work/race.sh $processes"
         --prepare "$prepare_valid" -n "$processes processes, valid token" "$work/race.sh $processes"
     )
-    if [[ -n "$baseline" ]]; then
-        commands+=(
-            --prepare "$prepare" -n "baseline: 1 process" "$work/race-baseline.sh 1"
-            --prepare "$prepare" -n "baseline: $processes processes" "$work/race-baseline.sh $processes"
-            --prepare "$prepare_valid" -n "baseline: $processes processes, valid token" "$work/race-baseline.sh $processes"
-        )
-    fi
-    hyperfine --warmup "$warmup" --runs "$runs" --style basic \
-        --export-json "$work/result-$delay.json" "${commands[@]}"
+    theirs=(
+        --prepare "$prepare" -n "baseline: 1 process" "$work/race-baseline.sh 1"
+        --prepare "$prepare" -n "baseline: $processes processes" "$work/race-baseline.sh $processes"
+        --prepare "$prepare_valid" -n "baseline: $processes processes, valid token" "$work/race-baseline.sh $processes"
+    )
+    jsons=()
+    for round in $(seq "$rounds"); do
+        if [[ -z "$baseline" ]]; then
+            commands=("${ours[@]}")
+        elif (( round % 2 )); then
+            commands=("${ours[@]}" "${theirs[@]}")
+        else
+            commands=("${theirs[@]}" "${ours[@]}")
+        fi
+        hyperfine --warmup "$warmup" --runs "$round_runs" --style basic \
+            --export-json "$work/result-$delay-$round.json" "${commands[@]}"
+        jsons+=("$work/result-$delay-$round.json")
+    done
+    # One JSON per latency, every round's times together.
+    python3 - "$work/result-$delay.json" "${jsons[@]}" <<'PY'
+import json, statistics, sys
+merged = {}
+for path in sys.argv[2:]:
+    for r in json.load(open(path))["results"]:
+        merged.setdefault(r["command"], []).extend(r["times"])
+results = [{"command": c, "times": t, "mean": statistics.mean(t), "stddev": statistics.stdev(t)}
+           for c, t in merged.items()]
+json.dump({"results": results}, open(sys.argv[1], "w"))
+PY
 
     after="$(curl -s "$url/count" | python3 -c 'import json,sys; print(json.load(sys.stdin)["refreshes"])')"
-    total_runs=$(( 2 * (runs + warmup) ))
+    total_runs=$(( rounds * 2 * (round_runs + warmup) ))
     [[ -n "$baseline" ]] && total_runs=$(( 2 * total_runs ))
     refreshes=$(( after - before ))
     if [[ "$refreshes" -ne "$total_runs" ]]; then
@@ -113,7 +143,9 @@ for delay in 0 50; do
     kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
 done
 
-python3 - "$root/bench/RESULTS.md" "$runs" "$processes" "$baseline_label" "$(git -C "$root" rev-parse --short HEAD)" "${results[@]}" <<'PY'
+run_text="$runs runs, 3 warmups each"
+(( rounds > 1 )) && run_text="$rounds rounds of $round_runs runs and 3 warmups, the two binaries taking turns to go first"
+python3 - "$root/bench/RESULTS.md" "$run_text" "$processes" "$baseline_label" "$(git -C "$root" rev-parse --short HEAD)" "${results[@]}" <<'PY'
 import json, sys, datetime, platform, os, re
 results_md, runs, processes, baseline_label, head = sys.argv[1:6]
 rows, ratios, compared = [], [], []
@@ -144,8 +176,8 @@ verdict = "met at " + ", ".join(met) if met else "NOT met in this run"
 section = f"""<!-- token-refresh:start -->
 ## 32 processes with an expired OAuth token vs one
 
-`bench/token-refresh/run.sh`: one hyperfine run per server latency ({runs} runs,
-3 warmups each) of one `tessera auth token` with an expired access token, and
+`bench/token-refresh/run.sh`: hyperfine per server latency ({runs})
+of one `tessera auth token` with an expired access token, and
 of {processes} started together (a shell backgrounds them and waits; the shell is
 in both). The credentials file is reset to the expired token before every
 run. The token server (`token_server.py`) counts refresh requests: every run
