@@ -202,10 +202,14 @@ impl Store {
     /// profile name may hold `/`, `..` or anything else a file name must not.
     pub fn profile_lock_path(&self, profile: &str) -> PathBuf {
         use sha2::{Digest as _, Sha256};
+        use std::fmt::Write as _;
         let digest = Sha256::digest(profile.as_bytes());
-        let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-        self.dir
-            .join(format!("{}.{hex}.lock", self.credentials_file))
+        let mut name = format!("{}.", self.credentials_file);
+        for b in &digest[..16] {
+            let _ = write!(name, "{b:02x}");
+        }
+        name.push_str(".lock");
+        self.dir.join(name)
     }
 
     /// The keychain entry a profile of this store gets when its secret moves
@@ -273,11 +277,10 @@ impl Store {
     /// their secrets in.
     pub fn read_credentials(&self) -> Result<CredentialsRead, Error> {
         let path = self.credentials_path();
-        refuse_symlink(&path)?;
-        let Some(file) = open_regular(&path)? else {
+        let Some((file, meta)) = open_unlinked(&path)? else {
             return Ok(CredentialsRead::default());
         };
-        let warnings = self.permission_warnings(&path, &file)?;
+        let warnings = self.permission_warnings(&path, &meta);
         let text = read_text(&path, &file)?;
         let file = match self.credentials_format {
             CredentialsFormat::BareKey { profile } if is_bare_key(&text) => {
@@ -303,12 +306,7 @@ impl Store {
     }
 
     #[cfg(unix)]
-    fn permission_warnings(
-        &self,
-        path: &Path,
-        file: &File,
-    ) -> Result<Vec<PermissionWarning>, Error> {
-        let meta = file.metadata().map_err(Error::io(path))?;
+    fn permission_warnings(&self, path: &Path, meta: &std::fs::Metadata) -> Vec<PermissionWarning> {
         let config = self.config_path();
         let me = rustix::process::geteuid().as_raw();
         let on_disk = |p: &Path, mask| {
@@ -316,25 +314,24 @@ impl Store {
             open_to_others(p, &meta, mask, me)
         };
         let found = [
-            (path, open_to_others(path, &meta, 0o077, me)),
+            (path, open_to_others(path, meta, 0o077, me)),
             (self.dir.as_path(), on_disk(&self.dir, 0o077)),
             // Not secret, but whoever can change it can point this user's
             // credentials at another server.
             (config.as_path(), on_disk(&config, 0o022)),
         ];
-        let warnings = (found.into_iter())
+        (found.into_iter())
             .filter_map(|(path, found)| {
                 let (problem, fix) = found?;
                 let path = path.to_owned();
                 Some(PermissionWarning { path, problem, fix })
             })
-            .collect();
-        Ok(warnings)
+            .collect()
     }
 
     #[cfg(not(unix))]
-    fn permission_warnings(&self, _: &Path, _: &File) -> Result<Vec<PermissionWarning>, Error> {
-        Ok(Vec::new())
+    fn permission_warnings(&self, _: &Path, _: &std::fs::Metadata) -> Vec<PermissionWarning> {
+        Vec::new()
     }
 
     /// Reads a keychain profile's secrets into `credentials` (nothing to do
@@ -505,13 +502,11 @@ impl Store {
 
     fn locked(&self, path: &Path, file: File) -> StoreLock<'_> {
         tracing::trace!(path = %path.display(), "store locked");
-        let guard = StoreLock {
+        StoreLock {
             store: self,
             _file: file,
             keychain_refs: Default::default(),
-        };
-        guard.remove_stale_temp_files();
-        guard
+        }
     }
 
     /// Read-modify-write of both files under the lock. Only files whose content
@@ -758,21 +753,17 @@ impl StoreLock<'_> {
     /// on which every other process of the profile waits, a journal commit.
     pub fn check_writable(&self) -> Result<(), Error> {
         let dir = &self.store.dir;
-        let prefix = Store::temp_prefix(self.store.credentials_file);
-        let mut probe = tempfile::Builder::new()
-            .prefix(&prefix)
-            .suffix(".tmp")
-            .tempfile_in(dir)
-            .map_err(Error::io(dir))?;
+        // Nameless where the system can (Linux `O_TMPFILE`): no directory
+        // entry to add and remove, nothing left behind by a crash.
+        let mut probe = tempfile::tempfile_in(dir).map_err(Error::io(dir))?;
         let path = self.store.credentials_path();
         let now = std::fs::metadata(&path).map_or(0, |m| m.len());
         let room = (now + WRITE_HEADROOM).min(MAX_FILE_BYTES);
-        if !set_aside(probe.as_file(), room).map_err(Error::io(&path))? {
+        if !set_aside(&probe, room).map_err(Error::io(&path))? {
             probe
-                .as_file_mut()
                 .write_all(&vec![0u8; room as usize])
                 .map_err(Error::io(&path))?;
-            probe.as_file().sync_all().map_err(Error::io(&path))?;
+            probe.sync_all().map_err(Error::io(&path))?;
         }
         // An immutable or append-only file (`chattr +i`/`+a`) cannot be
         // replaced however writable its directory: opening it for writing
@@ -845,6 +836,7 @@ impl StoreLock<'_> {
             _ => link,
         };
         let dir = path.parent().unwrap_or(&self.store.dir);
+        self.remove_stale_temp_files();
         let prefix = Store::temp_prefix(name);
         let mut builder = tempfile::Builder::new();
         builder.prefix(&prefix).suffix(".tmp");
@@ -979,11 +971,51 @@ fn open_regular(path: &Path) -> Result<Option<File>, Error> {
         Ok(meta) if meta.is_file() => File::open(path).map(Some).map_err(Error::io(path)),
         Ok(_) => Err(Error::Parse {
             path: path.to_owned(),
-            message: "not a regular file; check that it is the right file, or move it away".into(),
+            message: NOT_REGULAR.into(),
         }),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io(path)(e)),
     }
+}
+
+const NOT_REGULAR: &str = "not a regular file; check that it is the right file, or move it away";
+
+/// The credentials file opened for reading with its metadata, `None` when
+/// missing; a link ([`refuse_symlink`]) or anything but a regular file is
+/// refused. On Unix one `open` and one `fstat` decide it all: `O_NOFOLLOW`
+/// fails on a link, and `O_NONBLOCK` keeps a FIFO from holding up the open.
+fn open_unlinked(path: &Path) -> Result<Option<(File, std::fs::Metadata)>, Error> {
+    #[cfg(unix)]
+    let file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                refuse_symlink(path)?;
+            }
+            return Err(Error::io(path)(e));
+        }
+    };
+    #[cfg(not(unix))]
+    let file = {
+        refuse_symlink(path)?;
+        let Some(file) = open_regular(path)? else {
+            return Ok(None);
+        };
+        file
+    };
+    let meta = file.metadata().map_err(Error::io(path))?;
+    if !meta.is_file() {
+        return Err(Error::Parse {
+            path: path.to_owned(),
+            message: NOT_REGULAR.into(),
+        });
+    }
+    Ok(Some((file, meta)))
 }
 
 /// A small text file that is not this program's (a project's `.env`): its
@@ -1443,12 +1475,18 @@ mod tests {
     }
 
     #[test]
-    fn stale_temp_files_are_removed_under_the_lock() {
+    fn stale_temp_files_are_removed_by_the_next_write() {
         let (_tmp, store) = store();
         std::fs::create_dir_all(store.dir()).unwrap();
         let stale = store.dir().join(".credentials.toml.abc123.tmp");
         std::fs::write(&stale, "half").unwrap();
-        drop(store.lock().unwrap());
+        let lock = store.lock().unwrap();
+        lock.check_writable().unwrap();
+        assert!(
+            stale.exists(),
+            "a lock that writes nothing leaves the directory as it is"
+        );
+        lock.write_config(&Config::default()).unwrap();
         assert!(!stale.exists());
     }
 

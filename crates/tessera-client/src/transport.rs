@@ -278,8 +278,8 @@ impl Agent {
         &self,
         request: ureq::http::Request<S>,
     ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
-        let loopback = Url::parse(&request.uri().to_string()).is_ok_and(|url| is_loopback(&url));
-        if loopback && self.0.config().proxy().is_some() {
+        let loopback = || Url::parse(&request.uri().to_string()).is_ok_and(|url| is_loopback(&url));
+        if self.0.config().proxy().is_some() && loopback() {
             let direct = self.0.configure_request(request).proxy(None).build();
             return self.0.run(direct);
         }
