@@ -278,7 +278,7 @@ fn one_profiles_hung_renewal_does_not_hold_up_another() {
 /// A logout of a profile whose renewal is under way waits for it (the
 /// renewal holds the profile's lock) and revokes what it got, rather than
 /// the spent refresh token while the new one stays valid. (Linux: the wait
-/// is seen in `/proc/locks`.)
+/// is seen in `/proc/PID/fd`.)
 #[cfg(target_os = "linux")]
 #[test]
 fn a_logout_revokes_what_a_renewal_under_way_gets() {
@@ -286,21 +286,7 @@ fn a_logout_revokes_what_a_renewal_under_way_gets() {
     let a = hung.spawn(&["auth", "token"]);
     hung.renewing.recv().unwrap();
     let mut logout = hung.spawn(&["auth", "logout", "default", "--force"]);
-    // Released once the logout waits for a lock (a blocked `flock` of its
-    // own, `N: -> FLOCK ADVISORY WRITE PID …`), or has ended without.
-    let pid = logout.id().to_string();
-    let waits = |line: &str| {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        fields.get(1) == Some(&"->") && fields.get(5) == Some(&pid.as_str())
-    };
-    while logout.try_wait().unwrap().is_none()
-        && !std::fs::read_to_string("/proc/locks")
-            .unwrap()
-            .lines()
-            .any(waits)
-    {
-        std::thread::yield_now();
-    }
+    until_it_opens_a_renewal_lock(&mut logout);
     hung.release.send(()).unwrap();
     let a = a.wait_with_output().unwrap();
     assert!(a.status.success(), "{}", stderr(&a));
@@ -318,6 +304,33 @@ fn a_logout_revokes_what_a_renewal_under_way_gets() {
     assert_eq!(hung.t.session("b")["refresh_token"].as_str(), Some("rt-b"));
 }
 
+/// Returns once `child` has a profile's renewal lock file open
+/// (`credentials.toml.HASH.lock`): it is then taking that lock, or waiting
+/// for it in a loop of tries (which `/proc/locks` does not show), or it has
+/// ended.
+#[cfg(target_os = "linux")]
+fn until_it_opens_a_renewal_lock(child: &mut std::process::Child) {
+    let fds = format!("/proc/{}/fd", child.id());
+    let renewal_lock = |target: std::path::PathBuf| {
+        let name = target.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        name.starts_with("credentials.toml.")
+            && name.ends_with(".lock")
+            && name != "credentials.toml.lock"
+    };
+    while child.try_wait().unwrap().is_none() {
+        let open = std::fs::read_dir(&fds)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+            .any(renewal_lock);
+        if open {
+            return;
+        }
+        std::thread::yield_now();
+    }
+}
+
 /// A login replacing a profile whose renewal is under way waits for it and
 /// revokes what it got, as logout does: it read and revoked the refresh
 /// token the renewal was spending (and the old access token), while the
@@ -329,21 +342,7 @@ fn a_login_replacing_a_profile_revokes_what_a_renewal_under_way_gets() {
     let a = hung.spawn(&["auth", "token"]);
     hung.renewing.recv().unwrap();
     let mut login = hung.spawn(&["auth", "login", "--api-key", "tk_new", "--no-verify"]);
-    // Released once the login waits for a lock (a blocked `flock` of its
-    // own, `N: -> FLOCK ADVISORY WRITE PID …`), or has ended without.
-    let pid = login.id().to_string();
-    let waits = |line: &str| {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        fields.get(1) == Some(&"->") && fields.get(5) == Some(&pid.as_str())
-    };
-    while login.try_wait().unwrap().is_none()
-        && !std::fs::read_to_string("/proc/locks")
-            .unwrap()
-            .lines()
-            .any(waits)
-    {
-        std::thread::yield_now();
-    }
+    until_it_opens_a_renewal_lock(&mut login);
     hung.release.send(()).unwrap();
     let a = a.wait_with_output().unwrap();
     assert!(a.status.success(), "{}", stderr(&a));
