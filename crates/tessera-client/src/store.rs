@@ -460,11 +460,6 @@ impl Store {
     }
 
     fn open_lock_file_at(&self, path: PathBuf) -> Result<(PathBuf, File), Error> {
-        let mut dir = DirBuilder::new();
-        dir.recursive(true);
-        #[cfg(unix)]
-        dir.mode(DIR_MODE);
-        dir.create(&self.dir).map_err(Error::io(&self.dir))?;
         let mut options = OpenOptions::new();
         options.create(true).truncate(false).write(true);
         // As the other store files, the lock is a regular file or nothing: a
@@ -481,7 +476,20 @@ impl Store {
             message: "not a regular file, as the store's lock must be; check what it is (`ls -l`), and move it away".into(),
         }
         };
-        let file = match options.open(&path) {
+        // The directory is made (0700) when the lock file cannot be for
+        // want of it, not asked for at every lock.
+        let opened = match options.open(&path) {
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
+                let mut dir = DirBuilder::new();
+                dir.recursive(true);
+                #[cfg(unix)]
+                dir.mode(DIR_MODE);
+                dir.create(&self.dir).map_err(Error::io(&self.dir))?;
+                options.open(&path)
+            }
+            opened => opened,
+        };
+        let file = match opened {
             Ok(file) => file,
             // ELOOP (a link), ENXIO (a FIFO without a reader), EISDIR: said
             // as what is there rather than as the open's errno.
