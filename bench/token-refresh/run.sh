@@ -196,7 +196,7 @@ ratio, and it is what a loaded machine slows down most.
 {versus}
 Measured {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on
 {platform.machine()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end
-(other builds were running on the machine).
+(its own {processes} processes count in it).
 <!-- token-refresh:end -->
 """
 sys.path.insert(0, os.path.dirname(os.path.abspath(results_md)))
