@@ -277,7 +277,7 @@ impl Store {
     /// their secrets in.
     pub fn read_credentials(&self) -> Result<CredentialsRead, Error> {
         let path = self.credentials_path();
-        let Some((file, meta)) = open_unlinked(&path)? else {
+        let Some((file, meta)) = open_regular_not_linked(&path)? else {
             return Ok(CredentialsRead::default());
         };
         let warnings = self.permission_warnings(&path, &meta);
@@ -992,7 +992,7 @@ const NOT_REGULAR: &str = "not a regular file; check that it is the right file, 
 /// missing; a link ([`refuse_symlink`]) or anything but a regular file is
 /// refused. On Unix one `open` and one `fstat` decide it all: `O_NOFOLLOW`
 /// fails on a link, and `O_NONBLOCK` keeps a FIFO from holding up the open.
-fn open_unlinked(path: &Path) -> Result<Option<(File, std::fs::Metadata)>, Error> {
+fn open_regular_not_linked(path: &Path) -> Result<Option<(File, std::fs::Metadata)>, Error> {
     #[cfg(unix)]
     let file = match OpenOptions::new()
         .read(true)
