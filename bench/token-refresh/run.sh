@@ -143,8 +143,8 @@ PY
     kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
 done
 
-run_text="$runs runs, 3 warmups each"
-(( rounds > 1 )) && run_text="$rounds rounds of $round_runs runs and 3 warmups, the two binaries taking turns to go first"
+run_text="$runs runs, $warmup warmups each"
+(( rounds > 1 )) && run_text="$rounds rounds of $round_runs runs and $warmup warmups, the two binaries taking turns to go first"
 python3 - "$root/bench/RESULTS.md" "$run_text" "$processes" "$baseline_label" "$(git -C "$root" rev-parse --short HEAD)" "${results[@]}" <<'PY'
 import json, sys, datetime, platform, os, re
 results_md, runs, processes, baseline_label, head = sys.argv[1:6]
